@@ -1,0 +1,69 @@
+//! The commands in the Raft log and their effect on the store. Time-based
+//! decisions are made before a command is proposed; `apply` only follows.
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::Change;
+use crate::Store;
+
+/// A change to the store, as it travels in the Raft log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Sets a key. With `cas`, only if the key's ModifyIndex equals it
+    /// (0: only if the key does not exist), as Consul's `?cas=`.
+    KvSet { key: String, value: Vec<u8>, flags: u64, cas: Option<u64> },
+    /// Deletes a key. With `cas`, only if its ModifyIndex equals it.
+    KvDelete { key: String, cas: Option<u64> },
+    /// Deletes every key that starts with `prefix`.
+    KvDeleteTree { prefix: String },
+}
+
+impl Command {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::KvSet { .. } => "kv_set",
+            Command::KvDelete { .. } => "kv_delete",
+            Command::KvDeleteTree { .. } => "kv_delete_tree",
+        }
+    }
+}
+
+/// What applying a command answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Response {
+    /// The command ran; `false` means a check (cas) did not hold and nothing changed.
+    Applied(bool),
+    /// The entry was at or below the last applied index and was skipped.
+    #[default]
+    Ignored,
+}
+
+impl Response {
+    /// `true` when the command took effect.
+    pub fn ok(self) -> bool {
+        matches!(self, Response::Applied(true))
+    }
+}
+
+pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
+    let changes = match cmd {
+        Command::KvSet { key, value, flags, cas } => store.kv.set(index, key, value, *flags, *cas),
+        Command::KvDelete { key, cas } => store.kv.delete(index, key, *cas),
+        Command::KvDeleteTree { prefix } => Some(store.kv.delete_tree(index, prefix)),
+    };
+    match changes {
+        Some(changes) => {
+            record(store, changes);
+            Response::Applied(true)
+        }
+        None => Response::Applied(false),
+    }
+}
+
+fn record(store: &mut Store, changes: Vec<Change>) {
+    for change in changes {
+        let evicted = store.history.push(change);
+        store.kv.reap(&evicted);
+    }
+}

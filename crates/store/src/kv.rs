@@ -1,0 +1,237 @@
+//! The KV table: entries, tombstones of deleted keys, and the last index that
+//! touched any key under a prefix (what a blocking query waits on).
+//! Never performs I/O and never reads a clock.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use praetor_api::KvPair;
+use serde::{Deserialize, Serialize};
+
+use crate::history::Change;
+
+/// One stored key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub value: Vec<u8>,
+    pub flags: u64,
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub lock_index: u64,
+    pub session: Option<String>,
+}
+
+impl Entry {
+    /// The wire form of this entry under `key`.
+    pub fn to_pair(&self, key: &str) -> KvPair {
+        let mut pair = KvPair::new(key, &self.value, self.flags, self.create_index, self.modify_index, self.lock_index);
+        pair.session = self.session.clone();
+        pair
+    }
+}
+
+/// The KV table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KvTable {
+    entries: BTreeMap<String, Entry>,
+    /// Index of the delete of each key deleted since its delete left the history.
+    tombstones: BTreeMap<String, u64>,
+    /// The highest index of a tombstone that was reaped: indexes of queries
+    /// never go below it, so they do not go backwards when a tombstone goes.
+    reaped_index: u64,
+    /// The last index that changed the table at all.
+    table_index: u64,
+}
+
+/// Iterates the `(key, value)` pairs of `map` whose key starts with `prefix`.
+fn range_prefix<'a, V>(map: &'a BTreeMap<String, V>, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
+    map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)).take_while(move |(k, _)| k.starts_with(prefix))
+}
+
+impl KvTable {
+    /// The entry at `key`.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// Every entry whose key starts with `prefix`, in key order.
+    pub fn list<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
+        range_prefix(&self.entries, prefix)
+    }
+
+    /// Keys under `prefix`; with a separator, keys that have it after the prefix
+    /// are cut just after its first occurrence and listed once, as Consul's
+    /// `?keys&separator=`.
+    pub fn keys(&self, prefix: &str, separator: Option<&str>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (key, _) in self.list(prefix) {
+            let cut = match separator.filter(|s| !s.is_empty()) {
+                Some(sep) => match key[prefix.len()..].find(sep) {
+                    Some(pos) => &key[..prefix.len() + pos + sep.len()],
+                    None => key.as_str(),
+                },
+                None => key.as_str(),
+            };
+            if out.last().map(String::as_str) != Some(cut) {
+                out.push(cut.to_owned());
+            }
+        }
+        out
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` when no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The index a read of exactly `key` reports and blocks on: the last change
+    /// to that key (its write or its delete), never below 1.
+    pub fn key_index(&self, key: &str) -> u64 {
+        let own = match self.entries.get(key) {
+            Some(e) => e.modify_index,
+            None => self.tombstones.get(key).copied().unwrap_or(0),
+        };
+        own.max(self.reaped_index).max(1)
+    }
+
+    /// The index a read of everything under `prefix` reports and blocks on:
+    /// the last write or delete of any key under it, never below 1.
+    pub fn prefix_index(&self, prefix: &str) -> u64 {
+        if prefix.is_empty() {
+            return self.table_index.max(1);
+        }
+        let live = self.list(prefix).map(|(_, e)| e.modify_index).max().unwrap_or(0);
+        let dead = range_prefix(&self.tombstones, prefix).map(|(_, i)| *i).max().unwrap_or(0);
+        live.max(dead).max(self.reaped_index).max(1)
+    }
+
+    /// The last index that changed any key.
+    pub fn table_index(&self) -> u64 {
+        self.table_index.max(1)
+    }
+
+    pub(crate) fn set(&mut self, index: u64, key: &str, value: &[u8], flags: u64, cas: Option<u64>) -> Option<Vec<Change>> {
+        let prev = self.entries.get(key).cloned();
+        if let Some(cas) = cas {
+            let current = prev.as_ref().map_or(0, |e| e.modify_index);
+            if current != cas {
+                return None;
+            }
+        }
+        let entry = Entry {
+            value: value.to_vec(),
+            flags,
+            create_index: prev.as_ref().map_or(index, |e| e.create_index),
+            modify_index: index,
+            lock_index: prev.as_ref().map_or(0, |e| e.lock_index),
+            session: prev.as_ref().and_then(|e| e.session.clone()),
+        };
+        self.entries.insert(key.to_owned(), entry.clone());
+        self.tombstones.remove(key);
+        self.table_index = index;
+        Some(vec![Change { index, key: key.to_owned(), entry: Some(entry), prev }])
+    }
+
+    pub(crate) fn delete(&mut self, index: u64, key: &str, cas: Option<u64>) -> Option<Vec<Change>> {
+        if let Some(cas) = cas {
+            let current = self.entries.get(key).map_or(0, |e| e.modify_index);
+            // Consul: a cas delete of a missing key with cas=0 succeeds.
+            if current != cas && !(cas == 0 && current == 0) {
+                return None;
+            }
+        }
+        match self.entries.remove(key) {
+            Some(prev) => {
+                self.tombstones.insert(key.to_owned(), index);
+                self.table_index = index;
+                Some(vec![Change { index, key: key.to_owned(), entry: None, prev: Some(prev) }])
+            }
+            None => Some(Vec::new()),
+        }
+    }
+
+    pub(crate) fn delete_tree(&mut self, index: u64, prefix: &str) -> Vec<Change> {
+        let keys: Vec<String> = self.list(prefix).map(|(k, _)| k.clone()).collect();
+        let mut changes = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(prev) = self.entries.remove(&key) {
+                self.tombstones.insert(key.clone(), index);
+                changes.push(Change { index, key, entry: None, prev: Some(prev) });
+            }
+        }
+        if !changes.is_empty() {
+            self.table_index = index;
+        }
+        changes
+    }
+
+    /// Drops the tombstones of deletes that left the history.
+    pub(crate) fn reap(&mut self, evicted: &[Change]) {
+        for change in evicted.iter().filter(|c| c.entry.is_none()) {
+            if self.tombstones.get(&change.key) == Some(&change.index) {
+                self.tombstones.remove(&change.key);
+                self.reaped_index = self.reaped_index.max(change.index);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(t: &mut KvTable, i: u64, k: &str) {
+        t.set(i, k, b"v", 0, None).unwrap();
+    }
+
+    #[test]
+    fn keys_with_separator_collapse_folders() {
+        let mut t = KvTable::default();
+        for (i, k) in ["a/b", "a/c/d", "a/c/e", "a/f/", "b"].iter().enumerate() {
+            set(&mut t, i as u64 + 1, k);
+        }
+        assert_eq!(t.keys("a/", Some("/")), vec!["a/b", "a/c/", "a/f/"]);
+        assert_eq!(t.keys("", Some("/")), vec!["a/", "b"]);
+        assert_eq!(t.keys("a/", None), vec!["a/b", "a/c/d", "a/c/e", "a/f/"]);
+    }
+
+    #[test]
+    fn prefix_index_moves_on_delete_under_prefix_only() {
+        let mut t = KvTable::default();
+        set(&mut t, 5, "app/a");
+        set(&mut t, 6, "other/x");
+        assert_eq!(t.prefix_index("app/"), 5);
+        t.delete(7, "app/a", None).unwrap();
+        assert_eq!(t.prefix_index("app/"), 7);
+        assert_eq!(t.prefix_index("other/"), 6);
+        assert_eq!(t.key_index("app/a"), 7);
+        assert_eq!(t.key_index("never"), 1);
+    }
+
+    #[test]
+    fn cas_put_with_stale_index_changes_nothing() {
+        let mut t = KvTable::default();
+        assert!(t.set(3, "k", b"1", 0, Some(0)).is_some());
+        assert!(t.set(4, "k", b"2", 0, Some(0)).is_none());
+        assert!(t.set(5, "k", b"2", 0, Some(2)).is_none());
+        assert_eq!(t.get("k").unwrap().value, b"1");
+        assert!(t.set(6, "k", b"3", 0, Some(3)).is_some());
+        let e = t.get("k").unwrap();
+        assert_eq!((e.create_index, e.modify_index, e.value.as_slice()), (3, 6, &b"3"[..]));
+    }
+
+    #[test]
+    fn cas_delete_needs_current_index() {
+        let mut t = KvTable::default();
+        set(&mut t, 3, "k");
+        assert!(t.delete(4, "k", Some(2)).is_none());
+        assert!(t.get("k").is_some());
+        assert!(t.delete(5, "k", Some(3)).is_some());
+        assert!(t.get("k").is_none());
+    }
+}

@@ -1,0 +1,83 @@
+//! Praetor's state machine: the tables, the commands that change them, the
+//! history of KV changes, and snapshot encoding.
+//!
+//! The store is pure: `Store::apply(index, command)` is the only way it
+//! changes, it never performs I/O, never reads a clock and never spawns a
+//! task, so the same commands always give the same state.
+
+pub mod command;
+pub mod error;
+pub mod history;
+pub mod kv;
+pub mod snapshot;
+
+pub use command::{Command, Response};
+pub use error::StoreError;
+pub use history::{Change, History, HistoryError};
+pub use kv::Entry;
+
+use serde::{Deserialize, Serialize};
+
+/// Default number of KV changes kept in the history.
+pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
+
+/// The whole replicated state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Store {
+    pub(crate) kv: kv::KvTable,
+    pub(crate) history: History,
+    /// The index of the last command applied.
+    pub(crate) last_index: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(DEFAULT_HISTORY_LIMIT)
+    }
+}
+
+impl Store {
+    /// An empty store that keeps the last `history_limit` KV changes.
+    pub fn new(history_limit: usize) -> Self {
+        Store { kv: kv::KvTable::default(), history: History::new(history_limit), last_index: 0 }
+    }
+
+    /// Applies `cmd`, committed at Raft index `index`. Indexes must grow;
+    /// an index at or below the last applied one is ignored (the entry was
+    /// already in a snapshot), which keeps replays idempotent.
+    pub fn apply(&mut self, index: u64, cmd: &Command) -> Response {
+        if index <= self.last_index {
+            return Response::Ignored;
+        }
+        self.last_index = index;
+        command::apply(self, index, cmd)
+    }
+
+    /// Records that Raft index `index` was used by an entry that is not a
+    /// command (a leader's blank entry, a membership change).
+    pub fn advance(&mut self, index: u64) {
+        self.last_index = self.last_index.max(index);
+    }
+
+    /// The index of the last applied entry: the store's clock.
+    pub fn last_index(&self) -> u64 {
+        self.last_index
+    }
+
+    /// The KV table, for reads.
+    pub fn kv(&self) -> &kv::KvTable {
+        &self.kv
+    }
+
+    /// The history of KV changes, for watches and the history API.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Changes how many KV changes are kept from now on (a config setting, not
+    /// replicated state: each server may keep more or less).
+    pub fn set_history_limit(&mut self, limit: usize) {
+        let evicted = self.history.set_limit(limit);
+        self.kv.reap(&evicted);
+    }
+}

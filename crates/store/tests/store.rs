@@ -1,0 +1,150 @@
+//! Store behaviour: commands in, state, indexes and history out.
+
+use praetor_store::{Command, HistoryError, Response, Store};
+use proptest::prelude::*;
+
+fn set(key: &str, value: &str) -> Command {
+    Command::KvSet { key: key.into(), value: value.as_bytes().to_vec(), flags: 0, cas: None }
+}
+
+#[test]
+fn apply_sets_indexes_from_the_raft_index() {
+    let mut s = Store::default();
+    assert_eq!(s.apply(10, &set("a", "1")), Response::Applied(true));
+    assert_eq!(s.apply(11, &set("a", "2")), Response::Applied(true));
+    let e = s.kv().get("a").unwrap();
+    assert_eq!((e.create_index, e.modify_index), (10, 11));
+    assert_eq!(s.last_index(), 11);
+}
+
+#[test]
+fn replayed_index_is_ignored() {
+    let mut s = Store::default();
+    s.apply(5, &set("a", "1"));
+    assert_eq!(s.apply(5, &set("a", "2")), Response::Ignored);
+    assert_eq!(s.kv().get("a").unwrap().value, b"1");
+}
+
+#[test]
+fn history_carries_previous_values() {
+    let mut s = Store::default();
+    s.apply(1, &set("a", "1"));
+    s.apply(2, &set("a", "2"));
+    s.apply(3, &Command::KvDelete { key: "a".into(), cas: None });
+    let changes = s.history().since("", 1, 100).unwrap();
+    assert_eq!(changes.len(), 3);
+    assert!(changes[0].prev.is_none());
+    assert_eq!(changes[1].prev.as_ref().unwrap().value, b"1");
+    assert!(changes[2].entry.is_none());
+    assert_eq!(changes[2].prev.as_ref().unwrap().value, b"2");
+}
+
+#[test]
+fn history_past_its_limit_answers_compacted() {
+    let mut s = Store::new(3);
+    for i in 1..=5 {
+        s.apply(i, &set(&format!("k{i}"), "v"));
+    }
+    assert_eq!(s.history().since("", 2, 100), Err(HistoryError::Compacted { requested: 2, oldest: 3 }));
+    assert_eq!(s.history().since("", 3, 100).unwrap().len(), 3);
+}
+
+#[test]
+fn delete_tree_removes_only_the_prefix() {
+    let mut s = Store::default();
+    s.apply(1, &set("app/a", "1"));
+    s.apply(2, &set("app/b/c", "1"));
+    s.apply(3, &set("apple", "1"));
+    s.apply(4, &Command::KvDeleteTree { prefix: "app/".into() });
+    assert_eq!(s.kv().keys("", None), vec!["apple"]);
+    assert_eq!(s.kv().prefix_index("app/"), 4);
+    assert_eq!(s.kv().prefix_index("apple"), 3);
+}
+
+#[test]
+fn snapshot_round_trip_keeps_state_and_history() {
+    let mut s = Store::new(10);
+    s.apply(1, &set("a", "1"));
+    s.apply(2, &set("b", "2"));
+    s.apply(3, &Command::KvDelete { key: "a".into(), cas: None });
+    let bytes = s.encode_snapshot().unwrap();
+    let r = Store::decode_snapshot(&bytes).unwrap();
+    assert_eq!(r.last_index(), 3);
+    assert_eq!(r.kv().keys("", None), vec!["b"]);
+    assert_eq!(r.kv().key_index("a"), 3);
+    assert_eq!(r.history().since("", 1, 10).unwrap().len(), 3);
+}
+
+#[test]
+fn snapshot_decode_rejects_garbage() {
+    assert!(Store::decode_snapshot(b"not a snapshot").is_err());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Set(u8, u8),
+    Del(u8),
+    DelTree(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u8..6, any::<u8>()).prop_map(|(k, v)| Op::Set(k, v)),
+        (0u8..6).prop_map(Op::Del),
+        (0u8..3).prop_map(Op::DelTree),
+    ]
+}
+
+fn key(k: u8) -> String {
+    format!("p{}/k{}", k % 3, k)
+}
+
+proptest! {
+    /// A watcher resuming at N sees exactly the changes at N and after, each
+    /// with its previous value, or is told the history is compacted.
+    #[test]
+    fn watcher_resuming_at_n_sees_every_later_change(ops in proptest::collection::vec(op(), 1..60), limit in 1usize..40, from in 1u64..70) {
+        let mut s = Store::new(limit);
+        // The model: every change ever made, (index, key, new value, previous value).
+        let mut model: Vec<(u64, String, Option<Vec<u8>>, Option<Vec<u8>>)> = Vec::new();
+        let mut state = std::collections::BTreeMap::<String, Vec<u8>>::new();
+        for (i, op) in ops.iter().enumerate() {
+            let index = i as u64 + 1;
+            match op {
+                Op::Set(k, v) => {
+                    let k = key(*k);
+                    s.apply(index, &Command::KvSet { key: k.clone(), value: vec![*v], flags: 0, cas: None });
+                    model.push((index, k.clone(), Some(vec![*v]), state.insert(k, vec![*v])));
+                }
+                Op::Del(k) => {
+                    let k = key(*k);
+                    s.apply(index, &Command::KvDelete { key: k.clone(), cas: None });
+                    if let Some(prev) = state.remove(&k) { model.push((index, k, None, Some(prev))); }
+                }
+                Op::DelTree(p) => {
+                    let prefix = format!("p{p}/");
+                    s.apply(index, &Command::KvDeleteTree { prefix: prefix.clone() });
+                    let keys: Vec<String> = state.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+                    for k in keys { let prev = state.remove(&k); model.push((index, k, None, prev)); }
+                }
+            }
+        }
+        match s.history().since("", from, usize::MAX) {
+            Ok(got) => {
+                let want: Vec<_> = model.iter().filter(|c| c.0 >= from).collect();
+                prop_assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(want) {
+                    prop_assert_eq!(g.index, w.0);
+                    prop_assert_eq!(&g.key, &w.1);
+                    prop_assert_eq!(g.entry.as_ref().map(|e| e.value.clone()), w.2.clone());
+                    prop_assert_eq!(g.prev.as_ref().map(|e| e.value.clone()), w.3.clone());
+                }
+            }
+            Err(HistoryError::Compacted { oldest, .. }) => {
+                prop_assert!(from < oldest);
+                // Everything from `oldest` on is still there.
+                prop_assert!(s.history().since("", oldest, usize::MAX).is_ok());
+            }
+        }
+    }
+}
