@@ -4,6 +4,7 @@
 
 pub mod kv;
 pub mod agent;
+pub mod duration;
 
 pub use kv::{KvPair, WatchEvent, WatchOp};
 

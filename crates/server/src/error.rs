@@ -1,0 +1,20 @@
+//! The server's errors, in the three kinds callers must tell apart: the
+//! request cannot be served here (`NotLeader`, `NoLeader`), or this server
+//! cannot go on (`Storage`, `Fatal`).
+
+/// What went wrong serving a request or starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No leader was elected within the wait; Consul's wording.
+    #[error("No cluster leader")]
+    NoLeader,
+    /// Another server leads; the request must go there.
+    #[error("this server is not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    /// Opening or writing the log, vote or snapshots failed.
+    #[error("opening raft storage in {path}: {source}")]
+    Storage { path: String, source: std::io::Error },
+    /// The consensus engine stopped or refused its configuration.
+    #[error("raft: {0}")]
+    Fatal(String),
+}

@@ -1,0 +1,274 @@
+//! A Praetor server: the Raft log, the state machine around the pure store,
+//! and the read and write paths with Consul's consistency modes. It knows
+//! nothing of HTTP; the agent calls it.
+
+pub mod error;
+pub mod raft;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use praetor_store::{Command, Response};
+use tokio::sync::watch;
+
+pub use error::ServerError;
+pub use raft::state_machine::{Applied, Shared};
+use raft::{log_store::LogStore, network::SingleServerNetwork, state_machine::StateMachine, Raft};
+
+/// How a read is served, as Consul's `?stale` and `?consistent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consistency {
+    /// Served by the leader from its own store.
+    #[default]
+    Default,
+    /// Served by the leader after a quorum confirms it still leads.
+    Consistent,
+    /// Served by any server from its local copy.
+    Stale,
+}
+
+/// What a read can tell the client about the cluster (Consul's headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMeta {
+    /// `X-Consul-KnownLeader`.
+    pub known_leader: bool,
+    /// `X-Consul-LastContact`, in milliseconds (0 on the leader).
+    pub last_contact_ms: u64,
+}
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The Raft id of this server (stable across restarts).
+    pub node_id: u64,
+    /// The address peers reach this server's RPC on.
+    pub rpc_addr: String,
+    /// Where the log, vote and snapshots live; `None` keeps them in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Entries between snapshots (`raft_snapshot_threshold`).
+    pub snapshot_threshold: u64,
+    /// Entries kept behind a snapshot (`raft_trailing_logs`).
+    pub trailing_logs: u64,
+    /// KV changes kept for watches.
+    pub history_limit: usize,
+    /// Form a one-server cluster if none exists yet (`bootstrap_expect = 1`).
+    pub bootstrap: bool,
+    /// How long a write or default read waits for a leader before failing.
+    pub leader_wait: Duration,
+}
+
+/// A running server.
+#[derive(Clone)]
+pub struct Server {
+    id: u64,
+    raft: Raft,
+    shared: Arc<Shared>,
+    leader_wait: Duration,
+}
+
+impl Server {
+    /// Opens storage, starts Raft and, when asked and the log is empty,
+    /// bootstraps a one-server cluster.
+    ///
+    /// # Errors
+    /// `Storage` when the data dir cannot be used, `Fatal` when Raft refuses to start.
+    pub async fn start(cfg: ServerConfig) -> Result<Server, ServerError> {
+        let storage_err = |path: &PathBuf| {
+            let path = path.display().to_string();
+            move |source| ServerError::Storage { path, source }
+        };
+        let (log, snapshot_dir) = match &cfg.data_dir {
+            Some(dir) => {
+                let raft_dir = dir.join("raft");
+                std::fs::create_dir_all(&raft_dir).map_err(storage_err(&raft_dir))?;
+                let db = raft_dir.join("raft.db");
+                (LogStore::open(&db).map_err(storage_err(&db))?, Some(raft_dir.join("snapshots")))
+            }
+            None => (LogStore::in_memory(), None),
+        };
+        let (sm, shared) = StateMachine::open(snapshot_dir.as_deref(), cfg.history_limit)
+            .map_err(storage_err(&snapshot_dir.clone().unwrap_or_default()))?;
+        let config = openraft::Config {
+            cluster_name: "praetor".into(),
+            heartbeat_interval: 100,
+            election_timeout_min: 300,
+            election_timeout_max: 600,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_threshold.max(1)),
+            max_in_snapshot_log_to_keep: cfg.trailing_logs,
+            max_payload_entries: 1024,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ServerError::Fatal(e.to_string()))?;
+        let raft = Raft::new(cfg.node_id, Arc::new(config), SingleServerNetwork, log, sm)
+            .await
+            .map_err(|e| ServerError::Fatal(e.to_string()))?;
+        if cfg.bootstrap {
+            let members = BTreeMap::from([(cfg.node_id, BasicNode { addr: cfg.rpc_addr.clone() })]);
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(id = cfg.node_id, "bootstrapped a new cluster"),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                    tracing::info!(id = cfg.node_id, "cluster already bootstrapped; resuming")
+                }
+                Err(e) => return Err(ServerError::Fatal(e.to_string())),
+            }
+        }
+        Ok(Server { id: cfg.node_id, raft, shared, leader_wait: cfg.leader_wait })
+    }
+
+    /// This server's Raft id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The shared state machine: the store, for reads.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A receiver whose value is the store's last applied index.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.subscribe()
+    }
+
+    /// The Raft handle (metrics, membership).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The current leader's id, if one is known.
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// `true` while this server is the leader.
+    pub fn is_leader(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.id)
+    }
+
+    /// Waits (bounded by the leader wait) until some leader is known.
+    async fn wait_for_leader(&self) -> Result<u64, ServerError> {
+        let mut rx = self.raft.metrics();
+        let found = tokio::time::timeout(self.leader_wait, async {
+            loop {
+                if let Some(l) = rx.borrow_and_update().current_leader {
+                    return Some(l);
+                }
+                if rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await;
+        match found {
+            Ok(Some(l)) => Ok(l),
+            _ => Err(ServerError::NoLeader),
+        }
+    }
+
+    /// Proposes `cmd` and waits until it is committed and applied here.
+    /// Returns the Raft index it was applied at and its response.
+    ///
+    /// # Errors
+    /// `NoLeader` after the leader wait; `NotLeader` when another server leads.
+    pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+        let deadline = tokio::time::Instant::now() + self.leader_wait;
+        loop {
+            match self.raft.client_write(cmd.clone()).await {
+                Ok(resp) => return Ok((resp.log_id.index, resp.data)),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    if let Some(leader) = f.leader_id.filter(|l| *l != self.id) {
+                        return Err(ServerError::NotLeader { leader: Some(leader) });
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(ServerError::NoLeader);
+                    }
+                    let _ = tokio::time::timeout_at(deadline, self.wait_for_leader()).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(ServerError::Fatal(e.to_string())),
+            }
+        }
+    }
+
+    /// Makes this server fit to serve a read with `consistency`, waiting a
+    /// bounded time for a leader.
+    ///
+    /// # Errors
+    /// `NoLeader` when no leader appears in time; `NotLeader` when another
+    /// server must serve a default or consistent read.
+    pub async fn read(&self, consistency: Consistency) -> Result<ReadMeta, ServerError> {
+        match consistency {
+            Consistency::Stale => {
+                let leader = self.leader();
+                let last_contact_ms = if leader.is_some() { 0 } else { self.leader_wait.as_millis() as u64 };
+                Ok(ReadMeta { known_leader: leader.is_some(), last_contact_ms })
+            }
+            Consistency::Default => {
+                let leader = match self.leader() {
+                    Some(l) => l,
+                    None => self.wait_for_leader().await?,
+                };
+                if leader != self.id {
+                    return Err(ServerError::NotLeader { leader: Some(leader) });
+                }
+                Ok(ReadMeta { known_leader: true, last_contact_ms: 0 })
+            }
+            Consistency::Consistent => {
+                let deadline = tokio::time::Instant::now() + self.leader_wait;
+                loop {
+                    let r = tokio::time::timeout_at(deadline, self.raft.ensure_linearizable()).await;
+                    match r {
+                        Ok(Ok(_)) => return Ok(ReadMeta { known_leader: true, last_contact_ms: 0 }),
+                        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                            if let Some(leader) = f.leader_id.filter(|l| *l != self.id) {
+                                return Err(ServerError::NotLeader { leader: Some(leader) });
+                            }
+                            if tokio::time::Instant::now() >= deadline {
+                                return Err(ServerError::NoLeader);
+                            }
+                            let _ = tokio::time::timeout_at(deadline, self.wait_for_leader()).await;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) | Err(_) => {
+                            return Err(ServerError::NoLeader)
+                        }
+                        Ok(Err(e)) => return Err(ServerError::Fatal(e.to_string())),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The voters of the current Raft configuration, as `(id, address)`.
+    pub fn voters(&self) -> Vec<(u64, String)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        membership
+            .voter_ids()
+            .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
+            .collect()
+    }
+
+    /// Takes a snapshot now (and compacts the log behind it).
+    ///
+    /// # Errors
+    /// When Raft has stopped.
+    pub async fn snapshot(&self) -> Result<(), ServerError> {
+        self.raft.trigger().snapshot().await.map_err(|e| ServerError::Fatal(e.to_string()))
+    }
+
+    /// Stops Raft; pending writes fail.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not stop cleanly");
+        }
+    }
+}
