@@ -66,6 +66,7 @@ pub struct ServerConfig {
 pub struct Server {
     id: u64,
     raft: Raft,
+    log: LogStore,
     shared: Arc<Shared>,
     leader_wait: Duration,
 }
@@ -104,7 +105,7 @@ impl Server {
         }
         .validate()
         .map_err(|e| ServerError::Fatal(e.to_string()))?;
-        let raft = Raft::new(cfg.node_id, Arc::new(config), SingleServerNetwork, log, sm)
+        let raft = Raft::new(cfg.node_id, Arc::new(config), SingleServerNetwork, log.clone(), sm)
             .await
             .map_err(|e| ServerError::Fatal(e.to_string()))?;
         if cfg.bootstrap {
@@ -117,7 +118,7 @@ impl Server {
                 Err(e) => return Err(ServerError::Fatal(e.to_string())),
             }
         }
-        Ok(Server { id: cfg.node_id, raft, shared, leader_wait: cfg.leader_wait })
+        Ok(Server { id: cfg.node_id, raft, log, shared, leader_wait: cfg.leader_wait })
     }
 
     /// This server's Raft id.
@@ -265,10 +266,12 @@ impl Server {
         self.raft.trigger().snapshot().await.map_err(|e| ServerError::Fatal(e.to_string()))
     }
 
-    /// Stops Raft; pending writes fail.
+    /// Stops Raft (pending writes fail) and closes the log file.
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not stop cleanly");
         }
+        let log = self.log.clone();
+        let _ = tokio::task::spawn_blocking(move || log.close()).await;
     }
 }

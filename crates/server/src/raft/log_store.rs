@@ -39,6 +39,8 @@ enum Op {
     TruncateFrom(u64),
     PurgeUpTo(u64, Vec<u8>),
     Meta(&'static str, Vec<u8>, Option<oneshot::Sender<std::io::Result<()>>>),
+    /// Close the database (after Raft stopped) and report when it is closed.
+    Close(std::sync::mpsc::Sender<()>),
 }
 
 /// The log store handed to openraft; clones share the same log.
@@ -116,6 +118,17 @@ impl LogStore {
         }
     }
 
+    /// Closes the database file once every queued write is done, so the same
+    /// data dir can be opened again in this process. Later writes fail.
+    pub fn close(&self) {
+        if let Some(w) = &self.writer {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if w.send(Op::Close(tx)).is_ok() {
+                let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
+            }
+        }
+    }
+
     async fn save_meta(&self, key: &'static str, bytes: Vec<u8>) -> Result<(), std::io::Error> {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Meta(key, bytes, Some(tx))).map_err(io_err)?;
@@ -128,10 +141,18 @@ impl LogStore {
 fn run_writer(db: Database, rx: std::sync::mpsc::Receiver<Op>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
+        let mut close = None;
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
             if batch.len() >= 1024 {
                 break;
+            }
+        }
+        if let Some(pos) = batch.iter().position(|op| matches!(op, Op::Close(_))) {
+            // Everything after the close is dropped (its senders see an error).
+            let rest = batch.split_off(pos);
+            if let Some(Op::Close(ack)) = rest.into_iter().next() {
+                close = Some(ack);
             }
         }
         let result = write_batch(&db, &batch);
@@ -147,6 +168,11 @@ fn run_writer(db: Database, rx: std::sync::mpsc::Receiver<Op>) {
         }
         if let Err(e) = result {
             tracing::error!(error = %e, "writing the raft log failed; this server must stop");
+            return;
+        }
+        if let Some(ack) = close {
+            drop(db);
+            let _ = ack.send(());
             return;
         }
     }
@@ -174,6 +200,7 @@ fn write_batch(db: &Database, batch: &[Op]) -> Result<(), redb::Error> {
                 Op::Meta(key, bytes, _) => {
                     meta.insert(*key, bytes.as_slice())?;
                 }
+                Op::Close(_) => {}
             }
         }
     }

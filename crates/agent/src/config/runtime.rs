@@ -1,0 +1,143 @@
+//! The agent's effective configuration: defaults, then config files in order,
+//! then flags. Everything downstream reads this and nothing else.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A port setting: `None` means disabled (`-1` in Consul's config).
+pub type Port = Option<u16>;
+
+/// Consul's `ports` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ports {
+    pub http: Port,
+    pub https: Port,
+    pub dns: Port,
+    pub server: Port,
+    pub serf_lan: Port,
+    pub serf_wan: Port,
+    pub grpc: Port,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            http: Some(8500),
+            https: None,
+            dns: Some(8600),
+            server: Some(8300),
+            serf_lan: Some(8301),
+            serf_wan: Some(8302),
+            grpc: None,
+        }
+    }
+}
+
+/// Consul's `limits` block (the parts Praetor enforces).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest KV value accepted, in bytes (`limits.kv_max_value_size`; 512 KiB).
+    pub kv_max_value_size: u64,
+    /// Largest `/v1/txn` body, in bytes (`limits.txn_max_req_len`; 512 KiB).
+    pub txn_max_req_len: u64,
+    /// `limits.http_max_conns_per_client` (200).
+    pub http_max_conns_per_client: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { kv_max_value_size: 512 * 1024, txn_max_req_len: 512 * 1024, http_max_conns_per_client: 200 }
+    }
+}
+
+/// The effective configuration of one agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// `-dev`: in-memory server, UI on, everything on loopback.
+    pub dev: bool,
+    pub datacenter: String,
+    pub primary_datacenter: String,
+    pub node_name: String,
+    /// `node_id`: a UUID; generated (and kept in the data dir) when absent.
+    pub node_id: Option<String>,
+    pub server: bool,
+    pub bootstrap_expect: u32,
+    pub bootstrap: bool,
+    pub data_dir: Option<PathBuf>,
+    pub bind_addr: IpAddr,
+    pub advertise_addr: Option<IpAddr>,
+    /// Where HTTP and DNS listen (`client_addr`, space-separated in Consul).
+    pub client_addr: Vec<IpAddr>,
+    pub ports: Ports,
+    pub retry_join: Vec<String>,
+    pub start_join: Vec<String>,
+    pub retry_interval: Duration,
+    pub retry_max: u32,
+    pub rejoin_after_leave: bool,
+    pub leave_on_terminate: bool,
+    pub log_level: String,
+    pub log_json: bool,
+    pub ui: bool,
+    pub raft_protocol: u32,
+    pub enable_debug: bool,
+    pub enable_syslog: bool,
+    pub limits: Limits,
+    /// `raft_snapshot_threshold`: log entries between snapshots (Consul: 8192).
+    pub raft_snapshot_threshold: u64,
+    /// `raft_snapshot_interval` (Consul: 30s).
+    pub raft_snapshot_interval: Duration,
+    /// `raft_trailing_logs`: entries kept in the log behind a snapshot (Consul: 10240).
+    pub raft_trailing_logs: u64,
+    /// Praetor's `kv_history_limit`: KV changes kept for watches (100 000).
+    pub kv_history_limit: usize,
+    /// `reconnect_timeout` (72h).
+    pub reconnect_timeout: Duration,
+    /// `encrypt`, kept for the gossip layer.
+    pub encrypt: Option<String>,
+    /// `domain` for DNS (`consul.`).
+    pub domain: String,
+    /// The files that were loaded, in order.
+    pub sources: Vec<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            dev: false,
+            datacenter: "dc1".into(),
+            primary_datacenter: "dc1".into(),
+            node_name: String::new(),
+            node_id: None,
+            server: false,
+            bootstrap_expect: 0,
+            bootstrap: false,
+            data_dir: None,
+            bind_addr: IpAddr::from([0, 0, 0, 0]),
+            advertise_addr: None,
+            client_addr: vec![IpAddr::from([127, 0, 0, 1])],
+            ports: Ports::default(),
+            retry_join: Vec::new(),
+            start_join: Vec::new(),
+            retry_interval: Duration::from_secs(30),
+            retry_max: 0,
+            rejoin_after_leave: false,
+            leave_on_terminate: false,
+            log_level: "info".into(),
+            log_json: false,
+            ui: false,
+            raft_protocol: 3,
+            enable_debug: false,
+            enable_syslog: false,
+            limits: Limits::default(),
+            raft_snapshot_threshold: 8192,
+            raft_snapshot_interval: Duration::from_secs(30),
+            raft_trailing_logs: 10240,
+            kv_history_limit: 100_000,
+            reconnect_timeout: Duration::from_secs(72 * 3600),
+            encrypt: None,
+            domain: "consul.".into(),
+            sources: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The one place errors become HTTP answers: Consul's status codes and a
+//! one-line plain-text reason.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use praetor_server::ServerError;
+
+/// An error a handler answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; nothing changed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than allowed; nothing changed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The method is not served on this path.
+    #[error("method {0} not allowed")]
+    MethodNotAllowed(String),
+    /// `?dc=` names a datacenter this agent cannot reach (Consul's wording).
+    #[error("No path to datacenter")]
+    NoPathToDatacenter,
+    /// This agent is not a server and knows none (Consul's wording).
+    #[error("No known Consul servers")]
+    NoServers,
+    /// The server could not serve it (no leader, not the leader, stopped).
+    #[error("{0}")]
+    Server(#[from] ServerError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NoPathToDatacenter | ApiError::NoServers | ApiError::Server(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        (status, [("content-type", "text/plain; charset=utf-8")], format!("{self}\n")).into_response()
+    }
+}

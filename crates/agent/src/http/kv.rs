@@ -1,0 +1,170 @@
+//! `/v1/kv/<key>`: Consul's KV endpoint (GET with `recurse`, `keys`,
+//! `separator`, `raw`; PUT with `flags` and `cas`; DELETE with `recurse` and
+//! `cas`). Writes become Raft commands; reads are blocking queries.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
+use axum::Json;
+use praetor_api::KvPair;
+use praetor_store::Command;
+
+use super::error::ApiError;
+use super::query::{self, blocking, read_headers, Params, ReadOpts};
+use super::AppState;
+
+/// Longest key accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 4096;
+
+/// GET, PUT and DELETE on a KV path; anything else is a 405.
+pub fn routes() -> MethodRouter<Arc<AppState>> {
+    get(get_kv).put(put_kv).delete(delete_kv).fallback(super::method_not_allowed)
+}
+
+/// The key named by the request path: everything after `/v1/kv/`,
+/// percent-decoded.
+///
+/// # Errors
+/// 400 when the key is not UTF-8, holds a NUL, or is too long.
+pub fn key_from_path(path: &str, base: &str) -> Result<String, ApiError> {
+    let raw = path.strip_prefix(base).unwrap_or("");
+    let raw = raw.strip_prefix('/').unwrap_or(raw);
+    let key = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::BadRequest("Invalid key: not valid UTF-8".into()))?
+        .into_owned();
+    if key.contains('\0') {
+        return Err(ApiError::BadRequest("Invalid key: contains a NUL character".into()));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(ApiError::BadRequest(format!("Invalid key: {} bytes long; the limit is {MAX_KEY_LEN}", key.len())));
+    }
+    Ok(key)
+}
+
+enum Answer {
+    Entries(Vec<KvPair>),
+    Keys(Vec<String>),
+    Raw(Vec<u8>),
+    Missing,
+}
+
+async fn get_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let key = key_from_path(uri.path(), "/v1/kv")?;
+    let p = Params::parse(q.as_deref());
+    let opts = ReadOpts::from_params(&p, &state)?;
+    let recurse = p.flag("recurse");
+    let keys = p.flag("keys");
+    let raw = p.flag("raw");
+    let separator = p.get("separator").map(str::to_owned);
+    let (meta, index, answer) = blocking(&state, &opts, |store| {
+        let kv = store.kv();
+        if keys {
+            let list = kv.keys(&key, separator.as_deref());
+            let idx = kv.prefix_index(&key);
+            (idx, if list.is_empty() { Answer::Missing } else { Answer::Keys(list) })
+        } else if recurse {
+            let list: Vec<KvPair> = kv.list(&key).map(|(k, e)| e.to_pair(k)).collect();
+            let idx = kv.prefix_index(&key);
+            (idx, if list.is_empty() { Answer::Missing } else { Answer::Entries(list) })
+        } else {
+            let idx = kv.key_index(&key);
+            match kv.get(&key) {
+                Some(e) if raw => (idx, Answer::Raw(e.value.clone())),
+                Some(e) => (idx, Answer::Entries(vec![e.to_pair(&key)])),
+                None => (idx, Answer::Missing),
+            }
+        }
+    })
+    .await?;
+    let headers = read_headers(&meta, index, opts.consistency);
+    Ok(match answer {
+        Answer::Entries(list) => (headers, Json(list)).into_response(),
+        Answer::Keys(list) => (headers, Json(list)).into_response(),
+        Answer::Raw(value) => {
+            (headers, [("content-type", "text/plain"), ("x-content-type-options", "nosniff")], value).into_response()
+        }
+        Answer::Missing => (StatusCode::NOT_FOUND, headers).into_response(),
+    })
+}
+
+async fn put_kv(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = key_from_path(uri.path(), "/v1/kv")?;
+    let p = Params::parse(q.as_deref());
+    query::check_dc(&p, &state)?;
+    if key.is_empty() {
+        return Err(ApiError::BadRequest("Missing key name".into()));
+    }
+    for unsupported in ["acquire", "release"] {
+        if p.has(unsupported) {
+            return Err(ApiError::BadRequest(format!(
+                "?{unsupported} needs sessions, which this version of Praetor does not have yet"
+            )));
+        }
+    }
+    let flags = p.u64("flags")?.unwrap_or(0);
+    let cas = p.u64("cas")?;
+    let limit = state.config().limits.kv_max_value_size;
+    if body.len() as u64 > limit {
+        return Err(ApiError::TooLarge(format!(
+            "Request body({} bytes) too large, max size: {limit} bytes (limits.kv_max_value_size)",
+            body.len()
+        )));
+    }
+    let cmd = Command::KvSet { key, value: body.to_vec(), flags, cas };
+    apply(&state, cmd).await
+}
+
+async fn delete_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let key = key_from_path(uri.path(), "/v1/kv")?;
+    let p = Params::parse(q.as_deref());
+    query::check_dc(&p, &state)?;
+    let cas = p.u64("cas")?;
+    let cmd = if p.flag("recurse") {
+        if cas.is_some() {
+            return Err(ApiError::BadRequest("Conflicting flags: ?cas cannot be used with ?recurse".into()));
+        }
+        Command::KvDeleteTree { prefix: key }
+    } else {
+        if key.is_empty() {
+            return Err(ApiError::BadRequest("Missing key name".into()));
+        }
+        Command::KvDelete { key, cas }
+    };
+    apply(&state, cmd).await
+}
+
+/// Proposes a KV command and answers `true`/`false` as Consul does.
+async fn apply(state: &AppState, cmd: Command) -> Result<Response, ApiError> {
+    let server = state.server()?;
+    let start = Instant::now();
+    let (index, resp) = server.write(cmd).await?;
+    state.metrics.incr("consul.kvs.apply", 1);
+    state.metrics.time("consul.kvs.apply", start.elapsed());
+    Ok(([("X-Consul-Index", index.to_string())], Json(resp.ok())).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_the_decoded_rest_of_the_path() {
+        assert_eq!(key_from_path("/v1/kv/app/db", "/v1/kv").unwrap(), "app/db");
+        assert_eq!(key_from_path("/v1/kv/a%20b/c%2Fd", "/v1/kv").unwrap(), "a b/c/d");
+        assert_eq!(key_from_path("/v1/kv/", "/v1/kv").unwrap(), "");
+        assert_eq!(key_from_path("/v1/kv", "/v1/kv").unwrap(), "");
+        assert!(key_from_path("/v1/kv/a%00b", "/v1/kv").is_err());
+        assert!(key_from_path("/v1/kv/%ff", "/v1/kv").is_err());
+    }
+}

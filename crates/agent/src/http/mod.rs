@@ -1,0 +1,134 @@
+//! The HTTP API: Consul's `/v1/*` endpoints on axum, plus Praetor's watch
+//! stream. Handlers return `Result<_, ApiError>`; `error.rs` alone decides
+//! status codes.
+
+pub mod agent;
+pub mod catalog;
+pub mod error;
+pub mod kv;
+pub mod query;
+pub mod status;
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::Router;
+use praetor_server::Server;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RuntimeConfig;
+use crate::metrics::Metrics;
+use error::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    config: RwLock<Arc<RuntimeConfig>>,
+    pub node_id: uuid::Uuid,
+    pub server: Option<Server>,
+    pub metrics: Metrics,
+    pub started: Instant,
+    /// Cancelled when the agent shuts down: long-lived streams end.
+    pub stop: CancellationToken,
+    /// The address the first HTTP listener is bound to.
+    pub http_addr: SocketAddr,
+}
+
+impl AppState {
+    /// Builds the state shared by every handler.
+    pub fn new(
+        config: RuntimeConfig,
+        node_id: uuid::Uuid,
+        server: Option<Server>,
+        stop: CancellationToken,
+        http_addr: SocketAddr,
+    ) -> AppState {
+        AppState {
+            config: RwLock::new(Arc::new(config)),
+            node_id,
+            server,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+            stop,
+            http_addr,
+        }
+    }
+
+    /// The current configuration (replaced on reload).
+    pub fn config(&self) -> Arc<RuntimeConfig> {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the configuration (SIGHUP).
+    pub fn set_config(&self, cfg: RuntimeConfig) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
+    }
+
+    /// The server this agent hosts.
+    ///
+    /// # Errors
+    /// `NoServers` on a client agent (forwarding arrives with the cluster work).
+    pub fn server(&self) -> Result<&Server, ApiError> {
+        self.server.as_ref().ok_or(ApiError::NoServers)
+    }
+}
+
+/// Every route of the agent's HTTP API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_body = {
+        let cfg = state.config();
+        (cfg.limits.kv_max_value_size.max(cfg.limits.txn_max_req_len) as usize).saturating_add(1024)
+    };
+    Router::new()
+        .route("/v1/kv", kv::routes())
+        .route("/v1/kv/", kv::routes())
+        .route("/v1/kv/{*key}", kv::routes())
+        .route("/v1/watch/kv", get(watch::watch_kv).fallback(method_not_allowed))
+        .route("/v1/watch/kv/", get(watch::watch_kv).fallback(method_not_allowed))
+        .route("/v1/watch/kv/{*prefix}", get(watch::watch_kv).fallback(method_not_allowed))
+        .route("/v1/status/leader", get(status::leader).fallback(method_not_allowed))
+        .route("/v1/status/peers", get(status::peers).fallback(method_not_allowed))
+        .route("/v1/agent/self", get(agent::agent_self).fallback(method_not_allowed))
+        .route("/v1/agent/members", get(agent::members).fallback(method_not_allowed))
+        .route("/v1/agent/metrics", get(agent::metrics).fallback(method_not_allowed))
+        .route("/v1/catalog/datacenters", get(catalog::datacenters).fallback(method_not_allowed))
+        .route("/v1/{*rest}", any(not_found))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    state.metrics.incr("consul.http.requests", 1);
+    state.metrics.time("consul.http.request", start.elapsed());
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = start.elapsed().as_millis() as u64, "http request");
+    resp
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::MethodNotAllowed(req.method().to_string())
+}
+
+async fn not_found(req: Request) -> (axum::http::StatusCode, String) {
+    (axum::http::StatusCode::NOT_FOUND, format!("no such endpoint: {}\n", req.uri().path()))
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled, then finishes
+/// the requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, stop: CancellationToken) {
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "HTTP API listening");
+    let shutdown = async move { stop.cancelled().await };
+    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+        tracing::error!(error = %e, "HTTP server stopped");
+    }
+}

@@ -1,0 +1,12 @@
+//! Everything a Praetor agent runs: configuration, the HTTP API, metrics, and
+//! the server it hosts when it is one. `start` spawns every task.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod start;
+
+pub use error::AgentError;
+pub use start::{start, Agent};

@@ -1,0 +1,80 @@
+//! The agent's HTTP API, in process: a dev agent on 127.0.0.1 with an
+//! ephemeral port, driven by raw HTTP (reqwest) and by a real Consul client
+//! (rs-consul).
+
+mod blocking;
+mod durability;
+mod kv;
+mod watch;
+
+use std::time::Duration;
+
+use praetor_agent::config::RuntimeConfig;
+use praetor_agent::Agent;
+use tokio_util::sync::CancellationToken;
+
+/// A running agent and the base URL of its HTTP API.
+pub struct TestAgent {
+    pub agent: Agent,
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+/// The configuration of a dev agent listening on an ephemeral loopback port.
+pub fn dev_config() -> RuntimeConfig {
+    let mut cfg = RuntimeConfig { dev: true, server: true, node_name: "it-node".into(), ..Default::default() };
+    cfg.ports.http = Some(0);
+    cfg.client_addr = vec![[127, 0, 0, 1].into()];
+    cfg
+}
+
+impl TestAgent {
+    pub async fn start(cfg: RuntimeConfig) -> TestAgent {
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
+        let agent = praetor_agent::start(cfg, CancellationToken::new()).await.expect("agent starts");
+        let url = format!("http://{}", agent.http_addrs()[0]);
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let t = TestAgent { agent, url, http };
+        t.wait_for_leader().await;
+        t
+    }
+
+    pub async fn dev() -> TestAgent {
+        TestAgent::start(dev_config()).await
+    }
+
+    /// Waits (at most 10 s) until `/v1/status/leader` names a leader.
+    pub async fn wait_for_leader(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(r) = self.http.get(format!("{}/v1/status/leader", self.url)).send().await {
+                last = r.text().await.unwrap_or_default();
+                if last.len() > 2 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no leader within 10s; last answer {last:?}");
+    }
+
+    pub fn u(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn put(&self, key: &str, body: &str) -> bool {
+        let r = self.http.put(self.u(&format!("/v1/kv/{key}"))).body(body.to_owned()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "PUT {key}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn shutdown(self) {
+        self.agent.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+/// The `X-Consul-Index` of a response.
+pub fn index_of(r: &reqwest::Response) -> u64 {
+    r.headers()["x-consul-index"].to_str().unwrap().parse().unwrap()
+}

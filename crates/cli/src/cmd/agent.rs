@@ -1,0 +1,185 @@
+//! `praetor agent`: loads the configuration, starts the agent, and serves
+//! until SIGINT or SIGTERM; SIGHUP reloads the configuration (log level and
+//! limits). Flags use Consul's names.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use praetor_agent::config::{self, Flags};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::{reload, EnvFilter};
+
+/// Flags of `praetor agent`, as Consul's.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AgentArgs {
+    /// Development mode: an in-memory single server with the UI, on loopback.
+    #[arg(long)]
+    pub dev: bool,
+    /// Run as a server (holds Raft state).
+    #[arg(long)]
+    pub server: bool,
+    /// Number of servers to wait for before bootstrapping Raft.
+    #[arg(long = "bootstrap-expect", value_name = "N")]
+    pub bootstrap_expect: Option<u32>,
+    /// Directory for durable state.
+    #[arg(long = "data-dir", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A config file (JSON or HCL); repeatable, loaded in order.
+    #[arg(long = "config-file", value_name = "FILE")]
+    pub config_file: Vec<PathBuf>,
+    /// A directory of *.json and *.hcl config files; repeatable.
+    #[arg(long = "config-dir", value_name = "DIR")]
+    pub config_dir: Vec<PathBuf>,
+    /// Node name (default: the host name).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Datacenter (default: dc1).
+    #[arg(long)]
+    pub datacenter: Option<String>,
+    /// Address for cluster communication.
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Address advertised to other nodes.
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Address(es) the HTTP and DNS interfaces listen on (space-separated).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// HTTP API port (-1 disables).
+    #[arg(long = "http-port", allow_hyphen_values = true)]
+    pub http_port: Option<i32>,
+    /// DNS port (-1 disables).
+    #[arg(long = "dns-port", allow_hyphen_values = true)]
+    pub dns_port: Option<i32>,
+    /// Server RPC port.
+    #[arg(long = "server-port", allow_hyphen_values = true)]
+    pub server_port: Option<i32>,
+    /// LAN gossip port.
+    #[arg(long = "serf-lan-port", allow_hyphen_values = true)]
+    pub serf_lan_port: Option<i32>,
+    /// trace, debug, info, warn or error.
+    #[arg(long = "log-level")]
+    pub log_level: Option<String>,
+    /// Serve the web UI.
+    #[arg(long)]
+    pub ui: bool,
+    /// An address to join at start and retry until it works; repeatable.
+    #[arg(long = "retry-join")]
+    pub retry_join: Vec<String>,
+    /// Time between join attempts (e.g. 30s).
+    #[arg(long = "retry-interval")]
+    pub retry_interval: Option<String>,
+}
+
+impl AgentArgs {
+    fn flags(&self) -> Flags {
+        Flags {
+            dev: self.dev,
+            server: self.server.then_some(true),
+            bootstrap_expect: self.bootstrap_expect,
+            data_dir: self.data_dir.clone(),
+            config_files: self.config_file.clone(),
+            config_dirs: self.config_dir.clone(),
+            node: self.node.clone(),
+            datacenter: self.datacenter.clone(),
+            bind: self.bind.clone(),
+            advertise: self.advertise.clone(),
+            client: self.client.clone(),
+            http_port: self.http_port,
+            dns_port: self.dns_port,
+            server_port: self.server_port,
+            serf_lan_port: self.serf_lan_port,
+            log_level: self.log_level.clone(),
+            ui: self.ui,
+            retry_join: self.retry_join.clone(),
+            retry_interval: self.retry_interval.clone(),
+        }
+    }
+}
+
+/// The tracing filter for a Consul log level; `RUST_LOG`, when set, wins.
+fn filter_for(level: &str) -> EnvFilter {
+    if let Ok(env) = std::env::var("RUST_LOG") {
+        if let Ok(f) = EnvFilter::try_new(env) {
+            return f;
+        }
+    }
+    let level = match level {
+        "err" => "error",
+        other => other,
+    };
+    EnvFilter::try_new(format!("{level},openraft=warn,hyper=warn,h2=warn,tower=warn"))
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Runs the agent until a stop signal. Runs on its own runtime thread, so it
+/// can be called from inside or outside an async context.
+///
+/// # Errors
+/// A bad configuration, or an agent that cannot start.
+pub fn run(args: AgentArgs) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("praetor-agent".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            rt.block_on(serve(args))
+        })
+        .context("starting the agent thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the agent thread panicked"))?
+}
+
+async fn serve(args: AgentArgs) -> anyhow::Result<()> {
+    let flags = args.flags();
+    let loaded = config::load(&flags)?;
+    let (filter, reload_handle) = reload::Layer::new(filter_for(&loaded.config.log_level));
+    {
+        use tracing_subscriber::prelude::*;
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+        let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+    }
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let cfg = loaded.config;
+    tracing::info!(
+        version = praetor_api::VERSION,
+        node = %cfg.node_name,
+        datacenter = %cfg.datacenter,
+        server = cfg.server,
+        dev = cfg.dev,
+        client_addr = ?cfg.client_addr,
+        http_port = ?cfg.ports.http,
+        data_dir = ?cfg.data_dir,
+        "starting Praetor agent"
+    );
+    let stop = CancellationToken::new();
+    let agent = praetor_agent::start(cfg, stop.clone()).await?;
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = int.recv() => { tracing::info!("caught SIGINT; shutting down"); break; }
+            _ = term.recv() => { tracing::info!("caught SIGTERM; shutting down"); break; }
+            _ = hup.recv() => match config::load(&flags) {
+                Ok(reloaded) => {
+                    for w in &reloaded.warnings {
+                        tracing::warn!("{w}");
+                    }
+                    if let Err(e) = reload_handle.modify(|f| *f = filter_for(&reloaded.config.log_level)) {
+                        tracing::warn!(error = %e, "could not change the log level");
+                    }
+                    tracing::info!(log_level = %reloaded.config.log_level, "caught SIGHUP; configuration reloaded");
+                    agent.reload(reloaded.config);
+                }
+                Err(e) => tracing::error!(error = %e, "caught SIGHUP; the new configuration is invalid and was not applied"),
+            },
+        }
+    }
+    agent.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
