@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine of this kind: installs what the
+# tests need (idempotently), builds once, and runs every test in the
+# default workspace members. CI (.ci/run) calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use; installed only when missing.
+packages=()
+need() { command -v "$1" >/dev/null 2>&1 || packages+=("$2"); }
+need curl curl
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "installing: ${packages[*]}" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}"
+fi
+
+# One build shared by every test binary (the process tests run target/debug/praetor).
+cargo build --workspace --exclude praetor-bench --all-targets
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast "$@"
+fi
