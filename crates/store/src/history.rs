@@ -93,6 +93,28 @@ impl History {
         evicted
     }
 
+    /// Makes history records share value buffers with each other and with
+    /// the live table again (a decoded snapshot has a copy per record).
+    pub(crate) fn relink(&mut self, live: &crate::kv::KvTable) {
+        use std::collections::HashMap;
+        let mut last: HashMap<String, Entry> = HashMap::new();
+        for c in self.changes.iter_mut() {
+            if let (Some(p), Some(seen)) = (c.prev.as_mut(), last.get(&c.key)) {
+                if p.modify_index == seen.modify_index && p.value == seen.value {
+                    p.value = seen.value.clone();
+                }
+            }
+            if let Some(e) = c.entry.as_mut() {
+                if let Some(l) = live.get(&c.key).filter(|l| l.modify_index == e.modify_index && l.value == e.value) {
+                    e.value = l.value.clone();
+                }
+                last.insert(c.key.clone(), e.clone());
+            } else {
+                last.remove(&c.key);
+            }
+        }
+    }
+
     /// The oldest index from which every change is still kept.
     pub fn oldest_index(&self) -> u64 {
         self.complete_from

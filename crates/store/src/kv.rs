@@ -4,16 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use praetor_api::KvPair;
 use serde::{Deserialize, Serialize};
 
 use crate::history::Change;
 
-/// One stored key.
+/// One stored key. The value is shared (not copied) between the live entry
+/// and the history records that mention it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    pub value: Vec<u8>,
+    pub value: Arc<[u8]>,
     pub flags: u64,
     pub create_index: u64,
     pub modify_index: u64,
@@ -124,7 +126,7 @@ impl KvTable {
             }
         }
         let entry = Entry {
-            value: value.to_vec(),
+            value: Arc::from(value),
             flags,
             create_index: prev.as_ref().map_or(index, |e| e.create_index),
             modify_index: index,
@@ -219,10 +221,10 @@ mod tests {
         assert!(t.set(3, "k", b"1", 0, Some(0)).is_some());
         assert!(t.set(4, "k", b"2", 0, Some(0)).is_none());
         assert!(t.set(5, "k", b"2", 0, Some(2)).is_none());
-        assert_eq!(t.get("k").unwrap().value, b"1");
+        assert_eq!(&*t.get("k").unwrap().value, b"1");
         assert!(t.set(6, "k", b"3", 0, Some(3)).is_some());
         let e = t.get("k").unwrap();
-        assert_eq!((e.create_index, e.modify_index, e.value.as_slice()), (3, 6, &b"3"[..]));
+        assert_eq!((e.create_index, e.modify_index, &*e.value), (3, 6, &b"3"[..]));
     }
 
     #[test]

@@ -35,7 +35,9 @@ impl Store {
         if v.version != FORMAT_VERSION {
             return Err(StoreError::SnapshotVersion { found: v.version, expected: FORMAT_VERSION });
         }
-        let env: Envelope<Store> = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+        let mut env: Envelope<Store> = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+        let Store { kv, history, .. } = &mut env.store;
+        history.relink(kv);
         Ok(env.store)
     }
 }

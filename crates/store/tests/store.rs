@@ -22,7 +22,7 @@ fn replayed_index_is_ignored() {
     let mut s = Store::default();
     s.apply(5, &set("a", "1"));
     assert_eq!(s.apply(5, &set("a", "2")), Response::Ignored);
-    assert_eq!(s.kv().get("a").unwrap().value, b"1");
+    assert_eq!(&*s.kv().get("a").unwrap().value, b"1");
 }
 
 #[test]
@@ -34,9 +34,9 @@ fn history_carries_previous_values() {
     let changes = s.history().since("", 1, 100).unwrap();
     assert_eq!(changes.len(), 3);
     assert!(changes[0].prev.is_none());
-    assert_eq!(changes[1].prev.as_ref().unwrap().value, b"1");
+    assert_eq!(&*changes[1].prev.as_ref().unwrap().value, b"1");
     assert!(changes[2].entry.is_none());
-    assert_eq!(changes[2].prev.as_ref().unwrap().value, b"2");
+    assert_eq!(&*changes[2].prev.as_ref().unwrap().value, b"2");
 }
 
 #[test]
@@ -136,8 +136,8 @@ proptest! {
                 for (g, w) in got.iter().zip(want) {
                     prop_assert_eq!(g.index, w.0);
                     prop_assert_eq!(&g.key, &w.1);
-                    prop_assert_eq!(g.entry.as_ref().map(|e| e.value.clone()), w.2.clone());
-                    prop_assert_eq!(g.prev.as_ref().map(|e| e.value.clone()), w.3.clone());
+                    prop_assert_eq!(g.entry.as_ref().map(|e| e.value.to_vec()), w.2.clone());
+                    prop_assert_eq!(g.prev.as_ref().map(|e| e.value.to_vec()), w.3.clone());
                 }
             }
             Err(HistoryError::Compacted { oldest, .. }) => {

@@ -75,7 +75,7 @@ async fn get_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q): RawQu
         } else {
             let idx = kv.key_index(&key);
             match kv.get(&key) {
-                Some(e) if raw => (idx, Answer::Raw(e.value.clone())),
+                Some(e) if raw => (idx, Answer::Raw(e.value.to_vec())),
                 Some(e) => (idx, Answer::Entries(vec![e.to_pair(&key)])),
                 None => (idx, Answer::Missing),
             }
