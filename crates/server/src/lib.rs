@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod raft;
+pub mod rpc;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,0 +1,60 @@
+//! Server RPC on port 8300: persistent TCP connections that multiplex many
+//! calls, each a length-delimited frame holding a postcard-encoded
+//! `(call id, message)`. Every call has a timeout; a broken connection fails
+//! its calls at once and the next call reconnects.
+
+pub mod client;
+pub mod server;
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use praetor_store::{Command, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::raft::TypeConfig;
+
+pub use client::{RpcClient, RpcError};
+pub use server::{serve, Handler};
+
+/// Largest frame accepted, in bytes (snapshot chunks are far smaller).
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// A call from one server (or client agent) to a server.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A write forwarded to the leader.
+    Write(Command),
+    /// Liveness and identity check.
+    Ping,
+}
+
+/// The answer to a `Request`, variant for variant.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    /// The index the write was applied at and its response, or why not.
+    Write(Result<(u64, Response), String>),
+    /// The answering server's Raft id.
+    Pong(u64),
+    /// The request could not be handled at all.
+    Error(String),
+}
+
+/// One frame on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Frame<T> {
+    pub id: u64,
+    pub body: T,
+}
+
+pub(crate) fn codec() -> tokio_util::codec::LengthDelimitedCodec {
+    tokio_util::codec::LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec()
+}
