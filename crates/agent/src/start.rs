@@ -30,15 +30,25 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let tasks = TaskTracker::new();
     let data_dir = if cfg.dev { None } else { cfg.data_dir.clone() };
     let node_id = identity::node_id(cfg.node_id.as_deref(), data_dir.as_deref())?;
+    let mut rpc_listener = None;
     let server = if cfg.server {
-        let rpc_ip = cfg.advertise_addr.unwrap_or(if cfg.bind_addr.is_unspecified() {
+        let advertise_ip = cfg.advertise_addr.unwrap_or(if cfg.bind_addr.is_unspecified() {
             cfg.client_addr.first().copied().unwrap_or(cfg.bind_addr)
         } else {
             cfg.bind_addr
         });
+        let mut rpc_port = cfg.ports.server.unwrap_or(8300);
+        if let Some(port) = cfg.ports.server {
+            let addr = SocketAddr::new(cfg.bind_addr, port);
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Listen { addr: addr.to_string(), source })?;
+            rpc_port = l.local_addr().map_or(port, |a| a.port());
+            rpc_listener = Some(l);
+        }
         let server_cfg = ServerConfig {
             node_id: identity::raft_id(&node_id),
-            rpc_addr: SocketAddr::new(rpc_ip, cfg.ports.server.unwrap_or(8300)).to_string(),
+            rpc_addr: SocketAddr::new(advertise_ip, rpc_port).to_string(),
             data_dir: data_dir.clone(),
             snapshot_threshold: cfg.raft_snapshot_threshold,
             trailing_logs: cfg.raft_trailing_logs,
@@ -50,6 +60,9 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     } else {
         None
     };
+    if let (Some(l), Some(server)) = (rpc_listener, &server) {
+        tasks.spawn(praetor_server::rpc::serve(l, Arc::new(server.clone()), stop.child_token()));
+    }
 
     let mut listeners = Vec::new();
     if let Some(port) = cfg.ports.http {

@@ -11,6 +11,9 @@ pub enum ServerError {
     /// Another server leads; the request must go there.
     #[error("this server is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<u64> },
+    /// The leader could not be reached to forward a request to it.
+    #[error("rpc error forwarding to the leader: {0}")]
+    Forward(String),
     /// Opening or writing the log, vote or snapshots failed.
     #[error("opening raft storage in {path}: {source}")]
     Storage { path: String, source: std::io::Error },

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 pub use error::ServerError;
 pub use raft::state_machine::{Applied, Shared};
-use raft::{log_store::LogStore, network::SingleServerNetwork, state_machine::StateMachine, Raft};
+use raft::{log_store::LogStore, network::Peers, state_machine::StateMachine, Raft};
 
 /// How a read is served, as Consul's `?stale` and `?consistent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,8 +68,15 @@ pub struct Server {
     id: u64,
     raft: Raft,
     log: LogStore,
+    peers: Peers,
     shared: Arc<Shared>,
     leader_wait: Duration,
+}
+
+impl rpc::Handler for Server {
+    async fn handle(&self, req: rpc::Request) -> rpc::Reply {
+        self.handle_rpc(req).await
+    }
 }
 
 impl Server {
@@ -106,7 +113,8 @@ impl Server {
         }
         .validate()
         .map_err(|e| ServerError::Fatal(e.to_string()))?;
-        let raft = Raft::new(cfg.node_id, Arc::new(config), SingleServerNetwork, log.clone(), sm)
+        let peers = Peers::default();
+        let raft = Raft::new(cfg.node_id, Arc::new(config), peers.clone(), log.clone(), sm)
             .await
             .map_err(|e| ServerError::Fatal(e.to_string()))?;
         if cfg.bootstrap {
@@ -119,7 +127,7 @@ impl Server {
                 Err(e) => return Err(ServerError::Fatal(e.to_string())),
             }
         }
-        Ok(Server { id: cfg.node_id, raft, log, shared, leader_wait: cfg.leader_wait })
+        Ok(Server { id: cfg.node_id, raft, log, peers, shared, leader_wait: cfg.leader_wait })
     }
 
     /// This server's Raft id.
@@ -174,12 +182,42 @@ impl Server {
         }
     }
 
-    /// Proposes `cmd` and waits until it is committed and applied here.
-    /// Returns the Raft index it was applied at and its response.
+    /// Proposes `cmd` on the leader (this server, or the leader over RPC)
+    /// and waits until it is committed. Returns the Raft index it was applied
+    /// at and its response.
+    ///
+    /// # Errors
+    /// `NoLeader` after the leader wait; `Forward` when the leader could not
+    /// be reached.
+    pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+        match self.write_local(cmd.clone()).await {
+            Err(ServerError::NotLeader { leader: Some(leader) }) => self.forward_write(leader, cmd).await,
+            other => other,
+        }
+    }
+
+    async fn forward_write(&self, leader: u64, cmd: Command) -> Result<(u64, Response), ServerError> {
+        let addr = self
+            .voters()
+            .into_iter()
+            .find(|(id, _)| *id == leader)
+            .map(|(_, a)| a)
+            .ok_or(ServerError::NoLeader)?;
+        let client = self.peers.client(&addr).map_err(|e| ServerError::Forward(e.to_string()))?;
+        match client.call(rpc::Request::Write(cmd), self.leader_wait).await {
+            Ok(rpc::Reply::Write(Ok(r))) => Ok(r),
+            Ok(rpc::Reply::Write(Err(e))) if e == ServerError::NoLeader.to_string() => Err(ServerError::NoLeader),
+            Ok(rpc::Reply::Write(Err(e))) => Err(ServerError::Forward(e)),
+            Ok(other) => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
+            Err(e) => Err(ServerError::Forward(e.to_string())),
+        }
+    }
+
+    /// Proposes `cmd` on this server, which must be the leader.
     ///
     /// # Errors
     /// `NoLeader` after the leader wait; `NotLeader` when another server leads.
-    pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+    pub async fn write_local(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
         let deadline = tokio::time::Instant::now() + self.leader_wait;
         loop {
             match self.raft.client_write(cmd.clone()).await {
@@ -265,6 +303,18 @@ impl Server {
     /// When Raft has stopped.
     pub async fn snapshot(&self) -> Result<(), ServerError> {
         self.raft.trigger().snapshot().await.map_err(|e| ServerError::Fatal(e.to_string()))
+    }
+
+    /// Answers one RPC call from a peer or a client agent.
+    pub async fn handle_rpc(&self, req: rpc::Request) -> rpc::Reply {
+        use rpc::{Reply, Request};
+        match req {
+            Request::AppendEntries(r) => Reply::AppendEntries(self.raft.append_entries(r).await),
+            Request::Vote(r) => Reply::Vote(self.raft.vote(r).await),
+            Request::InstallSnapshot(r) => Reply::InstallSnapshot(self.raft.install_snapshot(r).await),
+            Request::Write(cmd) => Reply::Write(self.write_local(cmd).await.map_err(|e| e.to_string())),
+            Request::Ping => Reply::Pong(self.id),
+        }
     }
 
     /// Stops Raft (pending writes fail) and closes the log file.

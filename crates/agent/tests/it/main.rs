@@ -24,6 +24,8 @@ pub struct TestAgent {
 pub fn dev_config() -> RuntimeConfig {
     let mut cfg = RuntimeConfig { dev: true, server: true, node_name: "it-node".into(), ..Default::default() };
     cfg.ports.http = Some(0);
+    cfg.ports.server = Some(0);
+    cfg.bind_addr = [127, 0, 0, 1].into();
     cfg.client_addr = vec![[127, 0, 0, 1].into()];
     cfg
 }
