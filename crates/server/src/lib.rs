@@ -297,6 +297,46 @@ impl Server {
             .collect()
     }
 
+    /// Adds a server to the cluster: first as a learner that catches up from
+    /// the log (or a snapshot), then as a voter. Must run on the leader.
+    ///
+    /// # Errors
+    /// `NotLeader`/`NoLeader` when this server does not lead; `Fatal` when the
+    /// membership change is refused.
+    pub async fn add_voter(&self, id: u64, addr: &str) -> Result<(), ServerError> {
+        let node = BasicNode { addr: addr.to_owned() };
+        self.membership_result(self.raft.add_learner(id, node, true).await)?;
+        let ids: std::collections::BTreeSet<u64> = [id].into();
+        self.membership_result(self.raft.change_membership(openraft::ChangeMembers::AddVoterIds(ids), false).await)?;
+        tracing::info!(id, addr, "server added to the raft configuration");
+        Ok(())
+    }
+
+    /// Removes a server from the Raft configuration. Must run on the leader.
+    ///
+    /// # Errors
+    /// As `add_voter`.
+    pub async fn remove_voter(&self, id: u64) -> Result<(), ServerError> {
+        let ids: std::collections::BTreeSet<u64> = [id].into();
+        self.membership_result(self.raft.change_membership(openraft::ChangeMembers::RemoveVoters(ids), false).await)?;
+        tracing::info!(id, "server removed from the raft configuration");
+        Ok(())
+    }
+
+    fn membership_result<T>(
+        &self,
+        r: Result<T, RaftError<u64, ClientWriteError<u64, BasicNode>>>,
+    ) -> Result<(), ServerError> {
+        match r {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_id {
+                Some(l) if l != self.id => Err(ServerError::NotLeader { leader: Some(l) }),
+                _ => Err(ServerError::NoLeader),
+            },
+            Err(e) => Err(ServerError::Fatal(e.to_string())),
+        }
+    }
+
     /// Takes a snapshot now (and compacts the log behind it).
     ///
     /// # Errors

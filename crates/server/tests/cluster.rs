@@ -1,0 +1,103 @@
+//! Servers in one process, talking Raft over real RPC on loopback: a
+//! three-server cluster replicates, forwards writes to the leader, and
+//! survives the loss of its leader.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use praetor_server::{rpc, Consistency, Server, ServerConfig};
+use praetor_store::Command;
+use tokio_util::sync::CancellationToken;
+
+struct Node {
+    server: Server,
+    stop: CancellationToken,
+    addr: String,
+}
+
+async fn node(id: u64, bootstrap: bool) -> Node {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = Server::start(ServerConfig {
+        node_id: id,
+        rpc_addr: addr.clone(),
+        data_dir: None,
+        snapshot_threshold: 100,
+        trailing_logs: 20,
+        history_limit: 1000,
+        bootstrap,
+        leader_wait: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(rpc::serve(listener, Arc::new(server.clone()), stop.clone()));
+    Node { server, stop, addr }
+}
+
+fn set(k: &str, v: &str) -> Command {
+    Command::KvSet { key: k.into(), value: v.as_bytes().to_vec(), flags: 0, cas: None }
+}
+
+async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn value(s: &Server, k: &str) -> Option<Vec<u8>> {
+    s.shared().read().store.kv().get(k).map(|e| e.value.to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_replicate_forward_and_survive_the_leaders_loss() {
+    let a = node(1, true).await;
+    wait_until("a leader", || a.server.is_leader()).await;
+    // Writes made before the others join reach them too (log or snapshot).
+    for i in 0..150 {
+        a.server.write(set(&format!("early/{i}"), "x")).await.unwrap();
+    }
+    let b = node(2, false).await;
+    let c = node(3, false).await;
+    a.server.add_voter(2, &b.addr).await.unwrap();
+    a.server.add_voter(3, &c.addr).await.unwrap();
+    assert_eq!(a.server.voters().len(), 3);
+
+    // A write on a follower is forwarded to the leader and reaches everyone.
+    let (idx, resp) = b.server.write(set("from/b", "1")).await.unwrap();
+    assert!(resp.ok());
+    for n in [&a, &b, &c] {
+        let s = n.server.clone();
+        wait_until("the write on every server", move || value(&s, "from/b").is_some()).await;
+        assert_eq!(value(&n.server, "early/149").as_deref(), Some(&b"x"[..]));
+        assert!(n.server.shared().read().store.last_index() >= idx);
+    }
+    // A default read on a follower is refused (it must go to the leader); stale works.
+    assert!(b.server.read(Consistency::Default).await.is_err());
+    assert!(b.server.read(Consistency::Stale).await.unwrap().known_leader);
+    assert!(a.server.read(Consistency::Consistent).await.is_ok());
+
+    // The leader goes away: the other two elect a new one and keep writing.
+    a.stop.cancel();
+    a.server.shutdown().await;
+    let (b2, c2) = (b.server.clone(), c.server.clone());
+    wait_until("a new leader", move || b2.is_leader() || c2.is_leader()).await;
+    let (_, resp) = c.server.write(set("after/failover", "1")).await.unwrap();
+    assert!(resp.ok());
+    let b2 = b.server.clone();
+    wait_until("the post-failover write on b", move || value(&b2, "after/failover").is_some()).await;
+
+    // Removing a server leaves a working two-server configuration.
+    let leader = if b.server.is_leader() { &b } else { &c };
+    leader.server.remove_voter(1).await.unwrap();
+    assert_eq!(leader.server.voters().len(), 2);
+    for n in [b, c] {
+        n.stop.cancel();
+        n.server.shutdown().await;
+    }
+}
