@@ -3,6 +3,12 @@
 
 use std::path::PathBuf;
 
+use serde_json::{json, Map, Value};
+
+use super::error::ConfigError;
+use super::file;
+use super::merge::merge;
+
 /// `praetor agent` flags after parsing. `None`/empty means "not given".
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Flags {
@@ -27,4 +33,73 @@ pub struct Flags {
     pub ui: bool,
     pub retry_join: Vec<String>,
     pub retry_interval: Option<String>,
+}
+
+impl Flags {
+    /// The flags as one config source in Consul's key names (`-node` is
+    /// `node_name`, `-http-port` is `ports.http`, `-ui` is `ui_config.enabled`,
+    /// …), merged over every file. `-retry-join` is appended to the files'
+    /// `retry_join`, as Consul does. Each flag's value is checked as a file's
+    /// would be.
+    ///
+    /// # Errors
+    /// [`ConfigError::Flag`] naming the first flag with a bad value.
+    pub(super) fn source(&self) -> Result<Value, ConfigError> {
+        let mut tree = Value::Object(Map::new());
+        let mut add = |flag: &'static str, fragment: Value| -> Result<(), ConfigError> {
+            file::read(&fragment).map_err(|p| ConfigError::Flag {
+                flag,
+                message: p.message,
+            })?;
+            merge(&mut tree, fragment);
+            Ok(())
+        };
+        if let Some(v) = self.server {
+            add("-server", json!({ "server": v }))?;
+        }
+        if let Some(v) = self.bootstrap_expect {
+            add("-bootstrap-expect", json!({ "bootstrap_expect": v }))?;
+        }
+        if let Some(dir) = &self.data_dir {
+            let Some(dir) = dir.to_str() else {
+                return Err(ConfigError::Flag {
+                    flag: "-data-dir",
+                    message: "the path is not valid UTF-8".into(),
+                });
+            };
+            add("-data-dir", json!({ "data_dir": dir }))?;
+        }
+        let strings = [
+            ("-node", "node_name", &self.node),
+            ("-datacenter", "datacenter", &self.datacenter),
+            ("-bind", "bind_addr", &self.bind),
+            ("-advertise", "advertise_addr", &self.advertise),
+            ("-client", "client_addr", &self.client),
+            ("-log-level", "log_level", &self.log_level),
+            ("-retry-interval", "retry_interval", &self.retry_interval),
+        ];
+        for (flag, key, value) in strings {
+            if let Some(v) = value {
+                add(flag, json!({ key: v }))?;
+            }
+        }
+        let ports = [
+            ("-http-port", "http", self.http_port),
+            ("-dns-port", "dns", self.dns_port),
+            ("-server-port", "server", self.server_port),
+            ("-serf-lan-port", "serf_lan", self.serf_lan_port),
+        ];
+        for (flag, key, value) in ports {
+            if let Some(v) = value {
+                add(flag, json!({ "ports": { key: v } }))?;
+            }
+        }
+        if self.ui {
+            add("-ui", json!({ "ui_config": { "enabled": true } }))?;
+        }
+        if !self.retry_join.is_empty() {
+            add("-retry-join", json!({ "retry_join": self.retry_join }))?;
+        }
+        Ok(tree)
+    }
 }

@@ -47,7 +47,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { kv_max_value_size: 512 * 1024, txn_max_req_len: 512 * 1024, http_max_conns_per_client: 200 }
+        Limits {
+            kv_max_value_size: 512 * 1024,
+            txn_max_req_len: 512 * 1024,
+            http_max_conns_per_client: 200,
+        }
     }
 }
 
@@ -99,6 +103,11 @@ pub struct RuntimeConfig {
     pub domain: String,
     /// The files that were loaded, in order.
     pub sources: Vec<PathBuf>,
+    /// Every source merged into one tree (Consul's key names; `ui` already
+    /// spelled `ui_config.enabled`, top-level `kv_max_value_size` spelled
+    /// `limits.kv_max_value_size`). Keys accepted but not yet acted on, such
+    /// as `services`, `checks` and `watches`, are read from here.
+    pub raw: serde_json::Value,
 }
 
 impl Default for RuntimeConfig {
@@ -138,6 +147,7 @@ impl Default for RuntimeConfig {
             encrypt: None,
             domain: "consul.".into(),
             sources: Vec::new(),
+            raw: serde_json::Value::Object(serde_json::Map::new()),
         }
     }
 }

@@ -1,0 +1,278 @@
+//! The shape of one config source in Consul's key names, and the check every
+//! source passes on its own before it is merged, so that each error and
+//! warning can name the file it came from: types and values are checked with
+//! their key path, unknown keys are collected for a warning. Holds no
+//! defaults and never decides between sources.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::duration;
+use super::setting::{
+    Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId, PortSetting,
+};
+
+/// Keys that Consul's config files commonly hold and Praetor accepts without a
+/// warning but does not act on yet; they stay readable in
+/// `RuntimeConfig::raw`. An entry covers the key and everything under it;
+/// `a.b` names key `b` inside block `a`. Grow this list as features arrive.
+pub(super) const ACCEPTED_UNUSED: &[&str] = &[
+    "acl",
+    "addresses",
+    "advertise_addr_wan",
+    "alt_domain",
+    "auto_encrypt",
+    "autopilot",
+    "ca_file",
+    "ca_path",
+    "cert_file",
+    "check",
+    "checks",
+    "connect",
+    "disable_host_node_id",
+    "disable_keyring_file",
+    "disable_remote_exec",
+    "disable_update_check",
+    "dns_config",
+    "enable_central_service_config",
+    "enable_local_script_checks",
+    "enable_script_checks",
+    "encrypt_verify_incoming",
+    "encrypt_verify_outgoing",
+    "http_config",
+    "key_file",
+    "license_path",
+    "limits.https_handshake_timeout",
+    "limits.request_limits",
+    "limits.rpc_client_timeout",
+    "limits.rpc_handshake_timeout",
+    "limits.rpc_max_burst",
+    "limits.rpc_max_conns_per_client",
+    "limits.rpc_rate",
+    "log_file",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
+    "node_meta",
+    "performance",
+    "pid_file",
+    "ports.expose_max_port",
+    "ports.expose_min_port",
+    "ports.grpc_tls",
+    "ports.sidecar_max_port",
+    "ports.sidecar_min_port",
+    "raft_logstore",
+    "recursors",
+    "retry_interval_wan",
+    "retry_join_wan",
+    "retry_max_wan",
+    "rpc",
+    "segments",
+    "serf_lan",
+    "serf_wan",
+    "server_name",
+    "service",
+    "services",
+    "skip_leave_on_interrupt",
+    "start_join_wan",
+    "syslog_facility",
+    "telemetry",
+    "tls",
+    "translate_wan_addrs",
+    "ui_config",
+    "verify_incoming",
+    "verify_outgoing",
+    "verify_server_hostname",
+    "watches",
+];
+
+/// Whether `path` (dotted, like `limits.rpc_rate`) is covered by
+/// [`ACCEPTED_UNUSED`].
+pub(super) fn accepted_unused(path: &str) -> bool {
+    ACCEPTED_UNUSED.iter().any(|entry| {
+        path.strip_prefix(entry)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
+/// One source's settings; `None` is "not set here". Every key Praetor acts on
+/// is typed, so a wrong type or value fails with its key path.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct FileConfig {
+    pub datacenter: Option<Datacenter>,
+    pub primary_datacenter: Option<Datacenter>,
+    pub node_name: Option<String>,
+    pub node_id: Option<NodeId>,
+    pub server: Option<bool>,
+    pub bootstrap: Option<bool>,
+    pub bootstrap_expect: Option<u32>,
+    pub data_dir: Option<String>,
+    pub bind_addr: Option<Ip>,
+    pub advertise_addr: Option<Ip>,
+    pub client_addr: Option<IpList>,
+    pub ports: Option<PortsFile>,
+    pub retry_join: Option<Vec<String>>,
+    pub start_join: Option<Vec<String>>,
+    pub retry_interval: Option<GoDuration>,
+    pub retry_max: Option<u32>,
+    pub rejoin_after_leave: Option<bool>,
+    pub leave_on_terminate: Option<bool>,
+    pub log_level: Option<LogLevel>,
+    pub log_json: Option<bool>,
+    /// Consul's older spelling of `ui_config.enabled`.
+    pub ui: Option<bool>,
+    pub ui_config: Option<UiConfigFile>,
+    pub raft_protocol: Option<u32>,
+    pub enable_debug: Option<bool>,
+    pub enable_syslog: Option<bool>,
+    pub limits: Option<LimitsFile>,
+    /// Alias of `limits.kv_max_value_size`.
+    pub kv_max_value_size: Option<u64>,
+    pub raft_snapshot_threshold: Option<u64>,
+    pub raft_snapshot_interval: Option<GoDuration>,
+    pub raft_trailing_logs: Option<u64>,
+    pub kv_history_limit: Option<usize>,
+    pub reconnect_timeout: Option<GoDuration>,
+    pub encrypt: Option<EncryptKey>,
+    pub domain: Option<Domain>,
+}
+
+/// Consul's `ports` block.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PortsFile {
+    pub http: Option<PortSetting>,
+    pub https: Option<PortSetting>,
+    pub dns: Option<PortSetting>,
+    pub server: Option<PortSetting>,
+    pub serf_lan: Option<PortSetting>,
+    pub serf_wan: Option<PortSetting>,
+    pub grpc: Option<PortSetting>,
+}
+
+/// Consul's `limits` block, the keys Praetor enforces.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct LimitsFile {
+    pub kv_max_value_size: Option<u64>,
+    pub txn_max_req_len: Option<u64>,
+    pub http_max_conns_per_client: Option<u32>,
+}
+
+/// Consul's `ui_config` block; only `enabled` is read, the rest is accepted.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct UiConfigFile {
+    pub enabled: Option<bool>,
+}
+
+/// A key of one source with a wrong type or value.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Problem {
+    /// Dotted path, like `ports.http`.
+    pub key: String,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+/// Reads one source's tree: its settings and the dotted paths of keys that
+/// are neither known nor in [`ACCEPTED_UNUSED`].
+///
+/// # Errors
+/// The first key whose type or value is wrong.
+pub(super) fn read(value: &Value) -> Result<(FileConfig, Vec<String>), Problem> {
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| {
+        let path = dotted(&path);
+        if !accepted_unused(&path) {
+            unknown.push(path);
+        }
+    };
+    let file: FileConfig =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note))
+            .map_err(|e| Problem {
+                key: e.path().to_string(),
+                message: e.into_inner().to_string(),
+            })?;
+    file.check_values()?;
+    Ok((file, unknown))
+}
+
+/// `serde_ignored`'s path as `a.b.0`, without its `?` marks for `Option`s.
+fn dotted(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => join(dotted(parent), &index.to_string()),
+        Path::Map { parent, key } => join(dotted(parent), key),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => dotted(parent),
+    }
+}
+
+fn join(parent: String, child: &str) -> String {
+    if parent.is_empty() {
+        child.to_owned()
+    } else {
+        format!("{parent}.{child}")
+    }
+}
+
+/// The shortest `reconnect_timeout` Consul accepts.
+const MIN_RECONNECT_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
+
+impl FileConfig {
+    /// Checks the values whose type alone does not make them valid.
+    fn check_values(&self) -> Result<(), Problem> {
+        let problem = |key: &str, message: String| {
+            Err(Problem {
+                key: key.into(),
+                message,
+            })
+        };
+        if let Some(v) = self.raft_protocol.filter(|&v| v != 3) {
+            return problem(
+                "raft_protocol",
+                format!("only raft protocol 3 is supported, got {v}"),
+            );
+        }
+        if self.kv_history_limit == Some(0) {
+            return problem("kv_history_limit", "must be greater than 0".into());
+        }
+        if let Some(GoDuration(d)) = self
+            .reconnect_timeout
+            .filter(|t| t.0 < MIN_RECONNECT_TIMEOUT)
+        {
+            return problem(
+                "reconnect_timeout",
+                format!("must be at least 8h, got {}", duration::format(d)),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites Consul's older spellings within one source, so the merge sees one
+/// key for one setting and a later file overrides an earlier one whichever
+/// spelling each uses: top-level `kv_max_value_size` becomes
+/// `limits.kv_max_value_size`, `ui` becomes `ui_config.enabled`. When a source
+/// holds both spellings, the newer one wins, as in Consul.
+pub(super) fn normalize(tree: &mut Value) {
+    let Some(top) = tree.as_object_mut() else {
+        return;
+    };
+    move_into(top, "kv_max_value_size", "limits", "kv_max_value_size");
+    move_into(top, "ui", "ui_config", "enabled");
+}
+
+/// Moves `top[key]` to `top[block][inner]` unless that is already set.
+fn move_into(top: &mut Map<String, Value>, key: &str, block: &str, inner: &str) {
+    let Some(value) = top.remove(key) else { return };
+    let block = top.entry(block).or_insert(Value::Null);
+    if block.is_null() {
+        *block = Value::Object(Map::new());
+    }
+    if let Some(block) = block.as_object_mut() {
+        block.entry(inner).or_insert(value);
+    }
+}

@@ -1,0 +1,299 @@
+//! From the merged tree to the effective [`RuntimeConfig`]: Consul's defaults
+//! for what no source set (node name from the host name, `primary_datacenter`
+//! from `datacenter`, `leave_on_terminate` from the mode), the rules that
+//! span several keys (Consul's `Builder.Validate`), and warnings about legal
+//! but risky choices. Touches the disk only to look at `data_dir` and to read
+//! the host name; never reads config files.
+
+use std::fs;
+use std::io;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::error::ConfigError;
+use super::file::{self, FileConfig, LimitsFile, PortsFile, UiConfigFile};
+use super::runtime::{Port, RuntimeConfig};
+use super::setting::PortSetting;
+
+/// The configuration `tree` (every source merged) describes, checked.
+///
+/// # Errors
+/// A [`ConfigError`] for the first rule the configuration breaks.
+pub(super) fn resolve(
+    dev: bool,
+    tree: Value,
+    sources: Vec<PathBuf>,
+    warnings: &mut Vec<String>,
+) -> Result<RuntimeConfig, ConfigError> {
+    let (file, _) = file::read(&tree).map_err(|p| ConfigError::Merged {
+        key: p.key,
+        message: p.message,
+    })?;
+    let mut cfg = RuntimeConfig {
+        dev,
+        sources,
+        ..RuntimeConfig::default()
+    };
+    let leave_on_terminate = file.leave_on_terminate;
+    let primary_datacenter_set = file.primary_datacenter.is_some();
+    apply(&mut cfg, file);
+    if !primary_datacenter_set {
+        cfg.primary_datacenter = cfg.datacenter.clone();
+    }
+    // Consul: clients leave on SIGTERM by default, servers do not.
+    cfg.leave_on_terminate = leave_on_terminate.unwrap_or(!cfg.server);
+    if cfg.node_name.is_empty() {
+        cfg.node_name = host_name().ok_or(ConfigError::NodeNameMissing)?;
+    }
+    check(&mut cfg, warnings)?;
+    cfg.raw = tree;
+    Ok(cfg)
+}
+
+/// Overwrites each setting of `cfg` that `file` sets.
+fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
+    // Destructured in full, so a key added to `FileConfig` cannot be forgotten here.
+    let FileConfig {
+        datacenter,
+        primary_datacenter,
+        node_name,
+        node_id,
+        server,
+        bootstrap,
+        bootstrap_expect,
+        data_dir,
+        bind_addr,
+        advertise_addr,
+        client_addr,
+        ports,
+        retry_join,
+        start_join,
+        retry_interval,
+        retry_max,
+        rejoin_after_leave,
+        leave_on_terminate,
+        log_level,
+        log_json,
+        ui,
+        ui_config,
+        raft_protocol,
+        enable_debug,
+        enable_syslog,
+        limits,
+        kv_max_value_size,
+        raft_snapshot_threshold,
+        raft_snapshot_interval,
+        raft_trailing_logs,
+        kv_history_limit,
+        reconnect_timeout,
+        encrypt,
+        domain,
+    } = file;
+    set(&mut cfg.datacenter, datacenter.map(|d| d.0));
+    set(&mut cfg.primary_datacenter, primary_datacenter.map(|d| d.0));
+    set(&mut cfg.node_name, node_name);
+    set(&mut cfg.node_id, node_id.map(|id| Some(id.0)));
+    set(&mut cfg.server, server);
+    set(&mut cfg.bootstrap, bootstrap);
+    set(&mut cfg.bootstrap_expect, bootstrap_expect);
+    set(
+        &mut cfg.data_dir,
+        data_dir.map(|d| Some(PathBuf::from(d)).filter(|d| !d.as_os_str().is_empty())),
+    );
+    set(&mut cfg.bind_addr, bind_addr.map(|ip| ip.0));
+    set(&mut cfg.advertise_addr, advertise_addr.map(|ip| Some(ip.0)));
+    set(&mut cfg.client_addr, client_addr.map(|ips| ips.0));
+    if let Some(PortsFile {
+        http,
+        https,
+        dns,
+        server,
+        serf_lan,
+        serf_wan,
+        grpc,
+    }) = ports
+    {
+        let port = |slot: &mut Port, v: Option<PortSetting>| set(slot, v.map(|p| p.0));
+        port(&mut cfg.ports.http, http);
+        port(&mut cfg.ports.https, https);
+        port(&mut cfg.ports.dns, dns);
+        port(&mut cfg.ports.server, server);
+        port(&mut cfg.ports.serf_lan, serf_lan);
+        port(&mut cfg.ports.serf_wan, serf_wan);
+        port(&mut cfg.ports.grpc, grpc);
+    }
+    set(&mut cfg.retry_join, retry_join);
+    set(&mut cfg.start_join, start_join);
+    set(&mut cfg.retry_interval, retry_interval.map(|d| d.0));
+    set(&mut cfg.retry_max, retry_max);
+    set(&mut cfg.rejoin_after_leave, rejoin_after_leave);
+    set(&mut cfg.leave_on_terminate, leave_on_terminate);
+    set(&mut cfg.log_level, log_level.map(|l| l.0));
+    set(&mut cfg.log_json, log_json);
+    // `ui_config.enabled` wins over the older `ui`, as in Consul.
+    set(
+        &mut cfg.ui,
+        ui_config
+            .and_then(|UiConfigFile { enabled }| enabled)
+            .or(ui),
+    );
+    set(&mut cfg.raft_protocol, raft_protocol);
+    set(&mut cfg.enable_debug, enable_debug);
+    set(&mut cfg.enable_syslog, enable_syslog);
+    let LimitsFile {
+        kv_max_value_size: limits_kv,
+        txn_max_req_len,
+        http_max_conns_per_client,
+    } = limits.unwrap_or_default();
+    set(
+        &mut cfg.limits.kv_max_value_size,
+        limits_kv.or(kv_max_value_size),
+    );
+    set(&mut cfg.limits.txn_max_req_len, txn_max_req_len);
+    set(
+        &mut cfg.limits.http_max_conns_per_client,
+        http_max_conns_per_client,
+    );
+    set(&mut cfg.raft_snapshot_threshold, raft_snapshot_threshold);
+    set(
+        &mut cfg.raft_snapshot_interval,
+        raft_snapshot_interval.map(|d| d.0),
+    );
+    set(&mut cfg.raft_trailing_logs, raft_trailing_logs);
+    set(&mut cfg.kv_history_limit, kv_history_limit);
+    set(&mut cfg.reconnect_timeout, reconnect_timeout.map(|d| d.0));
+    set(&mut cfg.encrypt, encrypt.map(|k| Some(k.0)));
+    set(&mut cfg.domain, domain.map(|d| d.0));
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// Consul's cross-key rules, in Consul's order, plus its warnings.
+fn check(cfg: &mut RuntimeConfig, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    if cfg.bootstrap && !cfg.server {
+        return Err(ConfigError::BootstrapWithoutServer);
+    }
+    if cfg.bootstrap_expect > 0 && !cfg.server {
+        return Err(ConfigError::BootstrapExpectWithoutServer);
+    }
+    if cfg.bootstrap_expect > 0 && cfg.dev {
+        return Err(ConfigError::BootstrapExpectInDev);
+    }
+    if cfg.bootstrap_expect > 0 && cfg.bootstrap {
+        return Err(ConfigError::BootstrapConflict);
+    }
+    // A dev server is a cluster of one and elects itself.
+    if cfg.dev && cfg.server {
+        cfg.bootstrap = true;
+    }
+    if !cfg.dev {
+        let Some(dir) = &cfg.data_dir else {
+            return Err(ConfigError::DataDirMissing);
+        };
+        match fs::metadata(dir) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(ConfigError::DataDirNotADirectory { path: dir.clone() })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(ConfigError::DataDirUnreadable {
+                    path: dir.clone(),
+                    error,
+                })
+            }
+        }
+    }
+    if let Some(addr) = cfg.advertise_addr.filter(IpAddr::is_unspecified) {
+        return Err(ConfigError::AdvertiseUnspecified { addr });
+    }
+    check_ports(cfg)?;
+
+    if !dns_label(&cfg.node_name) {
+        warnings.push(format!(
+            "node name {:?} will not be discoverable via DNS: use only letters, digits and - (at most 63)",
+            cfg.node_name
+        ));
+    }
+    if cfg.server && !cfg.dev && !cfg.bootstrap {
+        match cfg.bootstrap_expect {
+            2 => warnings.push("bootstrap_expect = 2: a cluster with 2 servers will provide no failure tolerance".into()),
+            n if n > 2 && n % 2 == 0 => warnings.push(format!(
+                "bootstrap_expect = {n}: a cluster with an even number of servers does not achieve optimum fault tolerance"
+            )),
+            _ => {}
+        }
+    }
+    if cfg.server && !cfg.dev && cfg.bootstrap {
+        warnings.push("bootstrap = true: do not enable unless necessary".into());
+    }
+    Ok(())
+}
+
+/// Fails when two of the agent's listeners would share an address and port.
+fn check_ports(cfg: &RuntimeConfig) -> Result<(), ConfigError> {
+    let mut listeners: Vec<(&'static str, IpAddr, u16)> = Vec::new();
+    for &ip in &cfg.client_addr {
+        let client_side = [
+            ("ports.http", cfg.ports.http),
+            ("ports.https", cfg.ports.https),
+            ("ports.dns", cfg.ports.dns),
+            ("ports.grpc", cfg.ports.grpc),
+        ];
+        listeners.extend(
+            client_side
+                .into_iter()
+                .filter_map(|(name, port)| Some((name, ip, port?))),
+        );
+    }
+    let mut cluster_side = vec![("ports.serf_lan", cfg.ports.serf_lan)];
+    if cfg.server {
+        cluster_side.extend([
+            ("ports.server", cfg.ports.server),
+            ("ports.serf_wan", cfg.ports.serf_wan),
+        ]);
+    }
+    listeners.extend(
+        cluster_side
+            .into_iter()
+            .filter_map(|(name, port)| Some((name, cfg.bind_addr, port?))),
+    );
+    for (i, &(first, a, port)) in listeners.iter().enumerate() {
+        for &(second, b, other) in &listeners[i + 1..] {
+            let overlap = a == b
+                || ((a.is_unspecified() || b.is_unspecified()) && a.is_ipv4() == b.is_ipv4());
+            if first != second && port == other && overlap {
+                return Err(ConfigError::PortCollision {
+                    first,
+                    second,
+                    ip: if a.is_unspecified() { b } else { a },
+                    port,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is one DNS label, as Consul wants node names to be.
+fn dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The machine's host name, trimmed; `None` when it cannot be read.
+fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .into_iter()
+        .filter_map(|path| fs::read_to_string(path).ok())
+        .chain(std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+}

@@ -1,0 +1,250 @@
+//! The kinds of value a single setting can hold beyond plain numbers, strings
+//! and booleans: durations, ports, log levels, IP addresses, datacenter names,
+//! node IDs, gossip keys and DNS domains. Each deserializes only from a valid
+//! value and otherwise fails with a message saying what was expected, which
+//! `serde_path_to_error` then prefixes with the key. Never looks at other keys.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+use super::duration::{self, DurationError};
+use super::runtime::Port;
+
+/// Deserializes a string with `parse`, whose error becomes the message; any
+/// other JSON type is "invalid type: …, expected `expecting`".
+fn from_str<'de, D, T>(
+    de: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct StrVisitor<T> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+    }
+    impl<T> Visitor<'_> for StrVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            (self.parse)(v).map_err(E::custom)
+        }
+    }
+    de.deserialize_str(StrVisitor { expecting, parse })
+}
+
+/// A Go duration string ("30s", "1m30s", "500ms", "2h").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct GoDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(
+            de,
+            "a duration string (like \"30s\" or \"1m\")",
+            |s| match duration::parse(s) {
+                Ok(d) => Ok(GoDuration(d)),
+                Err(DurationError::Syntax) => {
+                    Err(format!("{s:?} is not a duration (like \"30s\" or \"1m\")"))
+                }
+                Err(DurationError::Negative) => Err(format!(
+                    "{s:?} is negative; a duration here must be 0 or more"
+                )),
+                Err(DurationError::TooLong) => Err(format!("{s:?} is too long a duration")),
+            },
+        )
+    }
+}
+
+/// A port in Consul's notation: 1-65535, or 0 or less to disable it (Consul's
+/// `portVal` treats every value `<= 0` as `-1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct PortSetting(pub Port);
+
+const PORT_EXPECTED: &str = "a port number (1-65535) or -1";
+
+impl PortSetting {
+    /// The setting for `n`, as Consul reads it.
+    ///
+    /// # Errors
+    /// A message when `n` is above 65535.
+    pub(super) fn from_number(n: i64) -> Result<Self, String> {
+        match n {
+            ..=0 => Ok(PortSetting(None)),
+            1..=65535 => Ok(PortSetting(Some(n as u16))),
+            _ => Err(format!("expected {PORT_EXPECTED}, got {n}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PortSetting {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct PortVisitor;
+        impl Visitor<'_> for PortVisitor {
+            type Value = PortSetting;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(PORT_EXPECTED)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PortSetting, E> {
+                PortSetting::from_number(v).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortSetting, E> {
+                PortSetting::from_number(i64::try_from(v).unwrap_or(i64::MAX)).map_err(E::custom)
+            }
+        }
+        de.deserialize_i64(PortVisitor)
+    }
+}
+
+/// A log level as Consul spells it, in any case; kept lower-case, with Consul's
+/// `err` read as `error`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct LogLevel(pub String);
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(
+            de,
+            "a log level (trace, debug, info, warn or error)",
+            |s| match s.to_ascii_lowercase().as_str() {
+                level @ ("trace" | "debug" | "info" | "warn" | "error") => {
+                    Ok(LogLevel(level.to_owned()))
+                }
+                "err" => Ok(LogLevel("error".into())),
+                _ => Err(format!(
+                    "{s:?} is not one of trace, debug, info, warn, error"
+                )),
+            },
+        )
+    }
+}
+
+/// Parses one IP address; says so when the text is a go-sockaddr template,
+/// which Consul accepts and we do not.
+fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    if s.contains("{{") {
+        return Err(format!(
+            "{s:?} is a go-sockaddr template; Praetor needs a literal IP address"
+        ));
+    }
+    s.parse().map_err(|_| format!("{s:?} is not an IP address"))
+}
+
+/// One IP address (`bind_addr`, `advertise_addr`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Ip(pub IpAddr);
+
+impl<'de> Deserialize<'de> for Ip {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "an IP address string", |s| parse_ip(s).map(Ip))
+    }
+}
+
+/// Consul's `client_addr`: one or more IP addresses separated by spaces.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct IpList(pub Vec<IpAddr>);
+
+impl<'de> Deserialize<'de> for IpList {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "a string of IP addresses separated by spaces", |s| {
+            let ips = s
+                .split_whitespace()
+                .map(parse_ip)
+                .collect::<Result<Vec<_>, _>>()?;
+            if ips.is_empty() {
+                return Err(
+                    "expected one or more IP addresses separated by spaces, got an empty string"
+                        .into(),
+                );
+            }
+            Ok(IpList(ips))
+        })
+    }
+}
+
+/// A datacenter name: lower-cased, then only `[a-z0-9_-]`, as Consul requires.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Datacenter(pub String);
+
+impl<'de> Deserialize<'de> for Datacenter {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "a datacenter name", |s| {
+            let name = s.to_ascii_lowercase();
+            if name.is_empty() {
+                return Err("a datacenter name cannot be empty".into());
+            }
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "{s:?} is not a valid datacenter name (use only letters, digits, - and _)"
+                ));
+            }
+            Ok(Datacenter(name))
+        })
+    }
+}
+
+/// A node ID: a UUID, kept lower-case as Consul keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct NodeId(pub String);
+
+impl<'de> Deserialize<'de> for NodeId {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "a UUID string", |s| match uuid::Uuid::try_parse(s) {
+            Ok(id) if s.len() == 36 => Ok(NodeId(id.hyphenated().to_string())),
+            _ => Err(format!(
+                "{s:?} is not a UUID (like \"adf4238a-882b-9ddc-4a9d-5b6758e4159e\")"
+            )),
+        })
+    }
+}
+
+/// A gossip encryption key: base64 of 16, 24 or 32 bytes, as Consul checks.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct EncryptKey(pub String);
+
+impl<'de> Deserialize<'de> for EncryptKey {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "a base64-encoded key", |s| {
+            match base64::engine::general_purpose::STANDARD.decode(s) {
+                Ok(key) if matches!(key.len(), 16 | 24 | 32) => Ok(EncryptKey(s.to_owned())),
+                Ok(key) => Err(format!(
+                    "the key is {} bytes; expected 16, 24 or 32",
+                    key.len()
+                )),
+                // Never echo the key itself: it is a secret.
+                Err(_) => Err("the key is not valid base64".into()),
+            }
+        })
+    }
+}
+
+/// A DNS domain, kept lower-case and fully qualified ("consul.").
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Domain(pub String);
+
+impl<'de> Deserialize<'de> for Domain {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "a DNS domain", |s| {
+            let name = s.trim_end_matches('.').to_ascii_lowercase();
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            };
+            if name.is_empty() || !name.split('.').all(label_ok) {
+                return Err(format!("{s:?} is not a DNS domain (like \"consul\")"));
+            }
+            Ok(Domain(format!("{name}.")))
+        })
+    }
+}

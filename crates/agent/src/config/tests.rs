@@ -1,0 +1,756 @@
+//! Loading real files from temporary directories through `load`, as the
+//! agent does: sources in order, merging, warnings and errors.
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::*;
+
+/// A scratch directory holding config files and a data dir.
+struct Scratch {
+    dir: TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("creating a temp dir"),
+        }
+    }
+
+    /// Writes `text` to `name` (which may contain `/`) and returns its path.
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Flags for a client agent with a data dir, loading `files`.
+    fn flags(&self, files: &[&Path]) -> Flags {
+        Flags {
+            data_dir: Some(self.path("data")),
+            node: Some("node-1".into()),
+            config_files: files.iter().map(|p| p.to_path_buf()).collect(),
+            ..Flags::default()
+        }
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn load_ok(flags: &Flags) -> Loaded {
+    match load(flags) {
+        Ok(loaded) => loaded,
+        Err(e) => panic!("load failed: {e}"),
+    }
+}
+
+fn load_err(flags: &Flags) -> String {
+    match load(flags) {
+        Ok(loaded) => panic!("load succeeded: {:?}", loaded.config),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn no_files_gives_consul_defaults_with_the_host_name() {
+    let s = Scratch::new();
+    let flags = Flags {
+        node: None,
+        ..s.flags(&[])
+    };
+    let loaded = load_ok(&flags);
+    let cfg = &loaded.config;
+    assert!(!cfg.node_name.is_empty());
+    assert_eq!(cfg.datacenter, "dc1");
+    assert_eq!(cfg.primary_datacenter, "dc1");
+    assert_eq!(cfg.ports, Ports::default());
+    assert_eq!(cfg.client_addr, vec![ip("127.0.0.1")]);
+    assert!(!cfg.server && !cfg.dev && !cfg.ui);
+    // Consul: clients leave on SIGTERM unless told otherwise.
+    assert!(cfg.leave_on_terminate);
+    assert_eq!(cfg.data_dir, Some(s.path("data")));
+    assert!(cfg.sources.is_empty());
+}
+
+#[test]
+fn json_comments_are_stripped_but_not_inside_strings() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.json",
+        r#"{
+  // the datacenter
+  "datacenter": "east", /* a block
+     comment over lines */
+  "retry_join": ["http://x//y", "/* not a comment */"],
+  "ui_config": { "metrics_proxy": { "base_url": "http://prom:9090" } } // trailing
+}"#,
+    );
+    let loaded = load_ok(&s.flags(&[&file]));
+    assert_eq!(loaded.config.datacenter, "east");
+    assert_eq!(
+        loaded.config.retry_join,
+        vec!["http://x//y", "/* not a comment */"]
+    );
+    assert_eq!(
+        loaded.config.raw["ui_config"]["metrics_proxy"]["base_url"],
+        json!("http://prom:9090")
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn json_syntax_error_names_file_and_line() {
+    let s = Scratch::new();
+    let file = s.write("a.json", "{\n  /* one\n two */\n  \"server\": true,,\n}");
+    let err = load_err(&s.flags(&[&file]));
+    assert!(
+        err.starts_with(&format!("config file {}: not valid JSON", file.display())),
+        "{err}"
+    );
+    assert!(err.contains("line 4"), "{err}");
+}
+
+#[test]
+fn hcl_blocks_set_nested_keys() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.hcl",
+        r#"
+# a comment
+datacenter = "west"
+server = true
+bootstrap_expect = 3
+ports {
+  http = 8501
+  dns  = -1
+}
+limits {
+  kv_max_value_size = 1024
+}
+retry_join = ["10.0.0.1", "10.0.0.2"]
+retry_interval = "1m30s"
+service {
+  name = "web"
+}
+"#,
+    );
+    let loaded = load_ok(&s.flags(&[&file]));
+    let cfg = &loaded.config;
+    assert_eq!(cfg.datacenter, "west");
+    assert!(cfg.server);
+    assert_eq!(cfg.bootstrap_expect, 3);
+    assert_eq!(cfg.ports.http, Some(8501));
+    assert_eq!(cfg.ports.dns, None);
+    assert_eq!(cfg.ports.server, Some(8300));
+    assert_eq!(cfg.limits.kv_max_value_size, 1024);
+    assert_eq!(
+        cfg.limits.txn_max_req_len,
+        Limits::default().txn_max_req_len
+    );
+    assert_eq!(cfg.retry_join, vec!["10.0.0.1", "10.0.0.2"]);
+    assert_eq!(cfg.retry_interval, Duration::from_secs(90));
+    assert_eq!(cfg.raw["service"]["name"], json!("web"));
+    assert!(
+        !cfg.leave_on_terminate,
+        "servers do not leave on SIGTERM by default"
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn hcl_syntax_error_is_one_line_naming_the_file() {
+    let s = Scratch::new();
+    let file = s.write("a.hcl", "ports {\n  http = \n}\n");
+    let err = load_err(&s.flags(&[&file]));
+    assert!(
+        err.starts_with(&format!("config file {}: not valid HCL", file.display())),
+        "{err}"
+    );
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}
+
+#[test]
+fn config_dir_loads_json_and_hcl_in_lexical_order() {
+    let s = Scratch::new();
+    s.write("d/b.json", r#"{"datacenter": "b", "log_level": "warn"}"#);
+    s.write(
+        "d/a.hcl",
+        "datacenter = \"a\"\nlog_level = \"trace\"\nnode_name = \"from-a\"",
+    );
+    s.write("d/c.hcl", "datacenter = \"c\"");
+    s.write("d/README.md", "not config");
+    s.write("d/sub/z.json", r#"{"datacenter": "sub"}"#);
+    let flags = Flags {
+        node: None,
+        config_dirs: vec![s.path("d")],
+        ..s.flags(&[])
+    };
+    let loaded = load_ok(&flags);
+    let cfg = &loaded.config;
+    assert_eq!(cfg.datacenter, "c");
+    assert_eq!(cfg.log_level, "warn");
+    assert_eq!(cfg.node_name, "from-a");
+    assert_eq!(
+        cfg.sources,
+        vec![s.path("d/a.hcl"), s.path("d/b.json"), s.path("d/c.hcl")]
+    );
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].contains("README.md"),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn config_files_come_before_config_dirs_and_later_files_win() {
+    let s = Scratch::new();
+    let first = s.write("first.json", r#"{"datacenter": "one", "domain": "first"}"#);
+    let second = s.write("second.hcl", "datacenter = \"two\"");
+    s.write("d/x.json", r#"{"domain": "dir"}"#);
+    let flags = Flags {
+        config_dirs: vec![s.path("d")],
+        ..s.flags(&[&first, &second])
+    };
+    let cfg = load_ok(&flags).config;
+    assert_eq!(cfg.datacenter, "two");
+    assert_eq!(cfg.domain, "dir.");
+    assert_eq!(cfg.sources, vec![first, second, s.path("d/x.json")]);
+}
+
+#[test]
+fn lists_are_appended_across_files_dirs_and_flags() {
+    let s = Scratch::new();
+    let file = s.write("a.json", r#"{"retry_join": ["a"], "start_join": ["s1"]}"#);
+    s.write(
+        "d/1.hcl",
+        "retry_join = [\"b\", \"c\"]\nstart_join = [\"s2\"]",
+    );
+    let flags = Flags {
+        config_dirs: vec![s.path("d")],
+        retry_join: vec!["d".into()],
+        ..s.flags(&[&file])
+    };
+    let cfg = load_ok(&flags).config;
+    assert_eq!(cfg.retry_join, vec!["a", "b", "c", "d"]);
+    assert_eq!(cfg.start_join, vec!["s1", "s2"]);
+}
+
+#[test]
+fn objects_merge_key_by_key() {
+    let s = Scratch::new();
+    let a = s.write(
+        "a.json",
+        r#"{"ports": {"http": 1111, "dns": 2222}, "limits": {"txn_max_req_len": 10}}"#,
+    );
+    let b = s.write(
+        "b.hcl",
+        "ports { http = 3333 }\nlimits { kv_max_value_size = 20 }",
+    );
+    let cfg = load_ok(&s.flags(&[&a, &b])).config;
+    assert_eq!(cfg.ports.http, Some(3333));
+    assert_eq!(cfg.ports.dns, Some(2222));
+    assert_eq!(cfg.limits.txn_max_req_len, 10);
+    assert_eq!(cfg.limits.kv_max_value_size, 20);
+}
+
+#[test]
+fn flags_override_files() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.json",
+        r#"{"datacenter": "file", "node_name": "file-node", "ports": {"http": 1, "dns": 2},
+            "log_level": "info", "client_addr": "127.0.0.2", "bind_addr": "127.0.0.3",
+            "retry_interval": "10s", "server": false}"#,
+    );
+    let flags = Flags {
+        server: Some(true),
+        bootstrap_expect: Some(3),
+        datacenter: Some("flag".into()),
+        node: Some("flag-node".into()),
+        bind: Some("10.1.1.1".into()),
+        advertise: Some("10.1.1.2".into()),
+        client: Some("127.0.0.1 ::1".into()),
+        http_port: Some(9500),
+        dns_port: Some(-1),
+        server_port: Some(9300),
+        serf_lan_port: Some(9301),
+        log_level: Some("DEBUG".into()),
+        ui: true,
+        retry_interval: Some("5s".into()),
+        ..s.flags(&[&file])
+    };
+    let cfg = load_ok(&flags).config;
+    assert!(cfg.server);
+    assert_eq!(cfg.bootstrap_expect, 3);
+    assert_eq!(cfg.datacenter, "flag");
+    assert_eq!(cfg.node_name, "flag-node");
+    assert_eq!(cfg.bind_addr, ip("10.1.1.1"));
+    assert_eq!(cfg.advertise_addr, Some(ip("10.1.1.2")));
+    assert_eq!(cfg.client_addr, vec![ip("127.0.0.1"), ip("::1")]);
+    assert_eq!(cfg.ports.http, Some(9500));
+    assert_eq!(cfg.ports.dns, None);
+    assert_eq!(cfg.ports.server, Some(9300));
+    assert_eq!(cfg.ports.serf_lan, Some(9301));
+    assert_eq!(cfg.log_level, "debug");
+    assert!(cfg.ui);
+    assert_eq!(cfg.retry_interval, Duration::from_secs(5));
+}
+
+#[test]
+fn flag_errors_name_the_flag() {
+    let s = Scratch::new();
+    let cases: [(Flags, &str); 5] = [
+        (
+            Flags {
+                retry_interval: Some("x".into()),
+                ..s.flags(&[])
+            },
+            "-retry-interval: \"x\" is not a duration",
+        ),
+        (
+            Flags {
+                http_port: Some(70000),
+                ..s.flags(&[])
+            },
+            "-http-port: expected a port number (1-65535) or -1, got 70000",
+        ),
+        (
+            Flags {
+                bind: Some("nowhere".into()),
+                ..s.flags(&[])
+            },
+            "-bind: \"nowhere\" is not an IP address",
+        ),
+        (
+            Flags {
+                log_level: Some("loud".into()),
+                ..s.flags(&[])
+            },
+            "-log-level: \"loud\" is not one of",
+        ),
+        (
+            Flags {
+                datacenter: Some("dc 1".into()),
+                ..s.flags(&[])
+            },
+            "-datacenter: \"dc 1\" is not a valid datacenter name",
+        ),
+    ];
+    for (flags, want) in cases {
+        let err = load_err(&flags);
+        assert!(err.starts_with(want), "{err:?} should start with {want:?}");
+    }
+}
+
+#[test]
+fn unknown_keys_warn_with_key_and_file() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.json",
+        r#"{"bogus_key": 1, "limits": {"foo": 2, "rpc_rate": 10}, "ports": {"grpc_tls": 8503},
+            "services": [{"name": "web"}], "acl": {"enabled": true}, "telemetry": {}}"#,
+    );
+    let hcl = s.write("b.hcl", "watches = []\nother = \"x\"");
+    let loaded = load_ok(&s.flags(&[&file, &hcl]));
+    let mut warnings = loaded.warnings.clone();
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        vec![
+            format!(
+                "config key \"bogus_key\" in {} is not known; ignored",
+                file.display()
+            ),
+            format!(
+                "config key \"limits.foo\" in {} is not known; ignored",
+                file.display()
+            ),
+            format!(
+                "config key \"other\" in {} is not known; ignored",
+                hcl.display()
+            ),
+        ]
+    );
+    // Accepted-but-unused keys are kept for later work.
+    assert_eq!(loaded.config.raw["services"][0]["name"], json!("web"));
+    assert_eq!(loaded.config.raw["watches"], json!([]));
+}
+
+#[test]
+fn the_accepted_unused_list_covers_blocks_and_nested_entries() {
+    assert!(file::accepted_unused("acl"));
+    assert!(file::accepted_unused("acl.tokens.agent"));
+    assert!(file::accepted_unused("limits.rpc_rate"));
+    assert!(!file::accepted_unused("limits"));
+    assert!(!file::accepted_unused("limits.foo"));
+    assert!(!file::accepted_unused("aclx"));
+}
+
+#[test]
+fn wrong_type_names_key_file_and_expectation() {
+    let s = Scratch::new();
+    let file = s.write("a.json", r#"{"bootstrap_expect": "three"}"#);
+    let err = load_err(&s.flags(&[&file]));
+    assert_eq!(
+        err,
+        format!(
+            "config file {}: bootstrap_expect: invalid type: string \"three\", expected u32",
+            file.display()
+        )
+    );
+
+    let file = s.write("b.hcl", "server = \"yes\"");
+    let err = load_err(&s.flags(&[&file]));
+    assert_eq!(
+        err,
+        format!(
+            "config file {}: server: invalid type: string \"yes\", expected a boolean",
+            file.display()
+        )
+    );
+
+    let file = s.write("c.json", r#"{"limits": {"kv_max_value_size": "big"}}"#);
+    let err = load_err(&s.flags(&[&file]));
+    assert!(
+        err.starts_with(&format!(
+            "config file {}: limits.kv_max_value_size: invalid type",
+            file.display()
+        )),
+        "{err}"
+    );
+
+    let file = s.write("d.json", r#"{"retry_join": "10.0.0.1"}"#);
+    let err = load_err(&s.flags(&[&file]));
+    assert!(
+        err.starts_with(&format!(
+            "config file {}: retry_join: invalid type: string",
+            file.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_duration_is_an_error() {
+    let s = Scratch::new();
+    let file = s.write("a.json", r#"{"retry_interval": "forever"}"#);
+    let err = load_err(&s.flags(&[&file]));
+    assert_eq!(
+        err,
+        format!("config file {}: retry_interval: \"forever\" is not a duration (like \"30s\" or \"1m\")", file.display())
+    );
+    let file = s.write("b.json", r#"{"raft_snapshot_interval": 30}"#);
+    let err = load_err(&s.flags(&[&file]));
+    assert!(
+        err.contains(
+            "raft_snapshot_interval: invalid type: integer `30`, expected a duration string"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_port_is_an_error() {
+    let s = Scratch::new();
+    let file = s.write("a.json", r#"{"ports": {"http": 70000}}"#);
+    let err = load_err(&s.flags(&[&file]));
+    assert_eq!(
+        err,
+        format!(
+            "config file {}: ports.http: expected a port number (1-65535) or -1, got 70000",
+            file.display()
+        )
+    );
+    let file = s.write("b.hcl", "ports { dns = \"53\" }");
+    let err = load_err(&s.flags(&[&file]));
+    assert!(
+        err.contains("ports.dns: invalid type: string \"53\", expected a port number"),
+        "{err}"
+    );
+}
+
+#[test]
+fn minus_one_disables_a_port() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.json",
+        r#"{"ports": {"http": -1, "dns": 8601, "grpc": 8502}}"#,
+    );
+    let cfg = load_ok(&Flags {
+        serf_lan_port: Some(-1),
+        ..s.flags(&[&file])
+    })
+    .config;
+    assert_eq!(cfg.ports.http, None);
+    assert_eq!(cfg.ports.serf_lan, None);
+    assert_eq!(cfg.ports.dns, Some(8601));
+    assert_eq!(cfg.ports.grpc, Some(8502));
+}
+
+#[test]
+fn log_levels_are_read_case_insensitively() {
+    let s = Scratch::new();
+    for (given, want) in [
+        ("TRACE", "trace"),
+        ("Info", "info"),
+        ("ERR", "error"),
+        ("warn", "warn"),
+    ] {
+        let file = s.write("a.json", &format!(r#"{{"log_level": "{given}"}}"#));
+        assert_eq!(load_ok(&s.flags(&[&file])).config.log_level, want);
+    }
+    let file = s.write("a.json", r#"{"log_level": "loud"}"#);
+    let err = load_err(&s.flags(&[&file]));
+    assert_eq!(
+        err,
+        format!(
+            "config file {}: log_level: \"loud\" is not one of trace, debug, info, warn, error",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn missing_sources_are_errors_naming_the_path() {
+    let s = Scratch::new();
+    let missing = s.path("nope.json");
+    assert_eq!(
+        load_err(&s.flags(&[&missing])),
+        format!("config file {} does not exist", missing.display())
+    );
+    let flags = Flags {
+        config_dirs: vec![s.path("nodir")],
+        ..s.flags(&[])
+    };
+    assert_eq!(
+        load_err(&flags),
+        format!("config dir {} does not exist", s.path("nodir").display())
+    );
+    let txt = s.write("a.txt", "{}");
+    assert!(load_err(&s.flags(&[&txt])).contains("must end in .json or .hcl"));
+}
+
+#[test]
+fn dev_mode_is_an_in_memory_server_on_loopback() {
+    let flags = Flags {
+        dev: true,
+        node: Some("dev".into()),
+        ..Flags::default()
+    };
+    let cfg = load_ok(&flags).config;
+    assert!(cfg.dev && cfg.server && cfg.bootstrap && cfg.ui && cfg.enable_debug);
+    assert_eq!(cfg.bootstrap_expect, 0);
+    assert_eq!(cfg.bind_addr, ip("127.0.0.1"));
+    assert_eq!(cfg.client_addr, vec![ip("127.0.0.1")]);
+    assert_eq!(cfg.log_level, "debug");
+    assert_eq!(cfg.data_dir, None);
+
+    // Files and flags still apply on top of the dev defaults.
+    let s = Scratch::new();
+    let file = s.write(
+        "a.hcl",
+        "log_level = \"info\"\nui_config { enabled = false }",
+    );
+    let flags = Flags {
+        dev: true,
+        node: Some("dev".into()),
+        http_port: Some(18500),
+        ..s.flags(&[&file])
+    };
+    let cfg = load_ok(&Flags {
+        data_dir: None,
+        ..flags
+    })
+    .config;
+    assert_eq!(cfg.log_level, "info");
+    assert!(!cfg.ui);
+    assert_eq!(cfg.ports.http, Some(18500));
+
+    let err = load_err(&Flags {
+        dev: true,
+        bootstrap_expect: Some(3),
+        ..Flags::default()
+    });
+    assert_eq!(err, "bootstrap_expect is not allowed in dev mode");
+}
+
+#[test]
+fn cross_key_rules_follow_consul() {
+    let s = Scratch::new();
+    let err = load_err(&Flags {
+        bootstrap_expect: Some(3),
+        ..s.flags(&[])
+    });
+    assert_eq!(err, "bootstrap_expect requires server mode");
+
+    let file = s.write(
+        "a.json",
+        r#"{"server": true, "bootstrap": true, "bootstrap_expect": 3}"#,
+    );
+    assert_eq!(
+        load_err(&s.flags(&[&file])),
+        "bootstrap_expect and bootstrap cannot both be set"
+    );
+
+    let err = load_err(&Flags {
+        data_dir: None,
+        ..s.flags(&[])
+    });
+    assert!(err.starts_with("data_dir cannot be empty"), "{err}");
+
+    let not_dir = s.write("data-file", "x");
+    let err = load_err(&Flags {
+        data_dir: Some(not_dir.clone()),
+        ..s.flags(&[])
+    });
+    assert_eq!(
+        err,
+        format!("data_dir {} is not a directory", not_dir.display())
+    );
+
+    let err = load_err(&Flags {
+        advertise: Some("0.0.0.0".into()),
+        ..s.flags(&[])
+    });
+    assert!(err.starts_with("advertise_addr cannot be 0.0.0.0"), "{err}");
+
+    let err = load_err(&Flags {
+        http_port: Some(8600),
+        ..s.flags(&[])
+    });
+    assert_eq!(err, "ports.http and ports.dns both use 127.0.0.1 port 8600");
+}
+
+#[test]
+fn value_rules_name_key_and_file() {
+    let s = Scratch::new();
+    let cases = [
+        (
+            r#"{"raft_protocol": 2}"#,
+            "raft_protocol: only raft protocol 3 is supported, got 2",
+        ),
+        (
+            r#"{"kv_history_limit": 0}"#,
+            "kv_history_limit: must be greater than 0",
+        ),
+        (
+            r#"{"reconnect_timeout": "1h"}"#,
+            "reconnect_timeout: must be at least 8h, got 1h0m0s",
+        ),
+        (
+            r#"{"bind_addr": "{{ GetPrivateIP }}"}"#,
+            "bind_addr: \"{{ GetPrivateIP }}\" is a go-sockaddr template",
+        ),
+        (
+            r#"{"client_addr": "127.0.0.1 nope"}"#,
+            "client_addr: \"nope\" is not an IP address",
+        ),
+        (
+            r#"{"datacenter": "dc.1"}"#,
+            "datacenter: \"dc.1\" is not a valid datacenter name",
+        ),
+        (
+            r#"{"node_id": "not-a-uuid"}"#,
+            "node_id: \"not-a-uuid\" is not a UUID",
+        ),
+        (
+            r#"{"encrypt": "c2hvcnQ="}"#,
+            "encrypt: the key is 5 bytes; expected 16, 24 or 32",
+        ),
+    ];
+    for (text, want) in cases {
+        let file = s.write("a.json", text);
+        let err = load_err(&s.flags(&[&file]));
+        let want = format!("config file {}: {want}", file.display());
+        assert!(err.starts_with(&want), "{err:?} should start with {want:?}");
+    }
+}
+
+#[test]
+fn values_are_normalized_as_consul_does() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.json",
+        r#"{"datacenter": "DC-East", "node_id": "ADF4238A-882B-9DDC-4A9D-5B6758E4159E", "domain": "Example",
+            "reconnect_timeout": "8h", "raft_snapshot_interval": "500ms", "encrypt": "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="}"#,
+    );
+    let cfg = load_ok(&s.flags(&[&file])).config;
+    assert_eq!(cfg.datacenter, "dc-east");
+    assert_eq!(cfg.primary_datacenter, "dc-east");
+    assert_eq!(
+        cfg.node_id.as_deref(),
+        Some("adf4238a-882b-9ddc-4a9d-5b6758e4159e")
+    );
+    assert_eq!(cfg.domain, "example.");
+    assert_eq!(cfg.reconnect_timeout, Duration::from_secs(8 * 3600));
+    assert_eq!(cfg.raft_snapshot_interval, Duration::from_millis(500));
+    assert!(cfg.encrypt.is_some());
+}
+
+#[test]
+fn older_spellings_are_aliases_and_later_files_still_win() {
+    let s = Scratch::new();
+    let a = s.write(
+        "a.json",
+        r#"{"ui_config": {"enabled": true}, "limits": {"kv_max_value_size": 100}}"#,
+    );
+    let b = s.write("b.json", r#"{"ui": false, "kv_max_value_size": 200}"#);
+    let cfg = load_ok(&s.flags(&[&a, &b])).config;
+    assert!(!cfg.ui);
+    assert_eq!(cfg.limits.kv_max_value_size, 200);
+    assert_eq!(cfg.raw["limits"]["kv_max_value_size"], json!(200));
+
+    let cfg = load_ok(&s.flags(&[&b, &a])).config;
+    assert!(cfg.ui);
+    assert_eq!(cfg.limits.kv_max_value_size, 100);
+
+    // Within one file the newer spelling wins, as in Consul.
+    let c = s.write("c.hcl", "ui = false\nui_config { enabled = true }");
+    assert!(load_ok(&s.flags(&[&c])).config.ui);
+}
+
+#[test]
+fn a_non_object_file_is_an_error() {
+    let s = Scratch::new();
+    let file = s.write("a.json", "[1, 2]");
+    assert_eq!(
+        load_err(&s.flags(&[&file])),
+        format!(
+            "config file {}: the top level must be an object of keys, got a list",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn even_bootstrap_expect_warns() {
+    let s = Scratch::new();
+    let loaded = load_ok(&Flags {
+        server: Some(true),
+        bootstrap_expect: Some(4),
+        ..s.flags(&[])
+    });
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("even number of servers")),
+        "{:?}",
+        loaded.warnings
+    );
+}
