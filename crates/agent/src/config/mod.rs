@@ -3,7 +3,6 @@
 //! every error and warning names its file or flag. Owns reading and checking
 //! the configuration; never starts anything.
 
-mod duration;
 mod error;
 mod file;
 mod flags;

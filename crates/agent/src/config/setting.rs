@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use super::duration::{self, DurationError};
+use praetor_api::duration::{self, DurationError};
 use super::runtime::Port;
 
 /// Deserializes a string with `parse`, whose error becomes the message; any

@@ -83,7 +83,7 @@ impl ReadOpts {
         let wait = match p.get("wait") {
             None | Some("") => DEFAULT_WAIT,
             Some(w) => praetor_api::duration::parse(w)
-                .map_err(|e| ApiError::BadRequest(format!("Invalid wait time: {e}")))?
+                .map_err(|e| ApiError::BadRequest(format!("Invalid wait time {w:?}: {e}")))?
                 .min(MAX_WAIT),
         };
         let consistency = match (p.flag("stale"), p.flag("consistent")) {
