@@ -3,6 +3,7 @@
 //! nothing of HTTP; the agent calls it.
 
 pub mod error;
+mod proposer;
 pub mod raft;
 pub mod rpc;
 
@@ -69,6 +70,7 @@ pub struct Server {
     raft: Raft,
     log: LogStore,
     peers: Peers,
+    proposer: proposer::Proposer,
     shared: Arc<Shared>,
     leader_wait: Duration,
 }
@@ -127,7 +129,8 @@ impl Server {
                 Err(e) => return Err(ServerError::Fatal(e.to_string())),
             }
         }
-        Ok(Server { id: cfg.node_id, raft, log, peers, shared, leader_wait: cfg.leader_wait })
+        let proposer = proposer::Proposer::spawn(raft.clone());
+        Ok(Server { id: cfg.node_id, raft, log, peers, proposer, shared, leader_wait: cfg.leader_wait })
     }
 
     /// This server's Raft id.
@@ -220,10 +223,9 @@ impl Server {
     pub async fn write_local(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
         let deadline = tokio::time::Instant::now() + self.leader_wait;
         loop {
-            match self.raft.client_write(cmd.clone()).await {
-                Ok(resp) => return Ok((resp.log_id.index, resp.data)),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                    if let Some(leader) = f.leader_id.filter(|l| *l != self.id) {
+            match self.proposer.propose(cmd.clone()).await {
+                Err(ServerError::NotLeader { leader }) => {
+                    if let Some(leader) = leader.filter(|l| *l != self.id) {
                         return Err(ServerError::NotLeader { leader: Some(leader) });
                     }
                     if tokio::time::Instant::now() >= deadline {
@@ -232,7 +234,7 @@ impl Server {
                     let _ = tokio::time::timeout_at(deadline, self.wait_for_leader()).await;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                Err(e) => return Err(ServerError::Fatal(e.to_string())),
+                other => return other,
             }
         }
     }

@@ -16,6 +16,11 @@ pub enum Command {
     KvDelete { key: String, cas: Option<u64> },
     /// Deletes every key that starts with `prefix`.
     KvDeleteTree { prefix: String },
+    /// Several independent commands proposed together in one log entry (the
+    /// server batches concurrent writes to share one fsync). Each is applied
+    /// in order at the entry's index and answered on its own; a failed check
+    /// in one does not affect the others.
+    Batch(Vec<Command>),
 }
 
 impl Command {
@@ -25,29 +30,33 @@ impl Command {
             Command::KvSet { .. } => "kv_set",
             Command::KvDelete { .. } => "kv_delete",
             Command::KvDeleteTree { .. } => "kv_delete_tree",
+            Command::Batch(_) => "batch",
         }
     }
 }
 
 /// What applying a command answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Response {
     /// The command ran; `false` means a check (cas) did not hold and nothing changed.
     Applied(bool),
     /// The entry was at or below the last applied index and was skipped.
     #[default]
     Ignored,
+    /// The answers of a `Command::Batch`, in order.
+    Batch(Vec<Response>),
 }
 
 impl Response {
     /// `true` when the command took effect.
-    pub fn ok(self) -> bool {
+    pub fn ok(&self) -> bool {
         matches!(self, Response::Applied(true))
     }
 }
 
 pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
     let changes = match cmd {
+        Command::Batch(cmds) => return Response::Batch(cmds.iter().map(|c| apply(store, index, c)).collect()),
         Command::KvSet { key, value, flags, cas } => store.kv.set(index, key, value, *flags, *cas),
         Command::KvDelete { key, cas } => store.kv.delete(index, key, *cas),
         Command::KvDeleteTree { prefix } => Some(store.kv.delete_tree(index, prefix)),

@@ -148,3 +148,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn batch_applies_each_command_at_the_entry_index_and_answers_each() {
+    let mut s = Store::default();
+    let r = s.apply(
+        7,
+        &Command::Batch(vec![
+            set("a", "1"),
+            Command::KvSet { key: "a".into(), value: b"2".to_vec(), flags: 0, cas: Some(0) },
+            set("b", "1"),
+        ]),
+    );
+    assert_eq!(r, Response::Batch(vec![Response::Applied(true), Response::Applied(false), Response::Applied(true)]));
+    assert_eq!(&*s.kv().get("a").unwrap().value, b"1");
+    assert_eq!(s.kv().get("b").unwrap().modify_index, 7);
+    assert_eq!(s.history().since("", 7, 10).unwrap().len(), 2);
+}

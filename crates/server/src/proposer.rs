@@ -1,0 +1,120 @@
+//! Batches concurrent writes into one log entry. openraft 0.9 flushes each
+//! entry before it takes the next, so one entry per write would cost one
+//! fsync per write; instead, writes that arrive while a proposal is in flight
+//! wait and go out together as a `Command::Batch`, sharing one fsync. Each
+//! write still gets its own answer; a lone write is proposed as itself.
+
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, RaftError};
+use praetor_store::{Command, Response};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::raft::Raft;
+use crate::ServerError;
+
+/// Most writes in one entry.
+const MAX_BATCH: usize = 1024;
+/// Most bytes of values in one entry.
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Proposals in flight at once: one being flushed, one being formed.
+const IN_FLIGHT: usize = 2;
+
+type Reply = oneshot::Sender<Result<(u64, Response), ServerError>>;
+
+/// The handle writers use; the batching task owns the queue.
+#[derive(Clone)]
+pub(crate) struct Proposer {
+    tx: mpsc::Sender<(Command, Reply)>,
+}
+
+impl Proposer {
+    pub(crate) fn spawn(raft: Raft) -> Proposer {
+        let (tx, rx) = mpsc::channel(16 * 1024);
+        tokio::spawn(run_proposer(raft, rx));
+        Proposer { tx }
+    }
+
+    /// Proposes `cmd` (in a batch with others) and waits for its answer.
+    pub(crate) async fn propose(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+        let (done, rx) = oneshot::channel();
+        self.tx.send((cmd, done)).await.map_err(|_| ServerError::Fatal("the server is shutting down".into()))?;
+        rx.await.map_err(|_| ServerError::Fatal("the server is shutting down".into()))?
+    }
+}
+
+fn size(cmd: &Command) -> usize {
+    match cmd {
+        Command::KvSet { key, value, .. } => key.len() + value.len(),
+        Command::KvDelete { key, .. } => key.len(),
+        Command::KvDeleteTree { prefix } => prefix.len(),
+        Command::Batch(cmds) => cmds.iter().map(size).sum(),
+    }
+}
+
+async fn run_proposer(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        // Writes keep queueing while we wait for a slot; they join this batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let mut bytes = size(&first.0);
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(next) => {
+                    bytes += size(&next.0);
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            propose_batch(&raft, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn propose_batch(raft: &Raft, mut batch: Vec<(Command, Reply)>) {
+    if batch.len() == 1 {
+        if let Some((cmd, done)) = batch.pop() {
+            let _ = done.send(classify(raft.client_write(cmd).await));
+        }
+        return;
+    }
+    let (cmds, replies): (Vec<Command>, Vec<Reply>) = batch.into_iter().unzip();
+    match classify(raft.client_write(Command::Batch(cmds)).await) {
+        Ok((index, Response::Batch(answers))) if answers.len() == replies.len() => {
+            for (done, answer) in replies.into_iter().zip(answers) {
+                let _ = done.send(Ok((index, answer)));
+            }
+        }
+        Ok((index, other)) => {
+            // A replayed entry answers Ignored; pass it on to every writer.
+            for done in replies {
+                let _ = done.send(Ok((index, other.clone())));
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            for done in replies {
+                let _ = done.send(Err(match &e {
+                    ServerError::NotLeader { leader } => ServerError::NotLeader { leader: *leader },
+                    ServerError::NoLeader => ServerError::NoLeader,
+                    _ => ServerError::Fatal(msg.clone()),
+                }));
+            }
+        }
+    }
+}
+
+fn classify(
+    r: Result<openraft::raft::ClientWriteResponse<crate::raft::TypeConfig>, RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>>,
+) -> Result<(u64, Response), ServerError> {
+    match r {
+        Ok(resp) => Ok((resp.log_id.index, resp.data)),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(ServerError::NotLeader { leader: f.leader_id }),
+        Err(e) => Err(ServerError::Fatal(e.to_string())),
+    }
+}
