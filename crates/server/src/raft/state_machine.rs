@@ -63,24 +63,27 @@ struct SnapshotSlot {
 const SNAPSHOT_FILE: &str = "state.snap";
 
 impl SnapshotSlot {
-    fn save(&self, file: SnapshotFile) -> Result<(), StorageError> {
+    /// Keeps `file` as the current snapshot; gives its data back.
+    fn save(&self, file: SnapshotFile) -> Result<Vec<u8>, StorageError> {
         let Some(dir) = &self.dir else {
+            let data = file.data.clone();
             *self.memory.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
-            return Ok(());
+            return Ok(data);
         };
-        let bytes = postcard::to_stdvec(&file).map_err(write_err)?;
         let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
         {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(write_err)?;
-            f.write_all(&bytes).map_err(write_err)?;
-            f.sync_all().map_err(write_err)?;
+            let f = std::fs::File::create(&tmp).map_err(write_err)?;
+            let mut w = std::io::BufWriter::new(f);
+            postcard::to_io(&file, &mut w).map_err(write_err)?;
+            w.flush().map_err(write_err)?;
+            w.get_ref().sync_all().map_err(write_err)?;
         }
         std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE)).map_err(write_err)?;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
-        Ok(())
+        Ok(file.data)
     }
 
     fn load(&self) -> Result<Option<SnapshotFile>, std::io::Error> {
@@ -154,8 +157,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
         let slot = self.slot.clone();
         let file = SnapshotFile { meta: meta.clone(), data };
-        let data = file.data.clone();
-        tokio::task::spawn_blocking(move || slot.save(file)).await.map_err(write_err)??;
+        let data = tokio::task::spawn_blocking(move || slot.save(file)).await.map_err(write_err)??;
         tracing::info!(index = ?last_applied.map(|l| l.index), bytes = data.len(), "snapshot saved");
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
