@@ -136,7 +136,8 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
     let (filter, reload_handle) = reload::Layer::new(filter_for(&loaded.config.log_level));
     {
         use tracing_subscriber::prelude::*;
-        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
         let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
     }
     for w in &loaded.warnings {
