@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
+#
+# Usage (from anywhere): bench/run.sh [praetor-bench run flags, e.g. --duration-secs 2]
+#
+# Installs etcd and protoc with apt if missing, builds `praetor` and `praetor-bench` in
+# release mode, starts one durable praetor server and one single-member etcd (both bound
+# to 127.0.0.1 only, on free ports, data in a fresh temporary directory), runs the same
+# workloads against both, stops both by PID and writes BENCHMARKS.md at the repository
+# root, plus bench/results/{results.json,praetor.log,etcd.log}. Every wait has a deadline;
+# the servers are stopped whatever happens.
+#
+# Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
+# CARGO_TARGET_DIR is honoured.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+COMMAND="bench/run.sh${*:+ $*}"
+DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+RESULTS="$ROOT/bench/results"
+STARTUP_DEADLINE=60   # seconds for each server to become ready
+STOP_DEADLINE=15      # seconds for each server to exit after SIGTERM
+RUN_DEADLINE=900      # seconds for the whole workload run
+
+log() { echo "bench/run.sh: $*" >&2; }
+
+# --- tools ---------------------------------------------------------------------------
+missing=()
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  log "installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# --- build ---------------------------------------------------------------------------
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [ -n "${PRAETOR_BIN:-}" ]; then
+  # A prebuilt praetor binary to measure instead of building crates/cli.
+  PRAETOR="$PRAETOR_BIN"
+  log "building praetor-bench (release); measuring $PRAETOR"
+  cargo build --release -p praetor-bench
+else
+  PRAETOR="$TARGET_DIR/release/praetor"
+  log "building praetor and praetor-bench (release)"
+  cargo build --release -p praetor -p praetor-bench
+fi
+BENCH="$TARGET_DIR/release/praetor-bench"
+
+# --- servers -------------------------------------------------------------------------
+mkdir -p "$RESULTS"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/praetor-bench.XXXXXX")"
+PIDS=()
+
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < STOP_DEADLINE * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid still running ${STOP_DEADLINE}s after SIGTERM; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  PIDS=()
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'log "failed (line $LINENO, exit $?)"' ERR
+
+# Waits until `$2` (a command) succeeds, failing if pid $1 exits or the deadline passes.
+wait_ready() {
+  local pid="$1" what="$2" check="$3" end=$((SECONDS + STARTUP_DEADLINE))
+  while ! eval "$check"; do
+    kill -0 "$pid" 2>/dev/null || { log "$what exited during startup; see its log in $RESULTS"; return 1; }
+    ((SECONDS < end)) || { log "$what not ready after ${STARTUP_DEADLINE}s"; return 1; }
+    sleep 0.2
+  done
+}
+
+mapfile -t PORTS < <("$BENCH" free-ports 5)
+((${#PORTS[@]} == 5)) || { log "could not find 5 free ports"; exit 1; }
+HTTP_PORT=${PORTS[0]} SERVER_PORT=${PORTS[1]} SERF_PORT=${PORTS[2]} ETCD_CLIENT_PORT=${PORTS[3]} ETCD_PEER_PORT=${PORTS[4]}
+
+PRAETOR_ARGS=(agent -server -bootstrap-expect=1 -data-dir="$WORK/praetor" -bind=127.0.0.1 -client=127.0.0.1
+  -http-port="$HTTP_PORT" -server-port="$SERVER_PORT" -serf-lan-port="$SERF_PORT" -dns-port=-1
+  -node=bench -log-level=warn)
+log "starting praetor: ${PRAETOR_ARGS[*]}"
+"$PRAETOR" "${PRAETOR_ARGS[@]}" >"$RESULTS/praetor.log" 2>&1 &
+PRAETOR_PID=$!
+PIDS+=("$PRAETOR_PID")
+
+ETCD_ARGS=(--name bench --data-dir "$WORK/etcd"
+  --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT"
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT"
+  --initial-cluster "bench=http://127.0.0.1:$ETCD_PEER_PORT" --logger zap --log-level warn)
+log "starting etcd: ${ETCD_ARGS[*]}"
+etcd "${ETCD_ARGS[@]}" >"$RESULTS/etcd.log" 2>&1 &
+ETCD_PID=$!
+PIDS+=("$ETCD_PID")
+
+leader() { curl -sf --max-time 2 "http://127.0.0.1:$HTTP_PORT/v1/status/leader" 2>/dev/null | grep -q '[0-9]'; }
+etcd_healthy() { curl -sf --max-time 2 "http://127.0.0.1:$ETCD_CLIENT_PORT/health" 2>/dev/null | grep -q '"health":"true"'; }
+wait_ready "$PRAETOR_PID" praetor leader
+wait_ready "$ETCD_PID" etcd etcd_healthy
+log "both ready (praetor pid $PRAETOR_PID, etcd pid $ETCD_PID)"
+
+PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | head -n1 || true)"
+[ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="$("$PRAETOR" --version 2>/dev/null | head -n1 || true)"
+[ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="praetor (no version output)"
+COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+PRAETOR_VERSION="$PRAETOR_VERSION, built from commit $COMMIT plus any uncommitted changes"
+ETCD_VERSION="$(etcd --version | head -n1)"
+
+# Data-directory paths are temporary; the report shows them as $TMP.
+show() { local s="$*"; echo "${s//$WORK/\$TMP}"; }
+
+# --- workloads -----------------------------------------------------------------------
+timeout --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
+  --praetor-addr "127.0.0.1:$HTTP_PORT" --praetor-pid "$PRAETOR_PID" --praetor-data-dir "$WORK/praetor" \
+  --praetor-version "$PRAETOR_VERSION" --praetor-cmd "$(show praetor "${PRAETOR_ARGS[@]}")" \
+  --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \
+  --etcd-version "$ETCD_VERSION" --etcd-cmd "$(show etcd "${ETCD_ARGS[@]}")" \
+  --command "$COMMAND" --date "$DATE" \
+  --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" "$@"
+log "wrote $ROOT/BENCHMARKS.md"

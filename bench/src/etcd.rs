@@ -1,0 +1,101 @@
+//! etcd's side: the v3 gRPC API through the `etcd-client` crate. Each `Conn`
+//! is its own client, so each holds its own HTTP/2 connection.
+
+use anyhow::{bail, ensure, Context as _};
+use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, WatchOptions, WatchStream};
+
+use crate::target::{Read, CONNECT_TIMEOUT, OP_TIMEOUT};
+
+/// One client with one connection.
+pub struct Conn {
+    kv: KvClient,
+}
+
+impl Conn {
+    pub async fn connect(addr: &str) -> anyhow::Result<Self> {
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(OP_TIMEOUT);
+        let client = Client::connect([format!("http://{addr}")], Some(opts))
+            .await
+            .context("connecting to etcd")?;
+        Ok(Self {
+            kv: client.kv_client(),
+        })
+    }
+
+    pub async fn put(&mut self, key: &str, value: &[u8]) -> anyhow::Result<()> {
+        self.kv.put(key, value, None).await?;
+        Ok(())
+    }
+
+    /// A linearizable range read (etcd's default) or a serializable one.
+    pub async fn get(&mut self, key: &str, read: Read) -> anyhow::Result<()> {
+        let opts = match read {
+            Read::Default => None,
+            Read::Local => Some(GetOptions::new().with_serializable()),
+        };
+        let resp = self.kv.get(key, opts).await?;
+        ensure!(
+            resp.kvs().len() == 1,
+            "get {key}: {} keys",
+            resp.kvs().len()
+        );
+        Ok(())
+    }
+}
+
+/// A watch on a prefix, on its own client.
+pub struct Watch {
+    stream: WatchStream,
+    /// Held so that the connection outlives the stream.
+    _client: Client,
+}
+
+impl Watch {
+    /// Opens the watch; returns once etcd confirmed it was created, so every
+    /// later change is delivered.
+    pub async fn open(addr: &str, prefix: &str) -> anyhow::Result<Self> {
+        // No request timeout: it would also bound the open stream; the caller bounds every read.
+        let opts = ConnectOptions::new().with_connect_timeout(CONNECT_TIMEOUT);
+        let mut client = Client::connect([format!("http://{addr}")], Some(opts))
+            .await
+            .context("connecting to etcd")?;
+        let stream = tokio::time::timeout(OP_TIMEOUT, async {
+            let mut stream = client
+                .watch(prefix, Some(WatchOptions::new().with_prefix()))
+                .await?;
+            let first = stream.message().await?;
+            ensure!(
+                first.is_some_and(|m| m.created()),
+                "etcd did not confirm the watch on {prefix}"
+            );
+            Ok(stream)
+        })
+        .await
+        .context("opening the watch timed out")??;
+        Ok(Self {
+            stream,
+            _client: client,
+        })
+    }
+
+    /// The keys of the next events, waiting for at least one.
+    pub async fn next_keys(&mut self) -> anyhow::Result<Vec<String>> {
+        loop {
+            let Some(msg) = self.stream.message().await? else {
+                bail!("the watch stream ended")
+            };
+            ensure!(!msg.canceled(), "etcd cancelled the watch");
+            let keys: Vec<String> = msg
+                .events()
+                .iter()
+                .filter_map(|e| e.kv())
+                .map(|kv| kv.key_str().map(str::to_owned))
+                .collect::<Result<_, _>>()?;
+            if !keys.is_empty() {
+                return Ok(keys);
+            }
+        }
+    }
+}

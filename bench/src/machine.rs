@@ -1,0 +1,122 @@
+//! What the benchmark ran on, read from /proc and `df`; and what a server
+//! process holds: its resident memory and the size of its data directory.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+/// The machine, as reported at the top of BENCHMARKS.md.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub ram_gib: f64,
+    pub kernel: String,
+    /// File system type and device holding the data directories.
+    pub disk: String,
+}
+
+impl Machine {
+    pub fn read(data_dir: &Path) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let cores = std::thread::available_parallelism().map_or(0, usize::from);
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let ram_gib =
+            kib_field(&meminfo, "MemTotal:").map_or(0.0, |k| k as f64 / (1024.0 * 1024.0));
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "unknown".into(), |s| s.trim().to_owned());
+        Self {
+            cpu,
+            cores,
+            ram_gib,
+            kernel,
+            disk: disk(data_dir),
+        }
+    }
+}
+
+fn disk(dir: &Path) -> String {
+    // The nearest existing ancestor: the directory itself may be gone already.
+    let dir = dir
+        .ancestors()
+        .find(|d| d.exists())
+        .unwrap_or(Path::new("/"));
+    let out = Command::new("df")
+        .arg("--output=fstype,source,target")
+        .arg(dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let cols: Vec<&str> = text
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect();
+            match cols.as_slice() {
+                [fstype, source, target, ..] => format!("{fstype} ({source} on {target})"),
+                _ => "unknown".into(),
+            }
+        }
+        _ => "unknown".into(),
+    }
+}
+
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// Resident memory of a process, from /proc/<pid>/status, in KiB.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rss {
+    /// `VmRSS`: everything resident.
+    pub total_kib: u64,
+    /// `RssAnon`: heap and stacks.
+    pub anon_kib: u64,
+    /// `RssFile`: resident pages of mapped files.
+    pub file_kib: u64,
+}
+
+impl Rss {
+    /// # Errors
+    /// When the process is gone or its status has no `VmRSS`.
+    pub fn of(pid: u32) -> anyhow::Result<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status"))?;
+        Ok(Self {
+            total_kib: kib_field(&status, "VmRSS:")
+                .with_context(|| format!("no VmRSS for pid {pid}"))?,
+            anon_kib: kib_field(&status, "RssAnon:").unwrap_or(0),
+            file_kib: kib_field(&status, "RssFile:").unwrap_or(0),
+        })
+    }
+}
+
+/// Total size in bytes of the regular files under `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,539 @@
+//! The run's settings and results, and BENCHMARKS.md rendered from them.
+//! Every statement in "Where it stands" is computed here from the numbers;
+//! nothing in the report is written by hand.
+
+use std::fmt::Write as _;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::machine::{Machine, Rss};
+use crate::stats::{Notify, Throughput};
+use crate::workload::VALUE_SIZE;
+
+/// The workloads' parameters, identical for both sides.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct Config {
+    /// Seconds each closed-loop row (puts, gets) runs per side.
+    #[arg(long, default_value_t = 5)]
+    pub duration_secs: u64,
+    /// Concurrent clients for the put rows.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 256])]
+    pub put_clients: Vec<usize>,
+    /// Concurrent clients for the get rows.
+    #[arg(long, default_value_t = 16)]
+    pub get_clients: usize,
+    /// Keys loaded before measuring RSS; the get rows read among them.
+    #[arg(long, default_value_t = 100_000)]
+    pub load_keys: u64,
+    /// Concurrent clients loading them.
+    #[arg(long, default_value_t = 64)]
+    pub load_clients: usize,
+    /// Seconds after which a side's load gives up.
+    #[arg(long, default_value_t = 150)]
+    pub load_deadline_secs: u64,
+    /// Watcher counts for the watch rows.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 100])]
+    pub watchers: Vec<usize>,
+    /// Puts the writer makes per watch row.
+    #[arg(long, default_value_t = 200)]
+    pub watch_puts: u64,
+    /// Milliseconds between the starts of two of those puts.
+    #[arg(long, default_value_t = 20)]
+    pub watch_spacing_ms: u64,
+}
+
+/// A measurement, or why it could not be made.
+pub type Outcome<T> = Result<T, String>;
+
+/// The same measurement on both sides.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair<T> {
+    pub praetor: T,
+    pub etcd: T,
+}
+
+impl<T> Default for Pair<Outcome<T>> {
+    fn default() -> Self {
+        Self {
+            praetor: Err("not run".into()),
+            etcd: Err("not run".into()),
+        }
+    }
+}
+
+impl Default for Pair<bool> {
+    fn default() -> Self {
+        Self {
+            praetor: true,
+            etcd: true,
+        }
+    }
+}
+
+/// Everything measured in one run.
+#[derive(Debug, Default, Serialize)]
+pub struct Results {
+    pub rss_idle: Pair<Outcome<Rss>>,
+    pub load: Pair<Outcome<Throughput>>,
+    pub rss_loaded: Pair<Outcome<Rss>>,
+    pub disk_loaded: Pair<Outcome<u64>>,
+    /// One per `Config::put_clients`.
+    pub puts: Vec<Pair<Outcome<Throughput>>>,
+    /// Default reads, then local reads.
+    pub gets: Vec<Pair<Outcome<Throughput>>>,
+    /// One per `Config::watchers`.
+    pub notify: Vec<Pair<Outcome<Notify>>>,
+    /// Whether each server was still running at the end.
+    pub still_running: Pair<bool>,
+}
+
+/// The whole report: where and how it ran, and what it measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: Machine,
+    pub command: String,
+    pub date: String,
+    pub praetor_version: String,
+    pub etcd_version: String,
+    pub praetor_cmd: String,
+    pub etcd_cmd: String,
+    pub config: Config,
+    pub results: Results,
+}
+
+/// A memory table row: label, measurements, the field shown.
+type RssRow<'a> = (&'a str, &'a Pair<Outcome<Rss>>, fn(&Rss) -> u64);
+
+/// Watch notification p99 goal, in milliseconds.
+const NOTIFY_P99_GOAL_MS: f64 = 5.0;
+
+const GET_LABELS: [&str; 2] = [
+    "default: praetor default mode / etcd linearizable",
+    "local: praetor `?stale` / etcd serializable",
+];
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn ratio(p: f64, e: f64) -> String {
+    if e > 0.0 {
+        format!("{:.2}×", p / e)
+    } else {
+        "–".into()
+    }
+}
+
+/// `f` of a cell, or "error" (the message is listed under the table).
+fn cell<T>(o: &Outcome<T>, f: impl Fn(&T) -> String) -> String {
+    match o {
+        Ok(v) => f(v),
+        Err(_) => "error".into(),
+    }
+}
+
+fn ops(t: &Throughput) -> String {
+    format!("{:.0}", t.ops_per_sec)
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+fn both_ratio<T>(p: &Outcome<T>, e: &Outcome<T>, f: impl Fn(&T) -> f64) -> String {
+    match (p, e) {
+        (Ok(p), Ok(e)) => ratio(f(p), f(e)),
+        _ => "–".into(),
+    }
+}
+
+/// Lines noting failures and failed requests under a table.
+#[derive(Default)]
+struct Notes(Vec<String>);
+
+impl Notes {
+    fn outcome<T>(&mut self, what: &str, pair: &Pair<Outcome<T>>) {
+        for (side, o) in [("praetor", &pair.praetor), ("etcd", &pair.etcd)] {
+            if let Err(e) = o {
+                self.0
+                    .push(format!("{side}, {what}: failed: {}", e.replace('\n', " ")));
+            }
+        }
+    }
+
+    fn errors(&mut self, what: &str, pair: &Pair<Outcome<Throughput>>) {
+        for (side, o) in [("praetor", &pair.praetor), ("etcd", &pair.etcd)] {
+            if let Ok(t) = o {
+                if t.errors > 0 {
+                    self.0.push(format!(
+                        "{side}, {what}: {} requests failed or timed out (not counted above)",
+                        t.errors
+                    ));
+                }
+            }
+        }
+    }
+
+    fn write(self, md: &mut String) {
+        if !self.0.is_empty() {
+            md.push('\n');
+            for n in self.0 {
+                let _ = writeln!(md, "- {n}");
+            }
+        }
+    }
+}
+
+impl Report {
+    /// BENCHMARKS.md.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        self.header(&mut md);
+        self.verdict(&mut md);
+        self.method(&mut md);
+        self.puts(&mut md);
+        self.gets(&mut md);
+        self.notify(&mut md);
+        self.memory(&mut md);
+        md
+    }
+
+    fn header(&self, md: &mut String) {
+        let m = &self.machine;
+        let _ = writeln!(
+            md,
+            "# Benchmarks: praetor vs etcd\n\n\
+             <!-- Generated by bench/run.sh from one run; edits are overwritten. -->\n\n\
+             Regenerate with one command from the repository root:\n\n    {cmd}\n\n\
+             It installs etcd and protoc with apt if they are missing, builds `praetor` and `praetor-bench` \
+             (bench/src/) in release mode, starts one durable praetor server and one single-member etcd, both \
+             on 127.0.0.1 only, runs every workload below against both, stops both by PID, and rewrites this \
+             file. Raw numbers: `bench/results/results.json` (not committed). Takes about 5 minutes plus the build.\n\n\
+             ## This run\n\n\
+             - Date: {date}\n\
+             - Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM, Linux {kernel}; data directories on {disk}\n\
+             - praetor: `{pv}`, started as `{pc}`\n\
+             - etcd: `{ev}`, started as `{ec}`\n\
+             - Bench client: `praetor-bench` on the same machine, sharing its {cores} cores with both servers",
+            cmd = self.command,
+            date = self.date,
+            cpu = m.cpu,
+            cores = m.cores,
+            ram = m.ram_gib,
+            kernel = m.kernel,
+            disk = m.disk,
+            pv = self.praetor_version,
+            pc = self.praetor_cmd,
+            ev = self.etcd_version,
+            ec = self.etcd_cmd,
+        );
+        let r = &self.results;
+        for (side, up) in [
+            ("praetor", r.still_running.praetor),
+            ("etcd", r.still_running.etcd),
+        ] {
+            if !up {
+                let _ = writeln!(
+                    md,
+                    "- **{side} was no longer running at the end of the run.**"
+                );
+            }
+        }
+    }
+
+    fn method(&self, md: &mut String) {
+        let c = &self.config;
+        let _ = writeln!(
+            md,
+            "\n## Method\n\n\
+             - Both servers are durable single-node clusters: a write is acknowledged after it is on disk \
+             (praetor: its Raft log; etcd: its WAL, with etcd's default fsync). Both run for the whole run; \
+             each workload runs on one side, then on the other, and which side goes first alternates row by row.\n\
+             - Every client has its own connection and sends one request at a time (closed loop). praetor is \
+             spoken to over HTTP/1.1 keep-alive (reqwest), etcd over gRPC (the `etcd-client` crate). A client's \
+             first request is made before the timed window opens. Every request has a 10 s timeout; failed \
+             requests are counted separately and not in the rates.\n\
+             - Values are {VALUE_SIZE} bytes. Latencies are nearest-rank percentiles over every request of a row. \
+             Ratios are praetor ÷ etcd: above 1 is better for praetor in ops/s, worse in latency and memory.\n\
+             - Each number comes from one run on a shared virtual machine; differences of about 10% are within \
+             run-to-run noise.\n\
+             - Order: idle RSS, bulk load ({keys} keys, {lc} clients) and loaded RSS, then puts, gets, watches.",
+            keys = c.load_keys,
+            lc = c.load_clients,
+        );
+    }
+
+    fn verdict(&self, md: &mut String) {
+        let r = &self.results;
+        let mut met = 0;
+        let mut lines = Vec::new();
+
+        // Goal 1: praetor's throughput at least etcd's on every throughput row.
+        let mut rows: Vec<(String, &Pair<Outcome<Throughput>>)> = Vec::new();
+        for (c, p) in self.config.put_clients.iter().zip(&r.puts) {
+            rows.push((format!("puts ×{c}"), p));
+        }
+        for (label, p) in ["gets, default", "gets, local"].iter().zip(&r.gets) {
+            rows.push(((*label).to_owned(), p));
+        }
+        let mut behind = Vec::new();
+        let mut ahead = Vec::new();
+        for (label, p) in &rows {
+            match (&p.praetor, &p.etcd) {
+                (Ok(a), Ok(b)) if a.ops_per_sec >= b.ops_per_sec => {
+                    ahead.push(format!("{label} ({})", ratio(a.ops_per_sec, b.ops_per_sec)))
+                }
+                (Ok(a), Ok(b)) => {
+                    behind.push(format!("{label} ({})", ratio(a.ops_per_sec, b.ops_per_sec)))
+                }
+                _ => behind.push(format!("{label} (failed)")),
+            }
+        }
+        if behind.is_empty() && !rows.is_empty() {
+            met += 1;
+            lines.push(format!(
+                "- **Met**: praetor ≥ etcd on every throughput row ({}).",
+                ahead.join(", ")
+            ));
+        } else {
+            let also = if ahead.is_empty() {
+                String::new()
+            } else {
+                format!("; at or ahead on {}", ahead.join(", "))
+            };
+            lines.push(format!(
+                "- **Not met**: praetor ≥ etcd on every throughput row. Behind on {}{also}.",
+                behind.join(", ")
+            ));
+        }
+
+        // Goal 2: watch notification p99 under 5 ms with every event delivered.
+        let mut notes = Vec::new();
+        let mut ok = !r.notify.is_empty();
+        for p in &r.notify {
+            match &p.praetor {
+                Ok(n) => {
+                    let lost = n.expected - n.received.min(n.expected);
+                    ok &= n.p99_ms < NOTIFY_P99_GOAL_MS && lost == 0;
+                    let etcd = cell(&p.etcd, |e| format!("{} ms", ms(e.p99_ms)));
+                    let lost = if lost > 0 {
+                        format!(", {lost} of {} events never arrived", n.expected)
+                    } else {
+                        String::new()
+                    };
+                    let plural = if n.watchers == 1 { "" } else { "s" };
+                    notes.push(format!(
+                        "{} ms with {} watcher{plural} (etcd {etcd}){lost}",
+                        ms(n.p99_ms),
+                        n.watchers
+                    ));
+                }
+                Err(_) => {
+                    ok = false;
+                    notes.push("failed".into());
+                }
+            }
+        }
+        if ok {
+            met += 1;
+        }
+        lines.push(format!(
+            "- **{}**: praetor watch notify p99 < {NOTIFY_P99_GOAL_MS} ms: {}.",
+            if ok { "Met" } else { "Not met" },
+            notes.join("; ")
+        ));
+
+        // Goal 3: RSS under half of etcd's, idle and loaded.
+        let mut ok = true;
+        let mut notes = Vec::new();
+        for (side, l) in [("praetor", &r.load.praetor), ("etcd", &r.load.etcd)] {
+            let loaded = l.as_ref().map_or(0, |t| t.ops);
+            if loaded < self.config.load_keys {
+                ok = false;
+                notes.push(format!(
+                    "{side} stored only {loaded} of the {} keys, so its loaded RSS does not count",
+                    self.config.load_keys
+                ));
+            }
+        }
+        for (what, p) in [("idle", &r.rss_idle), ("after the load", &r.rss_loaded)] {
+            match (&p.praetor, &p.etcd) {
+                (Ok(a), Ok(b)) => {
+                    ok &= a.total_kib * 2 < b.total_kib;
+                    notes.push(format!(
+                        "{what} {:.1} MiB vs {:.1} MiB ({})",
+                        mib(a.total_kib),
+                        mib(b.total_kib),
+                        ratio(a.total_kib as f64, b.total_kib as f64)
+                    ));
+                }
+                _ => {
+                    ok = false;
+                    notes.push(format!("{what}: not measured"));
+                }
+            }
+        }
+        if ok {
+            met += 1;
+        }
+        lines.push(format!(
+            "- **{}**: praetor RSS < half of etcd's: {}.",
+            if ok { "Met" } else { "Not met" },
+            notes.join("; ")
+        ));
+
+        let _ = writeln!(md, "\n## Where it stands\n\n{met} of 3 goals met in this run (computed from the tables below):\n");
+        for l in lines {
+            let _ = writeln!(md, "{l}");
+        }
+    }
+
+    fn puts(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "\n## 1. Durable puts\n\nEach client puts distinct keys, one at a time, for {} s.\n\n\
+             | clients | praetor ops/s | etcd ops/s | praetor ÷ etcd | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|",
+            self.config.duration_secs
+        );
+        let mut notes = Notes::default();
+        for (c, p) in self.config.put_clients.iter().zip(&self.results.puts) {
+            throughput_row(md, &c.to_string(), p);
+            notes.outcome(&format!("puts ×{c}"), p);
+            notes.errors(&format!("puts ×{c}"), p);
+        }
+        notes.write(md);
+    }
+
+    fn gets(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "\n## 2. Gets\n\n{} clients each read random keys among the {} loaded ones, one at a time, for {} s.\n\n\
+             | reads | praetor ops/s | etcd ops/s | praetor ÷ etcd | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|",
+            self.config.get_clients, self.config.load_keys, self.config.duration_secs
+        );
+        let mut notes = Notes::default();
+        for (label, p) in GET_LABELS.iter().zip(&self.results.gets) {
+            throughput_row(md, label, p);
+            notes.outcome(label, p);
+            notes.errors(label, p);
+        }
+        notes.write(md);
+    }
+
+    fn notify(&self, md: &mut String) {
+        let c = &self.config;
+        let _ = writeln!(
+            md,
+            "\n## 3. Watch notification latency\n\n\
+             Each watcher watches one fresh prefix on its own connection (praetor: `GET /v1/watch/kv/<prefix>`; \
+             etcd: a prefix Watch). Once every watch is open, one writer puts {} keys under the prefix, starting \
+             one every {} ms. Latency is from a put's start to a watcher receiving its event, over every \
+             watcher × event.\n\n\
+             | watchers | praetor events | etcd events | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms | p99 praetor ÷ etcd | praetor max ms | etcd max ms |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            c.watch_puts, c.watch_spacing_ms
+        );
+        let mut notes = Notes::default();
+        for (w, p) in c.watchers.iter().zip(&self.results.notify) {
+            let events = |n: &Notify| format!("{}/{}", n.received, n.expected);
+            let _ = writeln!(
+                md,
+                "| {w} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(&p.praetor, events),
+                cell(&p.etcd, events),
+                cell(&p.praetor, |n| ms(n.p50_ms)),
+                cell(&p.etcd, |n| ms(n.p50_ms)),
+                cell(&p.praetor, |n| ms(n.p99_ms)),
+                cell(&p.etcd, |n| ms(n.p99_ms)),
+                both_ratio(&p.praetor, &p.etcd, |n| n.p99_ms),
+                cell(&p.praetor, |n| ms(n.max_ms)),
+                cell(&p.etcd, |n| ms(n.max_ms)),
+            );
+            notes.outcome(&format!("{w} watchers"), p);
+            for (side, o) in [("praetor", &p.praetor), ("etcd", &p.etcd)] {
+                if let Ok(n) = o {
+                    if n.put_errors > 0 {
+                        notes.0.push(format!(
+                            "{side}, {w} watchers: {} of the writer's puts failed",
+                            n.put_errors
+                        ));
+                    }
+                }
+            }
+        }
+        notes.write(md);
+    }
+
+    fn memory(&self, md: &mut String) {
+        let r = &self.results;
+        let c = &self.config;
+        let _ = writeln!(
+            md,
+            "\n## 4. Memory\n\n\
+             Resident memory from `/proc/<pid>/status` (`VmRSS`; `RssAnon` is heap and stacks, `RssFile` is \
+             mapped files such as etcd's bbolt database): idle right after start, then after loading {} keys of \
+             {VALUE_SIZE} bytes with {} concurrent clients and 2 s to settle.\n\n\
+             | | praetor | etcd | praetor ÷ etcd |\n|---|---:|---:|---:|",
+            c.load_keys, c.load_clients
+        );
+        let rss_rows: [RssRow<'_>; 4] = [
+            ("RSS idle after start, MiB", &r.rss_idle, |x| x.total_kib),
+            ("RSS after the load, MiB", &r.rss_loaded, |x| x.total_kib),
+            ("… of which RssAnon, MiB", &r.rss_loaded, |x| x.anon_kib),
+            ("… of which RssFile, MiB", &r.rss_loaded, |x| x.file_kib),
+        ];
+        for (label, p, f) in rss_rows {
+            let _ = writeln!(
+                md,
+                "| {label} | {} | {} | {} |",
+                cell(&p.praetor, |x| format!("{:.1}", mib(f(x)))),
+                cell(&p.etcd, |x| format!("{:.1}", mib(f(x)))),
+                both_ratio(&p.praetor, &p.etcd, |x| f(x) as f64),
+            );
+        }
+        let d = &r.disk_loaded;
+        let _ = writeln!(
+            md,
+            "| data directory after the load, MiB | {} | {} | {} |",
+            cell(&d.praetor, |b| format!("{:.1}", *b as f64 / 1048576.0)),
+            cell(&d.etcd, |b| format!("{:.1}", *b as f64 / 1048576.0)),
+            both_ratio(&d.praetor, &d.etcd, |b| *b as f64),
+        );
+        let l = &r.load;
+        let _ = writeln!(
+            md,
+            "| load: keys written | {} | {} | |\n| load: seconds | {} | {} | {} |\n| load: puts/s | {} | {} | {} |",
+            cell(&l.praetor, |t| t.ops.to_string()),
+            cell(&l.etcd, |t| t.ops.to_string()),
+            cell(&l.praetor, |t| format!("{:.1}", t.secs)),
+            cell(&l.etcd, |t| format!("{:.1}", t.secs)),
+            both_ratio(&l.praetor, &l.etcd, |t| t.secs),
+            cell(&l.praetor, ops),
+            cell(&l.etcd, ops),
+            both_ratio(&l.praetor, &l.etcd, |t| t.ops_per_sec),
+        );
+        let mut notes = Notes::default();
+        notes.outcome("idle RSS", &r.rss_idle);
+        notes.outcome("load", l);
+        notes.errors("load", l);
+        notes.outcome("RSS after the load", &r.rss_loaded);
+        notes.write(md);
+    }
+}
+
+fn throughput_row(md: &mut String, label: &str, p: &Pair<Outcome<Throughput>>) {
+    let _ = writeln!(
+        md,
+        "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+        cell(&p.praetor, ops),
+        cell(&p.etcd, ops),
+        both_ratio(&p.praetor, &p.etcd, |t| t.ops_per_sec),
+        cell(&p.praetor, |t| ms(t.p50_ms)),
+        cell(&p.etcd, |t| ms(t.p50_ms)),
+        cell(&p.praetor, |t| ms(t.p99_ms)),
+        cell(&p.etcd, |t| ms(t.p99_ms)),
+    );
+}
