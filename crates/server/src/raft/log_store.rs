@@ -1,16 +1,20 @@
-//! The Raft log and vote. In dev mode they live in memory; on a server with a
-//! data dir they are also written to redb by one writer thread that commits
-//! every pending operation in one fsynced transaction (group commit), and
-//! openraft is told an append is durable only after that commit.
+//! The Raft log and vote. In dev mode they live in memory only. On a server
+//! with a data dir, one writer thread commits every queued operation in one
+//! fsynced redb transaction (group commit), and openraft is told an append is
+//! durable only after that commit.
 //!
-//! Every entry is also kept in memory until purged, so reads never wait for
-//! the disk and always see appends in the order they were made.
+//! An appended entry stays in memory until its commit; after that it is read
+//! back from redb, so memory holds only the entries in flight, not the whole
+//! log between snapshots. A reader reads redb first and memory second (memory
+//! wins), and an entry leaves memory only after it is in redb, so no read can
+//! miss an entry. While a truncation is queued, redb rows at or past it are
+//! ignored, since they may be the truncated ones.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, RaftLogReader, StorageIOError, Vote};
@@ -27,15 +31,20 @@ const PURGED: &str = "last_purged";
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Entries not yet committed to redb (dev mode: every unpurged entry).
     entries: BTreeMap<u64, Entry>,
+    last_log_id: Option<LogId>,
     last_purged: Option<LogId>,
     vote: Option<Vote<u64>>,
     committed: Option<LogId>,
+    /// Queued truncations not yet committed: redb rows at or past the lowest
+    /// one are stale until then.
+    pending_truncations: Vec<u64>,
 }
 
 /// One operation for the writer thread, applied in order.
 enum Op {
-    Append(Vec<(u64, Vec<u8>)>, LogFlushed<TypeConfig>),
+    Append(Vec<(LogId, Vec<u8>)>, LogFlushed<TypeConfig>),
     TruncateFrom(u64),
     PurgeUpTo(u64, Vec<u8>),
     Meta(&'static str, Vec<u8>, Option<oneshot::Sender<std::io::Result<()>>>),
@@ -43,11 +52,14 @@ enum Op {
     Close(std::sync::mpsc::Sender<()>),
 }
 
+/// The database, shared by the writer and readers; `None` once closed.
+type Db = Arc<RwLock<Option<Database>>>;
+
 /// The log store handed to openraft; clones share the same log.
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
-    writer: Option<std::sync::mpsc::Sender<Op>>,
+    durable: Option<(Db, std::sync::mpsc::Sender<Op>)>,
 }
 
 fn io_err(e: impl std::fmt::Display) -> std::io::Error {
@@ -59,18 +71,24 @@ fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
     postcard::to_stdvec(v).unwrap_or_else(|e| panic!("encoding a raft log record: {e}"))
 }
 
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl LogStore {
     /// A log kept only in memory (dev mode): lost when the process stops.
     pub fn in_memory() -> Self {
-        LogStore { inner: Arc::new(Mutex::new(Inner::default())), writer: None }
+        LogStore { inner: Arc::new(Mutex::new(Inner::default())), durable: None }
     }
 
-    /// Opens (or creates) the durable log at `path` and loads it.
+    /// Opens (or creates) the durable log at `path`.
     ///
     /// # Errors
     /// When the file cannot be opened or a record cannot be decoded.
     pub fn open(path: &Path) -> Result<Self, std::io::Error> {
-        let db = Database::create(path).map_err(io_err)?;
+        // Entries are read back rarely (apply, lagging followers); a small
+        // cache keeps memory down.
+        let db = Database::builder().set_cache_size(4 * 1024 * 1024).create(path).map_err(io_err)?;
         {
             let txn = db.begin_write().map_err(io_err)?;
             txn.open_table(LOGS).map_err(io_err)?;
@@ -80,12 +98,6 @@ impl LogStore {
         let mut inner = Inner::default();
         {
             let txn = db.begin_read().map_err(io_err)?;
-            let logs = txn.open_table(LOGS).map_err(io_err)?;
-            for row in logs.iter().map_err(io_err)? {
-                let (k, v) = row.map_err(io_err)?;
-                let entry: Entry = postcard::from_bytes(v.value()).map_err(io_err)?;
-                inner.entries.insert(k.value(), entry);
-            }
             let meta = txn.open_table(META).map_err(io_err)?;
             if let Some(v) = meta.get(VOTE).map_err(io_err)? {
                 inner.vote = Some(postcard::from_bytes(v.value()).map_err(io_err)?);
@@ -96,15 +108,25 @@ impl LogStore {
             if let Some(v) = meta.get(PURGED).map_err(io_err)? {
                 inner.last_purged = postcard::from_bytes(v.value()).map_err(io_err)?;
             }
+            let logs = txn.open_table(LOGS).map_err(io_err)?;
+            inner.last_log_id = match logs.last().map_err(io_err)? {
+                Some((_, v)) => Some(postcard::from_bytes::<Entry>(v.value()).map_err(io_err)?.log_id),
+                None => inner.last_purged,
+            };
         }
+        let db: Db = Arc::new(RwLock::new(Some(db)));
+        let inner = Arc::new(Mutex::new(inner));
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new().name("raft-log-writer".into()).spawn(move || run_writer(db, rx))?;
-        Ok(LogStore { inner: Arc::new(Mutex::new(inner)), writer: Some(tx) })
+        let (w_db, w_inner) = (db.clone(), inner.clone());
+        std::thread::Builder::new().name("raft-log-writer".into()).spawn(move || run_writer(w_db, w_inner, rx))?;
+        Ok(LogStore { inner, durable: Some((db, tx)) })
     }
 
     fn send(&self, op: Op) -> Result<(), StorageError> {
-        match &self.writer {
-            Some(w) => w.send(op).map_err(|_| StorageIOError::write_logs(&io_err("the log writer has stopped")).into()),
+        match &self.durable {
+            Some((_, w)) => {
+                w.send(op).map_err(|_| StorageIOError::write_logs(&io_err("the log writer has stopped")).into())
+            }
             None => {
                 match op {
                     Op::Append(_, cb) => cb.log_io_completed(Ok(())),
@@ -121,7 +143,7 @@ impl LogStore {
     /// Closes the database file once every queued write is done, so the same
     /// data dir can be opened again in this process. Later writes fail.
     pub fn close(&self) {
-        if let Some(w) = &self.writer {
+        if let Some((_, w)) = &self.durable {
             let (tx, rx) = std::sync::mpsc::channel();
             if w.send(Op::Close(tx)).is_ok() {
                 let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
@@ -134,11 +156,29 @@ impl LogStore {
         self.send(Op::Meta(key, bytes, Some(tx))).map_err(io_err)?;
         rx.await.map_err(io_err)?
     }
+
+    /// Committed entries in `range` from redb, below `limit`.
+    fn read_durable(db: &Db, range: (Bound<u64>, Bound<u64>), limit: Option<u64>) -> Result<Vec<Entry>, std::io::Error> {
+        let guard = db.read().unwrap_or_else(|p| p.into_inner());
+        let Some(db) = guard.as_ref() else { return Ok(Vec::new()) };
+        let txn = db.begin_read().map_err(io_err)?;
+        let logs = txn.open_table(LOGS).map_err(io_err)?;
+        let mut out = Vec::new();
+        for row in logs.range::<u64>(range).map_err(io_err)? {
+            let (k, v) = row.map_err(io_err)?;
+            if limit.is_some_and(|l| k.value() >= l) {
+                break;
+            }
+            out.push(postcard::from_bytes::<Entry>(v.value()).map_err(io_err)?);
+        }
+        Ok(out)
+    }
 }
 
 /// The writer thread: takes every queued operation, writes them in one
-/// transaction, commits with fsync, then reports each append as flushed.
-fn run_writer(db: Database, rx: std::sync::mpsc::Receiver<Op>) {
+/// transaction, commits with fsync, drops committed entries from memory, then
+/// reports each append as flushed.
+fn run_writer(db: Db, inner: Arc<Mutex<Inner>>, rx: std::sync::mpsc::Receiver<Op>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let mut close = None;
@@ -155,9 +195,35 @@ fn run_writer(db: Database, rx: std::sync::mpsc::Receiver<Op>) {
                 close = Some(ack);
             }
         }
-        let result = write_batch(&db, &batch);
+        let result = {
+            let guard = db.read().unwrap_or_else(|p| p.into_inner());
+            match guard.as_ref() {
+                Some(d) => write_batch(d, &batch).map_err(|e| e.to_string()),
+                None => Err("the log is closed".to_owned()),
+            }
+        };
+        if result.is_ok() {
+            let mut st = lock(&inner);
+            for op in &batch {
+                match op {
+                    Op::Append(rows, _) => {
+                        for (log_id, _) in rows {
+                            if st.entries.get(&log_id.index).is_some_and(|e| e.log_id == *log_id) {
+                                st.entries.remove(&log_id.index);
+                            }
+                        }
+                    }
+                    Op::TruncateFrom(i) => {
+                        if let Some(pos) = st.pending_truncations.iter().position(|t| t == i) {
+                            st.pending_truncations.remove(pos);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         for op in batch {
-            let r = result.as_ref().map(|_| ()).map_err(|e| io_err(e));
+            let r = result.as_ref().map(|_| ()).map_err(io_err);
             match op {
                 Op::Append(_, cb) => cb.log_io_completed(r),
                 Op::Meta(_, _, Some(done)) => {
@@ -171,7 +237,7 @@ fn run_writer(db: Database, rx: std::sync::mpsc::Receiver<Op>) {
             return;
         }
         if let Some(ack) = close {
-            drop(db);
+            *db.write().unwrap_or_else(|p| p.into_inner()) = None;
             let _ = ack.send(());
             return;
         }
@@ -186,8 +252,8 @@ fn write_batch(db: &Database, batch: &[Op]) -> Result<(), redb::Error> {
         for op in batch {
             match op {
                 Op::Append(rows, _) => {
-                    for (i, bytes) in rows {
-                        logs.insert(*i, bytes.as_slice())?;
+                    for (log_id, bytes) in rows {
+                        logs.insert(log_id.index, bytes.as_slice())?;
                     }
                 }
                 Op::TruncateFrom(i) => {
@@ -213,8 +279,21 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(inner.entries.range(range).map(|(_, e)| e.clone()).collect())
+        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+        let mut merged: BTreeMap<u64, Entry> = BTreeMap::new();
+        if let Some((db, _)) = &self.durable {
+            // redb first: an entry leaves memory only after it is in redb.
+            let limit = lock(&self.inner).pending_truncations.iter().min().copied();
+            let rows = Self::read_durable(db, bounds, limit).map_err(|e| StorageIOError::read_logs(&e))?;
+            merged.extend(rows.into_iter().map(|e| (e.log_id.index, e)));
+        }
+        let inner = lock(&self.inner);
+        for (i, e) in inner.entries.range(bounds) {
+            merged.insert(*i, e.clone());
+        }
+        // Anything past the last log id was truncated (and maybe not yet from redb).
+        let last = inner.last_log_id.map_or(0, |l| l.index);
+        Ok(merged.into_values().filter(|e| e.log_id.index <= last).collect())
     }
 }
 
@@ -222,9 +301,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let last = inner.entries.values().next_back().map(|e| e.log_id).or(inner.last_purged);
-        Ok(LogState { last_purged_log_id: inner.last_purged, last_log_id: last })
+        let inner = lock(&self.inner);
+        Ok(LogState { last_purged_log_id: inner.last_purged, last_log_id: inner.last_log_id.or(inner.last_purged) })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -232,23 +310,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).vote = Some(*vote);
+        lock(&self.inner).vote = Some(*vote);
         self.save_meta(VOTE, encode(vote)).await.map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
-        Ok(self.inner.lock().unwrap_or_else(|p| p.into_inner()).vote)
+        Ok(lock(&self.inner).vote)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).committed = committed;
+        lock(&self.inner).committed = committed;
         // Not awaited: losing the newest committed marker only means replaying
         // a little more of the log after a crash.
         self.send(Op::Meta(COMMITTED, encode(&committed), None))
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.inner.lock().unwrap_or_else(|p| p.into_inner()).committed)
+        Ok(lock(&self.inner).committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
@@ -256,14 +334,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let durable = self.writer.is_some();
+        let durable = self.durable.is_some();
         let mut rows = Vec::new();
         {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inner = lock(&self.inner);
             for entry in entries {
                 if durable {
-                    rows.push((entry.log_id.index, encode(&entry)));
+                    rows.push((entry.log_id, encode(&entry)));
                 }
+                inner.last_log_id = Some(entry.log_id);
                 inner.entries.insert(entry.log_id.index, entry);
             }
         }
@@ -271,19 +350,32 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let previous = if log_id.index == 0 {
+            None
+        } else {
+            let prev = log_id.index - 1;
+            self.try_get_log_entries(prev..=prev).await?.first().map(|e| e.log_id)
+        };
         {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inner = lock(&self.inner);
             inner.entries.split_off(&log_id.index);
+            if self.durable.is_some() {
+                inner.pending_truncations.push(log_id.index);
+            }
+            inner.last_log_id = previous.or(inner.last_purged);
         }
         self.send(Op::TruncateFrom(log_id.index))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inner = lock(&self.inner);
             let keep = inner.entries.split_off(&(log_id.index + 1));
             inner.entries = keep;
             inner.last_purged = Some(log_id);
+            if inner.last_log_id.is_none_or(|l| l.index < log_id.index) {
+                inner.last_log_id = Some(log_id);
+            }
         }
         self.send(Op::PurgeUpTo(log_id.index, encode(&Some(log_id))))
     }
