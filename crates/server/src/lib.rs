@@ -101,8 +101,9 @@ impl Server {
             }
             None => (LogStore::in_memory(), None),
         };
-        let (sm, shared) = StateMachine::open(snapshot_dir.as_deref(), cfg.history_limit)
+        let (mut sm, shared) = StateMachine::open(snapshot_dir.as_deref(), cfg.history_limit)
             .map_err(storage_err(&snapshot_dir.clone().unwrap_or_default()))?;
+        sm.report_applied_to(log.applied_marker());
         let config = openraft::Config {
             cluster_name: "praetor".into(),
             heartbeat_interval: 100,

@@ -3,9 +3,10 @@
 //! fsynced redb transaction (group commit), and openraft is told an append is
 //! durable only after that commit.
 //!
-//! An appended entry stays in memory until its commit; after that it is read
-//! back from redb, so memory holds only the entries in flight, not the whole
-//! log between snapshots. A reader reads redb first and memory second (memory
+//! An appended entry stays in memory until it is both committed to redb and
+//! applied to the state machine; after that it is read back from redb (only
+//! lagging followers need it), so memory holds the entries in flight, not the
+//! whole log between snapshots. A reader reads redb first and memory second (memory
 //! wins), and an entry leaves memory only after it is in redb, so no read can
 //! miss an entry. While a truncation is queued, redb rows at or past it are
 //! ignored, since they may be the truncated ones.
@@ -40,6 +41,8 @@ struct Inner {
     /// Queued truncations not yet committed: redb rows at or past the lowest
     /// one are stale until then.
     pending_truncations: Vec<u64>,
+    /// The highest index known to be in redb.
+    durable_upto: u64,
 }
 
 /// One operation for the writer thread, applied in order.
@@ -59,6 +62,9 @@ type Db = Arc<RwLock<Option<Database>>>;
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
+    /// The state machine's applied index (entries at or below it that are in
+    /// redb may leave memory).
+    applied: Arc<std::sync::atomic::AtomicU64>,
     durable: Option<(Db, std::sync::mpsc::Sender<Op>)>,
 }
 
@@ -78,7 +84,7 @@ fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 impl LogStore {
     /// A log kept only in memory (dev mode): lost when the process stops.
     pub fn in_memory() -> Self {
-        LogStore { inner: Arc::new(Mutex::new(Inner::default())), durable: None }
+        LogStore { inner: Arc::new(Mutex::new(Inner::default())), applied: Default::default(), durable: None }
     }
 
     /// Opens (or creates) the durable log at `path`.
@@ -117,9 +123,18 @@ impl LogStore {
         let db: Db = Arc::new(RwLock::new(Some(db)));
         let inner = Arc::new(Mutex::new(inner));
         let (tx, rx) = std::sync::mpsc::channel();
-        let (w_db, w_inner) = (db.clone(), inner.clone());
-        std::thread::Builder::new().name("raft-log-writer".into()).spawn(move || run_writer(w_db, w_inner, rx))?;
-        Ok(LogStore { inner, durable: Some((db, tx)) })
+        let applied: Arc<std::sync::atomic::AtomicU64> = Default::default();
+        let (w_db, w_inner, w_applied) = (db.clone(), inner.clone(), applied.clone());
+        std::thread::Builder::new()
+            .name("raft-log-writer".into())
+            .spawn(move || run_writer(w_db, w_inner, w_applied, rx))?;
+        Ok(LogStore { inner, applied, durable: Some((db, tx)) })
+    }
+
+    /// The cell the state machine's applied index is kept in; the server
+    /// shares it with the state machine.
+    pub fn applied_marker(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.applied.clone()
     }
 
     fn send(&self, op: Op) -> Result<(), StorageError> {
@@ -178,7 +193,12 @@ impl LogStore {
 /// The writer thread: takes every queued operation, writes them in one
 /// transaction, commits with fsync, drops committed entries from memory, then
 /// reports each append as flushed.
-fn run_writer(db: Db, inner: Arc<Mutex<Inner>>, rx: std::sync::mpsc::Receiver<Op>) {
+fn run_writer(
+    db: Db,
+    inner: Arc<Mutex<Inner>>,
+    applied: Arc<std::sync::atomic::AtomicU64>,
+    rx: std::sync::mpsc::Receiver<Op>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let mut close = None;
@@ -207,19 +227,24 @@ fn run_writer(db: Db, inner: Arc<Mutex<Inner>>, rx: std::sync::mpsc::Receiver<Op
             for op in &batch {
                 match op {
                     Op::Append(rows, _) => {
-                        for (log_id, _) in rows {
-                            if st.entries.get(&log_id.index).is_some_and(|e| e.log_id == *log_id) {
-                                st.entries.remove(&log_id.index);
-                            }
+                        if let Some((last, _)) = rows.last() {
+                            st.durable_upto = st.durable_upto.max(last.index);
                         }
                     }
                     Op::TruncateFrom(i) => {
+                        st.durable_upto = st.durable_upto.min(i.saturating_sub(1));
                         if let Some(pos) = st.pending_truncations.iter().position(|t| t == i) {
                             st.pending_truncations.remove(pos);
                         }
                     }
                     _ => {}
                 }
+            }
+            // Entries both in redb and applied leave memory.
+            let done = st.durable_upto.min(applied.load(std::sync::atomic::Ordering::Acquire));
+            if st.entries.first_key_value().is_some_and(|(i, _)| *i <= done) {
+                let keep = st.entries.split_off(&(done + 1));
+                st.entries = keep;
             }
         }
         for op in batch {

@@ -109,11 +109,18 @@ fn write_err(e: impl std::fmt::Display) -> StorageError {
 /// The state machine handed to openraft.
 pub struct StateMachine {
     shared: Arc<Shared>,
+    /// Where the applied index is told to the log store.
+    applied_marker: Option<Arc<std::sync::atomic::AtomicU64>>,
     slot: Arc<SnapshotSlot>,
     history_limit: usize,
 }
 
 impl StateMachine {
+    /// Tells the log store, through `marker`, how far entries are applied.
+    pub fn report_applied_to(&mut self, marker: Arc<std::sync::atomic::AtomicU64>) {
+        self.applied_marker = Some(marker);
+    }
+
     /// A state machine whose snapshots live in `snapshot_dir` (or memory),
     /// starting from the snapshot found there.
     ///
@@ -134,7 +141,7 @@ impl StateMachine {
         }
         let (applied_tx, _) = watch::channel(applied.store.last_index());
         let shared = Arc::new(Shared { state: RwLock::new(applied), applied_tx });
-        Ok((StateMachine { shared: shared.clone(), slot, history_limit }, shared))
+        Ok((StateMachine { shared: shared.clone(), applied_marker: None, slot, history_limit }, shared))
     }
 }
 
@@ -200,6 +207,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             st.store.last_index()
         };
+        if let Some(m) = &self.applied_marker {
+            m.fetch_max(last, std::sync::atomic::Ordering::Release);
+        }
         self.shared.publish(last);
         Ok(out)
     }
