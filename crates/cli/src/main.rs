@@ -1,9 +1,9 @@
-//! `praetor`: the agent and the CLI. (Minimal dispatcher; the full CLI
-//! replaces this file.)
+//! `praetor`: the agent and the CLI, with Consul's commands, flags (single
+//! dash accepted) and output.
 
-mod cmd {
-    pub mod agent;
-}
+mod args;
+mod cmd;
+mod output;
 
 use clap::{Parser, Subcommand};
 
@@ -18,32 +18,42 @@ struct Cli {
 enum Command {
     /// Runs an agent.
     Agent(cmd::agent::AgentArgs),
-}
-
-/// Consul's single-dash long flags (`-data-dir=x`) become clap's `--data-dir=x`.
-fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = false;
-    for a in args {
-        if rest || a == "--" {
-            rest = true;
-            out.push(a);
-        } else if a.len() > 2 && a.starts_with('-') && !a.starts_with("--") && a[1..].starts_with(|c: char| c.is_ascii_alphabetic()) {
-            out.push(format!("-{a}"));
-        } else {
-            out.push(a);
-        }
-    }
-    out
+    /// Reads and writes the KV store.
+    #[command(subcommand)]
+    Kv(cmd::kv::KvCommand),
+    /// Lists the members of the cluster.
+    Members(cmd::members::MembersArgs),
+    /// Prints the agent's debugging information.
+    Info(cmd::info::InfoArgs),
+    /// Prints the version.
+    Version,
 }
 
 fn main() {
-    let cli = Cli::parse_from(normalize(std::env::args()));
+    let cli = Cli::parse_from(args::normalize(std::env::args()));
     let result = match cli.command {
-        Command::Agent(args) => cmd::agent::run(args),
+        Command::Agent(a) => cmd::agent::run(a),
+        Command::Version => {
+            cmd::info::version();
+            Ok(())
+        }
+        other => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| {
+                rt.block_on(async move {
+                    match other {
+                        Command::Kv(c) => cmd::kv::run(c).await,
+                        Command::Members(a) => cmd::members::run(a).await,
+                        Command::Info(a) => cmd::info::info(a).await,
+                        Command::Agent(_) | Command::Version => Ok(()),
+                    }
+                })
+            }),
     };
     if let Err(e) = result {
-        eprintln!("Error: {e:#}");
+        output::error(&format!("{e:#}"));
         std::process::exit(1);
     }
 }
