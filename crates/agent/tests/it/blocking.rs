@@ -79,3 +79,18 @@ async fn index_zero_never_blocks_and_missing_keys_block_until_created() {
     assert_eq!(status, 200);
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_index_ahead_of_the_store_waits_out_the_wait_and_returns_the_lower_index() {
+    // Consul's rule: the server blocks until its index passes the client's;
+    // the client sees the index go backwards and resets to 0.
+    let a = TestAgent::dev().await;
+    a.put("k", "1").await;
+    let idx = index_of(&a.http.get(a.u("/v1/kv/k")).send().await.unwrap());
+    let started = std::time::Instant::now();
+    let r = a.http.get(a.u(&format!("/v1/kv/k?index={}&wait=500ms", idx + 1000))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(index_of(&r), idx);
+    assert!(started.elapsed() >= Duration::from_millis(450));
+    a.shutdown().await;
+}
