@@ -62,7 +62,8 @@ impl Signal {
 
 /// Sends `signal` to `pid`.
 pub(crate) fn send(pid: u32, signal: Signal) -> Result<(), KitError> {
-    let raw_pid = libc::pid_t::try_from(pid).map_err(|_| KitError::Signal {
+    // 0 and negative PIDs name process groups, never one process: refuse them.
+    let raw_pid = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0).ok_or_else(|| KitError::Signal {
         signal,
         pid,
         source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
@@ -73,6 +74,20 @@ pub(crate) fn send(pid: u32, signal: Signal) -> Result<(), KitError> {
     } else {
         Err(KitError::Signal { signal, pid, source: std::io::Error::last_os_error() })
     }
+}
+
+/// Whether every thread of `pid` is stopped (state `T` in
+/// `/proc/<pid>/task/*/stat`); `None` when `/proc` cannot tell.
+fn all_threads_stopped(pid: u32) -> Option<bool> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut all = true;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // `pid (comm) S …`: the state follows the last `)`.
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())?;
+        all &= state == 'T';
+    }
+    Some(all)
 }
 
 /// Removes what a developer's shell may have set for their own Consul or
@@ -212,6 +227,7 @@ impl AgentBuilder {
             bin: binary::praetor_bin()?,
             dir: Some(self.dir),
             child: None,
+            exited: None,
             pid: 0,
             spawned_at: Instant::now(),
             spawns: 0,
@@ -245,8 +261,10 @@ pub struct AgentProcess {
     bin: PathBuf,
     /// `None` only after `PRAETOR_TESTKIT_KEEP` kept it on drop.
     dir: Option<TempDir>,
-    /// The current process; `None` once reaped.
+    /// The latest process; `None` once reaped (or never spawned).
     child: Option<Child>,
+    /// How the latest process exited, once reaped.
+    exited: Option<ExitStatus>,
     pid: u32,
     spawned_at: Instant,
     spawns: u32,
@@ -256,7 +274,11 @@ pub struct AgentProcess {
 
 impl fmt::Debug for AgentProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentProcess").field("name", &self.name).field("pid", &self.pid).field("args", &self.args).finish()
+        f.debug_struct("AgentProcess")
+            .field("name", &self.name)
+            .field("pid", &self.pid)
+            .field("args", &self.args)
+            .finish()
     }
 }
 
@@ -375,7 +397,27 @@ impl AgentProcess {
         if !self.is_running() {
             return Err(KitError::NotRunning { name: self.name.clone(), doing: "send a signal" });
         }
-        send(self.pid, signal)
+        send(self.pid, signal)?;
+        // kill(2) returns before the signal takes effect; a test that paused
+        // the agent must not see it answer a request afterwards.
+        let stopped = match signal {
+            Signal::Stop => true,
+            Signal::Cont => false,
+            _ => return Ok(()),
+        };
+        let reason = format!(
+            "every thread of agent {} (pid {}) to be {}",
+            self.name,
+            self.pid,
+            if stopped { "stopped" } else { "resumed" }
+        );
+        let pid = self.pid;
+        wait_for_blocking(Duration::from_secs(5), &reason, || match all_threads_stopped(pid) {
+            Some(now) if now == stopped => Ok(()),
+            Some(_) => Err("not yet".to_owned()),
+            // No /proc (not Linux): nothing to check.
+            None => Ok(()),
+        })
     }
 
     /// SIGKILL by PID, then reaps it.
@@ -393,15 +435,28 @@ impl AgentProcess {
     /// `Timeout` when it is still running at the deadline.
     pub fn wait_exit(&mut self, within: Duration) -> Result<ExitStatus, KitError> {
         let reason = format!("agent {} (pid {}) to exit", self.name, self.pid);
-        let mut last_exit = None;
-        wait_for_blocking(within, &reason, || match self.poll_exit() {
-            Some(status) => Ok(status),
-            None => Err("still running".into()),
-        })
-        .map(|s| {
-            last_exit = Some(s);
-            s
-        })
+        wait_for_blocking(within, &reason, || self.poll_exit().ok_or_else(|| "still running".to_owned()))
+    }
+
+    /// [`wait_exit`](Self::wait_exit) without blocking the thread.
+    ///
+    /// # Errors
+    /// `Timeout` when it is still running at the deadline.
+    pub async fn wait_exit_async(&mut self, within: Duration) -> Result<ExitStatus, KitError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.poll_exit() {
+                return Ok(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(KitError::Timeout {
+                    reason: format!("agent {} (pid {}) to exit", self.name, self.pid),
+                    within,
+                    last: "still running".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Spawns the agent again with the same flags, config files and data
@@ -426,7 +481,7 @@ impl AgentProcess {
         let deadline = self.spawned_at + READY_WITHIN;
         let path = if self.wait_leader { "/v1/status/leader" } else { "/v1/agent/self" };
         let url = self.url(path);
-        let mut last = String::from("(no answer yet)");
+        let mut last;
         let mut pause = Duration::from_millis(5);
         loop {
             if let Some(status) = self.poll_exit() {
@@ -522,7 +577,7 @@ impl AgentProcess {
             why,
             log: this.log_tail(TAIL_LINES),
         };
-        let status = match tokio::task::block_in_place(|| self.wait_exit(SHUTDOWN_WITHIN)) {
+        let status = match self.wait_exit_async(SHUTDOWN_WITHIN).await {
             Ok(status) => status,
             Err(e) => return Err(unclean(&self, e.to_string())),
         };
@@ -552,24 +607,24 @@ impl AgentProcess {
         cmd.args(&self.args).current_dir(&dir).stdin(Stdio::null()).stdout(out).stderr(err);
         let child = cmd.spawn().map_err(KitError::io("spawning the agent", &self.bin))?;
         self.pid = child.id();
+        self.exited = None;
         self.spawned_at = Instant::now();
         self.child = Some(child);
         tracing::debug!(agent = %self.name, pid = self.pid, "agent spawned");
         Ok(())
     }
 
-    /// The exit status if the process has exited (reaping it), else `None`.
+    /// The exit status if the latest process has exited (reaping it), else
+    /// `None`.
     fn poll_exit(&mut self) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                self.child = None;
-                self.last_status = Some(status);
-                Some(status)
-            }
-            Ok(None) => None,
-            Err(_) => None,
+        let Some(child) = self.child.as_mut() else {
+            return self.exited;
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            self.child = None;
+            self.exited = Some(status);
         }
+        self.exited
     }
 }
 

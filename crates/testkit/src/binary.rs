@@ -30,18 +30,13 @@ pub fn praetor_bin() -> Result<PathBuf, KitError> {
 fn locate() -> Result<PathBuf, String> {
     if let Some(bin) = std::env::var_os("PRAETOR_BIN") {
         let bin = PathBuf::from(bin);
-        return if bin.is_file() {
-            Ok(bin)
-        } else {
-            Err(format!("PRAETOR_BIN={} is not a file", bin.display()))
-        };
+        return if bin.is_file() { Ok(bin) } else { Err(format!("PRAETOR_BIN={} is not a file", bin.display())) };
     }
     let root = workspace_root()?;
     let (target_dir, profile) = target_and_profile(&root);
     let bin = target_dir.join(&profile).join("praetor");
-    let stamp = std::env::var("NEXTEST_RUN_ID")
-        .ok()
-        .map(|run| target_dir.join("praetor-testkit").join(format!("built-{run}")));
+    let stamp =
+        std::env::var("NEXTEST_RUN_ID").ok().map(|run| target_dir.join("praetor-testkit").join(format!("built-{run}")));
     if stamp.as_ref().is_some_and(|s| s.exists()) && bin.is_file() {
         return Ok(bin);
     }
@@ -81,8 +76,17 @@ fn locate() -> Result<PathBuf, String> {
     }
     eprintln!("praetor-testkit: {} is up to date ({:.1?})", bin.display(), started.elapsed());
     if let Some(stamp) = stamp {
-        // Best effort: without the stamp the next test merely rebuilds (a no-op).
-        let _ = std::fs::create_dir_all(stamp.parent().unwrap_or(&target_dir));
+        // Best effort: without the stamp the next test merely rebuilds (a
+        // no-op). Stamps of earlier runs go, so they do not pile up.
+        let dir = stamp.parent().unwrap_or(&target_dir);
+        if let Ok(old) = std::fs::read_dir(dir) {
+            for entry in old.flatten() {
+                if entry.file_name().to_string_lossy().starts_with("built-") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        let _ = std::fs::create_dir_all(dir);
         let _ = std::fs::write(&stamp, b"");
     }
     Ok(bin)

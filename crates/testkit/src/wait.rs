@@ -74,7 +74,13 @@ mod tests {
         let err = wait_for(Duration::from_millis(100), "n to reach 1000", || {
             n += 1;
             let seen = n;
-            async move { if seen >= 1000 { Ok(()) } else { Err(format!("n = {seen}")) } }
+            async move {
+                if seen >= 1000 {
+                    Ok(())
+                } else {
+                    Err(format!("n = {seen}"))
+                }
+            }
         })
         .await
         .unwrap_err();
@@ -88,7 +94,13 @@ mod tests {
         let got = wait_for(Duration::from_secs(5), "n to reach 3", || {
             n += 1;
             let seen = n;
-            async move { if seen >= 3 { Ok(seen) } else { Err(format!("n = {seen}")) } }
+            async move {
+                if seen >= 3 {
+                    Ok(seen)
+                } else {
+                    Err(format!("n = {seen}"))
+                }
+            }
         })
         .await
         .unwrap();

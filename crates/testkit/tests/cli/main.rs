@@ -1,0 +1,51 @@
+//! The `praetor` CLI end to end against a running dev agent: Consul's
+//! commands, flags, environment variables and output formats, and errors on
+//! stderr with exit code 1. (The formatting itself is unit-tested in the CLI
+//! crate; these run the binary as a user's shell would.)
+
+mod commands;
+mod kv;
+
+use praetor_testkit::{AgentProcess, Cli, CliOutput, Loopback};
+
+/// A dev agent on its own loopback address.
+async fn dev_agent() -> anyhow::Result<(AgentProcess, Loopback)> {
+    praetor_testkit::init_tracing();
+    let lo = Loopback::allocate()?;
+    Ok((AgentProcess::dev(&lo)?.start().await?, lo))
+}
+
+/// `praetor ARGS` with `CONSUL_HTTP_ADDR` pointing at `agent`.
+fn cli(agent: &AgentProcess, args: &[&str]) -> Cli {
+    Cli::new(args.iter().copied()).env("CONSUL_HTTP_ADDR", &agent.http_addr())
+}
+
+/// Runs `praetor ARGS` against `agent`.
+#[track_caller]
+fn praetor(agent: &AgentProcess, args: &[&str]) -> CliOutput {
+    cli(agent, args).run().expect("the CLI ran to completion")
+}
+
+/// Runs `praetor ARGS` against `agent` with `input` on stdin.
+#[track_caller]
+fn praetor_stdin(agent: &AgentProcess, args: &[&str], input: &[u8]) -> CliOutput {
+    cli(agent, args).stdin(input).run().expect("the CLI ran to completion")
+}
+
+/// The value of `key` over HTTP (`?raw`), or `None` on 404.
+async fn raw(agent: &AgentProcess, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let r = agent.http().get(agent.url(&format!("/v1/kv/{key}?raw"))).send().await?;
+    if r.status() == 404 {
+        return Ok(None);
+    }
+    Ok(Some(r.error_for_status()?.bytes().await?.to_vec()))
+}
+
+/// The `ModifyIndex` line of `kv get -detailed`.
+fn modify_index(detailed: &str) -> u64 {
+    detailed
+        .lines()
+        .find_map(|l| l.strip_prefix("ModifyIndex"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ModifyIndex in:\n{detailed}"))
+}
