@@ -3,12 +3,18 @@
 /// What went wrong starting or running an agent.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("starting the server: {0}")]
+    #[error("starting the server")]
     Server(#[from] praetor_server::ServerError),
-    #[error("listening for HTTP on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
-    #[error("reading the node id in {path}: {source}")]
-    NodeId { path: String, source: std::io::Error },
+    #[error("listening for HTTP on {addr}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("reading the node id in {path}")]
+    NodeId {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the node id in {path} is not a UUID: {value:?}")]
     BadNodeId { path: String, value: String },
 }

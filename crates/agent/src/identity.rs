@@ -10,19 +10,29 @@ use crate::AgentError;
 ///
 /// # Errors
 /// When the file cannot be read or written, or holds something else than a UUID.
-pub fn node_id(configured: Option<&str>, data_dir: Option<&Path>) -> Result<uuid::Uuid, AgentError> {
+pub fn node_id(
+    configured: Option<&str>,
+    data_dir: Option<&Path>,
+) -> Result<uuid::Uuid, AgentError> {
     if let Some(id) = configured {
-        return uuid::Uuid::parse_str(id)
-            .map_err(|_| AgentError::BadNodeId { path: "config node_id".into(), value: id.to_owned() });
+        return uuid::Uuid::parse_str(id).map_err(|_| AgentError::BadNodeId {
+            path: "config node_id".into(),
+            value: id.to_owned(),
+        });
     }
     let Some(dir) = data_dir else {
         return Ok(uuid::Uuid::new_v4());
     };
     let path = dir.join("node-id");
-    let io = |source| AgentError::NodeId { path: path.display().to_string(), source };
+    let io = |source| AgentError::NodeId {
+        path: path.display().to_string(),
+        source,
+    };
     match std::fs::read_to_string(&path) {
-        Ok(s) => uuid::Uuid::parse_str(s.trim())
-            .map_err(|_| AgentError::BadNodeId { path: path.display().to_string(), value: s.trim().to_owned() }),
+        Ok(s) => uuid::Uuid::parse_str(s.trim()).map_err(|_| AgentError::BadNodeId {
+            path: path.display().to_string(),
+            value: s.trim().to_owned(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(io)?;
             let id = uuid::Uuid::new_v4();

@@ -33,7 +33,11 @@ impl Aggregate {
     fn json(&self, name: &str) -> AggregateJson {
         let n = self.count as f64;
         let mean = if self.count > 0 { self.sum / n } else { 0.0 };
-        let var = if self.count > 1 { ((self.sum_sq - n * mean * mean) / (n - 1.0)).max(0.0) } else { 0.0 };
+        let var = if self.count > 1 {
+            ((self.sum_sq - n * mean * mean) / (n - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
         AggregateJson {
             name: name.to_owned(),
             count: self.count,
@@ -80,22 +84,48 @@ pub struct Metrics {
 impl Metrics {
     /// Adds `n` to a counter.
     pub fn incr(&self, name: &'static str, n: u64) {
-        self.counters.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_default().add(n as f64);
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name)
+            .or_default()
+            .add(n as f64);
     }
 
     /// Records a timing, in milliseconds as Consul's samples are.
     pub fn time(&self, name: &'static str, d: Duration) {
-        self.samples.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_default().add(d.as_secs_f64() * 1000.0);
+        self.samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name)
+            .or_default()
+            .add(d.as_secs_f64() * 1000.0);
     }
 
     /// Consul's JSON form, with `gauges` read by the caller now.
     pub fn to_json(&self, gauges: &[(String, f64)], timestamp: &str) -> serde_json::Value {
-        let counters: Vec<_> =
-            self.counters.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(n, a)| a.json(n)).collect();
-        let samples: Vec<_> =
-            self.samples.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(n, a)| a.json(n)).collect();
-        let gauges: Vec<_> =
-            gauges.iter().map(|(n, v)| GaugeJson { name: n.clone(), value: *v, labels: BTreeMap::new() }).collect();
+        let counters: Vec<_> = self
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(n, a)| a.json(n))
+            .collect();
+        let samples: Vec<_> = self
+            .samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(n, a)| a.json(n))
+            .collect();
+        let gauges: Vec<_> = gauges
+            .iter()
+            .map(|(n, v)| GaugeJson {
+                name: n.clone(),
+                value: *v,
+                labels: BTreeMap::new(),
+            })
+            .collect();
         serde_json::json!({
             "Timestamp": timestamp,
             "Gauges": gauges,
@@ -114,13 +144,27 @@ impl Metrics {
             let n = prom(name);
             let _ = writeln!(out, "# TYPE {n} gauge\n{n} {v}");
         }
-        for (name, a) in self.counters.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (name, a) in self
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let n = prom(name);
             let _ = writeln!(out, "# TYPE {n} counter\n{n} {}", a.sum);
         }
-        for (name, a) in self.samples.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (name, a) in self
+            .samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let n = prom(name);
-            let _ = writeln!(out, "# TYPE {n} summary\n{n}_sum {}\n{n}_count {}", a.sum, a.count);
+            let _ = writeln!(
+                out,
+                "# TYPE {n} summary\n{n}_sum {}\n{n}_count {}",
+                a.sum, a.count
+            );
         }
         out
     }
@@ -130,6 +174,10 @@ impl Metrics {
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }

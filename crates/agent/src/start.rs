@@ -32,17 +32,22 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let node_id = identity::node_id(cfg.node_id.as_deref(), data_dir.as_deref())?;
     let mut rpc_listener = None;
     let server = if cfg.server {
-        let advertise_ip = cfg.advertise_addr.unwrap_or(if cfg.bind_addr.is_unspecified() {
-            cfg.client_addr.first().copied().unwrap_or(cfg.bind_addr)
-        } else {
-            cfg.bind_addr
-        });
+        let advertise_ip = cfg
+            .advertise_addr
+            .unwrap_or(if cfg.bind_addr.is_unspecified() {
+                cfg.client_addr.first().copied().unwrap_or(cfg.bind_addr)
+            } else {
+                cfg.bind_addr
+            });
         let mut rpc_port = cfg.ports.server.unwrap_or(8300);
         if let Some(port) = cfg.ports.server {
             let addr = SocketAddr::new(cfg.bind_addr, port);
             let l = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|source| AgentError::Listen { addr: addr.to_string(), source })?;
+                .map_err(|source| AgentError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                })?;
             rpc_port = l.local_addr().map_or(port, |a| a.port());
             rpc_listener = Some(l);
         }
@@ -61,7 +66,11 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         None
     };
     if let (Some(l), Some(server)) = (rpc_listener, &server) {
-        tasks.spawn(praetor_server::rpc::serve(l, Arc::new(server.clone()), stop.child_token()));
+        tasks.spawn(praetor_server::rpc::serve(
+            l,
+            Arc::new(server.clone()),
+            stop.child_token(),
+        ));
     }
 
     let mut listeners = Vec::new();
@@ -70,19 +79,39 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             let addr = SocketAddr::new(*ip, port);
             let l = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|source| AgentError::Listen { addr: addr.to_string(), source })?;
+                .map_err(|source| AgentError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                })?;
             listeners.push(l);
         }
     }
-    let http_addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
-    let first = http_addrs.first().copied().unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let state = Arc::new(AppState::new(cfg.clone(), node_id, server, stop.clone(), first));
+    let http_addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let first = http_addrs
+        .first()
+        .copied()
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let state = Arc::new(AppState::new(
+        cfg.clone(),
+        node_id,
+        server,
+        stop.clone(),
+        first,
+    ));
     let router = http::router(state.clone());
     for l in listeners {
         tasks.spawn(http::serve(l, router.clone(), stop.child_token()));
     }
     tracing::info!(node = %cfg.node_name, id = %node_id, dc = %cfg.datacenter, server = cfg.server, dev = cfg.dev, "agent started");
-    Ok(Agent { state, tasks, stop, http_addrs })
+    Ok(Agent {
+        state,
+        tasks,
+        stop,
+        http_addrs,
+    })
 }
 
 impl Agent {
@@ -107,7 +136,10 @@ impl Agent {
     pub async fn shutdown(self, deadline: Duration) {
         self.stop.cancel();
         self.tasks.close();
-        if tokio::time::timeout(deadline, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(deadline, self.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some tasks did not stop within {:?}", deadline);
         }
         if let Some(server) = &self.state.server {

@@ -21,7 +21,14 @@ pub struct KvPair {
 
 impl KvPair {
     /// Builds the wire form from raw bytes, encoding the value as Consul does.
-    pub fn new(key: &str, value: &[u8], flags: u64, create_index: u64, modify_index: u64, lock_index: u64) -> Self {
+    pub fn new(
+        key: &str,
+        value: &[u8],
+        flags: u64,
+        create_index: u64,
+        modify_index: u64,
+        lock_index: u64,
+    ) -> Self {
         KvPair {
             lock_index,
             key: key.to_owned(),

@@ -2,9 +2,9 @@
 //! Praetor additions (watch events, history). Shared by the agent, the client
 //! and the tests; never does I/O.
 
-pub mod kv;
 pub mod agent;
 pub mod duration;
+pub mod kv;
 
 pub use kv::{KvPair, WatchEvent, WatchOp};
 

@@ -8,7 +8,10 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = false;
     for a in args {
-        let single = a.len() > 2 && a.starts_with('-') && !a.starts_with("--") && a[1..].starts_with(|c: char| c.is_ascii_alphabetic());
+        let single = a.len() > 2
+            && a.starts_with('-')
+            && !a.starts_with("--")
+            && a[1..].starts_with(|c: char| c.is_ascii_alphabetic());
         if !rest && single {
             out.push(format!("-{a}"));
         } else {
@@ -29,15 +32,41 @@ mod tests {
 
     #[test]
     fn single_dash_long_flags_become_double_dash() {
-        assert_eq!(n(&["praetor", "kv", "get", "-recurse", "-http-addr=1.2.3.4:8500", "app"]), n(&["praetor", "kv", "get", "--recurse", "--http-addr=1.2.3.4:8500", "app"]));
-        assert_eq!(n(&["agent", "-config-dir=/x", "--dev"]), n(&["agent", "--config-dir=/x", "--dev"]));
+        assert_eq!(
+            n(&[
+                "praetor",
+                "kv",
+                "get",
+                "-recurse",
+                "-http-addr=1.2.3.4:8500",
+                "app"
+            ]),
+            n(&[
+                "praetor",
+                "kv",
+                "get",
+                "--recurse",
+                "--http-addr=1.2.3.4:8500",
+                "app"
+            ])
+        );
+        assert_eq!(
+            n(&["agent", "-config-dir=/x", "--dev"]),
+            n(&["agent", "--config-dir=/x", "--dev"])
+        );
     }
 
     #[test]
     fn stdin_negative_numbers_and_after_double_dash_are_kept() {
         assert_eq!(n(&["kv", "put", "k", "-"]), vec!["kv", "put", "k", "-"]);
-        assert_eq!(n(&["agent", "-dns-port", "-1"]), vec!["agent", "--dns-port", "-1"]);
-        assert_eq!(n(&["lock", "--", "cmd", "-flag"]), vec!["lock", "--", "cmd", "-flag"]);
+        assert_eq!(
+            n(&["agent", "-dns-port", "-1"]),
+            vec!["agent", "--dns-port", "-1"]
+        );
+        assert_eq!(
+            n(&["lock", "--", "cmd", "-flag"]),
+            vec!["lock", "--", "cmd", "-flag"]
+        );
         assert_eq!(n(&["x", "-v"]), vec!["x", "-v"]);
     }
 }

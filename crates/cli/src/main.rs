@@ -8,7 +8,11 @@ mod output;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "praetor", version, about = "A Consul-compatible service registry and configuration center")]
+#[command(
+    name = "praetor",
+    version,
+    about = "A Consul-compatible service registry and configuration center"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

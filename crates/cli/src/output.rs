@@ -28,8 +28,15 @@ pub fn error(msg: &str) {
 /// Aligns rows into columns separated by two spaces, like Consul's columnize.
 pub fn columns(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..n).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..n)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for r in rows {
         let mut l = String::new();
@@ -50,7 +57,13 @@ pub fn columns(rows: &[Vec<String>]) -> String {
 mod tests {
     #[test]
     fn columns_align_on_the_widest_cell() {
-        let rows = vec![vec!["Node".into(), "Address".into()], vec!["a-long-name".into(), "1.2.3.4:8301".into()]];
-        assert_eq!(super::columns(&rows), "Node         Address\na-long-name  1.2.3.4:8301\n");
+        let rows = vec![
+            vec!["Node".into(), "Address".into()],
+            vec!["a-long-name".into(), "1.2.3.4:8301".into()],
+        ];
+        assert_eq!(
+            super::columns(&rows),
+            "Node         Address\na-long-name  1.2.3.4:8301\n"
+        );
     }
 }

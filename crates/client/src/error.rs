@@ -10,7 +10,10 @@ pub enum ClientError {
     #[error("decoding the agent's answer: {0}")]
     Decode(String),
     #[error("the history no longer holds that index: the oldest kept is {oldest_index} (current {current_index})")]
-    Compacted { oldest_index: u64, current_index: u64 },
+    Compacted {
+        oldest_index: u64,
+        current_index: u64,
+    },
 }
 
 /// The innermost cause of a transport error, e.g. "connection refused".

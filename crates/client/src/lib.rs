@@ -59,21 +59,35 @@ impl Client {
     /// A client of the agent at `addr` (`host:port` or `http://host:port`).
     pub fn new(addr: &str, token: Option<String>) -> Client {
         let addr = addr.trim_end_matches('/');
-        let base = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
+        let base = if addr.contains("://") {
+            addr.to_owned()
+        } else {
+            format!("http://{addr}")
+        };
         let http = reqwest::Client::builder().build().unwrap_or_default();
-        Client { base, token: token.filter(|t| !t.is_empty()), http }
+        Client {
+            base,
+            token: token.filter(|t| !t.is_empty()),
+            http,
+        }
     }
 
     /// The address from, in order: `flag`, `PRAETOR_HTTP_ADDR`,
     /// `CONSUL_HTTP_ADDR`, `127.0.0.1:8500`; the token likewise from
     /// `token`, `PRAETOR_HTTP_TOKEN`, `CONSUL_HTTP_TOKEN`.
     pub fn from_env(flag: Option<&str>, token: Option<&str>) -> Client {
-        let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
+        let env = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        };
         let addr = flag
             .map(str::to_owned)
             .or_else(|| env(&["PRAETOR_HTTP_ADDR", "CONSUL_HTTP_ADDR"]))
             .unwrap_or_else(|| "127.0.0.1:8500".into());
-        let token = token.map(str::to_owned).or_else(|| env(&["PRAETOR_HTTP_TOKEN", "CONSUL_HTTP_TOKEN"]));
+        let token = token
+            .map(str::to_owned)
+            .or_else(|| env(&["PRAETOR_HTTP_TOKEN", "CONSUL_HTTP_TOKEN"]));
         Client::new(&addr, token)
     }
 
@@ -82,8 +96,17 @@ impl Client {
         &self.base
     }
 
-    fn request<K: serde::Serialize>(&self, method: Method, path: &str, query: &[(K, String)], timeout: Duration) -> reqwest::RequestBuilder {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path)).timeout(timeout);
+    fn request<K: serde::Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(K, String)],
+        timeout: Duration,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .timeout(timeout);
         if !query.is_empty() {
             req = req.query(query);
         }
@@ -94,7 +117,10 @@ impl Client {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        let resp = req.send().await.map_err(|e| ClientError::Connect { addr: self.base.clone(), reason: error::reason(&e) })?;
+        let resp = req.send().await.map_err(|e| ClientError::Connect {
+            addr: self.base.clone(),
+            reason: error::reason(&e),
+        })?;
         Ok(resp)
     }
 
@@ -104,10 +130,16 @@ impl Client {
             return Ok(resp);
         }
         let body = resp.text().await.unwrap_or_default();
-        Err(ClientError::Http { status: status.as_u16(), body: body.trim().to_owned() })
+        Err(ClientError::Http {
+            status: status.as_u16(),
+            body: body.trim().to_owned(),
+        })
     }
 
-    fn read_query(opts: &QueryOptions, extra: &[(&str, String)]) -> (Vec<(String, String)>, Duration) {
+    fn read_query(
+        opts: &QueryOptions,
+        extra: &[(&str, String)],
+    ) -> (Vec<(String, String)>, Duration) {
         let mut q: Vec<(String, String)> = Vec::new();
         if let Some(dc) = &opts.datacenter {
             q.push(("dc".into(), dc.clone()));
@@ -132,11 +164,20 @@ impl Client {
     }
 
     fn meta(resp: &reqwest::Response) -> QueryMeta {
-        let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let h = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         QueryMeta {
-            last_index: h("x-consul-index").and_then(|v| v.parse().ok()).unwrap_or(0),
+            last_index: h("x-consul-index")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
             known_leader: h("x-consul-knownleader").is_some_and(|v| v == "true"),
-            last_contact_ms: h("x-consul-lastcontact").and_then(|v| v.parse().ok()).unwrap_or(0),
+            last_contact_ms: h("x-consul-lastcontact")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
         }
     }
 
@@ -147,13 +188,23 @@ impl Client {
         extra: &[(&str, String)],
     ) -> Result<(Option<T>, QueryMeta), ClientError> {
         let (q, timeout) = Self::read_query(opts, extra);
-        let resp = self.send(self.request(Method::GET, &format!("/v1/kv/{}", encode_key(key)), &q, timeout)).await?;
+        let resp = self
+            .send(self.request(
+                Method::GET,
+                &format!("/v1/kv/{}", encode_key(key)),
+                &q,
+                timeout,
+            ))
+            .await?;
         let meta = Self::meta(&resp);
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok((None, meta));
         }
         let resp = self.check(resp).await?;
-        let body = resp.json().await.map_err(|e| ClientError::Decode(e.to_string()))?;
+        let body = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
         Ok((Some(body), meta))
     }
 
@@ -161,7 +212,11 @@ impl Client {
     ///
     /// # Errors
     /// Connection failures and non-2xx answers other than 404.
-    pub async fn kv_get(&self, key: &str, opts: &QueryOptions) -> Result<(Option<KvPair>, QueryMeta), ClientError> {
+    pub async fn kv_get(
+        &self,
+        key: &str,
+        opts: &QueryOptions,
+    ) -> Result<(Option<KvPair>, QueryMeta), ClientError> {
         let (list, meta) = self.kv_read::<Vec<KvPair>>(key, opts, &[]).await?;
         Ok((list.and_then(|l| l.into_iter().next()), meta))
     }
@@ -170,8 +225,14 @@ impl Client {
     ///
     /// # Errors
     /// As `kv_get`.
-    pub async fn kv_list(&self, prefix: &str, opts: &QueryOptions) -> Result<(Vec<KvPair>, QueryMeta), ClientError> {
-        let (list, meta) = self.kv_read::<Vec<KvPair>>(prefix, opts, &[("recurse", String::new())]).await?;
+    pub async fn kv_list(
+        &self,
+        prefix: &str,
+        opts: &QueryOptions,
+    ) -> Result<(Vec<KvPair>, QueryMeta), ClientError> {
+        let (list, meta) = self
+            .kv_read::<Vec<KvPair>>(prefix, opts, &[("recurse", String::new())])
+            .await?;
         Ok((list.unwrap_or_default(), meta))
     }
 
@@ -197,7 +258,13 @@ impl Client {
     ///
     /// # Errors
     /// Connection failures and non-2xx answers (e.g. 413 for a large value).
-    pub async fn kv_put(&self, key: &str, value: Vec<u8>, flags: Option<u64>, cas: Option<u64>) -> Result<bool, ClientError> {
+    pub async fn kv_put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        flags: Option<u64>,
+        cas: Option<u64>,
+    ) -> Result<bool, ClientError> {
         let mut q = Vec::new();
         if let Some(f) = flags {
             q.push(("flags", f.to_string()));
@@ -205,16 +272,30 @@ impl Client {
         if let Some(c) = cas {
             q.push(("cas", c.to_string()));
         }
-        let req = self.request(Method::PUT, &format!("/v1/kv/{}", encode_key(key)), &q, TIMEOUT).body(value);
+        let req = self
+            .request(
+                Method::PUT,
+                &format!("/v1/kv/{}", encode_key(key)),
+                &q,
+                TIMEOUT,
+            )
+            .body(value);
         let resp = self.check(self.send(req).await?).await?;
-        resp.json().await.map_err(|e| ClientError::Decode(e.to_string()))
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     /// `DELETE /v1/kv/<key>[?recurse][&cas=]`.
     ///
     /// # Errors
     /// As `kv_put`.
-    pub async fn kv_delete(&self, key: &str, recurse: bool, cas: Option<u64>) -> Result<bool, ClientError> {
+    pub async fn kv_delete(
+        &self,
+        key: &str,
+        recurse: bool,
+        cas: Option<u64>,
+    ) -> Result<bool, ClientError> {
         let mut q = Vec::new();
         if recurse {
             q.push(("recurse", String::new()));
@@ -222,9 +303,16 @@ impl Client {
         if let Some(c) = cas {
             q.push(("cas", c.to_string()));
         }
-        let req = self.request(Method::DELETE, &format!("/v1/kv/{}", encode_key(key)), &q, TIMEOUT);
+        let req = self.request(
+            Method::DELETE,
+            &format!("/v1/kv/{}", encode_key(key)),
+            &q,
+            TIMEOUT,
+        );
         let resp = self.check(self.send(req).await?).await?;
-        resp.json().await.map_err(|e| ClientError::Decode(e.to_string()))
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     /// `GET /v1/watch/kv/<prefix>[?index=N]`: every change from N on, as a
@@ -238,24 +326,46 @@ impl Client {
         prefix: &str,
         index: Option<u64>,
     ) -> Result<impl Stream<Item = Result<WatchEvent, ClientError>>, ClientError> {
-        let q: Vec<(&str, String)> = index.map(|i| vec![("index", i.to_string())]).unwrap_or_default();
-        let mut req = self.http.get(format!("{}/v1/watch/kv/{}", self.base, encode_key(prefix))).query(&q);
+        let q: Vec<(&str, String)> = index
+            .map(|i| vec![("index", i.to_string())])
+            .unwrap_or_default();
+        let mut req = self
+            .http
+            .get(format!("{}/v1/watch/kv/{}", self.base, encode_key(prefix)))
+            .query(&q);
         if let Some(t) = &self.token {
             req = req.header("X-Consul-Token", t);
         }
         let resp = self.send(req).await?;
         if resp.status() == StatusCode::GONE {
-            let c: Compacted = resp.json().await.map_err(|e| ClientError::Decode(e.to_string()))?;
-            return Err(ClientError::Compacted { oldest_index: c.oldest_index, current_index: c.current_index });
+            let c: Compacted = resp
+                .json()
+                .await
+                .map_err(|e| ClientError::Decode(e.to_string()))?;
+            return Err(ClientError::Compacted {
+                oldest_index: c.oldest_index,
+                current_index: c.current_index,
+            });
         }
         let resp = self.check(resp).await?;
         let bytes = resp.bytes_stream();
         Ok(lines(bytes))
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, q: &[(&str, String)]) -> Result<T, ClientError> {
-        let resp = self.check(self.send(self.request(Method::GET, path, q, TIMEOUT)).await?).await?;
-        resp.json().await.map_err(|e| ClientError::Decode(e.to_string()))
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        q: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let resp = self
+            .check(
+                self.send(self.request(Method::GET, path, q, TIMEOUT))
+                    .await?,
+            )
+            .await?;
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     /// `GET /v1/agent/self`.
@@ -295,35 +405,43 @@ impl Client {
 fn lines(
     bytes: impl Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
 ) -> impl Stream<Item = Result<WatchEvent, ClientError>> {
-    futures::stream::unfold((bytes, Vec::<u8>::new(), false), |(mut bytes, mut buf, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
+    futures::stream::unfold(
+        (bytes, Vec::<u8>::new(), false),
+        |(mut bytes, mut buf, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let item = match serde_json::from_slice::<WatchEvent>(&line) {
+                        Ok(ev) => Ok(ev),
+                        Err(_) => match serde_json::from_slice::<Compacted>(&line) {
+                            Ok(c) => {
+                                return Some((
+                                    Err(ClientError::Compacted {
+                                        oldest_index: c.oldest_index,
+                                        current_index: c.current_index,
+                                    }),
+                                    (bytes, buf, true),
+                                ))
+                            }
+                            Err(e) => Err(ClientError::Decode(e.to_string())),
+                        },
+                    };
+                    return Some((item, (bytes, buf, false)));
                 }
-                let item = match serde_json::from_slice::<WatchEvent>(&line) {
-                    Ok(ev) => Ok(ev),
-                    Err(_) => match serde_json::from_slice::<Compacted>(&line) {
-                        Ok(c) => {
-                            return Some((
-                                Err(ClientError::Compacted { oldest_index: c.oldest_index, current_index: c.current_index }),
-                                (bytes, buf, true),
-                            ))
-                        }
-                        Err(e) => Err(ClientError::Decode(e.to_string())),
-                    },
-                };
-                return Some((item, (bytes, buf, false)));
+                match bytes.next().await {
+                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                    Some(Err(e)) => {
+                        return Some((Err(ClientError::Decode(e.to_string())), (bytes, buf, true)))
+                    }
+                    None => return None,
+                }
             }
-            match bytes.next().await {
-                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-                Some(Err(e)) => return Some((Err(ClientError::Decode(e.to_string())), (bytes, buf, true))),
-                None => return None,
-            }
-        }
-    })
+        },
+    )
 }

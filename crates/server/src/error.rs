@@ -15,8 +15,11 @@ pub enum ServerError {
     #[error("rpc error forwarding to the leader: {0}")]
     Forward(String),
     /// Opening or writing the log, vote or snapshots failed.
-    #[error("opening raft storage in {path}: {source}")]
-    Storage { path: String, source: std::io::Error },
+    #[error("opening raft storage in {path}")]
+    Storage {
+        path: String,
+        source: std::io::Error,
+    },
     /// The consensus engine stopped or refused its configuration.
     #[error("raft: {0}")]
     Fatal(String),

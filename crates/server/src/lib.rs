@@ -97,7 +97,10 @@ impl Server {
                 let raft_dir = dir.join("raft");
                 std::fs::create_dir_all(&raft_dir).map_err(storage_err(&raft_dir))?;
                 let db = raft_dir.join("raft.db");
-                (LogStore::open(&db).map_err(storage_err(&db))?, Some(raft_dir.join("snapshots")))
+                (
+                    LogStore::open(&db).map_err(storage_err(&db))?,
+                    Some(raft_dir.join("snapshots")),
+                )
             }
             None => (LogStore::in_memory(), None),
         };
@@ -117,11 +120,22 @@ impl Server {
         .validate()
         .map_err(|e| ServerError::Fatal(e.to_string()))?;
         let peers = Peers::default();
-        let raft = Raft::new(cfg.node_id, Arc::new(config), peers.clone(), log.clone(), sm)
-            .await
-            .map_err(|e| ServerError::Fatal(e.to_string()))?;
+        let raft = Raft::new(
+            cfg.node_id,
+            Arc::new(config),
+            peers.clone(),
+            log.clone(),
+            sm,
+        )
+        .await
+        .map_err(|e| ServerError::Fatal(e.to_string()))?;
         if cfg.bootstrap {
-            let members = BTreeMap::from([(cfg.node_id, BasicNode { addr: cfg.rpc_addr.clone() })]);
+            let members = BTreeMap::from([(
+                cfg.node_id,
+                BasicNode {
+                    addr: cfg.rpc_addr.clone(),
+                },
+            )]);
             match raft.initialize(members).await {
                 Ok(()) => tracing::info!(id = cfg.node_id, "bootstrapped a new cluster"),
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
@@ -131,7 +145,15 @@ impl Server {
             }
         }
         let proposer = proposer::Proposer::spawn(raft.clone());
-        Ok(Server { id: cfg.node_id, raft, log, peers, proposer, shared, leader_wait: cfg.leader_wait })
+        Ok(Server {
+            id: cfg.node_id,
+            raft,
+            log,
+            peers,
+            proposer,
+            shared,
+            leader_wait: cfg.leader_wait,
+        })
     }
 
     /// This server's Raft id.
@@ -195,22 +217,36 @@ impl Server {
     /// be reached.
     pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
         match self.write_local(cmd.clone()).await {
-            Err(ServerError::NotLeader { leader: Some(leader) }) => self.forward_write(leader, cmd).await,
+            Err(ServerError::NotLeader {
+                leader: Some(leader),
+            }) => self.forward_write(leader, cmd).await,
             other => other,
         }
     }
 
-    async fn forward_write(&self, leader: u64, cmd: Command) -> Result<(u64, Response), ServerError> {
+    async fn forward_write(
+        &self,
+        leader: u64,
+        cmd: Command,
+    ) -> Result<(u64, Response), ServerError> {
         let addr = self
             .voters()
             .into_iter()
             .find(|(id, _)| *id == leader)
             .map(|(_, a)| a)
             .ok_or(ServerError::NoLeader)?;
-        let client = self.peers.client(&addr).map_err(|e| ServerError::Forward(e.to_string()))?;
-        match client.call(rpc::Request::Write(cmd), self.leader_wait).await {
+        let client = self
+            .peers
+            .client(&addr)
+            .map_err(|e| ServerError::Forward(e.to_string()))?;
+        match client
+            .call(rpc::Request::Write(cmd), self.leader_wait)
+            .await
+        {
             Ok(rpc::Reply::Write(Ok(r))) => Ok(r),
-            Ok(rpc::Reply::Write(Err(e))) if e == ServerError::NoLeader.to_string() => Err(ServerError::NoLeader),
+            Ok(rpc::Reply::Write(Err(e))) if e == ServerError::NoLeader.to_string() => {
+                Err(ServerError::NoLeader)
+            }
             Ok(rpc::Reply::Write(Err(e))) => Err(ServerError::Forward(e)),
             Ok(other) => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
             Err(e) => Err(ServerError::Forward(e.to_string())),
@@ -227,7 +263,9 @@ impl Server {
             match self.proposer.propose(cmd.clone()).await {
                 Err(ServerError::NotLeader { leader }) => {
                     if let Some(leader) = leader.filter(|l| *l != self.id) {
-                        return Err(ServerError::NotLeader { leader: Some(leader) });
+                        return Err(ServerError::NotLeader {
+                            leader: Some(leader),
+                        });
                     }
                     if tokio::time::Instant::now() >= deadline {
                         return Err(ServerError::NoLeader);
@@ -250,8 +288,15 @@ impl Server {
         match consistency {
             Consistency::Stale => {
                 let leader = self.leader();
-                let last_contact_ms = if leader.is_some() { 0 } else { self.leader_wait.as_millis() as u64 };
-                Ok(ReadMeta { known_leader: leader.is_some(), last_contact_ms })
+                let last_contact_ms = if leader.is_some() {
+                    0
+                } else {
+                    self.leader_wait.as_millis() as u64
+                };
+                Ok(ReadMeta {
+                    known_leader: leader.is_some(),
+                    last_contact_ms,
+                })
             }
             Consistency::Default => {
                 let leader = match self.leader() {
@@ -259,19 +304,32 @@ impl Server {
                     None => self.wait_for_leader().await?,
                 };
                 if leader != self.id {
-                    return Err(ServerError::NotLeader { leader: Some(leader) });
+                    return Err(ServerError::NotLeader {
+                        leader: Some(leader),
+                    });
                 }
-                Ok(ReadMeta { known_leader: true, last_contact_ms: 0 })
+                Ok(ReadMeta {
+                    known_leader: true,
+                    last_contact_ms: 0,
+                })
             }
             Consistency::Consistent => {
                 let deadline = tokio::time::Instant::now() + self.leader_wait;
                 loop {
-                    let r = tokio::time::timeout_at(deadline, self.raft.ensure_linearizable()).await;
+                    let r =
+                        tokio::time::timeout_at(deadline, self.raft.ensure_linearizable()).await;
                     match r {
-                        Ok(Ok(_)) => return Ok(ReadMeta { known_leader: true, last_contact_ms: 0 }),
+                        Ok(Ok(_)) => {
+                            return Ok(ReadMeta {
+                                known_leader: true,
+                                last_contact_ms: 0,
+                            })
+                        }
                         Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
                             if let Some(leader) = f.leader_id.filter(|l| *l != self.id) {
-                                return Err(ServerError::NotLeader { leader: Some(leader) });
+                                return Err(ServerError::NotLeader {
+                                    leader: Some(leader),
+                                });
                             }
                             if tokio::time::Instant::now() >= deadline {
                                 return Err(ServerError::NoLeader);
@@ -279,9 +337,8 @@ impl Server {
                             let _ = tokio::time::timeout_at(deadline, self.wait_for_leader()).await;
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
-                        Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) | Err(_) => {
-                            return Err(ServerError::NoLeader)
-                        }
+                        Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))))
+                        | Err(_) => return Err(ServerError::NoLeader),
                         Ok(Err(e)) => return Err(ServerError::Fatal(e.to_string())),
                     }
                 }
@@ -307,10 +364,16 @@ impl Server {
     /// `NotLeader`/`NoLeader` when this server does not lead; `Fatal` when the
     /// membership change is refused.
     pub async fn add_voter(&self, id: u64, addr: &str) -> Result<(), ServerError> {
-        let node = BasicNode { addr: addr.to_owned() };
+        let node = BasicNode {
+            addr: addr.to_owned(),
+        };
         self.membership_result(self.raft.add_learner(id, node, true).await)?;
         let ids: std::collections::BTreeSet<u64> = [id].into();
-        self.membership_result(self.raft.change_membership(openraft::ChangeMembers::AddVoterIds(ids), false).await)?;
+        self.membership_result(
+            self.raft
+                .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
+                .await,
+        )?;
         tracing::info!(id, addr, "server added to the raft configuration");
         Ok(())
     }
@@ -321,7 +384,11 @@ impl Server {
     /// As `add_voter`.
     pub async fn remove_voter(&self, id: u64) -> Result<(), ServerError> {
         let ids: std::collections::BTreeSet<u64> = [id].into();
-        self.membership_result(self.raft.change_membership(openraft::ChangeMembers::RemoveVoters(ids), false).await)?;
+        self.membership_result(
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveVoters(ids), false)
+                .await,
+        )?;
         tracing::info!(id, "server removed from the raft configuration");
         Ok(())
     }
@@ -345,7 +412,11 @@ impl Server {
     /// # Errors
     /// When Raft has stopped.
     pub async fn snapshot(&self) -> Result<(), ServerError> {
-        self.raft.trigger().snapshot().await.map_err(|e| ServerError::Fatal(e.to_string()))
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| ServerError::Fatal(e.to_string()))
     }
 
     /// Answers one RPC call from a peer or a client agent.
@@ -354,8 +425,12 @@ impl Server {
         match req {
             Request::AppendEntries(r) => Reply::AppendEntries(self.raft.append_entries(r).await),
             Request::Vote(r) => Reply::Vote(self.raft.vote(r).await),
-            Request::InstallSnapshot(r) => Reply::InstallSnapshot(self.raft.install_snapshot(r).await),
-            Request::Write(cmd) => Reply::Write(self.write_local(cmd).await.map_err(|e| e.to_string())),
+            Request::InstallSnapshot(r) => {
+                Reply::InstallSnapshot(self.raft.install_snapshot(r).await)
+            }
+            Request::Write(cmd) => {
+                Reply::Write(self.write_local(cmd).await.map_err(|e| e.to_string()))
+            }
             Request::Ping => Reply::Pong(self.id),
         }
     }

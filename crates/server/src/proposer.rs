@@ -38,8 +38,12 @@ impl Proposer {
     /// Proposes `cmd` (in a batch with others) and waits for its answer.
     pub(crate) async fn propose(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
         let (done, rx) = oneshot::channel();
-        self.tx.send((cmd, done)).await.map_err(|_| ServerError::Fatal("the server is shutting down".into()))?;
-        rx.await.map_err(|_| ServerError::Fatal("the server is shutting down".into()))?
+        self.tx
+            .send((cmd, done))
+            .await
+            .map_err(|_| ServerError::Fatal("the server is shutting down".into()))?;
+        rx.await
+            .map_err(|_| ServerError::Fatal("the server is shutting down".into()))?
     }
 }
 
@@ -56,7 +60,9 @@ async fn run_proposer(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         // Writes keep queueing while we wait for a slot; they join this batch.
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let mut bytes = size(&first.0);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
@@ -110,11 +116,18 @@ async fn propose_batch(raft: &Raft, mut batch: Vec<(Command, Reply)>) {
 }
 
 fn classify(
-    r: Result<openraft::raft::ClientWriteResponse<crate::raft::TypeConfig>, RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>>,
+    r: Result<
+        openraft::raft::ClientWriteResponse<crate::raft::TypeConfig>,
+        RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>,
+    >,
 ) -> Result<(u64, Response), ServerError> {
     match r {
         Ok(resp) => Ok((resp.log_id.index, resp.data)),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(ServerError::NotLeader { leader: f.leader_id }),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            Err(ServerError::NotLeader {
+                leader: f.leader_id,
+            })
+        }
         Err(e) => Err(ServerError::Fatal(e.to_string())),
     }
 }

@@ -36,7 +36,12 @@ async fn node(id: u64, bootstrap: bool) -> Node {
 }
 
 fn set(k: &str, v: &str) -> Command {
-    Command::KvSet { key: k.into(), value: v.as_bytes().to_vec(), flags: 0, cas: None }
+    Command::KvSet {
+        key: k.into(),
+        value: v.as_bytes().to_vec(),
+        flags: 0,
+        cas: None,
+    }
 }
 
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -51,7 +56,12 @@ async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn value(s: &Server, k: &str) -> Option<Vec<u8>> {
-    s.shared().read().store.kv().get(k).map(|e| e.value.to_vec())
+    s.shared()
+        .read()
+        .store
+        .kv()
+        .get(k)
+        .map(|e| e.value.to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +70,10 @@ async fn three_servers_replicate_forward_and_survive_the_leaders_loss() {
     wait_until("a leader", || a.server.is_leader()).await;
     // Writes made before the others join reach them too (log or snapshot).
     for i in 0..150 {
-        a.server.write(set(&format!("early/{i}"), "x")).await.unwrap();
+        a.server
+            .write(set(&format!("early/{i}"), "x"))
+            .await
+            .unwrap();
     }
     let b = node(2, false).await;
     let c = node(3, false).await;
@@ -73,13 +86,22 @@ async fn three_servers_replicate_forward_and_survive_the_leaders_loss() {
     assert!(resp.ok());
     for n in [&a, &b, &c] {
         let s = n.server.clone();
-        wait_until("the write on every server", move || value(&s, "from/b").is_some()).await;
+        wait_until("the write on every server", move || {
+            value(&s, "from/b").is_some()
+        })
+        .await;
         assert_eq!(value(&n.server, "early/149").as_deref(), Some(&b"x"[..]));
         assert!(n.server.shared().read().store.last_index() >= idx);
     }
     // A default read on a follower is refused (it must go to the leader); stale works.
     assert!(b.server.read(Consistency::Default).await.is_err());
-    assert!(b.server.read(Consistency::Stale).await.unwrap().known_leader);
+    assert!(
+        b.server
+            .read(Consistency::Stale)
+            .await
+            .unwrap()
+            .known_leader
+    );
     assert!(a.server.read(Consistency::Consistent).await.is_ok());
 
     // The leader goes away: the other two elect a new one and keep writing.
@@ -90,7 +112,10 @@ async fn three_servers_replicate_forward_and_survive_the_leaders_loss() {
     let (_, resp) = c.server.write(set("after/failover", "1")).await.unwrap();
     assert!(resp.ok());
     let b2 = b.server.clone();
-    wait_until("the post-failover write on b", move || value(&b2, "after/failover").is_some()).await;
+    wait_until("the post-failover write on b", move || {
+        value(&b2, "after/failover").is_some()
+    })
+    .await;
 
     // Removing a server leaves a working two-server configuration.
     let leader = if b.server.is_leader() { &b } else { &c };

@@ -11,7 +11,12 @@ use crate::Store;
 pub enum Command {
     /// Sets a key. With `cas`, only if the key's ModifyIndex equals it
     /// (0: only if the key does not exist), as Consul's `?cas=`.
-    KvSet { key: String, value: Vec<u8>, flags: u64, cas: Option<u64> },
+    KvSet {
+        key: String,
+        value: Vec<u8>,
+        flags: u64,
+        cas: Option<u64>,
+    },
     /// Deletes a key. With `cas`, only if its ModifyIndex equals it.
     KvDelete { key: String, cas: Option<u64> },
     /// Deletes every key that starts with `prefix`.
@@ -56,8 +61,15 @@ impl Response {
 
 pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
     let changes = match cmd {
-        Command::Batch(cmds) => return Response::Batch(cmds.iter().map(|c| apply(store, index, c)).collect()),
-        Command::KvSet { key, value, flags, cas } => store.kv.set(index, key, value, *flags, *cas),
+        Command::Batch(cmds) => {
+            return Response::Batch(cmds.iter().map(|c| apply(store, index, c)).collect())
+        }
+        Command::KvSet {
+            key,
+            value,
+            flags,
+            cas,
+        } => store.kv.set(index, key, value, *flags, *cas),
         Command::KvDelete { key, cas } => store.kv.delete(index, key, *cas),
         Command::KvDeleteTree { prefix } => Some(store.kv.delete_tree(index, prefix)),
     };

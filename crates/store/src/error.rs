@@ -5,9 +5,9 @@
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("decoding a snapshot of the store: {0}")]
-    SnapshotDecode(#[source] postcard::Error),
+    SnapshotDecode(postcard::Error),
     #[error("encoding a snapshot of the store: {0}")]
-    SnapshotEncode(#[source] postcard::Error),
+    SnapshotEncode(postcard::Error),
     #[error("snapshot format version {found} is not supported (expected {expected})")]
     SnapshotVersion { found: u32, expected: u32 },
 }

@@ -68,7 +68,11 @@ pub struct History {
 impl History {
     /// An empty history keeping `limit` changes (at least one).
     pub fn new(limit: usize) -> Self {
-        History { changes: VecDeque::new(), limit: limit.max(1), complete_from: 0 }
+        History {
+            changes: VecDeque::new(),
+            limit: limit.max(1),
+            complete_from: 0,
+        }
     }
 
     /// Appends a change; returns the changes that fell out.
@@ -105,7 +109,10 @@ impl History {
                 }
             }
             if let Some(e) = c.entry.as_mut() {
-                if let Some(l) = live.get(&c.key).filter(|l| l.modify_index == e.modify_index && l.value == e.value) {
+                if let Some(l) = live
+                    .get(&c.key)
+                    .filter(|l| l.modify_index == e.modify_index && l.value == e.value)
+                {
                     e.value = l.value.clone();
                 }
                 last.insert(c.key.clone(), e.clone());
@@ -137,14 +144,27 @@ impl History {
     /// `Compacted` when changes at or after `from` have been dropped.
     pub fn since(&self, prefix: &str, from: u64, max: usize) -> Result<Vec<&Change>, HistoryError> {
         if from < self.complete_from {
-            return Err(HistoryError::Compacted { requested: from, oldest: self.complete_from });
+            return Err(HistoryError::Compacted {
+                requested: from,
+                oldest: self.complete_from,
+            });
         }
         let start = self.changes.partition_point(|c| c.index < from);
-        Ok(self.changes.range(start..).filter(|c| c.key.starts_with(prefix)).take(max).collect())
+        Ok(self
+            .changes
+            .range(start..)
+            .filter(|c| c.key.starts_with(prefix))
+            .take(max)
+            .collect())
     }
 
     /// The kept changes of exactly `key`, newest first, at most `max`.
     pub fn of_key(&self, key: &str, max: usize) -> Vec<&Change> {
-        self.changes.iter().rev().filter(|c| c.key == key).take(max).collect()
+        self.changes
+            .iter()
+            .rev()
+            .filter(|c| c.key == key)
+            .take(max)
+            .collect()
     }
 }

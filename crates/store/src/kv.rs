@@ -26,7 +26,14 @@ pub struct Entry {
 impl Entry {
     /// The wire form of this entry under `key`.
     pub fn to_pair(&self, key: &str) -> KvPair {
-        let mut pair = KvPair::new(key, &self.value, self.flags, self.create_index, self.modify_index, self.lock_index);
+        let mut pair = KvPair::new(
+            key,
+            &self.value,
+            self.flags,
+            self.create_index,
+            self.modify_index,
+            self.lock_index,
+        );
         pair.session = self.session.clone();
         pair
     }
@@ -46,8 +53,12 @@ pub struct KvTable {
 }
 
 /// Iterates the `(key, value)` pairs of `map` whose key starts with `prefix`.
-fn range_prefix<'a, V>(map: &'a BTreeMap<String, V>, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
-    map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)).take_while(move |(k, _)| k.starts_with(prefix))
+fn range_prefix<'a, V>(
+    map: &'a BTreeMap<String, V>,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
+    map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(move |(k, _)| k.starts_with(prefix))
 }
 
 impl KvTable {
@@ -57,7 +68,10 @@ impl KvTable {
     }
 
     /// Every entry whose key starts with `prefix`, in key order.
-    pub fn list<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
+    pub fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Entry)> + 'a {
         range_prefix(&self.entries, prefix)
     }
 
@@ -107,8 +121,15 @@ impl KvTable {
         if prefix.is_empty() {
             return self.table_index.max(1);
         }
-        let live = self.list(prefix).map(|(_, e)| e.modify_index).max().unwrap_or(0);
-        let dead = range_prefix(&self.tombstones, prefix).map(|(_, i)| *i).max().unwrap_or(0);
+        let live = self
+            .list(prefix)
+            .map(|(_, e)| e.modify_index)
+            .max()
+            .unwrap_or(0);
+        let dead = range_prefix(&self.tombstones, prefix)
+            .map(|(_, i)| *i)
+            .max()
+            .unwrap_or(0);
         live.max(dead).max(self.reaped_index).max(1)
     }
 
@@ -117,7 +138,14 @@ impl KvTable {
         self.table_index.max(1)
     }
 
-    pub(crate) fn set(&mut self, index: u64, key: &str, value: &[u8], flags: u64, cas: Option<u64>) -> Option<Vec<Change>> {
+    pub(crate) fn set(
+        &mut self,
+        index: u64,
+        key: &str,
+        value: &[u8],
+        flags: u64,
+        cas: Option<u64>,
+    ) -> Option<Vec<Change>> {
         let prev = self.entries.get(key).cloned();
         if let Some(cas) = cas {
             let current = prev.as_ref().map_or(0, |e| e.modify_index);
@@ -136,10 +164,20 @@ impl KvTable {
         self.entries.insert(key.to_owned(), entry.clone());
         self.tombstones.remove(key);
         self.table_index = index;
-        Some(vec![Change { index, key: key.to_owned(), entry: Some(entry), prev }])
+        Some(vec![Change {
+            index,
+            key: key.to_owned(),
+            entry: Some(entry),
+            prev,
+        }])
     }
 
-    pub(crate) fn delete(&mut self, index: u64, key: &str, cas: Option<u64>) -> Option<Vec<Change>> {
+    pub(crate) fn delete(
+        &mut self,
+        index: u64,
+        key: &str,
+        cas: Option<u64>,
+    ) -> Option<Vec<Change>> {
         if let Some(cas) = cas {
             let current = self.entries.get(key).map_or(0, |e| e.modify_index);
             // Consul: a cas delete of a missing key with cas=0 succeeds.
@@ -151,7 +189,12 @@ impl KvTable {
             Some(prev) => {
                 self.tombstones.insert(key.to_owned(), index);
                 self.table_index = index;
-                Some(vec![Change { index, key: key.to_owned(), entry: None, prev: Some(prev) }])
+                Some(vec![Change {
+                    index,
+                    key: key.to_owned(),
+                    entry: None,
+                    prev: Some(prev),
+                }])
             }
             None => Some(Vec::new()),
         }
@@ -163,7 +206,12 @@ impl KvTable {
         for key in keys {
             if let Some(prev) = self.entries.remove(&key) {
                 self.tombstones.insert(key.clone(), index);
-                changes.push(Change { index, key, entry: None, prev: Some(prev) });
+                changes.push(Change {
+                    index,
+                    key,
+                    entry: None,
+                    prev: Some(prev),
+                });
             }
         }
         if !changes.is_empty() {
@@ -224,7 +272,10 @@ mod tests {
         assert_eq!(&*t.get("k").unwrap().value, b"1");
         assert!(t.set(6, "k", b"3", 0, Some(3)).is_some());
         let e = t.get("k").unwrap();
-        assert_eq!((e.create_index, e.modify_index, &*e.value), (3, 6, &b"3"[..]));
+        assert_eq!(
+            (e.create_index, e.modify_index, &*e.value),
+            (3, 6, &b"3"[..])
+        );
     }
 
     #[test]

@@ -39,7 +39,11 @@ impl Default for Store {
 impl Store {
     /// An empty store that keeps the last `history_limit` KV changes.
     pub fn new(history_limit: usize) -> Self {
-        Store { kv: kv::KvTable::default(), history: History::new(history_limit), last_index: 0 }
+        Store {
+            kv: kv::KvTable::default(),
+            history: History::new(history_limit),
+            last_index: 0,
+        }
     }
 
     /// Applies `cmd`, committed at Raft index `index`. Indexes must grow;

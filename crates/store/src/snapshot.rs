@@ -19,7 +19,11 @@ impl Store {
     /// # Errors
     /// Only if serialization fails, which a well-formed store never does.
     pub fn encode_snapshot(&self) -> Result<Vec<u8>, StoreError> {
-        postcard::to_stdvec(&Envelope { version: FORMAT_VERSION, store: self }).map_err(StoreError::SnapshotEncode)
+        postcard::to_stdvec(&Envelope {
+            version: FORMAT_VERSION,
+            store: self,
+        })
+        .map_err(StoreError::SnapshotEncode)
     }
 
     /// Decodes a store written by `encode_snapshot`.
@@ -33,9 +37,13 @@ impl Store {
         }
         let v: Version = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
         if v.version != FORMAT_VERSION {
-            return Err(StoreError::SnapshotVersion { found: v.version, expected: FORMAT_VERSION });
+            return Err(StoreError::SnapshotVersion {
+                found: v.version,
+                expected: FORMAT_VERSION,
+            });
         }
-        let mut env: Envelope<Store> = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+        let mut env: Envelope<Store> =
+            postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
         let Store { kv, history, .. } = &mut env.store;
         history.relink(kv);
         Ok(env.store)

@@ -4,7 +4,12 @@ use praetor_store::{Command, HistoryError, Response, Store};
 use proptest::prelude::*;
 
 fn set(key: &str, value: &str) -> Command {
-    Command::KvSet { key: key.into(), value: value.as_bytes().to_vec(), flags: 0, cas: None }
+    Command::KvSet {
+        key: key.into(),
+        value: value.as_bytes().to_vec(),
+        flags: 0,
+        cas: None,
+    }
 }
 
 #[test]
@@ -30,7 +35,13 @@ fn history_carries_previous_values() {
     let mut s = Store::default();
     s.apply(1, &set("a", "1"));
     s.apply(2, &set("a", "2"));
-    s.apply(3, &Command::KvDelete { key: "a".into(), cas: None });
+    s.apply(
+        3,
+        &Command::KvDelete {
+            key: "a".into(),
+            cas: None,
+        },
+    );
     let changes = s.history().since("", 1, 100).unwrap();
     assert_eq!(changes.len(), 3);
     assert!(changes[0].prev.is_none());
@@ -45,7 +56,13 @@ fn history_past_its_limit_answers_compacted() {
     for i in 1..=5 {
         s.apply(i, &set(&format!("k{i}"), "v"));
     }
-    assert_eq!(s.history().since("", 2, 100), Err(HistoryError::Compacted { requested: 2, oldest: 3 }));
+    assert_eq!(
+        s.history().since("", 2, 100),
+        Err(HistoryError::Compacted {
+            requested: 2,
+            oldest: 3
+        })
+    );
     assert_eq!(s.history().since("", 3, 100).unwrap().len(), 3);
 }
 
@@ -55,7 +72,12 @@ fn delete_tree_removes_only_the_prefix() {
     s.apply(1, &set("app/a", "1"));
     s.apply(2, &set("app/b/c", "1"));
     s.apply(3, &set("apple", "1"));
-    s.apply(4, &Command::KvDeleteTree { prefix: "app/".into() });
+    s.apply(
+        4,
+        &Command::KvDeleteTree {
+            prefix: "app/".into(),
+        },
+    );
     assert_eq!(s.kv().keys("", None), vec!["apple"]);
     assert_eq!(s.kv().prefix_index("app/"), 4);
     assert_eq!(s.kv().prefix_index("apple"), 3);
@@ -66,7 +88,13 @@ fn snapshot_round_trip_keeps_state_and_history() {
     let mut s = Store::new(10);
     s.apply(1, &set("a", "1"));
     s.apply(2, &set("b", "2"));
-    s.apply(3, &Command::KvDelete { key: "a".into(), cas: None });
+    s.apply(
+        3,
+        &Command::KvDelete {
+            key: "a".into(),
+            cas: None,
+        },
+    );
     let bytes = s.encode_snapshot().unwrap();
     let r = Store::decode_snapshot(&bytes).unwrap();
     assert_eq!(r.last_index(), 3);
@@ -156,11 +184,23 @@ fn batch_applies_each_command_at_the_entry_index_and_answers_each() {
         7,
         &Command::Batch(vec![
             set("a", "1"),
-            Command::KvSet { key: "a".into(), value: b"2".to_vec(), flags: 0, cas: Some(0) },
+            Command::KvSet {
+                key: "a".into(),
+                value: b"2".to_vec(),
+                flags: 0,
+                cas: Some(0),
+            },
             set("b", "1"),
         ]),
     );
-    assert_eq!(r, Response::Batch(vec![Response::Applied(true), Response::Applied(false), Response::Applied(true)]));
+    assert_eq!(
+        r,
+        Response::Batch(vec![
+            Response::Applied(true),
+            Response::Applied(false),
+            Response::Applied(true)
+        ])
+    );
     assert_eq!(&*s.kv().get("a").unwrap().value, b"1");
     assert_eq!(s.kv().get("b").unwrap().modify_index, 7);
     assert_eq!(s.history().since("", 7, 10).unwrap().len(), 2);

@@ -63,16 +63,23 @@ impl Signal {
 /// Sends `signal` to `pid`.
 pub(crate) fn send(pid: u32, signal: Signal) -> Result<(), KitError> {
     // 0 and negative PIDs name process groups, never one process: refuse them.
-    let raw_pid = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0).ok_or_else(|| KitError::Signal {
-        signal,
-        pid,
-        source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-    })?;
+    let raw_pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| KitError::Signal {
+            signal,
+            pid,
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        })?;
     // SAFETY: kill(2) takes plain integers and touches no memory of ours.
     if unsafe { libc::kill(raw_pid, signal.raw()) } == 0 {
         Ok(())
     } else {
-        Err(KitError::Signal { signal, pid, source: std::io::Error::last_os_error() })
+        Err(KitError::Signal {
+            signal,
+            pid,
+            source: std::io::Error::last_os_error(),
+        })
     }
 }
 
@@ -84,7 +91,9 @@ fn all_threads_stopped(pid: u32) -> Option<bool> {
     for task in tasks.flatten() {
         let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
         // `pid (comm) S …`: the state follows the last `)`.
-        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())?;
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())?;
         all &= state == 'T';
     }
     Some(all)
@@ -208,7 +217,8 @@ impl AgentBuilder {
     pub fn spawn(self) -> Result<AgentProcess, KitError> {
         for (path, text) in &self.files {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(KitError::io("creating a config dir", parent))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(KitError::io("creating a config dir", parent))?;
             }
             std::fs::write(path, text).map_err(KitError::io("writing a config file", path))?;
         }
@@ -320,7 +330,9 @@ impl AgentProcess {
     pub fn server(lo: &Loopback) -> Result<AgentBuilder, KitError> {
         let b = Self::builder(lo)?;
         let data = format!("-data-dir={}", b.data_dir().display());
-        Ok(b.args(["-server", "-bootstrap-expect=1"]).arg(data).args(lo.bind_flags()))
+        Ok(b.args(["-server", "-bootstrap-expect=1"])
+            .arg(data)
+            .args(lo.bind_flags()))
     }
 
     /// The agent's name in errors and logs.
@@ -355,7 +367,9 @@ impl AgentProcess {
 
     /// The agent's temp dir.
     pub fn dir(&self) -> &Path {
-        self.dir.as_ref().map_or(Path::new("/nonexistent"), TempDir::path)
+        self.dir
+            .as_ref()
+            .map_or(Path::new("/nonexistent"), TempDir::path)
     }
 
     /// `<dir>/data`.
@@ -395,7 +409,10 @@ impl AgentProcess {
     pub fn signal(&mut self, signal: Signal) -> Result<(), KitError> {
         // An unreaped child keeps its PID, so this cannot reach another process.
         if !self.is_running() {
-            return Err(KitError::NotRunning { name: self.name.clone(), doing: "send a signal" });
+            return Err(KitError::NotRunning {
+                name: self.name.clone(),
+                doing: "send a signal",
+            });
         }
         send(self.pid, signal)?;
         // kill(2) returns before the signal takes effect; a test that paused
@@ -412,12 +429,16 @@ impl AgentProcess {
             if stopped { "stopped" } else { "resumed" }
         );
         let pid = self.pid;
-        wait_for_blocking(Duration::from_secs(5), &reason, || match all_threads_stopped(pid) {
-            Some(now) if now == stopped => Ok(()),
-            Some(_) => Err("not yet".to_owned()),
-            // No /proc (not Linux): nothing to check.
-            None => Ok(()),
-        })
+        wait_for_blocking(
+            Duration::from_secs(5),
+            &reason,
+            || match all_threads_stopped(pid) {
+                Some(now) if now == stopped => Ok(()),
+                Some(_) => Err("not yet".to_owned()),
+                // No /proc (not Linux): nothing to check.
+                None => Ok(()),
+            },
+        )
     }
 
     /// SIGKILL by PID, then reaps it.
@@ -435,7 +456,9 @@ impl AgentProcess {
     /// `Timeout` when it is still running at the deadline.
     pub fn wait_exit(&mut self, within: Duration) -> Result<ExitStatus, KitError> {
         let reason = format!("agent {} (pid {}) to exit", self.name, self.pid);
-        wait_for_blocking(within, &reason, || self.poll_exit().ok_or_else(|| "still running".to_owned()))
+        wait_for_blocking(within, &reason, || {
+            self.poll_exit().ok_or_else(|| "still running".to_owned())
+        })
     }
 
     /// [`wait_exit`](Self::wait_exit) without blocking the thread.
@@ -466,7 +489,11 @@ impl AgentProcess {
     /// `StillRunning` unless it exited first; otherwise as [`AgentBuilder::start`].
     pub async fn restart(&mut self) -> Result<Duration, KitError> {
         if self.is_running() {
-            return Err(KitError::StillRunning { name: self.name.clone(), pid: self.pid, doing: "restart" });
+            return Err(KitError::StillRunning {
+                name: self.name.clone(),
+                pid: self.pid,
+                doing: "restart",
+            });
         }
         self.spawn_process()?;
         self.wait_ready().await
@@ -479,7 +506,11 @@ impl AgentProcess {
     /// `Exited` if the process ends first, `Timeout` after 20 s.
     pub async fn wait_ready(&mut self) -> Result<Duration, KitError> {
         let deadline = self.spawned_at + READY_WITHIN;
-        let path = if self.wait_leader { "/v1/status/leader" } else { "/v1/agent/self" };
+        let path = if self.wait_leader {
+            "/v1/status/leader"
+        } else {
+            "/v1/agent/self"
+        };
         let url = self.url(path);
         let mut last;
         let mut pause = Duration::from_millis(5);
@@ -493,7 +524,12 @@ impl AgentProcess {
                 });
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let answer = self.http.get(&url).timeout(left.min(Duration::from_secs(1))).send().await;
+            let answer = self
+                .http
+                .get(&url)
+                .timeout(left.min(Duration::from_secs(1)))
+                .send()
+                .await;
             match answer {
                 Ok(r) if r.status().is_success() => {
                     let body = r.text().await.unwrap_or_default();
@@ -510,10 +546,21 @@ impl AgentProcess {
                 let reason = format!(
                     "agent {} to {}",
                     self.name,
-                    if self.wait_leader { "serve HTTP and know a leader" } else { "serve HTTP" }
+                    if self.wait_leader {
+                        "serve HTTP and know a leader"
+                    } else {
+                        "serve HTTP"
+                    }
                 );
-                let last = format!("{last}\n--- last lines of its log ---\n{}", self.log_tail(TAIL_LINES));
-                return Err(KitError::Timeout { reason, within: READY_WITHIN, last });
+                let last = format!(
+                    "{last}\n--- last lines of its log ---\n{}",
+                    self.log_tail(TAIL_LINES)
+                );
+                return Err(KitError::Timeout {
+                    reason,
+                    within: READY_WITHIN,
+                    last,
+                });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(100));
@@ -537,7 +584,10 @@ impl AgentProcess {
     pub fn stderr(&self) -> String {
         let all = std::fs::read_to_string(self.dir().join("stderr.log")).unwrap_or_default();
         match all.rfind("=== praetor-testkit: spawn") {
-            Some(at) => all[at..].split_once('\n').map_or("", |(_, rest)| rest).to_owned(),
+            Some(at) => all[at..]
+                .split_once('\n')
+                .map_or("", |(_, rest)| rest)
+                .to_owned(),
             None => all,
         }
     }
@@ -584,8 +634,15 @@ impl AgentProcess {
         if !status.success() {
             return Err(unclean(&self, format!("it exited with {status}")));
         }
-        if let Some(line) = self.log().lines().find(|l| l.contains("did not stop within")) {
-            return Err(unclean(&self, format!("tasks outlived the shutdown deadline: {line}")));
+        if let Some(line) = self
+            .log()
+            .lines()
+            .find(|l| l.contains("did not stop within"))
+        {
+            return Err(unclean(
+                &self,
+                format!("tasks outlived the shutdown deadline: {line}"),
+            ));
         }
         Ok(())
     }
@@ -594,18 +651,33 @@ impl AgentProcess {
         let dir = self.dir().to_path_buf();
         let open = |name: &str| -> Result<File, KitError> {
             let path = dir.join(name);
-            OpenOptions::new().create(true).append(true).open(&path).map_err(KitError::io("opening a log", path))
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(KitError::io("opening a log", path))
         };
         let mut err = open("stderr.log")?;
         let out = open("stdout.log")?;
         self.spawns += 1;
-        let line = format!("=== praetor-testkit: spawn #{}: praetor {}\n", self.spawns, self.args.join(" "));
-        err.write_all(line.as_bytes()).map_err(KitError::io("writing a log", dir.join("stderr.log")))?;
+        let line = format!(
+            "=== praetor-testkit: spawn #{}: praetor {}\n",
+            self.spawns,
+            self.args.join(" ")
+        );
+        err.write_all(line.as_bytes())
+            .map_err(KitError::io("writing a log", dir.join("stderr.log")))?;
 
         let mut cmd = Command::new(&self.bin);
         scrub_env(&mut cmd);
-        cmd.args(&self.args).current_dir(&dir).stdin(Stdio::null()).stdout(out).stderr(err);
-        let child = cmd.spawn().map_err(KitError::io("spawning the agent", &self.bin))?;
+        cmd.args(&self.args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let child = cmd
+            .spawn()
+            .map_err(KitError::io("spawning the agent", &self.bin))?;
         self.pid = child.id();
         self.exited = None;
         self.spawned_at = Instant::now();

@@ -30,13 +30,20 @@ pub fn praetor_bin() -> Result<PathBuf, KitError> {
 fn locate() -> Result<PathBuf, String> {
     if let Some(bin) = std::env::var_os("PRAETOR_BIN") {
         let bin = PathBuf::from(bin);
-        return if bin.is_file() { Ok(bin) } else { Err(format!("PRAETOR_BIN={} is not a file", bin.display())) };
+        return if bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!("PRAETOR_BIN={} is not a file", bin.display()))
+        };
     }
     let root = workspace_root()?;
     let (target_dir, profile) = target_and_profile(&root);
     let bin = target_dir.join(&profile).join("praetor");
-    let stamp =
-        std::env::var("NEXTEST_RUN_ID").ok().map(|run| target_dir.join("praetor-testkit").join(format!("built-{run}")));
+    let stamp = std::env::var("NEXTEST_RUN_ID").ok().map(|run| {
+        target_dir
+            .join("praetor-testkit")
+            .join(format!("built-{run}"))
+    });
     if stamp.as_ref().is_some_and(|s| s.exists()) && bin.is_file() {
         return Ok(bin);
     }
@@ -69,12 +76,21 @@ fn locate() -> Result<PathBuf, String> {
         .status()
         .map_err(|e| format!("running {}: {e}", Path::new(&cargo).display()))?;
     if !status.success() {
-        return Err(format!("`cargo build -p praetor` failed ({status}); its output is above"));
+        return Err(format!(
+            "`cargo build -p praetor` failed ({status}); its output is above"
+        ));
     }
     if !bin.is_file() {
-        return Err(format!("`cargo build -p praetor` succeeded but {} is missing", bin.display()));
+        return Err(format!(
+            "`cargo build -p praetor` succeeded but {} is missing",
+            bin.display()
+        ));
     }
-    eprintln!("praetor-testkit: {} is up to date ({:.1?})", bin.display(), started.elapsed());
+    eprintln!(
+        "praetor-testkit: {} is up to date ({:.1?})",
+        bin.display(),
+        started.elapsed()
+    );
     if let Some(stamp) = stamp {
         // Best effort: without the stamp the next test merely rebuilds (a
         // no-op). Stamps of earlier runs go, so they do not pile up.
@@ -107,12 +123,16 @@ fn workspace_root() -> Result<PathBuf, String> {
 fn target_and_profile(root: &Path) -> (PathBuf, String) {
     if let Ok(exe) = std::env::current_exe() {
         let deps = exe.parent();
-        let profile_dir = deps.filter(|d| d.file_name().is_some_and(|n| n == "deps")).and_then(Path::parent);
+        let profile_dir = deps
+            .filter(|d| d.file_name().is_some_and(|n| n == "deps"))
+            .and_then(Path::parent);
         if let Some(profile_dir) = profile_dir {
             // `<target>/<triple>/<profile>` when built with `--target`: keep the
             // default layout only, which is what a plain `cargo build` writes.
             if let (Some(target), Some(name)) = (profile_dir.parent(), profile_dir.file_name()) {
-                if target.join("CACHEDIR.TAG").is_file() || target.join(".rustc_info.json").is_file() {
+                if target.join("CACHEDIR.TAG").is_file()
+                    || target.join(".rustc_info.json").is_file()
+                {
                     return (target.to_path_buf(), name.to_string_lossy().into_owned());
                 }
             }

@@ -82,7 +82,11 @@ impl Cli {
         scrub_env(&mut cmd);
         cmd.args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(dir) = &self.dir {
@@ -92,7 +96,10 @@ impl Cli {
     }
 
     fn start(&self) -> Result<(Child, Collector, Collector), KitError> {
-        let mut child = self.command()?.spawn().map_err(KitError::io("spawning the CLI", "praetor"))?;
+        let mut child = self
+            .command()?
+            .spawn()
+            .map_err(KitError::io("spawning the CLI", "praetor"))?;
         if let (Some(input), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
             // A thread, so a command that does not read its input cannot block us.
             std::thread::spawn(move || {
@@ -111,13 +118,15 @@ impl Cli {
     /// timeout (it is then killed; the error shows what it printed).
     pub fn run(self) -> Result<CliOutput, KitError> {
         let (mut child, out, err) = self.start()?;
-        let waited = wait_for_blocking(self.timeout, &format!("`{}` to finish", self.command_line()), || {
-            match child.try_wait() {
+        let waited = wait_for_blocking(
+            self.timeout,
+            &format!("`{}` to finish", self.command_line()),
+            || match child.try_wait() {
                 Ok(Some(status)) => Ok(status),
                 Ok(None) => Err(format!("still running; stdout so far:\n{}", out.text())),
                 Err(e) => Err(format!("waiting for it: {e}")),
-            }
-        });
+            },
+        );
         let status = match waited {
             Ok(status) => status,
             Err(e) => {
@@ -126,7 +135,12 @@ impl Cli {
                 return Err(e);
             }
         };
-        Ok(CliOutput { command: self.command_line(), status, stdout: out.finish(), stderr: err.finish() })
+        Ok(CliOutput {
+            command: self.command_line(),
+            status,
+            stdout: out.finish(),
+            stderr: err.finish(),
+        })
     }
 
     /// Starts a command that runs until stopped (such as `kv watch`).
@@ -135,7 +149,12 @@ impl Cli {
     /// The binary cannot be built or spawned.
     pub fn spawn(self) -> Result<CliChild, KitError> {
         let (child, stdout, stderr) = self.start()?;
-        Ok(CliChild { command: self.command_line(), child: Some(child), stdout, stderr })
+        Ok(CliChild {
+            command: self.command_line(),
+            child: Some(child),
+            stdout,
+            stderr,
+        })
     }
 }
 
@@ -156,7 +175,9 @@ impl Collector {
                     if n == 0 {
                         break;
                     }
-                    buf.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&chunk[..n]);
+                    buf.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(&chunk[..n]);
                 }
             })
         });
@@ -201,7 +222,11 @@ impl CliOutput {
     /// Panics, showing the command and its output, unless it exited with `code`.
     #[track_caller]
     pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code(), Some(code), "unexpected exit code from {self:?}");
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "unexpected exit code from {self:?}"
+        );
         self
     }
 }
@@ -256,7 +281,11 @@ impl CliChild {
                 Ok(text)
             } else {
                 let state = exited.map_or_else(|| "running".to_owned(), |s| format!("exited {s}"));
-                Err(format!("{state}; stdout:\n{}\nstderr:\n{}", tail(&text, 20), tail(&err.text(), 10)))
+                Err(format!(
+                    "{state}; stdout:\n{}\nstderr:\n{}",
+                    tail(&text, 20),
+                    tail(&err.text(), 10)
+                ))
             };
             async move { answer }
         })
@@ -268,11 +297,16 @@ impl CliChild {
     /// # Errors
     /// `Signal` if it has been reaped or kill(2) fails.
     pub fn signal(&mut self, signal: Signal) -> Result<(), KitError> {
-        let child =
-            self.child.as_mut().ok_or(KitError::NotRunning { name: self.command.clone(), doing: "send a signal" })?;
+        let child = self.child.as_mut().ok_or(KitError::NotRunning {
+            name: self.command.clone(),
+            doing: "send a signal",
+        })?;
         if child.try_wait().ok().flatten().is_some() {
             self.child = None;
-            return Err(KitError::NotRunning { name: self.command.clone(), doing: "send a signal" });
+            return Err(KitError::NotRunning {
+                name: self.command.clone(),
+                doing: "send a signal",
+            });
         }
         send(child.id(), signal)
     }
@@ -282,23 +316,52 @@ impl CliChild {
     ///
     /// # Errors
     /// As [`signal`](Self::signal).
-    pub fn stop(mut self, within: Duration) -> Result<CliOutput, KitError> {
-        let mut child = self.child.take().ok_or(KitError::NotRunning { name: self.command.clone(), doing: "stop" })?;
-        if child.try_wait().ok().flatten().is_none() {
+    pub fn stop(self, within: Duration) -> Result<CliOutput, KitError> {
+        self.finish(within, true)
+    }
+
+    /// Waits up to `within` for the command to exit on its own (SIGKILL
+    /// after that) and returns what it printed and its exit status.
+    ///
+    /// # Errors
+    /// As `stop`.
+    pub fn wait_exit(self, within: Duration) -> Result<CliOutput, KitError> {
+        self.finish(within, false)
+    }
+
+    fn finish(mut self, within: Duration, interrupt: bool) -> Result<CliOutput, KitError> {
+        let mut child = self.child.take().ok_or(KitError::NotRunning {
+            name: self.command.clone(),
+            doing: "stop",
+        })?;
+        if interrupt && child.try_wait().ok().flatten().is_none() {
             send(child.id(), Signal::Int)?;
         }
-        let status = match wait_for_blocking(within, "the CLI to exit after SIGINT", || {
-            child.try_wait().ok().flatten().ok_or_else(|| "running".to_owned())
+        let status = match wait_for_blocking(within, "the CLI to exit", || {
+            child
+                .try_wait()
+                .ok()
+                .flatten()
+                .ok_or_else(|| "running".to_owned())
         }) {
             Ok(status) => status,
             Err(_) => {
                 let _ = send(child.id(), Signal::Kill);
-                child.wait().map_err(KitError::io("reaping the CLI", "praetor"))?
+                child
+                    .wait()
+                    .map_err(KitError::io("reaping the CLI", "praetor"))?
             }
         };
-        let stdout = std::mem::replace(&mut self.stdout, Collector::start(None::<std::io::Empty>)).finish();
-        let stderr = std::mem::replace(&mut self.stderr, Collector::start(None::<std::io::Empty>)).finish();
-        Ok(CliOutput { command: self.command.clone(), status, stdout, stderr })
+        let stdout =
+            std::mem::replace(&mut self.stdout, Collector::start(None::<std::io::Empty>)).finish();
+        let stderr =
+            std::mem::replace(&mut self.stderr, Collector::start(None::<std::io::Empty>)).finish();
+        Ok(CliOutput {
+            command: self.command.clone(),
+            status,
+            stdout,
+            stderr,
+        })
     }
 }
 

@@ -16,7 +16,7 @@ pub enum KitError {
     #[error("no free loopback address in 127.0.0.2-127.0.0.250 ({busy} busy)")]
     NoLoopback { busy: usize },
     /// A file or process operation failed.
-    #[error("{what} ({path}): {source}", path = path.display())]
+    #[error("{what} ({path})", path = path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -25,21 +25,38 @@ pub enum KitError {
     },
     /// A condition did not hold before the deadline.
     #[error("timed out after {within:?} waiting for {reason}; last seen: {last}")]
-    Timeout { reason: String, within: Duration, last: String },
+    Timeout {
+        reason: String,
+        within: Duration,
+        last: String,
+    },
     /// The agent exited while it was expected to run.
     #[error("agent {name} exited ({status}) while {doing}\n--- last lines of its log ---\n{log}")]
-    Exited { name: String, status: String, doing: &'static str, log: String },
+    Exited {
+        name: String,
+        status: String,
+        doing: &'static str,
+        log: String,
+    },
     /// An operation that needs a stopped agent found it running.
     #[error("agent {name} is still running (pid {pid}); {doing} needs it stopped")]
-    StillRunning { name: String, pid: u32, doing: &'static str },
+    StillRunning {
+        name: String,
+        pid: u32,
+        doing: &'static str,
+    },
     /// An operation that needs a running agent found it stopped.
     #[error("agent {name} is not running; cannot {doing}")]
     NotRunning { name: String, doing: &'static str },
     /// The agent stopped, but not as a clean shutdown should.
     #[error("agent {name} did not shut down cleanly: {why}\n--- last lines of its log ---\n{log}")]
-    UncleanShutdown { name: String, why: String, log: String },
+    UncleanShutdown {
+        name: String,
+        why: String,
+        log: String,
+    },
     /// `kill(2)` failed.
-    #[error("sending {signal:?} to pid {pid}: {source}")]
+    #[error("sending {signal:?} to pid {pid}")]
     Signal {
         signal: crate::Signal,
         pid: u32,
@@ -49,7 +66,10 @@ pub enum KitError {
 }
 
 impl KitError {
-    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> KitError {
+    pub(crate) fn io(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> KitError {
         let path = path.into();
         move |source| KitError::Io { what, path, source }
     }

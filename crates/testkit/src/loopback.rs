@@ -93,7 +93,12 @@ fn lock_path(ip: Ipv4Addr) -> PathBuf {
 /// The locked file for `ip`, or `None` when another holder has it.
 fn try_lock(ip: Ipv4Addr) -> Option<File> {
     let path = lock_path(ip);
-    let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).ok()?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .ok()?;
     // SAFETY: flock on a descriptor we own; it does not touch memory.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -106,8 +111,12 @@ fn try_lock(ip: Ipv4Addr) -> Option<File> {
 
 /// Whether nothing listens on `ip`'s default ports (an orphaned agent would).
 fn ports_free(ip: Ipv4Addr) -> bool {
-    TCP_PORTS.iter().all(|&p| TcpListener::bind(SocketAddr::from((ip, p))).is_ok())
-        && UDP_PORTS.iter().all(|&p| UdpSocket::bind(SocketAddr::from((ip, p))).is_ok())
+    TCP_PORTS
+        .iter()
+        .all(|&p| TcpListener::bind(SocketAddr::from((ip, p))).is_ok())
+        && UDP_PORTS
+            .iter()
+            .all(|&p| UdpSocket::bind(SocketAddr::from((ip, p))).is_ok())
 }
 
 #[cfg(test)]
@@ -119,7 +128,10 @@ mod tests {
         let a = Loopback::allocate().unwrap();
         let b = Loopback::allocate().unwrap();
         assert_ne!(a.ip(), b.ip());
-        assert!(try_lock(a.ip()).is_none(), "a held address cannot be locked again");
+        assert!(
+            try_lock(a.ip()).is_none(),
+            "a held address cannot be locked again"
+        );
         let ip = a.ip();
         drop(a);
         assert!(try_lock(ip).is_some(), "a dropped address is free");

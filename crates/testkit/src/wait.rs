@@ -16,7 +16,11 @@ use crate::KitError;
 ///
 /// # Errors
 /// `Timeout` naming `reason` and the last state seen.
-pub async fn wait_for<T, F, Fut>(within: Duration, reason: &str, mut probe: F) -> Result<T, KitError>
+pub async fn wait_for<T, F, Fut>(
+    within: Duration,
+    reason: &str,
+    mut probe: F,
+) -> Result<T, KitError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
@@ -32,7 +36,11 @@ where
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(KitError::Timeout { reason: reason.to_owned(), within, last });
+            return Err(KitError::Timeout {
+                reason: reason.to_owned(),
+                within,
+                last,
+            });
         }
         tokio::time::sleep_until((now + pause).min(deadline)).await;
         pause = (pause * 2).min(Duration::from_millis(200));
@@ -57,7 +65,11 @@ pub fn wait_for_blocking<T>(
         };
         let now = std::time::Instant::now();
         if now >= deadline {
-            return Err(KitError::Timeout { reason: reason.to_owned(), within, last });
+            return Err(KitError::Timeout {
+                reason: reason.to_owned(),
+                within,
+                last,
+            });
         }
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(100));
@@ -85,7 +97,10 @@ mod tests {
         .await
         .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("n to reach 1000") && msg.contains("last seen: n = "), "{msg}");
+        assert!(
+            msg.contains("n to reach 1000") && msg.contains("last seen: n = "),
+            "{msg}"
+        );
     }
 
     #[tokio::test]
@@ -109,7 +124,10 @@ mod tests {
 
     #[test]
     fn the_blocking_wait_times_out_too() {
-        let err = wait_for_blocking(Duration::from_millis(30), "never", || Err::<(), _>("no".into())).unwrap_err();
+        let err = wait_for_blocking(Duration::from_millis(30), "never", || {
+            Err::<(), _>("no".into())
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("last seen: no"));
     }
 }

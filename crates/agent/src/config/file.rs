@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use praetor_api::duration;
 use super::setting::{
     Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId, PortSetting,
 };
+use praetor_api::duration;
 
 /// Keys that Consul's config files commonly hold and Praetor accepts without a
 /// warning but does not act on yet; they stay readable in

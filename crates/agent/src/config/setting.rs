@@ -11,8 +11,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use praetor_api::duration::{self, DurationError};
 use super::runtime::Port;
+use praetor_api::duration::{self, DurationError};
 
 /// Deserializes a string with `parse`, whose error becomes the message; any
 /// other JSON type is "invalid type: …, expected `expecting`".

@@ -26,7 +26,10 @@ pub fn advertise_ip(state: &AppState) -> IpAddr {
 fn self_member(state: &AppState) -> Member {
     let cfg = state.config();
     let mut tags = BTreeMap::new();
-    tags.insert("role".into(), if cfg.server { "consul" } else { "node" }.to_owned());
+    tags.insert(
+        "role".into(),
+        if cfg.server { "consul" } else { "node" }.to_owned(),
+    );
     tags.insert("dc".into(), cfg.datacenter.clone());
     tags.insert("id".into(), state.node_id.to_string());
     tags.insert("build".into(), format!("{}:praetor", praetor_api::VERSION));
@@ -37,7 +40,10 @@ fn self_member(state: &AppState) -> Member {
     if cfg.server {
         tags.insert("port".into(), cfg.ports.server.unwrap_or(8300).to_string());
         tags.insert("raft_vsn".into(), cfg.raft_protocol.to_string());
-        tags.insert("expect".into(), cfg.bootstrap_expect.max(u32::from(cfg.dev)).to_string());
+        tags.insert(
+            "expect".into(),
+            cfg.bootstrap_expect.max(u32::from(cfg.dev)).to_string(),
+        );
     }
     Member {
         name: cfg.node_name.clone(),
@@ -57,21 +63,40 @@ fn self_member(state: &AppState) -> Member {
 fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
     let cfg = state.config();
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let s = |pairs: &[(&str, String)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let s = |pairs: &[(&str, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    };
     out.insert(
         "agent".into(),
-        s(&[("check_monitors", "0".into()), ("check_ttls", "0".into()), ("checks", "0".into()), ("services", "0".into())]),
+        s(&[
+            ("check_monitors", "0".into()),
+            ("check_ttls", "0".into()),
+            ("checks", "0".into()),
+            ("services", "0".into()),
+        ]),
     );
     out.insert(
         "build".into(),
-        s(&[("prerelease", String::new()), ("revision", String::new()), ("version", praetor_api::VERSION.into())]),
+        s(&[
+            ("prerelease", String::new()),
+            ("revision", String::new()),
+            ("version", praetor_api::VERSION.into()),
+        ]),
     );
     out.insert(
         "runtime".into(),
         s(&[
             ("arch", std::env::consts::ARCH.into()),
             ("os", std::env::consts::OS.into()),
-            ("cpu_count", std::thread::available_parallelism().map_or(1, |n| n.get()).to_string()),
+            (
+                "cpu_count",
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .to_string(),
+            ),
             ("version", "rust".into()),
         ]),
     );
@@ -83,8 +108,18 @@ fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
             s(&[
                 ("server", "true".into()),
                 ("leader", leader.to_string()),
-                ("leader_addr", server.leader().and_then(|id| server.voters().into_iter().find(|v| v.0 == id)).map(|v| v.1).unwrap_or_default()),
-                ("bootstrap", (cfg.dev || cfg.bootstrap || cfg.bootstrap_expect == 1).to_string()),
+                (
+                    "leader_addr",
+                    server
+                        .leader()
+                        .and_then(|id| server.voters().into_iter().find(|v| v.0 == id))
+                        .map(|v| v.1)
+                        .unwrap_or_default(),
+                ),
+                (
+                    "bootstrap",
+                    (cfg.dev || cfg.bootstrap || cfg.bootstrap_expect == 1).to_string(),
+                ),
                 ("known_datacenters", "1".into()),
             ]),
         );
@@ -94,15 +129,30 @@ fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
                 ("state", format!("{:?}", m.state)),
                 ("term", m.current_term.to_string()),
                 ("last_log_index", m.last_log_index.unwrap_or(0).to_string()),
-                ("applied_index", m.last_applied.map_or(0, |l| l.index).to_string()),
-                ("commit_index", m.last_applied.map_or(0, |l| l.index).to_string()),
-                ("last_snapshot_index", m.snapshot.map_or(0, |l| l.index).to_string()),
-                ("num_peers", server.voters().len().saturating_sub(1).to_string()),
+                (
+                    "applied_index",
+                    m.last_applied.map_or(0, |l| l.index).to_string(),
+                ),
+                (
+                    "commit_index",
+                    m.last_applied.map_or(0, |l| l.index).to_string(),
+                ),
+                (
+                    "last_snapshot_index",
+                    m.snapshot.map_or(0, |l| l.index).to_string(),
+                ),
+                (
+                    "num_peers",
+                    server.voters().len().saturating_sub(1).to_string(),
+                ),
                 ("protocol_version", cfg.raft_protocol.to_string()),
             ]),
         );
     } else {
-        out.insert("consul".into(), s(&[("server", "false".into()), ("known_servers", "0".into())]));
+        out.insert(
+            "consul".into(),
+            s(&[("server", "false".into()), ("known_servers", "0".into())]),
+        );
     }
     out
 }
@@ -135,22 +185,37 @@ pub async fn members(State(state): State<Arc<AppState>>) -> Json<Vec<Member>> {
 fn gauges(state: &AppState) -> Vec<(String, f64)> {
     let mut g = vec![
         ("consul.runtime.alloc_bytes".to_owned(), rss_bytes() as f64),
-        ("consul.runtime.uptime_seconds".to_owned(), state.started.elapsed().as_secs_f64()),
+        (
+            "consul.runtime.uptime_seconds".to_owned(),
+            state.started.elapsed().as_secs_f64(),
+        ),
     ];
     if let Some(server) = &state.server {
         let m = server.raft().metrics().borrow().clone();
         let keys = server.shared().read().store.kv().len();
-        g.push(("consul.raft.last_index".into(), m.last_log_index.unwrap_or(0) as f64));
-        g.push(("consul.raft.applied_index".into(), m.last_applied.map_or(0, |l| l.index) as f64));
+        g.push((
+            "consul.raft.last_index".into(),
+            m.last_log_index.unwrap_or(0) as f64,
+        ));
+        g.push((
+            "consul.raft.applied_index".into(),
+            m.last_applied.map_or(0, |l| l.index) as f64,
+        ));
         g.push(("consul.raft.term".into(), m.current_term as f64));
-        g.push(("consul.server.isLeader".into(), if server.is_leader() { 1.0 } else { 0.0 }));
+        g.push((
+            "consul.server.isLeader".into(),
+            if server.is_leader() { 1.0 } else { 0.0 },
+        ));
         g.push(("consul.kvs.keys".into(), keys as f64));
     }
     g
 }
 
 /// `GET /v1/agent/metrics`, JSON or (`?format=prometheus`) Prometheus text.
-pub async fn metrics(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     let g = gauges(&state);
     match p.get("format") {
@@ -160,9 +225,13 @@ pub async fn metrics(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) 
         )
             .into_response()),
         None | Some("") => {
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             Ok(Json(state.metrics.to_json(&g, &format!("{secs}"))).into_response())
         }
-        Some(other) => Err(ApiError::BadRequest(format!("Invalid format {other:?}: expected \"prometheus\" or nothing"))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "Invalid format {other:?}: expected \"prometheus\" or nothing"
+        ))),
     }
 }

@@ -24,7 +24,7 @@ pub enum ApiError {
     #[error("No known Consul servers")]
     NoServers,
     /// The server could not serve it (no leader, not the leader, stopped).
-    #[error("{0}")]
+    #[error(transparent)]
     Server(#[from] ServerError),
 }
 
@@ -43,6 +43,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self, "request refused");
         }
-        (status, [("content-type", "text/plain; charset=utf-8")], format!("{self}\n")).into_response()
+        (
+            status,
+            [("content-type", "text/plain; charset=utf-8")],
+            format!("{self}\n"),
+        )
+            .into_response()
     }
 }

@@ -23,7 +23,10 @@ pub const MAX_KEY_LEN: usize = 4096;
 
 /// GET, PUT and DELETE on a KV path; anything else is a 405.
 pub fn routes() -> MethodRouter<Arc<AppState>> {
-    get(get_kv).put(put_kv).delete(delete_kv).fallback(super::method_not_allowed)
+    get(get_kv)
+        .put(put_kv)
+        .delete(delete_kv)
+        .fallback(super::method_not_allowed)
 }
 
 /// The key named by the request path: everything after `/v1/kv/`,
@@ -39,10 +42,15 @@ pub fn key_from_path(path: &str, base: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::BadRequest("Invalid key: not valid UTF-8".into()))?
         .into_owned();
     if key.contains('\0') {
-        return Err(ApiError::BadRequest("Invalid key: contains a NUL character".into()));
+        return Err(ApiError::BadRequest(
+            "Invalid key: contains a NUL character".into(),
+        ));
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(ApiError::BadRequest(format!("Invalid key: {} bytes long; the limit is {MAX_KEY_LEN}", key.len())));
+        return Err(ApiError::BadRequest(format!(
+            "Invalid key: {} bytes long; the limit is {MAX_KEY_LEN}",
+            key.len()
+        )));
     }
     Ok(key)
 }
@@ -54,7 +62,11 @@ enum Answer {
     Missing,
 }
 
-async fn get_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn get_kv(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let key = key_from_path(uri.path(), "/v1/kv")?;
     let p = Params::parse(q.as_deref());
     let opts = ReadOpts::from_params(&p, &state)?;
@@ -67,11 +79,25 @@ async fn get_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q): RawQu
         if keys {
             let list = kv.keys(&key, separator.as_deref());
             let idx = kv.prefix_index(&key);
-            (idx, if list.is_empty() { Answer::Missing } else { Answer::Keys(list) })
+            (
+                idx,
+                if list.is_empty() {
+                    Answer::Missing
+                } else {
+                    Answer::Keys(list)
+                },
+            )
         } else if recurse {
             let list: Vec<KvPair> = kv.list(&key).map(|(k, e)| e.to_pair(k)).collect();
             let idx = kv.prefix_index(&key);
-            (idx, if list.is_empty() { Answer::Missing } else { Answer::Entries(list) })
+            (
+                idx,
+                if list.is_empty() {
+                    Answer::Missing
+                } else {
+                    Answer::Entries(list)
+                },
+            )
         } else {
             let idx = kv.key_index(&key);
             match kv.get(&key) {
@@ -86,9 +112,15 @@ async fn get_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q): RawQu
     Ok(match answer {
         Answer::Entries(list) => (headers, Json(list)).into_response(),
         Answer::Keys(list) => (headers, Json(list)).into_response(),
-        Answer::Raw(value) => {
-            (headers, [("content-type", "text/plain"), ("x-content-type-options", "nosniff")], value).into_response()
-        }
+        Answer::Raw(value) => (
+            headers,
+            [
+                ("content-type", "text/plain"),
+                ("x-content-type-options", "nosniff"),
+            ],
+            value,
+        )
+            .into_response(),
         Answer::Missing => (StatusCode::NOT_FOUND, headers).into_response(),
     })
 }
@@ -121,18 +153,29 @@ async fn put_kv(
             body.len()
         )));
     }
-    let cmd = Command::KvSet { key, value: body.to_vec(), flags, cas };
+    let cmd = Command::KvSet {
+        key,
+        value: body.to_vec(),
+        flags,
+        cas,
+    };
     apply(&state, cmd).await
 }
 
-async fn delete_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn delete_kv(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let key = key_from_path(uri.path(), "/v1/kv")?;
     let p = Params::parse(q.as_deref());
     query::check_dc(&p, &state)?;
     let cas = p.u64("cas")?;
     let cmd = if p.flag("recurse") {
         if cas.is_some() {
-            return Err(ApiError::BadRequest("Conflicting flags: ?cas cannot be used with ?recurse".into()));
+            return Err(ApiError::BadRequest(
+                "Conflicting flags: ?cas cannot be used with ?recurse".into(),
+            ));
         }
         Command::KvDeleteTree { prefix: key }
     } else {
@@ -161,7 +204,10 @@ mod tests {
     #[test]
     fn key_is_the_decoded_rest_of_the_path() {
         assert_eq!(key_from_path("/v1/kv/app/db", "/v1/kv").unwrap(), "app/db");
-        assert_eq!(key_from_path("/v1/kv/a%20b/c%2Fd", "/v1/kv").unwrap(), "a b/c/d");
+        assert_eq!(
+            key_from_path("/v1/kv/a%20b/c%2Fd", "/v1/kv").unwrap(),
+            "a b/c/d"
+        );
         assert_eq!(key_from_path("/v1/kv/", "/v1/kv").unwrap(), "");
         assert_eq!(key_from_path("/v1/kv", "/v1/kv").unwrap(), "");
         assert!(key_from_path("/v1/kv/a%00b", "/v1/kv").is_err());

@@ -61,7 +61,10 @@ impl AppState {
 
     /// The current configuration (replaced on reload).
     pub fn config(&self) -> Arc<RuntimeConfig> {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Replaces the configuration (SIGHUP).
@@ -88,17 +91,47 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/kv", kv::routes())
         .route("/v1/kv/", kv::routes())
         .route("/v1/kv/{*key}", kv::routes())
-        .route("/v1/watch/kv", get(watch::watch_kv).fallback(method_not_allowed))
-        .route("/v1/watch/kv/", get(watch::watch_kv).fallback(method_not_allowed))
-        .route("/v1/watch/kv/{*prefix}", get(watch::watch_kv).fallback(method_not_allowed))
-        .route("/v1/status/leader", get(status::leader).fallback(method_not_allowed))
-        .route("/v1/status/peers", get(status::peers).fallback(method_not_allowed))
-        .route("/v1/agent/self", get(agent::agent_self).fallback(method_not_allowed))
-        .route("/v1/agent/members", get(agent::members).fallback(method_not_allowed))
-        .route("/v1/agent/metrics", get(agent::metrics).fallback(method_not_allowed))
-        .route("/v1/catalog/datacenters", get(catalog::datacenters).fallback(method_not_allowed))
+        .route(
+            "/v1/watch/kv",
+            get(watch::watch_kv).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/watch/kv/",
+            get(watch::watch_kv).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/watch/kv/{*prefix}",
+            get(watch::watch_kv).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/status/leader",
+            get(status::leader).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/status/peers",
+            get(status::peers).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/self",
+            get(agent::agent_self).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/members",
+            get(agent::members).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/metrics",
+            get(agent::metrics).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/catalog/datacenters",
+            get(catalog::datacenters).fallback(method_not_allowed),
+        )
         .route("/v1/{*rest}", any(not_found))
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -119,7 +152,10 @@ async fn method_not_allowed(req: Request) -> ApiError {
 }
 
 async fn not_found(req: Request) -> (axum::http::StatusCode, String) {
-    (axum::http::StatusCode::NOT_FOUND, format!("no such endpoint: {}\n", req.uri().path()))
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        format!("no such endpoint: {}\n", req.uri().path()),
+    )
 }
 
 /// Serves `router` on `listener` until `stop` is cancelled, then finishes
@@ -128,7 +164,10 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router, stop: Canc
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "HTTP API listening");
     let shutdown = async move { stop.cancelled().await };
-    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         tracing::error!(error = %e, "HTTP server stopped");
     }
 }

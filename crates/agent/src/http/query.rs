@@ -24,7 +24,10 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     /// Decodes a raw query string (`None` when there is none).
     pub fn parse(raw: Option<&str>) -> Params {
-        Params(raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default())
+        Params(
+            raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default(),
+        )
     }
 
     /// `true` when the parameter is present, with or without a value.
@@ -45,7 +48,10 @@ impl Params {
 
     /// The parameter's value (the first, when repeated).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A numeric parameter; a present but malformed value is a 400.
@@ -55,10 +61,11 @@ impl Params {
     pub fn u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| ApiError::BadRequest(format!("Invalid {name} value {v:?}: expected an unsigned integer"))),
+            Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "Invalid {name} value {v:?}: expected an unsigned integer"
+                ))
+            }),
         }
     }
 }
@@ -88,13 +95,19 @@ impl ReadOpts {
         };
         let consistency = match (p.flag("stale"), p.flag("consistent")) {
             (true, true) => {
-                return Err(ApiError::BadRequest("Cannot specify ?stale with ?consistent, conflicting semantics.".into()))
+                return Err(ApiError::BadRequest(
+                    "Cannot specify ?stale with ?consistent, conflicting semantics.".into(),
+                ))
             }
             (true, false) => Consistency::Stale,
             (false, true) => Consistency::Consistent,
             (false, false) => Consistency::Default,
         };
-        Ok(ReadOpts { index, wait, consistency })
+        Ok(ReadOpts {
+            index,
+            wait,
+            consistency,
+        })
     }
 }
 
@@ -104,7 +117,9 @@ impl ReadOpts {
 /// `NoPathToDatacenter`.
 pub fn check_dc(p: &Params, state: &AppState) -> Result<(), ApiError> {
     match p.get("dc") {
-        Some(dc) if !dc.is_empty() && dc != state.config().datacenter => Err(ApiError::NoPathToDatacenter),
+        Some(dc) if !dc.is_empty() && dc != state.config().datacenter => {
+            Err(ApiError::NoPathToDatacenter)
+        }
         _ => Ok(()),
     }
 }
@@ -133,14 +148,23 @@ pub async fn blocking<T>(
         return Ok((meta, index, answer));
     }
     let jitter = opts.wait.as_millis() as u64 / 16;
-    let jitter = if jitter > 0 { rand::thread_rng().gen_range(0..=jitter) } else { 0 };
+    let jitter = if jitter > 0 {
+        rand::thread_rng().gen_range(0..=jitter)
+    } else {
+        0
+    };
     let deadline = tokio::time::Instant::now() + opts.wait + Duration::from_millis(jitter);
     // `rx` was subscribed before the first evaluation, so a change made
     // since then is still unseen and `changed()` returns at once.
+    // A shutdown ends the wait too: the client gets the current answer, as
+    // on a timeout, instead of holding the agent's exit for the deadline.
     loop {
-        match tokio::time::timeout_at(deadline, rx.changed()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => break,
+        tokio::select! {
+            changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => break,
+            },
+            () = state.stop.cancelled() => break,
         }
         (index, answer) = eval(&mut f);
         if index > opts.index {
@@ -154,13 +178,22 @@ pub async fn blocking<T>(
 pub fn read_headers(meta: &ReadMeta, index: u64, consistency: Consistency) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("X-Consul-Index", HeaderValue::from(index.max(1)));
-    h.insert("X-Consul-KnownLeader", HeaderValue::from_static(if meta.known_leader { "true" } else { "false" }));
-    h.insert("X-Consul-LastContact", HeaderValue::from(meta.last_contact_ms));
+    h.insert(
+        "X-Consul-KnownLeader",
+        HeaderValue::from_static(if meta.known_leader { "true" } else { "false" }),
+    );
+    h.insert(
+        "X-Consul-LastContact",
+        HeaderValue::from(meta.last_contact_ms),
+    );
     let effective = match consistency {
         Consistency::Default => "leader",
         Consistency::Consistent => "consistent",
         Consistency::Stale => "stale",
     };
-    h.insert("X-Consul-Effective-Consistency", HeaderValue::from_static(effective));
+    h.insert(
+        "X-Consul-Effective-Consistency",
+        HeaderValue::from_static(effective),
+    );
     h
 }

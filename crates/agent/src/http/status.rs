@@ -11,18 +11,37 @@ use super::query::{check_dc, Params};
 use super::AppState;
 
 /// `"ip:port"` of the leader, or `""` when there is none.
-pub async fn leader(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Result<Json<String>, ApiError> {
+pub async fn leader(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<String>, ApiError> {
     check_dc(&Params::parse(q.as_deref()), &state)?;
     let server = state.server()?;
     let addr = server
         .leader()
-        .and_then(|id| server.voters().into_iter().find(|(v, _)| *v == id).map(|(_, addr)| addr))
+        .and_then(|id| {
+            server
+                .voters()
+                .into_iter()
+                .find(|(v, _)| *v == id)
+                .map(|(_, addr)| addr)
+        })
         .unwrap_or_default();
     Ok(Json(addr))
 }
 
 /// The RPC addresses of every voter.
-pub async fn peers(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn peers(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Vec<String>>, ApiError> {
     check_dc(&Params::parse(q.as_deref()), &state)?;
-    Ok(Json(state.server()?.voters().into_iter().map(|(_, addr)| addr).collect()))
+    Ok(Json(
+        state
+            .server()?
+            .voters()
+            .into_iter()
+            .map(|(_, addr)| addr)
+            .collect(),
+    ))
 }

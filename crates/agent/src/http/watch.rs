@@ -23,7 +23,11 @@ use super::AppState;
 /// Most events sent in one chunk.
 const BATCH: usize = 4096;
 
-pub async fn watch_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn watch_kv(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let prefix = key_from_path(uri.path(), "/v1/watch/kv")?;
     let p = Params::parse(q.as_deref());
     query::check_dc(&p, &state)?;
@@ -33,13 +37,20 @@ pub async fn watch_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q):
         let st = server.shared().read();
         let current = st.store.last_index();
         let start = p.u64("index")?.unwrap_or(current + 1);
-        if let Err(HistoryError::Compacted { oldest, .. }) = st.store.history().since(&prefix, start, 0) {
+        if let Err(HistoryError::Compacted { oldest, .. }) =
+            st.store.history().since(&prefix, start, 0)
+        {
             let body = Compacted {
                 error: format!("index {start} is older than the oldest change kept ({oldest}); read the current state and watch from its index"),
                 oldest_index: oldest,
                 current_index: current,
             };
-            return Ok((StatusCode::GONE, [("X-Consul-Index", current.to_string())], Json(body)).into_response());
+            return Ok((
+                StatusCode::GONE,
+                [("X-Consul-Index", current.to_string())],
+                Json(body),
+            )
+                .into_response());
         }
         (start, current)
     };
@@ -52,7 +63,9 @@ pub async fn watch_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q):
             let (mut from, mut rx) = cursor?;
             loop {
                 match next_chunk(&server, &prefix, from) {
-                    Ok((Some(chunk), next)) => return Some((Ok::<_, std::io::Error>(chunk), Some((next, rx)))),
+                    Ok((Some(chunk), next)) => {
+                        return Some((Ok::<_, std::io::Error>(chunk), Some((next, rx))))
+                    }
                     Ok((None, next)) => from = next,
                     Err(line) => return Some((Ok(line), None)),
                 }
@@ -64,7 +77,10 @@ pub async fn watch_kv(State(state): State<Arc<AppState>>, uri: Uri, RawQuery(q):
         }
     });
     Ok((
-        [("content-type", "application/x-ndjson"), ("X-Consul-Index", &current.to_string())],
+        [
+            ("content-type", "application/x-ndjson"),
+            ("X-Consul-Index", &current.to_string()),
+        ],
         Body::from_stream(stream),
     )
         .into_response())

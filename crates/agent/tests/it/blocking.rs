@@ -22,9 +22,15 @@ async fn blocking_get_wakes_on_its_key_and_not_on_another() {
     a.put("unrelated", "x").await;
     a.put("watchedX", "x").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiter.is_finished(), "a write to another key woke the blocking query");
+    assert!(
+        !waiter.is_finished(),
+        "a write to another key woke the blocking query"
+    );
     a.put("watched", "2").await;
-    let (i, body) = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken by its key").unwrap();
+    let (i, body) = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken by its key")
+        .unwrap();
     assert!(i > idx);
     assert_eq!(body[0]["Value"], "Mg==");
     a.shutdown().await;
@@ -43,7 +49,10 @@ async fn blocking_prefix_query_wakes_on_a_delete_under_the_prefix() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiter.is_finished());
     a.http.delete(a.u("/v1/kv/cfg/a")).send().await.unwrap();
-    let i = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken by the delete").unwrap();
+    let i = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken by the delete")
+        .unwrap();
     assert!(i > idx);
     a.shutdown().await;
 }
@@ -54,18 +63,32 @@ async fn blocking_query_returns_the_same_index_when_the_wait_runs_out() {
     a.put("quiet", "1").await;
     let idx = index_of(&a.http.get(a.u("/v1/kv/quiet")).send().await.unwrap());
     let started = std::time::Instant::now();
-    let r = a.http.get(a.u(&format!("/v1/kv/quiet?index={idx}&wait=1s"))).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u(&format!("/v1/kv/quiet?index={idx}&wait=1s")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(index_of(&r), idx);
     // It waited (wait plus at most 1/16 jitter), rather than answering at once.
-    assert!(started.elapsed() >= Duration::from_millis(950), "returned after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "returned after {:?}",
+        started.elapsed()
+    );
     a.shutdown().await;
 }
 
 #[tokio::test]
 async fn index_zero_never_blocks_and_missing_keys_block_until_created() {
     let a = TestAgent::dev().await;
-    let r = a.http.get(a.u("/v1/kv/later?index=0&wait=30s")).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u("/v1/kv/later?index=0&wait=30s"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let idx = index_of(&r);
     assert!(idx >= 1, "the index is never below 1");
@@ -75,7 +98,10 @@ async fn index_zero_never_blocks_and_missing_keys_block_until_created() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiter.is_finished());
     a.put("later", "now").await;
-    let status = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken by the create").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken by the create")
+        .unwrap();
     assert_eq!(status, 200);
     a.shutdown().await;
 }
@@ -88,7 +114,12 @@ async fn an_index_ahead_of_the_store_waits_out_the_wait_and_returns_the_lower_in
     a.put("k", "1").await;
     let idx = index_of(&a.http.get(a.u("/v1/kv/k")).send().await.unwrap());
     let started = std::time::Instant::now();
-    let r = a.http.get(a.u(&format!("/v1/kv/k?index={}&wait=500ms", idx + 1000))).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u(&format!("/v1/kv/k?index={}&wait=500ms", idx + 1000)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(index_of(&r), idx);
     assert!(started.elapsed() >= Duration::from_millis(450));

@@ -22,7 +22,12 @@ pub struct TestAgent {
 
 /// The configuration of a dev agent listening on an ephemeral loopback port.
 pub fn dev_config() -> RuntimeConfig {
-    let mut cfg = RuntimeConfig { dev: true, server: true, node_name: "it-node".into(), ..Default::default() };
+    let mut cfg = RuntimeConfig {
+        dev: true,
+        server: true,
+        node_name: "it-node".into(),
+        ..Default::default()
+    };
     cfg.ports.http = Some(0);
     cfg.ports.server = Some(0);
     cfg.bind_addr = [127, 0, 0, 1].into();
@@ -32,10 +37,18 @@ pub fn dev_config() -> RuntimeConfig {
 
 impl TestAgent {
     pub async fn start(cfg: RuntimeConfig) -> TestAgent {
-        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
-        let agent = praetor_agent::start(cfg, CancellationToken::new()).await.expect("agent starts");
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
+        let agent = praetor_agent::start(cfg, CancellationToken::new())
+            .await
+            .expect("agent starts");
         let url = format!("http://{}", agent.http_addrs()[0]);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
         let t = TestAgent { agent, url, http };
         t.wait_for_leader().await;
         t
@@ -50,7 +63,12 @@ impl TestAgent {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut last = String::new();
         while tokio::time::Instant::now() < deadline {
-            if let Ok(r) = self.http.get(format!("{}/v1/status/leader", self.url)).send().await {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/v1/status/leader", self.url))
+                .send()
+                .await
+            {
                 last = r.text().await.unwrap_or_default();
                 if last.len() > 2 {
                     return;
@@ -66,7 +84,13 @@ impl TestAgent {
     }
 
     pub async fn put(&self, key: &str, body: &str) -> bool {
-        let r = self.http.put(self.u(&format!("/v1/kv/{key}"))).body(body.to_owned()).send().await.unwrap();
+        let r = self
+            .http
+            .put(self.u(&format!("/v1/kv/{key}")))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "PUT {key}");
         r.json().await.unwrap()
     }
@@ -78,5 +102,9 @@ impl TestAgent {
 
 /// The `X-Consul-Index` of a response.
 pub fn index_of(r: &reqwest::Response) -> u64 {
-    r.headers()["x-consul-index"].to_str().unwrap().parse().unwrap()
+    r.headers()["x-consul-index"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }

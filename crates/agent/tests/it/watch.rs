@@ -37,7 +37,12 @@ async fn watch_resumes_from_an_index_with_previous_values() {
     a.put("elsewhere", "x").await;
     a.http.delete(a.u("/v1/kv/w/a")).send().await.unwrap();
 
-    let r = a.http.get(a.u(&format!("/v1/watch/kv/w/?index={first}"))).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u(&format!("/v1/watch/kv/w/?index={first}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let ev = read_events(r, 3).await;
     assert_eq!(ev[0].op, WatchOp::Set);
@@ -77,12 +82,22 @@ async fn watch_from_a_compacted_index_answers_410_with_the_oldest_index() {
     for i in 0..20 {
         a.put(&format!("h/{i}"), "v").await;
     }
-    let r = a.http.get(a.u("/v1/watch/kv/h/?index=1")).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u("/v1/watch/kv/h/?index=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 410);
     let body: serde_json::Value = r.json().await.unwrap();
     let oldest = body["OldestIndex"].as_u64().unwrap();
     assert!(oldest > 1);
-    let r = a.http.get(a.u(&format!("/v1/watch/kv/h/?index={oldest}"))).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u(&format!("/v1/watch/kv/h/?index={oldest}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(read_events(r, 5).await.len(), 5);
     a.shutdown().await;

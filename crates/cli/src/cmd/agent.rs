@@ -109,8 +109,10 @@ fn filter_for(level: &str) -> EnvFilter {
         "err" => "error",
         other => other,
     };
-    EnvFilter::try_new(format!("{level},openraft=warn,hyper=warn,h2=warn,tower=warn"))
-        .unwrap_or_else(|_| EnvFilter::new("info"))
+    EnvFilter::try_new(format!(
+        "{level},openraft=warn,hyper=warn,h2=warn,tower=warn"
+    ))
+    .unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// Runs the agent until a stop signal. Runs on its own runtime thread, so it
@@ -122,7 +124,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("praetor-agent".into())
         .spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
             rt.block_on(serve(args))
         })
         .context("starting the agent thread")?
@@ -137,8 +142,14 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
     {
         use tracing_subscriber::prelude::*;
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
-        let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_ansi(ansi);
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt)
+            .try_init();
     }
     for w in &loaded.warnings {
         tracing::warn!("{w}");

@@ -137,10 +137,14 @@ fn read_value(arg: Option<&str>) -> anyhow::Result<Vec<u8>> {
         None => Ok(Vec::new()),
         Some("-") => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("reading the value from stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading the value from stdin")?;
             Ok(buf)
         }
-        Some(s) if s.starts_with('@') => std::fs::read(&s[1..]).with_context(|| format!("reading {}", &s[1..])),
+        Some(s) if s.starts_with('@') => {
+            std::fs::read(&s[1..]).with_context(|| format!("reading {}", &s[1..]))
+        }
         Some(s) => Ok(s.as_bytes().to_vec()),
     }
 }
@@ -151,14 +155,21 @@ fn b64() -> base64::engine::GeneralPurpose {
 
 /// Consul's `-detailed` block for one entry.
 pub fn detailed(p: &KvPair, base64: bool) -> String {
-    let value = if base64 { p.value.clone().unwrap_or_default() } else { String::from_utf8_lossy(&p.decoded_value()).into_owned() };
+    let value = if base64 {
+        p.value.clone().unwrap_or_default()
+    } else {
+        String::from_utf8_lossy(&p.decoded_value()).into_owned()
+    };
     let rows = vec![
         vec!["CreateIndex".to_owned(), p.create_index.to_string()],
         vec!["Flags".to_owned(), p.flags.to_string()],
         vec!["Key".to_owned(), p.key.clone()],
         vec!["LockIndex".to_owned(), p.lock_index.to_string()],
         vec!["ModifyIndex".to_owned(), p.modify_index.to_string()],
-        vec!["Session".to_owned(), p.session.clone().unwrap_or_else(|| "-".into())],
+        vec![
+            "Session".to_owned(),
+            p.session.clone().unwrap_or_else(|| "-".into()),
+        ],
         vec!["Value".to_owned(), value],
     ];
     output::columns(&rows)
@@ -173,7 +184,9 @@ pub fn parse_import(data: &[u8]) -> anyhow::Result<Vec<(String, u64, Vec<u8>)>> 
     entries
         .into_iter()
         .map(|e| {
-            let v = b64().decode(&e.value).map_err(|err| anyhow!("the value of {:?} is not base64: {err}", e.key))?;
+            let v = b64()
+                .decode(&e.value)
+                .map_err(|err| anyhow!("the value of {:?} is not base64: {err}", e.key))?;
             Ok((e.key, e.flags, v))
         })
         .collect()
@@ -196,7 +209,9 @@ async fn get(a: GetArgs) -> anyhow::Result<()> {
     let key = a.key.unwrap_or_default();
     if a.keys {
         let sep = a.separator.unwrap_or_else(|| "/".into());
-        let (keys, _) = client.kv_keys(&key, (!sep.is_empty()).then_some(sep.as_str()), &opts).await?;
+        let (keys, _) = client
+            .kv_keys(&key, (!sep.is_empty()).then_some(sep.as_str()), &opts)
+            .await?;
         for k in keys {
             output::line(&k);
         }
@@ -211,7 +226,11 @@ async fn get(a: GetArgs) -> anyhow::Result<()> {
                 }
                 output::text(&detailed(p, a.base64));
             } else if a.base64 {
-                output::line(&format!("{}:{}", p.key, p.value.clone().unwrap_or_default()));
+                output::line(&format!(
+                    "{}:{}",
+                    p.key,
+                    p.value.clone().unwrap_or_default()
+                ));
             } else {
                 let mut line = format!("{}:", p.key).into_bytes();
                 line.extend(p.decoded_value());
@@ -238,7 +257,9 @@ async fn get(a: GetArgs) -> anyhow::Result<()> {
 async fn put(a: PutArgs) -> anyhow::Result<()> {
     let mut value = read_value(a.value.as_deref())?;
     if a.base64 {
-        value = b64().decode(value.trim_ascii()).context("decoding the base64 value")?;
+        value = b64()
+            .decode(value.trim_ascii())
+            .context("decoding the base64 value")?;
     }
     let cas = match (a.cas, a.modify_index) {
         (true, Some(i)) => Some(i),
@@ -273,10 +294,18 @@ async fn delete(a: DeleteArgs) -> anyhow::Result<()> {
 }
 
 async fn export(a: ExportArgs) -> anyhow::Result<()> {
-    let (list, _) = a.http.client().kv_list(a.prefix.as_deref().unwrap_or(""), &a.http.query()).await?;
+    let (list, _) = a
+        .http
+        .client()
+        .kv_list(a.prefix.as_deref().unwrap_or(""), &a.http.query())
+        .await?;
     let out: Vec<Exported> = list
         .into_iter()
-        .map(|p| Exported { key: p.key, flags: p.flags, value: p.value.unwrap_or_default() })
+        .map(|p| Exported {
+            key: p.key,
+            flags: p.flags,
+            value: p.value.unwrap_or_default(),
+        })
         .collect();
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
@@ -302,11 +331,17 @@ async fn import(a: ImportArgs) -> anyhow::Result<()> {
 }
 
 async fn watch(a: WatchArgs) -> anyhow::Result<()> {
-    let mut events = Box::pin(a.http.client().kv_watch(&a.prefix, a.index).await?);
+    let client = a.http.client();
+    let mut events = Box::pin(client.kv_watch(&a.prefix, a.index).await?);
     while let Some(ev) = events.next().await {
         output::line(&serde_json::to_string(&ev?)?);
     }
-    Ok(())
+    // The stream has no natural end: the agent closed it (it shut down or
+    // restarted), and a script running the watch must learn that.
+    bail!(
+        "the watch stream ended: the agent at {} closed the connection",
+        client.base()
+    )
 }
 
 #[cfg(test)]
@@ -327,7 +362,10 @@ mod tests {
     #[test]
     fn import_reads_consuls_export_format_and_refuses_bad_base64() {
         let data = br#"[{"key":"a","flags":4,"value":"dg=="},{"key":"b","flags":0,"value":""}]"#;
-        assert_eq!(parse_import(data).unwrap(), vec![("a".into(), 4, b"v".to_vec()), ("b".into(), 0, vec![])]);
+        assert_eq!(
+            parse_import(data).unwrap(),
+            vec![("a".into(), 4, b"v".to_vec()), ("b".into(), 0, vec![])]
+        );
         assert!(parse_import(br#"[{"key":"a","flags":0,"value":"%%%"}]"#).is_err());
         assert!(parse_import(b"{}").is_err());
     }

@@ -20,8 +20,19 @@ pub struct MembersArgs {
 
 /// Consul's table: Node, Address, Status, Type, Build, Protocol, DC, Partition, Segment.
 pub fn table(members: &[Member]) -> String {
-    let mut rows =
-        vec![["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"].map(String::from).to_vec()];
+    let mut rows = vec![[
+        "Node",
+        "Address",
+        "Status",
+        "Type",
+        "Build",
+        "Protocol",
+        "DC",
+        "Partition",
+        "Segment",
+    ]
+    .map(String::from)
+    .to_vec()];
     for m in members {
         let server = m.tags.get("role").is_some_and(|r| r == "consul");
         let tag = |k: &str| m.tags.get(k).cloned().unwrap_or_default();
@@ -42,7 +53,9 @@ pub fn table(members: &[Member]) -> String {
 }
 
 fn detailed(members: &[Member]) -> String {
-    let mut rows = vec![["Node", "Address", "Status", "Tags"].map(String::from).to_vec()];
+    let mut rows = vec![["Node", "Address", "Status", "Tags"]
+        .map(String::from)
+        .to_vec()];
     for m in members {
         let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         rows.push(vec![
@@ -58,10 +71,15 @@ fn detailed(members: &[Member]) -> String {
 pub async fn run(a: MembersArgs) -> anyhow::Result<()> {
     let mut members = a.http.client().agent_members().await?;
     if let Some(re) = &a.status {
-        let re = regex_lite::Regex::new(re).map_err(|e| anyhow::anyhow!("invalid -status regular expression: {e}"))?;
+        let re = regex_lite::Regex::new(re)
+            .map_err(|e| anyhow::anyhow!("invalid -status regular expression: {e}"))?;
         members.retain(|m| re.is_match(member_status::name(m.status)));
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
-    output::text(&if a.detailed { detailed(&members) } else { table(&members) });
+    output::text(&if a.detailed {
+        detailed(&members)
+    } else {
+        table(&members)
+    });
     Ok(())
 }

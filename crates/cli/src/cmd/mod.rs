@@ -31,6 +31,10 @@ impl HttpArgs {
     }
 
     pub fn query(&self) -> praetor_client::QueryOptions {
-        praetor_client::QueryOptions { datacenter: self.datacenter.clone(), stale: self.stale, ..Default::default() }
+        praetor_client::QueryOptions {
+            datacenter: self.datacenter.clone(),
+            stale: self.stale,
+            ..Default::default()
+        }
     }
 }

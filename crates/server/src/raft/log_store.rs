@@ -50,7 +50,11 @@ enum Op {
     Append(Vec<(LogId, Vec<u8>)>, LogFlushed<TypeConfig>),
     TruncateFrom(u64),
     PurgeUpTo(u64, Vec<u8>),
-    Meta(&'static str, Vec<u8>, Option<oneshot::Sender<std::io::Result<()>>>),
+    Meta(
+        &'static str,
+        Vec<u8>,
+        Option<oneshot::Sender<std::io::Result<()>>>,
+    ),
     /// Close the database (after Raft stopped) and report when it is closed.
     Close(std::sync::mpsc::Sender<()>),
 }
@@ -84,7 +88,11 @@ fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 impl LogStore {
     /// A log kept only in memory (dev mode): lost when the process stops.
     pub fn in_memory() -> Self {
-        LogStore { inner: Arc::new(Mutex::new(Inner::default())), applied: Default::default(), durable: None }
+        LogStore {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            applied: Default::default(),
+            durable: None,
+        }
     }
 
     /// Opens (or creates) the durable log at `path`.
@@ -94,7 +102,10 @@ impl LogStore {
     pub fn open(path: &Path) -> Result<Self, std::io::Error> {
         // Entries are read back rarely (apply, lagging followers); a small
         // cache keeps memory down.
-        let db = Database::builder().set_cache_size(4 * 1024 * 1024).create(path).map_err(io_err)?;
+        let db = Database::builder()
+            .set_cache_size(4 * 1024 * 1024)
+            .create(path)
+            .map_err(io_err)?;
         {
             let txn = db.begin_write().map_err(io_err)?;
             txn.open_table(LOGS).map_err(io_err)?;
@@ -116,7 +127,11 @@ impl LogStore {
             }
             let logs = txn.open_table(LOGS).map_err(io_err)?;
             inner.last_log_id = match logs.last().map_err(io_err)? {
-                Some((_, v)) => Some(postcard::from_bytes::<Entry>(v.value()).map_err(io_err)?.log_id),
+                Some((_, v)) => Some(
+                    postcard::from_bytes::<Entry>(v.value())
+                        .map_err(io_err)?
+                        .log_id,
+                ),
                 None => inner.last_purged,
             };
         }
@@ -128,7 +143,11 @@ impl LogStore {
         std::thread::Builder::new()
             .name("raft-log-writer".into())
             .spawn(move || run_writer(w_db, w_inner, w_applied, rx))?;
-        Ok(LogStore { inner, applied, durable: Some((db, tx)) })
+        Ok(LogStore {
+            inner,
+            applied,
+            durable: Some((db, tx)),
+        })
     }
 
     /// The cell the state machine's applied index is kept in; the server
@@ -139,9 +158,9 @@ impl LogStore {
 
     fn send(&self, op: Op) -> Result<(), StorageError> {
         match &self.durable {
-            Some((_, w)) => {
-                w.send(op).map_err(|_| StorageIOError::write_logs(&io_err("the log writer has stopped")).into())
-            }
+            Some((_, w)) => w.send(op).map_err(|_| {
+                StorageIOError::write_logs(&io_err("the log writer has stopped")).into()
+            }),
             None => {
                 match op {
                     Op::Append(_, cb) => cb.log_io_completed(Ok(())),
@@ -173,9 +192,15 @@ impl LogStore {
     }
 
     /// Committed entries in `range` from redb, below `limit`.
-    fn read_durable(db: &Db, range: (Bound<u64>, Bound<u64>), limit: Option<u64>) -> Result<Vec<Entry>, std::io::Error> {
+    fn read_durable(
+        db: &Db,
+        range: (Bound<u64>, Bound<u64>),
+        limit: Option<u64>,
+    ) -> Result<Vec<Entry>, std::io::Error> {
         let guard = db.read().unwrap_or_else(|p| p.into_inner());
-        let Some(db) = guard.as_ref() else { return Ok(Vec::new()) };
+        let Some(db) = guard.as_ref() else {
+            return Ok(Vec::new());
+        };
         let txn = db.begin_read().map_err(io_err)?;
         let logs = txn.open_table(LOGS).map_err(io_err)?;
         let mut out = Vec::new();
@@ -241,8 +266,14 @@ fn run_writer(
                 }
             }
             // Entries both in redb and applied leave memory.
-            let done = st.durable_upto.min(applied.load(std::sync::atomic::Ordering::Acquire));
-            if st.entries.first_key_value().is_some_and(|(i, _)| *i <= done) {
+            let done = st
+                .durable_upto
+                .min(applied.load(std::sync::atomic::Ordering::Acquire));
+            if st
+                .entries
+                .first_key_value()
+                .is_some_and(|(i, _)| *i <= done)
+            {
                 let keep = st.entries.split_off(&(done + 1));
                 st.entries = keep;
             }
@@ -309,7 +340,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
         if let Some((db, _)) = &self.durable {
             // redb first: an entry leaves memory only after it is in redb.
             let limit = lock(&self.inner).pending_truncations.iter().min().copied();
-            let rows = Self::read_durable(db, bounds, limit).map_err(|e| StorageIOError::read_logs(&e))?;
+            let rows =
+                Self::read_durable(db, bounds, limit).map_err(|e| StorageIOError::read_logs(&e))?;
             merged.extend(rows.into_iter().map(|e| (e.log_id.index, e)));
         }
         let inner = lock(&self.inner);
@@ -318,7 +350,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
         }
         // Anything past the last log id was truncated (and maybe not yet from redb).
         let last = inner.last_log_id.map_or(0, |l| l.index);
-        Ok(merged.into_values().filter(|e| e.log_id.index <= last).collect())
+        Ok(merged
+            .into_values()
+            .filter(|e| e.log_id.index <= last)
+            .collect())
     }
 }
 
@@ -327,7 +362,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let inner = lock(&self.inner);
-        Ok(LogState { last_purged_log_id: inner.last_purged, last_log_id: inner.last_log_id.or(inner.last_purged) })
+        Ok(LogState {
+            last_purged_log_id: inner.last_purged,
+            last_log_id: inner.last_log_id.or(inner.last_purged),
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -336,7 +374,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
         lock(&self.inner).vote = Some(*vote);
-        self.save_meta(VOTE, encode(vote)).await.map_err(|e| StorageIOError::write_vote(&e).into())
+        self.save_meta(VOTE, encode(vote))
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
@@ -354,7 +394,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(lock(&self.inner).committed)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -379,7 +423,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             None
         } else {
             let prev = log_id.index - 1;
-            self.try_get_log_entries(prev..=prev).await?.first().map(|e| e.log_id)
+            self.try_get_log_entries(prev..=prev)
+                .await?
+                .first()
+                .map(|e| e.log_id)
         };
         {
             let mut inner = lock(&self.inner);

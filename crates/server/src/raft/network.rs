@@ -7,11 +7,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 
@@ -34,9 +36,10 @@ impl Peers {
         if let Some(c) = map.get(addr) {
             return Ok(c.clone());
         }
-        let sock: SocketAddr = addr
-            .parse()
-            .map_err(|_| RpcError::Connect { addr: addr.to_owned(), reason: "not an ip:port address".into() })?;
+        let sock: SocketAddr = addr.parse().map_err(|_| RpcError::Connect {
+            addr: addr.to_owned(),
+            reason: "not an ip:port address".into(),
+        })?;
         let c = Arc::new(RpcClient::new(sock));
         map.insert(addr.to_owned(), c.clone());
         Ok(c)
@@ -54,21 +57,37 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
     type Network = PeerConn;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        PeerConn { target, addr: node.addr.clone(), peers: self.clone() }
+        PeerConn {
+            target,
+            addr: node.addr.clone(),
+            peers: self.clone(),
+        }
     }
 }
 
 impl PeerConn {
-    async fn call<E: std::error::Error>(&self, req: Request, ttl: Duration) -> Result<Reply, RPCError<u64, BasicNode, E>> {
-        let client = self.peers.client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+    async fn call<E: std::error::Error>(
+        &self,
+        req: Request,
+        ttl: Duration,
+    ) -> Result<Reply, RPCError<u64, BasicNode, E>> {
+        let client = self
+            .peers
+            .client(&self.addr)
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         client.call(req, ttl).await.map_err(|e| match e {
             RpcError::Connect { .. } => RPCError::Unreachable(Unreachable::new(&e)),
-            RpcError::Timeout { .. } | RpcError::Lost { .. } => RPCError::Network(NetworkError::new(&e)),
+            RpcError::Timeout { .. } | RpcError::Lost { .. } => {
+                RPCError::Network(NetworkError::new(&e))
+            }
         })
     }
 
     fn unexpected<E: std::error::Error>(&self, reply: &Reply) -> RPCError<u64, BasicNode, E> {
-        let e = std::io::Error::other(format!("server {} answered out of turn: {reply:?}", self.target));
+        let e = std::io::Error::other(format!(
+            "server {} answered out of turn: {reply:?}",
+            self.target
+        ));
         RPCError::Network(NetworkError::new(&e))
     }
 }
@@ -79,8 +98,13 @@ impl RaftNetwork<TypeConfig> for PeerConn {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self.call(Request::AppendEntries(rpc), option.hard_ttl()).await? {
-            Reply::AppendEntries(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+        match self
+            .call(Request::AppendEntries(rpc), option.hard_ttl())
+            .await?
+        {
+            Reply::AppendEntries(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(self.unexpected(&other)),
         }
     }
@@ -89,9 +113,17 @@ impl RaftNetwork<TypeConfig> for PeerConn {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>> {
-        match self.call(Request::InstallSnapshot(rpc), option.hard_ttl()).await? {
-            Reply::InstallSnapshot(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+    > {
+        match self
+            .call(Request::InstallSnapshot(rpc), option.hard_ttl())
+            .await?
+        {
+            Reply::InstallSnapshot(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(self.unexpected(&other)),
         }
     }
@@ -102,7 +134,9 @@ impl RaftNetwork<TypeConfig> for PeerConn {
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         match self.call(Request::Vote(rpc), option.hard_ttl()).await? {
-            Reply::Vote(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Reply::Vote(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(self.unexpected(&other)),
         }
     }

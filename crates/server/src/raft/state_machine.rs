@@ -88,10 +88,16 @@ impl SnapshotSlot {
 
     fn load(&self) -> Result<Option<SnapshotFile>, std::io::Error> {
         let Some(dir) = &self.dir else {
-            return Ok(self.memory.lock().unwrap_or_else(|p| p.into_inner()).clone());
+            return Ok(self
+                .memory
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone());
         };
         match std::fs::read(dir.join(SNAPSHOT_FILE)) {
-            Ok(bytes) => postcard::from_bytes(&bytes).map(Some).map_err(std::io::Error::other),
+            Ok(bytes) => postcard::from_bytes(&bytes)
+                .map(Some)
+                .map_err(std::io::Error::other),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -126,22 +132,46 @@ impl StateMachine {
     ///
     /// # Errors
     /// When a snapshot exists but cannot be read or decoded.
-    pub fn open(snapshot_dir: Option<&Path>, history_limit: usize) -> Result<(Self, Arc<Shared>), std::io::Error> {
+    pub fn open(
+        snapshot_dir: Option<&Path>,
+        history_limit: usize,
+    ) -> Result<(Self, Arc<Shared>), std::io::Error> {
         if let Some(dir) = snapshot_dir {
             std::fs::create_dir_all(dir)?;
         }
-        let slot = Arc::new(SnapshotSlot { dir: snapshot_dir.map(Path::to_path_buf), memory: Default::default() });
-        let mut applied =
-            Applied { store: Store::new(history_limit), last_applied: None, membership: StoredMembership::default() };
+        let slot = Arc::new(SnapshotSlot {
+            dir: snapshot_dir.map(Path::to_path_buf),
+            memory: Default::default(),
+        });
+        let mut applied = Applied {
+            store: Store::new(history_limit),
+            last_applied: None,
+            membership: StoredMembership::default(),
+        };
         if let Some(file) = slot.load()? {
             let mut store = Store::decode_snapshot(&file.data).map_err(std::io::Error::other)?;
             store.set_history_limit(history_limit);
             tracing::info!(index = ?file.meta.last_log_id.map(|l| l.index), "loaded snapshot");
-            applied = Applied { store, last_applied: file.meta.last_log_id, membership: file.meta.last_membership };
+            applied = Applied {
+                store,
+                last_applied: file.meta.last_log_id,
+                membership: file.meta.last_membership,
+            };
         }
         let (applied_tx, _) = watch::channel(applied.store.last_index());
-        let shared = Arc::new(Shared { state: RwLock::new(applied), applied_tx });
-        Ok((StateMachine { shared: shared.clone(), applied_marker: None, slot, history_limit }, shared))
+        let shared = Arc::new(Shared {
+            state: RwLock::new(applied),
+            applied_tx,
+        });
+        Ok((
+            StateMachine {
+                shared: shared.clone(),
+                applied_marker: None,
+                slot,
+                history_limit,
+            },
+            shared,
+        ))
     }
 }
 
@@ -155,25 +185,43 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let (data, last_applied, membership) = {
             let st = self.shared.read();
-            (st.store.encode_snapshot().map_err(write_err)?, st.last_applied, st.membership.clone())
+            (
+                st.store.encode_snapshot().map_err(write_err)?,
+                st.last_applied,
+                st.membership.clone(),
+            )
         };
         let snapshot_id = match last_applied {
             Some(l) => format!("{}-{}", l.leader_id.term, l.index),
             None => "0-0".to_owned(),
         };
-        let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id,
+        };
         let slot = self.slot.clone();
-        let file = SnapshotFile { meta: meta.clone(), data };
-        let data = tokio::task::spawn_blocking(move || slot.save(file)).await.map_err(write_err)??;
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            data,
+        };
+        let data = tokio::task::spawn_blocking(move || slot.save(file))
+            .await
+            .map_err(write_err)??;
         tracing::info!(index = ?last_applied.map(|l| l.index), bytes = data.len(), "snapshot saved");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership<u64, BasicNode>), StorageError> {
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembership<u64, BasicNode>), StorageError> {
         let st = self.shared.read();
         Ok((st.last_applied, st.membership.clone()))
     }
@@ -195,7 +243,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         out.push(Response::Applied(true));
                     }
                     EntryPayload::Normal(cmd) => {
-                        let _span = tracing::trace_span!("apply", index, kind = cmd.kind()).entered();
+                        let _span =
+                            tracing::trace_span!("apply", index, kind = cmd.kind()).entered();
                         out.push(st.store.apply(index, &cmd));
                     }
                     EntryPayload::Membership(m) => {
@@ -215,7 +264,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { shared: self.shared.clone(), slot: self.slot.clone() }
+        SnapshotBuilder {
+            shared: self.shared.clone(),
+            slot: self.slot.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -230,11 +282,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let mut store = Store::decode_snapshot(&data).map_err(read_err)?;
         store.set_history_limit(self.history_limit);
-        self.slot.save(SnapshotFile { meta: meta.clone(), data })?;
+        self.slot.save(SnapshotFile {
+            meta: meta.clone(),
+            data,
+        })?;
         let last = store.last_index();
         {
             let mut st = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
-            *st = Applied { store, last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+            *st = Applied {
+                store,
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+            };
         }
         tracing::info!(index = ?meta.last_log_id.map(|l| l.index), "snapshot installed");
         self.shared.publish(last);
@@ -243,7 +302,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         let slot = self.slot.clone();
-        let file = tokio::task::spawn_blocking(move || slot.load()).await.map_err(read_err)?.map_err(read_err)?;
-        Ok(file.map(|f| Snapshot { meta: f.meta, snapshot: Box::new(Cursor::new(f.data)) }))
+        let file = tokio::task::spawn_blocking(move || slot.load())
+            .await
+            .map_err(read_err)?
+            .map_err(read_err)?;
+        Ok(file.map(|f| Snapshot {
+            meta: f.meta,
+            snapshot: Box::new(Cursor::new(f.data)),
+        }))
     }
 }

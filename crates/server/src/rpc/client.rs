@@ -35,7 +35,11 @@ pub struct RpcClient {
 impl RpcClient {
     /// A client for `addr`; it connects on the first call.
     pub fn new(addr: SocketAddr) -> Self {
-        RpcClient { addr, connect_timeout: Duration::from_secs(2), conn: Mutex::new(None) }
+        RpcClient {
+            addr,
+            connect_timeout: Duration::from_secs(2),
+            conn: Mutex::new(None),
+        }
     }
 
     /// The peer's address.
@@ -52,12 +56,21 @@ impl RpcClient {
         let fut = async {
             let tx = self.connection().await?;
             let (done, rx) = oneshot::channel();
-            tx.send((req, done))
-                .await
-                .map_err(|_| RpcError::Lost { addr: addr.clone(), reason: "connection closed".into() })?;
-            rx.await.map_err(|_| RpcError::Lost { addr: addr.clone(), reason: "connection closed".into() })?
+            tx.send((req, done)).await.map_err(|_| RpcError::Lost {
+                addr: addr.clone(),
+                reason: "connection closed".into(),
+            })?;
+            rx.await.map_err(|_| RpcError::Lost {
+                addr: addr.clone(),
+                reason: "connection closed".into(),
+            })?
         };
-        tokio::time::timeout(timeout, fut).await.map_err(|_| RpcError::Timeout { addr: addr.clone(), after: timeout })?
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| RpcError::Timeout {
+                addr: addr.clone(),
+                after: timeout,
+            })?
     }
 
     async fn connection(&self) -> Result<mpsc::Sender<(Request, Pending)>, RpcError> {
@@ -68,8 +81,14 @@ impl RpcClient {
         let addr = self.addr.to_string();
         let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
             .await
-            .map_err(|_| RpcError::Connect { addr: addr.clone(), reason: "timed out".into() })?
-            .map_err(|e| RpcError::Connect { addr: addr.clone(), reason: e.to_string() })?;
+            .map_err(|_| RpcError::Connect {
+                addr: addr.clone(),
+                reason: "timed out".into(),
+            })?
+            .map_err(|e| RpcError::Connect {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
         let _ = stream.set_nodelay(true);
         let (tx, rx) = mpsc::channel(1024);
         tokio::spawn(run_connection(stream, rx, addr));
@@ -80,7 +99,11 @@ impl RpcClient {
 
 /// Owns one connection: writes calls, reads replies, and fails every
 /// pending call when the connection ends.
-async fn run_connection(stream: TcpStream, mut calls: mpsc::Receiver<(Request, Pending)>, addr: String) {
+async fn run_connection(
+    stream: TcpStream,
+    mut calls: mpsc::Receiver<(Request, Pending)>,
+    addr: String,
+) {
     let (r, w) = stream.into_split();
     let mut reader = FramedRead::new(r, codec());
     let mut writer = FramedWrite::new(w, codec());
@@ -122,6 +145,9 @@ async fn run_connection(stream: TcpStream, mut calls: mpsc::Receiver<(Request, P
     };
     tracing::debug!(peer = %addr, %reason, "rpc connection closed");
     for (_, done) in pending.drain() {
-        let _ = done.send(Err(RpcError::Lost { addr: addr.clone(), reason: reason.clone() }));
+        let _ = done.send(Err(RpcError::Lost {
+            addr: addr.clone(),
+            reason: reason.clone(),
+        }));
     }
 }

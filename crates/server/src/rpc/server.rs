@@ -118,7 +118,10 @@ mod tests {
             let c = client.clone();
             tokio::spawn(async move {
                 c.call(
-                    Request::Write(praetor_store::Command::KvDelete { key: "k".into(), cas: None }),
+                    Request::Write(praetor_store::Command::KvDelete {
+                        key: "k".into(),
+                        cas: None,
+                    }),
                     Duration::from_secs(5),
                 )
                 .await
@@ -127,7 +130,9 @@ mod tests {
         let mut fast = Vec::new();
         for _ in 0..100 {
             let c = client.clone();
-            fast.push(tokio::spawn(async move { c.call(Request::Ping, Duration::from_secs(5)).await }));
+            fast.push(tokio::spawn(async move {
+                c.call(Request::Ping, Duration::from_secs(5)).await
+            }));
         }
         for f in fast {
             assert!(matches!(f.await.unwrap(), Ok(Reply::Pong(7))));
@@ -145,7 +150,10 @@ mod tests {
         tokio::spawn(serve(listener, Arc::new(Echo), stop.clone()));
         let mut ok = false;
         for _ in 0..50 {
-            if matches!(client.call(Request::Ping, Duration::from_secs(2)).await, Ok(Reply::Pong(7))) {
+            if matches!(
+                client.call(Request::Ping, Duration::from_secs(2)).await,
+                Ok(Reply::Pong(7))
+            ) {
                 ok = true;
                 break;
             }
@@ -166,6 +174,9 @@ mod tests {
         });
         let client = RpcClient::new(addr);
         let r = client.call(Request::Ping, Duration::from_millis(200)).await;
-        assert!(matches!(r, Err(crate::rpc::RpcError::Timeout { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(crate::rpc::RpcError::Timeout { .. })),
+            "{r:?}"
+        );
     }
 }

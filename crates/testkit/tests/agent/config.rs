@@ -52,14 +52,41 @@ limits {
     assert_eq!(me["Config"]["Datacenter"], "east-1");
     assert_eq!(me["Config"]["NodeName"], "beta", "the later file wins");
     assert_eq!(me["Config"]["Server"], true);
-    let leader: String = agent.http().get(agent.url("/v1/status/leader")).send().await?.json().await?;
-    assert_eq!(leader, format!("{ip}:8311"), "ports.server from the HCL file");
-    let r = agent.http().put(agent.url("/v1/kv/big")).body(vec![b'x'; 1025]).send().await?;
-    assert_eq!(r.status(), 413, "limits.kv_max_value_size from the HCL file applies");
-    let r = agent.http().put(agent.url("/v1/kv/small")).body(vec![b'x'; 1024]).send().await?;
+    let leader: String = agent
+        .http()
+        .get(agent.url("/v1/status/leader"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        leader,
+        format!("{ip}:8311"),
+        "ports.server from the HCL file"
+    );
+    let r = agent
+        .http()
+        .put(agent.url("/v1/kv/big"))
+        .body(vec![b'x'; 1025])
+        .send()
+        .await?;
+    assert_eq!(
+        r.status(),
+        413,
+        "limits.kv_max_value_size from the HCL file applies"
+    );
+    let r = agent
+        .http()
+        .put(agent.url("/v1/kv/small"))
+        .body(vec![b'x'; 1024])
+        .send()
+        .await?;
     assert_eq!(r.status(), 200);
     let warning = agent.wait_for_log(secs(5), "README.txt").await?;
-    assert!(warning.contains("WARN"), "a skipped file is a warning: {warning}");
+    assert!(
+        warning.contains("WARN"),
+        "a skipped file is a warning: {warning}"
+    );
     agent.shutdown().await?;
     Ok(())
 }
@@ -69,12 +96,22 @@ async fn unknown_key_is_a_warning_naming_the_key_and_the_file() -> anyhow::Resul
     init_tracing();
     let lo = Loopback::allocate()?;
     let text = "{\n  // a typo Consul would also only warn about\n  \"bogus_key\": 1,\n  \"node_name\": \"warned\"\n}";
-    let agent = AgentProcess::dev(&lo)?.config_file("extra.json", text).start().await?;
+    let agent = AgentProcess::dev(&lo)?
+        .config_file("extra.json", text)
+        .start()
+        .await?;
     let path = agent.config_file_path("extra.json");
     let line = agent.wait_for_log(secs(5), "bogus_key").await?;
     assert!(line.contains("WARN"), "an unknown key is a warning: {line}");
-    assert!(line.contains(&path.display().to_string()), "the warning names the file: {line}");
-    assert_eq!(agent_self(&agent).await?["Config"]["NodeName"], "warned", "the known keys still apply");
+    assert!(
+        line.contains(&path.display().to_string()),
+        "the warning names the file: {line}"
+    );
+    assert_eq!(
+        agent_self(&agent).await?["Config"]["NodeName"],
+        "warned",
+        "the known keys still apply"
+    );
     agent.shutdown().await?;
     Ok(())
 }
@@ -83,37 +120,71 @@ async fn unknown_key_is_a_warning_naming_the_key_and_the_file() -> anyhow::Resul
 async fn bad_config_exits_1_naming_the_key_and_the_file() -> anyhow::Result<()> {
     init_tracing();
     let cases = [
-        ("type.json", "{\n  // wrong type\n  \"bootstrap_expect\": \"three\"\n}", "bootstrap_expect"),
-        ("port.json", "{ \"ports\": { \"http\": 70000 } }", "ports.http"),
-        ("duration.hcl", "retry_interval = \"forever\"", "retry_interval"),
+        (
+            "type.json",
+            "{\n  // wrong type\n  \"bootstrap_expect\": \"three\"\n}",
+            "bootstrap_expect",
+        ),
+        (
+            "port.json",
+            "{ \"ports\": { \"http\": 70000 } }",
+            "ports.http",
+        ),
+        (
+            "duration.hcl",
+            "retry_interval = \"forever\"",
+            "retry_interval",
+        ),
         ("syntax.json", "{ \"datacenter\": ", "syntax.json"),
     ];
     info!("--- start one server per bad file, all at once");
     let mut spawned = Vec::new();
     for (name, text, key) in cases {
         let lo = Loopback::allocate()?;
-        let b = AgentProcess::server(&lo)?.name(name).config_file(name, text);
+        let b = AgentProcess::server(&lo)?
+            .name(name)
+            .config_file(name, text);
         spawned.push((b.spawn()?, name, key, lo));
     }
     info!("--- each exits 1 and its stderr names the key and the file");
     for (mut agent, name, key, _lo) in spawned {
         let status = agent.wait_exit_async(secs(10)).await?;
         let stderr = agent.stderr();
-        assert_eq!(status.code(), Some(1), "{name}: exit status; stderr:\n{stderr}");
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{name}: exit status; stderr:\n{stderr}"
+        );
         let path = agent.config_file_path(name).display().to_string();
-        assert!(stderr.contains(key) && stderr.contains(&path), "{name}: stderr names {key} and {path}:\n{stderr}");
-        assert!(!stderr.contains("agent started"), "{name}: it did not start:\n{stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains(&path),
+            "{name}: stderr names {key} and {path}:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("agent started"),
+            "{name}: it did not start:\n{stderr}"
+        );
     }
 
     info!("--- a missing -config-file or -config-dir exits 1 naming the path");
-    for flag in ["-config-file=/nonexistent/praetor.json", "-config-dir=/nonexistent/praetor.d"] {
+    for flag in [
+        "-config-file=/nonexistent/praetor.json",
+        "-config-dir=/nonexistent/praetor.d",
+    ] {
         let lo = Loopback::allocate()?;
         let mut agent = AgentProcess::dev(&lo)?.arg(flag).spawn()?;
         let status = agent.wait_exit_async(secs(10)).await?;
         let stderr = agent.stderr();
-        assert_eq!(status.code(), Some(1), "{flag}: exit status; stderr:\n{stderr}");
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{flag}: exit status; stderr:\n{stderr}"
+        );
         let path = flag.split_once('=').map_or("", |(_, p)| p);
-        assert!(stderr.contains(path), "{flag}: stderr names the path:\n{stderr}");
+        assert!(
+            stderr.contains(path),
+            "{flag}: stderr names the path:\n{stderr}"
+        );
     }
     Ok(())
 }

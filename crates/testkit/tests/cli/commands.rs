@@ -12,10 +12,24 @@ async fn members_lists_the_node_as_an_alive_server() -> anyhow::Result<()> {
     let (a, lo) = dev_agent().await?;
     let out = praetor(&a, &["members"]);
     out.assert_success();
-    let lines: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(
         lines[0],
-        ["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"],
+        [
+            "Node",
+            "Address",
+            "Status",
+            "Type",
+            "Build",
+            "Protocol",
+            "DC",
+            "Partition",
+            "Segment"
+        ],
         "{out:?}"
     );
     assert_eq!(lines.len(), 2, "one member: {out:?}");
@@ -34,7 +48,11 @@ async fn info_and_version() -> anyhow::Result<()> {
     let out = praetor(&a, &["info"]);
     out.assert_success();
     for section in ["agent:", "build:", "consul:", "raft:", "runtime:"] {
-        assert!(out.stdout.lines().any(|l| l == section), "info has a {section} section:\n{}", out.stdout);
+        assert!(
+            out.stdout.lines().any(|l| l == section),
+            "info has a {section} section:\n{}",
+            out.stdout
+        );
     }
     assert!(out.stdout.contains("\tleader = true\n"), "{}", out.stdout);
     assert!(out.stdout.contains("\tstate = Leader\n"), "{}", out.stdout);
@@ -46,25 +64,47 @@ async fn info_and_version() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn the_agent_address_comes_from_the_flag_then_praetor_then_consul_env() -> anyhow::Result<()> {
+async fn the_agent_address_comes_from_the_flag_then_praetor_then_consul_env() -> anyhow::Result<()>
+{
     let (a, _lo) = dev_agent().await?;
     // Nothing listens on a second address of our own.
     let dead = Loopback::allocate()?;
     let (live, dead) = (a.http_addr(), dead.http_addr());
     let put = |key: &str| vec!["kv".to_owned(), "put".into(), key.to_owned(), "v".into()];
     let put_at = |addr: &str, key: &str| {
-        vec!["kv".to_owned(), "put".into(), format!("-http-addr={addr}"), key.to_owned(), "v".into()]
+        vec![
+            "kv".to_owned(),
+            "put".into(),
+            format!("-http-addr={addr}"),
+            key.to_owned(),
+            "v".into(),
+        ]
     };
 
     info!("--- CONSUL_HTTP_ADDR alone, with and without a scheme");
-    Cli::new(put("env/consul")).env("CONSUL_HTTP_ADDR", &live).run()?.assert_success();
-    Cli::new(put("env/scheme")).env("CONSUL_HTTP_ADDR", &format!("http://{live}")).run()?.assert_success();
+    Cli::new(put("env/consul"))
+        .env("CONSUL_HTTP_ADDR", &live)
+        .run()?
+        .assert_success();
+    Cli::new(put("env/scheme"))
+        .env("CONSUL_HTTP_ADDR", &format!("http://{live}"))
+        .run()?
+        .assert_success();
     info!("--- PRAETOR_HTTP_ADDR wins over CONSUL_HTTP_ADDR");
-    Cli::new(put("env/praetor")).env("PRAETOR_HTTP_ADDR", &live).env("CONSUL_HTTP_ADDR", &dead).run()?.assert_success();
+    Cli::new(put("env/praetor"))
+        .env("PRAETOR_HTTP_ADDR", &live)
+        .env("CONSUL_HTTP_ADDR", &dead)
+        .run()?
+        .assert_success();
     info!("--- -http-addr wins over both");
-    let flag = Cli::new(put_at(&live, "env/flag")).env("PRAETOR_HTTP_ADDR", &dead).env("CONSUL_HTTP_ADDR", &dead);
+    let flag = Cli::new(put_at(&live, "env/flag"))
+        .env("PRAETOR_HTTP_ADDR", &dead)
+        .env("CONSUL_HTTP_ADDR", &dead);
     flag.run()?.assert_success();
-    Cli::new(put_at(&dead, "env/not-written")).env("PRAETOR_HTTP_ADDR", &live).run()?.assert_code(1);
+    Cli::new(put_at(&dead, "env/not-written"))
+        .env("PRAETOR_HTTP_ADDR", &live)
+        .run()?
+        .assert_code(1);
     for key in ["env/consul", "env/scheme", "env/praetor", "env/flag"] {
         assert_eq!(raw(&a, key).await?.as_deref(), Some(&b"v"[..]), "{key}");
     }
@@ -81,11 +121,21 @@ async fn errors_go_to_stderr_with_exit_code_1() -> anyhow::Result<()> {
     info!("--- a missing key");
     let out = praetor(&a, &["kv", "get", "nope"]);
     out.assert_code(1);
-    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", "Error! No key exists at: nope\n"));
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("", "Error! No key exists at: nope\n")
+    );
 
     info!("--- an unreachable agent, for reads and writes");
-    for args in [&["kv", "get", "x"][..], &["kv", "put", "x", "v"], &["members"], &["info"]] {
-        let out = Cli::new(args.iter().copied()).env("CONSUL_HTTP_ADDR", &dead.http_addr()).run()?;
+    for args in [
+        &["kv", "get", "x"][..],
+        &["kv", "put", "x", "v"],
+        &["members"],
+        &["info"],
+    ] {
+        let out = Cli::new(args.iter().copied())
+            .env("CONSUL_HTTP_ADDR", &dead.http_addr())
+            .run()?;
         out.assert_code(1);
         assert!(out.stdout.is_empty(), "{out:?}");
         assert!(
@@ -99,7 +149,10 @@ async fn errors_go_to_stderr_with_exit_code_1() -> anyhow::Result<()> {
     let out = praetor(&a, &["kv", "put", "-cas", "k", "v"]);
     out.assert_code(1);
     assert!(out.stderr.contains("-modify-index"), "{out:?}");
-    let out = praetor(&a, &["kv", "delete", "-cas", "-modify-index=1", "-recurse", "k"]);
+    let out = praetor(
+        &a,
+        &["kv", "delete", "-cas", "-modify-index=1", "-recurse", "k"],
+    );
     out.assert_code(1);
     assert!(out.stderr.contains("-recurse"), "{out:?}");
     assert_eq!(raw(&a, "k").await?, None, "nothing was written");

@@ -29,12 +29,19 @@ fn praetor(agent: &AgentProcess, args: &[&str]) -> CliOutput {
 /// Runs `praetor ARGS` against `agent` with `input` on stdin.
 #[track_caller]
 fn praetor_stdin(agent: &AgentProcess, args: &[&str], input: &[u8]) -> CliOutput {
-    cli(agent, args).stdin(input).run().expect("the CLI ran to completion")
+    cli(agent, args)
+        .stdin(input)
+        .run()
+        .expect("the CLI ran to completion")
 }
 
 /// The value of `key` over HTTP (`?raw`), or `None` on 404.
 async fn raw(agent: &AgentProcess, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    let r = agent.http().get(agent.url(&format!("/v1/kv/{key}?raw"))).send().await?;
+    let r = agent
+        .http()
+        .get(agent.url(&format!("/v1/kv/{key}?raw")))
+        .send()
+        .await?;
     if r.status() == 404 {
         return Ok(None);
     }

@@ -70,7 +70,11 @@ impl Writers {
                         }
                         let key = format!("{prefix}/w{n:02}/{seq:06}");
                         let value = format!("value {n}/{seq} of {prefix}");
-                        let sent = client.put(format!("{base}/v1/kv/{key}")).body(value.clone()).send().await;
+                        let sent = client
+                            .put(format!("{base}/v1/kv/{key}"))
+                            .body(value.clone())
+                            .send()
+                            .await;
                         let answer = match sent {
                             Ok(r) if r.status() == 200 => {
                                 let index = r
@@ -117,7 +121,9 @@ impl Writers {
                 if elapsed >= min_load && acked >= min_acked {
                     Ok(())
                 } else {
-                    Err(format!("{acked} acknowledged, {failed} failed, after {elapsed:?}"))
+                    Err(format!(
+                        "{acked} acknowledged, {failed} failed, after {elapsed:?}"
+                    ))
                 }
             }
         })
@@ -132,7 +138,10 @@ impl Writers {
         self.kill_sent.store(true, Ordering::SeqCst);
         let status = server.kill9()?;
         self.stop.store(true, Ordering::SeqCst);
-        anyhow::ensure!(status.code().is_none(), "the server died of SIGKILL, not {status}");
+        anyhow::ensure!(
+            status.code().is_none(),
+            "the server died of SIGKILL, not {status}"
+        );
         for t in self.tasks {
             // A writer ends at its next answer; its client times out in 10 s.
             tokio::time::timeout(secs(15), t).await??;
@@ -164,21 +173,41 @@ impl Load {
             failed_after_kill = self.failed_after_kill,
             "load ended by SIGKILL"
         );
-        assert_eq!(self.failed_before_kill, 0, "writes failed while the server was up");
-        assert!(self.failed_after_kill >= 1, "no write was in flight when the server was killed");
+        assert_eq!(
+            self.failed_before_kill, 0,
+            "writes failed while the server was up"
+        );
+        assert!(
+            self.failed_after_kill >= 1,
+            "no write was in flight when the server was killed"
+        );
     }
 }
 
 /// Every key under `prefix` with its decoded value, and the response's index.
-async fn read_all(server: &AgentProcess, prefix: &str) -> anyhow::Result<(BTreeMap<String, String>, u64)> {
-    let r = server.http().get(server.url(&format!("/v1/kv/{prefix}/?recurse"))).send().await?;
-    anyhow::ensure!(r.status() == 200, "GET {prefix}/?recurse answered {}", r.status());
+async fn read_all(
+    server: &AgentProcess,
+    prefix: &str,
+) -> anyhow::Result<(BTreeMap<String, String>, u64)> {
+    let r = server
+        .http()
+        .get(server.url(&format!("/v1/kv/{prefix}/?recurse")))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status() == 200,
+        "GET {prefix}/?recurse answered {}",
+        r.status()
+    );
     let index: u64 = r.headers()["x-consul-index"].to_str()?.parse()?;
     let entries: Vec<Value> = r.json().await?;
     let mut all = BTreeMap::new();
     for e in entries {
         let key = e["Key"].as_str().unwrap_or_default().to_owned();
-        let value = e["Value"].as_str().map(|v| base64::engine::general_purpose::STANDARD.decode(v)).transpose()?;
+        let value = e["Value"]
+            .as_str()
+            .map(|v| base64::engine::general_purpose::STANDARD.decode(v))
+            .transpose()?;
         all.insert(key, String::from_utf8(value.unwrap_or_default())?);
     }
     Ok((all, index))
@@ -186,9 +215,16 @@ async fn read_all(server: &AgentProcess, prefix: &str) -> anyhow::Result<(BTreeM
 
 /// Every acknowledged write is present with its value, and the store's
 /// index is at least the highest index any of them was acknowledged at.
-async fn check_acknowledged(server: &AgentProcess, prefix: &str, acked: &[Acked]) -> anyhow::Result<()> {
+async fn check_acknowledged(
+    server: &AgentProcess,
+    prefix: &str,
+    acked: &[Acked],
+) -> anyhow::Result<()> {
     let (all, index) = read_all(server, prefix).await?;
-    let missing: Vec<&Acked> = acked.iter().filter(|a| all.get(&a.key) != Some(&a.value)).collect();
+    let missing: Vec<&Acked> = acked
+        .iter()
+        .filter(|a| all.get(&a.key) != Some(&a.value))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged writes are missing or changed after the restart, e.g. {:?} (found {:?})",
@@ -198,20 +234,42 @@ async fn check_acknowledged(server: &AgentProcess, prefix: &str, acked: &[Acked]
         all.get(&missing[0].key)
     );
     let max_acked = acked.iter().map(|a| a.index).max().unwrap_or(0);
-    assert!(index >= max_acked, "the index went back: {index} after restart, {max_acked} acknowledged before");
-    info!(acked = acked.len(), stored = all.len(), index, "every acknowledged write survived");
+    assert!(
+        index >= max_acked,
+        "the index went back: {index} after restart, {max_acked} acknowledged before"
+    );
+    info!(
+        acked = acked.len(),
+        stored = all.len(),
+        index,
+        "every acknowledged write survived"
+    );
     Ok(())
 }
 
 /// The node's `NodeID`, from `/v1/agent/self`.
 async fn node_id(server: &AgentProcess) -> anyhow::Result<String> {
-    let me: Value = server.http().get(server.url("/v1/agent/self")).send().await?.json().await?;
-    Ok(me["Config"]["NodeID"].as_str().unwrap_or_default().to_owned())
+    let me: Value = server
+        .http()
+        .get(server.url("/v1/agent/self"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(me["Config"]["NodeID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// The server's `last_snapshot_index`, from `/v1/agent/self`.
 async fn last_snapshot_index(server: &AgentProcess) -> Result<u64, String> {
-    let r = server.http().get(server.url("/v1/agent/self")).send().await.map_err(|e| e.to_string())?;
+    let r = server
+        .http()
+        .get(server.url("/v1/agent/self"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let body: Value = r.json().await.map_err(|e| e.to_string())?;
     body["Stats"]["raft"]["last_snapshot_index"]
         .as_str()
@@ -236,17 +294,27 @@ async fn acknowledged_writes_survive_sigkill_under_load() -> anyhow::Result<()> 
     let ready = server.restart().await?;
     info!(?ready, "restarted");
     check_acknowledged(&server, "load", &load.acked).await?;
-    assert_eq!(node_id(&server).await?, id_before, "the node keeps its id across the kill");
+    assert_eq!(
+        node_id(&server).await?,
+        id_before,
+        "the node keeps its id across the kill"
+    );
 
     info!("--- the restarted server takes writes");
-    let r = server.http().put(server.url("/v1/kv/after-restart")).body("yes").send().await?;
+    let r = server
+        .http()
+        .put(server.url("/v1/kv/after-restart"))
+        .body("yes")
+        .send()
+        .await?;
     assert_eq!(r.text().await?.trim(), "true");
     server.shutdown().await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_writes_survive_sigkill_across_snapshots_and_compaction() -> anyhow::Result<()> {
+async fn acknowledged_writes_survive_sigkill_across_snapshots_and_compaction() -> anyhow::Result<()>
+{
     init_tracing();
     let lo = Loopback::allocate()?;
     let config = r#"{
@@ -255,24 +323,34 @@ async fn acknowledged_writes_survive_sigkill_across_snapshots_and_compaction() -
   "raft_snapshot_threshold": 32,
   "raft_trailing_logs": 8
 }"#;
-    let mut server =
-        AgentProcess::server(&lo)?.name("durable-snap").config_file("snapshots.json", config).start().await?;
+    let mut server = AgentProcess::server(&lo)?
+        .name("durable-snap")
+        .config_file("snapshots.json", config)
+        .start()
+        .await?;
     let mut acked = Vec::new();
     let mut snapshot_at = 0;
     for round in 1..=2 {
         let prefix = format!("round{round}");
-        info!(round, "--- 16 writers until a new snapshot is taken, then kill the server under load");
+        info!(
+            round,
+            "--- 16 writers until a new snapshot is taken, then kill the server under load"
+        );
         let writers = Writers::start(&server.http_url(), &prefix);
         writers.wait_for_load(Duration::from_secs(1), 300).await?;
         let before = snapshot_at;
-        snapshot_at = wait_for(secs(20), "a snapshot taken during this round's load", || async {
-            let at = last_snapshot_index(&server).await?;
-            if at > before {
-                Ok(at)
-            } else {
-                Err(format!("last_snapshot_index = {at}"))
-            }
-        })
+        snapshot_at = wait_for(
+            secs(20),
+            "a snapshot taken during this round's load",
+            || async {
+                let at = last_snapshot_index(&server).await?;
+                if at > before {
+                    Ok(at)
+                } else {
+                    Err(format!("last_snapshot_index = {at}"))
+                }
+            },
+        )
         .await?;
         let load = writers.kill_server(&mut server).await?;
         load.check_and_log();
@@ -283,12 +361,18 @@ async fn acknowledged_writes_survive_sigkill_across_snapshots_and_compaction() -
         let ready = server.restart().await?;
         info!(?ready, "restarted");
         for r in 1..=round {
-            let in_round: Vec<Acked> =
-                acked.iter().filter(|a| a.key.starts_with(&format!("round{r}/"))).cloned().collect();
+            let in_round: Vec<Acked> = acked
+                .iter()
+                .filter(|a| a.key.starts_with(&format!("round{r}/")))
+                .cloned()
+                .collect();
             check_acknowledged(&server, &format!("round{r}"), &in_round).await?;
         }
     }
-    assert!(server.data_dir().join("raft/snapshots").is_dir(), "snapshots are kept in the data dir");
+    assert!(
+        server.data_dir().join("raft/snapshots").is_dir(),
+        "snapshots are kept in the data dir"
+    );
     server.shutdown().await?;
     Ok(())
 }
