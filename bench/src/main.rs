@@ -1,7 +1,7 @@
 //! `praetor-bench`: runs the same KV workloads against a running praetor
 //! server and a running etcd, side by side, and writes BENCHMARKS.md.
 //! Starting and stopping the servers is `bench/run.sh`'s job; this tool only
-//! connects to them, and never writes outside the keys `bench/…`.
+//! connects to them, and writes only keys under `bench/`.
 
 mod etcd;
 mod machine;
@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
-use crate::machine::{dir_bytes, Machine, Rss};
-use crate::report::{Config, Outcome, Pair, Report, Results};
+use crate::machine::{cpu_secs, dir_bytes, load_average, Machine, Rss};
+use crate::report::{Config, Cpu, CpuRow, Outcome, Pair, Report, Results};
 use crate::target::{Read, Side, Target};
 use crate::workload::Op;
 
@@ -119,83 +119,87 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         pid: args.etcd_pid,
     };
     let started = Instant::now();
+    let load_before = load_average();
     let mut results = Results::default();
+    let mut run = Runner {
+        praetor: praetor.clone(),
+        etcd: etcd.clone(),
+        row: 0,
+        cpu: Vec::new(),
+    };
 
     eprintln!("== memory: idle RSS, then load {} keys", cfg.load_keys);
     results.rss_idle = Pair {
         praetor: outcome(Rss::of(praetor.pid)),
         etcd: outcome(Rss::of(etcd.pid)),
     };
-    let (p_load, e_load) = (
-        load_and_measure(&praetor, &cfg, &args.praetor_data_dir).await,
-        load_and_measure(&etcd, &cfg, &args.etcd_data_dir).await,
-    );
-    results.load = Pair {
-        praetor: p_load.0,
-        etcd: e_load.0,
-    };
+    let (load_clients, load_keys) = (cfg.load_clients, cfg.load_keys);
+    let load_deadline = Duration::from_secs(cfg.load_deadline_secs);
+    results.load = run
+        .both("load".into(), |t| async move {
+            let load = workload::load(&t, load_clients, load_keys, load_deadline).await;
+            // Let background work settle, then measure.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            load
+        })
+        .await;
     results.rss_loaded = Pair {
-        praetor: p_load.1,
-        etcd: e_load.1,
+        praetor: outcome(Rss::of(praetor.pid)),
+        etcd: outcome(Rss::of(etcd.pid)),
     };
     results.disk_loaded = Pair {
-        praetor: p_load.2,
-        etcd: e_load.2,
+        praetor: Ok(dir_bytes(&args.praetor_data_dir)),
+        etcd: Ok(dir_bytes(&args.etcd_data_dir)),
     };
-    let loaded_keys = cfg.load_keys;
 
     let d = Duration::from_secs(cfg.duration_secs);
-    let mut row = 0;
     for &clients in &cfg.put_clients {
         eprintln!("== puts, {clients} clients");
         let op = Op::Put {
             tag: format!("c{clients}"),
         };
-        results.puts.push(
-            both(row, &praetor, &etcd, |t| {
+        let r = run
+            .both(format!("puts ×{clients}"), |t| {
                 let op = op.clone();
                 async move { workload::closed_loop(&t, clients, d, op).await }
             })
-            .await,
-        );
-        row += 1;
+            .await;
+        results.puts.push(r);
     }
-    for read in [Read::Default, Read::Local] {
-        eprintln!("== gets, {} clients, {read:?} reads", cfg.get_clients);
+    for (read, label) in [
+        (Read::Default, "gets, default"),
+        (Read::Local, "gets, local"),
+    ] {
+        eprintln!("== {label}, {} clients", cfg.get_clients);
         let clients = cfg.get_clients;
-        results.gets.push(
-            both(row, &praetor, &etcd, |t| async move {
-                workload::closed_loop(
-                    &t,
-                    clients,
-                    d,
-                    Op::Get {
-                        keys: loaded_keys,
-                        read,
-                    },
-                )
-                .await
+        let op = Op::Get {
+            keys: load_keys,
+            read,
+        };
+        let r = run
+            .both(label.into(), |t| {
+                let op = op.clone();
+                async move { workload::closed_loop(&t, clients, d, op).await }
             })
-            .await,
-        );
-        row += 1;
+            .await;
+        results.gets.push(r);
     }
     for &watchers in &cfg.watchers {
         eprintln!("== watch notify, {watchers} watchers");
         let (puts, spacing) = (cfg.watch_puts, Duration::from_millis(cfg.watch_spacing_ms));
-        results.notify.push(
-            both(row, &praetor, &etcd, |t| async move {
+        let r = run
+            .both(format!("watch ×{watchers}"), |t| async move {
                 let tag = format!("{}-w{watchers}", t.side);
                 workload::notify(&t, watchers, puts, spacing, &tag).await
             })
-            .await,
-        );
-        row += 1;
+            .await;
+        results.notify.push(r);
     }
     results.still_running = Pair {
         praetor: alive(praetor.pid),
         etcd: alive(etcd.pid),
     };
+    results.cpu = run.cpu;
     eprintln!("== done in {:.0} s", started.elapsed().as_secs_f64());
 
     let report = Report {
@@ -206,6 +210,8 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         etcd_version: args.etcd_version,
         praetor_cmd: args.praetor_cmd,
         etcd_cmd: args.etcd_cmd,
+        load_before,
+        load_after: load_average(),
         config: cfg,
         results,
     };
@@ -219,58 +225,59 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the keys into one server, lets it settle, then reads its RSS and
-/// the size of its data directory.
-async fn load_and_measure(
-    t: &Target,
-    cfg: &Config,
-    data_dir: &std::path::Path,
-) -> (Outcome<stats::Throughput>, Outcome<Rss>, Outcome<u64>) {
-    eprintln!("   {}: loading", t.side);
-    let load = workload::load(
-        t,
-        cfg.load_clients,
-        cfg.load_keys,
-        Duration::from_secs(cfg.load_deadline_secs),
-    )
-    .await;
-    if let Ok(l) = &load {
-        eprintln!(
-            "   {}: {} keys in {:.1} s ({} errors)",
-            t.side, l.ops, l.secs, l.errors
-        );
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    (
-        outcome(load),
-        outcome(Rss::of(t.pid)),
-        Ok(dir_bytes(data_dir)),
-    )
+/// Runs each workload against both targets and accounts the CPU each used.
+struct Runner {
+    praetor: Target,
+    etcd: Target,
+    /// Rows run so far: which side goes first alternates with it.
+    row: usize,
+    cpu: Vec<CpuRow>,
 }
 
-/// Runs `f` against both targets, one after the other; which goes first
-/// alternates with `row` so neither side always runs on a fresher server.
-async fn both<T, F, Fut>(row: usize, praetor: &Target, etcd: &Target, f: F) -> Pair<Outcome<T>>
-where
-    F: Fn(Target) -> Fut,
-    Fut: Future<Output = anyhow::Result<T>>,
-    T: std::fmt::Debug,
-{
-    let order = if row & 1 == 0 {
-        [praetor, etcd]
-    } else {
-        [etcd, praetor]
-    };
-    let mut out = [None, None];
-    for t in order {
-        let r = outcome(f(t.clone()).await);
-        eprintln!("   {}: {r:?}", t.side);
-        out[usize::from(t.side == Side::Etcd)] = Some(r);
-    }
-    let [p, e] = out.map(|r| r.unwrap_or_else(|| Err("not run".into())));
-    Pair {
-        praetor: p,
-        etcd: e,
+impl Runner {
+    /// Runs `f` against both targets, one after the other (never both at
+    /// once); which goes first alternates row by row so neither side always
+    /// runs on the fresher server.
+    async fn both<T, F, Fut>(&mut self, label: String, f: F) -> Pair<Outcome<T>>
+    where
+        F: Fn(Target) -> Fut,
+        Fut: Future<Output = anyhow::Result<T>>,
+        T: std::fmt::Debug,
+    {
+        let order = if self.row & 1 == 0 {
+            [self.praetor.clone(), self.etcd.clone()]
+        } else {
+            [self.etcd.clone(), self.praetor.clone()]
+        };
+        self.row += 1;
+        let mut out = [None, None];
+        let mut cpu = [Cpu::default(), Cpu::default()];
+        for t in order {
+            let (server0, client0, wall0) = (
+                cpu_secs(t.pid),
+                cpu_secs(std::process::id()),
+                Instant::now(),
+            );
+            let r = outcome(f(t.clone()).await);
+            let i = usize::from(t.side == Side::Etcd);
+            cpu[i] = Cpu {
+                wall_s: wall0.elapsed().as_secs_f64(),
+                server_s: cpu_secs(t.pid) - server0,
+                client_s: cpu_secs(std::process::id()) - client0,
+            };
+            eprintln!("   {}: {r:?}", t.side);
+            out[i] = Some(r);
+        }
+        let [praetor, etcd] = cpu;
+        self.cpu.push(CpuRow {
+            label,
+            cpu: Pair { praetor, etcd },
+        });
+        let [p, e] = out.map(|r| r.unwrap_or_else(|| Err("not run".into())));
+        Pair {
+            praetor: p,
+            etcd: e,
+        }
     }
 }
 

@@ -36,10 +36,10 @@ pub struct Config {
     #[arg(long, value_delimiter = ',', default_values_t = [1, 100])]
     pub watchers: Vec<usize>,
     /// Puts the writer makes per watch row.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 500)]
     pub watch_puts: u64,
     /// Milliseconds between the starts of two of those puts.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 10)]
     pub watch_spacing_ms: u64,
 }
 
@@ -71,6 +71,23 @@ impl Default for Pair<bool> {
     }
 }
 
+/// CPU seconds used while one side ran one row.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Cpu {
+    pub wall_s: f64,
+    /// By the server process.
+    pub server_s: f64,
+    /// By the bench client (this process).
+    pub client_s: f64,
+}
+
+/// CPU used by both sides in one row.
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuRow {
+    pub label: String,
+    pub cpu: Pair<Cpu>,
+}
+
 /// Everything measured in one run.
 #[derive(Debug, Default, Serialize)]
 pub struct Results {
@@ -84,6 +101,8 @@ pub struct Results {
     pub gets: Vec<Pair<Outcome<Throughput>>>,
     /// One per `Config::watchers`.
     pub notify: Vec<Pair<Outcome<Notify>>>,
+    /// CPU used during each row, in the order run.
+    pub cpu: Vec<CpuRow>,
     /// Whether each server was still running at the end.
     pub still_running: Pair<bool>,
 }
@@ -98,6 +117,9 @@ pub struct Report {
     pub etcd_version: String,
     pub praetor_cmd: String,
     pub etcd_cmd: String,
+    /// /proc/loadavg before and after the workloads: other work on the machine skews the numbers.
+    pub load_before: String,
+    pub load_after: String,
     pub config: Config,
     pub results: Results,
 }
@@ -196,7 +218,30 @@ impl Report {
         self.gets(&mut md);
         self.notify(&mut md);
         self.memory(&mut md);
+        self.cpu(&mut md);
         md
+    }
+
+    fn cpu(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "\n## Appendix: CPU used per row\n\n\
+             CPU seconds used by the server process and by the bench client while each side ran each row \
+             (from `/proc/<pid>/stat`), over that side's wall-clock seconds. With {} cores, a server and client \
+             whose sum nears {}× the wall time were CPU-bound; a client share close to the server's means the \
+             client library, not the server, may be the limit.\n\n\
+             | row | praetor wall s | praetor server CPU s | client CPU s (praetor) | etcd wall s | etcd server CPU s | client CPU s (etcd) |\n\
+             |---|---:|---:|---:|---:|---:|---:|",
+            self.machine.cores, self.machine.cores
+        );
+        for row in &self.results.cpu {
+            let (p, e) = (&row.cpu.praetor, &row.cpu.etcd);
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                row.label, p.wall_s, p.server_s, p.client_s, e.wall_s, e.server_s, e.client_s
+            );
+        }
     }
 
     fn header(&self, md: &mut String) {
@@ -209,13 +254,16 @@ impl Report {
              It installs etcd and protoc with apt if they are missing, builds `praetor` and `praetor-bench` \
              (bench/src/) in release mode, starts one durable praetor server and one single-member etcd, both \
              on 127.0.0.1 only, runs every workload below against both, stops both by PID, and rewrites this \
-             file. Raw numbers: `bench/results/results.json` (not committed). Takes about 5 minutes plus the build.\n\n\
+             file. Raw numbers: `bench/results/results.json` (not committed). Takes 2–3 minutes plus the build.\n\n\
              ## This run\n\n\
              - Date: {date}\n\
              - Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM, Linux {kernel}; data directories on {disk}\n\
              - praetor: `{pv}`, started as `{pc}`\n\
              - etcd: `{ev}`, started as `{ec}`\n\
-             - Bench client: `praetor-bench` on the same machine, sharing its {cores} cores with both servers",
+             - Bench client: `praetor-bench` on the same machine, sharing its {cores} cores with both servers\n\
+             - Load average (1, 5, 15 min) before the workloads: {lb}; after: {la}. Before the \
+             workloads both servers are idle, so a 1-minute load above about 0.5 there means other work was \
+             running on the machine, and the numbers are noisier.",
             cmd = self.command,
             date = self.date,
             cpu = m.cpu,
@@ -227,6 +275,8 @@ impl Report {
             pc = self.praetor_cmd,
             ev = self.etcd_version,
             ec = self.etcd_cmd,
+            lb = self.load_before,
+            la = self.load_after,
         );
         let r = &self.results;
         for (side, up) in [
@@ -475,7 +525,7 @@ impl Report {
             "\n## 4. Memory\n\n\
              Resident memory from `/proc/<pid>/status` (`VmRSS`; `RssAnon` is heap and stacks, `RssFile` is \
              mapped files such as etcd's bbolt database): idle right after start, then after loading {} keys of \
-             {VALUE_SIZE} bytes with {} concurrent clients and 2 s to settle.\n\n\
+             {VALUE_SIZE} bytes with {} concurrent clients into each server (one after the other) and at least 2 s to settle.\n\n\
              | | praetor | etcd | praetor ÷ etcd |\n|---|---:|---:|---:|",
             c.load_keys, c.load_clients
         );
