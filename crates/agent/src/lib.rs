@@ -1,6 +1,7 @@
 //! Everything a Praetor agent runs: configuration, the HTTP API, metrics, and
 //! the server it hosts when it is one. `start` spawns every task.
 
+pub mod backend;
 pub mod config;
 pub mod error;
 pub mod http;

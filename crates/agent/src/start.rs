@@ -10,6 +10,7 @@ use praetor_server::{Server, ServerConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backend::{Backend, Remote};
 use crate::config::RuntimeConfig;
 use crate::http::{self, AppState};
 use crate::{identity, AgentError};
@@ -60,6 +61,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             history_limit: cfg.kv_history_limit,
             bootstrap: cfg.dev || cfg.bootstrap || cfg.bootstrap_expect == 1,
             leader_wait: Duration::from_secs(7),
+            stop: stop.child_token(),
         };
         Some(Server::start(server_cfg).await?)
     } else {
@@ -94,10 +96,14 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         .first()
         .copied()
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let backend = match server {
+        Some(s) => Backend::Local(s),
+        None => Backend::Remote(Remote::default()),
+    };
     let state = Arc::new(AppState::new(
         cfg.clone(),
         node_id,
-        server,
+        backend,
         stop.clone(),
         first,
     ));

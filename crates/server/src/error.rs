@@ -11,6 +11,9 @@ pub enum ServerError {
     /// Another server leads; the request must go there.
     #[error("this server is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<u64> },
+    /// A client agent knows no server to send the request to; Consul's wording.
+    #[error("No known Consul servers")]
+    NoServers,
     /// The leader could not be reached to forward a request to it.
     #[error("rpc error forwarding to the leader: {0}")]
     Forward(String),

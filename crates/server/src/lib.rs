@@ -4,6 +4,7 @@
 
 pub mod error;
 mod proposer;
+pub mod query;
 pub mod raft;
 pub mod rpc;
 
@@ -15,14 +16,17 @@ use std::time::Duration;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use praetor_store::{Command, Response};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub use error::ServerError;
+pub use query::{Answer, Query, QueryOpts, QueryResult};
 pub use raft::state_machine::{Applied, Shared};
 use raft::{log_store::LogStore, network::Peers, state_machine::StateMachine, Raft};
 
 /// How a read is served, as Consul's `?stale` and `?consistent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Consistency {
     /// Served by the leader from its own store.
     #[default]
@@ -34,7 +38,7 @@ pub enum Consistency {
 }
 
 /// What a read can tell the client about the cluster (Consul's headers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadMeta {
     /// `X-Consul-KnownLeader`.
     pub known_leader: bool,
@@ -61,6 +65,39 @@ pub struct ServerConfig {
     pub bootstrap: bool,
     /// How long a write or default read waits for a leader before failing.
     pub leader_wait: Duration,
+    /// Cancelled when the agent shuts down: blocking queries answer at once.
+    pub stop: CancellationToken,
+}
+
+/// A server's view of the Raft cluster (`/v1/status/*`, `/v1/operator/raft/*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftStatus {
+    /// The answering server's id.
+    pub id: u64,
+    pub leader: Option<u64>,
+    pub term: u64,
+    /// The index of the configuration (the log entry that set it).
+    pub config_index: u64,
+    pub last_applied: u64,
+    /// Every server in the configuration, voters and learners.
+    pub members: Vec<RaftMember>,
+}
+
+/// One server in the Raft configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftMember {
+    pub id: u64,
+    /// Its RPC address.
+    pub addr: String,
+    pub voter: bool,
+}
+
+impl RaftStatus {
+    /// The leader's RPC address, when one is known.
+    pub fn leader_addr(&self) -> Option<&str> {
+        let leader = self.leader?;
+        self.members.iter().find(|m| m.id == leader).map(|m| m.addr.as_str())
+    }
 }
 
 /// A running server.
@@ -73,6 +110,7 @@ pub struct Server {
     proposer: proposer::Proposer,
     shared: Arc<Shared>,
     leader_wait: Duration,
+    stop: CancellationToken,
 }
 
 impl rpc::Handler for Server {
@@ -153,6 +191,7 @@ impl Server {
             proposer,
             shared,
             leader_wait: cfg.leader_wait,
+            stop: cfg.stop,
         })
     }
 
@@ -208,6 +247,53 @@ impl Server {
         }
     }
 
+    /// Runs `attempt` until it succeeds or fails for a reason other than "no
+    /// leader yet" (an election is under way, or this server just lost its
+    /// lead), for at most the leader wait; then `NoLeader`, Consul's error.
+    async fn with_leader<T, F, Fut>(&self, mut attempt: F) -> Result<T, ServerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServerError>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.leader_wait;
+        loop {
+            match tokio::time::timeout_at(deadline, attempt()).await {
+                Err(_) => return Err(ServerError::NoLeader),
+                Ok(Err(ServerError::NotLeader { leader })) if leader.is_none_or(|l| l == self.id) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(ServerError::NoLeader);
+                    }
+                    let _ = tokio::time::timeout_at(deadline, self.wait_for_leader()).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(other) => return other,
+            }
+        }
+    }
+
+    /// Sends `req` to the leader `leader` and returns its reply.
+    async fn call_leader(
+        &self,
+        leader: u64,
+        req: rpc::Request,
+        timeout: Duration,
+    ) -> Result<rpc::Reply, ServerError> {
+        let addr = self
+            .voters()
+            .into_iter()
+            .find(|(id, _)| *id == leader)
+            .map(|(_, a)| a)
+            .ok_or(ServerError::NoLeader)?;
+        let client = self
+            .peers
+            .client(&addr)
+            .map_err(|e| ServerError::Forward(e.to_string()))?;
+        client
+            .call(req, timeout)
+            .await
+            .map_err(|e| ServerError::Forward(e.to_string()))
+    }
+
     /// Proposes `cmd` on the leader (this server, or the leader over RPC)
     /// and waits until it is committed. Returns the Raft index it was applied
     /// at and its response.
@@ -219,37 +305,14 @@ impl Server {
         match self.write_local(cmd.clone()).await {
             Err(ServerError::NotLeader {
                 leader: Some(leader),
-            }) => self.forward_write(leader, cmd).await,
+            }) => match self
+                .call_leader(leader, rpc::Request::Write(cmd), self.leader_wait)
+                .await?
+            {
+                rpc::Reply::Write(r) => r.map_err(ServerError::from),
+                other => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
+            },
             other => other,
-        }
-    }
-
-    async fn forward_write(
-        &self,
-        leader: u64,
-        cmd: Command,
-    ) -> Result<(u64, Response), ServerError> {
-        let addr = self
-            .voters()
-            .into_iter()
-            .find(|(id, _)| *id == leader)
-            .map(|(_, a)| a)
-            .ok_or(ServerError::NoLeader)?;
-        let client = self
-            .peers
-            .client(&addr)
-            .map_err(|e| ServerError::Forward(e.to_string()))?;
-        match client
-            .call(rpc::Request::Write(cmd), self.leader_wait)
-            .await
-        {
-            Ok(rpc::Reply::Write(Ok(r))) => Ok(r),
-            Ok(rpc::Reply::Write(Err(e))) if e == ServerError::NoLeader.to_string() => {
-                Err(ServerError::NoLeader)
-            }
-            Ok(rpc::Reply::Write(Err(e))) => Err(ServerError::Forward(e)),
-            Ok(other) => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
-            Err(e) => Err(ServerError::Forward(e.to_string())),
         }
     }
 
@@ -258,24 +321,7 @@ impl Server {
     /// # Errors
     /// `NoLeader` after the leader wait; `NotLeader` when another server leads.
     pub async fn write_local(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
-        let deadline = tokio::time::Instant::now() + self.leader_wait;
-        loop {
-            match self.proposer.propose(cmd.clone()).await {
-                Err(ServerError::NotLeader { leader }) => {
-                    if let Some(leader) = leader.filter(|l| *l != self.id) {
-                        return Err(ServerError::NotLeader {
-                            leader: Some(leader),
-                        });
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(ServerError::NoLeader);
-                    }
-                    let _ = tokio::time::timeout_at(deadline, self.wait_for_leader()).await;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                other => return other,
-            }
-        }
+        self.with_leader(|| self.proposer.propose(cmd.clone())).await
     }
 
     /// Makes this server fit to serve a read with `consistency`, waiting a
@@ -285,6 +331,10 @@ impl Server {
     /// `NoLeader` when no leader appears in time; `NotLeader` when another
     /// server must serve a default or consistent read.
     pub async fn read(&self, consistency: Consistency) -> Result<ReadMeta, ServerError> {
+        let leading = ReadMeta {
+            known_leader: true,
+            last_contact_ms: 0,
+        };
         match consistency {
             Consistency::Stale => {
                 let leader = self.leader();
@@ -308,41 +358,103 @@ impl Server {
                         leader: Some(leader),
                     });
                 }
-                Ok(ReadMeta {
-                    known_leader: true,
-                    last_contact_ms: 0,
-                })
+                Ok(leading)
             }
             Consistency::Consistent => {
-                let deadline = tokio::time::Instant::now() + self.leader_wait;
-                loop {
-                    let r =
-                        tokio::time::timeout_at(deadline, self.raft.ensure_linearizable()).await;
-                    match r {
-                        Ok(Ok(_)) => {
-                            return Ok(ReadMeta {
-                                known_leader: true,
-                                last_contact_ms: 0,
+                self.with_leader(|| async {
+                    match self.raft.ensure_linearizable().await {
+                        Ok(_) => Ok(leading),
+                        Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                            Err(ServerError::NotLeader {
+                                leader: f.leader_id,
                             })
                         }
-                        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-                            if let Some(leader) = f.leader_id.filter(|l| *l != self.id) {
-                                return Err(ServerError::NotLeader {
-                                    leader: Some(leader),
-                                });
-                            }
-                            if tokio::time::Instant::now() >= deadline {
-                                return Err(ServerError::NoLeader);
-                            }
-                            let _ = tokio::time::timeout_at(deadline, self.wait_for_leader()).await;
-                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                            Err(ServerError::NoLeader)
                         }
-                        Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))))
-                        | Err(_) => return Err(ServerError::NoLeader),
-                        Ok(Err(e)) => return Err(ServerError::Fatal(e.to_string())),
+                        Err(e) => Err(ServerError::Fatal(e.to_string())),
                     }
+                })
+                .await
+            }
+        }
+    }
+
+    /// Answers `q` as `opts` asks: here when this server may (a stale read,
+    /// or this server leads), otherwise on the leader over RPC. A query with
+    /// an index blocks until its answer's index passes it, the wait runs out,
+    /// or the agent stops; then it answers with what there is.
+    ///
+    /// # Errors
+    /// As `read`, and `Forward` when the leader could not be reached.
+    pub async fn query(&self, q: &Query, opts: QueryOpts) -> Result<QueryResult, ServerError> {
+        match self.read(opts.consistency).await {
+            Ok(meta) => Ok(self.block(q, opts, meta).await),
+            Err(ServerError::NotLeader {
+                leader: Some(leader),
+            }) => {
+                let timeout = query::jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
+                match self
+                    .call_leader(leader, rpc::Request::Query(q.clone(), opts), timeout)
+                    .await?
+                {
+                    rpc::Reply::Query(r) => r.map_err(ServerError::from),
+                    other => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
                 }
             }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn block(&self, q: &Query, opts: QueryOpts, meta: ReadMeta) -> QueryResult {
+        // Subscribed before the first evaluation: a change made in between
+        // is still unseen, so `changed()` returns at once.
+        let mut rx = self.subscribe();
+        let eval = || q.eval(&self.shared.read().store);
+        let (mut index, mut answer) = eval();
+        if opts.index > 0 && index <= opts.index {
+            let deadline = tokio::time::Instant::now() + query::jittered(opts.wait);
+            loop {
+                tokio::select! {
+                    changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => break,
+                    },
+                    () = self.stop.cancelled() => break,
+                }
+                (index, answer) = eval();
+                if index > opts.index {
+                    break;
+                }
+            }
+        }
+        QueryResult {
+            meta,
+            index,
+            answer,
+        }
+    }
+
+    /// This server's view of the Raft cluster.
+    pub fn status(&self) -> RaftStatus {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        RaftStatus {
+            id: self.id,
+            leader: m.current_leader,
+            term: m.current_term,
+            config_index: m.membership_config.log_id().map_or(0, |l| l.index),
+            last_applied: m.last_applied.map_or(0, |l| l.index),
+            members: membership
+                .nodes()
+                .map(|(id, n)| RaftMember {
+                    id: *id,
+                    addr: n.addr.clone(),
+                    voter: voters.contains(id),
+                })
+                .collect(),
         }
     }
 
@@ -428,9 +540,9 @@ impl Server {
             Request::InstallSnapshot(r) => {
                 Reply::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            Request::Write(cmd) => {
-                Reply::Write(self.write_local(cmd).await.map_err(|e| e.to_string()))
-            }
+            Request::Write(cmd) => Reply::Write(self.write_local(cmd).await.map_err(Into::into)),
+            Request::Query(q, opts) => Reply::Query(self.query(&q, opts).await.map_err(Into::into)),
+            Request::Status => Reply::Status(self.status()),
             Request::Ping => Reply::Pong(self.id),
         }
     }

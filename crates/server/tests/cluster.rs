@@ -18,6 +18,7 @@ struct Node {
 async fn node(id: u64, bootstrap: bool) -> Node {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
+    let stop = CancellationToken::new();
     let server = Server::start(ServerConfig {
         node_id: id,
         rpc_addr: addr.clone(),
@@ -27,10 +28,10 @@ async fn node(id: u64, bootstrap: bool) -> Node {
         history_limit: 1000,
         bootstrap,
         leader_wait: Duration::from_secs(5),
+        stop: stop.clone(),
     })
     .await
     .unwrap();
-    let stop = CancellationToken::new();
     tokio::spawn(rpc::serve(listener, Arc::new(server.clone()), stop.clone()));
     Node { server, stop, addr }
 }

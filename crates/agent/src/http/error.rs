@@ -20,9 +20,6 @@ pub enum ApiError {
     /// `?dc=` names a datacenter this agent cannot reach (Consul's wording).
     #[error("No path to datacenter")]
     NoPathToDatacenter,
-    /// This agent is not a server and knows none (Consul's wording).
-    #[error("No known Consul servers")]
-    NoServers,
     /// The server could not serve it (no leader, not the leader, stopped).
     #[error(transparent)]
     Server(#[from] ServerError),
@@ -34,7 +31,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NoPathToDatacenter | ApiError::NoServers | ApiError::Server(_) => {
+            ApiError::NoPathToDatacenter | ApiError::Server(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };

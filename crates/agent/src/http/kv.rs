@@ -12,10 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Json;
 use praetor_api::KvPair;
+use praetor_server::{Answer, Query, QueryResult};
 use praetor_store::Command;
 
 use super::error::ApiError;
-use super::query::{self, blocking, read_headers, Params, ReadOpts};
+use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
 /// Longest key accepted, in bytes.
@@ -55,7 +56,8 @@ pub fn key_from_path(path: &str, base: &str) -> Result<String, ApiError> {
     Ok(key)
 }
 
-enum Answer {
+/// What a KV read answers.
+enum Reply {
     Entries(Vec<KvPair>),
     Keys(Vec<String>),
     Raw(Vec<u8>),
@@ -74,45 +76,34 @@ async fn get_kv(
     let keys = p.flag("keys");
     let raw = p.flag("raw");
     let separator = p.get("separator").map(str::to_owned);
-    let (meta, index, answer) = blocking(&state, &opts, |store| {
-        let kv = store.kv();
-        if keys {
-            let list = kv.keys(&key, separator.as_deref());
-            let idx = kv.prefix_index(&key);
-            (
-                idx,
-                if list.is_empty() {
-                    Answer::Missing
-                } else {
-                    Answer::Keys(list)
-                },
-            )
-        } else if recurse {
-            let list: Vec<KvPair> = kv.list(&key).map(|(k, e)| e.to_pair(k)).collect();
-            let idx = kv.prefix_index(&key);
-            (
-                idx,
-                if list.is_empty() {
-                    Answer::Missing
-                } else {
-                    Answer::Entries(list)
-                },
-            )
-        } else {
-            let idx = kv.key_index(&key);
-            match kv.get(&key) {
-                Some(e) if raw => (idx, Answer::Raw(e.value.to_vec())),
-                Some(e) => (idx, Answer::Entries(vec![e.to_pair(&key)])),
-                None => (idx, Answer::Missing),
-            }
+    let q = if keys {
+        Query::KvKeys {
+            prefix: key,
+            separator,
         }
-    })
-    .await?;
+    } else if recurse {
+        Query::KvList { prefix: key }
+    } else {
+        Query::KvGet { key }
+    };
+    let QueryResult {
+        meta,
+        index,
+        answer,
+    } = query::run(&state, &opts, q).await?;
+    let answer = match answer {
+        Answer::Keys(list) if !list.is_empty() => Reply::Keys(list),
+        Answer::Kv(list) if raw && !recurse && !list.is_empty() => Reply::Raw(list[0].1.value.to_vec()),
+        Answer::Kv(list) if !list.is_empty() => {
+            Reply::Entries(list.iter().map(|(k, e)| e.to_pair(k)).collect())
+        }
+        _ => Reply::Missing,
+    };
     let headers = read_headers(&meta, index, opts.consistency);
     Ok(match answer {
-        Answer::Entries(list) => (headers, Json(list)).into_response(),
-        Answer::Keys(list) => (headers, Json(list)).into_response(),
-        Answer::Raw(value) => (
+        Reply::Entries(list) => (headers, Json(list)).into_response(),
+        Reply::Keys(list) => (headers, Json(list)).into_response(),
+        Reply::Raw(value) => (
             headers,
             [
                 ("content-type", "text/plain"),
@@ -121,7 +112,7 @@ async fn get_kv(
             value,
         )
             .into_response(),
-        Answer::Missing => (StatusCode::NOT_FOUND, headers).into_response(),
+        Reply::Missing => (StatusCode::NOT_FOUND, headers).into_response(),
     })
 }
 
@@ -189,9 +180,8 @@ async fn delete_kv(
 
 /// Proposes a KV command and answers `true`/`false` as Consul does.
 async fn apply(state: &AppState, cmd: Command) -> Result<Response, ApiError> {
-    let server = state.server()?;
     let start = Instant::now();
-    let (index, resp) = server.write(cmd).await?;
+    let (index, resp) = state.backend.write(cmd).await?;
     state.metrics.incr("consul.kvs.apply", 1);
     state.metrics.time("consul.kvs.apply", start.elapsed());
     Ok(([("X-Consul-Index", index.to_string())], Json(resp.ok())).into_response())

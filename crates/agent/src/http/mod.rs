@@ -22,6 +22,7 @@ use axum::Router;
 use praetor_server::Server;
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::Backend;
 use crate::config::RuntimeConfig;
 use crate::metrics::Metrics;
 use error::ApiError;
@@ -30,6 +31,9 @@ use error::ApiError;
 pub struct AppState {
     config: RwLock<Arc<RuntimeConfig>>,
     pub node_id: uuid::Uuid,
+    /// The way to the replicated state: this agent's server, or servers over RPC.
+    pub backend: Backend,
+    /// The server this agent hosts, if it is one.
     pub server: Option<Server>,
     pub metrics: Metrics,
     pub started: Instant,
@@ -44,14 +48,15 @@ impl AppState {
     pub fn new(
         config: RuntimeConfig,
         node_id: uuid::Uuid,
-        server: Option<Server>,
+        backend: Backend,
         stop: CancellationToken,
         http_addr: SocketAddr,
     ) -> AppState {
         AppState {
             config: RwLock::new(Arc::new(config)),
             node_id,
-            server,
+            server: backend.server().cloned(),
+            backend,
             metrics: Metrics::default(),
             started: Instant::now(),
             stop,
@@ -70,14 +75,6 @@ impl AppState {
     /// Replaces the configuration (SIGHUP).
     pub fn set_config(&self, cfg: RuntimeConfig) {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
-    }
-
-    /// The server this agent hosts.
-    ///
-    /// # Errors
-    /// `NoServers` on a client agent (forwarding arrives with the cluster work).
-    pub fn server(&self) -> Result<&Server, ApiError> {
-        self.server.as_ref().ok_or(ApiError::NoServers)
     }
 }
 

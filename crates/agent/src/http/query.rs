@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
-use praetor_server::{Consistency, ReadMeta};
-use praetor_store::Store;
-use rand::Rng;
+use praetor_server::{Consistency, Query, QueryOpts, QueryResult, ReadMeta};
 
 use super::error::ApiError;
 use super::AppState;
@@ -124,54 +122,19 @@ pub fn check_dc(p: &Params, state: &AppState) -> Result<(), ApiError> {
     }
 }
 
-/// Serves a read: checks consistency, then evaluates `f` against the store,
-/// and while the answer's index is not past `opts.index`, waits for the store
-/// to change (until the wait, plus up to 1/16 of it as jitter, runs out).
-/// Index 0 never blocks. Returns the answer's index and the answer.
+/// Runs a read through the agent's backend: on this agent's server, or on
+/// a server over RPC. The server runs the blocking wait (index 0 never
+/// blocks; a shutdown ends the wait with the current answer).
 ///
 /// # Errors
-/// When the server cannot serve the read (no servers, no leader).
-pub async fn blocking<T>(
-    state: &AppState,
-    opts: &ReadOpts,
-    mut f: impl FnMut(&Store) -> (u64, T),
-) -> Result<(ReadMeta, u64, T), ApiError> {
-    let server = state.server()?;
-    let meta = server.read(opts.consistency).await?;
-    let mut rx = server.subscribe();
-    let eval = |f: &mut dyn FnMut(&Store) -> (u64, T)| {
-        let st = server.shared().read();
-        f(&st.store)
+/// When no server can serve the read (no servers, no leader).
+pub async fn run(state: &AppState, opts: &ReadOpts, q: Query) -> Result<QueryResult, ApiError> {
+    let opts = QueryOpts {
+        index: opts.index,
+        wait: opts.wait,
+        consistency: opts.consistency,
     };
-    let (mut index, mut answer) = eval(&mut f);
-    if opts.index == 0 || index > opts.index {
-        return Ok((meta, index, answer));
-    }
-    let jitter = opts.wait.as_millis() as u64 / 16;
-    let jitter = if jitter > 0 {
-        rand::thread_rng().gen_range(0..=jitter)
-    } else {
-        0
-    };
-    let deadline = tokio::time::Instant::now() + opts.wait + Duration::from_millis(jitter);
-    // `rx` was subscribed before the first evaluation, so a change made
-    // since then is still unseen and `changed()` returns at once.
-    // A shutdown ends the wait too: the client gets the current answer, as
-    // on a timeout, instead of holding the agent's exit for the deadline.
-    loop {
-        tokio::select! {
-            changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => break,
-            },
-            () = state.stop.cancelled() => break,
-        }
-        (index, answer) = eval(&mut f);
-        if index > opts.index {
-            break;
-        }
-    }
-    Ok((meta, index, answer))
+    Ok(state.backend.query(q, opts).await?)
 }
 
 /// Consul's read headers.

@@ -16,18 +16,8 @@ pub async fn leader(
     RawQuery(q): RawQuery,
 ) -> Result<Json<String>, ApiError> {
     check_dc(&Params::parse(q.as_deref()), &state)?;
-    let server = state.server()?;
-    let addr = server
-        .leader()
-        .and_then(|id| {
-            server
-                .voters()
-                .into_iter()
-                .find(|(v, _)| *v == id)
-                .map(|(_, addr)| addr)
-        })
-        .unwrap_or_default();
-    Ok(Json(addr))
+    let status = state.backend.status().await?;
+    Ok(Json(status.leader_addr().unwrap_or_default().to_owned()))
 }
 
 /// The RPC addresses of every voter.
@@ -36,12 +26,13 @@ pub async fn peers(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Vec<String>>, ApiError> {
     check_dc(&Params::parse(q.as_deref()), &state)?;
+    let status = state.backend.status().await?;
     Ok(Json(
-        state
-            .server()?
-            .voters()
+        status
+            .members
             .into_iter()
-            .map(|(_, addr)| addr)
+            .filter(|m| m.voter)
+            .map(|m| m.addr)
             .collect(),
     ))
 }

@@ -3,8 +3,14 @@
 //! line, each with the previous value; nothing is skipped. When N is older
 //! than the kept history the answer is `410 Gone` with the oldest index kept;
 //! a reader that falls that far behind mid-stream gets a last line saying so.
+//!
+//! The stream is a chain of blocking queries for the changes after the last
+//! one sent, each answered from a server's local copy (a stale read: every
+//! server applies every change in order, so none is skipped), on this
+//! agent's server or, on a client agent, on a server over RPC.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -12,16 +18,17 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::kv::Compacted;
-use praetor_server::Server;
-use praetor_store::HistoryError;
+use praetor_server::{Answer, Consistency, Query, QueryOpts};
 
 use super::error::ApiError;
 use super::kv::key_from_path;
 use super::query::{self, Params};
 use super::AppState;
 
-/// Most events sent in one chunk.
+/// Most changes sent in one chunk.
 const BATCH: usize = 4096;
+/// How long one link of the chain waits for a change.
+const LINK_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn watch_kv(
     State(state): State<Arc<AppState>>,
@@ -31,20 +38,13 @@ pub async fn watch_kv(
     let prefix = key_from_path(uri.path(), "/v1/watch/kv")?;
     let p = Params::parse(q.as_deref());
     query::check_dc(&p, &state)?;
-    let server = state.server()?.clone();
-    let rx = server.subscribe();
-    let (start, current) = {
-        let st = server.shared().read();
-        let current = st.store.last_index();
-        let start = p.u64("index")?.unwrap_or(current + 1);
-        if let Err(HistoryError::Compacted { oldest, .. }) =
-            st.store.history().since(&prefix, start, 0)
-        {
-            let body = Compacted {
-                error: format!("index {start} is older than the oldest change kept ({oldest}); read the current state and watch from its index"),
-                oldest_index: oldest,
-                current_index: current,
-            };
+    let from = p.u64("index")?;
+    // The first link answers at once: it tells the current index (where a
+    // watch without `?index` starts) and whether `?index` is still kept.
+    let first = changes(&state, &prefix, from.unwrap_or(u64::MAX), 0).await?;
+    let (start, current) = match first {
+        Link::Compacted(body) => {
+            let current = body.current_index;
             return Ok((
                 StatusCode::GONE,
                 [("X-Consul-Index", current.to_string())],
@@ -52,26 +52,36 @@ pub async fn watch_kv(
             )
                 .into_response());
         }
-        (start, current)
+        Link::Changes { current, .. } => (from.unwrap_or(current + 1), current),
     };
     let stop = state.stop.clone();
-    let stream = futures::stream::unfold(Some((start, rx)), move |cursor| {
-        let server = server.clone();
+    let stream = futures::stream::unfold(Some(start), move |cursor| {
+        let state = state.clone();
         let prefix = prefix.clone();
         let stop = stop.clone();
         async move {
-            let (mut from, mut rx) = cursor?;
+            let mut from = cursor?;
             loop {
-                match next_chunk(&server, &prefix, from) {
-                    Ok((Some(chunk), next)) => {
-                        return Some((Ok::<_, std::io::Error>(chunk), Some((next, rx))))
-                    }
-                    Ok((None, next)) => from = next,
-                    Err(line) => return Some((Ok(line), None)),
-                }
-                tokio::select! {
-                    changed = rx.changed() => if changed.is_err() { return None },
+                let link = tokio::select! {
+                    link = changes(&state, &prefix, from, from.saturating_sub(1)) => link,
                     () = stop.cancelled() => return None,
+                };
+                match link {
+                    Ok(Link::Changes { lines: Some(chunk), next, .. }) => {
+                        return Some((Ok::<_, std::io::Error>(chunk), Some(next)))
+                    }
+                    Ok(Link::Changes { lines: None, next, .. }) => from = next,
+                    Ok(Link::Compacted(body)) => {
+                        let mut line = serde_json::to_vec(&body).unwrap_or_default();
+                        line.push(b'\n');
+                        return Some((Ok(Bytes::from(line)), None));
+                    }
+                    // The agent or its servers went away: end the stream;
+                    // the reader sees it end and resumes from its last index.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "watch stream ended");
+                        return None;
+                    }
                 }
             }
         }
@@ -86,34 +96,64 @@ pub async fn watch_kv(
         .into_response())
 }
 
-/// The lines to send from index `from` (`None` when nothing under the prefix
-/// changed) and the index to continue from; `Err(last line)` when the reader
-/// fell behind the history.
-fn next_chunk(server: &Server, prefix: &str, from: u64) -> Result<(Option<Bytes>, u64), Bytes> {
-    let st = server.shared().read();
-    let changes = match st.store.history().since(prefix, from, usize::MAX) {
-        Ok(c) => c,
-        Err(HistoryError::Compacted { oldest, .. }) => {
-            let body = Compacted {
-                error: format!("the watcher fell behind: index {from} is older than the oldest change kept ({oldest})"),
-                oldest_index: oldest,
-                current_index: st.store.last_index(),
-            };
-            let mut line = serde_json::to_vec(&body).unwrap_or_default();
-            line.push(b'\n');
-            return Err(Bytes::from(line));
-        }
+/// One link of the chain.
+enum Link {
+    /// The lines to send (`None`: nothing under the prefix changed), the
+    /// index to continue from, and the store's last index.
+    Changes {
+        lines: Option<Bytes>,
+        next: u64,
+        current: u64,
+    },
+    /// The changes from the asked index are no longer kept.
+    Compacted(Compacted),
+}
+
+/// The changes under `prefix` from `from` on, waiting while there are none
+/// and `index` is not 0.
+async fn changes(state: &AppState, prefix: &str, from: u64, index: u64) -> Result<Link, ApiError> {
+    let q = Query::KvChanges {
+        prefix: prefix.to_owned(),
+        from,
+        max: BATCH,
     };
-    // Everything applied so far has been looked at, matching or not.
-    let next = (st.store.last_index() + 1).max(from);
-    if changes.is_empty() {
-        return Ok((None, next));
+    let opts = QueryOpts {
+        index,
+        wait: LINK_WAIT,
+        consistency: Consistency::Stale,
+    };
+    match state.backend.query(q, opts).await?.answer {
+        Answer::Changes {
+            changes,
+            next,
+            current,
+        } => {
+            if changes.is_empty() {
+                return Ok(Link::Changes {
+                    lines: None,
+                    next,
+                    current,
+                });
+            }
+            let mut out = Vec::with_capacity(changes.len() * 128);
+            for c in &changes {
+                // serde_json never fails on these plain structs.
+                serde_json::to_writer(&mut out, &c.to_event()).unwrap_or_default();
+                out.push(b'\n');
+            }
+            Ok(Link::Changes {
+                lines: Some(Bytes::from(out)),
+                next,
+                current,
+            })
+        }
+        Answer::Compacted { oldest, current } => Ok(Link::Compacted(Compacted {
+            error: format!(
+                "index {from} is older than the oldest change kept ({oldest}); read the current state and watch from its index"
+            ),
+            oldest_index: oldest,
+            current_index: current,
+        })),
+        other => Err(ApiError::BadRequest(format!("unexpected answer {other:?}"))),
     }
-    let mut out = Vec::with_capacity(changes.len().min(BATCH) * 128);
-    for c in &changes {
-        // serde_json never fails on these plain structs.
-        serde_json::to_writer(&mut out, &c.to_event()).unwrap_or_default();
-        out.push(b'\n');
-    }
-    Ok((Some(Bytes::from(out)), next))
 }

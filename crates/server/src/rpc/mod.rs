@@ -14,7 +14,9 @@ use openraft::raft::{
 use praetor_store::{Command, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::query::{Query, QueryOpts, QueryResult};
 use crate::raft::TypeConfig;
+use crate::{RaftStatus, ServerError};
 
 pub use client::{RpcClient, RpcError};
 pub use server::{serve, Handler};
@@ -30,6 +32,10 @@ pub enum Request {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A write forwarded to the leader.
     Write(Command),
+    /// A read from a client agent, or forwarded to the leader.
+    Query(Query, QueryOpts),
+    /// The answering server's view of the Raft cluster.
+    Status,
     /// Liveness and identity check.
     Ping,
 }
@@ -41,11 +47,42 @@ pub enum Reply {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     /// The index the write was applied at and its response, or why not.
-    Write(Result<(u64, Response), String>),
+    Write(Result<(u64, Response), WireError>),
+    Query(Result<QueryResult, WireError>),
+    Status(RaftStatus),
     /// The answering server's Raft id.
     Pong(u64),
     /// The request could not be handled at all.
     Error(String),
+}
+
+/// A `ServerError` as it crosses the wire: the kinds a caller acts on,
+/// and the rest as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireError {
+    NoLeader,
+    NotLeader(Option<u64>),
+    Other(String),
+}
+
+impl From<ServerError> for WireError {
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::NoLeader => WireError::NoLeader,
+            ServerError::NotLeader { leader } => WireError::NotLeader(leader),
+            other => WireError::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<WireError> for ServerError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::NoLeader => ServerError::NoLeader,
+            WireError::NotLeader(leader) => ServerError::NotLeader { leader },
+            WireError::Other(reason) => ServerError::Forward(reason),
+        }
+    }
 }
 
 /// One frame on the wire.

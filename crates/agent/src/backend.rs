@@ -1,0 +1,188 @@
+//! Where an agent's reads and writes go: the server it hosts, or, on a
+//! client agent, a server over RPC (port 8300), chosen among the alive
+//! servers gossip reports and retried across them and across leader changes
+//! for a bounded time, as Consul's client agents do.
+
+use std::net::SocketAddr;
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use praetor_server::raft::network::Peers;
+use praetor_server::rpc::{Reply, Request, RpcError, WireError};
+use praetor_server::{Query, QueryOpts, QueryResult, RaftStatus, Server, ServerError};
+use praetor_store::{Command, Response};
+use rand::seq::SliceRandom;
+
+/// How long a client agent keeps retrying a request across servers.
+const RETRY_FOR: Duration = Duration::from_secs(7);
+/// Pause between two rounds of retries.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// The agent's way to the replicated state.
+pub enum Backend {
+    /// This agent is a server.
+    Local(Server),
+    /// This agent is a client: it forwards to servers.
+    Remote(Remote),
+}
+
+impl Backend {
+    /// Proposes `cmd`; returns the index it was applied at and its answer.
+    ///
+    /// # Errors
+    /// `NoLeader` after the leader wait, `NoServers` on a client that knows
+    /// none, `Forward` when the servers could not be reached.
+    pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+        match self {
+            Backend::Local(s) => s.write(cmd).await,
+            Backend::Remote(r) => {
+                let reply = r.call(|| Request::Write(cmd.clone()), RETRY_FOR, false).await?;
+                match reply {
+                    Reply::Write(res) => res.map_err(ServerError::from),
+                    other => Err(unexpected(&other)),
+                }
+            }
+        }
+    }
+
+    /// Answers a read (blocking when `opts.index` is set).
+    ///
+    /// # Errors
+    /// As `write`.
+    pub async fn query(&self, q: Query, opts: QueryOpts) -> Result<QueryResult, ServerError> {
+        match self {
+            Backend::Local(s) => s.query(&q, opts).await,
+            Backend::Remote(r) => {
+                let timeout = opts.wait + opts.wait / 16 + RETRY_FOR + Duration::from_secs(2);
+                let reply = r.call(|| Request::Query(q.clone(), opts), timeout, true).await?;
+                match reply {
+                    Reply::Query(res) => res.map_err(ServerError::from),
+                    other => Err(unexpected(&other)),
+                }
+            }
+        }
+    }
+
+    /// A server's view of the Raft cluster.
+    ///
+    /// # Errors
+    /// On a client agent, when no server answers.
+    pub async fn status(&self) -> Result<RaftStatus, ServerError> {
+        match self {
+            Backend::Local(s) => Ok(s.status()),
+            Backend::Remote(r) => match r.call(|| Request::Status, RETRY_FOR, true).await? {
+                Reply::Status(s) => Ok(s),
+                other => Err(unexpected(&other)),
+            },
+        }
+    }
+
+    /// The server this agent hosts, if it is one.
+    pub fn server(&self) -> Option<&Server> {
+        match self {
+            Backend::Local(s) => Some(s),
+            Backend::Remote(_) => None,
+        }
+    }
+}
+
+fn unexpected(reply: &Reply) -> ServerError {
+    ServerError::Forward(format!("unexpected reply {reply:?}"))
+}
+
+/// A client agent's servers and its connections to them.
+#[derive(Default)]
+pub struct Remote {
+    /// RPC addresses of the alive servers of this datacenter (from gossip).
+    servers: RwLock<Vec<SocketAddr>>,
+    /// The server that answered last; tried first.
+    preferred: Mutex<Option<SocketAddr>>,
+    clients: Peers,
+}
+
+impl Remote {
+    /// Replaces the list of servers to use.
+    pub fn set_servers(&self, mut servers: Vec<SocketAddr>) {
+        servers.sort();
+        servers.dedup();
+        *self.servers.write().unwrap_or_else(|p| p.into_inner()) = servers;
+    }
+
+    /// The servers known now.
+    pub fn servers(&self) -> Vec<SocketAddr> {
+        self.servers.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The servers to try, the preferred one first, the rest shuffled.
+    fn order(&self) -> Vec<SocketAddr> {
+        let mut list = self.servers();
+        list.shuffle(&mut rand::thread_rng());
+        let preferred = *self.preferred.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pos) = preferred.and_then(|p| list.iter().position(|s| *s == p)) {
+            list.swap(0, pos);
+        }
+        list
+    }
+
+    fn prefer(&self, addr: Option<SocketAddr>) {
+        *self.preferred.lock().unwrap_or_else(|p| p.into_inner()) = addr;
+    }
+
+    /// Calls a server, trying others when one cannot be reached or has no
+    /// leader, for at most `RETRY_FOR`. A call that was sent and then lost is
+    /// retried only when it is `idempotent` (a read): a write may have been
+    /// applied, so its caller gets the error rather than a second write.
+    async fn call(
+        &self,
+        make: impl Fn() -> Request,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> Result<Reply, ServerError> {
+        let deadline = tokio::time::Instant::now() + RETRY_FOR;
+        let mut last: Option<ServerError> = None;
+        loop {
+            for addr in self.order() {
+                let client = match self.clients.client(&addr.to_string()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        last = Some(ServerError::Forward(e.to_string()));
+                        continue;
+                    }
+                };
+                match client.call(make(), timeout).await {
+                    Ok(reply) if no_leader(&reply) => {
+                        self.prefer(None);
+                        last = Some(ServerError::NoLeader);
+                        break;
+                    }
+                    Ok(reply) => {
+                        self.prefer(Some(addr));
+                        return Ok(reply);
+                    }
+                    Err(e @ RpcError::Connect { .. }) => {
+                        self.prefer(None);
+                        last = Some(ServerError::Forward(e.to_string()));
+                    }
+                    Err(e) if idempotent => {
+                        self.prefer(None);
+                        last = Some(ServerError::Forward(e.to_string()));
+                    }
+                    Err(e) => return Err(ServerError::Forward(e.to_string())),
+                }
+            }
+            if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+                return Err(last.unwrap_or(ServerError::NoServers));
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+}
+
+/// `true` when a server answered that there is no leader (yet): worth
+/// retrying, an election is probably under way.
+fn no_leader(reply: &Reply) -> bool {
+    matches!(
+        reply,
+        Reply::Write(Err(WireError::NoLeader)) | Reply::Query(Err(WireError::NoLeader))
+    )
+}

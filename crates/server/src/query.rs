@@ -1,0 +1,140 @@
+//! Reads as they travel between agents and servers. A `Query` names what to
+//! read; `Server::query` answers it with Consul's consistency modes and
+//! blocking-query rules, on this server when it may answer and on the leader
+//! (over RPC) when it may not. A client agent sends the same `Query` to a
+//! server, so the blocking wait runs next to the store, as in Consul.
+
+use std::time::Duration;
+
+use praetor_store::{Change, Entry, HistoryError, Store};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::{Consistency, ReadMeta};
+
+/// What to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    /// One key (`GET /v1/kv/<key>`).
+    KvGet { key: String },
+    /// Every key under a prefix (`?recurse`).
+    KvList { prefix: String },
+    /// Key names under a prefix, cut at a separator (`?keys`).
+    KvKeys {
+        prefix: String,
+        separator: Option<String>,
+    },
+    /// The KV changes under `prefix` from index `from` on, at most `max`
+    /// (Praetor's watch stream). Blocks until there is at least one.
+    KvChanges {
+        prefix: String,
+        from: u64,
+        max: usize,
+    },
+}
+
+/// The answer to a `Query`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// Entries with their keys, in key order (empty: nothing there).
+    Kv(Vec<(String, Entry)>),
+    /// Key names.
+    Keys(Vec<String>),
+    /// Changes, oldest first, the index to continue from, and the store's
+    /// last index.
+    Changes {
+        changes: Vec<Change>,
+        next: u64,
+        current: u64,
+    },
+    /// The changes asked for are no longer kept.
+    Compacted { oldest: u64, current: u64 },
+}
+
+/// How to run a query: the blocking index and wait, and the consistency mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryOpts {
+    /// Return only when the answer's index is above this (0: at once).
+    pub index: u64,
+    /// Longest wait for a change (a small random jitter is added).
+    pub wait: Duration,
+    pub consistency: Consistency,
+}
+
+/// A query's answer with what the client must know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryResult {
+    pub meta: ReadMeta,
+    /// `X-Consul-Index`: the index the answer reflects.
+    pub index: u64,
+    pub answer: Answer,
+}
+
+impl Query {
+    /// Evaluates the query against `store`: the index a blocking query
+    /// compares (the last change that could alter this answer) and the answer.
+    pub fn eval(&self, store: &Store) -> (u64, Answer) {
+        let kv = store.kv();
+        match self {
+            Query::KvGet { key } => {
+                let found = kv.get(key).map(|e| vec![(key.clone(), e.clone())]);
+                (kv.key_index(key), Answer::Kv(found.unwrap_or_default()))
+            }
+            Query::KvList { prefix } => {
+                let list = kv.list(prefix).map(|(k, e)| (k.clone(), e.clone())).collect();
+                (kv.prefix_index(prefix), Answer::Kv(list))
+            }
+            Query::KvKeys { prefix, separator } => {
+                let list = kv.keys(prefix, separator.as_deref());
+                (kv.prefix_index(prefix), Answer::Keys(list))
+            }
+            Query::KvChanges { prefix, from, max } => {
+                let current = store.last_index();
+                match store.history().since(prefix, *from, usize::MAX) {
+                    Ok(mut list) => {
+                        // Cut after `max`, but never between two changes of
+                        // one index: the reader continues after that index.
+                        let cut = list.len() > *max;
+                        if cut {
+                            let last = list[max.saturating_sub(1)].index;
+                            let keep = list.partition_point(|c| c.index <= last);
+                            list.truncate(keep.max(1));
+                        }
+                        let last = list.last().map(|c| c.index);
+                        // With changes, the index is the last one's, above
+                        // `from - 1`, so the query returns; without, it stays
+                        // at `from - 1` and the query waits.
+                        let index = last.unwrap_or(from.saturating_sub(1));
+                        let next = match last {
+                            Some(i) if cut => i + 1,
+                            _ => (current + 1).max(*from),
+                        };
+                        let changes = list.into_iter().cloned().collect();
+                        (
+                            index,
+                            Answer::Changes {
+                                changes,
+                                next,
+                                current,
+                            },
+                        )
+                    }
+                    Err(HistoryError::Compacted { oldest, .. }) => {
+                        (u64::MAX, Answer::Compacted { oldest, current })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The wait with its jitter (up to 1/16 of it, as Consul adds).
+pub(crate) fn jittered(wait: Duration) -> Duration {
+    let jitter = wait.as_millis() as u64 / 16;
+    let jitter = if jitter > 0 {
+        rand::thread_rng().gen_range(0..=jitter)
+    } else {
+        0
+    };
+    wait + Duration::from_millis(jitter)
+}
