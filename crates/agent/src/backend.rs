@@ -36,7 +36,9 @@ impl Backend {
         match self {
             Backend::Local(s) => s.write(cmd).await,
             Backend::Remote(r) => {
-                let reply = r.call(|| Request::Write(cmd.clone()), RETRY_FOR, false).await?;
+                let reply = r
+                    .call(|| Request::Write(cmd.clone()), RETRY_FOR, false)
+                    .await?;
                 match reply {
                     Reply::Write(res) => res.map_err(ServerError::from),
                     other => Err(unexpected(&other)),
@@ -54,7 +56,9 @@ impl Backend {
             Backend::Local(s) => s.query(&q, opts).await,
             Backend::Remote(r) => {
                 let timeout = opts.wait + opts.wait / 16 + RETRY_FOR + Duration::from_secs(2);
-                let reply = r.call(|| Request::Query(q.clone(), opts), timeout, true).await?;
+                let reply = r
+                    .call(|| Request::Query(q.clone(), opts), timeout, true)
+                    .await?;
                 match reply {
                     Reply::Query(res) => res.map_err(ServerError::from),
                     other => Err(unexpected(&other)),
@@ -110,7 +114,10 @@ impl Remote {
 
     /// The servers known now.
     pub fn servers(&self) -> Vec<SocketAddr> {
-        self.servers.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.servers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The servers to try, the preferred one first, the rest shuffled.

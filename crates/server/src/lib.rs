@@ -96,7 +96,10 @@ impl RaftStatus {
     /// The leader's RPC address, when one is known.
     pub fn leader_addr(&self) -> Option<&str> {
         let leader = self.leader?;
-        self.members.iter().find(|m| m.id == leader).map(|m| m.addr.as_str())
+        self.members
+            .iter()
+            .find(|m| m.id == leader)
+            .map(|m| m.addr.as_str())
     }
 }
 
@@ -259,7 +262,9 @@ impl Server {
         loop {
             match tokio::time::timeout_at(deadline, attempt()).await {
                 Err(_) => return Err(ServerError::NoLeader),
-                Ok(Err(ServerError::NotLeader { leader })) if leader.is_none_or(|l| l == self.id) => {
+                Ok(Err(ServerError::NotLeader { leader }))
+                    if leader.is_none_or(|l| l == self.id) =>
+                {
                     if tokio::time::Instant::now() >= deadline {
                         return Err(ServerError::NoLeader);
                     }
@@ -321,7 +326,8 @@ impl Server {
     /// # Errors
     /// `NoLeader` after the leader wait; `NotLeader` when another server leads.
     pub async fn write_local(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
-        self.with_leader(|| self.proposer.propose(cmd.clone())).await
+        self.with_leader(|| self.proposer.propose(cmd.clone()))
+            .await
     }
 
     /// Makes this server fit to serve a read with `consistency`, waiting a
@@ -393,7 +399,8 @@ impl Server {
             Err(ServerError::NotLeader {
                 leader: Some(leader),
             }) => {
-                let timeout = query::jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
+                let timeout =
+                    query::jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
                 match self
                     .call_leader(leader, rpc::Request::Query(q.clone(), opts), timeout)
                     .await?

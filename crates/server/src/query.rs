@@ -81,7 +81,10 @@ impl Query {
                 (kv.key_index(key), Answer::Kv(found.unwrap_or_default()))
             }
             Query::KvList { prefix } => {
-                let list = kv.list(prefix).map(|(k, e)| (k.clone(), e.clone())).collect();
+                let list = kv
+                    .list(prefix)
+                    .map(|(k, e)| (k.clone(), e.clone()))
+                    .collect();
                 (kv.prefix_index(prefix), Answer::Kv(list))
             }
             Query::KvKeys { prefix, separator } => {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use praetor_server::{rpc, Consistency, Server, ServerConfig};
+use praetor_server::{rpc, Answer, Consistency, Query, QueryOpts, Server, ServerConfig};
 use praetor_store::Command;
 use tokio_util::sync::CancellationToken;
 
@@ -104,6 +104,53 @@ async fn three_servers_replicate_forward_and_survive_the_leaders_loss() {
             .known_leader
     );
     assert!(a.server.read(Consistency::Consistent).await.is_ok());
+
+    // Queries on a follower: default and consistent ones are answered by the
+    // leader over RPC, and a blocking one wakes on a write made elsewhere.
+    let get = |k: &str| Query::KvGet { key: k.into() };
+    let opts = |index, consistency| QueryOpts {
+        index,
+        wait: Duration::from_secs(10),
+        consistency,
+    };
+    for mode in [
+        Consistency::Default,
+        Consistency::Consistent,
+        Consistency::Stale,
+    ] {
+        let r = c.server.query(&get("from/b"), opts(0, mode)).await.unwrap();
+        assert!(
+            matches!(&r.answer, Answer::Kv(list) if list.len() == 1),
+            "{mode:?}: {r:?}"
+        );
+        assert!(r.meta.known_leader);
+    }
+    let before = c
+        .server
+        .query(&get("blocking/k"), opts(0, Consistency::Default))
+        .await
+        .unwrap();
+    let waiter = {
+        let c = c.server.clone();
+        let q = get("blocking/k");
+        tokio::spawn(async move { c.query(&q, opts(before.index, Consistency::Default)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !waiter.is_finished(),
+        "the blocking query returned before its key changed"
+    );
+    b.server.write(set("elsewhere", "1")).await.unwrap();
+    let (written, _) = b.server.write(set("blocking/k", "v")).await.unwrap();
+    let woke = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(woke.index, written, "woke on its own key's write: {woke:?}");
+    let status = c.server.status();
+    assert_eq!(status.members.iter().filter(|m| m.voter).count(), 3);
+    assert_eq!(status.leader_addr(), Some(a.addr.as_str()));
 
     // The leader goes away: the other two elect a new one and keep writing.
     a.stop.cancel();

@@ -31,9 +31,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NoPathToDatacenter | ApiError::Server(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::NoPathToDatacenter | ApiError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");

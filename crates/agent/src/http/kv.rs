@@ -93,7 +93,9 @@ async fn get_kv(
     } = query::run(&state, &opts, q).await?;
     let answer = match answer {
         Answer::Keys(list) if !list.is_empty() => Reply::Keys(list),
-        Answer::Kv(list) if raw && !recurse && !list.is_empty() => Reply::Raw(list[0].1.value.to_vec()),
+        Answer::Kv(list) if raw && !recurse && !list.is_empty() => {
+            Reply::Raw(list[0].1.value.to_vec())
+        }
         Answer::Kv(list) if !list.is_empty() => {
             Reply::Entries(list.iter().map(|(k, e)| e.to_pair(k)).collect())
         }

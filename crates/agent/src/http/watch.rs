@@ -67,10 +67,14 @@ pub async fn watch_kv(
                     () = stop.cancelled() => return None,
                 };
                 match link {
-                    Ok(Link::Changes { lines: Some(chunk), next, .. }) => {
-                        return Some((Ok::<_, std::io::Error>(chunk), Some(next)))
-                    }
-                    Ok(Link::Changes { lines: None, next, .. }) => from = next,
+                    Ok(Link::Changes {
+                        lines: Some(chunk),
+                        next,
+                        ..
+                    }) => return Some((Ok::<_, std::io::Error>(chunk), Some(next))),
+                    Ok(Link::Changes {
+                        lines: None, next, ..
+                    }) => from = next,
                     Ok(Link::Compacted(body)) => {
                         let mut line = serde_json::to_vec(&body).unwrap_or_default();
                         line.push(b'\n');
