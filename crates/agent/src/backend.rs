@@ -81,6 +81,21 @@ impl Backend {
         }
     }
 
+    /// Removes a server from the Raft configuration (on the leader).
+    ///
+    /// # Errors
+    /// `UnknownPeer`, or as `write`.
+    pub async fn remove_peer(&self, id: u64) -> Result<(), ServerError> {
+        match self {
+            Backend::Local(s) => s.remove_peer(id).await,
+            Backend::Remote(r) => match r.call(|| Request::RemovePeer(id), RETRY_FOR, false).await?
+            {
+                Reply::Done(res) => res.map_err(ServerError::from),
+                other => Err(unexpected(&other)),
+            },
+        }
+    }
+
     /// The server this agent hosts, if it is one.
     pub fn server(&self) -> Option<&Server> {
         match self {

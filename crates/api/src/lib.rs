@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod duration;
 pub mod kv;
+pub mod operator;
 
 pub use kv::{KvPair, WatchEvent, WatchOp};
 

@@ -27,6 +27,9 @@ enum Command {
     Kv(cmd::kv::KvCommand),
     /// Lists the members of the cluster.
     Members(cmd::members::MembersArgs),
+    /// Cluster operations (Raft peers).
+    #[command(subcommand)]
+    Operator(cmd::operator::OperatorCommand),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
     /// Prints the version.
@@ -50,6 +53,7 @@ fn main() {
                     match other {
                         Command::Kv(c) => cmd::kv::run(c).await,
                         Command::Members(a) => cmd::members::run(a).await,
+                        Command::Operator(c) => cmd::operator::run(c).await,
                         Command::Info(a) => cmd::info::info(a).await,
                         Command::Agent(_) | Command::Version => Ok(()),
                     }

@@ -399,6 +399,54 @@ impl Client {
     pub async fn status_peers(&self) -> Result<Vec<String>, ClientError> {
         self.get_json("/v1/status/peers", &[]).await
     }
+
+    /// `GET /v1/operator/raft/configuration`.
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn operator_raft_configuration(
+        &self,
+        stale: bool,
+    ) -> Result<praetor_api::operator::RaftConfiguration, ClientError> {
+        let q: Vec<(&str, String)> = if stale {
+            vec![("stale", String::new())]
+        } else {
+            vec![]
+        };
+        self.get_json("/v1/operator/raft/configuration", &q).await
+    }
+
+    /// `PUT` (any method) without a body to `path`, expecting a 2xx.
+    async fn put_empty(
+        &self,
+        method: Method,
+        path: &str,
+        q: &[(&str, String)],
+    ) -> Result<(), ClientError> {
+        self.check(self.send(self.request(method, path, q, TIMEOUT)).await?)
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /v1/operator/raft/peer?id=` or `?address=`.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 400 when the peer is not in the configuration.
+    pub async fn operator_raft_remove_peer(
+        &self,
+        id: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let mut q = Vec::new();
+        if let Some(id) = id {
+            q.push(("id", id.to_owned()));
+        }
+        if let Some(a) = address {
+            q.push(("address", a.to_owned()));
+        }
+        self.put_empty(Method::DELETE, "/v1/operator/raft/peer", &q)
+            .await
+    }
 }
 
 /// Splits a byte stream into newline-delimited JSON events.

@@ -14,6 +14,9 @@ pub enum ServerError {
     /// A client agent knows no server to send the request to; Consul's wording.
     #[error("No known Consul servers")]
     NoServers,
+    /// A Raft peer named by an operator is not in the configuration.
+    #[error("address {0:?} was not found in the Raft configuration")]
+    UnknownPeer(String),
     /// The leader could not be reached to forward a request to it.
     #[error("rpc error forwarding to the leader: {0}")]
     Forward(String),

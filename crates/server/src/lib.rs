@@ -502,14 +502,40 @@ impl Server {
     /// # Errors
     /// As `add_voter`.
     pub async fn remove_voter(&self, id: u64) -> Result<(), ServerError> {
+        let voter = self.voters().iter().any(|(v, _)| *v == id);
         let ids: std::collections::BTreeSet<u64> = [id].into();
-        self.membership_result(
-            self.raft
-                .change_membership(openraft::ChangeMembers::RemoveVoters(ids), false)
-                .await,
-        )?;
+        let change = if voter {
+            openraft::ChangeMembers::RemoveVoters(ids)
+        } else {
+            openraft::ChangeMembers::RemoveNodes(ids)
+        };
+        self.membership_result(self.raft.change_membership(change, false).await)?;
         tracing::info!(id, "server removed from the raft configuration");
         Ok(())
+    }
+
+    /// Removes a server from the Raft configuration on whichever server
+    /// leads (`DELETE /v1/operator/raft/peer`).
+    ///
+    /// # Errors
+    /// `UnknownPeer` when `id` is not in the configuration; as `write`
+    /// otherwise.
+    pub async fn remove_peer(&self, id: u64) -> Result<(), ServerError> {
+        if !self.status().members.iter().any(|m| m.id == id) {
+            return Err(ServerError::UnknownPeer(id.to_string()));
+        }
+        match self.with_leader(|| self.remove_voter(id)).await {
+            Err(ServerError::NotLeader {
+                leader: Some(leader),
+            }) => match self
+                .call_leader(leader, rpc::Request::RemovePeer(id), self.leader_wait)
+                .await?
+            {
+                rpc::Reply::Done(r) => r.map_err(ServerError::from),
+                other => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
+            },
+            other => other,
+        }
     }
 
     fn membership_result<T>(
@@ -550,6 +576,7 @@ impl Server {
             Request::Write(cmd) => Reply::Write(self.write_local(cmd).await.map_err(Into::into)),
             Request::Query(q, opts) => Reply::Query(self.query(&q, opts).await.map_err(Into::into)),
             Request::Status => Reply::Status(self.status()),
+            Request::RemovePeer(id) => Reply::Done(self.remove_peer(id).await.map_err(Into::into)),
             Request::Ping => Reply::Pong(self.id),
         }
     }

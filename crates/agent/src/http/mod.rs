@@ -6,6 +6,7 @@ pub mod agent;
 pub mod catalog;
 pub mod error;
 pub mod kv;
+pub mod operator;
 pub mod query;
 pub mod status;
 pub mod watch;
@@ -72,6 +73,19 @@ impl AppState {
             .clone()
     }
 
+    /// The node name and ID of every server this agent knows, by Raft id.
+    pub fn servers_by_raft_id(&self) -> std::collections::HashMap<u64, (String, String)> {
+        let mut out = std::collections::HashMap::new();
+        let cfg = self.config();
+        if cfg.server {
+            out.insert(
+                crate::identity::raft_id(&self.node_id),
+                (cfg.node_name.clone(), self.node_id.to_string()),
+            );
+        }
+        out
+    }
+
     /// Replaces the configuration (SIGHUP).
     pub fn set_config(&self, cfg: RuntimeConfig) {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
@@ -103,6 +117,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/status/leader",
             get(status::leader).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/operator/raft/configuration",
+            get(operator::configuration).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/operator/raft/peer",
+            axum::routing::delete(operator::remove_peer).fallback(method_not_allowed),
         )
         .route(
             "/v1/status/peers",

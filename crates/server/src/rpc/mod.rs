@@ -36,6 +36,8 @@ pub enum Request {
     Query(Query, QueryOpts),
     /// The answering server's view of the Raft cluster.
     Status,
+    /// Remove a server from the Raft configuration (on the leader).
+    RemovePeer(u64),
     /// Liveness and identity check.
     Ping,
 }
@@ -50,6 +52,8 @@ pub enum Reply {
     Write(Result<(u64, Response), WireError>),
     Query(Result<QueryResult, WireError>),
     Status(RaftStatus),
+    /// An operation without an answer succeeded, or why not.
+    Done(Result<(), WireError>),
     /// The answering server's Raft id.
     Pong(u64),
     /// The request could not be handled at all.
@@ -62,6 +66,7 @@ pub enum Reply {
 pub enum WireError {
     NoLeader,
     NotLeader(Option<u64>),
+    UnknownPeer(String),
     Other(String),
 }
 
@@ -70,6 +75,7 @@ impl From<ServerError> for WireError {
         match e {
             ServerError::NoLeader => WireError::NoLeader,
             ServerError::NotLeader { leader } => WireError::NotLeader(leader),
+            ServerError::UnknownPeer(p) => WireError::UnknownPeer(p),
             other => WireError::Other(other.to_string()),
         }
     }
@@ -80,6 +86,7 @@ impl From<WireError> for ServerError {
         match e {
             WireError::NoLeader => ServerError::NoLeader,
             WireError::NotLeader(leader) => ServerError::NotLeader { leader },
+            WireError::UnknownPeer(p) => ServerError::UnknownPeer(p),
             WireError::Other(reason) => ServerError::Forward(reason),
         }
     }
