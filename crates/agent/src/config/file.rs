@@ -24,7 +24,12 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "advertise_addr_wan",
     "alt_domain",
     "auto_encrypt",
-    "autopilot",
+    "autopilot.disable_upgrade_migration",
+    "autopilot.last_contact_threshold",
+    "autopilot.max_trailing_logs",
+    "autopilot.redundancy_zone_tag",
+    "autopilot.server_stabilization_time",
+    "autopilot.upgrade_version_tag",
     "ca_file",
     "ca_path",
     "cert_file",
@@ -137,6 +142,17 @@ pub(super) struct FileConfig {
     pub reconnect_timeout: Option<GoDuration>,
     pub encrypt: Option<EncryptKey>,
     pub domain: Option<Domain>,
+    pub autopilot: Option<AutopilotFile>,
+}
+
+/// Consul's `autopilot` block: the keys Praetor acts on (the rest are
+/// accepted), plus Praetor's `dead_server_timeout`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AutopilotFile {
+    pub cleanup_dead_servers: Option<bool>,
+    pub min_quorum: Option<u32>,
+    /// How long a server must have failed before it is removed from Raft.
+    pub dead_server_timeout: Option<GoDuration>,
 }
 
 /// Consul's `ports` block.

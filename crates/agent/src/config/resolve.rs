@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::error::ConfigError;
-use super::file::{self, FileConfig, LimitsFile, PortsFile, UiConfigFile};
+use super::file::{self, AutopilotFile, FileConfig, LimitsFile, PortsFile, UiConfigFile};
 use super::runtime::{Port, RuntimeConfig};
 use super::setting::PortSetting;
 
@@ -90,6 +90,7 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         reconnect_timeout,
         encrypt,
         domain,
+        autopilot,
     } = file;
     set(&mut cfg.datacenter, datacenter.map(|d| d.0));
     set(&mut cfg.primary_datacenter, primary_datacenter.map(|d| d.0));
@@ -166,6 +167,20 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
     set(&mut cfg.reconnect_timeout, reconnect_timeout.map(|d| d.0));
     set(&mut cfg.encrypt, encrypt.map(|k| Some(k.0)));
     set(&mut cfg.domain, domain.map(|d| d.0));
+    let AutopilotFile {
+        cleanup_dead_servers,
+        min_quorum,
+        dead_server_timeout,
+    } = autopilot.unwrap_or_default();
+    set(
+        &mut cfg.autopilot.cleanup_dead_servers,
+        cleanup_dead_servers,
+    );
+    set(&mut cfg.autopilot.min_quorum, min_quorum);
+    set(
+        &mut cfg.autopilot.dead_server_timeout,
+        dead_server_timeout.map(|d| d.0),
+    );
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

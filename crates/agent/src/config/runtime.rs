@@ -55,6 +55,28 @@ impl Default for Limits {
     }
 }
 
+/// Consul's `autopilot` block (the parts Praetor acts on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autopilot {
+    /// Remove failed servers from Raft (`cleanup_dead_servers`; true).
+    pub cleanup_dead_servers: bool,
+    /// Never shrink the voters below this many by cleanup (`min_quorum`; 0).
+    pub min_quorum: u32,
+    /// How long a server must have been failed before cleanup removes it
+    /// (Praetor's `dead_server_timeout`; 30s).
+    pub dead_server_timeout: Duration,
+}
+
+impl Default for Autopilot {
+    fn default() -> Self {
+        Autopilot {
+            cleanup_dead_servers: true,
+            min_quorum: 0,
+            dead_server_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The effective configuration of one agent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeConfig {
@@ -97,6 +119,8 @@ pub struct RuntimeConfig {
     pub kv_history_limit: usize,
     /// `reconnect_timeout` (72h).
     pub reconnect_timeout: Duration,
+    /// `autopilot`.
+    pub autopilot: Autopilot,
     /// `encrypt`, kept for the gossip layer.
     pub encrypt: Option<String>,
     /// `domain` for DNS (`consul.`).
@@ -144,6 +168,7 @@ impl Default for RuntimeConfig {
             raft_trailing_logs: 10240,
             kv_history_limit: 100_000,
             reconnect_timeout: Duration::from_secs(72 * 3600),
+            autopilot: Autopilot::default(),
             encrypt: None,
             domain: "consul.".into(),
             sources: Vec::new(),

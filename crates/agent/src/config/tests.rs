@@ -754,3 +754,25 @@ fn even_bootstrap_expect_warns() {
         loaded.warnings
     );
 }
+
+#[test]
+fn autopilot_block_sets_cleanup_and_other_keys_are_accepted() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.json",
+        r#"{"autopilot": {"cleanup_dead_servers": false, "min_quorum": 3,
+            "dead_server_timeout": "5s", "last_contact_threshold": "200ms"}}"#,
+    );
+    let loaded = load_ok(&s.flags(&[&file]));
+    let a = &loaded.config.autopilot;
+    assert!(!a.cleanup_dead_servers);
+    assert_eq!(a.min_quorum, 3);
+    assert_eq!(a.dead_server_timeout, Duration::from_secs(5));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let bad = s.write(
+        "b.json",
+        r#"{"autopilot": {"dead_server_timeout": "soon"}}"#,
+    );
+    let err = load_err(&s.flags(&[&bad]));
+    assert!(err.contains("autopilot.dead_server_timeout"), "{err}");
+}
