@@ -428,6 +428,36 @@ impl Client {
         Ok(())
     }
 
+    /// `PUT /v1/agent/join/<address>`.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 500 naming the address when nobody answered there.
+    pub async fn agent_join(&self, address: &str) -> Result<(), ClientError> {
+        self.put_empty(Method::PUT, &format!("/v1/agent/join/{address}"), &[])
+            .await
+    }
+
+    /// `PUT /v1/agent/leave`: the agent leaves the cluster and shuts down.
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn agent_leave(&self) -> Result<(), ClientError> {
+        self.put_empty(Method::PUT, "/v1/agent/leave", &[]).await
+    }
+
+    /// `PUT /v1/agent/force-leave/<node>`.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 500 when the node is unknown.
+    pub async fn agent_force_leave(&self, node: &str) -> Result<(), ClientError> {
+        self.put_empty(
+            Method::PUT,
+            &format!("/v1/agent/force-leave/{}", encode_key(node)),
+            &[],
+        )
+        .await
+    }
+
     /// `DELETE /v1/operator/raft/peer?id=` or `?address=`.
     ///
     /// # Errors

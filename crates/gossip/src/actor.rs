@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use foca::{Foca, Notification, OwnedNotification, PostcardCodec, Runtime, Timer};
-use foca_rand::RngExt;
 use foca_rand::rngs::StdRng;
+use foca_rand::RngExt;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -27,7 +27,7 @@ use crate::fact::{Fact, FactHandler};
 use crate::identity::Ident;
 use crate::member::{MemberEvent, MemberList, MemberStatus, Tags};
 use crate::push_pull::{self, PushPull};
-use crate::table::{Table, lock};
+use crate::table::{lock, Table};
 
 pub(crate) type FocaInstance = Foca<Ident, PostcardCodec, StdRng, FactHandler>;
 
@@ -128,7 +128,11 @@ pub(crate) struct Actor {
 
 impl Actor {
     /// Runs the protocol until `stop`: UDP in, inputs, timers, housekeeping.
-    pub(crate) async fn run_gossip(mut self, socket: Arc<UdpSocket>, mut input: mpsc::Receiver<Input>) {
+    pub(crate) async fn run_gossip(
+        mut self,
+        socket: Arc<UdpSocket>,
+        mut input: mpsc::Receiver<Input>,
+    ) {
         let own = self.own_meta();
         self.broadcast_own(&own);
         let mut buf = vec![0u8; self.settings.max_packet + 1];
@@ -155,8 +159,11 @@ impl Actor {
 
     fn tick_period(&self) -> Duration {
         let s = &self.settings;
-        (s.reconnect_timeout.min(s.tombstone_timeout).min(Duration::from_secs(4)) / 4)
-            .max(Duration::from_millis(50))
+        (s.reconnect_timeout
+            .min(s.tombstone_timeout)
+            .min(Duration::from_secs(4))
+            / 4)
+        .max(Duration::from_millis(50))
     }
 
     /// Calls foca with our runtime, then absorbs what it produced.
@@ -206,7 +213,10 @@ impl Actor {
             table.take_refute()
         };
         if let Some(id) = renewed {
-            tracing::info!(generation = id.generation, "declared failed while running; rejoined under a new generation");
+            tracing::info!(
+                generation = id.generation,
+                "declared failed while running; rejoined under a new generation"
+            );
             self.reannounce();
         } else if refute && !self.leaving {
             tracing::info!("another member claimed we are leaving; refuting");

@@ -275,7 +275,8 @@ impl Table {
             }
             let event = match (previous.map(|m| m.status), member.status) {
                 (None | Some(MemberStatus::Failed | MemberStatus::Left), MemberStatus::Alive)
-                | (None | Some(MemberStatus::Failed | MemberStatus::Left), MemberStatus::Leaving) => {
+                | (None | Some(MemberStatus::Failed | MemberStatus::Left), MemberStatus::Leaving) =>
+                {
                     tracing::info!(member = %member.name, addr = %member.addr, generation = member.generation, "member joined");
                     MemberEvent::Join(member.clone())
                 }

@@ -170,23 +170,8 @@ impl Server {
         )
         .await
         .map_err(|e| ServerError::Fatal(e.to_string()))?;
-        if cfg.bootstrap {
-            let members = BTreeMap::from([(
-                cfg.node_id,
-                BasicNode {
-                    addr: cfg.rpc_addr.clone(),
-                },
-            )]);
-            match raft.initialize(members).await {
-                Ok(()) => tracing::info!(id = cfg.node_id, "bootstrapped a new cluster"),
-                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
-                    tracing::info!(id = cfg.node_id, "cluster already bootstrapped; resuming")
-                }
-                Err(e) => return Err(ServerError::Fatal(e.to_string())),
-            }
-        }
         let proposer = proposer::Proposer::spawn(raft.clone());
-        Ok(Server {
+        let server = Server {
             id: cfg.node_id,
             raft,
             log,
@@ -195,7 +180,34 @@ impl Server {
             shared,
             leader_wait: cfg.leader_wait,
             stop: cfg.stop,
-        })
+        };
+        if cfg.bootstrap {
+            server
+                .bootstrap(BTreeMap::from([(cfg.node_id, cfg.rpc_addr.clone())]))
+                .await?;
+        }
+        Ok(server)
+    }
+
+    /// Forms a new cluster of `voters` (Raft id → RPC address) if this
+    /// server has no Raft state yet; every server of a new cluster may call
+    /// it with the same voters. A server that already has state resumes.
+    ///
+    /// # Errors
+    /// `Fatal` when Raft refuses.
+    pub async fn bootstrap(&self, voters: BTreeMap<u64, String>) -> Result<(), ServerError> {
+        let members: BTreeMap<u64, BasicNode> = voters
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode { addr }))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) => tracing::info!(id = self.id, "bootstrapped a new cluster"),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                tracing::info!(id = self.id, "cluster already bootstrapped; resuming")
+            }
+            Err(e) => return Err(ServerError::Fatal(e.to_string())),
+        }
+        Ok(())
     }
 
     /// This server's Raft id.

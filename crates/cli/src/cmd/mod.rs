@@ -5,6 +5,7 @@ pub mod agent;
 pub mod info;
 pub mod kv;
 pub mod members;
+pub mod membership;
 pub mod operator;
 
 use praetor_client::Client;
