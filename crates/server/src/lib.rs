@@ -585,7 +585,7 @@ impl Server {
             Request::InstallSnapshot(r) => {
                 Reply::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            Request::Write(cmd) => Reply::Write(self.write_local(cmd).await.map_err(Into::into)),
+            Request::Write(cmd) => Reply::Write(self.write(cmd).await.map_err(Into::into)),
             Request::Query(q, opts) => Reply::Query(self.query(&q, opts).await.map_err(Into::into)),
             Request::Status => Reply::Status(self.status()),
             Request::RemovePeer(id) => Reply::Done(self.remove_peer(id).await.map_err(Into::into)),
