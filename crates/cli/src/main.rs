@@ -36,6 +36,9 @@ enum Command {
     /// Cluster operations (Raft peers).
     #[command(subcommand)]
     Operator(cmd::operator::OperatorCommand),
+    /// Saves, restores and inspects snapshots of the cluster's state.
+    #[command(subcommand)]
+    Snapshot(cmd::snapshot::SnapshotCommand),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
     /// Prints the version.
@@ -63,6 +66,7 @@ fn main() {
                         Command::Leave(a) => cmd::membership::leave(a).await,
                         Command::ForceLeave(a) => cmd::membership::force_leave(a).await,
                         Command::Operator(c) => cmd::operator::run(c).await,
+                        Command::Snapshot(c) => cmd::snapshot::run(c).await,
                         Command::Info(a) => cmd::info::info(a).await,
                         Command::Agent(_) | Command::Version => Ok(()),
                     }

@@ -428,6 +428,43 @@ impl Client {
         Ok(())
     }
 
+    /// `GET /v1/snapshot`: the snapshot file's bytes.
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn snapshot_save(&self, stale: bool) -> Result<Vec<u8>, ClientError> {
+        let q: Vec<(&str, String)> = if stale {
+            vec![("stale", String::new())]
+        } else {
+            vec![]
+        };
+        let req = self.request(Method::GET, "/v1/snapshot", &q, Duration::from_secs(600));
+        let resp = self.check(self.send(req).await?).await?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// `PUT /v1/snapshot` with a file `snapshot_save` returned.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 400 when the file is damaged.
+    pub async fn snapshot_restore(&self, file: Vec<u8>) -> Result<(), ClientError> {
+        let empty: [(&str, String); 0] = [];
+        let req = self
+            .request(
+                Method::PUT,
+                "/v1/snapshot",
+                &empty,
+                Duration::from_secs(600),
+            )
+            .body(file);
+        self.check(self.send(req).await?).await?;
+        Ok(())
+    }
+
     /// `PUT /v1/agent/join/<address>`.
     ///
     /// # Errors

@@ -429,8 +429,13 @@ impl Server {
         // Subscribed before the first evaluation: a change made in between
         // is still unseen, so `changed()` returns at once.
         let mut rx = self.subscribe();
-        let eval = || q.eval(&self.shared.read().store);
-        let (mut index, mut answer) = eval();
+        let restored = self.shared.read().store.restored_at();
+        let eval = || {
+            let st = self.shared.read();
+            let (index, answer) = q.eval(&st.store);
+            (index, answer, st.store.restored_at() != restored)
+        };
+        let (mut index, mut answer, _) = eval();
         if opts.index > 0 && index <= opts.index {
             let deadline = tokio::time::Instant::now() + query::jittered(opts.wait);
             loop {
@@ -441,8 +446,11 @@ impl Server {
                     },
                     () = self.stop.cancelled() => break,
                 }
-                (index, answer) = eval();
-                if index > opts.index {
+                let restored;
+                (index, answer, restored) = eval();
+                // After a snapshot restore indexes may have gone back: answer
+                // now so the client resets, as Consul's blocking queries do.
+                if index > opts.index || restored {
                     break;
                 }
             }

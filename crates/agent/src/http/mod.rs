@@ -8,6 +8,7 @@ pub mod error;
 pub mod kv;
 pub mod operator;
 pub mod query;
+pub mod snapshot;
 pub mod status;
 pub mod watch;
 
@@ -129,6 +130,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/operator/raft/peer",
             axum::routing::delete(operator::remove_peer).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/snapshot",
+            get(snapshot::save)
+                .put(snapshot::restore)
+                .layer(DefaultBodyLimit::max(snapshot::MAX_SNAPSHOT))
+                .fallback(method_not_allowed),
         )
         .route(
             "/v1/status/peers",

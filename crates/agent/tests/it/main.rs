@@ -5,6 +5,7 @@
 mod blocking;
 mod durability;
 mod kv;
+mod snapshot;
 mod watch;
 
 use std::time::Duration;

@@ -7,6 +7,7 @@ pub mod kv;
 pub mod members;
 pub mod membership;
 pub mod operator;
+pub mod snapshot;
 
 use praetor_client::Client;
 
