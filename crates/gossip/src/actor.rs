@@ -14,20 +14,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use foca::{Foca, Notification, OwnedNotification, PostcardCodec, Runtime, Timer};
-use foca_rand::RngExt;
 use foca_rand::rngs::StdRng;
+use foca_rand::RngExt;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::error::GossipError;
 use crate::fact::{Fact, FactHandler};
 use crate::identity::Ident;
 use crate::member::{MemberEvent, MemberList, MemberStatus, Tags};
 use crate::push_pull::{self, PushPull};
-use crate::table::{Table, lock};
+use crate::table::{lock, Table};
 
 pub(crate) type FocaInstance = Foca<Ident, PostcardCodec, StdRng, FactHandler>;
 
@@ -128,7 +129,11 @@ pub(crate) struct Actor {
 
 impl Actor {
     /// Runs the protocol until `stop`: UDP in, inputs, timers, housekeeping.
-    pub(crate) async fn run_gossip(mut self, socket: Arc<UdpSocket>, mut input: mpsc::Receiver<Input>) {
+    pub(crate) async fn run_gossip(
+        mut self,
+        socket: Arc<UdpSocket>,
+        mut input: mpsc::Receiver<Input>,
+    ) {
         let own = self.own_meta();
         self.broadcast_own(&own);
         let mut buf = vec![0u8; self.settings.max_packet + 1];
@@ -155,8 +160,11 @@ impl Actor {
 
     fn tick_period(&self) -> Duration {
         let s = &self.settings;
-        (s.reconnect_timeout.min(s.tombstone_timeout).min(Duration::from_secs(4)) / 4)
-            .max(Duration::from_millis(50))
+        (s.reconnect_timeout
+            .min(s.tombstone_timeout)
+            .min(Duration::from_secs(4))
+            / 4)
+        .max(Duration::from_millis(50))
     }
 
     /// Calls foca with our runtime, then absorbs what it produced.
@@ -206,7 +214,10 @@ impl Actor {
             table.take_refute()
         };
         if let Some(id) = renewed {
-            tracing::info!(generation = id.generation, "declared failed while running; rejoined under a new generation");
+            tracing::info!(
+                generation = id.generation,
+                "declared failed while running; rejoined under a new generation"
+            );
             self.reannounce();
         } else if refute && !self.leaving {
             tracing::info!("another member claimed we are leaving; refuting");
@@ -220,7 +231,7 @@ impl Actor {
         let mut table = lock(&self.table);
         table.publish(now);
         let events = table.take_events();
-        let snapshot = (table.snapshot().version != self.sent_version).then(|| table.snapshot());
+        let snapshot = (table.version() != self.sent_version).then(|| table.snapshot());
         drop(table);
         if let Some(snapshot) = snapshot {
             self.sent_version = snapshot.version;
@@ -325,9 +336,10 @@ impl Actor {
             }
             Input::LeaveCluster { reply } => {
                 if !self.left {
-                    self.step("leave", |foca, rt| foca.leave_cluster(rt));
+                    // Set first: foca reports itself defunct during the call.
                     self.left = true;
                     lock(&self.table).set_local_status(MemberStatus::Left);
+                    self.step("leave", |foca, rt| foca.leave_cluster(rt));
                     self.flush(Instant::now());
                     tracing::info!("left the gossip pool");
                 }
@@ -439,17 +451,20 @@ impl Actor {
         };
         let timeout = self.settings.io_timeout;
         let stop = self.stop.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                exchanged = push_pull::exchange(peer, &ours, timeout) => match exchanged {
-                    Ok(remote) => {
-                        let _ = input.send(Input::Merge { remote, announce: false }).await;
-                    }
-                    Err(error) => tracing::debug!(%peer, %error, "push/pull failed"),
-                },
+        self.tasks.spawn(
+            async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    exchanged = push_pull::exchange(peer, &ours, timeout) => match exchanged {
+                        Ok(remote) => {
+                            let _ = input.send(Input::Merge { remote, announce: false }).await;
+                        }
+                        Err(error) => tracing::debug!(%peer, %error, "push/pull failed"),
+                    },
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
 }
 

@@ -57,9 +57,13 @@ pub(crate) enum FactKey {
 impl foca::Invalidates for FactKey {
     fn invalidates(&self, other: &Self) -> bool {
         match (self, other) {
-            (FactKey::Meta { name, version }, FactKey::Meta { name: n, version: v }) => {
-                name == n && version >= v
-            }
+            (
+                FactKey::Meta { name, version },
+                FactKey::Meta {
+                    name: n,
+                    version: v,
+                },
+            ) => name == n && version >= v,
             (
                 FactKey::Leave { name, generation },
                 FactKey::Leave {

@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn identity_stays_small_on_the_wire() {
-        let id = Ident::new("node-with-a-longish-name".into(), "127.0.0.1:8301".parse().unwrap());
+        let id = Ident::new(
+            "node-with-a-longish-name".into(),
+            "127.0.0.1:8301".parse().unwrap(),
+        );
         let bytes = postcard::to_allocvec(&id).unwrap();
         assert!(bytes.len() < 48, "{} bytes", bytes.len());
     }

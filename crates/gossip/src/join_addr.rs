@@ -56,13 +56,27 @@ mod tests {
     #[tokio::test]
     async fn ip_host_and_port_forms_resolve_with_the_default_port() {
         let one = |s: &str| s.parse::<SocketAddr>().unwrap();
-        assert_eq!(resolve("127.0.0.5", 8301).await.unwrap(), vec![one("127.0.0.5:8301")]);
-        assert_eq!(resolve("127.0.0.5:9", 8301).await.unwrap(), vec![one("127.0.0.5:9")]);
+        assert_eq!(
+            resolve("127.0.0.5", 8301).await.unwrap(),
+            vec![one("127.0.0.5:8301")]
+        );
+        assert_eq!(
+            resolve("127.0.0.5:9", 8301).await.unwrap(),
+            vec![one("127.0.0.5:9")]
+        );
         assert_eq!(resolve("::1", 8301).await.unwrap(), vec![one("[::1]:8301")]);
-        assert_eq!(resolve("[::1]", 8301).await.unwrap(), vec![one("[::1]:8301")]);
-        assert_eq!(resolve("[::1]:7", 8301).await.unwrap(), vec![one("[::1]:7")]);
+        assert_eq!(
+            resolve("[::1]", 8301).await.unwrap(),
+            vec![one("[::1]:8301")]
+        );
+        assert_eq!(
+            resolve("[::1]:7", 8301).await.unwrap(),
+            vec![one("[::1]:7")]
+        );
         let local = resolve("localhost:8302", 8301).await.unwrap();
-        assert!(local.iter().all(|a| a.port() == 8302 && a.ip().is_loopback()));
+        assert!(local
+            .iter()
+            .all(|a| a.port() == 8302 && a.ip().is_loopback()));
     }
 
     #[tokio::test]

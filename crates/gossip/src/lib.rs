@@ -73,14 +73,15 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
-pub use crate::config::{DEFAULT_PORT, GossipConfig, MAX_NODE_NAME_LEN};
+pub use crate::config::{GossipConfig, DEFAULT_PORT, MAX_NODE_NAME_LEN};
 pub use crate::error::{GossipError, JoinFailure};
 pub use crate::member::{Member, MemberEvent, MemberList, MemberStatus, Role, Tags};
 
 use crate::actor::{Actor, Input, Settings};
 use crate::fact::FactHandler;
-use crate::identity::{Ident, clock_micros};
+use crate::identity::{clock_micros, Ident};
 use crate::table::Table;
 
 /// How many inputs may wait for the owner task.
@@ -121,7 +122,13 @@ impl Gossip {
     /// [`GossipError::Bind`] (naming the address) when a listener cannot bind.
     pub async fn start(cfg: GossipConfig, stop: CancellationToken) -> Result<Gossip, GossipError> {
         cfg.validate()?;
-        let bind_err = |proto, addr| move |source| GossipError::Bind { proto, addr, source };
+        let bind_err = |proto, addr| {
+            move |source| GossipError::Bind {
+                proto,
+                addr,
+                source,
+            }
+        };
         let udp = UdpSocket::bind(cfg.bind)
             .await
             .map_err(bind_err("UDP", cfg.bind))?;
@@ -140,7 +147,12 @@ impl Gossip {
         let now = Instant::now();
         let id = Ident::new(cfg.node_name.clone(), advertise);
         let version = clock_micros();
-        let table = Arc::new(Mutex::new(Table::new(id.clone(), version, cfg.tags.clone(), now)));
+        let table = Arc::new(Mutex::new(Table::new(
+            id.clone(),
+            version,
+            cfg.tags.clone(),
+            now,
+        )));
         let foca_config = cfg.foca_config();
         let max_packet = foca_config.max_packet_size.get();
         let foca = Foca::with_custom_broadcast(
@@ -183,20 +195,26 @@ impl Gossip {
             seq: 0,
             pending_timers: Vec::new(),
             pending_notes: Vec::new(),
-            sent_version: 0,
+            sent_version: 1,
             next_push_pull: now + cfg.push_pull_interval,
             leaving: false,
             left: false,
         };
-        tasks.spawn(actor::run_udp_writer(Arc::clone(&udp), out_rx, stop.clone()));
-        tasks.spawn(push_pull::run_push_pull_server(
-            tcp,
-            input_tx.clone(),
-            cfg.io_timeout,
-            tasks.clone(),
-            stop.clone(),
-        ));
-        tasks.spawn(actor.run_gossip(udp, input_rx));
+        let span = tracing::info_span!("gossip", node = %cfg.node_name);
+        tasks.spawn(
+            actor::run_udp_writer(Arc::clone(&udp), out_rx, stop.clone()).instrument(span.clone()),
+        );
+        tasks.spawn(
+            push_pull::run_push_pull_server(
+                tcp,
+                input_tx.clone(),
+                cfg.io_timeout,
+                tasks.clone(),
+                stop.clone(),
+            )
+            .instrument(span.clone()),
+        );
+        tasks.spawn(actor.run_gossip(udp, input_rx).instrument(span));
         tasks.close();
         tracing::info!(node = %cfg.node_name, %bound, %advertise, "gossip started");
 
@@ -248,7 +266,10 @@ impl Gossip {
         self.inner.members.clone()
     }
 
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input) -> Result<T, GossipError> {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Input,
+    ) -> Result<T, GossipError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .input
@@ -292,7 +313,7 @@ impl Gossip {
         if joined == 0 {
             return Err(GossipError::Join { failures });
         }
-        tracing::info!(joined, tried = addrs.len(), "joined the gossip pool");
+        tracing::info!(node = %self.inner.name, joined, tried = addrs.len(), "joined the gossip pool");
         Ok(joined)
     }
 
@@ -341,7 +362,9 @@ impl Gossip {
         let others = self.call(|reply| Input::LeaveIntent { reply }).await?;
         if others > 0 {
             let spread_by = start + timeout / 2;
-            while self.call(|reply| Input::Backlog { reply }).await? > 0 && Instant::now() < spread_by {
+            while self.call(|reply| Input::Backlog { reply }).await? > 0
+                && Instant::now() < spread_by
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -372,7 +395,12 @@ impl Gossip {
 
     /// Announces new tags to the pool (no effect once left or if unchanged).
     pub fn set_tags(&self, tags: Tags) {
-        if self.inner.input.try_send(Input::SetTags(tags.clone())).is_err() {
+        if self
+            .inner
+            .input
+            .try_send(Input::SetTags(tags.clone()))
+            .is_err()
+        {
             // Full queue: hand it over from a task rather than drop it.
             let input = self.inner.input.clone();
             self.inner.tasks.spawn(async move {

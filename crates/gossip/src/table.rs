@@ -117,17 +117,15 @@ impl Table {
         let mut entry = Entry::new(local.clone(), now);
         entry.tags = Some((version, tags));
         entry.live = Live::Alive;
-        let mut table = Table {
+        entry.published = entry.member();
+        Table {
             local: local.name.clone(),
             entries: HashMap::from([(local.name, entry)]),
             events: Vec::new(),
-            version: 0,
+            version: 1,
             refute: false,
             own_fact: false,
-        };
-        table.publish(now);
-        table.events.clear();
-        table
+        }
     }
 
     fn local_entry(&mut self) -> &mut Entry {
@@ -275,7 +273,8 @@ impl Table {
             }
             let event = match (previous.map(|m| m.status), member.status) {
                 (None | Some(MemberStatus::Failed | MemberStatus::Left), MemberStatus::Alive)
-                | (None | Some(MemberStatus::Failed | MemberStatus::Left), MemberStatus::Leaving) => {
+                | (None | Some(MemberStatus::Failed | MemberStatus::Left), MemberStatus::Leaving) =>
+                {
                     tracing::info!(member = %member.name, addr = %member.addr, generation = member.generation, "member joined");
                     MemberEvent::Join(member.clone())
                 }
@@ -343,6 +342,11 @@ impl Table {
     /// The events queued since the last call, oldest first.
     pub(crate) fn take_events(&mut self) -> Vec<MemberEvent> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Grows with every change to the listed members.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
     }
 
     /// Every listed member, sorted by name.

@@ -78,8 +78,12 @@ fn down_without_intent_is_failed_and_with_intent_left() {
     t.publish(now);
     assert_eq!(status(&t, "a"), Some(MemberStatus::Left));
     let events = t.take_events();
-    assert!(events.iter().any(|e| matches!(e, MemberEvent::Fail(m) if m.name == "a")));
-    assert!(events.iter().any(|e| matches!(e, MemberEvent::Leave(m) if m.name == "a")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, MemberEvent::Fail(m) if m.name == "a")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, MemberEvent::Leave(m) if m.name == "a")));
 }
 
 #[test]

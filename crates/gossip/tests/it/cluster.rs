@@ -5,7 +5,7 @@ use std::time::Duration;
 use praetor_gossip::{GossipError, MemberEvent, MemberStatus, Role};
 use tracing::info;
 
-use crate::support::{Node, WAIT, describe, init_tracing, shutdown, tags, wait_for};
+use crate::support::{describe, init_tracing, shutdown, tags, wait_for, Node, WAIT};
 
 #[tokio::test]
 async fn members_joining_through_one_seed_see_each_other_with_their_tags() {
@@ -15,19 +15,30 @@ async fn members_joining_through_one_seed_see_each_other_with_their_tags() {
     let mut events = seed.gossip.subscribe();
     let mut nodes = vec![seed];
     for host in 2..=4 {
-        let role = if host == 2 { Role::Server } else { Role::Client };
+        let role = if host == 2 {
+            Role::Server
+        } else {
+            Role::Client
+        };
         nodes.push(Node::start(1, host, tags(&format!("n{host}"), role, "0.1.0"), |_| {}).await);
     }
 
     info!("--- everyone joins through the seed");
     let seed_addr = nodes[0].addr.to_string();
     for node in &nodes[1..] {
-        let joined = node.gossip.join(std::slice::from_ref(&seed_addr)).await.unwrap();
+        let joined = node
+            .gossip
+            .join(std::slice::from_ref(&seed_addr))
+            .await
+            .unwrap();
         assert_eq!(joined, 1);
     }
 
     info!("--- every member sees all four alive, with the tags each announced");
-    let expected: Vec<_> = nodes.iter().map(|n| (n.name.clone(), n.addr, n.gossip.local().tags)).collect();
+    let expected: Vec<_> = nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.addr, n.gossip.local().tags))
+        .collect();
     wait_for("every member to see every other alive", WAIT, || {
         for node in &nodes {
             let members = node.gossip.members();
@@ -43,7 +54,10 @@ async fn members_joining_through_one_seed_see_each_other_with_their_tags() {
         Ok(())
     })
     .await;
-    assert_eq!(nodes[1].member("n1").unwrap().tags.rpc_addr, Some(([127, 0, 0, 1], 8300).into()));
+    assert_eq!(
+        nodes[1].member("n1").unwrap().tags.rpc_addr,
+        Some(([127, 0, 0, 1], 8300).into())
+    );
     assert_eq!(nodes[1].member("n3").unwrap().tags.role, Role::Client);
 
     info!("--- the seed reported a join event for each");
@@ -69,7 +83,10 @@ async fn new_tags_reach_every_member_without_a_failure() {
     for node in [&b, &c] {
         node.gossip.join(&[a.addr.to_string()]).await.unwrap();
     }
-    wait_for("all alive", WAIT, || crate::support::everyone_sees(&[&a, &b, &c], "n3", MemberStatus::Alive)).await;
+    wait_for("all alive", WAIT, || {
+        crate::support::everyone_sees(&[&a, &b, &c], "n3", MemberStatus::Alive)
+    })
+    .await;
     let mut events = b.gossip.subscribe();
 
     info!("--- n1 announces new tags");
@@ -88,7 +105,10 @@ async fn new_tags_reach_every_member_without_a_failure() {
     })
     .await;
     while let Ok(event) = events.try_recv() {
-        assert!(matches!(event, MemberEvent::Update(ref m) if m.name == "n1" && m.status == MemberStatus::Alive), "{event:?}");
+        assert!(
+            matches!(event, MemberEvent::Update(ref m) if m.name == "n1" && m.status == MemberStatus::Alive),
+            "{event:?}"
+        );
     }
     shutdown(&[&a, &b, &c]).await;
 }
@@ -105,7 +125,10 @@ async fn joining_where_nobody_listens_fails_naming_the_address() {
         .await
         .expect("a join must give up within its timeout");
     let error = failed.unwrap_err();
-    assert!(matches!(&error, GossipError::Join { failures } if failures.len() == 1 && failures[0].addr == nobody), "{error:?}");
+    assert!(
+        matches!(&error, GossipError::Join { failures } if failures.len() == 1 && failures[0].addr == nobody),
+        "{error:?}"
+    );
     assert!(error.to_string().contains(&nobody), "{error}");
 
     info!("--- one dead and one live address: the join succeeds with one");
@@ -113,7 +136,10 @@ async fn joining_where_nobody_listens_fails_naming_the_address() {
     // The default port applies to a bare address.
     let joined = a.gossip.join(&[nobody, "127.77.3.2".into()]).await.unwrap();
     assert_eq!(joined, 1);
-    assert!(matches!(a.gossip.join(&[]).await, Err(GossipError::NoJoinAddress)));
+    assert!(matches!(
+        a.gossip.join(&[]).await,
+        Err(GossipError::NoJoinAddress)
+    ));
     shutdown(&[&a, &b]).await;
 }
 

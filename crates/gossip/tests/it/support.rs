@@ -21,7 +21,10 @@ pub fn init_tracing() {
 }
 
 pub fn tags(name: &str, role: Role, build: &str) -> Tags {
-    let n: u64 = name.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0);
+    let n: u64 = name
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0);
     Tags {
         role,
         datacenter: "dc1".into(),
@@ -45,7 +48,12 @@ pub struct Node {
 impl Node {
     /// Starts `name` on `127.77.<net>.<host>:8301` with LAN defaults, then
     /// lets `tune` change the configuration.
-    pub async fn start(net: u8, host: u8, tags: Tags, tune: impl FnOnce(&mut GossipConfig)) -> Node {
+    pub async fn start(
+        net: u8,
+        host: u8,
+        tags: Tags,
+        tune: impl FnOnce(&mut GossipConfig),
+    ) -> Node {
         let name = format!("n{host}");
         let addr = SocketAddr::from(([127, 77, net, host], 8301));
         let mut cfg = GossipConfig::new(name.clone(), addr, tags);
