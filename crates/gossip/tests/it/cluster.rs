@@ -13,8 +13,10 @@ async fn members_joining_through_one_seed_see_each_other_with_their_tags() {
     info!("--- start a seed server and three more members");
     let seed = Node::start(1, 1, tags("n1", Role::Server, "0.1.0"), |_| {}).await;
     let mut events = seed.gossip.subscribe();
+    let mut list = seed.gossip.watch();
+    let first_version = list.borrow_and_update().version;
     let mut nodes = vec![seed];
-    for host in 2..=4 {
+    for host in 2..=5 {
         let role = if host == 2 {
             Role::Server
         } else {
@@ -34,7 +36,7 @@ async fn members_joining_through_one_seed_see_each_other_with_their_tags() {
         assert_eq!(joined, 1);
     }
 
-    info!("--- every member sees all four alive, with the tags each announced");
+    info!("--- every member sees all five alive, with the tags each announced");
     let expected: Vec<_> = nodes
         .iter()
         .map(|n| (n.name.clone(), n.addr, n.gossip.local().tags))
@@ -68,7 +70,11 @@ async fn members_joining_through_one_seed_see_each_other_with_their_tags() {
         }
     }
     joined.sort();
-    assert_eq!(joined, ["n2", "n3", "n4"]);
+    assert_eq!(joined, ["n2", "n3", "n4", "n5"]);
+    assert!(list.has_changed().unwrap());
+    let latest = list.borrow_and_update().clone();
+    assert!(latest.version > first_version);
+    assert_eq!(latest.members.len(), 5);
 
     let refs: Vec<&Node> = nodes.iter().collect();
     shutdown(&refs).await;
@@ -155,4 +161,39 @@ async fn binding_a_busy_address_fails_naming_it() {
     assert!(matches!(error, GossipError::Bind { addr, .. } if addr == a.addr));
     assert!(error.to_string().contains("127.77.4.1:8301"), "{error}");
     shutdown(&[&a]).await;
+}
+
+#[tokio::test]
+async fn a_stray_tcp_client_is_turned_away_and_gossip_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    init_tracing();
+    let a = Node::start(5, 1, tags("n1", Role::Client, "0.1.0"), |_| {}).await;
+    let b = Node::start(5, 2, tags("n2", Role::Client, "0.1.0"), |_| {}).await;
+    info!("--- something that is not a member talks to the push/pull port");
+    let mut stray = tokio::net::TcpStream::connect(a.addr).await.unwrap();
+    stray
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(WAIT, stray.read_to_end(&mut answer))
+        .await
+        .expect("the connection is closed, not left hanging");
+    assert!(read.is_err() || answer.is_empty(), "answered {answer:?}");
+
+    info!("--- a frame announcing a huge state is refused too");
+    let mut huge = tokio::net::TcpStream::connect(a.addr).await.unwrap();
+    huge.write_all(b"PRG1\xff\xff\xff\xff").await.unwrap();
+    let read = tokio::time::timeout(WAIT, huge.read_to_end(&mut answer))
+        .await
+        .expect("the connection is closed, not left hanging");
+    assert!(read.is_err() || answer.is_empty(), "answered {answer:?}");
+
+    b.gossip.join(&[a.addr.to_string()]).await.unwrap();
+    wait_for("n2 alive on n1", WAIT, || {
+        crate::support::everyone_sees(&[&a], "n2", MemberStatus::Alive)
+    })
+    .await;
+    shutdown(&[&a, &b]).await;
 }
