@@ -435,7 +435,12 @@ impl Actor {
                 self.spawn_push_pull(id.addr);
             }
             if now >= self.next_push_pull && !others.is_empty() {
-                self.next_push_pull = now + self.settings.push_pull_interval;
+                // Jittered so that members started together do not all
+                // exchange at once.
+                let interval = self.settings.push_pull_interval;
+                let jitter = self.rng.random_range(0..=interval.as_millis() / 4);
+                self.next_push_pull =
+                    now + interval + Duration::from_millis(u64::try_from(jitter).unwrap_or(0));
                 let peer = &others[self.rng.random_range(0..others.len())];
                 self.spawn_push_pull(peer.addr);
             }
