@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::error::GossipError;
 use crate::fact::{Fact, FactHandler};
@@ -230,7 +231,7 @@ impl Actor {
         let mut table = lock(&self.table);
         table.publish(now);
         let events = table.take_events();
-        let snapshot = (table.snapshot().version != self.sent_version).then(|| table.snapshot());
+        let snapshot = (table.version() != self.sent_version).then(|| table.snapshot());
         drop(table);
         if let Some(snapshot) = snapshot {
             self.sent_version = snapshot.version;
@@ -335,9 +336,10 @@ impl Actor {
             }
             Input::LeaveCluster { reply } => {
                 if !self.left {
-                    self.step("leave", |foca, rt| foca.leave_cluster(rt));
+                    // Set first: foca reports itself defunct during the call.
                     self.left = true;
                     lock(&self.table).set_local_status(MemberStatus::Left);
+                    self.step("leave", |foca, rt| foca.leave_cluster(rt));
                     self.flush(Instant::now());
                     tracing::info!("left the gossip pool");
                 }
@@ -433,7 +435,12 @@ impl Actor {
                 self.spawn_push_pull(id.addr);
             }
             if now >= self.next_push_pull && !others.is_empty() {
-                self.next_push_pull = now + self.settings.push_pull_interval;
+                // Jittered so that members started together do not all
+                // exchange at once.
+                let interval = self.settings.push_pull_interval;
+                let jitter = self.rng.random_range(0..=interval.as_millis() / 4);
+                self.next_push_pull =
+                    now + interval + Duration::from_millis(u64::try_from(jitter).unwrap_or(0));
                 let peer = &others[self.rng.random_range(0..others.len())];
                 self.spawn_push_pull(peer.addr);
             }
@@ -449,17 +456,20 @@ impl Actor {
         };
         let timeout = self.settings.io_timeout;
         let stop = self.stop.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                exchanged = push_pull::exchange(peer, &ours, timeout) => match exchanged {
-                    Ok(remote) => {
-                        let _ = input.send(Input::Merge { remote, announce: false }).await;
-                    }
-                    Err(error) => tracing::debug!(%peer, %error, "push/pull failed"),
-                },
+        self.tasks.spawn(
+            async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    exchanged = push_pull::exchange(peer, &ours, timeout) => match exchanged {
+                        Ok(remote) => {
+                            let _ = input.send(Input::Merge { remote, announce: false }).await;
+                        }
+                        Err(error) => tracing::debug!(%peer, %error, "push/pull failed"),
+                    },
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
 }
 

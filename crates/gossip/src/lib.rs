@@ -73,6 +73,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 pub use crate::config::{GossipConfig, DEFAULT_PORT, MAX_NODE_NAME_LEN};
 pub use crate::error::{GossipError, JoinFailure};
@@ -194,24 +195,26 @@ impl Gossip {
             seq: 0,
             pending_timers: Vec::new(),
             pending_notes: Vec::new(),
-            sent_version: 0,
+            sent_version: 1,
             next_push_pull: now + cfg.push_pull_interval,
             leaving: false,
             left: false,
         };
-        tasks.spawn(actor::run_udp_writer(
-            Arc::clone(&udp),
-            out_rx,
-            stop.clone(),
-        ));
-        tasks.spawn(push_pull::run_push_pull_server(
-            tcp,
-            input_tx.clone(),
-            cfg.io_timeout,
-            tasks.clone(),
-            stop.clone(),
-        ));
-        tasks.spawn(actor.run_gossip(udp, input_rx));
+        let span = tracing::info_span!("gossip", node = %cfg.node_name);
+        tasks.spawn(
+            actor::run_udp_writer(Arc::clone(&udp), out_rx, stop.clone()).instrument(span.clone()),
+        );
+        tasks.spawn(
+            push_pull::run_push_pull_server(
+                tcp,
+                input_tx.clone(),
+                cfg.io_timeout,
+                tasks.clone(),
+                stop.clone(),
+            )
+            .instrument(span.clone()),
+        );
+        tasks.spawn(actor.run_gossip(udp, input_rx).instrument(span));
         tasks.close();
         tracing::info!(node = %cfg.node_name, %bound, %advertise, "gossip started");
 
@@ -310,7 +313,7 @@ impl Gossip {
         if joined == 0 {
             return Err(GossipError::Join { failures });
         }
-        tracing::info!(joined, tried = addrs.len(), "joined the gossip pool");
+        tracing::info!(node = %self.inner.name, joined, tried = addrs.len(), "joined the gossip pool");
         Ok(joined)
     }
 

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::actor::Input;
 use crate::fact::Fact;
@@ -130,28 +131,31 @@ pub(crate) async fn run_push_pull_server(
         };
         let input = input.clone();
         let stop = stop.clone();
-        tasks.spawn(async move {
-            let _slot = slot;
-            let serve = async {
-                let remote = read_state(&mut stream).await?;
-                let (reply, answer) = oneshot::channel();
-                if input.send(Input::PushPull { remote, reply }).await.is_err() {
-                    return Ok(());
+        tasks.spawn(
+            async move {
+                let _slot = slot;
+                let serve = async {
+                    let remote = read_state(&mut stream).await?;
+                    let (reply, answer) = oneshot::channel();
+                    if input.send(Input::PushPull { remote, reply }).await.is_err() {
+                        return Ok(());
+                    }
+                    // `None`: we left the pool and answer nothing.
+                    if let Ok(Some(ours)) = answer.await {
+                        write_state(&mut stream, &ours).await?;
+                    }
+                    Ok::<_, std::io::Error>(())
+                };
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    served = tokio::time::timeout(timeout, serve) => match served {
+                        Ok(Ok(())) => tracing::debug!(%peer, "push/pull served"),
+                        Ok(Err(error)) => tracing::debug!(%peer, %error, "push/pull failed"),
+                        Err(_) => tracing::debug!(%peer, "push/pull timed out"),
+                    },
                 }
-                // `None`: we left the pool and answer nothing.
-                if let Ok(Some(ours)) = answer.await {
-                    write_state(&mut stream, &ours).await?;
-                }
-                Ok::<_, std::io::Error>(())
-            };
-            tokio::select! {
-                () = stop.cancelled() => {}
-                served = tokio::time::timeout(timeout, serve) => match served {
-                    Ok(Ok(())) => tracing::debug!(%peer, "push/pull served"),
-                    Ok(Err(error)) => tracing::debug!(%peer, %error, "push/pull failed"),
-                    Err(_) => tracing::debug!(%peer, "push/pull timed out"),
-                },
             }
-        });
+            .in_current_span(),
+        );
     }
 }

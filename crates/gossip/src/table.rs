@@ -117,17 +117,15 @@ impl Table {
         let mut entry = Entry::new(local.clone(), now);
         entry.tags = Some((version, tags));
         entry.live = Live::Alive;
-        let mut table = Table {
+        entry.published = entry.member();
+        Table {
             local: local.name.clone(),
             entries: HashMap::from([(local.name, entry)]),
             events: Vec::new(),
-            version: 0,
+            version: 1,
             refute: false,
             own_fact: false,
-        };
-        table.publish(now);
-        table.events.clear();
-        table
+        }
     }
 
     fn local_entry(&mut self) -> &mut Entry {
@@ -220,10 +218,12 @@ impl Table {
         }
     }
 
-    /// A peer's full state listed `id` as down: remember it as such unless
-    /// we know better (foca reports nothing for members it never saw alive).
+    /// A peer's full state listed `id` as down: a member we know but foca
+    /// never reported on is down. Like memberlist, news of the death of a
+    /// member we never knew is ignored: it would resurrect members others
+    /// already reaped.
     pub(crate) fn learn_down(&mut self, id: &Ident, now: Instant) {
-        if id.name == self.local {
+        if id.name == self.local || !self.entries.contains_key(&id.name) {
             return;
         }
         if let Some(entry) = self.entry_for(id, now) {
@@ -346,6 +346,11 @@ impl Table {
         std::mem::take(&mut self.events)
     }
 
+    /// Grows with every change to the listed members.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Every listed member, sorted by name.
     pub(crate) fn snapshot(&self) -> MemberList {
         let mut members: Vec<Member> = self
@@ -360,11 +365,12 @@ impl Table {
         }
     }
 
-    /// What we know beyond liveness, for a push/pull exchange: every known
-    /// member's tags and leave intent.
+    /// What we know beyond liveness, for a push/pull exchange: the tags and
+    /// leave intent of every listed member (facts about members we never
+    /// listed are not passed on, so they die out once reaped everywhere).
     pub(crate) fn facts(&self) -> Vec<Fact> {
         let mut facts = Vec::new();
-        for entry in self.entries.values() {
+        for entry in self.entries.values().filter(|e| e.published.is_some()) {
             if let Some((version, tags)) = &entry.tags {
                 facts.push(Fact::Meta {
                     id: entry.id.clone(),

@@ -162,3 +162,26 @@ fn a_newer_announcement_clears_a_leave_intent_of_an_alive_member() {
     t.publish(now);
     assert_eq!(status(&t, "a"), Some(MemberStatus::Alive));
 }
+
+#[test]
+fn news_of_an_unknown_dead_member_is_ignored_and_unlisted_facts_stay_here() {
+    let now = Instant::now();
+    let mut t = table(now);
+    t.learn_down(&id("ghost", 1), now);
+    t.apply_fact(&meta("ghost", 1, 1), now);
+    t.publish(now);
+    assert_eq!(status(&t, "ghost"), None);
+    let names: Vec<String> = t
+        .facts()
+        .into_iter()
+        .map(|f| match f {
+            Fact::Meta { id, .. } | Fact::Leave { id } => id.name,
+        })
+        .collect();
+    assert_eq!(names, ["local"]);
+    // A member we know, listed down by a peer, is failed.
+    t.apply_fact(&meta("a", 1, 1), now);
+    t.learn_down(&id("a", 1), now);
+    t.publish(now);
+    assert_eq!(status(&t, "a"), Some(MemberStatus::Failed));
+}
