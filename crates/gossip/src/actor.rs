@@ -141,17 +141,17 @@ impl Actor {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next_timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            // Unbiased: a flood of packets must not starve timers or inputs.
             tokio::select! {
-                biased;
                 () = self.stop.cancelled() => break,
+                () = tokio::time::sleep_until(next_timer.unwrap_or_else(Instant::now)), if next_timer.is_some() => {
+                    self.fire_timers();
+                }
+                Some(msg) = input.recv() => self.handle_input(msg),
                 received = socket.recv_from(&mut buf) => match received {
                     Ok((len, _from)) => self.handle_packet(&buf[..len]),
                     Err(error) => tracing::debug!(%error, "receiving gossip"),
                 },
-                Some(msg) = input.recv() => self.handle_input(msg),
-                () = tokio::time::sleep_until(next_timer.unwrap_or_else(Instant::now)), if next_timer.is_some() => {
-                    self.fire_timers();
-                }
                 _ = tick.tick() => self.housekeeping(),
             }
         }

@@ -38,7 +38,11 @@
 //!   exchange runs with a random member every `push_pull_interval`, and
 //!   with any alive member whose tags are still unknown a second after it
 //!   appeared. Frames are length-prefixed postcard, bounded in size and
-//!   time.
+//!   time. As with memberlist, news of the death of a member never known is
+//!   ignored (it would resurrect members others already reaped), so a member
+//!   that joins later does not list members that failed or left before.
+//! - Node names must be unique: two running members with one name keep
+//!   declaring each other down (as in Consul, where that is an error).
 //! - Packets are foca's postcard codec; facts and push/pull frames are
 //!   postcard too. There is no encryption (Consul's `encrypt` is not
 //!   supported yet).
