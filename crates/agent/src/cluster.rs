@@ -10,9 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use praetor_api::catalog::{check_status, SERF_CHECK_ID};
 use praetor_gossip::{Gossip, Member, MemberStatus, Role};
 use praetor_server::rpc::{Reply, Request};
 use praetor_server::Server;
+use praetor_store::catalog::NodeHealth;
+use praetor_store::Command;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Remote;
@@ -106,7 +109,9 @@ pub async fn run_server(
             may_bootstrap = maybe_bootstrap(&gossip, &server, &cfg).await;
         }
         if server.is_leader() {
-            pilot.reconcile(&gossip.members(), &server).await;
+            let members = gossip.members();
+            pilot.reconcile(&members, &server).await;
+            reconcile_catalog(&members, &server, &cfg.datacenter).await;
         }
         tokio::select! {
             _ = events.recv() => {}
@@ -322,5 +327,80 @@ pub async fn leave(state: &AppState) {
     match state.gossip.leave(LEAVE_TIMEOUT).await {
         Ok(()) => tracing::info!("left the cluster"),
         Err(e) => tracing::warn!(error = %e, "graceful leave failed"),
+    }
+}
+
+/// What the catalog should say of a member: its node and `serfHealth`
+/// status, or `None` when it left (and must be deregistered).
+fn desired_node(m: &Member) -> Option<NodeHealth> {
+    let (status, output) = match m.status {
+        MemberStatus::Alive | MemberStatus::Leaving => {
+            (check_status::PASSING, "Agent alive and reachable")
+        }
+        MemberStatus::Failed => (check_status::CRITICAL, "Agent not live or unreachable"),
+        MemberStatus::Left => return None,
+    };
+    Some(NodeHealth {
+        node: m.name.clone(),
+        id: m.tags.node_id.clone(),
+        address: m.addr.ip().to_string(),
+        datacenter: m.tags.datacenter.clone(),
+        status: status.to_owned(),
+        output: output.to_owned(),
+    })
+}
+
+/// On the leader: makes the catalog's nodes follow gossip, as Consul's
+/// leader does. Alive members are registered with a passing `serfHealth`
+/// check, failed ones keep their node with a critical check, members that
+/// left are deregistered, and so are nodes with a `serfHealth` check that
+/// gossip no longer lists (reaped after `reconnect_timeout`). Only changes
+/// are proposed.
+async fn reconcile_catalog(members: &[Member], server: &Server, dc: &str) {
+    let mut commands = Vec::new();
+    {
+        let st = server.shared().read();
+        let catalog = st.store.catalog();
+        for m in members.iter().filter(|m| m.tags.datacenter == dc) {
+            let (_, node) = catalog.node(&m.name);
+            match desired_node(m) {
+                Some(want) => {
+                    let (_, checks) = catalog.node_checks(&m.name);
+                    let serf = checks.iter().find(|c| c.check_id == SERF_CHECK_ID);
+                    let same = node.as_ref().is_some_and(|n| {
+                        n.id == want.id
+                            && n.address == want.address
+                            && n.datacenter == want.datacenter
+                    }) && serf
+                        .is_some_and(|c| c.status == want.status && c.output == want.output);
+                    if !same {
+                        commands.push(Command::NodeHealth(want));
+                    }
+                }
+                None if node.is_some() => commands.push(Command::DeregisterNode {
+                    node: m.name.clone(),
+                }),
+                None => {}
+            }
+        }
+        let (_, nodes) = catalog.nodes();
+        for n in nodes {
+            let from_gossip = catalog
+                .node_checks(&n.node)
+                .1
+                .iter()
+                .any(|c| c.check_id == SERF_CHECK_ID);
+            if from_gossip && !members.iter().any(|m| m.name == n.node) {
+                commands.push(Command::DeregisterNode {
+                    node: n.node.clone(),
+                });
+            }
+        }
+    }
+    for cmd in commands {
+        if let Err(e) = server.write(cmd).await {
+            tracing::warn!(error = %e, "could not update the catalog from gossip");
+            return;
+        }
     }
 }

@@ -182,6 +182,11 @@ impl Agent {
         &self.http_addrs
     }
 
+    /// This agent's gossip membership.
+    pub fn gossip(&self) -> &Gossip {
+        &self.state.gossip
+    }
+
     /// The server this agent hosts, if it is one.
     pub fn server(&self) -> Option<&Server> {
         self.state.server.as_ref()

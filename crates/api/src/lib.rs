@@ -3,6 +3,7 @@
 //! and the tests; never does I/O.
 
 pub mod agent;
+pub mod catalog;
 pub mod duration;
 pub mod kv;
 pub mod operator;

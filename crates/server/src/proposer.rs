@@ -53,6 +53,8 @@ fn size(cmd: &Command) -> usize {
         Command::KvDelete { key, .. } => key.len(),
         Command::KvDeleteTree { prefix } => prefix.len(),
         Command::Restore(bytes) => bytes.len(),
+        Command::NodeHealth(n) => n.node.len() + n.output.len() + 64,
+        Command::DeregisterNode { node } => node.len(),
         Command::Batch(cmds) => cmds.iter().map(size).sum(),
     }
 }

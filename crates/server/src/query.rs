@@ -24,6 +24,12 @@ pub enum Query {
         prefix: String,
         separator: Option<String>,
     },
+    /// Every catalog node (`/v1/catalog/nodes`).
+    CatalogNodes,
+    /// One catalog node (`/v1/catalog/node/<name>`).
+    CatalogNode { name: String },
+    /// A node's checks (`/v1/health/node/<name>`).
+    NodeChecks { name: String },
     /// The whole store, encoded (`GET /v1/snapshot`).
     Snapshot,
     /// The KV changes under `prefix` from index `from` on, at most `max`
@@ -49,6 +55,10 @@ pub enum Answer {
         next: u64,
         current: u64,
     },
+    /// Catalog nodes.
+    Nodes(Vec<praetor_api::catalog::Node>),
+    /// Health checks.
+    Checks(Vec<praetor_api::catalog::HealthCheck>),
     /// An encoded store (`Store::encode_snapshot`).
     Snapshot(Vec<u8>),
     /// The changes asked for are no longer kept.
@@ -94,6 +104,18 @@ impl Query {
             Query::KvKeys { prefix, separator } => {
                 let list = kv.keys(prefix, separator.as_deref());
                 (kv.prefix_index(prefix), Answer::Keys(list))
+            }
+            Query::CatalogNodes => {
+                let (index, nodes) = store.catalog().nodes();
+                (index, Answer::Nodes(nodes))
+            }
+            Query::CatalogNode { name } => {
+                let (index, node) = store.catalog().node(name);
+                (index, Answer::Nodes(node.into_iter().collect()))
+            }
+            Query::NodeChecks { name } => {
+                let (index, checks) = store.catalog().node_checks(name);
+                (index, Answer::Checks(checks))
             }
             Query::Snapshot => {
                 // Encoding a well-formed store does not fail; an empty

@@ -21,6 +21,12 @@ pub enum Command {
     KvDelete { key: String, cas: Option<u64> },
     /// Deletes every key that starts with `prefix`.
     KvDeleteTree { prefix: String },
+    /// Upserts a catalog node with its `serfHealth` check (the leader keeps
+    /// these equal to gossip). Answers `false` when nothing changed.
+    NodeHealth(crate::catalog::NodeHealth),
+    /// Removes a catalog node and its checks. Answers `false` when there was
+    /// no such node.
+    DeregisterNode { node: String },
     /// Replaces the replicated tables with those of an encoded store
     /// (`Store::encode_snapshot`; `PUT /v1/snapshot`). The history restarts
     /// at this index: watchers from before it must resync. Bytes that do not
@@ -41,6 +47,8 @@ impl Command {
             Command::KvDelete { .. } => "kv_delete",
             Command::KvDeleteTree { .. } => "kv_delete_tree",
             Command::Restore(_) => "restore",
+            Command::NodeHealth(_) => "node_health",
+            Command::DeregisterNode { .. } => "deregister_node",
             Command::Batch(_) => "batch",
         }
     }
@@ -78,6 +86,10 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         } => store.kv.set(index, key, value, *flags, *cas),
         Command::KvDelete { key, cas } => store.kv.delete(index, key, *cas),
         Command::KvDeleteTree { prefix } => Some(store.kv.delete_tree(index, prefix)),
+        Command::NodeHealth(n) => return Response::Applied(store.catalog.node_health(index, n)),
+        Command::DeregisterNode { node } => {
+            return Response::Applied(store.catalog.deregister_node(index, node))
+        }
         Command::Restore(bytes) => {
             return match Store::decode_snapshot(bytes) {
                 Ok(restored) => {

@@ -5,6 +5,7 @@
 //! changes, it never performs I/O, never reads a clock and never spawns a
 //! task, so the same commands always give the same state.
 
+pub mod catalog;
 pub mod command;
 pub mod error;
 pub mod history;
@@ -25,6 +26,7 @@ pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Store {
     pub(crate) kv: kv::KvTable,
+    pub(crate) catalog: catalog::Catalog,
     pub(crate) history: History,
     /// The index of the last command applied.
     pub(crate) last_index: u64,
@@ -44,6 +46,7 @@ impl Store {
     pub fn new(history_limit: usize) -> Self {
         Store {
             kv: kv::KvTable::default(),
+            catalog: catalog::Catalog::default(),
             history: History::new(history_limit),
             last_index: 0,
             restored_at: 0,
@@ -77,6 +80,11 @@ impl Store {
         &self.kv
     }
 
+    /// The catalog's nodes and node checks, for reads.
+    pub fn catalog(&self) -> &catalog::Catalog {
+        &self.catalog
+    }
+
     /// The history of KV changes, for watches and the history API.
     pub fn history(&self) -> &History {
         &self.history
@@ -91,6 +99,7 @@ impl Store {
     /// restarts empty, complete only from the next index.
     pub(crate) fn restore_from(&mut self, index: u64, restored: Store) {
         self.kv = restored.kv;
+        self.catalog = restored.catalog;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.restored_at = index;
     }

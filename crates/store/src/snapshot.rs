@@ -38,6 +38,7 @@ impl Store {
         #[derive(Serialize)]
         struct View<'a> {
             kv: &'a crate::kv::KvTable,
+            catalog: &'a crate::catalog::Catalog,
             history: &'a crate::History,
             last_index: u64,
             restored_at: u64,
@@ -47,6 +48,7 @@ impl Store {
             version: FORMAT_VERSION,
             store: View {
                 kv: &self.kv,
+                catalog: &self.catalog,
                 history: &empty,
                 last_index: self.last_index,
                 restored_at: self.restored_at,

@@ -241,3 +241,58 @@ fn batch_applies_each_command_at_the_entry_index_and_answers_each() {
     assert_eq!(s.kv().get("b").unwrap().modify_index, 7);
     assert_eq!(s.history().since("", 7, 10).unwrap().len(), 2);
 }
+
+fn health(node: &str, status: &str) -> Command {
+    Command::NodeHealth(praetor_store::catalog::NodeHealth {
+        node: node.into(),
+        id: format!("id-{node}"),
+        address: "10.0.0.1".into(),
+        datacenter: "dc1".into(),
+        status: status.into(),
+        output: format!("output {status}"),
+    })
+}
+
+#[test]
+fn node_health_upserts_only_on_change_and_deregister_cascades() {
+    let mut s = Store::new(10);
+    assert!(s.apply(1, &health("n1", "passing")).ok());
+    assert!(s.apply(2, &health("n2", "passing")).ok());
+    assert!(
+        !s.apply(3, &health("n1", "passing")).ok(),
+        "an unchanged node is a no-op"
+    );
+    assert_eq!(s.catalog().nodes().0, 2, "and keeps the index");
+    assert_eq!(s.catalog().node_checks("n1").0, 2);
+
+    assert!(s.apply(4, &health("n1", "critical")).ok());
+    let (index, checks) = s.catalog().node_checks("n1");
+    assert_eq!((index, checks.len()), (4, 1));
+    assert_eq!(
+        (
+            checks[0].status.as_str(),
+            checks[0].create_index,
+            checks[0].modify_index
+        ),
+        ("critical", 1, 4)
+    );
+    assert_eq!(s.catalog().nodes().0, 2, "the node itself did not change");
+
+    assert!(s
+        .apply(5, &Command::DeregisterNode { node: "n1".into() })
+        .ok());
+    assert!(!s
+        .apply(6, &Command::DeregisterNode { node: "n1".into() })
+        .ok());
+    assert!(s.catalog().node("n1").1.is_none());
+    assert!(s.catalog().node_checks("n1").1.is_empty());
+    let (index, nodes) = s.catalog().nodes();
+    assert_eq!((index, nodes.len()), (5, 1));
+
+    let copy = Store::decode_snapshot(&s.encode_snapshot().unwrap()).unwrap();
+    assert_eq!(copy.catalog().nodes(), s.catalog().nodes());
+    assert_eq!(
+        copy.catalog().node_checks("n2"),
+        s.catalog().node_checks("n2")
+    );
+}

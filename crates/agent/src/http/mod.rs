@@ -132,6 +132,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::delete(operator::remove_peer).fallback(method_not_allowed),
         )
         .route(
+            "/v1/catalog/nodes",
+            get(catalog::nodes).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/catalog/node/{node}",
+            get(catalog::node).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/health/node/{node}",
+            get(catalog::health_node).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/snapshot",
             get(snapshot::save)
                 .put(snapshot::restore)

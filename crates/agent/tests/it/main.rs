@@ -3,6 +3,7 @@
 //! (rs-consul).
 
 mod blocking;
+mod catalog;
 mod durability;
 mod kv;
 mod snapshot;
