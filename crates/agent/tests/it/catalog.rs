@@ -64,39 +64,16 @@ async fn members_become_catalog_nodes_whose_serf_health_follows_gossip() {
         wait_status(&server, node, Some("passing")).await;
     }
     // A client agent reads the catalog through a server.
-    let nodes: Vec<Value> = stays
-        .http
-        .get(stays.u("/v1/catalog/nodes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: Vec<Value> =
+        serde_json::from_value(stays.get_json("/v1/catalog/nodes").await).unwrap();
     let names: Vec<&str> = nodes.iter().filter_map(|n| n["Node"].as_str()).collect();
     assert_eq!(
         names,
         ["client-dies", "client-leaves", "client-stays", "it-node"]
     );
-    let one: Value = stays
-        .http
-        .get(stays.u("/v1/catalog/node/client-dies"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = stays.get_json("/v1/catalog/node/client-dies").await;
     assert_eq!(one["Node"]["Address"], "127.0.0.1");
-    let none: Value = stays
-        .http
-        .get(stays.u("/v1/catalog/node/nobody"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: Value = stays.get_json("/v1/catalog/node/nobody").await;
     assert!(none.is_null());
 
     // A blocking read of the node's checks wakes when it fails.
@@ -134,15 +111,7 @@ async fn members_become_catalog_nodes_whose_serf_health_follows_gossip() {
 
     leaves.agent.shutdown(Duration::from_secs(5), true).await;
     wait_status(&server, "client-leaves", None).await;
-    let gone: Value = server
-        .http
-        .get(server.u("/v1/catalog/node/client-leaves"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gone: Value = server.get_json("/v1/catalog/node/client-leaves").await;
     assert!(gone.is_null(), "a node that left is deregistered: {gone}");
     assert_eq!(
         serf_status(&server, "client-stays").await.as_deref(),

@@ -82,6 +82,12 @@ impl TestAgent {
         panic!("no leader within 10s; last answer {last:?}");
     }
 
+    /// GETs `path` and decodes the JSON answer.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.http.get(self.u(path)).send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
     pub fn u(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }
