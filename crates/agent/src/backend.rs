@@ -4,7 +4,7 @@
 //! for a bounded time, as Consul's client agents do.
 
 use std::net::SocketAddr;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use praetor_server::raft::network::Peers;
@@ -23,7 +23,7 @@ pub enum Backend {
     /// This agent is a server.
     Local(Server),
     /// This agent is a client: it forwards to servers.
-    Remote(Remote),
+    Remote(Arc<Remote>),
 }
 
 impl Backend {

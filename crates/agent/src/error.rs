@@ -15,6 +15,8 @@ pub enum AgentError {
         path: String,
         source: std::io::Error,
     },
+    #[error("starting gossip")]
+    Gossip(#[source] praetor_gossip::GossipError),
     #[error("the node id in {path} is not a UUID: {value:?}")]
     BadNodeId { path: String, value: String },
 }

@@ -13,7 +13,8 @@ use tokio_util::task::TaskTracker;
 use crate::backend::{Backend, Remote};
 use crate::config::RuntimeConfig;
 use crate::http::{self, AppState};
-use crate::{identity, AgentError};
+use crate::{cluster, identity, AgentError};
+use praetor_gossip::{Gossip, GossipConfig, Role, Tags};
 
 /// A running agent.
 pub struct Agent {
@@ -23,7 +24,18 @@ pub struct Agent {
     http_addrs: Vec<SocketAddr>,
 }
 
-/// Starts an agent: its server (when it is one), then its HTTP listeners.
+/// Binds a TCP listener, naming the address on failure.
+async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, AgentError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Starts an agent: its server (when it is one), gossip, the cluster
+/// duties, then its HTTP listeners.
 ///
 /// # Errors
 /// When the data dir, the Raft storage or a listener cannot be used.
@@ -31,30 +43,22 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let tasks = TaskTracker::new();
     let data_dir = if cfg.dev { None } else { cfg.data_dir.clone() };
     let node_id = identity::node_id(cfg.node_id.as_deref(), data_dir.as_deref())?;
-    let mut rpc_listener = None;
+    let advertise_ip = cfg
+        .advertise_addr
+        .unwrap_or(if cfg.bind_addr.is_unspecified() {
+            cfg.client_addr.first().copied().unwrap_or(cfg.bind_addr)
+        } else {
+            cfg.bind_addr
+        });
+    let mut rpc_addr = None;
     let server = if cfg.server {
-        let advertise_ip = cfg
-            .advertise_addr
-            .unwrap_or(if cfg.bind_addr.is_unspecified() {
-                cfg.client_addr.first().copied().unwrap_or(cfg.bind_addr)
-            } else {
-                cfg.bind_addr
-            });
-        let mut rpc_port = cfg.ports.server.unwrap_or(8300);
-        if let Some(port) = cfg.ports.server {
-            let addr = SocketAddr::new(cfg.bind_addr, port);
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| AgentError::Listen {
-                    addr: addr.to_string(),
-                    source,
-                })?;
-            rpc_port = l.local_addr().map_or(port, |a| a.port());
-            rpc_listener = Some(l);
-        }
+        let port = cfg.ports.server.unwrap_or(8300);
+        let l = listen(SocketAddr::new(cfg.bind_addr, port)).await?;
+        let addr = SocketAddr::new(advertise_ip, l.local_addr().map_or(port, |a| a.port()));
+        rpc_addr = Some(addr);
         let server_cfg = ServerConfig {
             node_id: identity::raft_id(&node_id),
-            rpc_addr: SocketAddr::new(advertise_ip, rpc_port).to_string(),
+            rpc_addr: addr.to_string(),
             data_dir: data_dir.clone(),
             snapshot_threshold: cfg.raft_snapshot_threshold,
             trailing_logs: cfg.raft_trailing_logs,
@@ -63,29 +67,84 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             leader_wait: Duration::from_secs(7),
             stop: stop.child_token(),
         };
-        Some(Server::start(server_cfg).await?)
-    } else {
-        None
-    };
-    if let (Some(l), Some(server)) = (rpc_listener, &server) {
+        let server = Server::start(server_cfg).await?;
         tasks.spawn(praetor_server::rpc::serve(
             l,
             Arc::new(server.clone()),
             stop.child_token(),
         ));
-    }
+        Some(server)
+    } else {
+        None
+    };
+
+    let serf_port = cfg.ports.serf_lan.unwrap_or_else(|| {
+        tracing::warn!("ports.serf_lan cannot be disabled; using 8301");
+        8301
+    });
+    let tags = Tags {
+        role: if cfg.server {
+            Role::Server
+        } else {
+            Role::Client
+        },
+        datacenter: cfg.datacenter.clone(),
+        node_id: node_id.to_string(),
+        rpc_addr,
+        raft_id: server.as_ref().map(Server::id),
+        bootstrap_expect: if cfg.dev { 1 } else { cfg.bootstrap_expect },
+        build: praetor_api::VERSION.to_owned(),
+        protocol: 2,
+    };
+    let mut gossip_cfg = GossipConfig::new(
+        cfg.node_name.clone(),
+        SocketAddr::new(cfg.bind_addr, serf_port),
+        tags,
+    );
+    gossip_cfg.advertise = SocketAddr::new(advertise_ip, serf_port);
+    gossip_cfg.reconnect_timeout = cfg.reconnect_timeout;
+    let gossip = Gossip::start(gossip_cfg, stop.child_token())
+        .await
+        .map_err(AgentError::Gossip)?;
+    let joins: Vec<String> = cfg
+        .start_join
+        .iter()
+        .chain(&cfg.retry_join)
+        .cloned()
+        .collect();
+    tasks.spawn(cluster::run_retry_join(
+        gossip.clone(),
+        joins,
+        cfg.retry_interval,
+        cfg.retry_max,
+        stop.child_token(),
+    ));
+    let backend = match server {
+        Some(s) => {
+            tasks.spawn(cluster::run_server(
+                gossip.clone(),
+                s.clone(),
+                Arc::new(cfg.clone()),
+                stop.child_token(),
+            ));
+            Backend::Local(s)
+        }
+        None => {
+            let remote = Arc::new(Remote::default());
+            tasks.spawn(cluster::run_server_list(
+                gossip.clone(),
+                remote.clone(),
+                cfg.datacenter.clone(),
+                stop.child_token(),
+            ));
+            Backend::Remote(remote)
+        }
+    };
 
     let mut listeners = Vec::new();
     if let Some(port) = cfg.ports.http {
         for ip in &cfg.client_addr {
-            let addr = SocketAddr::new(*ip, port);
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| AgentError::Listen {
-                    addr: addr.to_string(),
-                    source,
-                })?;
-            listeners.push(l);
+            listeners.push(listen(SocketAddr::new(*ip, port)).await?);
         }
     }
     let http_addrs: Vec<SocketAddr> = listeners
@@ -96,14 +155,11 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         .first()
         .copied()
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let backend = match server {
-        Some(s) => Backend::Local(s),
-        None => Backend::Remote(Remote::default()),
-    };
     let state = Arc::new(AppState::new(
         cfg.clone(),
         node_id,
         backend,
+        gossip,
         stop.clone(),
         first,
     ));
@@ -138,8 +194,19 @@ impl Agent {
         tracing::info!("configuration reloaded");
     }
 
-    /// Stops every task and the server, waiting at most `deadline` for tasks.
-    pub async fn shutdown(self, deadline: Duration) {
+    /// Cancelled once the agent has left the cluster through
+    /// `PUT /v1/agent/leave`; the caller then shuts it down.
+    pub fn left(&self) -> CancellationToken {
+        self.state.leave_requested.clone()
+    }
+
+    /// Stops every task and the server, waiting at most `deadline` for
+    /// tasks. With `leave`, first leaves the cluster gracefully (others see
+    /// this node as `left`, not `failed`).
+    pub async fn shutdown(self, deadline: Duration, leave: bool) {
+        if leave && !self.state.leave_requested.is_cancelled() {
+            cluster::leave(&self.state).await;
+        }
         self.stop.cancel();
         self.tasks.close();
         if tokio::time::timeout(deadline, self.tasks.wait())

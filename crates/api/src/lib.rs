@@ -6,6 +6,7 @@ pub mod agent;
 pub mod duration;
 pub mod kv;
 pub mod operator;
+pub mod snapshot;
 
 pub use kv::{KvPair, WatchEvent, WatchOp};
 

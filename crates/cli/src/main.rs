@@ -25,11 +25,20 @@ enum Command {
     /// Reads and writes the KV store.
     #[command(subcommand)]
     Kv(cmd::kv::KvCommand),
+    /// Tells the agent to join a cluster through other agents.
+    Join(cmd::membership::JoinArgs),
+    /// Makes the agent leave the cluster gracefully and shut down.
+    Leave(cmd::membership::LeaveArgs),
+    /// Marks a failed node as left.
+    ForceLeave(cmd::membership::ForceLeaveArgs),
     /// Lists the members of the cluster.
     Members(cmd::members::MembersArgs),
     /// Cluster operations (Raft peers).
     #[command(subcommand)]
     Operator(cmd::operator::OperatorCommand),
+    /// Saves, restores and inspects snapshots of the cluster's state.
+    #[command(subcommand)]
+    Snapshot(cmd::snapshot::SnapshotCommand),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
     /// Prints the version.
@@ -53,7 +62,11 @@ fn main() {
                     match other {
                         Command::Kv(c) => cmd::kv::run(c).await,
                         Command::Members(a) => cmd::members::run(a).await,
+                        Command::Join(a) => cmd::membership::join(a).await,
+                        Command::Leave(a) => cmd::membership::leave(a).await,
+                        Command::ForceLeave(a) => cmd::membership::force_leave(a).await,
                         Command::Operator(c) => cmd::operator::run(c).await,
+                        Command::Snapshot(c) => cmd::snapshot::run(c).await,
                         Command::Info(a) => cmd::info::info(a).await,
                         Command::Agent(_) | Command::Version => Ok(()),
                     }

@@ -428,6 +428,73 @@ impl Client {
         Ok(())
     }
 
+    /// `GET /v1/snapshot`: the snapshot file's bytes.
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn snapshot_save(&self, stale: bool) -> Result<Vec<u8>, ClientError> {
+        let q: Vec<(&str, String)> = if stale {
+            vec![("stale", String::new())]
+        } else {
+            vec![]
+        };
+        let req = self.request(Method::GET, "/v1/snapshot", &q, Duration::from_secs(600));
+        let resp = self.check(self.send(req).await?).await?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// `PUT /v1/snapshot` with a file `snapshot_save` returned.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 400 when the file is damaged.
+    pub async fn snapshot_restore(&self, file: Vec<u8>) -> Result<(), ClientError> {
+        let empty: [(&str, String); 0] = [];
+        let req = self
+            .request(
+                Method::PUT,
+                "/v1/snapshot",
+                &empty,
+                Duration::from_secs(600),
+            )
+            .body(file);
+        self.check(self.send(req).await?).await?;
+        Ok(())
+    }
+
+    /// `PUT /v1/agent/join/<address>`.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 500 naming the address when nobody answered there.
+    pub async fn agent_join(&self, address: &str) -> Result<(), ClientError> {
+        self.put_empty(Method::PUT, &format!("/v1/agent/join/{address}"), &[])
+            .await
+    }
+
+    /// `PUT /v1/agent/leave`: the agent leaves the cluster and shuts down.
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn agent_leave(&self) -> Result<(), ClientError> {
+        self.put_empty(Method::PUT, "/v1/agent/leave", &[]).await
+    }
+
+    /// `PUT /v1/agent/force-leave/<node>`.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 500 when the node is unknown.
+    pub async fn agent_force_leave(&self, node: &str) -> Result<(), ClientError> {
+        self.put_empty(
+            Method::PUT,
+            &format!("/v1/agent/force-leave/{}", encode_key(node)),
+            &[],
+        )
+        .await
+    }
+
     /// `DELETE /v1/operator/raft/peer?id=` or `?address=`.
     ///
     /// # Errors

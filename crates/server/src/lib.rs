@@ -170,23 +170,8 @@ impl Server {
         )
         .await
         .map_err(|e| ServerError::Fatal(e.to_string()))?;
-        if cfg.bootstrap {
-            let members = BTreeMap::from([(
-                cfg.node_id,
-                BasicNode {
-                    addr: cfg.rpc_addr.clone(),
-                },
-            )]);
-            match raft.initialize(members).await {
-                Ok(()) => tracing::info!(id = cfg.node_id, "bootstrapped a new cluster"),
-                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
-                    tracing::info!(id = cfg.node_id, "cluster already bootstrapped; resuming")
-                }
-                Err(e) => return Err(ServerError::Fatal(e.to_string())),
-            }
-        }
         let proposer = proposer::Proposer::spawn(raft.clone());
-        Ok(Server {
+        let server = Server {
             id: cfg.node_id,
             raft,
             log,
@@ -195,7 +180,34 @@ impl Server {
             shared,
             leader_wait: cfg.leader_wait,
             stop: cfg.stop,
-        })
+        };
+        if cfg.bootstrap {
+            server
+                .bootstrap(BTreeMap::from([(cfg.node_id, cfg.rpc_addr.clone())]))
+                .await?;
+        }
+        Ok(server)
+    }
+
+    /// Forms a new cluster of `voters` (Raft id → RPC address) if this
+    /// server has no Raft state yet; every server of a new cluster may call
+    /// it with the same voters. A server that already has state resumes.
+    ///
+    /// # Errors
+    /// `Fatal` when Raft refuses.
+    pub async fn bootstrap(&self, voters: BTreeMap<u64, String>) -> Result<(), ServerError> {
+        let members: BTreeMap<u64, BasicNode> = voters
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode { addr }))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) => tracing::info!(id = self.id, "bootstrapped a new cluster"),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                tracing::info!(id = self.id, "cluster already bootstrapped; resuming")
+            }
+            Err(e) => return Err(ServerError::Fatal(e.to_string())),
+        }
+        Ok(())
     }
 
     /// This server's Raft id.
@@ -417,8 +429,13 @@ impl Server {
         // Subscribed before the first evaluation: a change made in between
         // is still unseen, so `changed()` returns at once.
         let mut rx = self.subscribe();
-        let eval = || q.eval(&self.shared.read().store);
-        let (mut index, mut answer) = eval();
+        let restored = self.shared.read().store.restored_at();
+        let eval = || {
+            let st = self.shared.read();
+            let (index, answer) = q.eval(&st.store);
+            (index, answer, st.store.restored_at() != restored)
+        };
+        let (mut index, mut answer, _) = eval();
         if opts.index > 0 && index <= opts.index {
             let deadline = tokio::time::Instant::now() + query::jittered(opts.wait);
             loop {
@@ -429,8 +446,11 @@ impl Server {
                     },
                     () = self.stop.cancelled() => break,
                 }
-                (index, answer) = eval();
-                if index > opts.index {
+                let restored;
+                (index, answer, restored) = eval();
+                // After a snapshot restore indexes may have gone back: answer
+                // now so the client resets, as Consul's blocking queries do.
+                if index > opts.index || restored {
                     break;
                 }
             }
@@ -573,7 +593,7 @@ impl Server {
             Request::InstallSnapshot(r) => {
                 Reply::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            Request::Write(cmd) => Reply::Write(self.write_local(cmd).await.map_err(Into::into)),
+            Request::Write(cmd) => Reply::Write(self.write(cmd).await.map_err(Into::into)),
             Request::Query(q, opts) => Reply::Query(self.query(&q, opts).await.map_err(Into::into)),
             Request::Status => Reply::Status(self.status()),
             Request::RemovePeer(id) => Reply::Done(self.remove_peer(id).await.map_err(Into::into)),

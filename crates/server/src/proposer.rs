@@ -52,6 +52,7 @@ fn size(cmd: &Command) -> usize {
         Command::KvSet { key, value, .. } => key.len() + value.len(),
         Command::KvDelete { key, .. } => key.len(),
         Command::KvDeleteTree { prefix } => prefix.len(),
+        Command::Restore(bytes) => bytes.len(),
         Command::Batch(cmds) => cmds.iter().map(size).sum(),
     }
 }

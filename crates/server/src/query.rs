@@ -24,6 +24,8 @@ pub enum Query {
         prefix: String,
         separator: Option<String>,
     },
+    /// The whole store, encoded (`GET /v1/snapshot`).
+    Snapshot,
     /// The KV changes under `prefix` from index `from` on, at most `max`
     /// (Praetor's watch stream). Blocks until there is at least one.
     KvChanges {
@@ -47,6 +49,8 @@ pub enum Answer {
         next: u64,
         current: u64,
     },
+    /// An encoded store (`Store::encode_snapshot`).
+    Snapshot(Vec<u8>),
     /// The changes asked for are no longer kept.
     Compacted { oldest: u64, current: u64 },
 }
@@ -90,6 +94,12 @@ impl Query {
             Query::KvKeys { prefix, separator } => {
                 let list = kv.keys(prefix, separator.as_deref());
                 (kv.prefix_index(prefix), Answer::Keys(list))
+            }
+            Query::Snapshot => {
+                // Encoding a well-formed store does not fail; an empty
+                // answer would be refused by any restore.
+                let data = store.encode_state().unwrap_or_default();
+                (store.last_index(), Answer::Snapshot(data))
             }
             Query::KvChanges { prefix, from, max } => {
                 let current = store.last_index();

@@ -21,6 +21,11 @@ pub enum Command {
     KvDelete { key: String, cas: Option<u64> },
     /// Deletes every key that starts with `prefix`.
     KvDeleteTree { prefix: String },
+    /// Replaces the replicated tables with those of an encoded store
+    /// (`Store::encode_snapshot`; `PUT /v1/snapshot`). The history restarts
+    /// at this index: watchers from before it must resync. Bytes that do not
+    /// decode change nothing (answer `false`).
+    Restore(Vec<u8>),
     /// Several independent commands proposed together in one log entry (the
     /// server batches concurrent writes to share one fsync). Each is applied
     /// in order at the entry's index and answered on its own; a failed check
@@ -35,6 +40,7 @@ impl Command {
             Command::KvSet { .. } => "kv_set",
             Command::KvDelete { .. } => "kv_delete",
             Command::KvDeleteTree { .. } => "kv_delete_tree",
+            Command::Restore(_) => "restore",
             Command::Batch(_) => "batch",
         }
     }
@@ -72,6 +78,15 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         } => store.kv.set(index, key, value, *flags, *cas),
         Command::KvDelete { key, cas } => store.kv.delete(index, key, *cas),
         Command::KvDeleteTree { prefix } => Some(store.kv.delete_tree(index, prefix)),
+        Command::Restore(bytes) => {
+            return match Store::decode_snapshot(bytes) {
+                Ok(restored) => {
+                    store.restore_from(index, restored);
+                    Response::Applied(true)
+                }
+                Err(_) => Response::Applied(false),
+            };
+        }
     };
     match changes {
         Some(changes) => {

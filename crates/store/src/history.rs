@@ -75,6 +75,19 @@ impl History {
         }
     }
 
+    /// An empty history complete from `from` on (after a restore).
+    pub(crate) fn restarted(limit: usize, from: u64) -> Self {
+        History {
+            complete_from: from,
+            ..History::new(limit)
+        }
+    }
+
+    /// How many changes are kept at most.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Appends a change; returns the changes that fell out.
     pub(crate) fn push(&mut self, change: Change) -> Vec<Change> {
         self.changes.push_back(change);

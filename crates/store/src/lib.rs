@@ -28,6 +28,9 @@ pub struct Store {
     pub(crate) history: History,
     /// The index of the last command applied.
     pub(crate) last_index: u64,
+    /// The index of the last snapshot restore (0: none): blocking queries
+    /// open across it return, as Consul's do, since indexes may go back.
+    pub(crate) restored_at: u64,
 }
 
 impl Default for Store {
@@ -43,6 +46,7 @@ impl Store {
             kv: kv::KvTable::default(),
             history: History::new(history_limit),
             last_index: 0,
+            restored_at: 0,
         }
     }
 
@@ -76,6 +80,19 @@ impl Store {
     /// The history of KV changes, for watches and the history API.
     pub fn history(&self) -> &History {
         &self.history
+    }
+
+    /// The index of the last snapshot restore (0: none).
+    pub fn restored_at(&self) -> u64 {
+        self.restored_at
+    }
+
+    /// Takes the replicated tables of `restored` at `index`; the history
+    /// restarts empty, complete only from the next index.
+    pub(crate) fn restore_from(&mut self, index: u64, restored: Store) {
+        self.kv = restored.kv;
+        self.history = History::restarted(self.history.limit(), index + 1);
+        self.restored_at = index;
     }
 
     /// Changes how many KV changes are kept from now on (a config setting, not

@@ -33,6 +33,11 @@ pub struct Flags {
     pub ui: bool,
     pub retry_join: Vec<String>,
     pub retry_interval: Option<String>,
+    /// `-join`: Consul's `start_join`.
+    pub join: Vec<String>,
+    pub retry_max: Option<u32>,
+    /// `-rejoin`: `rejoin_after_leave`.
+    pub rejoin: bool,
 }
 
 impl Flags {
@@ -99,6 +104,15 @@ impl Flags {
         }
         if !self.retry_join.is_empty() {
             add("-retry-join", json!({ "retry_join": self.retry_join }))?;
+        }
+        if !self.join.is_empty() {
+            add("-join", json!({ "start_join": self.join }))?;
+        }
+        if let Some(v) = self.retry_max {
+            add("-retry-max", json!({ "retry_max": v }))?;
+        }
+        if self.rejoin {
+            add("-rejoin", json!({ "rejoin_after_leave": true }))?;
         }
         Ok(tree)
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::agent::{member_status, AgentSelf, Member, SelfConfig};
@@ -23,34 +23,34 @@ pub fn advertise_ip(state: &AppState) -> IpAddr {
         .unwrap_or_else(|| state.http_addr.ip())
 }
 
-fn self_member(state: &AppState) -> Member {
-    let cfg = state.config();
+/// A gossip member in Consul's shape (Serf's tags as Consul sets them).
+pub fn to_api_member(m: &praetor_gossip::Member) -> Member {
+    let t = &m.tags;
     let mut tags = BTreeMap::new();
-    tags.insert(
-        "role".into(),
-        if cfg.server { "consul" } else { "node" }.to_owned(),
-    );
-    tags.insert("dc".into(), cfg.datacenter.clone());
-    tags.insert("id".into(), state.node_id.to_string());
-    tags.insert("build".into(), format!("{}:praetor", praetor_api::VERSION));
-    tags.insert("vsn".into(), "2".into());
+    tags.insert("role".into(), t.role.serf_tag().to_owned());
+    tags.insert("dc".into(), t.datacenter.clone());
+    tags.insert("id".into(), t.node_id.clone());
+    tags.insert("build".into(), format!("{}:praetor", t.build));
+    tags.insert("vsn".into(), t.protocol.to_string());
     tags.insert("vsn_min".into(), "2".into());
     tags.insert("vsn_max".into(), "3".into());
     tags.insert("segment".into(), String::new());
-    if cfg.server {
-        tags.insert("port".into(), cfg.ports.server.unwrap_or(8300).to_string());
-        tags.insert("raft_vsn".into(), cfg.raft_protocol.to_string());
-        tags.insert(
-            "expect".into(),
-            cfg.bootstrap_expect.max(u32::from(cfg.dev)).to_string(),
-        );
+    if let Some(rpc) = t.rpc_addr {
+        tags.insert("port".into(), rpc.port().to_string());
+        tags.insert("raft_vsn".into(), praetor_api::RAFT_PROTOCOL.to_string());
+        tags.insert("expect".into(), t.bootstrap_expect.to_string());
     }
     Member {
-        name: cfg.node_name.clone(),
-        addr: advertise_ip(state).to_string(),
-        port: cfg.ports.serf_lan.unwrap_or(8301),
+        name: m.name.clone(),
+        addr: m.addr.ip().to_string(),
+        port: m.addr.port(),
         tags,
-        status: member_status::ALIVE,
+        status: match m.status {
+            praetor_gossip::MemberStatus::Alive => member_status::ALIVE,
+            praetor_gossip::MemberStatus::Leaving => member_status::LEAVING,
+            praetor_gossip::MemberStatus::Left => member_status::LEFT,
+            praetor_gossip::MemberStatus::Failed => member_status::FAILED,
+        },
         protocol_min: 1,
         protocol_max: 5,
         protocol_cur: 2,
@@ -58,6 +58,10 @@ fn self_member(state: &AppState) -> Member {
         delegate_max: 5,
         delegate_cur: 4,
     }
+}
+
+fn self_member(state: &AppState) -> Member {
+    to_api_member(&state.gossip.local())
 }
 
 fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -176,10 +180,45 @@ pub async fn agent_self(State(state): State<Arc<AppState>>) -> Json<AgentSelf> {
     })
 }
 
-/// `GET /v1/agent/members`: the gossip members this agent sees (itself,
-/// until gossip arrives with the cluster work).
+/// `GET /v1/agent/members`: the gossip members this agent sees, itself
+/// included, failed and left ones until they are reaped.
 pub async fn members(State(state): State<Arc<AppState>>) -> Json<Vec<Member>> {
-    Json(vec![self_member(&state)])
+    let mut list: Vec<Member> = state.gossip.members().iter().map(to_api_member).collect();
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(list)
+}
+
+/// `PUT /v1/agent/join/<address>`: joins the gossip pool through `address`.
+pub async fn join(
+    State(state): State<Arc<AppState>>,
+    Path(addr): Path<String>,
+) -> Result<(), ApiError> {
+    state
+        .gossip
+        .join(&[addr])
+        .await
+        .map_err(|e| ApiError::Failed(e.to_string()))?;
+    Ok(())
+}
+
+/// `PUT /v1/agent/leave`: leaves the pool gracefully (others see `left`),
+/// then the agent shuts down, as Consul's.
+pub async fn leave(State(state): State<Arc<AppState>>) -> Result<(), ApiError> {
+    crate::cluster::leave(&state).await;
+    state.leave_requested.cancel();
+    Ok(())
+}
+
+/// `PUT /v1/agent/force-leave/<node>`: marks a failed member as left.
+pub async fn force_leave(
+    State(state): State<Arc<AppState>>,
+    Path(node): Path<String>,
+) -> Result<(), ApiError> {
+    state
+        .gossip
+        .force_leave(&node)
+        .await
+        .map_err(|e| ApiError::Failed(e.to_string()))
 }
 
 fn gauges(state: &AppState) -> Vec<(String, f64)> {

@@ -20,6 +20,10 @@ pub enum ApiError {
     /// `?dc=` names a datacenter this agent cannot reach (Consul's wording).
     #[error("No path to datacenter")]
     NoPathToDatacenter,
+    /// The operation failed for a reason the agent reports as is (a join
+    /// nobody answered, an unknown node to force out); 500 as in Consul.
+    #[error("{0}")]
+    Failed(String),
     /// The server could not serve it (no leader, not the leader, stopped).
     #[error(transparent)]
     Server(#[from] ServerError),
@@ -33,7 +37,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NoPathToDatacenter | ApiError::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NoPathToDatacenter | ApiError::Failed(_) | ApiError::Server(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");

@@ -8,6 +8,7 @@ pub mod error;
 pub mod kv;
 pub mod operator;
 pub mod query;
+pub mod snapshot;
 pub mod status;
 pub mod watch;
 
@@ -20,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
+use praetor_gossip::Gossip;
 use praetor_server::Server;
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +38,10 @@ pub struct AppState {
     pub backend: Backend,
     /// The server this agent hosts, if it is one.
     pub server: Option<Server>,
+    /// This agent's membership in the gossip pool.
+    pub gossip: Gossip,
+    /// Cancelled by `PUT /v1/agent/leave`: the agent has left and must stop.
+    pub leave_requested: CancellationToken,
     pub metrics: Metrics,
     pub started: Instant,
     /// Cancelled when the agent shuts down: long-lived streams end.
@@ -50,6 +56,7 @@ impl AppState {
         config: RuntimeConfig,
         node_id: uuid::Uuid,
         backend: Backend,
+        gossip: Gossip,
         stop: CancellationToken,
         http_addr: SocketAddr,
     ) -> AppState {
@@ -58,6 +65,8 @@ impl AppState {
             node_id,
             server: backend.server().cloned(),
             backend,
+            gossip,
+            leave_requested: CancellationToken::new(),
             metrics: Metrics::default(),
             started: Instant::now(),
             stop,
@@ -75,15 +84,11 @@ impl AppState {
 
     /// The node name and ID of every server this agent knows, by Raft id.
     pub fn servers_by_raft_id(&self) -> std::collections::HashMap<u64, (String, String)> {
-        let mut out = std::collections::HashMap::new();
-        let cfg = self.config();
-        if cfg.server {
-            out.insert(
-                crate::identity::raft_id(&self.node_id),
-                (cfg.node_name.clone(), self.node_id.to_string()),
-            );
-        }
-        out
+        self.gossip
+            .members()
+            .into_iter()
+            .filter_map(|m| Some((m.tags.raft_id?, (m.name, m.tags.node_id))))
+            .collect()
     }
 
     /// Replaces the configuration (SIGHUP).
@@ -127,6 +132,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::delete(operator::remove_peer).fallback(method_not_allowed),
         )
         .route(
+            "/v1/snapshot",
+            get(snapshot::save)
+                .put(snapshot::restore)
+                .layer(DefaultBodyLimit::max(snapshot::MAX_SNAPSHOT))
+                .fallback(method_not_allowed),
+        )
+        .route(
             "/v1/status/peers",
             get(status::peers).fallback(method_not_allowed),
         )
@@ -137,6 +149,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/agent/members",
             get(agent::members).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/join/{*addr}",
+            axum::routing::put(agent::join).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/leave",
+            axum::routing::put(agent::leave).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/force-leave/{*node}",
+            axum::routing::put(agent::force_leave).fallback(method_not_allowed),
         )
         .route(
             "/v1/agent/metrics",

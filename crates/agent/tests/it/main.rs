@@ -5,6 +5,7 @@
 mod blocking;
 mod durability;
 mod kv;
+mod snapshot;
 mod watch;
 
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub fn dev_config() -> RuntimeConfig {
     };
     cfg.ports.http = Some(0);
     cfg.ports.server = Some(0);
+    cfg.ports.serf_lan = Some(0);
     cfg.bind_addr = [127, 0, 0, 1].into();
     cfg.client_addr = vec![[127, 0, 0, 1].into()];
     cfg
@@ -96,7 +98,7 @@ impl TestAgent {
     }
 
     pub async fn shutdown(self) {
-        self.agent.shutdown(Duration::from_secs(5)).await;
+        self.agent.shutdown(Duration::from_secs(5), false).await;
     }
 }
 

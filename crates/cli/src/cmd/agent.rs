@@ -70,6 +70,15 @@ pub struct AgentArgs {
     /// Time between join attempts (e.g. 30s).
     #[arg(long = "retry-interval")]
     pub retry_interval: Option<String>,
+    /// An address to join at start; repeatable.
+    #[arg(long)]
+    pub join: Vec<String>,
+    /// How many join attempts before giving up (0: no limit).
+    #[arg(long = "retry-max")]
+    pub retry_max: Option<u32>,
+    /// Rejoin the cluster after a graceful leave.
+    #[arg(long)]
+    pub rejoin: bool,
 }
 
 impl AgentArgs {
@@ -94,6 +103,9 @@ impl AgentArgs {
             ui: self.ui,
             retry_join: self.retry_join.clone(),
             retry_interval: self.retry_interval.clone(),
+            join: self.join.clone(),
+            retry_max: self.retry_max,
+            rejoin: self.rejoin,
         }
     }
 }
@@ -166,6 +178,7 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
         data_dir = ?cfg.data_dir,
         "starting Praetor agent"
     );
+    let (cfg_server, leave_on_terminate) = (cfg.server, cfg.leave_on_terminate);
     let stop = CancellationToken::new();
     let agent = praetor_agent::start(cfg, stop.clone()).await?;
 
@@ -173,10 +186,16 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    loop {
+    // As Consul's defaults: a client agent leaves gracefully on SIGINT and
+    // SIGTERM, a server does not (unless leave_on_terminate is set), so a
+    // restarting server is not removed from Raft.
+    let leave_on_signal = !cfg_server || leave_on_terminate;
+    let left = agent.left();
+    let leave = loop {
         tokio::select! {
-            _ = int.recv() => { tracing::info!("caught SIGINT; shutting down"); break; }
-            _ = term.recv() => { tracing::info!("caught SIGTERM; shutting down"); break; }
+            () = left.cancelled() => { tracing::info!("left the cluster; shutting down"); break false; }
+            _ = int.recv() => { tracing::info!("caught SIGINT; shutting down"); break leave_on_signal; }
+            _ = term.recv() => { tracing::info!("caught SIGTERM; shutting down"); break leave_on_signal; }
             _ = hup.recv() => match config::load(&flags) {
                 Ok(reloaded) => {
                     for w in &reloaded.warnings {
@@ -191,7 +210,7 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
                 Err(e) => tracing::error!(error = %e, "caught SIGHUP; the new configuration is invalid and was not applied"),
             },
         }
-    }
-    agent.shutdown(Duration::from_secs(10)).await;
+    };
+    agent.shutdown(Duration::from_secs(10), leave).await;
     Ok(())
 }

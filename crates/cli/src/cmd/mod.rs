@@ -5,7 +5,9 @@ pub mod agent;
 pub mod info;
 pub mod kv;
 pub mod members;
+pub mod membership;
 pub mod operator;
+pub mod snapshot;
 
 use praetor_client::Client;
 

@@ -21,8 +21,9 @@ use crate::{RaftStatus, ServerError};
 pub use client::{RpcClient, RpcError};
 pub use server::{serve, Handler};
 
-/// Largest frame accepted, in bytes (snapshot chunks are far smaller).
-pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+/// Largest frame accepted, in bytes: a restored snapshot travels in one
+/// log entry (see `MAX_SNAPSHOT` in the agent).
+pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
 /// A call from one server (or client agent) to a server.
 #[derive(Debug, Serialize, Deserialize)]

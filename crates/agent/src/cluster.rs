@@ -1,0 +1,326 @@
+//! How an agent takes part in its cluster, driven by gossip membership:
+//! joining (`start_join`, `retry_join`), telling a client agent which
+//! servers it may use, bootstrapping Raft once when `bootstrap_expect`
+//! servers see each other, and, on the leader, keeping the Raft
+//! configuration equal to the alive servers (autopilot) and the catalog's
+//! nodes equal to the members (with their `serfHealth` checks).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use praetor_gossip::{Gossip, Member, MemberStatus, Role};
+use praetor_server::rpc::{Reply, Request};
+use praetor_server::Server;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Remote;
+use crate::config::RuntimeConfig;
+use crate::http::AppState;
+
+/// How often the leader reconciles even without a gossip event.
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+/// How long a server waits for a peer to say whether it has Raft state.
+const PEER_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long adding a server (catching up as a learner) may take.
+const ADD_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Joins `addrs` through gossip, retrying every `interval` until one answers,
+/// at most `max` times (0: no limit), or until `stop`. Consul's `retry_join`.
+pub async fn run_retry_join(
+    gossip: Gossip,
+    addrs: Vec<String>,
+    interval: Duration,
+    max: u32,
+    stop: CancellationToken,
+) {
+    if addrs.is_empty() {
+        return;
+    }
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match gossip.join(&addrs).await {
+            Ok(n) => {
+                tracing::info!(joined = n, addrs = ?addrs, "join completed");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "join failed; retrying in {}", praetor_api::duration::format(interval));
+            }
+        }
+        if max > 0 && attempt >= max {
+            tracing::error!(attempts = attempt, "retry_join gave up");
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// The alive servers of datacenter `dc` with their Raft ids and RPC addresses.
+fn alive_servers(members: &[Member], dc: &str) -> Vec<(String, u64, SocketAddr)> {
+    members
+        .iter()
+        .filter(|m| m.status == MemberStatus::Alive)
+        .filter(|m| m.tags.role == Role::Server && m.tags.datacenter == dc)
+        .filter_map(|m| Some((m.name.clone(), m.tags.raft_id?, m.tags.rpc_addr?)))
+        .collect()
+}
+
+/// Keeps a client agent's server list equal to the alive servers of its
+/// datacenter.
+pub async fn run_server_list(
+    gossip: Gossip,
+    remote: Arc<Remote>,
+    dc: String,
+    stop: CancellationToken,
+) {
+    let mut events = gossip.subscribe();
+    loop {
+        let servers = alive_servers(&gossip.members(), &dc);
+        remote.set_servers(servers.into_iter().map(|(_, _, addr)| addr).collect());
+        tokio::select! {
+            _ = events.recv() => {}
+            () = tokio::time::sleep(RECONCILE_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// A server's duties: bootstrap once, then, while leading, reconcile.
+pub async fn run_server(
+    gossip: Gossip,
+    server: Server,
+    cfg: Arc<RuntimeConfig>,
+    stop: CancellationToken,
+) {
+    let mut events = gossip.subscribe();
+    let mut pilot = Autopilot::new(&cfg);
+    let mut may_bootstrap = cfg.bootstrap_expect > 1;
+    loop {
+        if may_bootstrap && server.status().members.is_empty() {
+            may_bootstrap = maybe_bootstrap(&gossip, &server, &cfg).await;
+        }
+        if server.is_leader() {
+            pilot.reconcile(&gossip.members(), &server).await;
+        }
+        tokio::select! {
+            _ = events.recv() => {}
+            () = tokio::time::sleep(RECONCILE_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Bootstraps Raft with every server seen when at least `bootstrap_expect`
+/// servers of this datacenter are alive and none of them has Raft state yet,
+/// as Consul's `maybeBootstrap`. Every one of them does the same with the
+/// same list, so there is one cluster. Returns whether to try again later.
+async fn maybe_bootstrap(gossip: &Gossip, server: &Server, cfg: &RuntimeConfig) -> bool {
+    let members = gossip.members();
+    for m in &members {
+        let t = &m.tags;
+        if m.status == MemberStatus::Alive
+            && t.role == Role::Server
+            && t.datacenter == cfg.datacenter
+            && t.bootstrap_expect != 0
+            && t.bootstrap_expect != cfg.bootstrap_expect
+        {
+            tracing::error!(member = %m.name, theirs = t.bootstrap_expect, ours = cfg.bootstrap_expect, "servers disagree on bootstrap_expect; not bootstrapping");
+            return true;
+        }
+    }
+    let servers = alive_servers(&members, &cfg.datacenter);
+    if servers.len() < cfg.bootstrap_expect as usize {
+        return true;
+    }
+    let clients = praetor_server::raft::network::Peers::default();
+    for (name, id, addr) in &servers {
+        if *id == server.id() {
+            continue;
+        }
+        let reply = match clients.client(&addr.to_string()) {
+            Ok(c) => c.call(Request::Status, PEER_STATUS_TIMEOUT).await,
+            Err(e) => Err(e),
+        };
+        match reply {
+            Ok(Reply::Status(s)) if !s.members.is_empty() => {
+                tracing::info!(server = %name, "existing Raft peers reported; not bootstrapping, waiting to be added");
+                return false;
+            }
+            Ok(Reply::Status(_)) => {}
+            other => {
+                tracing::debug!(server = %name, reply = ?other, "could not ask a server for its Raft state; will retry");
+                return true;
+            }
+        }
+    }
+    let voters: BTreeMap<u64, String> = servers
+        .iter()
+        .map(|(_, id, addr)| (*id, addr.to_string()))
+        .collect();
+    match server.bootstrap(voters).await {
+        Ok(()) => {
+            let names: Vec<&str> = servers.iter().map(|(n, _, _)| n.as_str()).collect();
+            tracing::info!(servers = ?names, "bootstrapped the cluster");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "bootstrap failed; will retry");
+            true
+        }
+    }
+}
+
+/// The leader's reconciliation of the Raft configuration with the members.
+struct Autopilot {
+    cleanup_dead_servers: bool,
+    min_quorum: usize,
+    dead_server_timeout: Duration,
+    datacenter: String,
+    /// When each server was first seen failed, by Raft id.
+    failed_since: HashMap<u64, Instant>,
+}
+
+impl Autopilot {
+    fn new(cfg: &RuntimeConfig) -> Self {
+        Autopilot {
+            cleanup_dead_servers: cfg.autopilot.cleanup_dead_servers,
+            min_quorum: cfg.autopilot.min_quorum as usize,
+            dead_server_timeout: cfg.autopilot.dead_server_timeout,
+            datacenter: cfg.datacenter.clone(),
+            failed_since: HashMap::new(),
+        }
+    }
+
+    /// Adds alive servers missing from the configuration (each catches up as
+    /// a learner before it votes), removes servers that left, and removes
+    /// servers failed for longer than the dead-server timeout when the
+    /// remaining voters keep a working majority.
+    async fn reconcile(&mut self, members: &[Member], server: &Server) {
+        let status = server.status();
+        let config: HashMap<u64, (String, bool)> = status
+            .members
+            .iter()
+            .map(|m| (m.id, (m.addr.clone(), m.voter)))
+            .collect();
+        let servers: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.tags.role == Role::Server && m.tags.datacenter == self.datacenter)
+            .collect();
+        let now = Instant::now();
+        self.failed_since.retain(|id, _| {
+            servers
+                .iter()
+                .any(|m| m.tags.raft_id == Some(*id) && m.status == MemberStatus::Failed)
+        });
+        for m in &servers {
+            let (Some(id), Some(addr)) = (m.tags.raft_id, m.tags.rpc_addr) else {
+                continue;
+            };
+            match m.status {
+                MemberStatus::Alive | MemberStatus::Leaving => {
+                    let present = config.get(&id).is_some_and(|(_, voter)| *voter);
+                    if !present && m.status == MemberStatus::Alive {
+                        tracing::info!(server = %m.name, id, %addr, "adding server to the raft configuration");
+                        match tokio::time::timeout(
+                            ADD_SERVER_TIMEOUT,
+                            server.add_voter(id, &addr.to_string()),
+                        )
+                        .await
+                        {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                tracing::warn!(server = %m.name, error = %e, "could not add server")
+                            }
+                            Err(_) => tracing::warn!(server = %m.name, "adding server timed out"),
+                        }
+                    }
+                }
+                MemberStatus::Left => {
+                    if config.contains_key(&id) && id != server.id() {
+                        tracing::info!(server = %m.name, id, "removing server that left");
+                        if let Err(e) = server.remove_voter(id).await {
+                            tracing::warn!(server = %m.name, error = %e, "could not remove server");
+                        }
+                    }
+                }
+                MemberStatus::Failed => {
+                    let since = *self.failed_since.entry(id).or_insert(now);
+                    if self.cleanup_dead_servers
+                        && config.contains_key(&id)
+                        && id != server.id()
+                        && now.duration_since(since) >= self.dead_server_timeout
+                        && self.safe_to_remove(&config, members)
+                    {
+                        tracing::info!(server = %m.name, id, "removing server failed for longer than dead_server_timeout");
+                        if let Err(e) = server.remove_voter(id).await {
+                            tracing::warn!(server = %m.name, error = %e, "could not remove failed server");
+                        }
+                    }
+                }
+            }
+        }
+        // A server that came back with a new Raft id (its data dir wiped)
+        // leaves its old id behind at the same address: remove it.
+        for (id, (addr, _)) in &config {
+            let known = servers.iter().any(|m| m.tags.raft_id == Some(*id));
+            let replaced = servers.iter().any(|m| {
+                m.status == MemberStatus::Alive
+                    && m.tags.rpc_addr.is_some_and(|a| a.to_string() == *addr)
+            });
+            if !known && replaced && *id != server.id() {
+                tracing::info!(id, %addr, "removing a stale raft id whose address a new server now uses");
+                if let Err(e) = server.remove_voter(*id).await {
+                    tracing::warn!(id, error = %e, "could not remove stale server");
+                }
+            }
+        }
+    }
+
+    /// Removing one voter keeps at least `min_quorum` voters and a majority
+    /// of the remaining voters alive.
+    fn safe_to_remove(&self, config: &HashMap<u64, (String, bool)>, members: &[Member]) -> bool {
+        let voters: Vec<u64> = config
+            .iter()
+            .filter(|(_, (_, v))| *v)
+            .map(|(id, _)| *id)
+            .collect();
+        let remaining = voters.len().saturating_sub(1);
+        let alive = voters
+            .iter()
+            .filter(|id| {
+                members
+                    .iter()
+                    .any(|m| m.tags.raft_id == Some(**id) && m.status == MemberStatus::Alive)
+            })
+            .count();
+        remaining >= self.min_quorum.max(1) && alive > remaining / 2
+    }
+}
+
+/// How long a graceful leave may take.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Leaves the cluster gracefully: a server that leads hands its place over
+/// first (it removes itself from the Raft configuration, so the others
+/// elect a new leader at once); then the gossip pool learns that this node
+/// left rather than failed.
+pub async fn leave(state: &AppState) {
+    if let Some(server) = &state.server {
+        if server.is_leader() && server.voters().len() > 1 {
+            tracing::info!("leaving: removing this server from the raft configuration");
+            if let Err(e) = server.remove_voter(server.id()).await {
+                tracing::warn!(error = %e, "could not remove this server from raft before leaving");
+            }
+        }
+    }
+    match state.gossip.leave(LEAVE_TIMEOUT).await {
+        Ok(()) => tracing::info!("left the cluster"),
+        Err(e) => tracing::warn!(error = %e, "graceful leave failed"),
+    }
+}

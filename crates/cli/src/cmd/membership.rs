@@ -1,0 +1,62 @@
+//! `praetor join`, `leave` and `force-leave`: changing the gossip
+//! membership through an agent, with Consul's messages.
+
+use anyhow::bail;
+use clap::Args;
+
+use super::HttpArgs;
+use crate::output;
+
+#[derive(Args, Debug)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    http: HttpArgs,
+    /// Addresses of agents to join (`ip`, `ip:port` or a host name).
+    #[arg(required = true)]
+    addresses: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LeaveArgs {
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ForceLeaveArgs {
+    #[command(flatten)]
+    http: HttpArgs,
+    /// The name of the failed node to mark as left.
+    node: String,
+}
+
+/// Joins every address; succeeds when at least one join did, as Consul.
+pub async fn join(a: JoinArgs) -> anyhow::Result<()> {
+    let client = a.http.client();
+    let mut joined = 0;
+    let mut last = None;
+    for addr in &a.addresses {
+        match client.agent_join(addr).await {
+            Ok(()) => joined += 1,
+            Err(e) => last = Some(format!("{addr}: {e}")),
+        }
+    }
+    if joined == 0 {
+        bail!("Error joining address(es): {}", last.unwrap_or_default());
+    }
+    output::line(&format!(
+        "Successfully joined cluster by contacting {joined} nodes."
+    ));
+    Ok(())
+}
+
+pub async fn leave(a: LeaveArgs) -> anyhow::Result<()> {
+    a.http.client().agent_leave().await?;
+    output::line("Graceful leave complete");
+    Ok(())
+}
+
+pub async fn force_leave(a: ForceLeaveArgs) -> anyhow::Result<()> {
+    a.http.client().agent_force_leave(&a.node).await?;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `praetor snapshot save|restore|inspect FILE`, with Consul's messages.
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+use super::HttpArgs;
+use crate::output;
+
+#[derive(Subcommand, Debug)]
+pub enum SnapshotCommand {
+    /// Saves the cluster's state to a file.
+    Save(FileArgs),
+    /// Restores the cluster's state from a file.
+    Restore(FileArgs),
+    /// Prints what a snapshot file holds.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FileArgs {
+    #[command(flatten)]
+    http: HttpArgs,
+    /// The snapshot file.
+    file: std::path::PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The snapshot file.
+    file: std::path::PathBuf,
+}
+
+pub async fn run(c: SnapshotCommand) -> anyhow::Result<()> {
+    match c {
+        SnapshotCommand::Save(a) => {
+            let file = a.http.client().snapshot_save(a.http.stale).await?;
+            let (meta, _) = praetor_api::snapshot::decode(&file)
+                .map_err(|e| anyhow::anyhow!("the agent sent a damaged snapshot: {e}"))?;
+            std::fs::write(&a.file, &file)
+                .with_context(|| format!("writing {}", a.file.display()))?;
+            output::line(&format!(
+                "Saved and verified snapshot to index {}",
+                meta.index
+            ));
+        }
+        SnapshotCommand::Restore(a) => {
+            let file =
+                std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+            praetor_api::snapshot::decode(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+            a.http.client().snapshot_restore(file).await?;
+            output::line("Restored snapshot");
+        }
+        SnapshotCommand::Inspect(a) => {
+            let file =
+                std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+            let (meta, _) = praetor_api::snapshot::decode(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+            let rows = vec![
+                vec![" ID".to_owned(), meta.id],
+                vec![" Size".to_owned(), meta.size.to_string()],
+                vec![" Index".to_owned(), meta.index.to_string()],
+                vec![" Term".to_owned(), meta.term.to_string()],
+                vec![" Version".to_owned(), meta.version.to_string()],
+            ];
+            output::text(&output::columns(&rows));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,494 @@
+//! The owner task of the protocol state: the foca instance, its timers and
+//! the member table. Everything else talks to it through [`Input`] on a
+//! bounded channel, with replies on oneshots. It reads UDP itself; it never
+//! waits on the network: foca's [`Runtime`] here only `try_send`s packets to
+//! the UDP writer task (a full queue drops the packet, as a lossy network
+//! would) and queues timers and notifications that the task handles right
+//! after each foca call.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use foca::{Foca, Notification, OwnedNotification, PostcardCodec, Runtime, Timer};
+use foca_rand::rngs::StdRng;
+use foca_rand::RngExt;
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::error::GossipError;
+use crate::fact::{Fact, FactHandler};
+use crate::identity::Ident;
+use crate::member::{MemberEvent, MemberList, MemberStatus, Tags};
+use crate::push_pull::{self, PushPull};
+use crate::table::{lock, Table};
+
+pub(crate) type FocaInstance = Foca<Ident, PostcardCodec, StdRng, FactHandler>;
+
+/// What others ask of the owner task.
+pub(crate) enum Input {
+    /// A peer's state from an exchange we started; `announce`: also say
+    /// hello over UDP (a join).
+    Merge { remote: PushPull, announce: bool },
+    /// A peer started an exchange: answer with our state (`None` once we
+    /// left), then merge theirs.
+    PushPull {
+        remote: PushPull,
+        reply: oneshot::Sender<Option<PushPull>>,
+    },
+    /// Our state, to start an exchange with (`None` once we left).
+    LocalState {
+        reply: oneshot::Sender<Option<PushPull>>,
+    },
+    /// Announce new tags.
+    SetTags(Tags),
+    /// Gossip our leave intent; answers how many others are alive.
+    LeaveIntent { reply: oneshot::Sender<usize> },
+    /// How many facts foca still has to send.
+    Backlog { reply: oneshot::Sender<usize> },
+    /// Leave foca's pool (declare ourselves down to a few members).
+    LeaveCluster { reply: oneshot::Sender<()> },
+    /// Move a failed member to left and gossip it so.
+    ForceLeave {
+        node: String,
+        reply: oneshot::Sender<Result<(), GossipError>>,
+    },
+}
+
+/// foca's gateway to the world: packets go to the writer's bounded queue,
+/// timers and notifications to vectors the owner drains after the call.
+struct QueueRuntime<'a> {
+    out: &'a mpsc::Sender<(SocketAddr, Bytes)>,
+    timers: &'a mut Vec<(Duration, Timer<Ident>)>,
+    notes: &'a mut Vec<OwnedNotification<Ident>>,
+}
+
+impl Runtime<Ident> for QueueRuntime<'_> {
+    fn notify(&mut self, notification: Notification<'_, Ident>) {
+        self.notes.push(notification.to_owned());
+    }
+
+    fn send_to(&mut self, to: Ident, data: &[u8]) {
+        if self
+            .out
+            .try_send((to.addr, Bytes::copy_from_slice(data)))
+            .is_err()
+        {
+            tracing::debug!(to = ?to, "gossip send queue full; packet dropped");
+        }
+    }
+
+    fn submit_after(&mut self, event: Timer<Ident>, after: Duration) {
+        self.timers.push((after, event));
+    }
+}
+
+/// The settings the owner task needs after start.
+pub(crate) struct Settings {
+    pub(crate) reconnect_timeout: Duration,
+    pub(crate) tombstone_timeout: Duration,
+    pub(crate) push_pull_interval: Duration,
+    pub(crate) io_timeout: Duration,
+    pub(crate) max_packet: usize,
+}
+
+/// The owner task's state.
+pub(crate) struct Actor {
+    pub(crate) foca: FocaInstance,
+    pub(crate) table: Arc<Mutex<Table>>,
+    pub(crate) settings: Settings,
+    pub(crate) tags: Tags,
+    /// The version of our latest tag announcement.
+    pub(crate) version: u64,
+    pub(crate) out: mpsc::Sender<(SocketAddr, Bytes)>,
+    /// To ourselves, for the exchanges we spawn (weak: never keeps us up).
+    pub(crate) input: mpsc::WeakSender<Input>,
+    pub(crate) members: watch::Sender<MemberList>,
+    pub(crate) events: broadcast::Sender<MemberEvent>,
+    pub(crate) rng: StdRng,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) stop: CancellationToken,
+    /// Due timers: (deadline, submission order, timer).
+    pub(crate) timers: BinaryHeap<Reverse<(Instant, u64, Timer<Ident>)>>,
+    pub(crate) seq: u64,
+    pub(crate) pending_timers: Vec<(Duration, Timer<Ident>)>,
+    pub(crate) pending_notes: Vec<OwnedNotification<Ident>>,
+    /// The member-list version last published.
+    pub(crate) sent_version: u64,
+    pub(crate) next_push_pull: Instant,
+    pub(crate) leaving: bool,
+    pub(crate) left: bool,
+}
+
+impl Actor {
+    /// Runs the protocol until `stop`: UDP in, inputs, timers, housekeeping.
+    pub(crate) async fn run_gossip(
+        mut self,
+        socket: Arc<UdpSocket>,
+        mut input: mpsc::Receiver<Input>,
+    ) {
+        let own = self.own_meta();
+        self.broadcast_own(&own);
+        let mut buf = vec![0u8; self.settings.max_packet + 1];
+        let mut tick = tokio::time::interval(self.tick_period());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next_timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            // Unbiased: a flood of packets must not starve timers or inputs.
+            tokio::select! {
+                () = self.stop.cancelled() => break,
+                () = tokio::time::sleep_until(next_timer.unwrap_or_else(Instant::now)), if next_timer.is_some() => {
+                    self.fire_timers();
+                }
+                Some(msg) = input.recv() => self.handle_input(msg),
+                received = socket.recv_from(&mut buf) => match received {
+                    Ok((len, _from)) => self.handle_packet(&buf[..len]),
+                    Err(error) => tracing::debug!(%error, "receiving gossip"),
+                },
+                _ = tick.tick() => self.housekeeping(),
+            }
+        }
+        tracing::debug!("gossip owner task stopped");
+    }
+
+    fn tick_period(&self) -> Duration {
+        let s = &self.settings;
+        (s.reconnect_timeout
+            .min(s.tombstone_timeout)
+            .min(Duration::from_secs(4))
+            / 4)
+        .max(Duration::from_millis(50))
+    }
+
+    /// Calls foca with our runtime, then absorbs what it produced.
+    fn step(
+        &mut self,
+        what: &'static str,
+        call: impl FnOnce(&mut FocaInstance, &mut QueueRuntime<'_>) -> Result<(), foca::Error>,
+    ) {
+        let mut runtime = QueueRuntime {
+            out: &self.out,
+            timers: &mut self.pending_timers,
+            notes: &mut self.pending_notes,
+        };
+        if let Err(error) = call(&mut self.foca, &mut runtime) {
+            tracing::debug!(%error, what, "foca refused");
+        }
+        self.absorb();
+    }
+
+    /// Schedules foca's timers, applies its notifications to the table,
+    /// answers what the table asks of us, then publishes the changes.
+    fn absorb(&mut self) {
+        let now = Instant::now();
+        for (after, timer) in self.pending_timers.drain(..) {
+            self.seq += 1;
+            self.timers.push(Reverse((now + after, self.seq, timer)));
+        }
+        let notes = std::mem::take(&mut self.pending_notes);
+        let mut renewed = None;
+        let refute = {
+            let mut table = lock(&self.table);
+            for note in notes {
+                match note {
+                    OwnedNotification::MemberUp(id) => table.set_live(&id, true, now),
+                    OwnedNotification::MemberDown(id) => table.set_live(&id, false, now),
+                    OwnedNotification::Rename(_, new) => table.rename(&new, now),
+                    OwnedNotification::Rejoin(id) => renewed = Some(id),
+                    OwnedNotification::Active => tracing::debug!("in contact with the pool"),
+                    OwnedNotification::Idle => tracing::debug!("no other member is alive"),
+                    OwnedNotification::Defunct => {
+                        if !self.left {
+                            tracing::warn!("this member was declared down and cannot rejoin");
+                        }
+                    }
+                }
+            }
+            table.take_refute()
+        };
+        if let Some(id) = renewed {
+            tracing::info!(
+                generation = id.generation,
+                "declared failed while running; rejoined under a new generation"
+            );
+            self.reannounce();
+        } else if refute && !self.leaving {
+            tracing::info!("another member claimed we are leaving; refuting");
+            self.reannounce();
+        }
+        self.flush(now);
+    }
+
+    /// Publishes the table's changes: the member list and the events.
+    fn flush(&mut self, now: Instant) {
+        let mut table = lock(&self.table);
+        table.publish(now);
+        let events = table.take_events();
+        let snapshot = (table.version() != self.sent_version).then(|| table.snapshot());
+        drop(table);
+        if let Some(snapshot) = snapshot {
+            self.sent_version = snapshot.version;
+            self.members.send_replace(snapshot);
+        }
+        for event in events {
+            // No subscriber is fine.
+            let _ = self.events.send(event);
+        }
+    }
+
+    fn own_meta(&self) -> Fact {
+        Fact::Meta {
+            id: self.foca.identity().clone(),
+            version: self.version,
+            tags: self.tags.clone(),
+        }
+    }
+
+    /// Announces our tags again under a new version (after a tag change, a
+    /// renewed identity or a false leave intent).
+    fn reannounce(&mut self) {
+        self.version += 1;
+        let id = self.foca.identity().clone();
+        lock(&self.table).set_local(&id, self.version, &self.tags);
+        let own = self.own_meta();
+        self.broadcast_own(&own);
+    }
+
+    /// Queues a fact about ourselves for gossip.
+    fn broadcast_own(&mut self, fact: &Fact) {
+        lock(&self.table).expect_own_fact(true);
+        let queued = self.foca.add_broadcast(&fact.encode());
+        lock(&self.table).expect_own_fact(false);
+        if let Err(error) = queued {
+            tracing::warn!(%error, "queueing our own gossip fact");
+        }
+    }
+
+    fn handle_packet(&mut self, data: &[u8]) {
+        // Once left we stay down: feeding foca would let it rejoin.
+        if self.left {
+            return;
+        }
+        self.step("packet", |foca, rt| foca.handle_data(data, rt));
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, _, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, _, timer))) = self.timers.pop() else {
+                break;
+            };
+            self.step("timer", |foca, rt| foca.handle_timer(timer, rt));
+        }
+    }
+
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Merge { remote, announce } => self.merge(remote, announce),
+            Input::PushPull { remote, reply } => {
+                let ours = self.local_state();
+                if ours.is_some() {
+                    self.merge(remote, false);
+                }
+                let _ = reply.send(ours);
+            }
+            Input::LocalState { reply } => {
+                let _ = reply.send(self.local_state());
+            }
+            Input::SetTags(tags) => {
+                if self.left || tags == self.tags {
+                    return;
+                }
+                self.tags = tags;
+                self.reannounce();
+                self.step("set tags", |foca, rt| foca.gossip(rt));
+            }
+            Input::LeaveIntent { reply } => {
+                if !self.leaving && !self.left {
+                    self.leaving = true;
+                    lock(&self.table).set_local_status(MemberStatus::Leaving);
+                    let intent = Fact::Leave {
+                        id: self.foca.identity().clone(),
+                    };
+                    self.broadcast_own(&intent);
+                    tracing::info!("leaving the gossip pool");
+                    self.step("leave intent", |foca, rt| foca.gossip(rt));
+                }
+                let others = if self.left {
+                    0
+                } else {
+                    lock(&self.table).alive_others().len()
+                };
+                let _ = reply.send(others);
+            }
+            Input::Backlog { reply } => {
+                let _ = reply.send(self.foca.custom_broadcast_backlog());
+            }
+            Input::LeaveCluster { reply } => {
+                if !self.left {
+                    // Set first: foca reports itself defunct during the call.
+                    self.left = true;
+                    lock(&self.table).set_local_status(MemberStatus::Left);
+                    self.step("leave", |foca, rt| foca.leave_cluster(rt));
+                    self.flush(Instant::now());
+                    tracing::info!("left the gossip pool");
+                }
+                let _ = reply.send(());
+            }
+            Input::ForceLeave { node, reply } => {
+                let _ = reply.send(self.force_leave(node));
+            }
+        }
+    }
+
+    fn force_leave(&mut self, node: String) -> Result<(), GossipError> {
+        let found = lock(&self.table).get(&node);
+        match found {
+            None => Err(GossipError::UnknownMember { node }),
+            Some((MemberStatus::Left, _)) => Ok(()),
+            Some((MemberStatus::Failed, id)) => {
+                tracing::info!(member = %node, "forcing a failed member to leave");
+                if let Err(error) = self.foca.add_broadcast(&Fact::Leave { id }.encode()) {
+                    tracing::warn!(%error, "queueing a forced leave");
+                }
+                self.step("force leave", |foca, rt| foca.gossip(rt));
+                Ok(())
+            }
+            Some((status, _)) => Err(GossipError::NotFailed { node, status }),
+        }
+    }
+
+    /// Our full state for a push/pull exchange; `None` once we left.
+    fn local_state(&self) -> Option<PushPull> {
+        if self.left {
+            return None;
+        }
+        Some(PushPull {
+            from: self.foca.identity().clone(),
+            members: self.foca.iter_membership_state().cloned().collect(),
+            facts: lock(&self.table).facts(),
+        })
+    }
+
+    /// Takes in a peer's full state: foca's membership, then its facts.
+    fn merge(&mut self, remote: PushPull, announce: bool) {
+        if self.left || remote.from.name == self.foca.identity().name {
+            return;
+        }
+        let PushPull {
+            from,
+            members,
+            facts,
+        } = remote;
+        tracing::debug!(peer = ?from, members = members.len(), facts = facts.len(), "merging peer state");
+        let down: Vec<Ident> = members
+            .iter()
+            .filter(|m| m.state() == foca::State::Down)
+            .map(|m| m.id().clone())
+            .collect();
+        let updates = members
+            .into_iter()
+            .chain(std::iter::once(foca::Member::alive(from.clone())));
+        self.step("merge", |foca, rt| foca.apply_many(updates, true, rt));
+        {
+            let now = Instant::now();
+            let mut table = lock(&self.table);
+            for id in &down {
+                table.learn_down(id, now);
+            }
+        }
+        for fact in &facts {
+            if let Err(error) = self.foca.add_broadcast(&fact.encode()) {
+                tracing::debug!(%error, "peer fact refused");
+            }
+        }
+        if announce {
+            self.step("announce", |foca, rt| foca.announce(from, rt));
+        }
+        self.absorb();
+    }
+
+    fn housekeeping(&mut self) {
+        let now = Instant::now();
+        let (ask, others) = {
+            let mut table = lock(&self.table);
+            table.reap(
+                now,
+                self.settings.reconnect_timeout,
+                self.settings.tombstone_timeout,
+            );
+            (table.missing_tags(now), table.alive_others())
+        };
+        if !self.left {
+            for id in ask {
+                tracing::debug!(member = ?id, "no tags yet; asking the member");
+                self.spawn_push_pull(id.addr);
+            }
+            if now >= self.next_push_pull && !others.is_empty() {
+                // Jittered so that members started together do not all
+                // exchange at once.
+                let interval = self.settings.push_pull_interval;
+                let jitter = self.rng.random_range(0..=interval.as_millis() / 4);
+                self.next_push_pull =
+                    now + interval + Duration::from_millis(u64::try_from(jitter).unwrap_or(0));
+                let peer = &others[self.rng.random_range(0..others.len())];
+                self.spawn_push_pull(peer.addr);
+            }
+        }
+        self.flush(now);
+    }
+
+    /// Exchanges full state with `peer` in a task of its own; the answer
+    /// comes back as [`Input::Merge`].
+    fn spawn_push_pull(&self, peer: SocketAddr) {
+        let (Some(ours), Some(input)) = (self.local_state(), self.input.upgrade()) else {
+            return;
+        };
+        let timeout = self.settings.io_timeout;
+        let stop = self.stop.clone();
+        self.tasks.spawn(
+            async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    exchanged = push_pull::exchange(peer, &ours, timeout) => match exchanged {
+                        Ok(remote) => {
+                            let _ = input.send(Input::Merge { remote, announce: false }).await;
+                        }
+                        Err(error) => tracing::debug!(%peer, %error, "push/pull failed"),
+                    },
+                }
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// Sends what foca queued, until `stop` or until the owner task is gone.
+pub(crate) async fn run_udp_writer(
+    socket: Arc<UdpSocket>,
+    mut out: mpsc::Receiver<(SocketAddr, Bytes)>,
+    stop: CancellationToken,
+) {
+    loop {
+        let (to, data) = tokio::select! {
+            () = stop.cancelled() => break,
+            next = out.recv() => match next {
+                Some(packet) => packet,
+                None => break,
+            },
+        };
+        if let Err(error) = socket.send_to(&data, to).await {
+            tracing::debug!(%to, %error, "sending gossip");
+        }
+    }
+}
