@@ -132,6 +132,7 @@ pub struct AgentBuilder {
     config_dir_added: bool,
     http_port: u16,
     wait_leader: bool,
+    uid: Option<u32>,
 }
 
 impl AgentBuilder {
@@ -201,6 +202,16 @@ impl AgentBuilder {
         self
     }
 
+    /// Runs the agent as user and group `uid` (the testkit runs as root for
+    /// this): its temp dir is handed to that user, and every socket it opens
+    /// carries that owner, which is how a [`Partition`](crate::Partition)
+    /// tells its packets from other agents' on the shared loopback device.
+    #[must_use]
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+
     /// Names the agent in errors and logs (default: its address).
     #[must_use]
     pub fn name(mut self, name: &str) -> Self {
@@ -222,6 +233,17 @@ impl AgentBuilder {
             }
             std::fs::write(path, text).map_err(KitError::io("writing a config file", path))?;
         }
+        let bin = match self.uid {
+            Some(uid) => {
+                // The agent creates its data dir inside; the config files
+                // stay root's, readable by all.
+                std::os::unix::fs::chown(self.dir.path(), Some(uid), Some(uid)).map_err(
+                    KitError::io("handing the temp dir to the agent's user", self.dir.path()),
+                )?;
+                binary::praetor_bin_for_any_user()?
+            }
+            None => binary::praetor_bin()?,
+        };
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(2))
@@ -234,7 +256,8 @@ impl AgentBuilder {
             http_port: self.http_port,
             args: self.args,
             wait_leader: self.wait_leader,
-            bin: binary::praetor_bin()?,
+            uid: self.uid,
+            bin,
             dir: Some(self.dir),
             child: None,
             exited: None,
@@ -268,6 +291,7 @@ pub struct AgentProcess {
     http_port: u16,
     args: Vec<String>,
     wait_leader: bool,
+    uid: Option<u32>,
     bin: PathBuf,
     /// `None` only after `PRAETOR_TESTKIT_KEEP` kept it on drop.
     dir: Option<TempDir>,
@@ -311,6 +335,7 @@ impl AgentProcess {
             config_dir_added: false,
             http_port: 8500,
             wait_leader: true,
+            uid: None,
         })
     }
 
@@ -385,6 +410,11 @@ impl AgentProcess {
     /// Where [`AgentBuilder::config_dir_file`] wrote `name`.
     pub fn config_dir_path(&self, name: &str) -> PathBuf {
         self.dir().join("config.d").join(name)
+    }
+
+    /// The user it runs as, when [`AgentBuilder::uid`] set one.
+    pub fn uid(&self) -> Option<u32> {
+        self.uid
     }
 
     /// The PID of the latest process (it may have exited since).
@@ -497,6 +527,23 @@ impl AgentProcess {
         }
         self.spawn_process()?;
         self.wait_ready().await
+    }
+
+    /// Spawns the agent again with the same flags, config files and data
+    /// dir without waiting for it (to start several at once, as a whole
+    /// cluster restarts); [`wait_ready`](Self::wait_ready) waits.
+    ///
+    /// # Errors
+    /// `StillRunning` unless it exited first; the process cannot be spawned.
+    pub fn respawn(&mut self) -> Result<(), KitError> {
+        if self.is_running() {
+            return Err(KitError::StillRunning {
+                name: self.name.clone(),
+                pid: self.pid,
+                doing: "respawn",
+            });
+        }
+        self.spawn_process()
     }
 
     /// Waits until the agent serves HTTP and (for agents that wait for one)
@@ -675,6 +722,11 @@ impl AgentProcess {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
+        if let Some(uid) = self.uid {
+            use std::os::unix::process::CommandExt as _;
+            // std drops root's supplementary groups along with the uid.
+            cmd.uid(uid).gid(uid);
+        }
         let child = cmd
             .spawn()
             .map_err(KitError::io("spawning the agent", &self.bin))?;

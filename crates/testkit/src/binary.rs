@@ -7,6 +7,7 @@
 //! binary to use instead.
 
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -25,6 +26,55 @@ use crate::KitError;
 pub fn praetor_bin() -> Result<PathBuf, KitError> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(locate).clone().map_err(KitError::Build)
+}
+
+/// [`praetor_bin`], or when some user other than its owner could not run it
+/// there (a target dir under a private home), a copy in the temp dir that
+/// anyone can run, made once per process. Agents started under their own
+/// uid (for partitions) run this.
+///
+/// # Errors
+/// As [`praetor_bin`], or `Build` when the copy cannot be made.
+pub fn praetor_bin_for_any_user() -> Result<PathBuf, KitError> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = praetor_bin().map_err(|e| e.to_string())?;
+        if runnable_by_anyone(&bin) {
+            return Ok(bin);
+        }
+        let meta = std::fs::metadata(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("praetor-testkit-bin-{mtime}-{}", meta.len()));
+        let copy = dir.join("praetor");
+        if copy.is_file() {
+            return Ok(copy);
+        }
+        let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", dir.display());
+        std::fs::create_dir_all(&dir).map_err(|e| fail("creating", e))?;
+        let mode = |m| std::fs::Permissions::from_mode(m);
+        std::fs::set_permissions(&dir, mode(0o755)).map_err(|e| fail("opening", e))?;
+        // Copied under a temporary name, then renamed: a concurrent test
+        // process never runs a half-written binary.
+        let partial = dir.join(format!("praetor.{}.partial", std::process::id()));
+        std::fs::copy(&bin, &partial).map_err(|e| fail("copying the binary into", e))?;
+        std::fs::set_permissions(&partial, mode(0o755)).map_err(|e| fail("opening", e))?;
+        std::fs::rename(&partial, &copy).map_err(|e| fail("renaming in", e))?;
+        Ok(copy)
+    })
+    .clone()
+    .map_err(KitError::Build)
+}
+
+/// Whether every directory above `bin` lets anyone through and `bin` lets
+/// anyone run it.
+fn runnable_by_anyone(bin: &Path) -> bool {
+    let others_x =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    others_x(bin) && bin.ancestors().skip(1).all(others_x)
 }
 
 fn locate() -> Result<PathBuf, String> {

@@ -55,6 +55,19 @@ pub enum KitError {
         why: String,
         log: String,
     },
+    /// An HTTP request to an agent got no answer, or not the one expected.
+    #[error("{request} on agent {name}: {detail}")]
+    Request {
+        name: String,
+        request: String,
+        detail: String,
+    },
+    /// A cluster has no node by this name.
+    #[error("no node named {0:?} in this cluster")]
+    NoSuchNode(String),
+    /// Cutting or healing network links failed (or cannot be done here).
+    #[error("network partition: {0}")]
+    Partition(String),
     /// `kill(2)` failed.
     #[error("sending {signal:?} to pid {pid}")]
     Signal {

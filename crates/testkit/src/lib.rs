@@ -3,7 +3,10 @@
 //! process) the binary, hands each test its own loopback address so suites
 //! run in parallel on Consul's default ports, starts agents with flags and
 //! config files and signals them by PID, runs the CLI under a deadline, and
-//! waits for conditions with a deadline and a reason.
+//! waits for conditions with a deadline and a reason. A [`Cluster`] is
+//! several agents (servers and client agents) formed from Consul-shaped
+//! config files, with faults to inject: SIGKILL, SIGSTOP, restarts, and
+//! network partitions ([`Partition`]).
 //!
 //! Only integration tests use it. It never signals a process it did not
 //! start, never kills by name, and never sleeps without a condition.
@@ -22,17 +25,21 @@
 pub mod agent;
 pub mod binary;
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod loopback;
+pub mod partition;
 pub mod wait;
 
 use std::time::Duration;
 
 pub use agent::{AgentBuilder, AgentProcess, Signal};
-pub use binary::praetor_bin;
+pub use binary::{praetor_bin, praetor_bin_for_any_user};
 pub use cli::{Cli, CliChild, CliOutput};
+pub use cluster::{Answer, Cluster, Consistency, Member, Node, NodeState, Put, Role, Spec};
 pub use error::KitError;
 pub use loopback::Loopback;
+pub use partition::{Cut, Mechanism, Partition};
 pub use wait::{wait_for, wait_for_blocking};
 
 /// `n` seconds.

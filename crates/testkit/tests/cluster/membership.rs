@@ -1,0 +1,70 @@
+//! Members leaving and failing: `praetor leave` makes a client `left` (and
+//! its process exit 0); a killed client becomes `failed` within seconds;
+//! `praetor force-leave` moves it to `left`.
+
+use std::time::Instant;
+
+use praetor_testkit::{init_tracing, secs, Cluster, Spec};
+use tracing::info;
+
+use crate::members_table;
+
+#[tokio::test]
+async fn a_client_that_leaves_is_left_a_killed_one_failed_until_force_leave() -> anyhow::Result<()>
+{
+    init_tracing();
+    let mut cluster = Cluster::start(Spec::servers(1).clients(3)).await?;
+
+    info!("--- praetor leave on c1: it exits 0 and the others see it left");
+    let out = cluster.cli("c1", &["leave"])?.run()?;
+    out.assert_success();
+    let status = cluster.wait_exit("c1", secs(15)).await?;
+    assert!(status.success(), "c1 exited with {status} after leave");
+    let others = ["s1", "c2", "c3"].map(str::to_owned);
+    cluster
+        .wait_member_status(&others, "c1", "left", secs(15))
+        .await?;
+
+    info!("--- SIGKILL c2: the others see it failed within seconds");
+    let killed_at = Instant::now();
+    cluster.kill9("c2")?;
+    let observers = ["s1", "c3"].map(str::to_owned);
+    cluster
+        .wait_member_status(&observers, "c2", "failed", secs(30))
+        .await?;
+    info!(after = ?killed_at.elapsed(), "c2 seen failed");
+    for name in &observers {
+        let members = cluster.members(name).await?;
+        let c1 = members.iter().find(|m| m.name == "c1");
+        assert_eq!(
+            c1.map(|m| m.status.as_str()),
+            Some("left"),
+            "c1 left, never failed, as {name} sees it: {members:?}"
+        );
+    }
+
+    info!("--- praetor force-leave c2 moves it to left");
+    let out = cluster.cli("s1", &["force-leave", "c2"])?.run()?;
+    out.assert_success();
+    cluster
+        .wait_member_status(&observers, "c2", "left", secs(15))
+        .await?;
+    let out = cluster.cli("c3", &["members"])?.run()?;
+    out.assert_success();
+    let rows = members_table(&out.stdout);
+    for (name, status) in [
+        ("s1", "alive"),
+        ("c1", "left"),
+        ("c2", "left"),
+        ("c3", "alive"),
+    ] {
+        assert_eq!(
+            rows.get(name).map(|r| r[2].as_str()),
+            Some(status),
+            "{name} in praetor members: {out:?}"
+        );
+    }
+
+    cluster.shutdown().await?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! A leader cut off from the majority (packet filter rules on the shared
+//! loopback device) acknowledges no write and serves no consistent read;
+//! the majority elects a leader and goes on; once healed, every server holds
+//! exactly the acknowledged writes.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use praetor_testkit::{init_tracing, secs, wait_for, Cluster, Consistency, Put, Spec};
+use tracing::info;
+
+use crate::wait_converged;
+
+#[tokio::test]
+async fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_the_majority_goes_on(
+) -> anyhow::Result<()> {
+    init_tracing();
+    let cluster = Cluster::start(Spec::servers(3).clients(1).partitionable()).await?;
+    let old = cluster.wait_for_leader(secs(10)).await?;
+    let majority: Vec<String> = cluster.names().into_iter().filter(|n| *n != old).collect();
+    let mut acked = BTreeMap::new();
+
+    info!("--- acknowledged writes before the cut");
+    for i in 0..5 {
+        let (key, value) = (format!("partition/before/{i}"), format!("before {i}"));
+        cluster.put_acked("c1", &key, &value).await?;
+        acked.insert(key, value);
+    }
+
+    info!("--- cut {old} off from {majority:?}");
+    let cut_at = Instant::now();
+    let partition = cluster.isolate(&old)?;
+    info!(mechanism = ?partition.mechanism(), "links cut");
+
+    info!("--- the majority elects a new leader");
+    let (new, took) = cluster.wait_for_new_leader(&old, cut_at, secs(20)).await?;
+    info!("new leader {new}, {took:?} after the cut");
+
+    info!("--- the cut-off {old} refuses writes and consistent reads");
+    let minority_keys: Vec<String> = (0..2).map(|i| format!("partition/minority/{i}")).collect();
+    for key in &minority_keys {
+        let started = Instant::now();
+        let put = cluster
+            .put(&old, key, "written on the minority side")
+            .await?;
+        info!(?put, took = ?started.elapsed(), "write on the minority side");
+        match &put {
+            Put::Acked { .. } => {
+                panic!("{old}, cut off from the majority, acknowledged a write of {key}: {put:?}")
+            }
+            Put::Refused { status, body } => {
+                assert_eq!(*status, 500, "{put:?}");
+                assert!(
+                    body.contains("No cluster leader"),
+                    "the refusal says why: {put:?}"
+                );
+            }
+            Put::NoAnswer { .. } => panic!(
+                "{old} gave no answer to a write within 20 s; it should refuse after a bounded wait: {put:?}"
+            ),
+        }
+    }
+    let read = cluster
+        .get(&old, "partition/before/0", Consistency::Consistent)
+        .await;
+    info!(?read, "consistent read on the minority side");
+    assert!(
+        read.is_err(),
+        "{old}, cut off from the majority, served a consistent read: {read:?}"
+    );
+
+    info!("--- the majority keeps taking writes through the client agent");
+    let (key, value) = ("partition/during/0".to_owned(), "during 0".to_owned());
+    wait_for(secs(15), "the client agent to take a write again", || {
+        let (cluster, key, value) = (&cluster, &key, &value);
+        async move {
+            match cluster.put("c1", key, value).await {
+                Ok(Put::Acked { .. }) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await?;
+    acked.insert(key, value);
+    for i in 1..5 {
+        let (key, value) = (format!("partition/during/{i}"), format!("during {i}"));
+        cluster.put_acked("c1", &key, &value).await?;
+        acked.insert(key, value);
+    }
+    for name in majority
+        .iter()
+        .filter(|n| cluster.server_names().contains(n))
+    {
+        let v = cluster
+            .get(name, "partition/during/4", Consistency::Consistent)
+            .await?;
+        assert_eq!(v.as_deref(), Some("during 4"), "consistent read on {name}");
+    }
+
+    info!("--- heal: every server holds exactly the acknowledged writes");
+    partition.heal()?;
+    cluster.wait_all_alive(secs(30)).await?;
+    let leader = cluster.wait_for_leader(secs(15)).await?;
+    info!("leader after healing: {leader}");
+    wait_converged(&cluster, &cluster.server_names(), "partition/", &acked).await?;
+    for key in &minority_keys {
+        for name in cluster.server_names() {
+            let v = cluster.get(&name, key, Consistency::Stale).await?;
+            assert_eq!(v, None, "{key}, refused by the minority, exists on {name}");
+        }
+    }
+
+    cluster.shutdown().await?;
+    Ok(())
+}
