@@ -64,6 +64,34 @@ pub async fn run_retry_join(
     }
 }
 
+/// How often an agent tries to reach members it holds as failed.
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+/// Tries, every few seconds, to join the members this agent holds as failed,
+/// as Serf's reconnect does: after a partition heals, each side has marked
+/// the other failed and gossip alone would never bring them back together.
+pub async fn run_reconnect(gossip: Gossip, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(RECONNECT_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+        let failed: Vec<String> = gossip
+            .members()
+            .iter()
+            .filter(|m| m.status == MemberStatus::Failed)
+            .map(|m| m.addr.to_string())
+            .collect();
+        if failed.is_empty() {
+            continue;
+        }
+        match gossip.join(&failed).await {
+            Ok(n) => tracing::info!(reached = n, "reconnected to failed members"),
+            Err(e) => tracing::debug!(error = %e, "failed members still unreachable"),
+        }
+    }
+}
+
 /// The alive servers of datacenter `dc` with their Raft ids and RPC addresses.
 fn alive_servers(members: &[Member], dc: &str) -> Vec<(String, u64, SocketAddr)> {
     members

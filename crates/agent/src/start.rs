@@ -119,6 +119,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         cfg.retry_max,
         stop.child_token(),
     ));
+    tasks.spawn(cluster::run_reconnect(gossip.clone(), stop.child_token()));
     let backend = match server {
         Some(s) => {
             tasks.spawn(cluster::run_server(
