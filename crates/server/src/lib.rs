@@ -114,6 +114,37 @@ pub struct Server {
     shared: Arc<Shared>,
     leader_wait: Duration,
     stop: CancellationToken,
+    contact: Arc<LastContact>,
+}
+
+/// When this server last heard from a leader, for `X-Consul-LastContact`.
+#[derive(Debug)]
+struct LastContact {
+    started: std::time::Instant,
+    /// Milliseconds after `started` of the last accepted append; `u64::MAX`: never.
+    at_ms: std::sync::atomic::AtomicU64,
+}
+
+impl LastContact {
+    fn new() -> Self {
+        LastContact {
+            started: std::time::Instant::now(),
+            at_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn heard_from_leader(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.at_ms.store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn since_leader(&self) -> Duration {
+        let elapsed = self.started.elapsed();
+        match self.at_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            u64::MAX => elapsed,
+            at => elapsed.saturating_sub(Duration::from_millis(at)),
+        }
+    }
 }
 
 impl rpc::Handler for Server {
@@ -180,6 +211,7 @@ impl Server {
             shared,
             leader_wait: cfg.leader_wait,
             stop: cfg.stop,
+            contact: Arc::new(LastContact::new()),
         };
         if cfg.bootstrap {
             server
@@ -356,14 +388,9 @@ impl Server {
         match consistency {
             Consistency::Stale => {
                 let leader = self.leader();
-                let last_contact_ms = if leader.is_some() {
-                    0
-                } else {
-                    self.leader_wait.as_millis() as u64
-                };
                 Ok(ReadMeta {
                     known_leader: leader.is_some(),
-                    last_contact_ms,
+                    last_contact_ms: self.last_contact_ms(leader),
                 })
             }
             Consistency::Default => {
@@ -460,6 +487,16 @@ impl Server {
             index,
             answer,
         }
+    }
+
+    /// `X-Consul-LastContact`: 0 on the leader; on a follower, the time
+    /// since the leader's last accepted append (heartbeats included); the
+    /// time since this server started when it has never heard from one.
+    fn last_contact_ms(&self, leader: Option<u64>) -> u64 {
+        if leader == Some(self.id) {
+            return 0;
+        }
+        self.contact.since_leader().as_millis() as u64
     }
 
     /// This server's view of the Raft cluster.
@@ -588,7 +625,13 @@ impl Server {
     pub async fn handle_rpc(&self, req: rpc::Request) -> rpc::Reply {
         use rpc::{Reply, Request};
         match req {
-            Request::AppendEntries(r) => Reply::AppendEntries(self.raft.append_entries(r).await),
+            Request::AppendEntries(r) => {
+                let reply = self.raft.append_entries(r).await;
+                if reply.is_ok() {
+                    self.contact.heard_from_leader();
+                }
+                Reply::AppendEntries(reply)
+            }
             Request::Vote(r) => Reply::Vote(self.raft.vote(r).await),
             Request::InstallSnapshot(r) => {
                 Reply::InstallSnapshot(self.raft.install_snapshot(r).await)

@@ -148,6 +148,26 @@ async fn three_servers_replicate_forward_and_survive_the_leaders_loss() {
         .unwrap()
         .unwrap();
     assert_eq!(woke.index, written, "woke on its own key's write: {woke:?}");
+    // X-Consul-LastContact: 0 on the leader, the time since the last
+    // heartbeat on a follower (heartbeats every 100 ms here).
+    assert_eq!(
+        a.server
+            .read(Consistency::Stale)
+            .await
+            .unwrap()
+            .last_contact_ms,
+        0
+    );
+    let contact = c
+        .server
+        .read(Consistency::Stale)
+        .await
+        .unwrap()
+        .last_contact_ms;
+    assert!(
+        contact < 2_000,
+        "a follower heard from the leader {contact} ms ago"
+    );
     let status = c.server.status();
     assert_eq!(status.members.iter().filter(|m| m.voter).count(), 3);
     assert_eq!(status.leader_addr(), Some(a.addr.as_str()));
