@@ -214,11 +214,15 @@ pub async fn force_leave(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
 ) -> Result<(), ApiError> {
-    state
-        .gossip
-        .force_leave(&node)
-        .await
-        .map_err(|e| ApiError::Failed(e.to_string()))
+    match state.gossip.force_leave(&node).await {
+        // Consul accepts a force-leave of a member that is not failed; the
+        // member stays as it is (an alive one would refute it anyway).
+        Ok(()) | Err(praetor_gossip::GossipError::NotFailed { .. }) => Ok(()),
+        Err(e @ praetor_gossip::GossipError::UnknownMember { .. }) => {
+            Err(ApiError::BadRequest(e.to_string()))
+        }
+        Err(e) => Err(ApiError::Failed(e.to_string())),
+    }
 }
 
 fn gauges(state: &AppState) -> Vec<(String, f64)> {

@@ -65,6 +65,23 @@ async fn a_client_that_leaves_is_left_a_killed_one_failed_until_force_leave() ->
         );
     }
 
+    info!(
+        "--- force-leave of an unknown node fails with a reason; of an alive one changes nothing"
+    );
+    let out = cluster.cli("s1", &["force-leave", "nobody"])?.run()?;
+    out.assert_code(1);
+    assert!(out.stderr.contains("nobody"), "{out:?}");
+    cluster
+        .cli("s1", &["force-leave", "c3"])?
+        .run()?
+        .assert_success();
+    let out = cluster.cli("s1", &["members"])?.run()?;
+    assert_eq!(
+        members_table(&out.stdout).get("c3").map(|r| r[2].as_str()),
+        Some("alive"),
+        "{out:?}"
+    );
+
     cluster.shutdown().await?;
     Ok(())
 }
