@@ -971,14 +971,16 @@ impl Cluster {
     /// # Errors
     /// As [`AgentProcess::respawn`] and [`AgentProcess::wait_ready`].
     pub async fn start_all(&mut self) -> Result<(), KitError> {
-        for node in &mut self.nodes {
+        let mut spawned = Vec::new();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
             if node.state == NodeState::Down {
                 node.agent.respawn()?;
                 node.state = NodeState::Up;
+                spawned.push(i);
             }
         }
-        for node in &mut self.nodes {
-            node.agent.wait_ready().await?;
+        for i in spawned {
+            self.nodes[i].agent.wait_ready().await?;
         }
         tracing::info!("every node started again");
         Ok(())

@@ -1,10 +1,11 @@
 //! Members leaving and failing: `praetor leave` makes a client `left` (and
 //! its process exit 0); a killed client becomes `failed` within seconds;
-//! `praetor force-leave` moves it to `left`.
+//! `praetor force-leave` moves it to `left`; a frozen (SIGSTOP) server is
+//! `failed` until it resumes, then alive and up to date again.
 
 use std::time::Instant;
 
-use praetor_testkit::{init_tracing, secs, Cluster, Spec};
+use praetor_testkit::{init_tracing, secs, wait_for, Cluster, Consistency, Spec};
 use tracing::info;
 
 use crate::members_table;
@@ -81,6 +82,55 @@ async fn a_client_that_leaves_is_left_a_killed_one_failed_until_force_leave() ->
         Some("alive"),
         "{out:?}"
     );
+
+    cluster.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_frozen_server_is_failed_until_it_resumes_then_catches_up() -> anyhow::Result<()> {
+    init_tracing();
+    let mut cluster = Cluster::start(Spec::servers(3)).await?;
+    let leader = cluster.wait_for_leader(secs(10)).await?;
+    let frozen = cluster
+        .server_names()
+        .into_iter()
+        .find(|s| *s != leader)
+        .expect("a follower");
+
+    info!("--- SIGSTOP {frozen}: the others see it failed and keep taking writes");
+    cluster.pause(&frozen)?;
+    let others = cluster.up_names();
+    let took = cluster
+        .wait_member_status(&others, &frozen, "failed", secs(30))
+        .await?;
+    info!(after = ?took, "{frozen} seen failed");
+    cluster
+        .put_acked(&leader, "frozen/during", "written")
+        .await?;
+
+    info!("--- SIGCONT {frozen}: alive again, and it has the write");
+    cluster.resume(&frozen)?;
+    let resumed_at = Instant::now();
+    // As with a healed partition: Serf's reconnect interval (30 s) bounds it.
+    cluster.wait_all_alive(secs(30)).await?;
+    info!(
+        "{frozen} alive again {:?} after SIGCONT",
+        resumed_at.elapsed()
+    );
+    wait_for(secs(15), &format!("{frozen} to have the write"), || {
+        let (cluster, frozen) = (&cluster, &frozen);
+        async move {
+            match cluster
+                .get(frozen, "frozen/during", Consistency::Stale)
+                .await
+            {
+                Ok(Some(v)) if v == "written" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await?;
 
     cluster.shutdown().await?;
     Ok(())

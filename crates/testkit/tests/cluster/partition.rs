@@ -30,7 +30,6 @@ async fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_the_majorit
     info!("--- cut {old} off from {majority:?}");
     let cut_at = Instant::now();
     let partition = cluster.isolate(&old)?;
-    info!(mechanism = ?partition.mechanism(), "links cut");
 
     info!("--- the majority elects a new leader");
     let (new, took) = cluster.wait_for_new_leader(&old, cut_at, secs(20)).await?;
