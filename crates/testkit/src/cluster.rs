@@ -59,6 +59,9 @@ pub struct Spec {
     partitionable: bool,
     retry_interval: String,
     dead_server_timeout: Option<String>,
+    /// Only the first server bootstraps (`bootstrap_expect` 1); the others
+    /// have 0 and join the cluster they find.
+    one_bootstraps: bool,
     extra: Vec<(String, String)>,
 }
 
@@ -72,6 +75,7 @@ impl Spec {
             partitionable: false,
             retry_interval: "1s".into(),
             dead_server_timeout: None,
+            one_bootstraps: false,
             extra: Vec::new(),
         }
     }
@@ -102,6 +106,14 @@ impl Spec {
     #[must_use]
     pub fn dead_server_timeout(mut self, duration: &str) -> Spec {
         self.dead_server_timeout = Some(duration.into());
+        self
+    }
+
+    /// The common layout where one server has `bootstrap_expect = 1` and
+    /// every other server 0: it never bootstraps, it joins what it finds.
+    #[must_use]
+    pub fn one_bootstraps(mut self) -> Spec {
+        self.one_bootstraps = true;
         self
     }
 
@@ -1142,7 +1154,12 @@ fn config_text(
                 t,
                 "  // no server acts before this many have found each other"
             );
-            let _ = writeln!(t, "  \"bootstrap_expect\": {},", spec.servers);
+            let expect = match (spec.one_bootstraps, name == "s1") {
+                (false, _) => spec.servers,
+                (true, true) => 1,
+                (true, false) => 0,
+            };
+            let _ = writeln!(t, "  \"bootstrap_expect\": {expect},");
         }
         Role::Client => {
             let _ = writeln!(
