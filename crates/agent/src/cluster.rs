@@ -133,13 +133,21 @@ pub async fn run_server(
     let mut pilot = Autopilot::new(&cfg);
     let mut may_bootstrap = cfg.bootstrap_expect > 1;
     loop {
-        if may_bootstrap && server.status().members.is_empty() {
-            may_bootstrap = maybe_bootstrap(&gossip, &server, &cfg).await;
-        }
-        if server.is_leader() {
-            let members = gossip.members();
-            pilot.reconcile(&members, &server).await;
-            reconcile_catalog(&members, &server, &cfg.datacenter).await;
+        // Each round may wait on Raft (a learner catching up, a write); a
+        // shutdown must not wait for it.
+        let round = async {
+            if may_bootstrap && server.status().members.is_empty() {
+                may_bootstrap = maybe_bootstrap(&gossip, &server, &cfg).await;
+            }
+            if server.is_leader() {
+                let members = gossip.members();
+                pilot.reconcile(&members, &server).await;
+                reconcile_catalog(&members, &server, &cfg.datacenter).await;
+            }
+        };
+        tokio::select! {
+            () = round => {}
+            () = stop.cancelled() => return,
         }
         tokio::select! {
             _ = events.recv() => {}
