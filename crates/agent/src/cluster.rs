@@ -386,6 +386,13 @@ fn desired_node(m: &Member) -> Option<NodeHealth> {
     })
 }
 
+fn deregister_node(node: &str) -> Command {
+    Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
+        node: node.to_owned(),
+        ..Default::default()
+    })
+}
+
 /// On the leader: makes the catalog's nodes follow gossip, as Consul's
 /// leader does. Alive members are registered with a passing `serfHealth`
 /// check, failed ones keep their node with a critical check, members that
@@ -413,9 +420,7 @@ async fn reconcile_catalog(members: &[Member], server: &Server, dc: &str) {
                         commands.push(Command::NodeHealth(want));
                     }
                 }
-                None if node.is_some() => commands.push(Command::DeregisterNode {
-                    node: m.name.clone(),
-                }),
+                None if node.is_some() => commands.push(deregister_node(&m.name)),
                 None => {}
             }
         }
@@ -427,9 +432,7 @@ async fn reconcile_catalog(members: &[Member], server: &Server, dc: &str) {
                 .iter()
                 .any(|c| c.check_id == SERF_CHECK_ID);
             if from_gossip && !members.iter().any(|m| m.name == n.node) {
-                commands.push(Command::DeregisterNode {
-                    node: n.node.clone(),
-                });
+                commands.push(deregister_node(&n.node));
             }
         }
     }

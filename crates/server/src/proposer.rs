@@ -54,7 +54,8 @@ fn size(cmd: &Command) -> usize {
         Command::KvDeleteTree { prefix } => prefix.len(),
         Command::Restore(bytes) => bytes.len(),
         Command::NodeHealth(n) => n.node.len() + n.output.len() + 64,
-        Command::DeregisterNode { node } => node.len(),
+        Command::CatalogRegister(r) => 256 + r.node.len() + r.checks.len() * 128,
+        Command::CatalogDeregister(r) => r.node.len() + r.service_id.len() + r.check_id.len(),
         Command::Batch(cmds) => cmds.iter().map(size).sum(),
     }
 }

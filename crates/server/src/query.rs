@@ -26,8 +26,23 @@ pub enum Query {
     },
     /// Every catalog node (`/v1/catalog/nodes`).
     CatalogNodes,
-    /// One catalog node (`/v1/catalog/node/<name>`).
+    /// One catalog node with its services (`/v1/catalog/node/<name>`,
+    /// `/v1/catalog/node-services/<name>`).
     CatalogNode { name: String },
+    /// Service names with their tags (`/v1/catalog/services`).
+    CatalogServices,
+    /// A service's instances (`/v1/catalog/service/<name>`).
+    ServiceNodes { name: String, tag: Option<String> },
+    /// A service's instances with their checks (`/v1/health/service/<name>`).
+    HealthService {
+        name: String,
+        tag: Option<String>,
+        passing: bool,
+    },
+    /// A service's checks (`/v1/health/checks/<name>`).
+    ServiceChecks { name: String },
+    /// Checks in a state, or `any` (`/v1/health/state/<state>`).
+    ChecksInState { state: String },
     /// A node's checks (`/v1/health/node/<name>`).
     NodeChecks { name: String },
     /// The whole store, encoded (`GET /v1/snapshot`).
@@ -59,6 +74,17 @@ pub enum Answer {
     Nodes(Vec<praetor_api::catalog::Node>),
     /// Health checks.
     Checks(Vec<praetor_api::catalog::HealthCheck>),
+    /// A node (if it exists) and its service instances.
+    NodeServices(
+        Option<praetor_api::catalog::Node>,
+        Vec<praetor_api::catalog::NodeService>,
+    ),
+    /// Service names with their tags.
+    Services(std::collections::BTreeMap<String, Vec<String>>),
+    /// Service instances flattened with their nodes.
+    CatalogServices(Vec<praetor_api::catalog::CatalogService>),
+    /// Service instances with their nodes and checks.
+    ServiceEntries(Vec<praetor_api::catalog::ServiceEntry>),
     /// An encoded store (`Store::encode_snapshot`).
     Snapshot(Vec<u8>),
     /// The changes asked for are no longer kept.
@@ -110,8 +136,31 @@ impl Query {
                 (index, Answer::Nodes(nodes))
             }
             Query::CatalogNode { name } => {
-                let (index, node) = store.catalog().node(name);
-                (index, Answer::Nodes(node.into_iter().collect()))
+                let c = store.catalog();
+                let (index, services) = c.node_services(name);
+                (index, Answer::NodeServices(c.node(name).1, services))
+            }
+            Query::CatalogServices => {
+                let (index, services) = store.catalog().services();
+                (index, Answer::Services(services))
+            }
+            Query::ServiceNodes { name, tag } => {
+                let (index, list) = store.catalog().service_nodes(name, tag.as_deref());
+                (index, Answer::CatalogServices(list))
+            }
+            Query::HealthService { name, tag, passing } => {
+                let (index, list) = store
+                    .catalog()
+                    .health_service(name, tag.as_deref(), *passing);
+                (index, Answer::ServiceEntries(list))
+            }
+            Query::ServiceChecks { name } => {
+                let (index, list) = store.catalog().service_checks(name);
+                (index, Answer::Checks(list))
+            }
+            Query::ChecksInState { state } => {
+                let (index, list) = store.catalog().checks_in_state(state);
+                (index, Answer::Checks(list))
             }
             Query::NodeChecks { name } => {
                 let (index, checks) = store.catalog().node_checks(name);

@@ -1,22 +1,45 @@
-//! The catalog's node level: nodes and their node checks (today the
-//! `serfHealth` check the leader keeps from gossip), with Consul's indexes:
-//! a write that changes nothing keeps every index, so blocking queries do
-//! not wake for it.
+//! The catalog: nodes, their service instances and their checks (node
+//! checks such as `serfHealth`, and service checks), with Consul's register
+//! and deregister semantics and Consul's indexes: a write that changes
+//! nothing keeps every index, so blocking queries do not wake for it; a
+//! change to one service only moves that service's index.
 
 use std::collections::BTreeMap;
 
-use praetor_api::catalog::{HealthCheck, Node, SERF_CHECK_ID, SERF_CHECK_NAME};
+use praetor_api::catalog::{
+    check_status, CatalogService, CheckDefinition, DeregisterRequest, HealthCheck, Node,
+    NodeService, RegisterRequest, ServiceEntry, SERF_CHECK_ID, SERF_CHECK_NAME,
+};
 use serde::{Deserialize, Serialize};
 
-/// Nodes by name and their checks by (node, check id).
+type Key = (String, String);
+
+/// Nodes by name, services by (node, service id), checks by (node, check id).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Catalog {
     nodes: BTreeMap<String, Node>,
-    checks: BTreeMap<(String, String), HealthCheck>,
+    services: BTreeMap<Key, NodeService>,
+    checks: BTreeMap<Key, HealthCheck>,
     /// The last index that changed any node.
     nodes_index: u64,
+    /// The last index that changed any service instance.
+    services_index: u64,
     /// The last index that changed any check.
     checks_index: u64,
+    /// The last index that changed a node-level check (it affects the
+    /// health of every service on its node).
+    node_checks_index: u64,
+    /// By service name: the last index that changed one of its instances or
+    /// one of their checks.
+    service_index: BTreeMap<String, u64>,
+}
+
+fn range<'a, V>(
+    map: &'a BTreeMap<Key, V>,
+    node: &'a str,
+) -> impl Iterator<Item = (&'a Key, &'a V)> + 'a {
+    map.range((node.to_owned(), String::new())..)
+        .take_while(move |((n, _), _)| n == node)
 }
 
 impl Catalog {
@@ -28,92 +51,424 @@ impl Catalog {
         )
     }
 
-    /// One node and the nodes table's index.
+    /// One node with its services by ID, and the index of both tables.
     pub fn node(&self, name: &str) -> (u64, Option<Node>) {
         (self.nodes_index.max(1), self.nodes.get(name).cloned())
     }
 
+    /// A node's service instances and the index of nodes and services.
+    pub fn node_services(&self, name: &str) -> (u64, Vec<NodeService>) {
+        let list = range(&self.services, name)
+            .map(|(_, s)| s.clone())
+            .collect();
+        (self.nodes_index.max(self.services_index).max(1), list)
+    }
+
     /// A node's checks and the checks table's index.
     pub fn node_checks(&self, name: &str) -> (u64, Vec<HealthCheck>) {
+        let list = range(&self.checks, name).map(|(_, c)| c.clone()).collect();
+        (self.checks_index.max(1), list)
+    }
+
+    /// Every service name with the union of its instances' tags, and the
+    /// services table's index (`/v1/catalog/services`).
+    pub fn services(&self) -> (u64, BTreeMap<String, Vec<String>>) {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for s in self.services.values() {
+            let tags = out.entry(s.service.clone()).or_default();
+            for t in &s.tags {
+                if !tags.contains(t) {
+                    tags.push(t.clone());
+                }
+            }
+        }
+        for tags in out.values_mut() {
+            tags.sort();
+        }
+        (self.services_index.max(1), out)
+    }
+
+    /// The index a read about service `name` reports and blocks on.
+    fn service_read_index(&self, name: &str) -> u64 {
+        self.service_index
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .max(self.nodes_index)
+            .max(1)
+    }
+
+    /// The instances of service `name` (with `tag`, when given), flattened
+    /// with their nodes (`/v1/catalog/service/<name>`).
+    pub fn service_nodes(&self, name: &str, tag: Option<&str>) -> (u64, Vec<CatalogService>) {
+        let list = self
+            .instances(name, tag)
+            .filter_map(|((node, _), s)| {
+                let n = self.nodes.get(node)?;
+                Some(CatalogService {
+                    id: n.id.clone(),
+                    node: n.node.clone(),
+                    address: n.address.clone(),
+                    datacenter: n.datacenter.clone(),
+                    tagged_addresses: n.tagged_addresses.clone(),
+                    node_meta: n.meta.clone(),
+                    service_id: s.id.clone(),
+                    service_name: s.service.clone(),
+                    service_tags: s.tags.clone(),
+                    service_address: s.address.clone(),
+                    service_weights: s.weights.clone(),
+                    service_meta: s.meta.clone(),
+                    service_port: s.port,
+                    service_enable_tag_override: s.enable_tag_override,
+                    create_index: s.create_index,
+                    modify_index: s.modify_index,
+                })
+            })
+            .collect();
+        (self.service_read_index(name), list)
+    }
+
+    fn instances<'a>(
+        &'a self,
+        name: &'a str,
+        tag: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Key, &'a NodeService)> + 'a {
+        self.services
+            .iter()
+            .filter(move |(_, s)| s.service == name)
+            .filter(move |(_, s)| tag.is_none_or(|t| s.tags.iter().any(|x| x == t)))
+    }
+
+    /// The checks that apply to an instance: its node's own checks and its own.
+    fn instance_checks(&self, node: &str, service_id: &str) -> Vec<HealthCheck> {
+        range(&self.checks, node)
+            .map(|(_, c)| c)
+            .filter(|c| c.service_id.is_empty() || c.service_id == service_id)
+            .cloned()
+            .collect()
+    }
+
+    /// `/v1/health/service/<name>`: each instance with its node and checks;
+    /// with `passing_only`, only instances whose every check passes (a
+    /// failed `serfHealth` on the node makes all its instances unhealthy).
+    pub fn health_service(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        passing_only: bool,
+    ) -> (u64, Vec<ServiceEntry>) {
+        let list = self
+            .instances(name, tag)
+            .filter_map(|((node, _), s)| {
+                let checks = self.instance_checks(node, &s.id);
+                if passing_only && checks.iter().any(|c| c.status != check_status::PASSING) {
+                    return None;
+                }
+                Some(ServiceEntry {
+                    node: self.nodes.get(node)?.clone(),
+                    service: s.clone(),
+                    checks,
+                })
+            })
+            .collect();
+        (
+            self.service_read_index(name).max(self.node_checks_index),
+            list,
+        )
+    }
+
+    /// `/v1/health/checks/<service>`: every check of the service's instances.
+    pub fn service_checks(&self, name: &str) -> (u64, Vec<HealthCheck>) {
         let list = self
             .checks
-            .range((name.to_owned(), String::new())..)
-            .take_while(|((n, _), _)| n == name)
-            .map(|(_, c)| c.clone())
+            .values()
+            .filter(|c| c.service_name == name)
+            .cloned()
+            .collect();
+        (self.service_read_index(name), list)
+    }
+
+    /// `/v1/health/state/<state>`: every check in `state` (`any`: all).
+    pub fn checks_in_state(&self, state: &str) -> (u64, Vec<HealthCheck>) {
+        let list = self
+            .checks
+            .values()
+            .filter(|c| state == "any" || c.status == state)
+            .cloned()
             .collect();
         (self.checks_index.max(1), list)
     }
 
-    /// Upserts `node` with its `serfHealth` check in `status`. Returns
-    /// whether anything changed.
-    pub(crate) fn node_health(&mut self, index: u64, node: &NodeHealth) -> bool {
-        let mut changed = false;
-        let current = self.nodes.get(&node.node);
-        let same_node = current.is_some_and(|n| {
-            n.id == node.id && n.address == node.address && n.datacenter == node.datacenter
-        });
-        if !same_node {
-            let create_index = current.map_or(index, |n| n.create_index);
-            let mut tagged = BTreeMap::new();
-            tagged.insert("lan".to_owned(), node.address.clone());
-            tagged.insert("lan_ipv4".to_owned(), node.address.clone());
-            tagged.insert("wan".to_owned(), node.address.clone());
-            tagged.insert("wan_ipv4".to_owned(), node.address.clone());
-            self.nodes.insert(
-                node.node.clone(),
-                Node {
-                    id: node.id.clone(),
-                    node: node.node.clone(),
-                    address: node.address.clone(),
-                    datacenter: node.datacenter.clone(),
-                    tagged_addresses: tagged,
-                    meta: BTreeMap::new(),
-                    create_index,
-                    modify_index: index,
-                },
-            );
-            self.nodes_index = index;
-            changed = true;
-        }
-        let key = (node.node.clone(), SERF_CHECK_ID.to_owned());
-        let check = self.checks.get(&key);
-        if check.is_none_or(|c| c.status != node.status || c.output != node.output) {
-            let create_index = check.map_or(index, |c| c.create_index);
-            self.checks.insert(
-                key,
-                HealthCheck {
-                    node: node.node.clone(),
-                    check_id: SERF_CHECK_ID.to_owned(),
-                    name: SERF_CHECK_NAME.to_owned(),
-                    status: node.status.clone(),
-                    notes: String::new(),
-                    output: node.output.clone(),
-                    service_id: String::new(),
-                    service_name: String::new(),
-                    service_tags: Vec::new(),
-                    kind: String::new(),
-                    create_index,
-                    modify_index: index,
-                },
-            );
-            self.checks_index = index;
-            changed = true;
-        }
-        changed
+    fn touch_service(&mut self, name: &str, index: u64) {
+        self.service_index.insert(name.to_owned(), index);
     }
 
-    /// Removes a node and its checks. Returns whether it existed.
-    pub(crate) fn deregister_node(&mut self, index: u64, name: &str) -> bool {
-        if self.nodes.remove(name).is_none() {
+    /// Applies Consul's catalog register: upserts the node (unless
+    /// `SkipNodeUpdate` and it exists), then the service, then the checks.
+    /// A check naming a service the node does not have refuses the whole
+    /// request, with nothing changed. Returns whether anything changed.
+    ///
+    /// # Errors
+    /// A one-line reason when the request is invalid.
+    pub(crate) fn register(&mut self, index: u64, r: &RegisterRequest) -> Result<bool, String> {
+        if r.node.is_empty() {
+            return Err("Must provide node".into());
+        }
+        if r.address.is_empty() && !self.nodes.contains_key(&r.node) {
+            return Err("Must provide address if SkipNodeUpdate is not set".into());
+        }
+        let service_id = r.service.as_ref().map(|s| {
+            if s.id.is_empty() {
+                s.service.clone()
+            } else {
+                s.id.clone()
+            }
+        });
+        if let Some(s) = &r.service {
+            if s.service.is_empty() {
+                return Err("Must provide service name with ID".into());
+            }
+        }
+        let checks: Vec<&CheckDefinition> = r.check.iter().chain(&r.checks).collect();
+        for c in &checks {
+            if c.check_id.is_empty() && c.name.is_empty() {
+                return Err("Must provide a CheckID or Name for each check".into());
+            }
+            if !c.service_id.is_empty()
+                && service_id.as_deref() != Some(c.service_id.as_str())
+                && !self
+                    .services
+                    .contains_key(&(r.node.clone(), c.service_id.clone()))
+            {
+                return Err(format!(
+                    "Unknown service ID {:?} for check {:?}",
+                    c.service_id, c.check_id
+                ));
+            }
+            if !c.status.is_empty()
+                && ![
+                    check_status::PASSING,
+                    check_status::WARNING,
+                    check_status::CRITICAL,
+                ]
+                .contains(&c.status.as_str())
+            {
+                return Err(format!("Invalid check status {:?}", c.status));
+            }
+        }
+        let mut changed = false;
+        if !(r.skip_node_update && self.nodes.contains_key(&r.node)) {
+            changed |= self.upsert_node(index, r);
+        }
+        if let (Some(s), Some(id)) = (&r.service, service_id) {
+            let current = self.services.get(&(r.node.clone(), id.clone()));
+            let mut want = NodeService {
+                id: id.clone(),
+                service: s.service.clone(),
+                tags: s.tags.clone(),
+                address: s.address.clone(),
+                meta: s.meta.clone(),
+                port: s.port,
+                weights: s.weights.clone().unwrap_or_default(),
+                enable_tag_override: s.enable_tag_override,
+                create_index: current.map_or(index, |c| c.create_index),
+                modify_index: current.map_or(index, |c| c.modify_index),
+            };
+            if current != Some(&want) {
+                if let Some(old) = current.map(|c| c.service.clone()) {
+                    self.touch_service(&old, index);
+                }
+                want.modify_index = index;
+                self.services.insert((r.node.clone(), id), want);
+                self.services_index = index;
+                self.touch_service(&s.service, index);
+                changed = true;
+            }
+        }
+        for c in checks {
+            changed |= self.upsert_check(index, &r.node, c);
+        }
+        Ok(changed)
+    }
+
+    fn upsert_node(&mut self, index: u64, r: &RegisterRequest) -> bool {
+        let current = self.nodes.get(&r.node);
+        let mut tagged = r.tagged_addresses.clone();
+        if tagged.is_empty() {
+            if let Some(c) = current {
+                tagged = c.tagged_addresses.clone();
+            }
+        }
+        let mut want = Node {
+            id: if r.id.is_empty() {
+                current.map(|c| c.id.clone()).unwrap_or_default()
+            } else {
+                r.id.clone()
+            },
+            node: r.node.clone(),
+            address: if r.address.is_empty() {
+                current.map(|c| c.address.clone()).unwrap_or_default()
+            } else {
+                r.address.clone()
+            },
+            datacenter: if r.datacenter.is_empty() {
+                current.map(|c| c.datacenter.clone()).unwrap_or_default()
+            } else {
+                r.datacenter.clone()
+            },
+            tagged_addresses: tagged,
+            meta: r.node_meta.clone(),
+            create_index: current.map_or(index, |c| c.create_index),
+            modify_index: current.map_or(index, |c| c.modify_index),
+        };
+        if current == Some(&want) {
+            return false;
+        }
+        want.modify_index = index;
+        self.nodes.insert(r.node.clone(), want);
+        self.nodes_index = index;
+        true
+    }
+
+    fn upsert_check(&mut self, index: u64, node: &str, c: &CheckDefinition) -> bool {
+        let id = if c.check_id.is_empty() {
+            c.name.clone()
+        } else {
+            c.check_id.clone()
+        };
+        let key = (node.to_owned(), id.clone());
+        let current = self.checks.get(&key);
+        let service = (!c.service_id.is_empty())
+            .then(|| self.services.get(&(node.to_owned(), c.service_id.clone())))
+            .flatten();
+        let mut want = HealthCheck {
+            node: node.to_owned(),
+            check_id: id,
+            name: if c.name.is_empty() {
+                c.check_id.clone()
+            } else {
+                c.name.clone()
+            },
+            status: if c.status.is_empty() {
+                check_status::CRITICAL.to_owned()
+            } else {
+                c.status.clone()
+            },
+            notes: c.notes.clone(),
+            output: c.output.clone(),
+            service_id: c.service_id.clone(),
+            service_name: service.map(|s| s.service.clone()).unwrap_or_default(),
+            service_tags: service.map(|s| s.tags.clone()).unwrap_or_default(),
+            kind: current.map(|c| c.kind.clone()).unwrap_or_default(),
+            create_index: current.map_or(index, |c| c.create_index),
+            modify_index: current.map_or(index, |c| c.modify_index),
+        };
+        if current == Some(&want) {
+            return false;
+        }
+        want.modify_index = index;
+        let name = want.service_name.clone();
+        let node_level = want.service_id.is_empty();
+        self.checks.insert(key, want);
+        self.checks_index = index;
+        if node_level {
+            self.node_checks_index = index;
+        } else {
+            self.touch_service(&name, index);
+        }
+        true
+    }
+
+    /// Upserts `node` with its `serfHealth` check (the leader's view of
+    /// gossip). Returns whether anything changed.
+    pub(crate) fn node_health(&mut self, index: u64, node: &NodeHealth) -> bool {
+        let mut tagged = BTreeMap::new();
+        for k in ["lan", "lan_ipv4", "wan", "wan_ipv4"] {
+            tagged.insert(k.to_owned(), node.address.clone());
+        }
+        let current_meta = self
+            .nodes
+            .get(&node.node)
+            .map(|n| n.meta.clone())
+            .unwrap_or_default();
+        let request = RegisterRequest {
+            id: node.id.clone(),
+            node: node.node.clone(),
+            address: node.address.clone(),
+            datacenter: node.datacenter.clone(),
+            tagged_addresses: tagged,
+            node_meta: current_meta,
+            check: Some(CheckDefinition {
+                node: node.node.clone(),
+                check_id: SERF_CHECK_ID.to_owned(),
+                name: SERF_CHECK_NAME.to_owned(),
+                status: node.status.clone(),
+                output: node.output.clone(),
+                ..CheckDefinition::default()
+            }),
+            ..RegisterRequest::default()
+        };
+        self.register(index, &request).unwrap_or(false)
+    }
+
+    /// Consul's catalog deregister: a check, a service (with its checks),
+    /// or the whole node (with its services and checks). Returns whether
+    /// anything existed to remove.
+    pub(crate) fn deregister(&mut self, index: u64, r: &DeregisterRequest) -> bool {
+        let node = r.node.clone();
+        if !r.check_id.is_empty() {
+            return self.remove_checks(index, |(n, id), _| *n == node && *id == r.check_id);
+        }
+        if !r.service_id.is_empty() {
+            let Some(s) = self.services.remove(&(node.clone(), r.service_id.clone())) else {
+                return false;
+            };
+            self.services_index = index;
+            self.touch_service(&s.service, index);
+            self.remove_checks(index, |(n, _), c| {
+                *n == node && c.service_id == r.service_id
+            });
+            return true;
+        }
+        if self.nodes.remove(&node).is_none() {
             return false;
         }
         self.nodes_index = index;
-        let before = self.checks.len();
-        self.checks.retain(|(n, _), _| n != name);
-        if self.checks.len() != before {
-            self.checks_index = index;
+        let gone: Vec<Key> = range(&self.services, &node)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            if let Some(s) = self.services.remove(&k) {
+                self.services_index = index;
+                self.touch_service(&s.service, index);
+            }
         }
+        self.remove_checks(index, |(n, _), _| *n == node);
         true
+    }
+
+    fn remove_checks(
+        &mut self,
+        index: u64,
+        mut gone: impl FnMut(&Key, &HealthCheck) -> bool,
+    ) -> bool {
+        let doomed: Vec<Key> = self
+            .checks
+            .iter()
+            .filter(|(k, c)| gone(k, c))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &doomed {
+            if let Some(c) = self.checks.remove(k) {
+                self.checks_index = index;
+                if c.service_id.is_empty() {
+                    self.node_checks_index = index;
+                } else {
+                    self.touch_service(&c.service_name, index);
+                }
+            }
+        }
+        !doomed.is_empty()
     }
 }
 

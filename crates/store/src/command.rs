@@ -24,9 +24,13 @@ pub enum Command {
     /// Upserts a catalog node with its `serfHealth` check (the leader keeps
     /// these equal to gossip). Answers `false` when nothing changed.
     NodeHealth(crate::catalog::NodeHealth),
-    /// Removes a catalog node and its checks. Answers `false` when there was
-    /// no such node.
-    DeregisterNode { node: String },
+    /// Consul's catalog register (node, service, checks). An invalid
+    /// request changes nothing and answers `Refused` with the reason.
+    CatalogRegister(praetor_api::catalog::RegisterRequest),
+    /// Consul's catalog deregister of a check, a service (with its checks)
+    /// or a node (with everything on it). Answers `false` when there was
+    /// nothing to remove.
+    CatalogDeregister(praetor_api::catalog::DeregisterRequest),
     /// Replaces the replicated tables with those of an encoded store
     /// (`Store::encode_snapshot`; `PUT /v1/snapshot`). The history restarts
     /// at this index: watchers from before it must resync. Bytes that do not
@@ -48,7 +52,8 @@ impl Command {
             Command::KvDeleteTree { .. } => "kv_delete_tree",
             Command::Restore(_) => "restore",
             Command::NodeHealth(_) => "node_health",
-            Command::DeregisterNode { .. } => "deregister_node",
+            Command::CatalogRegister(_) => "catalog_register",
+            Command::CatalogDeregister(_) => "catalog_deregister",
             Command::Batch(_) => "batch",
         }
     }
@@ -64,6 +69,8 @@ pub enum Response {
     Ignored,
     /// The answers of a `Command::Batch`, in order.
     Batch(Vec<Response>),
+    /// The command was invalid and changed nothing; the reason.
+    Refused(String),
 }
 
 impl Response {
@@ -87,8 +94,14 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         Command::KvDelete { key, cas } => store.kv.delete(index, key, *cas),
         Command::KvDeleteTree { prefix } => Some(store.kv.delete_tree(index, prefix)),
         Command::NodeHealth(n) => return Response::Applied(store.catalog.node_health(index, n)),
-        Command::DeregisterNode { node } => {
-            return Response::Applied(store.catalog.deregister_node(index, node))
+        Command::CatalogRegister(r) => {
+            return match store.catalog.register(index, r) {
+                Ok(changed) => Response::Applied(changed),
+                Err(reason) => Response::Refused(reason),
+            }
+        }
+        Command::CatalogDeregister(r) => {
+            return Response::Applied(store.catalog.deregister(index, r))
         }
         Command::Restore(bytes) => {
             return match Store::decode_snapshot(bytes) {

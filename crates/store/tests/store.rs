@@ -279,10 +279,22 @@ fn node_health_upserts_only_on_change_and_deregister_cascades() {
     assert_eq!(s.catalog().nodes().0, 2, "the node itself did not change");
 
     assert!(s
-        .apply(5, &Command::DeregisterNode { node: "n1".into() })
+        .apply(
+            5,
+            &Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
+                node: "n1".into(),
+                ..Default::default()
+            })
+        )
         .ok());
     assert!(!s
-        .apply(6, &Command::DeregisterNode { node: "n1".into() })
+        .apply(
+            6,
+            &Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
+                node: "n1".into(),
+                ..Default::default()
+            })
+        )
         .ok());
     assert!(s.catalog().node("n1").1.is_none());
     assert!(s.catalog().node_checks("n1").1.is_empty());
@@ -294,5 +306,133 @@ fn node_health_upserts_only_on_change_and_deregister_cascades() {
     assert_eq!(
         copy.catalog().node_checks("n2"),
         s.catalog().node_checks("n2")
+    );
+}
+
+fn register(
+    node: &str,
+    service: Option<(&str, &str, &[&str])>,
+    checks: &[(&str, &str, &str)],
+) -> Command {
+    use praetor_api::catalog::{CheckDefinition, RegisterRequest, ServiceDefinition};
+    Command::CatalogRegister(RegisterRequest {
+        node: node.into(),
+        address: "10.0.0.9".into(),
+        datacenter: "dc1".into(),
+        service: service.map(|(id, name, tags)| ServiceDefinition {
+            id: id.into(),
+            service: name.into(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            port: 80,
+            ..Default::default()
+        }),
+        checks: checks
+            .iter()
+            .map(|(id, service_id, status)| CheckDefinition {
+                check_id: (*id).into(),
+                service_id: (*service_id).into(),
+                status: (*status).into(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn catalog_register_follows_consul_and_indexes_stay_per_service() {
+    let mut s = Store::new(10);
+    assert!(s
+        .apply(
+            1,
+            &register(
+                "n1",
+                Some(("web1", "web", &["v1"])),
+                &[("web1-http", "web1", "passing")]
+            )
+        )
+        .ok());
+    assert!(s
+        .apply(2, &register("n1", Some(("db1", "db", &[])), &[]))
+        .ok());
+    assert!(s
+        .apply(3, &register("n2", Some(("web2", "web", &["v2"])), &[]))
+        .ok());
+    // A re-register that changes nothing keeps every index.
+    assert!(!s
+        .apply(
+            4,
+            &register(
+                "n1",
+                Some(("web1", "web", &["v1"])),
+                &[("web1-http", "web1", "passing")]
+            )
+        )
+        .ok());
+    assert_eq!(s.catalog().service_nodes("web", None).0, 3);
+    // A check for an unknown service refuses the whole request.
+    let refused = s.apply(
+        5,
+        &register("n3", Some(("x", "x", &[])), &[("c", "nope", "passing")]),
+    );
+    assert!(
+        matches!(refused, praetor_store::Response::Refused(ref r) if r.contains("nope")),
+        "{refused:?}"
+    );
+    assert!(
+        s.catalog().node("n3").1.is_none(),
+        "nothing of it was applied"
+    );
+
+    // Changing db does not move web's index.
+    assert!(s
+        .apply(6, &register("n1", Some(("db1", "db", &["primary"])), &[]))
+        .ok());
+    assert_eq!(s.catalog().service_nodes("web", None).0, 3);
+    assert_eq!(s.catalog().service_nodes("db", None).0, 6);
+    let (_, services) = s.catalog().services();
+    assert_eq!(services["web"], vec!["v1", "v2"]);
+    assert_eq!(s.catalog().service_nodes("web", Some("v2")).1.len(), 1);
+
+    // Health: the node's serfHealth going critical makes its services unhealthy.
+    assert!(s.apply(7, &health("n1", "passing")).ok());
+    assert_eq!(s.catalog().health_service("web", None, true).1.len(), 2);
+    assert!(s.apply(8, &health("n1", "critical")).ok());
+    let (index, healthy) = s.catalog().health_service("web", None, true);
+    assert_eq!(index, 8, "a node check change wakes service health readers");
+    assert_eq!(
+        healthy
+            .iter()
+            .map(|e| e.node.node.as_str())
+            .collect::<Vec<_>>(),
+        vec!["n2"]
+    );
+    assert_eq!(s.catalog().health_service("web", None, false).1.len(), 2);
+    assert_eq!(s.catalog().checks_in_state("critical").1.len(), 1);
+    assert_eq!(s.catalog().service_checks("web").1.len(), 1);
+
+    // Deregistering a service takes its checks; a node takes everything.
+    let dereg = |node: &str, service: &str| {
+        Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
+            node: node.into(),
+            service_id: service.into(),
+            ..Default::default()
+        })
+    };
+    assert!(s.apply(9, &dereg("n1", "web1")).ok());
+    assert!(s.catalog().service_checks("web").1.is_empty());
+    assert_eq!(
+        s.catalog().service_nodes("web", None),
+        (9, s.catalog().service_nodes("web", None).1)
+    );
+    assert!(s.apply(10, &dereg("n1", "")).ok());
+    assert!(s.catalog().node_services("n1").1.is_empty());
+    assert_eq!(s.catalog().service_nodes("db", None).0, 10);
+    assert!(s.catalog().service_nodes("db", None).1.is_empty());
+
+    let copy = Store::decode_snapshot(&s.encode_snapshot().unwrap()).unwrap();
+    assert_eq!(
+        copy.catalog().health_service("web", None, false),
+        s.catalog().health_service("web", None, false)
     );
 }

@@ -1,6 +1,7 @@
-//! Catalog endpoints: `/v1/catalog/datacenters`, `/v1/catalog/nodes`,
-//! `/v1/catalog/node/<node>` and `/v1/health/node/<node>`, in Consul's
-//! shapes, all blocking queries with `?stale`/`?consistent`/`?dc`.
+//! Catalog and health endpoints in Consul's shapes: register and
+//! deregister, datacenters, nodes, a node and its services, services, a
+//! service's instances, and health by node, service and state; every read a
+//! blocking query with `?stale`/`?consistent`/`?dc`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,8 +9,9 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use praetor_api::catalog::NodeServices;
+use praetor_api::catalog::{DeregisterRequest, NodeServices, RegisterRequest};
 use praetor_server::{Answer, Query, QueryResult};
+use praetor_store::{Command, Response as Applied};
 
 use super::error::ApiError;
 use super::query::{self, read_headers, Params, ReadOpts};
@@ -47,31 +49,122 @@ pub async fn nodes(
         .into_response())
 }
 
-/// `GET /v1/catalog/node/<node>`: the node and its services, or `null`
-/// when there is no such node (Consul answers 200 with `null`).
+/// `GET /v1/catalog/node/<node>`: the node and its services by ID, or
+/// `null` when there is no such node (Consul answers 200 with `null`).
 pub async fn node(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let (opts, r) = read(&state, q.as_deref(), Query::CatalogNode { name }).await?;
-    let Answer::Nodes(mut nodes) = r.answer else {
+    let Answer::NodeServices(node, services) = r.answer else {
         return Err(unexpected());
     };
-    let body = nodes.pop().map(|node| NodeServices {
+    let body = node.map(|node| NodeServices {
         node,
-        services: BTreeMap::new(),
+        services: services
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect::<BTreeMap<_, _>>(),
     });
     Ok((read_headers(&r.meta, r.index, opts.consistency), Json(body)).into_response())
 }
 
-/// `GET /v1/health/node/<node>`: the node's checks.
-pub async fn health_node(
+/// `GET /v1/catalog/node-services/<node>`: `{"Node", "Services": [...]}`.
+pub async fn node_services(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (opts, r) = read(&state, q.as_deref(), Query::NodeChecks { name }).await?;
+    let (opts, r) = read(&state, q.as_deref(), Query::CatalogNode { name }).await?;
+    let Answer::NodeServices(node, services) = r.answer else {
+        return Err(unexpected());
+    };
+    let body = node.map(|node| serde_json::json!({ "Node": node, "Services": services }));
+    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(body)).into_response())
+}
+
+/// `GET /v1/catalog/services`: service names with their tags.
+pub async fn services(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let (opts, r) = read(&state, q.as_deref(), Query::CatalogServices).await?;
+    let Answer::Services(services) = r.answer else {
+        return Err(unexpected());
+    };
+    Ok((
+        read_headers(&r.meta, r.index, opts.consistency),
+        Json(services),
+    )
+        .into_response())
+}
+
+/// `GET /v1/catalog/service/<name>` (`?tag=`; `?near=` is accepted and
+/// ignored).
+pub async fn service(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let tag = Params::parse(q.as_deref()).get("tag").map(str::to_owned);
+    let (opts, r) = read(&state, q.as_deref(), Query::ServiceNodes { name, tag }).await?;
+    let Answer::CatalogServices(list) = r.answer else {
+        return Err(unexpected());
+    };
+    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+}
+
+/// `GET /v1/health/service/<name>` (`?passing`, `?tag=`).
+pub async fn health_service(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref());
+    let tag = p.get("tag").map(str::to_owned);
+    let passing = p.flag("passing");
+    let (opts, r) = read(
+        &state,
+        q.as_deref(),
+        Query::HealthService { name, tag, passing },
+    )
+    .await?;
+    let Answer::ServiceEntries(list) = r.answer else {
+        return Err(unexpected());
+    };
+    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+}
+
+/// `GET /v1/health/checks/<service>`.
+pub async fn health_checks(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    checks_answer(&state, q.as_deref(), Query::ServiceChecks { name }).await
+}
+
+/// `GET /v1/health/state/<state>`: `passing`, `warning`, `critical` or `any`.
+pub async fn health_state(
+    State(state): State<Arc<AppState>>,
+    Path(wanted): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    if !["any", "passing", "warning", "critical"].contains(&wanted.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid check state {wanted:?}"
+        )));
+    }
+    checks_answer(&state, q.as_deref(), Query::ChecksInState { state: wanted }).await
+}
+
+async fn checks_answer(
+    state: &AppState,
+    q: Option<&str>,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let (opts, r) = read(state, q, query).await?;
     let Answer::Checks(checks) = r.answer else {
         return Err(unexpected());
     };
@@ -80,6 +173,48 @@ pub async fn health_node(
         Json(checks),
     )
         .into_response())
+}
+
+/// `PUT /v1/catalog/register`: Consul's register body; answers `true`.
+pub async fn register(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    query::check_dc(&Params::parse(q.as_deref()), &state)?;
+    let mut req: RegisterRequest = super::json_body(&body)?;
+    if req.datacenter.is_empty() {
+        req.datacenter = state.config().datacenter.clone();
+    }
+    let (index, resp) = state.backend.write(Command::CatalogRegister(req)).await?;
+    if let Applied::Refused(reason) = resp {
+        return Err(ApiError::BadRequest(reason));
+    }
+    Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
+}
+
+/// `PUT /v1/catalog/deregister`: a check, a service or a whole node.
+pub async fn deregister(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    query::check_dc(&Params::parse(q.as_deref()), &state)?;
+    let req: DeregisterRequest = super::json_body(&body)?;
+    if req.node.is_empty() {
+        return Err(ApiError::BadRequest("Must provide node".into()));
+    }
+    let (index, _) = state.backend.write(Command::CatalogDeregister(req)).await?;
+    Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
+}
+
+/// `GET /v1/health/node/<node>`: the node's checks.
+pub async fn health_node(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    checks_answer(&state, q.as_deref(), Query::NodeChecks { name }).await
 }
 
 fn unexpected() -> ApiError {

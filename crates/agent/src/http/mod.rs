@@ -97,6 +97,15 @@ impl AppState {
     }
 }
 
+/// Decodes a JSON request body; a malformed one is a 400 naming where.
+///
+/// # Errors
+/// `BadRequest` with serde's reason.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Request decode failed: {e}")))
+}
+
 /// Every route of the agent's HTTP API.
 pub fn router(state: Arc<AppState>) -> Router {
     let max_body = {
@@ -142,6 +151,38 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/health/node/{node}",
             get(catalog::health_node).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/catalog/register",
+            axum::routing::put(catalog::register).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/catalog/deregister",
+            axum::routing::put(catalog::deregister).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/catalog/services",
+            get(catalog::services).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/catalog/service/{name}",
+            get(catalog::service).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/catalog/node-services/{node}",
+            get(catalog::node_services).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/health/service/{name}",
+            get(catalog::health_service).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/health/checks/{name}",
+            get(catalog::health_checks).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/health/state/{state}",
+            get(catalog::health_state).fallback(method_not_allowed),
         )
         .route(
             "/v1/snapshot",

@@ -120,3 +120,152 @@ async fn members_become_catalog_nodes_whose_serf_health_follows_gossip() {
     stays.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_register_health_and_blocking_reads_follow_consul() {
+    let a = TestAgent::dev().await;
+    let put = |path: &str, body: Value| {
+        let (http, url) = (a.http.clone(), a.u(path));
+        async move { http.put(url).json(&body).send().await.unwrap() }
+    };
+    let web = |id: &str, node: &str, status: &str| {
+        serde_json::json!({
+            "Node": node, "Address": "10.0.0.7",
+            "Service": {"ID": id, "Service": "web", "Tags": ["v1"], "Port": 8080},
+            "Check": {"CheckID": format!("{id}-http"), "Name": "http", "Status": status, "ServiceID": id}
+        })
+    };
+    assert_eq!(
+        put("/v1/catalog/register", web("web1", "ext1", "passing"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        put("/v1/catalog/register", web("web2", "ext2", "passing"))
+            .await
+            .status(),
+        200
+    );
+
+    let services = a.get_json("/v1/catalog/services").await;
+    assert_eq!(services["web"], serde_json::json!(["v1"]));
+    let node = a.get_json("/v1/catalog/node/ext1").await;
+    assert_eq!(
+        node["Node"]["Datacenter"], "dc1",
+        "the agent's datacenter by default"
+    );
+    assert_eq!(node["Services"]["web1"]["Port"], 8080);
+    let instances = a
+        .get_json("/v1/catalog/service/web?tag=v1&near=_agent")
+        .await;
+    assert_eq!(instances.as_array().unwrap().len(), 2);
+
+    // A blocking health read wakes when one instance's check goes critical.
+    let r = a
+        .http
+        .get(a.u("/v1/health/service/web?passing"))
+        .send()
+        .await
+        .unwrap();
+    let index = crate::index_of(&r);
+    assert_eq!(
+        r.json::<Value>().await.unwrap().as_array().unwrap().len(),
+        2
+    );
+    let blocked = {
+        let (http, url) = (
+            a.http.clone(),
+            a.u(&format!(
+                "/v1/health/service/web?passing&index={index}&wait=30s"
+            )),
+        );
+        tokio::spawn(async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    // Another service's change does not wake it.
+    let db =
+        serde_json::json!({"Node": "ext1", "Address": "10.0.0.7", "Service": {"Service": "db"}});
+    assert_eq!(put("/v1/catalog/register", db).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!blocked.is_finished(), "a change to db woke a read of web");
+    assert_eq!(
+        put("/v1/catalog/register", web("web2", "ext2", "critical"))
+            .await
+            .status(),
+        200
+    );
+    let woke = tokio::time::timeout(Duration::from_secs(5), blocked)
+        .await
+        .unwrap()
+        .unwrap();
+    let left: Vec<&str> = woke
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["Service"]["ID"].as_str())
+        .collect();
+    assert_eq!(left, ["web1"]);
+    let critical = a.get_json("/v1/health/state/critical").await;
+    assert_eq!(critical[0]["CheckID"], "web2-http");
+    assert_eq!(
+        a.get_json("/v1/health/checks/web")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Bad input: a 400 with a reason, and nothing changes.
+    let r = put(
+        "/v1/catalog/register",
+        serde_json::json!({"Node": "ext1", "Check": {"CheckID": "c", "ServiceID": "nope"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("nope"));
+    let r = a
+        .http
+        .put(a.u("/v1/catalog/register"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = a
+        .http
+        .get(a.u("/v1/health/state/sideways"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Deregistering a node removes its services and checks.
+    assert_eq!(
+        put(
+            "/v1/catalog/deregister",
+            serde_json::json!({"Node": "ext2"})
+        )
+        .await
+        .status(),
+        200
+    );
+    assert!(a.get_json("/v1/catalog/node/ext2").await.is_null());
+    assert_eq!(
+        a.get_json("/v1/health/service/web")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    a.shutdown().await;
+}
