@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod local;
 pub mod metrics;
 pub mod start;
 

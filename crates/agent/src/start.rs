@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::backend::{Backend, Remote};
 use crate::config::RuntimeConfig;
 use crate::http::{self, AppState};
+use crate::local::{self, LocalState};
 use crate::{cluster, identity, AgentError};
 use praetor_gossip::{Gossip, GossipConfig, Role, Tags};
 
@@ -156,10 +157,25 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         .first()
         .copied()
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let backend = Arc::new(backend);
+    let local = LocalState::load(data_dir.as_deref());
+    tasks.spawn(local::run_ttl(local.clone(), stop.child_token()));
+    tasks.spawn(local::run_anti_entropy(
+        local.clone(),
+        backend.clone(),
+        local::NodeInfo {
+            name: cfg.node_name.clone(),
+            id: node_id.to_string(),
+            address: advertise_ip.to_string(),
+            datacenter: cfg.datacenter.clone(),
+        },
+        stop.child_token(),
+    ));
     let state = Arc::new(AppState::new(
         cfg.clone(),
         node_id,
         backend,
+        local,
         gossip,
         stop.clone(),
         first,

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod catalog;
 pub mod error;
 pub mod kv;
+pub mod local;
 pub mod operator;
 pub mod query;
 pub mod snapshot;
@@ -35,7 +36,9 @@ pub struct AppState {
     config: RwLock<Arc<RuntimeConfig>>,
     pub node_id: uuid::Uuid,
     /// The way to the replicated state: this agent's server, or servers over RPC.
-    pub backend: Backend,
+    pub backend: Arc<Backend>,
+    /// The services and checks this agent owns.
+    pub local: Arc<crate::local::LocalState>,
     /// The server this agent hosts, if it is one.
     pub server: Option<Server>,
     /// This agent's membership in the gossip pool.
@@ -55,7 +58,8 @@ impl AppState {
     pub fn new(
         config: RuntimeConfig,
         node_id: uuid::Uuid,
-        backend: Backend,
+        backend: Arc<Backend>,
+        local: Arc<crate::local::LocalState>,
         gossip: Gossip,
         stop: CancellationToken,
         http_addr: SocketAddr,
@@ -65,6 +69,7 @@ impl AppState {
             node_id,
             server: backend.server().cloned(),
             backend,
+            local,
             gossip,
             leave_requested: CancellationToken::new(),
             metrics: Metrics::default(),
@@ -214,6 +219,42 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/agent/force-leave/{*node}",
             axum::routing::put(agent::force_leave).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/service/register",
+            axum::routing::put(local::register_service).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/service/deregister/{id}",
+            axum::routing::put(local::deregister_service).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/services",
+            get(local::services).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/service/{id}",
+            get(local::service).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/check/register",
+            axum::routing::put(local::register_check).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/check/deregister/{id}",
+            axum::routing::put(local::deregister_check).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/checks",
+            get(local::checks).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/check/update/{id}",
+            axum::routing::put(local::ttl_update).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/check/{verb}/{id}",
+            axum::routing::put(local::ttl_mark).fallback(method_not_allowed),
         )
         .route(
             "/v1/agent/metrics",

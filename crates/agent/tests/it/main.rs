@@ -6,6 +6,7 @@ mod blocking;
 mod catalog;
 mod durability;
 mod kv;
+mod local;
 mod snapshot;
 mod watch;
 

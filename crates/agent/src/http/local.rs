@@ -1,0 +1,309 @@
+//! `/v1/agent/service/*` and `/v1/agent/check/*`: the services and checks
+//! this agent owns, in Consul's shapes. They persist in the data dir and
+//! reach the catalog through anti-entropy (`local.rs`). This version runs
+//! TTL checks; a check of another type (HTTP, TCP, script, gRPC, …) is
+//! refused with a reason rather than accepted and never run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use praetor_api::catalog::{check_status, ServiceDefinition, Weights};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::query::Params;
+use super::{json_body, AppState};
+use crate::local::{LocalCheck, LocalError};
+
+impl From<LocalError> for ApiError {
+    fn from(e: LocalError) -> Self {
+        match e {
+            LocalError::Save { .. } => ApiError::Failed(format!("{e:#}")),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+/// A check in a registration body (Consul's `AgentServiceCheck` and
+/// `AgentCheckRegistration`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CheckBody {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "CheckID")]
+    pub check_id: String,
+    pub name: String,
+    pub notes: String,
+    pub status: String,
+    #[serde(rename = "ServiceID")]
+    pub service_id: String,
+    #[serde(rename = "TTL")]
+    pub ttl: String,
+    #[serde(rename = "HTTP")]
+    pub http: String,
+    #[serde(rename = "TCP")]
+    pub tcp: String,
+    #[serde(rename = "UDP")]
+    pub udp: String,
+    #[serde(rename = "GRPC")]
+    pub grpc: String,
+    pub args: Vec<String>,
+    pub alias_service: String,
+}
+
+/// Consul's `AgentServiceRegistration`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceBody {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub address: String,
+    pub port: u16,
+    pub meta: BTreeMap<String, String>,
+    pub enable_tag_override: bool,
+    pub weights: Option<Weights>,
+    pub check: Option<CheckBody>,
+    pub checks: Vec<CheckBody>,
+}
+
+/// Turns a check body into a check this agent runs.
+fn local_check(
+    b: CheckBody,
+    default_id: String,
+    default_name: String,
+) -> Result<LocalCheck, ApiError> {
+    let kind = [
+        ("HTTP", !b.http.is_empty()),
+        ("TCP", !b.tcp.is_empty()),
+        ("UDP", !b.udp.is_empty()),
+        ("GRPC", !b.grpc.is_empty()),
+        ("Args", !b.args.is_empty()),
+        ("AliasService", !b.alias_service.is_empty()),
+    ]
+    .into_iter()
+    .find(|(_, set)| *set);
+    if let Some((field, _)) = kind {
+        return Err(ApiError::BadRequest(format!(
+            "{field} checks are not run by this version of Praetor yet; use a TTL check"
+        )));
+    }
+    if b.ttl.is_empty() {
+        return Err(ApiError::BadRequest(
+            "Check must be a TTL check (TTL is required)".into(),
+        ));
+    }
+    let ttl = praetor_api::duration::parse(&b.ttl)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid TTL {:?}: {e}", b.ttl)))?;
+    if ttl < Duration::from_millis(1) {
+        return Err(ApiError::BadRequest("TTL must be positive".into()));
+    }
+    let status = if b.status.is_empty() {
+        check_status::CRITICAL.to_owned()
+    } else {
+        b.status
+    };
+    if ![
+        check_status::PASSING,
+        check_status::WARNING,
+        check_status::CRITICAL,
+    ]
+    .contains(&status.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid check status {status:?}"
+        )));
+    }
+    let id = [b.check_id, b.id]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or(default_id);
+    Ok(LocalCheck {
+        name: if b.name.is_empty() {
+            default_name
+        } else {
+            b.name
+        },
+        id,
+        service_id: b.service_id,
+        notes: b.notes,
+        status,
+        output: String::new(),
+        ttl: Some(ttl),
+    })
+}
+
+/// `PUT /v1/agent/service/register`.
+pub async fn register_service(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<(), ApiError> {
+    let b: ServiceBody = json_body(&body)?;
+    if b.name.is_empty() {
+        return Err(ApiError::BadRequest("Missing service name".into()));
+    }
+    let id = if b.id.is_empty() {
+        b.name.clone()
+    } else {
+        b.id.clone()
+    };
+    let bodies: Vec<CheckBody> = b.check.into_iter().chain(b.checks).collect();
+    let many = bodies.len() > 1;
+    let mut checks = Vec::new();
+    for (i, c) in bodies.into_iter().enumerate() {
+        let default_id = if many {
+            format!("service:{id}:{}", i + 1)
+        } else {
+            format!("service:{id}")
+        };
+        checks.push(local_check(
+            c,
+            default_id,
+            format!("Service '{}' check", b.name),
+        )?);
+    }
+    let svc = ServiceDefinition {
+        id,
+        service: b.name,
+        tags: b.tags,
+        address: b.address,
+        meta: b.meta,
+        port: b.port,
+        weights: b.weights,
+        enable_tag_override: b.enable_tag_override,
+    };
+    state.local.add_service(svc, checks)?;
+    Ok(())
+}
+
+/// `PUT /v1/agent/service/deregister/<id>`.
+pub async fn deregister_service(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<(), ApiError> {
+    Ok(state.local.remove_service(&id)?)
+}
+
+fn service_json(state: &AppState, s: &ServiceDefinition) -> Value {
+    json!({
+        "ID": s.id, "Service": s.service, "Tags": s.tags, "Meta": s.meta, "Port": s.port,
+        "Address": s.address, "Weights": s.weights.clone().unwrap_or_default(),
+        "EnableTagOverride": s.enable_tag_override, "Datacenter": state.config().datacenter,
+    })
+}
+
+/// `GET /v1/agent/services`: this agent's services by ID.
+pub async fn services(State(state): State<Arc<AppState>>) -> Json<BTreeMap<String, Value>> {
+    let owned = state.local.owned();
+    Json(
+        owned
+            .services
+            .iter()
+            .map(|(id, s)| (id.clone(), service_json(&state, s)))
+            .collect(),
+    )
+}
+
+/// `GET /v1/agent/service/<id>`: 404 when this agent has no such service.
+pub async fn service(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.local.owned().services.get(&id) {
+        Some(s) => Json(service_json(&state, s)).into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            format!("unknown service ID: {id}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// `PUT /v1/agent/check/register`.
+pub async fn register_check(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<(), ApiError> {
+    let b: CheckBody = json_body(&body)?;
+    if b.name.is_empty() {
+        return Err(ApiError::BadRequest("Missing check name".into()));
+    }
+    let id = b.name.clone();
+    let check = local_check(b, id.clone(), id)?;
+    Ok(state.local.add_check(check)?)
+}
+
+/// `PUT /v1/agent/check/deregister/<id>`.
+pub async fn deregister_check(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<(), ApiError> {
+    Ok(state.local.remove_check(&id)?)
+}
+
+/// `GET /v1/agent/checks`: this agent's checks by ID.
+pub async fn checks(State(state): State<Arc<AppState>>) -> Json<BTreeMap<String, Value>> {
+    let owned = state.local.owned();
+    let node = state.config().node_name.clone();
+    Json(
+        owned
+            .checks
+            .iter()
+            .map(|(id, c)| {
+                let svc = owned.services.get(&c.service_id);
+                let v = json!({
+                    "Node": node, "CheckID": c.id, "Name": c.name, "Status": c.status, "Notes": c.notes,
+                    "Output": c.output, "ServiceID": c.service_id,
+                    "ServiceName": svc.map(|s| s.service.clone()).unwrap_or_default(),
+                    "ServiceTags": svc.map(|s| s.tags.clone()).unwrap_or_default(), "Type": "ttl",
+                });
+                (id.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+/// `PUT /v1/agent/check/pass|warn|fail/<id>?note=`.
+pub async fn ttl_mark(
+    State(state): State<Arc<AppState>>,
+    Path((verb, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<(), ApiError> {
+    let status = match verb.as_str() {
+        "pass" => check_status::PASSING,
+        "warn" => check_status::WARNING,
+        "fail" => check_status::CRITICAL,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown check action {other:?}"
+            )))
+        }
+    };
+    let note = Params::parse(q.as_deref())
+        .get("note")
+        .unwrap_or("")
+        .to_owned();
+    Ok(state.local.set_status(&id, status, &note)?)
+}
+
+/// `PUT /v1/agent/check/update/<id>` with `{"Status", "Output"}`.
+pub async fn ttl_update(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(), ApiError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Update {
+        status: String,
+        #[serde(default)]
+        output: String,
+    }
+    let u: Update = json_body(&body)?;
+    Ok(state.local.set_status(&id, &u.status, &u.output)?)
+}

@@ -1,0 +1,423 @@
+//! The services and checks this agent owns (registered through
+//! `/v1/agent/*`), kept in its data dir so they survive a restart, and
+//! anti-entropy: the agent pushes them to the catalog at once on every
+//! change and re-syncs periodically, repairing drift both ways (an entry
+//! deleted from the catalog behind its back comes back; one the agent no
+//! longer has is removed), as Consul's agents do.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use praetor_api::catalog::{
+    check_status, CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition,
+    SERF_CHECK_ID,
+};
+use praetor_server::{Answer, Consistency, Query, QueryOpts};
+use praetor_store::{Command, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Backend;
+
+/// Consul's anti-entropy interval for clusters up to 128 nodes.
+const SYNC_EVERY: Duration = Duration::from_secs(60);
+/// Retry pause after a failed sync.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A check this agent owns, with its current state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalCheck {
+    pub id: String,
+    pub name: String,
+    pub service_id: String,
+    pub notes: String,
+    pub status: String,
+    pub output: String,
+    /// For TTL checks: how long a status holds without an update.
+    pub ttl: Option<Duration>,
+}
+
+/// What the agent owns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owned {
+    pub services: BTreeMap<String, ServiceDefinition>,
+    pub checks: BTreeMap<String, LocalCheck>,
+}
+
+/// The agent's local state: one lock, short sections, never across an await.
+pub struct LocalState {
+    owned: Mutex<Owned>,
+    /// When each TTL check was last updated (not persisted: a restarted
+    /// agent gives every TTL check a fresh period).
+    touched: Mutex<BTreeMap<String, std::time::Instant>>,
+    file: Option<PathBuf>,
+    changed: Notify,
+}
+
+/// Why a local change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("Unknown service ID {0:?}")]
+    UnknownService(String),
+    #[error("Unknown check ID {0:?}")]
+    UnknownCheck(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("saving the agent's services in {path}")]
+    Save {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LocalState {
+    /// Loads what a previous run saved in `data_dir` (nothing in dev mode).
+    pub fn load(data_dir: Option<&std::path::Path>) -> Arc<LocalState> {
+        let file = data_dir.map(|d| d.join("local").join("state.json"));
+        let owned = file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| match serde_json::from_slice(&b) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the saved services and checks cannot be read; starting without them");
+                    None
+                }
+            })
+            .unwrap_or_default();
+        Arc::new(LocalState {
+            owned: Mutex::new(owned),
+            touched: Mutex::new(BTreeMap::new()),
+            file,
+            changed: Notify::new(),
+        })
+    }
+
+    /// A copy of what the agent owns.
+    pub fn owned(&self) -> Owned {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
+        self.owned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `f` to the state; when it succeeds, saves and wakes the sync.
+    fn change<T>(
+        &self,
+        f: impl FnOnce(&mut Owned) -> Result<T, LocalError>,
+    ) -> Result<T, LocalError> {
+        let out = {
+            let mut owned = self.lock();
+            let mut next = owned.clone();
+            let out = f(&mut next)?;
+            if let Some(file) = &self.file {
+                save(file, &next)?;
+            }
+            *owned = next;
+            out
+        };
+        self.changed.notify_one();
+        Ok(out)
+    }
+
+    /// Registers (or replaces) a service with its checks.
+    ///
+    /// # Errors
+    /// `Invalid` without a name; `Save` when it cannot be persisted.
+    pub fn add_service(
+        &self,
+        svc: ServiceDefinition,
+        checks: Vec<LocalCheck>,
+    ) -> Result<(), LocalError> {
+        if svc.service.is_empty() {
+            return Err(LocalError::Invalid("Missing service name".into()));
+        }
+        self.change(|o| {
+            let id = if svc.id.is_empty() {
+                svc.service.clone()
+            } else {
+                svc.id.clone()
+            };
+            o.services.insert(
+                id.clone(),
+                ServiceDefinition {
+                    id: id.clone(),
+                    ..svc
+                },
+            );
+            for mut c in checks {
+                c.service_id = id.clone();
+                o.checks.insert(c.id.clone(), c);
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a service and its checks.
+    ///
+    /// # Errors
+    /// `UnknownService`.
+    pub fn remove_service(&self, id: &str) -> Result<(), LocalError> {
+        self.change(|o| {
+            o.services
+                .remove(id)
+                .ok_or_else(|| LocalError::UnknownService(id.to_owned()))?;
+            o.checks.retain(|_, c| c.service_id != id);
+            Ok(())
+        })
+    }
+
+    /// Registers (or replaces) a check.
+    ///
+    /// # Errors
+    /// `UnknownService` when it names a service this agent does not have.
+    pub fn add_check(&self, check: LocalCheck) -> Result<(), LocalError> {
+        self.change(|o| {
+            if !check.service_id.is_empty() && !o.services.contains_key(&check.service_id) {
+                return Err(LocalError::UnknownService(check.service_id.clone()));
+            }
+            o.checks.insert(check.id.clone(), check);
+            Ok(())
+        })
+    }
+
+    /// Removes a check.
+    ///
+    /// # Errors
+    /// `UnknownCheck`.
+    pub fn remove_check(&self, id: &str) -> Result<(), LocalError> {
+        self.change(|o| {
+            o.checks
+                .remove(id)
+                .map(|_| ())
+                .ok_or_else(|| LocalError::UnknownCheck(id.to_owned()))
+        })
+    }
+
+    /// Sets a check's status and output (TTL updates, check results).
+    ///
+    /// # Errors
+    /// `UnknownCheck`; `Invalid` for a status that is not one of Consul's.
+    pub fn set_status(&self, id: &str, status: &str, output: &str) -> Result<(), LocalError> {
+        if ![
+            check_status::PASSING,
+            check_status::WARNING,
+            check_status::CRITICAL,
+        ]
+        .contains(&status)
+        {
+            return Err(LocalError::Invalid(format!(
+                "Invalid check status {status:?}"
+            )));
+        }
+        self.change(|o| {
+            let c = o
+                .checks
+                .get_mut(id)
+                .ok_or_else(|| LocalError::UnknownCheck(id.to_owned()))?;
+            c.status = status.to_owned();
+            c.output = output.chars().take(4096).collect();
+            Ok(())
+        })?;
+        self.touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Turns every TTL check not updated within its TTL critical.
+    fn expire_ttls(&self) {
+        let now = std::time::Instant::now();
+        let expired: Vec<String> = {
+            let owned = self.lock();
+            let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            owned
+                .checks
+                .values()
+                .filter_map(|c| {
+                    let ttl = c.ttl?;
+                    let at = *touched.entry(c.id.clone()).or_insert(now);
+                    (now.duration_since(at) >= ttl && c.status != check_status::CRITICAL)
+                        .then(|| c.id.clone())
+                })
+                .collect()
+        };
+        for id in expired {
+            if let Err(e) = self.set_status(&id, check_status::CRITICAL, "TTL expired") {
+                tracing::warn!(check = %id, error = %e, "could not expire a TTL check");
+            }
+        }
+    }
+}
+
+fn save(file: &std::path::Path, owned: &Owned) -> Result<(), LocalError> {
+    let err = |source| LocalError::Save {
+        path: file.display().to_string(),
+        source,
+    };
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = file.with_extension("tmp");
+    let bytes = serde_json::to_vec_pretty(owned).unwrap_or_default();
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, file).map_err(err)
+}
+
+/// Where this agent's node is in the catalog.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub name: String,
+    pub id: String,
+    pub address: String,
+    pub datacenter: String,
+}
+
+/// Expires TTL checks that were not updated in time.
+pub async fn run_ttl(local: Arc<LocalState>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => local.expire_ttls(),
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Anti-entropy: syncs at once after every local change and every
+/// `SYNC_EVERY` otherwise; retries soon after a failure.
+pub async fn run_anti_entropy(
+    local: Arc<LocalState>,
+    backend: Arc<Backend>,
+    node: NodeInfo,
+    stop: CancellationToken,
+) {
+    loop {
+        let wait = match sync(&local, &backend, &node).await {
+            Ok(()) => SYNC_EVERY,
+            Err(e) => {
+                tracing::debug!(error = %e, "anti-entropy sync failed; retrying");
+                RETRY_AFTER
+            }
+        };
+        tokio::select! {
+            () = local.changed.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// One sync: compares the catalog's view of this node with what the agent
+/// owns and writes only the differences.
+async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<(), String> {
+    let owned = local.owned();
+    let opts = QueryOpts {
+        index: 0,
+        wait: Duration::from_secs(1),
+        consistency: Consistency::Default,
+    };
+    let q = |query| backend.query(query, opts);
+    let services = match q(Query::CatalogNode {
+        name: node.name.clone(),
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .answer
+    {
+        Answer::NodeServices(_, list) => list,
+        _ => Vec::new(),
+    };
+    let checks = match q(Query::NodeChecks {
+        name: node.name.clone(),
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .answer
+    {
+        Answer::Checks(list) => list,
+        _ => Vec::new(),
+    };
+    let mut commands = Vec::new();
+    let deregister = |service_id: &str, check_id: &str| {
+        Command::CatalogDeregister(DeregisterRequest {
+            node: node.name.clone(),
+            service_id: service_id.to_owned(),
+            check_id: check_id.to_owned(),
+            ..Default::default()
+        })
+    };
+    for s in &services {
+        if !owned.services.contains_key(&s.id) {
+            commands.push(deregister(&s.id, ""));
+        }
+    }
+    for c in &checks {
+        if c.check_id != SERF_CHECK_ID && !owned.checks.contains_key(&c.check_id) {
+            commands.push(deregister("", &c.check_id));
+        }
+    }
+    let register = |service: Option<ServiceDefinition>, check: Option<CheckDefinition>| {
+        Command::CatalogRegister(RegisterRequest {
+            id: node.id.clone(),
+            node: node.name.clone(),
+            address: node.address.clone(),
+            datacenter: node.datacenter.clone(),
+            service,
+            check,
+            skip_node_update: true,
+            ..Default::default()
+        })
+    };
+    for (id, want) in &owned.services {
+        let have = services.iter().find(|s| &s.id == id);
+        let same = have.is_some_and(|h| {
+            h.service == want.service
+                && h.tags == want.tags
+                && h.address == want.address
+                && h.port == want.port
+                && h.meta == want.meta
+                && h.enable_tag_override == want.enable_tag_override
+                && Some(&h.weights) == want.weights.as_ref().or(Some(&h.weights))
+        });
+        if !same {
+            commands.push(register(Some(want.clone()), None));
+        }
+    }
+    for (id, want) in &owned.checks {
+        let have = checks.iter().find(|c| &c.check_id == id);
+        let same = have.is_some_and(|h| {
+            h.status == want.status
+                && h.output == want.output
+                && h.name == want.name
+                && h.service_id == want.service_id
+                && h.notes == want.notes
+        });
+        if !same {
+            commands.push(register(
+                None,
+                Some(CheckDefinition {
+                    node: node.name.clone(),
+                    check_id: id.clone(),
+                    name: want.name.clone(),
+                    notes: want.notes.clone(),
+                    status: want.status.clone(),
+                    output: want.output.clone(),
+                    service_id: want.service_id.clone(),
+                }),
+            ));
+        }
+    }
+    for cmd in commands {
+        match backend.write(cmd).await.map_err(|e| e.to_string())? {
+            (_, Response::Refused(reason)) => return Err(reason),
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Agent services and TTL checks: registered through `/v1/agent/*`, pushed
+//! to the catalog by anti-entropy, kept across a restart, and repaired when
+//! the catalog drifts.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{dev_config, TestAgent};
+
+async fn wait_json(a: &TestAgent, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = a.get_json(path).await;
+        if ok(&v) {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: last {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn status_of(v: &Value) -> Option<&str> {
+    v.as_array()?.first()?["Checks"]
+        .as_array()?
+        .iter()
+        .find(|c| c["CheckID"] == "service:web1")?["Status"]
+        .as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = dev_config();
+    cfg.dev = false;
+    cfg.bootstrap_expect = 1;
+    cfg.data_dir = Some(dir.path().to_owned());
+    let a = TestAgent::start(cfg.clone()).await;
+    let put = |path: &str, body: Value| {
+        let (http, url) = (a.http.clone(), a.u(path));
+        async move { http.put(url).json(&body).send().await.unwrap() }
+    };
+    let reg = json!({"ID": "web1", "Name": "web", "Tags": ["v1"], "Port": 8080,
+                     "Check": {"TTL": "2s", "Status": "passing"}});
+    assert_eq!(put("/v1/agent/service/register", reg).await.status(), 200);
+    let services = a.get_json("/v1/agent/services").await;
+    assert_eq!(services["web1"]["Service"], "web");
+    let health = wait_json(
+        &a,
+        "/v1/health/service/web",
+        "the service in the catalog",
+        |v| status_of(v) == Some("passing"),
+    )
+    .await;
+    assert_eq!(health[0]["Service"]["Port"], 8080);
+
+    // Without an update the TTL expires: critical in the catalog too.
+    let v = wait_json(&a, "/v1/health/service/web", "the TTL to expire", |v| {
+        status_of(v) == Some("critical")
+    })
+    .await;
+    let out = v[0]["Checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["CheckID"] == "service:web1")
+        .unwrap()["Output"]
+        .clone();
+    assert_eq!(out, "TTL expired");
+    assert_eq!(
+        a.http
+            .put(a.u("/v1/agent/check/pass/service:web1?note=ok"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    wait_json(&a, "/v1/health/service/web?passing", "passing again", |v| {
+        v.as_array().is_some_and(|l| l.len() == 1)
+    })
+    .await;
+
+    // Drift: deleted from the catalog behind the agent's back, it comes back.
+    let node = cfg.node_name.clone();
+    let r = put(
+        "/v1/catalog/deregister",
+        json!({"Node": node, "ServiceID": "web1"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // (anti-entropy runs every minute; a local change also triggers it)
+    assert_eq!(
+        a.http
+            .put(a.u("/v1/agent/check/warn/service:web1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    wait_json(
+        &a,
+        "/v1/catalog/service/web",
+        "the service restored in the catalog",
+        |v| v.as_array().is_some_and(|l| l.len() == 1),
+    )
+    .await;
+
+    // Refused: checks this version does not run, unknown IDs, bad bodies.
+    let r = put(
+        "/v1/agent/service/register",
+        json!({"Name": "api", "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "10s"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("HTTP checks"));
+    assert!(
+        a.get_json("/v1/agent/services").await.get("api").is_none(),
+        "nothing registered"
+    );
+    assert_eq!(
+        a.http
+            .put(a.u("/v1/agent/check/pass/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        a.http
+            .put(a.u("/v1/agent/service/deregister/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        a.http
+            .get(a.u("/v1/agent/service/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // The registration is kept in the data dir.
+    a.shutdown().await;
+    let b = TestAgent::start(cfg).await;
+    assert_eq!(b.get_json("/v1/agent/services").await["web1"]["Port"], 8080);
+    assert_eq!(
+        b.http
+            .put(b.u("/v1/agent/service/deregister/web1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    wait_json(
+        &b,
+        "/v1/catalog/service/web",
+        "the service gone from the catalog",
+        |v| v.as_array().is_some_and(Vec::is_empty),
+    )
+    .await;
+    assert!(b
+        .get_json("/v1/agent/checks")
+        .await
+        .as_object()
+        .unwrap()
+        .is_empty());
+    b.shutdown().await;
+}
