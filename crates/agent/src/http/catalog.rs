@@ -38,15 +38,11 @@ pub async fn nodes(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (opts, r) = read(&state, q.as_deref(), Query::CatalogNodes).await?;
-    let Answer::Nodes(nodes) = r.answer else {
-        return Err(unexpected());
-    };
-    Ok((
-        read_headers(&r.meta, r.index, opts.consistency),
-        Json(nodes),
-    )
-        .into_response())
+    reply(&state, q.as_deref(), Query::CatalogNodes, |a| match a {
+        Answer::Nodes(nodes) => Some(nodes),
+        _ => None,
+    })
+    .await
 }
 
 /// `GET /v1/catalog/node/<node>`: the node and its services by ID, or
@@ -56,18 +52,24 @@ pub async fn node(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (opts, r) = read(&state, q.as_deref(), Query::CatalogNode { name }).await?;
-    let Answer::NodeServices(node, services) = r.answer else {
-        return Err(unexpected());
-    };
-    let body = node.map(|node| NodeServices {
-        node,
-        services: services
-            .into_iter()
-            .map(|s| (s.id.clone(), s))
-            .collect::<BTreeMap<_, _>>(),
-    });
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(body)).into_response())
+    reply(
+        &state,
+        q.as_deref(),
+        Query::CatalogNode { name },
+        |a| match a {
+            Answer::NodeServices(node, services) => Some(node.map(|node| {
+                NodeServices {
+                    node,
+                    services: services
+                        .into_iter()
+                        .map(|s| (s.id.clone(), s))
+                        .collect::<BTreeMap<_, _>>(),
+                }
+            })),
+            _ => None,
+        },
+    )
+    .await
 }
 
 /// `GET /v1/catalog/node-services/<node>`: `{"Node", "Services": [...]}`.
@@ -76,12 +78,18 @@ pub async fn node_services(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (opts, r) = read(&state, q.as_deref(), Query::CatalogNode { name }).await?;
-    let Answer::NodeServices(node, services) = r.answer else {
-        return Err(unexpected());
-    };
-    let body = node.map(|node| serde_json::json!({ "Node": node, "Services": services }));
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(body)).into_response())
+    reply(
+        &state,
+        q.as_deref(),
+        Query::CatalogNode { name },
+        |a| match a {
+            Answer::NodeServices(node, services) => {
+                Some(node.map(|node| serde_json::json!({ "Node": node, "Services": services })))
+            }
+            _ => None,
+        },
+    )
+    .await
 }
 
 /// `GET /v1/catalog/services`: service names with their tags.
@@ -89,15 +97,11 @@ pub async fn services(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (opts, r) = read(&state, q.as_deref(), Query::CatalogServices).await?;
-    let Answer::Services(services) = r.answer else {
-        return Err(unexpected());
-    };
-    Ok((
-        read_headers(&r.meta, r.index, opts.consistency),
-        Json(services),
-    )
-        .into_response())
+    reply(&state, q.as_deref(), Query::CatalogServices, |a| match a {
+        Answer::Services(services) => Some(services),
+        _ => None,
+    })
+    .await
 }
 
 /// `GET /v1/catalog/service/<name>` (`?tag=`; `?near=` is accepted and
@@ -108,11 +112,16 @@ pub async fn service(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let tag = Params::parse(q.as_deref()).get("tag").map(str::to_owned);
-    let (opts, r) = read(&state, q.as_deref(), Query::ServiceNodes { name, tag }).await?;
-    let Answer::CatalogServices(list) = r.answer else {
-        return Err(unexpected());
-    };
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+    reply(
+        &state,
+        q.as_deref(),
+        Query::ServiceNodes { name, tag },
+        |a| match a {
+            Answer::CatalogServices(list) => Some(list),
+            _ => None,
+        },
+    )
+    .await
 }
 
 /// `GET /v1/health/service/<name>` (`?passing`, `?tag=`).
@@ -124,16 +133,12 @@ pub async fn health_service(
     let p = Params::parse(q.as_deref());
     let tag = p.get("tag").map(str::to_owned);
     let passing = p.flag("passing");
-    let (opts, r) = read(
-        &state,
-        q.as_deref(),
-        Query::HealthService { name, tag, passing },
-    )
-    .await?;
-    let Answer::ServiceEntries(list) = r.answer else {
-        return Err(unexpected());
-    };
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+    let query = Query::HealthService { name, tag, passing };
+    reply(&state, q.as_deref(), query, |a| match a {
+        Answer::ServiceEntries(list) => Some(list),
+        _ => None,
+    })
+    .await
 }
 
 /// `GET /v1/health/checks/<service>`.
@@ -164,15 +169,11 @@ async fn checks_answer(
     q: Option<&str>,
     query: Query,
 ) -> Result<Response, ApiError> {
-    let (opts, r) = read(state, q, query).await?;
-    let Answer::Checks(checks) = r.answer else {
-        return Err(unexpected());
-    };
-    Ok((
-        read_headers(&r.meta, r.index, opts.consistency),
-        Json(checks),
-    )
-        .into_response())
+    reply(state, q, query, |a| match a {
+        Answer::Checks(checks) => Some(checks),
+        _ => None,
+    })
+    .await
 }
 
 /// `PUT /v1/catalog/register`: Consul's register body; answers `true`.
@@ -215,6 +216,19 @@ pub async fn health_node(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     checks_answer(&state, q.as_deref(), Query::NodeChecks { name }).await
+}
+
+/// Runs `query` and answers with what `pick` takes from its answer, with
+/// Consul's read headers.
+async fn reply<T: serde::Serialize>(
+    state: &AppState,
+    q: Option<&str>,
+    query: Query,
+    pick: impl FnOnce(Answer) -> Option<T>,
+) -> Result<Response, ApiError> {
+    let (opts, r) = read(state, q, query).await?;
+    let body = pick(r.answer).ok_or_else(unexpected)?;
+    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(body)).into_response())
 }
 
 fn unexpected() -> ApiError {
