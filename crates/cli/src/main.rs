@@ -39,6 +39,8 @@ enum Command {
     /// Saves, restores and inspects snapshots of the cluster's state.
     #[command(subcommand)]
     Snapshot(cmd::snapshot::SnapshotCommand),
+    /// Watches a view of the data and runs a handler on every change.
+    Watch(cmd::watch::WatchArgs),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
     /// Prints the version.
@@ -67,6 +69,7 @@ fn main() {
                         Command::ForceLeave(a) => cmd::membership::force_leave(a).await,
                         Command::Operator(c) => cmd::operator::run(c).await,
                         Command::Snapshot(c) => cmd::snapshot::run(c).await,
+                        Command::Watch(a) => cmd::watch::run(a).await,
                         Command::Info(a) => cmd::info::info(a).await,
                         Command::Agent(_) | Command::Version => Ok(()),
                     }

@@ -187,14 +187,24 @@ impl Client {
         opts: &QueryOptions,
         extra: &[(&str, String)],
     ) -> Result<(Option<T>, QueryMeta), ClientError> {
+        self.read(&format!("/v1/kv/{}", encode_key(key)), opts, extra)
+            .await
+    }
+
+    /// A read of any endpoint (`path` with its query options, blocking when
+    /// `opts.index` is set): the decoded body, or `None` on a 404.
+    ///
+    /// # Errors
+    /// Connection failures and non-2xx answers other than 404.
+    pub async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        opts: &QueryOptions,
+        extra: &[(&str, String)],
+    ) -> Result<(Option<T>, QueryMeta), ClientError> {
         let (q, timeout) = Self::read_query(opts, extra);
         let resp = self
-            .send(self.request(
-                Method::GET,
-                &format!("/v1/kv/{}", encode_key(key)),
-                &q,
-                timeout,
-            ))
+            .send(self.request(Method::GET, path, &q, timeout))
             .await?;
         let meta = Self::meta(&resp);
         if resp.status() == StatusCode::NOT_FOUND {

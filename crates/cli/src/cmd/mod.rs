@@ -8,6 +8,7 @@ pub mod members;
 pub mod membership;
 pub mod operator;
 pub mod snapshot;
+pub mod watch;
 
 use praetor_client::Client;
 

@@ -5,6 +5,7 @@
 
 mod commands;
 mod kv;
+mod watch;
 
 use praetor_testkit::{AgentProcess, Cli, CliOutput, Loopback};
 
