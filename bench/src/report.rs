@@ -1,18 +1,22 @@
 //! The run's settings and results, and BENCHMARKS.md rendered from them.
 //! Every statement in "Where it stands" is computed here from the numbers;
-//! nothing in the report is written by hand.
+//! nothing in the report is written by hand. The cluster phase's part is in
+//! `cluster`.
+
+pub mod cluster;
 
 use std::fmt::Write as _;
 
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use self::cluster::ClusterReport;
 use crate::machine::{Machine, Rss};
 use crate::stats::{Notify, Throughput};
 use crate::workload::VALUE_SIZE;
 
 /// The workloads' parameters, identical for both sides.
-#[derive(Args, Debug, Clone, Serialize)]
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// Seconds each closed-loop row (puts, gets) runs per side.
     #[arg(long, default_value_t = 5)]
@@ -41,13 +45,22 @@ pub struct Config {
     /// Milliseconds between the starts of two of those puts.
     #[arg(long, default_value_t = 10)]
     pub watch_spacing_ms: u64,
+    /// Leader-kill trials per cluster.
+    #[arg(long, default_value_t = 5)]
+    pub failover_trials: usize,
+    /// After the kill, a new put starts this many milliseconds after the last.
+    #[arg(long, default_value_t = 20)]
+    pub failover_poll_ms: u64,
+    /// Each of those puts gives up after this many milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub failover_put_timeout_ms: u64,
 }
 
 /// A measurement, or why it could not be made.
 pub type Outcome<T> = Result<T, String>;
 
 /// The same measurement on both sides.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pair<T> {
     pub praetor: T,
     pub etcd: T,
@@ -72,7 +85,7 @@ impl Default for Pair<bool> {
 }
 
 /// CPU seconds used while one side ran one row.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Cpu {
     pub wall_s: f64,
     /// By the server process.
@@ -82,7 +95,7 @@ pub struct Cpu {
 }
 
 /// CPU used by both sides in one row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CpuRow {
     pub label: String,
     pub cpu: Pair<Cpu>,
@@ -122,6 +135,9 @@ pub struct Report {
     pub load_after: String,
     pub config: Config,
     pub results: Results,
+    /// The cluster phase's results, when it was asked for: or why they
+    /// could not be read.
+    pub cluster: Option<Outcome<ClusterReport>>,
 }
 
 /// A memory table row: label, measurements, the field shown.
@@ -218,6 +234,17 @@ impl Report {
         self.gets(&mut md);
         self.notify(&mut md);
         self.memory(&mut md);
+        match &self.cluster {
+            Some(Ok(c)) => c.sections(&mut md, 5),
+            Some(Err(e)) => {
+                let _ = writeln!(
+                    md,
+                    "\n## 5. Three-server cluster\n\nNo results: {}",
+                    e.replace('\n', " ")
+                );
+            }
+            None => {}
+        }
         self.cpu(&mut md);
         md
     }
@@ -227,20 +254,17 @@ impl Report {
             md,
             "\n## Appendix: CPU used per row\n\n\
              CPU seconds used by the server process and by the bench client while each side ran each row \
-             (from `/proc/<pid>/stat`), over that side's wall-clock seconds. With {} cores, a server and client \
+             (from `/proc/<pid>/stat`), over that side's wall-clock seconds; for the cluster rows, the server \
+             CPU is the sum over the three members. With {} cores, servers and client \
              whose sum nears {}× the wall time were CPU-bound; a client share close to the server's means the \
              client library, not the server, may be the limit.\n\n\
              | row | praetor wall s | praetor server CPU s | client CPU s (praetor) | etcd wall s | etcd server CPU s | client CPU s (etcd) |\n\
              |---|---:|---:|---:|---:|---:|---:|",
             self.machine.cores, self.machine.cores
         );
-        for row in &self.results.cpu {
-            let (p, e) = (&row.cpu.praetor, &row.cpu.etcd);
-            let _ = writeln!(
-                md,
-                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                row.label, p.wall_s, p.server_s, p.client_s, e.wall_s, e.server_s, e.client_s
-            );
+        cpu_rows(md, &self.results.cpu);
+        if let Some(Ok(c)) = &self.cluster {
+            cpu_rows(md, &c.cpu);
         }
     }
 
@@ -433,7 +457,29 @@ impl Report {
             notes.join("; ")
         ));
 
-        let _ = writeln!(md, "\n## Where it stands\n\n{met} of 3 goals met in this run (computed from the tables below):\n");
+        let mut goals = 3;
+        match &self.cluster {
+            Some(Ok(c)) => {
+                for (ok, text) in c.goals() {
+                    goals += 1;
+                    met += usize::from(ok);
+                    lines.push(format!(
+                        "- **{}**: {text}.",
+                        if ok { "Met" } else { "Not met" }
+                    ));
+                }
+            }
+            Some(Err(e)) => {
+                goals += 2;
+                lines.push(format!(
+                    "- **Not met**: the three-server cluster goals (praetor ≥ etcd on cluster puts; failover < 3 s): \
+                     no cluster results ({}).",
+                    e.replace('\n', " ")
+                ));
+            }
+            None => {}
+        }
+        let _ = writeln!(md, "\n## Where it stands\n\n{met} of {goals} goals met in this run (computed from the tables below):\n");
         for l in lines {
             let _ = writeln!(md, "{l}");
         }
@@ -571,6 +617,17 @@ impl Report {
         notes.errors("load", l);
         notes.outcome("RSS after the load", &r.rss_loaded);
         notes.write(md);
+    }
+}
+
+fn cpu_rows(md: &mut String, rows: &[CpuRow]) {
+    for row in rows {
+        let (p, e) = (&row.cpu.praetor, &row.cpu.etcd);
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            row.label, p.wall_s, p.server_s, p.client_s, e.wall_s, e.server_s, e.client_s
+        );
     }
 }
 
