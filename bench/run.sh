@@ -95,7 +95,8 @@ stop_cluster_leftovers() {
   [ -f "$CLUSTER_PIDS" ] || return 0
   while read -r pid; do
     [ -n "$pid" ] || continue
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$WORK/"; then
+    [ -r "/proc/$pid/cmdline" ] || continue
+    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$WORK/"; then
       log "cluster member pid $pid was left running; stopping it"
       stop_pid "$pid"
     fi

@@ -68,6 +68,28 @@ pub fn free_ips(n: usize) -> anyhow::Result<Vec<Ipv4Addr>> {
     )
 }
 
+/// Who the member at `addr` (a client address) names as leader: praetor's
+/// `/v1/status/leader` IP, or etcd's leader member ID in hex; `None` when it
+/// knows none.
+///
+/// # Errors
+/// When the member does not answer.
+pub async fn leader_seen_by(side: Side, addr: &str) -> anyhow::Result<Option<String>> {
+    Ok(match side {
+        Side::Praetor => {
+            let l = praetor::status_leader(addr).await?;
+            l.split(':')
+                .next()
+                .filter(|ip| !ip.is_empty())
+                .map(str::to_owned)
+        }
+        Side::Etcd => {
+            let s = etcd::status(addr, STATUS_TIMEOUT).await?;
+            (s.leader != 0).then(|| format!("{:x}", s.leader))
+        }
+    })
+}
+
 /// One member: its name, address, command line and (while running) process.
 pub struct Member {
     pub name: String,
@@ -236,6 +258,21 @@ impl Cluster {
             addrs: self.client_addrs(),
             pids: self.members.iter().filter_map(Member::pid).collect(),
         }
+    }
+
+    /// Member `i`'s identity as [`leader_seen_by`] reports a leader.
+    ///
+    /// # Errors
+    /// (etcd) When the member does not answer.
+    pub async fn leader_id(&self, i: usize) -> anyhow::Result<String> {
+        let m = &self.members[i];
+        Ok(match self.side {
+            Side::Praetor => m.ip.to_string(),
+            Side::Etcd => {
+                let s = etcd::status(&m.client_addr(self.side), STATUS_TIMEOUT).await?;
+                format!("{:x}", s.member_id)
+            }
+        })
     }
 
     /// Member `i` alone as a workload target.
@@ -497,7 +534,7 @@ impl Cluster {
                     self.side
                 );
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use crate::cluster::Cluster;
+use crate::cluster::{self, Cluster};
 use crate::target::Read;
 use crate::workload::value;
 
@@ -36,6 +36,9 @@ pub struct Trial {
     pub new_leader: Option<String>,
     /// From SIGKILL to the first acknowledged put, in milliseconds.
     pub failover_ms: f64,
+    /// From SIGKILL to a survivor first naming a survivor as leader, in
+    /// milliseconds (polled as often as the puts); `None` if not seen.
+    pub elected_ms: Option<f64>,
     /// Puts started after the kill that failed or timed out before that.
     pub failed_puts: u64,
     /// From restarting the killed member to the cluster being whole again
@@ -79,9 +82,31 @@ pub async fn trial(cluster: &mut Cluster, n: usize, probe: Probe) -> anyhow::Res
         }
     }
 
+    let killed_id = cluster.leader_id(leader).await?;
+    let survivor_addrs: Vec<String> = (0..cluster.members.len())
+        .filter(|&i| i != leader)
+        .map(|i| cluster.members[i].client_addr(side))
+        .collect();
+
     eprintln!("   {side} trial {n}: killing leader {killed}");
     let killed_at = Instant::now();
     cluster.kill(leader).await?;
+    // Meanwhile, when does a survivor first name a new leader?
+    let mut elected = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(probe.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while killed_at.elapsed() < FAILOVER_DEADLINE {
+            tick.tick().await;
+            for addr in &survivor_addrs {
+                if let Ok(Some(l)) = cluster::leader_seen_by(side, addr).await {
+                    if l != killed_id {
+                        return Some(killed_at.elapsed());
+                    }
+                }
+            }
+        }
+        None
+    });
     let mut attempts = JoinSet::new();
     let mut tick = tokio::time::interval(probe.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -115,6 +140,13 @@ pub async fn trial(cluster: &mut Cluster, n: usize, probe: Probe) -> anyhow::Res
     // Puts still in flight may or may not land; only acknowledged ones count.
     attempts.abort_all();
     acknowledged.push(key);
+    // A put succeeded, so a leader was elected: one more poll should see it.
+    let seen = tokio::time::timeout(Duration::from_secs(5), &mut elected).await;
+    elected.abort();
+    let elected = match seen {
+        Ok(Ok(e)) => e,
+        _ => None,
+    };
 
     let new_leader = cluster
         .leader()
@@ -122,7 +154,7 @@ pub async fn trial(cluster: &mut Cluster, n: usize, probe: Probe) -> anyhow::Res
         .ok()
         .map(|i| cluster.members[i].name.clone());
     eprintln!(
-        "   {side} trial {n}: first put after {:.0} ms; new leader {new_leader:?}; restarting {killed}",
+        "   {side} trial {n}: leader seen after {elected:?}, first put after {:.0} ms; new leader {new_leader:?}; restarting {killed}",
         failover.as_secs_f64() * 1000.0
     );
     let restarted_at = Instant::now();
@@ -154,6 +186,7 @@ pub async fn trial(cluster: &mut Cluster, n: usize, probe: Probe) -> anyhow::Res
         killed,
         new_leader,
         failover_ms: failover.as_secs_f64() * 1000.0,
+        elected_ms: elected.map(|e| e.as_secs_f64() * 1000.0),
         failed_puts,
         rejoin_secs: rejoin.as_secs_f64(),
         lost,
