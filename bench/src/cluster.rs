@@ -440,6 +440,14 @@ impl Cluster {
         seen.context("no member is running")
     }
 
+    /// The name of the member every running member names as leader.
+    ///
+    /// # Errors
+    /// As [`Cluster::leader`].
+    pub async fn leader_name(&self) -> anyhow::Result<String> {
+        Ok(self.members[self.leader().await?].name.clone())
+    }
+
     /// The index of the running etcd member whose ID is `id`.
     async fn etcd_member_index(&self, id: u64) -> Option<usize> {
         for (i, m) in self.members.iter().enumerate() {

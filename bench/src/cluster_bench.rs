@@ -171,6 +171,7 @@ async fn workloads(
     let d = Duration::from_secs(cfg.duration_secs);
     for &clients in &cfg.put_clients {
         eprintln!("== cluster: puts, {clients} clients");
+        let before = [praetor.leader_name().await, etcd.leader_name().await];
         let r = run
             .both(format!("cluster: puts ×{clients}"), |t| async move {
                 let tag = format!("cluster-c{clients}");
@@ -189,6 +190,17 @@ async fn workloads(
             })
             .await;
         report.puts.push(r);
+        let after = [praetor.leader_name().await, etcd.leader_name().await];
+        for ((side, b), a) in ["praetor", "etcd"].iter().zip(before).zip(after) {
+            match (b, a) {
+                (Ok(b), Ok(a)) if a == b => {}
+                (b, a) => report.leader_changes.push(format!(
+                    "{side}, puts ×{clients}: leader before the row {}, after it {}",
+                    b.unwrap_or_else(|e| format!("unknown ({e:#})")),
+                    a.unwrap_or_else(|e| format!("unknown ({e:#})")),
+                )),
+            }
+        }
     }
     report.cpu = run.cpu;
 

@@ -51,6 +51,8 @@ pub struct ClusterReport {
     pub puts: Vec<Pair<Outcome<ClusterPuts>>>,
     pub failover: Pair<Vec<Outcome<Trial>>>,
     pub cpu: Vec<CpuRow>,
+    /// Put rows across which a cluster's leader changed (or was unknown).
+    pub leader_changes: Vec<String>,
     /// Members found to have exited on their own at the end.
     pub exited: Vec<String>,
     /// Members that needed SIGKILL to stop at the end.
@@ -79,6 +81,8 @@ struct Summary {
     ok: usize,
     run: usize,
     seen: Option<(f64, f64)>,
+    /// From a new leader being seen to the first acknowledged put.
+    gap: Option<(f64, f64)>,
     failover: Option<(f64, f64)>,
     rejoin: Option<(f64, f64)>,
     lost: u64,
@@ -92,6 +96,11 @@ impl Summary {
             ok: ok.len(),
             run: trials.len(),
             seen: median_max(ok.iter().filter_map(|t| t.elected_ms).collect()),
+            gap: median_max(
+                ok.iter()
+                    .filter_map(|t| t.elected_ms.map(|e| t.failover_ms - e))
+                    .collect(),
+            ),
             failover: median_max(ok.iter().map(|t| t.failover_ms).collect()),
             rejoin: median_max(ok.iter().map(|t| t.rejoin_secs).collect()),
             lost: ok.iter().map(|t| t.lost).sum(),
@@ -125,6 +134,7 @@ impl ClusterReport {
                 etcd: Vec::new(),
             },
             cpu: Vec::new(),
+            leader_changes: Vec::new(),
             exited: Vec::new(),
             forced: Vec::new(),
             error: None,
@@ -242,6 +252,9 @@ impl ClusterReport {
             ));
         }
         notes.outcome("forming the cluster", &self.formed);
+        for c in &self.leader_changes {
+            notes.0.push(format!("**leader changed**: {c}"));
+        }
         for m in &self.exited {
             notes
                 .0
@@ -401,11 +414,17 @@ impl ClusterReport {
              | trials that measured a failover | {}/{} | {}/{} | |",
             p.ok, p.run, e.ok, e.run
         );
-        let rows: [(&str, Option<f64>, Option<f64>, usize); 5] = [
+        let rows: [(&str, Option<f64>, Option<f64>, usize); 6] = [
             (
                 "new leader seen, median ms",
                 p.seen.map(|x| x.0),
                 e.seen.map(|x| x.0),
+                0,
+            ),
+            (
+                "from leader seen to first put, median ms",
+                p.gap.map(|x| x.0),
+                e.gap.map(|x| x.0),
                 0,
             ),
             (
