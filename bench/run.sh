@@ -123,12 +123,14 @@ wait_ready() {
   done
 }
 
-PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | head -n1 || true)"
-[ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="$("$PRAETOR" --version 2>/dev/null | head -n1 || true)"
+# `sed -n 1p` reads to the end: `head -n1` could exit first and, under pipefail, fail the
+# pipeline with the writer's SIGPIPE.
+PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | sed -n 1p || true)"
+[ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="$("$PRAETOR" --version 2>/dev/null | sed -n 1p || true)"
 [ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="praetor (no version output)"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 PRAETOR_VERSION="$PRAETOR_VERSION, built from commit $COMMIT plus any uncommitted changes"
-ETCD_VERSION="$(etcd --version | head -n1)"
+ETCD_VERSION="$(etcd --version | sed -n 1p)"
 
 # --- phase 1: three-member clusters --------------------------------------------------
 CLUSTER_JSON="$RESULTS/cluster.json"
@@ -137,8 +139,10 @@ rm -rf "$RESULTS/cluster"
 CLUSTER_OUT=()
 ((CLUSTER_ONLY)) && CLUSTER_OUT=(--out "$RESULTS/cluster.md")
 log "cluster phase: three praetor servers and three etcd members on 127.0.10.x"
-# `timeout` sends SIGTERM, on which praetor-bench stops its members; SIGKILL 30 s later.
-timeout --signal=TERM --kill-after=30 "$CLUSTER_DEADLINE" "$BENCH" cluster \
+# On the deadline `timeout` sends SIGTERM, on which praetor-bench stops its members (SIGKILL
+# 30 s later). --foreground keeps it in this script's process group, so that Ctrl-C reaches
+# praetor-bench (which then stops its members too) instead of waiting for the phase to end.
+timeout --foreground --signal=TERM --kill-after=30 "$CLUSTER_DEADLINE" "$BENCH" cluster \
   --praetor-bin "$PRAETOR" --etcd-bin "$(command -v etcd)" \
   --work "$WORK/cluster" --logs "$RESULTS/cluster" --pidfile "$CLUSTER_PIDS" \
   --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
@@ -183,7 +187,7 @@ log "both ready (praetor pid $PRAETOR_PID, etcd pid $ETCD_PID)"
 show() { local s="$*"; echo "${s//$WORK/\$TMP}"; }
 
 # --- workloads -----------------------------------------------------------------------
-timeout --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
+timeout --foreground --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
   --praetor-addr "127.0.0.1:$HTTP_PORT" --praetor-pid "$PRAETOR_PID" --praetor-data-dir "$WORK/praetor" \
   --praetor-version "$PRAETOR_VERSION" --praetor-cmd "$(show praetor "${PRAETOR_ARGS[@]}")" \
   --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \

@@ -281,7 +281,7 @@ impl Report {
              stops them; then one durable praetor server and one single-member etcd, both on 127.0.0.1 only, for \
              every other row, stopped by PID at the end; and it rewrites this file. Raw numbers: \
              `bench/results/results.json` and `bench/results/cluster.json`, member logs in \
-             `bench/results/cluster/` (not committed). Takes 5–6 minutes plus the build; \
+             `bench/results/cluster/` (not committed). Takes 3–4 minutes plus the build; \
              `bench/run.sh --cluster-only` runs the cluster phase alone and writes `bench/results/cluster.md` \
              instead of this file.\n\n\
              ## This run\n\n\
