@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
 #
-# Usage (from anywhere): bench/run.sh [praetor-bench run flags, e.g. --duration-secs 2]
+# Usage (from anywhere): bench/run.sh [--cluster-only] [praetor-bench flags, e.g. --duration-secs 2]
 #
-# Installs etcd and protoc with apt if missing, builds `praetor` and `praetor-bench` in
-# release mode, starts one durable praetor server and one single-member etcd (both bound
-# to 127.0.0.1 only, on free ports, data in a fresh temporary directory), runs the same
-# workloads against both, stops both by PID and writes BENCHMARKS.md at the repository
-# root, plus bench/results/{results.json,praetor.log,etcd.log}. Every wait has a deadline;
-# the servers are stopped whatever happens.
+# Installs etcd and protoc with apt if missing and builds `praetor` and `praetor-bench` in
+# release mode. Then two phases, each with data in a fresh temporary directory:
+#  1. Cluster: `praetor-bench cluster` starts a three-server praetor cluster and a
+#     three-member etcd cluster, each member on its own free loopback address in
+#     127.0.10.0/24 with default ports, measures puts and leader-kill failover on both, and
+#     stops them (it starts, kills and restarts the members itself; their PIDs also go to a
+#     file, from which this script stops any it left behind). Member logs go to
+#     bench/results/cluster/, results to bench/results/cluster.json.
+#  2. Single server: one durable praetor server and one single-member etcd, both bound to
+#     127.0.0.1 only, on free ports; the same workloads against both; both stopped by PID.
+# Then BENCHMARKS.md is written at the repository root from both phases, plus
+# bench/results/{results.json,praetor.log,etcd.log}. Every wait has a deadline; the
+# servers are stopped whatever happens.
+#
+# --cluster-only runs phase 1 alone and writes bench/results/cluster.md instead of
+# BENCHMARKS.md (for iterating on the cluster benchmark).
 #
 # Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
 # CARGO_TARGET_DIR is honoured.
@@ -21,7 +31,14 @@ DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 RESULTS="$ROOT/bench/results"
 STARTUP_DEADLINE=60   # seconds for each server to become ready
 STOP_DEADLINE=15      # seconds for each server to exit after SIGTERM
-RUN_DEADLINE=900      # seconds for the whole workload run
+RUN_DEADLINE=900      # seconds for the whole single-server workload run
+CLUSTER_DEADLINE=1200 # seconds for the whole cluster phase
+
+CLUSTER_ONLY=0
+ARGS=()
+for arg in "$@"; do
+  if [ "$arg" = --cluster-only ]; then CLUSTER_ONLY=1; else ARGS+=("$arg"); fi
+done
 
 log() { echo "bench/run.sh: $*" >&2; }
 
@@ -56,6 +73,7 @@ BENCH="$TARGET_DIR/release/praetor-bench"
 mkdir -p "$RESULTS"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/praetor-bench.XXXXXX")"
 PIDS=()
+CLUSTER_PIDS="$WORK/cluster.pids"  # appended to by `praetor-bench cluster`
 
 stop_pid() {
   local pid="$1" i
@@ -70,10 +88,25 @@ stop_pid() {
   fi
   wait "$pid" 2>/dev/null || true
 }
+# Stops any cluster member `praetor-bench cluster` left running: a PID from its file
+# counts only while that process's command line names this run's work directory.
+stop_cluster_leftovers() {
+  local pid
+  [ -f "$CLUSTER_PIDS" ] || return 0
+  while read -r pid; do
+    [ -n "$pid" ] || continue
+    [ -r "/proc/$pid/cmdline" ] || continue
+    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$WORK/"; then
+      log "cluster member pid $pid was left running; stopping it"
+      stop_pid "$pid"
+    fi
+  done <"$CLUSTER_PIDS"
+}
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
   PIDS=()
+  stop_cluster_leftovers
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -90,6 +123,39 @@ wait_ready() {
   done
 }
 
+# `sed -n 1p` reads to the end: `head -n1` could exit first and, under pipefail, fail the
+# pipeline with the writer's SIGPIPE.
+PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | sed -n 1p || true)"
+[ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="$("$PRAETOR" --version 2>/dev/null | sed -n 1p || true)"
+[ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="praetor (no version output)"
+COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+PRAETOR_VERSION="$PRAETOR_VERSION, built from commit $COMMIT plus any uncommitted changes"
+ETCD_VERSION="$(etcd --version | sed -n 1p)"
+
+# --- phase 1: three-member clusters --------------------------------------------------
+CLUSTER_JSON="$RESULTS/cluster.json"
+rm -f "$CLUSTER_JSON" "$RESULTS/cluster.md"
+rm -rf "$RESULTS/cluster"
+CLUSTER_OUT=()
+((CLUSTER_ONLY)) && CLUSTER_OUT=(--out "$RESULTS/cluster.md")
+log "cluster phase: three praetor servers and three etcd members on 127.0.10.x"
+# On the deadline `timeout` sends SIGTERM, on which praetor-bench stops its members (SIGKILL
+# 30 s later). --foreground keeps it in this script's process group, so that Ctrl-C reaches
+# praetor-bench (which then stops its members too) instead of waiting for the phase to end.
+timeout --foreground --signal=TERM --kill-after=30 "$CLUSTER_DEADLINE" "$BENCH" cluster \
+  --praetor-bin "$PRAETOR" --etcd-bin "$(command -v etcd)" \
+  --work "$WORK/cluster" --logs "$RESULTS/cluster" --pidfile "$CLUSTER_PIDS" \
+  --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
+  --command "$COMMAND" --date "$DATE" --json "$CLUSTER_JSON" \
+  ${CLUSTER_OUT[@]+"${CLUSTER_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
+  log "the cluster phase failed (exit $?); the report says what is missing"
+stop_cluster_leftovers
+if ((CLUSTER_ONLY)); then
+  log "wrote $RESULTS/cluster.md and $CLUSTER_JSON (BENCHMARKS.md unchanged)"
+  exit 0
+fi
+
+# --- phase 2: one server each --------------------------------------------------------
 mapfile -t PORTS < <("$BENCH" free-ports 5)
 ((${#PORTS[@]} == 5)) || { log "could not find 5 free ports"; exit 1; }
 HTTP_PORT=${PORTS[0]} SERVER_PORT=${PORTS[1]} SERF_PORT=${PORTS[2]} ETCD_CLIENT_PORT=${PORTS[3]} ETCD_PEER_PORT=${PORTS[4]}
@@ -117,22 +183,15 @@ wait_ready "$PRAETOR_PID" praetor leader
 wait_ready "$ETCD_PID" etcd etcd_healthy
 log "both ready (praetor pid $PRAETOR_PID, etcd pid $ETCD_PID)"
 
-PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | head -n1 || true)"
-[ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="$("$PRAETOR" --version 2>/dev/null | head -n1 || true)"
-[ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="praetor (no version output)"
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-PRAETOR_VERSION="$PRAETOR_VERSION, built from commit $COMMIT plus any uncommitted changes"
-ETCD_VERSION="$(etcd --version | head -n1)"
-
 # Data-directory paths are temporary; the report shows them as $TMP.
 show() { local s="$*"; echo "${s//$WORK/\$TMP}"; }
 
 # --- workloads -----------------------------------------------------------------------
-timeout --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
+timeout --foreground --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
   --praetor-addr "127.0.0.1:$HTTP_PORT" --praetor-pid "$PRAETOR_PID" --praetor-data-dir "$WORK/praetor" \
   --praetor-version "$PRAETOR_VERSION" --praetor-cmd "$(show praetor "${PRAETOR_ARGS[@]}")" \
   --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \
   --etcd-version "$ETCD_VERSION" --etcd-cmd "$(show etcd "${ETCD_ARGS[@]}")" \
-  --command "$COMMAND" --date "$DATE" \
-  --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" "$@"
+  --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" \
+  --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" ${ARGS[@]+"${ARGS[@]}"}
 log "wrote $ROOT/BENCHMARKS.md"

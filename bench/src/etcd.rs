@@ -1,22 +1,29 @@
 //! etcd's side: the v3 gRPC API through the `etcd-client` crate. Each `Conn`
-//! is its own client, so each holds its own HTTP/2 connection.
+//! is its own client, so each holds its own HTTP/2 connection to each member
+//! it was given. Also the maintenance status the cluster benchmark uses to
+//! find the leader.
+
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context as _};
 use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, WatchOptions, WatchStream};
 
 use crate::target::{Read, CONNECT_TIMEOUT, OP_TIMEOUT};
 
-/// One client with one connection.
+/// One client with one connection per member; `etcd-client`'s balancer picks
+/// the member of each request.
+#[derive(Clone)]
 pub struct Conn {
     kv: KvClient,
 }
 
 impl Conn {
-    pub async fn connect(addr: &str) -> anyhow::Result<Self> {
+    pub async fn connect(addrs: &[String]) -> anyhow::Result<Self> {
         let opts = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(OP_TIMEOUT);
-        let client = Client::connect([format!("http://{addr}")], Some(opts))
+        let endpoints: Vec<String> = addrs.iter().map(|a| format!("http://{a}")).collect();
+        let client = Client::connect(endpoints, Some(opts))
             .await
             .context("connecting to etcd")?;
         Ok(Self {
@@ -43,6 +50,44 @@ impl Conn {
         );
         Ok(())
     }
+}
+
+/// How many keys start with `prefix`: a linearizable count-only range read.
+pub async fn count_keys(addr: &str, prefix: &str) -> anyhow::Result<u64> {
+    let mut c = Conn::connect(&[addr.to_owned()]).await?;
+    let resp =
+        c.kv.get(
+            prefix,
+            Some(GetOptions::new().with_prefix().with_count_only()),
+        )
+        .await?;
+    Ok(u64::try_from(resp.count())?)
+}
+
+/// One member's view, from the maintenance Status call.
+#[derive(Debug, Clone, Copy)]
+pub struct Status {
+    /// This member's ID.
+    pub member_id: u64,
+    /// The leader's member ID as this member sees it; 0 when it knows none.
+    pub leader: u64,
+}
+
+/// The maintenance Status of the member at `addr`, bounded by `limit`.
+pub async fn status(addr: &str, limit: Duration) -> anyhow::Result<Status> {
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(limit)
+        .with_timeout(limit);
+    let r = tokio::time::timeout(limit, async {
+        let mut client = Client::connect([format!("http://{addr}")], Some(opts)).await?;
+        client.status().await
+    })
+    .await
+    .context("etcd status timed out")??;
+    Ok(Status {
+        member_id: r.header().map_or(0, |h| h.member_id()),
+        leader: r.leader(),
+    })
 }
 
 /// A watch on a prefix, on its own client.

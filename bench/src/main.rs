@@ -1,17 +1,21 @@
-//! `praetor-bench`: runs the same KV workloads against a running praetor
-//! server and a running etcd, side by side, and writes BENCHMARKS.md.
-//! Starting and stopping the servers is `bench/run.sh`'s job; this tool only
-//! connects to them, and writes only keys under `bench/`.
+//! `praetor-bench`: runs the same KV workloads against praetor and etcd, side
+//! by side, and writes BENCHMARKS.md. `run` measures one running server of
+//! each, which `bench/run.sh` starts and stops; `cluster` starts, kills,
+//! restarts and stops three-member clusters of both itself (cluster.rs), as
+//! its failover measurement needs. Writes only keys under `bench/`.
 
+mod cluster;
+mod cluster_bench;
 mod etcd;
+mod failover;
 mod machine;
 mod praetor;
 mod report;
+mod runner;
 mod stats;
 mod target;
 mod workload;
 
-use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,8 +23,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
-use crate::machine::{cpu_secs, dir_bytes, load_average, Machine, Rss};
-use crate::report::{Config, Cpu, CpuRow, Outcome, Pair, Report, Results};
+use crate::cluster_bench::ClusterArgs;
+use crate::machine::{dir_bytes, load_average, Machine, Rss};
+use crate::report::cluster::ClusterReport;
+use crate::report::{Config, Pair, Report, Results};
+use crate::runner::{outcome, Runner};
 use crate::target::{Read, Side, Target};
 use crate::workload::Op;
 
@@ -37,6 +44,10 @@ enum Cmd {
     FreePorts { n: usize },
     /// Runs every workload against both servers and writes the report.
     Run(Box<RunArgs>),
+    /// Starts a three-member cluster of each system, measures puts and
+    /// failover on both, stops them, and writes the results as JSON (and,
+    /// with --out, as a report of its own).
+    Cluster(Box<ClusterArgs>),
 }
 
 #[derive(Args)]
@@ -77,6 +88,10 @@ struct RunArgs {
     /// Where to write the raw results as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The `cluster` subcommand's JSON results, to include in the report;
+    /// when the file is missing or unreadable the report says so.
+    #[arg(long)]
+    cluster_json: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -103,35 +118,23 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Run(args) => bench(*args).await,
+        Cmd::Cluster(args) => cluster_bench::run(*args).await,
     }
 }
 
 async fn bench(args: RunArgs) -> anyhow::Result<()> {
     let cfg = args.config.clone();
-    let praetor = Target {
-        side: Side::Praetor,
-        addr: args.praetor_addr.clone(),
-        pid: args.praetor_pid,
-    };
-    let etcd = Target {
-        side: Side::Etcd,
-        addr: args.etcd_addr.clone(),
-        pid: args.etcd_pid,
-    };
+    let praetor = Target::single(Side::Praetor, args.praetor_addr.clone(), args.praetor_pid);
+    let etcd = Target::single(Side::Etcd, args.etcd_addr.clone(), args.etcd_pid);
     let started = Instant::now();
     let load_before = load_average();
     let mut results = Results::default();
-    let mut run = Runner {
-        praetor: praetor.clone(),
-        etcd: etcd.clone(),
-        row: 0,
-        cpu: Vec::new(),
-    };
+    let mut run = Runner::new(praetor.clone(), etcd.clone());
 
     eprintln!("== memory: idle RSS, then load {} keys", cfg.load_keys);
     results.rss_idle = Pair {
-        praetor: outcome(Rss::of(praetor.pid)),
-        etcd: outcome(Rss::of(etcd.pid)),
+        praetor: outcome(Rss::of(args.praetor_pid)),
+        etcd: outcome(Rss::of(args.etcd_pid)),
     };
     let (load_clients, load_keys) = (cfg.load_clients, cfg.load_keys);
     let load_deadline = Duration::from_secs(cfg.load_deadline_secs);
@@ -144,8 +147,8 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         })
         .await;
     results.rss_loaded = Pair {
-        praetor: outcome(Rss::of(praetor.pid)),
-        etcd: outcome(Rss::of(etcd.pid)),
+        praetor: outcome(Rss::of(args.praetor_pid)),
+        etcd: outcome(Rss::of(args.etcd_pid)),
     };
     results.disk_loaded = Pair {
         praetor: Ok(dir_bytes(&args.praetor_data_dir)),
@@ -196,13 +199,23 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         results.notify.push(r);
     }
     results.still_running = Pair {
-        praetor: alive(praetor.pid),
-        etcd: alive(etcd.pid),
+        praetor: alive(args.praetor_pid),
+        etcd: alive(args.etcd_pid),
     };
     results.cpu = run.cpu;
     eprintln!("== done in {:.0} s", started.elapsed().as_secs_f64());
 
+    let cluster = args.cluster_json.as_ref().map(|path| {
+        std::fs::read(path)
+            .with_context(|| format!("reading {}", path.display()))
+            .and_then(|b| {
+                serde_json::from_slice::<ClusterReport>(&b)
+                    .with_context(|| format!("parsing {}", path.display()))
+            })
+            .map_err(|e| format!("{e:#}"))
+    });
     let report = Report {
+        cluster,
         machine: Machine::read(&args.praetor_data_dir),
         command: args.command,
         date: args.date,
@@ -223,66 +236,6 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
-}
-
-/// Runs each workload against both targets and accounts the CPU each used.
-struct Runner {
-    praetor: Target,
-    etcd: Target,
-    /// Rows run so far: which side goes first alternates with it.
-    row: usize,
-    cpu: Vec<CpuRow>,
-}
-
-impl Runner {
-    /// Runs `f` against both targets, one after the other (never both at
-    /// once); which goes first alternates row by row so neither side always
-    /// runs on the fresher server.
-    async fn both<T, F, Fut>(&mut self, label: String, f: F) -> Pair<Outcome<T>>
-    where
-        F: Fn(Target) -> Fut,
-        Fut: Future<Output = anyhow::Result<T>>,
-        T: std::fmt::Debug,
-    {
-        let order = if self.row & 1 == 0 {
-            [self.praetor.clone(), self.etcd.clone()]
-        } else {
-            [self.etcd.clone(), self.praetor.clone()]
-        };
-        self.row += 1;
-        let mut out = [None, None];
-        let mut cpu = [Cpu::default(), Cpu::default()];
-        for t in order {
-            let (server0, client0, wall0) = (
-                cpu_secs(t.pid),
-                cpu_secs(std::process::id()),
-                Instant::now(),
-            );
-            let r = outcome(f(t.clone()).await);
-            let i = usize::from(t.side == Side::Etcd);
-            cpu[i] = Cpu {
-                wall_s: wall0.elapsed().as_secs_f64(),
-                server_s: cpu_secs(t.pid) - server0,
-                client_s: cpu_secs(std::process::id()) - client0,
-            };
-            eprintln!("   {}: {r:?}", t.side);
-            out[i] = Some(r);
-        }
-        let [praetor, etcd] = cpu;
-        self.cpu.push(CpuRow {
-            label,
-            cpu: Pair { praetor, etcd },
-        });
-        let [p, e] = out.map(|r| r.unwrap_or_else(|| Err("not run".into())));
-        Pair {
-            praetor: p,
-            etcd: e,
-        }
-    }
-}
-
-fn outcome<T>(r: anyhow::Result<T>) -> Outcome<T> {
-    r.map_err(|e| format!("{e:#}"))
 }
 
 /// Whether the process exists and has not exited (a zombie has).

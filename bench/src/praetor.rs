@@ -1,6 +1,8 @@
 //! Praetor's side: Consul's KV HTTP API over keep-alive HTTP/1.1, and
 //! Praetor's own `/v1/watch/kv/<prefix>` newline-delimited event stream.
-//! Each `Conn` is its own reqwest client, so each holds its own connection.
+//! Each `Conn` is its own reqwest client, so each holds its own connection to
+//! each server it talks to. Also the status endpoints the cluster benchmark
+//! uses to find the leader.
 
 use std::time::Duration;
 
@@ -9,10 +11,14 @@ use serde::Deserialize;
 
 use crate::target::{Read, CONNECT_TIMEOUT, OP_TIMEOUT};
 
-/// One client with one pooled keep-alive connection.
+/// One client with one pooled keep-alive connection per server; requests go
+/// to the servers in turn.
+#[derive(Clone)]
 pub struct Conn {
     http: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
+    /// Index into `bases` of the next request's server.
+    next: usize,
 }
 
 fn client(total: Option<Duration>) -> anyhow::Result<reqwest::Client> {
@@ -29,18 +35,30 @@ fn client(total: Option<Duration>) -> anyhow::Result<reqwest::Client> {
 }
 
 impl Conn {
-    pub fn new(addr: &str) -> anyhow::Result<Self> {
+    /// A client of the servers at `addrs` whose first request goes to
+    /// `addrs[first % addrs.len()]`.
+    pub fn new(addrs: &[String], first: usize) -> anyhow::Result<Self> {
+        ensure!(!addrs.is_empty(), "no praetor address");
         Ok(Self {
             http: client(Some(OP_TIMEOUT))?,
-            base: format!("http://{addr}"),
+            bases: addrs.iter().map(|a| format!("http://{a}")).collect(),
+            next: first % addrs.len(),
         })
     }
 
+    /// The base URL of the next request's server.
+    fn base(&mut self) -> String {
+        let base = self.bases[self.next].clone();
+        self.next = (self.next + 1) % self.bases.len();
+        base
+    }
+
     /// `PUT /v1/kv/<key>`; succeeds only on `200` with body `true`.
-    pub async fn put(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
+    pub async fn put(&mut self, key: &str, value: &[u8]) -> anyhow::Result<()> {
+        let base = self.base();
         let resp = self
             .http
-            .put(format!("{}/v1/kv/{key}", self.base))
+            .put(format!("{base}/v1/kv/{key}"))
             .body(value.to_vec())
             .send()
             .await?;
@@ -56,10 +74,11 @@ impl Conn {
 
     /// `GET /v1/kv/<key>` (default consistency) or with `?stale`; succeeds on
     /// `200` with a non-empty body, read to its end.
-    pub async fn get(&self, key: &str, read: Read) -> anyhow::Result<()> {
+    pub async fn get(&mut self, key: &str, read: Read) -> anyhow::Result<()> {
+        let base = self.base();
         let url = match read {
-            Read::Default => format!("{}/v1/kv/{key}", self.base),
-            Read::Local => format!("{}/v1/kv/{key}?stale", self.base),
+            Read::Default => format!("{base}/v1/kv/{key}"),
+            Read::Local => format!("{base}/v1/kv/{key}?stale"),
         };
         let resp = self.http.get(url).send().await?;
         let status = resp.status();
@@ -70,6 +89,59 @@ impl Conn {
         );
         Ok(())
     }
+}
+
+/// How many keys start with `prefix`: `GET /v1/kv/<prefix>?keys` in the
+/// default consistency mode (a 404 means none).
+pub async fn count_keys(addr: &str, prefix: &str) -> anyhow::Result<u64> {
+    let resp = client(Some(LIST_TIMEOUT))?
+        .get(format!("http://{addr}/v1/kv/{prefix}?keys"))
+        .send()
+        .await?;
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(0);
+    }
+    ensure!(
+        resp.status().is_success(),
+        "list {prefix}: {}",
+        resp.status()
+    );
+    let keys: Vec<String> = resp.json().await.context("reading the key list")?;
+    Ok(keys.len() as u64)
+}
+
+/// Bound on listing every key a row wrote.
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on a status request.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /v1/status/leader` on `addr`: the leader's `ip:port` as this server
+/// sees it, or `""` when it knows none.
+pub async fn status_leader(addr: &str) -> anyhow::Result<String> {
+    let resp = client(Some(STATUS_TIMEOUT))?
+        .get(format!("http://{addr}/v1/status/leader"))
+        .send()
+        .await?;
+    ensure!(
+        resp.status().is_success(),
+        "status/leader: {}",
+        resp.status()
+    );
+    resp.json().await.context("reading status/leader")
+}
+
+/// `GET /v1/status/peers` on `addr`: the Raft voters' `ip:port`s.
+pub async fn status_peers(addr: &str) -> anyhow::Result<Vec<String>> {
+    let resp = client(Some(STATUS_TIMEOUT))?
+        .get(format!("http://{addr}/v1/status/peers"))
+        .send()
+        .await?;
+    ensure!(
+        resp.status().is_success(),
+        "status/peers: {}",
+        resp.status()
+    );
+    resp.json().await.context("reading status/peers")
 }
 
 /// An open `GET /v1/watch/kv/<prefix>` stream.

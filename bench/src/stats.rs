@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Latencies of one workload run, in microseconds.
 #[derive(Debug, Default, Clone)]
@@ -39,7 +39,7 @@ impl Samples {
 }
 
 /// A closed-loop throughput run: clients each issuing one request at a time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Throughput {
     pub clients: usize,
     pub ops: u64,

@@ -1,5 +1,6 @@
 //! The two systems under test behind one interface, so every workload is
-//! written once and runs identically against both.
+//! written once and runs identically against both, whether a side is one
+//! server or a three-member cluster.
 
 use std::fmt;
 use std::future::Future;
@@ -36,15 +37,18 @@ pub enum Read {
     Local,
 }
 
-/// A running server: which system, where its client API listens, its PID.
+/// Running servers of one system: where their client APIs listen (host:port)
+/// and their PIDs, in the same order. One of each for a single server.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub side: Side,
-    pub addr: String,
-    pub pid: u32,
+    pub addrs: Vec<String>,
+    pub pids: Vec<u32>,
 }
 
-/// One client connection to a target.
+/// One client of a target. A client of several servers spreads its requests
+/// over all of them (see [`Target::connect`]).
+#[derive(Clone)]
 pub enum Conn {
     Praetor(praetor::Conn),
     Etcd(Box<etcd::Conn>),
@@ -57,27 +61,62 @@ pub enum Watch {
 }
 
 impl Target {
-    /// A new client with its own connection.
-    pub async fn connect(&self) -> anyhow::Result<Conn> {
+    /// One server.
+    pub fn single(side: Side, addr: String, pid: u32) -> Self {
+        Self {
+            side,
+            addrs: vec![addr],
+            pids: vec![pid],
+        }
+    }
+
+    /// A new client, the `client`th of its workload, with its own connections
+    /// (one per server). With several servers, a praetor client sends its
+    /// requests to them in turn, starting at server `client % n`; an etcd
+    /// client is one `etcd-client` client given every endpoint, whose
+    /// balancer (tonic's power-of-two-choices) picks one per request.
+    pub async fn connect(&self, client: usize) -> anyhow::Result<Conn> {
         Ok(match self.side {
-            Side::Praetor => Conn::Praetor(praetor::Conn::new(&self.addr)?),
-            Side::Etcd => Conn::Etcd(Box::new(etcd::Conn::connect(&self.addr).await?)),
+            Side::Praetor => Conn::Praetor(praetor::Conn::new(&self.addrs, client)?),
+            Side::Etcd => Conn::Etcd(Box::new(etcd::Conn::connect(&self.addrs).await?)),
         })
     }
 
-    /// A new watch on `prefix`, on its own connection, ready once this returns.
+    /// A new watch on `prefix`, on its own connection to the first server,
+    /// ready once this returns.
     pub async fn watch(&self, prefix: &str) -> anyhow::Result<Watch> {
+        let addr = &self.addrs[0];
         Ok(match self.side {
-            Side::Praetor => Watch::Praetor(praetor::Watch::open(&self.addr, prefix).await?),
-            Side::Etcd => Watch::Etcd(Box::new(etcd::Watch::open(&self.addr, prefix).await?)),
+            Side::Praetor => Watch::Praetor(praetor::Watch::open(addr, prefix).await?),
+            Side::Etcd => Watch::Etcd(Box::new(etcd::Watch::open(addr, prefix).await?)),
         })
+    }
+
+    /// How many keys start with `prefix`, by a read of the system's default
+    /// consistency (through the first server).
+    pub async fn count_keys(&self, prefix: &str) -> anyhow::Result<u64> {
+        let addr = &self.addrs[0];
+        match self.side {
+            Side::Praetor => praetor::count_keys(addr, prefix).await,
+            Side::Etcd => etcd::count_keys(addr, prefix).await,
+        }
     }
 }
 
 impl Conn {
     /// One durable put, bounded by [`OP_TIMEOUT`].
     pub async fn put(&mut self, key: &str, value: &[u8]) -> anyhow::Result<()> {
-        bounded(async {
+        self.put_within(key, value, OP_TIMEOUT).await
+    }
+
+    /// One durable put, bounded by `limit`.
+    pub async fn put_within(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        bounded(limit, async {
             match self {
                 Conn::Praetor(c) => c.put(key, value).await,
                 Conn::Etcd(c) => c.put(key, value).await,
@@ -88,7 +127,7 @@ impl Conn {
 
     /// One read of an existing key, bounded by [`OP_TIMEOUT`].
     pub async fn get(&mut self, key: &str, read: Read) -> anyhow::Result<()> {
-        bounded(async {
+        bounded(OP_TIMEOUT, async {
             match self {
                 Conn::Praetor(c) => c.get(key, read).await,
                 Conn::Etcd(c) => c.get(key, read).await,
@@ -108,9 +147,12 @@ impl Watch {
     }
 }
 
-async fn bounded<T>(f: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    match tokio::time::timeout(OP_TIMEOUT, f).await {
+async fn bounded<T>(
+    limit: Duration,
+    f: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(limit, f).await {
         Ok(r) => r,
-        Err(_) => anyhow::bail!("no answer within {OP_TIMEOUT:?}"),
+        Err(_) => anyhow::bail!("no answer within {limit:?}"),
     }
 }

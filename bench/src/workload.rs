@@ -52,7 +52,7 @@ pub async fn closed_loop(
     let barrier = Arc::new(Barrier::new(clients + 1));
     let mut tasks = JoinSet::new();
     for w in 0..clients {
-        let mut conn = target.connect().await?;
+        let mut conn = target.connect(w).await?;
         // Warm up outside the timed window: opens the connection.
         run_op(
             &mut conn,
@@ -133,7 +133,7 @@ pub async fn load(
     let start = Instant::now();
     let mut tasks = JoinSet::new();
     for w in 0..clients {
-        let mut conn = target.connect().await?;
+        let mut conn = target.connect(w).await?;
         let value = value.clone();
         tasks.spawn(async move {
             let mut samples = Samples::default();
@@ -214,7 +214,7 @@ pub async fn notify(
             anyhow::Ok(samples)
         });
     }
-    let mut writer = target.connect().await?;
+    let mut writer = target.connect(0).await?;
     let value = value();
     let mut put_errors = 0;
     let mut tick = tokio::time::interval(spacing);

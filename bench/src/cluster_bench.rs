@@ -1,0 +1,236 @@
+//! The `cluster` subcommand: a three-server praetor cluster and a three-member
+//! etcd cluster on loopback, both running for the whole phase; durable puts
+//! against each (one after the other, alternating who goes first), then
+//! leader-kill failover trials on each. Always writes its JSON results, with
+//! whatever failed recorded as such; stops every process it started, also on
+//! SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::cluster::{self, Cluster};
+use crate::failover::{self, Probe, READY_DEADLINE};
+use crate::machine::load_average;
+use crate::report::cluster::{ClusterPuts, ClusterReport};
+use crate::report::Config;
+use crate::runner::{outcome, Runner};
+use crate::target::Side;
+use crate::workload::{self, Op};
+
+/// Failed trials after which a side's remaining trials are skipped.
+const MAX_FAILED_TRIALS: usize = 2;
+
+#[derive(Args)]
+pub struct ClusterArgs {
+    /// The praetor binary to run.
+    #[arg(long)]
+    praetor_bin: PathBuf,
+    /// The etcd binary to run.
+    #[arg(long)]
+    etcd_bin: PathBuf,
+    /// A fresh directory for the members' data directories; shown as $TMP.
+    #[arg(long)]
+    work: PathBuf,
+    /// Where the members' logs go (appended across restarts).
+    #[arg(long)]
+    logs: PathBuf,
+    /// A file every started PID is appended to, one a line.
+    #[arg(long)]
+    pidfile: PathBuf,
+    #[arg(long)]
+    praetor_version: String,
+    #[arg(long)]
+    etcd_version: String,
+    /// The command that produced the report, for the report.
+    #[arg(long)]
+    command: String,
+    /// When the run started, for the report.
+    #[arg(long)]
+    date: String,
+    /// Where to write the results as JSON.
+    #[arg(long)]
+    json: PathBuf,
+    /// Also write a markdown report of the cluster results alone here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    config: Config,
+}
+
+/// Runs the cluster phase and writes its results.
+///
+/// # Errors
+/// When the results cannot be written, or the phase was interrupted.
+pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
+    let mut report = ClusterReport::new(
+        args.config.clone(),
+        args.command.clone(),
+        args.date.clone(),
+        args.praetor_version.clone(),
+        args.etcd_version.clone(),
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let interrupted = tokio::select! {
+        r = measure(&args, &mut report) => {
+            if let Err(e) = r {
+                report.error = Some(format!("{e:#}"));
+            }
+            false
+        }
+        _ = tokio::signal::ctrl_c() => true,
+        _ = term.recv() => true,
+    };
+    // Dropping `measure` above killed any member still running (kill_on_drop).
+    if interrupted {
+        report.error = Some("interrupted by a signal".into());
+    }
+    std::fs::write(&args.json, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", args.json.display()))?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, report.standalone_markdown())
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    anyhow::ensure!(!interrupted, "interrupted");
+    Ok(())
+}
+
+async fn measure(args: &ClusterArgs, report: &mut ClusterReport) -> anyhow::Result<()> {
+    let cfg = &args.config;
+    let ips = cluster::free_ips(6)?;
+    for dir in [&args.work, &args.logs] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut praetor = Cluster::praetor(
+        &args.praetor_bin,
+        &ips[..3],
+        &args.work,
+        &args.logs,
+        &args.pidfile,
+    );
+    let mut etcd = Cluster::etcd(
+        &args.etcd_bin,
+        &ips[3..],
+        &args.work,
+        &args.logs,
+        &args.pidfile,
+    );
+    let show = |s: String| s.replace(&args.work.display().to_string(), "$TMP");
+    report.praetor_cmds = (0..3).map(|i| show(praetor.command_line(i))).collect();
+    report.etcd_cmds = (0..3).map(|i| show(etcd.command_line(i))).collect();
+
+    // One cluster forms while the other is not yet started, so neither
+    // formation competes with the other for the CPU.
+    eprintln!("== cluster: forming the praetor cluster");
+    report.formed.praetor = outcome(form(&mut praetor).await);
+    eprintln!("   praetor: {:?}", report.formed.praetor);
+    eprintln!("== cluster: forming the etcd cluster");
+    report.formed.etcd = outcome(form(&mut etcd).await);
+    eprintln!("   etcd: {:?}", report.formed.etcd);
+
+    let result = if report.formed.praetor.is_ok() && report.formed.etcd.is_ok() {
+        workloads(cfg, &mut praetor, &mut etcd, report).await
+    } else {
+        Err(anyhow::anyhow!(
+            "a cluster did not form, so nothing was measured"
+        ))
+    };
+    for (side, c) in [("praetor", &mut praetor), ("etcd", &mut etcd)] {
+        report
+            .exited
+            .extend(c.exited().into_iter().map(|m| format!("{side} {m}")));
+        report.forced.extend(
+            c.stop_all()
+                .await
+                .into_iter()
+                .map(|m| format!("{side} {m}")),
+        );
+    }
+    result
+}
+
+/// Starts every member and waits until the cluster serves; its seconds.
+async fn form(c: &mut Cluster) -> anyhow::Result<f64> {
+    let t0 = Instant::now();
+    c.start_all()?;
+    c.wait_ready(READY_DEADLINE).await?;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+async fn workloads(
+    cfg: &Config,
+    praetor: &mut Cluster,
+    etcd: &mut Cluster,
+    report: &mut ClusterReport,
+) -> anyhow::Result<()> {
+    report.load_before = load_average();
+    let mut run = Runner::new(praetor.target(), etcd.target());
+    let d = Duration::from_secs(cfg.duration_secs);
+    for &clients in &cfg.put_clients {
+        eprintln!("== cluster: puts, {clients} clients");
+        let before = [praetor.leader_name().await, etcd.leader_name().await];
+        let r = run
+            .both(format!("cluster: puts ×{clients}"), |t| async move {
+                let tag = format!("cluster-c{clients}");
+                let prefix = format!("bench/put/{tag}/");
+                let throughput = workload::closed_loop(&t, clients, d, Op::Put { tag }).await?;
+                let keys_found = t
+                    .count_keys(&prefix)
+                    .await
+                    .context("counting the keys written")?;
+                Ok(ClusterPuts {
+                    // Every acknowledged put, and each client's warm-up put.
+                    keys_expected: throughput.ops + clients as u64,
+                    keys_found,
+                    throughput,
+                })
+            })
+            .await;
+        report.puts.push(r);
+        let after = [praetor.leader_name().await, etcd.leader_name().await];
+        for ((side, b), a) in ["praetor", "etcd"].iter().zip(before).zip(after) {
+            match (b, a) {
+                (Ok(b), Ok(a)) if a == b => {}
+                (b, a) => report.leader_changes.push(format!(
+                    "{side}, puts ×{clients}: leader before the row {}, after it {}",
+                    b.unwrap_or_else(|e| format!("unknown ({e:#})")),
+                    a.unwrap_or_else(|e| format!("unknown ({e:#})")),
+                )),
+            }
+        }
+    }
+    report.cpu = run.cpu;
+
+    let probe = Probe {
+        every: Duration::from_millis(cfg.failover_poll_ms),
+        timeout: Duration::from_millis(cfg.failover_put_timeout_ms),
+    };
+    for n in 1..=cfg.failover_trials {
+        eprintln!("== cluster: failover trial {n}");
+        let mut order = [&mut *praetor, &mut *etcd];
+        if n % 2 == 0 {
+            order.reverse();
+        }
+        for c in order {
+            let trials = match c.side {
+                Side::Praetor => &mut report.failover.praetor,
+                Side::Etcd => &mut report.failover.etcd,
+            };
+            if trials.iter().filter(|t| t.is_err()).count() >= MAX_FAILED_TRIALS {
+                continue;
+            }
+            let r = outcome(failover::trial(c, n, probe).await);
+            eprintln!("   {}: {r:?}", c.side);
+            if r.is_err() {
+                // Whatever the trial left stopped is started again for the next.
+                c.restart_stopped();
+            }
+            trials.push(r);
+        }
+    }
+    report.load_after = load_average();
+    Ok(())
+}
