@@ -260,7 +260,8 @@ pub async fn checks(State(state): State<Arc<AppState>>) -> Json<BTreeMap<String,
                     "Node": node, "CheckID": c.id, "Name": c.name, "Status": c.status, "Notes": c.notes,
                     "Output": c.output, "ServiceID": c.service_id,
                     "ServiceName": svc.map(|s| s.service.clone()).unwrap_or_default(),
-                    "ServiceTags": svc.map(|s| s.tags.clone()).unwrap_or_default(), "Type": "ttl",
+                    "ServiceTags": svc.map(|s| s.tags.clone()).unwrap_or_default(),
+                    "Type": if c.ttl.is_some() { "ttl" } else { "maintenance" },
                 });
                 (id.clone(), v)
             })
@@ -306,4 +307,88 @@ pub async fn ttl_update(
     }
     let u: Update = json_body(&body)?;
     Ok(state.local.set_status(&id, &u.status, &u.output)?)
+}
+
+/// Consul's default reason when maintenance mode is enabled without one.
+const NO_REASON: &str = "Maintenance mode is enabled for this service, but no reason was provided. This is a default message.";
+
+fn maintenance_check(id: String, name: &str, service_id: String, reason: &str) -> LocalCheck {
+    LocalCheck {
+        id,
+        name: name.to_owned(),
+        service_id,
+        notes: if reason.is_empty() {
+            NO_REASON.to_owned()
+        } else {
+            reason.to_owned()
+        },
+        status: check_status::CRITICAL.to_owned(),
+        output: String::new(),
+        ttl: None,
+    }
+}
+
+/// `enable` as Consul requires it: present and a boolean.
+fn enable_flag(p: &Params) -> Result<bool, ApiError> {
+    match p.get("enable") {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "Invalid value for \"enable\": {v:?}"
+        ))),
+        None => Err(ApiError::BadRequest("Missing value for enable".into())),
+    }
+}
+
+/// `PUT /v1/agent/service/maintenance/<id>?enable=&reason=`: a critical
+/// `_service_maintenance:<id>` check takes the instance out of healthy
+/// answers until maintenance is disabled.
+pub async fn service_maintenance(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<(), ApiError> {
+    let p = Params::parse(q.as_deref());
+    let enable = enable_flag(&p)?;
+    if !state.local.owned().services.contains_key(&id) {
+        return Err(ApiError::BadRequest(format!(
+            "No service registered with ID {id:?}"
+        )));
+    }
+    let check_id = format!("_service_maintenance:{id}");
+    if enable {
+        let reason = p.get("reason").unwrap_or("");
+        state.local.add_check(maintenance_check(
+            check_id,
+            "Service Maintenance Mode",
+            id,
+            reason,
+        ))?;
+    } else if state.local.owned().checks.contains_key(&check_id) {
+        state.local.remove_check(&check_id)?;
+    }
+    Ok(())
+}
+
+/// `PUT /v1/agent/maintenance?enable=&reason=`: the same for the whole node
+/// (`_node_maintenance`), which makes every service on it unhealthy.
+pub async fn node_maintenance(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<(), ApiError> {
+    let p = Params::parse(q.as_deref());
+    let enable = enable_flag(&p)?;
+    let check_id = "_node_maintenance".to_owned();
+    if enable {
+        let reason = p.get("reason").unwrap_or("");
+        state.local.add_check(maintenance_check(
+            check_id,
+            "Node Maintenance Mode",
+            String::new(),
+            reason,
+        ))?;
+    } else if state.local.owned().checks.contains_key(&check_id) {
+        state.local.remove_check(&check_id)?;
+    }
+    Ok(())
 }

@@ -229,6 +229,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::put(local::deregister_service).fallback(method_not_allowed),
         )
         .route(
+            "/v1/agent/service/maintenance/{id}",
+            axum::routing::put(local::service_maintenance).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/agent/maintenance",
+            axum::routing::put(local::node_maintenance).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/agent/services",
             get(local::services).fallback(method_not_allowed),
         )

@@ -175,3 +175,80 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
         .is_empty());
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_mode_takes_a_service_or_the_node_out_of_healthy_answers() {
+    let a = TestAgent::dev().await;
+    let put = |path: &str| {
+        let (http, url) = (a.http.clone(), a.u(path));
+        async move { http.put(url).send().await.unwrap() }
+    };
+    let reg = json!({"ID": "web1", "Name": "web", "Check": {"TTL": "60s", "Status": "passing"}});
+    let r = a
+        .http
+        .put(a.u("/v1/agent/service/register"))
+        .json(&reg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let healthy = |n: usize| move |v: &Value| v.as_array().is_some_and(|l| l.len() == n);
+    wait_json(&a, "/v1/health/service/web?passing", "healthy", healthy(1)).await;
+
+    assert_eq!(
+        put("/v1/agent/service/maintenance/web1?enable=true&reason=deploy")
+            .await
+            .status(),
+        200
+    );
+    wait_json(
+        &a,
+        "/v1/health/service/web?passing",
+        "in maintenance",
+        healthy(0),
+    )
+    .await;
+    let checks = a.get_json("/v1/agent/checks").await;
+    assert_eq!(checks["_service_maintenance:web1"]["Notes"], "deploy");
+    assert_eq!(checks["_service_maintenance:web1"]["Status"], "critical");
+    assert_eq!(
+        put("/v1/agent/service/maintenance/web1?enable=false")
+            .await
+            .status(),
+        200
+    );
+    wait_json(&a, "/v1/health/service/web?passing", "back", healthy(1)).await;
+
+    assert_eq!(put("/v1/agent/maintenance?enable=true").await.status(), 200);
+    wait_json(
+        &a,
+        "/v1/health/service/web?passing",
+        "node in maintenance",
+        healthy(0),
+    )
+    .await;
+    assert_eq!(
+        put("/v1/agent/maintenance?enable=false").await.status(),
+        200
+    );
+    wait_json(
+        &a,
+        "/v1/health/service/web?passing",
+        "node back",
+        healthy(1),
+    )
+    .await;
+
+    assert_eq!(
+        put("/v1/agent/maintenance").await.status(),
+        400,
+        "enable is required"
+    );
+    assert_eq!(
+        put("/v1/agent/service/maintenance/nope?enable=true")
+            .await
+            .status(),
+        400
+    );
+    a.shutdown().await;
+}
