@@ -38,6 +38,10 @@ pub struct LocalCheck {
     pub output: String,
     /// For TTL checks: how long a status holds without an update.
     pub ttl: Option<Duration>,
+    /// `DeregisterCriticalServiceAfter`: the service is removed once this
+    /// check has been critical that long.
+    #[serde(default)]
+    pub deregister_after: Option<Duration>,
 }
 
 /// What the agent owns.
@@ -53,6 +57,8 @@ pub struct LocalState {
     /// When each TTL check was last updated (not persisted: a restarted
     /// agent gives every TTL check a fresh period).
     touched: Mutex<BTreeMap<String, std::time::Instant>>,
+    /// Since when each check has been critical (not persisted either).
+    critical_since: Mutex<BTreeMap<String, std::time::Instant>>,
     file: Option<PathBuf>,
     changed: Notify,
 }
@@ -92,6 +98,7 @@ impl LocalState {
         Arc::new(LocalState {
             owned: Mutex::new(owned),
             touched: Mutex::new(BTreeMap::new()),
+            critical_since: Mutex::new(BTreeMap::new()),
             file,
             changed: Notify::new(),
         })
@@ -251,6 +258,41 @@ impl LocalState {
         for id in expired {
             if let Err(e) = self.set_status(&id, check_status::CRITICAL, "TTL expired") {
                 tracing::warn!(check = %id, error = %e, "could not expire a TTL check");
+            }
+        }
+        self.reap_critical(now);
+    }
+
+    /// Removes the services whose check has been critical for longer than
+    /// its `DeregisterCriticalServiceAfter`, as Consul's agent does.
+    fn reap_critical(&self, now: std::time::Instant) {
+        let doomed: Vec<(String, String)> = {
+            let owned = self.lock();
+            let mut since = self
+                .critical_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            since.retain(|id, _| {
+                owned
+                    .checks
+                    .get(id)
+                    .is_some_and(|c| c.status == check_status::CRITICAL)
+            });
+            owned
+                .checks
+                .values()
+                .filter(|c| c.status == check_status::CRITICAL && !c.service_id.is_empty())
+                .filter_map(|c| {
+                    let after = c.deregister_after?;
+                    let at = *since.entry(c.id.clone()).or_insert(now);
+                    (now.duration_since(at) >= after).then(|| (c.service_id.clone(), c.id.clone()))
+                })
+                .collect()
+        };
+        for (service, check) in doomed {
+            tracing::info!(%service, %check, "check critical for longer than DeregisterCriticalServiceAfter; deregistering the service");
+            if let Err(e) = self.remove_service(&service) {
+                tracing::debug!(%service, error = %e, "service already gone");
             }
         }
     }

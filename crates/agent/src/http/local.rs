@@ -56,6 +56,7 @@ pub struct CheckBody {
     pub grpc: String,
     pub args: Vec<String>,
     pub alias_service: String,
+    pub deregister_critical_service_after: String,
 }
 
 /// Consul's `AgentServiceRegistration`.
@@ -122,6 +123,12 @@ fn local_check(
             "Invalid check status {status:?}"
         )));
     }
+    let deregister_after = match b.deregister_critical_service_after.as_str() {
+        "" => None,
+        d => Some(praetor_api::duration::parse(d).map_err(|e| {
+            ApiError::BadRequest(format!("Invalid DeregisterCriticalServiceAfter {d:?}: {e}"))
+        })?),
+    };
     let id = [b.check_id, b.id]
         .into_iter()
         .find(|s| !s.is_empty())
@@ -138,6 +145,7 @@ fn local_check(
         status,
         output: String::new(),
         ttl: Some(ttl),
+        deregister_after,
     })
 }
 
@@ -325,6 +333,7 @@ fn maintenance_check(id: String, name: &str, service_id: String, reason: &str) -
         status: check_status::CRITICAL.to_owned(),
         output: String::new(),
         ttl: None,
+        deregister_after: None,
     }
 }
 

@@ -252,3 +252,51 @@ async fn maintenance_mode_takes_a_service_or_the_node_out_of_healthy_answers() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_critical_longer_than_deregister_critical_service_after_is_removed() {
+    let a = TestAgent::dev().await;
+    let reg = json!({"ID": "gone1", "Name": "gone",
+        "Check": {"TTL": "300ms", "Status": "passing", "DeregisterCriticalServiceAfter": "500ms"}});
+    let r = a
+        .http
+        .put(a.u("/v1/agent/service/register"))
+        .json(&reg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let keep =
+        json!({"ID": "keep1", "Name": "keep", "Check": {"TTL": "300ms", "Status": "passing"}});
+    let r = a
+        .http
+        .put(a.u("/v1/agent/service/register"))
+        .json(&keep)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The TTL runs out (critical), then after 500 ms more the service goes,
+    // from the agent and from the catalog; one without the setting stays.
+    wait_json(
+        &a,
+        "/v1/agent/services",
+        "the critical service removed",
+        |v| v.get("gone1").is_none(),
+    )
+    .await;
+    wait_json(
+        &a,
+        "/v1/catalog/service/gone",
+        "and from the catalog",
+        |v| v.as_array().is_some_and(Vec::is_empty),
+    )
+    .await;
+    let services = a.get_json("/v1/agent/services").await;
+    assert!(services.get("keep1").is_some(), "{services}");
+    let r = a.http.put(a.u("/v1/agent/service/register"))
+        .json(&json!({"Name": "bad", "Check": {"TTL": "1s", "DeregisterCriticalServiceAfter": "soon"}}))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    a.shutdown().await;
+}
