@@ -15,6 +15,8 @@ pub enum AgentError {
         path: String,
         source: std::io::Error,
     },
+    #[error("invalid service or check definition in the configuration: {0}")]
+    Definition(String),
     #[error("starting gossip")]
     Gossip(#[source] praetor_gossip::GossipError),
     #[error("the node id in {path} is not a UUID: {value:?}")]

@@ -35,6 +35,41 @@ async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, AgentError>
         })
 }
 
+/// Registers the services and checks the config files define (`service`,
+/// `services`, `check`, `checks`, in Consul's snake_case keys).
+fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), AgentError> {
+    use crate::http::local::{check_from_body, pascal_keys, service_from_body};
+    let list = |key: &str| -> Vec<serde_json::Value> {
+        match cfg.raw.get(key) {
+            Some(serde_json::Value::Array(items)) => items.clone(),
+            Some(one @ serde_json::Value::Object(_)) => vec![one.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let bad = |key: &str, e: String| AgentError::Definition(format!("{key}: {e}"));
+    for key in ["service", "services"] {
+        for def in list(key) {
+            let body =
+                serde_json::from_value(pascal_keys(&def)).map_err(|e| bad(key, e.to_string()))?;
+            let (svc, checks) = service_from_body(body).map_err(|e| bad(key, e.to_string()))?;
+            local
+                .add_service(svc, checks)
+                .map_err(|e| bad(key, format!("{e:#}")))?;
+        }
+    }
+    for key in ["check", "checks"] {
+        for def in list(key) {
+            let body =
+                serde_json::from_value(pascal_keys(&def)).map_err(|e| bad(key, e.to_string()))?;
+            let check = check_from_body(body).map_err(|e| bad(key, e.to_string()))?;
+            local
+                .add_check(check)
+                .map_err(|e| bad(key, format!("{e:#}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// Starts an agent: its server (when it is one), gossip, the cluster
 /// duties, then its HTTP listeners.
 ///
@@ -159,6 +194,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
     let backend = Arc::new(backend);
     let local = LocalState::load(data_dir.as_deref());
+    register_from_config(&cfg, &local)?;
     tasks.spawn(local::run_ttl(local.clone(), stop.child_token()));
     tasks.spawn(local::run_anti_entropy(
         local.clone(),

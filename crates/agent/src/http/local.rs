@@ -149,12 +149,12 @@ fn local_check(
     })
 }
 
-/// `PUT /v1/agent/service/register`.
-pub async fn register_service(
-    State(state): State<Arc<AppState>>,
-    body: Bytes,
-) -> Result<(), ApiError> {
-    let b: ServiceBody = json_body(&body)?;
+/// The service and checks a registration body describes.
+///
+/// # Errors
+/// `BadRequest` naming what is wrong (a missing name, a check type this
+/// version does not run, a bad duration).
+pub fn service_from_body(b: ServiceBody) -> Result<(ServiceDefinition, Vec<LocalCheck>), ApiError> {
     if b.name.is_empty() {
         return Err(ApiError::BadRequest("Missing service name".into()));
     }
@@ -188,6 +188,27 @@ pub async fn register_service(
         weights: b.weights,
         enable_tag_override: b.enable_tag_override,
     };
+    Ok((svc, checks))
+}
+
+/// The check a check registration body describes.
+///
+/// # Errors
+/// As `service_from_body`.
+pub fn check_from_body(b: CheckBody) -> Result<LocalCheck, ApiError> {
+    if b.name.is_empty() {
+        return Err(ApiError::BadRequest("Missing check name".into()));
+    }
+    let id = b.name.clone();
+    local_check(b, id.clone(), id)
+}
+
+/// `PUT /v1/agent/service/register`.
+pub async fn register_service(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<(), ApiError> {
+    let (svc, checks) = service_from_body(json_body(&body)?)?;
     state.local.add_service(svc, checks)?;
     Ok(())
 }
@@ -237,12 +258,7 @@ pub async fn register_check(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<(), ApiError> {
-    let b: CheckBody = json_body(&body)?;
-    if b.name.is_empty() {
-        return Err(ApiError::BadRequest("Missing check name".into()));
-    }
-    let id = b.name.clone();
-    let check = local_check(b, id.clone(), id)?;
+    let check = check_from_body(json_body(&body)?)?;
     Ok(state.local.add_check(check)?)
 }
 
@@ -400,4 +416,48 @@ pub async fn node_maintenance(
         state.local.remove_check(&check_id)?;
     }
     Ok(())
+}
+
+/// A service or check definition from a config file, in Consul's
+/// snake_case keys (`name`, `check_id`, `ttl`, `deregister_critical_service_after`),
+/// turned into the API's PascalCase (`Meta` values are left alone).
+pub fn pascal_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = pascal(k);
+                    let value = if key == "Meta" {
+                        v.clone()
+                    } else {
+                        pascal_keys(v)
+                    };
+                    (key, value)
+                })
+                .collect(),
+        ),
+        Value::Array(list) => Value::Array(list.iter().map(pascal_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+fn pascal(key: &str) -> String {
+    match key {
+        "id" => "ID".into(),
+        "check_id" => "CheckID".into(),
+        "service_id" => "ServiceID".into(),
+        "ttl" => "TTL".into(),
+        "http" => "HTTP".into(),
+        "tcp" => "TCP".into(),
+        "udp" => "UDP".into(),
+        "grpc" => "GRPC".into(),
+        other => other
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+            })
+            .collect(),
+    }
 }

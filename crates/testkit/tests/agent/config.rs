@@ -188,3 +188,86 @@ async fn bad_config_exits_1_naming_the_key_and_the_file() -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_and_checks_defined_in_config_files_are_registered() -> anyhow::Result<()> {
+    init_tracing();
+    let lo = Loopback::allocate()?;
+    let json = r#"{
+  // a service with a TTL check, in Consul's config-file keys
+  "service": {
+    "id": "web1", "name": "web", "tags": ["v1"], "port": 8080,
+    "meta": {"owner_team": "core"},
+    "check": {"ttl": "30s", "status": "passing"}
+  }
+}"#;
+    let hcl = r#"
+services {
+  name = "db"
+  port = 5432
+}
+check {
+  name   = "disk"
+  ttl    = "1m"
+  status = "warning"
+}
+"#;
+    let agent = AgentProcess::dev(&lo)?
+        .config_dir_file("10-web.json", json)
+        .config_dir_file("20-db.hcl", hcl)
+        .start()
+        .await?;
+    let http = agent.http();
+    let services: serde_json::Value = http
+        .get(agent.url("/v1/agent/services"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(services["web1"]["Port"], 8080, "{services}");
+    assert_eq!(
+        services["web1"]["Meta"]["owner_team"], "core",
+        "meta keys are kept as written"
+    );
+    assert_eq!(services["db"]["Port"], 5432, "{services}");
+    let checks: serde_json::Value = http
+        .get(agent.url("/v1/agent/checks"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(checks["service:web1"]["Status"], "passing", "{checks}");
+    assert_eq!(checks["disk"]["Status"], "warning", "{checks}");
+    praetor_testkit::wait_for(secs(10), "web healthy in the catalog", || async {
+        let v: serde_json::Value = http
+            .get(agent.url("/v1/health/service/web"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if v.as_array().is_some_and(|l| l.len() == 1) {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    })
+    .await?;
+    agent.shutdown().await?;
+
+    info!("--- a definition this version cannot run stops the agent with exit code 1");
+    let lo = Loopback::allocate()?;
+    let bad = r#"{"service": {"name": "api", "check": {"http": "http://127.0.0.1:1/", "interval": "10s"}}}"#;
+    let mut agent = AgentProcess::dev(&lo)?
+        .config_file("bad.json", bad)
+        .spawn()?;
+    let status = agent.wait_exit_async(secs(10)).await?;
+    assert_eq!(status.code(), Some(1));
+    let stderr = agent.stderr();
+    assert!(
+        stderr.contains("service") && stderr.contains("HTTP"),
+        "{stderr}"
+    );
+    Ok(())
+}
