@@ -9,6 +9,7 @@
 mod autopilot;
 mod failover;
 mod formation;
+mod health;
 mod membership;
 mod partition;
 mod peers;
