@@ -24,6 +24,18 @@ use crate::backend::Backend;
 
 /// Consul's anti-entropy interval for clusters up to 128 nodes.
 const SYNC_EVERY: Duration = Duration::from_secs(60);
+
+/// The anti-entropy interval for a cluster of `nodes`, scaled as Consul's
+/// (`lib.RateScaledInterval`-like): 1 minute up to 128 nodes, then one more
+/// minute per doubling, so the servers see a bounded sync rate.
+pub fn sync_interval(nodes: usize) -> Duration {
+    const THRESHOLD: f64 = 128.0;
+    if nodes <= 128 {
+        return SYNC_EVERY;
+    }
+    let scale = ((nodes as f64).log2() - THRESHOLD.log2()).ceil() as u32 + 1;
+    SYNC_EVERY * scale
+}
 /// Retry pause after a failed sync.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -332,16 +344,17 @@ pub async fn run_ttl(local: Arc<LocalState>, stop: CancellationToken) {
 }
 
 /// Anti-entropy: syncs at once after every local change and every
-/// `SYNC_EVERY` otherwise; retries soon after a failure.
+/// `sync_interval(cluster size)` otherwise; retries soon after a failure.
 pub async fn run_anti_entropy(
     local: Arc<LocalState>,
     backend: Arc<Backend>,
     node: NodeInfo,
+    cluster_size: impl Fn() -> usize + Send + 'static,
     stop: CancellationToken,
 ) {
     loop {
         let wait = match sync(&local, &backend, &node).await {
-            Ok(()) => SYNC_EVERY,
+            Ok(()) => sync_interval(cluster_size()),
             Err(e) => {
                 tracing::debug!(error = %e, "anti-entropy sync failed; retrying");
                 RETRY_AFTER
@@ -462,4 +475,19 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sync_interval_grows_a_minute_per_doubling_past_128_nodes() {
+        assert_eq!(sync_interval(1), Duration::from_secs(60));
+        assert_eq!(sync_interval(128), Duration::from_secs(60));
+        assert_eq!(sync_interval(129), Duration::from_secs(120));
+        assert_eq!(sync_interval(256), Duration::from_secs(120));
+        assert_eq!(sync_interval(257), Duration::from_secs(180));
+        assert_eq!(sync_interval(1024), Duration::from_secs(240));
+    }
 }

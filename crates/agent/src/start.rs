@@ -205,6 +205,10 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             address: advertise_ip.to_string(),
             datacenter: cfg.datacenter.clone(),
         },
+        {
+            let gossip = gossip.clone();
+            move || gossip.members().len()
+        },
         stop.child_token(),
     ));
     let state = Arc::new(AppState::new(
