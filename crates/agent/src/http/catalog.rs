@@ -228,6 +228,8 @@ async fn reply<T: serde::Serialize>(
 ) -> Result<Response, ApiError> {
     let (opts, r) = read(state, q, query).await?;
     let body = pick(r.answer).ok_or_else(unexpected)?;
+    let body = serde_json::to_value(body).map_err(|e| ApiError::Failed(e.to_string()))?;
+    let body = super::filter::apply(&Params::parse(q), body)?;
     Ok((read_headers(&r.meta, r.index, opts.consistency), Json(body)).into_response())
 }
 

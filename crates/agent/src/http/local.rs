@@ -229,16 +229,25 @@ fn service_json(state: &AppState, s: &ServiceDefinition) -> Value {
     })
 }
 
-/// `GET /v1/agent/services`: this agent's services by ID.
-pub async fn services(State(state): State<Arc<AppState>>) -> Json<BTreeMap<String, Value>> {
+/// `GET /v1/agent/services` (`?filter=`): this agent's services by ID.
+pub async fn services(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let all = services_map(&state);
+    Ok(Json(super::filter::apply(
+        &Params::parse(q.as_deref()),
+        Value::Object(all.into_iter().collect()),
+    )?))
+}
+
+fn services_map(state: &AppState) -> BTreeMap<String, Value> {
     let owned = state.local.owned();
-    Json(
-        owned
-            .services
-            .iter()
-            .map(|(id, s)| (id.clone(), service_json(&state, s)))
-            .collect(),
-    )
+    owned
+        .services
+        .iter()
+        .map(|(id, s)| (id.clone(), service_json(state, s)))
+        .collect()
 }
 
 /// `GET /v1/agent/service/<id>`: 404 when this agent has no such service.
@@ -270,27 +279,36 @@ pub async fn deregister_check(
     Ok(state.local.remove_check(&id)?)
 }
 
-/// `GET /v1/agent/checks`: this agent's checks by ID.
-pub async fn checks(State(state): State<Arc<AppState>>) -> Json<BTreeMap<String, Value>> {
+/// `GET /v1/agent/checks` (`?filter=`): this agent's checks by ID.
+pub async fn checks(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let all = checks_map(&state);
+    Ok(Json(super::filter::apply(
+        &Params::parse(q.as_deref()),
+        Value::Object(all.into_iter().collect()),
+    )?))
+}
+
+fn checks_map(state: &AppState) -> BTreeMap<String, Value> {
     let owned = state.local.owned();
     let node = state.config().node_name.clone();
-    Json(
-        owned
-            .checks
-            .iter()
-            .map(|(id, c)| {
-                let svc = owned.services.get(&c.service_id);
-                let v = json!({
-                    "Node": node, "CheckID": c.id, "Name": c.name, "Status": c.status, "Notes": c.notes,
-                    "Output": c.output, "ServiceID": c.service_id,
-                    "ServiceName": svc.map(|s| s.service.clone()).unwrap_or_default(),
-                    "ServiceTags": svc.map(|s| s.tags.clone()).unwrap_or_default(),
-                    "Type": if c.ttl.is_some() { "ttl" } else { "maintenance" },
-                });
-                (id.clone(), v)
-            })
-            .collect(),
-    )
+    owned
+        .checks
+        .iter()
+        .map(|(id, c)| {
+            let svc = owned.services.get(&c.service_id);
+            let v = json!({
+                "Node": node, "CheckID": c.id, "Name": c.name, "Status": c.status, "Notes": c.notes,
+                "Output": c.output, "ServiceID": c.service_id,
+                "ServiceName": svc.map(|s| s.service.clone()).unwrap_or_default(),
+                "ServiceTags": svc.map(|s| s.tags.clone()).unwrap_or_default(),
+                "Type": if c.ttl.is_some() { "ttl" } else { "maintenance" },
+            });
+            (id.clone(), v)
+        })
+        .collect()
 }
 
 /// `PUT /v1/agent/check/pass|warn|fail/<id>?note=`.

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod catalog;
 pub mod error;
+pub mod filter;
 pub mod kv;
 pub mod local;
 pub mod operator;

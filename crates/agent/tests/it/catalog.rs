@@ -269,3 +269,58 @@ async fn catalog_register_health_and_blocking_reads_follow_consul() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_expressions_select_what_the_endpoints_return() {
+    let a = TestAgent::dev().await;
+    for (id, tags, env) in [("web1", ["v1"], "prod"), ("web2", ["v2"], "dev")] {
+        let body = serde_json::json!({"Node": format!("n-{id}"), "Address": "10.0.0.1",
+            "Service": {"ID": id, "Service": "web", "Tags": tags, "Meta": {"env": env}}});
+        let r = a
+            .http
+            .put(a.u("/v1/catalog/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let ids = |v: Value, field: &str| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.pointer(field).unwrap().as_str().unwrap().to_owned())
+            .collect()
+    };
+    let q = |f: &str| {
+        format!(
+            "/v1/health/service/web?filter={}",
+            percent_encoding::utf8_percent_encode(f, percent_encoding::NON_ALPHANUMERIC)
+        )
+    };
+    assert_eq!(
+        ids(
+            a.get_json(&q(r#"Service.Meta.env == "prod""#)).await,
+            "/Service/ID"
+        ),
+        ["web1"]
+    );
+    assert_eq!(
+        ids(
+            a.get_json(&q(r#""v2" in Service.Tags"#)).await,
+            "/Service/ID"
+        ),
+        ["web2"]
+    );
+    let c = format!(
+        "/v1/catalog/service/web?filter={}",
+        percent_encoding::utf8_percent_encode(
+            "ServiceID != web1",
+            percent_encoding::NON_ALPHANUMERIC
+        )
+    );
+    assert_eq!(ids(a.get_json(&c).await, "/ServiceID"), ["web2"]);
+    let r = a.http.get(a.u(&q("Service.ID =="))).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a malformed filter is refused");
+    a.shutdown().await;
+}
