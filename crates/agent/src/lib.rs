@@ -2,6 +2,7 @@
 //! the server it hosts when it is one. `start` spawns every task.
 
 pub mod backend;
+pub mod checks;
 pub mod cluster;
 pub mod config;
 pub mod error;

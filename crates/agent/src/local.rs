@@ -54,6 +54,9 @@ pub struct LocalCheck {
     /// check has been critical that long.
     #[serde(default)]
     pub deregister_after: Option<Duration>,
+    /// For checks the agent runs itself (HTTP, TCP): what and how often.
+    #[serde(default)]
+    pub probe: Option<crate::checks::Probe>,
 }
 
 /// What the agent owns.
@@ -73,6 +76,8 @@ pub struct LocalState {
     critical_since: Mutex<BTreeMap<String, std::time::Instant>>,
     file: Option<PathBuf>,
     changed: Notify,
+    /// Bumped on every change, for the check runners' supervisor.
+    version: tokio::sync::watch::Sender<u64>,
 }
 
 /// Why a local change was refused.
@@ -113,7 +118,13 @@ impl LocalState {
             critical_since: Mutex::new(BTreeMap::new()),
             file,
             changed: Notify::new(),
+            version: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// A receiver that changes whenever the owned services or checks do.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
     }
 
     /// A copy of what the agent owns.
@@ -141,6 +152,7 @@ impl LocalState {
             out
         };
         self.changed.notify_one();
+        self.version.send_modify(|v| *v += 1);
         Ok(out)
     }
 

@@ -196,6 +196,10 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let local = LocalState::load(data_dir.as_deref());
     register_from_config(&cfg, &local)?;
     tasks.spawn(local::run_ttl(local.clone(), stop.child_token()));
+    tasks.spawn(crate::checks::run_supervisor(
+        local.clone(),
+        stop.child_token(),
+    ));
     tasks.spawn(local::run_anti_entropy(
         local.clone(),
         backend.clone(),

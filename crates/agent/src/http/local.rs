@@ -1,8 +1,9 @@
 //! `/v1/agent/service/*` and `/v1/agent/check/*`: the services and checks
 //! this agent owns, in Consul's shapes. They persist in the data dir and
 //! reach the catalog through anti-entropy (`local.rs`). This version runs
-//! TTL checks; a check of another type (HTTP, TCP, script, gRPC, …) is
-//! refused with a reason rather than accepted and never run.
+//! TTL, HTTP and TCP checks (`checks.rs`); a check of another type (UDP,
+//! script, gRPC, alias) is refused with a reason rather than accepted and
+//! never run.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,6 +58,11 @@ pub struct CheckBody {
     pub args: Vec<String>,
     pub alias_service: String,
     pub deregister_critical_service_after: String,
+    pub interval: String,
+    pub timeout: String,
+    pub method: String,
+    pub header: BTreeMap<String, Vec<String>>,
+    pub body: Option<String>,
 }
 
 /// Consul's `AgentServiceRegistration`.
@@ -82,9 +88,7 @@ fn local_check(
     default_id: String,
     default_name: String,
 ) -> Result<LocalCheck, ApiError> {
-    let kind = [
-        ("HTTP", !b.http.is_empty()),
-        ("TCP", !b.tcp.is_empty()),
+    let unsupported = [
         ("UDP", !b.udp.is_empty()),
         ("GRPC", !b.grpc.is_empty()),
         ("Args", !b.args.is_empty()),
@@ -92,19 +96,71 @@ fn local_check(
     ]
     .into_iter()
     .find(|(_, set)| *set);
-    if let Some((field, _)) = kind {
+    if let Some((field, _)) = unsupported {
         return Err(ApiError::BadRequest(format!(
-            "{field} checks are not run by this version of Praetor yet; use a TTL check"
+            "{field} checks are not run by this version of Praetor yet; use a TTL, HTTP or TCP check"
         )));
     }
-    if b.ttl.is_empty() {
+    let duration = |what: &str, v: &str| {
+        praetor_api::duration::parse(v)
+            .map_err(|e| ApiError::BadRequest(format!("Invalid {what} {v:?}: {e}")))
+    };
+    let target = match (b.http.is_empty(), b.tcp.is_empty()) {
+        (false, true) => Some(crate::checks::Target::Http {
+            url: b.http.clone(),
+            method: if b.method.is_empty() {
+                "GET".into()
+            } else {
+                b.method.to_uppercase()
+            },
+            header: b.header.clone(),
+            body: b.body.clone(),
+        }),
+        (true, false) => Some(crate::checks::Target::Tcp {
+            addr: b.tcp.clone(),
+        }),
+        (true, true) => None,
+        (false, false) => {
+            return Err(ApiError::BadRequest(
+                "A check is either HTTP or TCP, not both".into(),
+            ))
+        }
+    };
+    let probe = match target {
+        Some(target) => {
+            if b.interval.is_empty() {
+                return Err(ApiError::BadRequest(
+                    "Interval must be set for HTTP and TCP checks".into(),
+                ));
+            }
+            let interval = duration("Interval", &b.interval)?;
+            if interval < Duration::from_secs(1) {
+                return Err(ApiError::BadRequest("Interval must be at least 1s".into()));
+            }
+            let timeout = if b.timeout.is_empty() {
+                Duration::from_secs(10)
+            } else {
+                duration("Timeout", &b.timeout)?
+            };
+            Some(crate::checks::Probe {
+                target,
+                interval,
+                timeout,
+            })
+        }
+        None => None,
+    };
+    if probe.is_none() && b.ttl.is_empty() {
         return Err(ApiError::BadRequest(
-            "Check must be a TTL check (TTL is required)".into(),
+            "Check must be a TTL, HTTP or TCP check".into(),
         ));
     }
-    let ttl = praetor_api::duration::parse(&b.ttl)
-        .map_err(|e| ApiError::BadRequest(format!("Invalid TTL {:?}: {e}", b.ttl)))?;
-    if ttl < Duration::from_millis(1) {
+    let ttl = if b.ttl.is_empty() {
+        None
+    } else {
+        Some(duration("TTL", &b.ttl)?)
+    };
+    if ttl.is_some_and(|t| t < Duration::from_millis(1)) {
         return Err(ApiError::BadRequest("TTL must be positive".into()));
     }
     let status = if b.status.is_empty() {
@@ -144,8 +200,9 @@ fn local_check(
         notes: b.notes,
         status,
         output: String::new(),
-        ttl: Some(ttl),
+        ttl,
         deregister_after,
+        probe,
     })
 }
 
@@ -304,11 +361,23 @@ fn checks_map(state: &AppState) -> BTreeMap<String, Value> {
                 "Output": c.output, "ServiceID": c.service_id,
                 "ServiceName": svc.map(|s| s.service.clone()).unwrap_or_default(),
                 "ServiceTags": svc.map(|s| s.tags.clone()).unwrap_or_default(),
-                "Type": if c.ttl.is_some() { "ttl" } else { "maintenance" },
+                "Type": check_type(c),
             });
             (id.clone(), v)
         })
         .collect()
+}
+
+/// Consul's `Type` of a check: `ttl`, `http`, `tcp`, or `maintenance`.
+fn check_type(c: &LocalCheck) -> &'static str {
+    match (&c.ttl, &c.probe) {
+        (Some(_), _) => "ttl",
+        (None, Some(p)) => match p.target {
+            crate::checks::Target::Http { .. } => "http",
+            crate::checks::Target::Tcp { .. } => "tcp",
+        },
+        (None, None) => "maintenance",
+    }
 }
 
 /// `PUT /v1/agent/check/pass|warn|fail/<id>?note=`.
@@ -368,6 +437,7 @@ fn maintenance_check(id: String, name: &str, service_id: String, reason: &str) -
         output: String::new(),
         ttl: None,
         deregister_after: None,
+        probe: None,
     }
 }
 

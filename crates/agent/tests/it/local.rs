@@ -110,11 +110,11 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
     // Refused: checks this version does not run, unknown IDs, bad bodies.
     let r = put(
         "/v1/agent/service/register",
-        json!({"Name": "api", "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "10s"}}),
+        json!({"Name": "api", "Check": {"GRPC": "127.0.0.1:1", "Interval": "10s"}}),
     )
     .await;
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("HTTP checks"));
+    assert!(r.text().await.unwrap().contains("GRPC checks"));
     assert!(
         a.get_json("/v1/agent/services").await.get("api").is_none(),
         "nothing registered"
@@ -298,5 +298,139 @@ async fn a_service_critical_longer_than_deregister_critical_service_after_is_rem
         .json(&json!({"Name": "bad", "Check": {"TTL": "1s", "DeregisterCriticalServiceAfter": "soon"}}))
         .send().await.unwrap();
     assert_eq!(r.status(), 400);
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_tcp_checks_run_on_their_interval_and_a_hung_target_stalls_nothing() {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    use std::sync::Arc;
+    let code = Arc::new(AtomicU16::new(200));
+    let app = {
+        let code = code.clone();
+        axum::Router::new()
+            .route(
+                "/health",
+                axum::routing::get(move || {
+                    let code = code.load(Ordering::SeqCst);
+                    async move {
+                        (
+                            axum::http::StatusCode::from_u16(code).unwrap(),
+                            "state body",
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/hang",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    "late"
+                }),
+            )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_addr = tcp.local_addr().unwrap();
+
+    let a = TestAgent::dev().await;
+    let register = |body: Value| {
+        let (http, url) = (a.http.clone(), a.u("/v1/agent/service/register"));
+        async move { http.put(url).json(&body).send().await.unwrap() }
+    };
+    let r = register(json!({"ID": "web1", "Name": "web", "Checks": [
+        {"CheckID": "web-http", "HTTP": format!("http://{web_addr}/health"), "Interval": "1s", "Timeout": "1s"},
+        {"CheckID": "web-hang", "HTTP": format!("http://{web_addr}/hang"), "Interval": "1s", "Timeout": "1s"},
+        {"CheckID": "web-tcp", "TCP": tcp_addr.to_string(), "Interval": "1s"}
+    ]}))
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    // A runner's first result replaces the initial status and adds output.
+    let check = |id: &'static str, status: &'static str| {
+        move |v: &Value| {
+            v[id]["Status"] == status && v[id]["Output"].as_str().is_some_and(|o| !o.is_empty())
+        }
+    };
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "HTTP check passing",
+        check("web-http", "passing"),
+    )
+    .await;
+    assert!(
+        v["web-http"]["Output"].as_str().unwrap().contains("200 OK"),
+        "{v}"
+    );
+    assert_eq!(v["web-http"]["Type"], "http");
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "hung target critical",
+        check("web-hang", "critical"),
+    )
+    .await;
+    assert!(
+        v["web-hang"]["Output"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{v}"
+    );
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "TCP check passing",
+        check("web-tcp", "passing"),
+    )
+    .await;
+
+    // Status codes map as Consul's: 429 warning, other failures critical;
+    // the hung check never delays these updates.
+    code.store(429, Ordering::SeqCst);
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "HTTP 429 → warning",
+        check("web-http", "warning"),
+    )
+    .await;
+    code.store(503, Ordering::SeqCst);
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "HTTP 503 → critical",
+        check("web-http", "critical"),
+    )
+    .await;
+    assert!(
+        v["web-http"]["Output"].as_str().unwrap().contains("503"),
+        "{v}"
+    );
+    drop(tcp);
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "closed port → critical",
+        check("web-tcp", "critical"),
+    )
+    .await;
+    // The results reach the catalog.
+    wait_json(
+        &a,
+        "/v1/health/checks/web",
+        "catalog has the results",
+        |v| {
+            v.as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|c| c["CheckID"] == "web-tcp" && c["Status"] == "critical")
+            })
+        },
+    )
+    .await;
+    let r = register(json!({"Name": "x", "Check": {"HTTP": "http://127.0.0.1:1/"}})).await;
+    assert_eq!(r.status(), 400, "an HTTP check needs an interval");
     a.shutdown().await;
 }

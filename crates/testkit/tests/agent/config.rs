@@ -258,7 +258,8 @@ check {
 
     info!("--- a definition this version cannot run stops the agent with exit code 1");
     let lo = Loopback::allocate()?;
-    let bad = r#"{"service": {"name": "api", "check": {"http": "http://127.0.0.1:1/", "interval": "10s"}}}"#;
+    let bad =
+        r#"{"service": {"name": "api", "check": {"grpc": "127.0.0.1:1", "interval": "10s"}}}"#;
     let mut agent = AgentProcess::dev(&lo)?
         .config_file("bad.json", bad)
         .spawn()?;
@@ -266,7 +267,7 @@ check {
     assert_eq!(status.code(), Some(1));
     let stderr = agent.stderr();
     assert!(
-        stderr.contains("service") && stderr.contains("HTTP"),
+        stderr.contains("service") && stderr.contains("GRPC"),
         "{stderr}"
     );
     Ok(())
