@@ -39,6 +39,50 @@ pub struct Probe {
     pub target: Target,
     pub interval: Duration,
     pub timeout: Duration,
+    /// Consecutive successes before the status turns passing (Consul's
+    /// `SuccessBeforePassing`; 0 and 1 mean at once).
+    #[serde(default)]
+    pub success_before_passing: u32,
+    /// Consecutive failures before it turns warning (`FailuresBeforeWarning`;
+    /// defaults to `FailuresBeforeCritical`).
+    #[serde(default)]
+    pub failures_before_warning: u32,
+    /// Consecutive failures before it turns critical (`FailuresBeforeCritical`).
+    #[serde(default)]
+    pub failures_before_critical: u32,
+}
+
+/// Consul's flapping damper: the status a result leads to, given the run of
+/// consecutive successes or failures so far; `None` keeps the status.
+#[derive(Debug, Default)]
+struct Damper {
+    successes: u32,
+    failures: u32,
+}
+
+impl Damper {
+    fn next(&mut self, p: &Probe, result: &'static str) -> Option<&'static str> {
+        if result == check_status::PASSING {
+            self.failures = 0;
+            self.successes += 1;
+            return (self.successes >= p.success_before_passing).then_some(result);
+        }
+        self.successes = 0;
+        self.failures += 1;
+        let critical_after = p.failures_before_critical;
+        let warning_after = if p.failures_before_warning == 0 {
+            critical_after
+        } else {
+            p.failures_before_warning
+        };
+        if self.failures >= critical_after {
+            Some(result)
+        } else if self.failures >= warning_after {
+            Some(check_status::WARNING)
+        } else {
+            None
+        }
+    }
 }
 
 fn cap(mut s: String) -> String {
@@ -126,15 +170,19 @@ async fn run_one(local: Arc<LocalState>, id: String, probe: Probe, stop: Cancell
         .unwrap_or_default();
     let stagger = rand::thread_rng().gen_range(0..=probe.interval.as_millis().min(5_000) as u64);
     let mut wait = Duration::from_millis(stagger);
+    let mut damper = Damper::default();
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = stop.cancelled() => return,
         }
         wait = probe.interval;
-        let (status, output) = tokio::select! {
+        let (result, output) = tokio::select! {
             r = probe_once(&probe, &http) => r,
             () = stop.cancelled() => return,
+        };
+        let Some(status) = damper.next(&probe, result) else {
+            continue;
         };
         let current = local
             .owned()
@@ -194,6 +242,54 @@ pub async fn run_supervisor(local: Arc<LocalState>, stop: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn probe(success: u32, warning: u32, critical: u32) -> Probe {
+        Probe {
+            target: Target::Tcp {
+                addr: String::new(),
+            },
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            success_before_passing: success,
+            failures_before_warning: warning,
+            failures_before_critical: critical,
+        }
+    }
+
+    #[test]
+    fn the_damper_follows_consuls_thresholds() {
+        let (ok, bad) = (check_status::PASSING, check_status::CRITICAL);
+        let mut d = Damper::default();
+        let p = probe(0, 0, 0);
+        assert_eq!(
+            d.next(&p, bad),
+            Some(bad),
+            "no thresholds: every result at once"
+        );
+        assert_eq!(d.next(&p, ok), Some(ok));
+
+        let p = probe(2, 1, 3);
+        let mut d = Damper::default();
+        assert_eq!(d.next(&p, ok), None, "one success is not enough");
+        assert_eq!(d.next(&p, ok), Some(ok));
+        assert_eq!(
+            d.next(&p, bad),
+            Some(check_status::WARNING),
+            "first failure: warning"
+        );
+        assert_eq!(d.next(&p, bad), Some(check_status::WARNING));
+        assert_eq!(d.next(&p, bad), Some(bad), "third failure: critical");
+        assert_eq!(d.next(&p, ok), None, "the success run starts over");
+
+        let p = probe(0, 0, 2);
+        let mut d = Damper::default();
+        assert_eq!(
+            d.next(&p, bad),
+            None,
+            "warning defaults to the critical threshold"
+        );
+        assert_eq!(d.next(&p, bad), Some(bad));
+    }
 
     #[test]
     fn output_is_capped_on_a_char_boundary() {

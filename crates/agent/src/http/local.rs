@@ -63,6 +63,9 @@ pub struct CheckBody {
     pub method: String,
     pub header: BTreeMap<String, Vec<String>>,
     pub body: Option<String>,
+    pub success_before_passing: u32,
+    pub failures_before_warning: u32,
+    pub failures_before_critical: u32,
 }
 
 /// Consul's `AgentServiceRegistration`.
@@ -146,6 +149,9 @@ fn local_check(
                 target,
                 interval,
                 timeout,
+                success_before_passing: b.success_before_passing,
+                failures_before_warning: b.failures_before_warning,
+                failures_before_critical: b.failures_before_critical,
             })
         }
         None => None,
