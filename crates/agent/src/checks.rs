@@ -31,6 +31,12 @@ pub enum Target {
     Tcp {
         addr: String,
     },
+    /// A command run without a shell; exit 0 passing, 1 warning, else
+    /// critical (only with `enable_script_checks` or
+    /// `enable_local_script_checks`).
+    Script {
+        args: Vec<String>,
+    },
 }
 
 /// A check the agent runs: its target, interval and timeout.
@@ -145,6 +151,7 @@ pub async fn probe_once(p: &Probe, http: &reqwest::Client) -> (&'static str, Str
                 }
             }
         }
+        Target::Script { args } => run_script(args, p.timeout).await,
         Target::Tcp { addr } => {
             match tokio::time::timeout(p.timeout, tokio::net::TcpStream::connect(addr)).await {
                 Ok(Ok(_)) => (
@@ -157,6 +164,47 @@ pub async fn probe_once(p: &Probe, http: &reqwest::Client) -> (&'static str, Str
                     format!("TCP connect {addr}: timed out after {:?}", p.timeout),
                 ),
             }
+        }
+    }
+}
+
+/// Runs a script check: its exit code decides, its stdout and stderr are
+/// the output; on timeout the child is killed and the check is critical.
+async fn run_script(args: &[String], timeout: Duration) -> (&'static str, String) {
+    let Some((cmd, rest)) = args.split_first() else {
+        return (check_status::CRITICAL, "no command".into());
+    };
+    let child = tokio::process::Command::new(cmd)
+        .args(rest)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                check_status::CRITICAL,
+                format!("could not start {cmd}: {e}"),
+            )
+        }
+    };
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_) => (
+            check_status::CRITICAL,
+            format!("Timed out ({timeout:?}) running check"),
+        ),
+        Ok(Err(e)) => (check_status::CRITICAL, format!("running {cmd}: {e}")),
+        Ok(Ok(out)) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            let status = match out.status.code() {
+                Some(0) => check_status::PASSING,
+                Some(1) => check_status::WARNING,
+                _ => check_status::CRITICAL,
+            };
+            (status, cap(text))
         }
     }
 }

@@ -47,11 +47,13 @@ fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), A
         }
     };
     let bad = |key: &str, e: String| AgentError::Definition(format!("{key}: {e}"));
+    let scripts = cfg.enable_script_checks || cfg.enable_local_script_checks;
     for key in ["service", "services"] {
         for def in list(key) {
             let body =
                 serde_json::from_value(pascal_keys(&def)).map_err(|e| bad(key, e.to_string()))?;
-            let (svc, checks) = service_from_body(body).map_err(|e| bad(key, e.to_string()))?;
+            let (svc, checks) =
+                service_from_body(body, scripts).map_err(|e| bad(key, e.to_string()))?;
             local
                 .add_service(svc, checks)
                 .map_err(|e| bad(key, format!("{e:#}")))?;
@@ -61,7 +63,7 @@ fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), A
         for def in list(key) {
             let body =
                 serde_json::from_value(pascal_keys(&def)).map_err(|e| bad(key, e.to_string()))?;
-            let check = check_from_body(body).map_err(|e| bad(key, e.to_string()))?;
+            let check = check_from_body(body, scripts).map_err(|e| bad(key, e.to_string()))?;
             local
                 .add_check(check)
                 .map_err(|e| bad(key, format!("{e:#}")))?;

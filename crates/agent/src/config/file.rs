@@ -42,8 +42,6 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "disable_update_check",
     "dns_config",
     "enable_central_service_config",
-    "enable_local_script_checks",
-    "enable_script_checks",
     "encrypt_verify_incoming",
     "encrypt_verify_outgoing",
     "http_config",
@@ -143,6 +141,8 @@ pub(super) struct FileConfig {
     pub encrypt: Option<EncryptKey>,
     pub domain: Option<Domain>,
     pub autopilot: Option<AutopilotFile>,
+    pub enable_script_checks: Option<bool>,
+    pub enable_local_script_checks: Option<bool>,
 }
 
 /// Consul's `autopilot` block: the keys Praetor acts on (the rest are

@@ -91,6 +91,8 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         encrypt,
         domain,
         autopilot,
+        enable_script_checks,
+        enable_local_script_checks,
     } = file;
     set(&mut cfg.datacenter, datacenter.map(|d| d.0));
     set(&mut cfg.primary_datacenter, primary_datacenter.map(|d| d.0));
@@ -167,6 +169,11 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
     set(&mut cfg.reconnect_timeout, reconnect_timeout.map(|d| d.0));
     set(&mut cfg.encrypt, encrypt.map(|k| Some(k.0)));
     set(&mut cfg.domain, domain.map(|d| d.0));
+    set(&mut cfg.enable_script_checks, enable_script_checks);
+    set(
+        &mut cfg.enable_local_script_checks,
+        enable_local_script_checks,
+    );
     let AutopilotFile {
         cleanup_dead_servers,
         min_quorum,

@@ -121,6 +121,10 @@ pub struct RuntimeConfig {
     pub reconnect_timeout: Duration,
     /// `autopilot`.
     pub autopilot: Autopilot,
+    /// Script checks may be registered through the API and config files.
+    pub enable_script_checks: bool,
+    /// Script checks may be defined in config files (and the local API).
+    pub enable_local_script_checks: bool,
     /// `encrypt`, kept for the gossip layer.
     pub encrypt: Option<String>,
     /// `domain` for DNS (`consul.`).
@@ -169,6 +173,8 @@ impl Default for RuntimeConfig {
             kv_history_limit: 100_000,
             reconnect_timeout: Duration::from_secs(72 * 3600),
             autopilot: Autopilot::default(),
+            enable_script_checks: false,
+            enable_local_script_checks: false,
             encrypt: None,
             domain: "consul.".into(),
             sources: Vec::new(),

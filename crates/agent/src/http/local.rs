@@ -90,25 +90,39 @@ fn local_check(
     b: CheckBody,
     default_id: String,
     default_name: String,
+    scripts: bool,
 ) -> Result<LocalCheck, ApiError> {
+    if !b.args.is_empty() && !scripts {
+        return Err(ApiError::BadRequest(
+            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true".into(),
+        ));
+    }
     let unsupported = [
         ("UDP", !b.udp.is_empty()),
         ("GRPC", !b.grpc.is_empty()),
-        ("Args", !b.args.is_empty()),
         ("AliasService", !b.alias_service.is_empty()),
     ]
     .into_iter()
     .find(|(_, set)| *set);
     if let Some((field, _)) = unsupported {
         return Err(ApiError::BadRequest(format!(
-            "{field} checks are not run by this version of Praetor yet; use a TTL, HTTP or TCP check"
+            "{field} checks are not run by this version of Praetor yet; use a TTL, HTTP, TCP or script check"
         )));
     }
     let duration = |what: &str, v: &str| {
         praetor_api::duration::parse(v)
             .map_err(|e| ApiError::BadRequest(format!("Invalid {what} {v:?}: {e}")))
     };
+    let kinds = [!b.http.is_empty(), !b.tcp.is_empty(), !b.args.is_empty()];
+    if kinds.iter().filter(|k| **k).count() > 1 {
+        return Err(ApiError::BadRequest(
+            "A check runs one of HTTP, TCP or Args, not several".into(),
+        ));
+    }
     let target = match (b.http.is_empty(), b.tcp.is_empty()) {
+        (true, true) if !b.args.is_empty() => Some(crate::checks::Target::Script {
+            args: b.args.clone(),
+        }),
         (false, true) => Some(crate::checks::Target::Http {
             url: b.http.clone(),
             method: if b.method.is_empty() {
@@ -133,7 +147,7 @@ fn local_check(
         Some(target) => {
             if b.interval.is_empty() {
                 return Err(ApiError::BadRequest(
-                    "Interval must be set for HTTP and TCP checks".into(),
+                    "Interval must be set for HTTP, TCP and script checks".into(),
                 ));
             }
             let interval = duration("Interval", &b.interval)?;
@@ -158,7 +172,7 @@ fn local_check(
     };
     if probe.is_none() && b.ttl.is_empty() {
         return Err(ApiError::BadRequest(
-            "Check must be a TTL, HTTP or TCP check".into(),
+            "Check must be a TTL, HTTP, TCP or script (Args) check".into(),
         ));
     }
     let ttl = if b.ttl.is_empty() {
@@ -217,7 +231,10 @@ fn local_check(
 /// # Errors
 /// `BadRequest` naming what is wrong (a missing name, a check type this
 /// version does not run, a bad duration).
-pub fn service_from_body(b: ServiceBody) -> Result<(ServiceDefinition, Vec<LocalCheck>), ApiError> {
+pub fn service_from_body(
+    b: ServiceBody,
+    scripts: bool,
+) -> Result<(ServiceDefinition, Vec<LocalCheck>), ApiError> {
     if b.name.is_empty() {
         return Err(ApiError::BadRequest("Missing service name".into()));
     }
@@ -239,6 +256,7 @@ pub fn service_from_body(b: ServiceBody) -> Result<(ServiceDefinition, Vec<Local
             c,
             default_id,
             format!("Service '{}' check", b.name),
+            scripts,
         )?);
     }
     let svc = ServiceDefinition {
@@ -258,12 +276,19 @@ pub fn service_from_body(b: ServiceBody) -> Result<(ServiceDefinition, Vec<Local
 ///
 /// # Errors
 /// As `service_from_body`.
-pub fn check_from_body(b: CheckBody) -> Result<LocalCheck, ApiError> {
+pub fn check_from_body(b: CheckBody, scripts: bool) -> Result<LocalCheck, ApiError> {
     if b.name.is_empty() {
         return Err(ApiError::BadRequest("Missing check name".into()));
     }
     let id = b.name.clone();
-    local_check(b, id.clone(), id)
+    local_check(b, id.clone(), id, scripts)
+}
+
+/// Whether this agent runs script checks (`enable_script_checks` or
+/// `enable_local_script_checks`).
+pub fn scripts_allowed(state: &AppState) -> bool {
+    let cfg = state.config();
+    cfg.enable_script_checks || cfg.enable_local_script_checks
 }
 
 /// `PUT /v1/agent/service/register`.
@@ -271,7 +296,7 @@ pub async fn register_service(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<(), ApiError> {
-    let (svc, checks) = service_from_body(json_body(&body)?)?;
+    let (svc, checks) = service_from_body(json_body(&body)?, scripts_allowed(&state))?;
     state.local.add_service(svc, checks)?;
     Ok(())
 }
@@ -330,7 +355,7 @@ pub async fn register_check(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<(), ApiError> {
-    let check = check_from_body(json_body(&body)?)?;
+    let check = check_from_body(json_body(&body)?, scripts_allowed(&state))?;
     Ok(state.local.add_check(check)?)
 }
 
@@ -381,6 +406,7 @@ fn check_type(c: &LocalCheck) -> &'static str {
         (None, Some(p)) => match p.target {
             crate::checks::Target::Http { .. } => "http",
             crate::checks::Target::Tcp { .. } => "tcp",
+            crate::checks::Target::Script { .. } => "script",
         },
         (None, None) => "maintenance",
     }

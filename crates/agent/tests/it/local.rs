@@ -434,3 +434,82 @@ async fn http_and_tcp_checks_run_on_their_interval_and_a_hung_target_stalls_noth
     assert_eq!(r.status(), 400, "an HTTP check needs an interval");
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_checks_need_enabling_and_follow_the_exit_code() {
+    let off = TestAgent::dev().await;
+    let reg = json!({"Name": "job", "Check": {"Args": ["true"], "Interval": "1s"}});
+    let r = off
+        .http
+        .put(off.u("/v1/agent/service/register"))
+        .json(&reg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("enable_script_checks"));
+    off.shutdown().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("code");
+    std::fs::write(&code, "0").unwrap();
+    let mut cfg = dev_config();
+    cfg.enable_script_checks = true;
+    let a = TestAgent::start(cfg).await;
+    let script = format!("echo state; exit $(cat {})", code.display());
+    let reg = json!({"ID": "job1", "Name": "job", "Checks": [
+        {"CheckID": "job-script", "Args": ["sh", "-c", script], "Interval": "1s"},
+        {"CheckID": "job-slow", "Args": ["sleep", "30"], "Interval": "1s", "Timeout": "500ms"}
+    ]});
+    let r = a
+        .http
+        .put(a.u("/v1/agent/service/register"))
+        .json(&reg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let status = |id: &'static str, want: &'static str| {
+        move |v: &Value| v[id]["Status"] == want && v[id]["Output"] != ""
+    };
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "exit 0 passing",
+        status("job-script", "passing"),
+    )
+    .await;
+    assert_eq!(v["job-script"]["Output"], "state\n");
+    assert_eq!(v["job-script"]["Type"], "script");
+    std::fs::write(&code, "1").unwrap();
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "exit 1 warning",
+        status("job-script", "warning"),
+    )
+    .await;
+    std::fs::write(&code, "2").unwrap();
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "exit 2 critical",
+        status("job-script", "critical"),
+    )
+    .await;
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "a slow script is killed at its timeout",
+        status("job-slow", "critical"),
+    )
+    .await;
+    assert!(
+        v["job-slow"]["Output"]
+            .as_str()
+            .unwrap()
+            .contains("Timed out"),
+        "{v}"
+    );
+    a.shutdown().await;
+}
