@@ -37,6 +37,17 @@ pub enum Target {
     Script {
         args: Vec<String>,
     },
+    /// A datagram to `addr`: an answer or silence until the timeout is
+    /// passing, an ICMP port-unreachable (a refused receive) critical, as
+    /// Consul's UDP check.
+    Udp {
+        addr: String,
+    },
+    /// Mirrors the health of another service of this agent (Consul's alias
+    /// check with `AliasService` on the local node).
+    Alias {
+        service_id: String,
+    },
 }
 
 /// A check the agent runs: its target, interval and timeout.
@@ -152,6 +163,9 @@ pub async fn probe_once(p: &Probe, http: &reqwest::Client) -> (&'static str, Str
             }
         }
         Target::Script { args } => run_script(args, p.timeout).await,
+        Target::Udp { addr } => probe_udp(addr, p.timeout).await,
+        // Alias checks are evaluated against the local state by the runner.
+        Target::Alias { .. } => (check_status::CRITICAL, String::new()),
         Target::Tcp { addr } => {
             match tokio::time::timeout(p.timeout, tokio::net::TcpStream::connect(addr)).await {
                 Ok(Ok(_)) => (
@@ -165,6 +179,63 @@ pub async fn probe_once(p: &Probe, http: &reqwest::Client) -> (&'static str, Str
                 ),
             }
         }
+    }
+}
+
+async fn probe_udp(addr: &str, timeout: Duration) -> (&'static str, String) {
+    let socket = match tokio::net::UdpSocket::bind("0.0.0.0:0").await {
+        Ok(s) => s,
+        Err(e) => return (check_status::CRITICAL, format!("UDP {addr}: {e}")),
+    };
+    if let Err(e) = socket.connect(addr).await {
+        return (check_status::CRITICAL, format!("UDP {addr}: {e}"));
+    }
+    if let Err(e) = socket.send(b"").await {
+        return (check_status::CRITICAL, format!("UDP {addr}: {e}"));
+    }
+    let mut buf = [0u8; 512];
+    match tokio::time::timeout(timeout, socket.recv(&mut buf)).await {
+        Ok(Ok(_)) => (
+            check_status::PASSING,
+            format!("UDP {addr}: response received"),
+        ),
+        Ok(Err(e)) => (check_status::CRITICAL, format!("UDP {addr}: {e}")),
+        Err(_) => (
+            check_status::PASSING,
+            format!("UDP {addr}: no answer within {timeout:?} (no ICMP error)"),
+        ),
+    }
+}
+
+/// The aggregate health of a local service: critical if any of its checks
+/// (or the node's) is critical, else warning if any warns, else passing;
+/// critical when the service is not registered.
+fn alias_status(local: &LocalState, service_id: &str, own: &str) -> (&'static str, String) {
+    let owned = local.owned();
+    if !owned.services.contains_key(service_id) {
+        return (
+            check_status::CRITICAL,
+            format!("Service {service_id:?} is not registered"),
+        );
+    }
+    let statuses: Vec<&str> = owned
+        .checks
+        .values()
+        .filter(|c| c.id != own && (c.service_id == service_id || c.service_id.is_empty()))
+        .map(|c| c.status.as_str())
+        .collect();
+    if statuses.contains(&check_status::CRITICAL) {
+        (
+            check_status::CRITICAL,
+            format!("Aliased service {service_id:?} is critical"),
+        )
+    } else if statuses.contains(&check_status::WARNING) {
+        (
+            check_status::WARNING,
+            format!("Aliased service {service_id:?} has a warning"),
+        )
+    } else {
+        (check_status::PASSING, "All checks passing.".into())
     }
 }
 
@@ -225,9 +296,12 @@ async fn run_one(local: Arc<LocalState>, id: String, probe: Probe, stop: Cancell
             () = stop.cancelled() => return,
         }
         wait = probe.interval;
-        let (result, output) = tokio::select! {
-            r = probe_once(&probe, &http) => r,
-            () = stop.cancelled() => return,
+        let (result, output) = match &probe.target {
+            Target::Alias { service_id } => alias_status(&local, service_id, &id),
+            _ => tokio::select! {
+                r = probe_once(&probe, &http) => r,
+                () = stop.cancelled() => return,
+            },
         };
         let Some(status) = damper.next(&probe, result) else {
             continue;

@@ -97,13 +97,9 @@ fn local_check(
             "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true".into(),
         ));
     }
-    let unsupported = [
-        ("UDP", !b.udp.is_empty()),
-        ("GRPC", !b.grpc.is_empty()),
-        ("AliasService", !b.alias_service.is_empty()),
-    ]
-    .into_iter()
-    .find(|(_, set)| *set);
+    let unsupported = [("GRPC", !b.grpc.is_empty())]
+        .into_iter()
+        .find(|(_, set)| *set);
     if let Some((field, _)) = unsupported {
         return Err(ApiError::BadRequest(format!(
             "{field} checks are not run by this version of Praetor yet; use a TTL, HTTP, TCP or script check"
@@ -113,13 +109,25 @@ fn local_check(
         praetor_api::duration::parse(v)
             .map_err(|e| ApiError::BadRequest(format!("Invalid {what} {v:?}: {e}")))
     };
-    let kinds = [!b.http.is_empty(), !b.tcp.is_empty(), !b.args.is_empty()];
+    let kinds = [
+        !b.http.is_empty(),
+        !b.tcp.is_empty(),
+        !b.args.is_empty(),
+        !b.udp.is_empty(),
+        !b.alias_service.is_empty(),
+    ];
     if kinds.iter().filter(|k| **k).count() > 1 {
         return Err(ApiError::BadRequest(
             "A check runs one of HTTP, TCP or Args, not several".into(),
         ));
     }
     let target = match (b.http.is_empty(), b.tcp.is_empty()) {
+        (true, true) if !b.udp.is_empty() => Some(crate::checks::Target::Udp {
+            addr: b.udp.clone(),
+        }),
+        (true, true) if !b.alias_service.is_empty() => Some(crate::checks::Target::Alias {
+            service_id: b.alias_service.clone(),
+        }),
         (true, true) if !b.args.is_empty() => Some(crate::checks::Target::Script {
             args: b.args.clone(),
         }),
@@ -145,12 +153,18 @@ fn local_check(
     };
     let probe = match target {
         Some(target) => {
-            if b.interval.is_empty() {
+            let alias = matches!(target, crate::checks::Target::Alias { .. });
+            if b.interval.is_empty() && !alias {
                 return Err(ApiError::BadRequest(
-                    "Interval must be set for HTTP, TCP and script checks".into(),
+                    "Interval must be set for HTTP, TCP, UDP and script checks".into(),
                 ));
             }
-            let interval = duration("Interval", &b.interval)?;
+            // An alias check follows its service; it is re-evaluated every second.
+            let interval = if b.interval.is_empty() {
+                Duration::from_secs(1)
+            } else {
+                duration("Interval", &b.interval)?
+            };
             if interval < Duration::from_secs(1) {
                 return Err(ApiError::BadRequest("Interval must be at least 1s".into()));
             }
@@ -407,6 +421,8 @@ fn check_type(c: &LocalCheck) -> &'static str {
             crate::checks::Target::Http { .. } => "http",
             crate::checks::Target::Tcp { .. } => "tcp",
             crate::checks::Target::Script { .. } => "script",
+            crate::checks::Target::Udp { .. } => "udp",
+            crate::checks::Target::Alias { .. } => "alias",
         },
         (None, None) => "maintenance",
     }

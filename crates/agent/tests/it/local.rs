@@ -513,3 +513,79 @@ async fn script_checks_need_enabling_and_follow_the_exit_code() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_and_alias_checks() {
+    // A UDP socket that answers, and a port that refuses (nothing bound).
+    let echo = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 64];
+        while let Ok((_, from)) = echo.recv_from(&mut buf).await {
+            let _ = echo.send_to(b"ok", from).await;
+        }
+    });
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+
+    let a = TestAgent::dev().await;
+    let put = |path: &str, body: Value| {
+        let (http, url) = (a.http.clone(), a.u(path));
+        async move { http.put(url).json(&body).send().await.unwrap() }
+    };
+    let r = put("/v1/agent/service/register", json!({"ID": "dns1", "Name": "dns", "Checks": [
+        {"CheckID": "dns-udp", "UDP": echo_addr.to_string(), "Interval": "1s", "Timeout": "500ms"},
+        {"CheckID": "dns-ttl", "TTL": "60s", "Status": "passing"}
+    ]})).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = put("/v1/agent/service/register", json!({"ID": "gone1", "Name": "gone",
+        "Check": {"CheckID": "gone-udp", "UDP": closed_addr.to_string(), "Interval": "1s", "Timeout": "500ms"}})).await;
+    assert_eq!(r.status(), 200);
+    let r = put(
+        "/v1/agent/service/register",
+        json!({"ID": "front1", "Name": "front",
+        "Check": {"CheckID": "front-alias", "AliasService": "dns1"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let is = |id: &'static str, want: &'static str| {
+        move |v: &Value| v[id]["Status"] == want && v[id]["Output"] != ""
+    };
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "UDP answered → passing",
+        is("dns-udp", "passing"),
+    )
+    .await;
+    assert_eq!(v["dns-udp"]["Type"], "udp");
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "UDP refused → critical",
+        is("gone-udp", "critical"),
+    )
+    .await;
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias follows dns1: passing",
+        is("front-alias", "passing"),
+    )
+    .await;
+    assert_eq!(
+        put("/v1/agent/check/fail/dns-ttl", json!(null))
+            .await
+            .status(),
+        200
+    );
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias follows dns1: critical",
+        is("front-alias", "critical"),
+    )
+    .await;
+    a.shutdown().await;
+}
