@@ -441,6 +441,30 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
             ..Default::default()
         })
     };
+    let definition = |id: &String, want: &LocalCheck| CheckDefinition {
+        node: node.name.clone(),
+        check_id: id.clone(),
+        name: want.name.clone(),
+        notes: want.notes.clone(),
+        status: want.status.clone(),
+        output: want.output.clone(),
+        service_id: want.service_id.clone(),
+    };
+    let stale_checks: Vec<(&String, &LocalCheck)> = owned
+        .checks
+        .iter()
+        .filter(|(id, want)| {
+            let have = checks.iter().find(|c| &c.check_id == *id);
+            !have.is_some_and(|h| {
+                h.status == want.status
+                    && h.output == want.output
+                    && h.name == want.name
+                    && h.service_id == want.service_id
+                    && h.notes == want.notes
+            })
+        })
+        .collect();
+    let mut covered = std::collections::BTreeSet::new();
     for (id, want) in &owned.services {
         let have = services.iter().find(|s| &s.id == id);
         let same = have.is_some_and(|h| {
@@ -453,31 +477,21 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
                 && Some(&h.weights) == want.weights.as_ref().or(Some(&h.weights))
         });
         if !same {
-            commands.push(register(Some(want.clone()), None));
+            // The service goes with its checks in one write, so it never
+            // shows up in the catalog without them (healthy by default).
+            let mut cmd = register(Some(want.clone()), None);
+            if let Command::CatalogRegister(r) = &mut cmd {
+                for (cid, c) in owned.checks.iter().filter(|(_, c)| &c.service_id == id) {
+                    r.checks.push(definition(cid, c));
+                    covered.insert(cid.clone());
+                }
+            }
+            commands.push(cmd);
         }
     }
-    for (id, want) in &owned.checks {
-        let have = checks.iter().find(|c| &c.check_id == id);
-        let same = have.is_some_and(|h| {
-            h.status == want.status
-                && h.output == want.output
-                && h.name == want.name
-                && h.service_id == want.service_id
-                && h.notes == want.notes
-        });
-        if !same {
-            commands.push(register(
-                None,
-                Some(CheckDefinition {
-                    node: node.name.clone(),
-                    check_id: id.clone(),
-                    name: want.name.clone(),
-                    notes: want.notes.clone(),
-                    status: want.status.clone(),
-                    output: want.output.clone(),
-                    service_id: want.service_id.clone(),
-                }),
-            ));
+    for (id, want) in stale_checks {
+        if !covered.contains(id) {
+            commands.push(register(None, Some(definition(id, want))));
         }
     }
     for cmd in commands {

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod catalog;
 pub mod duration;
+pub mod event;
 pub mod kv;
 pub mod operator;
 pub mod snapshot;

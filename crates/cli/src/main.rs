@@ -39,6 +39,8 @@ enum Command {
     /// Saves, restores and inspects snapshots of the cluster's state.
     #[command(subcommand)]
     Snapshot(cmd::snapshot::SnapshotCommand),
+    /// Fires a user event.
+    Event(cmd::event::EventArgs),
     /// Watches a view of the data and runs a handler on every change.
     Watch(cmd::watch::WatchArgs),
     /// Prints the agent's debugging information.
@@ -70,6 +72,7 @@ fn main() {
                         Command::Operator(c) => cmd::operator::run(c).await,
                         Command::Snapshot(c) => cmd::snapshot::run(c).await,
                         Command::Watch(a) => cmd::watch::run(a).await,
+                        Command::Event(a) => cmd::event::run(a).await,
                         Command::Info(a) => cmd::info::info(a).await,
                         Command::Agent(_) | Command::Version => Ok(()),
                     }

@@ -475,6 +475,26 @@ impl Client {
         Ok(())
     }
 
+    /// `PUT /v1/event/fire/<name>`: the event as fired.
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn event_fire(
+        &self,
+        name: &str,
+        payload: Vec<u8>,
+        filters: &[(&str, String)],
+    ) -> Result<praetor_api::event::UserEvent, ClientError> {
+        let path = format!("/v1/event/fire/{}", encode_key(name));
+        let req = self
+            .request(Method::PUT, &path, filters, TIMEOUT)
+            .body(payload);
+        let resp = self.check(self.send(req).await?).await?;
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
     /// `PUT /v1/agent/join/<address>`.
     ///
     /// # Errors

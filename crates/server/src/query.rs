@@ -45,6 +45,8 @@ pub enum Query {
     ChecksInState { state: String },
     /// A node's checks (`/v1/health/node/<name>`).
     NodeChecks { name: String },
+    /// Recent user events (`/v1/event/list?name=`).
+    Events { name: Option<String> },
     /// The whole store, encoded (`GET /v1/snapshot`).
     Snapshot,
     /// The KV changes under `prefix` from index `from` on, at most `max`
@@ -85,6 +87,8 @@ pub enum Answer {
     CatalogServices(Vec<praetor_api::catalog::CatalogService>),
     /// Service instances with their nodes and checks.
     ServiceEntries(Vec<praetor_api::catalog::ServiceEntry>),
+    /// User events, oldest first.
+    Events(Vec<praetor_api::event::UserEvent>),
     /// An encoded store (`Store::encode_snapshot`).
     Snapshot(Vec<u8>),
     /// The changes asked for are no longer kept.
@@ -165,6 +169,10 @@ impl Query {
             Query::NodeChecks { name } => {
                 let (index, checks) = store.catalog().node_checks(name);
                 (index, Answer::Checks(checks))
+            }
+            Query::Events { name } => {
+                let (index, list) = store.events().list(name.as_deref());
+                (index, Answer::Events(list))
             }
             Query::Snapshot => {
                 // Encoding a well-formed store does not fail; an empty

@@ -31,6 +31,8 @@ pub enum Command {
     /// or a node (with everything on it). Answers `false` when there was
     /// nothing to remove.
     CatalogDeregister(praetor_api::catalog::DeregisterRequest),
+    /// Fires a user event (kept among the last `events::KEPT`).
+    EventFire(praetor_api::event::UserEvent),
     /// Replaces the replicated tables with those of an encoded store
     /// (`Store::encode_snapshot`; `PUT /v1/snapshot`). The history restarts
     /// at this index: watchers from before it must resync. Bytes that do not
@@ -54,6 +56,7 @@ impl Command {
             Command::NodeHealth(_) => "node_health",
             Command::CatalogRegister(_) => "catalog_register",
             Command::CatalogDeregister(_) => "catalog_deregister",
+            Command::EventFire(_) => "event_fire",
             Command::Batch(_) => "batch",
         }
     }
@@ -99,6 +102,10 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
                 Ok(changed) => Response::Applied(changed),
                 Err(reason) => Response::Refused(reason),
             }
+        }
+        Command::EventFire(e) => {
+            store.events.fire(index, e.clone());
+            return Response::Applied(true);
         }
         Command::CatalogDeregister(r) => {
             return Response::Applied(store.catalog.deregister(index, r))

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod command;
 pub mod error;
+pub mod events;
 pub mod history;
 pub mod kv;
 pub mod snapshot;
@@ -27,6 +28,7 @@ pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
 pub struct Store {
     pub(crate) kv: kv::KvTable,
     pub(crate) catalog: catalog::Catalog,
+    pub(crate) events: events::Events,
     pub(crate) history: History,
     /// The index of the last command applied.
     pub(crate) last_index: u64,
@@ -47,6 +49,7 @@ impl Store {
         Store {
             kv: kv::KvTable::default(),
             catalog: catalog::Catalog::default(),
+            events: events::Events::default(),
             history: History::new(history_limit),
             last_index: 0,
             restored_at: 0,
@@ -80,6 +83,11 @@ impl Store {
         &self.kv
     }
 
+    /// The recent user events, for reads.
+    pub fn events(&self) -> &events::Events {
+        &self.events
+    }
+
     /// The catalog's nodes and node checks, for reads.
     pub fn catalog(&self) -> &catalog::Catalog {
         &self.catalog
@@ -100,6 +108,7 @@ impl Store {
     pub(crate) fn restore_from(&mut self, index: u64, restored: Store) {
         self.kv = restored.kv;
         self.catalog = restored.catalog;
+        self.events = restored.events;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.restored_at = index;
     }

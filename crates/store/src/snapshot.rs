@@ -39,6 +39,7 @@ impl Store {
         struct View<'a> {
             kv: &'a crate::kv::KvTable,
             catalog: &'a crate::catalog::Catalog,
+            events: &'a crate::events::Events,
             history: &'a crate::History,
             last_index: u64,
             restored_at: u64,
@@ -49,6 +50,7 @@ impl Store {
             store: View {
                 kv: &self.kv,
                 catalog: &self.catalog,
+                events: &self.events,
                 history: &empty,
                 last_index: self.last_index,
                 restored_at: self.restored_at,

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod catalog;
 pub mod error;
+pub mod event;
 pub mod filter;
 pub mod kv;
 pub mod local;
@@ -189,6 +190,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/health/state/{state}",
             get(catalog::health_state).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/event/fire/{name}",
+            axum::routing::put(event::fire).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/event/list",
+            get(event::list).fallback(method_not_allowed),
         )
         .route(
             "/v1/snapshot",

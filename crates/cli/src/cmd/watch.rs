@@ -16,9 +16,12 @@ use crate::output;
 pub struct WatchArgs {
     #[command(flatten)]
     http: HttpArgs,
-    /// key, keyprefix, services, nodes, service or checks.
+    /// key, keyprefix, services, nodes, service, checks or event.
     #[arg(long = "type")]
     kind: String,
+    /// The event name (type event).
+    #[arg(long)]
+    name: Option<String>,
     /// The key (type key).
     #[arg(long)]
     key: Option<String>,
@@ -81,8 +84,12 @@ fn endpoint(a: &WatchArgs) -> anyhow::Result<(String, Vec<(&'static str, String)
                 bail!("Cannot specify both -service and -state for a checks watch")
             }
         },
+        "event" => {
+            let extra = a.name.iter().map(|n| ("name", n.clone())).collect();
+            ("/v1/event/list".into(), extra)
+        }
         other => bail!(
-            "Unsupported watch type: {other:?} (key, keyprefix, services, nodes, service, checks)"
+            "Unsupported watch type: {other:?} (key, keyprefix, services, nodes, service, checks, event)"
         ),
     })
 }
@@ -92,11 +99,33 @@ pub async fn run(a: WatchArgs) -> anyhow::Result<()> {
     let client = a.http.client();
     let mut opts = a.http.query();
     let mut last: Option<Value> = None;
+    let mut last_event: Option<u64> = None;
     loop {
         let (body, meta) = client.read::<Value>(&path, &opts, &extra).await?;
         // A missing key reads as null, as Consul's watch hands it over.
-        let result = body.unwrap_or(Value::Null);
+        let mut result = body.unwrap_or(Value::Null);
         let index = meta.last_index;
+        // An event watch hands over only the events it has not handed over
+        // yet, as Consul's does (the first call gets the recent ones).
+        if a.kind == "event" {
+            if let (Value::Array(events), Some(seen)) = (&mut result, last_event) {
+                events.retain(|e| e["LTime"].as_u64().is_some_and(|t| t > seen));
+                if events.is_empty() {
+                    opts = QueryOptions {
+                        index: Some(index),
+                        ..opts
+                    };
+                    continue;
+                }
+            }
+            if let Some(t) = result
+                .as_array()
+                .and_then(|l| l.last())
+                .and_then(|e| e["LTime"].as_u64())
+            {
+                last_event = Some(t);
+            }
+        }
         if last.as_ref() != Some(&result) {
             if a.handler.is_empty() {
                 output::text(&format!("{}\n", serde_json::to_string_pretty(&result)?));

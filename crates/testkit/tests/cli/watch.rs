@@ -70,3 +70,51 @@ async fn a_checks_watch_runs_its_handler_on_each_change_and_only_then() -> anyho
     a.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn events_are_fired_listed_and_watched() -> anyhow::Result<()> {
+    let (a, _lo) = dev_agent().await?;
+    let addr = a.http_addr();
+    let fire = |payload: &str| {
+        Cli::new(["event", "-name=deploy", payload])
+            .env("CONSUL_HTTP_ADDR", &addr)
+            .run()
+    };
+    let out = fire("v1")?;
+    out.assert_success();
+    assert!(out.stdout.starts_with("Event ID: "), "{out:?}");
+
+    // A handler prints the payloads it is handed: first the recent event,
+    // then only new ones.
+    let handler = r#"python3 -c 'import json,sys,base64; print(",".join(base64.b64decode(e["Payload"]).decode() for e in json.load(sys.stdin)), flush=True)'"#;
+    let mut watch = Cli::new(["watch", "-type=event", "-name=deploy", handler])
+        .env("CONSUL_HTTP_ADDR", &addr)
+        .spawn()?;
+    watch
+        .wait_for_stdout(secs(10), "the recent event", |s| s.lines().count() >= 1)
+        .await?;
+    Cli::new(["event", "-name=other", "x"])
+        .env("CONSUL_HTTP_ADDR", &addr)
+        .run()?
+        .assert_success();
+    fire("v2")?.assert_success();
+    let out = watch
+        .wait_for_stdout(secs(10), "the new event", |s| s.lines().count() >= 2)
+        .await?;
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["v1", "v2"], "{out}");
+    watch.stop(secs(5))?;
+
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let list: Value = http
+        .get(a.url("/v1/event/list?name=deploy"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(list[0]["Name"], "deploy");
+    let r = http.put(a.url("/v1/event/fire/x?tag=t")).send().await?;
+    assert_eq!(r.status(), 400, "a tag filter needs a service filter");
+    a.shutdown().await?;
+    Ok(())
+}

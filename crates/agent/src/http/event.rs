@@ -1,0 +1,81 @@
+//! `PUT /v1/event/fire/<name>` and `GET /v1/event/list?name=`: user events,
+//! as Consul's (kept in the replicated store; see `store/src/events.rs`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use praetor_api::event::UserEvent;
+use praetor_server::{Answer, Query};
+use praetor_store::Command;
+
+use super::error::ApiError;
+use super::query::{self, read_headers, Params, ReadOpts};
+use super::AppState;
+
+/// `PUT /v1/event/fire/<name>` (`?node=`, `?service=`, `?tag=` filters; the
+/// body is the payload): answers the event.
+pub async fn fire(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref());
+    query::check_dc(&p, &state)?;
+    if name.is_empty() {
+        return Err(ApiError::BadRequest("Missing name".into()));
+    }
+    if body.len() > 100 * 1024 {
+        return Err(ApiError::TooLarge(format!(
+            "User event payload is {} bytes; the limit is 102400",
+            body.len()
+        )));
+    }
+    let tag = p.get("tag").unwrap_or("").to_owned();
+    let service = p.get("service").unwrap_or("").to_owned();
+    if !tag.is_empty() && service.is_empty() {
+        return Err(ApiError::BadRequest(
+            "Cannot provide tag filter without service filter".into(),
+        ));
+    }
+    let event = UserEvent {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        payload: praetor_api::kv::encode_value(&body),
+        node_filter: p.get("node").unwrap_or("").to_owned(),
+        service_filter: service,
+        tag_filter: tag,
+        version: 1,
+        ltime: 0,
+    };
+    let (index, _) = state
+        .backend
+        .write(Command::EventFire(event.clone()))
+        .await?;
+    let event = UserEvent {
+        ltime: index,
+        ..event
+    };
+    Ok(([("X-Consul-Index", index.to_string())], Json(event)).into_response())
+}
+
+/// `GET /v1/event/list` (`?name=`): the recent events, oldest first; a
+/// blocking query that returns when a new event is fired.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref());
+    let opts = ReadOpts::from_params(&p, &state)?;
+    let name = p.get("name").filter(|n| !n.is_empty()).map(str::to_owned);
+    let r = query::run(&state, &opts, Query::Events { name }).await?;
+    let Answer::Events(list) = r.answer else {
+        return Err(ApiError::Failed(
+            "the server answered a different query".into(),
+        ));
+    };
+    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+}
