@@ -43,6 +43,12 @@ pub enum Target {
     Udp {
         addr: String,
     },
+    /// The standard gRPC health protocol (`grpc.health.v1.Health/Check`)
+    /// over plaintext HTTP/2; `service` may be empty (the whole server).
+    Grpc {
+        addr: String,
+        service: String,
+    },
     /// Mirrors the health of another service of this agent (Consul's alias
     /// check with `AliasService` on the local node).
     Alias {
@@ -70,22 +76,31 @@ pub struct Probe {
 }
 
 /// Consul's flapping damper: the status a result leads to, given the run of
-/// consecutive successes or failures so far; `None` keeps the status.
-#[derive(Debug, Default)]
+/// consecutive successes or failures so far; `None` keeps the status. As
+/// in Consul, the counters start at their thresholds (the first result
+/// counts at once) and a warning result counts as a success.
+#[derive(Debug)]
 struct Damper {
     successes: u32,
     failures: u32,
 }
 
 impl Damper {
+    fn new(p: &Probe) -> Self {
+        Damper {
+            successes: p.success_before_passing,
+            failures: p.failures_before_critical.max(p.failures_before_warning),
+        }
+    }
+
     fn next(&mut self, p: &Probe, result: &'static str) -> Option<&'static str> {
-        if result == check_status::PASSING {
+        if result != check_status::CRITICAL {
             self.failures = 0;
-            self.successes += 1;
+            self.successes = self.successes.saturating_add(1);
             return (self.successes >= p.success_before_passing).then_some(result);
         }
         self.successes = 0;
-        self.failures += 1;
+        self.failures = self.failures.saturating_add(1);
         let critical_after = p.failures_before_critical;
         let warning_after = if p.failures_before_warning == 0 {
             critical_after
@@ -164,6 +179,7 @@ pub async fn probe_once(p: &Probe, http: &reqwest::Client) -> (&'static str, Str
         }
         Target::Script { args } => run_script(args, p.timeout).await,
         Target::Udp { addr } => probe_udp(addr, p.timeout).await,
+        Target::Grpc { addr, service } => probe_grpc(http, addr, service, p.timeout).await,
         // Alias checks are evaluated against the local state by the runner.
         Target::Alias { .. } => (check_status::CRITICAL, String::new()),
         Target::Tcp { addr } => {
@@ -179,6 +195,87 @@ pub async fn probe_once(p: &Probe, http: &reqwest::Client) -> (&'static str, Str
                 ),
             }
         }
+    }
+}
+
+/// One `grpc.health.v1.Health/Check` call: SERVING is passing, anything
+/// else (another status, a gRPC error, no answer) critical.
+async fn probe_grpc(
+    http: &reqwest::Client,
+    addr: &str,
+    service: &str,
+    timeout: Duration,
+) -> (&'static str, String) {
+    // HealthCheckRequest { string service = 1; } in a gRPC length-prefixed frame.
+    let mut msg = Vec::new();
+    if !service.is_empty() {
+        msg.push(0x0a);
+        msg.push(service.len() as u8);
+        msg.extend_from_slice(service.as_bytes());
+    }
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&msg);
+    let url = format!("http://{addr}/grpc.health.v1.Health/Check");
+    let what = if service.is_empty() {
+        addr.to_owned()
+    } else {
+        format!("{addr}/{service}")
+    };
+    let resp = http
+        .post(&url)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .timeout(timeout)
+        .body(frame)
+        .send()
+        .await;
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                check_status::CRITICAL,
+                format!("gRPC {what}: {}", chain(&e)),
+            )
+        }
+    };
+    if let Some(code) = resp
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .filter(|c| *c != "0")
+    {
+        let message = resp
+            .headers()
+            .get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        return (
+            check_status::CRITICAL,
+            format!("gRPC {what}: status {code} {message}"),
+        );
+    }
+    let body = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => return (check_status::CRITICAL, format!("gRPC {what}: {e}")),
+    };
+    // HealthCheckResponse { ServingStatus status = 1; } — 1 is SERVING.
+    let status = body.get(5..).and_then(|m| match m {
+        [0x08, v, ..] => Some(*v),
+        [] => Some(0),
+        _ => None,
+    });
+    match status {
+        Some(1) => (check_status::PASSING, format!("gRPC {what}: SERVING")),
+        Some(v) => (
+            check_status::CRITICAL,
+            format!("gRPC {what}: status {v} (not SERVING)"),
+        ),
+        None => (
+            check_status::CRITICAL,
+            format!("gRPC {what}: unreadable answer"),
+        ),
     }
 }
 
@@ -239,6 +336,18 @@ fn alias_status(local: &LocalState, service_id: &str, own: &str) -> (&'static st
     }
 }
 
+/// An error with its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
 /// Runs a script check: its exit code decides, its stdout and stderr are
 /// the output; on timeout the child is killed and the check is critical.
 async fn run_script(args: &[String], timeout: Duration) -> (&'static str, String) {
@@ -283,13 +392,18 @@ async fn run_script(args: &[String], timeout: Duration) -> (&'static str, String
 /// One check's runner: probes every interval (the first run staggered
 /// randomly within it, as Consul does) and records changes.
 async fn run_one(local: Arc<LocalState>, id: String, probe: Probe, stop: CancellationToken) {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap_or_default();
+    let http = match &probe.target {
+        // gRPC speaks HTTP/2 from the first byte (no TLS, no upgrade).
+        Target::Grpc { .. } => reqwest::Client::builder()
+            .no_proxy()
+            .http2_prior_knowledge()
+            .build(),
+        _ => reqwest::Client::builder().no_proxy().build(),
+    }
+    .unwrap_or_default();
     let stagger = rand::thread_rng().gen_range(0..=probe.interval.as_millis().min(5_000) as u64);
     let mut wait = Duration::from_millis(stagger);
-    let mut damper = Damper::default();
+    let mut damper = Damper::new(&probe);
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
@@ -381,8 +495,8 @@ mod tests {
     #[test]
     fn the_damper_follows_consuls_thresholds() {
         let (ok, bad) = (check_status::PASSING, check_status::CRITICAL);
-        let mut d = Damper::default();
         let p = probe(0, 0, 0);
+        let mut d = Damper::new(&p);
         assert_eq!(
             d.next(&p, bad),
             Some(bad),
@@ -391,9 +505,8 @@ mod tests {
         assert_eq!(d.next(&p, ok), Some(ok));
 
         let p = probe(2, 1, 3);
-        let mut d = Damper::default();
-        assert_eq!(d.next(&p, ok), None, "one success is not enough");
-        assert_eq!(d.next(&p, ok), Some(ok));
+        let mut d = Damper::new(&p);
+        assert_eq!(d.next(&p, ok), Some(ok), "the first result counts at once");
         assert_eq!(
             d.next(&p, bad),
             Some(check_status::WARNING),
@@ -401,10 +514,20 @@ mod tests {
         );
         assert_eq!(d.next(&p, bad), Some(check_status::WARNING));
         assert_eq!(d.next(&p, bad), Some(bad), "third failure: critical");
-        assert_eq!(d.next(&p, ok), None, "the success run starts over");
+        assert_eq!(
+            d.next(&p, ok),
+            None,
+            "one success after failures is not enough"
+        );
+        assert_eq!(
+            d.next(&p, check_status::WARNING),
+            Some(check_status::WARNING),
+            "a warning counts as a success"
+        );
 
         let p = probe(0, 0, 2);
-        let mut d = Damper::default();
+        let mut d = Damper::new(&p);
+        assert_eq!(d.next(&p, ok), Some(ok));
         assert_eq!(
             d.next(&p, bad),
             None,

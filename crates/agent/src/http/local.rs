@@ -97,14 +97,6 @@ fn local_check(
             "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true".into(),
         ));
     }
-    let unsupported = [("GRPC", !b.grpc.is_empty())]
-        .into_iter()
-        .find(|(_, set)| *set);
-    if let Some((field, _)) = unsupported {
-        return Err(ApiError::BadRequest(format!(
-            "{field} checks are not run by this version of Praetor yet; use a TTL, HTTP, TCP or script check"
-        )));
-    }
     let duration = |what: &str, v: &str| {
         praetor_api::duration::parse(v)
             .map_err(|e| ApiError::BadRequest(format!("Invalid {what} {v:?}: {e}")))
@@ -115,6 +107,7 @@ fn local_check(
         !b.args.is_empty(),
         !b.udp.is_empty(),
         !b.alias_service.is_empty(),
+        !b.grpc.is_empty(),
     ];
     if kinds.iter().filter(|k| **k).count() > 1 {
         return Err(ApiError::BadRequest(
@@ -122,6 +115,13 @@ fn local_check(
         ));
     }
     let target = match (b.http.is_empty(), b.tcp.is_empty()) {
+        (true, true) if !b.grpc.is_empty() => {
+            let (addr, service) = b.grpc.split_once('/').unwrap_or((b.grpc.as_str(), ""));
+            Some(crate::checks::Target::Grpc {
+                addr: addr.to_owned(),
+                service: service.to_owned(),
+            })
+        }
         (true, true) if !b.udp.is_empty() => Some(crate::checks::Target::Udp {
             addr: b.udp.clone(),
         }),
@@ -422,6 +422,7 @@ fn check_type(c: &LocalCheck) -> &'static str {
             crate::checks::Target::Tcp { .. } => "tcp",
             crate::checks::Target::Script { .. } => "script",
             crate::checks::Target::Udp { .. } => "udp",
+            crate::checks::Target::Grpc { .. } => "grpc",
             crate::checks::Target::Alias { .. } => "alias",
         },
         (None, None) => "maintenance",

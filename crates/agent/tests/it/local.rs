@@ -110,11 +110,11 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
     // Refused: checks this version does not run, unknown IDs, bad bodies.
     let r = put(
         "/v1/agent/service/register",
-        json!({"Name": "api", "Check": {"GRPC": "127.0.0.1:1", "Interval": "10s"}}),
+        json!({"Name": "api", "Check": {"HTTP": "http://127.0.0.1:1/", "TCP": "127.0.0.1:1", "Interval": "10s"}}),
     )
     .await;
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("GRPC checks"));
+    assert!(r.text().await.unwrap().contains("not several"));
     assert!(
         a.get_json("/v1/agent/services").await.get("api").is_none(),
         "nothing registered"
@@ -587,5 +587,78 @@ async fn udp_and_alias_checks() {
         is("front-alias", "critical"),
     )
     .await;
+    a.shutdown().await;
+}
+
+/// A minimal gRPC health server on HTTP/2 (h2), answering `status` to every
+/// `grpc.health.v1.Health/Check` call.
+async fn grpc_health_server(status: Arc<std::sync::atomic::AtomicU8>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let status = status.clone();
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(sock).await else {
+                    return;
+                };
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    let s = status.load(std::sync::atomic::Ordering::SeqCst);
+                    let resp = axum::http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(())
+                        .unwrap();
+                    let Ok(mut send) = respond.send_response(resp, false) else {
+                        continue;
+                    };
+                    let frame = vec![0u8, 0, 0, 0, 2, 0x08, s];
+                    let _ = send.send_data(frame.into(), false);
+                    let mut trailers = axum::http::HeaderMap::new();
+                    trailers.insert("grpc-status", "0".parse().unwrap());
+                    let _ = send.send_trailers(trailers);
+                }
+            });
+        }
+    });
+    addr
+}
+
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_checks_speak_the_standard_health_protocol() {
+    let status = Arc::new(std::sync::atomic::AtomicU8::new(1));
+    let addr = grpc_health_server(status.clone()).await;
+    let a = TestAgent::dev().await;
+    let reg = json!({"ID": "rpc1", "Name": "rpc",
+        "Check": {"CheckID": "rpc-grpc", "GRPC": format!("{addr}/my.Service"), "Interval": "1s", "Timeout": "1s"}});
+    let r = a
+        .http
+        .put(a.u("/v1/agent/service/register"))
+        .json(&reg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let is = |want: &'static str| {
+        move |v: &Value| v["rpc-grpc"]["Status"] == want && v["rpc-grpc"]["Output"] != ""
+    };
+    let v = wait_json(&a, "/v1/agent/checks", "SERVING → passing", is("passing")).await;
+    assert_eq!(v["rpc-grpc"]["Type"], "grpc");
+    status.store(2, std::sync::atomic::Ordering::SeqCst);
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "NOT_SERVING → critical",
+        is("critical"),
+    )
+    .await;
+    assert!(
+        v["rpc-grpc"]["Output"]
+            .as_str()
+            .unwrap()
+            .contains("not SERVING"),
+        "{v}"
+    );
     a.shutdown().await;
 }

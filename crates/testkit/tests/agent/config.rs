@@ -256,10 +256,9 @@ check {
     .await?;
     agent.shutdown().await?;
 
-    info!("--- a definition this version cannot run stops the agent with exit code 1");
+    info!("--- an invalid definition (an HTTP check without an interval) stops the agent with exit code 1");
     let lo = Loopback::allocate()?;
-    let bad =
-        r#"{"service": {"name": "api", "check": {"grpc": "127.0.0.1:1", "interval": "10s"}}}"#;
+    let bad = r#"{"service": {"name": "api", "check": {"http": "http://127.0.0.1:1/"}}}"#;
     let mut agent = AgentProcess::dev(&lo)?
         .config_file("bad.json", bad)
         .spawn()?;
@@ -267,7 +266,7 @@ check {
     assert_eq!(status.code(), Some(1));
     let stderr = agent.stderr();
     assert!(
-        stderr.contains("service") && stderr.contains("GRPC"),
+        stderr.contains("service") && stderr.contains("Interval"),
         "{stderr}"
     );
     Ok(())
