@@ -38,7 +38,8 @@ async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, AgentError>
 /// Registers the services and checks the config files define (`service`,
 /// `services`, `check`, `checks`, in Consul's snake_case keys).
 fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), AgentError> {
-    use crate::http::local::{check_from_body, pascal_keys, service_from_body};
+    use crate::http::local::{check_from_body, service_from_body};
+    use praetor_api::catalog::api_keys as pascal_keys;
     let list = |key: &str| -> Vec<serde_json::Value> {
         match cfg.raw.get(key) {
             Some(serde_json::Value::Array(items)) => items.clone(),

@@ -39,6 +39,12 @@ enum Command {
     /// Saves, restores and inspects snapshots of the cluster's state.
     #[command(subcommand)]
     Snapshot(cmd::snapshot::SnapshotCommand),
+    /// Registers and deregisters services with the local agent.
+    #[command(subcommand)]
+    Services(cmd::catalog::ServicesCommand),
+    /// Reads the catalog: services, nodes, datacenters.
+    #[command(subcommand)]
+    Catalog(cmd::catalog::CatalogCommand),
     /// Fires a user event.
     Event(cmd::event::EventArgs),
     /// Watches a view of the data and runs a handler on every change.
@@ -73,6 +79,8 @@ fn main() {
                         Command::Snapshot(c) => cmd::snapshot::run(c).await,
                         Command::Watch(a) => cmd::watch::run(a).await,
                         Command::Event(a) => cmd::event::run(a).await,
+                        Command::Services(c) => cmd::catalog::services(c).await,
+                        Command::Catalog(c) => cmd::catalog::catalog(c).await,
                         Command::Info(a) => cmd::info::info(a).await,
                         Command::Agent(_) | Command::Version => Ok(()),
                     }

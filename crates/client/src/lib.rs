@@ -495,6 +495,29 @@ impl Client {
             .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
+    /// `GET` a JSON endpoint with query parameters (`?tag=`, `?filter=`, …).
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn get_value(
+        &self,
+        path: &str,
+        q: &[(&str, String)],
+    ) -> Result<serde_json::Value, ClientError> {
+        self.get_json(path, q).await
+    }
+
+    /// `PUT` a JSON body to `path`, expecting a 2xx.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 400 with the agent's reason for a bad body.
+    pub async fn put_value(&self, path: &str, body: &serde_json::Value) -> Result<(), ClientError> {
+        let empty: [(&str, String); 0] = [];
+        let req = self.request(Method::PUT, path, &empty, TIMEOUT).json(body);
+        self.check(self.send(req).await?).await?;
+        Ok(())
+    }
+
     /// `PUT /v1/agent/join/<address>`.
     ///
     /// # Errors

@@ -2,6 +2,7 @@
 //! error as `Error! …` and exits 1.
 
 pub mod agent;
+pub mod catalog;
 pub mod event;
 pub mod info;
 pub mod kv;

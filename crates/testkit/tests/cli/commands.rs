@@ -159,3 +159,88 @@ async fn errors_go_to_stderr_with_exit_code_1() -> anyhow::Result<()> {
     a.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn services_register_deregister_and_catalog_listings() -> anyhow::Result<()> {
+    let (a, _lo) = dev_agent().await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("web.json");
+    std::fs::write(
+        &file,
+        r#"{
+  // a service file in the agent's config format
+  "service": {"id": "web1", "name": "web", "tags": ["v1", "blue"], "port": 8080,
+              "check": {"ttl": "30s", "status": "passing"}}
+}"#,
+    )?;
+    let out = praetor(
+        &a,
+        &["services", "register", file.to_str().unwrap_or_default()],
+    );
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "Registered service: web");
+    praetor(
+        &a,
+        &[
+            "services",
+            "register",
+            "-name=api",
+            "-port=9090",
+            "-tag=x",
+            "-meta=team=core",
+        ],
+    )
+    .assert_success();
+
+    // Anti-entropy puts them in the catalog at once; wait for it.
+    praetor_testkit::wait_for(
+        praetor_testkit::secs(10),
+        "both services in the catalog",
+        || async {
+            let out = praetor(&a, &["catalog", "services"]);
+            let names: Vec<&str> = out.stdout.lines().collect();
+            if names.contains(&"web") && names.contains(&"api") {
+                Ok(())
+            } else {
+                Err(out.stdout.clone())
+            }
+        },
+    )
+    .await?;
+    let out = praetor(&a, &["catalog", "services", "-tags"]);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("web") && l.ends_with("blue,v1")),
+        "{out:?}"
+    );
+    let out = praetor(&a, &["catalog", "nodes"]);
+    let header: Vec<&str> = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["Node", "ID", "Address", "DC"], "{out:?}");
+    let out = praetor(&a, &["catalog", "nodes", "-service=web"]);
+    assert_eq!(
+        out.stdout.lines().count(),
+        2,
+        "a header and the one node: {out:?}"
+    );
+    assert_eq!(
+        praetor(&a, &["catalog", "datacenters"]).stdout.trim(),
+        "dc1"
+    );
+
+    let out = praetor(&a, &["services", "deregister", "-id=web1"]);
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "Deregistered service: web1");
+    let out = praetor(&a, &["services", "register", "-port=1"]);
+    out.assert_code(1);
+    let out = praetor(&a, &["services", "deregister", "-id=nope"]);
+    out.assert_code(1);
+    a.shutdown().await?;
+    Ok(())
+}
