@@ -14,6 +14,7 @@ mod membership;
 mod partition;
 mod peers;
 mod restart;
+mod tutorial;
 
 use std::collections::BTreeMap;
 
