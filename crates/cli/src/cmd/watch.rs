@@ -3,11 +3,12 @@
 //! shell command) runs with the result's JSON on stdin and `CONSUL_INDEX`
 //! in its environment. Without a handler the result is printed once.
 
-use anyhow::{bail, Context as _};
-use clap::Args;
-use praetor_client::QueryOptions;
-use serde_json::Value;
 use std::io::Write as _;
+
+use anyhow::Context as _;
+use clap::Args;
+use praetor_client::watch::WatchSpec;
+use serde_json::Value;
 
 use super::HttpArgs;
 use crate::output;
@@ -45,106 +46,35 @@ pub struct WatchArgs {
     handler: Vec<String>,
 }
 
-/// The endpoint a watch type reads, with its extra parameters.
-fn endpoint(a: &WatchArgs) -> anyhow::Result<(String, Vec<(&'static str, String)>)> {
-    let need = |v: &Option<String>, flag: &str| {
-        v.clone()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| anyhow::anyhow!("Must specify -{flag} for a {} watch", a.kind))
-    };
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
-    Ok(match a.kind.as_str() {
-        "key" => (format!("/v1/kv/{}", need(&a.key, "key")?), vec![]),
-        "keyprefix" => (
-            format!("/v1/kv/{}", need(&a.prefix, "prefix")?),
-            vec![("recurse", String::new())],
-        ),
-        "services" => ("/v1/catalog/services".into(), vec![]),
-        "nodes" => ("/v1/catalog/nodes".into(), vec![]),
-        "service" => {
-            let mut extra = vec![];
-            if let Some(t) = &a.tag {
-                extra.push(("tag", t.clone()));
-            }
-            if a.passingonly {
-                extra.push(("passing", String::new()));
-            }
-            (
-                format!("/v1/health/service/{}", enc(&need(&a.service, "service")?)),
-                extra,
-            )
-        }
-        "checks" => match (&a.service, &a.state) {
-            (Some(s), None) => (format!("/v1/health/checks/{}", enc(s)), vec![]),
-            (None, Some(st)) => (format!("/v1/health/state/{}", enc(st)), vec![]),
-            (None, None) => ("/v1/health/state/any".into(), vec![]),
-            (Some(_), Some(_)) => {
-                bail!("Cannot specify both -service and -state for a checks watch")
-            }
-        },
-        "event" => {
-            let extra = a.name.iter().map(|n| ("name", n.clone())).collect();
-            ("/v1/event/list".into(), extra)
-        }
-        other => bail!(
-            "Unsupported watch type: {other:?} (key, keyprefix, services, nodes, service, checks, event)"
-        ),
-    })
-}
-
 pub async fn run(a: WatchArgs) -> anyhow::Result<()> {
-    let (path, extra) = endpoint(&a)?;
+    let spec = WatchSpec {
+        kind: a.kind.clone(),
+        key: a.key.clone(),
+        prefix: a.prefix.clone(),
+        service: a.service.clone(),
+        tag: a.tag.clone(),
+        passingonly: a.passingonly,
+        state: a.state.clone(),
+        name: a.name.clone(),
+    };
     let client = a.http.client();
-    let mut opts = a.http.query();
-    let mut last: Option<Value> = None;
-    let mut last_event: Option<u64> = None;
-    loop {
-        let (body, meta) = client.read::<Value>(&path, &opts, &extra).await?;
-        // A missing key reads as null, as Consul's watch hands it over.
-        let mut result = body.unwrap_or(Value::Null);
-        let index = meta.last_index;
-        // An event watch hands over only the events it has not handed over
-        // yet, as Consul's does (the first call gets the recent ones).
-        if a.kind == "event" {
-            if let (Value::Array(events), Some(seen)) = (&mut result, last_event) {
-                events.retain(|e| e["LTime"].as_u64().is_some_and(|t| t > seen));
-                if events.is_empty() {
-                    opts = QueryOptions {
-                        index: Some(index),
-                        ..opts
-                    };
-                    continue;
-                }
-            }
-            if let Some(t) = result
-                .as_array()
-                .and_then(|l| l.last())
-                .and_then(|e| e["LTime"].as_u64())
-            {
-                last_event = Some(t);
-            }
+    let mut failed: Option<anyhow::Error> = None;
+    spec.run(&client, a.http.query(), |result, index| {
+        if a.handler.is_empty() {
+            output::text(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&result).unwrap_or_default()
+            ));
+            return false;
         }
-        if last.as_ref() != Some(&result) {
-            if a.handler.is_empty() {
-                output::text(&format!("{}\n", serde_json::to_string_pretty(&result)?));
-                return Ok(());
-            }
-            invoke(&a.handler, &result, index)?;
-            last = Some(result);
+        if let Err(e) = invoke(&a.handler, &result, index) {
+            failed = Some(e);
+            return false;
         }
-        // An index that went back (a restore) starts over, as Consul's watch.
-        let next = if opts.index.is_some_and(|i| index < i) {
-            0
-        } else {
-            index
-        };
-        opts = QueryOptions {
-            index: Some(next),
-            ..opts
-        };
-    }
+        true
+    })
+    .await?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// Runs the handler with the result on stdin; its failure is reported but
