@@ -11,6 +11,7 @@ pub mod identity;
 pub mod local;
 pub mod metrics;
 pub mod start;
+pub mod watches;
 
 pub use error::AgentError;
 pub use start::{start, Agent};

@@ -198,6 +198,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let backend = Arc::new(backend);
     let local = LocalState::load(data_dir.as_deref());
     register_from_config(&cfg, &local)?;
+    let watches = crate::watches::from_config(&cfg.raw)?;
     tasks.spawn(local::run_ttl(local.clone(), stop.child_token()));
     tasks.spawn(crate::checks::run_supervisor(
         local.clone(),
@@ -228,6 +229,9 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         first,
     ));
     let router = http::router(state.clone());
+    for w in watches {
+        tasks.spawn(crate::watches::run(w, first, stop.child_token()));
+    }
     for l in listeners {
         tasks.spawn(http::serve(l, router.clone(), stop.child_token()));
     }

@@ -271,3 +271,104 @@ check {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_in_the_config_run_script_and_http_handlers() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init_tracing();
+    // An HTTP endpoint that keeps the bodies it is sent.
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sink_addr = sink.local_addr()?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = sink.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read until the body (after the blank line) has arrived.
+                while let Ok(n) = sock.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            let _ = tx.send(body.to_owned());
+                            break;
+                        }
+                    }
+                }
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    let lo = Loopback::allocate()?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("handler.out");
+    let cfg = format!(
+        r#"{{
+  // Consul's watches: a script handler and an HTTP handler
+  "watches": [
+    {{"type": "key", "key": "cfg/x", "args": ["sh", "-c", "cat >> {out}; echo >> {out}"]}},
+    {{"type": "keyprefix", "prefix": "cfg/", "handler_type": "http",
+      "http_handler_config": {{"path": "http://{sink_addr}/hook", "method": "POST", "timeout": "5s"}}}}
+  ]
+}}"#,
+        out = out.display()
+    );
+    let agent = AgentProcess::dev(&lo)?
+        .config_file("watches.json", &cfg)
+        .start()
+        .await?;
+    let r = agent
+        .http()
+        .put(agent.url("/v1/kv/cfg/x"))
+        .body("hello")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    praetor_testkit::wait_for(secs(10), "the script handler saw the key", || async {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.contains("\"Key\":\"cfg/x\"") && text.contains("aGVsbG8=") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await?;
+    let body = tokio::time::timeout(secs(10), async {
+        loop {
+            let b = rx.recv().await.unwrap_or_default();
+            if b.contains("cfg/x") {
+                return b;
+            }
+        }
+    })
+    .await?;
+    assert!(
+        body.contains("aGVsbG8="),
+        "the HTTP handler got the prefix's JSON: {body}"
+    );
+    agent.shutdown().await?;
+
+    info!("--- a watch without a handler stops the agent with exit code 1");
+    let lo = Loopback::allocate()?;
+    let mut bad = AgentProcess::dev(&lo)?
+        .config_file("bad.json", r#"{"watches": [{"type": "key", "key": "k"}]}"#)
+        .spawn()?;
+    assert_eq!(bad.wait_exit_async(secs(10)).await?.code(), Some(1));
+    assert!(bad.stderr().contains("watches[0]"), "{}", bad.stderr());
+    Ok(())
+}
