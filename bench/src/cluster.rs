@@ -22,10 +22,10 @@ const PRAETOR_TCP_PORTS: [u16; 3] = [8500, 8300, 8301];
 const PRAETOR_UDP_PORTS: [u16; 1] = [8301];
 /// etcd's default ports: client, peer.
 const ETCD_TCP_PORTS: [u16; 2] = [2379, 2380];
-/// The loopback addresses searched for free ones: 127.0.10.2 to 127.0.10.250,
-/// outside testkit's 127.0.0.x so a test run on the same machine never
-/// collides with the benchmark.
-const SUBNET: [u8; 3] = [127, 0, 10];
+/// The loopback addresses the cluster phase searches for free ones:
+/// 127.0.10.2 to 127.0.10.250, outside testkit's 127.0.0.x so a test run on
+/// the same machine never collides with the benchmark.
+pub const CLUSTER_SUBNET: [u8; 3] = [127, 0, 10];
 /// How long a SIGTERM'd member may take to exit before it is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(15);
 /// Bound on one put or read made to check that a cluster is ready.
@@ -33,15 +33,24 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound on a status request.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `n` loopback addresses in 127.0.10.0/24 on which every port either system
-/// uses can be bound right now (TCP and, for gossip, UDP).
+/// `n` loopback addresses in [`CLUSTER_SUBNET`] on which every port either
+/// system uses can be bound right now (TCP and, for gossip, UDP).
 ///
 /// # Errors
 /// When fewer than `n` are free.
 pub fn free_ips(n: usize) -> anyhow::Result<Vec<Ipv4Addr>> {
+    free_ips_in(CLUSTER_SUBNET, n)
+}
+
+/// `n` addresses `subnet`.2 to `subnet`.250 on which every port either
+/// system uses can be bound right now.
+///
+/// # Errors
+/// When fewer than `n` are free.
+pub fn free_ips_in(subnet: [u8; 3], n: usize) -> anyhow::Result<Vec<Ipv4Addr>> {
     let mut ips = Vec::new();
     for x in 2..=250u8 {
-        let ip = Ipv4Addr::new(SUBNET[0], SUBNET[1], SUBNET[2], x);
+        let ip = Ipv4Addr::new(subnet[0], subnet[1], subnet[2], x);
         let tcp = PRAETOR_TCP_PORTS.iter().chain(&ETCD_TCP_PORTS);
         let free = tcp
             .map(|&p| TcpListener::bind((ip, p)).map(drop))
@@ -62,9 +71,9 @@ pub fn free_ips(n: usize) -> anyhow::Result<Vec<Ipv4Addr>> {
     bail!(
         "only {} of the {n} loopback addresses needed are free in {}.{}.{}.0/24",
         ips.len(),
-        SUBNET[0],
-        SUBNET[1],
-        SUBNET[2]
+        subnet[0],
+        subnet[1],
+        subnet[2]
     )
 }
 
@@ -108,6 +117,11 @@ impl Member {
         }
     }
 
+    /// Whether it runs as a server.
+    pub fn is_server(&self) -> bool {
+        self.args.iter().any(|a| a == "-server")
+    }
+
     /// Its PID while running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
@@ -133,35 +147,57 @@ impl Cluster {
         logs: &Path,
         pidfile: &Path,
     ) -> Self {
-        let members = ips
+        Self::praetor_agents(program, ips, &[], work, logs, pidfile)
+    }
+
+    /// praetor servers `s1..sN` on `servers` as [`Cluster::praetor`] makes
+    /// them, then client agents `c1..cM` on `clients` (not started), each
+    /// retry-joining every server. Durable: every agent has a data directory.
+    pub fn praetor_agents(
+        program: &Path,
+        servers: &[Ipv4Addr],
+        clients: &[Ipv4Addr],
+        work: &Path,
+        logs: &Path,
+        pidfile: &Path,
+    ) -> Self {
+        let member = |name: String, ip: &Ipv4Addr, server: bool| {
+            let mut args = vec!["agent".to_owned()];
+            if server {
+                args.push("-server".to_owned());
+                args.push(format!("-bootstrap-expect={}", servers.len()));
+            }
+            args.extend([
+                format!(
+                    "-data-dir={}",
+                    work.join(format!("praetor-{name}")).display()
+                ),
+                format!("-node={name}"),
+                format!("-bind={ip}"),
+                format!("-client={ip}"),
+            ]);
+            args.extend(servers.iter().map(|j| format!("-retry-join={j}")));
+            args.extend(
+                ["-retry-interval=1s", "-dns-port=-1", "-log-level=warn"].map(String::from),
+            );
+            Member {
+                log: logs.join(format!("praetor-{name}.log")),
+                name,
+                ip: *ip,
+                args,
+                child: None,
+            }
+        };
+        let members = servers
             .iter()
             .enumerate()
-            .map(|(i, ip)| {
-                let name = format!("s{}", i + 1);
-                let mut args = vec![
-                    "agent".to_owned(),
-                    "-server".to_owned(),
-                    format!("-bootstrap-expect={}", ips.len()),
-                    format!(
-                        "-data-dir={}",
-                        work.join(format!("praetor-{name}")).display()
-                    ),
-                    format!("-node={name}"),
-                    format!("-bind={ip}"),
-                    format!("-client={ip}"),
-                ];
-                args.extend(ips.iter().map(|j| format!("-retry-join={j}")));
-                args.extend(
-                    ["-retry-interval=1s", "-dns-port=-1", "-log-level=warn"].map(String::from),
-                );
-                Member {
-                    log: logs.join(format!("praetor-{name}.log")),
-                    name,
-                    ip: *ip,
-                    args,
-                    child: None,
-                }
-            })
+            .map(|(i, ip)| member(format!("s{}", i + 1), ip, true))
+            .chain(
+                clients
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ip)| member(format!("c{}", i + 1), ip, false)),
+            )
             .collect();
         Self {
             side: Side::Praetor,

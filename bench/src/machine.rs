@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The machine, as reported at the top of BENCHMARKS.md.
 #[derive(Debug, Clone, Serialize)]
@@ -107,7 +107,7 @@ pub fn cpu_secs(pid: u32) -> f64 {
 }
 
 /// Resident memory of a process, from /proc/<pid>/status, in KiB.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Rss {
     /// `VmRSS`: everything resident.
     pub total_kib: u64,
@@ -130,6 +130,20 @@ impl Rss {
             file_kib: kib_field(&status, "RssFile:").unwrap_or(0),
         })
     }
+}
+
+/// How many sockets a process has open (its `/proc/<pid>/fd` entries that
+/// are sockets); 0 when it is gone.
+pub fn sockets(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path())
+                .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
 }
 
 /// Total size in bytes of the regular files under `dir`.

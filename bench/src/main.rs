@@ -2,12 +2,17 @@
 //! by side, and writes BENCHMARKS.md. `run` measures one running server of
 //! each, which `bench/run.sh` starts and stops; `cluster` starts, kills,
 //! restarts and stops three-member clusters of both itself (cluster.rs), as
-//! its failover measurement needs. Writes only keys under `bench/`.
+//! its failover measurement needs; `health` starts and stops praetor agents
+//! itself to measure service registration and health checking (praetor
+//! only). Writes only keys under `bench/` and services and nodes named
+//! `bench-…`.
 
 mod cluster;
 mod cluster_bench;
 mod etcd;
 mod failover;
+mod health;
+mod health_bench;
 mod machine;
 mod praetor;
 mod report;
@@ -24,8 +29,10 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cluster_bench::ClusterArgs;
+use crate::health_bench::HealthArgs;
 use crate::machine::{dir_bytes, load_average, Machine, Rss};
 use crate::report::cluster::ClusterReport;
+use crate::report::health::HealthReport;
 use crate::report::{Config, Pair, Report, Results};
 use crate::runner::{outcome, Runner};
 use crate::target::{Read, Side, Target};
@@ -48,6 +55,11 @@ enum Cmd {
     /// failover on both, stops them, and writes the results as JSON (and,
     /// with --out, as a report of its own).
     Cluster(Box<ClusterArgs>),
+    /// Starts praetor agents (single servers; three servers and two client
+    /// agents), measures registrations, health queries, check propagation
+    /// and the memory of blocking watchers, stops them, and writes the
+    /// results as JSON (and, with --out, as a report of its own).
+    Health(Box<HealthArgs>),
 }
 
 #[derive(Args)]
@@ -92,6 +104,9 @@ struct RunArgs {
     /// when the file is missing or unreadable the report says so.
     #[arg(long)]
     cluster_json: Option<PathBuf>,
+    /// The `health` subcommand's JSON results, likewise.
+    #[arg(long)]
+    health_json: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -119,6 +134,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Cmd::Run(args) => bench(*args).await,
         Cmd::Cluster(args) => cluster_bench::run(*args).await,
+        Cmd::Health(args) => health_bench::run(*args).await,
     }
 }
 
@@ -205,17 +221,17 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
     results.cpu = run.cpu;
     eprintln!("== done in {:.0} s", started.elapsed().as_secs_f64());
 
-    let cluster = args.cluster_json.as_ref().map(|path| {
-        std::fs::read(path)
-            .with_context(|| format!("reading {}", path.display()))
-            .and_then(|b| {
-                serde_json::from_slice::<ClusterReport>(&b)
-                    .with_context(|| format!("parsing {}", path.display()))
-            })
-            .map_err(|e| format!("{e:#}"))
-    });
+    let cluster = args
+        .cluster_json
+        .as_ref()
+        .map(|path| read_json::<ClusterReport>(path));
+    let health = args
+        .health_json
+        .as_ref()
+        .map(|path| read_json::<HealthReport>(path));
     let report = Report {
         cluster,
+        health,
         machine: Machine::read(&args.praetor_data_dir),
         command: args.command,
         date: args.date,
@@ -236,6 +252,16 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// A phase's JSON results, or why they cannot be read.
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
+    std::fs::read(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .and_then(|b| {
+            serde_json::from_slice::<T>(&b).with_context(|| format!("parsing {}", path.display()))
+        })
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Whether the process exists and has not exited (a zombie has).

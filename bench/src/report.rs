@@ -1,9 +1,10 @@
 //! The run's settings and results, and BENCHMARKS.md rendered from them.
 //! Every statement in "Where it stands" is computed here from the numbers;
 //! nothing in the report is written by hand. The cluster phase's part is in
-//! `cluster`.
+//! `cluster`, the health phase's in `health`.
 
 pub mod cluster;
+pub mod health;
 
 use std::fmt::Write as _;
 
@@ -11,6 +12,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use self::cluster::ClusterReport;
+use self::health::HealthReport;
 use crate::machine::{Machine, Rss};
 use crate::stats::{Notify, Throughput};
 use crate::workload::VALUE_SIZE;
@@ -54,6 +56,27 @@ pub struct Config {
     /// Each of those puts gives up after this many milliseconds.
     #[arg(long, default_value_t = 500)]
     pub failover_put_timeout_ms: u64,
+    /// Concurrent clients for the registration rows (health phase).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    pub reg_clients: Vec<usize>,
+    /// Services in the health catalog.
+    #[arg(long, default_value_t = 1000)]
+    pub health_services: usize,
+    /// Instances of each (at least 2; the last one's check is critical).
+    #[arg(long, default_value_t = 5)]
+    pub health_instances: usize,
+    /// Blocking watchers open during the health-query rows.
+    #[arg(long, default_value_t = 100)]
+    pub health_watchers: usize,
+    /// Concurrent clients for the health-query rows.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    pub health_query_clients: Vec<usize>,
+    /// Open blocking watchers whose memory is measured.
+    #[arg(long, default_value_t = 1000)]
+    pub memory_watchers: usize,
+    /// Check flips timed in the propagation measurement.
+    #[arg(long, default_value_t = 50)]
+    pub flips: usize,
 }
 
 /// A measurement, or why it could not be made.
@@ -138,6 +161,8 @@ pub struct Report {
     /// The cluster phase's results, when it was asked for: or why they
     /// could not be read.
     pub cluster: Option<Outcome<ClusterReport>>,
+    /// The health phase's results, likewise.
+    pub health: Option<Outcome<HealthReport>>,
 }
 
 /// A memory table row: label, measurements, the field shown.
@@ -234,12 +259,28 @@ impl Report {
         self.gets(&mut md);
         self.notify(&mut md);
         self.memory(&mut md);
+        let mut next = 5;
         match &self.cluster {
-            Some(Ok(c)) => c.sections(&mut md, 5),
+            Some(Ok(c)) => {
+                c.sections(&mut md, next);
+                next += 2;
+            }
             Some(Err(e)) => {
                 let _ = writeln!(
                     md,
-                    "\n## 5. Three-server cluster\n\nNo results: {}",
+                    "\n## {next}. Three-server cluster\n\nNo results: {}",
+                    e.replace('\n', " ")
+                );
+                next += 1;
+            }
+            None => {}
+        }
+        match &self.health {
+            Some(Ok(h)) => h.sections(&mut md, next),
+            Some(Err(e)) => {
+                let _ = writeln!(
+                    md,
+                    "\n## {next}. Service registry and health checking\n\nNo results: {}",
                     e.replace('\n', " ")
                 );
             }
@@ -278,12 +319,15 @@ impl Report {
              It installs etcd and protoc with apt if they are missing and builds `praetor` and `praetor-bench` \
              (bench/src/) in release mode. Then, first, it starts a three-server praetor cluster and a \
              three-member etcd cluster on loopback, runs the cluster rows (sections 5 and 6) against both, and \
-             stops them; then one durable praetor server and one single-member etcd, both on 127.0.0.1 only, for \
-             every other row, stopped by PID at the end; and it rewrites this file. Raw numbers: \
-             `bench/results/results.json` and `bench/results/cluster.json`, member logs in \
-             `bench/results/cluster/` (not committed). Takes 3–4 minutes plus the build; \
-             `bench/run.sh --cluster-only` runs the cluster phase alone and writes `bench/results/cluster.md` \
-             instead of this file.\n\n\
+             stops them; second, praetor alone, it starts single servers and then three servers with two client \
+             agents on 127.0.11.x for the service-registry and health rows (sections 7–10), and stops them; then \
+             one durable praetor server and one single-member etcd, both on 127.0.0.1 only, for sections 1–4, \
+             stopped by PID at the end; and it rewrites this file. Raw numbers: `bench/results/results.json`, \
+             `bench/results/cluster.json` and `bench/results/health.json`, agent and member logs in \
+             `bench/results/cluster/` and `bench/results/health/` (not committed). Takes {minutes} minutes plus \
+             the build; `bench/run.sh --cluster-only` and `bench/run.sh --health-only` run one of the first two \
+             phases alone and write `bench/results/cluster.md` or `bench/results/health.md` instead of this \
+             file.\n\n\
              ## This run\n\n\
              - Date: {date}\n\
              - Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM, Linux {kernel}; data directories on {disk}\n\
@@ -294,6 +338,7 @@ impl Report {
              workloads both servers are idle, so a 1-minute load above about 0.5 there means other work was \
              running on the machine, and the numbers are noisier.",
             cmd = self.command,
+            minutes = "6–8",
             date = self.date,
             cpu = m.cpu,
             cores = m.cores,
@@ -337,8 +382,9 @@ impl Report {
              Ratios are praetor ÷ etcd: above 1 is better for praetor in ops/s, worse in latency and memory.\n\
              - Each number comes from one run on a shared virtual machine; differences of about 10% are within \
              run-to-run noise.\n\
-             - Order: the cluster phase (sections 5 and 6, its own method there) first; then idle RSS, bulk load \
-             ({keys} keys, {lc} clients) and loaded RSS, then puts, gets, watches.",
+             - Order: the cluster phase (sections 5 and 6) first, then the health phase (sections 7–10), each \
+             with its own method there; then idle RSS, bulk load ({keys} keys, {lc} clients) and loaded RSS, \
+             then puts, gets, watches.",
             keys = c.load_keys,
             lc = c.load_clients,
         );
@@ -480,6 +526,27 @@ impl Report {
                 lines.push(format!(
                     "- **Not met**: the three-server cluster goals (praetor ≥ etcd on cluster puts; failover < 3 s): \
                      no cluster results ({}).",
+                    e.replace('\n', " ")
+                ));
+            }
+            None => {}
+        }
+        match &self.health {
+            Some(Ok(h)) => {
+                for (ok, text) in h.goals() {
+                    goals += 1;
+                    met += usize::from(ok);
+                    lines.push(format!(
+                        "- **{}**: {text}.",
+                        if ok { "Met" } else { "Not met" }
+                    ));
+                }
+            }
+            Some(Err(e)) => {
+                goals += 2;
+                lines.push(format!(
+                    "- **Not met**: the health goals (propagation between client agents < 1 s; RSS growth with \
+                     open blocking watchers < 50 MB): no health results ({}).",
                     e.replace('\n', " ")
                 ));
             }
