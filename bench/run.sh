@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
 #
-# Usage (from anywhere): bench/run.sh [--cluster-only] [praetor-bench flags, e.g. --duration-secs 2]
+# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only] [praetor-bench flags, e.g. --duration-secs 2]
 #
 # Installs etcd and protoc with apt if missing and builds `praetor` and `praetor-bench` in
-# release mode. Then two phases, each with data in a fresh temporary directory:
+# release mode. Then three phases, each with data in a fresh temporary directory:
 #  1. Cluster: `praetor-bench cluster` starts a three-server praetor cluster and a
 #     three-member etcd cluster, each member on its own free loopback address in
 #     127.0.10.0/24 with default ports, measures puts and leader-kill failover on both, and
 #     stops them (it starts, kills and restarts the members itself; their PIDs also go to a
 #     file, from which this script stops any it left behind). Member logs go to
 #     bench/results/cluster/, results to bench/results/cluster.json.
-#  2. Single server: one durable praetor server and one single-member etcd, both bound to
+#  2. Health (praetor only): `praetor-bench health` starts praetor agents itself, each on
+#     its own free loopback address in 127.0.11.0/24 with default ports: a fresh single
+#     server per registration row, one for the health-query and watcher-memory rows, then
+#     three servers and two client agents for propagation; it stops each when done (PIDs go
+#     to the same file). Agent logs go to bench/results/health/, results to
+#     bench/results/health.json.
+#  3. Single server: one durable praetor server and one single-member etcd, both bound to
 #     127.0.0.1 only, on free ports; the same workloads against both; both stopped by PID.
-# Then BENCHMARKS.md is written at the repository root from both phases, plus
+# Then BENCHMARKS.md is written at the repository root from all three phases, plus
 # bench/results/{results.json,praetor.log,etcd.log}. Every wait has a deadline; the
 # servers are stopped whatever happens.
 #
-# --cluster-only runs phase 1 alone and writes bench/results/cluster.md instead of
-# BENCHMARKS.md (for iterating on the cluster benchmark).
+# --cluster-only runs phase 1 alone and writes bench/results/cluster.md, --health-only
+# runs phase 2 alone and writes bench/results/health.md, instead of BENCHMARKS.md (for
+# iterating on one phase).
 #
 # Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
 # CARGO_TARGET_DIR is honoured.
@@ -33,14 +40,21 @@ STARTUP_DEADLINE=60   # seconds for each server to become ready
 STOP_DEADLINE=15      # seconds for each server to exit after SIGTERM
 RUN_DEADLINE=900      # seconds for the whole single-server workload run
 CLUSTER_DEADLINE=1200 # seconds for the whole cluster phase
+HEALTH_DEADLINE=1200  # seconds for the whole health phase
 
 CLUSTER_ONLY=0
+HEALTH_ONLY=0
 ARGS=()
 for arg in "$@"; do
-  if [ "$arg" = --cluster-only ]; then CLUSTER_ONLY=1; else ARGS+=("$arg"); fi
+  case "$arg" in
+    --cluster-only) CLUSTER_ONLY=1 ;;
+    --health-only) HEALTH_ONLY=1 ;;
+    *) ARGS+=("$arg") ;;
+  esac
 done
 
 log() { echo "bench/run.sh: $*" >&2; }
+((CLUSTER_ONLY && HEALTH_ONLY)) && { log "--cluster-only and --health-only exclude each other"; exit 2; }
 
 # --- tools ---------------------------------------------------------------------------
 missing=()
@@ -73,7 +87,7 @@ BENCH="$TARGET_DIR/release/praetor-bench"
 mkdir -p "$RESULTS"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/praetor-bench.XXXXXX")"
 PIDS=()
-CLUSTER_PIDS="$WORK/cluster.pids"  # appended to by `praetor-bench cluster`
+CLUSTER_PIDS="$WORK/cluster.pids"  # appended to by `praetor-bench cluster` and `praetor-bench health`
 
 stop_pid() {
   local pid="$1" i
@@ -88,7 +102,7 @@ stop_pid() {
   fi
   wait "$pid" 2>/dev/null || true
 }
-# Stops any cluster member `praetor-bench cluster` left running: a PID from its file
+# Stops any member `praetor-bench cluster` or `health` left running: a PID from the file
 # counts only while that process's command line names this run's work directory.
 stop_cluster_leftovers() {
   local pid
@@ -134,28 +148,49 @@ ETCD_VERSION="$(etcd --version | sed -n 1p)"
 
 # --- phase 1: three-member clusters --------------------------------------------------
 CLUSTER_JSON="$RESULTS/cluster.json"
-rm -f "$CLUSTER_JSON" "$RESULTS/cluster.md"
-rm -rf "$RESULTS/cluster"
-CLUSTER_OUT=()
-((CLUSTER_ONLY)) && CLUSTER_OUT=(--out "$RESULTS/cluster.md")
-log "cluster phase: three praetor servers and three etcd members on 127.0.10.x"
-# On the deadline `timeout` sends SIGTERM, on which praetor-bench stops its members (SIGKILL
-# 30 s later). --foreground keeps it in this script's process group, so that Ctrl-C reaches
-# praetor-bench (which then stops its members too) instead of waiting for the phase to end.
-timeout --foreground --signal=TERM --kill-after=30 "$CLUSTER_DEADLINE" "$BENCH" cluster \
-  --praetor-bin "$PRAETOR" --etcd-bin "$(command -v etcd)" \
-  --work "$WORK/cluster" --logs "$RESULTS/cluster" --pidfile "$CLUSTER_PIDS" \
-  --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
-  --command "$COMMAND" --date "$DATE" --json "$CLUSTER_JSON" \
-  ${CLUSTER_OUT[@]+"${CLUSTER_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
-  log "the cluster phase failed (exit $?); the report says what is missing"
+if ((!HEALTH_ONLY)); then
+  rm -f "$CLUSTER_JSON" "$RESULTS/cluster.md"
+  rm -rf "$RESULTS/cluster"
+  CLUSTER_OUT=()
+  ((CLUSTER_ONLY)) && CLUSTER_OUT=(--out "$RESULTS/cluster.md")
+  log "cluster phase: three praetor servers and three etcd members on 127.0.10.x"
+  # On the deadline `timeout` sends SIGTERM, on which praetor-bench stops its members (SIGKILL
+  # 30 s later). --foreground keeps it in this script's process group, so that Ctrl-C reaches
+  # praetor-bench (which then stops its members too) instead of waiting for the phase to end.
+  timeout --foreground --signal=TERM --kill-after=30 "$CLUSTER_DEADLINE" "$BENCH" cluster \
+    --praetor-bin "$PRAETOR" --etcd-bin "$(command -v etcd)" \
+    --work "$WORK/cluster" --logs "$RESULTS/cluster" --pidfile "$CLUSTER_PIDS" \
+    --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
+    --command "$COMMAND" --date "$DATE" --json "$CLUSTER_JSON" \
+    ${CLUSTER_OUT[@]+"${CLUSTER_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
+    log "the cluster phase failed (exit $?); the report says what is missing"
+  stop_cluster_leftovers
+  if ((CLUSTER_ONLY)); then
+    log "wrote $RESULTS/cluster.md and $CLUSTER_JSON (BENCHMARKS.md unchanged)"
+    exit 0
+  fi
+fi
+
+# --- phase 2: service registry and health checking (praetor only) --------------------
+HEALTH_JSON="$RESULTS/health.json"
+rm -f "$HEALTH_JSON" "$RESULTS/health.md"
+rm -rf "$RESULTS/health"
+HEALTH_OUT=()
+((HEALTH_ONLY)) && HEALTH_OUT=(--out "$RESULTS/health.md")
+log "health phase: praetor agents on 127.0.11.x"
+# The same deadline and signal handling as the cluster phase.
+timeout --foreground --signal=TERM --kill-after=30 "$HEALTH_DEADLINE" "$BENCH" health \
+  --praetor-bin "$PRAETOR" --work "$WORK/health" --logs "$RESULTS/health" --pidfile "$CLUSTER_PIDS" \
+  --praetor-version "$PRAETOR_VERSION" --command "$COMMAND" --date "$DATE" --json "$HEALTH_JSON" \
+  ${HEALTH_OUT[@]+"${HEALTH_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
+  log "the health phase failed (exit $?); the report says what is missing"
 stop_cluster_leftovers
-if ((CLUSTER_ONLY)); then
-  log "wrote $RESULTS/cluster.md and $CLUSTER_JSON (BENCHMARKS.md unchanged)"
+if ((HEALTH_ONLY)); then
+  log "wrote $RESULTS/health.md and $HEALTH_JSON (BENCHMARKS.md unchanged)"
   exit 0
 fi
 
-# --- phase 2: one server each --------------------------------------------------------
+# --- phase 3: one server each --------------------------------------------------------
 mapfile -t PORTS < <("$BENCH" free-ports 5)
 ((${#PORTS[@]} == 5)) || { log "could not find 5 free ports"; exit 1; }
 HTTP_PORT=${PORTS[0]} SERVER_PORT=${PORTS[1]} SERF_PORT=${PORTS[2]} ETCD_CLIENT_PORT=${PORTS[3]} ETCD_PEER_PORT=${PORTS[4]}
@@ -192,6 +227,6 @@ timeout --foreground --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
   --praetor-version "$PRAETOR_VERSION" --praetor-cmd "$(show praetor "${PRAETOR_ARGS[@]}")" \
   --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \
   --etcd-version "$ETCD_VERSION" --etcd-cmd "$(show etcd "${ETCD_ARGS[@]}")" \
-  --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" \
+  --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" --health-json "$HEALTH_JSON" \
   --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" ${ARGS[@]+"${ARGS[@]}"}
 log "wrote $ROOT/BENCHMARKS.md"

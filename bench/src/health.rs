@@ -329,8 +329,8 @@ async fn run_op(
 
 /// `clients` clients of the agent at `addr`, each on its own connection,
 /// each doing `op` one request at a time for `duration` after one warm-up
-/// request; ops/s and latency over the timed window. Failed requests are
-/// counted, not timed.
+/// request; ops/s and latency over the timed window, and how many requests
+/// succeeded in each second of it. Failed requests are counted, not timed.
 ///
 /// # Errors
 /// When a client's warm-up request fails.
@@ -339,7 +339,8 @@ pub async fn closed_loop(
     clients: usize,
     duration: Duration,
     op: Op,
-) -> anyhow::Result<Throughput> {
+) -> anyhow::Result<(Throughput, Vec<u64>)> {
+    let seconds = usize::try_from(duration.as_secs().max(1))?;
     let barrier = Arc::new(Barrier::new(clients + 1));
     let mut tasks = JoinSet::new();
     for w in 0..clients {
@@ -353,13 +354,19 @@ pub async fn closed_loop(
             let mut samples = Samples::default();
             let mut errors = 0u64;
             let mut first_error = None;
+            let mut per_second = vec![0u64; seconds];
             barrier.wait().await;
-            let end = Instant::now() + duration;
+            let start = Instant::now();
+            let end = start + duration;
             let mut seq = 0u64;
             while Instant::now() < end {
                 let t0 = Instant::now();
                 match run_op(&api, &op, w, seq, &mut rng).await {
-                    Ok(()) => samples.push(t0.elapsed()),
+                    Ok(()) => {
+                        samples.push(t0.elapsed());
+                        let s = usize::try_from(start.elapsed().as_secs()).unwrap_or(usize::MAX);
+                        per_second[s.min(seconds - 1)] += 1;
+                    }
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert_with(|| format!("{e:#}"));
@@ -367,22 +374,29 @@ pub async fn closed_loop(
                 }
                 seq += 1;
             }
-            (samples, errors, first_error)
+            (samples, errors, first_error, per_second)
         });
     }
     barrier.wait().await;
     let start = Instant::now();
     let mut all = Samples::default();
     let mut errors = 0;
+    let mut per_second = vec![0u64; seconds];
     while let Some(r) = tasks.join_next().await {
-        let (s, e, first) = r.context("a client task panicked")?;
+        let (s, e, first, p) = r.context("a client task panicked")?;
         all.extend(s);
         errors += e;
+        for (sum, n) in per_second.iter_mut().zip(p) {
+            *sum += n;
+        }
         if let Some(first) = first {
             eprintln!("   a client's first failed request: {first}");
         }
     }
-    Ok(Throughput::new(clients, all, errors, start.elapsed()))
+    Ok((
+        Throughput::new(clients, all, errors, start.elapsed()),
+        per_second,
+    ))
 }
 
 /// Registers every instance through the catalog at `addr` with `clients`

@@ -22,6 +22,7 @@ use crate::machine::{cpu_secs, load_average, sockets, Rss};
 use crate::praetor;
 use crate::report::health::{
     Flip, HealthReport, Load, MemRow, OtherRss, Propagation, QueryRow, QueryWatchers, RegRow, Row,
+    SecondRound,
 };
 use crate::report::Config;
 use crate::runner::outcome;
@@ -120,17 +121,31 @@ async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result
     }
     report.load_before = load_average();
     let show = |s: String| s.replace(&args.work.display().to_string(), "$TMP");
+    // Each single server has a work and a log directory of its own.
     let single = |label: &str| {
-        Cluster::praetor_agents(
+        let logs = args.logs.join(label);
+        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+        anyhow::Ok(Cluster::praetor_agents(
             &args.praetor_bin,
             &ips[..1],
             &[],
             &args.work.join(label),
+            &logs,
+            &args.pidfile,
+        ))
+    };
+    report.agent_cmd = show(
+        Cluster::praetor_agents(
+            &args.praetor_bin,
+            &ips[..1],
+            &[],
+            &args.work.join("ROW"),
             &args.logs,
             &args.pidfile,
         )
-    };
-    report.agent_cmd = show(single("ROW").command_line(0)).replace("/ROW/", "/<row>/");
+        .command_line(0),
+    )
+    .replace("/ROW/", "/<row>/");
 
     let d = Duration::from_secs(cfg.duration_secs);
     for (kind, label) in [(RegKind::Agent, "agent"), (RegKind::Catalog, "catalog")] {
@@ -138,7 +153,7 @@ async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result
             let row = format!("{label} ×{clients}");
             eprintln!("== health: registrations, {row}");
             let dir = format!("reg-{label}-{clients}");
-            let mut agent = single(&dir);
+            let mut agent = single(&dir)?;
             let data_dir = args.work.join(&dir).join("praetor-s1");
             let r = registration(&mut agent, kind, clients, d, &data_dir).await;
             let r = finish(&mut agent, r, &mut report.stopped).await;
@@ -148,19 +163,21 @@ async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result
     }
 
     eprintln!("== health: queries and watchers on a loaded catalog");
-    let mut agent = single("health");
+    let mut agent = single("health")?;
     let r = queries_and_memory(&mut agent, cfg, report).await;
     if let Err(e) = finish(&mut agent, r, &mut report.stopped).await {
         report.queries_error = Some(e);
     }
 
     eprintln!("== health: propagation between two client agents");
+    let logs = args.logs.join("cluster");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let mut c = Cluster::praetor_agents(
         &args.praetor_bin,
         &ips[1..=SERVERS],
         &ips[1 + SERVERS..],
         &args.work.join("cluster"),
-        &args.logs,
+        &logs,
         &args.pidfile,
     );
     report.cluster_cmds = (0..SERVERS + CLIENTS)
@@ -272,7 +289,7 @@ async fn registration(
         },
     };
     let (server0, client0, wall0) = (cpu_secs(pid), cpu_secs(std::process::id()), Instant::now());
-    let throughput = health::closed_loop(&addr, clients, d, op).await?;
+    let (throughput, per_second) = health::closed_loop(&addr, clients, d, op).await?;
     let (wall, server_cpu, client_cpu) = (
         wall0.elapsed().as_secs_f64(),
         cpu_secs(pid) - server0,
@@ -293,6 +310,7 @@ async fn registration(
         .flatten();
     Ok(RegRow {
         throughput,
+        per_second,
         registered,
         in_catalog,
         catalog_lag_s,
@@ -372,7 +390,7 @@ async fn queries_and_memory(
         };
         let r = health::closed_loop(&addr, clients, d, op)
             .await
-            .map(|throughput| QueryRow {
+            .map(|(throughput, _)| QueryRow {
                 throughput,
                 wall_s: wall0.elapsed().as_secs_f64(),
                 agent_cpu_s: cpu_secs(pid) - server0,
@@ -402,7 +420,7 @@ async fn queries_and_memory(
     let services_list: Vec<String> = (0..cfg.memory_watchers.min(services))
         .map(service_name)
         .collect();
-    // Wake them: the first instance of each turns critical.
+    // Wake them: the first instance of each turns critical, then passing.
     let r = watcher_memory(
         "server agent (single server)",
         &addr,
@@ -410,7 +428,7 @@ async fn queries_and_memory(
         &[],
         &addr,
         services_list,
-        |i| instance(i, 0, "critical"),
+        |round, i| instance(i, 0, if round == 0 { "critical" } else { "passing" }),
     )
     .await;
     eprintln!("   {r:?}");
@@ -456,8 +474,9 @@ async fn settled_rss(pid: u32) -> anyhow::Result<(Rss, f64)> {
 /// The RSS an agent gains holding one blocking `?passing` health query per
 /// service in `services` open, each on its own connection: RSS settled
 /// before, settled with them open, and settled after a change to each
-/// (written through `write_addr`) has woken them all. `behind` are the
-/// servers a client agent forwards them to.
+/// (`change(round, i)`, written through `write_addr`) has woken them all;
+/// then the same a second time, to see whether the memory is reused.
+/// `behind` are the servers a client agent forwards the queries to.
 async fn watcher_memory(
     label: &str,
     addr: &str,
@@ -465,38 +484,48 @@ async fn watcher_memory(
     behind: &[(String, u32)],
     write_addr: &str,
     services: Vec<String>,
-    change: impl Fn(usize) -> health::Instance,
+    change: impl Fn(usize, usize) -> health::Instance,
 ) -> anyhow::Result<MemRow> {
-    let indexes = Watchers::read_indexes(addr, &services).await?;
-    let (before, _) = settled_rss(pid).await?;
-    let behind_before: Vec<Rss> = behind
-        .iter()
-        .map(|(_, p)| Rss::of(*p))
-        .collect::<Result<_, _>>()?;
-    let sockets_before = sockets(pid);
-    let n = services.len();
-    let watchers = Watchers::open(addr, services, indexes)?;
-    let opened = async {
-        wait_sockets(pid, sockets_before + n).await?;
-        let sockets_open = sockets(pid);
-        let (open, settle_s) = settled_rss(pid).await?;
-        let behind_open: Vec<Rss> = behind
+    let rss_behind = || -> anyhow::Result<Vec<Rss>> {
+        behind
             .iter()
             .map(|(_, p)| Rss::of(*p))
-            .collect::<Result<_, _>>()?;
-        anyhow::Ok((sockets_open, open, settle_s, behind_open))
-    }
-    .await;
-    let (sockets_open, open, settle_s, behind_open) = match opened {
-        Ok(x) => x,
-        Err(e) => {
-            watchers.abort();
-            return Err(e);
-        }
+            .collect::<Result<_, _>>()
     };
-    let returned_early = watchers.returned();
-    let wake = watchers.wake(write_addr, WRITERS, change).await?;
-    let (after, _) = settled_rss(pid).await?;
+    let (before, _) = settled_rss(pid).await?;
+    let behind_before = rss_behind()?;
+    let sockets_before = sockets(pid);
+    let n = services.len();
+    let mut rounds = Vec::new();
+    for round in 0..2 {
+        let indexes = Watchers::read_indexes(addr, &services).await?;
+        let watchers = Watchers::open(addr, services.clone(), indexes)?;
+        let opened = async {
+            wait_sockets(pid, sockets_before + n).await?;
+            let sockets_open = sockets(pid);
+            let (open, settle_s) = settled_rss(pid).await?;
+            anyhow::Ok((sockets_open, open, settle_s, rss_behind()?))
+        }
+        .await;
+        let (sockets_open, open, settle_s, behind_open) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                watchers.abort();
+                return Err(e);
+            }
+        };
+        let returned_early = watchers.returned();
+        let wake = watchers
+            .wake(write_addr, WRITERS, |i| change(round, i))
+            .await?;
+        // The watchers' connections close as their tasks end.
+        wait_sockets_below(pid, sockets_before + n / 100 + 1).await?;
+        let (after, _) = settled_rss(pid).await?;
+        rounds.push((sockets_open, open, settle_s, behind_open, returned_early, wake, after));
+    }
+    let second = rounds.pop().context("no second round")?;
+    let (sockets_open, open, settle_s, behind_open, returned_early, wake, after) =
+        rounds.pop().context("no first round")?;
     let others = behind
         .iter()
         .zip(behind_before.iter().zip(&behind_open))
@@ -518,7 +547,29 @@ async fn watcher_memory(
         returned_early,
         wake,
         others,
+        second: SecondRound {
+            open: second.1,
+            after_wake: second.6,
+            returned_early: second.4,
+            wake: second.5,
+        },
     })
+}
+
+/// Waits until process `pid` has fewer than `limit` sockets open.
+async fn wait_sockets_below(pid: u32, limit: usize) -> anyhow::Result<()> {
+    let end = Instant::now() + OPEN_DEADLINE;
+    loop {
+        let have = sockets(pid);
+        if have < limit {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < end,
+            "the agent still has {have} sockets open {OPEN_DEADLINE:?} after the watchers returned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Propagation and client-agent memory on three servers and two clients.
@@ -571,8 +622,8 @@ async fn cluster_rows(
             .filter(|m| m.is_server())
             .filter_map(|m| m.pid().map(|p| (m.name.clone(), p)))
             .collect();
-        watcher_memory(&label, &b, b_pid, &behind, &server, services, |i| {
-            instance(i, 0, "critical")
+        watcher_memory(&label, &b, b_pid, &behind, &server, services, |round, i| {
+            instance(i, 0, if round == 0 { "critical" } else { "passing" })
         })
         .await
     }

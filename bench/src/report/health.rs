@@ -30,6 +30,8 @@ pub struct Row<T> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegRow {
     pub throughput: Throughput,
+    /// Registrations acknowledged in each second of the timed window.
+    pub per_second: Vec<u64>,
     /// Acknowledged registrations plus one warm-up registration per client.
     pub registered: u64,
     /// Instances `/v1/catalog/service/<name>` listed at the end.
@@ -96,6 +98,17 @@ pub struct MemRow {
     pub returned_early: usize,
     pub wake: Wake,
     pub others: Vec<OtherRss>,
+    /// The same again, once the first round's watchers have returned.
+    pub second: SecondRound,
+}
+
+/// A second round of watchers on the same agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecondRound {
+    pub open: Rss,
+    pub after_wake: Rss,
+    pub returned_early: usize,
+    pub wake: Wake,
 }
 
 impl MemRow {
@@ -330,8 +343,10 @@ impl HealthReport {
              afterwards, and \"caught up\" is how long after the timed window it took to list all of them.\n\
              - **catalog**: `PUT /v1/catalog/register` of a node (one per client), the instance and a passing \
              check: one Raft write, acknowledged once on disk.\n\n\
-             | path | clients | registrations/s | p50 ms | p99 ms | registered | in catalog | caught up after s | agent CPU s | client CPU s | state.json at the end, MiB | agent RSS at the end, MiB |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+             \"First s → last s\" is the registrations acknowledged in the first and in the last second of the \
+             window.\n\n\
+             | path | clients | registrations/s | first s → last s | p50 ms | p99 ms | registered | in catalog | caught up after s | agent CPU s | client CPU s | state.json at the end, MiB | agent RSS at the end, MiB |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             cmd = self.agent_cmd,
             d = c.duration_secs,
         );
@@ -342,8 +357,12 @@ impl HealthReport {
             let t = |f: fn(&Throughput) -> String| cell(r, |x: &RegRow| f(&x.throughput));
             let _ = writeln!(
                 md,
-                "| {path} | {clients} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {path} | {clients} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 t(ops),
+                cell(r, |x| match (x.per_second.first(), x.per_second.last()) {
+                    (Some(a), Some(b)) => format!("{a} → {b}"),
+                    _ => "–".into(),
+                }),
                 t(|x| ms(x.p50_ms)),
                 t(|x| ms(x.p99_ms)),
                 cell(r, |x| x.registered.to_string()),
@@ -565,11 +584,12 @@ impl HealthReport {
              than 256 KiB), before and with {w} blocking `?passing` health watchers open on {w} different \
              services, each on its own connection, counted open once the agent holds that many more sockets. Then \
              a change to each watched service (one catalog write each, 16 writers) wakes them all, and the RSS is \
-             sampled again once settled. A client agent forwards each blocking query to a server, which holds the \
-             wait; the servers' RSS change is listed under the table. Goal: the agent's RSS grows by less than \
-             50 MB (47.7 MiB).\n\n\
-             | agent | watchers | RSS before, MiB | RSS with them open, MiB | growth, MiB | per watcher, KiB | sockets opened | returned early | woke on their change | wake p50 / p99 / max ms | RSS after they returned, MiB |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+             sampled again once settled and their connections closed. Then a second round, the same, shows whether \
+             the memory is reused. A client agent forwards each blocking query to a server, which holds the wait; \
+             the servers' RSS change is listed under the table. \"Wake\" is from a change's write starting to its \
+             watcher's answer. Goal: the agent's RSS grows by less than 50 MB (47.7 MiB) in the first round.\n\n\
+             | agent | watchers | RSS before, MiB | RSS with them open, MiB | growth, MiB | per watcher, KiB | sockets opened | returned early | woke on their change | wake p50 / p99 / max ms | RSS after they returned, MiB | 2nd round: RSS open / after, MiB | 2nd round: woke, wake p99 ms |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             q = n - 2,
             p = n - 1,
             w = c.memory_watchers,
@@ -579,7 +599,7 @@ impl HealthReport {
             let r = &row.result;
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.label,
                 cell(r, |m| m.watchers.to_string()),
                 cell(r, |m| format!("{:.1}", mib(m.before.total_kib))),
@@ -599,6 +619,17 @@ impl HealthReport {
                     ms(m.wake.max_ms)
                 )),
                 cell(r, |m| format!("{:.1}", mib(m.after_wake.total_kib))),
+                cell(r, |m| format!(
+                    "{:.1} / {:.1}",
+                    mib(m.second.open.total_kib),
+                    mib(m.second.after_wake.total_kib)
+                )),
+                cell(r, |m| format!(
+                    "{}/{}, {}",
+                    m.second.wake.woke,
+                    m.watchers,
+                    ms(m.second.wake.p99_ms)
+                )),
             );
             match r {
                 Ok(m) => {
@@ -622,9 +653,23 @@ impl HealthReport {
                             list.join(", ")
                         ));
                     }
-                    let problems = wake_problems(&m.wake);
-                    if !problems.is_empty() {
-                        notes.0.push(format!("**{}: the wake-up{problems}**", row.label));
+                    for (round, w, early) in [
+                        ("first", &m.wake, m.returned_early),
+                        ("second", &m.second.wake, m.second.returned_early),
+                    ] {
+                        let problems = wake_problems(w);
+                        if !problems.is_empty() {
+                            notes.0.push(format!(
+                                "**{}, {round} round: the wake-up{problems}**",
+                                row.label
+                            ));
+                        }
+                        if early > 0 {
+                            notes.0.push(format!(
+                                "**{}, {round} round: {early} watchers had returned before the RSS sample**",
+                                row.label
+                            ));
+                        }
                     }
                 }
                 Err(e) => notes.0.push(format!(
