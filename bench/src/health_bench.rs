@@ -371,8 +371,8 @@ async fn queries_and_memory(
         .map(service_name)
         .collect();
     eprintln!("   opening {} watchers", watched.len());
-    let sockets0 = sockets(pid);
     let indexes = Watchers::read_indexes(&addr, &watched).await?;
+    let sockets0 = stable_sockets(pid).await;
     let watchers = Watchers::open(&addr, watched.clone(), indexes)?;
     if let Err(e) = wait_sockets(pid, sockets0 + watched.len()).await {
         watchers.abort();
@@ -439,6 +439,22 @@ async fn queries_and_memory(
     Ok(())
 }
 
+/// How many sockets process `pid` has open once the count holds still for
+/// 200 ms (connections just closed by a client take a moment to close on the
+/// agent's side too); at most 5 s.
+async fn stable_sockets(pid: u32) -> usize {
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut last = sockets(pid);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = sockets(pid);
+        if now == last || Instant::now() >= end {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// Waits until process `pid` has at least `want` sockets open.
 async fn wait_sockets(pid: u32, want: usize) -> anyhow::Result<()> {
     let end = Instant::now() + OPEN_DEADLINE;
@@ -494,7 +510,7 @@ async fn watcher_memory(
     };
     let (before, _) = settled_rss(pid).await?;
     let behind_before = rss_behind()?;
-    let sockets_before = sockets(pid);
+    let sockets_before = stable_sockets(pid).await;
     let n = services.len();
     let mut rounds = Vec::new();
     for round in 0..2 {
