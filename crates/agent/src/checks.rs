@@ -53,6 +53,10 @@ pub enum Target {
     /// check with `AliasService` on the local node).
     Alias {
         service_id: String,
+        /// Another node's (`AliasNode`): its health is read from the
+        /// catalog through this agent's HTTP API.
+        #[serde(default)]
+        node: Option<String>,
     },
 }
 
@@ -304,6 +308,56 @@ async fn probe_udp(addr: &str, timeout: Duration) -> (&'static str, String) {
     }
 }
 
+/// The aggregate health of a service (or, with an empty `service_id`, of
+/// the whole node) on another node, from the catalog's `/v1/health/node`.
+async fn remote_alias(
+    http: &reqwest::Client,
+    http_addr: std::net::SocketAddr,
+    node: &str,
+    service_id: &str,
+) -> (&'static str, String) {
+    let url = format!("http://{http_addr}/v1/health/node/{node}");
+    let checks: Vec<serde_json::Value> =
+        match http.get(&url).timeout(Duration::from_secs(10)).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(e) => {
+                return (
+                    check_status::CRITICAL,
+                    format!("reading {node}'s health: {e}"),
+                )
+            }
+        };
+    if checks.is_empty() {
+        return (
+            check_status::CRITICAL,
+            format!("No checks found for node {node:?}"),
+        );
+    }
+    let statuses: Vec<&str> = checks
+        .iter()
+        .filter(|c| service_id.is_empty() || c["ServiceID"] == service_id || c["ServiceID"] == "")
+        .filter_map(|c| c["Status"].as_str())
+        .collect();
+    let what = if service_id.is_empty() {
+        format!("node {node:?}")
+    } else {
+        format!("service {service_id:?} on {node:?}")
+    };
+    if statuses.contains(&check_status::CRITICAL) {
+        (
+            check_status::CRITICAL,
+            format!("Aliased {what} is critical"),
+        )
+    } else if statuses.contains(&check_status::WARNING) {
+        (
+            check_status::WARNING,
+            format!("Aliased {what} has a warning"),
+        )
+    } else {
+        (check_status::PASSING, "All checks passing.".into())
+    }
+}
+
 /// The aggregate health of a local service: critical if any of its checks
 /// (or the node's) is critical, else warning if any warns, else passing;
 /// critical when the service is not registered.
@@ -391,7 +445,13 @@ async fn run_script(args: &[String], timeout: Duration) -> (&'static str, String
 
 /// One check's runner: probes every interval (the first run staggered
 /// randomly within it, as Consul does) and records changes.
-async fn run_one(local: Arc<LocalState>, id: String, probe: Probe, stop: CancellationToken) {
+async fn run_one(
+    local: Arc<LocalState>,
+    id: String,
+    probe: Probe,
+    http_addr: std::net::SocketAddr,
+    stop: CancellationToken,
+) {
     let http = match &probe.target {
         // gRPC speaks HTTP/2 from the first byte (no TLS, no upgrade).
         Target::Grpc { .. } => reqwest::Client::builder()
@@ -411,7 +471,20 @@ async fn run_one(local: Arc<LocalState>, id: String, probe: Probe, stop: Cancell
         }
         wait = probe.interval;
         let (result, output) = match &probe.target {
-            Target::Alias { service_id } => alias_status(&local, service_id, &id),
+            Target::Alias {
+                service_id,
+                node: None,
+            } => alias_status(&local, service_id, &id),
+            Target::Alias {
+                service_id,
+                node: Some(node),
+            } => {
+                let remote = remote_alias(&http, http_addr, node, service_id);
+                tokio::select! {
+                    r = remote => r,
+                    () = stop.cancelled() => return,
+                }
+            }
             _ => tokio::select! {
                 r = probe_once(&probe, &http) => r,
                 () = stop.cancelled() => return,
@@ -439,7 +512,11 @@ async fn run_one(local: Arc<LocalState>, id: String, probe: Probe, stop: Cancell
 
 /// Keeps one runner per probed check: starts runners for new or changed
 /// checks, stops those whose check went away.
-pub async fn run_supervisor(local: Arc<LocalState>, stop: CancellationToken) {
+pub async fn run_supervisor(
+    local: Arc<LocalState>,
+    http_addr: std::net::SocketAddr,
+    stop: CancellationToken,
+) {
     let mut changes = local.subscribe();
     let mut running: BTreeMap<String, (Probe, CancellationToken)> = BTreeMap::new();
     loop {
@@ -463,6 +540,7 @@ pub async fn run_supervisor(local: Arc<LocalState>, stop: CancellationToken) {
                     local.clone(),
                     id.clone(),
                     probe.clone(),
+                    http_addr,
                     token.clone(),
                 ));
                 running.insert(id, (probe, token));

@@ -57,6 +57,7 @@ pub struct CheckBody {
     pub grpc: String,
     pub args: Vec<String>,
     pub alias_service: String,
+    pub alias_node: String,
     pub deregister_critical_service_after: String,
     pub interval: String,
     pub timeout: String,
@@ -106,7 +107,7 @@ fn local_check(
         !b.tcp.is_empty(),
         !b.args.is_empty(),
         !b.udp.is_empty(),
-        !b.alias_service.is_empty(),
+        !b.alias_service.is_empty() || !b.alias_node.is_empty(),
         !b.grpc.is_empty(),
     ];
     if kinds.iter().filter(|k| **k).count() > 1 {
@@ -125,9 +126,12 @@ fn local_check(
         (true, true) if !b.udp.is_empty() => Some(crate::checks::Target::Udp {
             addr: b.udp.clone(),
         }),
-        (true, true) if !b.alias_service.is_empty() => Some(crate::checks::Target::Alias {
-            service_id: b.alias_service.clone(),
-        }),
+        (true, true) if !b.alias_service.is_empty() || !b.alias_node.is_empty() => {
+            Some(crate::checks::Target::Alias {
+                service_id: b.alias_service.clone(),
+                node: Some(b.alias_node.clone()).filter(|n| !n.is_empty()),
+            })
+        }
         (true, true) if !b.args.is_empty() => Some(crate::checks::Target::Script {
             args: b.args.clone(),
         }),

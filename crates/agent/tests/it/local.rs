@@ -587,6 +587,40 @@ async fn udp_and_alias_checks() {
         is("front-alias", "critical"),
     )
     .await;
+
+    // AliasNode: another node's health, read from the catalog.
+    let ext = |status: &str| {
+        json!({"Node": "ext", "Address": "10.9.9.9",
+        "Check": {"CheckID": "ext-up", "Name": "up", "Status": status}})
+    };
+    assert_eq!(
+        put("/v1/catalog/register", ext("critical")).await.status(),
+        200
+    );
+    let r = put(
+        "/v1/agent/check/register",
+        json!({"Name": "ext-alias", "AliasNode": "ext"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias of node ext: critical",
+        is("ext-alias", "critical"),
+    )
+    .await;
+    assert_eq!(
+        put("/v1/catalog/register", ext("passing")).await.status(),
+        200
+    );
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias of node ext: passing",
+        is("ext-alias", "passing"),
+    )
+    .await;
     a.shutdown().await;
 }
 
