@@ -470,7 +470,9 @@ impl Catalog {
                 self.checks_index = index;
                 if c.service_id.is_empty() {
                     self.node_checks_index = index;
-                    let names: Vec<String> = range(&self.services, &c.node).map(|(_, s)| s.service.clone()).collect();
+                    let names: Vec<String> = range(&self.services, &c.node)
+                        .map(|(_, s)| s.service.clone())
+                        .collect();
                     for name in names {
                         self.touch_service(&name, index);
                     }
