@@ -413,6 +413,8 @@ async fn run_script(args: &[String], timeout: Duration) -> (&'static str, String
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        // Its own process group, so a timeout can stop what it started too.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn();
     let child = match child {
@@ -424,11 +426,23 @@ async fn run_script(args: &[String], timeout: Duration) -> (&'static str, String
             )
         }
     };
+    let group = child.id();
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => (
-            check_status::CRITICAL,
-            format!("Timed out ({timeout:?}) running check"),
-        ),
+        Err(_) => {
+            // The child itself is killed on drop; its group (anything it
+            // started) is killed here, by the group id we created.
+            if let Some(pgid) = group.and_then(|g| i32::try_from(g).ok()) {
+                // SAFETY: kill(2) with a negative pid signals that process
+                // group; it has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(-pgid, libc::SIGKILL);
+                }
+            }
+            (
+                check_status::CRITICAL,
+                format!("Timed out ({timeout:?}) running check"),
+            )
+        }
         Ok(Err(e)) => (check_status::CRITICAL, format!("running {cmd}: {e}")),
         Ok(Ok(out)) => {
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();

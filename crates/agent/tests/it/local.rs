@@ -511,6 +511,37 @@ async fn script_checks_need_enabling_and_follow_the_exit_code() {
             .contains("Timed out"),
         "{v}"
     );
+
+    // A timed-out script's whole process group is stopped, not just the child.
+    let pidfile = dir.path().join("bg.pid");
+    let bg = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+    let reg = json!({"Name": "bg", "Check": {"CheckID": "bg-script", "Args": ["sh", "-c", bg], "Interval": "10s", "Timeout": "500ms"}});
+    let r = a
+        .http
+        .put(a.u("/v1/agent/service/register"))
+        .json(&reg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "the background script timed out",
+        status("bg-script", "critical"),
+    )
+    .await;
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the script's background child {pid} still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     a.shutdown().await;
 }
 
