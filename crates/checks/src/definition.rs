@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::CheckError;
 use crate::output::DEFAULT_OUTPUT_MAX_SIZE;
 
+/// Consul's shortest interval for probed checks; the agent raises shorter
+/// ones to it (with a warning), as Consul does. Runners take what they are
+/// given.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A check's health, as Consul words it (`passing`, `warning`, `critical`
 /// in JSON and in [`fmt::Display`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -196,8 +201,8 @@ pub struct Definition {
     /// What it probes.
     pub kind: Kind,
     /// Time from the end of one probe to the start of the next. Ignored by
-    /// TTL and alias checks. The agent clamps it to Consul's one-second
-    /// minimum; the runner runs what it is given (so tests can be quick).
+    /// TTL and alias checks. The agent raises it to [`MIN_INTERVAL`]; the
+    /// runner runs what it is given (so tests can be quick).
     pub interval: Duration,
     /// Bound on each probe; zero means [`Kind::default_timeout`].
     pub timeout: Duration,

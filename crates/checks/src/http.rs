@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, ACCEPT, LOCATION, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, ACCEPT, CONNECTION, LOCATION, USER_AGENT};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -93,6 +93,10 @@ impl HttpProbe {
         }
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_VALUE));
+        }
+        // Keep-alive off, as Consul's transport: one connection per run.
+        if !headers.contains_key(CONNECTION) {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         let tls = tls::client_config(spec.tls_skip_verify).map_err(|source| CheckError::Tls {
             id: id.clone(),

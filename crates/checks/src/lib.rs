@@ -26,7 +26,7 @@ mod tls;
 mod udp;
 
 pub use alias::{AliasView, AliasedCheck};
-pub use definition::{CheckId, Definition, Kind, Status, Update};
+pub use definition::{CheckId, Definition, Kind, Status, Update, MIN_INTERVAL};
 pub use error::CheckError;
 pub use output::{cap_output, DEFAULT_OUTPUT_MAX_SIZE};
 pub use runner::{Runner, MAX_INITIAL_STAGGER};

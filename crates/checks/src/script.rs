@@ -99,7 +99,8 @@ pub(crate) async fn probe(args: &[String], timeout: Duration, max: usize) -> (St
             let mut msg = format!("Timed out ({}) running check", go_duration(timeout));
             if !output.is_empty() {
                 msg.push_str("\n\n");
-                msg.push_str(&output.report(max));
+                let room = max.saturating_sub(msg.len());
+                msg.push_str(&output.report(room));
             }
             (Status::Critical, msg)
         }
@@ -138,8 +139,11 @@ impl Group {
     fn kill(&mut self) {
         if let Some(pgid) = self.pgid.take() {
             // SAFETY: kill(2) takes plain integers and touches no memory of
-            // ours. The group's leader has not been reaped yet (it is waited
-            // for only after this), so its ID still names this group.
+            // ours. Which processes it reaches: Linux does not reuse an ID
+            // while a process group of that ID has a member, and the group
+            // is disarmed once the script ended normally; only a group
+            // emptied while its output pipe was held outside it could have
+            // its ID reused, and then by a new group leader alone.
             let rc = unsafe { libc::kill(-pgid, libc::SIGKILL) };
             if rc != 0 {
                 let e = std::io::Error::last_os_error();
