@@ -1,9 +1,8 @@
 //! `/v1/agent/service/*` and `/v1/agent/check/*`: the services and checks
 //! this agent owns, in Consul's shapes. They persist in the data dir and
-//! reach the catalog through anti-entropy (`local.rs`). This version runs
-//! TTL, HTTP and TCP checks (`checks.rs`); a check of another type (UDP,
-//! script, gRPC, alias) is refused with a reason rather than accepted and
-//! never run.
+//! reach the catalog through anti-entropy (`local.rs`); the agent runs their
+//! checks itself (`checks.rs`): TTL, HTTP(S), TCP, UDP, script, gRPC and
+//! alias.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,6 +63,11 @@ pub struct CheckBody {
     pub method: String,
     pub header: BTreeMap<String, Vec<String>>,
     pub body: Option<String>,
+    #[serde(rename = "TLSSkipVerify")]
+    pub tls_skip_verify: bool,
+    #[serde(rename = "GRPCUseTLS")]
+    pub grpc_use_tls: bool,
+    pub disable_redirects: bool,
     pub success_before_passing: u32,
     pub failures_before_warning: u32,
     pub failures_before_critical: u32,
@@ -121,6 +125,8 @@ fn local_check(
             Some(crate::checks::Target::Grpc {
                 addr: addr.to_owned(),
                 service: service.to_owned(),
+                tls: b.grpc_use_tls,
+                tls_skip_verify: b.tls_skip_verify,
             })
         }
         (true, true) if !b.udp.is_empty() => Some(crate::checks::Target::Udp {
@@ -144,6 +150,8 @@ fn local_check(
             },
             header: b.header.clone(),
             body: b.body.clone(),
+            tls_skip_verify: b.tls_skip_verify,
+            disable_redirects: b.disable_redirects,
         }),
         (true, false) => Some(crate::checks::Target::Tcp {
             addr: b.tcp.clone(),
@@ -188,6 +196,17 @@ fn local_check(
         }
         None => None,
     };
+    if let Some(def) = probe
+        .as_ref()
+        .and_then(|p| crate::checks::definition("check", p, check_status::CRITICAL))
+    {
+        def.validate().map_err(|e| match e {
+            praetor_checks::CheckError::InvalidDefinition { reason, .. } => {
+                ApiError::BadRequest(format!("Invalid check: {reason}"))
+            }
+            other => ApiError::BadRequest(other.to_string()),
+        })?;
+    }
     if probe.is_none() && b.ttl.is_empty() {
         return Err(ApiError::BadRequest(
             "Check must be a TTL, HTTP, TCP or script (Args) check".into(),
