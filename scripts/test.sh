@@ -18,6 +18,12 @@ if [ ${#packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}"
 fi
 
+# Python's Consul client for the compatibility tests; installed only when missing.
+if ! python3 -c "import consul" >/dev/null 2>&1; then
+  echo "installing: py-consul (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check py-consul
+fi
+
 # One build shared by every test binary (the process tests run target/debug/praetor).
 cargo build --workspace --exclude praetor-bench --all-targets
 if command -v cargo-nextest >/dev/null 2>&1; then

@@ -1,9 +1,13 @@
-//! The checks an agent runs itself: HTTP and TCP, each on its own task with
-//! its interval and timeout, so a hung target never stalls another check.
-//! A supervisor keeps one runner per check the agent owns, starting and
-//! stopping runners as checks are registered and removed. Results go into
-//! the local state (only when status or output changes), and from there to
-//! the catalog through anti-entropy.
+//! The checks an agent runs itself. A supervisor keeps one runner per check
+//! the agent owns, starting and stopping runners as checks are registered,
+//! changed and removed. Probed checks (HTTP and HTTPS, TCP, UDP, script,
+//! gRPC with or without TLS) run on `praetor-checks`' runners, each on its
+//! own task bounded by its timeout, so a hung target never stalls another
+//! check; alias checks are evaluated here against the local state or the
+//! catalog. Results go into the local state (only when status or output
+//! changes), and from there to the catalog through anti-entropy. TTL checks
+//! have no runner: their status is set through the API and their expiry is
+//! kept by the local state.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +31,13 @@ pub enum Target {
         method: String,
         header: BTreeMap<String, Vec<String>>,
         body: Option<String>,
+        /// Accept any server certificate (Consul's `TLSSkipVerify`).
+        #[serde(default)]
+        tls_skip_verify: bool,
+        /// Report a redirect as it is instead of following it (Consul's
+        /// `DisableRedirects`).
+        #[serde(default)]
+        disable_redirects: bool,
     },
     Tcp {
         addr: String,
@@ -44,15 +55,24 @@ pub enum Target {
         addr: String,
     },
     /// The standard gRPC health protocol (`grpc.health.v1.Health/Check`)
-    /// over plaintext HTTP/2; `service` may be empty (the whole server).
+    /// over HTTP/2, plaintext or TLS (`GRPCUseTLS`); `service` may be empty
+    /// (the whole server).
     Grpc {
         addr: String,
         service: String,
+        #[serde(default)]
+        tls: bool,
+        #[serde(default)]
+        tls_skip_verify: bool,
     },
     /// Mirrors the health of another service of this agent (Consul's alias
     /// check with `AliasService` on the local node).
     Alias {
         service_id: String,
+        /// Another node's (`AliasNode`): its health is read from the
+        /// catalog through this agent's HTTP API.
+        #[serde(default)]
+        node: Option<String>,
     },
 }
 
@@ -75,232 +95,53 @@ pub struct Probe {
     pub failures_before_critical: u32,
 }
 
-/// Consul's flapping damper: the status a result leads to, given the run of
-/// consecutive successes or failures so far; `None` keeps the status. As
-/// in Consul, the counters start at their thresholds (the first result
-/// counts at once) and a warning result counts as a success.
-#[derive(Debug)]
-struct Damper {
-    successes: u32,
-    failures: u32,
-}
-
-impl Damper {
-    fn new(p: &Probe) -> Self {
-        Damper {
-            successes: p.success_before_passing,
-            failures: p.failures_before_critical.max(p.failures_before_warning),
-        }
-    }
-
-    fn next(&mut self, p: &Probe, result: &'static str) -> Option<&'static str> {
-        if result != check_status::CRITICAL {
-            self.failures = 0;
-            self.successes = self.successes.saturating_add(1);
-            return (self.successes >= p.success_before_passing).then_some(result);
-        }
-        self.successes = 0;
-        self.failures = self.failures.saturating_add(1);
-        let critical_after = p.failures_before_critical;
-        let warning_after = if p.failures_before_warning == 0 {
-            critical_after
-        } else {
-            p.failures_before_warning
-        };
-        if self.failures >= critical_after {
-            Some(result)
-        } else if self.failures >= warning_after {
-            Some(check_status::WARNING)
-        } else {
-            None
-        }
-    }
-}
-
-fn cap(mut s: String) -> String {
-    if s.len() > MAX_OUTPUT {
-        let mut end = MAX_OUTPUT;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
-}
-
-/// Runs the probe once: its status and output, as Consul words them.
-pub async fn probe_once(p: &Probe, http: &reqwest::Client) -> (&'static str, String) {
-    match &p.target {
-        Target::Http {
-            url,
-            method,
-            header,
-            body,
-        } => {
-            let method =
-                reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-            let mut req = http.request(method.clone(), url).timeout(p.timeout);
-            for (k, values) in header {
-                for v in values {
-                    req = req.header(k, v);
-                }
-            }
-            if let Some(b) = body {
-                req = req.body(b.clone());
-            }
-            match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
-                    let word = if status.is_success() {
-                        check_status::PASSING
-                    } else if status.as_u16() == 429 {
-                        check_status::WARNING
-                    } else {
-                        check_status::CRITICAL
-                    };
-                    (
-                        word,
-                        cap(format!("HTTP {method} {url}: {status} Output: {text}")),
-                    )
-                }
-                Err(e) => {
-                    let why = if e.is_timeout() {
-                        format!("request timed out after {:?}", p.timeout)
-                    } else {
-                        e.to_string()
-                    };
-                    (
-                        check_status::CRITICAL,
-                        cap(format!("HTTP {method} {url}: {why}")),
-                    )
-                }
-            }
-        }
-        Target::Script { args } => run_script(args, p.timeout).await,
-        Target::Udp { addr } => probe_udp(addr, p.timeout).await,
-        Target::Grpc { addr, service } => probe_grpc(http, addr, service, p.timeout).await,
-        // Alias checks are evaluated against the local state by the runner.
-        Target::Alias { .. } => (check_status::CRITICAL, String::new()),
-        Target::Tcp { addr } => {
-            match tokio::time::timeout(p.timeout, tokio::net::TcpStream::connect(addr)).await {
-                Ok(Ok(_)) => (
-                    check_status::PASSING,
-                    format!("TCP connect {addr}: Success"),
-                ),
-                Ok(Err(e)) => (check_status::CRITICAL, format!("TCP connect {addr}: {e}")),
-                Err(_) => (
-                    check_status::CRITICAL,
-                    format!("TCP connect {addr}: timed out after {:?}", p.timeout),
-                ),
-            }
-        }
-    }
-}
-
-/// One `grpc.health.v1.Health/Check` call: SERVING is passing, anything
-/// else (another status, a gRPC error, no answer) critical.
-async fn probe_grpc(
+/// The aggregate health of a service (or, with an empty `service_id`, of
+/// the whole node) on another node, from the catalog's `/v1/health/node`.
+async fn remote_alias(
     http: &reqwest::Client,
-    addr: &str,
-    service: &str,
-    timeout: Duration,
+    http_addr: std::net::SocketAddr,
+    node: &str,
+    service_id: &str,
 ) -> (&'static str, String) {
-    // HealthCheckRequest { string service = 1; } in a gRPC length-prefixed frame.
-    let mut msg = Vec::new();
-    if !service.is_empty() {
-        msg.push(0x0a);
-        msg.push(service.len() as u8);
-        msg.extend_from_slice(service.as_bytes());
-    }
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&msg);
-    let url = format!("http://{addr}/grpc.health.v1.Health/Check");
-    let what = if service.is_empty() {
-        addr.to_owned()
-    } else {
-        format!("{addr}/{service}")
-    };
-    let resp = http
-        .post(&url)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .timeout(timeout)
-        .body(frame)
-        .send()
-        .await;
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                check_status::CRITICAL,
-                format!("gRPC {what}: {}", chain(&e)),
-            )
-        }
-    };
-    if let Some(code) = resp
-        .headers()
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .filter(|c| *c != "0")
-    {
-        let message = resp
-            .headers()
-            .get("grpc-message")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+    let url = format!("http://{http_addr}/v1/health/node/{node}");
+    let checks: Vec<serde_json::Value> =
+        match http.get(&url).timeout(Duration::from_secs(10)).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(e) => {
+                return (
+                    check_status::CRITICAL,
+                    format!("reading {node}'s health: {e}"),
+                )
+            }
+        };
+    if checks.is_empty() {
         return (
             check_status::CRITICAL,
-            format!("gRPC {what}: status {code} {message}"),
+            format!("No checks found for node {node:?}"),
         );
     }
-    let body = match resp.bytes().await {
-        Ok(b) => b,
-        Err(e) => return (check_status::CRITICAL, format!("gRPC {what}: {e}")),
+    let statuses: Vec<&str> = checks
+        .iter()
+        .filter(|c| service_id.is_empty() || c["ServiceID"] == service_id || c["ServiceID"] == "")
+        .filter_map(|c| c["Status"].as_str())
+        .collect();
+    let what = if service_id.is_empty() {
+        format!("node {node:?}")
+    } else {
+        format!("service {service_id:?} on {node:?}")
     };
-    // HealthCheckResponse { ServingStatus status = 1; } — 1 is SERVING.
-    let status = body.get(5..).and_then(|m| match m {
-        [0x08, v, ..] => Some(*v),
-        [] => Some(0),
-        _ => None,
-    });
-    match status {
-        Some(1) => (check_status::PASSING, format!("gRPC {what}: SERVING")),
-        Some(v) => (
+    if statuses.contains(&check_status::CRITICAL) {
+        (
             check_status::CRITICAL,
-            format!("gRPC {what}: status {v} (not SERVING)"),
-        ),
-        None => (
-            check_status::CRITICAL,
-            format!("gRPC {what}: unreadable answer"),
-        ),
-    }
-}
-
-async fn probe_udp(addr: &str, timeout: Duration) -> (&'static str, String) {
-    let socket = match tokio::net::UdpSocket::bind("0.0.0.0:0").await {
-        Ok(s) => s,
-        Err(e) => return (check_status::CRITICAL, format!("UDP {addr}: {e}")),
-    };
-    if let Err(e) = socket.connect(addr).await {
-        return (check_status::CRITICAL, format!("UDP {addr}: {e}"));
-    }
-    if let Err(e) = socket.send(b"").await {
-        return (check_status::CRITICAL, format!("UDP {addr}: {e}"));
-    }
-    let mut buf = [0u8; 512];
-    match tokio::time::timeout(timeout, socket.recv(&mut buf)).await {
-        Ok(Ok(_)) => (
-            check_status::PASSING,
-            format!("UDP {addr}: response received"),
-        ),
-        Ok(Err(e)) => (check_status::CRITICAL, format!("UDP {addr}: {e}")),
-        Err(_) => (
-            check_status::PASSING,
-            format!("UDP {addr}: no answer within {timeout:?} (no ICMP error)"),
-        ),
+            format!("Aliased {what} is critical"),
+        )
+    } else if statuses.contains(&check_status::WARNING) {
+        (
+            check_status::WARNING,
+            format!("Aliased {what} has a warning"),
+        )
+    } else {
+        (check_status::PASSING, "All checks passing.".into())
     }
 }
 
@@ -336,110 +177,154 @@ fn alias_status(local: &LocalState, service_id: &str, own: &str) -> (&'static st
     }
 }
 
-/// An error with its causes, as one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
+/// The `praetor-checks` definition of a probed check; `None` for alias
+/// checks, which are evaluated here.
+pub fn definition(id: &str, probe: &Probe, initial: &str) -> Option<praetor_checks::Definition> {
+    use praetor_checks::Kind;
+    let kind = match &probe.target {
+        Target::Http {
+            url,
+            method,
+            header,
+            body,
+            tls_skip_verify,
+            disable_redirects,
+        } => Kind::Http {
+            url: url.clone(),
+            method: method.clone(),
+            header: header.clone(),
+            body: body.clone(),
+            tls_skip_verify: *tls_skip_verify,
+            disable_redirects: *disable_redirects,
+        },
+        Target::Tcp { addr } => Kind::Tcp { addr: addr.clone() },
+        Target::Udp { addr } => Kind::Udp { addr: addr.clone() },
+        Target::Script { args } => Kind::Script { args: args.clone() },
+        Target::Grpc {
+            addr,
+            service,
+            tls,
+            tls_skip_verify,
+        } => Kind::Grpc {
+            target: if service.is_empty() {
+                addr.clone()
+            } else {
+                format!("{addr}/{service}")
+            },
+            tls: *tls,
+            tls_skip_verify: *tls_skip_verify,
+        },
+        Target::Alias { .. } => return None,
+    };
+    let mut def = praetor_checks::Definition::new(id, kind, probe.interval);
+    def.timeout = probe.timeout;
+    def.initial = initial.parse().unwrap_or(praetor_checks::Status::Critical);
+    def.success_before_passing = probe.success_before_passing;
+    def.failures_before_warning = probe.failures_before_warning;
+    def.failures_before_critical = probe.failures_before_critical;
+    def.output_max_size = MAX_OUTPUT;
+    Some(def)
 }
 
-/// Runs a script check: its exit code decides, its stdout and stderr are
-/// the output; on timeout the child is killed and the check is critical.
-async fn run_script(args: &[String], timeout: Duration) -> (&'static str, String) {
-    let Some((cmd, rest)) = args.split_first() else {
-        return (check_status::CRITICAL, "no command".into());
-    };
-    let child = tokio::process::Command::new(cmd)
-        .args(rest)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
+/// Records a result in the local state when it changed anything.
+fn record(local: &LocalState, id: &str, status: &str, output: &str) {
+    let current = local
+        .owned()
+        .checks
+        .get(id)
+        .map(|c| (c.status.clone(), c.output.clone()));
+    match current {
+        Some((s, o)) if s != status || o != output => {
+            if let Err(e) = local.set_status(id, status, output) {
+                tracing::debug!(check = %id, error = %e, "check result not recorded");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One probed check: a `praetor-checks` runner whose updates go into the
+/// local state, until `stop`.
+async fn run_probed(
+    local: Arc<LocalState>,
+    def: praetor_checks::Definition,
+    stop: CancellationToken,
+) {
+    let id = def.id.0.clone();
+    let (tx, mut updates) = tokio::sync::mpsc::channel(4);
+    let runner = match praetor_checks::Runner::spawn(def, tx, stop.clone()) {
+        Ok(r) => r,
         Err(e) => {
-            return (
-                check_status::CRITICAL,
-                format!("could not start {cmd}: {e}"),
-            )
+            // Registration validated the definition; what is left (a TLS
+            // client that cannot be built) is reported in the output.
+            record(&local, &id, check_status::CRITICAL, &e.to_string());
+            return;
         }
     };
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => (
-            check_status::CRITICAL,
-            format!("Timed out ({timeout:?}) running check"),
-        ),
-        Ok(Err(e)) => (check_status::CRITICAL, format!("running {cmd}: {e}")),
-        Ok(Ok(out)) => {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            let status = match out.status.code() {
-                Some(0) => check_status::PASSING,
-                Some(1) => check_status::WARNING,
-                _ => check_status::CRITICAL,
-            };
-            (status, cap(text))
+    loop {
+        tokio::select! {
+            update = updates.recv() => match update {
+                Some(u) => record(&local, &id, u.status.as_str(), &u.output),
+                None => break,
+            },
+            () = stop.cancelled() => break,
         }
     }
+    runner.shutdown().await;
 }
 
-/// One check's runner: probes every interval (the first run staggered
-/// randomly within it, as Consul does) and records changes.
-async fn run_one(local: Arc<LocalState>, id: String, probe: Probe, stop: CancellationToken) {
-    let http = match &probe.target {
-        // gRPC speaks HTTP/2 from the first byte (no TLS, no upgrade).
-        Target::Grpc { .. } => reqwest::Client::builder()
-            .no_proxy()
-            .http2_prior_knowledge()
-            .build(),
-        _ => reqwest::Client::builder().no_proxy().build(),
-    }
-    .unwrap_or_default();
+/// One alias check: re-evaluated every interval (the first run staggered
+/// randomly within it, as Consul does).
+async fn run_alias(
+    local: Arc<LocalState>,
+    id: String,
+    probe: Probe,
+    http_addr: std::net::SocketAddr,
+    stop: CancellationToken,
+) {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
     let stagger = rand::thread_rng().gen_range(0..=probe.interval.as_millis().min(5_000) as u64);
     let mut wait = Duration::from_millis(stagger);
-    let mut damper = Damper::new(&probe);
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = stop.cancelled() => return,
         }
         wait = probe.interval;
-        let (result, output) = match &probe.target {
-            Target::Alias { service_id } => alias_status(&local, service_id, &id),
-            _ => tokio::select! {
-                r = probe_once(&probe, &http) => r,
-                () = stop.cancelled() => return,
-            },
-        };
-        let Some(status) = damper.next(&probe, result) else {
-            continue;
-        };
-        let current = local
-            .owned()
-            .checks
-            .get(&id)
-            .map(|c| (c.status.clone(), c.output.clone()));
-        match current {
-            None => return,
-            Some((s, o)) if s == status && o == output => {}
-            Some(_) => {
-                if let Err(e) = local.set_status(&id, status, &output) {
-                    tracing::debug!(check = %id, error = %e, "check result not recorded");
+        let (status, output) = match &probe.target {
+            Target::Alias {
+                service_id,
+                node: Some(node),
+            } => {
+                let remote = remote_alias(&http, http_addr, node, service_id);
+                tokio::select! {
+                    r = remote => r,
+                    () = stop.cancelled() => return,
                 }
             }
+            Target::Alias {
+                service_id,
+                node: None,
+            } => alias_status(&local, service_id, &id),
+            _ => return,
+        };
+        if !local.owned().checks.contains_key(&id) {
+            return;
         }
+        record(&local, &id, status, &output);
     }
 }
 
 /// Keeps one runner per probed check: starts runners for new or changed
 /// checks, stops those whose check went away.
-pub async fn run_supervisor(local: Arc<LocalState>, stop: CancellationToken) {
+pub async fn run_supervisor(
+    local: Arc<LocalState>,
+    http_addr: std::net::SocketAddr,
+    stop: CancellationToken,
+) {
     let mut changes = local.subscribe();
     let mut running: BTreeMap<String, (Probe, CancellationToken)> = BTreeMap::new();
     loop {
@@ -459,12 +344,26 @@ pub async fn run_supervisor(local: Arc<LocalState>, stop: CancellationToken) {
         for (id, probe) in wanted {
             if !running.contains_key(&id) {
                 let token = stop.child_token();
-                tokio::spawn(run_one(
-                    local.clone(),
-                    id.clone(),
-                    probe.clone(),
-                    token.clone(),
-                ));
+                let initial = local
+                    .owned()
+                    .checks
+                    .get(&id)
+                    .map(|c| c.status.clone())
+                    .unwrap_or_default();
+                match definition(&id, &probe, &initial) {
+                    Some(def) => {
+                        tokio::spawn(run_probed(local.clone(), def, token.clone()));
+                    }
+                    None => {
+                        tokio::spawn(run_alias(
+                            local.clone(),
+                            id.clone(),
+                            probe.clone(),
+                            http_addr,
+                            token.clone(),
+                        ));
+                    }
+                }
                 running.insert(id, (probe, token));
             }
         }
@@ -472,75 +371,5 @@ pub async fn run_supervisor(local: Arc<LocalState>, stop: CancellationToken) {
             changed = changes.changed() => if changed.is_err() { return },
             () = stop.cancelled() => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn probe(success: u32, warning: u32, critical: u32) -> Probe {
-        Probe {
-            target: Target::Tcp {
-                addr: String::new(),
-            },
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
-            success_before_passing: success,
-            failures_before_warning: warning,
-            failures_before_critical: critical,
-        }
-    }
-
-    #[test]
-    fn the_damper_follows_consuls_thresholds() {
-        let (ok, bad) = (check_status::PASSING, check_status::CRITICAL);
-        let p = probe(0, 0, 0);
-        let mut d = Damper::new(&p);
-        assert_eq!(
-            d.next(&p, bad),
-            Some(bad),
-            "no thresholds: every result at once"
-        );
-        assert_eq!(d.next(&p, ok), Some(ok));
-
-        let p = probe(2, 1, 3);
-        let mut d = Damper::new(&p);
-        assert_eq!(d.next(&p, ok), Some(ok), "the first result counts at once");
-        assert_eq!(
-            d.next(&p, bad),
-            Some(check_status::WARNING),
-            "first failure: warning"
-        );
-        assert_eq!(d.next(&p, bad), Some(check_status::WARNING));
-        assert_eq!(d.next(&p, bad), Some(bad), "third failure: critical");
-        assert_eq!(
-            d.next(&p, ok),
-            None,
-            "one success after failures is not enough"
-        );
-        assert_eq!(
-            d.next(&p, check_status::WARNING),
-            Some(check_status::WARNING),
-            "a warning counts as a success"
-        );
-
-        let p = probe(0, 0, 2);
-        let mut d = Damper::new(&p);
-        assert_eq!(d.next(&p, ok), Some(ok));
-        assert_eq!(
-            d.next(&p, bad),
-            None,
-            "warning defaults to the critical threshold"
-        );
-        assert_eq!(d.next(&p, bad), Some(bad));
-    }
-
-    #[test]
-    fn output_is_capped_on_a_char_boundary() {
-        let long = "é".repeat(MAX_OUTPUT);
-        let capped = cap(long);
-        assert!(capped.len() <= MAX_OUTPUT);
-        assert!(capped.chars().all(|c| c == 'é'));
     }
 }

@@ -200,10 +200,6 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     register_from_config(&cfg, &local)?;
     let watches = crate::watches::from_config(&cfg.raw)?;
     tasks.spawn(local::run_ttl(local.clone(), stop.child_token()));
-    tasks.spawn(crate::checks::run_supervisor(
-        local.clone(),
-        stop.child_token(),
-    ));
     tasks.spawn(local::run_anti_entropy(
         local.clone(),
         backend.clone(),
@@ -232,6 +228,11 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     for w in watches {
         tasks.spawn(crate::watches::run(w, first, stop.child_token()));
     }
+    tasks.spawn(crate::checks::run_supervisor(
+        state.local.clone(),
+        first,
+        stop.child_token(),
+    ));
     for l in listeners {
         tasks.spawn(http::serve(l, router.clone(), stop.child_token()));
     }

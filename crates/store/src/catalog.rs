@@ -88,14 +88,21 @@ impl Catalog {
         (self.services_index.max(1), out)
     }
 
-    /// The index a read about service `name` reports and blocks on.
+    /// The index a read about service `name` reports and blocks on: the
+    /// last change to one of its instances or their checks, to a node that
+    /// hosts one, or to a node-level check there (a failed `serfHealth`
+    /// makes the instances unhealthy). Changes elsewhere do not move it.
     fn service_read_index(&self, name: &str) -> u64 {
-        self.service_index
-            .get(name)
-            .copied()
-            .unwrap_or(0)
-            .max(self.nodes_index)
-            .max(1)
+        let mut index = self.service_index.get(name).copied().unwrap_or(0);
+        for ((node, _), _) in self.services.iter().filter(|(_, s)| s.service == name) {
+            if let Some(n) = self.nodes.get(node) {
+                index = index.max(n.modify_index);
+            }
+            for (_, c) in range(&self.checks, node).filter(|(_, c)| c.service_id.is_empty()) {
+                index = index.max(c.modify_index);
+            }
+        }
+        index.max(1)
     }
 
     /// The instances of service `name` (with `tag`, when given), flattened
@@ -463,6 +470,12 @@ impl Catalog {
                 self.checks_index = index;
                 if c.service_id.is_empty() {
                     self.node_checks_index = index;
+                    let names: Vec<String> = range(&self.services, &c.node)
+                        .map(|(_, s)| s.service.clone())
+                        .collect();
+                    for name in names {
+                        self.touch_service(&name, index);
+                    }
                 } else {
                     self.touch_service(&c.service_name, index);
                 }

@@ -1,9 +1,8 @@
 //! `/v1/agent/service/*` and `/v1/agent/check/*`: the services and checks
 //! this agent owns, in Consul's shapes. They persist in the data dir and
-//! reach the catalog through anti-entropy (`local.rs`). This version runs
-//! TTL, HTTP and TCP checks (`checks.rs`); a check of another type (UDP,
-//! script, gRPC, alias) is refused with a reason rather than accepted and
-//! never run.
+//! reach the catalog through anti-entropy (`local.rs`); the agent runs their
+//! checks itself (`checks.rs`): TTL, HTTP(S), TCP, UDP, script, gRPC and
+//! alias.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,12 +56,18 @@ pub struct CheckBody {
     pub grpc: String,
     pub args: Vec<String>,
     pub alias_service: String,
+    pub alias_node: String,
     pub deregister_critical_service_after: String,
     pub interval: String,
     pub timeout: String,
     pub method: String,
     pub header: BTreeMap<String, Vec<String>>,
     pub body: Option<String>,
+    #[serde(rename = "TLSSkipVerify")]
+    pub tls_skip_verify: bool,
+    #[serde(rename = "GRPCUseTLS")]
+    pub grpc_use_tls: bool,
+    pub disable_redirects: bool,
     pub success_before_passing: u32,
     pub failures_before_warning: u32,
     pub failures_before_critical: u32,
@@ -106,7 +111,7 @@ fn local_check(
         !b.tcp.is_empty(),
         !b.args.is_empty(),
         !b.udp.is_empty(),
-        !b.alias_service.is_empty(),
+        !b.alias_service.is_empty() || !b.alias_node.is_empty(),
         !b.grpc.is_empty(),
     ];
     if kinds.iter().filter(|k| **k).count() > 1 {
@@ -120,14 +125,19 @@ fn local_check(
             Some(crate::checks::Target::Grpc {
                 addr: addr.to_owned(),
                 service: service.to_owned(),
+                tls: b.grpc_use_tls,
+                tls_skip_verify: b.tls_skip_verify,
             })
         }
         (true, true) if !b.udp.is_empty() => Some(crate::checks::Target::Udp {
             addr: b.udp.clone(),
         }),
-        (true, true) if !b.alias_service.is_empty() => Some(crate::checks::Target::Alias {
-            service_id: b.alias_service.clone(),
-        }),
+        (true, true) if !b.alias_service.is_empty() || !b.alias_node.is_empty() => {
+            Some(crate::checks::Target::Alias {
+                service_id: b.alias_service.clone(),
+                node: Some(b.alias_node.clone()).filter(|n| !n.is_empty()),
+            })
+        }
         (true, true) if !b.args.is_empty() => Some(crate::checks::Target::Script {
             args: b.args.clone(),
         }),
@@ -140,6 +150,8 @@ fn local_check(
             },
             header: b.header.clone(),
             body: b.body.clone(),
+            tls_skip_verify: b.tls_skip_verify,
+            disable_redirects: b.disable_redirects,
         }),
         (true, false) => Some(crate::checks::Target::Tcp {
             addr: b.tcp.clone(),
@@ -184,6 +196,17 @@ fn local_check(
         }
         None => None,
     };
+    if let Some(def) = probe
+        .as_ref()
+        .and_then(|p| crate::checks::definition("check", p, check_status::CRITICAL))
+    {
+        def.validate().map_err(|e| match e {
+            praetor_checks::CheckError::InvalidDefinition { reason, .. } => {
+                ApiError::BadRequest(format!("Invalid check: {reason}"))
+            }
+            other => ApiError::BadRequest(other.to_string()),
+        })?;
+    }
     if probe.is_none() && b.ttl.is_empty() {
         return Err(ApiError::BadRequest(
             "Check must be a TTL, HTTP, TCP or script (Args) check".into(),

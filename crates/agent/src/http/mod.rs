@@ -105,12 +105,90 @@ impl AppState {
 }
 
 /// Decodes a JSON request body; a malformed one is a 400 naming where.
+/// Keys are matched as Consul (Go) matches them: case-insensitively, and
+/// with Consul's snake_case spellings (`enable_tag_override`), so clients
+/// that send `{"name": …, "ttl": …}` (py-consul does) work.
 ///
 /// # Errors
 /// `BadRequest` with serde's reason.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("Request decode failed: {e}")))
+    let bad = |e: serde_json::Error| ApiError::BadRequest(format!("Request decode failed: {e}"));
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(bad)?;
+    serde_json::from_value(canonical_keys(v)).map_err(bad)
+}
+
+/// The field names request bodies use, in their canonical spelling.
+const FIELDS: &[&str] = &[
+    "ID",
+    "Name",
+    "Tags",
+    "Address",
+    "Port",
+    "Meta",
+    "EnableTagOverride",
+    "Weights",
+    "Passing",
+    "Warning",
+    "Check",
+    "Checks",
+    "CheckID",
+    "Notes",
+    "Status",
+    "ServiceID",
+    "TTL",
+    "HTTP",
+    "TCP",
+    "UDP",
+    "GRPC",
+    "Args",
+    "AliasService",
+    "AliasNode",
+    "DeregisterCriticalServiceAfter",
+    "Interval",
+    "Timeout",
+    "Method",
+    "Header",
+    "Body",
+    "SuccessBeforePassing",
+    "FailuresBeforeWarning",
+    "FailuresBeforeCritical",
+    "Node",
+    "Datacenter",
+    "TaggedAddresses",
+    "NodeMeta",
+    "Service",
+    "SkipNodeUpdate",
+    "Output",
+    "Definition",
+    "Kind",
+];
+
+/// Keys whose values are the user's own maps, left as written.
+const OPAQUE: &[&str] = &["Meta", "NodeMeta", "Header", "TaggedAddresses"];
+
+fn canonical_keys(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let fold = |k: &str| k.replace('_', "").to_ascii_lowercase();
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = FIELDS
+                        .iter()
+                        .find(|f| fold(f) == fold(&k))
+                        .map_or(k, |f| (*f).to_owned());
+                    let v = if OPAQUE.contains(&key.as_str()) {
+                        v
+                    } else {
+                        canonical_keys(v)
+                    };
+                    (key, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical_keys).collect()),
+        other => other,
+    }
 }
 
 /// Every route of the agent's HTTP API.

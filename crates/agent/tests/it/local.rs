@@ -2,6 +2,7 @@
 //! to the catalog by anti-entropy, kept across a restart, and repaired when
 //! the catalog drifts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -304,7 +305,7 @@ async fn a_service_critical_longer_than_deregister_critical_service_after_is_rem
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_and_tcp_checks_run_on_their_interval_and_a_hung_target_stalls_nothing() {
     use std::sync::atomic::{AtomicU16, Ordering};
-    use std::sync::Arc;
+
     let code = Arc::new(AtomicU16::new(200));
     let app = {
         let code = code.clone();
@@ -511,6 +512,37 @@ async fn script_checks_need_enabling_and_follow_the_exit_code() {
             .contains("Timed out"),
         "{v}"
     );
+
+    // A timed-out script's whole process group is stopped, not just the child.
+    let pidfile = dir.path().join("bg.pid");
+    let bg = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+    let reg = json!({"Name": "bg", "Check": {"CheckID": "bg-script", "Args": ["sh", "-c", bg], "Interval": "10s", "Timeout": "500ms"}});
+    let r = a
+        .http
+        .put(a.u("/v1/agent/service/register"))
+        .json(&reg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "the background script timed out",
+        status("bg-script", "critical"),
+    )
+    .await;
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the script's background child {pid} still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     a.shutdown().await;
 }
 
@@ -587,35 +619,68 @@ async fn udp_and_alias_checks() {
         is("front-alias", "critical"),
     )
     .await;
+
+    // AliasNode: another node's health, read from the catalog.
+    let ext = |status: &str| {
+        json!({"Node": "ext", "Address": "10.9.9.9",
+        "Check": {"CheckID": "ext-up", "Name": "up", "Status": status}})
+    };
+    assert_eq!(
+        put("/v1/catalog/register", ext("critical")).await.status(),
+        200
+    );
+    let r = put(
+        "/v1/agent/check/register",
+        json!({"Name": "ext-alias", "AliasNode": "ext"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias of node ext: critical",
+        is("ext-alias", "critical"),
+    )
+    .await;
+    assert_eq!(
+        put("/v1/catalog/register", ext("passing")).await.status(),
+        200
+    );
+    wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias of node ext: passing",
+        is("ext-alias", "passing"),
+    )
+    .await;
     a.shutdown().await;
 }
 
-/// A minimal gRPC health server on HTTP/2 (h2), answering `status` to every
+/// A minimal gRPC health server on HTTP/2 (h2), plaintext or over TLS with
+/// the test certificate, answering `status` to every
 /// `grpc.health.v1.Health/Check` call.
-async fn grpc_health_server(status: Arc<std::sync::atomic::AtomicU8>) -> std::net::SocketAddr {
+async fn grpc_health_server(
+    status: Arc<std::sync::atomic::AtomicU8>,
+    tls: bool,
+) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let acceptor = tls.then(|| tls_acceptor(vec![b"h2".to_vec()]));
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             let status = status.clone();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut conn) = h2::server::handshake(sock).await else {
-                    return;
-                };
-                while let Some(Ok((_req, mut respond))) = conn.accept().await {
-                    let s = status.load(std::sync::atomic::Ordering::SeqCst);
-                    let resp = axum::http::Response::builder()
-                        .header("content-type", "application/grpc")
-                        .body(())
-                        .unwrap();
-                    let Ok(mut send) = respond.send_response(resp, false) else {
-                        continue;
-                    };
-                    let frame = vec![0u8, 0, 0, 0, 2, 0x08, s];
-                    let _ = send.send_data(frame.into(), false);
-                    let mut trailers = axum::http::HeaderMap::new();
-                    trailers.insert("grpc-status", "0".parse().unwrap());
-                    let _ = send.send_trailers(trailers);
+                match acceptor {
+                    None => serve_grpc_health(sock, status).await,
+                    Some(acceptor) => {
+                        if let Ok(Ok(tls)) =
+                            tokio::time::timeout(Duration::from_secs(5), acceptor.accept(sock))
+                                .await
+                        {
+                            serve_grpc_health(tls, status).await;
+                        }
+                    }
                 }
             });
         }
@@ -623,25 +688,59 @@ async fn grpc_health_server(status: Arc<std::sync::atomic::AtomicU8>) -> std::ne
     addr
 }
 
-use std::sync::Arc;
+async fn serve_grpc_health<S>(sock: S, status: Arc<std::sync::atomic::AtomicU8>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Ok(mut conn) = h2::server::handshake(sock).await else {
+        return;
+    };
+    while let Some(Ok((_req, mut respond))) = conn.accept().await {
+        let s = status.load(std::sync::atomic::Ordering::SeqCst);
+        let resp = axum::http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap();
+        let Ok(mut send) = respond.send_response(resp, false) else {
+            continue;
+        };
+        let frame = vec![0u8, 0, 0, 0, 2, 0x08, s];
+        let _ = send.send_data(frame.into(), false);
+        let mut trailers = axum::http::HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        let _ = send.send_trailers(trailers);
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_checks_speak_the_standard_health_protocol() {
     let status = Arc::new(std::sync::atomic::AtomicU8::new(1));
-    let addr = grpc_health_server(status.clone()).await;
+    let addr = grpc_health_server(status.clone(), false).await;
+    let tls_addr = grpc_health_server(status.clone(), true).await;
     let a = TestAgent::dev().await;
-    let reg = json!({"ID": "rpc1", "Name": "rpc",
-        "Check": {"CheckID": "rpc-grpc", "GRPC": format!("{addr}/my.Service"), "Interval": "1s", "Timeout": "1s"}});
-    let r = a
-        .http
-        .put(a.u("/v1/agent/service/register"))
-        .json(&reg)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let regs = [
+        json!({"ID": "rpc1", "Name": "rpc",
+            "Check": {"CheckID": "rpc-grpc", "GRPC": format!("{addr}/my.Service"), "Interval": "1s", "Timeout": "1s"}}),
+        json!({"ID": "rpc2", "Name": "rpc",
+            "Check": {"CheckID": "rpc-grpc-tls", "GRPC": format!("{tls_addr}/my.Service"), "GRPCUseTLS": true,
+                      "TLSSkipVerify": true, "Interval": "1s", "Timeout": "1s"}}),
+    ];
+    for reg in regs {
+        let r = a
+            .http
+            .put(a.u("/v1/agent/service/register"))
+            .json(&reg)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
     let is = |want: &'static str| {
-        move |v: &Value| v["rpc-grpc"]["Status"] == want && v["rpc-grpc"]["Output"] != ""
+        move |v: &Value| {
+            ["rpc-grpc", "rpc-grpc-tls"]
+                .iter()
+                .all(|c| v[c]["Status"] == want && v[c]["Output"] != "")
+        }
     };
     let v = wait_json(&a, "/v1/agent/checks", "SERVING → passing", is("passing")).await;
     assert_eq!(v["rpc-grpc"]["Type"], "grpc");
@@ -657,8 +756,106 @@ async fn grpc_checks_speak_the_standard_health_protocol() {
         v["rpc-grpc"]["Output"]
             .as_str()
             .unwrap()
-            .contains("not SERVING"),
+            .contains("serving status: NOT_SERVING"),
         "{v}"
     );
+    a.shutdown().await;
+}
+
+/// A TLS acceptor with the self-signed test certificate of `praetor-checks`
+/// (for `localhost` and 127.0.0.1), offering `alpn`.
+fn tls_acceptor(alpn: Vec<Vec<u8>>) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let fixture = |name: &str| {
+        format!(
+            "{}/../checks/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(fixture("cert.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixture("key.pem")).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    config.alpn_protocols = alpn;
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// An HTTPS server on loopback with the self-signed test certificate (for
+/// `localhost` and 127.0.0.1), answering every request `200 OK` / `secure`.
+async fn https_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let acceptor = tls_acceptor(Vec::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(Ok(mut tls)) =
+                    tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await
+                else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await {
+                        Ok(Ok(n)) if n > 0 => request.extend_from_slice(&buf[..n]),
+                        _ => return,
+                    }
+                }
+                let reply =
+                    "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecure";
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn https_checks_verify_certificates_unless_tls_skip_verify() {
+    let addr = https_server().await;
+    let a = TestAgent::dev().await;
+    let url = format!("https://{addr}/health");
+    for (id, skip) in [("tls-skip", true), ("tls-verify", false)] {
+        let reg = json!({"ID": id, "Name": "secure",
+            "Check": {"CheckID": format!("{id}-check"), "HTTP": url, "TLSSkipVerify": skip,
+                      "Interval": "1s", "Timeout": "2s", "Status": "warning"}});
+        let r = a
+            .http
+            .put(a.u("/v1/agent/service/register"))
+            .json(&reg)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
+    let settled = |v: &Value| {
+        v["tls-skip-check"]["Status"] == "passing" && v["tls-verify-check"]["Status"] == "critical"
+    };
+    let v = wait_json(&a, "/v1/agent/checks", "skip passes, verify fails", settled).await;
+    assert_eq!(
+        v["tls-skip-check"]["Output"],
+        format!("HTTP GET {url}: 200 OK Output: secure")
+    );
+    let refused = v["tls-verify-check"]["Output"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(refused.contains("certificate"), "{refused}");
     a.shutdown().await;
 }

@@ -20,6 +20,32 @@ fn instances(body: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Waits until c2's healthy instances of `web` are `want`; the last answer.
+async fn wait_healthy(
+    cluster: &Cluster,
+    want: &[&str],
+    what: &str,
+) -> anyhow::Result<praetor_testkit::cluster::Answer> {
+    Ok(wait_for(secs(20), what, || async {
+        let a = cluster
+            .request(
+                "c2",
+                Method::GET,
+                "/v1/health/service/web?passing",
+                None,
+                secs(5),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if instances(&a.body) == want {
+            Ok(a)
+        } else {
+            Err(a.body)
+        }
+    })
+    .await?)
+}
+
 #[tokio::test]
 async fn a_check_going_critical_on_one_client_is_seen_through_another() -> anyhow::Result<()> {
     init_tracing();
@@ -35,24 +61,7 @@ async fn a_check_going_critical_on_one_client_is_seen_through_another() -> anyho
         )
         .await?;
     assert_eq!(r.status, 200, "{r:?}");
-    let healthy = wait_for(secs(10), "web1 healthy through c2", || async {
-        let a = cluster
-            .request(
-                "c2",
-                Method::GET,
-                "/v1/health/service/web?passing",
-                None,
-                secs(5),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        if instances(&a.body) == ["web1"] {
-            Ok(a)
-        } else {
-            Err(a.body)
-        }
-    })
-    .await?;
+    let healthy = wait_healthy(&cluster, &["web1"], "web1 healthy through c2").await?;
     let index = healthy.index.unwrap_or(0);
 
     info!("--- a blocking query on c2 returns when c1's check fails");
@@ -91,45 +100,12 @@ async fn a_check_going_critical_on_one_client_is_seen_through_another() -> anyho
         )
         .await?;
     assert_eq!(r.status, 200);
-    wait_for(secs(10), "web1 healthy again", || async {
-        let a = cluster
-            .request(
-                "c2",
-                Method::GET,
-                "/v1/health/service/web?passing",
-                None,
-                secs(5),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        if instances(&a.body) == ["web1"] {
-            Ok(())
-        } else {
-            Err(a.body)
-        }
-    })
-    .await?;
+    wait_healthy(&cluster, &["web1"], "web1 healthy again").await?;
     cluster.kill9("c1")?;
-    wait_for(
-        secs(20),
+    wait_healthy(
+        &cluster,
+        &[],
         "web1 out of healthy answers after its agent died",
-        || async {
-            let a = cluster
-                .request(
-                    "c2",
-                    Method::GET,
-                    "/v1/health/service/web?passing",
-                    None,
-                    secs(5),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            if instances(&a.body).is_empty() {
-                Ok(())
-            } else {
-                Err(a.body)
-            }
-        },
     )
     .await?;
     let all = cluster

@@ -194,3 +194,31 @@ async fn the_issues_curl_commands_work_verbatim() -> anyhow::Result<()> {
     agent.shutdown().await?;
     Ok(())
 }
+
+/// Python's `py-consul` client, as a Consul user's script uses it (the test
+/// command installs it with pip).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py_consul_registers_watches_and_reads_as_on_consul() -> anyhow::Result<()> {
+    praetor_testkit::init_tracing();
+    let lo = praetor_testkit::Loopback::allocate()?;
+    let agent = praetor_testkit::AgentProcess::dev(&lo)?.start().await?;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/py/registry.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(&script)
+        .arg(agent.http_addr())
+        .output()
+        .await?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "py-consul script failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
+        agent.log_tail(30)
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    agent.shutdown().await?;
+    Ok(())
+}
