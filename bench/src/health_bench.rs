@@ -158,7 +158,10 @@ async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result
             let r = registration(&mut agent, kind, clients, d, &data_dir).await;
             let r = finish(&mut agent, r, &mut report.stopped).await;
             eprintln!("   {r:?}");
-            report.registrations.push(Row { label: row, result: r });
+            report.registrations.push(Row {
+                label: row,
+                result: r,
+            });
         }
     }
 
@@ -201,7 +204,9 @@ async fn finish<T>(
         stopped.push(format!("{m} had exited on its own"));
     }
     for m in c.stop_all().await {
-        stopped.push(format!("{m} did not stop within 15 s of SIGTERM and was killed"));
+        stopped.push(format!(
+            "{m} did not stop within 15 s of SIGTERM and was killed"
+        ));
     }
     outcome(r)
 }
@@ -352,10 +357,9 @@ async fn queries_and_memory(
     }
     let n = all.len() as u64;
     eprintln!("   registering {n} instances");
-    let load = health::register_all(&addr, WRITERS, all).await.map(|secs| Load {
-        instances: n,
-        secs,
-    });
+    let load = health::register_all(&addr, WRITERS, all)
+        .await
+        .map(|secs| Load { instances: n, secs });
     let load_ok = load.is_ok();
     report.health_load = outcome(load);
     ensure!(load_ok, "the health catalog could not be registered");
@@ -537,7 +541,15 @@ async fn watcher_memory(
         // The watchers' connections close as their tasks end.
         wait_sockets_below(pid, sockets_before + n / 100 + 1).await?;
         let (after, _) = settled_rss(pid).await?;
-        rounds.push((sockets_open, open, settle_s, behind_open, returned_early, wake, after));
+        rounds.push((
+            sockets_open,
+            open,
+            settle_s,
+            behind_open,
+            returned_early,
+            wake,
+            after,
+        ));
     }
     let second = rounds.pop().context("no second round")?;
     let (sockets_open, open, settle_s, behind_open, returned_early, wake, after) =

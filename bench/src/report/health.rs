@@ -289,7 +289,11 @@ impl HealthReport {
                 }
                 Err(e) => {
                     met = false;
-                    notes.push(format!("{}: not measured ({})", row.label, e.replace('\n', " ")));
+                    notes.push(format!(
+                        "{}: not measured ({})",
+                        row.label,
+                        e.replace('\n', " ")
+                    ));
                 }
             }
         }
@@ -372,10 +376,13 @@ impl HealthReport {
                     .map_or("never".into(), |s| format!("{s:.1}"))),
                 cell(r, |x| format!("{:.1}", x.agent_cpu_s)),
                 cell(r, |x| format!("{:.1}", x.client_cpu_s)),
+                cell(r, |x| x.state_file_bytes.map_or("–".into(), |b| format!(
+                    "{:.1}",
+                    b as f64 / 1048576.0
+                ))),
                 cell(r, |x| x
-                    .state_file_bytes
-                    .map_or("–".into(), |b| format!("{:.1}", b as f64 / 1048576.0))),
-                cell(r, |x| x.rss_kib.map_or("–".into(), |k| format!("{:.1}", mib(k)))),
+                    .rss_kib
+                    .map_or("–".into(), |k| format!("{:.1}", mib(k)))),
             );
             match r {
                 Err(e) => notes.0.push(format!(
@@ -487,10 +494,9 @@ impl HealthReport {
                 .push(format!("the watchers: {}", e.replace('\n', " "))),
         }
         if let Some(e) = &self.queries_error {
-            notes.0.push(format!(
-                "this part stopped early: {}",
-                e.replace('\n', " ")
-            ));
+            notes
+                .0
+                .push(format!("this part stopped early: {}", e.replace('\n', " ")));
         }
         notes.write(md);
     }
@@ -609,7 +615,8 @@ impl HealthReport {
                     "{:.1}",
                     m.delta_kib() as f64 / m.watchers.max(1) as f64
                 )),
-                cell(r, |m| (m.sockets_open.saturating_sub(m.sockets_before)).to_string()),
+                cell(r, |m| (m.sockets_open.saturating_sub(m.sockets_before))
+                    .to_string()),
                 cell(r, |m| m.returned_early.to_string()),
                 cell(r, |m| format!("{}/{}", m.wake.woke, m.watchers)),
                 cell(r, |m| format!(
@@ -672,11 +679,9 @@ impl HealthReport {
                         }
                     }
                 }
-                Err(e) => notes.0.push(format!(
-                    "{}: failed: {}",
-                    row.label,
-                    e.replace('\n', " ")
-                )),
+                Err(e) => notes
+                    .0
+                    .push(format!("{}: failed: {}", row.label, e.replace('\n', " "))),
             }
         }
         if self.memory.is_empty() {

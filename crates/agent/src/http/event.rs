@@ -1,5 +1,8 @@
 //! `PUT /v1/event/fire/<name>` and `GET /v1/event/list?name=`: user events,
 //! as Consul's (kept in the replicated store; see `store/src/events.rs`).
+//! As in Consul, an event's node, service and tag filters (regular
+//! expressions) decide which agents act on it: an agent lists only the
+//! events whose filters match its node name and one of its services.
 
 use std::sync::Arc;
 
@@ -41,6 +44,12 @@ pub async fn fire(
             "Cannot provide tag filter without service filter".into(),
         ));
     }
+    for what in ["node", "service", "tag"] {
+        if let Some(f) = p.get(what).filter(|f| !f.is_empty()) {
+            regex_lite::Regex::new(f)
+                .map_err(|e| ApiError::BadRequest(format!("Invalid {what} filter: {e}")))?;
+        }
+    }
     let event = UserEvent {
         id: uuid::Uuid::new_v4().to_string(),
         name,
@@ -77,5 +86,33 @@ pub async fn list(
             "the server answered a different query".into(),
         ));
     };
+    let node = state.config().node_name.clone();
+    let services = state.local.owned().services;
+    let list: Vec<UserEvent> = list
+        .into_iter()
+        .filter(|e| delivered_here(e, &node, services.values()))
+        .collect();
     Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+}
+
+/// Whether an agent on `node` with `services` acts on event `e` (Consul's
+/// `shouldProcessUserEvent`): the node filter must match the node name, and
+/// the service filter (with the tag filter, if any) one of its services.
+/// Filters are anchored nowhere, as Go's `regexp.MatchString`.
+fn delivered_here<'a>(
+    e: &UserEvent,
+    node: &str,
+    mut services: impl Iterator<Item = &'a praetor_api::catalog::ServiceDefinition>,
+) -> bool {
+    let matches = |re: &str, s: &str| regex_lite::Regex::new(re).is_ok_and(|r| r.is_match(s));
+    if !e.node_filter.is_empty() && !matches(&e.node_filter, node) {
+        return false;
+    }
+    if e.service_filter.is_empty() {
+        return true;
+    }
+    services.any(|s| {
+        matches(&e.service_filter, &s.service)
+            && (e.tag_filter.is_empty() || s.tags.iter().any(|t| matches(&e.tag_filter, t)))
+    })
 }

@@ -5,6 +5,7 @@
 mod blocking;
 mod catalog;
 mod durability;
+mod event;
 mod kv;
 mod local;
 mod snapshot;
