@@ -225,6 +225,9 @@ fn api_key(key: &str) -> String {
         "tcp" => "TCP".into(),
         "udp" => "UDP".into(),
         "grpc" => "GRPC".into(),
+        "grpc_use_tls" => "GRPCUseTLS".into(),
+        "tls_skip_verify" => "TLSSkipVerify".into(),
+        "tls_server_name" => "TLSServerName".into(),
         other => other
             .split('_')
             .map(|w| {
