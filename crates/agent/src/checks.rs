@@ -228,12 +228,7 @@ pub fn definition(id: &str, probe: &Probe, initial: &str) -> Option<praetor_chec
 
 /// Records a result in the local state when it changed anything.
 fn record(local: &LocalState, id: &str, status: &str, output: &str) {
-    let current = local
-        .owned()
-        .checks
-        .get(id)
-        .map(|c| (c.status.clone(), c.output.clone()));
-    match current {
+    match local.check_state(id) {
         Some((s, o)) if s != status || o != output => {
             if let Err(e) = local.set_status(id, status, output) {
                 tracing::debug!(check = %id, error = %e, "check result not recorded");
@@ -311,7 +306,7 @@ async fn run_alias(
             } => alias_status(&local, service_id, &id),
             _ => return,
         };
-        if !local.owned().checks.contains_key(&id) {
+        if local.check_state(&id).is_none() {
             return;
         }
         record(&local, &id, status, &output);
@@ -344,12 +339,7 @@ pub async fn run_supervisor(
         for (id, probe) in wanted {
             if !running.contains_key(&id) {
                 let token = stop.child_token();
-                let initial = local
-                    .owned()
-                    .checks
-                    .get(&id)
-                    .map(|c| c.status.clone())
-                    .unwrap_or_default();
+                let initial = local.check_state(&id).map(|(s, _)| s).unwrap_or_default();
                 match definition(&id, &probe, &initial) {
                     Some(def) => {
                         tokio::spawn(run_probed(local.clone(), def, token.clone()));

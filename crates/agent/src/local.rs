@@ -74,7 +74,9 @@ pub struct LocalState {
     touched: Mutex<BTreeMap<String, std::time::Instant>>,
     /// Since when each check has been critical (not persisted either).
     critical_since: Mutex<BTreeMap<String, std::time::Instant>>,
-    file: Option<PathBuf>,
+    /// `data_dir/local`: one file per service (`services/`) and per check
+    /// (`checks/`), so a change writes only what it changed.
+    dir: Option<PathBuf>,
     changed: Notify,
     /// Bumped on every change, for the check runners' supervisor.
     version: tokio::sync::watch::Sender<u64>,
@@ -100,23 +102,13 @@ pub enum LocalError {
 impl LocalState {
     /// Loads what a previous run saved in `data_dir` (nothing in dev mode).
     pub fn load(data_dir: Option<&std::path::Path>) -> Arc<LocalState> {
-        let file = data_dir.map(|d| d.join("local").join("state.json"));
-        let owned = file
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| match serde_json::from_slice(&b) {
-                Ok(o) => Some(o),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the saved services and checks cannot be read; starting without them");
-                    None
-                }
-            })
-            .unwrap_or_default();
+        let dir = data_dir.map(|d| d.join("local"));
+        let owned = dir.as_deref().map(load_dir).unwrap_or_default();
         Arc::new(LocalState {
             owned: Mutex::new(owned),
             touched: Mutex::new(BTreeMap::new()),
             critical_since: Mutex::new(BTreeMap::new()),
-            file,
+            dir,
             changed: Notify::new(),
             version: tokio::sync::watch::channel(0).0,
         })
@@ -132,6 +124,14 @@ impl LocalState {
         self.lock().clone()
     }
 
+    /// A check's status and output, without copying the rest of the state.
+    pub fn check_state(&self, id: &str) -> Option<(String, String)> {
+        self.lock()
+            .checks
+            .get(id)
+            .map(|c| (c.status.clone(), c.output.clone()))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
         self.owned.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -145,8 +145,8 @@ impl LocalState {
             let mut owned = self.lock();
             let mut next = owned.clone();
             let out = f(&mut next)?;
-            if let Some(file) = &self.file {
-                save(file, &next)?;
+            if let Some(dir) = &self.dir {
+                save_changes(dir, &owned, &next)?;
             }
             *owned = next;
             out
@@ -322,18 +322,107 @@ impl LocalState {
     }
 }
 
-fn save(file: &std::path::Path, owned: &Owned) -> Result<(), LocalError> {
-    let err = |source| LocalError::Save {
-        path: file.display().to_string(),
-        source,
-    };
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
+/// The file of one saved entry: its ID hex-encoded, so any ID is a safe
+/// file name.
+fn entry_file(dir: &std::path::Path, kind: &str, id: &str) -> PathBuf {
+    let name: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+    dir.join(kind).join(format!("{name}.json"))
+}
+
+/// Writes the entries that differ between `before` and `after` and removes
+/// those that went away (each written to a temporary file and renamed, so a
+/// crash leaves the old or the new entry, never half of one).
+fn save_changes(dir: &std::path::Path, before: &Owned, after: &Owned) -> Result<(), LocalError> {
+    fn sync<T: Serialize + PartialEq>(
+        dir: &std::path::Path,
+        kind: &str,
+        before: &BTreeMap<String, T>,
+        after: &BTreeMap<String, T>,
+    ) -> Result<(), LocalError> {
+        let err = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| LocalError::Save { path, source }
+        };
+        let mut made_dir = false;
+        for (id, entry) in after {
+            if before.get(id) == Some(entry) {
+                continue;
+            }
+            let file = entry_file(dir, kind, id);
+            if !made_dir {
+                std::fs::create_dir_all(dir.join(kind)).map_err(err(&file))?;
+                made_dir = true;
+            }
+            let tmp = file.with_extension("tmp");
+            let bytes = serde_json::to_vec(entry).unwrap_or_default();
+            std::fs::write(&tmp, bytes).map_err(err(&tmp))?;
+            std::fs::rename(&tmp, &file).map_err(err(&file))?;
+        }
+        for id in before.keys().filter(|id| !after.contains_key(*id)) {
+            let file = entry_file(dir, kind, id);
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(&file)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
-    let tmp = file.with_extension("tmp");
-    let bytes = serde_json::to_vec_pretty(owned).unwrap_or_default();
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, file).map_err(err)
+    sync(dir, "services", &before.services, &after.services)?;
+    sync(dir, "checks", &before.checks, &after.checks)
+}
+
+/// Reads the saved services and checks (an entry that cannot be read is
+/// skipped with a warning). A `state.json` from an earlier version, which
+/// kept everything in one file, is read and converted.
+fn load_dir(dir: &std::path::Path) -> Owned {
+    fn entries<T: serde::de::DeserializeOwned>(
+        dir: &std::path::Path,
+        kind: &str,
+        id_of: impl Fn(&T) -> String,
+    ) -> BTreeMap<String, T> {
+        let mut out = BTreeMap::new();
+        let Ok(list) = std::fs::read_dir(dir.join(kind)) else {
+            return out;
+        };
+        for file in list.flatten().map(|e| e.path()) {
+            if file.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let read = std::fs::read(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| e.to_string()));
+            match read {
+                Ok(entry) => {
+                    out.insert(id_of(&entry), entry);
+                }
+                Err(error) => {
+                    tracing::warn!(file = %file.display(), %error, "a saved entry cannot be read; skipped")
+                }
+            }
+        }
+        out
+    }
+    let legacy = dir.join("state.json");
+    if let Ok(bytes) = std::fs::read(&legacy) {
+        match serde_json::from_slice::<Owned>(&bytes) {
+            Ok(owned) => {
+                match save_changes(dir, &Owned::default(), &owned) {
+                    Ok(()) => {
+                        let _ = std::fs::remove_file(&legacy);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "converting the saved services"),
+                }
+                return owned;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the saved services and checks cannot be read; starting without them");
+            }
+        }
+    }
+    Owned {
+        services: entries(dir, "services", |s: &ServiceDefinition| s.id.clone()),
+        checks: entries(dir, "checks", |c: &LocalCheck| c.id.clone()),
+    }
 }
 
 /// Where this agent's node is in the catalog.

@@ -133,13 +133,22 @@ impl Gossip {
                 source,
             }
         };
-        let udp = UdpSocket::bind(cfg.bind)
-            .await
-            .map_err(bind_err("UDP", cfg.bind))?;
-        let bound = udp.local_addr().map_err(bind_err("UDP", cfg.bind))?;
-        let tcp = TcpListener::bind(bound)
-            .await
-            .map_err(bind_err("TCP", bound))?;
+        // With port 0, the system picks a free UDP port whose TCP twin may be
+        // taken: try a few other ports before giving up.
+        let tries = if cfg.bind.port() == 0 { 16 } else { 1 };
+        let mut attempt = 0;
+        let (udp, bound, tcp) = loop {
+            attempt += 1;
+            let udp = UdpSocket::bind(cfg.bind)
+                .await
+                .map_err(bind_err("UDP", cfg.bind))?;
+            let bound = udp.local_addr().map_err(bind_err("UDP", cfg.bind))?;
+            match TcpListener::bind(bound).await {
+                Ok(tcp) => break (udp, bound, tcp),
+                Err(e) if attempt < tries && e.kind() == std::io::ErrorKind::AddrInUse => {}
+                Err(e) => return Err(bind_err("TCP", bound)(e)),
+            }
+        };
         let mut advertise = cfg.advertise;
         if advertise.port() == 0 {
             advertise.set_port(bound.port());
