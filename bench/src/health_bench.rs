@@ -329,9 +329,8 @@ async fn registration(
 
 /// The size of the saved services and checks in an agent's data directory.
 fn state_file(data_dir: &Path) -> Option<u64> {
-    std::fs::metadata(data_dir.join("local").join("state.json"))
-        .ok()
-        .map(|m| m.len())
+    let dir = data_dir.join("local");
+    dir.is_dir().then(|| crate::machine::dir_bytes(&dir))
 }
 
 /// The health catalog, the query rows with watchers open, and the memory

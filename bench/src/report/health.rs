@@ -42,7 +42,8 @@ pub struct RegRow {
     pub wall_s: f64,
     pub agent_cpu_s: f64,
     pub client_cpu_s: f64,
-    /// (Agent rows) the size of the agent's `local/state.json` at the end.
+    /// (Agent rows) the size of the agent's saved services and checks
+    /// (`local/`) at the end.
     pub state_file_bytes: Option<u64>,
     /// The agent's RSS at the end, KiB.
     pub rss_kib: Option<u64>,
@@ -342,14 +343,14 @@ impl HealthReport {
              {d} s, after one warm-up registration:\n\n\
              - **agent**: `PUT /v1/agent/service/register` with a TTL check (`\"TTL\": \"{CHECK_TTL}\"`, initially \
              passing). The agent acknowledges once the service is in its local state and that state is saved \
-             (`local/state.json`, rewritten whole on every change, not fsynced); anti-entropy then writes it to \
+             (`local/services/` and `local/checks/`, one file per entry, written on every change, not fsynced); anti-entropy then writes it to \
              the catalog through Raft. \"In catalog\" counts the instances `/v1/catalog/service/<name>` lists \
              afterwards, and \"caught up\" is how long after the timed window it took to list all of them.\n\
              - **catalog**: `PUT /v1/catalog/register` of a node (one per client), the instance and a passing \
              check: one Raft write, acknowledged once on disk.\n\n\
              \"First s → last s\" is the registrations acknowledged in the first and in the last second of the \
              window.\n\n\
-             | path | clients | registrations/s | first s → last s | p50 ms | p99 ms | registered | in catalog | caught up after s | agent CPU s | client CPU s | state.json at the end, MiB | agent RSS at the end, MiB |\n\
+             | path | clients | registrations/s | first s → last s | p50 ms | p99 ms | registered | in catalog | caught up after s | agent CPU s | client CPU s | local/ at the end, MiB | agent RSS at the end, MiB |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             cmd = self.agent_cmd,
             d = c.duration_secs,
