@@ -94,7 +94,7 @@ export function pagedTable(head, renderRow, { size = 100, label = 'rows' } = {})
     fill(tbody, rows.slice(start, start + size).map(renderRow));
     prev.disabled = page === 0;
     next.disabled = page >= pages - 1;
-    pager.hidden = pages === 1;
+    prev.hidden = next.hidden = pages === 1;
     info.textContent = rows.length
       ? `${start + 1}–${Math.min(start + size, rows.length)} of ${rows.length} ${label}`
       : `0 ${label}`;

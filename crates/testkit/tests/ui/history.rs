@@ -62,7 +62,7 @@ async fn a_key_rolls_back_to_an_earlier_version() -> anyhow::Result<()> {
     info!("--- roll back to the first version: two clicks");
     b.click(&format!("tr[data-index='{i1}'] button.rollback")).await?;
     confirm(b).await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-edit .notice", |t| t.contains(&format!("Rolled back to the value of index {i1}"))).await?;
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| t.contains(&format!("Rolled back to the value of index {i1}"))).await?;
     assert_eq!(ui.value("svc/app.yaml").await?.as_deref(), Some(V1));
     b.wait_text(SHOWS_WITHIN, "#kv-value", |t| t == V1).await?;
     let idx = indexes(&ui, "svc/app.yaml").await?;
@@ -77,7 +77,7 @@ async fn a_key_rolls_back_to_an_earlier_version() -> anyhow::Result<()> {
     b.wait_for_element(SHOWS_WITHIN, "dialog[open] #confirm-yes").await?;
     ui.put("/v1/kv/svc/app.yaml", "edited elsewhere\n").await?;
     confirm(b).await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-edit .notice", |t| t.contains("Conflict: not rolled back")).await?;
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| t.contains("Conflict: not rolled back")).await?;
     assert_eq!(ui.value("svc/app.yaml").await?.as_deref(), Some("edited elsewhere\n"));
     b.screenshot("kv-rollback-conflict").await?;
 
@@ -87,7 +87,7 @@ async fn a_key_rolls_back_to_an_earlier_version() -> anyhow::Result<()> {
     b.wait_text(SHOWS_WITHIN, "#kv-history tbody tr:first-child", |t| t.contains("deleted")).await?;
     b.click(&format!("tr[data-index='{i3}'] button.rollback")).await?;
     confirm(b).await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-edit .notice", |t| t.contains(&format!("index {i3}"))).await?;
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| t.contains(&format!("index {i3}"))).await?;
     assert_eq!(ui.value("svc/app.yaml").await?.as_deref(), Some(V3));
 
     ui.shutdown().await

@@ -28,7 +28,7 @@ async fn keys_and_folders_are_created_edited_and_deleted() -> anyhow::Result<()>
     b.type_into("#new-key", "config.json").await?;
     b.type_into("#new-value", r#"{"port": 80,}"#).await?;
     b.click("#create").await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-create .notice", |t| t.contains("Invalid JSON")).await?;
+    b.wait_text(SHOWS_WITHIN, "#create-msg", |t| t.contains("Invalid JSON")).await?;
     b.screenshot("kv-invalid-json").await?;
     assert_eq!(ui.value("app/config.json").await?, None, "an invalid value was written");
 
@@ -42,12 +42,12 @@ async fn keys_and_folders_are_created_edited_and_deleted() -> anyhow::Result<()>
     info!("--- an edit to invalid JSON is refused; a valid edit is saved");
     b.type_into("#kv-value", r#"{"port": 9090"#).await?;
     b.click("#save").await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-edit .notice", |t| t.contains("Invalid JSON")).await?;
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| t.contains("Invalid JSON")).await?;
     assert_eq!(ui.value("app/config.json").await?.as_deref(), Some(r#"{"port": 8080}"#));
     b.type_into("#kv-value", r#"{"port": 9090}"#).await?;
     // Ctrl+Enter saves from the editor (the keyboard path).
     b.keys("#kv-value", "\u{E009}\u{E007}\u{E009}").await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-edit .notice", |t| t.contains("Saved")).await?;
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| t.contains("Saved")).await?;
     assert_eq!(ui.value("app/config.json").await?.as_deref(), Some(r#"{"port": 9090}"#));
 
     info!("--- flags and indexes follow writes made elsewhere");
@@ -66,7 +66,7 @@ async fn keys_and_folders_are_created_edited_and_deleted() -> anyhow::Result<()>
     b.type_into("#new-key", "settings.yaml").await?;
     b.type_into("#new-value", "replicas: [1, 2\n").await?;
     b.click("#create").await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-create .notice", |t| t.contains("Invalid YAML")).await?;
+    b.wait_text(SHOWS_WITHIN, "#create-msg", |t| t.contains("Invalid YAML")).await?;
     assert_eq!(ui.value("app/settings.yaml").await?, None);
     b.click("#save-anyway").await?;
     b.wait_text(SHOWS_WITHIN, "h1", |t| t == "app/settings.yaml").await?;

@@ -44,7 +44,7 @@ async fn lists_stay_usable_with_1000_services_and_10000_keys() -> anyhow::Result
 
     let listed = ui.get("/v1/internal/ui/services").await?.unwrap_or_default();
     let total = listed.as_array().map_or(0, Vec::len);
-    assert!(total > SERVICES, "{total} services listed");
+    assert!(total >= SERVICES, "{total} services listed");
 
     info!("--- the services list shows the first page at once");
     let t = Instant::now();
@@ -56,7 +56,8 @@ async fn lists_stay_usable_with_1000_services_and_10000_keys() -> anyhow::Result
     b.click("#services .pager button:last-child").await?;
     b.wait_text(SHOWS_WITHIN, "#services .pager", |t| t.contains("101–200")).await?;
     set_field(b, "#service-search", "svc-0999").await?;
-    b.wait_text(SHOWS_WITHIN, "#services tbody", |t| t.contains("svc-0999") && t.lines().count() == 1).await?;
+    b.wait_text(SHOWS_WITHIN, "#services .pager", |t| t.contains("1–1 of 1 services")).await?;
+    b.wait_text(SHOWS_WITHIN, "#services tbody", |t| t.contains("svc-0999")).await?;
     set_field(b, "#service-search", "").await?;
     set_field(b, "#service-health", "critical").await?;
     b.wait_text(SHOWS_WITHIN, "#services .pager", |t| t.contains(&format!("of {} services", SERVICES / 10))).await?;
@@ -68,7 +69,8 @@ async fn lists_stay_usable_with_1000_services_and_10000_keys() -> anyhow::Result
     b.wait_text(SHOWS_WITHIN, "#kv-list .pager", |t| t.contains(&format!("1–100 of {KEYS} entries"))).await?;
     info!(ms = t.elapsed().as_millis() as u64, "folder shown");
     set_field(b, "#kv-filter", "key-09999").await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-list tbody", |t| t.contains("key-09999") && t.lines().count() == 1).await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-list .pager", |t| t.contains("1–1 of 1 entries")).await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-list tbody", |t| t.contains("key-09999")).await?;
     b.click("tr[data-key='big/key-09999'] a").await?;
     b.wait_text(SHOWS_WITHIN, "#kv-value", |t| t == "value 9999").await?;
 

@@ -40,8 +40,8 @@ function parentOf(key) {
 }
 
 /** A message line under a form: kind is 'ok', 'error' or 'info'. */
-function notice() {
-  const el = h('div', { class: 'notice', role: 'status', 'aria-live': 'polite', hidden: true });
+function notice(id) {
+  const el = h('div', { id, class: 'notice', role: 'status', 'aria-live': 'polite', hidden: true });
   return {
     el,
     show(kind, ...content) {
@@ -94,7 +94,7 @@ function folderPage(main, scope, prefix) {
       }, 'Delete')));
   }, { label: 'entries' });
   const body = h('div', { id: 'kv-list' }, h('p', { class: 'muted' }, 'Loading…'));
-  const msg = notice();
+  const msg = notice('create-msg');
 
   // Create a key or (name ending in '/') a folder here.
   const name = h('input', { id: 'new-key', name: 'key', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'name, or folder/' });
@@ -180,8 +180,8 @@ function keyPage(main, scope, key) {
   const meta = h('section', { class: 'card', id: 'kv-meta', 'aria-label': 'Key' }, h('p', { class: 'muted' }, 'Loading…'));
   const editor = h('textarea', { id: 'kv-value', name: 'value', rows: 12, spellcheck: 'false', 'aria-label': 'Value' });
   const format = formatSelect('kv-format', 'text');
-  const msg = notice();
-  const stale = notice();
+  const msg = notice('edit-msg');
+  const stale = notice('stale-msg');
   const saveBtn = h('button', { type: 'submit', id: 'save' }, 'Save');
   const delBtn = h('button', { type: 'button', class: 'danger', id: 'delete-key', onclick: () => del() }, 'Delete key');
   const form = h('form', { class: 'card', id: 'kv-edit', 'aria-label': 'Edit value' },
