@@ -211,6 +211,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(history::kv_history).fallback(method_not_allowed),
         )
         .route(
+            "/v1/history/kv/",
+            get(history::kv_history).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/history/kv/{*key}",
             get(history::kv_history).fallback(method_not_allowed),
         )

@@ -8,6 +8,7 @@ mod durability;
 mod kv;
 mod local;
 mod snapshot;
+mod ui;
 mod watch;
 
 use std::time::Duration;

@@ -47,6 +47,7 @@ async fn a_key_rolls_back_to_an_earlier_version() -> anyhow::Result<()> {
         .wait_text(SHOWS_WITHIN, "#diff-lines", |t| t.contains("+ listen: 9999"))
         .await?;
     assert!(diff.contains("- listen: 8080") && diff.contains("- log: info") && diff.contains("  workers: 8"), "{diff}");
+    b.eval("document.querySelector('#kv-history').scrollIntoView(); return null;", vec![]).await?;
     b.screenshot("kv-history").await?;
 
     info!("--- any two versions can be compared");

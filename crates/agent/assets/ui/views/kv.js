@@ -178,7 +178,7 @@ function keyPage(main, scope, key) {
   let pick = { a: null, b: null };
 
   const meta = h('section', { class: 'card', id: 'kv-meta', 'aria-label': 'Key' }, h('p', { class: 'muted' }, 'Loading…'));
-  const editor = h('textarea', { id: 'kv-value', name: 'value', rows: 12, spellcheck: 'false', 'aria-label': 'Value' });
+  const editor = h('textarea', { id: 'kv-value', name: 'value', rows: 8, spellcheck: 'false', 'aria-label': 'Value' });
   const format = formatSelect('kv-format', 'text');
   const msg = notice('edit-msg');
   const stale = notice('stale-msg');

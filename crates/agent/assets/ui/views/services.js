@@ -84,6 +84,6 @@ export function checkTable(checks) {
     h('tbody', {}, checks.map(c => h('tr', { dataset: { check: c.CheckID, status: c.Status } },
       h('td', {}, c.Name, h('div', { class: 'muted small' }, c.CheckID)),
       h('td', {}, status(c.Status)),
-      h('td', {}, c.Type || (c.CheckID === 'serfHealth' ? 'serf' : '')),
+      h('td', {}, c.Type || (c.CheckID === 'serfHealth' ? 'serf' : h('span', { class: 'muted' }, '—'))),
       h('td', {}, c.Output ? h('pre', { class: 'output' }, c.Output) : h('span', { class: 'muted' }, '—')))))));
 }
