@@ -5,7 +5,7 @@
 import { getJSON } from './api.js';
 
 const WAIT = '30s';
-const MAX_BACKOFF_MS = 15000;
+const MAX_BACKOFF_MS = 5000;
 
 /** Resolves when the document is visible (at once if it is). */
 function whenVisible(signal) {

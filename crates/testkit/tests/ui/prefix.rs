@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use crate::proxy::PrefixProxy;
+use crate::proxy::{Fault, PrefixProxy};
 use crate::{Ui, SHOWS_WITHIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,6 +63,40 @@ async fn the_ui_works_behind_a_path_prefix() -> anyhow::Result<()> {
     assert!(during.is_empty(), "queries sent while hidden: {during:?}");
     b.close_tab_to(&page).await?;
     b.wait_text(SHOWS_WITHIN, "#kv-list", |t| t.contains("while-hidden-4")).await?;
+
+    info!("--- the token typed in the header goes with every call, and is kept");
+    b.type_into("#token", "s3cr3t-token").await?;
+    b.keys("#token", "\u{E007}").await?;
+    let typed_at = Instant::now();
+    ui.put("/v1/kv/team/after-token", "x").await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-list", |t| t.contains("after-token")).await?;
+    let api: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.at > typed_at && s.path.contains("/v1/"))
+        .collect();
+    assert!(!api.is_empty() && api.iter().all(|s| s.token.as_deref() == Some("s3cr3t-token")), "{api:?}");
+    b.goto(&format!("{}ui/#/kv/team/", proxy.url())).await?;
+    b.wait_text(SHOWS_WITHIN, "#token", |t| t == "s3cr3t-token").await?;
+
+    info!("--- errors are told plainly: 403, no leader, agent unreachable; then it recovers");
+    proxy.set_fault(Some(Fault::Status(403, "Permission denied".into())));
+    ui.put("/v1/kv/team/wake", "1").await?;
+    b.wait_text(SHOWS_WITHIN, "#banner", |t| t.contains("Permission denied (403)")).await?;
+    b.screenshot("error-403").await?;
+    proxy.set_fault(Some(Fault::Status(500, "No cluster leader".into())));
+    b.wait_text(SHOWS_WITHIN, "#banner", |t| t.contains("no leader")).await?;
+    proxy.set_fault(Some(Fault::Drop));
+    b.wait_text(SHOWS_WITHIN, "#banner", |t| t.contains("unreachable")).await?;
+    b.screenshot("error-unreachable").await?;
+    proxy.set_fault(None);
+    ui.put("/v1/kv/team/recovered", "1").await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-list", |t| t.contains("recovered")).await?;
+    assert_eq!(
+        b.eval("return document.querySelector('#banner').hidden;", vec![]).await?,
+        serde_json::json!(true),
+        "the banner stays after recovery"
+    );
 
     info!("--- nothing ever left the prefix");
     let outside: Vec<_> = proxy.seen().into_iter().filter(|s| !s.forwarded).collect();

@@ -2,6 +2,8 @@
 //! operator's nginx behind an SSH tunnel would: `/<prefix>/x` goes to the
 //! agent as `/x`; anything else is a 404 (and is recorded, so a test can
 //! tell that the UI never left its prefix). One request per connection.
+//! A test can make it answer API calls with a fault (a status, or a dropped
+//! connection) to see how the UI shows them.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,12 +22,24 @@ pub struct Seen {
     pub at: Instant,
     pub path: String,
     pub forwarded: bool,
+    /// The `X-Consul-Token` header, if sent.
+    pub token: Option<String>,
+}
+
+/// How to answer `/v1/` calls instead of forwarding them.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// This status with this plain-text body.
+    Status(u16, String),
+    /// Close the connection without an answer (an unreachable agent).
+    Drop,
 }
 
 pub struct PrefixProxy {
     pub addr: SocketAddr,
     pub prefix: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    fault: Arc<Mutex<Option<Fault>>>,
     task: JoinHandle<()>,
 }
 
@@ -35,17 +49,23 @@ impl PrefixProxy {
         let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let fault = Arc::new(Mutex::new(None));
         let prefix = format!("/{}", prefix.trim_matches('/'));
-        let (p, s) = (prefix.clone(), seen.clone());
+        let (p, s, f) = (prefix.clone(), seen.clone(), fault.clone());
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let (p, s) = (p.clone(), s.clone());
+                let (p, s, f) = (p.clone(), s.clone(), f.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, &p, upstream, &s).await;
+                    let _ = serve(conn, &p, upstream, &s, &f).await;
                 });
             }
         });
-        Ok(PrefixProxy { addr, prefix, seen, task })
+        Ok(PrefixProxy { addr, prefix, seen, fault, task })
+    }
+
+    /// Answers every `/v1/` call with `fault` from now on (`None`: forward).
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
     }
 
     /// `http://addr/<prefix>/`.
@@ -65,7 +85,13 @@ impl Drop for PrefixProxy {
     }
 }
 
-async fn serve(mut client: TcpStream, prefix: &str, upstream: SocketAddr, seen: &Mutex<Vec<Seen>>) -> anyhow::Result<()> {
+async fn serve(
+    mut client: TcpStream,
+    prefix: &str,
+    upstream: SocketAddr,
+    seen: &Mutex<Vec<Seen>>,
+    fault: &Mutex<Option<Fault>>,
+) -> anyhow::Result<()> {
     // Read the request head.
     let mut buf = Vec::with_capacity(4096);
     let end = loop {
@@ -90,11 +116,30 @@ async fn serve(mut client: TcpStream, prefix: &str, upstream: SocketAddr, seen: 
     let rest = target
         .strip_prefix(prefix)
         .filter(|r| r.is_empty() || r.starts_with('/') || r.starts_with('?'));
+    let token = head
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-consul-token"))
+        .map(|(_, v)| v.trim().to_owned());
     seen.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
         at: Instant::now(),
         path: target.to_owned(),
         forwarded: rest.is_some(),
+        token,
     });
+    let injected = fault.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let (Some(f), Some(r)) = (injected, rest) {
+        if r.starts_with("/v1/") {
+            if let Fault::Status(code, body) = f {
+                let answer = format!(
+                    "HTTP/1.1 {code} Fault\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                client.write_all(answer.as_bytes()).await?;
+            }
+            return Ok(());
+        }
+    }
     let Some(rest) = rest else {
         client
             .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 22\r\nconnection: close\r\n\r\noutside of the prefix\n")
