@@ -76,8 +76,10 @@ async fn the_ui_works_behind_a_path_prefix() -> anyhow::Result<()> {
         .filter(|s| s.at > typed_at && s.path.contains("/v1/"))
         .collect();
     assert!(!api.is_empty() && api.iter().all(|s| s.token.as_deref() == Some("s3cr3t-token")), "{api:?}");
-    b.goto(&format!("{}ui/#/kv/team/", proxy.url())).await?;
-    b.wait_text(SHOWS_WITHIN, "#token", |t| t == "s3cr3t-token").await?;
+    b.eval("window.__beforeReload = true; location.reload(); return null;", vec![]).await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-list", |t| t.contains("after-token")).await?;
+    assert_eq!(b.eval("return window.__beforeReload === undefined;", vec![]).await?, serde_json::json!(true), "not reloaded");
+    assert_eq!(b.text("#token").await?.as_deref(), Some("s3cr3t-token"), "the token is kept across a reload");
 
     info!("--- errors are told plainly: 403, no leader, agent unreachable; then it recovers");
     proxy.set_fault(Some(Fault::Status(403, "Permission denied".into())));
