@@ -14,9 +14,11 @@ export function overview(main, scope) {
   const members = h('section', { class: 'card', 'aria-label': 'Members' });
   main.append(h('h1', {}, 'Overview'), summary, servers, members);
 
-  let busy = false;
+  // One refresh at a time; a trigger during one runs another after it.
+  let busy = false, again = false;
   async function refresh() {
-    if (busy || scope.signal.aborted) return;
+    if (scope.signal.aborted) return;
+    if (busy) { again = true; return; }
     busy = true;
     try {
       const signal = scope.signal;
@@ -41,6 +43,7 @@ export function overview(main, scope) {
       }
     } finally {
       busy = false;
+      if (again) { again = false; refresh(); }
     }
   }
 

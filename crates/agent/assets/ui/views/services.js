@@ -1,7 +1,7 @@
 // Services: the list (name, tags, instances, check counts; search and a
 // health filter; paged) and one service's instances with their checks.
 
-import { getJSON, pathOf } from '../api.js';
+import { pathOf } from '../api.js';
 import { h, fill, empty, errorBox, tags, meta, status, healthCounts, pagedTable, report, link } from '../dom.js';
 
 /** A service's worst state from its check counts. */
