@@ -62,7 +62,9 @@ pub struct Browser {
 
 impl std::fmt::Debug for Browser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Browser").field("driver", &self.base).finish()
+        f.debug_struct("Browser")
+            .field("driver", &self.base)
+            .finish()
     }
 }
 
@@ -96,7 +98,10 @@ impl Browser {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = cmd.spawn().map_err(|e| fail("spawning chromedriver", e))?;
-        let stdout = child.stdout.take().ok_or_else(|| fail("reading chromedriver", "no stdout"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| fail("reading chromedriver", "no stdout"))?;
         // chromedriver says "… started successfully on port N." on stdout.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -117,7 +122,10 @@ impl Browser {
             other => {
                 let _ = send(child.id(), Signal::Kill);
                 let _ = child.wait();
-                return Err(fail("starting chromedriver", format!("no port announced ({other:?})")));
+                return Err(fail(
+                    "starting chromedriver",
+                    format!("no port announced ({other:?})"),
+                ));
             }
         };
         let http = reqwest::Client::builder()
@@ -162,7 +170,10 @@ impl Browser {
         let req = match method {
             "GET" => self.http.get(&url),
             "DELETE" => self.http.delete(&url),
-            _ => self.http.post(&url).json(&body.unwrap_or_else(|| json!({}))),
+            _ => self
+                .http
+                .post(&url)
+                .json(&body.unwrap_or_else(|| json!({}))),
         };
         let resp = req.send().await.map_err(|e| fail(&doing, e))?;
         let ok = resp.status().is_success();
@@ -174,7 +185,8 @@ impl Browser {
     }
 
     async fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, KitError> {
-        self.raw(method, &format!("/session/{}{path}", self.session), body).await
+        self.raw(method, &format!("/session/{}{path}", self.session), body)
+            .await
     }
 
     /// Opens `url` and waits for the page to load.
@@ -182,7 +194,9 @@ impl Browser {
     /// # Errors
     /// `Browser` when the driver refuses.
     pub async fn goto(&self, url: &str) -> Result<(), KitError> {
-        self.cmd("POST", "/url", Some(json!({ "url": url }))).await.map(drop)
+        self.cmd("POST", "/url", Some(json!({ "url": url })))
+            .await
+            .map(drop)
     }
 
     /// The page's current URL.
@@ -190,7 +204,12 @@ impl Browser {
     /// # Errors
     /// `Browser` when the driver refuses.
     pub async fn url(&self) -> Result<String, KitError> {
-        Ok(self.cmd("GET", "/url", None).await?.as_str().unwrap_or_default().to_owned())
+        Ok(self
+            .cmd("GET", "/url", None)
+            .await?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// Runs `script` (a function body; `arguments[i]` are `args`) and
@@ -199,7 +218,12 @@ impl Browser {
     /// # Errors
     /// `Browser` when the script throws.
     pub async fn eval(&self, script: &str, args: Vec<Value>) -> Result<Value, KitError> {
-        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": args }))).await
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
     }
 
     /// The first element matching the CSS selector.
@@ -208,7 +232,11 @@ impl Browser {
     /// `Browser` when there is none.
     pub async fn find(&self, css: &str) -> Result<Element, KitError> {
         let v = self
-            .cmd("POST", "/element", Some(json!({ "using": "css selector", "value": css })))
+            .cmd(
+                "POST",
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
             .await?;
         v[ELEMENT]
             .as_str()
@@ -223,7 +251,9 @@ impl Browser {
     /// `Browser` when there is no such element or it cannot be clicked.
     pub async fn click(&self, css: &str) -> Result<(), KitError> {
         let e = self.find(css).await?;
-        self.cmd("POST", &format!("/element/{}/click", e.0), None).await.map(drop)
+        self.cmd("POST", &format!("/element/{}/click", e.0), None)
+            .await
+            .map(drop)
     }
 
     /// Clears the field matching `css` and types `text` into it, key by key.
@@ -232,10 +262,15 @@ impl Browser {
     /// `Browser` when there is no such field.
     pub async fn type_into(&self, css: &str, text: &str) -> Result<(), KitError> {
         let e = self.find(css).await?;
-        self.cmd("POST", &format!("/element/{}/clear", e.0), None).await?;
-        self.cmd("POST", &format!("/element/{}/value", e.0), Some(json!({ "text": text })))
-            .await
-            .map(drop)
+        self.cmd("POST", &format!("/element/{}/clear", e.0), None)
+            .await?;
+        self.cmd(
+            "POST",
+            &format!("/element/{}/value", e.0),
+            Some(json!({ "text": text })),
+        )
+        .await
+        .map(drop)
     }
 
     /// Sends keys to the element matching `css` without clearing it
@@ -245,9 +280,13 @@ impl Browser {
     /// `Browser` when there is no such element.
     pub async fn keys(&self, css: &str, text: &str) -> Result<(), KitError> {
         let e = self.find(css).await?;
-        self.cmd("POST", &format!("/element/{}/value", e.0), Some(json!({ "text": text })))
-            .await
-            .map(drop)
+        self.cmd(
+            "POST",
+            &format!("/element/{}/value", e.0),
+            Some(json!({ "text": text })),
+        )
+        .await
+        .map(drop)
     }
 
     /// The text of the first element matching `css` (`None`: no such element).
@@ -314,9 +353,13 @@ impl Browser {
     /// # Errors
     /// `Browser` when the driver refuses.
     pub async fn resize(&self, width: u32, height: u32) -> Result<(), KitError> {
-        self.cmd("POST", "/window/rect", Some(json!({ "width": width, "height": height })))
-            .await
-            .map(drop)
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await
+        .map(drop)
     }
 
     /// Opens a new tab and switches to it, leaving the current one in the
@@ -326,9 +369,12 @@ impl Browser {
     /// `Browser` when the driver refuses.
     pub async fn new_tab(&self) -> Result<String, KitError> {
         let old = self.cmd("GET", "/window", None).await?;
-        let v = self.cmd("POST", "/window/new", Some(json!({ "type": "tab" }))).await?;
+        let v = self
+            .cmd("POST", "/window/new", Some(json!({ "type": "tab" })))
+            .await?;
         let handle = v["handle"].clone();
-        self.cmd("POST", "/window", Some(json!({ "handle": handle }))).await?;
+        self.cmd("POST", "/window", Some(json!({ "handle": handle })))
+            .await?;
         Ok(old.as_str().unwrap_or_default().to_owned())
     }
 
@@ -338,7 +384,9 @@ impl Browser {
     /// `Browser` when the driver refuses.
     pub async fn close_tab_to(&self, handle: &str) -> Result<(), KitError> {
         self.cmd("DELETE", "/window", None).await?;
-        self.cmd("POST", "/window", Some(json!({ "handle": handle }))).await.map(drop)
+        self.cmd("POST", "/window", Some(json!({ "handle": handle })))
+            .await
+            .map(drop)
     }
 
     /// Ends the session (closing Chromium) and stops chromedriver.
@@ -346,7 +394,9 @@ impl Browser {
     /// # Errors
     /// `Browser` when the session does not end cleanly.
     pub async fn close(mut self) -> Result<(), KitError> {
-        let r = self.raw("DELETE", &format!("/session/{}", self.session), None).await;
+        let r = self
+            .raw("DELETE", &format!("/session/{}", self.session), None)
+            .await;
         self.session.clear();
         self.stop_driver();
         r.map(drop)
@@ -375,7 +425,9 @@ impl Drop for Browser {
             // Best effort: a blocking client, as there may be no runtime here.
             let url = format!("{}/session/{}", self.base, self.session);
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async {
                         let c = reqwest::Client::builder().no_proxy().build();

@@ -75,7 +75,10 @@ async fn ui_files_are_served_with_their_types_and_revalidated() {
     // The JS calls the API relative to the page: no absolute /v1 anywhere.
     for path in ["/ui/api.js", "/ui/views/kv.js", "/ui/views/services.js"] {
         let js = c.get(a.u(path)).send().await.unwrap().text().await.unwrap();
-        assert!(!js.contains("'/v1") && !js.contains("\"/v1"), "{path} names /v1 absolutely");
+        assert!(
+            !js.contains("'/v1") && !js.contains("\"/v1"),
+            "{path} names /v1 absolutely"
+        );
     }
     a.shutdown().await;
 }
@@ -98,7 +101,12 @@ fn b64(s: &str) -> Value {
 #[tokio::test]
 async fn history_lists_a_keys_versions_newest_first() {
     let a = TestAgent::dev().await;
-    let r = a.http.get(a.u("/v1/history/kv/cfg/db")).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u("/v1/history/kv/cfg/db"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404, "a key that never existed");
 
     a.put("cfg/db", "v1").await;
@@ -114,14 +122,23 @@ async fn history_lists_a_keys_versions_newest_first() {
     a.http.delete(a.u("/v1/kv/cfg/db")).send().await.unwrap();
     a.put("cfg/db", "v3").await;
 
-    let r = a.http.get(a.u("/v1/history/kv/cfg/db")).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u("/v1/history/kv/cfg/db"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let index = index_of(&r);
     let v: Vec<Value> = r.json().await.unwrap();
     let ops: Vec<_> = v.iter().map(|e| e["Op"].as_str().unwrap()).collect();
     assert_eq!(ops, ["set", "delete", "set", "set"]);
     assert_eq!(v[0]["Value"], b64("v3"));
-    assert_eq!(v[0]["Index"].as_u64(), Some(index), "X-Consul-Index is the key's last change");
+    assert_eq!(
+        v[0]["Index"].as_u64(),
+        Some(index),
+        "X-Consul-Index is the key's last change"
+    );
     assert_eq!(v[1]["Value"], Value::Null);
     assert_eq!(v[2]["Value"], b64("v2"));
     assert_eq!(v[2]["Flags"], 7);
@@ -129,21 +146,39 @@ async fn history_lists_a_keys_versions_newest_first() {
     assert_eq!(v[3]["Flags"], 0);
     let idx: Vec<u64> = v.iter().map(|e| e["Index"].as_u64().unwrap()).collect();
     assert!(idx.windows(2).all(|w| w[0] > w[1]), "newest first: {idx:?}");
-    assert_eq!(v[2]["CreateIndex"], v[3]["Index"], "the same key until its delete");
+    assert_eq!(
+        v[2]["CreateIndex"], v[3]["Index"],
+        "the same key until its delete"
+    );
     assert!(v.iter().all(|e| e["Key"] == "cfg/db"));
 
-    let r = a.http.get(a.u("/v1/history/kv/cfg/db?limit=2")).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u("/v1/history/kv/cfg/db?limit=2"))
+        .send()
+        .await
+        .unwrap();
     let v: Vec<Value> = r.json().await.unwrap();
     assert_eq!(v.len(), 2);
     assert_eq!(v[0]["Value"], b64("v3"));
 
     for bad in ["limit=0", "limit=x", "limit=10001"] {
-        let r = a.http.get(a.u(&format!("/v1/history/kv/cfg/db?{bad}"))).send().await.unwrap();
+        let r = a
+            .http
+            .get(a.u(&format!("/v1/history/kv/cfg/db?{bad}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{bad}");
     }
     let r = a.http.get(a.u("/v1/history/kv/")).send().await.unwrap();
     assert_eq!(r.status(), 400, "no key");
-    let r = a.http.put(a.u("/v1/history/kv/cfg/db")).send().await.unwrap();
+    let r = a
+        .http
+        .put(a.u("/v1/history/kv/cfg/db"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
 
     // A blocking read returns when the key changes.
@@ -192,7 +227,11 @@ async fn service_summaries_count_instances_and_checks() {
             "Check": {"CheckID": format!("{id}-c"), "Name": "c", "ServiceID": id, "Status": status},
         })
     };
-    for body in [reg("n1", "w1", "passing"), reg("n2", "w2", "critical"), reg("n2", "w3", "warning")] {
+    for body in [
+        reg("n1", "w1", "passing"),
+        reg("n2", "w2", "critical"),
+        reg("n2", "w3", "warning"),
+    ] {
         let r = a
             .http
             .put(a.u("/v1/catalog/register"))
@@ -202,16 +241,28 @@ async fn service_summaries_count_instances_and_checks() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let r = a.http.get(a.u("/v1/internal/ui/services")).send().await.unwrap();
+    let r = a
+        .http
+        .get(a.u("/v1/internal/ui/services"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let index = index_of(&r);
     let list: Vec<Value> = r.json().await.unwrap();
-    let web = list.iter().find(|s| s["Name"] == "web").expect("web listed");
+    let web = list
+        .iter()
+        .find(|s| s["Name"] == "web")
+        .expect("web listed");
     assert_eq!(web["InstanceCount"], 3);
     assert_eq!(web["Nodes"], json!(["n1", "n2"]));
     assert_eq!(web["Tags"], json!(["w1", "w2", "w3"]));
     assert_eq!(
-        (web["ChecksPassing"].clone(), web["ChecksWarning"].clone(), web["ChecksCritical"].clone()),
+        (
+            web["ChecksPassing"].clone(),
+            web["ChecksWarning"].clone(),
+            web["ChecksCritical"].clone()
+        ),
         (json!(1), json!(1), json!(1))
     );
     assert_eq!(web["Datacenter"], "dc1");

@@ -35,7 +35,10 @@ async fn a_key_rolls_back_to_an_earlier_version() -> anyhow::Result<()> {
 
     info!("--- the page lists the versions, newest first, and diffs the last change");
     b.goto(&ui.page("/kv/svc/app.yaml")).await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-history tbody", |t| t.lines().count() >= 3).await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-history tbody", |t| {
+        t.lines().count() >= 3
+    })
+    .await?;
     let order = b
         .eval(
             "return [...document.querySelectorAll('#kv-history tbody tr')].map(r => Number(r.dataset.index));",
@@ -44,51 +47,91 @@ async fn a_key_rolls_back_to_an_earlier_version() -> anyhow::Result<()> {
         .await?;
     assert_eq!(order, serde_json::json!([i3, i2, i1]));
     let diff = b
-        .wait_text(SHOWS_WITHIN, "#diff-lines", |t| t.contains("+ listen: 9999"))
+        .wait_text(SHOWS_WITHIN, "#diff-lines", |t| {
+            t.contains("+ listen: 9999")
+        })
         .await?;
-    assert!(diff.contains("- listen: 8080") && diff.contains("- log: info") && diff.contains("  workers: 8"), "{diff}");
-    b.eval("document.querySelector('#kv-history').scrollIntoView(); return null;", vec![]).await?;
+    assert!(
+        diff.contains("- listen: 8080")
+            && diff.contains("- log: info")
+            && diff.contains("  workers: 8"),
+        "{diff}"
+    );
+    b.eval(
+        "document.querySelector('#kv-history').scrollIntoView(); return null;",
+        vec![],
+    )
+    .await?;
     b.screenshot("kv-history").await?;
 
     info!("--- any two versions can be compared");
-    b.click(&format!("tr[data-index='{i1}'] input[name=pick-a]")).await?;
-    b.click(&format!("tr[data-index='{i2}'] input[name=pick-b]")).await?;
+    b.click(&format!("tr[data-index='{i1}'] input[name=pick-a]"))
+        .await?;
+    b.click(&format!("tr[data-index='{i2}'] input[name=pick-b]"))
+        .await?;
     let diff = b
-        .wait_text(SHOWS_WITHIN, "#kv-diff h2", |t| t.contains(&format!("{i1} to {i2}")))
+        .wait_text(SHOWS_WITHIN, "#kv-diff h2", |t| {
+            t.contains(&format!("{i1} to {i2}"))
+        })
         .await?;
     info!(%diff, "picked");
     let lines = b.text("#diff-lines").await?.unwrap_or_default();
-    assert!(lines.contains("- workers: 4") && lines.contains("+ workers: 8") && !lines.contains("9999"), "{lines}");
+    assert!(
+        lines.contains("- workers: 4") && lines.contains("+ workers: 8") && !lines.contains("9999"),
+        "{lines}"
+    );
 
     info!("--- roll back to the first version: two clicks");
-    b.click(&format!("tr[data-index='{i1}'] button.rollback")).await?;
+    b.click(&format!("tr[data-index='{i1}'] button.rollback"))
+        .await?;
     confirm(b).await?;
-    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| t.contains(&format!("Rolled back to the value of index {i1}"))).await?;
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| {
+        t.contains(&format!("Rolled back to the value of index {i1}"))
+    })
+    .await?;
     assert_eq!(ui.value("svc/app.yaml").await?.as_deref(), Some(V1));
     b.wait_text(SHOWS_WITHIN, "#kv-value", |t| t == V1).await?;
     let idx = indexes(&ui, "svc/app.yaml").await?;
     assert_eq!(idx.len(), 4, "the rollback is a new version: {idx:?}");
     let i4 = idx[0];
-    b.wait_text(SHOWS_WITHIN, "#kv-history tbody tr:first-child", |t| t.contains(&i4.to_string()) && t.contains("current")).await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-history tbody tr:first-child", |t| {
+        t.contains(&i4.to_string()) && t.contains("current")
+    })
+    .await?;
     b.screenshot("kv-rolled-back").await?;
 
     info!("--- a rollback never overwrites an edit the page had not shown");
     // The dialog is open (the page has shown index i4); someone else writes.
-    b.click(&format!("tr[data-index='{i2}'] button.rollback")).await?;
-    b.wait_for_element(SHOWS_WITHIN, "dialog[open] #confirm-yes").await?;
+    b.click(&format!("tr[data-index='{i2}'] button.rollback"))
+        .await?;
+    b.wait_for_element(SHOWS_WITHIN, "dialog[open] #confirm-yes")
+        .await?;
     ui.put("/v1/kv/svc/app.yaml", "edited elsewhere\n").await?;
     confirm(b).await?;
-    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| t.contains("Conflict: not rolled back")).await?;
-    assert_eq!(ui.value("svc/app.yaml").await?.as_deref(), Some("edited elsewhere\n"));
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| {
+        t.contains("Conflict: not rolled back")
+    })
+    .await?;
+    assert_eq!(
+        ui.value("svc/app.yaml").await?.as_deref(),
+        Some("edited elsewhere\n")
+    );
     b.screenshot("kv-rollback-conflict").await?;
 
     info!("--- a deleted key can be brought back from its history");
     b.click("#delete-key").await?;
     confirm(b).await?;
-    b.wait_text(SHOWS_WITHIN, "#kv-history tbody tr:first-child", |t| t.contains("deleted")).await?;
-    b.click(&format!("tr[data-index='{i3}'] button.rollback")).await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-history tbody tr:first-child", |t| {
+        t.contains("deleted")
+    })
+    .await?;
+    b.click(&format!("tr[data-index='{i3}'] button.rollback"))
+        .await?;
     confirm(b).await?;
-    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| t.contains(&format!("index {i3}"))).await?;
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| {
+        t.contains(&format!("index {i3}"))
+    })
+    .await?;
     assert_eq!(ui.value("svc/app.yaml").await?.as_deref(), Some(V3));
 
     ui.shutdown().await

@@ -88,7 +88,8 @@ impl Ui {
 
 /// Clicks the confirm button of the open confirmation dialog.
 pub async fn confirm(b: &Browser) -> Result<(), KitError> {
-    b.wait_for_element(SHOWS_WITHIN, "dialog[open] #confirm-yes").await?;
+    b.wait_for_element(SHOWS_WITHIN, "dialog[open] #confirm-yes")
+        .await?;
     b.click("dialog[open] #confirm-yes").await
 }
 

@@ -45,7 +45,11 @@ pub struct PrefixProxy {
 
 impl PrefixProxy {
     /// Listens on `ip:0` and forwards `/<prefix>/…` to `upstream`.
-    pub async fn start(ip: std::net::Ipv4Addr, prefix: &str, upstream: SocketAddr) -> anyhow::Result<PrefixProxy> {
+    pub async fn start(
+        ip: std::net::Ipv4Addr,
+        prefix: &str,
+        upstream: SocketAddr,
+    ) -> anyhow::Result<PrefixProxy> {
         let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -60,7 +64,13 @@ impl PrefixProxy {
                 });
             }
         });
-        Ok(PrefixProxy { addr, prefix, seen, fault, task })
+        Ok(PrefixProxy {
+            addr,
+            prefix,
+            seen,
+            fault,
+            task,
+        })
     }
 
     /// Answers every `/v1/` call with `fault` from now on (`None`: forward).
@@ -146,7 +156,11 @@ async fn serve(
             .await?;
         return Ok(());
     };
-    let path = if rest.is_empty() || rest.starts_with('?') { format!("/{rest}") } else { rest.to_owned() };
+    let path = if rest.is_empty() || rest.starts_with('?') {
+        format!("/{rest}")
+    } else {
+        rest.to_owned()
+    };
     // Rewrite the head: the new path, and one request per connection.
     let mut out = format!("{method} {path} {version}\r\n");
     for l in lines.filter(|l| !l.is_empty()) {
