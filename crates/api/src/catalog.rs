@@ -238,3 +238,20 @@ fn api_key(key: &str) -> String {
             .collect(),
     }
 }
+
+/// One service in `GET /v1/internal/ui/services` (the summary Consul's web
+/// UI lists): its tags, the nodes running it, how many instances, and how
+/// many of the checks that apply to those instances (their own and their
+/// nodes') are passing, warning and critical.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceSummary {
+    pub name: String,
+    pub datacenter: String,
+    pub tags: Vec<String>,
+    pub nodes: Vec<String>,
+    pub instance_count: u64,
+    pub checks_passing: u64,
+    pub checks_warning: u64,
+    pub checks_critical: u64,
+}

@@ -92,3 +92,21 @@ pub struct Compacted {
     pub oldest_index: u64,
     pub current_index: u64,
 }
+
+/// One version of a key in `GET /v1/history/kv/<key>` (Praetor's): the
+/// change at `Index`. For a `set`, the fields describe the entry it wrote;
+/// for a `delete`, `Value` is `null` and `Flags` 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KvVersion {
+    pub index: u64,
+    pub op: WatchOp,
+    pub key: String,
+    pub value: Option<String>,
+    pub flags: u64,
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub lock_index: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}

@@ -56,6 +56,12 @@ pub enum Query {
         from: u64,
         max: usize,
     },
+    /// The kept versions of one key, newest first, at most `max`, with its
+    /// live entry (`/v1/history/kv/<key>`).
+    KvHistory { key: String, max: usize },
+    /// Every service with its instance and check counts
+    /// (`/v1/internal/ui/services`).
+    ServiceSummaries,
 }
 
 /// The answer to a `Query`.
@@ -93,6 +99,13 @@ pub enum Answer {
     Snapshot(Vec<u8>),
     /// The changes asked for are no longer kept.
     Compacted { oldest: u64, current: u64 },
+    /// A key's kept changes, newest first, and its live entry.
+    History {
+        changes: Vec<Change>,
+        live: Option<Entry>,
+    },
+    /// Service summaries, by name.
+    ServiceSummaries(Vec<praetor_api::catalog::ServiceSummary>),
 }
 
 /// How to run a query: the blocking index and wait, and the consistency mode.
@@ -215,6 +228,20 @@ impl Query {
                         (u64::MAX, Answer::Compacted { oldest, current })
                     }
                 }
+            }
+            Query::KvHistory { key, max } => {
+                let changes = store
+                    .history()
+                    .of_key(key, *max)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                let live = kv.get(key).cloned();
+                (kv.key_index(key), Answer::History { changes, live })
+            }
+            Query::ServiceSummaries => {
+                let (index, list) = store.catalog().service_summaries();
+                (index, Answer::ServiceSummaries(list))
             }
         }
     }

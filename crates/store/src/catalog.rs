@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use praetor_api::catalog::{
     check_status, CatalogService, CheckDefinition, DeregisterRequest, HealthCheck, Node,
-    NodeService, RegisterRequest, ServiceEntry, SERF_CHECK_ID, SERF_CHECK_NAME,
+    NodeService, RegisterRequest, ServiceEntry, ServiceSummary, SERF_CHECK_ID, SERF_CHECK_NAME,
 };
 use serde::{Deserialize, Serialize};
 
@@ -204,6 +204,57 @@ impl Catalog {
             .cloned()
             .collect();
         (self.checks_index.max(1), list)
+    }
+
+    /// Every service with its instance and check counts, by name
+    /// (`/v1/internal/ui/services`); each instance counts its own checks and
+    /// its node's. The index is the last change to any node, instance or
+    /// check.
+    pub fn service_summaries(&self) -> (u64, Vec<ServiceSummary>) {
+        let mut out: BTreeMap<&str, ServiceSummary> = BTreeMap::new();
+        for ((node, _), s) in &self.services {
+            let sum = out.entry(&s.service).or_insert_with(|| ServiceSummary {
+                name: s.service.clone(),
+                datacenter: String::new(),
+                tags: Vec::new(),
+                nodes: Vec::new(),
+                instance_count: 0,
+                checks_passing: 0,
+                checks_warning: 0,
+                checks_critical: 0,
+            });
+            sum.instance_count += 1;
+            for t in &s.tags {
+                if !sum.tags.contains(t) {
+                    sum.tags.push(t.clone());
+                }
+            }
+            if !sum.nodes.contains(node) {
+                sum.nodes.push(node.clone());
+            }
+            for (_, c) in range(&self.checks, node)
+                .filter(|(_, c)| c.service_id.is_empty() || c.service_id == s.id)
+            {
+                match c.status.as_str() {
+                    check_status::PASSING => sum.checks_passing += 1,
+                    check_status::WARNING => sum.checks_warning += 1,
+                    _ => sum.checks_critical += 1,
+                }
+            }
+        }
+        let list = out
+            .into_values()
+            .map(|mut s| {
+                s.tags.sort();
+                s.nodes.sort();
+                s
+            })
+            .collect();
+        let index = self
+            .nodes_index
+            .max(self.services_index)
+            .max(self.checks_index);
+        (index.max(1), list)
     }
 
     fn touch_service(&mut self, name: &str, index: u64) {

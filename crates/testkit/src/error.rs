@@ -68,6 +68,10 @@ pub enum KitError {
     /// Cutting or healing network links failed (or cannot be done here).
     #[error("network partition: {0}")]
     Partition(String),
+    /// The browser (chromedriver and Chromium) could not be started or
+    /// refused a WebDriver command.
+    #[error("browser: {doing}: {detail}")]
+    Browser { doing: String, detail: String },
     /// `kill(2)` failed.
     #[error("sending {signal:?} to pid {pid}")]
     Signal {

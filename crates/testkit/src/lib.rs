@@ -24,6 +24,7 @@
 
 pub mod agent;
 pub mod binary;
+pub mod browser;
 pub mod cli;
 pub mod cluster;
 pub mod error;
@@ -35,6 +36,7 @@ use std::time::Duration;
 
 pub use agent::{AgentBuilder, AgentProcess, Signal};
 pub use binary::{praetor_bin, praetor_bin_for_any_user};
+pub use browser::Browser;
 pub use cli::{Cli, CliChild, CliOutput};
 pub use cluster::{Answer, Cluster, Consistency, Member, Node, NodeState, Put, Role, Spec};
 pub use error::KitError;

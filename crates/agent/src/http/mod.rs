@@ -7,12 +7,14 @@ pub mod catalog;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod history;
 pub mod kv;
 pub mod local;
 pub mod operator;
 pub mod query;
 pub mod snapshot;
 pub mod status;
+pub mod ui;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -197,7 +199,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         let cfg = state.config();
         (cfg.limits.kv_max_value_size.max(cfg.limits.txn_max_req_len) as usize).saturating_add(1024)
     };
+    let pages = if state.config().ui {
+        ui::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(pages)
+        .route(
+            "/v1/history/kv",
+            get(history::kv_history).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/history/kv/",
+            get(history::kv_history).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/history/kv/{*key}",
+            get(history::kv_history).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/internal/ui/services",
+            get(ui::services).fallback(method_not_allowed),
+        )
         .route("/v1/kv", kv::routes())
         .route("/v1/kv/", kv::routes())
         .route("/v1/kv/{*key}", kv::routes())

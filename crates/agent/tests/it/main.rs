@@ -9,6 +9,7 @@ mod event;
 mod kv;
 mod local;
 mod snapshot;
+mod ui;
 mod watch;
 
 use std::time::Duration;

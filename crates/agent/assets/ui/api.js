@@ -1,0 +1,90 @@
+// The agent's HTTP API, reached relative to the page: the UI lives at
+// <base>/ui/, so the API is <base>/v1/… whatever prefix a proxy or tunnel adds.
+
+const TOKEN_KEY = 'praetor.token';
+
+/** The agent's base URL (the folder above /ui/). */
+export const base = new URL('../', document.baseURI);
+
+export function token() {
+  try { return localStorage.getItem(TOKEN_KEY) || ''; } catch { return ''; }
+}
+
+export function setToken(t) {
+  try {
+    if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY);
+  } catch { /* private mode: the token lasts for this page only */ }
+}
+
+/** A failed call: `status` 0 when the agent could not be reached. */
+export class ApiError extends Error {
+  constructor(status, text) {
+    super(describe(status, text));
+    this.status = status;
+    this.text = text;
+  }
+}
+
+function describe(status, text) {
+  if (status === 0) return `The agent is unreachable (${text}). Is it running, and is the tunnel up?`;
+  if (status === 403) return `Permission denied (403): ${text || 'the token may lack the rights'}. Set an ACL token above.`;
+  if (/No cluster leader/i.test(text)) return 'The cluster has no leader (500 No cluster leader): reads and writes wait until one is elected.';
+  if (/No known Consul servers/i.test(text)) return 'This agent knows no servers (500): it cannot read or write.';
+  return `${status}: ${text || 'request failed'}`;
+}
+
+/** Encodes a KV key or name for a path, segment by segment. */
+export function pathOf(key) {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+/**
+ * Calls `v1/<path>` with `query` ({k: v}; v === true adds a bare flag).
+ * Resolves to the Response when it is 2xx, or 404 with `allow404`.
+ */
+export async function call(method, path, { query = {}, body, signal, allow404 = false } = {}) {
+  const url = new URL('v1/' + path, base);
+  const parts = [];
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined || v === null || v === false) continue;
+    parts.push(v === true ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+  }
+  url.search = parts.join('&');
+  const headers = {};
+  const t = token();
+  if (t) headers['X-Consul-Token'] = t;
+  let res;
+  try {
+    res = await fetch(url, { method, headers, body, signal, cache: 'no-store', credentials: 'same-origin' });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, e.message || 'network error');
+  }
+  if (res.ok || (allow404 && res.status === 404)) return res;
+  const text = (await res.text().catch(() => '')).trim();
+  throw new ApiError(res.status, text || res.statusText);
+}
+
+/** GET as JSON: {data (null on an allowed 404), index (X-Consul-Index, 0 if none), status}. */
+export async function getJSON(path, opts = {}) {
+  const res = await call('GET', path, opts);
+  const index = Number(res.headers.get('X-Consul-Index') || 0);
+  const data = res.status === 404 ? null : await res.json();
+  return { data, index, status: res.status };
+}
+
+/** The bytes of a KV value (base64; null is empty). */
+export function valueBytes(b64) {
+  if (!b64) return new Uint8Array(0);
+  return Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+}
+
+/** A KV value as text: {text, binary} (binary: not UTF-8, shown lossily). */
+export function decodeValue(b64) {
+  const bytes = valueBytes(b64);
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), binary: false };
+  } catch {
+    return { text: new TextDecoder().decode(bytes), binary: true };
+  }
+}

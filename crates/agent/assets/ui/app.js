@@ -1,0 +1,67 @@
+// The UI's entry: hash routes (so every URL stays relative to /ui/), the
+// token field, and the banner that says when the agent cannot be reached.
+
+import { Scope } from './live.js';
+import { setToken, token } from './api.js';
+import { overview } from './views/overview.js';
+import { serviceList, servicePage } from './views/services.js';
+import { nodeList, nodePage } from './views/nodes.js';
+import { kvRoute } from './views/kv.js';
+import { report } from './dom.js';
+
+const routes = [
+  [/^\/(overview)?$/, 'overview', overview],
+  [/^\/services$/, 'services', serviceList],
+  [/^\/services\/(.+)$/, 'services', servicePage],
+  [/^\/nodes$/, 'nodes', nodeList],
+  [/^\/nodes\/(.+)$/, 'nodes', nodePage],
+  [/^\/kv\/(.*)$/, 'kv', kvRoute],
+];
+
+const main = document.getElementById('main');
+let current = null;
+
+function notFound(el) {
+  el.replaceChildren(Object.assign(document.createElement('p'), {
+    className: 'empty', textContent: 'No such page. Use the links above.',
+  }));
+}
+
+function render() {
+  current?.dispose();
+  report(null);
+  const path = location.hash.replace(/^#/, '') || '/overview';
+  let view = notFound, section = '', args = [];
+  for (const [re, name, fn] of routes) {
+    const m = re.exec(path.split('?')[0]);
+    if (m) {
+      view = fn;
+      section = name;
+      args = m.slice(1).map(s => (s === undefined ? '' : safeDecode(s)));
+      break;
+    }
+  }
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.dataset.section === section) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  current = new Scope();
+  main.replaceChildren();
+  main.dataset.view = section;
+  view(main, current, ...args);
+}
+
+function safeDecode(s) {
+  try { return decodeURIComponent(s); } catch { return s; }
+}
+
+const tokenInput = document.getElementById('token');
+tokenInput.value = token();
+document.getElementById('token-form').addEventListener('submit', e => {
+  e.preventDefault();
+  setToken(tokenInput.value.trim());
+  render();
+});
+
+window.addEventListener('hashchange', () => { render(); main.focus({ preventScroll: true }); });
+render();
