@@ -56,6 +56,14 @@ pub enum Query {
         from: u64,
         max: usize,
     },
+    /// Every session (`/v1/session/list`).
+    Sessions,
+    /// One session (`/v1/session/info/<id>`).
+    Session { id: String },
+    /// A node's sessions (`/v1/session/node/<node>`).
+    NodeSessions { node: String },
+    /// A transaction whose every operation reads (`PUT /v1/txn`).
+    Txn(Vec<praetor_store::txn::TxnOp>),
 }
 
 /// The answer to a `Query`.
@@ -93,6 +101,10 @@ pub enum Answer {
     Snapshot(Vec<u8>),
     /// The changes asked for are no longer kept.
     Compacted { oldest: u64, current: u64 },
+    /// Sessions.
+    Sessions(Vec<praetor_api::session::SessionEntry>),
+    /// The outcome of a read-only transaction.
+    Txn(praetor_store::txn::TxnOutcome),
 }
 
 /// How to run a query: the blocking index and wait, and the consistency mode.
@@ -180,6 +192,25 @@ impl Query {
                 let data = store.encode_state().unwrap_or_default();
                 (store.last_index(), Answer::Snapshot(data))
             }
+            Query::Sessions => {
+                let (index, list) = store.sessions().list();
+                (index, Answer::Sessions(list))
+            }
+            Query::Session { id } => {
+                let found = store.sessions().get(id).map(|s| s.entry.clone());
+                (
+                    store.sessions().table_index(),
+                    Answer::Sessions(found.into_iter().collect()),
+                )
+            }
+            Query::NodeSessions { node } => {
+                let (index, list) = store.sessions().of_node(node);
+                (index, Answer::Sessions(list))
+            }
+            Query::Txn(ops) => (
+                store.last_index().max(1),
+                Answer::Txn(praetor_store::txn::read(store, ops)),
+            ),
             Query::KvChanges { prefix, from, max } => {
                 let current = store.last_index();
                 match store.history().since(prefix, *from, usize::MAX) {

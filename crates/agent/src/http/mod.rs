@@ -11,8 +11,10 @@ pub mod kv;
 pub mod local;
 pub mod operator;
 pub mod query;
+pub mod session;
 pub mod snapshot;
 pub mod status;
+pub mod txn;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -161,6 +163,18 @@ const FIELDS: &[&str] = &[
     "Output",
     "Definition",
     "Kind",
+    "LockDelay",
+    "Behavior",
+    "NodeChecks",
+    "ServiceChecks",
+    "KV",
+    "Verb",
+    "Key",
+    "Value",
+    "Flags",
+    "Index",
+    "Session",
+    "ModifyIndex",
 ];
 
 /// Keys whose values are the user's own maps, left as written.
@@ -360,6 +374,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/catalog/datacenters",
             get(catalog::datacenters).fallback(method_not_allowed),
         )
+        .merge(session_routes())
         .route("/v1/{*rest}", any(not_found))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -367,6 +382,37 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// Sessions (`/v1/session/*`) and transactions (`/v1/txn`).
+fn session_routes() -> Router<Arc<AppState>> {
+    use axum::routing::put;
+    Router::new()
+        .route(
+            "/v1/session/create",
+            put(session::create).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/destroy/{id}",
+            put(session::destroy).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/renew/{id}",
+            put(session::renew).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/info/{id}",
+            get(session::info).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/node/{node}",
+            get(session::node).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/list",
+            get(session::list).fallback(method_not_allowed),
+        )
+        .route("/v1/txn", put(txn::txn).fallback(method_not_allowed))
 }
 
 async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
