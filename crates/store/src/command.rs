@@ -45,7 +45,7 @@ pub enum Command {
     Batch(Vec<Command>),
     /// Creates a session (its ID chosen by the proposer). Its node must be
     /// in the catalog and its checks there and not critical, else `Refused`.
-    SessionCreate(praetor_api::session::SessionEntry),
+    SessionCreate(Box<praetor_api::session::SessionEntry>),
     /// Destroys a session (`PUT /v1/session/destroy`): its locks are
     /// released or its keys deleted, by its `Behavior`, and its held keys
     /// get its lock-delay. `false` when it did not exist.

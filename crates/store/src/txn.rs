@@ -129,7 +129,7 @@ pub struct CatalogOp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnOp {
     Kv(KvOp),
-    Catalog(CatalogOp),
+    Catalog(Box<CatalogOp>),
 }
 
 impl TxnOp {

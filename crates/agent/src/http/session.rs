@@ -132,7 +132,10 @@ pub async fn create(
     };
     let entry = session_from_body(body, &state.config().node_name)?;
     let id = entry.id.clone();
-    let (index, resp) = state.backend.write(Command::SessionCreate(entry)).await?;
+    let (index, resp) = state
+        .backend
+        .write(Command::SessionCreate(Box::new(entry)))
+        .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));
     }

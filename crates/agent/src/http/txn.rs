@@ -141,14 +141,14 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             node_meta: b.meta,
             ..RegisterRequest::default()
         };
-        return Ok(TxnOp::Catalog(CatalogOp {
+        return Ok(TxnOp::Catalog(Box::new(CatalogOp {
             target: CatalogTarget::Node,
             verb,
             node: b.node,
             id: String::new(),
             register,
             index: b.modify_index,
-        }));
+        })));
     }
     if let Some(s) = op.service {
         let verb = catalog_verb(i, &s.verb)?;
@@ -176,14 +176,14 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             }),
             ..RegisterRequest::default()
         };
-        return Ok(TxnOp::Catalog(CatalogOp {
+        return Ok(TxnOp::Catalog(Box::new(CatalogOp {
             target: CatalogTarget::Service,
             verb,
             node: s.node,
             id,
             register,
             index: b.modify_index,
-        }));
+        })));
     }
     if let Some(c) = op.check {
         let verb = catalog_verb(i, &c.verb)?;
@@ -205,14 +205,14 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             }),
             ..RegisterRequest::default()
         };
-        return Ok(TxnOp::Catalog(CatalogOp {
+        return Ok(TxnOp::Catalog(Box::new(CatalogOp {
             target: CatalogTarget::Check,
             verb,
             node: b.node,
             id: b.check_id,
             register,
             index: b.modify_index,
-        }));
+        })));
     }
     Err(bad(i, "no KV, Node, Service or Check operation"))
 }
