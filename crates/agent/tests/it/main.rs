@@ -7,6 +7,7 @@ mod catalog;
 mod durability;
 mod kv;
 mod local;
+mod session;
 mod snapshot;
 mod watch;
 
