@@ -320,20 +320,36 @@ async fn sleep_or_forever(d: Option<Duration>) {
     }
 }
 
-/// Releases what we hold and destroys the session (best effort).
+/// Attempts at releasing and at destroying the session, 1 s apart.
+const FINISH_ATTEMPTS: u32 = 8;
+
+/// Releases what we hold and destroys the session, retrying transient
+/// errors a bounded number of times (if all fail, the session's TTL or
+/// checks end the hold on the servers).
 async fn finish(client: &Client, mode: &Mode, session: &str, done: &CancellationToken) {
     done.cancel();
-    match mode {
-        Mode::Lock { key } => {
-            let _ = client
+    for _ in 0..FINISH_ATTEMPTS {
+        let r = match mode {
+            Mode::Lock { key } => client
                 .kv_release(key, Vec::new(), LOCK_FLAG_VALUE, session)
-                .await;
-        }
-        Mode::Semaphore { prefix, .. } => {
-            let _ = leave_semaphore(client, prefix, session).await;
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
+            Mode::Semaphore { prefix, .. } => leave_semaphore(client, prefix, session).await,
+        };
+        match r {
+            Err(e) if transient(&e) => tokio::time::sleep(RETRY_ACQUIRE).await,
+            _ => break,
         }
     }
-    let _ = client.session_destroy(session).await;
+    for _ in 0..FINISH_ATTEMPTS {
+        match client.session_destroy(session).await {
+            Err(ClientError::Connect { .. }) | Err(ClientError::Http { status: 500.., .. }) => {
+                tokio::time::sleep(RETRY_ACQUIRE).await
+            }
+            _ => break,
+        }
+    }
 }
 
 /// Renews the session every TTL/2 until `done`; cancels `lost` when the
@@ -388,11 +404,29 @@ fn blocking(index: u64) -> QueryOptions {
     }
 }
 
+/// `true` for errors worth retrying: the agent unreachable, or a 5xx (no
+/// leader during an election, a server restarting).
+fn transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| match c.downcast_ref::<ClientError>() {
+        Some(ClientError::Connect { .. }) => true,
+        Some(ClientError::Http { status, .. }) => *status >= 500,
+        _ => false,
+    })
+}
+
+/// Tries to acquire until it succeeds or fails for good; transient errors
+/// (an election under way, the agent restarting) are retried.
 async fn acquire(client: &Client, mode: &Mode, session: &str) -> anyhow::Result<Held> {
-    match mode {
-        Mode::Lock { key } => acquire_lock(client, key, session).await,
-        Mode::Semaphore { prefix, limit } => {
-            acquire_semaphore(client, prefix, *limit, session).await
+    loop {
+        let r = match mode {
+            Mode::Lock { key } => acquire_lock(client, key, session).await,
+            Mode::Semaphore { prefix, limit } => {
+                acquire_semaphore(client, prefix, *limit, session).await
+            }
+        };
+        match r {
+            Err(e) if transient(&e) => tokio::time::sleep(RETRY_ACQUIRE).await,
+            other => return other,
         }
     }
 }
