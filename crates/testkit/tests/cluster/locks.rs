@@ -53,6 +53,28 @@ async fn wait_log(
     .await?)
 }
 
+/// Waits until the leader has put `nodes` in the catalog (sessions need
+/// their node there), seen through `via`.
+async fn wait_registered(cluster: &Cluster, nodes: &[&str]) -> anyhow::Result<()> {
+    wait_for(secs(60), "the client nodes in the catalog", || async {
+        let v = cluster
+            .get_json(nodes[0], "/v1/catalog/nodes")
+            .await
+            .map_err(|e| e.to_string())?;
+        let names: Vec<&str> = v
+            .as_array()
+            .map(|l| l.iter().filter_map(|n| n["Node"].as_str()).collect())
+            .unwrap_or_default();
+        if nodes.iter().all(|n| names.contains(n)) {
+            Ok(())
+        } else {
+            Err(format!("{names:?}"))
+        }
+    })
+    .await?;
+    Ok(())
+}
+
 fn no_violation(lines: &[String]) {
     assert!(
         !lines.iter().any(|l| l.starts_with("VIOLATION")),
@@ -65,6 +87,7 @@ async fn a_lock_has_one_holder_and_passes_on_when_the_holders_agent_dies() -> an
     init_tracing();
     let mut cluster = Cluster::start(Spec::servers(3).clients(2)).await?;
     cluster.wait_formed(secs(30)).await?;
+    wait_registered(&cluster, &["c1", "c2"]).await?;
     let dir = tempfile::tempdir()?;
     let d = dir.path();
 
@@ -137,6 +160,7 @@ async fn a_three_slot_semaphore_runs_at_most_three_of_six_children() -> anyhow::
     init_tracing();
     let cluster = Cluster::start(Spec::servers(1).clients(2)).await?;
     cluster.wait_formed(secs(30)).await?;
+    wait_registered(&cluster, &["c1", "c2"]).await?;
     let dir = tempfile::tempdir()?;
     let d = dir.path().display().to_string();
     let child = format!(
@@ -223,6 +247,7 @@ async fn a_paused_leader_cannot_make_a_fenced_write_after_it_is_replaced() -> an
     init_tracing();
     let cluster = Cluster::start(Spec::servers(3).clients(2)).await?;
     cluster.wait_formed(secs(30)).await?;
+    wait_registered(&cluster, &["c1", "c2"]).await?;
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     let elect = |via: &str, name: &str| {
@@ -329,6 +354,7 @@ async fn a_raft_leader_change_during_hand_overs_loses_no_lock_and_makes_no_secon
     init_tracing();
     let mut cluster = Cluster::start(Spec::servers(3).clients(2)).await?;
     cluster.wait_formed(secs(30)).await?;
+    wait_registered(&cluster, &["c1", "c2"]).await?;
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     let mut contenders = Vec::new();
