@@ -167,6 +167,10 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
                 Arc::new(cfg.clone()),
                 stop.child_token(),
             ));
+            tasks.spawn(praetor_server::session_ttl::run_session_ttl(
+                s.clone(),
+                stop.child_token(),
+            ));
             Backend::Local(s)
         }
         None => {

@@ -8,7 +8,9 @@ pub mod duration;
 pub mod event;
 pub mod kv;
 pub mod operator;
+pub mod session;
 pub mod snapshot;
+pub mod txn;
 
 pub use kv::{KvPair, WatchEvent, WatchOp};
 

@@ -49,6 +49,10 @@ enum Command {
     Event(cmd::event::EventArgs),
     /// Watches a view of the data and runs a handler on every change.
     Watch(cmd::watch::WatchArgs),
+    /// Holds a lock (or one of N semaphore slots) while a child process runs.
+    Lock(cmd::lock::LockArgs),
+    /// Runs a child only while it leads, with a fencing token in its environment.
+    Elect(cmd::lock::ElectArgs),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
     /// Prints the version.
@@ -82,6 +86,8 @@ fn main() {
                         Command::Services(c) => cmd::catalog::services(c).await,
                         Command::Catalog(c) => cmd::catalog::catalog(c).await,
                         Command::Info(a) => cmd::info::info(a).await,
+                        Command::Lock(a) => cmd::lock::lock(a).await,
+                        Command::Elect(a) => cmd::lock::elect(a).await,
                         Command::Agent(_) | Command::Version => Ok(()),
                     }
                 })

@@ -25,6 +25,11 @@ pub fn error(msg: &str) {
     eprintln!("Error! {msg}");
 }
 
+/// Prints a progress message to stderr (stdout belongs to a child process).
+pub fn info(msg: &str) {
+    eprintln!("{msg}");
+}
+
 /// Aligns rows into columns separated by two spaces, like Consul's columnize.
 pub fn columns(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);

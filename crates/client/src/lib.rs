@@ -3,6 +3,7 @@
 //! reason.
 
 pub mod error;
+pub mod session;
 pub mod watch;
 
 use std::time::Duration;

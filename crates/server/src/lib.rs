@@ -7,6 +7,7 @@ mod proposer;
 pub mod query;
 pub mod raft;
 pub mod rpc;
+pub mod session_ttl;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

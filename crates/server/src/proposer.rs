@@ -58,6 +58,30 @@ fn size(cmd: &Command) -> usize {
         Command::EventFire(e) => e.name.len() + e.payload.as_ref().map_or(0, String::len) + 64,
         Command::CatalogDeregister(r) => r.node.len() + r.service_id.len() + r.check_id.len(),
         Command::Batch(cmds) => cmds.iter().map(size).sum(),
+        Command::SessionCreate(s) => 256 + s.id.len() + s.name.len() + s.node.len(),
+        Command::SessionDestroy { id }
+        | Command::SessionRenew { id }
+        | Command::SessionExpire { id, .. } => id.len() + 16,
+        Command::KvLock {
+            key,
+            value,
+            session,
+            ..
+        }
+        | Command::KvUnlock {
+            key,
+            value,
+            session,
+            ..
+        } => key.len() + value.len() + session.len(),
+        Command::Txn(ops) => ops
+            .iter()
+            .map(|op| match op {
+                praetor_store::txn::TxnOp::Kv(k) => k.key.len() + k.value.len() + 64,
+                praetor_store::txn::TxnOp::Catalog(_) => 512,
+            })
+            .sum(),
+        Command::Timed { cmd, .. } => size(cmd) + 8,
     }
 }
 
@@ -87,15 +111,27 @@ async fn run_proposer(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>) {
     }
 }
 
+/// Stamps `cmd` with this (the leader's) wall-clock time: the store
+/// measures lock-delays in it, so the time travels in the log.
+fn timed(cmd: Command) -> Command {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Command::Timed {
+        at_ms,
+        cmd: Box::new(cmd),
+    }
+}
+
 async fn propose_batch(raft: &Raft, mut batch: Vec<(Command, Reply)>) {
     if batch.len() == 1 {
         if let Some((cmd, done)) = batch.pop() {
-            let _ = done.send(classify(raft.client_write(cmd).await));
+            let _ = done.send(classify(raft.client_write(timed(cmd)).await));
         }
         return;
     }
     let (cmds, replies): (Vec<Command>, Vec<Reply>) = batch.into_iter().unzip();
-    match classify(raft.client_write(Command::Batch(cmds)).await) {
+    match classify(raft.client_write(timed(Command::Batch(cmds))).await) {
         Ok((index, Response::Batch(answers))) if answers.len() == replies.len() => {
             for (done, answer) in replies.into_iter().zip(answers) {
                 let _ = done.send(Ok((index, answer)));

@@ -62,6 +62,14 @@ pub enum Query {
     /// Every service with its instance and check counts
     /// (`/v1/internal/ui/services`).
     ServiceSummaries,
+    /// Every session (`/v1/session/list`).
+    Sessions,
+    /// One session (`/v1/session/info/<id>`).
+    Session { id: String },
+    /// A node's sessions (`/v1/session/node/<node>`).
+    NodeSessions { node: String },
+    /// A transaction whose every operation reads (`PUT /v1/txn`).
+    Txn(Vec<praetor_store::txn::TxnOp>),
 }
 
 /// The answer to a `Query`.
@@ -106,6 +114,10 @@ pub enum Answer {
     },
     /// Service summaries, by name.
     ServiceSummaries(Vec<praetor_api::catalog::ServiceSummary>),
+    /// Sessions.
+    Sessions(Vec<praetor_api::session::SessionEntry>),
+    /// The outcome of a read-only transaction.
+    Txn(praetor_store::txn::TxnOutcome),
 }
 
 /// How to run a query: the blocking index and wait, and the consistency mode.
@@ -193,6 +205,25 @@ impl Query {
                 let data = store.encode_state().unwrap_or_default();
                 (store.last_index(), Answer::Snapshot(data))
             }
+            Query::Sessions => {
+                let (index, list) = store.sessions().list();
+                (index, Answer::Sessions(list))
+            }
+            Query::Session { id } => {
+                let found = store.sessions().get(id).map(|s| s.entry.clone());
+                (
+                    store.sessions().table_index(),
+                    Answer::Sessions(found.into_iter().collect()),
+                )
+            }
+            Query::NodeSessions { node } => {
+                let (index, list) = store.sessions().of_node(node);
+                (index, Answer::Sessions(list))
+            }
+            Query::Txn(ops) => (
+                store.last_index().max(1),
+                Answer::Txn(praetor_store::txn::read(store, ops)),
+            ),
             Query::KvChanges { prefix, from, max } => {
                 let current = store.last_index();
                 match store.history().since(prefix, *from, usize::MAX) {

@@ -56,6 +56,16 @@ impl Catalog {
         (self.nodes_index.max(1), self.nodes.get(name).cloned())
     }
 
+    /// One service instance of a node.
+    pub fn service(&self, node: &str, id: &str) -> Option<&NodeService> {
+        self.services.get(&(node.to_owned(), id.to_owned()))
+    }
+
+    /// One check of a node.
+    pub fn check(&self, node: &str, id: &str) -> Option<&HealthCheck> {
+        self.checks.get(&(node.to_owned(), id.to_owned()))
+    }
+
     /// A node's service instances and the index of nodes and services.
     pub fn node_services(&self, name: &str) -> (u64, Vec<NodeService>) {
         let list = range(&self.services, name)

@@ -43,6 +43,44 @@ pub enum Command {
     /// in order at the entry's index and answered on its own; a failed check
     /// in one does not affect the others.
     Batch(Vec<Command>),
+    /// Creates a session (its ID chosen by the proposer). Its node must be
+    /// in the catalog and its checks there and not critical, else `Refused`.
+    SessionCreate(Box<praetor_api::session::SessionEntry>),
+    /// Destroys a session (`PUT /v1/session/destroy`): its locks are
+    /// released or its keys deleted, by its `Behavior`, and its held keys
+    /// get its lock-delay. `false` when it did not exist.
+    SessionDestroy { id: String },
+    /// Renews a session (the leader restarts its TTL timer). `false` when
+    /// it does not exist.
+    SessionRenew { id: String },
+    /// Expires a session whose TTL ran out on the leader: as a destroy,
+    /// unless it was renewed after `renewed` (the renewal wins; `false`).
+    SessionExpire { id: String, renewed: u64 },
+    /// Acquires a key for a session and writes it (`?acquire=`). `false`
+    /// when another session holds it or a lock-delay is pending on it;
+    /// `Refused` when the session does not exist.
+    KvLock {
+        key: String,
+        value: Vec<u8>,
+        flags: u64,
+        session: String,
+    },
+    /// Releases a key held by a session and writes it (`?release=`).
+    /// `false` when the session does not hold it.
+    KvUnlock {
+        key: String,
+        value: Vec<u8>,
+        flags: u64,
+        session: String,
+    },
+    /// A transaction (`PUT /v1/txn`): every operation applies, or none
+    /// does. Answers `Response::Txn`.
+    Txn(Vec<crate::txn::TxnOp>),
+    /// A command with the leader's wall-clock time (ms since the epoch)
+    /// when it proposed it. The leader stamps every log entry so: the
+    /// store's clock (`Store::clock_ms`) is the latest stamp, which is
+    /// what lock-delays are measured in. Answers as `cmd`.
+    Timed { at_ms: u64, cmd: Box<Command> },
 }
 
 impl Command {
@@ -58,6 +96,14 @@ impl Command {
             Command::CatalogDeregister(_) => "catalog_deregister",
             Command::EventFire(_) => "event_fire",
             Command::Batch(_) => "batch",
+            Command::SessionCreate(_) => "session_create",
+            Command::SessionDestroy { .. } => "session_destroy",
+            Command::SessionRenew { .. } => "session_renew",
+            Command::SessionExpire { .. } => "session_expire",
+            Command::KvLock { .. } => "kv_lock",
+            Command::KvUnlock { .. } => "kv_unlock",
+            Command::Txn(_) => "txn",
+            Command::Timed { cmd, .. } => cmd.kind(),
         }
     }
 }
@@ -74,6 +120,8 @@ pub enum Response {
     Batch(Vec<Response>),
     /// The command was invalid and changed nothing; the reason.
     Refused(String),
+    /// The answer of a `Command::Txn`.
+    Txn(crate::txn::TxnOutcome),
 }
 
 impl Response {
@@ -88,6 +136,42 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         Command::Batch(cmds) => {
             return Response::Batch(cmds.iter().map(|c| apply(store, index, c)).collect())
         }
+        Command::Timed { at_ms, cmd } => {
+            store.clock_ms = store.clock_ms.max(*at_ms);
+            return apply(store, index, cmd);
+        }
+        Command::SessionCreate(entry) => {
+            return match store.sessions.create(index, entry, &store.catalog) {
+                Ok(()) => Response::Applied(true),
+                Err(reason) => Response::Refused(reason),
+            }
+        }
+        Command::SessionDestroy { id } => return Response::Applied(invalidate(store, index, id)),
+        Command::SessionRenew { id } => return Response::Applied(store.sessions.renew(index, id)),
+        Command::SessionExpire { id, renewed } => {
+            let current = store.sessions.get(id).map(|s| s.renewed);
+            if current != Some(*renewed) {
+                return Response::Applied(false);
+            }
+            return Response::Applied(invalidate(store, index, id));
+        }
+        Command::KvLock {
+            key,
+            value,
+            flags,
+            session,
+        } => match may_acquire(store, key, session) {
+            Err(Refusal::NoSession(why)) => return Response::Refused(why),
+            Err(Refusal::Delayed(_)) => None,
+            Ok(()) => store.kv.lock(index, key, value, *flags, session),
+        },
+        Command::KvUnlock {
+            key,
+            value,
+            flags,
+            session,
+        } => store.kv.unlock(index, key, value, *flags, session),
+        Command::Txn(ops) => return Response::Txn(crate::txn::apply(store, index, ops)),
         Command::KvSet {
             key,
             value,
@@ -96,19 +180,27 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         } => store.kv.set(index, key, value, *flags, *cas),
         Command::KvDelete { key, cas } => store.kv.delete(index, key, *cas),
         Command::KvDeleteTree { prefix } => Some(store.kv.delete_tree(index, prefix)),
-        Command::NodeHealth(n) => return Response::Applied(store.catalog.node_health(index, n)),
+        Command::NodeHealth(n) => {
+            let changed = store.catalog.node_health(index, n);
+            sweep_sessions(store, index);
+            return Response::Applied(changed);
+        }
         Command::CatalogRegister(r) => {
-            return match store.catalog.register(index, r) {
+            let answer = match store.catalog.register(index, r) {
                 Ok(changed) => Response::Applied(changed),
                 Err(reason) => Response::Refused(reason),
-            }
+            };
+            sweep_sessions(store, index);
+            return answer;
         }
         Command::EventFire(e) => {
             store.events.fire(index, e.clone());
             return Response::Applied(true);
         }
         Command::CatalogDeregister(r) => {
-            return Response::Applied(store.catalog.deregister(index, r))
+            let changed = store.catalog.deregister(index, r);
+            sweep_sessions(store, index);
+            return Response::Applied(changed);
         }
         Command::Restore(bytes) => {
             return match Store::decode_snapshot(bytes) {
@@ -129,7 +221,77 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
     }
 }
 
-fn record(store: &mut Store, changes: Vec<Change>) {
+/// Why a key may not be acquired now.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The session does not exist (an error, as in Consul).
+    NoSession(String),
+    /// A lock-delay is pending until this leader time (ms): the acquire
+    /// answers `false`, as Consul's.
+    Delayed(u64),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoSession(why) => f.write_str(why),
+            Refusal::Delayed(until) => write!(f, "lock-delay in effect until {until} ms"),
+        }
+    }
+}
+
+/// Whether `session` may acquire `key` now: the session must exist and
+/// no lock-delay may be pending on the key at the store's clock (the
+/// leader's time stamped on this entry).
+pub(crate) fn may_acquire(store: &mut Store, key: &str, session: &str) -> Result<(), Refusal> {
+    if store.sessions.get(session).is_none() {
+        return Err(Refusal::NoSession(format!(
+            "invalid session {session:?}: it does not exist"
+        )));
+    }
+    store.sessions.prune_delays(store.clock_ms);
+    match store.sessions.lock_delay(key) {
+        Some(until) if until > store.clock_ms => Err(Refusal::Delayed(until)),
+        _ => Ok(()),
+    }
+}
+
+/// Destroys session `id`: each key it holds is released (Behavior
+/// `release`) or deleted (`delete`) and gets the session's lock-delay,
+/// counted from the store's clock. Returns whether it existed.
+pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
+    let Some(session) = store.sessions.remove(index, id) else {
+        return false;
+    };
+    let delete = session.entry.behavior == praetor_api::session::behavior::DELETE;
+    let delay = session.entry.lock_delay_ms();
+    let mut changes = Vec::new();
+    for key in store.kv.held_by(id) {
+        if delete {
+            changes.extend(store.kv.delete(index, &key, None).unwrap_or_default());
+        } else {
+            changes.extend(store.kv.release(index, &key));
+        }
+        if delay > 0 {
+            store.sessions.delay_key(&key, store.clock_ms + delay);
+        }
+    }
+    record(store, changes);
+    true
+}
+
+/// Invalidates every session the catalog no longer supports (its node
+/// gone, or one of its checks gone or critical), after a catalog change.
+pub(crate) fn sweep_sessions(store: &mut Store, index: u64) {
+    if store.sessions.is_empty() {
+        return;
+    }
+    for id in store.sessions.invalid(&store.catalog) {
+        invalidate(store, index, &id);
+    }
+}
+
+pub(crate) fn record(store: &mut Store, changes: Vec<Change>) {
     for change in changes {
         let evicted = store.history.push(change);
         store.kv.reap(&evicted);

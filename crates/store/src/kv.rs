@@ -39,6 +39,14 @@ impl Entry {
     }
 }
 
+/// What a transaction changed in the KV table, to put back if it fails.
+#[derive(Debug, Default)]
+pub(crate) struct Undo {
+    saved: Vec<(String, Option<Entry>, Option<u64>)>,
+    seen: std::collections::HashSet<String>,
+    table_index: Option<u64>,
+}
+
 /// The KV table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KvTable {
@@ -218,6 +226,138 @@ impl KvTable {
             self.table_index = index;
         }
         changes
+    }
+
+    /// Acquires `key` for `session` and writes the value, as Consul's
+    /// `?acquire=`: a key held by another session is refused (`None`); a
+    /// key already held by `session` keeps its LockIndex, otherwise the
+    /// LockIndex grows by one. Whether the session exists and whether a
+    /// lock-delay applies is the caller's to check.
+    pub(crate) fn lock(
+        &mut self,
+        index: u64,
+        key: &str,
+        value: &[u8],
+        flags: u64,
+        session: &str,
+    ) -> Option<Vec<Change>> {
+        let prev = self.entries.get(key).cloned();
+        let lock_index = match prev.as_ref() {
+            Some(e) if e.session.as_deref() == Some(session) => e.lock_index,
+            Some(e) if e.session.is_some() => return None,
+            Some(e) => e.lock_index + 1,
+            None => 1,
+        };
+        Some(self.put(index, key, prev, value, flags, lock_index, Some(session)))
+    }
+
+    /// Releases `key` held by `session` and writes the value, as Consul's
+    /// `?release=`; `None` when `session` does not hold it.
+    pub(crate) fn unlock(
+        &mut self,
+        index: u64,
+        key: &str,
+        value: &[u8],
+        flags: u64,
+        session: &str,
+    ) -> Option<Vec<Change>> {
+        let prev = self.entries.get(key).cloned()?;
+        if prev.session.as_deref() != Some(session) {
+            return None;
+        }
+        let lock_index = prev.lock_index;
+        Some(self.put(index, key, Some(prev), value, flags, lock_index, None))
+    }
+
+    /// Clears the lock on `key` and keeps its value (an invalidated
+    /// session with `Behavior` release).
+    pub(crate) fn release(&mut self, index: u64, key: &str) -> Vec<Change> {
+        let Some(prev) = self.entries.get(key).cloned() else {
+            return Vec::new();
+        };
+        let (value, flags, lock_index) = (prev.value.clone(), prev.flags, prev.lock_index);
+        self.put(index, key, Some(prev), &value, flags, lock_index, None)
+    }
+
+    /// The keys `session` holds.
+    pub fn held_by(&self, session: &str) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.session.as_deref() == Some(session))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &mut self,
+        index: u64,
+        key: &str,
+        prev: Option<Entry>,
+        value: &[u8],
+        flags: u64,
+        lock_index: u64,
+        session: Option<&str>,
+    ) -> Vec<Change> {
+        let entry = Entry {
+            value: Arc::from(value),
+            flags,
+            create_index: prev.as_ref().map_or(index, |e| e.create_index),
+            modify_index: index,
+            lock_index,
+            session: session.map(str::to_owned),
+        };
+        self.entries.insert(key.to_owned(), entry.clone());
+        self.tombstones.remove(key);
+        self.table_index = index;
+        vec![Change {
+            index,
+            key: key.to_owned(),
+            entry: Some(entry),
+            prev,
+        }]
+    }
+
+    /// Remembers how `key` is now, so `rollback` can put it back.
+    pub(crate) fn save(&self, undo: &mut Undo, key: &str) {
+        if undo.table_index.is_none() {
+            undo.table_index = Some(self.table_index);
+        }
+        if undo.seen.insert(key.to_owned()) {
+            undo.saved.push((
+                key.to_owned(),
+                self.entries.get(key).cloned(),
+                self.tombstones.get(key).copied(),
+            ));
+        }
+    }
+
+    /// Remembers every key under `prefix` (before a delete-tree).
+    pub(crate) fn save_prefix(&self, undo: &mut Undo, prefix: &str) {
+        let keys: Vec<String> = self.list(prefix).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            self.save(undo, &k);
+        }
+        if undo.table_index.is_none() {
+            undo.table_index = Some(self.table_index);
+        }
+    }
+
+    /// Puts back every key saved in `undo` (a failed transaction).
+    pub(crate) fn rollback(&mut self, undo: Undo) {
+        for (key, entry, tomb) in undo.saved.into_iter().rev() {
+            match entry {
+                Some(e) => self.entries.insert(key.clone(), e),
+                None => self.entries.remove(&key),
+            };
+            match tomb {
+                Some(i) => self.tombstones.insert(key, i),
+                None => self.tombstones.remove(&key),
+            };
+        }
+        if let Some(i) = undo.table_index {
+            self.table_index = i;
+        }
     }
 
     /// Drops the tombstones of deletes that left the history.

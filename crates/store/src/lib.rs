@@ -11,7 +11,9 @@ pub mod error;
 pub mod events;
 pub mod history;
 pub mod kv;
+pub mod session;
 pub mod snapshot;
+pub mod txn;
 
 pub use command::{Command, Response};
 pub use error::StoreError;
@@ -35,6 +37,11 @@ pub struct Store {
     /// The index of the last snapshot restore (0: none): blocking queries
     /// open across it return, as Consul's do, since indexes may go back.
     pub(crate) restored_at: u64,
+    pub(crate) sessions: session::Sessions,
+    /// The leader's wall-clock time (ms since the epoch) stamped on the
+    /// latest entry (`Command::Timed`): the store's only notion of time,
+    /// used for lock-delays. It never goes back.
+    pub(crate) clock_ms: u64,
 }
 
 impl Default for Store {
@@ -53,6 +60,8 @@ impl Store {
             history: History::new(history_limit),
             last_index: 0,
             restored_at: 0,
+            sessions: session::Sessions::default(),
+            clock_ms: 0,
         }
     }
 
@@ -93,6 +102,16 @@ impl Store {
         &self.catalog
     }
 
+    /// The sessions, for reads and the leader's TTL timers.
+    pub fn sessions(&self) -> &session::Sessions {
+        &self.sessions
+    }
+
+    /// The leader's time (ms since the epoch) stamped on the latest entry.
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+
     /// The history of KV changes, for watches and the history API.
     pub fn history(&self) -> &History {
         &self.history
@@ -109,6 +128,7 @@ impl Store {
         self.kv = restored.kv;
         self.catalog = restored.catalog;
         self.events = restored.events;
+        self.sessions = restored.sessions;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.restored_at = index;
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
 
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
@@ -43,6 +43,8 @@ impl Store {
             history: &'a crate::History,
             last_index: u64,
             restored_at: u64,
+            sessions: &'a crate::session::Sessions,
+            clock_ms: u64,
         }
         let empty = crate::History::new(self.history.limit());
         postcard::to_stdvec(&Envelope {
@@ -54,6 +56,8 @@ impl Store {
                 history: &empty,
                 last_index: self.last_index,
                 restored_at: self.restored_at,
+                sessions: &self.sessions,
+                clock_ms: self.clock_ms,
             },
         })
         .map_err(StoreError::SnapshotEncode)

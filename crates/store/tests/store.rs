@@ -1,5 +1,8 @@
 //! Store behaviour: commands in, state, indexes and history out.
 
+#[path = "store/sessions.rs"]
+mod sessions;
+
 use praetor_store::{Command, HistoryError, Response, Store};
 use proptest::prelude::*;
 

@@ -1,6 +1,6 @@
 //! `/v1/kv/<key>`: Consul's KV endpoint (GET with `recurse`, `keys`,
-//! `separator`, `raw`; PUT with `flags` and `cas`; DELETE with `recurse` and
-//! `cas`). Writes become Raft commands; reads are blocking queries.
+//! `separator`, `raw`; PUT with `flags`, `cas`, `acquire` and `release`;
+//! DELETE with `recurse` and `cas`). Writes become Raft commands; reads are blocking queries.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -130,13 +130,6 @@ async fn put_kv(
     if key.is_empty() {
         return Err(ApiError::BadRequest("Missing key name".into()));
     }
-    for unsupported in ["acquire", "release"] {
-        if p.has(unsupported) {
-            return Err(ApiError::BadRequest(format!(
-                "?{unsupported} needs sessions, which this version of Praetor does not have yet"
-            )));
-        }
-    }
     let flags = p.u64("flags")?.unwrap_or(0);
     let cas = p.u64("cas")?;
     let limit = state.config().limits.kv_max_value_size;
@@ -146,11 +139,34 @@ async fn put_kv(
             body.len()
         )));
     }
-    let cmd = Command::KvSet {
-        key,
-        value: body.to_vec(),
-        flags,
-        cas,
+    let session = |name: &str| match p.get(name) {
+        Some("") => Err(ApiError::BadRequest(format!("?{name} needs a session ID"))),
+        other => Ok(other.map(str::to_owned)),
+    };
+    let cmd = match (session("acquire")?, session("release")?) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "Conflicting flags: ?acquire cannot be used with ?release".into(),
+            ))
+        }
+        (Some(session), None) => Command::KvLock {
+            key,
+            value: body.to_vec(),
+            flags,
+            session,
+        },
+        (None, Some(session)) => Command::KvUnlock {
+            key,
+            value: body.to_vec(),
+            flags,
+            session,
+        },
+        (None, None) => Command::KvSet {
+            key,
+            value: body.to_vec(),
+            flags,
+            cas,
+        },
     };
     apply(&state, cmd).await
 }
@@ -184,6 +200,9 @@ async fn delete_kv(
 async fn apply(state: &AppState, cmd: Command) -> Result<Response, ApiError> {
     let start = Instant::now();
     let (index, resp) = state.backend.write(cmd).await?;
+    if let praetor_store::Response::Refused(reason) = resp {
+        return Err(ApiError::BadRequest(reason));
+    }
     state.metrics.incr("consul.kvs.apply", 1);
     state.metrics.time("consul.kvs.apply", start.elapsed());
     Ok(([("X-Consul-Index", index.to_string())], Json(resp.ok())).into_response())

@@ -12,9 +12,11 @@ pub mod kv;
 pub mod local;
 pub mod operator;
 pub mod query;
+pub mod session;
 pub mod snapshot;
 pub mod status;
 pub mod ui;
+pub mod txn;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -163,6 +165,18 @@ const FIELDS: &[&str] = &[
     "Output",
     "Definition",
     "Kind",
+    "LockDelay",
+    "Behavior",
+    "NodeChecks",
+    "ServiceChecks",
+    "KV",
+    "Verb",
+    "Key",
+    "Value",
+    "Flags",
+    "Index",
+    "Session",
+    "ModifyIndex",
 ];
 
 /// Keys whose values are the user's own maps, left as written.
@@ -384,6 +398,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/catalog/datacenters",
             get(catalog::datacenters).fallback(method_not_allowed),
         )
+        .merge(session_routes())
         .route("/v1/{*rest}", any(not_found))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -391,6 +406,37 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// Sessions (`/v1/session/*`) and transactions (`/v1/txn`).
+fn session_routes() -> Router<Arc<AppState>> {
+    use axum::routing::put;
+    Router::new()
+        .route(
+            "/v1/session/create",
+            put(session::create).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/destroy/{id}",
+            put(session::destroy).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/renew/{id}",
+            put(session::renew).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/info/{id}",
+            get(session::info).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/node/{node}",
+            get(session::node).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/session/list",
+            get(session::list).fallback(method_not_allowed),
+        )
+        .route("/v1/txn", put(txn::txn).fallback(method_not_allowed))
 }
 
 async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {

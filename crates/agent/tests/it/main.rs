@@ -8,6 +8,7 @@ mod durability;
 mod event;
 mod kv;
 mod local;
+mod session;
 mod snapshot;
 mod ui;
 mod watch;

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod event;
 pub mod info;
 pub mod kv;
+pub mod lock;
 pub mod members;
 pub mod membership;
 pub mod operator;

@@ -10,6 +10,7 @@ mod autopilot;
 mod failover;
 mod formation;
 mod health;
+mod locks;
 mod membership;
 mod partition;
 mod peers;

@@ -1,0 +1,427 @@
+//! Transactions (`PUT /v1/txn`): up to 64 operations on KV, nodes,
+//! services and checks applied as one command at one index. Operations run
+//! in order, each seeing the ones before it; if any fails, everything is put
+//! back (KV keys from an undo record, the catalog from a copy taken before
+//! the first catalog write) and the answer lists every failure, as Consul's.
+//! Never performs I/O and never reads a clock.
+
+use std::sync::Arc;
+
+use praetor_api::catalog::{DeregisterRequest, HealthCheck, Node, NodeService, RegisterRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::history::Change;
+use crate::kv::{Entry, Undo};
+use crate::Store;
+
+/// A KV verb, as Consul names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvVerb {
+    Set,
+    Cas,
+    Lock,
+    Unlock,
+    Get,
+    GetTree,
+    CheckIndex,
+    CheckSession,
+    CheckNotExists,
+    Delete,
+    DeleteTree,
+    DeleteCas,
+}
+
+impl KvVerb {
+    /// The verb named `s` (`set`, `get-tree`, …).
+    pub fn parse(s: &str) -> Option<KvVerb> {
+        Some(match s {
+            "set" => KvVerb::Set,
+            "cas" => KvVerb::Cas,
+            "lock" => KvVerb::Lock,
+            "unlock" => KvVerb::Unlock,
+            "get" => KvVerb::Get,
+            "get-tree" => KvVerb::GetTree,
+            "check-index" => KvVerb::CheckIndex,
+            "check-session" => KvVerb::CheckSession,
+            "check-not-exists" => KvVerb::CheckNotExists,
+            "delete" => KvVerb::Delete,
+            "delete-tree" => KvVerb::DeleteTree,
+            "delete-cas" => KvVerb::DeleteCas,
+            _ => return None,
+        })
+    }
+
+    /// `true` for the verbs that only read.
+    pub fn reads_only(self) -> bool {
+        matches!(
+            self,
+            KvVerb::Get
+                | KvVerb::GetTree
+                | KvVerb::CheckIndex
+                | KvVerb::CheckSession
+                | KvVerb::CheckNotExists
+        )
+    }
+}
+
+/// A node, service or check verb, as Consul names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CatalogVerb {
+    Set,
+    Cas,
+    Get,
+    Delete,
+    DeleteCas,
+}
+
+impl CatalogVerb {
+    /// The verb named `s`.
+    pub fn parse(s: &str) -> Option<CatalogVerb> {
+        Some(match s {
+            "set" => CatalogVerb::Set,
+            "cas" => CatalogVerb::Cas,
+            "get" => CatalogVerb::Get,
+            "delete" => CatalogVerb::Delete,
+            "delete-cas" => CatalogVerb::DeleteCas,
+            _ => return None,
+        })
+    }
+}
+
+/// One KV operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvOp {
+    pub verb: KvVerb,
+    pub key: String,
+    pub value: Vec<u8>,
+    pub flags: u64,
+    /// The ModifyIndex a `cas`, `check-index` or `delete-cas` expects.
+    pub index: u64,
+    /// The session of a `lock`, `unlock` or `check-session`.
+    pub session: String,
+}
+
+/// What a catalog operation is about: a node, a service of a node or a
+/// check of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CatalogTarget {
+    Node,
+    Service,
+    Check,
+}
+
+/// One node, service or check operation. `register` carries what `set` and
+/// `cas` write (a node alone, or a service or check with
+/// `SkipNodeUpdate`); `index` is the ModifyIndex `cas` and `delete-cas`
+/// expect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogOp {
+    pub target: CatalogTarget,
+    pub verb: CatalogVerb,
+    pub node: String,
+    /// The service or check ID (empty for a node).
+    pub id: String,
+    pub register: RegisterRequest,
+    pub index: u64,
+}
+
+/// One operation of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnOp {
+    Kv(KvOp),
+    Catalog(Box<CatalogOp>),
+}
+
+impl TxnOp {
+    /// `true` when the operation only reads.
+    pub fn reads_only(&self) -> bool {
+        match self {
+            TxnOp::Kv(op) => op.verb.reads_only(),
+            TxnOp::Catalog(op) => op.verb == CatalogVerb::Get,
+        }
+    }
+}
+
+/// One result of a successful transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnResult {
+    /// A key and its entry (its value blank unless the operation read it).
+    Kv(String, Entry),
+    Node(Node),
+    Service(NodeService),
+    Check(HealthCheck),
+}
+
+/// What a transaction answered: results when it applied, or every failed
+/// operation (index, reason) when nothing was applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnOutcome {
+    pub results: Vec<TxnResult>,
+    pub errors: Vec<(usize, String)>,
+}
+
+impl TxnOutcome {
+    /// `true` when every operation succeeded.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+fn blank(key: &str, e: &Entry) -> TxnResult {
+    TxnResult::Kv(
+        key.to_owned(),
+        Entry {
+            value: Arc::from(&[][..]),
+            ..e.clone()
+        },
+    )
+}
+
+fn missing(key: &str) -> String {
+    format!("key {key:?} doesn't exist")
+}
+
+/// A read-only KV operation against `store`; `None` for a write.
+fn kv_read(store: &Store, op: &KvOp) -> Option<Result<Vec<TxnResult>, String>> {
+    let kv = store.kv();
+    let key = op.key.as_str();
+    Some(match op.verb {
+        KvVerb::Get => kv
+            .get(key)
+            .map(|e| vec![TxnResult::Kv(key.to_owned(), e.clone())])
+            .ok_or_else(|| missing(key)),
+        KvVerb::GetTree => Ok(kv
+            .list(key)
+            .map(|(k, e)| TxnResult::Kv(k.clone(), e.clone()))
+            .collect()),
+        KvVerb::CheckIndex => match kv.get(key) {
+            None => Err(missing(key)),
+            Some(e) if e.modify_index != op.index => Err(format!(
+                "current modify index {} of key {key:?} != {}",
+                e.modify_index, op.index
+            )),
+            Some(e) => Ok(vec![blank(key, e)]),
+        },
+        KvVerb::CheckSession => match kv.get(key) {
+            None => Err(missing(key)),
+            Some(e) if e.session.as_deref() != Some(op.session.as_str()) => Err(format!(
+                "failed session check for key {key:?}, current session {:?} != {:?}",
+                e.session.as_deref().unwrap_or(""),
+                op.session
+            )),
+            Some(e) => Ok(vec![blank(key, e)]),
+        },
+        KvVerb::CheckNotExists => match kv.get(key) {
+            Some(_) => Err(format!("key {key:?} exists")),
+            None => Ok(Vec::new()),
+        },
+        _ => return None,
+    })
+}
+
+/// The result of a write: the key's entry now, value blanked.
+fn written(store: &Store, key: &str) -> Vec<TxnResult> {
+    store
+        .kv()
+        .get(key)
+        .map(|e| vec![blank(key, e)])
+        .unwrap_or_default()
+}
+
+fn kv_write(
+    store: &mut Store,
+    index: u64,
+    op: &KvOp,
+    undo: &mut Undo,
+    changes: &mut Vec<Change>,
+) -> Result<Vec<TxnResult>, String> {
+    let key = op.key.as_str();
+    let done = |c: Option<Vec<Change>>, changes: &mut Vec<Change>, why: String| match c {
+        Some(c) => {
+            changes.extend(c);
+            Ok(())
+        }
+        None => Err(why),
+    };
+    match op.verb {
+        KvVerb::Set | KvVerb::Cas => {
+            store.kv.save(undo, key);
+            let cas = (op.verb == KvVerb::Cas).then_some(op.index);
+            let c = store.kv.set(index, key, &op.value, op.flags, cas);
+            done(
+                c,
+                changes,
+                format!("failed to set key {key:?}, index is stale"),
+            )?;
+            Ok(written(store, key))
+        }
+        KvVerb::Lock => {
+            crate::command::may_acquire(store, key, &op.session)
+                .map_err(|why| format!("failed to lock key {key:?}: {why}"))?;
+            store.kv.save(undo, key);
+            let c = store.kv.lock(index, key, &op.value, op.flags, &op.session);
+            done(
+                c,
+                changes,
+                format!("failed to lock key {key:?}, lock is already held"),
+            )?;
+            Ok(written(store, key))
+        }
+        KvVerb::Unlock => {
+            store.kv.save(undo, key);
+            let c = store
+                .kv
+                .unlock(index, key, &op.value, op.flags, &op.session);
+            let why = format!(
+                "failed to unlock key {key:?}, lock isn't held, or is held by another session"
+            );
+            done(c, changes, why)?;
+            Ok(written(store, key))
+        }
+        KvVerb::Delete | KvVerb::DeleteCas => {
+            store.kv.save(undo, key);
+            let cas = (op.verb == KvVerb::DeleteCas).then_some(op.index);
+            let c = store.kv.delete(index, key, cas);
+            done(
+                c,
+                changes,
+                format!("failed to delete key {key:?}, index is stale"),
+            )?;
+            Ok(Vec::new())
+        }
+        KvVerb::DeleteTree => {
+            store.kv.save_prefix(undo, key);
+            changes.extend(store.kv.delete_tree(index, key));
+            Ok(Vec::new())
+        }
+        KvVerb::Get
+        | KvVerb::GetTree
+        | KvVerb::CheckIndex
+        | KvVerb::CheckSession
+        | KvVerb::CheckNotExists => kv_read(store, op).unwrap_or(Ok(Vec::new())),
+    }
+}
+
+fn what(op: &CatalogOp) -> String {
+    match op.target {
+        CatalogTarget::Node => format!("node {:?}", op.node),
+        CatalogTarget::Service => format!("service {:?} on node {:?}", op.id, op.node),
+        CatalogTarget::Check => format!("check {:?} on node {:?}", op.id, op.node),
+    }
+}
+
+/// The current result of a catalog operation's target, if it exists.
+fn catalog_get(store: &Store, op: &CatalogOp) -> Option<TxnResult> {
+    let c = store.catalog();
+    match op.target {
+        CatalogTarget::Node => c.node(&op.node).1.map(TxnResult::Node),
+        CatalogTarget::Service => c.service(&op.node, &op.id).cloned().map(TxnResult::Service),
+        CatalogTarget::Check => c.check(&op.node, &op.id).cloned().map(TxnResult::Check),
+    }
+}
+
+fn modify_index(r: &TxnResult) -> u64 {
+    match r {
+        TxnResult::Kv(_, e) => e.modify_index,
+        TxnResult::Node(n) => n.modify_index,
+        TxnResult::Service(s) => s.modify_index,
+        TxnResult::Check(c) => c.modify_index,
+    }
+}
+
+fn catalog_op(store: &mut Store, index: u64, op: &CatalogOp) -> Result<Vec<TxnResult>, String> {
+    let current = catalog_get(store, op);
+    match op.verb {
+        CatalogVerb::Get => current
+            .map(|r| vec![r])
+            .ok_or_else(|| format!("{} doesn't exist", what(op))),
+        CatalogVerb::Set | CatalogVerb::Cas => {
+            if op.verb == CatalogVerb::Cas && current.as_ref().map_or(0, modify_index) != op.index {
+                return Err(format!("failed to set {}, index is stale", what(op)));
+            }
+            if op.target != CatalogTarget::Node && store.catalog().node(&op.node).1.is_none() {
+                return Err(format!("node {:?} doesn't exist", op.node));
+            }
+            store.catalog.register(index, &op.register)?;
+            Ok(catalog_get(store, op).into_iter().collect())
+        }
+        CatalogVerb::Delete | CatalogVerb::DeleteCas => {
+            if op.verb == CatalogVerb::DeleteCas
+                && current.as_ref().map_or(0, modify_index) != op.index
+            {
+                return Err(format!("failed to delete {}, index is stale", what(op)));
+            }
+            let mut r = DeregisterRequest {
+                node: op.node.clone(),
+                ..DeregisterRequest::default()
+            };
+            match op.target {
+                CatalogTarget::Node => {}
+                CatalogTarget::Service => r.service_id = op.id.clone(),
+                CatalogTarget::Check => r.check_id = op.id.clone(),
+            }
+            store.catalog.deregister(index, &r);
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Applies `ops` at `index`, all or nothing.
+pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome {
+    let mut undo = Undo::default();
+    let mut changes = Vec::new();
+    let mut saved_catalog = None;
+    let mut out = TxnOutcome::default();
+    for (i, op) in ops.iter().enumerate() {
+        let r = match op {
+            TxnOp::Kv(op) => kv_write(store, index, op, &mut undo, &mut changes),
+            TxnOp::Catalog(op) => {
+                if op.verb != CatalogVerb::Get && saved_catalog.is_none() {
+                    saved_catalog = Some(store.catalog.clone());
+                }
+                catalog_op(store, index, op)
+            }
+        };
+        match r {
+            Ok(results) => out.results.extend(results),
+            Err(why) => out.errors.push((i, why)),
+        }
+    }
+    if !out.ok() {
+        store.kv.rollback(undo);
+        if let Some(c) = saved_catalog {
+            store.catalog = c;
+        }
+        out.results.clear();
+        return out;
+    }
+    crate::command::record(store, changes);
+    if saved_catalog.is_some() {
+        crate::command::sweep_sessions(store, index);
+    }
+    out
+}
+
+/// Answers a read-only transaction (every operation reads) from `store`.
+pub fn read(store: &Store, ops: &[TxnOp]) -> TxnOutcome {
+    let mut out = TxnOutcome::default();
+    for (i, op) in ops.iter().enumerate() {
+        let r = match op {
+            TxnOp::Kv(op) => {
+                kv_read(store, op).unwrap_or_else(|| Err("not a read-only operation".to_owned()))
+            }
+            TxnOp::Catalog(op) if op.verb == CatalogVerb::Get => catalog_get(store, op)
+                .map(|r| vec![r])
+                .ok_or_else(|| format!("{} doesn't exist", what(op))),
+            TxnOp::Catalog(_) => Err("not a read-only operation".to_owned()),
+        };
+        match r {
+            Ok(results) => out.results.extend(results),
+            Err(why) => out.errors.push((i, why)),
+        }
+    }
+    if !out.ok() {
+        out.results.clear();
+    }
+    out
+}
