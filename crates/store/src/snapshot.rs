@@ -72,17 +72,104 @@ impl Store {
         struct Version {
             version: u32,
         }
-        let v: Version = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-        if v.version != FORMAT_VERSION {
-            return Err(StoreError::SnapshotVersion {
-                found: v.version,
-                expected: FORMAT_VERSION,
-            });
+        /// Version 2: the same tables before sessions and the leader's
+        /// clock were added (at the end), so a data dir written by an
+        /// earlier build still loads.
+        #[derive(Deserialize)]
+        struct StoreV2 {
+            kv: crate::kv::KvTable,
+            catalog: crate::catalog::Catalog,
+            events: crate::events::Events,
+            history: crate::History,
+            last_index: u64,
+            restored_at: u64,
         }
-        let mut env: Envelope<Store> =
-            postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-        let Store { kv, history, .. } = &mut env.store;
+        let v: Version = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+        let mut store = match v.version {
+            FORMAT_VERSION => {
+                let env: Envelope<Store> =
+                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+                env.store
+            }
+            2 => {
+                let env: Envelope<StoreV2> =
+                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+                let old = env.store;
+                Store {
+                    kv: old.kv,
+                    catalog: old.catalog,
+                    events: old.events,
+                    history: old.history,
+                    last_index: old.last_index,
+                    restored_at: old.restored_at,
+                    sessions: crate::session::Sessions::default(),
+                    clock_ms: 0,
+                }
+            }
+            found => {
+                return Err(StoreError::SnapshotVersion {
+                    found,
+                    expected: FORMAT_VERSION,
+                })
+            }
+        };
+        let Store { kv, history, .. } = &mut store;
         history.relink(kv);
-        Ok(env.store)
+        Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-2 snapshot (written before sessions existed) still loads,
+    /// with no sessions.
+    #[test]
+    fn a_version_2_snapshot_still_loads() {
+        #[derive(Serialize)]
+        struct V2<'a> {
+            kv: &'a crate::kv::KvTable,
+            catalog: &'a crate::catalog::Catalog,
+            events: &'a crate::events::Events,
+            history: &'a crate::History,
+            last_index: u64,
+            restored_at: u64,
+        }
+        let mut store = Store::default();
+        store.apply(
+            7,
+            &crate::Command::KvSet {
+                key: "a/b".into(),
+                value: b"v".to_vec(),
+                flags: 3,
+                cas: None,
+            },
+        );
+        let bytes = postcard::to_stdvec(&Envelope {
+            version: 2,
+            store: V2 {
+                kv: &store.kv,
+                catalog: &store.catalog,
+                events: &store.events,
+                history: &store.history,
+                last_index: store.last_index,
+                restored_at: store.restored_at,
+            },
+        })
+        .unwrap();
+        let back = Store::decode_snapshot(&bytes).unwrap();
+        assert_eq!(back.last_index, 7);
+        assert_eq!(back.kv.get("a/b").map(|e| e.flags), Some(3));
+        assert!(matches!(
+            Store::decode_snapshot(
+                &postcard::to_stdvec(&Envelope {
+                    version: 1,
+                    store: 0u8
+                })
+                .unwrap()
+            ),
+            Err(StoreError::SnapshotVersion { found: 1, .. })
+        ));
     }
 }

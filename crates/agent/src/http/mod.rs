@@ -15,8 +15,8 @@ pub mod query;
 pub mod session;
 pub mod snapshot;
 pub mod status;
-pub mod ui;
 pub mod txn;
+pub mod ui;
 pub mod watch;
 
 use std::net::SocketAddr;
