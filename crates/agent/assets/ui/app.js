@@ -7,6 +7,7 @@ import { overview } from './views/overview.js';
 import { serviceList, servicePage } from './views/services.js';
 import { nodeList, nodePage } from './views/nodes.js';
 import { kvRoute } from './views/kv.js';
+import { sessionList } from './views/sessions.js';
 import { report } from './dom.js';
 
 const routes = [
@@ -16,6 +17,7 @@ const routes = [
   [/^\/nodes$/, 'nodes', nodeList],
   [/^\/nodes\/(.+)$/, 'nodes', nodePage],
   [/^\/kv\/(.*)$/, 'kv', kvRoute],
+  [/^\/sessions$/, 'sessions', sessionList],
 ];
 
 const main = document.getElementById('main');

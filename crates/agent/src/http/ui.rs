@@ -51,6 +51,7 @@ const ASSETS: &[Asset] = &[
     asset!("views/services.js", JS),
     asset!("views/nodes.js", JS),
     asset!("views/kv.js", JS),
+    asset!("views/sessions.js", JS),
     // js-yaml 4.1.0 (MIT, vendor/js-yaml.LICENSE), loaded only to validate YAML.
     asset!("vendor/js-yaml.mjs", JS),
     asset!("vendor/js-yaml.LICENSE", "text/plain; charset=utf-8"),

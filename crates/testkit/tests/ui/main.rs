@@ -10,6 +10,7 @@ mod prefix;
 mod proxy;
 mod scale;
 mod services;
+mod sessions;
 
 use std::time::Duration;
 

@@ -1,9 +1,10 @@
 // Nodes: the list with each node's check counts and serfHealth, and one
 // node's services, checks and sessions.
 
-import { getJSON, pathOf } from '../api.js';
+import { pathOf } from '../api.js';
 import { h, fill, empty, errorBox, status, healthCounts, pagedTable, report, link, tags, facts, meta } from '../dom.js';
 import { checkTable } from './services.js';
+import { sessionTable } from './sessions.js';
 
 export function nodeList(main, scope) {
   document.title = 'Nodes · Praetor';
@@ -71,25 +72,9 @@ export function nodePage(main, scope, name) {
     fill(checks, h('h2', {}, `Checks (${list.length})`), checkTable(list));
   }, onErr);
 
-  // Sessions come with their own endpoint; an agent without it answers 404/405.
-  (async () => {
-    try {
-      await getJSON(`session/node/${pathOf(name)}`, { signal: scope.signal });
-    } catch (e) {
-      if (e.name === 'AbortError') return;
-      if (e.status === 404 || e.status === 405) {
-        fill(sessions, h('h2', {}, 'Sessions'), empty('This agent does not serve sessions.'));
-        return;
-      }
-    }
-    scope.watch(`session/node/${pathOf(name)}`, {}, list => {
-      fill(sessions, h('h2', {}, `Sessions (${list.length})`), !list.length ? empty('No sessions on this node.')
-        : h('div', { class: 'scroll' }, h('table', {},
-          h('thead', {}, h('tr', {}, ['ID', 'Name', 'Behavior', 'TTL', 'Lock delay', 'Checks'].map(c => h('th', { scope: 'col' }, c)))),
-          h('tbody', {}, list.map(s => h('tr', {},
-            h('td', { class: 'mono' }, s.ID), h('td', {}, s.Name || '—'), h('td', {}, s.Behavior || ''),
-            h('td', {}, s.TTL || '—'), h('td', {}, String(s.LockDelay ?? '')),
-            h('td', {}, tags([...(s.NodeChecks || s.Checks || [])]))))))));
-    }, e => { report(e); if (e) fill(sessions, h('h2', {}, 'Sessions'), errorBox(e)); });
-  })();
+  const table = sessionTable({ nodeColumn: false });
+  scope.watch(`session/node/${pathOf(name)}`, {}, list => {
+    fill(sessions, h('h2', {}, `Sessions (${list.length})`), !list.length ? empty('No sessions on this node.') : table.el);
+    table.set(list);
+  }, e => { report(e); if (e) fill(sessions, h('h2', {}, 'Sessions'), errorBox(e)); });
 }
