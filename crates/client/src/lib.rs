@@ -284,11 +284,21 @@ impl Client {
         if let Some(c) = cas {
             q.push(("cas", c.to_string()));
         }
+        self.kv_put_with(key, &q, value).await
+    }
+
+    /// `PUT /v1/kv/<key>?<q>` with `value`: the `true`/`false` it answers.
+    pub(crate) async fn kv_put_with(
+        &self,
+        key: &str,
+        q: &[(&str, String)],
+        value: Vec<u8>,
+    ) -> Result<bool, ClientError> {
         let req = self
             .request(
                 Method::PUT,
                 &format!("/v1/kv/{}", encode_key(key)),
-                &q,
+                q,
                 TIMEOUT,
             )
             .body(value);

@@ -70,18 +70,7 @@ impl Client {
         session: &str,
     ) -> Result<bool, ClientError> {
         let q = [(verb, session.to_owned()), ("flags", flags.to_string())];
-        let req = self
-            .request(
-                Method::PUT,
-                &format!("/v1/kv/{}", encode_key(key)),
-                &q,
-                TIMEOUT,
-            )
-            .body(value);
-        let resp = self.check(self.send(req).await?).await?;
-        resp.json()
-            .await
-            .map_err(|e| ClientError::Decode(e.to_string()))
+        self.kv_put_with(key, &q, value).await
     }
 
     /// `PUT /v1/kv/<key>?acquire=<session>&flags=`: `true` when the
