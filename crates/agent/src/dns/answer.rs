@@ -205,6 +205,10 @@ fn srv_target(ctx: &Ctx<'_>, e: &ServiceEntry, ttl: u32) -> (Option<Name>, Optio
 pub fn node(ctx: &Ctx<'_>, n: &Node, ttl: Duration) -> Vec<Record> {
     let ttl = secs(ttl);
     let mut out = Vec::new();
+    let asked = [RecordType::A, RecordType::AAAA, RecordType::ANY, RecordType::TXT];
+    if !asked.contains(&ctx.qtype) {
+        return out;
+    }
     if ctx.qtype != RecordType::TXT {
         match n.address.parse::<IpAddr>() {
             Ok(ip) => out.extend(address(ctx.qname.clone(), ip, ctx.qtype, ttl)),

@@ -375,3 +375,6 @@ fn needed(answers: &[Record], extras: &[Record]) -> Vec<Record> {
         .cloned()
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
