@@ -9,11 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::setting::{
-    Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId, PortSetting,
-    Recursor,
-};
 use super::runtime::RecursorStrategy;
+use super::setting::{
+    Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId, PortSetting, Recursor,
+};
 use praetor_api::duration;
 
 /// Keys that Consul's config files commonly hold and Praetor accepts without a

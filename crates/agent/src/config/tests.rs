@@ -828,7 +828,10 @@ fn dns_config_block_sets_consuls_dns_settings() {
 #[test]
 fn dns_flags_override_files_and_recursors_accumulate() {
     let s = Scratch::new();
-    let file = s.write("a.json", r#"{"recursors": ["127.0.0.9"], "domain": "file"}"#);
+    let file = s.write(
+        "a.json",
+        r#"{"recursors": ["127.0.0.9"], "domain": "file"}"#,
+    );
     let flags = Flags {
         dns_port: Some(-1),
         domain: Some("flag".into()),
@@ -844,7 +847,10 @@ fn dns_flags_override_files_and_recursors_accumulate() {
         ..s.flags(&[])
     };
     let err = load_err(&bad);
-    assert!(err.contains("-recursor") && err.contains("dns.example.com"), "{err}");
+    assert!(
+        err.contains("-recursor") && err.contains("dns.example.com"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -883,7 +889,10 @@ fn bad_dns_values_name_key_and_file() {
             r#"{"recursors": ["not an address"]}"#,
             "recursors[0]: \"not an address\" is not an IP address",
         ),
-        (r#"{"alt_domain": "bad domain"}"#, "alt_domain: \"bad domain\" is not a DNS domain"),
+        (
+            r#"{"alt_domain": "bad domain"}"#,
+            "alt_domain: \"bad domain\" is not a DNS domain",
+        ),
     ];
     for (i, (text, want)) in cases.into_iter().enumerate() {
         let file = s.write(&format!("{i}.json"), text);

@@ -205,16 +205,22 @@ fn srv_target(ctx: &Ctx<'_>, e: &ServiceEntry, ttl: u32) -> (Option<Name>, Optio
 pub fn node(ctx: &Ctx<'_>, n: &Node, ttl: Duration) -> Vec<Record> {
     let ttl = secs(ttl);
     let mut out = Vec::new();
-    let asked = [RecordType::A, RecordType::AAAA, RecordType::ANY, RecordType::TXT];
+    let asked = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::ANY,
+        RecordType::TXT,
+    ];
     if !asked.contains(&ctx.qtype) {
         return out;
     }
     if ctx.qtype != RecordType::TXT {
         match n.address.parse::<IpAddr>() {
             Ok(ip) => out.extend(address(ctx.qname.clone(), ip, ctx.qtype, ttl)),
-            Err(_) => out.extend(fqdn(&n.address).map(|t| {
-                Record::from_rdata(ctx.qname.clone(), ttl, RData::CNAME(CNAME(t)))
-            })),
+            Err(_) => out.extend(
+                fqdn(&n.address)
+                    .map(|t| Record::from_rdata(ctx.qname.clone(), ttl, RData::CNAME(CNAME(t)))),
+            ),
         }
     }
     if matches!(ctx.qtype, RecordType::TXT | RecordType::ANY) {

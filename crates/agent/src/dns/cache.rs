@@ -148,8 +148,14 @@ impl Cache {
         if fresh(&r, Duration::ZERO, policy) {
             return Ok(r);
         }
-        tracing::warn!(?key, last_contact_ms = r.meta.last_contact_ms, "dns read too stale; asking the leader");
-        self.backend.query(key.query(), opts(Consistency::Default)).await
+        tracing::warn!(
+            ?key,
+            last_contact_ms = r.meta.last_contact_ms,
+            "dns read too stale; asking the leader"
+        );
+        self.backend
+            .query(key.query(), opts(Consistency::Default))
+            .await
     }
 
     /// Starts a watcher for `key` from `first`, unless one exists or the
@@ -168,7 +174,8 @@ impl Cache {
             map.insert(key.clone(), w.clone());
             w
         };
-        self.tasks.spawn(self.clone().run_watch(key.clone(), w, policy));
+        self.tasks
+            .spawn(self.clone().run_watch(key.clone(), w, policy));
     }
 
     /// Holds a blocking query on `key` and publishes each answer, until the
@@ -182,7 +189,9 @@ impl Cache {
         let query = key.query();
         // Short enough that a stale answer is refreshed (with its server's
         // last contact) well within `max_stale`.
-        let wait = WATCH_WAIT.min(policy.max_stale / 2).max(Duration::from_secs(1));
+        let wait = WATCH_WAIT
+            .min(policy.max_stale / 2)
+            .max(Duration::from_secs(1));
         loop {
             let index = w.current.read().unwrap_or_else(|p| p.into_inner()).1.index;
             let opts = QueryOpts {
@@ -232,6 +241,5 @@ impl Cache {
 /// read only while its server had heard from the leader within
 /// `max_stale`, counting the time since.
 fn fresh(r: &QueryResult, age: Duration, policy: ReadPolicy) -> bool {
-    !policy.allow_stale
-        || Duration::from_millis(r.meta.last_contact_ms) + age <= policy.max_stale
+    !policy.allow_stale || Duration::from_millis(r.meta.last_contact_ms) + age <= policy.max_stale
 }

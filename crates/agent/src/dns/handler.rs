@@ -291,7 +291,11 @@ async fn reverse(dns: &Dns, cfg: &RuntimeConfig, name: &Name) -> Option<Record> 
     ))
     .ok()?;
     let ttl = u32::try_from(cfg.dns.node_ttl.as_secs()).unwrap_or(u32::MAX);
-    Some(Record::from_rdata(name.clone(), ttl, RData::PTR(PTR(target))))
+    Some(Record::from_rdata(
+        name.clone(),
+        ttl,
+        RData::PTR(PTR(target)),
+    ))
 }
 
 /// Encodes `resp`, cut to what the transport and the client take: over UDP
@@ -308,9 +312,10 @@ pub fn encode(
 ) -> Option<Vec<u8>> {
     let (limit, answer_limit) = match (transport, &req.edns) {
         (Transport::Tcp, _) => (usize::from(u16::MAX), None),
-        (Transport::Udp, Some(edns)) => {
-            (usize::from(edns.max_payload()).clamp(PLAIN_UDP, MAX_UDP), None)
-        }
+        (Transport::Udp, Some(edns)) => (
+            usize::from(edns.max_payload()).clamp(PLAIN_UDP, MAX_UDP),
+            None,
+        ),
         (Transport::Udp, None) => (
             PLAIN_UDP,
             (cfg.udp_answer_limit > 0).then_some(cfg.udp_answer_limit as usize),

@@ -160,7 +160,7 @@ fn addr(hex: &str) -> Option<IpAddr> {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -205,7 +205,10 @@ mod tests {
             ("v1.web.service.consul.", svc("web", Some("v1"), None)),
             ("a.b.web.service.consul.", svc("web", Some("a.b"), None)),
             ("_web._tcp.service.consul.", svc("web", None, None)),
-            ("_web._v1.service.dc1.consul.", svc("web", Some("v1"), Some("dc1"))),
+            (
+                "_web._v1.service.dc1.consul.",
+                svc("web", Some("v1"), Some("dc1")),
+            ),
             ("_web._udp.service.consul.", svc("web", Some("udp"), None)),
         ];
         for (name, want) in cases {
@@ -223,7 +226,10 @@ mod tests {
             parse("_web._v2.dc3.consul.", true, DOMAINS).map(|x| x.lookup),
             Some(svc("web", Some("v2"), Some("dc3")))
         );
-        assert_eq!(p("_web._tcp.consul.").map(|x| x.lookup), Some(Lookup::Invalid));
+        assert_eq!(
+            p("_web._tcp.consul.").map(|x| x.lookup),
+            Some(Lookup::Invalid)
+        );
     }
 
     #[test]
@@ -247,7 +253,9 @@ mod tests {
             Lookup::Addr("127.0.0.1".parse().unwrap())
         );
         assert_eq!(
-            p("20010db8000000000000000000000001.addr.dc1.consul.").unwrap().lookup,
+            p("20010db8000000000000000000000001.addr.dc1.consul.")
+                .unwrap()
+                .lookup,
             Lookup::Addr("2001:db8::1".parse().unwrap())
         );
         assert_eq!(p("consul.").unwrap().lookup, Lookup::Apex);

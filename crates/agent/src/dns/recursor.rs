@@ -51,8 +51,7 @@ pub async fn forward(
 /// An answer to relay: a response to this query's ID whose code is
 /// NOERROR or NXDOMAIN, or one that is truncated.
 fn usable(query: &[u8], answer: &[u8]) -> bool {
-    if answer.len() < 12 || query.len() < 2 || answer[..2] != query[..2] || answer[2] & 0x80 == 0
-    {
+    if answer.len() < 12 || query.len() < 2 || answer[..2] != query[..2] || answer[2] & 0x80 == 0 {
         return false;
     }
     let truncated = answer[2] & 0x02 != 0;

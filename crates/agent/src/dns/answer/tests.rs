@@ -26,7 +26,13 @@ fn check(status: &str) -> HealthCheck {
     .expect("a check")
 }
 
-fn entry(node_name: &str, node_addr: &str, addr: &str, port: u16, statuses: &[&str]) -> ServiceEntry {
+fn entry(
+    node_name: &str,
+    node_addr: &str,
+    addr: &str,
+    port: u16,
+    statuses: &[&str],
+) -> ServiceEntry {
     ServiceEntry {
         node: node(node_name, node_addr),
         service: NodeService {
@@ -72,7 +78,11 @@ fn critical_instances_never_count_and_warning_counts_unless_only_passing() {
     let names = |v: Vec<&ServiceEntry>| v.iter().map(|e| e.node.node.clone()).collect::<Vec<_>>();
     assert_eq!(names(healthy(&list, None, false)), ["a", "b", "d"]);
     assert_eq!(names(healthy(&list, None, true)), ["a", "d"]);
-    assert_eq!(names(healthy(&list, Some("v1"), true)), ["a", "d"], "tags match case-insensitively");
+    assert_eq!(
+        names(healthy(&list, Some("v1"), true)),
+        ["a", "d"],
+        "tags match case-insensitively"
+    );
     assert!(healthy(&list, Some("v2"), false).is_empty());
 }
 
@@ -129,7 +139,10 @@ fn srv_targets_resolve_through_additional_records() {
         extra,
         [
             ("a.node.dc1.consul.".to_owned(), "10.0.0.1".to_owned()),
-            ("c0a80105.addr.dc1.consul.".to_owned(), "192.168.1.5".to_owned())
+            (
+                "c0a80105.addr.dc1.consul.".to_owned(),
+                "192.168.1.5".to_owned()
+            )
         ]
     );
 }
@@ -167,7 +180,12 @@ fn node_records_and_meta_as_txt() {
     assert_eq!(txt.len(), 3);
     assert!(texts.iter().any(|t| t.contains("a`=b=c")), "{texts:?}");
     assert!(texts.iter().any(|t| t.contains("rack=r1")), "{texts:?}");
-    assert!(texts.iter().any(|t| t.contains("as is") && !t.contains('=')), "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("as is") && !t.contains('=')),
+        "{texts:?}"
+    );
     assert!(super::node(&ctx(&q, RecordType::SRV), &n, Duration::ZERO).is_empty());
     let host = node("ext", "db.example.com");
     let c = super::node(&ctx(&q, RecordType::A), &host, Duration::ZERO);
@@ -177,9 +195,17 @@ fn node_records_and_meta_as_txt() {
 #[test]
 fn addr_names_answer_their_family_and_the_soa_carries_the_config() {
     let q = qname("0a000001.addr.consul.");
-    let r = addr(&ctx(&q, RecordType::A), "10.0.0.1".parse().unwrap(), Duration::ZERO);
+    let r = addr(
+        &ctx(&q, RecordType::A),
+        "10.0.0.1".parse().unwrap(),
+        Duration::ZERO,
+    );
     assert_eq!(r.answers.len(), 1);
-    let r = addr(&ctx(&q, RecordType::AAAA), "10.0.0.1".parse().unwrap(), Duration::ZERO);
+    let r = addr(
+        &ctx(&q, RecordType::AAAA),
+        "10.0.0.1".parse().unwrap(),
+        Duration::ZERO,
+    );
     assert!(r.answers.is_empty());
     assert_eq!(r.additionals.len(), 1);
     let s = soa(
@@ -194,5 +220,8 @@ fn addr_names_answer_their_family_and_the_soa_carries_the_config() {
     )
     .unwrap();
     assert_eq!(s.ttl, 4);
-    assert_eq!(s.data.to_string(), "ns.consul. hostmaster.consul. 99 1 2 3 4");
+    assert_eq!(
+        s.data.to_string(),
+        "ns.consul. hostmaster.consul. 99 1 2 3 4"
+    );
 }

@@ -71,7 +71,11 @@ fn udp_without_edns_takes_udp_answer_limit_and_512_bytes() {
     assert!(bytes.len() <= 512);
     assert_eq!(decoded(&bytes), (3, true, true));
     let bytes = encode(srv_response(&req, 50), &req, Transport::Udp, &cfg(false, 3)).unwrap();
-    assert_eq!(decoded(&bytes), (3, true, false), "no TC bit unless enable_truncate");
+    assert_eq!(
+        decoded(&bytes),
+        (3, true, false),
+        "no TC bit unless enable_truncate"
+    );
     let bytes = encode(srv_response(&req, 50), &req, Transport::Udp, &cfg(true, 0)).unwrap();
     let (n, synced, tc) = decoded(&bytes);
     assert!(bytes.len() <= 512 && n > 3 && n < 50 && synced && tc, "{n}");
@@ -90,7 +94,11 @@ fn udp_with_edns_honours_the_clients_buffer_size() {
     }
     let req = request("web.service.consul.", RecordType::SRV, Some(4096));
     let bytes = encode(srv_response(&req, 10), &req, Transport::Udp, &cfg(true, 3)).unwrap();
-    assert_eq!(decoded(&bytes), (10, true, false), "udp_answer_limit is for clients without EDNS");
+    assert_eq!(
+        decoded(&bytes),
+        (10, true, false),
+        "udp_answer_limit is for clients without EDNS"
+    );
 }
 
 #[test]
