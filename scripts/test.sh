@@ -11,6 +11,8 @@ need() { command -v "$1" >/dev/null 2>&1 || packages+=("$2"); }
 need curl curl
 # Cluster tests cut links between agents with packet filter rules (root only).
 need iptables iptables
+# DNS interface tests ask real resolvers.
+need dig dnsutils
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing: ${packages[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
