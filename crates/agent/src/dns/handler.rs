@@ -321,32 +321,40 @@ pub fn encode(
             (cfg.udp_answer_limit > 0).then_some(cfg.udp_answer_limit as usize),
         ),
     };
-    let all = std::mem::take(&mut resp.answers);
-    let extras = std::mem::take(&mut resp.additionals);
-    let total = all.len();
-    let by_target = all
+    let total = resp.answers.len();
+    let by_target = resp
+        .answers
         .iter()
         .any(|a| matches!(a.data, RData::SRV(_) | RData::NS(_)));
     let mut keep = answer_limit.map_or(total, |n| n.min(total));
-    let build = |resp: &mut Message, k: usize| {
-        resp.answers = all[..k].to_vec();
-        resp.additionals = if by_target {
-            needed(&resp.answers, &extras)
-        } else {
-            extras.clone()
-        };
-        resp.to_vec().ok()
-    };
-    let mut bytes = build(&mut resp, keep)?;
+    if keep < total {
+        resp.answers.truncate(keep);
+        if by_target {
+            resp.additionals = needed(&resp.answers, &resp.additionals);
+        }
+    }
+    // The common case: it fits, encoded once.
+    let mut bytes = resp.to_vec().ok()?;
     if bytes.len() > limit {
         // The SOA goes first, then answers (binary search for the most
-        // that fit).
+        // that fit), with the additional records they still need.
         resp.authorities.clear();
+        let all = std::mem::take(&mut resp.answers);
+        let extras = std::mem::take(&mut resp.additionals);
+        let mut build = |k: usize| {
+            resp.answers = all[..k].to_vec();
+            resp.additionals = if by_target {
+                needed(&resp.answers, &extras)
+            } else {
+                extras.clone()
+            };
+            resp.to_vec().ok()
+        };
         let (mut lo, mut hi) = (0, keep);
-        let mut best = build(&mut resp, 0)?;
+        let mut best = build(0)?;
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
-            let b = build(&mut resp, mid)?;
+            let b = build(mid)?;
             if b.len() <= limit {
                 lo = mid;
                 best = b;
