@@ -14,6 +14,8 @@ need iptables iptables
 # The web UI's browser tests drive headless Chromium through chromedriver.
 need chromium chromium
 need chromedriver chromium-driver
+# DNS interface tests ask real resolvers.
+need dig dnsutils
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing: ${packages[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -9,6 +9,7 @@
 
 mod cluster;
 mod cluster_bench;
+mod dns;
 mod etcd;
 mod failover;
 mod health;
@@ -51,6 +52,9 @@ enum Cmd {
     FreePorts { n: usize },
     /// Runs every workload against both servers and writes the report.
     Run(Box<RunArgs>),
+    /// Closed-loop DNS queries against one server: rate and latency
+    /// percentiles as one JSON line.
+    Dns(Box<dns::DnsArgs>),
     /// Starts a three-member cluster of each system, measures puts and
     /// failover on both, stops them, and writes the results as JSON (and,
     /// with --out, as a report of its own).
@@ -133,6 +137,7 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Run(args) => bench(*args).await,
+        Cmd::Dns(args) => dns::run(*args).await,
         Cmd::Cluster(args) => cluster_bench::run(*args).await,
         Cmd::Health(args) => health_bench::run(*args).await,
     }

@@ -1,10 +1,12 @@
-//! Everything a Praetor agent runs: configuration, the HTTP API, metrics, and
+//! Everything a Praetor agent runs: configuration, the HTTP API, the DNS
+//! interface, metrics, and
 //! the server it hosts when it is one. `start` spawns every task.
 
 pub mod backend;
 pub mod checks;
 pub mod cluster;
 pub mod config;
+pub mod dns;
 pub mod error;
 pub mod http;
 pub mod identity;

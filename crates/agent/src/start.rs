@@ -23,6 +23,7 @@ pub struct Agent {
     tasks: TaskTracker,
     stop: CancellationToken,
     http_addrs: Vec<SocketAddr>,
+    dns_addrs: Vec<SocketAddr>,
 }
 
 /// Binds a TCP listener, naming the address on failure.
@@ -203,6 +204,16 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let local = LocalState::load(data_dir.as_deref());
     register_from_config(&cfg, &local)?;
     let watches = crate::watches::from_config(&cfg.raw)?;
+    let mut dns_sockets = Vec::new();
+    if let Some(port) = cfg.ports.dns {
+        for ip in &cfg.client_addr {
+            dns_sockets.push(crate::dns::bind(SocketAddr::new(*ip, port)).await?);
+        }
+    }
+    let dns_addrs: Vec<SocketAddr> = dns_sockets
+        .iter()
+        .filter_map(|(udp, _)| udp.local_addr().ok())
+        .collect();
     tasks.spawn(local::run_ttl(local.clone(), stop.child_token()));
     tasks.spawn(local::run_anti_entropy(
         local.clone(),
@@ -240,12 +251,19 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     for l in listeners {
         tasks.spawn(http::serve(l, router.clone(), stop.child_token()));
     }
+    if !dns_sockets.is_empty() {
+        let dns = crate::dns::Dns::new(state.clone(), tasks.clone(), stop.child_token());
+        for (udp, tcp) in dns_sockets {
+            crate::dns::spawn(&dns, udp, tcp, &stop);
+        }
+    }
     tracing::info!(node = %cfg.node_name, id = %node_id, dc = %cfg.datacenter, server = cfg.server, dev = cfg.dev, "agent started");
     Ok(Agent {
         state,
         tasks,
         stop,
         http_addrs,
+        dns_addrs,
     })
 }
 
@@ -253,6 +271,11 @@ impl Agent {
     /// The addresses the HTTP API listens on.
     pub fn http_addrs(&self) -> &[SocketAddr] {
         &self.http_addrs
+    }
+
+    /// The addresses the DNS interface listens on (UDP and TCP, same port).
+    pub fn dns_addrs(&self) -> &[SocketAddr] {
+        &self.dns_addrs
     }
 
     /// This agent's gossip membership.

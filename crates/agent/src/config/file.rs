@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::runtime::RecursorStrategy;
 use super::setting::{
-    Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId, PortSetting,
+    Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId, PortSetting, Recursor,
 };
 use praetor_api::duration;
 
@@ -22,7 +23,6 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "acl",
     "addresses",
     "advertise_addr_wan",
-    "alt_domain",
     "auto_encrypt",
     "autopilot.disable_upgrade_migration",
     "autopilot.last_contact_threshold",
@@ -40,7 +40,11 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "disable_keyring_file",
     "disable_remote_exec",
     "disable_update_check",
-    "dns_config",
+    "dns_config.cache_max_age",
+    "dns_config.disable_compression",
+    "dns_config.enable_additional_node_meta_txt",
+    "dns_config.prefer_namespace",
+    "dns_config.use_cache",
     "enable_central_service_config",
     "encrypt_verify_incoming",
     "encrypt_verify_outgoing",
@@ -67,7 +71,6 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "ports.sidecar_max_port",
     "ports.sidecar_min_port",
     "raft_logstore",
-    "recursors",
     "retry_interval_wan",
     "retry_join_wan",
     "retry_max_wan",
@@ -140,6 +143,10 @@ pub(super) struct FileConfig {
     pub reconnect_timeout: Option<GoDuration>,
     pub encrypt: Option<EncryptKey>,
     pub domain: Option<Domain>,
+    pub alt_domain: Option<Domain>,
+    /// Upstream DNS servers for names outside the domains.
+    pub recursors: Option<Vec<Recursor>>,
+    pub dns_config: Option<DnsConfigFile>,
     pub autopilot: Option<AutopilotFile>,
     pub enable_script_checks: Option<bool>,
     pub enable_local_script_checks: Option<bool>,
@@ -153,6 +160,34 @@ pub(super) struct AutopilotFile {
     pub min_quorum: Option<u32>,
     /// How long a server must have failed before it is removed from Raft.
     pub dead_server_timeout: Option<GoDuration>,
+}
+
+/// Consul's `dns_config` block: the keys Praetor acts on (the rest are
+/// accepted).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct DnsConfigFile {
+    pub allow_stale: Option<bool>,
+    pub max_stale: Option<GoDuration>,
+    pub node_ttl: Option<GoDuration>,
+    /// By service name, or a prefix ending in `*` (`"*"` for every service).
+    pub service_ttl: Option<std::collections::BTreeMap<String, GoDuration>>,
+    pub only_passing: Option<bool>,
+    /// Signed so that a negative value gets Consul's message, not serde's.
+    pub udp_answer_limit: Option<i64>,
+    pub enable_truncate: Option<bool>,
+    pub a_record_limit: Option<i64>,
+    pub recursor_timeout: Option<GoDuration>,
+    pub recursor_strategy: Option<RecursorStrategy>,
+    pub soa: Option<SoaFile>,
+}
+
+/// Consul's `dns_config.soa` block, in seconds.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct SoaFile {
+    pub refresh: Option<u32>,
+    pub retry: Option<u32>,
+    pub expire: Option<u32>,
+    pub min_ttl: Option<u32>,
 }
 
 /// Consul's `ports` block.
@@ -251,6 +286,29 @@ impl FileConfig {
                 "raft_protocol",
                 format!("only raft protocol 3 is supported, got {v}"),
             );
+        }
+        if let Some(dns) = &self.dns_config {
+            let limits = [
+                ("dns_config.udp_answer_limit", dns.udp_answer_limit),
+                ("dns_config.a_record_limit", dns.a_record_limit),
+            ];
+            for (key, value) in limits {
+                match value {
+                    Some(v) if v < 0 => {
+                        return problem(key, format!("must be 0 or more, got {v}"));
+                    }
+                    Some(v) if v > i64::from(u32::MAX) => {
+                        return problem(key, format!("{v} is too large"));
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(GoDuration(d)) = dns.recursor_timeout.filter(|t| t.0.is_zero()) {
+                return problem(
+                    "dns_config.recursor_timeout",
+                    format!("must be more than 0, got {}", duration::format(d)),
+                );
+            }
         }
         if self.kv_history_limit == Some(0) {
             return problem("kv_history_limit", "must be greater than 0".into());

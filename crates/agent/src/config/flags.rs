@@ -38,6 +38,12 @@ pub struct Flags {
     pub retry_max: Option<u32>,
     /// `-rejoin`: `rejoin_after_leave`.
     pub rejoin: bool,
+    /// `-domain`.
+    pub domain: Option<String>,
+    /// `-alt-domain`.
+    pub alt_domain: Option<String>,
+    /// `-recursor`, repeatable: appended to the files' `recursors`.
+    pub recursors: Vec<String>,
 }
 
 impl Flags {
@@ -82,6 +88,8 @@ impl Flags {
             ("-client", "client_addr", &self.client),
             ("-log-level", "log_level", &self.log_level),
             ("-retry-interval", "retry_interval", &self.retry_interval),
+            ("-domain", "domain", &self.domain),
+            ("-alt-domain", "alt_domain", &self.alt_domain),
         ];
         for (flag, key, value) in strings {
             if let Some(v) = value {
@@ -110,6 +118,9 @@ impl Flags {
         }
         if let Some(v) = self.retry_max {
             add("-retry-max", json!({ "retry_max": v }))?;
+        }
+        if !self.recursors.is_empty() {
+            add("-recursor", json!({ "recursors": self.recursors }))?;
         }
         if self.rejoin {
             add("-rejoin", json!({ "rejoin_after_leave": true }))?;

@@ -16,7 +16,7 @@ mod source;
 pub use error::ConfigError;
 pub use flags::Flags;
 pub use load::{load, Loaded};
-pub use runtime::{Limits, Port, Ports, RuntimeConfig};
+pub use runtime::{DnsConfig, Limits, Port, Ports, RecursorStrategy, RuntimeConfig, Soa};
 
 #[cfg(test)]
 mod tests;

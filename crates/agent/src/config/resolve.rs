@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::error::ConfigError;
-use super::file::{self, AutopilotFile, FileConfig, LimitsFile, PortsFile, UiConfigFile};
+use super::file::{
+    self, AutopilotFile, DnsConfigFile, FileConfig, LimitsFile, PortsFile, SoaFile, UiConfigFile,
+};
 use super::runtime::{Port, RuntimeConfig};
 use super::setting::PortSetting;
 
@@ -90,6 +92,9 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         reconnect_timeout,
         encrypt,
         domain,
+        alt_domain,
+        recursors,
+        dns_config,
         autopilot,
         enable_script_checks,
         enable_local_script_checks,
@@ -169,6 +174,14 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
     set(&mut cfg.reconnect_timeout, reconnect_timeout.map(|d| d.0));
     set(&mut cfg.encrypt, encrypt.map(|k| Some(k.0)));
     set(&mut cfg.domain, domain.map(|d| d.0));
+    set(&mut cfg.alt_domain, alt_domain.map(|d| Some(d.0)));
+    set(
+        &mut cfg.recursors,
+        recursors.map(|list| list.into_iter().map(|r| r.0).collect()),
+    );
+    if let Some(dns) = dns_config {
+        apply_dns(&mut cfg.dns, dns);
+    }
     set(&mut cfg.enable_script_checks, enable_script_checks);
     set(
         &mut cfg.enable_local_script_checks,
@@ -188,6 +201,48 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         &mut cfg.autopilot.dead_server_timeout,
         dead_server_timeout.map(|d| d.0),
     );
+}
+
+/// Overwrites each `dns_config` setting that `file` sets.
+fn apply_dns(dns: &mut super::runtime::DnsConfig, file: DnsConfigFile) {
+    let DnsConfigFile {
+        allow_stale,
+        max_stale,
+        node_ttl,
+        service_ttl,
+        only_passing,
+        udp_answer_limit,
+        enable_truncate,
+        a_record_limit,
+        recursor_timeout,
+        recursor_strategy,
+        soa,
+    } = file;
+    // Checked by `file::read`: the limits are within 0..=u32::MAX.
+    let count = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    set(&mut dns.allow_stale, allow_stale);
+    set(&mut dns.max_stale, max_stale.map(|d| d.0));
+    set(&mut dns.node_ttl, node_ttl.map(|d| d.0));
+    set(
+        &mut dns.service_ttl,
+        service_ttl.map(|m| m.into_iter().map(|(k, d)| (k, d.0)).collect()),
+    );
+    set(&mut dns.only_passing, only_passing);
+    set(&mut dns.udp_answer_limit, udp_answer_limit.map(count));
+    set(&mut dns.enable_truncate, enable_truncate);
+    set(&mut dns.a_record_limit, a_record_limit.map(count));
+    set(&mut dns.recursor_timeout, recursor_timeout.map(|d| d.0));
+    set(&mut dns.recursor_strategy, recursor_strategy);
+    let SoaFile {
+        refresh,
+        retry,
+        expire,
+        min_ttl,
+    } = soa.unwrap_or_default();
+    set(&mut dns.soa.refresh, refresh);
+    set(&mut dns.soa.retry, retry);
+    set(&mut dns.soa.expire, expire);
+    set(&mut dns.soa.min_ttl, min_ttl);
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

@@ -1,7 +1,8 @@
 //! The agent's effective configuration: defaults, then config files in order,
 //! then flags. Everything downstream reads this and nothing else.
 
-use std::net::IpAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,6 +78,101 @@ impl Default for Autopilot {
     }
 }
 
+/// Consul's `dns_config.recursor_strategy`: try the recursors in the
+/// configured order, or in a random order per query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecursorStrategy {
+    #[default]
+    Sequential,
+    Random,
+}
+
+/// Consul's `dns_config.soa` block: the numbers of the SOA record the DNS
+/// interface hands out, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Soa {
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    /// Also the TTL of the SOA record itself (negative caching).
+    pub min_ttl: u32,
+}
+
+impl Default for Soa {
+    fn default() -> Self {
+        Soa {
+            refresh: 3600,
+            retry: 600,
+            expire: 86400,
+            min_ttl: 0,
+        }
+    }
+}
+
+/// Consul's `dns_config` block (the parts Praetor acts on), with Consul's
+/// defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsConfig {
+    /// Any server may answer (stale reads; true).
+    pub allow_stale: bool,
+    /// A stale answer from a server that has not heard from the leader for
+    /// longer than this is asked again of the leader (87600h).
+    pub max_stale: Duration,
+    /// TTL of node records (0).
+    pub node_ttl: Duration,
+    /// TTL of service records by service name; a key ending in `*` is a
+    /// prefix (`"*"` matches every service); the longest match wins and an
+    /// exact name beats every prefix (none: 0).
+    pub service_ttl: BTreeMap<String, Duration>,
+    /// Only instances whose checks all pass; otherwise warning counts as
+    /// healthy (false).
+    pub only_passing: bool,
+    /// Most answers in a UDP response to a query without EDNS (3).
+    pub udp_answer_limit: u32,
+    /// Set the TC bit when a UDP answer was cut (false).
+    pub enable_truncate: bool,
+    /// Most A/AAAA records in an answer; 0 is no limit (0).
+    pub a_record_limit: u32,
+    /// How long to wait for each recursor (2s).
+    pub recursor_timeout: Duration,
+    pub recursor_strategy: RecursorStrategy,
+    pub soa: Soa,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            allow_stale: true,
+            max_stale: Duration::from_secs(87600 * 3600),
+            node_ttl: Duration::ZERO,
+            service_ttl: BTreeMap::new(),
+            only_passing: false,
+            udp_answer_limit: 3,
+            enable_truncate: false,
+            a_record_limit: 0,
+            recursor_timeout: Duration::from_secs(2),
+            recursor_strategy: RecursorStrategy::Sequential,
+            soa: Soa::default(),
+        }
+    }
+}
+
+impl DnsConfig {
+    /// The TTL of `service`'s records, as Consul picks it: the exact name,
+    /// else the longest `prefix*` that matches, else 0.
+    pub fn service_ttl(&self, service: &str) -> Duration {
+        if let Some(ttl) = self.service_ttl.get(service) {
+            return *ttl;
+        }
+        self.service_ttl
+            .iter()
+            .filter_map(|(k, ttl)| Some((k.strip_suffix('*')?, ttl)))
+            .filter(|(prefix, _)| service.starts_with(prefix))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(Duration::ZERO, |(_, ttl)| *ttl)
+    }
+}
+
 /// The effective configuration of one agent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeConfig {
@@ -129,6 +225,13 @@ pub struct RuntimeConfig {
     pub encrypt: Option<String>,
     /// `domain` for DNS (`consul.`).
     pub domain: String,
+    /// `alt_domain`: a second domain the DNS interface answers for.
+    pub alt_domain: Option<String>,
+    /// `recursors`: where the DNS interface forwards names outside its
+    /// domains (none: such names are refused).
+    pub recursors: Vec<SocketAddr>,
+    /// `dns_config`.
+    pub dns: DnsConfig,
     /// The files that were loaded, in order.
     pub sources: Vec<PathBuf>,
     /// Every source merged into one tree (Consul's key names; `ui` already
@@ -177,6 +280,9 @@ impl Default for RuntimeConfig {
             enable_local_script_checks: false,
             encrypt: None,
             domain: "consul.".into(),
+            alt_domain: None,
+            recursors: Vec::new(),
+            dns: DnsConfig::default(),
             sources: Vec::new(),
             raw: serde_json::Value::Object(serde_json::Map::new()),
         }

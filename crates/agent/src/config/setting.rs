@@ -5,13 +5,13 @@
 //! `serde_path_to_error` then prefixes with the key. Never looks at other keys.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use super::runtime::Port;
+use super::runtime::{Port, RecursorStrategy};
 use praetor_api::duration::{self, DurationError};
 
 /// Deserializes a string with `parse`, whose error becomes the message; any
@@ -245,6 +245,37 @@ impl<'de> Deserialize<'de> for Domain {
                 return Err(format!("{s:?} is not a DNS domain (like \"consul\")"));
             }
             Ok(Domain(format!("{name}.")))
+        })
+    }
+}
+
+/// A DNS recursor: an IP address with an optional port (53 when absent),
+/// as Consul's `recursors` entries (`"8.8.8.8"`, `"10.0.0.1:5353"`,
+/// `"[::1]:53"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Recursor(pub SocketAddr);
+
+impl<'de> Deserialize<'de> for Recursor {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "an IP address with an optional port", |s| {
+            if let Ok(addr) = s.parse::<SocketAddr>() {
+                return Ok(Recursor(addr));
+            }
+            parse_ip(s)
+                .map(|ip| Recursor(SocketAddr::new(ip, 53)))
+                .map_err(|_| format!("{s:?} is not an IP address with an optional port (like \"8.8.8.8\" or \"10.0.0.1:5353\")"))
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RecursorStrategy {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "\"sequential\" or \"random\"", |s| {
+            match s.to_ascii_lowercase().as_str() {
+                "sequential" => Ok(RecursorStrategy::Sequential),
+                "random" => Ok(RecursorStrategy::Random),
+                _ => Err(format!("{s:?} is not one of sequential, random")),
+            }
         })
     }
 }

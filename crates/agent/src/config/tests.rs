@@ -776,3 +776,139 @@ fn autopilot_block_sets_cleanup_and_other_keys_are_accepted() {
     let err = load_err(&s.flags(&[&bad]));
     assert!(err.contains("autopilot.dead_server_timeout"), "{err}");
 }
+
+#[test]
+fn dns_config_block_sets_consuls_dns_settings() {
+    let s = Scratch::new();
+    let defaults = load_ok(&s.flags(&[])).config;
+    assert_eq!(defaults.dns, DnsConfig::default());
+    assert!(defaults.dns.allow_stale);
+    assert_eq!(defaults.dns.udp_answer_limit, 3);
+    assert_eq!(defaults.ports.dns, Some(8600));
+    assert!(defaults.recursors.is_empty());
+
+    let file = s.write(
+        "a.json",
+        r#"{"domain": "example", "alt_domain": "Alt.Example.",
+            "recursors": ["127.0.0.9", "127.0.0.10:5353", "[::1]:53"],
+            "dns_config": {"allow_stale": false, "max_stale": "5s", "node_ttl": "10s",
+              "service_ttl": {"*": "5s", "web": "30s", "db-*": "1m"},
+              "only_passing": true, "udp_answer_limit": 8, "enable_truncate": true,
+              "a_record_limit": 2, "recursor_timeout": "500ms", "recursor_strategy": "random",
+              "soa": {"min_ttl": 7}, "use_cache": true, "disable_compression": false}}"#,
+    );
+    let loaded = load_ok(&s.flags(&[&file]));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let cfg = &loaded.config;
+    assert_eq!(cfg.domain, "example.");
+    assert_eq!(cfg.alt_domain.as_deref(), Some("alt.example."));
+    assert_eq!(
+        cfg.recursors,
+        vec![
+            "127.0.0.9:53".parse().unwrap(),
+            "127.0.0.10:5353".parse().unwrap(),
+            "[::1]:53".parse().unwrap()
+        ]
+    );
+    let dns = &cfg.dns;
+    assert!(!dns.allow_stale);
+    assert_eq!(dns.max_stale, Duration::from_secs(5));
+    assert_eq!(dns.node_ttl, Duration::from_secs(10));
+    assert!(dns.only_passing && dns.enable_truncate);
+    assert_eq!((dns.udp_answer_limit, dns.a_record_limit), (8, 2));
+    assert_eq!(dns.recursor_timeout, Duration::from_millis(500));
+    assert_eq!(dns.recursor_strategy, RecursorStrategy::Random);
+    assert_eq!(dns.soa.min_ttl, 7);
+    assert_eq!(dns.soa.refresh, 3600);
+    assert_eq!(dns.service_ttl("web"), Duration::from_secs(30));
+    assert_eq!(dns.service_ttl("db-main"), Duration::from_secs(60));
+    assert_eq!(dns.service_ttl("other"), Duration::from_secs(5));
+}
+
+#[test]
+fn dns_flags_override_files_and_recursors_accumulate() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.json",
+        r#"{"recursors": ["127.0.0.9"], "domain": "file"}"#,
+    );
+    let flags = Flags {
+        dns_port: Some(-1),
+        domain: Some("flag".into()),
+        recursors: vec!["127.0.0.10:54".into()],
+        ..s.flags(&[&file])
+    };
+    let cfg = load_ok(&flags).config;
+    assert_eq!(cfg.ports.dns, None);
+    assert_eq!(cfg.domain, "flag.");
+    assert_eq!(cfg.recursors.len(), 2);
+    let bad = Flags {
+        recursors: vec!["dns.example.com".into()],
+        ..s.flags(&[])
+    };
+    let err = load_err(&bad);
+    assert!(
+        err.contains("-recursor") && err.contains("dns.example.com"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_dns_values_name_key_and_file() {
+    let s = Scratch::new();
+    let cases = [
+        (
+            r#"{"dns_config": {"udp_answer_limit": -1}}"#,
+            "dns_config.udp_answer_limit: must be 0 or more, got -1",
+        ),
+        (
+            r#"{"dns_config": {"a_record_limit": -2}}"#,
+            "dns_config.a_record_limit: must be 0 or more, got -2",
+        ),
+        (
+            r#"{"dns_config": {"node_ttl": "a while"}}"#,
+            "dns_config.node_ttl: \"a while\" is not a duration",
+        ),
+        (
+            r#"{"dns_config": {"service_ttl": {"web": 30}}}"#,
+            "dns_config.service_ttl.web: invalid type: integer `30`",
+        ),
+        (
+            r#"{"dns_config": {"allow_stale": "yes"}}"#,
+            "dns_config.allow_stale: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            r#"{"dns_config": {"recursor_strategy": "fastest"}}"#,
+            "dns_config.recursor_strategy: \"fastest\" is not one of sequential, random",
+        ),
+        (
+            r#"{"dns_config": {"recursor_timeout": "0s"}}"#,
+            "dns_config.recursor_timeout: must be more than 0",
+        ),
+        (
+            r#"{"recursors": ["not an address"]}"#,
+            "recursors[0]: \"not an address\" is not an IP address",
+        ),
+        (
+            r#"{"alt_domain": "bad domain"}"#,
+            "alt_domain: \"bad domain\" is not a DNS domain",
+        ),
+    ];
+    for (i, (text, want)) in cases.into_iter().enumerate() {
+        let file = s.write(&format!("{i}.json"), text);
+        let err = load_err(&s.flags(&[&file]));
+        assert!(
+            err.starts_with(&format!("config file {}: ", file.display())) && err.contains(want),
+            "{text}: {err}"
+        );
+    }
+    let file = s.write("unknown.json", r#"{"dns_config": {"only_pasing": true}}"#);
+    let loaded = load_ok(&s.flags(&[&file]));
+    assert_eq!(
+        loaded.warnings,
+        vec![format!(
+            "config key \"dns_config.only_pasing\" in {} is not known; ignored",
+            file.display()
+        )]
+    );
+}

@@ -52,6 +52,15 @@ pub struct AgentArgs {
     /// DNS port (-1 disables).
     #[arg(long = "dns-port", allow_hyphen_values = true)]
     pub dns_port: Option<i32>,
+    /// DNS domain to answer for (default consul).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// A second DNS domain to answer for.
+    #[arg(long = "alt-domain")]
+    pub alt_domain: Option<String>,
+    /// Upstream DNS server for other names (IP[:port]); repeatable.
+    #[arg(long)]
+    pub recursor: Vec<String>,
     /// Server RPC port.
     #[arg(long = "server-port", allow_hyphen_values = true)]
     pub server_port: Option<i32>,
@@ -106,6 +115,9 @@ impl AgentArgs {
             join: self.join.clone(),
             retry_max: self.retry_max,
             rejoin: self.rejoin,
+            domain: self.domain.clone(),
+            alt_domain: self.alt_domain.clone(),
+            recursors: self.recursor.clone(),
         }
     }
 }
