@@ -192,12 +192,13 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
     );
     let (cfg_server, leave_on_terminate) = (cfg.server, cfg.leave_on_terminate);
     let stop = CancellationToken::new();
-    let agent = praetor_agent::start(cfg, stop.clone()).await?;
-
+    // Handlers first: the HTTP API answers before `start` returns, and a
+    // signal sent as soon as it does must not find the default action.
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let agent = praetor_agent::start(cfg, stop.clone()).await?;
     // As Consul's defaults: a client agent leaves gracefully on SIGINT and
     // SIGTERM, a server does not (unless leave_on_terminate is set), so a
     // restarting server is not removed from Raft.
