@@ -9,10 +9,10 @@
 # registers 999 services of one instance each plus `web` with 10 instances on 10 nodes
 # through /v1/catalog/register, checks that `web.service.consul SRV` answers 10 records,
 # then measures:
-#  1. dnsperf (open loop, 100 queries outstanding at most): queries per second and
-#     average latency;
-#  2. praetor-bench dns (closed loop, 16 queries in flight): queries per second and
-#     p50/p99/p99.9 latency, each answer checked to hold 10 records.
+#  1. dnsperf (EDNS0, at most 100 queries outstanding): queries per second and average
+#     latency;
+#  2. praetor-bench dns (EDNS0, closed loop, 16 queries in flight): queries per second
+#     and p50/p99/p99.9 latency, each answer checked to hold 10 records.
 # Prints a markdown section for BENCHMARKS.md to stdout and writes it, with the raw
 # outputs, to bench/results/dns.md. The agent is stopped by PID whatever happens.
 # Environment: PRAETOR_BIN / BENCH_BIN use those binaries; CARGO_TARGET_DIR is honoured.
@@ -83,7 +83,7 @@ log "catalog: $SERVICES services; web.service.consul SRV: $ANSWERS records"
 
 echo "web.service.consul SRV" >"$WORK/queries.txt"
 log "dnsperf for ${SECS}s"
-DNSPERF_CMD="dnsperf -s $IP -p 8600 -d queries.txt -l $SECS -c 4 -T 2 -q 100"
+DNSPERF_CMD="dnsperf -s $IP -p 8600 -d queries.txt -l $SECS -c 4 -T 2 -q 100 -e"
 (cd "$WORK" && $DNSPERF_CMD) >"$RESULTS/dns-dnsperf.txt" 2>&1
 log "praetor-bench dns for ${SECS}s"
 BENCH_CMD="praetor-bench dns --server $IP:8600 --name web.service.consul --qtype SRV --concurrency 16 --duration-secs $SECS --expect-answers 10"
@@ -92,7 +92,7 @@ BENCH_CMD="praetor-bench dns --server $IP:8600 --name web.service.consul --qtype
 
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$AGENT_PID/status")
 field() { grep -o "\"$1\":[0-9.]*" "$RESULTS/dns-bench.json" | cut -d: -f2; }
-DP_QPS=$(awk '/Queries per second/ {print $4}' "$RESULTS/dns-dnsperf.txt")
+DP_QPS=$(awk '/Queries per second/ {printf "%d", $4}' "$RESULTS/dns-dnsperf.txt")
 DP_LAT=$(awk '/Average Latency/ {print $4 * 1000}' "$RESULTS/dns-dnsperf.txt")
 DP_LOST=$(awk '/Queries lost/ {print $3}' "$RESULTS/dns-dnsperf.txt")
 CPU="$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
