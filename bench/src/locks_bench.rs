@@ -258,9 +258,9 @@ async fn workloads(
             if row.command.is_empty() {
                 row.command = show(spec.contender_line("A", praetor.members[C1].ip.to_string()));
             }
-            let r = handover(&spec, praetor, etcd).await;
+            let r = outcome(handover(&spec, praetor, etcd).await);
             eprintln!("   {r:?}");
-            row.trials.push(outcome(r));
+            row.trials.push(r);
         }
         report.handover.push(row);
     }
@@ -402,6 +402,8 @@ impl Spec {
                     endpoints,
                     "lock".into(),
                     self.key.clone(),
+                    // Else etcdctl reads the child's `-c` as its own flag.
+                    "--".into(),
                     "/bin/sh".into(),
                     "-c".into(),
                     script,
@@ -421,15 +423,25 @@ impl Spec {
         }
     }
 
-    /// The contender's command line, for the report.
+    /// The contender's command line, for the report, the child's script
+    /// shown as `<child>`.
     fn contender_line(&self, who: &str, agent: String) -> String {
         let (program, args) = self.contender_args(who, &agent);
+        let script = self.child_script(who);
         let program = program
             .file_name()
             .map_or_else(|| program.display().to_string(), |n| n.to_string_lossy().into());
         let args: Vec<String> = args
             .into_iter()
-            .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+            .map(|a| {
+                if a == script {
+                    "<child>".to_owned()
+                } else if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a
+                }
+            })
             .collect();
         format!("{program} {}", args.join(" "))
     }

@@ -116,8 +116,8 @@ impl LocksReport {
              Two contenders for one lock, A and B. Once A's child runs and B waits, A's host \"dies\": every \
              process of it gets SIGKILL at once (for praetor its client agent c1, its `praetor lock`/`praetor elect` \
              process and its child; for etcd, which has no agent, the `etcdctl` process and its child). The time is \
-             from that kill to B's start: B's child writing a nanosecond timestamp (`date +%s%N`) as its first \
-             command, or, for `etcdctl elect`, which runs no child, B printing its proposal (read by the bench \
+             from that kill to B's start: B's child (`<child>` below: `sh -c 'date +%s%N >> FILE; exec sleep 400'`) \
+             writing a nanosecond timestamp as its first command, or, for `etcdctl elect`, which runs no child, B printing its proposal (read by the bench \
              through a pipe). A fresh key per trial; the killed agent is restarted and back in the catalog with a \
              passing `serfHealth` before the next. {trials} trials per row, each bounded by {dl} s. Nothing is \
              tuned unless the row says so: the first row of each system is its defaults.\n\n\
