@@ -173,8 +173,11 @@ impl LocksReport {
              change it), and B, whose acquire is refused, retries once a second. etcd's hold ends when the \
              dead holder's lease expires: its session TTL (`etcdctl elect`: 60 s, the concurrency package's \
              default, not settable from etcdctl 3.4; `etcdctl lock`: `--ttl`, 10 s by default); B, watching \
-             the key before its own, then runs at once. Neither system can tell a dead holder from a slow one \
-             sooner: these are the safety margins each chose, and both are settable where the row says so."
+             the key before its own, then runs at once (the lease runs from A's last keep-alive, sent every \
+             third of the TTL, so slightly under the TTL after the kill). Shorter TTLs and lock-delays hand \
+             over sooner but give a holder that is only paused (not dead) less time before a second holder \
+             may act; praetor's lock-delay is that margin, and `praetor elect`'s fencing token covers a paused \
+             leader without it."
         );
 
         let _ = writeln!(
