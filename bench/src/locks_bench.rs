@@ -180,7 +180,9 @@ async fn measure(args: &LocksArgs, report: &mut LocksReport) -> anyhow::Result<(
     let result = if report.formed.praetor.is_ok() && report.formed.etcd.is_ok() {
         workloads(args, &mut praetor, &mut etcd, report).await
     } else {
-        Err(anyhow::anyhow!("a cluster did not form, so nothing was measured"))
+        Err(anyhow::anyhow!(
+            "a cluster did not form, so nothing was measured"
+        ))
     };
     report.load_after = load_average();
     for c in [&mut praetor, &mut etcd] {
@@ -188,9 +190,9 @@ async fn measure(args: &LocksArgs, report: &mut LocksReport) -> anyhow::Result<(
             report.stopped.push(format!("{m} had exited on its own"));
         }
         for m in c.stop_all().await {
-            report
-                .stopped
-                .push(format!("{m} did not stop within 15 s of SIGTERM and was killed"));
+            report.stopped.push(format!(
+                "{m} did not stop within 15 s of SIGTERM and was killed"
+            ));
         }
     }
     result
@@ -242,12 +244,19 @@ async fn workloads(
         };
         for trial in 1..=cfg.lock_trials {
             eprintln!("== locks: hand-over, {}, trial {trial}", kind.name());
-            let dir = work.join("handover").join(kind.name()).join(trial.to_string());
+            let dir = work
+                .join("handover")
+                .join(kind.name())
+                .join(trial.to_string());
             let key = format!("bench/handover/{}/{trial}", kind.name());
             let spec = Spec {
                 kind,
                 dir: dir.clone(),
-                log_dir: args.logs.join("handover").join(kind.name()).join(trial.to_string()),
+                log_dir: args
+                    .logs
+                    .join("handover")
+                    .join(kind.name())
+                    .join(trial.to_string()),
                 key,
                 praetor_bin: args.praetor_bin.clone(),
                 etcdctl_bin: args.etcdctl_bin.clone(),
@@ -428,9 +437,10 @@ impl Spec {
     fn contender_line(&self, who: &str, agent: String) -> String {
         let (program, args) = self.contender_args(who, &agent);
         let script = self.child_script(who);
-        let program = program
-            .file_name()
-            .map_or_else(|| program.display().to_string(), |n| n.to_string_lossy().into());
+        let program = program.file_name().map_or_else(
+            || program.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
         let args: Vec<String> = args
             .into_iter()
             .map(|a| {
@@ -632,14 +642,12 @@ async fn wait_waiting(spec: &Spec, praetor: &Cluster, etcd: &Cluster) -> anyhow:
                 match http.get(url).send().await {
                     // Its session is named after the key (and B creates it
                     // before it asks for the lock).
-                    Ok(r) if r.status().is_success() => r
-                        .json::<Vec<serde_json::Value>>()
-                        .await
-                        .is_ok_and(|l| {
-                            l.iter().any(|s| {
-                                s["Name"].as_str().is_some_and(|n| n.contains(&spec.key))
-                            })
-                        }),
+                    Ok(r) if r.status().is_success() => {
+                        r.json::<Vec<serde_json::Value>>().await.is_ok_and(|l| {
+                            l.iter()
+                                .any(|s| s["Name"].as_str().is_some_and(|n| n.contains(&spec.key)))
+                        })
+                    }
                     _ => false,
                 }
             }
@@ -672,15 +680,17 @@ async fn wait_back(c: &Cluster, node: &str) -> anyhow::Result<()> {
     loop {
         let mut all = true;
         for m in c.members.iter().filter(|m| m.is_server()) {
-            let url = format!("http://{}/v1/health/node/{node}", m.client_addr(Side::Praetor));
+            let url = format!(
+                "http://{}/v1/health/node/{node}",
+                m.client_addr(Side::Praetor)
+            );
             let passing = match http.get(url).send().await {
-                Ok(r) if r.status().is_success() => r
-                    .json::<Vec<serde_json::Value>>()
-                    .await
-                    .is_ok_and(|l| {
+                Ok(r) if r.status().is_success() => {
+                    r.json::<Vec<serde_json::Value>>().await.is_ok_and(|l| {
                         l.iter()
                             .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "passing")
-                    }),
+                    })
+                }
                 _ => false,
             };
             all &= passing;
@@ -726,10 +736,13 @@ async fn praetor_txn(
         let bases: Vec<String> = addrs.iter().map(|a| format!("http://{a}")).collect();
         let prefix = format!("bench/txn/{tag}/{w}");
         let guard = format!("{prefix}/guard");
-        let set = |key: &str| {
-            serde_json::json!({"KV": {"Verb": "set", "Key": key, "Value": value}})
-        };
-        let sets = vec![set(&guard), set(&format!("{prefix}/a")), set(&format!("{prefix}/b"))];
+        let set =
+            |key: &str| serde_json::json!({"KV": {"Verb": "set", "Key": key, "Value": value}});
+        let sets = vec![
+            set(&guard),
+            set(&format!("{prefix}/a")),
+            set(&format!("{prefix}/b")),
+        ];
         // Warm-up outside the window: the sets alone, which also create the guard.
         let mut index = praetor_txn_once(&http, &bases[w % bases.len()], &sets, &guard)
             .await
@@ -857,9 +870,11 @@ async fn etcd_txn(
                     }
                     _ => {
                         errors += 1;
-                        if let Ok(Ok(g)) =
-                            tokio::time::timeout(OP_TIMEOUT, kv.get(guard.as_str(), None::<GetOptions>))
-                                .await
+                        if let Ok(Ok(g)) = tokio::time::timeout(
+                            OP_TIMEOUT,
+                            kv.get(guard.as_str(), None::<GetOptions>),
+                        )
+                        .await
                         {
                             if let Some(k) = g.kvs().first() {
                                 rev = k.mod_revision();

@@ -61,7 +61,10 @@ pub struct LocksReport {
 
 /// Median and maximum of the trials that succeeded.
 fn median_max(trials: &[Outcome<f64>]) -> Option<(f64, f64)> {
-    let mut ok: Vec<f64> = trials.iter().filter_map(|t| t.as_ref().ok().copied()).collect();
+    let mut ok: Vec<f64> = trials
+        .iter()
+        .filter_map(|t| t.as_ref().ok().copied())
+        .collect();
     if ok.is_empty() {
         return None;
     }
@@ -218,11 +221,15 @@ impl LocksReport {
         if self.txn.is_empty() {
             let _ = writeln!(md, "| – | not run | | | | | | |");
         }
-        for (side, f) in [("praetor", &self.formed.praetor), ("etcd", &self.formed.etcd)] {
+        for (side, f) in [
+            ("praetor", &self.formed.praetor),
+            ("etcd", &self.formed.etcd),
+        ] {
             if let Err(e) = f {
-                notes
-                    .0
-                    .push(format!("the {side} cluster did not form: {}", e.replace('\n', " ")));
+                notes.0.push(format!(
+                    "the {side} cluster did not form: {}",
+                    e.replace('\n', " ")
+                ));
             }
         }
         for s in &self.stopped {
