@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
 #
-# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only] [praetor-bench flags, e.g. --duration-secs 2]
+# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only] [praetor-bench flags, e.g. --duration-secs 2]
 #
-# Installs etcd and protoc with apt if missing and builds `praetor` and `praetor-bench` in
-# release mode. Then three phases, each with data in a fresh temporary directory:
+# Installs etcd, etcdctl and protoc with apt if missing and builds `praetor` and `praetor-bench` in
+# release mode. Then four phases, each with data in a fresh temporary directory:
 #  1. Cluster: `praetor-bench cluster` starts a three-server praetor cluster and a
 #     three-member etcd cluster, each member on its own free loopback address in
 #     127.0.10.0/24 with default ports, measures puts and leader-kill failover on both, and
@@ -17,15 +17,21 @@
 #     three servers and two client agents for propagation; it stops each when done (PIDs go
 #     to the same file). Agent logs go to bench/results/health/, results to
 #     bench/results/health.json.
-#  3. Single server: one durable praetor server and one single-member etcd, both bound to
+#  3. Locks: `praetor-bench locks` starts a three-server praetor cluster with two client
+#     agents and a three-member etcd cluster on free loopback addresses in 127.0.12.0/24
+#     with default ports, measures transactions and lock hand-over (`praetor lock`/`elect`
+#     against `etcdctl lock`/`elect`, the holder's host killed with SIGKILL) on both, and
+#     stops them (PIDs, contenders' too, go to the same file). Logs go to
+#     bench/results/locks/, results to bench/results/locks.json.
+#  4. Single server: one durable praetor server and one single-member etcd, both bound to
 #     127.0.0.1 only, on free ports; the same workloads against both; both stopped by PID.
-# Then BENCHMARKS.md is written at the repository root from all three phases, plus
+# Then BENCHMARKS.md is written at the repository root from all four phases, plus
 # bench/results/{results.json,praetor.log,etcd.log}. Every wait has a deadline; the
 # servers are stopped whatever happens.
 #
 # --cluster-only runs phase 1 alone and writes bench/results/cluster.md, --health-only
-# runs phase 2 alone and writes bench/results/health.md, instead of BENCHMARKS.md (for
-# iterating on one phase).
+# runs phase 2 alone and writes bench/results/health.md, --locks-only runs phase 3 alone and
+# writes bench/results/locks.md, instead of BENCHMARKS.md (for iterating on one phase).
 #
 # Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
 # CARGO_TARGET_DIR is honoured.
@@ -41,24 +47,28 @@ STOP_DEADLINE=15      # seconds for each server to exit after SIGTERM
 RUN_DEADLINE=900      # seconds for the whole single-server workload run
 CLUSTER_DEADLINE=1200 # seconds for the whole cluster phase
 HEALTH_DEADLINE=1200  # seconds for the whole health phase
+LOCKS_DEADLINE=1500   # seconds for the whole locks phase
 
 CLUSTER_ONLY=0
 HEALTH_ONLY=0
+LOCKS_ONLY=0
 ARGS=()
 for arg in "$@"; do
   case "$arg" in
     --cluster-only) CLUSTER_ONLY=1 ;;
     --health-only) HEALTH_ONLY=1 ;;
+    --locks-only) LOCKS_ONLY=1 ;;
     *) ARGS+=("$arg") ;;
   esac
 done
 
 log() { echo "bench/run.sh: $*" >&2; }
-((CLUSTER_ONLY && HEALTH_ONLY)) && { log "--cluster-only and --health-only exclude each other"; exit 2; }
+((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY > 1)) && { log "--cluster-only, --health-only and --locks-only exclude each other"; exit 2; }
 
 # --- tools ---------------------------------------------------------------------------
 missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 if ((${#missing[@]})); then
@@ -87,7 +97,7 @@ BENCH="$TARGET_DIR/release/praetor-bench"
 mkdir -p "$RESULTS"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/praetor-bench.XXXXXX")"
 PIDS=()
-CLUSTER_PIDS="$WORK/cluster.pids"  # appended to by `praetor-bench cluster` and `praetor-bench health`
+CLUSTER_PIDS="$WORK/cluster.pids"  # appended to by `praetor-bench cluster`, `health` and `locks`
 
 stop_pid() {
   local pid="$1" i
@@ -102,7 +112,7 @@ stop_pid() {
   fi
   wait "$pid" 2>/dev/null || true
 }
-# Stops any member `praetor-bench cluster` or `health` left running: a PID from the file
+# Stops any member `praetor-bench cluster`, `health` or `locks` left running: a PID from the file
 # counts only while that process's command line names this run's work directory.
 stop_cluster_leftovers() {
   local pid
@@ -148,7 +158,7 @@ ETCD_VERSION="$(etcd --version | sed -n 1p)"
 
 # --- phase 1: three-member clusters --------------------------------------------------
 CLUSTER_JSON="$RESULTS/cluster.json"
-if ((!HEALTH_ONLY)); then
+if ((!HEALTH_ONLY && !LOCKS_ONLY)); then
   rm -f "$CLUSTER_JSON" "$RESULTS/cluster.md"
   rm -rf "$RESULTS/cluster"
   CLUSTER_OUT=()
@@ -173,24 +183,47 @@ fi
 
 # --- phase 2: service registry and health checking (praetor only) --------------------
 HEALTH_JSON="$RESULTS/health.json"
-rm -f "$HEALTH_JSON" "$RESULTS/health.md"
-rm -rf "$RESULTS/health"
-HEALTH_OUT=()
-((HEALTH_ONLY)) && HEALTH_OUT=(--out "$RESULTS/health.md")
-log "health phase: praetor agents on 127.0.11.x"
+if ((!LOCKS_ONLY)); then
+  rm -f "$HEALTH_JSON" "$RESULTS/health.md"
+  rm -rf "$RESULTS/health"
+  HEALTH_OUT=()
+  ((HEALTH_ONLY)) && HEALTH_OUT=(--out "$RESULTS/health.md")
+  log "health phase: praetor agents on 127.0.11.x"
+  # The same deadline and signal handling as the cluster phase.
+  timeout --foreground --signal=TERM --kill-after=30 "$HEALTH_DEADLINE" "$BENCH" health \
+    --praetor-bin "$PRAETOR" --work "$WORK/health" --logs "$RESULTS/health" --pidfile "$CLUSTER_PIDS" \
+    --praetor-version "$PRAETOR_VERSION" --command "$COMMAND" --date "$DATE" --json "$HEALTH_JSON" \
+    ${HEALTH_OUT[@]+"${HEALTH_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
+    log "the health phase failed (exit $?); the report says what is missing"
+  stop_cluster_leftovers
+  if ((HEALTH_ONLY)); then
+    log "wrote $RESULTS/health.md and $HEALTH_JSON (BENCHMARKS.md unchanged)"
+    exit 0
+  fi
+fi
+
+# --- phase 3: locks and transactions, praetor and etcd -------------------------------
+LOCKS_JSON="$RESULTS/locks.json"
+rm -f "$LOCKS_JSON" "$RESULTS/locks.md"
+rm -rf "$RESULTS/locks"
+LOCKS_OUT=()
+((LOCKS_ONLY)) && LOCKS_OUT=(--out "$RESULTS/locks.md")
+log "locks phase: three praetor servers, two client agents and three etcd members on 127.0.12.x"
 # The same deadline and signal handling as the cluster phase.
-timeout --foreground --signal=TERM --kill-after=30 "$HEALTH_DEADLINE" "$BENCH" health \
-  --praetor-bin "$PRAETOR" --work "$WORK/health" --logs "$RESULTS/health" --pidfile "$CLUSTER_PIDS" \
-  --praetor-version "$PRAETOR_VERSION" --command "$COMMAND" --date "$DATE" --json "$HEALTH_JSON" \
-  ${HEALTH_OUT[@]+"${HEALTH_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
-  log "the health phase failed (exit $?); the report says what is missing"
+timeout --foreground --signal=TERM --kill-after=30 "$LOCKS_DEADLINE" "$BENCH" locks \
+  --praetor-bin "$PRAETOR" --etcd-bin "$(command -v etcd)" --etcdctl-bin "$(command -v etcdctl)" \
+  --work "$WORK/locks" --logs "$RESULTS/locks" --pidfile "$CLUSTER_PIDS" \
+  --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
+  --command "$COMMAND" --date "$DATE" --json "$LOCKS_JSON" \
+  ${LOCKS_OUT[@]+"${LOCKS_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
+  log "the locks phase failed (exit $?); the report says what is missing"
 stop_cluster_leftovers
-if ((HEALTH_ONLY)); then
-  log "wrote $RESULTS/health.md and $HEALTH_JSON (BENCHMARKS.md unchanged)"
+if ((LOCKS_ONLY)); then
+  log "wrote $RESULTS/locks.md and $LOCKS_JSON (BENCHMARKS.md unchanged)"
   exit 0
 fi
 
-# --- phase 3: one server each --------------------------------------------------------
+# --- phase 4: one server each --------------------------------------------------------
 mapfile -t PORTS < <("$BENCH" free-ports 5)
 ((${#PORTS[@]} == 5)) || { log "could not find 5 free ports"; exit 1; }
 HTTP_PORT=${PORTS[0]} SERVER_PORT=${PORTS[1]} SERF_PORT=${PORTS[2]} ETCD_CLIENT_PORT=${PORTS[3]} ETCD_PEER_PORT=${PORTS[4]}
@@ -227,6 +260,6 @@ timeout --foreground --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
   --praetor-version "$PRAETOR_VERSION" --praetor-cmd "$(show praetor "${PRAETOR_ARGS[@]}")" \
   --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \
   --etcd-version "$ETCD_VERSION" --etcd-cmd "$(show etcd "${ETCD_ARGS[@]}")" \
-  --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" --health-json "$HEALTH_JSON" \
+  --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" --health-json "$HEALTH_JSON" --locks-json "$LOCKS_JSON" \
   --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" ${ARGS[@]+"${ARGS[@]}"}
 log "wrote $ROOT/BENCHMARKS.md"

@@ -220,7 +220,7 @@ enum RegKind {
 /// Starts every agent of `c` and waits until they serve: they agree on the
 /// leader, every server lists every server as a Raft peer, and every agent
 /// sees every agent's node in the catalog. Returns the seconds taken.
-async fn start_ready(c: &mut Cluster) -> anyhow::Result<f64> {
+pub(crate) async fn start_ready(c: &mut Cluster) -> anyhow::Result<f64> {
     let t0 = Instant::now();
     c.start_all()?;
     let end = t0 + READY_DEADLINE;

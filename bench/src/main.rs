@@ -4,8 +4,9 @@
 //! restarts and stops three-member clusters of both itself (cluster.rs), as
 //! its failover measurement needs; `health` starts and stops praetor agents
 //! itself to measure service registration and health checking (praetor
-//! only). Writes only keys under `bench/` and services and nodes named
-//! `bench-…`.
+//! only); `locks` starts three-server clusters of both with praetor client
+//! agents to time lock hand-over and transactions. Writes only keys under
+//! `bench/` and services and nodes named `bench-…`.
 
 mod cluster;
 mod cluster_bench;
@@ -14,6 +15,7 @@ mod etcd;
 mod failover;
 mod health;
 mod health_bench;
+mod locks_bench;
 mod machine;
 mod praetor;
 mod report;
@@ -31,9 +33,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cluster_bench::ClusterArgs;
 use crate::health_bench::HealthArgs;
+use crate::locks_bench::LocksArgs;
 use crate::machine::{dir_bytes, load_average, Machine, Rss};
 use crate::report::cluster::ClusterReport;
 use crate::report::health::HealthReport;
+use crate::report::locks::LocksReport;
 use crate::report::{Config, Pair, Report, Results};
 use crate::runner::{outcome, Runner};
 use crate::target::{Read, Side, Target};
@@ -64,6 +68,11 @@ enum Cmd {
     /// and the memory of blocking watchers, stops them, and writes the
     /// results as JSON (and, with --out, as a report of its own).
     Health(Box<HealthArgs>),
+    /// Starts a three-server praetor cluster with two client agents and a
+    /// three-member etcd cluster, measures transaction throughput and lock
+    /// hand-over when the holder dies on both, stops them, and writes the
+    /// results as JSON (and, with --out, as a report of its own).
+    Locks(Box<LocksArgs>),
 }
 
 #[derive(Args)]
@@ -111,6 +120,9 @@ struct RunArgs {
     /// The `health` subcommand's JSON results, likewise.
     #[arg(long)]
     health_json: Option<PathBuf>,
+    /// The `locks` subcommand's JSON results, likewise.
+    #[arg(long)]
+    locks_json: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -140,6 +152,7 @@ async fn run() -> anyhow::Result<()> {
         Cmd::Dns(args) => dns::run(*args).await,
         Cmd::Cluster(args) => cluster_bench::run(*args).await,
         Cmd::Health(args) => health_bench::run(*args).await,
+        Cmd::Locks(args) => locks_bench::run(*args).await,
     }
 }
 
@@ -234,9 +247,14 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         .health_json
         .as_ref()
         .map(|path| read_json::<HealthReport>(path));
+    let locks = args
+        .locks_json
+        .as_ref()
+        .map(|path| read_json::<LocksReport>(path));
     let report = Report {
         cluster,
         health,
+        locks,
         machine: Machine::read(&args.praetor_data_dir),
         command: args.command,
         date: args.date,

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod health;
+pub mod locks;
 
 use std::fmt::Write as _;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use self::cluster::ClusterReport;
 use self::health::HealthReport;
+use self::locks::LocksReport;
 use crate::machine::{Machine, Rss};
 use crate::stats::{Notify, Throughput};
 use crate::workload::VALUE_SIZE;
@@ -77,6 +79,15 @@ pub struct Config {
     /// Check flips timed in the propagation measurement.
     #[arg(long, default_value_t = 50)]
     pub flips: usize,
+    /// Lock hand-over trials per row (locks phase).
+    #[arg(long, default_value_t = 3)]
+    pub lock_trials: usize,
+    /// Bound on one hand-over, from the kill to the new holder's start.
+    #[arg(long, default_value_t = 120)]
+    pub handover_deadline_secs: u64,
+    /// Concurrent clients for the transaction rows (locks phase).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    pub txn_clients: Vec<usize>,
 }
 
 /// A measurement, or why it could not be made.
@@ -163,6 +174,8 @@ pub struct Report {
     pub cluster: Option<Outcome<ClusterReport>>,
     /// The health phase's results, likewise.
     pub health: Option<Outcome<HealthReport>>,
+    /// The locks phase's results, likewise.
+    pub locks: Option<Outcome<LocksReport>>,
 }
 
 /// A memory table row: label, measurements, the field shown.
@@ -276,11 +289,26 @@ impl Report {
             None => {}
         }
         match &self.health {
-            Some(Ok(h)) => h.sections(&mut md, next),
+            Some(Ok(h)) => {
+                h.sections(&mut md, next);
+                next += 4;
+            }
             Some(Err(e)) => {
                 let _ = writeln!(
                     md,
                     "\n## {next}. Service registry and health checking\n\nNo results: {}",
+                    e.replace('\n', " ")
+                );
+                next += 1;
+            }
+            None => {}
+        }
+        match &self.locks {
+            Some(Ok(l)) => l.sections(&mut md, next),
+            Some(Err(e)) => {
+                let _ = writeln!(
+                    md,
+                    "\n## {next}. Locks and transactions\n\nNo results: {}",
                     e.replace('\n', " ")
                 );
             }
@@ -320,14 +348,16 @@ impl Report {
              (bench/src/) in release mode. Then, first, it starts a three-server praetor cluster and a \
              three-member etcd cluster on loopback, runs the cluster rows (sections 5 and 6) against both, and \
              stops them; second, praetor alone, it starts single servers and then three servers with two client \
-             agents on 127.0.11.x for the service-registry and health rows (sections 7–10), and stops them; then \
+             agents on 127.0.11.x for the service-registry and health rows (sections 7–10), and stops them; third, \
+             three praetor servers with two client agents and three etcd members on 127.0.12.x (and `etcdctl`, \
+             installed with apt) for lock hand-over and transactions (section 11), and stops them; then \
              one durable praetor server and one single-member etcd, both on 127.0.0.1 only, for sections 1–4, \
              stopped by PID at the end; and it rewrites this file. Raw numbers: `bench/results/results.json`, \
-             `bench/results/cluster.json` and `bench/results/health.json`, agent and member logs in \
-             `bench/results/cluster/` and `bench/results/health/` (not committed). Takes {minutes} minutes plus \
-             the build; `bench/run.sh --cluster-only` and `bench/run.sh --health-only` run one of the first two \
-             phases alone and write `bench/results/cluster.md` or `bench/results/health.md` instead of this \
-             file.\n\n\
+             `bench/results/cluster.json`, `bench/results/health.json` and `bench/results/locks.json`, agent \
+             and member logs in `bench/results/cluster/`, `bench/results/health/` and `bench/results/locks/` \
+             (not committed). Takes {minutes} minutes plus the build; `bench/run.sh --cluster-only`, \
+             `--health-only` and `--locks-only` run one of the first three phases alone and write \
+             `bench/results/cluster.md`, `health.md` or `locks.md` instead of this file.\n\n\
              ## This run\n\n\
              - Date: {date}\n\
              - Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM, Linux {kernel}; data directories on {disk}\n\
@@ -338,7 +368,7 @@ impl Report {
              workloads both servers are idle, so a 1-minute load above about 0.5 there means other work was \
              running on the machine, and the numbers are noisier.",
             cmd = self.command,
-            minutes = "6–8",
+            minutes = "12–16",
             date = self.date,
             cpu = m.cpu,
             cores = m.cores,
@@ -382,8 +412,8 @@ impl Report {
              Ratios are praetor ÷ etcd: above 1 is better for praetor in ops/s, worse in latency and memory.\n\
              - Each number comes from one run on a shared virtual machine; differences of about 10% are within \
              run-to-run noise.\n\
-             - Order: the cluster phase (sections 5 and 6) first, then the health phase (sections 7–10), each \
-             with its own method there; then idle RSS, bulk load ({keys} keys, {lc} clients) and loaded RSS, \
+             - Order: the cluster phase (sections 5 and 6) first, then the health phase (sections 7–10), then \
+             the locks phase (section 11), each with its own method there; then idle RSS, bulk load ({keys} keys, {lc} clients) and loaded RSS, \
              then puts, gets, watches.",
             keys = c.load_keys,
             lc = c.load_clients,
