@@ -78,11 +78,20 @@ pub async fn run(args: DnsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut handles = Vec::new();
     for w in 0..args.concurrency {
-        let socket = UdpSocket::bind("0.0.0.0:0").await.context("binding a UDP socket")?;
-        socket.connect(args.server).await.context("connecting the UDP socket")?;
+        let socket = UdpSocket::bind("0.0.0.0:0")
+            .await
+            .context("binding a UDP socket")?;
+        socket
+            .connect(args.server)
+            .await
+            .context("connecting the UDP socket")?;
         let (stop, name, expect) = (stop.clone(), args.name.clone(), args.expect_answers);
         handles.push(tokio::spawn(async move {
-            let mut out = Worker { samples: Samples::default(), errors: 0, wrong: 0 };
+            let mut out = Worker {
+                samples: Samples::default(),
+                errors: 0,
+                wrong: 0,
+            };
             let mut buf = vec![0u8; 65535];
             let mut id = (w as u16).wrapping_mul(4099);
             while !stop.load(Ordering::Relaxed) {
