@@ -81,36 +81,16 @@ pub struct HealthArgs {
 /// # Errors
 /// When the results cannot be written, or the phase was interrupted.
 pub async fn run(args: HealthArgs) -> anyhow::Result<()> {
-    let mut report = HealthReport::new(
+    let report = HealthReport::new(
         args.config.clone(),
         args.command.clone(),
         args.date.clone(),
         args.praetor_version.clone(),
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let interrupted = tokio::select! {
-        r = measure(&args, &mut report) => {
-            if let Err(e) = r {
-                report.error = Some(format!("{e:#}"));
-            }
-            false
-        }
-        _ = tokio::signal::ctrl_c() => true,
-        _ = term.recv() => true,
-    };
-    // Dropping `measure` above killed any agent still running (kill_on_drop).
-    if interrupted {
-        report.error = Some("interrupted by a signal".into());
-    }
-    std::fs::write(&args.json, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", args.json.display()))?;
-    if let Some(out) = &args.out {
-        std::fs::write(out, report.standalone_markdown())
-            .with_context(|| format!("writing {}", out.display()))?;
-        eprintln!("wrote {}", out.display());
-    }
-    anyhow::ensure!(!interrupted, "interrupted");
-    Ok(())
+    crate::phase::run(&args, report, &args.json, args.out.as_deref(), |a, r| {
+        Box::pin(measure(a, r))
+    })
+    .await
 }
 
 async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ mod health;
 mod health_bench;
 mod locks_bench;
 mod machine;
+mod phase;
 mod praetor;
 mod report;
 mod runner;

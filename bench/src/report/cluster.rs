@@ -480,7 +480,7 @@ impl ClusterReport {
     }
 
     /// A report of the cluster phase alone (`bench/run.sh --cluster-only`).
-    pub fn standalone_markdown(&self) -> String {
+    fn standalone_markdown_text(&self) -> String {
         let mut md = format!(
             "# Cluster benchmark: praetor vs etcd (cluster phase only)\n\n\
              Written by `{}` on {}; BENCHMARKS.md is left as it was.\n\n\
@@ -511,5 +511,15 @@ mod tests {
         assert_eq!(median_max(vec![]), None);
         assert_eq!(median_max(vec![3.0, 1.0, 2.0]), Some((2.0, 3.0)));
         assert_eq!(median_max(vec![4.0, 1.0, 3.0, 2.0]), Some((2.0, 4.0)));
+    }
+}
+
+impl crate::phase::PhaseReport for ClusterReport {
+    fn set_error(&mut self, error: String) {
+        self.error = Some(error);
+    }
+
+    fn standalone_markdown(&self) -> String {
+        self.standalone_markdown_text()
     }
 }

@@ -692,7 +692,7 @@ impl HealthReport {
     }
 
     /// A report of the health phase alone (`bench/run.sh --health-only`).
-    pub fn standalone_markdown(&self) -> String {
+    fn standalone_markdown_text(&self) -> String {
         let mut md = format!(
             "# Health benchmark: praetor (health phase only)\n\n\
              Written by `{}` on {}; BENCHMARKS.md is left as it was.\n\n\
@@ -723,5 +723,15 @@ fn wake_problems(w: &Wake) -> String {
         String::new()
     } else {
         format!(", but {}", p.join(", "))
+    }
+}
+
+impl crate::phase::PhaseReport for HealthReport {
+    fn set_error(&mut self, error: String) {
+        self.error = Some(error);
+    }
+
+    fn standalone_markdown(&self) -> String {
+        self.standalone_markdown_text()
     }
 }

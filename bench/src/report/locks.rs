@@ -251,7 +251,7 @@ impl LocksReport {
     }
 
     /// A report of the locks phase alone (`bench/run.sh --locks-only`).
-    pub fn standalone_markdown(&self) -> String {
+    fn standalone_markdown_text(&self) -> String {
         let mut md = format!(
             "# Locks benchmark: praetor vs etcd (locks phase only)\n\n\
              Written by `{}` on {}; BENCHMARKS.md is left as it was.\n\n\
@@ -260,5 +260,15 @@ impl LocksReport {
         );
         self.sections(&mut md, 1);
         md
+    }
+}
+
+impl crate::phase::PhaseReport for LocksReport {
+    fn set_error(&mut self, error: String) {
+        self.error = Some(error);
+    }
+
+    fn standalone_markdown(&self) -> String {
+        self.standalone_markdown_text()
     }
 }

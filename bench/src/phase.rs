@@ -1,0 +1,61 @@
+//! What every self-contained phase (`cluster`, `health`, `locks`) does
+//! around its measurements: run them until they end or a signal comes,
+//! record an error or the interruption in the report, and write the report
+//! as JSON (and, when asked, as markdown of its own).
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use anyhow::Context as _;
+
+/// A phase's report, written whatever happened.
+pub trait PhaseReport: serde::Serialize {
+    /// Records why the phase did not finish.
+    fn set_error(&mut self, error: String);
+    /// The report alone, as markdown (`--out`).
+    fn standalone_markdown(&self) -> String;
+}
+
+/// The measurements, borrowing the report they fill in.
+pub type Measure<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// Runs `measure` with `args` on `report`, then writes `report` to `json`
+/// (and `out`).
+/// Dropping an interrupted `measure` kills what it started (its processes
+/// are `kill_on_drop`).
+///
+/// # Errors
+/// When the results cannot be written, or the phase was interrupted.
+pub async fn run<A, R: PhaseReport>(
+    args: &A,
+    mut report: R,
+    json: &Path,
+    out: Option<&Path>,
+    measure: impl for<'a> FnOnce(&'a A, &'a mut R) -> Measure<'a>,
+) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let outcome = {
+        let measured = measure(args, &mut report);
+        tokio::select! {
+            r = measured => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+            _ = term.recv() => None,
+        }
+    };
+    let interrupted = outcome.is_none();
+    match outcome {
+        Some(Err(e)) => report.set_error(format!("{e:#}")),
+        None => report.set_error("interrupted by a signal".into()),
+        Some(Ok(())) => {}
+    }
+    std::fs::write(json, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    if let Some(out) = out {
+        std::fs::write(out, report.standalone_markdown())
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    anyhow::ensure!(!interrupted, "interrupted");
+    Ok(())
+}
