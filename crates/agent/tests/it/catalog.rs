@@ -276,13 +276,7 @@ async fn filter_expressions_select_what_the_endpoints_return() {
     for (id, tags, env) in [("web1", ["v1"], "prod"), ("web2", ["v2"], "dev")] {
         let body = serde_json::json!({"Node": format!("n-{id}"), "Address": "10.0.0.1",
             "Service": {"ID": id, "Service": "web", "Tags": tags, "Meta": {"env": env}}});
-        let r = a
-            .http
-            .put(a.u("/v1/catalog/register"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = a.put_json("/v1/catalog/register", &body).await;
         assert_eq!(r.status(), 200);
     }
     let ids = |v: Value, field: &str| -> Vec<String> {

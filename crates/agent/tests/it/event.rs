@@ -14,13 +14,7 @@ async fn an_agent_lists_only_the_events_whose_filters_match_it() {
         .unwrap()
         .to_owned();
     let reg = json!({"ID": "web1", "Name": "web", "Tags": ["blue"], "Port": 80});
-    let r = a
-        .http
-        .put(a.u("/v1/agent/service/register"))
-        .json(&reg)
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 200);
     let fires = [
         ("all", String::new(), true),
@@ -63,12 +57,7 @@ async fn an_agent_lists_only_the_events_whose_filters_match_it() {
             "Cannot provide tag filter without service filter",
         ),
     ] {
-        let r = a
-            .http
-            .put(a.u(&format!("/v1/event/fire/bad{q}")))
-            .send()
-            .await
-            .unwrap();
+        let r = a.put_empty(&format!("/v1/event/fire/bad{q}")).await;
         assert_eq!(r.status(), 400, "{q}");
         let text = r.text().await.unwrap();
         assert!(text.contains(why), "{q}: {text}");

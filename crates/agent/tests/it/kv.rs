@@ -45,12 +45,7 @@ async fn put_get_delete_round_trip_in_consul_shapes() {
 #[tokio::test]
 async fn empty_value_is_null_and_flags_are_kept() {
     let a = TestAgent::dev().await;
-    let r = a
-        .http
-        .put(a.u("/v1/kv/empty?flags=42"))
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_empty("/v1/kv/empty?flags=42").await;
     assert_eq!(r.text().await.unwrap().trim(), "true");
     let body: Value = a
         .http

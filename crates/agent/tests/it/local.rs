@@ -69,11 +69,8 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
         .clone();
     assert_eq!(out, "TTL expired");
     assert_eq!(
-        a.http
-            .put(a.u("/v1/agent/check/pass/service:web1?note=ok"))
-            .send()
+        a.put_empty("/v1/agent/check/pass/service:web1?note=ok")
             .await
-            .unwrap()
             .status(),
         200
     );
@@ -92,11 +89,8 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
     assert_eq!(r.status(), 200);
     // (anti-entropy runs every minute; a local change also triggers it)
     assert_eq!(
-        a.http
-            .put(a.u("/v1/agent/check/warn/service:web1"))
-            .send()
+        a.put_empty("/v1/agent/check/warn/service:web1")
             .await
-            .unwrap()
             .status(),
         200
     );
@@ -120,21 +114,10 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
         a.get_json("/v1/agent/services").await.get("api").is_none(),
         "nothing registered"
     );
+    assert_eq!(a.put_empty("/v1/agent/check/pass/nope").await.status(), 400);
     assert_eq!(
-        a.http
-            .put(a.u("/v1/agent/check/pass/nope"))
-            .send()
+        a.put_empty("/v1/agent/service/deregister/nope")
             .await
-            .unwrap()
-            .status(),
-        400
-    );
-    assert_eq!(
-        a.http
-            .put(a.u("/v1/agent/service/deregister/nope"))
-            .send()
-            .await
-            .unwrap()
             .status(),
         400
     );
@@ -153,11 +136,8 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
     let b = TestAgent::start(cfg).await;
     assert_eq!(b.get_json("/v1/agent/services").await["web1"]["Port"], 8080);
     assert_eq!(
-        b.http
-            .put(b.u("/v1/agent/service/deregister/web1"))
-            .send()
+        b.put_empty("/v1/agent/service/deregister/web1")
             .await
-            .unwrap()
             .status(),
         200
     );
@@ -185,13 +165,7 @@ async fn maintenance_mode_takes_a_service_or_the_node_out_of_healthy_answers() {
         async move { http.put(url).send().await.unwrap() }
     };
     let reg = json!({"ID": "web1", "Name": "web", "Check": {"TTL": "60s", "Status": "passing"}});
-    let r = a
-        .http
-        .put(a.u("/v1/agent/service/register"))
-        .json(&reg)
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 200);
     let healthy = |n: usize| move |v: &Value| v.as_array().is_some_and(|l| l.len() == n);
     wait_json(&a, "/v1/health/service/web?passing", "healthy", healthy(1)).await;
@@ -259,23 +233,11 @@ async fn a_service_critical_longer_than_deregister_critical_service_after_is_rem
     let a = TestAgent::dev().await;
     let reg = json!({"ID": "gone1", "Name": "gone",
         "Check": {"TTL": "300ms", "Status": "passing", "DeregisterCriticalServiceAfter": "500ms"}});
-    let r = a
-        .http
-        .put(a.u("/v1/agent/service/register"))
-        .json(&reg)
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 200);
     let keep =
         json!({"ID": "keep1", "Name": "keep", "Check": {"TTL": "300ms", "Status": "passing"}});
-    let r = a
-        .http
-        .put(a.u("/v1/agent/service/register"))
-        .json(&keep)
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_json("/v1/agent/service/register", &keep).await;
     assert_eq!(r.status(), 200);
     // The TTL runs out (critical), then after 500 ms more the service goes,
     // from the agent and from the catalog; one without the setting stays.
@@ -295,9 +257,7 @@ async fn a_service_critical_longer_than_deregister_critical_service_after_is_rem
     .await;
     let services = a.get_json("/v1/agent/services").await;
     assert!(services.get("keep1").is_some(), "{services}");
-    let r = a.http.put(a.u("/v1/agent/service/register"))
-        .json(&json!({"Name": "bad", "Check": {"TTL": "1s", "DeregisterCriticalServiceAfter": "soon"}}))
-        .send().await.unwrap();
+    let r = a.put_json("/v1/agent/service/register", &json!({"Name": "bad", "Check": {"TTL": "1s", "DeregisterCriticalServiceAfter": "soon"}})).await;
     assert_eq!(r.status(), 400);
     a.shutdown().await;
 }
@@ -440,13 +400,7 @@ async fn http_and_tcp_checks_run_on_their_interval_and_a_hung_target_stalls_noth
 async fn script_checks_need_enabling_and_follow_the_exit_code() {
     let off = TestAgent::dev().await;
     let reg = json!({"Name": "job", "Check": {"Args": ["true"], "Interval": "1s"}});
-    let r = off
-        .http
-        .put(off.u("/v1/agent/service/register"))
-        .json(&reg)
-        .send()
-        .await
-        .unwrap();
+    let r = off.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("enable_script_checks"));
     off.shutdown().await;
@@ -462,13 +416,7 @@ async fn script_checks_need_enabling_and_follow_the_exit_code() {
         {"CheckID": "job-script", "Args": ["sh", "-c", script], "Interval": "1s"},
         {"CheckID": "job-slow", "Args": ["sleep", "30"], "Interval": "1s", "Timeout": "500ms"}
     ]});
-    let r = a
-        .http
-        .put(a.u("/v1/agent/service/register"))
-        .json(&reg)
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
     let status = |id: &'static str, want: &'static str| {
         move |v: &Value| v[id]["Status"] == want && v[id]["Output"] != ""
@@ -517,13 +465,7 @@ async fn script_checks_need_enabling_and_follow_the_exit_code() {
     let pidfile = dir.path().join("bg.pid");
     let bg = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
     let reg = json!({"Name": "bg", "Check": {"CheckID": "bg-script", "Args": ["sh", "-c", bg], "Interval": "10s", "Timeout": "500ms"}});
-    let r = a
-        .http
-        .put(a.u("/v1/agent/service/register"))
-        .json(&reg)
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 200);
     wait_json(
         &a,
@@ -726,13 +668,7 @@ async fn grpc_checks_speak_the_standard_health_protocol() {
                       "TLSSkipVerify": true, "Interval": "1s", "Timeout": "1s"}}),
     ];
     for reg in regs {
-        let r = a
-            .http
-            .put(a.u("/v1/agent/service/register"))
-            .json(&reg)
-            .send()
-            .await
-            .unwrap();
+        let r = a.put_json("/v1/agent/service/register", &reg).await;
         assert_eq!(r.status(), 200, "{:?}", r.text().await);
     }
     let is = |want: &'static str| {
@@ -835,13 +771,7 @@ async fn https_checks_verify_certificates_unless_tls_skip_verify() {
         let reg = json!({"ID": id, "Name": "secure",
             "Check": {"CheckID": format!("{id}-check"), "HTTP": url, "TLSSkipVerify": skip,
                       "Interval": "1s", "Timeout": "2s", "Status": "warning"}});
-        let r = a
-            .http
-            .put(a.u("/v1/agent/service/register"))
-            .json(&reg)
-            .send()
-            .await
-            .unwrap();
+        let r = a.put_json("/v1/agent/service/register", &reg).await;
         assert_eq!(r.status(), 200, "{:?}", r.text().await);
     }
     let settled = |v: &Value| {

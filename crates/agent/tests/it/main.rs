@@ -109,6 +109,21 @@ impl TestAgent {
         r.json().await.unwrap()
     }
 
+    /// `PUT <path>` with a JSON body.
+    pub async fn put_json(&self, path: &str, body: impl serde::Serialize) -> reqwest::Response {
+        self.http
+            .put(self.u(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PUT <path>` without a body.
+    pub async fn put_empty(&self, path: &str) -> reqwest::Response {
+        self.http.put(self.u(path)).send().await.unwrap()
+    }
+
     pub async fn shutdown(self) {
         self.agent.shutdown(Duration::from_secs(5), false).await;
     }

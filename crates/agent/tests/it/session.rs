@@ -13,15 +13,6 @@ fn b64(s: &str) -> String {
 }
 
 impl TestAgent {
-    async fn put_json(&self, path: &str, body: Value) -> reqwest::Response {
-        self.http
-            .put(self.u(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
     /// Creates a session once the agent's node is in the catalog (the
     /// leader registers it from gossip shortly after start).
     async fn session(&self, body: Value) -> String {
@@ -92,23 +83,13 @@ async fn session_create_info_list_node_and_destroy_in_consul_shapes() {
     assert_eq!(a.get_json("/v1/session/node/other").await, json!([]));
     assert_eq!(a.get_json("/v1/session/info/nope").await, json!([]));
 
-    let r = a
-        .http
-        .put(a.u(&format!("/v1/session/renew/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_empty(&format!("/v1/session/renew/{id}")).await;
     assert_eq!(r.status(), 200);
     let renewed: Value = r.json().await.unwrap();
     assert_eq!(renewed[0]["ID"], id.as_str());
 
     info_blocks_until_destroy(&a, &id, index).await;
-    let r = a
-        .http
-        .put(a.u(&format!("/v1/session/renew/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_empty(&format!("/v1/session/renew/{id}")).await;
     assert_eq!(r.status(), 404, "a destroyed session cannot be renewed");
     a.shutdown().await;
 }

@@ -173,12 +173,7 @@ async fn history_lists_a_keys_versions_newest_first() {
     }
     let r = a.http.get(a.u("/v1/history/kv/")).send().await.unwrap();
     assert_eq!(r.status(), 400, "no key");
-    let r = a
-        .http
-        .put(a.u("/v1/history/kv/cfg/db"))
-        .send()
-        .await
-        .unwrap();
+    let r = a.put_empty("/v1/history/kv/cfg/db").await;
     assert_eq!(r.status(), 405);
 
     // A blocking read returns when the key changes.
