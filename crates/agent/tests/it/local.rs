@@ -102,17 +102,37 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
     )
     .await;
 
-    // Refused: checks this version does not run, unknown IDs, bad bodies.
-    let r = put(
-        "/v1/agent/service/register",
-        json!({"Name": "api", "Check": {"HTTP": "http://127.0.0.1:1/", "TCP": "127.0.0.1:1", "Interval": "10s"}}),
-    )
-    .await;
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("not several"));
+    // Refused with a reason, changing nothing: bad registrations, unknown
+    // IDs, bad bodies.
+    let bad = [
+        (
+            json!({"Name": "api", "Check": {"HTTP": "http://127.0.0.1:1/", "TCP": "127.0.0.1:1", "Interval": "10s"}}),
+            "not several",
+        ),
+        (json!({"ID": "api1", "Port": 80}), "Missing service name"),
+        (
+            json!({"Name": "api", "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "ten seconds"}}),
+            "Invalid Interval",
+        ),
+        (
+            json!({"Name": "api", "Check": {"TCP": "127.0.0.1:1", "Interval": "100ms"}}),
+            "at least 1s",
+        ),
+        (
+            json!({"Name": "api", "Check": {"Interval": "10s", "Notes": "no type"}}),
+            "Check must be",
+        ),
+    ];
+    for (body, why) in bad {
+        let r = put("/v1/agent/service/register", body.clone()).await;
+        assert_eq!(r.status(), 400, "{body}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(why), "{body}: {text}");
+    }
+    let services = a.get_json("/v1/agent/services").await;
     assert!(
-        a.get_json("/v1/agent/services").await.get("api").is_none(),
-        "nothing registered"
+        services.get("api").is_none() && services.get("api1").is_none(),
+        "nothing registered: {services}"
     );
     assert_eq!(a.put_empty("/v1/agent/check/pass/nope").await.status(), 400);
     assert_eq!(
