@@ -150,10 +150,11 @@ impl Remote {
         *self.preferred.lock().unwrap_or_else(|p| p.into_inner()) = addr;
     }
 
-    /// Calls a server, trying others when one cannot be reached or has no
-    /// leader, for at most `RETRY_FOR`. A call that was sent and then lost is
-    /// retried only when it is `idempotent` (a read): a write may have been
-    /// applied, so its caller gets the error rather than a second write.
+    /// Calls a server, trying others when one cannot be reached or answers
+    /// that there is no leader (which means nothing was proposed), for at
+    /// most `RETRY_FOR`. A call that was sent and then lost is retried only
+    /// when it is `idempotent` (a read): a write may have been applied, so
+    /// its caller gets `OutcomeUnknown` rather than a second write.
     async fn call(
         &self,
         make: impl Fn() -> Request,
@@ -189,7 +190,9 @@ impl Remote {
                         self.prefer(None);
                         last = Some(ServerError::Forward(e.to_string()));
                     }
-                    Err(e) => return Err(ServerError::Forward(e.to_string())),
+                    // Sent, then lost or timed out: the server may have
+                    // applied it, so the caller learns exactly that.
+                    Err(e) => return Err(ServerError::OutcomeUnknown(e.to_string())),
                 }
             }
             if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {

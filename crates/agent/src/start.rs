@@ -24,6 +24,8 @@ pub struct Agent {
     stop: CancellationToken,
     http_addrs: Vec<SocketAddr>,
     dns_addrs: Vec<SocketAddr>,
+    /// Cancelled when the hosted server's Raft stopped on a fatal error.
+    failed: CancellationToken,
 }
 
 /// Binds a TCP listener, naming the address on failure.
@@ -258,12 +260,17 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         }
     }
     tracing::info!(node = %cfg.node_name, id = %node_id, dc = %cfg.datacenter, server = cfg.server, dev = cfg.dev, "agent started");
+    let failed = match &state.server {
+        Some(server) => server.failed(),
+        None => CancellationToken::new(),
+    };
     Ok(Agent {
         state,
         tasks,
         stop,
         http_addrs,
         dns_addrs,
+        failed,
     })
 }
 
@@ -293,6 +300,19 @@ impl Agent {
     pub fn reload(&self, cfg: RuntimeConfig) {
         self.state.set_config(cfg);
         tracing::info!("configuration reloaded");
+    }
+
+    /// Cancelled when this agent's server can go on no longer (its Raft log
+    /// could not be written, or Raft stopped on another fatal error); the
+    /// caller shuts the agent down and exits with a failure, so gossip
+    /// marks the node failed and autopilot replaces it. `failure` says why.
+    pub fn failed(&self) -> CancellationToken {
+        self.failed.clone()
+    }
+
+    /// Why the server stopped, once `failed` fired.
+    pub fn failure(&self) -> Option<String> {
+        self.state.server.as_ref().and_then(Server::failure)
     }
 
     /// Cancelled once the agent has left the cluster through

@@ -1,6 +1,7 @@
-//! The server's errors, in the three kinds callers must tell apart: the
-//! request cannot be served here (`NotLeader`, `NoLeader`), or this server
-//! cannot go on (`Storage`, `Fatal`).
+//! The server's errors, in the kinds callers must tell apart: the request
+//! cannot be served here and nothing changed (`NotLeader`, `NoLeader`: safe
+//! to retry), a write's outcome is unknown (`OutcomeUnknown`: never retried),
+//! or this server cannot go on (`Storage`, `Fatal`).
 
 /// What went wrong serving a request or starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,11 @@ pub enum ServerError {
     /// A Raft peer named by an operator is not in the configuration.
     #[error("address {0:?} was not found in the Raft configuration")]
     UnknownPeer(String),
+    /// A write was proposed (or sent to the leader) and no answer came: it
+    /// may or may not be applied. Never retried for writes; a client that
+    /// must know reads the state back.
+    #[error("the write may or may not have been applied: {0}")]
+    OutcomeUnknown(String),
     /// The leader could not be reached to forward a request to it.
     #[error("rpc error forwarding to the leader: {0}")]
     Forward(String),

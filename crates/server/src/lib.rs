@@ -3,6 +3,7 @@
 //! nothing of HTTP; the agent calls it.
 
 pub mod error;
+mod leadership;
 mod proposer;
 pub mod query;
 pub mod raft;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
+use openraft::raft::AppendEntriesResponse;
 use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use praetor_store::{Command, Response};
 use serde::{Deserialize, Serialize};
@@ -22,9 +24,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ServerError;
+pub use leadership::{PreVote, READ_LEASE};
 pub use query::{Answer, Query, QueryOpts, QueryResult};
 pub use raft::state_machine::{Applied, Shared};
 use raft::{log_store::LogStore, network::Peers, state_machine::StateMachine, Raft};
+use rpc::RpcError;
 
 /// How a read is served, as Consul's `?stale` and `?consistent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -115,37 +119,7 @@ pub struct Server {
     shared: Arc<Shared>,
     leader_wait: Duration,
     stop: CancellationToken,
-    contact: Arc<LastContact>,
-}
-
-/// When this server last heard from a leader, for `X-Consul-LastContact`.
-#[derive(Debug)]
-struct LastContact {
-    started: std::time::Instant,
-    /// Milliseconds after `started` of the last accepted append; `u64::MAX`: never.
-    at_ms: std::sync::atomic::AtomicU64,
-}
-
-impl LastContact {
-    fn new() -> Self {
-        LastContact {
-            started: std::time::Instant::now(),
-            at_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
-        }
-    }
-
-    fn heard_from_leader(&self) {
-        let now = self.started.elapsed().as_millis() as u64;
-        self.at_ms.store(now, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn since_leader(&self) -> Duration {
-        let elapsed = self.started.elapsed();
-        match self.at_ms.load(std::sync::atomic::Ordering::Relaxed) {
-            u64::MAX => elapsed,
-            at => elapsed.saturating_sub(Duration::from_millis(at)),
-        }
-    }
+    leadership: Arc<leadership::Leadership>,
 }
 
 impl rpc::Handler for Server {
@@ -183,8 +157,11 @@ impl Server {
         let config = openraft::Config {
             cluster_name: "praetor".into(),
             heartbeat_interval: 100,
-            election_timeout_min: 300,
-            election_timeout_max: 600,
+            election_timeout_min: leadership::ELECTION_TIMEOUT_MIN,
+            election_timeout_max: leadership::ELECTION_TIMEOUT_MAX,
+            // Elections are driven by `leadership::run_elections`, with a
+            // pre-vote round openraft 0.9 lacks.
+            enable_elect: false,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_threshold.max(1)),
             max_in_snapshot_log_to_keep: cfg.trailing_logs,
             max_payload_entries: 1024,
@@ -212,8 +189,17 @@ impl Server {
             shared,
             leader_wait: cfg.leader_wait,
             stop: cfg.stop,
-            contact: Arc::new(LastContact::new()),
+            leadership: Arc::new(leadership::Leadership::new()),
         };
+        tokio::spawn(leadership::run_watch(
+            server.raft.clone(),
+            server.id,
+            server.leadership.clone(),
+        ));
+        tokio::spawn(leadership::run_elections(
+            server.clone(),
+            server.stop.clone(),
+        ));
         if cfg.bootstrap {
             server
                 .bootstrap(BTreeMap::from([(cfg.node_id, cfg.rpc_addr.clone())]))
@@ -263,60 +249,58 @@ impl Server {
         &self.raft
     }
 
-    /// The current leader's id, if one is known.
+    /// The leader as clients may rely on it: this server only while it
+    /// leads with its lease (a quorum acknowledged it within `READ_LEASE`),
+    /// another server only while it was heard from recently. `None` during
+    /// an election, on a leader cut off from its quorum (it stops naming
+    /// itself after the lease, as Consul's leader steps down), and on a
+    /// follower cut off from its leader.
     pub fn leader(&self) -> Option<u64> {
-        self.raft.metrics().borrow().current_leader
-    }
-
-    /// `true` while this server is the leader.
-    pub fn is_leader(&self) -> bool {
         let m = self.raft.metrics();
         let m = m.borrow();
-        m.state == ServerState::Leader && m.current_leader == Some(self.id)
-    }
-
-    /// Waits (bounded by the leader wait) until some leader is known.
-    async fn wait_for_leader(&self) -> Result<u64, ServerError> {
-        let mut rx = self.raft.metrics();
-        let found = tokio::time::timeout(self.leader_wait, async {
-            loop {
-                if let Some(l) = rx.borrow_and_update().current_leader {
-                    return Some(l);
-                }
-                if rx.changed().await.is_err() {
-                    return None;
-                }
+        match m.current_leader {
+            Some(l) if l == self.id => (m.state == ServerState::Leader
+                && self.leadership.acked_within(READ_LEASE))
+            .then_some(l),
+            Some(l) => {
+                (self.leadership.since_leader_contact() < leadership::LEADER_SILENCE).then_some(l)
             }
-        })
-        .await;
-        match found {
-            Ok(Some(l)) => Ok(l),
-            _ => Err(ServerError::NoLeader),
+            None => None,
         }
     }
 
-    /// Runs `attempt` until it succeeds or fails for a reason other than "no
-    /// leader yet" (an election is under way, or this server just lost its
-    /// lead), for at most the leader wait; then `NoLeader`, Consul's error.
-    async fn with_leader<T, F, Fut>(&self, mut attempt: F) -> Result<T, ServerError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ServerError>>,
-    {
-        let deadline = tokio::time::Instant::now() + self.leader_wait;
+    /// `true` while this server leads with its lease.
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.id)
+    }
+
+    /// Cancelled once Raft has stopped on a fatal error (a failed log
+    /// write, a panic): this server can serve nothing more and must stop.
+    pub fn failed(&self) -> CancellationToken {
+        self.leadership.failed().clone()
+    }
+
+    /// Why Raft stopped, once `failed` has fired.
+    pub fn failure(&self) -> Option<String> {
+        self.leadership.failure()
+    }
+
+    /// Waits until some leader is known (as `leader` says), or `deadline`.
+    async fn wait_for_leader(&self, deadline: tokio::time::Instant) -> Option<u64> {
+        let mut rx = self.raft.metrics();
         loop {
-            match tokio::time::timeout_at(deadline, attempt()).await {
-                Err(_) => return Err(ServerError::NoLeader),
-                Ok(Err(ServerError::NotLeader { leader }))
-                    if leader.is_none_or(|l| l == self.id) =>
-                {
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(ServerError::NoLeader);
-                    }
-                    let _ = tokio::time::timeout_at(deadline, self.wait_for_leader()).await;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Ok(other) => return other,
+            if let Some(l) = self.leader() {
+                return Some(l);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline || self.leadership.failed().is_cancelled() {
+                return None;
+            }
+            // Metrics change on every Raft event, heartbeats included; the
+            // poll also catches a lease that comes back without one.
+            let poll = deadline.min(now + Duration::from_millis(25));
+            if let Ok(Err(_)) = tokio::time::timeout_at(poll, rx.changed()).await {
+                tokio::time::sleep_until(poll).await;
             }
         }
     }
@@ -327,21 +311,17 @@ impl Server {
         leader: u64,
         req: rpc::Request,
         timeout: Duration,
-    ) -> Result<rpc::Reply, ServerError> {
+    ) -> Result<rpc::Reply, RpcError> {
         let addr = self
             .voters()
             .into_iter()
             .find(|(id, _)| *id == leader)
             .map(|(_, a)| a)
-            .ok_or(ServerError::NoLeader)?;
-        let client = self
-            .peers
-            .client(&addr)
-            .map_err(|e| ServerError::Forward(e.to_string()))?;
-        client
-            .call(req, timeout)
-            .await
-            .map_err(|e| ServerError::Forward(e.to_string()))
+            .ok_or_else(|| RpcError::Connect {
+                addr: format!("server {leader}"),
+                reason: "not in the raft configuration".into(),
+            })?;
+        self.peers.client(&addr)?.call(req, timeout).await
     }
 
     /// Proposes `cmd` on the leader (this server, or the leader over RPC)
@@ -349,30 +329,85 @@ impl Server {
     /// at and its response.
     ///
     /// # Errors
-    /// `NoLeader` after the leader wait; `Forward` when the leader could not
-    /// be reached.
+    /// `NoLeader` when no leader appeared within the leader wait, or the
+    /// leader could not be reached: nothing was proposed, and the write may
+    /// be tried again. `OutcomeUnknown` when the write was proposed (or sent
+    /// to the leader) and no answer came in time: it may still be applied,
+    /// so it must not be retried blindly.
     pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
-        match self.write_local(cmd.clone()).await {
-            Err(ServerError::NotLeader {
-                leader: Some(leader),
-            }) => match self
-                .call_leader(leader, rpc::Request::Write(cmd), self.leader_wait)
-                .await?
-            {
-                rpc::Reply::Write(r) => r.map_err(ServerError::from),
-                other => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
-            },
-            other => other,
+        let deadline = tokio::time::Instant::now() + self.leader_wait;
+        let mut unreachable = None;
+        loop {
+            let Some(leader) = self.wait_for_leader(deadline).await else {
+                return Err(match unreachable {
+                    Some(e) => ServerError::Forward(e),
+                    None => ServerError::NoLeader,
+                });
+            };
+            let outcome = if leader == self.id {
+                self.propose(cmd.clone(), deadline).await
+            } else {
+                let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match self
+                    .call_leader(leader, rpc::Request::Write(cmd.clone()), timeout)
+                    .await
+                {
+                    Ok(rpc::Reply::Write(r)) => r.map_err(ServerError::from),
+                    Ok(other) => Err(ServerError::OutcomeUnknown(format!(
+                        "the leader answered out of turn: {other:?}"
+                    ))),
+                    // Never sent: another try cannot apply it twice.
+                    Err(e @ RpcError::Connect { .. }) => {
+                        unreachable = Some(e.to_string());
+                        Err(ServerError::NoLeader)
+                    }
+                    Err(e) => Err(ServerError::OutcomeUnknown(format!(
+                        "forwarding to the leader: {e}"
+                    ))),
+                }
+            };
+            match outcome {
+                // Refused before anything was appended: safe to try again.
+                Err(ServerError::NotLeader { .. } | ServerError::NoLeader)
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(ServerError::NotLeader { .. }) => return Err(ServerError::NoLeader),
+                other => return other,
+            }
         }
     }
 
     /// Proposes `cmd` on this server, which must be the leader.
     ///
     /// # Errors
-    /// `NoLeader` after the leader wait; `NotLeader` when another server leads.
+    /// `NotLeader` when this server does not lead (with its lease);
+    /// `OutcomeUnknown` as `write`.
     pub async fn write_local(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
-        self.with_leader(|| self.proposer.propose(cmd.clone()))
+        if !self.is_leader() {
+            return Err(ServerError::NotLeader {
+                leader: self.leader(),
+            });
+        }
+        self.propose(cmd, tokio::time::Instant::now() + self.leader_wait)
             .await
+    }
+
+    /// Proposes `cmd` through the batching proposer, waiting for its commit
+    /// until `deadline`.
+    async fn propose(
+        &self,
+        cmd: Command,
+        deadline: tokio::time::Instant,
+    ) -> Result<(u64, Response), ServerError> {
+        match tokio::time::timeout_at(deadline, self.proposer.propose(cmd)).await {
+            Ok(r) => r,
+            Err(_) => Err(ServerError::OutcomeUnknown(format!(
+                "proposed, but not committed within {:?}",
+                self.leader_wait
+            ))),
+        }
     }
 
     /// Makes this server fit to serve a read with `consistency`, waiting a
@@ -386,77 +421,123 @@ impl Server {
             known_leader: true,
             last_contact_ms: 0,
         };
+        let deadline = tokio::time::Instant::now() + self.leader_wait;
         match consistency {
-            Consistency::Stale => {
-                let leader = self.leader();
-                Ok(ReadMeta {
-                    known_leader: leader.is_some(),
-                    last_contact_ms: self.last_contact_ms(leader),
-                })
-            }
-            Consistency::Default => {
-                let leader = match self.leader() {
-                    Some(l) => l,
-                    None => self.wait_for_leader().await?,
-                };
-                if leader != self.id {
-                    return Err(ServerError::NotLeader {
-                        leader: Some(leader),
-                    });
-                }
-                Ok(leading)
-            }
-            Consistency::Consistent => {
-                self.with_leader(|| async {
-                    match self.raft.ensure_linearizable().await {
-                        Ok(_) => Ok(leading),
-                        Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                            Err(ServerError::NotLeader {
-                                leader: f.leader_id,
-                            })
-                        }
-                        Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
-                            Err(ServerError::NoLeader)
-                        }
-                        Err(e) => Err(ServerError::Fatal(e.to_string())),
+            Consistency::Stale => Ok(self.read_meta()),
+            Consistency::Default => match self.wait_for_leader(deadline).await {
+                Some(l) if l == self.id => Ok(leading),
+                Some(l) => Err(ServerError::NotLeader { leader: Some(l) }),
+                None => Err(ServerError::NoLeader),
+            },
+            Consistency::Consistent => loop {
+                let attempt = tokio::time::timeout_at(deadline, self.raft.ensure_linearizable());
+                match attempt.await {
+                    Err(_) => return Err(ServerError::NoLeader),
+                    Ok(Ok(_)) => return Ok(leading),
+                    Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))))
+                        if f.leader_id.is_some_and(|l| l != self.id) =>
+                    {
+                        return Err(ServerError::NotLeader {
+                            leader: f.leader_id,
+                        })
                     }
-                })
-                .await
-            }
+                    Ok(Err(RaftError::APIError(_))) => {
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(ServerError::NoLeader);
+                        }
+                        let _ = self.wait_for_leader(deadline).await;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Ok(Err(e)) => return Err(ServerError::Fatal(e.to_string())),
+                }
+            },
+        }
+    }
+
+    /// What this server can tell a reader about the cluster (Consul's
+    /// headers): a known leader as `leader` has it; last contact 0 on a
+    /// leader with its lease, the time since the last quorum
+    /// acknowledgement on a leader without, and on a follower the time
+    /// since the leader was last heard from (since start if never).
+    pub fn read_meta(&self) -> ReadMeta {
+        let leader = self.leader();
+        let last_contact = if leader == Some(self.id) {
+            Duration::ZERO
+        } else {
+            self.leadership
+                .since_quorum_ack()
+                .unwrap_or_else(|| self.leadership.since_leader_contact())
+        };
+        ReadMeta {
+            known_leader: leader.is_some(),
+            last_contact_ms: last_contact.as_millis() as u64,
         }
     }
 
     /// Answers `q` as `opts` asks: here when this server may (a stale read,
     /// or this server leads), otherwise on the leader over RPC. A query with
     /// an index blocks until its answer's index passes it, the wait runs out,
-    /// or the agent stops; then it answers with what there is.
+    /// or the agent stops; then it answers with what there is. A blocking
+    /// query served by a leader that loses its lease meanwhile is not
+    /// answered from its frozen store: it starts again where a leader is.
     ///
     /// # Errors
     /// As `read`, and `Forward` when the leader could not be reached.
     pub async fn query(&self, q: &Query, opts: QueryOpts) -> Result<QueryResult, ServerError> {
-        match self.read(opts.consistency).await {
-            Ok(meta) => Ok(self.block(q, opts, meta).await),
-            Err(ServerError::NotLeader {
-                leader: Some(leader),
-            }) => {
-                let timeout =
-                    query::jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
-                match self
-                    .call_leader(leader, rpc::Request::Query(q.clone(), opts), timeout)
-                    .await?
-                {
-                    rpc::Reply::Query(r) => r.map_err(ServerError::from),
-                    other => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
+        let started = tokio::time::Instant::now();
+        let (mut opts, total) = (opts, opts.wait);
+        loop {
+            match self.read(opts.consistency).await {
+                Ok(meta) => {
+                    let leased = opts.consistency != Consistency::Stale;
+                    match self.block(q, opts, meta, leased).await {
+                        Some(r) => return Ok(r),
+                        None => {
+                            tracing::debug!(
+                                "lost the lease during a blocking query; serving it again"
+                            );
+                            let waited = started.elapsed();
+                            if waited >= total {
+                                return Err(ServerError::NoLeader);
+                            }
+                            opts.wait = total - waited;
+                        }
+                    }
                 }
+                Err(ServerError::NotLeader {
+                    leader: Some(leader),
+                }) => {
+                    let timeout =
+                        query::jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
+                    return match self
+                        .call_leader(leader, rpc::Request::Query(q.clone(), opts), timeout)
+                        .await
+                    {
+                        Ok(rpc::Reply::Query(r)) => r.map_err(ServerError::from),
+                        Ok(other) => {
+                            Err(ServerError::Forward(format!("unexpected reply {other:?}")))
+                        }
+                        Err(e) => Err(ServerError::Forward(e.to_string())),
+                    };
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
     }
 
-    async fn block(&self, q: &Query, opts: QueryOpts, meta: ReadMeta) -> QueryResult {
+    /// Evaluates `q`, waiting while its index is at most `opts.index`.
+    /// `None` when `leased` and this server lost its lease meanwhile.
+    async fn block(
+        &self,
+        q: &Query,
+        opts: QueryOpts,
+        meta: ReadMeta,
+        leased: bool,
+    ) -> Option<QueryResult> {
         // Subscribed before the first evaluation: a change made in between
         // is still unseen, so `changed()` returns at once.
         let mut rx = self.subscribe();
+        let mut leading = self.leadership.subscribe();
         let restored = self.shared.read().store.restored_at();
         let eval = || {
             let st = self.shared.read();
@@ -472,6 +553,11 @@ impl Server {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) | Err(_) => break,
                     },
+                    lost = leading.wait_for(|l| !*l), if leased => {
+                        if lost.is_ok() {
+                            return None;
+                        }
+                    }
                     () = self.stop.cancelled() => break,
                 }
                 let restored;
@@ -483,32 +569,28 @@ impl Server {
                 }
             }
         }
-        QueryResult {
+        if leased && !self.is_leader() {
+            // The answer was built while leading, but the lease ran out
+            // before it could be sent: it may already be stale.
+            return None;
+        }
+        Some(QueryResult {
             meta,
             index,
             answer,
-        }
-    }
-
-    /// `X-Consul-LastContact`: 0 on the leader; on a follower, the time
-    /// since the leader's last accepted append (heartbeats included); the
-    /// time since this server started when it has never heard from one.
-    fn last_contact_ms(&self, leader: Option<u64>) -> u64 {
-        if leader == Some(self.id) {
-            return 0;
-        }
-        self.contact.since_leader().as_millis() as u64
+        })
     }
 
     /// This server's view of the Raft cluster.
     pub fn status(&self) -> RaftStatus {
+        let leader = self.leader();
         let m = self.raft.metrics();
         let m = m.borrow();
         let membership = m.membership_config.membership();
         let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
         RaftStatus {
             id: self.id,
-            leader: m.current_leader,
+            leader,
             term: m.current_term,
             config_index: m.membership_config.log_id().map_or(0, |l| l.index),
             last_applied: m.last_applied.map_or(0, |l| l.index),
@@ -582,17 +664,31 @@ impl Server {
         if !self.status().members.iter().any(|m| m.id == id) {
             return Err(ServerError::UnknownPeer(id.to_string()));
         }
-        match self.with_leader(|| self.remove_voter(id)).await {
-            Err(ServerError::NotLeader {
-                leader: Some(leader),
-            }) => match self
-                .call_leader(leader, rpc::Request::RemovePeer(id), self.leader_wait)
-                .await?
-            {
-                rpc::Reply::Done(r) => r.map_err(ServerError::from),
-                other => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
-            },
-            other => other,
+        let deadline = tokio::time::Instant::now() + self.leader_wait;
+        loop {
+            let Some(leader) = self.wait_for_leader(deadline).await else {
+                return Err(ServerError::NoLeader);
+            };
+            let outcome = if leader == self.id {
+                self.remove_voter(id).await
+            } else {
+                match self
+                    .call_leader(leader, rpc::Request::RemovePeer(id), self.leader_wait)
+                    .await
+                {
+                    Ok(rpc::Reply::Done(r)) => r.map_err(ServerError::from),
+                    Ok(other) => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
+                    Err(e) => Err(ServerError::Forward(e.to_string())),
+                }
+            };
+            match outcome {
+                Err(ServerError::NotLeader { .. } | ServerError::NoLeader)
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -628,15 +724,29 @@ impl Server {
         match req {
             Request::AppendEntries(r) => {
                 let reply = self.raft.append_entries(r).await;
-                if reply.is_ok() {
-                    self.contact.heard_from_leader();
+                if reply
+                    .as_ref()
+                    .is_ok_and(|r| !matches!(r, AppendEntriesResponse::HigherVote(_)))
+                {
+                    self.leadership.heard_from_leader();
                 }
                 Reply::AppendEntries(reply)
             }
-            Request::Vote(r) => Reply::Vote(self.raft.vote(r).await),
-            Request::InstallSnapshot(r) => {
-                Reply::InstallSnapshot(self.raft.install_snapshot(r).await)
+            Request::Vote(r) => {
+                let reply = self.raft.vote(r).await;
+                if reply.as_ref().is_ok_and(|v| v.vote_granted) {
+                    self.leadership.reset_election_timer();
+                }
+                Reply::Vote(reply)
             }
+            Request::InstallSnapshot(r) => {
+                let reply = self.raft.install_snapshot(r).await;
+                if reply.is_ok() {
+                    self.leadership.heard_from_leader();
+                }
+                Reply::InstallSnapshot(reply)
+            }
+            Request::PreVote(r) => Reply::PreVote(self.answer_pre_vote(&r)),
             Request::Write(cmd) => Reply::Write(self.write(cmd).await.map_err(Into::into)),
             Request::Query(q, opts) => Reply::Query(self.query(&q, opts).await.map_err(Into::into)),
             Request::Status => Reply::Status(self.status()),

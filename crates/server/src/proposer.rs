@@ -38,12 +38,15 @@ impl Proposer {
     /// Proposes `cmd` (in a batch with others) and waits for its answer.
     pub(crate) async fn propose(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
         let (done, rx) = oneshot::channel();
+        // Not queued: nothing was proposed.
         self.tx
             .send((cmd, done))
             .await
             .map_err(|_| ServerError::Fatal("the server is shutting down".into()))?;
-        rx.await
-            .map_err(|_| ServerError::Fatal("the server is shutting down".into()))?
+        // Queued, then dropped: it may have reached the log.
+        rx.await.map_err(|_| {
+            ServerError::OutcomeUnknown("the server shut down while proposing it".into())
+        })?
     }
 }
 
@@ -148,8 +151,7 @@ async fn propose_batch(raft: &Raft, mut batch: Vec<(Command, Reply)>) {
             for done in replies {
                 let _ = done.send(Err(match &e {
                     ServerError::NotLeader { leader } => ServerError::NotLeader { leader: *leader },
-                    ServerError::NoLeader => ServerError::NoLeader,
-                    _ => ServerError::Fatal(msg.clone()),
+                    _ => ServerError::OutcomeUnknown(msg.clone()),
                 }));
             }
         }
@@ -169,6 +171,10 @@ fn classify(
                 leader: f.leader_id,
             })
         }
-        Err(e) => Err(ServerError::Fatal(e.to_string())),
+        // openraft answers ForwardToLeader only for entries it never
+        // appended or has truncated: those are certainly not applied. Any
+        // other failure (Raft stopped) may come after the entry reached a
+        // quorum.
+        Err(e) => Err(ServerError::OutcomeUnknown(format!("raft: {e}"))),
     }
 }

@@ -204,9 +204,16 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
     // restarting server is not removed from Raft.
     let leave_on_signal = !cfg_server || leave_on_terminate;
     let left = agent.left();
+    let failed = agent.failed();
     let leave = loop {
         tokio::select! {
             () = left.cancelled() => { tracing::info!("left the cluster; shutting down"); break false; }
+            () = failed.cancelled() => {
+                let why = agent.failure().unwrap_or_default();
+                tracing::error!(error = %why, "the server's raft storage failed; shutting down");
+                agent.shutdown(Duration::from_secs(10), false).await;
+                anyhow::bail!("the server stopped on a fatal raft error: {why}");
+            }
             _ = int.recv() => { tracing::info!("caught SIGINT; shutting down"); break leave_on_signal; }
             _ = term.recv() => { tracing::info!("caught SIGTERM; shutting down"); break leave_on_signal; }
             _ = hup.recv() => match config::load(&flags) {

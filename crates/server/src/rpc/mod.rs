@@ -41,6 +41,8 @@ pub enum Request {
     RemovePeer(u64),
     /// Liveness and identity check.
     Ping,
+    /// Would the receiver vote for this candidate? (Changes nothing.)
+    PreVote(crate::PreVote),
 }
 
 /// The answer to a `Request`, variant for variant.
@@ -59,6 +61,8 @@ pub enum Reply {
     Pong(u64),
     /// The request could not be handled at all.
     Error(String),
+    /// The answer to a pre-vote.
+    PreVote(bool),
 }
 
 /// A `ServerError` as it crosses the wire: the kinds a caller acts on,
@@ -69,6 +73,8 @@ pub enum WireError {
     NotLeader(Option<u64>),
     UnknownPeer(String),
     Other(String),
+    /// The write may or may not have been applied.
+    OutcomeUnknown(String),
 }
 
 impl From<ServerError> for WireError {
@@ -77,6 +83,7 @@ impl From<ServerError> for WireError {
             ServerError::NoLeader => WireError::NoLeader,
             ServerError::NotLeader { leader } => WireError::NotLeader(leader),
             ServerError::UnknownPeer(p) => WireError::UnknownPeer(p),
+            ServerError::OutcomeUnknown(why) => WireError::OutcomeUnknown(why),
             other => WireError::Other(other.to_string()),
         }
     }
@@ -89,6 +96,7 @@ impl From<WireError> for ServerError {
             WireError::NotLeader(leader) => ServerError::NotLeader { leader },
             WireError::UnknownPeer(p) => ServerError::UnknownPeer(p),
             WireError::Other(reason) => ServerError::Forward(reason),
+            WireError::OutcomeUnknown(why) => ServerError::OutcomeUnknown(why),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use praetor_testkit::{init_tracing, secs, wait_for, Cluster, Consistency, Put, Spec};
+
 use tracing::info;
 
 use crate::wait_converged;
@@ -96,6 +97,56 @@ async fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_the_majorit
         assert_eq!(v.as_deref(), Some("during 4"), "consistent read on {name}");
     }
 
+    info!("--- the cut-off {old}, past its lease, serves no stale default read");
+    let (key, value) = (
+        "partition/before/0".to_owned(),
+        "rewritten by the majority".to_owned(),
+    );
+    cluster.put_acked("c1", &key, &value).await?;
+    acked.insert(key.clone(), value);
+    let read = cluster.get(&old, &key, Consistency::Default).await;
+    info!(?read, "default read on the minority side");
+    assert!(
+        read.is_err(),
+        "{old}, cut off from the majority for longer than its lease, served a default read: {read:?}"
+    );
+    let named = cluster.leader_seen_by(&old).await?;
+    assert_eq!(
+        named, None,
+        "{old} still names a leader on /v1/status/leader"
+    );
+    let node = cluster.node(&old)?;
+    let stale = node
+        .agent()
+        .http()
+        .get(node.agent().url(&format!("/v1/kv/{key}?stale")))
+        .timeout(secs(5))
+        .send()
+        .await?;
+    let header = |name: &str| {
+        stale
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("(none)")
+            .to_owned()
+    };
+    let (known, contact) = (
+        header("x-consul-knownleader"),
+        header("x-consul-lastcontact"),
+    );
+    info!(%known, %contact, "stale read headers on the minority side");
+    assert_eq!(
+        known, "false",
+        "X-Consul-KnownLeader of a stale read on {old}"
+    );
+    let contact: u64 = contact.parse()?;
+    assert!(
+        contact >= LEASE_MS,
+        "X-Consul-LastContact on {old} is {contact} ms, cut off for {:?}",
+        cut_at.elapsed()
+    );
+
     info!("--- heal: every server holds exactly the acknowledged writes");
     partition.heal()?;
     let healed_at = Instant::now();
@@ -115,6 +166,91 @@ async fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_the_majorit
             let v = cluster.get(&name, key, Consistency::Stale).await?;
             assert_eq!(v, None, "{key}, refused by the minority, exists on {name}");
         }
+    }
+
+    cluster.shutdown().await?;
+    Ok(())
+}
+
+/// The leader's read lease (Consul's `leader_lease_timeout`), in ms.
+const LEASE_MS: u64 = 500;
+
+/// `Stats.raft.term` of `/v1/agent/self` on `via`.
+async fn raft_term(cluster: &Cluster, via: &str) -> anyhow::Result<u64> {
+    let v = cluster.get_json(via, "/v1/agent/self").await?;
+    Ok(v["Stats"]["raft"]["term"]
+        .as_str()
+        .unwrap_or("(none)")
+        .parse()?)
+}
+
+#[tokio::test]
+async fn a_follower_cut_off_and_healed_leaves_the_leader_and_its_term_alone() -> anyhow::Result<()>
+{
+    init_tracing();
+    let cluster = Cluster::start(Spec::servers(3).partitionable()).await?;
+    let leader = cluster.wait_for_leader(secs(10)).await?;
+    let term = raft_term(&cluster, &leader).await?;
+    let follower = cluster
+        .server_names()
+        .into_iter()
+        .find(|n| *n != leader)
+        .expect("three servers");
+    cluster.put_acked(&leader, "heal/before", "1").await?;
+
+    info!("--- cut the follower {follower} off for 5 s (leader {leader}, term {term})");
+    let partition = cluster.isolate(&follower)?;
+    let cut_at = Instant::now();
+    wait_for(secs(10), "5 s of partition, the leader unchanged", || {
+        let (cluster, leader) = (&cluster, &leader);
+        async move {
+            let seen = cluster
+                .leader_seen_by(leader)
+                .await
+                .map_err(|e| e.to_string())?;
+            if seen.as_deref() != Some(leader.as_str()) {
+                panic!("{leader} lost its lead while only a follower was cut off: {seen:?}");
+            }
+            if cut_at.elapsed() < secs(5) {
+                return Err(format!("cut off for {:?}", cut_at.elapsed()));
+            }
+            Ok(())
+        }
+    })
+    .await?;
+
+    info!("--- heal: the follower catches up without an election");
+    partition.heal()?;
+    cluster.put_acked(&leader, "heal/after", "2").await?;
+    wait_for(
+        secs(15),
+        "the healed follower to hold the write made after healing",
+        || {
+            let (cluster, follower) = (&cluster, &follower);
+            async move {
+                match cluster
+                    .get(follower, "heal/after", Consistency::Stale)
+                    .await
+                {
+                    Ok(Some(v)) if v == "2" => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        },
+    )
+    .await?;
+    for name in cluster.server_names() {
+        let seen = cluster.leader_seen_by(&name).await?;
+        assert_eq!(
+            seen.as_deref(),
+            Some(leader.as_str()),
+            "the leader {name} names after healing"
+        );
+        let t = raft_term(&cluster, &name).await?;
+        assert_eq!(
+            t, term,
+            "the raft term on {name} after healing a follower's partition"
+        );
     }
 
     cluster.shutdown().await?;

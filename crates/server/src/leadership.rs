@@ -1,0 +1,359 @@
+//! Who may act as the leader right now, as clients must see it, on top of
+//! what openraft reports:
+//!
+//! - **The read lease.** A leader serves default reads, names itself in
+//!   `/v1/status/leader` and reports `X-Consul-KnownLeader: true` only while
+//!   a quorum acknowledged it within `READ_LEASE` (Consul's
+//!   `leader_lease_timeout`). openraft's `millis_since_quorum_ack` is
+//!   measured from when the acknowledged heartbeat was *sent*, and followers
+//!   refuse votes for `VOTE_LEASE` after *receiving* one, so no other leader
+//!   can be elected while the lease holds (`READ_LEASE < VOTE_LEASE` leaves
+//!   room for scheduling delay and clock drift).
+//! - **Pre-vote** (etcd's `PreVote`, Raft thesis §9.6). openraft 0.9 has
+//!   none: a follower cut off for a few seconds keeps raising its term, and
+//!   when it returns its higher term deposes a healthy leader. So openraft's
+//!   own election timer is off (`enable_elect = false`) and `run_elections`
+//!   drives elections: a voter that has not heard from a leader for an
+//!   election timeout first asks the other voters whether they would vote
+//!   for it (`PreVote`, which changes no state anywhere); only with a
+//!   majority's yes does it start a real election through openraft. A voter
+//!   says yes only if it has not heard from a leader within `VOTE_LEASE`
+//!   (a leader: if a quorum has not acknowledged it within it) and the
+//!   candidate's log is at least as up to date as its own.
+//! - **Fatal states.** When openraft stops on a storage error or a panic,
+//!   `failed()` fires, so the agent shuts down instead of answering 500s.
+//!
+//! This module never proposes or applies anything; elections themselves are
+//! openraft's.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use openraft::error::Fatal;
+use openraft::ServerState;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::raft::{LogId, Raft};
+use crate::rpc::{Reply, Request};
+use crate::Server;
+
+/// How long after a quorum acknowledgement the leader may act alone
+/// (Consul's `leader_lease_timeout` default).
+pub const READ_LEASE: Duration = Duration::from_millis(500);
+/// How long a voter refuses to help elect another server after hearing from
+/// a leader: openraft's follower-side lease (`election_timeout_max`).
+pub const VOTE_LEASE: Duration = Duration::from_millis(ELECTION_TIMEOUT_MAX);
+/// After this much silence a follower no longer names a leader.
+pub const LEADER_SILENCE: Duration = Duration::from_millis(2 * ELECTION_TIMEOUT_MAX);
+/// openraft's `election_timeout_min`, in milliseconds.
+pub const ELECTION_TIMEOUT_MIN: u64 = 300;
+/// openraft's `election_timeout_max`, in milliseconds.
+pub const ELECTION_TIMEOUT_MAX: u64 = 600;
+/// How often the election driver looks at the state.
+const ELECTION_TICK: Duration = Duration::from_millis(50);
+/// How long a pre-vote waits for each voter.
+const PRE_VOTE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// "Never happened", in a stamp.
+const NEVER: u64 = u64::MAX;
+
+/// A pre-vote: "would you vote for `candidate` in `term`?" Answered
+/// without changing any state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreVote {
+    pub candidate: u64,
+    /// The term the candidate would stand in (its current term + 1).
+    pub term: u64,
+    /// The candidate's last log id.
+    pub last_log: Option<LogId>,
+}
+
+/// Time stamps of leadership events, in milliseconds after `base`.
+#[derive(Debug)]
+pub(crate) struct Leadership {
+    base: Instant,
+    /// The last quorum acknowledgement seen while this server leads;
+    /// `NEVER` when it does not lead.
+    quorum_ack: AtomicU64,
+    /// The last append or snapshot accepted from a leader.
+    leader_contact: AtomicU64,
+    /// The last event that restarts the election timer: leader contact, a
+    /// vote granted, or an election attempt of our own.
+    election_reset: AtomicU64,
+    /// `true` while this server leads with its lease.
+    leading: watch::Sender<bool>,
+    failed: CancellationToken,
+    failure: Mutex<Option<String>>,
+}
+
+impl Leadership {
+    pub(crate) fn new() -> Self {
+        Leadership {
+            base: Instant::now(),
+            quorum_ack: AtomicU64::new(NEVER),
+            leader_contact: AtomicU64::new(NEVER),
+            election_reset: AtomicU64::new(0),
+            leading: watch::channel(false).0,
+            failed: CancellationToken::new(),
+            failure: Mutex::new(None),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    /// Time since a stamp; since start for `NEVER`.
+    fn since(&self, stamp: &AtomicU64) -> Duration {
+        let now = self.now_ms();
+        match stamp.load(Ordering::Relaxed) {
+            NEVER => Duration::from_millis(now),
+            at => Duration::from_millis(now.saturating_sub(at)),
+        }
+    }
+
+    /// A leader accepted our view of the log (an append or a snapshot).
+    pub(crate) fn heard_from_leader(&self) {
+        let now = self.now_ms();
+        self.leader_contact.store(now, Ordering::Relaxed);
+        self.election_reset.store(now, Ordering::Relaxed);
+    }
+
+    /// We granted a vote or started an election: the election timer restarts.
+    pub(crate) fn reset_election_timer(&self) {
+        self.election_reset.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Time since a leader last reached this server.
+    pub(crate) fn since_leader_contact(&self) -> Duration {
+        self.since(&self.leader_contact)
+    }
+
+    fn since_election_reset(&self) -> Duration {
+        self.since(&self.election_reset)
+    }
+
+    /// Time since a quorum last acknowledged this server as leader; `None`
+    /// when it does not lead.
+    pub(crate) fn since_quorum_ack(&self) -> Option<Duration> {
+        match self.quorum_ack.load(Ordering::Relaxed) {
+            NEVER => None,
+            at => Some(Duration::from_millis(self.now_ms().saturating_sub(at))),
+        }
+    }
+
+    /// `true` while this server leads and a quorum acknowledged it within
+    /// `lease`.
+    pub(crate) fn acked_within(&self, lease: Duration) -> bool {
+        self.since_quorum_ack().is_some_and(|d| d < lease)
+    }
+
+    /// A receiver of "this server leads with its lease".
+    pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
+        self.leading.subscribe()
+    }
+
+    /// Cancelled once Raft has stopped for good on a fatal error.
+    pub(crate) fn failed(&self) -> &CancellationToken {
+        &self.failed
+    }
+
+    /// Why Raft stopped, once `failed` fired.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn fail(&self, reason: String) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        self.failed.cancel();
+    }
+
+    /// When the lease runs out if no acknowledgement comes first.
+    fn lease_expiry(&self) -> Option<tokio::time::Instant> {
+        let left = READ_LEASE.checked_sub(self.since_quorum_ack()?)?;
+        Some(tokio::time::Instant::now() + left)
+    }
+
+    fn publish_leading(&self) {
+        let now = self.acked_within(READ_LEASE);
+        self.leading.send_if_modified(|v| {
+            let changed = *v != now;
+            *v = now;
+            changed
+        });
+    }
+}
+
+/// Follows openraft's metrics: stamps quorum acknowledgements, publishes
+/// whether this server leads with its lease (also when the lease merely
+/// runs out), and fires `failed` when Raft stops on a fatal error.
+pub(crate) async fn run_watch(raft: Raft, id: u64, lead: std::sync::Arc<Leadership>) {
+    let mut rx = raft.metrics();
+    loop {
+        {
+            let m = rx.borrow_and_update();
+            match &m.running_state {
+                Err(Fatal::Stopped) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "raft stopped on a fatal error; this server must stop");
+                    lead.quorum_ack.store(NEVER, Ordering::Relaxed);
+                    lead.publish_leading();
+                    lead.fail(e.to_string());
+                    return;
+                }
+                Ok(()) => {}
+            }
+            let leads = m.state == ServerState::Leader && m.current_leader == Some(id);
+            let ack = match (leads, m.millis_since_quorum_ack) {
+                (true, Some(ms)) => lead.now_ms().saturating_sub(ms),
+                _ => NEVER,
+            };
+            lead.quorum_ack.store(ack, Ordering::Relaxed);
+            lead.publish_leading();
+        }
+        let expiry = lead.lease_expiry();
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return },
+            () = async {
+                match expiry {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+    }
+}
+
+fn random_ms(lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(rand::thread_rng().gen_range(lo..=hi))
+}
+
+/// The election timeout of a follower that had a leader: openraft's own
+/// (`leader_lease + election_timeout`), so a new leader is not sought while
+/// voters would still refuse.
+fn follower_timeout() -> Duration {
+    random_ms(
+        ELECTION_TIMEOUT_MAX + ELECTION_TIMEOUT_MIN,
+        2 * ELECTION_TIMEOUT_MAX,
+    )
+}
+
+/// Drives elections with a pre-vote round first (see the module doc).
+pub(crate) async fn run_elections(server: Server, stop: CancellationToken) {
+    let lead = server.leadership.clone();
+    let mut timeout = follower_timeout();
+    let mut tick = tokio::time::interval(ELECTION_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = lead.failed().cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (state, term, voters) = {
+            let m = server.raft.metrics();
+            let m = m.borrow();
+            let membership = m.membership_config.membership();
+            let voters: Vec<(u64, String)> = membership
+                .voter_ids()
+                .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
+                .collect();
+            (m.state, m.current_term, voters)
+        };
+        if state == ServerState::Leader {
+            timeout = follower_timeout();
+            continue;
+        }
+        if !voters.iter().any(|(id, _)| *id == server.id) {
+            continue;
+        }
+        if voters.len() == 1 {
+            // The only voter needs nobody's consent; elect at once (openraft
+            // does the same when its timer is on), but not while a campaign
+            // of ours is still running.
+            if state != ServerState::Candidate
+                || lead.since_election_reset() > Duration::from_millis(ELECTION_TIMEOUT_MAX)
+            {
+                lead.reset_election_timer();
+                let _ = server.raft.trigger().elect().await;
+            }
+            continue;
+        }
+        if lead.since_leader_contact() < lead.since_election_reset() {
+            // A leader spoke since our last attempt.
+            timeout = timeout.max(follower_timeout());
+        }
+        if lead.since_election_reset() < timeout {
+            continue;
+        }
+        lead.reset_election_timer();
+        timeout = random_ms(ELECTION_TIMEOUT_MIN, ELECTION_TIMEOUT_MAX);
+        let last_log = server.raft.data_metrics().borrow().last_log;
+        let req = PreVote {
+            candidate: server.id,
+            term: term + 1,
+            last_log,
+        };
+        if pre_vote(&server, &voters, &req).await {
+            tracing::info!(term = req.term, "pre-vote won; starting an election");
+            lead.reset_election_timer();
+            let _ = server.raft.trigger().elect().await;
+        } else {
+            tracing::debug!(term = req.term, "pre-vote lost; not starting an election");
+        }
+    }
+}
+
+/// Asks every other voter for a pre-vote; `true` with a majority (counting
+/// our own).
+async fn pre_vote(server: &Server, voters: &[(u64, String)], req: &PreVote) -> bool {
+    let asks = voters
+        .iter()
+        .filter(|(id, _)| *id != server.id)
+        .map(|(_, addr)| async move {
+            let Ok(client) = server.peers.client(addr) else {
+                return false;
+            };
+            matches!(
+                client
+                    .call(Request::PreVote(req.clone()), PRE_VOTE_TIMEOUT)
+                    .await,
+                Ok(Reply::PreVote(true))
+            )
+        });
+    let granted = 1 + futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .filter(|g| *g)
+        .count();
+    granted * 2 > voters.len()
+}
+
+impl Server {
+    /// Answers a pre-vote (see the module doc); changes nothing.
+    pub(crate) fn answer_pre_vote(&self, req: &PreVote) -> bool {
+        let (state, term) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.state, m.current_term)
+        };
+        let lead = &self.leadership;
+        let in_lease = if state == ServerState::Leader {
+            lead.acked_within(VOTE_LEASE)
+        } else {
+            lead.since_leader_contact() < VOTE_LEASE
+        };
+        if in_lease || req.term <= term {
+            return false;
+        }
+        let mine = self.raft.data_metrics().borrow().last_log;
+        req.last_log >= mine
+    }
+}
