@@ -16,6 +16,10 @@ struct Node {
 }
 
 async fn node(id: u64, bootstrap: bool) -> Node {
+    node_waiting(id, bootstrap, Duration::from_secs(5)).await
+}
+
+async fn node_waiting(id: u64, bootstrap: bool, leader_wait: Duration) -> Node {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let stop = CancellationToken::new();
@@ -27,7 +31,7 @@ async fn node(id: u64, bootstrap: bool) -> Node {
         trailing_logs: 20,
         history_limit: 1000,
         bootstrap,
-        leader_wait: Duration::from_secs(5),
+        leader_wait,
         stop: stop.clone(),
     })
     .await
@@ -193,4 +197,63 @@ async fn three_servers_replicate_forward_and_survive_the_leaders_loss() {
         n.stop.cancel();
         n.server.shutdown().await;
     }
+}
+
+/// Stops a node's RPC listener and its Raft: to the others it is gone.
+async fn kill(n: &Node) {
+    n.stop.cancel();
+    n.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_its_quorum_reports_unknown_outcomes_then_steps_back() {
+    let wait = Duration::from_millis(1500);
+    let a = node_waiting(1, true, wait).await;
+    wait_until("a leader", || a.server.is_leader()).await;
+    let b = node_waiting(2, false, wait).await;
+    let c = node_waiting(3, false, wait).await;
+    a.server.add_voter(2, &b.addr).await.unwrap();
+    a.server.add_voter(3, &c.addr).await.unwrap();
+    a.server.write(set("k", "before")).await.unwrap();
+    assert!(a.server.read_meta().known_leader);
+
+    // Both followers vanish; the leader's lease still holds for a moment,
+    // so the write is proposed, and it can never commit.
+    kill(&b).await;
+    kill(&c).await;
+    let r = a.server.write(set("k", "proposed")).await;
+    match &r {
+        Err(e @ praetor_server::ServerError::OutcomeUnknown(_)) => {
+            assert!(
+                e.to_string().contains("may or may not have been applied"),
+                "{e}"
+            );
+        }
+        other => panic!("a proposed write that never commits must be outcome-unknown: {other:?}"),
+    }
+
+    // Past the lease the leader no longer claims to lead: it names no
+    // leader, serves no default read, and proposes nothing (so a refused
+    // write is a plain "No cluster leader", safe to retry).
+    let s = a.server.clone();
+    wait_until("the cut-off leader to stop naming itself", move || {
+        s.leader().is_none()
+    })
+    .await;
+    assert!(!a.server.is_leader());
+    assert!(a.server.status().leader.is_none());
+    let meta = a.server.read_meta();
+    assert!(!meta.known_leader, "{meta:?}");
+    assert!(meta.last_contact_ms >= 500, "{meta:?}");
+    let read = a.server.read(Consistency::Default).await;
+    assert!(
+        matches!(read, Err(praetor_server::ServerError::NoLeader)),
+        "{read:?}"
+    );
+    let r = a.server.write(set("k", "refused")).await;
+    assert!(
+        matches!(r, Err(praetor_server::ServerError::NoLeader)),
+        "{r:?}"
+    );
+    kill(&a).await;
 }

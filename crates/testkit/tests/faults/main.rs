@@ -1,4 +1,5 @@
 //! Fault suites against the real binary: processes killed with SIGKILL, and
 //! what a restarted server must still hold.
 
+mod disk;
 mod durability;
