@@ -34,6 +34,13 @@ pub async fn save(
             "the server answered something else than a snapshot".into(),
         ));
     };
+    // An empty state is how the server reports that encoding failed
+    // (`Query::Snapshot`); a 200 with no snapshot in it would be a lie.
+    if data.is_empty() {
+        return Err(ApiError::Failed(
+            "the server could not encode its state for a snapshot".into(),
+        ));
+    }
     let term = state.backend.status().await.map(|s| s.term).unwrap_or(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
