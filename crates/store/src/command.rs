@@ -1,12 +1,54 @@
 //! The commands in the Raft log and their effect on the store. Time-based
 //! decisions are made before a command is proposed; `apply` only follows.
 
-use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::history::Change;
 use crate::Store;
 
+/// How deeply commands may nest (`Timed` and `Batch` hold commands). The
+/// leader's proposer nests two deep (`Timed { Batch [..] }`); decoding
+/// anything deeper fails instead of recursing until the stack overflows.
+pub const MAX_NESTING: u32 = 8;
+
+thread_local! {
+    /// How many `Command`s the current thread is decoding inside one another.
+    static NESTING: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Decodes the commands inside a `Timed` or `Batch`, one level deeper,
+/// refusing to go past `MAX_NESTING`.
+fn nested<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            NESTING.with(|n| n.set(n.get().saturating_sub(1)));
+        }
+    }
+    let depth = NESTING.with(|n| {
+        let depth = n.get().saturating_add(1);
+        n.set(depth);
+        depth
+    });
+    let _level = Level;
+    if depth > MAX_NESTING {
+        return Err(serde::de::Error::custom(format!(
+            "commands nested more than {MAX_NESTING} deep"
+        )));
+    }
+    T::deserialize(d)
+}
+
 /// A change to the store, as it travels in the Raft log.
+// A register request is large, but a command lives only between its
+// request and the log; boxing it would change every caller for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Sets a key. With `cas`, only if the key's ModifyIndex equals it
@@ -42,7 +84,7 @@ pub enum Command {
     /// server batches concurrent writes to share one fsync). Each is applied
     /// in order at the entry's index and answered on its own; a failed check
     /// in one does not affect the others.
-    Batch(Vec<Command>),
+    Batch(#[serde(deserialize_with = "nested")] Vec<Command>),
     /// Creates a session (its ID chosen by the proposer). Its node must be
     /// in the catalog and its checks there and not critical, else `Refused`.
     SessionCreate(Box<praetor_api::session::SessionEntry>),
@@ -80,7 +122,11 @@ pub enum Command {
     /// when it proposed it. The leader stamps every log entry so: the
     /// store's clock (`Store::clock_ms`) is the latest stamp, which is
     /// what lock-delays are measured in. Answers as `cmd`.
-    Timed { at_ms: u64, cmd: Box<Command> },
+    Timed {
+        at_ms: u64,
+        #[serde(deserialize_with = "nested")]
+        cmd: Box<Command>,
+    },
 }
 
 impl Command {
@@ -137,7 +183,9 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
             return Response::Batch(cmds.iter().map(|c| apply(store, index, c)).collect())
         }
         Command::Timed { at_ms, cmd } => {
-            store.clock_ms = store.clock_ms.max(*at_ms);
+            // The latest stamp, not the largest: one leader's clock that
+            // jumped ahead must not stay the store's time.
+            store.clock_ms = *at_ms;
             return apply(store, index, cmd);
         }
         Command::SessionCreate(entry) => {
@@ -226,8 +274,8 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
 pub(crate) enum Refusal {
     /// The session does not exist (an error, as in Consul).
     NoSession(String),
-    /// A lock-delay is pending until this leader time (ms): the acquire
-    /// answers `false`, as Consul's.
+    /// A lock-delay is pending (until this leader time, in ms, on a clock
+    /// that moves forward): the acquire answers `false`, as Consul's.
     Delayed(u64),
 }
 
@@ -241,8 +289,8 @@ impl std::fmt::Display for Refusal {
 }
 
 /// Whether `session` may acquire `key` now: the session must exist and
-/// no lock-delay may be pending on the key at the store's clock (the
-/// leader's time stamped on this entry).
+/// no lock-delay on the key may block the store's clock (the leader's time
+/// stamped on this entry; see `session::LockDelay`).
 pub(crate) fn may_acquire(store: &mut Store, key: &str, session: &str) -> Result<(), Refusal> {
     if store.sessions.get(session).is_none() {
         return Err(Refusal::NoSession(format!(
@@ -251,18 +299,20 @@ pub(crate) fn may_acquire(store: &mut Store, key: &str, session: &str) -> Result
     }
     store.sessions.prune_delays(store.clock_ms);
     match store.sessions.lock_delay(key) {
-        Some(until) if until > store.clock_ms => Err(Refusal::Delayed(until)),
+        Some(delay) if delay.blocks(store.clock_ms) => Err(Refusal::Delayed(delay.until_ms())),
         _ => Ok(()),
     }
 }
 
 /// Destroys session `id`: each key it holds is released (Behavior
 /// `release`) or deleted (`delete`) and gets the session's lock-delay,
-/// counted from the store's clock. Returns whether it existed.
+/// measured from the store's clock (this entry's stamp). Returns whether
+/// it existed.
 pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
     let Some(session) = store.sessions.remove(index, id) else {
         return false;
     };
+    store.sessions.prune_delays(store.clock_ms);
     let delete = session.entry.behavior == praetor_api::session::behavior::DELETE;
     let delay = session.entry.lock_delay_ms();
     let mut changes = Vec::new();
@@ -272,9 +322,7 @@ pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
         } else {
             changes.extend(store.kv.release(index, &key));
         }
-        if delay > 0 {
-            store.sessions.delay_key(&key, store.clock_ms + delay);
-        }
+        store.sessions.delay_key(&key, store.clock_ms, delay);
     }
     record(store, changes);
     true

@@ -40,7 +40,8 @@ pub struct Store {
     pub(crate) sessions: session::Sessions,
     /// The leader's wall-clock time (ms since the epoch) stamped on the
     /// latest entry (`Command::Timed`): the store's only notion of time,
-    /// used for lock-delays. It never goes back.
+    /// used for lock-delays. It follows the leaders' clocks, back as well
+    /// as forward, so one clock that jumped ahead is not kept.
     pub(crate) clock_ms: u64,
 }
 

@@ -3,8 +3,9 @@
 //! sessions. Validity is a function of the catalog (the session's node and
 //! checks exist and none is critical), checked inside `apply`, so every
 //! server invalidates the same sessions at the same index. TTL expiry is
-//! decided by the leader and arrives as a command. Never reads a clock: the
-//! lock-delay deadlines are in the leader's time stamped on each log entry.
+//! decided by the leader and arrives as a command. Never reads a clock: a
+//! lock-delay is a window in the leader's time stamped on log entries
+//! (`LockDelay`), and all its arithmetic saturates.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,51 @@ use praetor_api::session::SessionEntry;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
+
+/// Consul's `MaxLockDelay`: the longest lock-delay a session may leave,
+/// in ms. The HTTP API clamps to it; the store clamps again, so a session
+/// that arrives by another path cannot hold keys for longer.
+pub const MAX_LOCK_DELAY_MS: u64 = 60_000;
+
+/// The lock-delay an invalidated session left on a key: an acquire is
+/// refused while its entry's stamp is within `delay_ms` of `at_ms`, the
+/// stamp of the entry that invalidated the session, in either direction.
+///
+/// Measuring from both sides bounds the delay whatever the leaders' clocks
+/// do: an acquire stamped more than `delay_ms` away from the invalidation
+/// is never refused, so a clock that jumps ahead and comes back cannot
+/// stretch a delay, and one that lags by up to `delay_ms` stretches it to
+/// at most 2 × `delay_ms` of real time. A clock that goes back by more than
+/// the delay shortens it (Consul's in-memory lock-delay is lost on a leader
+/// change altogether).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockDelay {
+    /// The leader's time (ms since the epoch) stamped on the invalidating entry.
+    pub at_ms: u64,
+    /// The session's lock-delay, in ms (at most `MAX_LOCK_DELAY_MS`).
+    pub delay_ms: u64,
+}
+
+impl LockDelay {
+    /// The leader time from which an acquire is allowed again, on a clock
+    /// that only moves forward.
+    pub fn until_ms(&self) -> u64 {
+        self.at_ms.saturating_add(self.delay_ms)
+    }
+
+    /// `true` when an acquire stamped `now_ms` must be refused.
+    pub fn blocks(&self, now_ms: u64) -> bool {
+        now_ms.abs_diff(self.at_ms) < self.delay_ms
+    }
+
+    /// `true` when `now_ms` is past the window's end, so the delay is over
+    /// on a clock that moves forward and can be forgotten.
+    fn ended(&self, now_ms: u64) -> bool {
+        now_ms
+            .checked_sub(self.at_ms)
+            .is_some_and(|elapsed| elapsed >= self.delay_ms)
+    }
+}
 
 /// One stored session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,9 +76,44 @@ pub struct Sessions {
     by_id: BTreeMap<String, Session>,
     /// The last index that created or destroyed a session.
     table_index: u64,
-    /// Key → leader time (ms since the epoch) before which it may not be
-    /// acquired, set when a session holding it was invalidated.
+    /// Key → the lock-delay left on it when a session holding it was
+    /// invalidated; forgotten once an acquire or an invalidation is stamped
+    /// past its end.
+    lock_delays: BTreeMap<String, LockDelay>,
+}
+
+/// The sessions table as snapshot format 3 held it: each lock-delay as the
+/// leader time it ends at, on a clock that never went back.
+#[derive(Deserialize)]
+pub(crate) struct SessionsV3 {
+    by_id: BTreeMap<String, Session>,
+    table_index: u64,
     lock_delays: BTreeMap<String, u64>,
+}
+
+impl SessionsV3 {
+    /// The same sessions, with each lock-delay still pending at `clock_ms`
+    /// (the format-3 store clock) as a window around `clock_ms` that ends
+    /// when the old deadline did, at most `MAX_LOCK_DELAY_MS` away.
+    pub(crate) fn upgrade(self, clock_ms: u64) -> Sessions {
+        let lock_delays = self
+            .lock_delays
+            .into_iter()
+            .filter(|(_, until)| *until > clock_ms)
+            .map(|(key, until)| {
+                let delay = LockDelay {
+                    at_ms: clock_ms,
+                    delay_ms: (until - clock_ms).min(MAX_LOCK_DELAY_MS),
+                };
+                (key, delay)
+            })
+            .collect();
+        Sessions {
+            by_id: self.by_id,
+            table_index: self.table_index,
+            lock_delays,
+        }
+    }
 }
 
 impl Sessions {
@@ -81,10 +162,14 @@ impl Sessions {
         self.by_id.is_empty()
     }
 
-    /// The leader time (ms) before which `key` may not be acquired, if a
-    /// lock-delay is pending on it.
-    pub fn lock_delay(&self, key: &str) -> Option<u64> {
+    /// The lock-delay left on `key`, if one is still recorded.
+    pub fn lock_delay(&self, key: &str) -> Option<LockDelay> {
         self.lock_delays.get(key).copied()
+    }
+
+    /// Number of lock-delays recorded.
+    pub fn lock_delays(&self) -> usize {
+        self.lock_delays.len()
     }
 
     /// Creates a session as Consul's state store does: its node must exist
@@ -162,14 +247,19 @@ impl Sessions {
             .collect()
     }
 
-    /// Forbids acquiring `key` before `until_ms` (leader time).
-    pub(crate) fn delay_key(&mut self, key: &str, until_ms: u64) {
-        self.lock_delays.insert(key.to_owned(), until_ms);
+    /// Leaves a lock-delay of `delay_ms` (clamped to `MAX_LOCK_DELAY_MS`)
+    /// on `key`, measured from `at_ms` (leader time); 0 leaves none.
+    pub(crate) fn delay_key(&mut self, key: &str, at_ms: u64, delay_ms: u64) {
+        let delay_ms = delay_ms.min(MAX_LOCK_DELAY_MS);
+        if delay_ms > 0 {
+            self.lock_delays
+                .insert(key.to_owned(), LockDelay { at_ms, delay_ms });
+        }
     }
 
-    /// Drops the lock-delays that ended before `now_ms`.
+    /// Forgets the lock-delays that are over at `now_ms`.
     pub(crate) fn prune_delays(&mut self, now_ms: u64) {
-        self.lock_delays.retain(|_, until| *until > now_ms);
+        self.lock_delays.retain(|_, d| !d.ended(now_ms));
     }
 }
 

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
 
-const FORMAT_VERSION: u32 = 3;
+/// Version 4: lock-delays are windows around the invalidating entry's
+/// stamp (`session::LockDelay`) instead of deadlines on a clock that never
+/// went back (version 3).
+const FORMAT_VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
@@ -84,12 +87,39 @@ impl Store {
             last_index: u64,
             restored_at: u64,
         }
+        /// Version 3: lock-delays as deadlines (`session::SessionsV3`).
+        #[derive(Deserialize)]
+        struct StoreV3 {
+            kv: crate::kv::KvTable,
+            catalog: crate::catalog::Catalog,
+            events: crate::events::Events,
+            history: crate::History,
+            last_index: u64,
+            restored_at: u64,
+            sessions: crate::session::SessionsV3,
+            clock_ms: u64,
+        }
         let v: Version = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
         let mut store = match v.version {
             FORMAT_VERSION => {
                 let env: Envelope<Store> =
                     postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
                 env.store
+            }
+            3 => {
+                let env: Envelope<StoreV3> =
+                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+                let old = env.store;
+                Store {
+                    kv: old.kv,
+                    catalog: old.catalog,
+                    events: old.events,
+                    history: old.history,
+                    last_index: old.last_index,
+                    restored_at: old.restored_at,
+                    sessions: old.sessions.upgrade(old.clock_ms),
+                    clock_ms: old.clock_ms,
+                }
             }
             2 => {
                 let env: Envelope<StoreV2> =
@@ -122,6 +152,71 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::LockDelay;
+    use std::collections::BTreeMap;
+
+    /// A version-3 snapshot (lock-delays as deadlines) loads with each
+    /// pending delay as a window ending at its old deadline, at most
+    /// `MAX_LOCK_DELAY_MS` long; delays already over are dropped.
+    #[test]
+    fn a_version_3_snapshot_loads_with_its_pending_lock_delays() {
+        #[derive(Serialize)]
+        struct SessionsV3 {
+            by_id: BTreeMap<String, crate::session::Session>,
+            table_index: u64,
+            lock_delays: BTreeMap<String, u64>,
+        }
+        #[derive(Serialize)]
+        struct V3<'a> {
+            kv: &'a crate::kv::KvTable,
+            catalog: &'a crate::catalog::Catalog,
+            events: &'a crate::events::Events,
+            history: &'a crate::History,
+            last_index: u64,
+            restored_at: u64,
+            sessions: SessionsV3,
+            clock_ms: u64,
+        }
+        let store = Store::default();
+        let clock = 1_000_000;
+        let bytes = postcard::to_stdvec(&Envelope {
+            version: 3,
+            store: V3 {
+                kv: &store.kv,
+                catalog: &store.catalog,
+                events: &store.events,
+                history: &store.history,
+                last_index: 9,
+                restored_at: 0,
+                sessions: SessionsV3 {
+                    by_id: BTreeMap::new(),
+                    table_index: 5,
+                    lock_delays: BTreeMap::from([
+                        ("pending".to_owned(), clock + 5_000),
+                        ("over".to_owned(), clock),
+                        ("a-day-ahead".to_owned(), clock + 86_400_000),
+                    ]),
+                },
+                clock_ms: clock,
+            },
+        })
+        .unwrap();
+        let back = Store::decode_snapshot(&bytes).unwrap();
+        assert_eq!((back.last_index, back.clock_ms), (9, clock));
+        assert_eq!(
+            back.sessions.lock_delay("pending"),
+            Some(LockDelay {
+                at_ms: clock,
+                delay_ms: 5_000
+            })
+        );
+        assert_eq!(back.sessions.lock_delay("over"), None);
+        assert_eq!(
+            back.sessions.lock_delay("a-day-ahead").map(|d| d.delay_ms),
+            Some(crate::session::MAX_LOCK_DELAY_MS)
+        );
+        assert_eq!(back.sessions.table_index(), 5);
+    }
 
     /// A version-2 snapshot (written before sessions existed) still loads,
     /// with no sessions.

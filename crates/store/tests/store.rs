@@ -1,5 +1,7 @@
 //! Store behaviour: commands in, state, indexes and history out.
 
+#[path = "store/clock.rs"]
+mod clock;
 #[path = "store/sessions.rs"]
 mod sessions;
 
@@ -166,14 +168,17 @@ fn key(k: u8) -> String {
     format!("p{}/k{}", k % 3, k)
 }
 
+/// One change in the watcher model: (index, key, new value, previous value).
+type ModelChange = (u64, String, Option<Vec<u8>>, Option<Vec<u8>>);
+
 proptest! {
     /// A watcher resuming at N sees exactly the changes at N and after, each
     /// with its previous value, or is told the history is compacted.
     #[test]
     fn watcher_resuming_at_n_sees_every_later_change(ops in proptest::collection::vec(op(), 1..60), limit in 1usize..40, from in 1u64..70) {
         let mut s = Store::new(limit);
-        // The model: every change ever made, (index, key, new value, previous value).
-        let mut model: Vec<(u64, String, Option<Vec<u8>>, Option<Vec<u8>>)> = Vec::new();
+        // The model: every change ever made.
+        let mut model: Vec<ModelChange> = Vec::new();
         let mut state = std::collections::BTreeMap::<String, Vec<u8>>::new();
         for (i, op) in ops.iter().enumerate() {
             let index = i as u64 + 1;

@@ -1,6 +1,8 @@
 //! The Raft network over server RPC (`crate::rpc`): one persistent,
 //! multiplexed connection per peer address, shared by every Raft stream to
-//! that peer; each call bounded by openraft's TTL for it.
+//! that peer; each call bounded by openraft's TTL for it. An AppendEntries
+//! too large for one frame is answered `PayloadTooLarge` with fewer
+//! entries to send, so replication never sends a frame peers refuse.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -44,6 +47,14 @@ impl Peers {
         map.insert(addr.to_owned(), c.clone());
         Ok(c)
     }
+
+    /// Uses `client` for `addr` from now on (tests: a client with a small
+    /// frame limit).
+    #[cfg(test)]
+    fn insert(&self, addr: &str, client: RpcClient) {
+        let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(addr.to_owned(), Arc::new(client));
+    }
 }
 
 /// One Raft stream's view of a peer.
@@ -66,21 +77,17 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
 }
 
 impl PeerConn {
+    /// Sends `req` to the peer, waiting at most `ttl`.
+    async fn send(&self, req: Request, ttl: Duration) -> Result<Reply, RpcError> {
+        self.peers.client(&self.addr)?.call(req, ttl).await
+    }
+
     async fn call<E: std::error::Error>(
         &self,
         req: Request,
         ttl: Duration,
     ) -> Result<Reply, RPCError<u64, BasicNode, E>> {
-        let client = self
-            .peers
-            .client(&self.addr)
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
-        client.call(req, ttl).await.map_err(|e| match e {
-            RpcError::Connect { .. } => RPCError::Unreachable(Unreachable::new(&e)),
-            RpcError::Timeout { .. } | RpcError::Lost { .. } => {
-                RPCError::Network(NetworkError::new(&e))
-            }
-        })
+        self.send(req, ttl).await.map_err(|e| rpc_error(&e))
     }
 
     fn unexpected<E: std::error::Error>(&self, reply: &Reply) -> RPCError<u64, BasicNode, E> {
@@ -92,16 +99,72 @@ impl PeerConn {
     }
 }
 
+/// An RPC failure as openraft wants it: `Unreachable` when nothing was
+/// sent (openraft backs off), `Network` when the call may have arrived.
+fn rpc_error<E: std::error::Error>(e: &RpcError) -> RPCError<u64, BasicNode, E> {
+    match e {
+        RpcError::Connect { .. } | RpcError::TooLarge { .. } => {
+            RPCError::Unreachable(Unreachable::new(e))
+        }
+        RpcError::Timeout { .. } | RpcError::Lost { .. } => RPCError::Network(NetworkError::new(e)),
+    }
+}
+
+/// What to answer when an AppendEntries of `entries` entries encoded to
+/// `size` bytes, above the frame `limit`: `PayloadTooLarge` with a number
+/// of entries that should fit, so openraft retries with fewer at once. A
+/// single entry that does not fit cannot be sent at all (the leader never
+/// proposes one: `rpc::MAX_ENTRY`); that is `Unreachable`, so openraft
+/// backs off instead of retrying in a loop.
+fn too_large<E: std::error::Error>(
+    target: u64,
+    entries: u64,
+    size: usize,
+    limit: usize,
+    e: &RpcError,
+) -> RPCError<u64, BasicNode, E> {
+    if entries <= 1 {
+        tracing::error!(
+            target,
+            size,
+            limit,
+            "a single log entry is too large for an rpc frame; the peer cannot be replicated to"
+        );
+        return RPCError::Unreachable(Unreachable::new(e));
+    }
+    // Entries in proportion to what fits, halved for entries of uneven
+    // size; at least one and fewer than now.
+    let fit = (entries as u128 * limit as u128 / (size as u128).max(1) / 2) as u64;
+    let hint = fit.clamp(1, entries - 1);
+    tracing::debug!(
+        target,
+        entries,
+        size,
+        limit,
+        hint,
+        "append-entries split to fit a frame"
+    );
+    RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint).with_source_error(e))
+}
+
 impl RaftNetwork<TypeConfig> for PeerConn {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self
-            .call(Request::AppendEntries(rpc), option.hard_ttl())
-            .await?
+        let entries = rpc.entries.len() as u64;
+        let reply = match self
+            .send(Request::AppendEntries(rpc), option.hard_ttl())
+            .await
         {
+            Ok(reply) => reply,
+            Err(e @ RpcError::TooLarge { size, limit, .. }) => {
+                return Err(too_large(self.target, entries, size, limit, &e));
+            }
+            Err(e) => return Err(rpc_error(&e)),
+        };
+        match reply {
             Reply::AppendEntries(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
@@ -139,5 +202,73 @@ impl RaftNetwork<TypeConfig> for PeerConn {
             }
             other => Err(self.unexpected(&other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
+    use praetor_store::Command;
+
+    fn append(entries: u64, value_len: usize) -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: None,
+            leader_commit: None,
+            entries: (1..=entries)
+                .map(|i| crate::raft::Entry {
+                    log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
+                    payload: EntryPayload::Normal(Command::KvSet {
+                        key: format!("k{i}"),
+                        value: vec![7; value_len],
+                        flags: 0,
+                        cas: None,
+                    }),
+                })
+                .collect(),
+        }
+    }
+
+    /// A connection to an address nothing listens on, through a client
+    /// that refuses frames above `max_frame`.
+    fn conn(max_frame: usize) -> PeerConn {
+        let peers = Peers::default();
+        let addr = "127.0.0.1:9";
+        peers.insert(
+            addr,
+            RpcClient::with_max_frame(addr.parse().unwrap(), max_frame),
+        );
+        PeerConn {
+            target: 2,
+            addr: addr.to_owned(),
+            peers,
+        }
+    }
+
+    fn option() -> RPCOption {
+        RPCOption::new(Duration::from_secs(1))
+    }
+
+    #[tokio::test]
+    async fn an_append_too_large_for_a_frame_asks_for_fewer_entries() {
+        let mut c = conn(64 * 1024);
+        // 100 entries of 1 KiB: about 100 KiB, above the 64 KiB frame.
+        let r = c.append_entries(append(100, 1024), option()).await;
+        match r {
+            Err(RPCError::PayloadTooLarge(p)) => {
+                let hint = p.entries_hint();
+                assert!((1..100).contains(&hint), "hint {hint}");
+                assert!(hint * 1100 < 64 * 1024, "{hint} entries fit a frame");
+            }
+            other => panic!("expected PayloadTooLarge, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_single_entry_too_large_for_a_frame_is_unreachable_not_a_retry_loop() {
+        let mut c = conn(1024);
+        let r = c.append_entries(append(1, 4096), option()).await;
+        assert!(matches!(r, Err(RPCError::Unreachable(_))), "{r:?}");
     }
 }

@@ -2,8 +2,18 @@
 //! calls, each a length-delimited frame holding a postcard-encoded
 //! `(call id, message)`. Every call has a timeout; a broken connection fails
 //! its calls at once and the next call reconnects.
+//!
+//! Owns the wire: the handshake (`handshake`), the frame limits, and which
+//! commands a peer may send (`admit`). What a stranger can make a server
+//! hold is bounded (`Limits`): a connection that does not open with the
+//! handshake is closed, frames are capped at `MAX_FRAME`, and connections,
+//! calls in flight and bytes held are capped per connection, per peer and
+//! in all. There is no TLS or authentication: port 8300 must stay on a
+//! trusted network, as Consul's does without TLS.
 
 pub mod client;
+mod handshake;
+mod limits;
 pub mod server;
 
 use openraft::error::{InstallSnapshotError, RaftError};
@@ -19,13 +29,29 @@ use crate::raft::TypeConfig;
 use crate::{RaftStatus, ServerError};
 
 pub use client::{RpcClient, RpcError};
-pub use server::{serve, Handler};
+pub use handshake::{MAGIC, VERSION};
+pub use limits::Limits;
+pub use server::{serve, serve_with, Handler};
 
-/// Largest frame accepted, in bytes: a restored snapshot travels in one
-/// log entry (see `MAX_SNAPSHOT` in the agent).
-pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+/// The largest encoded command a server proposes as one log entry: a
+/// snapshot restore (`MAX_SNAPSHOT` in the agent, 200 MiB) with room for
+/// the command around it. A larger command could not be replicated.
+pub const MAX_ENTRY: usize = 201 * 1024 * 1024;
+
+/// Largest frame sent or accepted, in bytes: one `MAX_ENTRY` entry in an
+/// AppendEntries (or a forwarded write), with slack for a batch formed
+/// around it. Our senders never produce a larger one: an AppendEntries
+/// that would be is split (`raft::network`), and a reply that would be is
+/// replaced by an error.
+pub const MAX_FRAME: usize = MAX_ENTRY + 15 * 1024 * 1024;
+
+// A frame's length travels in 4 bytes, and a batch of small writes
+// (the proposer's 4 MiB) fits around the largest entry.
+const _: () = assert!(MAX_ENTRY + 4 * 1024 * 1024 < MAX_FRAME && MAX_FRAME < u32::MAX as usize);
 
 /// A call from one server (or client agent) to a server.
+// Large variants, but a request lives only while it is sent or handled.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
@@ -101,6 +127,63 @@ impl From<WireError> for ServerError {
     }
 }
 
+/// Whether a write that arrived over RPC (`Request::Write`) may be
+/// proposed: commands only the leader itself originates are refused —
+/// `Timed` and `Batch` (its proposer wraps every entry in them; a forged
+/// stamp would set the store's clock) and `SessionExpire` (its TTL timers
+/// propose it, never forwarded) — and so is a command too large to be
+/// replicated as one log entry (`MAX_ENTRY`). Everything else a client
+/// agent or another server may forward: KV, catalog (including the
+/// leader's `NodeHealth` and node deregistrations, forwarded when the
+/// leadership just moved), sessions, events, transactions and `Restore`.
+///
+/// # Errors
+/// `WireError::Other` with a one-line reason; nothing was proposed.
+pub fn admit(cmd: &Command) -> Result<(), WireError> {
+    match cmd {
+        Command::Timed { .. } | Command::Batch(_) | Command::SessionExpire { .. } => {
+            Err(WireError::Other(format!(
+                "refused a {} command from an rpc peer: only the leader itself proposes it",
+                internal_kind(cmd)
+            )))
+        }
+        _ => check_entry_size(cmd),
+    }
+}
+
+/// The name of an internal command's variant (`Command::kind` names what
+/// a `Timed` wraps instead).
+fn internal_kind(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Timed { .. } => "timed",
+        Command::Batch(_) => "batch",
+        other => other.kind(),
+    }
+}
+
+/// Refuses a command whose encoding is larger than `MAX_ENTRY`: it could
+/// not be replicated. The leader should check its own writes with it too.
+///
+/// # Errors
+/// `WireError::Other` with the size and the limit.
+pub fn check_entry_size(cmd: &Command) -> Result<(), WireError> {
+    check_size(cmd, MAX_ENTRY)
+}
+
+fn check_size(cmd: &Command, limit: usize) -> Result<(), WireError> {
+    match postcard::serialize_with_flavor(cmd, postcard::ser_flavors::Size::default()) {
+        Ok(size) if size <= limit => Ok(()),
+        Ok(size) => Err(WireError::Other(format!(
+            "a {} command of {size} bytes is above the limit of {limit} bytes",
+            cmd.kind()
+        ))),
+        Err(e) => Err(WireError::Other(format!(
+            "encoding a {} command: {e}",
+            cmd.kind()
+        ))),
+    }
+}
+
 /// One frame on the wire.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Frame<T> {
@@ -112,4 +195,109 @@ pub(crate) fn codec() -> tokio_util::codec::LengthDelimitedCodec {
     tokio_util::codec::LengthDelimitedCodec::builder()
         .max_frame_length(MAX_FRAME)
         .new_codec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use praetor_api::catalog::DeregisterRequest;
+    use praetor_store::catalog::NodeHealth;
+
+    fn set(key: &str) -> Command {
+        Command::KvSet {
+            key: key.into(),
+            value: b"v".to_vec(),
+            flags: 0,
+            cas: None,
+        }
+    }
+
+    #[test]
+    fn commands_only_the_leader_proposes_are_refused_from_peers() {
+        let refused = [
+            Command::Timed {
+                at_ms: u64::MAX,
+                cmd: Box::new(set("k")),
+            },
+            Command::Batch(vec![set("a"), set("b")]),
+            Command::SessionExpire {
+                id: "s".into(),
+                renewed: 1,
+            },
+        ];
+        for cmd in &refused {
+            match admit(cmd) {
+                Err(WireError::Other(why)) => {
+                    assert!(why.contains("only the leader itself"), "{why}");
+                    assert!(why.contains(internal_kind(cmd)), "{why}");
+                }
+                other => panic!("{cmd:?} was not refused: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn commands_agents_and_servers_forward_are_admitted() {
+        let admitted = [
+            set("k"),
+            Command::KvDeleteTree {
+                prefix: "p/".into(),
+            },
+            Command::Restore(vec![1, 2, 3]),
+            Command::NodeHealth(NodeHealth {
+                node: "n1".into(),
+                id: "id".into(),
+                address: "10.0.0.1".into(),
+                datacenter: "dc1".into(),
+                status: "passing".into(),
+                output: String::new(),
+            }),
+            Command::CatalogDeregister(DeregisterRequest {
+                node: "n1".into(),
+                ..Default::default()
+            }),
+            Command::SessionDestroy { id: "s".into() },
+            Command::SessionRenew { id: "s".into() },
+            Command::Txn(Vec::new()),
+        ];
+        for cmd in &admitted {
+            assert_eq!(admit(cmd), Ok(()), "{cmd:?}");
+        }
+    }
+
+    #[test]
+    fn a_command_too_large_for_one_entry_is_refused_with_its_size() {
+        let cmd = Command::Restore(vec![0; 1000]);
+        assert_eq!(check_size(&cmd, 2000), Ok(()));
+        match check_size(&cmd, 500) {
+            Err(WireError::Other(why)) => {
+                assert!(why.contains("restore command of 100"), "{why}");
+                assert!(why.contains("limit of 500"), "{why}");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_limits_leave_room_for_a_restore_of_the_agents_largest_snapshot() {
+        const MAX_SNAPSHOT: usize = 200 * 1024 * 1024;
+        let restore = Command::Restore(vec![0; 1024]);
+        let overhead = postcard::to_stdvec(&restore).unwrap().len() - 1024;
+        // The variant and the length around the snapshot's bytes.
+        assert!(MAX_SNAPSHOT + overhead + 8 <= MAX_ENTRY);
+    }
+
+    #[test]
+    fn a_call_encoded_by_reference_decodes_as_a_frame() {
+        let req = Request::Write(set("k"));
+        let bytes = postcard::to_stdvec(&Frame { id: 42, body: &req }).unwrap();
+        let back: Frame<Request> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.id, 42);
+        assert!(matches!(back.body, Request::Write(Command::KvSet { key, .. }) if key == "k"));
+    }
+
+    #[test]
+    fn the_handshake_bytes_are_pinned() {
+        assert_eq!(&handshake::hello(), b"PRAETOR\x01");
+    }
 }

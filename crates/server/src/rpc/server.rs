@@ -1,16 +1,36 @@
-//! The RPC server side: accepts connections, handles every call of a
-//! connection concurrently, and writes replies as they are ready.
+//! The RPC server side: accepts connections within the listener's
+//! `Limits`, checks each one's handshake, reads its frames within the byte
+//! budgets, handles at most `max_calls_per_conn` of its calls at once (then
+//! stops reading it: backpressure), and writes replies as they are ready.
+//! Every task it starts is on one `TaskTracker`: `serve` returns once they
+//! have all ended, or after the shutdown wait. Never interprets a call:
+//! that is the `Handler`'s job. Log lines a peer can cause are rate-limited
+//! per address.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedWrite;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use super::{codec, Frame, Reply, Request};
+use super::handshake::{self, HandshakeError};
+use super::limits::{CallPermit, ConnSlot, Intake};
+use super::{codec, Frame, Limits, Reply, Request, MAX_FRAME};
+
+/// Replies waiting to be written on one connection; when full, finished
+/// calls wait, keep their call slot, and so slow the reading down.
+const REPLY_QUEUE: usize = 256;
+/// A frame body's buffer starts at most this large and grows as bytes
+/// arrive, so a header alone never makes us allocate what it announces.
+const FIRST_CHUNK: usize = 64 * 1024;
 
 /// What answers calls.
 pub trait Handler: Send + Sync + 'static {
@@ -18,165 +38,291 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request) -> impl Future<Output = Reply> + Send;
 }
 
-/// Serves calls on `listener` until `stop` is cancelled.
+/// Serves calls on `listener` with the default `Limits` until `stop` is
+/// cancelled, then waits (bounded) for its connections and calls to end.
 pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, stop: CancellationToken) {
+    serve_with(listener, handler, Limits::default(), stop).await;
+}
+
+/// Serves calls on `listener` within `limits` until `stop` is cancelled,
+/// then waits at most `limits.shutdown_wait` for its connections and calls
+/// (which are cancelled with it) to end.
+pub async fn serve_with<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    limits: Limits,
+    stop: CancellationToken,
+) {
+    let intake = Intake::new(limits);
+    let tasks = TaskTracker::new();
     tracing::info!(addr = ?listener.local_addr().ok(), "RPC listening");
     loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    tracing::debug!(%peer, "rpc connection accepted");
-                    tokio::spawn(run_connection(stream, handler.clone(), stop.child_token()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an rpc connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-}
-
-async fn run_connection<H: Handler>(stream: TcpStream, handler: Arc<H>, stop: CancellationToken) {
-    let (r, w) = stream.into_split();
-    let mut reader = FramedRead::new(r, codec());
-    let mut writer = FramedWrite::new(w, codec());
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
-    let write = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
-            if writer.send(bytes::Bytes::from(bytes)).await.is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        let frame = tokio::select! {
+        let accepted = tokio::select! {
             () = stop.cancelled() => break,
-            f = reader.next() => f,
+            accepted = listener.accept() => accepted,
         };
-        let bytes = match frame {
-            Some(Ok(b)) => b,
-            _ => break,
-        };
-        let call: Frame<Request> = match postcard::from_bytes(&bytes) {
-            Ok(c) => c,
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
             Err(e) => {
-                tracing::warn!(error = %e, "undecodable rpc frame; closing the connection");
-                break;
+                // Out of file descriptors and the like: back off briefly.
+                tracing::warn!(error = %e, "accepting an rpc connection failed");
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                }
             }
         };
-        let handler = handler.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let body = handler.handle(call.body).await;
-            match postcard::to_stdvec(&Frame { id: call.id, body }) {
-                Ok(bytes) => {
-                    let _ = tx.send(bytes).await;
+        match intake.open(peer.ip()) {
+            Ok(slot) => {
+                let _ = stream.set_nodelay(true);
+                tasks.spawn(run_connection(
+                    stream,
+                    peer,
+                    slot,
+                    Arc::clone(&handler),
+                    Arc::clone(&intake),
+                    tasks.clone(),
+                    stop.clone(),
+                ));
+            }
+            Err(why) => {
+                if intake.may_log(peer.ip()) {
+                    tracing::warn!(%peer, reason = %why, "rpc connection refused");
                 }
-                Err(e) => tracing::error!(error = %e, "encoding an rpc reply failed"),
-            }
-        });
-    }
-    drop(tx);
-    let _ = write.await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rpc::RpcClient;
-    use std::time::Duration;
-
-    struct Echo;
-    impl Handler for Echo {
-        async fn handle(&self, req: Request) -> Reply {
-            match req {
-                Request::Ping => Reply::Pong(7),
-                Request::Write(cmd) => {
-                    // Slow calls must not hold up fast ones on the same connection.
-                    if cmd.kind() == "kv_delete" {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                    }
-                    Reply::Write(Ok((1, praetor_store::Response::Applied(true))))
-                }
-                _ => Reply::Error("unexpected".into()),
+                drop(stream);
             }
         }
     }
-
-    #[tokio::test]
-    async fn many_calls_share_one_connection_and_reconnect_after_a_restart() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, Arc::new(Echo), stop.clone()));
-        let client = Arc::new(RpcClient::new(addr));
-
-        let slow = {
-            let c = client.clone();
-            tokio::spawn(async move {
-                c.call(
-                    Request::Write(praetor_store::Command::KvDelete {
-                        key: "k".into(),
-                        cas: None,
-                    }),
-                    Duration::from_secs(5),
-                )
-                .await
-            })
-        };
-        let mut fast = Vec::new();
-        for _ in 0..100 {
-            let c = client.clone();
-            fast.push(tokio::spawn(async move {
-                c.call(Request::Ping, Duration::from_secs(5)).await
-            }));
-        }
-        for f in fast {
-            assert!(matches!(f.await.unwrap(), Ok(Reply::Pong(7))));
-        }
-        assert!(!slow.is_finished(), "fast calls overtook the slow one");
-        assert!(matches!(slow.await.unwrap(), Ok(Reply::Write(Ok(_)))));
-
-        // The server goes away: calls fail fast, then succeed once it is back.
-        stop.cancel();
-        server.await.unwrap();
-        let r = client.call(Request::Ping, Duration::from_secs(2)).await;
-        assert!(r.is_err(), "a call to a stopped server fails: {r:?}");
-        let listener = TcpListener::bind(addr).await.unwrap();
-        let stop = CancellationToken::new();
-        tokio::spawn(serve(listener, Arc::new(Echo), stop.clone()));
-        let mut ok = false;
-        for _ in 0..50 {
-            if matches!(
-                client.call(Request::Ping, Duration::from_secs(2)).await,
-                Ok(Reply::Pong(7))
-            ) {
-                ok = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(ok, "the client reconnected after the restart");
-        stop.cancel();
-    }
-
-    #[tokio::test]
-    async fn a_call_to_a_silent_peer_times_out() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        // Accept and never answer.
-        let _hold = tokio::spawn(async move {
-            let (_s, _) = listener.accept().await.unwrap();
-            tokio::time::sleep(Duration::from_secs(30)).await;
-        });
-        let client = RpcClient::new(addr);
-        let r = client.call(Request::Ping, Duration::from_millis(200)).await;
-        assert!(
-            matches!(r, Err(crate::rpc::RpcError::Timeout { .. })),
-            "{r:?}"
+    tasks.close();
+    let wait = intake.limits.shutdown_wait;
+    if tokio::time::timeout(wait, tasks.wait()).await.is_err() {
+        tracing::warn!(
+            tasks = tasks.len(),
+            ?wait,
+            "rpc tasks still running after the shutdown wait"
         );
     }
 }
+
+/// Logs a peer's misbehaviour at `warn`, at most once a minute per address.
+fn warn_peer(intake: &Intake, peer: SocketAddr, what: &str, reason: &str) {
+    if intake.may_log(peer.ip()) {
+        tracing::warn!(%peer, %reason, "{what}; closing the rpc connection");
+    }
+}
+
+/// Serves one connection: the handshake, then its frames, until the peer
+/// closes it, breaks a rule, or `stop`.
+async fn run_connection<H: Handler>(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnSlot,
+    handler: Arc<H>,
+    intake: Arc<Intake>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+) {
+    let limits = &intake.limits;
+    let hello = tokio::select! {
+        () = stop.cancelled() => return,
+        hello = handshake::read_hello(&mut stream, limits.handshake_timeout) => hello,
+    };
+    match hello {
+        Ok(_) => {}
+        Err(HandshakeError::Version(v)) => {
+            // Say what we speak, so the peer can tell its operator.
+            let _ = handshake::write_hello(&mut stream, limits.handshake_timeout).await;
+            warn_peer(
+                &intake,
+                peer,
+                "rpc peer speaks another protocol version",
+                &v.to_string(),
+            );
+            return;
+        }
+        Err(e @ HandshakeError::NotPraetor(_)) => {
+            warn_peer(&intake, peer, "not a praetor rpc peer", &e.to_string());
+            return;
+        }
+        Err(e) => {
+            if intake.may_log(peer.ip()) {
+                tracing::debug!(%peer, error = %e, "rpc handshake failed");
+            }
+            return;
+        }
+    }
+    if let Err(e) = handshake::write_hello(&mut stream, limits.handshake_timeout).await {
+        tracing::debug!(%peer, error = %e, "answering an rpc handshake failed");
+        return;
+    }
+    tracing::debug!(%peer, "rpc connection accepted");
+
+    // Cancelled when the connection ends: its calls and writer end with it.
+    let conn = stop.child_token();
+    let (r, w) = stream.into_split();
+    let mut reader = BufReader::with_capacity(FIRST_CHUNK, r);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(REPLY_QUEUE);
+    tasks.spawn(write_replies(w, rx, conn.clone()));
+    let budget = intake.conn_budget(&slot);
+    let reason: String = loop {
+        let len = tokio::select! {
+            () = conn.cancelled() => break "stopped".into(),
+            len = read_len(&mut reader) => match len {
+                Ok(Some(len)) => len,
+                Ok(None) => break "closed by peer".into(),
+                Err(e) => break e.to_string(),
+            },
+        };
+        if len > limits.max_frame {
+            let reason = format!(
+                "a frame of {len} bytes is above the limit of {}",
+                limits.max_frame
+            );
+            warn_peer(&intake, peer, "rpc frame too large", &reason);
+            break reason;
+        }
+        // Backpressure: nothing more is read until the call fits.
+        let permit = tokio::select! {
+            () = conn.cancelled() => break "stopped".into(),
+            permit = intake.admit_call(&budget, len) => match permit {
+                Some(p) => p,
+                None => break "rpc budget closed".into(),
+            },
+        };
+        let deadline = limits.body_deadline(len);
+        let body = tokio::select! {
+            () = conn.cancelled() => break "stopped".into(),
+            body = tokio::time::timeout(deadline, read_body(&mut reader, len)) => match body {
+                Ok(Ok(body)) => body,
+                Ok(Err(e)) => break e.to_string(),
+                Err(_) => {
+                    let reason = format!("a frame of {len} bytes did not arrive within {deadline:?}");
+                    warn_peer(&intake, peer, "rpc frame too slow", &reason);
+                    break reason;
+                }
+            },
+        };
+        let call: Frame<Request> = match postcard::from_bytes(&body) {
+            Ok(call) => call,
+            Err(e) => {
+                let reason = format!("undecodable frame: {e}");
+                warn_peer(&intake, peer, "bad rpc frame", &reason);
+                break reason;
+            }
+        };
+        drop(body);
+        tasks.spawn(run_call(
+            Arc::clone(&handler),
+            call,
+            permit,
+            tx.clone(),
+            conn.clone(),
+        ));
+    };
+    tracing::debug!(%peer, %reason, "rpc connection closed");
+    conn.cancel();
+}
+
+/// Handles one call and queues its reply; gives its budget back after.
+async fn run_call<H: Handler>(
+    handler: Arc<H>,
+    call: Frame<Request>,
+    permit: CallPermit,
+    replies: mpsc::Sender<Vec<u8>>,
+    conn: CancellationToken,
+) {
+    let _permit = permit;
+    let body = tokio::select! {
+        () = conn.cancelled() => return,
+        body = handler.handle(call.body) => body,
+    };
+    let Some(bytes) = encode_reply(call.id, body, MAX_FRAME) else {
+        return;
+    };
+    tokio::select! {
+        () = conn.cancelled() => {}
+        _ = replies.send(bytes) => {}
+    }
+}
+
+/// The frame of reply `body` to call `id`; a reply whose frame would be
+/// larger than `max` (which the client would refuse) becomes an error.
+fn encode_reply(id: u64, body: Reply, max: usize) -> Option<Vec<u8>> {
+    let error = |reason: String| {
+        postcard::to_stdvec(&Frame {
+            id,
+            body: Reply::Error(reason),
+        })
+    };
+    let bytes = match postcard::to_stdvec(&Frame { id, body }) {
+        Ok(bytes) if bytes.len() <= max => Ok(bytes),
+        Ok(bytes) => error(format!(
+            "the reply of {} bytes is above the rpc frame limit of {max} bytes",
+            bytes.len()
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding an rpc reply failed");
+            error(format!("encoding the reply: {e}"))
+        }
+    };
+    bytes.ok()
+}
+
+/// Writes queued replies until the connection ends.
+async fn write_replies(
+    w: OwnedWriteHalf,
+    mut replies: mpsc::Receiver<Vec<u8>>,
+    conn: CancellationToken,
+) {
+    let mut writer = FramedWrite::new(w, codec());
+    loop {
+        let bytes = tokio::select! {
+            () = conn.cancelled() => return,
+            bytes = replies.recv() => match bytes {
+                Some(b) => b,
+                None => return,
+            },
+        };
+        let sent = tokio::select! {
+            () = conn.cancelled() => return,
+            sent = writer.send(bytes::Bytes::from(bytes)) => sent,
+        };
+        if sent.is_err() {
+            conn.cancel();
+            return;
+        }
+    }
+}
+
+/// Reads a frame header (a 4-byte big-endian length); `None` at the end
+/// of the stream.
+async fn read_len<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<usize>> {
+    let mut head = [0u8; 4];
+    match r.read_exact(&mut head).await {
+        Ok(_) => Ok(Some(u32::from_be_bytes(head) as usize)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a frame body of `len` bytes, growing the buffer as bytes arrive
+/// (never past `len`), and never reading past the frame.
+async fn read_body<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(len.min(FIRST_CHUNK));
+    while body.len() < len {
+        if body.len() == body.capacity() {
+            let grow = body.capacity().max(FIRST_CHUNK).min(len - body.len());
+            body.reserve_exact(grow);
+        }
+        let room = (body.capacity() - body.len()).min(len - body.len());
+        let n = (&mut *r).take(room as u64).read_buf(&mut body).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

@@ -4,6 +4,7 @@
 use praetor_api::catalog::{CheckDefinition, RegisterRequest};
 use praetor_api::session::SessionEntry;
 use praetor_store::catalog::NodeHealth;
+use praetor_store::session::LockDelay;
 use praetor_store::txn::{CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp};
 use praetor_store::{Command, Response, Store};
 
@@ -32,7 +33,7 @@ fn check(id: &str, status: &str) -> Command {
     })
 }
 
-fn session(id: &str, behavior: &str, checks: &[&str], delay_ms: u64) -> SessionEntry {
+pub(crate) fn session(id: &str, behavior: &str, checks: &[&str], delay_ms: u64) -> SessionEntry {
     SessionEntry {
         id: id.into(),
         name: String::new(),
@@ -47,14 +48,14 @@ fn session(id: &str, behavior: &str, checks: &[&str], delay_ms: u64) -> SessionE
     }
 }
 
-fn at(ms: u64, cmd: Command) -> Command {
+pub(crate) fn at(ms: u64, cmd: Command) -> Command {
     Command::Timed {
         at_ms: ms,
         cmd: Box::new(cmd),
     }
 }
 
-fn acquire(key: &str, s: &str) -> Command {
+pub(crate) fn acquire(key: &str, s: &str) -> Command {
     Command::KvLock {
         key: key.into(),
         value: b"v".to_vec(),
@@ -64,7 +65,7 @@ fn acquire(key: &str, s: &str) -> Command {
 }
 
 /// A store with node n1 (serfHealth passing) and a passing check "app".
-fn store_with_node() -> Store {
+pub(crate) fn store_with_node() -> Store {
     let mut st = Store::default();
     assert!(st.apply(1, &node_health("passing")).ok());
     assert!(st.apply(2, &check("app", "passing")).ok());
@@ -287,16 +288,22 @@ fn lock_delay_holds_for_its_duration_in_leader_time() {
     );
     assert!(st.apply(5, &at(1_100, acquire("k", "a"))).ok());
     st.apply(6, &at(2_000, Command::SessionDestroy { id: "a".into() }));
-    assert_eq!(st.sessions().lock_delay("k"), Some(7_000));
+    assert_eq!(
+        st.sessions().lock_delay("k"),
+        Some(LockDelay {
+            at_ms: 2_000,
+            delay_ms: 5_000
+        })
+    );
     assert!(
         !st.apply(7, &at(6_999, acquire("k", "b"))).ok(),
         "within the delay"
     );
     assert!(
         !st.apply(8, &at(3_000, acquire("k", "b"))).ok(),
-        "the clock never goes back"
+        "a stamp that went back is still within the delay"
     );
-    assert_eq!(st.clock_ms(), 6_999);
+    assert_eq!(st.clock_ms(), 3_000, "the clock is the latest stamp");
     assert!(st.apply(9, &at(7_000, acquire("k", "b"))).ok(), "after it");
     // A release by the holder leaves no lock-delay.
     st.apply(
@@ -592,6 +599,12 @@ fn sessions_and_lock_delays_survive_a_snapshot() {
     st.apply(6, &at(20, Command::SessionDestroy { id: "d".into() }));
     let back = Store::decode_snapshot(&st.encode_snapshot().unwrap()).unwrap();
     assert!(back.sessions().get("s").is_some());
-    assert_eq!(back.sessions().lock_delay("k"), Some(1_020));
+    assert_eq!(
+        back.sessions().lock_delay("k"),
+        Some(LockDelay {
+            at_ms: 20,
+            delay_ms: 1_000
+        })
+    );
     assert_eq!(back.clock_ms(), 20);
 }
