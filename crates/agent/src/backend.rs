@@ -186,6 +186,9 @@ impl Remote {
                         self.prefer(None);
                         last = Some(ServerError::Forward(e.to_string()));
                     }
+                    Err(e @ RpcError::TooLarge { .. }) => {
+                        return Err(ServerError::TooLarge(e.to_string()))
+                    }
                     Err(e) if idempotent => {
                         self.prefer(None);
                         last = Some(ServerError::Forward(e.to_string()));

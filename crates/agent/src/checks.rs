@@ -337,7 +337,8 @@ pub async fn run_supervisor(
             keep
         });
         for (id, probe) in wanted {
-            if !running.contains_key(&id) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = running.entry(id) {
+                let id = slot.key().clone();
                 let token = stop.child_token();
                 let initial = local.check_state(&id).map(|(s, _)| s).unwrap_or_default();
                 match definition(&id, &probe, &initial) {
@@ -347,14 +348,14 @@ pub async fn run_supervisor(
                     None => {
                         tokio::spawn(run_alias(
                             local.clone(),
-                            id.clone(),
+                            id,
                             probe.clone(),
                             http_addr,
                             token.clone(),
                         ));
                     }
                 }
-                running.insert(id, (probe, token));
+                slot.insert((probe, token));
             }
         }
         tokio::select! {

@@ -584,9 +584,10 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
         }
     }
     for cmd in commands {
-        match backend.write(cmd).await.map_err(|e| e.to_string())? {
-            (_, Response::Refused(reason)) => return Err(reason),
-            _ => {}
+        if let (_, Response::Refused(reason)) =
+            backend.write(cmd).await.map_err(|e| e.to_string())?
+        {
+            return Err(reason);
         }
     }
     Ok(())

@@ -31,12 +31,15 @@ pub enum WatchError {
     Client(#[from] ClientError),
 }
 
+/// An endpoint path and its extra query parameters.
+pub type Endpoint = (String, Vec<(&'static str, String)>);
+
 impl WatchSpec {
     /// The endpoint this watch reads and its extra parameters.
     ///
     /// # Errors
     /// `Spec` for an unknown type or a missing option, naming it.
-    pub fn endpoint(&self) -> Result<(String, Vec<(&'static str, String)>), WatchError> {
+    pub fn endpoint(&self) -> Result<Endpoint, WatchError> {
         let need = |v: &Option<String>, flag: &str| {
             v.clone().filter(|s| !s.is_empty()).ok_or_else(|| {
                 WatchError::Spec(format!("Must specify -{flag} for a {} watch", self.kind))

@@ -23,6 +23,9 @@ pub enum ServerError {
     /// must know reads the state back.
     #[error("the write may or may not have been applied: {0}")]
     OutcomeUnknown(String),
+    /// The command is too large to be one log entry; nothing was proposed.
+    #[error("{0}")]
+    TooLarge(String),
     /// The leader could not be reached to forward a request to it.
     #[error("rpc error forwarding to the leader: {0}")]
     Forward(String),

@@ -335,6 +335,10 @@ impl Server {
     /// to the leader) and no answer came in time: it may still be applied,
     /// so it must not be retried blindly.
     pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+        // An entry too large to replicate would stall every follower.
+        if let Err(rpc::WireError::Other(why)) = rpc::check_entry_size(&cmd) {
+            return Err(ServerError::TooLarge(why));
+        }
         let deadline = tokio::time::Instant::now() + self.leader_wait;
         let mut unreachable = None;
         loop {
@@ -360,6 +364,10 @@ impl Server {
                     Err(e @ RpcError::Connect { .. }) => {
                         unreachable = Some(e.to_string());
                         Err(ServerError::NoLeader)
+                    }
+                    // Never sent, and never will be.
+                    Err(e @ RpcError::TooLarge { .. }) => {
+                        return Err(ServerError::TooLarge(e.to_string()))
                     }
                     Err(e) => Err(ServerError::OutcomeUnknown(format!(
                         "forwarding to the leader: {e}"
@@ -747,7 +755,12 @@ impl Server {
                 Reply::InstallSnapshot(reply)
             }
             Request::PreVote(r) => Reply::PreVote(self.answer_pre_vote(&r)),
-            Request::Write(cmd) => Reply::Write(self.write(cmd).await.map_err(Into::into)),
+            // Peers may forward writes, never the leader's own wrappers
+            // (`Timed`, `Batch`) or its timer's `SessionExpire`.
+            Request::Write(cmd) => Reply::Write(match rpc::admit(&cmd) {
+                Ok(()) => self.write(cmd).await.map_err(Into::into),
+                Err(refused) => Err(refused),
+            }),
             Request::Query(q, opts) => Reply::Query(self.query(&q, opts).await.map_err(Into::into)),
             Request::Status => Reply::Status(self.status()),
             Request::RemovePeer(id) => Reply::Done(self.remove_peer(id).await.map_err(Into::into)),

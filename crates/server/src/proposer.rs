@@ -90,7 +90,18 @@ fn size(cmd: &Command) -> usize {
 
 async fn run_proposer(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
+    // A write that would have pushed the last batch over its byte budget
+    // opens the next one: a large write (a restore) goes out alone rather
+    // than making one oversized entry with the small ones around it.
+    let mut carried: Option<(Command, Reply)> = None;
+    loop {
+        let first = match carried.take() {
+            Some(first) => first,
+            None => match rx.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
         // Writes keep queueing while we wait for a slot; they join this batch.
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
@@ -100,7 +111,12 @@ async fn run_proposer(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>) {
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
                 Ok(next) => {
-                    bytes += size(&next.0);
+                    let more = size(&next.0);
+                    if bytes + more > MAX_BATCH_BYTES {
+                        carried = Some(next);
+                        break;
+                    }
+                    bytes += more;
                     batch.push(next);
                 }
                 Err(_) => break,

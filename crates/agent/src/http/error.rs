@@ -35,7 +35,9 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) | ApiError::Server(ServerError::UnknownPeer(_)) => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::Server(ServerError::TooLarge(_)) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NoPathToDatacenter | ApiError::Failed(_) | ApiError::Server(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -50,7 +50,7 @@ fn lock_delay_ms(v: Option<&serde_json::Value>) -> Result<u64, ApiError> {
             .map_err(|e| ApiError::BadRequest(format!("Invalid LockDelay {s:?}: {e}")))?
             .as_millis() as u64,
         Some(serde_json::Value::Number(n)) => match n.as_f64() {
-            Some(x) if x >= 0.0 && x < 1000.0 => (x * 1000.0) as u64,
+            Some(x) if (0.0..1000.0).contains(&x) => (x * 1000.0) as u64,
             Some(x) if x >= 0.0 => (x / 1_000_000.0) as u64,
             _ => return Err(ApiError::BadRequest(format!("Invalid LockDelay {n}"))),
         },

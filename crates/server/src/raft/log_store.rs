@@ -11,6 +11,10 @@
 //! miss an entry. While a truncation is queued, redb rows at or past it are
 //! ignored, since they may be the truncated ones.
 
+// openraft's storage traits fail with its `StorageError` (over 200 bytes);
+// the helpers here pass that same error through.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};

@@ -2,6 +2,10 @@
 //! publishes the applied index to blocking queries, and builds, saves and
 //! installs snapshots (files in the data dir, or memory in dev mode).
 
+// openraft's storage traits fail with its `StorageError` (over 200 bytes);
+// the helpers here pass that same error through.
+#![allow(clippy::result_large_err)]
+
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
