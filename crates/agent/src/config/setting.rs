@@ -283,13 +283,17 @@ impl<'de> Deserialize<'de> for RecursorStrategy {
 impl<'de> Deserialize<'de> for RateLimitMode {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         // Consul's names, exactly; "" is Consul's spelling of the default.
-        from_str(de, "\"disabled\", \"permissive\" or \"enforcing\"", |s| match s {
-            "" | "disabled" => Ok(RateLimitMode::Disabled),
-            "permissive" => Ok(RateLimitMode::Permissive),
-            "enforcing" => Ok(RateLimitMode::Enforcing),
-            _ => Err(format!(
-                "invalid mode: {s:?}; use \"disabled\", \"permissive\" or \"enforcing\""
-            )),
-        })
+        from_str(
+            de,
+            "\"disabled\", \"permissive\" or \"enforcing\"",
+            |s| match s {
+                "" | "disabled" => Ok(RateLimitMode::Disabled),
+                "permissive" => Ok(RateLimitMode::Permissive),
+                "enforcing" => Ok(RateLimitMode::Enforcing),
+                _ => Err(format!(
+                    "invalid mode: {s:?}; use \"disabled\", \"permissive\" or \"enforcing\""
+                )),
+            },
+        )
     }
 }

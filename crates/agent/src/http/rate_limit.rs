@@ -173,7 +173,9 @@ impl RequestLimiter {
         }
         let enforced = limits.mode == RateLimitMode::Enforcing;
         b.unlogged += 1;
-        if b.last_log.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
+        if b.last_log
+            .is_none_or(|at| now.duration_since(at) >= LOG_EVERY)
+        {
             let exceeded = std::mem::take(&mut b.unlogged);
             b.last_log = Some(now);
             tracing::warn!(
@@ -237,7 +239,10 @@ mod tests {
     #[test]
     fn reads_and_writes_are_told_apart_and_agent_status_operator_paths_are_exempt() {
         assert_eq!(classify(&Method::GET, "/v1/kv/a"), Some(Kind::Read));
-        assert_eq!(classify(&Method::HEAD, "/v1/catalog/nodes"), Some(Kind::Read));
+        assert_eq!(
+            classify(&Method::HEAD, "/v1/catalog/nodes"),
+            Some(Kind::Read)
+        );
         assert_eq!(classify(&Method::PUT, "/v1/kv/a"), Some(Kind::Write));
         assert_eq!(classify(&Method::DELETE, "/v1/kv/a"), Some(Kind::Write));
         assert_eq!(classify(&Method::PUT, "/v1/txn"), Some(Kind::Write));
@@ -261,7 +266,11 @@ mod tests {
         let l = limits(RateLimitMode::Enforcing, 2.0, 1.0);
         let limiter = RequestLimiter::new(l);
         for i in 0..20 {
-            assert_eq!(limiter.check(&l, Kind::Read, now), Verdict::Allowed, "read {i}");
+            assert_eq!(
+                limiter.check(&l, Kind::Read, now),
+                Verdict::Allowed,
+                "read {i}"
+            );
         }
         assert_eq!(limiter.check(&l, Kind::Read, now), Verdict::Refused);
         // Writes have their own bucket.
@@ -284,8 +293,14 @@ mod tests {
         );
         let enforcing = limits(RateLimitMode::Enforcing, 0.1, 0.1);
         // New settings make new buckets: one write, then refusals.
-        assert_eq!(limiter.check(&enforcing, Kind::Write, now), Verdict::Allowed);
-        assert_eq!(limiter.check(&enforcing, Kind::Write, now), Verdict::Refused);
+        assert_eq!(
+            limiter.check(&enforcing, Kind::Write, now),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            limiter.check(&enforcing, Kind::Write, now),
+            Verdict::Refused
+        );
     }
 
     #[test]
@@ -296,7 +311,10 @@ mod tests {
         let limiter = RequestLimiter::new(off);
         for _ in 0..1000 {
             assert_eq!(limiter.check(&off, Kind::Read, now), Verdict::Allowed);
-            assert_eq!(limiter.check(&unlimited, Kind::Write, now), Verdict::Allowed);
+            assert_eq!(
+                limiter.check(&unlimited, Kind::Write, now),
+                Verdict::Allowed
+            );
         }
     }
 
