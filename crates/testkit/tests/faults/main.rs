@@ -2,3 +2,4 @@
 //! what a restarted server must still hold.
 
 mod durability;
+mod resources;
