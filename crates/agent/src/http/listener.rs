@@ -407,6 +407,11 @@ async fn run_connection(
             }
         };
         tokio::select! {
+            // The connection first: bytes that are waiting are read (and
+            // move the phase on) before an expired timer is believed, so an
+            // agent too busy to poll a connection in time does not blame
+            // its client.
+            biased;
             result = conn.as_mut() => {
                 if let Err(e) = result {
                     tracing::trace!(error = %e, "HTTP connection ended");
