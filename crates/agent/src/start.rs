@@ -82,6 +82,8 @@ fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), A
 /// # Errors
 /// When the data dir, the Raft storage or a listener cannot be used.
 pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent, AgentError> {
+    let fds = http::listener::raise_fd_limit();
+    tracing::debug!(open_files = ?fds, "open-file limit");
     let tasks = TaskTracker::new();
     let data_dir = if cfg.dev { None } else { cfg.data_dir.clone() };
     let node_id = identity::node_id(cfg.node_id.as_deref(), data_dir.as_deref())?;
@@ -251,7 +253,12 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         stop.child_token(),
     ));
     for l in listeners {
-        tasks.spawn(http::serve(l, router.clone(), stop.child_token()));
+        tasks.spawn(http::serve(
+            l,
+            router.clone(),
+            state.connections.clone(),
+            stop.child_token(),
+        ));
     }
     if !dns_sockets.is_empty() {
         let dns = crate::dns::Dns::new(state.clone(), tasks.clone(), stop.child_token());

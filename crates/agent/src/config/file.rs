@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::runtime::RecursorStrategy;
+use super::runtime::{RateLimitMode, RecursorStrategy};
 use super::setting::{
     Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId, PortSetting, Recursor,
 };
@@ -52,7 +52,6 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "key_file",
     "license_path",
     "limits.https_handshake_timeout",
-    "limits.request_limits",
     "limits.rpc_client_timeout",
     "limits.rpc_handshake_timeout",
     "limits.rpc_max_burst",
@@ -202,12 +201,26 @@ pub(super) struct PortsFile {
     pub grpc: Option<PortSetting>,
 }
 
-/// Consul's `limits` block, the keys Praetor enforces.
+/// Consul's `limits` block, the keys Praetor enforces, plus Praetor's
+/// `http_max_conns`, `http_header_read_timeout` and `http_idle_timeout`.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct LimitsFile {
     pub kv_max_value_size: Option<u64>,
     pub txn_max_req_len: Option<u64>,
     pub http_max_conns_per_client: Option<u32>,
+    pub http_max_conns: Option<u32>,
+    pub http_header_read_timeout: Option<GoDuration>,
+    pub http_idle_timeout: Option<GoDuration>,
+    pub request_limits: Option<RequestLimitsFile>,
+}
+
+/// Consul's `limits.request_limits` block.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RequestLimitsFile {
+    pub mode: Option<RateLimitMode>,
+    /// Per second; negative is no limit, as in Consul.
+    pub read_rate: Option<f64>,
+    pub write_rate: Option<f64>,
 }
 
 /// Consul's `ui_config` block; only `enabled` is read, the rest is accepted.
@@ -307,6 +320,14 @@ impl FileConfig {
                 return problem(
                     "dns_config.recursor_timeout",
                     format!("must be more than 0, got {}", duration::format(d)),
+                );
+            }
+        }
+        if let Some(limits) = &self.limits {
+            if limits.http_max_conns == Some(0) {
+                return problem(
+                    "limits.http_max_conns",
+                    "must be greater than 0 (leave it unset for the default)".into(),
                 );
             }
         }

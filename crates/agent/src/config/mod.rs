@@ -16,7 +16,10 @@ mod source;
 pub use error::ConfigError;
 pub use flags::Flags;
 pub use load::{load, Loaded};
-pub use runtime::{DnsConfig, Limits, Port, Ports, RecursorStrategy, RuntimeConfig, Soa};
+pub use runtime::{
+    DnsConfig, Limits, Port, Ports, RateLimitMode, RecursorStrategy, RequestLimits, RuntimeConfig,
+    Soa,
+};
 
 #[cfg(test)]
 mod tests;

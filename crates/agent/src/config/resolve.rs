@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use super::error::ConfigError;
 use super::file::{
-    self, AutopilotFile, DnsConfigFile, FileConfig, LimitsFile, PortsFile, SoaFile, UiConfigFile,
+    self, AutopilotFile, DnsConfigFile, FileConfig, LimitsFile, PortsFile, RequestLimitsFile,
+    SoaFile, UiConfigFile,
 };
 use super::runtime::{Port, RuntimeConfig};
 use super::setting::PortSetting;
@@ -154,6 +155,10 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         kv_max_value_size: limits_kv,
         txn_max_req_len,
         http_max_conns_per_client,
+        http_max_conns,
+        http_header_read_timeout,
+        http_idle_timeout,
+        request_limits,
     } = limits.unwrap_or_default();
     set(
         &mut cfg.limits.kv_max_value_size,
@@ -163,6 +168,31 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
     set(
         &mut cfg.limits.http_max_conns_per_client,
         http_max_conns_per_client,
+    );
+    set(&mut cfg.limits.http_max_conns, http_max_conns.map(Some));
+    set(
+        &mut cfg.limits.http_header_read_timeout,
+        http_header_read_timeout.map(|d| d.0),
+    );
+    set(
+        &mut cfg.limits.http_idle_timeout,
+        http_idle_timeout.map(|d| d.0),
+    );
+    let RequestLimitsFile {
+        mode,
+        read_rate,
+        write_rate,
+    } = request_limits.unwrap_or_default();
+    // Consul's `limitVal`: a negative rate is no limit.
+    let rate = |r: f64| if r < 0.0 { f64::INFINITY } else { r };
+    set(&mut cfg.limits.request_limits.mode, mode);
+    set(
+        &mut cfg.limits.request_limits.read_rate,
+        read_rate.map(rate),
+    );
+    set(
+        &mut cfg.limits.request_limits.write_rate,
+        write_rate.map(rate),
     );
     set(&mut cfg.raft_snapshot_threshold, raft_snapshot_threshold);
     set(

@@ -35,15 +35,35 @@ impl Default for Ports {
     }
 }
 
-/// Consul's `limits` block (the parts Praetor enforces).
+/// Consul's `limits` block (the parts Praetor enforces), plus Praetor's own
+/// bounds on the HTTP listener. All of it is re-read on SIGHUP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Largest KV value accepted, in bytes (`limits.kv_max_value_size`; 512 KiB).
     pub kv_max_value_size: u64,
     /// Largest `/v1/txn` body, in bytes (`limits.txn_max_req_len`; 512 KiB).
     pub txn_max_req_len: u64,
-    /// `limits.http_max_conns_per_client` (200).
+    /// Most HTTP connections one client IP may hold open; 0 is no limit
+    /// (`limits.http_max_conns_per_client`; 200). One more is answered
+    /// `429 Too Many Requests` and closed, as Consul does.
     pub http_max_conns_per_client: u32,
+    /// Most HTTP connections open at once, over every client and listener
+    /// (Praetor's `limits.http_max_conns`). `None`: three quarters of the
+    /// process's open-file limit, at most 65 536. At the cap the listener
+    /// stops accepting until a connection closes.
+    pub http_max_conns: Option<u32>,
+    /// How long a client may take to send a request head, counted from the
+    /// connection's start or from the first byte of a later request; zero
+    /// is no limit (Praetor's `limits.http_header_read_timeout`; 10s, as
+    /// Go's `ReadHeaderTimeout` is commonly set).
+    pub http_header_read_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request; a
+    /// request in flight (a blocking query) is never idle; zero is no limit
+    /// (Praetor's `limits.http_idle_timeout`; 120s, longer than the 90s
+    /// after which Go's and reqwest's clients drop idle connections).
+    pub http_idle_timeout: Duration,
+    /// `limits.request_limits`.
+    pub request_limits: RequestLimits,
 }
 
 impl Default for Limits {
@@ -52,6 +72,56 @@ impl Default for Limits {
             kv_max_value_size: 512 * 1024,
             txn_max_req_len: 512 * 1024,
             http_max_conns_per_client: 200,
+            http_max_conns: None,
+            http_header_read_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(120),
+            request_limits: RequestLimits::default(),
+        }
+    }
+}
+
+/// What the request rate limiter does with a request over the rate
+/// (`limits.request_limits.mode`, Consul's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitMode {
+    /// No limiting, no logs (Consul's default).
+    #[default]
+    Disabled,
+    /// Over the rate: served, and logged and counted.
+    Permissive,
+    /// Over the rate: refused with 429 (503 for a write on the leader).
+    Enforcing,
+}
+
+impl RateLimitMode {
+    /// Consul's name of the mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            RateLimitMode::Disabled => "disabled",
+            RateLimitMode::Permissive => "permissive",
+            RateLimitMode::Enforcing => "enforcing",
+        }
+    }
+}
+
+/// Consul's `limits.request_limits`: one token bucket for reads and one for
+/// writes, per agent, each refilled at its rate and holding ten seconds'
+/// worth of requests (Consul's burst multiplier).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestLimits {
+    pub mode: RateLimitMode,
+    /// Reads per second; infinite when unset or negative, as in Consul.
+    pub read_rate: f64,
+    /// Writes per second; infinite when unset or negative, as in Consul.
+    pub write_rate: f64,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            mode: RateLimitMode::Disabled,
+            read_rate: f64::INFINITY,
+            write_rate: f64::INFINITY,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use super::runtime::{Port, RecursorStrategy};
+use super::runtime::{Port, RateLimitMode, RecursorStrategy};
 use praetor_api::duration::{self, DurationError};
 
 /// Deserializes a string with `parse`, whose error becomes the message; any
@@ -277,5 +277,23 @@ impl<'de> Deserialize<'de> for RecursorStrategy {
                 _ => Err(format!("{s:?} is not one of sequential, random")),
             }
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimitMode {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        // Consul's names, exactly; "" is Consul's spelling of the default.
+        from_str(
+            de,
+            "\"disabled\", \"permissive\" or \"enforcing\"",
+            |s| match s {
+                "" | "disabled" => Ok(RateLimitMode::Disabled),
+                "permissive" => Ok(RateLimitMode::Permissive),
+                "enforcing" => Ok(RateLimitMode::Enforcing),
+                _ => Err(format!(
+                    "invalid mode: {s:?}; use \"disabled\", \"permissive\" or \"enforcing\""
+                )),
+            },
+        )
     }
 }

@@ -912,3 +912,104 @@ fn bad_dns_values_name_key_and_file() {
         )]
     );
 }
+
+#[test]
+fn request_limits_and_http_limits_are_read_from_json_and_hcl() {
+    let s = Scratch::new();
+    let json = s.write(
+        "a.json",
+        r#"{"limits": {"request_limits": {"mode": "enforcing", "read_rate": 500, "write_rate": 200.5},
+            "http_max_conns_per_client": 20, "http_max_conns": 1000,
+            "http_header_read_timeout": "3s", "http_idle_timeout": "1m"}}"#,
+    );
+    let loaded = load_ok(&s.flags(&[&json]));
+    let l = &loaded.config.limits;
+    assert_eq!(l.request_limits.mode, RateLimitMode::Enforcing);
+    assert_eq!(l.request_limits.read_rate, 500.0);
+    assert_eq!(l.request_limits.write_rate, 200.5);
+    assert_eq!(l.http_max_conns_per_client, 20);
+    assert_eq!(l.http_max_conns, Some(1000));
+    assert_eq!(l.http_header_read_timeout, Duration::from_secs(3));
+    assert_eq!(l.http_idle_timeout, Duration::from_secs(60));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+    // HCL, and a later file changing one key of the block keeps the others.
+    let hcl = s.write(
+        "b.hcl",
+        "limits {\n  request_limits {\n    mode = \"permissive\"\n    write_rate = -1\n  }\n}\n",
+    );
+    let loaded = load_ok(&s.flags(&[&json, &hcl]));
+    let r = loaded.config.limits.request_limits;
+    assert_eq!(r.mode, RateLimitMode::Permissive);
+    assert_eq!(r.read_rate, 500.0);
+    assert!(r.write_rate.is_infinite(), "a negative rate is no limit");
+
+    // Consul's defaults.
+    let none = s.write("c.json", "{}");
+    let l = load_ok(&s.flags(&[&none])).config.limits;
+    assert_eq!(l.request_limits, RequestLimits::default());
+    assert_eq!(l.request_limits.mode, RateLimitMode::Disabled);
+    assert!(l.request_limits.read_rate.is_infinite());
+    assert_eq!(l.http_max_conns_per_client, 200);
+    assert_eq!(l.http_max_conns, None);
+}
+
+#[test]
+fn bad_limits_stop_the_agent_naming_the_key() {
+    let s = Scratch::new();
+    let cases = [
+        (
+            r#"{"limits": {"request_limits": {"mode": "strict"}}}"#,
+            "limits.request_limits.mode: invalid mode: \"strict\"",
+        ),
+        (
+            r#"{"limits": {"request_limits": {"mode": "Enforcing"}}}"#,
+            "limits.request_limits.mode: invalid mode: \"Enforcing\"",
+        ),
+        (
+            r#"{"limits": {"request_limits": {"mode": 1}}}"#,
+            "limits.request_limits.mode: invalid type",
+        ),
+        (
+            r#"{"limits": {"request_limits": {"read_rate": "fast"}}}"#,
+            "limits.request_limits.read_rate: invalid type",
+        ),
+        (
+            r#"{"limits": {"request_limits": "enforcing"}}"#,
+            "limits.request_limits: invalid type",
+        ),
+        (
+            r#"{"limits": {"http_max_conns": 0}}"#,
+            "limits.http_max_conns: must be greater than 0",
+        ),
+        (
+            r#"{"limits": {"http_max_conns_per_client": -1}}"#,
+            "limits.http_max_conns_per_client: invalid value",
+        ),
+        (
+            r#"{"limits": {"http_idle_timeout": "soon"}}"#,
+            "limits.http_idle_timeout: \"soon\" is not a duration",
+        ),
+        (
+            r#"{"limits": {"http_header_read_timeout": "-1s"}}"#,
+            "limits.http_header_read_timeout: \"-1s\" is negative",
+        ),
+    ];
+    for (i, (text, want)) in cases.into_iter().enumerate() {
+        let file = s.write(&format!("{i}.json"), text);
+        let err = load_err(&s.flags(&[&file]));
+        assert!(
+            err.starts_with(&format!("config file {}: ", file.display())) && err.contains(want),
+            "{text}: {err}"
+        );
+    }
+    let file = s.write(
+        "bad.hcl",
+        "limits {\n  request_limits {\n    mode = \"on\"\n  }\n}\n",
+    );
+    let err = load_err(&s.flags(&[&file]));
+    assert!(
+        err.contains("limits.request_limits.mode: invalid mode: \"on\""),
+        "{err}"
+    );
+}

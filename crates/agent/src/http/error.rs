@@ -27,6 +27,16 @@ pub enum ApiError {
     /// The server could not serve it (no leader, not the leader, stopped).
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// Over `limits.request_limits` in enforcing mode; another server may
+    /// take it (Consul's `ErrRetryElsewhere`, 429).
+    #[error("rate limit exceeded, try again later or against a different server")]
+    RateLimited,
+    /// A write over `limits.request_limits` on the leader, which alone can
+    /// take it (Consul's `ErrRetryLater`, 503).
+    #[error(
+        "rate limit exceeded for operation that can only be performed by the leader, try again later"
+    )]
+    RateLimitedOnLeader,
 }
 
 impl IntoResponse for ApiError {
@@ -39,6 +49,8 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimitedOnLeader => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NoPathToDatacenter | ApiError::Failed(_) | ApiError::Server(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -9,9 +9,11 @@ pub mod event;
 pub mod filter;
 pub mod history;
 pub mod kv;
+pub mod listener;
 pub mod local;
 pub mod operator;
 pub mod query;
+pub mod rate_limit;
 pub mod session;
 pub mod snapshot;
 pub mod status;
@@ -36,6 +38,10 @@ use crate::backend::Backend;
 use crate::config::RuntimeConfig;
 use crate::metrics::Metrics;
 use error::ApiError;
+use listener::{ConnLimits, Connections};
+use rate_limit::RequestLimiter;
+
+pub use listener::serve;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -57,6 +63,11 @@ pub struct AppState {
     pub stop: CancellationToken,
     /// The address the first HTTP listener is bound to.
     pub http_addr: SocketAddr,
+    /// The HTTP connections open, by client, and the limits they are held
+    /// to; shared by every listener.
+    pub connections: Arc<Connections>,
+    /// `limits.request_limits`' token buckets.
+    pub rate_limiter: RequestLimiter,
 }
 
 impl AppState {
@@ -70,6 +81,8 @@ impl AppState {
         stop: CancellationToken,
         http_addr: SocketAddr,
     ) -> AppState {
+        let connections = Arc::new(Connections::new(ConnLimits::from_config(&config.limits)));
+        let rate_limiter = RequestLimiter::new(config.limits.request_limits);
         AppState {
             config: RwLock::new(Arc::new(config)),
             node_id,
@@ -82,6 +95,8 @@ impl AppState {
             started: Instant::now(),
             stop,
             http_addr,
+            connections,
+            rate_limiter,
         }
     }
 
@@ -102,8 +117,12 @@ impl AppState {
             .collect()
     }
 
-    /// Replaces the configuration (SIGHUP).
+    /// Replaces the configuration (SIGHUP). Limits apply at once: body
+    /// sizes and request rates to the next request, connection limits and
+    /// timeouts to the next connection.
     pub fn set_config(&self, cfg: RuntimeConfig) {
+        self.connections
+            .configure(ConnLimits::from_config(&cfg.limits));
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
     }
 }
@@ -209,10 +228,6 @@ fn canonical_keys(v: serde_json::Value) -> serde_json::Value {
 
 /// Every route of the agent's HTTP API.
 pub fn router(state: Arc<AppState>) -> Router {
-    let max_body = {
-        let cfg = state.config();
-        (cfg.limits.kv_max_value_size.max(cfg.limits.txn_max_req_len) as usize).saturating_add(1024)
-    };
     let pages = if state.config().ui {
         ui::routes()
     } else {
@@ -400,11 +415,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .merge(session_routes())
         .route("/v1/{*rest}", any(not_found))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_rate,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
         ))
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
 
@@ -450,6 +469,40 @@ async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: 
     resp
 }
 
+/// The largest body a request may carry outside `/v1/snapshot`: the larger
+/// of the KV value and txn limits, plus room for a txn's JSON around them.
+fn max_body(cfg: &RuntimeConfig) -> usize {
+    let largest = cfg.limits.kv_max_value_size.max(cfg.limits.txn_max_req_len);
+    usize::try_from(largest)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1024)
+}
+
+/// Applies the body limit of the configuration in force (so a reload
+/// applies to the next request): a declared length over it is refused
+/// before any of the body is read, and a body that grows past it while
+/// being read is cut off with 413. `/v1/snapshot` sets its own, larger
+/// limit on its route.
+async fn limit_body(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    use axum::response::IntoResponse as _;
+    let max = max_body(&state.config());
+    if !req.uri().path().starts_with("/v1/snapshot") {
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(len) = declared.filter(|&len| len > max as u64) {
+            return ApiError::TooLarge(format!(
+                "Request body({len} bytes) too large, max size: {max} bytes"
+            ))
+            .into_response();
+        }
+    }
+    DefaultBodyLimit::max(max).apply(&mut req);
+    next.run(req).await
+}
+
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::MethodNotAllowed(req.method().to_string())
 }
@@ -459,52 +512,4 @@ async fn not_found(req: Request) -> (axum::http::StatusCode, String) {
         axum::http::StatusCode::NOT_FOUND,
         format!("no such endpoint: {}\n", req.uri().path()),
     )
-}
-
-/// Serves `router` on `listener` until `stop` is cancelled, then finishes
-/// the requests in flight. HTTP/1.1 only, as Consul's plain-HTTP listener:
-/// one small task per connection (a connection costs a few KiB less than
-/// with HTTP/2 detection, which matters with thousands of blocking queries
-/// open).
-pub async fn serve(listener: tokio::net::TcpListener, router: Router, stop: CancellationToken) {
-    use hyper_util::rt::TokioIo;
-    use hyper_util::service::TowerToHyperService;
-
-    let addr = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, "HTTP API listening");
-    let connections = tokio_util::task::TaskTracker::new();
-    loop {
-        let sock = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((sock, _)) => sock,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait, then go on.
-                    tracing::warn!(error = %e, "accepting an HTTP connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stop.cancelled() => break,
-        };
-        let _ = sock.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let stop = stop.clone();
-        connections.spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(sock), service);
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::trace!(error = %e, "HTTP connection ended");
-            }
-        });
-    }
-    connections.close();
-    connections.wait().await;
 }

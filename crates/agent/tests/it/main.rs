@@ -7,6 +7,7 @@ mod catalog;
 mod durability;
 mod event;
 mod kv;
+mod limits;
 mod local;
 mod session;
 mod snapshot;

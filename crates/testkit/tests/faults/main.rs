@@ -3,3 +3,4 @@
 
 mod disk;
 mod durability;
+mod resources;
