@@ -228,7 +228,10 @@ mapfile -t PORTS < <("$BENCH" free-ports 5)
 ((${#PORTS[@]} == 5)) || { log "could not find 5 free ports"; exit 1; }
 HTTP_PORT=${PORTS[0]} SERVER_PORT=${PORTS[1]} SERF_PORT=${PORTS[2]} ETCD_CLIENT_PORT=${PORTS[3]} ETCD_PEER_PORT=${PORTS[4]}
 
-PRAETOR_ARGS=(agent -server -bootstrap-expect=1 -data-dir="$WORK/praetor" -bind=127.0.0.1 -client=127.0.0.1
+# The watcher rows hold a thousand connections from one address; Consul's
+# default of 200 per client would refuse most of them.
+echo 'limits { http_max_conns_per_client = 0 }' >"$WORK/praetor-limits.hcl"
+PRAETOR_ARGS=(agent -config-file="$WORK/praetor-limits.hcl" -server -bootstrap-expect=1 -data-dir="$WORK/praetor" -bind=127.0.0.1 -client=127.0.0.1
   -http-port="$HTTP_PORT" -server-port="$SERVER_PORT" -serf-lan-port="$SERF_PORT" -dns-port=-1
   -node=bench -log-level=warn)
 log "starting praetor: ${PRAETOR_ARGS[*]}"

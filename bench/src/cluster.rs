@@ -161,8 +161,19 @@ impl Cluster {
         logs: &Path,
         pidfile: &Path,
     ) -> Self {
+        // The watcher rows hold a thousand connections from one address;
+        // Consul's default of 200 per client would refuse most of them.
+        let limits = work.join("praetor-bench-limits.hcl");
+        if let Err(e) = std::fs::create_dir_all(work)
+            .and_then(|()| std::fs::write(&limits, "limits { http_max_conns_per_client = 0 }\n"))
+        {
+            eprintln!("writing {}: {e}", limits.display());
+        }
         let member = |name: String, ip: &Ipv4Addr, server: bool| {
-            let mut args = vec!["agent".to_owned()];
+            let mut args = vec![
+                "agent".to_owned(),
+                format!("-config-file={}", limits.display()),
+            ];
             if server {
                 args.push("-server".to_owned());
                 args.push(format!("-bootstrap-expect={}", servers.len()));
