@@ -355,7 +355,7 @@ impl Report {
              stopped by PID at the end; and it rewrites this file. Raw numbers: `bench/results/results.json`, \
              `bench/results/cluster.json`, `bench/results/health.json` and `bench/results/locks.json`, agent \
              and member logs in `bench/results/cluster/`, `bench/results/health/` and `bench/results/locks/` \
-             (not committed). Takes {minutes} minutes plus the build; `bench/run.sh --cluster-only`, \
+             (not committed). Takes 12–16 minutes plus the build; `bench/run.sh --cluster-only`, \
              `--health-only` and `--locks-only` run one of the first three phases alone and write \
              `bench/results/cluster.md`, `health.md` or `locks.md` instead of this file.\n\n\
              ## This run\n\n\
@@ -368,7 +368,6 @@ impl Report {
              workloads both servers are idle, so a 1-minute load above about 0.5 there means other work was \
              running on the machine, and the numbers are noisier.",
             cmd = self.command,
-            minutes = "12–16",
             date = self.date,
             cpu = m.cpu,
             cores = m.cores,

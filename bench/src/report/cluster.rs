@@ -502,6 +502,16 @@ impl ClusterReport {
     }
 }
 
+impl crate::phase::PhaseReport for ClusterReport {
+    fn set_error(&mut self, error: String) {
+        self.error = Some(error);
+    }
+
+    fn standalone_markdown(&self) -> String {
+        self.standalone_markdown_text()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,15 +521,5 @@ mod tests {
         assert_eq!(median_max(vec![]), None);
         assert_eq!(median_max(vec![3.0, 1.0, 2.0]), Some((2.0, 3.0)));
         assert_eq!(median_max(vec![4.0, 1.0, 3.0, 2.0]), Some((2.0, 4.0)));
-    }
-}
-
-impl crate::phase::PhaseReport for ClusterReport {
-    fn set_error(&mut self, error: String) {
-        self.error = Some(error);
-    }
-
-    fn standalone_markdown(&self) -> String {
-        self.standalone_markdown_text()
     }
 }
