@@ -112,9 +112,18 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             stop: stop.child_token(),
         };
         let server = Server::start(server_cfg).await?;
-        tasks.spawn(praetor_server::rpc::serve(
+        let rpc_limits = praetor_server::rpc::Limits {
+            handshake_timeout: cfg.limits.rpc_handshake_timeout,
+            max_conns_per_ip: match cfg.limits.rpc_max_conns_per_client {
+                0 => usize::MAX,
+                n => n as usize,
+            },
+            ..Default::default()
+        };
+        tasks.spawn(praetor_server::rpc::serve_with(
             l,
             Arc::new(server.clone()),
+            rpc_limits,
             stop.child_token(),
         ));
         Some(server)

@@ -53,9 +53,7 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "license_path",
     "limits.https_handshake_timeout",
     "limits.rpc_client_timeout",
-    "limits.rpc_handshake_timeout",
     "limits.rpc_max_burst",
-    "limits.rpc_max_conns_per_client",
     "limits.rpc_rate",
     "log_file",
     "log_rotate_bytes",
@@ -212,6 +210,8 @@ pub(super) struct LimitsFile {
     pub http_header_read_timeout: Option<GoDuration>,
     pub http_idle_timeout: Option<GoDuration>,
     pub request_limits: Option<RequestLimitsFile>,
+    pub rpc_max_conns_per_client: Option<u32>,
+    pub rpc_handshake_timeout: Option<GoDuration>,
 }
 
 /// Consul's `limits.request_limits` block.

@@ -159,7 +159,17 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         http_header_read_timeout,
         http_idle_timeout,
         request_limits,
+        rpc_max_conns_per_client,
+        rpc_handshake_timeout,
     } = limits.unwrap_or_default();
+    set(
+        &mut cfg.limits.rpc_max_conns_per_client,
+        rpc_max_conns_per_client,
+    );
+    set(
+        &mut cfg.limits.rpc_handshake_timeout,
+        rpc_handshake_timeout.map(|d| d.0),
+    );
     set(
         &mut cfg.limits.kv_max_value_size,
         limits_kv.or(kv_max_value_size),

@@ -64,6 +64,12 @@ pub struct Limits {
     pub http_idle_timeout: Duration,
     /// `limits.request_limits`.
     pub request_limits: RequestLimits,
+    /// Most server RPC connections one IP may hold open; 0 is no limit
+    /// (`limits.rpc_max_conns_per_client`; 100). Read at start only.
+    pub rpc_max_conns_per_client: u32,
+    /// How long a new RPC connection has to send its handshake
+    /// (`limits.rpc_handshake_timeout`; 5s). Read at start only.
+    pub rpc_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -76,6 +82,8 @@ impl Default for Limits {
             http_header_read_timeout: Duration::from_secs(10),
             http_idle_timeout: Duration::from_secs(120),
             request_limits: RequestLimits::default(),
+            rpc_max_conns_per_client: 100,
+            rpc_handshake_timeout: Duration::from_secs(5),
         }
     }
 }

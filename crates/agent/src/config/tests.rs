@@ -1013,3 +1013,23 @@ fn bad_limits_stop_the_agent_naming_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn rpc_limits_are_read_with_consuls_defaults() {
+    let s = Scratch::new();
+    let json = s.write(
+        "a.json",
+        r#"{"limits": {"rpc_max_conns_per_client": 7, "rpc_handshake_timeout": "2s"}}"#,
+    );
+    let loaded = load_ok(&s.flags(&[&json]));
+    assert_eq!(loaded.config.limits.rpc_max_conns_per_client, 7);
+    assert_eq!(
+        loaded.config.limits.rpc_handshake_timeout,
+        Duration::from_secs(2)
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let none = s.write("b.json", "{}");
+    let l = load_ok(&s.flags(&[&none])).config.limits;
+    assert_eq!(l.rpc_max_conns_per_client, 100);
+    assert_eq!(l.rpc_handshake_timeout, Duration::from_secs(5));
+}
