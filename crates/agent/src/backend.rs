@@ -214,3 +214,88 @@ fn no_leader(reply: &Reply) -> bool {
         Reply::Write(Err(WireError::NoLeader)) | Reply::Query(Err(WireError::NoLeader))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_util::sync::CancellationToken;
+
+    /// A server that takes writes and never answers them, and answers every
+    /// read that there is no leader.
+    #[derive(Default)]
+    struct Silent {
+        writes: AtomicUsize,
+        queries: AtomicUsize,
+    }
+
+    impl praetor_server::rpc::Handler for Silent {
+        async fn handle(&self, req: Request) -> Reply {
+            match req {
+                Request::Write(_) => {
+                    self.writes.fetch_add(1, Ordering::SeqCst);
+                    std::future::pending().await
+                }
+                Request::Query(..) => {
+                    self.queries.fetch_add(1, Ordering::SeqCst);
+                    Reply::Query(Err(WireError::NoLeader))
+                }
+                _ => Reply::Error("unexpected".into()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_sent_and_never_answered_is_outcome_unknown_and_sent_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = Arc::new(Silent::default());
+        let stop = CancellationToken::new();
+        tokio::spawn(praetor_server::rpc::serve(
+            listener,
+            silent.clone(),
+            stop.clone(),
+        ));
+        let remote = Arc::new(Remote::default());
+        remote.set_servers(vec![addr]);
+        let backend = Backend::Remote(remote);
+
+        let r = backend
+            .write(Command::KvSet {
+                key: "k".into(),
+                value: b"v".to_vec(),
+                flags: 0,
+                cas: Some(0),
+            })
+            .await;
+        assert!(
+            matches!(&r, Err(ServerError::OutcomeUnknown(_))),
+            "a write whose answer never came: {r:?}"
+        );
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("may or may not have been applied"),);
+        assert_eq!(
+            silent.writes.load(Ordering::SeqCst),
+            1,
+            "a write that may have been applied is never sent again"
+        );
+
+        // "No leader" means nothing was proposed: reads (and writes) answered
+        // so are retried until the retry window closes.
+        let q = backend
+            .query(
+                praetor_server::Query::KvGet { key: "k".into() },
+                praetor_server::QueryOpts {
+                    index: 0,
+                    wait: Duration::ZERO,
+                    consistency: praetor_server::Consistency::Default,
+                },
+            )
+            .await;
+        assert!(matches!(q, Err(ServerError::NoLeader)), "{q:?}");
+        assert!(silent.queries.load(Ordering::SeqCst) > 1);
+        stop.cancel();
+    }
+}
