@@ -3,6 +3,7 @@
 
 mod config;
 mod lifecycle;
+mod watch_handlers;
 
 use praetor_testkit::AgentProcess;
 use serde_json::Value;
