@@ -34,10 +34,9 @@ use clap::{Arg, ArgAction, Command};
 /// value that is not one of Go's booleans. Both leave clap's usage in the
 /// error.
 pub fn normalize(
-    root: &Command,
+    mut root: Command,
     args: impl IntoIterator<Item = OsString>,
 ) -> Result<Vec<OsString>, clap::Error> {
-    let mut root = root.clone();
     root.build();
     let mut args = args.into_iter();
     let mut out: Vec<OsString> = args.next().into_iter().collect();

@@ -60,8 +60,7 @@ enum Command {
 }
 
 fn main() {
-    let parsed =
-        args::normalize(&Cli::command(), std::env::args_os()).and_then(Cli::try_parse_from);
+    let parsed = args::normalize(Cli::command(), std::env::args_os()).and_then(Cli::try_parse_from);
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {

@@ -20,7 +20,7 @@ fn os(args: &[&str]) -> Vec<OsString> {
 /// What clap is handed for `praetor ARGS` (without the program name).
 fn n(args: &[&str]) -> Vec<String> {
     let out =
-        normalize(&Cli::command(), os(args)).unwrap_or_else(|e| panic!("{args:?} refused: {e}"));
+        normalize(Cli::command(), os(args)).unwrap_or_else(|e| panic!("{args:?} refused: {e}"));
     out[1..]
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -29,7 +29,7 @@ fn n(args: &[&str]) -> Vec<String> {
 
 /// The parsed command for `praetor ARGS`, as its `Debug` text.
 fn parsed(args: &[&str]) -> String {
-    let normalized = normalize(&Cli::command(), os(args)).expect("normalized");
+    let normalized = normalize(Cli::command(), os(args)).expect("normalized");
     match Cli::try_parse_from(normalized) {
         Ok(cli) => format!("{:?}", cli.command),
         Err(e) => panic!("{args:?} did not parse: {e}"),
@@ -38,7 +38,7 @@ fn parsed(args: &[&str]) -> String {
 
 /// The error for `praetor ARGS`, from `normalize` or from clap.
 fn refused(args: &[&str]) -> clap::Error {
-    match normalize(&Cli::command(), os(args)).and_then(Cli::try_parse_from) {
+    match normalize(Cli::command(), os(args)).and_then(Cli::try_parse_from) {
         Ok(cli) => panic!("{args:?} was accepted: {:?}", cli.command),
         Err(e) => e,
     }
@@ -253,11 +253,11 @@ fn arguments_that_are_not_utf8_pass_through_and_never_panic() {
     let bad = OsString::from_vec(vec![b'v', 0xff]);
     let mut args = os(&["kv", "put", "k"]);
     args.push(bad.clone());
-    let out = normalize(&Cli::command(), args).expect("normalized");
+    let out = normalize(Cli::command(), args).expect("normalized");
     assert_eq!(out.last(), Some(&bad));
     let mut args = os(&["kv", "put"]);
     args.push(OsString::from_vec(vec![b'-', 0xff]));
-    assert!(normalize(&Cli::command(), args).is_err());
+    assert!(normalize(Cli::command(), args).is_err());
 }
 
 proptest! {
