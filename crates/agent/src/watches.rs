@@ -3,39 +3,79 @@
 //! (`args`, run without a shell, the JSON on stdin and `CONSUL_INDEX` in
 //! its environment) or an HTTP endpoint (`http_handler_config`: `path`,
 //! `method`, `header`, `timeout`), as Consul's agent does.
+//!
+//! A watch runs its handler one call at a time, as Consul's does. Changes
+//! that arrive while a call runs wait as one pending call with the latest
+//! result (an `event` watch's pending events accumulate instead, up to
+//! [`MAX_PENDING_EVENTS`], so none is skipped). A command runs in a process
+//! group of its own and the whole group is killed after the watch's
+//! `handler_timeout` (Praetor's key; Consul has no limit) or when the agent
+//! stops; an HTTP handler's requests share one client and end at its
+//! `timeout`. So a watch never has more than one handler process or request
+//! alive, however fast its data changes, and it never outlives the agent's
+//! task that runs it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use praetor_client::watch::WatchSpec;
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::process::Child;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::AgentError;
 
+/// How long a command handler may run before its process group is killed,
+/// unless the watch sets `handler_timeout`.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
+/// An HTTP handler's timeout unless `http_handler_config.timeout` is set
+/// (Consul's default).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most events an `event` watch keeps for its next handler call (the
+/// agent's own event buffer holds as many).
+pub const MAX_PENDING_EVENTS: usize = 256;
+/// How long to wait for a killed handler to be reaped.
+const REAP_GRACE: Duration = Duration::from_secs(5);
+/// The pause before reading again after a failed read.
+const RETRY_READ: Duration = Duration::from_secs(1);
+
 /// One configured watch.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WatchConfig {
+    /// What to watch (Consul's `type` and its parameters).
     #[serde(flatten)]
     pub spec: WatchSpec,
+    /// The command to run on each change, without a shell.
     #[serde(default)]
     pub args: Vec<String>,
+    /// `script` (the default) or `http`.
     #[serde(default)]
     pub handler_type: Option<String>,
+    /// Where an `http` handler sends each change.
     #[serde(default)]
     pub http_handler_config: Option<HttpHandler>,
+    /// Praetor's addition: how long a command handler may run (a Go
+    /// duration, default 30s) before its process group is killed.
+    #[serde(default)]
+    pub handler_timeout: Option<String>,
 }
 
 /// Where an HTTP handler sends each change.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpHandler {
+    /// The URL.
     pub path: String,
+    /// The method (default POST).
     #[serde(default)]
     pub method: Option<String>,
+    /// Headers added to every request.
     #[serde(default)]
     pub header: BTreeMap<String, Vec<String>>,
+    /// The request's timeout (a Go duration, default 10s).
     #[serde(default)]
     pub timeout: Option<String>,
 }
@@ -75,96 +115,338 @@ pub fn from_config(raw: &Value) -> Result<Vec<WatchConfig>, AgentError> {
                     ))
                 }
             }
-            if let Some(t) = w
-                .http_handler_config
-                .as_ref()
-                .and_then(|h| h.timeout.as_deref())
-            {
-                praetor_api::duration::parse(t)
-                    .map_err(|e| bad(format!("http_handler_config.timeout {t:?}: {e}")))?;
+            if let Some(h) = &w.http_handler_config {
+                positive_duration(h.timeout.as_deref(), "http_handler_config.timeout")
+                    .map_err(bad)?;
+                if let Some(m) = &h.method {
+                    reqwest::Method::from_bytes(m.to_uppercase().as_bytes()).map_err(|_| {
+                        bad(format!("http_handler_config.method {m:?} is not a method"))
+                    })?;
+                }
             }
+            positive_duration(w.handler_timeout.as_deref(), "handler_timeout").map_err(bad)?;
             Ok(w)
         })
         .collect()
 }
 
-/// Runs one watch until `stop`, retrying reads that fail (the agent may be
-/// starting or its servers away) after a pause.
-pub async fn run(w: WatchConfig, http_addr: SocketAddr, stop: CancellationToken) {
-    let client = praetor_client::Client::from_env(Some(&http_addr.to_string()), None);
-    loop {
-        let result = tokio::select! {
-            r = w.spec.run(&client, Default::default(), |result, index| {
-                let w = w.clone();
-                tokio::spawn(async move { handle(&w, result, index).await });
-                true
-            }) => r,
-            () = stop.cancelled() => return,
-        };
-        if let Err(e) = result {
-            tracing::debug!(watch = %w.spec.kind, error = %e, "watch read failed; retrying");
+/// `value` parsed as a Go duration above zero, or `None` when absent.
+fn positive_duration(value: Option<&str>, name: &str) -> Result<Option<Duration>, String> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    match praetor_api::duration::parse(text) {
+        Ok(d) if d.is_zero() => Err(format!("{name} {text:?} must be above zero")),
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(format!("{name} {text:?}: {e}")),
+    }
+}
+
+/// One result of the watch's view, for the handler.
+#[derive(Debug, Clone, PartialEq)]
+struct Change {
+    result: Value,
+    index: u64,
+}
+
+/// The next handler call: at most one waits, holding the latest change.
+#[derive(Default)]
+struct Pending {
+    slot: Mutex<Option<Change>>,
+    ready: Notify,
+}
+
+impl Pending {
+    /// Makes `change` the next call's: it replaces a waiting change, or for
+    /// an `event` watch (`accumulate`) is appended to its events.
+    fn put(&self, change: Change, accumulate: bool) {
+        {
+            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            *slot = Some(match slot.take() {
+                Some(waiting) if accumulate => merge_events(waiting, change),
+                _ => change,
+            });
         }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = stop.cancelled() => return,
+        self.ready.notify_one();
+    }
+
+    /// Waits for a change and takes it.
+    async fn take(&self) -> Change {
+        loop {
+            let taken = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(change) = taken {
+                return change;
+            }
+            self.ready.notified().await;
         }
     }
 }
 
-async fn handle(w: &WatchConfig, result: Value, index: u64) {
-    let body = serde_json::to_vec(&result).unwrap_or_default();
-    if let Some(h) = &w.http_handler_config {
-        let timeout = h
-            .timeout
-            .as_deref()
-            .and_then(|t| praetor_api::duration::parse(t).ok())
-            .unwrap_or(Duration::from_secs(10));
-        let method = h.method.as_deref().unwrap_or("POST").to_uppercase();
-        let method =
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap_or_default();
-        let mut req = http
-            .request(method, &h.path)
-            .timeout(timeout)
-            .header("content-type", "application/json")
-            .header("X-Consul-Index", index.to_string());
-        for (k, values) in &h.header {
-            for v in values {
-                req = req.header(k, v);
-            }
-        }
-        match req.body(body).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                tracing::warn!(path = %h.path, status = %r.status(), "watch HTTP handler answered an error")
-            }
-            Err(e) => tracing::warn!(path = %h.path, error = %e, "watch HTTP handler failed"),
-        }
-        return;
+/// The events of `waiting` then those of `newer` (the last
+/// [`MAX_PENDING_EVENTS`]), at `newer`'s index.
+fn merge_events(waiting: Change, newer: Change) -> Change {
+    let (Value::Array(mut events), Value::Array(more)) = (waiting.result, newer.result.clone())
+    else {
+        return newer;
+    };
+    events.extend(more);
+    let excess = events.len().saturating_sub(MAX_PENDING_EVENTS);
+    events.drain(..excess);
+    Change {
+        result: Value::Array(events),
+        index: newer.index,
     }
-    let Some((cmd, rest)) = w.args.split_first() else {
+}
+
+/// What runs on each change.
+enum Handler {
+    Command {
+        args: Vec<String>,
+        timeout: Duration,
+    },
+    Http {
+        client: reqwest::Client,
+        config: HttpHandler,
+        method: reqwest::Method,
+    },
+}
+
+impl Handler {
+    /// Builds the handler of `w` (checked by [`from_config`]): for HTTP, the
+    /// one client all its calls share.
+    fn new(w: &WatchConfig) -> Result<Handler, String> {
+        if let Some(h) = w.http_handler_config.clone() {
+            let timeout =
+                positive_duration(h.timeout.as_deref(), "timeout")?.unwrap_or(DEFAULT_HTTP_TIMEOUT);
+            let method = h.method.as_deref().unwrap_or("POST").to_uppercase();
+            let method = reqwest::Method::from_bytes(method.as_bytes())
+                .map_err(|_| format!("method {method:?} is not a method"))?;
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .build()
+                .map_err(|e| format!("building the HTTP client: {e}"))?;
+            return Ok(Handler::Http {
+                client,
+                config: h,
+                method,
+            });
+        }
+        let timeout = positive_duration(w.handler_timeout.as_deref(), "handler_timeout")?
+            .unwrap_or(DEFAULT_HANDLER_TIMEOUT);
+        Ok(Handler::Command {
+            args: w.args.clone(),
+            timeout,
+        })
+    }
+
+    /// Runs one call to its end, its timeout, or `stop`.
+    async fn call(&self, change: &Change, stop: &CancellationToken) {
+        let body = serde_json::to_vec(&change.result).unwrap_or_default();
+        match self {
+            Handler::Http {
+                client,
+                config,
+                method,
+            } => {
+                let mut req = client
+                    .request(method.clone(), &config.path)
+                    .header("content-type", "application/json")
+                    .header("X-Consul-Index", change.index.to_string());
+                for (k, values) in &config.header {
+                    for v in values {
+                        req = req.header(k, v);
+                    }
+                }
+                let sent = tokio::select! {
+                    r = req.body(body).send() => r,
+                    () = stop.cancelled() => return,
+                };
+                match sent {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => {
+                        tracing::warn!(path = %config.path, status = %r.status(), "watch HTTP handler answered an error");
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %config.path, error = %e, "watch HTTP handler failed");
+                    }
+                }
+            }
+            Handler::Command { args, timeout } => {
+                run_command(args, &body, change.index, *timeout, stop).await;
+            }
+        }
+    }
+}
+
+/// Runs `args` once with `body` on stdin, in its own process group, killed
+/// (the group) at `timeout` or on `stop`.
+async fn run_command(
+    args: &[String],
+    body: &[u8],
+    index: u64,
+    timeout: Duration,
+    stop: &CancellationToken,
+) {
+    let Some((program, rest)) = args.split_first() else {
         return;
     };
-    let child = tokio::process::Command::new(cmd)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(rest)
         .env("CONSUL_INDEX", index.to_string())
         .stdin(std::process::Stdio::piped())
-        .spawn();
-    match child {
-        Ok(mut child) => {
-            if let Some(mut stdin) = child.stdin.take() {
-                use tokio::io::AsyncWriteExt as _;
-                let _ = stdin.write_all(&body).await;
-            }
-            match child.wait().await {
-                Ok(s) if s.success() => {}
-                Ok(s) => tracing::warn!(handler = %cmd, status = %s, "watch handler failed"),
-                Err(e) => tracing::warn!(handler = %cmd, error = %e, "watch handler failed"),
+        .kill_on_drop(true)
+        .process_group(0);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            tracing::warn!(handler = %program, error = %e, "watch handler could not start");
+            return;
+        }
+    };
+    let mut group = Group::of(&child);
+    let stdin = child.stdin.take();
+    // The body is written while the handler runs: one that does not read
+    // its stdin must not hold the write (and so the watch) forever.
+    let finished = tokio::select! {
+        r = tokio::time::timeout(timeout, async {
+            let feed = async {
+                if let Some(mut stdin) = stdin {
+                    use tokio::io::AsyncWriteExt as _;
+                    // A handler may exit without reading its input.
+                    let _ = stdin.write_all(body).await;
+                }
+            };
+            let ((), exit) = tokio::join!(feed, child.wait());
+            exit
+        }) => Some(r),
+        () = stop.cancelled() => None,
+    };
+    match finished {
+        Some(Ok(Ok(status))) => {
+            group.disarm();
+            if !status.success() {
+                tracing::warn!(handler = %program, %status, "watch handler failed");
             }
         }
-        Err(e) => tracing::warn!(handler = %cmd, error = %e, "watch handler could not start"),
+        Some(Ok(Err(e))) => {
+            group.kill();
+            tracing::warn!(handler = %program, error = %e, "waiting for the watch handler");
+        }
+        Some(Err(_)) => {
+            group.kill();
+            reap(&mut child).await;
+            tracing::warn!(handler = %program, ?timeout,
+                "watch handler timed out; its process group was killed");
+        }
+        None => {
+            group.kill();
+            reap(&mut child).await;
+        }
     }
 }
+
+/// Waits (bounded) for a killed handler, so the next call never overlaps it.
+async fn reap(child: &mut Child) {
+    if tokio::time::timeout(REAP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("a killed watch handler was not reaped in time; tokio reaps it later");
+    }
+}
+
+/// A handler's process group: killed (SIGKILL) on `kill` or when dropped
+/// armed, so neither a timeout nor a stopped agent leaves its processes.
+struct Group {
+    pgid: Option<libc::pid_t>,
+}
+
+impl Group {
+    fn of(child: &Child) -> Group {
+        Group {
+            pgid: child.id().and_then(|id| libc::pid_t::try_from(id).ok()),
+        }
+    }
+
+    /// The handler exited: what it deliberately left running is its own
+    /// business, as in Consul.
+    fn disarm(&mut self) {
+        self.pgid = None;
+    }
+
+    fn kill(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            // SAFETY: kill(2) takes plain integers and touches no memory of
+            // ours. The group's leader is our child and not yet reaped when
+            // this runs (it is disarmed once reaped), so the group ID cannot
+            // have been reused.
+            let rc = unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            if rc != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    tracing::warn!(pgid, error = %e, "killing a watch handler's process group");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs one watch until `stop`: reads its view (retrying failed reads
+/// after a pause) and calls its handler one change at a time.
+pub async fn run(w: WatchConfig, http_addr: SocketAddr, stop: CancellationToken) {
+    let handler = match Handler::new(&w) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(watch = %w.spec.kind, error = %e, "watch not started");
+            return;
+        }
+    };
+    let pending = Pending::default();
+    let accumulate = w.spec.kind == "event";
+    let read = async {
+        let client = praetor_client::Client::from_env(Some(&http_addr.to_string()), None);
+        loop {
+            let plan = w.spec.run(&client, Default::default(), |result, index| {
+                pending.put(Change { result, index }, accumulate);
+                true
+            });
+            let result = tokio::select! {
+                r = plan => r,
+                () = stop.cancelled() => return,
+            };
+            if let Err(e) = result {
+                tracing::debug!(watch = %w.spec.kind, error = %e, "watch read failed; retrying");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(RETRY_READ) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    };
+    // Both end on `stop`; a handler call then running is killed and reaped first.
+    tokio::join!(read, call_serially(&handler, &pending, &stop));
+}
+
+/// Calls `handler` with each pending change, one call at a time, until
+/// `stop`.
+async fn call_serially(handler: &Handler, pending: &Pending, stop: &CancellationToken) {
+    loop {
+        let change = tokio::select! {
+            c = pending.take() => c,
+            () = stop.cancelled() => return,
+        };
+        handler.call(&change, stop).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,11 @@
-//! `praetor`: the agent and the CLI, with Consul's commands, flags (single
-//! dash accepted) and output.
+//! `praetor`: the agent and the CLI, with Consul's commands, flags (parsed
+//! as Go's `flag` package parses them: see `args`) and output.
 
 mod args;
 mod cmd;
 mod output;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -18,7 +18,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Runs an agent.
     Agent(cmd::agent::AgentArgs),
@@ -60,7 +60,15 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse_from(args::normalize(std::env::args()));
+    let parsed = args::normalize(Cli::command(), std::env::args_os()).and_then(Cli::try_parse_from);
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A usage error exits 1, as Consul's does; -help and -version exit 0.
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let result = match cli.command {
         Command::Agent(a) => cmd::agent::run(a),
         Command::Version => {

@@ -1,18 +1,26 @@
 //! The catalog reads behind DNS answers, kept warm by blocking queries:
-//! the first lookup of a service (or node) reads it through the backend
-//! and starts a watcher that holds a blocking query on it, so later lookups
-//! are answered from memory and a change (a check going critical) reaches
-//! the next answer as soon as the blocking query returns. A watcher stops
-//! after a few minutes without lookups. While a watcher cannot reach the
-//! servers, lookups read through the backend again, so an answer is never
-//! older than what a direct read would give. Never writes.
+//! the first lookup of a service (or node) that exists reads it through the
+//! backend and starts a watcher that holds a blocking query on it, so later
+//! lookups are answered from memory and a change (a check going critical)
+//! reaches the next answer as soon as the blocking query returns. A watcher
+//! stops after a few minutes without lookups, or once its name no longer
+//! exists. While a watcher cannot reach the servers, lookups read through
+//! the backend again, so an answer is never older than what a direct read
+//! would give. Never writes.
+//!
+//! Names that do not exist are never watched: each lookup of one is a
+//! direct read (as every lookup is in Consul), so a flood of random names
+//! costs reads bounded by the DNS server's in-flight limit and cannot fill
+//! the [`MAX_WATCHED`] watchers that real names need. (Filling them would
+//! take registering that many services.)
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use praetor_server::{Consistency, Query, QueryOpts, QueryResult, ServerError};
+use praetor_server::{Answer, Consistency, Query, QueryOpts, QueryResult, ServerError};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,7 +32,7 @@ const WATCH_WAIT: Duration = Duration::from_secs(60);
 /// A watcher with no lookup for this long stops.
 const IDLE: Duration = Duration::from_secs(300);
 /// Most names watched at once; lookups of others read directly.
-const MAX_WATCHED: usize = 4096;
+pub const MAX_WATCHED: usize = 4096;
 /// Pause after a failed blocking query (plus up to as much jitter).
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
@@ -53,6 +61,37 @@ impl Key {
     }
 }
 
+/// Whether `answer` (read for `key`) shows the name exists: a service with
+/// at least one instance, a node in the catalog. Only those are watched.
+fn exists(key: &Key, answer: &Answer) -> bool {
+    match (key, answer) {
+        (Key::Service(_), Answer::ServiceEntries(entries)) => !entries.is_empty(),
+        (Key::Node(_), Answer::NodeServices(node, _)) => node.is_some(),
+        (Key::Nodes, _) => true,
+        _ => false,
+    }
+}
+
+/// Where the cache reads: the agent's [`Backend`], or a test's stand-in.
+pub trait Reader: Send + Sync + 'static {
+    /// One read, as [`Backend::query`].
+    fn query(
+        &self,
+        q: Query,
+        opts: QueryOpts,
+    ) -> impl Future<Output = Result<QueryResult, ServerError>> + Send;
+}
+
+impl Reader for Backend {
+    fn query(
+        &self,
+        q: Query,
+        opts: QueryOpts,
+    ) -> impl Future<Output = Result<QueryResult, ServerError>> + Send {
+        Backend::query(self, q, opts)
+    }
+}
+
 /// How reads are made: Consul's `dns_config.allow_stale` and `max_stale`.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadPolicy {
@@ -70,18 +109,18 @@ struct Watched {
 }
 
 /// The reads DNS answers come from, by [`Key`].
-pub struct Cache {
-    backend: Arc<Backend>,
+pub struct Cache<R = Backend> {
+    backend: Arc<R>,
     watched: Mutex<HashMap<Key, Arc<Watched>>>,
     started: Instant,
     tasks: TaskTracker,
     stop: CancellationToken,
 }
 
-impl Cache {
+impl<R: Reader> Cache<R> {
     /// A cache reading through `backend`; watchers run on `tasks` until
     /// `stop`.
-    pub fn new(backend: Arc<Backend>, tasks: TaskTracker, stop: CancellationToken) -> Arc<Cache> {
+    pub fn new(backend: Arc<R>, tasks: TaskTracker, stop: CancellationToken) -> Arc<Cache<R>> {
         Arc::new(Cache {
             backend,
             watched: Mutex::new(HashMap::new()),
@@ -96,8 +135,8 @@ impl Cache {
     }
 
     /// The current answer for `key`: from its watcher when that is live,
-    /// else read through the backend (which starts a watcher when there is
-    /// room). A stale read from a server that lost the leader for longer
+    /// else read through the backend (which starts a watcher when the name
+    /// exists and there is room). A stale read from a server that lost the leader for longer
     /// than `max_stale` is made again on the leader, as Consul does.
     ///
     /// # Errors
@@ -118,7 +157,7 @@ impl Cache {
             }
         }
         let read = Arc::new(self.read(key, policy).await?);
-        if watched.is_none() && fresh(&read, Duration::ZERO, policy) {
+        if watched.is_none() && fresh(&read, Duration::ZERO, policy) && exists(key, &read.answer) {
             self.watch(key, read.clone(), policy);
         }
         Ok(read)
@@ -179,7 +218,9 @@ impl Cache {
     }
 
     /// Holds a blocking query on `key` and publishes each answer, until the
-    /// agent stops or nobody has looked the key up for [`IDLE`].
+    /// agent stops, nobody has looked the key up for [`IDLE`], or the name
+    /// no longer exists (its last answer is still the one lookups get until
+    /// the watcher is gone; the next reads directly).
     async fn run_watch(self: Arc<Self>, key: Key, w: Arc<Watched>, policy: ReadPolicy) {
         let consistency = if policy.allow_stale {
             Consistency::Stale
@@ -205,9 +246,13 @@ impl Cache {
             };
             match result {
                 Ok(r) => {
+                    let gone = !exists(&key, &r.answer);
                     *w.current.write().unwrap_or_else(|p| p.into_inner()) =
                         (Instant::now(), Arc::new(r));
                     w.live.store(true, Ordering::Release);
+                    if gone {
+                        break;
+                    }
                 }
                 Err(e) => {
                     w.live.store(false, Ordering::Release);
@@ -243,3 +288,6 @@ impl Cache {
 fn fresh(r: &QueryResult, age: Duration, policy: ReadPolicy) -> bool {
     !policy.allow_stale || Duration::from_millis(r.meta.last_contact_ms) + age <= policy.max_stale
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,17 @@
 //! hickory-proto's; this module owns the sockets and the tasks. Reads go
 //! through the agent's [`Backend`](crate::backend::Backend) via
 //! [`cache::Cache`]; it never writes.
+//!
+//! Intake is bounded: at most [`MAX_TCP_CONNS`] TCP connections, each
+//! answered one request at a time, and at most [`MAX_UDP_PENDING`] UDP
+//! lookups waiting on a read or a recursor. A UDP request that would wait
+//! while that many do is answered SERVFAIL at once (as CoreDNS's
+//! `max_concurrent` sheds load, there with REFUSED): SERVFAIL because it is
+//! what a failed catalog read gets too, and it tells a client to retry or
+//! ask another server now, where a dropped packet would leave it waiting out
+//! its timeout; it is never cached as NXDOMAIN is, and it is no larger than
+//! the question. Lookups answered from the cache never wait, so a flood of
+//! uncached names does not stop names in the cache being answered.
 
 pub mod answer;
 pub mod cache;
@@ -12,10 +23,12 @@ pub mod name;
 pub mod recursor;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use hickory_proto::op::{Message, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
@@ -36,7 +49,13 @@ pub enum Transport {
 /// A TCP connection with no complete request for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Most TCP connections served at once; more wait to be accepted.
-const MAX_TCP_CONNS: usize = 512;
+pub const MAX_TCP_CONNS: usize = 512;
+/// Most UDP lookups waiting on a read or a recursor at once; more are
+/// answered SERVFAIL. Each may hold a socket to a recursor, so this stays
+/// well under a default limit of 1024 open files.
+pub const MAX_UDP_PENDING: usize = 512;
+/// Shortest time between two warnings that UDP requests were shed.
+const SHED_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// What every DNS task shares: the agent's state (configuration, gossip)
 /// and the cache of catalog reads.
@@ -44,6 +63,9 @@ pub struct Dns {
     state: Arc<AppState>,
     cache: Arc<Cache>,
     tasks: TaskTracker,
+    /// One permit per UDP lookup waiting, [`MAX_UDP_PENDING`] in all.
+    udp_pending: Arc<Semaphore>,
+    shed: Shed,
 }
 
 impl Dns {
@@ -55,6 +77,8 @@ impl Dns {
             state,
             cache,
             tasks,
+            udp_pending: Arc::new(Semaphore::new(MAX_UDP_PENDING)),
+            shed: Shed::new(),
         })
     }
 
@@ -107,8 +131,9 @@ pub fn spawn(dns: &Arc<Dns>, udp: UdpSocket, tcp: TcpListener, stop: &Cancellati
 }
 
 /// Receives datagrams and answers each: at once when its answer needs no
-/// waiting (the common case, from the cache), else in a task of its own,
-/// so a slow read or recursor never holds up the socket.
+/// waiting (the common case, from the cache), else in a task of its own
+/// holding one of [`MAX_UDP_PENDING`] permits, so a slow read or recursor
+/// never holds up the socket; with none left, SERVFAIL at once.
 async fn run_udp(dns: Arc<Dns>, socket: Arc<UdpSocket>, stop: CancellationToken) {
     let mut buf = vec![0u8; 65535];
     loop {
@@ -123,20 +148,92 @@ async fn run_udp(dns: Arc<Dns>, socket: Arc<UdpSocket>, stop: CancellationToken)
                 }
             },
         };
+        let packet = &buf[..n];
         let mut reply = Box::pin(handler::handle(
             dns.clone(),
-            buf[..n].to_vec(),
+            packet.to_vec(),
             Transport::Udp,
         ));
         match futures::poll!(reply.as_mut()) {
             Poll::Ready(answer) => send(&socket, answer, peer).await,
-            Poll::Pending => {
-                let socket = socket.clone();
-                dns.tasks.spawn(async move {
-                    let answer = reply.await;
-                    send(&socket, answer, peer).await;
-                });
-            }
+            Poll::Pending => match dns.udp_pending.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let socket = socket.clone();
+                    let stop = stop.clone();
+                    dns.tasks.spawn(async move {
+                        tokio::select! {
+                            answer = reply => send(&socket, answer, peer).await,
+                            () = stop.cancelled() => {}
+                        }
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    drop(reply);
+                    dns.shed.note();
+                    send(&socket, server_failure(packet), peer).await;
+                }
+            },
+        }
+    }
+}
+
+/// SERVFAIL for `packet`, with its ID, opcode, RD bit and question (and
+/// EDNS0 when it had it). (A packet that cannot be decoded never waits: the
+/// handler answers it at once, so here it gets nothing.)
+fn server_failure(packet: &[u8]) -> Option<Vec<u8>> {
+    let req = Message::from_vec(packet).ok()?;
+    let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
+    resp.metadata.recursion_desired = req.metadata.recursion_desired;
+    resp.metadata.response_code = ResponseCode::ServFail;
+    resp.add_queries(req.queries.iter().cloned());
+    if req.edns.is_some() {
+        resp.set_edns(hickory_proto::op::Edns::new());
+    }
+    resp.to_vec().ok()
+}
+
+/// Counts UDP requests shed for want of a permit and says so, at most once
+/// per [`SHED_WARN_EVERY`].
+struct Shed {
+    /// Shed since the last warning.
+    count: AtomicU64,
+    /// No warning before this, in ms since `started`.
+    next_warn_ms: AtomicU64,
+    started: std::time::Instant,
+}
+
+impl Shed {
+    fn new() -> Shed {
+        Shed {
+            count: AtomicU64::new(0),
+            next_warn_ms: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn note(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let now = ms(self.started.elapsed());
+        let next = self.next_warn_ms.load(Ordering::Relaxed);
+        let due = now >= next
+            && self
+                .next_warn_ms
+                .compare_exchange(
+                    next,
+                    now.saturating_add(ms(SHED_WARN_EVERY)),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if due {
+            let shed = self.count.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                shed,
+                limit = MAX_UDP_PENDING,
+                "dns: too many udp lookups waiting; answered SERVFAIL"
+            );
         }
     }
 }
@@ -216,3 +313,6 @@ async fn serve_tcp(
         stream.write_all(&framed).await?;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 mod config;
 mod lifecycle;
 mod limits;
+mod watch_handlers;
 
 use praetor_testkit::AgentProcess;
 use serde_json::Value;

@@ -4,6 +4,7 @@
 //! crate; these run the binary as a user's shell would.)
 
 mod commands;
+mod flags;
 mod kv;
 mod watch;
 

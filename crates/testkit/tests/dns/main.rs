@@ -5,6 +5,7 @@
 //! 8600 there), so the suites run in parallel.
 
 mod cluster;
+mod intake;
 mod malformed;
 mod upstream;
 
