@@ -3,12 +3,17 @@
 //!
 //! - **The read lease.** A leader serves default reads, names itself in
 //!   `/v1/status/leader` and reports `X-Consul-KnownLeader: true` only while
-//!   a quorum acknowledged it within `READ_LEASE` (Consul's
-//!   `leader_lease_timeout`). openraft's `millis_since_quorum_ack` is
-//!   measured from when the acknowledged heartbeat was *sent*, and followers
-//!   refuse votes for `VOTE_LEASE` after *receiving* one, so no other leader
-//!   can be elected while the lease holds (`READ_LEASE < VOTE_LEASE` leaves
-//!   room for scheduling delay and clock drift).
+//!   a quorum accepted it within `READ_LEASE` (Consul's
+//!   `leader_lease_timeout`), and only once it has applied an entry of its
+//!   own term (before that, entries its predecessor committed may still be
+//!   unapplied here). The acceptance time is when the accepted AppendEntries
+//!   was *sent*, stamped by the Raft network as it leaves (`Acks`), while
+//!   followers refuse votes for `VOTE_LEASE` after *receiving* one: so no
+//!   other leader can be elected while the lease holds, and a leader that
+//!   was paused (SIGSTOP, a long GC-like stall) sees its old
+//!   acknowledgements as old the moment it runs again. (openraft's own
+//!   `millis_since_quorum_ack` is a number computed when metrics were last
+//!   published; read after a pause it looks fresh.)
 //! - **Pre-vote** (etcd's `PreVote`, Raft thesis §9.6). openraft 0.9 has
 //!   none: a follower cut off for a few seconds keeps raising its term, and
 //!   when it returns its higher term deposes a healthy leader. So openraft's
@@ -27,7 +32,7 @@
 //! openraft's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::error::Fatal;
@@ -37,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::raft::network::Acks;
 use crate::raft::{LogId, Raft};
 use crate::rpc::{Reply, Request};
 use crate::Server;
@@ -58,6 +64,9 @@ const ELECTION_TICK: Duration = Duration::from_millis(50);
 /// How long a pre-vote waits for each voter.
 const PRE_VOTE_TIMEOUT: Duration = Duration::from_millis(300);
 
+/// openraft's metrics, as this module reads them.
+pub(crate) type Metrics = openraft::RaftMetrics<u64, openraft::BasicNode>;
+
 /// "Never happened", in a stamp.
 const NEVER: u64 = u64::MAX;
 
@@ -76,9 +85,9 @@ pub struct PreVote {
 #[derive(Debug)]
 pub(crate) struct Leadership {
     base: Instant,
-    /// The last quorum acknowledgement seen while this server leads;
-    /// `NEVER` when it does not lead.
-    quorum_ack: AtomicU64,
+    /// What peers acknowledged of this server's leadership, stamped by the
+    /// Raft network when each AppendEntries was sent.
+    acks: Arc<Acks>,
     /// The last append or snapshot accepted from a leader.
     leader_contact: AtomicU64,
     /// The last event that restarts the election timer: leader contact, a
@@ -91,10 +100,10 @@ pub(crate) struct Leadership {
 }
 
 impl Leadership {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(acks: Arc<Acks>) -> Self {
         Leadership {
             base: Instant::now(),
-            quorum_ack: AtomicU64::new(NEVER),
+            acks,
             leader_contact: AtomicU64::new(NEVER),
             election_reset: AtomicU64::new(0),
             leading: watch::channel(false).0,
@@ -137,19 +146,47 @@ impl Leadership {
         self.since(&self.election_reset)
     }
 
-    /// Time since a quorum last acknowledged this server as leader; `None`
-    /// when it does not lead.
-    pub(crate) fn since_quorum_ack(&self) -> Option<Duration> {
-        match self.quorum_ack.load(Ordering::Relaxed) {
-            NEVER => None,
-            at => Some(Duration::from_millis(self.now_ms().saturating_sub(at))),
+    /// When a quorum of voters (this server counting as now) last
+    /// accepted this server as leader in its current term; `None` when it
+    /// does not lead, or no quorum has yet.
+    fn quorum_acked(&self, m: &Metrics, me: u64) -> Option<Instant> {
+        if m.state != ServerState::Leader || m.current_leader != Some(me) {
+            return None;
         }
+        let now = Instant::now();
+        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+        let mut acked: Vec<Instant> = voters
+            .iter()
+            .filter_map(|&v| {
+                if v == me {
+                    Some(now)
+                } else {
+                    self.acks.accepted(v, m.current_term)
+                }
+            })
+            .collect();
+        let quorum = voters.len() / 2 + 1;
+        if acked.len() < quorum {
+            return None;
+        }
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        acked.get(quorum - 1).copied()
     }
 
-    /// `true` while this server leads and a quorum acknowledged it within
-    /// `lease`.
-    pub(crate) fn acked_within(&self, lease: Duration) -> bool {
-        self.since_quorum_ack().is_some_and(|d| d < lease)
+    /// Time since a quorum last acknowledged this server as leader; `None`
+    /// when it does not lead.
+    pub(crate) fn since_quorum_ack(&self, m: &Metrics, me: u64) -> Option<Duration> {
+        self.quorum_acked(m, me).map(|t| t.elapsed())
+    }
+
+    /// `true` while this server leads with its lease: a quorum accepted it
+    /// within `READ_LEASE`, and it has applied an entry of its own term (so
+    /// it has applied everything its predecessors committed, Raft §8).
+    pub(crate) fn leads(&self, m: &Metrics, me: u64) -> bool {
+        let own_term_applied = m
+            .last_applied
+            .is_some_and(|l| l.leader_id.term == m.current_term);
+        own_term_applied && self.since_quorum_ack(m, me).is_some_and(|d| d < READ_LEASE)
     }
 
     /// A receiver of "this server leads with its lease".
@@ -175,50 +212,40 @@ impl Leadership {
         self.failed.cancel();
     }
 
-    /// When the lease runs out if no acknowledgement comes first.
-    fn lease_expiry(&self) -> Option<tokio::time::Instant> {
-        let left = READ_LEASE.checked_sub(self.since_quorum_ack()?)?;
-        Some(tokio::time::Instant::now() + left)
-    }
-
-    fn publish_leading(&self) {
-        let now = self.acked_within(READ_LEASE);
+    /// Publishes whether this server leads with its lease; returns when
+    /// the lease runs out if no acknowledgement comes first.
+    fn publish_leading(&self, m: &Metrics, me: u64) -> Option<tokio::time::Instant> {
+        let leads = self.leads(m, me);
         self.leading.send_if_modified(|v| {
-            let changed = *v != now;
-            *v = now;
+            let changed = *v != leads;
+            *v = leads;
             changed
         });
+        let acked = self.quorum_acked(m, me).filter(|_| leads)?;
+        Some(tokio::time::Instant::from_std(acked + READ_LEASE))
     }
 }
 
 /// Follows openraft's metrics: stamps quorum acknowledgements, publishes
 /// whether this server leads with its lease (also when the lease merely
 /// runs out), and fires `failed` when Raft stops on a fatal error.
-pub(crate) async fn run_watch(raft: Raft, id: u64, lead: std::sync::Arc<Leadership>) {
+pub(crate) async fn run_watch(raft: Raft, id: u64, lead: Arc<Leadership>) {
     let mut rx = raft.metrics();
     loop {
-        {
+        let expiry = {
             let m = rx.borrow_and_update();
             match &m.running_state {
                 Err(Fatal::Stopped) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "raft stopped on a fatal error; this server must stop");
-                    lead.quorum_ack.store(NEVER, Ordering::Relaxed);
-                    lead.publish_leading();
+                    lead.leading.send_replace(false);
                     lead.fail(e.to_string());
                     return;
                 }
                 Ok(()) => {}
             }
-            let leads = m.state == ServerState::Leader && m.current_leader == Some(id);
-            let ack = match (leads, m.millis_since_quorum_ack) {
-                (true, Some(ms)) => lead.now_ms().saturating_sub(ms),
-                _ => NEVER,
-            };
-            lead.quorum_ack.store(ack, Ordering::Relaxed);
-            lead.publish_leading();
-        }
-        let expiry = lead.lease_expiry();
+            lead.publish_leading(&m, id)
+        };
         tokio::select! {
             changed = rx.changed() => if changed.is_err() { return },
             () = async {
@@ -339,16 +366,17 @@ async fn pre_vote(server: &Server, voters: &[(u64, String)], req: &PreVote) -> b
 impl Server {
     /// Answers a pre-vote (see the module doc); changes nothing.
     pub(crate) fn answer_pre_vote(&self, req: &PreVote) -> bool {
-        let (state, term) = {
+        let lead = &self.leadership;
+        let (in_lease, term) = {
             let m = self.raft.metrics();
             let m = m.borrow();
-            (m.state, m.current_term)
-        };
-        let lead = &self.leadership;
-        let in_lease = if state == ServerState::Leader {
-            lead.acked_within(VOTE_LEASE)
-        } else {
-            lead.since_leader_contact() < VOTE_LEASE
+            let in_lease = if m.state == ServerState::Leader {
+                lead.since_quorum_ack(&m, self.id)
+                    .is_some_and(|d| d < VOTE_LEASE)
+            } else {
+                lead.since_leader_contact() < VOTE_LEASE
+            };
+            (in_lease, m.current_term)
         };
         if in_lease || req.term <= term {
             return false;

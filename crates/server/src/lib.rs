@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::raft::AppendEntriesResponse;
-use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, SnapshotPolicy};
 use praetor_store::{Command, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -180,6 +180,7 @@ impl Server {
         .await
         .map_err(|e| ServerError::Fatal(e.to_string()))?;
         let proposer = proposer::Proposer::spawn(raft.clone());
+        let leadership = Arc::new(leadership::Leadership::new(peers.acks().clone()));
         let server = Server {
             id: cfg.node_id,
             raft,
@@ -189,7 +190,7 @@ impl Server {
             shared,
             leader_wait: cfg.leader_wait,
             stop: cfg.stop,
-            leadership: Arc::new(leadership::Leadership::new()),
+            leadership,
         };
         tokio::spawn(leadership::run_watch(
             server.raft.clone(),
@@ -259,9 +260,7 @@ impl Server {
         let m = self.raft.metrics();
         let m = m.borrow();
         match m.current_leader {
-            Some(l) if l == self.id => (m.state == ServerState::Leader
-                && self.leadership.acked_within(READ_LEASE))
-            .then_some(l),
+            Some(l) if l == self.id => self.leadership.leads(&m, self.id).then_some(l),
             Some(l) => {
                 (self.leadership.since_leader_contact() < leadership::LEADER_SILENCE).then_some(l)
             }
@@ -472,9 +471,12 @@ impl Server {
         let last_contact = if leader == Some(self.id) {
             Duration::ZERO
         } else {
-            self.leadership
-                .since_quorum_ack()
-                .unwrap_or_else(|| self.leadership.since_leader_contact())
+            let acked = {
+                let m = self.raft.metrics();
+                let m = m.borrow();
+                self.leadership.since_quorum_ack(&m, self.id)
+            };
+            acked.unwrap_or_else(|| self.leadership.since_leader_contact())
         };
         ReadMeta {
             known_leader: leader.is_some(),

@@ -27,9 +27,44 @@ use crate::rpc::{Reply, Request, RpcClient, RpcError};
 #[derive(Clone, Default)]
 pub struct Peers {
     clients: Arc<Mutex<HashMap<String, Arc<RpcClient>>>>,
+    acks: Arc<Acks>,
+}
+
+/// When each peer last accepted this server as its leader: the time the
+/// accepted AppendEntries was *sent* (the peer refuses votes for a while
+/// after *receiving* it), with the term it carried. The leader's read lease
+/// is computed from these (`crate::leadership`), stamped here, where the
+/// request leaves, so no delay between an acknowledgement and its reading
+/// can make an old one look fresh.
+#[derive(Debug, Default)]
+pub struct Acks {
+    by_peer: Mutex<HashMap<u64, (std::time::Instant, u64)>>,
+}
+
+impl Acks {
+    fn record(&self, peer: u64, sent: std::time::Instant, term: u64) {
+        let mut map = self.by_peer.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = map.entry(peer).or_insert((sent, term));
+        if (term, sent) > (slot.1, slot.0) {
+            *slot = (sent, term);
+        }
+    }
+
+    /// When `peer` last accepted a leader of `term`, if it did.
+    pub fn accepted(&self, peer: u64, term: u64) -> Option<std::time::Instant> {
+        let map = self.by_peer.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&peer)
+            .filter(|(_, t)| *t == term)
+            .map(|(at, _)| *at)
+    }
 }
 
 impl Peers {
+    /// What peers acknowledged of this server's leadership.
+    pub fn acks(&self) -> &Arc<Acks> {
+        &self.acks
+    }
+
     /// The client for `addr` (`ip:port`), created on first use.
     ///
     /// # Errors
@@ -154,6 +189,7 @@ impl RaftNetwork<TypeConfig> for PeerConn {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         let entries = rpc.entries.len() as u64;
+        let (sent, term) = (std::time::Instant::now(), rpc.vote.leader_id().get_term());
         let reply = match self
             .send(Request::AppendEntries(rpc), option.hard_ttl())
             .await
@@ -166,6 +202,16 @@ impl RaftNetwork<TypeConfig> for PeerConn {
         };
         match reply {
             Reply::AppendEntries(r) => {
+                if let Ok(
+                    AppendEntriesResponse::Success
+                    | AppendEntriesResponse::PartialSuccess(_)
+                    | AppendEntriesResponse::Conflict,
+                ) = &r
+                {
+                    // The peer took us as its leader (a conflict is about
+                    // the log, not the leadership).
+                    self.peers.acks.record(self.target, sent, term);
+                }
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
             other => Err(self.unexpected(&other)),
