@@ -34,10 +34,14 @@
 //! (a collision, at odds of about 2^-64 per pair, could only make the
 //! search skip a configuration). An unknown operation that is not applied
 //! is simply never linearized, so the search only ever tries applying it;
-//! the check succeeds once every completed operation is linearized. Before
-//! the search, unknown writes whose value nothing observed are dropped when
-//! no failed CAS could have needed them (applying them cannot explain any
-//! observation; see [`check`]).
+//! the check succeeds once every completed operation is linearized. Values
+//! nothing observed (no read returned them, no CAS expected them) are
+//! interchangeable, so they are one state to the search, and of the
+//! unknown writes of such values it applies the earliest sent first (any
+//! later one could stand where an earlier one stands). Before the search,
+//! such unknown writes are dropped altogether when no failed CAS could have
+//! needed them (see [`check`]). A brute-force comparison on small
+//! histories (the unit tests) keeps these reductions honest.
 //!
 //! **Bounds.** The search stops at its time budget or its cache limit with
 //! [`Verdict::GaveUp`], never hangs. A key that is not linearizable comes
@@ -331,21 +335,34 @@ enum Kind {
     },
 }
 
-/// `0` is "absent"; values are numbered from 1 as they are met.
+/// `0` is "absent", [`UNREAD`] every value nothing observed; the others
+/// are numbered from 1 as they are met.
 #[derive(Default)]
 struct Values {
     ids: HashMap<String, u32>,
     names: Vec<String>,
+    /// The values some read returned or some CAS expected.
+    observed: HashSet<String>,
 }
+
+/// The one state standing for every value that no read returned and no CAS
+/// expected. Such values are interchangeable for every later operation
+/// (no read can match them, no CAS expects them, a CAS that did not swap
+/// only needs "not what I expected"), so merging them loses no
+/// linearization and lets the cache merge configurations.
+const UNREAD: u32 = u32::MAX;
 
 impl Values {
     fn id(&mut self, v: Option<&str>) -> u32 {
         let Some(v) = v else { return 0 };
+        if !self.observed.contains(v) {
+            return UNREAD;
+        }
         if let Some(id) = self.ids.get(v) {
             return *id;
         }
         self.names.push(v.to_owned());
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX - 1);
         self.ids.insert(v.to_owned(), id);
         id
     }
@@ -353,12 +370,16 @@ impl Values {
     fn name(&self, id: u32) -> Option<String> {
         match id {
             0 => None,
+            UNREAD => Some("(a value nothing read)".into()),
             n => self.names.get(n as usize - 1).cloned(),
         }
     }
 
     fn show(&self, id: u32) -> String {
-        show(self.name(id).as_deref())
+        match id {
+            UNREAD => "a value nothing read".into(),
+            _ => show(self.name(id).as_deref()),
+        }
     }
 }
 
@@ -403,6 +424,13 @@ struct Searched {
     definite: bool,
     invoke: Duration,
     complete: Duration,
+    /// For an unknown write of a value nothing read: its rank among those
+    /// by invocation. They are interchangeable, and one sent earlier can
+    /// stand wherever one sent later stands, so the search only ever
+    /// applies the earliest one not applied yet.
+    unread_rank: Option<usize>,
+    /// The value it writes if applied (for reports).
+    writes: Option<String>,
 }
 
 /// The operations of one key to search, with the values interned.
@@ -434,6 +462,7 @@ fn prepare(ops: &[&Op], values: &mut Values) -> Result<(Vec<Searched>, usize), V
             _ => None,
         })
         .collect();
+    values.observed = observed.iter().map(|v| (*v).to_owned()).collect();
     let last_failed_cas = ops
         .iter()
         .filter(|op| op.outcome == Outcome::Swapped(false))
@@ -456,7 +485,7 @@ fn prepare(ops: &[&Op], values: &mut Values) -> Result<(Vec<Searched>, usize), V
             (Call::Write { value: new }, Outcome::Unknown)
             | (Call::Cas { new, .. }, Outcome::Unknown) => {
                 let unobserved = !observed.contains(new.as_str());
-                let no_failed_cas_after = last_failed_cas.is_none_or(|t| t <= op.invoke);
+                let no_failed_cas_after = last_failed_cas.is_none_or(|t| t < op.invoke);
                 if unobserved && no_failed_cas_after {
                     None
                 } else {
@@ -479,9 +508,30 @@ fn prepare(ops: &[&Op], values: &mut Values) -> Result<(Vec<Searched>, usize), V
                 definite: op.outcome != Outcome::Unknown,
                 invoke: op.invoke,
                 complete: op.complete,
+                unread_rank: None,
+                writes: match &op.call {
+                    Call::Write { value } | Call::Cas { new: value, .. } => Some(value.clone()),
+                    Call::Read => None,
+                },
             }),
             None => dropped += 1,
         }
+    }
+    let mut unread: Vec<&mut Searched> = out
+        .iter_mut()
+        .filter(|o| {
+            matches!(
+                o.kind,
+                Kind::Maybe {
+                    expect: None,
+                    new: UNREAD
+                }
+            )
+        })
+        .collect();
+    unread.sort_by_key(|o| (o.invoke, o.id));
+    for (rank, o) in unread.into_iter().enumerate() {
+        o.unread_rank = Some(rank);
     }
     Ok((out, dropped))
 }
@@ -611,6 +661,9 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
     let mut best: Option<Counterexample> = None;
     let mut best_depth = 0;
     let mut explored: u64 = 0;
+    // How many unknown writes of unread values are applied: always the
+    // earliest ones (see `Searched::unread_rank`).
+    let mut unread_applied = 0;
     let mut entry = ev.next[HEAD];
     loop {
         if remaining == 0 {
@@ -632,7 +685,8 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
         }
         let i = ev.op[entry];
         if ev.is_call[entry] {
-            if let Ok(next) = step(state, ops[i].kind, &values) {
+            let in_turn = ops[i].unread_rank.is_none_or(|r| r == unread_applied);
+            if let (true, Ok(next)) = (in_turn, step(state, ops[i].kind, &values)) {
                 let fingerprint = linearized ^ keys[i];
                 if cache.insert((fingerprint, next)) {
                     if cache.len() > max_states {
@@ -644,6 +698,9 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
                     linearized = fingerprint;
                     if ops[i].definite {
                         remaining -= 1;
+                    }
+                    if ops[i].unread_rank.is_some() {
+                        unread_applied += 1;
                     }
                     ev.lift(entry);
                     entry = ev.next[HEAD];
@@ -674,6 +731,9 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
         if ops[j].definite {
             remaining += 1;
         }
+        if ops[j].unread_rank.is_some() {
+            unread_applied -= 1;
+        }
         ev.unlift(call);
         entry = ev.next[call];
     }
@@ -702,9 +762,20 @@ fn counterexample(
         }
         n = ev.next[n];
     }
+    // An unread value is one state to the search; name the one the last
+    // write of the prefix put.
+    let value = match state {
+        UNREAD => stack
+            .iter()
+            .rev()
+            .map(|(c, _)| &ops[ev.op[*c]])
+            .find(|o| !matches!(o.kind, Kind::Read(_) | Kind::NotSwapped { .. }))
+            .and_then(|o| o.writes.clone()),
+        _ => values.name(state),
+    };
     Counterexample {
         prefix: stack.iter().map(|(c, _)| ops[ev.op[*c]].id).collect(),
-        value: values.name(state),
+        value,
         stuck: ops[ev.op[stuck_node]].id,
         candidates,
     }

@@ -684,7 +684,7 @@ fn small_history(drawn: &[(u8, u8, u8, u8, u64, u64)]) -> Vec<Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(5000))]
 
     /// The search (with its pruning of unobserved unknown writes) agrees
     /// with the definition on every small history, values repeated or not.
