@@ -103,37 +103,41 @@ pub fn check(
     history_from: Option<u64>,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    // Every known application, by index: the history's, then the acks'.
-    let mut applied: BTreeMap<u64, String> =
-        history.iter().map(|a| (a.index, a.value.clone())).collect();
+    // Every known application in the order it took effect: the history's
+    // (several changes of one batch share an index and keep their order),
+    // and acknowledged writes the history cannot speak for.
+    let mut applied: Vec<Applied> = history.to_vec();
     let by_value: BTreeMap<&str, &FencedWrite> =
         writes.iter().map(|w| (w.value.as_str(), w)).collect();
     for w in writes {
         if let Some(index) = w.acked_at {
             let covered = history_from.is_some_and(|from| index >= from);
-            match applied.get(&index) {
-                Some(v) if *v == w.value => {}
-                _ if covered => out.push(Violation::AckedMissing { id: w.id, index }),
-                _ => {
-                    applied.insert(index, w.value.clone());
-                }
+            let found = history
+                .iter()
+                .any(|a| a.index == index && a.value == w.value);
+            if covered && !found {
+                out.push(Violation::AckedMissing { id: w.id, index });
+            } else if !covered && !found {
+                applied.push(Applied {
+                    index,
+                    value: w.value.clone(),
+                });
             }
         }
     }
+    applied.sort_by_key(|a| a.index);
     let mut highest: Option<Applied> = None;
-    for (index, value) in &applied {
-        let here = Applied {
-            index: *index,
-            value: value.clone(),
-        };
-        let Some(token) = token_of(value).filter(|_| by_value.contains_key(value.as_str())) else {
+    for here in applied {
+        let Some(token) =
+            token_of(&here.value).filter(|_| by_value.contains_key(here.value.as_str()))
+        else {
             out.push(Violation::Foreign { applied: here });
             continue;
         };
-        if let Some(w) = by_value.get(value.as_str()).filter(|w| w.refused) {
+        if let Some(w) = by_value.get(here.value.as_str()).filter(|w| w.refused) {
             out.push(Violation::RefusedApplied {
                 id: w.id,
-                index: *index,
+                index: here.index,
             });
         }
         match &highest {

@@ -670,7 +670,7 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
             return result(Verdict::Linearizable, checked, dropped, explored);
         }
         explored += 1;
-        if explored % 4096 == 0 && Instant::now() >= deadline {
+        if explored.is_multiple_of(4096) && Instant::now() >= deadline {
             let why = format!(
                 "time budget {budget:?} spent, {} configurations cached",
                 cache.len()

@@ -13,8 +13,10 @@
 //!
 //! One cycle of faults by default (about two minutes on two cores);
 //! `PRAETOR_FAULTS_SECS=600` repeats the cycle for ten minutes (a soak),
-//! `PRAETOR_FAULTS_HOLD_SECS` sets how long each fault lasts (6 s), and
-//! `PRAETOR_FAULTS_SEED` replays a run's choices. See docs/FAULTS.md.
+//! `PRAETOR_FAULTS_HOLD_SECS` sets how long each fault lasts (6 s),
+//! `PRAETOR_FAULTS_SEED` replays a run's choices, and `PRAETOR_FAULTS_RUN`
+//! saves the whole run as JSON, which `PRAETOR_FAULTS_RECHECK=<file>` with
+//! the ignored test below checks again offline. See docs/FAULTS.md.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -65,10 +67,7 @@ async fn reads_writes_cas_and_fenced_writes_stay_linearizable_under_faults() -> 
     let load = Workload::start(&cfg, targets.clone(), recorder.clone());
     let started = Instant::now();
     wait_for(secs(60), "5 s of load and 100 answered operations", || {
-        let (elapsed, ok) = (
-            started.elapsed(),
-            recorder.records().iter().filter(|r| r.is_ok()).count(),
-        );
+        let (elapsed, ok) = (started.elapsed(), recorder.answered());
         async move {
             if elapsed >= secs(5) && ok >= 100 {
                 Ok(())
@@ -110,7 +109,7 @@ async fn reads_writes_cas_and_fenced_writes_stay_linearizable_under_faults() -> 
 
     info!("--- final reads (?consistent, through every node) and the keys' histories");
     let leader = cluster.wait_for_leader(secs(30)).await?;
-    workload::final_reads(&cfg, targets.clone(), recorder.clone())
+    workload::final_reads(&cfg, &targets, recorder.clone())
         .await
         .map_err(anyhow::Error::msg)?;
     let leader_target = targets
@@ -129,17 +128,48 @@ async fn reads_writes_cas_and_fenced_writes_stay_linearizable_under_faults() -> 
 
     info!("--- checks");
     let checking = Instant::now();
-    let found = findings::analyse(recorder.records(), &histories, windows, Limits::default());
+    let found = findings::analyse(
+        recorder.records(),
+        &histories,
+        windows.clone(),
+        Limits::default(),
+    );
     let stats = found.statistics();
     let anomalies = found.anomaly_report();
     info!(took = ?checking.elapsed(), "checked\n{stats}\n{anomalies}");
     if let Ok(path) = std::env::var("PRAETOR_FAULTS_REPORT") {
         std::fs::write(&path, format!("seed {seed}\n{stats}\n{anomalies}"))?;
     }
+    if let Ok(path) = std::env::var("PRAETOR_FAULTS_RUN") {
+        let run = findings::run_to_json(found.records(), &histories, &windows);
+        std::fs::write(&path, run.to_string())?;
+    }
     assert_eq!(
         found.anomalies(),
         0,
         "the fault-injection run found anomalies (seed {seed}):\n{anomalies}\n{stats}"
     );
+    Ok(())
+}
+
+/// Checks a run saved with `PRAETOR_FAULTS_RUN` again (for work on the
+/// checker): `PRAETOR_FAULTS_RECHECK=run.json cargo test -p
+/// praetor-testkit --test faults recheck -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs PRAETOR_FAULTS_RECHECK=<a saved run>"]
+fn recheck_a_saved_run() -> anyhow::Result<()> {
+    init_tracing();
+    let path = std::env::var("PRAETOR_FAULTS_RECHECK")?;
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let (records, histories, windows) = findings::load_run(&v).map_err(anyhow::Error::msg)?;
+    let checking = Instant::now();
+    let found = findings::analyse(records, &histories, windows, Limits::default());
+    info!(
+        took = ?checking.elapsed(),
+        "checked\n{}\n{}",
+        found.statistics(),
+        found.anomaly_report()
+    );
+    assert_eq!(found.anomalies(), 0, "{}", found.anomaly_report());
     Ok(())
 }
