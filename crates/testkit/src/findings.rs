@@ -34,6 +34,10 @@ use crate::workload::{Kind, Mode, Record, Version};
 pub struct Findings {
     pub linearizability: linearizability::Report,
     pub stale_reads: Vec<StaleRead>,
+    /// When reads were proven stale: the check again without them (and
+    /// without those proven stale once they are gone), which tells whether
+    /// they are the whole story.
+    pub without_stale_reads: Option<linearizability::Report>,
     pub fencing: Vec<fencing::Violation>,
     /// `(key, value, indices)`: a value seen at several ModifyIndexes.
     pub applied_twice: Vec<(String, String, BTreeSet<u64>)>,
@@ -63,6 +67,20 @@ pub fn analyse(
         .collect();
     let report = linearizability::check(&checked, limits);
     let stale_reads = linearizability::stale_reads(&checked);
+    let without_stale_reads = (!stale_reads.is_empty()).then(|| {
+        let mut rest = checked.clone();
+        for _ in 0..10 {
+            let stale: BTreeSet<u64> = linearizability::stale_reads(&rest)
+                .iter()
+                .map(|s| s.read)
+                .collect();
+            if stale.is_empty() {
+                break;
+            }
+            rest.retain(|o| !stale.contains(&o.id));
+        }
+        linearizability::check(&rest, limits)
+    });
     let fencing = fencing_violations(&records, histories);
     let applied_twice = applied_twice(&records, histories);
     let (lost, refused_applied) = against_histories(&records, histories);
@@ -75,6 +93,7 @@ pub fn analyse(
     Findings {
         linearizability: report,
         stale_reads,
+        without_stale_reads,
         fencing,
         applied_twice,
         lost,
@@ -549,6 +568,35 @@ impl Findings {
                         show(Some(s.newer))
                     );
                 }
+            }
+        }
+        if let Some(rest) = &self.without_stale_reads {
+            let verdicts: Vec<String> = rest
+                .keys
+                .iter()
+                .map(|k| {
+                    let v = match &k.verdict {
+                        linearizability::Verdict::Linearizable => "linearizable".to_owned(),
+                        linearizability::Verdict::NotLinearizable(_) => {
+                            "NOT linearizable".to_owned()
+                        }
+                        other => format!("{other:?}"),
+                    };
+                    format!("{:?} {v}", k.key)
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "without the reads proven stale, the rest of the history (every write, CAS, fenced write and other read): {}{}",
+                verdicts.join(", "),
+                if rest.all_linearizable() {
+                    " -- the stale reads are the whole story"
+                } else {
+                    " -- there is more than stale reads"
+                }
+            );
+            for k in rest.failures() {
+                let _ = writeln!(out, "{}", k.explain(&ops));
             }
         }
         for v in &self.fencing {

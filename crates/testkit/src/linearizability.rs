@@ -632,7 +632,109 @@ fn zobrist(i: usize) -> u128 {
     (u128::from(mix(i.wrapping_mul(2))) << 64) | u128::from(mix(i.wrapping_mul(2) + 1))
 }
 
+/// Whether `kind` leaves the register as it is whenever it can happen
+/// (a read, a CAS that did not swap).
+fn keeps_state(kind: Kind) -> bool {
+    matches!(kind, Kind::Read(_) | Kind::NotSwapped { .. })
+}
+
+/// The search's position: what is linearized, in what order, and the
+/// register's value after it.
+struct Search<'a> {
+    ops: &'a [Searched],
+    ev: Events,
+    keys: Vec<u128>,
+    cache: HashSet<(u128, u32)>,
+    /// Completed operations not linearized yet.
+    remaining: usize,
+    linearized: u128,
+    state: u32,
+    /// (call node, state before it, forced): a forced step was the only one
+    /// worth trying at its level.
+    stack: Vec<(usize, u32, bool)>,
+    /// How many unknown writes of unread values are applied: always the
+    /// earliest ones (see `Searched::unread_rank`).
+    unread_applied: usize,
+}
+
+/// What trying an operation at the current point gave.
+enum Tried {
+    /// Linearized: the search goes on from it.
+    Applied,
+    /// It cannot come here (the register's value, or its turn).
+    Unfit,
+    /// It fits, but that configuration was explored already.
+    Seen,
+}
+
+impl Search<'_> {
+    fn try_apply(&mut self, node: usize, forced: bool) -> Tried {
+        let i = self.ev.op[node];
+        let op = &self.ops[i];
+        if op.unread_rank.is_some_and(|r| r != self.unread_applied) {
+            return Tried::Unfit;
+        }
+        let Ok(next) = step_quiet(self.state, op.kind) else {
+            return Tried::Unfit;
+        };
+        let fingerprint = self.linearized ^ self.keys[i];
+        if !self.cache.insert((fingerprint, next)) {
+            return Tried::Seen;
+        }
+        self.stack.push((node, self.state, forced));
+        self.state = next;
+        self.linearized = fingerprint;
+        if op.definite {
+            self.remaining -= 1;
+        }
+        if op.unread_rank.is_some() {
+            self.unread_applied += 1;
+        }
+        self.ev.lift(node);
+        Tried::Applied
+    }
+
+    /// Takes the last step back; its call node and whether it was forced.
+    fn undo(&mut self) -> Option<(usize, bool)> {
+        let (node, before, forced) = self.stack.pop()?;
+        let op = &self.ops[self.ev.op[node]];
+        self.state = before;
+        self.linearized ^= self.keys[self.ev.op[node]];
+        if op.definite {
+            self.remaining += 1;
+        }
+        if op.unread_rank.is_some() {
+            self.unread_applied -= 1;
+        }
+        self.ev.unlift(node);
+        Some((node, forced))
+    }
+}
+
+/// [`step`] without the reason, for the search's inner loop.
+fn step_quiet(state: u32, kind: Kind) -> Result<u32, ()> {
+    match kind {
+        Kind::Read(v) if v == state => Ok(state),
+        Kind::Write(v) => Ok(v),
+        Kind::Swapped { expect, new } if expect == state => Ok(new),
+        Kind::NotSwapped { expect } if expect != state => Ok(state),
+        Kind::Maybe { expect: None, new } => Ok(new),
+        Kind::Maybe {
+            expect: Some(e),
+            new,
+        } if e == state => Ok(new),
+        _ => Err(()),
+    }
+}
+
 /// Wing & Gong / Lowe search over one key's history.
+///
+/// One more reduction: an operation that leaves the register as it is (a
+/// read, a CAS that did not swap) and fits now is linearized now, and no
+/// other choice is tried at that point. Any linearization of the rest that
+/// places it later can place it here instead: everything that had to
+/// precede it already does (that is what makes it a candidate), nothing
+/// has to precede it that would not, and it changes no value.
 fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> KeyResult {
     let started = Instant::now();
     let deadline = started + budget;
@@ -650,93 +752,116 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
         Err(verdict) => return result(verdict, 0, 0, 0),
     };
     let checked = ops.len();
-    let mut ev = Events::new(&ops);
-    let keys: Vec<u128> = (0..ops.len()).map(zobrist).collect();
-    let mut cache: HashSet<(u128, u32)> = HashSet::new();
-    let mut remaining = ops.iter().filter(|o| o.definite).count();
-    let mut linearized: u128 = 0;
-    let mut state: u32 = 0;
-    // (call node, state before it)
-    let mut stack: Vec<(usize, u32)> = Vec::new();
+    let mut s = Search {
+        ev: Events::new(&ops),
+        keys: (0..ops.len()).map(zobrist).collect(),
+        cache: HashSet::new(),
+        remaining: ops.iter().filter(|o| o.definite).count(),
+        linearized: 0,
+        state: 0,
+        stack: Vec::new(),
+        unread_applied: 0,
+        ops: &ops,
+    };
     let mut best: Option<Counterexample> = None;
     let mut best_depth = 0;
     let mut explored: u64 = 0;
-    // How many unknown writes of unread values are applied: always the
-    // earliest ones (see `Searched::unread_rank`).
-    let mut unread_applied = 0;
-    let mut entry = ev.next[HEAD];
+    // At the start of a level: look for a forced step first.
+    let mut fresh = true;
+    let mut entry = s.ev.next[HEAD];
     loop {
-        if remaining == 0 {
+        if s.remaining == 0 {
             return result(Verdict::Linearizable, checked, dropped, explored);
         }
         explored += 1;
         if explored.is_multiple_of(4096) && Instant::now() >= deadline {
             let why = format!(
                 "time budget {budget:?} spent, {} configurations cached",
-                cache.len()
+                s.cache.len()
             );
             return result(Verdict::GaveUp { why }, checked, dropped, explored);
         }
-        if entry == NIL {
-            // Only unknown operations can be left unlinearized at the end,
-            // and `remaining` counts completed ones: unreachable.
-            let why = "the event list ended with completed operations left".to_owned();
+        if s.cache.len() > max_states {
+            let why = format!("cache limit of {max_states} configurations reached");
             return result(Verdict::GaveUp { why }, checked, dropped, explored);
         }
-        let i = ev.op[entry];
-        if ev.is_call[entry] {
-            let in_turn = ops[i].unread_rank.is_none_or(|r| r == unread_applied);
-            if let (true, Ok(next)) = (in_turn, step(state, ops[i].kind, &values)) {
-                let fingerprint = linearized ^ keys[i];
-                if cache.insert((fingerprint, next)) {
-                    if cache.len() > max_states {
-                        let why = format!("cache limit of {max_states} configurations reached");
-                        return result(Verdict::GaveUp { why }, checked, dropped, explored);
+        let mut dead_end = false;
+        if fresh {
+            fresh = false;
+            let mut n = s.ev.next[HEAD];
+            while n != NIL && s.ev.is_call[n] {
+                let kind = ops[s.ev.op[n]].kind;
+                if keeps_state(kind) && step_quiet(s.state, kind).is_ok() {
+                    match s.try_apply(n, true) {
+                        Tried::Applied => fresh = true,
+                        // Explored from here already: so was every other
+                        // choice at this level.
+                        Tried::Seen | Tried::Unfit => dead_end = true,
                     }
-                    stack.push((entry, state));
-                    state = next;
-                    linearized = fingerprint;
-                    if ops[i].definite {
-                        remaining -= 1;
-                    }
-                    if ops[i].unread_rank.is_some() {
-                        unread_applied += 1;
-                    }
-                    ev.lift(entry);
-                    entry = ev.next[HEAD];
-                    continue;
+                    break;
+                }
+                n = s.ev.next[n];
+            }
+            if fresh {
+                continue;
+            }
+            entry = s.ev.next[HEAD];
+        }
+        if !dead_end {
+            if entry == NIL {
+                // `remaining` counts completed operations, whose returns
+                // are in the list: unreachable.
+                let why = "the event list ended with completed operations left".to_owned();
+                return result(Verdict::GaveUp { why }, checked, dropped, explored);
+            }
+            if s.ev.is_call[entry] {
+                match s.try_apply(entry, false) {
+                    Tried::Applied => fresh = true,
+                    Tried::Unfit | Tried::Seen => entry = s.ev.next[entry],
+                }
+                continue;
+            }
+            // The return of an operation not linearized yet: whatever was
+            // chosen before cannot be completed this way.
+            if best.is_none() || s.stack.len() > best_depth {
+                best_depth = s.stack.len();
+                let stack: Vec<(usize, u32)> = s.stack.iter().map(|f| (f.0, f.1)).collect();
+                best = Some(counterexample(&s.ev, &ops, &stack, entry, s.state, &values));
+            }
+        }
+        // Back to the last choice that was not forced.
+        loop {
+            match s.undo() {
+                None => {
+                    let c = best.unwrap_or_else(|| {
+                        let first_return = first_return(&s.ev);
+                        counterexample(&s.ev, &ops, &[], first_return, 0, &values)
+                    });
+                    return result(
+                        Verdict::NotLinearizable(Box::new(c)),
+                        checked,
+                        dropped,
+                        explored,
+                    );
+                }
+                Some((_, true)) => continue,
+                Some((node, false)) => {
+                    entry = s.ev.next[node];
+                    break;
                 }
             }
-            entry = ev.next[entry];
-            continue;
         }
-        // The return of an operation not linearized yet: whatever was
-        // chosen before cannot be completed this way.
-        if best.is_none() || stack.len() > best_depth {
-            best_depth = stack.len();
-            best = Some(counterexample(&ev, &ops, &stack, entry, state, &values));
-        }
-        let Some((call, before)) = stack.pop() else {
-            let c = best.unwrap_or_else(|| counterexample(&ev, &ops, &[], entry, 0, &values));
-            return result(
-                Verdict::NotLinearizable(Box::new(c)),
-                checked,
-                dropped,
-                explored,
-            );
-        };
-        let j = ev.op[call];
-        state = before;
-        linearized ^= keys[j];
-        if ops[j].definite {
-            remaining += 1;
-        }
-        if ops[j].unread_rank.is_some() {
-            unread_applied -= 1;
-        }
-        ev.unlift(call);
-        entry = ev.next[call];
     }
+}
+
+/// The first return node of the list (there is one while completed
+/// operations are left).
+fn first_return(ev: &Events) -> usize {
+    let mut n = ev.next[HEAD];
+    while n != NIL && ev.is_call[n] {
+        n = ev.next[n];
+    }
+    n
 }
 
 /// The account of a dead end: the prefix, the value, the operation whose

@@ -366,6 +366,29 @@ fn a_large_linearizable_history_is_checked_quickly() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
+#[test]
+fn one_stale_read_in_a_large_history_is_found_quickly() {
+    // 5 000 operations by 8 overlapping clients, then a read of the first
+    // value written, long after: every order must be refuted.
+    let mut h = sequential_history(5_000, 8, 11);
+    let first = h
+        .iter()
+        .find_map(|o| match &o.call {
+            Call::Write { value } => Some(value.clone()),
+            _ => None,
+        })
+        .unwrap();
+    h.push(read(99_999, Some(&first), 10_000_000, 10_000_001));
+    let started = Instant::now();
+    let report = check(&h, Limits::default());
+    let c = match &report.keys[0].verdict {
+        Verdict::NotLinearizable(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(c.stuck, 99_999);
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
 /// A deterministic history of a sequential register: op `i` takes effect at
 /// `10 * i` ms, its call and return drawn around that point, so the history
 /// is linearizable by construction. `procs` bounds how far intervals reach.
