@@ -26,14 +26,15 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::fencing::{self, Applied, FencedWrite};
-use crate::linearizability::{self, Call, Limits, Op, Outcome, StaleRead};
+use crate::linearizability::{self, Call, Limits, Op, Outcome};
 use crate::nemesis::{Fault, FaultWindow};
 use crate::workload::{Kind, Mode, Record, Version};
 
 /// Everything one run found.
 pub struct Findings {
     pub linearizability: linearizability::Report,
-    pub stale_reads: Vec<StaleRead>,
+    /// Default and `?consistent` reads proven stale.
+    pub stale_reads: Vec<Stale>,
     /// When reads were proven stale: the check again without them (and
     /// without those proven stale once they are gone), which tells whether
     /// they are the whole story.
@@ -66,18 +67,31 @@ pub fn analyse(
         .map(|r| r.op.clone())
         .collect();
     let report = linearizability::check(&checked, limits);
-    let stale_reads = linearizability::stale_reads(&checked);
+    let by_index = stale_by_index(&records);
+    let mut stale_reads: Vec<Stale> = linearizability::stale_reads(&checked)
+        .into_iter()
+        .map(|s| Stale {
+            read: s.read,
+            writer: s.writer,
+            newer: s.newer,
+            by_index: false,
+        })
+        .collect();
+    let proven: BTreeSet<u64> = stale_reads.iter().map(|s| s.read).collect();
+    stale_reads.extend(by_index.into_iter().filter(|s| !proven.contains(&s.read)));
+    stale_reads.sort_by_key(|s| s.read);
     let without_stale_reads = (!stale_reads.is_empty()).then(|| {
-        let mut rest = checked.clone();
+        let mut gone: BTreeSet<u64> = stale_reads.iter().map(|s| s.read).collect();
+        let mut rest: Vec<Op> = checked.clone();
         for _ in 0..10 {
-            let stale: BTreeSet<u64> = linearizability::stale_reads(&rest)
+            rest.retain(|o| !gone.contains(&o.id));
+            gone = linearizability::stale_reads(&rest)
                 .iter()
                 .map(|s| s.read)
                 .collect();
-            if stale.is_empty() {
+            if gone.is_empty() {
                 break;
             }
-            rest.retain(|o| !stale.contains(&o.id));
         }
         linearizability::check(&rest, limits)
     });
@@ -103,6 +117,65 @@ pub fn analyse(
         windows,
         end,
     }
+}
+
+/// A default or `?consistent` read that missed a write completed before it
+/// began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    /// The read (id).
+    pub read: u64,
+    /// The write whose value it returned, when known (`None`: the key was
+    /// absent, or the value's writer is not known by index).
+    pub writer: Option<u64>,
+    /// A write acknowledged before the read began that it should have seen.
+    pub newer: u64,
+    /// Proven by the indices the servers answered (the read's ModifyIndex
+    /// is below the index `newer` was acknowledged at) rather than by real
+    /// time alone ([`linearizability::StaleRead`]).
+    pub by_index: bool,
+}
+
+/// Reads whose entry's ModifyIndex is below the index of a write to the
+/// same key acknowledged before the read was sent.
+fn stale_by_index(records: &[Record]) -> Vec<Stale> {
+    let mut acked: BTreeMap<&str, Vec<(&Record, u64)>> = BTreeMap::new();
+    for r in records {
+        let applied = matches!(r.op.outcome, Outcome::Written | Outcome::Swapped(true));
+        if let (true, Some(index), Kind::Write | Kind::Cas | Kind::Fenced) =
+            (applied, r.index, r.kind)
+        {
+            acked.entry(r.op.key.as_str()).or_default().push((r, index));
+        }
+    }
+    let mut out = Vec::new();
+    for r in records {
+        let (Kind::Read(Mode::Default | Mode::Consistent), Some(m), Outcome::Read(Some(v))) =
+            (r.kind, r.index, &r.op.outcome)
+        else {
+            continue;
+        };
+        let Some(writes) = acked.get(r.op.key.as_str()) else {
+            continue;
+        };
+        let newer = writes
+            .iter()
+            .filter(|(w, index)| *index > m && w.op.complete < r.op.invoke)
+            .max_by_key(|(w, _)| w.op.complete);
+        if let Some((w, _)) = newer {
+            let writer = writes.iter().find(|(x, index)| {
+                *index == m
+                    && matches!(&x.op.call, Call::Write { value } | Call::Cas { new: value, .. } if value == v)
+            });
+            out.push(Stale {
+                read: r.op.id,
+                writer: writer.map(|(x, _)| x.op.id),
+                newer: w.op.id,
+                by_index: true,
+            });
+        }
+    }
+    out
 }
 
 fn fencing_violations(
@@ -501,7 +574,7 @@ impl Findings {
             let _ = writeln!(out, "{}", k.explain(&ops));
         }
         if !self.stale_reads.is_empty() {
-            let mut groups: BTreeMap<(String, String, String), Vec<&StaleRead>> = BTreeMap::new();
+            let mut groups: BTreeMap<(String, String, String), Vec<&Stale>> = BTreeMap::new();
             for s in &self.stale_reads {
                 let Some(r) = by_id.get(&s.read) else {
                     continue;
@@ -517,8 +590,9 @@ impl Findings {
             }
             let _ = writeln!(
                 out,
-                "{} reads returned a value that a write completed before the read began had already replaced:",
-                self.stale_reads.len()
+                "{} reads returned a value that a write completed before the read began had already replaced ({} proven by real time alone, the others by the indices the servers answered):",
+                self.stale_reads.len(),
+                self.stale_reads.iter().filter(|s| !s.by_index).count()
             );
             for ((fault, node, mode), list) in &groups {
                 let total = self
@@ -556,7 +630,13 @@ impl Findings {
                 for s in list.iter().take(3) {
                     let show = |id: Option<u64>| {
                         id.and_then(|i| by_id.get(&i)).map_or_else(
-                            || "(the key absent: no write yet)".to_owned(),
+                            || {
+                                if s.by_index {
+                                    "(no acknowledged write at that index)".to_owned()
+                                } else {
+                                    "(the key absent: no write yet)".to_owned()
+                                }
+                            },
                             |r| r.op.describe(),
                         )
                     };

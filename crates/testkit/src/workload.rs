@@ -278,11 +278,28 @@ impl Worker {
                         break;
                     }
                 }
-                let url = format!("{}/v1/kv/{}?release={session}", t.url, cfg.lock_key);
-                self.client.put_quietly(url, wt).await;
+                let path = format!("/v1/kv/{}?release={session}", cfg.lock_key);
+                self.put_anywhere(&t, &path, wt).await;
             }
-            let url = format!("{}/v1/session/destroy/{session}", t.url);
-            self.client.put_quietly(url, wt).await;
+            // Through any node that answers, so a hold does not outlive its
+            // holder's node by a session TTL.
+            let path = format!("/v1/session/destroy/{session}");
+            self.put_anywhere(&t, &path, wt).await;
+        }
+    }
+
+    /// `PUT path` on `first`, then on every other node, until one answers
+    /// 200.
+    async fn put_anywhere(&self, first: &Target, path: &str, within: Duration) {
+        let others = self.targets.iter().filter(|t| t.name != first.name);
+        for t in std::iter::once(first).chain(others) {
+            if self
+                .client
+                .put_ok(&format!("{}{path}", t.url), within)
+                .await
+            {
+                return;
+            }
         }
     }
 

@@ -434,9 +434,13 @@ impl Client {
         !refused
     }
 
-    /// A `PUT` whose answer does not matter (a release, a session destroy).
-    pub(super) async fn put_quietly(&self, url: String, within: Duration) {
-        self.send(reqwest::Method::PUT, url, None, within).await;
+    /// An unrecorded `PUT` (a release, a session destroy): whether it was
+    /// answered 200.
+    pub(super) async fn put_ok(&self, url: &str, within: Duration) -> bool {
+        let reply = self
+            .send(reqwest::Method::PUT, url.to_owned(), None, within)
+            .await;
+        matches!(reply, Reply::Answer { status: 200, .. })
     }
 }
 
