@@ -66,7 +66,8 @@ pub fn analyse(
         .filter(|r| r.kind.checked())
         .map(|r| r.op.clone())
         .collect();
-    let report = linearizability::check(&checked, limits);
+    let hints = hints(&records, histories);
+    let report = linearizability::check_guided(&checked, &hints, limits);
     let by_index = stale_by_index(&records);
     let mut stale_reads: Vec<Stale> = linearizability::stale_reads(&checked)
         .into_iter()
@@ -93,7 +94,11 @@ pub fn analyse(
                 break;
             }
         }
-        linearizability::check(&rest, limits)
+        let limits = Limits {
+            budget: limits.budget / 2,
+            ..limits
+        };
+        linearizability::check_guided(&rest, &hints, limits)
     });
     let fencing = fencing_violations(&records, histories);
     let applied_twice = applied_twice(&records, histories);
@@ -117,6 +122,36 @@ pub fn analyse(
         windows,
         end,
     }
+}
+
+/// Where the servers say each operation took effect: a write at its place
+/// in its key's history (index, then order within the entry), a read just
+/// after the write whose value it returned. Only guides the search.
+fn hints(records: &[Record], histories: &BTreeMap<String, Vec<Version>>) -> HashMap<u64, u64> {
+    let mut place: HashMap<(&str, &str), u64> = HashMap::new();
+    for (key, versions) in histories {
+        for (i, v) in versions.iter().enumerate() {
+            if let Some(value) = &v.value {
+                place.insert((key.as_str(), value.as_str()), 2 * (i as u64 + 1));
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for r in records {
+        let key = r.op.key.as_str();
+        let at = match (&r.op.call, &r.op.outcome) {
+            (Call::Read, Outcome::Read(None)) => Some(1),
+            (Call::Read, Outcome::Read(Some(v))) => place.get(&(key, v.as_str())).map(|p| p + 1),
+            (Call::Write { value } | Call::Cas { new: value, .. }, _) => {
+                place.get(&(key, value.as_str())).copied()
+            }
+            _ => None,
+        };
+        if let Some(at) = at {
+            out.insert(r.op.id, at);
+        }
+    }
+    out
 }
 
 /// A default or `?consistent` read that missed a write completed before it
@@ -590,9 +625,10 @@ impl Findings {
             }
             let _ = writeln!(
                 out,
-                "{} reads returned a value that a write completed before the read began had already replaced ({} proven by real time alone, the others by the indices the servers answered):",
+                "{} reads returned a value that a write completed before the read began had already replaced ({} proven by real time alone, {} by the indices the servers answered):",
                 self.stale_reads.len(),
-                self.stale_reads.iter().filter(|s| !s.by_index).count()
+                self.stale_reads.iter().filter(|s| !s.by_index).count(),
+                self.stale_reads.iter().filter(|s| s.by_index).count()
             );
             for ((fault, node, mode), list) in &groups {
                 let total = self

@@ -178,6 +178,8 @@ pub enum Verdict {
     /// The search hit its time budget or cache limit: no conclusion.
     GaveUp {
         why: String,
+        /// The furthest the search had got, as a counterexample would say.
+        furthest: Option<Box<Counterexample>>,
     },
     /// An operation cannot be checked (its outcome does not fit its call,
     /// or it completed before it was invoked).
@@ -234,36 +236,47 @@ impl KeyResult {
         );
         match &self.verdict {
             Verdict::Linearizable => out.push_str("linearizable"),
-            Verdict::GaveUp { why } => {
+            Verdict::GaveUp { why, furthest } => {
                 let _ = write!(out, "gave up ({why})");
+                if let Some(c) = furthest {
+                    let _ = writeln!(out, ".");
+                    Self::dead_end(&mut out, c, &describe);
+                }
             }
             Verdict::Malformed { op, why } => {
                 let _ = write!(out, "malformed: {} {why}", describe(*op));
             }
             Verdict::NotLinearizable(c) => {
-                let _ = writeln!(
-                    out,
-                    "NOT linearizable.\n  The search got furthest with {} operations linearized; the register then held {}.",
-                    c.prefix.len(),
-                    show(c.value.as_deref())
-                );
-                let shown = c.prefix.len().min(8);
-                let _ = writeln!(out, "  The last {shown} of them, in order:");
-                for id in &c.prefix[c.prefix.len() - shown..] {
-                    let _ = writeln!(out, "    {}", describe(*id));
-                }
-                let _ = writeln!(
-                    out,
-                    "  Next had to come (its answer arrived before any other choice):\n    {}",
-                    describe(c.stuck)
-                );
-                let _ = writeln!(out, "  and no operation that could come first fits:");
-                for (id, why) in &c.candidates {
-                    let _ = writeln!(out, "    {} -- {why}", describe(*id));
-                }
+                let _ = writeln!(out, "NOT linearizable.");
+                Self::dead_end(&mut out, c, &describe);
             }
         }
         out
+    }
+
+    /// The furthest point of a search, the operation that had to come
+    /// next, and why nothing could.
+    fn dead_end(out: &mut String, c: &Counterexample, describe: &dyn Fn(u64) -> String) {
+        let _ = writeln!(
+            out,
+            "  The search got furthest with {} operations linearized; the register then held {}.",
+            c.prefix.len(),
+            show(c.value.as_deref())
+        );
+        let shown = c.prefix.len().min(8);
+        let _ = writeln!(out, "  The last {shown} of them, in order:");
+        for id in &c.prefix[c.prefix.len() - shown..] {
+            let _ = writeln!(out, "    {}", describe(*id));
+        }
+        let _ = writeln!(
+            out,
+            "  Next had to come (its answer arrived before any other choice):\n    {}",
+            describe(c.stuck)
+        );
+        let _ = writeln!(out, "  and no operation that could come first fits:");
+        for (id, why) in &c.candidates {
+            let _ = writeln!(out, "    {} -- {why}", describe(*id));
+        }
     }
 }
 
@@ -296,6 +309,17 @@ impl Report {
 /// write without anyone seeing it, so removing it from a linearization
 /// leaves a linearization: leaving it out changes no verdict.
 pub fn check(ops: &[Op], limits: Limits) -> Report {
+    check_guided(ops, &HashMap::new(), limits)
+}
+
+/// [`check`], trying first, at each point, the operation that comes first
+/// by `hints` (operation id to a position, e.g. the order in which the
+/// servers say they applied the writes, and each read just after the write
+/// it saw). The verdict does not depend on the hints: only how soon a
+/// linearization is found. Without them, an operation that stayed in
+/// flight through a whole fault (a write queued by a cut-off server and
+/// applied at the heal) is tried at every point of the fault first.
+pub fn check_guided(ops: &[Op], hints: &HashMap<u64, u64>, limits: Limits) -> Report {
     let mut by_key: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
     for op in ops {
         by_key.entry(op.key.as_str()).or_default().push(op);
@@ -308,7 +332,7 @@ pub fn check(ops: &[Op], limits: Limits) -> Report {
     for (i, (key, ops)) in keys.into_iter().enumerate() {
         let left = deadline.saturating_duration_since(Instant::now());
         let share = left / u32::try_from(total - i).unwrap_or(u32::MAX);
-        results.push(check_key(key, &ops, share, limits.max_states));
+        results.push(check_key(key, &ops, hints, share, limits.max_states));
     }
     results.sort_by(|a, b| a.key.cmp(&b.key));
     Report { keys: results }
@@ -431,6 +455,8 @@ struct Searched {
     unread_rank: Option<usize>,
     /// The value it writes if applied (for reports).
     writes: Option<String>,
+    /// Where the hints place it (`u64::MAX`: nowhere).
+    hint: u64,
 }
 
 /// The operations of one key to search, with the values interned.
@@ -509,6 +535,7 @@ fn prepare(ops: &[&Op], values: &mut Values) -> Result<(Vec<Searched>, usize), V
                 invoke: op.invoke,
                 complete: op.complete,
                 unread_rank: None,
+                hint: u64::MAX,
                 writes: match &op.call {
                     Call::Write { value } | Call::Cas { new: value, .. } => Some(value.clone()),
                     Call::Read => None,
@@ -649,12 +676,22 @@ struct Search<'a> {
     remaining: usize,
     linearized: u128,
     state: u32,
-    /// (call node, state before it, forced): a forced step was the only one
-    /// worth trying at its level.
-    stack: Vec<(usize, u32, bool)>,
+    /// (call node, state before it, how it was chosen).
+    stack: Vec<(usize, u32, Choice)>,
     /// How many unknown writes of unread values are applied: always the
     /// earliest ones (see `Searched::unread_rank`).
     unread_applied: usize,
+}
+
+/// How a step was chosen, which says what to try after it is undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Choice {
+    /// The only step worth trying at its point: undo the one before too.
+    Forced,
+    /// The hints' first pick: then scan every candidate at that point.
+    Guided,
+    /// Found by the scan: the scan goes on after it.
+    Scanned,
 }
 
 /// What trying an operation at the current point gave.
@@ -668,7 +705,7 @@ enum Tried {
 }
 
 impl Search<'_> {
-    fn try_apply(&mut self, node: usize, forced: bool) -> Tried {
+    fn try_apply(&mut self, node: usize, how: Choice) -> Tried {
         let i = self.ev.op[node];
         let op = &self.ops[i];
         if op.unread_rank.is_some_and(|r| r != self.unread_applied) {
@@ -681,7 +718,7 @@ impl Search<'_> {
         if !self.cache.insert((fingerprint, next)) {
             return Tried::Seen;
         }
-        self.stack.push((node, self.state, forced));
+        self.stack.push((node, self.state, how));
         self.state = next;
         self.linearized = fingerprint;
         if op.definite {
@@ -694,9 +731,9 @@ impl Search<'_> {
         Tried::Applied
     }
 
-    /// Takes the last step back; its call node and whether it was forced.
-    fn undo(&mut self) -> Option<(usize, bool)> {
-        let (node, before, forced) = self.stack.pop()?;
+    /// Takes the last step back; its call node and how it was chosen.
+    fn undo(&mut self) -> Option<(usize, Choice)> {
+        let (node, before, how) = self.stack.pop()?;
         let op = &self.ops[self.ev.op[node]];
         self.state = before;
         self.linearized ^= self.keys[self.ev.op[node]];
@@ -707,7 +744,7 @@ impl Search<'_> {
             self.unread_applied -= 1;
         }
         self.ev.unlift(node);
-        Some((node, forced))
+        Some((node, how))
     }
 }
 
@@ -735,7 +772,13 @@ fn step_quiet(state: u32, kind: Kind) -> Result<u32, ()> {
 /// places it later can place it here instead: everything that had to
 /// precede it already does (that is what makes it a candidate), nothing
 /// has to precede it that would not, and it changes no value.
-fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> KeyResult {
+fn check_key(
+    key: &str,
+    ops: &[&Op],
+    hints: &HashMap<u64, u64>,
+    budget: Duration,
+    max_states: usize,
+) -> KeyResult {
     let started = Instant::now();
     let deadline = started + budget;
     let mut values = Values::default();
@@ -747,10 +790,14 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
         explored,
         took: started.elapsed(),
     };
-    let (ops, dropped) = match prepare(ops, &mut values) {
+    let (mut ops, dropped) = match prepare(ops, &mut values) {
         Ok(p) => p,
         Err(verdict) => return result(verdict, 0, 0, 0),
     };
+    for o in &mut ops {
+        o.hint = hints.get(&o.id).copied().unwrap_or(u64::MAX);
+    }
+    let guided = ops.iter().any(|o| o.hint != u64::MAX);
     let checked = ops.len();
     let mut s = Search {
         ev: Events::new(&ops),
@@ -779,11 +826,23 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
                 "time budget {budget:?} spent, {} configurations cached",
                 s.cache.len()
             );
-            return result(Verdict::GaveUp { why }, checked, dropped, explored);
+            let furthest = best.map(Box::new);
+            return result(
+                Verdict::GaveUp { why, furthest },
+                checked,
+                dropped,
+                explored,
+            );
         }
         if s.cache.len() > max_states {
             let why = format!("cache limit of {max_states} configurations reached");
-            return result(Verdict::GaveUp { why }, checked, dropped, explored);
+            let furthest = best.map(Box::new);
+            return result(
+                Verdict::GaveUp { why, furthest },
+                checked,
+                dropped,
+                explored,
+            );
         }
         let mut dead_end = false;
         if fresh {
@@ -792,7 +851,7 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
             while n != NIL && s.ev.is_call[n] {
                 let kind = ops[s.ev.op[n]].kind;
                 if keeps_state(kind) && step_quiet(s.state, kind).is_ok() {
-                    match s.try_apply(n, true) {
+                    match s.try_apply(n, Choice::Forced) {
                         Tried::Applied => fresh = true,
                         // Explored from here already: so was every other
                         // choice at this level.
@@ -805,6 +864,29 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
             if fresh {
                 continue;
             }
+            if !dead_end && guided {
+                // The candidate the hints place first, if it fits.
+                let mut pick: Option<(u64, usize)> = None;
+                let mut n = s.ev.next[HEAD];
+                while n != NIL && s.ev.is_call[n] {
+                    let op = &ops[s.ev.op[n]];
+                    let in_turn = op.unread_rank.is_none_or(|r| r == s.unread_applied);
+                    if op.hint != u64::MAX
+                        && in_turn
+                        && pick.is_none_or(|(h, _)| op.hint < h)
+                        && step_quiet(s.state, op.kind).is_ok()
+                    {
+                        pick = Some((op.hint, n));
+                    }
+                    n = s.ev.next[n];
+                }
+                if let Some((_, n)) = pick {
+                    if let Tried::Applied = s.try_apply(n, Choice::Guided) {
+                        fresh = true;
+                        continue;
+                    }
+                }
+            }
             entry = s.ev.next[HEAD];
         }
         if !dead_end {
@@ -812,10 +894,16 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
                 // `remaining` counts completed operations, whose returns
                 // are in the list: unreachable.
                 let why = "the event list ended with completed operations left".to_owned();
-                return result(Verdict::GaveUp { why }, checked, dropped, explored);
+                let furthest = best.map(Box::new);
+                return result(
+                    Verdict::GaveUp { why, furthest },
+                    checked,
+                    dropped,
+                    explored,
+                );
             }
             if s.ev.is_call[entry] {
-                match s.try_apply(entry, false) {
+                match s.try_apply(entry, Choice::Scanned) {
                     Tried::Applied => fresh = true,
                     Tried::Unfit | Tried::Seen => entry = s.ev.next[entry],
                 }
@@ -844,8 +932,12 @@ fn check_key(key: &str, ops: &[&Op], budget: Duration, max_states: usize) -> Key
                         explored,
                     );
                 }
-                Some((_, true)) => continue,
-                Some((node, false)) => {
+                Some((_, Choice::Forced)) => continue,
+                Some((_, Choice::Guided)) => {
+                    entry = s.ev.next[HEAD];
+                    break;
+                }
+                Some((node, Choice::Scanned)) => {
                     entry = s.ev.next[node];
                     break;
                 }

@@ -1,5 +1,7 @@
 use proptest::prelude::*;
 
+use std::collections::HashMap;
+
 use super::*;
 
 fn ms(n: u64) -> Duration {
@@ -350,7 +352,7 @@ fn a_search_without_budget_gives_up_instead_of_hanging() {
     };
     let report = check(&h, limits);
     match &report.keys[0].verdict {
-        Verdict::GaveUp { why } => assert!(why.contains("cache limit"), "{why}"),
+        Verdict::GaveUp { why, .. } => assert!(why.contains("cache limit"), "{why}"),
         Verdict::NotLinearizable(_) => {} // found before the cache filled
         other => panic!("{other:?}"),
     }
@@ -725,4 +727,70 @@ proptest! {
             report.keys.first().map(|k| k.explain(&h)).unwrap_or_default()
         );
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Hints, right or wrong, change how soon the search concludes, never
+    /// what it concludes.
+    #[test]
+    fn hints_never_change_the_verdict(
+        drawn in prop::collection::vec(small_op(), 0..7),
+        hints in prop::collection::vec(0u64..10, 7),
+    ) {
+        let h = small_history(&drawn);
+        let hints: HashMap<u64, u64> = h
+            .iter()
+            .zip(&hints)
+            .filter(|(_, x)| **x < 8)
+            .map(|(o, x)| (o.id, *x))
+            .collect();
+        let plain = check(&h, Limits::default()).all_linearizable();
+        let guided = check_guided(&h, &hints, Limits::default()).all_linearizable();
+        prop_assert_eq!(plain, guided);
+        prop_assert_eq!(plain, brute_force(&h));
+    }
+}
+
+#[test]
+fn a_batch_queued_through_a_fault_and_applied_at_the_heal_is_accepted_with_hints() {
+    // Writes queued by a cut-off server through a whole fault, applied in
+    // one batch at the heal, while the other side wrote and read: the
+    // hints place the queued writes where the servers applied them.
+    let mut h = Vec::new();
+    let mut hints = HashMap::new();
+    let mut id = 0;
+    let queued = 14u64;
+    for q in 0..queued {
+        // Sent during the fault, acknowledged at the heal (t = 10 000).
+        h.push(write(
+            id,
+            &format!("q{q}"),
+            Outcome::Written,
+            100 + q,
+            10_000,
+        ));
+        hints.insert(id, 1_000_000 + q);
+        id += 1;
+    }
+    for i in 0..300u64 {
+        let t = 200 + 30 * i;
+        h.push(write(id, &format!("m{i}"), Outcome::Written, t, t + 5));
+        hints.insert(id, 2 * i);
+        id += 1;
+        h.push(read(id, Some(&format!("m{i}")), t + 10, t + 15));
+        hints.insert(id, 2 * i + 1);
+        id += 1;
+    }
+    h.push(read(id, Some(&format!("q{}", queued - 1)), 10_001, 10_002));
+    hints.insert(id, 2_000_000);
+    let limits = Limits {
+        budget: Duration::from_secs(30),
+        max_states: 5_000_000,
+    };
+    let started = Instant::now();
+    let report = check_guided(&h, &hints, limits);
+    assert!(report.all_linearizable(), "{:?}", report.keys[0].verdict);
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
