@@ -790,6 +790,28 @@ fn check_key(
         explored,
         took: started.elapsed(),
     };
+    // A read that real time alone proves stale settles the key at once.
+    if let Some(w) = stale_in_key(ops).first() {
+        let why = |id: u64| ops.iter().find(|o| o.id == id).map(|o| o.describe());
+        let c = Counterexample {
+            prefix: w.writer.into_iter().chain([w.newer]).collect(),
+            value: ops.iter().find(|o| o.id == w.newer).and_then(|o| match &o.call {
+                Call::Write { value } | Call::Cas { new: value, .. } => Some(value.clone()),
+                Call::Read => None,
+            }),
+            stuck: w.read,
+            candidates: vec![(
+                w.read,
+                format!(
+                    "proven stale by real time: {} completed before the read began, and began after every write of the value read had completed ({})",
+                    why(w.newer).unwrap_or_default(),
+                    w.writer.and_then(why).unwrap_or_else(|| "the key was absent".into())
+                ),
+            )],
+        };
+        let dropped = 0;
+        return result(Verdict::NotLinearizable(Box::new(c)), ops.len(), dropped, 0);
+    }
     let (mut ops, dropped) = match prepare(ops, &mut values) {
         Ok(p) => p,
         Err(verdict) => return result(verdict, 0, 0, 0),
@@ -1022,64 +1044,66 @@ pub fn stale_reads(ops: &[Op]) -> Vec<StaleRead> {
     for op in ops {
         by_key.entry(op.key.as_str()).or_default().push(op);
     }
+    let mut out: Vec<StaleRead> = by_key.values().flat_map(|ops| stale_in_key(ops)).collect();
+    out.sort_by_key(|s| s.read);
+    out
+}
+
+/// [`stale_reads`] of one key's operations.
+fn stale_in_key(ops: &[&Op]) -> Vec<StaleRead> {
     let mut out = Vec::new();
-    for ops in by_key.values() {
-        // Completed writes (writes and CAS that swapped), and every op that
-        // may have written each value.
-        let done: Vec<(&Op, &str)> = ops
-            .iter()
-            .filter_map(|o| match (&o.call, &o.outcome) {
-                (Call::Write { value }, Outcome::Written)
-                | (Call::Cas { new: value, .. }, Outcome::Swapped(true)) => {
-                    Some((*o, value.as_str()))
-                }
-                _ => None,
-            })
-            .collect();
-        let mut writers: HashMap<&str, Vec<&Op>> = HashMap::new();
-        for o in ops.iter() {
-            match (&o.call, &o.outcome) {
-                (Call::Write { value }, Outcome::Written | Outcome::Unknown)
-                | (Call::Cas { new: value, .. }, Outcome::Swapped(true) | Outcome::Unknown) => {
-                    writers.entry(value.as_str()).or_default().push(o);
-                }
-                _ => {}
+    // Completed writes (writes and CAS that swapped), and every op that
+    // may have written each value.
+    let done: Vec<(&Op, &str)> = ops
+        .iter()
+        .filter_map(|o| match (&o.call, &o.outcome) {
+            (Call::Write { value }, Outcome::Written)
+            | (Call::Cas { new: value, .. }, Outcome::Swapped(true)) => Some((*o, value.as_str())),
+            _ => None,
+        })
+        .collect();
+    let mut writers: HashMap<&str, Vec<&Op>> = HashMap::new();
+    for o in ops.iter() {
+        match (&o.call, &o.outcome) {
+            (Call::Write { value }, Outcome::Written | Outcome::Unknown)
+            | (Call::Cas { new: value, .. }, Outcome::Swapped(true) | Outcome::Unknown) => {
+                writers.entry(value.as_str()).or_default().push(o);
             }
-        }
-        for read in ops.iter() {
-            let (Call::Read, Outcome::Read(v)) = (&read.call, &read.outcome) else {
-                continue;
-            };
-            // The value's writers must all have completed (not unknown)
-            // before the newer write began.
-            let value_writers: Vec<&Op> = match v {
-                Some(v) => match writers.get(v.as_str()) {
-                    Some(w) => w.clone(),
-                    None => continue, // read of a value nobody wrote: not this kind
-                },
-                None => Vec::new(),
-            };
-            if value_writers.iter().any(|w| w.outcome == Outcome::Unknown) {
-                continue;
-            }
-            let newer = done
-                .iter()
-                .filter(|(w, value)| {
-                    Some(*value) != v.as_deref()
-                        && w.complete < read.invoke
-                        && value_writers.iter().all(|vw| vw.complete < w.invoke)
-                })
-                .max_by_key(|(w, _)| w.complete);
-            if let Some((w, _)) = newer {
-                out.push(StaleRead {
-                    read: read.id,
-                    writer: value_writers.first().map(|w| w.id),
-                    newer: w.id,
-                });
-            }
+            _ => {}
         }
     }
-    out.sort_by_key(|s| s.read);
+    for read in ops.iter() {
+        let (Call::Read, Outcome::Read(v)) = (&read.call, &read.outcome) else {
+            continue;
+        };
+        // The value's writers must all have completed (not unknown)
+        // before the newer write began.
+        let value_writers: Vec<&Op> = match v {
+            Some(v) => match writers.get(v.as_str()) {
+                Some(w) => w.clone(),
+                None => continue, // read of a value nobody wrote: not this kind
+            },
+            None => Vec::new(),
+        };
+        if value_writers.iter().any(|w| w.outcome == Outcome::Unknown) {
+            continue;
+        }
+        let newer = done
+            .iter()
+            .filter(|(w, value)| {
+                Some(*value) != v.as_deref()
+                    && w.complete < read.invoke
+                    && value_writers.iter().all(|vw| vw.complete < w.invoke)
+            })
+            .max_by_key(|(w, _)| w.complete);
+        if let Some((w, _)) = newer {
+            out.push(StaleRead {
+                read: read.id,
+                writer: value_writers.first().map(|w| w.id),
+                newer: w.id,
+            });
+        }
+    }
     out
 }
 

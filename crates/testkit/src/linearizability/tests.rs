@@ -108,7 +108,7 @@ fn a_stale_read_after_a_completed_write_is_rejected_and_named() {
     let report = check(&h, Limits::default());
     let text = report.keys[0].explain(&h);
     assert!(
-        text.contains("NOT linearizable") && text.contains("#3") && text.contains("read \"a\""),
+        text.contains("NOT linearizable") && text.contains("#3") && text.contains("proven stale"),
         "{text}"
     );
     let stale = stale_reads(&h);
