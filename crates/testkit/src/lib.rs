@@ -6,7 +6,9 @@
 //! waits for conditions with a deadline and a reason. A [`Cluster`] is
 //! several agents (servers and client agents) formed from Consul-shaped
 //! config files, with faults to inject: SIGKILL, SIGSTOP, restarts, and
-//! network partitions ([`Partition`]).
+//! network partitions ([`Partition`]). For fault-injection runs it has a
+//! recorded [`workload`], a [`nemesis`], a [`linearizability`] checker, the
+//! [`fencing`] check, and the [`findings`] that combine them.
 //!
 //! Only integration tests use it. It never signals a process it did not
 //! start, never kills by name, and never sleeps without a condition.
@@ -28,9 +30,14 @@ pub mod browser;
 pub mod cli;
 pub mod cluster;
 pub mod error;
+pub mod fencing;
+pub mod findings;
+pub mod linearizability;
 pub mod loopback;
+pub mod nemesis;
 pub mod partition;
 pub mod wait;
+pub mod workload;
 
 use std::time::Duration;
 
