@@ -20,10 +20,10 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use praetor_checks::process::{reap, ProcessGroup};
 use praetor_client::watch::WatchSpec;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::process::Child;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -38,8 +38,6 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most events an `event` watch keeps for its next handler call (the
 /// agent's own event buffer holds as many).
 pub const MAX_PENDING_EVENTS: usize = 256;
-/// How long to wait for a killed handler to be reaped.
-const REAP_GRACE: Duration = Duration::from_secs(5);
 /// The pause before reading again after a failed read.
 const RETRY_READ: Duration = Duration::from_secs(1);
 
@@ -306,7 +304,7 @@ async fn run_command(
             return;
         }
     };
-    let mut group = Group::of(&child);
+    let mut group = ProcessGroup::of(&child);
     let stdin = child.stdin.take();
     // The body is written while the handler runs: one that does not read
     // its stdin must not hold the write (and so the watch) forever.
@@ -337,66 +335,22 @@ async fn run_command(
         }
         Some(Err(_)) => {
             group.kill();
-            reap(&mut child).await;
+            if !reap(&mut child).await {
+                tracing::warn!(
+                    "a killed watch handler was not reaped in time; tokio reaps it later"
+                );
+            }
             tracing::warn!(handler = %program, ?timeout,
                 "watch handler timed out; its process group was killed");
         }
         None => {
             group.kill();
-            reap(&mut child).await;
-        }
-    }
-}
-
-/// Waits (bounded) for a killed handler, so the next call never overlaps it.
-async fn reap(child: &mut Child) {
-    if tokio::time::timeout(REAP_GRACE, child.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("a killed watch handler was not reaped in time; tokio reaps it later");
-    }
-}
-
-/// A handler's process group: killed (SIGKILL) on `kill` or when dropped
-/// armed, so neither a timeout nor a stopped agent leaves its processes.
-struct Group {
-    pgid: Option<libc::pid_t>,
-}
-
-impl Group {
-    fn of(child: &Child) -> Group {
-        Group {
-            pgid: child.id().and_then(|id| libc::pid_t::try_from(id).ok()),
-        }
-    }
-
-    /// The handler exited: what it deliberately left running is its own
-    /// business, as in Consul.
-    fn disarm(&mut self) {
-        self.pgid = None;
-    }
-
-    fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            // SAFETY: kill(2) takes plain integers and touches no memory of
-            // ours. The group's leader is our child and not yet reaped when
-            // this runs (it is disarmed once reaped), so the group ID cannot
-            // have been reused.
-            let rc = unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            if rc != 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::ESRCH) {
-                    tracing::warn!(pgid, error = %e, "killing a watch handler's process group");
-                }
+            if !reap(&mut child).await {
+                tracing::warn!(
+                    "a killed watch handler was not reaped in time; tokio reaps it later"
+                );
             }
         }
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -19,6 +19,7 @@ mod error;
 mod grpc;
 mod http;
 mod output;
+pub mod process;
 mod runner;
 mod script;
 mod tcp;

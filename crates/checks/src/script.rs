@@ -12,13 +12,11 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use crate::definition::Status;
 use crate::output::{go_duration, Tail};
-
-/// How long to wait for a killed group's leader to be reaped.
-const REAP_GRACE: Duration = Duration::from_secs(5);
+use crate::process::{reap, ProcessGroup};
 
 /// Runs `args` once, bounded by `timeout`; output at most `max` bytes.
 pub(crate) async fn probe(args: &[String], timeout: Duration, max: usize) -> (Status, String) {
@@ -47,7 +45,7 @@ pub(crate) async fn probe(args: &[String], timeout: Duration, max: usize) -> (St
         Ok(child) => child,
         Err(e) => return (Status::Critical, format!("exec: {program:?}: {e}")),
     };
-    let mut group = Group::of(&child);
+    let mut group = ProcessGroup::of(&child);
     let mut output = Tail::new(max);
     let mut receiver = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
         Ok(r) => r,
@@ -94,7 +92,9 @@ pub(crate) async fn probe(args: &[String], timeout: Duration, max: usize) -> (St
         }
         Err(_) => {
             group.kill();
-            reap(&mut child).await;
+            if !reap(&mut child).await {
+                tracing::warn!("a killed script was not reaped in time; tokio reaps it later");
+            }
             tracing::warn!(timeout = %go_duration(timeout), "script check timed out; its process group was killed");
             let mut msg = format!("Timed out ({}) running check", go_duration(timeout));
             if !output.is_empty() {
@@ -104,59 +104,5 @@ pub(crate) async fn probe(args: &[String], timeout: Duration, max: usize) -> (St
             }
             (Status::Critical, msg)
         }
-    }
-}
-
-/// Waits (bounded) for a killed child, so the next run never overlaps it.
-async fn reap(child: &mut Child) {
-    if tokio::time::timeout(REAP_GRACE, child.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("a killed script was not reaped in time; tokio reaps it later");
-    }
-}
-
-/// The script's process group: killed (SIGKILL) on `kill` or when dropped
-/// armed, so neither a timeout nor a stopped runner leaves its processes.
-struct Group {
-    pgid: Option<libc::pid_t>,
-}
-
-impl Group {
-    fn of(child: &Child) -> Group {
-        Group {
-            pgid: child.id().and_then(|id| libc::pid_t::try_from(id).ok()),
-        }
-    }
-
-    /// The script ended normally: leave whatever it deliberately left
-    /// running alone, as Consul does.
-    fn disarm(&mut self) {
-        self.pgid = None;
-    }
-
-    fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            // SAFETY: kill(2) takes plain integers and touches no memory of
-            // ours. Which processes it reaches: Linux does not reuse an ID
-            // while a process group of that ID has a member, and the group
-            // is disarmed once the script ended normally; only a group
-            // emptied while its output pipe was held outside it could have
-            // its ID reused, and then by a new group leader alone.
-            let rc = unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            if rc != 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::ESRCH) {
-                    tracing::warn!(pgid, error = %e, "killing a script's process group");
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

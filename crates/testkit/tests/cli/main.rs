@@ -10,11 +10,36 @@ mod watch;
 
 use praetor_testkit::{AgentProcess, Cli, CliOutput, Loopback};
 
-/// A dev agent on its own loopback address.
+/// A dev agent on its own loopback address, once its node is in the
+/// catalog (a session, and so `lock`, needs it there).
 async fn dev_agent() -> anyhow::Result<(AgentProcess, Loopback)> {
     praetor_testkit::init_tracing();
     let lo = Loopback::allocate()?;
-    Ok((AgentProcess::dev(&lo)?.start().await?, lo))
+    let agent = AgentProcess::dev(&lo)?.start().await?;
+    let url = agent.url("/v1/catalog/nodes");
+    praetor_testkit::wait_for(
+        praetor_testkit::secs(10),
+        "the agent's node in the catalog",
+        || {
+            let (http, url) = (agent.http(), &url);
+            async move {
+                let body = http
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .text()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match serde_json::from_str::<serde_json::Value>(&body) {
+                    Ok(serde_json::Value::Array(nodes)) if !nodes.is_empty() => Ok(()),
+                    _ => Err(body),
+                }
+            }
+        },
+    )
+    .await?;
+    Ok((agent, lo))
 }
 
 /// `praetor ARGS` with `CONSUL_HTTP_ADDR` pointing at `agent`.
