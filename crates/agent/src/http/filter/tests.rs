@@ -365,7 +365,11 @@ fn expr(m: &Model) -> Expr {
                 pick(*n, Op::In, Op::NotIn),
                 Some(Operand::List(list.clone())),
             ),
-            Leaf::Empty(f, n) => leaf(&format!("{f:?}"), pick(*n, Op::IsEmpty, Op::IsNotEmpty), None),
+            Leaf::Empty(f, n) => leaf(
+                &format!("{f:?}"),
+                pick(*n, Op::IsEmpty, Op::IsNotEmpty),
+                None,
+            ),
             Leaf::NameMatches(p, n) => leaf(
                 "Name",
                 pick(*n, Op::Matches, Op::NotMatches),
@@ -430,14 +434,16 @@ fn leaf() -> impl Strategy<Value = Leaf> {
 }
 
 fn model() -> impl Strategy<Value = Model> {
-    leaf().prop_map(Model::Leaf).prop_recursive(6, 48, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 2..4).prop_map(Model::And),
-            prop::collection::vec(inner.clone(), 2..4).prop_map(Model::Or),
-            inner.clone().prop_map(|m| Model::Not(Box::new(m))),
-            inner.prop_map(|m| Model::Paren(Box::new(m))),
-        ]
-    })
+    leaf()
+        .prop_map(Model::Leaf)
+        .prop_recursive(6, 48, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Model::And),
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Model::Or),
+                inner.clone().prop_map(|m| Model::Not(Box::new(m))),
+                inner.prop_map(|m| Model::Paren(Box::new(m))),
+            ]
+        })
 }
 
 fn item() -> impl Strategy<Value = Item> {

@@ -23,7 +23,10 @@ fn flags_values_and_repeats_read_as_consul_reads_them() {
 #[test]
 fn malformed_numbers_and_durations_are_400s_with_a_reason() {
     let err = params("index=-1").u64("index").unwrap_err();
-    assert!(matches!(&err, ApiError::BadRequest(m) if m.contains("index")), "{err}");
+    assert!(
+        matches!(&err, ApiError::BadRequest(m) if m.contains("index")),
+        "{err}"
+    );
     let err = ReadOpts::read(&params("wait=forever")).unwrap_err();
     assert!(matches!(&err, ApiError::BadRequest(m) if m.starts_with("Invalid wait time")));
     let err = ReadOpts::read(&params("stale&consistent")).unwrap_err();
