@@ -912,3 +912,5 @@ fn bad_dns_values_name_key_and_file() {
         )]
     );
 }
+
+mod properties;
