@@ -18,9 +18,10 @@ pub const MAX_WAIT: Duration = Duration::from_secs(600);
 /// Longest raw query string decoded, in bytes. Consul's clients send a
 /// few short parameters; the longest legitimate value is a `?filter=`
 /// (at most [`MAX_FILTER_LEN`](super::filter::MAX_FILTER_LEN) bytes
-/// decoded, up to three times that percent-encoded), so 64 KiB leaves
-/// ample room while keeping the work per request small.
-pub const MAX_QUERY_LEN: usize = 64 * 1024;
+/// decoded, up to three times that percent-encoded), so 32 KiB leaves
+/// ample room while keeping the work per request small (and under the
+/// 64 KiB an HTTP request line can have).
+pub const MAX_QUERY_LEN: usize = 32 * 1024;
 /// Most parameters decoded from one query string (Consul's endpoints read
 /// fewer than ten).
 pub const MAX_PARAMS: usize = 128;

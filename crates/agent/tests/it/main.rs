@@ -8,6 +8,7 @@ mod durability;
 mod event;
 mod kv;
 mod local;
+mod parsers;
 mod session;
 mod snapshot;
 mod ui;
