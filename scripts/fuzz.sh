@@ -9,8 +9,9 @@
 # Only a stable toolchain is needed: RUSTC_BOOTSTRAP=1 lets it take the
 # nightly flags cargo-fuzz passes. Installs cargo-fuzz when it is missing.
 # New corpus entries go to fuzz/corpus/<target> (not committed); the
-# committed seeds in fuzz/seeds/<target> are read as well. A crash stops the
-# run, leaves its input in fuzz/artifacts/<target>/ and exits non-zero.
+# committed seeds in fuzz/seeds/<target> and past crash inputs in
+# fuzz/regressions/<target> are read as well. A crash stops the run, leaves
+# its input in fuzz/artifacts/<target>/ and exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
@@ -40,10 +41,10 @@ fi
 cargo fuzz build "${build_flags[@]}"
 
 for target in "${targets[@]}"; do
-  mkdir -p "corpus/$target" "seeds/$target"
+  mkdir -p "corpus/$target" "seeds/$target" "regressions/$target"
   echo "=== $target: ${seconds}s" >&2
   # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: memory.
-  cargo fuzz run "${build_flags[@]}" "$target" "corpus/$target" "seeds/$target" -- \
+  cargo fuzz run "${build_flags[@]}" "$target" "corpus/$target" "seeds/$target" "regressions/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 done
 echo "fuzzed ${#targets[@]} targets for ${seconds}s each: no crash" >&2

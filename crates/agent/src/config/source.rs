@@ -156,8 +156,11 @@ pub(super) fn parse(path: &Path, format: Format, text: &str) -> Result<Value, Co
             serde_json::from_str::<Value>(&stripped)
                 .map_err(|e| syntax(format!("not valid JSON: {e}")))?
         }
-        Format::Hcl => hcl::from_str::<Value>(text)
-            .map_err(|e| syntax(format!("not valid HCL: {}", hcl_message(&e))))?,
+        Format::Hcl => {
+            super::nesting::check(text).map_err(|e| syntax(format!("not valid HCL: {e}")))?;
+            hcl::from_str::<Value>(text)
+                .map_err(|e| syntax(format!("not valid HCL: {}", hcl_message(&e))))?
+        }
     };
     if value.is_object() {
         Ok(value)

@@ -542,3 +542,114 @@ fn filters_on_maps_and_lists_keep_what_matches() {
     let map = json!({"a": {"Port": 80}, "b": {"Port": 81}});
     assert_eq!(filter::apply(&p, map).unwrap(), json!({"a": {"Port": 80}}));
 }
+
+// --- inputs the fuzzers found ------------------------------------------------
+
+/// Runs `input` through what fuzz target `target` runs (without its
+/// assertions on outcomes: here only "no panic" and "refused" matter).
+fn replay(target: &str, input: &[u8]) {
+    let text = std::str::from_utf8(input).ok();
+    match target {
+        "filter" => {
+            if let Some(Ok(e)) = text.map(filter::parse) {
+                filter::eval(&e, &json!({"Port": 80}));
+            }
+        }
+        "duration" => {
+            let _ = text.map(praetor_api::duration::parse);
+        }
+        "query_params" => {
+            let p = praetor_agent::http::query::Params::parse(text);
+            let _ = praetor_agent::http::query::ReadOpts::read(&p);
+            let _ = filter::apply(&p, json!([{"Port": 80}]));
+        }
+        "kv_key" => {
+            let _ = text.map(|t| key_from_path(t, "/v1/kv"));
+        }
+        "dns_name" => {
+            if let Some(qname) = input.get(1..).and_then(|r| std::str::from_utf8(r).ok()) {
+                let _ = praetor_agent::dns::name::parse(qname, input[0] & 1 == 1, &["consul."]);
+            }
+        }
+        "dns_packet" => {
+            let _ = answer_is_well_formed(input.get(1..).unwrap_or_default());
+        }
+        "config" => {
+            let dir = tempfile::tempdir().unwrap();
+            let name = if input.first().is_some_and(|b| b & 1 == 1) {
+                "fuzz.hcl"
+            } else {
+                "fuzz.json"
+            };
+            let path = dir.path().join(name);
+            std::fs::write(&path, input.get(1..).unwrap_or_default()).unwrap();
+            let flags = praetor_agent::config::Flags {
+                data_dir: Some(dir.path().to_owned()),
+                node: Some("fuzz".into()),
+                config_files: vec![path],
+                ..Default::default()
+            };
+            let _ = praetor_agent::config::load(&flags);
+        }
+        "snapshot" => {
+            restore(input);
+            decode_and_use(input);
+        }
+        "txn" => {
+            let _ = txn(input);
+        }
+        "definition" => definitions(input),
+        "rpc_frame" => {
+            let _ = postcard::from_bytes::<(u64, praetor_server::rpc::Request)>(input);
+            let _ = postcard::from_bytes::<(u64, praetor_server::rpc::Reply)>(input);
+        }
+        other => panic!("no replay for fuzz target {other:?}"),
+    }
+}
+
+/// Every input in `fuzz/regressions/<target>/` (each once made a fuzz
+/// target crash or hang) now runs through its parser without panicking.
+#[test]
+fn issue_12_inputs_the_fuzzers_found_are_handled() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
+    let mut replayed = 0;
+    for target in std::fs::read_dir(&root).unwrap() {
+        let target = target.unwrap().path();
+        let name = target.file_name().unwrap().to_string_lossy().into_owned();
+        for input in std::fs::read_dir(&target).unwrap() {
+            let input = input.unwrap().path();
+            replay(&name, &std::fs::read(&input).unwrap());
+            replayed += 1;
+        }
+    }
+    assert!(
+        replayed >= 2,
+        "the regression inputs are in {}",
+        root.display()
+    );
+}
+
+/// The HCL file that kept hcl-edit busy for 28 s (four-fold per level of
+/// brackets around a failing expression) is refused before it is parsed.
+#[test]
+fn issue_12_an_hcl_file_nesting_too_deep_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/config/timeout-8769a45632184e8f84436cd3e8af019fd8dd4056"),
+    )
+    .unwrap();
+    let path = dir.path().join("a.hcl");
+    std::fs::write(&path, &input[1..]).unwrap();
+    let flags = praetor_agent::config::Flags {
+        data_dir: Some(dir.path().to_owned()),
+        node: Some("n".into()),
+        config_files: vec![path],
+        ..Default::default()
+    };
+    let err = praetor_agent::config::load(&flags).unwrap_err().to_string();
+    assert!(
+        err.contains("not valid HCL: brackets, braces and interpolations nest more than 12 deep"),
+        "{err}"
+    );
+}
