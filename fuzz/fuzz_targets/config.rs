@@ -13,7 +13,11 @@ fn dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let base = std::path::Path::new("/dev/shm");
-        let base = if base.is_dir() { base.to_path_buf() } else { std::env::temp_dir() };
+        let base = if base.is_dir() {
+            base.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         let dir = base.join(format!("praetor-fuzz-config-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("data")).expect("a scratch dir");
         dir
@@ -24,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((format, text)) = data.split_first() else {
         return;
     };
-    let name = if format & 1 == 0 { "fuzz.json" } else { "fuzz.hcl" };
+    let name = if format & 1 == 0 {
+        "fuzz.json"
+    } else {
+        "fuzz.hcl"
+    };
     let path = dir().join(name);
     std::fs::write(&path, text).expect("writing the config file");
     let flags = Flags {

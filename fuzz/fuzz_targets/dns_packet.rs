@@ -23,7 +23,8 @@ fuzz_target!(|data: &[u8]| {
     }
     cfg.dns.enable_truncate = knobs & 2 == 2;
     cfg.dns.udp_answer_limit = u32::from(knobs >> 4);
-    let is_query = Message::from_vec(packet).is_ok_and(|m| m.metadata.message_type == MessageType::Query);
+    let is_query =
+        Message::from_vec(packet).is_ok_and(|m| m.metadata.message_type == MessageType::Query);
     for transport in [Transport::Udp, Transport::Tcp] {
         match handle_without_catalog(packet, &cfg, transport) {
             None => assert!(!is_query, "a query that decodes went unanswered"),

@@ -12,6 +12,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(d) = duration::parse(text) {
         assert!(d.as_nanos() < 1 << 63, "{text:?} parsed past Go's limit");
         let formatted = duration::format(d);
-        assert_eq!(duration::parse(&formatted), Ok(d), "{text:?} -> {formatted:?}");
+        assert_eq!(
+            duration::parse(&formatted),
+            Ok(d),
+            "{text:?} -> {formatted:?}"
+        );
     }
 });

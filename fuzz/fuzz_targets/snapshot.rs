@@ -20,7 +20,12 @@ fn decode_and_use(data: &[u8]) {
             cas: Some(0),
         },
     );
-    store.apply(next.saturating_add(1), &Command::KvDeleteTree { prefix: String::new() });
+    store.apply(
+        next.saturating_add(1),
+        &Command::KvDeleteTree {
+            prefix: String::new(),
+        },
+    );
     store.set_history_limit(1);
     let _ = store.history().since("", 0, 10);
     let _ = store.encode_snapshot();
