@@ -47,4 +47,6 @@ for target in "${targets[@]}"; do
   cargo fuzz run "${build_flags[@]}" "$target" "corpus/$target" "seeds/$target" "regressions/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 done
+# The config target's scratch files (one directory per fuzzing process).
+rm -rf /dev/shm/praetor-fuzz-config-* "${TMPDIR:-/tmp}"/praetor-fuzz-config-*
 echo "fuzzed ${#targets[@]} targets for ${seconds}s each: no crash" >&2
