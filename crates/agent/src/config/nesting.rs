@@ -107,26 +107,21 @@ pub(super) fn check(text: &str) -> Result<(), String> {
                     stack.push(Frame::Bracket);
                     opened = true;
                 }
-                (')' | ']', _) => {
-                    if stack.last() == Some(&Frame::Bracket) {
-                        stack.pop();
-                    }
+                (')' | ']', _) if stack.last() == Some(&Frame::Bracket) => {
+                    stack.pop();
                 }
-                ('}', _) => {
-                    if matches!(stack.last(), Some(Frame::Bracket | Frame::Interpolation)) {
-                        stack.pop();
-                    }
+                ('}', _) if matches!(stack.last(), Some(Frame::Bracket | Frame::Interpolation)) => {
+                    stack.pop();
                 }
                 _ => {}
             },
         }
-        if opened {
-            if stack.iter().filter(|f| f.nests()).count() > MAX_HCL_NESTING {
-                return Err(format!(
-                    "brackets, braces and interpolations nest more than {MAX_HCL_NESTING} deep at line {line} column {}",
-                    column + 1
-                ));
-            }
+        if opened && stack.iter().filter(|f| f.nests()).count() > MAX_HCL_NESTING {
+            return Err(format!(
+                "brackets, braces and interpolations nest more than {MAX_HCL_NESTING} deep \
+                 at line {line} column {}",
+                column + 1
+            ));
         }
         for skipped in &chars[i..(i + step).min(chars.len())] {
             if *skipped == '\n' {
