@@ -103,7 +103,7 @@ impl History {
         let mut evicted = Vec::new();
         while self.changes.len() > self.limit {
             if let Some(old) = self.changes.pop_front() {
-                self.complete_from = self.complete_from.max(old.index + 1);
+                self.complete_from = self.complete_from.max(old.index.saturating_add(1));
                 evicted.push(old);
             }
         }
@@ -179,5 +179,28 @@ impl History {
             .filter(|c| c.key == key)
             .take(max)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12 (found by fuzzing a snapshot): a change at the largest
+    /// index, as a crafted snapshot can hold, falls out of the history
+    /// without overflowing `complete_from`.
+    #[test]
+    fn issue_12_a_change_at_the_last_index_is_trimmed_without_overflow() {
+        let mut h = History::new(1);
+        for index in [u64::MAX, 1] {
+            h.push(Change {
+                index,
+                key: "a".into(),
+                entry: None,
+                prev: None,
+            });
+        }
+        assert_eq!(h.oldest_index(), u64::MAX);
+        assert_eq!(h.set_limit(1).len(), 0);
     }
 }

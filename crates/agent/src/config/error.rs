@@ -30,6 +30,9 @@ pub enum ConfigError {
     /// A file or directory that exists but could not be read.
     #[error("reading {}: {error}", path.display())]
     Read { path: PathBuf, error: io::Error },
+    /// A file larger than a config file can sensibly be.
+    #[error("config file {}: larger than {limit} bytes", path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
     /// A `-config-file` whose name ends in neither `.json` nor `.hcl`.
     #[error("config file {}: the name must end in .json or .hcl", path.display())]
     UnknownFormat { path: PathBuf },

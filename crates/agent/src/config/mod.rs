@@ -8,6 +8,7 @@ mod file;
 mod flags;
 mod load;
 mod merge;
+mod nesting;
 mod resolve;
 mod runtime;
 mod setting;

@@ -3,7 +3,7 @@
 //! `/* */` comments, or HCL). Never interprets keys; that is `file.rs`'s job.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -29,11 +29,17 @@ impl Format {
     }
 }
 
+/// Largest config file read, in bytes. Consul's largest real-world files
+/// (hundreds of service definitions) are well under a megabyte; the bound
+/// keeps a file that never ends (a link to a device, a runaway generator)
+/// from taking the agent's memory before it starts.
+pub(super) const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
 /// Reads the `-config-file` at `path` into a tree whose top level is an object.
 ///
 /// # Errors
 /// `FileNotFound`, `FileIsDirectory`, `UnknownFormat` (neither `.json` nor
-/// `.hcl`), `Read`, `Syntax` or `NotAnObject`, each naming `path`.
+/// `.hcl`), `Read`, `TooLarge`, `Syntax` or `NotAnObject`, each naming `path`.
 pub(super) fn read_file(path: &Path) -> Result<Value, ConfigError> {
     match fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
@@ -57,10 +63,22 @@ pub(super) fn read_file(path: &Path) -> Result<Value, ConfigError> {
     let format = Format::of(path).ok_or_else(|| ConfigError::UnknownFormat {
         path: path.to_owned(),
     })?;
-    let text = fs::read_to_string(path).map_err(|error| ConfigError::Read {
+    let read_err = |error| ConfigError::Read {
         path: path.to_owned(),
         error,
-    })?;
+    };
+    let mut text = String::new();
+    fs::File::open(path)
+        .map_err(read_err)?
+        .take(MAX_FILE_SIZE + 1)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
+    if text.len() as u64 > MAX_FILE_SIZE {
+        return Err(ConfigError::TooLarge {
+            path: path.to_owned(),
+            limit: MAX_FILE_SIZE,
+        });
+    }
     parse(path, format, &text)
 }
 
@@ -138,8 +156,11 @@ pub(super) fn parse(path: &Path, format: Format, text: &str) -> Result<Value, Co
             serde_json::from_str::<Value>(&stripped)
                 .map_err(|e| syntax(format!("not valid JSON: {e}")))?
         }
-        Format::Hcl => hcl::from_str::<Value>(text)
-            .map_err(|e| syntax(format!("not valid HCL: {}", hcl_message(&e))))?,
+        Format::Hcl => {
+            super::nesting::check(text).map_err(|e| syntax(format!("not valid HCL: {e}")))?;
+            hcl::from_str::<Value>(text)
+                .map_err(|e| syntax(format!("not valid HCL: {}", hcl_message(&e))))?
+        }
     };
     if value.is_object() {
         Ok(value)

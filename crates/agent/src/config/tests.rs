@@ -1033,3 +1033,5 @@ fn rpc_limits_are_read_with_consuls_defaults() {
     assert_eq!(l.rpc_max_conns_per_client, 100);
     assert_eq!(l.rpc_handshake_timeout, Duration::from_secs(5));
 }
+
+mod properties;

@@ -33,17 +33,138 @@ const ADVERTISED_PAYLOAD: u16 = 4096;
 
 /// The response to `packet`, encoded; `None` to send nothing.
 pub async fn handle(dns: Arc<Dns>, packet: Vec<u8>, transport: Transport) -> Option<Vec<u8>> {
-    let req = match Message::from_vec(&packet) {
+    let cfg = dns.state.config();
+    let (req, mut resp, route) = match triage(&packet, &cfg) {
+        Triage::Drop => return None,
+        Triage::FormErr(bytes) => return bytes,
+        Triage::Answer(d) => (d.req, d.resp, d.route),
+    };
+    // Every route but `Ready` has exactly one question.
+    let Some(question) = req
+        .queries
+        .first()
+        .filter(|_| !matches!(route, Route::Ready))
+    else {
+        return encode(resp, &req, transport, &cfg.dns);
+    };
+    let qtype = question.query_type();
+    match route {
+        Route::Ready => {}
+        Route::Authoritative { domain, lookup } => {
+            let ctx = Ctx {
+                qname: question.name(),
+                qtype,
+                domain,
+                dc: &cfg.datacenter,
+            };
+            let outcome = match answer_without_catalog(&ctx, &cfg, &lookup, || servers(&dns, &cfg))
+            {
+                Ok(outcome) => outcome,
+                Err(read) => self::lookup(&dns, &cfg, &ctx, read).await,
+            };
+            fill(&mut resp, &ctx, &cfg, outcome);
+        }
+        Route::Reverse => {
+            if let Some(ptr) = reverse(&dns, &cfg, question.name()).await {
+                resp.metadata.authoritative = true;
+                resp.add_answer(ptr);
+            } else if cfg.recursors.is_empty() {
+                not_in_arpa(&mut resp, &cfg);
+            } else {
+                return recurse(&packet, transport, &cfg, &req, resp).await;
+            }
+        }
+        Route::Recurse => return recurse(&packet, transport, &cfg, &req, resp).await,
+    }
+    encode(resp, &req, transport, &cfg.dns)
+}
+
+/// Answers `packet` as [`handle`] does for an agent whose catalog is empty
+/// and unreachable: every step that needs no catalog read or recursor is
+/// the same (decoding, FORMERR, NOTIMP, REFUSED, name parsing, SOA and NS,
+/// `.addr` names, truncation and encoding); service and node names are
+/// NXDOMAIN, reverse names are NXDOMAIN and recursion is SERVFAIL. Pure and
+/// synchronous, for fuzzing the whole packet path.
+#[doc(hidden)]
+pub fn handle_without_catalog(
+    packet: &[u8],
+    cfg: &RuntimeConfig,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let (req, mut resp, route) = match triage(packet, cfg) {
+        Triage::Drop => return None,
+        Triage::FormErr(bytes) => return bytes,
+        Triage::Answer(d) => (d.req, d.resp, d.route),
+    };
+    // Every route but `Ready` has exactly one question.
+    let Some(question) = req
+        .queries
+        .first()
+        .filter(|_| !matches!(route, Route::Ready))
+    else {
+        return encode(resp, &req, transport, &cfg.dns);
+    };
+    match route {
+        Route::Ready => {}
+        Route::Authoritative { domain, lookup } => {
+            let ctx = Ctx {
+                qname: question.name(),
+                qtype: question.query_type(),
+                domain,
+                dc: &cfg.datacenter,
+            };
+            let outcome =
+                answer_without_catalog(&ctx, cfg, &lookup, Vec::new).unwrap_or(Outcome::NxDomain);
+            fill(&mut resp, &ctx, cfg, outcome);
+        }
+        Route::Reverse if cfg.recursors.is_empty() => not_in_arpa(&mut resp, cfg),
+        Route::Reverse | Route::Recurse => resp.metadata.response_code = ResponseCode::ServFail,
+    }
+    encode(resp, &req, transport, &cfg.dns)
+}
+
+/// Where a decoded request goes next.
+enum Route<'a> {
+    /// `resp` is complete (NOTIMP, FORMERR, REFUSED).
+    Ready,
+    /// A name in one of the agent's domains.
+    Authoritative { domain: &'a str, lookup: Lookup },
+    /// A PTR (or ANY) question under `in-addr.arpa.` or `ip6.arpa.`.
+    Reverse,
+    /// Any other name, for the recursors.
+    Recurse,
+}
+
+/// The first, pure step of every request.
+enum Triage<'a> {
+    /// A response, or nothing decodable: send nothing.
+    Drop,
+    /// Undecodable: FORMERR when the header can be read.
+    FormErr(Option<Vec<u8>>),
+    /// Decoded, with the response begun.
+    Answer(Box<Decoded<'a>>),
+}
+
+/// A decoded request, its response begun (id, flags, question, EDNS0), and
+/// where it goes next.
+struct Decoded<'a> {
+    req: Message,
+    resp: Message,
+    route: Route<'a>,
+}
+
+/// Decodes `packet` and decides where it goes, without any I/O.
+fn triage<'a>(packet: &[u8], cfg: &'a RuntimeConfig) -> Triage<'a> {
+    let req = match Message::from_vec(packet) {
         Ok(req) => req,
         Err(e) => {
             tracing::debug!(error = %e, "malformed dns request");
-            return format_error(&packet);
+            return Triage::FormErr(format_error(packet));
         }
     };
     if req.metadata.message_type == MessageType::Response {
-        return None;
+        return Triage::Drop;
     }
-    let cfg = dns.state.config();
     let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
     resp.metadata.recursion_desired = req.metadata.recursion_desired;
     resp.metadata.checking_disabled = req.metadata.checking_disabled;
@@ -56,11 +177,19 @@ pub async fn handle(dns: Arc<Dns>, packet: Vec<u8>, transport: Transport) -> Opt
     }
     if req.metadata.op_code != OpCode::Query {
         resp.metadata.response_code = ResponseCode::NotImp;
-        return encode(resp, &req, transport, &cfg.dns);
+        return Triage::Answer(Box::new(Decoded {
+            req,
+            resp,
+            route: Route::Ready,
+        }));
     }
     let [question] = req.queries.as_slice() else {
         resp.metadata.response_code = ResponseCode::FormErr;
-        return encode(resp, &req, transport, &cfg.dns);
+        return Triage::Answer(Box::new(Decoded {
+            req,
+            resp,
+            route: Route::Ready,
+        }));
     };
     let qname = question.name().to_lowercase().to_ascii();
     let qname = if qname.ends_with('.') {
@@ -71,37 +200,42 @@ pub async fn handle(dns: Arc<Dns>, packet: Vec<u8>, transport: Transport) -> Opt
     let qtype = question.query_type();
     let mut domains = vec![cfg.domain.as_str()];
     domains.extend(cfg.alt_domain.as_deref());
-    if let Some(parsed) = name::parse(&qname, qtype == RecordType::SRV, &domains) {
-        let ctx = Ctx {
-            qname: question.name(),
-            qtype,
-            domain: domains[parsed.domain],
-            dc: &cfg.datacenter,
-        };
+    let route = if let Some(parsed) = name::parse(&qname, qtype == RecordType::SRV, &domains) {
         resp.metadata.authoritative = true;
-        authoritative(&dns, &cfg, &ctx, &parsed.lookup, &mut resp).await;
-        return encode(resp, &req, transport, &cfg.dns);
-    }
-    let arpa = qname.ends_with(".in-addr.arpa.") || qname.ends_with(".ip6.arpa.");
-    if arpa && matches!(qtype, RecordType::PTR | RecordType::ANY) {
-        if let Some(ptr) = reverse(&dns, &cfg, question.name()).await {
-            resp.metadata.authoritative = true;
-            resp.add_answer(ptr);
-            return encode(resp, &req, transport, &cfg.dns);
+        Route::Authoritative {
+            domain: domains[parsed.domain],
+            lookup: parsed.lookup,
         }
-        if cfg.recursors.is_empty() {
-            resp.metadata.authoritative = true;
-            resp.metadata.response_code = ResponseCode::NXDomain;
-            resp.add_authorities(answer::soa(&cfg.domain, &cfg.dns.soa, serial()));
-            return encode(resp, &req, transport, &cfg.dns);
-        }
-    }
-    if cfg.recursors.is_empty() {
+    } else if (qname.ends_with(".in-addr.arpa.") || qname.ends_with(".ip6.arpa."))
+        && matches!(qtype, RecordType::PTR | RecordType::ANY)
+    {
+        Route::Reverse
+    } else if cfg.recursors.is_empty() {
         resp.metadata.response_code = ResponseCode::Refused;
-        return encode(resp, &req, transport, &cfg.dns);
-    }
+        Route::Ready
+    } else {
+        Route::Recurse
+    };
+    Triage::Answer(Box::new(Decoded { req, resp, route }))
+}
+
+/// A reverse name no node has, with no recursors to ask: NXDOMAIN.
+fn not_in_arpa(resp: &mut Message, cfg: &RuntimeConfig) {
+    resp.metadata.authoritative = true;
+    resp.metadata.response_code = ResponseCode::NXDomain;
+    resp.add_authorities(answer::soa(&cfg.domain, &cfg.dns.soa, serial()));
+}
+
+/// Forwards `packet` to the recursors; SERVFAIL when every one fails.
+async fn recurse(
+    packet: &[u8],
+    transport: Transport,
+    cfg: &RuntimeConfig,
+    req: &Message,
+    mut resp: Message,
+) -> Option<Vec<u8>> {
     let forwarded = recursor::forward(
-        &packet,
+        packet,
         transport,
         &cfg.recursors,
         cfg.dns.recursor_strategy,
@@ -111,9 +245,11 @@ pub async fn handle(dns: Arc<Dns>, packet: Vec<u8>, transport: Transport) -> Opt
     match forwarded {
         Some(answer) => Some(answer),
         None => {
-            tracing::warn!(name = %qname, "every recursor failed");
+            if let Some(q) = req.queries.first() {
+                tracing::warn!(name = %q.name(), "every recursor failed");
+            }
             resp.metadata.response_code = ResponseCode::ServFail;
-            encode(resp, &req, transport, &cfg.dns)
+            encode(resp, req, transport, &cfg.dns)
         }
     }
 }
@@ -141,53 +277,89 @@ fn serial() -> u32 {
 /// What a lookup found.
 enum Outcome {
     Found(Records),
+    /// The zone's SOA record as the answer.
+    Soa,
+    /// These servers as the zone's name servers.
+    NameServers(Vec<(String, IpAddr)>),
+    /// A question this server does not answer (zone transfers).
+    NotImp,
     /// The name does not exist.
     NxDomain,
     /// The catalog could not be read.
     ServFail,
 }
 
-/// Answers a name inside the domain into `resp`: SOA and NS questions for
-/// any name, zone transfers refused as not implemented, the rest by
-/// [`lookup`]; NXDOMAIN and empty answers carry the SOA.
-async fn authoritative(
-    dns: &Dns,
-    cfg: &RuntimeConfig,
+/// A question inside the domain that only the catalog can answer.
+enum CatalogRead<'a> {
+    Service {
+        service: &'a str,
+        tag: Option<&'a str>,
+    },
+    Node(&'a str),
+}
+
+/// The outcome of a question inside the domain when it needs no catalog
+/// read: SOA and NS questions for any name, the apex, invalid names,
+/// `.addr` names and other datacenters; zone transfers are not
+/// implemented. Otherwise the catalog read it needs ([`lookup`]).
+fn answer_without_catalog<'l>(
     ctx: &Ctx<'_>,
-    lookup: &Lookup,
-    resp: &mut Message,
-) {
+    cfg: &RuntimeConfig,
+    lookup: &'l Lookup,
+    servers: impl FnOnce() -> Vec<(String, IpAddr)>,
+) -> Result<Outcome, CatalogRead<'l>> {
+    let other_dc = |dc: &Option<String>| dc.as_ref().is_some_and(|d| d != ctx.dc);
+    Ok(match (ctx.qtype, lookup) {
+        (RecordType::SOA, _) => Outcome::Soa,
+        (RecordType::NS, _) => Outcome::NameServers(servers()),
+        (RecordType::AXFR | RecordType::IXFR, _) => Outcome::NotImp,
+        // The apex exists (it holds the SOA): no data, not NXDOMAIN.
+        (_, Lookup::Apex) => Outcome::Found(Records::default()),
+        (_, Lookup::Invalid) => Outcome::NxDomain,
+        // No WAN federation: other datacenters cannot be reached.
+        (_, Lookup::Service { dc, .. } | Lookup::Node { dc, .. }) if other_dc(dc) => {
+            Outcome::NxDomain
+        }
+        (_, Lookup::Addr(ip)) => Outcome::Found(answer::addr(ctx, *ip, cfg.dns.node_ttl)),
+        (_, Lookup::Service { service, tag, .. }) => {
+            return Err(CatalogRead::Service {
+                service,
+                tag: tag.as_deref(),
+            })
+        }
+        (_, Lookup::Node { node, .. }) => return Err(CatalogRead::Node(node)),
+    })
+}
+
+/// Writes `outcome` into `resp`: NXDOMAIN and empty answers carry the SOA.
+fn fill(resp: &mut Message, ctx: &Ctx<'_>, cfg: &RuntimeConfig, outcome: Outcome) {
     let soa = || answer::soa(ctx.domain, &cfg.dns.soa, serial());
-    let outcome = match ctx.qtype {
-        RecordType::SOA => Outcome::Found(Records {
+    let records = match outcome {
+        Outcome::Found(records) => records,
+        Outcome::Soa => Records {
             answers: soa().into_iter().collect(),
             additionals: Vec::new(),
-        }),
-        RecordType::NS => Outcome::Found(answer::name_servers(
-            ctx,
-            &servers(dns, cfg),
-            cfg.dns.node_ttl,
-        )),
-        RecordType::AXFR | RecordType::IXFR => {
+        },
+        Outcome::NameServers(servers) => answer::name_servers(ctx, &servers, cfg.dns.node_ttl),
+        Outcome::NotImp => {
             resp.metadata.response_code = ResponseCode::NotImp;
             return;
-        }
-        _ => self::lookup(dns, cfg, ctx, lookup).await,
-    };
-    match outcome {
-        Outcome::Found(records) => {
-            if records.answers.is_empty() {
-                resp.add_authorities(soa());
-            }
-            resp.add_answers(records.answers);
-            resp.add_additionals(records.additionals);
         }
         Outcome::NxDomain => {
             resp.metadata.response_code = ResponseCode::NXDomain;
             resp.add_authorities(soa());
+            return;
         }
-        Outcome::ServFail => resp.metadata.response_code = ResponseCode::ServFail,
+        Outcome::ServFail => {
+            resp.metadata.response_code = ResponseCode::ServFail;
+            return;
+        }
+    };
+    if records.answers.is_empty() {
+        resp.add_authorities(soa());
     }
+    resp.add_answers(records.answers);
+    resp.add_additionals(records.additionals);
 }
 
 /// Up to three alive servers of this datacenter, shuffled, as name servers.
@@ -216,18 +388,11 @@ fn policy(dns: &DnsConfig) -> ReadPolicy {
     }
 }
 
-/// Reads what `lookup` names and builds its records.
-async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, lookup: &Lookup) -> Outcome {
-    let other_dc = |dc: &Option<String>| dc.as_ref().is_some_and(|d| *d != cfg.datacenter);
-    match lookup {
-        // The apex exists (it holds the SOA): no data, not NXDOMAIN.
-        Lookup::Apex => Outcome::Found(Records::default()),
-        Lookup::Invalid => Outcome::NxDomain,
-        // No WAN federation: other datacenters cannot be reached.
-        Lookup::Service { dc, .. } | Lookup::Node { dc, .. } if other_dc(dc) => Outcome::NxDomain,
-        Lookup::Addr(ip) => Outcome::Found(answer::addr(ctx, *ip, cfg.dns.node_ttl)),
-        Lookup::Service { service, tag, .. } => {
-            let key = Key::Service(service.clone());
+/// Reads what `read` names from the catalog and builds its records.
+async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead<'_>) -> Outcome {
+    match read {
+        CatalogRead::Service { service, tag } => {
+            let key = Key::Service(service.to_owned());
             let read = match dns.cache.get(&key, policy(&cfg.dns)).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -238,7 +403,7 @@ async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, lookup: &Lookup) 
             let Answer::ServiceEntries(entries) = &read.answer else {
                 return Outcome::ServFail;
             };
-            let mut healthy = answer::healthy(entries, tag.as_deref(), cfg.dns.only_passing);
+            let mut healthy = answer::healthy(entries, tag, cfg.dns.only_passing);
             if healthy.is_empty() {
                 return Outcome::NxDomain;
             }
@@ -250,8 +415,8 @@ async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, lookup: &Lookup) 
                 cfg.dns.a_record_limit,
             ))
         }
-        Lookup::Node { node, .. } => {
-            let key = Key::Node(node.clone());
+        CatalogRead::Node(node) => {
+            let key = Key::Node(node.to_owned());
             match dns.cache.get(&key, policy(&cfg.dns)).await {
                 Ok(r) => match &r.answer {
                     Answer::NodeServices(Some(n), _) => Outcome::Found(Records {

@@ -293,4 +293,107 @@ mod tests {
         assert_eq!(alt.lookup, svc("web", None, None));
         assert_eq!(p("web.service.consul.").unwrap().domain, 0);
     }
+
+    // --- property tests ---------------------------------------------------
+
+    use proptest::prelude::*;
+
+    const RESERVED: &[&str] = &[
+        "service", "node", "addr", "query", "connect", "virtual", "ingress", "dc",
+    ];
+
+    /// A DNS label that names nothing by itself.
+    fn label() -> impl Strategy<Value = String> {
+        "[a-z0-9][a-z0-9-]{0,9}".prop_filter("not a keyword", |l| !RESERVED.contains(&l.as_str()))
+    }
+
+    proptest! {
+        #[test]
+        fn any_name_is_read_without_panicking(name in any::<String>(), srv in any::<bool>()) {
+            if let Some(parsed) = parse(&name, srv, DOMAINS) {
+                prop_assert!(parsed.domain < DOMAINS.len());
+            }
+        }
+
+        #[test]
+        fn names_built_from_labels_and_keywords_are_read_without_panicking(
+            parts in prop::collection::vec(
+                prop_oneof![
+                    label(),
+                    Just("service".to_owned()), Just("node".to_owned()),
+                    Just("addr".to_owned()), Just("dc".to_owned()),
+                    Just("_tcp".to_owned()), Just("_".to_owned()), Just("".to_owned()),
+                    Just("7f000001".to_owned()), Just("consul".to_owned()),
+                ],
+                0..12,
+            ),
+            srv in any::<bool>(),
+        ) {
+            let name = format!("{}.consul.", parts.join("."));
+            prop_assert!(parse(&name, srv, DOMAINS).is_some());
+        }
+
+        #[test]
+        fn service_names_read_back_as_written(
+            tag in prop::option::of(prop::collection::vec(label(), 1..3)),
+            service in label(),
+            dc in prop::option::of(label()),
+            dc_suffix in any::<bool>(),
+            srv in any::<bool>(),
+        ) {
+            let mut name = String::new();
+            if let Some(tag) = &tag {
+                name.push_str(&tag.join("."));
+                name.push('.');
+            }
+            name.push_str(&service);
+            name.push_str(".service.");
+            if let Some(dc) = &dc {
+                name.push_str(dc);
+                name.push_str(if dc_suffix { ".dc." } else { "." });
+            }
+            name.push_str("consul.");
+            let want = svc(&service, tag.map(|t| t.join(".")).as_deref(), dc.as_deref());
+            prop_assert_eq!(parse(&name, srv, DOMAINS).map(|p| p.lookup), Some(want));
+        }
+
+        #[test]
+        fn rfc2782_names_read_back_as_written(
+            service in label(),
+            tag in label(),
+            dc in prop::option::of(label()),
+        ) {
+            let dc_part = dc.as_ref().map(|d| format!("{d}.")).unwrap_or_default();
+            let name = format!("_{service}._{tag}.service.{dc_part}consul.");
+            let want_tag = (tag != "tcp").then_some(tag.as_str());
+            prop_assert_eq!(
+                parse(&name, true, DOMAINS).map(|p| p.lookup),
+                Some(svc(&service, want_tag, dc.as_deref()))
+            );
+        }
+
+        #[test]
+        fn node_names_read_back_as_written(
+            node in prop::collection::vec(label(), 1..4),
+            dc in prop::option::of(label()),
+        ) {
+            let dc_part = dc.as_ref().map(|d| format!("{d}.")).unwrap_or_default();
+            let name = format!("{}.node.{dc_part}consul.", node.join("."));
+            prop_assert_eq!(
+                p(&name).map(|p| p.lookup),
+                Some(Lookup::Node { node: node.join("."), dc })
+            );
+        }
+
+        #[test]
+        fn every_address_reads_back_from_its_hex(ip in any::<IpAddr>()) {
+            let name = format!("{}.addr.consul.", hex(ip));
+            prop_assert_eq!(p(&name).map(|p| p.lookup), Some(Lookup::Addr(ip)));
+        }
+
+        #[test]
+        fn names_outside_the_domains_are_none(name in "[a-z.]{0,30}\\.(com|org|net)\\.") {
+            prop_assert_eq!(p(&name), None);
+        }
+    }
 }

@@ -4,14 +4,66 @@
 //! `not (Service matches "^web")`, `Meta is empty`. Selectors are dotted
 //! field paths as the JSON names them; on a list, a comparison holds when it
 //! holds for any element (as bexpr does for `Checks.Status == critical`).
+//!
+//! The expression comes from any HTTP client, so everything about it is
+//! bounded: at most [`MAX_FILTER_LEN`] bytes, parentheses and `not` nested
+//! at most [`MAX_DEPTH`] deep (parsing, evaluation and dropping recurse only
+//! that deep, since `and`/`or` chains are flat lists), and every `matches`
+//! regex compiled once, at parse time, under [`MAX_REGEX_SIZE`]. It must
+//! never panic or recurse on input beyond those bounds.
 
 use serde_json::Value;
 
-/// A parsed filter.
+/// Longest filter accepted, in bytes (after percent-decoding). Consul's
+/// documented filters are a few dozen bytes; this leaves room for long
+/// `in [...]` lists while keeping parse and evaluation cost small.
+pub const MAX_FILTER_LEN: usize = 4096;
+
+/// Deepest nesting of parentheses and `not` accepted. bexpr's grammar has
+/// no practical need for more; the parser, the evaluator and `Drop`
+/// recurse once per level, so this bound keeps them far from the stack's end.
+pub const MAX_DEPTH: usize = 32;
+
+/// Largest compiled program of a `matches` regex, in bytes (regex-lite's
+/// size limit; its default is 10 MiB). A pattern such as `(a{100}){100}`
+/// would otherwise compile to a program much larger than its text.
+pub const MAX_REGEX_SIZE: usize = 256 * 1024;
+
+/// Why a filter was refused. Each message is one line naming what was
+/// expected or which limit was passed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// Longer than [`MAX_FILTER_LEN`].
+    #[error("the filter is {len} bytes long; the limit is {limit}")]
+    TooLong { len: usize, limit: usize },
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error("the filter nests parentheses and 'not' more than {limit} deep")]
+    TooDeep { limit: usize },
+    /// A quoted string without its closing quote.
+    #[error("unterminated string in the filter")]
+    Unterminated,
+    /// `=` or `!` not followed by `=`.
+    #[error("expected {0}= in the filter")]
+    LoneSign(char),
+    /// Something other than what the grammar allows at this point.
+    #[error("expected {expected} in the filter, found {found}")]
+    Expected {
+        expected: &'static str,
+        found: String,
+    },
+    /// A word where an operator belongs that is not one.
+    #[error("unknown operator {0} in the filter")]
+    UnknownOperator(String),
+    /// A `matches` pattern that does not compile (or compiles too large).
+    #[error("invalid regular expression {pattern} in the filter: {reason}")]
+    BadRegex { pattern: String, reason: String },
+}
+
+/// A parsed filter. `And` and `Or` hold two or more terms, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
     Not(Box<Expr>),
     Match {
         selector: Vec<String>,
@@ -40,6 +92,65 @@ pub enum Op {
 pub enum Operand {
     One(String),
     List(Vec<String>),
+    /// The pattern of `matches` and `not matches`, compiled.
+    Pattern(Pattern),
+}
+
+/// A regular expression compiled once, when the filter is parsed.
+#[derive(Clone)]
+pub struct Pattern {
+    source: String,
+    regex: regex_lite::Regex,
+}
+
+impl Pattern {
+    /// Compiles `source` under [`MAX_REGEX_SIZE`].
+    ///
+    /// # Errors
+    /// `BadRegex` with regex-lite's reason.
+    pub fn new(source: &str) -> Result<Pattern, FilterError> {
+        let regex = regex_lite::RegexBuilder::new(source)
+            .size_limit(MAX_REGEX_SIZE)
+            .build()
+            .map_err(|e| FilterError::BadRegex {
+                pattern: snippet(source),
+                reason: one_line(&e.to_string()),
+            })?;
+        Ok(Pattern {
+            source: source.to_owned(),
+            regex,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.source == other.source
+    }
+}
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pattern({:?})", self.source)
+    }
+}
+
+/// `s` quoted for a message, cut to 40 characters.
+fn snippet(s: &str) -> String {
+    const KEEP: usize = 40;
+    match s.char_indices().nth(KEEP) {
+        None => format!("{s:?}"),
+        Some((end, _)) => format!("{:?}…", &s[..end]),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +166,23 @@ enum Tok {
     Ne,
 }
 
-fn lex(s: &str) -> Result<Vec<Tok>, String> {
+/// A token (or the end) as a message names it.
+fn describe(t: Option<&Tok>) -> String {
+    match t {
+        None => "the end".into(),
+        Some(Tok::Word(w)) => snippet(w),
+        Some(Tok::Str(s)) => format!("string {}", snippet(s)),
+        Some(Tok::LParen) => "'('".into(),
+        Some(Tok::RParen) => "')'".into(),
+        Some(Tok::LBracket) => "'['".into(),
+        Some(Tok::RBracket) => "']'".into(),
+        Some(Tok::Comma) => "','".into(),
+        Some(Tok::Eq) => "'=='".into(),
+        Some(Tok::Ne) => "'!='".into(),
+    }
+}
+
+fn lex(s: &str) -> Result<Vec<Tok>, FilterError> {
     let mut out = Vec::new();
     let mut it = s.chars().peekable();
     while let Some(&c) = it.peek() {
@@ -76,7 +203,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             '=' | '!' => {
                 it.next();
                 if it.next() != Some('=') {
-                    return Err(format!("expected {c}= in the filter"));
+                    return Err(FilterError::LoneSign(c));
                 }
                 out.push(if c == '=' { Tok::Eq } else { Tok::Ne });
             }
@@ -86,12 +213,11 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 let mut v = String::new();
                 loop {
                     match it.next() {
-                        None => return Err("unterminated string in the filter".into()),
-                        Some('\\') if quote == '"' => {
-                            if let Some(e) = it.next() {
-                                v.push(e);
-                            }
-                        }
+                        None => return Err(FilterError::Unterminated),
+                        Some('\\') if quote == '"' => match it.next() {
+                            Some(e) => v.push(e),
+                            None => return Err(FilterError::Unterminated),
+                        },
                         Some(ch) if ch == quote => break,
                         Some(ch) => v.push(ch),
                     }
@@ -117,68 +243,99 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// Parentheses and `not` open around the current position.
+    depth: usize,
 }
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos)
     }
-    fn next(&mut self) -> Option<Tok> {
-        let t = self.toks.get(self.pos).cloned();
-        self.pos += 1;
-        t
-    }
     fn word(&self, w: &str) -> bool {
         matches!(self.peek(), Some(Tok::Word(x)) if x == w)
     }
-    fn or(&mut self) -> Result<Expr, String> {
-        let mut left = self.and()?;
+    fn expected(&self, expected: &'static str) -> FilterError {
+        FilterError::Expected {
+            expected,
+            found: describe(self.peek()),
+        }
+    }
+    /// One level deeper; refused past [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(FilterError::TooDeep { limit: MAX_DEPTH });
+        }
+        Ok(())
+    }
+    fn or(&mut self) -> Result<Expr, FilterError> {
+        let mut terms = vec![self.and()?];
         while self.word("or") {
             self.pos += 1;
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(match terms.len() {
+            1 => terms.swap_remove(0),
+            _ => Expr::Or(terms),
+        })
     }
-    fn and(&mut self) -> Result<Expr, String> {
-        let mut left = self.unary()?;
+    fn and(&mut self) -> Result<Expr, FilterError> {
+        let mut terms = vec![self.unary()?];
         while self.word("and") {
             self.pos += 1;
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(match terms.len() {
+            1 => terms.swap_remove(0),
+            _ => Expr::And(terms),
+        })
     }
-    fn unary(&mut self) -> Result<Expr, String> {
+    fn unary(&mut self) -> Result<Expr, FilterError> {
         if self.word("not") {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.enter()?;
+            let e = Expr::Not(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(e);
         }
         if self.peek() == Some(&Tok::LParen) {
             self.pos += 1;
+            self.enter()?;
             let e = self.or()?;
-            if self.next() != Some(Tok::RParen) {
-                return Err("missing ) in the filter".into());
+            if self.peek() != Some(&Tok::RParen) {
+                return Err(self.expected("')'"));
             }
+            self.pos += 1;
+            self.depth -= 1;
             return Ok(e);
         }
         self.comparison()
     }
-    fn value(&mut self) -> Result<String, String> {
-        match self.next() {
-            Some(Tok::Str(s) | Tok::Word(s)) => Ok(s),
-            other => Err(format!("expected a value in the filter, found {other:?}")),
+    fn value(&mut self) -> Result<String, FilterError> {
+        match self.peek() {
+            Some(Tok::Str(s) | Tok::Word(s)) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.expected("a value")),
         }
     }
-    fn comparison(&mut self) -> Result<Expr, String> {
+    fn comparison(&mut self) -> Result<Expr, FilterError> {
         // `value in Selector` and `value not in Selector` read right to left.
-        let first = match self.next() {
-            Some(Tok::Word(w)) => w,
+        let first = match self.peek().cloned() {
+            Some(Tok::Word(w)) => {
+                self.pos += 1;
+                w
+            }
             Some(Tok::Str(s)) => {
+                self.pos += 1;
                 let negated = self.word("not");
                 if negated {
                     self.pos += 1;
                 }
                 if !self.word("in") {
-                    return Err(format!("expected 'in' after {s:?} in the filter"));
+                    return Err(self.expected("'in' after a quoted value"));
                 }
                 self.pos += 1;
                 let selector = self.selector()?;
@@ -193,14 +350,10 @@ impl Parser {
                     value: Some(Operand::One(s)),
                 });
             }
-            other => {
-                return Err(format!(
-                    "expected a selector in the filter, found {other:?}"
-                ))
-            }
+            _ => return Err(self.expected("a selector")),
         };
-        let selector: Vec<String> = first.split('.').map(str::to_owned).collect();
-        let op = match self.next() {
+        let selector = split_selector(&first);
+        let op = match self.peek().cloned() {
             Some(Tok::Eq) => Op::Eq,
             Some(Tok::Ne) => Op::Ne,
             Some(Tok::Word(w)) => match w.as_str() {
@@ -208,12 +361,13 @@ impl Parser {
                 "in" => Op::In,
                 "matches" => Op::Matches,
                 "is" => {
+                    self.pos += 1;
                     let not = self.word("not");
                     if not {
                         self.pos += 1;
                     }
                     if !self.word("empty") {
-                        return Err("expected 'empty' after 'is' in the filter".into());
+                        return Err(self.expected("'empty' after 'is'"));
                     }
                     self.pos += 1;
                     let op = if not { Op::IsNotEmpty } else { Op::IsEmpty };
@@ -223,20 +377,20 @@ impl Parser {
                         value: None,
                     });
                 }
-                "not" => match self.next() {
-                    Some(Tok::Word(w)) if w == "contains" => Op::NotContains,
-                    Some(Tok::Word(w)) if w == "in" => Op::NotIn,
-                    Some(Tok::Word(w)) if w == "matches" => Op::NotMatches,
-                    other => return Err(format!("unexpected {other:?} after 'not' in the filter")),
-                },
-                other => return Err(format!("unknown operator {other:?} in the filter")),
+                "not" => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(Tok::Word(w)) if w == "contains" => Op::NotContains,
+                        Some(Tok::Word(w)) if w == "in" => Op::NotIn,
+                        Some(Tok::Word(w)) if w == "matches" => Op::NotMatches,
+                        _ => return Err(self.expected("'contains', 'in' or 'matches' after 'not'")),
+                    }
+                }
+                _ => return Err(FilterError::UnknownOperator(snippet(&w))),
             },
-            other => {
-                return Err(format!(
-                    "expected an operator in the filter, found {other:?}"
-                ))
-            }
+            _ => return Err(self.expected("an operator")),
         };
+        self.pos += 1;
         let value = if matches!(op, Op::In | Op::NotIn) && self.peek() == Some(&Tok::LBracket) {
             self.pos += 1;
             let mut list = Vec::new();
@@ -246,13 +400,18 @@ impl Parser {
                     break;
                 }
                 list.push(self.value()?);
-                match self.next() {
-                    Some(Tok::Comma) => {}
-                    Some(Tok::RBracket) => break,
-                    other => return Err(format!("expected , or ] in the filter, found {other:?}")),
+                match self.peek() {
+                    Some(Tok::Comma) => self.pos += 1,
+                    Some(Tok::RBracket) => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.expected("',' or ']'")),
                 }
             }
             Operand::List(list)
+        } else if matches!(op, Op::Matches | Op::NotMatches) {
+            Operand::Pattern(Pattern::new(&self.value()?)?)
         } else {
             Operand::One(self.value()?)
         };
@@ -262,28 +421,42 @@ impl Parser {
             value: Some(value),
         })
     }
-    fn selector(&mut self) -> Result<Vec<String>, String> {
-        match self.next() {
-            Some(Tok::Word(w)) => Ok(w.split('.').map(str::to_owned).collect()),
-            other => Err(format!(
-                "expected a selector in the filter, found {other:?}"
-            )),
+    fn selector(&mut self) -> Result<Vec<String>, FilterError> {
+        match self.peek() {
+            Some(Tok::Word(w)) => {
+                let s = split_selector(w);
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.expected("a selector")),
         }
     }
+}
+
+fn split_selector(w: &str) -> Vec<String> {
+    w.split('.').map(str::to_owned).collect()
 }
 
 /// Parses a filter expression.
 ///
 /// # Errors
-/// A one-line reason naming what was expected.
-pub fn parse(s: &str) -> Result<Expr, String> {
+/// [`FilterError`]: too long, too deep, or not bexpr's grammar; a `matches`
+/// pattern that does not compile.
+pub fn parse(s: &str) -> Result<Expr, FilterError> {
+    if s.len() > MAX_FILTER_LEN {
+        return Err(FilterError::TooLong {
+            len: s.len(),
+            limit: MAX_FILTER_LEN,
+        });
+    }
     let mut p = Parser {
         toks: lex(s)?,
         pos: 0,
+        depth: 0,
     };
     let e = p.or()?;
     if p.pos < p.toks.len() {
-        return Err(format!("unexpected {:?} in the filter", p.toks[p.pos]));
+        return Err(p.expected("'and', 'or' or the end"));
     }
     Ok(e)
 }
@@ -328,8 +501,10 @@ fn is_empty(v: &Value) -> bool {
 /// Applies `?filter=` (when given) to a list or to a map's values.
 ///
 /// # Errors
-/// 400 with the parser's reason for a malformed filter.
+/// 400 with the parser's reason for a malformed filter (or a query string
+/// over its limits).
 pub fn apply(p: &super::query::Params, body: Value) -> Result<Value, super::error::ApiError> {
+    p.check()?;
     let Some(f) = p.get("filter").filter(|f| !f.trim().is_empty()) else {
         return Ok(body);
     };
@@ -348,8 +523,8 @@ pub fn apply(p: &super::query::Params, body: Value) -> Result<Value, super::erro
 /// `true` when `item` matches `e`.
 pub fn eval(e: &Expr, item: &Value) -> bool {
     match e {
-        Expr::And(a, b) => eval(a, item) && eval(b, item),
-        Expr::Or(a, b) => eval(a, item) || eval(b, item),
+        Expr::And(terms) => terms.iter().all(|t| eval(t, item)),
+        Expr::Or(terms) => terms.iter().any(|t| eval(t, item)),
         Expr::Not(a) => !eval(a, item),
         Expr::Match {
             selector,
@@ -368,7 +543,10 @@ pub fn eval(e: &Expr, item: &Value) -> bool {
                 Value::String(s) => s.contains(one),
                 _ => false,
             };
-            let regex = || regex_lite::Regex::new(one).ok();
+            let regex_hit = || match value {
+                Some(Operand::Pattern(p)) => found.iter().any(|v| p.regex.is_match(&text(v))),
+                _ => false,
+            };
             match op {
                 Op::Eq => found.iter().any(|v| text(v) == one),
                 Op::Ne => !found.iter().any(|v| text(v) == one),
@@ -383,61 +561,12 @@ pub fn eval(e: &Expr, item: &Value) -> bool {
                 }
                 Op::IsEmpty => found.iter().all(|v| is_empty(v)),
                 Op::IsNotEmpty => found.iter().any(|v| !is_empty(v)),
-                Op::Matches => regex().is_some_and(|r| found.iter().any(|v| r.is_match(&text(v)))),
-                Op::NotMatches => {
-                    regex().is_some_and(|r| !found.iter().any(|v| r.is_match(&text(v))))
-                }
+                Op::Matches => regex_hit(),
+                Op::NotMatches => !regex_hit(),
             }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn matches(f: &str, v: &Value) -> bool {
-        eval(&parse(f).unwrap(), v)
-    }
-
-    #[test]
-    fn consuls_documented_forms() {
-        let svc = json!({"Service": "web", "Tags": ["v1", "canary"], "Port": 8080,
-                         "Meta": {"env": "prod"}, "Address": ""});
-        assert!(matches(r#"Service == "web""#, &svc));
-        assert!(matches("Service == web", &svc));
-        assert!(matches(r#"Tags contains "v1""#, &svc));
-        assert!(matches(r#""canary" in Tags"#, &svc));
-        assert!(matches(r#""beta" not in Tags"#, &svc));
-        assert!(matches(r#"Meta.env == "prod" and Port != 80"#, &svc));
-        assert!(matches(r#"Port == 8080"#, &svc));
-        assert!(matches(r#"Service in ["web", "api"]"#, &svc));
-        assert!(!matches(r#"Service not in ["web", "api"]"#, &svc));
-        assert!(matches(r#"Service matches "^w.b$""#, &svc));
-        assert!(matches("Address is empty and Meta is not empty", &svc));
-        assert!(matches(r#"not (Service == "db" or Port == 1)"#, &svc));
-        assert!(matches("Meta contains env", &svc));
-        assert!(!matches(r#"Meta.env != "prod""#, &svc));
-    }
-
-    #[test]
-    fn lists_of_objects_match_on_any_element() {
-        let entry = json!({"Checks": [{"Status": "passing"}, {"Status": "critical"}]});
-        assert!(matches("Checks.Status == critical", &entry));
-        assert!(!matches("Checks.Status != critical", &entry));
-    }
-
-    #[test]
-    fn malformed_filters_are_errors_not_matches() {
-        for bad in [
-            "Service ==",
-            "Service ~ web",
-            "(Service == web",
-            r#"Service == "web"#,
-            "Tags contains",
-        ] {
-            assert!(parse(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

@@ -15,22 +15,91 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// Longest wait of a blocking query (Consul: 10 minutes).
 pub const MAX_WAIT: Duration = Duration::from_secs(600);
 
+/// Longest raw query string decoded, in bytes. Consul's clients send a
+/// few short parameters; the longest legitimate value is a `?filter=`
+/// (at most [`MAX_FILTER_LEN`](super::filter::MAX_FILTER_LEN) bytes
+/// decoded, up to three times that percent-encoded), so 32 KiB leaves
+/// ample room while keeping the work per request small (and under the
+/// 64 KiB an HTTP request line can have).
+pub const MAX_QUERY_LEN: usize = 32 * 1024;
+/// Most parameters decoded from one query string (Consul's endpoints read
+/// fewer than ten).
+pub const MAX_PARAMS: usize = 128;
+
+/// Why a query string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// Longer than [`MAX_QUERY_LEN`].
+    #[error("query string is {len} bytes long; the limit is {limit}")]
+    TooLong { len: usize, limit: usize },
+    /// More than [`MAX_PARAMS`] parameters.
+    #[error("query string has more than {limit} parameters")]
+    TooManyParams { limit: usize },
+}
+
 /// The decoded query string, in order.
 #[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    /// Set when the query string was over a limit; `pairs` is then empty.
+    refused: Option<QueryError>,
+}
 
 impl Params {
-    /// Decodes a raw query string (`None` when there is none).
+    /// Decodes a raw query string (`None` when there is none), as
+    /// `application/x-www-form-urlencoded` (`+` is a space, bad
+    /// percent-escapes are kept as written, invalid UTF-8 is replaced).
+    /// Over [`MAX_QUERY_LEN`] bytes or [`MAX_PARAMS`] parameters, nothing is
+    /// decoded and [`Params::check`] reports why.
     pub fn parse(raw: Option<&str>) -> Params {
-        Params(
-            raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-                .unwrap_or_default(),
-        )
+        let Some(raw) = raw else {
+            return Params::default();
+        };
+        if raw.len() > MAX_QUERY_LEN {
+            return Params::refused(QueryError::TooLong {
+                len: raw.len(),
+                limit: MAX_QUERY_LEN,
+            });
+        }
+        let mut pairs = Vec::new();
+        for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+            if pairs.len() == MAX_PARAMS {
+                return Params::refused(QueryError::TooManyParams { limit: MAX_PARAMS });
+            }
+            pairs.push((k.into_owned(), v.into_owned()));
+        }
+        Params {
+            pairs,
+            refused: None,
+        }
+    }
+
+    fn refused(why: QueryError) -> Params {
+        Params {
+            pairs: Vec::new(),
+            refused: Some(why),
+        }
+    }
+
+    /// The decoded parameters, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// Whether the query string was within the limits.
+    ///
+    /// # Errors
+    /// `BadRequest` naming the limit that was passed.
+    pub fn check(&self) -> Result<(), ApiError> {
+        match &self.refused {
+            None => Ok(()),
+            Some(why) => Err(ApiError::BadRequest(why.to_string())),
+        }
     }
 
     /// `true` when the parameter is present, with or without a value.
     pub fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
+        self.pairs.iter().any(|(k, _)| k == name)
     }
 
     /// A boolean flag as Consul reads it: present means true (`?recurse`,
@@ -46,7 +115,7 @@ impl Params {
 
     /// The parameter's value (the first, when repeated).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.pairs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
@@ -80,10 +149,20 @@ impl ReadOpts {
     /// Reads `index`, `wait`, `stale`, `consistent` and checks `dc`.
     ///
     /// # Errors
-    /// 400 on malformed values or both `stale` and `consistent`; 500
-    /// "No path to datacenter" for another datacenter.
+    /// 400 on a query string over the limits, malformed values or both
+    /// `stale` and `consistent`; 500 "No path to datacenter" for another
+    /// datacenter.
     pub fn from_params(p: &Params, state: &AppState) -> Result<ReadOpts, ApiError> {
         check_dc(p, state)?;
+        ReadOpts::read(p)
+    }
+
+    /// The options themselves, without the datacenter check.
+    ///
+    /// # Errors
+    /// As [`ReadOpts::from_params`], but for `?dc=`.
+    pub fn read(p: &Params) -> Result<ReadOpts, ApiError> {
+        p.check()?;
         let index = p.u64("index")?.unwrap_or(0);
         let wait = match p.get("wait") {
             None | Some("") => DEFAULT_WAIT,
@@ -109,11 +188,13 @@ impl ReadOpts {
     }
 }
 
-/// Refuses `?dc=` naming another datacenter, as Consul does.
+/// Refuses a query string over the limits, and `?dc=` naming another
+/// datacenter, as Consul does.
 ///
 /// # Errors
-/// `NoPathToDatacenter`.
+/// `BadRequest` ([`Params::check`]) or `NoPathToDatacenter`.
 pub fn check_dc(p: &Params, state: &AppState) -> Result<(), ApiError> {
+    p.check()?;
     match p.get("dc") {
         Some(dc) if !dc.is_empty() && dc != state.config().datacenter => {
             Err(ApiError::NoPathToDatacenter)
@@ -160,3 +241,6 @@ pub fn read_headers(meta: &ReadMeta, index: u64, consistency: Consistency) -> He
     );
     h
 }
+
+#[cfg(test)]
+mod tests;

@@ -217,8 +217,15 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
     Err(bad(i, "no KV, Node, Service or Check operation"))
 }
 
-/// Decodes and checks a transaction body.
-fn ops_from_body(body: &[u8], state: &AppState) -> Result<Vec<TxnOp>, ApiError> {
+/// Decodes and checks a transaction body: at most `MAX_OPS` operations,
+/// values of at most `max_value` bytes, catalog operations defaulting to
+/// datacenter `dc`. Pure, so it can be tested and fuzzed on its own.
+///
+/// # Errors
+/// 400 naming the operation at fault; 413 for too many operations or too
+/// large a value.
+#[doc(hidden)]
+pub fn ops_from_body(body: &[u8], max_value: u64, dc: &str) -> Result<Vec<TxnOp>, ApiError> {
     let ops: Vec<api::TxnOp> = super::json_body(body)?;
     if ops.len() > MAX_OPS {
         return Err(ApiError::TooLarge(format!(
@@ -226,7 +233,6 @@ fn ops_from_body(body: &[u8], state: &AppState) -> Result<Vec<TxnOp>, ApiError> 
             ops.len()
         )));
     }
-    let cfg = state.config();
     ops.into_iter()
         .enumerate()
         .map(|(i, mut op)| {
@@ -240,8 +246,8 @@ fn ops_from_body(body: &[u8], state: &AppState) -> Result<Vec<TxnOp>, ApiError> 
                 return Err(bad(i, "more than one of KV, Node, Service and Check"));
             }
             match op.kv.take() {
-                Some(kv) => kv_op(i, kv, cfg.limits.kv_max_value_size),
-                None => catalog_op(i, op, &cfg.datacenter),
+                Some(kv) => kv_op(i, kv, max_value),
+                None => catalog_op(i, op, dc),
             }
         })
         .collect()
@@ -289,7 +295,10 @@ pub async fn txn(
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     query::check_dc(&p, &state)?;
-    let ops = ops_from_body(&body, &state)?;
+    let ops = {
+        let cfg = state.config();
+        ops_from_body(&body, cfg.limits.kv_max_value_size, &cfg.datacenter)?
+    };
     if !ops.is_empty() && ops.iter().all(TxnOp::reads_only) {
         let opts = ReadOpts::from_params(&p, &state)?;
         let opts = ReadOpts { index: 0, ..opts };

@@ -9,6 +9,7 @@ mod event;
 mod kv;
 mod limits;
 mod local;
+mod parsers;
 mod session;
 mod snapshot;
 mod ui;
