@@ -37,6 +37,10 @@ pub enum ApiError {
         "rate limit exceeded for operation that can only be performed by the leader, try again later"
     )]
     RateLimitedOnLeader,
+    /// The agent is reading as many large request bodies as it will at
+    /// once; nothing was read or changed (503, try again).
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl IntoResponse for ApiError {
@@ -50,7 +54,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::RateLimitedOnLeader => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimitedOnLeader | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NoPathToDatacenter | ApiError::Failed(_) | ApiError::Server(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -3,6 +3,7 @@
 //! status codes.
 
 pub mod agent;
+pub mod body;
 pub mod catalog;
 pub mod error;
 pub mod event;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub connections: Arc<Connections>,
     /// `limits.request_limits`' token buckets.
     pub rate_limiter: RequestLimiter,
+    /// The budget large request bodies draw on.
+    pub bodies: body::BodyBudget,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
             http_addr,
             connections,
             rate_limiter,
+            bodies: body::BodyBudget::default(),
         }
     }
 
@@ -482,25 +486,52 @@ fn max_body(cfg: &RuntimeConfig) -> usize {
 /// applies to the next request): a declared length over it is refused
 /// before any of the body is read, and a body that grows past it while
 /// being read is cut off with 413. `/v1/snapshot` sets its own, larger
-/// limit on its route.
+/// limit on its route. Outside it, a large or chunked body draws on the
+/// agent's body budget (503 at once, unread, when it is spent) and every
+/// body must arrive within `body::BODY_DEADLINE`.
 async fn limit_body(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     use axum::response::IntoResponse as _;
     let max = max_body(&state.config());
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut permit = None;
     if !req.uri().path().starts_with("/v1/snapshot") {
-        let declared = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
         if let Some(len) = declared.filter(|&len| len > max as u64) {
             return ApiError::TooLarge(format!(
                 "Request body({len} bytes) too large, max size: {max} bytes"
             ))
             .into_response();
         }
+        let chunked = req
+            .headers()
+            .contains_key(axum::http::header::TRANSFER_ENCODING);
+        // A chunked body may grow to the limit: it is budgeted at it.
+        let size = if chunked {
+            max as u64
+        } else {
+            declared.unwrap_or(0)
+        };
+        if size > body::SMALL_BODY {
+            permit = Some(state.bodies.try_reserve(size).ok_or_else(|| {
+                ApiError::Busy("too many large request bodies in flight; try again shortly".into())
+            }));
+        }
+        if chunked || declared.is_some_and(|len| len > 0) {
+            let (parts, body) = req.into_parts();
+            req = Request::from_parts(parts, body::with_deadline(body, body::BODY_DEADLINE));
+        }
     }
+    let permit = match permit.transpose() {
+        Ok(p) => p,
+        Err(busy) => return busy.into_response(),
+    };
     DefaultBodyLimit::max(max).apply(&mut req);
-    next.run(req).await
+    let response = next.run(req).await;
+    drop(permit);
+    response
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {

@@ -391,3 +391,74 @@ async fn a_reload_applies_new_body_rate_and_connection_limits() {
     drop((first, second));
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn chunked_uploads_that_stall_take_the_body_budget_not_the_agent() {
+    let a = TestAgent::dev().await;
+    let max: usize = 512 * 1024 + 1024;
+    // Each stalled chunked upload holds the limit's worth of the 64 MiB budget.
+    let fit = (praetor_agent::http::body::BODY_BUDGET as usize) / max.div_ceil(1024) / 1024;
+
+    info!("--- {fit} chunked uploads start and stall after their first chunk");
+    let mut held = Vec::new();
+    for i in 0..fit {
+        // Spread over sources so the per-client cap is not what refuses them.
+        let source = Ipv4Addr::new(127, 0, 1, 1 + (i % 200) as u8);
+        let mut s = connect_from(source, addr(&a)).await;
+        s.write_all(
+            format!(
+                "PUT /v1/kv/stall/{i} HTTP/1.1\r\nHost: agent\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        held.push(s);
+    }
+    // The agent reads a request head before its body; a round trip on a
+    // fresh connection shows every head above has been taken in.
+    let r = a.http.get(a.u("/v1/status/leader")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    info!("--- one more large upload is refused at once, unread");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let mut s = connect_from(Ipv4Addr::new(127, 0, 2, 1), addr(&a)).await;
+        s.write_all(
+            b"PUT /v1/kv/stall/extra HTTP/1.1\r\nHost: agent\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        )
+        .await
+        .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), read_response(&mut s)).await;
+        match got {
+            Ok(r) if r.0.contains("503") => break r,
+            // Not every stalled head was read yet: try again.
+            _ => assert!(Instant::now() < deadline, "no 503 within 10 s: {got:?}"),
+        }
+    };
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+    assert!(body.contains("too many large request bodies"), "{body}");
+
+    info!("--- a small write from a normal client is served meanwhile");
+    assert!(a.put("small", "value").await);
+
+    info!("--- once the stalled uploads go, large bodies are taken again");
+    drop(held);
+    let big = "x".repeat(200 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = a
+            .http
+            .put(a.u("/v1/kv/big"))
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {}", r.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.shutdown().await;
+}
