@@ -491,6 +491,17 @@ fn max_body(cfg: &RuntimeConfig) -> usize {
 /// body must arrive within `body::BODY_DEADLINE`.
 async fn limit_body(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     use axum::response::IntoResponse as _;
+    // Every endpoint refuses an over-long query string, also those that
+    // read no parameter themselves (a cheap count first, the exact check
+    // only when it may fail).
+    if let Some(q) = req.uri().query() {
+        let pieces = q.bytes().filter(|b| *b == b'&').count() + 1;
+        if q.len() > query::MAX_QUERY_LEN || pieces > query::MAX_PARAMS {
+            if let Err(e) = query::Params::parse(Some(q)).check() {
+                return e.into_response();
+            }
+        }
+    }
     let max = max_body(&state.config());
     let declared = req
         .headers()

@@ -99,6 +99,16 @@ async fn a_query_string_over_its_limits_is_a_400_naming_the_limit() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().starts_with("query string is"));
+    // Also where the handler reads no parameter itself.
+    for path in ["/v1/agent/metrics", "/v1/status/leader", "/v1/agent/self"] {
+        let r = a
+            .http
+            .get(a.u(&format!("{path}?{many}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+    }
     a.shutdown().await;
 }
 
