@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine of this kind: installs what the
 # tests need (idempotently), builds once, and runs every test in the
-# default workspace members. CI (.ci/run) calls exactly this.
+# default workspace members, after checking formatting and lints. CI
+# (.ci/run) calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,11 @@ if ! python3 -c "import consul" >/dev/null 2>&1; then
   echo "installing: py-consul (pip)" >&2
   python3 -m pip install -q --disable-pip-version-check py-consul
 fi
+
+# The lints the workspace declares (await_holding_lock, the store's ban on
+# clocks) hold only if something runs them: formatting and clippy first.
+cargo fmt --all --check
+cargo clippy --all-targets -- -D warnings
 
 # One build shared by every test binary (the process tests run target/debug/praetor).
 cargo build --workspace --exclude praetor-bench --all-targets

@@ -206,6 +206,9 @@ fn hcl_message(e: &hcl::Error) -> String {
 
 /// Replaces `//` line comments and `/* */` block comments outside strings with
 /// spaces, keeping every newline so serde_json's line numbers stay true.
+/// (Not the `json_comments` crate: 0.2.2 turns a block comment's newlines
+/// into spaces, so every error after a multi-line comment would name the
+/// wrong line, and it reports no position for an unclosed comment.)
 /// `//` inside a string (`"http://x"`) is text, not a comment.
 ///
 /// # Errors
