@@ -59,7 +59,7 @@ fn hex_lines(bytes: &[u8]) -> String {
 fn unhex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     assert!(
-        digits.len() % 2 == 0,
+        digits.len().is_multiple_of(2),
         "odd number of hex digits in a golden file"
     );
     digits
@@ -385,6 +385,177 @@ fn examples() -> Vec<(&'static str, Command)> {
     ]
 }
 
+/// One example per variant with every field at its default (empty
+/// strings, `None`, zero, `false`, empty lists): the values a
+/// `skip_serializing_if` would skip, so adding one shows here too.
+fn empty_examples() -> Vec<(&'static str, Command)> {
+    let event = UserEvent {
+        id: String::new(),
+        name: String::new(),
+        payload: None,
+        node_filter: String::new(),
+        service_filter: String::new(),
+        tag_filter: String::new(),
+        version: 0,
+        ltime: 0,
+    };
+    let session = SessionEntry {
+        id: String::new(),
+        name: String::new(),
+        node: String::new(),
+        node_checks: None,
+        service_checks: None,
+        lock_delay: 0,
+        behavior: String::new(),
+        ttl: String::new(),
+        create_index: 0,
+        modify_index: 0,
+    };
+    let register = RegisterRequest {
+        service: Some(ServiceDefinition::default()),
+        checks: vec![CheckDefinition::default()],
+        ..RegisterRequest::default()
+    };
+    let session_checks = SessionEntry {
+        node_checks: Some(Vec::new()),
+        service_checks: Some(vec![ServiceCheck {
+            id: String::new(),
+            namespace: String::new(),
+        }]),
+        ..session.clone()
+    };
+    vec![
+        (
+            "kv_set_empty",
+            Command::KvSet {
+                key: String::new(),
+                value: Vec::new(),
+                flags: 0,
+                cas: None,
+            },
+        ),
+        (
+            "kv_delete_empty",
+            Command::KvDelete {
+                key: String::new(),
+                cas: None,
+            },
+        ),
+        (
+            "kv_delete_tree_empty",
+            Command::KvDeleteTree {
+                prefix: String::new(),
+            },
+        ),
+        (
+            "node_health_empty",
+            Command::NodeHealth(NodeHealth {
+                node: String::new(),
+                id: String::new(),
+                address: String::new(),
+                datacenter: String::new(),
+                status: String::new(),
+                output: String::new(),
+            }),
+        ),
+        (
+            "catalog_register_empty",
+            Command::CatalogRegister(RegisterRequest::default()),
+        ),
+        // Empty nested service and check definitions, a service without weights.
+        (
+            "catalog_register_empty_nested",
+            Command::CatalogRegister(register),
+        ),
+        (
+            "catalog_deregister_empty",
+            Command::CatalogDeregister(DeregisterRequest::default()),
+        ),
+        ("event_fire_empty", Command::EventFire(event)),
+        ("restore_empty", Command::Restore(Vec::new())),
+        ("batch_empty", Command::Batch(Vec::new())),
+        (
+            "session_create_empty",
+            Command::SessionCreate(Box::new(session)),
+        ),
+        (
+            "session_create_empty_checks",
+            Command::SessionCreate(Box::new(session_checks)),
+        ),
+        (
+            "session_destroy_empty",
+            Command::SessionDestroy { id: String::new() },
+        ),
+        (
+            "session_renew_empty",
+            Command::SessionRenew { id: String::new() },
+        ),
+        (
+            "session_expire_empty",
+            Command::SessionExpire {
+                id: String::new(),
+                renewed: 0,
+            },
+        ),
+        (
+            "kv_lock_empty",
+            Command::KvLock {
+                key: String::new(),
+                value: Vec::new(),
+                flags: 0,
+                session: String::new(),
+            },
+        ),
+        (
+            "kv_unlock_empty",
+            Command::KvUnlock {
+                key: String::new(),
+                value: Vec::new(),
+                flags: 0,
+                session: String::new(),
+            },
+        ),
+        ("txn_empty", Command::Txn(Vec::new())),
+        (
+            "txn_empty_ops",
+            Command::Txn(vec![
+                TxnOp::Kv(KvOp {
+                    verb: KvVerb::Set,
+                    key: String::new(),
+                    value: Vec::new(),
+                    flags: 0,
+                    index: 0,
+                    session: String::new(),
+                }),
+                TxnOp::Catalog(Box::new(CatalogOp {
+                    target: CatalogTarget::Node,
+                    verb: CatalogVerb::Set,
+                    node: String::new(),
+                    id: String::new(),
+                    register: RegisterRequest::default(),
+                    index: 0,
+                })),
+            ]),
+        ),
+        (
+            "timed_empty",
+            Command::Timed {
+                at_ms: 0,
+                cmd: Box::new(Command::KvDeleteTree {
+                    prefix: String::new(),
+                }),
+            },
+        ),
+    ]
+}
+
+/// Every golden example: fully populated, then at defaults.
+fn all_examples() -> Vec<(&'static str, Command)> {
+    let mut all = examples();
+    all.extend(empty_examples());
+    all
+}
+
 /// The golden name of a command's variant.
 ///
 /// This match has no `_` arm ON PURPOSE: adding a variant to `Command`
@@ -481,7 +652,7 @@ const COMMANDS_GOLDEN: &str = include_str!("../golden/commands.hex");
 fn every_command_encodes_to_its_golden_bytes() {
     let golden = golden_blocks(COMMANDS_GOLDEN);
     let mut failures = Vec::new();
-    for (name, cmd) in examples() {
+    for (name, cmd) in all_examples() {
         let bytes = encode(&cmd);
         match golden.get(name) {
             Some(expected) if *expected == bytes => {}
@@ -499,7 +670,7 @@ fn every_command_encodes_to_its_golden_bytes() {
             )),
         }
     }
-    let names: BTreeSet<&str> = examples().iter().map(|(n, _)| *n).collect();
+    let names: BTreeSet<&str> = all_examples().iter().map(|(n, _)| *n).collect();
     for stale in golden.keys().filter(|k| !names.contains(k.as_str())) {
         failures.push(format!(
             "tests/golden/commands.hex has {stale:?} but no example builds it: \
@@ -517,7 +688,7 @@ fn every_command_encodes_to_its_golden_bytes() {
 #[test]
 fn golden_command_bytes_decode_to_their_examples() {
     let golden = golden_blocks(COMMANDS_GOLDEN);
-    for (name, cmd) in examples() {
+    for (name, cmd) in all_examples() {
         let Some(bytes) = golden.get(name) else {
             continue; // reported by every_command_encodes_to_its_golden_bytes
         };
@@ -533,33 +704,41 @@ fn golden_command_bytes_decode_to_their_examples() {
     }
 }
 
+/// The variant tag a command's encoding starts with.
+fn tag(cmd: &Command) -> u32 {
+    postcard::take_from_bytes::<u32>(&encode(cmd))
+        .expect("an encoding starts with its tag")
+        .0
+}
+
 #[test]
 fn every_command_variant_has_a_golden_example() {
-    let examples = examples();
-    // Each example's name is its variant's (the extra `timed_batch` aside).
-    for (name, cmd) in &examples {
-        if *name != "timed_batch" {
-            assert_eq!(
-                variant_name(cmd),
-                *name,
-                "example named for another variant"
+    let count = variant_count::<Command>(true);
+    for (set, examples, suffix) in [
+        ("examples()", examples(), ""),
+        ("empty_examples()", empty_examples(), "_empty"),
+    ] {
+        // Each example is named for its variant (extra shapes add a suffix).
+        for (name, cmd) in &examples {
+            let variant = format!("{}{suffix}", variant_name(cmd));
+            assert!(
+                name.starts_with(&variant),
+                "example {name:?} in {set} is a {variant:?}"
             );
         }
+        // The tags the examples start with cover every variant `Command` has.
+        let covered: BTreeSet<u32> = examples.iter().map(|(_, c)| tag(c)).collect();
+        let missing: Vec<u32> = (0..count).filter(|t| !covered.contains(t)).collect();
+        assert!(
+            missing.is_empty(),
+            "`Command` has {count} variants but variant tag(s) {missing:?} have no golden \
+             example in {set}: add one (fully populated in `examples()`, all defaults in \
+             `empty_examples()`) in crates/store/tests/store/format.rs and its bytes to \
+             crates/store/tests/golden/commands.hex (new variants go at the END of the enum)"
+        );
     }
-    // The tags the examples start with cover every variant `Command` has.
-    let count = variant_count::<Command>(true);
-    let covered: BTreeSet<u8> = examples.iter().map(|(_, c)| encode(c)[0]).collect();
-    let missing: Vec<u32> = (0..count)
-        .filter(|t| !covered.contains(&(*t as u8)))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "`Command` has {count} variants but variant tag(s) {missing:?} have no golden \
-         example: add a fully populated example to `examples()` in \
-         crates/store/tests/store/format.rs and its bytes to \
-         crates/store/tests/golden/commands.hex (new variants go at the end of the enum)"
-    );
     // Batch and Timed wrap other commands in the examples.
+    let examples = examples();
     assert!(examples
         .iter()
         .any(|(_, c)| matches!(c, Command::Batch(v) if v.len() > 1)));
@@ -1125,12 +1304,11 @@ proptest! {
     /// command, never a panic, and the nesting guard is left balanced.
     #[test]
     fn decoding_corrupted_commands_never_panics(
-        example in 0..18usize,
+        example in any::<prop::sample::Index>(),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         cut in any::<prop::sample::Index>(),
     ) {
-        let examples = examples();
-        let mut bytes = encode(&examples[example % examples.len()].1);
+        let mut bytes = encode(&example.get(&all_examples()).1);
         for (at, byte) in flips {
             let i = at.index(bytes.len());
             bytes[i] = byte;
