@@ -792,7 +792,7 @@ fn timed(at_ms: u64, cmd: Command) -> Command {
 }
 
 /// A small store with something in every table: KV with a history that
-/// has dropped its oldest changes, a deleted key, a catalog with nodes, services
+/// has dropped its oldest changes, a deleted key's tombstone, a catalog with nodes, services
 /// and checks, a live session holding a lock, a lock-delay left by a
 /// destroyed one, and events.
 fn populated_store() -> Store {
@@ -1312,5 +1312,24 @@ proptest! {
         let _ = decode(&bytes);
         let _ = decode(&bytes[..cut.index(bytes.len() + 1)]);
         prop_assert!(decode(&encode(&kv_set())).is_ok());
+    }
+
+    /// A snapshot (or restore body) with flipped or cut bytes is refused
+    /// or read, never a panic: `Command::Restore` carries such bytes from
+    /// a client.
+    #[test]
+    fn decoding_a_corrupted_snapshot_never_panics(
+        state in any::<bool>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let golden = golden_blocks(SNAPSHOT_GOLDEN);
+        let mut bytes = golden[if state { "state" } else { "snapshot" }].clone();
+        for (at, byte) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let _ = Store::decode_snapshot(&bytes);
+        let _ = Store::decode_snapshot(&bytes[..cut.index(bytes.len() + 1)]);
     }
 }
