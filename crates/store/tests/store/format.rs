@@ -1,0 +1,1335 @@
+//! The on-disk and wire format of the store: Raft log entries, RPC write
+//! frames and `Restore` bodies are postcard encodings of `Command`, and
+//! snapshots are `Store::encode_snapshot`. Postcard does not describe its
+//! data — an enum variant is its position in the source, a struct is its
+//! fields in order, and a field that serde skips (`skip_serializing_if`)
+//! shifts every byte after it — so a harmless-looking change to `Command`
+//! or to an API type it carries silently makes existing logs, snapshots and
+//! peers unreadable. These tests pin the bytes:
+//!
+//! - every `Command` variant, fully populated, against committed golden
+//!   bytes (`tests/golden/commands.hex`), and a probe that fails when a
+//!   variant is added without a golden example;
+//! - a populated store's snapshot (and its restore body) against
+//!   `tests/golden/snapshot_v4.hex`, decoding back to the same store;
+//! - a round-trip property over arbitrary commands, and decoding arbitrary
+//!   bytes never panics.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use praetor_api::catalog::{
+    CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition, Weights,
+};
+use praetor_api::event::UserEvent;
+use praetor_api::session::{ServiceCheck, SessionEntry};
+use praetor_store::catalog::NodeHealth;
+use praetor_store::txn::{CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp};
+use praetor_store::{Change, Command, HistoryError, Store};
+use proptest::prelude::*;
+
+/// What to do when a golden test fails, printed with every failure.
+const FORMAT_CHANGED: &str = "\
+THE ON-DISK / WIRE FORMAT CHANGED. Raft logs, snapshots and RPC frames \
+already written by running servers are postcard bytes of these types; \
+postcard has no field names or tags, so this change makes them \
+unreadable (or, worse, read as something else). If the change was not \
+meant to alter the format, undo it (do not reorder `Command` variants or \
+struct fields, do not add `#[serde(skip_serializing_if)]`/`skip`/`flatten`/\
+`untagged` to any type the store encodes). If it was meant: keep the old \
+shape readable (add new variants only at the END of an enum; keep a copy \
+of the old struct and convert, as `snapshot.rs` does for versions 2 and \
+3), bump the snapshot format version (`FORMAT_VERSION` in \
+crates/store/src/snapshot.rs) and the log format if log entries changed, \
+add a migration with a test that decodes the OLD golden bytes (keep the \
+old file, e.g. rename tests/golden/snapshot_v4.hex and decode it in a \
+test), and only then update the golden file with the new bytes printed \
+below.";
+
+// ---------------------------------------------------------------- helpers
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex wrapped at 32 bytes a line, as the golden files hold it.
+fn hex_lines(bytes: &[u8]) -> String {
+    bytes.chunks(32).map(|c| format!("{}\n", hex(c))).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    assert!(
+        digits.len().is_multiple_of(2),
+        "odd number of hex digits in a golden file"
+    );
+    digits
+        .chunks(2)
+        .map(|p| {
+            let s = std::str::from_utf8(p).expect("hex digits are ASCII");
+            u8::from_str_radix(s, 16).unwrap_or_else(|e| panic!("bad hex {s:?}: {e}"))
+        })
+        .collect()
+}
+
+/// Parses a golden file: `[name]` lines, each followed by its hex bytes
+/// (whitespace ignored); `#` lines are comments.
+fn golden_blocks(text: &str) -> BTreeMap<String, Vec<u8>> {
+    let mut blocks = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            if let Some((n, h)) = current.take() {
+                assert!(blocks.insert(n.clone(), unhex(&h)).is_none(), "{n} twice");
+            }
+            current = Some((name.to_owned(), String::new()));
+        } else {
+            let (_, h) = current.as_mut().expect("hex before the first [name]");
+            h.push_str(line);
+        }
+    }
+    if let Some((n, h)) = current {
+        assert!(blocks.insert(n.clone(), unhex(&h)).is_none(), "{n} twice");
+    }
+    blocks
+}
+
+/// The decode entry point the server uses for log entries and RPC frames.
+fn decode(bytes: &[u8]) -> Result<Command, postcard::Error> {
+    postcard::from_bytes::<Command>(bytes)
+}
+
+fn encode(cmd: &Command) -> Vec<u8> {
+    postcard::to_stdvec(cmd).expect("a command always encodes")
+}
+
+// ------------------------------------------------------ golden examples
+
+fn tags(prefix: &str) -> Vec<String> {
+    vec![format!("{prefix}-1"), format!("{prefix}-2")]
+}
+
+fn meta(prefix: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (format!("{prefix}-k1"), "v1".to_owned()),
+        (format!("{prefix}-k2"), "v2".to_owned()),
+    ])
+}
+
+fn check_def(id: &str) -> CheckDefinition {
+    CheckDefinition {
+        node: "node-1".into(),
+        check_id: id.into(),
+        name: format!("{id} name"),
+        notes: format!("{id} notes"),
+        status: "warning".into(),
+        output: format!("{id} output"),
+        service_id: "web-1".into(),
+    }
+}
+
+/// A register request with every field set, nested ones included.
+fn register_request() -> RegisterRequest {
+    RegisterRequest {
+        id: "0b6d1b3c-2f0e-4c4e-9d0a-6f6f1c2b3a4d".into(),
+        node: "node-1".into(),
+        address: "10.0.0.1".into(),
+        datacenter: "dc1".into(),
+        tagged_addresses: BTreeMap::from([
+            ("lan".to_owned(), "10.0.0.1".to_owned()),
+            ("wan".to_owned(), "203.0.113.1".to_owned()),
+        ]),
+        node_meta: meta("node"),
+        service: Some(ServiceDefinition {
+            id: "web-1".into(),
+            service: "web".into(),
+            tags: tags("tag"),
+            address: "10.0.0.2".into(),
+            meta: meta("svc"),
+            port: 8080,
+            weights: Some(Weights {
+                passing: 3,
+                warning: 2,
+            }),
+            enable_tag_override: true,
+        }),
+        check: Some(check_def("check-a")),
+        checks: vec![check_def("check-b"), check_def("check-c")],
+        skip_node_update: true,
+    }
+}
+
+fn session_entry() -> SessionEntry {
+    SessionEntry {
+        id: "5f3c1e2a-8b7d-4c6e-a1f0-9e8d7c6b5a43".into(),
+        name: "leader-lock".into(),
+        node: "node-1".into(),
+        node_checks: Some(vec!["serfHealth".into(), "check-a".into()]),
+        service_checks: Some(vec![ServiceCheck {
+            id: "check-b".into(),
+            namespace: "default".into(),
+        }]),
+        lock_delay: 15_000_000_000,
+        behavior: "delete".into(),
+        ttl: "30s".into(),
+        create_index: 41,
+        modify_index: 42,
+    }
+}
+
+fn kv_op(verb: KvVerb, n: u64) -> TxnOp {
+    TxnOp::Kv(KvOp {
+        verb,
+        key: format!("txn/key-{n}"),
+        value: vec![0xde, 0xad, n as u8],
+        flags: 100 + n,
+        index: 200 + n,
+        session: format!("session-{n}"),
+    })
+}
+
+fn catalog_op(target: CatalogTarget, verb: CatalogVerb, n: u64) -> TxnOp {
+    TxnOp::Catalog(Box::new(CatalogOp {
+        target,
+        verb,
+        node: format!("node-{n}"),
+        id: format!("id-{n}"),
+        register: register_request(),
+        index: 300 + n,
+    }))
+}
+
+/// Every KV verb (an exhaustive match in `kv_verb_name` keeps this honest).
+const KV_VERBS: [KvVerb; 12] = [
+    KvVerb::Set,
+    KvVerb::Cas,
+    KvVerb::Lock,
+    KvVerb::Unlock,
+    KvVerb::Get,
+    KvVerb::GetTree,
+    KvVerb::CheckIndex,
+    KvVerb::CheckSession,
+    KvVerb::CheckNotExists,
+    KvVerb::Delete,
+    KvVerb::DeleteTree,
+    KvVerb::DeleteCas,
+];
+const CATALOG_VERBS: [CatalogVerb; 5] = [
+    CatalogVerb::Set,
+    CatalogVerb::Cas,
+    CatalogVerb::Get,
+    CatalogVerb::Delete,
+    CatalogVerb::DeleteCas,
+];
+const CATALOG_TARGETS: [CatalogTarget; 3] = [
+    CatalogTarget::Node,
+    CatalogTarget::Service,
+    CatalogTarget::Check,
+];
+
+/// A transaction with a KV operation of every verb and a catalog operation
+/// of every target with every verb.
+fn txn_ops() -> Vec<TxnOp> {
+    let mut ops: Vec<TxnOp> = (0u64..)
+        .zip(KV_VERBS)
+        .map(|(n, verb)| kv_op(verb, n))
+        .collect();
+    let mut n = 0;
+    for target in CATALOG_TARGETS {
+        for verb in CATALOG_VERBS {
+            ops.push(catalog_op(target, verb, n));
+            n += 1;
+        }
+    }
+    ops
+}
+
+fn kv_set() -> Command {
+    Command::KvSet {
+        key: "config/app/feature".into(),
+        value: b"on\x00\xff".to_vec(),
+        flags: 0x2ddc_cbc0_58a5_0c18,
+        cas: Some(17),
+    }
+}
+
+/// One fully populated example per `Command` variant, named as in
+/// `tests/golden/commands.hex`, plus the shape the leader's proposer
+/// actually writes (`Timed { Batch [..] }`).
+fn examples() -> Vec<(&'static str, Command)> {
+    vec![
+        ("kv_set", kv_set()),
+        (
+            "kv_delete",
+            Command::KvDelete {
+                key: "config/app/old".into(),
+                cas: Some(23),
+            },
+        ),
+        (
+            "kv_delete_tree",
+            Command::KvDeleteTree {
+                prefix: "config/app/".into(),
+            },
+        ),
+        (
+            "node_health",
+            Command::NodeHealth(NodeHealth {
+                node: "node-1".into(),
+                id: "0b6d1b3c-2f0e-4c4e-9d0a-6f6f1c2b3a4d".into(),
+                address: "10.0.0.1".into(),
+                datacenter: "dc1".into(),
+                status: "critical".into(),
+                output: "Agent not live or unreachable".into(),
+            }),
+        ),
+        (
+            "catalog_register",
+            Command::CatalogRegister(register_request()),
+        ),
+        (
+            "catalog_deregister",
+            Command::CatalogDeregister(DeregisterRequest {
+                node: "node-1".into(),
+                datacenter: "dc1".into(),
+                service_id: "web-1".into(),
+                check_id: "check-a".into(),
+            }),
+        ),
+        (
+            "event_fire",
+            Command::EventFire(UserEvent {
+                id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+                name: "deploy".into(),
+                payload: Some("v1.2.3".into()),
+                node_filter: "web-.*".into(),
+                service_filter: "web".into(),
+                tag_filter: "canary".into(),
+                version: 1,
+                ltime: 99,
+            }),
+        ),
+        ("restore", Command::Restore(vec![4, 0, 1, 2, 0xff, 0x80])),
+        (
+            "batch",
+            Command::Batch(vec![
+                kv_set(),
+                Command::KvDelete {
+                    key: "config/app/old".into(),
+                    cas: None,
+                },
+            ]),
+        ),
+        (
+            "session_create",
+            Command::SessionCreate(Box::new(session_entry())),
+        ),
+        (
+            "session_destroy",
+            Command::SessionDestroy {
+                id: "5f3c1e2a-8b7d-4c6e-a1f0-9e8d7c6b5a43".into(),
+            },
+        ),
+        (
+            "session_renew",
+            Command::SessionRenew {
+                id: "5f3c1e2a-8b7d-4c6e-a1f0-9e8d7c6b5a43".into(),
+            },
+        ),
+        (
+            "session_expire",
+            Command::SessionExpire {
+                id: "5f3c1e2a-8b7d-4c6e-a1f0-9e8d7c6b5a43".into(),
+                renewed: 1_234_567,
+            },
+        ),
+        (
+            "kv_lock",
+            Command::KvLock {
+                key: "service/leader".into(),
+                value: b"node-1".to_vec(),
+                flags: 0x2ddc_cbc0_58a5_0c18,
+                session: "5f3c1e2a-8b7d-4c6e-a1f0-9e8d7c6b5a43".into(),
+            },
+        ),
+        (
+            "kv_unlock",
+            Command::KvUnlock {
+                key: "service/leader".into(),
+                value: b"released".to_vec(),
+                flags: 7,
+                session: "5f3c1e2a-8b7d-4c6e-a1f0-9e8d7c6b5a43".into(),
+            },
+        ),
+        ("txn", Command::Txn(txn_ops())),
+        (
+            "timed",
+            Command::Timed {
+                at_ms: 1_780_000_000_123,
+                cmd: Box::new(kv_set()),
+            },
+        ),
+        (
+            "timed_batch",
+            Command::Timed {
+                at_ms: u64::MAX,
+                cmd: Box::new(Command::Batch(vec![
+                    Command::SessionRenew { id: "s".into() },
+                    Command::Txn(vec![kv_op(KvVerb::Cas, 1)]),
+                ])),
+            },
+        ),
+    ]
+}
+
+/// One example per variant with every field at its default (empty
+/// strings, `None`, zero, `false`, empty lists): the values a
+/// `skip_serializing_if` would skip, so adding one shows here too.
+fn empty_examples() -> Vec<(&'static str, Command)> {
+    let event = UserEvent {
+        id: String::new(),
+        name: String::new(),
+        payload: None,
+        node_filter: String::new(),
+        service_filter: String::new(),
+        tag_filter: String::new(),
+        version: 0,
+        ltime: 0,
+    };
+    let session = SessionEntry {
+        id: String::new(),
+        name: String::new(),
+        node: String::new(),
+        node_checks: None,
+        service_checks: None,
+        lock_delay: 0,
+        behavior: String::new(),
+        ttl: String::new(),
+        create_index: 0,
+        modify_index: 0,
+    };
+    let register = RegisterRequest {
+        service: Some(ServiceDefinition::default()),
+        checks: vec![CheckDefinition::default()],
+        ..RegisterRequest::default()
+    };
+    let session_checks = SessionEntry {
+        node_checks: Some(Vec::new()),
+        service_checks: Some(vec![ServiceCheck {
+            id: String::new(),
+            namespace: String::new(),
+        }]),
+        ..session.clone()
+    };
+    vec![
+        (
+            "kv_set_empty",
+            Command::KvSet {
+                key: String::new(),
+                value: Vec::new(),
+                flags: 0,
+                cas: None,
+            },
+        ),
+        (
+            "kv_delete_empty",
+            Command::KvDelete {
+                key: String::new(),
+                cas: None,
+            },
+        ),
+        (
+            "kv_delete_tree_empty",
+            Command::KvDeleteTree {
+                prefix: String::new(),
+            },
+        ),
+        (
+            "node_health_empty",
+            Command::NodeHealth(NodeHealth {
+                node: String::new(),
+                id: String::new(),
+                address: String::new(),
+                datacenter: String::new(),
+                status: String::new(),
+                output: String::new(),
+            }),
+        ),
+        (
+            "catalog_register_empty",
+            Command::CatalogRegister(RegisterRequest::default()),
+        ),
+        // Empty nested service and check definitions, a service without weights.
+        (
+            "catalog_register_empty_nested",
+            Command::CatalogRegister(register),
+        ),
+        (
+            "catalog_deregister_empty",
+            Command::CatalogDeregister(DeregisterRequest::default()),
+        ),
+        ("event_fire_empty", Command::EventFire(event)),
+        ("restore_empty", Command::Restore(Vec::new())),
+        ("batch_empty", Command::Batch(Vec::new())),
+        (
+            "session_create_empty",
+            Command::SessionCreate(Box::new(session)),
+        ),
+        (
+            "session_create_empty_checks",
+            Command::SessionCreate(Box::new(session_checks)),
+        ),
+        (
+            "session_destroy_empty",
+            Command::SessionDestroy { id: String::new() },
+        ),
+        (
+            "session_renew_empty",
+            Command::SessionRenew { id: String::new() },
+        ),
+        (
+            "session_expire_empty",
+            Command::SessionExpire {
+                id: String::new(),
+                renewed: 0,
+            },
+        ),
+        (
+            "kv_lock_empty",
+            Command::KvLock {
+                key: String::new(),
+                value: Vec::new(),
+                flags: 0,
+                session: String::new(),
+            },
+        ),
+        (
+            "kv_unlock_empty",
+            Command::KvUnlock {
+                key: String::new(),
+                value: Vec::new(),
+                flags: 0,
+                session: String::new(),
+            },
+        ),
+        ("txn_empty", Command::Txn(Vec::new())),
+        (
+            "txn_empty_ops",
+            Command::Txn(vec![
+                TxnOp::Kv(KvOp {
+                    verb: KvVerb::Set,
+                    key: String::new(),
+                    value: Vec::new(),
+                    flags: 0,
+                    index: 0,
+                    session: String::new(),
+                }),
+                TxnOp::Catalog(Box::new(CatalogOp {
+                    target: CatalogTarget::Node,
+                    verb: CatalogVerb::Set,
+                    node: String::new(),
+                    id: String::new(),
+                    register: RegisterRequest::default(),
+                    index: 0,
+                })),
+            ]),
+        ),
+        (
+            "timed_empty",
+            Command::Timed {
+                at_ms: 0,
+                cmd: Box::new(Command::KvDeleteTree {
+                    prefix: String::new(),
+                }),
+            },
+        ),
+    ]
+}
+
+/// Every golden example: fully populated, then at defaults.
+fn all_examples() -> Vec<(&'static str, Command)> {
+    let mut all = examples();
+    all.extend(empty_examples());
+    all
+}
+
+/// The golden name of a command's variant.
+///
+/// This match has no `_` arm ON PURPOSE: adding a variant to `Command`
+/// stops this file compiling until it is named here — and then
+/// `every_command_variant_has_a_golden_example` fails until `examples()`
+/// has a fully populated example of it and `tests/golden/commands.hex` its
+/// bytes. A new variant goes at the END of `Command` (its position is its
+/// tag on disk).
+fn variant_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::KvSet { .. } => "kv_set",
+        Command::KvDelete { .. } => "kv_delete",
+        Command::KvDeleteTree { .. } => "kv_delete_tree",
+        Command::NodeHealth(_) => "node_health",
+        Command::CatalogRegister(_) => "catalog_register",
+        Command::CatalogDeregister(_) => "catalog_deregister",
+        Command::EventFire(_) => "event_fire",
+        Command::Restore(_) => "restore",
+        Command::Batch(_) => "batch",
+        Command::SessionCreate(_) => "session_create",
+        Command::SessionDestroy { .. } => "session_destroy",
+        Command::SessionRenew { .. } => "session_renew",
+        Command::SessionExpire { .. } => "session_expire",
+        Command::KvLock { .. } => "kv_lock",
+        Command::KvUnlock { .. } => "kv_unlock",
+        Command::Txn(_) => "txn",
+        Command::Timed { .. } => "timed",
+    }
+}
+
+/// Exhaustive on purpose (no `_` arm), as `variant_name`: a new verb must
+/// be added to `KV_VERBS` so the golden transaction carries it.
+fn kv_verb_name(verb: KvVerb) -> &'static str {
+    match verb {
+        KvVerb::Set => "set",
+        KvVerb::Cas => "cas",
+        KvVerb::Lock => "lock",
+        KvVerb::Unlock => "unlock",
+        KvVerb::Get => "get",
+        KvVerb::GetTree => "get-tree",
+        KvVerb::CheckIndex => "check-index",
+        KvVerb::CheckSession => "check-session",
+        KvVerb::CheckNotExists => "check-not-exists",
+        KvVerb::Delete => "delete",
+        KvVerb::DeleteTree => "delete-tree",
+        KvVerb::DeleteCas => "delete-cas",
+    }
+}
+
+/// Exhaustive on purpose, as `kv_verb_name`.
+fn txn_op_kind(op: &TxnOp) -> (&'static str, Option<(CatalogTarget, CatalogVerb)>) {
+    match op {
+        TxnOp::Kv(kv) => (kv_verb_name(kv.verb), None),
+        TxnOp::Catalog(c) => {
+            let target = match c.target {
+                CatalogTarget::Node => "node",
+                CatalogTarget::Service => "service",
+                CatalogTarget::Check => "check",
+            };
+            let verb = match c.verb {
+                CatalogVerb::Set
+                | CatalogVerb::Cas
+                | CatalogVerb::Get
+                | CatalogVerb::Delete
+                | CatalogVerb::DeleteCas => c.verb,
+            };
+            (target, Some((c.target, verb)))
+        }
+    }
+}
+
+/// How many variants a postcard-encoded enum has, found by decoding each
+/// tag alone: a known tag decodes (a unit variant) or runs out of bytes (a
+/// variant with data), an unknown one is refused as a bad variant.
+/// Independent of the source, so a variant added anywhere is counted.
+fn variant_count<T: serde::de::DeserializeOwned>() -> u32 {
+    (0u32..1_000)
+        .find(|&tag| {
+            let bytes = postcard::to_stdvec(&tag).expect("a u32 encodes");
+            !matches!(
+                postcard::from_bytes::<T>(&bytes),
+                Ok(_) | Err(postcard::Error::DeserializeUnexpectedEnd)
+            )
+        })
+        .expect("fewer than 1000 variants")
+}
+
+// ------------------------------------------------------ command tests
+
+const COMMANDS_GOLDEN: &str = include_str!("../golden/commands.hex");
+
+#[test]
+fn every_command_encodes_to_its_golden_bytes() {
+    let golden = golden_blocks(COMMANDS_GOLDEN);
+    let mut failures = Vec::new();
+    for (name, cmd) in all_examples() {
+        let bytes = encode(&cmd);
+        match golden.get(name) {
+            Some(expected) if *expected == bytes => {}
+            Some(expected) => failures.push(format!(
+                "`Command` example {name:?} no longer encodes to its golden bytes.\n\
+                 expected: {}\n     got: {}\nnew block:\n[{name}]\n{}",
+                hex(expected),
+                hex(&bytes),
+                hex_lines(&bytes)
+            )),
+            None => failures.push(format!(
+                "`Command` example {name:?} has no golden bytes in tests/golden/commands.hex; \
+                 add:\n[{name}]\n{}",
+                hex_lines(&bytes)
+            )),
+        }
+    }
+    let names: BTreeSet<&str> = all_examples().iter().map(|(n, _)| *n).collect();
+    for stale in golden.keys().filter(|k| !names.contains(k.as_str())) {
+        failures.push(format!(
+            "tests/golden/commands.hex has {stale:?} but no example builds it: \
+             an example was removed or renamed (old log entries of that shape must \
+             still decode)"
+        ));
+    }
+    assert!(
+        failures.is_empty(),
+        "{FORMAT_CHANGED}\n\n{}",
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn golden_command_bytes_decode_to_their_examples() {
+    let golden = golden_blocks(COMMANDS_GOLDEN);
+    for (name, cmd) in all_examples() {
+        let Some(bytes) = golden.get(name) else {
+            continue; // reported by every_command_encodes_to_its_golden_bytes
+        };
+        match decode(bytes) {
+            Ok(back) => assert_eq!(
+                back, cmd,
+                "{FORMAT_CHANGED}\n\nthe golden bytes of {name:?} decode to something else"
+            ),
+            Err(e) => {
+                panic!("{FORMAT_CHANGED}\n\nthe golden bytes of {name:?} no longer decode: {e}")
+            }
+        }
+    }
+}
+
+/// The variant tag a command's encoding starts with.
+fn tag(cmd: &Command) -> u32 {
+    postcard::take_from_bytes::<u32>(&encode(cmd))
+        .expect("an encoding starts with its tag")
+        .0
+}
+
+#[test]
+fn every_command_variant_has_a_golden_example() {
+    let count = variant_count::<Command>();
+    for (set, examples, suffix) in [
+        ("examples()", examples(), ""),
+        ("empty_examples()", empty_examples(), "_empty"),
+    ] {
+        // Each example is named for its variant (extra shapes add a suffix).
+        for (name, cmd) in &examples {
+            let variant = format!("{}{suffix}", variant_name(cmd));
+            assert!(
+                name.starts_with(&variant),
+                "example {name:?} in {set} is a {variant:?}"
+            );
+        }
+        // The tags the examples start with cover every variant `Command` has.
+        let covered: BTreeSet<u32> = examples.iter().map(|(_, c)| tag(c)).collect();
+        let missing: Vec<u32> = (0..count).filter(|t| !covered.contains(t)).collect();
+        assert!(
+            missing.is_empty(),
+            "`Command` has {count} variants but variant tag(s) {missing:?} have no golden \
+             example in {set}: add one (fully populated in `examples()`, all defaults in \
+             `empty_examples()`) in crates/store/tests/store/format.rs and its bytes to \
+             crates/store/tests/golden/commands.hex (new variants go at the END of the enum)"
+        );
+    }
+    // Batch and Timed wrap other commands in the examples.
+    let examples = examples();
+    assert!(examples
+        .iter()
+        .any(|(_, c)| matches!(c, Command::Batch(v) if v.len() > 1)));
+    assert!(examples.iter().any(
+        |(_, c)| matches!(c, Command::Timed { cmd, .. } if matches!(**cmd, Command::Batch(_)))
+    ));
+}
+
+#[test]
+fn the_golden_transaction_has_an_operation_of_every_kind() {
+    assert_eq!(
+        variant_count::<TxnOp>(),
+        2,
+        "a `TxnOp` kind was added: give the golden transaction one of each"
+    );
+    assert_eq!(variant_count::<KvVerb>() as usize, KV_VERBS.len());
+    assert_eq!(variant_count::<CatalogVerb>() as usize, CATALOG_VERBS.len());
+    assert_eq!(
+        variant_count::<CatalogTarget>() as usize,
+        CATALOG_TARGETS.len()
+    );
+    let ops = txn_ops();
+    let kinds: Vec<_> = ops.iter().map(txn_op_kind).collect();
+    for verb in KV_VERBS {
+        assert!(kinds.contains(&(kv_verb_name(verb), None)), "{verb:?}");
+    }
+    for target in CATALOG_TARGETS {
+        for verb in CATALOG_VERBS {
+            assert!(
+                kinds.iter().any(|(_, c)| *c == Some((target, verb))),
+                "{target:?} {verb:?}"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------ snapshot tests
+
+const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v4.hex");
+
+/// The snapshot format version the golden bytes are of (the first byte of
+/// every snapshot, `FORMAT_VERSION` in crates/store/src/snapshot.rs).
+const SNAPSHOT_VERSION: u8 = 4;
+
+const T0: u64 = 1_780_000_000_000;
+
+fn timed(at_ms: u64, cmd: Command) -> Command {
+    Command::Timed {
+        at_ms,
+        cmd: Box::new(cmd),
+    }
+}
+
+/// A small store with something in every table: KV with a history that
+/// has dropped its oldest changes, a deleted key's tombstone, a catalog with nodes, services
+/// and checks, a live session holding a lock, a lock-delay left by a
+/// destroyed one, and events.
+fn populated_store() -> Store {
+    let mut register = register_request();
+    register.skip_node_update = false;
+    let cmds = vec![
+        Command::CatalogRegister(register),
+        Command::NodeHealth(NodeHealth {
+            node: "node-2".into(),
+            id: "9a1b2c3d-0000-4000-8000-000000000002".into(),
+            address: "10.0.0.2".into(),
+            datacenter: "dc1".into(),
+            status: "passing".into(),
+            output: "Agent alive and reachable".into(),
+        }),
+        Command::KvSet {
+            key: "config/app/feature".into(),
+            value: b"on\x00\xff".to_vec(),
+            flags: 0x2ddc_cbc0_58a5_0c18,
+            cas: Some(0),
+        },
+        Command::KvSet {
+            key: "config/app/feature".into(),
+            value: b"off".to_vec(),
+            flags: 1,
+            cas: None,
+        },
+        Command::KvSet {
+            key: "gone".into(),
+            value: b"x".to_vec(),
+            flags: 0,
+            cas: None,
+        },
+        Command::KvDelete {
+            key: "gone".into(),
+            cas: None,
+        },
+        timed(
+            T0,
+            Command::SessionCreate(Box::new(SessionEntry {
+                id: "holder".into(),
+                node_checks: Some(vec!["check-a".into()]),
+                service_checks: None,
+                behavior: "release".into(),
+                ..session_entry()
+            })),
+        ),
+        timed(
+            T0 + 1,
+            Command::SessionCreate(Box::new(SessionEntry {
+                id: "live".into(),
+                node_checks: None,
+                service_checks: None,
+                ..session_entry()
+            })),
+        ),
+        timed(
+            T0 + 2,
+            Command::KvLock {
+                key: "service/leader".into(),
+                value: b"holder".to_vec(),
+                flags: 3,
+                session: "holder".into(),
+            },
+        ),
+        timed(
+            T0 + 3,
+            Command::KvLock {
+                key: "service/other".into(),
+                value: b"live".to_vec(),
+                flags: 4,
+                session: "live".into(),
+            },
+        ),
+        timed(
+            T0 + 4,
+            Command::SessionDestroy {
+                id: "holder".into(),
+            },
+        ),
+        Command::EventFire(UserEvent {
+            id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+            name: "deploy".into(),
+            payload: Some("v1.2.3".into()),
+            node_filter: String::new(),
+            service_filter: String::new(),
+            tag_filter: String::new(),
+            version: 1,
+            ltime: 0,
+        }),
+        Command::EventFire(UserEvent {
+            id: "1d2e3f40-0000-4000-8000-000000000001".into(),
+            name: "restart".into(),
+            payload: None,
+            node_filter: String::new(),
+            service_filter: String::new(),
+            tag_filter: String::new(),
+            version: 1,
+            ltime: 0,
+        }),
+    ];
+    // A short history, so the first KV changes leave it.
+    let mut store = Store::new(4);
+    for (index, cmd) in (10u64..).zip(&cmds) {
+        let answer = store.apply(index, cmd);
+        assert!(
+            answer.ok(),
+            "setting up the golden store: {cmd:?} → {answer:?}"
+        );
+    }
+    store
+}
+
+/// The changes the history keeps, and the index it is complete from.
+fn kept_history(store: &Store) -> (u64, Vec<Change>) {
+    let from = match store.history().since("", 0, 0) {
+        Ok(_) => 0,
+        Err(HistoryError::Compacted { oldest, .. }) => oldest,
+    };
+    let kept = store.history().since("", from, usize::MAX);
+    (
+        from,
+        kept.expect("complete from `from`")
+            .into_iter()
+            .cloned()
+            .collect(),
+    )
+}
+
+/// What a reader sees of a store, to compare a decoded one with.
+fn observable(store: &Store) -> String {
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        store.last_index(),
+        store.clock_ms(),
+        store.restored_at(),
+        store.kv().list("").collect::<Vec<_>>(),
+        kept_history(store),
+        store.catalog().nodes(),
+        store.catalog().services(),
+        store.catalog().checks_in_state("any"),
+        store.sessions().list(),
+        store.sessions().lock_delay("service/leader"),
+        store.events().list(None),
+    )
+}
+
+#[test]
+fn the_golden_store_has_something_in_every_table() {
+    let store = populated_store();
+    assert_eq!(store.catalog().nodes().1.len(), 2);
+    assert_eq!(store.catalog().services().1.len(), 1);
+    assert_eq!(store.catalog().checks_in_state("any").1.len(), 4);
+    assert_eq!(store.sessions().len(), 1, "one live session, one destroyed");
+    assert_eq!(
+        store
+            .sessions()
+            .lock_delay("service/leader")
+            .map(|d| d.delay_ms),
+        Some(15_000),
+        "the destroyed session left its lock-delay"
+    );
+    assert!(store
+        .kv()
+        .get("service/other")
+        .and_then(|e| e.session.clone())
+        .is_some());
+    assert_eq!(store.events().list(None).1.len(), 2);
+    let (from, kept) = kept_history(&store);
+    assert!(from > 0, "the oldest KV changes left the history");
+    assert_eq!(kept.len(), 4);
+}
+
+#[test]
+fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
+    let golden = golden_blocks(SNAPSHOT_GOLDEN);
+    let store = populated_store();
+    for (name, bytes) in [
+        ("snapshot", store.encode_snapshot().expect("encodes")),
+        ("state", store.encode_state().expect("encodes")),
+    ] {
+        assert_eq!(
+            bytes[0], SNAPSHOT_VERSION,
+            "{FORMAT_CHANGED}\n\nthe snapshot format version is no longer {SNAPSHOT_VERSION}"
+        );
+        let expected = golden.get(name).map(Vec::as_slice).unwrap_or_default();
+        assert!(
+            expected == bytes.as_slice(),
+            "{FORMAT_CHANGED}\n\nthe golden store's {name:?} encoding changed.\n\
+             expected: {}\n     got: {}\nnew block:\n[{name}]\n{}",
+            hex(expected),
+            hex(&bytes),
+            hex_lines(&bytes)
+        );
+    }
+}
+
+#[test]
+fn the_golden_snapshot_decodes_to_the_same_store() {
+    let golden = golden_blocks(SNAPSHOT_GOLDEN);
+    let store = populated_store();
+    let bytes = golden
+        .get("snapshot")
+        .expect("tests/golden/snapshot_v4.hex has [snapshot]");
+    let back = Store::decode_snapshot(bytes).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe golden snapshot no longer decodes: {e}")
+    });
+    assert_eq!(observable(&back), observable(&store));
+    // Decoding loses nothing: it encodes back to the same bytes.
+    assert_eq!(
+        back.encode_snapshot().expect("encodes"),
+        *bytes,
+        "a decoded snapshot encodes differently"
+    );
+
+    // The restore body decodes to the same tables, its history empty.
+    let state = golden
+        .get("state")
+        .expect("tests/golden/snapshot_v4.hex has [state]");
+    let restored = Store::decode_snapshot(state)
+        .unwrap_or_else(|e| panic!("{FORMAT_CHANGED}\n\nthe golden state no longer decodes: {e}"));
+    assert_eq!(
+        format!("{:?}", restored.kv().list("").collect::<Vec<_>>()),
+        format!("{:?}", store.kv().list("").collect::<Vec<_>>())
+    );
+    assert_eq!(restored.sessions().list(), store.sessions().list());
+    assert_eq!(restored.catalog().nodes(), store.catalog().nodes());
+    assert_eq!(restored.events().list(None), store.events().list(None));
+    assert_eq!(restored.encode_state().expect("encodes"), *state);
+}
+
+// ------------------------------------------------------ properties
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![Just(String::new()), "[a-z0-9/._-]{1,12}", any::<String>()]
+}
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..24)
+}
+
+fn texts() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(text(), 0..3)
+}
+
+fn map() -> impl Strategy<Value = BTreeMap<String, String>> {
+    proptest::collection::btree_map(text(), text(), 0..3)
+}
+
+fn arb_check() -> impl Strategy<Value = CheckDefinition> {
+    (text(), text(), text(), text(), text(), text(), text()).prop_map(
+        |(node, check_id, name, notes, status, output, service_id)| CheckDefinition {
+            node,
+            check_id,
+            name,
+            notes,
+            status,
+            output,
+            service_id,
+        },
+    )
+}
+
+fn arb_service() -> impl Strategy<Value = ServiceDefinition> {
+    (
+        (text(), text(), texts(), text(), map()),
+        any::<u16>(),
+        proptest::option::of((any::<u32>(), any::<u32>())),
+        any::<bool>(),
+    )
+        .prop_map(
+            |((id, service, tags, address, meta), port, weights, enable_tag_override)| {
+                ServiceDefinition {
+                    id,
+                    service,
+                    tags,
+                    address,
+                    meta,
+                    port,
+                    weights: weights.map(|(passing, warning)| Weights { passing, warning }),
+                    enable_tag_override,
+                }
+            },
+        )
+}
+
+fn arb_register() -> impl Strategy<Value = RegisterRequest> {
+    (
+        (text(), text(), text(), text(), map(), map()),
+        proptest::option::of(arb_service()),
+        proptest::option::of(arb_check()),
+        proptest::collection::vec(arb_check(), 0..2),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                (id, node, address, datacenter, tagged_addresses, node_meta),
+                service,
+                check,
+                checks,
+                skip_node_update,
+            )| RegisterRequest {
+                id,
+                node,
+                address,
+                datacenter,
+                tagged_addresses,
+                node_meta,
+                service,
+                check,
+                checks,
+                skip_node_update,
+            },
+        )
+}
+
+fn arb_session() -> impl Strategy<Value = SessionEntry> {
+    (
+        (text(), text(), text()),
+        proptest::option::of(texts()),
+        proptest::option::of(proptest::collection::vec(
+            (text(), text()).prop_map(|(id, namespace)| ServiceCheck { id, namespace }),
+            0..2,
+        )),
+        (any::<u64>(), text(), text(), any::<u64>(), any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (id, name, node),
+                node_checks,
+                service_checks,
+                (lock_delay, behavior, ttl, create_index, modify_index),
+            )| SessionEntry {
+                id,
+                name,
+                node,
+                node_checks,
+                service_checks,
+                lock_delay,
+                behavior,
+                ttl,
+                create_index,
+                modify_index,
+            },
+        )
+}
+
+fn arb_event() -> impl Strategy<Value = UserEvent> {
+    (
+        (text(), text(), proptest::option::of(text())),
+        (text(), text(), text()),
+        any::<u32>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |((id, name, payload), (node_filter, service_filter, tag_filter), version, ltime)| {
+                UserEvent {
+                    id,
+                    name,
+                    payload,
+                    node_filter,
+                    service_filter,
+                    tag_filter,
+                    version,
+                    ltime,
+                }
+            },
+        )
+}
+
+fn arb_txn_op() -> impl Strategy<Value = TxnOp> {
+    let kv = (
+        proptest::sample::select(KV_VERBS.to_vec()),
+        text(),
+        bytes(),
+        any::<u64>(),
+        any::<u64>(),
+        text(),
+    )
+        .prop_map(|(verb, key, value, flags, index, session)| {
+            TxnOp::Kv(KvOp {
+                verb,
+                key,
+                value,
+                flags,
+                index,
+                session,
+            })
+        });
+    let catalog = (
+        proptest::sample::select(CATALOG_TARGETS.to_vec()),
+        proptest::sample::select(CATALOG_VERBS.to_vec()),
+        text(),
+        text(),
+        arb_register(),
+        any::<u64>(),
+    )
+        .prop_map(|(target, verb, node, id, register, index)| {
+            TxnOp::Catalog(Box::new(CatalogOp {
+                target,
+                verb,
+                node,
+                id,
+                register,
+                index,
+            }))
+        });
+    prop_oneof![kv, catalog]
+}
+
+/// A command that holds no other command.
+fn arb_leaf() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        (
+            text(),
+            bytes(),
+            any::<u64>(),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(key, value, flags, cas)| Command::KvSet {
+                key,
+                value,
+                flags,
+                cas
+            }),
+        (text(), proptest::option::of(any::<u64>()))
+            .prop_map(|(key, cas)| Command::KvDelete { key, cas }),
+        text().prop_map(|prefix| Command::KvDeleteTree { prefix }),
+        (text(), text(), text(), text(), text(), text()).prop_map(
+            |(node, id, address, datacenter, status, output)| Command::NodeHealth(NodeHealth {
+                node,
+                id,
+                address,
+                datacenter,
+                status,
+                output,
+            })
+        ),
+        arb_register().prop_map(Command::CatalogRegister),
+        (text(), text(), text(), text()).prop_map(|(node, datacenter, service_id, check_id)| {
+            Command::CatalogDeregister(DeregisterRequest {
+                node,
+                datacenter,
+                service_id,
+                check_id,
+            })
+        }),
+        arb_event().prop_map(Command::EventFire),
+        bytes().prop_map(Command::Restore),
+        arb_session().prop_map(|s| Command::SessionCreate(Box::new(s))),
+        text().prop_map(|id| Command::SessionDestroy { id }),
+        text().prop_map(|id| Command::SessionRenew { id }),
+        (text(), any::<u64>()).prop_map(|(id, renewed)| Command::SessionExpire { id, renewed }),
+        (text(), bytes(), any::<u64>(), text()).prop_map(|(key, value, flags, session)| {
+            Command::KvLock {
+                key,
+                value,
+                flags,
+                session,
+            }
+        }),
+        (text(), bytes(), any::<u64>(), text()).prop_map(|(key, value, flags, session)| {
+            Command::KvUnlock {
+                key,
+                value,
+                flags,
+                session,
+            }
+        }),
+        proptest::collection::vec(arb_txn_op(), 0..4).prop_map(Command::Txn),
+    ]
+}
+
+/// Any command, `Batch` and `Timed` nesting others (at most 3 deep, well
+/// under `MAX_NESTING`).
+fn arb_command() -> impl Strategy<Value = Command> {
+    arb_leaf().prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Command::Batch),
+            (any::<u64>(), inner).prop_map(|(at_ms, cmd)| Command::Timed {
+                at_ms,
+                cmd: Box::new(cmd),
+            }),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_command_decodes_to_itself(cmd in arb_command()) {
+        let bytes = encode(&cmd);
+        prop_assert_eq!(decode(&bytes).map_err(|e| e.to_string()), Ok(cmd));
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_as_a_command_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let _ = decode(&bytes);
+    }
+
+    /// Corrupted golden bytes (flipped, truncated): an error or some
+    /// command, never a panic, and the nesting guard is left balanced.
+    #[test]
+    fn decoding_corrupted_commands_never_panics(
+        example in any::<prop::sample::Index>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut bytes = encode(&example.get(&all_examples()).1);
+        for (at, byte) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let _ = decode(&bytes);
+        let _ = decode(&bytes[..cut.index(bytes.len() + 1)]);
+        prop_assert!(decode(&encode(&kv_set())).is_ok());
+    }
+
+    /// A snapshot (or restore body) with flipped or cut bytes is refused
+    /// or read, never a panic: `Command::Restore` carries such bytes from
+    /// a client.
+    #[test]
+    fn decoding_a_corrupted_snapshot_never_panics(
+        state in any::<bool>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let golden = golden_blocks(SNAPSHOT_GOLDEN);
+        let mut bytes = golden[if state { "state" } else { "snapshot" }].clone();
+        for (at, byte) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let _ = Store::decode_snapshot(&bytes);
+        let _ = Store::decode_snapshot(&bytes[..cut.index(bytes.len() + 1)]);
+    }
+}
