@@ -318,6 +318,7 @@ async fn run_alias(
 pub async fn run_supervisor(
     local: Arc<LocalState>,
     http_addr: std::net::SocketAddr,
+    tasks: tokio_util::task::TaskTracker,
     stop: CancellationToken,
 ) {
     let mut changes = local.subscribe();
@@ -343,10 +344,10 @@ pub async fn run_supervisor(
                 let initial = local.check_state(&id).map(|(s, _)| s).unwrap_or_default();
                 match definition(&id, &probe, &initial) {
                     Some(def) => {
-                        tokio::spawn(run_probed(local.clone(), def, token.clone()));
+                        tasks.spawn(run_probed(local.clone(), def, token.clone()));
                     }
                     None => {
-                        tokio::spawn(run_alias(
+                        tasks.spawn(run_alias(
                             local.clone(),
                             id,
                             probe.clone(),

@@ -256,9 +256,11 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     for w in watches {
         tasks.spawn(crate::watches::run(w, first, stop.child_token()));
     }
+    // Check runners go on the same tracker: shutdown waits for them too.
     tasks.spawn(crate::checks::run_supervisor(
         state.local.clone(),
         first,
+        tasks.clone(),
         stop.child_token(),
     ));
     for l in listeners {

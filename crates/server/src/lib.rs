@@ -22,6 +22,7 @@ use praetor_store::{Command, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use error::ServerError;
 pub use leadership::{PreVote, READ_LEASE};
@@ -120,6 +121,9 @@ pub struct Server {
     leader_wait: Duration,
     stop: CancellationToken,
     leadership: Arc<leadership::Leadership>,
+    /// The server's own tasks (proposer, proposals, leadership watch,
+    /// elections): `shutdown` waits for them before it closes the log.
+    tasks: TaskTracker,
 }
 
 impl rpc::Handler for Server {
@@ -179,7 +183,8 @@ impl Server {
         )
         .await
         .map_err(|e| ServerError::Fatal(e.to_string()))?;
-        let proposer = proposer::Proposer::spawn(raft.clone());
+        let tasks = TaskTracker::new();
+        let proposer = proposer::Proposer::spawn(raft.clone(), &tasks, cfg.stop.clone());
         let leadership = Arc::new(leadership::Leadership::new(peers.acks().clone()));
         let server = Server {
             id: cfg.node_id,
@@ -191,13 +196,14 @@ impl Server {
             leader_wait: cfg.leader_wait,
             stop: cfg.stop,
             leadership,
+            tasks,
         };
-        tokio::spawn(leadership::run_watch(
+        server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
             server.id,
             server.leadership.clone(),
         ));
-        tokio::spawn(leadership::run_elections(
+        server.tasks.spawn(leadership::run_elections(
             server.clone(),
             server.stop.clone(),
         ));
@@ -770,10 +776,19 @@ impl Server {
         }
     }
 
-    /// Stops Raft (pending writes fail) and closes the log file.
+    /// Stops Raft (pending writes fail), waits (bounded) for the server's
+    /// own tasks, and closes the log file. The stop token given at start
+    /// must be cancelled first (the agent's shutdown does).
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not stop cleanly");
+        }
+        self.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(5), self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some server tasks did not stop within 5s");
         }
         let log = self.log.clone();
         let _ = tokio::task::spawn_blocking(move || log.close()).await;

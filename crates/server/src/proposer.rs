@@ -9,6 +9,8 @@ use std::sync::Arc;
 use openraft::error::{ClientWriteError, RaftError};
 use praetor_store::{Command, Response};
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::raft::Raft;
 use crate::ServerError;
@@ -29,9 +31,12 @@ pub(crate) struct Proposer {
 }
 
 impl Proposer {
-    pub(crate) fn spawn(raft: Raft) -> Proposer {
+    /// Starts the batching task (and each batch's proposal) on `tasks`;
+    /// it ends when `stop` is cancelled, and writes still queued then are
+    /// answered as outcome-unknown by their dropped replies.
+    pub(crate) fn spawn(raft: Raft, tasks: &TaskTracker, stop: CancellationToken) -> Proposer {
         let (tx, rx) = mpsc::channel(16 * 1024);
-        tokio::spawn(run_proposer(raft, rx));
+        tasks.spawn(run_proposer(raft, rx, tasks.clone(), stop));
         Proposer { tx }
     }
 
@@ -88,7 +93,12 @@ fn size(cmd: &Command) -> usize {
     }
 }
 
-async fn run_proposer(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>) {
+async fn run_proposer(
+    raft: Raft,
+    mut rx: mpsc::Receiver<(Command, Reply)>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     // A write that would have pushed the last batch over its byte budget
     // opens the next one: a large write (a restore) goes out alone rather
@@ -97,9 +107,12 @@ async fn run_proposer(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>) {
     loop {
         let first = match carried.take() {
             Some(first) => first,
-            None => match rx.recv().await {
-                Some(first) => first,
-                None => return,
+            None => tokio::select! {
+                next = rx.recv() => match next {
+                    Some(first) => first,
+                    None => return,
+                },
+                () = stop.cancelled() => return,
             },
         };
         // Writes keep queueing while we wait for a slot; they join this batch.
@@ -123,7 +136,7 @@ async fn run_proposer(raft: Raft, mut rx: mpsc::Receiver<(Command, Reply)>) {
             }
         }
         let raft = raft.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             propose_batch(&raft, batch).await;
             drop(slot);
         });
