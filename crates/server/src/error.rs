@@ -1,7 +1,8 @@
 //! The server's errors, in the kinds callers must tell apart: the request
 //! cannot be served here and nothing changed (`NotLeader`, `NoLeader`: safe
 //! to retry), a write's outcome is unknown (`OutcomeUnknown`: never retried),
-//! or this server cannot go on (`Storage`, `Fatal`).
+//! or this server cannot go on (`Storage`, `Stopped`, `Config`), is
+//! stopping (`ShuttingDown`), or refused a membership change.
 
 /// What went wrong serving a request or starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +36,18 @@ pub enum ServerError {
         path: String,
         source: std::io::Error,
     },
-    /// The consensus engine stopped or refused its configuration.
-    #[error("raft: {0}")]
-    Fatal(String),
+    /// The server is shutting down; the request was not taken.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// Raft has stopped (shut down, or on a storage error or a panic): this
+    /// server can serve nothing more.
+    #[error("raft has stopped: {0}")]
+    Stopped(String),
+    /// Raft refused its configuration at start.
+    #[error("invalid raft configuration: {0}")]
+    Config(String),
+    /// Raft refused a change of its membership (bootstrap, add or remove a
+    /// server), for the reason given.
+    #[error("raft refused the membership change: {0}")]
+    MembershipRefused(String),
 }

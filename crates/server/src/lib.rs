@@ -137,7 +137,7 @@ impl Server {
     /// bootstraps a one-server cluster.
     ///
     /// # Errors
-    /// `Storage` when the data dir cannot be used, `Fatal` when Raft refuses to start.
+    /// `Storage` when the data dir cannot be used, `Config` or `Stopped` when Raft refuses to start.
     pub async fn start(cfg: ServerConfig) -> Result<Server, ServerError> {
         let storage_err = |path: &PathBuf| {
             let path = path.display().to_string();
@@ -172,7 +172,7 @@ impl Server {
             ..Default::default()
         }
         .validate()
-        .map_err(|e| ServerError::Fatal(e.to_string()))?;
+        .map_err(|e| ServerError::Config(e.to_string()))?;
         let peers = Peers::default();
         let raft = Raft::new(
             cfg.node_id,
@@ -182,7 +182,7 @@ impl Server {
             sm,
         )
         .await
-        .map_err(|e| ServerError::Fatal(e.to_string()))?;
+        .map_err(|e| ServerError::Stopped(e.to_string()))?;
         let tasks = TaskTracker::new();
         let proposer = proposer::Proposer::spawn(raft.clone(), &tasks, cfg.stop.clone());
         let leadership = Arc::new(leadership::Leadership::new(peers.acks().clone()));
@@ -220,7 +220,7 @@ impl Server {
     /// it with the same voters. A server that already has state resumes.
     ///
     /// # Errors
-    /// `Fatal` when Raft refuses.
+    /// `MembershipRefused` when Raft refuses.
     pub async fn bootstrap(&self, voters: BTreeMap<u64, String>) -> Result<(), ServerError> {
         let members: BTreeMap<u64, BasicNode> = voters
             .into_iter()
@@ -231,7 +231,7 @@ impl Server {
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
                 tracing::info!(id = self.id, "cluster already bootstrapped; resuming")
             }
-            Err(e) => return Err(ServerError::Fatal(e.to_string())),
+            Err(e) => return Err(ServerError::MembershipRefused(e.to_string())),
         }
         Ok(())
     }
@@ -461,7 +461,7 @@ impl Server {
                         let _ = self.wait_for_leader(deadline).await;
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    Ok(Err(e)) => return Err(ServerError::Fatal(e.to_string())),
+                    Ok(Err(e)) => return Err(ServerError::Stopped(e.to_string())),
                 }
             },
         }
@@ -636,7 +636,7 @@ impl Server {
     /// the log (or a snapshot), then as a voter. Must run on the leader.
     ///
     /// # Errors
-    /// `NotLeader`/`NoLeader` when this server does not lead; `Fatal` when the
+    /// `NotLeader`/`NoLeader` when this server does not lead; `MembershipRefused` when the
     /// membership change is refused.
     pub async fn add_voter(&self, id: u64, addr: &str) -> Result<(), ServerError> {
         let node = BasicNode {
@@ -718,7 +718,7 @@ impl Server {
                 Some(l) if l != self.id => Err(ServerError::NotLeader { leader: Some(l) }),
                 _ => Err(ServerError::NoLeader),
             },
-            Err(e) => Err(ServerError::Fatal(e.to_string())),
+            Err(e) => Err(ServerError::MembershipRefused(e.to_string())),
         }
     }
 
@@ -731,7 +731,7 @@ impl Server {
             .trigger()
             .snapshot()
             .await
-            .map_err(|e| ServerError::Fatal(e.to_string()))
+            .map_err(|e| ServerError::Stopped(e.to_string()))
     }
 
     /// Answers one RPC call from a peer or a client agent.

@@ -47,7 +47,7 @@ impl Proposer {
         self.tx
             .send((cmd, done))
             .await
-            .map_err(|_| ServerError::Fatal("the server is shutting down".into()))?;
+            .map_err(|_| ServerError::ShuttingDown)?;
         // Queued, then dropped: it may have reached the log.
         rx.await.map_err(|_| {
             ServerError::OutcomeUnknown("the server shut down while proposing it".into())
