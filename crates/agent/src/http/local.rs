@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::catalog::{check_status, ServiceDefinition, Weights};
 use serde::Deserialize;
@@ -376,14 +375,13 @@ fn services_map(state: &AppState) -> BTreeMap<String, Value> {
 }
 
 /// `GET /v1/agent/service/<id>`: 404 when this agent has no such service.
-pub async fn service(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+pub async fn service(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     match state.local.owned().services.get(&id) {
-        Some(s) => Json(service_json(&state, s)).into_response(),
-        None => (
-            axum::http::StatusCode::NOT_FOUND,
-            format!("unknown service ID: {id}\n"),
-        )
-            .into_response(),
+        Some(s) => Ok(Json(service_json(&state, s))),
+        None => Err(ApiError::NotFound(format!("unknown service ID: {id}"))),
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::catalog::SERF_CHECK_ID;
@@ -174,11 +173,7 @@ pub async fn renew(
         .write(Command::SessionRenew { id: id.clone() })
         .await?;
     if !resp.ok() {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            format!("Session id '{id}' not found\n"),
-        )
-            .into_response());
+        return Err(ApiError::NotFound(format!("Session id '{id}' not found")));
     }
     let opts = ReadOpts::from_params(&Params::default(), &state)?;
     read(&state, opts, Query::Session { id }).await
