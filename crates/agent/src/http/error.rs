@@ -30,6 +30,16 @@ pub enum ApiError {
     /// `X-Consul-Index` set to the current index.
     #[error("{}", .0.error)]
     Gone(Compacted),
+    /// axum refused to extract the request (a body over the limit or that
+    /// failed while being read, a path parameter that does not decode); its
+    /// status kept, its reason on one line.
+    #[error("{reason}")]
+    Rejected {
+        /// axum's status for the rejection.
+        status: StatusCode,
+        /// axum's reason, folded onto one line.
+        reason: String,
+    },
     /// The method is not served on this path.
     #[error("method {0} not allowed")]
     MethodNotAllowed(String),
@@ -70,6 +80,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Rejected { status, .. } => *status,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RateLimitedOnLeader | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,

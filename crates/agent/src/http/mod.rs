@@ -7,6 +7,7 @@ pub mod body;
 pub mod catalog;
 pub mod error;
 pub mod event;
+pub mod extract;
 pub mod filter;
 pub mod history;
 pub mod kv;

@@ -7,8 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::catalog::SERF_CHECK_ID;
@@ -21,6 +20,7 @@ use praetor_store::{Command, Response as Applied};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::extract::{Body, Path};
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -121,7 +121,7 @@ fn session_from_body(body: CreateBody, node: &str) -> Result<SessionEntry, ApiEr
 pub async fn create(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     query::check_dc(&Params::parse(q.as_deref()), &state)?;
     let body: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {

@@ -1,6 +1,8 @@
 //! Error answers byte for byte: every refusal is a status from
 //! `http/error.rs` with a one-line plain-text reason in Consul's wording
-//! (a compacted watch: 410 with its JSON body and `X-Consul-Index`).
+//! (a compacted watch: 410 with its JSON body and `X-Consul-Index`),
+//! axum's own refusals (a body over the limit, a path that does not
+//! decode) included.
 
 use crate::{dev_config, TestAgent};
 
@@ -90,5 +92,54 @@ async fn a_watch_from_a_compacted_index_is_a_410_with_its_json_body_and_index() 
             "index 1 is older than the oldest change kept ({oldest}); read the current state and watch from its index"
         )
     );
+    a.shutdown().await;
+}
+
+/// Asserts `body` is one line: a reason and its newline.
+fn one_line(body: &str) {
+    assert!(body.ends_with('\n'), "{body:?}");
+    assert!(!body.trim_end_matches('\n').contains('\n'), "{body:?}");
+    assert!(body.len() > 1, "{body:?}");
+}
+
+#[tokio::test]
+async fn a_chunked_body_growing_past_the_limit_is_a_413_with_a_one_line_reason() {
+    let a = TestAgent::dev().await;
+    // No Content-Length: the limit is met while the body is read, by
+    // axum's extractor, not by the declared-length check up front.
+    // 10 x 64 KiB is over the default 512 KiB value limit (plus 1 KiB).
+    let chunks = (0..10).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024]));
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let r = a
+        .http
+        .put(a.u("/v1/kv/big"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, ct, body) = answer(r).await;
+    assert_eq!((status, ct.as_str()), (413, PLAIN), "{body}");
+    one_line(&body);
+    assert_eq!(
+        body,
+        "Failed to buffer the request body: length limit exceeded\n"
+    );
+    let r = a.http.get(a.u("/v1/kv/big")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "nothing was written");
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_path_parameter_that_does_not_decode_is_a_400_with_a_one_line_reason() {
+    let a = TestAgent::dev().await;
+    let r = a
+        .http
+        .get(a.u("/v1/agent/service/%FF%FE"))
+        .send()
+        .await
+        .unwrap();
+    let (status, ct, body) = answer(r).await;
+    assert_eq!((status, ct.as_str()), (400, PLAIN), "{body}");
+    one_line(&body);
     a.shutdown().await;
 }
