@@ -267,12 +267,24 @@ mod tests {
     }
 
     /// Installs a cut for a uid no process has, checks the filter lists it,
-    /// heals, and checks it is gone. Needs root and the tool; says so and
-    /// passes without them (the cluster tests fail loudly instead).
+    /// heals, and checks it is gone. Needs root and the tool: without them
+    /// it fails, unless `PRAETOR_TEST_ALLOW_SKIP=1` says a skip is fine
+    /// (then it says it skipped), so CI cannot go green without running it.
     fn round_trip(mechanism: Mechanism, tool: &str) {
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 || !locate(tool).is_absolute() {
-            eprintln!("skipped: needs root and {tool}");
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root || !locate(tool).is_absolute() {
+            let why = if root {
+                format!("{tool} is not installed")
+            } else {
+                "not running as root".to_owned()
+            };
+            assert!(
+                std::env::var("PRAETOR_TEST_ALLOW_SKIP").as_deref() == Ok("1"),
+                "this test needs root and {tool}, but {why}; run it as root \
+                 or set PRAETOR_TEST_ALLOW_SKIP=1 to skip it"
+            );
+            eprintln!("SKIPPED (PRAETOR_TEST_ALLOW_SKIP=1): needs root and {tool}; {why}");
             return;
         }
         let cut = Cut {

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::agent::{member_status, AgentSelf, Member, SelfConfig};
 
 use super::error::ApiError;
+use super::extract::Path;
 use super::query::Params;
 use super::AppState;
 use crate::metrics::rss_bytes;

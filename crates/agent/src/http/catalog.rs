@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::catalog::{DeregisterRequest, NodeServices, RegisterRequest};
@@ -14,6 +14,7 @@ use praetor_server::{Answer, Query, QueryResult};
 use praetor_store::{Command, Response as Applied};
 
 use super::error::ApiError;
+use super::extract::Path;
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 

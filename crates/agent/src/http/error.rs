@@ -1,8 +1,14 @@
 //! The one place errors become HTTP answers: Consul's status codes and a
-//! one-line plain-text reason.
+//! one-line plain-text reason (the one exception: a watch whose index is no
+//! longer kept answers 410 with its JSON body, as before). Handlers never
+//! set an error status themselves; an answer that happens to be a 404 (a
+//! missing KV key, a key without history) is an answer, not an error, and
+//! stays with its handler.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use praetor_api::kv::Compacted;
 use praetor_server::ServerError;
 
 /// An error a handler answers with.
@@ -14,6 +20,26 @@ pub enum ApiError {
     /// The body is larger than allowed; nothing changed.
     #[error("{0}")]
     TooLarge(String),
+    /// The thing the request names does not exist (an unknown session to
+    /// renew, an unknown service ID, an unknown endpoint); 404 with
+    /// Consul's wording.
+    #[error("{0}")]
+    NotFound(String),
+    /// A watch asked for changes older than the history kept: 410 with the
+    /// JSON body (`Error`, `OldestIndex`, `CurrentIndex`) and
+    /// `X-Consul-Index` set to the current index.
+    #[error("{}", .0.error)]
+    Gone(Compacted),
+    /// axum refused to extract the request (a body over the limit or that
+    /// failed while being read, a path parameter that does not decode); its
+    /// status kept, its reason on one line.
+    #[error("{reason}")]
+    Rejected {
+        /// axum's status for the rejection.
+        status: StatusCode,
+        /// axum's reason, folded onto one line.
+        reason: String,
+    },
     /// The method is not served on this path.
     #[error("method {0} not allowed")]
     MethodNotAllowed(String),
@@ -52,6 +78,9 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(_) | ApiError::Server(ServerError::TooLarge(_)) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Rejected { status, .. } => *status,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RateLimitedOnLeader | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -63,6 +92,10 @@ impl IntoResponse for ApiError {
             tracing::warn!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, "request refused");
+        }
+        if let ApiError::Gone(body) = self {
+            let current = body.current_index.to_string();
+            return (status, [("X-Consul-Index", current)], Json(body)).into_response();
         }
         (
             status,

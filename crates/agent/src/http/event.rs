@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::event::UserEvent;
@@ -15,6 +14,7 @@ use praetor_server::{Answer, Query};
 use praetor_store::Command;
 
 use super::error::ApiError;
+use super::extract::{Body, Path};
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -24,7 +24,7 @@ pub async fn fire(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     query::check_dc(&p, &state)?;

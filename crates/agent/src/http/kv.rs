@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +15,7 @@ use praetor_server::{Answer, Query, QueryResult};
 use praetor_store::Command;
 
 use super::error::ApiError;
+use super::extract::Body;
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -122,7 +122,7 @@ async fn put_kv(
     State(state): State<Arc<AppState>>,
     uri: Uri,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let key = key_from_path(uri.path(), "/v1/kv")?;
     let p = Params::parse(q.as_deref());

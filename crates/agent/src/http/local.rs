@@ -8,15 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use praetor_api::catalog::{check_status, ServiceDefinition, Weights};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::extract::{Body, Path};
 use super::query::Params;
 use super::{json_body, AppState};
 use crate::local::{LocalCheck, LocalError};
@@ -331,7 +330,7 @@ pub fn scripts_allowed(state: &AppState) -> bool {
 /// `PUT /v1/agent/service/register`.
 pub async fn register_service(
     State(state): State<Arc<AppState>>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(), ApiError> {
     let (svc, checks) = service_from_body(json_body(&body)?, scripts_allowed(&state))?;
     state.local.add_service(svc, checks)?;
@@ -376,21 +375,20 @@ fn services_map(state: &AppState) -> BTreeMap<String, Value> {
 }
 
 /// `GET /v1/agent/service/<id>`: 404 when this agent has no such service.
-pub async fn service(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+pub async fn service(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     match state.local.owned().services.get(&id) {
-        Some(s) => Json(service_json(&state, s)).into_response(),
-        None => (
-            axum::http::StatusCode::NOT_FOUND,
-            format!("unknown service ID: {id}\n"),
-        )
-            .into_response(),
+        Some(s) => Ok(Json(service_json(&state, s))),
+        None => Err(ApiError::NotFound(format!("unknown service ID: {id}"))),
     }
 }
 
 /// `PUT /v1/agent/check/register`.
 pub async fn register_check(
     State(state): State<Arc<AppState>>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(), ApiError> {
     let check = check_from_body(json_body(&body)?, scripts_allowed(&state))?;
     Ok(state.local.add_check(check)?)
@@ -479,7 +477,7 @@ pub async fn ttl_mark(
 pub async fn ttl_update(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(), ApiError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]

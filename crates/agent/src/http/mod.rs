@@ -7,6 +7,7 @@ pub mod body;
 pub mod catalog;
 pub mod error;
 pub mod event;
+pub mod extract;
 pub mod filter;
 pub mod history;
 pub mod kv;
@@ -549,9 +550,6 @@ async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::MethodNotAllowed(req.method().to_string())
 }
 
-async fn not_found(req: Request) -> (axum::http::StatusCode, String) {
-    (
-        axum::http::StatusCode::NOT_FOUND,
-        format!("no such endpoint: {}\n", req.uri().path()),
-    )
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound(format!("no such endpoint: {}", req.uri().path()))
 }

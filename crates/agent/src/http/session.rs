@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::catalog::SERF_CHECK_ID;
@@ -22,6 +20,7 @@ use praetor_store::{Command, Response as Applied};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::extract::{Body, Path};
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -122,7 +121,7 @@ fn session_from_body(body: CreateBody, node: &str) -> Result<SessionEntry, ApiEr
 pub async fn create(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     query::check_dc(&Params::parse(q.as_deref()), &state)?;
     let body: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
@@ -174,11 +173,7 @@ pub async fn renew(
         .write(Command::SessionRenew { id: id.clone() })
         .await?;
     if !resp.ok() {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            format!("Session id '{id}' not found\n"),
-        )
-            .into_response());
+        return Err(ApiError::NotFound(format!("Session id '{id}' not found")));
     }
     let opts = ReadOpts::from_params(&Params::default(), &state)?;
     read(&state, opts, Query::Session { id }).await

@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use praetor_server::{Answer, Query};
 use praetor_store::{Command, Store};
 
 use super::error::ApiError;
+use super::extract::Body;
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -58,7 +58,7 @@ pub async fn save(
 pub async fn restore(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     query::check_dc(&Params::parse(q.as_deref()), &state)?;
     let (_, data) = praetor_api::snapshot::decode(&body).map_err(ApiError::BadRequest)?;

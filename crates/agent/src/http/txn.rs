@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +22,7 @@ use praetor_store::{Command, Response as Applied};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::extract::Body;
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -291,7 +291,7 @@ fn wire(outcome: TxnOutcome) -> (StatusCode, TxnResponse) {
 pub async fn txn(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     query::check_dc(&p, &state)?;

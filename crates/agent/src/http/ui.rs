@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use praetor_server::{Answer, Query, QueryResult};
 
 use super::error::ApiError;
+use super::extract::Path;
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 

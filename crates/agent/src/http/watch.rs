@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use praetor_api::kv::Compacted;
 use praetor_server::{Answer, Consistency, Query, QueryOpts};
 
@@ -43,15 +42,7 @@ pub async fn watch_kv(
     // watch without `?index` starts) and whether `?index` is still kept.
     let first = changes(&state, &prefix, from.unwrap_or(u64::MAX), 0).await?;
     let (start, current) = match first {
-        Link::Compacted(body) => {
-            let current = body.current_index;
-            return Ok((
-                StatusCode::GONE,
-                [("X-Consul-Index", current.to_string())],
-                Json(body),
-            )
-                .into_response());
-        }
+        Link::Compacted(body) => return Err(ApiError::Gone(body)),
         Link::Changes { current, .. } => (from.unwrap_or(current + 1), current),
     };
     let stop = state.stop.clone();

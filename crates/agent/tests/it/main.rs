@@ -5,6 +5,7 @@
 mod blocking;
 mod catalog;
 mod durability;
+mod errors;
 mod event;
 mod kv;
 mod limits;

@@ -61,8 +61,16 @@ async fn a_connect_that_hangs_times_out_critical() {
     }
     let probe = tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await;
     if probe.is_ok() {
-        // This kernel accepts more than the backlog says; nothing to test.
-        eprintln!("skipping: connects to a full backlog do not hang here");
+        // This kernel accepts more than the backlog says, so the timeout
+        // cannot be provoked: a failure, unless a skip is explicitly fine.
+        assert!(
+            std::env::var("PRAETOR_TEST_ALLOW_SKIP").as_deref() == Ok("1"),
+            "connects to a full backlog do not hang on this kernel, so the \
+             connect timeout is untested; set PRAETOR_TEST_ALLOW_SKIP=1 to skip it"
+        );
+        eprintln!(
+            "SKIPPED (PRAETOR_TEST_ALLOW_SKIP=1): connects to a full backlog do not hang here"
+        );
         return;
     }
     let (tx, mut rx) = mpsc::channel(16);
