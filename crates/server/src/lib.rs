@@ -124,6 +124,24 @@ pub struct Server {
     /// The server's own tasks (proposer, proposals, leadership watch,
     /// elections): `shutdown` waits for them before it closes the log.
     tasks: TaskTracker,
+    /// Blocking queries waiting on this server now.
+    open_queries: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts one blocking query as open for as long as it lives.
+struct OpenQuery<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> OpenQuery<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenQuery(count)
+    }
+}
+
+impl Drop for OpenQuery<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl rpc::Handler for Server {
@@ -197,6 +215,7 @@ impl Server {
             stop: cfg.stop,
             leadership,
             tasks,
+            open_queries: Arc::default(),
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
@@ -272,6 +291,13 @@ impl Server {
             }
             None => None,
         }
+    }
+
+    /// How many blocking queries are waiting on this server now (served
+    /// here, whoever asked): what a test waits on before it checks that a
+    /// write does *not* wake one.
+    pub fn open_blocking_queries(&self) -> usize {
+        self.open_queries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `true` while this server leads with its lease.
@@ -562,6 +588,7 @@ impl Server {
         };
         let (mut index, mut answer, _) = eval();
         if opts.index > 0 && index <= opts.index {
+            let _open = OpenQuery::new(&self.open_queries);
             let deadline = tokio::time::Instant::now() + query::jittered(opts.wait);
             loop {
                 tokio::select! {

@@ -18,6 +18,7 @@ async fn blocking_get_wakes_on_its_key_and_not_on_another() {
         let body: serde_json::Value = r.json().await.unwrap();
         (i, body)
     });
+    a.wait_blocked(1).await;
     // A write elsewhere must not wake it.
     a.put("unrelated", "x").await;
     a.put("watchedX", "x").await;
@@ -45,6 +46,7 @@ async fn blocking_prefix_query_wakes_on_a_delete_under_the_prefix() {
     let url = a.u(&format!("/v1/kv/cfg/?recurse&index={idx}&wait=20s"));
     let http = a.http.clone();
     let waiter = tokio::spawn(async move { index_of(&http.get(url).send().await.unwrap()) });
+    a.wait_blocked(1).await;
     a.put("other/x", "1").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiter.is_finished());
@@ -95,7 +97,7 @@ async fn index_zero_never_blocks_and_missing_keys_block_until_created() {
     let url = a.u(&format!("/v1/kv/later?index={idx}&wait=20s"));
     let http = a.http.clone();
     let waiter = tokio::spawn(async move { http.get(url).send().await.unwrap().status() });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.wait_blocked(1).await;
     assert!(!waiter.is_finished());
     a.put("later", "now").await;
     let status = tokio::time::timeout(Duration::from_secs(5), waiter)

@@ -190,6 +190,7 @@ async fn catalog_register_health_and_blocking_reads_follow_consul() {
                 .unwrap()
         })
     };
+    a.wait_blocked(1).await;
     // Another service's change does not wake it.
     let db =
         serde_json::json!({"Node": "ext1", "Address": "10.0.0.7", "Service": {"Service": "db"}});

@@ -100,6 +100,22 @@ impl TestAgent {
         format!("{}{}", self.url, path)
     }
 
+    /// Waits until `n` blocking queries are waiting on this agent's server,
+    /// so a test that then checks a write does *not* wake one knows the
+    /// query was in place first.
+    pub async fn wait_blocked(&self, n: usize) {
+        let server = self.agent.server().expect("a dev agent hosts a server");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while server.open_blocking_queries() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} blocking queries waiting within 10s; {} are",
+                server.open_blocking_queries()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     pub async fn put(&self, key: &str, body: &str) -> bool {
         let r = self
             .http

@@ -29,7 +29,7 @@ async fn restore_brings_back_the_saved_state_and_wakes_blocking_queries() {
         );
         tokio::spawn(async move { http.get(url).send().await.unwrap() })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.wait_blocked(1).await;
     assert!(!blocked.is_finished());
 
     // Damaged files are refused with a reason, and nothing changes.
