@@ -246,6 +246,11 @@ fn gauges(state: &AppState) -> Vec<(String, f64)> {
             m.last_applied.map_or(0, |l| l.index) as f64,
         ));
         g.push(("consul.raft.term".into(), m.current_term as f64));
+        // Consul's gauge of blocking queries the server is holding now.
+        g.push((
+            "consul.rpc.queries_blocking".into(),
+            server.open_blocking_queries() as f64,
+        ));
         g.push((
             "consul.server.isLeader".into(),
             if server.is_leader() { 1.0 } else { 0.0 },

@@ -127,3 +127,37 @@ async fn an_index_ahead_of_the_store_waits_out_the_wait_and_returns_the_lower_in
     assert!(started.elapsed() >= Duration::from_millis(450));
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn open_blocking_queries_are_counted_in_consuls_gauge() {
+    let a = TestAgent::dev().await;
+    let gauge = |a: &TestAgent| {
+        let (http, url) = (a.http.clone(), a.u("/v1/agent/metrics"));
+        async move {
+            let m: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            m["Gauges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["Name"] == "consul.rpc.queries_blocking")
+                .map(|g| g["Value"].as_f64().unwrap())
+        }
+    };
+    assert_eq!(gauge(&a).await, Some(0.0));
+    a.put("gauge", "1").await;
+    let idx = index_of(&a.http.get(a.u("/v1/kv/gauge")).send().await.unwrap());
+    let url = a.u(&format!("/v1/kv/gauge?index={idx}&wait=20s"));
+    let http = a.http.clone();
+    let waiter = tokio::spawn(async move { http.get(url).send().await.unwrap().status() });
+    a.wait_blocked(1).await;
+    assert_eq!(gauge(&a).await, Some(1.0));
+    a.put("gauge", "2").await;
+    let status = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken by its key")
+        .unwrap();
+    assert_eq!(status, 200);
+    // Answered, so no longer counted (the count drops before the answer goes).
+    assert_eq!(gauge(&a).await, Some(0.0));
+    a.shutdown().await;
+}
