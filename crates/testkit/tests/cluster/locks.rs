@@ -75,6 +75,39 @@ async fn wait_registered(cluster: &Cluster, nodes: &[&str]) -> anyhow::Result<()
     Ok(())
 }
 
+/// Waits until the servers hold at least `n` blocking queries in all
+/// (Consul's `consul.rpc.queries_blocking` gauge), so a check that a
+/// contender is *still waiting* runs once it is.
+async fn wait_blocking(cluster: &Cluster, n: f64) -> anyhow::Result<()> {
+    wait_for(
+        secs(30),
+        &format!("{n} blocking queries on the servers"),
+        || async {
+            let mut total = 0.0;
+            for name in cluster.server_names() {
+                let m = cluster
+                    .get_json(&name, "/v1/agent/metrics")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                total += m["Gauges"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|g| g["Name"] == "consul.rpc.queries_blocking")
+                    .and_then(|g| g["Value"].as_f64())
+                    .unwrap_or(0.0);
+            }
+            if total >= n {
+                Ok(())
+            } else {
+                Err(format!("{total} open"))
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 fn no_violation(lines: &[String]) {
     assert!(
         !lines.iter().any(|l| l.starts_with("VIOLATION")),
@@ -99,7 +132,8 @@ async fn a_lock_has_one_holder_and_passes_on_when_the_holders_agent_dies() -> an
     let b = cluster
         .cli("c2", &["lock", "job", &mutex_child(d, "B", 20)])?
         .spawn()?;
-    tokio::time::sleep(secs(2)).await;
+    // A's monitor and B's wait for the lock.
+    wait_blocking(&cluster, 2.0).await?;
     assert_eq!(log(d), ["start A"], "B must wait while A holds the lock");
     let kv = cluster.get_json("c2", "/v1/kv/job/.lock").await?;
     assert_eq!(
@@ -281,7 +315,8 @@ async fn a_paused_leader_cannot_make_a_fenced_write_after_it_is_replaced() -> an
     })
     .await?;
     let b = elect("c2", "B")?.spawn()?;
-    tokio::time::sleep(secs(1)).await;
+    // A's monitor and B's wait for the lead.
+    wait_blocking(&cluster, 2.0).await?;
     assert!(read(d, "B.env").is_empty(), "B does not run while A leads");
     let a_env = read(d, "A.env");
     let (a_session, a_token) = a_env.trim().split_once(' ').expect("A's env");
