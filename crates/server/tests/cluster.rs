@@ -217,6 +217,25 @@ async fn a_leader_that_loses_its_quorum_reports_unknown_outcomes_then_steps_back
     a.server.write(set("k", "before")).await.unwrap();
     assert!(a.server.read_meta().known_leader);
 
+    // A default-consistency blocking query waits on the leader.
+    let index = a.server.shared().read().store.last_index();
+    let blocked = {
+        let s = a.server.clone();
+        tokio::spawn(async move {
+            let opts = QueryOpts {
+                index,
+                wait: Duration::from_secs(60),
+                consistency: Consistency::Default,
+            };
+            s.query(&Query::KvGet { key: "k".into() }, opts).await
+        })
+    };
+    let s = a.server.clone();
+    wait_until("the blocking query to wait on the leader", move || {
+        s.open_blocking_queries() == 1
+    })
+    .await;
+
     // Both followers vanish; the leader's lease still holds for a moment,
     // so the write is proposed, and it can never commit.
     kill(&b).await;
@@ -254,6 +273,16 @@ async fn a_leader_that_loses_its_quorum_reports_unknown_outcomes_then_steps_back
     assert!(
         matches!(r, Err(praetor_server::ServerError::NoLeader)),
         "{r:?}"
+    );
+    // The blocking query did not sit out its 60 s on the deposed leader's
+    // frozen store: it ended with the lease and found no leader to go to.
+    let ended = tokio::time::timeout(Duration::from_secs(10), blocked)
+        .await
+        .expect("a blocking query on a deposed leader ends")
+        .unwrap();
+    assert!(
+        matches!(ended, Err(praetor_server::ServerError::NoLeader)),
+        "{ended:?}"
     );
     kill(&a).await;
 }
