@@ -24,10 +24,7 @@ pub const MAX_KEY_LEN: usize = 4096;
 
 /// GET, PUT and DELETE on a KV path; anything else is a 405.
 pub fn routes() -> MethodRouter<Arc<AppState>> {
-    get(get_kv)
-        .put(put_kv)
-        .delete(delete_kv)
-        .fallback(super::method_not_allowed)
+    get(get_kv).put(put_kv).delete(delete_kv)
 }
 
 /// The key named by the request path: everything after `/v1/kv/`,

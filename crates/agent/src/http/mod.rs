@@ -240,185 +240,102 @@ pub fn router(state: Arc<AppState>) -> Router {
     };
     Router::new()
         .merge(pages)
-        .route(
-            "/v1/history/kv",
-            get(history::kv_history).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/history/kv/",
-            get(history::kv_history).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/history/kv/{*key}",
-            get(history::kv_history).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/internal/ui/services",
-            get(ui::services).fallback(method_not_allowed),
-        )
+        .route("/v1/history/kv", get(history::kv_history))
+        .route("/v1/history/kv/", get(history::kv_history))
+        .route("/v1/history/kv/{*key}", get(history::kv_history))
+        .route("/v1/internal/ui/services", get(ui::services))
         .route("/v1/kv", kv::routes())
         .route("/v1/kv/", kv::routes())
         .route("/v1/kv/{*key}", kv::routes())
-        .route(
-            "/v1/watch/kv",
-            get(watch::watch_kv).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/watch/kv/",
-            get(watch::watch_kv).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/watch/kv/{*prefix}",
-            get(watch::watch_kv).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/status/leader",
-            get(status::leader).fallback(method_not_allowed),
-        )
+        .route("/v1/watch/kv", get(watch::watch_kv))
+        .route("/v1/watch/kv/", get(watch::watch_kv))
+        .route("/v1/watch/kv/{*prefix}", get(watch::watch_kv))
+        .route("/v1/status/leader", get(status::leader))
         .route(
             "/v1/operator/raft/configuration",
-            get(operator::configuration).fallback(method_not_allowed),
+            get(operator::configuration),
         )
         .route(
             "/v1/operator/raft/peer",
-            axum::routing::delete(operator::remove_peer).fallback(method_not_allowed),
+            axum::routing::delete(operator::remove_peer),
         )
-        .route(
-            "/v1/catalog/nodes",
-            get(catalog::nodes).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/catalog/node/{node}",
-            get(catalog::node).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/health/node/{node}",
-            get(catalog::health_node).fallback(method_not_allowed),
-        )
+        .route("/v1/catalog/nodes", get(catalog::nodes))
+        .route("/v1/catalog/node/{node}", get(catalog::node))
+        .route("/v1/health/node/{node}", get(catalog::health_node))
         .route(
             "/v1/catalog/register",
-            axum::routing::put(catalog::register).fallback(method_not_allowed),
+            axum::routing::put(catalog::register),
         )
         .route(
             "/v1/catalog/deregister",
-            axum::routing::put(catalog::deregister).fallback(method_not_allowed),
+            axum::routing::put(catalog::deregister),
         )
-        .route(
-            "/v1/catalog/services",
-            get(catalog::services).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/catalog/service/{name}",
-            get(catalog::service).fallback(method_not_allowed),
-        )
+        .route("/v1/catalog/services", get(catalog::services))
+        .route("/v1/catalog/service/{name}", get(catalog::service))
         .route(
             "/v1/catalog/node-services/{node}",
-            get(catalog::node_services).fallback(method_not_allowed),
+            get(catalog::node_services),
         )
-        .route(
-            "/v1/health/service/{name}",
-            get(catalog::health_service).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/health/checks/{name}",
-            get(catalog::health_checks).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/health/state/{state}",
-            get(catalog::health_state).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/event/fire/{name}",
-            axum::routing::put(event::fire).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/event/list",
-            get(event::list).fallback(method_not_allowed),
-        )
+        .route("/v1/health/service/{name}", get(catalog::health_service))
+        .route("/v1/health/checks/{name}", get(catalog::health_checks))
+        .route("/v1/health/state/{state}", get(catalog::health_state))
+        .route("/v1/event/fire/{name}", axum::routing::put(event::fire))
+        .route("/v1/event/list", get(event::list))
         .route(
             "/v1/snapshot",
             get(snapshot::save)
                 .put(snapshot::restore)
-                .layer(DefaultBodyLimit::max(snapshot::MAX_SNAPSHOT))
-                .fallback(method_not_allowed),
+                .layer(DefaultBodyLimit::max(snapshot::MAX_SNAPSHOT)),
         )
-        .route(
-            "/v1/status/peers",
-            get(status::peers).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/agent/self",
-            get(agent::agent_self).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/agent/members",
-            get(agent::members).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/agent/join/{*addr}",
-            axum::routing::put(agent::join).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/agent/leave",
-            axum::routing::put(agent::leave).fallback(method_not_allowed),
-        )
+        .route("/v1/status/peers", get(status::peers))
+        .route("/v1/agent/self", get(agent::agent_self))
+        .route("/v1/agent/members", get(agent::members))
+        .route("/v1/agent/join/{*addr}", axum::routing::put(agent::join))
+        .route("/v1/agent/leave", axum::routing::put(agent::leave))
         .route(
             "/v1/agent/force-leave/{*node}",
-            axum::routing::put(agent::force_leave).fallback(method_not_allowed),
+            axum::routing::put(agent::force_leave),
         )
         .route(
             "/v1/agent/service/register",
-            axum::routing::put(local::register_service).fallback(method_not_allowed),
+            axum::routing::put(local::register_service),
         )
         .route(
             "/v1/agent/service/deregister/{id}",
-            axum::routing::put(local::deregister_service).fallback(method_not_allowed),
+            axum::routing::put(local::deregister_service),
         )
         .route(
             "/v1/agent/service/maintenance/{id}",
-            axum::routing::put(local::service_maintenance).fallback(method_not_allowed),
+            axum::routing::put(local::service_maintenance),
         )
         .route(
             "/v1/agent/maintenance",
-            axum::routing::put(local::node_maintenance).fallback(method_not_allowed),
+            axum::routing::put(local::node_maintenance),
         )
-        .route(
-            "/v1/agent/services",
-            get(local::services).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/agent/service/{id}",
-            get(local::service).fallback(method_not_allowed),
-        )
+        .route("/v1/agent/services", get(local::services))
+        .route("/v1/agent/service/{id}", get(local::service))
         .route(
             "/v1/agent/check/register",
-            axum::routing::put(local::register_check).fallback(method_not_allowed),
+            axum::routing::put(local::register_check),
         )
         .route(
             "/v1/agent/check/deregister/{id}",
-            axum::routing::put(local::deregister_check).fallback(method_not_allowed),
+            axum::routing::put(local::deregister_check),
         )
-        .route(
-            "/v1/agent/checks",
-            get(local::checks).fallback(method_not_allowed),
-        )
+        .route("/v1/agent/checks", get(local::checks))
         .route(
             "/v1/agent/check/update/{id}",
-            axum::routing::put(local::ttl_update).fallback(method_not_allowed),
+            axum::routing::put(local::ttl_update),
         )
         .route(
             "/v1/agent/check/{verb}/{id}",
-            axum::routing::put(local::ttl_mark).fallback(method_not_allowed),
+            axum::routing::put(local::ttl_mark),
         )
-        .route(
-            "/v1/agent/metrics",
-            get(agent::metrics).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/catalog/datacenters",
-            get(catalog::datacenters).fallback(method_not_allowed),
-        )
+        .route("/v1/agent/metrics", get(agent::metrics))
+        .route("/v1/catalog/datacenters", get(catalog::datacenters))
         .merge(session_routes())
+        // Every route above answers other methods with a one-line 405.
+        .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))
         .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .layer(middleware::from_fn_with_state(
@@ -436,31 +353,13 @@ pub fn router(state: Arc<AppState>) -> Router {
 fn session_routes() -> Router<Arc<AppState>> {
     use axum::routing::put;
     Router::new()
-        .route(
-            "/v1/session/create",
-            put(session::create).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/session/destroy/{id}",
-            put(session::destroy).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/session/renew/{id}",
-            put(session::renew).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/session/info/{id}",
-            get(session::info).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/session/node/{node}",
-            get(session::node).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/session/list",
-            get(session::list).fallback(method_not_allowed),
-        )
-        .route("/v1/txn", put(txn::txn).fallback(method_not_allowed))
+        .route("/v1/session/create", put(session::create))
+        .route("/v1/session/destroy/{id}", put(session::destroy))
+        .route("/v1/session/renew/{id}", put(session::renew))
+        .route("/v1/session/info/{id}", get(session::info))
+        .route("/v1/session/node/{node}", get(session::node))
+        .route("/v1/session/list", get(session::list))
+        .route("/v1/txn", put(txn::txn))
 }
 
 async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {

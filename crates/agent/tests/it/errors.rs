@@ -143,3 +143,47 @@ async fn a_path_parameter_that_does_not_decode_is_a_400_with_a_one_line_reason()
     one_line(&body);
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_endpoint_answers_a_method_it_does_not_serve_with_a_one_line_405() {
+    let a = TestAgent::dev().await;
+    let paths = [
+        "/v1/kv/a",
+        "/v1/kv/",
+        "/v1/history/kv/a",
+        "/v1/watch/kv/a",
+        "/v1/status/leader",
+        "/v1/status/peers",
+        "/v1/operator/raft/configuration",
+        "/v1/operator/raft/peer",
+        "/v1/catalog/nodes",
+        "/v1/catalog/register",
+        "/v1/catalog/service/web",
+        "/v1/health/service/web",
+        "/v1/health/state/any",
+        "/v1/event/fire/deploy",
+        "/v1/snapshot",
+        "/v1/agent/self",
+        "/v1/agent/service/register",
+        "/v1/agent/check/pass/c1",
+        "/v1/agent/metrics",
+        "/v1/session/create",
+        "/v1/session/list",
+        "/v1/txn",
+        "/v1/internal/ui/services",
+    ];
+    for path in paths {
+        let r = a
+            .http
+            .request(reqwest::Method::PATCH, a.u(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer(r).await,
+            (405, PLAIN.into(), "method PATCH not allowed\n".into()),
+            "PATCH {path}"
+        );
+    }
+    a.shutdown().await;
+}
