@@ -14,6 +14,7 @@ use clap::Args;
 use crate::cluster::{self, Cluster};
 use crate::failover::{self, Probe, READY_DEADLINE};
 use crate::machine::load_average;
+use crate::phase::PhaseArgs;
 use crate::report::cluster::{ClusterPuts, ClusterReport};
 use crate::report::Config;
 use crate::runner::{outcome, Runner};
@@ -25,37 +26,13 @@ const MAX_FAILED_TRIALS: usize = 2;
 
 #[derive(Args)]
 pub struct ClusterArgs {
-    /// The praetor binary to run.
-    #[arg(long)]
-    praetor_bin: PathBuf,
+    #[command(flatten)]
+    phase: PhaseArgs,
     /// The etcd binary to run.
     #[arg(long)]
     etcd_bin: PathBuf,
-    /// A fresh directory for the members' data directories; shown as $TMP.
-    #[arg(long)]
-    work: PathBuf,
-    /// Where the members' logs go (appended across restarts).
-    #[arg(long)]
-    logs: PathBuf,
-    /// A file every started PID is appended to, one a line.
-    #[arg(long)]
-    pidfile: PathBuf,
-    #[arg(long)]
-    praetor_version: String,
     #[arg(long)]
     etcd_version: String,
-    /// The command that produced the report, for the report.
-    #[arg(long)]
-    command: String,
-    /// When the run started, for the report.
-    #[arg(long)]
-    date: String,
-    /// Where to write the results as JSON.
-    #[arg(long)]
-    json: PathBuf,
-    /// Also write a markdown report of the cluster results alone here.
-    #[arg(long)]
-    out: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -67,38 +44,42 @@ pub struct ClusterArgs {
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     let report = ClusterReport::new(
         args.config.clone(),
-        args.command.clone(),
-        args.date.clone(),
-        args.praetor_version.clone(),
+        args.phase.command.clone(),
+        args.phase.date.clone(),
+        args.phase.praetor_version.clone(),
         args.etcd_version.clone(),
     );
-    crate::phase::run(&args, report, &args.json, args.out.as_deref(), |a, r| {
-        Box::pin(measure(a, r))
-    })
+    crate::phase::run(
+        &args,
+        report,
+        &args.phase.json,
+        args.phase.out.as_deref(),
+        |a, r| Box::pin(measure(a, r)),
+    )
     .await
 }
 
 async fn measure(args: &ClusterArgs, report: &mut ClusterReport) -> anyhow::Result<()> {
     let cfg = &args.config;
     let ips = cluster::free_ips(6)?;
-    for dir in [&args.work, &args.logs] {
+    for dir in [&args.phase.work, &args.phase.logs] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut praetor = Cluster::praetor(
-        &args.praetor_bin,
+        &args.phase.praetor_bin,
         &ips[..3],
-        &args.work,
-        &args.logs,
-        &args.pidfile,
+        &args.phase.work,
+        &args.phase.logs,
+        &args.phase.pidfile,
     );
     let mut etcd = Cluster::etcd(
         &args.etcd_bin,
         &ips[3..],
-        &args.work,
-        &args.logs,
-        &args.pidfile,
+        &args.phase.work,
+        &args.phase.logs,
+        &args.phase.pidfile,
     );
-    let show = |s: String| s.replace(&args.work.display().to_string(), "$TMP");
+    let show = |s: String| s.replace(&args.phase.work.display().to_string(), "$TMP");
     report.praetor_cmds = (0..3).map(|i| show(praetor.command_line(i))).collect();
     report.etcd_cmds = (0..3).map(|i| show(etcd.command_line(i))).collect();
 

@@ -10,7 +10,7 @@
 //! results, failures recorded as such; stops every process it started, also
 //! on SIGINT or SIGTERM. praetor only: Consul cannot be installed here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
@@ -19,6 +19,7 @@ use clap::Args;
 use crate::cluster::{self, Cluster};
 use crate::health::{self, check_status, instance, service_name, Api, Op, Watchers};
 use crate::machine::{cpu_secs, load_average, sockets, Rss};
+use crate::phase::PhaseArgs;
 use crate::praetor;
 use crate::report::health::{
     Flip, HealthReport, Load, MemRow, OtherRss, Propagation, QueryRow, QueryWatchers, RegRow, Row,
@@ -46,32 +47,8 @@ const CLIENTS: usize = 2;
 
 #[derive(Args)]
 pub struct HealthArgs {
-    /// The praetor binary to run.
-    #[arg(long)]
-    praetor_bin: PathBuf,
-    /// A fresh directory for the agents' data directories; shown as $TMP.
-    #[arg(long)]
-    work: PathBuf,
-    /// Where the agents' logs go.
-    #[arg(long)]
-    logs: PathBuf,
-    /// A file every started PID is appended to, one a line.
-    #[arg(long)]
-    pidfile: PathBuf,
-    #[arg(long)]
-    praetor_version: String,
-    /// The command that produced the report, for the report.
-    #[arg(long)]
-    command: String,
-    /// When the run started, for the report.
-    #[arg(long)]
-    date: String,
-    /// Where to write the results as JSON.
-    #[arg(long)]
-    json: PathBuf,
-    /// Also write a markdown report of the health results alone here.
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    phase: PhaseArgs,
     #[command(flatten)]
     config: Config,
 }
@@ -83,45 +60,49 @@ pub struct HealthArgs {
 pub async fn run(args: HealthArgs) -> anyhow::Result<()> {
     let report = HealthReport::new(
         args.config.clone(),
-        args.command.clone(),
-        args.date.clone(),
-        args.praetor_version.clone(),
+        args.phase.command.clone(),
+        args.phase.date.clone(),
+        args.phase.praetor_version.clone(),
     );
-    crate::phase::run(&args, report, &args.json, args.out.as_deref(), |a, r| {
-        Box::pin(measure(a, r))
-    })
+    crate::phase::run(
+        &args,
+        report,
+        &args.phase.json,
+        args.phase.out.as_deref(),
+        |a, r| Box::pin(measure(a, r)),
+    )
     .await
 }
 
 async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result<()> {
     let cfg = &args.config;
     let ips = cluster::free_ips_in(HEALTH_SUBNET, 1 + SERVERS + CLIENTS)?;
-    for dir in [&args.work, &args.logs] {
+    for dir in [&args.phase.work, &args.phase.logs] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     report.load_before = load_average();
-    let show = |s: String| s.replace(&args.work.display().to_string(), "$TMP");
+    let show = |s: String| s.replace(&args.phase.work.display().to_string(), "$TMP");
     // Each single server has a work and a log directory of its own.
     let single = |label: &str| {
-        let logs = args.logs.join(label);
+        let logs = args.phase.logs.join(label);
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
         anyhow::Ok(Cluster::praetor_agents(
-            &args.praetor_bin,
+            &args.phase.praetor_bin,
             &ips[..1],
             &[],
-            &args.work.join(label),
+            &args.phase.work.join(label),
             &logs,
-            &args.pidfile,
+            &args.phase.pidfile,
         ))
     };
     report.agent_cmd = show(
         Cluster::praetor_agents(
-            &args.praetor_bin,
+            &args.phase.praetor_bin,
             &ips[..1],
             &[],
-            &args.work.join("ROW"),
-            &args.logs,
-            &args.pidfile,
+            &args.phase.work.join("ROW"),
+            &args.phase.logs,
+            &args.phase.pidfile,
         )
         .command_line(0),
     )
@@ -134,7 +115,7 @@ async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result
             eprintln!("== health: registrations, {row}");
             let dir = format!("reg-{label}-{clients}");
             let mut agent = single(&dir)?;
-            let data_dir = args.work.join(&dir).join("praetor-s1");
+            let data_dir = args.phase.work.join(&dir).join("praetor-s1");
             let r = registration(&mut agent, kind, clients, d, &data_dir).await;
             let r = finish(&mut agent, r, &mut report.stopped).await;
             eprintln!("   {r:?}");
@@ -153,15 +134,15 @@ async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result
     }
 
     eprintln!("== health: propagation between two client agents");
-    let logs = args.logs.join("cluster");
+    let logs = args.phase.logs.join("cluster");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let mut c = Cluster::praetor_agents(
-        &args.praetor_bin,
+        &args.phase.praetor_bin,
         &ips[1..=SERVERS],
         &ips[1 + SERVERS..],
-        &args.work.join("cluster"),
+        &args.phase.work.join("cluster"),
         &logs,
-        &args.pidfile,
+        &args.phase.pidfile,
     );
     report.cluster_cmds = (0..SERVERS + CLIENTS)
         .map(|i| show(c.command_line(i)))

@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::cluster::{self, Cluster};
 use crate::machine::load_average;
+use crate::phase::PhaseArgs;
 use crate::report::locks::{HandoverRow, LocksReport, TxnRow};
 use crate::report::{Config, Pair};
 use crate::runner::outcome;
@@ -50,40 +51,16 @@ const CHILD_SLEEP_SECS: u32 = 400;
 
 #[derive(Args)]
 pub struct LocksArgs {
-    /// The praetor binary to run.
-    #[arg(long)]
-    praetor_bin: PathBuf,
+    #[command(flatten)]
+    phase: PhaseArgs,
     /// The etcd binary to run.
     #[arg(long)]
     etcd_bin: PathBuf,
     /// The etcdctl binary the etcd contenders run.
     #[arg(long)]
     etcdctl_bin: PathBuf,
-    /// A fresh directory for data directories and trial files; shown as $TMP.
-    #[arg(long)]
-    work: PathBuf,
-    /// Where the members' and contenders' logs go.
-    #[arg(long)]
-    logs: PathBuf,
-    /// A file every started PID is appended to, one a line.
-    #[arg(long)]
-    pidfile: PathBuf,
-    #[arg(long)]
-    praetor_version: String,
     #[arg(long)]
     etcd_version: String,
-    /// The command that produced the report, for the report.
-    #[arg(long)]
-    command: String,
-    /// When the run started, for the report.
-    #[arg(long)]
-    date: String,
-    /// Where to write the results as JSON.
-    #[arg(long)]
-    json: PathBuf,
-    /// Also write a markdown report of the locks results alone here.
-    #[arg(long)]
-    out: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -95,19 +72,23 @@ pub struct LocksArgs {
 pub async fn run(args: LocksArgs) -> anyhow::Result<()> {
     let report = LocksReport::new(
         args.config.clone(),
-        args.command.clone(),
-        args.date.clone(),
-        args.praetor_version.clone(),
+        args.phase.command.clone(),
+        args.phase.date.clone(),
+        args.phase.praetor_version.clone(),
         args.etcd_version.clone(),
     );
-    crate::phase::run(&args, report, &args.json, args.out.as_deref(), |a, r| {
-        Box::pin(measure(a, r))
-    })
+    crate::phase::run(
+        &args,
+        report,
+        &args.phase.json,
+        args.phase.out.as_deref(),
+        |a, r| Box::pin(measure(a, r)),
+    )
     .await
 }
 
 async fn measure(args: &LocksArgs, report: &mut LocksReport) -> anyhow::Result<()> {
-    for dir in [&args.work, &args.logs] {
+    for dir in [&args.phase.work, &args.phase.logs] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     report.etcdctl_version = std::process::Command::new(&args.etcdctl_bin)
@@ -119,21 +100,21 @@ async fn measure(args: &LocksArgs, report: &mut LocksReport) -> anyhow::Result<(
         .unwrap_or_default();
     let ips = cluster::free_ips_in(LOCKS_SUBNET, SERVERS + CLIENTS + 3)?;
     let mut praetor = Cluster::praetor_agents(
-        &args.praetor_bin,
+        &args.phase.praetor_bin,
         &ips[..SERVERS],
         &ips[SERVERS..SERVERS + CLIENTS],
-        &args.work,
-        &args.logs,
-        &args.pidfile,
+        &args.phase.work,
+        &args.phase.logs,
+        &args.phase.pidfile,
     );
     let mut etcd = Cluster::etcd(
         &args.etcd_bin,
         &ips[SERVERS + CLIENTS..],
-        &args.work,
-        &args.logs,
-        &args.pidfile,
+        &args.phase.work,
+        &args.phase.logs,
+        &args.phase.pidfile,
     );
-    let show = |s: String| s.replace(&args.work.display().to_string(), "$TMP");
+    let show = |s: String| s.replace(&args.phase.work.display().to_string(), "$TMP");
     report.praetor_cmds = (0..SERVERS + CLIENTS)
         .map(|i| show(praetor.command_line(i)))
         .collect();
@@ -203,7 +184,7 @@ async fn workloads(
         report.txn.push(TxnRow { clients, result });
     }
 
-    let work = &args.work;
+    let work = &args.phase.work;
     let show = |s: String| s.replace(&work.display().to_string(), "$TMP");
     let kinds = [
         Kind::PraetorLock,
@@ -231,15 +212,16 @@ async fn workloads(
                 kind,
                 dir: dir.clone(),
                 log_dir: args
+                    .phase
                     .logs
                     .join("handover")
                     .join(kind.name())
                     .join(trial.to_string()),
                 key,
-                praetor_bin: args.praetor_bin.clone(),
+                praetor_bin: args.phase.praetor_bin.clone(),
                 etcdctl_bin: args.etcdctl_bin.clone(),
                 etcd_endpoints: etcd_addrs.join(","),
-                pidfile: args.pidfile.clone(),
+                pidfile: args.phase.pidfile.clone(),
                 deadline: Duration::from_secs(cfg.handover_deadline_secs),
             };
             if row.command.is_empty() {

@@ -4,10 +4,42 @@
 //! as JSON (and, when asked, as markdown of its own).
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use anyhow::Context as _;
+
+/// The flags every self-contained phase takes (bench/run.sh passes them).
+#[derive(clap::Args)]
+pub struct PhaseArgs {
+    /// The praetor binary to run.
+    #[arg(long)]
+    pub praetor_bin: PathBuf,
+    /// A fresh directory for data directories and trial files; shown as $TMP.
+    #[arg(long)]
+    pub work: PathBuf,
+    /// Where the started processes' logs go (appended across restarts).
+    #[arg(long)]
+    pub logs: PathBuf,
+    /// A file every started PID is appended to, one a line.
+    #[arg(long)]
+    pub pidfile: PathBuf,
+    /// `praetor version`'s answer, for the report.
+    #[arg(long)]
+    pub praetor_version: String,
+    /// The command that produced the report, for the report.
+    #[arg(long)]
+    pub command: String,
+    /// When the run started, for the report.
+    #[arg(long)]
+    pub date: String,
+    /// Where to write the results as JSON.
+    #[arg(long)]
+    pub json: PathBuf,
+    /// Also write a markdown report of this phase's results alone here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
 
 /// A phase's report, written whatever happened.
 pub trait PhaseReport: serde::Serialize {
