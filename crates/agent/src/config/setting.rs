@@ -14,19 +14,61 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use super::runtime::{Port, RateLimitMode, RecursorStrategy};
 use praetor_api::duration::{self, DurationError};
 
+/// Why one setting's value was refused; `serde_path_to_error` prefixes the
+/// key. Values that are secrets (gossip keys) are never echoed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum SettingError {
+    #[error("{0:?} is not a duration (like \"30s\" or \"1m\")")]
+    NotADuration(String),
+    #[error("{0:?} is negative; a duration here must be 0 or more")]
+    NegativeDuration(String),
+    #[error("{0:?} is too long a duration")]
+    DurationTooLong(String),
+    #[error("expected {PORT_EXPECTED}, got {0}")]
+    PortOutOfRange(i64),
+    #[error("{0:?} is not one of trace, debug, info, warn, error")]
+    NotALogLevel(String),
+    #[error("{0:?} is a go-sockaddr template; Praetor needs a literal IP address")]
+    SockaddrTemplate(String),
+    #[error("{0:?} is not an IP address")]
+    NotAnIp(String),
+    #[error("expected one or more IP addresses separated by spaces, got an empty string")]
+    NoAddresses,
+    #[error("a datacenter name cannot be empty")]
+    EmptyDatacenter,
+    #[error("{0:?} is not a valid datacenter name (use only letters, digits, - and _)")]
+    NotADatacenter(String),
+    #[error("{0:?} is not a UUID (like \"adf4238a-882b-9ddc-4a9d-5b6758e4159e\")")]
+    NotAUuid(String),
+    #[error("the key is {0} bytes; expected 16, 24 or 32")]
+    KeyLength(usize),
+    #[error("the key is not valid base64")]
+    KeyNotBase64,
+    #[error("{0:?} is not a DNS domain (like \"consul\")")]
+    NotADomain(String),
+    #[error(
+        "{0:?} is not an IP address with an optional port (like \"8.8.8.8\" or \"10.0.0.1:5353\")"
+    )]
+    NotARecursor(String),
+    #[error("{0:?} is not one of sequential, random")]
+    NotAStrategy(String),
+    #[error("invalid mode: {0:?}; use \"disabled\", \"permissive\" or \"enforcing\"")]
+    NotARateLimitMode(String),
+}
+
 /// Deserializes a string with `parse`, whose error becomes the message; any
 /// other JSON type is "invalid type: …, expected `expecting`".
 fn from_str<'de, D, T>(
     de: D,
     expecting: &'static str,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, SettingError>,
 ) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
     struct StrVisitor<T> {
         expecting: &'static str,
-        parse: fn(&str) -> Result<T, String>,
+        parse: fn(&str) -> Result<T, SettingError>,
     }
     impl<T> Visitor<'_> for StrVisitor<T> {
         type Value = T;
@@ -51,13 +93,9 @@ impl<'de> Deserialize<'de> for GoDuration {
             "a duration string (like \"30s\" or \"1m\")",
             |s| match duration::parse(s) {
                 Ok(d) => Ok(GoDuration(d)),
-                Err(DurationError::Syntax) => {
-                    Err(format!("{s:?} is not a duration (like \"30s\" or \"1m\")"))
-                }
-                Err(DurationError::Negative) => Err(format!(
-                    "{s:?} is negative; a duration here must be 0 or more"
-                )),
-                Err(DurationError::TooLong) => Err(format!("{s:?} is too long a duration")),
+                Err(DurationError::Syntax) => Err(SettingError::NotADuration(s.into())),
+                Err(DurationError::Negative) => Err(SettingError::NegativeDuration(s.into())),
+                Err(DurationError::TooLong) => Err(SettingError::DurationTooLong(s.into())),
             },
         )
     }
@@ -74,12 +112,12 @@ impl PortSetting {
     /// The setting for `n`, as Consul reads it.
     ///
     /// # Errors
-    /// A message when `n` is above 65535.
-    pub(super) fn from_number(n: i64) -> Result<Self, String> {
+    /// `PortOutOfRange` when `n` is above 65535.
+    pub(super) fn from_number(n: i64) -> Result<Self, SettingError> {
         match n {
             ..=0 => Ok(PortSetting(None)),
             1..=65535 => Ok(PortSetting(Some(n as u16))),
-            _ => Err(format!("expected {PORT_EXPECTED}, got {n}")),
+            _ => Err(SettingError::PortOutOfRange(n)),
         }
     }
 }
@@ -118,9 +156,7 @@ impl<'de> Deserialize<'de> for LogLevel {
                     Ok(LogLevel(level.to_owned()))
                 }
                 "err" => Ok(LogLevel("error".into())),
-                _ => Err(format!(
-                    "{s:?} is not one of trace, debug, info, warn, error"
-                )),
+                _ => Err(SettingError::NotALogLevel(s.into())),
             },
         )
     }
@@ -128,13 +164,11 @@ impl<'de> Deserialize<'de> for LogLevel {
 
 /// Parses one IP address; says so when the text is a go-sockaddr template,
 /// which Consul accepts and we do not.
-fn parse_ip(s: &str) -> Result<IpAddr, String> {
+fn parse_ip(s: &str) -> Result<IpAddr, SettingError> {
     if s.contains("{{") {
-        return Err(format!(
-            "{s:?} is a go-sockaddr template; Praetor needs a literal IP address"
-        ));
+        return Err(SettingError::SockaddrTemplate(s.into()));
     }
-    s.parse().map_err(|_| format!("{s:?} is not an IP address"))
+    s.parse().map_err(|_| SettingError::NotAnIp(s.into()))
 }
 
 /// One IP address (`bind_addr`, `advertise_addr`).
@@ -159,10 +193,7 @@ impl<'de> Deserialize<'de> for IpList {
                 .map(parse_ip)
                 .collect::<Result<Vec<_>, _>>()?;
             if ips.is_empty() {
-                return Err(
-                    "expected one or more IP addresses separated by spaces, got an empty string"
-                        .into(),
-                );
+                return Err(SettingError::NoAddresses);
             }
             Ok(IpList(ips))
         })
@@ -178,15 +209,13 @@ impl<'de> Deserialize<'de> for Datacenter {
         from_str(de, "a datacenter name", |s| {
             let name = s.to_ascii_lowercase();
             if name.is_empty() {
-                return Err("a datacenter name cannot be empty".into());
+                return Err(SettingError::EmptyDatacenter);
             }
             if !name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
-                return Err(format!(
-                    "{s:?} is not a valid datacenter name (use only letters, digits, - and _)"
-                ));
+                return Err(SettingError::NotADatacenter(s.into()));
             }
             Ok(Datacenter(name))
         })
@@ -201,9 +230,7 @@ impl<'de> Deserialize<'de> for NodeId {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         from_str(de, "a UUID string", |s| match uuid::Uuid::try_parse(s) {
             Ok(id) if s.len() == 36 => Ok(NodeId(id.hyphenated().to_string())),
-            _ => Err(format!(
-                "{s:?} is not a UUID (like \"adf4238a-882b-9ddc-4a9d-5b6758e4159e\")"
-            )),
+            _ => Err(SettingError::NotAUuid(s.into())),
         })
     }
 }
@@ -217,12 +244,9 @@ impl<'de> Deserialize<'de> for EncryptKey {
         from_str(de, "a base64-encoded key", |s| {
             match base64::engine::general_purpose::STANDARD.decode(s) {
                 Ok(key) if matches!(key.len(), 16 | 24 | 32) => Ok(EncryptKey(s.to_owned())),
-                Ok(key) => Err(format!(
-                    "the key is {} bytes; expected 16, 24 or 32",
-                    key.len()
-                )),
+                Ok(key) => Err(SettingError::KeyLength(key.len())),
                 // Never echo the key itself: it is a secret.
-                Err(_) => Err("the key is not valid base64".into()),
+                Err(_) => Err(SettingError::KeyNotBase64),
             }
         })
     }
@@ -242,7 +266,7 @@ impl<'de> Deserialize<'de> for Domain {
                     && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             };
             if name.is_empty() || !name.split('.').all(label_ok) {
-                return Err(format!("{s:?} is not a DNS domain (like \"consul\")"));
+                return Err(SettingError::NotADomain(s.into()));
             }
             Ok(Domain(format!("{name}.")))
         })
@@ -263,7 +287,7 @@ impl<'de> Deserialize<'de> for Recursor {
             }
             parse_ip(s)
                 .map(|ip| Recursor(SocketAddr::new(ip, 53)))
-                .map_err(|_| format!("{s:?} is not an IP address with an optional port (like \"8.8.8.8\" or \"10.0.0.1:5353\")"))
+                .map_err(|_| SettingError::NotARecursor(s.into()))
         })
     }
 }
@@ -274,7 +298,7 @@ impl<'de> Deserialize<'de> for RecursorStrategy {
             match s.to_ascii_lowercase().as_str() {
                 "sequential" => Ok(RecursorStrategy::Sequential),
                 "random" => Ok(RecursorStrategy::Random),
-                _ => Err(format!("{s:?} is not one of sequential, random")),
+                _ => Err(SettingError::NotAStrategy(s.into())),
             }
         })
     }
@@ -290,9 +314,7 @@ impl<'de> Deserialize<'de> for RateLimitMode {
                 "" | "disabled" => Ok(RateLimitMode::Disabled),
                 "permissive" => Ok(RateLimitMode::Permissive),
                 "enforcing" => Ok(RateLimitMode::Enforcing),
-                _ => Err(format!(
-                    "invalid mode: {s:?}; use \"disabled\", \"permissive\" or \"enforcing\""
-                )),
+                _ => Err(SettingError::NotARateLimitMode(s.into())),
             },
         )
     }
