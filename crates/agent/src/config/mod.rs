@@ -21,6 +21,7 @@ pub use runtime::{
     DnsConfig, Limits, Port, Ports, RateLimitMode, RecursorStrategy, RequestLimits, RuntimeConfig,
     Soa,
 };
+pub use source::read_file;
 
 #[cfg(test)]
 mod tests;

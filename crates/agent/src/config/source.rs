@@ -36,11 +36,13 @@ impl Format {
 pub(super) const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// Reads the `-config-file` at `path` into a tree whose top level is an object.
+/// The one reader of Consul's file formats: config files, and the definition
+/// files `praetor services register|deregister` take.
 ///
 /// # Errors
 /// `FileNotFound`, `FileIsDirectory`, `UnknownFormat` (neither `.json` nor
 /// `.hcl`), `Read`, `TooLarge`, `Syntax` or `NotAnObject`, each naming `path`.
-pub(super) fn read_file(path: &Path) -> Result<Value, ConfigError> {
+pub fn read_file(path: &Path) -> Result<Value, ConfigError> {
     match fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
             return Err(ConfigError::FileIsDirectory {

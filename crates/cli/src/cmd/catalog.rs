@@ -59,14 +59,7 @@ pub struct DeregisterArgs {
 /// The service definitions of a file (JSON with comments or HCL), in the
 /// API's shape.
 fn definitions(path: &std::path::Path) -> anyhow::Result<Vec<Value>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let tree: Value = if path.extension().is_some_and(|e| e == "hcl") {
-        hcl::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
-    } else {
-        let stripped = json_comments::StripComments::new(text.as_bytes());
-        serde_json::from_reader(stripped).with_context(|| format!("parsing {}", path.display()))?
-    };
+    let tree = praetor_agent::config::read_file(path)?;
     let mut out = Vec::new();
     for key in ["service", "services"] {
         match tree.get(key) {

@@ -241,6 +241,39 @@ async fn services_register_deregister_and_catalog_listings() -> anyhow::Result<(
     out.assert_code(1);
     let out = praetor(&a, &["services", "deregister", "-id=nope"]);
     out.assert_code(1);
+
+    // Definition files are read as the agent reads config files: HCL too,
+    // and a syntax error names the file and the line (past a block comment
+    // that spans lines, so the comment kept its newlines).
+    let hcl = dir.path().join("db.hcl");
+    std::fs::write(
+        &hcl,
+        "service {
+  name = \"db\"
+  port = 5432
+}
+",
+    )?;
+    let out = praetor(
+        &a,
+        &["services", "register", hcl.to_str().unwrap_or_default()],
+    );
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "Registered service: db");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\n/* one\n two */\n\"service\": {\"name\": \"x\",}\n}",
+    )?;
+    let out = praetor(
+        &a,
+        &["services", "register", bad.to_str().unwrap_or_default()],
+    );
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("bad.json") && out.stderr.contains("line 4"),
+        "the refusal names the file and the line: {out:?}"
+    );
     a.shutdown().await?;
     Ok(())
 }
