@@ -254,7 +254,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     ));
     let router = http::router(state.clone());
     for w in watches {
-        tasks.spawn(crate::watches::run(w, first, stop.child_token()));
+        tasks.spawn(crate::watches::run(w, state.clone(), stop.child_token()));
     }
     // Check runners go on the same tracker: shutdown waits for them too.
     tasks.spawn(crate::checks::run_supervisor(

@@ -126,13 +126,23 @@ pub async fn health_state(
     Path(wanted): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    if !["any", "passing", "warning", "critical"].contains(&wanted.as_str()) {
-        return Err(ApiError::BadRequest(format!(
-            "Invalid check state {wanted:?}"
-        )));
-    }
+    check_state(&wanted)?;
     let read = ChecksInState { state: wanted };
     reply(&state, q.as_deref(), read, |list| list).await
+}
+
+/// Refuses a state `/v1/health/state/<state>` does not know.
+///
+/// # Errors
+/// `BadRequest` naming the state.
+pub fn check_state(state: &str) -> Result<(), ApiError> {
+    if ["any", "passing", "warning", "critical"].contains(&state) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "Invalid check state {state:?}"
+        )))
+    }
 }
 
 /// `PUT /v1/catalog/register`: Consul's register body; answers `true`.

@@ -81,14 +81,19 @@ pub async fn list(
     let opts = ReadOpts::from_params(&p, &state)?;
     let name = p.get("name").filter(|n| !n.is_empty()).map(str::to_owned);
     let r = query::run(&state, &opts, Events { name }).await?;
-    let list = r.answer;
+    let list = delivered(&state, r.answer);
+    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+}
+
+/// The events of `list` this agent acts on (its node name and the
+/// services it owns now), in order: what `/v1/event/list` answers and an
+/// `event` watch hands over.
+pub fn delivered(state: &AppState, list: Vec<UserEvent>) -> Vec<UserEvent> {
     let node = state.config().node_name.clone();
     let services = state.local.owned().services;
-    let list: Vec<UserEvent> = list
-        .into_iter()
+    list.into_iter()
         .filter(|e| delivered_here(e, &node, services.values()))
-        .collect();
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+        .collect()
 }
 
 /// Whether an agent on `node` with `services` acts on event `e` (Consul's
