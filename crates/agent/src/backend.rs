@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use praetor_server::raft::network::Peers;
 use praetor_server::rpc::{Reply, Request, RpcError, WireError};
-use praetor_server::{Query, QueryOpts, QueryResult, RaftStatus, Server, ServerError};
+use praetor_server::{answer_of, Answered, QueryOpts, RaftStatus, Read, Server, ServerError};
 use praetor_store::{Command, Response};
 use rand::seq::SliceRandom;
 
@@ -47,20 +47,26 @@ impl Backend {
         }
     }
 
-    /// Answers a read (blocking when `opts.index` is set).
+    /// Answers a read (blocking when `opts.index` is set), typed: a server
+    /// that answers another read is an `UnexpectedAnswer` error, checked
+    /// here once.
     ///
     /// # Errors
-    /// As `write`.
-    pub async fn query(&self, q: Query, opts: QueryOpts) -> Result<QueryResult, ServerError> {
+    /// As `write`, and `UnexpectedAnswer`.
+    pub async fn read<R: Read>(
+        &self,
+        read: R,
+        opts: QueryOpts,
+    ) -> Result<Answered<R::Answer>, ServerError> {
         match self {
-            Backend::Local(s) => s.query(&q, opts).await,
+            Backend::Local(s) => s.read(&read, opts).await,
             Backend::Remote(r) => {
                 let timeout = opts.wait + opts.wait / 16 + RETRY_FOR + Duration::from_secs(2);
                 let reply = r
-                    .call(|| Request::Query(q.clone(), opts), timeout, true)
+                    .call(|| Request::Query(read.clone().into(), opts), timeout, true)
                     .await?;
                 match reply {
-                    Reply::Query(res) => res.map_err(ServerError::from),
+                    Reply::Query(res) => answer_of(&read, res?),
                     other => Err(unexpected(&other)),
                 }
             }
@@ -285,8 +291,8 @@ mod tests {
         // "No leader" means nothing was proposed: reads (and writes) answered
         // so are retried until the retry window closes.
         let q = backend
-            .query(
-                praetor_server::Query::KvGet { key: "k".into() },
+            .read(
+                praetor_server::read::KvGet { key: "k".into() },
                 praetor_server::QueryOpts {
                     index: 0,
                     wait: Duration::ZERO,

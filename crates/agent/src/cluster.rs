@@ -352,7 +352,7 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// elect a new leader at once); then the gossip pool learns that this node
 /// left rather than failed.
 pub async fn leave(state: &AppState) {
-    if let Some(server) = &state.server {
+    if let Some(server) = state.backend.server() {
         if server.is_leader() && server.voters().len() > 1 {
             tracing::info!("leaving: removing this server from the raft configuration");
             if let Err(e) = server.remove_voter(server.id()).await {

@@ -14,7 +14,8 @@ use praetor_api::catalog::{
     check_status, CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition,
     SERF_CHECK_ID,
 };
-use praetor_server::{Answer, Consistency, Query, QueryOpts};
+use praetor_server::read::{CatalogNode, NodeChecks};
+use praetor_server::{Consistency, QueryOpts};
 use praetor_store::{Command, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -478,27 +479,18 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
         wait: Duration::from_secs(1),
         consistency: Consistency::Default,
     };
-    let q = |query| backend.query(query, opts);
-    let services = match q(Query::CatalogNode {
-        name: node.name.clone(),
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .answer
-    {
-        Answer::NodeServices(_, list) => list,
-        _ => Vec::new(),
-    };
-    let checks = match q(Query::NodeChecks {
-        name: node.name.clone(),
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .answer
-    {
-        Answer::Checks(list) => list,
-        _ => Vec::new(),
-    };
+    let name = node.name.clone();
+    let (_, services) = backend
+        .read(CatalogNode { name }, opts)
+        .await
+        .map_err(|e| e.to_string())?
+        .answer;
+    let name = node.name.clone();
+    let checks = backend
+        .read(NodeChecks { name }, opts)
+        .await
+        .map_err(|e| e.to_string())?
+        .answer;
     let mut commands = Vec::new();
     let deregister = |service_id: &str, check_id: &str| {
         Command::CatalogDeregister(DeregisterRequest {

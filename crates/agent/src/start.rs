@@ -254,7 +254,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     ));
     let router = http::router(state.clone());
     for w in watches {
-        tasks.spawn(crate::watches::run(w, first, stop.child_token()));
+        tasks.spawn(crate::watches::run(w, state.clone(), stop.child_token()));
     }
     // Check runners go on the same tracker: shutdown waits for them too.
     tasks.spawn(crate::checks::run_supervisor(
@@ -278,7 +278,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         }
     }
     tracing::info!(node = %cfg.node_name, id = %node_id, dc = %cfg.datacenter, server = cfg.server, dev = cfg.dev, "agent started");
-    let failed = match &state.server {
+    let failed = match state.backend.server() {
         Some(server) => server.failed(),
         None => CancellationToken::new(),
     };
@@ -310,7 +310,7 @@ impl Agent {
 
     /// The server this agent hosts, if it is one.
     pub fn server(&self) -> Option<&Server> {
-        self.state.server.as_ref()
+        self.state.backend.server()
     }
 
     /// Applies a reloaded configuration (what can change at run time:
@@ -330,7 +330,7 @@ impl Agent {
 
     /// Why the server stopped, once `failed` fired.
     pub fn failure(&self) -> Option<String> {
-        self.state.server.as_ref().and_then(Server::failure)
+        self.state.backend.server().and_then(Server::failure)
     }
 
     /// Cancelled once the agent has left the cluster through
@@ -354,7 +354,7 @@ impl Agent {
         {
             tracing::warn!("some tasks did not stop within {:?}", deadline);
         }
-        if let Some(server) = &self.state.server {
+        if let Some(server) = self.state.backend.server() {
             server.shutdown().await;
         }
         tracing::info!("agent stopped");

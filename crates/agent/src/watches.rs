@@ -1,8 +1,10 @@
-//! The agent config's `watches`: each runs a watch plan against this
-//! agent's own HTTP API and hands every change to its handler, a command
-//! (`args`, run without a shell, the JSON on stdin and `CONSUL_INDEX` in
-//! its environment) or an HTTP endpoint (`http_handler_config`: `path`,
-//! `method`, `header`, `timeout`), as Consul's agent does.
+//! The agent config's `watches`: each runs a watch plan (`plan`) through
+//! the agent's backend, as typed blocking reads, and hands every change to
+//! its handler — the JSON the endpoint of Consul's watch type would answer
+//! — a command (`args`, run without a shell, the JSON on stdin and
+//! `CONSUL_INDEX` in its environment) or an HTTP endpoint
+//! (`http_handler_config`: `path`, `method`, `header`, `timeout`), as
+//! Consul's agent does. A watch never calls the agent's own HTTP API.
 //!
 //! A watch runs its handler one call at a time, as Consul's does. Changes
 //! that arrive while a call runs wait as one pending call with the latest
@@ -15,9 +17,10 @@
 //! alive, however fast its data changes, and it never outlives the agent's
 //! task that runs it.
 
+mod plan;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use praetor_checks::process::{reap, ProcessGroup};
@@ -27,7 +30,9 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::AppState;
 use crate::AgentError;
+use plan::View;
 
 /// How long a command handler may run before its process group is killed,
 /// unless the watch sets `handler_timeout`.
@@ -354,11 +359,13 @@ async fn run_command(
     }
 }
 
-/// Runs one watch until `stop`: reads its view (retrying failed reads
-/// after a pause) and calls its handler one change at a time.
-pub async fn run(w: WatchConfig, http_addr: SocketAddr, stop: CancellationToken) {
-    let handler = match Handler::new(&w) {
-        Ok(h) => h,
+/// Runs one watch until `stop`: reads its view through the backend
+/// (starting over after a pause when a read fails) and calls its handler
+/// one change at a time.
+pub async fn run(w: WatchConfig, state: Arc<AppState>, stop: CancellationToken) {
+    let started = Handler::new(&w).and_then(|h| Ok((h, View::of(&w.spec)?)));
+    let (handler, view) = match started {
+        Ok(started) => started,
         Err(e) => {
             tracing::error!(watch = %w.spec.kind, error = %e, "watch not started");
             return;
@@ -367,11 +374,9 @@ pub async fn run(w: WatchConfig, http_addr: SocketAddr, stop: CancellationToken)
     let pending = Pending::default();
     let accumulate = w.spec.kind == "event";
     let read = async {
-        let client = praetor_client::Client::from_env(Some(&http_addr.to_string()), None);
         loop {
-            let plan = w.spec.run(&client, Default::default(), |result, index| {
+            let plan = view.run(&state, |result, index| {
                 pending.put(Change { result, index }, accumulate);
-                true
             });
             let result = tokio::select! {
                 r = plan => r,

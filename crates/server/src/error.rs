@@ -30,6 +30,13 @@ pub enum ServerError {
     /// The leader could not be reached to forward a request to it.
     #[error("rpc error forwarding to the leader: {0}")]
     Forward(String),
+    /// A server answered a read with another read's answer: a protocol
+    /// error (a peer of another build, or a bug), never retried.
+    #[error("the server answered a {asked} read with the answer to a {got} read")]
+    UnexpectedAnswer {
+        asked: &'static str,
+        got: &'static str,
+    },
     /// Opening or writing the log, vote or snapshots failed.
     #[error("opening raft storage in {path}")]
     Storage {

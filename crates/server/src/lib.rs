@@ -5,8 +5,8 @@
 pub mod error;
 mod leadership;
 mod proposer;
-pub mod query;
 pub mod raft;
+pub mod read;
 pub mod rpc;
 pub mod session_ttl;
 
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::raft::AppendEntriesResponse;
 use openraft::{BasicNode, SnapshotPolicy};
 use praetor_store::{Command, Response};
@@ -26,9 +26,9 @@ use tokio_util::task::TaskTracker;
 
 pub use error::ServerError;
 pub use leadership::{PreVote, READ_LEASE};
-pub use query::{Answer, Query, QueryOpts, QueryResult};
 pub use raft::state_machine::{Applied, Shared};
 use raft::{log_store::LogStore, network::Peers, state_machine::StateMachine, Raft};
+pub use read::{answer_of, Answered, QueryOpts, Read, WireAnswer, WireRead};
 use rpc::RpcError;
 
 /// How a read is served, as Consul's `?stale` and `?consistent`.
@@ -126,22 +126,6 @@ pub struct Server {
     tasks: TaskTracker,
     /// Blocking queries waiting on this server now.
     open_queries: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// Counts one blocking query as open for as long as it lives.
-struct OpenQuery<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> OpenQuery<'a> {
-    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
-        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        OpenQuery(count)
-    }
-}
-
-impl Drop for OpenQuery<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 impl rpc::Handler for Server {
@@ -293,13 +277,6 @@ impl Server {
         }
     }
 
-    /// How many blocking queries are waiting on this server now (served
-    /// here, whoever asked): what a test waits on before it checks that a
-    /// write does *not* wake one.
-    pub fn open_blocking_queries(&self) -> usize {
-        self.open_queries.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     /// `true` while this server leads with its lease.
     pub fn is_leader(&self) -> bool {
         self.leader() == Some(self.id)
@@ -447,181 +424,6 @@ impl Server {
                 self.leader_wait
             ))),
         }
-    }
-
-    /// Makes this server fit to serve a read with `consistency`, waiting a
-    /// bounded time for a leader.
-    ///
-    /// # Errors
-    /// `NoLeader` when no leader appears in time; `NotLeader` when another
-    /// server must serve a default or consistent read.
-    pub async fn read(&self, consistency: Consistency) -> Result<ReadMeta, ServerError> {
-        let leading = ReadMeta {
-            known_leader: true,
-            last_contact_ms: 0,
-        };
-        let deadline = tokio::time::Instant::now() + self.leader_wait;
-        match consistency {
-            Consistency::Stale => Ok(self.read_meta()),
-            Consistency::Default => match self.wait_for_leader(deadline).await {
-                Some(l) if l == self.id => Ok(leading),
-                Some(l) => Err(ServerError::NotLeader { leader: Some(l) }),
-                None => Err(ServerError::NoLeader),
-            },
-            Consistency::Consistent => loop {
-                let attempt = tokio::time::timeout_at(deadline, self.raft.ensure_linearizable());
-                match attempt.await {
-                    Err(_) => return Err(ServerError::NoLeader),
-                    Ok(Ok(_)) => return Ok(leading),
-                    Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))))
-                        if f.leader_id.is_some_and(|l| l != self.id) =>
-                    {
-                        return Err(ServerError::NotLeader {
-                            leader: f.leader_id,
-                        })
-                    }
-                    Ok(Err(RaftError::APIError(_))) => {
-                        if tokio::time::Instant::now() >= deadline {
-                            return Err(ServerError::NoLeader);
-                        }
-                        let _ = self.wait_for_leader(deadline).await;
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    Ok(Err(e)) => return Err(ServerError::Stopped(e.to_string())),
-                }
-            },
-        }
-    }
-
-    /// What this server can tell a reader about the cluster (Consul's
-    /// headers): a known leader as `leader` has it; last contact 0 on a
-    /// leader with its lease, the time since the last quorum
-    /// acknowledgement on a leader without, and on a follower the time
-    /// since the leader was last heard from (since start if never).
-    pub fn read_meta(&self) -> ReadMeta {
-        let leader = self.leader();
-        let last_contact = if leader == Some(self.id) {
-            Duration::ZERO
-        } else {
-            let acked = {
-                let m = self.raft.metrics();
-                let m = m.borrow();
-                self.leadership.since_quorum_ack(&m, self.id)
-            };
-            acked.unwrap_or_else(|| self.leadership.since_leader_contact())
-        };
-        ReadMeta {
-            known_leader: leader.is_some(),
-            last_contact_ms: last_contact.as_millis() as u64,
-        }
-    }
-
-    /// Answers `q` as `opts` asks: here when this server may (a stale read,
-    /// or this server leads), otherwise on the leader over RPC. A query with
-    /// an index blocks until its answer's index passes it, the wait runs out,
-    /// or the agent stops; then it answers with what there is. A blocking
-    /// query served by a leader that loses its lease meanwhile is not
-    /// answered from its frozen store: it starts again where a leader is.
-    ///
-    /// # Errors
-    /// As `read`, and `Forward` when the leader could not be reached.
-    pub async fn query(&self, q: &Query, opts: QueryOpts) -> Result<QueryResult, ServerError> {
-        let started = tokio::time::Instant::now();
-        let (mut opts, total) = (opts, opts.wait);
-        loop {
-            match self.read(opts.consistency).await {
-                Ok(meta) => {
-                    let leased = opts.consistency != Consistency::Stale;
-                    match self.block(q, opts, meta, leased).await {
-                        Some(r) => return Ok(r),
-                        None => {
-                            tracing::debug!(
-                                "lost the lease during a blocking query; serving it again"
-                            );
-                            let waited = started.elapsed();
-                            if waited >= total {
-                                return Err(ServerError::NoLeader);
-                            }
-                            opts.wait = total - waited;
-                        }
-                    }
-                }
-                Err(ServerError::NotLeader {
-                    leader: Some(leader),
-                }) => {
-                    let timeout =
-                        query::jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
-                    return match self
-                        .call_leader(leader, rpc::Request::Query(q.clone(), opts), timeout)
-                        .await
-                    {
-                        Ok(rpc::Reply::Query(r)) => r.map_err(ServerError::from),
-                        Ok(other) => {
-                            Err(ServerError::Forward(format!("unexpected reply {other:?}")))
-                        }
-                        Err(e) => Err(ServerError::Forward(e.to_string())),
-                    };
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Evaluates `q`, waiting while its index is at most `opts.index`.
-    /// `None` when `leased` and this server lost its lease meanwhile.
-    async fn block(
-        &self,
-        q: &Query,
-        opts: QueryOpts,
-        meta: ReadMeta,
-        leased: bool,
-    ) -> Option<QueryResult> {
-        // Subscribed before the first evaluation: a change made in between
-        // is still unseen, so `changed()` returns at once.
-        let mut rx = self.subscribe();
-        let mut leading = self.leadership.subscribe();
-        let restored = self.shared.read().store.restored_at();
-        let eval = || {
-            let st = self.shared.read();
-            let (index, answer) = q.eval(&st.store);
-            (index, answer, st.store.restored_at() != restored)
-        };
-        let (mut index, mut answer, _) = eval();
-        if opts.index > 0 && index <= opts.index {
-            let _open = OpenQuery::new(&self.open_queries);
-            let deadline = tokio::time::Instant::now() + query::jittered(opts.wait);
-            loop {
-                tokio::select! {
-                    changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => break,
-                    },
-                    lost = leading.wait_for(|l| !*l), if leased => {
-                        if lost.is_ok() {
-                            return None;
-                        }
-                    }
-                    () = self.stop.cancelled() => break,
-                }
-                let restored;
-                (index, answer, restored) = eval();
-                // After a snapshot restore indexes may have gone back: answer
-                // now so the client resets, as Consul's blocking queries do.
-                if index > opts.index || restored {
-                    break;
-                }
-            }
-        }
-        if leased && !self.is_leader() {
-            // The answer was built while leading, but the lease ran out
-            // before it could be sent: it may already be stale.
-            return None;
-        }
-        Some(QueryResult {
-            meta,
-            index,
-            answer,
-        })
     }
 
     /// This server's view of the Raft cluster.
@@ -796,7 +598,7 @@ impl Server {
                 Ok(()) => self.write(cmd).await.map_err(Into::into),
                 Err(refused) => Err(refused),
             }),
-            Request::Query(q, opts) => Reply::Query(self.query(&q, opts).await.map_err(Into::into)),
+            Request::Query(r, opts) => Reply::Query(self.read(&r, opts).await.map_err(Into::into)),
             Request::Status => Reply::Status(self.status()),
             Request::RemovePeer(id) => Reply::Done(self.remove_peer(id).await.map_err(Into::into)),
             Request::Ping => Reply::Pong(self.id),

@@ -15,12 +15,16 @@
 //! take registering that many services.)
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use praetor_server::{Answer, Consistency, Query, QueryOpts, QueryResult, ServerError};
+use praetor_api::catalog::{Node, NodeService, ServiceEntry};
+use praetor_server::read::{CatalogNode, CatalogNodes, HealthService};
+use praetor_server::{Answered, Consistency, QueryOpts, Read, ServerError};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,59 +40,109 @@ pub const MAX_WATCHED: usize = 4096;
 /// Pause after a failed blocking query (plus up to as much jitter).
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// What a DNS answer reads.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Key {
-    /// `/v1/health/service/<name>`: every instance with its checks.
-    Service(String),
-    /// `/v1/catalog/node/<name>`.
-    Node(String),
-    /// `/v1/catalog/nodes` (reverse lookups).
-    Nodes,
+/// What a DNS answer reads: a name, the read behind it, and whether its
+/// answer shows the name exists (only those are watched).
+pub trait Key: Clone + Eq + Hash + Debug + Send + Sync + 'static {
+    /// The catalog read behind this key.
+    type Read: Read;
+    /// That read.
+    fn read(&self) -> Self::Read;
+    /// Whether `answer` shows the name exists.
+    fn exists(answer: &Found<Self>) -> bool;
+    /// The cache's table of watchers for this kind of key.
+    fn table<R>(cache: &Cache<R>) -> &Table<Self>;
 }
 
-impl Key {
-    fn query(&self) -> Query {
-        match self {
-            Key::Service(name) => Query::HealthService {
-                name: name.clone(),
-                tag: None,
-                passing: false,
-            },
-            Key::Node(name) => Query::CatalogNode { name: name.clone() },
-            Key::Nodes => Query::CatalogNodes,
+/// What a key's read answers.
+pub type Found<K> = <<K as Key>::Read as Read>::Answer;
+
+/// The watchers of one kind of key.
+pub type Table<K> = Mutex<HashMap<K, Arc<Watched<Found<K>>>>>;
+
+/// A service name: `/v1/health/service/<name>`, every instance with its
+/// checks. Exists with at least one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceKey(pub String);
+
+impl Key for ServiceKey {
+    type Read = HealthService;
+
+    fn read(&self) -> HealthService {
+        HealthService {
+            name: self.0.clone(),
+            tag: None,
+            passing: false,
         }
+    }
+
+    fn exists(answer: &Vec<ServiceEntry>) -> bool {
+        !answer.is_empty()
+    }
+
+    fn table<R>(cache: &Cache<R>) -> &Table<Self> {
+        &cache.services
     }
 }
 
-/// Whether `answer` (read for `key`) shows the name exists: a service with
-/// at least one instance, a node in the catalog. Only those are watched.
-fn exists(key: &Key, answer: &Answer) -> bool {
-    match (key, answer) {
-        (Key::Service(_), Answer::ServiceEntries(entries)) => !entries.is_empty(),
-        (Key::Node(_), Answer::NodeServices(node, _)) => node.is_some(),
-        (Key::Nodes, _) => true,
-        _ => false,
+/// A node name: `/v1/catalog/node/<name>`. Exists when in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeKey(pub String);
+
+impl Key for NodeKey {
+    type Read = CatalogNode;
+
+    fn read(&self) -> CatalogNode {
+        CatalogNode {
+            name: self.0.clone(),
+        }
+    }
+
+    fn exists(answer: &(Option<Node>, Vec<NodeService>)) -> bool {
+        answer.0.is_some()
+    }
+
+    fn table<R>(cache: &Cache<R>) -> &Table<Self> {
+        &cache.nodes
+    }
+}
+
+/// Every node, `/v1/catalog/nodes` (reverse lookups). Always exists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodesKey;
+
+impl Key for NodesKey {
+    type Read = CatalogNodes;
+
+    fn read(&self) -> CatalogNodes {
+        CatalogNodes
+    }
+
+    fn exists(_: &Vec<Node>) -> bool {
+        true
+    }
+
+    fn table<R>(cache: &Cache<R>) -> &Table<Self> {
+        &cache.all_nodes
     }
 }
 
 /// Where the cache reads: the agent's [`Backend`], or a test's stand-in.
 pub trait Reader: Send + Sync + 'static {
-    /// One read, as [`Backend::query`].
-    fn query(
+    /// One read, as [`Backend::read`].
+    fn read<Q: Read>(
         &self,
-        q: Query,
+        q: Q,
         opts: QueryOpts,
-    ) -> impl Future<Output = Result<QueryResult, ServerError>> + Send;
+    ) -> impl Future<Output = Result<Answered<Q::Answer>, ServerError>> + Send;
 }
 
 impl Reader for Backend {
-    fn query(
+    fn read<Q: Read>(
         &self,
-        q: Query,
+        q: Q,
         opts: QueryOpts,
-    ) -> impl Future<Output = Result<QueryResult, ServerError>> + Send {
-        Backend::query(self, q, opts)
+    ) -> impl Future<Output = Result<Answered<Q::Answer>, ServerError>> + Send {
+        Backend::read(self, q, opts)
     }
 }
 
@@ -99,9 +153,10 @@ pub struct ReadPolicy {
     pub max_stale: Duration,
 }
 
-struct Watched {
+/// One watched name's latest answer.
+pub struct Watched<A> {
     /// The latest answer and when it arrived.
-    current: RwLock<(Instant, Arc<QueryResult>)>,
+    current: RwLock<(Instant, Arc<Answered<A>>)>,
     /// The watcher's last blocking query succeeded.
     live: AtomicBool,
     /// Milliseconds since the cache started, at the last lookup.
@@ -111,7 +166,11 @@ struct Watched {
 /// The reads DNS answers come from, by [`Key`].
 pub struct Cache<R = Backend> {
     backend: Arc<R>,
-    watched: Mutex<HashMap<Key, Arc<Watched>>>,
+    services: Table<ServiceKey>,
+    nodes: Table<NodeKey>,
+    all_nodes: Table<NodesKey>,
+    /// Watchers in all the tables (at most [`MAX_WATCHED`]).
+    watching: AtomicUsize,
     started: Instant,
     tasks: TaskTracker,
     stop: CancellationToken,
@@ -123,7 +182,10 @@ impl<R: Reader> Cache<R> {
     pub fn new(backend: Arc<R>, tasks: TaskTracker, stop: CancellationToken) -> Arc<Cache<R>> {
         Arc::new(Cache {
             backend,
-            watched: Mutex::new(HashMap::new()),
+            services: Table::default(),
+            nodes: Table::default(),
+            all_nodes: Table::default(),
+            watching: AtomicUsize::new(0),
             started: Instant::now(),
             tasks,
             stop,
@@ -141,11 +203,11 @@ impl<R: Reader> Cache<R> {
     ///
     /// # Errors
     /// When no server can answer.
-    pub async fn get(
+    pub async fn get<K: Key>(
         self: &Arc<Self>,
-        key: &Key,
+        key: &K,
         policy: ReadPolicy,
-    ) -> Result<Arc<QueryResult>, ServerError> {
+    ) -> Result<Arc<Answered<Found<K>>>, ServerError> {
         let watched = self.lookup(key);
         if let Some(w) = &watched {
             w.used.store(self.now_ms(), Ordering::Relaxed);
@@ -157,14 +219,14 @@ impl<R: Reader> Cache<R> {
             }
         }
         let read = Arc::new(self.read(key, policy).await?);
-        if watched.is_none() && fresh(&read, Duration::ZERO, policy) && exists(key, &read.answer) {
+        if watched.is_none() && fresh(&read, Duration::ZERO, policy) && K::exists(&read.answer) {
             self.watch(key, read.clone(), policy);
         }
         Ok(read)
     }
 
-    fn lookup(&self, key: &Key) -> Option<Arc<Watched>> {
-        self.watched
+    fn lookup<K: Key>(&self, key: &K) -> Option<Arc<Watched<Found<K>>>> {
+        K::table(self)
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
@@ -172,7 +234,11 @@ impl<R: Reader> Cache<R> {
     }
 
     /// One read through the backend, again on the leader when too stale.
-    async fn read(&self, key: &Key, policy: ReadPolicy) -> Result<QueryResult, ServerError> {
+    async fn read<K: Key>(
+        &self,
+        key: &K,
+        policy: ReadPolicy,
+    ) -> Result<Answered<Found<K>>, ServerError> {
         let opts = |consistency| QueryOpts {
             index: 0,
             wait: Duration::ZERO,
@@ -183,7 +249,7 @@ impl<R: Reader> Cache<R> {
         } else {
             Consistency::Default
         };
-        let r = self.backend.query(key.query(), opts(first)).await?;
+        let r = self.backend.read(key.read(), opts(first)).await?;
         if fresh(&r, Duration::ZERO, policy) {
             return Ok(r);
         }
@@ -193,16 +259,29 @@ impl<R: Reader> Cache<R> {
             "dns read too stale; asking the leader"
         );
         self.backend
-            .query(key.query(), opts(Consistency::Default))
+            .read(key.read(), opts(Consistency::Default))
             .await
     }
 
     /// Starts a watcher for `key` from `first`, unless one exists or the
     /// cache is full.
-    fn watch(self: &Arc<Self>, key: &Key, first: Arc<QueryResult>, policy: ReadPolicy) {
+    fn watch<K: Key>(
+        self: &Arc<Self>,
+        key: &K,
+        first: Arc<Answered<Found<K>>>,
+        policy: ReadPolicy,
+    ) {
         let w = {
-            let mut map = self.watched.lock().unwrap_or_else(|p| p.into_inner());
-            if map.len() >= MAX_WATCHED || map.contains_key(key) {
+            let mut map = K::table(self).lock().unwrap_or_else(|p| p.into_inner());
+            if map.contains_key(key) {
+                return;
+            }
+            let room = self
+                .watching
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < MAX_WATCHED).then_some(n + 1)
+                });
+            if room.is_err() {
                 return;
             }
             let w = Arc::new(Watched {
@@ -221,13 +300,18 @@ impl<R: Reader> Cache<R> {
     /// agent stops, nobody has looked the key up for [`IDLE`], or the name
     /// no longer exists (its last answer is still the one lookups get until
     /// the watcher is gone; the next reads directly).
-    async fn run_watch(self: Arc<Self>, key: Key, w: Arc<Watched>, policy: ReadPolicy) {
+    async fn run_watch<K: Key>(
+        self: Arc<Self>,
+        key: K,
+        w: Arc<Watched<Found<K>>>,
+        policy: ReadPolicy,
+    ) {
         let consistency = if policy.allow_stale {
             Consistency::Stale
         } else {
             Consistency::Default
         };
-        let query = key.query();
+        let read = key.read();
         // Short enough that a stale answer is refreshed (with its server's
         // last contact) well within `max_stale`.
         let wait = WATCH_WAIT
@@ -242,11 +326,11 @@ impl<R: Reader> Cache<R> {
             };
             let result = tokio::select! {
                 () = self.stop.cancelled() => break,
-                r = self.backend.query(query.clone(), opts) => r,
+                r = self.backend.read(read.clone(), opts) => r,
             };
             match result {
                 Ok(r) => {
-                    let gone = !exists(&key, &r.answer);
+                    let gone = !K::exists(&r.answer);
                     *w.current.write().unwrap_or_else(|p| p.into_inner()) =
                         (Instant::now(), Arc::new(r));
                     w.live.store(true, Ordering::Release);
@@ -270,22 +354,25 @@ impl<R: Reader> Cache<R> {
                 break;
             }
         }
-        self.watched
+        let removed = K::table(&self)
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
+        if removed.is_some() {
+            self.watching.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// How many keys are watched now.
     pub fn watched(&self) -> usize {
-        self.watched.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.watching.load(Ordering::Relaxed)
     }
 }
 
 /// Whether an answer read `age` ago may be used under `policy`: a stale
 /// read only while its server had heard from the leader within
 /// `max_stale`, counting the time since.
-fn fresh(r: &QueryResult, age: Duration, policy: ReadPolicy) -> bool {
+fn fresh<A>(r: &Answered<A>, age: Duration, policy: ReadPolicy) -> bool {
     !policy.allow_stale || Duration::from_millis(r.meta.last_contact_ms) + age <= policy.max_stale
 }
 

@@ -15,11 +15,10 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::PTR;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use praetor_gossip::{MemberStatus, Role};
-use praetor_server::Answer;
 use rand::seq::SliceRandom;
 
 use super::answer::{self, Ctx, Records};
-use super::cache::{Key, ReadPolicy};
+use super::cache::{NodeKey, NodesKey, ReadPolicy, ServiceKey};
 use super::name::{self, Lookup};
 use super::{recursor, Dns, Transport};
 use crate::config::{DnsConfig, RuntimeConfig};
@@ -392,7 +391,7 @@ fn policy(dns: &DnsConfig) -> ReadPolicy {
 async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead<'_>) -> Outcome {
     match read {
         CatalogRead::Service { service, tag } => {
-            let key = Key::Service(service.to_owned());
+            let key = ServiceKey(service.to_owned());
             let read = match dns.cache.get(&key, policy(&cfg.dns)).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -400,10 +399,7 @@ async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead
                     return Outcome::ServFail;
                 }
             };
-            let Answer::ServiceEntries(entries) = &read.answer else {
-                return Outcome::ServFail;
-            };
-            let mut healthy = answer::healthy(entries, tag, cfg.dns.only_passing);
+            let mut healthy = answer::healthy(&read.answer, tag, cfg.dns.only_passing);
             if healthy.is_empty() {
                 return Outcome::NxDomain;
             }
@@ -416,14 +412,14 @@ async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead
             ))
         }
         CatalogRead::Node(node) => {
-            let key = Key::Node(node.to_owned());
+            let key = NodeKey(node.to_owned());
             match dns.cache.get(&key, policy(&cfg.dns)).await {
-                Ok(r) => match &r.answer {
-                    Answer::NodeServices(Some(n), _) => Outcome::Found(Records {
+                Ok(r) => match &r.answer.0 {
+                    Some(n) => Outcome::Found(Records {
                         answers: answer::node(ctx, n, cfg.dns.node_ttl),
                         additionals: Vec::new(),
                     }),
-                    _ => Outcome::NxDomain,
+                    None => Outcome::NxDomain,
                 },
                 Err(e) => {
                     tracing::warn!(node = %node, error = %e, "dns node lookup failed");
@@ -443,11 +439,9 @@ async fn reverse(dns: &Dns, cfg: &RuntimeConfig, name: &Name) -> Option<Record> 
         return None;
     }
     let ip = net.addr();
-    let read = dns.cache.get(&Key::Nodes, policy(&cfg.dns)).await.ok()?;
-    let Answer::Nodes(nodes) = &read.answer else {
-        return None;
-    };
-    let node = nodes
+    let read = dns.cache.get(&NodesKey, policy(&cfg.dns)).await.ok()?;
+    let node = read
+        .answer
         .iter()
         .find(|n| n.address.parse::<IpAddr>().is_ok_and(|a| a == ip))?;
     let target = Name::from_ascii(format!(

@@ -105,7 +105,7 @@ fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
             ("version", "rust".into()),
         ]),
     );
-    if let Some(server) = &state.server {
+    if let Some(server) = state.backend.server() {
         let m = server.raft().metrics().borrow().clone();
         let leader = server.is_leader();
         out.insert(
@@ -234,7 +234,7 @@ fn gauges(state: &AppState) -> Vec<(String, f64)> {
             state.started.elapsed().as_secs_f64(),
         ),
     ];
-    if let Some(server) = &state.server {
+    if let Some(server) = state.backend.server() {
         let m = server.raft().metrics().borrow().clone();
         let keys = server.shared().read().store.kv().len();
         g.push((

@@ -10,7 +10,11 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::catalog::{DeregisterRequest, NodeServices, RegisterRequest};
-use praetor_server::{Answer, Query, QueryResult};
+use praetor_server::read::{
+    CatalogNode, CatalogNodes, CatalogServices, ChecksInState, HealthService, NodeChecks,
+    ServiceChecks, ServiceNodes,
+};
+use praetor_server::Read;
 use praetor_store::{Command, Response as Applied};
 
 use super::error::ApiError;
@@ -23,27 +27,12 @@ pub async fn datacenters(State(state): State<Arc<AppState>>) -> Json<Vec<String>
     Json(vec![state.config().datacenter.clone()])
 }
 
-async fn read(
-    state: &AppState,
-    q: Option<&str>,
-    query: Query,
-) -> Result<(ReadOpts, QueryResult), ApiError> {
-    let p = Params::parse(q);
-    let opts = ReadOpts::from_params(&p, state)?;
-    let r = query::run(state, &opts, query).await?;
-    Ok((opts, r))
-}
-
 /// `GET /v1/catalog/nodes`.
 pub async fn nodes(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(&state, q.as_deref(), Query::CatalogNodes, |a| match a {
-        Answer::Nodes(nodes) => Some(nodes),
-        _ => None,
-    })
-    .await
+    reply(&state, q.as_deref(), CatalogNodes, |nodes| nodes).await
 }
 
 /// `GET /v1/catalog/node/<node>`: the node and its services by ID, or
@@ -56,18 +45,15 @@ pub async fn node(
     reply(
         &state,
         q.as_deref(),
-        Query::CatalogNode { name },
-        |a| match a {
-            Answer::NodeServices(node, services) => Some(node.map(|node| {
-                NodeServices {
-                    node,
-                    services: services
-                        .into_iter()
-                        .map(|s| (s.id.clone(), s))
-                        .collect::<BTreeMap<_, _>>(),
-                }
-            })),
-            _ => None,
+        CatalogNode { name },
+        |(node, services)| {
+            node.map(|node| NodeServices {
+                node,
+                services: services
+                    .into_iter()
+                    .map(|s| (s.id.clone(), s))
+                    .collect::<BTreeMap<_, _>>(),
+            })
         },
     )
     .await
@@ -82,12 +68,9 @@ pub async fn node_services(
     reply(
         &state,
         q.as_deref(),
-        Query::CatalogNode { name },
-        |a| match a {
-            Answer::NodeServices(node, services) => {
-                Some(node.map(|node| serde_json::json!({ "Node": node, "Services": services })))
-            }
-            _ => None,
+        CatalogNode { name },
+        |(node, services)| {
+            node.map(|node| serde_json::json!({ "Node": node, "Services": services }))
         },
     )
     .await
@@ -98,11 +81,7 @@ pub async fn services(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(&state, q.as_deref(), Query::CatalogServices, |a| match a {
-        Answer::Services(services) => Some(services),
-        _ => None,
-    })
-    .await
+    reply(&state, q.as_deref(), CatalogServices, |services| services).await
 }
 
 /// `GET /v1/catalog/service/<name>` (`?tag=`; `?near=` is accepted and
@@ -113,15 +92,9 @@ pub async fn service(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let tag = Params::parse(q.as_deref()).get("tag").map(str::to_owned);
-    reply(
-        &state,
-        q.as_deref(),
-        Query::ServiceNodes { name, tag },
-        |a| match a {
-            Answer::CatalogServices(list) => Some(list),
-            _ => None,
-        },
-    )
+    reply(&state, q.as_deref(), ServiceNodes { name, tag }, |list| {
+        list
+    })
     .await
 }
 
@@ -134,12 +107,8 @@ pub async fn health_service(
     let p = Params::parse(q.as_deref());
     let tag = p.get("tag").map(str::to_owned);
     let passing = p.flag("passing");
-    let query = Query::HealthService { name, tag, passing };
-    reply(&state, q.as_deref(), query, |a| match a {
-        Answer::ServiceEntries(list) => Some(list),
-        _ => None,
-    })
-    .await
+    let read = HealthService { name, tag, passing };
+    reply(&state, q.as_deref(), read, |list| list).await
 }
 
 /// `GET /v1/health/checks/<service>`.
@@ -148,7 +117,7 @@ pub async fn health_checks(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    checks_answer(&state, q.as_deref(), Query::ServiceChecks { name }).await
+    reply(&state, q.as_deref(), ServiceChecks { name }, |list| list).await
 }
 
 /// `GET /v1/health/state/<state>`: `passing`, `warning`, `critical` or `any`.
@@ -157,24 +126,23 @@ pub async fn health_state(
     Path(wanted): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    if !["any", "passing", "warning", "critical"].contains(&wanted.as_str()) {
-        return Err(ApiError::BadRequest(format!(
-            "Invalid check state {wanted:?}"
-        )));
-    }
-    checks_answer(&state, q.as_deref(), Query::ChecksInState { state: wanted }).await
+    check_state(&wanted)?;
+    let read = ChecksInState { state: wanted };
+    reply(&state, q.as_deref(), read, |list| list).await
 }
 
-async fn checks_answer(
-    state: &AppState,
-    q: Option<&str>,
-    query: Query,
-) -> Result<Response, ApiError> {
-    reply(state, q, query, |a| match a {
-        Answer::Checks(checks) => Some(checks),
-        _ => None,
-    })
-    .await
+/// Refuses a state `/v1/health/state/<state>` does not know.
+///
+/// # Errors
+/// `BadRequest` naming the state.
+pub fn check_state(state: &str) -> Result<(), ApiError> {
+    if ["any", "passing", "warning", "critical"].contains(&state) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "Invalid check state {state:?}"
+        )))
+    }
 }
 
 /// `PUT /v1/catalog/register`: Consul's register body; answers `true`.
@@ -216,24 +184,22 @@ pub async fn health_node(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    checks_answer(&state, q.as_deref(), Query::NodeChecks { name }).await
+    reply(&state, q.as_deref(), NodeChecks { name }, |list| list).await
 }
 
-/// Runs `query` and answers with what `pick` takes from its answer, with
-/// Consul's read headers.
-async fn reply<T: serde::Serialize>(
+/// Runs `read` and answers with `shape` of its answer (filtered by
+/// `?filter=`), with Consul's read headers.
+async fn reply<R: Read, T: serde::Serialize>(
     state: &AppState,
     q: Option<&str>,
-    query: Query,
-    pick: impl FnOnce(Answer) -> Option<T>,
+    read: R,
+    shape: impl FnOnce(R::Answer) -> T,
 ) -> Result<Response, ApiError> {
-    let (opts, r) = read(state, q, query).await?;
-    let body = pick(r.answer).ok_or_else(unexpected)?;
-    let body = serde_json::to_value(body).map_err(|e| ApiError::Failed(e.to_string()))?;
-    let body = super::filter::apply(&Params::parse(q), body)?;
+    let p = Params::parse(q);
+    let opts = ReadOpts::from_params(&p, state)?;
+    let r = query::run(state, &opts, read).await?;
+    let body =
+        serde_json::to_value(shape(r.answer)).map_err(|e| ApiError::Failed(e.to_string()))?;
+    let body = super::filter::apply(&p, body)?;
     Ok((read_headers(&r.meta, r.index, opts.consistency), Json(body)).into_response())
-}
-
-fn unexpected() -> ApiError {
-    ApiError::Failed("the server answered a different query".into())
 }

@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::event::UserEvent;
-use praetor_server::{Answer, Query};
+use praetor_server::read::Events;
 use praetor_store::Command;
 
 use super::error::ApiError;
@@ -80,19 +80,20 @@ pub async fn list(
     let p = Params::parse(q.as_deref());
     let opts = ReadOpts::from_params(&p, &state)?;
     let name = p.get("name").filter(|n| !n.is_empty()).map(str::to_owned);
-    let r = query::run(&state, &opts, Query::Events { name }).await?;
-    let Answer::Events(list) = r.answer else {
-        return Err(ApiError::Failed(
-            "the server answered a different query".into(),
-        ));
-    };
+    let r = query::run(&state, &opts, Events { name }).await?;
+    let list = delivered(&state, r.answer);
+    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+}
+
+/// The events of `list` this agent acts on (its node name and the
+/// services it owns now), in order: what `/v1/event/list` answers and an
+/// `event` watch hands over.
+pub fn delivered(state: &AppState, list: Vec<UserEvent>) -> Vec<UserEvent> {
     let node = state.config().node_name.clone();
     let services = state.local.owned().services;
-    let list: Vec<UserEvent> = list
-        .into_iter()
+    list.into_iter()
         .filter(|e| delivered_here(e, &node, services.values()))
-        .collect();
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+        .collect()
 }
 
 /// Whether an agent on `node` with `services` acts on event `e` (Consul's

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::kv::{encode_value, KvVersion};
 use praetor_api::WatchOp;
-use praetor_server::{Answer, Query, QueryResult};
+use praetor_server::read::{KeyHistory, KvHistory};
+use praetor_server::Answered;
 use praetor_store::{Change, Entry};
 
 use super::error::ApiError;
@@ -52,23 +53,16 @@ pub async fn kv_history(
             )))
         }
     };
-    let QueryResult {
+    let read = KvHistory {
+        key: key.clone(),
+        max: limit,
+    };
+    let Answered {
         meta,
         index,
-        answer,
-    } = query::run(
-        &state,
-        &opts,
-        Query::KvHistory {
-            key: key.clone(),
-            max: limit,
-        },
-    )
-    .await?;
+        answer: KeyHistory { changes, live },
+    } = query::run(&state, &opts, read).await?;
     let headers = read_headers(&meta, index, opts.consistency);
-    let Answer::History { changes, live } = answer else {
-        return Err(ApiError::Failed(format!("unexpected answer {answer:?}")));
-    };
     let versions: Vec<KvVersion> = if changes.is_empty() {
         live.iter().map(|e| live_version(&key, e)).collect()
     } else {

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Json;
 use praetor_api::KvPair;
-use praetor_server::{Answer, Query, QueryResult};
+use praetor_server::read::{KvGet, KvKeys, KvList};
+use praetor_server::Answered;
 use praetor_store::Command;
 
 use super::error::ApiError;
@@ -73,30 +74,40 @@ async fn get_kv(
     let keys = p.flag("keys");
     let raw = p.flag("raw");
     let separator = p.get("separator").map(str::to_owned);
-    let q = if keys {
-        Query::KvKeys {
-            prefix: key,
-            separator,
-        }
-    } else if recurse {
-        Query::KvList { prefix: key }
-    } else {
-        Query::KvGet { key }
-    };
-    let QueryResult {
+    let Answered {
         meta,
         index,
         answer,
-    } = query::run(&state, &opts, q).await?;
-    let answer = match answer {
-        Answer::Keys(list) if !list.is_empty() => Reply::Keys(list),
-        Answer::Kv(list) if raw && !recurse && !list.is_empty() => {
-            Reply::Raw(list[0].1.value.to_vec())
-        }
-        Answer::Kv(list) if !list.is_empty() => {
-            Reply::Entries(list.iter().map(|(k, e)| e.to_pair(k)).collect())
-        }
-        _ => Reply::Missing,
+    } = if keys {
+        let read = KvKeys {
+            prefix: key,
+            separator,
+        };
+        query::run(&state, &opts, read).await?.map(|list| {
+            if list.is_empty() {
+                Reply::Missing
+            } else {
+                Reply::Keys(list)
+            }
+        })
+    } else if recurse {
+        let read = KvList { prefix: key };
+        query::run(&state, &opts, read).await?.map(|list| {
+            if list.is_empty() {
+                Reply::Missing
+            } else {
+                Reply::Entries(list.iter().map(|(k, e)| e.to_pair(k)).collect())
+            }
+        })
+    } else {
+        let read = KvGet { key: key.clone() };
+        query::run(&state, &opts, read)
+            .await?
+            .map(|found| match found {
+                None => Reply::Missing,
+                Some(e) if raw => Reply::Raw(e.value.to_vec()),
+                Some(e) => Reply::Entries(vec![e.to_pair(&key)]),
+            })
     };
     let headers = read_headers(&meta, index, opts.consistency);
     Ok(match answer {

@@ -33,7 +33,6 @@ use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
 use praetor_gossip::Gossip;
-use praetor_server::Server;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
@@ -49,12 +48,11 @@ pub use listener::serve;
 pub struct AppState {
     config: RwLock<Arc<RuntimeConfig>>,
     pub node_id: uuid::Uuid,
-    /// The way to the replicated state: this agent's server, or servers over RPC.
+    /// The way to the replicated state: this agent's server, or servers
+    /// over RPC; `backend.server()` is the server this agent hosts, if any.
     pub backend: Arc<Backend>,
     /// The services and checks this agent owns.
     pub local: Arc<crate::local::LocalState>,
-    /// The server this agent hosts, if it is one.
-    pub server: Option<Server>,
     /// This agent's membership in the gossip pool.
     pub gossip: Gossip,
     /// Cancelled by `PUT /v1/agent/leave`: the agent has left and must stop.
@@ -90,7 +88,6 @@ impl AppState {
         AppState {
             config: RwLock::new(Arc::new(config)),
             node_id,
-            server: backend.server().cloned(),
             backend,
             local,
             gossip,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
-use praetor_server::{Consistency, Query, QueryOpts, QueryResult, ReadMeta};
+use praetor_server::{Answered, Consistency, QueryOpts, Read, ReadMeta};
 
 use super::error::ApiError;
 use super::AppState;
@@ -157,6 +157,15 @@ impl ReadOpts {
         ReadOpts::read(p)
     }
 
+    /// The options as the server takes them.
+    pub fn query_opts(&self) -> QueryOpts {
+        QueryOpts {
+            index: self.index,
+            wait: self.wait,
+            consistency: self.consistency,
+        }
+    }
+
     /// The options themselves, without the datacenter check.
     ///
     /// # Errors
@@ -209,13 +218,12 @@ pub fn check_dc(p: &Params, state: &AppState) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// When no server can serve the read (no servers, no leader).
-pub async fn run(state: &AppState, opts: &ReadOpts, q: Query) -> Result<QueryResult, ApiError> {
-    let opts = QueryOpts {
-        index: opts.index,
-        wait: opts.wait,
-        consistency: opts.consistency,
-    };
-    Ok(state.backend.query(q, opts).await?)
+pub async fn run<R: Read>(
+    state: &AppState,
+    opts: &ReadOpts,
+    read: R,
+) -> Result<Answered<R::Answer>, ApiError> {
+    Ok(state.backend.read(read, opts.query_opts()).await?)
 }
 
 /// Consul's read headers.

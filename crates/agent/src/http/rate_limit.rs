@@ -211,7 +211,7 @@ pub(super) async fn limit_rate(
                 state.metrics.incr("consul.rpc.rate_limit.exceeded", 1);
                 // Consul: only the leader can take a write, so "try
                 // elsewhere" would be wrong there.
-                let on_leader = state.server.as_ref().is_some_and(|s| s.is_leader());
+                let on_leader = state.backend.server().is_some_and(|s| s.is_leader());
                 let refusal = if kind == Kind::Write && on_leader {
                     ApiError::RateLimitedOnLeader
                 } else {

@@ -15,7 +15,8 @@ use praetor_api::session::{
     behavior, ServiceCheck, SessionCreated, SessionEntry, DEFAULT_LOCK_DELAY_MS, MAX_LOCK_DELAY_MS,
     TTL_MAX_SECS, TTL_MIN_SECS,
 };
-use praetor_server::{Answer, Query};
+use praetor_server::read::{NodeSessions, SessionInfo, Sessions};
+use praetor_server::Read;
 use praetor_store::{Command, Response as Applied};
 use serde::Deserialize;
 
@@ -176,19 +177,18 @@ pub async fn renew(
         return Err(ApiError::NotFound(format!("Session id '{id}' not found")));
     }
     let opts = ReadOpts::from_params(&Params::default(), &state)?;
-    read(&state, opts, Query::Session { id }).await
+    read(&state, opts, SessionInfo { id }).await
 }
 
-async fn read(state: &AppState, opts: ReadOpts, q: Query) -> Result<Response, ApiError> {
-    let r = query::run(state, &opts, q).await?;
-    let list = match r.answer {
-        Answer::Sessions(list) => list,
-        other => {
-            return Err(ApiError::Failed(format!(
-                "unexpected answer to a session query: {other:?}"
-            )))
-        }
-    };
+/// Runs a session read and answers its sessions as a list (Consul answers
+/// one session as a list of one, or an empty list).
+async fn read<R>(state: &AppState, opts: ReadOpts, read: R) -> Result<Response, ApiError>
+where
+    R: Read,
+    R::Answer: IntoIterator<Item = SessionEntry>,
+{
+    let r = query::run(state, &opts, read).await?;
+    let list: Vec<SessionEntry> = r.answer.into_iter().collect();
     Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
 }
 
@@ -199,7 +199,7 @@ pub async fn info(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let opts = ReadOpts::from_params(&Params::parse(q.as_deref()), &state)?;
-    read(&state, opts, Query::Session { id }).await
+    read(&state, opts, SessionInfo { id }).await
 }
 
 /// `GET /v1/session/node/<node>`: the node's sessions.
@@ -209,7 +209,7 @@ pub async fn node(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let opts = ReadOpts::from_params(&Params::parse(q.as_deref()), &state)?;
-    read(&state, opts, Query::NodeSessions { node }).await
+    read(&state, opts, NodeSessions { node }).await
 }
 
 /// `GET /v1/session/list`: every session.
@@ -218,7 +218,7 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let opts = ReadOpts::from_params(&Params::parse(q.as_deref()), &state)?;
-    read(&state, opts, Query::Sessions).await
+    read(&state, opts, Sessions).await
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use praetor_server::{Answer, Query};
+use praetor_server::read::Snapshot;
 use praetor_store::{Command, Store};
 
 use super::error::ApiError;
@@ -28,14 +28,10 @@ pub async fn save(
     let p = Params::parse(q.as_deref());
     let mut opts = ReadOpts::from_params(&p, &state)?;
     opts.index = 0;
-    let r = query::run(&state, &opts, Query::Snapshot).await?;
-    let Answer::Snapshot(data) = r.answer else {
-        return Err(ApiError::Failed(
-            "the server answered something else than a snapshot".into(),
-        ));
-    };
+    let r = query::run(&state, &opts, Snapshot).await?;
+    let data = r.answer;
     // An empty state is how the server reports that encoding failed
-    // (`Query::Snapshot`); a 200 with no snapshot in it would be a lie.
+    // (`read::Snapshot`); a 200 with no snapshot in it would be a lie.
     if data.is_empty() {
         return Err(ApiError::Failed(
             "the server could not encode its state for a snapshot".into(),

@@ -14,7 +14,7 @@ use axum::Json;
 use base64::Engine as _;
 use praetor_api::catalog::{CheckDefinition, RegisterRequest, ServiceDefinition, Weights};
 use praetor_api::txn::{self as api, TxnError, TxnResponse, MAX_OPS};
-use praetor_server::{Answer, Query};
+use praetor_server::read::TxnRead;
 use praetor_store::txn::{
     CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp, TxnOutcome, TxnResult,
 };
@@ -302,11 +302,8 @@ pub async fn txn(
     if !ops.is_empty() && ops.iter().all(TxnOp::reads_only) {
         let opts = ReadOpts::from_params(&p, &state)?;
         let opts = ReadOpts { index: 0, ..opts };
-        let r = query::run(&state, &opts, Query::Txn(ops)).await?;
-        let Answer::Txn(outcome) = r.answer else {
-            return Err(ApiError::Failed("unexpected answer to a txn read".into()));
-        };
-        let (status, body) = wire(outcome);
+        let r = query::run(&state, &opts, TxnRead { ops }).await?;
+        let (status, body) = wire(r.answer);
         return Ok((
             status,
             read_headers(&r.meta, r.index, opts.consistency),

@@ -12,7 +12,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use praetor_server::{Answer, Query, QueryResult};
+use praetor_server::read::ServiceSummaries;
+use praetor_server::Answered;
 
 use super::error::ApiError;
 use super::extract::Path;
@@ -158,14 +159,11 @@ pub async fn services(
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     let opts = ReadOpts::from_params(&p, &state)?;
-    let QueryResult {
+    let Answered {
         meta,
         index,
-        answer,
-    } = query::run(&state, &opts, Query::ServiceSummaries).await?;
-    let Answer::ServiceSummaries(mut list) = answer else {
-        return Err(ApiError::Failed(format!("unexpected answer {answer:?}")));
-    };
+        answer: mut list,
+    } = query::run(&state, &opts, ServiceSummaries).await?;
     let dc = state.config().datacenter.clone();
     for s in &mut list {
         s.datacenter.clone_from(&dc);

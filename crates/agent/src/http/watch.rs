@@ -17,7 +17,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use praetor_api::kv::Compacted;
-use praetor_server::{Answer, Consistency, Query, QueryOpts};
+use praetor_server::read::{ChangesSince, KvChanges};
+use praetor_server::{Consistency, QueryOpts};
 
 use super::error::ApiError;
 use super::kv::key_from_path;
@@ -107,7 +108,7 @@ enum Link {
 /// The changes under `prefix` from `from` on, waiting while there are none
 /// and `index` is not 0.
 async fn changes(state: &AppState, prefix: &str, from: u64, index: u64) -> Result<Link, ApiError> {
-    let q = Query::KvChanges {
+    let read = KvChanges {
         prefix: prefix.to_owned(),
         from,
         max: BATCH,
@@ -117,8 +118,8 @@ async fn changes(state: &AppState, prefix: &str, from: u64, index: u64) -> Resul
         wait: LINK_WAIT,
         consistency: Consistency::Stale,
     };
-    match state.backend.query(q, opts).await?.answer {
-        Answer::Changes {
+    match state.backend.read(read, opts).await?.answer {
+        ChangesSince::Changes {
             changes,
             next,
             current,
@@ -142,13 +143,12 @@ async fn changes(state: &AppState, prefix: &str, from: u64, index: u64) -> Resul
                 current,
             })
         }
-        Answer::Compacted { oldest, current } => Ok(Link::Compacted(Compacted {
+        ChangesSince::Compacted { oldest, current } => Ok(Link::Compacted(Compacted {
             error: format!(
                 "index {from} is older than the oldest change kept ({oldest}); read the current state and watch from its index"
             ),
             oldest_index: oldest,
             current_index: current,
         })),
-        other => Err(ApiError::BadRequest(format!("unexpected answer {other:?}"))),
     }
 }

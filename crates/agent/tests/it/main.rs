@@ -15,6 +15,7 @@ mod session;
 mod snapshot;
 mod ui;
 mod watch;
+mod watches;
 
 use std::time::Duration;
 

@@ -24,8 +24,8 @@ use openraft::raft::{
 use praetor_store::{Command, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::query::{Query, QueryOpts, QueryResult};
 use crate::raft::TypeConfig;
+use crate::read::{Answered, QueryOpts, WireAnswer, WireRead};
 use crate::{RaftStatus, ServerError};
 
 pub use client::{RpcClient, RpcError};
@@ -60,7 +60,7 @@ pub enum Request {
     /// A write forwarded to the leader.
     Write(Command),
     /// A read from a client agent, or forwarded to the leader.
-    Query(Query, QueryOpts),
+    Query(WireRead, QueryOpts),
     /// The answering server's view of the Raft cluster.
     Status,
     /// Remove a server from the Raft configuration (on the leader).
@@ -79,7 +79,7 @@ pub enum Reply {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     /// The index the write was applied at and its response, or why not.
     Write(Result<(u64, Response), WireError>),
-    Query(Result<QueryResult, WireError>),
+    Query(Result<Answered<WireAnswer>, WireError>),
     Status(RaftStatus),
     /// An operation without an answer succeeded, or why not.
     Done(Result<(), WireError>),

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicUsize;
 
 use praetor_api::catalog::{Node, NodeService, ServiceEntry, Weights};
-use praetor_server::ReadMeta;
+use praetor_server::read::{WireAnswer, WireRead};
+use praetor_server::{answer_of, ReadMeta};
 use tokio::sync::Notify;
 
 use super::*;
@@ -52,26 +53,33 @@ impl Catalog {
             .unwrap_or(0)
     }
 
-    fn answer(&self, q: &Query) -> Answer {
+    fn answer(&self, q: &WireRead) -> WireAnswer {
         let services = self.services.lock().unwrap_or_else(|e| e.into_inner());
         match q {
-            Query::HealthService { name, .. } if services.contains(name) => {
-                Answer::ServiceEntries(vec![entry(name)])
+            WireRead::HealthService(r) if services.contains(&r.name) => {
+                WireAnswer::HealthService(vec![entry(&r.name)])
             }
-            Query::CatalogNode { name } if name == "n1" => {
-                Answer::NodeServices(Some(node()), Vec::new())
+            WireRead::CatalogNode(r) if r.name == "n1" => {
+                WireAnswer::CatalogNode((Some(node()), Vec::new()))
             }
-            Query::CatalogNode { .. } => Answer::NodeServices(None, Vec::new()),
-            _ => Answer::ServiceEntries(Vec::new()),
+            WireRead::CatalogNode(_) => WireAnswer::CatalogNode((None, Vec::new())),
+            WireRead::CatalogNodes(_) => WireAnswer::CatalogNodes(vec![node()]),
+            _ => WireAnswer::HealthService(Vec::new()),
         }
     }
 }
 
 impl Reader for Catalog {
-    async fn query(&self, q: Query, opts: QueryOpts) -> Result<QueryResult, ServerError> {
+    async fn read<Q: Read>(
+        &self,
+        q: Q,
+        opts: QueryOpts,
+    ) -> Result<Answered<Q::Answer>, ServerError> {
+        let wire: WireRead = q.clone().into();
         if opts.index == 0 {
-            let name = match &q {
-                Query::HealthService { name, .. } | Query::CatalogNode { name } => name.clone(),
+            let name = match &wire {
+                WireRead::HealthService(r) => r.name.clone(),
+                WireRead::CatalogNode(r) => r.name.clone(),
                 _ => String::new(),
             };
             *self
@@ -89,14 +97,15 @@ impl Reader for Catalog {
                 let _ = tokio::time::timeout(opts.wait, changed).await;
             }
         }
-        Ok(QueryResult {
+        let answered = Answered {
             meta: ReadMeta {
                 known_leader: true,
                 last_contact_ms: 0,
             },
             index: self.index.load(Ordering::SeqCst),
-            answer: self.answer(&q),
-        })
+            answer: self.answer(&wire),
+        };
+        answer_of(&q, answered)
     }
 }
 
@@ -137,8 +146,8 @@ const POLICY: ReadPolicy = ReadPolicy {
     max_stale: Duration::from_secs(10),
 };
 
-fn service(name: &str) -> Key {
-    Key::Service(name.to_owned())
+fn service(name: &str) -> ServiceKey {
+    ServiceKey(name.to_owned())
 }
 
 /// The cache, its tasks and their stop.
@@ -170,7 +179,7 @@ async fn a_flood_of_names_that_do_not_exist_leaves_room_for_a_real_one() {
             .get(&service(&format!("random-{i:x}")), POLICY)
             .await
             .expect("read");
-        assert_eq!(r.answer, Answer::ServiceEntries(Vec::new()));
+        assert_eq!(r.answer, Vec::new());
     }
     assert_eq!(
         cache.watched(),
@@ -180,7 +189,7 @@ async fn a_flood_of_names_that_do_not_exist_leaves_room_for_a_real_one() {
     assert_eq!(catalog.direct("random-0"), 1, "each was read once");
 
     let first = cache.get(&service("web"), POLICY).await.expect("read");
-    assert_eq!(first.answer, Answer::ServiceEntries(vec![entry("web")]));
+    assert_eq!(first.answer, vec![entry("web")]);
     assert_eq!(cache.watched(), 1, "the real name is watched");
     for _ in 0..100 {
         let again = cache.get(&service("web"), POLICY).await.expect("read");
@@ -201,7 +210,7 @@ async fn a_name_that_does_not_exist_is_read_on_every_lookup() {
     for _ in 0..3 {
         cache.get(&service("later"), POLICY).await.expect("read");
         cache
-            .get(&Key::Node("nobody".into()), POLICY)
+            .get(&NodeKey("nobody".into()), POLICY)
             .await
             .expect("read");
     }
@@ -209,7 +218,7 @@ async fn a_name_that_does_not_exist_is_read_on_every_lookup() {
     assert_eq!(catalog.direct("nobody"), 3);
     assert_eq!(cache.watched(), 0);
     cache
-        .get(&Key::Node("n1".into()), POLICY)
+        .get(&NodeKey("n1".into()), POLICY)
         .await
         .expect("read");
     assert_eq!(cache.watched(), 1, "a node that exists is watched");
@@ -236,7 +245,7 @@ async fn a_watcher_ends_when_its_name_is_gone() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let r = cache.get(&service("web"), POLICY).await.expect("read");
-    assert_eq!(r.answer, Answer::ServiceEntries(Vec::new()));
+    assert_eq!(r.answer, Vec::new());
     assert_eq!(catalog.direct("web"), 2, "read directly again");
     assert_eq!(cache.watched(), 0);
     shutdown(tasks, stop).await;

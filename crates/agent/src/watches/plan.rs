@@ -1,0 +1,209 @@
+//! A configured watch's plan, read through the agent's backend: which typed
+//! read each watch type makes, the JSON its handler gets (exactly what the
+//! HTTP endpoint Consul's watch type names would answer: a missing key or
+//! an empty prefix is `null`, events are those this agent acts on), and
+//! the loop of blocking reads that hands over each result that differs
+//! from the last. The same plan over HTTP is `praetor_client::watch`, which
+//! `praetor watch` uses; the two must hand over the same values.
+//!
+//! Never writes, and never calls the agent's own HTTP API.
+
+use std::time::Duration;
+
+use praetor_client::watch::WatchSpec;
+use praetor_server::read::{
+    CatalogNodes, CatalogServices, ChecksInState, Events, HealthService, KvGet, KvList,
+    ServiceChecks,
+};
+use praetor_server::{Answered, Consistency, QueryOpts, Read};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::http::error::ApiError;
+use crate::http::{catalog, event, AppState};
+
+/// A blocking read's wait: what `praetor_client` asks by default (Consul's
+/// default wait, 5 minutes).
+const WAIT: Duration = Duration::from_secs(300);
+
+/// What a watch reads, from its type and options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum View {
+    /// `key`: the key's entry, as a list of one (`/v1/kv/<key>`).
+    Key(String),
+    /// `keyprefix`: the entries under a prefix (`/v1/kv/<prefix>?recurse`).
+    KeyPrefix(String),
+    /// `services`: service names with their tags.
+    Services,
+    /// `nodes`: every catalog node.
+    Nodes,
+    /// `service`: a service's instances with their checks.
+    Service {
+        name: String,
+        tag: Option<String>,
+        passing: bool,
+    },
+    /// `checks` with `service`: that service's checks.
+    ServiceChecks(String),
+    /// `checks` with `state` (or neither: `any`): checks in a state.
+    ChecksInState(String),
+    /// `event`: the user events this agent acts on, by name if given.
+    Events(Option<String>),
+}
+
+impl View {
+    /// The view of `spec`.
+    ///
+    /// # Errors
+    /// As `WatchSpec::endpoint`: an unknown type or a missing option.
+    pub(super) fn of(spec: &WatchSpec) -> Result<View, String> {
+        // The same checks and wording as the HTTP plan.
+        spec.endpoint().map_err(|e| e.to_string())?;
+        let given = |v: &Option<String>| v.clone().unwrap_or_default();
+        Ok(match spec.kind.as_str() {
+            "key" => View::Key(given(&spec.key)),
+            "keyprefix" => View::KeyPrefix(given(&spec.prefix)),
+            "services" => View::Services,
+            "nodes" => View::Nodes,
+            "service" => View::Service {
+                name: given(&spec.service),
+                tag: spec.tag.clone(),
+                passing: spec.passingonly,
+            },
+            "checks" => match (&spec.service, &spec.state) {
+                (Some(s), _) => View::ServiceChecks(s.clone()),
+                (None, Some(st)) => View::ChecksInState(st.clone()),
+                (None, None) => View::ChecksInState("any".into()),
+            },
+            "event" => View::Events(spec.name.clone().filter(|n| !n.is_empty())),
+            other => return Err(format!("Unsupported watch type: {other:?}")),
+        })
+    }
+
+    /// Reads the view once (blocking while its index is at most `index`,
+    /// when not 0): the JSON the HTTP endpoint would answer and its
+    /// `X-Consul-Index`.
+    ///
+    /// # Errors
+    /// When no server can answer, or the view's options are refused (an
+    /// unknown check state), as the endpoint would.
+    pub(super) async fn read(
+        &self,
+        state: &AppState,
+        index: u64,
+    ) -> Result<(Value, u64), ApiError> {
+        let opts = QueryOpts {
+            index,
+            wait: WAIT,
+            consistency: Consistency::Default,
+        };
+        match self {
+            View::Key(key) => {
+                let r = read(state, KvGet { key: key.clone() }, opts).await?;
+                json(r.map(|found| found.map(|e| vec![e.to_pair(key)])))
+            }
+            View::KeyPrefix(prefix) => {
+                let read_list = KvList {
+                    prefix: prefix.clone(),
+                };
+                let r = read(state, read_list, opts).await?;
+                json(r.map(|list| {
+                    let pairs: Vec<_> = list.iter().map(|(k, e)| e.to_pair(k)).collect();
+                    (!pairs.is_empty()).then_some(pairs)
+                }))
+            }
+            View::Services => json(read(state, CatalogServices, opts).await?),
+            View::Nodes => json(read(state, CatalogNodes, opts).await?),
+            View::Service { name, tag, passing } => {
+                let health = HealthService {
+                    name: name.clone(),
+                    tag: tag.clone(),
+                    passing: *passing,
+                };
+                json(read(state, health, opts).await?)
+            }
+            View::ServiceChecks(name) => {
+                let checks = ServiceChecks { name: name.clone() };
+                json(read(state, checks, opts).await?)
+            }
+            View::ChecksInState(wanted) => {
+                catalog::check_state(wanted)?;
+                let checks = ChecksInState {
+                    state: wanted.clone(),
+                };
+                json(read(state, checks, opts).await?)
+            }
+            View::Events(name) => {
+                let r = read(state, Events { name: name.clone() }, opts).await?;
+                json(r.map(|list| event::delivered(state, list)))
+            }
+        }
+    }
+
+    /// Runs the plan: calls `on_change(result, index)` with the first
+    /// result and with every later one that differs (an event watch hands
+    /// over only events not handed over yet), until a read fails. As
+    /// `WatchSpec::run` does over HTTP.
+    ///
+    /// # Errors
+    /// The failed read's error.
+    pub(super) async fn run(
+        &self,
+        state: &AppState,
+        mut on_change: impl FnMut(Value, u64),
+    ) -> Result<(), ApiError> {
+        let events = matches!(self, View::Events(_));
+        let mut last: Option<Value> = None;
+        let mut last_event: Option<u64> = None;
+        let mut asked: Option<u64> = None;
+        loop {
+            let (mut result, index) = self.read(state, asked.unwrap_or(0)).await?;
+            // An index that went back (a restore) starts over, as Consul's watch.
+            let next = if asked.is_some_and(|i| index < i) {
+                0
+            } else {
+                index
+            };
+            let changed = last.as_ref() != Some(&result);
+            if changed {
+                last = Some(result.clone());
+            }
+            if events {
+                if let (Value::Array(list), Some(seen)) = (&mut result, last_event) {
+                    list.retain(|e| e["LTime"].as_u64().is_some_and(|t| t > seen));
+                }
+                if let Some(t) = result
+                    .as_array()
+                    .and_then(|l| l.last())
+                    .and_then(|e| e["LTime"].as_u64())
+                {
+                    last_event = Some(t);
+                }
+                let empty_after_first =
+                    result.as_array().is_some_and(Vec::is_empty) && asked.is_some();
+                if changed && !empty_after_first {
+                    on_change(result, index);
+                }
+            } else if changed {
+                on_change(result, index);
+            }
+            asked = Some(next);
+        }
+    }
+}
+
+/// One typed read through the backend.
+async fn read<R: Read>(
+    state: &AppState,
+    r: R,
+    opts: QueryOpts,
+) -> Result<Answered<R::Answer>, ApiError> {
+    Ok(state.backend.read(r, opts).await?)
+}
+
+/// The answer as the endpoint's JSON body (`None`: a 404, `null` to the
+/// handler) and its `X-Consul-Index` (at least 1).
+fn json<T: Serialize>(r: Answered<T>) -> Result<(Value, u64), ApiError> {
+    let body = serde_json::to_value(r.answer).map_err(|e| ApiError::Failed(e.to_string()))?;
+    Ok((body, r.index.max(1)))
+}

@@ -1,0 +1,228 @@
+//! Serving reads: which server may answer with which consistency (the
+//! leader's read lease), forwarding to the leader, and Consul's blocking
+//! queries (wait while the answer's index is at most the client's, with
+//! jitter, until a change, the wait's end, a restore or shutdown). Counts
+//! the blocking queries held open (`consul.rpc.queries_blocking`).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, RaftError};
+use rand::Rng;
+
+use super::{answer_of, Answered, QueryOpts, Read};
+use crate::{rpc, Consistency, ReadMeta, Server, ServerError};
+
+/// Counts one blocking query as open for as long as it lives.
+struct OpenQuery<'a>(&'a AtomicUsize);
+
+impl<'a> OpenQuery<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        OpenQuery(count)
+    }
+}
+
+impl Drop for OpenQuery<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The wait with its jitter (up to 1/16 of it, as Consul adds).
+pub(crate) fn jittered(wait: Duration) -> Duration {
+    let jitter = wait.as_millis() as u64 / 16;
+    let jitter = if jitter > 0 {
+        rand::thread_rng().gen_range(0..=jitter)
+    } else {
+        0
+    };
+    wait + Duration::from_millis(jitter)
+}
+
+impl Server {
+    /// Answers `r` as `opts` asks: here when this server may (a stale read,
+    /// or this server leads), otherwise on the leader over RPC. A read with
+    /// an index blocks until its answer's index passes it, the wait runs
+    /// out, or the agent stops; then it answers with what there is. A
+    /// blocking read served by a leader that loses its lease meanwhile is
+    /// not answered from its frozen store: it starts again where a leader
+    /// is.
+    ///
+    /// # Errors
+    /// As `read_access`; `Forward` when the leader could not be reached;
+    /// `UnexpectedAnswer` when the leader answered another read.
+    pub async fn read<R: Read>(
+        &self,
+        r: &R,
+        opts: QueryOpts,
+    ) -> Result<Answered<R::Answer>, ServerError> {
+        let started = tokio::time::Instant::now();
+        let (mut opts, total) = (opts, opts.wait);
+        loop {
+            match self.read_access(opts.consistency).await {
+                Ok(meta) => {
+                    let leased = opts.consistency != Consistency::Stale;
+                    match self.block(r, opts, meta, leased).await {
+                        Some(answered) => return Ok(answered),
+                        None => {
+                            tracing::debug!(
+                                "lost the lease during a blocking query; serving it again"
+                            );
+                            let waited = started.elapsed();
+                            if waited >= total {
+                                return Err(ServerError::NoLeader);
+                            }
+                            opts.wait = total - waited;
+                        }
+                    }
+                }
+                Err(ServerError::NotLeader {
+                    leader: Some(leader),
+                }) => {
+                    let timeout = jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
+                    let req = rpc::Request::Query(r.clone().into(), opts);
+                    return match self.call_leader(leader, req, timeout).await {
+                        Ok(rpc::Reply::Query(wire)) => answer_of(r, wire?),
+                        Ok(other) => {
+                            Err(ServerError::Forward(format!("unexpected reply {other:?}")))
+                        }
+                        Err(e) => Err(ServerError::Forward(e.to_string())),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Makes this server fit to serve a read with `consistency`, waiting a
+    /// bounded time for a leader.
+    ///
+    /// # Errors
+    /// `NoLeader` when no leader appears in time; `NotLeader` when another
+    /// server must serve a default or consistent read.
+    pub async fn read_access(&self, consistency: Consistency) -> Result<ReadMeta, ServerError> {
+        let leading = ReadMeta {
+            known_leader: true,
+            last_contact_ms: 0,
+        };
+        let deadline = tokio::time::Instant::now() + self.leader_wait;
+        match consistency {
+            Consistency::Stale => Ok(self.read_meta()),
+            Consistency::Default => match self.wait_for_leader(deadline).await {
+                Some(l) if l == self.id => Ok(leading),
+                Some(l) => Err(ServerError::NotLeader { leader: Some(l) }),
+                None => Err(ServerError::NoLeader),
+            },
+            Consistency::Consistent => loop {
+                let attempt = tokio::time::timeout_at(deadline, self.raft.ensure_linearizable());
+                match attempt.await {
+                    Err(_) => return Err(ServerError::NoLeader),
+                    Ok(Ok(_)) => return Ok(leading),
+                    Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))))
+                        if f.leader_id.is_some_and(|l| l != self.id) =>
+                    {
+                        return Err(ServerError::NotLeader {
+                            leader: f.leader_id,
+                        })
+                    }
+                    Ok(Err(RaftError::APIError(_))) => {
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(ServerError::NoLeader);
+                        }
+                        let _ = self.wait_for_leader(deadline).await;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Ok(Err(e)) => return Err(ServerError::Stopped(e.to_string())),
+                }
+            },
+        }
+    }
+
+    /// What this server can tell a reader about the cluster (Consul's
+    /// headers): a known leader as `leader` has it; last contact 0 on a
+    /// leader with its lease, the time since the last quorum
+    /// acknowledgement on a leader without, and on a follower the time
+    /// since the leader was last heard from (since start if never).
+    pub fn read_meta(&self) -> ReadMeta {
+        let leader = self.leader();
+        let last_contact = if leader == Some(self.id) {
+            Duration::ZERO
+        } else {
+            let acked = {
+                let m = self.raft.metrics();
+                let m = m.borrow();
+                self.leadership.since_quorum_ack(&m, self.id)
+            };
+            acked.unwrap_or_else(|| self.leadership.since_leader_contact())
+        };
+        ReadMeta {
+            known_leader: leader.is_some(),
+            last_contact_ms: last_contact.as_millis() as u64,
+        }
+    }
+
+    /// How many blocking queries are waiting on this server now (served
+    /// here, whoever asked): what a test waits on before it checks that a
+    /// write does *not* wake one.
+    pub fn open_blocking_queries(&self) -> usize {
+        self.open_queries.load(Ordering::Relaxed)
+    }
+
+    /// Evaluates `r`, waiting while its index is at most `opts.index`.
+    /// `None` when `leased` and this server lost its lease meanwhile.
+    async fn block<R: Read>(
+        &self,
+        r: &R,
+        opts: QueryOpts,
+        meta: ReadMeta,
+        leased: bool,
+    ) -> Option<Answered<R::Answer>> {
+        // Subscribed before the first evaluation: a change made in between
+        // is still unseen, so `changed()` returns at once.
+        let mut rx = self.subscribe();
+        let mut leading = self.leadership.subscribe();
+        let restored = self.shared.read().store.restored_at();
+        let eval = || {
+            let st = self.shared.read();
+            let (index, answer) = r.eval(&st.store);
+            (index, answer, st.store.restored_at() != restored)
+        };
+        let (mut index, mut answer, _) = eval();
+        if opts.index > 0 && index <= opts.index {
+            let _open = OpenQuery::new(&self.open_queries);
+            let deadline = tokio::time::Instant::now() + jittered(opts.wait);
+            loop {
+                tokio::select! {
+                    changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => break,
+                    },
+                    lost = leading.wait_for(|l| !*l), if leased => {
+                        if lost.is_ok() {
+                            return None;
+                        }
+                    }
+                    () = self.stop.cancelled() => break,
+                }
+                let restored;
+                (index, answer, restored) = eval();
+                // After a snapshot restore indexes may have gone back: answer
+                // now so the client resets, as Consul's blocking queries do.
+                if index > opts.index || restored {
+                    break;
+                }
+            }
+        }
+        if leased && !self.is_leader() {
+            // The answer was built while leading, but the lease ran out
+            // before it could be sent: it may already be stale.
+            return None;
+        }
+        Some(Answered {
+            meta,
+            index,
+            answer,
+        })
+    }
+}
