@@ -199,10 +199,25 @@ impl Drop for CallTimer<'_> {
 /// every half second — on the leader, per follower, the time since it last
 /// acknowledged this leader (hashicorp raft's lease check); on a follower
 /// that knows a leader, the time since the leader last reached it.
-pub(crate) async fn run_raft_metrics(server: Server, stop: CancellationToken) {
+///
+/// The state is read when this is called, not when the task first runs, so
+/// an election that happens meanwhile is still counted.
+pub(crate) fn run_raft_metrics(
+    server: Server,
+    stop: CancellationToken,
+) -> impl std::future::Future<Output = ()> {
+    let rx = server.raft.metrics();
+    let state = rx.borrow().state;
+    follow_raft(server, rx, state, stop)
+}
+
+async fn follow_raft(
+    server: Server,
+    mut rx: tokio::sync::watch::Receiver<crate::leadership::Metrics>,
+    mut state: ServerState,
+    stop: CancellationToken,
+) {
     let metrics = server.metrics.clone();
-    let mut rx = server.raft.metrics();
-    let mut state = rx.borrow().state;
     let mut tick = tokio::time::interval(CONTACT_SAMPLE);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
