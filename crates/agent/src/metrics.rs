@@ -18,8 +18,8 @@
 //! No global recorder is installed: the process may run several agents.
 //! This module never reads the server or the HTTP layer; they record into it.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use metrics::{
@@ -74,7 +74,13 @@ impl Metrics {
             sink: IntervalSink::new(interval, Instant::now(), SystemTime::now()),
         });
         Metrics {
-            recorder: Arc::new(AgentRecorder { prometheus, shared }),
+            recorder: Arc::new(AgentRecorder {
+                prometheus,
+                shared,
+                counters: RwLock::default(),
+                gauges: RwLock::default(),
+                histograms: RwLock::default(),
+            }),
         }
     }
 
@@ -120,6 +126,25 @@ impl Shared {
 struct AgentRecorder {
     prometheus: PrometheusRecorder,
     shared: Arc<Shared>,
+    /// Handles already made, by key: a macro registers its metric on every
+    /// call (the HTTP layer's per-route timers, say), and a cached handle
+    /// costs a lookup instead of two registrations and their allocations.
+    counters: RwLock<HashMap<Key, Counter>>,
+    gauges: RwLock<HashMap<Key, Gauge>>,
+    histograms: RwLock<HashMap<Key, Histogram>>,
+}
+
+/// The handle cached for `key` in `cache`, made by `make` the first time.
+fn cached<H: Clone>(cache: &RwLock<HashMap<Key, H>>, key: &Key, make: impl FnOnce() -> H) -> H {
+    if let Some(h) = cache.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        return h.clone();
+    }
+    cache
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key.clone())
+        .or_insert_with(make)
+        .clone()
 }
 
 impl Recorder for AgentRecorder {
@@ -136,27 +161,33 @@ impl Recorder for AgentRecorder {
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        Counter::from_arc(Arc::new(Tee {
-            prom: self.prometheus.register_counter(key, metadata),
-            name: Arc::new(MetricName::of(key)),
-            shared: self.shared.clone(),
-        }))
+        cached(&self.counters, key, || {
+            Counter::from_arc(Arc::new(Tee {
+                prom: self.prometheus.register_counter(key, metadata),
+                name: Arc::new(MetricName::of(key)),
+                shared: self.shared.clone(),
+            }))
+        })
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        Gauge::from_arc(Arc::new(Tee {
-            prom: self.prometheus.register_gauge(key, metadata),
-            name: Arc::new(MetricName::of(key)),
-            shared: self.shared.clone(),
-        }))
+        cached(&self.gauges, key, || {
+            Gauge::from_arc(Arc::new(Tee {
+                prom: self.prometheus.register_gauge(key, metadata),
+                name: Arc::new(MetricName::of(key)),
+                shared: self.shared.clone(),
+            }))
+        })
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(Arc::new(Tee {
-            prom: self.prometheus.register_histogram(key, metadata),
-            name: Arc::new(MetricName::of(key)),
-            shared: self.shared.clone(),
-        }))
+        cached(&self.histograms, key, || {
+            Histogram::from_arc(Arc::new(Tee {
+                prom: self.prometheus.register_histogram(key, metadata),
+                name: Arc::new(MetricName::of(key)),
+                shared: self.shared.clone(),
+            }))
+        })
     }
 }
 
