@@ -95,6 +95,8 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             cfg.bind_addr
         });
     let mut rpc_addr = None;
+    // One recorder per agent: the server records into it, HTTP reads it.
+    let metrics = crate::metrics::Metrics::default();
     let server = if cfg.server {
         let port = cfg.ports.server.unwrap_or(8300);
         let l = listen(SocketAddr::new(cfg.bind_addr, port)).await?;
@@ -110,6 +112,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             bootstrap: cfg.dev || cfg.bootstrap || cfg.bootstrap_expect == 1,
             leader_wait: Duration::from_secs(7),
             stop: stop.child_token(),
+            metrics: metrics.server_metrics(),
         };
         let server = Server::start(server_cfg).await?;
         let rpc_limits = praetor_server::rpc::Limits {
@@ -243,7 +246,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         },
         stop.child_token(),
     ));
-    let state = Arc::new(AppState::new(
+    let mut state = AppState::new(
         cfg.clone(),
         node_id,
         backend,
@@ -251,7 +254,9 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         gossip,
         stop.clone(),
         first,
-    ));
+    );
+    state.metrics = metrics;
+    let state = Arc::new(state);
     let router = http::router(state.clone());
     for w in watches {
         tasks.spawn(crate::watches::run(w, state.clone(), stop.child_token()));

@@ -4,6 +4,7 @@
 
 pub mod error;
 mod leadership;
+pub mod metrics;
 mod proposer;
 pub mod raft;
 pub mod read;
@@ -26,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 pub use error::ServerError;
 pub use leadership::{PreVote, READ_LEASE};
+pub use metrics::ServerMetrics;
 pub use raft::state_machine::{Applied, Shared};
 use raft::{log_store::LogStore, network::Peers, state_machine::StateMachine, Raft};
 pub use read::{answer_of, Answered, QueryOpts, Read, WireAnswer, WireRead};
@@ -73,6 +75,8 @@ pub struct ServerConfig {
     pub leader_wait: Duration,
     /// Cancelled when the agent shuts down: blocking queries answer at once.
     pub stop: CancellationToken,
+    /// Where the server's metrics go (the agent's recorder).
+    pub metrics: ServerMetrics,
 }
 
 /// A server's view of the Raft cluster (`/v1/status/*`, `/v1/operator/raft/*`).
@@ -126,10 +130,12 @@ pub struct Server {
     tasks: TaskTracker,
     /// Blocking queries waiting on this server now.
     open_queries: Arc<std::sync::atomic::AtomicUsize>,
+    metrics: ServerMetrics,
 }
 
 impl rpc::Handler for Server {
     async fn handle(&self, req: rpc::Request) -> rpc::Reply {
+        let _timer = self.metrics.rpc_call(&req);
         self.handle_rpc(req).await
     }
 }
@@ -151,7 +157,7 @@ impl Server {
                 std::fs::create_dir_all(&raft_dir).map_err(storage_err(&raft_dir))?;
                 let db = raft_dir.join("raft.db");
                 (
-                    LogStore::open(&db).map_err(storage_err(&db))?,
+                    LogStore::open_with(&db, cfg.metrics.clone()).map_err(storage_err(&db))?,
                     Some(raft_dir.join("snapshots")),
                 )
             }
@@ -160,6 +166,7 @@ impl Server {
         let (mut sm, shared) = StateMachine::open(snapshot_dir.as_deref(), cfg.history_limit)
             .map_err(storage_err(&snapshot_dir.clone().unwrap_or_default()))?;
         sm.report_applied_to(log.applied_marker());
+        sm.record_metrics_to(cfg.metrics.clone());
         let config = openraft::Config {
             cluster_name: "praetor".into(),
             heartbeat_interval: 100,
@@ -186,7 +193,8 @@ impl Server {
         .await
         .map_err(|e| ServerError::Stopped(e.to_string()))?;
         let tasks = TaskTracker::new();
-        let proposer = proposer::Proposer::spawn(raft.clone(), &tasks, cfg.stop.clone());
+        let proposer =
+            proposer::Proposer::spawn(raft.clone(), &tasks, cfg.stop.clone(), cfg.metrics.clone());
         let leadership = Arc::new(leadership::Leadership::new(peers.acks().clone()));
         let server = Server {
             id: cfg.node_id,
@@ -200,11 +208,16 @@ impl Server {
             leadership,
             tasks,
             open_queries: Arc::default(),
+            metrics: cfg.metrics,
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
             server.id,
             server.leadership.clone(),
+        ));
+        server.tasks.spawn(metrics::run_raft_metrics(
+            server.clone(),
+            server.stop.clone(),
         ));
         server.tasks.spawn(leadership::run_elections(
             server.clone(),

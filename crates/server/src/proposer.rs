@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::raft::Raft;
-use crate::ServerError;
+use crate::{ServerError, ServerMetrics};
 
 /// Most writes in one entry.
 const MAX_BATCH: usize = 1024;
@@ -34,9 +34,14 @@ impl Proposer {
     /// Starts the batching task (and each batch's proposal) on `tasks`;
     /// it ends when `stop` is cancelled, and writes still queued then are
     /// answered as outcome-unknown by their dropped replies.
-    pub(crate) fn spawn(raft: Raft, tasks: &TaskTracker, stop: CancellationToken) -> Proposer {
+    pub(crate) fn spawn(
+        raft: Raft,
+        tasks: &TaskTracker,
+        stop: CancellationToken,
+        metrics: ServerMetrics,
+    ) -> Proposer {
         let (tx, rx) = mpsc::channel(16 * 1024);
-        tasks.spawn(run_proposer(raft, rx, tasks.clone(), stop));
+        tasks.spawn(run_proposer(raft, rx, tasks.clone(), stop, metrics));
         Proposer { tx }
     }
 
@@ -98,6 +103,7 @@ async fn run_proposer(
     mut rx: mpsc::Receiver<(Command, Reply)>,
     tasks: TaskTracker,
     stop: CancellationToken,
+    metrics: ServerMetrics,
 ) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     // A write that would have pushed the last batch over its byte budget
@@ -136,8 +142,9 @@ async fn run_proposer(
             }
         }
         let raft = raft.clone();
+        let metrics = metrics.clone();
         tasks.spawn(async move {
-            propose_batch(&raft, batch).await;
+            propose_batch(&raft, batch, &metrics).await;
             drop(slot);
         });
     }
@@ -155,15 +162,31 @@ fn timed(cmd: Command) -> Command {
     }
 }
 
-async fn propose_batch(raft: &Raft, mut batch: Vec<(Command, Reply)>) {
+/// Proposes `cmd` (carrying `writes` writes) and records its commit time.
+async fn write(
+    raft: &Raft,
+    cmd: Command,
+    writes: usize,
+    metrics: &ServerMetrics,
+) -> Result<(u64, Response), ServerError> {
+    let proposed = std::time::Instant::now();
+    let r = classify(raft.client_write(timed(cmd)).await);
+    if let Ok((index, _)) = &r {
+        metrics.proposal_committed(writes, proposed, *index);
+    }
+    r
+}
+
+async fn propose_batch(raft: &Raft, mut batch: Vec<(Command, Reply)>, metrics: &ServerMetrics) {
     if batch.len() == 1 {
         if let Some((cmd, done)) = batch.pop() {
-            let _ = done.send(classify(raft.client_write(timed(cmd)).await));
+            let _ = done.send(write(raft, cmd, 1, metrics).await);
         }
         return;
     }
     let (cmds, replies): (Vec<Command>, Vec<Reply>) = batch.into_iter().unzip();
-    match classify(raft.client_write(timed(Command::Batch(cmds))).await) {
+    let writes = cmds.len();
+    match write(raft, Command::Batch(cmds), writes, metrics).await {
         Ok((index, Response::Batch(answers))) if answers.len() == replies.len() => {
             for (done, answer) in replies.into_iter().zip(answers) {
                 let _ = done.send(Ok((index, answer)));

@@ -34,6 +34,7 @@ async fn node_waiting(id: u64, bootstrap: bool, leader_wait: Duration) -> Node {
         bootstrap,
         leader_wait,
         stop: stop.clone(),
+        metrics: praetor_server::ServerMetrics::global(),
     })
     .await
     .unwrap();

@@ -226,38 +226,46 @@ pub async fn force_leave(
     }
 }
 
-fn gauges(state: &AppState) -> Vec<(String, f64)> {
+/// Sets the gauges read now (runtime, Raft, KV, blocking queries), so
+/// both forms show their current values.
+fn publish_gauges(state: &AppState) {
     let mut g = vec![
-        ("consul.runtime.alloc_bytes".to_owned(), rss_bytes() as f64),
+        ("consul.runtime.alloc_bytes", rss_bytes() as f64),
         (
-            "consul.runtime.uptime_seconds".to_owned(),
+            "consul.runtime.uptime_seconds",
             state.started.elapsed().as_secs_f64(),
         ),
     ];
     if let Some(server) = state.backend.server() {
         let m = server.raft().metrics().borrow().clone();
         let keys = server.shared().read().store.kv().len();
-        g.push((
-            "consul.raft.last_index".into(),
-            m.last_log_index.unwrap_or(0) as f64,
-        ));
-        g.push((
-            "consul.raft.applied_index".into(),
-            m.last_applied.map_or(0, |l| l.index) as f64,
-        ));
-        g.push(("consul.raft.term".into(), m.current_term as f64));
-        // Consul's gauge of blocking queries the server is holding now.
-        g.push((
-            "consul.rpc.queries_blocking".into(),
-            server.open_blocking_queries() as f64,
-        ));
-        g.push((
-            "consul.server.isLeader".into(),
-            if server.is_leader() { 1.0 } else { 0.0 },
-        ));
-        g.push(("consul.kvs.keys".into(), keys as f64));
+        g.extend([
+            (
+                "consul.raft.last_index",
+                m.last_log_index.unwrap_or(0) as f64,
+            ),
+            (
+                "consul.raft.applied_index",
+                m.last_applied.map_or(0, |l| l.index) as f64,
+            ),
+            ("consul.raft.term", m.current_term as f64),
+            // Consul's gauge of blocking queries the server is holding now.
+            (
+                "consul.rpc.queries_blocking",
+                server.open_blocking_queries() as f64,
+            ),
+            (
+                "consul.server.isLeader",
+                if server.is_leader() { 1.0 } else { 0.0 },
+            ),
+            ("consul.kvs.keys", keys as f64),
+        ]);
     }
-    g
+    state.metrics.record(|| {
+        for (name, v) in g {
+            metrics::gauge!(name).set(v);
+        }
+    });
 }
 
 /// `GET /v1/agent/metrics`, JSON or (`?format=prometheus`) Prometheus text.
@@ -266,19 +274,17 @@ pub async fn metrics(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
-    let g = gauges(&state);
-    match p.get("format") {
+    let format = p.get("format");
+    if matches!(format, None | Some("" | "prometheus")) {
+        publish_gauges(&state);
+    }
+    match format {
         Some("prometheus") => Ok((
             [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-            state.metrics.to_prometheus(&g),
+            state.metrics.to_prometheus(),
         )
             .into_response()),
-        None | Some("") => {
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            Ok(Json(state.metrics.to_json(&g, &format!("{secs}"))).into_response())
-        }
+        None | Some("") => Ok(Json(state.metrics.to_json()).into_response()),
         Some(other) => Err(ApiError::BadRequest(format!(
             "Invalid format {other:?}: expected \"prometheus\" or nothing"
         ))),

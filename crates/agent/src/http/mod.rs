@@ -359,15 +359,65 @@ fn session_routes() -> Router<Arc<AppState>> {
         .route("/v1/txn", put(txn::txn))
 }
 
+/// Times every request: `consul.http.requests` and `consul.http.request`
+/// for all of them, and, by the route that matched, Consul's
+/// `consul.api.http` (labels `method`, `path`) and its pre-1.9 name
+/// `consul.http.<METHOD>.<path>`.
 async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| consul_route(m.as_str()));
     let resp = next.run(req).await;
-    state.metrics.incr("consul.http.requests", 1);
-    state.metrics.time("consul.http.request", start.elapsed());
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = start.elapsed().as_millis() as u64, "http request");
+    let elapsed = start.elapsed();
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    state.metrics.record(|| {
+        metrics::counter!("consul.http.requests").increment(1);
+        metrics::histogram!("consul.http.request").record(ms);
+        if let Some(route) = &route {
+            metrics::histogram!("consul.api.http", "method" => method.to_string(), "path" => route.label())
+                .record(ms);
+            metrics::histogram!(route.legacy_name(method.as_str())).record(ms);
+        }
+    });
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(%method, route = route.as_ref().map(|r| r.0.as_str()), status = resp.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "http request");
+    }
     resp
+}
+
+/// A route as Consul's HTTP handler registers it: the path up to its first
+/// parameter, a trailing `/` when one follows (`/v1/kv/{*key}` is `/v1/kv/`).
+struct ConsulRoute(String);
+
+fn consul_route(matched: &str) -> ConsulRoute {
+    ConsulRoute(match matched.find('{') {
+        Some(i) => matched[..i].to_owned(),
+        None => matched.to_owned(),
+    })
+}
+
+impl ConsulRoute {
+    /// The `path` label of `consul.api.http`: `v1_kv_` for `/v1/kv/`.
+    fn label(&self) -> String {
+        self.0.trim_start_matches('/').replace('/', "_")
+    }
+
+    /// `consul.http.GET.v1.kv._` for `GET /v1/kv/`: the parts of the route,
+    /// `_` for an empty one (the parameter after a trailing slash).
+    fn legacy_name(&self, method: &str) -> String {
+        let mut name = format!("consul.http.{method}");
+        for (i, part) in self.0.split('/').enumerate() {
+            if part.is_empty() && i == 0 {
+                continue;
+            }
+            name.push('.');
+            name.push_str(if part.is_empty() { "_" } else { part });
+        }
+        name
+    }
 }
 
 /// The largest body a request may carry outside `/v1/snapshot`: the larger

@@ -205,10 +205,14 @@ pub(super) async fn limit_rate(
         match state.rate_limiter.check(&limits, kind, Instant::now()) {
             Verdict::Allowed => {}
             Verdict::ExceededAllowed => {
-                state.metrics.incr("consul.rpc.rate_limit.exceeded", 1);
+                state
+                    .metrics
+                    .record(|| metrics::counter!("consul.rpc.rate_limit.exceeded").increment(1));
             }
             Verdict::Refused => {
-                state.metrics.incr("consul.rpc.rate_limit.exceeded", 1);
+                state
+                    .metrics
+                    .record(|| metrics::counter!("consul.rpc.rate_limit.exceeded").increment(1));
                 // Consul: only the leader can take a write, so "try
                 // elsewhere" would be wrong there.
                 let on_leader = state.backend.server().is_some_and(|s| s.is_leader());

@@ -285,20 +285,15 @@ async fn enforcing_mode_refuses_requests_over_the_rate_as_consul_does() {
         let r = a.http.get(a.u(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
-    let metrics = a.get_json("/v1/agent/metrics").await;
+    let metrics = a.prometheus().await;
     assert!(exceeded(&metrics) >= 8.0, "{metrics}");
     a.shutdown().await;
 }
 
-/// `consul.rpc.rate_limit.exceeded` from `/v1/agent/metrics`.
-fn exceeded(metrics: &serde_json::Value) -> f64 {
-    metrics["Counters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["Name"] == "consul.rpc.rate_limit.exceeded")
-        .and_then(|c| c["Sum"].as_f64())
-        .unwrap_or(0.0)
+/// `consul.rpc.rate_limit.exceeded` since the agent started, from the
+/// Prometheus form (the JSON form shows one 10-second interval).
+fn exceeded(prometheus: &str) -> f64 {
+    crate::prom_value(prometheus, "consul_rpc_rate_limit_exceeded").unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -308,7 +303,7 @@ async fn permissive_mode_serves_requests_over_the_rate_and_counts_them() {
     assert!(reads.iter().all(|s| *s == 200 || *s == 404), "{reads:?}");
     let (writes, _) = burst(&a, true, 15).await;
     assert!(writes.iter().all(|s| *s == 200), "{writes:?}");
-    let metrics = a.get_json("/v1/agent/metrics").await;
+    let metrics = a.prometheus().await;
     assert!(exceeded(&metrics) >= 8.0, "{metrics}");
     a.shutdown().await;
 }

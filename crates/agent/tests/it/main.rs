@@ -10,6 +10,7 @@ mod event;
 mod kv;
 mod limits;
 mod local;
+mod metrics;
 mod parsers;
 mod session;
 mod snapshot;
@@ -97,6 +98,18 @@ impl TestAgent {
         r.json().await.unwrap()
     }
 
+    /// `GET /v1/agent/metrics?format=prometheus`.
+    pub async fn prometheus(&self) -> String {
+        let r = self
+            .http
+            .get(self.u("/v1/agent/metrics?format=prometheus"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     pub fn u(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }
@@ -156,4 +169,16 @@ pub fn index_of(r: &reqwest::Response) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// The value of the sample `series` (a name, with its labels as rendered:
+/// `consul_api_http_count{method="PUT",path="v1_kv_"}`) in Prometheus text.
+pub fn prom_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

@@ -27,6 +27,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
 use super::{Entry, LogId, StorageError, TypeConfig};
+use crate::ServerMetrics;
 
 const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -99,11 +100,21 @@ impl LogStore {
         }
     }
 
-    /// Opens (or creates) the durable log at `path`.
+    /// Opens (or creates) the durable log at `path`; its metrics go to
+    /// the global recorder.
     ///
     /// # Errors
     /// When the file cannot be opened or a record cannot be decoded.
     pub fn open(path: &Path) -> Result<Self, std::io::Error> {
+        Self::open_with(path, ServerMetrics::global())
+    }
+
+    /// Opens (or creates) the durable log at `path`, timing each group
+    /// commit into `metrics` (`consul.raft.logstore.fsync`).
+    ///
+    /// # Errors
+    /// When the file cannot be opened or a record cannot be decoded.
+    pub fn open_with(path: &Path, metrics: ServerMetrics) -> Result<Self, std::io::Error> {
         // Entries are read back rarely (apply, lagging followers); a small
         // cache keeps memory down.
         let db = Database::builder()
@@ -146,7 +157,7 @@ impl LogStore {
         let (w_db, w_inner, w_applied) = (db.clone(), inner.clone(), applied.clone());
         std::thread::Builder::new()
             .name("raft-log-writer".into())
-            .spawn(move || run_writer(w_db, w_inner, w_applied, rx))?;
+            .spawn(move || run_writer(w_db, w_inner, w_applied, rx, metrics))?;
         Ok(LogStore {
             inner,
             applied,
@@ -227,6 +238,7 @@ fn run_writer(
     inner: Arc<Mutex<Inner>>,
     applied: Arc<std::sync::atomic::AtomicU64>,
     rx: std::sync::mpsc::Receiver<Op>,
+    metrics: ServerMetrics,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -247,7 +259,19 @@ fn run_writer(
         let result = {
             let guard = db.read().unwrap_or_else(|p| p.into_inner());
             match guard.as_ref() {
-                Some(d) => write_batch(d, &batch).map_err(|e| e.to_string()),
+                Some(d) => {
+                    let started = std::time::Instant::now();
+                    let r = write_batch(d, &batch).map_err(|e| e.to_string());
+                    let entries = batch
+                        .iter()
+                        .map(|op| match op {
+                            Op::Append(rows, _) => rows.len(),
+                            _ => 0,
+                        })
+                        .sum();
+                    metrics.log_committed(started.elapsed(), entries);
+                    r
+                }
                 None => Err("the log is closed".to_owned()),
             }
         };

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::{Entry, LogId, StorageError, TypeConfig};
+use crate::ServerMetrics;
 
 /// What the state machine holds: the store and what Raft needs to know of it.
 #[derive(Debug)]
@@ -123,9 +124,17 @@ pub struct StateMachine {
     applied_marker: Option<Arc<std::sync::atomic::AtomicU64>>,
     slot: Arc<SnapshotSlot>,
     history_limit: usize,
+    /// Times each apply (`consul.raft.fsm.apply`) and notes when each batch
+    /// began (for `consul.raft.commitTime`).
+    metrics: Option<ServerMetrics>,
 }
 
 impl StateMachine {
+    /// Records apply times into `metrics`.
+    pub fn record_metrics_to(&mut self, metrics: ServerMetrics) {
+        self.metrics = Some(metrics);
+    }
+
     /// Tells the log store, through `marker`, how far entries are applied.
     pub fn report_applied_to(&mut self, marker: Arc<std::sync::atomic::AtomicU64>) {
         self.applied_marker = Some(marker);
@@ -173,6 +182,7 @@ impl StateMachine {
                 applied_marker: None,
                 slot,
                 history_limit,
+                metrics: None,
             },
             shared,
         ))
@@ -236,10 +246,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let mut out = Vec::new();
+        let started = std::time::Instant::now();
+        let mut last_entry = None;
         let last = {
             let mut st = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
             for entry in entries {
                 let index = entry.log_id.index;
+                last_entry = Some(index);
                 st.last_applied = Some(entry.log_id);
                 match entry.payload {
                     EntryPayload::Blank => {
@@ -249,7 +262,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     EntryPayload::Normal(cmd) => {
                         let _span =
                             tracing::trace_span!("apply", index, kind = cmd.kind()).entered();
+                        let one = std::time::Instant::now();
                         out.push(st.store.apply(index, &cmd));
+                        if let Some(m) = &self.metrics {
+                            m.fsm_applied(one.elapsed());
+                        }
                     }
                     EntryPayload::Membership(m) => {
                         st.membership = StoredMembership::new(Some(entry.log_id), m);
@@ -260,6 +277,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             st.store.last_index()
         };
+        if let (Some(m), Some(index)) = (&self.metrics, last_entry) {
+            m.applying(index, started);
+        }
         if let Some(m) = &self.applied_marker {
             m.fetch_max(last, std::sync::atomic::Ordering::Release);
         }

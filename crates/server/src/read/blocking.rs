@@ -57,6 +57,7 @@ impl Server {
         r: &R,
         opts: QueryOpts,
     ) -> Result<Answered<R::Answer>, ServerError> {
+        self.metrics.query_received();
         let started = tokio::time::Instant::now();
         let (mut opts, total) = (opts, opts.wait);
         loop {
