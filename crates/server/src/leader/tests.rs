@@ -486,3 +486,23 @@ async fn servers_bootstrap_once_bootstrap_expect_of_them_agree_and_are_alive() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_leaves_removes_itself_and_another_server_leads() {
+    let ([a, b, c], pool, view) = three_servers(cleanup_at_once()).await;
+    // Gossip says it left, so no new leader's autopilot adds it back.
+    pool.set_status("s1", MemberStatus::Left);
+    pass_rounds(&pool, &view, 2).await;
+    assert_eq!(a.voters(), [1, 2, 3], "the leader removed itself");
+    a.server.leave_raft().await;
+    wait_for("s1 out of the voters and a new leader", || {
+        let (v, leader) = (b.voters(), b.server.leader());
+        (v == [2, 3] && leader.is_some_and(|l| l != 1))
+            .then_some(())
+            .ok_or(format!("voters {v:?}, leader {leader:?}"))
+    })
+    .await;
+    for n in [a, b, c] {
+        n.stop().await;
+    }
+}
