@@ -42,9 +42,10 @@ impl Pool {
         });
     }
 
-    fn set_status(&self, name: &str, status: MemberStatus) {
+    /// Gives every member of `names` `status`, in one change.
+    fn set_status(&self, names: &[&str], status: MemberStatus) {
         self.0.send_modify(|list| {
-            for m in list.iter_mut().filter(|m| m.name == name) {
+            for m in list.iter_mut().filter(|m| names.contains(&m.name.as_str())) {
                 m.status = status;
             }
         });
@@ -285,7 +286,7 @@ async fn a_member_that_fails_gets_a_critical_serf_health_check_and_one_that_leav
     );
 
     tracing::info!("--- a failed member keeps its node, with a critical serfHealth");
-    pool.set_status("c1", MemberStatus::Failed);
+    pool.set_status(&["c1"], MemberStatus::Failed);
     wait_for("a critical serfHealth", || match serf_health(&s, "c1") {
         Some((status, output))
             if status == check_status::CRITICAL && output == "Agent not live or unreachable" =>
@@ -298,13 +299,13 @@ async fn a_member_that_fails_gets_a_critical_serf_health_check_and_one_that_leav
     assert!(has_node(&s, "c1"));
 
     tracing::info!("--- a leaving member is passing again; once it left, it is deregistered");
-    pool.set_status("c1", MemberStatus::Leaving);
+    pool.set_status(&["c1"], MemberStatus::Leaving);
     wait_for("a passing serfHealth", || match serf_health(&s, "c1") {
         Some((status, _)) if status == check_status::PASSING => Ok(()),
         other => Err(format!("{other:?}")),
     })
     .await;
-    pool.set_status("c1", MemberStatus::Left);
+    pool.set_status(&["c1"], MemberStatus::Left);
     wait_for("c1 deregistered", || {
         (!has_node(&s, "c1"))
             .then_some(())
@@ -367,13 +368,14 @@ async fn autopilot_removes_a_failed_server_only_when_a_majority_of_the_rest_is_a
     let ([a, b, c], pool, view) = three_servers(cleanup_at_once()).await;
 
     tracing::info!("--- two of three failed: removing one would leave no alive majority");
-    pool.set_status("s2", MemberStatus::Failed);
-    pool.set_status("s3", MemberStatus::Failed);
+    // Both at once: one after the other, the first would be removed while
+    // removing it is still safe, and then the second.
+    pool.set_status(&["s2", "s3"], MemberStatus::Failed);
     pass_rounds(&pool, &view, 3).await;
     assert_eq!(a.voters(), [1, 2, 3]);
 
     tracing::info!("--- s2 is back: the failed s3 is removed");
-    pool.set_status("s2", MemberStatus::Alive);
+    pool.set_status(&["s2"], MemberStatus::Alive);
     wait_for("s3 removed", || {
         let v = a.voters();
         (v == [1, 2]).then_some(()).ok_or(format!("{v:?}"))
@@ -381,13 +383,13 @@ async fn autopilot_removes_a_failed_server_only_when_a_majority_of_the_rest_is_a
     .await;
 
     tracing::info!("--- s3 alive again: added back; then it leaves and is removed");
-    pool.set_status("s3", MemberStatus::Alive);
+    pool.set_status(&["s3"], MemberStatus::Alive);
     wait_for("s3 added back", || {
         let v = a.voters();
         (v == [1, 2, 3]).then_some(()).ok_or(format!("{v:?}"))
     })
     .await;
-    pool.set_status("s3", MemberStatus::Left);
+    pool.set_status(&["s3"], MemberStatus::Left);
     wait_for("s3 removed after leaving", || {
         let v = a.voters();
         (v == [1, 2]).then_some(()).ok_or(format!("{v:?}"))
@@ -405,7 +407,7 @@ async fn autopilot_keeps_a_failed_server_below_min_quorum_or_within_the_dead_ser
         ..cleanup_at_once()
     })
     .await;
-    pool.set_status("s3", MemberStatus::Failed);
+    pool.set_status(&["s3"], MemberStatus::Failed);
     pass_rounds(&pool, &view, 3).await;
     assert_eq!(a.voters(), [1, 2, 3], "removed below min_quorum");
     for n in [a, b, c] {
@@ -417,7 +419,7 @@ async fn autopilot_keeps_a_failed_server_below_min_quorum_or_within_the_dead_ser
         ..cleanup_at_once()
     })
     .await;
-    pool.set_status("s3", MemberStatus::Failed);
+    pool.set_status(&["s3"], MemberStatus::Failed);
     pass_rounds(&pool, &view, 3).await;
     assert_eq!(a.voters(), [1, 2, 3], "removed before dead_server_timeout");
     for n in [a, b, c] {
@@ -491,7 +493,7 @@ async fn servers_bootstrap_once_bootstrap_expect_of_them_agree_and_are_alive() {
 async fn a_leader_that_leaves_removes_itself_and_another_server_leads() {
     let ([a, b, c], pool, view) = three_servers(cleanup_at_once()).await;
     // Gossip says it left, so no new leader's autopilot adds it back.
-    pool.set_status("s1", MemberStatus::Left);
+    pool.set_status(&["s1"], MemberStatus::Left);
     pass_rounds(&pool, &view, 2).await;
     assert_eq!(a.voters(), [1, 2, 3], "the leader removed itself");
     a.server.leave_raft().await;
