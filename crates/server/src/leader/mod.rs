@@ -17,7 +17,7 @@
 mod autopilot;
 mod bootstrap;
 mod catalog;
-pub mod membership;
+mod membership;
 #[cfg(test)]
 mod tests;
 
