@@ -178,12 +178,11 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     tasks.spawn(cluster::run_reconnect(gossip.clone(), stop.child_token()));
     let backend = match server {
         Some(s) => {
-            tasks.spawn(cluster::run_server(
-                gossip.clone(),
-                s.clone(),
-                Arc::new(cfg.clone()),
-                stop.child_token(),
-            ));
+            // On the server's own tracker: they stop with it.
+            s.spawn_leader_duties(
+                cluster::GossipMembership(gossip.clone()),
+                cluster::leader_config(&cfg),
+            );
             tasks.spawn(praetor_server::session_ttl::run_session_ttl(
                 s.clone(),
                 stop.child_token(),

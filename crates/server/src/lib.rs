@@ -3,6 +3,7 @@
 //! nothing of HTTP; the agent calls it.
 
 pub mod error;
+pub mod leader;
 mod leadership;
 pub mod metrics;
 mod proposer;
