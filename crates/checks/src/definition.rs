@@ -150,14 +150,16 @@ pub enum Kind {
         /// Accept any server certificate.
         tls_skip_verify: bool,
     },
-    /// Mirrors the health of another service instance: critical if any of
-    /// its checks (or its node's) is critical, else warning if any is
-    /// warning, else passing. Fed through
+    /// Mirrors the health of another service instance (or, with an empty
+    /// `service_id`, of a whole node): critical if any of its checks (or
+    /// its node's) is critical, else warning if any is warning, else
+    /// passing, worded as Consul's `CheckAlias`. Fed through
     /// [`Runner::alias_update`](crate::Runner::alias_update).
     Alias {
         /// The aliased service's node; `None` for this agent's node.
         node: Option<String>,
-        /// The aliased service's ID.
+        /// The aliased service's ID; empty to alias the node itself (only
+        /// with `node`, Consul's `AliasNode` without `AliasService`).
         service_id: String,
     },
 }
@@ -289,8 +291,11 @@ impl Definition {
             Kind::Tcp { addr } | Kind::Udp { addr } if addr.is_empty() => {
                 Err(invalid("the address is empty".into()))
             }
-            Kind::Alias { service_id, .. } if service_id.is_empty() => Err(invalid(
-                "an alias check needs the aliased service's ID".into(),
+            Kind::Alias {
+                node: None,
+                service_id,
+            } if service_id.is_empty() => Err(invalid(
+                "an alias check needs the aliased service's ID or node".into(),
             )),
             _ => Ok(()),
         }
