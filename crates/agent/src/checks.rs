@@ -289,3 +289,6 @@ pub async fn run_supervisor(
         r.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests;
