@@ -380,5 +380,19 @@ mod tests {
         assert!(ttl.validate().unwrap_err().to_string().contains("TTL"));
         let script = Definition::new("s", Kind::Script { args: vec![] }, Duration::from_secs(1));
         assert!(script.validate().is_err());
+        let alias = |node: Option<&str>, service_id: &str| {
+            Definition::new(
+                "a",
+                Kind::Alias {
+                    node: node.map(str::to_owned),
+                    service_id: service_id.into(),
+                },
+                Duration::ZERO,
+            )
+            .validate()
+        };
+        assert!(alias(None, "").is_err(), "aliases nothing");
+        alias(Some("n2"), "").expect("a whole node");
+        alias(None, "web1").expect("a local service");
     }
 }
