@@ -126,8 +126,10 @@ pub enum Kind {
     },
     /// Passive: the status is whatever was last set through
     /// [`Runner::ttl_update`](crate::Runner::ttl_update) (Consul's
-    /// `/v1/agent/check/pass|warn|fail|update`), and critical with output
-    /// `TTL expired` when no update came within `ttl`.
+    /// `/v1/agent/check/pass|warn|fail|update`), and critical when no
+    /// update came within `ttl`, with Consul's output `TTL expired (last
+    /// output before timeout follows): <last output>` (`TTL expired` when
+    /// the last output was empty).
     Ttl {
         /// How long a set status holds.
         ttl: Duration,
