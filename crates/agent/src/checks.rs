@@ -33,6 +33,8 @@ use crate::local::{LocalError, LocalState, Owned};
 /// never held across an await.
 #[derive(Default)]
 pub struct CheckRunners {
+    /// Lock order: this lock, then the local state's (a runner starts from
+    /// the local state under it); never the other way round.
     running: Mutex<BTreeMap<String, Running>>,
 }
 
@@ -272,11 +274,14 @@ pub async fn run_supervisor(
             r.shutdown().await;
         }
         for (id, def) in wanted {
-            if runners.lock().contains_key(id) {
-                continue;
+            // Started under the lock: a TTL update racing with the start
+            // either is in the state the runner starts from, or finds the
+            // runner.
+            let mut running = runners.lock();
+            if !running.contains_key(id) {
+                let started = start(&cx, id, def, stop.child_token());
+                running.insert(id.clone(), started);
             }
-            let started = start(&cx, id, def, stop.child_token());
-            runners.lock().insert(id.clone(), started);
         }
         feed_local_aliases(&runners, &owned);
         tokio::select! {
