@@ -649,6 +649,41 @@ async fn udp_and_alias_checks() {
     )
     .await;
     assert_eq!(v["ext-alias"]["Output"], "All checks passing.");
+
+    // AliasNode with AliasService: a service on another node.
+    let r = put(
+        "/v1/agent/check/register",
+        json!({"Name": "db-alias", "AliasNode": "ext", "AliasService": "db1"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias of a service ext lacks: critical",
+        is("db-alias", "critical"),
+    )
+    .await;
+    assert_eq!(
+        v["db-alias"]["Output"],
+        "Service db1 could not be found on node ext"
+    );
+    let db = json!({"Node": "ext", "Address": "10.9.9.9",
+        "Service": {"ID": "db1", "Service": "db"},
+        "Check": {"CheckID": "db-up", "Name": "db up", "ServiceID": "db1", "Status": "warning",
+                  "Output": "slow"}});
+    assert_eq!(put("/v1/catalog/register", db).await.status(), 200);
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias of ext's db1: warning",
+        is("db-alias", "warning"),
+    )
+    .await;
+    assert_eq!(
+        v["db-alias"]["Output"],
+        "Aliased check \"db up\" failing: slow"
+    );
     a.shutdown().await;
 }
 
