@@ -6,6 +6,7 @@ pub mod backend;
 pub mod checks;
 pub mod cluster;
 pub mod config;
+pub mod definition;
 pub mod dns;
 pub mod error;
 pub mod http;

@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
 
+mod saved;
+
 /// Consul's anti-entropy interval for clusters up to 128 nodes.
 const SYNC_EVERY: Duration = Duration::from_secs(60);
 
@@ -41,7 +43,11 @@ pub fn sync_interval(nodes: usize) -> Duration {
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A check this agent owns, with its current state.
+///
+/// Saved in the data dir in the shape earlier releases wrote
+/// ([`saved::SavedCheck`]), so a restarted or upgraded agent reads it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "saved::SavedCheck", from = "saved::SavedCheck")]
 pub struct LocalCheck {
     pub id: String,
     pub name: String,
@@ -49,15 +55,31 @@ pub struct LocalCheck {
     pub notes: String,
     pub status: String,
     pub output: String,
-    /// For TTL checks: how long a status holds without an update.
-    pub ttl: Option<Duration>,
     /// `DeregisterCriticalServiceAfter`: the service is removed once this
     /// check has been critical that long.
-    #[serde(default)]
     pub deregister_after: Option<Duration>,
-    /// For checks the agent runs itself (HTTP, TCP): what and how often.
-    #[serde(default)]
-    pub probe: Option<crate::checks::Probe>,
+    /// What the agent runs for it on `praetor-checks` (its kind, interval,
+    /// timeout and thresholds); `None` for a maintenance check, whose
+    /// status only the agent sets. Its `initial` status is taken from
+    /// `status` when the runner starts.
+    pub definition: Option<praetor_checks::Definition>,
+}
+
+impl LocalCheck {
+    /// Consul's `Type` of the check: its kind's name (`ttl`, `http`, `tcp`,
+    /// `udp`, `grpc`, `script`, `alias`), or `maintenance`.
+    pub fn kind_name(&self) -> &'static str {
+        self.definition
+            .as_ref()
+            .map_or("maintenance", |d| d.kind.name())
+    }
+
+    /// Whether it is a TTL check (its status is set through the API).
+    pub fn is_ttl(&self) -> bool {
+        self.definition
+            .as_ref()
+            .is_some_and(|d| matches!(d.kind, praetor_checks::Kind::Ttl { .. }))
+    }
 }
 
 /// What the agent owns.
@@ -70,11 +92,6 @@ pub struct Owned {
 /// The agent's local state: one lock, short sections, never across an await.
 pub struct LocalState {
     owned: Mutex<Owned>,
-    /// When each TTL check was last updated (not persisted: a restarted
-    /// agent gives every TTL check a fresh period).
-    touched: Mutex<BTreeMap<String, std::time::Instant>>,
-    /// Since when each check has been critical (not persisted either).
-    critical_since: Mutex<BTreeMap<String, std::time::Instant>>,
     /// `data_dir/local`: one file per service (`services/`) and per check
     /// (`checks/`), so a change writes only what it changed.
     dir: Option<PathBuf>,
@@ -90,6 +107,10 @@ pub enum LocalError {
     UnknownService(String),
     #[error("Unknown check ID {0:?}")]
     UnknownCheck(String),
+    /// A status update for a check that is not a TTL check (or not there
+    /// at all), in Consul's words.
+    #[error("CheckID {0:?} does not have associated TTL")]
+    NoTtl(String),
     #[error("{0}")]
     Invalid(String),
     #[error("saving the agent's services in {path}")]
@@ -107,8 +128,6 @@ impl LocalState {
         let owned = dir.as_deref().map(load_dir).unwrap_or_default();
         Arc::new(LocalState {
             owned: Mutex::new(owned),
-            touched: Mutex::new(BTreeMap::new()),
-            critical_since: Mutex::new(BTreeMap::new()),
             dir,
             changed: Notify::new(),
             version: tokio::sync::watch::channel(0).0,
@@ -131,6 +150,11 @@ impl LocalState {
             .checks
             .get(id)
             .map(|c| (c.status.clone(), c.output.clone()))
+    }
+
+    /// One check, without copying the rest of the state.
+    pub fn check(&self, id: &str) -> Option<LocalCheck> {
+        self.lock().checks.get(id).cloned()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
@@ -231,7 +255,9 @@ impl LocalState {
         })
     }
 
-    /// Sets a check's status and output (TTL updates, check results).
+    /// Sets a check's status and output (TTL updates, check results); the
+    /// output is capped at [`MAX_OUTPUT`](crate::definition::MAX_OUTPUT)
+    /// bytes as the check runners cap it.
     ///
     /// # Errors
     /// `UnknownCheck`; `Invalid` for a status that is not one of Consul's.
@@ -247,79 +273,16 @@ impl LocalState {
                 "Invalid check status {status:?}"
             )));
         }
+        let output = praetor_checks::cap_output(output.to_owned(), crate::definition::MAX_OUTPUT);
         self.change(|o| {
             let c = o
                 .checks
                 .get_mut(id)
                 .ok_or_else(|| LocalError::UnknownCheck(id.to_owned()))?;
             c.status = status.to_owned();
-            c.output = output.chars().take(4096).collect();
+            c.output = output;
             Ok(())
-        })?;
-        self.touched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_owned(), std::time::Instant::now());
-        Ok(())
-    }
-
-    /// Turns every TTL check not updated within its TTL critical.
-    fn expire_ttls(&self) {
-        let now = std::time::Instant::now();
-        let expired: Vec<String> = {
-            let owned = self.lock();
-            let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
-            owned
-                .checks
-                .values()
-                .filter_map(|c| {
-                    let ttl = c.ttl?;
-                    let at = *touched.entry(c.id.clone()).or_insert(now);
-                    (now.duration_since(at) >= ttl && c.status != check_status::CRITICAL)
-                        .then(|| c.id.clone())
-                })
-                .collect()
-        };
-        for id in expired {
-            if let Err(e) = self.set_status(&id, check_status::CRITICAL, "TTL expired") {
-                tracing::warn!(check = %id, error = %e, "could not expire a TTL check");
-            }
-        }
-        self.reap_critical(now);
-    }
-
-    /// Removes the services whose check has been critical for longer than
-    /// its `DeregisterCriticalServiceAfter`, as Consul's agent does.
-    fn reap_critical(&self, now: std::time::Instant) {
-        let doomed: Vec<(String, String)> = {
-            let owned = self.lock();
-            let mut since = self
-                .critical_since
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            since.retain(|id, _| {
-                owned
-                    .checks
-                    .get(id)
-                    .is_some_and(|c| c.status == check_status::CRITICAL)
-            });
-            owned
-                .checks
-                .values()
-                .filter(|c| c.status == check_status::CRITICAL && !c.service_id.is_empty())
-                .filter_map(|c| {
-                    let after = c.deregister_after?;
-                    let at = *since.entry(c.id.clone()).or_insert(now);
-                    (now.duration_since(at) >= after).then(|| (c.service_id.clone(), c.id.clone()))
-                })
-                .collect()
-        };
-        for (service, check) in doomed {
-            tracing::info!(%service, %check, "check critical for longer than DeregisterCriticalServiceAfter; deregistering the service");
-            if let Err(e) = self.remove_service(&service) {
-                tracing::debug!(%service, error = %e, "service already gone");
-            }
-        }
+        })
     }
 }
 
@@ -433,16 +396,6 @@ pub struct NodeInfo {
     pub id: String,
     pub address: String,
     pub datacenter: String,
-}
-
-/// Expires TTL checks that were not updated in time.
-pub async fn run_ttl(local: Arc<LocalState>, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(200)) => local.expire_ttls(),
-            () = stop.cancelled() => return,
-        }
-    }
 }
 
 /// Anti-entropy: syncs at once after every local change and every

@@ -41,8 +41,7 @@ async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, AgentError>
 /// Registers the services and checks the config files define (`service`,
 /// `services`, `check`, `checks`, in Consul's snake_case keys).
 fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), AgentError> {
-    use crate::http::local::{check_from_body, service_from_body};
-    use praetor_api::catalog::api_keys as pascal_keys;
+    use crate::definition::{check_from_body, decode, service_from_body};
     let list = |key: &str| -> Vec<serde_json::Value> {
         match cfg.raw.get(key) {
             Some(serde_json::Value::Array(items)) => items.clone(),
@@ -54,10 +53,9 @@ fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), A
     let scripts = cfg.enable_script_checks || cfg.enable_local_script_checks;
     for key in ["service", "services"] {
         for def in list(key) {
-            let body =
-                serde_json::from_value(pascal_keys(&def)).map_err(|e| bad(key, e.to_string()))?;
-            let (svc, checks) =
-                service_from_body(body, scripts).map_err(|e| bad(key, e.to_string()))?;
+            let (svc, checks) = decode(def)
+                .and_then(|body| service_from_body(body, scripts))
+                .map_err(|e| bad(key, e.to_string()))?;
             local
                 .add_service(svc, checks)
                 .map_err(|e| bad(key, format!("{e:#}")))?;
@@ -65,9 +63,9 @@ fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), A
     }
     for key in ["check", "checks"] {
         for def in list(key) {
-            let body =
-                serde_json::from_value(pascal_keys(&def)).map_err(|e| bad(key, e.to_string()))?;
-            let check = check_from_body(body, scripts).map_err(|e| bad(key, e.to_string()))?;
+            let check = decode(def)
+                .and_then(|body| check_from_body(body, scripts))
+                .map_err(|e| bad(key, e.to_string()))?;
             local
                 .add_check(check)
                 .map_err(|e| bad(key, format!("{e:#}")))?;
@@ -229,7 +227,10 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         .iter()
         .filter_map(|(udp, _)| udp.local_addr().ok())
         .collect();
-    tasks.spawn(local::run_ttl(local.clone(), stop.child_token()));
+    tasks.spawn(crate::checks::reap::run_reaper(
+        local.clone(),
+        stop.child_token(),
+    ));
     tasks.spawn(local::run_anti_entropy(
         local.clone(),
         backend.clone(),
@@ -263,7 +264,8 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     // Check runners go on the same tracker: shutdown waits for them too.
     tasks.spawn(crate::checks::run_supervisor(
         state.local.clone(),
-        first,
+        state.checks.clone(),
+        state.backend.clone(),
         tasks.clone(),
         stop.child_token(),
     ));

@@ -190,55 +190,6 @@ pub struct DeregisterRequest {
     pub check_id: String,
 }
 
-/// A service or check definition in Consul's config-file keys (snake_case:
-/// `name`, `check_id`, `ttl`, `deregister_critical_service_after`) turned
-/// into the API's (PascalCase: `Name`, `CheckID`, `TTL`, …). `meta` values
-/// are left as written.
-pub fn api_keys(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let key = api_key(k);
-                    let value = if key == "Meta" {
-                        v.clone()
-                    } else {
-                        api_keys(v)
-                    };
-                    (key, value)
-                })
-                .collect(),
-        ),
-        Value::Array(list) => Value::Array(list.iter().map(api_keys).collect()),
-        other => other.clone(),
-    }
-}
-
-fn api_key(key: &str) -> String {
-    match key {
-        "id" => "ID".into(),
-        "check_id" => "CheckID".into(),
-        "service_id" => "ServiceID".into(),
-        "ttl" => "TTL".into(),
-        "http" => "HTTP".into(),
-        "tcp" => "TCP".into(),
-        "udp" => "UDP".into(),
-        "grpc" => "GRPC".into(),
-        "grpc_use_tls" => "GRPCUseTLS".into(),
-        "tls_skip_verify" => "TLSSkipVerify".into(),
-        "tls_server_name" => "TLSServerName".into(),
-        other => other
-            .split('_')
-            .map(|w| {
-                let mut c = w.chars();
-                c.next()
-                    .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
-            })
-            .collect(),
-    }
-}
-
 /// One service in `GET /v1/internal/ui/services` (the summary Consul's web
 /// UI lists): its tags, the nodes running it, how many instances, and how
 /// many of the checks that apply to those instances (their own and their

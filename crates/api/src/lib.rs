@@ -6,6 +6,7 @@ pub mod agent;
 pub mod catalog;
 pub mod duration;
 pub mod event;
+pub mod keys;
 pub mod kv;
 pub mod operator;
 pub mod session;

@@ -126,8 +126,10 @@ pub enum Kind {
     },
     /// Passive: the status is whatever was last set through
     /// [`Runner::ttl_update`](crate::Runner::ttl_update) (Consul's
-    /// `/v1/agent/check/pass|warn|fail|update`), and critical with output
-    /// `TTL expired` when no update came within `ttl`.
+    /// `/v1/agent/check/pass|warn|fail|update`), and critical when no
+    /// update came within `ttl`, with Consul's output `TTL expired (last
+    /// output before timeout follows): <last output>` (`TTL expired` when
+    /// the last output was empty).
     Ttl {
         /// How long a set status holds.
         ttl: Duration,
@@ -150,14 +152,16 @@ pub enum Kind {
         /// Accept any server certificate.
         tls_skip_verify: bool,
     },
-    /// Mirrors the health of another service instance: critical if any of
-    /// its checks (or its node's) is critical, else warning if any is
-    /// warning, else passing. Fed through
+    /// Mirrors the health of another service instance (or, with an empty
+    /// `service_id`, of a whole node): critical if any of its checks (or
+    /// its node's) is critical, else warning if any is warning, else
+    /// passing, worded as Consul's `CheckAlias`. Fed through
     /// [`Runner::alias_update`](crate::Runner::alias_update).
     Alias {
         /// The aliased service's node; `None` for this agent's node.
         node: Option<String>,
-        /// The aliased service's ID.
+        /// The aliased service's ID; empty to alias the node itself (only
+        /// with `node`, Consul's `AliasNode` without `AliasService`).
         service_id: String,
     },
 }
@@ -289,8 +293,11 @@ impl Definition {
             Kind::Tcp { addr } | Kind::Udp { addr } if addr.is_empty() => {
                 Err(invalid("the address is empty".into()))
             }
-            Kind::Alias { service_id, .. } if service_id.is_empty() => Err(invalid(
-                "an alias check needs the aliased service's ID".into(),
+            Kind::Alias {
+                node: None,
+                service_id,
+            } if service_id.is_empty() => Err(invalid(
+                "an alias check needs the aliased service's ID or node".into(),
             )),
             _ => Ok(()),
         }
@@ -375,5 +382,19 @@ mod tests {
         assert!(ttl.validate().unwrap_err().to_string().contains("TTL"));
         let script = Definition::new("s", Kind::Script { args: vec![] }, Duration::from_secs(1));
         assert!(script.validate().is_err());
+        let alias = |node: Option<&str>, service_id: &str| {
+            Definition::new(
+                "a",
+                Kind::Alias {
+                    node: node.map(str::to_owned),
+                    service_id: service_id.into(),
+                },
+                Duration::ZERO,
+            )
+            .validate()
+        };
+        assert!(alias(None, "").is_err(), "aliases nothing");
+        alias(Some("n2"), "").expect("a whole node");
+        alias(None, "web1").expect("a local service");
     }
 }

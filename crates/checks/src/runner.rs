@@ -52,8 +52,12 @@ pub struct Runner {
 enum Input {
     Probed,
     Ttl(watch::Sender<Option<(Status, String)>>),
-    Alias(watch::Sender<Option<AliasView>>),
+    Alias(watch::Sender<Option<AliasInput>>),
 }
+
+/// What an alias check is fed: the aliased instance's state, or why it
+/// could not be read.
+type AliasInput = Result<AliasView, String>;
 
 impl Runner {
     /// Starts `def` on its own task (`tokio::spawn`). Updates go to
@@ -194,7 +198,24 @@ impl Runner {
         let Input::Alias(tx) = &self.input else {
             return Err(self.wrong_kind("alias"));
         };
-        tx.send(Some(view)).map_err(|_| CheckError::Stopped {
+        tx.send(Some(Ok(view))).map_err(|_| CheckError::Stopped {
+            id: self.id.clone(),
+        })
+    }
+
+    /// Tells an alias check that the aliased instance's state could not be
+    /// read (`reason`); it turns critical with Consul's output
+    /// `Failure checking aliased node or service: <reason>` until the next
+    /// [`Runner::alias_update`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Runner::alias_update`].
+    pub fn alias_unreachable(&self, reason: String) -> Result<(), CheckError> {
+        let Input::Alias(tx) = &self.input else {
+            return Err(self.wrong_kind("alias"));
+        };
+        tx.send(Some(Err(reason))).map_err(|_| CheckError::Stopped {
             id: self.id.clone(),
         })
     }
@@ -247,7 +268,7 @@ enum Task {
     Alias {
         node: Option<String>,
         service_id: String,
-        rx: watch::Receiver<Option<AliasView>>,
+        rx: watch::Receiver<Option<AliasInput>>,
     },
 }
 
@@ -545,7 +566,7 @@ async fn run_ttl(
 async fn run_alias(
     node: Option<String>,
     service_id: String,
-    mut rx: watch::Receiver<Option<AliasView>>,
+    mut rx: watch::Receiver<Option<AliasInput>>,
     reporter: &mut Reporter,
     updates: &mpsc::Sender<Update>,
     stop: &CancellationToken,
@@ -558,10 +579,16 @@ async fn run_alias(
                 if changed.is_err() {
                     return;
                 }
-                let Some(view) = rx.borrow_and_update().clone() else {
+                let Some(input) = rx.borrow_and_update().clone() else {
                     continue;
                 };
-                let (status, output) = alias::evaluate(node.as_deref(), &service_id, &view);
+                let (status, output) = match input {
+                    Ok(view) => alias::evaluate(node.as_deref(), &service_id, &view),
+                    Err(reason) => (
+                        Status::Critical,
+                        format!("Failure checking aliased node or service: {reason}"),
+                    ),
+                };
                 if reporter.record(updates, status, output) == Flow::Closed {
                     return;
                 }

@@ -53,6 +53,8 @@ pub struct AppState {
     pub backend: Arc<Backend>,
     /// The services and checks this agent owns.
     pub local: Arc<crate::local::LocalState>,
+    /// The runners of those checks (TTL updates go through them).
+    pub checks: Arc<crate::checks::CheckRunners>,
     /// This agent's membership in the gossip pool.
     pub gossip: Gossip,
     /// Cancelled by `PUT /v1/agent/leave`: the agent has left and must stop.
@@ -90,6 +92,7 @@ impl AppState {
             node_id,
             backend,
             local,
+            checks: Arc::default(),
             gossip,
             leave_requested: CancellationToken::new(),
             metrics: Metrics::default(),
@@ -132,100 +135,15 @@ impl AppState {
 /// Decodes a JSON request body; a malformed one is a 400 naming where.
 /// Keys are matched as Consul (Go) matches them: case-insensitively, and
 /// with Consul's snake_case spellings (`enable_tag_override`), so clients
-/// that send `{"name": …, "ttl": …}` (py-consul does) work.
+/// that send `{"name": …, "ttl": …}` (py-consul does) work; config files go
+/// through the same normaliser ([`praetor_api::keys::canonical`]).
 ///
 /// # Errors
 /// `BadRequest` with serde's reason.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let bad = |e: serde_json::Error| ApiError::BadRequest(format!("Request decode failed: {e}"));
     let v: serde_json::Value = serde_json::from_slice(body).map_err(bad)?;
-    serde_json::from_value(canonical_keys(v)).map_err(bad)
-}
-
-/// The field names request bodies use, in their canonical spelling.
-const FIELDS: &[&str] = &[
-    "ID",
-    "Name",
-    "Tags",
-    "Address",
-    "Port",
-    "Meta",
-    "EnableTagOverride",
-    "Weights",
-    "Passing",
-    "Warning",
-    "Check",
-    "Checks",
-    "CheckID",
-    "Notes",
-    "Status",
-    "ServiceID",
-    "TTL",
-    "HTTP",
-    "TCP",
-    "UDP",
-    "GRPC",
-    "Args",
-    "AliasService",
-    "AliasNode",
-    "DeregisterCriticalServiceAfter",
-    "Interval",
-    "Timeout",
-    "Method",
-    "Header",
-    "Body",
-    "SuccessBeforePassing",
-    "FailuresBeforeWarning",
-    "FailuresBeforeCritical",
-    "Node",
-    "Datacenter",
-    "TaggedAddresses",
-    "NodeMeta",
-    "Service",
-    "SkipNodeUpdate",
-    "Output",
-    "Definition",
-    "Kind",
-    "LockDelay",
-    "Behavior",
-    "NodeChecks",
-    "ServiceChecks",
-    "KV",
-    "Verb",
-    "Key",
-    "Value",
-    "Flags",
-    "Index",
-    "Session",
-    "ModifyIndex",
-];
-
-/// Keys whose values are the user's own maps, left as written.
-const OPAQUE: &[&str] = &["Meta", "NodeMeta", "Header", "TaggedAddresses"];
-
-fn canonical_keys(v: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    let fold = |k: &str| k.replace('_', "").to_ascii_lowercase();
-    match v {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = FIELDS
-                        .iter()
-                        .find(|f| fold(f) == fold(&k))
-                        .map_or(k, |f| (*f).to_owned());
-                    let v = if OPAQUE.contains(&key.as_str()) {
-                        v
-                    } else {
-                        canonical_keys(v)
-                    };
-                    (key, v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(canonical_keys).collect()),
-        other => other,
-    }
+    serde_json::from_value(praetor_api::keys::canonical(v)).map_err(bad)
 }
 
 /// Every route of the agent's HTTP API.

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use praetor_api::catalog::{CheckDefinition, RegisterRequest, ServiceDefinition, Weights};
+use praetor_api::catalog::{CheckDefinition, RegisterRequest};
 use praetor_api::txn::{self as api, TxnError, TxnResponse, MAX_OPS};
 use praetor_server::read::TxnRead;
 use praetor_store::txn::{
@@ -25,6 +25,7 @@ use super::error::ApiError;
 use super::extract::Body;
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
+use crate::definition::{catalog_service, CatalogServiceBody};
 
 fn bad(i: usize, why: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("Operation {i}: {why}"))
@@ -74,22 +75,6 @@ struct NodeBody {
     datacenter: String,
     tagged_addresses: std::collections::BTreeMap<String, String>,
     meta: std::collections::BTreeMap<String, String>,
-    modify_index: u64,
-}
-
-/// A service as a txn operation carries it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct ServiceBody {
-    #[serde(rename = "ID")]
-    id: String,
-    service: String,
-    tags: Vec<String>,
-    address: String,
-    meta: std::collections::BTreeMap<String, String>,
-    port: u16,
-    weights: Option<Weights>,
-    enable_tag_override: bool,
     modify_index: u64,
 }
 
@@ -152,28 +137,13 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
     }
     if let Some(s) = op.service {
         let verb = catalog_verb(i, &s.verb)?;
-        let b: ServiceBody = decode(i, s.service, "Service")?;
-        let id = if b.id.is_empty() {
-            b.service.clone()
-        } else {
-            b.id.clone()
-        };
-        if s.node.is_empty() || id.is_empty() {
-            return Err(bad(i, "Missing node name or service ID"));
-        }
+        let b: CatalogServiceBody = decode(i, s.service, "Service")?;
+        let (service, modify_index) = catalog_service(&s.node, b).map_err(|e| bad(i, e))?;
+        let id = service.id.clone();
         let register = RegisterRequest {
             node: s.node.clone(),
             skip_node_update: true,
-            service: Some(ServiceDefinition {
-                id: id.clone(),
-                service: b.service,
-                tags: b.tags,
-                address: b.address,
-                meta: b.meta,
-                port: b.port,
-                weights: b.weights,
-                enable_tag_override: b.enable_tag_override,
-            }),
+            service: Some(service),
             ..RegisterRequest::default()
         };
         return Ok(TxnOp::Catalog(Box::new(CatalogOp {
@@ -182,7 +152,7 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             node: s.node,
             id,
             register,
-            index: b.modify_index,
+            index: modify_index,
         })));
     }
     if let Some(c) = op.check {

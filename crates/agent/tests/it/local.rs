@@ -151,10 +151,29 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
         404
     );
 
-    // The registration is kept in the data dir.
+    // The registration is kept in the data dir, and the check's state: it
+    // comes back with its last output and a fresh TTL, after which it
+    // expires quoting that output, as Consul words it.
+    assert_eq!(
+        a.put_empty("/v1/agent/check/warn/service:web1?note=slow")
+            .await
+            .status(),
+        200
+    );
     a.shutdown().await;
     let b = TestAgent::start(cfg).await;
     assert_eq!(b.get_json("/v1/agent/services").await["web1"]["Port"], 8080);
+    let checks = wait_json(
+        &b,
+        "/v1/agent/checks",
+        "the TTL to expire after the restart",
+        |v| v["service:web1"]["Status"] == "critical",
+    )
+    .await;
+    assert_eq!(
+        checks["service:web1"]["Output"],
+        "TTL expired (last output before timeout follows): slow"
+    );
     assert_eq!(
         b.put_empty("/v1/agent/service/deregister/web1")
             .await
@@ -561,28 +580,41 @@ async fn udp_and_alias_checks() {
         is("gone-udp", "critical"),
     )
     .await;
-    wait_json(
+    let v = wait_json(
         &a,
         "/v1/agent/checks",
         "alias follows dns1: passing",
         is("front-alias", "passing"),
     )
     .await;
+    assert_eq!(v["front-alias"]["Output"], "All checks passing.");
+    assert_eq!(v["front-alias"]["Type"], "alias");
     assert_eq!(
-        put("/v1/agent/check/fail/dns-ttl", json!(null))
+        put("/v1/agent/check/fail/dns-ttl?note=down", json!(null))
             .await
             .status(),
         200
     );
-    wait_json(
+    let v = wait_json(
         &a,
         "/v1/agent/checks",
         "alias follows dns1: critical",
         is("front-alias", "critical"),
     )
     .await;
+    assert_eq!(
+        v["front-alias"]["Output"],
+        "Aliased check \"Service 'dns' check\" failing: down"
+    );
+    // Only TTL checks take a status from outside, in Consul's words.
+    let r = put("/v1/agent/check/pass/dns-udp", json!(null)).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.text().await.unwrap().trim_end(),
+        "CheckID \"dns-udp\" does not have associated TTL"
+    );
 
-    // AliasNode: another node's health, read from the catalog.
+    // AliasNode: another node's health, read from the servers.
     let ext = |status: &str| {
         json!({"Node": "ext", "Address": "10.9.9.9",
         "Check": {"CheckID": "ext-up", "Name": "up", "Status": status}})
@@ -597,24 +629,61 @@ async fn udp_and_alias_checks() {
     )
     .await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    wait_json(
+    let v = wait_json(
         &a,
         "/v1/agent/checks",
         "alias of node ext: critical",
         is("ext-alias", "critical"),
     )
     .await;
+    assert_eq!(v["ext-alias"]["Output"], "Aliased check \"up\" failing: ");
     assert_eq!(
         put("/v1/catalog/register", ext("passing")).await.status(),
         200
     );
-    wait_json(
+    let v = wait_json(
         &a,
         "/v1/agent/checks",
         "alias of node ext: passing",
         is("ext-alias", "passing"),
     )
     .await;
+    assert_eq!(v["ext-alias"]["Output"], "All checks passing.");
+
+    // AliasNode with AliasService: a service on another node.
+    let r = put(
+        "/v1/agent/check/register",
+        json!({"Name": "db-alias", "AliasNode": "ext", "AliasService": "db1"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias of a service ext lacks: critical",
+        is("db-alias", "critical"),
+    )
+    .await;
+    assert_eq!(
+        v["db-alias"]["Output"],
+        "Service db1 could not be found on node ext"
+    );
+    let db = json!({"Node": "ext", "Address": "10.9.9.9",
+        "Service": {"ID": "db1", "Service": "db"},
+        "Check": {"CheckID": "db-up", "Name": "db up", "ServiceID": "db1", "Status": "warning",
+                  "Output": "slow"}});
+    assert_eq!(put("/v1/catalog/register", db).await.status(), 200);
+    let v = wait_json(
+        &a,
+        "/v1/agent/checks",
+        "alias of ext's db1: warning",
+        is("db-alias", "warning"),
+    )
+    .await;
+    assert_eq!(
+        v["db-alias"]["Output"],
+        "Aliased check \"db up\" failing: slow"
+    );
     a.shutdown().await;
 }
 

@@ -5,11 +5,11 @@
 //! issue 12 sends the filter that used to abort the agent.
 
 use praetor_agent::config::RuntimeConfig;
+use praetor_agent::definition::{check_from_body, service_from_body, CheckBody, ServiceBody};
 use praetor_agent::dns::handler::handle_without_catalog;
 use praetor_agent::dns::Transport;
 use praetor_agent::http::error::ApiError;
 use praetor_agent::http::kv::{key_from_path, MAX_KEY_LEN};
-use praetor_agent::http::local::{check_from_body, service_from_body, CheckBody, ServiceBody};
 use praetor_agent::http::txn::ops_from_body;
 use praetor_agent::http::{filter, json_body};
 use praetor_api::catalog::RegisterRequest;

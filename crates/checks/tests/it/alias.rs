@@ -115,3 +115,59 @@ async fn alias_updates_go_only_to_alias_checks() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_alias_whose_input_cannot_be_read_is_critical_until_the_next_view() {
+    init_tracing();
+    let (tx, mut rx) = mpsc::channel(16);
+    let def = Definition::new(
+        "remote",
+        Kind::Alias {
+            node: Some("n2".into()),
+            service_id: String::new(),
+        },
+        std::time::Duration::ZERO,
+    );
+    def.validate().expect("a node alias needs no service");
+    let runner = Runner::spawn(def, tx, CancellationToken::new()).unwrap();
+    runner.alias_unreachable("no servers known".into()).unwrap();
+    let u = next_update(&mut rx, WAIT, "unreachable").await;
+    assert_eq!(
+        (u.status, u.output.as_str()),
+        (
+            Status::Critical,
+            "Failure checking aliased node or service: no servers known"
+        )
+    );
+    let node_checks = AliasView {
+        service_exists: false,
+        checks: vec![AliasedCheck {
+            name: "serfHealth".into(),
+            service_id: String::new(),
+            status: Status::Passing,
+            output: "Agent alive and reachable".into(),
+        }],
+    };
+    runner.alias_update(node_checks).unwrap();
+    let u = next_update(&mut rx, WAIT, "node passing").await;
+    assert_eq!(
+        (u.status, u.output.as_str()),
+        (Status::Passing, "All checks passing.")
+    );
+    let ttl = Runner::spawn(
+        Definition::new(
+            "t",
+            Kind::Ttl {
+                ttl: std::time::Duration::from_secs(60),
+            },
+            std::time::Duration::ZERO,
+        ),
+        mpsc::channel(1).0,
+        CancellationToken::new(),
+    )
+    .unwrap();
+    assert!(matches!(
+        ttl.alias_unreachable(String::new()),
+        Err(CheckError::WrongKind { kind: "ttl", .. })
+    ));
+}

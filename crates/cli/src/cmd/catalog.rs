@@ -71,7 +71,7 @@ fn definitions(path: &std::path::Path) -> anyhow::Result<Vec<Value>> {
     if out.is_empty() {
         bail!("{}: no service or services block", path.display());
     }
-    Ok(out.iter().map(praetor_api::catalog::api_keys).collect())
+    Ok(out.into_iter().map(praetor_api::keys::canonical).collect())
 }
 
 pub async fn services(c: ServicesCommand) -> anyhow::Result<()> {
