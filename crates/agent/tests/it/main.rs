@@ -52,7 +52,7 @@ impl TestAgent {
     pub async fn start(cfg: RuntimeConfig) -> TestAgent {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
-            .with_env_filter("warn")
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .try_init();
         let agent = praetor_agent::start(cfg, CancellationToken::new())
             .await
