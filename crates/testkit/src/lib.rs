@@ -32,6 +32,7 @@ pub mod cluster;
 pub mod error;
 pub mod fencing;
 pub mod findings;
+pub mod in_process;
 pub mod linearizability;
 pub mod loopback;
 pub mod nemesis;
@@ -47,9 +48,10 @@ pub use browser::Browser;
 pub use cli::{Cli, CliChild, CliOutput};
 pub use cluster::{Answer, Cluster, Consistency, Member, Node, NodeState, Put, Role, Spec};
 pub use error::KitError;
+pub use in_process::{kv_set, InProcess, Links};
 pub use loopback::Loopback;
 pub use partition::{Cut, Mechanism, Partition};
-pub use wait::{wait_for, wait_for_blocking};
+pub use wait::{check, wait_for, wait_for_blocking, wait_until};
 
 /// `n` seconds.
 pub fn secs(n: u64) -> Duration {

@@ -35,6 +35,19 @@ where
     Ok(praetor_testwait::wait_for(within, reason, probe).await?)
 }
 
+/// [`wait_for`] for a synchronous probe (a state read from memory), on the
+/// async runtime.
+///
+/// # Errors
+/// `Timeout` naming `reason` and the last state seen.
+pub async fn wait_until<T>(
+    within: Duration,
+    reason: &str,
+    probe: impl FnMut() -> Result<T, String>,
+) -> Result<T, KitError> {
+    Ok(praetor_testwait::wait_until(within, reason, probe).await?)
+}
+
 /// [`wait_for`] for a synchronous probe, outside any runtime.
 ///
 /// # Errors
