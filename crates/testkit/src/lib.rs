@@ -6,9 +6,12 @@
 //! waits for conditions with a deadline and a reason. A [`Cluster`] is
 //! several agents (servers and client agents) formed from Consul-shaped
 //! config files, with faults to inject: SIGKILL, SIGSTOP, restarts, and
-//! network partitions ([`Partition`]). For fault-injection runs it has a
+//! network partitions ([`Partition`]). An [`InProcess`] cluster runs
+//! `praetor_server::Server`s as tasks instead, with [`Links`] between them
+//! that a test cuts without root. For fault-injection runs it has a
 //! recorded [`workload`], a [`nemesis`], a [`linearizability`] checker, the
-//! [`fencing`] check, and the [`findings`] that combine them.
+//! [`fencing`] check, and the [`findings`] that combine them. Its waits are
+//! `praetor-testwait`'s, with the cluster's diagnostics added.
 //!
 //! Only integration tests use it. It never signals a process it did not
 //! start, never kills by name, and never sleeps without a condition.
