@@ -166,6 +166,13 @@ impl Cluster {
     /// A node cannot be started, or the cluster does not form in time (the
     /// error shows what each agent saw and the tail of every log).
     pub async fn start(spec: Spec) -> Result<Cluster, KitError> {
+        // The first cluster of a test process builds the binary (cargo
+        // build, minutes on a busy machine): not part of forming.
+        if spec.partitionable {
+            crate::praetor_bin_for_any_user()?;
+        } else {
+            crate::praetor_bin()?;
+        }
         let started = Instant::now();
         let names: Vec<(String, Role)> = (1..=spec.servers)
             .map(|i| (format!("s{i}"), Role::Server))

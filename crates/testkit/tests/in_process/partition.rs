@@ -1,6 +1,7 @@
 //! Partitions between in-process servers: a leader cut off from its quorum
 //! stops leading when its lease ends (its blocking queries, default reads
-//! and writes end with "No cluster leader"); a minority side takes no write
+//! and writes end with "No cluster leader"), and the write it proposed
+//! alone is gone once healed; a minority side takes no write
 //! while the majority elects a leader and goes on; once healed, every
 //! server holds exactly the acknowledged writes; and a follower cut off and
 //! healed disturbs neither the leader nor its term.
@@ -120,6 +121,15 @@ async fn an_isolated_leader_ends_its_blocking_queries_and_refuses_reads_and_writ
         .expect("a blocking query on a cut-off leader ends")?;
     assert!(matches!(ended, Err(ServerError::NoLeader)), "{ended:?}");
     assert_eq!(leader.open_blocking_queries(), 0);
+
+    info!("--- heal: the write {old} could not commit is nowhere");
+    cluster.heal();
+    let new = cluster.wait_for_leader(secs(15)).await?;
+    info!(%new, "leader after healing");
+    // The cut came before the proposal, so no other server ever held it;
+    // the new leader's log replaces it on the old one.
+    let acked = BTreeMap::from([("k".to_owned(), "before".to_owned())]);
+    wait_converged(&cluster, &cluster.names(), &acked, &[]).await?;
 
     cluster.shutdown().await?;
     Ok(())
