@@ -111,7 +111,7 @@ impl AgentProcess {
     /// dir, and waits until it is ready. Returns the time from spawn to ready.
     ///
     /// # Errors
-    /// `StillRunning` unless it exited first; otherwise as [`AgentBuilder::start`].
+    /// `StillRunning` unless it exited first; otherwise as [`AgentBuilder::start`](super::AgentBuilder::start).
     pub async fn restart(&mut self) -> Result<Duration, KitError> {
         if self.is_running() {
             return Err(KitError::StillRunning {

@@ -12,7 +12,7 @@ use crate::KitError;
 impl Cluster {
     /// Cuts every link between `side_a` and `side_b` (both directions) until
     /// the returned [`Partition`] is healed or dropped. Needs a
-    /// [`Spec::partitionable`] cluster and root.
+    /// [`Spec::partitionable`](super::Spec::partitionable) cluster and root.
     ///
     /// # Errors
     /// `Partition` when the cluster is not partitionable or the rules

@@ -14,7 +14,7 @@ impl Cluster {
     /// SIGKILL by PID; the node is down until restarted.
     ///
     /// # Errors
-    /// As [`AgentProcess::kill9`].
+    /// As [`AgentProcess::kill9`](crate::AgentProcess::kill9).
     pub fn kill9(&mut self, name: &str) -> Result<ExitStatus, KitError> {
         let node = self.node_mut(name)?;
         if node.state == NodeState::Paused {
@@ -29,7 +29,7 @@ impl Cluster {
     /// SIGTERM by PID, then waits (15 s) for the exit; the node is down.
     ///
     /// # Errors
-    /// As [`AgentProcess::signal`], or `Timeout`.
+    /// As [`AgentProcess::signal`](crate::AgentProcess::signal), or `Timeout`.
     pub async fn terminate(&mut self, name: &str) -> Result<ExitStatus, KitError> {
         let node = self.node_mut(name)?;
         node.agent.signal(Signal::Term)?;
@@ -56,7 +56,7 @@ impl Cluster {
     /// SIGSTOP: the process stays, frozen; the cluster stops asking it.
     ///
     /// # Errors
-    /// As [`AgentProcess::signal`].
+    /// As [`AgentProcess::signal`](crate::AgentProcess::signal).
     pub fn pause(&mut self, name: &str) -> Result<(), KitError> {
         let node = self.node_mut(name)?;
         node.agent.signal(Signal::Stop)?;
@@ -67,7 +67,7 @@ impl Cluster {
     /// SIGCONT after [`pause`](Self::pause).
     ///
     /// # Errors
-    /// As [`AgentProcess::signal`].
+    /// As [`AgentProcess::signal`](crate::AgentProcess::signal).
     pub fn resume(&mut self, name: &str) -> Result<(), KitError> {
         let node = self.node_mut(name)?;
         node.agent.signal(Signal::Cont)?;
@@ -79,7 +79,7 @@ impl Cluster {
     /// until it serves HTTP (not until it rejoined: wait for that).
     ///
     /// # Errors
-    /// As [`AgentProcess::restart`].
+    /// As [`AgentProcess::restart`](crate::AgentProcess::restart).
     pub async fn restart(&mut self, name: &str) -> Result<Duration, KitError> {
         let node = self.node_mut(name)?;
         let took = node.agent.restart().await?;
@@ -134,7 +134,7 @@ impl Cluster {
     /// Spawns every down node at once, then waits until each serves HTTP.
     ///
     /// # Errors
-    /// As [`AgentProcess::respawn`] and [`AgentProcess::wait_ready`].
+    /// As [`AgentProcess::respawn`](crate::AgentProcess::respawn) and [`AgentProcess::wait_ready`](crate::AgentProcess::wait_ready).
     pub async fn start_all(&mut self) -> Result<(), KitError> {
         let mut spawned = Vec::new();
         for (i, node) in self.nodes.iter_mut().enumerate() {
