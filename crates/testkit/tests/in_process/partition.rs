@@ -3,8 +3,9 @@
 //! and writes end with "No cluster leader"), and the write it proposed
 //! alone is gone once healed; a minority side takes no write
 //! while the majority elects a leader and goes on; once healed, every
-//! server holds exactly the acknowledged writes; and a follower cut off and
-//! healed disturbs neither the leader nor its term.
+//! server holds exactly the acknowledged writes; and a follower cut off,
+//! from everyone or from the leader alone, disturbs neither the leader nor
+//! its term.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -285,6 +286,74 @@ async fn a_follower_cut_off_and_healed_leaves_the_leader_and_its_term_alone() ->
             cluster.server(&name)?.status().term,
             term,
             "the raft term on {name} after healing a follower's partition"
+        );
+    }
+
+    cluster.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_cut_off_from_the_leader_alone_unseats_no_one() -> anyhow::Result<()> {
+    init_tracing();
+    let cluster = InProcess::start(3).await?;
+    let leader = cluster.wait_for_leader(secs(10)).await?;
+    let term = cluster.server(&leader)?.status().term;
+    let followers: Vec<String> = cluster
+        .names()
+        .into_iter()
+        .filter(|n| *n != leader)
+        .collect();
+    let (cut, bridge) = (&followers[0], &followers[1]);
+
+    info!("--- cut {cut} off from the leader {leader} only; {bridge} still reaches both");
+    cluster.partition(&[&leader], &[cut])?;
+    let cut_at = Instant::now();
+    // The cut-off follower hears no leader and asks for pre-votes; the
+    // bridge, which hears the leader, must refuse them, or the cluster
+    // would flap between elections (Raft without pre-vote does).
+    wait_until(
+        secs(10),
+        "3 s of partial partition, the leader unchanged",
+        || {
+            for name in [&leader, bridge] {
+                let seen = cluster.leader_seen_by(name).map_err(|e| e.to_string());
+                assert!(
+                    matches!(&seen, Ok(Some(l)) if l == &leader),
+                    "{name} names {seen:?} while only the link {leader}-{cut} is cut"
+                );
+            }
+            let cut_for = cut_at.elapsed();
+            check(cut_for >= secs(3), || format!("cut for {cut_for:?}"))
+        },
+    )
+    .await?;
+    cluster
+        .server(&leader)?
+        .write(kv_set("partial/1", "1"))
+        .await?;
+    cluster
+        .server(bridge)?
+        .write(kv_set("partial/2", "2"))
+        .await?;
+    assert_eq!(
+        cluster.kv_local(cut, "partial/1")?,
+        None,
+        "{cut} got a write while cut off from the leader"
+    );
+
+    info!("--- heal: the follower catches up, and the term never moved");
+    cluster.heal();
+    let acked = BTreeMap::from([
+        ("partial/1".to_owned(), "1".to_owned()),
+        ("partial/2".to_owned(), "2".to_owned()),
+    ]);
+    wait_converged(&cluster, &cluster.names(), &acked, &[]).await?;
+    for name in cluster.names() {
+        assert_eq!(
+            cluster.server(&name)?.status().term,
+            term,
+            "the raft term on {name} after a partial partition"
         );
     }
 
