@@ -148,6 +148,18 @@ impl Server {
     /// # Errors
     /// `Storage` when the data dir cannot be used, `Config` or `Stopped` when Raft refuses to start.
     pub async fn start(cfg: ServerConfig) -> Result<Server, ServerError> {
+        Server::start_with_dialer(cfg, rpc::Dialer::default()).await
+    }
+
+    /// [`start`](Self::start), connecting to peers through `dialer` (tests:
+    /// links they can cut) instead of a plain TCP connect.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn start_with_dialer(
+        cfg: ServerConfig,
+        dialer: rpc::Dialer,
+    ) -> Result<Server, ServerError> {
         let storage_err = |path: &PathBuf| {
             let path = path.display().to_string();
             move |source| ServerError::Storage { path, source }
@@ -183,7 +195,7 @@ impl Server {
         }
         .validate()
         .map_err(|e| ServerError::Config(e.to_string()))?;
-        let peers = Peers::default();
+        let peers = Peers::with_dialer(dialer);
         let raft = Raft::new(
             cfg.node_id,
             Arc::new(config),

@@ -52,14 +52,11 @@ fn set(k: &str, v: &str) -> Command {
 }
 
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::time::Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
+    praetor_testwait::wait_until(Duration::from_secs(10), what, || {
+        praetor_testwait::check(f(), || "not yet".into())
+    })
+    .await
+    .unwrap();
 }
 
 fn value(s: &Server, k: &str) -> Option<Vec<u8>> {

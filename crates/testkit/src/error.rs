@@ -65,6 +65,13 @@ pub enum KitError {
     /// A cluster has no node by this name.
     #[error("no node named {0:?} in this cluster")]
     NoSuchNode(String),
+    /// An in-process server failed to start, join or stop.
+    #[error("server {name}: {doing}: {detail}")]
+    Server {
+        name: String,
+        doing: &'static str,
+        detail: String,
+    },
     /// Cutting or healing network links failed (or cannot be done here).
     #[error("network partition: {0}")]
     Partition(String),

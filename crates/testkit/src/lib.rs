@@ -6,9 +6,12 @@
 //! waits for conditions with a deadline and a reason. A [`Cluster`] is
 //! several agents (servers and client agents) formed from Consul-shaped
 //! config files, with faults to inject: SIGKILL, SIGSTOP, restarts, and
-//! network partitions ([`Partition`]). For fault-injection runs it has a
+//! network partitions ([`Partition`]). An [`InProcess`] cluster runs
+//! `praetor_server::Server`s as tasks instead, with [`Links`] between them
+//! that a test cuts without root. For fault-injection runs it has a
 //! recorded [`workload`], a [`nemesis`], a [`linearizability`] checker, the
-//! [`fencing`] check, and the [`findings`] that combine them.
+//! [`fencing`] check, and the [`findings`] that combine them. Its waits are
+//! `praetor-testwait`'s, with the cluster's diagnostics added.
 //!
 //! Only integration tests use it. It never signals a process it did not
 //! start, never kills by name, and never sleeps without a condition.
@@ -32,6 +35,7 @@ pub mod cluster;
 pub mod error;
 pub mod fencing;
 pub mod findings;
+pub mod in_process;
 pub mod linearizability;
 pub mod loopback;
 pub mod nemesis;
@@ -47,9 +51,10 @@ pub use browser::Browser;
 pub use cli::{Cli, CliChild, CliOutput};
 pub use cluster::{Answer, Cluster, Consistency, Member, Node, NodeState, Put, Role, Spec};
 pub use error::KitError;
+pub use in_process::{kv_set, InProcess, Links};
 pub use loopback::Loopback;
 pub use partition::{Cut, Mechanism, Partition};
-pub use wait::{wait_for, wait_for_blocking};
+pub use wait::{check, wait_for, wait_for_blocking, wait_until};
 
 /// `n` seconds.
 pub fn secs(n: u64) -> Duration {

@@ -1,50 +1,51 @@
-//! Waiting for a condition: the only way tests pass time. Every wait has a
-//! deadline and a reason, and a failed wait says what it last saw, so a
-//! timeout reads as a finding instead of a shrug.
+//! Waiting for a condition: the only way tests pass time. The polling is
+//! `praetor-testwait`'s (shared with the unit and integration tests of the
+//! crates below testkit); here its timeout becomes a [`KitError::Timeout`],
+//! which a [`Cluster`](crate::Cluster) extends with every node's log tail.
 
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::KitError;
 
+pub use praetor_testwait::check;
+
+impl From<praetor_testwait::Timeout> for KitError {
+    fn from(t: praetor_testwait::Timeout) -> Self {
+        KitError::Timeout {
+            reason: t.reason,
+            within: t.within,
+            last: t.last,
+        }
+    }
+}
+
 /// Polls `probe` until it returns `Ok`, at most `within`. The probe answers
-/// `Err(state)` while the condition does not hold, `state` describing what it
-/// saw; polls start 10 ms apart and back off to 200 ms. A probe that itself
-/// hangs is cut at the deadline.
+/// `Err(state)` while the condition does not hold, `state` describing what
+/// it saw; polls start 10 ms apart and back off to 200 ms. A probe that
+/// itself hangs is cut at the deadline.
 ///
 /// # Errors
 /// `Timeout` naming `reason` and the last state seen.
-pub async fn wait_for<T, F, Fut>(
-    within: Duration,
-    reason: &str,
-    mut probe: F,
-) -> Result<T, KitError>
+pub async fn wait_for<T, F, Fut>(within: Duration, reason: &str, probe: F) -> Result<T, KitError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let deadline = Instant::now() + within;
-    let mut pause = Duration::from_millis(10);
-    let mut last = String::from("(not probed yet)");
-    loop {
-        match tokio::time::timeout_at(deadline, probe()).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(state)) => last = state,
-            Err(_) => last = format!("{last} (the last probe was still running at the deadline)"),
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(KitError::Timeout {
-                reason: reason.to_owned(),
-                within,
-                last,
-            });
-        }
-        tokio::time::sleep_until((now + pause).min(deadline)).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
+    Ok(praetor_testwait::wait_for(within, reason, probe).await?)
+}
+
+/// [`wait_for`] for a synchronous probe (a state read from memory), on the
+/// async runtime.
+///
+/// # Errors
+/// `Timeout` naming `reason` and the last state seen.
+pub async fn wait_until<T>(
+    within: Duration,
+    reason: &str,
+    probe: impl FnMut() -> Result<T, String>,
+) -> Result<T, KitError> {
+    Ok(praetor_testwait::wait_until(within, reason, probe).await?)
 }
 
 /// [`wait_for`] for a synchronous probe, outside any runtime.
@@ -54,26 +55,9 @@ where
 pub fn wait_for_blocking<T>(
     within: Duration,
     reason: &str,
-    mut probe: impl FnMut() -> Result<T, String>,
+    probe: impl FnMut() -> Result<T, String>,
 ) -> Result<T, KitError> {
-    let deadline = std::time::Instant::now() + within;
-    let mut pause = Duration::from_millis(5);
-    loop {
-        let last = match probe() {
-            Ok(value) => return Ok(value),
-            Err(state) => state,
-        };
-        let now = std::time::Instant::now();
-        if now >= deadline {
-            return Err(KitError::Timeout {
-                reason: reason.to_owned(),
-                within,
-                last,
-            });
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
+    Ok(praetor_testwait::wait_for_blocking(within, reason, probe)?)
 }
 
 #[cfg(test)]
@@ -81,45 +65,18 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_condition_that_never_holds_fails_with_reason_and_last_state() {
-        let mut n = 0;
-        let err = wait_for(Duration::from_millis(100), "n to reach 1000", || {
-            n += 1;
-            let seen = n;
-            async move {
-                if seen >= 1000 {
-                    Ok(())
-                } else {
-                    Err(format!("n = {seen}"))
-                }
-            }
+    async fn a_timeout_is_a_kit_error_with_reason_and_last_state() {
+        let err = wait_for(Duration::from_millis(50), "n to reach 1000", || async {
+            Err::<(), _>("n = 1".to_owned())
         })
         .await
         .unwrap_err();
+        assert!(matches!(err, KitError::Timeout { .. }), "{err:?}");
         let msg = err.to_string();
         assert!(
-            msg.contains("n to reach 1000") && msg.contains("last seen: n = "),
+            msg.contains("n to reach 1000") && msg.contains("last seen: n = 1"),
             "{msg}"
         );
-    }
-
-    #[tokio::test]
-    async fn a_condition_that_holds_returns_its_value() {
-        let mut n = 0;
-        let got = wait_for(Duration::from_secs(5), "n to reach 3", || {
-            n += 1;
-            let seen = n;
-            async move {
-                if seen >= 3 {
-                    Ok(seen)
-                } else {
-                    Err(format!("n = {seen}"))
-                }
-            }
-        })
-        .await
-        .unwrap();
-        assert_eq!(got, 3);
     }
 
     #[test]

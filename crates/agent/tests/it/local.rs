@@ -10,15 +10,17 @@ use serde_json::{json, Value};
 use crate::{dev_config, TestAgent};
 
 async fn wait_json(a: &TestAgent, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let ok = &ok;
+    praetor_testwait::wait_for(Duration::from_secs(10), what, || async move {
         let v = a.get_json(path).await;
         if ok(&v) {
-            return v;
+            Ok(v)
+        } else {
+            Err(v.to_string())
         }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: last {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
+    .unwrap()
 }
 
 fn status_of(v: &Value) -> Option<&str> {

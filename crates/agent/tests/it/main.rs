@@ -73,23 +73,19 @@ impl TestAgent {
 
     /// Waits (at most 10 s) until `/v1/status/leader` names a leader.
     pub async fn wait_for_leader(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let mut last = String::new();
-        while tokio::time::Instant::now() < deadline {
-            if let Ok(r) = self
+        let url = format!("{}/v1/status/leader", self.url);
+        praetor_testwait::wait_for(Duration::from_secs(10), "a leader", || async {
+            let r = self
                 .http
-                .get(format!("{}/v1/status/leader", self.url))
+                .get(&url)
                 .send()
                 .await
-            {
-                last = r.text().await.unwrap_or_default();
-                if last.len() > 2 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("no leader within 10s; last answer {last:?}");
+                .map_err(|e| e.to_string())?;
+            let said = r.text().await.map_err(|e| e.to_string())?;
+            praetor_testwait::check(said.len() > 2, || format!("answered {said:?}"))
+        })
+        .await
+        .unwrap();
     }
 
     /// GETs `path` and decodes the JSON answer.
@@ -119,15 +115,13 @@ impl TestAgent {
     /// query was in place first.
     pub async fn wait_blocked(&self, n: usize) {
         let server = self.agent.server().expect("a dev agent hosts a server");
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while server.open_blocking_queries() < n {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{n} blocking queries waiting within 10s; {} are",
-                server.open_blocking_queries()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        let reason = format!("{n} blocking queries waiting on the server");
+        praetor_testwait::wait_until(Duration::from_secs(10), &reason, || {
+            let open = server.open_blocking_queries();
+            praetor_testwait::check(open >= n, || format!("{open} are"))
+        })
+        .await
+        .unwrap();
     }
 
     pub async fn put(&self, key: &str, body: &str) -> bool {

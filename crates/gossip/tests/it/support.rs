@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use praetor_gossip::{Gossip, GossipConfig, Member, MemberStatus, Role, Tags};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How long any wait in these tests may take before it fails.
@@ -97,18 +96,10 @@ pub async fn shutdown(nodes: &[&Node]) {
 
 /// Polls `check` until it returns `Ok`, failing after `limit` with `what`
 /// and the last state `check` reported.
-pub async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match check() {
-            Ok(()) => return,
-            Err(state) => state,
-        };
-        if Instant::now() >= deadline {
-            panic!("timed out after {limit:?} waiting for {what}; last state: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+pub async fn wait_for(what: &str, limit: Duration, check: impl FnMut() -> Result<(), String>) {
+    praetor_testwait::wait_until(limit, what, check)
+        .await
+        .unwrap();
 }
 
 /// `Ok` when every node in `observers` lists `name` with `status`.

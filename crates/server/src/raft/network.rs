@@ -21,13 +21,14 @@ use openraft::raft::{
 use openraft::BasicNode;
 
 use super::TypeConfig;
-use crate::rpc::{Reply, Request, RpcClient, RpcError};
+use crate::rpc::{Dialer, Reply, Request, RpcClient, RpcError};
 
 /// The connections to peers, by address; cloned into every Raft stream.
 #[derive(Clone, Default)]
 pub struct Peers {
     clients: Arc<Mutex<HashMap<String, Arc<RpcClient>>>>,
     acks: Arc<Acks>,
+    dialer: Dialer,
 }
 
 /// When each peer last accepted this server as its leader: the time the
@@ -60,6 +61,14 @@ impl Acks {
 }
 
 impl Peers {
+    /// Peers reached through `dialer` instead of a plain TCP connect.
+    pub fn with_dialer(dialer: Dialer) -> Self {
+        Peers {
+            dialer,
+            ..Peers::default()
+        }
+    }
+
     /// What peers acknowledged of this server's leadership.
     pub fn acks(&self) -> &Arc<Acks> {
         &self.acks
@@ -78,7 +87,7 @@ impl Peers {
             addr: addr.to_owned(),
             reason: "not an ip:port address".into(),
         })?;
-        let c = Arc::new(RpcClient::new(sock));
+        let c = Arc::new(RpcClient::with_dialer(sock, self.dialer.clone()));
         map.insert(addr.to_owned(), c.clone());
         Ok(c)
     }

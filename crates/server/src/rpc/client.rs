@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::dial::Dialer;
 use super::handshake::{self, HandshakeError};
 use super::{codec, Frame, Reply, Request, MAX_FRAME};
 
@@ -55,6 +56,7 @@ pub struct RpcClient {
     /// Calls the current connection waits on (a gauge, for tests and logs).
     pending: Arc<AtomicUsize>,
     conn: Mutex<Option<mpsc::Sender<Outgoing>>>,
+    dialer: Dialer,
 }
 
 impl RpcClient {
@@ -73,6 +75,15 @@ impl RpcClient {
             next_id: AtomicU64::new(1),
             pending: Arc::new(AtomicUsize::new(0)),
             conn: Mutex::new(None),
+            dialer: Dialer::default(),
+        }
+    }
+
+    /// A client for `addr` that connects through `dialer`.
+    pub fn with_dialer(addr: SocketAddr, dialer: Dialer) -> Self {
+        RpcClient {
+            dialer,
+            ..RpcClient::new(addr)
         }
     }
 
@@ -141,7 +152,9 @@ impl RpcClient {
         }
         let addr = self.addr.to_string();
         let connect = async {
-            let mut stream = TcpStream::connect(self.addr)
+            let mut stream = self
+                .dialer
+                .connect(self.addr)
                 .await
                 .map_err(|e| e.to_string())?;
             let _ = stream.set_nodelay(true);

@@ -12,6 +12,7 @@
 //! trusted network, as Consul's does without TLS.
 
 pub mod client;
+pub mod dial;
 mod handshake;
 mod limits;
 pub mod server;
@@ -29,6 +30,7 @@ use crate::read::{Answered, QueryOpts, WireAnswer, WireRead};
 use crate::{RaftStatus, ServerError};
 
 pub use client::{RpcClient, RpcError};
+pub use dial::{Dial, Dialer};
 pub use handshake::{MAGIC, VERSION};
 pub use limits::Limits;
 pub use server::{serve, serve_with, Handler};
