@@ -149,6 +149,7 @@ impl InProcess {
             bootstrap: i == 1,
             leader_wait,
             stop: stop.clone(),
+            metrics: praetor_server::ServerMetrics::global(),
         };
         let server = Server::start_with_dialer(cfg, self.links.dialer(&name))
             .await

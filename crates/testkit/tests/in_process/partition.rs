@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use praetor_server::{Consistency, Query, QueryOpts, ServerError, READ_LEASE};
+use praetor_server::read::KvGet;
+use praetor_server::{Consistency, QueryOpts, ServerError, READ_LEASE};
 use praetor_testkit::{check, init_tracing, kv_set, secs, wait_until, InProcess};
 use tracing::info;
 
@@ -67,7 +68,7 @@ async fn an_isolated_leader_ends_its_blocking_queries_and_refuses_reads_and_writ
                 wait: Duration::from_secs(60),
                 consistency: Consistency::Default,
             };
-            s.query(&Query::KvGet { key: "k".into() }, opts).await
+            s.read(&KvGet { key: "k".into() }, opts).await
         })
     };
     let s = leader.clone();
@@ -109,9 +110,9 @@ async fn an_isolated_leader_ends_its_blocking_queries_and_refuses_reads_and_writ
         meta.last_contact_ms >= READ_LEASE.as_millis() as u64,
         "X-Consul-LastContact on a leader cut off for {stepped_back:?}: {meta:?}"
     );
-    let read = leader.read(Consistency::Default).await;
+    let read = leader.read_access(Consistency::Default).await;
     assert!(matches!(read, Err(ServerError::NoLeader)), "{read:?}");
-    let read = leader.read(Consistency::Consistent).await;
+    let read = leader.read_access(Consistency::Consistent).await;
     assert!(read.is_err(), "a consistent read on {old}: {read:?}");
     let r = leader.write(kv_set("k", "refused")).await;
     assert!(matches!(r, Err(ServerError::NoLeader)), "{r:?}");
@@ -189,7 +190,10 @@ async fn a_minority_side_takes_no_write_the_majority_goes_on_and_healing_converg
         refused.push(key);
     }
     for name in &minority {
-        let r = cluster.server(name)?.read(Consistency::Consistent).await;
+        let r = cluster
+            .server(name)?
+            .read_access(Consistency::Consistent)
+            .await;
         assert!(r.is_err(), "a consistent read on {name}: {r:?}");
     }
 
@@ -199,7 +203,10 @@ async fn a_minority_side_takes_no_write_the_majority_goes_on_and_healing_converg
         cluster.server(name)?.write(kv_set(&key, &value)).await?;
         acked.insert(key, value);
     }
-    cluster.server(&new)?.read(Consistency::Consistent).await?;
+    cluster
+        .server(&new)?
+        .read_access(Consistency::Consistent)
+        .await?;
 
     info!("--- heal: one leader, and every server holds exactly the acknowledged writes");
     cluster.heal();
