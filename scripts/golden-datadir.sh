@@ -7,7 +7,7 @@
 #
 #   git worktree add /tmp/praetor-release <release-commit>
 #   (cd /tmp/praetor-release && cargo build -p praetor)
-#   scripts/golden-datadir.sh /tmp/praetor-release/target/debug/praetor
+#   RELEASE=<release-commit> scripts/golden-datadir.sh /tmp/praetor-release/target/debug/praetor
 #
 # The state (keep it in step with the test's expectations):
 #   KV       golden/flags (Flags 42), golden/plain, golden/empty (no value),
@@ -24,7 +24,7 @@
 #            service db-1 (db, port 5432), a node check (disk, passing),
 #            a service check (web-http on web-1, warning, notes, output);
 #            node old-host deregistered again; service gone-1 deregistered
-#   events   deploy (payload "v1", node filter web-.*) then, after the
+#   events   deploy (payload "v1", node filter gold.*, which the server matches) then, after the
 #            snapshot, deploy (payload "v2")
 #   Raft     a snapshot (raft_snapshot_threshold 32; golden/filler/N keys
 #            written until it is taken) and, after it, log
@@ -104,7 +104,7 @@ put "/v1/kv/golden/delete-me?acquire=$doomed" "deleted with its session"
 put "/v1/session/destroy/$doomed"
 
 # --- events
-put "/v1/event/fire/deploy?node=web-.*" "v1"
+put "/v1/event/fire/deploy?node=gold.*" "v1"
 
 # --- a snapshot holding all of the above (filler keys until the threshold
 # is reached), then fewer entries than the threshold after it
@@ -135,11 +135,11 @@ mkdir -p "$(dirname "$out")"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work" -cf - data \
   | gzip -9n >"$out"
 version=$("$bin" --version)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+release=${RELEASE:-unknown}
 cat >"${out%.tar.gz}.txt" <<EOF
 # Written by scripts/golden-datadir.sh; read by crates/testkit/tests/format/datadir.rs.
 binary: $version
-commit: $commit (the checkout the script ran in; the binary is the release's)
+release: $release
 snapshot_index: $snap
 last_index: $last
 session: $sid
