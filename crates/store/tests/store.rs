@@ -294,7 +294,7 @@ fn node_health_upserts_only_on_change_and_deregister_cascades() {
             &Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
                 node: "n1".into(),
                 ..Default::default()
-            })
+            }.into())
         )
         .ok());
     assert!(!s
@@ -303,7 +303,7 @@ fn node_health_upserts_only_on_change_and_deregister_cascades() {
             &Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
                 node: "n1".into(),
                 ..Default::default()
-            })
+            }.into())
         )
         .ok());
     assert!(s.catalog().node("n1").1.is_none());
@@ -346,7 +346,7 @@ fn register(
             })
             .collect(),
         ..Default::default()
-    })
+    }.into())
 }
 
 #[test]
@@ -427,7 +427,7 @@ fn catalog_register_follows_consul_and_indexes_stay_per_service() {
             node: node.into(),
             service_id: service.into(),
             ..Default::default()
-        })
+        }.into())
     };
     assert!(s.apply(9, &dereg("n1", "web1")).ok());
     assert!(s.catalog().service_checks("web").1.is_empty());
