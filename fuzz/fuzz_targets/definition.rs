@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = check_from_body(c, false);
     }
     if let Ok(req) = json_body::<RegisterRequest>(data) {
-        Store::default().apply(1, &Command::CatalogRegister(req));
+        Store::default().apply(1, &Command::CatalogRegister(req.into()));
     }
 });

@@ -387,7 +387,7 @@ fn desired_node(m: &Member) -> Option<NodeHealth> {
 }
 
 fn deregister_node(node: &str) -> Command {
-    Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
+    Command::CatalogDeregister(praetor_store::model::Deregistration {
         node: node.to_owned(),
         ..Default::default()
     })

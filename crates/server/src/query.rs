@@ -210,7 +210,7 @@ impl Query {
                 (index, Answer::Sessions(list))
             }
             Query::Session { id } => {
-                let found = store.sessions().get(id).map(|s| s.entry.clone());
+                let found = store.sessions().info(id);
                 (
                     store.sessions().table_index(),
                     Answer::Sessions(found.into_iter().collect()),

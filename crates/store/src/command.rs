@@ -189,13 +189,19 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
             return apply(store, index, cmd);
         }
         Command::SessionCreate(entry) => {
-            return match store.tables.sessions.create(index, entry, &store.tables.catalog) {
+            return match store
+                .tables
+                .sessions
+                .create(index, entry, &store.tables.catalog)
+            {
                 Ok(()) => Response::Applied(true),
                 Err(reason) => Response::Refused(reason),
             }
         }
         Command::SessionDestroy { id } => return Response::Applied(invalidate(store, index, id)),
-        Command::SessionRenew { id } => return Response::Applied(store.tables.sessions.renew(index, id)),
+        Command::SessionRenew { id } => {
+            return Response::Applied(store.tables.sessions.renew(index, id))
+        }
         Command::SessionExpire { id, renewed } => {
             let current = store.tables.sessions.get(id).map(|s| s.renewed);
             if current != Some(*renewed) {
@@ -299,7 +305,9 @@ pub(crate) fn may_acquire(store: &mut Store, key: &str, session: &str) -> Result
     }
     store.tables.sessions.prune_delays(store.tables.clock_ms);
     match store.tables.sessions.lock_delay(key) {
-        Some(delay) if delay.blocks(store.tables.clock_ms) => Err(Refusal::Delayed(delay.until_ms())),
+        Some(delay) if delay.blocks(store.tables.clock_ms) => {
+            Err(Refusal::Delayed(delay.until_ms()))
+        }
         _ => Ok(()),
     }
 }
@@ -318,11 +326,20 @@ pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
     let mut changes = Vec::new();
     for key in store.tables.kv.held_by(id) {
         if delete {
-            changes.extend(store.tables.kv.delete(index, &key, None).unwrap_or_default());
+            changes.extend(
+                store
+                    .tables
+                    .kv
+                    .delete(index, &key, None)
+                    .unwrap_or_default(),
+            );
         } else {
             changes.extend(store.tables.kv.release(index, &key));
         }
-        store.tables.sessions.delay_key(&key, store.tables.clock_ms, delay);
+        store
+            .tables
+            .sessions
+            .delay_key(&key, store.tables.clock_ms, delay);
     }
     record(store, changes);
     true

@@ -252,7 +252,10 @@ mod tests {
         );
         assert_eq!(back.tables.sessions.lock_delay("over"), None);
         assert_eq!(
-            back.tables.sessions.lock_delay("a-day-ahead").map(|d| d.delay_ms),
+            back.tables
+                .sessions
+                .lock_delay("a-day-ahead")
+                .map(|d| d.delay_ms),
             Some(crate::session::MAX_LOCK_DELAY_MS)
         );
         assert_eq!(back.tables.sessions.table_index(), 5);

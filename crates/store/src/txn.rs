@@ -260,7 +260,10 @@ fn kv_write(
             crate::command::may_acquire(store, key, &op.session)
                 .map_err(|why| format!("failed to lock key {key:?}: {why}"))?;
             store.tables.kv.save(undo, key);
-            let c = store.tables.kv.lock(index, key, &op.value, op.flags, &op.session);
+            let c = store
+                .tables
+                .kv
+                .lock(index, key, &op.value, op.flags, &op.session);
             done(
                 c,
                 changes,

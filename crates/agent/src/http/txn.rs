@@ -146,7 +146,7 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             verb,
             node: b.node,
             id: String::new(),
-            register,
+            register: register.into(),
             index: b.modify_index,
         })));
     }
@@ -181,7 +181,7 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             verb,
             node: s.node,
             id,
-            register,
+            register: register.into(),
             index: b.modify_index,
         })));
     }
@@ -210,7 +210,7 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             verb,
             node: b.node,
             id: b.check_id,
-            register,
+            register: register.into(),
             index: b.modify_index,
         })));
     }

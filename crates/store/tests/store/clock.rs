@@ -169,11 +169,14 @@ fn a_lock_delay_is_clamped_to_consuls_maximum() {
                 3,
                 at(
                     NOW,
-                    Command::SessionCreate(Box::new(({
-                        let mut s = session("a", "release", &[], 0);
-                        s.lock_delay = u64::MAX;
-                        s
-                    }).into())),
+                    Command::SessionCreate(Box::new(
+                        ({
+                            let mut s = session("a", "release", &[], 0);
+                            s.lock_delay = u64::MAX;
+                            s
+                        })
+                        .into(),
+                    )),
                 ),
             ),
             create(4, NOW, "b", 0),

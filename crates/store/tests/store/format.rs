@@ -292,25 +292,31 @@ fn examples() -> Vec<(&'static str, Command)> {
         ),
         (
             "catalog_deregister",
-            Command::CatalogDeregister(DeregisterRequest {
-                node: "node-1".into(),
-                datacenter: "dc1".into(),
-                service_id: "web-1".into(),
-                check_id: "check-a".into(),
-            }.into()),
+            Command::CatalogDeregister(
+                DeregisterRequest {
+                    node: "node-1".into(),
+                    datacenter: "dc1".into(),
+                    service_id: "web-1".into(),
+                    check_id: "check-a".into(),
+                }
+                .into(),
+            ),
         ),
         (
             "event_fire",
-            Command::EventFire(UserEvent {
-                id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
-                name: "deploy".into(),
-                payload: Some("v1.2.3".into()),
-                node_filter: "web-.*".into(),
-                service_filter: "web".into(),
-                tag_filter: "canary".into(),
-                version: 1,
-                ltime: 99,
-            }.into()),
+            Command::EventFire(
+                UserEvent {
+                    id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+                    name: "deploy".into(),
+                    payload: Some("v1.2.3".into()),
+                    node_filter: "web-.*".into(),
+                    service_filter: "web".into(),
+                    tag_filter: "canary".into(),
+                    version: 1,
+                    ltime: 99,
+                }
+                .into(),
+            ),
         ),
         ("restore", Command::Restore(vec![4, 0, 1, 2, 0xff, 0x80])),
         (
@@ -836,22 +842,28 @@ fn populated_store() -> Store {
         },
         timed(
             T0,
-            Command::SessionCreate(Box::new(SessionEntry {
-                id: "holder".into(),
-                node_checks: Some(vec!["check-a".into()]),
-                service_checks: None,
-                behavior: "release".into(),
-                ..session_entry()
-            }.into())),
+            Command::SessionCreate(Box::new(
+                SessionEntry {
+                    id: "holder".into(),
+                    node_checks: Some(vec!["check-a".into()]),
+                    service_checks: None,
+                    behavior: "release".into(),
+                    ..session_entry()
+                }
+                .into(),
+            )),
         ),
         timed(
             T0 + 1,
-            Command::SessionCreate(Box::new(SessionEntry {
-                id: "live".into(),
-                node_checks: None,
-                service_checks: None,
-                ..session_entry()
-            }.into())),
+            Command::SessionCreate(Box::new(
+                SessionEntry {
+                    id: "live".into(),
+                    node_checks: None,
+                    service_checks: None,
+                    ..session_entry()
+                }
+                .into(),
+            )),
         ),
         timed(
             T0 + 2,
@@ -877,26 +889,32 @@ fn populated_store() -> Store {
                 id: "holder".into(),
             },
         ),
-        Command::EventFire(UserEvent {
-            id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
-            name: "deploy".into(),
-            payload: Some("v1.2.3".into()),
-            node_filter: String::new(),
-            service_filter: String::new(),
-            tag_filter: String::new(),
-            version: 1,
-            ltime: 0,
-        }.into()),
-        Command::EventFire(UserEvent {
-            id: "1d2e3f40-0000-4000-8000-000000000001".into(),
-            name: "restart".into(),
-            payload: None,
-            node_filter: String::new(),
-            service_filter: String::new(),
-            tag_filter: String::new(),
-            version: 1,
-            ltime: 0,
-        }.into()),
+        Command::EventFire(
+            UserEvent {
+                id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+                name: "deploy".into(),
+                payload: Some("v1.2.3".into()),
+                node_filter: String::new(),
+                service_filter: String::new(),
+                tag_filter: String::new(),
+                version: 1,
+                ltime: 0,
+            }
+            .into(),
+        ),
+        Command::EventFire(
+            UserEvent {
+                id: "1d2e3f40-0000-4000-8000-000000000001".into(),
+                name: "restart".into(),
+                payload: None,
+                node_filter: String::new(),
+                service_filter: String::new(),
+                tag_filter: String::new(),
+                version: 1,
+                ltime: 0,
+            }
+            .into(),
+        ),
     ];
     // A short history, so the first KV changes leave it.
     let mut store = Store::new(4);
@@ -1279,12 +1297,15 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
         ),
         arb_register().prop_map(|r| Command::CatalogRegister(r.into())),
         (text(), text(), text(), text()).prop_map(|(node, datacenter, service_id, check_id)| {
-            Command::CatalogDeregister(DeregisterRequest {
-                node,
-                datacenter,
-                service_id,
-                check_id,
-            }.into())
+            Command::CatalogDeregister(
+                DeregisterRequest {
+                    node,
+                    datacenter,
+                    service_id,
+                    check_id,
+                }
+                .into(),
+            )
         }),
         arb_event().prop_map(|e| Command::EventFire(e.into())),
         bytes().prop_map(Command::Restore),

@@ -20,17 +20,20 @@ fn node_health(status: &str) -> Command {
 }
 
 fn check(id: &str, status: &str) -> Command {
-    Command::CatalogRegister(RegisterRequest {
-        node: "n1".into(),
-        skip_node_update: true,
-        check: Some(CheckDefinition {
-            check_id: id.into(),
-            name: id.into(),
-            status: status.into(),
-            ..CheckDefinition::default()
-        }),
-        ..RegisterRequest::default()
-    }.into())
+    Command::CatalogRegister(
+        RegisterRequest {
+            node: "n1".into(),
+            skip_node_update: true,
+            check: Some(CheckDefinition {
+                check_id: id.into(),
+                name: id.into(),
+                status: status.into(),
+                ..CheckDefinition::default()
+            }),
+            ..RegisterRequest::default()
+        }
+        .into(),
+    )
 }
 
 pub(crate) fn session(id: &str, behavior: &str, checks: &[&str], delay_ms: u64) -> SessionEntry {
@@ -95,12 +98,9 @@ fn a_session_needs_its_node_and_healthy_checks() {
     assert!(st.sessions().is_empty(), "a refused create changes nothing");
     let r = st.apply(
         6,
-        &Command::SessionCreate(Box::new(session(
-            "s1",
-            "release",
-            &["serfHealth", "app"],
-            0,
-        ).into())),
+        &Command::SessionCreate(Box::new(
+            session("s1", "release", &["serfHealth", "app"], 0).into(),
+        )),
     );
     assert!(r.ok());
     let s = &st.sessions().get("s1").unwrap().entry;
@@ -199,7 +199,9 @@ fn a_critical_check_invalidates_its_sessions_only() {
     );
     st.apply(
         5,
-        &Command::SessionCreate(Box::new(session("on-other", "release", &["other"], 0).into())),
+        &Command::SessionCreate(Box::new(
+            session("on-other", "release", &["other"], 0).into(),
+        )),
     );
     st.apply(6, &acquire("k", "on-app"));
     st.apply(7, &check("app", "warning"));
@@ -236,10 +238,13 @@ fn a_failed_serf_health_or_a_deregistered_node_invalidates() {
     );
     st.apply(
         8,
-        &Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
-            node: "n1".into(),
-            ..Default::default()
-        }.into()),
+        &Command::CatalogDeregister(
+            praetor_api::catalog::DeregisterRequest {
+                node: "n1".into(),
+                ..Default::default()
+            }
+            .into(),
+        ),
     );
     assert!(st.sessions().get("t").is_none(), "no node, no session");
 }
