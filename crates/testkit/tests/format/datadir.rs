@@ -97,6 +97,12 @@ async fn a_data_dir_written_by_the_previous_release_reads_back_in_full() -> anyh
     );
     let agent = builder.start().await?;
 
+    assert!(
+        agent.log().contains("loaded snapshot"),
+        "the server starts from the old release's snapshot file:\n{}",
+        agent.log_tail(20)
+    );
+
     info!("--- the log after the snapshot was replayed");
     let after = wait_for(secs(20), "the entry after the snapshot", || async {
         let (index, v) = get(&agent, "/v1/kv/golden/after-snapshot")
