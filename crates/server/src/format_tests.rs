@@ -571,6 +571,124 @@ fn the_handshake_is_praetor_and_protocol_version_1() {
     );
 }
 
+/// The JSON API types that still cross the RPC wire inside answers (reads
+/// and transaction results) survive postcard with every field empty: a
+/// `skip_serializing_if` added to one for Consul's JSON (as `KvPair` has)
+/// would drop a field from the bytes and fail here rather than between
+/// two servers.
+#[test]
+fn api_types_carried_over_rpc_round_trip_with_empty_fields() {
+    use praetor_api::catalog::{CatalogService, ServiceEntry, ServiceSummary};
+    use praetor_api::event::UserEvent;
+    use praetor_api::session::SessionEntry;
+
+    fn check<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(v: T) {
+        let back = postcard::from_bytes::<T>(&encode(&v));
+        assert_eq!(
+            back.as_ref().ok(),
+            Some(&v),
+            "{RPC_CHANGED}\n\n{} does not survive postcard ({back:?}): a serde attribute \
+             meant for JSON (skip_serializing_if, flatten, untagged) changes its bytes. Carry \
+             a store type on the wire instead (praetor_store::model), or drop the attribute.",
+            std::any::type_name::<T>()
+        );
+    }
+    let node = Node {
+        id: String::new(),
+        node: String::new(),
+        address: String::new(),
+        datacenter: String::new(),
+        tagged_addresses: BTreeMap::new(),
+        meta: BTreeMap::new(),
+        create_index: 0,
+        modify_index: 0,
+    };
+    let service = NodeService {
+        id: String::new(),
+        service: String::new(),
+        tags: Vec::new(),
+        address: String::new(),
+        meta: BTreeMap::new(),
+        port: 0,
+        weights: Weights::default(),
+        enable_tag_override: false,
+        create_index: 0,
+        modify_index: 0,
+    };
+    let check_ = HealthCheck {
+        node: String::new(),
+        check_id: String::new(),
+        name: String::new(),
+        status: String::new(),
+        notes: String::new(),
+        output: String::new(),
+        service_id: String::new(),
+        service_name: String::new(),
+        service_tags: Vec::new(),
+        kind: String::new(),
+        create_index: 0,
+        modify_index: 0,
+    };
+    check(node.clone());
+    check(service.clone());
+    check(check_.clone());
+    check(ServiceEntry {
+        node,
+        service,
+        checks: vec![check_],
+    });
+    check(CatalogService {
+        id: String::new(),
+        node: String::new(),
+        address: String::new(),
+        datacenter: String::new(),
+        tagged_addresses: BTreeMap::new(),
+        node_meta: BTreeMap::new(),
+        service_id: String::new(),
+        service_name: String::new(),
+        service_tags: Vec::new(),
+        service_address: String::new(),
+        service_weights: Weights::default(),
+        service_meta: BTreeMap::new(),
+        service_port: 0,
+        service_enable_tag_override: false,
+        create_index: 0,
+        modify_index: 0,
+    });
+    check(ServiceSummary {
+        name: String::new(),
+        datacenter: String::new(),
+        tags: Vec::new(),
+        nodes: Vec::new(),
+        instance_count: 0,
+        checks_passing: 0,
+        checks_warning: 0,
+        checks_critical: 0,
+    });
+    check(UserEvent {
+        id: String::new(),
+        name: String::new(),
+        payload: None,
+        node_filter: String::new(),
+        service_filter: String::new(),
+        tag_filter: String::new(),
+        version: 0,
+        ltime: 0,
+    });
+    check(SessionEntry {
+        id: String::new(),
+        name: String::new(),
+        node: String::new(),
+        node_checks: None,
+        service_checks: None,
+        lock_delay: 0,
+        behavior: String::new(),
+        ttl: String::new(),
+        create_index: 0,
+        modify_index: 0,
+    });
+}
+
 // ------------------------------------------------------ Raft log examples
 
 fn log_examples() -> Vec<Example> {

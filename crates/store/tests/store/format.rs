@@ -4,14 +4,17 @@
 //! data — an enum variant is its position in the source, a struct is its
 //! fields in order, and a field that serde skips (`skip_serializing_if`)
 //! shifts every byte after it — so a harmless-looking change to `Command`
-//! or to an API type it carries silently makes existing logs, snapshots and
-//! peers unreadable. These tests pin the bytes:
+//! or to a store type it carries (`model.rs`, `txn.rs`) silently makes
+//! existing logs, snapshots and peers unreadable. These tests pin the bytes
+//! (the examples are built from the API types and converted, so the
+//! conversions are covered too):
 //!
 //! - every `Command` variant, fully populated, against committed golden
 //!   bytes (`tests/golden/commands.hex`), and a probe that fails when a
 //!   variant is added without a golden example;
 //! - a populated store's snapshot (and its restore body) against
-//!   `tests/golden/snapshot_v5.hex`, decoding back to the same store;
+//!   `tests/golden/snapshot_v5.hex`, decoding back to the same store, and
+//!   the same store in format 4 (`snapshot_v4.hex`, frozen) decoding to it;
 //! - a round-trip property over arbitrary commands, and decoding arbitrary
 //!   bytes never panics.
 
@@ -1349,6 +1352,36 @@ fn arb_command() -> impl Strategy<Value = Command> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The store's own types (`model.rs`) encode exactly as the API types
+    /// the log carried before them, and convert both ways without loss.
+    #[test]
+    fn store_types_encode_as_the_api_types_they_replaced(
+        register in arb_register(),
+        session in arb_session(),
+        event in arb_event(),
+        deregister in (text(), text(), text(), text()),
+    ) {
+        use praetor_store::model::{Deregistration, EventRecord, Registration, SessionRecord};
+        let deregister = DeregisterRequest {
+            node: deregister.0,
+            datacenter: deregister.1,
+            service_id: deregister.2,
+            check_id: deregister.3,
+        };
+        let same = |api: Vec<u8>, store: Vec<u8>| -> Result<(), TestCaseError> {
+            prop_assert_eq!(api, store);
+            Ok(())
+        };
+        same(postcard::to_stdvec(&register).unwrap(), postcard::to_stdvec(&Registration::from(register.clone())).unwrap())?;
+        same(postcard::to_stdvec(&session).unwrap(), postcard::to_stdvec(&SessionRecord::from(session.clone())).unwrap())?;
+        same(postcard::to_stdvec(&event).unwrap(), postcard::to_stdvec(&EventRecord::from(event.clone())).unwrap())?;
+        same(postcard::to_stdvec(&deregister).unwrap(), postcard::to_stdvec(&Deregistration::from(deregister.clone())).unwrap())?;
+        prop_assert_eq!(RegisterRequest::from(Registration::from(register.clone())), register);
+        prop_assert_eq!(SessionEntry::from(SessionRecord::from(session.clone())), session);
+        prop_assert_eq!(UserEvent::from(EventRecord::from(event.clone())), event);
+        prop_assert_eq!(DeregisterRequest::from(Deregistration::from(deregister.clone())), deregister);
+    }
 
     #[test]
     fn any_command_decodes_to_itself(cmd in arb_command()) {
