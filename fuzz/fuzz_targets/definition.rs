@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use praetor_agent::http::json_body;
-use praetor_agent::http::local::{check_from_body, service_from_body, CheckBody, ServiceBody};
+use praetor_agent::definition::{check_from_body, service_from_body, CheckBody, ServiceBody};
 use praetor_api::catalog::RegisterRequest;
 use praetor_store::{Command, Store};
 
@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = check_from_body(c, false);
     }
     if let Ok(req) = json_body::<RegisterRequest>(data) {
-        Store::default().apply(1, &Command::CatalogRegister(req));
+        Store::default().apply(1, &Command::CatalogRegister(req.into()));
     }
 });

@@ -10,12 +10,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use praetor_api::catalog::{
-    check_status, CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition,
-    SERF_CHECK_ID,
-};
+use praetor_api::catalog::{check_status, CheckDefinition, ServiceDefinition, SERF_CHECK_ID};
 use praetor_server::read::{CatalogNode, NodeChecks};
 use praetor_server::{Consistency, QueryOpts};
+use praetor_store::model::{Deregistration, Registration};
 use praetor_store::{Command, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -446,7 +444,7 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
         .answer;
     let mut commands = Vec::new();
     let deregister = |service_id: &str, check_id: &str| {
-        Command::CatalogDeregister(DeregisterRequest {
+        Command::CatalogDeregister(Deregistration {
             node: node.name.clone(),
             service_id: service_id.to_owned(),
             check_id: check_id.to_owned(),
@@ -464,13 +462,13 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
         }
     }
     let register = |service: Option<ServiceDefinition>, check: Option<CheckDefinition>| {
-        Command::CatalogRegister(RegisterRequest {
+        Command::CatalogRegister(Registration {
             id: node.id.clone(),
             node: node.name.clone(),
             address: node.address.clone(),
             datacenter: node.datacenter.clone(),
-            service,
-            check,
+            service: service.map(Into::into),
+            check: check.map(Into::into),
             skip_node_update: true,
             ..Default::default()
         })
@@ -516,7 +514,7 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
             let mut cmd = register(Some(want.clone()), None);
             if let Command::CatalogRegister(r) = &mut cmd {
                 for (cid, c) in owned.checks.iter().filter(|(_, c)| &c.service_id == id) {
-                    r.checks.push(definition(cid, c));
+                    r.checks.push(definition(cid, c).into());
                     covered.insert(cid.clone());
                 }
             }

@@ -3,6 +3,8 @@
 //! nothing of HTTP; the agent calls it.
 
 pub mod error;
+#[cfg(test)]
+mod format_tests;
 pub mod leader;
 mod leadership;
 pub mod metrics;

@@ -7,19 +7,23 @@
 use std::collections::BTreeMap;
 
 use praetor_api::catalog::{
-    check_status, CatalogService, CheckDefinition, DeregisterRequest, HealthCheck, Node,
-    NodeService, RegisterRequest, ServiceEntry, ServiceSummary, SERF_CHECK_ID, SERF_CHECK_NAME,
+    check_status, CatalogService, HealthCheck, Node, NodeService, ServiceEntry, ServiceSummary,
+    SERF_CHECK_ID, SERF_CHECK_NAME,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    CheckRecord, CheckRegistration, Deregistration, NodeRecord, Registration, ServiceRecord,
+};
 
 type Key = (String, String);
 
 /// Nodes by name, services by (node, service id), checks by (node, check id).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Catalog {
-    nodes: BTreeMap<String, Node>,
-    services: BTreeMap<Key, NodeService>,
-    checks: BTreeMap<Key, HealthCheck>,
+    nodes: BTreeMap<String, NodeRecord>,
+    services: BTreeMap<Key, ServiceRecord>,
+    checks: BTreeMap<Key, CheckRecord>,
     /// The last index that changed any node.
     nodes_index: u64,
     /// The last index that changed any service instance.
@@ -47,36 +51,57 @@ impl Catalog {
     pub fn nodes(&self) -> (u64, Vec<Node>) {
         (
             self.nodes_index.max(1),
-            self.nodes.values().cloned().collect(),
+            self.nodes.values().cloned().map(Into::into).collect(),
         )
     }
 
     /// One node with its services by ID, and the index of both tables.
     pub fn node(&self, name: &str) -> (u64, Option<Node>) {
-        (self.nodes_index.max(1), self.nodes.get(name).cloned())
+        (
+            self.nodes_index.max(1),
+            self.nodes.get(name).cloned().map(Into::into),
+        )
+    }
+
+    /// Whether node `name` is in the catalog.
+    pub fn has_node(&self, name: &str) -> bool {
+        self.nodes.contains_key(name)
     }
 
     /// One service instance of a node.
-    pub fn service(&self, node: &str, id: &str) -> Option<&NodeService> {
-        self.services.get(&(node.to_owned(), id.to_owned()))
+    pub fn service(&self, node: &str, id: &str) -> Option<NodeService> {
+        self.services
+            .get(&(node.to_owned(), id.to_owned()))
+            .cloned()
+            .map(Into::into)
     }
 
     /// One check of a node.
-    pub fn check(&self, node: &str, id: &str) -> Option<&HealthCheck> {
-        self.checks.get(&(node.to_owned(), id.to_owned()))
+    pub fn check(&self, node: &str, id: &str) -> Option<HealthCheck> {
+        self.checks
+            .get(&(node.to_owned(), id.to_owned()))
+            .cloned()
+            .map(Into::into)
+    }
+
+    /// The checks of node `name`, as stored.
+    pub(crate) fn checks_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a CheckRecord> {
+        range(&self.checks, name).map(|(_, c)| c)
     }
 
     /// A node's service instances and the index of nodes and services.
     pub fn node_services(&self, name: &str) -> (u64, Vec<NodeService>) {
         let list = range(&self.services, name)
-            .map(|(_, s)| s.clone())
+            .map(|(_, s)| s.clone().into())
             .collect();
         (self.nodes_index.max(self.services_index).max(1), list)
     }
 
     /// A node's checks and the checks table's index.
     pub fn node_checks(&self, name: &str) -> (u64, Vec<HealthCheck>) {
-        let list = range(&self.checks, name).map(|(_, c)| c.clone()).collect();
+        let list = range(&self.checks, name)
+            .map(|(_, c)| c.clone().into())
+            .collect();
         (self.checks_index.max(1), list)
     }
 
@@ -133,7 +158,7 @@ impl Catalog {
                     service_name: s.service.clone(),
                     service_tags: s.tags.clone(),
                     service_address: s.address.clone(),
-                    service_weights: s.weights.clone(),
+                    service_weights: s.weights.clone().into(),
                     service_meta: s.meta.clone(),
                     service_port: s.port,
                     service_enable_tag_override: s.enable_tag_override,
@@ -149,7 +174,7 @@ impl Catalog {
         &'a self,
         name: &'a str,
         tag: Option<&'a str>,
-    ) -> impl Iterator<Item = (&'a Key, &'a NodeService)> + 'a {
+    ) -> impl Iterator<Item = (&'a Key, &'a ServiceRecord)> + 'a {
         self.services
             .iter()
             .filter(move |(_, s)| s.service == name)
@@ -161,7 +186,7 @@ impl Catalog {
         range(&self.checks, node)
             .map(|(_, c)| c)
             .filter(|c| c.service_id.is_empty() || c.service_id == service_id)
-            .cloned()
+            .map(|c| c.clone().into())
             .collect()
     }
 
@@ -182,8 +207,8 @@ impl Catalog {
                     return None;
                 }
                 Some(ServiceEntry {
-                    node: self.nodes.get(node)?.clone(),
-                    service: s.clone(),
+                    node: self.nodes.get(node)?.clone().into(),
+                    service: s.clone().into(),
                     checks,
                 })
             })
@@ -200,7 +225,7 @@ impl Catalog {
             .checks
             .values()
             .filter(|c| c.service_name == name)
-            .cloned()
+            .map(|c| c.clone().into())
             .collect();
         (self.service_read_index(name), list)
     }
@@ -211,7 +236,7 @@ impl Catalog {
             .checks
             .values()
             .filter(|c| state == "any" || c.status == state)
-            .cloned()
+            .map(|c| c.clone().into())
             .collect();
         (self.checks_index.max(1), list)
     }
@@ -278,7 +303,7 @@ impl Catalog {
     ///
     /// # Errors
     /// A one-line reason when the request is invalid.
-    pub(crate) fn register(&mut self, index: u64, r: &RegisterRequest) -> Result<bool, String> {
+    pub(crate) fn register(&mut self, index: u64, r: &Registration) -> Result<bool, String> {
         if r.node.is_empty() {
             return Err("Must provide node".into());
         }
@@ -297,7 +322,7 @@ impl Catalog {
                 return Err("Must provide service name with ID".into());
             }
         }
-        let checks: Vec<&CheckDefinition> = r.check.iter().chain(&r.checks).collect();
+        let checks: Vec<&CheckRegistration> = r.check.iter().chain(&r.checks).collect();
         for c in &checks {
             if c.check_id.is_empty() && c.name.is_empty() {
                 return Err("Must provide a CheckID or Name for each check".into());
@@ -330,7 +355,7 @@ impl Catalog {
         }
         if let (Some(s), Some(id)) = (&r.service, service_id) {
             let current = self.services.get(&(r.node.clone(), id.clone()));
-            let mut want = NodeService {
+            let mut want = ServiceRecord {
                 id: id.clone(),
                 service: s.service.clone(),
                 tags: s.tags.clone(),
@@ -359,7 +384,7 @@ impl Catalog {
         Ok(changed)
     }
 
-    fn upsert_node(&mut self, index: u64, r: &RegisterRequest) -> bool {
+    fn upsert_node(&mut self, index: u64, r: &Registration) -> bool {
         let current = self.nodes.get(&r.node);
         let mut tagged = r.tagged_addresses.clone();
         if tagged.is_empty() {
@@ -367,7 +392,7 @@ impl Catalog {
                 tagged = c.tagged_addresses.clone();
             }
         }
-        let mut want = Node {
+        let mut want = NodeRecord {
             id: if r.id.is_empty() {
                 current.map(|c| c.id.clone()).unwrap_or_default()
             } else {
@@ -398,7 +423,7 @@ impl Catalog {
         true
     }
 
-    fn upsert_check(&mut self, index: u64, node: &str, c: &CheckDefinition) -> bool {
+    fn upsert_check(&mut self, index: u64, node: &str, c: &CheckRegistration) -> bool {
         let id = if c.check_id.is_empty() {
             c.name.clone()
         } else {
@@ -409,7 +434,7 @@ impl Catalog {
         let service = (!c.service_id.is_empty())
             .then(|| self.services.get(&(node.to_owned(), c.service_id.clone())))
             .flatten();
-        let mut want = HealthCheck {
+        let mut want = CheckRecord {
             node: node.to_owned(),
             check_id: id,
             name: if c.name.is_empty() {
@@ -459,22 +484,22 @@ impl Catalog {
             .get(&node.node)
             .map(|n| n.meta.clone())
             .unwrap_or_default();
-        let request = RegisterRequest {
+        let request = Registration {
             id: node.id.clone(),
             node: node.node.clone(),
             address: node.address.clone(),
             datacenter: node.datacenter.clone(),
             tagged_addresses: tagged,
             node_meta: current_meta,
-            check: Some(CheckDefinition {
+            check: Some(CheckRegistration {
                 node: node.node.clone(),
                 check_id: SERF_CHECK_ID.to_owned(),
                 name: SERF_CHECK_NAME.to_owned(),
                 status: node.status.clone(),
                 output: node.output.clone(),
-                ..CheckDefinition::default()
+                ..CheckRegistration::default()
             }),
-            ..RegisterRequest::default()
+            ..Registration::default()
         };
         self.register(index, &request).unwrap_or(false)
     }
@@ -482,7 +507,7 @@ impl Catalog {
     /// Consul's catalog deregister: a check, a service (with its checks),
     /// or the whole node (with its services and checks). Returns whether
     /// anything existed to remove.
-    pub(crate) fn deregister(&mut self, index: u64, r: &DeregisterRequest) -> bool {
+    pub(crate) fn deregister(&mut self, index: u64, r: &Deregistration) -> bool {
         let node = r.node.clone();
         if !r.check_id.is_empty() {
             return self.remove_checks(index, |(n, id), _| *n == node && *id == r.check_id);
@@ -518,7 +543,7 @@ impl Catalog {
     fn remove_checks(
         &mut self,
         index: u64,
-        mut gone: impl FnMut(&Key, &HealthCheck) -> bool,
+        mut gone: impl FnMut(&Key, &CheckRecord) -> bool,
     ) -> bool {
         let doomed: Vec<Key> = self
             .checks

@@ -68,13 +68,13 @@ pub enum Command {
     NodeHealth(crate::catalog::NodeHealth),
     /// Consul's catalog register (node, service, checks). An invalid
     /// request changes nothing and answers `Refused` with the reason.
-    CatalogRegister(praetor_api::catalog::RegisterRequest),
+    CatalogRegister(crate::model::Registration),
     /// Consul's catalog deregister of a check, a service (with its checks)
     /// or a node (with everything on it). Answers `false` when there was
     /// nothing to remove.
-    CatalogDeregister(praetor_api::catalog::DeregisterRequest),
+    CatalogDeregister(crate::model::Deregistration),
     /// Fires a user event (kept among the last `events::KEPT`).
-    EventFire(praetor_api::event::UserEvent),
+    EventFire(crate::model::EventRecord),
     /// Replaces the replicated tables with those of an encoded store
     /// (`Store::encode_snapshot`; `PUT /v1/snapshot`). The history restarts
     /// at this index: watchers from before it must resync. Bytes that do not
@@ -87,7 +87,7 @@ pub enum Command {
     Batch(#[serde(deserialize_with = "nested")] Vec<Command>),
     /// Creates a session (its ID chosen by the proposer). Its node must be
     /// in the catalog and its checks there and not critical, else `Refused`.
-    SessionCreate(Box<praetor_api::session::SessionEntry>),
+    SessionCreate(Box<crate::model::SessionRecord>),
     /// Destroys a session (`PUT /v1/session/destroy`): its locks are
     /// released or its keys deleted, by its `Behavior`, and its held keys
     /// get its lock-delay. `false` when it did not exist.
@@ -185,19 +185,25 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         Command::Timed { at_ms, cmd } => {
             // The latest stamp, not the largest: one leader's clock that
             // jumped ahead must not stay the store's time.
-            store.clock_ms = *at_ms;
+            store.tables.clock_ms = *at_ms;
             return apply(store, index, cmd);
         }
         Command::SessionCreate(entry) => {
-            return match store.sessions.create(index, entry, &store.catalog) {
+            return match store
+                .tables
+                .sessions
+                .create(index, entry, &store.tables.catalog)
+            {
                 Ok(()) => Response::Applied(true),
                 Err(reason) => Response::Refused(reason),
             }
         }
         Command::SessionDestroy { id } => return Response::Applied(invalidate(store, index, id)),
-        Command::SessionRenew { id } => return Response::Applied(store.sessions.renew(index, id)),
+        Command::SessionRenew { id } => {
+            return Response::Applied(store.tables.sessions.renew(index, id))
+        }
         Command::SessionExpire { id, renewed } => {
-            let current = store.sessions.get(id).map(|s| s.renewed);
+            let current = store.tables.sessions.get(id).map(|s| s.renewed);
             if current != Some(*renewed) {
                 return Response::Applied(false);
             }
@@ -211,30 +217,30 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         } => match may_acquire(store, key, session) {
             Err(Refusal::NoSession(why)) => return Response::Refused(why),
             Err(Refusal::Delayed(_)) => None,
-            Ok(()) => store.kv.lock(index, key, value, *flags, session),
+            Ok(()) => store.tables.kv.lock(index, key, value, *flags, session),
         },
         Command::KvUnlock {
             key,
             value,
             flags,
             session,
-        } => store.kv.unlock(index, key, value, *flags, session),
+        } => store.tables.kv.unlock(index, key, value, *flags, session),
         Command::Txn(ops) => return Response::Txn(crate::txn::apply(store, index, ops)),
         Command::KvSet {
             key,
             value,
             flags,
             cas,
-        } => store.kv.set(index, key, value, *flags, *cas),
-        Command::KvDelete { key, cas } => store.kv.delete(index, key, *cas),
-        Command::KvDeleteTree { prefix } => Some(store.kv.delete_tree(index, prefix)),
+        } => store.tables.kv.set(index, key, value, *flags, *cas),
+        Command::KvDelete { key, cas } => store.tables.kv.delete(index, key, *cas),
+        Command::KvDeleteTree { prefix } => Some(store.tables.kv.delete_tree(index, prefix)),
         Command::NodeHealth(n) => {
-            let changed = store.catalog.node_health(index, n);
+            let changed = store.tables.catalog.node_health(index, n);
             sweep_sessions(store, index);
             return Response::Applied(changed);
         }
         Command::CatalogRegister(r) => {
-            let answer = match store.catalog.register(index, r) {
+            let answer = match store.tables.catalog.register(index, r) {
                 Ok(changed) => Response::Applied(changed),
                 Err(reason) => Response::Refused(reason),
             };
@@ -242,11 +248,11 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
             return answer;
         }
         Command::EventFire(e) => {
-            store.events.fire(index, e.clone());
+            store.tables.events.fire(index, e.clone());
             return Response::Applied(true);
         }
         Command::CatalogDeregister(r) => {
-            let changed = store.catalog.deregister(index, r);
+            let changed = store.tables.catalog.deregister(index, r);
             sweep_sessions(store, index);
             return Response::Applied(changed);
         }
@@ -292,14 +298,16 @@ impl std::fmt::Display for Refusal {
 /// no lock-delay on the key may block the store's clock (the leader's time
 /// stamped on this entry; see `session::LockDelay`).
 pub(crate) fn may_acquire(store: &mut Store, key: &str, session: &str) -> Result<(), Refusal> {
-    if store.sessions.get(session).is_none() {
+    if store.tables.sessions.get(session).is_none() {
         return Err(Refusal::NoSession(format!(
             "invalid session {session:?}: it does not exist"
         )));
     }
-    store.sessions.prune_delays(store.clock_ms);
-    match store.sessions.lock_delay(key) {
-        Some(delay) if delay.blocks(store.clock_ms) => Err(Refusal::Delayed(delay.until_ms())),
+    store.tables.sessions.prune_delays(store.tables.clock_ms);
+    match store.tables.sessions.lock_delay(key) {
+        Some(delay) if delay.blocks(store.tables.clock_ms) => {
+            Err(Refusal::Delayed(delay.until_ms()))
+        }
         _ => Ok(()),
     }
 }
@@ -309,20 +317,29 @@ pub(crate) fn may_acquire(store: &mut Store, key: &str, session: &str) -> Result
 /// measured from the store's clock (this entry's stamp). Returns whether
 /// it existed.
 pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
-    let Some(session) = store.sessions.remove(index, id) else {
+    let Some(session) = store.tables.sessions.remove(index, id) else {
         return false;
     };
-    store.sessions.prune_delays(store.clock_ms);
+    store.tables.sessions.prune_delays(store.tables.clock_ms);
     let delete = session.entry.behavior == praetor_api::session::behavior::DELETE;
     let delay = session.entry.lock_delay_ms();
     let mut changes = Vec::new();
-    for key in store.kv.held_by(id) {
+    for key in store.tables.kv.held_by(id) {
         if delete {
-            changes.extend(store.kv.delete(index, &key, None).unwrap_or_default());
+            changes.extend(
+                store
+                    .tables
+                    .kv
+                    .delete(index, &key, None)
+                    .unwrap_or_default(),
+            );
         } else {
-            changes.extend(store.kv.release(index, &key));
+            changes.extend(store.tables.kv.release(index, &key));
         }
-        store.sessions.delay_key(&key, store.clock_ms, delay);
+        store
+            .tables
+            .sessions
+            .delay_key(&key, store.tables.clock_ms, delay);
     }
     record(store, changes);
     true
@@ -331,10 +348,10 @@ pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
 /// Invalidates every session the catalog no longer supports (its node
 /// gone, or one of its checks gone or critical), after a catalog change.
 pub(crate) fn sweep_sessions(store: &mut Store, index: u64) {
-    if store.sessions.is_empty() {
+    if store.tables.sessions.is_empty() {
         return;
     }
-    for id in store.sessions.invalid(&store.catalog) {
+    for id in store.tables.sessions.invalid(&store.tables.catalog) {
         invalidate(store, index, &id);
     }
 }
@@ -342,6 +359,6 @@ pub(crate) fn sweep_sessions(store: &mut Store, index: u64) {
 pub(crate) fn record(store: &mut Store, changes: Vec<Change>) {
     for change in changes {
         let evicted = store.history.push(change);
-        store.kv.reap(&evicted);
+        store.tables.kv.reap(&evicted);
     }
 }

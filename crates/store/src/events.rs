@@ -9,19 +9,21 @@ use std::collections::VecDeque;
 use praetor_api::event::UserEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::model::EventRecord;
+
 /// How many events are kept (Consul's per-agent buffer size).
 pub const KEPT: usize = 256;
 
 /// The recent events, oldest first.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Events {
-    list: VecDeque<UserEvent>,
+    list: VecDeque<EventRecord>,
     /// The index of the last event fired.
     index: u64,
 }
 
 impl Events {
-    pub(crate) fn fire(&mut self, index: u64, mut e: UserEvent) {
+    pub(crate) fn fire(&mut self, index: u64, mut e: EventRecord) {
         e.ltime = index;
         self.list.push_back(e);
         while self.list.len() > KEPT {
@@ -37,7 +39,7 @@ impl Events {
             .list
             .iter()
             .filter(|e| name.is_none_or(|n| e.name == n))
-            .cloned()
+            .map(|e| e.clone().into())
             .collect();
         (self.index.max(1), list)
     }

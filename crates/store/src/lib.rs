@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod history;
 pub mod kv;
+pub mod model;
 pub mod session;
 pub mod snapshot;
 pub mod txn;
@@ -25,24 +26,33 @@ use serde::{Deserialize, Serialize};
 /// Default number of KV changes kept in the history.
 pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
 
-/// The whole replicated state.
+/// The replicated tables with the indexes and the clock that go with them:
+/// everything a snapshot holds besides the history. Snapshots encode this
+/// struct as it is (`snapshot.rs`), so its fields, in this order, are the
+/// snapshot format: change them only with a new format version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Store {
+pub(crate) struct Tables {
     pub(crate) kv: kv::KvTable,
     pub(crate) catalog: catalog::Catalog,
     pub(crate) events: events::Events,
-    pub(crate) history: History,
+    pub(crate) sessions: session::Sessions,
     /// The index of the last command applied.
     pub(crate) last_index: u64,
     /// The index of the last snapshot restore (0: none): blocking queries
     /// open across it return, as Consul's do, since indexes may go back.
     pub(crate) restored_at: u64,
-    pub(crate) sessions: session::Sessions,
     /// The leader's wall-clock time (ms since the epoch) stamped on the
     /// latest entry (`Command::Timed`): the store's only notion of time,
     /// used for lock-delays. It follows the leaders' clocks, back as well
     /// as forward, so one clock that jumped ahead is not kept.
     pub(crate) clock_ms: u64,
+}
+
+/// The whole replicated state: the tables and the history of KV changes.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) tables: Tables,
+    pub(crate) history: History,
 }
 
 impl Default for Store {
@@ -55,14 +65,16 @@ impl Store {
     /// An empty store that keeps the last `history_limit` KV changes.
     pub fn new(history_limit: usize) -> Self {
         Store {
-            kv: kv::KvTable::default(),
-            catalog: catalog::Catalog::default(),
-            events: events::Events::default(),
+            tables: Tables {
+                kv: kv::KvTable::default(),
+                catalog: catalog::Catalog::default(),
+                events: events::Events::default(),
+                sessions: session::Sessions::default(),
+                last_index: 0,
+                restored_at: 0,
+                clock_ms: 0,
+            },
             history: History::new(history_limit),
-            last_index: 0,
-            restored_at: 0,
-            sessions: session::Sessions::default(),
-            clock_ms: 0,
         }
     }
 
@@ -70,47 +82,47 @@ impl Store {
     /// an index at or below the last applied one is ignored (the entry was
     /// already in a snapshot), which keeps replays idempotent.
     pub fn apply(&mut self, index: u64, cmd: &Command) -> Response {
-        if index <= self.last_index {
+        if index <= self.tables.last_index {
             return Response::Ignored;
         }
-        self.last_index = index;
+        self.tables.last_index = index;
         command::apply(self, index, cmd)
     }
 
     /// Records that Raft index `index` was used by an entry that is not a
     /// command (a leader's blank entry, a membership change).
     pub fn advance(&mut self, index: u64) {
-        self.last_index = self.last_index.max(index);
+        self.tables.last_index = self.tables.last_index.max(index);
     }
 
     /// The index of the last applied entry: the store's clock.
     pub fn last_index(&self) -> u64 {
-        self.last_index
+        self.tables.last_index
     }
 
     /// The KV table, for reads.
     pub fn kv(&self) -> &kv::KvTable {
-        &self.kv
+        &self.tables.kv
     }
 
     /// The recent user events, for reads.
     pub fn events(&self) -> &events::Events {
-        &self.events
+        &self.tables.events
     }
 
     /// The catalog's nodes and node checks, for reads.
     pub fn catalog(&self) -> &catalog::Catalog {
-        &self.catalog
+        &self.tables.catalog
     }
 
     /// The sessions, for reads and the leader's TTL timers.
     pub fn sessions(&self) -> &session::Sessions {
-        &self.sessions
+        &self.tables.sessions
     }
 
     /// The leader's time (ms since the epoch) stamped on the latest entry.
     pub fn clock_ms(&self) -> u64 {
-        self.clock_ms
+        self.tables.clock_ms
     }
 
     /// The history of KV changes, for watches and the history API.
@@ -120,24 +132,24 @@ impl Store {
 
     /// The index of the last snapshot restore (0: none).
     pub fn restored_at(&self) -> u64 {
-        self.restored_at
+        self.tables.restored_at
     }
 
     /// Takes the replicated tables of `restored` at `index`; the history
     /// restarts empty, complete only from the next index.
     pub(crate) fn restore_from(&mut self, index: u64, restored: Store) {
-        self.kv = restored.kv;
-        self.catalog = restored.catalog;
-        self.events = restored.events;
-        self.sessions = restored.sessions;
+        self.tables.kv = restored.tables.kv;
+        self.tables.catalog = restored.tables.catalog;
+        self.tables.events = restored.tables.events;
+        self.tables.sessions = restored.tables.sessions;
         self.history = History::restarted(self.history.limit(), index + 1);
-        self.restored_at = index;
+        self.tables.restored_at = index;
     }
 
     /// Changes how many KV changes are kept from now on (a config setting, not
     /// replicated state: each server may keep more or less).
     pub fn set_history_limit(&mut self, limit: usize) {
         let evicted = self.history.set_limit(limit);
-        self.kv.reap(&evicted);
+        self.tables.kv.reap(&evicted);
     }
 }

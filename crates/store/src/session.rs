@@ -14,6 +14,7 @@ use praetor_api::session::SessionEntry;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
+use crate::model::SessionRecord;
 
 /// Consul's `MaxLockDelay`: the longest lock-delay a session may leave,
 /// in ms. The HTTP API clamps to it; the store clamps again, so a session
@@ -63,7 +64,7 @@ impl LockDelay {
 /// One stored session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    pub entry: SessionEntry,
+    pub entry: SessionRecord,
     /// The index of its creation or last renewal: the leader restarts its
     /// TTL timer when this moves, and an expiry proposed before a renewal
     /// is ignored.
@@ -121,7 +122,10 @@ impl Sessions {
     pub fn list(&self) -> (u64, Vec<SessionEntry>) {
         (
             self.table_index.max(1),
-            self.by_id.values().map(|s| s.entry.clone()).collect(),
+            self.by_id
+                .values()
+                .map(|s| s.entry.clone().into())
+                .collect(),
         )
     }
 
@@ -132,7 +136,7 @@ impl Sessions {
             self.by_id
                 .values()
                 .filter(|s| s.entry.node == node)
-                .map(|s| s.entry.clone())
+                .map(|s| s.entry.clone().into())
                 .collect(),
         )
     }
@@ -140,6 +144,11 @@ impl Sessions {
     /// One session, if it exists.
     pub fn get(&self, id: &str) -> Option<&Session> {
         self.by_id.get(id)
+    }
+
+    /// One session as the API shows it (`/v1/session/info/<id>`).
+    pub fn info(&self, id: &str) -> Option<SessionEntry> {
+        self.by_id.get(id).map(|s| s.entry.clone().into())
     }
 
     /// Every stored session, for the leader's TTL timers.
@@ -180,7 +189,7 @@ impl Sessions {
     pub(crate) fn create(
         &mut self,
         index: u64,
-        entry: &SessionEntry,
+        entry: &SessionRecord,
         catalog: &Catalog,
     ) -> Result<(), String> {
         if entry.id.is_empty() {
@@ -189,15 +198,14 @@ impl Sessions {
         if self.by_id.contains_key(&entry.id) {
             return Err(format!("Session {:?} already exists", entry.id));
         }
-        if catalog.node(&entry.node).1.is_none() {
+        if !catalog.has_node(&entry.node) {
             return Err(format!(
                 "Missing node registration: node {:?} is not in the catalog",
                 entry.node
             ));
         }
-        let (_, checks) = catalog.node_checks(&entry.node);
         for id in entry.check_ids() {
-            match checks.iter().find(|c| c.check_id == id) {
+            match catalog.checks_of(&entry.node).find(|c| c.check_id == id) {
                 None => return Err(format!("Missing check '{id}' registration")),
                 Some(c) if c.status == check_status::CRITICAL => {
                     return Err(format!("Check '{id}' is in critical state"))
@@ -263,18 +271,13 @@ impl Sessions {
     }
 }
 
-fn supported(s: &SessionEntry, catalog: &Catalog) -> bool {
-    if catalog.node(&s.node).1.is_none() {
+fn supported(s: &SessionRecord, catalog: &Catalog) -> bool {
+    if !catalog.has_node(&s.node) {
         return false;
     }
-    let mut ids = s.check_ids().peekable();
-    if ids.peek().is_none() {
-        return true;
-    }
-    let (_, checks) = catalog.node_checks(&s.node);
-    ids.all(|id| {
-        checks
-            .iter()
+    s.check_ids().all(|id| {
+        catalog
+            .checks_of(&s.node)
             .any(|c| c.check_id == id && c.status != check_status::CRITICAL)
     })
 }

@@ -1,15 +1,32 @@
 //! Snapshot encoding of the whole store, history included, so a watcher can
-//! resume across a snapshot install or a restart.
+//! resume across a snapshot install or a restart; and decoding of every
+//! format an earlier release wrote (2 to 4), upgraded to today's.
+//!
+//! A snapshot is postcard bytes of `Snapshot`: the format version, then the
+//! store's own `Tables` struct, then the history. The store holds exactly
+//! those two, so the encoding cannot drift from the store: there is no
+//! second list of fields to keep in step. Never performs I/O.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Store, StoreError};
+use crate::{History, Store, StoreError, Tables};
 
-/// Version 4: lock-delays are windows around the invalidating entry's
-/// stamp (`session::LockDelay`) instead of deadlines on a clock that never
-/// went back (version 3).
-const FORMAT_VERSION: u32 = 4;
+/// Version 5: the store's `Tables` then its history (version 4 had the
+/// history between the events and the indexes, and a hand-kept copy of
+/// the field list for a snapshot without history).
+const FORMAT_VERSION: u32 = 5;
 
+/// The encoding of a snapshot, for writing (`Snapshot<&Tables, &History>`)
+/// and for reading (`Snapshot<Tables, History>`) alike: one definition, so
+/// both sides always agree.
+#[derive(Serialize, Deserialize)]
+struct Snapshot<T, H> {
+    version: u32,
+    tables: T,
+    history: H,
+}
+
+/// How formats 2 to 4 began: the version, then the store's fields.
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
     version: u32,
@@ -22,11 +39,7 @@ impl Store {
     /// # Errors
     /// Only if serialization fails, which a well-formed store never does.
     pub fn encode_snapshot(&self) -> Result<Vec<u8>, StoreError> {
-        postcard::to_stdvec(&Envelope {
-            version: FORMAT_VERSION,
-            store: self,
-        })
-        .map_err(StoreError::SnapshotEncode)
+        self.encode_with(&self.history)
     }
 
     /// Encodes the replicated tables without the history (what a snapshot
@@ -36,106 +49,41 @@ impl Store {
     /// # Errors
     /// As `encode_snapshot`.
     pub fn encode_state(&self) -> Result<Vec<u8>, StoreError> {
-        // The same fields in the same order as `Store`, so the encoding is
-        // the same as a store whose history is empty.
-        #[derive(Serialize)]
-        struct View<'a> {
-            kv: &'a crate::kv::KvTable,
-            catalog: &'a crate::catalog::Catalog,
-            events: &'a crate::events::Events,
-            history: &'a crate::History,
-            last_index: u64,
-            restored_at: u64,
-            sessions: &'a crate::session::Sessions,
-            clock_ms: u64,
-        }
-        let empty = crate::History::new(self.history.limit());
-        postcard::to_stdvec(&Envelope {
+        self.encode_with(&History::new(self.history.limit()))
+    }
+
+    fn encode_with(&self, history: &History) -> Result<Vec<u8>, StoreError> {
+        postcard::to_stdvec(&Snapshot {
             version: FORMAT_VERSION,
-            store: View {
-                kv: &self.kv,
-                catalog: &self.catalog,
-                events: &self.events,
-                history: &empty,
-                last_index: self.last_index,
-                restored_at: self.restored_at,
-                sessions: &self.sessions,
-                clock_ms: self.clock_ms,
-            },
+            tables: &self.tables,
+            history,
         })
         .map_err(StoreError::SnapshotEncode)
     }
 
-    /// Decodes a store written by `encode_snapshot`.
+    /// Decodes a store written by `encode_snapshot`, or by an earlier
+    /// release in format 2, 3 or 4.
     ///
     /// # Errors
-    /// When the bytes are not a snapshot of this format.
+    /// When the bytes are not a snapshot of one of these formats.
     pub fn decode_snapshot(bytes: &[u8]) -> Result<Store, StoreError> {
         #[derive(Deserialize)]
         struct Version {
             version: u32,
         }
-        /// Version 2: the same tables before sessions and the leader's
-        /// clock were added (at the end), so a data dir written by an
-        /// earlier build still loads.
-        #[derive(Deserialize)]
-        struct StoreV2 {
-            kv: crate::kv::KvTable,
-            catalog: crate::catalog::Catalog,
-            events: crate::events::Events,
-            history: crate::History,
-            last_index: u64,
-            restored_at: u64,
-        }
-        /// Version 3: lock-delays as deadlines (`session::SessionsV3`).
-        #[derive(Deserialize)]
-        struct StoreV3 {
-            kv: crate::kv::KvTable,
-            catalog: crate::catalog::Catalog,
-            events: crate::events::Events,
-            history: crate::History,
-            last_index: u64,
-            restored_at: u64,
-            sessions: crate::session::SessionsV3,
-            clock_ms: u64,
-        }
         let v: Version = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
         let mut store = match v.version {
             FORMAT_VERSION => {
-                let env: Envelope<Store> =
+                let s: Snapshot<Tables, History> =
                     postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-                env.store
-            }
-            3 => {
-                let env: Envelope<StoreV3> =
-                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-                let old = env.store;
                 Store {
-                    kv: old.kv,
-                    catalog: old.catalog,
-                    events: old.events,
-                    history: old.history,
-                    last_index: old.last_index,
-                    restored_at: old.restored_at,
-                    sessions: old.sessions.upgrade(old.clock_ms),
-                    clock_ms: old.clock_ms,
+                    tables: s.tables,
+                    history: s.history,
                 }
             }
-            2 => {
-                let env: Envelope<StoreV2> =
-                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-                let old = env.store;
-                Store {
-                    kv: old.kv,
-                    catalog: old.catalog,
-                    events: old.events,
-                    history: old.history,
-                    last_index: old.last_index,
-                    restored_at: old.restored_at,
-                    sessions: crate::session::Sessions::default(),
-                    clock_ms: 0,
-                }
-            }
+            4 => decode_old::<StoreV4>(bytes)?.upgrade(),
+            3 => decode_old::<StoreV3>(bytes)?.upgrade(),
+            2 => decode_old::<StoreV2>(bytes)?.upgrade(),
             found => {
                 return Err(StoreError::SnapshotVersion {
                     found,
@@ -143,9 +91,101 @@ impl Store {
                 })
             }
         };
-        let Store { kv, history, .. } = &mut store;
-        history.relink(kv);
+        let Store { tables, history } = &mut store;
+        history.relink(&tables.kv);
         Ok(store)
+    }
+}
+
+fn decode_old<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    let env: Envelope<T> = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+    Ok(env.store)
+}
+
+/// Version 4, frozen: the store's fields in the order `Store` had them.
+#[derive(Deserialize)]
+struct StoreV4 {
+    kv: crate::kv::KvTable,
+    catalog: crate::catalog::Catalog,
+    events: crate::events::Events,
+    history: History,
+    last_index: u64,
+    restored_at: u64,
+    sessions: crate::session::Sessions,
+    clock_ms: u64,
+}
+
+impl StoreV4 {
+    fn upgrade(self) -> Store {
+        Store {
+            tables: Tables {
+                kv: self.kv,
+                catalog: self.catalog,
+                events: self.events,
+                sessions: self.sessions,
+                last_index: self.last_index,
+                restored_at: self.restored_at,
+                clock_ms: self.clock_ms,
+            },
+            history: self.history,
+        }
+    }
+}
+
+/// Version 3: lock-delays as deadlines (`session::SessionsV3`).
+#[derive(Deserialize)]
+struct StoreV3 {
+    kv: crate::kv::KvTable,
+    catalog: crate::catalog::Catalog,
+    events: crate::events::Events,
+    history: History,
+    last_index: u64,
+    restored_at: u64,
+    sessions: crate::session::SessionsV3,
+    clock_ms: u64,
+}
+
+impl StoreV3 {
+    fn upgrade(self) -> Store {
+        StoreV4 {
+            kv: self.kv,
+            catalog: self.catalog,
+            events: self.events,
+            history: self.history,
+            last_index: self.last_index,
+            restored_at: self.restored_at,
+            sessions: self.sessions.upgrade(self.clock_ms),
+            clock_ms: self.clock_ms,
+        }
+        .upgrade()
+    }
+}
+
+/// Version 2: the same tables before sessions and the leader's clock were
+/// added (at the end), so a data dir written by an earlier build still loads.
+#[derive(Deserialize)]
+struct StoreV2 {
+    kv: crate::kv::KvTable,
+    catalog: crate::catalog::Catalog,
+    events: crate::events::Events,
+    history: History,
+    last_index: u64,
+    restored_at: u64,
+}
+
+impl StoreV2 {
+    fn upgrade(self) -> Store {
+        StoreV4 {
+            kv: self.kv,
+            catalog: self.catalog,
+            events: self.events,
+            history: self.history,
+            last_index: self.last_index,
+            restored_at: self.restored_at,
+            sessions: crate::session::Sessions::default(),
+            clock_ms: 0,
+        }
+        .upgrade()
     }
 }
 
@@ -182,9 +222,9 @@ mod tests {
         let bytes = postcard::to_stdvec(&Envelope {
             version: 3,
             store: V3 {
-                kv: &store.kv,
-                catalog: &store.catalog,
-                events: &store.events,
+                kv: &store.tables.kv,
+                catalog: &store.tables.catalog,
+                events: &store.tables.events,
                 history: &store.history,
                 last_index: 9,
                 restored_at: 0,
@@ -202,20 +242,23 @@ mod tests {
         })
         .unwrap();
         let back = Store::decode_snapshot(&bytes).unwrap();
-        assert_eq!((back.last_index, back.clock_ms), (9, clock));
+        assert_eq!((back.tables.last_index, back.tables.clock_ms), (9, clock));
         assert_eq!(
-            back.sessions.lock_delay("pending"),
+            back.tables.sessions.lock_delay("pending"),
             Some(LockDelay {
                 at_ms: clock,
                 delay_ms: 5_000
             })
         );
-        assert_eq!(back.sessions.lock_delay("over"), None);
+        assert_eq!(back.tables.sessions.lock_delay("over"), None);
         assert_eq!(
-            back.sessions.lock_delay("a-day-ahead").map(|d| d.delay_ms),
+            back.tables
+                .sessions
+                .lock_delay("a-day-ahead")
+                .map(|d| d.delay_ms),
             Some(crate::session::MAX_LOCK_DELAY_MS)
         );
-        assert_eq!(back.sessions.table_index(), 5);
+        assert_eq!(back.tables.sessions.table_index(), 5);
     }
 
     /// A version-2 snapshot (written before sessions existed) still loads,
@@ -244,18 +287,18 @@ mod tests {
         let bytes = postcard::to_stdvec(&Envelope {
             version: 2,
             store: V2 {
-                kv: &store.kv,
-                catalog: &store.catalog,
-                events: &store.events,
+                kv: &store.tables.kv,
+                catalog: &store.tables.catalog,
+                events: &store.tables.events,
                 history: &store.history,
-                last_index: store.last_index,
-                restored_at: store.restored_at,
+                last_index: store.tables.last_index,
+                restored_at: store.tables.restored_at,
             },
         })
         .unwrap();
         let back = Store::decode_snapshot(&bytes).unwrap();
-        assert_eq!(back.last_index, 7);
-        assert_eq!(back.kv.get("a/b").map(|e| e.flags), Some(3));
+        assert_eq!(back.tables.last_index, 7);
+        assert_eq!(back.tables.kv.get("a/b").map(|e| e.flags), Some(3));
         assert!(matches!(
             Store::decode_snapshot(
                 &postcard::to_stdvec(&Envelope {

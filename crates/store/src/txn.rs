@@ -7,11 +7,12 @@
 
 use std::sync::Arc;
 
-use praetor_api::catalog::{DeregisterRequest, HealthCheck, Node, NodeService, RegisterRequest};
+use praetor_api::catalog::{HealthCheck, Node, NodeService};
 use serde::{Deserialize, Serialize};
 
 use crate::history::Change;
 use crate::kv::{Entry, Undo};
+use crate::model::{Deregistration, Registration};
 use crate::Store;
 
 /// A KV verb, as Consul names them.
@@ -121,7 +122,7 @@ pub struct CatalogOp {
     pub node: String,
     /// The service or check ID (empty for a node).
     pub id: String,
-    pub register: RegisterRequest,
+    pub register: Registration,
     pub index: u64,
 }
 
@@ -245,9 +246,9 @@ fn kv_write(
     };
     match op.verb {
         KvVerb::Set | KvVerb::Cas => {
-            store.kv.save(undo, key);
+            store.tables.kv.save(undo, key);
             let cas = (op.verb == KvVerb::Cas).then_some(op.index);
-            let c = store.kv.set(index, key, &op.value, op.flags, cas);
+            let c = store.tables.kv.set(index, key, &op.value, op.flags, cas);
             done(
                 c,
                 changes,
@@ -258,8 +259,11 @@ fn kv_write(
         KvVerb::Lock => {
             crate::command::may_acquire(store, key, &op.session)
                 .map_err(|why| format!("failed to lock key {key:?}: {why}"))?;
-            store.kv.save(undo, key);
-            let c = store.kv.lock(index, key, &op.value, op.flags, &op.session);
+            store.tables.kv.save(undo, key);
+            let c = store
+                .tables
+                .kv
+                .lock(index, key, &op.value, op.flags, &op.session);
             done(
                 c,
                 changes,
@@ -268,8 +272,9 @@ fn kv_write(
             Ok(written(store, key))
         }
         KvVerb::Unlock => {
-            store.kv.save(undo, key);
+            store.tables.kv.save(undo, key);
             let c = store
+                .tables
                 .kv
                 .unlock(index, key, &op.value, op.flags, &op.session);
             let why = format!(
@@ -279,9 +284,9 @@ fn kv_write(
             Ok(written(store, key))
         }
         KvVerb::Delete | KvVerb::DeleteCas => {
-            store.kv.save(undo, key);
+            store.tables.kv.save(undo, key);
             let cas = (op.verb == KvVerb::DeleteCas).then_some(op.index);
-            let c = store.kv.delete(index, key, cas);
+            let c = store.tables.kv.delete(index, key, cas);
             done(
                 c,
                 changes,
@@ -290,8 +295,8 @@ fn kv_write(
             Ok(Vec::new())
         }
         KvVerb::DeleteTree => {
-            store.kv.save_prefix(undo, key);
-            changes.extend(store.kv.delete_tree(index, key));
+            store.tables.kv.save_prefix(undo, key);
+            changes.extend(store.tables.kv.delete_tree(index, key));
             Ok(Vec::new())
         }
         KvVerb::Get
@@ -315,8 +320,8 @@ fn catalog_get(store: &Store, op: &CatalogOp) -> Option<TxnResult> {
     let c = store.catalog();
     match op.target {
         CatalogTarget::Node => c.node(&op.node).1.map(TxnResult::Node),
-        CatalogTarget::Service => c.service(&op.node, &op.id).cloned().map(TxnResult::Service),
-        CatalogTarget::Check => c.check(&op.node, &op.id).cloned().map(TxnResult::Check),
+        CatalogTarget::Service => c.service(&op.node, &op.id).map(TxnResult::Service),
+        CatalogTarget::Check => c.check(&op.node, &op.id).map(TxnResult::Check),
     }
 }
 
@@ -339,10 +344,10 @@ fn catalog_op(store: &mut Store, index: u64, op: &CatalogOp) -> Result<Vec<TxnRe
             if op.verb == CatalogVerb::Cas && current.as_ref().map_or(0, modify_index) != op.index {
                 return Err(format!("failed to set {}, index is stale", what(op)));
             }
-            if op.target != CatalogTarget::Node && store.catalog().node(&op.node).1.is_none() {
+            if op.target != CatalogTarget::Node && !store.catalog().has_node(&op.node) {
                 return Err(format!("node {:?} doesn't exist", op.node));
             }
-            store.catalog.register(index, &op.register)?;
+            store.tables.catalog.register(index, &op.register)?;
             Ok(catalog_get(store, op).into_iter().collect())
         }
         CatalogVerb::Delete | CatalogVerb::DeleteCas => {
@@ -351,16 +356,16 @@ fn catalog_op(store: &mut Store, index: u64, op: &CatalogOp) -> Result<Vec<TxnRe
             {
                 return Err(format!("failed to delete {}, index is stale", what(op)));
             }
-            let mut r = DeregisterRequest {
+            let mut r = Deregistration {
                 node: op.node.clone(),
-                ..DeregisterRequest::default()
+                ..Deregistration::default()
             };
             match op.target {
                 CatalogTarget::Node => {}
                 CatalogTarget::Service => r.service_id = op.id.clone(),
                 CatalogTarget::Check => r.check_id = op.id.clone(),
             }
-            store.catalog.deregister(index, &r);
+            store.tables.catalog.deregister(index, &r);
             Ok(Vec::new())
         }
     }
@@ -377,7 +382,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome 
             TxnOp::Kv(op) => kv_write(store, index, op, &mut undo, &mut changes),
             TxnOp::Catalog(op) => {
                 if op.verb != CatalogVerb::Get && saved_catalog.is_none() {
-                    saved_catalog = Some(store.catalog.clone());
+                    saved_catalog = Some(store.tables.catalog.clone());
                 }
                 catalog_op(store, index, op)
             }
@@ -388,9 +393,9 @@ pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome 
         }
     }
     if !out.ok() {
-        store.kv.rollback(undo);
+        store.tables.kv.rollback(undo);
         if let Some(c) = saved_catalog {
-            store.catalog = c;
+            store.tables.catalog = c;
         }
         out.results.clear();
         return out;

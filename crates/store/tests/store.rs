@@ -291,19 +291,25 @@ fn node_health_upserts_only_on_change_and_deregister_cascades() {
     assert!(s
         .apply(
             5,
-            &Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
-                node: "n1".into(),
-                ..Default::default()
-            })
+            &Command::CatalogDeregister(
+                praetor_api::catalog::DeregisterRequest {
+                    node: "n1".into(),
+                    ..Default::default()
+                }
+                .into()
+            )
         )
         .ok());
     assert!(!s
         .apply(
             6,
-            &Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
-                node: "n1".into(),
-                ..Default::default()
-            })
+            &Command::CatalogDeregister(
+                praetor_api::catalog::DeregisterRequest {
+                    node: "n1".into(),
+                    ..Default::default()
+                }
+                .into()
+            )
         )
         .ok());
     assert!(s.catalog().node("n1").1.is_none());
@@ -325,28 +331,31 @@ fn register(
     checks: &[(&str, &str, &str)],
 ) -> Command {
     use praetor_api::catalog::{CheckDefinition, RegisterRequest, ServiceDefinition};
-    Command::CatalogRegister(RegisterRequest {
-        node: node.into(),
-        address: "10.0.0.9".into(),
-        datacenter: "dc1".into(),
-        service: service.map(|(id, name, tags)| ServiceDefinition {
-            id: id.into(),
-            service: name.into(),
-            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-            port: 80,
-            ..Default::default()
-        }),
-        checks: checks
-            .iter()
-            .map(|(id, service_id, status)| CheckDefinition {
-                check_id: (*id).into(),
-                service_id: (*service_id).into(),
-                status: (*status).into(),
+    Command::CatalogRegister(
+        RegisterRequest {
+            node: node.into(),
+            address: "10.0.0.9".into(),
+            datacenter: "dc1".into(),
+            service: service.map(|(id, name, tags)| ServiceDefinition {
+                id: id.into(),
+                service: name.into(),
+                tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+                port: 80,
                 ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
+            }),
+            checks: checks
+                .iter()
+                .map(|(id, service_id, status)| CheckDefinition {
+                    check_id: (*id).into(),
+                    service_id: (*service_id).into(),
+                    status: (*status).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .into(),
+    )
 }
 
 #[test]
@@ -423,11 +432,14 @@ fn catalog_register_follows_consul_and_indexes_stay_per_service() {
 
     // Deregistering a service takes its checks; a node takes everything.
     let dereg = |node: &str, service: &str| {
-        Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
-            node: node.into(),
-            service_id: service.into(),
-            ..Default::default()
-        })
+        Command::CatalogDeregister(
+            praetor_api::catalog::DeregisterRequest {
+                node: node.into(),
+                service_id: service.into(),
+                ..Default::default()
+            }
+            .into(),
+        )
     };
     assert!(s.apply(9, &dereg("n1", "web1")).ok());
     assert!(s.catalog().service_checks("web").1.is_empty());

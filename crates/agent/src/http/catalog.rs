@@ -156,7 +156,10 @@ pub async fn register(
     if req.datacenter.is_empty() {
         req.datacenter = state.config().datacenter.clone();
     }
-    let (index, resp) = state.backend.write(Command::CatalogRegister(req)).await?;
+    let (index, resp) = state
+        .backend
+        .write(Command::CatalogRegister(req.into()))
+        .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));
     }
@@ -174,7 +177,10 @@ pub async fn deregister(
     if req.node.is_empty() {
         return Err(ApiError::BadRequest("Must provide node".into()));
     }
-    let (index, _) = state.backend.write(Command::CatalogDeregister(req)).await?;
+    let (index, _) = state
+        .backend
+        .write(Command::CatalogDeregister(req.into()))
+        .await?;
     Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
 }
 

@@ -62,7 +62,7 @@ pub async fn fire(
     };
     let (index, _) = state
         .backend
-        .write(Command::EventFire(event.clone()))
+        .write(Command::EventFire(event.clone().into()))
         .await?;
     let event = UserEvent {
         ltime: index,

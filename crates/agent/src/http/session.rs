@@ -134,7 +134,7 @@ pub async fn create(
     let id = entry.id.clone();
     let (index, resp) = state
         .backend
-        .write(Command::SessionCreate(Box::new(entry)))
+        .write(Command::SessionCreate(Box::new(entry.into())))
         .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));

@@ -131,7 +131,7 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             verb,
             node: b.node,
             id: String::new(),
-            register,
+            register: register.into(),
             index: b.modify_index,
         })));
     }
@@ -151,7 +151,7 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             verb,
             node: s.node,
             id,
-            register,
+            register: register.into(),
             index: modify_index,
         })));
     }
@@ -180,7 +180,7 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             verb,
             node: b.node,
             id: b.check_id,
-            register,
+            register: register.into(),
             index: b.modify_index,
         })));
     }

@@ -179,11 +179,14 @@ fn sample_snapshot() -> Vec<u8> {
     }
     store.apply(
         5,
-        &Command::CatalogRegister(RegisterRequest {
-            node: "n1".into(),
-            address: "10.0.0.1".into(),
-            ..RegisterRequest::default()
-        }),
+        &Command::CatalogRegister(
+            RegisterRequest {
+                node: "n1".into(),
+                address: "10.0.0.1".into(),
+                ..RegisterRequest::default()
+            }
+            .into(),
+        ),
     );
     store.apply(
         6,
@@ -414,7 +417,7 @@ fn definitions(body: &[u8]) {
         let _ = check_from_body(c, false);
     }
     if let Ok(req) = json_body::<RegisterRequest>(body) {
-        Store::default().apply(1, &Command::CatalogRegister(req));
+        Store::default().apply(1, &Command::CatalogRegister(req.into()));
     }
 }
 

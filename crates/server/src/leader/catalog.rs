@@ -38,7 +38,7 @@ fn desired_node(m: &MemberView) -> Option<NodeHealth> {
 
 /// The command that removes `node` and everything registered on it.
 fn deregister_node(node: &str) -> Command {
-    Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
+    Command::CatalogDeregister(praetor_store::model::Deregistration {
         node: node.to_owned(),
         ..Default::default()
     })

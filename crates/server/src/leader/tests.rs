@@ -234,7 +234,7 @@ fn has_node(server: &Server, node: &str) -> bool {
 
 /// A node registered through the catalog API, without `serfHealth`.
 fn register_external(node: &str) -> Command {
-    Command::CatalogRegister(praetor_api::catalog::RegisterRequest {
+    Command::CatalogRegister(praetor_store::model::Registration {
         node: node.into(),
         address: "10.0.0.9".into(),
         ..Default::default()

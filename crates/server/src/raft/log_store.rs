@@ -34,6 +34,14 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const PURGED: &str = "last_purged";
+const FORMAT: &str = "format";
+
+/// The log's format: how entries, the vote and log ids are encoded
+/// (postcard of openraft's types around store `Command`s, pinned by the
+/// golden bytes in `format_tests.rs`). Kept in the meta table; a log
+/// without it was written before it was recorded, in format 1. A log of
+/// another format is refused at open rather than misread.
+pub const LOG_FORMAT: u32 = 1;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -124,7 +132,27 @@ impl LogStore {
         {
             let txn = db.begin_write().map_err(io_err)?;
             txn.open_table(LOGS).map_err(io_err)?;
-            txn.open_table(META).map_err(io_err)?;
+            {
+                let mut meta = txn.open_table(META).map_err(io_err)?;
+                let found = match meta.get(FORMAT).map_err(io_err)? {
+                    Some(v) => Some(postcard::from_bytes::<u32>(v.value()).map_err(io_err)?),
+                    None => None,
+                };
+                match found {
+                    Some(LOG_FORMAT) => {}
+                    Some(other) => {
+                        return Err(io_err(format!(
+                            "the raft log {} is in format {other}; this build reads format \
+                             {LOG_FORMAT} (was it written by a newer release?)",
+                            path.display()
+                        )))
+                    }
+                    None => {
+                        meta.insert(FORMAT, encode(&LOG_FORMAT).as_slice())
+                            .map_err(io_err)?;
+                    }
+                }
+            }
             txn.commit().map_err(io_err)?;
         }
         let mut inner = Inner::default();
@@ -478,5 +506,58 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
         }
         self.send(Op::PurgeUpTo(log_id.index, encode(&Some(log_id))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored_format(path: &Path) -> Option<u32> {
+        let db = Database::open(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
+        let v = meta.get(FORMAT).unwrap()?;
+        Some(postcard::from_bytes(v.value()).unwrap())
+    }
+
+    #[test]
+    fn a_log_records_its_format_and_one_of_another_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.db");
+        let log = LogStore::open(&path).unwrap();
+        log.close();
+        drop(log);
+        assert_eq!(stored_format(&path), Some(LOG_FORMAT));
+
+        // A log from before the format was recorded is format 1 and opens.
+        {
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META).unwrap().remove(FORMAT).unwrap();
+            txn.commit().unwrap();
+        }
+        let log = LogStore::open(&path).unwrap();
+        log.close();
+        drop(log);
+        assert_eq!(stored_format(&path), Some(1));
+
+        {
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(FORMAT, encode(&(LOG_FORMAT + 1)).as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = LogStore::open(&path)
+            .err()
+            .expect("a newer format is refused");
+        assert!(
+            err.to_string()
+                .contains(&format!("in format {}", LOG_FORMAT + 1)),
+            "{err}"
+        );
     }
 }

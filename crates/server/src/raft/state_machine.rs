@@ -53,9 +53,9 @@ impl Shared {
 
 /// The snapshot file's header, stored beside the data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SnapshotFile {
-    meta: SnapshotMeta<u64, BasicNode>,
-    data: Vec<u8>,
+pub(crate) struct SnapshotFile {
+    pub(crate) meta: SnapshotMeta<u64, BasicNode>,
+    pub(crate) data: Vec<u8>,
 }
 
 /// Where snapshots are kept: a file in the data dir, or memory in dev mode.

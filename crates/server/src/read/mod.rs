@@ -587,8 +587,7 @@ impl Read for SessionInfo {
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         let sessions = store.sessions();
-        let found = sessions.get(&self.id).map(|s| s.entry.clone());
-        (sessions.table_index(), found)
+        (sessions.table_index(), sessions.info(&self.id))
     }
 
     from_wire!(SessionInfo);

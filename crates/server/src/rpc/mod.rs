@@ -254,10 +254,13 @@ mod tests {
                 status: "passing".into(),
                 output: String::new(),
             }),
-            Command::CatalogDeregister(DeregisterRequest {
-                node: "n1".into(),
-                ..Default::default()
-            }),
+            Command::CatalogDeregister(
+                DeregisterRequest {
+                    node: "n1".into(),
+                    ..Default::default()
+                }
+                .into(),
+            ),
             Command::SessionDestroy { id: "s".into() },
             Command::SessionRenew { id: "s".into() },
             Command::Txn(Vec::new()),

@@ -18,7 +18,7 @@ fn create(index: u64, stamp: u64, id: &str, delay_ms: u64) -> (u64, Command) {
         index,
         at(
             stamp,
-            Command::SessionCreate(Box::new(session(id, "release", &[], delay_ms))),
+            Command::SessionCreate(Box::new(session(id, "release", &[], delay_ms).into())),
         ),
     )
 }
@@ -169,11 +169,14 @@ fn a_lock_delay_is_clamped_to_consuls_maximum() {
                 3,
                 at(
                     NOW,
-                    Command::SessionCreate(Box::new({
-                        let mut s = session("a", "release", &[], 0);
-                        s.lock_delay = u64::MAX;
-                        s
-                    })),
+                    Command::SessionCreate(Box::new(
+                        ({
+                            let mut s = session("a", "release", &[], 0);
+                            s.lock_delay = u64::MAX;
+                            s
+                        })
+                        .into(),
+                    )),
                 ),
             ),
             create(4, NOW, "b", 0),
@@ -292,8 +295,8 @@ proptest! {
         }
         let mut holder = session("holder", "release", &[], 0);
         holder.lock_delay = delay_ns;
-        st.apply(index, &at(s, Command::SessionCreate(Box::new(holder))));
-        st.apply(index + 1, &at(s, Command::SessionCreate(Box::new(session("next", "release", &[], 0)))));
+        st.apply(index, &at(s, Command::SessionCreate(Box::new(holder.into()))));
+        st.apply(index + 1, &at(s, Command::SessionCreate(Box::new(session("next", "release", &[], 0).into()))));
         prop_assert!(st.apply(index + 2, &at(s, acquire("k", "holder"))).ok());
         prop_assert!(st.apply(index + 3, &at(s, destroy("holder"))).ok());
         let d = (delay_ns / 1_000_000).min(MAX_LOCK_DELAY_MS);

@@ -4,14 +4,17 @@
 //! data — an enum variant is its position in the source, a struct is its
 //! fields in order, and a field that serde skips (`skip_serializing_if`)
 //! shifts every byte after it — so a harmless-looking change to `Command`
-//! or to an API type it carries silently makes existing logs, snapshots and
-//! peers unreadable. These tests pin the bytes:
+//! or to a store type it carries (`model.rs`, `txn.rs`) silently makes
+//! existing logs, snapshots and peers unreadable. These tests pin the bytes
+//! (the examples are built from the API types and converted, so the
+//! conversions are covered too):
 //!
 //! - every `Command` variant, fully populated, against committed golden
 //!   bytes (`tests/golden/commands.hex`), and a probe that fails when a
 //!   variant is added without a golden example;
 //! - a populated store's snapshot (and its restore body) against
-//!   `tests/golden/snapshot_v4.hex`, decoding back to the same store;
+//!   `tests/golden/snapshot_v5.hex`, decoding back to the same store, and
+//!   the same store in format 4 (`snapshot_v4.hex`, frozen) decoding to it;
 //! - a round-trip property over arbitrary commands, and decoding arbitrary
 //!   bytes never panics.
 
@@ -41,8 +44,8 @@ of the old struct and convert, as `snapshot.rs` does for versions 2 and \
 3), bump the snapshot format version (`FORMAT_VERSION` in \
 crates/store/src/snapshot.rs) and the log format if log entries changed, \
 add a migration with a test that decodes the OLD golden bytes (keep the \
-old file, e.g. rename tests/golden/snapshot_v4.hex and decode it in a \
-test), and only then update the golden file with the new bytes printed \
+old file and decode it in a test, as snapshot_v4.hex is kept for format \
+5), and only then write the new golden file with the new bytes printed \
 below.";
 
 // ---------------------------------------------------------------- helpers
@@ -197,7 +200,7 @@ fn catalog_op(target: CatalogTarget, verb: CatalogVerb, n: u64) -> TxnOp {
         verb,
         node: format!("node-{n}"),
         id: format!("id-{n}"),
-        register: register_request(),
+        register: register_request().into(),
         index: 300 + n,
     }))
 }
@@ -288,29 +291,35 @@ fn examples() -> Vec<(&'static str, Command)> {
         ),
         (
             "catalog_register",
-            Command::CatalogRegister(register_request()),
+            Command::CatalogRegister(register_request().into()),
         ),
         (
             "catalog_deregister",
-            Command::CatalogDeregister(DeregisterRequest {
-                node: "node-1".into(),
-                datacenter: "dc1".into(),
-                service_id: "web-1".into(),
-                check_id: "check-a".into(),
-            }),
+            Command::CatalogDeregister(
+                DeregisterRequest {
+                    node: "node-1".into(),
+                    datacenter: "dc1".into(),
+                    service_id: "web-1".into(),
+                    check_id: "check-a".into(),
+                }
+                .into(),
+            ),
         ),
         (
             "event_fire",
-            Command::EventFire(UserEvent {
-                id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
-                name: "deploy".into(),
-                payload: Some("v1.2.3".into()),
-                node_filter: "web-.*".into(),
-                service_filter: "web".into(),
-                tag_filter: "canary".into(),
-                version: 1,
-                ltime: 99,
-            }),
+            Command::EventFire(
+                UserEvent {
+                    id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+                    name: "deploy".into(),
+                    payload: Some("v1.2.3".into()),
+                    node_filter: "web-.*".into(),
+                    service_filter: "web".into(),
+                    tag_filter: "canary".into(),
+                    version: 1,
+                    ltime: 99,
+                }
+                .into(),
+            ),
         ),
         ("restore", Command::Restore(vec![4, 0, 1, 2, 0xff, 0x80])),
         (
@@ -325,7 +334,7 @@ fn examples() -> Vec<(&'static str, Command)> {
         ),
         (
             "session_create",
-            Command::SessionCreate(Box::new(session_entry())),
+            Command::SessionCreate(Box::new(session_entry().into())),
         ),
         (
             "session_destroy",
@@ -460,27 +469,27 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
         ),
         (
             "catalog_register_empty",
-            Command::CatalogRegister(RegisterRequest::default()),
+            Command::CatalogRegister(RegisterRequest::default().into()),
         ),
         // Empty nested service and check definitions, a service without weights.
         (
             "catalog_register_empty_nested",
-            Command::CatalogRegister(register),
+            Command::CatalogRegister(register.into()),
         ),
         (
             "catalog_deregister_empty",
-            Command::CatalogDeregister(DeregisterRequest::default()),
+            Command::CatalogDeregister(DeregisterRequest::default().into()),
         ),
-        ("event_fire_empty", Command::EventFire(event)),
+        ("event_fire_empty", Command::EventFire(event.into())),
         ("restore_empty", Command::Restore(Vec::new())),
         ("batch_empty", Command::Batch(Vec::new())),
         (
             "session_create_empty",
-            Command::SessionCreate(Box::new(session)),
+            Command::SessionCreate(Box::new(session.into())),
         ),
         (
             "session_create_empty_checks",
-            Command::SessionCreate(Box::new(session_checks)),
+            Command::SessionCreate(Box::new(session_checks.into())),
         ),
         (
             "session_destroy_empty",
@@ -532,7 +541,7 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
                     verb: CatalogVerb::Set,
                     node: String::new(),
                     id: String::new(),
-                    register: RegisterRequest::default(),
+                    register: RegisterRequest::default().into(),
                     index: 0,
                 })),
             ]),
@@ -776,11 +785,15 @@ fn the_golden_transaction_has_an_operation_of_every_kind() {
 
 // ------------------------------------------------------ snapshot tests
 
-const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v4.hex");
+const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v5.hex");
 
 /// The snapshot format version the golden bytes are of (the first byte of
 /// every snapshot, `FORMAT_VERSION` in crates/store/src/snapshot.rs).
-const SNAPSHOT_VERSION: u8 = 4;
+const SNAPSHOT_VERSION: u8 = 5;
+
+/// The same store in format 4, as the previous release wrote it (frozen:
+/// never regenerate it).
+const SNAPSHOT_V4_GOLDEN: &str = include_str!("../golden/snapshot_v4.hex");
 
 const T0: u64 = 1_780_000_000_000;
 
@@ -799,7 +812,7 @@ fn populated_store() -> Store {
     let mut register = register_request();
     register.skip_node_update = false;
     let cmds = vec![
-        Command::CatalogRegister(register),
+        Command::CatalogRegister(register.into()),
         Command::NodeHealth(NodeHealth {
             node: "node-2".into(),
             id: "9a1b2c3d-0000-4000-8000-000000000002".into(),
@@ -832,22 +845,28 @@ fn populated_store() -> Store {
         },
         timed(
             T0,
-            Command::SessionCreate(Box::new(SessionEntry {
-                id: "holder".into(),
-                node_checks: Some(vec!["check-a".into()]),
-                service_checks: None,
-                behavior: "release".into(),
-                ..session_entry()
-            })),
+            Command::SessionCreate(Box::new(
+                SessionEntry {
+                    id: "holder".into(),
+                    node_checks: Some(vec!["check-a".into()]),
+                    service_checks: None,
+                    behavior: "release".into(),
+                    ..session_entry()
+                }
+                .into(),
+            )),
         ),
         timed(
             T0 + 1,
-            Command::SessionCreate(Box::new(SessionEntry {
-                id: "live".into(),
-                node_checks: None,
-                service_checks: None,
-                ..session_entry()
-            })),
+            Command::SessionCreate(Box::new(
+                SessionEntry {
+                    id: "live".into(),
+                    node_checks: None,
+                    service_checks: None,
+                    ..session_entry()
+                }
+                .into(),
+            )),
         ),
         timed(
             T0 + 2,
@@ -873,26 +892,32 @@ fn populated_store() -> Store {
                 id: "holder".into(),
             },
         ),
-        Command::EventFire(UserEvent {
-            id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
-            name: "deploy".into(),
-            payload: Some("v1.2.3".into()),
-            node_filter: String::new(),
-            service_filter: String::new(),
-            tag_filter: String::new(),
-            version: 1,
-            ltime: 0,
-        }),
-        Command::EventFire(UserEvent {
-            id: "1d2e3f40-0000-4000-8000-000000000001".into(),
-            name: "restart".into(),
-            payload: None,
-            node_filter: String::new(),
-            service_filter: String::new(),
-            tag_filter: String::new(),
-            version: 1,
-            ltime: 0,
-        }),
+        Command::EventFire(
+            UserEvent {
+                id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+                name: "deploy".into(),
+                payload: Some("v1.2.3".into()),
+                node_filter: String::new(),
+                service_filter: String::new(),
+                tag_filter: String::new(),
+                version: 1,
+                ltime: 0,
+            }
+            .into(),
+        ),
+        Command::EventFire(
+            UserEvent {
+                id: "1d2e3f40-0000-4000-8000-000000000001".into(),
+                name: "restart".into(),
+                payload: None,
+                node_filter: String::new(),
+                service_filter: String::new(),
+                tag_filter: String::new(),
+                version: 1,
+                ltime: 0,
+            }
+            .into(),
+        ),
     ];
     // A short history, so the first KV changes leave it.
     let mut store = Store::new(4);
@@ -996,7 +1021,7 @@ fn the_golden_snapshot_decodes_to_the_same_store() {
     let store = populated_store();
     let bytes = golden
         .get("snapshot")
-        .expect("tests/golden/snapshot_v4.hex has [snapshot]");
+        .expect("tests/golden/snapshot_v5.hex has [snapshot]");
     let back = Store::decode_snapshot(bytes).unwrap_or_else(|e| {
         panic!("{FORMAT_CHANGED}\n\nthe golden snapshot no longer decodes: {e}")
     });
@@ -1011,17 +1036,59 @@ fn the_golden_snapshot_decodes_to_the_same_store() {
     // The restore body decodes to the same tables, its history empty.
     let state = golden
         .get("state")
-        .expect("tests/golden/snapshot_v4.hex has [state]");
+        .expect("tests/golden/snapshot_v5.hex has [state]");
     let restored = Store::decode_snapshot(state)
         .unwrap_or_else(|e| panic!("{FORMAT_CHANGED}\n\nthe golden state no longer decodes: {e}"));
-    assert_eq!(
-        format!("{:?}", restored.kv().list("").collect::<Vec<_>>()),
-        format!("{:?}", store.kv().list("").collect::<Vec<_>>())
-    );
-    assert_eq!(restored.sessions().list(), store.sessions().list());
-    assert_eq!(restored.catalog().nodes(), store.catalog().nodes());
-    assert_eq!(restored.events().list(None), store.events().list(None));
+    assert_same_tables(&restored, &store);
+    assert!(restored.history().is_empty());
     assert_eq!(restored.encode_state().expect("encodes"), *state);
+}
+
+fn assert_same_tables(got: &Store, want: &Store) {
+    assert_eq!(
+        format!("{:?}", got.kv().list("").collect::<Vec<_>>()),
+        format!("{:?}", want.kv().list("").collect::<Vec<_>>())
+    );
+    assert_eq!(got.sessions().list(), want.sessions().list());
+    assert_eq!(
+        got.sessions().lock_delay("service/leader"),
+        want.sessions().lock_delay("service/leader")
+    );
+    assert_eq!(got.catalog().nodes(), want.catalog().nodes());
+    assert_eq!(
+        got.catalog().checks_in_state("any"),
+        want.catalog().checks_in_state("any")
+    );
+    assert_eq!(got.catalog().services(), want.catalog().services());
+    assert_eq!(got.events().list(None), want.events().list(None));
+    assert_eq!(
+        (got.last_index(), got.clock_ms(), got.restored_at()),
+        (want.last_index(), want.clock_ms(), want.restored_at())
+    );
+}
+
+/// Format 4 (the previous release's snapshots and `Restore` bodies in its
+/// logs) still decodes, to the same store, and is written back as format 5
+/// with nothing lost.
+#[test]
+fn a_version_4_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
+    let old = golden_blocks(SNAPSHOT_V4_GOLDEN);
+    let new = golden_blocks(SNAPSHOT_GOLDEN);
+    let store = populated_store();
+    assert_eq!(old["snapshot"][0], 4, "snapshot_v4.hex is format 4");
+
+    let back = Store::decode_snapshot(&old["snapshot"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 4 golden snapshot no longer decodes: {e}")
+    });
+    assert_eq!(observable(&back), observable(&store));
+    assert_eq!(back.encode_snapshot().expect("encodes"), new["snapshot"]);
+
+    let restored = Store::decode_snapshot(&old["state"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 4 golden state no longer decodes: {e}")
+    });
+    assert_same_tables(&restored, &store);
+    assert!(restored.history().is_empty());
+    assert_eq!(restored.encode_state().expect("encodes"), new["state"]);
 }
 
 // ------------------------------------------------------ properties
@@ -1196,7 +1263,7 @@ fn arb_txn_op() -> impl Strategy<Value = TxnOp> {
                 verb,
                 node,
                 id,
-                register,
+                register: register.into(),
                 index,
             }))
         });
@@ -1231,18 +1298,21 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
                 output,
             })
         ),
-        arb_register().prop_map(Command::CatalogRegister),
+        arb_register().prop_map(|r| Command::CatalogRegister(r.into())),
         (text(), text(), text(), text()).prop_map(|(node, datacenter, service_id, check_id)| {
-            Command::CatalogDeregister(DeregisterRequest {
-                node,
-                datacenter,
-                service_id,
-                check_id,
-            })
+            Command::CatalogDeregister(
+                DeregisterRequest {
+                    node,
+                    datacenter,
+                    service_id,
+                    check_id,
+                }
+                .into(),
+            )
         }),
-        arb_event().prop_map(Command::EventFire),
+        arb_event().prop_map(|e| Command::EventFire(e.into())),
         bytes().prop_map(Command::Restore),
-        arb_session().prop_map(|s| Command::SessionCreate(Box::new(s))),
+        arb_session().prop_map(|s| Command::SessionCreate(Box::new(s.into()))),
         text().prop_map(|id| Command::SessionDestroy { id }),
         text().prop_map(|id| Command::SessionRenew { id }),
         (text(), any::<u64>()).prop_map(|(id, renewed)| Command::SessionExpire { id, renewed }),
@@ -1283,6 +1353,36 @@ fn arb_command() -> impl Strategy<Value = Command> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
+    /// The store's own types (`model.rs`) encode exactly as the API types
+    /// the log carried before them, and convert both ways without loss.
+    #[test]
+    fn store_types_encode_as_the_api_types_they_replaced(
+        register in arb_register(),
+        session in arb_session(),
+        event in arb_event(),
+        deregister in (text(), text(), text(), text()),
+    ) {
+        use praetor_store::model::{Deregistration, EventRecord, Registration, SessionRecord};
+        let deregister = DeregisterRequest {
+            node: deregister.0,
+            datacenter: deregister.1,
+            service_id: deregister.2,
+            check_id: deregister.3,
+        };
+        let same = |api: Vec<u8>, store: Vec<u8>| -> Result<(), TestCaseError> {
+            prop_assert_eq!(api, store);
+            Ok(())
+        };
+        same(postcard::to_stdvec(&register).unwrap(), postcard::to_stdvec(&Registration::from(register.clone())).unwrap())?;
+        same(postcard::to_stdvec(&session).unwrap(), postcard::to_stdvec(&SessionRecord::from(session.clone())).unwrap())?;
+        same(postcard::to_stdvec(&event).unwrap(), postcard::to_stdvec(&EventRecord::from(event.clone())).unwrap())?;
+        same(postcard::to_stdvec(&deregister).unwrap(), postcard::to_stdvec(&Deregistration::from(deregister.clone())).unwrap())?;
+        prop_assert_eq!(RegisterRequest::from(Registration::from(register.clone())), register);
+        prop_assert_eq!(SessionEntry::from(SessionRecord::from(session.clone())), session);
+        prop_assert_eq!(UserEvent::from(EventRecord::from(event.clone())), event);
+        prop_assert_eq!(DeregisterRequest::from(Deregistration::from(deregister.clone())), deregister);
+    }
+
     #[test]
     fn any_command_decodes_to_itself(cmd in arb_command()) {
         let bytes = encode(&cmd);
@@ -1320,10 +1420,11 @@ proptest! {
     #[test]
     fn decoding_a_corrupted_snapshot_never_panics(
         state in any::<bool>(),
+        v4 in any::<bool>(),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         cut in any::<prop::sample::Index>(),
     ) {
-        let golden = golden_blocks(SNAPSHOT_GOLDEN);
+        let golden = golden_blocks(if v4 { SNAPSHOT_V4_GOLDEN } else { SNAPSHOT_GOLDEN });
         let mut bytes = golden[if state { "state" } else { "snapshot" }].clone();
         for (at, byte) in flips {
             let i = at.index(bytes.len());

@@ -20,17 +20,20 @@ fn node_health(status: &str) -> Command {
 }
 
 fn check(id: &str, status: &str) -> Command {
-    Command::CatalogRegister(RegisterRequest {
-        node: "n1".into(),
-        skip_node_update: true,
-        check: Some(CheckDefinition {
-            check_id: id.into(),
-            name: id.into(),
-            status: status.into(),
-            ..CheckDefinition::default()
-        }),
-        ..RegisterRequest::default()
-    })
+    Command::CatalogRegister(
+        RegisterRequest {
+            node: "n1".into(),
+            skip_node_update: true,
+            check: Some(CheckDefinition {
+                check_id: id.into(),
+                name: id.into(),
+                status: status.into(),
+                ..CheckDefinition::default()
+            }),
+            ..RegisterRequest::default()
+        }
+        .into(),
+    )
 }
 
 pub(crate) fn session(id: &str, behavior: &str, checks: &[&str], delay_ms: u64) -> SessionEntry {
@@ -77,30 +80,27 @@ fn a_session_needs_its_node_and_healthy_checks() {
     let mut st = Store::default();
     let r = st.apply(
         1,
-        &Command::SessionCreate(Box::new(session("s1", "release", &[], 0))),
+        &Command::SessionCreate(Box::new(session("s1", "release", &[], 0).into())),
     );
     assert!(matches!(r, Response::Refused(why) if why.contains("Missing node")));
     let mut st = store_with_node();
     let r = st.apply(
         3,
-        &Command::SessionCreate(Box::new(session("s1", "release", &["nope"], 0))),
+        &Command::SessionCreate(Box::new(session("s1", "release", &["nope"], 0).into())),
     );
     assert!(matches!(r, Response::Refused(why) if why.contains("Missing check 'nope'")));
     st.apply(4, &check("bad", "critical"));
     let r = st.apply(
         5,
-        &Command::SessionCreate(Box::new(session("s1", "release", &["bad"], 0))),
+        &Command::SessionCreate(Box::new(session("s1", "release", &["bad"], 0).into())),
     );
     assert!(matches!(r, Response::Refused(why) if why.contains("critical")));
     assert!(st.sessions().is_empty(), "a refused create changes nothing");
     let r = st.apply(
         6,
-        &Command::SessionCreate(Box::new(session(
-            "s1",
-            "release",
-            &["serfHealth", "app"],
-            0,
-        ))),
+        &Command::SessionCreate(Box::new(
+            session("s1", "release", &["serfHealth", "app"], 0).into(),
+        )),
     );
     assert!(r.ok());
     let s = &st.sessions().get("s1").unwrap().entry;
@@ -115,11 +115,11 @@ fn acquire_release_and_lock_index_follow_consul() {
     let mut st = store_with_node();
     st.apply(
         3,
-        &Command::SessionCreate(Box::new(session("a", "release", &[], 0))),
+        &Command::SessionCreate(Box::new(session("a", "release", &[], 0).into())),
     );
     st.apply(
         4,
-        &Command::SessionCreate(Box::new(session("b", "release", &[], 0))),
+        &Command::SessionCreate(Box::new(session("b", "release", &[], 0).into())),
     );
     assert!(st.apply(5, &acquire("k", "a")).ok());
     let e = st.kv().get("k").unwrap();
@@ -164,7 +164,7 @@ fn ttl_expiry_invalidates_unless_renewed_since() {
     let mut st = store_with_node();
     st.apply(
         3,
-        &Command::SessionCreate(Box::new(session("s", "release", &[], 0))),
+        &Command::SessionCreate(Box::new(session("s", "release", &[], 0).into())),
     );
     st.apply(4, &acquire("k", "s"));
     assert!(st.apply(5, &Command::SessionRenew { id: "s".into() }).ok());
@@ -195,11 +195,13 @@ fn a_critical_check_invalidates_its_sessions_only() {
     st.apply(3, &check("other", "passing"));
     st.apply(
         4,
-        &Command::SessionCreate(Box::new(session("on-app", "release", &["app"], 0))),
+        &Command::SessionCreate(Box::new(session("on-app", "release", &["app"], 0).into())),
     );
     st.apply(
         5,
-        &Command::SessionCreate(Box::new(session("on-other", "release", &["other"], 0))),
+        &Command::SessionCreate(Box::new(
+            session("on-other", "release", &["other"], 0).into(),
+        )),
     );
     st.apply(6, &acquire("k", "on-app"));
     st.apply(7, &check("app", "warning"));
@@ -223,7 +225,7 @@ fn a_failed_serf_health_or_a_deregistered_node_invalidates() {
     let mut st = store_with_node();
     st.apply(
         3,
-        &Command::SessionCreate(Box::new(session("s", "release", &["serfHealth"], 0))),
+        &Command::SessionCreate(Box::new(session("s", "release", &["serfHealth"], 0).into())),
     );
     st.apply(4, &acquire("k", "s"));
     st.apply(5, &node_health("critical"));
@@ -232,14 +234,17 @@ fn a_failed_serf_health_or_a_deregistered_node_invalidates() {
     st.apply(6, &node_health("passing"));
     st.apply(
         7,
-        &Command::SessionCreate(Box::new(session("t", "release", &[], 0))),
+        &Command::SessionCreate(Box::new(session("t", "release", &[], 0).into())),
     );
     st.apply(
         8,
-        &Command::CatalogDeregister(praetor_api::catalog::DeregisterRequest {
-            node: "n1".into(),
-            ..Default::default()
-        }),
+        &Command::CatalogDeregister(
+            praetor_api::catalog::DeregisterRequest {
+                node: "n1".into(),
+                ..Default::default()
+            }
+            .into(),
+        ),
     );
     assert!(st.sessions().get("t").is_none(), "no node, no session");
 }
@@ -249,11 +254,11 @@ fn behavior_delete_deletes_the_held_keys_release_keeps_them() {
     let mut st = store_with_node();
     st.apply(
         3,
-        &Command::SessionCreate(Box::new(session("del", "delete", &[], 0))),
+        &Command::SessionCreate(Box::new(session("del", "delete", &[], 0).into())),
     );
     st.apply(
         4,
-        &Command::SessionCreate(Box::new(session("rel", "release", &[], 0))),
+        &Command::SessionCreate(Box::new(session("rel", "release", &[], 0).into())),
     );
     st.apply(5, &acquire("a", "del"));
     st.apply(6, &acquire("b", "rel"));
@@ -276,14 +281,14 @@ fn lock_delay_holds_for_its_duration_in_leader_time() {
         3,
         &at(
             1_000,
-            Command::SessionCreate(Box::new(session("a", "release", &[], 5_000))),
+            Command::SessionCreate(Box::new(session("a", "release", &[], 5_000).into())),
         ),
     );
     st.apply(
         4,
         &at(
             1_000,
-            Command::SessionCreate(Box::new(session("b", "release", &[], 0))),
+            Command::SessionCreate(Box::new(session("b", "release", &[], 0).into())),
         ),
     );
     assert!(st.apply(5, &at(1_100, acquire("k", "a"))).ok());
@@ -322,7 +327,7 @@ fn lock_delay_holds_for_its_duration_in_leader_time() {
         11,
         &at(
             7_200,
-            Command::SessionCreate(Box::new(session("c", "release", &[], 0))),
+            Command::SessionCreate(Box::new(session("c", "release", &[], 0).into())),
         ),
     );
     assert!(st.apply(12, &at(7_200, acquire("k", "c"))).ok());
@@ -372,7 +377,7 @@ fn a_failing_operation_leaves_nothing_applied() {
                 verb: CatalogVerb::Delete,
                 node: "n1".into(),
                 id: String::new(),
-                register: RegisterRequest::default(),
+                register: RegisterRequest::default().into(),
                 index: 0,
             })),
         ],
@@ -401,7 +406,7 @@ fn every_kv_verb_does_what_consul_documents() {
     let mut st = store_with_node();
     st.apply(
         3,
-        &Command::SessionCreate(Box::new(session("s", "release", &[], 0))),
+        &Command::SessionCreate(Box::new(session("s", "release", &[], 0).into())),
     );
     let o = txn(
         &mut st,
@@ -458,7 +463,7 @@ fn every_kv_verb_does_what_consul_documents() {
     // Each failing verb says why, by operation index.
     st.apply(
         7,
-        &Command::SessionCreate(Box::new(session("t", "release", &[], 0))),
+        &Command::SessionCreate(Box::new(session("t", "release", &[], 0).into())),
     );
     txn(&mut st, 8, vec![kv(KvVerb::Lock, "l", "", 0, "s")]);
     let o = txn(
@@ -489,7 +494,7 @@ fn catalog_verbs_set_get_cas_and_delete() {
             verb,
             node: "n1".into(),
             id: id.into(),
-            register,
+            register: register.into(),
             index,
         }))
     };
@@ -561,7 +566,7 @@ fn catalog_verbs_set_get_cas_and_delete() {
     // Deleting a check through a txn invalidates the sessions on it.
     st.apply(
         6,
-        &Command::SessionCreate(Box::new(session("s", "release", &["app"], 0))),
+        &Command::SessionCreate(Box::new(session("s", "release", &["app"], 0).into())),
     );
     let o = txn(
         &mut st,
@@ -585,14 +590,14 @@ fn sessions_and_lock_delays_survive_a_snapshot() {
         3,
         &at(
             10,
-            Command::SessionCreate(Box::new(session("s", "release", &[], 1_000))),
+            Command::SessionCreate(Box::new(session("s", "release", &[], 1_000).into())),
         ),
     );
     st.apply(
         4,
         &at(
             10,
-            Command::SessionCreate(Box::new(session("d", "release", &[], 1_000))),
+            Command::SessionCreate(Box::new(session("d", "release", &[], 1_000).into())),
         ),
     );
     st.apply(5, &at(10, acquire("k", "d")));
