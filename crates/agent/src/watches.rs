@@ -375,7 +375,7 @@ pub async fn run(w: WatchConfig, state: Arc<AppState>, stop: CancellationToken) 
     let accumulate = w.spec.kind == "event";
     let read = async {
         loop {
-            let plan = view.run(&state, |result, index| {
+            let plan = view.run(&state, &stop, |result, index| {
                 pending.put(Change { result, index }, accumulate);
             });
             let result = tokio::select! {

@@ -18,6 +18,7 @@ use praetor_server::read::{
 use praetor_server::{Answered, Consistency, QueryOpts, Read};
 use serde::Serialize;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::http::error::ApiError;
 use crate::http::{catalog, event, AppState};
@@ -142,22 +143,31 @@ impl View {
 
     /// Runs the plan: calls `on_change(result, index)` with the first
     /// result and with every later one that differs (an event watch hands
-    /// over only events not handed over yet), until a read fails. As
-    /// `WatchSpec::run` does over HTTP.
+    /// over only events not handed over yet), until a read fails or
+    /// `stop`. As `WatchSpec::run` does over HTTP.
+    ///
+    /// A blocking read on this agent's own server can complete without
+    /// ever waiting (a stopping server answers at once), so the loop checks
+    /// `stop` itself and yields after a read that brought nothing new:
+    /// it never holds a runtime thread.
     ///
     /// # Errors
     /// The failed read's error.
     pub(super) async fn run(
         &self,
         state: &AppState,
+        stop: &CancellationToken,
         mut on_change: impl FnMut(Value, u64),
     ) -> Result<(), ApiError> {
         let events = matches!(self, View::Events(_));
         let mut last: Option<Value> = None;
         let mut last_event: Option<u64> = None;
         let mut asked: Option<u64> = None;
-        loop {
+        while !stop.is_cancelled() {
             let (mut result, index) = self.read(state, asked.unwrap_or(0)).await?;
+            if asked == Some(index) {
+                tokio::task::yield_now().await;
+            }
             // An index that went back (a restore) starts over, as Consul's watch.
             let next = if asked.is_some_and(|i| index < i) {
                 0
@@ -193,6 +203,7 @@ impl View {
             // instead of this future spinning inside one poll.
             tokio::task::yield_now().await;
         }
+        Ok(())
     }
 }
 

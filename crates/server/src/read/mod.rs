@@ -41,13 +41,12 @@ pub trait Read: Clone + Into<WireRead> + Send + Sync + 'static {
     /// answer. Pure.
     fn eval(&self, store: &Store) -> (u64, Self::Answer);
 
-    /// This read's answer out of a wire answer, or the wire answer back
-    /// when it answers another read. Use [`answer_of`], which reports the
-    /// mismatch.
+    /// This read's answer out of a wire answer. Use [`answer_of`], which
+    /// reports a mismatch.
     ///
     /// # Errors
-    /// The wire answer itself when it is not this read's.
-    fn from_wire(answer: WireAnswer) -> Result<Self::Answer, WireAnswer>;
+    /// The name of the read the wire answer answers, when not this one.
+    fn from_wire(answer: WireAnswer) -> Result<Self::Answer, &'static str>;
 }
 
 /// How to run a read: the blocking index and wait, and the consistency mode.
@@ -101,9 +100,9 @@ pub fn answer_of<R: Read>(
             index,
             answer,
         }),
-        Err(other) => Err(ServerError::UnexpectedAnswer {
+        Err(got) => Err(ServerError::UnexpectedAnswer {
             asked: asked.clone().into().kind(),
-            got: other.kind(),
+            got,
         }),
     }
 }
@@ -173,7 +172,7 @@ macro_rules! wire {
                 }
             }
 
-            fn from_wire(answer: WireAnswer) -> Result<WireAnswer, WireAnswer> {
+            fn from_wire(answer: WireAnswer) -> Result<WireAnswer, &'static str> {
                 Ok(answer)
             }
         }
@@ -183,10 +182,10 @@ macro_rules! wire {
 /// `Read::from_wire` for a read whose wire variant has its own name.
 macro_rules! from_wire {
     ($read:ident) => {
-        fn from_wire(answer: WireAnswer) -> Result<Self::Answer, WireAnswer> {
+        fn from_wire(answer: WireAnswer) -> Result<Self::Answer, &'static str> {
             match answer {
                 WireAnswer::$read(a) => Ok(a),
-                other => Err(other),
+                other => Err(other.kind()),
             }
         }
     };
