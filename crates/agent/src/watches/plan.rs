@@ -198,10 +198,6 @@ impl View {
                 on_change(result, index);
             }
             asked = Some(next);
-            // Once the agent stops, blocking reads answer at once; yielding
-            // lets the caller's `select!` on its stop token end the loop
-            // instead of this future spinning inside one poll.
-            tokio::task::yield_now().await;
         }
         Ok(())
     }
