@@ -181,10 +181,6 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
                 cluster::GossipMembership(gossip.clone()),
                 cluster::leader_config(&cfg),
             );
-            tasks.spawn(praetor_server::session_ttl::run_session_ttl(
-                s.clone(),
-                stop.child_token(),
-            ));
             Backend::Local(s)
         }
         None => {

@@ -41,7 +41,7 @@ use serde::Serialize;
 
 use crate::raft::state_machine::SnapshotFile;
 use crate::raft::{Entry, LogId};
-use crate::read::{KvGet, QueryOpts, WireRead};
+use crate::read::{self as reads, KvGet, QueryOpts, Read as _, WireAnswer, WireRead};
 use crate::rpc::{Frame, Reply, Request, WireError, MAGIC, VERSION};
 use crate::{Consistency, PreVote, RaftMember, RaftStatus};
 
@@ -544,10 +544,12 @@ const RPC_GOLDEN: &str = include_str!("../tests/golden/rpc.hex");
 
 #[test]
 fn every_rpc_message_encodes_to_its_golden_bytes_and_back() {
+    let mut examples = rpc_examples();
+    examples.extend(read_examples());
     check_golden(
         "crates/server/tests/golden/rpc.hex",
         RPC_GOLDEN,
-        &rpc_examples(),
+        &examples,
         RPC_CHANGED,
     );
 }
@@ -559,14 +561,158 @@ fn every_rpc_enum_variant_has_a_golden_example() {
     assert_every_variant::<Reply>("rpc::Reply", "reply/", &ex, RPC_CHANGED);
     assert_every_variant::<WireError>("rpc::WireError", "wire_error/", &ex, RPC_CHANGED);
     assert_every_variant::<Response>("praetor_store::Response", "response/", &ex, RPC_CHANGED);
+    let reads = read_examples();
+    assert_every_variant::<WireRead>("read::WireRead", "read/", &reads, RPC_CHANGED);
+    assert_every_variant::<WireAnswer>("read::WireAnswer", "answer/", &reads, RPC_CHANGED);
+}
+
+/// A store holding one of everything a read answers, built by commands.
+fn read_store() -> praetor_store::Store {
+    use praetor_store::model::{
+        CheckRegistration, EventRecord, Registration, ServiceRegistration, SessionRecord,
+    };
+    let commands = [
+        Command::CatalogRegister(Registration {
+            node: "n1".into(),
+            address: "10.0.0.1".into(),
+            datacenter: "dc1".into(),
+            service: Some(ServiceRegistration {
+                id: "web1".into(),
+                service: "web".into(),
+                tags: vec!["v1".into()],
+                port: 80,
+                ..Default::default()
+            }),
+            check: Some(CheckRegistration {
+                check_id: "c1".into(),
+                name: "c".into(),
+                status: "passing".into(),
+                service_id: "web1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        Command::KvSet {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            flags: 1,
+            cas: None,
+        },
+        Command::EventFire(EventRecord {
+            id: "e1".into(),
+            name: "deploy".into(),
+            payload: Some("djE=".into()),
+            node_filter: String::new(),
+            service_filter: String::new(),
+            tag_filter: String::new(),
+            version: 1,
+            ltime: 3,
+        }),
+        Command::SessionCreate(Box::new(SessionRecord {
+            id: "s1".into(),
+            name: "lock".into(),
+            node: "n1".into(),
+            node_checks: Some(Vec::new()),
+            service_checks: None,
+            lock_delay: 0,
+            behavior: "release".into(),
+            ttl: String::new(),
+            create_index: 4,
+            modify_index: 4,
+        })),
+    ];
+    let mut store = praetor_store::Store::default();
+    for (i, c) in (1u64..).zip(commands.iter()) {
+        store.apply(i, c);
+    }
+    store
+}
+
+/// Every read on the wire, and its answer from `read_store` (the read's
+/// own evaluation, so the answers carry real values).
+fn read_examples() -> Vec<Example> {
+    let store = read_store();
+    let all: Vec<WireRead> = vec![
+        reads::KvGet { key: "k".into() }.into(),
+        reads::KvList { prefix: "".into() }.into(),
+        reads::KvKeys {
+            prefix: "".into(),
+            separator: Some("/".into()),
+        }
+        .into(),
+        reads::CatalogNodes.into(),
+        reads::CatalogNode { name: "n1".into() }.into(),
+        reads::CatalogServices.into(),
+        reads::ServiceNodes {
+            name: "web".into(),
+            tag: Some("v1".into()),
+        }
+        .into(),
+        reads::HealthService {
+            name: "web".into(),
+            tag: None,
+            passing: true,
+        }
+        .into(),
+        reads::ServiceChecks { name: "web".into() }.into(),
+        reads::ChecksInState {
+            state: "passing".into(),
+        }
+        .into(),
+        reads::NodeChecks { name: "n1".into() }.into(),
+        reads::Events {
+            name: Some("deploy".into()),
+        }
+        .into(),
+        reads::KvChanges {
+            prefix: "".into(),
+            from: 1,
+            max: 10,
+        }
+        .into(),
+        reads::KvHistory {
+            key: "k".into(),
+            max: 5,
+        }
+        .into(),
+        reads::ServiceSummaries.into(),
+        reads::Sessions.into(),
+        reads::SessionInfo { id: "s1".into() }.into(),
+        reads::NodeSessions { node: "n1".into() }.into(),
+        reads::TxnRead {
+            ops: vec![praetor_store::txn::TxnOp::Kv(praetor_store::txn::KvOp {
+                verb: praetor_store::txn::KvVerb::Get,
+                key: "k".into(),
+                value: Vec::new(),
+                flags: 0,
+                index: 0,
+                session: String::new(),
+            })],
+        }
+        .into(),
+    ];
+    let mut out = Vec::new();
+    for read in all {
+        let answer = read.eval(&store).1;
+        out.push(example(&format!("read/{}", read.kind()), &read));
+        out.push(example(&format!("answer/{}", answer.kind()), &answer));
+    }
+    // The snapshot read: its answer is a whole encoded store, pinned by
+    // the store's own snapshot golden; here only its place in the enums.
+    out.push(example("read/Snapshot", &WireRead::from(reads::Snapshot)));
+    out.push(example(
+        "answer/Snapshot",
+        &WireAnswer::Snapshot(vec![1, 2, 3]),
+    ));
+    out
 }
 
 #[test]
-fn the_handshake_is_praetor_and_protocol_version_1() {
+fn the_handshake_is_praetor_and_protocol_version_2() {
     let mut hello = MAGIC.to_vec();
     hello.push(VERSION);
     assert_eq!(
-        hello, b"PRAETOR\x01",
+        hello, b"PRAETOR\x02",
         "{RPC_CHANGED}\n\nthe handshake bytes changed: peers of other builds are refused"
     );
 }

@@ -12,7 +12,6 @@ mod proposer;
 pub mod raft;
 pub mod read;
 pub mod rpc;
-pub mod session_ttl;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -288,6 +288,9 @@ async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: 
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map(|m| consul_route(m.as_str()));
+    // The path only when it will be logged (Consul's "Request finished"
+    // line names the URL); no copy per request otherwise.
+    let path = tracing::enabled!(tracing::Level::DEBUG).then(|| req.uri().path().to_owned());
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
     let ms = elapsed.as_secs_f64() * 1000.0;
@@ -301,7 +304,7 @@ async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: 
         }
     });
     if tracing::enabled!(tracing::Level::DEBUG) {
-        tracing::debug!(%method, route = route.as_ref().map(|r| r.0.as_str()), status = resp.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "http request");
+        tracing::debug!(%method, url = path.as_deref().unwrap_or_default(), route = route.as_ref().map(|r| r.0.as_str()), status = resp.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "http request");
     }
     resp
 }

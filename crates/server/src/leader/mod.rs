@@ -7,17 +7,20 @@
 //! - **autopilot** (`autopilot`): the Raft voters follow the alive servers;
 //! - **catalog reconciliation** (`catalog`): the catalog's nodes follow the
 //!   members, each with its `serfHealth` check;
+//! - **session TTLs** (`session_ttl`): sessions that were not renewed in
+//!   time expire through the log;
 //! - **handing over before leaving** (`Server::leave_raft`).
 //!
-//! One task runs them (`run_leader_duties`), on the server's own task
-//! tracker, and stops with the server. The session TTL timers, the other
-//! leader duty, live in `session_ttl`. This module never learns how
-//! membership is kept, and changes the store only through the log.
+//! Two tasks run them (`run_leader_duties` and `run_session_ttl`), on the
+//! server's own task tracker, and stop with the server. This module never
+//! learns how membership is kept, and changes the store only through the
+//! log.
 
 mod autopilot;
 mod bootstrap;
 mod catalog;
 mod membership;
+pub mod session_ttl;
 #[cfg(test)]
 mod tests;
 
@@ -67,13 +70,18 @@ impl Server {
     /// Starts the leader's duties on this server's task tracker: bootstrap
     /// once (with `bootstrap_expect` above 1), then, while this server leads,
     /// autopilot and catalog reconciliation after every membership change
-    /// and at least every `RECONCILE_EVERY`. They stop with the server (its
+    /// and at least every `RECONCILE_EVERY`; and the session TTL timers.
+    /// They stop with the server (its
     /// stop token), and `shutdown` waits for them.
     pub fn spawn_leader_duties<M: Membership>(&self, membership: M, cfg: LeaderConfig) {
         self.tasks.spawn(run_leader_duties(
             self.clone(),
             membership,
             cfg,
+            self.stop.clone(),
+        ));
+        self.tasks.spawn(session_ttl::run_session_ttl(
+            self.clone(),
             self.stop.clone(),
         ));
     }

@@ -307,7 +307,7 @@ mod tests {
 
     #[tokio::test]
     async fn calls_that_timed_out_do_not_stay_pending() {
-        let addr = silent_server(b"PRAETOR\x01").await;
+        let addr = silent_server(b"PRAETOR\x02").await;
         let client = RpcClient::new(addr);
         // The first call opens the connection (and times out too).
         let r = client.call(Request::Ping, Duration::from_millis(300)).await;

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAGIC: &[u8; 7] = b"PRAETOR";
 /// The protocol version this build speaks (the frame layout and the
 /// encoding of `Request` and `Reply`).
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// The bytes a side sends: `MAGIC` then `VERSION`.
 pub(crate) fn hello() -> [u8; 8] {
@@ -101,8 +101,8 @@ mod tests {
             Err(HandshakeError::NotPraetor(b)) if b == b"GET / HT"
         ));
         assert!(matches!(
-            read(b"PRAETOR\x02").await,
-            Err(HandshakeError::Version(2))
+            read(b"PRAETOR\x01").await,
+            Err(HandshakeError::Version(1))
         ));
         assert!(matches!(read(b"PRAE").await, Err(HandshakeError::Io(_))));
     }

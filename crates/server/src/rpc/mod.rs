@@ -303,6 +303,6 @@ mod tests {
 
     #[test]
     fn the_handshake_bytes_are_pinned() {
-        assert_eq!(&handshake::hello(), b"PRAETOR\x01");
+        assert_eq!(&handshake::hello(), b"PRAETOR\x02");
     }
 }
