@@ -12,6 +12,8 @@ use praetor_server::rpc::{Reply, Request, RpcError, WireError};
 use praetor_server::{answer_of, Answered, QueryOpts, RaftStatus, Read, Server, ServerError};
 use praetor_store::{Command, Response};
 use rand::seq::SliceRandom;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How long a client agent keeps retrying a request across servers.
 const RETRY_FOR: Duration = Duration::from_secs(7);
@@ -126,6 +128,15 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// A client agent's servers, with the connection tasks on `tasks`,
+    /// ended by `stop` (the agent's shutdown waits for them).
+    pub fn new(tasks: TaskTracker, stop: CancellationToken) -> Self {
+        Remote {
+            clients: Peers::default().on(tasks, stop),
+            ..Remote::default()
+        }
+    }
+
     /// Replaces the list of servers to use.
     pub fn set_servers(&self, mut servers: Vec<SocketAddr>) {
         servers.sort();

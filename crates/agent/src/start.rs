@@ -184,7 +184,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             Backend::Local(s)
         }
         None => {
-            let remote = Arc::new(Remote::default());
+            let remote = Arc::new(Remote::new(tasks.clone(), stop.child_token()));
             tasks.spawn(cluster::run_server_list(
                 gossip.clone(),
                 remote.clone(),

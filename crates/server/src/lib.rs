@@ -196,7 +196,10 @@ impl Server {
         }
         .validate()
         .map_err(|e| ServerError::Config(e.to_string()))?;
-        let peers = Peers::with_dialer(dialer);
+        // Connections to peers are tasks of this server: they end with its
+        // stop token, and `shutdown` waits for them.
+        let tasks = TaskTracker::new();
+        let peers = Peers::with_dialer(dialer).on(tasks.clone(), cfg.stop.clone());
         let raft = Raft::new(
             cfg.node_id,
             Arc::new(config),
@@ -206,7 +209,6 @@ impl Server {
         )
         .await
         .map_err(|e| ServerError::Stopped(e.to_string()))?;
-        let tasks = TaskTracker::new();
         let proposer =
             proposer::Proposer::spawn(raft.clone(), &tasks, cfg.stop.clone(), cfg.metrics.clone());
         let leadership = Arc::new(leadership::Leadership::new(peers.acks().clone()));

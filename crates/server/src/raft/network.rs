@@ -22,6 +22,8 @@ use openraft::BasicNode;
 
 use super::TypeConfig;
 use crate::rpc::{Dialer, Reply, Request, RpcClient, RpcError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The connections to peers, by address; cloned into every Raft stream.
 #[derive(Clone, Default)]
@@ -29,6 +31,8 @@ pub struct Peers {
     clients: Arc<Mutex<HashMap<String, Arc<RpcClient>>>>,
     acks: Arc<Acks>,
     dialer: Dialer,
+    /// Where the clients' connection tasks run, and what ends them.
+    tasks: Option<(TaskTracker, CancellationToken)>,
 }
 
 /// When each peer last accepted this server as its leader: the time the
@@ -69,6 +73,12 @@ impl Peers {
         }
     }
 
+    /// These peers with their connection tasks on `tasks`, ended by `stop`.
+    pub fn on(mut self, tasks: TaskTracker, stop: CancellationToken) -> Self {
+        self.tasks = Some((tasks, stop));
+        self
+    }
+
     /// What peers acknowledged of this server's leadership.
     pub fn acks(&self) -> &Arc<Acks> {
         &self.acks
@@ -87,7 +97,11 @@ impl Peers {
             addr: addr.to_owned(),
             reason: "not an ip:port address".into(),
         })?;
-        let c = Arc::new(RpcClient::with_dialer(sock, self.dialer.clone()));
+        let mut c = RpcClient::with_dialer(sock, self.dialer.clone());
+        if let Some((tasks, stop)) = &self.tasks {
+            c = c.on(tasks.clone(), stop.clone());
+        }
+        let c = Arc::new(c);
         map.insert(addr.to_owned(), c.clone());
         Ok(c)
     }

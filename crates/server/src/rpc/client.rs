@@ -14,6 +14,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::dial::Dialer;
 use super::handshake::{self, HandshakeError};
@@ -57,6 +59,9 @@ pub struct RpcClient {
     pending: Arc<AtomicUsize>,
     conn: Mutex<Option<mpsc::Sender<Outgoing>>>,
     dialer: Dialer,
+    /// Where connection tasks run and what ends them; without, they run
+    /// detached and end with their connection or this client.
+    tasks: Option<(TaskTracker, CancellationToken)>,
 }
 
 impl RpcClient {
@@ -76,7 +81,16 @@ impl RpcClient {
             pending: Arc::new(AtomicUsize::new(0)),
             conn: Mutex::new(None),
             dialer: Dialer::default(),
+            tasks: None,
         }
+    }
+
+    /// This client with its connection tasks on `tasks`, ended by `stop`
+    /// (pending calls then fail as `Lost`), so a shutdown that waits for
+    /// `tasks` knows no connection outlives it.
+    pub fn on(mut self, tasks: TaskTracker, stop: CancellationToken) -> Self {
+        self.tasks = Some((tasks, stop));
+        self
     }
 
     /// A client for `addr` that connects through `dialer`.
@@ -182,7 +196,21 @@ impl RpcClient {
             })?;
         let (tx, rx) = mpsc::channel(1024);
         self.pending.store(0, Ordering::Relaxed);
-        tokio::spawn(run_connection(stream, rx, addr, Arc::clone(&self.pending)));
+        let gauge = Arc::clone(&self.pending);
+        match &self.tasks {
+            Some((tasks, stop)) => {
+                tasks.spawn(run_connection(stream, rx, addr, gauge, stop.clone()));
+            }
+            None => {
+                tokio::spawn(run_connection(
+                    stream,
+                    rx,
+                    addr,
+                    gauge,
+                    CancellationToken::new(),
+                ));
+            }
+        }
         *guard = Some(tx.clone());
         Ok(tx)
     }
@@ -238,6 +266,7 @@ async fn run_connection(
     mut calls: mpsc::Receiver<Outgoing>,
     addr: String,
     gauge: Arc<AtomicUsize>,
+    stop: CancellationToken,
 ) {
     let (r, w) = stream.into_split();
     let mut reader = FramedRead::new(r, codec());
@@ -245,6 +274,7 @@ async fn run_connection(
     let mut pending = PendingCalls::new(gauge);
     let reason = loop {
         tokio::select! {
+            () = stop.cancelled() => break "shutting down".to_owned(),
             call = calls.recv() => {
                 let Some((id, frame, done)) = call else { break "client dropped".to_owned() };
                 if done.is_closed() {
@@ -303,6 +333,37 @@ mod tests {
             while matches!(s.read(&mut sink).await, Ok(n) if n > 0) {}
         });
         addr
+    }
+
+    #[tokio::test]
+    async fn stopping_ends_the_connection_task_and_fails_its_pending_call() {
+        let addr = silent_server(b"PRAETOR\x02").await;
+        let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
+        let client = Arc::new(RpcClient::new(addr).on(tasks.clone(), stop.clone()));
+        let waiting = {
+            let client = client.clone();
+            tokio::spawn(async move { client.call(Request::Ping, Duration::from_secs(30)).await })
+        };
+        // The call is sent once the connection task holds it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while client.pending() == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the call was never sent"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(tasks.len(), 1, "the connection task runs on the tracker");
+        stop.cancel();
+        tasks.close();
+        tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+            .await
+            .expect("the connection task ends on stop");
+        let r = waiting.await.unwrap();
+        assert!(
+            matches!(&r, Err(RpcError::Lost { reason, .. }) if reason == "shutting down"),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]
