@@ -423,7 +423,21 @@ pub async fn run_anti_entropy(
 
 /// One sync: compares the catalog's view of this node with what the agent
 /// owns and writes only the differences.
-async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<(), String> {
+/// Why an anti-entropy round stopped early (the next round starts over).
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    /// Reading this node's catalog entry failed.
+    #[error("reading the catalog: {0}")]
+    Read(#[source] praetor_server::ServerError),
+    /// A write failed, or its outcome is unknown.
+    #[error("writing the catalog: {0}")]
+    Write(#[source] praetor_server::ServerError),
+    /// The store refused a write (it changed nothing).
+    #[error("the catalog refused a change: {0}")]
+    Refused(String),
+}
+
+async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<(), SyncError> {
     let owned = local.owned();
     let opts = QueryOpts {
         index: 0,
@@ -434,13 +448,13 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
     let (_, services) = backend
         .read(CatalogNode { name }, opts)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(SyncError::Read)?
         .answer;
     let name = node.name.clone();
     let checks = backend
         .read(NodeChecks { name }, opts)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(SyncError::Read)?
         .answer;
     let mut commands = Vec::new();
     let deregister = |service_id: &str, check_id: &str| {
@@ -528,9 +542,9 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
     }
     for cmd in commands {
         if let (_, Response::Refused(reason)) =
-            backend.write(cmd).await.map_err(|e| e.to_string())?
+            backend.write(cmd).await.map_err(SyncError::Write)?
         {
-            return Err(reason);
+            return Err(SyncError::Refused(reason));
         }
     }
     Ok(())
