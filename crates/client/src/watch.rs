@@ -100,46 +100,121 @@ impl WatchSpec {
         mut on_change: impl FnMut(Value, u64) -> bool,
     ) -> Result<(), WatchError> {
         let (path, extra) = self.endpoint()?;
-        let mut last: Option<Value> = None;
-        let mut last_event: Option<u64> = None;
+        let mut handover = Handover::asked(opts.index, self.kind == "event");
         loop {
             let (body, meta) = client.read::<Value>(&path, &opts, &extra).await?;
             // A missing key reads as null, as Consul's watch hands it over.
-            let mut result = body.unwrap_or(Value::Null);
+            let result = body.unwrap_or(Value::Null);
             let index = meta.last_index;
-            // An index that went back (a restore) starts over, as Consul's watch.
-            let next = if opts.index.is_some_and(|i| index < i) {
-                0
-            } else {
-                index
-            };
-            let changed = last.as_ref() != Some(&result);
-            if changed {
-                last = Some(result.clone());
-            }
-            if self.kind == "event" {
-                if let (Value::Array(events), Some(seen)) = (&mut result, last_event) {
-                    events.retain(|e| e["LTime"].as_u64().is_some_and(|t| t > seen));
-                }
-                if let Some(t) = result
-                    .as_array()
-                    .and_then(|l| l.last())
-                    .and_then(|e| e["LTime"].as_u64())
-                {
-                    last_event = Some(t);
-                }
-                let empty_after_first =
-                    result.as_array().is_some_and(Vec::is_empty) && opts.index.is_some();
-                if changed && !empty_after_first && !on_change(result, index) {
+            let (out, next) = handover.take(result, index);
+            if let Some(result) = out {
+                if !on_change(result, index) {
                     return Ok(());
                 }
-            } else if changed && !on_change(result, index) {
-                return Ok(());
             }
             opts = QueryOptions {
                 index: Some(next),
                 ..opts
             };
         }
+    }
+}
+
+/// What a watch plan hands over, as Consul's watch does: the first result
+/// and every later one that differs; for an event watch only the events not
+/// handed over yet, and nothing for an empty list after the first read. The
+/// one implementation, used by `WatchSpec::run` over HTTP and by the agent's
+/// configured watches through its backend.
+#[derive(Debug, Clone, Default)]
+pub struct Handover {
+    events: bool,
+    last: Option<Value>,
+    last_event: Option<u64>,
+    asked: Option<u64>,
+}
+
+impl Handover {
+    /// A plan whose first read asks from `index` (`None`: a first read
+    /// that does not block); `events` for an event watch.
+    pub fn asked(index: Option<u64>, events: bool) -> Self {
+        Handover {
+            events,
+            asked: index,
+            ..Handover::default()
+        }
+    }
+
+    /// The index the next read asks from, `None` before the first.
+    pub fn next_index(&self) -> Option<u64> {
+        self.asked
+    }
+
+    /// Takes a read's `result` at `index`: what to hand over (if anything)
+    /// and the index to ask from next. An index that went back (a restore)
+    /// starts over from 0, as Consul's watch does.
+    pub fn take(&mut self, mut result: Value, index: u64) -> (Option<Value>, u64) {
+        let next = if self.asked.is_some_and(|i| index < i) {
+            0
+        } else {
+            index
+        };
+        let changed = self.last.as_ref() != Some(&result);
+        if changed {
+            self.last = Some(result.clone());
+        }
+        let out = if self.events {
+            if let (Value::Array(events), Some(seen)) = (&mut result, self.last_event) {
+                events.retain(|e| e["LTime"].as_u64().is_some_and(|t| t > seen));
+            }
+            if let Some(t) = result
+                .as_array()
+                .and_then(|l| l.last())
+                .and_then(|e| e["LTime"].as_u64())
+            {
+                self.last_event = Some(t);
+            }
+            let empty_after_first =
+                result.as_array().is_some_and(Vec::is_empty) && self.asked.is_some();
+            (changed && !empty_after_first).then_some(result)
+        } else {
+            changed.then_some(result)
+        };
+        self.asked = Some(next);
+        (out, next)
+    }
+}
+
+#[cfg(test)]
+mod handover_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_result_is_handed_over_first_and_then_only_when_it_differs() {
+        let mut h = Handover::asked(None, false);
+        assert_eq!(h.take(json!([1]), 5), (Some(json!([1])), 5));
+        assert_eq!(h.take(json!([1]), 6), (None, 6));
+        assert_eq!(h.take(json!([2]), 7), (Some(json!([2])), 7));
+        // A restore: the index went back, so the next read starts over.
+        assert_eq!(h.take(json!([2]), 3), (None, 0));
+    }
+
+    #[test]
+    fn an_event_watch_hands_over_only_events_not_handed_over_yet() {
+        let mut h = Handover::asked(None, true);
+        let e = |t: u64| json!({"ID": t.to_string(), "LTime": t});
+        assert_eq!(
+            h.take(json!([e(1), e(2)]), 2),
+            (Some(json!([e(1), e(2)])), 2)
+        );
+        assert_eq!(
+            h.take(json!([e(1), e(2), e(3)]), 3),
+            (Some(json!([e(3)])), 3)
+        );
+        // Nothing new: nothing handed over, not even an empty list.
+        assert_eq!(h.take(json!([e(1), e(2), e(3)]), 4), (None, 4));
+        let mut fresh = Handover::asked(None, true);
+        assert_eq!(fresh.take(json!([]), 1), (Some(json!([])), 1));
+        assert_eq!(fresh.take(json!([]), 2), (None, 2));
     }
 }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use praetor_client::watch::WatchSpec;
+use praetor_client::watch::{Handover, WatchSpec};
 use praetor_server::read::{
     CatalogNodes, CatalogServices, ChecksInState, Events, HealthService, KvGet, KvList,
     ServiceChecks,
@@ -159,45 +159,16 @@ impl View {
         stop: &CancellationToken,
         mut on_change: impl FnMut(Value, u64),
     ) -> Result<(), ApiError> {
-        let events = matches!(self, View::Events(_));
-        let mut last: Option<Value> = None;
-        let mut last_event: Option<u64> = None;
-        let mut asked: Option<u64> = None;
+        let mut handover = Handover::asked(None, matches!(self, View::Events(_)));
         while !stop.is_cancelled() {
-            let (mut result, index) = self.read(state, asked.unwrap_or(0)).await?;
+            let asked = handover.next_index();
+            let (result, index) = self.read(state, asked.unwrap_or(0)).await?;
             if asked == Some(index) {
                 tokio::task::yield_now().await;
             }
-            // An index that went back (a restore) starts over, as Consul's watch.
-            let next = if asked.is_some_and(|i| index < i) {
-                0
-            } else {
-                index
-            };
-            let changed = last.as_ref() != Some(&result);
-            if changed {
-                last = Some(result.clone());
-            }
-            if events {
-                if let (Value::Array(list), Some(seen)) = (&mut result, last_event) {
-                    list.retain(|e| e["LTime"].as_u64().is_some_and(|t| t > seen));
-                }
-                if let Some(t) = result
-                    .as_array()
-                    .and_then(|l| l.last())
-                    .and_then(|e| e["LTime"].as_u64())
-                {
-                    last_event = Some(t);
-                }
-                let empty_after_first =
-                    result.as_array().is_some_and(Vec::is_empty) && asked.is_some();
-                if changed && !empty_after_first {
-                    on_change(result, index);
-                }
-            } else if changed {
+            if let (Some(result), _) = handover.take(result, index) {
                 on_change(result, index);
             }
-            asked = Some(next);
         }
         Ok(())
     }
