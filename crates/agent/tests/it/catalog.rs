@@ -37,18 +37,16 @@ async fn serf_status(a: &TestAgent, node: &str) -> Option<String> {
 }
 
 async fn wait_status(a: &TestAgent, node: &str, want: Option<&str>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = serf_status(a, node).await;
-        if got.as_deref() == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{node}: serfHealth {got:?}, wanted {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    praetor_testwait::wait_for(
+        Duration::from_secs(20),
+        &format!("{node}: serfHealth {want:?}"),
+        || async {
+            let got = serf_status(a, node).await;
+            praetor_testwait::check(got.as_deref() == want, || format!("serfHealth {got:?}"))
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

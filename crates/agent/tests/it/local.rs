@@ -516,16 +516,17 @@ async fn script_checks_need_enabling_and_follow_the_exit_code() {
     )
     .await;
     let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the script's background child {pid} still runs"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    praetor_testwait::wait_until(
+        Duration::from_secs(5),
+        &format!("the script's background child {pid} to be gone"),
+        || {
+            let runs = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| !s.contains(") Z "));
+            praetor_testwait::check(!runs, || "it still runs".to_owned())
+        },
+    )
+    .await
+    .unwrap();
     a.shutdown().await;
 }
 

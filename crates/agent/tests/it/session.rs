@@ -201,17 +201,12 @@ async fn an_invalidated_holder_leaves_a_lock_delay() {
         "false",
         "within the lock-delay"
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if a.kv_put_q(&format!("ld?acquire={s2}"), "").await.1 == "true" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the lock-delay never ended"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    praetor_testwait::wait_for(Duration::from_secs(10), "the lock-delay to end", || async {
+        let got = a.kv_put_q(&format!("ld?acquire={s2}"), "").await.1;
+        praetor_testwait::check(got == "true", || format!("acquire answered {got}"))
+    })
+    .await
+    .unwrap();
     a.shutdown().await;
 }
 
