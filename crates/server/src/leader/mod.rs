@@ -110,6 +110,9 @@ async fn run_leader_duties<M: Membership>(
     let mut changes_open = true;
     let mut pilot = autopilot::Autopilot::new(&cfg.autopilot, &cfg.datacenter);
     let mut may_bootstrap = cfg.bootstrap_expect > 1;
+    // Becoming leader starts a round at once, as Consul's leader reconciles
+    // on establishing leadership (a new dev agent is in its catalog at once).
+    let mut leading = server.leadership.subscribe();
     loop {
         // Each round may wait on Raft (a learner catching up, a write); a
         // shutdown must not wait for it.
@@ -136,6 +139,7 @@ async fn run_leader_duties<M: Membership>(
         }
         tokio::select! {
             change = changes.next(), if changes_open => changes_open = change.is_some(),
+            Ok(()) = leading.changed() => {}
             () = tokio::time::sleep(RECONCILE_EVERY) => {}
             () = stop.cancelled() => return,
         }
