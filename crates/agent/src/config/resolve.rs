@@ -51,8 +51,55 @@ pub(super) fn resolve(
         cfg.node_name = host_name().ok_or(ConfigError::NodeNameMissing)?;
     }
     check(&mut cfg, warnings)?;
+    warnings.extend(not_enforced(&tree));
     cfg.raw = tree;
     Ok(cfg)
+}
+
+/// Warnings for security settings Praetor reads but does not enforce yet, so
+/// a user who configured them does not believe the cluster is protected.
+fn not_enforced(tree: &Value) -> Vec<String> {
+    let set = |key: &str| tree.get(key).is_some_and(|v| !v.is_null());
+    let mut out = Vec::new();
+    if tree
+        .pointer("/acl/enabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        out.push(
+            "acl.enabled = true is not enforced yet: every request is allowed, with or without a \
+             token (ACLs are issue 14); keep ports 8300, 8301 and 8500 on a trusted network"
+                .to_owned(),
+        );
+    }
+    let tls: Vec<&str> = [
+        "tls",
+        "ca_file",
+        "ca_path",
+        "cert_file",
+        "key_file",
+        "verify_incoming",
+        "verify_outgoing",
+        "verify_server_hostname",
+        "auto_encrypt",
+    ]
+    .into_iter()
+    .filter(|k| set(k))
+    .collect();
+    if !tls.is_empty() {
+        out.push(format!(
+            "{} set, but TLS is not used yet: HTTP and server RPC are plain text (TLS is issue 15)",
+            tls.join(", ")
+        ));
+    }
+    if set("encrypt") {
+        out.push(
+            "encrypt is set, but gossip is not encrypted yet: members exchange plain text \
+             (gossip encryption is issue 15)"
+                .to_owned(),
+        );
+    }
+    out
 }
 
 /// Overwrites each setting of `cfg` that `file` sets.

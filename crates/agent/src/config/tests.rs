@@ -363,7 +363,7 @@ fn unknown_keys_warn_with_key_and_file() {
     let file = s.write(
         "a.json",
         r#"{"bogus_key": 1, "limits": {"foo": 2, "rpc_rate": 10}, "ports": {"grpc_tls": 8503},
-            "services": [{"name": "web"}], "acl": {"enabled": true}, "telemetry": {}}"#,
+            "services": [{"name": "web"}], "acl": {"enabled": false}, "telemetry": {}}"#,
     );
     let hcl = s.write("b.hcl", "watches = []\nother = \"x\"");
     let loaded = load_ok(&s.flags(&[&file, &hcl]));
@@ -1035,3 +1035,35 @@ fn rpc_limits_are_read_with_consuls_defaults() {
 }
 
 mod properties;
+
+#[test]
+fn security_settings_that_are_not_enforced_yet_are_warned_about() {
+    let s = Scratch::new();
+    let key = "aGVsbG8gd29ybGQgMTIzNA=="; // 16 bytes, base64
+    let f = s.write(
+        "sec.hcl",
+        &format!(
+            "acl {{\n  enabled = true\n  default_policy = \"deny\"\n}}\ncert_file = \"/x.pem\"\nverify_incoming = true\nencrypt = \"{key}\"\n"
+        ),
+    );
+    let loaded = load_ok(&s.flags(&[&f]));
+    let all = loaded.warnings.join("\n");
+    assert!(
+        all.contains("acl.enabled = true is not enforced yet"),
+        "{all}"
+    );
+    assert!(
+        all.contains("cert_file, verify_incoming set, but TLS is not used yet"),
+        "{all}"
+    );
+    assert!(
+        all.contains("encrypt is set, but gossip is not encrypted yet"),
+        "{all}"
+    );
+    assert!(!all.contains(key), "the gossip key is never echoed: {all}");
+
+    // ACLs configured but off, and no TLS or encrypt: nothing to warn about.
+    let quiet = s.write("quiet.json", r#"{ "acl": { "enabled": false } }"#);
+    let loaded = load_ok(&s.flags(&[&quiet]));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
