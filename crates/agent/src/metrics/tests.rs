@@ -148,25 +148,3 @@ fn server_handles_record_into_their_agents_recorder() {
     let prom = a.to_prometheus();
     assert!(prom.contains("consul_raft_apply 0"), "{prom}");
 }
-
-/// What the HTTP layer's recording costs per request (four metrics, two
-/// of them per route). A measurement, not a check: run with `--ignored
-/// --nocapture` in release mode.
-#[test]
-#[ignore]
-fn measure_the_cost_of_recording_one_http_request() {
-    let m = Metrics::default();
-    let n = 200_000;
-    let started = Instant::now();
-    for _ in 0..n {
-        m.record(|| {
-            metrics::counter!("consul.http.requests").increment(1);
-            metrics::histogram!("consul.http.request").record(1.0);
-            metrics::histogram!("consul.api.http", "method" => "GET".to_string(), "path" => "v1_kv_".to_string())
-                .record(1.0);
-            metrics::histogram!("consul.http.GET.v1.kv._".to_string()).record(1.0);
-        });
-    }
-    let per = started.elapsed() / n;
-    eprintln!("recording one HTTP request: {per:?}");
-}
