@@ -298,9 +298,10 @@ async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: 
         metrics::counter!("consul.http.requests").increment(1);
         metrics::histogram!("consul.http.request").record(ms);
         if let Some(route) = &route {
-            metrics::histogram!("consul.api.http", "method" => method.to_string(), "path" => route.label())
+            let method = method_label(&method);
+            metrics::histogram!("consul.api.http", "method" => method, "path" => route.label())
                 .record(ms);
-            metrics::histogram!(route.legacy_name(method.as_str())).record(ms);
+            metrics::histogram!(route.legacy_name(method)).record(ms);
         }
     });
     if tracing::enabled!(tracing::Level::DEBUG) {
@@ -312,6 +313,25 @@ async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: 
 /// A route as Consul's HTTP handler registers it: the path up to its first
 /// parameter, a trailing `/` when one follows (`/v1/kv/{*key}` is `/v1/kv/`).
 struct ConsulRoute(String);
+
+/// The method as a metric names it: the methods HTTP defines, and `OTHER`
+/// for any extension method a client makes up, so clients cannot create
+/// metric series without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
 
 fn consul_route(matched: &str) -> ConsulRoute {
     ConsulRoute(match matched.find('{') {

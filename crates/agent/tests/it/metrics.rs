@@ -88,6 +88,28 @@ async fn a_write_shows_in_raft_fsync_rpc_and_http_metrics_in_prometheus_form() {
     a.shutdown().await;
 }
 
+#[tokio::test]
+async fn made_up_methods_share_one_metric_series() {
+    let a = TestAgent::dev().await;
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        let r = a
+            .http
+            .request(method, a.u("/v1/kv/x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405);
+    }
+    let text = a.prometheus().await;
+    assert!(!text.contains("MADEUP"), "{text}");
+    assert!(
+        text.contains(r#"consul_api_http_count{method="OTHER",path="v1_kv_"} 20"#),
+        "{text}"
+    );
+    a.shutdown().await;
+}
+
 /// The names in one table of the JSON form.
 fn names(json: &Value, table: &str) -> BTreeSet<String> {
     json[table]
