@@ -101,19 +101,10 @@ async fn pass_rounds(pool: &Pool, view: &View, n: usize) {
 }
 
 /// Waits (at most 15 s) until `f` answers `Ok`; fails with the last `Err`.
-async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let last = match f() {
-            Ok(v) => return v,
-            Err(last) => last,
-        };
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last seen: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for<T>(what: &str, f: impl FnMut() -> Result<T, String>) -> T {
+    praetor_testwait::wait_until(Duration::from_secs(15), what, f)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 struct Node {
