@@ -72,6 +72,8 @@ pub struct AppState {
     pub rate_limiter: RequestLimiter,
     /// The budget large request bodies draw on.
     pub bodies: body::BodyBudget,
+    /// The agent's tokens and the permissions of tokens on its endpoints.
+    pub acl: Arc<crate::acl::AgentAcl>,
 }
 
 impl AppState {
@@ -87,7 +89,18 @@ impl AppState {
     ) -> AppState {
         let connections = Arc::new(Connections::new(ConnLimits::from_config(&config.limits)));
         let rate_limiter = RequestLimiter::new(config.limits.request_limits);
+        let data_dir = if config.dev {
+            None
+        } else {
+            config.data_dir.as_deref()
+        };
+        let acl = Arc::new(crate::acl::AgentAcl::new(
+            config.acl.clone(),
+            &config.datacenter,
+            data_dir,
+        ));
         AppState {
+            acl,
             config: RwLock::new(Arc::new(config)),
             node_id,
             backend,

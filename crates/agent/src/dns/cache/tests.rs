@@ -70,7 +70,7 @@ impl Catalog {
 }
 
 impl Reader for Catalog {
-    async fn read<Q: Read>(
+    async fn read<Q: praetor_server::acl::Guarded>(
         &self,
         q: Q,
         opts: QueryOpts,
