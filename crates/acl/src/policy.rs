@@ -218,23 +218,18 @@ impl Policy {
     }
 }
 
-/// `s` as an HCL quoted string: `"` and `\` escaped, control characters as
-/// `\n`, `\t`, `\uXXXX`, and `${`/`%{` doubled so they stay literal.
+/// `s` as an HCL1 quoted string: `"` and `\` escaped, control characters as
+/// `\n`, `\t`, `\uXXXX` (HCL1 keeps `${` as text).
 pub(crate) fn hcl_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
+    for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '$' | '%' if chars.peek() == Some(&'{') => {
-                out.push(c);
-                out.push(c);
-            }
             c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }

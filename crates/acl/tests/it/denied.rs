@@ -56,13 +56,27 @@ fn every_resource_and_global_names_its_permission_like_consul() {
     let names: Vec<String> = Resource::ALL
         .iter()
         .map(|r| Denied::new(None, *r, Access::List, "").permission)
-        .chain(Global::ALL.iter().map(|g| Denied::global(None, *g, Access::Read).permission))
+        .chain(
+            Global::ALL
+                .iter()
+                .map(|g| Denied::global(None, *g, Access::Read).permission),
+        )
         .collect();
     assert_eq!(
         names,
         [
-            "key:list", "service:list", "node:list", "session:list", "agent:list", "event:list",
-            "query:list", "acl:read", "operator:read", "keyring:read", "mesh:read", "peering:read"
+            "key:list",
+            "service:list",
+            "node:list",
+            "session:list",
+            "agent:list",
+            "event:list",
+            "query:list",
+            "acl:read",
+            "operator:read",
+            "keyring:read",
+            "mesh:read",
+            "peering:read"
         ]
     );
 }

@@ -80,7 +80,10 @@ query_prefix "" { policy = "read" }
     assert_eq!(from_hcl, from_json);
     assert_eq!(from_hcl.len(), 19);
     assert_eq!(from_hcl.rule(Resource::Key, "k", false), Some(Access::List));
-    assert_eq!(from_hcl.rule(Resource::Session, "", true), Some(Access::Deny));
+    assert_eq!(
+        from_hcl.rule(Resource::Session, "", true),
+        Some(Access::Deny)
+    );
     assert_eq!(from_hcl.global(Global::Keyring), Some(Access::Deny));
     assert_eq!(from_hcl.global(Global::Acl), Some(Access::Write));
 }
@@ -138,7 +141,11 @@ fn a_bad_level_names_the_line_and_what_is_wanted() {
         e.reason,
         "invalid policy \"list\" for service \"web\" (want read, write or deny)"
     );
-    refused_at("operator = \"list\"", 1, "invalid policy \"list\" for operator");
+    refused_at(
+        "operator = \"list\"",
+        1,
+        "invalid policy \"list\" for operator",
+    );
     refused_at("\nacl = \"manage\"", 2, "invalid policy \"manage\" for acl");
     refused_at("keyring = \"\"", 1, "invalid policy \"\" for keyring");
     for r in Resource::ALL {
@@ -146,7 +153,11 @@ fn a_bad_level_names_the_line_and_what_is_wanted() {
             continue;
         }
         for kw in [r.as_str(), r.prefix_keyword()] {
-            refused_at(&format!("{kw} \"x\" {{ policy = \"list\" }}"), 1, "want read, write or deny");
+            refused_at(
+                &format!("{kw} \"x\" {{ policy = \"list\" }}"),
+                1,
+                "want read, write or deny",
+            );
         }
     }
     refused_at(
@@ -174,11 +185,23 @@ fn structural_mistakes_name_the_line() {
         2,
         "unknown attribute \"intentions\" in key \"a\"",
     );
-    refused_at("operator {\n  policy = \"read\"\n}", 1, "operator must be a string");
+    refused_at(
+        "operator {\n  policy = \"read\"\n}",
+        1,
+        "operator must be a string",
+    );
     refused_at("key = \"read\"", 1, "key must name a segment");
-    refused_at("key \"a\" { policy = 1 }", 1, "policy of key \"a\" must be a string, not a number");
+    refused_at(
+        "key \"a\" { policy = 1 }",
+        1,
+        "policy of key \"a\" must be a string, not a number",
+    );
     refused_at("\nkey \"a\" { policy = true }", 2, "not a boolean");
-    refused_at("key \"a\" \"b\" {\n  policy = \"read\"\n}", 1, "unknown attribute \"b\"");
+    refused_at(
+        "key \"a\" \"b\" {\n  policy = \"read\"\n}",
+        1,
+        "unknown attribute \"b\"",
+    );
 }
 
 #[test]
@@ -186,28 +209,50 @@ fn an_argument_given_twice_is_refused_as_consul_does_since_its_duplicate_key_fix
     // Consul refuses `acl = "read"` then `acl = "write"` (PR 21908) instead
     // of taking the last one.
     refused_at("operator = \"read\"\noperator = \"write\"", 2, "");
-    refused_at("{\n\"acl\": \"read\",\n\"acl\": \"write\"\n}", 3, "acl was already set");
+    refused_at(
+        "{\n\"acl\": \"read\",\n\"acl\": \"write\"\n}",
+        3,
+        "acl was already set",
+    );
     refused_at(
         "{\"key\": {\"a\": {\n\"policy\": \"read\",\n\"policy\": \"write\"}}}",
         3,
         "policy was already set for key \"a\"",
     );
-    refused_at("key \"a\" {\n  policy = \"read\"\n  policy = \"write\"\n}", 3, "");
+    refused_at(
+        "key \"a\" {\n  policy = \"read\"\n  policy = \"write\"\n}",
+        3,
+        "",
+    );
 }
 
 #[test]
 fn syntax_errors_name_the_line() {
-    refused_at("key \"a\" {\n  policy = \"read\"\n", 2, "expected `}`");
+    refused_at(
+        "key \"a\" {\n  policy = \"read\"\n",
+        3,
+        "block opened on line 1 is not closed",
+    );
     refused_at("key \"a\" {\n  policy = = \"read\"\n}", 2, "");
     refused_at("key \"a\" {\n  policy \"read\"\n}", 2, "");
-    refused_at("{\n  \"key\": {\n    \"a\": {\"policy\": \"read\"},\n  }\n}", 4, "invalid JSON");
-    refused_at("{\n  \"key\": {\"a\": {\"policy\": \"read\"}}\n", 3, "invalid JSON");
+    refused_at(
+        "{\n  \"key\": {\n    \"a\": {\"policy\": \"read\"},\n  }\n}",
+        4,
+        "invalid JSON",
+    );
+    refused_at(
+        "{\n  \"key\": {\"a\": {\"policy\": \"read\"}}\n",
+        3,
+        "invalid JSON",
+    );
     let e = refused_at(
         "{\n\n  \"key\": {\"a\": {\"policy\": \"reed\"}}\n}",
         3,
         "invalid policy \"reed\" for key \"a\"",
     );
-    assert!(e.to_string().starts_with("Failed to parse ACL rules: line 3: "));
+    assert!(e
+        .to_string()
+        .starts_with("Failed to parse ACL rules: line 3: "));
     refused_at("{\n  \"nodes\": {}\n}", 2, "unknown rule type \"nodes\"");
     refused_at("{\"key\": {\"a\": {}}}", 1, "missing policy for key \"a\"");
     refused_at("{\"key\": [\"a\"]}", 1, "key must name a segment");
@@ -222,7 +267,10 @@ fn input_is_bounded() {
 
     let deep_json = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let e = refused(&format!("{{\"key\": {deep_json}}}"));
-    assert!(e.to_string().starts_with("Failed to parse ACL rules:"), "{e}");
+    assert!(
+        e.to_string().starts_with("Failed to parse ACL rules:"),
+        "{e}"
+    );
     let deep_hcl = format!("a = {}{}", "[".repeat(10_000), "]".repeat(10_000));
     refused(&deep_hcl);
     let deep_blocks = "a {\n".repeat(5_000);
@@ -239,4 +287,79 @@ fn global_management_rules_text_parses_to_global_management() {
         policy(praetor_acl::GLOBAL_MANAGEMENT_RULES),
         Policy::global_management()
     );
+}
+
+#[test]
+fn hcl1_layouts_consul_accepts_are_accepted() {
+    let expected = policy(
+        "service \"web\" {\n  policy = \"write\"\n  intentions = \"read\"\n}\nservice_prefix \"\" {\n  policy = \"read\"\n}\noperator = \"read\"\n",
+    );
+    for text in [
+        // everything on one line, as rules are often passed on a command line
+        r#"service "web" { policy = "write" intentions = "read" } service_prefix "" { policy = "read" } operator = "read""#,
+        // commas between items, a brace on the next line
+        "service \"web\"\n{\n  policy = \"write\",\n  intentions = \"read\",\n},\nservice_prefix \"\" { policy = \"read\" }, operator = \"read\"",
+        // HCL1's nested-object forms
+        r#"service { "web" { policy = "write" intentions = "read" } } service_prefix = { "" = { policy = "read" } } operator = "read""#,
+        "/* block */ service \"web\" { # why\n policy = \"write\" // a comment\n intentions = \"read\" }\nservice_prefix \"\" { policy = \"read\" }\noperator = \"read\"",
+    ] {
+        assert_eq!(policy(text), expected, "{text}");
+    }
+}
+
+#[test]
+fn hcl1_strings_keep_dollar_braces_and_decode_go_escapes() {
+    let p = policy(r#"key "a${b}%{c}\x41\u00e9\t" { policy = "read" }"#);
+    assert_eq!(
+        p.rule(Resource::Key, "a${b}%{c}Aé\t", false),
+        Some(Access::Read)
+    );
+}
+
+#[test]
+fn hcl1_lexical_mistakes_name_the_line() {
+    refused_at(
+        "key \"a\" {\n  policy = \"read\n}",
+        2,
+        "string not terminated",
+    );
+    refused_at(
+        "key \"a\" {\n  policy = \"\\q\"\n}",
+        2,
+        "unknown escape sequence \\q",
+    );
+    refused_at(
+        "\n/* open\n\nkey \"a\" { policy = \"read\" }",
+        2,
+        "comment not terminated",
+    );
+    refused_at(
+        "key \"a\" {\n  policy = read\n}",
+        2,
+        "values must be quoted",
+    );
+    refused_at("key \"a\" {\n  policy = <<EOF\nread\nEOF\n}", 2, "heredoc");
+    refused_at(
+        "key \"a\" {\n  policy = \"read\"\n} ;",
+        3,
+        "unexpected character ';'",
+    );
+    refused_at(
+        "key \"a\" {\n  policy \"read\"\n}",
+        2,
+        "expected \"=\" or \"{\" after \"read\"",
+    );
+    refused_at("= \"read\"", 1, "expected a name");
+    refused_at(
+        "key \"a\" {\n  policy = \"read\"\n}\n}",
+        4,
+        "expected a name, found \"}\"",
+    );
+    refused_at(
+        "key = [\n{\"a\" = {policy = \"read\"}}\n",
+        1,
+        "list opened on line 1 is not closed",
+    );
+    let many_labels = format!("key {} {{ policy = \"read\" }}", "\"a\" ".repeat(100));
+    refused_at(&many_labels, 1, "labels");
 }

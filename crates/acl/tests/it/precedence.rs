@@ -75,12 +75,19 @@ fn exact_beats_prefix_and_longest_prefix_wins_for_every_resource() {
 #[test]
 fn no_matching_rule_falls_to_the_default_for_every_resource() {
     for r in Resource::ALL {
-        let p = policy(&format!(r#"{} "locked" {{ policy = "deny" }}"#, r.prefix_keyword()));
+        let p = policy(&format!(
+            r#"{} "locked" {{ policy = "deny" }}"#,
+            r.prefix_keyword()
+        ));
         let allow = Authorizer::new([&p], true);
         check(
             &allow,
             r,
-            &[("open", true, true), ("lock", true, true), ("locked/x", false, false)],
+            &[
+                ("open", true, true),
+                ("lock", true, true),
+                ("locked/x", false, false),
+            ],
             "default allow",
         );
         let deny = Authorizer::new([&p], false);
@@ -91,9 +98,24 @@ fn no_matching_rule_falls_to_the_default_for_every_resource() {
             "default deny",
         );
         let none = Authorizer::new([], false);
-        check(&none, r, &[("open", false, false)], "no policy, default deny");
-        check(&Authorizer::deny_all(), r, &[("x", false, false)], "deny_all");
-        check(&Authorizer::allow_all(), r, &[("x", true, true)], "allow_all");
+        check(
+            &none,
+            r,
+            &[("open", false, false)],
+            "no policy, default deny",
+        );
+        check(
+            &Authorizer::deny_all(),
+            r,
+            &[("x", false, false)],
+            "deny_all",
+        );
+        check(
+            &Authorizer::allow_all(),
+            r,
+            &[("x", true, true)],
+            "allow_all",
+        );
     }
 }
 
@@ -105,7 +127,11 @@ fn an_exact_rule_does_not_cover_longer_names() {
         check(
             &a,
             r,
-            &[("web", true, true), ("web2", false, false), ("we", false, false)],
+            &[
+                ("web", true, true),
+                ("web2", false, false),
+                ("we", false, false),
+            ],
             "exact only",
         );
     }
@@ -123,7 +149,11 @@ fn merged_policies_deny_wins_else_the_most_permissive_for_every_resource() {
             (vec![&write, &read], (true, true), "write + read = write"),
             (vec![&write, &deny], (false, false), "write + deny = deny"),
             (vec![&deny, &write], (false, false), "deny + write = deny"),
-            (vec![&read, &deny, &write], (false, false), "deny among three"),
+            (
+                vec![&read, &deny, &write],
+                (false, false),
+                "deny among three",
+            ),
         ] {
             let a = Authorizer::new(policies, true);
             check(&a, r, &[("x", expect.0, expect.1)], what);
@@ -162,7 +192,12 @@ fn the_same_segment_twice_in_one_policy_is_merged_like_two_policies() {
             "{kw} \"x\" {{\n  policy = \"write\"\n}}\n{kw} \"x\" {{\n  policy = \"read\"\n}}\n{kw} \"y\" {{\n  policy = \"write\"\n}}\n{kw} \"y\" {{\n  policy = \"deny\"\n}}\n"
         ));
         let a = Authorizer::new([&p], false);
-        check(&a, r, &[("x", true, true), ("y", false, false)], "duplicates");
+        check(
+            &a,
+            r,
+            &[("x", true, true), ("y", false, false)],
+            "duplicates",
+        );
         assert_eq!(p.rule(r, "x", false), Some(Access::Write));
         assert_eq!(p.rule(r, "y", false), Some(Access::Deny));
     }
@@ -297,16 +332,28 @@ fn key_write_prefix_needs_write_on_the_prefix_and_nothing_less_below_it() {
     assert!(!a.allows_key_write_prefix("foo/"), "a read key below");
     assert!(!a.allows_key_write_prefix(""), "a read key below the root");
     assert!(a.allows_key_write_prefix("bar/"));
-    assert!(!a.allows_key_write_prefix("foo/bar"), "the exact rule at the prefix itself");
+    assert!(
+        !a.allows_key_write_prefix("foo/bar"),
+        "the exact rule at the prefix itself"
+    );
     assert!(a.allows_key_write_prefix("foo/bar/"));
 
     let a = k(r#"key_prefix "foo/" { policy = "write" }"#, false);
     assert!(a.allows_key_write_prefix("foo/"));
     assert!(a.allows_key_write_prefix("foo/sub/"));
-    assert!(!a.allows_key_write_prefix(""), "no rule covers the root: default deny");
-    assert!(!a.allows_key_write_prefix("fo"), "no rule covers fo: default deny");
+    assert!(
+        !a.allows_key_write_prefix(""),
+        "no rule covers the root: default deny"
+    );
+    assert!(
+        !a.allows_key_write_prefix("fo"),
+        "no rule covers fo: default deny"
+    );
     let a = k(r#"key_prefix "foo/" { policy = "write" }"#, true);
-    assert!(a.allows_key_write_prefix(""), "default allow and nothing below refuses");
+    assert!(
+        a.allows_key_write_prefix(""),
+        "default allow and nothing below refuses"
+    );
 
     let a = k(r#"key_prefix "foo/" { policy = "read" }"#, true);
     assert!(!a.allows_key_write_prefix("foo/x"));
@@ -339,7 +386,10 @@ fn any_and_all_follow_consul_any_allowed_and_all_allowed() {
     );
     assert!(!a.allows_all(s, Access::Read), "one name is denied");
     assert!(a.allows_any(s, Access::Read));
-    assert!(!a.allows_any(s, Access::Write), "the catch-all forbids writes");
+    assert!(
+        !a.allows_any(s, Access::Write),
+        "the catch-all forbids writes"
+    );
 
     let none = Authorizer::new([], true);
     assert!(none.allows_all(s, Access::Write));
