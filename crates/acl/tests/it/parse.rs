@@ -363,3 +363,17 @@ fn hcl1_lexical_mistakes_name_the_line() {
     let many_labels = format!("key {} {{ policy = \"read\" }}", "\"a\" ".repeat(100));
     refused_at(&many_labels, 1, "labels");
 }
+
+#[test]
+fn resource_and_attribute_names_are_case_insensitive_as_in_hcl1_but_segments_are_not() {
+    let p = policy("KEY \"Foo\" {\n  Policy = \"READ\"\n}\nService_Prefix \"\" { POLICY = \"write\" INTENTIONS = \"read\" }\nOperator = \"read\"");
+    assert_eq!(p.rule(Resource::Key, "Foo", false), Some(Access::Read));
+    assert_eq!(p.rule(Resource::Key, "foo", false), None);
+    assert_eq!(p.rule(Resource::Service, "", true), Some(Access::Write));
+    assert_eq!(p.global(Global::Operator), Some(Access::Read));
+    refused_at(
+        "operator = \"read\"\nOPERATOR = \"write\"",
+        2,
+        "already set",
+    );
+}
