@@ -289,13 +289,18 @@ impl Parser<'_> {
         let value = loop {
             let (tok, line) = self.next()?;
             match tok {
-                Tok::Ident(k) | Tok::Str(k) if keys.len() < MAX_DEPTH => keys.push((k, line)),
-                Tok::Ident(_) | Tok::Str(_) => {
-                    return Err(RuleError::at(line, format!("more than {MAX_DEPTH} labels")))
+                Tok::Ident(k) | Tok::Str(k) if depth + keys.len() < MAX_DEPTH => {
+                    keys.push((k, line))
                 }
-                Tok::Assign if !keys.is_empty() => break self.value(depth + 1, line)?,
+                Tok::Ident(_) | Tok::Str(_) => {
+                    return Err(RuleError::at(
+                        line,
+                        format!("rules nest deeper than {MAX_DEPTH} levels"),
+                    ))
+                }
+                Tok::Assign if !keys.is_empty() => break self.value(depth + keys.len(), line)?,
                 Tok::LBrace if !keys.is_empty() => {
-                    break Value::Obj(self.nested(depth + 1, line)?);
+                    break Value::Obj(self.nested(depth + keys.len(), line)?);
                 }
                 other => {
                     let found = other.describe();
@@ -311,20 +316,19 @@ impl Parser<'_> {
                 }
             }
         };
-        let mut entry = None;
-        let mut value = Some(value);
-        for (key, line) in keys.into_iter().rev() {
-            let v = match entry.take() {
-                Some(inner) => Value::Obj(vec![inner]),
-                None => value.take().unwrap_or(Value::Other("nothing")),
-            };
-            entry = Some(Entry {
+        // `a "b" "c" = v` is `a = { "b" = { "c" = v } }`.
+        let Some((key, line)) = keys.pop() else {
+            return Err(RuleError::whole("expected a name"));
+        };
+        let mut entry = Entry { key, line, value };
+        while let Some((key, line)) = keys.pop() {
+            entry = Entry {
                 key,
                 line,
-                value: v,
-            });
+                value: Value::Obj(vec![entry]),
+            };
         }
-        entry.ok_or_else(|| RuleError::whole("expected a name"))
+        Ok(entry)
     }
 
     fn nested(&mut self, depth: usize, line: usize) -> Result<Vec<Entry>, RuleError> {

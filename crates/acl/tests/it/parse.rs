@@ -361,7 +361,7 @@ fn hcl1_lexical_mistakes_name_the_line() {
         "list opened on line 1 is not closed",
     );
     let many_labels = format!("key {} {{ policy = \"read\" }}", "\"a\" ".repeat(100));
-    refused_at(&many_labels, 1, "labels");
+    refused_at(&many_labels, 1, "nest deeper");
 }
 
 #[test]
