@@ -75,8 +75,14 @@ pub struct Policy {
 
 impl Policy {
     /// Parses Consul rules in HCL or JSON: JSON when the text starts with `{`
-    /// after whitespace (as Consul's HCL decoder decides), else HCL. Empty
-    /// text is an empty policy.
+    /// after whitespace (as Consul's HCL decoder decides), else HCL as
+    /// Consul's HCL1 reads it (several rules on one line, optional commas,
+    /// `${` kept as text, resource and attribute names case-insensitive).
+    /// Empty text is an empty policy. A service rule's `intentions` level is
+    /// checked and otherwise ignored (Praetor has no service mesh).
+    /// Rules for the same segment are merged ([`Access::merge`]); a global
+    /// (`operator = ...`) or a `policy` given twice is refused, as Consul
+    /// refuses duplicate arguments.
     ///
     /// # Errors
     ///

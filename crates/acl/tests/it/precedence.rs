@@ -398,3 +398,32 @@ fn any_and_all_follow_consul_any_allowed_and_all_allowed() {
     assert!(!none.allows_all(s, Access::Read));
     assert!(!none.allows_any(s, Access::Read));
 }
+
+#[test]
+fn consuls_prefer_exact_matches_scenario_for_every_resource() {
+    // The scenario of Consul's TestPolicyAuthorizer "Prefer Exact Matches":
+    // exact foo write, exact football deny, prefix foot read, prefix fo read.
+    for r in Resource::ALL {
+        let (kw, kwp) = (r.as_str(), r.prefix_keyword());
+        let p = policy(&format!(
+            "{kw} \"foo\" {{ policy = \"write\" }}\n{kw} \"football\" {{ policy = \"deny\" }}\n\
+             {kwp} \"foot\" {{ policy = \"read\" }}\n{kwp} \"fo\" {{ policy = \"read\" }}\n"
+        ));
+        let a = Authorizer::new([&p], true);
+        check(
+            &a,
+            r,
+            &[
+                ("fo", true, false),
+                ("for", true, false),
+                ("foo", true, true),
+                ("foot", true, false),
+                ("foot2", true, false),
+                ("food", true, false),
+                ("football", false, false),
+            ],
+            "prefer exact matches",
+        );
+        assert!(a.allows_any(r, Access::Write), "{r}: write on foo");
+    }
+}
