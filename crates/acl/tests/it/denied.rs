@@ -80,3 +80,53 @@ fn every_resource_and_global_names_its_permission_like_consul() {
         ]
     );
 }
+
+#[test]
+fn require_names_the_authorizers_accessor_in_consuls_words() {
+    use praetor_acl::{Authorizer, Policy};
+    let p = match Policy::parse(r#"key_prefix "config/app/" { policy = "read" }"#) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    let a = Authorizer::new([&p], false).with_accessor("abc");
+    assert_eq!(a.accessor(), Some("abc"));
+    assert_eq!(
+        a.require(Resource::Key, "config/app/db", Access::Read),
+        Ok(())
+    );
+    let e = a.require(Resource::Key, "config/app/db", Access::Write);
+    assert_eq!(
+        e.map_err(|d| d.to_string()),
+        Err("Permission denied: token with AccessorID 'abc' lacks permission 'key:write' on \"config/app/db\"".into())
+    );
+    let e = a.require_key_write_prefix("config/");
+    assert_eq!(
+        e.map_err(|d| d.to_string()),
+        Err("Permission denied: token with AccessorID 'abc' lacks permission 'key:write' on \"config/\"".into())
+    );
+    let anon = Authorizer::new([], false).with_accessor(ANONYMOUS_TOKEN_ID);
+    let e = anon.require_global(Global::Acl, Access::Write);
+    assert_eq!(
+        e.map_err(|d| d.to_string()),
+        Err("Permission denied: anonymous token lacks permission 'acl:write'. The anonymous token is used implicitly when a request does not specify a token.".into())
+    );
+    let unknown = Authorizer::deny_all();
+    assert_eq!(
+        unknown
+            .require_global(Global::Operator, Access::Read)
+            .map_err(|d| d.to_string()),
+        Err("Permission denied: provided token lacks permission 'operator:read'".into())
+    );
+    assert_eq!(
+        Authorizer::allow_all().require_global(Global::Acl, Access::Write),
+        Ok(())
+    );
+}
+
+#[test]
+fn authorizer_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + Clone + std::fmt::Debug>() {}
+    shared::<praetor_acl::Authorizer>();
+    shared::<praetor_acl::Policy>();
+    shared::<Denied>();
+}
