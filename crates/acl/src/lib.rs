@@ -32,7 +32,7 @@ mod validation;
 pub use access::{Access, Global, Resource};
 pub use authorizer::Authorizer;
 pub use error::{Denied, RuleError};
-pub use policy::{Policy, Rule, GLOBAL_MANAGEMENT_RULES};
+pub use policy::{Policy, Rule, GLOBAL_MANAGEMENT_RULES, GLOBAL_READ_ONLY_RULES};
 pub use validation::{
     is_valid_node_identity_name, is_valid_policy_name, is_valid_role_name,
     is_valid_service_identity_name, NODE_IDENTITY_NAME_MAX_LEN, POLICY_NAME_MAX_LEN,
@@ -54,6 +54,17 @@ pub const GLOBAL_MANAGEMENT_POLICY_NAME: &str = "global-management";
 /// The description of Consul's built-in `global-management` policy.
 pub const GLOBAL_MANAGEMENT_POLICY_DESCRIPTION: &str =
     "Builtin Policy that grants unlimited access";
+
+/// The ID of Consul's built-in `builtin/global-read-only` policy (recent
+/// Consul versions; a policy ID, unrelated to the anonymous token's AccessorID).
+pub const GLOBAL_READ_ONLY_POLICY_ID: &str = "00000000-0000-0000-0000-000000000002";
+
+/// The name of Consul's built-in global read-only policy.
+pub const GLOBAL_READ_ONLY_POLICY_NAME: &str = "builtin/global-read-only";
+
+/// The description of Consul's built-in global read-only policy.
+pub const GLOBAL_READ_ONLY_POLICY_DESCRIPTION: &str =
+    "Builtin Policy that grants unlimited read-only access to all components";
 
 /// The longest rule text [`Policy::parse`] accepts, in bytes (128 KiB).
 pub const MAX_RULES_BYTES: usize = 128 * 1024;

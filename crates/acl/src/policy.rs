@@ -41,6 +41,38 @@ session_prefix \"\" {
 \tpolicy = \"write\"
 }";
 
+/// The rule text of Consul's built-in `builtin/global-read-only` policy
+/// (`structs.ACLPolicyGlobalReadOnlyRules`, in recent Consul versions): read on
+/// every resource and prefix "".
+pub const GLOBAL_READ_ONLY_RULES: &str = "
+acl = \"read\"
+agent_prefix \"\" {
+\tpolicy = \"read\"
+}
+event_prefix \"\" {
+\tpolicy = \"read\"
+}
+key_prefix \"\" {
+\tpolicy = \"read\"
+}
+keyring = \"read\"
+node_prefix \"\" {
+\tpolicy = \"read\"
+}
+operator = \"read\"
+mesh = \"read\"
+peering = \"read\"
+query_prefix \"\" {
+\tpolicy = \"read\"
+}
+service_prefix \"\" {
+\tpolicy = \"read\"
+\tintentions = \"read\"
+}
+session_prefix \"\" {
+\tpolicy = \"read\"
+}";
+
 /// One rule of a policy, as [`Policy::rules`] lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule<'a> {
@@ -148,6 +180,19 @@ impl Policy {
         }
         for r in Resource::ALL {
             p.add_rule(r, "", true, Access::Write);
+        }
+        p
+    }
+
+    /// The rules of Consul's built-in `builtin/global-read-only` policy
+    /// ([`GLOBAL_READ_ONLY_RULES`]): read on every resource and prefix "".
+    pub fn global_read_only() -> Policy {
+        let mut p = Policy::default();
+        for g in Global::ALL {
+            p.set_global(g, Access::Read);
+        }
+        for r in Resource::ALL {
+            p.add_rule(r, "", true, Access::Read);
         }
         p
     }

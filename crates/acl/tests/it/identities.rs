@@ -77,3 +77,21 @@ fn global_management_allows_everything_whatever_the_default() {
         assert!(a.allows_key_write_prefix(""));
     }
 }
+
+#[test]
+fn global_read_only_reads_everything_and_writes_nothing() {
+    let ro = Policy::global_read_only();
+    assert_eq!(policy(praetor_acl::GLOBAL_READ_ONLY_RULES), ro);
+    let a = Authorizer::new([&ro], true);
+    assert!(!a.is_management());
+    for g in Global::ALL {
+        assert!(a.allows_global(g, Access::Read), "{g}:read");
+        assert!(!a.allows_global(g, Access::Write), "{g}:write");
+    }
+    for r in Resource::ALL {
+        assert!(a.allows(r, "x", Access::Read));
+        assert!(!a.allows(r, "x", Access::Write));
+        assert!(!a.allows(r, "x", Access::List));
+    }
+    assert!(!a.allows_key_write_prefix(""));
+}
