@@ -22,6 +22,8 @@
 //! assert!(!authz.allows(Resource::Key, "config/other", Access::Read));
 //! ```
 
+#![warn(missing_docs)]
+
 mod access;
 mod authorizer;
 mod error;
