@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::access::{Access, Global, Resource};
+use crate::error::Denied;
 use crate::policy::Policy;
 
 /// The rules for one resource, indexed for lookups.
@@ -81,6 +82,8 @@ pub struct Authorizer {
     globals: [Option<Access>; 5],
     default_allow: bool,
     manage_all: bool,
+    /// Who the decisions are for, named in [`Denied`] errors.
+    accessor: Option<String>,
 }
 
 impl Authorizer {
@@ -109,6 +112,67 @@ impl Authorizer {
             globals,
             default_allow,
             manage_all: false,
+            accessor: None,
+        }
+    }
+
+    /// The same authorizer, naming the token it decides for in the
+    /// [`Denied`] errors of the `require*` methods (its AccessorID, or
+    /// [`ANONYMOUS_TOKEN_ID`](crate::ANONYMOUS_TOKEN_ID)). Without one they
+    /// say "provided token", as Consul does when the accessor is unknown.
+    pub fn with_accessor(mut self, accessor_id: &str) -> Authorizer {
+        self.accessor = Some(accessor_id.to_owned());
+        self
+    }
+
+    /// The AccessorID set with [`Authorizer::with_accessor`].
+    pub fn accessor(&self) -> Option<&str> {
+        self.accessor.as_deref()
+    }
+
+    /// [`Authorizer::allows`], or Consul's "Permission denied" for it
+    /// (`ToAllowAuthorizer().KeyReadAllowed(...)` and friends).
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`] naming the accessor, `resource:access` and `name`.
+    pub fn require(&self, resource: Resource, name: &str, access: Access) -> Result<(), Denied> {
+        if self.allows(resource, name, access) {
+            Ok(())
+        } else {
+            Err(Denied::new(self.accessor(), resource, access, name))
+        }
+    }
+
+    /// [`Authorizer::allows_key_write_prefix`], or Consul's denial of
+    /// `key:write` on `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`] naming the accessor, `key:write` and `prefix`.
+    pub fn require_key_write_prefix(&self, prefix: &str) -> Result<(), Denied> {
+        if self.allows_key_write_prefix(prefix) {
+            Ok(())
+        } else {
+            Err(Denied::new(
+                self.accessor(),
+                Resource::Key,
+                Access::Write,
+                prefix,
+            ))
+        }
+    }
+
+    /// [`Authorizer::allows_global`], or Consul's denial of `global:access`.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`] naming the accessor and `global:access`.
+    pub fn require_global(&self, global: Global, access: Access) -> Result<(), Denied> {
+        if self.allows_global(global, access) {
+            Ok(())
+        } else {
+            Err(Denied::global(self.accessor(), global, access))
         }
     }
 

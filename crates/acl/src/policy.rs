@@ -41,6 +41,38 @@ session_prefix \"\" {
 \tpolicy = \"write\"
 }";
 
+/// The rule text of Consul's built-in `builtin/global-read-only` policy
+/// (`structs.ACLPolicyGlobalReadOnlyRules`, in recent Consul versions): read on
+/// every resource and prefix "".
+pub const GLOBAL_READ_ONLY_RULES: &str = "
+acl = \"read\"
+agent_prefix \"\" {
+\tpolicy = \"read\"
+}
+event_prefix \"\" {
+\tpolicy = \"read\"
+}
+key_prefix \"\" {
+\tpolicy = \"read\"
+}
+keyring = \"read\"
+node_prefix \"\" {
+\tpolicy = \"read\"
+}
+operator = \"read\"
+mesh = \"read\"
+peering = \"read\"
+query_prefix \"\" {
+\tpolicy = \"read\"
+}
+service_prefix \"\" {
+\tpolicy = \"read\"
+\tintentions = \"read\"
+}
+session_prefix \"\" {
+\tpolicy = \"read\"
+}";
+
 /// One rule of a policy, as [`Policy::rules`] lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule<'a> {
@@ -75,8 +107,14 @@ pub struct Policy {
 
 impl Policy {
     /// Parses Consul rules in HCL or JSON: JSON when the text starts with `{`
-    /// after whitespace (as Consul's HCL decoder decides), else HCL. Empty
-    /// text is an empty policy.
+    /// after whitespace (as Consul's HCL decoder decides), else HCL as
+    /// Consul's HCL1 reads it (several rules on one line, optional commas,
+    /// `${` kept as text, resource and attribute names case-insensitive).
+    /// Empty text is an empty policy. A service rule's `intentions` level is
+    /// checked and otherwise ignored (Praetor has no service mesh).
+    /// Rules for the same segment are merged ([`Access::merge`]); a global
+    /// (`operator = ...`) or a `policy` given twice is refused, as Consul
+    /// refuses duplicate arguments.
     ///
     /// # Errors
     ///
@@ -142,6 +180,19 @@ impl Policy {
         }
         for r in Resource::ALL {
             p.add_rule(r, "", true, Access::Write);
+        }
+        p
+    }
+
+    /// The rules of Consul's built-in `builtin/global-read-only` policy
+    /// ([`GLOBAL_READ_ONLY_RULES`]): read on every resource and prefix "".
+    pub fn global_read_only() -> Policy {
+        let mut p = Policy::default();
+        for g in Global::ALL {
+            p.set_global(g, Access::Read);
+        }
+        for r in Resource::ALL {
+            p.add_rule(r, "", true, Access::Read);
         }
         p
     }
@@ -218,23 +269,18 @@ impl Policy {
     }
 }
 
-/// `s` as an HCL quoted string: `"` and `\` escaped, control characters as
-/// `\n`, `\t`, `\uXXXX`, and `${`/`%{` doubled so they stay literal.
+/// `s` as an HCL1 quoted string: `"` and `\` escaped, control characters as
+/// `\n`, `\t`, `\uXXXX` (HCL1 keeps `${` as text).
 pub(crate) fn hcl_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
+    for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '$' | '%' if chars.peek() == Some(&'{') => {
-                out.push(c);
-                out.push(c);
-            }
             c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }

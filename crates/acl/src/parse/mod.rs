@@ -75,7 +75,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, RuleError> {
     } else {
         hcl::read(text)?
     };
-    Reader::default().top(entries)
+    Reader::new(MAX_RULES).top(entries)
 }
 
 enum Keyword {
@@ -83,18 +83,20 @@ enum Keyword {
     Global(Global),
 }
 
+/// The resource a top-level name refers to. Case-insensitive, as HCL1
+/// matches names to Consul's fields (`ObjectList.Filter` uses `EqualFold`).
 fn keyword(name: &str) -> Option<Keyword> {
     for r in Resource::ALL {
-        if name == r.as_str() {
+        if name.eq_ignore_ascii_case(r.as_str()) {
             return Some(Keyword::Segment(r, false));
         }
-        if name == r.prefix_keyword() {
+        if name.eq_ignore_ascii_case(r.prefix_keyword()) {
             return Some(Keyword::Segment(r, true));
         }
     }
     Global::ALL
         .into_iter()
-        .find(|g| g.as_str() == name)
+        .find(|g| name.eq_ignore_ascii_case(g.as_str()))
         .map(Keyword::Global)
 }
 
@@ -102,14 +104,23 @@ const KEYWORDS: &str = "key, key_prefix, service, service_prefix, node, node_pre
 session, session_prefix, agent, agent_prefix, event, event_prefix, query, query_prefix, \
 acl, operator, keyring, mesh or peering";
 
-#[derive(Default)]
 struct Reader {
     policy: Policy,
     count: usize,
+    limit: usize,
     globals_seen: BTreeSet<Global>,
 }
 
 impl Reader {
+    fn new(limit: usize) -> Reader {
+        Reader {
+            policy: Policy::default(),
+            count: 0,
+            limit,
+            globals_seen: BTreeSet::new(),
+        }
+    }
+
     fn top(mut self, entries: Vec<Entry>) -> Result<Policy, RuleError> {
         for e in entries {
             match keyword(&e.key) {
@@ -128,10 +139,10 @@ impl Reader {
 
     fn counted(&mut self, line: usize) -> Result<(), RuleError> {
         self.count += 1;
-        if self.count > MAX_RULES {
+        if self.count > self.limit {
             return Err(RuleError::at(
                 line,
-                format!("too many rules; the limit is {MAX_RULES}"),
+                format!("too many rules; the limit is {}", self.limit),
             ));
         }
         Ok(())
@@ -187,7 +198,7 @@ impl Reader {
         let mut policy: Option<(String, usize)> = None;
         let mut intentions_seen = false;
         for a in attrs {
-            match a.key.as_str() {
+            match a.key.to_ascii_lowercase().as_str() {
                 "policy" => {
                     if policy.is_some() {
                         return Err(RuleError::at(
@@ -215,7 +226,8 @@ impl Reader {
                         ));
                     }
                 }
-                other => {
+                _ => {
+                    let other = &a.key;
                     let want = if r == Resource::Service {
                         "policy or intentions"
                     } else {
@@ -294,6 +306,22 @@ fn flatten(v: Value) -> Option<Vec<Entry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_rules_than_the_limit_are_refused_with_the_line() {
+        let text = "key \"a\" { policy = \"read\" }\nkey \"a\" { policy = \"read\" }\noperator = \"read\"\nkey \"b\" { policy = \"read\" }";
+        let entries = |t: &str| match hcl::read(t) {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(Reader::new(4).top(entries(text)).is_ok());
+        let e = match Reader::new(3).top(entries(text)) {
+            Ok(p) => panic!("over the limit, parsed {p:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(e.line, Some(4));
+        assert_eq!(e.reason, "too many rules; the limit is 3");
+    }
 
     #[test]
     fn lines_maps_offsets_to_one_based_lines() {
