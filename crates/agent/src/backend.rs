@@ -262,7 +262,7 @@ mod tests {
     impl praetor_server::rpc::Handler for Silent {
         async fn handle(&self, req: Request) -> Reply {
             match req {
-                Request::Write(_) => {
+                Request::Write(..) => {
                     self.writes.fetch_add(1, Ordering::SeqCst);
                     std::future::pending().await
                 }

@@ -299,15 +299,15 @@ mod tests {
 
     #[test]
     fn a_call_encoded_by_reference_decodes_as_a_frame() {
-        let req = Request::Write(set("k"));
+        let req = Request::Write(set("k"), crate::acl::Token::new("t"));
         let bytes = postcard::to_stdvec(&Frame { id: 42, body: &req }).unwrap();
         let back: Frame<Request> = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back.id, 42);
-        assert!(matches!(back.body, Request::Write(Command::KvSet { key, .. }) if key == "k"));
+        assert!(matches!(back.body, Request::Write(Command::KvSet { key, .. }, _) if key == "k"));
     }
 
     #[test]
     fn the_handshake_bytes_are_pinned() {
-        assert_eq!(&handshake::hello(), b"PRAETOR\x02");
+        assert_eq!(&handshake::hello(), b"PRAETOR\x03");
     }
 }

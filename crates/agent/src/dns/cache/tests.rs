@@ -104,6 +104,7 @@ impl Reader for Catalog {
             },
             index: self.index.load(Ordering::SeqCst),
             answer: self.answer(&wire),
+            filtered: false,
         };
         answer_of(&q, answered)
     }
