@@ -2,6 +2,7 @@
 //! stream. Handlers return `Result<_, ApiError>`; `error.rs` alone decides
 //! status codes.
 
+pub mod acl;
 pub mod agent;
 pub mod body;
 pub mod catalog;
@@ -135,6 +136,18 @@ impl AppState {
             .collect()
     }
 
+    /// What the caller's token may do on this agent's own endpoints
+    /// (`AgentAcl::authorize`).
+    ///
+    /// # Errors
+    /// 403 for an unknown token; 500 when no server can resolve it.
+    pub async fn authorize(
+        &self,
+        caller: &extract::Caller,
+    ) -> Result<Arc<praetor_server::acl::Authz>, ApiError> {
+        Ok(self.acl.authorize(&self.backend, caller.token()).await?)
+    }
+
     /// Replaces the configuration (SIGHUP). Limits apply at once: body
     /// sizes and request rates to the next request, connection limits and
     /// timeouts to the next connection.
@@ -262,6 +275,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/agent/metrics", get(agent::metrics))
         .route("/v1/catalog/datacenters", get(catalog::datacenters))
         .merge(session_routes())
+        .merge(acl::routes())
         // Every route above answers other methods with a one-line 405.
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))

@@ -292,12 +292,15 @@ pub fn resolve_secret(
     Some(r)
 }
 
+/// A token's authorizer and the ACL tables' index it was compiled at.
+type Compiled = (u64, Arc<Authz>);
+
 /// A server's ACL state: its settings and its cache of compiled tokens.
 #[derive(Debug, Default)]
 pub struct Acl {
     config: AclConfig,
     /// secret → (the ACL tables' index it was compiled at, the authorizer).
-    cache: Mutex<HashMap<Option<String>, (u64, Arc<Authz>)>>,
+    cache: Mutex<HashMap<Token, Compiled>>,
 }
 
 impl Acl {
@@ -325,7 +328,7 @@ impl Acl {
         let now = now_ms();
         let tables = store.acl();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, authz)) = cache.get(&token.0) {
+        if let Some((at, authz)) = cache.get(token) {
             if *at == tables.index() && !authz.expired(now) {
                 return Ok(authz.clone());
             }
@@ -337,7 +340,7 @@ impl Acl {
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(token.0.clone(), (tables.index(), authz.clone()));
+        cache.insert(token.clone(), (tables.index(), authz.clone()));
         Ok(authz)
     }
 }
