@@ -93,32 +93,7 @@ impl AgentAcl {
         let persist = data_dir
             .filter(|_| settings.enable_token_persistence)
             .map(|d| d.join(TOKENS_FILE));
-        let mut tokens = settings.tokens.clone();
-        if let Some(path) = &persist {
-            match std::fs::read(path) {
-                Ok(bytes) => match serde_json::from_slice::<Persisted>(&bytes) {
-                    Ok(p) => {
-                        let keep = |slot: &mut Option<String>, v: Option<String>| {
-                            if v.is_some() {
-                                *slot = v;
-                            }
-                        };
-                        keep(&mut tokens.default, p.default);
-                        keep(&mut tokens.agent, p.agent);
-                        keep(&mut tokens.agent_recovery, p.agent_recovery);
-                        keep(&mut tokens.replication, p.replication);
-                        keep(&mut tokens.dns, p.dns);
-                    }
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), error = %e, "ignoring persisted ACL tokens that do not decode")
-                    }
-                },
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), error = %e, "cannot read persisted ACL tokens")
-                }
-            }
-        }
+        let tokens = with_persisted(settings.tokens.clone(), persist.as_deref());
         AgentAcl {
             settings,
             datacenter: datacenter.to_owned(),
@@ -126,6 +101,13 @@ impl AgentAcl {
             persist,
             cache: Mutex::default(),
         }
+    }
+
+    /// Takes the tokens of a reloaded config (SIGHUP); tokens kept in the
+    /// data dir still win, as in Consul. Other ACL settings need a restart.
+    pub fn reload(&self, tokens: AclTokens) {
+        let tokens = with_persisted(tokens, self.persist.as_deref());
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
     }
 
     /// ACLs off: every request is allowed.
@@ -242,7 +224,7 @@ impl AgentAcl {
         token: &Token,
     ) -> Result<Arc<Authz>, ServerError> {
         if !self.settings.enabled || self.is_recovery(token) {
-            return Ok(Arc::new(Authz::allow_all()));
+            return Ok(Authz::shared_allow_all());
         }
         if let Some(server) = backend.server() {
             return server.authorize(token);
@@ -289,7 +271,7 @@ impl AgentAcl {
                 Err(e)
             }
             Err(e) => match self.settings.down_policy {
-                DownPolicy::Allow => Ok(Arc::new(Authz::allow_all())),
+                DownPolicy::Allow => Ok(Authz::shared_allow_all()),
                 DownPolicy::Deny => Err(e),
                 DownPolicy::ExtendCache | DownPolicy::AsyncCache => match cached {
                     Some((_, authz)) if !authz.expired_now() => Ok(authz),
@@ -298,6 +280,37 @@ impl AgentAcl {
             },
         }
     }
+}
+
+/// `tokens` with those kept at `persist` (set through the API) over them.
+fn with_persisted(mut tokens: AclTokens, persist: Option<&std::path::Path>) -> AclTokens {
+    let Some(path) = persist else {
+        return tokens;
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice::<Persisted>(&bytes) {
+            Ok(p) => {
+                let keep = |slot: &mut Option<String>, v: Option<String>| {
+                    if v.is_some() {
+                        *slot = v;
+                    }
+                };
+                keep(&mut tokens.default, p.default);
+                keep(&mut tokens.agent, p.agent);
+                keep(&mut tokens.agent_recovery, p.agent_recovery);
+                keep(&mut tokens.replication, p.replication);
+                keep(&mut tokens.dns, p.dns);
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "ignoring persisted ACL tokens that do not decode")
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot read persisted ACL tokens")
+        }
+    }
+    tokens
 }
 
 /// Compares two secrets in time that does not depend on where they differ.

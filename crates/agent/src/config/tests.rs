@@ -1066,9 +1066,15 @@ acl {
     assert_eq!(acl.down_policy, crate::config::DownPolicy::AsyncCache);
     assert!(acl.enable_token_persistence && acl.enable_key_list_policy);
     assert_eq!(acl.token_ttl, std::time::Duration::from_secs(45));
-    assert_eq!(acl.tokens.initial_management.as_deref(), Some("root-secret"));
+    assert_eq!(
+        acl.tokens.initial_management.as_deref(),
+        Some("root-secret")
+    );
     assert_eq!(acl.tokens.agent.as_deref(), Some("agent-secret"));
-    assert_eq!(acl.tokens.agent_recovery.as_deref(), Some("recovery-secret"));
+    assert_eq!(
+        acl.tokens.agent_recovery.as_deref(),
+        Some("recovery-secret")
+    );
     assert_eq!(acl.tokens.default.as_deref(), Some("default-secret"));
 
     // Defaults: off, allow, extend-cache, 30s.

@@ -154,6 +154,7 @@ impl AppState {
     pub fn set_config(&self, cfg: RuntimeConfig) {
         self.connections
             .configure(ConnLimits::from_config(&cfg.limits));
+        self.acl.reload(cfg.acl.tokens.clone());
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
     }
 }

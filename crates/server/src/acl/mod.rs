@@ -113,6 +113,14 @@ impl Authz {
         }
     }
 
+    /// The one shared allow-all authorizer (ACLs disabled: no allocation
+    /// per request).
+    pub fn shared_allow_all() -> Arc<Authz> {
+        static ALL: std::sync::LazyLock<Arc<Authz>> =
+            std::sync::LazyLock::new(|| Arc::new(Authz::allow_all()));
+        ALL.clone()
+    }
+
     /// The AccessorID of the token, when ACLs are enabled.
     pub fn accessor(&self) -> Option<&str> {
         self.accessor.as_deref()
@@ -323,7 +331,7 @@ impl Acl {
     /// `NotFound` for an unknown or expired token.
     pub fn authorize(&self, store: &Store, token: &Token) -> Result<Arc<Authz>, AclError> {
         if !self.config.enabled {
-            return Ok(Arc::new(Authz::allow_all()));
+            return Ok(Authz::shared_allow_all());
         }
         let now = now_ms();
         let tables = store.acl();

@@ -10,6 +10,34 @@ use praetor_store::Command;
 use crate::acl::{now_ms, record_hash};
 use crate::Server;
 
+/// Most expired tokens deleted per round.
+const REAP_PER_ROUND: usize = 64;
+
+/// Deletes tokens whose expiration time has passed (by this leader's clock).
+pub(super) async fn reap_expired(server: &Server) {
+    if !server.acl.config().enabled {
+        return;
+    }
+    let now = now_ms();
+    let expired: Vec<String> = {
+        let st = server.shared.read();
+        st.store
+            .acl()
+            .tokens()
+            .filter(|t| t.expiration_ms.is_some_and(|at| at <= now))
+            .map(|t| t.accessor_id.clone())
+            .take(REAP_PER_ROUND)
+            .collect()
+    };
+    for accessor_id in expired {
+        let cmd = Command::Acl(AclCommand::TokenDelete { accessor_id });
+        if let Err(e) = server.write_local(cmd).await {
+            tracing::debug!(error = %e, "could not delete an expired token; will retry");
+            return;
+        }
+    }
+}
+
 /// Proposes the ACL start-up on this leader when something is missing.
 pub(super) async fn ensure(server: &Server) {
     let cfg = server.acl.config();

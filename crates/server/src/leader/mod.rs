@@ -131,6 +131,7 @@ async fn run_leader_duties<M: Membership>(
             }
             if server.is_leader() {
                 acl_init::ensure(&server).await;
+                acl_init::reap_expired(&server).await;
                 let members = membership.members();
                 pilot.reconcile(&members, &server).await;
                 catalog::reconcile_catalog(&members, &server, &cfg.datacenter).await;
