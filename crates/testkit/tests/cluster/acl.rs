@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use praetor_testkit::{init_tracing, secs, wait_for, Answer, Cluster, KitError, Spec};
+use praetor_testkit::{init_tracing, secs, wait_for, wait_until, Answer, Cluster, KitError, Spec};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tracing::info;
@@ -60,7 +60,15 @@ async fn mgmt_json(
     body: Option<&Value>,
 ) -> anyhow::Result<Value> {
     let text = body.map(Value::to_string);
-    let a = call(cluster, via, Some(MGMT), method.clone(), path, text.as_deref()).await?;
+    let a = call(
+        cluster,
+        via,
+        Some(MGMT),
+        method.clone(),
+        path,
+        text.as_deref(),
+    )
+    .await?;
     anyhow::ensure!(
         a.status == 200,
         "{method} {path} via {via} answered {}: {}",
@@ -73,20 +81,23 @@ async fn mgmt_json(
 /// Waits until the leader has created the initial management token (the
 /// token reads itself through `via`).
 async fn wait_acl_ready(cluster: &Cluster, via: &str) -> Result<(), KitError> {
-    wait_for(
-        secs(30),
-        "the initial management token to work",
-        || async {
-            let a = call(cluster, via, Some(MGMT), Method::GET, "/v1/acl/token/self", None)
-                .await
-                .map_err(|e| e.to_string())?;
-            if a.status == 200 {
-                Ok(())
-            } else {
-                Err(format!("{}: {}", a.status, a.body.trim()))
-            }
-        },
-    )
+    wait_for(secs(30), "the initial management token to work", || async {
+        let a = call(
+            cluster,
+            via,
+            Some(MGMT),
+            Method::GET,
+            "/v1/acl/token/self",
+            None,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if a.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("{}: {}", a.status, a.body.trim()))
+        }
+    })
     .await
 }
 
@@ -117,7 +128,8 @@ async fn create_token(
     policy: &str,
     secret: Option<&str>,
 ) -> anyhow::Result<(String, String)> {
-    let mut body = json!({ "Description": format!("{policy} token"), "Policies": [{ "Name": policy }] });
+    let mut body =
+        json!({ "Description": format!("{policy} token"), "Policies": [{ "Name": policy }] });
     if let Some(s) = secret {
         body["SecretID"] = json!(s);
     }
@@ -135,7 +147,15 @@ async fn kv_get(
     token: Option<&str>,
     key: &str,
 ) -> Result<(u16, String), KitError> {
-    let a = call(cluster, via, token, Method::GET, &format!("/v1/kv/{key}?raw"), None).await?;
+    let a = call(
+        cluster,
+        via,
+        token,
+        Method::GET,
+        &format!("/v1/kv/{key}?raw"),
+        None,
+    )
+    .await?;
     Ok((a.status, a.body))
 }
 
@@ -163,7 +183,10 @@ async fn wait_reads(
 /// changing nothing — reading `secret/x`, writing, and so is a request
 /// with no token; the management token reads everything.
 async fn assert_enforced(cluster: &Cluster, via: &str, app: &str, db: &str) -> anyhow::Result<()> {
-    info!(via, "--- app token: reads config/app/db, nothing else, writes nothing");
+    info!(
+        via,
+        "--- app token: reads config/app/db, nothing else, writes nothing"
+    );
     assert_eq!(
         kv_get(cluster, via, Some(app), "config/app/db").await?,
         (200, db.to_owned()),
@@ -172,7 +195,11 @@ async fn assert_enforced(cluster: &Cluster, via: &str, app: &str, db: &str) -> a
     let (status, body) = kv_get(cluster, via, Some(app), "secret/x").await?;
     assert_eq!(status, 403, "app token reading secret/x via {via}: {body}");
     assert!(body.contains("Permission denied"), "{body}");
-    for (key, value) in [("config/app/db", "evil"), ("config/app/new", "x"), ("secret/x", "y")] {
+    for (key, value) in [
+        ("config/app/db", "evil"),
+        ("config/app/new", "x"),
+        ("secret/x", "y"),
+    ] {
         let a = call(
             cluster,
             via,
@@ -182,14 +209,21 @@ async fn assert_enforced(cluster: &Cluster, via: &str, app: &str, db: &str) -> a
             Some(value),
         )
         .await?;
-        assert_eq!(a.status, 403, "app token writing {key} via {via}: {}", a.body);
+        assert_eq!(
+            a.status, 403,
+            "app token writing {key} via {via}: {}",
+            a.body
+        );
     }
     let (status, _) = kv_get(cluster, via, None, "config/app/db").await?;
     assert_eq!(status, 403, "no token reading config/app/db via {via}");
     let (status, _) = kv_get(cluster, via, Some("not-a-token-at-all"), "config/app/db").await?;
     assert_eq!(status, 403, "an unknown token reading via {via}");
 
-    info!(via, "--- management token: every key, unchanged by the denied writes");
+    info!(
+        via,
+        "--- management token: every key, unchanged by the denied writes"
+    );
     assert_eq!(
         kv_get(cluster, via, Some(MGMT), "config/app/db").await?,
         (200, db.to_owned())
@@ -217,7 +251,9 @@ async fn acl_policies_and_tokens_survive_a_leader_kill_and_a_full_restart_and_st
     info!("--- a policy for the app's configuration, and its token");
     let policy_id = create_policy(&cluster, &leader, "app-config", APP_RULES).await?;
     let (accessor, app) = create_token(&cluster, &leader, "app-config", None).await?;
-    cluster.put_acked(&leader, "config/app/db", "pg://db/v1").await?;
+    cluster
+        .put_acked(&leader, "config/app/db", "pg://db/v1")
+        .await?;
     cluster.put_acked(&leader, "secret/x", "hunter2").await?;
     for s in cluster.server_names() {
         assert_enforced(&cluster, &s, &app, "pg://db/v1").await?;
@@ -390,7 +426,15 @@ service_prefix "" { policy = "write" }"#,
         (200, "other".to_owned())
     );
     assert_eq!(kv_get(&cluster, "c1", None, "secret/x").await?.0, 403);
-    let a = call(&cluster, "c1", None, Method::PUT, "/v1/kv/config/x", Some("1")).await?;
+    let a = call(
+        &cluster,
+        "c1",
+        None,
+        Method::PUT,
+        "/v1/kv/config/x",
+        Some("1"),
+    )
+    .await?;
     assert_eq!(a.status, 403, "a write with c1's default token: {}", a.body);
     for key in ["config/app/db", "secret/x"] {
         assert_eq!(
@@ -405,6 +449,65 @@ service_prefix "" { policy = "write" }"#,
         kv_get(&cluster, "c1", Some(MGMT), "secret/x").await?,
         (200, "hunter2".to_owned())
     );
+
+    info!("--- a client's own endpoints: the token is resolved through a server");
+    for via in ["c1", "c2"] {
+        let a = call(
+            &cluster,
+            via,
+            Some(&app),
+            Method::GET,
+            "/v1/agent/self",
+            None,
+        )
+        .await?;
+        assert_eq!(
+            a.status, 403,
+            "app token reading {via}'s /v1/agent/self: {}",
+            a.body
+        );
+        let a = call(
+            &cluster,
+            via,
+            Some(MGMT),
+            Method::GET,
+            "/v1/agent/self",
+            None,
+        )
+        .await?;
+        assert_eq!(
+            a.status, 200,
+            "management token reading {via}'s /v1/agent/self"
+        );
+    }
+
+    info!("--- a token deleted on the servers stops working through the clients");
+    let (doomed_accessor, doomed) = create_token(&cluster, "s1", "app-config", None).await?;
+    assert_eq!(
+        kv_get(&cluster, "c2", Some(&doomed), "config/app/db")
+            .await?
+            .0,
+        200
+    );
+    let a = call(
+        &cluster,
+        "s1",
+        Some(MGMT),
+        Method::DELETE,
+        &format!("/v1/acl/token/{doomed_accessor}"),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (a.status, a.body.trim()),
+        (200, "true"),
+        "deleting the token"
+    );
+    for via in ["c1", "c2"] {
+        let (status, body) = kv_get(&cluster, via, Some(&doomed), "config/app/db").await?;
+        assert_eq!(status, 403, "a deleted token reading via {via}: {body}");
+        assert!(body.contains("ACL not found"), "{body}");
+    }
 
     info!("--- each client registers a service; only c1's agent token may sync it");
     for via in ["c1", "c2"] {
@@ -433,13 +536,21 @@ service_prefix "" { policy = "write" }"#,
     })
     .await?;
     assert_eq!(c1_node["Node"]["Node"], "c1", "{c1_node}");
-    cluster
-        .node("c2")?
-        .agent()
-        .wait_for_log(secs(30), "anti-entropy sync failed")
-        .await?;
+    let c2 = cluster.node("c2")?;
+    wait_until(secs(30), "c2's sync refused for want of a token", || {
+        let log = c2.agent().log();
+        log.lines()
+            .find(|l| l.contains("anti-entropy sync failed") && l.contains("Permission denied"))
+            .map(|_| ())
+            .ok_or_else(|| "no refused sync in c2's log yet".to_owned())
+    })
+    .await?;
     let c2web = cluster.get_json("s1", "/v1/catalog/service/c2web").await?;
-    assert_eq!(c2web, json!([]), "c2's service reached the catalog without a token");
+    assert_eq!(
+        c2web,
+        json!([]),
+        "c2's service reached the catalog without a token"
+    );
     let c2_node = cluster.get_json("s1", "/v1/catalog/node/c2").await;
     if let Ok(v) = &c2_node {
         assert!(v["Services"].get("c2web").is_none(), "{v}");
@@ -447,10 +558,12 @@ service_prefix "" { policy = "write" }"#,
     info!("--- c2 keeps running and keeps its service locally");
     let local = cluster.get_json("c2", "/v1/agent/services").await?;
     assert_eq!(local["c2web"]["Service"], "c2web", "{local}");
-    let c2 = cluster.node("c2")?;
     assert!(
         c2.agent().log().contains("acl.default_policy is \"deny\"")
-            || c2.agent().stderr().contains("acl.default_policy is \"deny\""),
+            || c2
+                .agent()
+                .stderr()
+                .contains("acl.default_policy is \"deny\""),
         "c2 did not warn about having no agent or default token"
     );
 
@@ -546,12 +659,27 @@ async fn the_app_token_reads_only_its_config_through_a_client_agent_and_manageme
     }
 
     info!("--- the app reads its configuration");
-    let (s, _, body) = curl(&format!("{}?raw", kv("config/app/db")), "GET", Some(&app), None).await?;
+    let (s, _, body) = curl(
+        &format!("{}?raw", kv("config/app/db")),
+        "GET",
+        Some(&app),
+        None,
+    )
+    .await?;
     assert_eq!((s, body.as_slice()), (200, b"pg://db".as_slice()));
-    let (s, head, body) = curl(&format!("{}?recurse", kv("config/app/")), "GET", Some(&app), None).await?;
+    let (s, head, body) = curl(
+        &format!("{}?recurse", kv("config/app/")),
+        "GET",
+        Some(&app),
+        None,
+    )
+    .await?;
     assert_eq!(s, 200);
     assert_eq!(keys_of(&body)?, ["config/app/db", "config/app/port"]);
-    assert!(!head.contains("x-consul-results-filtered-by-acls"), "{head}");
+    assert!(
+        !head.contains("x-consul-results-filtered-by-acls"),
+        "{head}"
+    );
 
     info!("--- and nothing else: a recursive read leaves the rest out and says so");
     let (s, head, body) = curl(&format!("{}?recurse", kv("")), "GET", Some(&app), None).await?;
@@ -565,7 +693,10 @@ async fn the_app_token_reads_only_its_config_through_a_client_agent_and_manageme
     assert_eq!(s, 200);
     let keys: Vec<String> = serde_json::from_slice(&body)?;
     assert_eq!(keys, ["config/app/db", "config/app/port"]);
-    assert!(head.contains("x-consul-results-filtered-by-acls: true"), "{head}");
+    assert!(
+        head.contains("x-consul-results-filtered-by-acls: true"),
+        "{head}"
+    );
     for key in ["config/other", "secret/x"] {
         let (s, _, body) = curl(&kv(key), "GET", Some(&app), None).await?;
         let body = String::from_utf8_lossy(&body);
@@ -593,15 +724,34 @@ async fn the_app_token_reads_only_its_config_through_a_client_agent_and_manageme
     assert_eq!(s, 200);
     assert_eq!(
         keys_of(&body)?,
-        ["config/app/db", "config/app/port", "config/other", "secret/x"]
+        [
+            "config/app/db",
+            "config/app/port",
+            "config/other",
+            "secret/x"
+        ]
     );
-    let (_, _, body) = curl(&format!("{}?raw", kv("config/app/db")), "GET", Some(MGMT), None).await?;
+    let (_, _, body) = curl(
+        &format!("{}?raw", kv("config/app/db")),
+        "GET",
+        Some(MGMT),
+        None,
+    )
+    .await?;
     assert_eq!(body, b"pg://db");
 
     info!("--- the management token does everything");
     let (s, head, body) = curl(&format!("{base}/v1/snapshot"), "GET", Some(MGMT), None).await?;
-    assert_eq!(s, 200, "management snapshot: {}", String::from_utf8_lossy(&body));
-    assert!(!body.is_empty() && head.contains("x-consul-index"), "{head}");
+    assert_eq!(
+        s,
+        200,
+        "management snapshot: {}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(
+        !body.is_empty() && head.contains("x-consul-index"),
+        "{head}"
+    );
     let (s, _, body) = curl(&kv("config/app/db"), "PUT", Some(MGMT), Some("pg://db/v2")).await?;
     assert_eq!((s, body.as_slice()), (200, b"true".as_slice()));
     let (s, _, _) = curl(&kv("secret/x"), "DELETE", Some(MGMT), None).await?;
@@ -611,10 +761,19 @@ async fn the_app_token_reads_only_its_config_through_a_client_agent_and_manageme
     let (s, _, body) = curl(&format!("{base}/v1/acl/tokens"), "GET", Some(MGMT), None).await?;
     assert_eq!(s, 200);
     let tokens: Vec<Value> = serde_json::from_slice(&body)?;
-    assert!(tokens.len() >= 3, "anonymous, initial management, app: {tokens:?}");
+    assert!(
+        tokens.len() >= 3,
+        "anonymous, initial management, app: {tokens:?}"
+    );
     let (s, _, _) = curl(&format!("{base}/v1/acl/tokens"), "GET", Some(&app), None).await?;
     assert_eq!(s, 403, "the app token listing tokens");
-    let (s, _, body) = curl(&format!("{}?raw", kv("config/app/db")), "GET", Some(&app), None).await?;
+    let (s, _, body) = curl(
+        &format!("{}?raw", kv("config/app/db")),
+        "GET",
+        Some(&app),
+        None,
+    )
+    .await?;
     assert_eq!((s, body.as_slice()), (200, b"pg://db/v2".as_slice()));
 
     cluster.shutdown().await?;

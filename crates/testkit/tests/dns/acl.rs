@@ -64,7 +64,11 @@ async fn dig_until(
 
 /// No instance answered, as Consul answers a name it has nothing for.
 fn assert_no_records(d: &Dig, what: &str) {
-    assert!(d.answer.is_empty(), "{what}: records answered\n{}", d.output);
+    assert!(
+        d.answer.is_empty(),
+        "{what}: records answered\n{}",
+        d.output
+    );
     assert_eq!(d.status, "NXDOMAIN", "{what}\n{}", d.output);
 }
 
@@ -72,17 +76,29 @@ fn assert_no_records(d: &Dig, what: &str) {
 async fn dns_answers_only_what_the_agents_dns_or_default_token_may_read() -> anyhow::Result<()> {
     init_tracing();
     // s1: no dns or default token (anonymous); c1: default token reads web
-    // and every node; c2: dns token reads services but no node.
+    // and every node; c2: dns token reads services but no node; c3: the dns
+    // token of c1's default, and c2's as its default (the dns token wins).
     let spec = Spec::servers(1)
-        .clients(2)
+        .clients(3)
         .token(MGMT)
         .node_config(
             "s1",
             "acl",
             &acl(&format!(r#", "initial_management": "{MGMT}""#)),
         )
-        .node_config("c1", "acl", &acl(&format!(r#", "default": "{WEB_READER}""#)))
-        .node_config("c2", "acl", &acl(&format!(r#", "dns": "{SERVICES_ONLY}""#)));
+        .node_config(
+            "c1",
+            "acl",
+            &acl(&format!(r#", "default": "{WEB_READER}""#)),
+        )
+        .node_config("c2", "acl", &acl(&format!(r#", "dns": "{SERVICES_ONLY}""#)))
+        .node_config(
+            "c3",
+            "acl",
+            &acl(&format!(
+                r#", "dns": "{WEB_READER}", "default": "{SERVICES_ONLY}""#
+            )),
+        );
     let cluster = Cluster::start(spec).await?;
 
     info!("--- the DNS tokens' policies and tokens; web and db on c1");
@@ -125,15 +141,25 @@ async fn dns_answers_only_what_the_agents_dns_or_default_token_may_read() -> any
     for svc in ["web", "db"] {
         let body = json!({ "Name": svc, "Address": WEB_ADDR, "Port": 80 }).to_string();
         let a = cluster
-            .request("c1", Method::PUT, "/v1/agent/service/register", Some(&body), secs(10))
+            .request(
+                "c1",
+                Method::PUT,
+                "/v1/agent/service/register",
+                Some(&body),
+                secs(10),
+            )
             .await?;
         anyhow::ensure!(a.status == 200, "registering {svc}: {a:?}");
     }
 
     info!("--- c1's default token may read web and its node: an answer");
-    let d = dig_until(&cluster, "c1", "web.service.consul", "web answered on c1", |d| {
-        !d.answer.is_empty()
-    })
+    let d = dig_until(
+        &cluster,
+        "c1",
+        "web.service.consul",
+        "web answered on c1",
+        |d| !d.answer.is_empty(),
+    )
     .await?;
     assert_eq!(d.data("A"), [WEB_ADDR], "{}", d.output);
     // The catalog has db too (read with the management token).
@@ -153,6 +179,21 @@ async fn dns_answers_only_what_the_agents_dns_or_default_token_may_read() -> any
         .await
         .map_err(anyhow::Error::msg)?;
     assert_no_records(&d, "web on c2 (its dns token may not read nodes)");
+
+    info!("--- c3's dns token, not its default token, is the one DNS uses");
+    let d = dig_until(
+        &cluster,
+        "c3",
+        "web.service.consul",
+        "web answered on c3",
+        |d| !d.answer.is_empty(),
+    )
+    .await?;
+    assert_eq!(d.data("A"), [WEB_ADDR], "{}", d.output);
+    let d = dig(cluster.node("c3")?.ip(), &["db.service.consul", "A"])
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_no_records(&d, "db on c3 (its dns token may not read db)");
 
     info!("--- and c1 still answers web (the denials were per agent)");
     let d = dig(cluster.node("c1")?.ip(), &["web.service.consul", "A"])
@@ -174,7 +215,10 @@ async fn dns_answers_only_what_the_agents_dns_or_default_token_may_read() -> any
 async fn a_dns_token_taken_away_at_run_time_stops_the_answers_at_once() -> anyhow::Result<()> {
     init_tracing();
     let lo = praetor_testkit::Loopback::allocate()?;
-    let config = format!(r#"{{ "acl": {} }}"#, acl(&format!(r#", "initial_management": "{MGMT}""#)));
+    let config = format!(
+        r#"{{ "acl": {} }}"#,
+        acl(&format!(r#", "initial_management": "{MGMT}""#))
+    );
     let agent = praetor_testkit::AgentProcess::dev(&lo)?
         .config_file("acl.json", &config)
         .start()
@@ -194,7 +238,9 @@ async fn a_dns_token_taken_away_at_run_time_stops_the_answers_at_once() -> anyho
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        (r.status() == 200).then_some(()).ok_or(r.status().to_string())
+        (r.status() == 200)
+            .then_some(())
+            .ok_or(r.status().to_string())
     })
     .await?;
     let body = json!({ "Name": "web", "Address": WEB_ADDR, "Port": 80 }).to_string();
@@ -210,7 +256,9 @@ async fn a_dns_token_taken_away_at_run_time_stops_the_answers_at_once() -> anyho
             .json()
             .await
             .map_err(|e| e.to_string())?;
-        (v[0]["ServiceName"] == "web").then_some(()).ok_or(v.to_string())
+        (v[0]["ServiceName"] == "web")
+            .then_some(())
+            .ok_or(v.to_string())
     })
     .await?;
 
