@@ -1,10 +1,11 @@
 //! ACLs across real processes, under `acl.default_policy = "deny"`: a
-//! 3-server cluster whose policies and tokens survive a leader kill and a
-//! whole-cluster restart and still enforce; client agents that forward the
-//! caller's token (the server decides), answer token-less requests with
-//! their `default` token, and sync their catalog entries with their `agent`
-//! token; and the issue's "done when" through a client agent with the real
-//! `curl`.
+//! 3-server cluster (and a client agent) whose policies and tokens survive
+//! a leader kill and a whole-cluster restart and still enforce; client
+//! agents that forward the caller's token (the server decides), answer
+//! token-less requests with their `default` token, and sync their catalog
+//! entries with their `agent` token (set in config or at run time, kept
+//! across a restart); and the issue's "done when" through a client agent
+//! with the real `curl`.
 
 use std::time::Duration;
 
@@ -243,7 +244,13 @@ async fn assert_enforced(cluster: &Cluster, via: &str, app: &str, db: &str) -> a
 async fn acl_policies_and_tokens_survive_a_leader_kill_and_a_full_restart_and_still_enforce(
 ) -> anyhow::Result<()> {
     init_tracing();
-    let spec = Spec::servers(3).token(MGMT).config("acl", &server_acl());
+    let spec = Spec::servers(3)
+        .clients(1)
+        .token(MGMT)
+        .node_config("s1", "acl", &server_acl())
+        .node_config("s2", "acl", &server_acl())
+        .node_config("s3", "acl", &server_acl())
+        .node_config("c1", "acl", &acl_block(""));
     let mut cluster = Cluster::start(spec).await?;
     let leader = cluster.wait_for_leader(secs(10)).await?;
     wait_acl_ready(&cluster, &leader).await?;
@@ -255,7 +262,7 @@ async fn acl_policies_and_tokens_survive_a_leader_kill_and_a_full_restart_and_st
         .put_acked(&leader, "config/app/db", "pg://db/v1")
         .await?;
     cluster.put_acked(&leader, "secret/x", "hunter2").await?;
-    for s in cluster.server_names() {
+    for s in cluster.names() {
         assert_enforced(&cluster, &s, &app, "pg://db/v1").await?;
     }
 
@@ -306,7 +313,7 @@ async fn acl_policies_and_tokens_survive_a_leader_kill_and_a_full_restart_and_st
     .await?;
     assert_eq!(t["SecretID"], app.as_str(), "{t}");
     assert_eq!(t["Policies"][0]["Name"], "app-config", "{t}");
-    for s in cluster.server_names() {
+    for s in cluster.names() {
         wait_reads(&cluster, &s, &app, "config/app/db", "pg://db/v2").await?;
         assert_enforced(&cluster, &s, &app, "pg://db/v2").await?;
         assert_enforced(&cluster, &s, &app2, "pg://db/v2").await?;
@@ -331,8 +338,12 @@ async fn client_agents_forward_the_callers_token_and_use_their_default_and_agent
             "acl",
             &acl_block(&format!(r#""default": "{READER}", "agent": "{AGENT}""#)),
         )
-        .node_config("c2", "acl", &acl_block(""));
-    let cluster = Cluster::start(spec).await?;
+        .node_config(
+            "c2",
+            "acl",
+            r#"{ "enabled": true, "default_policy": "deny", "enable_token_persistence": true }"#,
+        );
+    let mut cluster = Cluster::start(spec).await?;
     wait_acl_ready(&cluster, "s1").await?;
     wait_acl_ready(&cluster, "c1").await?;
 
@@ -567,8 +578,70 @@ service_prefix "" { policy = "write" }"#,
         "c2 did not warn about having no agent or default token"
     );
 
+    info!("--- c2 given its agent token at run time: its service syncs");
+    let set = json!({ "Token": AGENT }).to_string();
+    let a = call(
+        &cluster,
+        "c2",
+        Some(&app),
+        Method::PUT,
+        "/v1/agent/token/agent",
+        Some(&set),
+    )
+    .await?;
+    assert_eq!(
+        a.status, 403,
+        "the app token setting c2's agent token: {}",
+        a.body
+    );
+    let a = call(
+        &cluster,
+        "c2",
+        Some(MGMT),
+        Method::PUT,
+        "/v1/agent/token/agent",
+        Some(&set),
+    )
+    .await?;
+    assert_eq!(a.status, 200, "setting c2's agent token: {}", a.body);
+    wait_in_catalog(&cluster, "c2", "c2web").await?;
+
+    info!("--- c2 restarted keeps the token it was given (enable_token_persistence)");
+    cluster.terminate("c2").await?;
+    cluster.restart("c2").await?;
+    let body = json!({ "Name": "c2api", "Port": 9090 }).to_string();
+    let a = call(
+        &cluster,
+        "c2",
+        Some(MGMT),
+        Method::PUT,
+        "/v1/agent/service/register",
+        Some(&body),
+    )
+    .await?;
+    assert_eq!(a.status, 200, "registering c2api: {}", a.body);
+    wait_in_catalog(&cluster, "c2", "c2api").await?;
+
     cluster.shutdown().await?;
     Ok(())
+}
+
+/// Waits until the catalog lists `service` on `node` (read on s1 with the
+/// management token).
+async fn wait_in_catalog(cluster: &Cluster, node: &str, service: &str) -> Result<(), KitError> {
+    let reason = format!("{service} of {node} in the catalog");
+    wait_for(secs(30), &reason, || async {
+        let v = cluster
+            .get_json("s1", &format!("/v1/catalog/service/{service}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        if v[0]["Node"] == node {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    })
+    .await
 }
 
 /// `curl -s -i -X method [-H X-Consul-Token] [--data-binary body] url`:
