@@ -173,6 +173,11 @@ impl AgentProcess {
                 .send()
                 .await;
             match answer {
+                // Under `acl.default_policy = "deny"` an agent that serves
+                // HTTP answers `/v1/agent/self` 403 to a request with no token.
+                Ok(r) if !self.wait_leader && r.status() == reqwest::StatusCode::FORBIDDEN => {
+                    return Ok(self.spawned_at.elapsed());
+                }
                 Ok(r) if r.status().is_success() => {
                     let body = r.text().await.unwrap_or_default();
                     // `"127.0.0.x:8300"` once there is a leader; `""` before.

@@ -84,6 +84,8 @@ pub struct Answer {
     pub body: String,
     /// `X-Consul-Index`, when answered.
     pub index: Option<u64>,
+    /// `X-Consul-Results-Filtered-By-ACLs: true` was answered.
+    pub filtered: bool,
 }
 
 impl Cluster {
@@ -100,12 +102,34 @@ impl Cluster {
         body: Option<&str>,
         within: Duration,
     ) -> Result<Answer, KitError> {
+        let token = self.spec.token.clone();
+        self.request_as(via, token.as_deref(), method, path, body, within)
+            .await
+    }
+
+    /// [`request`](Self::request) carrying `token` as `X-Consul-Token`
+    /// (no token header at all for `None`) instead of the cluster's own.
+    ///
+    /// # Errors
+    /// `Request` when there is no answer; any status is an answer.
+    pub async fn request_as(
+        &self,
+        via: &str,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+        within: Duration,
+    ) -> Result<Answer, KitError> {
         let node = self.node(via)?;
         let mut req = node
             .agent
             .http()
             .request(method.clone(), node.agent.url(path))
             .timeout(within);
+        if let Some(token) = token {
+            req = req.header("X-Consul-Token", token);
+        }
         if let Some(body) = body {
             req = req.body(body.to_owned());
         }
@@ -120,11 +144,16 @@ impl Cluster {
             .headers()
             .get("x-consul-index")
             .and_then(|v| v.to_str().ok()?.parse().ok());
+        let filtered = r
+            .headers()
+            .get("x-consul-results-filtered-by-acls")
+            .is_some_and(|v| v.as_bytes() == b"true");
         let body = r.text().await.map_err(|e| fail(error_chain(&e)))?;
         Ok(Answer {
             status,
             body,
             index,
+            filtered,
         })
     }
 

@@ -68,6 +68,9 @@ pub(super) fn config_text(
     for (key, json) in &spec.extra {
         let _ = writeln!(t, "  {}: {json},", q(key));
     }
+    for (_, key, json) in spec.node_extra.iter().filter(|(n, _, _)| n == name) {
+        let _ = writeln!(t, "  {}: {json},", q(key));
+    }
     let _ = writeln!(t, "  \"log_level\": \"debug\"\n}}");
     t
 }

@@ -28,6 +28,10 @@ pub struct Spec {
     /// have 0 and join the cluster they find.
     pub(super) one_bootstraps: bool,
     pub(super) extra: Vec<(String, String)>,
+    /// Top-level keys of one node's config file only: (node, key, JSON).
+    pub(super) node_extra: Vec<(String, String, String)>,
+    /// The ACL token the cluster's own requests carry (`X-Consul-Token`).
+    pub(super) token: Option<String>,
 }
 
 impl Spec {
@@ -42,6 +46,8 @@ impl Spec {
             dead_server_timeout: None,
             one_bootstraps: false,
             extra: Vec::new(),
+            node_extra: Vec::new(),
+            token: None,
         }
     }
 
@@ -87,6 +93,24 @@ impl Spec {
     #[must_use]
     pub fn config(mut self, key: &str, json: &str) -> Spec {
         self.extra.push((key.into(), json.into()));
+        self
+    }
+
+    /// One more top-level key of node `name`'s config file only (a key
+    /// [`config`](Self::config) does not also set: keys appear once).
+    #[must_use]
+    pub fn node_config(mut self, name: &str, key: &str, json: &str) -> Spec {
+        self.node_extra.push((name.into(), key.into(), json.into()));
+        self
+    }
+
+    /// The ACL token (`X-Consul-Token`) the cluster's own requests carry:
+    /// its formation waits and every [`Cluster::request`] (use
+    /// [`Cluster::request_as`] for another token or none). Needed when the
+    /// agents run with `acl.default_policy = "deny"`.
+    #[must_use]
+    pub fn token(mut self, secret: &str) -> Spec {
+        self.token = Some(secret.into());
         self
     }
 }

@@ -6,6 +6,7 @@
 //! Each test starts its own cluster on addresses no other test holds, so
 //! they run in parallel; each ends with `cluster.shutdown()`.
 
+mod acl;
 mod autopilot;
 mod failover;
 mod formation;

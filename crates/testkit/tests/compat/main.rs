@@ -2,4 +2,5 @@
 //! flows against an agent on the default port 8500, through reqwest and
 //! through the real `curl`.
 
+mod acl;
 mod curl;

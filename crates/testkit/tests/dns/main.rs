@@ -4,6 +4,7 @@
 //! Each test holds its own loopback addresses (the agents' DNS on port
 //! 8600 there), so the suites run in parallel.
 
+mod acl;
 mod cluster;
 mod intake;
 mod malformed;
