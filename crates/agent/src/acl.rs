@@ -80,6 +80,9 @@ pub struct AgentAcl {
     persist: Option<PathBuf>,
     /// A client agent's resolved tokens: when resolved, and the result.
     cache: Mutex<HashMap<Token, (Instant, Arc<Authz>)>>,
+    /// Bumped whenever the agent's tokens change (API or reload), so what
+    /// was read with an old token (DNS answers) is not used after.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl AgentAcl {
@@ -100,7 +103,18 @@ impl AgentAcl {
             tokens: RwLock::new(tokens),
             persist,
             cache: Mutex::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Changes whenever the agent's tokens change.
+    pub fn tokens_generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Takes the tokens of a reloaded config (SIGHUP); tokens kept in the
@@ -108,6 +122,7 @@ impl AgentAcl {
     pub fn reload(&self, tokens: AclTokens) {
         let tokens = with_persisted(tokens, self.persist.as_deref());
         *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+        self.bump();
     }
 
     /// ACLs off: every request is allowed.
@@ -189,6 +204,7 @@ impl AgentAcl {
                 TokenKind::Dns => t.dns = value,
             }
         }
+        self.bump();
         let Some(path) = &self.persist else {
             return Ok(());
         };

@@ -136,6 +136,12 @@ pub trait Reader: Send + Sync + 'static {
         q: Q,
         opts: QueryOpts,
     ) -> impl Future<Output = Result<Answered<Q::Answer>, ServerError>> + Send;
+
+    /// Changes whenever what the reads may see changes (a new DNS token):
+    /// answers read before are not used after.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// The agent's backend, read with the agent's DNS token (`acl.tokens.dns`,
@@ -154,6 +160,10 @@ impl Reader for DnsReader {
         let token = self.acl.dns_token();
         self.backend.read(&token, q, opts).await
     }
+
+    fn generation(&self) -> u64 {
+        self.acl.tokens_generation()
+    }
 }
 
 /// How reads are made: Consul's `dns_config.allow_stale` and `max_stale`.
@@ -171,6 +181,9 @@ pub struct Watched<A> {
     live: AtomicBool,
     /// Milliseconds since the cache started, at the last lookup.
     used: AtomicU64,
+    /// The reader's generation when the watcher started: after a token
+    /// change its answers are not used, and it stops.
+    generation: u64,
 }
 
 /// The reads DNS answers come from, by [`Key`].
@@ -221,7 +234,7 @@ impl<R: Reader> Cache<R> {
         let watched = self.lookup(key);
         if let Some(w) = &watched {
             w.used.store(self.now_ms(), Ordering::Relaxed);
-            if w.live.load(Ordering::Acquire) {
+            if w.live.load(Ordering::Acquire) && w.generation == self.backend.generation() {
                 let (at, r) = w.current.read().unwrap_or_else(|p| p.into_inner()).clone();
                 if fresh(&r, at.elapsed(), policy) {
                     return Ok(r);
@@ -298,6 +311,7 @@ impl<R: Reader> Cache<R> {
                 current: RwLock::new((Instant::now(), first)),
                 live: AtomicBool::new(true),
                 used: AtomicU64::new(self.now_ms()),
+                generation: self.backend.generation(),
             });
             map.insert(key.clone(), w.clone());
             w
@@ -360,15 +374,14 @@ impl<R: Reader> Cache<R> {
                 }
             }
             let idle = self.now_ms().saturating_sub(w.used.load(Ordering::Relaxed));
-            if idle > IDLE.as_millis() as u64 {
+            if idle > IDLE.as_millis() as u64 || w.generation != self.backend.generation() {
                 break;
             }
         }
-        let removed = K::table(&self)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
-        if removed.is_some() {
+        let mut map = K::table(&self).lock().unwrap_or_else(|p| p.into_inner());
+        // Only this watcher's own entry.
+        if map.get(&key).is_some_and(|mine| Arc::ptr_eq(mine, &w)) {
+            map.remove(&key);
             self.watching.fetch_sub(1, Ordering::Relaxed);
         }
     }

@@ -209,9 +209,6 @@ async fn dns_answers_only_what_the_agents_dns_or_default_token_may_read() -> any
 /// applies to the next query, both ways: a token that may read `web` makes
 /// it answered, and taking it away again stops the answers.
 #[tokio::test]
-#[ignore = "server-side bug: the DNS cache's watchers keep serving an answer read with the \
-            previous DNS token after the token is taken away (crates/agent/src/dns/cache.rs \
-            keys answers by name only; DnsReader reads the token only when a watcher wakes)"]
 async fn a_dns_token_taken_away_at_run_time_stops_the_answers_at_once() -> anyhow::Result<()> {
     init_tracing();
     let lo = praetor_testkit::Loopback::allocate()?;
