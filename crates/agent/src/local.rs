@@ -406,13 +406,25 @@ pub async fn run_anti_entropy(
     cluster_size: impl Fn() -> usize + Send + 'static,
     stop: CancellationToken,
 ) {
+    // An ACL refusal is the operator's to fix: warned once per reason (as
+    // Consul's "blocked by ACLs"), not at every retry.
+    let mut warned: Option<String> = None;
     loop {
         // The agent token of the moment: `PUT /v1/agent/token/agent`
         // applies from the next round.
         let wait = match sync(&local, &backend, &acl.agent_token(), &node).await {
-            Ok(()) => sync_interval(cluster_size()),
+            Ok(()) => {
+                warned = None;
+                sync_interval(cluster_size())
+            }
             Err(e) => {
-                tracing::debug!(error = %e, "anti-entropy sync failed; retrying");
+                let reason = e.to_string();
+                if e.is_acl() && warned.as_deref() != Some(reason.as_str()) {
+                    tracing::warn!(error = %reason, "catalog sync blocked by ACLs: set an agent token that may write this node and its services (acl.tokens.agent)");
+                    warned = Some(reason);
+                } else {
+                    tracing::debug!(error = %e, "anti-entropy sync failed; retrying");
+                }
                 RETRY_AFTER
             }
         };
@@ -438,6 +450,17 @@ enum SyncError {
     /// The store refused a write (it changed nothing).
     #[error("the catalog refused a change: {0}")]
     Refused(String),
+}
+
+impl SyncError {
+    /// Whether the servers refused the agent's token.
+    fn is_acl(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Read(praetor_server::ServerError::Acl(_))
+                | SyncError::Write(praetor_server::ServerError::Acl(_))
+        )
+    }
 }
 
 async fn sync(
