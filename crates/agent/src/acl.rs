@@ -46,7 +46,7 @@ impl TokenKind {
         Some(match name {
             "default" | "acl_token" => TokenKind::Default,
             "agent" | "acl_agent_token" => TokenKind::Agent,
-            "agent_recovery" | "agent_master" | "acl_agent_master_token" => {
+            "agent_recovery" | "recovery" | "agent_master" | "acl_agent_master_token" => {
                 TokenKind::AgentRecovery
             }
             "replication" | "acl_replication_token" => TokenKind::Replication,

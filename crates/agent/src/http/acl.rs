@@ -843,7 +843,7 @@ async fn role_list(
 // ---------------------------------------------------------- agent token
 
 /// `PUT /v1/agent/token/<type>`: replaces one of this agent's tokens;
-/// needs `agent:write` on this agent's node, as in Consul.
+/// needs `acl:write`, as Consul documents.
 async fn agent_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -854,16 +854,11 @@ async fn agent_token(
     let Some(kind) = crate::acl::TokenKind::parse(&kind) else {
         return Err(ApiError::NotFound(format!("Token {kind:?} is unknown")));
     };
-    let node = state.config().node_name.clone();
     state
         .acl
         .authorize(&state.backend, caller.token())
         .await?
-        .require(
-            praetor_acl::Resource::Agent,
-            &node,
-            praetor_acl::Access::Write,
-        )?;
+        .require_global(praetor_acl::Global::Acl, praetor_acl::Access::Write)?;
     let req: AgentTokenRequest = super::json_body(&bytes)?;
     if req.token.len() > 256 {
         return Err(invalid("Token is too long"));
