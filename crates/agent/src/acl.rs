@@ -38,6 +38,9 @@ pub enum TokenKind {
     AgentRecovery,
     Replication,
     Dns,
+    /// Accepted and kept; Praetor registers config-file services with the
+    /// agent token.
+    ConfigFileRegistration,
 }
 
 impl TokenKind {
@@ -51,6 +54,7 @@ impl TokenKind {
             }
             "replication" | "acl_replication_token" => TokenKind::Replication,
             "dns" => TokenKind::Dns,
+            "config_file_service_registration" => TokenKind::ConfigFileRegistration,
             _ => return None,
         })
     }
@@ -69,6 +73,8 @@ struct Persisted {
     replication: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    config_file_service_registration: Option<String>,
 }
 
 /// The agent's ACL state.
@@ -202,6 +208,7 @@ impl AgentAcl {
                 TokenKind::AgentRecovery => t.agent_recovery = value,
                 TokenKind::Replication => t.replication = value,
                 TokenKind::Dns => t.dns = value,
+                TokenKind::ConfigFileRegistration => t.config_file_registration = value,
             }
         }
         self.bump();
@@ -216,6 +223,7 @@ impl AgentAcl {
                 agent_recovery: t.agent_recovery.clone(),
                 replication: t.replication.clone(),
                 dns: t.dns.clone(),
+                config_file_service_registration: t.config_file_registration.clone(),
             }
         };
         let tmp = path.with_extension("json.tmp");
@@ -316,6 +324,10 @@ fn with_persisted(mut tokens: AclTokens, persist: Option<&std::path::Path>) -> A
                 keep(&mut tokens.agent_recovery, p.agent_recovery);
                 keep(&mut tokens.replication, p.replication);
                 keep(&mut tokens.dns, p.dns);
+                keep(
+                    &mut tokens.config_file_registration,
+                    p.config_file_service_registration,
+                );
             }
             Err(e) => {
                 tracing::warn!(file = %path.display(), error = %e, "ignoring persisted ACL tokens that do not decode")

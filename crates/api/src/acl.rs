@@ -3,7 +3,38 @@
 //! gives its built-in objects. Times are RFC 3339 strings on the wire and
 //! milliseconds since the epoch inside Praetor.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A list that Go clients may send as `null` (a nil slice): read as empty.
+fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A duration as Consul's clients send it: Go's string form (`"1h"`) or,
+/// from Go's `api` package, nanoseconds as a number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GoDuration {
+    Text(String),
+    Nanos(u64),
+}
+
+impl GoDuration {
+    /// The duration.
+    ///
+    /// # Errors
+    /// The reason, when the text is not a Go duration.
+    pub fn to_duration(&self) -> Result<std::time::Duration, String> {
+        match self {
+            GoDuration::Text(t) => crate::duration::parse(t).map_err(|e| e.to_string()),
+            GoDuration::Nanos(n) => Ok(std::time::Duration::from_nanos(*n)),
+        }
+    }
+}
 
 /// The AccessorID of the built-in anonymous token (used when a request
 /// carries no token).
@@ -31,7 +62,11 @@ pub struct Link {
 #[serde(rename_all = "PascalCase")]
 pub struct ServiceIdentity {
     pub service_name: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub datacenters: Vec<String>,
 }
 
@@ -78,15 +113,19 @@ pub struct TokenRequest {
     #[serde(rename = "SecretID")]
     pub secret_id: String,
     pub description: String,
+    #[serde(deserialize_with = "list")]
     pub policies: Vec<Link>,
+    #[serde(deserialize_with = "list")]
     pub roles: Vec<Link>,
+    #[serde(deserialize_with = "list")]
     pub service_identities: Vec<ServiceIdentity>,
+    #[serde(deserialize_with = "list")]
     pub node_identities: Vec<NodeIdentity>,
     pub local: bool,
     pub expiration_time: Option<String>,
-    /// A duration (`"1h"`) from now; only on create.
+    /// A duration (`"1h"`, or nanoseconds) from now; only on create.
     #[serde(rename = "ExpirationTTL")]
-    pub expiration_ttl: Option<String>,
+    pub expiration_ttl: Option<GoDuration>,
 }
 
 /// A policy as `/v1/acl/policy` returns it (the list leaves out `Rules`).
@@ -115,6 +154,7 @@ pub struct PolicyRequest {
     pub name: String,
     pub description: String,
     pub rules: String,
+    #[serde(deserialize_with = "list")]
     pub datacenters: Vec<String>,
 }
 
@@ -145,9 +185,20 @@ pub struct RoleRequest {
     pub id: String,
     pub name: String,
     pub description: String,
+    #[serde(deserialize_with = "list")]
     pub policies: Vec<Link>,
+    #[serde(deserialize_with = "list")]
     pub service_identities: Vec<ServiceIdentity>,
+    #[serde(deserialize_with = "list")]
     pub node_identities: Vec<NodeIdentity>,
+}
+
+/// The body of `PUT /v1/acl/bootstrap` (optional): the SecretID to give
+/// the management token.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BootstrapRequest {
+    pub bootstrap_secret: String,
 }
 
 /// The body of `PUT /v1/agent/token/<type>`.
@@ -214,6 +265,23 @@ mod tests {
         let req: TokenRequest =
             serde_json::from_str(r#"{"Policies":[{"Name":"app"}],"ExpirationTTL":"1h"}"#).unwrap();
         assert_eq!(req.policies[0].name, "app");
-        assert_eq!(req.expiration_ttl.as_deref(), Some("1h"));
+        assert_eq!(
+            req.expiration_ttl.map(|d| d.to_duration()),
+            Some(Ok(std::time::Duration::from_secs(3600)))
+        );
+        // Go's api package: nil slices as null, durations in nanoseconds.
+        let go: TokenRequest = serde_json::from_str(
+            r#"{"Policies":null,"Roles":null,"ServiceIdentities":[{"ServiceName":"web","Datacenters":null}],"ExpirationTTL":3600000000000}"#,
+        )
+        .unwrap();
+        assert!(go.policies.is_empty() && go.roles.is_empty());
+        assert!(go.service_identities[0].datacenters.is_empty());
+        assert_eq!(
+            go.expiration_ttl.map(|d| d.to_duration()),
+            Some(Ok(std::time::Duration::from_secs(3600)))
+        );
+        let p: PolicyRequest =
+            serde_json::from_str(r#"{"Name":"p","Rules":"","Datacenters":null}"#).unwrap();
+        assert!(p.datacenters.is_empty());
     }
 }

@@ -185,6 +185,9 @@ pub struct AclTokens {
     /// Used by DNS when set (else `default`).
     pub dns: Option<String>,
     pub replication: Option<String>,
+    /// `config_file_service_registration`: accepted and kept (Praetor
+    /// registers config-file services with the agent token).
+    pub config_file_registration: Option<String>,
 }
 
 /// Consul's `acl` block.

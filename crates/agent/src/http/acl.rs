@@ -14,15 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use praetor_api::acl::{
-    format_time, parse_time, AclPolicy, AclRole, AclToken, AgentTokenRequest, Link, NodeIdentity,
-    PolicyRequest, RoleRequest, ServiceIdentity, TokenRequest,
+    format_time, parse_time, AclPolicy, AclRole, AclToken, AgentTokenRequest, BootstrapRequest,
+    Link, NodeIdentity, PolicyRequest, RoleRequest, ServiceIdentity, TokenRequest,
 };
-use praetor_server::acl::{now_ms, record_hash, AclError};
+use praetor_server::acl::{now_ms, record_hash, AclError, Token};
 use praetor_server::read::{
     AclPolicyList, AclPolicyRead, AclRoleAnswer, AclRoleList, AclRoleRead, AclTokenAnswer,
     AclTokenList, AclTokenRead,
 };
-use praetor_server::{Answered, ServerError};
+use praetor_server::Answered;
 use praetor_store::acl::{self as model, AclCommand};
 use praetor_store::{Command, Response as Applied};
 
@@ -70,12 +70,6 @@ fn enabled(state: &AppState) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(AclError::Disabled.into())
-    }
-}
-
-impl From<AclError> for ApiError {
-    fn from(e: AclError) -> Self {
-        ApiError::Server(ServerError::Acl(e))
     }
 }
 
@@ -309,13 +303,21 @@ fn body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Api
 async fn bootstrap(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    Body(bytes): Body,
 ) -> Result<Response, ApiError> {
     enabled(&state)?;
+    let req: BootstrapRequest = body(&bytes)?;
+    let secret = if req.bootstrap_secret.is_empty() {
+        uuid()
+    } else {
+        check_id("BootstrapSecret", &req.bootstrap_secret)?;
+        req.bootstrap_secret
+    };
     let accessor = uuid();
     let token = model::Token {
         hash: record_hash(&[&accessor, model::GLOBAL_MANAGEMENT_ID]),
         accessor_id: accessor.clone(),
-        secret_id: uuid(),
+        secret_id: secret.clone(),
         description: "Bootstrap Token (Global Management)".into(),
         policies: vec![model::GLOBAL_MANAGEMENT_ID.into()],
         create_ms: now_ms(),
@@ -331,7 +333,8 @@ async fn bootstrap(
     if let Applied::Refused(reason) = resp {
         return Err(AclError::Denied(format!("Permission denied: {reason}")).into());
     }
-    token_reply(&state, &caller, accessor).await
+    // Read back with the new token itself: the caller usually has none.
+    token_reply(&state, &Caller(Token::new(secret)), accessor).await
 }
 
 // -------------------------------------------------------------- tokens
@@ -400,7 +403,8 @@ async fn token_create(
         }
         (Some(t), None) => Some(parse_time(t).map_err(invalid)?),
         (None, Some(ttl)) => {
-            let d = praetor_api::duration::parse(ttl)
+            let d = ttl
+                .to_duration()
                 .map_err(|e| invalid(format!("Invalid ExpirationTTL {ttl:?}: {e}")))?;
             Some(now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
         }

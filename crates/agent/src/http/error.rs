@@ -72,6 +72,14 @@ pub enum ApiError {
     Busy(String),
 }
 
+/// A token that is unknown or may not: the server's own ACL error, so it
+/// answers alike wherever it was decided.
+impl From<AclError> for ApiError {
+    fn from(e: AclError) -> Self {
+        ApiError::Server(ServerError::Acl(e))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
