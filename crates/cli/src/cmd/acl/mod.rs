@@ -62,8 +62,8 @@ pub struct SetAgentTokenArgs {
     #[arg(value_name = "TYPE")]
     kind: Option<String>,
     /// The token: the value, `@file` or `-` for stdin.
-    #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
-    token: Option<String>,
+    #[arg(id = "secret", value_name = "TOKEN", allow_hyphen_values = true)]
+    secret: Option<String>,
     /// Anything more is an error, as in Consul.
     #[arg(hide = true, allow_hyphen_values = true)]
     extra: Vec<String>,
@@ -319,7 +319,7 @@ pub fn agent_token_path(kind: &str) -> Option<&'static str> {
 }
 
 async fn set_agent_token(a: SetAgentTokenArgs) -> anyhow::Result<()> {
-    let (kind, raw) = match (a.kind.as_deref(), a.token.as_deref(), a.extra.len()) {
+    let (kind, raw) = match (a.kind.as_deref(), a.secret.as_deref(), a.extra.len()) {
         (None, _, _) => return Err(fail("Error! Missing TYPE and TOKEN arguments")),
         (Some(k), None, _) if agent_token_path(k).is_some() => {
             return Err(fail("Error! Missing TOKEN argument"))
