@@ -263,6 +263,18 @@ async fn role_id(client: &Client, http: &HttpArgs, partial: &str) -> Result<Stri
     unique_prefix("role", partial, list.iter().map(|r| r.id.as_str()))
 }
 
+/// `v` as a request body: its JSON with `null` fields left out. Consul's
+/// own client sends `"Datacenters": null` for a policy without
+/// datacenters; leaving nulls out says the same to any server that treats a
+/// missing field as empty, as Consul does.
+pub fn request_body<T: Serialize>(v: &T) -> serde_json::Value {
+    let mut value = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut value {
+        map.retain(|_, field| !field.is_null());
+    }
+    value
+}
+
 /// Path segments are escaped so a name cannot reach another endpoint.
 fn seg(s: &str) -> String {
     s.bytes()

@@ -7,7 +7,9 @@ use praetor_client::Client;
 
 use super::format;
 use super::model::{Policy, PolicyListEntry};
-use super::{api_error, client, emit, fail, load_data_source, parse_format, policy_id, seg};
+use super::{
+    api_error, client, emit, fail, load_data_source, parse_format, policy_id, request_body, seg,
+};
 use crate::cmd::HttpArgs;
 use crate::output;
 
@@ -181,7 +183,11 @@ async fn create(a: CreateArgs) -> anyhow::Result<()> {
         ..Policy::default()
     };
     let created: Policy = client
-        .put_typed("/v1/acl/policy", &a.http.dc_query(), Some(&p))
+        .put_typed(
+            "/v1/acl/policy",
+            &a.http.dc_query(),
+            Some(&request_body(&p)),
+        )
         .await
         .map_err(|e| fail(format!("Failed to create new policy: {}", api_error(&e))))?;
     emit(fmt, &created, |p| format::policy(p, a.meta))
@@ -257,7 +263,7 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
         .put_typed(
             &format!("/v1/acl/policy/{}", seg(&id)),
             &a.http.dc_query(),
-            Some(&updated),
+            Some(&request_body(&updated)),
         )
         .await
         .map_err(|e| fail(format!("Error updating policy {id:?}: {}", api_error(&e))))?;

@@ -8,8 +8,8 @@ use praetor_client::Client;
 use super::format;
 use super::model::{Link, Role};
 use super::{
-    api_error, client, emit, fail, node_identities, parse_format, policy_id, role_id, seg,
-    service_identities,
+    api_error, client, emit, fail, node_identities, parse_format, policy_id, request_body, role_id,
+    seg, service_identities,
 };
 use crate::cmd::HttpArgs;
 use crate::output;
@@ -209,7 +209,7 @@ async fn create(a: CreateArgs) -> anyhow::Result<()> {
         ..Role::default()
     };
     let created: Role = client
-        .put_typed("/v1/acl/role", &a.http.dc_query(), Some(&r))
+        .put_typed("/v1/acl/role", &a.http.dc_query(), Some(&request_body(&r)))
         .await
         .map_err(|e| fail(format!("Failed to create new role: {}", api_error(&e))))?;
     emit(fmt, &created, |r| format::role(r, a.meta))
@@ -308,7 +308,7 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
         .put_typed(
             &format!("/v1/acl/role/{}", seg(&id)),
             &a.http.dc_query(),
-            Some(&r),
+            Some(&request_body(&r)),
         )
         .await
         .map_err(|e| fail(format!("Error updating role {id:?}: {}", api_error(&e))))?;

@@ -149,3 +149,22 @@ fn path_segments_are_escaped() {
     assert_eq!(seg("../kv/x"), "..%2Fkv%2Fx");
     assert_eq!(seg("a b?c"), "a%20b%3Fc");
 }
+
+#[test]
+fn request_bodies_leave_out_null_fields_but_keep_empty_values() {
+    let p = model::Policy {
+        name: "app".into(),
+        rules: String::new(),
+        ..model::Policy::default()
+    };
+    let body = request_body(&p);
+    assert_eq!(body["Name"], "app");
+    assert_eq!(body["Rules"], "");
+    assert!(body.get("Datacenters").is_none(), "{body}");
+    assert!(body.get("Hash").is_none(), "{body}");
+    let p = model::Policy {
+        datacenters: Some(vec!["dc1".into()]),
+        ..p
+    };
+    assert_eq!(request_body(&p)["Datacenters"][0], "dc1");
+}

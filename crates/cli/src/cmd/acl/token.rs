@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::format;
 use super::model::{Link, Token, TokenListEntry};
 use super::{
-    api_error, client, emit, fail, node_identities, parse_format, policy_id, role_id, seg,
-    service_identities, token_accessor_id,
+    api_error, client, emit, fail, node_identities, parse_format, policy_id, request_body, role_id,
+    seg, service_identities, token_accessor_id,
 };
 use crate::cmd::HttpArgs;
 use crate::output;
@@ -287,7 +287,7 @@ async fn create(a: CreateArgs) -> anyhow::Result<()> {
         t.roles.push(Link::by_id(&id));
     }
     let created: Token = client
-        .put_typed("/v1/acl/token", &a.http.dc_query(), Some(&t))
+        .put_typed("/v1/acl/token", &a.http.dc_query(), Some(&request_body(&t)))
         .await
         .map_err(|e| fail(format!("Failed to create new token: {}", api_error(&e))))?;
     emit(fmt, &created, |t| format::token(t, a.meta))
@@ -444,7 +444,7 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
         .put_typed(
             &format!("/v1/acl/token/{}", seg(&id)),
             &a.http.dc_query(),
-            Some(&t),
+            Some(&request_body(&t)),
         )
         .await
         .map_err(|e| fail(format!("Failed to update token {id}: {}", api_error(&e))))?;
