@@ -168,3 +168,28 @@ fn request_bodies_leave_out_null_fields_but_keep_empty_values() {
     };
     assert_eq!(request_body(&p)["Datacenters"][0], "dc1");
 }
+
+#[test]
+fn update_replaces_appends_or_merges_links() {
+    use super::model::Link;
+    use super::token::{merge_links, Combine};
+    let current = vec![Link::by_id("p1"), Link::by_name("named")];
+    let given = vec![Link::by_id("p1"), Link::by_name("new")];
+    let mut t = current.clone();
+    merge_links(&mut t, given.clone(), Combine::Replace);
+    assert_eq!(t, given);
+    let mut t = current.clone();
+    merge_links(&mut t, given.clone(), Combine::Append);
+    assert_eq!(t.len(), 4, "appended as given, as Consul's -append- flags");
+    let mut t = current.clone();
+    merge_links(&mut t, given, Combine::Merge);
+    assert_eq!(
+        t,
+        vec![
+            Link::by_id("p1"),
+            Link::by_name("named"),
+            Link::by_name("new")
+        ],
+        "-merge-policies adds only what is not linked yet"
+    );
+}

@@ -142,6 +142,18 @@ pub struct UpdateArgs {
     /// A node identity to add; may be repeated.
     #[arg(long = "append-node-identity")]
     append_node_identities: Vec<String>,
+    /// Deprecated (Consul's): add -policy-id/-policy-name instead of replacing.
+    #[arg(long = "merge-policies")]
+    merge_policies: bool,
+    /// Deprecated (Consul's): add -role-id/-role-name instead of replacing.
+    #[arg(long = "merge-roles")]
+    merge_roles: bool,
+    /// Deprecated (Consul's): add -service-identity instead of replacing.
+    #[arg(long = "merge-service-identities")]
+    merge_service_identities: bool,
+    /// Deprecated (Consul's): add -node-identity instead of replacing.
+    #[arg(long = "merge-node-identities")]
+    merge_node_identities: bool,
     /// Show the hash and Raft indices too.
     #[arg(long)]
     meta: bool,
@@ -316,13 +328,32 @@ async fn read(a: ReadArgs) -> anyhow::Result<()> {
     emit(fmt, &t, |t| format::token(t, a.meta))
 }
 
-/// The links after `update`: `given` replaces `current` when `replace`
-/// (-policy-id/-policy-name), else is appended (the -append- variants).
-fn merge_links(current: &mut Vec<Link>, given: Vec<Link>, replace: bool) {
-    if replace {
-        *current = given;
-    } else {
-        current.extend(given);
+/// How `update` combines given links with the token's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Combine {
+    /// -policy-id/-policy-name: the given links are the token's now.
+    Replace,
+    /// The -append- variants: added after the token's.
+    Append,
+    /// The deprecated -merge- flags: added unless already linked.
+    Merge,
+}
+
+/// The token's links after `update` combines `given` with `current`.
+pub fn merge_links(current: &mut Vec<Link>, given: Vec<Link>, how: Combine) {
+    match how {
+        Combine::Replace => *current = given,
+        Combine::Append => current.extend(given),
+        Combine::Merge => {
+            for l in given {
+                let known = current.iter().any(|c| {
+                    (!l.id.is_empty() && c.id == l.id) || (!l.name.is_empty() && c.name == l.name)
+                });
+                if !known {
+                    current.push(l);
+                }
+            }
+        }
     }
 }
 
@@ -349,7 +380,10 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
         ));
     }
     let set_policies = !l.policy_ids.is_empty() || !l.policy_names.is_empty();
-    if set_policies && (!a.append_policy_ids.is_empty() || !a.append_policy_names.is_empty()) {
+    if set_policies
+        && !a.merge_policies
+        && (!a.append_policy_ids.is_empty() || !a.append_policy_names.is_empty())
+    {
         return Err(fail(
             "Cannot combine the use of policy-id/policy-name flags with append- variants. \
              To set or overwrite existing policies, use -policy-id or -policy-name. \
@@ -357,17 +391,26 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
         ));
     }
     let set_roles = !l.role_ids.is_empty() || !l.role_names.is_empty();
-    if set_roles && (!a.append_role_ids.is_empty() || !a.append_role_names.is_empty()) {
+    if set_roles
+        && !a.merge_roles
+        && (!a.append_role_ids.is_empty() || !a.append_role_names.is_empty())
+    {
         return Err(fail(
             "Cannot combine the use of role-id/role-name flags with append- variants. \
              To set or overwrite existing roles, use -role-id or -role-name. \
              To append to existing roles, use -append-role-id or -append-role-name.",
         ));
     }
-    let set_services = service_identities(&l.service_identities)?;
-    let add_services = service_identities(&a.append_service_identities)?;
-    let set_nodes = node_identities(&l.node_identities)?;
-    let add_nodes = node_identities(&a.append_node_identities)?;
+    let mut set_services = service_identities(&l.service_identities)?;
+    let mut add_services = service_identities(&a.append_service_identities)?;
+    if a.merge_service_identities {
+        add_services.append(&mut set_services);
+    }
+    let mut set_nodes = node_identities(&l.node_identities)?;
+    let mut add_nodes = node_identities(&a.append_node_identities)?;
+    if a.merge_node_identities {
+        add_nodes.append(&mut set_nodes);
+    }
 
     let client = client(&a.http)?;
     let id = token_accessor_id(&client, &a.http, partial)
@@ -398,7 +441,12 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
             .map_err(|e| fail(format!("Error resolving policy ID {p}: {e}")))?;
         policies.push(Link::by_id(&pid));
     }
-    merge_links(&mut t.policies, policies, set_policies);
+    let how = match (a.merge_policies, set_policies) {
+        (true, _) => Combine::Merge,
+        (false, true) => Combine::Replace,
+        (false, false) => Combine::Append,
+    };
+    merge_links(&mut t.policies, policies, how);
 
     let (ids, names) = if set_roles {
         (&l.role_ids, &l.role_names)
@@ -412,11 +460,16 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
             .map_err(|e| fail(format!("Error resolving role ID {r}: {e}")))?;
         roles.push(Link::by_id(&rid));
     }
-    merge_links(&mut t.roles, roles, set_roles);
+    let how = match (a.merge_roles, set_roles) {
+        (true, _) => Combine::Merge,
+        (false, true) => Combine::Replace,
+        (false, false) => Combine::Append,
+    };
+    merge_links(&mut t.roles, roles, how);
 
     // As Consul: without -append-service-identity the given list replaces
     // the token's (an empty one clears it); with it, same names are replaced.
-    if add_services.is_empty() {
+    if add_services.is_empty() && !a.merge_service_identities {
         t.service_identities = set_services;
     } else {
         for s in add_services {
@@ -430,7 +483,7 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if add_nodes.is_empty() {
+    if add_nodes.is_empty() && !a.merge_node_identities {
         t.node_identities = set_nodes;
     } else {
         for n in add_nodes {
