@@ -226,34 +226,11 @@ pub fn token(t: &Token, meta: bool) -> String {
     out
 }
 
-/// Consul's pretty token list: one block per token, a blank line between.
+/// Consul's pretty token list: one block per token (the same block as a
+/// single token's), a blank line between.
 pub fn token_list(list: &[TokenListEntry], meta: bool) -> String {
     list.iter()
-        .map(|t| {
-            let mut out = token_head(
-                &TokenHead {
-                    accessor_id: &t.accessor_id,
-                    secret_id: &t.secret_id,
-                    partition: &t.partition,
-                    namespace: &t.namespace,
-                    description: &t.description,
-                    local: t.local,
-                    auth_method: &t.auth_method,
-                    auth_method_namespace: &t.auth_method_namespace,
-                    create_time: &t.create_time,
-                    expiration_time: t.expiration_time.as_deref(),
-                    hash: t.hash.as_deref(),
-                    create_index: t.create_index,
-                    modify_index: t.modify_index,
-                },
-                meta,
-            );
-            links(&mut out, "Policies", "   ", &t.policies);
-            links(&mut out, "Roles", "   ", &t.roles);
-            service_identities(&mut out, "Service Identities", "   ", &t.service_identities);
-            node_identities(&mut out, "Node Identities", "   ", &t.node_identities);
-            out
-        })
+        .map(|t| token(&t.as_token(), meta))
         .collect::<Vec<_>>()
         .join("\n")
 }

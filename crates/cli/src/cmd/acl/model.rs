@@ -156,6 +156,33 @@ pub struct TokenListEntry {
     pub auth_method_namespace: String,
 }
 
+impl TokenListEntry {
+    /// The entry as a token, for printing: the fields both have.
+    pub fn as_token(&self) -> Token {
+        Token {
+            create_index: self.create_index,
+            modify_index: self.modify_index,
+            accessor_id: self.accessor_id.clone(),
+            secret_id: self.secret_id.clone(),
+            description: self.description.clone(),
+            policies: self.policies.clone(),
+            roles: self.roles.clone(),
+            service_identities: self.service_identities.clone(),
+            node_identities: self.node_identities.clone(),
+            local: self.local,
+            auth_method: self.auth_method.clone(),
+            expiration_ttl: None,
+            expiration_time: self.expiration_time.clone(),
+            create_time: self.create_time.clone(),
+            hash: self.hash.clone().unwrap_or_default(),
+            rules: String::new(),
+            namespace: self.namespace.clone(),
+            partition: self.partition.clone(),
+            auth_method_namespace: self.auth_method_namespace.clone(),
+        }
+    }
+}
+
 /// A policy (`api.ACLPolicy`). `Datacenters` and `Hash` print `null` when
 /// absent, as Go prints a nil slice.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
