@@ -525,6 +525,13 @@ async fn an_app_token_made_with_the_cli_reads_its_prefix_and_nothing_else() -> a
     Ok(())
 }
 
+/// How many tokens `acl token list -format=json` shows.
+fn token_count(agent: &AgentProcess, token_flag: &str) -> anyhow::Result<usize> {
+    let out = run(agent, &["acl", "token", "list", token_flag, "-format=json"]);
+    out.assert_success();
+    Ok(serde_json::from_str::<Vec<serde_json::Value>>(&out.stdout)?.len())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_prints_a_management_token_once() -> anyhow::Result<()> {
     let (a, _lo) = acl_agent(None).await?;
@@ -551,6 +558,50 @@ async fn bootstrap_prints_a_management_token_once() -> anyhow::Result<()> {
         "{second:?}"
     );
     assert!(second.stdout.is_empty(), "{second:?}");
+
+    info!("--- bad flags and arguments: Consul's messages, exit 1, nothing sent");
+    let tok = format!("-token={secret}");
+    let before = token_count(&a, &tok)?;
+    for (args, message) in [
+        (
+            vec!["acl", "token", "create", tok.as_str()],
+            "Cannot create a token without specifying -policy-name, -policy-id, -role-name, \
+             -role-id, -service-identity, or -node-identity at least once\n",
+        ),
+        (
+            vec!["acl", "token", "list", tok.as_str(), "-format=yaml"],
+            "Unknown format: yaml\n",
+        ),
+        (
+            vec!["acl", "policy", "create", tok.as_str(), "-rules=x"],
+            "Missing require '-name' flag\n",
+        ),
+        (
+            vec!["acl", "token", "create", tok.as_str(), "-node-identity=n1"],
+            "Malformed -node-identity argument: \"n1\"\n",
+        ),
+        (
+            vec!["acl", "set-agent-token", tok.as_str(), "agent"],
+            "Error! Missing TOKEN argument\n",
+        ),
+    ] {
+        let out = run(&a, &args);
+        out.assert_code(1);
+        assert_eq!(out.stderr, message, "{out:?}");
+    }
+    let unknown = run(&a, &["acl", "token", "create", "-policy", "x"]);
+    unknown.assert_code(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("flag provided but not defined: -policy"),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        token_count(&a, &tok)?,
+        before,
+        "the refused commands created nothing"
+    );
 
     info!("--- the bootstrap token manages: read itself, JSON");
     let me = run(
