@@ -393,8 +393,11 @@ fn unknown_keys_warn_with_key_and_file() {
 
 #[test]
 fn the_accepted_unused_list_covers_blocks_and_nested_entries() {
-    assert!(file::accepted_unused("acl"));
-    assert!(file::accepted_unused("acl.tokens.agent"));
+    assert!(file::accepted_unused("acl.enable_token_replication"));
+    assert!(file::accepted_unused(
+        "acl.tokens.config_file_service_registration"
+    ));
+    assert!(!file::accepted_unused("acl.tokens.agent"), "acted on");
     assert!(file::accepted_unused("limits.rpc_rate"));
     assert!(!file::accepted_unused("limits"));
     assert!(!file::accepted_unused("limits.foo"));
@@ -1037,6 +1040,51 @@ fn rpc_limits_are_read_with_consuls_defaults() {
 mod properties;
 
 #[test]
+fn the_acl_block_is_read_with_consuls_keys_and_old_token_names() {
+    let s = Scratch::new();
+    let f = s.write(
+        "acl.hcl",
+        r#"
+acl {
+  enabled = true
+  default_policy = "deny"
+  down_policy = "async-cache"
+  enable_token_persistence = true
+  enable_key_list_policy = true
+  token_ttl = "45s"
+  tokens {
+    master = "root-secret"
+    agent = "agent-secret"
+    agent_master = "recovery-secret"
+    default = "default-secret"
+  }
+}
+"#,
+    );
+    let acl = load_ok(&s.flags(&[&f])).config.acl;
+    assert!(acl.enabled && !acl.default_allow);
+    assert_eq!(acl.down_policy, crate::config::DownPolicy::AsyncCache);
+    assert!(acl.enable_token_persistence && acl.enable_key_list_policy);
+    assert_eq!(acl.token_ttl, std::time::Duration::from_secs(45));
+    assert_eq!(acl.tokens.initial_management.as_deref(), Some("root-secret"));
+    assert_eq!(acl.tokens.agent.as_deref(), Some("agent-secret"));
+    assert_eq!(acl.tokens.agent_recovery.as_deref(), Some("recovery-secret"));
+    assert_eq!(acl.tokens.default.as_deref(), Some("default-secret"));
+
+    // Defaults: off, allow, extend-cache, 30s.
+    let none = s.write("none.json", "{}");
+    let acl = load_ok(&s.flags(&[&none])).config.acl;
+    assert!(!acl.enabled && acl.default_allow);
+    assert_eq!(acl.down_policy, crate::config::DownPolicy::ExtendCache);
+    assert_eq!(acl.token_ttl, std::time::Duration::from_secs(30));
+
+    // A policy that is neither allow nor deny is refused, naming the key.
+    let bad = s.write("bad.json", r#"{"acl": {"default_policy": "maybe"}}"#);
+    let err = load_err(&s.flags(&[&bad]));
+    assert!(err.contains("acl.default_policy"), "{err}");
+}
+
+#[test]
 fn security_settings_that_are_not_enforced_yet_are_warned_about() {
     let s = Scratch::new();
     let key = "aGVsbG8gd29ybGQgMTIzNA=="; // 16 bytes, base64
@@ -1049,7 +1097,7 @@ fn security_settings_that_are_not_enforced_yet_are_warned_about() {
     let loaded = load_ok(&s.flags(&[&f]));
     let all = loaded.warnings.join("\n");
     assert!(
-        all.contains("acl.enabled = true is not enforced yet"),
+        all.contains("neither acl.tokens.agent nor acl.tokens.default is set"),
         "{all}"
     );
     assert!(
