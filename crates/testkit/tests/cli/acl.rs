@@ -486,6 +486,13 @@ async fn an_app_token_made_with_the_cli_reads_its_prefix_and_nothing_else() -> a
     via_role.assert_success();
     assert_eq!(via_role.stdout, "pg\n", "the role's policy applies");
 
+    let missing = mgmt(&a, &["acl", "role", "read", "-name", "no-such-role"]);
+    missing.assert_code(1);
+    assert_eq!(
+        missing.stderr,
+        "Role not found with name \"no-such-role\"\n"
+    );
+
     info!("--- set-agent-token");
     let set = mgmt(&a, &["acl", "set-agent-token", "agent", MGMT]);
     set.assert_success();

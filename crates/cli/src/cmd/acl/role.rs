@@ -3,7 +3,7 @@
 //! and error messages.
 
 use clap::{Args, Subcommand};
-use praetor_client::Client;
+use praetor_client::{Client, ClientError};
 
 use super::format;
 use super::model::{Link, Role};
@@ -180,7 +180,12 @@ async fn by_name(client: &Client, http: &HttpArgs, name: &str) -> anyhow::Result
             &http.dc_query(),
         )
         .await
-        .map_err(|e| fail(format!("Error reading role {name:?}: {}", api_error(&e))))
+        .map_err(|e| match e {
+            ClientError::Http { status: 404, .. } => {
+                fail(format!("Role not found with name {name:?}"))
+            }
+            e => fail(format!("Error reading role {name:?}: {}", api_error(&e))),
+        })
 }
 
 async fn create(a: CreateArgs) -> anyhow::Result<()> {
@@ -230,7 +235,12 @@ async fn read(a: ReadArgs) -> anyhow::Result<()> {
             client
                 .get_typed(&format!("/v1/acl/role/{}", seg(&id)), &a.http.dc_query())
                 .await
-                .map_err(|e| fail(format!("Error reading role {id:?}: {}", api_error(&e))))?
+                .map_err(|e| match e {
+                    ClientError::Http { status: 404, .. } => {
+                        fail(format!("Role not found with ID {id:?}"))
+                    }
+                    e => fail(format!("Error reading role {id:?}: {}", api_error(&e))),
+                })?
         }
         (None, Some(name)) => by_name(&client, &a.http, name).await?,
         (None, None) => return Ok(()),
@@ -254,11 +264,12 @@ async fn update(a: UpdateArgs) -> anyhow::Result<()> {
     let current: Role = client
         .get_typed(&format!("/v1/acl/role/{}", seg(&id)), &a.http.dc_query())
         .await
-        .map_err(|e| {
-            fail(format!(
+        .map_err(|e| match e {
+            ClientError::Http { status: 404, .. } => fail(format!("Role not found with ID {id:?}")),
+            e => fail(format!(
                 "Error when retrieving current role: {}",
                 api_error(&e)
-            ))
+            )),
         })?;
     let policies = policy_links(&client, &a.http, &a.links).await?;
     let r = if a.no_merge {
