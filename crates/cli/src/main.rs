@@ -53,6 +53,9 @@ enum Command {
     Lock(cmd::lock::LockArgs),
     /// Runs a child only while it leads, with a fencing token in its environment.
     Elect(cmd::lock::ElectArgs),
+    /// Manages ACL tokens, policies and roles, and the agent's own tokens.
+    #[command(subcommand)]
+    Acl(cmd::acl::AclCommand),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
     /// Prints the version.
@@ -94,6 +97,7 @@ fn main() {
                         Command::Services(c) => cmd::catalog::services(c).await,
                         Command::Catalog(c) => cmd::catalog::catalog(c).await,
                         Command::Info(a) => cmd::info::info(a).await,
+                        Command::Acl(c) => cmd::acl::run(c).await,
                         Command::Lock(a) => cmd::lock::lock(a).await,
                         Command::Elect(a) => cmd::lock::elect(a).await,
                         Command::Agent(_) | Command::Version => Ok(()),
@@ -102,7 +106,10 @@ fn main() {
             }),
     };
     if let Err(e) = result {
-        output::error(&format!("{e:#}"));
+        match e.downcast_ref::<cmd::Failed>() {
+            Some(cmd::Failed(msg)) => output::failure(msg),
+            None => output::error(&format!("{e:#}")),
+        }
         std::process::exit(1);
     }
 }

@@ -25,6 +25,12 @@ pub fn error(msg: &str) {
     eprintln!("Error! {msg}");
 }
 
+/// Prints an error message to stderr exactly as given (Consul's ACL
+/// commands' wording carries no prefix).
+pub fn failure(msg: &str) {
+    eprintln!("{msg}");
+}
+
 /// Prints a progress message to stderr (stdout belongs to a child process).
 pub fn info(msg: &str) {
     eprintln!("{msg}");

@@ -530,6 +530,50 @@ impl Client {
         Ok(())
     }
 
+    /// `GET` a JSON endpoint and decode its body into `T` (a 404 is an
+    /// error here, with the agent's reason, unlike [`Client::read`]).
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn get_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        q: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        self.get_json(path, q).await
+    }
+
+    /// `PUT` `body` as JSON to `path` with query parameters `q`, and decode
+    /// the answer into `R` (Consul's create and update endpoints answer with
+    /// the object as stored).
+    ///
+    /// # Errors
+    /// As `agent_self`; a 4xx with the agent's reason for a refused body.
+    pub async fn put_typed<B: serde::Serialize + ?Sized, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        q: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<R, ClientError> {
+        let mut req = self.request(Method::PUT, path, q, TIMEOUT);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = self.check(self.send(req).await?).await?;
+        resp.json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// `DELETE path` with query parameters `q`, expecting a 2xx (Consul's
+    /// ACL deletes answer `true`; the body is not needed).
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn delete_path(&self, path: &str, q: &[(&str, String)]) -> Result<(), ClientError> {
+        self.put_empty(Method::DELETE, path, q).await
+    }
+
     /// `PUT /v1/agent/join/<address>`.
     ///
     /// # Errors

@@ -277,3 +277,138 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn acl_commands_take_consuls_single_dash_and_repeated_flags() {
+    let p = parsed(&[
+        "acl",
+        "token",
+        "create",
+        "-description",
+        "app",
+        "-policy-name=app-config",
+        "-policy-name",
+        "other",
+        "-policy-id",
+        "06acc",
+        "-service-identity=web:dc1,dc2",
+        "-node-identity",
+        "n1:dc1",
+        "-local",
+        "-expires-ttl=10m",
+        "-format=json",
+        "-token=mgmt",
+    ]);
+    for want in [
+        r#"description: Some("app")"#,
+        r#"policy_names: ["app-config", "other"]"#,
+        r#"policy_ids: ["06acc"]"#,
+        r#"service_identities: ["web:dc1,dc2"]"#,
+        r#"node_identities: ["n1:dc1"]"#,
+        "local: true",
+        r#"expires_ttl: Some("10m")"#,
+        r#"format: "json""#,
+        r#"token: Some("mgmt")"#,
+    ] {
+        assert!(p.contains(want), "{want} in {p}");
+    }
+    // Consul's -accessor and -secret; -accessor-id and -secret-id as well.
+    let p = parsed(&[
+        "acl",
+        "token",
+        "create",
+        "-accessor",
+        "a-1",
+        "-secret-id=s-1",
+        "-policy-name=x",
+    ]);
+    assert!(
+        p.contains(r#"accessor: Some("a-1")"#) && p.contains(r#"secret: Some("s-1")"#),
+        "{p}"
+    );
+    // The deprecated -id names the token too.
+    assert!(parsed(&["acl", "token", "read", "-id", "abc"]).contains(r#"accessor_id: Some("abc")"#));
+    assert!(parsed(&["acl", "token", "read", "-self"]).contains("self_: true"));
+}
+
+#[test]
+fn acl_policy_rules_may_be_stdin_or_a_file_and_datacenters_repeat() {
+    let p = parsed(&[
+        "acl",
+        "policy",
+        "create",
+        "-name",
+        "app",
+        "-rules",
+        "-",
+        "-valid-datacenter=dc1",
+        "-valid-datacenter",
+        "dc2",
+        "-datacenter=dc9",
+    ]);
+    assert!(p.contains(r#"rules: Some("-")"#), "{p}");
+    assert!(p.contains(r#"valid_datacenters: ["dc1", "dc2"]"#), "{p}");
+    assert!(
+        p.contains(r#"datacenter: Some("dc9")"#),
+        "-datacenter stays the query's datacenter: {p}"
+    );
+    let p = parsed(&[
+        "acl",
+        "policy",
+        "update",
+        "-id=abc",
+        "-rules=@rules.hcl",
+        "-no-merge",
+    ]);
+    assert!(
+        p.contains(r#"rules: Some("@rules.hcl")"#) && p.contains("no_merge: true"),
+        "{p}"
+    );
+}
+
+#[test]
+fn token_file_is_a_flag_of_every_command_that_talks_to_an_agent() {
+    for args in [
+        &["kv", "get", "-token-file=/t", "k"][..],
+        &["acl", "token", "list", "-token-file", "/t"],
+        &["acl", "set-agent-token", "-token-file=/t", "agent", "x"],
+        &["members", "-token-file=/t"],
+        &["snapshot", "save", "-token-file=/t", "f"],
+    ] {
+        let p = parsed(args);
+        assert!(p.contains(r#"token_file: Some("/t")"#), "{args:?}: {p}");
+    }
+}
+
+#[test]
+fn set_agent_token_takes_type_and_token_as_arguments() {
+    let p = parsed(&["acl", "set-agent-token", "agent", "-"]);
+    assert!(
+        p.contains(r#"kind: Some("agent")"#) && p.contains(r#"secret: Some("-")"#),
+        "{p}"
+    );
+    let p = parsed(&[
+        "acl",
+        "set-agent-token",
+        "-token=m",
+        "default",
+        "t",
+        "extra",
+    ]);
+    assert!(p.contains(r#"extra: ["extra"]"#), "{p}");
+}
+
+#[test]
+fn acl_unknown_flags_and_subcommands_are_refused() {
+    let e = refused(&["acl", "token", "create", "-policy", "x"]);
+    assert_eq!(e.kind(), ErrorKind::UnknownArgument);
+    assert!(e.use_stderr(), "exit 1");
+    assert_eq!(
+        refused(&["acl", "token", "frobnicate"]).kind(),
+        ErrorKind::InvalidSubcommand
+    );
+    assert_eq!(
+        refused(&["acl", "policy", "read", "-meta=maybe"]).kind(),
+        ErrorKind::InvalidValue
+    );
+}

@@ -95,7 +95,7 @@ pub async fn services(c: ServicesCommand) -> anyhow::Result<()> {
                 (Some(_), Some(_)) => bail!("Give either a file or -name, not both"),
                 (None, None) => bail!("Give a service definition file or -name"),
             };
-            let client = a.http.client();
+            let client = a.http.client()?;
             for d in defs {
                 client.put_value("/v1/agent/service/register", &d).await?;
                 let name = d["Name"].as_str().unwrap_or_default();
@@ -114,7 +114,7 @@ pub async fn services(c: ServicesCommand) -> anyhow::Result<()> {
                 (None, Some(id)) => vec![id.clone()],
                 _ => bail!("Give either a file or -id"),
             };
-            let client = a.http.client();
+            let client = a.http.client()?;
             for id in ids {
                 client
                     .put_value(&format!("/v1/agent/service/deregister/{id}"), &Value::Null)
@@ -169,7 +169,7 @@ pub struct CatalogDcArgs {
 pub async fn catalog(c: CatalogCommand) -> anyhow::Result<()> {
     match c {
         CatalogCommand::Services(a) => {
-            let client = a.http.client();
+            let client = a.http.client()?;
             let services: BTreeMap<String, Vec<String>> = match &a.node {
                 Some(node) => {
                     let v = client
@@ -210,7 +210,7 @@ pub async fn catalog(c: CatalogCommand) -> anyhow::Result<()> {
             }
         }
         CatalogCommand::Nodes(a) => {
-            let client = a.http.client();
+            let client = a.http.client()?;
             let nodes: Vec<Value> = match &a.service {
                 Some(s) => {
                     let list = client
@@ -262,7 +262,7 @@ pub async fn catalog(c: CatalogCommand) -> anyhow::Result<()> {
         CatalogCommand::Datacenters(a) => {
             let dcs: Vec<String> = serde_json::from_value(
                 a.http
-                    .client()
+                    .client()?
                     .get_value("/v1/catalog/datacenters", &[])
                     .await?,
             )?;

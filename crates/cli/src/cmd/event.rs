@@ -39,7 +39,7 @@ pub async fn run(a: EventArgs) -> anyhow::Result<()> {
     let payload = a.payload.unwrap_or_default().into_bytes();
     let e = a
         .http
-        .client()
+        .client()?
         .event_fire(&a.name, payload, &filters)
         .await?;
     output::line(&format!("Event ID: {}", e.id));

@@ -13,7 +13,7 @@ pub struct InfoArgs {
 
 /// Prints the agent's stats by section, as Consul's `info`.
 pub async fn info(a: InfoArgs) -> anyhow::Result<()> {
-    let me = a.http.client().agent_self().await?;
+    let me = a.http.client()?.agent_self().await?;
     for (section, stats) in &me.stats {
         output::line(&format!("{section}:"));
         for (k, v) in stats {

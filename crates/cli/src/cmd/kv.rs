@@ -204,7 +204,7 @@ pub async fn run(cmd: KvCommand) -> anyhow::Result<()> {
 }
 
 async fn get(a: GetArgs) -> anyhow::Result<()> {
-    let client = a.http.client();
+    let client = a.http.client()?;
     let opts = a.http.query();
     let key = a.key.unwrap_or_default();
     if a.keys {
@@ -266,7 +266,7 @@ async fn put(a: PutArgs) -> anyhow::Result<()> {
         (true, None) => bail!("Must specify -modify-index with -cas!"),
         (false, _) => None,
     };
-    let ok = a.http.client().kv_put(&a.key, value, a.flags, cas).await?;
+    let ok = a.http.client()?.kv_put(&a.key, value, a.flags, cas).await?;
     if !ok {
         bail!("Did not write to {}: CAS failed", a.key);
     }
@@ -281,7 +281,7 @@ async fn delete(a: DeleteArgs) -> anyhow::Result<()> {
         (true, None) => bail!("Must specify -modify-index with -cas!"),
         (false, _) => None,
     };
-    let ok = a.http.client().kv_delete(&a.key, a.recurse, cas).await?;
+    let ok = a.http.client()?.kv_delete(&a.key, a.recurse, cas).await?;
     if !ok {
         bail!("Did not delete key {}: CAS failed", a.key);
     }
@@ -296,7 +296,7 @@ async fn delete(a: DeleteArgs) -> anyhow::Result<()> {
 async fn export(a: ExportArgs) -> anyhow::Result<()> {
     let (list, _) = a
         .http
-        .client()
+        .client()?
         .kv_list(a.prefix.as_deref().unwrap_or(""), &a.http.query())
         .await?;
     let out: Vec<Exported> = list
@@ -318,7 +318,7 @@ async fn export(a: ExportArgs) -> anyhow::Result<()> {
 async fn import(a: ImportArgs) -> anyhow::Result<()> {
     let data = read_value(Some(a.data.as_deref().unwrap_or("-")))?;
     let entries = parse_import(&data)?;
-    let client = a.http.client();
+    let client = a.http.client()?;
     let prefix = a.prefix.unwrap_or_default();
     for (key, flags, value) in entries {
         let key = format!("{prefix}{key}");
@@ -331,7 +331,7 @@ async fn import(a: ImportArgs) -> anyhow::Result<()> {
 }
 
 async fn watch(a: WatchArgs) -> anyhow::Result<()> {
-    let client = a.http.client();
+    let client = a.http.client()?;
     let mut events = Box::pin(client.kv_watch(&a.prefix, a.index).await?);
     while let Some(ev) = events.next().await {
         output::line(&serde_json::to_string(&ev?)?);

@@ -199,7 +199,7 @@ pub async fn lock(a: LockArgs) -> anyhow::Result<()> {
         argv,
         verbose: a.verbose,
     };
-    run(a.http.client(), plan).await
+    run(a.http.client()?, plan).await
 }
 
 pub async fn elect(a: ElectArgs) -> anyhow::Result<()> {
@@ -225,7 +225,7 @@ pub async fn elect(a: ElectArgs) -> anyhow::Result<()> {
         argv: a.child,
         verbose: a.verbose,
     };
-    run(a.http.client(), plan).await
+    run(a.http.client()?, plan).await
 }
 
 fn say(verbose: bool, msg: &str) {

@@ -69,7 +69,7 @@ fn detailed(members: &[Member]) -> String {
 }
 
 pub async fn run(a: MembersArgs) -> anyhow::Result<()> {
-    let mut members = a.http.client().agent_members().await?;
+    let mut members = a.http.client()?.agent_members().await?;
     if let Some(re) = &a.status {
         let re = regex_lite::Regex::new(re)
             .map_err(|e| anyhow::anyhow!("invalid -status regular expression: {e}"))?;

@@ -32,7 +32,7 @@ pub struct ForceLeaveArgs {
 
 /// Joins every address; succeeds when at least one join did, as Consul.
 pub async fn join(a: JoinArgs) -> anyhow::Result<()> {
-    let client = a.http.client();
+    let client = a.http.client()?;
     let mut joined = 0;
     let mut last = None;
     for addr in &a.addresses {
@@ -51,12 +51,12 @@ pub async fn join(a: JoinArgs) -> anyhow::Result<()> {
 }
 
 pub async fn leave(a: LeaveArgs) -> anyhow::Result<()> {
-    a.http.client().agent_leave().await?;
+    a.http.client()?.agent_leave().await?;
     output::line("Graceful leave complete");
     Ok(())
 }
 
 pub async fn force_leave(a: ForceLeaveArgs) -> anyhow::Result<()> {
-    a.http.client().agent_force_leave(&a.node).await?;
+    a.http.client()?.agent_force_leave(&a.node).await?;
     Ok(())
 }

@@ -45,7 +45,7 @@ pub async fn run(c: OperatorCommand) -> anyhow::Result<()> {
         RaftCommand::ListPeers(a) => {
             let cfg = a
                 .http
-                .client()
+                .client()?
                 .operator_raft_configuration(a.http.stale)
                 .await?;
             let mut rows = vec![["Node", "ID", "Address", "State", "Voter", "RaftProtocol"]
@@ -69,7 +69,7 @@ pub async fn run(c: OperatorCommand) -> anyhow::Result<()> {
                 bail!("Exactly one of -id or -address must be given");
             }
             a.http
-                .client()
+                .client()?
                 .operator_raft_remove_peer(a.id.as_deref(), a.address.as_deref())
                 .await?;
             let (kind, value) = match (a.id, a.address) {

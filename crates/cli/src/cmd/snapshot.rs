@@ -33,7 +33,7 @@ pub struct InspectArgs {
 pub async fn run(c: SnapshotCommand) -> anyhow::Result<()> {
     match c {
         SnapshotCommand::Save(a) => {
-            let file = a.http.client().snapshot_save(a.http.stale).await?;
+            let file = a.http.client()?.snapshot_save(a.http.stale).await?;
             let (meta, _) = praetor_api::snapshot::decode(&file)
                 .map_err(|e| anyhow::anyhow!("the agent sent a damaged snapshot: {e}"))?;
             std::fs::write(&a.file, &file)
@@ -48,7 +48,7 @@ pub async fn run(c: SnapshotCommand) -> anyhow::Result<()> {
                 std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
             praetor_api::snapshot::decode(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
-            a.http.client().snapshot_restore(file).await?;
+            a.http.client()?.snapshot_restore(file).await?;
             output::line("Restored snapshot");
         }
         SnapshotCommand::Inspect(a) => {

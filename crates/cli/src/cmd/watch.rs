@@ -57,7 +57,7 @@ pub async fn run(a: WatchArgs) -> anyhow::Result<()> {
         state: a.state.clone(),
         name: a.name.clone(),
     };
-    let client = a.http.client();
+    let client = a.http.client()?;
     let mut failed: Option<anyhow::Error> = None;
     spec.run(&client, a.http.query(), |result, index| {
         if a.handler.is_empty() {

@@ -3,6 +3,7 @@
 //! stderr with exit code 1. (The formatting itself is unit-tested in the CLI
 //! crate; these run the binary as a user's shell would.)
 
+mod acl;
 mod commands;
 mod flags;
 mod kv;
