@@ -52,7 +52,7 @@ function show(state, self = null, error = null) {
   logoutBtn.hidden = state === 'none';
   status.hidden = state !== 'disabled' && state !== 'unchecked';
   if (state === 'disabled') {
-    status.textContent = 'ACLs are disabled here: the token is sent but not checked.';
+    status.textContent = 'ACLs are off here: the token is not checked.';
   } else if (state === 'unchecked') {
     status.textContent = 'Token kept, not checked.';
     status.title = error ? error.message : '';
