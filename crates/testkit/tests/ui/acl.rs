@@ -12,7 +12,7 @@ use tracing::info;
 
 use praetor_testkit::{init_tracing, AgentProcess, Browser, Loopback};
 
-use crate::{Ui, SHOWS_WITHIN};
+use crate::{confirm, Ui, SHOWS_WITHIN};
 
 /// The agent's `acl.tokens.initial_management`.
 const MANAGEMENT: &str = "5d8b1f1e-6c1a-4d62-9f55-0c2b7a3e9a41";
@@ -259,6 +259,33 @@ async fn a_read_only_token_is_denied_writes_and_the_management_token_creates_a_p
             .is_some_and(|ps| ps.iter().any(|p| p["Name"] == "web-write")),
         "{made}"
     );
+
+    info!("--- a role linking the policy is created; the new token is deleted");
+    b.click("#tab-roles").await?;
+    b.wait_for_element(SHOWS_WITHIN, "#role-create input[data-name='web-write']")
+        .await?;
+    b.type_into("#role-name", "web").await?;
+    b.click("#role-create input[data-name='web-write']").await?;
+    b.click("#create-role").await?;
+    b.wait_text(SHOWS_WITHIN, "#acl-roles", |t| t.contains("web-write"))
+        .await?;
+    let role = api_json(&ui, Method::GET, "/v1/acl/role/name/web", MANAGEMENT, None).await?;
+    assert!(
+        role["Policies"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["Name"] == "web-write")),
+        "{role}"
+    );
+    let made_accessor = made["AccessorID"].as_str().unwrap_or_default();
+    b.click("#tab-tokens").await?;
+    let row = format!("tr[data-accessor='{made_accessor}'] button");
+    b.wait_for_element(SHOWS_WITHIN, &row).await?;
+    b.click(&row).await?;
+    confirm(b).await?;
+    b.wait_text(SHOWS_WITHIN, "#acl-tokens", |t| !t.contains(made_accessor))
+        .await?;
+    let (status, text) = api(&ui, Method::GET, "/v1/acl/token/self", &new_secret, None).await?;
+    assert_eq!(status, 403, "the deleted token still works: {text}");
     ui.shutdown().await
 }
 

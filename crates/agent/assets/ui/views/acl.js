@@ -180,7 +180,7 @@ function tokenList(body, scope) {
   });
 }
 
-async function tokenPage(body, scope, id) {
+async function tokenPage(body, scope, id, saved = false) {
   const msg = notice('token-edit-msg');
   fill(body, crumb('tokens', 'Tokens'), h('p', { class: 'muted' }, 'Loading…'));
   let t, ps, rs;
@@ -219,6 +219,7 @@ async function tokenPage(body, scope, id) {
       ['Created', dash(t.CreateTime)],
       ['Expires', dash(t.ExpirationTime)],
     ])), form);
+  if (saved) msg.show('ok', 'Saved.');
   form.addEventListener('submit', async e => {
     e.preventDefault();
     msg.clear();
@@ -230,7 +231,7 @@ async function tokenPage(body, scope, id) {
     if (t.ExpirationTime) update.ExpirationTime = t.ExpirationTime;
     try {
       await sendJSON('PUT', `acl/token/${pathOf(t.AccessorID)}`, update);
-      msg.show('ok', 'Saved.');
+      tokenPage(body, scope, id, true);
     } catch (err) { msg.show('error', `Not saved: ${err.message}`); }
   });
 }
@@ -291,7 +292,7 @@ function policyList(body, scope) {
   });
 }
 
-async function policyPage(body, scope, id) {
+async function policyPage(body, scope, id, saved = false) {
   const msg = notice('policy-edit-msg');
   fill(body, crumb('policies', 'Policies'), h('p', { class: 'muted' }, 'Loading…'));
   let p;
@@ -315,13 +316,13 @@ async function policyPage(body, scope, id) {
       ['ID', h('span', { class: 'mono' }, p.ID)],
       ['Datacenters', p.Datacenters?.length ? tags(p.Datacenters) : 'all'],
     ])), form, users);
+  if (saved) msg.show('ok', 'Saved.');
   form.addEventListener('submit', async e => {
     e.preventDefault();
     msg.clear();
     try {
-      const saved = await sendJSON('PUT', `acl/policy/${pathOf(p.ID)}`, { ID: p.ID, ...f.value(), Datacenters: p.Datacenters || [] });
-      msg.show('ok', 'Saved.');
-      if (saved?.Name) p.Name = saved.Name;
+      await sendJSON('PUT', `acl/policy/${pathOf(p.ID)}`, { ID: p.ID, ...f.value(), Datacenters: p.Datacenters || [] });
+      policyPage(body, scope, id, true);
     } catch (err) { msg.show('error', `Not saved: ${err.message}`); }
   });
   try {
@@ -378,7 +379,7 @@ function roleList(body, scope) {
   });
 }
 
-async function rolePage(body, scope, id) {
+async function rolePage(body, scope, id, saved = false) {
   const msg = notice('role-edit-msg');
   fill(body, crumb('roles', 'Roles'), h('p', { class: 'muted' }, 'Loading…'));
   let r, ps;
@@ -401,6 +402,7 @@ async function rolePage(body, scope, id) {
       ['Service identities', tags(names(r.ServiceIdentities))],
       ['Node identities', tags(names(r.NodeIdentities))],
     ])), form);
+  if (saved) msg.show('ok', 'Saved.');
   form.addEventListener('submit', async e => {
     e.preventDefault();
     msg.clear();
@@ -408,7 +410,7 @@ async function rolePage(body, scope, id) {
       await sendJSON('PUT', `acl/role/${pathOf(r.ID)}`, {
         ID: r.ID, ...f.value(), ServiceIdentities: r.ServiceIdentities || [], NodeIdentities: r.NodeIdentities || [],
       });
-      msg.show('ok', 'Saved.');
+      rolePage(body, scope, id, true);
     } catch (err) { msg.show('error', `Not saved: ${err.message}`); }
   });
 }
