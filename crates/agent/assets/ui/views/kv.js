@@ -139,14 +139,20 @@ function folderPage(main, scope, prefix) {
     } catch (err) { report(err); }
   }
 
+  // ACLs hid every entry: the folders a token may read can still be opened
+  // by path (Consul lists only keys the token may read, not their parents).
+  function hiddenHere() {
+    const path = h('input', { id: 'kv-goto', 'aria-label': 'Folder or key path', placeholder: 'config/app/', spellcheck: 'false', autocomplete: 'off' });
+    const go = h('form', { class: 'row', onsubmit: e => { e.preventDefault(); const to = path.value.trim().replace(/^\/+/, ''); if (to) location.hash = kvHref(to); } },
+      path, h('button', { type: 'submit' }, 'Open'));
+    return h('div', { class: 'empty' }, 'This token may read no keys here. Open a folder or key it may read by its path:', go);
+  }
+
   function draw() {
     if (!keys) return;
     const here = keys.filter(k => k !== prefix);
-    if (!here.length) {
-      fill(body, empty(hidden ? 'This token may read no keys here.'
-        : prefix ? 'This folder is empty.' : 'There are no keys yet. Create one below.'));
-      return;
-    }
+    if (!here.length && hidden) { fill(body, hiddenHere()); return; }
+    if (!here.length) { fill(body, empty(prefix ? 'This folder is empty.' : 'There are no keys yet. Create one below.')); return; }
     const q = filter.value.trim().toLowerCase();
     const rows = q ? here.filter(k => k.slice(prefix.length).toLowerCase().includes(q)) : here;
     if (!rows.length) { fill(body, empty('Nothing here matches the filter.')); return; }
