@@ -66,8 +66,9 @@ export class Scope {
 
   /**
    * Calls onData(data, index, filtered) with the answer of GET v1/<path>,
-   * then again each time it changes (filtered: ACLs left something out). onError(err) on a failure (then retries with
-   * backoff); onError(null) when it works again.
+   * then again each time it changes (filtered: ACLs left something out).
+   * onError(err) on a failure (then retries with backoff); onError(null)
+   * when it works again.
    */
   watch(path, { query = {}, allow404 = false } = {}, onData, onError = () => {}) {
     const scope = this.signal;

@@ -7,6 +7,9 @@
 import { ApiError, aclDisabled, getJSON, setToken, token } from './api.js';
 import { h, fill, facts, tags, report } from './dom.js';
 
+/** How long a token check may take before the token is kept unchecked. */
+const CHECK_WITHIN_MS = 10000;
+
 /** The logged-in token's own record (acl/token/self), or null. */
 let me = null;
 
@@ -31,7 +34,8 @@ const logoutBtn = document.getElementById('logout');
  */
 async function check(secret) {
   try {
-    const r = await getJSON('acl/token/self', { token: secret });
+    // Bounded, so a hung agent cannot keep the first page from drawing.
+    const r = await getJSON('acl/token/self', { token: secret, signal: AbortSignal.timeout(CHECK_WITHIN_MS) });
     return { state: 'valid', self: r.data };
   } catch (e) {
     if (e instanceof ApiError && e.status === 403 && /ACL not found/i.test(e.text)) return { state: 'invalid', error: e };
