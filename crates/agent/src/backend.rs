@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use praetor_server::acl::{Guarded, Token};
 use praetor_server::raft::network::Peers;
 use praetor_server::rpc::{Reply, Request, RpcError, WireError};
-use praetor_server::{answer_of, Answered, QueryOpts, RaftStatus, Read, Server, ServerError};
+use praetor_server::{answer_of, Answered, QueryOpts, RaftStatus, Server, ServerError};
 use praetor_store::{Command, Response};
 use rand::seq::SliceRandom;
 use tokio_util::sync::CancellationToken;
@@ -29,17 +30,23 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Proposes `cmd`; returns the index it was applied at and its answer.
+    /// Proposes `cmd` for the caller with `token` (the server checks what
+    /// it may do); returns the index it was applied at and its answer.
     ///
     /// # Errors
     /// `NoLeader` after the leader wait, `NoServers` on a client that knows
-    /// none, `Forward` when the servers could not be reached.
-    pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+    /// none, `Forward` when the servers could not be reached, `Acl` when
+    /// the token may not.
+    pub async fn write(&self, token: &Token, cmd: Command) -> Result<(u64, Response), ServerError> {
         match self {
-            Backend::Local(s) => s.write(cmd).await,
+            Backend::Local(s) => s.write_as(token, cmd).await,
             Backend::Remote(r) => {
                 let reply = r
-                    .call(|| Request::Write(cmd.clone()), RETRY_FOR, false)
+                    .call(
+                        || Request::Write(cmd.clone(), token.clone()),
+                        RETRY_FOR,
+                        false,
+                    )
                     .await?;
                 match reply {
                     Reply::Write(res) => res.map_err(ServerError::from),
@@ -49,23 +56,29 @@ impl Backend {
         }
     }
 
-    /// Answers a read (blocking when `opts.index` is set), typed: a server
-    /// that answers another read is an `UnexpectedAnswer` error, checked
-    /// here once.
+    /// Answers a read for the caller with `token` (blocking when
+    /// `opts.index` is set; the server leaves out what the token may not
+    /// see), typed: a server that answers another read is an
+    /// `UnexpectedAnswer` error, checked here once.
     ///
     /// # Errors
     /// As `write`, and `UnexpectedAnswer`.
-    pub async fn read<R: Read>(
+    pub async fn read<R: Guarded>(
         &self,
+        token: &Token,
         read: R,
         opts: QueryOpts,
     ) -> Result<Answered<R::Answer>, ServerError> {
         match self {
-            Backend::Local(s) => s.read(&read, opts).await,
+            Backend::Local(s) => s.read(token, &read, opts).await,
             Backend::Remote(r) => {
                 let timeout = opts.wait + opts.wait / 16 + RETRY_FOR + Duration::from_secs(2);
                 let reply = r
-                    .call(|| Request::Query(read.clone().into(), opts), timeout, true)
+                    .call(
+                        || Request::Query(read.clone().into(), opts, token.clone()),
+                        timeout,
+                        true,
+                    )
                     .await?;
                 match reply {
                     Reply::Query(res) => answer_of(&read, res?),
@@ -249,7 +262,7 @@ mod tests {
     impl praetor_server::rpc::Handler for Silent {
         async fn handle(&self, req: Request) -> Reply {
             match req {
-                Request::Write(_) => {
+                Request::Write(..) => {
                     self.writes.fetch_add(1, Ordering::SeqCst);
                     std::future::pending().await
                 }
@@ -278,12 +291,15 @@ mod tests {
         let backend = Backend::Remote(remote);
 
         let r = backend
-            .write(Command::KvSet {
-                key: "k".into(),
-                value: b"v".to_vec(),
-                flags: 0,
-                cas: Some(0),
-            })
+            .write(
+                &Token::anonymous(),
+                Command::KvSet {
+                    key: "k".into(),
+                    value: b"v".to_vec(),
+                    flags: 0,
+                    cas: Some(0),
+                },
+            )
             .await;
         assert!(
             matches!(&r, Err(ServerError::OutcomeUnknown(_))),
@@ -303,6 +319,7 @@ mod tests {
         // so are retried until the retry window closes.
         let q = backend
             .read(
+                &Token::anonymous(),
                 praetor_server::read::KvGet { key: "k".into() },
                 praetor_server::QueryOpts {
                     index: 0,

@@ -156,6 +156,7 @@ struct Context<'a> {
     local: &'a Arc<LocalState>,
     runners: &'a Arc<CheckRunners>,
     backend: &'a Arc<Backend>,
+    acl: &'a Arc<crate::acl::AgentAcl>,
     tasks: &'a TaskTracker,
 }
 
@@ -201,6 +202,7 @@ fn start(cx: &Context<'_>, id: &str, definition: &Definition, stop: Cancellation
         } => tasks.push(cx.tasks.spawn(alias::run_remote(
             cx.runners.clone(),
             cx.backend.clone(),
+            cx.acl.clone(),
             id.to_owned(),
             node.clone(),
             service_id.clone(),
@@ -244,6 +246,7 @@ pub async fn run_supervisor(
     local: Arc<LocalState>,
     runners: Arc<CheckRunners>,
     backend: Arc<Backend>,
+    acl: Arc<crate::acl::AgentAcl>,
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
@@ -252,6 +255,7 @@ pub async fn run_supervisor(
         local: &local,
         runners: &runners,
         backend: &backend,
+        acl: &acl,
         tasks: &tasks,
     };
     loop {

@@ -2,6 +2,7 @@
 //! interface, metrics, and
 //! the server it hosts when it is one. `start` spawns every task.
 
+pub mod acl;
 pub mod backend;
 pub mod checks;
 pub mod cluster;

@@ -401,12 +401,15 @@ pub struct NodeInfo {
 pub async fn run_anti_entropy(
     local: Arc<LocalState>,
     backend: Arc<Backend>,
+    acl: Arc<crate::acl::AgentAcl>,
     node: NodeInfo,
     cluster_size: impl Fn() -> usize + Send + 'static,
     stop: CancellationToken,
 ) {
     loop {
-        let wait = match sync(&local, &backend, &node).await {
+        // The agent token of the moment: `PUT /v1/agent/token/agent`
+        // applies from the next round.
+        let wait = match sync(&local, &backend, &acl.agent_token(), &node).await {
             Ok(()) => sync_interval(cluster_size()),
             Err(e) => {
                 tracing::debug!(error = %e, "anti-entropy sync failed; retrying");
@@ -437,7 +440,12 @@ enum SyncError {
     Refused(String),
 }
 
-async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<(), SyncError> {
+async fn sync(
+    local: &LocalState,
+    backend: &Backend,
+    token: &praetor_server::acl::Token,
+    node: &NodeInfo,
+) -> Result<(), SyncError> {
     let owned = local.owned();
     let opts = QueryOpts {
         index: 0,
@@ -446,13 +454,13 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
     };
     let name = node.name.clone();
     let (_, services) = backend
-        .read(CatalogNode { name }, opts)
+        .read(token, CatalogNode { name }, opts)
         .await
         .map_err(SyncError::Read)?
         .answer;
     let name = node.name.clone();
     let checks = backend
-        .read(NodeChecks { name }, opts)
+        .read(token, NodeChecks { name }, opts)
         .await
         .map_err(SyncError::Read)?
         .answer;
@@ -542,7 +550,7 @@ async fn sync(local: &LocalState, backend: &Backend, node: &NodeInfo) -> Result<
     }
     for cmd in commands {
         if let (_, Response::Refused(reason)) =
-            backend.write(cmd).await.map_err(SyncError::Write)?
+            backend.write(token, cmd).await.map_err(SyncError::Write)?
         {
             return Err(SyncError::Refused(reason));
         }

@@ -111,6 +111,13 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             leader_wait: Duration::from_secs(7),
             stop: stop.child_token(),
             metrics: metrics.server_metrics(),
+            acl: praetor_server::acl::AclConfig {
+                enabled: cfg.acl.enabled,
+                default_allow: cfg.acl.default_allow,
+                key_list_policy: cfg.acl.enable_key_list_policy,
+                initial_management: cfg.acl.tokens.initial_management.clone(),
+                datacenter: cfg.datacenter.clone(),
+            },
         };
         let server = Server::start(server_cfg).await?;
         let rpc_limits = praetor_server::rpc::Limits {
@@ -227,9 +234,21 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         local.clone(),
         stop.child_token(),
     ));
+    let mut state = AppState::new(
+        cfg.clone(),
+        node_id,
+        backend,
+        local,
+        gossip.clone(),
+        stop.clone(),
+        first,
+    );
+    state.metrics = metrics;
+    let state = Arc::new(state);
     tasks.spawn(local::run_anti_entropy(
-        local.clone(),
-        backend.clone(),
+        state.local.clone(),
+        state.backend.clone(),
+        state.acl.clone(),
         local::NodeInfo {
             name: cfg.node_name.clone(),
             id: node_id.to_string(),
@@ -242,17 +261,6 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         },
         stop.child_token(),
     ));
-    let mut state = AppState::new(
-        cfg.clone(),
-        node_id,
-        backend,
-        local,
-        gossip,
-        stop.clone(),
-        first,
-    );
-    state.metrics = metrics;
-    let state = Arc::new(state);
     let router = http::router(state.clone());
     for w in watches {
         tasks.spawn(crate::watches::run(w, state.clone(), stop.child_token()));
@@ -262,6 +270,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         state.local.clone(),
         state.checks.clone(),
         state.backend.clone(),
+        state.acl.clone(),
         tasks.clone(),
         stop.child_token(),
     ));

@@ -2,6 +2,7 @@
 //! Praetor additions (watch events, history). Shared by the agent, the client
 //! and the tests; never does I/O.
 
+pub mod acl;
 pub mod agent;
 pub mod catalog;
 pub mod duration;

@@ -53,6 +53,9 @@ pub enum ServerError {
     /// Raft refused its configuration at start.
     #[error("invalid raft configuration: {0}")]
     Config(String),
+    /// The caller's token is unknown or lacks a permission (`acl`).
+    #[error(transparent)]
+    Acl(#[from] crate::acl::AclError),
     /// Raft refused a change of its membership (bootstrap, add or remove a
     /// server), for the reason given.
     #[error("raft refused the membership change: {0}")]

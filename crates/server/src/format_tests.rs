@@ -32,6 +32,7 @@ use openraft::{
     StoredMembership, Vote,
 };
 use praetor_api::catalog::{HealthCheck, Node, NodeService, Weights};
+use praetor_store::acl::{AclCommand, Policy as AclPolicy, Role as AclRole, Token as AclToken};
 use praetor_store::txn::{TxnOutcome, TxnResult};
 use praetor_store::{Command, Entry as KvEntry, Response};
 use proptest::prelude::*;
@@ -366,7 +367,10 @@ fn rpc_examples() -> Vec<Example> {
                 done: true,
             }),
         ),
-        example("request/write", &Request::Write(kv_set())),
+        example(
+            "request/write",
+            &Request::Write(kv_set(), crate::acl::Token::new("secret")),
+        ),
         // The reads' wire enum (`Query`/`Answer`) is being replaced by typed
         // reads; one example pins the variant's position until then.
         example(
@@ -380,6 +384,7 @@ fn rpc_examples() -> Vec<Example> {
                     wait: Duration::from_millis(1500),
                     consistency: Consistency::Consistent,
                 },
+                crate::acl::Token::new("secret"),
             ),
         ),
         example("request/status", &Request::Status),
@@ -498,7 +503,7 @@ fn rpc_examples() -> Vec<Example> {
         "frame/request",
         &Frame {
             id: 300,
-            body: Request::Write(kv_set()),
+            body: Request::Write(kv_set(), crate::acl::Token::anonymous()),
         },
     ));
     out.push(example(
@@ -536,6 +541,10 @@ fn wire_errors() -> Vec<(&'static str, WireError)> {
         (
             "outcome_unknown",
             WireError::OutcomeUnknown("leader lost".into()),
+        ),
+        (
+            "acl",
+            WireError::Acl(crate::acl::AclError::Denied("no".into())),
         ),
     ]
 }
@@ -620,6 +629,40 @@ fn read_store() -> praetor_store::Store {
             create_index: 4,
             modify_index: 4,
         })),
+        Command::Acl(AclCommand::PolicySet {
+            policy: AclPolicy {
+                id: "p1".into(),
+                name: "app".into(),
+                rules: "key_prefix \"config/app/\" { policy = \"read\" }".into(),
+                ..Default::default()
+            },
+            create: true,
+        }),
+        Command::Acl(AclCommand::RoleSet {
+            role: AclRole {
+                id: "r1".into(),
+                name: "apps".into(),
+                policies: vec!["p1".into()],
+                ..Default::default()
+            },
+            create: true,
+        }),
+        Command::Acl(AclCommand::TokenSet {
+            token: AclToken {
+                accessor_id: "a1".into(),
+                secret_id: "s1".into(),
+                description: "app".into(),
+                policies: vec!["p1".into()],
+                roles: vec!["r1".into()],
+                service_identities: vec![praetor_store::acl::ServiceIdentity {
+                    service_name: "web".into(),
+                    datacenters: Vec::new(),
+                }],
+                expiration_ms: Some(1_800_000_000_000),
+                ..Default::default()
+            },
+            create: true,
+        }),
     ];
     let mut store = praetor_store::Store::default();
     for (i, c) in (1u64..).zip(commands.iter()) {
@@ -690,6 +733,21 @@ fn read_examples() -> Vec<Example> {
             })],
         }
         .into(),
+        reads::AclTokenRead::ByAccessor("a1".into()).into(),
+        reads::AclTokenList {
+            policy: Some("p1".into()),
+            role: None,
+        }
+        .into(),
+        reads::AclPolicyRead::ByName("app".into()).into(),
+        reads::AclPolicyList.into(),
+        reads::AclRoleRead::ById("r1".into()).into(),
+        reads::AclRoleList { policy: None }.into(),
+        reads::AclResolve {
+            secret: Some("s1".into()),
+            datacenter: "dc1".into(),
+        }
+        .into(),
     ];
     let mut out = Vec::new();
     for read in all {
@@ -708,11 +766,11 @@ fn read_examples() -> Vec<Example> {
 }
 
 #[test]
-fn the_handshake_is_praetor_and_protocol_version_2() {
+fn the_handshake_is_praetor_and_protocol_version_3() {
     let mut hello = MAGIC.to_vec();
     hello.push(VERSION);
     assert_eq!(
-        hello, b"PRAETOR\x02",
+        hello, b"PRAETOR\x03",
         "{RPC_CHANGED}\n\nthe handshake bytes changed: peers of other builds are refused"
     );
 }
@@ -939,6 +997,13 @@ fn arb_wire_error() -> impl Strategy<Value = WireError> {
         text().prop_map(WireError::UnknownPeer),
         text().prop_map(WireError::Other),
         text().prop_map(WireError::OutcomeUnknown),
+        prop_oneof![
+            Just(crate::acl::AclError::NotFound),
+            text().prop_map(crate::acl::AclError::Denied),
+            Just(crate::acl::AclError::Disabled),
+            text().prop_map(crate::acl::AclError::Invalid),
+        ]
+        .prop_map(WireError::Acl),
     ]
 }
 
@@ -961,7 +1026,8 @@ fn arb_response() -> impl Strategy<Value = Response> {
 
 fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        arb_command().prop_map(Request::Write),
+        (arb_command(), proptest::option::of(".{0,8}"))
+            .prop_map(|(c, t)| Request::Write(c, crate::acl::Token::new(t.unwrap_or_default()))),
         LazyJust::new(|| Request::Status),
         any::<u64>().prop_map(Request::RemovePeer),
         LazyJust::new(|| Request::Ping),

@@ -2,6 +2,7 @@
 //! and the read and write paths with Consul's consistency modes. It knows
 //! nothing of HTTP; the agent calls it.
 
+pub mod acl;
 pub mod error;
 #[cfg(test)]
 mod format_tests;
@@ -79,6 +80,8 @@ pub struct ServerConfig {
     pub stop: CancellationToken,
     /// Where the server's metrics go (the agent's recorder).
     pub metrics: ServerMetrics,
+    /// What the server enforces on requests (`acl { … }`).
+    pub acl: acl::AclConfig,
 }
 
 /// A server's view of the Raft cluster (`/v1/status/*`, `/v1/operator/raft/*`).
@@ -133,6 +136,8 @@ pub struct Server {
     /// Blocking queries waiting on this server now.
     open_queries: Arc<std::sync::atomic::AtomicUsize>,
     metrics: ServerMetrics,
+    /// ACL settings and compiled tokens.
+    acl: Arc<acl::Acl>,
 }
 
 impl rpc::Handler for Server {
@@ -225,6 +230,7 @@ impl Server {
             tasks,
             open_queries: Arc::default(),
             metrics: cfg.metrics,
+            acl: Arc::new(acl::Acl::new(cfg.acl)),
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
@@ -372,6 +378,42 @@ impl Server {
     /// to the leader) and no answer came in time: it may still be applied,
     /// so it must not be retried blindly.
     pub async fn write(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+        self.write_with(None, cmd).await
+    }
+
+    /// Proposes `cmd` for the caller with `token`, as `write`: the leader
+    /// checks the token's permissions against its state just before it
+    /// proposes (a follower forwards the token with the command), and
+    /// checks a new policy's rules.
+    ///
+    /// # Errors
+    /// As `write`; `Acl` when the token is unknown or may not, and
+    /// nothing was proposed.
+    pub async fn write_as(
+        &self,
+        token: &acl::Token,
+        cmd: Command,
+    ) -> Result<(u64, Response), ServerError> {
+        self.write_with(Some(token), cmd).await
+    }
+
+    /// Checks `cmd` against `token` on this server's state (the leader's).
+    fn authorize_write(&self, token: &acl::Token, cmd: &Command) -> Result<(), ServerError> {
+        if let Command::Acl(praetor_store::acl::AclCommand::PolicySet { policy, .. }) = cmd {
+            praetor_acl::Policy::parse(&policy.rules)
+                .map_err(|e| ServerError::Acl(acl::AclError::Invalid(e.to_string())))?;
+        }
+        let st = self.shared.read();
+        let authz = self.acl.authorize(&st.store, token)?;
+        Ok(acl::authorize_command(&authz, &st.store, cmd)?)
+    }
+
+    /// `write` (no token: the server's own) or `write_as`.
+    async fn write_with(
+        &self,
+        token: Option<&acl::Token>,
+        cmd: Command,
+    ) -> Result<(u64, Response), ServerError> {
         // An entry too large to replicate would stall every follower.
         if let Err(rpc::WireError::Other(why)) = rpc::check_entry_size(&cmd) {
             return Err(ServerError::TooLarge(why));
@@ -386,11 +428,17 @@ impl Server {
                 });
             };
             let outcome = if leader == self.id {
+                if let Some(token) = token {
+                    self.authorize_write(token, &cmd)?;
+                }
                 self.propose(cmd.clone(), deadline).await
             } else {
                 let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+                // The server's own writes carry no token: forwarded, they
+                // are the anonymous token's.
+                let token = token.cloned().unwrap_or_default();
                 match self
-                    .call_leader(leader, rpc::Request::Write(cmd.clone()), timeout)
+                    .call_leader(leader, rpc::Request::Write(cmd.clone(), token), timeout)
                     .await
                 {
                     Ok(rpc::Reply::Write(r)) => r.map_err(ServerError::from),
@@ -453,6 +501,22 @@ impl Server {
                 self.leader_wait
             ))),
         }
+    }
+
+    /// What `token` may do, by this server's copy of the ACL tables (for
+    /// an agent's own endpoints; requests to the store are checked where
+    /// they are served).
+    ///
+    /// # Errors
+    /// `Acl(NotFound)` for an unknown or expired token.
+    pub fn authorize(&self, token: &acl::Token) -> Result<Arc<acl::Authz>, ServerError> {
+        let st = self.shared.read();
+        Ok(self.acl.authorize(&st.store, token)?)
+    }
+
+    /// The ACL settings this server enforces.
+    pub fn acl_config(&self) -> &acl::AclConfig {
+        self.acl.config()
     }
 
     /// This server's view of the Raft cluster.
@@ -623,11 +687,13 @@ impl Server {
             Request::PreVote(r) => Reply::PreVote(self.answer_pre_vote(&r)),
             // Peers may forward writes, never the leader's own wrappers
             // (`Timed`, `Batch`) or its timer's `SessionExpire`.
-            Request::Write(cmd) => Reply::Write(match rpc::admit(&cmd) {
-                Ok(()) => self.write(cmd).await.map_err(Into::into),
+            Request::Write(cmd, token) => Reply::Write(match rpc::admit(&cmd) {
+                Ok(()) => self.write_as(&token, cmd).await.map_err(Into::into),
                 Err(refused) => Err(refused),
             }),
-            Request::Query(r, opts) => Reply::Query(self.read(&r, opts).await.map_err(Into::into)),
+            Request::Query(r, opts, token) => {
+                Reply::Query(self.read(&token, &r, opts).await.map_err(Into::into))
+            }
             Request::Status => Reply::Status(self.status()),
             Request::RemovePeer(id) => Reply::Done(self.remove_peer(id).await.map_err(Into::into)),
             Request::Ping => Reply::Pong(self.id),

@@ -156,7 +156,7 @@ impl ServerMetrics {
             other => {
                 h.rpc_request.increment(1);
                 let i = match other {
-                    Request::Write(_) => 0,
+                    Request::Write(..) => 0,
                     Request::Query(..) => 1,
                     Request::Status => 2,
                     Request::RemovePeer(_) => 3,

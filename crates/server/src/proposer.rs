@@ -95,6 +95,10 @@ fn size(cmd: &Command) -> usize {
             })
             .sum(),
         Command::Timed { cmd, .. } => size(cmd) + 8,
+        Command::Acl(c) => match c {
+            praetor_store::acl::AclCommand::PolicySet { policy, .. } => 256 + policy.rules.len(),
+            _ => 1024,
+        },
     }
 }
 

@@ -35,6 +35,7 @@ async fn node_waiting(id: u64, bootstrap: bool, leader_wait: Duration) -> Node {
         leader_wait,
         stop: stop.clone(),
         metrics: praetor_server::ServerMetrics::global(),
+        acl: praetor_server::acl::AclConfig::default(),
     })
     .await
     .unwrap();
@@ -121,19 +122,38 @@ async fn three_servers_replicate_forward_and_survive_the_leaders_loss() {
         Consistency::Consistent,
         Consistency::Stale,
     ] {
-        let r = c.server.read(&get("from/b"), opts(0, mode)).await.unwrap();
+        let r = c
+            .server
+            .read(
+                &praetor_server::acl::Token::anonymous(),
+                &get("from/b"),
+                opts(0, mode),
+            )
+            .await
+            .unwrap();
         assert!(r.answer.is_some(), "{mode:?}: {r:?}");
         assert!(r.meta.known_leader);
     }
     let before = c
         .server
-        .read(&get("blocking/k"), opts(0, Consistency::Default))
+        .read(
+            &praetor_server::acl::Token::anonymous(),
+            &get("blocking/k"),
+            opts(0, Consistency::Default),
+        )
         .await
         .unwrap();
     let waiter = {
         let c = c.server.clone();
         let q = get("blocking/k");
-        tokio::spawn(async move { c.read(&q, opts(before.index, Consistency::Default)).await })
+        tokio::spawn(async move {
+            c.read(
+                &praetor_server::acl::Token::anonymous(),
+                &q,
+                opts(before.index, Consistency::Default),
+            )
+            .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
@@ -223,7 +243,12 @@ async fn a_leader_that_loses_its_quorum_reports_unknown_outcomes_then_steps_back
                 wait: Duration::from_secs(60),
                 consistency: Consistency::Default,
             };
-            s.read(&KvGet { key: "k".into() }, opts).await
+            s.read(
+                &praetor_server::acl::Token::anonymous(),
+                &KvGet { key: "k".into() },
+                opts,
+            )
+            .await
         })
     };
     let s = a.server.clone();

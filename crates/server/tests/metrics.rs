@@ -76,6 +76,7 @@ async fn node(id: u64, bootstrap: bool) -> Node {
         leader_wait: Duration::from_secs(5),
         stop: stop.clone(),
         metrics: ServerMetrics::new(&recorder),
+        acl: praetor_server::acl::AclConfig::default(),
     })
     .await
     .unwrap();

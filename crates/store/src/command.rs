@@ -127,6 +127,9 @@ pub enum Command {
         #[serde(deserialize_with = "nested")]
         cmd: Box<Command>,
     },
+    /// A change to the ACL tables (`acl::AclCommand`): `Refused` with
+    /// Consul's reason when invalid.
+    Acl(crate::acl::AclCommand),
 }
 
 impl Command {
@@ -150,6 +153,7 @@ impl Command {
             Command::KvUnlock { .. } => "kv_unlock",
             Command::Txn(_) => "txn",
             Command::Timed { cmd, .. } => cmd.kind(),
+            Command::Acl(c) => c.kind(),
         }
     }
 }
@@ -226,6 +230,12 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
             session,
         } => store.tables.kv.unlock(index, key, value, *flags, session),
         Command::Txn(ops) => return Response::Txn(crate::txn::apply(store, index, ops)),
+        Command::Acl(c) => {
+            return match store.tables.acl.apply(index, c) {
+                Ok(changed) => Response::Applied(changed),
+                Err(reason) => Response::Refused(reason),
+            }
+        }
         Command::KvSet {
             key,
             value,

@@ -5,6 +5,7 @@
 //! changes, it never performs I/O, never reads a clock and never spawns a
 //! task, so the same commands always give the same state.
 
+pub mod acl;
 pub mod catalog;
 pub mod command;
 pub mod error;
@@ -46,6 +47,8 @@ pub(crate) struct Tables {
     /// used for lock-delays. It follows the leaders' clocks, back as well
     /// as forward, so one clock that jumped ahead is not kept.
     pub(crate) clock_ms: u64,
+    /// Tokens, policies and roles (format 6).
+    pub(crate) acl: acl::AclTables,
 }
 
 /// The whole replicated state: the tables and the history of KV changes.
@@ -73,6 +76,7 @@ impl Store {
                 last_index: 0,
                 restored_at: 0,
                 clock_ms: 0,
+                acl: acl::AclTables::default(),
             },
             history: History::new(history_limit),
         }
@@ -120,6 +124,11 @@ impl Store {
         &self.tables.sessions
     }
 
+    /// The ACL tables, for reads and token resolution.
+    pub fn acl(&self) -> &acl::AclTables {
+        &self.tables.acl
+    }
+
     /// The leader's time (ms since the epoch) stamped on the latest entry.
     pub fn clock_ms(&self) -> u64 {
         self.tables.clock_ms
@@ -142,6 +151,7 @@ impl Store {
         self.tables.catalog = restored.tables.catalog;
         self.tables.events = restored.tables.events;
         self.tables.sessions = restored.tables.sessions;
+        self.tables.acl = restored.tables.acl;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.tables.restored_at = index;
     }

@@ -1,6 +1,6 @@
 //! Snapshot encoding of the whole store, history included, so a watcher can
 //! resume across a snapshot install or a restart; and decoding of every
-//! format an earlier release wrote (2 to 4), upgraded to today's.
+//! format an earlier release wrote (2 to 5), upgraded to today's.
 //!
 //! A snapshot is postcard bytes of `Snapshot`: the format version, then the
 //! store's own `Tables` struct, then the history. The store holds exactly
@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{History, Store, StoreError, Tables};
 
-/// Version 5: the store's `Tables` then its history (version 4 had the
-/// history between the events and the indexes, and a hand-kept copy of
-/// the field list for a snapshot without history).
-const FORMAT_VERSION: u32 = 5;
+/// Version 6: the store's `Tables` (with the ACL tables last) then its
+/// history. Version 5 was the same without the ACL tables; version 4 had
+/// the history between the events and the indexes.
+const FORMAT_VERSION: u32 = 6;
 
 /// The encoding of a snapshot, for writing (`Snapshot<&Tables, &History>`)
 /// and for reading (`Snapshot<Tables, History>`) alike: one definition, so
@@ -62,7 +62,7 @@ impl Store {
     }
 
     /// Decodes a store written by `encode_snapshot`, or by an earlier
-    /// release in format 2, 3 or 4.
+    /// release in format 2 to 5.
     ///
     /// # Errors
     /// When the bytes are not a snapshot of one of these formats.
@@ -81,6 +81,14 @@ impl Store {
                     history: s.history,
                 }
             }
+            5 => {
+                let s: Snapshot<TablesV5, History> =
+                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+                Store {
+                    tables: s.tables.upgrade(),
+                    history: s.history,
+                }
+            }
             4 => decode_old::<StoreV4>(bytes)?.upgrade(),
             3 => decode_old::<StoreV3>(bytes)?.upgrade(),
             2 => decode_old::<StoreV2>(bytes)?.upgrade(),
@@ -93,6 +101,7 @@ impl Store {
         };
         let Store { tables, history } = &mut store;
         history.relink(&tables.kv);
+        tables.acl.relink();
         Ok(store)
     }
 }
@@ -100,6 +109,33 @@ impl Store {
 fn decode_old<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     let env: Envelope<T> = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
     Ok(env.store)
+}
+
+/// Version 5, frozen: `Tables` before the ACL tables.
+#[derive(Deserialize)]
+struct TablesV5 {
+    kv: crate::kv::KvTable,
+    catalog: crate::catalog::Catalog,
+    events: crate::events::Events,
+    sessions: crate::session::Sessions,
+    last_index: u64,
+    restored_at: u64,
+    clock_ms: u64,
+}
+
+impl TablesV5 {
+    fn upgrade(self) -> Tables {
+        Tables {
+            kv: self.kv,
+            catalog: self.catalog,
+            events: self.events,
+            sessions: self.sessions,
+            last_index: self.last_index,
+            restored_at: self.restored_at,
+            clock_ms: self.clock_ms,
+            acl: crate::acl::AclTables::default(),
+        }
+    }
 }
 
 /// Version 4, frozen: the store's fields in the order `Store` had them.
@@ -118,7 +154,7 @@ struct StoreV4 {
 impl StoreV4 {
     fn upgrade(self) -> Store {
         Store {
-            tables: Tables {
+            tables: TablesV5 {
                 kv: self.kv,
                 catalog: self.catalog,
                 events: self.events,
@@ -126,7 +162,8 @@ impl StoreV4 {
                 last_index: self.last_index,
                 restored_at: self.restored_at,
                 clock_ms: self.clock_ms,
-            },
+            }
+            .upgrade(),
             history: self.history,
         }
     }

@@ -55,6 +55,7 @@ pub fn local_view(owned: &Owned, service_id: &str, own: &str) -> AliasView {
 /// When no server answers.
 pub async fn read_node(
     backend: &Backend,
+    token: &praetor_server::acl::Token,
     node: &str,
     service_id: &str,
     index: u64,
@@ -66,12 +67,12 @@ pub async fn read_node(
     };
     let name = node.to_owned();
     let read = backend
-        .read(NodeChecks { name: name.clone() }, opts(index))
+        .read(token, NodeChecks { name: name.clone() }, opts(index))
         .await?;
     let checks = read.answer;
     let service_exists = !service_id.is_empty()
         && backend
-            .read(CatalogNode { name }, opts(0))
+            .read(token, CatalogNode { name }, opts(0))
             .await?
             .answer
             .1
@@ -103,6 +104,7 @@ pub async fn read_node(
 pub async fn run_remote(
     runners: Arc<CheckRunners>,
     backend: Arc<Backend>,
+    acl: Arc<crate::acl::AgentAcl>,
     id: String,
     node: String,
     service_id: String,
@@ -119,8 +121,9 @@ pub async fn run_remote(
                 () = stop.cancelled() => return,
             }
         }
+        let token = acl.agent_token();
         let read = tokio::select! {
-            read = read_node(&backend, &node, &service_id, index) => read,
+            read = read_node(&backend, &token, &node, &service_id, index) => read,
             () = stop.cancelled() => return,
         };
         match read {

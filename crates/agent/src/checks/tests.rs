@@ -34,6 +34,7 @@ fn start() -> Harness {
         local.clone(),
         runners.clone(),
         backend,
+        Arc::new(crate::acl::AgentAcl::disabled()),
         tasks.clone(),
         stop.child_token(),
     ));

@@ -20,7 +20,9 @@ use praetor_api::duration;
 /// `RuntimeConfig::raw`. An entry covers the key and everything under it;
 /// `a.b` names key `b` inside block `a`. Grow this list as features arrive.
 pub(super) const ACCEPTED_UNUSED: &[&str] = &[
-    "acl",
+    "acl.enable_token_replication",
+    "acl.msp_disable_bootstrap",
+    "acl.tokens.config_file_service_registration",
     "addresses",
     "advertise_addr_wan",
     "auto_encrypt",
@@ -145,6 +147,7 @@ pub(super) struct FileConfig {
     pub recursors: Option<Vec<Recursor>>,
     pub dns_config: Option<DnsConfigFile>,
     pub autopilot: Option<AutopilotFile>,
+    pub acl: Option<AclFile>,
     pub enable_script_checks: Option<bool>,
     pub enable_local_script_checks: Option<bool>,
 }
@@ -157,6 +160,41 @@ pub(super) struct AutopilotFile {
     pub min_quorum: Option<u32>,
     /// How long a server must have failed before it is removed from Raft.
     pub dead_server_timeout: Option<GoDuration>,
+}
+
+/// Consul's `acl` block.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AclFile {
+    pub enabled: Option<bool>,
+    pub default_policy: Option<AclDefaultPolicy>,
+    pub down_policy: Option<super::runtime::DownPolicy>,
+    pub enable_token_persistence: Option<bool>,
+    pub enable_key_list_policy: Option<bool>,
+    pub token_ttl: Option<GoDuration>,
+    pub policy_ttl: Option<GoDuration>,
+    pub role_ttl: Option<GoDuration>,
+    pub tokens: Option<AclTokensFile>,
+}
+
+/// `acl.default_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum AclDefaultPolicy {
+    Allow,
+    Deny,
+}
+
+/// Consul's `acl.tokens` block, with the old names Consul still reads.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AclTokensFile {
+    pub initial_management: Option<String>,
+    pub master: Option<String>,
+    pub agent: Option<String>,
+    pub agent_recovery: Option<String>,
+    pub agent_master: Option<String>,
+    pub default: Option<String>,
+    pub dns: Option<String>,
+    pub replication: Option<String>,
 }
 
 /// Consul's `dns_config` block: the keys Praetor acts on (the rest are

@@ -18,8 +18,8 @@ pub use error::ConfigError;
 pub use flags::Flags;
 pub use load::{load, Loaded};
 pub use runtime::{
-    DnsConfig, Limits, Port, Ports, RateLimitMode, RecursorStrategy, RequestLimits, RuntimeConfig,
-    Soa,
+    AclSettings, AclTokens, DnsConfig, DownPolicy, Limits, Port, Ports, RateLimitMode,
+    RecursorStrategy, RequestLimits, RuntimeConfig, Soa,
 };
 pub use source::read_file;
 

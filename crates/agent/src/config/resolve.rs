@@ -51,9 +51,47 @@ pub(super) fn resolve(
         cfg.node_name = host_name().ok_or(ConfigError::NodeNameMissing)?;
     }
     check(&mut cfg, warnings)?;
+    warnings.extend(acl_warnings(&cfg));
     warnings.extend(not_enforced(&tree));
     cfg.raw = tree;
     Ok(cfg)
+}
+
+/// What an operator must know about ACLs at start-up: how a token will be
+/// had, and what the agent itself will use.
+fn acl_warnings(cfg: &RuntimeConfig) -> Vec<String> {
+    let acl = &cfg.acl;
+    let mut out = Vec::new();
+    if !acl.enabled {
+        return out;
+    }
+    if !acl.default_allow && acl.tokens.agent.is_none() && acl.tokens.default.is_none() {
+        out.push(
+            "acl.default_policy is \"deny\" and neither acl.tokens.agent nor acl.tokens.default is \
+             set: this agent cannot register itself, its services or its checks until an agent \
+             token is set (`praetor acl set-agent-token agent <token>`)"
+                .to_owned(),
+        );
+    }
+    if cfg.server && acl.tokens.initial_management.is_none() {
+        out.push(
+            "ACLs are enabled and acl.tokens.initial_management is not set: the first management \
+             token must be created with `praetor acl bootstrap` (once per cluster)"
+                .to_owned(),
+        );
+    } else if !cfg.server
+        && acl.tokens.agent.is_none()
+        && acl.tokens.default.is_none()
+        && acl.tokens.agent_recovery.is_none()
+    {
+        out.push(
+            "ACLs are enabled and this client agent has no token of its own \
+             (acl.tokens.agent, default or agent_recovery): requests without a token are the \
+             anonymous token's"
+                .to_owned(),
+        );
+    }
+    out
 }
 
 /// Warnings for security settings Praetor reads but does not enforce yet, so
@@ -61,17 +99,6 @@ pub(super) fn resolve(
 fn not_enforced(tree: &Value) -> Vec<String> {
     let set = |key: &str| tree.get(key).is_some_and(|v| !v.is_null());
     let mut out = Vec::new();
-    if tree
-        .pointer("/acl/enabled")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
-        out.push(
-            "acl.enabled = true is not enforced yet: every request is allowed, with or without a \
-             token (ACLs are issue 14); keep ports 8300, 8301 and 8500 on a trusted network"
-                .to_owned(),
-        );
-    }
     let tls: Vec<&str> = [
         "tls",
         "ca_file",
@@ -144,6 +171,7 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         recursors,
         dns_config,
         autopilot,
+        acl,
         enable_script_checks,
         enable_local_script_checks,
     } = file;
@@ -274,6 +302,9 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         &mut cfg.enable_local_script_checks,
         enable_local_script_checks,
     );
+    if let Some(acl) = acl {
+        apply_acl(&mut cfg.acl, acl);
+    }
     let AutopilotFile {
         cleanup_dead_servers,
         min_quorum,
@@ -288,6 +319,62 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         &mut cfg.autopilot.dead_server_timeout,
         dead_server_timeout.map(|d| d.0),
     );
+}
+
+/// Overwrites each `acl` setting that `file` sets.
+fn apply_acl(acl: &mut super::runtime::AclSettings, file: file::AclFile) {
+    let file::AclFile {
+        enabled,
+        default_policy,
+        down_policy,
+        enable_token_persistence,
+        enable_key_list_policy,
+        token_ttl,
+        policy_ttl,
+        role_ttl,
+        tokens,
+    } = file;
+    set(&mut acl.enabled, enabled);
+    set(
+        &mut acl.default_allow,
+        default_policy.map(|p| p == file::AclDefaultPolicy::Allow),
+    );
+    set(&mut acl.down_policy, down_policy);
+    set(&mut acl.enable_token_persistence, enable_token_persistence);
+    set(&mut acl.enable_key_list_policy, enable_key_list_policy);
+    set(&mut acl.token_ttl, token_ttl.map(|d| d.0));
+    set(&mut acl.policy_ttl, policy_ttl.map(|d| d.0));
+    set(&mut acl.role_ttl, role_ttl.map(|d| d.0));
+    let file::AclTokensFile {
+        initial_management,
+        master,
+        agent,
+        agent_recovery,
+        agent_master,
+        default,
+        dns,
+        replication,
+    } = tokens.unwrap_or_default();
+    let t = &mut acl.tokens;
+    let some = |s: Option<String>| s.filter(|s| !s.is_empty());
+    for (slot, value) in [
+        (
+            &mut t.initial_management,
+            some(initial_management).or(some(master)),
+        ),
+        (&mut t.agent, some(agent)),
+        (
+            &mut t.agent_recovery,
+            some(agent_recovery).or(some(agent_master)),
+        ),
+        (&mut t.default, some(default)),
+        (&mut t.dns, some(dns)),
+        (&mut t.replication, some(replication)),
+    ] {
+        if value.is_some() {
+            *slot = value;
+        }
+    }
 }
 
 /// Overwrites each `dns_config` setting that `file` sets.

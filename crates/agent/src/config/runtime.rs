@@ -156,6 +156,73 @@ impl Default for Autopilot {
     }
 }
 
+/// Consul's `acl.down_policy`: what a client agent does with a token it
+/// cannot resolve because no server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DownPolicy {
+    Allow,
+    Deny,
+    /// Use the token's last resolution, however old (Consul's default).
+    #[default]
+    ExtendCache,
+    /// As `extend-cache` (Praetor resolves in the foreground either way).
+    AsyncCache,
+}
+
+/// Consul's `acl.tokens` block.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AclTokens {
+    /// `initial_management` (and its old name `master`).
+    pub initial_management: Option<String>,
+    /// The agent's own token for its catalog sync and checks.
+    pub agent: Option<String>,
+    /// `agent_recovery` (old name `agent_master`): this agent's endpoints
+    /// only, when the servers cannot be reached.
+    pub agent_recovery: Option<String>,
+    /// Used for requests that carry no token, and by DNS.
+    pub default: Option<String>,
+    /// Used by DNS when set (else `default`).
+    pub dns: Option<String>,
+    pub replication: Option<String>,
+}
+
+/// Consul's `acl` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AclSettings {
+    pub enabled: bool,
+    /// `default_policy = "allow"` (the default) or `"deny"`.
+    pub default_allow: bool,
+    pub down_policy: DownPolicy,
+    /// Keep tokens set through `PUT /v1/agent/token/<type>` in the data dir.
+    pub enable_token_persistence: bool,
+    /// Recursive KV reads need `list` on the prefix.
+    pub enable_key_list_policy: bool,
+    /// How long a client agent keeps a resolved token (30s).
+    pub token_ttl: Duration,
+    /// Accepted for compatibility: policies are resolved with their token.
+    pub policy_ttl: Duration,
+    /// Accepted for compatibility: roles are resolved with their token.
+    pub role_ttl: Duration,
+    pub tokens: AclTokens,
+}
+
+impl Default for AclSettings {
+    fn default() -> Self {
+        AclSettings {
+            enabled: false,
+            default_allow: true,
+            down_policy: DownPolicy::default(),
+            enable_token_persistence: false,
+            enable_key_list_policy: false,
+            token_ttl: Duration::from_secs(30),
+            policy_ttl: Duration::from_secs(30),
+            role_ttl: Duration::from_secs(30),
+            tokens: AclTokens::default(),
+        }
+    }
+}
+
 /// Consul's `dns_config.recursor_strategy`: try the recursors in the
 /// configured order, or in a random order per query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -295,6 +362,8 @@ pub struct RuntimeConfig {
     pub reconnect_timeout: Duration,
     /// `autopilot`.
     pub autopilot: Autopilot,
+    /// The `acl` block.
+    pub acl: AclSettings,
     /// Script checks may be registered through the API and config files.
     pub enable_script_checks: bool,
     /// Script checks may be defined in config files (and the local API).
@@ -354,6 +423,7 @@ impl Default for RuntimeConfig {
             kv_history_limit: 100_000,
             reconnect_timeout: Duration::from_secs(72 * 3600),
             autopilot: Autopilot::default(),
+            acl: AclSettings::default(),
             enable_script_checks: false,
             enable_local_script_checks: false,
             encrypt: None,

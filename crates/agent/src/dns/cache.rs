@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use praetor_api::catalog::{Node, NodeService, ServiceEntry};
+use praetor_server::acl::Guarded;
 use praetor_server::read::{CatalogNode, CatalogNodes, HealthService};
 use praetor_server::{Answered, Consistency, QueryOpts, Read, ServerError};
 use rand::Rng;
@@ -44,7 +45,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// answer shows the name exists (only those are watched).
 pub trait Key: Clone + Eq + Hash + Debug + Send + Sync + 'static {
     /// The catalog read behind this key.
-    type Read: Read;
+    type Read: Guarded;
     /// That read.
     fn read(&self) -> Self::Read;
     /// Whether `answer` shows the name exists.
@@ -126,23 +127,32 @@ impl Key for NodesKey {
     }
 }
 
-/// Where the cache reads: the agent's [`Backend`], or a test's stand-in.
+/// Where the cache reads: the agent's [`Backend`] with the DNS token
+/// ([`DnsReader`]), or a test's stand-in.
 pub trait Reader: Send + Sync + 'static {
     /// One read, as [`Backend::read`].
-    fn read<Q: Read>(
+    fn read<Q: Guarded>(
         &self,
         q: Q,
         opts: QueryOpts,
     ) -> impl Future<Output = Result<Answered<Q::Answer>, ServerError>> + Send;
 }
 
-impl Reader for Backend {
-    fn read<Q: Read>(
+/// The agent's backend, read with the agent's DNS token (`acl.tokens.dns`,
+/// else `default`): DNS answers show only what that token may read.
+pub struct DnsReader {
+    pub backend: Arc<Backend>,
+    pub acl: Arc<crate::acl::AgentAcl>,
+}
+
+impl Reader for DnsReader {
+    async fn read<Q: Guarded>(
         &self,
         q: Q,
         opts: QueryOpts,
-    ) -> impl Future<Output = Result<Answered<Q::Answer>, ServerError>> + Send {
-        Backend::read(self, q, opts)
+    ) -> Result<Answered<Q::Answer>, ServerError> {
+        let token = self.acl.dns_token();
+        self.backend.read(&token, q, opts).await
     }
 }
 
@@ -164,7 +174,7 @@ pub struct Watched<A> {
 }
 
 /// The reads DNS answers come from, by [`Key`].
-pub struct Cache<R = Backend> {
+pub struct Cache<R = DnsReader> {
     backend: Arc<R>,
     services: Table<ServiceKey>,
     nodes: Table<NodeKey>,

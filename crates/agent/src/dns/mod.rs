@@ -72,7 +72,11 @@ impl Dns {
     /// The DNS interface of the agent whose state is `state`; its watchers
     /// and request tasks run on `tasks` until `stop`.
     pub fn new(state: Arc<AppState>, tasks: TaskTracker, stop: CancellationToken) -> Arc<Dns> {
-        let cache = Cache::new(state.backend.clone(), tasks.clone(), stop);
+        let reader = cache::DnsReader {
+            backend: state.backend.clone(),
+            acl: state.acl.clone(),
+        };
+        let cache = Cache::new(Arc::new(reader), tasks.clone(), stop);
         Arc::new(Dns {
             state,
             cache,

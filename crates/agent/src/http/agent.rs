@@ -8,10 +8,11 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use praetor_acl::{Access, Global, Resource};
 use praetor_api::agent::{member_status, AgentSelf, Member, SelfConfig};
 
 use super::error::ApiError;
-use super::extract::Path;
+use super::extract::{Caller, Path};
 use super::query::Params;
 use super::AppState;
 use crate::metrics::rss_bytes;
@@ -163,9 +164,16 @@ fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
 }
 
 /// `GET /v1/agent/self`.
-pub async fn agent_self(State(state): State<Arc<AppState>>) -> Json<AgentSelf> {
+pub async fn agent_self(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<AgentSelf>, ApiError> {
     let cfg = state.config();
-    Json(AgentSelf {
+    state
+        .authorize(&caller)
+        .await?
+        .require(Resource::Agent, &cfg.node_name, Access::Read)?;
+    Ok(Json(AgentSelf {
         config: SelfConfig {
             datacenter: cfg.datacenter.clone(),
             primary_datacenter: cfg.primary_datacenter.clone(),
@@ -178,22 +186,48 @@ pub async fn agent_self(State(state): State<Arc<AppState>>) -> Json<AgentSelf> {
         member: self_member(&state),
         stats: stats(&state),
         meta: BTreeMap::new(),
-    })
+    }))
 }
 
 /// `GET /v1/agent/members`: the gossip members this agent sees, itself
 /// included, failed and left ones until they are reaped.
-pub async fn members(State(state): State<Arc<AppState>>) -> Json<Vec<Member>> {
+/// Only the members whose node the token may read.
+pub async fn members(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let authz = state.authorize(&caller).await?;
     let mut list: Vec<Member> = state.gossip.members().iter().map(to_api_member).collect();
+    let before = list.len();
+    list.retain(|m| authz.allows(Resource::Node, &m.name, Access::Read));
     list.sort_by(|a, b| a.name.cmp(&b.name));
-    Json(list)
+    let mut headers = axum::http::HeaderMap::new();
+    if list.len() != before {
+        headers.insert(
+            "X-Consul-Results-Filtered-By-ACLs",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok((headers, Json(list)).into_response())
+}
+
+/// `agent:write` on this agent's node: join, leave, reload.
+async fn require_agent_write(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let node = state.config().node_name.clone();
+    state
+        .authorize(caller)
+        .await?
+        .require(Resource::Agent, &node, Access::Write)?;
+    Ok(())
 }
 
 /// `PUT /v1/agent/join/<address>`: joins the gossip pool through `address`.
 pub async fn join(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(addr): Path<String>,
 ) -> Result<(), ApiError> {
+    require_agent_write(&state, &caller).await?;
     state
         .gossip
         .join(&[addr])
@@ -204,7 +238,8 @@ pub async fn join(
 
 /// `PUT /v1/agent/leave`: leaves the pool gracefully (others see `left`),
 /// then the agent shuts down, as Consul's.
-pub async fn leave(State(state): State<Arc<AppState>>) -> Result<(), ApiError> {
+pub async fn leave(State(state): State<Arc<AppState>>, caller: Caller) -> Result<(), ApiError> {
+    require_agent_write(&state, &caller).await?;
     crate::cluster::leave(&state).await;
     state.leave_requested.cancel();
     Ok(())
@@ -213,8 +248,13 @@ pub async fn leave(State(state): State<Arc<AppState>>) -> Result<(), ApiError> {
 /// `PUT /v1/agent/force-leave/<node>`: marks a failed member as left.
 pub async fn force_leave(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(node): Path<String>,
 ) -> Result<(), ApiError> {
+    state
+        .authorize(&caller)
+        .await?
+        .require_global(Global::Operator, Access::Write)?;
     match state.gossip.force_leave(&node).await {
         // Consul accepts a force-leave of a member that is not failed; the
         // member stays as it is (an alive one would refute it anyway).
@@ -271,8 +311,14 @@ fn publish_gauges(state: &AppState) {
 /// `GET /v1/agent/metrics`, JSON or (`?format=prometheus`) Prometheus text.
 pub async fn metrics(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    let node = state.config().node_name.clone();
+    state
+        .authorize(&caller)
+        .await?
+        .require(Resource::Agent, &node, Access::Read)?;
     let p = Params::parse(q.as_deref());
     let format = p.get("format");
     if matches!(format, None | Some("" | "prometheus")) {

@@ -10,16 +10,16 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::catalog::{DeregisterRequest, NodeServices, RegisterRequest};
+use praetor_server::acl::Guarded;
 use praetor_server::read::{
     CatalogNode, CatalogNodes, CatalogServices, ChecksInState, HealthService, NodeChecks,
     ServiceChecks, ServiceNodes,
 };
-use praetor_server::Read;
 use praetor_store::{Command, Response as Applied};
 
 use super::error::ApiError;
-use super::extract::Path;
-use super::query::{self, read_headers, Params, ReadOpts};
+use super::extract::{Caller, Path};
+use super::query::{self, Params, ReadOpts};
 use super::AppState;
 
 /// The known datacenters, this agent's first.
@@ -30,20 +30,23 @@ pub async fn datacenters(State(state): State<Arc<AppState>>) -> Json<Vec<String>
 /// `GET /v1/catalog/nodes`.
 pub async fn nodes(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(&state, q.as_deref(), CatalogNodes, |nodes| nodes).await
+    reply(&state, &caller, q.as_deref(), CatalogNodes, |nodes| nodes).await
 }
 
 /// `GET /v1/catalog/node/<node>`: the node and its services by ID, or
 /// `null` when there is no such node (Consul answers 200 with `null`).
 pub async fn node(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     reply(
         &state,
+        &caller,
         q.as_deref(),
         CatalogNode { name },
         |(node, services)| {
@@ -62,11 +65,13 @@ pub async fn node(
 /// `GET /v1/catalog/node-services/<node>`: `{"Node", "Services": [...]}`.
 pub async fn node_services(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     reply(
         &state,
+        &caller,
         q.as_deref(),
         CatalogNode { name },
         |(node, services)| {
@@ -79,28 +84,38 @@ pub async fn node_services(
 /// `GET /v1/catalog/services`: service names with their tags.
 pub async fn services(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(&state, q.as_deref(), CatalogServices, |services| services).await
+    reply(&state, &caller, q.as_deref(), CatalogServices, |services| {
+        services
+    })
+    .await
 }
 
 /// `GET /v1/catalog/service/<name>` (`?tag=`; `?near=` is accepted and
 /// ignored).
 pub async fn service(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let tag = Params::parse(q.as_deref()).get("tag").map(str::to_owned);
-    reply(&state, q.as_deref(), ServiceNodes { name, tag }, |list| {
-        list
-    })
+    reply(
+        &state,
+        &caller,
+        q.as_deref(),
+        ServiceNodes { name, tag },
+        |list| list,
+    )
     .await
 }
 
 /// `GET /v1/health/service/<name>` (`?passing`, `?tag=`).
 pub async fn health_service(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -108,27 +123,36 @@ pub async fn health_service(
     let tag = p.get("tag").map(str::to_owned);
     let passing = p.flag("passing");
     let read = HealthService { name, tag, passing };
-    reply(&state, q.as_deref(), read, |list| list).await
+    reply(&state, &caller, q.as_deref(), read, |list| list).await
 }
 
 /// `GET /v1/health/checks/<service>`.
 pub async fn health_checks(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(&state, q.as_deref(), ServiceChecks { name }, |list| list).await
+    reply(
+        &state,
+        &caller,
+        q.as_deref(),
+        ServiceChecks { name },
+        |list| list,
+    )
+    .await
 }
 
 /// `GET /v1/health/state/<state>`: `passing`, `warning`, `critical` or `any`.
 pub async fn health_state(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(wanted): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     check_state(&wanted)?;
     let read = ChecksInState { state: wanted };
-    reply(&state, q.as_deref(), read, |list| list).await
+    reply(&state, &caller, q.as_deref(), read, |list| list).await
 }
 
 /// Refuses a state `/v1/health/state/<state>` does not know.
@@ -148,6 +172,7 @@ pub fn check_state(state: &str) -> Result<(), ApiError> {
 /// `PUT /v1/catalog/register`: Consul's register body; answers `true`.
 pub async fn register(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -158,7 +183,7 @@ pub async fn register(
     }
     let (index, resp) = state
         .backend
-        .write(Command::CatalogRegister(req.into()))
+        .write(caller.token(), Command::CatalogRegister(req.into()))
         .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));
@@ -169,6 +194,7 @@ pub async fn register(
 /// `PUT /v1/catalog/deregister`: a check, a service or a whole node.
 pub async fn deregister(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -179,7 +205,7 @@ pub async fn deregister(
     }
     let (index, _) = state
         .backend
-        .write(Command::CatalogDeregister(req.into()))
+        .write(caller.token(), Command::CatalogDeregister(req.into()))
         .await?;
     Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
 }
@@ -187,25 +213,31 @@ pub async fn deregister(
 /// `GET /v1/health/node/<node>`: the node's checks.
 pub async fn health_node(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(&state, q.as_deref(), NodeChecks { name }, |list| list).await
+    reply(&state, &caller, q.as_deref(), NodeChecks { name }, |list| {
+        list
+    })
+    .await
 }
 
 /// Runs `read` and answers with `shape` of its answer (filtered by
 /// `?filter=`), with Consul's read headers.
-async fn reply<R: Read, T: serde::Serialize>(
+async fn reply<R: Guarded, T: serde::Serialize>(
     state: &AppState,
+    caller: &Caller,
     q: Option<&str>,
     read: R,
     shape: impl FnOnce(R::Answer) -> T,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q);
     let opts = ReadOpts::from_params(&p, state)?;
-    let r = query::run(state, &opts, read).await?;
+    let r = query::run(state, caller, &opts, read).await?;
+    let headers = query::headers_of(&r, opts.consistency);
     let body =
         serde_json::to_value(shape(r.answer)).map_err(|e| ApiError::Failed(e.to_string()))?;
     let body = super::filter::apply(&p, body)?;
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(body)).into_response())
+    Ok((headers, Json(body)).into_response())
 }

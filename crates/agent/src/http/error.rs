@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_api::kv::Compacted;
+use praetor_server::acl::AclError;
 use praetor_server::ServerError;
 
 /// An error a handler answers with.
@@ -50,7 +51,9 @@ pub enum ApiError {
     /// nobody answered, an unknown node to force out); 500 as in Consul.
     #[error("{0}")]
     Failed(String),
-    /// The server could not serve it (no leader, not the leader, stopped).
+    /// The server could not serve it (no leader, not the leader, stopped),
+    /// or the caller's token may not (`ServerError::Acl`: 403 "ACL not
+    /// found" or "Permission denied: …", 401 with ACLs disabled).
     #[error(transparent)]
     Server(#[from] ServerError),
     /// Over `limits.request_limits` in enforcing mode; another server may
@@ -78,6 +81,11 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(_) | ApiError::Server(ServerError::TooLarge(_)) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            ApiError::Server(ServerError::Acl(e)) => match e {
+                AclError::NotFound | AclError::Denied(_) => StatusCode::FORBIDDEN,
+                AclError::Disabled => StatusCode::UNAUTHORIZED,
+                AclError::Invalid(_) => StatusCode::BAD_REQUEST,
+            },
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Rejected { status, .. } => *status,

@@ -14,14 +14,15 @@ use praetor_server::read::Events;
 use praetor_store::Command;
 
 use super::error::ApiError;
-use super::extract::{Body, Path};
-use super::query::{self, read_headers, Params, ReadOpts};
+use super::extract::{Body, Caller, Path};
+use super::query::{self, Params, ReadOpts};
 use super::AppState;
 
 /// `PUT /v1/event/fire/<name>` (`?node=`, `?service=`, `?tag=` filters; the
 /// body is the payload): answers the event.
 pub async fn fire(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     Body(body): Body,
@@ -62,7 +63,7 @@ pub async fn fire(
     };
     let (index, _) = state
         .backend
-        .write(Command::EventFire(event.clone().into()))
+        .write(caller.token(), Command::EventFire(event.clone().into()))
         .await?;
     let event = UserEvent {
         ltime: index,
@@ -75,14 +76,16 @@ pub async fn fire(
 /// blocking query that returns when a new event is fired.
 pub async fn list(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     let opts = ReadOpts::from_params(&p, &state)?;
     let name = p.get("name").filter(|n| !n.is_empty()).map(str::to_owned);
-    let r = query::run(&state, &opts, Events { name }).await?;
+    let r = query::run(&state, &caller, &opts, Events { name }).await?;
+    let headers = query::headers_of(&r, opts.consistency);
     let list = delivered(&state, r.answer);
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+    Ok((headers, Json(list)).into_response())
 }
 
 /// The events of `list` this agent acts on (its node name and the

@@ -83,3 +83,56 @@ mod tests {
         assert_eq!(one_line("a\n  b\r\nc "), "a b c");
     }
 }
+
+/// The token a request carries, as Consul reads it: `X-Consul-Token`,
+/// else `Authorization: Bearer <token>`, else `?token=`; without one, the
+/// agent's `default` token (anonymous when unset). Every handler that
+/// reaches the store or this agent's state takes it.
+#[derive(Debug, Clone)]
+pub struct Caller(pub praetor_server::acl::Token);
+
+impl Caller {
+    /// The token.
+    pub fn token(&self) -> &praetor_server::acl::Token {
+        &self.0
+    }
+
+    /// The secret the request itself carried, as [`Caller`] reads it.
+    pub fn given(parts: &Parts) -> Option<String> {
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(t) = header("x-consul-token") {
+            return Some(t.to_owned());
+        }
+        if let Some(auth) = header("authorization") {
+            let mut words = auth.splitn(2, ' ');
+            if let (Some(scheme), Some(t)) = (words.next(), words.next()) {
+                if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() {
+                    return Some(t.trim().to_owned());
+                }
+            }
+        }
+        let query = parts.uri.query()?;
+        super::query::Params::parse(Some(query))
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+impl FromRequestParts<std::sync::Arc<super::AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &std::sync::Arc<super::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Caller(state.acl.caller(Caller::given(parts).as_deref())))
+    }
+}

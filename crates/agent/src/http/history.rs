@@ -16,6 +16,7 @@ use praetor_server::Answered;
 use praetor_store::{Change, Entry};
 
 use super::error::ApiError;
+use super::extract::Caller;
 use super::kv::key_from_path;
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
@@ -33,6 +34,7 @@ pub const MAX_LIMIT: usize = 10_000;
 /// 400 on a bad key or `?limit`; 500 when no server can answer.
 pub async fn kv_history(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     uri: Uri,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -61,8 +63,9 @@ pub async fn kv_history(
         meta,
         index,
         answer: KeyHistory { changes, live },
-    } = query::run(&state, &opts, read).await?;
-    let headers = read_headers(&meta, index, opts.consistency);
+        filtered,
+    } = query::run(&state, &caller, &opts, read).await?;
+    let headers = read_headers(&meta, index, filtered, opts.consistency);
     let versions: Vec<KvVersion> = if changes.is_empty() {
         live.iter().map(|e| live_version(&key, e)).collect()
     } else {

@@ -16,7 +16,7 @@ use praetor_server::Answered;
 use praetor_store::Command;
 
 use super::error::ApiError;
-use super::extract::Body;
+use super::extract::{Body, Caller};
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -64,6 +64,7 @@ enum Reply {
 
 async fn get_kv(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     uri: Uri,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -78,12 +79,13 @@ async fn get_kv(
         meta,
         index,
         answer,
+        filtered,
     } = if keys {
         let read = KvKeys {
             prefix: key,
             separator,
         };
-        query::run(&state, &opts, read).await?.map(|list| {
+        query::run(&state, &caller, &opts, read).await?.map(|list| {
             if list.is_empty() {
                 Reply::Missing
             } else {
@@ -92,7 +94,7 @@ async fn get_kv(
         })
     } else if recurse {
         let read = KvList { prefix: key };
-        query::run(&state, &opts, read).await?.map(|list| {
+        query::run(&state, &caller, &opts, read).await?.map(|list| {
             if list.is_empty() {
                 Reply::Missing
             } else {
@@ -101,7 +103,7 @@ async fn get_kv(
         })
     } else {
         let read = KvGet { key: key.clone() };
-        query::run(&state, &opts, read)
+        query::run(&state, &caller, &opts, read)
             .await?
             .map(|found| match found {
                 None => Reply::Missing,
@@ -109,7 +111,7 @@ async fn get_kv(
                 Some(e) => Reply::Entries(vec![e.to_pair(&key)]),
             })
     };
-    let headers = read_headers(&meta, index, opts.consistency);
+    let headers = read_headers(&meta, index, filtered, opts.consistency);
     Ok(match answer {
         Reply::Entries(list) => (headers, Json(list)).into_response(),
         Reply::Keys(list) => (headers, Json(list)).into_response(),
@@ -128,6 +130,7 @@ async fn get_kv(
 
 async fn put_kv(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     uri: Uri,
     RawQuery(q): RawQuery,
     Body(body): Body,
@@ -176,11 +179,12 @@ async fn put_kv(
             cas,
         },
     };
-    apply(&state, cmd).await
+    apply(&state, &caller, cmd).await
 }
 
 async fn delete_kv(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     uri: Uri,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -201,13 +205,13 @@ async fn delete_kv(
         }
         Command::KvDelete { key, cas }
     };
-    apply(&state, cmd).await
+    apply(&state, &caller, cmd).await
 }
 
 /// Proposes a KV command and answers `true`/`false` as Consul does.
-async fn apply(state: &AppState, cmd: Command) -> Result<Response, ApiError> {
+async fn apply(state: &AppState, caller: &Caller, cmd: Command) -> Result<Response, ApiError> {
     let start = Instant::now();
-    let (index, resp) = state.backend.write(cmd).await?;
+    let (index, resp) = state.backend.write(caller.token(), cmd).await?;
     if let praetor_store::Response::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));
     }

@@ -13,8 +13,11 @@ use praetor_api::catalog::{check_status, ServiceDefinition};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use praetor_acl::{Access, Resource};
+use praetor_server::acl::Authz;
+
 use super::error::ApiError;
-use super::extract::{Body, Path};
+use super::extract::{Body, Caller, Path};
 use super::query::Params;
 use super::{json_body, AppState};
 use crate::definition::{check_from_body, service_from_body, DefinitionError};
@@ -35,6 +38,49 @@ impl From<LocalError> for ApiError {
     }
 }
 
+/// Write on what a check of this agent checks: its service (by the
+/// service's name), or this agent's node.
+fn require_check_write(state: &AppState, authz: &Authz, service_id: &str) -> Result<(), ApiError> {
+    let owned = state.local.owned();
+    match owned.services.get(service_id) {
+        Some(s) if !service_id.is_empty() => {
+            Ok(authz.require(Resource::Service, &s.service, Access::Write)?)
+        }
+        _ => Ok(authz.require(Resource::Node, &state.config().node_name, Access::Write)?),
+    }
+}
+
+/// Write on this agent's check `id` (what it checks); an unknown check
+/// needs write on the node.
+fn require_existing_check_write(state: &AppState, authz: &Authz, id: &str) -> Result<(), ApiError> {
+    let service_id = state
+        .local
+        .owned()
+        .checks
+        .get(id)
+        .map(|c| c.service_id.clone())
+        .unwrap_or_default();
+    require_check_write(state, authz, &service_id)
+}
+
+/// Whether `authz` may read check `c` of this agent.
+fn check_readable(authz: &Authz, node: &str, service_name: &str) -> bool {
+    authz.allows(Resource::Node, node, Access::Read)
+        && (service_name.is_empty() || authz.allows(Resource::Service, service_name, Access::Read))
+}
+
+/// `X-Consul-Results-Filtered-By-ACLs` when something was left out.
+fn filtered_header(filtered: bool) -> axum::http::HeaderMap {
+    let mut h = axum::http::HeaderMap::new();
+    if filtered {
+        h.insert(
+            "X-Consul-Results-Filtered-By-ACLs",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    h
+}
+
 /// Whether this agent runs script checks (`enable_script_checks` or
 /// `enable_local_script_checks`).
 pub fn scripts_allowed(state: &AppState) -> bool {
@@ -45,9 +91,12 @@ pub fn scripts_allowed(state: &AppState) -> bool {
 /// `PUT /v1/agent/service/register`.
 pub async fn register_service(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Body(body): Body,
 ) -> Result<(), ApiError> {
     let (svc, checks) = service_from_body(json_body(&body)?, scripts_allowed(&state))?;
+    let authz = state.authorize(&caller).await?;
+    authz.require(Resource::Service, &svc.service, Access::Write)?;
     state.local.add_service(svc, checks)?;
     Ok(())
 }
@@ -55,8 +104,19 @@ pub async fn register_service(
 /// `PUT /v1/agent/service/deregister/<id>`.
 pub async fn deregister_service(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(), ApiError> {
+    let authz = state.authorize(&caller).await?;
+    let name = state
+        .local
+        .owned()
+        .services
+        .get(&id)
+        .map(|s| s.service.clone());
+    if let Some(name) = name {
+        authz.require(Resource::Service, &name, Access::Write)?;
+    }
     Ok(state.local.remove_service(&id)?)
 }
 
@@ -71,31 +131,47 @@ fn service_json(state: &AppState, s: &ServiceDefinition) -> Value {
 /// `GET /v1/agent/services` (`?filter=`): this agent's services by ID.
 pub async fn services(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let all = services_map(&state);
-    Ok(Json(super::filter::apply(
+) -> Result<(axum::http::HeaderMap, Json<Value>), ApiError> {
+    let authz = state.authorize(&caller).await?;
+    let (all, filtered) = services_map(&state, &authz);
+    let body = super::filter::apply(
         &Params::parse(q.as_deref()),
         Value::Object(all.into_iter().collect()),
-    )?))
+    )?;
+    Ok((filtered_header(filtered), Json(body)))
 }
 
-fn services_map(state: &AppState) -> BTreeMap<String, Value> {
+/// The services `authz` may read, and whether any was left out.
+fn services_map(state: &AppState, authz: &Authz) -> (BTreeMap<String, Value>, bool) {
     let owned = state.local.owned();
-    owned
+    let mut filtered = false;
+    let map = owned
         .services
         .iter()
+        .filter(|(_, s)| {
+            let ok = authz.allows(Resource::Service, &s.service, Access::Read);
+            filtered |= !ok;
+            ok
+        })
         .map(|(id, s)| (id.clone(), service_json(state, s)))
-        .collect()
+        .collect();
+    (map, filtered)
 }
 
 /// `GET /v1/agent/service/<id>`: 404 when this agent has no such service.
 pub async fn service(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let authz = state.authorize(&caller).await?;
     match state.local.owned().services.get(&id) {
-        Some(s) => Ok(Json(service_json(&state, s))),
+        Some(s) => {
+            authz.require(Resource::Service, &s.service, Access::Read)?;
+            Ok(Json(service_json(&state, s)))
+        }
         None => Err(ApiError::NotFound(format!("unknown service ID: {id}"))),
     }
 }
@@ -103,38 +179,59 @@ pub async fn service(
 /// `PUT /v1/agent/check/register`.
 pub async fn register_check(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Body(body): Body,
 ) -> Result<(), ApiError> {
     let check = check_from_body(json_body(&body)?, scripts_allowed(&state))?;
+    let authz = state.authorize(&caller).await?;
+    require_check_write(&state, &authz, &check.service_id)?;
     Ok(state.local.add_check(check)?)
 }
 
 /// `PUT /v1/agent/check/deregister/<id>`.
 pub async fn deregister_check(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(), ApiError> {
+    let authz = state.authorize(&caller).await?;
+    require_existing_check_write(&state, &authz, &id)?;
     Ok(state.local.remove_check(&id)?)
 }
 
 /// `GET /v1/agent/checks` (`?filter=`): this agent's checks by ID.
 pub async fn checks(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let all = checks_map(&state);
-    Ok(Json(super::filter::apply(
+) -> Result<(axum::http::HeaderMap, Json<Value>), ApiError> {
+    let authz = state.authorize(&caller).await?;
+    let (all, filtered) = checks_map(&state, &authz);
+    let body = super::filter::apply(
         &Params::parse(q.as_deref()),
         Value::Object(all.into_iter().collect()),
-    )?))
+    )?;
+    Ok((filtered_header(filtered), Json(body)))
 }
 
-fn checks_map(state: &AppState) -> BTreeMap<String, Value> {
+/// The checks `authz` may read, and whether any was left out.
+fn checks_map(state: &AppState, authz: &Authz) -> (BTreeMap<String, Value>, bool) {
     let owned = state.local.owned();
     let node = state.config().node_name.clone();
-    owned
+    let mut filtered = false;
+    let map = owned
         .checks
         .iter()
+        .filter(|(_, c)| {
+            let service = owned
+                .services
+                .get(&c.service_id)
+                .map(|s| s.service.as_str())
+                .unwrap_or_default();
+            let ok = check_readable(authz, &node, service);
+            filtered |= !ok;
+            ok
+        })
         .map(|(id, c)| {
             let svc = owned.services.get(&c.service_id);
             let v = json!({
@@ -146,15 +243,19 @@ fn checks_map(state: &AppState) -> BTreeMap<String, Value> {
             });
             (id.clone(), v)
         })
-        .collect()
+        .collect();
+    (map, filtered)
 }
 
 /// `PUT /v1/agent/check/pass|warn|fail/<id>?note=`.
 pub async fn ttl_mark(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path((verb, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<(), ApiError> {
+    let authz = state.authorize(&caller).await?;
+    require_existing_check_write(&state, &authz, &id)?;
     let status = match verb.as_str() {
         "pass" => check_status::PASSING,
         "warn" => check_status::WARNING,
@@ -175,9 +276,12 @@ pub async fn ttl_mark(
 /// `PUT /v1/agent/check/update/<id>` with `{"Status", "Output"}`.
 pub async fn ttl_update(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Result<(), ApiError> {
+    let authz = state.authorize(&caller).await?;
+    require_existing_check_write(&state, &authz, &id)?;
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Update {
@@ -228,16 +332,25 @@ fn enable_flag(p: &Params) -> Result<bool, ApiError> {
 /// answers until maintenance is disabled.
 pub async fn service_maintenance(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<(), ApiError> {
     let p = Params::parse(q.as_deref());
     let enable = enable_flag(&p)?;
-    if !state.local.owned().services.contains_key(&id) {
+    let authz = state.authorize(&caller).await?;
+    let Some(name) = state
+        .local
+        .owned()
+        .services
+        .get(&id)
+        .map(|s| s.service.clone())
+    else {
         return Err(ApiError::BadRequest(format!(
             "No service registered with ID {id:?}"
         )));
-    }
+    };
+    authz.require(Resource::Service, &name, Access::Write)?;
     let check_id = format!("_service_maintenance:{id}");
     if enable {
         let reason = p.get("reason").unwrap_or("");
@@ -257,10 +370,13 @@ pub async fn service_maintenance(
 /// (`_node_maintenance`), which makes every service on it unhealthy.
 pub async fn node_maintenance(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<(), ApiError> {
     let p = Params::parse(q.as_deref());
     let enable = enable_flag(&p)?;
+    let authz = state.authorize(&caller).await?;
+    authz.require(Resource::Node, &state.config().node_name, Access::Write)?;
     let check_id = "_node_maintenance".to_owned();
     if enable {
         let reason = p.get("reason").unwrap_or("");

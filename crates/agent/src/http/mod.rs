@@ -2,6 +2,7 @@
 //! stream. Handlers return `Result<_, ApiError>`; `error.rs` alone decides
 //! status codes.
 
+pub mod acl;
 pub mod agent;
 pub mod body;
 pub mod catalog;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub rate_limiter: RequestLimiter,
     /// The budget large request bodies draw on.
     pub bodies: body::BodyBudget,
+    /// The agent's tokens and the permissions of tokens on its endpoints.
+    pub acl: Arc<crate::acl::AgentAcl>,
 }
 
 impl AppState {
@@ -87,7 +90,18 @@ impl AppState {
     ) -> AppState {
         let connections = Arc::new(Connections::new(ConnLimits::from_config(&config.limits)));
         let rate_limiter = RequestLimiter::new(config.limits.request_limits);
+        let data_dir = if config.dev {
+            None
+        } else {
+            config.data_dir.as_deref()
+        };
+        let acl = Arc::new(crate::acl::AgentAcl::new(
+            config.acl.clone(),
+            &config.datacenter,
+            data_dir,
+        ));
         AppState {
+            acl,
             config: RwLock::new(Arc::new(config)),
             node_id,
             backend,
@@ -120,6 +134,18 @@ impl AppState {
             .into_iter()
             .filter_map(|m| Some((m.tags.raft_id?, (m.name, m.tags.node_id))))
             .collect()
+    }
+
+    /// What the caller's token may do on this agent's own endpoints
+    /// (`AgentAcl::authorize`).
+    ///
+    /// # Errors
+    /// 403 for an unknown token; 500 when no server can resolve it.
+    pub async fn authorize(
+        &self,
+        caller: &extract::Caller,
+    ) -> Result<Arc<praetor_server::acl::Authz>, ApiError> {
+        Ok(self.acl.authorize(&self.backend, caller.token()).await?)
     }
 
     /// Replaces the configuration (SIGHUP). Limits apply at once: body
@@ -249,6 +275,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/agent/metrics", get(agent::metrics))
         .route("/v1/catalog/datacenters", get(catalog::datacenters))
         .merge(session_routes())
+        .merge(acl::routes())
         // Every route above answers other methods with a one-line 405.
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
+use praetor_acl::{Access, Global};
 use praetor_api::operator::{RaftConfiguration, RaftServer};
 use praetor_server::RaftStatus;
 
 use super::error::ApiError;
+use super::extract::Caller;
 use super::query::{check_dc, Params};
 use super::AppState;
 use crate::identity;
@@ -17,9 +19,14 @@ use crate::identity;
 /// gossip knows them.
 pub async fn configuration(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Json<RaftConfiguration>, ApiError> {
     check_dc(&Params::parse(q.as_deref()), &state)?;
+    state
+        .authorize(&caller)
+        .await?
+        .require_global(Global::Operator, Access::Read)?;
     let status = state.backend.status().await?;
     Ok(Json(describe(&state, &status)))
 }
@@ -54,10 +61,15 @@ pub fn describe(state: &AppState, status: &RaftStatus) -> RaftConfiguration {
 /// `?address=` (its RPC address) from the Raft configuration.
 pub async fn remove_peer(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<(), ApiError> {
     let p = Params::parse(q.as_deref());
     check_dc(&p, &state)?;
+    state
+        .authorize(&caller)
+        .await?
+        .require_global(Global::Operator, Access::Write)?;
     let status = state.backend.status().await?;
     let id = match (p.get("id"), p.get("address")) {
         (Some(id), None) => raft_id_of(id).ok_or_else(|| {

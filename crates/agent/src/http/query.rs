@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
-use praetor_server::{Answered, Consistency, QueryOpts, Read, ReadMeta};
+use praetor_server::acl::Guarded;
+use praetor_server::{Answered, Consistency, QueryOpts, ReadMeta};
 
 use super::error::ApiError;
+use super::extract::Caller;
 use super::AppState;
 
 /// Default wait of a blocking query (Consul: 5 minutes).
@@ -218,17 +220,39 @@ pub fn check_dc(p: &Params, state: &AppState) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// When no server can serve the read (no servers, no leader).
-pub async fn run<R: Read>(
+pub async fn run<R: Guarded>(
     state: &AppState,
+    caller: &Caller,
     opts: &ReadOpts,
     read: R,
 ) -> Result<Answered<R::Answer>, ApiError> {
-    Ok(state.backend.read(read, opts.query_opts()).await?)
+    Ok(state
+        .backend
+        .read(caller.token(), read, opts.query_opts())
+        .await?)
 }
 
-/// Consul's read headers.
-pub fn read_headers(meta: &ReadMeta, index: u64, consistency: Consistency) -> HeaderMap {
+/// Consul's read headers for an answer, with
+/// `X-Consul-Results-Filtered-By-ACLs: true` when the token could not see
+/// all of it.
+pub fn headers_of<A>(r: &Answered<A>, consistency: Consistency) -> HeaderMap {
+    read_headers(&r.meta, r.index, r.filtered, consistency)
+}
+
+/// Consul's read headers (`filtered`: the token could not see everything).
+pub fn read_headers(
+    meta: &ReadMeta,
+    index: u64,
+    filtered: bool,
+    consistency: Consistency,
+) -> HeaderMap {
     let mut h = HeaderMap::new();
+    if filtered {
+        h.insert(
+            "X-Consul-Results-Filtered-By-ACLs",
+            HeaderValue::from_static("true"),
+        );
+    }
     h.insert("X-Consul-Index", HeaderValue::from(index.max(1)));
     h.insert(
         "X-Consul-KnownLeader",

@@ -15,14 +15,14 @@ use praetor_api::session::{
     behavior, ServiceCheck, SessionCreated, SessionEntry, DEFAULT_LOCK_DELAY_MS, MAX_LOCK_DELAY_MS,
     TTL_MAX_SECS, TTL_MIN_SECS,
 };
+use praetor_server::acl::Guarded;
 use praetor_server::read::{NodeSessions, SessionInfo, Sessions};
-use praetor_server::Read;
 use praetor_store::{Command, Response as Applied};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{Body, Path};
-use super::query::{self, read_headers, Params, ReadOpts};
+use super::extract::{Body, Caller, Path};
+use super::query::{self, Params, ReadOpts};
 use super::AppState;
 
 /// The body of `PUT /v1/session/create`, every field optional.
@@ -121,6 +121,7 @@ fn session_from_body(body: CreateBody, node: &str) -> Result<SessionEntry, ApiEr
 /// `PUT /v1/session/create`: answers `{"ID": …}`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
@@ -134,7 +135,10 @@ pub async fn create(
     let id = entry.id.clone();
     let (index, resp) = state
         .backend
-        .write(Command::SessionCreate(Box::new(entry.into())))
+        .write(
+            caller.token(),
+            Command::SessionCreate(Box::new(entry.into())),
+        )
         .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));
@@ -149,6 +153,7 @@ pub async fn create(
 /// `PUT /v1/session/destroy/<id>`: answers `true`.
 pub async fn destroy(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -156,7 +161,10 @@ pub async fn destroy(
     if id.is_empty() {
         return Err(ApiError::BadRequest("Missing session".into()));
     }
-    let (index, _) = state.backend.write(Command::SessionDestroy { id }).await?;
+    let (index, _) = state
+        .backend
+        .write(caller.token(), Command::SessionDestroy { id })
+        .await?;
     Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
 }
 
@@ -164,6 +172,7 @@ pub async fn destroy(
 /// when it no longer exists. The leader restarts its TTL timer.
 pub async fn renew(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -171,54 +180,63 @@ pub async fn renew(
     query::check_dc(&p, &state)?;
     let (_, resp) = state
         .backend
-        .write(Command::SessionRenew { id: id.clone() })
+        .write(caller.token(), Command::SessionRenew { id: id.clone() })
         .await?;
     if !resp.ok() {
         return Err(ApiError::NotFound(format!("Session id '{id}' not found")));
     }
     let opts = ReadOpts::from_params(&Params::default(), &state)?;
-    read(&state, opts, SessionInfo { id }).await
+    read(&state, &caller, opts, SessionInfo { id }).await
 }
 
 /// Runs a session read and answers its sessions as a list (Consul answers
 /// one session as a list of one, or an empty list).
-async fn read<R>(state: &AppState, opts: ReadOpts, read: R) -> Result<Response, ApiError>
+async fn read<R>(
+    state: &AppState,
+    caller: &Caller,
+    opts: ReadOpts,
+    read: R,
+) -> Result<Response, ApiError>
 where
-    R: Read,
+    R: Guarded,
     R::Answer: IntoIterator<Item = SessionEntry>,
 {
-    let r = query::run(state, &opts, read).await?;
+    let r = query::run(state, caller, &opts, read).await?;
+    let headers = query::headers_of(&r, opts.consistency);
     let list: Vec<SessionEntry> = r.answer.into_iter().collect();
-    Ok((read_headers(&r.meta, r.index, opts.consistency), Json(list)).into_response())
+    Ok((headers, Json(list)).into_response())
 }
 
 /// `GET /v1/session/info/<id>`: a list with the session, or empty.
 pub async fn info(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let opts = ReadOpts::from_params(&Params::parse(q.as_deref()), &state)?;
-    read(&state, opts, SessionInfo { id }).await
+    read(&state, &caller, opts, SessionInfo { id }).await
 }
 
 /// `GET /v1/session/node/<node>`: the node's sessions.
 pub async fn node(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(node): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let opts = ReadOpts::from_params(&Params::parse(q.as_deref()), &state)?;
-    read(&state, opts, NodeSessions { node }).await
+    read(&state, &caller, opts, NodeSessions { node }).await
 }
 
 /// `GET /v1/session/list`: every session.
 pub async fn list(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let opts = ReadOpts::from_params(&Params::parse(q.as_deref()), &state)?;
-    read(&state, opts, Sessions).await
+    read(&state, &caller, opts, Sessions).await
 }
 
 #[cfg(test)]

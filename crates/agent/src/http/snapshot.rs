@@ -12,8 +12,8 @@ use praetor_server::read::Snapshot;
 use praetor_store::{Command, Store};
 
 use super::error::ApiError;
-use super::extract::Body;
-use super::query::{self, read_headers, Params, ReadOpts};
+use super::extract::{Body, Caller};
+use super::query::{self, Params, ReadOpts};
 use super::AppState;
 
 /// Largest snapshot file accepted by `PUT /v1/snapshot`: the state travels
@@ -23,12 +23,14 @@ pub const MAX_SNAPSHOT: usize = 200 * 1024 * 1024;
 /// `GET /v1/snapshot` (`?stale` lets any server answer).
 pub async fn save(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     let mut opts = ReadOpts::from_params(&p, &state)?;
     opts.index = 0;
-    let r = query::run(&state, &opts, Snapshot).await?;
+    let r = query::run(&state, &caller, &opts, Snapshot).await?;
+    let headers = query::headers_of(&r, opts.consistency);
     let data = r.answer;
     // An empty state is how the server reports that encoding failed
     // (`read::Snapshot`); a 200 with no snapshot in it would be a lie.
@@ -43,7 +45,7 @@ pub async fn save(
         .map_or(0, |d| d.as_millis());
     let file = praetor_api::snapshot::encode(r.index, term, now, &data);
     Ok((
-        read_headers(&r.meta, r.index, opts.consistency),
+        headers,
         [("content-type", "application/octet-stream")],
         file,
     )
@@ -53,6 +55,7 @@ pub async fn save(
 /// `PUT /v1/snapshot`: the body is a file `GET /v1/snapshot` returned.
 pub async fn restore(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
@@ -60,7 +63,10 @@ pub async fn restore(
     let (_, data) = praetor_api::snapshot::decode(&body).map_err(ApiError::BadRequest)?;
     Store::decode_snapshot(data)
         .map_err(|e| ApiError::BadRequest(format!("snapshot state cannot be read: {e}")))?;
-    let (index, resp) = state.backend.write(Command::Restore(data.to_vec())).await?;
+    let (index, resp) = state
+        .backend
+        .write(caller.token(), Command::Restore(data.to_vec()))
+        .await?;
     if !resp.ok() {
         return Err(ApiError::BadRequest(
             "the snapshot was refused by the store".into(),

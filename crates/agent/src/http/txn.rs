@@ -22,8 +22,8 @@ use praetor_store::{Command, Response as Applied};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::Body;
-use super::query::{self, read_headers, Params, ReadOpts};
+use super::extract::{Body, Caller};
+use super::query::{self, Params, ReadOpts};
 use super::AppState;
 use crate::definition::{catalog_service, CatalogServiceBody};
 
@@ -260,6 +260,7 @@ fn wire(outcome: TxnOutcome) -> (StatusCode, TxnResponse) {
 /// `PUT /v1/txn`.
 pub async fn txn(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
@@ -272,16 +273,15 @@ pub async fn txn(
     if !ops.is_empty() && ops.iter().all(TxnOp::reads_only) {
         let opts = ReadOpts::from_params(&p, &state)?;
         let opts = ReadOpts { index: 0, ..opts };
-        let r = query::run(&state, &opts, TxnRead { ops }).await?;
+        let r = query::run(&state, &caller, &opts, TxnRead { ops }).await?;
+        let headers = query::headers_of(&r, opts.consistency);
         let (status, body) = wire(r.answer);
-        return Ok((
-            status,
-            read_headers(&r.meta, r.index, opts.consistency),
-            Json(body),
-        )
-            .into_response());
+        return Ok((status, headers, Json(body)).into_response());
     }
-    let (index, resp) = state.backend.write(Command::Txn(ops)).await?;
+    let (index, resp) = state
+        .backend
+        .write(caller.token(), Command::Txn(ops))
+        .await?;
     let outcome = match resp {
         Applied::Txn(o) => o,
         Applied::Refused(reason) => return Err(ApiError::BadRequest(reason)),

@@ -16,7 +16,7 @@ use praetor_server::read::ServiceSummaries;
 use praetor_server::Answered;
 
 use super::error::ApiError;
-use super::extract::Path;
+use super::extract::{Caller, Path};
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -157,6 +157,7 @@ fn serve(name: &str, req: &HeaderMap) -> Response {
 /// 400 on bad read options; 500 when no server can answer.
 pub async fn services(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
@@ -165,10 +166,15 @@ pub async fn services(
         meta,
         index,
         answer: mut list,
-    } = query::run(&state, &opts, ServiceSummaries).await?;
+        filtered,
+    } = query::run(&state, &caller, &opts, ServiceSummaries).await?;
     let dc = state.config().datacenter.clone();
     for s in &mut list {
         s.datacenter.clone_from(&dc);
     }
-    Ok((read_headers(&meta, index, opts.consistency), Json(list)).into_response())
+    Ok((
+        read_headers(&meta, index, filtered, opts.consistency),
+        Json(list),
+    )
+        .into_response())
 }

@@ -21,6 +21,7 @@ use praetor_server::read::{ChangesSince, KvChanges};
 use praetor_server::{Consistency, QueryOpts};
 
 use super::error::ApiError;
+use super::extract::Caller;
 use super::kv::key_from_path;
 use super::query::{self, Params};
 use super::AppState;
@@ -32,6 +33,7 @@ const LINK_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn watch_kv(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     uri: Uri,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -41,21 +43,25 @@ pub async fn watch_kv(
     let from = p.u64("index")?;
     // The first link answers at once: it tells the current index (where a
     // watch without `?index` starts) and whether `?index` is still kept.
-    let first = changes(&state, &prefix, from.unwrap_or(u64::MAX), 0).await?;
+    let first = changes(&state, caller.token(), &prefix, from.unwrap_or(u64::MAX), 0).await?;
     let (start, current) = match first {
         Link::Compacted(body) => return Err(ApiError::Gone(body)),
         Link::Changes { current, .. } => (from.unwrap_or(current + 1), current),
     };
     let stop = state.stop.clone();
+    // Every link of the stream is read with the caller's token: a token
+    // deleted meanwhile ends the stream.
+    let token = caller.0;
     let stream = futures::stream::unfold(Some(start), move |cursor| {
         let state = state.clone();
         let prefix = prefix.clone();
+        let token = token.clone();
         let stop = stop.clone();
         async move {
             let mut from = cursor?;
             loop {
                 let link = tokio::select! {
-                    link = changes(&state, &prefix, from, from.saturating_sub(1)) => link,
+                    link = changes(&state, &token, &prefix, from, from.saturating_sub(1)) => link,
                     () = stop.cancelled() => return None,
                 };
                 match link {
@@ -107,7 +113,13 @@ enum Link {
 
 /// The changes under `prefix` from `from` on, waiting while there are none
 /// and `index` is not 0.
-async fn changes(state: &AppState, prefix: &str, from: u64, index: u64) -> Result<Link, ApiError> {
+async fn changes(
+    state: &AppState,
+    token: &praetor_server::acl::Token,
+    prefix: &str,
+    from: u64,
+    index: u64,
+) -> Result<Link, ApiError> {
     let read = KvChanges {
         prefix: prefix.to_owned(),
         from,
@@ -118,7 +130,7 @@ async fn changes(state: &AppState, prefix: &str, from: u64, index: u64) -> Resul
         wait: LINK_WAIT,
         consistency: Consistency::Stale,
     };
-    match state.backend.read(read, opts).await?.answer {
+    match state.backend.read(token, read, opts).await?.answer {
         ChangesSince::Changes {
             changes,
             next,

@@ -15,7 +15,7 @@ use praetor_server::read::{
     CatalogNodes, CatalogServices, ChecksInState, Events, HealthService, KvGet, KvList,
     ServiceChecks,
 };
-use praetor_server::{Answered, Consistency, QueryOpts, Read};
+use praetor_server::{Answered, Consistency, QueryOpts};
 use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -175,12 +175,16 @@ impl View {
 }
 
 /// One typed read through the backend.
-async fn read<R: Read>(
+/// With the agent's token (Consul's watches in the agent config use it).
+async fn read<R: praetor_server::acl::Guarded>(
     state: &AppState,
     r: R,
     opts: QueryOpts,
 ) -> Result<Answered<R::Answer>, ApiError> {
-    Ok(state.backend.read(r, opts).await?)
+    Ok(state
+        .backend
+        .read(&state.acl.agent_token(), r, opts)
+        .await?)
 }
 
 /// The answer as the endpoint's JSON body (`None`: a 404, `null` to the

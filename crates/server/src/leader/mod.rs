@@ -7,6 +7,7 @@
 //! - **autopilot** (`autopilot`): the Raft voters follow the alive servers;
 //! - **catalog reconciliation** (`catalog`): the catalog's nodes follow the
 //!   members, each with its `serfHealth` check;
+//! - **ACL start-up** (`acl_init`): the built-in policy and tokens exist;
 //! - **session TTLs** (`session_ttl`): sessions that were not renewed in
 //!   time expire through the log;
 //! - **handing over before leaving** (`Server::leave_raft`).
@@ -16,6 +17,7 @@
 //! learns how membership is kept, and changes the store only through the
 //! log.
 
+mod acl_init;
 mod autopilot;
 mod bootstrap;
 mod catalog;
@@ -128,6 +130,7 @@ async fn run_leader_duties<M: Membership>(
                 .await;
             }
             if server.is_leader() {
+                acl_init::ensure(&server).await;
                 let members = membership.members();
                 pilot.reconcile(&members, &server).await;
                 catalog::reconcile_catalog(&members, &server, &cfg.datacenter).await;

@@ -129,6 +129,7 @@ impl Node {
             leader_wait: Duration::from_secs(5),
             stop: stop.clone(),
             metrics: crate::ServerMetrics::global(),
+            acl: crate::acl::AclConfig::default(),
         })
         .await
         .unwrap();

@@ -10,7 +10,8 @@ use std::time::Duration;
 use openraft::error::{CheckIsLeaderError, RaftError};
 use rand::Rng;
 
-use super::{answer_of, Answered, QueryOpts, Read};
+use super::{answer_of, Answered, QueryOpts};
+use crate::acl::{Guarded, Token};
 use crate::{rpc, Consistency, ReadMeta, Server, ServerError};
 
 /// Counts one blocking query as open for as long as it lives.
@@ -41,7 +42,8 @@ pub(crate) fn jittered(wait: Duration) -> Duration {
 }
 
 impl Server {
-    /// Answers `r` as `opts` asks: here when this server may (a stale read,
+    /// Answers `r` for the caller with `token` as `opts` asks: here when
+    /// this server may (a stale read,
     /// or this server leads), otherwise on the leader over RPC. A read with
     /// an index blocks until its answer's index passes it, the wait runs
     /// out, or the agent stops; then it answers with what there is. A
@@ -49,11 +51,19 @@ impl Server {
     /// not answered from its frozen store: it starts again where a leader
     /// is.
     ///
+    /// The token is checked where the read is evaluated, on every
+    /// evaluation of a blocking query: the answer holds only what the token
+    /// may see (`filtered` says when something was left out), and a token
+    /// deleted or expired while the query waits ends it with "ACL not
+    /// found".
+    ///
     /// # Errors
     /// As `read_access`; `Forward` when the leader could not be reached;
-    /// `UnexpectedAnswer` when the leader answered another read.
-    pub async fn read<R: Read>(
+    /// `UnexpectedAnswer` when the leader answered another read; `Acl`
+    /// when the token is unknown or may not make this read.
+    pub async fn read<R: Guarded>(
         &self,
+        token: &Token,
         r: &R,
         opts: QueryOpts,
     ) -> Result<Answered<R::Answer>, ServerError> {
@@ -64,7 +74,7 @@ impl Server {
             match self.read_access(opts.consistency).await {
                 Ok(meta) => {
                     let leased = opts.consistency != Consistency::Stale;
-                    match self.block(r, opts, meta, leased).await {
+                    match self.block(token, r, opts, meta, leased).await? {
                         Some(answered) => return Ok(answered),
                         None => {
                             tracing::debug!(
@@ -82,7 +92,7 @@ impl Server {
                     leader: Some(leader),
                 }) => {
                     let timeout = jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
-                    let req = rpc::Request::Query(r.clone().into(), opts);
+                    let req = rpc::Request::Query(r.clone().into(), opts, token.clone());
                     return match self.call_leader(leader, req, timeout).await {
                         Ok(rpc::Reply::Query(wire)) => answer_of(r, wire?),
                         Ok(other) => {
@@ -170,26 +180,31 @@ impl Server {
         self.open_queries.load(Ordering::Relaxed)
     }
 
-    /// Evaluates `r`, waiting while its index is at most `opts.index`.
-    /// `None` when `leased` and this server lost its lease meanwhile.
-    async fn block<R: Read>(
+    /// Evaluates `r` for `token`, waiting while its index is at most
+    /// `opts.index`. `None` when `leased` and this server lost its lease
+    /// meanwhile.
+    async fn block<R: Guarded>(
         &self,
+        token: &Token,
         r: &R,
         opts: QueryOpts,
         meta: ReadMeta,
         leased: bool,
-    ) -> Option<Answered<R::Answer>> {
+    ) -> Result<Option<Answered<R::Answer>>, ServerError> {
         // Subscribed before the first evaluation: a change made in between
         // is still unseen, so `changed()` returns at once.
         let mut rx = self.subscribe();
         let mut leading = self.leadership.subscribe();
         let restored = self.shared.read().store.restored_at();
-        let eval = || {
+        let eval = || -> Result<_, ServerError> {
             let st = self.shared.read();
-            let (index, answer) = r.eval(&st.store);
-            (index, answer, st.store.restored_at() != restored)
+            let authz = self.acl.authorize(&st.store, token)?;
+            r.authorize(&authz, &st.store)?;
+            let (index, mut answer) = r.eval(&st.store);
+            let filtered = r.filter(&authz, &mut answer);
+            Ok((index, answer, filtered, st.store.restored_at() != restored))
         };
-        let (mut index, mut answer, _) = eval();
+        let (mut index, mut answer, mut filtered, _) = eval()?;
         if opts.index > 0 && index <= opts.index {
             let _open = OpenQuery::new(&self.open_queries);
             let deadline = tokio::time::Instant::now() + jittered(opts.wait);
@@ -201,13 +216,13 @@ impl Server {
                     },
                     lost = leading.wait_for(|l| !*l), if leased => {
                         if lost.is_ok() {
-                            return None;
+                            return Ok(None);
                         }
                     }
                     () = self.stop.cancelled() => break,
                 }
                 let restored;
-                (index, answer, restored) = eval();
+                (index, answer, filtered, restored) = eval()?;
                 // After a snapshot restore indexes may have gone back: answer
                 // now so the client resets, as Consul's blocking queries do.
                 if index > opts.index || restored {
@@ -218,12 +233,13 @@ impl Server {
         if leased && !self.is_leader() {
             // The answer was built while leading, but the lease ran out
             // before it could be sent: it may already be stale.
-            return None;
+            return Ok(None);
         }
-        Some(Answered {
+        Ok(Some(Answered {
             meta,
             index,
             answer,
-        })
+            filtered,
+        }))
     }
 }

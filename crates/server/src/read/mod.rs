@@ -66,6 +66,8 @@ pub struct Answered<A> {
     /// `X-Consul-Index`: the index the answer reflects.
     pub index: u64,
     pub answer: A,
+    /// `X-Consul-Results-Filtered-By-ACLs`: the token could not see all of it.
+    pub filtered: bool,
 }
 
 impl<A> Answered<A> {
@@ -75,6 +77,7 @@ impl<A> Answered<A> {
             meta: self.meta,
             index: self.index,
             answer: f(self.answer),
+            filtered: self.filtered,
         }
     }
 }
@@ -93,12 +96,14 @@ pub fn answer_of<R: Read>(
         meta,
         index,
         answer,
+        filtered,
     } = wire;
     match R::from_wire(answer) {
         Ok(answer) => Ok(Answered {
             meta,
             index,
             answer,
+            filtered,
         }),
         Err(got) => Err(ServerError::UnexpectedAnswer {
             asked: asked.clone().into().kind(),
@@ -176,6 +181,27 @@ macro_rules! wire {
                 Ok(answer)
             }
         }
+
+        /// A wire read is checked as the typed read it carries.
+        impl crate::acl::Guarded for WireRead {
+            fn authorize(
+                &self,
+                authz: &crate::acl::Authz,
+                store: &Store,
+            ) -> Result<(), crate::acl::AclError> {
+                match self {
+                    $(WireRead::$read(r) => r.authorize(authz, store),)*
+                }
+            }
+
+            fn filter(&self, authz: &crate::acl::Authz, answer: &mut WireAnswer) -> bool {
+                match (self, answer) {
+                    $((WireRead::$read(r), WireAnswer::$read(a)) => r.filter(authz, a),)*
+                    // A mismatch cannot come out of `eval`; nothing to hide.
+                    _ => false,
+                }
+            }
+        }
     };
 }
 
@@ -190,6 +216,12 @@ macro_rules! from_wire {
         }
     };
 }
+
+mod acl;
+pub use acl::{
+    AclPolicyList, AclPolicyRead, AclResolve, AclRoleAnswer, AclRoleList, AclRoleRead,
+    AclTokenAnswer, AclTokenList, AclTokenRead,
+};
 
 wire!(
     KvGet,
@@ -212,6 +244,13 @@ wire!(
     SessionInfo,
     NodeSessions,
     TxnRead,
+    AclTokenRead,
+    AclTokenList,
+    AclPolicyRead,
+    AclPolicyList,
+    AclRoleRead,
+    AclRoleList,
+    AclResolve,
 );
 
 /// One key (`GET /v1/kv/<key>`): its entry, if any.

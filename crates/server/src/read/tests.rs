@@ -14,6 +14,7 @@ fn wire(answer: WireAnswer) -> Answered<WireAnswer> {
         meta: meta(),
         index: 7,
         answer,
+        filtered: false,
     }
 }
 
@@ -124,6 +125,7 @@ fn the_read_own_answer_comes_back_typed_with_its_meta_and_index() {
             meta: meta(),
             index,
             answer,
+            filtered: false,
         },
     )
     .expect("its own answer");
@@ -160,11 +162,14 @@ fn every_read_and_its_answer_survive_the_rpc_encoding() {
             wait: Duration::from_secs(2),
             consistency: Consistency::Stale,
         };
-        let req = crate::rpc::Request::Query(read.clone(), opts);
+        let req = crate::rpc::Request::Query(read.clone(), opts, crate::acl::Token::new("s"));
         let bytes = postcard::to_stdvec(&req).expect("encode");
         match postcard::from_bytes(&bytes).expect("decode") {
-            crate::rpc::Request::Query(back, o) => {
-                assert_eq!((back, o), (read.clone(), opts));
+            crate::rpc::Request::Query(back, o, t) => {
+                assert_eq!(
+                    (back, o, t),
+                    (read.clone(), opts, crate::acl::Token::new("s"))
+                );
             }
             other => panic!("decoded as {other:?}"),
         }
@@ -173,6 +178,7 @@ fn every_read_and_its_answer_survive_the_rpc_encoding() {
             meta: meta(),
             index,
             answer: answer.clone(),
+            filtered: false,
         }));
         let bytes = postcard::to_stdvec(&reply).expect("encode");
         match postcard::from_bytes(&bytes).expect("decode") {

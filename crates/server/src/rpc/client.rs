@@ -337,7 +337,7 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_ends_the_connection_task_and_fails_its_pending_call() {
-        let addr = silent_server(b"PRAETOR\x02").await;
+        let addr = silent_server(b"PRAETOR\x03").await;
         let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
         let client = Arc::new(RpcClient::new(addr).on(tasks.clone(), stop.clone()));
         let waiting = {
@@ -368,7 +368,7 @@ mod tests {
 
     #[tokio::test]
     async fn calls_that_timed_out_do_not_stay_pending() {
-        let addr = silent_server(b"PRAETOR\x02").await;
+        let addr = silent_server(b"PRAETOR\x03").await;
         let client = RpcClient::new(addr);
         // The first call opens the connection (and times out too).
         let r = client.call(Request::Ping, Duration::from_millis(300)).await;
@@ -411,12 +411,15 @@ mod tests {
         let client = RpcClient::with_max_frame(addr, 1024);
         let r = client
             .call(
-                Request::Write(praetor_store::Command::KvSet {
-                    key: "k".into(),
-                    value: vec![0; 2048],
-                    flags: 0,
-                    cas: None,
-                }),
+                Request::Write(
+                    praetor_store::Command::KvSet {
+                        key: "k".into(),
+                        value: vec![0; 2048],
+                        flags: 0,
+                        cas: None,
+                    },
+                    crate::acl::Token::anonymous(),
+                ),
                 Duration::from_secs(5),
             )
             .await;

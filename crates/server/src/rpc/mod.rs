@@ -59,10 +59,11 @@ pub enum Request {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<u64>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A write forwarded to the leader.
-    Write(Command),
-    /// A read from a client agent, or forwarded to the leader.
-    Query(WireRead, QueryOpts),
+    /// A write forwarded to the leader, with the caller's token.
+    Write(Command, crate::acl::Token),
+    /// A read from a client agent, or forwarded to the leader, with the
+    /// caller's token.
+    Query(WireRead, QueryOpts, crate::acl::Token),
     /// The answering server's view of the Raft cluster.
     Status,
     /// Remove a server from the Raft configuration (on the leader).
@@ -103,6 +104,8 @@ pub enum WireError {
     Other(String),
     /// The write may or may not have been applied.
     OutcomeUnknown(String),
+    /// The caller's token is unknown or lacks a permission.
+    Acl(crate::acl::AclError),
 }
 
 impl From<ServerError> for WireError {
@@ -112,6 +115,7 @@ impl From<ServerError> for WireError {
             ServerError::NotLeader { leader } => WireError::NotLeader(leader),
             ServerError::UnknownPeer(p) => WireError::UnknownPeer(p),
             ServerError::OutcomeUnknown(why) => WireError::OutcomeUnknown(why),
+            ServerError::Acl(e) => WireError::Acl(e),
             other => WireError::Other(other.to_string()),
         }
     }
@@ -125,6 +129,7 @@ impl From<WireError> for ServerError {
             WireError::UnknownPeer(p) => ServerError::UnknownPeer(p),
             WireError::Other(reason) => ServerError::Forward(reason),
             WireError::OutcomeUnknown(why) => ServerError::OutcomeUnknown(why),
+            WireError::Acl(e) => ServerError::Acl(e),
         }
     }
 }
@@ -294,15 +299,15 @@ mod tests {
 
     #[test]
     fn a_call_encoded_by_reference_decodes_as_a_frame() {
-        let req = Request::Write(set("k"));
+        let req = Request::Write(set("k"), crate::acl::Token::new("t"));
         let bytes = postcard::to_stdvec(&Frame { id: 42, body: &req }).unwrap();
         let back: Frame<Request> = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back.id, 42);
-        assert!(matches!(back.body, Request::Write(Command::KvSet { key, .. }) if key == "k"));
+        assert!(matches!(back.body, Request::Write(Command::KvSet { key, .. }, _) if key == "k"));
     }
 
     #[test]
     fn the_handshake_bytes_are_pinned() {
-        assert_eq!(&handshake::hello(), b"PRAETOR\x02");
+        assert_eq!(&handshake::hello(), b"PRAETOR\x03");
     }
 }

@@ -16,7 +16,7 @@ impl Handler for Echo {
     async fn handle(&self, req: Request) -> Reply {
         match req {
             Request::Ping => Reply::Pong(7),
-            Request::Write(cmd) => {
+            Request::Write(cmd, _) => {
                 // Slow calls must not hold up fast ones on the same connection.
                 if cmd.kind() == "kv_delete" {
                     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -61,7 +61,7 @@ impl Handler for Gate {
     async fn handle(&self, req: Request) -> Reply {
         match req {
             Request::Ping => Reply::Pong(1),
-            Request::Write(_) => {
+            Request::Write(..) => {
                 let now = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
                 self.most.fetch_max(now, Ordering::SeqCst);
                 let _ended = Ended(self);
@@ -74,12 +74,15 @@ impl Handler for Gate {
 }
 
 fn write() -> Request {
-    Request::Write(praetor_store::Command::KvSet {
-        key: "k".into(),
-        value: b"v".to_vec(),
-        flags: 0,
-        cas: None,
-    })
+    Request::Write(
+        praetor_store::Command::KvSet {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            flags: 0,
+            cas: None,
+        },
+        crate::acl::Token::anonymous(),
+    )
 }
 
 struct Running {
@@ -181,10 +184,13 @@ async fn many_calls_share_one_connection_and_reconnect_after_a_restart() {
         let c = client.clone();
         tokio::spawn(async move {
             c.call(
-                Request::Write(praetor_store::Command::KvDelete {
-                    key: "k".into(),
-                    cas: None,
-                }),
+                Request::Write(
+                    praetor_store::Command::KvDelete {
+                        key: "k".into(),
+                        cas: None,
+                    },
+                    crate::acl::Token::anonymous(),
+                ),
                 Duration::from_secs(5),
             )
             .await

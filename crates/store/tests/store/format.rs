@@ -13,8 +13,9 @@
 //!   bytes (`tests/golden/commands.hex`), and a probe that fails when a
 //!   variant is added without a golden example;
 //! - a populated store's snapshot (and its restore body) against
-//!   `tests/golden/snapshot_v5.hex`, decoding back to the same store, and
-//!   the same store in format 4 (`snapshot_v4.hex`, frozen) decoding to it;
+//!   `tests/golden/snapshot_v6.hex`, decoding back to the same store, and
+//!   the same store in formats 4 and 5 (`snapshot_v4.hex`, `snapshot_v5.hex`,
+//!   frozen) decoding to it;
 //! - a round-trip property over arbitrary commands, and decoding arbitrary
 //!   bytes never panics.
 
@@ -25,6 +26,10 @@ use praetor_api::catalog::{
 };
 use praetor_api::event::UserEvent;
 use praetor_api::session::{ServiceCheck, SessionEntry};
+use praetor_store::acl::{
+    AclCommand, NodeIdentity, Policy as AclPolicy, Role as AclRole, ServiceIdentity,
+    Token as AclToken,
+};
 use praetor_store::catalog::NodeHealth;
 use praetor_store::txn::{CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp};
 use praetor_store::{Change, Command, HistoryError, Store};
@@ -391,7 +396,109 @@ fn examples() -> Vec<(&'static str, Command)> {
                 ])),
             },
         ),
+        ("acl_token_set", acl_token_set()),
+        (
+            "acl_token_delete",
+            Command::Acl(AclCommand::TokenDelete {
+                accessor_id: "a1".into(),
+            }),
+        ),
+        (
+            "acl_policy_set",
+            Command::Acl(AclCommand::PolicySet {
+                policy: acl_policy(),
+                create: true,
+            }),
+        ),
+        (
+            "acl_policy_delete",
+            Command::Acl(AclCommand::PolicyDelete { id: "p1".into() }),
+        ),
+        (
+            "acl_role_set",
+            Command::Acl(AclCommand::RoleSet {
+                role: acl_role(),
+                create: false,
+            }),
+        ),
+        (
+            "acl_role_delete",
+            Command::Acl(AclCommand::RoleDelete { id: "r1".into() }),
+        ),
+        (
+            "acl_bootstrap",
+            Command::Acl(AclCommand::Bootstrap { token: acl_token() }),
+        ),
+        (
+            "acl_init",
+            Command::Acl(AclCommand::Init {
+                anonymous: acl_token(),
+                management_policy: acl_policy(),
+                initial_management: Some(acl_token()),
+            }),
+        ),
     ]
+}
+
+fn acl_token() -> AclToken {
+    AclToken {
+        accessor_id: "6a1253d2-1785-24fd-91c2-f8e78c745511".into(),
+        secret_id: "45a3bd52-07c7-47a4-52fd-0745e0cfe967".into(),
+        description: "app".into(),
+        policies: vec!["p1".into()],
+        roles: vec!["r1".into()],
+        service_identities: vec![ServiceIdentity {
+            service_name: "web".into(),
+            datacenters: vec!["dc1".into()],
+        }],
+        node_identities: vec![NodeIdentity {
+            node_name: "node-1".into(),
+            datacenter: "dc1".into(),
+        }],
+        local: true,
+        expiration_ms: Some(T0 + 3_600_000),
+        create_ms: T0,
+        hash: "aGFzaA==".into(),
+        create_index: 7,
+        modify_index: 9,
+    }
+}
+
+fn acl_policy() -> AclPolicy {
+    AclPolicy {
+        id: "p1".into(),
+        name: "app".into(),
+        description: "reads config/app/".into(),
+        rules: "key_prefix \"config/app/\" { policy = \"read\" }".into(),
+        datacenters: vec!["dc1".into()],
+        hash: "aGFzaA==".into(),
+        create_index: 3,
+        modify_index: 4,
+    }
+}
+
+fn acl_role() -> AclRole {
+    AclRole {
+        id: "r1".into(),
+        name: "apps".into(),
+        description: "every app".into(),
+        policies: vec!["p1".into()],
+        service_identities: vec![ServiceIdentity {
+            service_name: "api".into(),
+            datacenters: Vec::new(),
+        }],
+        node_identities: Vec::new(),
+        hash: "aGFzaA==".into(),
+        create_index: 5,
+        modify_index: 6,
+    }
+}
+
+fn acl_token_set() -> Command {
+    Command::Acl(AclCommand::TokenSet {
+        token: acl_token(),
+        create: true,
+    })
 }
 
 /// One example per variant with every field at its default (empty
@@ -555,6 +662,13 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
                 }),
             },
         ),
+        (
+            "acl_empty",
+            Command::Acl(AclCommand::TokenSet {
+                token: AclToken::default(),
+                create: false,
+            }),
+        ),
     ]
 }
 
@@ -592,6 +706,7 @@ fn variant_name(cmd: &Command) -> &'static str {
         Command::KvUnlock { .. } => "kv_unlock",
         Command::Txn(_) => "txn",
         Command::Timed { .. } => "timed",
+        Command::Acl(_) => "acl",
     }
 }
 
@@ -785,11 +900,15 @@ fn the_golden_transaction_has_an_operation_of_every_kind() {
 
 // ------------------------------------------------------ snapshot tests
 
-const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v5.hex");
+const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v6.hex");
 
 /// The snapshot format version the golden bytes are of (the first byte of
 /// every snapshot, `FORMAT_VERSION` in crates/store/src/snapshot.rs).
-const SNAPSHOT_VERSION: u8 = 5;
+const SNAPSHOT_VERSION: u8 = 6;
+
+/// `populated_store` in format 5, as the previous release wrote it (frozen:
+/// never regenerate it).
+const SNAPSHOT_V5_GOLDEN: &str = include_str!("../golden/snapshot_v5.hex");
 
 /// The same store in format 4, as the previous release wrote it (frozen:
 /// never regenerate it).
@@ -931,6 +1050,45 @@ fn populated_store() -> Store {
     store
 }
 
+/// `populated_store` with something in every ACL table too: the
+/// built-ins, a policy, a role and a token using both (format 6).
+fn populated_store_v6() -> Store {
+    let mut store = populated_store();
+    let mut anonymous = acl_token();
+    anonymous.accessor_id = praetor_store::acl::ANONYMOUS_TOKEN_ID.into();
+    anonymous.secret_id = "anonymous".into();
+    anonymous.policies.clear();
+    anonymous.roles.clear();
+    let mut management = acl_policy();
+    management.id = praetor_store::acl::GLOBAL_MANAGEMENT_ID.into();
+    management.name = "global-management".into();
+    let cmds = [
+        Command::Acl(AclCommand::Init {
+            anonymous,
+            management_policy: management,
+            initial_management: None,
+        }),
+        Command::Acl(AclCommand::PolicySet {
+            policy: acl_policy(),
+            create: true,
+        }),
+        Command::Acl(AclCommand::RoleSet {
+            role: acl_role(),
+            create: true,
+        }),
+        acl_token_set(),
+    ];
+    let first = store.last_index() + 1;
+    for (index, cmd) in (first..).zip(&cmds) {
+        let answer = store.apply(index, cmd);
+        assert!(
+            answer.ok(),
+            "setting up the golden store: {cmd:?} → {answer:?}"
+        );
+    }
+    store
+}
+
 /// The changes the history keeps, and the index it is complete from.
 fn kept_history(store: &Store) -> (u64, Vec<Change>) {
     let from = match store.history().since("", 0, 0) {
@@ -962,12 +1120,18 @@ fn observable(store: &Store) -> String {
         store.sessions().list(),
         store.sessions().lock_delay("service/leader"),
         store.events().list(None),
+    ) + &format!(
+        "\n{:?}\n{:?}\n{:?}\n{:?}",
+        store.acl().tokens().collect::<Vec<_>>(),
+        store.acl().policies().collect::<Vec<_>>(),
+        store.acl().roles().collect::<Vec<_>>(),
+        (store.acl().index(), store.acl().bootstrapped()),
     )
 }
 
 #[test]
 fn the_golden_store_has_something_in_every_table() {
-    let store = populated_store();
+    let store = populated_store_v6();
     assert_eq!(store.catalog().nodes().1.len(), 2);
     assert_eq!(store.catalog().services().1.len(), 1);
     assert_eq!(store.catalog().checks_in_state("any").1.len(), 4);
@@ -986,6 +1150,9 @@ fn the_golden_store_has_something_in_every_table() {
         .and_then(|e| e.session.clone())
         .is_some());
     assert_eq!(store.events().list(None).1.len(), 2);
+    assert_eq!(store.acl().tokens().count(), 2);
+    assert_eq!(store.acl().policies().count(), 2);
+    assert_eq!(store.acl().roles().count(), 1);
     let (from, kept) = kept_history(&store);
     assert!(from > 0, "the oldest KV changes left the history");
     assert_eq!(kept.len(), 4);
@@ -994,7 +1161,7 @@ fn the_golden_store_has_something_in_every_table() {
 #[test]
 fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store();
+    let store = populated_store_v6();
     for (name, bytes) in [
         ("snapshot", store.encode_snapshot().expect("encodes")),
         ("state", store.encode_state().expect("encodes")),
@@ -1018,10 +1185,10 @@ fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
 #[test]
 fn the_golden_snapshot_decodes_to_the_same_store() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store();
+    let store = populated_store_v6();
     let bytes = golden
         .get("snapshot")
-        .expect("tests/golden/snapshot_v5.hex has [snapshot]");
+        .expect("tests/golden/snapshot_v6.hex has [snapshot]");
     let back = Store::decode_snapshot(bytes).unwrap_or_else(|e| {
         panic!("{FORMAT_CHANGED}\n\nthe golden snapshot no longer decodes: {e}")
     });
@@ -1036,7 +1203,7 @@ fn the_golden_snapshot_decodes_to_the_same_store() {
     // The restore body decodes to the same tables, its history empty.
     let state = golden
         .get("state")
-        .expect("tests/golden/snapshot_v5.hex has [state]");
+        .expect("tests/golden/snapshot_v6.hex has [state]");
     let restored = Store::decode_snapshot(state)
         .unwrap_or_else(|e| panic!("{FORMAT_CHANGED}\n\nthe golden state no longer decodes: {e}"));
     assert_same_tables(&restored, &store);
@@ -1062,33 +1229,57 @@ fn assert_same_tables(got: &Store, want: &Store) {
     assert_eq!(got.catalog().services(), want.catalog().services());
     assert_eq!(got.events().list(None), want.events().list(None));
     assert_eq!(
+        got.acl().tokens().collect::<Vec<_>>(),
+        want.acl().tokens().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        got.acl().policies().collect::<Vec<_>>(),
+        want.acl().policies().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        got.acl().roles().collect::<Vec<_>>(),
+        want.acl().roles().collect::<Vec<_>>()
+    );
+    assert_eq!(
         (got.last_index(), got.clock_ms(), got.restored_at()),
         (want.last_index(), want.clock_ms(), want.restored_at())
     );
 }
 
-/// Format 4 (the previous release's snapshots and `Restore` bodies in its
-/// logs) still decodes, to the same store, and is written back as format 5
-/// with nothing lost.
+/// Formats 4 and 5 (earlier releases' snapshots and `Restore` bodies in
+/// their logs) still decode, to the same store with empty ACL tables, and
+/// are written back in today's format with nothing lost.
 #[test]
-fn a_version_4_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
-    let old = golden_blocks(SNAPSHOT_V4_GOLDEN);
-    let new = golden_blocks(SNAPSHOT_GOLDEN);
+fn version_4_and_5_snapshots_decode_to_the_same_store_and_upgrade_losslessly() {
     let store = populated_store();
-    assert_eq!(old["snapshot"][0], 4, "snapshot_v4.hex is format 4");
+    for (version, golden) in [(4, SNAPSHOT_V4_GOLDEN), (5, SNAPSHOT_V5_GOLDEN)] {
+        let old = golden_blocks(golden);
+        assert_eq!(
+            old["snapshot"][0], version,
+            "the golden file is format {version}"
+        );
 
-    let back = Store::decode_snapshot(&old["snapshot"]).unwrap_or_else(|e| {
-        panic!("{FORMAT_CHANGED}\n\nthe format 4 golden snapshot no longer decodes: {e}")
-    });
-    assert_eq!(observable(&back), observable(&store));
-    assert_eq!(back.encode_snapshot().expect("encodes"), new["snapshot"]);
+        let back = Store::decode_snapshot(&old["snapshot"]).unwrap_or_else(|e| {
+            panic!(
+                "{FORMAT_CHANGED}\n\nthe format {version} golden snapshot no longer decodes: {e}"
+            )
+        });
+        assert_eq!(observable(&back), observable(&store));
+        assert_eq!(
+            back.encode_snapshot().expect("encodes"),
+            store.encode_snapshot().expect("encodes")
+        );
 
-    let restored = Store::decode_snapshot(&old["state"]).unwrap_or_else(|e| {
-        panic!("{FORMAT_CHANGED}\n\nthe format 4 golden state no longer decodes: {e}")
-    });
-    assert_same_tables(&restored, &store);
-    assert!(restored.history().is_empty());
-    assert_eq!(restored.encode_state().expect("encodes"), new["state"]);
+        let restored = Store::decode_snapshot(&old["state"]).unwrap_or_else(|e| {
+            panic!("{FORMAT_CHANGED}\n\nthe format {version} golden state no longer decodes: {e}")
+        });
+        assert_same_tables(&restored, &store);
+        assert!(restored.history().is_empty());
+        assert_eq!(
+            restored.encode_state().expect("encodes"),
+            store.encode_state().expect("encodes")
+        );
+    }
 }
 
 // ------------------------------------------------------ properties

@@ -150,6 +150,7 @@ impl InProcess {
             leader_wait,
             stop: stop.clone(),
             metrics: praetor_server::ServerMetrics::global(),
+            acl: praetor_server::acl::AclConfig::default(),
         };
         let server = Server::start_with_dialer(cfg, self.links.dialer(&name))
             .await

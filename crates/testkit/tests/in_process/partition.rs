@@ -68,7 +68,12 @@ async fn an_isolated_leader_ends_its_blocking_queries_and_refuses_reads_and_writ
                 wait: Duration::from_secs(60),
                 consistency: Consistency::Default,
             };
-            s.read(&KvGet { key: "k".into() }, opts).await
+            s.read(
+                &praetor_server::acl::Token::anonymous(),
+                &KvGet { key: "k".into() },
+                opts,
+            )
+            .await
         })
     };
     let s = leader.clone();

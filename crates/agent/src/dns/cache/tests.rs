@@ -70,7 +70,7 @@ impl Catalog {
 }
 
 impl Reader for Catalog {
-    async fn read<Q: Read>(
+    async fn read<Q: praetor_server::acl::Guarded>(
         &self,
         q: Q,
         opts: QueryOpts,
@@ -104,6 +104,7 @@ impl Reader for Catalog {
             },
             index: self.index.load(Ordering::SeqCst),
             answer: self.answer(&wire),
+            filtered: false,
         };
         answer_of(&q, answered)
     }
