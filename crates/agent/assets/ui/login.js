@@ -73,6 +73,7 @@ function show(state, self = null, error = null) {
       ...(self.ExpirationTime ? [['Expires', self.ExpirationTime]] : []),
     ]));
   }
+  if (state !== 'valid') { fill(whoName); fill(whoFacts); }
   if (state === 'none') input.value = '';
 }
 

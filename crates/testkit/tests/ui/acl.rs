@@ -184,10 +184,14 @@ async fn a_read_only_token_is_denied_writes_and_the_management_token_creates_a_p
     b.wait_for_element(SHOWS_WITHIN, "#token-form:not([hidden])")
         .await?;
     log_in(b, MANAGEMENT).await?;
+    b.wait_for_element(SHOWS_WITHIN, "#whoami:not([hidden])")
+        .await?;
+    b.click("#whoami summary").await?;
     b.wait_text(SHOWS_WITHIN, "#whoami-facts", |t| {
         t.contains("global-management")
     })
     .await?;
+    b.click("#whoami summary").await?;
 
     info!("--- a policy whose rules do not parse is refused with the reason");
     b.wait_text(SHOWS_WITHIN, "#acl-policies", |t| t.contains("app-read"))
