@@ -9,6 +9,7 @@ import { sessionTable } from './sessions.js';
 export function nodeList(main, scope) {
   document.title = 'Nodes · Praetor';
   let nodes = null, checks = [];
+  let hidden = false; // ACLs left nodes out of the last answer
   const search = h('input', {
     type: 'search', id: 'node-search', placeholder: 'Search by name or address', 'aria-label': 'Search nodes',
     oninput: () => { table.reset(); draw(); },
@@ -23,7 +24,7 @@ export function nodeList(main, scope) {
 
   function draw() {
     if (!nodes) return;
-    if (!nodes.length) { fill(body, empty('No nodes in the catalog.')); return; }
+    if (!nodes.length) { fill(body, empty(hidden ? 'No nodes this token may read.' : 'No nodes in the catalog.')); return; }
     const byNode = new Map();
     for (const c of checks) {
       const e = byNode.get(c.Node) || { passing: 0, warning: 0, critical: 0, serf: '' };
@@ -40,7 +41,7 @@ export function nodeList(main, scope) {
     table.set(rows);
   }
   const onErr = e => { report(e); if (e && !nodes) fill(body, errorBox(e)); };
-  scope.watch('catalog/nodes', {}, d => { nodes = d; draw(); }, onErr);
+  scope.watch('catalog/nodes', {}, (d, _, f) => { nodes = d; hidden = f; draw(); }, onErr);
   scope.watch('health/state/any', {}, d => { checks = d; draw(); }, onErr);
 }
 
