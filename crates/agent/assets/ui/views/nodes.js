@@ -54,9 +54,9 @@ export function nodePage(main, scope, name) {
   main.append(h('p', { class: 'crumbs' }, h('a', { href: '#/nodes' }, 'Nodes'), ' / '), h('h1', {}, name), info, services, checks, sessions);
   const onErr = e => report(e);
 
-  scope.watch(`catalog/node-services/${pathOf(name)}`, {}, d => {
+  scope.watch(`catalog/node-services/${pathOf(name)}`, {}, (d, _, hidden) => {
     if (!d) {
-      fill(info, empty(`There is no node called ${name} in the catalog.`));
+      fill(info, empty(hidden ? `This token may not read the node ${name}.` : `There is no node called ${name} in the catalog.`));
       fill(services);
       return;
     }
