@@ -1,7 +1,8 @@
 //! ACLs in the browser, against an agent with `default_policy = "deny"`:
 //! the token field logs in only with a token the agent knows and says who
-//! it is; a read-only token sees the keys it may read and not the others,
-//! is told "Permission denied" when it tries to write, and changes nothing;
+//! it is; a read-only token sees the keys it may read and not the others
+//! (with a note that ACLs hid some), is told "Permission denied" when it
+//! tries to create, edit or delete a key, and changes nothing;
 //! the management token creates a policy (a rule that does not parse is
 //! refused with the server's reason) and a token on the ACL page. Without
 //! ACLs, the ACL page says they are disabled.
@@ -171,6 +172,34 @@ async fn a_read_only_token_is_denied_writes_and_the_management_token_creates_a_p
     b.screenshot("acl-permission-denied").await?;
     let (status, _) = api(&ui, Method::GET, "/v1/kv/config/app/new", MANAGEMENT, None).await?;
     assert_eq!(status, 404, "the denied key was written");
+
+    info!("--- deleting or editing a key it may only read says Permission denied too");
+    b.click("tr[data-key='config/app/name'] button").await?;
+    confirm(b).await?;
+    b.wait_text(SHOWS_WITHIN, "#banner", |t| t.contains("Permission denied"))
+        .await?;
+    b.goto(&ui.page("/kv/config/app/name")).await?;
+    b.wait_text(SHOWS_WITHIN, "#kv-value", |t| t == "web")
+        .await?;
+    b.type_into("#kv-value", "changed").await?;
+    b.click("#save").await?;
+    b.wait_text(SHOWS_WITHIN, "#edit-msg", |t| {
+        t.contains("Permission denied")
+    })
+    .await?;
+    let (status, value) = api(
+        &ui,
+        Method::GET,
+        "/v1/kv/config/app/name?raw",
+        MANAGEMENT,
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (status, value.as_str()),
+        (200, "web"),
+        "a denied write changed the key"
+    );
 
     info!("--- the ACL page is refused to it");
     b.goto(&ui.page("/acl/policies")).await?;
