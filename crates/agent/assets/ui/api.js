@@ -27,10 +27,23 @@ export class ApiError extends Error {
 
 function describe(status, text) {
   if (status === 0) return `The agent is unreachable (${text}). Is it running, and is the tunnel up?`;
-  if (status === 403) return `Permission denied (403): ${text || 'the token may lack the rights'}. Set an ACL token above.`;
+  if (status === 403 && /ACL not found/i.test(text)) {
+    return 'The token is not valid (403 ACL not found): log out, or log in with another token.';
+  }
+  if (status === 403) {
+    // Consul says "Permission denied" and, where it can, the permission missing.
+    const detail = text.replace(/^Permission denied\s*:?\s*/i, '');
+    return `Permission denied (403)${detail ? ': ' + detail : ''}. This token may not do this; log in with one that may.`;
+  }
+  if (status === 401 && /ACL support disabled/i.test(text)) return 'ACLs are disabled on this agent (401 ACL support disabled).';
   if (/No cluster leader/i.test(text)) return 'The cluster has no leader (500 No cluster leader): reads and writes wait until one is elected.';
   if (/No known Consul servers/i.test(text)) return 'This agent knows no servers (500): it cannot read or write.';
   return `${status}: ${text || 'request failed'}`;
+}
+
+/** True when the agent answered that ACLs are off (401 ACL support disabled). */
+export function aclDisabled(err) {
+  return err instanceof ApiError && err.status === 401 && /ACL support disabled/i.test(err.text);
 }
 
 /** Encodes a KV key or name for a path, segment by segment. */
@@ -42,7 +55,7 @@ export function pathOf(key) {
  * Calls `v1/<path>` with `query` ({k: v}; v === true adds a bare flag).
  * Resolves to the Response when it is 2xx, or 404 with `allow404`.
  */
-export async function call(method, path, { query = {}, body, signal, allow404 = false } = {}) {
+export async function call(method, path, { query = {}, body, signal, allow404 = false, token: as } = {}) {
   const url = new URL('v1/' + path, base);
   const parts = [];
   for (const [k, v] of Object.entries(query)) {
@@ -51,7 +64,8 @@ export async function call(method, path, { query = {}, body, signal, allow404 = 
   }
   url.search = parts.join('&');
   const headers = {};
-  const t = token();
+  // `as` (a token being tried at log-in) instead of the one kept.
+  const t = as ?? token();
   if (t) headers['X-Consul-Token'] = t;
   let res;
   try {
@@ -65,12 +79,24 @@ export async function call(method, path, { query = {}, body, signal, allow404 = 
   throw new ApiError(res.status, text || res.statusText);
 }
 
-/** GET as JSON: {data (null on an allowed 404), index (X-Consul-Index, 0 if none), status}. */
+/**
+ * GET as JSON: {data (null on an allowed 404), index (X-Consul-Index, 0 if
+ * none), status, filtered (X-Consul-Results-Filtered-By-ACLs: the token may
+ * not read some of what the answer would have held)}.
+ */
 export async function getJSON(path, opts = {}) {
   const res = await call('GET', path, opts);
   const index = Number(res.headers.get('X-Consul-Index') || 0);
+  const filtered = res.headers.get('X-Consul-Results-Filtered-By-ACLs') === 'true';
   const data = res.status === 404 ? null : await res.json();
-  return { data, index, status: res.status };
+  return { data, index, status: res.status, filtered };
+}
+
+/** Sends `value` as a JSON body with `method`; resolves to the answer's JSON. */
+export async function sendJSON(method, path, value, opts = {}) {
+  const res = await call(method, path, { ...opts, body: JSON.stringify(value) });
+  const text = await res.text();
+  return text ? JSON.parse(text) : null;
 }
 
 /** The bytes of a KV value (base64; null is empty). */

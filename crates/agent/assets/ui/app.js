@@ -1,13 +1,15 @@
 // The UI's entry: hash routes (so every URL stays relative to /ui/), the
-// token field, and the banner that says when the agent cannot be reached.
+// log-in with an ACL token (login.js), the banner that says when the agent
+// cannot be reached, and the note that ACLs hid some of a page's results.
 
 import { Scope } from './live.js';
-import { setToken, token } from './api.js';
+import { initLogin } from './login.js';
 import { overview } from './views/overview.js';
 import { serviceList, servicePage } from './views/services.js';
 import { nodeList, nodePage } from './views/nodes.js';
 import { kvRoute } from './views/kv.js';
 import { sessionList } from './views/sessions.js';
+import { aclRoute } from './views/acl.js';
 import { report } from './dom.js';
 
 const routes = [
@@ -18,9 +20,11 @@ const routes = [
   [/^\/nodes\/(.+)$/, 'nodes', nodePage],
   [/^\/kv\/(.*)$/, 'kv', kvRoute],
   [/^\/sessions$/, 'sessions', sessionList],
+  [/^\/acl(?:\/(tokens|policies|roles))?(?:\/(.+))?$/, 'acl', aclRoute],
 ];
 
 const main = document.getElementById('main');
+const filteredNote = document.getElementById('filtered');
 let current = null;
 
 function notFound(el) {
@@ -47,7 +51,8 @@ function render() {
     if (a.dataset.section === section) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  current = new Scope();
+  filteredNote.hidden = true;
+  current = new Scope({ onFiltered: any => { filteredNote.hidden = !any; } });
   main.replaceChildren();
   main.dataset.view = section;
   view(main, current, ...args);
@@ -57,13 +62,9 @@ function safeDecode(s) {
   try { return decodeURIComponent(s); } catch { return s; }
 }
 
-const tokenInput = document.getElementById('token');
-tokenInput.value = token();
-document.getElementById('token-form').addEventListener('submit', e => {
-  e.preventDefault();
-  setToken(tokenInput.value.trim());
-  render();
-});
-
 window.addEventListener('hashchange', () => { render(); main.focus({ preventScroll: true }); });
-render();
+// The kept token is checked before the first page asks anything with it.
+initLogin(render).then(dropped => {
+  render();
+  if (dropped) report(dropped);
+});

@@ -102,6 +102,20 @@ export function pagedTable(head, renderRow, { size = 100, label = 'rows' } = {})
   return { el, set(r) { rows = r; draw(); }, reset() { page = 0; } };
 }
 
+/** A message line under a form: kind is 'ok', 'error' or 'info'. */
+export function notice(id) {
+  const el = h('div', { id, class: 'notice', role: 'status', 'aria-live': 'polite', hidden: true });
+  return {
+    el,
+    show(kind, ...content) {
+      el.className = `notice ${kind}`;
+      fill(el, ...content);
+      el.hidden = false;
+    },
+    clear() { el.hidden = true; fill(el); },
+  };
+}
+
 /** Shows (err) or clears (null) the banner under the header. */
 export function report(err) {
   const banner = document.getElementById('banner');

@@ -36,11 +36,23 @@ window.praetorLive = stats;
 
 /**
  * A scope owns the loops and listeners of one view; dispose() stops them all.
+ * It also keeps, per query, whether the last answer was filtered by ACLs
+ * (X-Consul-Results-Filtered-By-ACLs) and calls onFiltered(any) when that
+ * changes, so the page can say some results are hidden.
  */
 export class Scope {
-  constructor() {
+  constructor({ onFiltered = () => {} } = {}) {
     this.ctrl = new AbortController();
     this.cleanups = [];
+    this.filtered = new Map();
+    this.onFiltered = onFiltered;
+  }
+
+  /** Records whether the answer to `query` left something out. */
+  noteFiltered(query, filtered) {
+    if (this.signal.aborted || this.filtered.get(query) === filtered) return;
+    this.filtered.set(query, filtered);
+    this.onFiltered([...this.filtered.values()].some(Boolean));
   }
 
   get signal() { return this.ctrl.signal; }
@@ -53,9 +65,10 @@ export class Scope {
   }
 
   /**
-   * Calls onData(data, index) with the answer of GET v1/<path>, then again
-   * each time it changes. onError(err) on a failure (then retries with
-   * backoff); onError(null) when it works again.
+   * Calls onData(data, index, filtered) with the answer of GET v1/<path>,
+   * then again each time it changes (filtered: ACLs left something out).
+   * onError(err) on a failure (then retries with backoff); onError(null)
+   * when it works again.
    */
   watch(path, { query = {}, allow404 = false } = {}, onData, onError = () => {}) {
     const scope = this.signal;
@@ -81,10 +94,11 @@ export class Scope {
           const r = await getJSON(path, { query: q, signal: req.signal, allow404 });
           if (failing) { failing = false; onError(null); }
           backoff = 0;
+          this.noteFiltered(path, r.filtered);
           // An index that goes backwards means the state was reset: start over.
           const changed = r.index !== index || index === 0;
           index = r.index > 0 && r.index >= index ? r.index : 0;
-          if (changed) onData(r.data, r.index);
+          if (changed) onData(r.data, r.index, r.filtered);
           // Endpoints without an index cannot block: pace them.
           if (!r.index) await sleep(2000, scope);
         } catch (e) {

@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("app.js", JS),
     asset!("api.js", JS),
+    asset!("login.js", JS),
     asset!("live.js", JS),
     asset!("dom.js", JS),
     asset!("diff.js", JS),
@@ -54,6 +55,7 @@ const ASSETS: &[Asset] = &[
     asset!("views/nodes.js", JS),
     asset!("views/kv.js", JS),
     asset!("views/sessions.js", JS),
+    asset!("views/acl.js", JS),
     // js-yaml 4.1.0 (MIT, vendor/js-yaml.LICENSE), loaded only to validate YAML.
     asset!("vendor/js-yaml.mjs", JS),
     asset!("vendor/js-yaml.LICENSE", "text/plain; charset=utf-8"),

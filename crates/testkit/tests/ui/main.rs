@@ -4,6 +4,7 @@
 //! the pages it visits under `target/ui-screenshots/` (the README's come from
 //! there, copied to `docs/ui/`). A browser that cannot start fails the test.
 
+mod acl;
 mod history;
 mod kv;
 mod prefix;

@@ -4,7 +4,7 @@
 // any two versions and a rollback written with check-and-set.
 
 import { call, getJSON, pathOf, decodeValue, valueBytes } from '../api.js';
-import { h, fill, empty, errorBox, facts, pagedTable, report, confirmDialog } from '../dom.js';
+import { h, fill, empty, errorBox, facts, pagedTable, report, confirmDialog, notice } from '../dom.js';
 import { guessFormat, validate } from '../validate.js';
 import { lineDiff } from '../diff.js';
 
@@ -39,20 +39,6 @@ function parentOf(key) {
   return cut < 0 ? '' : trimmed.slice(0, cut + 1);
 }
 
-/** A message line under a form: kind is 'ok', 'error' or 'info'. */
-function notice(id) {
-  const el = h('div', { id, class: 'notice', role: 'status', 'aria-live': 'polite', hidden: true });
-  return {
-    el,
-    show(kind, ...content) {
-      el.className = `notice ${kind}`;
-      fill(el, ...content);
-      el.hidden = false;
-    },
-    clear() { el.hidden = true; fill(el); },
-  };
-}
-
 /** The format picker, with text/JSON/YAML. */
 function formatSelect(id, value) {
   const sel = h('select', { id, name: 'format' },
@@ -78,6 +64,7 @@ async function checkBeforeSave(format, text, msg, save) {
 function folderPage(main, scope, prefix) {
   document.title = `${prefix || 'Key/Value'} · Praetor`;
   let keys = null;
+  let hidden = false; // ACLs left keys out of the last answer
   const filter = h('input', {
     type: 'search', id: 'kv-filter', placeholder: 'Filter this folder', 'aria-label': 'Filter keys',
     oninput: () => { table.reset(); draw(); },
@@ -152,9 +139,19 @@ function folderPage(main, scope, prefix) {
     } catch (err) { report(err); }
   }
 
+  // ACLs hid every entry: the folders a token may read can still be opened
+  // by path (Consul lists only keys the token may read, not their parents).
+  function hiddenHere() {
+    const path = h('input', { id: 'kv-goto', 'aria-label': 'Folder or key path', placeholder: 'config/app/', spellcheck: 'false', autocomplete: 'off' });
+    const go = h('form', { class: 'row', onsubmit: e => { e.preventDefault(); const to = path.value.trim().replace(/^\/+/, ''); if (to) location.hash = kvHref(to); } },
+      path, h('button', { type: 'submit' }, 'Open'));
+    return h('div', { class: 'empty' }, 'This token may read no keys here. Open a folder or key it may read by its path:', go);
+  }
+
   function draw() {
     if (!keys) return;
     const here = keys.filter(k => k !== prefix);
+    if (!here.length && hidden) { fill(body, hiddenHere()); return; }
     if (!here.length) { fill(body, empty(prefix ? 'This folder is empty.' : 'There are no keys yet. Create one below.')); return; }
     const q = filter.value.trim().toLowerCase();
     const rows = q ? here.filter(k => k.slice(prefix.length).toLowerCase().includes(q)) : here;
@@ -163,8 +160,9 @@ function folderPage(main, scope, prefix) {
     table.set(rows);
   }
 
-  scope.watch('kv/' + pathOf(prefix), { query: { keys: true, separator: '/' }, allow404: true }, d => {
+  scope.watch('kv/' + pathOf(prefix), { query: { keys: true, separator: '/' }, allow404: true }, (d, _, f) => {
     keys = d || [];
+    hidden = f;
     draw();
   }, e => { report(e); if (e && !keys) fill(body, errorBox(e)); });
 }

@@ -9,6 +9,7 @@ import { sessionTable } from './sessions.js';
 export function nodeList(main, scope) {
   document.title = 'Nodes · Praetor';
   let nodes = null, checks = [];
+  let hidden = false; // ACLs left nodes out of the last answer
   const search = h('input', {
     type: 'search', id: 'node-search', placeholder: 'Search by name or address', 'aria-label': 'Search nodes',
     oninput: () => { table.reset(); draw(); },
@@ -23,7 +24,7 @@ export function nodeList(main, scope) {
 
   function draw() {
     if (!nodes) return;
-    if (!nodes.length) { fill(body, empty('No nodes in the catalog.')); return; }
+    if (!nodes.length) { fill(body, empty(hidden ? 'No nodes this token may read.' : 'No nodes in the catalog.')); return; }
     const byNode = new Map();
     for (const c of checks) {
       const e = byNode.get(c.Node) || { passing: 0, warning: 0, critical: 0, serf: '' };
@@ -40,7 +41,7 @@ export function nodeList(main, scope) {
     table.set(rows);
   }
   const onErr = e => { report(e); if (e && !nodes) fill(body, errorBox(e)); };
-  scope.watch('catalog/nodes', {}, d => { nodes = d; draw(); }, onErr);
+  scope.watch('catalog/nodes', {}, (d, _, f) => { nodes = d; hidden = f; draw(); }, onErr);
   scope.watch('health/state/any', {}, d => { checks = d; draw(); }, onErr);
 }
 
@@ -53,9 +54,9 @@ export function nodePage(main, scope, name) {
   main.append(h('p', { class: 'crumbs' }, h('a', { href: '#/nodes' }, 'Nodes'), ' / '), h('h1', {}, name), info, services, checks, sessions);
   const onErr = e => report(e);
 
-  scope.watch(`catalog/node-services/${pathOf(name)}`, {}, d => {
+  scope.watch(`catalog/node-services/${pathOf(name)}`, {}, (d, _, hidden) => {
     if (!d) {
-      fill(info, empty(`There is no node called ${name} in the catalog.`));
+      fill(info, empty(hidden ? `This token may not read the node ${name}.` : `There is no node called ${name} in the catalog.`));
       fill(services);
       return;
     }

@@ -22,19 +22,21 @@ export function overview(main, scope) {
     busy = true;
     try {
       const signal = scope.signal;
-      const [self, leader, mem] = await Promise.all([
+      // Each read on its own: a token may read the members but not the
+      // agent (agent:read) or Raft (operator:read); each section says so.
+      const [self, leader, mem, raft] = await Promise.allSettled([
         getJSON('agent/self', { signal }),
         getJSON('status/leader', { signal }),
         getJSON('agent/members', { signal }),
+        getJSON('operator/raft/configuration', { signal }),
       ]);
-      let raft = null, raftErr = null;
-      try {
-        raft = (await getJSON('operator/raft/configuration', { signal })).data;
-      } catch (e) {
-        if (e.name === 'AbortError') throw e;
-        raftErr = e;
-      }
-      draw(self.data, leader.data, mem.data, raft, raftErr);
+      const all = [self, leader, mem, raft];
+      const aborted = all.find(r => r.status === 'rejected' && r.reason?.name === 'AbortError');
+      if (aborted) throw aborted.reason;
+      if (leader.status === 'rejected') throw leader.reason;
+      if (mem.status === 'fulfilled') scope.noteFiltered('agent/members', mem.value.filtered);
+      draw(self.value?.data ?? null, self.reason, leader.value.data,
+        mem.value?.data ?? null, mem.reason, raft.value?.data ?? null, raft.reason);
       report(null);
     } catch (e) {
       if (e.name !== 'AbortError') {
@@ -47,15 +49,17 @@ export function overview(main, scope) {
     }
   }
 
-  function draw(self, leader, mem, raft, raftErr) {
-    const cfg = self.Config || {};
+  function draw(self, selfErr, leader, mem, memErr, raft, raftErr) {
+    const cfg = self?.Config || {};
     const leaderNode = raft?.Servers?.find(s => s.Leader)?.Node;
     fill(summary, h('h2', {}, 'Cluster'), facts([
-      ['Datacenter', h('span', { id: 'datacenter' }, cfg.Datacenter)],
+      ['Datacenter', h('span', { id: 'datacenter' }, cfg.Datacenter || '—')],
       ['Leader', h('span', { id: 'leader' }, leader
         ? `${leaderNode ? leaderNode + ' · ' : ''}${leader}`
         : h('strong', { class: 'bad' }, 'no leader'))],
-      ['This agent', `${cfg.NodeName} (${cfg.Server ? 'server' : 'client'}) · ${cfg.Version || ''}`],
+      ['This agent', self
+        ? `${cfg.NodeName} (${cfg.Server ? 'server' : 'client'}) · ${cfg.Version || ''}`
+        : h('span', { class: 'bad', id: 'agent-error' }, selfErr ? selfErr.message : 'unknown')],
     ]));
 
     const serverRows = raft?.Servers || [];
@@ -70,6 +74,7 @@ export function overview(main, scope) {
               h('td', {}, h('span', { class: `badge ${s.Leader ? 'passing' : 'neutral'}` }, s.Leader ? 'leader' : s.Voter ? 'follower' : 'non-voter')),
               h('td', {}, s.Voter ? 'yes' : 'no')))))));
 
+    if (!mem) { fill(members, h('h2', {}, 'Members'), errorBox(memErr)); return; }
     const counts = {};
     for (const m of mem) {
       const st = MEMBER_STATUS[m.Status] || String(m.Status);

@@ -14,6 +14,7 @@ function worst(s) {
 export function serviceList(main, scope) {
   document.title = 'Services · Praetor';
   let all = null;
+  let hidden = false; // ACLs left services out of the last answer
   const search = h('input', {
     type: 'search', id: 'service-search', placeholder: 'Search by name or tag', 'aria-label': 'Search services',
     oninput: () => { table.reset(); draw(); },
@@ -34,7 +35,7 @@ export function serviceList(main, scope) {
 
   function draw() {
     if (!all) return;
-    if (!all.length) { fill(body, empty('No services are registered yet.')); return; }
+    if (!all.length) { fill(body, empty(hidden ? 'No services this token may read.' : 'No services are registered yet.')); return; }
     const q = search.value.trim().toLowerCase();
     const want = health.value;
     const rows = all.filter(s => (!q || s.Name.toLowerCase().includes(q) || (s.Tags || []).some(t => t.toLowerCase().includes(q)))
@@ -44,7 +45,7 @@ export function serviceList(main, scope) {
     table.set(rows);
   }
 
-  scope.watch('internal/ui/services', {}, data => { all = data; draw(); }, e => {
+  scope.watch('internal/ui/services', {}, (data, _, f) => { all = data; hidden = f; draw(); }, e => {
     report(e);
     if (e && !all) fill(body, errorBox(e));
   });

@@ -43,6 +43,7 @@ async function invalidate(s) {
 export function sessionList(main, scope) {
   document.title = 'Sessions · Praetor';
   let sessions = null;
+  let hidden = false; // ACLs left sessions out of the last answer
   const search = h('input', {
     type: 'search', id: 'session-search', placeholder: 'Search by name, ID or node', 'aria-label': 'Search sessions',
     oninput: () => { table.reset(); draw(); },
@@ -53,13 +54,16 @@ export function sessionList(main, scope) {
 
   function draw() {
     if (!sessions) return;
-    if (!sessions.length) { fill(body, empty('No sessions. Locks and leader elections create them.')); return; }
+    if (!sessions.length) {
+      fill(body, empty(hidden ? 'No sessions this token may read.' : 'No sessions. Locks and leader elections create them.'));
+      return;
+    }
     const q = search.value.trim().toLowerCase();
     const rows = sessions.filter(s => !q || [s.ID, s.Name || '', s.Node].some(v => v.toLowerCase().includes(q)));
     if (!rows.length) { fill(body, empty('No session matches the search.')); return; }
     if (body.firstChild !== table.el) fill(body, table.el);
     table.set(rows);
   }
-  scope.watch('session/list', {}, d => { sessions = d || []; draw(); },
+  scope.watch('session/list', {}, (d, _, f) => { sessions = d || []; hidden = f; draw(); },
     e => { report(e); if (e && !sessions) fill(body, errorBox(e)); });
 }
