@@ -593,9 +593,6 @@ fn token_count(agent: &AgentProcess, token_flag: &str) -> anyhow::Result<usize> 
 const BOOTSTRAP_SECRET: &str = "0e0a9f6e-4a7e-4f3b-9d8c-3c2a1b0f9e8d";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server side: PUT /v1/acl/bootstrap reads the new token back with the caller's \
-            (anonymous) token and answers 403 after bootstrapping, and ignores BootstrapSecret; \
-            remove this once the agent answers the bootstrap with the token"]
 async fn bootstrap_prints_a_management_token_once() -> anyhow::Result<()> {
     let (a, _lo) = acl_agent(None).await?;
 
