@@ -312,10 +312,11 @@ async fn bootstrap(
 ) -> Result<Response, ApiError> {
     enabled(&state)?;
     let accessor = uuid();
+    let secret = uuid();
     let token = model::Token {
         hash: record_hash(&[&accessor, model::GLOBAL_MANAGEMENT_ID]),
         accessor_id: accessor.clone(),
-        secret_id: uuid(),
+        secret_id: secret.clone(),
         description: "Bootstrap Token (Global Management)".into(),
         policies: vec![model::GLOBAL_MANAGEMENT_ID.into()],
         create_ms: now_ms(),
@@ -331,7 +332,10 @@ async fn bootstrap(
     if let Applied::Refused(reason) = resp {
         return Err(AclError::Denied(format!("Permission denied: {reason}")).into());
     }
-    token_reply(&state, &caller, accessor).await
+    // Read back with the new token: the caller (usually anonymous) may
+    // not read tokens, and the bootstrap has already happened.
+    let new_token = Caller(praetor_server::acl::Token::new(secret));
+    token_reply(&state, &new_token, accessor).await
 }
 
 // -------------------------------------------------------------- tokens
