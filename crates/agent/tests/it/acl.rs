@@ -1365,7 +1365,22 @@ async fn policies_are_created_read_updated_listed_and_deleted_and_bad_rules_refu
         "{list}"
     );
 
-    info!("--- update");
+    info!("--- update: a token holding the policy gets the new rules at once");
+    let t = a
+        .mgmt_put("/v1/acl/token", json!({"Policies": [{"ID": id}]}))
+        .await;
+    let holder = t["SecretID"].as_str().unwrap().to_owned();
+    a.call(
+        Method::PUT,
+        "/v1/kv/config/other",
+        Some(MGMT),
+        Some(b"1".to_vec()),
+    )
+    .await;
+    assert_eq!(
+        a.get_as("/v1/kv/config/other", Some(&holder)).await.status,
+        403
+    );
     let rules = r#"key_prefix "config/" { policy = "read" }"#;
     let u = a
         .mgmt_put(
@@ -1375,6 +1390,10 @@ async fn policies_are_created_read_updated_listed_and_deleted_and_bad_rules_refu
         .await;
     assert_eq!(u["Rules"], rules);
     assert_eq!(u["ID"], id.as_str());
+    assert_eq!(
+        a.get_as("/v1/kv/config/other", Some(&holder)).await.status,
+        200
+    );
 
     info!("--- refusals change nothing");
     let r = a
@@ -1738,5 +1757,52 @@ async fn with_acls_disabled_acl_endpoints_say_so_and_everything_else_needs_no_to
     }
     let r = a.http.get(a.u("/v1/kv/open")).send().await.unwrap();
     assert!(index_of(&r) > 0);
+    a.shutdown().await;
+}
+
+// ------------------------------------------------------ the default token
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_token_uses_the_agents_default_token() {
+    let default_secret = "3c1f2e4d-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+    let mut cfg = acl_config(Some(MGMT));
+    cfg.acl.tokens.default = Some(default_secret.into());
+    let a = TestAgent::start(cfg).await;
+    a.wait_for_management().await;
+    a.mgmt_put("/v1/acl/policy", json!({"Name": "app", "Rules": APP_ONLY}))
+        .await;
+    let t = a
+        .mgmt_put(
+            "/v1/acl/token",
+            json!({"SecretID": default_secret, "Policies": [{"Name": "app"}]}),
+        )
+        .await;
+    let accessor = t["AccessorID"].as_str().unwrap();
+    for k in ["config/app/x", "secret/x"] {
+        let r = a
+            .call(
+                Method::PUT,
+                &format!("/v1/kv/{k}"),
+                Some(MGMT),
+                Some(b"1".to_vec()),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let r = a.get_as("/v1/kv/config/app/x", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = a.get_as("/v1/kv/secret/x", None).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.text.contains(&format!("AccessorID '{accessor}'")),
+        "denied as the default token: {}",
+        r.text
+    );
+    let r = a.get_as("/v1/kv/?recurse", None).await;
+    assert_eq!(keys_of(&r), ["config/app/x"]);
+    assert!(r.filtered);
+    info!("--- a token given wins over the default");
+    let r = a.get_as("/v1/kv/secret/x", Some(MGMT)).await;
+    assert_eq!(r.status, 200);
     a.shutdown().await;
 }
