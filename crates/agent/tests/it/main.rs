@@ -2,6 +2,7 @@
 //! ephemeral port, driven by raw HTTP (reqwest) and by a real Consul client
 //! (rs-consul).
 
+mod acl;
 mod blocking;
 mod catalog;
 mod durability;
