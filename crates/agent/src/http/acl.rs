@@ -291,8 +291,9 @@ fn identities(
     Ok((s, n))
 }
 
+/// An optional JSON body: none, blank or `null` is the default.
 fn body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes.trim_ascii().is_empty() || bytes.trim_ascii() == b"null" {
         return Ok(T::default());
     }
     super::json_body(bytes)
