@@ -93,6 +93,13 @@ async fn propose(state: &AppState, caller: &Caller, cmd: AclCommand) -> Result<u
     }
 }
 
+/// Proposes a delete and answers `true`, as Consul's ACL deletes do.
+async fn deleted(state: &AppState, caller: &Caller, cmd: AclCommand) -> Result<Response, ApiError> {
+    enabled(state)?;
+    propose(state, caller, cmd).await?;
+    Ok(Json(true).into_response())
+}
+
 /// A read at least as new as `index` (after a write), on the leader.
 async fn read_after<R: praetor_server::acl::Guarded>(
     state: &AppState,
@@ -506,9 +513,7 @@ async fn token_delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    enabled(&state)?;
-    propose(&state, &caller, AclCommand::TokenDelete { accessor_id: id }).await?;
-    Ok(Json(true).into_response())
+    deleted(&state, &caller, AclCommand::TokenDelete { accessor_id: id }).await
 }
 
 /// The body of a clone: only the new description.
@@ -665,9 +670,7 @@ async fn policy_delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    enabled(&state)?;
-    propose(&state, &caller, AclCommand::PolicyDelete { id }).await?;
-    Ok(Json(true).into_response())
+    deleted(&state, &caller, AclCommand::PolicyDelete { id }).await
 }
 
 async fn policy_read(
@@ -676,8 +679,18 @@ async fn policy_read(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    enabled(&state)?;
-    let (headers, p) = read_with(&state, &caller, q.as_deref(), AclPolicyRead::ById(id)).await?;
+    policy_answer(&state, &caller, q.as_deref(), AclPolicyRead::ById(id)).await
+}
+
+/// One policy with its rules, or 403 "ACL not found", as Consul answers.
+async fn policy_answer(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<&str>,
+    read: AclPolicyRead,
+) -> Result<Response, ApiError> {
+    enabled(state)?;
+    let (headers, p) = read_with(state, caller, q, read).await?;
     let p = p.ok_or(AclError::NotFound)?;
     Ok((headers, Json(policy_json(&p, true))).into_response())
 }
@@ -688,11 +701,7 @@ async fn policy_read_by_name(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    enabled(&state)?;
-    let read = AclPolicyRead::ByName(name);
-    let (headers, p) = read_with(&state, &caller, q.as_deref(), read).await?;
-    let p = p.ok_or(AclError::NotFound)?;
-    Ok((headers, Json(policy_json(&p, true))).into_response())
+    policy_answer(&state, &caller, q.as_deref(), AclPolicyRead::ByName(name)).await
 }
 
 async fn policy_list(
@@ -795,9 +804,7 @@ async fn role_delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    enabled(&state)?;
-    propose(&state, &caller, AclCommand::RoleDelete { id }).await?;
-    Ok(Json(true).into_response())
+    deleted(&state, &caller, AclCommand::RoleDelete { id }).await
 }
 
 /// Consul answers a missing role with an empty 404 (unlike tokens and
@@ -808,8 +815,18 @@ async fn role_read(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    enabled(&state)?;
-    let (headers, r) = read_with(&state, &caller, q.as_deref(), AclRoleRead::ById(id)).await?;
+    role_answer(&state, &caller, q.as_deref(), AclRoleRead::ById(id)).await
+}
+
+/// One role, or an empty 404.
+async fn role_answer(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<&str>,
+    read: AclRoleRead,
+) -> Result<Response, ApiError> {
+    enabled(state)?;
+    let (headers, r) = read_with(state, caller, q, read).await?;
     Ok(match r {
         Some(role) => (headers, Json(role_json(&role))).into_response(),
         None => (StatusCode::NOT_FOUND, headers).into_response(),
@@ -822,12 +839,7 @@ async fn role_read_by_name(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    enabled(&state)?;
-    let (headers, r) = read_with(&state, &caller, q.as_deref(), AclRoleRead::ByName(name)).await?;
-    Ok(match r {
-        Some(role) => (headers, Json(role_json(&role))).into_response(),
-        None => (StatusCode::NOT_FOUND, headers).into_response(),
-    })
+    role_answer(&state, &caller, q.as_deref(), AclRoleRead::ByName(name)).await
 }
 
 async fn role_list(
