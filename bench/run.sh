@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
 #
-# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only] [praetor-bench flags, e.g. --duration-secs 2]
+# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only] [praetor-bench flags, e.g. --duration-secs 2]
 #
 # Installs etcd, etcdctl and protoc with apt if missing and builds `praetor` and `praetor-bench` in
 # release mode. Then four phases, each with data in a fresh temporary directory:
@@ -33,6 +33,14 @@
 # runs phase 2 alone and writes bench/results/health.md, --locks-only runs phase 3 alone and
 # writes bench/results/locks.md, instead of BENCHMARKS.md (for iterating on one phase).
 #
+# --acl-only runs a phase of its own, not part of the full run: `praetor-bench acl` starts two
+# durable single praetor servers on free loopback addresses in 127.0.13.0/24 with default ports,
+# one without ACLs and one with ACLs enforced (default deny, an application token with a handful
+# of prefix rules), measures durable puts and default-consistency gets on both, interleaved round
+# by round, and stops them (PIDs go to the same file). Logs go to bench/results/acl/, results to
+# bench/results/acl.json and bench/results/acl.md (section 14 of BENCHMARKS.md is that file's
+# section); BENCHMARKS.md is left as it was. Its own flags: --acl-clients, --acl-rounds, --acl-keys.
+#
 # Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
 # CARGO_TARGET_DIR is honoured.
 set -euo pipefail
@@ -48,22 +56,25 @@ RUN_DEADLINE=900      # seconds for the whole single-server workload run
 CLUSTER_DEADLINE=1200 # seconds for the whole cluster phase
 HEALTH_DEADLINE=1200  # seconds for the whole health phase
 LOCKS_DEADLINE=1500   # seconds for the whole locks phase
+ACL_DEADLINE=1200     # seconds for the whole acl phase
 
 CLUSTER_ONLY=0
 HEALTH_ONLY=0
 LOCKS_ONLY=0
+ACL_ONLY=0
 ARGS=()
 for arg in "$@"; do
   case "$arg" in
     --cluster-only) CLUSTER_ONLY=1 ;;
     --health-only) HEALTH_ONLY=1 ;;
     --locks-only) LOCKS_ONLY=1 ;;
+    --acl-only) ACL_ONLY=1 ;;
     *) ARGS+=("$arg") ;;
   esac
 done
 
 log() { echo "bench/run.sh: $*" >&2; }
-((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY > 1)) && { log "--cluster-only, --health-only and --locks-only exclude each other"; exit 2; }
+((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only and --acl-only exclude each other"; exit 2; }
 
 # --- tools ---------------------------------------------------------------------------
 missing=()
@@ -155,6 +166,23 @@ PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | sed -n 1p || true)"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 PRAETOR_VERSION="$PRAETOR_VERSION, built from commit $COMMIT plus any uncommitted changes"
 ETCD_VERSION="$(etcd --version | sed -n 1p)"
+
+# --- the acl phase (--acl-only): praetor with ACLs off and on -----------------------
+if ((ACL_ONLY)); then
+  ACL_JSON="$RESULTS/acl.json"
+  rm -f "$ACL_JSON" "$RESULTS/acl.md"
+  rm -rf "$RESULTS/acl"
+  log "acl phase: two single praetor servers, ACLs off and on, on 127.0.13.x"
+  # The same deadline and signal handling as the cluster phase.
+  timeout --foreground --signal=TERM --kill-after=30 "$ACL_DEADLINE" "$BENCH" acl \
+    --praetor-bin "$PRAETOR" --work "$WORK/acl" --logs "$RESULTS/acl" --pidfile "$CLUSTER_PIDS" \
+    --praetor-version "$PRAETOR_VERSION" --command "$COMMAND" --date "$DATE" --json "$ACL_JSON" \
+    --out "$RESULTS/acl.md" ${ARGS[@]+"${ARGS[@]}"} ||
+    log "the acl phase failed (exit $?); the report says what is missing"
+  stop_cluster_leftovers
+  log "wrote $RESULTS/acl.md and $ACL_JSON (BENCHMARKS.md unchanged)"
+  exit 0
+fi
 
 # --- phase 1: three-member clusters --------------------------------------------------
 CLUSTER_JSON="$RESULTS/cluster.json"

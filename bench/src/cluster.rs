@@ -281,6 +281,20 @@ impl Cluster {
         }
     }
 
+    /// Adds `-config-file=<path>` to every member's command line, after the
+    /// config files it has; takes effect from each member's next start.
+    pub fn add_config_file(&mut self, path: &Path) {
+        for m in &mut self.members {
+            let at = m
+                .args
+                .iter()
+                .rposition(|a| a.starts_with("-config-file="))
+                .map_or(1, |i| i + 1);
+            m.args
+                .insert(at, format!("-config-file={}", path.display()));
+        }
+    }
+
     /// Member `i`'s command line, for the report.
     pub fn command_line(&self, i: usize) -> String {
         let program = self.program.file_name().map_or_else(
@@ -304,6 +318,7 @@ impl Cluster {
             side: self.side,
             addrs: self.client_addrs(),
             pids: self.members.iter().filter_map(Member::pid).collect(),
+            token: None,
         }
     }
 

@@ -5,9 +5,11 @@
 //! its failover measurement needs; `health` starts and stops praetor agents
 //! itself to measure service registration and health checking (praetor
 //! only); `locks` starts three-server clusters of both with praetor client
-//! agents to time lock hand-over and transactions. Writes only keys under
+//! agents to time lock hand-over and transactions; `acl` starts two single
+//! servers, ACLs off and on, to measure what enforcement costs. Writes only keys under
 //! `bench/` and services and nodes named `bench-…`.
 
+mod acl_bench;
 mod cluster;
 mod cluster_bench;
 mod dns;
@@ -74,6 +76,12 @@ enum Cmd {
     /// hand-over when the holder dies on both, stops them, and writes the
     /// results as JSON (and, with --out, as a report of its own).
     Locks(Box<LocksArgs>),
+    /// Starts two single-server praetors, one without ACLs and one with
+    /// ACLs enforced (default deny, an application token with a handful of
+    /// prefix rules), measures durable puts and gets on both, interleaved,
+    /// stops them, and writes the results as JSON (and, with --out, as a
+    /// report of its own).
+    Acl(Box<acl_bench::AclArgs>),
 }
 
 #[derive(Args)]
@@ -154,6 +162,7 @@ async fn run() -> anyhow::Result<()> {
         Cmd::Cluster(args) => cluster_bench::run(*args).await,
         Cmd::Health(args) => health_bench::run(*args).await,
         Cmd::Locks(args) => locks_bench::run(*args).await,
+        Cmd::Acl(args) => acl_bench::run(*args).await,
     }
 }
 

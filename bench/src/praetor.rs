@@ -2,7 +2,8 @@
 //! Praetor's own `/v1/watch/kv/<prefix>` newline-delimited event stream.
 //! Each `Conn` is its own reqwest client, so each holds its own connection to
 //! each server it talks to. Also the status endpoints the cluster benchmark
-//! uses to find the leader.
+//! uses to find the leader. A client may carry an ACL token, sent as
+//! `X-Consul-Token` on every KV request.
 
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub struct Conn {
     bases: Vec<String>,
     /// Index into `bases` of the next request's server.
     next: usize,
+    /// The ACL token sent with every request, if any.
+    token: Option<String>,
 }
 
 fn client(total: Option<Duration>) -> anyhow::Result<reqwest::Client> {
@@ -36,14 +39,24 @@ fn client(total: Option<Duration>) -> anyhow::Result<reqwest::Client> {
 
 impl Conn {
     /// A client of the servers at `addrs` whose first request goes to
-    /// `addrs[first % addrs.len()]`.
-    pub fn new(addrs: &[String], first: usize) -> anyhow::Result<Self> {
+    /// `addrs[first % addrs.len()]`, sending `token` (if any) as
+    /// `X-Consul-Token` with every request.
+    pub fn new(addrs: &[String], first: usize, token: Option<&str>) -> anyhow::Result<Self> {
         ensure!(!addrs.is_empty(), "no praetor address");
         Ok(Self {
             http: client(Some(OP_TIMEOUT))?,
             bases: addrs.iter().map(|a| format!("http://{a}")).collect(),
             next: first % addrs.len(),
+            token: token.map(str::to_owned),
         })
+    }
+
+    /// `req` with the client's token, if it has one.
+    fn with_token(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.header("X-Consul-Token", t),
+            None => req,
+        }
     }
 
     /// The base URL of the next request's server.
@@ -57,8 +70,7 @@ impl Conn {
     pub async fn put(&mut self, key: &str, value: &[u8]) -> anyhow::Result<()> {
         let base = self.base();
         let resp = self
-            .http
-            .put(format!("{base}/v1/kv/{key}"))
+            .with_token(self.http.put(format!("{base}/v1/kv/{key}")))
             .body(value.to_vec())
             .send()
             .await?;
@@ -80,7 +92,7 @@ impl Conn {
             Read::Default => format!("{base}/v1/kv/{key}"),
             Read::Local => format!("{base}/v1/kv/{key}?stale"),
         };
-        let resp = self.http.get(url).send().await?;
+        let resp = self.with_token(self.http.get(url)).send().await?;
         let status = resp.status();
         let body = resp.bytes().await?;
         ensure!(

@@ -3,6 +3,7 @@
 //! nothing in the report is written by hand. The cluster phase's part is in
 //! `cluster`, the health phase's in `health`.
 
+pub mod acl;
 pub mod cluster;
 pub mod health;
 pub mod locks;

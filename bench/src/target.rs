@@ -44,6 +44,8 @@ pub struct Target {
     pub side: Side,
     pub addrs: Vec<String>,
     pub pids: Vec<u32>,
+    /// (praetor) The ACL token every client sends, if any.
+    pub token: Option<String>,
 }
 
 /// One client of a target. A client of several servers spreads its requests
@@ -67,7 +69,14 @@ impl Target {
             side,
             addrs: vec![addr],
             pids: vec![pid],
+            token: None,
         }
+    }
+
+    /// The same servers, every praetor client sending `token`.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
     }
 
     /// A new client, the `client`th of its workload, with its own connections
@@ -77,7 +86,11 @@ impl Target {
     /// balancer (tonic's power-of-two-choices) picks one per request.
     pub async fn connect(&self, client: usize) -> anyhow::Result<Conn> {
         Ok(match self.side {
-            Side::Praetor => Conn::Praetor(praetor::Conn::new(&self.addrs, client)?),
+            Side::Praetor => Conn::Praetor(praetor::Conn::new(
+                &self.addrs,
+                client,
+                self.token.as_deref(),
+            )?),
             Side::Etcd => Conn::Etcd(Box::new(etcd::Conn::connect(&self.addrs).await?)),
         })
     }

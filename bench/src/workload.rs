@@ -48,6 +48,33 @@ pub async fn closed_loop(
     duration: Duration,
     op: Op,
 ) -> anyhow::Result<Throughput> {
+    let run = closed_loop_samples(target, clients, duration, op).await?;
+    Ok(Throughput::new(
+        clients,
+        run.samples,
+        run.errors,
+        run.elapsed,
+    ))
+}
+
+/// What one closed-loop run measured, every latency kept (so that runs can
+/// be merged before percentiles are taken).
+pub struct LoopRun {
+    pub samples: Samples,
+    pub errors: u64,
+    pub elapsed: Duration,
+}
+
+/// As [`closed_loop`], the latencies returned rather than summarised.
+///
+/// # Errors
+/// When a client cannot connect or its warm-up request fails.
+pub async fn closed_loop_samples(
+    target: &Target,
+    clients: usize,
+    duration: Duration,
+    op: Op,
+) -> anyhow::Result<LoopRun> {
     let value = Arc::new(value());
     let barrier = Arc::new(Barrier::new(clients + 1));
     let mut tasks = JoinSet::new();
@@ -86,7 +113,11 @@ pub async fn closed_loop(
     barrier.wait().await;
     let start = Instant::now();
     let (samples, errors) = join(tasks).await?;
-    Ok(Throughput::new(clients, samples, errors, start.elapsed()))
+    Ok(LoopRun {
+        samples,
+        errors,
+        elapsed: start.elapsed(),
+    })
 }
 
 async fn run_op(
