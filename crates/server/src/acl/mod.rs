@@ -16,7 +16,7 @@ mod commands;
 mod reads;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use praetor_acl::{Access, Authorizer, Denied, Global, Policy, Resource};
 use praetor_store::acl::{AclTables, GLOBAL_MANAGEMENT_ID};
@@ -308,7 +308,7 @@ type Compiled = (u64, Arc<Authz>);
 pub struct Acl {
     config: AclConfig,
     /// secret → (the ACL tables' index it was compiled at, the authorizer).
-    cache: Mutex<HashMap<Token, Compiled>>,
+    cache: RwLock<HashMap<Token, Compiled>>,
 }
 
 impl Acl {
@@ -316,7 +316,7 @@ impl Acl {
     pub fn new(config: AclConfig) -> Acl {
         Acl {
             config,
-            cache: Mutex::default(),
+            cache: RwLock::default(),
         }
     }
 
@@ -335,8 +335,13 @@ impl Acl {
         }
         let now = now_ms();
         let tables = store.acl();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, authz)) = cache.get(token) {
+        // Nearly every request is a hit: readers do not wait on each other.
+        if let Some((at, authz)) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+        {
             if *at == tables.index() && !authz.expired(now) {
                 return Ok(authz.clone());
             }
@@ -345,6 +350,7 @@ impl Acl {
             .ok_or(AclError::NotFound)?;
         let authz =
             Arc::new(resolved.compile(self.config.default_allow, self.config.key_list_policy));
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
