@@ -212,7 +212,10 @@ impl Lexer<'_> {
                         other => {
                             return Err(RuleError::at(
                                 self.line,
-                                format!("unknown escape sequence \\{other} in a string"),
+                                format!(
+                                    "unknown escape sequence \\{} in a string",
+                                    other.escape_debug()
+                                ),
                             ))
                         }
                     }

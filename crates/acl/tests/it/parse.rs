@@ -377,3 +377,13 @@ fn resource_and_attribute_names_are_case_insensitive_as_in_hcl1_but_segments_are
         "already set",
     );
 }
+
+/// Found by the fuzz target: an escape of a line break inside a string
+/// put the raw line break into the error, which must be one line.
+#[test]
+fn an_escaped_line_break_is_refused_on_one_line() {
+    let e = Policy::parse("key \"a\\\nb\" { policy = \"read\" }").unwrap_err();
+    let text = e.to_string();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(text.contains("unknown escape sequence \\\\n"), "{text}");
+}

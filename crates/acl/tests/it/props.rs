@@ -63,8 +63,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn parse_never_panics_on_any_text(text in any::<String>()) {
-        let _ = Policy::parse(&text);
+    fn parse_never_panics_on_any_text_and_errors_are_one_line(text in any::<String>()) {
+        if let Err(e) = Policy::parse(&text) {
+            prop_assert!(!e.to_string().contains(['\n', '\r']), "{e}");
+        }
     }
 
     #[test]
@@ -79,7 +81,9 @@ proptest! {
     ) {
         let mut text = if json { "{".to_owned() } else { String::new() };
         text.push_str(&tokens.concat());
-        let _ = Policy::parse(&text);
+        if let Err(e) = Policy::parse(&text) {
+            prop_assert!(!e.to_string().contains(['\n', '\r']), "{e}");
+        }
     }
 
     #[test]
