@@ -115,6 +115,10 @@ struct Node {
 
 impl Node {
     async fn start(id: u64, bootstrap: bool) -> Node {
+        Node::start_with(id, bootstrap, crate::acl::AclConfig::default()).await
+    }
+
+    async fn start_with(id: u64, bootstrap: bool, acl: crate::acl::AclConfig) -> Node {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
@@ -129,7 +133,7 @@ impl Node {
             leader_wait: Duration::from_secs(5),
             stop: stop.clone(),
             metrics: crate::ServerMetrics::global(),
-            acl: crate::acl::AclConfig::default(),
+            acl,
         })
         .await
         .unwrap();
@@ -235,7 +239,14 @@ fn register_external(node: &str) -> Command {
 
 /// One bootstrapped server leading, its duties reading `pool`.
 async fn one_server(pool_with: Vec<MemberView>) -> (Node, Pool, View) {
-    let node = Node::start(1, true).await;
+    one_server_with(pool_with, crate::acl::AclConfig::default()).await
+}
+
+async fn one_server_with(
+    pool_with: Vec<MemberView>,
+    acl: crate::acl::AclConfig,
+) -> (Node, Pool, View) {
+    let node = Node::start_with(1, true, acl).await;
     let mut members = vec![node.member(0)];
     members.extend(pool_with);
     let pool = Pool::new(members);
@@ -500,4 +511,63 @@ async fn a_leader_that_leaves_removes_itself_and_another_server_leads() {
     for n in [a, b, c] {
         n.stop().await;
     }
+}
+
+/// With ACLs on, a new leader creates the built-in policy, the anonymous
+/// token and the initial management token once, and deletes tokens whose
+/// expiration time has passed (they stopped working then already).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_starts_the_acl_system_and_deletes_expired_tokens() {
+    use praetor_store::acl::{AclCommand, Token, ANONYMOUS_TOKEN_ID, GLOBAL_MANAGEMENT_ID};
+    let acl = crate::acl::AclConfig {
+        enabled: true,
+        initial_management: Some("root-secret".into()),
+        datacenter: DC.into(),
+        ..crate::acl::AclConfig::default()
+    };
+    let (node, _pool, _view) = one_server_with(Vec::new(), acl).await;
+    let s = node.server.clone();
+    wait_for("the ACL start-up", || {
+        let st = s.shared().read();
+        let t = st.store.acl();
+        (t.policy(GLOBAL_MANAGEMENT_ID).is_some()
+            && t.token(ANONYMOUS_TOKEN_ID).is_some()
+            && t.token_by_secret("root-secret").is_some())
+        .then_some(())
+        .ok_or(format!("{} tokens", t.tokens().count()))
+    })
+    .await;
+    let root = crate::acl::Token::new("root-secret");
+    assert!(s.authorize(&root).unwrap().is_management());
+
+    let soon = crate::acl::now_ms() + 300;
+    let expiring = |accessor: &str, at: u64| {
+        Command::Acl(AclCommand::TokenSet {
+            token: Token {
+                accessor_id: accessor.into(),
+                secret_id: format!("{accessor}-secret"),
+                expiration_ms: Some(at),
+                ..Token::default()
+            },
+            create: true,
+        })
+    };
+    s.write(expiring("short", soon)).await.unwrap();
+    s.write(expiring("long", soon + 3_600_000)).await.unwrap();
+    wait_for("the expired token to be deleted", || {
+        let st = s.shared().read();
+        match st.store.acl().token("short") {
+            None => Ok(()),
+            Some(_) => Err("still there".into()),
+        }
+    })
+    .await;
+    assert!(
+        s.shared().read().store.acl().token("long").is_some(),
+        "a token that has not expired stays"
+    );
+    assert!(matches!(
+        s.authorize(&crate::acl::Token::new("short-secret")),
+        Err(crate::ServerError::Acl(crate::acl::AclError::NotFound))
+    ));
 }
