@@ -400,6 +400,62 @@ mod tests {
         );
     }
 
+    /// A client agent that no server answers follows `acl.down_policy`:
+    /// extend-cache keeps using a token's last resolution, deny refuses,
+    /// allow allows; an unknown token is refused under extend-cache.
+    #[tokio::test(start_paused = true)]
+    async fn with_no_server_answering_the_down_policy_decides() {
+        use praetor_acl::{Access, Resource};
+        let backend = Backend::Remote(Arc::new(crate::backend::Remote::default()));
+        let known = Token::new("known");
+        let resolved = Resolved {
+            accessor_id: "a1".into(),
+            rules: vec!["key_prefix \"app/\" { policy = \"read\" }".into()],
+            ..Resolved::default()
+        };
+        let with = |down_policy| {
+            let acl = AgentAcl::new(
+                AclSettings {
+                    enabled: true,
+                    default_allow: false,
+                    down_policy,
+                    token_ttl: Duration::from_secs(30),
+                    ..AclSettings::default()
+                },
+                "dc1",
+                None,
+            );
+            // Resolved long ago (past its TTL), as before the servers went away.
+            let stale = Instant::now() - Duration::from_secs(3600);
+            acl.cache.lock().unwrap().insert(
+                known.clone(),
+                (stale, Arc::new(resolved.compile(false, false))),
+            );
+            acl
+        };
+
+        let extend = with(DownPolicy::ExtendCache);
+        let authz = extend.authorize(&backend, &known).await.unwrap();
+        assert!(authz.allows(Resource::Key, "app/x", Access::Read));
+        assert!(!authz.allows(Resource::Key, "other", Access::Read));
+        assert!(
+            extend
+                .authorize(&backend, &Token::new("never-seen"))
+                .await
+                .is_err(),
+            "nothing cached: refused"
+        );
+        assert!(with(DownPolicy::Deny)
+            .authorize(&backend, &known)
+            .await
+            .is_err());
+        let allow = with(DownPolicy::Allow)
+            .authorize(&backend, &known)
+            .await
+            .unwrap();
+        assert!(allow.allows(Resource::Key, "other", Access::Write));
+    }
+
     #[test]
     fn token_kinds_take_consuls_names_old_and_new() {
         assert_eq!(
