@@ -616,6 +616,13 @@ fn replay(target: &str, input: &[u8]) {
             let _ = postcard::from_bytes::<(u64, praetor_server::rpc::Request)>(input);
             let _ = postcard::from_bytes::<(u64, praetor_server::rpc::Reply)>(input);
         }
+        "acl_rules" => {
+            if let Ok(text) = std::str::from_utf8(input) {
+                if let Err(e) = praetor_acl::Policy::parse(text) {
+                    assert!(!e.to_string().contains('\n'), "one line: {e}");
+                }
+            }
+        }
         other => panic!("no replay for fuzz target {other:?}"),
     }
 }
