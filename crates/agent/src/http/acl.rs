@@ -366,9 +366,7 @@ async fn token_from(
     let (services, nodes) = identities(&req.service_identities, &req.node_identities)?;
     let policies = policy_ids(state, caller, &req.policies).await?;
     let roles = role_ids(state, caller, &req.roles).await?;
-    if req.description.len() > 4096 {
-        return Err(invalid("Description is too long (the limit is 4096 bytes)"));
-    }
+    check_description(&req.description)?;
     Ok(model::Token {
         hash: record_hash(&[
             &req.description,
@@ -386,6 +384,18 @@ async fn token_from(
         local: req.local,
         ..model::Token::default()
     })
+}
+
+/// Longest description a token, policy or role may have.
+const MAX_DESCRIPTION: usize = 4096;
+
+fn check_description(d: &str) -> Result<(), ApiError> {
+    if d.len() > MAX_DESCRIPTION {
+        return Err(invalid(format!(
+            "Description is too long (the limit is {MAX_DESCRIPTION} bytes)"
+        )));
+    }
+    Ok(())
 }
 
 fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
@@ -581,6 +591,7 @@ fn policy_from(req: PolicyRequest, id: String) -> Result<model::Policy, ApiError
     if req.name.is_empty() {
         return Err(invalid("Invalid Policy: no name set"));
     }
+    check_description(&req.description)?;
     if !praetor_acl::is_valid_policy_name(&req.name) {
         return Err(invalid(format!(
             "Invalid Policy: invalid Name {:?}. Only alphanumeric characters, '-' and '_' are allowed",
@@ -726,6 +737,7 @@ async fn role_from(
     if req.name.is_empty() {
         return Err(invalid("Missing Role Name"));
     }
+    check_description(&req.description)?;
     if !praetor_acl::is_valid_role_name(&req.name) {
         return Err(invalid(format!(
             "Invalid Role: invalid Name {:?}. Only alphanumeric characters, '-' and '_' are allowed",
