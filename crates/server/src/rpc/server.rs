@@ -90,9 +90,11 @@ pub async fn serve_tls<H: Handler>(
             Ok(slot) => {
                 let _ = stream.set_nodelay(true);
                 tasks.spawn(run_connection(
-                    stream,
-                    tls.clone(),
-                    peer,
+                    Incoming {
+                        tcp: stream,
+                        peer,
+                        tls: tls.clone(),
+                    },
                     slot,
                     Arc::clone(&handler),
                     Arc::clone(&intake),
@@ -126,18 +128,25 @@ fn warn_peer(intake: &Intake, peer: SocketAddr, what: &str, reason: &str) {
     }
 }
 
-/// Serves one connection: the handshake, then its frames, until the peer
-/// closes it, breaks a rule, or `stop`.
-async fn run_connection<H: Handler>(
+/// A connection just accepted: its socket, its peer's address, and the
+/// TLS it must be accepted through.
+struct Incoming {
     tcp: TcpStream,
-    tls: Option<Arc<RpcTls>>,
     peer: SocketAddr,
+    tls: Option<Arc<RpcTls>>,
+}
+
+/// Serves one connection: TLS (when configured), the handshake, then its
+/// frames, until the peer closes it, breaks a rule, or `stop`.
+async fn run_connection<H: Handler>(
+    incoming: Incoming,
     slot: ConnSlot,
     handler: Arc<H>,
     intake: Arc<Intake>,
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
+    let Incoming { tcp, peer, tls } = incoming;
     let limits = &intake.limits;
     let accepted = match &tls {
         None => Ok((RpcStream::Plain(tcp), PeerRole::Any)),

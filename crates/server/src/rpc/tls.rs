@@ -290,3 +290,7 @@ impl RpcTls {
         ))
     }
 }
+
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tests;
