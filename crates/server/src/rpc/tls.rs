@@ -152,7 +152,16 @@ pub struct RpcTls {
     state: Reloadable<State>,
     /// `server.<datacenter>.<domain>`.
     server_name: ServerName<'static>,
+    /// When a failed outgoing handshake was last logged, per peer address:
+    /// Raft retries a refused peer many times a second, the log says it
+    /// once a minute.
+    logged: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, std::time::Instant>>,
 }
+
+/// How often a failed handshake with one peer is logged.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+/// Peers remembered for that; past it, the memory starts over.
+const LOG_MEMORY: usize = 1024;
 
 impl std::fmt::Debug for RpcTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -182,6 +191,7 @@ impl RpcTls {
         Ok(Some(Arc::new(RpcTls {
             state: Reloadable::new(Arc::new(State::build(settings)?)),
             server_name,
+            logged: std::sync::Mutex::default(),
         })))
     }
 
@@ -212,13 +222,37 @@ impl RpcTls {
         match &state.connector {
             None => Ok(RpcStream::Plain(tcp)),
             Some(connector) => {
-                let tls = connector
-                    .connect(self.server_name.clone(), tcp)
-                    .await
-                    .map_err(|e| io::Error::new(e.kind(), format!("tls handshake: {e}")))?;
-                Ok(RpcStream::Tls(Box::new(tokio_rustls::TlsStream::Client(
-                    tls,
-                ))))
+                let peer = tcp.peer_addr().ok();
+                match connector.connect(self.server_name.clone(), tcp).await {
+                    Ok(tls) => Ok(RpcStream::Tls(Box::new(tokio_rustls::TlsStream::Client(
+                        tls,
+                    )))),
+                    Err(e) => {
+                        if let Some(peer) = peer.filter(|p| self.may_log(*p)) {
+                            tracing::warn!(%peer, error = %e, "rpc tls handshake with a server failed");
+                        }
+                        Err(io::Error::new(e.kind(), format!("tls handshake: {e}")))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a failure with `peer` may be logged now (once a minute).
+    fn may_log(&self, peer: std::net::SocketAddr) -> bool {
+        let now = std::time::Instant::now();
+        let mut logged = self
+            .logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if logged.len() >= LOG_MEMORY {
+            logged.clear();
+        }
+        match logged.get(&peer) {
+            Some(at) if now.duration_since(*at) < LOG_EVERY => false,
+            _ => {
+                logged.insert(peer, now);
+                true
             }
         }
     }
