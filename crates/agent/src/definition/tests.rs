@@ -115,7 +115,8 @@ fn each_check_kind_is_parsed_into_its_kind() {
         Kind::Grpc {
             target: "127.0.0.1:1/svc".into(),
             tls: true,
-            tls_skip_verify: false
+            tls_skip_verify: false,
+            tls_server_name: String::new()
         }
     );
     assert_eq!(
