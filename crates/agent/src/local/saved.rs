@@ -321,4 +321,51 @@ mod tests {
             assert_eq!(serde_json::to_string(&check).unwrap(), *file);
         }
     }
+
+    #[test]
+    fn tls_server_name_is_saved_and_loaded_and_absent_when_empty() {
+        let saved_with = |kind: Kind| {
+            let check = LocalCheck {
+                id: "c".into(),
+                name: "c".into(),
+                service_id: String::new(),
+                notes: String::new(),
+                status: "critical".into(),
+                output: String::new(),
+                deregister_after: None,
+                definition: Some(Definition::new("c", kind, Duration::from_secs(5))),
+            };
+            let file = serde_json::to_string(&check).unwrap();
+            let back: LocalCheck = serde_json::from_str(&file).unwrap();
+            (file, check, back)
+        };
+        let http = |name: &str| Kind::Http {
+            url: "https://127.0.0.1:1/".into(),
+            method: "GET".into(),
+            header: BTreeMap::new(),
+            body: None,
+            tls_skip_verify: true,
+            tls_server_name: name.into(),
+            disable_redirects: false,
+        };
+        let grpc = |name: &str| Kind::Grpc {
+            target: "127.0.0.1:9/svc".into(),
+            tls: true,
+            tls_skip_verify: false,
+            tls_server_name: name.into(),
+        };
+        for kind in [http("svc.internal"), grpc("svc.internal")] {
+            let (file, check, back) = saved_with(kind);
+            assert!(
+                file.contains(r#""tls_server_name":"svc.internal""#),
+                "{file}"
+            );
+            assert_eq!(back, check);
+        }
+        for kind in [http(""), grpc("")] {
+            let (file, check, back) = saved_with(kind);
+            assert!(!file.contains("tls_server_name"), "{file}");
+            assert_eq!(back, check);
+        }
+    }
 }
