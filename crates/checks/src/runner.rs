@@ -75,8 +75,10 @@ impl Runner {
     /// # Errors
     ///
     /// [`CheckError::InvalidDefinition`] if `def` cannot run (see
-    /// [`Definition::validate`]; also an unparsable URL, method, header or
-    /// gRPC target), [`CheckError::Tls`] if its TLS client cannot be built.
+    /// [`Definition::validate`], which refuses a `tls_server_name` that is
+    /// neither a DNS name nor an IP address; also an unparsable URL,
+    /// method, header or gRPC target), [`CheckError::Tls`] if its TLS
+    /// client cannot be built.
     /// Nothing is started then.
     ///
     /// # Panics
@@ -108,7 +110,9 @@ impl Runner {
     }
 
     /// As [`Runner::spawn_on`], with HTTPS and gRPC-over-TLS checks
-    /// verifying servers against `trust` instead of the system's roots.
+    /// verifying servers against `trust` instead of the system's roots
+    /// (for an agent that trusts its own CA for checks, as Consul's
+    /// `enable_agent_tls_for_checks`).
     ///
     /// # Errors
     ///
