@@ -58,6 +58,9 @@ enum Command {
     Acl(cmd::acl::AclCommand),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
+    /// Creates a CA and the certificates it signs for TLS.
+    #[command(subcommand)]
+    Tls(cmd::tls::TlsCommand),
     /// Prints the version.
     Version,
 }
@@ -74,6 +77,7 @@ fn main() {
     };
     let result = match cli.command {
         Command::Agent(a) => cmd::agent::run(a),
+        Command::Tls(c) => cmd::tls::run(c),
         Command::Version => {
             cmd::info::version();
             Ok(())
@@ -100,7 +104,7 @@ fn main() {
                         Command::Acl(c) => cmd::acl::run(c).await,
                         Command::Lock(a) => cmd::lock::lock(a).await,
                         Command::Elect(a) => cmd::lock::elect(a).await,
-                        Command::Agent(_) | Command::Version => Ok(()),
+                        Command::Agent(_) | Command::Version | Command::Tls(_) => Ok(()),
                     }
                 })
             }),

@@ -12,6 +12,7 @@ pub mod members;
 pub mod membership;
 pub mod operator;
 pub mod snapshot;
+pub mod tls;
 pub mod token;
 pub mod watch;
 
