@@ -85,34 +85,25 @@ mod tests {
 
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "praetor-cli-tls-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
     #[test]
     fn next_free_skips_numbers_whose_certificate_or_key_exists() {
-        let dir = temp_dir("next-free");
-        let (cert, key) = next_free(&dir, "dc1-server-consul").expect("free");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
+        let (cert, key) = next_free(dir, "dc1-server-consul").expect("free");
         assert_eq!(cert, dir.join("dc1-server-consul-0.pem"));
         assert_eq!(key, dir.join("dc1-server-consul-0-key.pem"));
         std::fs::write(&cert, "x").expect("write");
         // Only the key of 1 exists: 1 is taken too.
         std::fs::write(dir.join("dc1-server-consul-1-key.pem"), "x").expect("write");
-        let (cert, key) = next_free(&dir, "dc1-server-consul").expect("free");
+        let (cert, key) = next_free(dir, "dc1-server-consul").expect("free");
         assert_eq!(cert, dir.join("dc1-server-consul-2.pem"));
         assert_eq!(key, dir.join("dc1-server-consul-2-key.pem"));
-        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]
     fn write_new_never_overwrites_and_sets_the_mode() {
-        let dir = temp_dir("write-new");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
         let path = dir.join("k.pem");
         write_new(&path, b"first", KEY_MODE).expect("written");
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
@@ -123,6 +114,5 @@ mod tests {
             format!("{} already exists.", path.display())
         );
         assert_eq!(std::fs::read(&path).expect("read"), b"first");
-        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

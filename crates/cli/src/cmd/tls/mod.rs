@@ -152,3 +152,6 @@ fn check_dns_word(flag: &str, value: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
