@@ -66,6 +66,10 @@ enum Command {
 }
 
 fn main() {
+    // reqwest's rustls backend (praetor-client's HTTPS, the agent's HTTP
+    // watch handlers) takes the process's crypto provider: ring, never
+    // aws-lc. Nothing has installed one yet, so this cannot lose a race.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let parsed = args::normalize(Cli::command(), std::env::args_os()).and_then(Cli::try_parse_from);
     let cli = match parsed {
         Ok(cli) => cli,
