@@ -5,7 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod session;
-mod tls;
+pub mod tls;
 pub mod watch;
 
 use std::time::Duration;

@@ -5,6 +5,12 @@
 //! and no verification at all when asked. Files are read through
 //! praetor-tls, whose errors name the file. Never installs a process-wide
 //! crypto provider and never logs key material.
+//!
+//! reqwest here has its `rustls-no-provider` backend (no aws-lc), which
+//! panics when a client is built without a config handed in and without a
+//! process-wide provider: every reqwest client in a process that links this
+//! crate takes [`client_config`] through `tls_backend_preconfigured`, or the
+//! process installs ring first (the `praetor` binary's `main` does).
 
 use std::sync::Arc;
 
