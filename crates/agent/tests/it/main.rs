@@ -15,6 +15,7 @@ mod metrics;
 mod parsers;
 mod session;
 mod snapshot;
+mod tls;
 mod ui;
 mod watch;
 mod watches;

@@ -16,6 +16,7 @@ mod membership;
 mod partition;
 mod peers;
 mod restart;
+mod tls;
 mod tutorial;
 
 use std::collections::BTreeMap;
