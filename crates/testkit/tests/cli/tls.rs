@@ -782,3 +782,101 @@ async fn the_cli_refuses_an_agent_signed_by_another_ca_unless_told_not_to_verify
     assert!(out.stderr.contains("CONSUL_HTTP_SSL"), "{out:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_talks_to_an_agents_own_https_api_with_certificates_from_praetor_tls(
+) -> anyhow::Result<()> {
+    praetor_testkit::init_tracing();
+    let lo = praetor_testkit::Loopback::allocate()?;
+    let ip = lo.ip().to_string();
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+
+    info!("--- a server certificate that also names the agent's address");
+    tls(d, &["ca", "create"]).assert_success();
+    tls(
+        d,
+        &["cert", "create", "-server", "-additional-ipaddress", &ip],
+    )
+    .assert_success();
+    tls(d, &["cert", "create", "-cli"]).assert_success();
+    let q = |name: &str| serde_json::Value::from(path(d, name)).to_string();
+    let config = format!(
+        r#"{{ "ports": {{ "https": 8501 }},
+             "tls": {{ "defaults": {{ "ca_file": {}, "cert_file": {}, "key_file": {} }},
+                       "https": {{ "verify_incoming": true }} }} }}"#,
+        q("consul-agent-ca.pem"),
+        q("dc1-server-consul-0.pem"),
+        q("dc1-server-consul-0-key.pem"),
+    );
+    let agent = praetor_testkit::AgentProcess::dev(&lo)?
+        .config_file("tls.json", &config)
+        .start()
+        .await?;
+    let https = format!("https://{ip}:8501");
+    let (ca, cert, key) = (
+        path(d, "consul-agent-ca.pem"),
+        path(d, "dc1-cli-consul-0.pem"),
+        path(d, "dc1-cli-consul-0-key.pem"),
+    );
+
+    info!("--- kv put and get over the agent's HTTPS, by flags");
+    let flags = [
+        "-http-addr",
+        &https,
+        "-ca-file",
+        &ca,
+        "-client-cert",
+        &cert,
+        "-client-key",
+        &key,
+    ];
+    let put: Vec<&str> = ["kv", "put"]
+        .into_iter()
+        .chain(flags)
+        .chain(["tls/own", "over-https"])
+        .collect();
+    praetor_env(&put, &[]).assert_success();
+    assert_eq!(
+        crate::raw(&agent, "tls/own").await?.as_deref(),
+        Some(&b"over-https"[..])
+    );
+    let get: Vec<&str> = ["kv", "get"]
+        .into_iter()
+        .chain(flags)
+        .chain(["tls/own"])
+        .collect();
+    assert_eq!(
+        praetor_env(&get, &[]).assert_success().stdout,
+        "over-https\n"
+    );
+
+    info!("--- members over the agent's HTTPS, by Consul's variables");
+    let env = [
+        ("CONSUL_HTTP_ADDR", format!("{ip}:8501")),
+        ("CONSUL_HTTP_SSL", "1".to_owned()),
+        ("CONSUL_CACERT", ca.clone()),
+        ("CONSUL_CLIENT_CERT", cert.clone()),
+        ("CONSUL_CLIENT_KEY", key.clone()),
+    ];
+    let out = praetor_env(&["members"], &env);
+    out.assert_success();
+    assert!(out.stdout.contains(agent.name()), "{out:?}");
+
+    info!("--- without a client certificate the agent refuses the CLI: exit 1, one line");
+    let out = praetor_env(
+        &[
+            "kv",
+            "get",
+            "-http-addr",
+            &https,
+            "-ca-file",
+            &ca,
+            "tls/own",
+        ],
+        &[],
+    );
+    out.assert_code(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    Ok(())
+}
