@@ -224,7 +224,12 @@ impl Handler {
             let method = h.method.as_deref().unwrap_or("POST").to_uppercase();
             let method = reqwest::Method::from_bytes(method.as_bytes())
                 .map_err(|_| format!("method {method:?} is not a method"))?;
+            // reqwest's TLS is rustls without a built-in provider (see
+            // praetor_client::tls): hand it ring, verifying with the system's roots.
+            let tls = praetor_client::tls::client_config(&praetor_client::TlsOptions::default())
+                .map_err(|e| format!("building the HTTP client: {e}"))?;
             let client = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
                 .no_proxy()
                 .timeout(timeout)
                 .connect_timeout(timeout)

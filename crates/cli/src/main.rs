@@ -60,11 +60,18 @@ enum Command {
     Acl(cmd::acl::AclCommand),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
+    /// Creates a CA and the certificates it signs for TLS.
+    #[command(subcommand)]
+    Tls(cmd::tls::TlsCommand),
     /// Prints the version.
     Version,
 }
 
 fn main() {
+    // reqwest's rustls backend (praetor-client's HTTPS, the agent's HTTP
+    // watch handlers) takes the process's crypto provider: ring, never
+    // aws-lc. Nothing has installed one yet, so this cannot lose a race.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let parsed = args::normalize(Cli::command(), std::env::args_os()).and_then(Cli::try_parse_from);
     let cli = match parsed {
         Ok(cli) => cli,
@@ -76,6 +83,7 @@ fn main() {
     };
     let result = match cli.command {
         Command::Agent(a) => cmd::agent::run(a),
+        Command::Tls(c) => cmd::tls::run(c),
         Command::Version => {
             cmd::info::version();
             Ok(())
@@ -103,7 +111,7 @@ fn main() {
                         Command::Acl(c) => cmd::acl::run(c).await,
                         Command::Lock(a) => cmd::lock::lock(a).await,
                         Command::Elect(a) => cmd::lock::elect(a).await,
-                        Command::Agent(_) | Command::Version => Ok(()),
+                        Command::Agent(_) | Command::Version | Command::Tls(_) => Ok(()),
                     }
                 })
             }),

@@ -2,8 +2,10 @@
 //! the tests. Every call has a timeout; errors carry the server's one-line
 //! reason.
 
+pub mod config;
 pub mod error;
 pub mod session;
+pub mod tls;
 pub mod watch;
 
 use std::time::Duration;
@@ -14,6 +16,7 @@ use praetor_api::kv::Compacted;
 use praetor_api::{KvPair, WatchEvent};
 use reqwest::{Method, StatusCode};
 
+pub use config::{Config, TlsOptions};
 pub use error::ClientError;
 
 /// Default timeout of a non-blocking call.
@@ -58,39 +61,49 @@ fn encode_key(key: &str) -> String {
 }
 
 impl Client {
-    /// A client of the agent at `addr` (`host:port` or `http://host:port`).
+    /// A client of the agent at `addr` (`host:port`, `http://host:port` or
+    /// `https://host:port`, the last verified against the system's roots).
+    /// An address with another scheme makes every call fail to connect; use
+    /// [`Client::with_config`] to have it refused up front.
     pub fn new(addr: &str, token: Option<String>) -> Client {
-        let addr = addr.trim_end_matches('/');
-        let base = if addr.contains("://") {
-            addr.to_owned()
-        } else {
-            format!("http://{addr}")
+        let config = Config {
+            address: addr.to_owned(),
+            token,
+            ..Config::default()
         };
-        let http = reqwest::Client::builder().build().unwrap_or_default();
-        Client {
-            base,
-            token: token.filter(|t| !t.is_empty()),
-            http,
-        }
+        Client::with_config(&config).unwrap_or_else(|_| Client {
+            base: addr.trim_end_matches('/').to_owned(),
+            token: config.token.filter(|t| !t.is_empty()),
+            http: tls::client_config(&TlsOptions::default())
+                .ok()
+                .and_then(|tls| {
+                    reqwest::Client::builder()
+                        .tls_backend_preconfigured(tls)
+                        .build()
+                        .ok()
+                })
+                .unwrap_or_default(),
+        })
     }
 
-    /// The address from, in order: `flag`, `PRAETOR_HTTP_ADDR`,
-    /// `CONSUL_HTTP_ADDR`, `127.0.0.1:8500`; the token likewise from
-    /// `token`, `PRAETOR_HTTP_TOKEN`, `CONSUL_HTTP_TOKEN`.
-    pub fn from_env(flag: Option<&str>, token: Option<&str>) -> Client {
-        let env = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
-        };
-        let addr = flag
-            .map(str::to_owned)
-            .or_else(|| env(&["PRAETOR_HTTP_ADDR", "CONSUL_HTTP_ADDR"]))
-            .unwrap_or_else(|| "127.0.0.1:8500".into());
-        let token = token
-            .map(str::to_owned)
-            .or_else(|| env(&["PRAETOR_HTTP_TOKEN", "CONSUL_HTTP_TOKEN"]));
-        Client::new(&addr, token)
+    /// A client as `config` describes it: HTTP, or HTTPS verified and
+    /// authenticated as its TLS options say (Consul's `api.NewClient`).
+    ///
+    /// # Errors
+    /// An unknown address scheme, or TLS settings that cannot be used (a
+    /// file that cannot be read, a certificate without its key), named.
+    pub fn with_config(config: &Config) -> Result<Client, ClientError> {
+        let base = config.base_url()?;
+        let tls = tls::client_config(&config.tls)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| ClientError::Tls(error::reason(&e)))?;
+        Ok(Client {
+            base,
+            token: config.token.clone().filter(|t| !t.is_empty()),
+            http,
+        })
     }
 
     /// The agent's base URL.

@@ -128,7 +128,7 @@ impl Browser {
                 ));
             }
         };
-        let http = reqwest::Client::builder()
+        let http = crate::http_client_builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))
             .build()
@@ -430,7 +430,7 @@ impl Drop for Browser {
                     .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async {
-                        let c = reqwest::Client::builder().no_proxy().build();
+                        let c = crate::http_client_builder().no_proxy().build();
                         if let Ok(c) = c {
                             let _ = c.delete(url).timeout(Duration::from_secs(10)).send().await;
                         }

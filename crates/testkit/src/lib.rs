@@ -56,6 +56,15 @@ pub use loopback::Loopback;
 pub use partition::{Cut, Mechanism, Partition};
 pub use wait::{check, wait_for, wait_for_blocking, wait_until};
 
+/// A reqwest client builder for a test's own HTTP calls. It first installs
+/// ring as the process's rustls provider: in a build that links
+/// praetor-client, reqwest's TLS backend is rustls without a built-in
+/// provider and panics when a client is built without one.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// `n` seconds.
 pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)

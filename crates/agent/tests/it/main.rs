@@ -60,6 +60,7 @@ impl TestAgent {
             .await
             .expect("agent starts");
         let url = format!("http://{}", agent.http_addrs()[0]);
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -177,4 +178,11 @@ pub fn prom_value(text: &str, series: &str) -> Option<f64> {
             .parse()
             .ok()
     })
+}
+
+/// Installs ring as this test process's rustls provider: reqwest's TLS
+/// backend (rustls without a built-in provider, for praetor-client's HTTPS)
+/// panics when a client is built without one.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::{dev_config, index_of, TestAgent};
 
 fn no_redirects() -> reqwest::Client {
+    crate::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

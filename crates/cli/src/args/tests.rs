@@ -412,3 +412,47 @@ fn acl_unknown_flags_and_subcommands_are_refused() {
         ErrorKind::InvalidValue
     );
 }
+
+#[test]
+fn tls_flags_repeat_and_take_negative_numbers_as_go_parses_them() {
+    let p = parsed(&[
+        "tls",
+        "cert",
+        "create",
+        "-server",
+        "-additional-dnsname",
+        "a.example",
+        "-additional-dnsname=b.example",
+        "-additional-ipaddress",
+        "10.0.0.1",
+        "-days",
+        "-1",
+        "-dc=east",
+    ]);
+    assert!(
+        p.contains(r#"additional_dnsname: ["a.example", "b.example"]"#),
+        "{p}"
+    );
+    assert!(p.contains(r#"additional_ipaddress: ["10.0.0.1"]"#), "{p}");
+    assert!(p.contains("days: -1") && p.contains(r#"dc: "east""#), "{p}");
+    assert!(
+        p.contains("server: true") && p.contains("client: false"),
+        "{p}"
+    );
+    let p = parsed(&[
+        "tls",
+        "ca",
+        "create",
+        "-name-constraint",
+        "-additional-name-constraint",
+        "ui.example",
+    ]);
+    assert!(
+        p.contains("name_constraint: true") && p.contains("days: 1825"),
+        "{p}"
+    );
+    assert_eq!(
+        refused(&["tls", "cert", "create", "-server=maybe"]).kind(),
+        ErrorKind::InvalidValue
+    );
+}

@@ -135,7 +135,7 @@ impl AgentBuilder {
             }
             None => binary::praetor_bin()?,
         };
-        let http = reqwest::Client::builder()
+        let http = crate::http_client_builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))

@@ -96,7 +96,7 @@ pub(super) struct Client {
 
 impl Client {
     pub(super) fn new(worker: &str, recorder: Arc<Recorder>) -> Client {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client_builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(1))
             .pool_idle_timeout(Duration::from_secs(5))
@@ -506,7 +506,7 @@ pub struct Version {
 /// # Errors
 /// No answer, or not a list of versions.
 pub async fn history(target: &Target, key: &str) -> Result<Vec<Version>, String> {
-    let http = reqwest::Client::builder()
+    let http = crate::http_client_builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
         .build()

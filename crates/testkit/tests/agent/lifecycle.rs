@@ -212,7 +212,7 @@ async fn sigterm_is_prompt_with_a_blocking_query_and_a_watch_open() -> anyhow::R
 
     info!("--- a blocking query (wait=60s) and a watch stream are open");
     let mut blocked = {
-        let http = reqwest::Client::builder().no_proxy().build()?;
+        let http = praetor_testkit::http_client_builder().no_proxy().build()?;
         let url = agent.url(&format!("/v1/kv/open/k?index={index}&wait=60s"));
         tokio::spawn(async move { http.get(url).send().await.map(|r| r.status()) })
     };

@@ -7,6 +7,7 @@ mod acl;
 mod commands;
 mod flags;
 mod kv;
+mod tls;
 mod watch;
 
 use praetor_testkit::{AgentProcess, Cli, CliOutput, Loopback};

@@ -10,7 +10,7 @@ use crate::dev_agent;
 #[tokio::test]
 async fn a_checks_watch_runs_its_handler_on_each_change_and_only_then() -> anyhow::Result<()> {
     let (a, _lo) = dev_agent().await?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = praetor_testkit::http_client_builder().no_proxy().build()?;
     let reg = serde_json::json!({"ID": "web1", "Name": "web", "Check": {"TTL": "60s", "Status": "passing"}});
     let r = http
         .put(a.url("/v1/agent/service/register"))
@@ -104,7 +104,7 @@ async fn events_are_fired_listed_and_watched() -> anyhow::Result<()> {
     assert_eq!(out.lines().collect::<Vec<_>>(), ["v1", "v2"], "{out}");
     watch.stop(secs(5))?;
 
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = praetor_testkit::http_client_builder().no_proxy().build()?;
     let list: Value = http
         .get(a.url("/v1/event/list?name=deploy"))
         .send()

@@ -220,7 +220,7 @@ async fn a_dns_token_taken_away_at_run_time_stops_the_answers_at_once() -> anyho
         .config_file("acl.json", &config)
         .start()
         .await?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = praetor_testkit::http_client_builder().no_proxy().build()?;
     let put = |path: &str, body: String| {
         http.put(agent.url(path))
             .header("X-Consul-Token", MGMT)

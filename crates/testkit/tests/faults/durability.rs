@@ -41,7 +41,7 @@ struct Writers {
 
 impl Writers {
     fn start(base_url: &str, prefix: &str) -> Writers {
-        let client = reqwest::Client::builder()
+        let client = praetor_testkit::http_client_builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(1))
             // Generous: a PUT in flight at the kill fails at once anyway.

@@ -328,7 +328,7 @@ async fn rpc_flood(rpc: SocketAddr, stop: Arc<AtomicBool>) -> Arc<FloodOutcome> 
 /// operation within [`NORMAL_OP_BOUND`]; the operations done and the
 /// slowest.
 async fn normal_client(base: &str) -> anyhow::Result<(usize, Duration)> {
-    let http = reqwest::Client::builder()
+    let http = praetor_testkit::http_client_builder()
         .no_proxy()
         .timeout(NORMAL_OP_BOUND)
         .build()?;
