@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,8 @@ pub(crate) struct Encryption {
     rng: Mutex<StdRng>,
     /// When each source's undecryptable traffic was last logged.
     drops: Mutex<HashMap<IpAddr, Instant>>,
+    /// How many packets and frames were dropped.
+    pub(crate) dropped: AtomicU64,
     /// Serializes keyring changes with their persistence.
     changes: tokio::sync::Mutex<()>,
     /// Key query ids recently obeyed (replays are refused).
@@ -118,6 +121,7 @@ impl Encryption {
             file: cfg.keyring_file,
             rng: Mutex::new(foca_rand::make_rng()),
             drops: Mutex::new(HashMap::new()),
+            dropped: AtomicU64::new(0),
             changes: tokio::sync::Mutex::new(()),
             seen_queries: Mutex::new(HashMap::new()),
         }
@@ -179,6 +183,7 @@ impl Encryption {
 
     /// Logs a drop from `from`, at most once a minute per source address.
     pub(crate) fn note_drop(&self, from: IpAddr, what: &str, reason: &dyn fmt::Display) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut drops = lock(&self.drops);
         if let Some(last) = drops.get(&from) {

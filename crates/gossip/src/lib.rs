@@ -477,6 +477,17 @@ impl Gossip {
         self.inner.encryption.as_ref().map(|e| e.keyring())
     }
 
+    /// How many packets and TCP frames were dropped because they did not
+    /// decrypt (or were plain text while `verify_incoming` is on); 0 when
+    /// gossip is not encrypted.
+    #[must_use]
+    pub fn undecryptable(&self) -> u64 {
+        self.inner
+            .encryption
+            .as_ref()
+            .map_or(0, |e| e.dropped.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// A keyring operation across the pool, as Serf's key queries: applied
     /// here, then sent to every alive member, whose answers are gathered
     /// within `timeout`. A member that fails or does not answer is counted
