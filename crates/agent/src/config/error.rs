@@ -57,6 +57,10 @@ pub enum ConfigError {
     #[error("merged configuration: {key}: {message}")]
     Merged { key: String, message: String },
     /// Consul's `'bootstrap = true' requires 'server = true'`.
+    /// TLS settings that cannot work together (the message names the keys).
+    #[error("{0}")]
+    Tls(String),
+
     #[error("bootstrap requires server mode")]
     BootstrapWithoutServer,
     /// Consul's `'bootstrap_expect > 0' requires 'server = true'`.

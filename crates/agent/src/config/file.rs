@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 
 use super::runtime::{RateLimitMode, RecursorStrategy};
 use super::setting::{
-    Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId, PortSetting, Recursor,
+    CipherSuites, Datacenter, Domain, EncryptKey, GoDuration, Ip, IpList, LogLevel, NodeId,
+    PortSetting, Recursor, TlsVersion,
 };
 use praetor_api::duration;
 
@@ -32,14 +33,10 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "autopilot.redundancy_zone_tag",
     "autopilot.server_stabilization_time",
     "autopilot.upgrade_version_tag",
-    "ca_file",
-    "ca_path",
-    "cert_file",
     "check",
     "checks",
     "connect",
     "disable_host_node_id",
-    "disable_keyring_file",
     "disable_remote_exec",
     "disable_update_check",
     "dns_config.cache_max_age",
@@ -48,10 +45,7 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "dns_config.prefer_namespace",
     "dns_config.use_cache",
     "enable_central_service_config",
-    "encrypt_verify_incoming",
-    "encrypt_verify_outgoing",
     "http_config",
-    "key_file",
     "license_path",
     "limits.https_handshake_timeout",
     "limits.rpc_client_timeout",
@@ -84,12 +78,10 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "start_join_wan",
     "syslog_facility",
     "telemetry",
-    "tls",
+    "tls.grpc.use_auto_cert",
+    "tls_prefer_server_cipher_suites",
     "translate_wan_addrs",
     "ui_config",
-    "verify_incoming",
-    "verify_outgoing",
-    "verify_server_hostname",
     "watches",
 ];
 
@@ -150,6 +142,47 @@ pub(super) struct FileConfig {
     pub acl: Option<AclFile>,
     pub enable_script_checks: Option<bool>,
     pub enable_local_script_checks: Option<bool>,
+    pub encrypt_verify_incoming: Option<bool>,
+    pub encrypt_verify_outgoing: Option<bool>,
+    pub disable_keyring_file: Option<bool>,
+    pub tls: Option<TlsFile>,
+    // The older top-level TLS keys Consul still reads (into `tls.defaults`,
+    // or the interface they name); not flattened, so that unknown keys are
+    // still reported.
+    pub ca_file: Option<String>,
+    pub ca_path: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub verify_incoming: Option<bool>,
+    pub verify_incoming_rpc: Option<bool>,
+    pub verify_incoming_https: Option<bool>,
+    pub verify_outgoing: Option<bool>,
+    pub verify_server_hostname: Option<bool>,
+    pub tls_min_version: Option<TlsVersion>,
+    pub tls_cipher_suites: Option<CipherSuites>,
+}
+
+/// Consul's `tls` block.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct TlsFile {
+    pub defaults: Option<TlsLayerFile>,
+    pub https: Option<TlsLayerFile>,
+    pub internal_rpc: Option<TlsLayerFile>,
+    pub grpc: Option<TlsLayerFile>,
+}
+
+/// One of `tls.defaults`, `tls.https`, `tls.internal_rpc`, `tls.grpc`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct TlsLayerFile {
+    pub ca_file: Option<String>,
+    pub ca_path: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub verify_incoming: Option<bool>,
+    pub verify_outgoing: Option<bool>,
+    pub verify_server_hostname: Option<bool>,
+    pub tls_min_version: Option<TlsVersion>,
+    pub tls_cipher_suites: Option<CipherSuites>,
 }
 
 /// Consul's `autopilot` block: the keys Praetor acts on (the rest are

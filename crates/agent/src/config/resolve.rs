@@ -19,6 +19,7 @@ use super::file::{
 };
 use super::runtime::{Port, RuntimeConfig};
 use super::setting::PortSetting;
+use praetor_tls::{Layer, TlsConfig};
 
 /// The configuration `tree` (every source merged) describes, checked.
 ///
@@ -94,30 +95,40 @@ fn acl_warnings(cfg: &RuntimeConfig) -> Vec<String> {
     out
 }
 
-/// Warnings for security settings Praetor reads but does not enforce yet, so
-/// a user who configured them does not believe the cluster is protected.
+/// Warnings for security settings: the older TLS keys (deprecated in
+/// Consul, still read) and what Praetor does not support.
 fn not_enforced(tree: &Value) -> Vec<String> {
     let set = |key: &str| tree.get(key).is_some_and(|v| !v.is_null());
     let mut out = Vec::new();
-    let tls: Vec<&str> = [
-        "tls",
-        "ca_file",
-        "ca_path",
-        "cert_file",
-        "key_file",
-        "verify_incoming",
-        "verify_outgoing",
-        "verify_server_hostname",
-        "auto_encrypt",
-    ]
-    .into_iter()
-    .filter(|k| set(k))
-    .collect();
-    if !tls.is_empty() {
-        out.push(format!(
-            "{} set, but TLS is not used yet: HTTP and server RPC are plain text (TLS is issue 15)",
-            tls.join(", ")
-        ));
+    let renamed = [
+        ("ca_file", "tls.defaults.ca_file"),
+        ("ca_path", "tls.defaults.ca_path"),
+        ("cert_file", "tls.defaults.cert_file"),
+        ("key_file", "tls.defaults.key_file"),
+        ("verify_incoming", "tls.defaults.verify_incoming"),
+        ("verify_incoming_rpc", "tls.internal_rpc.verify_incoming"),
+        ("verify_incoming_https", "tls.https.verify_incoming"),
+        ("verify_outgoing", "tls.defaults.verify_outgoing"),
+        (
+            "verify_server_hostname",
+            "tls.internal_rpc.verify_server_hostname",
+        ),
+        ("tls_min_version", "tls.defaults.tls_min_version"),
+        ("tls_cipher_suites", "tls.defaults.tls_cipher_suites"),
+    ];
+    for (old, new) in renamed {
+        if set(old) {
+            out.push(format!(
+                "the '{old}' field is deprecated; use the '{new}' field instead"
+            ));
+        }
+    }
+    if set("auto_encrypt") {
+        out.push(
+            "auto_encrypt is not supported: give every agent its certificate in tls \
+             (praetor tls cert create)"
+                .to_owned(),
+        );
     }
     if set("encrypt") {
         out.push(
@@ -174,7 +185,45 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         acl,
         enable_script_checks,
         enable_local_script_checks,
+        encrypt_verify_incoming,
+        encrypt_verify_outgoing,
+        disable_keyring_file,
+        tls,
+        ca_file,
+        ca_path,
+        cert_file,
+        key_file,
+        verify_incoming,
+        verify_incoming_rpc,
+        verify_incoming_https,
+        verify_outgoing,
+        verify_server_hostname,
+        tls_min_version,
+        tls_cipher_suites,
     } = file;
+    let legacy = Layer {
+        ca_file: ca_file.map(PathBuf::from),
+        ca_path: ca_path.map(PathBuf::from),
+        cert_file: cert_file.map(PathBuf::from),
+        key_file: key_file.map(PathBuf::from),
+        verify_incoming,
+        verify_outgoing,
+        verify_server_hostname: None,
+        tls_min_version: tls_min_version.map(|v| v.0),
+        tls_cipher_suites: tls_cipher_suites.map(|c| c.0),
+    };
+    cfg.tls = tls_config(
+        tls.unwrap_or_default(),
+        legacy,
+        LegacyOnly {
+            verify_incoming_rpc,
+            verify_incoming_https,
+            verify_server_hostname,
+        },
+    );
+    set(&mut cfg.encrypt_verify_incoming, encrypt_verify_incoming);
+    set(&mut cfg.encrypt_verify_outgoing, encrypt_verify_outgoing);
+    set(&mut cfg.disable_keyring_file, disable_keyring_file);
     set(&mut cfg.datacenter, datacenter.map(|d| d.0));
     set(&mut cfg.primary_datacenter, primary_datacenter.map(|d| d.0));
     set(&mut cfg.node_name, node_name);
@@ -321,6 +370,70 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
     );
 }
 
+/// The older top-level keys that name one interface.
+struct LegacyOnly {
+    verify_incoming_rpc: Option<bool>,
+    verify_incoming_https: Option<bool>,
+    verify_server_hostname: Option<bool>,
+}
+
+/// One `tls` layer as written in a file.
+fn layer(file: Option<file::TlsLayerFile>) -> Layer {
+    let file::TlsLayerFile {
+        ca_file,
+        ca_path,
+        cert_file,
+        key_file,
+        verify_incoming,
+        verify_outgoing,
+        verify_server_hostname,
+        tls_min_version,
+        tls_cipher_suites,
+    } = file.unwrap_or_default();
+    Layer {
+        ca_file: ca_file.map(PathBuf::from),
+        ca_path: ca_path.map(PathBuf::from),
+        cert_file: cert_file.map(PathBuf::from),
+        key_file: key_file.map(PathBuf::from),
+        verify_incoming,
+        verify_outgoing,
+        verify_server_hostname,
+        tls_min_version: tls_min_version.map(|v| v.0),
+        tls_cipher_suites: tls_cipher_suites.map(|c| c.0),
+    }
+}
+
+/// Each interface's TLS settings, as Consul reads them: `tls.<interface>`
+/// over `tls.defaults`; the older top-level keys fill what `tls.defaults`
+/// leaves unset (`verify_incoming_rpc`, `verify_incoming_https` and
+/// `verify_server_hostname` fill their interface's). Setting
+/// `verify_server_hostname` implies `verify_outgoing` for internal RPC:
+/// a name cannot be checked on a plain-text connection.
+fn tls_config(tls: file::TlsFile, legacy: Layer, only: LegacyOnly) -> TlsConfig {
+    let mut defaults = legacy;
+    defaults.update(layer(tls.defaults));
+    let mut https = Layer {
+        verify_incoming: only.verify_incoming_https,
+        ..Layer::default()
+    };
+    https.update(layer(tls.https));
+    let mut rpc = Layer {
+        verify_incoming: only.verify_incoming_rpc,
+        verify_server_hostname: only.verify_server_hostname,
+        ..Layer::default()
+    };
+    rpc.update(layer(tls.internal_rpc));
+    let mut internal_rpc = rpc.resolve(&defaults);
+    if internal_rpc.verify_server_hostname {
+        internal_rpc.verify_outgoing = true;
+    }
+    TlsConfig {
+        https: https.resolve(&defaults),
+        internal_rpc,
+        grpc: layer(tls.grpc).resolve(&defaults),
+    }
+}
+
 /// Overwrites each `acl` setting that `file` sets.
 fn apply_acl(acl: &mut super::runtime::AclSettings, file: file::AclFile) {
     let file::AclFile {
@@ -427,6 +540,7 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 
 /// Consul's cross-key rules, in Consul's order, plus its warnings.
 fn check(cfg: &mut RuntimeConfig, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    check_tls(cfg)?;
     if cfg.bootstrap && !cfg.server {
         return Err(ConfigError::BootstrapWithoutServer);
     }
@@ -488,6 +602,35 @@ fn check(cfg: &mut RuntimeConfig, warnings: &mut Vec<String>) -> Result<(), Conf
 }
 
 /// Fails when two of the agent's listeners would share an address and port.
+/// TLS settings that cannot work, before any file is read: each
+/// interface's own rules, and an HTTPS port with no certificate to serve.
+fn check_tls(cfg: &RuntimeConfig) -> Result<(), ConfigError> {
+    let tls = &cfg.tls;
+    for (name, settings) in [
+        ("https", &tls.https),
+        ("internal_rpc", &tls.internal_rpc),
+        ("grpc", &tls.grpc),
+    ] {
+        settings
+            .check(name)
+            .map_err(|e| ConfigError::Tls(e.to_string()))?;
+    }
+    if cfg.ports.https.is_some() && tls.https.cert_file.is_none() {
+        return Err(ConfigError::Tls(
+            "ports.https is set but no certificate is configured: set tls.https (or \
+             tls.defaults) cert_file and key_file"
+                .to_owned(),
+        ));
+    }
+    if cfg.server && tls.internal_rpc.verify_incoming && tls.internal_rpc.cert_file.is_none() {
+        return Err(ConfigError::Tls(
+            "tls.internal_rpc.verify_incoming is set on a server without cert_file and key_file"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_ports(cfg: &RuntimeConfig) -> Result<(), ConfigError> {
     let mut listeners: Vec<(&'static str, IpAddr, u16)> = Vec::new();
     for &ip in &cfg.client_addr {

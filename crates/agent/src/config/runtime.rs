@@ -371,8 +371,17 @@ pub struct RuntimeConfig {
     pub enable_script_checks: bool,
     /// Script checks may be defined in config files (and the local API).
     pub enable_local_script_checks: bool,
-    /// `encrypt`, kept for the gossip layer.
+    /// `encrypt`: the gossip key a new keyring starts with.
     pub encrypt: Option<String>,
+    /// `encrypt_verify_incoming`: refuse unencrypted gossip (true).
+    pub encrypt_verify_incoming: bool,
+    /// `encrypt_verify_outgoing`: encrypt outgoing gossip (true).
+    pub encrypt_verify_outgoing: bool,
+    /// `disable_keyring_file`: keep the gossip keyring in memory only.
+    pub disable_keyring_file: bool,
+    /// The `tls` block and the older top-level TLS keys, resolved per
+    /// interface.
+    pub tls: praetor_tls::TlsConfig,
     /// `domain` for DNS (`consul.`).
     pub domain: String,
     /// `alt_domain`: a second domain the DNS interface answers for.
@@ -430,6 +439,10 @@ impl Default for RuntimeConfig {
             enable_script_checks: false,
             enable_local_script_checks: false,
             encrypt: None,
+            encrypt_verify_incoming: true,
+            encrypt_verify_outgoing: true,
+            disable_keyring_file: false,
+            tls: praetor_tls::TlsConfig::default(),
             domain: "consul.".into(),
             alt_domain: None,
             recursors: Vec::new(),

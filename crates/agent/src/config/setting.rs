@@ -44,6 +44,9 @@ pub(super) enum SettingError {
     KeyLength(usize),
     #[error("the key is not valid base64")]
     KeyNotBase64,
+    /// A TLS version or cipher suite list refused by praetor-tls.
+    #[error("{0}")]
+    Tls(String),
     #[error("{0:?} is not a DNS domain (like \"consul\")")]
     NotADomain(String),
     #[error(
@@ -248,6 +251,34 @@ impl<'de> Deserialize<'de> for EncryptKey {
                 // Never echo the key itself: it is a secret.
                 Err(_) => Err(SettingError::KeyNotBase64),
             }
+        })
+    }
+}
+
+/// `tls_min_version`: Consul's names (`TLSv1_2`, `TLSv1_3`, `tls12`…).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct TlsVersion(pub praetor_tls::MinVersion);
+
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "a TLS version (TLSv1_2 or TLSv1_3)", |s| {
+            praetor_tls::MinVersion::parse(s)
+                .map(TlsVersion)
+                .map_err(SettingError::Tls)
+        })
+    }
+}
+
+/// `tls_cipher_suites`: a comma-separated list of Consul's suite names.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct CipherSuites(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for CipherSuites {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        from_str(de, "a comma-separated list of cipher suites", |s| {
+            praetor_tls::parse_cipher_suites(s)
+                .map(CipherSuites)
+                .map_err(SettingError::Tls)
         })
     }
 }

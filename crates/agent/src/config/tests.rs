@@ -1097,7 +1097,7 @@ fn security_settings_that_are_not_enforced_yet_are_warned_about() {
     let f = s.write(
         "sec.hcl",
         &format!(
-            "acl {{\n  enabled = true\n  default_policy = \"deny\"\n}}\ncert_file = \"/x.pem\"\nverify_incoming = true\nencrypt = \"{key}\"\n"
+            "acl {{\n  enabled = true\n  default_policy = \"deny\"\n}}\nca_file = \"/ca.pem\"\nverify_outgoing = true\nencrypt = \"{key}\"\n"
         ),
     );
     let loaded = load_ok(&s.flags(&[&f]));
@@ -1107,7 +1107,8 @@ fn security_settings_that_are_not_enforced_yet_are_warned_about() {
         "{all}"
     );
     assert!(
-        all.contains("cert_file, verify_incoming set, but TLS is not used yet"),
+        all.contains("the 'ca_file' field is deprecated; use the 'tls.defaults.ca_file' field")
+            && all.contains("'verify_outgoing' field is deprecated"),
         "{all}"
     );
     assert!(
@@ -1120,4 +1121,101 @@ fn security_settings_that_are_not_enforced_yet_are_warned_about() {
     let quiet = s.write("quiet.json", r#"{ "acl": { "enabled": false } }"#);
     let loaded = load_ok(&s.flags(&[&quiet]));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn the_tls_block_and_the_older_keys_resolve_per_interface_as_consul_reads_them() {
+    let s = Scratch::new();
+    let f = s.write(
+        "tls.hcl",
+        r#"
+# the older keys fill what tls.defaults leaves unset
+ca_file = "/old-ca.pem"
+verify_incoming_https = false
+tls {
+  defaults {
+    ca_file = "/ca.pem"
+    cert_file = "/agent.pem"
+    key_file = "/agent-key.pem"
+    verify_incoming = true
+    verify_outgoing = true
+    tls_min_version = "TLSv1_3"
+  }
+  internal_rpc {
+    verify_server_hostname = true
+  }
+  https {
+    cert_file = "/web.pem"
+    key_file = "/web-key.pem"
+  }
+}
+ports { https = 8501 }
+"#,
+    );
+    let cfg = load_ok(&s.flags(&[&f])).config;
+    let (https, rpc) = (&cfg.tls.https, &cfg.tls.internal_rpc);
+    assert_eq!(
+        https.ca_file,
+        Some(PathBuf::from("/ca.pem")),
+        "tls.defaults wins over ca_file"
+    );
+    assert_eq!(https.cert_file, Some(PathBuf::from("/web.pem")));
+    assert!(
+        !https.verify_incoming,
+        "verify_incoming_https = false is https's own"
+    );
+    assert_eq!(rpc.cert_file, Some(PathBuf::from("/agent.pem")));
+    assert!(rpc.verify_incoming && rpc.verify_outgoing && rpc.verify_server_hostname);
+    assert!(!https.verify_server_hostname);
+    assert_eq!(rpc.min_version, praetor_tls::MinVersion::Tls13);
+    assert_eq!(cfg.ports.https, Some(8501));
+
+    // verify_server_hostname alone turns on verify_outgoing for RPC.
+    let g = s.write(
+        "vsh.json",
+        r#"{ "ca_file": "/ca.pem", "verify_server_hostname": true }"#,
+    );
+    let rpc = load_ok(&s.flags(&[&g])).config.tls.internal_rpc;
+    assert!(rpc.verify_server_hostname && rpc.verify_outgoing);
+
+    // Nothing set: no TLS anywhere.
+    let none = s.write("none.json", "{}");
+    let cfg = load_ok(&s.flags(&[&none])).config;
+    assert!(!cfg.tls.https.is_configured() && !cfg.tls.internal_rpc.is_configured());
+}
+
+#[test]
+fn tls_settings_that_cannot_work_are_refused_naming_the_key() {
+    let s = Scratch::new();
+    let cases = [
+        (
+            r#"{ "tls": { "defaults": { "tls_min_version": "TLSv1_0" } } }"#,
+            "tls.defaults.tls_min_version",
+        ),
+        (
+            r#"{ "tls_cipher_suites": "TLS_RSA_WITH_RC4_128_SHA" }"#,
+            "tls_cipher_suites",
+        ),
+        (
+            r#"{ "ports": { "https": 8501 } }"#,
+            "ports.https is set but no certificate",
+        ),
+        (
+            r#"{ "tls": { "https": { "verify_incoming": true, "cert_file": "/c", "key_file": "/k" } } }"#,
+            "tls.https: verify_incoming is set but no ca_file",
+        ),
+        (
+            r#"{ "tls": { "defaults": { "cert_file": "/c" } } }"#,
+            "key_file is not",
+        ),
+        (
+            r#"{ "tls": { "internal_rpc": { "verify_outgoing": true } } }"#,
+            "tls.internal_rpc: verify_outgoing is set but no ca_file",
+        ),
+    ];
+    for (i, (text, expected)) in cases.into_iter().enumerate() {
+        let f = s.write(&format!("bad{i}.json"), text);
+        let e = load_err(&s.flags(&[&f]));
+        assert!(e.contains(expected), "{text}: {e}");
+    }
 }
