@@ -15,7 +15,7 @@ use crate::config::RuntimeConfig;
 use crate::http::{self, AppState};
 use crate::local::{self, LocalState};
 use crate::{cluster, identity, AgentError};
-use praetor_gossip::{Gossip, GossipConfig, Role, Tags};
+use praetor_gossip::{EncryptionConfig, Gossip, GossipConfig, Role, Tags};
 
 /// A running agent.
 pub struct Agent {
@@ -72,6 +72,33 @@ fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), A
         }
     }
     Ok(())
+}
+
+/// Gossip encryption as Consul sets it up: the keyring file
+/// `<data_dir>/serf/local.keyring` wins when it exists (with a warning if it
+/// lacks `encrypt`), is created from `encrypt` when it does not, and is not
+/// used with `disable_keyring_file` or without a data dir (dev mode), where
+/// the keyring is `encrypt` alone. `None`: gossip is plain text.
+fn gossip_encryption(
+    cfg: &RuntimeConfig,
+    data_dir: Option<&std::path::Path>,
+) -> Result<Option<EncryptionConfig>, AgentError> {
+    let file = if cfg.disable_keyring_file {
+        None
+    } else {
+        data_dir.map(|d| d.join(praetor_gossip::KEYRING_FILE))
+    };
+    let setup = praetor_gossip::setup_keyring(cfg.encrypt.as_deref(), file.as_deref())
+        .map_err(AgentError::Gossip)?;
+    if let Some(warning) = &setup.warning {
+        tracing::warn!("{warning}");
+    }
+    Ok(setup.keyring.map(|keyring| EncryptionConfig {
+        keyring,
+        verify_incoming: cfg.encrypt_verify_incoming,
+        verify_outgoing: cfg.encrypt_verify_outgoing,
+        keyring_file: setup.file,
+    }))
 }
 
 /// Starts an agent: its server (when it is one), gossip, the cluster
@@ -164,6 +191,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     );
     gossip_cfg.advertise = SocketAddr::new(advertise_ip, serf_port);
     gossip_cfg.reconnect_timeout = cfg.reconnect_timeout;
+    gossip_cfg.encryption = gossip_encryption(&cfg, data_dir.as_deref())?;
     let gossip = Gossip::start(gossip_cfg, stop.child_token())
         .await
         .map_err(AgentError::Gossip)?;

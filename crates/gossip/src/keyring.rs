@@ -280,12 +280,14 @@ impl Keyring {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(bad(e.to_string())),
         };
-        let keys: Vec<String> =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not a JSON array of keys: {e}")))?;
+        let keys: Vec<String> = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("not a JSON array of keys: {e}")))?;
         if keys.is_empty() {
             return Err(bad("no keys present in keyring".into()));
         }
-        Keyring::new(&keys).map(Some).map_err(|e| bad(e.to_string()))
+        Keyring::new(&keys)
+            .map(Some)
+            .map_err(|e| bad(e.to_string()))
     }
 
     /// Writes the keyring to `path` (mode 0600, directories created 0700),
@@ -449,8 +451,14 @@ mod tests {
         ring.install(K32).unwrap();
         ring.install(K32).unwrap();
         assert_eq!(ring.keys(), [K16, K32]);
-        assert!(matches!(ring.use_key(K24), Err(GossipError::KeyNotInstalled)));
-        assert!(matches!(ring.remove(K16), Err(GossipError::RemovePrimaryKey)));
+        assert!(matches!(
+            ring.use_key(K24),
+            Err(GossipError::KeyNotInstalled)
+        ));
+        assert!(matches!(
+            ring.remove(K16),
+            Err(GossipError::RemovePrimaryKey)
+        ));
         ring.use_key(K32).unwrap();
         assert_eq!(ring.primary(), K32);
         ring.remove(K16).unwrap();
@@ -500,7 +508,9 @@ mod tests {
         assert!(none.keyring.is_none());
 
         std::fs::write(&path, "{}").unwrap();
-        let err = setup_keyring(Some(K16), Some(&path)).unwrap_err().to_string();
+        let err = setup_keyring(Some(K16), Some(&path))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("local.keyring"), "{err}");
         std::fs::write(&path, "[]").unwrap();
         assert!(setup_keyring(None, Some(&path)).is_err());

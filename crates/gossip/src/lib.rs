@@ -192,10 +192,7 @@ impl Gossip {
             cfg.tags.clone(),
             now,
         )));
-        let encryption = cfg
-            .encryption
-            .clone()
-            .map(|e| Arc::new(Encryption::new(e)));
+        let encryption = cfg.encryption.clone().map(|e| Arc::new(Encryption::new(e)));
         let foca_config = cfg.foca_config();
         let max_packet = foca_config.max_packet_size.get();
         let foca = Foca::with_custom_broadcast(

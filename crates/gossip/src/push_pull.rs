@@ -142,19 +142,23 @@ pub(crate) fn open_state(
 ) -> Result<PushPull, String> {
     let plain = match (kind, enc) {
         (k, None) if k == SEALED_STATE => {
-            return Err("gossip encryption: the peer sent encrypted gossip but this member has \
+            return Err(
+                "gossip encryption: the peer sent encrypted gossip but this member has \
                         no encrypt key"
-                .into())
+                    .into(),
+            )
         }
         (k, Some(enc)) if k == STATE && enc.verify_incoming => {
-            return Err("gossip encryption: the peer sent plain-text gossip but this member \
+            return Err(
+                "gossip encryption: the peer sent plain-text gossip but this member \
                         requires encryption (encrypt_verify_incoming)"
-                .into())
+                    .into(),
+            )
         }
         (k, _) if k == STATE => body,
-        (k, Some(enc)) if k == SEALED_STATE => enc.open(&body, head).map_err(|e| {
-            format!("gossip encryption: {e} (the encrypt keys differ)")
-        })?,
+        (k, Some(enc)) if k == SEALED_STATE => enc
+            .open(&body, head)
+            .map_err(|e| format!("gossip encryption: {e} (the encrypt keys differ)"))?,
         (k, _) if k == REFUSED => {
             let reason = String::from_utf8_lossy(&body);
             return Err(format!("refused by the peer: {reason}"));
@@ -177,7 +181,9 @@ async fn write_state(
         )));
     }
     match enc {
-        Some(enc) if enc.verify_outgoing => write_frame(stream, SEALED_STATE, &body, Some(enc)).await,
+        Some(enc) if enc.verify_outgoing => {
+            write_frame(stream, SEALED_STATE, &body, Some(enc)).await
+        }
         _ => write_frame(stream, STATE, &body, None).await,
     }
 }
@@ -254,8 +260,15 @@ pub(crate) async fn run_push_pull_server(
                 let serve = async {
                     let (kind, head, body) = read_frame(&mut stream, MAX_STATE_LEN).await?;
                     if &kind == KEY_QUERY {
-                        return key_query::serve(&mut stream, &head, &body, enc.as_deref(), &node, peer)
-                            .await;
+                        return key_query::serve(
+                            &mut stream,
+                            &head,
+                            &body,
+                            enc.as_deref(),
+                            &node,
+                            peer,
+                        )
+                        .await;
                     }
                     let remote = match open_state(&kind, &head, body, enc.as_deref()) {
                         Ok(remote) => remote,

@@ -1111,10 +1111,7 @@ fn security_settings_that_are_not_enforced_yet_are_warned_about() {
             && all.contains("'verify_outgoing' field is deprecated"),
         "{all}"
     );
-    assert!(
-        all.contains("encrypt is set, but gossip is not encrypted yet"),
-        "{all}"
-    );
+    assert!(!all.contains("encrypt"), "gossip is encrypted now: {all}");
     assert!(!all.contains(key), "the gossip key is never echoed: {all}");
 
     // ACLs configured but off, and no TLS or encrypt: nothing to warn about.

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use praetor_gossip::{
-    setup_keyring, EncryptionConfig, GossipError, KeyOp, Keyring, MemberEvent, MemberStatus,
-    Role,
+    setup_keyring, EncryptionConfig, GossipError, KeyOp, Keyring, MemberEvent, MemberStatus, Role,
 };
 use tokio::sync::broadcast;
 use tracing::info;
@@ -22,9 +21,14 @@ fn encrypted(keys: &[&str]) -> EncryptionConfig {
 }
 
 async fn start(net: u8, host: u8, enc: Option<EncryptionConfig>) -> Node {
-    Node::start(net, host, tags(&format!("n{host}"), Role::Client, "0.1.0"), |cfg| {
-        cfg.encryption = enc;
-    })
+    Node::start(
+        net,
+        host,
+        tags(&format!("n{host}"), Role::Client, "0.1.0"),
+        |cfg| {
+            cfg.encryption = enc;
+        },
+    )
     .await
 }
 
@@ -189,11 +193,15 @@ async fn with_verify_incoming_off_plain_text_members_are_accepted() {
     half.verify_incoming = false;
     let c = start(42, 3, Some(half)).await;
     join(&c, &a).await.unwrap();
-    wait_for("the rolling member and the others to see each other", WAIT, || {
-        everyone_sees(&[&a, &plain], "n1", MemberStatus::Alive)?;
-        everyone_sees(&[&a, &plain], "n2", MemberStatus::Alive)?;
-        everyone_sees(&[&a, &c], "n3", MemberStatus::Alive)
-    })
+    wait_for(
+        "the rolling member and the others to see each other",
+        WAIT,
+        || {
+            everyone_sees(&[&a, &plain], "n1", MemberStatus::Alive)?;
+            everyone_sees(&[&a, &plain], "n2", MemberStatus::Alive)?;
+            everyone_sees(&[&a, &c], "n3", MemberStatus::Alive)
+        },
+    )
     .await;
     assert_eq!(a.gossip.undecryptable(), 0);
 
@@ -341,7 +349,12 @@ async fn a_key_rotation_across_three_running_members_fails_no_one_and_is_persist
     assert!(quiet.is_err(), "a member was marked down: {quiet:?}");
     for node in &nodes {
         for name in ["n1", "n2", "n3", "n4"] {
-            assert_eq!(node.status_of(name), Some(MemberStatus::Alive), "{}", describe(node));
+            assert_eq!(
+                node.status_of(name),
+                Some(MemberStatus::Alive),
+                "{}",
+                describe(node)
+            );
         }
     }
 
@@ -370,14 +383,21 @@ async fn keyring_operations_without_encryption_are_refused_with_serfs_wording() 
     init_tracing();
     let a = start(44, 1, None).await;
     let timeout = Duration::from_secs(2);
-    let err = a.gossip.key_operation(KeyOp::List, timeout).await.unwrap_err();
+    let err = a
+        .gossip
+        .key_operation(KeyOp::List, timeout)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "Keyring is empty (encryption not enabled)");
     let err = a
         .gossip
         .key_operation(KeyOp::Install(K2.into()), timeout)
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "No keyring to modify (encryption not enabled)");
+    assert_eq!(
+        err.to_string(),
+        "No keyring to modify (encryption not enabled)"
+    );
     assert!(a.gossip.keyring().is_none());
     shutdown(&[&a]).await;
 }
