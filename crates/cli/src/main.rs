@@ -58,6 +58,10 @@ enum Command {
     Acl(cmd::acl::AclCommand),
     /// Prints the agent's debugging information.
     Info(cmd::info::InfoArgs),
+    /// Generates a new gossip encryption key.
+    Keygen(cmd::keyring::KeygenArgs),
+    /// Manages gossip layer encryption keys.
+    Keyring(cmd::keyring::KeyringArgs),
     /// Prints the version.
     Version,
 }
@@ -76,6 +80,10 @@ fn main() {
         Command::Agent(a) => cmd::agent::run(a),
         Command::Version => {
             cmd::info::version();
+            Ok(())
+        }
+        Command::Keygen(a) => {
+            cmd::keyring::keygen(&a);
             Ok(())
         }
         other => tokio::runtime::Builder::new_current_thread()
@@ -100,7 +108,8 @@ fn main() {
                         Command::Acl(c) => cmd::acl::run(c).await,
                         Command::Lock(a) => cmd::lock::lock(a).await,
                         Command::Elect(a) => cmd::lock::elect(a).await,
-                        Command::Agent(_) | Command::Version => Ok(()),
+                        Command::Keyring(a) => cmd::keyring::keyring(a).await,
+                        Command::Agent(_) | Command::Version | Command::Keygen(_) => Ok(()),
                     }
                 })
             }),
