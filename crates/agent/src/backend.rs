@@ -141,11 +141,16 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// A client agent's servers, with the connection tasks on `tasks`,
+    /// A client agent's servers, reached through `dialer` (TLS when
+    /// configured), with the connection tasks on `tasks`,
     /// ended by `stop` (the agent's shutdown waits for them).
-    pub fn new(tasks: TaskTracker, stop: CancellationToken) -> Self {
+    pub fn new(
+        dialer: praetor_server::rpc::Dialer,
+        tasks: TaskTracker,
+        stop: CancellationToken,
+    ) -> Self {
         Remote {
-            clients: Peers::default().on(tasks, stop),
+            clients: Peers::with_dialer(dialer).on(tasks, stop),
             ..Remote::default()
         }
     }

@@ -19,6 +19,9 @@ pub enum AgentError {
     Definition(String),
     #[error("starting gossip")]
     Gossip(#[source] praetor_gossip::GossipError),
+    /// A TLS file or setting that cannot be used (the message names it).
+    #[error("setting up TLS: {0}")]
+    Tls(#[from] praetor_tls::TlsError),
     #[error("the node id in {path} is not a UUID: {value:?}")]
     BadNodeId { path: String, value: String },
 }

@@ -23,7 +23,9 @@ pub struct Agent {
     tasks: TaskTracker,
     stop: CancellationToken,
     http_addrs: Vec<SocketAddr>,
+    https_addrs: Vec<SocketAddr>,
     dns_addrs: Vec<SocketAddr>,
+    tls: AgentTls,
     /// Cancelled when the hosted server's Raft stopped on a fatal error.
     failed: CancellationToken,
 }
@@ -120,6 +122,8 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             cfg.bind_addr
         });
     let mut rpc_addr = None;
+    let tls = AgentTls::load(&cfg)?;
+    let dialer = praetor_server::rpc::Dialer::default().with_tls(tls.rpc.clone());
     // One recorder per agent: the server records into it, HTTP reads it.
     let metrics = crate::metrics::Metrics::default();
     let server = if cfg.server {
@@ -146,7 +150,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
                 datacenter: cfg.datacenter.clone(),
             },
         };
-        let server = Server::start(server_cfg).await?;
+        let server = Server::start_with_dialer(server_cfg, dialer.clone()).await?;
         let rpc_limits = praetor_server::rpc::Limits {
             handshake_timeout: cfg.limits.rpc_handshake_timeout,
             max_conns_per_ip: match cfg.limits.rpc_max_conns_per_client {
@@ -155,10 +159,11 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             },
             ..Default::default()
         };
-        tasks.spawn(praetor_server::rpc::serve_with(
+        tasks.spawn(praetor_server::rpc::serve_tls(
             l,
             Arc::new(server.clone()),
             rpc_limits,
+            tls.rpc.clone(),
             stop.child_token(),
         ));
         Some(server)
@@ -219,7 +224,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             Backend::Local(s)
         }
         None => {
-            let remote = Arc::new(Remote::new(tasks.clone(), stop.child_token()));
+            let remote = Arc::new(Remote::new(dialer, tasks.clone(), stop.child_token()));
             tasks.spawn(cluster::run_server_list(
                 gossip.clone(),
                 remote.clone(),
@@ -233,15 +238,30 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let mut listeners = Vec::new();
     if let Some(port) = cfg.ports.http {
         for ip in &cfg.client_addr {
-            listeners.push(listen(SocketAddr::new(*ip, port)).await?);
+            listeners.push((listen(SocketAddr::new(*ip, port)).await?, None));
+        }
+    }
+    if let (Some(port), Some(https)) = (cfg.ports.https, &tls.https) {
+        for ip in &cfg.client_addr {
+            listeners.push((
+                listen(SocketAddr::new(*ip, port)).await?,
+                Some(https.clone()),
+            ));
         }
     }
     let http_addrs: Vec<SocketAddr> = listeners
         .iter()
-        .filter_map(|l| l.local_addr().ok())
+        .filter(|(_, tls)| tls.is_none())
+        .filter_map(|(l, _)| l.local_addr().ok())
+        .collect();
+    let https_addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .filter(|(_, tls)| tls.is_some())
+        .filter_map(|(l, _)| l.local_addr().ok())
         .collect();
     let first = http_addrs
         .first()
+        .or(https_addrs.first())
         .copied()
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
     let backend = Arc::new(backend);
@@ -302,11 +322,12 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         tasks.clone(),
         stop.child_token(),
     ));
-    for l in listeners {
+    for (l, tls) in listeners {
         tasks.spawn(http::serve(
             l,
             router.clone(),
             state.connections.clone(),
+            tls,
             stop.child_token(),
         ));
     }
@@ -326,8 +347,10 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         tasks,
         stop,
         http_addrs,
+        https_addrs,
         dns_addrs,
         failed,
+        tls,
     })
 }
 
@@ -335,6 +358,11 @@ impl Agent {
     /// The addresses the HTTP API listens on.
     pub fn http_addrs(&self) -> &[SocketAddr] {
         &self.http_addrs
+    }
+
+    /// The addresses the HTTPS API listens on.
+    pub fn https_addrs(&self) -> &[SocketAddr] {
+        &self.https_addrs
     }
 
     /// The addresses the DNS interface listens on (UDP and TCP, same port).
@@ -353,10 +381,17 @@ impl Agent {
     }
 
     /// Applies a reloaded configuration (what can change at run time:
-    /// limits and the log level, which the caller applies to the subscriber).
-    pub fn reload(&self, cfg: RuntimeConfig) {
+    /// limits, TLS certificates and keys, and the log level, which the
+    /// caller applies to the subscriber).
+    ///
+    /// # Errors
+    /// A TLS file that cannot be used: nothing was changed, the previous
+    /// certificates stay in use.
+    pub fn reload(&self, cfg: RuntimeConfig) -> Result<(), AgentError> {
+        self.tls.reload(&cfg)?;
         self.state.set_config(cfg);
         tracing::info!("configuration reloaded");
+        Ok(())
     }
 
     /// Cancelled when this agent's server can go on no longer (its Raft log
@@ -398,4 +433,52 @@ impl Agent {
         }
         tracing::info!("agent stopped");
     }
+}
+
+/// The agent's TLS: the HTTPS listener's config and server RPC's, both
+/// replaced whole on reload.
+pub(crate) struct AgentTls {
+    https: Option<http::listener::Https>,
+    rpc: Option<Arc<praetor_server::rpc::RpcTls>>,
+}
+
+impl AgentTls {
+    /// Loads every file the TLS settings name; refuses the first that
+    /// cannot be used. The gRPC interface's files are checked too,
+    /// although Praetor has no gRPC port.
+    fn load(cfg: &RuntimeConfig) -> Result<AgentTls, AgentError> {
+        let https = match cfg.ports.https {
+            Some(_) => Some(Arc::new(praetor_tls::Reloadable::new(https_config(cfg)?))),
+            None => None,
+        };
+        let rpc =
+            praetor_server::rpc::RpcTls::new(&cfg.tls.internal_rpc, &cfg.datacenter, &cfg.domain)?;
+        if cfg.tls.grpc.is_configured() {
+            praetor_tls::Material::load(&cfg.tls.grpc, "grpc")?;
+        }
+        Ok(AgentTls { https, rpc })
+    }
+
+    /// Loads the files again and swaps them in, all or nothing: the
+    /// previous ones stay in use when any cannot be.
+    fn reload(&self, cfg: &RuntimeConfig) -> Result<(), AgentError> {
+        let https = match &self.https {
+            Some(_) => Some(https_config(cfg)?),
+            None => None,
+        };
+        if let Some(rpc) = &self.rpc {
+            rpc.reload(&cfg.tls.internal_rpc)?;
+        }
+        if let (Some(slot), Some(new)) = (&self.https, https) {
+            slot.set(new);
+        }
+        Ok(())
+    }
+}
+
+/// The HTTPS listener's rustls config from `tls.https`.
+fn https_config(cfg: &RuntimeConfig) -> Result<Arc<rustls::ServerConfig>, praetor_tls::TlsError> {
+    let settings = &cfg.tls.https;
+    let material = praetor_tls::Material::load(settings, "https")?;
+    praetor_tls::server_config(settings, &material, "https", &[b"http/1.1"])
 }

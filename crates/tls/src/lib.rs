@@ -88,5 +88,7 @@ impl<T> Reloadable<T> {
     }
 }
 
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(test)]
 mod tests;

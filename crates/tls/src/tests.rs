@@ -1,84 +1,14 @@
 //! Loading and handshakes with certificates made here (rcgen), run in
 //! memory between a rustls client and server.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection};
 
 use super::*;
-
-/// A CA and the files it signs, in a temporary directory.
-struct Ca {
-    dir: tempfile::TempDir,
-    params: CertificateParams,
-    key: KeyPair,
-    file: PathBuf,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let dir = tempfile::tempdir().unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = params.self_signed(&key).unwrap();
-        let file = dir.path().join(format!("{name}-ca.pem"));
-        std::fs::write(&file, cert.pem()).unwrap();
-        Ca {
-            dir,
-            params,
-            key,
-            file,
-        }
-    }
-
-    /// A leaf for `names`, valid from `from` to `until` (years from now,
-    /// negative in the past); returns (cert file, key file).
-    fn leaf_valid(&self, file: &str, names: &[&str], from: i64, until: i64) -> (PathBuf, PathBuf) {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .unwrap();
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now + time::Duration::days(365 * from);
-        params.not_after = now + time::Duration::days(365 * until);
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        let cert_file = self.dir.path().join(format!("{file}.pem"));
-        let key_file = self.dir.path().join(format!("{file}-key.pem"));
-        std::fs::write(&cert_file, cert.pem()).unwrap();
-        std::fs::write(&key_file, key.serialize_pem()).unwrap();
-        (cert_file, key_file)
-    }
-
-    fn leaf(&self, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
-        self.leaf_valid(file, names, -1, 10)
-    }
-
-    fn settings(&self, (cert, key): &(PathBuf, PathBuf)) -> Settings {
-        Settings {
-            ca_file: Some(self.file.clone()),
-            cert_file: Some(cert.clone()),
-            key_file: Some(key.clone()),
-            ..Settings::default()
-        }
-    }
-}
+use crate::testing::Ca;
 
 fn material(s: &Settings) -> Material {
     Material::load(s, "test").unwrap()
@@ -245,12 +175,8 @@ fn bad_files_are_refused_naming_the_file_and_the_problem() {
 
     // Missing.
     let mut s = ca.settings(&a);
-    s.cert_file = Some(ca.dir.path().join("nope.pem"));
-    shows(
-        &load_error(&s),
-        &ca.dir.path().join("nope.pem"),
-        "No such file",
-    );
+    s.cert_file = Some(ca.dir().join("nope.pem"));
+    shows(&load_error(&s), &ca.dir().join("nope.pem"), "No such file");
 
     // The key of another certificate.
     let s = ca.settings(&(a.0.clone(), b.1.clone()));
@@ -273,7 +199,7 @@ fn bad_files_are_refused_naming_the_file_and_the_problem() {
     );
 
     // A CA file that is not PEM.
-    let junk = ca.dir.path().join("junk.pem");
+    let junk = ca.dir().join("junk.pem");
     std::fs::write(&junk, "hello").unwrap();
     let mut s = ca.settings(&a);
     s.ca_file = Some(junk.clone());

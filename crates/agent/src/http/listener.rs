@@ -283,10 +283,15 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     conns: Arc<Connections>,
+    tls: Option<Https>,
     stop: CancellationToken,
 ) {
     let addr = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, "HTTP API listening");
+    if tls.is_some() {
+        tracing::info!(addr = ?addr, "HTTPS API listening");
+    } else {
+        tracing::info!(addr = ?addr, "HTTP API listening");
+    }
     let tasks = TaskTracker::new();
     loop {
         // At the total cap nothing is accepted: new clients wait in the
@@ -311,6 +316,7 @@ pub async fn serve(
                 let limits = conns.limits();
                 tasks.spawn(run_connection(
                     sock,
+                    tls.as_ref().map(|t| t.get()),
                     router.clone(),
                     slot,
                     limits,
@@ -366,9 +372,18 @@ async fn linger(mut sock: TcpStream, answer: &[u8]) {
     }
 }
 
-/// Serves one connection until it ends, its watchdog closes it, or `stop`.
+/// The HTTPS listener's TLS config, replaced on reload: each connection
+/// takes the one current when it is accepted.
+pub type Https = Arc<praetor_tls::Reloadable<rustls::ServerConfig>>;
+
+/// How long a TLS handshake may take when the header-read timeout is off.
+const TLS_HANDSHAKE_DEFAULT: Duration = Duration::from_secs(10);
+
+/// Serves one connection (after its TLS handshake, on HTTPS) until it
+/// ends, its watchdog closes it, or `stop`.
 async fn run_connection(
     sock: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
     router: Router,
     slot: Slot,
     limits: ConnLimits,
@@ -377,10 +392,46 @@ async fn run_connection(
     let _slot = slot;
     let _ = sock.set_nodelay(true);
     let activity = Arc::new(Activity::new(Instant::now()));
-    let io = TokioIo::new(Watched {
+    let watched = Watched {
         inner: sock,
         activity: activity.clone(),
-    });
+    };
+    match tls {
+        None => serve_connection(TokioIo::new(watched), activity, router, limits, stop).await,
+        Some(config) => {
+            // The handshake is part of the request head: it gets the
+            // header-read timeout (Consul: limits.https_handshake_timeout).
+            let wait = limits.header_read_timeout.unwrap_or(TLS_HANDSHAKE_DEFAULT);
+            let accept = tokio_rustls::TlsAcceptor::from(config).accept(watched);
+            let stream = tokio::select! {
+                () = stop.cancelled() => return,
+                done = tokio::time::timeout(wait, accept) => match done {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "HTTPS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(?wait, "HTTPS handshake not finished in time");
+                        return;
+                    }
+                },
+            };
+            serve_connection(TokioIo::new(stream), activity, router, limits, stop).await;
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on `io` until it ends, its watchdog closes it, or `stop`.
+async fn serve_connection<S>(
+    io: TokioIo<S>,
+    activity: Arc<Activity>,
+    router: Router,
+    limits: ConnLimits,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = Tracked {
         inner: TowerToHyperService::new(router),
         activity: activity.clone(),

@@ -354,7 +354,7 @@ async fn a_reload_applies_new_body_rate_and_connection_limits() {
         write_rate: f64::INFINITY,
     };
     reloaded.limits.http_max_conns_per_client = 1;
-    a.agent.reload(reloaded);
+    a.agent.reload(reloaded).expect("reloads");
 
     let r = a
         .http
@@ -380,7 +380,7 @@ async fn a_reload_applies_new_body_rate_and_connection_limits() {
     );
 
     info!("--- reload back: reads are served again");
-    a.agent.reload(cfg);
+    a.agent.reload(cfg).expect("reloads");
     let r = a.http.get(a.u("/v1/kv/big")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     drop((first, second));

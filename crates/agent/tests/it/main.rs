@@ -16,6 +16,7 @@ mod metrics;
 mod parsers;
 mod session;
 mod snapshot;
+mod tls;
 mod ui;
 mod watch;
 mod watches;

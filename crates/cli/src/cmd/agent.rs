@@ -221,11 +221,14 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
                     for w in &reloaded.warnings {
                         tracing::warn!("{w}");
                     }
+                    let reloaded_level = reloaded.config.log_level.clone();
                     if let Err(e) = reload_handle.modify(|f| *f = filter_for(&reloaded.config.log_level)) {
                         tracing::warn!(error = %e, "could not change the log level");
                     }
-                    tracing::info!(log_level = %reloaded.config.log_level, "caught SIGHUP; configuration reloaded");
-                    agent.reload(reloaded.config);
+                    match agent.reload(reloaded.config) {
+                        Ok(()) => tracing::info!(log_level = %reloaded_level, "caught SIGHUP; configuration reloaded"),
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "caught SIGHUP; the new configuration could not be applied, the previous one stays in use"),
+                    }
                 }
                 Err(e) => tracing::error!(error = %e, "caught SIGHUP; the new configuration is invalid and was not applied"),
             },

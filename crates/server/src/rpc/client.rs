@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::tls::RpcStream;
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
@@ -171,7 +171,6 @@ impl RpcClient {
                 .connect(self.addr)
                 .await
                 .map_err(|e| e.to_string())?;
-            let _ = stream.set_nodelay(true);
             handshake::write_hello(&mut stream, self.connect_timeout)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -262,13 +261,13 @@ impl PendingCalls {
 /// Owns one connection: writes calls, reads replies, and fails every
 /// pending call when the connection ends.
 async fn run_connection(
-    stream: TcpStream,
+    stream: RpcStream,
     mut calls: mpsc::Receiver<Outgoing>,
     addr: String,
     gauge: Arc<AtomicUsize>,
     stop: CancellationToken,
 ) {
-    let (r, w) = stream.into_split();
+    let (r, w) = tokio::io::split(stream);
     let mut reader = FramedRead::new(r, codec());
     let mut writer = FramedWrite::new(w, codec());
     let mut pending = PendingCalls::new(gauge);

@@ -2,8 +2,9 @@
 //! forwarding): a plain TCP connect unless the server was started with
 //! another [`Dialer`]. The one replacement is a test's: praetor-testkit's
 //! in-process cluster routes each connection through a link it can cut, so
-//! partition scenarios run without root. A dialer only opens connections;
-//! it never sees or changes what is sent on them.
+//! partition scenarios run without root. A dialer opens connections and,
+//! with `tls.internal_rpc.verify_outgoing`, wraps them in TLS
+//! ([`RpcTls`]); it never sees or changes what is sent on them.
 
 use std::fmt;
 use std::io;
@@ -13,40 +14,66 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::net::TcpStream;
 
+use super::tls::{RpcStream, RpcTls};
+
 /// Opens a connection to a peer's RPC address.
 pub trait Dial: Send + Sync + 'static {
     /// A connected stream to `addr`, or why there is none.
     fn dial(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<TcpStream>>;
 }
 
-/// The way a server connects to its peers: TCP by default.
+/// The way a server (or client agent) connects to servers: TCP by
+/// default, TLS over it when configured.
 #[derive(Clone, Default)]
-pub struct Dialer(Option<Arc<dyn Dial>>);
+pub struct Dialer {
+    custom: Option<Arc<dyn Dial>>,
+    tls: Option<Arc<RpcTls>>,
+}
 
 impl Dialer {
     /// Connects through `dial` instead of a plain TCP connect.
     pub fn custom(dial: impl Dial) -> Self {
-        Dialer(Some(Arc::new(dial)))
+        Dialer {
+            custom: Some(Arc::new(dial)),
+            tls: None,
+        }
+    }
+
+    /// This dialer, wrapping its connections in `tls` (when it says so).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<Arc<RpcTls>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// A connection to `addr`.
     ///
     /// # Errors
-    /// The connect's error (or the custom dialer's).
-    pub async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        match &self.0 {
-            None => TcpStream::connect(addr).await,
-            Some(dial) => dial.dial(addr).await,
+    /// The connect's error (or the custom dialer's), or the TLS handshake's.
+    pub async fn connect(&self, addr: SocketAddr) -> io::Result<RpcStream> {
+        let tcp = match &self.custom {
+            None => TcpStream::connect(addr).await?,
+            Some(dial) => dial.dial(addr).await?,
+        };
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(RpcStream::Plain(tcp)),
+            Some(tls) => tls.connect(tcp).await,
         }
     }
 }
 
 impl fmt::Debug for Dialer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Dialer(custom)"
-        } else {
-            "Dialer(tcp)"
-        })
+        write!(
+            f,
+            "Dialer({}{})",
+            if self.custom.is_some() {
+                "custom"
+            } else {
+                "tcp"
+            },
+            if self.tls.is_some() { ", tls" } else { "" }
+        )
     }
 }

@@ -8,14 +8,17 @@
 //! hold is bounded (`Limits`): a connection that does not open with the
 //! handshake is closed, frames are capped at `MAX_FRAME`, and connections,
 //! calls in flight and bytes held are capped per connection, per peer and
-//! in all. There is no TLS or authentication: port 8300 must stay on a
-//! trusted network, as Consul's does without TLS.
+//! in all. With `tls.internal_rpc` configured, connections are TLS with
+//! certificates checked against the CA, and Raft calls need a server's
+//! certificate (`tls`); without it, port 8300 must stay on a trusted
+//! network, as Consul's does without TLS.
 
 pub mod client;
 pub mod dial;
 mod handshake;
 mod limits;
 pub mod server;
+pub mod tls;
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -33,7 +36,8 @@ pub use client::{RpcClient, RpcError};
 pub use dial::{Dial, Dialer};
 pub use handshake::{MAGIC, VERSION};
 pub use limits::Limits;
-pub use server::{serve, serve_with, Handler};
+pub use server::{serve, serve_tls, serve_with, Handler};
+pub use tls::{PeerRole, RpcStream, RpcTls};
 
 /// The largest encoded command a server proposes as one log entry: a
 /// snapshot restore (`MAX_SNAPSHOT` in the agent, 200 MiB) with room for

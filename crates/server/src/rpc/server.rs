@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::SinkExt;
-use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedWrite;
@@ -23,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handshake::{self, HandshakeError};
 use super::limits::{CallPermit, ConnSlot, Intake};
+use super::tls::{PeerRole, RpcStream, RpcTls};
 use super::{codec, Frame, Limits, Reply, Request, MAX_FRAME};
 
 /// Replies waiting to be written on one connection; when full, finished
@@ -53,6 +53,20 @@ pub async fn serve_with<H: Handler>(
     limits: Limits,
     stop: CancellationToken,
 ) {
+    serve_tls(listener, handler, limits, None, stop).await;
+}
+
+/// [`serve_with`], with connections accepted through `tls` (see
+/// [`RpcTls`]): TLS peers are answered with the server's certificate,
+/// plain-text ones refused under `verify_incoming`, and calls only servers
+/// make refused from peers whose certificate does not name a server.
+pub async fn serve_tls<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    limits: Limits,
+    tls: Option<Arc<RpcTls>>,
+    stop: CancellationToken,
+) {
     let intake = Intake::new(limits);
     let tasks = TaskTracker::new();
     tracing::info!(addr = ?listener.local_addr().ok(), "RPC listening");
@@ -76,8 +90,11 @@ pub async fn serve_with<H: Handler>(
             Ok(slot) => {
                 let _ = stream.set_nodelay(true);
                 tasks.spawn(run_connection(
-                    stream,
-                    peer,
+                    Incoming {
+                        tcp: stream,
+                        peer,
+                        tls: tls.clone(),
+                    },
                     slot,
                     Arc::clone(&handler),
                     Arc::clone(&intake),
@@ -111,18 +128,40 @@ fn warn_peer(intake: &Intake, peer: SocketAddr, what: &str, reason: &str) {
     }
 }
 
-/// Serves one connection: the handshake, then its frames, until the peer
-/// closes it, breaks a rule, or `stop`.
-async fn run_connection<H: Handler>(
-    mut stream: TcpStream,
+/// A connection just accepted: its socket, its peer's address, and the
+/// TLS it must be accepted through.
+struct Incoming {
+    tcp: TcpStream,
     peer: SocketAddr,
+    tls: Option<Arc<RpcTls>>,
+}
+
+/// Serves one connection: TLS (when configured), the handshake, then its
+/// frames, until the peer closes it, breaks a rule, or `stop`.
+async fn run_connection<H: Handler>(
+    incoming: Incoming,
     slot: ConnSlot,
     handler: Arc<H>,
     intake: Arc<Intake>,
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
+    let Incoming { tcp, peer, tls } = incoming;
     let limits = &intake.limits;
+    let accepted = match &tls {
+        None => Ok((RpcStream::Plain(tcp), PeerRole::Any)),
+        Some(tls) => tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = tls.accept(tcp, limits.handshake_timeout) => accepted,
+        },
+    };
+    let (mut stream, role) = match accepted {
+        Ok(accepted) => accepted,
+        Err(reason) => {
+            warn_peer(&intake, peer, "rpc connection refused", &reason);
+            return;
+        }
+    };
     let hello = tokio::select! {
         () = stop.cancelled() => return,
         hello = handshake::read_hello(&mut stream, limits.handshake_timeout) => hello,
@@ -159,7 +198,7 @@ async fn run_connection<H: Handler>(
 
     // Cancelled when the connection ends: its calls and writer end with it.
     let conn = stop.child_token();
-    let (r, w) = stream.into_split();
+    let (r, w) = tokio::io::split(stream);
     let mut reader = BufReader::with_capacity(FIRST_CHUNK, r);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(REPLY_QUEUE);
     tasks.spawn(write_replies(w, rx, conn.clone()));
@@ -211,6 +250,17 @@ async fn run_connection<H: Handler>(
             }
         };
         drop(body);
+        if !role.allows(&call.body) {
+            let reason = "a call only servers make came from a peer whose certificate does not \
+                          name a server of this datacenter (verify_server_hostname)";
+            if intake.may_log(peer.ip()) {
+                tracing::warn!(%peer, reason, "rpc call refused");
+            }
+            if let Some(bytes) = encode_reply(call.id, Reply::Error(reason.to_owned()), MAX_FRAME) {
+                let _ = tx.send(bytes).await;
+            }
+            continue;
+        }
         tasks.spawn(run_call(
             Arc::clone(&handler),
             call,
@@ -270,7 +320,7 @@ fn encode_reply(id: u64, body: Reply, max: usize) -> Option<Vec<u8>> {
 
 /// Writes queued replies until the connection ends.
 async fn write_replies(
-    w: OwnedWriteHalf,
+    w: WriteHalf<RpcStream>,
     mut replies: mpsc::Receiver<Vec<u8>>,
     conn: CancellationToken,
 ) {

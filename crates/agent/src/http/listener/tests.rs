@@ -34,7 +34,7 @@ impl Served {
         let addr = listener.local_addr().expect("addr");
         let conns = Arc::new(Connections::new(limits));
         let stop = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, router, conns.clone(), stop.clone()));
+        let task = tokio::spawn(serve(listener, router, conns.clone(), None, stop.clone()));
         Served {
             addr,
             conns,
