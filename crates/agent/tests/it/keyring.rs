@@ -68,6 +68,9 @@ async fn list_install_use_remove_answer_in_consuls_shapes_and_persist_the_keyrin
     };
     assert_eq!(on_disk(), [K1], "the keyring file starts from encrypt");
 
+    let stats = a.get_json("/v1/agent/self").await;
+    assert_eq!(stats["Stats"]["serf_lan"]["encrypted"], "true");
+
     info!("--- list: Consul's pool entry");
     let pool = list(&a).await;
     assert_eq!(pool["WAN"], false);
@@ -171,6 +174,8 @@ async fn list_install_use_remove_answer_in_consuls_shapes_and_persist_the_keyrin
 #[tokio::test]
 async fn without_encryption_keyring_operations_are_refused_in_serfs_words() {
     let a = TestAgent::dev().await;
+    let stats = a.get_json("/v1/agent/self").await;
+    assert_eq!(stats["Stats"]["serf_lan"]["encrypted"], "false");
     let (status, text) = call(&a, Method::GET, "/v1/operator/keyring", None, None).await;
     one_line_400(status, &text, "Keyring is empty (encryption not enabled)");
     let (status, text) = call(

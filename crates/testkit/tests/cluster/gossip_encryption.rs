@@ -97,6 +97,8 @@ async fn a_cluster_rotates_its_gossip_key_with_the_cli_and_keeps_another_key_out
     }
     for node in cluster.nodes() {
         let log = node.agent().log();
+        // The gossip layer's member events are in the log: none is a failure.
+        assert!(log.contains("member joined"), "{}: {log}", node.name());
         assert!(!log.contains("member failed"), "{}: {log}", node.name());
         assert!(
             !log.contains("dropped a"),
