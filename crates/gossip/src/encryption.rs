@@ -181,20 +181,21 @@ impl Encryption {
         }
     }
 
-    /// Logs a drop from `from`, at most once a minute per source address.
-    pub(crate) fn note_drop(&self, from: IpAddr, what: &str, reason: &dyn fmt::Display) {
+    /// Counts a drop from `from` and logs it, at most once a minute per
+    /// source address; says whether it logged.
+    pub(crate) fn note_drop(&self, from: IpAddr, what: &str, reason: &dyn fmt::Display) -> bool {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut drops = lock(&self.drops);
         if let Some(last) = drops.get(&from) {
             if now.duration_since(*last) < DROP_LOG_EVERY {
-                return;
+                return false;
             }
         }
         if drops.len() >= DROP_LOG_SOURCES {
             drops.retain(|_, last| now.duration_since(*last) < DROP_LOG_EVERY);
             if drops.len() >= DROP_LOG_SOURCES {
-                return;
+                return false;
             }
         }
         drops.insert(from, now);
@@ -204,6 +205,7 @@ impl Encryption {
             %reason,
             "dropped {what}: gossip encryption (logged once a minute per source)"
         );
+        true
     }
 
     /// Applies `op` to this member's keyring and persists the result;
@@ -235,5 +237,61 @@ impl Encryption {
         }
         let ring = self.keyring();
         Ok((ring.keys(), ring.primary()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K: &str = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=";
+
+    fn enc(incoming: bool, outgoing: bool) -> Encryption {
+        let mut cfg = EncryptionConfig::new(Keyring::new(&[K]).unwrap());
+        cfg.verify_incoming = incoming;
+        cfg.verify_outgoing = outgoing;
+        Encryption::new(cfg)
+    }
+
+    #[test]
+    fn drops_are_counted_every_time_and_logged_once_a_minute_per_source() {
+        let e = enc(true, true);
+        let a: IpAddr = [127, 0, 0, 1].into();
+        let b: IpAddr = [127, 0, 0, 2].into();
+        assert!(e.note_drop(a, "a packet", &"x"));
+        for _ in 0..100 {
+            assert!(!e.note_drop(a, "a packet", &"x"));
+        }
+        assert!(e.note_drop(b, "a packet", &"x"));
+        assert_eq!(e.dropped.load(Ordering::Relaxed), 102);
+    }
+
+    #[test]
+    fn a_flood_of_sources_never_grows_the_log_past_its_bound() {
+        let e = enc(true, true);
+        for i in 0..(DROP_LOG_SOURCES as u32 + 100) {
+            e.note_drop(IpAddr::from(i.to_be_bytes()), "a packet", &"x");
+        }
+        assert!(lock(&e.drops).len() <= DROP_LOG_SOURCES);
+    }
+
+    #[test]
+    fn packets_follow_the_verify_switches() {
+        let strict = enc(true, true);
+        let sealed = strict.outgoing_packet(b"hello");
+        assert_ne!(sealed, b"hello");
+        assert_eq!(strict.incoming_packet(&sealed).unwrap(), b"hello");
+        assert!(strict.incoming_packet(b"hello").is_err());
+
+        let rolling = enc(false, false);
+        assert_eq!(rolling.outgoing_packet(b"hello"), b"hello");
+        assert_eq!(rolling.incoming_packet(b"hello").unwrap(), b"hello");
+        assert_eq!(rolling.incoming_packet(&sealed).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn two_seals_of_one_message_differ_by_their_nonce() {
+        let e = enc(true, true);
+        assert_ne!(e.seal(b"m", b""), e.seal(b"m", b""));
     }
 }

@@ -281,3 +281,57 @@ pub(crate) async fn run(
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encryption::EncryptionConfig;
+    use crate::keyring::Keyring;
+
+    fn enc() -> Encryption {
+        let ring = Keyring::new(&["pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="]).unwrap();
+        Encryption::new(EncryptionConfig::new(ring))
+    }
+
+    #[test]
+    fn a_query_is_obeyed_once_and_a_stale_or_future_one_never() {
+        let e = enc();
+        let q = KeyQuery::new(KeyOp::List, &e);
+        admit(&e, &q).unwrap();
+        let replay = admit(&e, &q).unwrap_err();
+        assert!(replay.contains("replay"), "{replay}");
+        let age = u64::try_from(MAX_QUERY_AGE.as_millis()).unwrap() + 1000;
+        for sent_ms in [now_ms() - age, now_ms() + age] {
+            let old = KeyQuery {
+                id: e.random_u64(),
+                sent_ms,
+                op: KeyOp::List,
+            };
+            assert!(admit(&e, &old).is_err());
+        }
+    }
+
+    #[test]
+    fn serfs_verdict_names_failures_before_silence() {
+        let mut r = KeyResponse {
+            num_nodes: 3,
+            ..KeyResponse::default()
+        };
+        r.add(KeyAnswer {
+            node: "a".into(),
+            error: None,
+            keys: vec!["k".into()],
+            primary: "k".into(),
+        });
+        assert_eq!(r.error().unwrap(), "1/3 nodes reported success");
+        r.add(KeyAnswer {
+            node: "b".into(),
+            error: Some("Requested key is not in the keyring".into()),
+            keys: Vec::new(),
+            primary: String::new(),
+        });
+        assert_eq!(r.error().unwrap(), "1/3 nodes reported failure");
+        assert_eq!(r.keys.get("k"), Some(&1));
+        assert_eq!(r.messages.len(), 1);
+    }
+}

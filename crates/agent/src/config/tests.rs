@@ -1091,6 +1091,26 @@ acl {
 }
 
 #[test]
+fn the_encrypt_flag_sets_the_gossip_key_and_is_checked_like_the_file_key() {
+    let s = Scratch::new();
+    let key = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=";
+    let flags = Flags {
+        encrypt: Some(key.into()),
+        ..s.flags(&[])
+    };
+    assert_eq!(load_ok(&flags).config.encrypt.as_deref(), Some(key));
+    let flags = Flags {
+        encrypt: Some("c2hvcnQ=".into()),
+        ..s.flags(&[])
+    };
+    let err = load_err(&flags);
+    assert!(
+        err.contains("-encrypt") && err.contains("16, 24 or 32"),
+        "{err}"
+    );
+}
+
+#[test]
 fn security_settings_that_are_not_enforced_yet_are_warned_about() {
     let s = Scratch::new();
     let key = "aGVsbG8gd29ybGQgMTIzNA=="; // 16 bytes, base64
