@@ -389,6 +389,22 @@ impl Agent {
     /// certificates stay in use.
     pub fn reload(&self, cfg: RuntimeConfig) -> Result<(), AgentError> {
         self.tls.reload(&cfg)?;
+        let old = self.state.config();
+        if (
+            &old.encrypt,
+            old.encrypt_verify_incoming,
+            old.encrypt_verify_outgoing,
+        ) != (
+            &cfg.encrypt,
+            cfg.encrypt_verify_incoming,
+            cfg.encrypt_verify_outgoing,
+        ) {
+            // As in Consul: the keyring changes through `praetor keyring`.
+            tracing::warn!(
+                "encrypt and encrypt_verify_* take effect at the next start; \
+                 rotate gossip keys with praetor keyring"
+            );
+        }
         self.state.set_config(cfg);
         tracing::info!("configuration reloaded");
         Ok(())

@@ -311,6 +311,53 @@ mod tests {
         }
     }
 
+    /// Serves one key query on a loopback listener with `server`'s keys.
+    async fn serve_once(server: std::sync::Arc<Encryption>) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, peer) = listener.accept().await.unwrap();
+            let (_, head, body) = read_frame(&mut stream, MAX_FRAME_LEN).await.unwrap();
+            serve(&mut stream, &head, &body, Some(&server), "n1", peer)
+                .await
+                .unwrap();
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn only_a_holder_of_an_installed_key_is_obeyed_and_only_once() {
+        const NEW: &str = "5Cm8A0jZoaFXX3GWyvD47g==";
+        let server = std::sync::Arc::new(enc());
+        let other = Keyring::new(&["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]).unwrap();
+        let stranger = Encryption::new(EncryptionConfig::new(other));
+        let timeout = Duration::from_secs(5);
+
+        let query = KeyQuery::new(KeyOp::Install(NEW.into()), &stranger);
+        let addr = serve_once(server.clone()).await;
+        let err = ask(addr, &query, &stranger, timeout).await.unwrap_err();
+        assert!(err.contains("No installed keys could decrypt"), "{err}");
+        assert_eq!(
+            server.keyring().keys().len(),
+            1,
+            "the stranger changed nothing"
+        );
+        assert_eq!(server.dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+        let holder = enc();
+        let query = KeyQuery::new(KeyOp::Install(NEW.into()), &holder);
+        let addr = serve_once(server.clone()).await;
+        let answer = ask(addr, &query, &holder, timeout).await.unwrap();
+        assert_eq!(answer.error, None);
+        assert_eq!(answer.node, "n1");
+        assert!(answer.keys.contains(&NEW.to_owned()));
+        assert!(server.keyring().contains(NEW));
+
+        let addr = serve_once(server.clone()).await;
+        let replayed = ask(addr, &query, &holder, timeout).await.unwrap_err();
+        assert!(replayed.contains("replay"), "{replayed}");
+    }
+
     #[test]
     fn serfs_verdict_names_failures_before_silence() {
         let mut r = KeyResponse {
