@@ -132,8 +132,9 @@ pub(crate) async fn refuse(stream: &mut TcpStream, reason: &str) {
     let _ = write_frame(stream, REFUSED, reason, None).await;
 }
 
-/// Why a peer's state frame is refused: a one-line reason naming
-/// encryption when encryption is the cause.
+/// A peer's state from its frame, opened as this member's encryption
+/// settings require; otherwise why not, on one line naming encryption when
+/// encryption is the cause.
 pub(crate) fn open_state(
     kind: &[u8; 4],
     head: &[u8; 8],
