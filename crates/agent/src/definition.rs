@@ -107,6 +107,10 @@ pub struct CheckBody {
     pub body: Option<String>,
     #[serde(rename = "TLSSkipVerify")]
     pub tls_skip_verify: bool,
+    /// The name for SNI and certificate verification of HTTPS and gRPC
+    /// TLS checks, instead of the URL's or target's host.
+    #[serde(rename = "TLSServerName")]
+    pub tls_server_name: String,
     #[serde(rename = "GRPCUseTLS")]
     pub grpc_use_tls: bool,
     pub disable_redirects: bool,
@@ -333,6 +337,7 @@ fn http_kind(b: &CheckBody) -> Kind {
         header: b.header.clone(),
         body: b.body.clone(),
         tls_skip_verify: b.tls_skip_verify,
+        tls_server_name: b.tls_server_name.clone(),
         disable_redirects: b.disable_redirects,
     }
 }
@@ -343,6 +348,7 @@ fn grpc_kind(b: &CheckBody) -> Kind {
         target: b.grpc.clone(),
         tls: b.grpc_use_tls,
         tls_skip_verify: b.tls_skip_verify,
+        tls_server_name: b.tls_server_name.clone(),
     }
 }
 

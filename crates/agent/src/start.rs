@@ -410,6 +410,20 @@ impl Agent {
         Ok(())
     }
 
+    /// The reloads asked for through `PUT /v1/agent/reload`, for the one
+    /// caller that can load the config files again (the `agent` command);
+    /// `None` once taken. Each is answered with how it went. Without a
+    /// taker the endpoint answers that this agent cannot reload.
+    pub fn reload_requests(
+        &self,
+    ) -> Option<tokio::sync::mpsc::Receiver<crate::http::ReloadRequest>> {
+        self.state
+            .reload_requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
     /// Cancelled when this agent's server can go on no longer (its Raft log
     /// could not be written, or Raft stopped on another fatal error); the
     /// caller shuts the agent down and exits with a failure, so gossip

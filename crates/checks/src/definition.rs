@@ -107,6 +107,10 @@ pub enum Kind {
         body: Option<String>,
         /// Accept any server certificate (Consul's `TLSSkipVerify`).
         tls_skip_verify: bool,
+        /// The name sent as SNI and the certificate is verified against,
+        /// instead of the URL's host (Consul's `TLSServerName`); empty for
+        /// the URL's host. Sent as SNI with `tls_skip_verify` too.
+        tls_server_name: String,
         /// Report a 3xx as it is instead of following it (Consul's
         /// `DisableRedirects`).
         disable_redirects: bool,
@@ -151,6 +155,9 @@ pub enum Kind {
         tls: bool,
         /// Accept any server certificate.
         tls_skip_verify: bool,
+        /// As [`Kind::Http`]'s `tls_server_name`, instead of the target's
+        /// host; used only with `tls`.
+        tls_server_name: String,
     },
     /// Mirrors the health of another service instance (or, with an empty
     /// `service_id`, of a whole node): critical if any of its checks (or
@@ -299,6 +306,14 @@ impl Definition {
             } if service_id.is_empty() => Err(invalid(
                 "an alias check needs the aliased service's ID or node".into(),
             )),
+            Kind::Http {
+                tls_server_name, ..
+            }
+            | Kind::Grpc {
+                tls_server_name, ..
+            } => crate::tls::server_name(tls_server_name)
+                .map(drop)
+                .map_err(invalid),
             _ => Ok(()),
         }
     }

@@ -5,15 +5,18 @@
 //! or the timeout is critical.
 //!
 //! The call is tonic-health's generated client over the same hyper + rustls
-//! stack as HTTP checks, so there is one TLS setup (ring, `TLSSkipVerify`)
-//! for both and no gRPC transport of tonic's own to configure.
+//! stack as HTTP checks, so there is one TLS setup (ring, `TLSSkipVerify`,
+//! `TLSServerName`) for both and no gRPC transport of tonic's own to
+//! configure.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::Uri;
+use hyper_rustls::FixedServerNameResolver;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::ServerName;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -21,7 +24,7 @@ use tonic_health::pb::HealthCheckRequest;
 use crate::definition::{CheckId, Status};
 use crate::error::CheckError;
 use crate::output::{describe, go_duration};
-use crate::tls;
+use crate::tls::{self, Trust};
 
 /// A gRPC check, parsed once when its runner starts.
 pub(crate) struct GrpcProbe {
@@ -30,15 +33,26 @@ pub(crate) struct GrpcProbe {
     origin: Uri,
     service: String,
     tls: Arc<rustls::ClientConfig>,
+    /// `TLSServerName`, for SNI and verification; `None`: the target's host.
+    server_name: Option<ServerName<'static>>,
     timeout: Duration,
+}
+
+/// A gRPC check's TLS settings, as the definition has them.
+pub(crate) struct GrpcTls<'a> {
+    /// Consul's `GRPCUseTLS`.
+    pub(crate) use_tls: bool,
+    pub(crate) skip_verify: bool,
+    /// Consul's `TLSServerName`; empty: the target's host.
+    pub(crate) server_name: &'a str,
+    pub(crate) trust: &'a Trust,
 }
 
 impl GrpcProbe {
     pub(crate) fn new(
         id: &CheckId,
         target: &str,
-        use_tls: bool,
-        tls_skip_verify: bool,
+        settings: GrpcTls<'_>,
         timeout: Duration,
     ) -> Result<GrpcProbe, CheckError> {
         let (server, service) =
@@ -46,7 +60,7 @@ impl GrpcProbe {
                 id: id.clone(),
                 reason: format!("the gRPC target {target:?} is not host:port or host:port/service"),
             })?;
-        let scheme = if use_tls { "https" } else { "http" };
+        let scheme = if settings.use_tls { "https" } else { "http" };
         let origin: Uri =
             format!("{scheme}://{server}")
                 .parse()
@@ -54,15 +68,24 @@ impl GrpcProbe {
                     id: id.clone(),
                     reason: format!("the gRPC target {target:?} does not parse: {e}"),
                 })?;
-        let tls = tls::client_config(tls_skip_verify).map_err(|source| CheckError::Tls {
-            id: id.clone(),
-            source,
+        let tls = tls::client_config(settings.skip_verify, settings.trust).map_err(|source| {
+            CheckError::Tls {
+                id: id.clone(),
+                source,
+            }
+        })?;
+        let server_name = tls::server_name(settings.server_name).map_err(|reason| {
+            CheckError::InvalidDefinition {
+                id: id.clone(),
+                reason,
+            }
         })?;
         Ok(GrpcProbe {
             target: target.to_owned(),
             origin,
             service: service.to_owned(),
             tls: Arc::new(tls),
+            server_name,
             timeout,
         })
     }
@@ -70,11 +93,16 @@ impl GrpcProbe {
     /// One health call.
     pub(crate) async fn run(&self) -> (Status, String) {
         let target = &self.target;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*self.tls).clone())
-            .https_or_http()
-            .enable_http2()
-            .build();
+            .https_or_http();
+        let builder = match &self.server_name {
+            Some(name) => {
+                builder.with_server_name_resolver(FixedServerNameResolver::new(name.clone()))
+            }
+            None => builder,
+        };
+        let connector = builder.enable_http2().build();
         let client = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .build(connector);

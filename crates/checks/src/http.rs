@@ -10,7 +10,7 @@ use http::header::{HeaderName, HeaderValue, ACCEPT, CONNECTION, LOCATION, USER_A
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -19,7 +19,7 @@ use tokio::time::{timeout_at, Instant};
 use crate::definition::{CheckId, Status};
 use crate::error::CheckError;
 use crate::output::{describe, go_duration, Tail};
-use crate::tls;
+use crate::tls::{self, Trust};
 
 /// Consul's `User-Agent` for HTTP checks, kept so services that single
 /// health checks out by it keep working.
@@ -50,6 +50,8 @@ pub(crate) struct HttpSpec<'a> {
     pub(crate) header: &'a std::collections::BTreeMap<String, Vec<String>>,
     pub(crate) body: Option<&'a str>,
     pub(crate) tls_skip_verify: bool,
+    /// Consul's `TLSServerName`; empty: the URL's host.
+    pub(crate) tls_server_name: &'a str,
     pub(crate) disable_redirects: bool,
 }
 
@@ -57,6 +59,7 @@ impl HttpProbe {
     pub(crate) fn new(
         id: &CheckId,
         spec: HttpSpec<'_>,
+        trust: &Trust,
         timeout: Duration,
         max_output: usize,
     ) -> Result<HttpProbe, CheckError> {
@@ -98,15 +101,22 @@ impl HttpProbe {
         if !headers.contains_key(CONNECTION) {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        let tls = tls::client_config(spec.tls_skip_verify).map_err(|source| CheckError::Tls {
-            id: id.clone(),
-            source,
-        })?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        let tls =
+            tls::client_config(spec.tls_skip_verify, trust).map_err(|source| CheckError::Tls {
+                id: id.clone(),
+                source,
+            })?;
+        let server_name = tls::server_name(spec.tls_server_name).map_err(invalid)?;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+            .https_or_http();
+        // As Go's `tls.Config.ServerName`: SNI and verification use the
+        // name for every connection, redirects included.
+        let builder = match server_name {
+            Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(name)),
+            None => builder,
+        };
+        let connector = builder.enable_http1().build();
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
             .build(connector);

@@ -31,3 +31,4 @@ pub use definition::{CheckId, Definition, Kind, Status, Update, MIN_INTERVAL};
 pub use error::CheckError;
 pub use output::{cap_output, DEFAULT_OUTPUT_MAX_SIZE};
 pub use runner::{Runner, MAX_INITIAL_STAGGER};
+pub use tls::Trust;

@@ -20,9 +20,10 @@ use crate::alias::{self, AliasView};
 use crate::damper::Damper;
 use crate::definition::{CheckId, Definition, Kind, Status, Update};
 use crate::error::CheckError;
-use crate::grpc::GrpcProbe;
+use crate::grpc::{GrpcProbe, GrpcTls};
 use crate::http::{HttpProbe, HttpSpec};
 use crate::output::{cap_output, go_duration};
+use crate::tls::Trust;
 use crate::{script, tcp, udp};
 
 /// The first probe runs at a random point within the interval, as Consul's
@@ -74,8 +75,10 @@ impl Runner {
     /// # Errors
     ///
     /// [`CheckError::InvalidDefinition`] if `def` cannot run (see
-    /// [`Definition::validate`]; also an unparsable URL, method, header or
-    /// gRPC target), [`CheckError::Tls`] if its TLS client cannot be built.
+    /// [`Definition::validate`], which refuses a `tls_server_name` that is
+    /// neither a DNS name nor an IP address; also an unparsable URL,
+    /// method, header or gRPC target), [`CheckError::Tls`] if its TLS
+    /// client cannot be built.
     /// Nothing is started then.
     ///
     /// # Panics
@@ -86,7 +89,9 @@ impl Runner {
         updates: mpsc::Sender<Update>,
         stop: CancellationToken,
     ) -> Result<Runner, CheckError> {
-        Self::start(def, updates, stop, |task| tokio::spawn(task))
+        Self::start(def, &Trust::System, updates, stop, |task| {
+            tokio::spawn(task)
+        })
     }
 
     /// As [`Runner::spawn`], on `tasks`, so the agent's shutdown can wait
@@ -101,11 +106,30 @@ impl Runner {
         updates: mpsc::Sender<Update>,
         stop: CancellationToken,
     ) -> Result<Runner, CheckError> {
-        Self::start(def, updates, stop, |task| tasks.spawn(task))
+        Self::start(def, &Trust::System, updates, stop, |task| tasks.spawn(task))
+    }
+
+    /// As [`Runner::spawn_on`], with HTTPS and gRPC-over-TLS checks
+    /// verifying servers against `trust` instead of the system's roots
+    /// (for an agent that trusts its own CA for checks, as Consul's
+    /// `enable_agent_tls_for_checks`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Runner::spawn`].
+    pub fn spawn_trusting(
+        tasks: &TaskTracker,
+        def: Definition,
+        trust: &Trust,
+        updates: mpsc::Sender<Update>,
+        stop: CancellationToken,
+    ) -> Result<Runner, CheckError> {
+        Self::start(def, trust, updates, stop, |task| tasks.spawn(task))
     }
 
     fn start(
         def: Definition,
+        trust: &Trust,
         updates: mpsc::Sender<Update>,
         stop: CancellationToken,
         spawn: impl FnOnce(TaskFuture) -> JoinHandle<()>,
@@ -138,7 +162,7 @@ impl Runner {
             _ => (
                 Input::Probed,
                 Task::Probed {
-                    probe: Probe::new(&def)?,
+                    probe: Probe::new(&def, trust)?,
                     damper: Damper::new(
                         def.success_before_passing,
                         def.failures_before_warning,
@@ -285,7 +309,7 @@ enum Probe {
 }
 
 impl Probe {
-    fn new(def: &Definition) -> Result<Probe, CheckError> {
+    fn new(def: &Definition, trust: &Trust) -> Result<Probe, CheckError> {
         let timeout = def.effective_timeout();
         Ok(match &def.kind {
             Kind::Http {
@@ -294,6 +318,7 @@ impl Probe {
                 header,
                 body,
                 tls_skip_verify,
+                tls_server_name,
                 disable_redirects,
             } => Probe::Http(Box::new(HttpProbe::new(
                 &def.id,
@@ -303,8 +328,10 @@ impl Probe {
                     header,
                     body: body.as_deref(),
                     tls_skip_verify: *tls_skip_verify,
+                    tls_server_name,
                     disable_redirects: *disable_redirects,
                 },
+                trust,
                 timeout,
                 def.effective_output_max_size(),
             )?)),
@@ -315,11 +342,16 @@ impl Probe {
                 target,
                 tls,
                 tls_skip_verify,
+                tls_server_name,
             } => Probe::Grpc(Box::new(GrpcProbe::new(
                 &def.id,
                 target,
-                *tls,
-                *tls_skip_verify,
+                GrpcTls {
+                    use_tls: *tls,
+                    skip_verify: *tls_skip_verify,
+                    server_name: tls_server_name,
+                    trust,
+                },
                 timeout,
             )?)),
             Kind::Ttl { .. } | Kind::Alias { .. } => {

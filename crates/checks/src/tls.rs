@@ -1,6 +1,8 @@
 //! TLS client settings for HTTPS and gRPC-over-TLS checks: rustls with the
-//! ring provider, the system's roots, or no verification at all when a check
-//! asks for `TLSSkipVerify`. Never installs a process-wide default provider.
+//! ring provider, the system's roots (or the CAs the caller trusts), or no
+//! verification at all when a check asks for `TLSSkipVerify`; and the name
+//! a check's `TLSServerName` puts in SNI and verifies the certificate
+//! against. Never installs a process-wide default provider.
 
 use std::sync::{Arc, OnceLock};
 
@@ -9,9 +11,44 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-/// A client config (no ALPN set): verifying against the system's roots, or
-/// accepting any certificate when `skip_verify`.
-pub(crate) fn client_config(skip_verify: bool) -> Result<ClientConfig, rustls::Error> {
+/// The CAs that HTTPS and gRPC-over-TLS checks verify servers against.
+#[derive(Debug, Clone, Default)]
+pub enum Trust {
+    /// The system's trusted roots, read once (Go's `x509.SystemCertPool`,
+    /// what Consul's checks use by default).
+    #[default]
+    System,
+    /// Only these CAs (as Consul's checks trust the agent's CA with
+    /// `enable_agent_tls_for_checks`).
+    Roots(Arc<RootCertStore>),
+}
+
+/// A check's `TLSServerName` as rustls takes it: `None` when empty (the
+/// URL's or target's host is used then); a DNS name or an IP address,
+/// IPv6 with or without brackets.
+///
+/// # Errors
+///
+/// A one-line reason when `name` is neither a DNS name nor an IP address.
+pub(crate) fn server_name(name: &str) -> Result<Option<ServerName<'static>>, String> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    ServerName::try_from(bare.to_owned())
+        .map(Some)
+        .map_err(|_| format!("TLSServerName {name:?} is not a DNS name or an IP address"))
+}
+
+/// A client config (no ALPN set): verifying against `trust`, or accepting
+/// any certificate when `skip_verify`.
+pub(crate) fn client_config(
+    skip_verify: bool,
+    trust: &Trust,
+) -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
@@ -21,9 +58,11 @@ pub(crate) fn client_config(skip_verify: bool) -> Result<ClientConfig, rustls::E
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCert { provider }))
             .with_no_client_auth()
     } else {
-        builder
-            .with_root_certificates(system_roots())
-            .with_no_client_auth()
+        let roots = match trust {
+            Trust::System => system_roots(),
+            Trust::Roots(roots) => roots.clone(),
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
     };
     Ok(config)
 }

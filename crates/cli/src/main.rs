@@ -31,6 +31,8 @@ enum Command {
     Leave(cmd::membership::LeaveArgs),
     /// Marks a failed node as left.
     ForceLeave(cmd::membership::ForceLeaveArgs),
+    /// Makes the agent load its config files again (as SIGHUP).
+    Reload(cmd::membership::ReloadArgs),
     /// Lists the members of the cluster.
     Members(cmd::members::MembersArgs),
     /// Cluster operations (Raft peers).
@@ -98,6 +100,7 @@ fn main() {
                         Command::Join(a) => cmd::membership::join(a).await,
                         Command::Leave(a) => cmd::membership::leave(a).await,
                         Command::ForceLeave(a) => cmd::membership::force_leave(a).await,
+                        Command::Reload(a) => cmd::membership::reload(a).await,
                         Command::Operator(c) => cmd::operator::run(c).await,
                         Command::Snapshot(c) => cmd::snapshot::run(c).await,
                         Command::Watch(a) => cmd::watch::run(a).await,

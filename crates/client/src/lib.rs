@@ -591,6 +591,15 @@ impl Client {
         self.put_empty(Method::PUT, "/v1/agent/leave", &[]).await
     }
 
+    /// `PUT /v1/agent/reload`: the agent loads its config files again.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 500 with the reason the configuration was not
+    /// applied.
+    pub async fn agent_reload(&self) -> Result<(), ClientError> {
+        self.put_empty(Method::PUT, "/v1/agent/reload", &[]).await
+    }
+
     /// `PUT /v1/agent/force-leave/<node>`.
     ///
     /// # Errors

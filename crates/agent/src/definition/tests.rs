@@ -25,7 +25,8 @@ fn a_definition_decodes_alike_from_an_http_body_and_a_config_file() {
         "Checks": [
             {"CheckID": "web-http", "HTTP": "http://127.0.0.1:8080/health", "Interval": "10s",
              "Header": {"x_api_key": ["k"], "Accept": ["text/plain"]},
-             "TLSSkipVerify": true, "DeregisterCriticalServiceAfter": "1m"},
+             "TLSSkipVerify": true, "TLSServerName": "web.internal",
+             "DeregisterCriticalServiceAfter": "1m"},
             {"CheckID": "web-ttl", "TTL": "30s", "Status": "passing"},
             {"CheckID": "web-alias", "AliasService": "db1"}
         ]
@@ -50,7 +51,8 @@ service {
   checks = [
     { check_id = "web-http", http = "http://127.0.0.1:8080/health", interval = "10s",
       header = { x_api_key = ["k"], Accept = ["text/plain"] },
-      tls_skip_verify = true, deregister_critical_service_after = "1m" },
+      tls_skip_verify = true, tls_server_name = "web.internal",
+      deregister_critical_service_after = "1m" },
     { check_id = "web-ttl", ttl = "30s", status = "passing" },
     { check_id = "web-alias", alias_service = "db1" },
   ]
@@ -74,6 +76,7 @@ service {
     let Kind::Http {
         header,
         tls_skip_verify,
+        tls_server_name,
         ..
     } = &checks[0].definition.as_ref().unwrap().kind
     else {
@@ -84,6 +87,7 @@ service {
         "header names are the user's"
     );
     assert!(tls_skip_verify);
+    assert_eq!(tls_server_name, "web.internal");
     assert_eq!(checks[0].deregister_after, Some(Duration::from_secs(60)));
     assert!(checks[1].is_ttl());
     assert_eq!(checks[1].status, "passing");
@@ -115,7 +119,8 @@ fn each_check_kind_is_parsed_into_its_kind() {
         Kind::Grpc {
             target: "127.0.0.1:1/svc".into(),
             tls: true,
-            tls_skip_verify: false
+            tls_skip_verify: false,
+            tls_server_name: String::new()
         }
     );
     assert_eq!(
@@ -179,6 +184,52 @@ fn bad_definitions_are_refused_with_consuls_reason() {
         service_from_body(decode(json!({"ID": "x"})).unwrap(), true),
         Err(DefinitionError::MissingServiceName)
     ));
+}
+
+#[test]
+fn tls_server_name_is_kept_for_https_and_grpc_checks_and_a_bad_one_refused() {
+    let Kind::Http {
+        tls_server_name, ..
+    } = kind(
+        json!({"Name": "h", "HTTP": "https://127.0.0.1:1/", "Interval": "5s",
+                    "TLSServerName": "svc.internal"}),
+    )
+    else {
+        panic!("not HTTP")
+    };
+    assert_eq!(tls_server_name, "svc.internal");
+    assert_eq!(
+        kind(
+            json!({"Name": "g", "GRPC": "127.0.0.1:1", "GRPCUseTLS": true, "Interval": "5s",
+                    "tls_server_name": "svc.internal", "TLSSkipVerify": true})
+        ),
+        Kind::Grpc {
+            target: "127.0.0.1:1".into(),
+            tls: true,
+            tls_skip_verify: true,
+            tls_server_name: "svc.internal".into()
+        }
+    );
+    let refused = check(
+        json!({"Name": "h", "HTTP": "https://127.0.0.1:1/", "Interval": "5s",
+                               "TLSServerName": "not a name"}),
+    )
+    .unwrap_err();
+    assert!(matches!(refused, DefinitionError::Invalid(_)), "{refused}");
+    let why = refused.to_string();
+    assert!(
+        why.contains("TLSServerName") && why.contains("not a name") && !why.contains('\n'),
+        "{why}"
+    );
+    let in_service = service_from_body(
+        decode(
+            json!({"Name": "web", "Check": {"GRPC": "127.0.0.1:1", "GRPCUseTLS": true,
+                      "Interval": "5s", "TLSServerName": "a..b"}}),
+        )
+        .unwrap(),
+        false,
+    );
+    assert!(matches!(in_service, Err(DefinitionError::Invalid(_))));
 }
 
 #[test]

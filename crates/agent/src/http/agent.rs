@@ -264,6 +264,42 @@ pub async fn leave(State(state): State<Arc<AppState>>, caller: Caller) -> Result
     Ok(())
 }
 
+/// How long `PUT /v1/agent/reload` waits for the reload to be done.
+const RELOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `PUT /v1/agent/reload`: loads the config files again, as SIGHUP does
+/// (limits, log level, ACL tokens, TLS certificates and keys); 200 when
+/// applied, 500 with the reason when the new configuration was not.
+pub async fn reload(State(state): State<Arc<AppState>>, caller: Caller) -> Result<(), ApiError> {
+    require_agent_write(&state, &caller).await?;
+    let unavailable = || {
+        ApiError::Failed("this agent cannot reload: it was not started from config files".into())
+    };
+    let untaken = state
+        .reload_requests
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .is_some();
+    if untaken {
+        return Err(unavailable());
+    }
+    let (done, answer) = tokio::sync::oneshot::channel();
+    tokio::time::timeout(RELOAD_WAIT, state.reloads.send(done))
+        .await
+        .map_err(|_| ApiError::Failed("another reload is still running".into()))?
+        .map_err(|_| unavailable())?;
+    match tokio::time::timeout(RELOAD_WAIT, answer).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(why))) => Err(ApiError::Failed(format!(
+            "Failed reloading the configuration: {why}"
+        ))),
+        Ok(Err(_)) => Err(unavailable()),
+        Err(_) => Err(ApiError::Failed(format!(
+            "the reload did not finish within {RELOAD_WAIT:?}"
+        ))),
+    }
+}
+
 /// `PUT /v1/agent/force-leave/<node>`: marks a failed member as left.
 pub async fn force_leave(
     State(state): State<Arc<AppState>>,

@@ -76,7 +76,20 @@ pub struct AppState {
     pub bodies: body::BodyBudget,
     /// The agent's tokens and the permissions of tokens on its endpoints.
     pub acl: Arc<crate::acl::AgentAcl>,
+    /// Where `PUT /v1/agent/reload` asks whoever started the agent from its
+    /// config files to load them again, and hears how it went.
+    pub reloads: ReloadRequests,
+    /// The receiving side, until that caller takes it (`Agent::reload_requests`);
+    /// while it is here nobody can reload.
+    pub reload_requests: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<ReloadRequest>>>,
 }
+
+/// A reload asked for through the API: answered with `Ok` or the reason
+/// the new configuration was not applied.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// The sending side of the agent's reload requests; one may wait.
+pub type ReloadRequests = tokio::sync::mpsc::Sender<ReloadRequest>;
 
 impl AppState {
     /// Builds the state shared by every handler.
@@ -89,6 +102,7 @@ impl AppState {
         stop: CancellationToken,
         http_addr: SocketAddr,
     ) -> AppState {
+        let (reloads, reload_requests) = tokio::sync::mpsc::channel(1);
         let connections = Arc::new(Connections::new(ConnLimits::from_config(&config.limits)));
         let rate_limiter = RequestLimiter::new(config.limits.request_limits);
         let data_dir = if config.dev {
@@ -117,6 +131,8 @@ impl AppState {
             connections,
             rate_limiter,
             bodies: body::BodyBudget::default(),
+            reloads,
+            reload_requests: std::sync::Mutex::new(Some(reload_requests)),
         }
     }
 
@@ -242,6 +258,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/agent/members", get(agent::members))
         .route("/v1/agent/join/{*addr}", axum::routing::put(agent::join))
         .route("/v1/agent/leave", axum::routing::put(agent::leave))
+        .route("/v1/agent/reload", axum::routing::put(agent::reload))
         .route(
             "/v1/agent/force-leave/{*node}",
             axum::routing::put(agent::force_leave),

@@ -55,6 +55,10 @@ enum SavedTarget {
         body: Option<String>,
         #[serde(default)]
         tls_skip_verify: bool,
+        /// Left out when empty, so a check without one is saved as the
+        /// previous release saved it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        tls_server_name: String,
         #[serde(default)]
         disable_redirects: bool,
     },
@@ -75,6 +79,8 @@ enum SavedTarget {
         tls: bool,
         #[serde(default)]
         tls_skip_verify: bool,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        tls_server_name: String,
     },
     Alias {
         service_id: String,
@@ -96,6 +102,7 @@ impl From<LocalCheck> for SavedCheck {
                         header,
                         body,
                         tls_skip_verify,
+                        tls_server_name,
                         disable_redirects,
                     } => SavedTarget::Http {
                         url,
@@ -103,6 +110,7 @@ impl From<LocalCheck> for SavedCheck {
                         header,
                         body,
                         tls_skip_verify,
+                        tls_server_name,
                         disable_redirects,
                     },
                     Kind::Tcp { addr } => SavedTarget::Tcp { addr },
@@ -112,6 +120,7 @@ impl From<LocalCheck> for SavedCheck {
                         target,
                         tls,
                         tls_skip_verify,
+                        tls_server_name,
                     } => {
                         let (addr, service) = target.split_once('/').unwrap_or((&target, ""));
                         SavedTarget::Grpc {
@@ -119,6 +128,7 @@ impl From<LocalCheck> for SavedCheck {
                             service: service.to_owned(),
                             tls,
                             tls_skip_verify,
+                            tls_server_name,
                         }
                     }
                     Kind::Alias { node, service_id } => SavedTarget::Alias { service_id, node },
@@ -191,6 +201,7 @@ impl From<SavedCheck> for LocalCheck {
                         header,
                         body,
                         tls_skip_verify,
+                        tls_server_name,
                         disable_redirects,
                     } => Kind::Http {
                         url,
@@ -198,6 +209,7 @@ impl From<SavedCheck> for LocalCheck {
                         header,
                         body,
                         tls_skip_verify,
+                        tls_server_name,
                         disable_redirects,
                     },
                     SavedTarget::Tcp { addr } => Kind::Tcp { addr },
@@ -208,6 +220,7 @@ impl From<SavedCheck> for LocalCheck {
                         service,
                         tls,
                         tls_skip_verify,
+                        tls_server_name,
                     } => Kind::Grpc {
                         target: if service.is_empty() {
                             addr
@@ -216,6 +229,7 @@ impl From<SavedCheck> for LocalCheck {
                         },
                         tls,
                         tls_skip_verify,
+                        tls_server_name,
                     },
                     SavedTarget::Alias { service_id, node } => Kind::Alias { node, service_id },
                 };
@@ -281,7 +295,8 @@ mod tests {
             Kind::Grpc {
                 target: "127.0.0.1:9/svc".into(),
                 tls: true,
-                tls_skip_verify: false
+                tls_skip_verify: false,
+                tls_server_name: String::new()
             }
         );
         let alias = load(PREVIOUS_RELEASE[3]).definition.unwrap();
@@ -304,6 +319,53 @@ mod tests {
                 serde_json::from_str(&serde_json::to_string(&check).unwrap()).unwrap();
             assert_eq!(again, check, "{file}");
             assert_eq!(serde_json::to_string(&check).unwrap(), *file);
+        }
+    }
+
+    #[test]
+    fn tls_server_name_is_saved_and_loaded_and_absent_when_empty() {
+        let saved_with = |kind: Kind| {
+            let check = LocalCheck {
+                id: "c".into(),
+                name: "c".into(),
+                service_id: String::new(),
+                notes: String::new(),
+                status: "critical".into(),
+                output: String::new(),
+                deregister_after: None,
+                definition: Some(Definition::new("c", kind, Duration::from_secs(5))),
+            };
+            let file = serde_json::to_string(&check).unwrap();
+            let back: LocalCheck = serde_json::from_str(&file).unwrap();
+            (file, check, back)
+        };
+        let http = |name: &str| Kind::Http {
+            url: "https://127.0.0.1:1/".into(),
+            method: "GET".into(),
+            header: BTreeMap::new(),
+            body: None,
+            tls_skip_verify: true,
+            tls_server_name: name.into(),
+            disable_redirects: false,
+        };
+        let grpc = |name: &str| Kind::Grpc {
+            target: "127.0.0.1:9/svc".into(),
+            tls: true,
+            tls_skip_verify: false,
+            tls_server_name: name.into(),
+        };
+        for kind in [http("svc.internal"), grpc("svc.internal")] {
+            let (file, check, back) = saved_with(kind);
+            assert!(
+                file.contains(r#""tls_server_name":"svc.internal""#),
+                "{file}"
+            );
+            assert_eq!(back, check);
+        }
+        for kind in [http(""), grpc("")] {
+            let (file, check, back) = saved_with(kind);
+            assert!(!file.contains("tls_server_name"), "{file}");
+            assert_eq!(back, check);
         }
     }
 }

@@ -819,23 +819,37 @@ fn tls_acceptor(alpn: Vec<Vec<u8>>) -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
+/// The SNI of every TLS handshake a test server completed, in order
+/// (`None`: the client sent none).
+type SeenSni = Arc<std::sync::Mutex<Vec<Option<String>>>>;
+
 /// An HTTPS server on loopback with the self-signed test certificate (for
 /// `localhost` and 127.0.0.1), answering every request `200 OK` / `secure`.
 async fn https_server() -> std::net::SocketAddr {
+    https_server_seeing_sni().await.0
+}
+
+/// As [`https_server`], recording the SNI of every handshake.
+async fn https_server_seeing_sni() -> (std::net::SocketAddr, SeenSni) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let acceptor = tls_acceptor(Vec::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let sni = SeenSni::default();
+    let seen = sni.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let Ok(Ok(mut tls)) =
                     tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await
                 else {
                     return;
                 };
+                let name = tls.get_ref().1.server_name().map(str::to_owned);
+                seen.lock().unwrap().push(name);
                 let mut request = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -851,7 +865,7 @@ async fn https_server() -> std::net::SocketAddr {
             });
         }
     });
-    addr
+    (addr, sni)
 }
 
 #[tokio::test]
@@ -879,5 +893,61 @@ async fn https_checks_verify_certificates_unless_tls_skip_verify() {
         .unwrap()
         .to_lowercase();
     assert!(refused.contains("certificate"), "{refused}");
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn tls_server_name_goes_out_as_sni_and_a_bad_one_is_refused_at_registration() {
+    let (addr, sni) = https_server_seeing_sni().await;
+    let a = TestAgent::dev().await;
+    let url = format!("https://{addr}/health");
+
+    tracing::info!("--- a check with TLSServerName (and TLSSkipVerify) sends it as SNI");
+    let reg = json!({"ID": "named", "Name": "named", "HTTP": url, "TLSSkipVerify": true,
+                     "TLSServerName": "svc.internal", "Interval": "1s", "Timeout": "2s"});
+    let r = a.put_json("/v1/agent/check/register", &reg).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let v = wait_json(&a, "/v1/agent/checks", "the named check passes", |v| {
+        v["named"]["Status"] == "passing"
+    })
+    .await;
+    assert_eq!(
+        v["named"]["Output"],
+        format!("HTTP GET {url}: 200 OK Output: secure")
+    );
+    let seen = sni.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|n| n.as_deref() == Some("svc.internal")),
+        "{seen:?}"
+    );
+
+    tracing::info!("--- a name that is not one: 400 with the reason, nothing registered");
+    let bad_check = json!({"ID": "bad", "Name": "bad", "HTTP": url, "TLSServerName": "not a name",
+                           "Interval": "1s"});
+    let bad_service = json!({"ID": "bad-svc", "Name": "bad-svc",
+        "Check": {"GRPC": addr.to_string(), "GRPCUseTLS": true, "TLSServerName": "a..b",
+                  "Interval": "1s"}});
+    for (path, body, name) in [
+        ("/v1/agent/check/register", bad_check, "not a name"),
+        ("/v1/agent/service/register", bad_service, "a..b"),
+    ] {
+        let r = a.put_json(path, &body).await;
+        assert_eq!(r.status(), 400, "{path}");
+        let why = r.text().await.unwrap();
+        assert!(
+            why.contains("TLSServerName")
+                && why.contains(name)
+                && why.trim_end().lines().count() == 1,
+            "{path}: {why}"
+        );
+    }
+    let checks = a.get_json("/v1/agent/checks").await;
+    assert_eq!(
+        checks.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["named"],
+        "{checks}"
+    );
+    let services = a.get_json("/v1/agent/services").await;
+    assert!(services.get("bad-svc").is_none(), "{services}");
     a.shutdown().await;
 }

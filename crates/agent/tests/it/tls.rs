@@ -213,3 +213,14 @@ async fn bad_certificate_files_stop_the_agent_naming_the_file_and_the_problem() 
         assert!(e.contains(file) && e.contains(problem), "{e}");
     }
 }
+
+#[tokio::test]
+async fn the_reload_endpoint_says_so_when_nobody_can_load_config_files() {
+    // An agent started as a library has no config files to load again.
+    let a = crate::TestAgent::dev().await;
+    let r = a.put_empty("/v1/agent/reload").await;
+    assert_eq!(r.status(), 500);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("cannot reload"), "{body}");
+    a.shutdown().await;
+}

@@ -40,6 +40,7 @@ fn grpc(target: String, tls: bool, skip: bool) -> Kind {
         target,
         tls,
         tls_skip_verify: skip,
+        tls_server_name: String::new(),
     }
 }
 

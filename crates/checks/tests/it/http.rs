@@ -159,6 +159,7 @@ async fn method_headers_and_body_are_sent_with_consuls_user_agent() {
         header,
         body: Some("hello".into()),
         tls_skip_verify: false,
+        tls_server_name: String::new(),
         disable_redirects: false,
     };
     let (tx, mut rx) = mpsc::channel(16);
@@ -195,6 +196,7 @@ async fn redirects_are_followed_unless_disabled() {
         header,
         body,
         tls_skip_verify,
+        tls_server_name,
         ..
     } = http_kind(url.clone())
     else {
@@ -206,6 +208,7 @@ async fn redirects_are_followed_unless_disabled() {
         header,
         body,
         tls_skip_verify,
+        tls_server_name,
         disable_redirects: true,
     };
     let (tx, mut rx) = mpsc::channel(16);
@@ -233,6 +236,7 @@ async fn https_passes_with_tls_skip_verify_and_fails_verification_without() {
         header: BTreeMap::new(),
         body: None,
         tls_skip_verify: skip,
+        tls_server_name: String::new(),
         disable_redirects: false,
     };
     let (tx, mut rx) = mpsc::channel(16);
@@ -282,6 +286,7 @@ async fn a_bad_url_or_method_is_refused_at_spawn() {
         header: BTreeMap::new(),
         body: None,
         tls_skip_verify: false,
+        tls_server_name: String::new(),
         disable_redirects: false,
     };
     let err = Runner::spawn(probed("x", kind, 50, 100), tx, CancellationToken::new()).unwrap_err();

@@ -7,6 +7,7 @@ mod grpc;
 mod http;
 mod isolation;
 mod script;
+mod server_name;
 mod support;
 mod tcp;
 mod ttl;

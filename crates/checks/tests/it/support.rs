@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
@@ -83,6 +84,7 @@ pub fn http_kind(url: String) -> Kind {
         header: BTreeMap::new(),
         body: None,
         tls_skip_verify: false,
+        tls_server_name: String::new(),
         disable_redirects: false,
     }
 }
@@ -200,15 +202,37 @@ pub fn cert_and_key_pem() -> (String, String) {
 /// An HTTPS server with the self-signed certificate, answering every
 /// request with `200 OK` and body `secure`.
 pub async fn https_server() -> SocketAddr {
+    https_server_with(&fixture("cert.pem"), &fixture("key.pem"))
+        .await
+        .addr
+}
+
+/// A TLS server's address and the SNI of every handshake it completed
+/// (`None`: the client sent none), in order.
+pub struct TlsServer {
+    pub addr: SocketAddr,
+    pub sni: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl TlsServer {
+    /// The SNI of the handshakes so far.
+    pub fn seen(&self) -> Vec<Option<String>> {
+        self.sni.lock().unwrap().clone()
+    }
+}
+
+/// A rustls acceptor for the certificate and key in these PEM files,
+/// offering `alpn`.
+pub fn tls_acceptor(cert: &Path, key: &Path, alpn: Vec<Vec<u8>>) -> tokio_rustls::TlsAcceptor {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-    let certs = CertificateDer::pem_file_iter(fixture("cert.pem"))
+    let certs = CertificateDer::pem_file_iter(cert)
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
-    let key = PrivateKeyDer::from_pem_file(fixture("key.pem")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -216,21 +240,34 @@ pub async fn https_server() -> SocketAddr {
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    config.alpn_protocols = alpn;
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// An HTTPS server with the certificate and key in these PEM files,
+/// answering every request with `200 OK` and body `secure`, recording the
+/// SNI of every handshake.
+pub async fn https_server_with(cert: impl AsRef<Path>, key: impl AsRef<Path>) -> TlsServer {
+    let acceptor = tls_acceptor(cert.as_ref(), key.as_ref(), Vec::new());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let sni = Arc::new(Mutex::new(Vec::new()));
+    let seen = sni.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
             let acceptor = acceptor.clone();
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let Ok(Ok(mut tls)) =
                     tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await
                 else {
                     return;
                 };
+                let name = tls.get_ref().1.server_name().map(str::to_owned);
+                seen.lock().unwrap().push(name);
                 let mut request = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -246,5 +283,5 @@ pub async fn https_server() -> SocketAddr {
             });
         }
     });
-    addr
+    TlsServer { addr, sni }
 }

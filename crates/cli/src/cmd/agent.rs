@@ -203,6 +203,7 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let agent = praetor_agent::start(cfg, stop.clone()).await?;
+    let mut reloads = agent.reload_requests();
     // As Consul's defaults: a client agent leaves gracefully on SIGINT and
     // SIGTERM, a server does not (unless leave_on_terminate is set), so a
     // restarting server is not removed from Raft.
@@ -220,24 +221,59 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
             }
             _ = int.recv() => { tracing::info!("caught SIGINT; shutting down"); break leave_on_signal; }
             _ = term.recv() => { tracing::info!("caught SIGTERM; shutting down"); break leave_on_signal; }
-            _ = hup.recv() => match config::load(&flags) {
-                Ok(reloaded) => {
-                    for w in &reloaded.warnings {
-                        tracing::warn!("{w}");
-                    }
-                    let reloaded_level = reloaded.config.log_level.clone();
-                    if let Err(e) = reload_handle.modify(|f| *f = filter_for(&reloaded.config.log_level)) {
-                        tracing::warn!(error = %e, "could not change the log level");
-                    }
-                    match agent.reload(reloaded.config) {
-                        Ok(()) => tracing::info!(log_level = %reloaded_level, "caught SIGHUP; configuration reloaded"),
-                        Err(e) => tracing::error!(error = %format!("{e:#}"), "caught SIGHUP; the new configuration could not be applied, the previous one stays in use"),
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "caught SIGHUP; the new configuration is invalid and was not applied"),
-            },
+            _ = hup.recv() => {
+                let _ = reload(&flags, &agent, &reload_handle, "caught SIGHUP");
+            }
+            Some(done) = recv_reload(&mut reloads) => {
+                let _ = done.send(reload(&flags, &agent, &reload_handle, "reload requested"));
+            }
         }
     };
     agent.shutdown(Duration::from_secs(10), leave).await;
     Ok(())
+}
+
+/// The next reload asked for through the API (never, without a receiver).
+async fn recv_reload(
+    reloads: &mut Option<tokio::sync::mpsc::Receiver<praetor_agent::http::ReloadRequest>>,
+) -> Option<praetor_agent::http::ReloadRequest> {
+    match reloads {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Loads the config files again and applies them (SIGHUP, `praetor
+/// reload`): the log level, then the agent's reloadable settings. Logs
+/// how it went; the error says why nothing (or only the log level) changed.
+fn reload(
+    flags: &Flags,
+    agent: &praetor_agent::Agent,
+    log_filter: &reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+    why: &str,
+) -> Result<(), String> {
+    let reloaded = match config::load(flags) {
+        Ok(reloaded) => reloaded,
+        Err(e) => {
+            tracing::error!(error = %e, "{why}; the new configuration is invalid and was not applied");
+            return Err(e.to_string());
+        }
+    };
+    for w in &reloaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let level = reloaded.config.log_level.clone();
+    if let Err(e) = log_filter.modify(|f| *f = filter_for(&level)) {
+        tracing::warn!(error = %e, "could not change the log level");
+    }
+    match agent.reload(reloaded.config) {
+        Ok(()) => {
+            tracing::info!(log_level = %level, "{why}; configuration reloaded");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "{why}; the new configuration could not be applied, the previous one stays in use");
+            Err(e.to_string())
+        }
+    }
 }

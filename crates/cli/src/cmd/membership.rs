@@ -1,5 +1,6 @@
 //! `praetor join`, `leave` and `force-leave`: changing the gossip
-//! membership through an agent, with Consul's messages.
+//! membership through an agent, with Consul's messages; and `praetor
+//! reload`, which has the agent load its config files again.
 
 use anyhow::bail;
 use clap::Args;
@@ -18,6 +19,12 @@ pub struct JoinArgs {
 
 #[derive(Args, Debug)]
 pub struct LeaveArgs {
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReloadArgs {
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -53,6 +60,17 @@ pub async fn join(a: JoinArgs) -> anyhow::Result<()> {
 pub async fn leave(a: LeaveArgs) -> anyhow::Result<()> {
     a.http.client()?.agent_leave().await?;
     output::line("Graceful leave complete");
+    Ok(())
+}
+
+/// `PUT /v1/agent/reload`; Consul's message on success.
+pub async fn reload(a: ReloadArgs) -> anyhow::Result<()> {
+    a.http
+        .client()?
+        .agent_reload()
+        .await
+        .map_err(|e| anyhow::anyhow!("Error reloading: {e}"))?;
+    output::line("Configuration reload triggered");
     Ok(())
 }
 

@@ -33,6 +33,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use super::Request;
 
 /// An RPC connection: plain TCP or TLS over it.
+#[derive(Debug)]
 pub enum RpcStream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::TlsStream<TcpStream>>),

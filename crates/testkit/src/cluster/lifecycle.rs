@@ -64,6 +64,14 @@ impl Cluster {
         Ok(())
     }
 
+    /// SIGHUP: the node loads its config files again (certificates too).
+    ///
+    /// # Errors
+    /// As [`AgentProcess::signal`](crate::AgentProcess::signal).
+    pub fn hangup(&mut self, name: &str) -> Result<(), KitError> {
+        self.node_mut(name)?.agent.signal(Signal::Hup)
+    }
+
     /// SIGCONT after [`pause`](Self::pause).
     ///
     /// # Errors

@@ -204,7 +204,7 @@ async fn relay(mut a: TcpStream, mut b: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
     /// An echo server; returns its address.
     async fn echo() -> SocketAddr {
@@ -225,7 +225,7 @@ mod tests {
         addr
     }
 
-    async fn round_trip(s: &mut TcpStream) -> io::Result<()> {
+    async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> io::Result<()> {
         s.write_all(b"ping").await?;
         let mut buf = [0u8; 4];
         s.read_exact(&mut buf).await?;

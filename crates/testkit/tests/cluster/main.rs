@@ -17,6 +17,7 @@ mod membership;
 mod partition;
 mod peers;
 mod restart;
+mod tls;
 mod tutorial;
 
 use std::collections::BTreeMap;
