@@ -154,6 +154,25 @@ impl Encryption {
             .seal(nonce, msg, aad)
     }
 
+    /// Seals `msg` with the one key of `ring` (a key that opened what we
+    /// answer).
+    pub(crate) fn seal_with(&self, ring: &Keyring, msg: &[u8], aad: &[u8]) -> Vec<u8> {
+        ring.seal(self.nonce(), msg, aad)
+    }
+
+    /// Opens a sealed message with any installed key; also answers a
+    /// keyring of the key that opened it.
+    pub(crate) fn open_keyed(
+        &self,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<(Vec<u8>, Keyring), OpenError> {
+        self.keyring
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open_keyed(sealed, aad)
+    }
+
     /// Opens a sealed message with any installed key.
     pub(crate) fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, OpenError> {
         self.keyring

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
 use crate::encryption::{Encryption, KeyOp};
-use crate::push_pull::{invalid, read_frame, refuse, write_frame, KEY_ANSWER, KEY_QUERY, REFUSED};
+use crate::push_pull::{
+    header, invalid, read_frame, refuse, write_frame, KEY_ANSWER, KEY_QUERY, REFUSED,
+};
 
 /// The largest key query or answer (a few dozen keys).
 pub(crate) const MAX_FRAME_LEN: usize = 16 * 1024;
@@ -163,9 +165,9 @@ pub(crate) async fn serve(
         refuse(stream, "No keyring to modify (encryption not enabled)").await;
         return Ok(());
     };
-    let query: KeyQuery = match enc.open(body, head) {
-        Ok(plain) => match postcard::from_bytes(&plain) {
-            Ok(query) => query,
+    let (query, opened_with): (KeyQuery, _) = match enc.open_keyed(body, head) {
+        Ok((plain, ring)) => match postcard::from_bytes(&plain) {
+            Ok(query) => (query, ring),
             Err(e) => {
                 refuse(stream, &format!("decoding the key query: {e}")).await;
                 return Ok(());
@@ -186,7 +188,11 @@ pub(crate) async fn serve(
     tracing::info!(%peer, operation = %query.op, "received a key query");
     let answer = answer(enc, node, &query.op).await;
     let body = postcard::to_allocvec(&answer).map_err(|e| invalid(e.to_string()))?;
-    write_frame(stream, KEY_ANSWER, &body, Some(enc)).await
+    // Sealed with the key the query came under, which the asker holds
+    // whatever the operation did to our primary key.
+    let head = header(KEY_ANSWER, body.len() + crate::keyring::OVERHEAD)?;
+    let sealed = enc.seal_with(&opened_with, &body, &head);
+    write_frame(stream, KEY_ANSWER, &sealed, None).await
 }
 
 /// Applies `op` here and says how it went.

@@ -252,6 +252,16 @@ impl Keyring {
     /// [`OpenError::Malformed`] for something too short or of another
     /// version, [`OpenError::NoKey`] when no key authenticates it.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.open_keyed(sealed, aad).map(|(plain, _)| plain)
+    }
+
+    /// As [`Keyring::open`], also answering a keyring of just the key that
+    /// opened it (to answer a sender with a key it surely holds).
+    pub(crate) fn open_keyed(
+        &self,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<(Vec<u8>, Keyring), OpenError> {
         if sealed.len() < OVERHEAD || sealed[0] != VERSION {
             return Err(OpenError::Malformed);
         }
@@ -260,7 +270,14 @@ impl Keyring {
         let body = &sealed[1 + NONCE_LEN..];
         self.keys
             .iter()
-            .find_map(|k| k.cipher.open(&nonce, body, aad))
+            .find_map(|k| {
+                k.cipher.open(&nonce, body, aad).map(|plain| {
+                    let ring = Keyring {
+                        keys: vec![k.clone()],
+                    };
+                    (plain, ring)
+                })
+            })
             .ok_or(OpenError::NoKey)
     }
 

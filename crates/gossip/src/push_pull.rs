@@ -66,7 +66,7 @@ pub(crate) fn invalid(msg: String) -> std::io::Error {
 
 /// The header of a frame of `kind` with a body of `len` bytes (also the
 /// associated data a sealed body is bound to).
-fn header(kind: &[u8; 4], len: usize) -> std::io::Result<[u8; 8]> {
+pub(crate) fn header(kind: &[u8; 4], len: usize) -> std::io::Result<[u8; 8]> {
     let len = u32::try_from(len).map_err(|e| invalid(e.to_string()))?;
     let mut head = [0u8; 8];
     head[..4].copy_from_slice(kind);

@@ -401,3 +401,49 @@ async fn keyring_operations_without_encryption_are_refused_with_serfs_wording() 
     assert!(a.gossip.keyring().is_none());
     shutdown(&[&a]).await;
 }
+
+#[tokio::test]
+async fn a_member_that_refuses_an_operation_is_counted_and_named() {
+    init_tracing();
+    info!("--- n1 and n2 seal with K1, n3 with K2; all three hold both keys");
+    let a = start(45, 1, Some(encrypted(&[K1, K2]))).await;
+    let b = start(45, 2, Some(encrypted(&[K1, K2]))).await;
+    let c = start(45, 3, Some(encrypted(&[K2, K1]))).await;
+    join(&b, &a).await.unwrap();
+    join(&c, &a).await.unwrap();
+    let pool = [&a, &b, &c];
+    wait_for("every member to see the others alive", WAIT, || {
+        for name in ["n1", "n2", "n3"] {
+            everyone_sees(&pool, name, MemberStatus::Alive)?;
+        }
+        Ok(())
+    })
+    .await;
+    let list = a
+        .gossip
+        .key_operation(KeyOp::List, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(list.primary_keys.get(K1), Some(&2));
+    assert_eq!(list.primary_keys.get(K2), Some(&1));
+
+    info!("--- removing K2 from n1: n3, whose primary it is, refuses");
+    let removed = a
+        .gossip
+        .key_operation(KeyOp::Remove(K2.into()), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (removed.num_nodes, removed.num_resp, removed.num_err),
+        (3, 3, 1)
+    );
+    assert_eq!(
+        removed.messages.get("n3").map(String::as_str),
+        Some("Removing the primary key is not allowed")
+    );
+    assert_eq!(removed.error().unwrap(), "1/3 nodes reported failure");
+    assert_eq!(c.gossip.keyring().unwrap().keys(), [K2, K1]);
+    assert_eq!(b.gossip.keyring().unwrap().keys(), [K1]);
+
+    shutdown(&[&a, &b, &c]).await;
+}
