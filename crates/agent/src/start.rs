@@ -114,6 +114,8 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let tasks = TaskTracker::new();
     let data_dir = if cfg.dev { None } else { cfg.data_dir.clone() };
     let node_id = identity::node_id(cfg.node_id.as_deref(), data_dir.as_deref())?;
+    // Before anything starts: a bad key or keyring file stops the agent here.
+    let encryption = gossip_encryption(&cfg, data_dir.as_deref())?;
     let advertise_ip = cfg
         .advertise_addr
         .unwrap_or(if cfg.bind_addr.is_unspecified() {
@@ -196,7 +198,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     );
     gossip_cfg.advertise = SocketAddr::new(advertise_ip, serf_port);
     gossip_cfg.reconnect_timeout = cfg.reconnect_timeout;
-    gossip_cfg.encryption = gossip_encryption(&cfg, data_dir.as_deref())?;
+    gossip_cfg.encryption = encryption;
     let gossip = Gossip::start(gossip_cfg, stop.child_token())
         .await
         .map_err(AgentError::Gossip)?;

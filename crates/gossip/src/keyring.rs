@@ -84,7 +84,7 @@ impl Key {
     fn parse(encoded: &str) -> Result<Key, GossipError> {
         let raw = STANDARD
             .decode(encoded.trim())
-            .map_err(|e| GossipError::InvalidKey(format!("Invalid key: {e}")))?;
+            .map_err(|e| GossipError::InvalidKey(format!("Invalid key: not base64: {e}")))?;
         let cipher = Cipher::new(&raw).ok_or_else(|| {
             GossipError::InvalidKey(format!(
                 "Invalid key: key size must be 16, 24 or 32 bytes, got {}",

@@ -265,3 +265,34 @@ async fn keyring_needs_keyring_read_to_list_and_keyring_write_to_change() {
     assert!(text.contains(K2), "{text}");
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_bad_key_or_keyring_file_stops_the_agent_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("serf/local.keyring");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, r#"["c2hvcnQ="]"#).unwrap();
+    let mut cfg = dev_config();
+    cfg.dev = false;
+    cfg.bootstrap_expect = 1;
+    cfg.data_dir = Some(dir.path().to_path_buf());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let err = match praetor_agent::start(cfg, stop).await {
+        Ok(_) => panic!("the agent started with a bad keyring file"),
+        Err(e) => {
+            let mut chain = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                chain.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            chain
+        }
+    };
+    assert!(err.contains("local.keyring"), "{err}");
+    assert!(err.contains("16, 24 or 32 bytes"), "{err}");
+    assert!(
+        !dir.path().join("raft").exists(),
+        "nothing started before the keyring was checked"
+    );
+}
