@@ -19,6 +19,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a server about to be added has to answer a ping.
+const LEARNER_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new learner has to catch up before it would be made a voter
+/// (the caller's own bound on adding a server is 30 s).
+const LEARNER_CATCH_UP: Duration = Duration::from_secs(20);
+
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::raft::AppendEntriesResponse;
 use openraft::{BasicNode, SnapshotPolicy};
@@ -367,6 +373,12 @@ impl Server {
         self.peers.client(&addr)?.call(req, timeout).await
     }
 
+    /// This server's connections to its peers (through its dialer, so TLS
+    /// when configured).
+    pub(crate) fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
     /// Proposes `cmd` on the leader (this server, or the leader over RPC)
     /// and waits until it is committed. Returns the Raft index it was applied
     /// at and its response.
@@ -554,17 +566,73 @@ impl Server {
             .collect()
     }
 
-    /// Adds a server to the cluster: first as a learner that catches up from
-    /// the log (or a snapshot), then as a voter. Must run on the leader.
+    /// Adds a server to the cluster: after it answered a ping as `id`
+    /// (through TLS, when configured), first as a learner that catches up
+    /// from the log (or a snapshot), then, once caught up, as a voter. Must
+    /// run on the leader.
     ///
     /// # Errors
     /// `NotLeader`/`NoLeader` when this server does not lead; `MembershipRefused` when the
     /// membership change is refused.
     pub async fn add_voter(&self, id: u64, addr: &str) -> Result<(), ServerError> {
+        // First prove the server answers as one: the connection goes
+        // through this server's dialer, so under TLS the peer must show a
+        // certificate of our CA naming a server of this datacenter. A
+        // stranger is never even made a learner (whose replication would
+        // fail, and be logged, over and over).
+        match self
+            .peers
+            .client(addr)
+            .map_err(|e| ServerError::MembershipRefused(e.to_string()))?
+            .call(rpc::Request::Ping, LEARNER_PROBE_TIMEOUT)
+            .await
+        {
+            Ok(rpc::Reply::Pong(answered)) if answered == id => {}
+            Ok(rpc::Reply::Pong(other)) => {
+                return Err(ServerError::MembershipRefused(format!(
+                    "{addr} answers as server {other}, not {id}"
+                )))
+            }
+            Ok(other) => {
+                return Err(ServerError::MembershipRefused(format!(
+                    "{addr} did not answer a ping: {other:?}"
+                )))
+            }
+            Err(e) => {
+                return Err(ServerError::MembershipRefused(format!(
+                    "{addr} cannot be reached as a server: {e}"
+                )))
+            }
+        }
         let node = BasicNode {
             addr: addr.to_owned(),
         };
-        self.membership_result(self.raft.add_learner(id, node, true).await)?;
+        let added = self.raft.add_learner(id, node, false).await;
+        let membership_index = added.as_ref().map_or(0, |r| r.log_id.index);
+        self.membership_result(added)?;
+        // openraft's own "blocking" add waits only briefly and then returns
+        // success either way: wait here until the learner holds the log up
+        // to its own membership entry, and never make a voter of one that
+        // does not.
+        let caught_up = self
+            .raft
+            .wait(Some(LEARNER_CATCH_UP))
+            .metrics(
+                |m| {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id))
+                        .and_then(Option::as_ref)
+                        .is_some_and(|matched| matched.index >= membership_index)
+                },
+                "the new learner to catch up",
+            )
+            .await;
+        if caught_up.is_err() {
+            return Err(ServerError::MembershipRefused(format!(
+                "server {id} at {addr} did not catch up within {LEARNER_CATCH_UP:?}; it stays a learner and is not made a voter"
+            )));
+        }
         let ids: std::collections::BTreeSet<u64> = [id].into();
         self.membership_result(
             self.raft

@@ -21,7 +21,14 @@ pub(super) struct Autopilot {
     datacenter: String,
     /// When each server was first seen failed, by Raft id.
     failed_since: HashMap<u64, Instant>,
+    /// When adding each server last failed and was logged, by Raft id: a
+    /// server that cannot be added (unreachable, or refused by TLS) is
+    /// retried every round but logged once a minute.
+    add_failure_logged: HashMap<u64, Instant>,
 }
+
+/// How often a server that cannot be added is logged.
+const ADD_FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 impl Autopilot {
     pub(super) fn new(cfg: &AutopilotConfig, datacenter: &str) -> Self {
@@ -31,6 +38,7 @@ impl Autopilot {
             dead_server_timeout: cfg.dead_server_timeout,
             datacenter: datacenter.to_owned(),
             failed_since: HashMap::new(),
+            add_failure_logged: HashMap::new(),
         }
     }
 
@@ -50,6 +58,8 @@ impl Autopilot {
             .filter(|m| m.role == MemberRole::Server && m.datacenter == self.datacenter)
             .collect();
         let now = Instant::now();
+        self.add_failure_logged
+            .retain(|id, _| servers.iter().any(|m| m.raft_id == Some(*id)));
         self.failed_since.retain(|id, _| {
             servers
                 .iter()
@@ -63,18 +73,31 @@ impl Autopilot {
                 MemberStatus::Alive | MemberStatus::Leaving => {
                     let present = config.get(&id).is_some_and(|(_, voter)| *voter);
                     if !present && m.status == MemberStatus::Alive {
-                        tracing::info!(server = %m.name, id, %addr, "adding server to the raft configuration");
-                        match tokio::time::timeout(
+                        tracing::debug!(server = %m.name, id, %addr, "adding server to the raft configuration");
+                        let failure = match tokio::time::timeout(
                             ADD_SERVER_TIMEOUT,
                             server.add_voter(id, &addr.to_string()),
                         )
                         .await
                         {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                tracing::warn!(server = %m.name, error = %e, "could not add server")
+                            Ok(Ok(())) => {
+                                self.add_failure_logged.remove(&id);
+                                None
                             }
-                            Err(_) => tracing::warn!(server = %m.name, "adding server timed out"),
+                            Ok(Err(e)) => Some(e.to_string()),
+                            Err(_) => Some(format!("timed out after {ADD_SERVER_TIMEOUT:?}")),
+                        };
+                        if let Some(error) = failure {
+                            let due = self
+                                .add_failure_logged
+                                .get(&id)
+                                .is_none_or(|at| now.duration_since(*at) >= ADD_FAILURE_LOG_EVERY);
+                            if due {
+                                self.add_failure_logged.insert(id, now);
+                                tracing::warn!(server = %m.name, %error, "could not add server to the raft configuration; will retry");
+                            } else {
+                                tracing::debug!(server = %m.name, %error, "could not add server to the raft configuration; will retry");
+                            }
                         }
                     }
                 }

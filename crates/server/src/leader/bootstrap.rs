@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use super::membership::{alive_servers, MemberRole, MemberStatus, MemberView};
 use super::PEER_STATUS_TIMEOUT;
-use crate::raft::network::Peers;
 use crate::rpc::{Reply, Request};
 use crate::Server;
 
@@ -38,7 +37,8 @@ pub(super) async fn maybe_bootstrap(
     if servers.len() < expect as usize {
         return true;
     }
-    let clients = Peers::default();
+    // The server's own connections: they go through its dialer (TLS).
+    let clients = server.peers();
     for s in &servers {
         if s.raft_id == server.id() {
             continue;

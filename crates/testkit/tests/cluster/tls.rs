@@ -147,9 +147,14 @@ async fn a_cluster_with_tls_everywhere_serves_https_and_keeps_strangers_out() ->
     info!("--- certificates by praetor tls, as the README's three commands");
     let certs = Certs::make()?;
     let ca = certs.ca();
+    info!("--- and a gossip key by praetor keygen");
+    let keygen = Cli::new(["keygen"]).run()?;
+    keygen.assert_success();
+    let key = keygen.stdout.trim().to_owned();
     let mut spec = Spec::servers(3)
         .clients(1)
-        .config("ports", r#"{ "https": 8501 }"#);
+        .config("ports", r#"{ "https": 8501 }"#)
+        .config("encrypt", &Value::from(key.as_str()).to_string());
     for (i, name) in ["s1", "s2", "s3"].iter().enumerate() {
         spec = spec.node_config(name, "tls", &tls_block(&ca, &certs.pair("server", i), true));
     }
@@ -178,6 +183,16 @@ async fn a_cluster_with_tls_everywhere_serves_https_and_keeps_strangers_out() ->
     let on_s3 = curl(&ca, &ip("s3")?, "/v1/kv/config/db/password?raw&stale", &[])
         .map_err(anyhow::Error::msg)?;
     assert_eq!(on_s3, "s3cret", "read over HTTPS from another server");
+
+    info!("--- every member holds the gossip key");
+    let out = Cli::new([
+        "keyring",
+        "-list",
+        &format!("-http-addr={}:8500", ip("s1")?),
+    ])
+    .run()?;
+    out.assert_success();
+    assert!(out.stdout.contains(&format!("{key} [4/4]")), "{out:?}");
 
     info!("--- the client agent's HTTPS wants a client certificate");
     let (cli_cert, cli_key) = certs.pair("cli", 0);
@@ -209,13 +224,16 @@ async fn a_cluster_with_tls_everywhere_serves_https_and_keeps_strangers_out() ->
     assert_eq!(out.code(), Some(1), "no client certificate: {out:?}");
 
     let s1 = ip("s1")?;
+    // The outsiders hold the gossip key (insiders gone wrong): only their
+    // certificates keep them out.
+    let gossip_key = format!(", \"encrypt\": {}", Value::from(key.as_str()));
     info!("--- a server with a certificate of another CA stays out");
     let evil = Certs::make()?;
     let stranger = outsider(
         "stranger",
         &tls_block(&evil.ca(), &evil.pair("server", 0), true),
         &s1,
-        "",
+        &gossip_key,
     )
     .await?;
     info!("--- a client certificate of our CA, posing as a server, stays out too");
@@ -223,7 +241,7 @@ async fn a_cluster_with_tls_everywhere_serves_https_and_keeps_strangers_out() ->
         "impostor",
         &tls_block(&ca, &certs.pair("client", 0), true),
         &s1,
-        "",
+        &gossip_key,
     )
     .await?;
     let leader = cluster.wait_for_leader(secs(30)).await?;
