@@ -6,6 +6,7 @@
 mod acl;
 mod commands;
 mod flags;
+mod https;
 mod kv;
 mod tls;
 mod watch;
