@@ -15,7 +15,7 @@ use crate::config::RuntimeConfig;
 use crate::http::{self, AppState};
 use crate::local::{self, LocalState};
 use crate::{cluster, identity, AgentError};
-use praetor_gossip::{Gossip, GossipConfig, Role, Tags};
+use praetor_gossip::{EncryptionConfig, Gossip, GossipConfig, Role, Tags};
 
 /// A running agent.
 pub struct Agent {
@@ -76,6 +76,33 @@ fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), A
     Ok(())
 }
 
+/// Gossip encryption as Consul sets it up: the keyring file
+/// `<data_dir>/serf/local.keyring` wins when it exists (with a warning if it
+/// lacks `encrypt`), is created from `encrypt` when it does not, and is not
+/// used with `disable_keyring_file` or without a data dir (dev mode), where
+/// the keyring is `encrypt` alone. `None`: gossip is plain text.
+fn gossip_encryption(
+    cfg: &RuntimeConfig,
+    data_dir: Option<&std::path::Path>,
+) -> Result<Option<EncryptionConfig>, AgentError> {
+    let file = if cfg.disable_keyring_file {
+        None
+    } else {
+        data_dir.map(|d| d.join(praetor_gossip::KEYRING_FILE))
+    };
+    let setup = praetor_gossip::setup_keyring(cfg.encrypt.as_deref(), file.as_deref())
+        .map_err(AgentError::Gossip)?;
+    if let Some(warning) = &setup.warning {
+        tracing::warn!("{warning}");
+    }
+    Ok(setup.keyring.map(|keyring| EncryptionConfig {
+        keyring,
+        verify_incoming: cfg.encrypt_verify_incoming,
+        verify_outgoing: cfg.encrypt_verify_outgoing,
+        keyring_file: setup.file,
+    }))
+}
+
 /// Starts an agent: its server (when it is one), gossip, the cluster
 /// duties, then its HTTP listeners.
 ///
@@ -87,6 +114,8 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let tasks = TaskTracker::new();
     let data_dir = if cfg.dev { None } else { cfg.data_dir.clone() };
     let node_id = identity::node_id(cfg.node_id.as_deref(), data_dir.as_deref())?;
+    // Before anything starts: a bad key or keyring file stops the agent here.
+    let encryption = gossip_encryption(&cfg, data_dir.as_deref())?;
     let advertise_ip = cfg
         .advertise_addr
         .unwrap_or(if cfg.bind_addr.is_unspecified() {
@@ -169,6 +198,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     );
     gossip_cfg.advertise = SocketAddr::new(advertise_ip, serf_port);
     gossip_cfg.reconnect_timeout = cfg.reconnect_timeout;
+    gossip_cfg.encryption = encryption;
     let gossip = Gossip::start(gossip_cfg, stop.child_token())
         .await
         .map_err(AgentError::Gossip)?;
@@ -361,6 +391,22 @@ impl Agent {
     /// certificates stay in use.
     pub fn reload(&self, cfg: RuntimeConfig) -> Result<(), AgentError> {
         self.tls.reload(&cfg)?;
+        let old = self.state.config();
+        if (
+            &old.encrypt,
+            old.encrypt_verify_incoming,
+            old.encrypt_verify_outgoing,
+        ) != (
+            &cfg.encrypt,
+            cfg.encrypt_verify_incoming,
+            cfg.encrypt_verify_outgoing,
+        ) {
+            // As in Consul: the keyring changes through `praetor keyring`.
+            tracing::warn!(
+                "encrypt and encrypt_verify_* take effect at the next start; \
+                 rotate gossip keys with praetor keyring"
+            );
+        }
         self.state.set_config(cfg);
         tracing::info!("configuration reloaded");
         Ok(())

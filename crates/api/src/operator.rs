@@ -1,4 +1,5 @@
-//! Operator shapes: `/v1/operator/raft/configuration`, as Consul's.
+//! Operator shapes: `/v1/operator/raft/configuration` and
+//! `/v1/operator/keyring`, as Consul's.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,4 +26,36 @@ pub struct RaftServer {
     pub leader: bool,
     pub protocol_version: String,
     pub voter: bool,
+}
+
+/// One gossip pool's answer to a keyring operation
+/// (`/v1/operator/keyring`), as Consul's `KeyringResponse`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyringResponse {
+    /// Whether this is the WAN pool (Praetor has only the LAN pool).
+    #[serde(rename = "WAN")]
+    pub wan: bool,
+    pub datacenter: String,
+    pub segment: String,
+    /// Per node, what went wrong there.
+    pub messages: std::collections::BTreeMap<String, String>,
+    /// Each installed key and how many nodes hold it.
+    pub keys: std::collections::BTreeMap<String, usize>,
+    /// Each primary key and how many nodes use it.
+    pub primary_keys: std::collections::BTreeMap<String, usize>,
+    /// The alive nodes asked.
+    pub num_nodes: usize,
+    /// The nodes that answered.
+    pub num_resp: usize,
+    /// The nodes that answered with an error.
+    pub num_err: usize,
+}
+
+/// The body of `POST`, `PUT` and `DELETE /v1/operator/keyring`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyringRequest {
+    /// A base64 gossip key.
+    pub key: String,
 }

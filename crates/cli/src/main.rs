@@ -63,6 +63,10 @@ enum Command {
     /// Creates a CA and the certificates it signs for TLS.
     #[command(subcommand)]
     Tls(cmd::tls::TlsCommand),
+    /// Generates a new gossip encryption key.
+    Keygen(cmd::keyring::KeygenArgs),
+    /// Manages gossip layer encryption keys.
+    Keyring(cmd::keyring::KeyringArgs),
     /// Prints the version.
     Version,
 }
@@ -88,6 +92,10 @@ fn main() {
             cmd::info::version();
             Ok(())
         }
+        Command::Keygen(a) => {
+            cmd::keyring::keygen(&a);
+            Ok(())
+        }
         other => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -111,7 +119,11 @@ fn main() {
                         Command::Acl(c) => cmd::acl::run(c).await,
                         Command::Lock(a) => cmd::lock::lock(a).await,
                         Command::Elect(a) => cmd::lock::elect(a).await,
-                        Command::Agent(_) | Command::Version | Command::Tls(_) => Ok(()),
+                        Command::Keyring(a) => cmd::keyring::keyring(a).await,
+                        Command::Agent(_)
+                        | Command::Version
+                        | Command::Tls(_)
+                        | Command::Keygen(_) => Ok(()),
                     }
                 })
             }),

@@ -645,6 +645,69 @@ impl Client {
         self.put_empty(Method::DELETE, "/v1/operator/raft/peer", &q)
             .await
     }
+
+    /// `GET /v1/operator/keyring`: the gossip keys every member holds, per
+    /// pool (`?relay-factor`, `?local-only` as given).
+    ///
+    /// # Errors
+    /// As `agent_self`; a 400 when gossip is not encrypted, a 500 naming the
+    /// members that failed or did not answer.
+    pub async fn operator_keyring_list(
+        &self,
+        relay_factor: u8,
+        local_only: bool,
+    ) -> Result<Vec<praetor_api::operator::KeyringResponse>, ClientError> {
+        let mut q = Vec::new();
+        if relay_factor > 0 {
+            q.push(("relay-factor", relay_factor.to_string()));
+        }
+        if local_only {
+            q.push(("local-only", "true".to_owned()));
+        }
+        self.get_json("/v1/operator/keyring", &q).await
+    }
+
+    /// `POST` (install), `PUT` (use) or `DELETE` (remove)
+    /// `/v1/operator/keyring` with `{"Key": key}`.
+    ///
+    /// # Errors
+    /// As `agent_self`; a 400 with the reason for a refused key (nothing
+    /// changed), a 500 naming the members that failed or did not answer.
+    pub async fn operator_keyring(
+        &self,
+        op: KeyringOp,
+        key: &str,
+        relay_factor: u8,
+    ) -> Result<(), ClientError> {
+        let method = match op {
+            KeyringOp::Install => Method::POST,
+            KeyringOp::Use => Method::PUT,
+            KeyringOp::Remove => Method::DELETE,
+        };
+        let mut q = Vec::new();
+        if relay_factor > 0 {
+            q.push(("relay-factor", relay_factor.to_string()));
+        }
+        let body = praetor_api::operator::KeyringRequest {
+            key: key.to_owned(),
+        };
+        let req = self
+            .request(method, "/v1/operator/keyring", &q, TIMEOUT)
+            .json(&body);
+        self.check(self.send(req).await?).await?;
+        Ok(())
+    }
+}
+
+/// A change to the gossip keyring ([`Client::operator_keyring`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyringOp {
+    /// Install a key beside the others.
+    Install,
+    /// Make an installed key the primary one.
+    Use,
+    /// Remove a key that is not primary.
+    Remove,
 }
 
 /// Splits a byte stream into newline-delimited JSON events.

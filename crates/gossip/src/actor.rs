@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::encryption::Encryption;
 use crate::error::GossipError;
 use crate::fact::{Fact, FactHandler};
 use crate::identity::Ident;
@@ -104,6 +105,8 @@ pub(crate) struct Actor {
     pub(crate) foca: FocaInstance,
     pub(crate) table: Arc<Mutex<Table>>,
     pub(crate) settings: Settings,
+    /// `None`: gossip is plain text.
+    pub(crate) encryption: Option<Arc<Encryption>>,
     pub(crate) tags: Tags,
     /// The version of our latest tag announcement.
     pub(crate) version: u64,
@@ -136,7 +139,8 @@ impl Actor {
     ) {
         let own = self.own_meta();
         self.broadcast_own(&own);
-        let mut buf = vec![0u8; self.settings.max_packet + 1];
+        // Room for a sealed packet, and one byte more to tell an oversized one.
+        let mut buf = vec![0u8; self.settings.max_packet + crate::keyring::OVERHEAD + 1];
         let mut tick = tokio::time::interval(self.tick_period());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -149,7 +153,7 @@ impl Actor {
                 }
                 Some(msg) = input.recv() => self.handle_input(msg),
                 received = socket.recv_from(&mut buf) => match received {
-                    Ok((len, _from)) => self.handle_packet(&buf[..len]),
+                    Ok((len, from)) => self.handle_packet(&buf[..len], from),
                     Err(error) => tracing::debug!(%error, "receiving gossip"),
                 },
                 _ = tick.tick() => self.housekeeping(),
@@ -271,11 +275,25 @@ impl Actor {
         }
     }
 
-    fn handle_packet(&mut self, data: &[u8]) {
+    fn handle_packet(&mut self, data: &[u8], from: SocketAddr) {
         // Once left we stay down: feeding foca would let it rejoin.
         if self.left {
             return;
         }
+        let opened;
+        let data = match &self.encryption {
+            None => data,
+            Some(enc) => match enc.incoming_packet(data) {
+                Ok(plain) => {
+                    opened = plain;
+                    &opened[..]
+                }
+                Err(reason) => {
+                    enc.note_drop(from.ip(), "a gossip packet", &reason);
+                    return;
+                }
+            },
+        };
         self.step("packet", |foca, rt| foca.handle_data(data, rt));
     }
 
@@ -456,11 +474,12 @@ impl Actor {
         };
         let timeout = self.settings.io_timeout;
         let stop = self.stop.clone();
+        let enc = self.encryption.clone();
         self.tasks.spawn(
             async move {
                 tokio::select! {
                     () = stop.cancelled() => {}
-                    exchanged = push_pull::exchange(peer, &ours, timeout) => match exchanged {
+                    exchanged = push_pull::exchange(peer, &ours, timeout, enc.as_deref()) => match exchanged {
                         Ok(remote) => {
                             let _ = input.send(Input::Merge { remote, announce: false }).await;
                         }
@@ -477,6 +496,7 @@ impl Actor {
 pub(crate) async fn run_udp_writer(
     socket: Arc<UdpSocket>,
     mut out: mpsc::Receiver<(SocketAddr, Bytes)>,
+    encryption: Option<Arc<Encryption>>,
     stop: CancellationToken,
 ) {
     loop {
@@ -487,7 +507,15 @@ pub(crate) async fn run_udp_writer(
                 None => break,
             },
         };
-        if let Err(error) = socket.send_to(&data, to).await {
+        let sealed;
+        let data = match &encryption {
+            Some(enc) => {
+                sealed = enc.outgoing_packet(&data);
+                &sealed[..]
+            }
+            None => &data[..],
+        };
+        if let Err(error) = socket.send_to(data, to).await {
             tracing::debug!(%to, %error, "sending gossip");
         }
     }

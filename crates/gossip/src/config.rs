@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
+use crate::encryption::EncryptionConfig;
 use crate::error::GossipError;
 use crate::fact::{Fact, MAX_FACT_LEN};
 use crate::identity::Ident;
@@ -58,6 +59,8 @@ pub struct GossipConfig {
     /// The limit on one TCP exchange (connect, send, receive) and on name
     /// resolution in `join`.
     pub io_timeout: Duration,
+    /// Gossip encryption (Consul's `encrypt`); `None`: plain text.
+    pub encryption: Option<EncryptionConfig>,
 }
 
 impl GossipConfig {
@@ -78,6 +81,7 @@ impl GossipConfig {
             reconnect_timeout: Duration::from_secs(72 * 3600),
             tombstone_timeout: Duration::from_secs(24 * 3600),
             io_timeout: Duration::from_secs(5),
+            encryption: None,
         }
     }
 
@@ -140,6 +144,11 @@ impl GossipConfig {
             frequency: self.gossip_interval,
             num_members: NonZeroUsize::new(3).expect("non-zero"),
         });
+        if self.encryption.is_some() {
+            // A sealed packet must still fit where a plain one did.
+            let sealed_fits = config.max_packet_size.get() - crate::keyring::OVERHEAD;
+            config.max_packet_size = NonZeroUsize::new(sealed_fits).expect("non-zero");
+        }
         config
     }
 }

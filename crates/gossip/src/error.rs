@@ -2,6 +2,7 @@
 //! maps `UnknownMember` and `NotFailed` to 4xx, `Join` to Consul's join error.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use crate::member::MemberStatus;
 
@@ -38,6 +39,25 @@ pub enum GossipError {
     /// The gossip tasks have stopped (shutdown).
     #[error("gossip has stopped")]
     Stopped,
+    /// A gossip key that is not base64 of 16, 24 or 32 bytes (the message
+    /// says which).
+    #[error("{0}")]
+    InvalidKey(String),
+    /// `use` of a key that is not installed (memberlist's wording).
+    #[error("Requested key is not in the keyring")]
+    KeyNotInstalled,
+    /// `remove` of the primary key (memberlist's wording).
+    #[error("Removing the primary key is not allowed")]
+    RemovePrimaryKey,
+    /// A keyring change while gossip is not encrypted (Serf's wording).
+    #[error("No keyring to modify (encryption not enabled)")]
+    NoKeyring,
+    /// A keyring listing while gossip is not encrypted (Serf's wording).
+    #[error("Keyring is empty (encryption not enabled)")]
+    KeyringEmpty,
+    /// The keyring file cannot be read, parsed or written.
+    #[error("keyring file {}: {reason}", path.display())]
+    KeyringFile { path: PathBuf, reason: String },
 }
 
 /// One address `join` could not reach, and why.

@@ -44,8 +44,23 @@
 //! - Node names must be unique: two running members with one name keep
 //!   declaring each other down (as in Consul, where that is an error).
 //! - Packets are foca's postcard codec; facts and push/pull frames are
-//!   postcard too. There is no encryption (Consul's `encrypt` is not
-//!   supported yet).
+//!   postcard too.
+//! - **Encryption** (Consul's `encrypt`, see [`EncryptionConfig`]): with a
+//!   [`Keyring`], every UDP packet and every TCP frame is sealed with
+//!   AES-GCM under the primary key in memberlist's version-1 layout
+//!   (version byte, 12-byte random nonce, ciphertext and tag) and opened
+//!   with any installed key. What does not open is dropped, logged at most
+//!   once a minute per source address: a member with another key cannot
+//!   join (its push/pull is refused, naming encryption), is never listed
+//!   and cannot inject anything. `verify_incoming = false` also accepts
+//!   plain text and `verify_outgoing = false` sends plain text, Consul's
+//!   steps for turning encryption on in a running pool. foca's packets are
+//!   made smaller by the sealing overhead so that a sealed one still fits.
+//! - **Key rotation** ([`Gossip::key_operation`]): Serf's key queries
+//!   (list, install, use, remove) go to every alive member over TCP,
+//!   sealed with the primary key so only keyring holders obey them; each
+//!   member applies the change, persists its keyring file and answers
+//!   with its keys (see `key_query`).
 //!
 //! # Failure detection timing
 //!
@@ -59,10 +74,13 @@
 
 mod actor;
 mod config;
+mod encryption;
 mod error;
 mod fact;
 mod identity;
 mod join_addr;
+mod key_query;
+mod keyring;
 mod member;
 mod push_pull;
 mod table;
@@ -80,10 +98,16 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use crate::config::{GossipConfig, DEFAULT_PORT, MAX_NODE_NAME_LEN};
+pub use crate::encryption::{EncryptionConfig, KeyOp};
 pub use crate::error::{GossipError, JoinFailure};
+pub use crate::key_query::KeyResponse;
+pub use crate::keyring::{
+    generate_key, setup_keyring, Keyring, KeyringSetup, OpenError, KEYRING_FILE, OVERHEAD,
+};
 pub use crate::member::{Member, MemberEvent, MemberList, MemberStatus, Role, Tags};
 
 use crate::actor::{Actor, Input, Settings};
+use crate::encryption::Encryption;
 use crate::fact::FactHandler;
 use crate::identity::{clock_micros, Ident};
 use crate::table::Table;
@@ -112,6 +136,8 @@ struct Inner {
     name: String,
     io_timeout: Duration,
     tasks: TaskTracker,
+    /// `None`: gossip is plain text.
+    encryption: Option<Arc<Encryption>>,
 }
 
 impl Gossip {
@@ -166,6 +192,7 @@ impl Gossip {
             cfg.tags.clone(),
             now,
         )));
+        let encryption = cfg.encryption.clone().map(|e| Arc::new(Encryption::new(e)));
         let foca_config = cfg.foca_config();
         let max_packet = foca_config.max_packet_size.get();
         let foca = Foca::with_custom_broadcast(
@@ -195,6 +222,7 @@ impl Gossip {
                 io_timeout: cfg.io_timeout,
                 max_packet,
             },
+            encryption: encryption.clone(),
             tags: cfg.tags.clone(),
             version,
             out: out_tx.clone(),
@@ -215,13 +243,16 @@ impl Gossip {
         };
         let span = tracing::info_span!("gossip", node = %cfg.node_name);
         tasks.spawn(
-            actor::run_udp_writer(Arc::clone(&udp), out_rx, stop.clone()).instrument(span.clone()),
+            actor::run_udp_writer(Arc::clone(&udp), out_rx, encryption.clone(), stop.clone())
+                .instrument(span.clone()),
         );
         tasks.spawn(
             push_pull::run_push_pull_server(
                 tcp,
                 input_tx.clone(),
                 cfg.io_timeout,
+                encryption.clone(),
+                cfg.node_name.clone(),
                 tasks.clone(),
                 stop.clone(),
             )
@@ -229,7 +260,13 @@ impl Gossip {
         );
         tasks.spawn(actor.run_gossip(udp, input_rx).instrument(span));
         tasks.close();
-        tracing::info!(node = %cfg.node_name, %bound, %advertise, "gossip started");
+        tracing::info!(
+            node = %cfg.node_name,
+            %bound,
+            %advertise,
+            encrypted = encryption.is_some(),
+            "gossip started"
+        );
 
         Ok(Gossip {
             inner: Arc::new(Inner {
@@ -240,6 +277,7 @@ impl Gossip {
                 name: cfg.node_name,
                 io_timeout: cfg.io_timeout,
                 tasks,
+                encryption,
             }),
         })
     }
@@ -343,7 +381,8 @@ impl Gossip {
                 .await
                 .map_err(|_| JoinOne::Stopped)?
                 .ok_or(JoinOne::Left)?;
-            match push_pull::exchange(peer, &ours, timeout).await {
+            match push_pull::exchange(peer, &ours, timeout, self.inner.encryption.as_deref()).await
+            {
                 Ok(remote) => {
                     self.inner
                         .input
@@ -420,6 +459,79 @@ impl Gossip {
                 let _ = input.send(Input::SetTags(tags)).await;
             });
         }
+    }
+
+    /// Whether gossip is encrypted (a keyring is configured).
+    #[must_use]
+    pub fn encrypted(&self) -> bool {
+        self.inner.encryption.is_some()
+    }
+
+    /// This member's keyring as it is now; `None` when gossip is not
+    /// encrypted.
+    #[must_use]
+    pub fn keyring(&self) -> Option<Keyring> {
+        self.inner.encryption.as_ref().map(|e| e.keyring())
+    }
+
+    /// How many packets and TCP frames were dropped because they did not
+    /// decrypt (or were plain text while `verify_incoming` is on); 0 when
+    /// gossip is not encrypted.
+    #[must_use]
+    pub fn undecryptable(&self) -> u64 {
+        self.inner
+            .encryption
+            .as_ref()
+            .map_or(0, |e| e.dropped.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// A keyring operation across the pool, as Serf's key queries: applied
+    /// here, then sent to every alive member, whose answers are gathered
+    /// within `timeout`. A member that fails or does not answer is counted
+    /// in the [`KeyResponse`] (see [`KeyResponse::error`]), not an error.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changed anywhere: [`GossipError::KeyringEmpty`] (listing) or
+    /// [`GossipError::NoKeyring`] when gossip is not encrypted,
+    /// [`GossipError::InvalidKey`] for a malformed key,
+    /// [`GossipError::KeyNotInstalled`] to `use` a key not installed here,
+    /// [`GossipError::RemovePrimaryKey`] to remove the primary key here.
+    pub async fn key_operation(
+        &self,
+        op: KeyOp,
+        timeout: Duration,
+    ) -> Result<KeyResponse, GossipError> {
+        let Some(enc) = &self.inner.encryption else {
+            return Err(if op == KeyOp::List {
+                GossipError::KeyringEmpty
+            } else {
+                GossipError::NoKeyring
+            });
+        };
+        // A dry run on a copy: refuse before anything changes anywhere.
+        let mut probe = enc.keyring();
+        match &op {
+            KeyOp::List => {}
+            KeyOp::Install(key) => probe.install(key)?,
+            KeyOp::Use(key) => probe.use_key(key)?,
+            KeyOp::Remove(key) => probe.remove(key)?,
+        }
+        let peers = self
+            .members()
+            .into_iter()
+            .filter(|m| m.status == MemberStatus::Alive && m.name != self.inner.name)
+            .map(|m| (m.name, m.addr))
+            .collect();
+        Ok(key_query::run(
+            enc,
+            &self.inner.name,
+            op,
+            peers,
+            self.inner.io_timeout,
+            timeout,
+        )
+        .await)
     }
 
     /// Waits until every gossip task has ended (after `stop` is cancelled),

@@ -44,6 +44,8 @@ pub struct Flags {
     pub alt_domain: Option<String>,
     /// `-recursor`, repeatable: appended to the files' `recursors`.
     pub recursors: Vec<String>,
+    /// `-encrypt`: the gossip encryption key.
+    pub encrypt: Option<String>,
 }
 
 impl Flags {
@@ -90,6 +92,7 @@ impl Flags {
             ("-retry-interval", "retry_interval", &self.retry_interval),
             ("-domain", "domain", &self.domain),
             ("-alt-domain", "alt_domain", &self.alt_domain),
+            ("-encrypt", "encrypt", &self.encrypt),
         ];
         for (flag, key, value) in strings {
             if let Some(v) = value {

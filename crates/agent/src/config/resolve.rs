@@ -130,13 +130,6 @@ fn not_enforced(tree: &Value) -> Vec<String> {
                 .to_owned(),
         );
     }
-    if set("encrypt") {
-        out.push(
-            "encrypt is set, but gossip is not encrypted yet: members exchange plain text \
-             (gossip encryption is issue 15)"
-                .to_owned(),
-        );
-    }
     out
 }
 

@@ -1091,6 +1091,26 @@ acl {
 }
 
 #[test]
+fn the_encrypt_flag_sets_the_gossip_key_and_is_checked_like_the_file_key() {
+    let s = Scratch::new();
+    let key = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=";
+    let flags = Flags {
+        encrypt: Some(key.into()),
+        ..s.flags(&[])
+    };
+    assert_eq!(load_ok(&flags).config.encrypt.as_deref(), Some(key));
+    let flags = Flags {
+        encrypt: Some("c2hvcnQ=".into()),
+        ..s.flags(&[])
+    };
+    let err = load_err(&flags);
+    assert!(
+        err.contains("-encrypt") && err.contains("16, 24 or 32"),
+        "{err}"
+    );
+}
+
+#[test]
 fn security_settings_that_are_not_enforced_yet_are_warned_about() {
     let s = Scratch::new();
     let key = "aGVsbG8gd29ybGQgMTIzNA=="; // 16 bytes, base64
@@ -1111,10 +1131,7 @@ fn security_settings_that_are_not_enforced_yet_are_warned_about() {
             && all.contains("'verify_outgoing' field is deprecated"),
         "{all}"
     );
-    assert!(
-        all.contains("encrypt is set, but gossip is not encrypted yet"),
-        "{all}"
-    );
+    assert!(!all.contains("encrypt"), "gossip is encrypted now: {all}");
     assert!(!all.contains(key), "the gossip key is never echoed: {all}");
 
     // ACLs configured but off, and no TLS or encrypt: nothing to warn about.

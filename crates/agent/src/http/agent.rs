@@ -106,6 +106,25 @@ fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
             ("version", "rust".into()),
         ]),
     );
+    // Consul's serf_lan stats, the ones Praetor keeps (`encrypted` is how
+    // an operator checks gossip encryption: `praetor info`).
+    let members = state.gossip.members();
+    let count = |status: praetor_gossip::MemberStatus| {
+        members
+            .iter()
+            .filter(|m| m.status == status)
+            .count()
+            .to_string()
+    };
+    out.insert(
+        "serf_lan".into(),
+        s(&[
+            ("encrypted", state.gossip.encrypted().to_string()),
+            ("members", members.len().to_string()),
+            ("failed", count(praetor_gossip::MemberStatus::Failed)),
+            ("left", count(praetor_gossip::MemberStatus::Left)),
+        ]),
+    );
     if let Some(server) = state.backend.server() {
         let m = server.raft().metrics().borrow().clone();
         let leader = server.is_leader();

@@ -11,6 +11,7 @@ pub mod event;
 pub mod extract;
 pub mod filter;
 pub mod history;
+pub mod keyring;
 pub mod kv;
 pub mod listener;
 pub mod local;
@@ -212,6 +213,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/operator/raft/configuration",
             get(operator::configuration),
+        )
+        .route(
+            "/v1/operator/keyring",
+            get(keyring::list)
+                .post(keyring::install)
+                .put(keyring::use_key)
+                .delete(keyring::remove),
         )
         .route(
             "/v1/operator/raft/peer",

@@ -88,6 +88,9 @@ pub struct AgentArgs {
     /// Rejoin the cluster after a graceful leave.
     #[arg(long)]
     pub rejoin: bool,
+    /// Gossip encryption key: base64 of 16, 24 or 32 bytes (`praetor keygen`).
+    #[arg(long)]
+    pub encrypt: Option<String>,
 }
 
 impl AgentArgs {
@@ -118,6 +121,7 @@ impl AgentArgs {
             domain: self.domain.clone(),
             alt_domain: self.alt_domain.clone(),
             recursors: self.recursor.clone(),
+            encrypt: self.encrypt.clone(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod catalog;
 pub mod event;
 pub mod info;
+pub mod keyring;
 pub mod kv;
 pub mod lock;
 pub mod members;

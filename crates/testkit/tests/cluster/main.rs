@@ -10,6 +10,7 @@ mod acl;
 mod autopilot;
 mod failover;
 mod formation;
+mod gossip_encryption;
 mod health;
 mod locks;
 mod membership;

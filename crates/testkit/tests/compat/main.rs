@@ -4,3 +4,4 @@
 
 mod acl;
 mod curl;
+mod tls;
