@@ -38,15 +38,21 @@ pub fn client_config(opts: &TlsOptions) -> Result<rustls::ClientConfig, ClientEr
         Arc::new(AnyCertificate(Arc::clone(&provider)))
     } else {
         let roots = roots(opts)?;
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-            .build()
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
-        match &opts.server_name {
-            Some(name) => Arc::new(NamedServer {
-                name: server_name(name)?,
-                inner: webpki,
-            }),
-            None => webpki,
+        if roots.is_empty() {
+            // No CA file and no system CAs: plain HTTP still works, and an
+            // HTTPS agent is refused with the reason.
+            Arc::new(NoRoots(Arc::clone(&provider)))
+        } else {
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+                .build()
+                .map_err(|e| ClientError::Tls(e.to_string()))?;
+            match &opts.server_name {
+                Some(name) => Arc::new(NamedServer {
+                    name: server_name(name)?,
+                    inner: webpki,
+                }),
+                None => webpki,
+            }
         }
     };
     let builder = builder
@@ -149,6 +155,59 @@ impl ServerCertVerifier for NamedServer {
     }
 }
 
+/// Refuses every certificate: there is no CA to verify it with.
+#[derive(Debug)]
+struct NoRoots(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoRoots {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::General(
+            "no CA certificate to verify the agent with: give -ca-file or -ca-path \
+             (CONSUL_CACERT, CONSUL_CAPATH), or install the system's CA certificates"
+                .to_owned(),
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Accepts any certificate (Go's `InsecureSkipVerify`), still checking that
 /// the handshake is signed by the key of the certificate presented.
 #[derive(Debug)]
@@ -222,6 +281,25 @@ mod tests {
             ServerName::try_from("::1").expect("v6")
         );
         assert!(server_name("not a name").is_err());
+    }
+
+    #[test]
+    fn clients_build_without_a_process_wide_crypto_provider() {
+        // reqwest's rustls-no-provider backend panics when a client is built
+        // without a config handed in and without a process default.
+        assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+        for address in ["127.0.0.1:8500", "https://127.0.0.1:8501"] {
+            let config = crate::Config {
+                address: address.to_owned(),
+                ..crate::Config::default()
+            };
+            crate::Client::with_config(&config).expect(address);
+        }
+        let insecure = TlsOptions {
+            insecure_skip_verify: true,
+            ..TlsOptions::default()
+        };
+        client_config(&insecure).expect("insecure");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod acl;
 mod commands;
 mod flags;
+mod https;
 mod keyring;
 mod kv;
 mod tls;
