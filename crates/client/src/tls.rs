@@ -14,13 +14,12 @@
 
 use std::sync::Arc;
 
-use praetor_tls::rustls;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use praetor_tls::{rustls, Verifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use rustls::sign::SingleCertAndKey;
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::RootCertStore;
 
 use crate::{ClientError, TlsOptions};
 
@@ -35,23 +34,23 @@ pub fn client_config(opts: &TlsOptions) -> Result<rustls::ClientConfig, ClientEr
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::Tls(e.to_string()))?;
     let verifier: Arc<dyn ServerCertVerifier> = if opts.insecure_skip_verify {
-        Arc::new(AnyCertificate(Arc::clone(&provider)))
+        Verifier::any_certificate()
     } else {
         let roots = roots(opts)?;
         if roots.is_empty() {
             // No CA file and no system CAs: plain HTTP still works, and an
             // HTTPS agent is refused with the reason.
-            Arc::new(NoRoots(Arc::clone(&provider)))
+            Verifier::refusing(
+                "no CA certificate to verify the agent with: give -ca-file or -ca-path \
+                 (CONSUL_CACERT, CONSUL_CAPATH), or install the system's CA certificates",
+            )
         } else {
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-                .build()
-                .map_err(|e| ClientError::Tls(e.to_string()))?;
             match &opts.server_name {
-                Some(name) => Arc::new(NamedServer {
-                    name: server_name(name)?,
-                    inner: webpki,
-                }),
-                None => webpki,
+                Some(name) => Verifier::fixed_name(roots, server_name(name)?)
+                    .map_err(|e| ClientError::Tls(e.to_string()))?,
+                None => WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+                    .build()
+                    .map_err(|e| ClientError::Tls(e.to_string()))?,
             }
         }
     };
@@ -109,153 +108,6 @@ fn server_name(name: &str) -> Result<ServerName<'static>, ClientError> {
     };
     ServerName::try_from(host.to_owned())
         .map_err(|_| ClientError::Tls(format!("{name:?} is not a valid TLS server name")))
-}
-
-/// Verifies the agent's certificate for a fixed name (`-tls-server-name`)
-/// whatever host the URL names.
-#[derive(Debug)]
-struct NamedServer {
-    name: ServerName<'static>,
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for NamedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// Refuses every certificate: there is no CA to verify it with.
-#[derive(Debug)]
-struct NoRoots(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoRoots {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(
-            "no CA certificate to verify the agent with: give -ca-file or -ca-path \
-             (CONSUL_CACERT, CONSUL_CAPATH), or install the system's CA certificates"
-                .to_owned(),
-        ))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Accepts any certificate (Go's `InsecureSkipVerify`), still checking that
-/// the handshake is signed by the key of the certificate presented.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -7,16 +7,13 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::SingleCertAndKey;
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme,
-    SupportedProtocolVersion,
-};
+use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 
 use crate::settings::{suite, MinVersion};
 use crate::{Material, Settings, TlsError};
@@ -118,13 +115,12 @@ pub fn client_config(
         )
     })?;
     let provider = provider_for(settings)?;
-    let verifier = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-        .build()
-        .map_err(|e| setting(interface, &e.to_string()))?;
     let verifier: Arc<dyn ServerCertVerifier> = if settings.verify_server_hostname {
-        verifier
+        WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+            .build()
+            .map_err(|e| setting(interface, &e.to_string()))?
     } else {
-        Arc::new(ChainOnly(verifier))
+        crate::Verifier::chain_only(roots)?
     };
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions(settings.min_version))
@@ -156,52 +152,4 @@ pub fn names(cert: &CertificateDer<'_>, name: &str) -> bool {
     webpki::EndEntityCert::try_from(cert)
         .and_then(|ee| ee.verify_is_valid_for_subject_name(&subject))
         .is_ok()
-}
-
-/// Verifies the peer's chain against the CA but not the name it was
-/// reached by: Consul's `verify_outgoing` without `verify_server_hostname`.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
 }

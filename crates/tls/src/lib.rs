@@ -13,6 +13,7 @@
 mod config;
 mod load;
 mod settings;
+mod verify;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -21,6 +22,7 @@ pub use config::{client_config, names, server_config, server_name};
 pub use load::{load_identity, load_roots, Material};
 pub use rustls;
 pub use settings::{parse_cipher_suites, Layer, MinVersion, Settings, TlsConfig};
+pub use verify::Verifier;
 
 /// Why TLS could not be set up; every file problem names the file.
 #[derive(Debug, thiserror::Error)]
