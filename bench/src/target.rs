@@ -72,7 +72,7 @@ pub struct Target {
 pub enum Conn {
     Praetor(praetor::Conn),
     /// praetor in the tls phase, plain or HTTPS.
-    PraetorHyper(HyperConn),
+    PraetorHyper(Box<HyperConn>),
     Etcd(Box<etcd::Conn>),
 }
 
@@ -127,10 +127,10 @@ impl Target {
                     self.addrs.len() == 1 && self.token.is_none(),
                     "the tls phase's client talks to one server without a token"
                 );
-                Conn::PraetorHyper(HyperConn::new(
+                Conn::PraetorHyper(Box::new(HyperConn::new(
                     &self.addrs[0],
                     tls.map(|t| t.with_cert.clone()),
-                )?)
+                )?))
             }
             (Side::Etcd, _) => Conn::Etcd(Box::new(
                 etcd::Conn::connect_with(&self.addrs, tls.as_deref()).await?,

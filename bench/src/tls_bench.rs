@@ -276,7 +276,10 @@ async fn measure(args: &TlsArgs, report: &mut TlsReport) -> anyhow::Result<()> {
         ],
     };
     let r = measure_on(args, report, &mut servers, &tls).await;
-    for (name, c) in [("praetor", &mut servers.praetor), ("etcd", &mut servers.etcd)] {
+    for (name, c) in [
+        ("praetor", &mut servers.praetor),
+        ("etcd", &mut servers.etcd),
+    ] {
         for m in c.exited() {
             report
                 .stopped
@@ -382,8 +385,7 @@ async fn measure_on(
                 let r = workload::closed_loop_samples(t, clients, d, op).await;
                 let (server, client) = (cpu_secs(pid) - server0, cpu_secs(me) - client0);
                 report.rows_wall_s += wall0.elapsed().as_secs_f64();
-                report.other_cpu_s +=
-                    ((machine_busy_secs() - busy0) - (ours() - ours0)).max(0.0);
+                report.other_cpu_s += ((machine_busy_secs() - busy0) - (ours() - ours0)).max(0.0);
                 acc[row][m].push(clients, r, server, client);
                 tokio::time::sleep(SETTLE).await;
                 for (name, c) in [("praetor", &mut s.praetor), ("etcd", &mut s.etcd)] {
@@ -515,8 +517,8 @@ async fn check_refusals(targets: &[Target; 4], tls: &ClientTls) -> anyhow::Resul
                 .ca_certificate(etcd_client::Certificate::from_pem(&tls.ca_pem)),
         );
     let r = tokio::time::timeout(CHECK_TIMEOUT * 2, async {
-        let mut client = etcd_client::Client::connect([format!("https://{etcd}")], Some(opts))
-            .await?;
+        let mut client =
+            etcd_client::Client::connect([format!("https://{etcd}")], Some(opts)).await?;
         client.get("bench/ready/0", None).await
     })
     .await

@@ -660,8 +660,14 @@ mod tests {
             row("gets", [1000.0, 950.0, 800.0, 700.0]),
         ]);
         let [keep, vs] = bad.verdicts();
-        assert!(keep.starts_with("**Not met**") && keep.contains("puts ×16"), "{keep}");
-        assert!(vs.starts_with("**Not met**") && vs.contains("behind on puts ×16"), "{vs}");
+        assert!(
+            keep.starts_with("**Not met**") && keep.contains("puts ×16"),
+            "{keep}"
+        );
+        assert!(
+            vs.starts_with("**Not met**") && vs.contains("behind on puts ×16"),
+            "{vs}"
+        );
     }
 
     #[test]
