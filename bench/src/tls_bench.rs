@@ -306,6 +306,7 @@ async fn measure_on(
     s.etcd.start_all()?;
     let ppid = s.praetor.members[0].pid().context("praetor has no PID")?;
     let epid = s.etcd.members[0].pid().context("etcd has no PID")?;
+    eprintln!("   praetor pid {ppid}, etcd pid {epid}");
     for t in &mut s.targets {
         t.pids = vec![if t.side == Side::Praetor { ppid } else { epid }];
     }
