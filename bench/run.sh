@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
 #
-# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only] [praetor-bench flags, e.g. --duration-secs 2]
+# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only | --tls-only] [praetor-bench flags, e.g. --duration-secs 2]
 #
 # Installs etcd, etcdctl and protoc with apt if missing and builds `praetor` and `praetor-bench` in
 # release mode. Then four phases, each with data in a fresh temporary directory:
@@ -41,6 +41,19 @@
 # bench/results/acl.json and bench/results/acl.md (section 14 of BENCHMARKS.md is that file's
 # section); BENCHMARKS.md is left as it was. Its own flags: --acl-clients, --acl-rounds, --acl-keys.
 #
+# --tls-only runs another phase of its own, not part of the full run: it makes an ECDSA P-256 CA,
+# a server certificate (server.dc1.consul, localhost, 127.0.0.1) and a client certificate in the
+# work directory, with `praetor tls ca create` / `praetor tls cert create -server` / `-client` when
+# the praetor binary has that command, else with openssl; then `praetor-bench tls` starts one
+# durable single praetor server with an HTTP and an HTTPS port (`tls.defaults`, verify_incoming)
+# and one single-member etcd with a plain and an https:// client URL (--client-cert-auth), both
+# on 127.0.0.1 with free ports and the same certificates, measures durable puts and gets at 16
+# and 256 clients in the four modes (praetor HTTP, praetor HTTPS, etcd plain, etcd TLS),
+# interleaved round by round, and stops them (PIDs go to the same file). Logs go to
+# bench/results/tls/, results to bench/results/tls.json and bench/results/tls.md (section 15 of
+# BENCHMARKS.md is that file's section); BENCHMARKS.md is left as it was. Its own flags:
+# --tls-clients, --tls-rounds, --tls-keys.
+#
 # Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
 # CARGO_TARGET_DIR is honoured.
 set -euo pipefail
@@ -57,11 +70,13 @@ CLUSTER_DEADLINE=1200 # seconds for the whole cluster phase
 HEALTH_DEADLINE=1200  # seconds for the whole health phase
 LOCKS_DEADLINE=1500   # seconds for the whole locks phase
 ACL_DEADLINE=1200     # seconds for the whole acl phase
+TLS_DEADLINE=1800     # seconds for the whole tls phase
 
 CLUSTER_ONLY=0
 HEALTH_ONLY=0
 LOCKS_ONLY=0
 ACL_ONLY=0
+TLS_ONLY=0
 ARGS=()
 for arg in "$@"; do
   case "$arg" in
@@ -69,12 +84,13 @@ for arg in "$@"; do
     --health-only) HEALTH_ONLY=1 ;;
     --locks-only) LOCKS_ONLY=1 ;;
     --acl-only) ACL_ONLY=1 ;;
+    --tls-only) TLS_ONLY=1 ;;
     *) ARGS+=("$arg") ;;
   esac
 done
 
 log() { echo "bench/run.sh: $*" >&2; }
-((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only and --acl-only exclude each other"; exit 2; }
+((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only and --tls-only exclude each other"; exit 2; }
 
 # --- tools ---------------------------------------------------------------------------
 missing=()
@@ -166,6 +182,69 @@ PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | sed -n 1p || true)"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 PRAETOR_VERSION="$PRAETOR_VERSION, built from commit $COMMIT plus any uncommitted changes"
 ETCD_VERSION="$(etcd --version | sed -n 1p)"
+
+# --- the tls phase (--tls-only): praetor and etcd, plain and TLS -------------------
+# Makes the CA, server and client certificates in $1; sets CA_FILE, SERVER_CERT, SERVER_KEY,
+# CLIENT_CERT and CLIENT_KEY, and CERTS_MADE_BY to how, as one line.
+make_certs() {
+  local dir="$1" role cn
+  mkdir -p "$dir"
+  if "$PRAETOR" tls --help >/dev/null 2>&1 &&
+    (cd "$dir" && "$PRAETOR" tls ca create && "$PRAETOR" tls cert create -server &&
+      "$PRAETOR" tls cert create -client) >"$dir/praetor-tls.log" 2>&1; then
+    CA_FILE="$(ls "$dir"/*-agent-ca.pem 2>/dev/null | sed -n 1p)"
+    SERVER_CERT="$(ls "$dir"/dc1-server-*-0.pem 2>/dev/null | sed -n 1p)"
+    CLIENT_CERT="$(ls "$dir"/dc1-client-*-0.pem 2>/dev/null | sed -n 1p)"
+    SERVER_KEY="${SERVER_CERT%.pem}-key.pem" CLIENT_KEY="${CLIENT_CERT%.pem}-key.pem"
+    if [ -f "$CA_FILE" ] && [ -f "$SERVER_KEY" ] && [ -f "$CLIENT_KEY" ]; then
+      CERTS_MADE_BY='`praetor tls ca create`, `praetor tls cert create -server`, `praetor tls cert create -client`'
+      return 0
+    fi
+    log "praetor tls did not write the files expected (see $dir/praetor-tls.log); using openssl"
+  fi
+  command -v openssl >/dev/null 2>&1 || { log "neither praetor tls nor openssl is available"; return 1; }
+  (
+    # Inside `|| ...` set -e does not apply: every step is checked.
+    cd "$dir" || exit 1
+    openssl ecparam -name prime256v1 -genkey -noout -out ca-key.pem || exit 1
+    openssl req -x509 -new -key ca-key.pem -sha256 -days 7 -subj "/CN=Praetor bench CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+      -out ca.pem || exit 1
+    for role in server client; do
+      cn="$role.dc1.consul"
+      openssl ecparam -name prime256v1 -genkey -noout -out "$role-key.pem" || exit 1
+      openssl req -new -key "$role-key.pem" -subj "/CN=$cn" -out "$role.csr" || exit 1
+      printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement" \
+        "extendedKeyUsage=serverAuth,clientAuth" "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" \
+        "subjectAltName=DNS:$cn,DNS:localhost,IP:127.0.0.1" >"$role.ext" || exit 1
+      openssl x509 -req -in "$role.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 7 -sha256 \
+        -extfile "$role.ext" -out "$role.pem" || exit 1
+    done
+  ) >"$dir/openssl.log" 2>&1 || { log "openssl failed; see $dir/openssl.log"; cat "$dir/openssl.log" >&2; return 1; }
+  CA_FILE="$dir/ca.pem" SERVER_CERT="$dir/server.pem" SERVER_KEY="$dir/server-key.pem"
+  CLIENT_CERT="$dir/client.pem" CLIENT_KEY="$dir/client-key.pem"
+  CERTS_MADE_BY="openssl ($(openssl version | awk '{print $1" "$2}')), \`praetor tls\` being absent from this build: \`openssl ecparam -name prime256v1\` keys, a self-signed CA, server and client certificates signed by it (SHA-256, 7 days; both with serverAuth and clientAuth, as Consul's)"
+}
+
+if ((TLS_ONLY)); then
+  TLS_JSON="$RESULTS/tls.json"
+  rm -f "$TLS_JSON" "$RESULTS/tls.md"
+  rm -rf "$RESULTS/tls"
+  make_certs "$WORK/tls/certs"
+  log "certificates: $CERTS_MADE_BY"
+  log "tls phase: one praetor server (HTTP and HTTPS) and one etcd member (plain and TLS) on 127.0.0.1"
+  # The same deadline and signal handling as the cluster phase.
+  timeout --foreground --signal=TERM --kill-after=30 "$TLS_DEADLINE" "$BENCH" tls \
+    --praetor-bin "$PRAETOR" --etcd-bin "$(command -v etcd)" --work "$WORK/tls" --logs "$RESULTS/tls" \
+    --pidfile "$CLUSTER_PIDS" --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
+    --ca-file "$CA_FILE" --server-cert "$SERVER_CERT" --server-key "$SERVER_KEY" \
+    --client-cert "$CLIENT_CERT" --client-key "$CLIENT_KEY" --certs-made-by "$CERTS_MADE_BY" \
+    --command "$COMMAND" --date "$DATE" --json "$TLS_JSON" --out "$RESULTS/tls.md" ${ARGS[@]+"${ARGS[@]}"} ||
+    log "the tls phase failed (exit $?); the report says what is missing"
+  stop_cluster_leftovers
+  log "wrote $RESULTS/tls.md and $TLS_JSON (BENCHMARKS.md unchanged)"
+  exit 0
+fi
 
 # --- the acl phase (--acl-only): praetor with ACLs off and on -----------------------
 if ((ACL_ONLY)); then

@@ -281,6 +281,32 @@ impl Cluster {
         }
     }
 
+    /// One process of `side`, `name`, started as `program args` with its
+    /// output appended to `log` (not started): for a phase that chooses its
+    /// own ports and flags, and so knows its own addresses (this member's
+    /// [`Member::client_addr`], which assumes the default ports, is not one).
+    pub fn single(
+        side: Side,
+        program: &Path,
+        name: &str,
+        args: Vec<String>,
+        log: &Path,
+        pidfile: &Path,
+    ) -> Self {
+        Self {
+            side,
+            program: program.to_owned(),
+            members: vec![Member {
+                name: name.to_owned(),
+                ip: Ipv4Addr::LOCALHOST,
+                args,
+                log: log.to_owned(),
+                child: None,
+            }],
+            pidfile: pidfile.to_owned(),
+        }
+    }
+
     /// Adds `-config-file=<path>` to every member's command line, after the
     /// config files it has; takes effect from each member's next start.
     pub fn add_config_file(&mut self, path: &Path) {
@@ -319,6 +345,7 @@ impl Cluster {
             addrs: self.client_addrs(),
             pids: self.members.iter().filter_map(Member::pid).collect(),
             token: None,
+            scheme: crate::target::Scheme::Default,
         }
     }
 

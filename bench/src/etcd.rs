@@ -1,14 +1,19 @@
-//! etcd's side: the v3 gRPC API through the `etcd-client` crate. Each `Conn`
-//! is its own client, so each holds its own HTTP/2 connection to each member
-//! it was given. Also the maintenance status the cluster benchmark uses to
+//! etcd's side: the v3 gRPC API through the `etcd-client` crate, plain or
+//! (the tls phase) over TLS with a client certificate. Each `Conn` is its own
+//! client, so each holds its own HTTP/2 connection to each member it was
+//! given. Also the maintenance status the cluster benchmark uses to
 //! find the leader.
 
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context as _};
-use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, WatchOptions, WatchStream};
+use etcd_client::{
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions, WatchOptions,
+    WatchStream,
+};
 
 use crate::target::{Read, CONNECT_TIMEOUT, OP_TIMEOUT};
+use crate::tls_client::ClientTls;
 
 /// One client with one connection per member; `etcd-client`'s balancer picks
 /// the member of each request.
@@ -19,10 +24,27 @@ pub struct Conn {
 
 impl Conn {
     pub async fn connect(addrs: &[String]) -> anyhow::Result<Self> {
-        let opts = ConnectOptions::new()
+        Self::connect_with(addrs, None).await
+    }
+
+    /// A client of the members at `addrs`: over TLS presenting `tls`'s client
+    /// certificate (and trusting its CA) when given, else plain.
+    pub async fn connect_with(addrs: &[String], tls: Option<&ClientTls>) -> anyhow::Result<Self> {
+        let mut opts = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(OP_TIMEOUT);
-        let endpoints: Vec<String> = addrs.iter().map(|a| format!("http://{a}")).collect();
+        let scheme = match tls {
+            Some(t) => {
+                opts = opts.with_tls(
+                    TlsOptions::new()
+                        .ca_certificate(Certificate::from_pem(&t.ca_pem))
+                        .identity(Identity::from_pem(&t.cert_pem, &t.key_pem)),
+                );
+                "https"
+            }
+            None => "http",
+        };
+        let endpoints: Vec<String> = addrs.iter().map(|a| format!("{scheme}://{a}")).collect();
         let client = Client::connect(endpoints, Some(opts))
             .await
             .context("connecting to etcd")?;

@@ -159,3 +159,27 @@ pub fn dir_bytes(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+/// CPU time the whole machine has spent busy so far (user, nice, system,
+/// irq and softirq over every core, from the first line of `/proc/stat`),
+/// in seconds; 0 when it cannot be read. Linux reports it in USER_HZ ticks,
+/// 100 a second.
+pub fn machine_busy_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    [0, 1, 2, 5, 6]
+        .iter()
+        .map(|&i| fields.get(i).copied().unwrap_or(0))
+        .sum::<u64>() as f64
+        / 100.0
+}

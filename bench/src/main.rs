@@ -6,7 +6,9 @@
 //! itself to measure service registration and health checking (praetor
 //! only); `locks` starts three-server clusters of both with praetor client
 //! agents to time lock hand-over and transactions; `acl` starts two single
-//! servers, ACLs off and on, to measure what enforcement costs. Writes only keys under
+//! servers, ACLs off and on, to measure what enforcement costs; `tls` starts a
+//! single server of each with plain and TLS client ports to measure what TLS
+//! costs each. Writes only keys under
 //! `bench/` and services and nodes named `bench-…`.
 
 mod acl_bench;
@@ -25,6 +27,8 @@ mod report;
 mod runner;
 mod stats;
 mod target;
+mod tls_bench;
+mod tls_client;
 mod workload;
 
 use std::net::TcpListener;
@@ -82,6 +86,12 @@ enum Cmd {
     /// stops them, and writes the results as JSON (and, with --out, as a
     /// report of its own).
     Acl(Box<acl_bench::AclArgs>),
+    /// Starts one single-server praetor with an HTTP and an HTTPS port and
+    /// one single-member etcd with a plain and a TLS client URL (client
+    /// certificates required), measures durable puts and gets in all four
+    /// modes, interleaved, stops them, and writes the results as JSON (and,
+    /// with --out, as a report of its own).
+    Tls(Box<tls_bench::TlsArgs>),
 }
 
 #[derive(Args)]
@@ -163,6 +173,7 @@ async fn run() -> anyhow::Result<()> {
         Cmd::Health(args) => health_bench::run(*args).await,
         Cmd::Locks(args) => locks_bench::run(*args).await,
         Cmd::Acl(args) => acl_bench::run(*args).await,
+        Cmd::Tls(args) => tls_bench::run(*args).await,
     }
 }
 

@@ -4,8 +4,10 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tls_client::{ClientTls, HyperConn};
 use crate::{etcd, praetor};
 
 /// Bound on every single request.
@@ -37,6 +39,20 @@ pub enum Read {
     Local,
 }
 
+/// How a target's clients reach it.
+#[derive(Debug, Clone, Default)]
+pub enum Scheme {
+    /// praetor: reqwest over plain HTTP/1.1; etcd: plain gRPC. Every phase but tls.
+    #[default]
+    Default,
+    /// The tls phase's plain mode: praetor through hyper-util's client over
+    /// `http://`; etcd: plain gRPC.
+    Http,
+    /// The tls phase's TLS mode, presenting the client certificate: praetor
+    /// through the same client over `https://`; etcd: gRPC over TLS.
+    Https(Arc<ClientTls>),
+}
+
 /// Running servers of one system: where their client APIs listen (host:port)
 /// and their PIDs, in the same order. One of each for a single server.
 #[derive(Debug, Clone)]
@@ -46,6 +62,8 @@ pub struct Target {
     pub pids: Vec<u32>,
     /// (praetor) The ACL token every client sends, if any.
     pub token: Option<String>,
+    /// How its clients reach it.
+    pub scheme: Scheme,
 }
 
 /// One client of a target. A client of several servers spreads its requests
@@ -53,6 +71,8 @@ pub struct Target {
 #[derive(Clone)]
 pub enum Conn {
     Praetor(praetor::Conn),
+    /// praetor in the tls phase, plain or HTTPS.
+    PraetorHyper(Box<HyperConn>),
     Etcd(Box<etcd::Conn>),
 }
 
@@ -70,7 +90,14 @@ impl Target {
             addrs: vec![addr],
             pids: vec![pid],
             token: None,
+            scheme: Scheme::Default,
         }
+    }
+
+    /// The same servers, reached as `scheme` says.
+    pub fn with_scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
     }
 
     /// The same servers, every praetor client sending `token`.
@@ -85,13 +112,29 @@ impl Target {
     /// client is one `etcd-client` client given every endpoint, whose
     /// balancer (tonic's power-of-two-choices) picks one per request.
     pub async fn connect(&self, client: usize) -> anyhow::Result<Conn> {
-        Ok(match self.side {
-            Side::Praetor => Conn::Praetor(praetor::Conn::new(
+        let tls = match &self.scheme {
+            Scheme::Https(tls) => Some(tls.clone()),
+            Scheme::Default | Scheme::Http => None,
+        };
+        Ok(match (self.side, &self.scheme) {
+            (Side::Praetor, Scheme::Default) => Conn::Praetor(praetor::Conn::new(
                 &self.addrs,
                 client,
                 self.token.as_deref(),
             )?),
-            Side::Etcd => Conn::Etcd(Box::new(etcd::Conn::connect(&self.addrs).await?)),
+            (Side::Praetor, _) => {
+                anyhow::ensure!(
+                    self.addrs.len() == 1 && self.token.is_none(),
+                    "the tls phase's client talks to one server without a token"
+                );
+                Conn::PraetorHyper(Box::new(HyperConn::new(
+                    &self.addrs[0],
+                    tls.map(|t| t.with_cert.clone()),
+                )?))
+            }
+            (Side::Etcd, _) => Conn::Etcd(Box::new(
+                etcd::Conn::connect_with(&self.addrs, tls.as_deref()).await?,
+            )),
         })
     }
 
@@ -132,6 +175,7 @@ impl Conn {
         bounded(limit, async {
             match self {
                 Conn::Praetor(c) => c.put(key, value).await,
+                Conn::PraetorHyper(c) => c.put(key, value).await,
                 Conn::Etcd(c) => c.put(key, value).await,
             }
         })
@@ -143,6 +187,7 @@ impl Conn {
         bounded(OP_TIMEOUT, async {
             match self {
                 Conn::Praetor(c) => c.get(key, read).await,
+                Conn::PraetorHyper(c) => c.get(key, read).await,
                 Conn::Etcd(c) => c.get(key, read).await,
             }
         })
