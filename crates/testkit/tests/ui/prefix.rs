@@ -81,6 +81,23 @@ async fn the_ui_works_behind_a_path_prefix() -> anyhow::Result<()> {
     info!("--- the token typed in the header goes with every call, and is kept");
     b.type_into("#token", "s3cr3t-token").await?;
     b.keys("#token", "\u{E007}").await?;
+    // The UI checks the token with the agent before it uses it: count the
+    // calls from the moment it is in use (a blocking query of the old
+    // loop may still start in between, without it, as it should).
+    let deadline = Instant::now() + SHOWS_WITHIN;
+    loop {
+        let kept = b
+            .eval("return localStorage.getItem('praetor.token');", vec![])
+            .await?;
+        if kept == serde_json::json!("s3cr3t-token") {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the UI never took the token: {kept}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let typed_at = Instant::now();
     ui.put("/v1/kv/team/after-token", "x").await?;
     b.wait_text(SHOWS_WITHIN, "#kv-list", |t| t.contains("after-token"))
