@@ -391,3 +391,135 @@ pub async fn node_maintenance(
     }
     Ok(())
 }
+
+/// An instance's aggregated health as Consul words it: `maintenance` when
+/// the node or the service is in maintenance, else the worst of its
+/// checks and its node's (`passing` with none).
+fn aggregated_status(checks: &[&LocalCheck]) -> &'static str {
+    if checks
+        .iter()
+        .any(|c| c.id == "_node_maintenance" || c.id.starts_with("_service_maintenance:"))
+    {
+        return "maintenance";
+    }
+    let has = |s: &str| checks.iter().any(|c| c.status == s);
+    if has(check_status::CRITICAL) {
+        check_status::CRITICAL
+    } else if has(check_status::WARNING) {
+        check_status::WARNING
+    } else {
+        check_status::PASSING
+    }
+}
+
+/// The status code load balancers read: 200 passing, 429 warning, 503
+/// critical or in maintenance.
+fn health_code(status: &str) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    match status {
+        check_status::PASSING => StatusCode::OK,
+        check_status::WARNING => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// The more severe of two aggregated statuses.
+fn severity(status: &str) -> u8 {
+    match status {
+        check_status::PASSING => 0,
+        check_status::WARNING => 1,
+        check_status::CRITICAL => 2,
+        _ => 3,
+    }
+}
+
+/// `{AggregatedStatus, Service, Checks}` of one local instance: its checks
+/// and its node's.
+fn instance_health(
+    state: &AppState,
+    owned: &crate::local::Owned,
+    s: &ServiceDefinition,
+) -> (&'static str, Value) {
+    let node = state.config().node_name.clone();
+    let checks: Vec<&LocalCheck> = owned
+        .checks
+        .values()
+        .filter(|c| c.service_id == s.id || c.service_id.is_empty())
+        .collect();
+    let status = aggregated_status(&checks);
+    let checks_json: Vec<Value> = checks
+        .iter()
+        .map(|c| {
+            let service = c.service_id == s.id;
+            json!({
+                "Node": node, "CheckID": c.id, "Name": c.name, "Status": c.status,
+                "Notes": c.notes, "Output": c.output,
+                "ServiceID": if service { s.id.as_str() } else { "" },
+                "ServiceName": if service { s.service.as_str() } else { "" },
+                "ServiceTags": if service { s.tags.clone() } else { Vec::new() },
+                "Type": c.kind_name(),
+            })
+        })
+        .collect();
+    (
+        status,
+        json!({ "AggregatedStatus": status, "Service": service_json(state, s), "Checks": checks_json }),
+    )
+}
+
+/// The answer of the two health endpoints: JSON, or the status alone with
+/// `?format=text`, under the status's code.
+fn health_answer(status: &str, body: Value, q: Option<&str>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let code = health_code(status);
+    if Params::parse(q).get("format") == Some("text") {
+        (code, status.to_owned()).into_response()
+    } else {
+        (code, Json(body)).into_response()
+    }
+}
+
+/// `GET /v1/agent/health/service/id/<id>`: one local instance's aggregated
+/// health, with Consul's codes (200 passing, 429 warning, 503 critical or
+/// maintenance, 404 unknown).
+pub async fn health_by_id(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<axum::response::Response, ApiError> {
+    let authz = state.authorize(&caller).await?;
+    let owned = state.local.owned();
+    let Some(s) = owned.services.get(&id) else {
+        return Err(ApiError::NotFound(format!("ServiceId {id} not found")));
+    };
+    authz.require(Resource::Service, &s.service, Access::Read)?;
+    let (status, body) = instance_health(&state, &owned, s);
+    Ok(health_answer(status, body, q.as_deref()))
+}
+
+/// `GET /v1/agent/health/service/name/<name>`: every local instance of a
+/// service with its aggregated health; the code is the worst instance's.
+pub async fn health_by_name(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<axum::response::Response, ApiError> {
+    let authz = state.authorize(&caller).await?;
+    authz.require(Resource::Service, &name, Access::Read)?;
+    let owned = state.local.owned();
+    let mut worst = check_status::PASSING;
+    let mut list = Vec::new();
+    for s in owned.services.values().filter(|s| s.service == name) {
+        let (status, body) = instance_health(&state, &owned, s);
+        if severity(status) > severity(worst) {
+            worst = status;
+        }
+        list.push(body);
+    }
+    if list.is_empty() {
+        return Err(ApiError::NotFound(format!("ServiceName {name} Not Found")));
+    }
+    Ok(health_answer(worst, Value::Array(list), q.as_deref()))
+}

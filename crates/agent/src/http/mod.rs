@@ -280,6 +280,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::put(local::node_maintenance),
         )
         .route("/v1/agent/services", get(local::services))
+        .route("/v1/agent/health/service/id/{id}", get(local::health_by_id))
+        .route(
+            "/v1/agent/health/service/name/{name}",
+            get(local::health_by_name),
+        )
         .route("/v1/agent/service/{id}", get(local::service))
         .route(
             "/v1/agent/check/register",

@@ -951,3 +951,73 @@ async fn tls_server_name_goes_out_as_sni_and_a_bad_one_is_refused_at_registratio
     assert!(services.get("bad-svc").is_none(), "{services}");
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn agent_health_by_service_answers_with_the_codes_load_balancers_poll() {
+    let a = TestAgent::dev().await;
+    for id in ["web-1", "web-2"] {
+        let r = a
+            .put_json(
+                "/v1/agent/service/register",
+                serde_json::json!({ "ID": id, "Name": "web", "Port": 80,
+                    "Check": { "CheckID": format!("ttl-{id}"), "TTL": "60s" } }),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let get = |path: String| {
+        let http = a.http.clone();
+        let url = a.u(&path);
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            let code = r.status().as_u16();
+            (code, r.text().await.unwrap())
+        }
+    };
+    // A new TTL check is critical: 503.
+    let (code, body) = get("/v1/agent/health/service/id/web-1".into()).await;
+    assert_eq!(code, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["AggregatedStatus"], "critical");
+    assert_eq!(v["Service"]["ID"], "web-1");
+    assert_eq!(v["Checks"][0]["CheckID"], "ttl-web-1");
+
+    assert_eq!(
+        a.put_empty("/v1/agent/check/pass/ttl-web-1").await.status(),
+        200
+    );
+    assert_eq!(get("/v1/agent/health/service/id/web-1".into()).await.0, 200);
+    let (code, text) = get("/v1/agent/health/service/id/web-1?format=text".into()).await;
+    assert_eq!((code, text.as_str()), (200, "passing"));
+
+    // By name: the worst instance decides; warning is 429.
+    assert_eq!(get("/v1/agent/health/service/name/web".into()).await.0, 503);
+    assert_eq!(
+        a.put_empty("/v1/agent/check/warn/ttl-web-2").await.status(),
+        200
+    );
+    let (code, body) = get("/v1/agent/health/service/name/web".into()).await;
+    assert_eq!(code, 429, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(2));
+
+    // Maintenance is 503 and says so.
+    assert_eq!(
+        a.put_empty("/v1/agent/service/maintenance/web-1?enable=true")
+            .await
+            .status(),
+        200
+    );
+    let (code, text) = get("/v1/agent/health/service/id/web-1?format=text".into()).await;
+    assert_eq!((code, text.as_str()), (503, "maintenance"));
+
+    // Unknown: 404 with Consul's wording.
+    let (code, body) = get("/v1/agent/health/service/id/nope".into()).await;
+    assert_eq!(code, 404);
+    assert!(body.contains("ServiceId nope not found"), "{body}");
+    assert_eq!(
+        get("/v1/agent/health/service/name/nope".into()).await.0,
+        404
+    );
+    a.shutdown().await;
+}
