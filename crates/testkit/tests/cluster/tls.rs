@@ -260,7 +260,28 @@ async fn a_cluster_with_tls_everywhere_serves_https_and_keeps_strangers_out() ->
         }
     })
     .await?;
-    tokio::time::sleep(secs(8)).await;
+    // The leader has tried to add each and refused: autopilot says so.
+    wait_for(secs(30), "the leader to refuse both outsiders", || async {
+        let log = cluster
+            .node(&leader)
+            .map_err(|e| e.to_string())?
+            .agent()
+            .log();
+        let refused = ["stranger", "impostor"]
+            .iter()
+            .filter(|n| {
+                log.lines().any(|l| {
+                    l.contains("could not add server") && l.contains(&format!("server={n}"))
+                })
+            })
+            .count();
+        if refused == 2 {
+            Ok(())
+        } else {
+            Err(format!("{refused} of 2 refused so far"))
+        }
+    })
+    .await?;
     let servers = raft_servers(&cluster, &leader).await?;
     for outsider in ["stranger", "impostor"] {
         assert!(
