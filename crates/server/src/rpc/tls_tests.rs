@@ -57,6 +57,14 @@ fn client(addr: std::net::SocketAddr, tls: Option<Arc<RpcTls>>) -> RpcClient {
     RpcClient::with_dialer(addr, Dialer::default().with_tls(tls))
 }
 
+/// A client holding a server certificate of `ca`, all checks on.
+fn server_peer(addr: std::net::SocketAddr, ca: &Ca) -> RpcClient {
+    client(
+        addr,
+        Some(rpc_tls(&server_settings(ca, &["server.dc1.consul"]))),
+    )
+}
+
 fn vote() -> Request {
     Request::Vote(VoteRequest {
         vote: Vote::new(1, 1),
@@ -74,10 +82,7 @@ async fn a_server_certificate_may_make_every_call_and_a_client_certificate_no_ra
     )
     .await;
 
-    let peer = client(
-        addr,
-        Some(rpc_tls(&server_settings(&ca, &["server.dc1.consul"]))),
-    );
+    let peer = server_peer(addr, &ca);
     assert!(matches!(
         peer.call(Request::Ping, WAIT).await,
         Ok(Reply::Pong(7))
@@ -117,10 +122,7 @@ async fn plain_text_and_strangers_are_refused_at_the_handshake() {
     assert!(matches!(e, RpcError::Connect { .. }), "{e}");
 
     let evil = Ca::new("evil");
-    let stranger = client(
-        addr,
-        Some(rpc_tls(&server_settings(&evil, &["server.dc1.consul"]))),
-    );
+    let stranger = server_peer(addr, &evil);
     let e = stranger.call(Request::Ping, WAIT).await.unwrap_err();
     assert!(e.to_string().contains("tls handshake"), "{e}");
 
@@ -151,10 +153,7 @@ async fn a_client_refuses_a_server_whose_certificate_does_not_name_a_server() {
         &stop,
     )
     .await;
-    let peer = client(
-        addr,
-        Some(rpc_tls(&server_settings(&ca, &["server.dc1.consul"]))),
-    );
+    let peer = server_peer(addr, &ca);
     let e = peer.call(Request::Ping, WAIT).await.unwrap_err();
     assert!(e.to_string().contains("not valid for name"), "{e}");
     stop.cancel();
@@ -187,10 +186,7 @@ async fn after_a_reload_new_connections_use_the_new_certificates() {
     let server = rpc_tls(&server_settings(&old_ca, &["server.dc1.consul"]));
     let addr = listen(server.clone(), &stop).await;
 
-    let old_peer = client(
-        addr,
-        Some(rpc_tls(&server_settings(&old_ca, &["server.dc1.consul"]))),
-    );
+    let old_peer = server_peer(addr, &old_ca);
     assert!(old_peer.call(Request::Ping, WAIT).await.is_ok());
 
     server
@@ -199,30 +195,21 @@ async fn after_a_reload_new_connections_use_the_new_certificates() {
     // The open connection keeps its session.
     assert!(old_peer.call(Request::Ping, WAIT).await.is_ok());
     // A new connection of the old CA is refused; one of the new CA is not.
-    let e = client(
-        addr,
-        Some(rpc_tls(&server_settings(&old_ca, &["server.dc1.consul"]))),
-    )
-    .call(Request::Ping, WAIT)
-    .await
-    .unwrap_err();
+    let e = server_peer(addr, &old_ca)
+        .call(Request::Ping, WAIT)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("tls handshake"), "{e}");
-    let new_peer = client(
-        addr,
-        Some(rpc_tls(&server_settings(&new_ca, &["server.dc1.consul"]))),
-    );
+    let new_peer = server_peer(addr, &new_ca);
     assert!(new_peer.call(Request::Ping, WAIT).await.is_ok());
 
     // A reload with a bad file changes nothing.
     let mut broken = server_settings(&new_ca, &["server.dc1.consul"]);
     broken.cert_file = Some(new_ca.dir().join("missing.pem"));
     assert!(server.reload(&broken).is_err());
-    assert!(client(
-        addr,
-        Some(rpc_tls(&server_settings(&new_ca, &["server.dc1.consul"])))
-    )
-    .call(Request::Ping, WAIT)
-    .await
-    .is_ok());
+    assert!(server_peer(addr, &new_ca)
+        .call(Request::Ping, WAIT)
+        .await
+        .is_ok());
     stop.cancel();
 }
