@@ -19,27 +19,12 @@ async fn py_consul_acl_api_manages_policies_roles_and_tokens_that_enforce() -> a
         .config_file("acl.json", &config)
         .start()
         .await?;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/py/acl.py");
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::new("python3")
-            .arg(&script)
-            .arg(agent.http_addr())
-            .arg(MGMT)
-            .kill_on_drop(true)
-            .output(),
+    crate::run_py(
+        "acl.py",
+        &[agent.http_addr().to_string(), MGMT.to_owned()],
+        &agent,
     )
-    .await??;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "py-consul ACL script failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
-        agent.log_tail(30)
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    .await?;
     agent.shutdown().await?;
     Ok(())
 }

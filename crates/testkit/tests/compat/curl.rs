@@ -202,23 +202,7 @@ async fn py_consul_registers_watches_and_reads_as_on_consul() -> anyhow::Result<
     praetor_testkit::init_tracing();
     let lo = praetor_testkit::Loopback::allocate()?;
     let agent = praetor_testkit::AgentProcess::dev(&lo)?.start().await?;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/py/registry.py");
-    let out = tokio::process::Command::new("python3")
-        .arg(&script)
-        .arg(agent.http_addr())
-        .output()
-        .await?;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "py-consul script failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
-        agent.log_tail(30)
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    crate::run_py("registry.py", &[agent.http_addr().to_string()], &agent).await?;
     agent.shutdown().await?;
     Ok(())
 }
@@ -230,23 +214,7 @@ async fn py_consul_sessions_locks_and_txn_work_as_on_consul() -> anyhow::Result<
     praetor_testkit::init_tracing();
     let lo = praetor_testkit::Loopback::allocate()?;
     let agent = praetor_testkit::AgentProcess::dev(&lo)?.start().await?;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/py/sessions.py");
-    let out = tokio::process::Command::new("python3")
-        .arg(&script)
-        .arg(agent.http_addr())
-        .output()
-        .await?;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "py-consul script failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
-        agent.log_tail(30)
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    crate::run_py("sessions.py", &[agent.http_addr().to_string()], &agent).await?;
     agent.shutdown().await?;
     Ok(())
 }

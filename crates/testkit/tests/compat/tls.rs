@@ -45,30 +45,18 @@ async fn py_consul_speaks_https_with_client_certificates() -> anyhow::Result<()>
         .config_file("tls.json", &config)
         .start()
         .await?;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/py/tls.py");
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::new("python3")
-            .arg(&script)
-            .arg(format!("{ip}:8501"))
-            .arg(file(&certs, "consul-agent-ca.pem"))
-            .arg(file(&certs, "dc1-client-consul-0.pem"))
-            .arg(file(&certs, "dc1-client-consul-0-key.pem"))
-            .arg(file(&other, "consul-agent-ca.pem"))
-            .kill_on_drop(true)
-            .output(),
+    crate::run_py(
+        "tls.py",
+        &[
+            format!("{ip}:8501"),
+            file(&certs, "consul-agent-ca.pem"),
+            file(&certs, "dc1-client-consul-0.pem"),
+            file(&certs, "dc1-client-consul-0-key.pem"),
+            file(&other, "consul-agent-ca.pem"),
+        ],
+        &agent,
     )
-    .await??;
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "py-consul TLS script failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
-        agent.log_tail(30)
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    .await?;
     agent.shutdown().await?;
     Ok(())
 }
