@@ -16,8 +16,9 @@ use rand::seq::SliceRandom;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How long a client agent keeps retrying a request across servers.
-const RETRY_FOR: Duration = Duration::from_secs(7);
+/// How long a client agent holds a request it cannot place yet, by
+/// default (Consul's `performance.rpc_hold_timeout`).
+pub const DEFAULT_HOLD: Duration = Duration::from_secs(7);
 /// Pause between two rounds of retries.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -42,11 +43,7 @@ impl Backend {
             Backend::Local(s) => s.write_as(token, cmd).await,
             Backend::Remote(r) => {
                 let reply = r
-                    .call(
-                        || Request::Write(cmd.clone(), token.clone()),
-                        RETRY_FOR,
-                        false,
-                    )
+                    .call(|| Request::Write(cmd.clone(), token.clone()), r.hold, false)
                     .await?;
                 match reply {
                     Reply::Write(res) => res.map_err(ServerError::from),
@@ -72,7 +69,7 @@ impl Backend {
         match self {
             Backend::Local(s) => s.read(token, &read, opts).await,
             Backend::Remote(r) => {
-                let timeout = opts.wait + opts.wait / 16 + RETRY_FOR + Duration::from_secs(2);
+                let timeout = opts.wait + opts.wait / 16 + r.hold + Duration::from_secs(2);
                 let reply = r
                     .call(
                         || Request::Query(read.clone().into(), opts, token.clone()),
@@ -95,7 +92,7 @@ impl Backend {
     pub async fn status(&self) -> Result<RaftStatus, ServerError> {
         match self {
             Backend::Local(s) => Ok(s.status()),
-            Backend::Remote(r) => match r.call(|| Request::Status, RETRY_FOR, true).await? {
+            Backend::Remote(r) => match r.call(|| Request::Status, r.hold, true).await? {
                 Reply::Status(s) => Ok(s),
                 other => Err(unexpected(&other)),
             },
@@ -109,8 +106,7 @@ impl Backend {
     pub async fn remove_peer(&self, id: u64) -> Result<(), ServerError> {
         match self {
             Backend::Local(s) => s.remove_peer(id).await,
-            Backend::Remote(r) => match r.call(|| Request::RemovePeer(id), RETRY_FOR, false).await?
-            {
+            Backend::Remote(r) => match r.call(|| Request::RemovePeer(id), r.hold, false).await? {
                 Reply::Done(res) => res.map_err(ServerError::from),
                 other => Err(unexpected(&other)),
             },
@@ -127,17 +123,29 @@ impl Backend {
 }
 
 fn unexpected(reply: &Reply) -> ServerError {
-    ServerError::Forward(format!("unexpected reply {reply:?}"))
+    ServerError::Forward(format!("the server answered with {}", reply.kind()))
 }
 
 /// A client agent's servers and its connections to them.
-#[derive(Default)]
 pub struct Remote {
+    /// How long a request is held while no server can take it.
+    hold: Duration,
     /// RPC addresses of the alive servers of this datacenter (from gossip).
     servers: RwLock<Vec<SocketAddr>>,
     /// The server that answered last; tried first.
     preferred: Mutex<Option<SocketAddr>>,
     clients: Peers,
+}
+
+impl Default for Remote {
+    fn default() -> Self {
+        Remote {
+            hold: DEFAULT_HOLD,
+            servers: RwLock::default(),
+            preferred: Mutex::default(),
+            clients: Peers::default(),
+        }
+    }
 }
 
 impl Remote {
@@ -153,6 +161,13 @@ impl Remote {
             clients: Peers::with_dialer(dialer).on(tasks, stop),
             ..Remote::default()
         }
+    }
+
+    /// Holds requests for `hold` while no server can take them
+    /// (`performance.rpc_hold_timeout`).
+    pub fn hold_for(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
     }
 
     /// Replaces the list of servers to use.
@@ -187,7 +202,9 @@ impl Remote {
 
     /// Calls a server, trying others when one cannot be reached or answers
     /// that there is no leader (which means nothing was proposed), for at
-    /// most `RETRY_FOR`. A call that was sent and then lost is retried only
+    /// most `hold` after the first failure (a blocking read answered after
+    /// minutes by a server that then died is tried elsewhere as fresh).
+    /// A call that was sent and then lost is retried only
     /// when it is `idempotent` (a read): a write may have been applied, so
     /// its caller gets `OutcomeUnknown` rather than a second write.
     async fn call(
@@ -196,7 +213,7 @@ impl Remote {
         timeout: Duration,
         idempotent: bool,
     ) -> Result<Reply, ServerError> {
-        let deadline = tokio::time::Instant::now() + RETRY_FOR;
+        let mut deadline = None;
         let mut last: Option<ServerError> = None;
         loop {
             for addr in self.order() {
@@ -233,7 +250,8 @@ impl Remote {
                     Err(e) => return Err(ServerError::OutcomeUnknown(e.to_string())),
                 }
             }
-            if tokio::time::Instant::now() + RETRY_PAUSE >= deadline {
+            let now = tokio::time::Instant::now();
+            if now + RETRY_PAUSE >= *deadline.get_or_insert(now + self.hold) {
                 return Err(last.unwrap_or(ServerError::NoServers));
             }
             tokio::time::sleep(RETRY_PAUSE).await;

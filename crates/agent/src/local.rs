@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use praetor_api::catalog::{check_status, CheckDefinition, ServiceDefinition, SERF_CHECK_ID};
+use praetor_server::leader::SERVER_SERVICE;
 use praetor_server::read::{CatalogNode, NodeChecks};
 use praetor_server::{Consistency, QueryOpts};
 use praetor_store::model::{Deregistration, Registration};
@@ -497,7 +498,9 @@ async fn sync(
         })
     };
     for s in &services {
-        if !owned.services.contains_key(&s.id) {
+        // The leader keeps a server's `consul` service (Consul's agents
+        // leave it alone too).
+        if !owned.services.contains_key(&s.id) && s.id != SERVER_SERVICE {
             commands.push(deregister(&s.id, ""));
         }
     }

@@ -141,7 +141,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             trailing_logs: cfg.raft_trailing_logs,
             history_limit: cfg.kv_history_limit,
             bootstrap: cfg.dev || cfg.bootstrap || cfg.bootstrap_expect == 1,
-            leader_wait: Duration::from_secs(7),
+            leader_wait: cfg.rpc_hold_timeout,
             stop: stop.child_token(),
             metrics: metrics.server_metrics(),
             acl: praetor_server::acl::AclConfig {
@@ -226,7 +226,10 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             Backend::Local(s)
         }
         None => {
-            let remote = Arc::new(Remote::new(dialer, tasks.clone(), stop.child_token()));
+            let remote = Arc::new(
+                Remote::new(dialer, tasks.clone(), stop.child_token())
+                    .hold_for(cfg.rpc_hold_timeout),
+            );
             tasks.spawn(cluster::run_server_list(
                 gossip.clone(),
                 remote.clone(),

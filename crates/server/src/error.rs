@@ -27,9 +27,13 @@ pub enum ServerError {
     /// The command is too large to be one log entry; nothing was proposed.
     #[error("{0}")]
     TooLarge(String),
-    /// The leader could not be reached to forward a request to it.
-    #[error("rpc error forwarding to the leader: {0}")]
+    /// A server could not be reached, or the call to it was lost (Consul's
+    /// wording).
+    #[error("rpc error making call: {0}")]
     Forward(String),
+    /// Another server failed the request and said why, in words already.
+    #[error("{0}")]
+    Remote(String),
     /// A server answered a read with another read's answer: a protocol
     /// error (a peer of another build, or a bug), never retried.
     #[error("the server answered a {asked} read with the answer to a {got} read")]

@@ -95,6 +95,13 @@ pub(crate) struct Leadership {
     election_reset: AtomicU64,
     /// `true` while this server leads with its lease.
     leading: watch::Sender<bool>,
+    /// The last term in which this server, as leader, finished its first
+    /// round of leader duties (Consul's `establishLeadership`): until then
+    /// it holds clients' requests (`Server::wait_established`).
+    established: watch::Sender<u64>,
+    /// Whether leader duties run on this server at all (a server without
+    /// them, as in unit tests, holds nothing).
+    duties: std::sync::atomic::AtomicBool,
     failed: CancellationToken,
     failure: Mutex<Option<String>>,
 }
@@ -107,6 +114,8 @@ impl Leadership {
             leader_contact: AtomicU64::new(NEVER),
             election_reset: AtomicU64::new(0),
             leading: watch::channel(false).0,
+            established: watch::channel(0).0,
+            duties: std::sync::atomic::AtomicBool::new(false),
             failed: CancellationToken::new(),
             failure: Mutex::new(None),
         }
@@ -192,6 +201,30 @@ impl Leadership {
     /// A receiver of "this server leads with its lease".
     pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
         self.leading.subscribe()
+    }
+
+    /// Records that the leader duties finished a round in `term`.
+    pub(crate) fn establish(&self, term: u64) {
+        self.established.send_if_modified(|t| {
+            let newer = term > *t;
+            if newer {
+                *t = term;
+            }
+            newer
+        });
+    }
+
+    /// A receiver of the last term in which leadership was established;
+    /// `None` when no leader duties run here (nothing to wait for).
+    pub(crate) fn established(&self) -> Option<watch::Receiver<u64>> {
+        self.duties
+            .load(Ordering::Relaxed)
+            .then(|| self.established.subscribe())
+    }
+
+    /// Leader duties run on this server from now on.
+    pub(crate) fn duties_started(&self) {
+        self.duties.store(true, Ordering::Relaxed);
     }
 
     /// Cancelled once Raft has stopped for good on a fatal error.

@@ -334,6 +334,30 @@ impl Server {
         self.leadership.failure()
     }
 
+    /// On the leader, waits until its leader duties have run once in this
+    /// term (its own node, the servers' `consul` service and the members
+    /// are in the catalog), or `deadline`: a client's request is held
+    /// meanwhile instead of meeting a catalog the new leader has not
+    /// reconciled yet (a session for a node not registered yet), as
+    /// Consul's leader serves nothing before `establishLeadership`. Returns
+    /// at once on a follower and once established.
+    async fn wait_established(&self, deadline: tokio::time::Instant) {
+        let Some(mut rx) = self.leadership.established() else {
+            return;
+        };
+        let term = self.raft.metrics().borrow().current_term;
+        let wait = rx.wait_for(|t| *t >= term);
+        if tokio::time::timeout_at(deadline, wait).await.is_err() {
+            tracing::debug!(term, "leader duties not done in time; serving anyway");
+        }
+    }
+
+    /// Marks leadership established for this term (the leader duties ran).
+    pub(crate) fn establish(&self) {
+        let term = self.raft.metrics().borrow().current_term;
+        self.leadership.establish(term);
+    }
+
     /// Waits until some leader is known (as `leader` says), or `deadline`.
     async fn wait_for_leader(&self, deadline: tokio::time::Instant) -> Option<u64> {
         let mut rx = self.raft.metrics();
@@ -441,6 +465,7 @@ impl Server {
             };
             let outcome = if leader == self.id {
                 if let Some(token) = token {
+                    self.wait_established(deadline).await;
                     self.authorize_write(token, &cmd)?;
                 }
                 self.propose(cmd.clone(), deadline).await
@@ -455,7 +480,8 @@ impl Server {
                 {
                     Ok(rpc::Reply::Write(r)) => r.map_err(ServerError::from),
                     Ok(other) => Err(ServerError::OutcomeUnknown(format!(
-                        "the leader answered out of turn: {other:?}"
+                        "the leader answered a write with {}",
+                        other.kind()
                     ))),
                     // Never sent: another try cannot apply it twice.
                     Err(e @ RpcError::Connect { .. }) => {
@@ -595,7 +621,8 @@ impl Server {
             }
             Ok(other) => {
                 return Err(ServerError::MembershipRefused(format!(
-                    "{addr} did not answer a ping: {other:?}"
+                    "{addr} answered a ping with {}",
+                    other.kind()
                 )))
             }
             Err(e) => {
@@ -683,7 +710,10 @@ impl Server {
                     .await
                 {
                     Ok(rpc::Reply::Done(r)) => r.map_err(ServerError::from),
-                    Ok(other) => Err(ServerError::Forward(format!("unexpected reply {other:?}"))),
+                    Ok(other) => Err(ServerError::Forward(format!(
+                        "the leader answered with {}",
+                        other.kind()
+                    ))),
                     Err(e) => Err(ServerError::Forward(e.to_string())),
                 }
             };

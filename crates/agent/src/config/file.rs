@@ -56,7 +56,8 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "log_rotate_duration",
     "log_rotate_max_files",
     "node_meta",
-    "performance",
+    "performance.leave_drain_time",
+    "performance.raft_multiplier",
     "pid_file",
     "ports.expose_max_port",
     "ports.expose_min_port",
@@ -132,6 +133,7 @@ pub(super) struct FileConfig {
     pub raft_trailing_logs: Option<u64>,
     pub kv_history_limit: Option<usize>,
     pub reconnect_timeout: Option<GoDuration>,
+    pub performance: Option<PerformanceFile>,
     pub encrypt: Option<EncryptKey>,
     pub domain: Option<Domain>,
     pub alt_domain: Option<Domain>,
@@ -183,6 +185,14 @@ pub(super) struct TlsLayerFile {
     pub verify_server_hostname: Option<bool>,
     pub tls_min_version: Option<TlsVersion>,
     pub tls_cipher_suites: Option<CipherSuites>,
+}
+
+/// Consul's `performance` block: the keys Praetor acts on (the rest are
+/// accepted).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PerformanceFile {
+    /// How long a request is held while there is no leader.
+    pub rpc_hold_timeout: Option<GoDuration>,
 }
 
 /// Consul's `autopilot` block: the keys Praetor acts on (the rest are
@@ -401,6 +411,17 @@ impl FileConfig {
                     "must be greater than 0 (leave it unset for the default)".into(),
                 );
             }
+        }
+        if let Some(GoDuration(d)) = self
+            .performance
+            .as_ref()
+            .and_then(|p| p.rpc_hold_timeout)
+            .filter(|t| t.0.is_zero())
+        {
+            return problem(
+                "performance.rpc_hold_timeout",
+                format!("must be more than 0, got {}", duration::format(d)),
+            );
         }
         if self.kv_history_limit == Some(0) {
             return problem("kv_history_limit", "must be greater than 0".into());

@@ -169,6 +169,7 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         raft_trailing_logs,
         kv_history_limit,
         reconnect_timeout,
+        performance,
         encrypt,
         domain,
         alt_domain,
@@ -329,6 +330,10 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
     set(&mut cfg.raft_trailing_logs, raft_trailing_logs);
     set(&mut cfg.kv_history_limit, kv_history_limit);
     set(&mut cfg.reconnect_timeout, reconnect_timeout.map(|d| d.0));
+    set(
+        &mut cfg.rpc_hold_timeout,
+        performance.and_then(|p| p.rpc_hold_timeout).map(|d| d.0),
+    );
     set(&mut cfg.encrypt, encrypt.map(|k| Some(k.0)));
     set(&mut cfg.domain, domain.map(|d| d.0));
     set(&mut cfg.alt_domain, alt_domain.map(|d| Some(d.0)));

@@ -363,6 +363,9 @@ pub struct RuntimeConfig {
     pub kv_history_limit: usize,
     /// `reconnect_timeout` (72h).
     pub reconnect_timeout: Duration,
+    /// `performance.rpc_hold_timeout` (7s): how long a request waits for
+    /// a leader (or a server) before it fails.
+    pub rpc_hold_timeout: Duration,
     /// `autopilot`.
     pub autopilot: Autopilot,
     /// The `acl` block.
@@ -434,6 +437,7 @@ impl Default for RuntimeConfig {
             raft_trailing_logs: 10240,
             kv_history_limit: 100_000,
             reconnect_timeout: Duration::from_secs(72 * 3600),
+            rpc_hold_timeout: Duration::from_secs(7),
             autopilot: Autopilot::default(),
             acl: AclSettings::default(),
             enable_script_checks: false,

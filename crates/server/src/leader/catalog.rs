@@ -3,14 +3,19 @@
 //! leaving) members are registered with a passing `serfHealth` check,
 //! failed ones keep their node with a critical one, members that left are
 //! deregistered, and so are nodes with a `serfHealth` check that membership
-//! no longer lists (reaped). Only changes are proposed, through the log;
-//! the store is only read here.
+//! no longer lists (reaped). Every server's node also carries the `consul`
+//! service (port: its RPC port), so `/v1/catalog/service/consul` and
+//! `consul.service.consul` list the servers, as in Consul. Only changes are
+//! proposed, through the log; the store is only read here.
 
 use praetor_api::catalog::{check_status, SERF_CHECK_ID};
+use std::collections::BTreeMap;
+
 use praetor_store::catalog::NodeHealth;
+use praetor_store::model::{Registration, ServiceRegistration};
 use praetor_store::Command;
 
-use super::membership::{MemberStatus, MemberView};
+use super::membership::{MemberRole, MemberStatus, MemberView};
 use crate::Server;
 
 /// `serfHealth`'s output while the member is alive (Consul's wording).
@@ -33,6 +38,54 @@ fn desired_node(m: &MemberView) -> Option<NodeHealth> {
         datacenter: m.datacenter.clone(),
         status: status.to_owned(),
         output: output.to_owned(),
+    })
+}
+
+/// The ID and name of the service every server's node carries (Consul's
+/// `structs.ConsulServiceID`); agents' anti-entropy leaves it alone.
+pub const SERVER_SERVICE: &str = "consul";
+
+/// The `consul` service a server member should carry, or `None` for a
+/// client, a server that announced no RPC address, or one that left.
+/// A failed server keeps its service: its critical `serfHealth` check
+/// takes it out of health answers, as in Consul.
+fn desired_server_service(m: &MemberView) -> Option<ServiceRegistration> {
+    if m.role != MemberRole::Server || m.status == MemberStatus::Left {
+        return None;
+    }
+    let port = m.rpc_addr?.port();
+    // What Consul's leader puts in the service's Meta that is true here.
+    let meta: BTreeMap<String, String> = [
+        ("non_voter", "false"),
+        ("read_replica", "false"),
+        ("raft_version", "3"),
+        ("serf_protocol_current", "2"),
+        ("serf_protocol_min", "1"),
+        ("serf_protocol_max", "5"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    Some(ServiceRegistration {
+        id: SERVER_SERVICE.to_owned(),
+        service: SERVER_SERVICE.to_owned(),
+        port,
+        meta,
+        ..Default::default()
+    })
+}
+
+/// The command that registers `want` on member `m`'s node, leaving the
+/// node itself as it is.
+fn register_server_service(m: &MemberView, want: ServiceRegistration) -> Command {
+    Command::CatalogRegister(Registration {
+        id: m.node_id.clone(),
+        node: m.name.clone(),
+        address: m.addr.to_string(),
+        datacenter: m.datacenter.clone(),
+        service: Some(want),
+        skip_node_update: true,
+        ..Default::default()
     })
 }
 
@@ -62,6 +115,18 @@ fn catalog_changes(members: &[MemberView], server: &Server, dc: &str) -> Vec<Com
                     .is_some_and(|c| c.status == want.status && c.output == want.output);
                 if !same {
                     commands.push(Command::NodeHealth(want));
+                }
+                if let Some(service) = desired_server_service(m) {
+                    let have = catalog.service(&m.name, SERVER_SERVICE);
+                    let same = have.is_some_and(|h| {
+                        h.service == service.service
+                            && h.port == service.port
+                            && h.meta == service.meta
+                            && h.address == service.address
+                    });
+                    if !same {
+                        commands.push(register_server_service(m, service));
+                    }
                 }
             }
             None if node.is_some() => commands.push(deregister_node(&m.name)),

@@ -31,6 +31,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+pub use catalog::SERVER_SERVICE;
 pub use membership::{
     alive_servers, AliveServer, MemberChanges, MemberRole, MemberStatus, MemberView, Membership,
 };
@@ -76,6 +77,7 @@ impl Server {
     /// They stop with the server (its
     /// stop token), and `shutdown` waits for them.
     pub fn spawn_leader_duties<M: Membership>(&self, membership: M, cfg: LeaderConfig) {
+        self.leadership.duties_started();
         self.tasks.spawn(run_leader_duties(
             self.clone(),
             membership,
@@ -133,8 +135,12 @@ async fn run_leader_duties<M: Membership>(
                 acl_init::ensure(&server).await;
                 acl_init::reap_expired(&server).await;
                 let members = membership.members();
-                pilot.reconcile(&members, &server).await;
                 catalog::reconcile_catalog(&members, &server, &cfg.datacenter).await;
+                // Clients' requests wait for this (`wait_established`);
+                // autopilot may wait long on a learner catching up, so it
+                // comes after.
+                server.establish();
+                pilot.reconcile(&members, &server).await;
             }
         };
         tokio::select! {

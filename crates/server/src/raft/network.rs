@@ -150,8 +150,9 @@ impl PeerConn {
 
     fn unexpected<E: std::error::Error>(&self, reply: &Reply) -> RPCError<u64, BasicNode, E> {
         let e = std::io::Error::other(format!(
-            "server {} answered out of turn: {reply:?}",
-            self.target
+            "server {} answered out of turn with {}",
+            self.target,
+            reply.kind()
         ));
         RPCError::Network(NetworkError::new(&e))
     }

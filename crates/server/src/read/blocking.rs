@@ -69,9 +69,15 @@ impl Server {
     ) -> Result<Answered<R::Answer>, ServerError> {
         self.metrics.query_received();
         let started = tokio::time::Instant::now();
-        let (mut opts, total) = (opts, opts.wait);
+        let total = opts.wait;
+        // Reads are idempotent: one that meets an election (the leader
+        // lost its lease, or died with the read in flight) is served again
+        // where the new leader is, for at most the leader wait beyond the
+        // query's own wait, as Consul holds an RPC for `rpc_hold_timeout`.
+        let give_up = started + jittered(total) + self.leader_wait;
+        let mut opts = opts;
         loop {
-            match self.read_access(opts.consistency).await {
+            let retryable = match self.read_access(opts.consistency).await {
                 Ok(meta) => {
                     let leased = opts.consistency != Consistency::Stale;
                     match self.block(token, r, opts, meta, leased).await? {
@@ -80,11 +86,7 @@ impl Server {
                             tracing::debug!(
                                 "lost the lease during a blocking query; serving it again"
                             );
-                            let waited = started.elapsed();
-                            if waited >= total {
-                                return Err(ServerError::NoLeader);
-                            }
-                            opts.wait = total - waited;
+                            ServerError::NoLeader
                         }
                     }
                 }
@@ -93,16 +95,33 @@ impl Server {
                 }) => {
                     let timeout = jittered(opts.wait) + self.leader_wait + Duration::from_secs(2);
                     let req = rpc::Request::Query(r.clone().into(), opts, token.clone());
-                    return match self.call_leader(leader, req, timeout).await {
-                        Ok(rpc::Reply::Query(wire)) => answer_of(r, wire?),
+                    match self.call_leader(leader, req, timeout).await {
+                        Ok(rpc::Reply::Query(Ok(wire))) => return answer_of(r, wire),
+                        Ok(rpc::Reply::Query(Err(
+                            rpc::WireError::NoLeader | rpc::WireError::NotLeader(_),
+                        ))) => ServerError::NoLeader,
+                        Ok(rpc::Reply::Query(Err(e))) => return Err(e.into()),
                         Ok(other) => {
-                            Err(ServerError::Forward(format!("unexpected reply {other:?}")))
+                            return Err(ServerError::Forward(format!(
+                                "the leader answered a read with {}",
+                                other.kind()
+                            )))
                         }
-                        Err(e) => Err(ServerError::Forward(e.to_string())),
-                    };
+                        Err(e @ rpc::RpcError::TooLarge { .. }) => {
+                            return Err(ServerError::TooLarge(e.to_string()))
+                        }
+                        Err(e) => ServerError::Forward(e.to_string()),
+                    }
                 }
                 Err(e) => return Err(e),
+            };
+            let now = tokio::time::Instant::now();
+            if now >= give_up {
+                return Err(retryable);
             }
+            tracing::debug!(error = %retryable, "read met an election; serving it again");
+            tokio::time::sleep_until(give_up.min(now + Duration::from_millis(50))).await;
+            opts.wait = total.saturating_sub(started.elapsed());
         }
     }
 
@@ -121,7 +140,10 @@ impl Server {
         match consistency {
             Consistency::Stale => Ok(self.read_meta()),
             Consistency::Default => match self.wait_for_leader(deadline).await {
-                Some(l) if l == self.id => Ok(leading),
+                Some(l) if l == self.id => {
+                    self.wait_established(deadline).await;
+                    Ok(leading)
+                }
                 Some(l) => Err(ServerError::NotLeader { leader: Some(l) }),
                 None => Err(ServerError::NoLeader),
             },
@@ -129,7 +151,10 @@ impl Server {
                 let attempt = tokio::time::timeout_at(deadline, self.raft.ensure_linearizable());
                 match attempt.await {
                     Err(_) => return Err(ServerError::NoLeader),
-                    Ok(Ok(_)) => return Ok(leading),
+                    Ok(Ok(_)) => {
+                        self.wait_established(deadline).await;
+                        return Ok(leading);
+                    }
                     Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))))
                         if f.leader_id.is_some_and(|l| l != self.id) =>
                     {

@@ -98,6 +98,25 @@ pub enum Reply {
     PreVote(bool),
 }
 
+impl Reply {
+    /// What kind of reply this is, in words, for an error message about a
+    /// reply that was not the one expected (never a dump of its contents).
+    pub fn kind(&self) -> String {
+        match self {
+            Reply::AppendEntries(_) => "an append-entries reply".into(),
+            Reply::Vote(_) => "a vote".into(),
+            Reply::InstallSnapshot(_) => "a snapshot reply".into(),
+            Reply::Write(_) => "a write's result".into(),
+            Reply::Query(_) => "a read's answer".into(),
+            Reply::Status(_) => "its raft status".into(),
+            Reply::Done(_) => "an operation's result".into(),
+            Reply::Pong(_) => "a ping reply".into(),
+            Reply::Error(why) => format!("the error {why:?}"),
+            Reply::PreVote(_) => "a pre-vote answer".into(),
+        }
+    }
+}
+
 /// A `ServerError` as it crosses the wire: the kinds a caller acts on,
 /// and the rest as text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +150,7 @@ impl From<WireError> for ServerError {
             WireError::NoLeader => ServerError::NoLeader,
             WireError::NotLeader(leader) => ServerError::NotLeader { leader },
             WireError::UnknownPeer(p) => ServerError::UnknownPeer(p),
-            WireError::Other(reason) => ServerError::Forward(reason),
+            WireError::Other(reason) => ServerError::Remote(reason),
             WireError::OutcomeUnknown(why) => ServerError::OutcomeUnknown(why),
             WireError::Acl(e) => ServerError::Acl(e),
         }
