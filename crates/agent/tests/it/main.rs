@@ -10,6 +10,7 @@ mod errors;
 mod event;
 mod keyring;
 mod kv;
+mod leadership;
 mod limits;
 mod local;
 mod metrics;

@@ -13,24 +13,15 @@ fn b64(s: &str) -> String {
 }
 
 impl TestAgent {
-    /// Creates a session once the agent's node is in the catalog (the
-    /// leader registers it from gossip shortly after start).
+    /// Creates a session (at once: a leader that is reported has its own
+    /// node in the catalog).
     async fn session(&self, body: Value) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let r = self.put_json("/v1/session/create", body.clone()).await;
-            let status = r.status();
-            let text = r.text().await.unwrap();
-            if status == 200 {
-                let v: Value = serde_json::from_str(&text).unwrap();
-                return v["ID"].as_str().unwrap().to_owned();
-            }
-            assert!(
-                text.contains("Missing node") && tokio::time::Instant::now() < deadline,
-                "session create: {status} {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let r = self.put_json("/v1/session/create", body).await;
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 200, "session create: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["ID"].as_str().unwrap().to_owned()
     }
 
     async fn kv_put_q(&self, key_and_query: &str, body: &str) -> (u16, String) {

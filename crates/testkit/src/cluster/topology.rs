@@ -190,6 +190,27 @@ impl Cluster {
     /// A node cannot be started, or the cluster does not form in time (the
     /// error shows what each agent saw and the tail of every log).
     pub async fn start(spec: Spec) -> Result<Cluster, KitError> {
+        let started = Instant::now();
+        let mut cluster = Cluster::spawn(spec).await?;
+        let left = FORM_WITHIN.saturating_sub(started.elapsed());
+        cluster.wait_formed(left).await?;
+        tracing::info!(
+            servers = cluster.spec.servers,
+            clients = cluster.spec.clients,
+            took = ?started.elapsed(),
+            nodes = %cluster.describe(),
+            "cluster formed"
+        );
+        Ok(cluster)
+    }
+
+    /// Starts every node of `spec` at once and returns as soon as each
+    /// agent answers HTTP, before there is a leader: for a test of what a
+    /// cluster does while it forms.
+    ///
+    /// # Errors
+    /// A node cannot be started or does not answer in time.
+    pub async fn spawn(spec: Spec) -> Result<Cluster, KitError> {
         // The first cluster of a test process builds the binary (cargo
         // build, minutes on a busy machine): not part of forming.
         if spec.partitionable {
@@ -197,7 +218,6 @@ impl Cluster {
         } else {
             crate::praetor_bin()?;
         }
-        let started = Instant::now();
         let names: Vec<(String, Role)> = (1..=spec.servers)
             .map(|i| (format!("s{i}"), Role::Server))
             .chain((1..=spec.clients).map(|i| (format!("c{i}"), Role::Client)))
@@ -236,15 +256,6 @@ impl Cluster {
         for node in &mut cluster.nodes {
             node.agent.wait_ready().await?;
         }
-        let left = FORM_WITHIN.saturating_sub(started.elapsed());
-        cluster.wait_formed(left).await?;
-        tracing::info!(
-            servers = cluster.spec.servers,
-            clients = cluster.spec.clients,
-            took = ?started.elapsed(),
-            nodes = %cluster.describe(),
-            "cluster formed"
-        );
         Ok(cluster)
     }
 

@@ -8,6 +8,7 @@
 
 mod acl;
 mod autopilot;
+mod election;
 mod failover;
 mod formation;
 mod gossip_encryption;
