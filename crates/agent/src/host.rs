@@ -351,12 +351,12 @@ pub fn parse_os_release(text: &str) -> (String, String, String) {
 pub fn mount_fstype(mounts: &str, path: &str) -> Option<String> {
     mounts
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             let mut f = l.split_whitespace();
             let (_dev, at, fstype) = (f.next()?, f.next()?, f.next()?);
             (at == path).then(|| fstype.to_owned())
         })
-        .last()
 }
 
 fn host_stat() -> Result<HostStat, String> {
