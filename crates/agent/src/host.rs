@@ -349,14 +349,11 @@ pub fn parse_os_release(text: &str) -> (String, String, String) {
 /// The file system type of the mount point `path` in `/proc/mounts` text
 /// (the last mount of it wins, as it hides the earlier ones).
 pub fn mount_fstype(mounts: &str, path: &str) -> Option<String> {
-    mounts
-        .lines()
-        .rev()
-        .find_map(|l| {
-            let mut f = l.split_whitespace();
-            let (_dev, at, fstype) = (f.next()?, f.next()?, f.next()?);
-            (at == path).then(|| fstype.to_owned())
-        })
+    mounts.lines().rev().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (_dev, at, fstype) = (f.next()?, f.next()?, f.next()?);
+        (at == path).then(|| fstype.to_owned())
+    })
 }
 
 fn host_stat() -> Result<HostStat, String> {
