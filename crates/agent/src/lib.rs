@@ -10,11 +10,13 @@ pub mod config;
 pub mod definition;
 pub mod dns;
 pub mod error;
+pub mod host;
 pub mod http;
 pub mod identity;
 pub mod local;
 pub mod metrics;
 pub mod start;
+pub mod version;
 pub mod watches;
 
 pub use error::AgentError;

@@ -448,8 +448,11 @@ impl IntervalSink {
     /// The JSON Consul's `/v1/agent/metrics` answers at `now`: the latest
     /// finished interval, or the current one while none has finished.
     fn display(&self, now: Instant) -> serde_json::Value {
-        let current = self.number(now);
-        let shown = current.saturating_sub(1);
+        self.summary(self.number(now).saturating_sub(1), now)
+    }
+
+    /// Interval `shown` as Consul's JSON shows it (seen at `now`).
+    fn summary(&self, shown: u64, now: Instant) -> serde_json::Value {
         let st = self.lock();
         let interval = st.intervals.iter().find(|i| i.number == shown);
         let span = self.span(shown, now);
@@ -520,6 +523,8 @@ pub fn rss_bytes() -> u64 {
         })
         .map_or(0, |pages| pages * 4096)
 }
+
+mod stream;
 
 #[cfg(test)]
 mod tests;

@@ -50,8 +50,63 @@ pub struct SelfConfig {
     #[serde(rename = "NodeID")]
     pub node_id: String,
     pub server: bool,
+    /// The git revision the agent was built from (`unknown` without git).
     pub revision: String,
+    /// The Consul version whose API the agent follows
+    /// ([`crate::CONSUL_API_VERSION`]): what version-checking Consul
+    /// clients read.
     pub version: String,
+    /// When the built revision was committed (RFC 3339), as Consul's.
+    #[serde(default)]
+    pub build_date: String,
+    /// Praetor's own version ([`crate::VERSION`]).
+    #[serde(default)]
+    pub praetor_version: String,
+}
+
+/// A Vivaldi network coordinate in Serf's shape (`Coord` of
+/// `/v1/agent/self`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Coordinate {
+    pub vec: Vec<f64>,
+    pub error: f64,
+    pub adjustment: f64,
+    pub height: f64,
+}
+
+impl Coordinate {
+    /// The coordinate a Serf node starts from (`coordinate.NewCoordinate`
+    /// with Serf's default config: 8 dimensions at the origin, error 1.5,
+    /// minimum height 1e-5): what a node that has measured no round trip
+    /// reports.
+    pub fn origin() -> Coordinate {
+        Coordinate {
+            vec: vec![0.0; 8],
+            error: 1.5,
+            adjustment: 0.0,
+            height: 1.0e-5,
+        }
+    }
+}
+
+/// The gRPC ports of `xDS` in `/v1/agent/self` (-1: not served).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrpcPorts {
+    pub plaintext: i32,
+    #[serde(rename = "TLS")]
+    pub tls: i32,
+}
+
+/// The `xDS` section of `/v1/agent/self`: the proxies the agent can
+/// configure and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct XdsSelf {
+    pub supported_proxies: BTreeMap<String, Vec<String>>,
+    pub port: i32,
+    pub ports: GrpcPorts,
 }
 
 /// `/v1/agent/self`.
@@ -59,9 +114,36 @@ pub struct SelfConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct AgentSelf {
     pub config: SelfConfig,
+    /// The resolved runtime configuration under Consul's field names, with
+    /// secrets shown as `hidden`.
+    #[serde(default)]
+    pub debug_config: serde_json::Value,
+    #[serde(default)]
+    pub coord: Option<Coordinate>,
     pub member: Member,
     #[serde(default)]
     pub stats: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
+    #[serde(rename = "xDS", default, skip_serializing_if = "Option::is_none")]
+    pub xds: Option<XdsSelf>,
+}
+
+/// `/v1/agent/version`: Consul's build information, plus Praetor's own
+/// version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// The git revision built.
+    #[serde(rename = "SHA")]
+    pub sha: String,
+    #[serde(rename = "BuildDate")]
+    pub build_date: String,
+    /// The Consul version whose API the agent follows.
+    #[serde(rename = "HumanVersion")]
+    pub human_version: String,
+    /// Empty: Praetor is not a FIPS build.
+    #[serde(rename = "FIPS")]
+    pub fips: String,
+    #[serde(rename = "PraetorVersion", default)]
+    pub praetor_version: String,
 }

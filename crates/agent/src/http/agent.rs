@@ -1,5 +1,5 @@
-//! `/v1/agent/self`, `/v1/agent/members` and `/v1/agent/metrics`: what this
-//! agent says about itself, in Consul's shapes.
+//! `/v1/agent/members`, membership changes and `/v1/agent/metrics`, in
+//! Consul's shapes (`/v1/agent/self` is `agent_self`'s).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -9,13 +9,15 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use praetor_acl::{Access, Global, Resource};
-use praetor_api::agent::{member_status, AgentSelf, Member, SelfConfig};
+use praetor_api::agent::{member_status, Member};
 
 use super::error::ApiError;
 use super::extract::{Caller, Path};
 use super::query::Params;
 use super::AppState;
 use crate::metrics::rss_bytes;
+
+pub use super::agent_self::agent_self;
 
 /// The address this agent advertises to others.
 pub fn advertise_ip(state: &AppState) -> IpAddr {
@@ -60,152 +62,6 @@ pub fn to_api_member(m: &praetor_gossip::Member) -> Member {
         delegate_max: 5,
         delegate_cur: 4,
     }
-}
-
-fn self_member(state: &AppState) -> Member {
-    to_api_member(&state.gossip.local())
-}
-
-fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
-    let cfg = state.config();
-    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let s = |pairs: &[(&str, String)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect()
-    };
-    out.insert(
-        "agent".into(),
-        s(&[
-            ("check_monitors", "0".into()),
-            ("check_ttls", "0".into()),
-            ("checks", "0".into()),
-            ("services", "0".into()),
-        ]),
-    );
-    out.insert(
-        "build".into(),
-        s(&[
-            ("prerelease", String::new()),
-            ("revision", String::new()),
-            ("version", praetor_api::VERSION.into()),
-        ]),
-    );
-    out.insert(
-        "runtime".into(),
-        s(&[
-            ("arch", std::env::consts::ARCH.into()),
-            ("os", std::env::consts::OS.into()),
-            (
-                "cpu_count",
-                std::thread::available_parallelism()
-                    .map_or(1, |n| n.get())
-                    .to_string(),
-            ),
-            ("version", "rust".into()),
-        ]),
-    );
-    // Consul's serf_lan stats, the ones Praetor keeps (`encrypted` is how
-    // an operator checks gossip encryption: `praetor info`).
-    let members = state.gossip.members();
-    let count = |status: praetor_gossip::MemberStatus| {
-        members
-            .iter()
-            .filter(|m| m.status == status)
-            .count()
-            .to_string()
-    };
-    out.insert(
-        "serf_lan".into(),
-        s(&[
-            ("encrypted", state.gossip.encrypted().to_string()),
-            ("members", members.len().to_string()),
-            ("failed", count(praetor_gossip::MemberStatus::Failed)),
-            ("left", count(praetor_gossip::MemberStatus::Left)),
-        ]),
-    );
-    if let Some(server) = state.backend.server() {
-        let m = server.raft().metrics().borrow().clone();
-        let leader = server.is_leader();
-        out.insert(
-            "consul".into(),
-            s(&[
-                ("server", "true".into()),
-                ("leader", leader.to_string()),
-                (
-                    "leader_addr",
-                    server
-                        .leader()
-                        .and_then(|id| server.voters().into_iter().find(|v| v.0 == id))
-                        .map(|v| v.1)
-                        .unwrap_or_default(),
-                ),
-                (
-                    "bootstrap",
-                    (cfg.dev || cfg.bootstrap || cfg.bootstrap_expect == 1).to_string(),
-                ),
-                ("known_datacenters", "1".into()),
-            ]),
-        );
-        out.insert(
-            "raft".into(),
-            s(&[
-                ("state", format!("{:?}", m.state)),
-                ("term", m.current_term.to_string()),
-                ("last_log_index", m.last_log_index.unwrap_or(0).to_string()),
-                (
-                    "applied_index",
-                    m.last_applied.map_or(0, |l| l.index).to_string(),
-                ),
-                (
-                    "commit_index",
-                    m.last_applied.map_or(0, |l| l.index).to_string(),
-                ),
-                (
-                    "last_snapshot_index",
-                    m.snapshot.map_or(0, |l| l.index).to_string(),
-                ),
-                (
-                    "num_peers",
-                    server.voters().len().saturating_sub(1).to_string(),
-                ),
-                ("protocol_version", cfg.raft_protocol.to_string()),
-            ]),
-        );
-    } else {
-        out.insert(
-            "consul".into(),
-            s(&[("server", "false".into()), ("known_servers", "0".into())]),
-        );
-    }
-    out
-}
-
-/// `GET /v1/agent/self`.
-pub async fn agent_self(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> Result<Json<AgentSelf>, ApiError> {
-    let cfg = state.config();
-    state
-        .authorize(&caller)
-        .await?
-        .require(Resource::Agent, &cfg.node_name, Access::Read)?;
-    Ok(Json(AgentSelf {
-        config: SelfConfig {
-            datacenter: cfg.datacenter.clone(),
-            primary_datacenter: cfg.primary_datacenter.clone(),
-            node_name: cfg.node_name.clone(),
-            node_id: state.node_id.to_string(),
-            server: cfg.server,
-            revision: String::new(),
-            version: praetor_api::VERSION.into(),
-        },
-        member: self_member(&state),
-        stats: stats(&state),
-        meta: BTreeMap::new(),
-    }))
 }
 
 /// `GET /v1/agent/members`: the gossip members this agent sees, itself
@@ -323,7 +179,7 @@ pub async fn force_leave(
 
 /// Sets the gauges read now (runtime, Raft, KV, blocking queries), so
 /// both forms show their current values.
-fn publish_gauges(state: &AppState) {
+pub(super) fn publish_gauges(state: &AppState) {
     let mut g = vec![
         ("consul.runtime.alloc_bytes", rss_bytes() as f64),
         (

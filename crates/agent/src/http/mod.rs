@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod agent;
+pub mod agent_self;
 pub mod body;
 pub mod catalog;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod event;
 pub mod extract;
 pub mod filter;
 pub mod history;
+pub mod introspect;
 pub mod keyring;
 pub mod kv;
 pub mod listener;
@@ -305,6 +307,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/agent/metrics", get(agent::metrics))
         .route("/v1/catalog/datacenters", get(catalog::datacenters))
+        .route("/v1/agent/host", get(introspect::host))
+        .route("/v1/agent/version", get(agent_self::version))
+        .route("/v1/agent/metrics/stream", get(introspect::metrics_stream))
         .merge(session_routes())
         .merge(acl::routes())
         // Every route above answers other methods with a one-line 405.

@@ -8,6 +8,7 @@ mod catalog;
 mod durability;
 mod errors;
 mod event;
+mod introspect;
 mod keyring;
 mod kv;
 mod leadership;

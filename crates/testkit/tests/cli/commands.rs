@@ -58,7 +58,29 @@ async fn info_and_version() -> anyhow::Result<()> {
     assert!(out.stdout.contains("\tstate = Leader\n"), "{}", out.stdout);
     let v = Cli::new(["version"]).run()?;
     v.assert_success();
-    assert!(v.stdout.starts_with("Praetor v"), "{v:?}");
+    let lines: Vec<&str> = v.stdout.lines().collect();
+    assert!(lines[0].starts_with("Praetor v"), "{v:?}");
+    // The revision built, as the agent of the same binary reports it.
+    let revision = lines[1].strip_prefix("Revision ").expect("a revision line");
+    assert!(
+        revision == "unknown"
+            || (revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{v:?}"
+    );
+    let me: serde_json::Value = a
+        .http()
+        .get(a.url("/v1/agent/self"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(me["Config"]["Revision"], revision);
+    let date = lines[2]
+        .strip_prefix("Build Date ")
+        .expect("a build date line");
+    assert_eq!(me["Config"]["BuildDate"], date);
+    let api = format!("Consul API v{}", me["Config"]["Version"].as_str().unwrap());
+    assert!(lines[3].starts_with(&api), "{v:?}");
     a.shutdown().await?;
     Ok(())
 }

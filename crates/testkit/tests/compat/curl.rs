@@ -207,6 +207,18 @@ async fn py_consul_registers_watches_and_reads_as_on_consul() -> anyhow::Result<
     Ok(())
 }
 
+/// py-consul's `agent.self()` (issue 16): every key Consul returns, and a
+/// `Config.Version` version-checking clients accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py_consul_reads_the_agents_self_description_and_a_consul_version() -> anyhow::Result<()> {
+    praetor_testkit::init_tracing();
+    let lo = praetor_testkit::Loopback::allocate()?;
+    let agent = praetor_testkit::AgentProcess::dev(&lo)?.start().await?;
+    crate::run_py("introspect.py", &[agent.http_addr().to_string()], &agent).await?;
+    agent.shutdown().await?;
+    Ok(())
+}
+
 /// py-consul's sessions, `acquire`/`release` and `txn.put`, as a Consul
 /// user's leader-election script uses them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

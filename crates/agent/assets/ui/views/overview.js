@@ -58,7 +58,7 @@ export function overview(main, scope) {
         ? `${leaderNode ? leaderNode + ' · ' : ''}${leader}`
         : h('strong', { class: 'bad' }, 'no leader'))],
       ['This agent', self
-        ? `${cfg.NodeName} (${cfg.Server ? 'server' : 'client'}) · ${cfg.Version || ''}`
+        ? `${cfg.NodeName} (${cfg.Server ? 'server' : 'client'}) · ${cfg.PraetorVersion || cfg.Version || ''}`
         : h('span', { class: 'bad', id: 'agent-error' }, selfErr ? selfErr.message : 'unknown')],
     ]));
 

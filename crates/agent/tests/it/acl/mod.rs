@@ -10,6 +10,7 @@ mod agent;
 mod api;
 mod endpoints;
 mod filtering;
+mod introspect;
 
 use std::time::Duration;
 
