@@ -3,9 +3,10 @@
 
 mod args;
 mod cmd;
+mod help;
 mod output;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +70,10 @@ enum Command {
     Keyring(cmd::keyring::KeyringArgs),
     /// Prints the version.
     Version,
+    /// Controls node or service maintenance mode.
+    Maint(cmd::maint::MaintArgs),
+    /// Checks config files as the agent would, without starting it.
+    Validate(cmd::validate::ValidateArgs),
 }
 
 fn main() {
@@ -76,7 +81,11 @@ fn main() {
     // watch handlers) takes the process's crypto provider: ring, never
     // aws-lc. Nothing has installed one yet, so this cannot lose a race.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let parsed = args::normalize(Cli::command(), std::env::args_os()).and_then(Cli::try_parse_from);
+    // Help in Consul's layout (`-name=<value>`), for every command.
+    let command = help::consul_style(Cli::command());
+    let parsed = args::normalize(command.clone(), std::env::args_os())
+        .and_then(|argv| command.try_get_matches_from(argv))
+        .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
@@ -120,6 +129,8 @@ fn main() {
                         Command::Lock(a) => cmd::lock::lock(a).await,
                         Command::Elect(a) => cmd::lock::elect(a).await,
                         Command::Keyring(a) => cmd::keyring::keyring(a).await,
+                        Command::Maint(a) => cmd::maint::run(a).await,
+                        Command::Validate(a) => cmd::validate::run(&a),
                         Command::Agent(_)
                         | Command::Version
                         | Command::Tls(_)

@@ -16,6 +16,8 @@ pub mod snapshot;
 pub mod tls;
 pub mod token;
 pub mod watch;
+pub mod maint;
+pub mod validate;
 
 use praetor_client::Client;
 
