@@ -153,7 +153,7 @@ fn render(cmd: &Command, path: &[String], shared: &[String]) -> String {
         if list.is_empty() {
             continue;
         }
-        list.sort_by_key(|a| spelled(a));
+        list.sort_by_key(|a| a.get_long().map(str::to_owned));
         out.push_str(&format!("\n{title}\n"));
         for a in list {
             out.push_str(&format!("\n  {}\n", spelled(a)));

@@ -11,6 +11,7 @@ mod keyring;
 mod kv;
 mod tls;
 mod watch;
+mod operate;
 
 use praetor_testkit::{AgentProcess, Cli, CliOutput, Loopback};
 
