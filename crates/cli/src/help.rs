@@ -225,26 +225,55 @@ mod tests {
     #[test]
     fn kv_put_help_lists_flags_in_consuls_single_dash_form() {
         let text = help(&["kv", "put"]);
-        assert!(text.starts_with("Usage: praetor kv put [options] KEY [VALUE]\n"), "{text}");
-        for line in ["  -http-addr=<value>", "  -token=<value>", "  -stale", "  -cas", "  -modify-index=<value>", "  -base64"] {
+        assert!(
+            text.starts_with("Usage: praetor kv put [options] KEY [VALUE]\n"),
+            "{text}"
+        );
+        for line in [
+            "  -http-addr=<value>",
+            "  -token=<value>",
+            "  -stale",
+            "  -cas",
+            "  -modify-index=<value>",
+            "  -base64",
+        ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
         }
         assert!(!text.contains("--"), "no double-dash flag in:\n{text}");
-        let http = text.find("HTTP API Options").expect("the shared flags' title");
-        let own = text.find("Command Options").expect("the command's flags' title");
-        assert!(http < own && text[http..own].contains("-datacenter=<value>"), "{text}");
-        assert!(text[own..].contains("  -flags=<value>\n     An opaque number"), "{text}");
+        let http = text
+            .find("HTTP API Options")
+            .expect("the shared flags' title");
+        let own = text
+            .find("Command Options")
+            .expect("the command's flags' title");
+        assert!(
+            http < own && text[http..own].contains("-datacenter=<value>"),
+            "{text}"
+        );
+        assert!(
+            text[own..].contains("  -flags=<value>\n     An opaque number"),
+            "{text}"
+        );
         for l in text.lines() {
-            assert!(l.chars().count() <= 72 || !l.contains(' '), "too wide: {l:?}");
+            assert!(
+                l.chars().count() <= 72 || !l.contains(' '),
+                "too wide: {l:?}"
+            );
         }
     }
 
     #[test]
     fn a_command_with_subcommands_lists_them_and_explicit_value_names_are_kept() {
         let text = help(&["kv"]);
-        assert!(text.starts_with("Usage: praetor kv <subcommand> [options] [args]"), "{text}");
+        assert!(
+            text.starts_with("Usage: praetor kv <subcommand> [options] [args]"),
+            "{text}"
+        );
         assert!(text.contains("\nSubcommands:\n"), "{text}");
-        assert!(text.lines().any(|l| l.trim_start().starts_with("put ")), "{text}");
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with("put ")),
+            "{text}"
+        );
         let agent = help(&["agent"]);
         assert!(agent.lines().any(|l| l == "  -data-dir=<dir>"), "{agent}");
         assert!(agent.lines().any(|l| l == "  -dev"), "{agent}");
@@ -257,8 +286,13 @@ mod tests {
         let cmd = consul_style(Cli::command());
         let argv = ["praetor", "kv", "put"].map(std::ffi::OsString::from);
         let normalized = crate::args::normalize(cmd.clone(), argv).expect("normalized");
-        let e = cmd.try_get_matches_from(normalized).expect_err("KEY is missing");
+        let e = cmd
+            .try_get_matches_from(normalized)
+            .expect_err("KEY is missing");
         let text = e.render().to_string();
-        assert!(text.contains("praetor kv put [options] KEY [VALUE]"), "{text}");
+        assert!(
+            text.contains("praetor kv put [options] KEY [VALUE]"),
+            "{text}"
+        );
     }
 }

@@ -79,7 +79,9 @@ fn deregister_ids(a: &DeregisterArgs) -> anyhow::Result<Vec<String>> {
                 let defs = definitions(f).map_err(|e| super::Failed(format!("Error: {e:#}")))?;
                 ids.extend(defs.iter().filter_map(|d| {
                     let id = d["ID"].as_str().filter(|s| !s.is_empty());
-                    id.or(d["Name"].as_str()).filter(|s| !s.is_empty()).map(str::to_owned)
+                    id.or(d["Name"].as_str())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
                 }));
             }
             Ok(ids)
@@ -314,8 +316,11 @@ mod tests {
         let web = dir.path().join("web.json");
         std::fs::write(&web, r#"{"service": {"name": "web", "id": "web-1"}}"#).expect("written");
         let db = dir.path().join("db.hcl");
-        std::fs::write(&db, "services = [{ name = \"db\" }, { name = \"cache\", id = \"c1\" }]")
-            .expect("written");
+        std::fs::write(
+            &db,
+            "services = [{ name = \"db\" }, { name = \"cache\", id = \"c1\" }]",
+        )
+        .expect("written");
         assert_eq!(deregister_ids(&dereg(Some("x"), &[])).expect("ids"), ["x"]);
         assert_eq!(
             deregister_ids(&dereg(None, &[&web, &db])).expect("ids"),

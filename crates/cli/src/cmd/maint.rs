@@ -34,8 +34,13 @@ pub struct MaintArgs {
 #[derive(Debug, PartialEq, Eq)]
 enum Action {
     List,
-    Enable { service: Option<String>, reason: String },
-    Disable { service: Option<String> },
+    Enable {
+        service: Option<String>,
+        reason: String,
+    },
+    Disable {
+        service: Option<String>,
+    },
 }
 
 /// The action the flags ask for, refused with Consul's messages.
@@ -43,7 +48,9 @@ fn action(a: &MaintArgs) -> Result<Action, Failed> {
     let service = a.service.clone().filter(|s| !s.is_empty());
     let reason = a.reason.clone().unwrap_or_default();
     if a.enable && a.disable {
-        return Err(Failed("Only one of -enable or -disable may be provided".into()));
+        return Err(Failed(
+            "Only one of -enable or -disable may be provided".into(),
+        ));
     }
     if !a.enable && !reason.is_empty() {
         return Err(Failed("Reason may only be provided with -enable".into()));
@@ -113,9 +120,7 @@ pub async fn run(a: MaintArgs) -> anyhow::Result<()> {
                     client
                         .put_query(&service_path(&id), &q)
                         .await
-                        .map_err(|e| {
-                            Failed(format!("Error disabling service maintenance: {e}"))
-                        })?;
+                        .map_err(|e| Failed(format!("Error disabling service maintenance: {e}")))?;
                     output::line(&format!("Service maintenance is now disabled for {id:?}"));
                 }
             }
@@ -184,13 +189,28 @@ mod tests {
     #[test]
     fn conflicting_flags_are_refused_with_consuls_messages() {
         let msg = |a: MaintArgs| action(&a).expect_err("refused").0;
-        assert_eq!(msg(args(true, true, None, None)), "Only one of -enable or -disable may be provided");
-        assert_eq!(msg(args(false, true, Some("x"), None)), "Reason may only be provided with -enable");
-        assert_eq!(msg(args(false, false, None, Some("web"))), "Service requires either -enable or -disable");
-        assert_eq!(action(&args(false, false, None, None)).ok(), Some(Action::List));
+        assert_eq!(
+            msg(args(true, true, None, None)),
+            "Only one of -enable or -disable may be provided"
+        );
+        assert_eq!(
+            msg(args(false, true, Some("x"), None)),
+            "Reason may only be provided with -enable"
+        );
+        assert_eq!(
+            msg(args(false, false, None, Some("web"))),
+            "Service requires either -enable or -disable"
+        );
+        assert_eq!(
+            action(&args(false, false, None, None)).ok(),
+            Some(Action::List)
+        );
         assert_eq!(
             action(&args(true, false, Some("db upgrade"), Some("web"))).ok(),
-            Some(Action::Enable { service: Some("web".into()), reason: "db upgrade".into() })
+            Some(Action::Enable {
+                service: Some("web".into()),
+                reason: "db upgrade".into()
+            })
         );
     }
 
@@ -210,6 +230,9 @@ mod tests {
 
     #[test]
     fn a_service_id_is_escaped_as_one_path_segment() {
-        assert_eq!(service_path("web/1 a"), "/v1/agent/service/maintenance/web%2F1%20a");
+        assert_eq!(
+            service_path("web/1 a"),
+            "/v1/agent/service/maintenance/web%2F1%20a"
+        );
     }
 }

@@ -9,9 +9,9 @@ mod flags;
 mod https;
 mod keyring;
 mod kv;
+mod operate;
 mod tls;
 mod watch;
-mod operate;
 
 use praetor_testkit::{AgentProcess, Cli, CliOutput, Loopback};
 

@@ -11,7 +11,11 @@ use crate::{dev_agent, praetor};
 #[tokio::test]
 async fn maint_enables_lists_and_disables_node_and_service_maintenance() -> anyhow::Result<()> {
     let (a, _lo) = dev_agent().await?;
-    praetor(&a, &["services", "register", "-name=web", "-id=web1", "-port=80"]).assert_success();
+    praetor(
+        &a,
+        &["services", "register", "-name=web", "-id=web1", "-port=80"],
+    )
+    .assert_success();
     let out = praetor(&a, &["maint"]);
     out.assert_success();
     assert_eq!(out.stdout, "", "nothing is in maintenance: {out:?}");
@@ -22,7 +26,10 @@ async fn maint_enables_lists_and_disables_node_and_service_maintenance() -> anyh
     assert_eq!(out.stdout, "Node maintenance is now enabled\n");
     let out = praetor(&a, &["maint", "-enable", "-service=web1"]);
     out.assert_success();
-    assert_eq!(out.stdout, "Service maintenance is now enabled for \"web1\"\n");
+    assert_eq!(
+        out.stdout,
+        "Service maintenance is now enabled for \"web1\"\n"
+    );
     let out = praetor(&a, &["maint"]);
     out.assert_success();
     let node = a
@@ -36,8 +43,9 @@ async fn maint_enables_lists_and_disables_node_and_service_maintenance() -> anyh
         .unwrap_or_default()
         .to_owned();
     assert!(
-        out.stdout
-            .contains(&format!("Node:\n  Name:   {node}\n  Reason: kernel upgrade\n")),
+        out.stdout.contains(&format!(
+            "Node:\n  Name:   {node}\n  Reason: kernel upgrade\n"
+        )),
         "{out:?}"
     );
     assert!(
@@ -55,13 +63,20 @@ async fn maint_enables_lists_and_disables_node_and_service_maintenance() -> anyh
     info!("--- bad calls: Consul's messages, exit 1, nothing changed");
     let out = praetor(&a, &["maint", "-enable", "-disable"]);
     out.assert_code(1);
-    assert_eq!(out.stderr, "Only one of -enable or -disable may be provided\n");
+    assert_eq!(
+        out.stderr,
+        "Only one of -enable or -disable may be provided\n"
+    );
     let out = praetor(&a, &["maint", "-service=web1"]);
     out.assert_code(1);
     assert_eq!(out.stderr, "Service requires either -enable or -disable\n");
     let out = praetor(&a, &["maint", "-enable", "-service=nope"]);
     out.assert_code(1);
-    assert!(out.stderr.starts_with("Error enabling service maintenance: "), "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("Error enabling service maintenance: "),
+        "{out:?}"
+    );
     assert_eq!(praetor(&a, &["maint"]).stdout, "");
     a.shutdown().await?;
     Ok(())
@@ -119,7 +134,10 @@ async fn validate_accepts_a_complete_config_and_refuses_a_bad_one_with_its_messa
     );
     let out = Cli::new(["validate"]).run()?;
     out.assert_code(1);
-    assert_eq!(out.stderr, "Must specify at least one config file or directory\n");
+    assert_eq!(
+        out.stderr,
+        "Must specify at least one config file or directory\n"
+    );
     Ok(())
 }
 
@@ -146,7 +164,9 @@ async fn snapshot_decode_prints_a_saved_snapshots_records_as_json_lines() -> any
         .unwrap_or_else(|| panic!("no KVS record for app/config: {out:?}"));
     assert_eq!(kv["Data"]["Value"], "aGVsbG8=");
     assert!(
-        records.iter().any(|r| r["Type"] == "Register" && r["Data"]["Node"].is_string()),
+        records
+            .iter()
+            .any(|r| r["Type"] == "Register" && r["Data"]["Node"].is_string()),
         "the agent's node is registered: {out:?}"
     );
 
@@ -166,7 +186,10 @@ async fn services_deregister_takes_files_or_an_id() -> anyhow::Result<()> {
     let (a, _lo) = dev_agent().await?;
     let dir = tempfile::tempdir()?;
     let web = dir.path().join("web.json");
-    std::fs::write(&web, r#"{"service": {"name": "web", "id": "web-1", "port": 80}}"#)?;
+    std::fs::write(
+        &web,
+        r#"{"service": {"name": "web", "id": "web-1", "port": 80}}"#,
+    )?;
     let db = dir.path().join("db.hcl");
     std::fs::write(&db, "service {\n  name = \"db\"\n  port = 5432\n}\n")?;
     let (web_arg, db_arg) = (web.display().to_string(), db.display().to_string());
@@ -202,7 +225,11 @@ async fn services_deregister_takes_files_or_an_id() -> anyhow::Result<()> {
 
 #[test]
 fn help_lists_flags_in_consuls_single_dash_form() -> anyhow::Result<()> {
-    for args in [&["kv", "put", "-h"][..], &["kv", "put", "--help"], &["watch", "-help"]] {
+    for args in [
+        &["kv", "put", "-h"][..],
+        &["kv", "put", "--help"],
+        &["watch", "-help"],
+    ] {
         let out = Cli::new(args.iter().copied()).run()?;
         out.assert_success();
         assert!(
@@ -216,11 +243,21 @@ fn help_lists_flags_in_consuls_single_dash_form() -> anyhow::Result<()> {
         );
     }
     let out = Cli::new(["kv", "put", "-h"]).run()?;
-    assert!(out.stdout.starts_with("Usage: praetor kv put [options] KEY [VALUE]\n"), "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("Usage: praetor kv put [options] KEY [VALUE]\n"),
+        "{out:?}"
+    );
     assert!(out.stdout.lines().any(|l| l == "  -cas"), "{out:?}");
-    assert!(out.stdout.lines().any(|l| l == "  -flags=<value>"), "{out:?}");
+    assert!(
+        out.stdout.lines().any(|l| l == "  -flags=<value>"),
+        "{out:?}"
+    );
     let out = Cli::new(["watch", "-h"]).run()?;
-    assert!(out.stdout.lines().any(|l| l == "  -type=<value>"), "{out:?}");
+    assert!(
+        out.stdout.lines().any(|l| l == "  -type=<value>"),
+        "{out:?}"
+    );
     assert!(out.stdout.lines().any(|l| l == "  -passingonly"), "{out:?}");
     Ok(())
 }

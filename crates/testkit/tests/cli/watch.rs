@@ -45,7 +45,13 @@ async fn a_key_watch_survives_its_agents_restart_and_delivers_the_change_made_af
     praetor_testkit::wait_for(secs(20), "the watch to log a failed read", || {
         let err = watch.stderr();
         let logged = err.contains("[ERROR] watch: Watch errored: type=key");
-        async move { if logged { Ok(()) } else { Err(err) } }
+        async move {
+            if logged {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
     })
     .await?;
 
@@ -113,8 +119,14 @@ async fn a_watch_runs_its_handler_one_call_at_a_time_with_the_latest_data_ending
         "every call's input is one line ending in a newline: {out}"
     );
     let values: Vec<u64> = calls.iter().map(|(v, _)| *v).collect();
-    assert!(values.windows(2).all(|w| w[0] < w[1]), "in order: {values:?}");
-    assert!(values.len() < 21, "changes during a call coalesce: {values:?}");
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]),
+        "in order: {values:?}"
+    );
+    assert!(
+        values.len() < 21,
+        "changes during a call coalesce: {values:?}"
+    );
     assert_eq!(values.last(), Some(&20));
     assert!(
         !dir.path().join("overlap").exists(),

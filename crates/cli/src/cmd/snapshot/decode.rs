@@ -35,7 +35,11 @@ pub fn lines(file: &[u8]) -> anyhow::Result<Vec<String>> {
         let mut reg = Map::new();
         if let Value::Object(fields) = serde_json::to_value(&node)? {
             for (k, v) in fields {
-                let k = if k == "Meta" { "NodeMeta".to_owned() } else { k };
+                let k = if k == "Meta" {
+                    "NodeMeta".to_owned()
+                } else {
+                    k
+                };
                 reg.insert(k, v);
             }
         }
@@ -59,10 +63,16 @@ pub fn lines(file: &[u8]) -> anyhow::Result<Vec<String>> {
     }
     let acl = store.acl();
     for token in acl.tokens() {
-        out.push(line("ACLToken", &consul_keys(serde_json::to_value(token)?))?);
+        out.push(line(
+            "ACLToken",
+            &consul_keys(serde_json::to_value(token)?),
+        )?);
     }
     for policy in acl.policies() {
-        out.push(line("ACLPolicy", &consul_keys(serde_json::to_value(policy)?))?);
+        out.push(line(
+            "ACLPolicy",
+            &consul_keys(serde_json::to_value(policy)?),
+        )?);
     }
     for role in acl.roles() {
         out.push(line("ACLRole", &consul_keys(serde_json::to_value(role)?))?);
@@ -75,7 +85,9 @@ pub fn lines(file: &[u8]) -> anyhow::Result<Vec<String>> {
 
 /// One record as Consul prints it.
 fn line(kind: &str, data: &impl Serialize) -> anyhow::Result<String> {
-    Ok(serde_json::to_string(&json!({ "Type": kind, "Data": data }))?)
+    Ok(serde_json::to_string(
+        &json!({ "Type": kind, "Data": data }),
+    )?)
 }
 
 /// A stored record's snake_case keys in Consul's spelling, at every depth:
@@ -151,18 +163,29 @@ mod tests {
         let data = Store::new(16).encode_state().expect("encoded");
         let file = praetor_api::snapshot::encode(1, 1, 0, &data);
         let truncated = lines(&file[..file.len() - 1]).expect_err("refused");
-        assert!(format!("{truncated:#}").contains("truncated"), "{truncated:#}");
+        assert!(
+            format!("{truncated:#}").contains("truncated"),
+            "{truncated:#}"
+        );
         let foreign = lines(b"not a snapshot at all").expect_err("refused");
-        assert!(format!("{foreign:#}").contains("not a Praetor snapshot"), "{foreign:#}");
+        assert!(
+            format!("{foreign:#}").contains("not a Praetor snapshot"),
+            "{foreign:#}"
+        );
         // A well-framed file whose data is not a store.
         let garbage = praetor_api::snapshot::encode(1, 1, 0, &[0xff; 8]);
         let e = lines(&garbage).expect_err("refused");
-        assert!(format!("{e:#}").starts_with("decoding the snapshot's data"), "{e:#}");
+        assert!(
+            format!("{e:#}").starts_with("decoding the snapshot's data"),
+            "{e:#}"
+        );
     }
 
     #[test]
     fn stored_keys_are_spelled_as_consuls() {
-        let v = consul_keys(serde_json::json!({"accessor_id": "a", "create_index": 1, "service_identities": [{"service_name": "web"}]}));
+        let v = consul_keys(
+            serde_json::json!({"accessor_id": "a", "create_index": 1, "service_identities": [{"service_name": "web"}]}),
+        );
         assert_eq!(
             v,
             serde_json::json!({"AccessorID": "a", "CreateIndex": 1, "ServiceIdentities": [{"ServiceName": "web"}]})
