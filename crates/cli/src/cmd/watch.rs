@@ -221,7 +221,7 @@ fn log_line(msg: &str) -> String {
 /// A duration as Go prints one, to the millisecond (`1.5s`, `30s`).
 fn go_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         let s = format!("{}.{:03}", ms / 1000, ms % 1000);
