@@ -30,6 +30,17 @@ pub fn consul_style(mut root: Command) -> Command {
     root
 }
 
+/// A clap error message with its flags in Consul's spelling: `--type
+/// <KIND>` is `-type=<value>`, `'--help'` is `'-help'`.
+pub fn consul_flags(message: &str) -> String {
+    let with_value = regex_lite::Regex::new(r"--([a-z][a-z0-9-]*) <[^>]+>")
+        .map(|re| re.replace_all(message, "-$1=<value>").into_owned())
+        .unwrap_or_else(|_| message.to_owned());
+    regex_lite::Regex::new(r"(^|[\s'])--([a-z][a-z0-9-]*)")
+        .map(|re| re.replace_all(&with_value, "$1-$2").into_owned())
+        .unwrap_or(with_value)
+}
+
 /// Sets `cmd`'s help and usage, then its subcommands'.
 fn apply(cmd: &mut Command, parents: &[String], shared: &[String]) {
     let mut path = parents.to_vec();
@@ -279,6 +290,20 @@ mod tests {
         assert!(agent.lines().any(|l| l == "  -dev"), "{agent}");
         let root = help(&[]);
         assert!(root.contains("Available commands are:"), "{root}");
+    }
+
+    #[test]
+    fn clap_errors_name_flags_in_consuls_spelling() {
+        assert_eq!(
+            super::consul_flags(
+                "error: the following required arguments were not provided:\n  --type <KIND>\n\nFor more information, try '--help'."
+            ),
+            "error: the following required arguments were not provided:\n  -type=<value>\n\nFor more information, try '-help'."
+        );
+        assert_eq!(
+            super::consul_flags("error: a value is required for '--type <KIND>'"),
+            "error: a value is required for '-type=<value>'"
+        );
     }
 
     #[test]

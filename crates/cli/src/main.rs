@@ -90,8 +90,12 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => {
             // A usage error exits 1, as Consul's does; -help and -version exit 0.
+            if e.use_stderr() {
+                output::failure(help::consul_flags(&e.render().to_string()).trim_end());
+                std::process::exit(1);
+            }
             let _ = e.print();
-            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+            std::process::exit(0);
         }
     };
     let result = match cli.command {
