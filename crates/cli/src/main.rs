@@ -81,11 +81,15 @@ fn main() {
     // watch handlers) takes the process's crypto provider: ring, never
     // aws-lc. Nothing has installed one yet, so this cannot lose a race.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    // Help in Consul's layout (`-name=<value>`), for every command.
-    let command = help::consul_style(Cli::command());
-    let parsed = args::normalize(command.clone(), std::env::args_os())
-        .and_then(|argv| command.try_get_matches_from(argv))
-        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parse = |command: clap::Command| {
+        args::normalize(command.clone(), argv.clone())
+            .and_then(|argv| command.try_get_matches_from(argv))
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+    };
+    // Help and usage errors in Consul's layout (`-name=<value>`): the text
+    // of every command is rendered only when one is needed.
+    let parsed = parse(Cli::command()).or_else(|_| parse(help::consul_style(Cli::command())));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
