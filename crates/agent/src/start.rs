@@ -76,6 +76,21 @@ fn register_from_config(cfg: &RuntimeConfig, local: &LocalState) -> Result<(), A
     Ok(())
 }
 
+/// The checks `start` makes of a loaded configuration before it starts
+/// anything, made without starting anything (`praetor validate`): the
+/// gossip key, the TLS files, the service and check definitions, the
+/// watches. Reads files; writes nothing, binds nothing, spawns nothing.
+///
+/// # Errors
+/// The first problem `start` would stop at, as it would word it.
+pub fn validate(cfg: &RuntimeConfig) -> Result<(), AgentError> {
+    praetor_gossip::setup_keyring(cfg.encrypt.as_deref(), None).map_err(AgentError::Gossip)?;
+    AgentTls::load(cfg)?;
+    register_from_config(cfg, &LocalState::load(None))?;
+    crate::watches::from_config(&cfg.raw)?;
+    Ok(())
+}
+
 /// Gossip encryption as Consul sets it up: the keyring file
 /// `<data_dir>/serf/local.keyring` wins when it exists (with a warning if it
 /// lacks `encrypt`), is created from `encrypt` when it does not, and is not

@@ -1,10 +1,13 @@
 //! The agent config's `watches`: each runs a watch plan (`plan`) through
 //! the agent's backend, as typed blocking reads, and hands every change to
 //! its handler — the JSON the endpoint of Consul's watch type would answer
-//! — a command (`args`, run without a shell, the JSON on stdin and
-//! `CONSUL_INDEX` in its environment) or an HTTP endpoint
+//! — a command (`args`, run without a shell, the JSON on stdin as one
+//! line ending in a newline, and `CONSUL_INDEX` in its environment) or an HTTP endpoint
 //! (`http_handler_config`: `path`, `method`, `header`, `timeout`), as
 //! Consul's agent does. A watch never calls the agent's own HTTP API.
+//!
+//! A failed read never ends a watch: it is logged and retried after a
+//! back-off (1 s doubling to 30 s), as Consul's watch retries.
 //!
 //! A watch runs its handler one call at a time, as Consul's does. Changes
 //! that arrive while a call runs wait as one pending call with the latest
@@ -43,8 +46,6 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most events an `event` watch keeps for its next handler call (the
 /// agent's own event buffer holds as many).
 pub const MAX_PENDING_EVENTS: usize = 256;
-/// The pause before reading again after a failed read.
-const RETRY_READ: Duration = Duration::from_secs(1);
 
 /// One configured watch.
 #[derive(Debug, Clone, Deserialize)]
@@ -251,7 +252,10 @@ impl Handler {
 
     /// Runs one call to its end, its timeout, or `stop`.
     async fn call(&self, change: &Change, stop: &CancellationToken) {
-        let body = serde_json::to_vec(&change.result).unwrap_or_default();
+        // As Consul's handlers get it (Go's json.Encoder): one line of JSON,
+        // ending in a newline.
+        let mut body = serde_json::to_vec(&change.result).unwrap_or_default();
+        body.push(b'\n');
         match self {
             Handler::Http {
                 client,
@@ -365,8 +369,8 @@ async fn run_command(
 }
 
 /// Runs one watch until `stop`: reads its view through the backend
-/// (starting over after a pause when a read fails) and calls its handler
-/// one change at a time.
+/// (retrying a failed read after a back-off, logging each failure) and
+/// calls its handler one change at a time.
 pub async fn run(w: WatchConfig, state: Arc<AppState>, stop: CancellationToken) {
     let started = Handler::new(&w).and_then(|h| Ok((h, View::of(&w.spec)?)));
     let (handler, view) = match started {
@@ -378,24 +382,9 @@ pub async fn run(w: WatchConfig, state: Arc<AppState>, stop: CancellationToken) 
     };
     let pending = Pending::default();
     let accumulate = w.spec.kind == "event";
-    let read = async {
-        loop {
-            let plan = view.run(&state, &stop, |result, index| {
-                pending.put(Change { result, index }, accumulate);
-            });
-            let result = tokio::select! {
-                r = plan => r,
-                () = stop.cancelled() => return,
-            };
-            if let Err(e) = result {
-                tracing::debug!(watch = %w.spec.kind, error = %e, "watch read failed; retrying");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(RETRY_READ) => {}
-                () = stop.cancelled() => return,
-            }
-        }
-    };
+    let read = view.run(&state, &stop, &w.spec.kind, |result, index| {
+        pending.put(Change { result, index }, accumulate);
+    });
     // Both end on `stop`; a handler call then running is killed and reaped first.
     tokio::join!(read, call_serially(&handler, &pending, &stop));
 }

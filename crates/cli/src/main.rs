@@ -3,9 +3,10 @@
 
 mod args;
 mod cmd;
+mod help;
 mod output;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +70,10 @@ enum Command {
     Keyring(cmd::keyring::KeyringArgs),
     /// Prints the version.
     Version,
+    /// Controls node or service maintenance mode.
+    Maint(cmd::maint::MaintArgs),
+    /// Checks config files as the agent would, without starting it.
+    Validate(cmd::validate::ValidateArgs),
 }
 
 fn main() {
@@ -76,13 +81,25 @@ fn main() {
     // watch handlers) takes the process's crypto provider: ring, never
     // aws-lc. Nothing has installed one yet, so this cannot lose a race.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let parsed = args::normalize(Cli::command(), std::env::args_os()).and_then(Cli::try_parse_from);
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parse = |command: clap::Command| {
+        args::normalize(command.clone(), argv.clone())
+            .and_then(|argv| command.try_get_matches_from(argv))
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+    };
+    // Help and usage errors in Consul's layout (`-name=<value>`): the text
+    // of every command is rendered only when one is needed.
+    let parsed = parse(Cli::command()).or_else(|_| parse(help::consul_style(Cli::command())));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // A usage error exits 1, as Consul's does; -help and -version exit 0.
+            if e.use_stderr() {
+                output::failure(help::consul_flags(&e.render().to_string()).trim_end());
+                std::process::exit(1);
+            }
             let _ = e.print();
-            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+            std::process::exit(0);
         }
     };
     let result = match cli.command {
@@ -120,6 +137,8 @@ fn main() {
                         Command::Lock(a) => cmd::lock::lock(a).await,
                         Command::Elect(a) => cmd::lock::elect(a).await,
                         Command::Keyring(a) => cmd::keyring::keyring(a).await,
+                        Command::Maint(a) => cmd::maint::run(a).await,
+                        Command::Validate(a) => cmd::validate::run(&a),
                         Command::Agent(_)
                         | Command::Version
                         | Command::Tls(_)

@@ -697,6 +697,15 @@ impl Client {
         self.check(self.send(req).await?).await?;
         Ok(())
     }
+
+    /// `PUT path` with query parameters `q` and no body, expecting a 2xx
+    /// (`/v1/agent/maintenance?enable=true&reason=…`).
+    ///
+    /// # Errors
+    /// As `agent_self`; a 4xx with the agent's reason.
+    pub async fn put_query(&self, path: &str, q: &[(&str, String)]) -> Result<(), ClientError> {
+        self.put_empty(Method::PUT, path, q).await
+    }
 }
 
 /// A change to the gossip keyring ([`Client::operator_keyring`]).

@@ -86,6 +86,21 @@ impl WatchSpec {
         })
     }
 
+    /// The plan of this watch: its endpoint and the state of its chain of
+    /// blocking reads, starting at `opts.index`.
+    ///
+    /// # Errors
+    /// `Spec` for an unknown type or a missing option.
+    pub fn plan(&self, opts: QueryOptions) -> Result<Plan, WatchError> {
+        let (path, extra) = self.endpoint()?;
+        Ok(Plan {
+            handover: Handover::asked(opts.index, self.kind == "event"),
+            path,
+            extra,
+            opts,
+        })
+    }
+
     /// Runs the watch: calls `on_change(result, index)` with the first
     /// result and with every later one that differs (an event watch hands
     /// over only events not handed over yet), until `on_change` returns
@@ -96,27 +111,118 @@ impl WatchSpec {
     pub async fn run(
         &self,
         client: &Client,
-        mut opts: QueryOptions,
+        opts: QueryOptions,
         mut on_change: impl FnMut(Value, u64) -> bool,
     ) -> Result<(), WatchError> {
-        let (path, extra) = self.endpoint()?;
-        let mut handover = Handover::asked(opts.index, self.kind == "event");
+        let mut plan = self.plan(opts)?;
         loop {
-            let (body, meta) = client.read::<Value>(&path, &opts, &extra).await?;
+            let (result, index) = plan.next(client).await?;
+            if !on_change(result, index) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A watch's chain of blocking reads over HTTP. A failed read leaves the
+/// plan as it was, except that the next read does not block (the agent may
+/// have restarted with other indexes): calling [`Plan::next`] again after a
+/// pause resumes the watch, and a result the handler already has is not
+/// handed over again.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    path: String,
+    extra: Vec<(&'static str, String)>,
+    opts: QueryOptions,
+    handover: Handover,
+}
+
+impl Plan {
+    /// Reads until the result differs from the last one handed over (the
+    /// first read's result always does) and returns it with its index.
+    ///
+    /// # Errors
+    /// The failed read's error; the plan can be resumed.
+    pub async fn next(&mut self, client: &Client) -> Result<(Value, u64), ClientError> {
+        loop {
+            let opts = QueryOptions {
+                index: self.handover.next_index(),
+                ..self.opts.clone()
+            };
+            let read = client.read::<Value>(&self.path, &opts, &self.extra).await;
+            let (body, meta) = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    self.handover.resume();
+                    return Err(e);
+                }
+            };
             // A missing key reads as null, as Consul's watch hands it over.
             let result = body.unwrap_or(Value::Null);
             let index = meta.last_index;
-            let (out, next) = handover.take(result, index);
-            if let Some(result) = out {
-                if !on_change(result, index) {
-                    return Ok(());
-                }
+            if let (Some(result), _) = self.handover.take(result, index) {
+                return Ok((result, index));
             }
-            opts = QueryOptions {
-                index: Some(next),
-                ..opts
-            };
         }
+    }
+}
+
+/// The pause before a watch reads again after a failed read: 1 s after the
+/// first failure, doubling with each further one up to 30 s, each less up
+/// to a fifth at random so that watches started together do not retry
+/// together. Consul's watch waits 5 s × failures² up to 180 s; Praetor
+/// starts sooner, so a watch resumes within seconds of its agent's restart,
+/// and caps lower, so it never sleeps through minutes of a working agent.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: std::time::Duration,
+    max: std::time::Duration,
+    failures: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+        )
+    }
+}
+
+impl Backoff {
+    /// A back-off from `first` doubling to `max`.
+    pub fn new(first: std::time::Duration, max: std::time::Duration) -> Self {
+        Backoff {
+            first,
+            max,
+            failures: 0,
+        }
+    }
+
+    /// Counts a failure and returns how long to wait before the next read.
+    pub fn failed(&mut self) -> std::time::Duration {
+        let full = self
+            .first
+            .saturating_mul(1u32 << self.failures.min(16))
+            .min(self.max);
+        self.failures = self.failures.saturating_add(1);
+        // Up to a fifth less, at random (std's per-process random hash keys).
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(self.failures);
+        let fifth = full / 5;
+        let nanos = u64::try_from(fifth.as_nanos()).unwrap_or(u64::MAX).max(1);
+        full - std::time::Duration::from_nanos(h.finish() % nanos)
+    }
+
+    /// A read worked: the next failure waits `first` again.
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Failures since the last success.
+    pub fn failures(&self) -> u32 {
+        self.failures
     }
 }
 
@@ -147,6 +253,15 @@ impl Handover {
     /// The index the next read asks from, `None` before the first.
     pub fn next_index(&self) -> Option<u64> {
         self.asked
+    }
+
+    /// After a failed read: the next read does not block (the agent may
+    /// have restarted, or the index be gone), while the last result is
+    /// kept, so the same result is not handed over twice.
+    pub fn resume(&mut self) {
+        if self.asked.is_some() {
+            self.asked = Some(0);
+        }
     }
 
     /// Takes a read's `result` at `index`: what to hand over (if anything)
@@ -197,6 +312,38 @@ mod handover_tests {
         assert_eq!(h.take(json!([2]), 7), (Some(json!([2])), 7));
         // A restore: the index went back, so the next read starts over.
         assert_eq!(h.take(json!([2]), 3), (None, 0));
+    }
+
+    #[test]
+    fn after_a_failed_read_the_next_does_not_block_and_the_same_result_is_not_handed_over_again() {
+        let mut h = Handover::asked(None, false);
+        assert_eq!(h.take(json!([1]), 5), (Some(json!([1])), 5));
+        h.resume();
+        assert_eq!(h.next_index(), Some(0));
+        assert_eq!(h.take(json!([1]), 5), (None, 5));
+        assert_eq!(h.take(json!([2]), 6), (Some(json!([2])), 6));
+        // Before any read, a resumed plan still makes its first read.
+        let mut fresh = Handover::asked(None, false);
+        fresh.resume();
+        assert_eq!(fresh.next_index(), None);
+    }
+
+    #[test]
+    fn back_off_doubles_from_one_second_to_thirty_and_starts_over_after_a_success() {
+        let mut b = Backoff::default();
+        let full = [1, 2, 4, 8, 16, 30, 30, 30];
+        for secs in full {
+            let d = b.failed();
+            let top = std::time::Duration::from_secs(secs);
+            assert!(d <= top && d >= top * 4 / 5, "{d:?} for {secs}s");
+        }
+        assert_eq!(b.failures(), 8);
+        b.succeeded();
+        assert!(b.failed() <= std::time::Duration::from_secs(1));
+        // Any number of failures stays bounded.
+        for _ in 0..100 {
+            assert!(b.failed() <= std::time::Duration::from_secs(30));
+        }
     }
 
     #[test]

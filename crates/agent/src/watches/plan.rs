@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use praetor_client::watch::{Handover, WatchSpec};
+use praetor_client::watch::{Backoff, Handover, WatchSpec};
 use praetor_server::read::{
     CatalogNodes, CatalogServices, ChecksInState, Events, HealthService, KvGet, KvList,
     ServiceChecks,
@@ -141,36 +141,54 @@ impl View {
         }
     }
 
-    /// Runs the plan: calls `on_change(result, index)` with the first
-    /// result and with every later one that differs (an event watch hands
-    /// over only events not handed over yet), until a read fails or
-    /// `stop`. As `WatchSpec::run` does over HTTP.
+    /// Runs the plan until `stop`: calls `on_change(result, index)` with
+    /// the first result and with every later one that differs (an event
+    /// watch hands over only events not handed over yet), as
+    /// `praetor_client::watch::Plan` does over HTTP. A failed read is
+    /// logged and retried after a back-off ([`Backoff`]: 1 s doubling to
+    /// 30 s), as Consul's watch retries; the watch never ends on its own.
     ///
     /// A blocking read on this agent's own server can complete without
     /// ever waiting (a stopping server answers at once), so the loop checks
     /// `stop` itself and yields after a read that brought nothing new:
     /// it never holds a runtime thread.
-    ///
-    /// # Errors
-    /// The failed read's error.
     pub(super) async fn run(
         &self,
         state: &AppState,
         stop: &CancellationToken,
+        kind: &str,
         mut on_change: impl FnMut(Value, u64),
-    ) -> Result<(), ApiError> {
+    ) {
         let mut handover = Handover::asked(None, matches!(self, View::Events(_)));
+        let mut backoff = Backoff::default();
         while !stop.is_cancelled() {
             let asked = handover.next_index();
-            let (result, index) = self.read(state, asked.unwrap_or(0)).await?;
-            if asked == Some(index) {
-                tokio::task::yield_now().await;
-            }
-            if let (Some(result), _) = handover.take(result, index) {
-                on_change(result, index);
+            let read = tokio::select! {
+                r = self.read(state, asked.unwrap_or(0)) => r,
+                () = stop.cancelled() => return,
+            };
+            match read {
+                Ok((result, index)) => {
+                    backoff.succeeded();
+                    if asked == Some(index) {
+                        tokio::task::yield_now().await;
+                    }
+                    if let (Some(result), _) = handover.take(result, index) {
+                        on_change(result, index);
+                    }
+                }
+                Err(e) => {
+                    handover.resume();
+                    let retry = backoff.failed();
+                    tracing::warn!(watch = %kind, error = %e, retry = ?retry,
+                        "watch read failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(retry) => {}
+                        () = stop.cancelled() => return,
+                    }
+                }
             }
         }
-        Ok(())
     }
 }
 

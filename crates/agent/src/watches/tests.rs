@@ -150,8 +150,27 @@ sleep 0.2; cat > "{d}/last"; echo "$CONSUL_INDEX" >> "{d}/runs"; rmdir "{d}/runn
     assert_eq!(seen.last(), Some(&written));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("last")).ok(),
-        Some(written.to_string()),
+        Some(format!("{written}\n")),
         "the last call got the latest result on stdin"
+    );
+}
+
+#[tokio::test]
+async fn a_command_handler_gets_the_result_as_one_line_of_json_ending_in_a_newline() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("stdin");
+    let handler = command(
+        format!(r#"cat > "{}""#, out.display()),
+        Duration::from_secs(20),
+    );
+    let c = Change {
+        result: json!([{"Key": "x", "Value": "eQ=="}]),
+        index: 7,
+    };
+    handler.call(&c, &CancellationToken::new()).await;
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("the handler wrote its input"),
+        "[{\"Key\":\"x\",\"Value\":\"eQ==\"}]\n"
     );
 }
 

@@ -49,11 +49,44 @@ pub struct RegisterArgs {
 pub struct DeregisterArgs {
     #[command(flatten)]
     http: HttpArgs,
-    /// The service ID.
+    /// ID to delete. This must not be set if arguments are given.
     #[arg(long)]
     id: Option<String>,
-    /// A file with the service definitions to deregister.
-    file: Option<std::path::PathBuf>,
+    /// Files (JSON or HCL) with the service definitions to deregister, as
+    /// given to `services register`: each service's ID (or, without one,
+    /// its name) is deregistered.
+    #[arg(value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
+}
+
+/// The service IDs `services deregister` removes: `-id`, or those of the
+/// services the files define, with Consul's messages for a bad call.
+fn deregister_ids(a: &DeregisterArgs) -> anyhow::Result<Vec<String>> {
+    let id = a.id.clone().filter(|s| !s.is_empty());
+    match (id, a.files.is_empty()) {
+        (None, true) => Err(super::Failed(
+            "Service deregistration requires at least one argument or -id.".into(),
+        )
+        .into()),
+        (Some(_), false) => Err(super::Failed(
+            "Service deregistration requires arguments or -id, not both.".into(),
+        )
+        .into()),
+        (Some(id), true) => Ok(vec![id]),
+        (None, false) => {
+            let mut ids = Vec::new();
+            for f in &a.files {
+                let defs = definitions(f).map_err(|e| super::Failed(format!("Error: {e:#}")))?;
+                ids.extend(defs.iter().filter_map(|d| {
+                    let id = d["ID"].as_str().filter(|s| !s.is_empty());
+                    id.or(d["Name"].as_str())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                }));
+            }
+            Ok(ids)
+        }
+    }
 }
 
 /// The service definitions of a file (JSON with comments or HCL), in the
@@ -103,22 +136,13 @@ pub async fn services(c: ServicesCommand) -> anyhow::Result<()> {
             }
         }
         ServicesCommand::Deregister(a) => {
-            let ids: Vec<String> = match (&a.file, &a.id) {
-                (Some(f), None) => definitions(f)?
-                    .iter()
-                    .map(|d| {
-                        let id = d["ID"].as_str().filter(|s| !s.is_empty());
-                        id.or(d["Name"].as_str()).unwrap_or_default().to_owned()
-                    })
-                    .collect(),
-                (None, Some(id)) => vec![id.clone()],
-                _ => bail!("Give either a file or -id"),
-            };
+            let ids = deregister_ids(&a)?;
             let client = a.http.client()?;
             for id in ids {
-                client
-                    .put_value(&format!("/v1/agent/service/deregister/{id}"), &Value::Null)
-                    .await?;
+                let path = format!("/v1/agent/service/deregister/{id}");
+                client.put_value(&path, &Value::Null).await.map_err(|e| {
+                    super::Failed(format!("Error deregistering service {id:?}: {e}"))
+                })?;
                 output::line(&format!("Deregistered service: {id}"));
             }
         }
@@ -272,4 +296,45 @@ pub async fn catalog(c: CatalogCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dereg(id: Option<&str>, files: &[&std::path::Path]) -> DeregisterArgs {
+        DeregisterArgs {
+            http: HttpArgs::default(),
+            id: id.map(str::to_owned),
+            files: files.iter().map(|f| f.to_path_buf()).collect(),
+        }
+    }
+
+    #[test]
+    fn deregister_takes_an_id_or_files_as_consuls_does() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let web = dir.path().join("web.json");
+        std::fs::write(&web, r#"{"service": {"name": "web", "id": "web-1"}}"#).expect("written");
+        let db = dir.path().join("db.hcl");
+        std::fs::write(
+            &db,
+            "services = [{ name = \"db\" }, { name = \"cache\", id = \"c1\" }]",
+        )
+        .expect("written");
+        assert_eq!(deregister_ids(&dereg(Some("x"), &[])).expect("ids"), ["x"]);
+        assert_eq!(
+            deregister_ids(&dereg(None, &[&web, &db])).expect("ids"),
+            ["web-1", "db", "c1"]
+        );
+        let msg = |a: DeregisterArgs| format!("{:#}", deregister_ids(&a).expect_err("refused"));
+        assert_eq!(
+            msg(dereg(None, &[])),
+            "Service deregistration requires at least one argument or -id."
+        );
+        assert_eq!(
+            msg(dereg(Some("x"), &[&web])),
+            "Service deregistration requires arguments or -id, not both."
+        );
+        assert!(msg(dereg(None, &[&dir.path().join("missing.json")])).starts_with("Error: "));
+    }
 }

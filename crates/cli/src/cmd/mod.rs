@@ -9,12 +9,14 @@ pub mod info;
 pub mod keyring;
 pub mod kv;
 pub mod lock;
+pub mod maint;
 pub mod members;
 pub mod membership;
 pub mod operator;
 pub mod snapshot;
 pub mod tls;
 pub mod token;
+pub mod validate;
 pub mod watch;
 
 use praetor_client::Client;

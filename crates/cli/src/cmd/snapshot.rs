@@ -1,4 +1,7 @@
-//! `praetor snapshot save|restore|inspect FILE`, with Consul's messages.
+//! `praetor snapshot save|restore|inspect|decode FILE`, with Consul's
+//! messages.
+
+mod decode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -14,6 +17,8 @@ pub enum SnapshotCommand {
     Restore(FileArgs),
     /// Prints what a snapshot file holds.
     Inspect(InspectArgs),
+    /// Prints a snapshot file's records as JSON lines.
+    Decode(InspectArgs),
 }
 
 #[derive(Args, Debug)]
@@ -64,6 +69,12 @@ pub async fn run(c: SnapshotCommand) -> anyhow::Result<()> {
                 vec![" Version".to_owned(), meta.version.to_string()],
             ];
             output::text(&output::columns(&rows));
+        }
+        SnapshotCommand::Decode(a) => {
+            let file =
+                std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+            let lines = decode::lines(&file).with_context(|| format!("{}", a.file.display()))?;
+            output::text(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
         }
     }
     Ok(())

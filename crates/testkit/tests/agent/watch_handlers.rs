@@ -1,11 +1,13 @@
 //! Configured watch handlers are bounded (issue 12): a watch calls its
 //! handler one call at a time, however fast its key changes, and the last
 //! call sees the latest value; a handler that hangs is killed, its children
-//! too, after the watch's `handler_timeout`.
+//! too, after the watch's `handler_timeout`. A configured watch never stops
+//! (issue 16): when its reads fail (its server is down) it logs each failure
+//! and retries with back-off, and delivers the next change once they work.
 
 use std::path::Path;
 
-use praetor_testkit::{init_tracing, secs, wait_for, AgentProcess, Loopback};
+use praetor_testkit::{init_tracing, secs, wait_for, AgentProcess, Loopback, Signal};
 use tracing::info;
 
 use crate::put;
@@ -126,6 +128,89 @@ sleep 0.3; cat > "{d}/last.json"; echo "$CONSUL_INDEX" >> "{d}/calls"; rmdir "{d
         }
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_agents_watch_survives_its_servers_restart_and_delivers_the_next_change(
+) -> anyhow::Result<()> {
+    init_tracing();
+    let (server_lo, client_lo) = (Loopback::allocate()?, Loopback::allocate()?);
+    let dir = tempfile::tempdir()?;
+    let calls = dir.path().join("calls.json");
+    // Each call appends the input it was given.
+    let handler = format!(r#"cat >> "{}""#, calls.display());
+    let cfg = serde_json::json!({
+        "watches": [{"type": "key", "key": "w", "args": ["sh", "-c", handler]}]
+    });
+    let mut server = AgentProcess::server(&server_lo)?
+        .arg("-node=watch-server")
+        .start()
+        .await?;
+    let client = AgentProcess::builder(&client_lo)?;
+    let data = format!("-data-dir={}", client.data_dir().display());
+    let client = client
+        .arg(data)
+        .arg("-node=watch-client")
+        .args(client_lo.bind_flags())
+        .arg(format!("-retry-join={}", server_lo.ip()))
+        .config_file("watch.json", &cfg.to_string())
+        .start()
+        .await?;
+    put(&client, "w", "one").await?;
+    let delivered = |value: &str| {
+        let (calls, want) = (calls.clone(), base64_of(value));
+        move || {
+            let text = std::fs::read_to_string(&calls).unwrap_or_default();
+            let found = text.contains(&want);
+            async move {
+                if found {
+                    Ok(())
+                } else {
+                    Err(text)
+                }
+            }
+        }
+    };
+    wait_for(
+        secs(20),
+        "the handler to get the first value",
+        delivered("one"),
+    )
+    .await?;
+
+    info!("--- stop the server by PID: the client's watch logs its failed reads");
+    server.signal(Signal::Term)?;
+    server.wait_exit_async(secs(20)).await?;
+    client
+        .wait_for_log(secs(30), "WARN watch read failed; retrying")
+        .await?;
+
+    info!("--- start it again on the same data dir and ports; change the key");
+    server.restart().await?;
+    put(&server, "w", "two").await?;
+    wait_for(
+        secs(60),
+        "the handler to get the change made after the restart",
+        delivered("two"),
+    )
+    .await?;
+    let text = std::fs::read_to_string(&calls)?;
+    let inputs: Vec<&str> = text.lines().collect();
+    assert!(
+        text.ends_with('\n') && inputs.iter().all(|l| l.starts_with('[') || *l == "null"),
+        "each input is one line of JSON ending in a newline: {text:?}"
+    );
+    let with_one = inputs
+        .iter()
+        .filter(|l| l.contains(&base64_of("one")))
+        .count();
+    assert_eq!(
+        with_one, 1,
+        "the unchanged value is not handed over again: {text:?}"
+    );
+    client.shutdown().await?;
+    server.shutdown().await?;
     Ok(())
 }
 

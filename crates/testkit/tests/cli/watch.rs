@@ -1,11 +1,164 @@
 //! `praetor watch -type=checks -service=NAME HANDLER`: the handler gets the
-//! checks' JSON on stdin whenever their state changes, and only then.
+//! checks' JSON on stdin whenever their state changes, and only then. A
+//! watch never stops on its own: it outlives its agent's restart, runs its
+//! handler one call at a time, and ends with exit code 0 on SIGINT.
 
-use praetor_testkit::{secs, Cli};
+use praetor_testkit::{secs, AgentProcess, Cli, Loopback, Signal};
 use serde_json::Value;
 use tracing::info;
 
 use crate::dev_agent;
+
+/// A handler that prints the watched key's value (or `null`), one line per
+/// call.
+const PRINT_VALUE: &str = r#"python3 -c 'import json,sys,base64; d=json.load(sys.stdin); print(base64.b64decode(d[0]["Value"]).decode() if d else "null", flush=True)'"#;
+
+/// `PUT /v1/kv/<key>` with `value`, which must succeed.
+async fn put(agent: &AgentProcess, key: &str, value: &str) -> anyhow::Result<()> {
+    let r = agent
+        .http()
+        .put(agent.url(&format!("/v1/kv/{key}")))
+        .body(value.to_owned())
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "PUT {key}: {}", r.status());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_watch_survives_its_agents_restart_and_delivers_the_change_made_after_it(
+) -> anyhow::Result<()> {
+    praetor_testkit::init_tracing();
+    let lo = Loopback::allocate()?;
+    let mut agent = AgentProcess::server(&lo)?.start().await?;
+    put(&agent, "x", "before").await?;
+    let mut watch = Cli::new(["watch", "-type=key", "-key=x", PRINT_VALUE])
+        .env("CONSUL_HTTP_ADDR", &agent.http_addr())
+        .spawn()?;
+    watch
+        .wait_for_stdout(secs(10), "the first value", |s| s.lines().count() >= 1)
+        .await?;
+
+    info!("--- stop the agent by PID: the watch logs its failed reads and keeps running");
+    agent.signal(Signal::Term)?;
+    agent.wait_exit_async(secs(20)).await?;
+    praetor_testkit::wait_for(secs(20), "the watch to log a failed read", || {
+        let err = watch.stderr();
+        let logged = err.contains("[ERROR] watch: Watch errored: type=key");
+        async move {
+            if logged {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    })
+    .await?;
+
+    info!("--- start it again on the same data dir and ports; change the key");
+    agent.restart().await?;
+    put(&agent, "x", "after").await?;
+    let out = watch
+        .wait_for_stdout(secs(40), "the value written after the restart", |s| {
+            s.lines().any(|l| l == "after")
+        })
+        .await?;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["before", "after"],
+        "the unchanged value is not handed over again after the restart"
+    );
+
+    info!("--- SIGINT ends the watch with exit code 0");
+    let stopped = watch.stop(secs(10))?;
+    stopped.assert_code(0);
+    assert!(
+        stopped.stderr.contains("retry="),
+        "each failure says when it is retried: {stopped:?}"
+    );
+    agent.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_watch_runs_its_handler_one_call_at_a_time_with_the_latest_data_ending_in_a_newline(
+) -> anyhow::Result<()> {
+    let (a, _lo) = dev_agent().await?;
+    let dir = tempfile::tempdir()?;
+    let d = dir.path().display().to_string();
+    put(&a, "n", "0").await?;
+    // `mkdir` is atomic: a second call running at once fails it and says so.
+    // Each call prints the value it got and whether its input ended in
+    // exactly one newline, then takes its time.
+    let handler = format!(
+        r#"mkdir "{d}/running" 2>/dev/null || echo overlap >> "{d}/overlap"; python3 -c 'import json,sys,base64; t=sys.stdin.read(); d=json.loads(t); print(base64.b64decode(d[0]["Value"]).decode(), "newline" if t.endswith("\n") and t.count("\n") == 1 else "no-newline:" + repr(t[-3:]), flush=True)'; sleep 0.5; rmdir "{d}/running""#
+    );
+    let mut watch = Cli::new(["watch", "-type=key", "-key=n", &handler])
+        .env("CONSUL_HTTP_ADDR", &a.http_addr())
+        .spawn()?;
+    watch
+        .wait_for_stdout(secs(10), "the first call", |s| s.lines().count() >= 1)
+        .await?;
+
+    info!("--- twenty changes while calls run");
+    for i in 1..=20 {
+        put(&a, "n", &i.to_string()).await?;
+    }
+    let out = watch
+        .wait_for_stdout(secs(30), "the last value", |s| {
+            s.lines().any(|l| l.starts_with("20 "))
+        })
+        .await?;
+    let calls: Vec<(u64, &str)> = out
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(v, nl)| Some((v.parse().ok()?, nl)))
+        .collect();
+    assert!(
+        calls.iter().all(|(_, nl)| *nl == "newline"),
+        "every call's input is one line ending in a newline: {out}"
+    );
+    let values: Vec<u64> = calls.iter().map(|(v, _)| *v).collect();
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]),
+        "in order: {values:?}"
+    );
+    assert!(
+        values.len() < 21,
+        "changes during a call coalesce: {values:?}"
+    );
+    assert_eq!(values.last(), Some(&20));
+    assert!(
+        !dir.path().join("overlap").exists(),
+        "two handler calls ran at once: {out}"
+    );
+
+    info!("--- SIGINT while a call runs still exits 0");
+    put(&a, "n", "21").await?;
+    watch
+        .wait_for_stdout(secs(10), "the call for 21", |s| {
+            s.lines().any(|l| l.starts_with("21 "))
+        })
+        .await?;
+    watch.stop(secs(10))?.assert_code(0);
+    a.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_watch_whose_agent_does_not_answer_at_the_start_fails_as_consuls_does(
+) -> anyhow::Result<()> {
+    let lo = Loopback::allocate()?;
+    let out = Cli::new(["watch", "-type=key", "-key=x", "true"])
+        .env("CONSUL_HTTP_ADDR", &lo.http_addr())
+        .run()?;
+    out.assert_code(1);
+    assert!(
+        out.stderr.starts_with("Error querying Consul agent: "),
+        "{out:?}"
+    );
+    Ok(())
+}
 
 #[tokio::test]
 async fn a_checks_watch_runs_its_handler_on_each_change_and_only_then() -> anyhow::Result<()> {
