@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod local;
+pub mod logs;
 pub mod metrics;
 pub mod start;
 pub mod watches;

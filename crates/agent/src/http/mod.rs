@@ -6,6 +6,7 @@ pub mod acl;
 pub mod agent;
 pub mod body;
 pub mod catalog;
+pub mod debug;
 pub mod error;
 pub mod event;
 pub mod extract;
@@ -15,6 +16,7 @@ pub mod keyring;
 pub mod kv;
 pub mod listener;
 pub mod local;
+pub mod monitor;
 pub mod operator;
 pub mod query;
 pub mod rate_limit;
@@ -307,6 +309,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/catalog/datacenters", get(catalog::datacenters))
         .merge(session_routes())
         .merge(acl::routes())
+        .route("/v1/agent/monitor", get(monitor::monitor))
+        .route("/v1/agent/debug/tasks", get(debug::tasks))
         // Every route above answers other methods with a one-line 405.
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))
