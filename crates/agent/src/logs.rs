@@ -19,7 +19,7 @@ mod settings;
 mod syslog;
 
 pub use file::RotatingFile;
-pub use format::LogLine;
+pub use format::{timestamp, LogLine};
 pub use layer::{install, Logging};
 pub use monitor::{hub, MonitorHub, Next, Subscription};
 pub use policy::parse_level;

@@ -69,6 +69,10 @@ enum Command {
     Keyring(cmd::keyring::KeyringArgs),
     /// Prints the version.
     Version,
+    /// Streams an agent's log lines.
+    Monitor(cmd::monitor::MonitorArgs),
+    /// Records an agent's state, metrics, logs and tasks into an archive.
+    Debug(cmd::debug::DebugArgs),
 }
 
 fn main() {
@@ -120,6 +124,8 @@ fn main() {
                         Command::Lock(a) => cmd::lock::lock(a).await,
                         Command::Elect(a) => cmd::lock::elect(a).await,
                         Command::Keyring(a) => cmd::keyring::keyring(a).await,
+                        Command::Monitor(a) => cmd::monitor::run(a).await,
+                        Command::Debug(a) => cmd::debug::run(a).await,
                         Command::Agent(_)
                         | Command::Version
                         | Command::Tls(_)
