@@ -13,6 +13,7 @@ mod kv;
 mod limits;
 mod local;
 mod metrics;
+mod monitor;
 mod parsers;
 mod session;
 mod snapshot;

@@ -10,6 +10,7 @@ mod agent;
 mod api;
 mod endpoints;
 mod filtering;
+mod monitor;
 
 use std::time::Duration;
 
