@@ -45,7 +45,9 @@ pub async fn monitor(
         let stop = stop.clone();
         async move {
             let mut sub = sub?;
+            // Lines first: those logged as the agent stops still go out.
             let first = tokio::select! {
+                biased;
                 next = sub.next() => next,
                 () = stop.cancelled() => return None,
             };

@@ -9,6 +9,7 @@ mod flags;
 mod https;
 mod keyring;
 mod kv;
+mod logs;
 mod tls;
 mod watch;
 
