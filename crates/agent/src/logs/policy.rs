@@ -1,8 +1,8 @@
 //! Which events are shown at a log level, and at which level: Praetor's
 //! own events as they are, every dependency's one level lower (their INFO
-//! is our DEBUG, their DEBUG our TRACE), and openraft's warnings about the
-//! ordinary churn of an election (stale votes, stale replication replies,
-//! an unreachable peer's retries) at DEBUG. Pure functions, no state.
+//! is our DEBUG, their DEBUG our TRACE), and openraft's warnings and errors
+//! about the ordinary churn of an election (stale votes, stale replication
+//! replies, a slow or unreachable peer's retries) at DEBUG. Pure functions, no state.
 
 use tracing::Level;
 
@@ -35,6 +35,9 @@ const RAFT_CHURN: &[&str] = &[
     "backoff mode",
     "vote is not greater than",
     "leader has removed target",
+    // A replication RPC to a slow or stopped peer (logged at ERROR on every
+    // retry); a peer that is gone shows as a failed member instead.
+    "RPCError",
 ];
 
 /// The level an event is shown at.
@@ -42,13 +45,10 @@ pub(super) fn effective(target: &str, level: Level, message: &str) -> Level {
     if is_own(target) {
         return level;
     }
+    let churn = || target.starts_with("openraft") && RAFT_CHURN.iter().any(|c| message.contains(c));
     match level {
+        Level::ERROR | Level::WARN if churn() => Level::DEBUG,
         Level::ERROR => Level::ERROR,
-        Level::WARN
-            if target.starts_with("openraft") && RAFT_CHURN.iter().any(|c| message.contains(c)) =>
-        {
-            Level::DEBUG
-        }
         Level::WARN => Level::WARN,
         Level::INFO => Level::DEBUG,
         _ => Level::TRACE,
@@ -126,6 +126,15 @@ mod tests {
         assert_eq!(
             effective("openraft::core::raft_core", Level::WARN, msg),
             Level::DEBUG
+        );
+        let rpc = "RPCError: err=\"NetworkError: call to 127.0.0.85:8300 timed out after 100ms\"";
+        assert_eq!(
+            effective("openraft::replication", Level::ERROR, rpc),
+            Level::DEBUG
+        );
+        assert_eq!(
+            effective("openraft::storage", Level::ERROR, "LogFlush error"),
+            Level::ERROR
         );
         assert_eq!(
             effective("praetor_server::raft", Level::WARN, msg),

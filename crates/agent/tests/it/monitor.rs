@@ -32,27 +32,51 @@ async fn read_until(resp: &mut reqwest::Response, want: &str) -> String {
 async fn monitor_streams_lines_at_the_asked_level_as_text_or_json() {
     let a = TestAgent::dev().await;
 
-    let bad = a.http.get(a.u("/v1/agent/monitor?loglevel=loud")).send().await.unwrap();
+    let bad = a
+        .http
+        .get(a.u("/v1/agent/monitor?loglevel=loud"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    assert_eq!(bad.text().await.unwrap().trim_end(), "Unknown log level: loud");
+    assert_eq!(
+        bad.text().await.unwrap().trim_end(),
+        "Unknown log level: loud"
+    );
 
-    let mut warn = a.http.get(a.u("/v1/agent/monitor?loglevel=WARN")).send().await.unwrap();
+    let mut warn = a
+        .http
+        .get(a.u("/v1/agent/monitor?loglevel=WARN"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(warn.status(), 200);
-    let mut json = a.http.get(a.u("/v1/agent/monitor?logjson")).send().await.unwrap();
+    let mut json = a
+        .http
+        .get(a.u("/v1/agent/monitor?logjson"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json.status(), 200);
     hub().publish(LogLine::new(Level::INFO, "agent.test", "an info line"));
     hub().publish(LogLine::new(Level::WARN, "agent.test", "a warning line"));
 
     let text = read_until(&mut warn, "a warning line").await;
     assert!(!text.contains("an info line"), "WARN shows no INFO: {text}");
-    assert!(text.contains(" [WARN]  agent.test: a warning line\n"), "{text}");
+    assert!(
+        text.contains(" [WARN]  agent.test: a warning line\n"),
+        "{text}"
+    );
 
     let lines = read_until(&mut json, "a warning line").await;
     let parsed: Vec<serde_json::Value> = lines
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert_eq!(parsed[0]["@level"], "info", "the default level is info: {lines}");
+    assert_eq!(
+        parsed[0]["@level"], "info",
+        "the default level is info: {lines}"
+    );
     assert_eq!(parsed[0]["@message"], "an info line");
     assert_eq!(parsed[1]["@module"], "agent.test");
 
@@ -78,7 +102,9 @@ async fn debug_tasks_lists_the_runtime_and_the_threads() {
     assert!(v["Runtime"]["AliveTasks"].as_u64().unwrap() >= 1, "{v}");
     let threads = v["Threads"].as_array().unwrap();
     assert!(
-        threads.iter().all(|t| t["Name"].is_string() && t["State"].is_string()),
+        threads
+            .iter()
+            .all(|t| t["Name"].is_string() && t["State"].is_string()),
         "{v}"
     );
     a.shutdown().await;

@@ -23,7 +23,10 @@ async fn monitor_prints_lines_until_sigint_and_fails_when_the_agent_goes() -> an
     seen_by(&mut mon, &agent, "url=/v1/kv/monitored").await?;
     let out = mon.stop(secs(10))?;
     out.assert_success();
-    assert!(out.stdout.contains("[DEBUG] agent.http: http request"), "{out:?}");
+    assert!(
+        out.stdout.contains("[DEBUG] agent.http: http request"),
+        "{out:?}"
+    );
 
     info!("--- the agent stops: a JSON monitor prints its last lines, says so and exits 1");
     let mut json = cli(&agent, &["monitor", "-log-level=debug", "-log-json"]).spawn()?;
@@ -31,7 +34,10 @@ async fn monitor_prints_lines_until_sigint_and_fails_when_the_agent_goes() -> an
     agent.signal(Signal::Int)?;
     let out = json.wait_exit(secs(15))?;
     out.assert_code(1);
-    assert!(out.stderr.contains("Remote side ended the monitor!"), "{out:?}");
+    assert!(
+        out.stderr.contains("Remote side ended the monitor!"),
+        "{out:?}"
+    );
     let line = out
         .stdout
         .lines()
@@ -112,10 +118,17 @@ async fn debug_writes_an_archive_of_json_metrics_tasks_and_logs() -> anyhow::Res
     assert_eq!(index["Version"], 1);
     assert_eq!(index["Interval"], "1s");
     assert_eq!(index["Duration"], "2s");
-    assert_eq!(index["Targets"].as_array().map(Vec::len), Some(6), "{index}");
+    assert_eq!(
+        index["Targets"].as_array().map(Vec::len),
+        Some(6),
+        "{index}"
+    );
     let host_captured = listing.lines().any(|l| l == "capture/host.json");
     assert!(
-        host_captured || index["NotCaptured"]["host"].as_str().is_some_and(|s| s.contains("404")),
+        host_captured
+            || index["NotCaptured"]["host"]
+                .as_str()
+                .is_some_and(|s| s.contains("404")),
         "host.json, or the index says why not: {index}"
     );
     let log = std::fs::read_to_string(output.join("praetor.log"))?;
@@ -126,7 +139,11 @@ async fn debug_writes_an_archive_of_json_metrics_tasks_and_logs() -> anyhow::Res
 
 fn run(cmd: &str, args: &[&str], dir: &Path) -> anyhow::Result<String> {
     let out = Command::new(cmd).args(args).current_dir(dir).output()?;
-    anyhow::ensure!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8(out.stdout)?)
 }
 
@@ -137,7 +154,11 @@ async fn log_file_rotates_by_size_and_keeps_max_files() -> anyhow::Result<()> {
     let logs = tempfile::tempdir()?;
     let agent = AgentProcess::dev(&lo)?
         .arg(format!("-log-file={}/", logs.path().display()))
-        .args(["-log-rotate-bytes=2000", "-log-rotate-max-files=2", "-log-level=debug"])
+        .args([
+            "-log-rotate-bytes=2000",
+            "-log-rotate-max-files=2",
+            "-log-level=debug",
+        ])
         .start()
         .await?;
     let rotated = || -> Vec<String> {
@@ -157,11 +178,19 @@ async fn log_file_rotates_by_size_and_keeps_max_files() -> anyhow::Result<()> {
             .get(agent.url(&format!("/v1/kv/rotation-{i}")))
             .send()
             .await?;
-        assert!(rotated().len() <= 2, "never more than 2 old files: {:?}", rotated());
+        assert!(
+            rotated().len() <= 2,
+            "never more than 2 old files: {:?}",
+            rotated()
+        );
     }
     let current = std::fs::read_to_string(logs.path().join("praetor.log"))?;
     assert_eq!(rotated().len(), 2, "{:?}", rotated());
-    assert!(current.len() < 4000, "the current file was rotated: {} bytes", current.len());
+    assert!(
+        current.len() < 4000,
+        "the current file was rotated: {} bytes",
+        current.len()
+    );
     assert!(
         agent.log().contains("[DEBUG] agent.http: http request"),
         "stderr still has every line"

@@ -20,10 +20,26 @@ async fn monitor_needs_agent_read_and_tasks_need_operator_read() {
         req.send()
     };
     assert_eq!(open(None).await.unwrap().status(), 403, "anonymous");
-    assert_eq!(open(Some(&keys)).await.unwrap().status(), 403, "no agent rule");
-    assert_eq!(open(Some(&reader)).await.unwrap().status(), 200, "agent:read");
+    assert_eq!(
+        open(Some(&keys)).await.unwrap().status(),
+        403,
+        "no agent rule"
+    );
+    assert_eq!(
+        open(Some(&reader)).await.unwrap().status(),
+        200,
+        "agent:read"
+    );
 
-    assert_eq!(a.get_as("/v1/agent/debug/tasks", Some(&reader)).await.status, 403);
-    assert_eq!(a.get_as("/v1/agent/debug/tasks", Some(MGMT)).await.status, 200);
+    assert_eq!(
+        a.get_as("/v1/agent/debug/tasks", Some(&reader))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        a.get_as("/v1/agent/debug/tasks", Some(MGMT)).await.status,
+        200
+    );
     a.shutdown().await;
 }
