@@ -223,11 +223,8 @@ pub async fn run(args: DebugArgs) -> anyhow::Result<()> {
     }
     if let Some(task) = logs {
         task.abort();
-        match task.await {
-            Ok(Err(e)) => {
-                missing.insert("logs".into(), e.to_string());
-            }
-            Ok(Ok(())) | Err(_) => {}
+        if let Ok(Err(e)) = task.await {
+            missing.insert("logs".into(), e.to_string());
         }
     }
     let index = json!({
