@@ -211,7 +211,7 @@ pub async fn run(args: DebugArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if !interrupted {
+    if !interrupted && want("logs") {
         tokio::select! {
             () = tokio::time::sleep_until(end.into()) => {}
             _ = int.recv() => interrupted = true,
