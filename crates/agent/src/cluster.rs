@@ -36,8 +36,13 @@ pub async fn run_retry_join(
         attempt += 1;
         match gossip.join(&addrs).await {
             Ok(n) => {
-                tracing::info!(joined = n, addrs = ?addrs, "join completed");
+                tracing::info!(joined = n, addrs = %addrs.join(", "), "join completed");
                 return;
+            }
+            // Agents of a cluster start together: the first attempt often
+            // finds nobody up yet, which is no cause for a warning.
+            Err(e) if attempt == 1 => {
+                tracing::info!(error = %e, "no agent to join has answered yet; retrying in {}", praetor_api::duration::format(interval));
             }
             Err(e) => {
                 tracing::warn!(attempt, error = %e, "join failed; retrying in {}", praetor_api::duration::format(interval));

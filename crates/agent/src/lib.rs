@@ -14,6 +14,7 @@ pub mod host;
 pub mod http;
 pub mod identity;
 pub mod local;
+pub mod logs;
 pub mod metrics;
 pub mod start;
 pub mod version;

@@ -74,6 +74,10 @@ enum Command {
     Maint(cmd::maint::MaintArgs),
     /// Checks config files as the agent would, without starting it.
     Validate(cmd::validate::ValidateArgs),
+    /// Streams an agent's log lines.
+    Monitor(cmd::monitor::MonitorArgs),
+    /// Records an agent's state, metrics, logs and tasks into an archive.
+    Debug(cmd::debug::DebugArgs),
 }
 
 fn main() {
@@ -139,6 +143,8 @@ fn main() {
                         Command::Keyring(a) => cmd::keyring::keyring(a).await,
                         Command::Maint(a) => cmd::maint::run(a).await,
                         Command::Validate(a) => cmd::validate::run(&a),
+                        Command::Monitor(a) => cmd::monitor::run(a).await,
+                        Command::Debug(a) => cmd::debug::run(a).await,
                         Command::Agent(_)
                         | Command::Version
                         | Command::Tls(_)

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+mod monitor;
 pub mod session;
 pub mod tls;
 pub mod watch;

@@ -46,6 +46,14 @@ pub struct Flags {
     pub recursors: Vec<String>,
     /// `-encrypt`: the gossip encryption key.
     pub encrypt: Option<String>,
+    /// `-log-file`, `-log-rotate-bytes`, `-log-rotate-duration`,
+    /// `-log-rotate-max-files`, `-log-json`, `-syslog` (`enable_syslog`).
+    pub log_file: Option<String>,
+    pub log_rotate_bytes: Option<u64>,
+    pub log_rotate_duration: Option<String>,
+    pub log_rotate_max_files: Option<i64>,
+    pub log_json: bool,
+    pub syslog: bool,
 }
 
 impl Flags {
@@ -127,6 +135,27 @@ impl Flags {
         }
         if self.rejoin {
             add("-rejoin", json!({ "rejoin_after_leave": true }))?;
+        }
+        if let Some(v) = &self.log_file {
+            add("-log-file", json!({ "log_file": v }))?;
+        }
+        if let Some(v) = self.log_rotate_bytes {
+            add("-log-rotate-bytes", json!({ "log_rotate_bytes": v }))?;
+        }
+        if let Some(v) = &self.log_rotate_duration {
+            add("-log-rotate-duration", json!({ "log_rotate_duration": v }))?;
+        }
+        if let Some(v) = self.log_rotate_max_files {
+            add(
+                "-log-rotate-max-files",
+                json!({ "log_rotate_max_files": v }),
+            )?;
+        }
+        if self.log_json {
+            add("-log-json", json!({ "log_json": true }))?;
+        }
+        if self.syslog {
+            add("-syslog", json!({ "enable_syslog": true }))?;
         }
         Ok(tree)
     }

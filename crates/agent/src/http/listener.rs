@@ -286,11 +286,13 @@ pub async fn serve(
     tls: Option<Https>,
     stop: CancellationToken,
 ) {
-    let addr = listener.local_addr().ok();
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
     if tls.is_some() {
-        tracing::info!(addr = ?addr, "HTTPS API listening");
+        tracing::info!(%addr, "HTTPS API listening");
     } else {
-        tracing::info!(addr = ?addr, "HTTP API listening");
+        tracing::info!(%addr, "HTTP API listening");
     }
     let tasks = TaskTracker::new();
     loop {

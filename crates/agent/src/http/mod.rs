@@ -7,6 +7,7 @@ pub mod agent;
 pub mod agent_self;
 pub mod body;
 pub mod catalog;
+pub mod debug;
 pub mod error;
 pub mod event;
 pub mod extract;
@@ -17,6 +18,7 @@ pub mod keyring;
 pub mod kv;
 pub mod listener;
 pub mod local;
+pub mod monitor;
 pub mod operator;
 pub mod query;
 pub mod rate_limit;
@@ -312,6 +314,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/agent/metrics/stream", get(introspect::metrics_stream))
         .merge(session_routes())
         .merge(acl::routes())
+        .route("/v1/agent/monitor", get(monitor::monitor))
+        .route("/v1/agent/debug/tasks", get(debug::tasks))
         // Every route above answers other methods with a one-line 405.
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))

@@ -15,6 +15,7 @@ mod leadership;
 mod limits;
 mod local;
 mod metrics;
+mod monitor;
 mod parsers;
 mod session;
 mod snapshot;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use praetor_agent::config::{self, Flags};
+use praetor_agent::logs::{self, LogSettings, Logging};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::{reload, EnvFilter};
 
 /// Flags of `praetor agent`, as Consul's.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -91,6 +91,28 @@ pub struct AgentArgs {
     /// Gossip encryption key: base64 of 16, 24 or 32 bytes (`praetor keygen`).
     #[arg(long)]
     pub encrypt: Option<String>,
+    /// Also log to this file (a path ending in / is a directory for praetor.log).
+    #[arg(long = "log-file", value_name = "PATH")]
+    pub log_file: Option<String>,
+    /// Rotate the log file after this many bytes (0: no size limit).
+    #[arg(long = "log-rotate-bytes", value_name = "N")]
+    pub log_rotate_bytes: Option<u64>,
+    /// Rotate the log file after this long (default 24h).
+    #[arg(long = "log-rotate-duration", value_name = "DURATION")]
+    pub log_rotate_duration: Option<String>,
+    /// Rotated log files to keep (0: all, -1: none).
+    #[arg(
+        long = "log-rotate-max-files",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub log_rotate_max_files: Option<i64>,
+    /// Log in JSON.
+    #[arg(long = "log-json")]
+    pub log_json: bool,
+    /// Also log to the local syslog.
+    #[arg(long)]
+    pub syslog: bool,
 }
 
 impl AgentArgs {
@@ -122,25 +144,14 @@ impl AgentArgs {
             alt_domain: self.alt_domain.clone(),
             recursors: self.recursor.clone(),
             encrypt: self.encrypt.clone(),
+            log_file: self.log_file.clone(),
+            log_rotate_bytes: self.log_rotate_bytes,
+            log_rotate_duration: self.log_rotate_duration.clone(),
+            log_rotate_max_files: self.log_rotate_max_files,
+            log_json: self.log_json,
+            syslog: self.syslog,
         }
     }
-}
-
-/// The tracing filter for a Consul log level; `RUST_LOG`, when set, wins.
-fn filter_for(level: &str) -> EnvFilter {
-    if let Ok(env) = std::env::var("RUST_LOG") {
-        if let Ok(f) = EnvFilter::try_new(env) {
-            return f;
-        }
-    }
-    let level = match level {
-        "err" => "error",
-        other => other,
-    };
-    EnvFilter::try_new(format!(
-        "{level},openraft=warn,hyper=warn,h2=warn,tower=warn"
-    ))
-    .unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// Runs the agent until a stop signal. Runs on its own runtime thread, so it
@@ -166,19 +177,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
 async fn serve(args: AgentArgs) -> anyhow::Result<()> {
     let flags = args.flags();
     let loaded = config::load(&flags)?;
-    let (filter, reload_handle) = reload::Layer::new(filter_for(&loaded.config.log_level));
-    {
-        use tracing_subscriber::prelude::*;
-        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let fmt = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .with_ansi(ansi);
-        let _ = tracing_subscriber::registry()
-            .with(filter)
-            .with(fmt)
-            .try_init();
-    }
+    let logging = logs::install(&LogSettings::from_config(&loaded.config)?)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -189,9 +188,7 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
         datacenter = %cfg.datacenter,
         server = cfg.server,
         dev = cfg.dev,
-        client_addr = ?cfg.client_addr,
-        http_port = ?cfg.ports.http,
-        data_dir = ?cfg.data_dir,
+        data_dir = %cfg.data_dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default(),
         "starting Praetor agent"
     );
     let (cfg_server, leave_on_terminate) = (cfg.server, cfg.leave_on_terminate);
@@ -222,10 +219,10 @@ async fn serve(args: AgentArgs) -> anyhow::Result<()> {
             _ = int.recv() => { tracing::info!("caught SIGINT; shutting down"); break leave_on_signal; }
             _ = term.recv() => { tracing::info!("caught SIGTERM; shutting down"); break leave_on_signal; }
             _ = hup.recv() => {
-                let _ = reload(&flags, &agent, &reload_handle, "caught SIGHUP");
+                let _ = reload(&flags, &agent, &logging, "caught SIGHUP");
             }
             Some(done) = recv_reload(&mut reloads) => {
-                let _ = done.send(reload(&flags, &agent, &reload_handle, "reload requested"));
+                let _ = done.send(reload(&flags, &agent, &logging, "reload requested"));
             }
         }
     };
@@ -249,7 +246,7 @@ async fn recv_reload(
 fn reload(
     flags: &Flags,
     agent: &praetor_agent::Agent,
-    log_filter: &reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+    logging: &Logging,
     why: &str,
 ) -> Result<(), String> {
     let reloaded = match config::load(flags) {
@@ -263,8 +260,9 @@ fn reload(
         tracing::warn!("{w}");
     }
     let level = reloaded.config.log_level.clone();
-    if let Err(e) = log_filter.modify(|f| *f = filter_for(&level)) {
-        tracing::warn!(error = %e, "could not change the log level");
+    match logs::parse_level(&level) {
+        Some(l) => logging.set_level(l),
+        None => tracing::warn!(log_level = %level, "could not change the log level"),
     }
     match agent.reload(reloaded.config) {
         Ok(()) => {

@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod agent;
 pub mod catalog;
+pub mod debug;
 pub mod event;
 pub mod info;
 pub mod keyring;
@@ -12,6 +13,7 @@ pub mod lock;
 pub mod maint;
 pub mod members;
 pub mod membership;
+pub mod monitor;
 pub mod operator;
 pub mod snapshot;
 pub mod tls;

@@ -66,7 +66,7 @@ pub(super) async fn maybe_bootstrap(
     match server.bootstrap(voters).await {
         Ok(()) => {
             let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-            tracing::info!(servers = ?names, "bootstrapped the cluster");
+            tracing::info!(servers = %names.join(", "), "bootstrapped the cluster");
             false
         }
         Err(e) => {

@@ -69,7 +69,10 @@ pub async fn serve_tls<H: Handler>(
 ) {
     let intake = Intake::new(limits);
     let tasks = TaskTracker::new();
-    tracing::info!(addr = ?listener.local_addr().ok(), "RPC listening");
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    tracing::info!(%addr, "RPC listening");
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,

@@ -10,6 +10,7 @@ mod https;
 mod keyring;
 mod kv;
 mod operate;
+mod logs;
 mod tls;
 mod watch;
 

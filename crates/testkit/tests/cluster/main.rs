@@ -14,6 +14,7 @@ mod formation;
 mod gossip_encryption;
 mod health;
 mod locks;
+mod logs;
 mod membership;
 mod partition;
 mod peers;

@@ -11,6 +11,7 @@ mod api;
 mod endpoints;
 mod filtering;
 mod introspect;
+mod monitor;
 
 use std::time::Duration;
 
