@@ -15,8 +15,8 @@ use praetor_server::read::{
     CatalogNode, CatalogNodes, CatalogServices, ChecksInState, HealthService, NodeChecks,
     ServiceChecks, ServiceInstances, ServiceNodes,
 };
-use serde_json::Value;
 use praetor_store::{Command, Response as Applied};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{Caller, Path};
@@ -125,7 +125,13 @@ fn names_and_tags(instances: Value) -> Value {
         };
         let tags = out.entry(name.to_owned()).or_default();
         let given = i.get("ServiceTags").and_then(Value::as_array);
-        tags.extend(given.into_iter().flatten().filter_map(Value::as_str).map(str::to_owned));
+        tags.extend(
+            given
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned),
+        );
     }
     serde_json::to_value(out).unwrap_or(Value::Null)
 }
@@ -154,7 +160,9 @@ fn tags_of(p: &Params) -> (Option<String>, Vec<String>) {
 /// Whether an instance with `tags` carries every one of `wanted` (Consul
 /// ANDs repeated `?tag=`, comparing case-insensitively).
 fn has_all(tags: &[String], wanted: &[String]) -> bool {
-    wanted.iter().all(|t| praetor_store::catalog::has_tag(tags, t))
+    wanted
+        .iter()
+        .all(|t| praetor_store::catalog::has_tag(tags, t))
 }
 
 /// `GET /v1/catalog/service/<name>` (`?tag=`, repeatable: an instance must

@@ -60,8 +60,8 @@ fn kv_op(i: usize, op: api::TxnKvOp, max_value: u64) -> Result<TxnOp, OpError> {
             value.len()
         ))));
     }
-    let verb = KvVerb::parse(&op.verb)
-        .ok_or_else(|| refuse(format!("unknown KV verb {:?}", op.verb)))?;
+    let verb =
+        KvVerb::parse(&op.verb).ok_or_else(|| refuse(format!("unknown KV verb {:?}", op.verb)))?;
     if op.key.is_empty() && !matches!(verb, KvVerb::GetTree | KvVerb::DeleteTree) {
         return Err(refuse("Must provide key"));
     }

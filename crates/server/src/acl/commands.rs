@@ -106,9 +106,7 @@ pub(super) fn txn_op(authz: &Authz, store: &Store, op: &TxnOp) -> Result<(), Acl
             | KvVerb::GetOrEmpty
             | KvVerb::CheckIndex
             | KvVerb::CheckSession
-            | KvVerb::CheckNotExists => {
-                authz.require(Resource::Key, &kv.key, Access::Read)
-            }
+            | KvVerb::CheckNotExists => authz.require(Resource::Key, &kv.key, Access::Read),
             KvVerb::GetTree => {
                 authz.require_key_list(&kv.key)?;
                 authz.require(Resource::Key, &kv.key, Access::Read)
