@@ -343,11 +343,13 @@ fn maintenance_check(id: String, name: &str, service_id: String, reason: &str) -
     }
 }
 
-/// `enable` as Consul requires it: present and a boolean.
+/// `enable` as Consul requires it: present and a boolean as Go's
+/// `strconv.ParseBool` reads one (`true`, `True`, `1`, `t`, …; py-consul
+/// sends Python's `True`).
 fn enable_flag(p: &Params) -> Result<bool, ApiError> {
     match p.get("enable") {
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
         Some(v) => Err(ApiError::BadRequest(format!(
             "Invalid value for \"enable\": {v:?}"
         ))),

@@ -267,6 +267,15 @@ async fn issue_16_unknown_service_and_check_ids_are_404_with_consuls_words() {
         .put_empty("/v1/agent/service/maintenance/api1?enable=true")
         .await;
     assert_eq!(r.status(), 200);
+    info!("--- enable as Go's ParseBool reads it (py-consul sends True)");
+    for v in ["True", "1", "t", "FALSE", "0"] {
+        let path = format!("/v1/agent/service/maintenance/api1?enable={v}");
+        assert_eq!(a.put_empty(&path).await.status(), 200, "enable={v}");
+    }
+    let r = a
+        .put_empty("/v1/agent/service/maintenance/api1?enable=yes")
+        .await;
+    assert_eq!(r.status(), 400);
     assert_eq!(
         a.put_empty("/v1/agent/service/deregister/api1")
             .await
