@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{HealthCheck, Node, NodeService};
 use crate::KvPair;
 
-/// Most operations in one transaction (Consul's limit).
-pub const MAX_OPS: usize = 64;
+/// Most operations in one transaction (current Consul's limit; older
+/// releases allowed 64).
+pub const MAX_OPS: usize = 128;
 
 /// One operation: exactly one of its fields is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

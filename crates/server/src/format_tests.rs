@@ -748,6 +748,7 @@ fn read_examples() -> Vec<Example> {
             datacenter: "dc1".into(),
         }
         .into(),
+        reads::ServiceInstances.into(),
     ];
     let mut out = Vec::new();
     for read in all {
@@ -755,6 +756,20 @@ fn read_examples() -> Vec<Example> {
         out.push(example(&format!("read/{}", read.kind()), &read));
         out.push(example(&format!("answer/{}", answer.kind()), &answer));
     }
+    // A verb added after the first TxnRead example was pinned (protocol 4).
+    let later = WireRead::from(reads::TxnRead {
+        ops: vec![praetor_store::txn::TxnOp::Kv(praetor_store::txn::KvOp {
+            verb: praetor_store::txn::KvVerb::GetOrEmpty,
+            key: "missing".into(),
+            value: Vec::new(),
+            flags: 3,
+            index: 7,
+            session: String::new(),
+        })],
+    });
+    let answer = later.eval(&store).1;
+    out.push(example("read/TxnRead/get-or-empty", &later));
+    out.push(example("answer/TxnRead/get-or-empty", &answer));
     // The snapshot read: its answer is a whole encoded store, pinned by
     // the store's own snapshot golden; here only its place in the enums.
     out.push(example("read/Snapshot", &WireRead::from(reads::Snapshot)));
@@ -766,11 +781,11 @@ fn read_examples() -> Vec<Example> {
 }
 
 #[test]
-fn the_handshake_is_praetor_and_protocol_version_3() {
+fn the_handshake_is_praetor_and_protocol_version_4() {
     let mut hello = MAGIC.to_vec();
     hello.push(VERSION);
     assert_eq!(
-        hello, b"PRAETOR\x03",
+        hello, b"PRAETOR\x04",
         "{RPC_CHANGED}\n\nthe handshake bytes changed: peers of other builds are refused"
     );
 }

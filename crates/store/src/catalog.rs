@@ -170,6 +170,20 @@ impl Catalog {
         (self.service_read_index(name), list)
     }
 
+    /// Every instance of every service, flattened with its node as
+    /// [`Catalog::service_nodes`] lists them, at the index
+    /// `/v1/catalog/services` reports: what Consul evaluates that
+    /// endpoint's `?filter=` against before it lists names and tags.
+    pub fn service_instances(&self) -> (u64, Vec<CatalogService>) {
+        let names: std::collections::BTreeSet<&str> =
+            self.services.values().map(|s| s.service.as_str()).collect();
+        let list = names
+            .into_iter()
+            .flat_map(|name| self.service_nodes(name, None).1)
+            .collect();
+        (self.services_index.max(1), list)
+    }
+
     fn instances<'a>(
         &'a self,
         name: &'a str,
@@ -178,7 +192,7 @@ impl Catalog {
         self.services
             .iter()
             .filter(move |(_, s)| s.service == name)
-            .filter(move |(_, s)| tag.is_none_or(|t| s.tags.iter().any(|x| x == t)))
+            .filter(move |(_, s)| tag.is_none_or(|t| has_tag(&s.tags, t)))
     }
 
     /// The checks that apply to an instance: its node's own checks and its own.
@@ -582,4 +596,11 @@ pub struct NodeHealth {
     /// `passing` or `critical`.
     pub status: String,
     pub output: String,
+}
+
+/// Whether `tags` holds `tag`, compared as Consul compares `?tag=` (and DNS
+/// tag lookups): case-insensitively.
+pub fn has_tag(tags: &[String], tag: &str) -> bool {
+    let want = tag.to_lowercase();
+    tags.iter().any(|t| t == tag || t.to_lowercase() == want)
 }

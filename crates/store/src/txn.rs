@@ -1,4 +1,4 @@
-//! Transactions (`PUT /v1/txn`): up to 64 operations on KV, nodes,
+//! Transactions (`PUT /v1/txn`): up to 128 operations on KV, nodes,
 //! services and checks applied as one command at one index. Operations run
 //! in order, each seeing the ones before it; if any fails, everything is put
 //! back (KV keys from an undo record, the catalog from a copy taken before
@@ -30,6 +30,10 @@ pub enum KvVerb {
     Delete,
     DeleteTree,
     DeleteCas,
+    /// The key's entry, or an empty one when it does not exist (Consul
+    /// 1.14's `get-or-empty`). Last, as it came last: a verb's position is
+    /// its tag in the Raft log.
+    GetOrEmpty,
 }
 
 impl KvVerb {
@@ -48,6 +52,7 @@ impl KvVerb {
             "delete" => KvVerb::Delete,
             "delete-tree" => KvVerb::DeleteTree,
             "delete-cas" => KvVerb::DeleteCas,
+            "get-or-empty" => KvVerb::GetOrEmpty,
             _ => return None,
         })
     }
@@ -57,6 +62,7 @@ impl KvVerb {
         matches!(
             self,
             KvVerb::Get
+                | KvVerb::GetOrEmpty
                 | KvVerb::GetTree
                 | KvVerb::CheckIndex
                 | KvVerb::CheckSession
@@ -191,6 +197,19 @@ fn kv_read(store: &Store, op: &KvOp) -> Option<Result<Vec<TxnResult>, String>> {
             .get(key)
             .map(|e| vec![TxnResult::Kv(key.to_owned(), e.clone())])
             .ok_or_else(|| missing(key)),
+        // As Consul: a missing key answers the operation's own key, flags,
+        // index and session with no value, and does not fail the txn.
+        KvVerb::GetOrEmpty => Ok(vec![TxnResult::Kv(
+            key.to_owned(),
+            kv.get(key).cloned().unwrap_or_else(|| Entry {
+                value: Arc::from(&[][..]),
+                flags: op.flags,
+                create_index: 0,
+                modify_index: op.index,
+                lock_index: 0,
+                session: (!op.session.is_empty()).then(|| op.session.clone()),
+            }),
+        )]),
         KvVerb::GetTree => Ok(kv
             .list(key)
             .map(|(k, e)| TxnResult::Kv(k.clone(), e.clone()))
@@ -300,6 +319,7 @@ fn kv_write(
             Ok(Vec::new())
         }
         KvVerb::Get
+        | KvVerb::GetOrEmpty
         | KvVerb::GetTree
         | KvVerb::CheckIndex
         | KvVerb::CheckSession

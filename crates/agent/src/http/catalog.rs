@@ -13,9 +13,10 @@ use praetor_api::catalog::{DeregisterRequest, NodeServices, RegisterRequest};
 use praetor_server::acl::Guarded;
 use praetor_server::read::{
     CatalogNode, CatalogNodes, CatalogServices, ChecksInState, HealthService, NodeChecks,
-    ServiceChecks, ServiceNodes,
+    ServiceChecks, ServiceInstances, ServiceNodes,
 };
 use praetor_store::{Command, Response as Applied};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{Caller, Path};
@@ -38,17 +39,19 @@ pub async fn nodes(
 
 /// `GET /v1/catalog/node/<node>`: the node and its services by ID, or
 /// `null` when there is no such node (Consul answers 200 with `null`).
+/// `?filter=` selects among the services, as Consul's does.
 pub async fn node(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(
+    reply_with(
         &state,
         &caller,
         q.as_deref(),
         CatalogNode { name },
+        filter_services,
         |(node, services)| {
             node.map(|node| NodeServices {
                 node,
@@ -62,18 +65,20 @@ pub async fn node(
     .await
 }
 
-/// `GET /v1/catalog/node-services/<node>`: `{"Node", "Services": [...]}`.
+/// `GET /v1/catalog/node-services/<node>`: `{"Node", "Services": [...]}`;
+/// `?filter=` selects among the services.
 pub async fn node_services(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(
+    reply_with(
         &state,
         &caller,
         q.as_deref(),
         CatalogNode { name },
+        filter_services,
         |(node, services)| {
             node.map(|node| serde_json::json!({ "Node": node, "Services": services }))
         },
@@ -81,38 +86,109 @@ pub async fn node_services(
     .await
 }
 
-/// `GET /v1/catalog/services`: service names with their tags.
+/// `GET /v1/catalog/services`: service names with their tags. With
+/// `?filter=`, as Consul: the filter selects among every instance (the
+/// fields of `/v1/catalog/service/<name>`: `ServiceName`, `ServiceTags`,
+/// `ServiceMeta`, `NodeMeta`, …) and the answer lists the names and tags
+/// of the instances it kept.
 pub async fn services(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(&state, &caller, q.as_deref(), CatalogServices, |services| {
-        services
-    })
+    let p = Params::parse(q.as_deref());
+    if p.get("filter").is_none_or(|f| f.trim().is_empty()) {
+        return reply(&state, &caller, q.as_deref(), CatalogServices, |services| {
+            services
+        })
+        .await;
+    }
+    reply_with(
+        &state,
+        &caller,
+        q.as_deref(),
+        ServiceInstances,
+        |p, body| Ok(names_and_tags(super::filter::apply(p, body)?)),
+        |list| list,
+    )
     .await
 }
 
-/// `GET /v1/catalog/service/<name>` (`?tag=`; `?near=` is accepted and
-/// ignored).
+/// `{name: [tags]}` of a list of instances as `/v1/catalog/service/<name>`
+/// shows them: each name once, its tags merged, sorted and unique (the
+/// shape of `/v1/catalog/services`).
+fn names_and_tags(instances: Value) -> Value {
+    let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for i in instances.as_array().into_iter().flatten() {
+        let Some(name) = i.get("ServiceName").and_then(Value::as_str) else {
+            continue;
+        };
+        let tags = out.entry(name.to_owned()).or_default();
+        let given = i.get("ServiceTags").and_then(Value::as_array);
+        tags.extend(
+            given
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned),
+        );
+    }
+    serde_json::to_value(out).unwrap_or(Value::Null)
+}
+
+/// `?filter=` on a node's services (`/v1/catalog/node/<node>`, whose
+/// `Services` is a map by ID, and `/v1/catalog/node-services/<node>`, a
+/// list): Consul evaluates it on each service, not on the node.
+fn filter_services(p: &Params, mut body: Value) -> Result<Value, ApiError> {
+    match body.get_mut("Services") {
+        Some(services) => {
+            *services = super::filter::apply(p, services.take())?;
+            Ok(body)
+        }
+        // No such node: still refuse a malformed filter.
+        None => super::filter::apply(p, body),
+    }
+}
+
+/// The `?tag=` values of a query: the first goes to the server with the
+/// read, the others are checked here on what it answers.
+fn tags_of(p: &Params) -> (Option<String>, Vec<String>) {
+    let mut tags = p.all("tag").into_iter().map(str::to_owned);
+    (tags.next(), tags.collect())
+}
+
+/// Whether an instance with `tags` carries every one of `wanted` (Consul
+/// ANDs repeated `?tag=`, comparing case-insensitively).
+fn has_all(tags: &[String], wanted: &[String]) -> bool {
+    wanted
+        .iter()
+        .all(|t| praetor_store::catalog::has_tag(tags, t))
+}
+
+/// `GET /v1/catalog/service/<name>` (`?tag=`, repeatable: an instance must
+/// carry every tag; `?near=` is accepted and ignored).
 pub async fn service(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let tag = Params::parse(q.as_deref()).get("tag").map(str::to_owned);
+    let (tag, more) = tags_of(&Params::parse(q.as_deref()));
     reply(
         &state,
         &caller,
         q.as_deref(),
         ServiceNodes { name, tag },
-        |list| list,
+        |mut list| {
+            list.retain(|s| has_all(&s.service_tags, &more));
+            list
+        },
     )
     .await
 }
 
-/// `GET /v1/health/service/<name>` (`?passing`, `?tag=`).
+/// `GET /v1/health/service/<name>` (`?passing`; `?tag=`, repeatable and
+/// ANDed as on the catalog).
 pub async fn health_service(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -120,10 +196,14 @@ pub async fn health_service(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
-    let tag = p.get("tag").map(str::to_owned);
+    let (tag, more) = tags_of(&p);
     let passing = p.flag("passing");
     let read = HealthService { name, tag, passing };
-    reply(&state, &caller, q.as_deref(), read, |list| list).await
+    reply(&state, &caller, q.as_deref(), read, |mut list| {
+        list.retain(|e| has_all(&e.service.tags, &more));
+        list
+    })
+    .await
 }
 
 /// `GET /v1/health/checks/<service>`.
@@ -169,18 +249,38 @@ pub fn check_state(state: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The datacenter a catalog write is for, as Consul picks it: the body's
+/// `Datacenter`, else `?dc=`, else this agent's. Praetor knows one
+/// datacenter, so a write for any other is refused and never applied here.
+///
+/// # Errors
+/// `BadRequest` for a query string over its limits; `NoPathToDatacenter`
+/// (500, Consul's answer for a datacenter it has no route to).
+fn target_dc(state: &AppState, body_dc: &str, q: Option<&str>) -> Result<String, ApiError> {
+    let p = Params::parse(q);
+    p.check()?;
+    let local = state.config().datacenter.clone();
+    let wanted = [body_dc, p.get("dc").unwrap_or_default()]
+        .into_iter()
+        .find(|dc| !dc.is_empty())
+        .unwrap_or(&local);
+    if wanted == local {
+        Ok(local)
+    } else {
+        Err(ApiError::NoPathToDatacenter)
+    }
+}
+
 /// `PUT /v1/catalog/register`: Consul's register body; answers `true`.
+/// A body or `?dc=` naming another datacenter is refused ([`target_dc`]).
 pub async fn register(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     RawQuery(q): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    query::check_dc(&Params::parse(q.as_deref()), &state)?;
     let mut req: RegisterRequest = super::json_body(&body)?;
-    if req.datacenter.is_empty() {
-        req.datacenter = state.config().datacenter.clone();
-    }
+    req.datacenter = target_dc(&state, &req.datacenter, q.as_deref())?;
     let (index, resp) = state
         .backend
         .write(caller.token(), Command::CatalogRegister(req.into()))
@@ -191,15 +291,16 @@ pub async fn register(
     Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
 }
 
-/// `PUT /v1/catalog/deregister`: a check, a service or a whole node.
+/// `PUT /v1/catalog/deregister`: a check, a service or a whole node, in
+/// this datacenter only ([`target_dc`]).
 pub async fn deregister(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     RawQuery(q): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    query::check_dc(&Params::parse(q.as_deref()), &state)?;
-    let req: DeregisterRequest = super::json_body(&body)?;
+    let mut req: DeregisterRequest = super::json_body(&body)?;
+    req.datacenter = target_dc(&state, &req.datacenter, q.as_deref())?;
     if req.node.is_empty() {
         return Err(ApiError::BadRequest("Must provide node".into()));
     }
@@ -232,12 +333,25 @@ async fn reply<R: Guarded, T: serde::Serialize>(
     read: R,
     shape: impl FnOnce(R::Answer) -> T,
 ) -> Result<Response, ApiError> {
+    reply_with(state, caller, q, read, super::filter::apply, shape).await
+}
+
+/// As [`reply`], with `filter` applying `?filter=` to the shaped answer
+/// (for the endpoints whose filter is not over the answer's items).
+async fn reply_with<R: Guarded, T: serde::Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<&str>,
+    read: R,
+    filter: impl FnOnce(&Params, Value) -> Result<Value, ApiError>,
+    shape: impl FnOnce(R::Answer) -> T,
+) -> Result<Response, ApiError> {
     let p = Params::parse(q);
     let opts = ReadOpts::from_params(&p, state)?;
     let r = query::run(state, caller, &opts, read).await?;
     let headers = query::headers_of(&r, opts.consistency);
     let body =
         serde_json::to_value(shape(r.answer)).map_err(|e| ApiError::Failed(e.to_string()))?;
-    let body = super::filter::apply(&p, body)?;
+    let body = filter(&p, body)?;
     Ok((headers, Json(body)).into_response())
 }

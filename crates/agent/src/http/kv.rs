@@ -1,6 +1,9 @@
 //! `/v1/kv/<key>`: Consul's KV endpoint (GET with `recurse`, `keys`,
 //! `separator`, `raw`; PUT with `flags`, `cas`, `acquire` and `release`;
-//! DELETE with `recurse` and `cas`). Writes become Raft commands; reads are blocking queries.
+//! DELETE with `recurse` and `cas`). As in Consul, only a listing (`GET`
+//! with `?recurse` or `?keys`, `DELETE` with `?recurse`) may name the empty
+//! key; any other request for it is a 400 `Missing key name`. Writes
+//! become Raft commands; reads are blocking queries.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,6 +78,11 @@ async fn get_kv(
     let keys = p.flag("keys");
     let raw = p.flag("raw");
     let separator = p.get("separator").map(str::to_owned);
+    // Consul lists with an empty key (`?recurse`, `?keys`) but refuses to
+    // read one: `GET /v1/kv/` is a 400, not a 404 for a key named "".
+    if key.is_empty() && !recurse && !keys {
+        return Err(ApiError::BadRequest("Missing key name".into()));
+    }
     let Answered {
         meta,
         index,

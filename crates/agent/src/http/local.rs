@@ -38,6 +38,31 @@ impl From<LocalError> for ApiError {
     }
 }
 
+/// Consul's 404 for a service ID this agent does not have (the agent's
+/// deregister and maintenance endpoints).
+fn unknown_service(id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."
+    ))
+}
+
+/// Consul's 404 for a check ID this agent does not have (check deregister
+/// and the TTL updates).
+fn unknown_check(id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "Unknown check ID {id:?}. Ensure that the check ID is passed, not the check name."
+    ))
+}
+
+/// `err` with an unknown ID as Consul's 404 rather than a 400.
+fn not_found(err: LocalError) -> ApiError {
+    match err {
+        LocalError::UnknownService(id) => unknown_service(&id),
+        LocalError::UnknownCheck(id) => unknown_check(&id),
+        other => other.into(),
+    }
+}
+
 /// Write on what a check of this agent checks: its service (by the
 /// service's name), or this agent's node.
 fn require_check_write(state: &AppState, authz: &Authz, service_id: &str) -> Result<(), ApiError> {
@@ -50,16 +75,18 @@ fn require_check_write(state: &AppState, authz: &Authz, service_id: &str) -> Res
     }
 }
 
-/// Write on this agent's check `id` (what it checks); an unknown check
-/// needs write on the node.
+/// Write on this agent's check `id` (what it checks); an unknown check is
+/// Consul's 404.
 fn require_existing_check_write(state: &AppState, authz: &Authz, id: &str) -> Result<(), ApiError> {
-    let service_id = state
+    let Some(service_id) = state
         .local
         .owned()
         .checks
         .get(id)
         .map(|c| c.service_id.clone())
-        .unwrap_or_default();
+    else {
+        return Err(unknown_check(id));
+    };
     require_check_write(state, authz, &service_id)
 }
 
@@ -114,10 +141,11 @@ pub async fn deregister_service(
         .services
         .get(&id)
         .map(|s| s.service.clone());
-    if let Some(name) = name {
-        authz.require(Resource::Service, &name, Access::Write)?;
-    }
-    Ok(state.local.remove_service(&id)?)
+    let Some(name) = name else {
+        return Err(unknown_service(&id));
+    };
+    authz.require(Resource::Service, &name, Access::Write)?;
+    state.local.remove_service(&id).map_err(not_found)
 }
 
 fn service_json(state: &AppState, s: &ServiceDefinition) -> Value {
@@ -196,7 +224,7 @@ pub async fn deregister_check(
 ) -> Result<(), ApiError> {
     let authz = state.authorize(&caller).await?;
     require_existing_check_write(&state, &authz, &id)?;
-    Ok(state.local.remove_check(&id)?)
+    state.local.remove_check(&id).map_err(not_found)
 }
 
 /// `GET /v1/agent/checks` (`?filter=`): this agent's checks by ID.
@@ -254,8 +282,6 @@ pub async fn ttl_mark(
     Path((verb, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<(), ApiError> {
-    let authz = state.authorize(&caller).await?;
-    require_existing_check_write(&state, &authz, &id)?;
     let status = match verb.as_str() {
         "pass" => check_status::PASSING,
         "warn" => check_status::WARNING,
@@ -266,6 +292,8 @@ pub async fn ttl_mark(
             )))
         }
     };
+    let authz = state.authorize(&caller).await?;
+    require_existing_check_write(&state, &authz, &id)?;
     let note = Params::parse(q.as_deref())
         .get("note")
         .unwrap_or("")
@@ -315,11 +343,13 @@ fn maintenance_check(id: String, name: &str, service_id: String, reason: &str) -
     }
 }
 
-/// `enable` as Consul requires it: present and a boolean.
+/// `enable` as Consul requires it: present and a boolean as Go's
+/// `strconv.ParseBool` reads one (`true`, `True`, `1`, `t`, …; py-consul
+/// sends Python's `True`).
 fn enable_flag(p: &Params) -> Result<bool, ApiError> {
     match p.get("enable") {
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
         Some(v) => Err(ApiError::BadRequest(format!(
             "Invalid value for \"enable\": {v:?}"
         ))),
@@ -346,9 +376,7 @@ pub async fn service_maintenance(
         .get(&id)
         .map(|s| s.service.clone())
     else {
-        return Err(ApiError::BadRequest(format!(
-            "No service registered with ID {id:?}"
-        )));
+        return Err(unknown_service(&id));
     };
     authz.require(Resource::Service, &name, Access::Write)?;
     let check_id = format!("_service_maintenance:{id}");

@@ -1,9 +1,11 @@
 //! `PUT /v1/txn`: Consul's transactions. The body is decoded and checked
-//! here (at most 64 operations, known verbs, base64 values, value sizes);
-//! a transaction that only reads is a query (with `?stale`/`?consistent`),
-//! any other is one Raft command, applied all or nothing. 200 with
-//! `Results`, 409 with `Errors` when an operation failed, 400 on a
-//! malformed body, 413 on too many operations or too large a value.
+//! here (at most 128 operations, base64 values, value sizes, then each
+//! operation's verb, key and session); a transaction that only reads is a
+//! query (with `?stale`/`?consistent`), any other is one Raft command,
+//! applied all or nothing. As Consul answers: 200 with `Results`; 409 with
+//! `Errors` (`OpIndex`, `What`) when an operation failed or cannot run (an
+//! unknown verb, a missing key), nothing applied; 400 on a body that does
+//! not decode; 413 on too many operations or too large a value.
 
 use std::sync::Arc;
 
@@ -27,13 +29,24 @@ use super::query::{self, Params, ReadOpts};
 use super::AppState;
 use crate::definition::{catalog_service, CatalogServiceBody};
 
-fn bad(i: usize, why: impl std::fmt::Display) -> ApiError {
-    ApiError::BadRequest(format!("Operation {i}: {why}"))
+fn bad(i: usize, why: impl std::fmt::Display) -> OpError {
+    OpError::Request(ApiError::BadRequest(format!("Operation {i}: {why}")))
 }
 
-fn kv_op(i: usize, op: api::TxnKvOp, max_value: u64) -> Result<TxnOp, ApiError> {
-    let verb =
-        KvVerb::parse(&op.verb).ok_or_else(|| bad(i, format!("unknown KV verb {:?}", op.verb)))?;
+/// Why an operation was not taken: the request itself is wrong (400, 413:
+/// the whole body is refused), or this operation cannot run (reported in
+/// `Errors` with its index, as Consul reports it from its pre-checks).
+enum OpError {
+    Request(ApiError),
+    Op(String),
+}
+
+/// The operation-level refusal of an operation.
+fn refuse(why: impl Into<String>) -> OpError {
+    OpError::Op(why.into())
+}
+
+fn kv_op(i: usize, op: api::TxnKvOp, max_value: u64) -> Result<TxnOp, OpError> {
     let value = match op.value.as_deref() {
         None | Some("") => Vec::new(),
         Some(v) => base64::engine::general_purpose::STANDARD
@@ -41,18 +54,20 @@ fn kv_op(i: usize, op: api::TxnKvOp, max_value: u64) -> Result<TxnOp, ApiError> 
             .map_err(|e| bad(i, format!("Value is not valid base64: {e}")))?,
     };
     if value.len() as u64 > max_value {
-        return Err(ApiError::TooLarge(format!(
-            "Operation {i}: value for key {:?} is {} bytes; the limit is {max_value} (limits.kv_max_value_size)",
+        return Err(OpError::Request(ApiError::TooLarge(format!(
+            "Value for key {:?} is too large ({} > {max_value} bytes)",
             op.key,
             value.len()
-        )));
+        ))));
     }
+    let verb =
+        KvVerb::parse(&op.verb).ok_or_else(|| refuse(format!("unknown KV verb {:?}", op.verb)))?;
     if op.key.is_empty() && !matches!(verb, KvVerb::GetTree | KvVerb::DeleteTree) {
-        return Err(bad(i, "Missing key name"));
+        return Err(refuse("Must provide key"));
     }
     if matches!(verb, KvVerb::Lock | KvVerb::Unlock | KvVerb::CheckSession) && op.session.is_empty()
     {
-        return Err(bad(i, format!("the {} verb needs a Session", op.verb)));
+        return Err(refuse("missing session"));
     }
     Ok(TxnOp::Kv(KvOp {
         verb,
@@ -98,20 +113,22 @@ fn decode<T: serde::de::DeserializeOwned>(
     i: usize,
     v: serde_json::Value,
     what: &str,
-) -> Result<T, ApiError> {
+) -> Result<T, OpError> {
     serde_json::from_value(v).map_err(|e| bad(i, format!("invalid {what}: {e}")))
 }
 
-fn catalog_verb(i: usize, verb: &str) -> Result<CatalogVerb, ApiError> {
-    CatalogVerb::parse(verb).ok_or_else(|| bad(i, format!("unknown verb {verb:?}")))
+/// A catalog verb; an unknown one is refused in Consul's words
+/// (`unknown Node verb "x"`).
+fn catalog_verb(what: &str, verb: &str) -> Result<CatalogVerb, OpError> {
+    CatalogVerb::parse(verb).ok_or_else(|| refuse(format!("unknown {what} verb {verb:?}")))
 }
 
-fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
+fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, OpError> {
     if let Some(n) = op.node {
-        let verb = catalog_verb(i, &n.verb)?;
         let b: NodeBody = decode(i, n.node, "Node")?;
+        let verb = catalog_verb("Node", &n.verb)?;
         if b.node.is_empty() {
-            return Err(bad(i, "Missing node name"));
+            return Err(refuse("Must provide node"));
         }
         let register = RegisterRequest {
             id: b.id,
@@ -136,9 +153,10 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
         })));
     }
     if let Some(s) = op.service {
-        let verb = catalog_verb(i, &s.verb)?;
         let b: CatalogServiceBody = decode(i, s.service, "Service")?;
-        let (service, modify_index) = catalog_service(&s.node, b).map_err(|e| bad(i, e))?;
+        let verb = catalog_verb("Service", &s.verb)?;
+        let (service, modify_index) =
+            catalog_service(&s.node, b).map_err(|e| refuse(e.to_string()))?;
         let id = service.id.clone();
         let register = RegisterRequest {
             node: s.node.clone(),
@@ -156,10 +174,10 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
         })));
     }
     if let Some(c) = op.check {
-        let verb = catalog_verb(i, &c.verb)?;
         let b: CheckBody = decode(i, c.check, "Check")?;
+        let verb = catalog_verb("Check", &c.verb)?;
         if b.node.is_empty() || b.check_id.is_empty() {
-            return Err(bad(i, "Missing node name or CheckID"));
+            return Err(refuse("Must provide node and CheckID"));
         }
         let register = RegisterRequest {
             node: b.node.clone(),
@@ -184,7 +202,16 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
             index: b.modify_index,
         })));
     }
-    Err(bad(i, "no KV, Node, Service or Check operation"))
+    Err(refuse("no operation specified"))
+}
+
+/// A decoded transaction body: the operations to run, or why some of them
+/// cannot (each failure with its operation's index, as Consul's `Errors`).
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Decoded {
+    Ops(Vec<TxnOp>),
+    Refused(Vec<TxnError>),
 }
 
 /// Decodes and checks a transaction body: at most `MAX_OPS` operations,
@@ -192,10 +219,11 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, ApiError> {
 /// datacenter `dc`. Pure, so it can be tested and fuzzed on its own.
 ///
 /// # Errors
-/// 400 naming the operation at fault; 413 for too many operations or too
-/// large a value.
+/// 400 for a body that does not decode (naming the operation at fault);
+/// 413 for too many operations or too large a value. An operation that
+/// decodes but cannot run is not an error: it is in `Decoded::Refused`.
 #[doc(hidden)]
-pub fn ops_from_body(body: &[u8], max_value: u64, dc: &str) -> Result<Vec<TxnOp>, ApiError> {
+pub fn ops_from_body(body: &[u8], max_value: u64, dc: &str) -> Result<Decoded, ApiError> {
     let ops: Vec<api::TxnOp> = super::json_body(body)?;
     if ops.len() > MAX_OPS {
         return Err(ApiError::TooLarge(format!(
@@ -203,24 +231,34 @@ pub fn ops_from_body(body: &[u8], max_value: u64, dc: &str) -> Result<Vec<TxnOp>
             ops.len()
         )));
     }
-    ops.into_iter()
-        .enumerate()
-        .map(|(i, mut op)| {
-            let set = [
-                op.kv.is_some(),
-                op.node.is_some(),
-                op.service.is_some(),
-                op.check.is_some(),
-            ];
-            if set.iter().filter(|s| **s).count() > 1 {
-                return Err(bad(i, "more than one of KV, Node, Service and Check"));
-            }
+    let mut decoded = Vec::with_capacity(ops.len());
+    let mut refused = Vec::new();
+    for (i, mut op) in ops.into_iter().enumerate() {
+        let set = [
+            op.kv.is_some(),
+            op.node.is_some(),
+            op.service.is_some(),
+            op.check.is_some(),
+        ];
+        let one = if set.iter().filter(|s| **s).count() > 1 {
+            Err(bad(i, "more than one of KV, Node, Service and Check"))
+        } else {
             match op.kv.take() {
                 Some(kv) => kv_op(i, kv, max_value),
                 None => catalog_op(i, op, dc),
             }
-        })
-        .collect()
+        };
+        match one {
+            Ok(op) => decoded.push(op),
+            Err(OpError::Request(e)) => return Err(e),
+            Err(OpError::Op(what)) => refused.push(TxnError { op_index: i, what }),
+        }
+    }
+    Ok(if refused.is_empty() {
+        Decoded::Ops(decoded)
+    } else {
+        Decoded::Refused(refused)
+    })
 }
 
 fn wire(outcome: TxnOutcome) -> (StatusCode, TxnResponse) {
@@ -266,9 +304,19 @@ pub async fn txn(
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     query::check_dc(&p, &state)?;
-    let ops = {
+    let decoded = {
         let cfg = state.config();
         ops_from_body(&body, cfg.limits.kv_max_value_size, &cfg.datacenter)?
+    };
+    let ops = match decoded {
+        Decoded::Ops(ops) => ops,
+        Decoded::Refused(errors) => {
+            let body = TxnResponse {
+                results: None,
+                errors: Some(errors),
+            };
+            return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+        }
     };
     if !ops.is_empty() && ops.iter().all(TxnOp::reads_only) {
         let opts = ReadOpts::from_params(&p, &state)?;

@@ -136,12 +136,13 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
         services.get("api").is_none() && services.get("api1").is_none(),
         "nothing registered: {services}"
     );
-    assert_eq!(a.put_empty("/v1/agent/check/pass/nope").await.status(), 400);
+    // Unknown IDs are Consul's 404 (issue 16).
+    assert_eq!(a.put_empty("/v1/agent/check/pass/nope").await.status(), 404);
     assert_eq!(
         a.put_empty("/v1/agent/service/deregister/nope")
             .await
             .status(),
-        400
+        404
     );
     assert_eq!(
         a.http
@@ -264,7 +265,8 @@ async fn maintenance_mode_takes_a_service_or_the_node_out_of_healthy_answers() {
         put("/v1/agent/service/maintenance/nope?enable=true")
             .await
             .status(),
-        400
+        404,
+        "an unknown service is Consul's 404"
     );
     a.shutdown().await;
 }

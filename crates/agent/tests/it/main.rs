@@ -5,6 +5,7 @@
 mod acl;
 mod blocking;
 mod catalog;
+mod consul_compat;
 mod durability;
 mod errors;
 mod event;

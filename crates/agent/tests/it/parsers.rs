@@ -10,7 +10,7 @@ use praetor_agent::dns::handler::handle_without_catalog;
 use praetor_agent::dns::Transport;
 use praetor_agent::http::error::ApiError;
 use praetor_agent::http::kv::{key_from_path, MAX_KEY_LEN};
-use praetor_agent::http::txn::ops_from_body;
+use praetor_agent::http::txn::{ops_from_body, Decoded};
 use praetor_agent::http::{filter, json_body};
 use praetor_api::catalog::RegisterRequest;
 use praetor_api::txn::MAX_OPS;
@@ -285,8 +285,8 @@ proptest! {
 
 // --- txn bodies -----------------------------------------------------------
 
-fn txn(body: &[u8]) -> Result<usize, ApiError> {
-    ops_from_body(body, 512 * 1024, "dc1").map(|ops| ops.len())
+fn txn(body: &[u8]) -> Result<Decoded, ApiError> {
+    ops_from_body(body, 512 * 1024, "dc1")
 }
 
 /// A JSON value of any shape, small.
@@ -390,7 +390,14 @@ proptest! {
     ) {
         let body = serde_json::to_vec(&ops).unwrap();
         match txn(&body) {
-            Ok(n) => prop_assert_eq!(n, ops.len()),
+            Ok(Decoded::Ops(decoded)) => prop_assert_eq!(decoded.len(), ops.len()),
+            Ok(Decoded::Refused(errors)) => {
+                prop_assert!(!errors.is_empty());
+                for e in &errors {
+                    prop_assert!(e.op_index < ops.len());
+                    prop_assert!(!e.what.contains('\n'), "{}", e.what);
+                }
+            }
             Err(ApiError::TooLarge(_)) => {}
             Err(ApiError::BadRequest(m)) => prop_assert!(!m.contains('\n'), "{}", m),
             Err(other) => prop_assert!(false, "not a 4xx: {other}"),

@@ -233,7 +233,11 @@ async fn txn_answers_results_or_errors_with_consul_codes() {
             json!([{"KV": {"Verb": "frobnicate", "Key": "k"}}]),
         )
         .await;
-    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.status(),
+        409,
+        "an unknown verb is an Errors entry, as in Consul"
+    );
     let r = a
         .http
         .put(a.u("/v1/txn"))
@@ -242,7 +246,7 @@ async fn txn_answers_results_or_errors_with_consul_codes() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let many: Vec<Value> = (0..65)
+    let many: Vec<Value> = (0..129)
         .map(|i| json!({"KV": {"Verb": "set", "Key": format!("m/{i}")}}))
         .collect();
     let r = a.put_json("/v1/txn", Value::Array(many)).await;

@@ -102,9 +102,11 @@ fn register(authz: &Authz, store: &Store, r: &Registration) -> Result<(), AclErr
 pub(super) fn txn_op(authz: &Authz, store: &Store, op: &TxnOp) -> Result<(), AclError> {
     match op {
         TxnOp::Kv(kv) => match kv.verb {
-            KvVerb::Get | KvVerb::CheckIndex | KvVerb::CheckSession | KvVerb::CheckNotExists => {
-                authz.require(Resource::Key, &kv.key, Access::Read)
-            }
+            KvVerb::Get
+            | KvVerb::GetOrEmpty
+            | KvVerb::CheckIndex
+            | KvVerb::CheckSession
+            | KvVerb::CheckNotExists => authz.require(Resource::Key, &kv.key, Access::Read),
             KvVerb::GetTree => {
                 authz.require_key_list(&kv.key)?;
                 authz.require(Resource::Key, &kv.key, Access::Read)

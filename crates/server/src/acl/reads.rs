@@ -157,6 +157,12 @@ impl Guarded for CatalogServices {
     }
 }
 
+// As `CatalogServices`, whose answer this one's becomes: by service name.
+filtered!(ServiceInstances, |a, answer| retain(
+    answer,
+    |s| service_ok(a, &s.service_name)
+));
+
 filtered!(ServiceNodes, |a, answer| retain(answer, |s| {
     node_ok(a, &s.node) && service_ok(a, &s.service_name)
 }));

@@ -251,6 +251,7 @@ wire!(
     AclRoleRead,
     AclRoleList,
     AclResolve,
+    ServiceInstances,
 );
 
 /// One key (`GET /v1/kv/<key>`): its entry, if any.
@@ -356,6 +357,22 @@ impl Read for CatalogServices {
     }
 
     from_wire!(CatalogServices);
+}
+
+/// Every service instance flattened with its node, at the index of
+/// [`CatalogServices`]: what `/v1/catalog/services?filter=` evaluates its
+/// filter against (Consul's `Catalog.ListServices` with a filter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInstances;
+
+impl Read for ServiceInstances {
+    type Answer = Vec<CatalogService>;
+
+    fn eval(&self, store: &Store) -> (u64, Self::Answer) {
+        store.catalog().service_instances()
+    }
+
+    from_wire!(ServiceInstances);
 }
 
 /// A service's instances flattened with their nodes

@@ -331,6 +331,6 @@ mod tests {
 
     #[test]
     fn the_handshake_bytes_are_pinned() {
-        assert_eq!(&handshake::hello(), b"PRAETOR\x03");
+        assert_eq!(&handshake::hello(), b"PRAETOR\x04");
     }
 }

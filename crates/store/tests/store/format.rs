@@ -225,6 +225,9 @@ const KV_VERBS: [KvVerb; 12] = [
     KvVerb::DeleteTree,
     KvVerb::DeleteCas,
 ];
+/// KV verbs added after the golden transaction was pinned: each has its
+/// own golden transaction (`txn_<verb>`), so the first keeps its bytes.
+const LATER_KV_VERBS: [(&str, KvVerb); 1] = [("txn_get_or_empty", KvVerb::GetOrEmpty)];
 const CATALOG_VERBS: [CatalogVerb; 5] = [
     CatalogVerb::Set,
     CatalogVerb::Cas,
@@ -379,6 +382,10 @@ fn examples() -> Vec<(&'static str, Command)> {
             },
         ),
         ("txn", Command::Txn(txn_ops())),
+        (
+            LATER_KV_VERBS[0].0,
+            Command::Txn(vec![kv_op(LATER_KV_VERBS[0].1, 12)]),
+        ),
         (
             "timed",
             Command::Timed {
@@ -726,6 +733,7 @@ fn kv_verb_name(verb: KvVerb) -> &'static str {
         KvVerb::Delete => "delete",
         KvVerb::DeleteTree => "delete-tree",
         KvVerb::DeleteCas => "delete-cas",
+        KvVerb::GetOrEmpty => "get-or-empty",
     }
 }
 
@@ -877,7 +885,19 @@ fn the_golden_transaction_has_an_operation_of_every_kind() {
         2,
         "a `TxnOp` kind was added: give the golden transaction one of each"
     );
-    assert_eq!(variant_count::<KvVerb>() as usize, KV_VERBS.len());
+    assert_eq!(
+        variant_count::<KvVerb>() as usize,
+        KV_VERBS.len() + LATER_KV_VERBS.len()
+    );
+    let examples = examples();
+    for (name, verb) in LATER_KV_VERBS {
+        let carried = examples.iter().any(|(n, c)| {
+            *n == name
+                && matches!(c, Command::Txn(ops)
+                    if ops.iter().any(|op| txn_op_kind(op) == (kv_verb_name(verb), None)))
+        });
+        assert!(carried, "{name} carries a {verb:?} operation");
+    }
     assert_eq!(variant_count::<CatalogVerb>() as usize, CATALOG_VERBS.len());
     assert_eq!(
         variant_count::<CatalogTarget>() as usize,

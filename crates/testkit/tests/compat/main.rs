@@ -4,6 +4,7 @@
 
 mod acl;
 mod curl;
+mod differences;
 mod tls;
 
 /// Runs the py-consul script `tests/compat/py/<name>` with `args` (within
