@@ -218,6 +218,8 @@ macro_rules! from_wire {
 }
 
 mod acl;
+mod operator;
+pub use operator::{AutopilotConfiguration, Usage, UsageCounts};
 pub use acl::{
     AclPolicyList, AclPolicyRead, AclResolve, AclRoleAnswer, AclRoleList, AclRoleRead,
     AclTokenAnswer, AclTokenList, AclTokenRead,
@@ -251,6 +253,8 @@ wire!(
     AclRoleRead,
     AclRoleList,
     AclResolve,
+    AutopilotConfiguration,
+    Usage,
 );
 
 /// One key (`GET /v1/kv/<key>`): its entry, if any.
