@@ -79,7 +79,8 @@ impl HealthState {
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Server {
@@ -167,8 +168,9 @@ impl Server {
                 None => "none",
             };
             let healthy = serf_status == "alive"
-                && last_contact_ms
-                    .is_some_and(|c| is_leader || c < settings.last_contact_threshold.as_millis() as u64)
+                && last_contact_ms.is_some_and(|c| {
+                    is_leader || c < settings.last_contact_threshold.as_millis() as u64
+                })
                 && last_term == term
                 && last_index + settings.max_trailing_logs >= leader_index;
             let entry = stable.entry(*id).or_insert((healthy, now));

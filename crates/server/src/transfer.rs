@@ -221,9 +221,9 @@ impl Server {
             )
             .await;
         match elected {
-            Ok(m) => m.current_leader.ok_or_else(|| {
-                ServerError::TransferFailed("the new leader is not known".into())
-            }),
+            Ok(m) => m
+                .current_leader
+                .ok_or_else(|| ServerError::TransferFailed("the new leader is not known".into())),
             Err(_) => Err(ServerError::TransferFailed(format!(
                 "no new leader within {TRANSFER_TIMEOUT:?}"
             ))),
@@ -237,7 +237,11 @@ impl Server {
         let (fits, state) = {
             let m = self.raft.metrics();
             let m = m.borrow();
-            let voter = m.membership_config.membership().voter_ids().any(|v| v == self.id);
+            let voter = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == self.id);
             (
                 voter && m.current_term == req.term && m.current_leader == Some(req.leader),
                 m.state,
@@ -249,7 +253,11 @@ impl Server {
                 req.leader, req.term
             )));
         }
-        tracing::info!(leader = req.leader, term = req.term, "asked to take over leadership; starting an election");
+        tracing::info!(
+            leader = req.leader,
+            term = req.term,
+            "asked to take over leadership; starting an election"
+        );
         self.leadership.reset_election_timer();
         self.raft
             .trigger()

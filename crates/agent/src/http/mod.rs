@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod agent;
+pub mod autopilot;
 pub mod body;
 pub mod catalog;
 pub mod error;
@@ -307,6 +308,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/catalog/datacenters", get(catalog::datacenters))
         .merge(session_routes())
         .merge(acl::routes())
+        .merge(autopilot::routes())
         // Every route above answers other methods with a one-line 405.
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))

@@ -157,7 +157,6 @@ impl Autopilot {
             }
         }
     }
-
 }
 
 /// Removing one voter keeps at least `min_quorum` voters and a majority of

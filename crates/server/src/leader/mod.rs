@@ -141,8 +141,7 @@ impl Server {
     /// stop token), and `shutdown` waits for them.
     pub fn spawn_leader_duties<M: Membership>(&self, membership: M, cfg: LeaderConfig) {
         let membership = std::sync::Arc::new(membership);
-        self.health
-            .give(membership.clone(), cfg.autopilot.clone());
+        self.health.give(membership.clone(), cfg.autopilot.clone());
         self.tasks.spawn(run_leader_duties(
             self.clone(),
             membership,

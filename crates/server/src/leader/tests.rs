@@ -423,7 +423,11 @@ async fn autopilot_acts_on_the_stored_configuration_over_the_agents() {
     assert!(answer.ok(), "{answer:?}");
     pool.set_status(&["s3"], MemberStatus::Failed);
     pass_rounds(&pool, &view, 3).await;
-    assert_eq!(a.voters(), [1, 2, 3], "removed with cleanup_dead_servers off");
+    assert_eq!(
+        a.voters(),
+        [1, 2, 3],
+        "removed with cleanup_dead_servers off"
+    );
     for n in [a, b, c] {
         n.stop().await;
     }

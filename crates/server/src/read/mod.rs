@@ -219,11 +219,11 @@ macro_rules! from_wire {
 
 mod acl;
 mod operator;
-pub use operator::{AutopilotConfiguration, Usage, UsageCounts};
 pub use acl::{
     AclPolicyList, AclPolicyRead, AclResolve, AclRoleAnswer, AclRoleList, AclRoleRead,
     AclTokenAnswer, AclTokenList, AclTokenRead,
 };
+pub use operator::{AutopilotConfiguration, Usage, UsageCounts};
 
 wire!(
     KvGet,
