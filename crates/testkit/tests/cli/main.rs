@@ -9,6 +9,7 @@ mod flags;
 mod https;
 mod keyring;
 mod kv;
+mod operator;
 mod tls;
 mod watch;
 
