@@ -108,18 +108,6 @@ impl Server {
         }
     }
 
-    /// Answers `Request::AutopilotHealth` (on the leader).
-    pub(crate) fn answer_health(&self) -> Reply {
-        Reply::AutopilotHealth(if self.is_leader() {
-            Ok(self.local_health())
-        } else {
-            Err(ServerError::NotLeader {
-                leader: self.leader(),
-            }
-            .into())
-        })
-    }
-
     /// This leader's report.
     fn local_health(&self) -> RaftHealth {
         let (members, settings) = match self.health.given.get() {

@@ -779,7 +779,9 @@ impl Server {
             Request::TransferLeader(target) => {
                 transfer::transferred(self.transfer_leader(target).await)
             }
-            Request::AutopilotHealth => self.answer_health(),
+            Request::AutopilotHealth => {
+                Reply::AutopilotHealth(self.autopilot_health().await.map_err(Into::into))
+            }
         }
     }
 

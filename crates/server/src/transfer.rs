@@ -11,13 +11,16 @@
 //!    forwarded there, within their usual leader wait).
 //! 2. **Let the target catch up**: it must hold the leader's whole log
 //!    (bounded by `CATCH_UP_TIMEOUT`).
-//! 3. **Go quiet.** Heartbeats stop (openraft's runtime switch) for
-//!    `VOTE_LEASE`, so the other voters, which refuse votes for that long
+//! 3. **Go quiet.** Heartbeats stop (openraft's runtime switch) until no
+//!    voter has accepted an append for `VOTE_LEASE` and a margin
+//!    (`wait_quiet`), so the other voters, which refuse votes for that long
 //!    after hearing from a leader, will vote again.
 //! 4. **TimeoutNow.** The target is told over the server RPC to stand for
 //!    election at once, without waiting for its election timeout or a
 //!    pre-vote. The leader then waits (bounded by `TRANSFER_TIMEOUT`) for a
-//!    new leader; if none appears it resumes heartbeats and leads again.
+//!    new leader; if none appears it resumes heartbeats and leads again. A
+//!    transfer to a named server succeeds only if that server leads (another
+//!    server's pre-vote may still win the race: an error says so).
 //!
 //! **Why no acknowledged write is lost.** A write is acknowledged only
 //! once committed: a quorum holds it. A transfer changes only *when* an
@@ -47,13 +50,17 @@ use openraft::ServerState;
 use serde::{Deserialize, Serialize};
 
 use crate::leadership::VOTE_LEASE;
-use crate::rpc::{self, Reply, Request, RpcError, WireError};
+use crate::rpc::{self, Reply, Request, WireError};
 use crate::{Server, ServerError};
 
 /// How long the target has to catch up with the leader's log.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the leader waits for the new leader after the TimeoutNow.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much longer than `VOTE_LEASE` the leader stays quiet before the
+/// TimeoutNow: the followers' leases run from when they received the last
+/// append, a little after it was sent.
+const QUIET_MARGIN: Duration = Duration::from_millis(150);
 /// How long the TimeoutNow call may take.
 const TIMEOUT_NOW_CALL: Duration = Duration::from_secs(1);
 
@@ -96,6 +103,7 @@ impl Server {
 
     /// The leader's side (see the module doc).
     async fn hand_over(&self, target: Option<u64>) -> Result<u64, ServerError> {
+        let named = target.is_some();
         let (term, voters, matched) = {
             let m = self.raft.metrics();
             let m = m.borrow();
@@ -141,7 +149,7 @@ impl Server {
             ));
         }
         tracing::info!(target, term, "transferring leadership");
-        let outcome = self.run_transfer(target, term).await;
+        let outcome = self.run_transfer(target, named, term, &voters).await;
         self.raft.runtime_config().heartbeat(true);
         {
             let m = self.raft.metrics();
@@ -155,7 +163,13 @@ impl Server {
         outcome
     }
 
-    async fn run_transfer(&self, target: u64, term: u64) -> Result<u64, ServerError> {
+    async fn run_transfer(
+        &self,
+        target: u64,
+        named: bool,
+        term: u64,
+        voters: &[u64],
+    ) -> Result<u64, ServerError> {
         let caught_up = self
             .raft
             .wait(Some(CATCH_UP_TIMEOUT))
@@ -177,7 +191,7 @@ impl Server {
             )));
         }
         self.raft.runtime_config().heartbeat(false);
-        tokio::time::sleep(VOTE_LEASE + Duration::from_millis(50)).await;
+        self.wait_quiet(term, voters).await?;
         let addr = self
             .voters()
             .into_iter()
@@ -205,7 +219,7 @@ impl Server {
                     "server {target} answered out of turn: {other:?}"
                 )))
             }
-            Err(e @ RpcError::Connect { .. }) | Err(e) => {
+            Err(e) => {
                 return Err(ServerError::TransferFailed(format!(
                     "server {target} could not be told to stand for election: {e}"
                 )))
@@ -220,13 +234,43 @@ impl Server {
                 "a new leader after the transfer",
             )
             .await;
-        match elected {
-            Ok(m) => m
-                .current_leader
-                .ok_or_else(|| ServerError::TransferFailed("the new leader is not known".into())),
-            Err(_) => Err(ServerError::TransferFailed(format!(
+        match elected.ok().and_then(|m| m.current_leader) {
+            Some(l) if l == target || !named => Ok(l),
+            Some(l) => Err(ServerError::TransferFailed(format!(
+                "server {l} was elected instead of server {target}"
+            ))),
+            None => Err(ServerError::TransferFailed(format!(
                 "no new leader within {TRANSFER_TIMEOUT:?}"
             ))),
+        }
+    }
+
+    /// Waits until no other voter has accepted an append sent within
+    /// `VOTE_LEASE` (with a margin for the network): from then on they
+    /// grant votes again. Heartbeats are off, but an append already in
+    /// flight may still land, so this follows the acknowledgements rather
+    /// than a fixed sleep.
+    async fn wait_quiet(&self, term: u64, voters: &[u64]) -> Result<(), ServerError> {
+        let quiet = VOTE_LEASE + QUIET_MARGIN;
+        let deadline = tokio::time::Instant::now() + quiet + CATCH_UP_TIMEOUT;
+        loop {
+            let since_last = voters
+                .iter()
+                .filter(|v| **v != self.id)
+                .filter_map(|v| self.peers.acks().accepted(*v, term))
+                .map(|at| at.elapsed())
+                .min()
+                .unwrap_or(quiet);
+            if since_last >= quiet {
+                return Ok(());
+            }
+            let next = tokio::time::Instant::now() + (quiet - since_last);
+            if next > deadline {
+                return Err(ServerError::TransferFailed(
+                    "the followers kept receiving appends; they would refuse the vote".into(),
+                ));
+            }
+            tokio::time::sleep_until(next).await;
         }
     }
 
