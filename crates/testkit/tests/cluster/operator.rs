@@ -75,7 +75,10 @@ async fn transfer_leader_moves_leadership_to_the_server_named_and_health_follows
     assert_eq!(out.stdout, "Success\n");
     wait_for(secs(10), "every server to name the new leader", || async {
         for s in cluster.server_names() {
-            let seen = cluster.leader_seen_by(&s).await.map_err(|e| e.to_string())?;
+            let seen = cluster
+                .leader_seen_by(&s)
+                .await
+                .map_err(|e| e.to_string())?;
             praetor_testkit::check(seen.as_deref() == Some(target.as_str()), || {
                 format!("{s} names {seen:?}")
             })?;
