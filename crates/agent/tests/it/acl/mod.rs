@@ -10,6 +10,7 @@ mod agent;
 mod api;
 mod endpoints;
 mod filtering;
+mod operator;
 
 use std::time::Duration;
 
