@@ -113,6 +113,43 @@ impl Backend {
         }
     }
 
+    /// Hands leadership to server `target`, or to any other voter (on
+    /// the leader; `POST /v1/operator/raft/transfer-leader`).
+    ///
+    /// # Errors
+    /// As `Server::transfer_leader`.
+    pub async fn transfer_leader(&self, target: Option<u64>) -> Result<u64, ServerError> {
+        match self {
+            Backend::Local(s) => s.transfer_leader(target).await,
+            Backend::Remote(r) => {
+                match r
+                    .call(|| Request::TransferLeader(target), RETRY_FOR, false)
+                    .await?
+                {
+                    Reply::Transferred(res) => res.map_err(ServerError::from),
+                    other => Err(unexpected(&other)),
+                }
+            }
+        }
+    }
+
+    /// The leader's health report (`/v1/operator/autopilot/health`).
+    ///
+    /// # Errors
+    /// As `Server::autopilot_health`.
+    pub async fn autopilot_health(
+        &self,
+    ) -> Result<praetor_server::autopilot_health::RaftHealth, ServerError> {
+        match self {
+            Backend::Local(s) => s.autopilot_health().await,
+            Backend::Remote(r) => match r.call(|| Request::AutopilotHealth, RETRY_FOR, true).await?
+            {
+                Reply::AutopilotHealth(res) => res.map_err(ServerError::from),
+                other => Err(unexpected(&other)),
+            },
+        }
+    }
+
     /// The server this agent hosts, if it is one.
     pub fn server(&self) -> Option<&Server> {
         match self {

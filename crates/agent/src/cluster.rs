@@ -174,10 +174,12 @@ pub fn leader_config(cfg: &RuntimeConfig) -> LeaderConfig {
     LeaderConfig {
         datacenter: cfg.datacenter.clone(),
         bootstrap_expect: cfg.bootstrap_expect,
+        // Consul's defaults for what the agent's block does not set; a
+        // configuration stored through the API wins on the leader.
         autopilot: AutopilotConfig {
             cleanup_dead_servers: cfg.autopilot.cleanup_dead_servers,
             min_quorum: cfg.autopilot.min_quorum,
-            dead_server_timeout: cfg.autopilot.dead_server_timeout,
+            ..AutopilotConfig::consul_defaults(cfg.autopilot.dead_server_timeout)
         },
     }
 }

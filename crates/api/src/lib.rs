@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod agent;
+pub mod autopilot;
 pub mod catalog;
 pub mod duration;
 pub mod event;

@@ -2,6 +2,7 @@
 //! the tests. Every call has a timeout; errors carry the server's one-line
 //! reason.
 
+mod autopilot;
 pub mod config;
 pub mod error;
 mod monitor;

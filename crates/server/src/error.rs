@@ -64,4 +64,8 @@ pub enum ServerError {
     /// server), for the reason given.
     #[error("raft refused the membership change: {0}")]
     MembershipRefused(String),
+    /// Leadership was not transferred (`transfer.rs`), for the reason
+    /// given; the leader leads on.
+    #[error("leadership transfer failed: {0}")]
+    TransferFailed(String),
 }

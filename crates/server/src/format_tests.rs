@@ -398,6 +398,12 @@ fn rpc_examples() -> Vec<Example> {
                 last_log: Some(log_id(4, 2, 50)),
             }),
         ),
+        example(
+            "request/timeout_now",
+            &Request::TimeoutNow(crate::transfer::TimeoutNow { leader: 1, term: 5 }),
+        ),
+        example("request/transfer_leader", &Request::TransferLeader(Some(2))),
+        example("request/autopilot_health", &Request::AutopilotHealth),
     ];
     let append = [
         ("success", Ok(AppendEntriesResponse::Success)),
@@ -482,6 +488,30 @@ fn rpc_examples() -> Vec<Example> {
         example("reply/pong", &Reply::Pong(1)),
         example("reply/error", &Reply::Error("bad request".into())),
         example("reply/pre_vote", &Reply::PreVote(true)),
+        example("reply/transferred", &Reply::Transferred(Ok(2))),
+        example(
+            "reply/autopilot_health",
+            &Reply::AutopilotHealth(Ok(crate::autopilot_health::RaftHealth {
+                healthy: true,
+                failure_tolerance: 1,
+                leader: "0b6d1b3c-2f0e-4c4e-9d0a-6f6f1c2b3a4d".into(),
+                servers: vec![crate::autopilot_health::ServerHealth {
+                    id: "0b6d1b3c-2f0e-4c4e-9d0a-6f6f1c2b3a4d".into(),
+                    raft_id: 1,
+                    name: "s1".into(),
+                    address: "10.0.0.1:8300".into(),
+                    serf_status: "alive".into(),
+                    version: "1.0.0".into(),
+                    leader: true,
+                    last_contact_ms: Some(0),
+                    last_term: 3,
+                    last_index: 43,
+                    healthy: true,
+                    voter: true,
+                    stable_since_ms: 1_780_000_000_000,
+                }],
+            })),
+        ),
     ]);
     for (name, response) in responses() {
         out.push(example(
@@ -749,6 +779,7 @@ fn read_examples() -> Vec<Example> {
         }
         .into(),
         reads::ServiceInstances.into(),
+        reads::Usage.into(),
     ];
     let mut out = Vec::new();
     for read in all {
@@ -770,6 +801,27 @@ fn read_examples() -> Vec<Example> {
     let answer = later.eval(&store).1;
     out.push(example("read/TxnRead/get-or-empty", &later));
     out.push(example("answer/TxnRead/get-or-empty", &answer));
+    // The autopilot configuration, on the same store with one stored
+    // (apart, so the other answers' indexes stay as they were pinned).
+    let mut with_autopilot = store.clone();
+    with_autopilot.apply(
+        with_autopilot.last_index() + 1,
+        &Command::AutopilotSetConfig {
+            config: praetor_store::autopilot::AutopilotConfig {
+                cleanup_dead_servers: true,
+                last_contact_threshold_ms: 200,
+                max_trailing_logs: 250,
+                min_quorum: 3,
+                server_stabilization_time_ms: 10_000,
+                ..Default::default()
+            },
+            cas: None,
+        },
+    );
+    let read = WireRead::from(reads::AutopilotConfiguration);
+    let answer = read.eval(&with_autopilot).1;
+    out.push(example(&format!("read/{}", read.kind()), &read));
+    out.push(example(&format!("answer/{}", answer.kind()), &answer));
     // The snapshot read: its answer is a whole encoded store, pinned by
     // the store's own snapshot golden; here only its place in the enums.
     out.push(example("read/Snapshot", &WireRead::from(reads::Snapshot)));

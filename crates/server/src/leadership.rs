@@ -25,6 +25,9 @@
 //!   says yes only if it has not heard from a leader within `VOTE_LEASE`
 //!   (a leader: if a quorum has not acknowledged it within it) and the
 //!   candidate's log is at least as up to date as its own.
+//! - **Handing leadership over** (`transfer.rs`): while a transfer is in
+//!   progress the leader gives up its lease at once (`leads` is false), so
+//!   nothing it served under the lease can overlap the new leader's term.
 //! - **Fatal states.** When openraft stops on a storage error or a panic,
 //!   `failed()` fires, so the agent shuts down instead of answering 500s.
 //!
@@ -102,6 +105,9 @@ pub(crate) struct Leadership {
     /// Whether leader duties run on this server at all (a server without
     /// them, as in unit tests, holds nothing).
     duties: std::sync::atomic::AtomicBool,
+    /// `true` while this leader hands its leadership over: it does not
+    /// lead with its lease, whatever the acknowledgements say.
+    transferring: std::sync::atomic::AtomicBool,
     failed: CancellationToken,
     failure: Mutex<Option<String>>,
 }
@@ -116,6 +122,7 @@ impl Leadership {
             leading: watch::channel(false).0,
             established: watch::channel(0).0,
             duties: std::sync::atomic::AtomicBool::new(false),
+            transferring: std::sync::atomic::AtomicBool::new(false),
             failed: CancellationToken::new(),
             failure: Mutex::new(None),
         }
@@ -192,10 +199,39 @@ impl Leadership {
     /// within `READ_LEASE`, and it has applied an entry of its own term (so
     /// it has applied everything its predecessors committed, Raft §8).
     pub(crate) fn leads(&self, m: &Metrics, me: u64) -> bool {
+        if self.transferring() {
+            return false;
+        }
         let own_term_applied = m
             .last_applied
             .is_some_and(|l| l.leader_id.term == m.current_term);
         own_term_applied && self.since_quorum_ack(m, me).is_some_and(|d| d < READ_LEASE)
+    }
+
+    /// `true` while a leadership transfer of this server's is in progress.
+    pub(crate) fn transferring(&self) -> bool {
+        self.transferring.load(Ordering::SeqCst)
+    }
+
+    /// Starts a leadership transfer: from now on this server does not lead
+    /// with its lease (published at once). `false` when one is already in
+    /// progress.
+    pub(crate) fn begin_transfer(&self) -> bool {
+        let started = self
+            .transferring
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if started {
+            self.leading.send_replace(false);
+        }
+        started
+    }
+
+    /// Ends a leadership transfer; the lease is published again at the
+    /// next metrics change (`run_watch`).
+    pub(crate) fn end_transfer(&self, m: &Metrics, me: u64) {
+        self.transferring.store(false, Ordering::SeqCst);
+        self.publish_leading(m, me);
     }
 
     /// A receiver of "this server leads with its lease".

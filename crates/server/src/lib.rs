@@ -3,6 +3,7 @@
 //! nothing of HTTP; the agent calls it.
 
 pub mod acl;
+pub mod autopilot_health;
 pub mod error;
 #[cfg(test)]
 mod format_tests;
@@ -13,6 +14,7 @@ mod proposer;
 pub mod raft;
 pub mod read;
 pub mod rpc;
+pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -144,6 +146,8 @@ pub struct Server {
     metrics: ServerMetrics,
     /// ACL settings and compiled tokens.
     acl: Arc<acl::Acl>,
+    /// What the leader's health report needs (`autopilot_health`).
+    health: Arc<autopilot_health::HealthState>,
 }
 
 impl rpc::Handler for Server {
@@ -237,6 +241,7 @@ impl Server {
             open_queries: Arc::default(),
             metrics: cfg.metrics,
             acl: Arc::new(acl::Acl::new(cfg.acl)),
+            health: Arc::default(),
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
@@ -532,6 +537,11 @@ impl Server {
         cmd: Command,
         deadline: tokio::time::Instant,
     ) -> Result<(u64, Response), ServerError> {
+        // Handing leadership over: nothing more is proposed here; the
+        // writer waits for the next leader (`transfer.rs`).
+        if self.leadership.transferring() {
+            return Err(ServerError::NotLeader { leader: None });
+        }
         match tokio::time::timeout_at(deadline, self.proposer.propose(cmd)).await {
             Ok(r) => r,
             Err(_) => Err(ServerError::OutcomeUnknown(format!(
@@ -795,6 +805,13 @@ impl Server {
             Request::Status => Reply::Status(self.status()),
             Request::RemovePeer(id) => Reply::Done(self.remove_peer(id).await.map_err(Into::into)),
             Request::Ping => Reply::Pong(self.id),
+            Request::TimeoutNow(r) => Reply::Done(self.answer_timeout_now(&r).await),
+            Request::TransferLeader(target) => {
+                transfer::transferred(self.transfer_leader(target).await)
+            }
+            Request::AutopilotHealth => {
+                Reply::AutopilotHealth(self.autopilot_health().await.map_err(Into::into))
+            }
         }
     }
 

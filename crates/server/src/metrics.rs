@@ -61,7 +61,17 @@ struct Handles {
 }
 
 /// The `method` label of `consul.rpc.server.call`, by call kind.
-const RPC_METHODS: [&str; 6] = ["Write", "Query", "Status", "RemovePeer", "Ping", "PreVote"];
+const RPC_METHODS: [&str; 9] = [
+    "Write",
+    "Query",
+    "Status",
+    "RemovePeer",
+    "Ping",
+    "PreVote",
+    "TimeoutNow",
+    "TransferLeader",
+    "AutopilotHealth",
+];
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -161,6 +171,9 @@ impl ServerMetrics {
                     Request::Status => 2,
                     Request::RemovePeer(_) => 3,
                     Request::Ping => 4,
+                    Request::TimeoutNow(_) => 6,
+                    Request::TransferLeader(_) => 7,
+                    Request::AutopilotHealth => 8,
                     _ => 5,
                 };
                 &h.rpc_call[i]

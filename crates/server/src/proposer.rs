@@ -95,6 +95,9 @@ fn size(cmd: &Command) -> usize {
             })
             .sum(),
         Command::Timed { cmd, .. } => size(cmd) + 8,
+        Command::AutopilotSetConfig { config, .. } => {
+            128 + config.redundancy_zone_tag.len() + config.upgrade_version_tag.len()
+        }
         Command::Acl(c) => match c {
             praetor_store::acl::AclCommand::PolicySet { policy, .. } => 256 + policy.rules.len(),
             _ => 1024,

@@ -130,6 +130,14 @@ pub enum Command {
     /// A change to the ACL tables (`acl::AclCommand`): `Refused` with
     /// Consul's reason when invalid.
     Acl(crate::acl::AclCommand),
+    /// Writes the autopilot configuration (`PUT
+    /// /v1/operator/autopilot/configuration`). With `cas`, only if the
+    /// stored configuration's ModifyIndex equals it (0: none stored);
+    /// otherwise answers `false` and changes nothing, as Consul's `?cas=`.
+    AutopilotSetConfig {
+        config: crate::autopilot::AutopilotConfig,
+        cas: Option<u64>,
+    },
 }
 
 impl Command {
@@ -154,6 +162,7 @@ impl Command {
             Command::Txn(_) => "txn",
             Command::Timed { cmd, .. } => cmd.kind(),
             Command::Acl(c) => c.kind(),
+            Command::AutopilotSetConfig { .. } => "autopilot_set_config",
         }
     }
 }
@@ -235,6 +244,9 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
                 Ok(changed) => Response::Applied(changed),
                 Err(reason) => Response::Refused(reason),
             }
+        }
+        Command::AutopilotSetConfig { config, cas } => {
+            return Response::Applied(store.tables.autopilot.set(index, config, *cas))
         }
         Command::KvSet {
             key,

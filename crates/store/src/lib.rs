@@ -6,6 +6,7 @@
 //! task, so the same commands always give the same state.
 
 pub mod acl;
+pub mod autopilot;
 pub mod catalog;
 pub mod command;
 pub mod error;
@@ -49,6 +50,8 @@ pub(crate) struct Tables {
     pub(crate) clock_ms: u64,
     /// Tokens, policies and roles (format 6).
     pub(crate) acl: acl::AclTables,
+    /// The autopilot configuration (format 7).
+    pub(crate) autopilot: autopilot::Autopilot,
 }
 
 /// The whole replicated state: the tables and the history of KV changes.
@@ -77,6 +80,7 @@ impl Store {
                 restored_at: 0,
                 clock_ms: 0,
                 acl: acl::AclTables::default(),
+                autopilot: autopilot::Autopilot::default(),
             },
             history: History::new(history_limit),
         }
@@ -129,6 +133,12 @@ impl Store {
         &self.tables.acl
     }
 
+    /// The stored autopilot configuration, for reads and the leader's
+    /// autopilot.
+    pub fn autopilot(&self) -> &autopilot::Autopilot {
+        &self.tables.autopilot
+    }
+
     /// The leader's time (ms since the epoch) stamped on the latest entry.
     pub fn clock_ms(&self) -> u64 {
         self.tables.clock_ms
@@ -152,6 +162,7 @@ impl Store {
         self.tables.events = restored.tables.events;
         self.tables.sessions = restored.tables.sessions;
         self.tables.acl = restored.tables.acl;
+        self.tables.autopilot = restored.tables.autopilot;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.tables.restored_at = index;
     }

@@ -1,6 +1,6 @@
 //! Snapshot encoding of the whole store, history included, so a watcher can
 //! resume across a snapshot install or a restart; and decoding of every
-//! format an earlier release wrote (2 to 5), upgraded to today's.
+//! format an earlier release wrote (2 to 6), upgraded to today's.
 //!
 //! A snapshot is postcard bytes of `Snapshot`: the format version, then the
 //! store's own `Tables` struct, then the history. The store holds exactly
@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{History, Store, StoreError, Tables};
 
-/// Version 6: the store's `Tables` (with the ACL tables last) then its
-/// history. Version 5 was the same without the ACL tables; version 4 had
-/// the history between the events and the indexes.
-const FORMAT_VERSION: u32 = 6;
+/// Version 7: the store's `Tables` (with the autopilot configuration last)
+/// then its history. Version 6 was the same without the autopilot
+/// configuration, version 5 without the ACL tables too; version 4 had the
+/// history between the events and the indexes.
+const FORMAT_VERSION: u32 = 7;
 
 /// The encoding of a snapshot, for writing (`Snapshot<&Tables, &History>`)
 /// and for reading (`Snapshot<Tables, History>`) alike: one definition, so
@@ -62,7 +63,7 @@ impl Store {
     }
 
     /// Decodes a store written by `encode_snapshot`, or by an earlier
-    /// release in format 2 to 5.
+    /// release in format 2 to 6.
     ///
     /// # Errors
     /// When the bytes are not a snapshot of one of these formats.
@@ -78,6 +79,14 @@ impl Store {
                     postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
                 Store {
                     tables: s.tables,
+                    history: s.history,
+                }
+            }
+            6 => {
+                let s: Snapshot<TablesV6, History> =
+                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+                Store {
+                    tables: s.tables.upgrade(),
                     history: s.history,
                 }
             }
@@ -111,6 +120,35 @@ fn decode_old<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreEr
     Ok(env.store)
 }
 
+/// Version 6, frozen: `Tables` before the autopilot configuration.
+#[derive(Deserialize)]
+struct TablesV6 {
+    kv: crate::kv::KvTable,
+    catalog: crate::catalog::Catalog,
+    events: crate::events::Events,
+    sessions: crate::session::Sessions,
+    last_index: u64,
+    restored_at: u64,
+    clock_ms: u64,
+    acl: crate::acl::AclTables,
+}
+
+impl TablesV6 {
+    fn upgrade(self) -> Tables {
+        Tables {
+            kv: self.kv,
+            catalog: self.catalog,
+            events: self.events,
+            sessions: self.sessions,
+            last_index: self.last_index,
+            restored_at: self.restored_at,
+            clock_ms: self.clock_ms,
+            acl: self.acl,
+            autopilot: crate::autopilot::Autopilot::default(),
+        }
+    }
+}
+
 /// Version 5, frozen: `Tables` before the ACL tables.
 #[derive(Deserialize)]
 struct TablesV5 {
@@ -125,7 +163,7 @@ struct TablesV5 {
 
 impl TablesV5 {
     fn upgrade(self) -> Tables {
-        Tables {
+        TablesV6 {
             kv: self.kv,
             catalog: self.catalog,
             events: self.events,
@@ -135,6 +173,7 @@ impl TablesV5 {
             clock_ms: self.clock_ms,
             acl: crate::acl::AclTables::default(),
         }
+        .upgrade()
     }
 }
 

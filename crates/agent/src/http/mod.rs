@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod agent;
 pub mod agent_self;
+pub mod autopilot;
 pub mod body;
 pub mod catalog;
 pub mod debug;
@@ -316,6 +317,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(acl::routes())
         .route("/v1/agent/monitor", get(monitor::monitor))
         .route("/v1/agent/debug/tasks", get(debug::tasks))
+        .merge(autopilot::routes())
         // Every route above answers other methods with a one-line 405.
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))

@@ -3,6 +3,7 @@
 //! (rs-consul).
 
 mod acl;
+mod autopilot;
 mod blocking;
 mod catalog;
 mod consul_compat;

@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod agent;
+pub mod autopilot;
 pub mod catalog;
 pub mod debug;
 pub mod event;

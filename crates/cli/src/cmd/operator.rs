@@ -1,4 +1,5 @@
-//! `praetor operator raft list-peers|remove-peer`, with Consul's output.
+//! `praetor operator raft list-peers|remove-peer|transfer-leader` and
+//! `praetor operator autopilot …` (`autopilot.rs`), with Consul's output.
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
@@ -11,6 +12,9 @@ pub enum OperatorCommand {
     /// Raft operations.
     #[command(subcommand)]
     Raft(RaftCommand),
+    /// Autopilot: its configuration and state.
+    #[command(subcommand)]
+    Autopilot(super::autopilot::AutopilotCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -19,6 +23,17 @@ pub enum RaftCommand {
     ListPeers(ListPeersArgs),
     /// Removes a server from the Raft configuration.
     RemovePeer(RemovePeerArgs),
+    /// Hands leadership to another server (-id), or to any other.
+    TransferLeader(TransferLeaderArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TransferLeaderArgs {
+    #[command(flatten)]
+    http: HttpArgs,
+    /// The new leader's node ID (or Raft id).
+    #[arg(long)]
+    id: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -40,7 +55,10 @@ pub struct RemovePeerArgs {
 }
 
 pub async fn run(c: OperatorCommand) -> anyhow::Result<()> {
-    let OperatorCommand::Raft(c) = c;
+    let c = match c {
+        OperatorCommand::Raft(c) => c,
+        OperatorCommand::Autopilot(c) => return super::autopilot::run(c).await,
+    };
     match c {
         RaftCommand::ListPeers(a) => {
             let cfg = a
@@ -77,6 +95,14 @@ pub async fn run(c: OperatorCommand) -> anyhow::Result<()> {
                 (None, addr) => ("address", addr.unwrap_or_default()),
             };
             output::line(&format!("Removed peer with {kind} {value:?}"));
+            Ok(())
+        }
+        RaftCommand::TransferLeader(a) => {
+            a.http
+                .client()?
+                .operator_raft_transfer_leader(a.id.as_deref())
+                .await?;
+            output::line("Success");
             Ok(())
         }
     }

@@ -54,6 +54,7 @@ pub fn authorize_command(authz: &Authz, store: &Store, cmd: &Command) -> Result<
         Command::Txn(ops) => ops.iter().try_for_each(|op| txn_op(authz, store, op)),
         Command::Acl(praetor_store::acl::AclCommand::Bootstrap { .. }) => Ok(()),
         Command::Acl(_) => authz.require_global(Global::Acl, Write),
+        Command::AutopilotSetConfig { .. } => authz.require_global(Global::Operator, Write),
         // The leader's own commands and a restore replace or stamp state
         // wholesale: management only.
         Command::Restore(_)

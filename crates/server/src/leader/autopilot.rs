@@ -5,6 +5,12 @@
 //! longer than `dead_server_timeout` are removed when the remaining voters
 //! keep `min_quorum` and a working majority; a stale Raft id whose address a
 //! new server now uses is removed. Never removes the leader itself.
+//!
+//! The settings are read at every round (`Server::autopilot_settings`):
+//! the configuration an operator stored through the log wins over the
+//! agent's `autopilot` block, so every leader acts on the same one. A new
+//! server is added only once it has been alive for
+//! `server_stabilization_time` (Consul promotes after that long healthy).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,10 +21,11 @@ use crate::Server;
 
 /// The leader's reconciliation of the Raft configuration with the members.
 pub(super) struct Autopilot {
-    cleanup_dead_servers: bool,
-    min_quorum: usize,
-    dead_server_timeout: Duration,
+    /// The agent's settings, used until a configuration is stored.
+    defaults: AutopilotConfig,
     datacenter: String,
+    /// When each server not yet a voter was first seen alive, by Raft id.
+    alive_since: HashMap<u64, Instant>,
     /// When each server was first seen failed, by Raft id.
     failed_since: HashMap<u64, Instant>,
     /// When adding each server last failed and was logged, by Raft id: a
@@ -33,10 +40,9 @@ const ADD_FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 impl Autopilot {
     pub(super) fn new(cfg: &AutopilotConfig, datacenter: &str) -> Self {
         Autopilot {
-            cleanup_dead_servers: cfg.cleanup_dead_servers,
-            min_quorum: cfg.min_quorum as usize,
-            dead_server_timeout: cfg.dead_server_timeout,
+            defaults: cfg.clone(),
             datacenter: datacenter.to_owned(),
+            alive_since: HashMap::new(),
             failed_since: HashMap::new(),
             add_failure_logged: HashMap::new(),
         }
@@ -47,6 +53,7 @@ impl Autopilot {
     /// servers failed for longer than the dead-server timeout when the
     /// remaining voters keep a working majority.
     pub(super) async fn reconcile(&mut self, members: &[MemberView], server: &Server) {
+        let settings = server.autopilot_settings(&self.defaults);
         let status = server.status();
         let config: HashMap<u64, (String, bool)> = status
             .members
@@ -60,6 +67,11 @@ impl Autopilot {
         let now = Instant::now();
         self.add_failure_logged
             .retain(|id, _| servers.iter().any(|m| m.raft_id == Some(*id)));
+        self.alive_since.retain(|id, _| {
+            servers
+                .iter()
+                .any(|m| m.raft_id == Some(*id) && m.status == MemberStatus::Alive)
+        });
         self.failed_since.retain(|id, _| {
             servers
                 .iter()
@@ -72,7 +84,11 @@ impl Autopilot {
             match m.status {
                 MemberStatus::Alive | MemberStatus::Leaving => {
                     let present = config.get(&id).is_some_and(|(_, voter)| *voter);
-                    if !present && m.status == MemberStatus::Alive {
+                    let stable = m.status == MemberStatus::Alive && {
+                        let since = *self.alive_since.entry(id).or_insert(now);
+                        now.duration_since(since) >= settings.server_stabilization_time
+                    };
+                    if !present && stable {
                         tracing::debug!(server = %m.name, id, %addr, "adding server to the raft configuration");
                         let failure = match tokio::time::timeout(
                             ADD_SERVER_TIMEOUT,
@@ -111,11 +127,11 @@ impl Autopilot {
                 }
                 MemberStatus::Failed => {
                     let since = *self.failed_since.entry(id).or_insert(now);
-                    if self.cleanup_dead_servers
+                    if settings.cleanup_dead_servers
                         && config.contains_key(&id)
                         && id != server.id()
-                        && now.duration_since(since) >= self.dead_server_timeout
-                        && self.safe_to_remove(&config, members)
+                        && now.duration_since(since) >= settings.dead_server_timeout
+                        && safe_to_remove(settings.min_quorum as usize, &config, members)
                     {
                         tracing::info!(server = %m.name, id, "removing server failed for longer than dead_server_timeout");
                         if let Err(e) = server.remove_voter(id).await {
@@ -141,14 +157,16 @@ impl Autopilot {
             }
         }
     }
+}
 
-    /// Removing one voter keeps at least `min_quorum` voters and a majority
-    /// of the remaining voters alive.
-    fn safe_to_remove(
-        &self,
-        config: &HashMap<u64, (String, bool)>,
-        members: &[MemberView],
-    ) -> bool {
+/// Removing one voter keeps at least `min_quorum` voters and a majority of
+/// the remaining voters alive.
+fn safe_to_remove(
+    min_quorum: usize,
+    config: &HashMap<u64, (String, bool)>,
+    members: &[MemberView],
+) -> bool {
+    {
         let voters: Vec<u64> = config
             .iter()
             .filter(|(_, (_, v))| *v)
@@ -163,6 +181,6 @@ impl Autopilot {
                     .any(|m| m.raft_id == Some(**id) && m.status == MemberStatus::Alive)
             })
             .count();
-        remaining >= self.min_quorum.max(1) && alive > remaining / 2
+        remaining >= min_quorum.max(1) && alive > remaining / 2
     }
 }

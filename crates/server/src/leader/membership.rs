@@ -22,6 +22,18 @@ pub trait Membership: Send + Sync + 'static {
     fn changes(&self) -> MemberChanges;
 }
 
+/// A shared membership is the membership it shares (the leader duties and
+/// the health report read the same one).
+impl<T: Membership + ?Sized> Membership for std::sync::Arc<T> {
+    fn members(&self) -> Vec<MemberView> {
+        (**self).members()
+    }
+
+    fn changes(&self) -> MemberChanges {
+        (**self).changes()
+    }
+}
+
 /// Whether a member runs a server (Consul's `role` tag).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemberRole {

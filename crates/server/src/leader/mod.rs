@@ -45,7 +45,10 @@ const PEER_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long adding a server (catching up as a learner) may take.
 const ADD_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Consul's `autopilot` block (the parts Praetor acts on).
+/// Consul's `autopilot` block (the parts Praetor acts on): from the
+/// agent's configuration until an operator stores one through `PUT
+/// /v1/operator/autopilot/configuration` (`praetor_store::autopilot`),
+/// which then wins on every server (`autopilot_settings`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AutopilotConfig {
     /// Remove failed servers from Raft (`cleanup_dead_servers`).
@@ -53,8 +56,69 @@ pub struct AutopilotConfig {
     /// Never shrink the voters below this many by cleanup (`min_quorum`).
     pub min_quorum: u32,
     /// How long a server must have been failed before cleanup removes it
-    /// (Praetor's `dead_server_timeout`).
+    /// (Praetor's `dead_server_timeout`; not part of the stored
+    /// configuration, so always the agent's).
     pub dead_server_timeout: Duration,
+    /// A server not heard from by the leader for longer is unhealthy
+    /// (`last_contact_threshold`; Consul's 200ms).
+    pub last_contact_threshold: Duration,
+    /// A server trailing the leader's log by more entries is unhealthy
+    /// (`max_trailing_logs`; Consul's 250).
+    pub max_trailing_logs: u64,
+    /// How long a new server must have been alive before it is added to
+    /// the voters (`server_stabilization_time`; Consul's 10s).
+    pub server_stabilization_time: Duration,
+}
+
+impl AutopilotConfig {
+    /// Consul's defaults, with `dead_server_timeout` as given.
+    pub fn consul_defaults(dead_server_timeout: Duration) -> Self {
+        AutopilotConfig {
+            cleanup_dead_servers: true,
+            min_quorum: 0,
+            dead_server_timeout,
+            last_contact_threshold: Duration::from_millis(200),
+            max_trailing_logs: 250,
+            server_stabilization_time: Duration::from_secs(10),
+        }
+    }
+
+    /// These settings as the store keeps them (indexes 0: not stored).
+    pub fn to_stored(&self) -> praetor_store::autopilot::AutopilotConfig {
+        praetor_store::autopilot::AutopilotConfig {
+            cleanup_dead_servers: self.cleanup_dead_servers,
+            last_contact_threshold_ms: self.last_contact_threshold.as_millis() as u64,
+            max_trailing_logs: self.max_trailing_logs,
+            min_quorum: u64::from(self.min_quorum),
+            server_stabilization_time_ms: self.server_stabilization_time.as_millis() as u64,
+            ..Default::default()
+        }
+    }
+
+    /// The settings a stored configuration gives, keeping this one's
+    /// `dead_server_timeout`.
+    pub fn with_stored(&self, stored: &praetor_store::autopilot::AutopilotConfig) -> Self {
+        AutopilotConfig {
+            cleanup_dead_servers: stored.cleanup_dead_servers,
+            min_quorum: u32::try_from(stored.min_quorum).unwrap_or(u32::MAX),
+            dead_server_timeout: self.dead_server_timeout,
+            last_contact_threshold: Duration::from_millis(stored.last_contact_threshold_ms),
+            max_trailing_logs: stored.max_trailing_logs,
+            server_stabilization_time: Duration::from_millis(stored.server_stabilization_time_ms),
+        }
+    }
+}
+
+impl Server {
+    /// The autopilot settings in force: the stored configuration when an
+    /// operator wrote one, else `defaults` (the agent's configuration).
+    pub fn autopilot_settings(&self, defaults: &AutopilotConfig) -> AutopilotConfig {
+        let st = self.shared.read();
+        match st.store.autopilot().config() {
+            Some(stored) => defaults.with_stored(stored),
+            None => defaults.clone(),
+        }
+    }
 }
 
 /// What the leader's duties need to know of this server's configuration.
@@ -78,6 +142,8 @@ impl Server {
     /// stop token), and `shutdown` waits for them.
     pub fn spawn_leader_duties<M: Membership>(&self, membership: M, cfg: LeaderConfig) {
         self.leadership.duties_started();
+        let membership = std::sync::Arc::new(membership);
+        self.health.give(membership.clone(), cfg.autopilot.clone());
         self.tasks.spawn(run_leader_duties(
             self.clone(),
             membership,

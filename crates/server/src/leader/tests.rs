@@ -201,9 +201,8 @@ fn config(bootstrap_expect: u32, autopilot: AutopilotConfig) -> LeaderConfig {
 /// then the only thing that holds a removal back).
 fn cleanup_at_once() -> AutopilotConfig {
     AutopilotConfig {
-        cleanup_dead_servers: true,
-        min_quorum: 0,
-        dead_server_timeout: Duration::ZERO,
+        server_stabilization_time: Duration::ZERO,
+        ..AutopilotConfig::consul_defaults(Duration::ZERO)
     }
 }
 
@@ -399,6 +398,36 @@ async fn autopilot_removes_a_failed_server_only_when_a_majority_of_the_rest_is_a
         (v == [1, 2]).then_some(()).ok_or(format!("{v:?}"))
     })
     .await;
+    for n in [a, b, c] {
+        n.stop().await;
+    }
+}
+
+/// A configuration stored through the log (`PUT
+/// /v1/operator/autopilot/configuration`) wins over the agent's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_acts_on_the_stored_configuration_over_the_agents() {
+    let ([a, b, c], pool, view) = three_servers(cleanup_at_once()).await;
+    let stored = praetor_store::autopilot::AutopilotConfig {
+        cleanup_dead_servers: false,
+        ..cleanup_at_once().to_stored()
+    };
+    let (_, answer) = a
+        .server
+        .write(praetor_store::Command::AutopilotSetConfig {
+            config: stored,
+            cas: None,
+        })
+        .await
+        .expect("the configuration is written");
+    assert!(answer.ok(), "{answer:?}");
+    pool.set_status(&["s3"], MemberStatus::Failed);
+    pass_rounds(&pool, &view, 3).await;
+    assert_eq!(
+        a.voters(),
+        [1, 2, 3],
+        "removed with cleanup_dead_servers off"
+    );
     for n in [a, b, c] {
         n.stop().await;
     }

@@ -218,10 +218,12 @@ macro_rules! from_wire {
 }
 
 mod acl;
+mod operator;
 pub use acl::{
     AclPolicyList, AclPolicyRead, AclResolve, AclRoleAnswer, AclRoleList, AclRoleRead,
     AclTokenAnswer, AclTokenList, AclTokenRead,
 };
+pub use operator::{AutopilotConfiguration, Usage, UsageCounts};
 
 wire!(
     KvGet,
@@ -252,6 +254,8 @@ wire!(
     AclRoleList,
     AclResolve,
     ServiceInstances,
+    AutopilotConfiguration,
+    Usage,
 );
 
 /// One key (`GET /v1/kv/<key>`): its entry, if any.

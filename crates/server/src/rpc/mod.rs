@@ -76,6 +76,12 @@ pub enum Request {
     Ping,
     /// Would the receiver vote for this candidate? (Changes nothing.)
     PreVote(crate::PreVote),
+    /// Stand for election now (from the leader handing over, `transfer.rs`).
+    TimeoutNow(crate::transfer::TimeoutNow),
+    /// Hand leadership to this server, or to any other (on the leader).
+    TransferLeader(Option<u64>),
+    /// The leader's view of its servers' health (`autopilot_health.rs`).
+    AutopilotHealth,
 }
 
 /// The answer to a `Request`, variant for variant.
@@ -96,6 +102,10 @@ pub enum Reply {
     Error(String),
     /// The answer to a pre-vote.
     PreVote(bool),
+    /// The new leader's Raft id, or why leadership was not transferred.
+    Transferred(Result<u64, WireError>),
+    /// The leader's view of its servers' health, or why not.
+    AutopilotHealth(Result<crate::autopilot_health::RaftHealth, WireError>),
 }
 
 impl Reply {

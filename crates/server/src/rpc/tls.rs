@@ -106,6 +106,8 @@ fn server_only(req: &Request) -> bool {
             | Request::InstallSnapshot(_)
             | Request::PreVote(_)
             | Request::RemovePeer(_)
+            | Request::TimeoutNow(_)
+            | Request::TransferLeader(_)
     )
 }
 

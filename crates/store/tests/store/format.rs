@@ -13,9 +13,9 @@
 //!   bytes (`tests/golden/commands.hex`), and a probe that fails when a
 //!   variant is added without a golden example;
 //! - a populated store's snapshot (and its restore body) against
-//!   `tests/golden/snapshot_v6.hex`, decoding back to the same store, and
-//!   the same store in formats 4 and 5 (`snapshot_v4.hex`, `snapshot_v5.hex`,
-//!   frozen) decoding to it;
+//!   `tests/golden/snapshot_v7.hex`, decoding back to the same store, and
+//!   the same store in formats 4, 5 and 6 (`snapshot_v4.hex`,
+//!   `snapshot_v5.hex`, `snapshot_v6.hex`, frozen) decoding to it;
 //! - a round-trip property over arbitrary commands, and decoding arbitrary
 //!   bytes never panics.
 
@@ -30,6 +30,7 @@ use praetor_store::acl::{
     AclCommand, NodeIdentity, Policy as AclPolicy, Role as AclRole, ServiceIdentity,
     Token as AclToken,
 };
+use praetor_store::autopilot::AutopilotConfig;
 use praetor_store::catalog::NodeHealth;
 use praetor_store::txn::{CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp};
 use praetor_store::{Change, Command, HistoryError, Store};
@@ -444,6 +445,13 @@ fn examples() -> Vec<(&'static str, Command)> {
                 initial_management: Some(acl_token()),
             }),
         ),
+        (
+            "autopilot_set_config",
+            Command::AutopilotSetConfig {
+                config: autopilot_config(),
+                cas: Some(12),
+            },
+        ),
     ]
 }
 
@@ -498,6 +506,21 @@ fn acl_role() -> AclRole {
         hash: "aGFzaA==".into(),
         create_index: 5,
         modify_index: 6,
+    }
+}
+
+fn autopilot_config() -> AutopilotConfig {
+    AutopilotConfig {
+        cleanup_dead_servers: true,
+        last_contact_threshold_ms: 200,
+        max_trailing_logs: 250,
+        min_quorum: 3,
+        server_stabilization_time_ms: 10_000,
+        redundancy_zone_tag: "zone".into(),
+        disable_upgrade_migration: true,
+        upgrade_version_tag: "build".into(),
+        create_index: 11,
+        modify_index: 12,
     }
 }
 
@@ -676,6 +699,13 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
                 create: false,
             }),
         ),
+        (
+            "autopilot_set_config_empty",
+            Command::AutopilotSetConfig {
+                config: AutopilotConfig::default(),
+                cas: None,
+            },
+        ),
     ]
 }
 
@@ -714,6 +744,7 @@ fn variant_name(cmd: &Command) -> &'static str {
         Command::Txn(_) => "txn",
         Command::Timed { .. } => "timed",
         Command::Acl(_) => "acl",
+        Command::AutopilotSetConfig { .. } => "autopilot_set_config",
     }
 }
 
@@ -920,11 +951,15 @@ fn the_golden_transaction_has_an_operation_of_every_kind() {
 
 // ------------------------------------------------------ snapshot tests
 
-const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v6.hex");
+const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v7.hex");
 
 /// The snapshot format version the golden bytes are of (the first byte of
 /// every snapshot, `FORMAT_VERSION` in crates/store/src/snapshot.rs).
-const SNAPSHOT_VERSION: u8 = 6;
+const SNAPSHOT_VERSION: u8 = 7;
+
+/// `populated_store_v6` in format 6, as the previous release wrote it
+/// (frozen: never regenerate it).
+const SNAPSHOT_V6_GOLDEN: &str = include_str!("../golden/snapshot_v6.hex");
 
 /// `populated_store` in format 5, as the previous release wrote it (frozen:
 /// never regenerate it).
@@ -1109,6 +1144,21 @@ fn populated_store_v6() -> Store {
     store
 }
 
+/// `populated_store_v6` with a stored autopilot configuration (format 7).
+fn populated_store_v7() -> Store {
+    let mut store = populated_store_v6();
+    let index = store.last_index() + 1;
+    let answer = store.apply(
+        index,
+        &Command::AutopilotSetConfig {
+            config: autopilot_config(),
+            cas: Some(0),
+        },
+    );
+    assert!(answer.ok(), "setting up the golden store: {answer:?}");
+    store
+}
+
 /// The changes the history keeps, and the index it is complete from.
 fn kept_history(store: &Store) -> (u64, Vec<Change>) {
     let from = match store.history().since("", 0, 0) {
@@ -1146,12 +1196,12 @@ fn observable(store: &Store) -> String {
         store.acl().policies().collect::<Vec<_>>(),
         store.acl().roles().collect::<Vec<_>>(),
         (store.acl().index(), store.acl().bootstrapped()),
-    )
+    ) + &format!("\n{:?}", store.autopilot())
 }
 
 #[test]
 fn the_golden_store_has_something_in_every_table() {
-    let store = populated_store_v6();
+    let store = populated_store_v7();
     assert_eq!(store.catalog().nodes().1.len(), 2);
     assert_eq!(store.catalog().services().1.len(), 1);
     assert_eq!(store.catalog().checks_in_state("any").1.len(), 4);
@@ -1173,6 +1223,7 @@ fn the_golden_store_has_something_in_every_table() {
     assert_eq!(store.acl().tokens().count(), 2);
     assert_eq!(store.acl().policies().count(), 2);
     assert_eq!(store.acl().roles().count(), 1);
+    assert_eq!(store.autopilot().config().map(|c| c.min_quorum), Some(3));
     let (from, kept) = kept_history(&store);
     assert!(from > 0, "the oldest KV changes left the history");
     assert_eq!(kept.len(), 4);
@@ -1181,7 +1232,7 @@ fn the_golden_store_has_something_in_every_table() {
 #[test]
 fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store_v6();
+    let store = populated_store_v7();
     for (name, bytes) in [
         ("snapshot", store.encode_snapshot().expect("encodes")),
         ("state", store.encode_state().expect("encodes")),
@@ -1205,10 +1256,10 @@ fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
 #[test]
 fn the_golden_snapshot_decodes_to_the_same_store() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store_v6();
+    let store = populated_store_v7();
     let bytes = golden
         .get("snapshot")
-        .expect("tests/golden/snapshot_v6.hex has [snapshot]");
+        .expect("tests/golden/snapshot_v7.hex has [snapshot]");
     let back = Store::decode_snapshot(bytes).unwrap_or_else(|e| {
         panic!("{FORMAT_CHANGED}\n\nthe golden snapshot no longer decodes: {e}")
     });
@@ -1223,7 +1274,7 @@ fn the_golden_snapshot_decodes_to_the_same_store() {
     // The restore body decodes to the same tables, its history empty.
     let state = golden
         .get("state")
-        .expect("tests/golden/snapshot_v6.hex has [state]");
+        .expect("tests/golden/snapshot_v7.hex has [state]");
     let restored = Store::decode_snapshot(state)
         .unwrap_or_else(|e| panic!("{FORMAT_CHANGED}\n\nthe golden state no longer decodes: {e}"));
     assert_same_tables(&restored, &store);
@@ -1260,10 +1311,35 @@ fn assert_same_tables(got: &Store, want: &Store) {
         got.acl().roles().collect::<Vec<_>>(),
         want.acl().roles().collect::<Vec<_>>()
     );
+    assert_eq!(got.autopilot(), want.autopilot());
     assert_eq!(
         (got.last_index(), got.clock_ms(), got.restored_at()),
         (want.last_index(), want.clock_ms(), want.restored_at())
     );
+}
+
+/// Format 6 (the previous release's snapshots and `Restore` bodies) still
+/// decodes, to the same store with no autopilot configuration, and is
+/// written back in today's format with nothing lost.
+#[test]
+fn a_version_6_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
+    let store = populated_store_v6();
+    let old = golden_blocks(SNAPSHOT_V6_GOLDEN);
+    assert_eq!(old["snapshot"][0], 6, "snapshot_v6.hex is format 6");
+    let back = Store::decode_snapshot(&old["snapshot"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 6 golden snapshot no longer decodes: {e}")
+    });
+    assert_eq!(observable(&back), observable(&store));
+    assert_eq!(back.autopilot().config(), None);
+    assert_eq!(
+        back.encode_snapshot().expect("encodes"),
+        store.encode_snapshot().expect("encodes")
+    );
+    let restored = Store::decode_snapshot(&old["state"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 6 golden state no longer decodes: {e}")
+    });
+    assert_same_tables(&restored, &store);
+    assert!(restored.history().is_empty());
 }
 
 /// Formats 4 and 5 (earlier releases' snapshots and `Restore` bodies in

@@ -11,6 +11,7 @@ mod keyring;
 mod kv;
 mod operate;
 mod logs;
+mod operator;
 mod tls;
 mod watch;
 

@@ -16,6 +16,7 @@ mod health;
 mod locks;
 mod logs;
 mod membership;
+mod operator;
 mod partition;
 mod peers;
 mod restart;

@@ -12,6 +12,7 @@ mod endpoints;
 mod filtering;
 mod introspect;
 mod monitor;
+mod operator;
 
 use std::time::Duration;
 

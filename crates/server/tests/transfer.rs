@@ -1,0 +1,153 @@
+//! Leadership transfer (`Server::transfer_leader`, Raft's TimeoutNow) on
+//! three servers in one process over real RPC on loopback: leadership
+//! moves to the server named, from the leader or through a follower, and
+//! every write acknowledged before, during and after the transfer is on
+//! every server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use praetor_server::{rpc, Server, ServerConfig};
+use praetor_store::Command;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+struct Node {
+    server: Server,
+    stop: CancellationToken,
+    addr: String,
+}
+
+async fn node(id: u64, bootstrap: bool) -> Node {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let stop = CancellationToken::new();
+    let server = Server::start(ServerConfig {
+        node_id: id,
+        rpc_addr: addr.clone(),
+        data_dir: None,
+        snapshot_threshold: 1000,
+        trailing_logs: 100,
+        history_limit: 1000,
+        bootstrap,
+        leader_wait: Duration::from_secs(7),
+        stop: stop.clone(),
+        metrics: praetor_server::ServerMetrics::global(),
+        acl: praetor_server::acl::AclConfig::default(),
+    })
+    .await
+    .unwrap();
+    tokio::spawn(rpc::serve(listener, Arc::new(server.clone()), stop.clone()));
+    Node { server, stop, addr }
+}
+
+fn set(k: &str) -> Command {
+    Command::KvSet {
+        key: k.into(),
+        value: b"v".to_vec(),
+        flags: 0,
+        cas: None,
+    }
+}
+
+async fn wait_until(what: &str, mut f: impl FnMut() -> Result<(), String>) {
+    praetor_testwait::wait_until(Duration::from_secs(15), what, &mut f)
+        .await
+        .unwrap();
+}
+
+fn has(s: &Server, k: &str) -> bool {
+    s.shared().read().store.kv().get(k).is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_moves_to_the_server_named_and_keeps_every_acknowledged_write() {
+    let a = node(1, true).await;
+    wait_until("a leader", || {
+        praetor_testwait::check(a.server.is_leader(), || "no leader yet".into())
+    })
+    .await;
+    let b = node(2, false).await;
+    let c = node(3, false).await;
+    a.server.add_voter(2, &b.addr).await.unwrap();
+    a.server.add_voter(3, &c.addr).await.unwrap();
+    let nodes = [&a, &b, &c];
+
+    info!("--- writes acknowledged before the transfer");
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        let key = format!("before/{i}");
+        let (_, r) = a.server.write(set(&key)).await.unwrap();
+        assert!(r.ok());
+        acked.push(key);
+    }
+
+    info!("--- transfer to server 3 while a follower keeps writing");
+    let writer = {
+        let b = b.server.clone();
+        tokio::spawn(async move {
+            let mut done = Vec::new();
+            for i in 0..40 {
+                let key = format!("during/{i}");
+                if let Ok((_, r)) = b.write(set(&key)).await {
+                    if r.ok() {
+                        done.push(key);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            done
+        })
+    };
+    let new = a.server.transfer_leader(Some(3)).await.unwrap();
+    assert_eq!(new, 3);
+    wait_until("server 3 to lead with its lease", || {
+        praetor_testwait::check(c.server.is_leader(), || {
+            format!("leaders seen: {:?}", nodes.map(|n| n.server.leader()))
+        })
+    })
+    .await;
+    acked.extend(writer.await.unwrap());
+
+    info!("--- writes acknowledged after the transfer");
+    for i in 0..20 {
+        let key = format!("after/{i}");
+        let (_, r) = a.server.write(set(&key)).await.unwrap();
+        assert!(r.ok());
+        acked.push(key);
+    }
+
+    info!("--- back to any other server, asked through a follower");
+    let back = b.server.transfer_leader(None).await.unwrap();
+    assert_ne!(back, 3);
+    let (_, r) = c.server.write(set("last")).await.unwrap();
+    assert!(r.ok());
+    acked.push("last".into());
+
+    for n in nodes {
+        let s = n.server.clone();
+        let keys = acked.clone();
+        wait_until("every acknowledged write on every server", move || {
+            let missing: Vec<&String> = keys.iter().filter(|k| !has(&s, k)).collect();
+            praetor_testwait::check(missing.is_empty(), || format!("missing {missing:?}"))
+        })
+        .await;
+    }
+
+    info!("--- a transfer to a server outside the configuration is refused");
+    let leader = nodes
+        .into_iter()
+        .find(|n| n.server.is_leader())
+        .expect("a leader");
+    assert!(leader.server.transfer_leader(Some(99)).await.is_err());
+    assert!(leader
+        .server
+        .transfer_leader(Some(leader.server.id()))
+        .await
+        .is_err());
+
+    for n in [a, b, c] {
+        n.stop.cancel();
+        n.server.shutdown().await;
+    }
+}
