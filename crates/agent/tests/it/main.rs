@@ -5,6 +5,7 @@
 mod acl;
 mod blocking;
 mod catalog;
+mod check_defs;
 mod durability;
 mod errors;
 mod event;
