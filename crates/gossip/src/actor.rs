@@ -56,9 +56,11 @@ pub(crate) enum Input {
     Backlog { reply: oneshot::Sender<usize> },
     /// Leave foca's pool (declare ourselves down to a few members).
     LeaveCluster { reply: oneshot::Sender<()> },
-    /// Move a failed member to left and gossip it so.
+    /// Gossip a leave intent for a member (a failed one becomes left, an
+    /// alive one leaving until it refutes); `prune`: forget it everywhere.
     ForceLeave {
         node: String,
+        prune: bool,
         reply: oneshot::Sender<Result<(), GossipError>>,
     },
 }
@@ -363,27 +365,38 @@ impl Actor {
                 }
                 let _ = reply.send(());
             }
-            Input::ForceLeave { node, reply } => {
-                let _ = reply.send(self.force_leave(node));
+            Input::ForceLeave { node, prune, reply } => {
+                let _ = reply.send(self.force_leave(node, prune));
             }
         }
     }
 
-    fn force_leave(&mut self, node: String) -> Result<(), GossipError> {
+    /// Serf's `forceLeave`: a leave intent for `node` as if it had sent
+    /// one, so a failed member becomes left and an alive one leaving (it
+    /// refutes the intent and is alive again, as in Serf). With `prune` a
+    /// member that is not alive is also forgotten, here and, by a gossiped
+    /// fact, everywhere; an alive member is never pruned (it would be
+    /// listed again at once; Consul's docs say so of an alive agent).
+    fn force_leave(&mut self, node: String, prune: bool) -> Result<(), GossipError> {
         let found = lock(&self.table).get(&node);
-        match found {
-            None => Err(GossipError::UnknownMember { node }),
-            Some((MemberStatus::Left, _)) => Ok(()),
-            Some((MemberStatus::Failed, id)) => {
-                tracing::info!(member = %node, "forcing a failed member to leave");
-                if let Err(error) = self.foca.add_broadcast(&Fact::Leave { id }.encode()) {
-                    tracing::warn!(%error, "queueing a forced leave");
-                }
-                self.step("force leave", |foca, rt| foca.gossip(rt));
-                Ok(())
+        let Some((status, id)) = found else {
+            return Err(GossipError::UnknownMember { node });
+        };
+        if matches!(status, MemberStatus::Alive | MemberStatus::Failed) {
+            tracing::info!(member = %node, %status, "forcing a member to leave");
+            if let Err(error) = self.foca.add_broadcast(&Fact::Leave { id: id.clone() }.encode()) {
+                tracing::warn!(%error, "queueing a forced leave");
             }
-            Some((status, _)) => Err(GossipError::NotFailed { node, status }),
         }
+        if prune && status != MemberStatus::Alive {
+            tracing::info!(member = %node, "pruning a member from the member list");
+            if let Err(error) = self.foca.add_broadcast(&Fact::Prune { id }.encode()) {
+                tracing::warn!(%error, "queueing a prune");
+            }
+        }
+        self.step("force leave", |foca, rt| foca.gossip(rt));
+        self.flush(Instant::now());
+        Ok(())
     }
 
     /// Our full state for a push/pull exchange; `None` once we left.

@@ -189,6 +189,21 @@ impl Table {
                 entry.leave = true;
                 news
             }
+            Fact::Prune { id } => {
+                let known = self
+                    .entries
+                    .get(&id.name)
+                    .is_some_and(|e| e.id.generation <= id.generation && e.live != Live::Alive);
+                if id.name == self.local || !known {
+                    return false;
+                }
+                if let Some(member) = self.entries.remove(&id.name).and_then(|e| e.published) {
+                    tracing::info!(member = %member.name, "member pruned");
+                    self.events.push(MemberEvent::Reap(member));
+                    self.version += 1;
+                }
+                true
+            }
         }
     }
 
