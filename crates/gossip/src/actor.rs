@@ -384,7 +384,10 @@ impl Actor {
         };
         if matches!(status, MemberStatus::Alive | MemberStatus::Failed) {
             tracing::info!(member = %node, %status, "forcing a member to leave");
-            if let Err(error) = self.foca.add_broadcast(&Fact::Leave { id: id.clone() }.encode()) {
+            if let Err(error) = self
+                .foca
+                .add_broadcast(&Fact::Leave { id: id.clone() }.encode())
+            {
                 tracing::warn!(%error, "queueing a forced leave");
             }
         }

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-
 /// What went wrong starting the gossip pool or acting on it.
 #[derive(Debug, thiserror::Error)]
 pub enum GossipError {

@@ -66,9 +66,7 @@ async fn a_client_that_leaves_is_left_a_killed_one_failed_until_force_leave() ->
         );
     }
 
-    info!(
-        "--- force-leave of an unknown node fails with a reason; an alive one refutes it"
-    );
+    info!("--- force-leave of an unknown node fails with a reason; an alive one refutes it");
     let out = cluster.cli("s1", &["force-leave", "nobody"])?.run()?;
     out.assert_code(1);
     assert!(out.stderr.contains("nobody"), "{out:?}");
