@@ -428,6 +428,14 @@ impl Table {
         Some((entry.published.as_ref()?.status, entry.id.clone()))
     }
 
+    /// The identity and node ID of `name` while it is alive (as foca last
+    /// reported) and its tags are known.
+    pub(crate) fn alive_node_id(&self, name: &str) -> Option<(Ident, String)> {
+        let entry = self.entries.get(name)?;
+        let (_, tags) = entry.tags.as_ref()?;
+        (entry.live == Live::Alive).then(|| (entry.id.clone(), tags.node_id.clone()))
+    }
+
     /// The identities of the alive members other than us.
     pub(crate) fn alive_others(&self) -> Vec<Ident> {
         self.entries
