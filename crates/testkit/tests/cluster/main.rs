@@ -14,6 +14,7 @@ mod gossip_encryption;
 mod health;
 mod locks;
 mod membership;
+mod name_conflict;
 mod partition;
 mod peers;
 mod restart;
