@@ -182,6 +182,45 @@ pub fn catalog_service(
     Ok((svc, b.modify_index))
 }
 
+/// The `Type` of each check of a catalog register body (`Check`,
+/// `Checks`) that names one, by check ID (the name when there is no ID),
+/// as Consul's catalog keeps it. A body that does not decode gives none
+/// (the register itself reports why).
+pub fn check_types(body: &[u8]) -> BTreeMap<String, String> {
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Typed {
+        #[serde(rename = "CheckID")]
+        check_id: String,
+        name: String,
+        #[serde(rename = "Type")]
+        kind: String,
+    }
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Body {
+        check: Option<Typed>,
+        checks: Vec<Typed>,
+    }
+    let body: Body = serde_json::from_slice(body)
+        .ok()
+        .and_then(|v| decode(v).ok())
+        .unwrap_or_default();
+    body.check
+        .into_iter()
+        .chain(body.checks)
+        .filter(|c| !c.kind.is_empty())
+        .map(|c| {
+            let id = if c.check_id.is_empty() {
+                c.name
+            } else {
+                c.check_id
+            };
+            (id, c.kind)
+        })
+        .collect()
+}
+
 /// The service and checks a registration body describes.
 ///
 /// # Errors

@@ -183,7 +183,10 @@ pub async fn register(
     }
     let (index, resp) = state
         .backend
-        .write(caller.token(), Command::CatalogRegister(req.into()))
+        .write(
+            caller.token(),
+            Command::catalog_register(req.into(), crate::definition::check_types(&body)),
+        )
         .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));

@@ -106,3 +106,71 @@ async fn a_ttl_check_goes_critical_within_a_tenth_of_its_ttl_after_its_last_pass
     }
     a.shutdown().await;
 }
+
+/// The `Type` of `id` in a list of checks.
+fn type_of(list: &serde_json::Value, id: &str) -> Option<String> {
+    list.as_array()?
+        .iter()
+        .find(|c| c["CheckID"] == id)?
+        .get("Type")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checks_type_is_shown_by_the_health_endpoints_as_by_the_agent() {
+    let a = TestAgent::dev().await;
+    let r = a
+        .put_json(
+            "/v1/agent/service/register",
+            json!({"ID": "web1", "Name": "web", "Port": 1,
+                   "Checks": [
+                       {"CheckID": "web-ttl", "TTL": "60s", "Status": "passing"},
+                       {"CheckID": "web-tcp", "TCP": "127.0.0.1:1", "Interval": "10s"}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    tracing::info!("--- anti-entropy carries each check's Type to the catalog");
+    let node = a.get_json("/v1/agent/self").await["Config"]["NodeName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    praetor_testwait::wait_for(
+        Duration::from_secs(10),
+        "typed checks in the catalog",
+        || {
+            let a = &a;
+            async move {
+                let checks = a.get_json("/v1/health/checks/web").await;
+                match (type_of(&checks, "web-ttl"), type_of(&checks, "web-tcp")) {
+                    (Some(t), Some(p)) if t == "ttl" && p == "tcp" => Ok(()),
+                    _ => Err(checks.to_string()),
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let entries = a.get_json("/v1/health/service/web").await;
+    assert_eq!(
+        type_of(&entries[0]["Checks"], "web-ttl").as_deref(),
+        Some("ttl")
+    );
+    let on_node = a.get_json(&format!("/v1/health/node/{node}")).await;
+    assert_eq!(type_of(&on_node, "web-tcp").as_deref(), Some("tcp"));
+
+    tracing::info!("--- a catalog register's Check.Type is kept too");
+    let r = a
+        .put_json(
+            "/v1/catalog/register",
+            json!({"Node": "ext", "Address": "10.9.9.9",
+                   "Check": {"CheckID": "ext-http", "Name": "ext", "Status": "passing",
+                             "Type": "http"}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let ext = a.get_json("/v1/health/node/ext").await;
+    assert_eq!(type_of(&ext, "ext-http").as_deref(), Some("http"), "{ext}");
+    a.shutdown().await;
+}
