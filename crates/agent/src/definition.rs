@@ -41,11 +41,11 @@ pub enum DefinitionError {
     SeveralKinds,
     #[error("Check must be a TTL, HTTP, TCP, UDP, GRPC, script (Args) or alias check")]
     NoKind,
-    #[error("Interval must be set for HTTP, TCP, UDP, GRPC and script checks")]
+    /// A probed check without a positive interval (Consul's words).
+    #[error("Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks")]
     MissingInterval,
-    #[error("Interval must be at least 1s")]
-    ShortInterval,
-    #[error("TTL must be positive")]
+    /// A TTL check whose TTL is zero (Consul's words).
+    #[error("TTL must be > 0 for TTL checks")]
     ZeroTtl,
     /// A duration field that does not parse.
     #[error("Invalid {field} {value:?}: {reason}")]
@@ -87,7 +87,7 @@ pub struct CheckBody {
     #[serde(rename = "ServiceID")]
     pub service_id: String,
     #[serde(rename = "TTL")]
-    pub ttl: String,
+    pub ttl: Option<GoDuration>,
     #[serde(rename = "HTTP")]
     pub http: String,
     #[serde(rename = "TCP")]
@@ -96,12 +96,14 @@ pub struct CheckBody {
     pub udp: String,
     #[serde(rename = "GRPC")]
     pub grpc: String,
+    /// The program and its arguments; Consul also reads `ScriptArgs`.
+    #[serde(alias = "ScriptArgs")]
     pub args: Vec<String>,
     pub alias_service: String,
     pub alias_node: String,
-    pub deregister_critical_service_after: String,
-    pub interval: String,
-    pub timeout: String,
+    pub deregister_critical_service_after: Option<GoDuration>,
+    pub interval: Option<GoDuration>,
+    pub timeout: Option<GoDuration>,
     pub method: String,
     pub header: BTreeMap<String, Vec<String>>,
     pub body: Option<String>,
@@ -117,6 +119,19 @@ pub struct CheckBody {
     pub success_before_passing: u32,
     pub failures_before_warning: u32,
     pub failures_before_critical: u32,
+}
+
+/// A duration field of a check as Consul's API decodes it
+/// (`CheckType.UnmarshalJSON`): a Go duration string (`"10s"`, `"1m30s"`,
+/// `"500ms"`) or a JSON number of nanoseconds, which is how Go's
+/// `time.Duration` marshals.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum GoDuration {
+    /// As written, parsed by [`praetor_api::duration::parse`].
+    Text(String),
+    /// Nanoseconds.
+    Nanos(f64),
 }
 
 /// Consul's `AgentServiceRegistration`.
@@ -165,6 +180,45 @@ pub fn catalog_service(
         return Err(DefinitionError::MissingNodeOrServiceId);
     }
     Ok((svc, b.modify_index))
+}
+
+/// The `Type` of each check of a catalog register body (`Check`,
+/// `Checks`) that names one, by check ID (the name when there is no ID),
+/// as Consul's catalog keeps it. A body that does not decode gives none
+/// (the register itself reports why).
+pub fn check_types(body: &[u8]) -> BTreeMap<String, String> {
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Typed {
+        #[serde(rename = "CheckID")]
+        check_id: String,
+        name: String,
+        #[serde(rename = "Type")]
+        kind: String,
+    }
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Body {
+        check: Option<Typed>,
+        checks: Vec<Typed>,
+    }
+    let body: Body = serde_json::from_slice(body)
+        .ok()
+        .and_then(|v| decode(v).ok())
+        .unwrap_or_default();
+    body.check
+        .into_iter()
+        .chain(body.checks)
+        .filter(|c| !c.kind.is_empty())
+        .map(|c| {
+            let id = if c.check_id.is_empty() {
+                c.name
+            } else {
+                c.check_id
+            };
+            (id, c.kind)
+        })
+        .collect()
 }
 
 /// The service and checks a registration body describes.
@@ -226,18 +280,34 @@ pub fn check_from_body(b: CheckBody, scripts: bool) -> Result<LocalCheck, Defini
     local_check(b, id.clone(), id, scripts)
 }
 
-/// A duration field; empty is `None`.
-fn duration(field: &'static str, v: &str) -> Result<Option<Duration>, DefinitionError> {
-    if v.is_empty() {
-        return Ok(None);
-    }
-    praetor_api::duration::parse(v)
-        .map(Some)
-        .map_err(|e| DefinitionError::BadDuration {
+/// A duration field; absent or empty is `None`.
+fn duration(
+    field: &'static str,
+    v: Option<&GoDuration>,
+) -> Result<Option<Duration>, DefinitionError> {
+    let bad =
+        |value: String, e: praetor_api::duration::DurationError| DefinitionError::BadDuration {
             field,
-            value: v.to_owned(),
+            value,
             reason: e.to_string(),
-        })
+        };
+    match v {
+        None => Ok(None),
+        Some(GoDuration::Text(t)) if t.is_empty() => Ok(None),
+        Some(GoDuration::Text(t)) => praetor_api::duration::parse(t)
+            .map(Some)
+            .map_err(|e| bad(t.clone(), e)),
+        Some(GoDuration::Nanos(n)) if *n < 0.0 => Err(bad(
+            n.to_string(),
+            praetor_api::duration::DurationError::Negative,
+        )),
+        // Go converts the float to int64 nanoseconds, dropping the fraction.
+        Some(GoDuration::Nanos(n)) if *n < 9.2e18 => Ok(Some(Duration::from_nanos(*n as u64))),
+        Some(GoDuration::Nanos(n)) => Err(bad(
+            n.to_string(),
+            praetor_api::duration::DurationError::TooLong,
+        )),
+    }
 }
 
 /// Turns a check body into a check this agent runs.
@@ -273,7 +343,7 @@ fn local_check(
         output: String::new(),
         deregister_after: duration(
             "DeregisterCriticalServiceAfter",
-            &b.deregister_critical_service_after,
+            b.deregister_critical_service_after.as_ref(),
         )?,
         definition: Some(definition),
     })
@@ -283,7 +353,7 @@ fn local_check(
 fn check_kind(b: &CheckBody, scripts: bool) -> Result<Kind, DefinitionError> {
     let is_alias = !b.alias_service.is_empty() || !b.alias_node.is_empty();
     let given = [
-        !b.ttl.is_empty(),
+        b.ttl.is_some(),
         !b.http.is_empty(),
         !b.tcp.is_empty(),
         !b.udp.is_empty(),
@@ -296,7 +366,7 @@ fn check_kind(b: &CheckBody, scripts: bool) -> Result<Kind, DefinitionError> {
         1 => {}
         _ => return Err(DefinitionError::SeveralKinds),
     }
-    Ok(if !b.ttl.is_empty() {
+    Ok(if b.ttl.is_some() {
         ttl_kind(b)?
     } else if !b.http.is_empty() {
         http_kind(b)
@@ -319,8 +389,8 @@ fn check_kind(b: &CheckBody, scripts: bool) -> Result<Kind, DefinitionError> {
 
 /// A TTL check: passive, critical once `TTL` passes without an update.
 fn ttl_kind(b: &CheckBody) -> Result<Kind, DefinitionError> {
-    match duration("TTL", &b.ttl)? {
-        Some(ttl) if ttl >= Duration::from_millis(1) => Ok(Kind::Ttl { ttl }),
+    match duration("TTL", b.ttl.as_ref())? {
+        Some(ttl) if !ttl.is_zero() => Ok(Kind::Ttl { ttl }),
         _ => Err(DefinitionError::ZeroTtl),
     }
 }
@@ -373,19 +443,29 @@ fn alias_kind(b: &CheckBody) -> Kind {
 
 /// The kind with its interval, timeout and flapping thresholds, validated
 /// as `praetor-checks` will run it. TTL and alias checks take no interval.
+/// A probed check needs a positive interval; one under Consul's minimum
+/// (1s) is raised to it with a warning, as Consul's agent does
+/// (`addCheck`). The timeout is taken as given (zero: the kind's default).
 fn schedule(id: &str, kind: Kind, b: &CheckBody) -> Result<Definition, DefinitionError> {
     let interval = if kind.is_probed() {
-        let interval =
-            duration("Interval", &b.interval)?.ok_or(DefinitionError::MissingInterval)?;
+        let interval = duration("Interval", b.interval.as_ref())?
+            .filter(|i| !i.is_zero())
+            .ok_or(DefinitionError::MissingInterval)?;
         if interval < MIN_INTERVAL {
-            return Err(DefinitionError::ShortInterval);
+            tracing::warn!(
+                check = %id,
+                minimum_interval = %praetor_api::duration::format(MIN_INTERVAL),
+                "check has interval below minimum"
+            );
+            MIN_INTERVAL
+        } else {
+            interval
         }
-        interval
     } else {
         Duration::ZERO
     };
     let mut def = Definition::new(id, kind, interval);
-    if let Some(timeout) = duration("Timeout", &b.timeout)? {
+    if let Some(timeout) = duration("Timeout", b.timeout.as_ref())? {
         def.timeout = timeout;
     }
     def.success_before_passing = b.success_before_passing;

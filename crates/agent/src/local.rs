@@ -10,11 +10,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use praetor_api::catalog::{check_status, CheckDefinition, ServiceDefinition, SERF_CHECK_ID};
+use praetor_api::catalog::{
+    check_status, CheckDefinition, RegisterRequest, ServiceDefinition, SERF_CHECK_ID,
+};
 use praetor_server::leader::SERVER_SERVICE;
 use praetor_server::read::{CatalogNode, NodeChecks};
 use praetor_server::{Consistency, QueryOpts};
-use praetor_store::model::{Deregistration, Registration};
+use praetor_store::model::Deregistration;
 use praetor_store::{Command, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -509,17 +511,24 @@ async fn sync(
             commands.push(deregister("", &c.check_id));
         }
     }
-    let register = |service: Option<ServiceDefinition>, check: Option<CheckDefinition>| {
-        Command::CatalogRegister(Registration {
+    // Each check goes with its `Type` (Consul's `ttl`, `http`, …), which
+    // the catalog shows in /v1/health and /v1/catalog answers.
+    let register = |service: Option<ServiceDefinition>, checks: Vec<(CheckDefinition, &str)>| {
+        let types = checks
+            .iter()
+            .map(|(c, kind)| (c.check_id.clone(), (*kind).to_owned()))
+            .collect();
+        let register = RegisterRequest {
             id: node.id.clone(),
             node: node.name.clone(),
             address: node.address.clone(),
             datacenter: node.datacenter.clone(),
-            service: service.map(Into::into),
-            check: check.map(Into::into),
+            service,
+            checks: checks.into_iter().map(|(c, _)| c).collect(),
             skip_node_update: true,
             ..Default::default()
-        })
+        };
+        Command::catalog_register(register.into(), types)
     };
     let definition = |id: &String, want: &LocalCheck| CheckDefinition {
         node: node.name.clone(),
@@ -541,6 +550,7 @@ async fn sync(
                     && h.name == want.name
                     && h.service_id == want.service_id
                     && h.notes == want.notes
+                    && h.kind == want.kind_name()
             })
         })
         .collect();
@@ -559,19 +569,20 @@ async fn sync(
         if !same {
             // The service goes with its checks in one write, so it never
             // shows up in the catalog without them (healthy by default).
-            let mut cmd = register(Some(want.clone()), None);
-            if let Command::CatalogRegister(r) = &mut cmd {
-                for (cid, c) in owned.checks.iter().filter(|(_, c)| &c.service_id == id) {
-                    r.checks.push(definition(cid, c).into());
-                    covered.insert(cid.clone());
-                }
+            let mut with = Vec::new();
+            for (cid, c) in owned.checks.iter().filter(|(_, c)| &c.service_id == id) {
+                with.push((definition(cid, c), c.kind_name()));
+                covered.insert(cid.clone());
             }
-            commands.push(cmd);
+            commands.push(register(Some(want.clone()), with));
         }
     }
     for (id, want) in stale_checks {
         if !covered.contains(id) {
-            commands.push(register(None, Some(definition(id, want))));
+            commands.push(register(
+                None,
+                vec![(definition(id, want), want.kind_name())],
+            ));
         }
     }
     for cmd in commands {

@@ -30,7 +30,7 @@ enum Command {
     Join(cmd::membership::JoinArgs),
     /// Makes the agent leave the cluster gracefully and shut down.
     Leave(cmd::membership::LeaveArgs),
-    /// Marks a failed node as left.
+    /// Forces a member of the cluster to enter the "left" state (-prune: removes it).
     ForceLeave(cmd::membership::ForceLeaveArgs),
     /// Makes the agent load its config files again (as SIGHUP).
     Reload(cmd::membership::ReloadArgs),

@@ -615,15 +615,20 @@ impl Client {
         self.put_empty(Method::PUT, "/v1/agent/reload", &[]).await
     }
 
-    /// `PUT /v1/agent/force-leave/<node>`.
+    /// `PUT /v1/agent/force-leave/<node>` (`?prune` with `prune`).
     ///
     /// # Errors
     /// As `agent_self`; a 500 when the node is unknown.
-    pub async fn agent_force_leave(&self, node: &str) -> Result<(), ClientError> {
+    pub async fn agent_force_leave(&self, node: &str, prune: bool) -> Result<(), ClientError> {
+        let q: &[(&str, String)] = if prune {
+            &[("prune", String::new())]
+        } else {
+            &[]
+        };
         self.put_empty(
             Method::PUT,
             &format!("/v1/agent/force-leave/{}", encode_key(node)),
-            &[],
+            q,
         )
         .await
     }

@@ -39,10 +39,11 @@ pub(crate) enum Input {
     /// hello over UDP (a join).
     Merge { remote: PushPull, announce: bool },
     /// A peer started an exchange: answer with our state (`None` once we
-    /// left), then merge theirs.
+    /// left), then merge theirs; or refuse it with the reason (a name held
+    /// by another alive node).
     PushPull {
         remote: PushPull,
-        reply: oneshot::Sender<Option<PushPull>>,
+        reply: oneshot::Sender<Result<Option<PushPull>, String>>,
     },
     /// Our state, to start an exchange with (`None` once we left).
     LocalState {
@@ -56,9 +57,11 @@ pub(crate) enum Input {
     Backlog { reply: oneshot::Sender<usize> },
     /// Leave foca's pool (declare ourselves down to a few members).
     LeaveCluster { reply: oneshot::Sender<()> },
-    /// Move a failed member to left and gossip it so.
+    /// Gossip a leave intent for a member (a failed one becomes left, an
+    /// alive one leaving until it refutes); `prune`: forget it everywhere.
     ForceLeave {
         node: String,
+        prune: bool,
         reply: oneshot::Sender<Result<(), GossipError>>,
     },
 }
@@ -314,11 +317,16 @@ impl Actor {
         match input {
             Input::Merge { remote, announce } => self.merge(remote, announce),
             Input::PushPull { remote, reply } => {
+                if let Some(reason) = self.name_conflict(&remote) {
+                    tracing::error!(peer = %remote.from.addr, "{reason}");
+                    let _ = reply.send(Err(reason));
+                    return;
+                }
                 let ours = self.local_state();
                 if ours.is_some() {
                     self.merge(remote, false);
                 }
-                let _ = reply.send(ours);
+                let _ = reply.send(Ok(ours));
             }
             Input::LocalState { reply } => {
                 let _ = reply.send(self.local_state());
@@ -363,27 +371,66 @@ impl Actor {
                 }
                 let _ = reply.send(());
             }
-            Input::ForceLeave { node, reply } => {
-                let _ = reply.send(self.force_leave(node));
+            Input::ForceLeave { node, prune, reply } => {
+                let _ = reply.send(self.force_leave(node, prune));
             }
         }
     }
 
-    fn force_leave(&mut self, node: String) -> Result<(), GossipError> {
+    /// Serf's `forceLeave`: a leave intent for `node` as if it had sent
+    /// one, so a failed member becomes left and an alive one leaving (it
+    /// refutes the intent and is alive again, as in Serf). With `prune` a
+    /// member that is not alive is also forgotten, here and, by a gossiped
+    /// fact, everywhere; an alive member is never pruned (it would be
+    /// listed again at once; Consul's docs say so of an alive agent).
+    fn force_leave(&mut self, node: String, prune: bool) -> Result<(), GossipError> {
         let found = lock(&self.table).get(&node);
-        match found {
-            None => Err(GossipError::UnknownMember { node }),
-            Some((MemberStatus::Left, _)) => Ok(()),
-            Some((MemberStatus::Failed, id)) => {
-                tracing::info!(member = %node, "forcing a failed member to leave");
-                if let Err(error) = self.foca.add_broadcast(&Fact::Leave { id }.encode()) {
-                    tracing::warn!(%error, "queueing a forced leave");
-                }
-                self.step("force leave", |foca, rt| foca.gossip(rt));
-                Ok(())
+        let Some((status, id)) = found else {
+            return Err(GossipError::UnknownMember { node });
+        };
+        if matches!(status, MemberStatus::Alive | MemberStatus::Failed) {
+            tracing::info!(member = %node, %status, "forcing a member to leave");
+            if let Err(error) = self
+                .foca
+                .add_broadcast(&Fact::Leave { id: id.clone() }.encode())
+            {
+                tracing::warn!(%error, "queueing a forced leave");
             }
-            Some((status, _)) => Err(GossipError::NotFailed { node, status }),
         }
+        if prune && status != MemberStatus::Alive {
+            tracing::info!(member = %node, "pruning a member from the member list");
+            if let Err(error) = self.foca.add_broadcast(&Fact::Prune { id }.encode()) {
+                tracing::warn!(%error, "queueing a prune");
+            }
+        }
+        self.step("force leave", |foca, rt| foca.gossip(rt));
+        self.flush(Instant::now());
+        Ok(())
+    }
+
+    /// Why a peer's state must not be merged: its sender claims the name
+    /// of an alive member (this one included) that has another node ID. A
+    /// restart keeps its node ID (it is kept in the data dir), so this is
+    /// a second node under a name already in use, which would otherwise
+    /// replace the first in the member list and the catalog. The reason is
+    /// Consul's refusal of such a node (`Node name … is reserved by node …`).
+    fn name_conflict(&self, remote: &PushPull) -> Option<String> {
+        let name = &remote.from.name;
+        let theirs = remote.facts.iter().find_map(|f| match f {
+            Fact::Meta { id, tags, .. } if *id == remote.from => Some(tags.node_id.as_str()),
+            _ => None,
+        })?;
+        let (holder, node_id) = if *name == self.foca.identity().name {
+            (self.foca.identity().clone(), self.tags.node_id.clone())
+        } else {
+            lock(&self.table).alive_node_id(name)?
+        };
+        (!theirs.is_empty() && !node_id.is_empty() && theirs != node_id).then(|| {
+            format!(
+                "Node name {name} is reserved by node {node_id} with name {name} ({})",
+                holder.addr.ip()
+            )
+        })
     }
 
     /// Our full state for a push/pull exchange; `None` once we left.

@@ -1,10 +1,8 @@
 //! The gossip crate's one error type. Callers match on it: the HTTP layer
-//! maps `UnknownMember` and `NotFailed` to 4xx, `Join` to Consul's join error.
+//! maps `UnknownMember` to 4xx, `Join` to Consul's join error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
-use crate::member::MemberStatus;
 
 /// What went wrong starting the gossip pool or acting on it.
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +28,6 @@ pub enum GossipError {
     /// `force_leave` named a node this member does not know.
     #[error("no member named {node:?}")]
     UnknownMember { node: String },
-    /// `force_leave` named a member that is not failed.
-    #[error("member {node:?} is {status}; only failed members can be forced to leave")]
-    NotFailed { node: String, status: MemberStatus },
     /// This node left the pool; it cannot join again without a restart.
     #[error("this node has left the gossip pool")]
     Left,

@@ -24,6 +24,10 @@ pub(crate) enum Fact {
     Meta { id: Ident, version: u64, tags: Tags },
     /// `id` (this very generation) is leaving, or was forced to leave.
     Leave { id: Ident },
+    /// `id` (this generation or an older one) was pruned by `force-leave
+    /// -prune`: forget it now instead of after the reap timeouts. Last, so
+    /// the earlier variants keep their wire form.
+    Prune { id: Ident },
 }
 
 impl Fact {
@@ -43,6 +47,10 @@ impl Fact {
                 name: id.name.clone(),
                 generation: id.generation,
             },
+            Fact::Prune { id } => FactKey::Prune {
+                name: id.name.clone(),
+                generation: id.generation,
+            },
         }
     }
 }
@@ -52,6 +60,7 @@ impl Fact {
 pub(crate) enum FactKey {
     Meta { name: String, version: u64 },
     Leave { name: String, generation: u64 },
+    Prune { name: String, generation: u64 },
 }
 
 impl foca::Invalidates for FactKey {
@@ -67,6 +76,13 @@ impl foca::Invalidates for FactKey {
             (
                 FactKey::Leave { name, generation },
                 FactKey::Leave {
+                    name: n,
+                    generation: g,
+                },
+            ) => name == n && generation >= g,
+            (
+                FactKey::Prune { name, generation },
+                FactKey::Prune {
                     name: n,
                     generation: g,
                 },

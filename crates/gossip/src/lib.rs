@@ -432,17 +432,20 @@ impl Gossip {
         Ok(())
     }
 
-    /// Consul's `force-leave`: moves a failed member to left and gossips so,
-    /// so that it is reaped after the tombstone timeout instead of the
-    /// reconnect timeout. A member already left is fine.
+    /// Consul's `force-leave` (Serf's `RemoveFailedNode`): gossips a leave
+    /// intent for the member, so a failed member is left (reaped after the
+    /// tombstone timeout instead of the reconnect timeout) and an alive one
+    /// leaving until it refutes the intent, as in Serf. A member already
+    /// leaving or left is fine. With `prune` (`-prune`), a member that is
+    /// not alive is also removed from the member list at once, everywhere.
     ///
     /// # Errors
     ///
-    /// [`GossipError::UnknownMember`] if no member has that name,
-    /// [`GossipError::NotFailed`] if it is alive or leaving.
-    pub async fn force_leave(&self, node: &str) -> Result<(), GossipError> {
+    /// [`GossipError::UnknownMember`] if no member has that name.
+    pub async fn force_leave(&self, node: &str, prune: bool) -> Result<(), GossipError> {
         let node = node.to_string();
-        self.call(|reply| Input::ForceLeave { node, reply }).await?
+        self.call(|reply| Input::ForceLeave { node, prune, reply })
+            .await?
     }
 
     /// Announces new tags to the pool (no effect once left or if unchanged).

@@ -287,9 +287,13 @@ pub(crate) async fn run_push_pull_server(
                     if input.send(Input::PushPull { remote, reply }).await.is_err() {
                         return Ok(());
                     }
-                    // `None`: we left the pool and answer nothing.
-                    if let Ok(Some(ours)) = answer.await {
-                        write_state(&mut stream, &ours, enc.as_deref()).await?;
+                    match answer.await {
+                        Ok(Ok(Some(ours))) => {
+                            write_state(&mut stream, &ours, enc.as_deref()).await?;
+                        }
+                        Ok(Err(reason)) => refuse(&mut stream, &reason).await,
+                        // `None`: we left the pool and answer nothing.
+                        Ok(Ok(None)) | Err(_) => {}
                     }
                     Ok::<_, std::io::Error>(())
                 };

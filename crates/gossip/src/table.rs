@@ -189,6 +189,21 @@ impl Table {
                 entry.leave = true;
                 news
             }
+            Fact::Prune { id } => {
+                let known = self
+                    .entries
+                    .get(&id.name)
+                    .is_some_and(|e| e.id.generation <= id.generation && e.live != Live::Alive);
+                if id.name == self.local || !known {
+                    return false;
+                }
+                if let Some(member) = self.entries.remove(&id.name).and_then(|e| e.published) {
+                    tracing::info!(member = %member.name, "member pruned");
+                    self.events.push(MemberEvent::Reap(member));
+                    self.version += 1;
+                }
+                true
+            }
         }
     }
 
@@ -411,6 +426,14 @@ impl Table {
     pub(crate) fn get(&self, name: &str) -> Option<(MemberStatus, Ident)> {
         let entry = self.entries.get(name)?;
         Some((entry.published.as_ref()?.status, entry.id.clone()))
+    }
+
+    /// The identity and node ID of `name` while it is alive (as foca last
+    /// reported) and its tags are known.
+    pub(crate) fn alive_node_id(&self, name: &str) -> Option<(Ident, String)> {
+        let entry = self.entries.get(name)?;
+        let (_, tags) = entry.tags.as_ref()?;
+        (entry.live == Live::Alive).then(|| (entry.id.clone(), tags.node_id.clone()))
     }
 
     /// The identities of the alive members other than us.

@@ -68,6 +68,9 @@ fn size(cmd: &Command) -> usize {
         Command::Restore(bytes) => bytes.len(),
         Command::NodeHealth(n) => n.node.len() + n.output.len() + 64,
         Command::CatalogRegister(r) => 256 + r.node.len() + r.checks.len() * 128,
+        Command::CatalogRegisterTyped { register: r, types } => {
+            256 + r.node.len() + r.checks.len() * 128 + types.len() * 64
+        }
         Command::EventFire(e) => e.name.len() + e.payload.as_ref().map_or(0, String::len) + 64,
         Command::CatalogDeregister(r) => r.node.len() + r.service_id.len() + r.check_id.len(),
         Command::Batch(cmds) => cmds.iter().map(size).sum(),

@@ -318,6 +318,20 @@ impl Catalog {
     /// # Errors
     /// A one-line reason when the request is invalid.
     pub(crate) fn register(&mut self, index: u64, r: &Registration) -> Result<bool, String> {
+        self.register_typed(index, r, &BTreeMap::new())
+    }
+
+    /// [`Catalog::register`], setting the `Type` of each check whose ID
+    /// `types` names (a check not named keeps the type it had).
+    ///
+    /// # Errors
+    /// As `register`.
+    pub(crate) fn register_typed(
+        &mut self,
+        index: u64,
+        r: &Registration,
+        types: &BTreeMap<String, String>,
+    ) -> Result<bool, String> {
         if r.node.is_empty() {
             return Err("Must provide node".into());
         }
@@ -393,7 +407,7 @@ impl Catalog {
             }
         }
         for c in checks {
-            changed |= self.upsert_check(index, &r.node, c);
+            changed |= self.upsert_check(index, &r.node, c, types);
         }
         Ok(changed)
     }
@@ -437,12 +451,19 @@ impl Catalog {
         true
     }
 
-    fn upsert_check(&mut self, index: u64, node: &str, c: &CheckRegistration) -> bool {
+    fn upsert_check(
+        &mut self,
+        index: u64,
+        node: &str,
+        c: &CheckRegistration,
+        types: &BTreeMap<String, String>,
+    ) -> bool {
         let id = if c.check_id.is_empty() {
             c.name.clone()
         } else {
             c.check_id.clone()
         };
+        let kind = types.get(&id).cloned();
         let key = (node.to_owned(), id.clone());
         let current = self.checks.get(&key);
         let service = (!c.service_id.is_empty())
@@ -466,7 +487,7 @@ impl Catalog {
             service_id: c.service_id.clone(),
             service_name: service.map(|s| s.service.clone()).unwrap_or_default(),
             service_tags: service.map(|s| s.tags.clone()).unwrap_or_default(),
-            kind: current.map(|c| c.kind.clone()).unwrap_or_default(),
+            kind: kind.unwrap_or_else(|| current.map(|c| c.kind.clone()).unwrap_or_default()),
             create_index: current.map_or(index, |c| c.create_index),
             modify_index: current.map_or(index, |c| c.modify_index),
         };

@@ -45,6 +45,22 @@ where
     T::deserialize(d)
 }
 
+impl Command {
+    /// The command of a catalog register whose checks have the `Type`s
+    /// `types` gives by check ID: `CatalogRegisterTyped`, or
+    /// `CatalogRegister` when there are none.
+    pub fn catalog_register(
+        register: crate::model::Registration,
+        types: std::collections::BTreeMap<String, String>,
+    ) -> Command {
+        if types.is_empty() {
+            Command::CatalogRegister(register)
+        } else {
+            Command::CatalogRegisterTyped { register, types }
+        }
+    }
+}
+
 /// A change to the store, as it travels in the Raft log.
 // A register request is large, but a command lives only between its
 // request and the log; boxing it would change every caller for nothing.
@@ -138,6 +154,14 @@ pub enum Command {
         config: crate::autopilot::AutopilotConfig,
         cas: Option<u64>,
     },
+    /// Consul's catalog register whose checks carry their `Type` (`ttl`,
+    /// `http`, `tcp`, …), by check ID; a check not named keeps the type it
+    /// had. A variant of its own, last, because `Registration` is written
+    /// in existing logs without types.
+    CatalogRegisterTyped {
+        register: crate::model::Registration,
+        types: std::collections::BTreeMap<String, String>,
+    },
 }
 
 impl Command {
@@ -150,6 +174,7 @@ impl Command {
             Command::Restore(_) => "restore",
             Command::NodeHealth(_) => "node_health",
             Command::CatalogRegister(_) => "catalog_register",
+            Command::CatalogRegisterTyped { .. } => "catalog_register_typed",
             Command::CatalogDeregister(_) => "catalog_deregister",
             Command::EventFire(_) => "event_fire",
             Command::Batch(_) => "batch",
@@ -263,6 +288,14 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         }
         Command::CatalogRegister(r) => {
             let answer = match store.tables.catalog.register(index, r) {
+                Ok(changed) => Response::Applied(changed),
+                Err(reason) => Response::Refused(reason),
+            };
+            sweep_sessions(store, index);
+            return answer;
+        }
+        Command::CatalogRegisterTyped { register, types } => {
+            let answer = match store.tables.catalog.register_typed(index, register, types) {
                 Ok(changed) => Response::Applied(changed),
                 Err(reason) => Response::Refused(reason),
             };

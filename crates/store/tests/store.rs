@@ -458,3 +458,44 @@ fn catalog_register_follows_consul_and_indexes_stay_per_service() {
         s.catalog().health_service("web", None, false)
     );
 }
+
+#[test]
+fn a_check_keeps_the_type_a_typed_register_gave_it_through_updates_and_snapshots() {
+    let mut s = Store::new(10);
+    let plain = register(
+        "n1",
+        Some(("web1", "web", &[])),
+        &[("web-ttl", "web1", "passing")],
+    );
+    let Command::CatalogRegister(r) = plain.clone() else {
+        unreachable!("register builds a CatalogRegister")
+    };
+    let typed = Command::catalog_register(
+        r,
+        std::collections::BTreeMap::from([("web-ttl".to_owned(), "ttl".to_owned())]),
+    );
+    assert!(matches!(typed, Command::CatalogRegisterTyped { .. }));
+    assert!(s.apply(1, &typed).ok());
+    let kind = |s: &Store| s.catalog().check("n1", "web-ttl").map(|c| c.kind);
+    assert_eq!(kind(&s).as_deref(), Some("ttl"));
+
+    // A register without types (an older agent, a catalog register without
+    // `Type`) keeps the type the check has.
+    let critical = register(
+        "n1",
+        Some(("web1", "web", &[])),
+        &[("web-ttl", "web1", "critical")],
+    );
+    assert!(s.apply(2, &critical).ok());
+    assert_eq!(kind(&s).as_deref(), Some("ttl"));
+    assert_eq!(
+        s.catalog()
+            .check("n1", "web-ttl")
+            .map(|c| c.status)
+            .as_deref(),
+        Some("critical")
+    );
+
+    let copy = Store::decode_snapshot(&s.encode_snapshot().unwrap()).unwrap();
+    assert_eq!(kind(&copy).as_deref(), Some("ttl"));
+}

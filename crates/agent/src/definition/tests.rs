@@ -158,15 +158,21 @@ fn bad_definitions_are_refused_with_consuls_reason() {
             .contains("not several")
     );
     assert!(refused(json!({"Name": "x", "Interval": "1s"})).contains("Check must be"));
-    assert!(refused(json!({"Name": "x", "TCP": "a:1"})).contains("Interval must be set"));
-    assert!(
-        refused(json!({"Name": "x", "TCP": "a:1", "Interval": "100ms"})).contains("at least 1s")
+    assert_eq!(
+        refused(json!({"Name": "x", "TCP": "a:1"})),
+        "Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"
     );
+    assert!(refused(json!({"Name": "x", "TCP": "a:1", "Interval": "0s"})).contains("must be > 0"));
+    assert!(refused(json!({"Name": "x", "TCP": "a:1", "Interval": 0})).contains("must be > 0"));
     assert!(
         refused(json!({"Name": "x", "TCP": "a:1", "Interval": "soon"}))
             .contains("Invalid Interval")
     );
-    assert!(refused(json!({"Name": "x", "TTL": "0s"})).contains("TTL must be positive"));
+    assert_eq!(
+        refused(json!({"Name": "x", "TTL": "0s"})),
+        "TTL must be > 0 for TTL checks"
+    );
+    assert!(refused(json!({"Name": "x", "TTL": -5})).contains("negative"));
     assert!(refused(json!({"Name": "x", "TTL": "1s", "Status": "fine"}))
         .contains("Invalid check status"));
     assert!(
@@ -243,4 +249,94 @@ fn a_catalog_service_takes_its_name_as_id_by_default() {
         catalog_service("n1", b),
         Err(DefinitionError::MissingNodeOrServiceId)
     ));
+}
+
+/// The definition's interval, timeout, TTL and deregister-after, in that
+/// order, for a check body.
+fn times(v: serde_json::Value) -> (Duration, Duration, Option<Duration>, Option<Duration>) {
+    let c = check(v).unwrap();
+    let d = c.definition.unwrap();
+    let ttl = match d.kind {
+        Kind::Ttl { ttl } => Some(ttl),
+        _ => None,
+    };
+    (d.interval, d.timeout, ttl, c.deregister_after)
+}
+
+#[test]
+fn durations_are_go_strings_or_nanoseconds_as_consuls_api_takes_them() {
+    let secs = Duration::from_secs;
+    let (interval, timeout, _, dereg) = times(json!({"Name": "x", "TCP": "a:1",
+        "Interval": "1m30s", "Timeout": "500ms", "DeregisterCriticalServiceAfter": "1h"}));
+    assert_eq!(
+        (interval, timeout, dereg),
+        (secs(90), Duration::from_millis(500), Some(secs(3600)))
+    );
+
+    // Numbers are nanoseconds, as Go's time.Duration marshals (the api
+    // package sends them so).
+    let (interval, timeout, _, dereg) = times(json!({"Name": "x", "TCP": "a:1",
+        "Interval": 10_000_000_000u64, "Timeout": 2_500_000_000u64,
+        "DeregisterCriticalServiceAfter": 60_000_000_000u64}));
+    assert_eq!(
+        (interval, timeout, dereg),
+        (secs(10), Duration::from_millis(2500), Some(secs(60)))
+    );
+    let (_, _, ttl, _) = times(json!({"Name": "x", "TTL": 2_000_000_000u64}));
+    assert_eq!(ttl, Some(secs(2)));
+
+    // snake_case and lower-case keys, as config files write them, and
+    // Consul's `ScriptArgs` spelling of `Args`.
+    let (_, _, ttl, dereg) = times(json!({"name": "x", "ttl": "15s",
+        "deregister_critical_service_after": 30_000_000_000u64}));
+    assert_eq!((ttl, dereg), (Some(secs(15)), Some(secs(30))));
+    assert!(matches!(
+        kind(json!({"Name": "x", "script_args": ["/bin/true"], "interval": "10s"})),
+        Kind::Script { .. }
+    ));
+}
+
+#[test]
+fn an_interval_under_the_minimum_is_raised_to_it_not_refused() {
+    for short in [json!("500ms"), json!("1ns"), json!(100_000_000u64)] {
+        let (interval, ..) = times(json!({"Name": "x", "TCP": "a:1", "Interval": short}));
+        assert_eq!(interval, MIN_INTERVAL, "{short}");
+    }
+    // The timeout is taken as given, as Consul does.
+    let (_, timeout, ..) = times(json!({"Name": "x", "TCP": "a:1", "Interval": "1s",
+        "Timeout": "100ms"}));
+    assert_eq!(timeout, Duration::from_millis(100));
+}
+
+#[test]
+fn config_file_checks_take_numbers_and_short_intervals_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checks.json");
+    std::fs::write(
+        &file,
+        r#"{"checks": [{"id": "c1", "name": "c1", "tcp": "127.0.0.1:1", "interval": "200ms",
+                        "timeout": 1000000000},
+                       {"CheckID": "c2", "Name": "c2", "TTL": "3s"}]}"#,
+    )
+    .unwrap();
+    let flags = Flags {
+        dev: true,
+        config_files: vec![file],
+        ..Flags::default()
+    };
+    let cfg = load(&flags).unwrap().config;
+    let list = cfg.raw["checks"].as_array().unwrap().clone();
+    let c1 = check_from_body(decode(list[0].clone()).unwrap(), false).unwrap();
+    let d1 = c1.definition.unwrap();
+    assert_eq!(
+        (d1.interval, d1.timeout),
+        (MIN_INTERVAL, Duration::from_secs(1))
+    );
+    let c2 = check_from_body(decode(list[1].clone()).unwrap(), false).unwrap();
+    assert_eq!(
+        c2.definition.unwrap().kind,
+        Kind::Ttl {
+            ttl: Duration::from_secs(3)
+        }
+    );
 }

@@ -156,20 +156,22 @@ pub async fn reload(State(state): State<Arc<AppState>>, caller: Caller) -> Resul
     }
 }
 
-/// `PUT /v1/agent/force-leave/<node>`: marks a failed member as left.
+/// `PUT /v1/agent/force-leave/<node>[?prune]`: as Consul's, a failed
+/// member becomes left and an alive one leaving (until it refutes);
+/// `?prune` also removes a member that is not alive from the member list.
 pub async fn force_leave(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(node): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<(), ApiError> {
     state
         .authorize(&caller)
         .await?
         .require_global(Global::Operator, Access::Write)?;
-    match state.gossip.force_leave(&node).await {
-        // Consul accepts a force-leave of a member that is not failed; the
-        // member stays as it is (an alive one would refute it anyway).
-        Ok(()) | Err(praetor_gossip::GossipError::NotFailed { .. }) => Ok(()),
+    let prune = Params::parse(q.as_deref()).flag("prune");
+    match state.gossip.force_leave(&node, prune).await {
+        Ok(()) => Ok(()),
         Err(e @ praetor_gossip::GossipError::UnknownMember { .. }) => {
             Err(ApiError::BadRequest(e.to_string()))
         }

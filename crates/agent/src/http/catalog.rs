@@ -283,7 +283,10 @@ pub async fn register(
     req.datacenter = target_dc(&state, &req.datacenter, q.as_deref())?;
     let (index, resp) = state
         .backend
-        .write(caller.token(), Command::CatalogRegister(req.into()))
+        .write(
+            caller.token(),
+            Command::catalog_register(req.into(), crate::definition::check_types(&body)),
+        )
         .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));

@@ -7,6 +7,7 @@ mod autopilot;
 mod blocking;
 mod catalog;
 mod consul_compat;
+mod check_defs;
 mod durability;
 mod errors;
 mod event;

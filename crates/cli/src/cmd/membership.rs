@@ -33,7 +33,11 @@ pub struct ReloadArgs {
 pub struct ForceLeaveArgs {
     #[command(flatten)]
     http: HttpArgs,
-    /// The name of the failed node to mark as left.
+    /// Remove the node from the member list at once, not after the reap
+    /// timeout (Consul's `-prune`).
+    #[arg(long)]
+    prune: bool,
+    /// The name of the node to force to leave.
     node: String,
 }
 
@@ -75,6 +79,10 @@ pub async fn reload(a: ReloadArgs) -> anyhow::Result<()> {
 }
 
 pub async fn force_leave(a: ForceLeaveArgs) -> anyhow::Result<()> {
-    a.http.client()?.agent_force_leave(&a.node).await?;
+    a.http
+        .client()?
+        .agent_force_leave(&a.node, a.prune)
+        .await
+        .map_err(|e| anyhow::anyhow!("Error force leaving: {e}"))?;
     Ok(())
 }

@@ -175,7 +175,7 @@ fn news_of_an_unknown_dead_member_is_ignored_and_unlisted_facts_stay_here() {
         .facts()
         .into_iter()
         .map(|f| match f {
-            Fact::Meta { id, .. } | Fact::Leave { id } => id.name,
+            Fact::Meta { id, .. } | Fact::Leave { id } | Fact::Prune { id } => id.name,
         })
         .collect();
     assert_eq!(names, ["local"]);
@@ -184,4 +184,22 @@ fn news_of_an_unknown_dead_member_is_ignored_and_unlisted_facts_stay_here() {
     t.learn_down(&id("a", 1), now);
     t.publish(now);
     assert_eq!(status(&t, "a"), Some(MemberStatus::Failed));
+}
+
+#[test]
+fn a_prune_forgets_a_member_that_is_not_alive_and_never_an_alive_one() {
+    let now = Instant::now();
+    let mut t = table(now);
+    for name in ["dead", "up"] {
+        t.apply_fact(&meta(name, 1, 1), now);
+        t.set_live(&id(name, 1), name == "up", now);
+    }
+    t.publish(now);
+    t.take_events();
+    assert!(t.apply_fact(&Fact::Prune { id: id("dead", 1) }, now));
+    assert_eq!(status(&t, "dead"), None);
+    assert!(matches!(t.take_events().as_slice(), [MemberEvent::Reap(m)] if m.name == "dead"));
+    assert!(!t.apply_fact(&Fact::Prune { id: id("up", 1) }, now));
+    assert_eq!(status(&t, "up"), Some(MemberStatus::Alive));
+    assert!(!t.apply_fact(&Fact::Prune { id: id("local", 1) }, now));
 }

@@ -71,15 +71,8 @@ async fn force_leave_moves_a_failed_member_to_left() {
     init_tracing();
     let (a, b, c) = three(21).await;
     assert!(matches!(
-        a.gossip.force_leave("nobody").await,
+        a.gossip.force_leave("nobody", false).await,
         Err(GossipError::UnknownMember { .. })
-    ));
-    assert!(matches!(
-        a.gossip.force_leave("n2").await,
-        Err(GossipError::NotFailed {
-            status: MemberStatus::Alive,
-            ..
-        })
     ));
 
     info!("--- n3 crashes, then n1 forces it out");
@@ -88,15 +81,72 @@ async fn force_leave_moves_a_failed_member_to_left() {
         everyone_sees(&[&a, &b], "n3", MemberStatus::Failed)
     })
     .await;
-    a.gossip.force_leave("n3").await.unwrap();
+    a.gossip.force_leave("n3", false).await.unwrap();
     assert_eq!(a.status_of("n3"), Some(MemberStatus::Left));
     wait_for("n3 left on n2 too", WAIT, || {
         everyone_sees(&[&b], "n3", MemberStatus::Left)
     })
     .await;
     a.gossip
-        .force_leave("n3")
+        .force_leave("n3", false)
         .await
         .expect("forcing a left member again is fine");
+    shutdown(&[&a, &b]).await;
+}
+
+#[tokio::test]
+async fn force_leave_of_an_alive_member_makes_it_leaving_until_it_refutes() {
+    init_tracing();
+    let (a, b, c) = three(22).await;
+    let mut events = a.gossip.subscribe();
+
+    info!("--- n1 forces alive n2 to leave: leaving, as in Serf");
+    a.gossip.force_leave("n2", false).await.unwrap();
+    let leaving = tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(MemberEvent::Update(m)) if m.name == "n2" => break m.status,
+                Ok(_) => {}
+                Err(e) => panic!("events ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("an update for n2");
+    assert_eq!(leaving, MemberStatus::Leaving);
+
+    info!("--- n2 is alive and says so: alive again everywhere");
+    wait_for("n2 alive again", WAIT, || {
+        everyone_sees(&[&a, &b, &c], "n2", MemberStatus::Alive)
+    })
+    .await;
+    shutdown(&[&a, &b, &c]).await;
+}
+
+#[tokio::test]
+async fn force_leave_with_prune_forgets_a_failed_member_everywhere() {
+    init_tracing();
+    let (a, b, c) = three(23).await;
+
+    info!("--- n3 crashes; n1 prunes it");
+    c.kill().await;
+    wait_for("n3 failed", WAIT, || {
+        everyone_sees(&[&a, &b], "n3", MemberStatus::Failed)
+    })
+    .await;
+    a.gossip.force_leave("n3", true).await.unwrap();
+    assert_eq!(a.status_of("n3"), None, "pruned at once where it was asked");
+    wait_for("n3 gone from n2's list", WAIT, || match b.status_of("n3") {
+        None => Ok(()),
+        Some(s) => Err(format!("n2 still lists n3 as {s}")),
+    })
+    .await;
+
+    info!("--- an alive member is not pruned");
+    a.gossip.force_leave("n2", true).await.unwrap();
+    wait_for("n2 alive", WAIT, || {
+        everyone_sees(&[&a, &b], "n2", MemberStatus::Alive)
+    })
+    .await;
     shutdown(&[&a, &b]).await;
 }

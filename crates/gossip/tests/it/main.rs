@@ -2,6 +2,7 @@
 //! range 127.77.<test>.<member>:8301 so that tests run in parallel.
 
 mod cluster;
+mod conflict;
 mod encryption;
 mod failure;
 mod leave;

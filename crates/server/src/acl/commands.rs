@@ -24,7 +24,9 @@ pub fn authorize_command(authz: &Authz, store: &Store, cmd: &Command) -> Result<
         | Command::KvLock { key, .. }
         | Command::KvUnlock { key, .. } => authz.require(Resource::Key, key, Write),
         Command::KvDeleteTree { prefix } => authz.require_key_write_prefix(prefix),
-        Command::CatalogRegister(r) => register(authz, store, r),
+        Command::CatalogRegister(r) | Command::CatalogRegisterTyped { register: r, .. } => {
+            register(authz, store, r)
+        }
         Command::CatalogDeregister(d) => {
             if !d.check_id.is_empty() {
                 match store.catalog().check(&d.node, &d.check_id) {

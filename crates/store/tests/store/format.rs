@@ -303,6 +303,16 @@ fn examples() -> Vec<(&'static str, Command)> {
             Command::CatalogRegister(register_request().into()),
         ),
         (
+            "catalog_register_typed",
+            Command::CatalogRegisterTyped {
+                register: register_request().into(),
+                types: BTreeMap::from([
+                    ("check-a".to_owned(), "ttl".to_owned()),
+                    ("check-b".to_owned(), "http".to_owned()),
+                ]),
+            },
+        ),
+        (
             "catalog_deregister",
             Command::CatalogDeregister(
                 DeregisterRequest {
@@ -608,6 +618,13 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
             "catalog_register_empty",
             Command::CatalogRegister(RegisterRequest::default().into()),
         ),
+        (
+            "catalog_register_typed_empty",
+            Command::CatalogRegisterTyped {
+                register: RegisterRequest::default().into(),
+                types: BTreeMap::new(),
+            },
+        ),
         // Empty nested service and check definitions, a service without weights.
         (
             "catalog_register_empty_nested",
@@ -731,6 +748,7 @@ fn variant_name(cmd: &Command) -> &'static str {
         Command::KvDeleteTree { .. } => "kv_delete_tree",
         Command::NodeHealth(_) => "node_health",
         Command::CatalogRegister(_) => "catalog_register",
+        Command::CatalogRegisterTyped { .. } => "catalog_register_typed",
         Command::CatalogDeregister(_) => "catalog_deregister",
         Command::EventFire(_) => "event_fire",
         Command::Restore(_) => "restore",
@@ -1586,6 +1604,10 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
             })
         ),
         arb_register().prop_map(|r| Command::CatalogRegister(r.into())),
+        (arb_register(), map()).prop_map(|(r, types)| Command::CatalogRegisterTyped {
+            register: r.into(),
+            types,
+        }),
         (text(), text(), text(), text()).prop_map(|(node, datacenter, service_id, check_id)| {
             Command::CatalogDeregister(
                 DeregisterRequest {

@@ -17,6 +17,7 @@ mod locks;
 mod logs;
 mod membership;
 mod operator;
+mod name_conflict;
 mod partition;
 mod peers;
 mod restart;
