@@ -123,7 +123,7 @@ impl Backend {
             Backend::Local(s) => s.transfer_leader(target).await,
             Backend::Remote(r) => {
                 match r
-                    .call(|| Request::TransferLeader(target), RETRY_FOR, false)
+                    .call(|| Request::TransferLeader(target), r.hold, false)
                     .await?
                 {
                     Reply::Transferred(res) => res.map_err(ServerError::from),
@@ -142,8 +142,7 @@ impl Backend {
     ) -> Result<praetor_server::autopilot_health::RaftHealth, ServerError> {
         match self {
             Backend::Local(s) => s.autopilot_health().await,
-            Backend::Remote(r) => match r.call(|| Request::AutopilotHealth, RETRY_FOR, true).await?
-            {
+            Backend::Remote(r) => match r.call(|| Request::AutopilotHealth, r.hold, true).await? {
                 Reply::AutopilotHealth(res) => res.map_err(ServerError::from),
                 other => Err(unexpected(&other)),
             },

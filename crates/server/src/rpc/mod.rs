@@ -123,6 +123,8 @@ impl Reply {
             Reply::Pong(_) => "a ping reply".into(),
             Reply::Error(why) => format!("the error {why:?}"),
             Reply::PreVote(_) => "a pre-vote answer".into(),
+            Reply::Transferred(_) => "a leadership transfer's result".into(),
+            Reply::AutopilotHealth(_) => "autopilot health".into(),
         }
     }
 }

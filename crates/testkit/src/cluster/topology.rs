@@ -191,7 +191,7 @@ impl Cluster {
     /// error shows what each agent saw and the tail of every log).
     pub async fn start(spec: Spec) -> Result<Cluster, KitError> {
         let started = Instant::now();
-        let mut cluster = Cluster::spawn(spec).await?;
+        let cluster = Cluster::spawn(spec).await?;
         let left = FORM_WITHIN.saturating_sub(started.elapsed());
         cluster.wait_formed(left).await?;
         tracing::info!(
