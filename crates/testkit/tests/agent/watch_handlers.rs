@@ -183,7 +183,10 @@ async fn a_client_agents_watch_survives_its_servers_restart_and_delivers_the_nex
     server.signal(Signal::Term)?;
     server.wait_exit_async(secs(20)).await?;
     client
-        .wait_for_log(secs(30), "[WARN]  agent.watches: watch read failed; retrying")
+        .wait_for_log(
+            secs(30),
+            "[WARN]  agent.watches: watch read failed; retrying",
+        )
         .await?;
 
     info!("--- start it again on the same data dir and ports; change the key");
