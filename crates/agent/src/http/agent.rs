@@ -86,15 +86,6 @@ pub async fn members(
     Ok((headers, Json(list)).into_response())
 }
 
-/// `agent:write` on this agent's node: join, leave, reload.
-async fn require_agent_write(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    let node = state.config().node_name.clone();
-    state
-        .authorize(caller)
-        .await?
-        .require(Resource::Agent, &node, Access::Write)?;
-    Ok(())
-}
 
 /// `PUT /v1/agent/join/<address>`: joins the gossip pool through `address`.
 pub async fn join(
@@ -102,7 +93,7 @@ pub async fn join(
     caller: Caller,
     Path(addr): Path<String>,
 ) -> Result<(), ApiError> {
-    require_agent_write(&state, &caller).await?;
+    state.require_agent(&caller, Access::Write).await?;
     state
         .gossip
         .join(&[addr])
@@ -114,7 +105,7 @@ pub async fn join(
 /// `PUT /v1/agent/leave`: leaves the pool gracefully (others see `left`),
 /// then the agent shuts down, as Consul's.
 pub async fn leave(State(state): State<Arc<AppState>>, caller: Caller) -> Result<(), ApiError> {
-    require_agent_write(&state, &caller).await?;
+    state.require_agent(&caller, Access::Write).await?;
     crate::cluster::leave(&state).await;
     state.leave_requested.cancel();
     Ok(())
@@ -127,7 +118,7 @@ const RELOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// (limits, log level, ACL tokens, TLS certificates and keys); 200 when
 /// applied, 500 with the reason when the new configuration was not.
 pub async fn reload(State(state): State<Arc<AppState>>, caller: Caller) -> Result<(), ApiError> {
-    require_agent_write(&state, &caller).await?;
+    state.require_agent(&caller, Access::Write).await?;
     let unavailable = || {
         ApiError::Failed("this agent cannot reload: it was not started from config files".into())
     };
@@ -227,11 +218,7 @@ pub async fn metrics(
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let node = state.config().node_name.clone();
-    state
-        .authorize(&caller)
-        .await?
-        .require(Resource::Agent, &node, Access::Read)?;
+    state.require_agent(&caller, Access::Read).await?;
     let p = Params::parse(q.as_deref());
     let format = p.get("format");
     if matches!(format, None | Some("" | "prometheus")) {

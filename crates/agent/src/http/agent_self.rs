@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use praetor_acl::{Access, Resource};
+use praetor_acl::Access;
 use praetor_api::agent::{AgentSelf, Coordinate, GrpcPorts, SelfConfig, VersionInfo, XdsSelf};
 use praetor_gossip::MemberStatus;
 
@@ -32,11 +32,8 @@ pub async fn agent_self(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<AgentSelf>, ApiError> {
+    state.require_agent(&caller, Access::Read).await?;
     let cfg = state.config();
-    state
-        .authorize(&caller)
-        .await?
-        .require(Resource::Agent, &cfg.node_name, Access::Read)?;
     let node_id = state.node_id.to_string();
     Ok(Json(AgentSelf {
         config: SelfConfig {

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use praetor_acl::{Access, Global, Resource};
+use praetor_acl::{Access, Global};
 
 use super::error::ApiError;
 use super::extract::Caller;
@@ -39,11 +39,7 @@ pub async fn metrics_stream(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let node = state.config().node_name.clone();
-    state
-        .authorize(&caller)
-        .await?
-        .require(Resource::Agent, &node, Access::Read)?;
+    state.require_agent(&caller, Access::Read).await?;
     let stop = state.stop.clone();
     let gauges = state.clone();
     let stream = state

@@ -170,6 +170,23 @@ impl AppState {
         Ok(self.acl.authorize(&self.backend, caller.token()).await?)
     }
 
+    /// Requires `access` on this agent's own node for the caller (Consul's
+    /// `agent:read` / `agent:write`), as every agent endpoint does.
+    ///
+    /// # Errors
+    /// As `authorize`; 403 when the token may not.
+    pub async fn require_agent(
+        &self,
+        caller: &extract::Caller,
+        access: praetor_acl::Access,
+    ) -> Result<(), ApiError> {
+        let node = self.config().node_name.clone();
+        self.authorize(caller)
+            .await?
+            .require(praetor_acl::Resource::Agent, &node, access)?;
+        Ok(())
+    }
+
     /// Replaces the configuration (SIGHUP). Limits apply at once: body
     /// sizes and request rates to the next request, connection limits and
     /// timeouts to the next connection.

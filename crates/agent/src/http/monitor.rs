@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use praetor_acl::{Access, Resource};
+use praetor_acl::Access;
 use tracing::Level;
 
 use super::error::ApiError;
@@ -27,11 +27,7 @@ pub async fn monitor(
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let node = state.config().node_name.clone();
-    state
-        .authorize(&caller)
-        .await?
-        .require(Resource::Agent, &node, Access::Read)?;
+    state.require_agent(&caller, Access::Read).await?;
     let p = Params::parse(q.as_deref());
     let level = match p.get("loglevel").filter(|l| !l.is_empty()) {
         None => Level::INFO,
