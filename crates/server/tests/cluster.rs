@@ -2,13 +2,14 @@
 //! three-server cluster replicates, forwards writes to the leader, and
 //! survives the loss of its leader.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use praetor_server::read::KvGet;
-use praetor_server::{rpc, Consistency, QueryOpts, Server, ServerConfig};
+use praetor_server::{Consistency, QueryOpts, Server};
 use praetor_store::Command;
 use tokio_util::sync::CancellationToken;
+
+mod common;
 
 struct Node {
     server: Server,
@@ -21,25 +22,12 @@ async fn node(id: u64, bootstrap: bool) -> Node {
 }
 
 async fn node_waiting(id: u64, bootstrap: bool, leader_wait: Duration) -> Node {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let stop = CancellationToken::new();
-    let server = Server::start(ServerConfig {
-        node_id: id,
-        rpc_addr: addr.clone(),
-        data_dir: None,
-        snapshot_threshold: 100,
-        trailing_logs: 20,
-        history_limit: 1000,
-        bootstrap,
-        leader_wait,
-        stop: stop.clone(),
-        metrics: praetor_server::ServerMetrics::global(),
-        acl: praetor_server::acl::AclConfig::default(),
+    let common::Started { server, stop, addr } = common::start(id, bootstrap, |cfg| {
+        cfg.snapshot_threshold = 100;
+        cfg.trailing_logs = 20;
+        cfg.leader_wait = leader_wait;
     })
-    .await
-    .unwrap();
-    tokio::spawn(rpc::serve(listener, Arc::new(server.clone()), stop.clone()));
+    .await;
     Node { server, stop, addr }
 }
 

@@ -4,13 +4,14 @@
 //! every write acknowledged before, during and after the transfer is on
 //! every server.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use praetor_server::{rpc, Server, ServerConfig};
+use praetor_server::Server;
 use praetor_store::Command;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+
+mod common;
 
 struct Node {
     server: Server,
@@ -19,25 +20,10 @@ struct Node {
 }
 
 async fn node(id: u64, bootstrap: bool) -> Node {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let stop = CancellationToken::new();
-    let server = Server::start(ServerConfig {
-        node_id: id,
-        rpc_addr: addr.clone(),
-        data_dir: None,
-        snapshot_threshold: 1000,
-        trailing_logs: 100,
-        history_limit: 1000,
-        bootstrap,
-        leader_wait: Duration::from_secs(7),
-        stop: stop.clone(),
-        metrics: praetor_server::ServerMetrics::global(),
-        acl: praetor_server::acl::AclConfig::default(),
+    let common::Started { server, stop, addr } = common::start(id, bootstrap, |cfg| {
+        cfg.leader_wait = Duration::from_secs(7);
     })
-    .await
-    .unwrap();
-    tokio::spawn(rpc::serve(listener, Arc::new(server.clone()), stop.clone()));
+    .await;
     Node { server, stop, addr }
 }
 

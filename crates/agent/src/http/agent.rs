@@ -86,7 +86,6 @@ pub async fn members(
     Ok((headers, Json(list)).into_response())
 }
 
-
 /// `PUT /v1/agent/join/<address>`: joins the gossip pool through `address`.
 pub async fn join(
     State(state): State<Arc<AppState>>,
