@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use praetor_api::catalog::{check_status, ServiceDefinition, Weights};
+use praetor_api::catalog::{
+    check_status, Locality, ServiceAddress, ServiceDefinition, ServiceProxy, Weights,
+};
 use praetor_checks::{CheckError, Definition, Kind, MIN_INTERVAL};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -59,6 +61,9 @@ pub enum DefinitionError {
     /// What `praetor-checks` refuses (an empty address, a bad URL, …).
     #[error("Invalid check: {0}")]
     Invalid(String),
+    /// A service's kind, tagged addresses or proxy (Consul's words).
+    #[error("{0}")]
+    Service(#[from] praetor_api::service::ServiceError),
 }
 
 /// Decodes a definition (an HTTP body or a config-file block) after
@@ -149,6 +154,11 @@ pub struct ServiceBody {
     pub weights: Option<Weights>,
     pub check: Option<CheckBody>,
     pub checks: Vec<CheckBody>,
+    /// Empty for a typical service (`connect-proxy`, `mesh-gateway`, …).
+    pub kind: String,
+    pub tagged_addresses: BTreeMap<String, ServiceAddress>,
+    pub proxy: ServiceProxy,
+    pub locality: Option<Locality>,
 }
 
 /// A service as the catalog takes it (`Service` names it, not `Name`), as
@@ -255,6 +265,7 @@ pub fn service_from_body(
             scripts,
         )?);
     }
+    praetor_api::service::validate(&b.kind, b.port, &b.tagged_addresses, &b.proxy)?;
     let svc = ServiceDefinition {
         id,
         service: b.name,
@@ -264,6 +275,10 @@ pub fn service_from_body(
         port: b.port,
         weights: b.weights,
         enable_tag_override: b.enable_tag_override,
+        kind: b.kind,
+        tagged_addresses: b.tagged_addresses,
+        proxy: b.proxy,
+        locality: b.locality,
     };
     Ok((svc, checks))
 }

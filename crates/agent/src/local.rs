@@ -528,7 +528,7 @@ async fn sync(
             skip_node_update: true,
             ..Default::default()
         };
-        Command::catalog_register(register.into(), types)
+        Command::catalog_register(register, types)
     };
     let definition = |id: &String, want: &LocalCheck| CheckDefinition {
         node: node.name.clone(),
@@ -565,6 +565,10 @@ async fn sync(
                 && h.meta == want.meta
                 && h.enable_tag_override == want.enable_tag_override
                 && Some(&h.weights) == want.weights.as_ref().or(Some(&h.weights))
+                && h.kind == want.kind
+                && h.tagged_addresses == want.tagged_addresses
+                && h.proxy == want.proxy
+                && h.locality == want.locality
         });
         if !same {
             // The service goes with its checks in one write, so it never

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::service::{Locality, ServiceAddress, ServiceProxy};
+
 /// Check status words, as Consul's.
 pub mod check_status {
     pub const PASSING: &str = "passing";
@@ -83,15 +85,24 @@ impl Default for Weights {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NodeService {
+    /// Empty for a typical service (`connect-proxy`, `mesh-gateway`, …).
+    #[serde(default)]
+    pub kind: String,
     #[serde(rename = "ID")]
     pub id: String,
     pub service: String,
     pub tags: Vec<String>,
     pub address: String,
+    #[serde(default)]
+    pub tagged_addresses: BTreeMap<String, ServiceAddress>,
     pub meta: BTreeMap<String, String>,
     pub port: u16,
     pub weights: Weights,
     pub enable_tag_override: bool,
+    #[serde(default)]
+    pub proxy: ServiceProxy,
+    #[serde(default)]
+    pub locality: Option<Locality>,
     pub create_index: u64,
     pub modify_index: u64,
 }
@@ -108,15 +119,23 @@ pub struct CatalogService {
     pub datacenter: String,
     pub tagged_addresses: BTreeMap<String, String>,
     pub node_meta: BTreeMap<String, String>,
+    #[serde(default)]
+    pub service_kind: String,
     #[serde(rename = "ServiceID")]
     pub service_id: String,
     pub service_name: String,
     pub service_tags: Vec<String>,
     pub service_address: String,
+    #[serde(default)]
+    pub service_tagged_addresses: BTreeMap<String, ServiceAddress>,
     pub service_weights: Weights,
     pub service_meta: BTreeMap<String, String>,
     pub service_port: u16,
     pub service_enable_tag_override: bool,
+    #[serde(default)]
+    pub service_proxy: ServiceProxy,
+    #[serde(default)]
+    pub service_locality: Option<Locality>,
     pub create_index: u64,
     pub modify_index: u64,
 }
@@ -161,6 +180,11 @@ pub struct ServiceDefinition {
     pub port: u16,
     pub weights: Option<Weights>,
     pub enable_tag_override: bool,
+    /// Empty for a typical service.
+    pub kind: String,
+    pub tagged_addresses: BTreeMap<String, ServiceAddress>,
+    pub proxy: ServiceProxy,
+    pub locality: Option<Locality>,
 }
 
 /// A check in a register request.

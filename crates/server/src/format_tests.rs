@@ -310,6 +310,21 @@ fn txn_outcome() -> TxnOutcome {
                     warning: 1,
                 },
                 enable_tag_override: true,
+                kind: "connect-proxy".into(),
+                tagged_addresses: BTreeMap::from([(
+                    "wan".into(),
+                    praetor_api::catalog::ServiceAddress {
+                        address: "203.0.113.2".into(),
+                        port: 443,
+                    },
+                )]),
+                proxy: praetor_api::catalog::ServiceProxy::from_text(
+                    r#"{"DestinationServiceName":"web-backend"}"#.into(),
+                ),
+                locality: Some(praetor_api::catalog::Locality {
+                    region: "eu-west-1".into(),
+                    zone: "eu-west-1a".into(),
+                }),
                 create_index: 7,
                 modify_index: 8,
             }),
@@ -883,6 +898,10 @@ fn api_types_carried_over_rpc_round_trip_with_empty_fields() {
         port: 0,
         weights: Weights::default(),
         enable_tag_override: false,
+        kind: String::new(),
+        tagged_addresses: BTreeMap::new(),
+        proxy: Default::default(),
+        locality: None,
         create_index: 0,
         modify_index: 0,
     };
@@ -923,6 +942,10 @@ fn api_types_carried_over_rpc_round_trip_with_empty_fields() {
         service_meta: BTreeMap::new(),
         service_port: 0,
         service_enable_tag_override: false,
+        service_kind: String::new(),
+        service_tagged_addresses: BTreeMap::new(),
+        service_proxy: Default::default(),
+        service_locality: None,
         create_index: 0,
         modify_index: 0,
     });

@@ -68,9 +68,11 @@ fn size(cmd: &Command) -> usize {
         Command::Restore(bytes) => bytes.len(),
         Command::NodeHealth(n) => n.node.len() + n.output.len() + 64,
         Command::CatalogRegister(r) => 256 + r.node.len() + r.checks.len() * 128,
-        Command::CatalogRegisterTyped { register: r, types } => {
-            256 + r.node.len() + r.checks.len() * 128 + types.len() * 64
-        }
+        Command::CatalogRegisterTyped {
+            register: r,
+            types,
+            service,
+        } => 256 + r.node.len() + r.checks.len() * 128 + types.len() * 64 + service.proxy.len(),
         Command::EventFire(e) => e.name.len() + e.payload.as_ref().map_or(0, String::len) + 64,
         Command::CatalogDeregister(r) => r.node.len() + r.service_id.len() + r.check_id.len(),
         Command::Batch(cmds) => cmds.iter().map(size).sum(),
@@ -95,6 +97,7 @@ fn size(cmd: &Command) -> usize {
             .map(|op| match op {
                 praetor_store::txn::TxnOp::Kv(k) => k.key.len() + k.value.len() + 64,
                 praetor_store::txn::TxnOp::Catalog(_) => 512,
+                praetor_store::txn::TxnOp::CatalogTyped(_, e) => 512 + e.service.proxy.len(),
             })
             .sum(),
         Command::Timed { cmd, .. } => size(cmd) + 8,

@@ -13,7 +13,8 @@ use praetor_api::catalog::{
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    CheckRecord, CheckRegistration, Deregistration, NodeRecord, Registration, ServiceRecord,
+    CheckRecord, CheckRegistration, Deregistration, NodeRecord, Registration, ServiceExtra,
+    ServiceRecord,
 };
 
 type Key = (String, String);
@@ -36,6 +37,84 @@ pub struct Catalog {
     /// By service name: the last index that changed one of its instances or
     /// one of their checks.
     service_index: BTreeMap<String, u64>,
+}
+
+/// A service record as snapshot formats 2 to 7 wrote it: before its
+/// kind, tagged addresses, proxy and locality. Frozen.
+#[derive(Deserialize)]
+struct ServiceRecordV7 {
+    id: String,
+    service: String,
+    tags: Vec<String>,
+    address: String,
+    meta: BTreeMap<String, String>,
+    port: u16,
+    weights: crate::model::Weights,
+    enable_tag_override: bool,
+    create_index: u64,
+    modify_index: u64,
+}
+
+/// The catalog as snapshot formats 2 to 7 wrote it (its services as
+/// [`ServiceRecordV7`]). Frozen.
+#[derive(Deserialize)]
+pub(crate) struct CatalogV7 {
+    nodes: BTreeMap<String, NodeRecord>,
+    services: BTreeMap<Key, ServiceRecordV7>,
+    checks: BTreeMap<Key, CheckRecord>,
+    nodes_index: u64,
+    services_index: u64,
+    checks_index: u64,
+    node_checks_index: u64,
+    service_index: BTreeMap<String, u64>,
+}
+
+impl CatalogV7 {
+    /// Today's catalog: every service without extras.
+    pub(crate) fn upgrade(self) -> Catalog {
+        let services = self
+            .services
+            .into_iter()
+            .map(|(k, s)| {
+                let ServiceRecordV7 {
+                    id,
+                    service,
+                    tags,
+                    address,
+                    meta,
+                    port,
+                    weights,
+                    enable_tag_override,
+                    create_index,
+                    modify_index,
+                } = s;
+                let record = ServiceRecord {
+                    id,
+                    service,
+                    tags,
+                    address,
+                    meta,
+                    port,
+                    weights,
+                    enable_tag_override,
+                    create_index,
+                    modify_index,
+                    extra: ServiceExtra::default(),
+                };
+                (k, record)
+            })
+            .collect();
+        Catalog {
+            nodes: self.nodes,
+            services,
+            checks: self.checks,
+            nodes_index: self.nodes_index,
+            services_index: self.services_index,
+            checks_index: self.checks_index,
+            node_checks_index: self.node_checks_index,
+            service_index: self.service_index,
+        }
+    }
 }
 
 fn range<'a, V>(
@@ -162,6 +241,12 @@ impl Catalog {
                     service_meta: s.meta.clone(),
                     service_port: s.port,
                     service_enable_tag_override: s.enable_tag_override,
+                    service_kind: s.extra.kind.clone(),
+                    service_tagged_addresses: s.extra.api_tagged(),
+                    service_proxy: praetor_api::service::ServiceProxy::from_text(
+                        s.extra.proxy.clone(),
+                    ),
+                    service_locality: s.extra.locality.clone().map(Into::into),
                     create_index: s.create_index,
                     modify_index: s.modify_index,
                 })
@@ -318,19 +403,22 @@ impl Catalog {
     /// # Errors
     /// A one-line reason when the request is invalid.
     pub(crate) fn register(&mut self, index: u64, r: &Registration) -> Result<bool, String> {
-        self.register_typed(index, r, &BTreeMap::new())
+        self.register_typed(index, r, &BTreeMap::new(), &ServiceExtra::default())
     }
 
     /// [`Catalog::register`], setting the `Type` of each check whose ID
-    /// `types` names (a check not named keeps the type it had).
+    /// `types` names (a check not named keeps the type it had), and the
+    /// service's kind, tagged addresses, proxy and locality to `extra`
+    /// (a register replaces the whole service, as Consul's).
     ///
     /// # Errors
-    /// As `register`.
+    /// As `register`, and when `extra` is invalid for the service.
     pub(crate) fn register_typed(
         &mut self,
         index: u64,
         r: &Registration,
         types: &BTreeMap<String, String>,
+        extra: &ServiceExtra,
     ) -> Result<bool, String> {
         if r.node.is_empty() {
             return Err("Must provide node".into());
@@ -349,6 +437,7 @@ impl Catalog {
             if s.service.is_empty() {
                 return Err("Must provide service name with ID".into());
             }
+            extra.validate(s.port)?;
         }
         let checks: Vec<&CheckRegistration> = r.check.iter().chain(&r.checks).collect();
         for c in &checks {
@@ -394,6 +483,7 @@ impl Catalog {
                 enable_tag_override: s.enable_tag_override,
                 create_index: current.map_or(index, |c| c.create_index),
                 modify_index: current.map_or(index, |c| c.modify_index),
+                extra: extra.clone(),
             };
             if current != Some(&want) {
                 if let Some(old) = current.map(|c| c.service.clone()) {

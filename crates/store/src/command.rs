@@ -46,17 +46,28 @@ where
 }
 
 impl Command {
-    /// The command of a catalog register whose checks have the `Type`s
-    /// `types` gives by check ID: `CatalogRegisterTyped`, or
-    /// `CatalogRegister` when there are none.
+    /// The command of the catalog register `request` whose checks have
+    /// the `Type`s `types` gives by check ID: `CatalogRegisterTyped`, or
+    /// `CatalogRegister` when there are no types and its service (if any)
+    /// has no kind, tagged addresses, proxy or locality.
     pub fn catalog_register(
-        register: crate::model::Registration,
+        request: praetor_api::catalog::RegisterRequest,
         types: std::collections::BTreeMap<String, String>,
     ) -> Command {
-        if types.is_empty() {
+        let service = request
+            .service
+            .as_ref()
+            .map(crate::model::ServiceExtra::of)
+            .unwrap_or_default();
+        let register = request.into();
+        if types.is_empty() && service == crate::model::ServiceExtra::default() {
             Command::CatalogRegister(register)
         } else {
-            Command::CatalogRegisterTyped { register, types }
+            Command::CatalogRegisterTyped {
+                register,
+                types,
+                service,
+            }
         }
     }
 }
@@ -155,12 +166,14 @@ pub enum Command {
         cas: Option<u64>,
     },
     /// Consul's catalog register whose checks carry their `Type` (`ttl`,
-    /// `http`, `tcp`, …), by check ID; a check not named keeps the type it
-    /// had. A variant of its own, last, because `Registration` is written
-    /// in existing logs without types.
+    /// `http`, `tcp`, …), by check ID (a check not named keeps the type it
+    /// had), and whose service carries its kind, tagged addresses, proxy
+    /// and locality. A variant of its own, last, because `Registration` is
+    /// written in existing logs without them.
     CatalogRegisterTyped {
         register: crate::model::Registration,
         types: std::collections::BTreeMap<String, String>,
+        service: crate::model::ServiceExtra,
     },
 }
 
@@ -294,8 +307,16 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
             sweep_sessions(store, index);
             return answer;
         }
-        Command::CatalogRegisterTyped { register, types } => {
-            let answer = match store.tables.catalog.register_typed(index, register, types) {
+        Command::CatalogRegisterTyped {
+            register,
+            types,
+            service,
+        } => {
+            let answer = match store
+                .tables
+                .catalog
+                .register_typed(index, register, types, service)
+            {
                 Ok(changed) => Response::Applied(changed),
                 Err(reason) => Response::Refused(reason),
             };

@@ -65,6 +65,103 @@ pub struct ServiceRecord {
     pub enable_tag_override: bool,
     pub create_index: u64,
     pub modify_index: u64,
+    /// Kind, tagged addresses, proxy and locality (snapshot format 8).
+    pub extra: ServiceExtra,
+}
+
+/// What a service instance carries besides its basics (Consul's `Kind`,
+/// `TaggedAddresses`, `Proxy` and `Locality`): kept and returned as given.
+/// A register carries it beside its `Registration`
+/// (`Command::CatalogRegisterTyped`, `TxnOp::CatalogTyped`), which older
+/// log entries hold without it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceExtra {
+    /// Empty for a typical service.
+    pub kind: String,
+    pub tagged_addresses: BTreeMap<String, ServiceAddressRecord>,
+    /// The `Proxy` block's JSON text; empty when none.
+    pub proxy: String,
+    pub locality: Option<LocalityRecord>,
+}
+
+/// One of a service's tagged addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAddressRecord {
+    pub address: String,
+    pub port: u16,
+}
+
+/// Where a service instance runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalityRecord {
+    pub region: String,
+    pub zone: String,
+}
+
+impl ServiceExtra {
+    /// The extras of a service definition (the request's shape).
+    pub fn of(s: &api::ServiceDefinition) -> ServiceExtra {
+        ServiceExtra {
+            kind: s.kind.clone(),
+            tagged_addresses: s
+                .tagged_addresses
+                .iter()
+                .map(|(k, a)| (k.clone(), a.clone().into()))
+                .collect(),
+            proxy: s.proxy.as_text().to_owned(),
+            locality: s.locality.clone().map(Into::into),
+        }
+    }
+
+    /// The tagged addresses in the API's shape.
+    pub fn api_tagged(&self) -> BTreeMap<String, api::ServiceAddress> {
+        self.tagged_addresses
+            .iter()
+            .map(|(k, a)| (k.clone(), a.clone().into()))
+            .collect()
+    }
+
+    /// Checks them as Consul does (`praetor_api::service::validate`).
+    ///
+    /// # Errors
+    /// The reason, in Consul's words.
+    pub fn validate(&self, port: u16) -> Result<(), String> {
+        praetor_api::service::validate(
+            &self.kind,
+            port,
+            &self.api_tagged(),
+            &api::ServiceProxy::from_text(self.proxy.clone()),
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl From<api::ServiceAddress> for ServiceAddressRecord {
+    fn from(a: api::ServiceAddress) -> Self {
+        let api::ServiceAddress { address, port } = a;
+        ServiceAddressRecord { address, port }
+    }
+}
+
+impl From<ServiceAddressRecord> for api::ServiceAddress {
+    fn from(a: ServiceAddressRecord) -> Self {
+        let ServiceAddressRecord { address, port } = a;
+        api::ServiceAddress { address, port }
+    }
+}
+
+impl From<api::Locality> for LocalityRecord {
+    fn from(l: api::Locality) -> Self {
+        let api::Locality { region, zone } = l;
+        LocalityRecord { region, zone }
+    }
+}
+
+impl From<LocalityRecord> for api::Locality {
+    fn from(l: LocalityRecord) -> Self {
+        let LocalityRecord { region, zone } = l;
+        api::Locality { region, zone }
+    }
 }
 
 /// A node or service check (Consul's `structs.HealthCheck`).
@@ -271,14 +368,18 @@ impl From<Weights> for api::Weights {
 impl From<api::NodeService> for ServiceRecord {
     fn from(s: api::NodeService) -> Self {
         let api::NodeService {
+            kind,
             id,
             service,
             tags,
             address,
+            tagged_addresses,
             meta,
             port,
             weights,
             enable_tag_override,
+            proxy,
+            locality,
             create_index,
             modify_index,
         } = s;
@@ -293,6 +394,15 @@ impl From<api::NodeService> for ServiceRecord {
             enable_tag_override,
             create_index,
             modify_index,
+            extra: ServiceExtra {
+                kind,
+                tagged_addresses: tagged_addresses
+                    .into_iter()
+                    .map(|(k, a)| (k, a.into()))
+                    .collect(),
+                proxy: proxy.as_text().to_owned(),
+                locality: locality.map(Into::into),
+            },
         }
     }
 }
@@ -310,16 +420,28 @@ impl From<ServiceRecord> for api::NodeService {
             enable_tag_override,
             create_index,
             modify_index,
+            extra,
         } = s;
+        let tagged_addresses = extra.api_tagged();
+        let ServiceExtra {
+            kind,
+            tagged_addresses: _,
+            proxy,
+            locality,
+        } = extra;
         api::NodeService {
+            kind,
             id,
             service,
             tags,
             address,
+            tagged_addresses,
             meta,
             port,
             weights: weights.into(),
             enable_tag_override,
+            proxy: api::ServiceProxy::from_text(proxy),
+            locality: locality.map(Into::into),
             create_index,
             modify_index,
         }
@@ -461,6 +583,12 @@ impl From<api::ServiceDefinition> for ServiceRegistration {
             port,
             weights,
             enable_tag_override,
+            // These travel beside the registration (`ServiceExtra::of`):
+            // older log entries hold registrations without them.
+            kind: _,
+            tagged_addresses: _,
+            proxy: _,
+            locality: _,
         } = s;
         ServiceRegistration {
             id,
@@ -496,6 +624,7 @@ impl From<ServiceRegistration> for api::ServiceDefinition {
             port,
             weights: weights.map(Into::into),
             enable_tag_override,
+            ..Default::default()
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Snapshot encoding of the whole store, history included, so a watcher can
 //! resume across a snapshot install or a restart; and decoding of every
-//! format an earlier release wrote (2 to 6), upgraded to today's.
+//! format an earlier release wrote (2 to 7), upgraded to today's.
 //!
 //! A snapshot is postcard bytes of `Snapshot`: the format version, then the
 //! store's own `Tables` struct, then the history. The store holds exactly
@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{History, Store, StoreError, Tables};
 
-/// Version 7: the store's `Tables` (with the autopilot configuration last)
-/// then its history. Version 6 was the same without the autopilot
-/// configuration, version 5 without the ACL tables too; version 4 had the
-/// history between the events and the indexes.
-const FORMAT_VERSION: u32 = 7;
+/// Version 8: the store's `Tables` then its history. Version 7 was the
+/// same with service records before their kind, tagged addresses, proxy
+/// and locality (`catalog::CatalogV7`); version 6 without the autopilot
+/// configuration too, version 5 without the ACL tables too; version 4 had
+/// the history between the events and the indexes.
+const FORMAT_VERSION: u32 = 8;
 
 /// The encoding of a snapshot, for writing (`Snapshot<&Tables, &History>`)
 /// and for reading (`Snapshot<Tables, History>`) alike: one definition, so
@@ -63,7 +64,7 @@ impl Store {
     }
 
     /// Decodes a store written by `encode_snapshot`, or by an earlier
-    /// release in format 2 to 6.
+    /// release in format 2 to 7.
     ///
     /// # Errors
     /// When the bytes are not a snapshot of one of these formats.
@@ -79,6 +80,14 @@ impl Store {
                     postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
                 Store {
                     tables: s.tables,
+                    history: s.history,
+                }
+            }
+            7 => {
+                let s: Snapshot<TablesV7, History> =
+                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+                Store {
+                    tables: s.tables.upgrade(),
                     history: s.history,
                 }
             }
@@ -120,11 +129,41 @@ fn decode_old<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreEr
     Ok(env.store)
 }
 
+/// Version 7, frozen: `Tables` before services kept their extras.
+#[derive(Deserialize)]
+struct TablesV7 {
+    kv: crate::kv::KvTable,
+    catalog: crate::catalog::CatalogV7,
+    events: crate::events::Events,
+    sessions: crate::session::Sessions,
+    last_index: u64,
+    restored_at: u64,
+    clock_ms: u64,
+    acl: crate::acl::AclTables,
+    autopilot: crate::autopilot::Autopilot,
+}
+
+impl TablesV7 {
+    fn upgrade(self) -> Tables {
+        Tables {
+            kv: self.kv,
+            catalog: self.catalog.upgrade(),
+            events: self.events,
+            sessions: self.sessions,
+            last_index: self.last_index,
+            restored_at: self.restored_at,
+            clock_ms: self.clock_ms,
+            acl: self.acl,
+            autopilot: self.autopilot,
+        }
+    }
+}
+
 /// Version 6, frozen: `Tables` before the autopilot configuration.
 #[derive(Deserialize)]
 struct TablesV6 {
     kv: crate::kv::KvTable,
-    catalog: crate::catalog::Catalog,
+    catalog: crate::catalog::CatalogV7,
     events: crate::events::Events,
     sessions: crate::session::Sessions,
     last_index: u64,
@@ -135,7 +174,7 @@ struct TablesV6 {
 
 impl TablesV6 {
     fn upgrade(self) -> Tables {
-        Tables {
+        TablesV7 {
             kv: self.kv,
             catalog: self.catalog,
             events: self.events,
@@ -146,6 +185,7 @@ impl TablesV6 {
             acl: self.acl,
             autopilot: crate::autopilot::Autopilot::default(),
         }
+        .upgrade()
     }
 }
 
@@ -153,7 +193,7 @@ impl TablesV6 {
 #[derive(Deserialize)]
 struct TablesV5 {
     kv: crate::kv::KvTable,
-    catalog: crate::catalog::Catalog,
+    catalog: crate::catalog::CatalogV7,
     events: crate::events::Events,
     sessions: crate::session::Sessions,
     last_index: u64,
@@ -181,7 +221,7 @@ impl TablesV5 {
 #[derive(Deserialize)]
 struct StoreV4 {
     kv: crate::kv::KvTable,
-    catalog: crate::catalog::Catalog,
+    catalog: crate::catalog::CatalogV7,
     events: crate::events::Events,
     history: History,
     last_index: u64,
@@ -212,7 +252,7 @@ impl StoreV4 {
 #[derive(Deserialize)]
 struct StoreV3 {
     kv: crate::kv::KvTable,
-    catalog: crate::catalog::Catalog,
+    catalog: crate::catalog::CatalogV7,
     events: crate::events::Events,
     history: History,
     last_index: u64,
@@ -242,7 +282,7 @@ impl StoreV3 {
 #[derive(Deserialize)]
 struct StoreV2 {
     kv: crate::kv::KvTable,
-    catalog: crate::catalog::Catalog,
+    catalog: crate::catalog::CatalogV7,
     events: crate::events::Events,
     history: History,
     last_index: u64,

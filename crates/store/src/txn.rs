@@ -132,19 +132,49 @@ pub struct CatalogOp {
     pub index: u64,
 }
 
+/// What a catalog operation carries beside its `Registration`: the
+/// service's kind, tagged addresses, proxy and locality, and the check's
+/// `Type`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogExtra {
+    pub service: crate::model::ServiceExtra,
+    /// Empty: the check keeps the type it had.
+    pub check_type: String,
+}
+
 /// One operation of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnOp {
     Kv(KvOp),
     Catalog(Box<CatalogOp>),
+    /// A catalog operation with what its registration does not carry. A
+    /// variant of its own, last: older log entries hold `Catalog`.
+    CatalogTyped(Box<CatalogOp>, Box<CatalogExtra>),
 }
 
 impl TxnOp {
+    /// A catalog operation: `CatalogTyped` when `extra` has anything.
+    pub fn catalog(op: CatalogOp, extra: CatalogExtra) -> TxnOp {
+        if extra == CatalogExtra::default() {
+            TxnOp::Catalog(Box::new(op))
+        } else {
+            TxnOp::CatalogTyped(Box::new(op), Box::new(extra))
+        }
+    }
+
+    /// The catalog operation, if this is one.
+    pub fn catalog_op(&self) -> Option<&CatalogOp> {
+        match self {
+            TxnOp::Kv(_) => None,
+            TxnOp::Catalog(op) | TxnOp::CatalogTyped(op, _) => Some(op),
+        }
+    }
+
     /// `true` when the operation only reads.
     pub fn reads_only(&self) -> bool {
         match self {
             TxnOp::Kv(op) => op.verb.reads_only(),
-            TxnOp::Catalog(op) => op.verb == CatalogVerb::Get,
+            TxnOp::Catalog(op) | TxnOp::CatalogTyped(op, _) => op.verb == CatalogVerb::Get,
         }
     }
 }
@@ -354,7 +384,12 @@ fn modify_index(r: &TxnResult) -> u64 {
     }
 }
 
-fn catalog_op(store: &mut Store, index: u64, op: &CatalogOp) -> Result<Vec<TxnResult>, String> {
+fn catalog_op(
+    store: &mut Store,
+    index: u64,
+    op: &CatalogOp,
+    extra: &CatalogExtra,
+) -> Result<Vec<TxnResult>, String> {
     let current = catalog_get(store, op);
     match op.verb {
         CatalogVerb::Get => current
@@ -367,7 +402,14 @@ fn catalog_op(store: &mut Store, index: u64, op: &CatalogOp) -> Result<Vec<TxnRe
             if op.target != CatalogTarget::Node && !store.catalog().has_node(&op.node) {
                 return Err(format!("node {:?} doesn't exist", op.node));
             }
-            store.tables.catalog.register(index, &op.register)?;
+            let mut types = std::collections::BTreeMap::new();
+            if op.target == CatalogTarget::Check && !extra.check_type.is_empty() {
+                types.insert(op.id.clone(), extra.check_type.clone());
+            }
+            store
+                .tables
+                .catalog
+                .register_typed(index, &op.register, &types, &extra.service)?;
             Ok(catalog_get(store, op).into_iter().collect())
         }
         CatalogVerb::Delete | CatalogVerb::DeleteCas => {
@@ -391,6 +433,14 @@ fn catalog_op(store: &mut Store, index: u64, op: &CatalogOp) -> Result<Vec<TxnRe
     }
 }
 
+/// Keeps the catalog as it was before the transaction's first catalog
+/// write, to put back if the transaction fails.
+fn save_catalog(store: &Store, op: &CatalogOp, saved: &mut Option<crate::catalog::Catalog>) {
+    if op.verb != CatalogVerb::Get && saved.is_none() {
+        *saved = Some(store.tables.catalog.clone());
+    }
+}
+
 /// Applies `ops` at `index`, all or nothing.
 pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome {
     let mut undo = Undo::default();
@@ -401,10 +451,12 @@ pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome 
         let r = match op {
             TxnOp::Kv(op) => kv_write(store, index, op, &mut undo, &mut changes),
             TxnOp::Catalog(op) => {
-                if op.verb != CatalogVerb::Get && saved_catalog.is_none() {
-                    saved_catalog = Some(store.tables.catalog.clone());
-                }
-                catalog_op(store, index, op)
+                save_catalog(store, op, &mut saved_catalog);
+                catalog_op(store, index, op, &CatalogExtra::default())
+            }
+            TxnOp::CatalogTyped(op, extra) => {
+                save_catalog(store, op, &mut saved_catalog);
+                catalog_op(store, index, op, extra)
             }
         };
         match r {
@@ -435,10 +487,14 @@ pub fn read(store: &Store, ops: &[TxnOp]) -> TxnOutcome {
             TxnOp::Kv(op) => {
                 kv_read(store, op).unwrap_or_else(|| Err("not a read-only operation".to_owned()))
             }
-            TxnOp::Catalog(op) if op.verb == CatalogVerb::Get => catalog_get(store, op)
-                .map(|r| vec![r])
-                .ok_or_else(|| format!("{} doesn't exist", what(op))),
-            TxnOp::Catalog(_) => Err("not a read-only operation".to_owned()),
+            TxnOp::Catalog(op) | TxnOp::CatalogTyped(op, _) if op.verb == CatalogVerb::Get => {
+                catalog_get(store, op)
+                    .map(|r| vec![r])
+                    .ok_or_else(|| format!("{} doesn't exist", what(op)))
+            }
+            TxnOp::Catalog(_) | TxnOp::CatalogTyped(..) => {
+                Err("not a read-only operation".to_owned())
+            }
         };
         match r {
             Ok(results) => out.results.extend(results),

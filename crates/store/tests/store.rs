@@ -471,7 +471,7 @@ fn a_check_keeps_the_type_a_typed_register_gave_it_through_updates_and_snapshots
         unreachable!("register builds a CatalogRegister")
     };
     let typed = Command::catalog_register(
-        r,
+        r.into(),
         std::collections::BTreeMap::from([("web-ttl".to_owned(), "ttl".to_owned())]),
     );
     assert!(matches!(typed, Command::CatalogRegisterTyped { .. }));

@@ -285,7 +285,7 @@ pub async fn register(
         .backend
         .write(
             caller.token(),
-            Command::catalog_register(req.into(), crate::definition::check_types(&body)),
+            Command::catalog_register(req, crate::definition::check_types(&body)),
         )
         .await?;
     if let Applied::Refused(reason) = resp {

@@ -148,12 +148,28 @@ pub async fn deregister_service(
     state.local.remove_service(&id).map_err(not_found)
 }
 
+/// A service as Consul's `AgentService`: `Kind`, `TaggedAddresses`,
+/// `Proxy` and `Locality` only when the service has them (Consul's
+/// `omitempty`).
 fn service_json(state: &AppState, s: &ServiceDefinition) -> Value {
-    json!({
+    let mut v = json!({
         "ID": s.id, "Service": s.service, "Tags": s.tags, "Meta": s.meta, "Port": s.port,
         "Address": s.address, "Weights": s.weights.clone().unwrap_or_default(),
         "EnableTagOverride": s.enable_tag_override, "Datacenter": state.config().datacenter,
-    })
+    });
+    if !s.kind.is_empty() {
+        v["Kind"] = json!(s.kind);
+    }
+    if !s.tagged_addresses.is_empty() {
+        v["TaggedAddresses"] = json!(s.tagged_addresses);
+    }
+    if !s.proxy.is_empty() {
+        v["Proxy"] = s.proxy.to_value();
+    }
+    if let Some(l) = &s.locality {
+        v["Locality"] = json!(l);
+    }
+    v
 }
 
 /// `GET /v1/agent/services` (`?filter=`): this agent's services by ID.

@@ -17,8 +17,9 @@ use base64::Engine as _;
 use praetor_api::catalog::{CheckDefinition, RegisterRequest};
 use praetor_api::txn::{self as api, TxnError, TxnResponse, MAX_OPS};
 use praetor_server::read::TxnRead;
+use praetor_store::model::ServiceExtra;
 use praetor_store::txn::{
-    CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp, TxnOutcome, TxnResult,
+    CatalogExtra, CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp, TxnOutcome, TxnResult,
 };
 use praetor_store::{Command, Response as Applied};
 use serde::Deserialize;
@@ -106,6 +107,9 @@ struct CheckBody {
     output: String,
     #[serde(rename = "ServiceID")]
     service_id: String,
+    /// The check's type (`ttl`, `http`, …), kept as the catalog shows it.
+    #[serde(rename = "Type")]
+    kind: String,
     modify_index: u64,
 }
 
@@ -158,20 +162,25 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, OpError> {
         let (service, modify_index) =
             catalog_service(&s.node, b).map_err(|e| refuse(e.to_string()))?;
         let id = service.id.clone();
+        let extra = CatalogExtra {
+            service: ServiceExtra::of(&service),
+            check_type: String::new(),
+        };
         let register = RegisterRequest {
             node: s.node.clone(),
             skip_node_update: true,
             service: Some(service),
             ..RegisterRequest::default()
         };
-        return Ok(TxnOp::Catalog(Box::new(CatalogOp {
+        let op = CatalogOp {
             target: CatalogTarget::Service,
             verb,
             node: s.node,
             id,
             register: register.into(),
             index: modify_index,
-        })));
+        };
+        return Ok(TxnOp::catalog(op, extra));
     }
     if let Some(c) = op.check {
         let b: CheckBody = decode(i, c.check, "Check")?;
@@ -193,14 +202,19 @@ fn catalog_op(i: usize, op: api::TxnOp, dc: &str) -> Result<TxnOp, OpError> {
             }),
             ..RegisterRequest::default()
         };
-        return Ok(TxnOp::Catalog(Box::new(CatalogOp {
+        let op = CatalogOp {
             target: CatalogTarget::Check,
             verb,
             node: b.node,
             id: b.check_id,
             register: register.into(),
             index: b.modify_index,
-        })));
+        };
+        let extra = CatalogExtra {
+            service: ServiceExtra::default(),
+            check_type: b.kind,
+        };
+        return Ok(TxnOp::catalog(op, extra));
     }
     Err(refuse("no operation specified"))
 }

@@ -122,7 +122,7 @@ pub(super) fn txn_op(authz: &Authz, store: &Store, op: &TxnOp) -> Result<(), Acl
             | KvVerb::Delete
             | KvVerb::DeleteCas => authz.require(Resource::Key, &kv.key, Access::Write),
         },
-        TxnOp::Catalog(c) => catalog_op(authz, store, c),
+        TxnOp::Catalog(c) | TxnOp::CatalogTyped(c, _) => catalog_op(authz, store, c),
     }
 }
 

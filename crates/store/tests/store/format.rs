@@ -13,16 +13,18 @@
 //!   bytes (`tests/golden/commands.hex`), and a probe that fails when a
 //!   variant is added without a golden example;
 //! - a populated store's snapshot (and its restore body) against
-//!   `tests/golden/snapshot_v7.hex`, decoding back to the same store, and
-//!   the same store in formats 4, 5 and 6 (`snapshot_v4.hex`,
-//!   `snapshot_v5.hex`, `snapshot_v6.hex`, frozen) decoding to it;
+//!   `tests/golden/snapshot_v8.hex`, decoding back to the same store, and
+//!   the same store in formats 4, 5, 6 and 7 (`snapshot_v4.hex`,
+//!   `snapshot_v5.hex`, `snapshot_v6.hex`, `snapshot_v7.hex`, frozen)
+//!   decoding to it;
 //! - a round-trip property over arbitrary commands, and decoding arbitrary
 //!   bytes never panics.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use praetor_api::catalog::{
-    CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition, Weights,
+    CheckDefinition, DeregisterRequest, Locality, RegisterRequest, ServiceAddress,
+    ServiceDefinition, ServiceProxy, Weights,
 };
 use praetor_api::event::UserEvent;
 use praetor_api::session::{ServiceCheck, SessionEntry};
@@ -32,7 +34,10 @@ use praetor_store::acl::{
 };
 use praetor_store::autopilot::AutopilotConfig;
 use praetor_store::catalog::NodeHealth;
-use praetor_store::txn::{CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp};
+use praetor_store::model::ServiceExtra;
+use praetor_store::txn::{
+    CatalogExtra, CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp,
+};
 use praetor_store::{Change, Command, HistoryError, Store};
 use proptest::prelude::*;
 
@@ -164,11 +169,43 @@ fn register_request() -> RegisterRequest {
                 warning: 2,
             }),
             enable_tag_override: true,
+            kind: "connect-proxy".into(),
+            tagged_addresses: BTreeMap::from([
+                (
+                    "lan_ipv4".to_owned(),
+                    ServiceAddress {
+                        address: "10.0.0.2".into(),
+                        port: 8080,
+                    },
+                ),
+                (
+                    "wan".to_owned(),
+                    ServiceAddress {
+                        address: "web.example.com".into(),
+                        port: 443,
+                    },
+                ),
+            ]),
+            proxy: ServiceProxy::from_value(serde_json::json!({
+                "DestinationServiceName": "web-backend",
+                "LocalServicePort": 9090,
+                "Config": {"protocol": "http"},
+            }))
+            .expect("an object"),
+            locality: Some(Locality {
+                region: "eu-west-1".into(),
+                zone: "eu-west-1a".into(),
+            }),
         }),
         check: Some(check_def("check-a")),
         checks: vec![check_def("check-b"), check_def("check-c")],
         skip_node_update: true,
     }
+}
+
+/// What `register_request`'s service carries beside its registration.
+fn service_extra() -> ServiceExtra {
+    ServiceExtra::of(register_request().service.as_ref().expect("a service"))
 }
 
 fn session_entry() -> SessionEntry {
@@ -310,6 +347,7 @@ fn examples() -> Vec<(&'static str, Command)> {
                     ("check-a".to_owned(), "ttl".to_owned()),
                     ("check-b".to_owned(), "http".to_owned()),
                 ]),
+                service: service_extra(),
             },
         ),
         (
@@ -462,7 +500,33 @@ fn examples() -> Vec<(&'static str, Command)> {
                 cas: Some(12),
             },
         ),
+        // `TxnOp::CatalogTyped`, added after the golden transaction was
+        // pinned: a transaction of its own, so the first keeps its bytes.
+        (
+            "txn_catalog_typed",
+            Command::Txn(vec![
+                catalog_typed_op(CatalogTarget::Service, "", 1),
+                catalog_typed_op(CatalogTarget::Check, "ttl", 2),
+            ]),
+        ),
     ]
+}
+
+fn catalog_typed_op(target: CatalogTarget, check_type: &str, n: u64) -> TxnOp {
+    TxnOp::CatalogTyped(
+        Box::new(CatalogOp {
+            target,
+            verb: CatalogVerb::Set,
+            node: format!("node-{n}"),
+            id: format!("id-{n}"),
+            register: register_request().into(),
+            index: 300 + n,
+        }),
+        Box::new(CatalogExtra {
+            service: service_extra(),
+            check_type: check_type.into(),
+        }),
+    )
 }
 
 fn acl_token() -> AclToken {
@@ -623,6 +687,7 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
             Command::CatalogRegisterTyped {
                 register: RegisterRequest::default().into(),
                 types: BTreeMap::new(),
+                service: ServiceExtra::default(),
             },
         ),
         // Empty nested service and check definitions, a service without weights.
@@ -790,7 +855,7 @@ fn kv_verb_name(verb: KvVerb) -> &'static str {
 fn txn_op_kind(op: &TxnOp) -> (&'static str, Option<(CatalogTarget, CatalogVerb)>) {
     match op {
         TxnOp::Kv(kv) => (kv_verb_name(kv.verb), None),
-        TxnOp::Catalog(c) => {
+        TxnOp::Catalog(c) | TxnOp::CatalogTyped(c, _) => {
             let target = match c.target {
                 CatalogTarget::Node => "node",
                 CatalogTarget::Service => "service",
@@ -931,9 +996,12 @@ fn every_command_variant_has_a_golden_example() {
 fn the_golden_transaction_has_an_operation_of_every_kind() {
     assert_eq!(
         variant_count::<TxnOp>(),
-        2,
+        3,
         "a `TxnOp` kind was added: give the golden transaction one of each"
     );
+    assert!(examples().iter().any(|(n, c)| *n == "txn_catalog_typed"
+        && matches!(c, Command::Txn(ops)
+            if ops.iter().all(|op| matches!(op, TxnOp::CatalogTyped(..))))));
     assert_eq!(
         variant_count::<KvVerb>() as usize,
         KV_VERBS.len() + LATER_KV_VERBS.len()
@@ -969,11 +1037,15 @@ fn the_golden_transaction_has_an_operation_of_every_kind() {
 
 // ------------------------------------------------------ snapshot tests
 
-const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v7.hex");
+const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v8.hex");
 
 /// The snapshot format version the golden bytes are of (the first byte of
 /// every snapshot, `FORMAT_VERSION` in crates/store/src/snapshot.rs).
-const SNAPSHOT_VERSION: u8 = 7;
+const SNAPSHOT_VERSION: u8 = 8;
+
+/// `populated_store_v7` in format 7, as the previous build wrote it
+/// (frozen: never regenerate it).
+const SNAPSHOT_V7_GOLDEN: &str = include_str!("../golden/snapshot_v7.hex");
 
 /// `populated_store_v6` in format 6, as the previous release wrote it
 /// (frozen: never regenerate it).
@@ -1177,6 +1249,18 @@ fn populated_store_v7() -> Store {
     store
 }
 
+/// `populated_store_v7` whose service has a kind, tagged addresses, a
+/// proxy and a locality (format 8).
+fn populated_store_v8() -> Store {
+    let mut store = populated_store_v7();
+    let index = store.last_index() + 1;
+    let cmd = Command::catalog_register(register_request(), BTreeMap::new());
+    assert!(matches!(cmd, Command::CatalogRegisterTyped { .. }));
+    let answer = store.apply(index, &cmd);
+    assert!(answer.ok(), "setting up the golden store: {answer:?}");
+    store
+}
+
 /// The changes the history keeps, and the index it is complete from.
 fn kept_history(store: &Store) -> (u64, Vec<Change>) {
     let from = match store.history().since("", 0, 0) {
@@ -1196,7 +1280,7 @@ fn kept_history(store: &Store) -> (u64, Vec<Change>) {
 /// What a reader sees of a store, to compare a decoded one with.
 fn observable(store: &Store) -> String {
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         store.last_index(),
         store.clock_ms(),
         store.restored_at(),
@@ -1204,6 +1288,7 @@ fn observable(store: &Store) -> String {
         kept_history(store),
         store.catalog().nodes(),
         store.catalog().services(),
+        store.catalog().service_nodes("web", None),
         store.catalog().checks_in_state("any"),
         store.sessions().list(),
         store.sessions().lock_delay("service/leader"),
@@ -1219,7 +1304,15 @@ fn observable(store: &Store) -> String {
 
 #[test]
 fn the_golden_store_has_something_in_every_table() {
-    let store = populated_store_v7();
+    let store = populated_store_v8();
+    let (_, web) = store.catalog().service_nodes("web", None);
+    assert_eq!(web[0].service_kind, "connect-proxy");
+    assert_eq!(web[0].service_tagged_addresses.len(), 2);
+    assert_eq!(
+        web[0].service_proxy.field("DestinationServiceName"),
+        "web-backend"
+    );
+    assert!(web[0].service_locality.is_some());
     assert_eq!(store.catalog().nodes().1.len(), 2);
     assert_eq!(store.catalog().services().1.len(), 1);
     assert_eq!(store.catalog().checks_in_state("any").1.len(), 4);
@@ -1250,7 +1343,7 @@ fn the_golden_store_has_something_in_every_table() {
 #[test]
 fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store_v7();
+    let store = populated_store_v8();
     for (name, bytes) in [
         ("snapshot", store.encode_snapshot().expect("encodes")),
         ("state", store.encode_state().expect("encodes")),
@@ -1274,10 +1367,10 @@ fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
 #[test]
 fn the_golden_snapshot_decodes_to_the_same_store() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store_v7();
+    let store = populated_store_v8();
     let bytes = golden
         .get("snapshot")
-        .expect("tests/golden/snapshot_v7.hex has [snapshot]");
+        .expect("tests/golden/snapshot_v8.hex has [snapshot]");
     let back = Store::decode_snapshot(bytes).unwrap_or_else(|e| {
         panic!("{FORMAT_CHANGED}\n\nthe golden snapshot no longer decodes: {e}")
     });
@@ -1292,7 +1385,7 @@ fn the_golden_snapshot_decodes_to_the_same_store() {
     // The restore body decodes to the same tables, its history empty.
     let state = golden
         .get("state")
-        .expect("tests/golden/snapshot_v7.hex has [state]");
+        .expect("tests/golden/snapshot_v8.hex has [state]");
     let restored = Store::decode_snapshot(state)
         .unwrap_or_else(|e| panic!("{FORMAT_CHANGED}\n\nthe golden state no longer decodes: {e}"));
     assert_same_tables(&restored, &store);
@@ -1334,6 +1427,32 @@ fn assert_same_tables(got: &Store, want: &Store) {
         (got.last_index(), got.clock_ms(), got.restored_at()),
         (want.last_index(), want.clock_ms(), want.restored_at())
     );
+}
+
+/// Format 7 (the previous build's snapshots and `Restore` bodies) still
+/// decodes, to the same store with no service extras, and is written back
+/// in today's format with nothing lost.
+#[test]
+fn a_version_7_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
+    let store = populated_store_v7();
+    let old = golden_blocks(SNAPSHOT_V7_GOLDEN);
+    assert_eq!(old["snapshot"][0], 7, "snapshot_v7.hex is format 7");
+    let back = Store::decode_snapshot(&old["snapshot"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 7 golden snapshot no longer decodes: {e}")
+    });
+    assert_eq!(observable(&back), observable(&store));
+    let (_, web) = back.catalog().service_nodes("web", None);
+    assert_eq!(web[0].service_kind, "");
+    assert!(web[0].service_proxy.is_empty());
+    assert_eq!(
+        back.encode_snapshot().expect("encodes"),
+        store.encode_snapshot().expect("encodes")
+    );
+    let restored = Store::decode_snapshot(&old["state"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 7 golden state no longer decodes: {e}")
+    });
+    assert_same_tables(&restored, &store);
+    assert!(restored.history().is_empty());
 }
 
 /// Format 6 (the previous release's snapshots and `Restore` bodies) still
@@ -1434,19 +1553,36 @@ fn arb_service() -> impl Strategy<Value = ServiceDefinition> {
         any::<u16>(),
         proptest::option::of((any::<u32>(), any::<u32>())),
         any::<bool>(),
+        (
+            text(),
+            map(),
+            text(),
+            proptest::option::of((text(), text())),
+        ),
     )
         .prop_map(
-            |((id, service, tags, address, meta), port, weights, enable_tag_override)| {
-                ServiceDefinition {
-                    id,
-                    service,
-                    tags,
-                    address,
-                    meta,
-                    port,
-                    weights: weights.map(|(passing, warning)| Weights { passing, warning }),
-                    enable_tag_override,
-                }
+            |(
+                (id, service, tags, address, meta),
+                port,
+                weights,
+                enable_tag_override,
+                (kind, tagged, proxy, locality),
+            )| ServiceDefinition {
+                id,
+                service,
+                tags,
+                address,
+                meta,
+                port,
+                weights: weights.map(|(passing, warning)| Weights { passing, warning }),
+                enable_tag_override,
+                kind,
+                tagged_addresses: tagged
+                    .into_iter()
+                    .map(|(k, address)| (k, ServiceAddress { address, port }))
+                    .collect(),
+                proxy: ServiceProxy::from_text(proxy),
+                locality: locality.map(|(region, zone)| Locality { region, zone }),
             },
         )
 }
@@ -1563,14 +1699,27 @@ fn arb_txn_op() -> impl Strategy<Value = TxnOp> {
         any::<u64>(),
     )
         .prop_map(|(target, verb, node, id, register, index)| {
-            TxnOp::Catalog(Box::new(CatalogOp {
+            let extra = CatalogExtra {
+                service: register
+                    .service
+                    .as_ref()
+                    .map(ServiceExtra::of)
+                    .unwrap_or_default(),
+                check_type: id.clone(),
+            };
+            let op = CatalogOp {
                 target,
                 verb,
                 node,
                 id,
                 register: register.into(),
                 index,
-            }))
+            };
+            if index % 2 == 0 {
+                TxnOp::Catalog(Box::new(op))
+            } else {
+                TxnOp::CatalogTyped(Box::new(op), Box::new(extra))
+            }
         });
     prop_oneof![kv, catalog]
 }
@@ -1605,6 +1754,7 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
         ),
         arb_register().prop_map(|r| Command::CatalogRegister(r.into())),
         (arb_register(), map()).prop_map(|(r, types)| Command::CatalogRegisterTyped {
+            service: r.service.as_ref().map(ServiceExtra::of).unwrap_or_default(),
             register: r.into(),
             types,
         }),
@@ -1682,7 +1832,22 @@ proptest! {
             prop_assert_eq!(api, store);
             Ok(())
         };
-        same(postcard::to_stdvec(&register).unwrap(), postcard::to_stdvec(&Registration::from(register.clone())).unwrap())?;
+        // A service's kind, tagged addresses, proxy and locality came after
+        // and travel beside the registration (`ServiceExtra`), so the API's
+        // register no longer encodes as the registration does (the golden
+        // commands pin the registration's bytes); without them it converts
+        // both ways without loss.
+        let mut register = register;
+        if let Some(s) = &mut register.service {
+            *s = ServiceDefinition {
+                kind: String::new(),
+                tagged_addresses: BTreeMap::new(),
+                proxy: ServiceProxy::default(),
+                locality: None,
+                ..s.clone()
+            };
+        }
+
         same(postcard::to_stdvec(&session).unwrap(), postcard::to_stdvec(&SessionRecord::from(session.clone())).unwrap())?;
         same(postcard::to_stdvec(&event).unwrap(), postcard::to_stdvec(&EventRecord::from(event.clone())).unwrap())?;
         same(postcard::to_stdvec(&deregister).unwrap(), postcard::to_stdvec(&Deregistration::from(deregister.clone())).unwrap())?;
