@@ -106,6 +106,15 @@ fn main() {
             std::process::exit(0);
         }
     };
+    if !matches!(cli.command, Command::Agent(_)) {
+        // A command's output piped into `head` (or any reader that stops
+        // early) ends the command quietly, as a Unix tool does, instead of
+        // a panic on the broken pipe. The agent keeps ignoring SIGPIPE: a
+        // peer that goes away must never kill it.
+        // SAFETY: resets one signal's disposition before any thread that
+        // could be writing exists; no handler runs Rust code.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let result = match cli.command {
         Command::Agent(a) => cmd::agent::run(a),
         Command::Tls(c) => cmd::tls::run(c),

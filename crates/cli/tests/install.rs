@@ -78,3 +78,20 @@ fn the_readme_set_up_says_how_to_install_and_run_as_a_service() {
         assert!(setup.contains(needle), "{needle} in the README's set-up");
     }
 }
+
+/// `praetor version | head -0` (a reader that has gone): the command ends
+/// quietly on the broken pipe, as a Unix tool does, instead of panicking.
+#[test]
+fn a_command_whose_reader_has_gone_ends_quietly_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_praetor"))
+        .arg("version")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
+}
