@@ -391,4 +391,65 @@ mod tests {
         assert!(silent.queries.load(Ordering::SeqCst) > 1);
         stop.cancel();
     }
+
+    /// A follower that could not reach its leader: every call is answered
+    /// with the follower's own forwarding error.
+    struct CutOffFollower;
+
+    impl praetor_server::rpc::Handler for CutOffFollower {
+        async fn handle(&self, req: Request) -> Reply {
+            let why = WireError::from(ServerError::Forward(
+                "connecting to 127.0.0.9:8300: Connection refused (os error 111)".into(),
+            ));
+            match req {
+                Request::Write(..) => Reply::Write(Err(why)),
+                Request::Query(..) => Reply::Query(Err(why)),
+                _ => Reply::Error("unexpected".into()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_followers_forwarding_error_reaches_the_client_as_one_sentence_with_one_prefix() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(praetor_server::rpc::serve(
+            listener,
+            Arc::new(CutOffFollower),
+            stop.clone(),
+        ));
+        let remote = Arc::new(Remote::default().hold_for(Duration::from_millis(200)));
+        remote.set_servers(vec![addr]);
+        let backend = Backend::Remote(remote);
+        let want = "rpc error making call: connecting to 127.0.0.9:8300: Connection refused (os error 111)";
+
+        let w = backend
+            .write(
+                &Token::anonymous(),
+                Command::KvSet {
+                    key: "k".into(),
+                    value: b"v".to_vec(),
+                    flags: 0,
+                    cas: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(w.to_string(), want, "a write: {w:?}");
+        let q = backend
+            .read(
+                &Token::anonymous(),
+                praetor_server::read::KvGet { key: "k".into() },
+                praetor_server::QueryOpts {
+                    index: 0,
+                    wait: Duration::ZERO,
+                    consistency: praetor_server::Consistency::Default,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(q.to_string(), want, "a read: {q:?}");
+        stop.cancel();
+    }
 }

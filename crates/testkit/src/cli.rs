@@ -292,6 +292,13 @@ impl CliChild {
         .await
     }
 
+    /// Whether the command is still running (it has not exited on its own).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
     /// Sends `signal` to the command by PID.
     ///
     /// # Errors

@@ -1037,6 +1037,7 @@ fn rpc_limits_are_read_with_consuls_defaults() {
     assert_eq!(l.rpc_handshake_timeout, Duration::from_secs(5));
 }
 
+mod performance;
 mod properties;
 
 #[test]

@@ -2,6 +2,7 @@
 //! signals, and how it reads its flags and config files.
 
 mod config;
+mod hold;
 mod lifecycle;
 mod limits;
 mod watch_handlers;

@@ -2,7 +2,9 @@
 //! A new cluster serves a session on every server as soon as any server
 //! reports a leader, and a client agent holds requests through the death
 //! of the leader (`performance.rpc_hold_timeout`) instead of failing
-//! them, with a blocking query in flight surviving the change.
+//! them, with a blocking query in flight surviving the change; a
+//! `praetor watch` through a client agent keeps running through the
+//! leader's death and runs its handler on the next change.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -187,4 +189,89 @@ async fn a_client_agent_sees_no_error_while_the_leader_dies_and_another_is_elect
     info!(reads, "every read answered through the election");
     cluster.shutdown().await?;
     Ok(())
+}
+
+#[tokio::test]
+async fn a_watch_through_a_client_agent_survives_the_leaders_death_and_runs_on_the_next_change(
+) -> anyhow::Result<()> {
+    init_tracing();
+    let mut cluster = Cluster::start(Spec::servers(3).clients(1)).await?;
+    let old = cluster.wait_for_leader(secs(10)).await?;
+    cluster.put_acked("c1", "watched/key", "before").await?;
+    let dir = tempfile::tempdir()?;
+    let calls = dir.path().join("calls.json");
+    // Each call appends the JSON it was given on stdin.
+    let handler = format!(r#"cat >> "{}""#, calls.display());
+    let mut watch = cluster
+        .cli("c1", &["watch", "-type=key", "-key=watched/key", &handler])?
+        .spawn()?;
+    let delivered = |value: &str| {
+        let (calls, want) = (calls.clone(), base64_of(value));
+        move || {
+            let text = std::fs::read_to_string(&calls).unwrap_or_default();
+            let found = text.contains(&want);
+            async move {
+                if found {
+                    Ok(())
+                } else {
+                    Err(text)
+                }
+            }
+        }
+    };
+    wait_for(
+        secs(20),
+        "the handler to get the first value",
+        delivered("before"),
+    )
+    .await?;
+
+    info!("--- SIGKILL the leader {old}; wait for another");
+    let killed = Instant::now();
+    cluster.kill9(&old)?;
+    let (new, took) = cluster.wait_for_new_leader(&old, killed, secs(30)).await?;
+    info!(%new, ?took, "a new leader");
+
+    info!("--- change the key through c1: the watch runs its handler with the new value");
+    cluster.put_acked("c1", "watched/key", "after").await?;
+    let want = base64_of("after");
+    wait_for(
+        secs(30),
+        "the handler to get the value written after the election",
+        || {
+            let text = std::fs::read_to_string(&calls).unwrap_or_default();
+            let answer = if text.contains(&want) {
+                Ok(())
+            } else {
+                Err(format!("calls: {text}\nwatch stderr: {}", watch.stderr()))
+            };
+            async move { answer }
+        },
+    )
+    .await?;
+    assert!(
+        watch.is_running(),
+        "the watch still runs after the election; stderr:\n{}",
+        watch.stderr()
+    );
+    let text = std::fs::read_to_string(&calls)?;
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains(&base64_of("before")))
+            .count(),
+        1,
+        "the unchanged value is not handed over again: {text:?}"
+    );
+
+    info!("--- SIGINT (by PID) ends the watch with exit code 0");
+    let stopped = watch.stop(secs(10))?;
+    stopped.assert_code(0);
+    info!(stderr = %stopped.stderr, "what the watch logged");
+    cluster.shutdown().await?;
+    Ok(())
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }

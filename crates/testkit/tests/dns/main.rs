@@ -8,6 +8,7 @@ mod acl;
 mod cluster;
 mod intake;
 mod malformed;
+mod servers;
 mod upstream;
 
 use std::net::{Ipv4Addr, SocketAddr};
