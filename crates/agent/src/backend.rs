@@ -22,7 +22,14 @@ pub const DEFAULT_HOLD: Duration = Duration::from_secs(7);
 /// Pause between two rounds of retries.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+/// How long a quick call (status, autopilot health) may take at least,
+/// however short the hold.
+const QUICK_CALL: Duration = Duration::from_secs(5);
+
 /// The agent's way to the replicated state.
+// One per agent, made once and shared behind an `Arc`: the size of the
+// server's handle costs nothing here.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     /// This agent is a server.
     Local(Server),
@@ -43,7 +50,11 @@ impl Backend {
             Backend::Local(s) => s.write_as(token, cmd).await,
             Backend::Remote(r) => {
                 let reply = r
-                    .call(|| Request::Write(cmd.clone(), token.clone()), r.hold, false)
+                    .call(
+                        || Request::Write(cmd.clone(), token.clone()),
+                        r.write_timeout(),
+                        false,
+                    )
                     .await?;
                 match reply {
                     Reply::Write(res) => res.map_err(ServerError::from),
@@ -92,10 +103,12 @@ impl Backend {
     pub async fn status(&self) -> Result<RaftStatus, ServerError> {
         match self {
             Backend::Local(s) => Ok(s.status()),
-            Backend::Remote(r) => match r.call(|| Request::Status, r.hold, true).await? {
-                Reply::Status(s) => Ok(s),
-                other => Err(unexpected(&other)),
-            },
+            Backend::Remote(r) => {
+                match r.call(|| Request::Status, r.quick_timeout(), true).await? {
+                    Reply::Status(s) => Ok(s),
+                    other => Err(unexpected(&other)),
+                }
+            }
         }
     }
 
@@ -106,7 +119,10 @@ impl Backend {
     pub async fn remove_peer(&self, id: u64) -> Result<(), ServerError> {
         match self {
             Backend::Local(s) => s.remove_peer(id).await,
-            Backend::Remote(r) => match r.call(|| Request::RemovePeer(id), r.hold, false).await? {
+            Backend::Remote(r) => match r
+                .call(|| Request::RemovePeer(id), r.write_timeout(), false)
+                .await?
+            {
                 Reply::Done(res) => res.map_err(ServerError::from),
                 other => Err(unexpected(&other)),
             },
@@ -123,7 +139,7 @@ impl Backend {
             Backend::Local(s) => s.transfer_leader(target).await,
             Backend::Remote(r) => {
                 match r
-                    .call(|| Request::TransferLeader(target), r.hold, false)
+                    .call(|| Request::TransferLeader(target), r.write_timeout(), false)
                     .await?
                 {
                     Reply::Transferred(res) => res.map_err(ServerError::from),
@@ -142,7 +158,10 @@ impl Backend {
     ) -> Result<praetor_server::autopilot_health::RaftHealth, ServerError> {
         match self {
             Backend::Local(s) => s.autopilot_health().await,
-            Backend::Remote(r) => match r.call(|| Request::AutopilotHealth, r.hold, true).await? {
+            Backend::Remote(r) => match r
+                .call(|| Request::AutopilotHealth, r.quick_timeout(), true)
+                .await?
+            {
                 Reply::AutopilotHealth(res) => res.map_err(ServerError::from),
                 other => Err(unexpected(&other)),
             },
@@ -166,6 +185,9 @@ fn unexpected(reply: &Reply) -> ServerError {
 pub struct Remote {
     /// How long a request is held while no server can take it.
     hold: Duration,
+    /// How long a server may take to commit a write
+    /// (`praetor_server::APPLY_TIMEOUT`).
+    apply: Duration,
     /// RPC addresses of the alive servers of this datacenter (from gossip).
     servers: RwLock<Vec<SocketAddr>>,
     /// The server that answered last; tried first.
@@ -177,6 +199,7 @@ impl Default for Remote {
     fn default() -> Self {
         Remote {
             hold: DEFAULT_HOLD,
+            apply: praetor_server::APPLY_TIMEOUT,
             servers: RwLock::default(),
             preferred: Mutex::default(),
             clients: Peers::default(),
@@ -203,6 +226,25 @@ impl Remote {
     /// (`performance.rpc_hold_timeout`).
     pub fn hold_for(mut self, hold: Duration) -> Self {
         self.hold = hold;
+        self
+    }
+
+    /// How long one write call may take: the server's own wait for a
+    /// leader (as long as ours), then the commit. The hold bounds only the
+    /// retries, never a write a server is committing.
+    fn write_timeout(&self) -> Duration {
+        self.hold + self.apply.max(self.hold)
+    }
+
+    /// How long one status or health call may take.
+    fn quick_timeout(&self) -> Duration {
+        self.hold.max(QUICK_CALL)
+    }
+
+    /// Waits `apply` for a write's commit (tests: a silent server).
+    #[cfg(test)]
+    fn apply_within(mut self, apply: Duration) -> Self {
+        self.apply = apply;
         self
     }
 
@@ -345,7 +387,11 @@ mod tests {
             silent.clone(),
             stop.clone(),
         ));
-        let remote = Arc::new(Remote::default());
+        let remote = Arc::new(
+            Remote::default()
+                .hold_for(Duration::from_millis(500))
+                .apply_within(Duration::from_millis(500)),
+        );
         remote.set_servers(vec![addr]);
         let backend = Backend::Remote(remote);
 
@@ -389,6 +435,51 @@ mod tests {
             .await;
         assert!(matches!(q, Err(ServerError::NoLeader)), "{q:?}");
         assert!(silent.queries.load(Ordering::SeqCst) > 1);
+        stop.cancel();
+    }
+
+    /// A server whose writes take `0` to commit.
+    struct SlowCommit(Duration);
+
+    impl praetor_server::rpc::Handler for SlowCommit {
+        async fn handle(&self, req: Request) -> Reply {
+            match req {
+                Request::Write(..) => {
+                    tokio::time::sleep(self.0).await;
+                    Reply::Write(Ok((7, praetor_store::Response::Applied(true))))
+                }
+                _ => Reply::Error("unexpected".into()),
+            }
+        }
+    }
+
+    /// The hold bounds the wait for a server that can take a write, not
+    /// the commit: a write slower than a short `rpc_hold_timeout` succeeds.
+    #[tokio::test]
+    async fn a_write_that_commits_after_the_hold_is_not_failed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(praetor_server::rpc::serve(
+            listener,
+            Arc::new(SlowCommit(Duration::from_millis(600))),
+            stop.clone(),
+        ));
+        let remote = Arc::new(Remote::default().hold_for(Duration::from_millis(100)));
+        remote.set_servers(vec![addr]);
+        let backend = Backend::Remote(remote);
+        let w = backend
+            .write(
+                &Token::anonymous(),
+                Command::KvSet {
+                    key: "k".into(),
+                    value: b"v".to_vec(),
+                    flags: 0,
+                    cas: None,
+                },
+            )
+            .await;
+        assert!(matches!(w, Ok((7, _))), "{w:?}");
         stop.cancel();
     }
 

@@ -157,6 +157,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
             history_limit: cfg.kv_history_limit,
             bootstrap: cfg.dev || cfg.bootstrap || cfg.bootstrap_expect == 1,
             leader_wait: cfg.rpc_hold_timeout,
+            apply_timeout: cfg.rpc_hold_timeout.max(praetor_server::APPLY_TIMEOUT),
             stop: stop.child_token(),
             metrics: metrics.server_metrics(),
             acl: praetor_server::acl::AclConfig {

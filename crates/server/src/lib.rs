@@ -23,6 +23,13 @@ use std::time::Duration;
 
 /// How long a server about to be added has to answer a ping.
 const LEARNER_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The shortest a proposed write may take to commit before its outcome is
+/// reported unknown (the default `rpc_hold_timeout`). Separate from
+/// `leader_wait`, which only bounds the wait for a leader: a short
+/// `performance.rpc_hold_timeout` must not fail writes on a healthy but
+/// slow cluster.
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(7);
 /// How long a new learner has to catch up before it would be made a voter
 /// (the caller's own bound on adding a server is 30 s).
 const LEARNER_CATCH_UP: Duration = Duration::from_secs(20);
@@ -84,6 +91,9 @@ pub struct ServerConfig {
     pub bootstrap: bool,
     /// How long a write or default read waits for a leader before failing.
     pub leader_wait: Duration,
+    /// How long a proposed write may take to commit before its outcome is
+    /// reported unknown ([`APPLY_TIMEOUT`] unless a test wants it short).
+    pub apply_timeout: Duration,
     /// Cancelled when the agent shuts down: blocking queries answer at once.
     pub stop: CancellationToken,
     /// Where the server's metrics go (the agent's recorder).
@@ -136,6 +146,7 @@ pub struct Server {
     proposer: proposer::Proposer,
     shared: Arc<Shared>,
     leader_wait: Duration,
+    apply_timeout: Duration,
     stop: CancellationToken,
     leadership: Arc<leadership::Leadership>,
     /// The server's own tasks (proposer, proposals, leadership watch,
@@ -235,6 +246,7 @@ impl Server {
             proposer,
             shared,
             leader_wait: cfg.leader_wait,
+            apply_timeout: cfg.apply_timeout,
             stop: cfg.stop,
             leadership,
             tasks,
@@ -459,7 +471,8 @@ impl Server {
         if let Err(rpc::WireError::Other(why)) = rpc::check_entry_size(&cmd) {
             return Err(ServerError::TooLarge(why));
         }
-        let deadline = tokio::time::Instant::now() + self.leader_wait;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.leader_wait;
         let mut unreachable = None;
         loop {
             let Some(leader) = self.wait_for_leader(deadline).await else {
@@ -473,9 +486,16 @@ impl Server {
                     self.wait_established(deadline).await;
                     self.authorize_write(token, &cmd)?;
                 }
-                self.propose(cmd.clone(), deadline).await
+                self.propose(
+                    cmd.clone(),
+                    tokio::time::Instant::now() + self.apply_timeout,
+                )
+                .await
             } else {
-                let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+                // The leader may itself wait for its first round, then for
+                // the commit.
+                let timeout = deadline.saturating_duration_since(tokio::time::Instant::now())
+                    + self.apply_timeout;
                 // The server's own writes carry no token: forwarded, they
                 // are the anonymous token's.
                 let token = token.cloned().unwrap_or_default();
@@ -526,7 +546,7 @@ impl Server {
                 leader: self.leader(),
             });
         }
-        self.propose(cmd, tokio::time::Instant::now() + self.leader_wait)
+        self.propose(cmd, tokio::time::Instant::now() + self.apply_timeout)
             .await
     }
 
@@ -542,11 +562,11 @@ impl Server {
         if self.leadership.transferring() {
             return Err(ServerError::NotLeader { leader: None });
         }
+        let within = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout_at(deadline, self.proposer.propose(cmd)).await {
             Ok(r) => r,
             Err(_) => Err(ServerError::OutcomeUnknown(format!(
-                "proposed, but not committed within {:?}",
-                self.leader_wait
+                "proposed, but not committed within {within:?}"
             ))),
         }
     }

@@ -26,6 +26,7 @@ async fn node_waiting(id: u64, bootstrap: bool, leader_wait: Duration) -> Node {
         cfg.snapshot_threshold = 100;
         cfg.trailing_logs = 20;
         cfg.leader_wait = leader_wait;
+        cfg.apply_timeout = leader_wait;
     })
     .await;
     Node { server, stop, addr }

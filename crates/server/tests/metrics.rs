@@ -74,6 +74,7 @@ async fn node(id: u64, bootstrap: bool) -> Node {
         history_limit: 1000,
         bootstrap,
         leader_wait: Duration::from_secs(5),
+        apply_timeout: praetor_server::APPLY_TIMEOUT,
         stop: stop.clone(),
         metrics: ServerMetrics::new(&recorder),
         acl: praetor_server::acl::AclConfig::default(),

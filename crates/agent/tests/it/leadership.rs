@@ -114,3 +114,32 @@ async fn every_server_is_listed_as_the_consul_service_and_anti_entropy_keeps_it(
     }
     a.shutdown().await;
 }
+
+/// `performance.rpc_hold_timeout` bounds the wait for a leader, not the
+/// commit: with a 1 ms hold, writes to a healthy server with a durable log
+/// (each commit an fsync) all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_rpc_hold_timeout_does_not_fail_writes_on_a_healthy_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = crate::dev_config();
+    cfg.dev = false;
+    cfg.bootstrap_expect = 1;
+    cfg.data_dir = Some(dir.path().to_owned());
+    let a = crate::TestAgent::start(cfg.clone()).await;
+    a.wait_for_leader().await;
+    a.shutdown().await;
+    cfg.rpc_hold_timeout = std::time::Duration::from_millis(1);
+    let a = crate::TestAgent::start(cfg).await;
+    a.wait_for_leader().await;
+    for i in 0..20 {
+        let r = a
+            .http
+            .put(a.u(&format!("/v1/kv/hold/{i}")))
+            .body(vec![b'x'; 4096])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert_eq!(status, 200, "write {i}: {}", r.text().await.unwrap());
+    }
+}

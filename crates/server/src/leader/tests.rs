@@ -131,6 +131,7 @@ impl Node {
             history_limit: 100,
             bootstrap,
             leader_wait: Duration::from_secs(5),
+            apply_timeout: crate::APPLY_TIMEOUT,
             stop: stop.clone(),
             metrics: crate::ServerMetrics::global(),
             acl,

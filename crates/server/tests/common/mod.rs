@@ -32,6 +32,7 @@ pub async fn start(id: u64, bootstrap: bool, tune: impl FnOnce(&mut ServerConfig
         history_limit: 1000,
         bootstrap,
         leader_wait: Duration::from_secs(5),
+        apply_timeout: praetor_server::APPLY_TIMEOUT,
         stop: stop.clone(),
         metrics: praetor_server::ServerMetrics::global(),
         acl: praetor_server::acl::AclConfig::default(),

@@ -148,6 +148,8 @@ impl InProcess {
             history_limit: 1000,
             bootstrap: i == 1,
             leader_wait,
+            // A cut-off leader's writes end as soon as they did before.
+            apply_timeout: leader_wait,
             stop: stop.clone(),
             metrics: praetor_server::ServerMetrics::global(),
             acl: praetor_server::acl::AclConfig::default(),
