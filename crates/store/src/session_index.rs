@@ -183,3 +183,6 @@ pub(crate) mod oracle {
         VISITED.with(|v| v.replace(0))
     }
 }
+
+#[cfg(test)]
+mod tests;
