@@ -19,7 +19,8 @@ const NODES: [&str; 3] = ["n0", "n1", "n2"];
 const CHECKS: [&str; 3] = ["c0", "c1", "serfHealth"];
 const SESSIONS: [&str; 5] = ["s0", "s1", "s2", "s3", "s4"];
 const KEYS: [&str; 6] = ["a/0", "a/1", "a/2", "b/0", "b/1", "c"];
-const STATUSES: [&str; 3] = ["passing", "warning", "critical"];
+/// Passing twice as often as the others, so sessions find healthy checks.
+const STATUSES: [&str; 4] = ["passing", "passing", "warning", "critical"];
 
 /// One step of a generated run.
 #[derive(Debug, Clone)]
@@ -81,8 +82,11 @@ fn service_check() -> impl Strategy<Value = (String, String, String)> {
 }
 
 fn catalog_command() -> impl Strategy<Value = Command> {
+    let health = pick(&["passing", "passing", "critical"][..]);
+    let checks = proptest::collection::vec(prop_oneof![node_check(), service_check()], 0..3);
+    let gone = proptest::option::of(pick(&["c0", "c1", "svc", "serfHealth"][..]));
     prop_oneof![
-        (pick(&NODES), pick(&["passing", "critical"][..])).prop_map(|(n, s)| {
+        3 => (pick(&NODES), health).prop_map(|(n, s)| {
             Command::NodeHealth(NodeHealth {
                 node: n.into(),
                 id: format!("id-{n}"),
@@ -92,22 +96,12 @@ fn catalog_command() -> impl Strategy<Value = Command> {
                 output: String::new(),
             })
         }),
-        (
-            pick(&NODES),
-            any::<bool>(),
-            proptest::collection::vec(prop_oneof![node_check(), service_check()], 0..3)
-        )
-            .prop_map(|(n, service, checks)| {
-                Command::CatalogRegister(register(n, service, checks).into())
-            }),
-        (
-            pick(&NODES),
-            any::<bool>(),
-            proptest::option::of(pick(&["c0", "c1", "svc", "serfHealth"][..]))
-        )
-            .prop_map(|(n, service, check)| {
-                Command::CatalogDeregister(deregister(n, service, check).into())
-            }),
+        3 => (pick(&NODES), any::<bool>(), checks).prop_map(|(n, service, checks)| {
+            Command::CatalogRegister(register(n, service, checks).into())
+        }),
+        1 => (pick(&NODES), any::<bool>(), gone).prop_map(|(n, service, check)| {
+            Command::CatalogDeregister(deregister(n, service, check).into())
+        }),
     ]
 }
 
@@ -139,26 +133,27 @@ fn session_entry(
 }
 
 fn session_command() -> impl Strategy<Value = Command> {
-    let checks = proptest::option::of(proptest::collection::vec(
-        pick(&CHECKS).prop_map(str::to_owned),
-        0..3,
-    ));
+    let checks = proptest::option::weighted(
+        0.5,
+        proptest::collection::vec(pick(&CHECKS).prop_map(str::to_owned), 0..3),
+    );
+    let create = (
+        pick(&SESSIONS),
+        // Mostly on one node, so one write often invalidates several.
+        pick(&["n0", "n0", "n0", "n1", "n2"][..]),
+        checks,
+        proptest::bool::weighted(0.2),
+        any::<bool>(),
+        pick(&[0u64, 5, 50][..]),
+    );
     prop_oneof![
-        (
-            pick(&SESSIONS),
-            pick(&NODES),
-            checks,
-            any::<bool>(),
-            any::<bool>(),
-            pick(&[0u64, 5, 50][..])
-        )
-            .prop_map(|(id, node, checks, service, delete, delay)| {
-                Command::SessionCreate(Box::new(
-                    session_entry(id, node, checks, service, delete, delay).into(),
-                ))
-            }),
-        pick(&SESSIONS).prop_map(|id| Command::SessionDestroy { id: id.into() }),
-        pick(&SESSIONS).prop_map(|id| Command::SessionRenew { id: id.into() }),
+        4 => create.prop_map(|(id, node, checks, service, delete, delay)| {
+            Command::SessionCreate(Box::new(
+                session_entry(id, node, checks, service, delete, delay).into(),
+            ))
+        }),
+        1 => pick(&SESSIONS).prop_map(|id| Command::SessionDestroy { id: id.into() }),
+        1 => pick(&SESSIONS).prop_map(|id| Command::SessionRenew { id: id.into() }),
     ]
 }
 
@@ -330,6 +325,22 @@ fn assert_indexes_match_scans(store: &Store) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Every node registered with its service and every check passing: where
+/// each run starts, so sessions can be created from the first step.
+fn healthy_nodes() -> Vec<Step> {
+    NODES
+        .iter()
+        .map(|n| {
+            let checks = ["c0", "c1", "serfHealth"]
+                .map(|c| (c.to_owned(), String::new(), "passing".to_owned()))
+                .into_iter()
+                .chain([("svc".to_owned(), "web".to_owned(), "passing".to_owned())])
+                .collect();
+            Step::Apply(Command::CatalogRegister(register(n, true, checks).into()))
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -339,7 +350,8 @@ proptest! {
     ) {
         let mut indexed = Store::new(50);
         let mut scanning = Store::new(50);
-        for (i, step) in steps.iter().enumerate() {
+        let setup = healthy_nodes();
+        for (i, step) in setup.iter().chain(&steps).enumerate() {
             let index = i as u64 + 1;
             let at_ms = index * 10;
             let answer = run(&mut indexed, index, at_ms, step);
