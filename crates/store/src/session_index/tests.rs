@@ -26,7 +26,7 @@ const STATUSES: [&str; 4] = ["passing", "passing", "warning", "critical"];
 #[derive(Debug, Clone)]
 enum Step {
     /// Apply this command.
-    Apply(Command),
+    Apply(Box<Command>),
     /// Expire a session at the index it was last renewed at (if it exists).
     Expire(usize),
     /// Replace the store by a decode of its own snapshot.
@@ -241,11 +241,11 @@ fn txn_op() -> impl Strategy<Value = TxnOp> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        4 => catalog_command().prop_map(Step::Apply),
-        4 => session_command().prop_map(Step::Apply),
-        5 => kv_command().prop_map(Step::Apply),
+        4 => catalog_command().prop_map(|c| Step::Apply(Box::new(c))),
+        4 => session_command().prop_map(|c| Step::Apply(Box::new(c))),
+        5 => kv_command().prop_map(|c| Step::Apply(Box::new(c))),
         1 => proptest::collection::vec(txn_op(), 1..4)
-            .prop_map(|ops| Step::Apply(Command::Txn(ops))),
+            .prop_map(|ops| Step::Apply(Box::new(Command::Txn(ops)))),
         1 => (0..SESSIONS.len()).prop_map(Step::Expire),
         1 => Just(Step::RoundTrip),
         1 => Just(Step::RestoreSelf),
@@ -277,7 +277,7 @@ fn run(store: &mut Store, index: u64, at_ms: u64, step: &Step) -> Response {
         cmd: Box::new(cmd),
     };
     match step {
-        Step::Apply(cmd) => store.apply(index, &timed(cmd.clone())),
+        Step::Apply(cmd) => store.apply(index, &timed((**cmd).clone())),
         Step::Expire(i) => {
             let id = SESSIONS[*i];
             let renewed = store.sessions().get(id).map_or(0, |s| s.renewed);
@@ -336,7 +336,9 @@ fn healthy_nodes() -> Vec<Step> {
                 .into_iter()
                 .chain([("svc".to_owned(), "web".to_owned(), "passing".to_owned())])
                 .collect();
-            Step::Apply(Command::CatalogRegister(register(n, true, checks).into()))
+            Step::Apply(Box::new(Command::CatalogRegister(
+                register(n, true, checks).into(),
+            )))
         })
         .collect()
 }
