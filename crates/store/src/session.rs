@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::model::SessionRecord;
-use crate::session_index::SessionIndex;
+use crate::session_index::{DelayEnds, SessionIndex};
 
 /// Consul's `MaxLockDelay`: the longest lock-delay a session may leave,
 /// in ms. The HTTP API clamps to it; the store clamps again, so a session
@@ -53,8 +53,16 @@ impl LockDelay {
         now_ms.abs_diff(self.at_ms) < self.delay_ms
     }
 
+    /// The leader time at which the delay is over and can be forgotten
+    /// (`ended` from then on); `None` when that is past `u64::MAX`, so it
+    /// never is.
+    pub(crate) fn end_ms(&self) -> Option<u64> {
+        self.at_ms.checked_add(self.delay_ms)
+    }
+
     /// `true` when `now_ms` is past the window's end, so the delay is over
     /// on a clock that moves forward and can be forgotten.
+    #[cfg(test)]
     fn ended(&self, now_ms: u64) -> bool {
         now_ms
             .checked_sub(self.at_ms)
@@ -87,6 +95,10 @@ pub struct Sessions {
     /// encoded, rebuilt on decode (`SessionsWire`).
     #[serde(skip)]
     index: SessionIndex,
+    /// The lock-delays by the time they end: derived from `lock_delays`,
+    /// never encoded, rebuilt on decode.
+    #[serde(skip)]
+    delay_ends: DelayEnds,
 }
 
 /// The encoded fields of `Sessions`, in its order: what a snapshot holds.
@@ -142,11 +154,13 @@ impl Sessions {
         lock_delays: BTreeMap<String, LockDelay>,
     ) -> Self {
         let index = SessionIndex::rebuild(by_id.values().map(|s| &s.entry));
+        let delay_ends = DelayEnds::rebuild(&lock_delays);
         Sessions {
             by_id,
             table_index,
             lock_delays,
             index,
+            delay_ends,
         }
     }
 
@@ -301,6 +315,7 @@ impl Sessions {
     #[cfg(test)]
     pub(crate) fn index_is_consistent(&self) -> bool {
         self.index == SessionIndex::rebuild(self.by_id.values().map(|s| &s.entry))
+            && self.delay_ends == DelayEnds::rebuild(&self.lock_delays)
     }
 
     /// Leaves a lock-delay of `delay_ms` (clamped to `MAX_LOCK_DELAY_MS`)
@@ -308,14 +323,26 @@ impl Sessions {
     pub(crate) fn delay_key(&mut self, key: &str, at_ms: u64, delay_ms: u64) {
         let delay_ms = delay_ms.min(MAX_LOCK_DELAY_MS);
         if delay_ms > 0 {
-            self.lock_delays
-                .insert(key.to_owned(), LockDelay { at_ms, delay_ms });
+            let delay = LockDelay { at_ms, delay_ms };
+            if let Some(old) = self.lock_delays.insert(key.to_owned(), delay) {
+                self.delay_ends.remove(key, &old);
+            }
+            self.delay_ends.insert(key, &delay);
         }
     }
 
-    /// Forgets the lock-delays that are over at `now_ms`.
+    /// Forgets the lock-delays that are over at `now_ms`, found by the
+    /// time they end: the cost follows the delays forgotten, not those kept.
     pub(crate) fn prune_delays(&mut self, now_ms: u64) {
-        self.lock_delays.retain(|_, d| !d.ended(now_ms));
+        #[cfg(test)]
+        if crate::session_index::oracle::scanning() {
+            self.lock_delays.retain(|_, d| !d.ended(now_ms));
+            self.delay_ends = DelayEnds::rebuild(&self.lock_delays);
+            return;
+        }
+        for key in self.delay_ends.take_due(now_ms) {
+            self.lock_delays.remove(&key);
+        }
     }
 }
 

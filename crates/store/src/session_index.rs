@@ -1,5 +1,6 @@
 //! Derived indexes for sessions and locks: the sessions of each node, the
-//! sessions that name each (node, check), and the keys each session holds.
+//! sessions that name each (node, check), the keys each session holds, and
+//! the lock-delays by the time they end.
 //! They let a catalog write find the sessions it may invalidate, and an
 //! invalidated session find its keys, at a cost that follows the change
 //! instead of the number of sessions or keys.
@@ -8,7 +9,8 @@
 //! holds `Tables` without them, so the snapshot format does not change),
 //! they are rebuilt from the tables whenever the tables are decoded, and
 //! they are kept in step by the only code that changes the tables they
-//! follow (`Sessions::create`/`remove`, the KV table's entry writes).
+//! follow (`Sessions::create`/`remove`/`delay_key`/`prune_delays`, the KV
+//! table's entry writes).
 //! Never performs I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +19,7 @@ use praetor_api::catalog::check_status;
 
 use crate::catalog::Catalog;
 use crate::model::SessionRecord;
+use crate::session::LockDelay;
 
 /// The sessions of each node and of each check they name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,6 +150,53 @@ impl HeldKeys {
             .get(session)
             .map(|keys| keys.iter().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+/// The lock-delays by the leader time they end, so the ones that are over
+/// are found without looking at the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct DelayEnds {
+    /// (end, key) of each lock-delay that ends (`LockDelay::end_ms`).
+    by_end: BTreeSet<(u64, String)>,
+}
+
+impl DelayEnds {
+    /// The index of `delays`, built from scratch.
+    pub(crate) fn rebuild(delays: &BTreeMap<String, LockDelay>) -> Self {
+        let mut index = DelayEnds::default();
+        for (key, delay) in delays {
+            index.insert(key, delay);
+        }
+        index
+    }
+
+    /// Records `delay` on `key`.
+    pub(crate) fn insert(&mut self, key: &str, delay: &LockDelay) {
+        if let Some(end) = delay.end_ms() {
+            self.by_end.insert((end, key.to_owned()));
+        }
+    }
+
+    /// Forgets `delay` on `key` (as it was recorded).
+    pub(crate) fn remove(&mut self, key: &str, delay: &LockDelay) {
+        if let Some(end) = delay.end_ms() {
+            self.by_end.remove(&(end, key.to_owned()));
+        }
+    }
+
+    /// Forgets and returns the keys whose delay ends at or before `now_ms`.
+    pub(crate) fn take_due(&mut self, now_ms: u64) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some((end, _)) = self.by_end.first() {
+            if *end > now_ms {
+                break;
+            }
+            if let Some((_, key)) = self.by_end.pop_first() {
+                due.push(key);
+            }
+        }
+        due
     }
 }
 
