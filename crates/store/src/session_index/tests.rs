@@ -498,3 +498,72 @@ fn decoded_and_restored_stores_rebuild_the_indexes() {
     assert_eq!(restored.kv().held_by("busy-0999"), vec!["lock/0999"]);
     assert_eq!(restored.sessions().of_node("quiet").1.len(), 1);
 }
+
+fn timed(at_ms: u64, cmd: Command) -> Command {
+    Command::Timed {
+        at_ms,
+        cmd: Box::new(cmd),
+    }
+}
+
+fn lock(key: &str, session: &str) -> Command {
+    Command::KvLock {
+        key: key.into(),
+        value: Vec::new(),
+        flags: 0,
+        session: session.into(),
+    }
+}
+
+fn create_with_delay(id: &str, delay_ms: u64) -> Command {
+    Command::SessionCreate(Box::new(
+        session_entry(id, "n0", None, false, false, delay_ms).into(),
+    ))
+}
+
+#[test]
+fn a_lock_delay_is_forgotten_exactly_when_it_ends() {
+    let mut st = Store::default();
+    let cmds = [
+        timed(900, health("n0", "passing")),
+        timed(900, create_with_delay("a", 50)),
+        timed(900, create_with_delay("b", 0)),
+        timed(900, lock("k", "a")),
+        timed(1_000, Command::SessionDestroy { id: "a".into() }),
+    ];
+    for (i, cmd) in cmds.iter().enumerate() {
+        assert!(st.apply(i as u64 + 1, cmd).ok(), "{cmd:?}");
+    }
+    assert_eq!(st.sessions().lock_delays(), 1);
+    assert!(st.apply(6, &timed(1_049, lock("other", "b"))).ok());
+    assert_eq!(st.sessions().lock_delays(), 1, "49 ms into a 50 ms delay");
+    assert!(st.apply(7, &timed(1_050, lock("other", "b"))).ok());
+    assert_eq!(st.sessions().lock_delays(), 0, "over at 50 ms");
+    assert!(st.sessions().index_is_consistent());
+}
+
+#[test]
+fn a_new_delay_on_a_key_replaces_the_old_one_in_the_index() {
+    let mut st = Store::default();
+    let cmds = [
+        timed(900, health("n0", "passing")),
+        timed(900, create_with_delay("a", 50)),
+        timed(900, create_with_delay("b", 5)),
+        timed(900, create_with_delay("c", 0)),
+        timed(900, lock("k", "a")),
+        timed(1_000, Command::SessionDestroy { id: "a".into() }),
+        // A leader whose clock is 900 ms behind: outside the delay's
+        // window, so b acquires k, and its own delay replaces a's.
+        timed(100, lock("k", "b")),
+        timed(100, Command::SessionDestroy { id: "b".into() }),
+    ];
+    for (i, cmd) in cmds.iter().enumerate() {
+        assert!(st.apply(i as u64 + 1, cmd).ok(), "{cmd:?}");
+    }
+    let delay = st.sessions().lock_delay("k").expect("b's delay");
+    assert_eq!((delay.at_ms, delay.delay_ms), (100, 5));
+    assert!(st.sessions().index_is_consistent());
+    assert!(st.apply(9, &timed(105, lock("other", "c"))).ok());
+    assert_eq!(st.sessions().lock_delays(), 0, "b's delay is over at 105");
+    assert!(st.sessions().index_is_consistent());
+}
