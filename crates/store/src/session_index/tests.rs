@@ -144,7 +144,7 @@ fn session_command() -> impl Strategy<Value = Command> {
         checks,
         proptest::bool::weighted(0.2),
         any::<bool>(),
-        pick(&[0u64, 5, 50][..]),
+        pick(&[0u64, 20, 50][..]),
     );
     prop_oneof![
         4 => create.prop_map(|(id, node, checks, service, delete, delay)| {
