@@ -443,6 +443,17 @@ fn a_catalog_write_to_another_node_looks_at_none_of_the_busy_nodes_sessions() {
     assert_eq!(oracle::take_visited(), 0, "a check no session names");
     apply(&mut st, health("elsewhere", "passing"));
     assert_eq!(oracle::take_visited(), 0, "a node without sessions");
+    let txn = Command::Txn(vec![TxnOp::Catalog(Box::new(CatalogOp {
+        target: CatalogTarget::Node,
+        verb: CatalogVerb::Delete,
+        node: "elsewhere".into(),
+        id: String::new(),
+        register: RegisterRequest::default().into(),
+        index: 0,
+    }))]);
+    apply(&mut st, txn);
+    assert_eq!(oracle::take_visited(), 0, "a transaction on another node");
+    assert!(!st.catalog().has_node("elsewhere"));
     apply(&mut st, check("quiet", "q", "critical"));
     assert_eq!(
         oracle::take_visited(),
