@@ -296,7 +296,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         Command::KvDeleteTree { prefix } => Some(store.tables.kv.delete_tree(index, prefix)),
         Command::NodeHealth(n) => {
             let changed = store.tables.catalog.node_health(index, n);
-            sweep_sessions(store, index);
+            sweep_sessions(store, index, [n.node.as_str()]);
             return Response::Applied(changed);
         }
         Command::CatalogRegister(r) => {
@@ -304,7 +304,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
                 Ok(changed) => Response::Applied(changed),
                 Err(reason) => Response::Refused(reason),
             };
-            sweep_sessions(store, index);
+            sweep_sessions(store, index, [r.node.as_str()]);
             return answer;
         }
         Command::CatalogRegisterTyped {
@@ -320,7 +320,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
                 Ok(changed) => Response::Applied(changed),
                 Err(reason) => Response::Refused(reason),
             };
-            sweep_sessions(store, index);
+            sweep_sessions(store, index, [register.node.as_str()]);
             return answer;
         }
         Command::EventFire(e) => {
@@ -329,7 +329,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         }
         Command::CatalogDeregister(r) => {
             let changed = store.tables.catalog.deregister(index, r);
-            sweep_sessions(store, index);
+            sweep_sessions(store, index, [r.node.as_str()]);
             return Response::Applied(changed);
         }
         Command::Restore(bytes) => {
@@ -400,7 +400,15 @@ pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
     let delete = session.entry.behavior == praetor_api::session::behavior::DELETE;
     let delay = session.entry.lock_delay_ms();
     let mut changes = Vec::new();
-    for key in store.tables.kv.held_by(id) {
+    #[cfg(test)]
+    let held = if crate::session_index::oracle::scanning() {
+        store.tables.kv.held_by_scan(id)
+    } else {
+        store.tables.kv.held_by(id)
+    };
+    #[cfg(not(test))]
+    let held = store.tables.kv.held_by(id);
+    for key in held {
         if delete {
             changes.extend(
                 store
@@ -421,13 +429,39 @@ pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
     true
 }
 
-/// Invalidates every session the catalog no longer supports (its node
-/// gone, or one of its checks gone or critical), after a catalog change.
-pub(crate) fn sweep_sessions(store: &mut Store, index: u64) {
+/// Invalidates the sessions the catalog no longer supports (their node
+/// gone, or one of their checks gone or critical) after a catalog change
+/// to `nodes`, in ID order. Only those nodes' sessions can have lost their
+/// support (every session was supported after the previous write), so
+/// they are found through the sessions' index and no other is looked at.
+pub(crate) fn sweep_sessions<'a>(
+    store: &mut Store,
+    index: u64,
+    nodes: impl IntoIterator<Item = &'a str>,
+) {
     if store.tables.sessions.is_empty() {
         return;
     }
-    for id in store.tables.sessions.invalid(&store.tables.catalog) {
+    #[cfg(test)]
+    if crate::session_index::oracle::scanning() {
+        crate::session_index::oracle::visit(store.tables.sessions.len());
+        for id in store.tables.sessions.invalid_by_scan(&store.tables.catalog) {
+            invalidate(store, index, &id);
+        }
+        return;
+    }
+    let mut doomed = std::collections::BTreeSet::new();
+    for node in nodes {
+        doomed.extend(
+            store
+                .tables
+                .sessions
+                .unsupported_on(node, &store.tables.catalog),
+        );
+    }
+    #[cfg(test)]
+    crate::session_index::oracle::visit(doomed.len());
+    for id in doomed {
         invalidate(store, index, &id);
     }
 }

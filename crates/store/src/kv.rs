@@ -10,6 +10,7 @@ use praetor_api::KvPair;
 use serde::{Deserialize, Serialize};
 
 use crate::history::Change;
+use crate::session_index::HeldKeys;
 
 /// One stored key. The value is shared (not copied) between the live entry
 /// and the history records that mention it.
@@ -49,6 +50,7 @@ pub(crate) struct Undo {
 
 /// The KV table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "KvTableWire")]
 pub struct KvTable {
     entries: BTreeMap<String, Entry>,
     /// Index of the delete of each key deleted since its delete left the history.
@@ -58,6 +60,38 @@ pub struct KvTable {
     reaped_index: u64,
     /// The last index that changed the table at all.
     table_index: u64,
+    /// The keys each session holds: derived from `entries` (kept by
+    /// `insert_entry` and `remove_entry`, the only writers of `entries`),
+    /// never encoded, rebuilt on decode (`KvTableWire`).
+    #[serde(skip)]
+    held: HeldKeys,
+}
+
+/// The encoded fields of `KvTable`, in its order: what a snapshot holds.
+/// Decoding goes through it so the derived index is rebuilt.
+#[derive(Deserialize)]
+struct KvTableWire {
+    entries: BTreeMap<String, Entry>,
+    tombstones: BTreeMap<String, u64>,
+    reaped_index: u64,
+    table_index: u64,
+}
+
+impl From<KvTableWire> for KvTable {
+    fn from(w: KvTableWire) -> Self {
+        let held = HeldKeys::rebuild(
+            w.entries
+                .iter()
+                .map(|(k, e)| (k.as_str(), e.session.as_deref())),
+        );
+        KvTable {
+            entries: w.entries,
+            tombstones: w.tombstones,
+            reaped_index: w.reaped_index,
+            table_index: w.table_index,
+            held,
+        }
+    }
 }
 
 /// Iterates the `(key, value)` pairs of `map` whose key starts with `prefix`.
@@ -169,7 +203,7 @@ impl KvTable {
             lock_index: prev.as_ref().map_or(0, |e| e.lock_index),
             session: prev.as_ref().and_then(|e| e.session.clone()),
         };
-        self.entries.insert(key.to_owned(), entry.clone());
+        self.insert_entry(key, entry.clone());
         self.tombstones.remove(key);
         self.table_index = index;
         Some(vec![Change {
@@ -193,7 +227,7 @@ impl KvTable {
                 return None;
             }
         }
-        match self.entries.remove(key) {
+        match self.remove_entry(key) {
             Some(prev) => {
                 self.tombstones.insert(key.to_owned(), index);
                 self.table_index = index;
@@ -212,7 +246,7 @@ impl KvTable {
         let keys: Vec<String> = self.list(prefix).map(|(k, _)| k.clone()).collect();
         let mut changes = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(prev) = self.entries.remove(&key) {
+            if let Some(prev) = self.remove_entry(&key) {
                 self.tombstones.insert(key.clone(), index);
                 changes.push(Change {
                     index,
@@ -279,13 +313,48 @@ impl KvTable {
         self.put(index, key, Some(prev), &value, flags, lock_index, None)
     }
 
-    /// The keys `session` holds.
+    /// The keys `session` holds, in key order (through the index).
     pub fn held_by(&self, session: &str) -> Vec<String> {
+        self.held.of(session)
+    }
+
+    /// The keys `session` holds, found by scanning every key: the test
+    /// oracle for `held_by`.
+    #[cfg(test)]
+    pub(crate) fn held_by_scan(&self, session: &str) -> Vec<String> {
         self.entries
             .iter()
             .filter(|(_, e)| e.session.as_deref() == Some(session))
             .map(|(k, _)| k.clone())
             .collect()
+    }
+
+    /// Whether the held-keys index equals one rebuilt from scratch.
+    #[cfg(test)]
+    pub(crate) fn held_is_consistent(&self) -> bool {
+        let rebuilt = HeldKeys::rebuild(
+            self.entries
+                .iter()
+                .map(|(k, e)| (k.as_str(), e.session.as_deref())),
+        );
+        self.held == rebuilt
+    }
+
+    /// Writes `entry` at `key`, keeping the held-keys index in step: with
+    /// `remove_entry`, the only writer of `entries`.
+    fn insert_entry(&mut self, key: &str, entry: Entry) -> Option<Entry> {
+        let new = entry.session.clone();
+        let prev = self.entries.insert(key.to_owned(), entry);
+        let old = prev.as_ref().and_then(|e| e.session.as_deref());
+        self.held.update(key, old, new.as_deref());
+        prev
+    }
+
+    /// Removes the entry at `key`, keeping the held-keys index in step.
+    fn remove_entry(&mut self, key: &str) -> Option<Entry> {
+        let prev = self.entries.remove(key)?;
+        self.held.update(key, prev.session.as_deref(), None);
+        Some(prev)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -307,7 +376,7 @@ impl KvTable {
             lock_index,
             session: session.map(str::to_owned),
         };
-        self.entries.insert(key.to_owned(), entry.clone());
+        self.insert_entry(key, entry.clone());
         self.tombstones.remove(key);
         self.table_index = index;
         vec![Change {
@@ -347,8 +416,8 @@ impl KvTable {
     pub(crate) fn rollback(&mut self, undo: Undo) {
         for (key, entry, tomb) in undo.saved.into_iter().rev() {
             match entry {
-                Some(e) => self.entries.insert(key.clone(), e),
-                None => self.entries.remove(&key),
+                Some(e) => self.insert_entry(&key, e),
+                None => self.remove_entry(&key),
             };
             match tomb {
                 Some(i) => self.tombstones.insert(key, i),

@@ -15,6 +15,7 @@ pub mod history;
 pub mod kv;
 pub mod model;
 pub mod session;
+mod session_index;
 pub mod snapshot;
 pub mod txn;
 

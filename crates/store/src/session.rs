@@ -7,7 +7,7 @@
 //! lock-delay is a window in the leader's time stamped on log entries
 //! (`LockDelay`), and all its arithmetic saturates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use praetor_api::catalog::check_status;
 use praetor_api::session::SessionEntry;
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::model::SessionRecord;
+use crate::session_index::{DelayEnds, SessionIndex};
 
 /// Consul's `MaxLockDelay`: the longest lock-delay a session may leave,
 /// in ms. The HTTP API clamps to it; the store clamps again, so a session
@@ -52,8 +53,16 @@ impl LockDelay {
         now_ms.abs_diff(self.at_ms) < self.delay_ms
     }
 
+    /// The leader time at which the delay is over and can be forgotten
+    /// (`ended` from then on); `None` when that is past `u64::MAX`, so it
+    /// never is.
+    pub(crate) fn end_ms(&self) -> Option<u64> {
+        self.at_ms.checked_add(self.delay_ms)
+    }
+
     /// `true` when `now_ms` is past the window's end, so the delay is over
     /// on a clock that moves forward and can be forgotten.
+    #[cfg(test)]
     fn ended(&self, now_ms: u64) -> bool {
         now_ms
             .checked_sub(self.at_ms)
@@ -73,6 +82,7 @@ pub struct Session {
 
 /// Every session, by ID.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "SessionsWire")]
 pub struct Sessions {
     by_id: BTreeMap<String, Session>,
     /// The last index that created or destroyed a session.
@@ -81,6 +91,29 @@ pub struct Sessions {
     /// invalidated; forgotten once an acquire or an invalidation is stamped
     /// past its end.
     lock_delays: BTreeMap<String, LockDelay>,
+    /// The sessions by node and by check: derived from `by_id`, never
+    /// encoded, rebuilt on decode (`SessionsWire`).
+    #[serde(skip)]
+    index: SessionIndex,
+    /// The lock-delays by the time they end: derived from `lock_delays`,
+    /// never encoded, rebuilt on decode.
+    #[serde(skip)]
+    delay_ends: DelayEnds,
+}
+
+/// The encoded fields of `Sessions`, in its order: what a snapshot holds.
+/// Decoding goes through it so the derived index is rebuilt.
+#[derive(Deserialize)]
+struct SessionsWire {
+    by_id: BTreeMap<String, Session>,
+    table_index: u64,
+    lock_delays: BTreeMap<String, LockDelay>,
+}
+
+impl From<SessionsWire> for Sessions {
+    fn from(w: SessionsWire) -> Self {
+        Sessions::with_index(w.by_id, w.table_index, w.lock_delays)
+    }
 }
 
 /// The sessions table as snapshot format 3 held it: each lock-delay as the
@@ -109,15 +142,28 @@ impl SessionsV3 {
                 (key, delay)
             })
             .collect();
-        Sessions {
-            by_id: self.by_id,
-            table_index: self.table_index,
-            lock_delays,
-        }
+        Sessions::with_index(self.by_id, self.table_index, lock_delays)
     }
 }
 
 impl Sessions {
+    /// The table of these fields, with its index built from scratch.
+    fn with_index(
+        by_id: BTreeMap<String, Session>,
+        table_index: u64,
+        lock_delays: BTreeMap<String, LockDelay>,
+    ) -> Self {
+        let index = SessionIndex::rebuild(by_id.values().map(|s| &s.entry));
+        let delay_ends = DelayEnds::rebuild(&lock_delays);
+        Sessions {
+            by_id,
+            table_index,
+            lock_delays,
+            index,
+            delay_ends,
+        }
+    }
+
     /// Every session, by ID, and the table's index.
     pub fn list(&self) -> (u64, Vec<SessionEntry>) {
         (
@@ -133,9 +179,9 @@ impl Sessions {
     pub fn of_node(&self, node: &str) -> (u64, Vec<SessionEntry>) {
         (
             self.table_index.max(1),
-            self.by_id
-                .values()
-                .filter(|s| s.entry.node == node)
+            self.index
+                .of_node(node)
+                .filter_map(|id| self.by_id.get(id))
                 .map(|s| s.entry.clone().into())
                 .collect(),
         )
@@ -216,6 +262,7 @@ impl Sessions {
         let mut entry = entry.clone();
         entry.create_index = index;
         entry.modify_index = index;
+        self.index.insert(&entry);
         self.by_id.insert(
             entry.id.clone(),
             Session {
@@ -241,13 +288,22 @@ impl Sessions {
     /// Removes a session and returns it.
     pub(crate) fn remove(&mut self, index: u64, id: &str) -> Option<Session> {
         let s = self.by_id.remove(id)?;
+        self.index.remove(&s.entry);
         self.table_index = index;
         Some(s)
     }
 
-    /// The IDs of the sessions the catalog no longer supports: their node is
-    /// gone, or one of their checks is gone or critical.
-    pub(crate) fn invalid(&self, catalog: &Catalog) -> Vec<String> {
+    /// The IDs of the sessions of `node` the catalog no longer supports:
+    /// the node is gone, or one of their checks is gone or critical; in ID
+    /// order. Found through the index: other nodes' sessions are not looked at.
+    pub(crate) fn unsupported_on(&self, node: &str, catalog: &Catalog) -> BTreeSet<String> {
+        self.index.unsupported(node, catalog)
+    }
+
+    /// The IDs of every session the catalog no longer supports, found by
+    /// scanning every session: the test oracle for `unsupported_on`.
+    #[cfg(test)]
+    pub(crate) fn invalid_by_scan(&self, catalog: &Catalog) -> Vec<String> {
         self.by_id
             .values()
             .filter(|s| !supported(&s.entry, catalog))
@@ -255,22 +311,42 @@ impl Sessions {
             .collect()
     }
 
+    /// Whether the derived index equals one rebuilt from scratch.
+    #[cfg(test)]
+    pub(crate) fn index_is_consistent(&self) -> bool {
+        self.index == SessionIndex::rebuild(self.by_id.values().map(|s| &s.entry))
+            && self.delay_ends == DelayEnds::rebuild(&self.lock_delays)
+    }
+
     /// Leaves a lock-delay of `delay_ms` (clamped to `MAX_LOCK_DELAY_MS`)
     /// on `key`, measured from `at_ms` (leader time); 0 leaves none.
     pub(crate) fn delay_key(&mut self, key: &str, at_ms: u64, delay_ms: u64) {
         let delay_ms = delay_ms.min(MAX_LOCK_DELAY_MS);
         if delay_ms > 0 {
-            self.lock_delays
-                .insert(key.to_owned(), LockDelay { at_ms, delay_ms });
+            let delay = LockDelay { at_ms, delay_ms };
+            if let Some(old) = self.lock_delays.insert(key.to_owned(), delay) {
+                self.delay_ends.remove(key, &old);
+            }
+            self.delay_ends.insert(key, &delay);
         }
     }
 
-    /// Forgets the lock-delays that are over at `now_ms`.
+    /// Forgets the lock-delays that are over at `now_ms`, found by the
+    /// time they end: the cost follows the delays forgotten, not those kept.
     pub(crate) fn prune_delays(&mut self, now_ms: u64) {
-        self.lock_delays.retain(|_, d| !d.ended(now_ms));
+        #[cfg(test)]
+        if crate::session_index::oracle::scanning() {
+            self.lock_delays.retain(|_, d| !d.ended(now_ms));
+            self.delay_ends = DelayEnds::rebuild(&self.lock_delays);
+            return;
+        }
+        for key in self.delay_ends.take_due(now_ms) {
+            self.lock_delays.remove(&key);
+        }
     }
 }
 
+#[cfg(test)]
 fn supported(s: &SessionRecord, catalog: &Catalog) -> bool {
     if !catalog.has_node(&s.node) {
         return false;

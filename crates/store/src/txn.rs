@@ -474,7 +474,12 @@ pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome 
     }
     crate::command::record(store, changes);
     if saved_catalog.is_some() {
-        crate::command::sweep_sessions(store, index);
+        let nodes = ops.iter().filter_map(|op| match op {
+            TxnOp::Catalog(op) if op.verb != CatalogVerb::Get => Some(op),
+            _ => None,
+        });
+        let nodes = nodes.flat_map(|op| [op.node.as_str(), op.register.node.as_str()]);
+        crate::command::sweep_sessions(store, index, nodes);
     }
     out
 }
