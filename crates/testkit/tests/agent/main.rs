@@ -5,6 +5,7 @@ mod config;
 mod hold;
 mod lifecycle;
 mod limits;
+mod syslog;
 mod watch_handlers;
 
 use praetor_testkit::AgentProcess;
