@@ -391,6 +391,49 @@ fn register(
     Command::catalog_register(register.into(), types)
 }
 
+/// Whether a batch write failed in a way that writes one at a time may
+/// not: a server of an earlier release refuses a `Batch` from an agent
+/// (and ACLs there allow it only to management tokens); with ACLs, one
+/// denied write denies its whole batch, while the others may be allowed.
+fn one_at_a_time_may_work(e: &ServerError) -> bool {
+    match e {
+        ServerError::Remote(reason) => reason.contains("refused a batch command"),
+        ServerError::Acl(_) => true,
+        _ => false,
+    }
+}
+
+/// Writes `cmds` (a lone one as itself, more as one `Batch`) and answers
+/// each; falls back to one write each when the batch is refused as a
+/// batch. Returns the answers and the number of writes.
+async fn send<F, Fut>(
+    write: &mut F,
+    cmds: Vec<Command>,
+) -> Result<(Vec<Response>, usize), ServerError>
+where
+    F: FnMut(Command) -> Fut,
+    Fut: Future<Output = Result<(u64, Response), ServerError>>,
+{
+    let n = cmds.len();
+    let cmds = match <[Command; 1]>::try_from(cmds) {
+        Ok([one]) => return Ok((vec![write(one).await?.1], 1)),
+        Err(cmds) => cmds,
+    };
+    match write(Command::Batch(cmds.clone())).await {
+        Ok((_, Response::Batch(answers))) if answers.len() == n => Ok((answers, 1)),
+        Ok((_, other)) => Ok((vec![other; n], 1)),
+        Err(e) if one_at_a_time_may_work(&e) => {
+            tracing::debug!(error = %e, "a batch of catalog writes was refused; writing them one at a time");
+            let mut answers = Vec::with_capacity(n);
+            for cmd in cmds {
+                answers.push(write(cmd).await?.1);
+            }
+            Ok((answers, 1 + n))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Pushes the marked entries through `write`, at most [`MAX_OPS`] to a
 /// write (a lone one as itself), and settles what each write applied.
 /// Returns the number of writes.
@@ -413,17 +456,8 @@ where
             .take(MAX_OPS)
             .map(|op| (op.cmd, op.settles))
             .unzip();
-        let n = cmds.len();
-        let cmd = match <[Command; 1]>::try_from(cmds) {
-            Ok([one]) => one,
-            Err(cmds) => Command::Batch(cmds),
-        };
-        let (_, answer) = write(cmd).await.map_err(SyncError::Write)?;
-        writes += 1;
-        let answers = match answer {
-            Response::Batch(answers) if answers.len() == n => answers,
-            other => vec![other; n],
-        };
+        let (answers, sent) = send(&mut write, cmds).await.map_err(SyncError::Write)?;
+        writes += sent;
         let mut done = Vec::new();
         for (answer, settles) in answers.into_iter().zip(settles) {
             match answer {

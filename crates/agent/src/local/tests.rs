@@ -335,6 +335,33 @@ async fn a_refused_registration_stays_marked_and_the_others_settle() {
     assert_eq!(testing::marked(&local), 2);
 }
 
+#[tokio::test]
+async fn a_server_that_refuses_batches_gets_the_writes_one_at_a_time() {
+    let local = LocalState::load(None);
+    register(&local, 0, 3);
+    let singles = Arc::new(Mutex::new(0));
+    let counted = singles.clone();
+    let writes = testing::push(&local, &node(), move |cmd: Command| {
+        let answer = match cmd {
+            // An earlier release's answer to a batch from an agent.
+            Command::Batch(_) => Err(ServerError::Remote(
+                "refused a batch command from an rpc peer: only the leader itself proposes it"
+                    .into(),
+            )),
+            _ => {
+                *counted.lock().unwrap() += 1;
+                Ok((1, Response::Applied(true)))
+            }
+        };
+        async move { answer }
+    })
+    .await
+    .unwrap();
+    assert_eq!(writes, 4, "the refused batch, then one write each");
+    assert_eq!(*singles.lock().unwrap(), 3);
+    assert_eq!(testing::marked(&local), 0);
+}
+
 #[test]
 fn the_sync_interval_grows_a_minute_per_doubling_past_128_nodes() {
     assert_eq!(sync_interval(1), Duration::from_secs(60));
