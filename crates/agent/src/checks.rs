@@ -15,7 +15,7 @@
 pub mod alias;
 pub mod reap;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use praetor_api::catalog::check_status;
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::Backend;
-use crate::local::{LocalError, LocalState, Owned};
+use crate::local::{Entry, LocalCheck, LocalError, LocalState};
 
 /// The running checks, by ID: shared by the supervisor, which alone starts
 /// and stops them, and the handlers that feed TTL checks. One short lock,
@@ -218,30 +218,24 @@ fn start(cx: &Context<'_>, id: &str, definition: &Definition, stop: Cancellation
     }
 }
 
-/// Feeds every local alias check the current state of what it aliases.
-fn feed_local_aliases(runners: &CheckRunners, owned: &Owned) {
-    let running = runners.lock();
-    for (id, r) in running.iter() {
-        if let (
-            Kind::Alias {
-                node: None,
-                service_id,
-            },
-            Some(runner),
-        ) = (&r.definition.kind, &r.runner)
-        {
-            let view = alias::local_view(owned, service_id, id);
-            if let Err(e) = runner.alias_update(view) {
-                tracing::debug!(check = %id, error = %e, "alias input not delivered");
-            }
+/// Feeds local alias check `id` (of `service_id`; `""`: the node) the
+/// current state of what it aliases.
+fn feed_local_alias(runners: &CheckRunners, local: &LocalState, id: &str, service_id: &str) {
+    if let Some(runner) = runners.lock().get(id).and_then(|r| r.runner.as_ref()) {
+        let view = alias::local_view_of(local, service_id, id);
+        if let Err(e) = runner.alias_update(view) {
+            tracing::debug!(check = %id, error = %e, "alias input not delivered");
         }
     }
 }
 
 /// Keeps one runner per check the agent owns: starts runners for new or
 /// changed checks, stops those whose check went away, and feeds local alias
-/// checks on every change of the local state. Runners and their tasks go on
-/// `tasks`; when `stop` is cancelled every runner is stopped and waited for.
+/// checks when what they alias changes. After a first pass over every
+/// check it looks only at the entries that changed (the local state's
+/// [`Feed`](crate::local::Feed)), so a registration costs the same
+/// however many checks run. Runners and their tasks go on `tasks`; when
+/// `stop` is cancelled every runner is stopped and waited for.
 pub async fn run_supervisor(
     local: Arc<LocalState>,
     runners: Arc<CheckRunners>,
@@ -251,6 +245,7 @@ pub async fn run_supervisor(
     stop: CancellationToken,
 ) {
     let mut changes = local.subscribe();
+    let feed = local.feed();
     let cx = Context {
         local: &local,
         runners: &runners,
@@ -258,45 +253,107 @@ pub async fn run_supervisor(
         acl: &acl,
         tasks: &tasks,
     };
+    // Local alias checks: the service each aliases (`""`: the node).
+    let mut aliases: BTreeMap<String, String> = BTreeMap::new();
+    let mut changed: Vec<Entry> = local.owned().checks.into_keys().map(Entry::Check).collect();
+    let mut first = true;
     loop {
-        let owned = local.owned();
-        let wanted: BTreeMap<&String, &Definition> = owned
-            .checks
-            .iter()
-            .filter_map(|(id, c)| Some((id, c.definition.as_ref()?)))
-            .collect();
-        let stale: Vec<Running> = {
-            let mut running = runners.lock();
-            let gone: Vec<String> = running
-                .iter()
-                .filter(|(id, r)| wanted.get(id) != Some(&&r.definition))
-                .map(|(id, _)| id.clone())
-                .collect();
-            gone.iter().filter_map(|id| running.remove(id)).collect()
-        };
-        for r in stale {
-            r.shutdown().await;
-        }
-        for (id, def) in wanted {
-            // Started under the lock: a TTL update racing with the start
-            // either is in the state the runner starts from, or finds the
-            // runner.
-            let mut running = runners.lock();
-            if !running.contains_key(id) {
-                let started = start(&cx, id, def, stop.child_token());
-                running.insert(id.clone(), started);
+        // The checks that changed, with their service; `None` when gone.
+        let mut touched_services: BTreeSet<String> = BTreeSet::new();
+        let mut any_gone = false;
+        let mut started = BTreeSet::new();
+        for entry in &changed {
+            let id = match entry {
+                Entry::Service(id) => {
+                    touched_services.insert(id.clone());
+                    continue;
+                }
+                Entry::Check(id) => id,
+            };
+            let check = local.check(id);
+            match &check {
+                Some(c) => {
+                    touched_services.insert(c.service_id.clone());
+                }
+                None => any_gone = true,
+            }
+            if reconcile(&cx, id, check, &stop, &mut aliases).await {
+                started.insert(id.clone());
             }
         }
-        feed_local_aliases(&runners, &owned);
+        for (id, service_id) in &aliases {
+            // What a local alias sees: its service, its service's checks
+            // and the node's (a removed check may have been either).
+            if first
+                || any_gone
+                || started.contains(id)
+                || touched_services.contains(service_id)
+                || touched_services.contains("")
+            {
+                feed_local_alias(&runners, &local, id, service_id);
+            }
+        }
+        first = false;
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { break },
             () = stop.cancelled() => break,
         }
+        changed = feed.take().into_iter().collect();
     }
     let all: Vec<Running> = std::mem::take(&mut *runners.lock()).into_values().collect();
     for r in all {
         r.shutdown().await;
     }
+}
+
+/// Brings check `id`'s runner in line with the check (`None`: gone):
+/// stops a runner whose definition changed or whose check went away, then
+/// starts one for a check that has none. `true` when it started one.
+async fn reconcile(
+    cx: &Context<'_>,
+    id: &str,
+    check: Option<LocalCheck>,
+    stop: &CancellationToken,
+    aliases: &mut BTreeMap<String, String>,
+) -> bool {
+    let wanted = check.and_then(|c| c.definition);
+    let stale = {
+        let mut running = cx.runners.lock();
+        match running.get(id) {
+            Some(r) if Some(&r.definition) != wanted.as_ref() => running.remove(id),
+            _ => None,
+        }
+    };
+    if let Some(r) = stale {
+        r.shutdown().await;
+    }
+    match &wanted {
+        Some(Definition {
+            kind:
+                Kind::Alias {
+                    node: None,
+                    service_id,
+                },
+            ..
+        }) => {
+            aliases.insert(id.to_owned(), service_id.clone());
+        }
+        _ => {
+            aliases.remove(id);
+        }
+    }
+    let Some(def) = wanted else {
+        return false;
+    };
+    // Started under the lock: a TTL update racing with the start either is
+    // in the state the runner starts from, or finds the runner.
+    let mut running = cx.runners.lock();
+    if running.contains_key(id) {
+        return false;
+    }
+    let started = start(cx, id, &def, stop.child_token());
+    running.insert(id.to_owned(), started);
+    true
 }
 
 #[cfg(test)]

@@ -1,47 +1,40 @@
 //! The services and checks this agent owns (registered through
-//! `/v1/agent/*`), kept in its data dir so they survive a restart, and
-//! anti-entropy: the agent pushes them to the catalog at once on every
-//! change and re-syncs periodically, repairing drift both ways (an entry
-//! deleted from the catalog behind its back comes back; one the agent no
-//! longer has is removed), as Consul's agents do.
+//! `/v1/agent/*`), kept in its data dir so they survive a restart
+//! ([`files`]), with what anti-entropy ([`sync`]) needs to push only what
+//! changed: the entries the catalog may not have as the agent does (each
+//! marked when it changes, Consul's `InSync` flags kept as a set), and the
+//! checks whose new output is held back until `check_update_interval`
+//! (Consul's `DeferCheck`).
+//!
+//! Every operation costs what it touches — the entry, its file and its
+//! marks — never a copy, a comparison or a save of the whole state, so an
+//! agent with 5 000 services registers, deregisters and updates a check as
+//! fast as one with 10. Consumers that follow changes (the check
+//! supervisor, the reaper) take the changed entries from a [`Feed`] instead
+//! of rescanning. This module never talks to the servers; [`sync`] does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use praetor_api::catalog::{
-    check_status, CheckDefinition, RegisterRequest, ServiceDefinition, SERF_CHECK_ID,
-};
-use praetor_server::leader::SERVER_SERVICE;
-use praetor_server::read::{CatalogNode, NodeChecks};
-use praetor_server::{Consistency, QueryOpts};
-use praetor_store::model::Deregistration;
-use praetor_store::{Command, Response};
+use praetor_api::catalog::{check_status, ServiceDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 
-use crate::backend::Backend;
-
+mod files;
 mod saved;
+mod sync;
+#[cfg(test)]
+mod tests;
 
-/// Consul's anti-entropy interval for clusters up to 128 nodes.
-const SYNC_EVERY: Duration = Duration::from_secs(60);
+pub use sync::{run_anti_entropy, sync_interval, NodeInfo};
 
-/// The anti-entropy interval for a cluster of `nodes`, scaled as Consul's
-/// (`lib.RateScaledInterval`-like): 1 minute up to 128 nodes, then one more
-/// minute per doubling, so the servers see a bounded sync rate.
-pub fn sync_interval(nodes: usize) -> Duration {
-    const THRESHOLD: f64 = 128.0;
-    if nodes <= 128 {
-        return SYNC_EVERY;
-    }
-    let scale = ((nodes as f64).log2() - THRESHOLD.log2()).ceil() as u32 + 1;
-    SYNC_EVERY * scale
-}
-/// Retry pause after a failed sync.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Consul's default `check_update_interval`: how long a check's new output
+/// may wait for the servers when its status did not change.
+pub const CHECK_UPDATE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// A check this agent owns, with its current state.
 ///
@@ -90,15 +83,151 @@ pub struct Owned {
     pub checks: BTreeMap<String, LocalCheck>,
 }
 
-/// The agent's local state: one lock, short sections, never across an await.
+/// One entry of the local state, by ID.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Entry {
+    Service(String),
+    Check(String),
+}
+
+/// The entries changed since a consumer last took them: every change adds
+/// the entries it touched to every live feed; the receiver of
+/// [`LocalState::subscribe`] says when to look.
+pub struct Feed {
+    changed: Arc<Mutex<BTreeSet<Entry>>>,
+}
+
+impl Feed {
+    /// The entries changed since the last call (or since the feed was made).
+    pub fn take(&self) -> BTreeSet<Entry> {
+        std::mem::take(&mut *self.changed.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The state behind the lock.
+struct Inner {
+    owned: Owned,
+    /// Check IDs by their service's ID (`""` for the node's own checks).
+    by_service: BTreeMap<String, BTreeSet<String>>,
+    /// The entries the catalog may not have as the agent does, each with
+    /// the change number that last marked it: a sync settles an entry only
+    /// if no change marked it again while its write was in flight.
+    dirty: BTreeMap<Entry, u64>,
+    /// Change numbers, for `dirty`.
+    changes: u64,
+    /// Checks whose output changed while their status did not, with the
+    /// time that output may go to the servers.
+    held: BTreeMap<String, Instant>,
+    /// The same, in the order they fall due (one interval for all, so
+    /// appending keeps the order); an entry no longer in `held` is stale.
+    held_order: VecDeque<(Instant, String)>,
+    /// `check_update_interval`; zero syncs every output change at once.
+    check_update_interval: Duration,
+    /// The feeds of the consumers that follow changes.
+    feeds: Vec<Weak<Mutex<BTreeSet<Entry>>>>,
+}
+
+impl Inner {
+    /// Marks `entry` for the next sync.
+    fn mark(&mut self, entry: Entry) {
+        self.changes += 1;
+        self.dirty.insert(entry, self.changes);
+    }
+
+    /// Tells every feed that `entry` changed.
+    fn touched(&mut self, entry: &Entry) {
+        self.feeds.retain(|f| match f.upgrade() {
+            Some(f) => {
+                f.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(entry.clone());
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Puts (or replaces) a check, keeping the index and the marks.
+    fn put_check(&mut self, c: LocalCheck) {
+        let id = c.id.clone();
+        if let Some(old) = self.owned.checks.get(&id) {
+            if old.service_id != c.service_id {
+                let old = old.service_id.clone();
+                self.unindex(&old, &id);
+            }
+        }
+        self.by_service
+            .entry(c.service_id.clone())
+            .or_default()
+            .insert(id.clone());
+        self.owned.checks.insert(id.clone(), c);
+        self.held.remove(&id);
+        let entry = Entry::Check(id);
+        self.touched(&entry);
+        self.mark(entry);
+    }
+
+    /// Removes check `id` from the index of `service_id`.
+    fn unindex(&mut self, service_id: &str, id: &str) {
+        if let Some(ids) = self.by_service.get_mut(service_id) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_service.remove(service_id);
+            }
+        }
+    }
+
+    /// Holds check `id`'s new output until `check_update_interval` from
+    /// `now`; `false` when it is already held (its deadline stays).
+    fn hold(&mut self, id: &str, now: Instant) -> bool {
+        if self.held.contains_key(id) {
+            return false;
+        }
+        let at = now + self.check_update_interval;
+        self.held.insert(id.to_owned(), at);
+        self.held_order.push_back((at, id.to_owned()));
+        true
+    }
+
+    /// Marks the held checks whose time came by `now`.
+    fn release_due(&mut self, now: Instant) {
+        while let Some((at, _)) = self.held_order.front() {
+            if *at > now {
+                break;
+            }
+            let Some((at, id)) = self.held_order.pop_front() else {
+                break;
+            };
+            if self.held.get(&id) == Some(&at) {
+                self.held.remove(&id);
+                if self.owned.checks.contains_key(&id) {
+                    self.mark(Entry::Check(id));
+                }
+            }
+        }
+    }
+
+    /// When the next held output falls due.
+    fn next_release(&self) -> Option<Instant> {
+        self.held_order.front().map(|(at, _)| *at)
+    }
+}
+
+/// The agent's local state: one lock, short sections, never across an
+/// await (a change saves the entry it changed under it, so saves of one
+/// entry never overtake each other).
 pub struct LocalState {
-    owned: Mutex<Owned>,
+    inner: Mutex<Inner>,
     /// `data_dir/local`: one file per service (`services/`) and per check
     /// (`checks/`), so a change writes only what it changed.
     dir: Option<PathBuf>,
+    /// Wakes anti-entropy: something is to be synced.
     changed: Notify,
     /// Bumped on every change, for the check runners' supervisor.
     version: tokio::sync::watch::Sender<u64>,
+    /// Entries saved, compared or planned so far: the work done, which a
+    /// test checks does not grow with the number of entries.
+    work: AtomicU64,
 }
 
 /// Why a local change was refused.
@@ -124,15 +253,42 @@ pub enum LocalError {
 
 impl LocalState {
     /// Loads what a previous run saved in `data_dir` (nothing in dev mode).
+    /// Nothing is marked for sync: anti-entropy starts with a full
+    /// comparison with the catalog.
     pub fn load(data_dir: Option<&std::path::Path>) -> Arc<LocalState> {
         let dir = data_dir.map(|d| d.join("local"));
-        let owned = dir.as_deref().map(load_dir).unwrap_or_default();
+        let owned = dir.as_deref().map(files::load_dir).unwrap_or_default();
+        let mut by_service: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for c in owned.checks.values() {
+            by_service
+                .entry(c.service_id.clone())
+                .or_default()
+                .insert(c.id.clone());
+        }
         Arc::new(LocalState {
-            owned: Mutex::new(owned),
+            inner: Mutex::new(Inner {
+                owned,
+                by_service,
+                dirty: BTreeMap::new(),
+                changes: 0,
+                held: BTreeMap::new(),
+                held_order: VecDeque::new(),
+                check_update_interval: CHECK_UPDATE_INTERVAL,
+                feeds: Vec::new(),
+            }),
             dir,
             changed: Notify::new(),
             version: tokio::sync::watch::channel(0).0,
+            work: AtomicU64::new(0),
         })
+    }
+
+    /// Sets `check_update_interval` (Consul's agent setting, 5 minutes by
+    /// default): a check whose output changes but whose status does not
+    /// is synced to the servers at most that often; a status change is
+    /// synced at once. Zero syncs every output change at once.
+    pub fn set_check_update_interval(&self, interval: Duration) {
+        self.lock().check_update_interval = interval;
     }
 
     /// A receiver that changes whenever the owned services or checks do.
@@ -140,14 +296,27 @@ impl LocalState {
         self.version.subscribe()
     }
 
-    /// A copy of what the agent owns.
+    /// A feed of the entries that change from now on.
+    pub fn feed(&self) -> Feed {
+        let changed = Arc::new(Mutex::new(BTreeSet::new()));
+        self.lock().feeds.push(Arc::downgrade(&changed));
+        Feed { changed }
+    }
+
+    /// A copy of what the agent owns (for answers that list it all).
     pub fn owned(&self) -> Owned {
-        self.lock().clone()
+        self.lock().owned.clone()
+    }
+
+    /// One service, without copying the rest of the state.
+    pub fn service(&self, id: &str) -> Option<ServiceDefinition> {
+        self.lock().owned.services.get(id).cloned()
     }
 
     /// A check's status and output, without copying the rest of the state.
     pub fn check_state(&self, id: &str) -> Option<(String, String)> {
         self.lock()
+            .owned
             .checks
             .get(id)
             .map(|c| (c.status.clone(), c.output.clone()))
@@ -155,31 +324,60 @@ impl LocalState {
 
     /// One check, without copying the rest of the state.
     pub fn check(&self, id: &str) -> Option<LocalCheck> {
-        self.lock().checks.get(id).cloned()
+        self.lock().owned.checks.get(id).cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Owned> {
-        self.owned.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whether service `service_id` is registered here, and the checks of
+    /// the given services (`""`: the node's own checks), by ID: what an
+    /// alias check of that service looks at.
+    pub fn checks_of(&self, service_id: &str, services: &[&str]) -> (bool, Vec<LocalCheck>) {
+        let inner = self.lock();
+        let mut ids: BTreeSet<&String> = BTreeSet::new();
+        for s in services {
+            ids.extend(inner.by_service.get(*s).into_iter().flatten());
+        }
+        let checks = ids
+            .into_iter()
+            .filter_map(|id| inner.owned.checks.get(id).cloned())
+            .collect();
+        (inner.owned.services.contains_key(service_id), checks)
     }
 
-    /// Applies `f` to the state; when it succeeds, saves and wakes the sync.
-    fn change<T>(
+    /// The work done so far: entries saved to the data dir, compared with
+    /// the catalog or planned into a write. Grows with what changes, never
+    /// with what the agent owns.
+    pub fn work_done(&self) -> u64 {
+        self.work.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, entries: usize) {
+        self.work.fetch_add(entries as u64, Ordering::Relaxed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Saves entry `id` of `kind` (or removes it: `None`) in the data dir.
+    fn save<T: Serialize>(
         &self,
-        f: impl FnOnce(&mut Owned) -> Result<T, LocalError>,
-    ) -> Result<T, LocalError> {
-        let out = {
-            let mut owned = self.lock();
-            let mut next = owned.clone();
-            let out = f(&mut next)?;
-            if let Some(dir) = &self.dir {
-                save_changes(dir, &owned, &next)?;
-            }
-            *owned = next;
-            out
-        };
-        self.changed.notify_one();
+        kind: &str,
+        id: &str,
+        entry: Option<&T>,
+    ) -> Result<(), LocalError> {
+        self.count(1);
+        match &self.dir {
+            Some(dir) => files::save(dir, kind, id, entry),
+            None => Ok(()),
+        }
+    }
+
+    /// After a change: wakes anti-entropy (when `sync`) and the followers.
+    fn changed(&self, sync: bool) {
+        if sync {
+            self.changed.notify_one();
+        }
         self.version.send_modify(|v| *v += 1);
-        Ok(out)
     }
 
     /// Registers (or replaces) a service with its checks.
@@ -194,74 +392,129 @@ impl LocalState {
         if svc.service.is_empty() {
             return Err(LocalError::Invalid("Missing service name".into()));
         }
-        self.change(|o| {
-            let id = if svc.id.is_empty() {
-                svc.service.clone()
-            } else {
-                svc.id.clone()
-            };
-            o.services.insert(
-                id.clone(),
-                ServiceDefinition {
-                    id: id.clone(),
-                    ..svc
-                },
-            );
-            for mut c in checks {
+        let id = if svc.id.is_empty() {
+            svc.service.clone()
+        } else {
+            svc.id.clone()
+        };
+        let svc = ServiceDefinition {
+            id: id.clone(),
+            ..svc
+        };
+        let checks: Vec<LocalCheck> = checks
+            .into_iter()
+            .map(|mut c| {
                 c.service_id = id.clone();
-                o.checks.insert(c.id.clone(), c);
+                c
+            })
+            .collect();
+        {
+            let mut inner = self.lock();
+            self.save(files::SERVICES, &id, Some(&svc))?;
+            for c in &checks {
+                self.save(files::CHECKS, &c.id, Some(c))?;
             }
-            Ok(())
-        })
+            inner.owned.services.insert(id.clone(), svc);
+            let entry = Entry::Service(id);
+            inner.touched(&entry);
+            inner.mark(entry);
+            for c in checks {
+                inner.put_check(c);
+            }
+        }
+        self.changed(true);
+        Ok(())
     }
 
     /// Removes a service and its checks.
     ///
     /// # Errors
-    /// `UnknownService`.
+    /// `UnknownService`; `Save`.
     pub fn remove_service(&self, id: &str) -> Result<(), LocalError> {
-        self.change(|o| {
-            o.services
-                .remove(id)
-                .ok_or_else(|| LocalError::UnknownService(id.to_owned()))?;
-            o.checks.retain(|_, c| c.service_id != id);
-            Ok(())
-        })
+        {
+            let mut inner = self.lock();
+            if !inner.owned.services.contains_key(id) {
+                return Err(LocalError::UnknownService(id.to_owned()));
+            }
+            let checks: Vec<String> = inner
+                .by_service
+                .get(id)
+                .map(|ids| ids.iter().cloned().collect())
+                .unwrap_or_default();
+            self.save::<ServiceDefinition>(files::SERVICES, id, None)?;
+            for c in &checks {
+                self.save::<LocalCheck>(files::CHECKS, c, None)?;
+            }
+            inner.owned.services.remove(id);
+            inner.by_service.remove(id);
+            // The catalog removes a service's checks with it: only the
+            // service is synced.
+            for c in checks {
+                inner.owned.checks.remove(&c);
+                inner.held.remove(&c);
+                let entry = Entry::Check(c);
+                inner.dirty.remove(&entry);
+                inner.touched(&entry);
+            }
+            let entry = Entry::Service(id.to_owned());
+            inner.touched(&entry);
+            inner.mark(entry);
+        }
+        self.changed(true);
+        Ok(())
     }
 
     /// Registers (or replaces) a check.
     ///
     /// # Errors
-    /// `UnknownService` when it names a service this agent does not have.
+    /// `UnknownService` when it names a service this agent does not have;
+    /// `Save`.
     pub fn add_check(&self, check: LocalCheck) -> Result<(), LocalError> {
-        self.change(|o| {
-            if !check.service_id.is_empty() && !o.services.contains_key(&check.service_id) {
+        {
+            let mut inner = self.lock();
+            if !check.service_id.is_empty() && !inner.owned.services.contains_key(&check.service_id)
+            {
                 return Err(LocalError::UnknownService(check.service_id.clone()));
             }
-            o.checks.insert(check.id.clone(), check);
-            Ok(())
-        })
+            self.save(files::CHECKS, &check.id, Some(&check))?;
+            inner.put_check(check);
+        }
+        self.changed(true);
+        Ok(())
     }
 
     /// Removes a check.
     ///
     /// # Errors
-    /// `UnknownCheck`.
+    /// `UnknownCheck`; `Save`.
     pub fn remove_check(&self, id: &str) -> Result<(), LocalError> {
-        self.change(|o| {
-            o.checks
-                .remove(id)
-                .map(|_| ())
-                .ok_or_else(|| LocalError::UnknownCheck(id.to_owned()))
-        })
+        {
+            let mut inner = self.lock();
+            let Some(service_id) = inner.owned.checks.get(id).map(|c| c.service_id.clone()) else {
+                return Err(LocalError::UnknownCheck(id.to_owned()));
+            };
+            self.save::<LocalCheck>(files::CHECKS, id, None)?;
+            inner.owned.checks.remove(id);
+            inner.unindex(&service_id, id);
+            inner.held.remove(id);
+            let entry = Entry::Check(id.to_owned());
+            inner.touched(&entry);
+            inner.mark(entry);
+        }
+        self.changed(true);
+        Ok(())
     }
 
     /// Sets a check's status and output (TTL updates, check results); the
     /// output is capped at [`MAX_OUTPUT`](crate::definition::MAX_OUTPUT)
-    /// bytes as the check runners cap it.
+    /// bytes as the check runners cap it. Nothing happens when both are
+    /// unchanged. A new status goes to the servers at once; a new output
+    /// with the same status waits up to `check_update_interval` (Consul's
+    /// `UpdateCheck`), though the agent's own API shows it at once.
     ///
     /// # Errors
-    /// `UnknownCheck`; `Invalid` for a status that is not one of Consul's.
+    /// `UnknownCheck`; `Invalid` for a status that is not one of Consul's;
+    /// `Save`.
     pub fn set_status(&self, id: &str, status: &str, output: &str) -> Result<(), LocalError> {
         if ![
             check_status::PASSING,
@@ -275,341 +528,34 @@ impl LocalState {
             )));
         }
         let output = praetor_checks::cap_output(output.to_owned(), crate::definition::MAX_OUTPUT);
-        self.change(|o| {
-            let c = o
+        let wake = {
+            let mut inner = self.lock();
+            let c = inner
+                .owned
                 .checks
-                .get_mut(id)
+                .get(id)
                 .ok_or_else(|| LocalError::UnknownCheck(id.to_owned()))?;
-            c.status = status.to_owned();
-            c.output = output;
-            Ok(())
-        })
-    }
-}
-
-/// The file of one saved entry: its ID hex-encoded, so any ID is a safe
-/// file name.
-fn entry_file(dir: &std::path::Path, kind: &str, id: &str) -> PathBuf {
-    let name: String = id.bytes().map(|b| format!("{b:02x}")).collect();
-    dir.join(kind).join(format!("{name}.json"))
-}
-
-/// Writes the entries that differ between `before` and `after` and removes
-/// those that went away (each written to a temporary file and renamed, so a
-/// crash leaves the old or the new entry, never half of one).
-fn save_changes(dir: &std::path::Path, before: &Owned, after: &Owned) -> Result<(), LocalError> {
-    fn sync<T: Serialize + PartialEq>(
-        dir: &std::path::Path,
-        kind: &str,
-        before: &BTreeMap<String, T>,
-        after: &BTreeMap<String, T>,
-    ) -> Result<(), LocalError> {
-        let err = |path: &std::path::Path| {
-            let path = path.display().to_string();
-            move |source| LocalError::Save { path, source }
+            if c.status == status && c.output == output {
+                return Ok(());
+            }
+            let status_changed = c.status != status;
+            let mut next = c.clone();
+            next.status = status.to_owned();
+            next.output = output;
+            self.save(files::CHECKS, id, Some(&next))?;
+            inner.owned.checks.insert(id.to_owned(), next);
+            let entry = Entry::Check(id.to_owned());
+            inner.touched(&entry);
+            if status_changed || inner.check_update_interval.is_zero() {
+                inner.held.remove(id);
+                inner.mark(entry);
+                true
+            } else {
+                // Anti-entropy wakes to learn the new deadline.
+                inner.hold(id, Instant::now())
+            }
         };
-        let mut made_dir = false;
-        for (id, entry) in after {
-            if before.get(id) == Some(entry) {
-                continue;
-            }
-            let file = entry_file(dir, kind, id);
-            if !made_dir {
-                std::fs::create_dir_all(dir.join(kind)).map_err(err(&file))?;
-                made_dir = true;
-            }
-            let tmp = file.with_extension("tmp");
-            let bytes = serde_json::to_vec(entry).unwrap_or_default();
-            std::fs::write(&tmp, bytes).map_err(err(&tmp))?;
-            std::fs::rename(&tmp, &file).map_err(err(&file))?;
-        }
-        for id in before.keys().filter(|id| !after.contains_key(*id)) {
-            let file = entry_file(dir, kind, id);
-            match std::fs::remove_file(&file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(&file)(e)),
-                _ => {}
-            }
-        }
+        self.changed(wake);
         Ok(())
-    }
-    sync(dir, "services", &before.services, &after.services)?;
-    sync(dir, "checks", &before.checks, &after.checks)
-}
-
-/// Reads the saved services and checks (an entry that cannot be read is
-/// skipped with a warning). A `state.json` from an earlier version, which
-/// kept everything in one file, is read and converted.
-fn load_dir(dir: &std::path::Path) -> Owned {
-    fn entries<T: serde::de::DeserializeOwned>(
-        dir: &std::path::Path,
-        kind: &str,
-        id_of: impl Fn(&T) -> String,
-    ) -> BTreeMap<String, T> {
-        let mut out = BTreeMap::new();
-        let Ok(list) = std::fs::read_dir(dir.join(kind)) else {
-            return out;
-        };
-        for file in list.flatten().map(|e| e.path()) {
-            if file.extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            let read = std::fs::read(&file)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| e.to_string()));
-            match read {
-                Ok(entry) => {
-                    out.insert(id_of(&entry), entry);
-                }
-                Err(error) => {
-                    tracing::warn!(file = %file.display(), %error, "a saved entry cannot be read; skipped")
-                }
-            }
-        }
-        out
-    }
-    let legacy = dir.join("state.json");
-    if let Ok(bytes) = std::fs::read(&legacy) {
-        match serde_json::from_slice::<Owned>(&bytes) {
-            Ok(owned) => {
-                match save_changes(dir, &Owned::default(), &owned) {
-                    Ok(()) => {
-                        let _ = std::fs::remove_file(&legacy);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "converting the saved services"),
-                }
-                return owned;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the saved services and checks cannot be read; starting without them");
-            }
-        }
-    }
-    Owned {
-        services: entries(dir, "services", |s: &ServiceDefinition| s.id.clone()),
-        checks: entries(dir, "checks", |c: &LocalCheck| c.id.clone()),
-    }
-}
-
-/// Where this agent's node is in the catalog.
-#[derive(Debug, Clone)]
-pub struct NodeInfo {
-    pub name: String,
-    pub id: String,
-    pub address: String,
-    pub datacenter: String,
-}
-
-/// Anti-entropy: syncs at once after every local change and every
-/// `sync_interval(cluster size)` otherwise; retries soon after a failure.
-pub async fn run_anti_entropy(
-    local: Arc<LocalState>,
-    backend: Arc<Backend>,
-    acl: Arc<crate::acl::AgentAcl>,
-    node: NodeInfo,
-    cluster_size: impl Fn() -> usize + Send + 'static,
-    stop: CancellationToken,
-) {
-    // An ACL refusal is the operator's to fix: warned once per reason (as
-    // Consul's "blocked by ACLs"), not at every retry.
-    let mut warned: Option<String> = None;
-    loop {
-        // The agent token of the moment: `PUT /v1/agent/token/agent`
-        // applies from the next round.
-        let wait = match sync(&local, &backend, &acl.agent_token(), &node).await {
-            Ok(()) => {
-                warned = None;
-                sync_interval(cluster_size())
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                if e.is_acl() && warned.as_deref() != Some(reason.as_str()) {
-                    tracing::warn!(error = %reason, "catalog sync blocked by ACLs: set an agent token that may write this node and its services (acl.tokens.agent)");
-                    warned = Some(reason);
-                } else {
-                    tracing::debug!(error = %e, "anti-entropy sync failed; retrying");
-                }
-                RETRY_AFTER
-            }
-        };
-        tokio::select! {
-            () = local.changed.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-            () = stop.cancelled() => return,
-        }
-    }
-}
-
-/// One sync: compares the catalog's view of this node with what the agent
-/// owns and writes only the differences.
-/// Why an anti-entropy round stopped early (the next round starts over).
-#[derive(Debug, thiserror::Error)]
-enum SyncError {
-    /// Reading this node's catalog entry failed.
-    #[error("reading the catalog: {0}")]
-    Read(#[source] praetor_server::ServerError),
-    /// A write failed, or its outcome is unknown.
-    #[error("writing the catalog: {0}")]
-    Write(#[source] praetor_server::ServerError),
-    /// The store refused a write (it changed nothing).
-    #[error("the catalog refused a change: {0}")]
-    Refused(String),
-}
-
-impl SyncError {
-    /// Whether the servers refused the agent's token.
-    fn is_acl(&self) -> bool {
-        matches!(
-            self,
-            SyncError::Read(praetor_server::ServerError::Acl(_))
-                | SyncError::Write(praetor_server::ServerError::Acl(_))
-        )
-    }
-}
-
-async fn sync(
-    local: &LocalState,
-    backend: &Backend,
-    token: &praetor_server::acl::Token,
-    node: &NodeInfo,
-) -> Result<(), SyncError> {
-    let owned = local.owned();
-    let opts = QueryOpts {
-        index: 0,
-        wait: Duration::from_secs(1),
-        consistency: Consistency::Default,
-    };
-    let name = node.name.clone();
-    let (_, services) = backend
-        .read(token, CatalogNode { name }, opts)
-        .await
-        .map_err(SyncError::Read)?
-        .answer;
-    let name = node.name.clone();
-    let checks = backend
-        .read(token, NodeChecks { name }, opts)
-        .await
-        .map_err(SyncError::Read)?
-        .answer;
-    let mut commands = Vec::new();
-    let deregister = |service_id: &str, check_id: &str| {
-        Command::CatalogDeregister(Deregistration {
-            node: node.name.clone(),
-            service_id: service_id.to_owned(),
-            check_id: check_id.to_owned(),
-            ..Default::default()
-        })
-    };
-    for s in &services {
-        // The leader keeps a server's `consul` service (Consul's agents
-        // leave it alone too).
-        if !owned.services.contains_key(&s.id) && s.id != SERVER_SERVICE {
-            commands.push(deregister(&s.id, ""));
-        }
-    }
-    for c in &checks {
-        if c.check_id != SERF_CHECK_ID && !owned.checks.contains_key(&c.check_id) {
-            commands.push(deregister("", &c.check_id));
-        }
-    }
-    // Each check goes with its `Type` (Consul's `ttl`, `http`, …), which
-    // the catalog shows in /v1/health and /v1/catalog answers.
-    let register = |service: Option<ServiceDefinition>, checks: Vec<(CheckDefinition, &str)>| {
-        let types = checks
-            .iter()
-            .map(|(c, kind)| (c.check_id.clone(), (*kind).to_owned()))
-            .collect();
-        let register = RegisterRequest {
-            id: node.id.clone(),
-            node: node.name.clone(),
-            address: node.address.clone(),
-            datacenter: node.datacenter.clone(),
-            service,
-            checks: checks.into_iter().map(|(c, _)| c).collect(),
-            skip_node_update: true,
-            ..Default::default()
-        };
-        Command::catalog_register(register, types)
-    };
-    let definition = |id: &String, want: &LocalCheck| CheckDefinition {
-        node: node.name.clone(),
-        check_id: id.clone(),
-        name: want.name.clone(),
-        notes: want.notes.clone(),
-        status: want.status.clone(),
-        output: want.output.clone(),
-        service_id: want.service_id.clone(),
-    };
-    let stale_checks: Vec<(&String, &LocalCheck)> = owned
-        .checks
-        .iter()
-        .filter(|(id, want)| {
-            let have = checks.iter().find(|c| &c.check_id == *id);
-            !have.is_some_and(|h| {
-                h.status == want.status
-                    && h.output == want.output
-                    && h.name == want.name
-                    && h.service_id == want.service_id
-                    && h.notes == want.notes
-                    && h.kind == want.kind_name()
-            })
-        })
-        .collect();
-    let mut covered = std::collections::BTreeSet::new();
-    for (id, want) in &owned.services {
-        let have = services.iter().find(|s| &s.id == id);
-        let same = have.is_some_and(|h| {
-            h.service == want.service
-                && h.tags == want.tags
-                && h.address == want.address
-                && h.port == want.port
-                && h.meta == want.meta
-                && h.enable_tag_override == want.enable_tag_override
-                && Some(&h.weights) == want.weights.as_ref().or(Some(&h.weights))
-                && h.kind == want.kind
-                && h.tagged_addresses == want.tagged_addresses
-                && h.proxy == want.proxy
-                && h.locality == want.locality
-        });
-        if !same {
-            // The service goes with its checks in one write, so it never
-            // shows up in the catalog without them (healthy by default).
-            let mut with = Vec::new();
-            for (cid, c) in owned.checks.iter().filter(|(_, c)| &c.service_id == id) {
-                with.push((definition(cid, c), c.kind_name()));
-                covered.insert(cid.clone());
-            }
-            commands.push(register(Some(want.clone()), with));
-        }
-    }
-    for (id, want) in stale_checks {
-        if !covered.contains(id) {
-            commands.push(register(
-                None,
-                vec![(definition(id, want), want.kind_name())],
-            ));
-        }
-    }
-    for cmd in commands {
-        if let (_, Response::Refused(reason)) =
-            backend.write(token, cmd).await.map_err(SyncError::Write)?
-        {
-            return Err(SyncError::Refused(reason));
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sync_interval_grows_a_minute_per_doubling_past_128_nodes() {
-        assert_eq!(sync_interval(1), Duration::from_secs(60));
-        assert_eq!(sync_interval(128), Duration::from_secs(60));
-        assert_eq!(sync_interval(129), Duration::from_secs(120));
-        assert_eq!(sync_interval(256), Duration::from_secs(120));
-        assert_eq!(sync_interval(257), Duration::from_secs(180));
-        assert_eq!(sync_interval(1024), Duration::from_secs(240));
     }
 }

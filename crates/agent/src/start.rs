@@ -287,6 +287,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
     let backend = Arc::new(backend);
     let local = LocalState::load(data_dir.as_deref());
+    local.set_check_update_interval(cfg.check_update_interval);
     register_from_config(&cfg, &local)?;
     let watches = crate::watches::from_config(&cfg.raw)?;
     let mut dns_sockets = Vec::new();

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::CheckRunners;
 use crate::backend::Backend;
-use crate::local::Owned;
+use crate::local::{LocalState, Owned};
 
 /// Longest wait of one blocking read of the aliased node (Consul's
 /// `MaxQueryTime` for alias checks).
@@ -41,6 +41,26 @@ pub fn local_view(owned: &Owned, service_id: &str, own: &str) -> AliasView {
                 service_id: c.service_id.clone(),
                 status: c.status.parse().unwrap_or(Status::Critical),
                 output: c.output.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// [`local_view`] read from the local state through its index: only the
+/// checks an alias of `service_id` weighs (the node's own and that
+/// service's), never a walk of every check.
+pub fn local_view_of(local: &LocalState, service_id: &str, own: &str) -> AliasView {
+    let (service_exists, checks) = local.checks_of(service_id, &["", service_id]);
+    AliasView {
+        service_exists,
+        checks: checks
+            .into_iter()
+            .filter(|c| c.id != own)
+            .map(|c| AliasedCheck {
+                status: c.status.parse().unwrap_or(Status::Critical),
+                name: c.name,
+                service_id: c.service_id,
+                output: c.output,
             })
             .collect(),
     }

@@ -162,6 +162,8 @@ pub(super) struct FileConfig {
     pub verify_server_hostname: Option<bool>,
     pub tls_min_version: Option<TlsVersion>,
     pub tls_cipher_suites: Option<CipherSuites>,
+    /// How often a check's new output with an unchanged status is synced.
+    pub check_update_interval: Option<GoDuration>,
 }
 
 /// Consul's `tls` block.

@@ -194,7 +194,12 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         verify_server_hostname,
         tls_min_version,
         tls_cipher_suites,
+        check_update_interval,
     } = file;
+    set(
+        &mut cfg.check_update_interval,
+        check_update_interval.map(|d| d.0),
+    );
     let legacy = Layer {
         ca_file: ca_file.map(PathBuf::from),
         ca_path: ca_path.map(PathBuf::from),

@@ -401,6 +401,10 @@ pub struct RuntimeConfig {
     /// `limits.kv_max_value_size`). Keys accepted but not yet acted on, such
     /// as `services`, `checks` and `watches`, are read from here.
     pub raw: serde_json::Value,
+    /// `check_update_interval` (5m): a check whose output changes but
+    /// whose status does not is synced to the servers at most this often;
+    /// a status change is synced at once; zero syncs every output change.
+    pub check_update_interval: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -453,6 +457,7 @@ impl Default for RuntimeConfig {
             dns: DnsConfig::default(),
             sources: Vec::new(),
             raw: serde_json::Value::Object(serde_json::Map::new()),
+            check_update_interval: crate::local::CHECK_UPDATE_INTERVAL,
         }
     }
 }

@@ -1237,3 +1237,22 @@ fn tls_settings_that_cannot_work_are_refused_naming_the_key() {
         assert!(e.contains(expected), "{text}: {e}");
     }
 }
+
+#[test]
+fn check_update_interval_defaults_to_five_minutes_and_reads_as_consul_spells_it() {
+    let s = Scratch::new();
+    let none = s.write("none.json", "{}");
+    let cfg = load_ok(&s.flags(&[&none])).config;
+    assert_eq!(cfg.check_update_interval, Duration::from_secs(300));
+    let file = s.write("a.hcl", r#"check_update_interval = "30s""#);
+    let loaded = load_ok(&s.flags(&[&file]));
+    assert_eq!(loaded.config.check_update_interval, Duration::from_secs(30));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let zero = s.write("b.json", r#"{"check_update_interval": "0s"}"#);
+    assert_eq!(
+        load_ok(&s.flags(&[&zero])).config.check_update_interval,
+        Duration::ZERO
+    );
+    let bad = s.write("c.json", r#"{"check_update_interval": "often"}"#);
+    assert!(load_err(&s.flags(&[&bad])).contains("check_update_interval"));
+}

@@ -66,8 +66,7 @@ fn not_found(err: LocalError) -> ApiError {
 /// Write on what a check of this agent checks: its service (by the
 /// service's name), or this agent's node.
 fn require_check_write(state: &AppState, authz: &Authz, service_id: &str) -> Result<(), ApiError> {
-    let owned = state.local.owned();
-    match owned.services.get(service_id) {
+    match state.local.service(service_id) {
         Some(s) if !service_id.is_empty() => {
             Ok(authz.require(Resource::Service, &s.service, Access::Write)?)
         }
@@ -78,13 +77,7 @@ fn require_check_write(state: &AppState, authz: &Authz, service_id: &str) -> Res
 /// Write on this agent's check `id` (what it checks); an unknown check is
 /// Consul's 404.
 fn require_existing_check_write(state: &AppState, authz: &Authz, id: &str) -> Result<(), ApiError> {
-    let Some(service_id) = state
-        .local
-        .owned()
-        .checks
-        .get(id)
-        .map(|c| c.service_id.clone())
-    else {
+    let Some(service_id) = state.local.check(id).map(|c| c.service_id) else {
         return Err(unknown_check(id));
     };
     require_check_write(state, authz, &service_id)
@@ -135,12 +128,7 @@ pub async fn deregister_service(
     Path(id): Path<String>,
 ) -> Result<(), ApiError> {
     let authz = state.authorize(&caller).await?;
-    let name = state
-        .local
-        .owned()
-        .services
-        .get(&id)
-        .map(|s| s.service.clone());
+    let name = state.local.service(&id).map(|s| s.service);
     let Some(name) = name else {
         return Err(unknown_service(&id));
     };
@@ -211,10 +199,10 @@ pub async fn service(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let authz = state.authorize(&caller).await?;
-    match state.local.owned().services.get(&id) {
+    match state.local.service(&id) {
         Some(s) => {
             authz.require(Resource::Service, &s.service, Access::Read)?;
-            Ok(Json(service_json(&state, s)))
+            Ok(Json(service_json(&state, &s)))
         }
         None => Err(ApiError::NotFound(format!("unknown service ID: {id}"))),
     }
@@ -385,13 +373,7 @@ pub async fn service_maintenance(
     let p = Params::parse(q.as_deref());
     let enable = enable_flag(&p)?;
     let authz = state.authorize(&caller).await?;
-    let Some(name) = state
-        .local
-        .owned()
-        .services
-        .get(&id)
-        .map(|s| s.service.clone())
-    else {
+    let Some(name) = state.local.service(&id).map(|s| s.service) else {
         return Err(unknown_service(&id));
     };
     authz.require(Resource::Service, &name, Access::Write)?;
@@ -404,7 +386,7 @@ pub async fn service_maintenance(
             id,
             reason,
         ))?;
-    } else if state.local.owned().checks.contains_key(&check_id) {
+    } else if state.local.check(&check_id).is_some() {
         state.local.remove_check(&check_id)?;
     }
     Ok(())
@@ -430,7 +412,7 @@ pub async fn node_maintenance(
             String::new(),
             reason,
         ))?;
-    } else if state.local.owned().checks.contains_key(&check_id) {
+    } else if state.local.check(&check_id).is_some() {
         state.local.remove_check(&check_id)?;
     }
     Ok(())

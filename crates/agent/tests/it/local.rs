@@ -1023,3 +1023,78 @@ async fn agent_health_by_service_answers_with_the_codes_load_balancers_poll() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_agents_saved_services_reach_the_catalog_in_batches_over_rpc() {
+    use praetor_agent::local::{LocalCheck, LocalState};
+    const N: usize = 300;
+    let server = TestAgent::dev().await;
+    let seed = server.agent.gossip().local().addr.to_string();
+    // A client whose data dir already holds N services with TTL checks:
+    // its first full sync has N differences, sent as ceil(N/128) batches
+    // of catalog writes, each forwarded to the server over RPC.
+    let dir = tempfile::tempdir().unwrap();
+    let saved = LocalState::load(Some(dir.path()));
+    for i in 0..N {
+        let id = format!("bulk{i}");
+        let check = LocalCheck {
+            id: format!("service:{id}"),
+            name: "ttl".into(),
+            service_id: id.clone(),
+            notes: String::new(),
+            status: "passing".into(),
+            output: String::new(),
+            deregister_after: None,
+            definition: Some(praetor_checks::Definition::new(
+                format!("service:{id}").as_str(),
+                praetor_checks::Kind::Ttl {
+                    ttl: Duration::from_secs(600),
+                },
+                Duration::ZERO,
+            )),
+        };
+        let svc = praetor_api::catalog::ServiceDefinition {
+            id,
+            service: "bulk".into(),
+            port: 80,
+            ..Default::default()
+        };
+        saved.add_service(svc, vec![check]).unwrap();
+    }
+    drop(saved);
+    let mut cfg = dev_config();
+    cfg.dev = false;
+    cfg.server = false;
+    cfg.node_name = "bulk-client".into();
+    cfg.retry_join = vec![seed];
+    cfg.retry_interval = Duration::from_millis(200);
+    cfg.data_dir = Some(dir.path().to_owned());
+    let client = TestAgent::start(cfg).await;
+    let v = wait_json(
+        &server,
+        "/v1/health/service/bulk?passing",
+        "every saved service in the catalog, passing",
+        |v| v.as_array().is_some_and(|l| l.len() == N),
+    )
+    .await;
+    assert_eq!(v[0]["Node"]["Node"], "bulk-client");
+    assert_eq!(v[0]["Checks"][1]["Type"], "ttl", "{}", v[0]["Checks"]);
+
+    // Deregistered through the client: gone from the catalog.
+    let r = client
+        .http
+        .put(client.u("/v1/agent/service/deregister/bulk7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_json(
+        &server,
+        "/v1/catalog/service/bulk",
+        "one instance fewer",
+        |v| v.as_array().is_some_and(|l| l.len() == N - 1),
+    )
+    .await;
+    client.shutdown().await;
+    server.shutdown().await;
+}

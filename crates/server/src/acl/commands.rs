@@ -57,6 +57,10 @@ pub fn authorize_command(authz: &Authz, store: &Store, cmd: &Command) -> Result<
         Command::Acl(praetor_store::acl::AclCommand::Bootstrap { .. }) => Ok(()),
         Command::Acl(_) => authz.require_global(Global::Acl, Write),
         Command::AutopilotSetConfig { .. } => authz.require_global(Global::Operator, Write),
+        // An agent's anti-entropy: each write as if it came alone.
+        Command::Batch(cmds) if cmds.iter().all(crate::rpc::is_catalog_write) => cmds
+            .iter()
+            .try_for_each(|c| authorize_command(authz, store, c)),
         // The leader's own commands and a restore replace or stamp state
         // wholesale: management only.
         Command::Restore(_)

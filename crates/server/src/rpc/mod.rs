@@ -177,12 +177,15 @@ impl From<WireError> for ServerError {
 /// replicated as one log entry (`MAX_ENTRY`). Everything else a client
 /// agent or another server may forward: KV, catalog (including the
 /// leader's `NodeHealth` and node deregistrations, forwarded when the
-/// leadership just moved), sessions, events, transactions and `Restore`.
+/// leadership just moved), sessions, events, transactions and `Restore`,
+/// and a `Batch` of catalog registrations and deregistrations only (an
+/// agent's anti-entropy: one entry for many differences).
 ///
 /// # Errors
 /// `WireError::Other` with a one-line reason; nothing was proposed.
 pub fn admit(cmd: &Command) -> Result<(), WireError> {
     match cmd {
+        Command::Batch(cmds) if cmds.iter().all(is_catalog_write) => check_entry_size(cmd),
         Command::Timed { .. } | Command::Batch(_) | Command::SessionExpire { .. } => {
             Err(WireError::Other(format!(
                 "refused a {} command from an rpc peer: only the leader itself proposes it",
@@ -191,6 +194,17 @@ pub fn admit(cmd: &Command) -> Result<(), WireError> {
         }
         _ => check_entry_size(cmd),
     }
+}
+
+/// Whether `cmd` is a catalog registration or deregistration, which an
+/// agent's anti-entropy sends several of in one `Batch`.
+pub fn is_catalog_write(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::CatalogRegister(_)
+            | Command::CatalogRegisterTyped { .. }
+            | Command::CatalogDeregister(_)
+    )
 }
 
 /// The name of an internal command's variant (`Command::kind` names what
@@ -254,6 +268,17 @@ mod tests {
         }
     }
 
+    fn deregister() -> Command {
+        Command::CatalogDeregister(
+            DeregisterRequest {
+                node: "n1".into(),
+                service_id: "web1".into(),
+                ..Default::default()
+            }
+            .into(),
+        )
+    }
+
     #[test]
     fn commands_only_the_leader_proposes_are_refused_from_peers() {
         let refused = [
@@ -262,6 +287,7 @@ mod tests {
                 cmd: Box::new(set("k")),
             },
             Command::Batch(vec![set("a"), set("b")]),
+            Command::Batch(vec![deregister(), set("b")]),
             Command::SessionExpire {
                 id: "s".into(),
                 renewed: 1,
@@ -304,6 +330,7 @@ mod tests {
             Command::SessionDestroy { id: "s".into() },
             Command::SessionRenew { id: "s".into() },
             Command::Txn(Vec::new()),
+            Command::Batch(vec![deregister(), deregister()]),
         ];
         for cmd in &admitted {
             assert_eq!(admit(cmd), Ok(()), "{cmd:?}");
