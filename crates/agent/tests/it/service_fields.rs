@@ -177,7 +177,7 @@ async fn an_agent_service_keeps_its_fields_through_anti_entropy_and_a_restart() 
     let a = TestAgent::start(cfg.clone()).await;
     let reg = json!({"ID": "web-sidecar", "Name": "web-sidecar-proxy", "Port": 21000,
         "Kind": "connect-proxy", "Proxy": proxy(), "TaggedAddresses": tagged(),
-        "Locality": locality()});
+        "Locality": locality(), "Check": {"TTL": "60s"}});
     let r = a.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
@@ -208,7 +208,13 @@ async fn an_agent_service_keeps_its_fields_through_anti_entropy_and_a_restart() 
         a.put_json("/v1/catalog/register", &bare).await.status(),
         200
     );
-    // (a local change triggers a sync at once)
+    // (a check's change is synced at once, with its service, as Consul's)
+    assert_eq!(
+        a.put_empty("/v1/agent/check/pass/service:web-sidecar")
+            .await
+            .status(),
+        200
+    );
     let other = json!({"Name": "other"});
     assert_eq!(
         a.put_json("/v1/agent/service/register", &other)
