@@ -413,7 +413,9 @@ pub(crate) fn sweep_sessions(store: &mut Store, index: u64) {
 
 pub(crate) fn record(store: &mut Store, changes: Vec<Change>) {
     for change in changes {
+        store.derived.kv_changed(&change.key, change.index);
         let evicted = store.history.push(change);
         store.tables.kv.reap(&evicted);
+        store.derived.kv_reaped(&store.tables.kv, &evicted);
     }
 }

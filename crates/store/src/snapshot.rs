@@ -80,6 +80,7 @@ impl Store {
                 Store {
                     tables: s.tables,
                     history: s.history,
+                    derived: Default::default(),
                 }
             }
             6 => {
@@ -88,6 +89,7 @@ impl Store {
                 Store {
                     tables: s.tables.upgrade(),
                     history: s.history,
+                    derived: Default::default(),
                 }
             }
             5 => {
@@ -96,6 +98,7 @@ impl Store {
                 Store {
                     tables: s.tables.upgrade(),
                     history: s.history,
+                    derived: Default::default(),
                 }
             }
             4 => decode_old::<StoreV4>(bytes)?.upgrade(),
@@ -108,9 +111,14 @@ impl Store {
                 })
             }
         };
-        let Store { tables, history } = &mut store;
+        let Store {
+            tables,
+            history,
+            derived,
+        } = &mut store;
         history.relink(&tables.kv);
         tables.acl.relink();
+        *derived = crate::topics::Derived::rebuild(tables);
         Ok(store)
     }
 }
@@ -204,6 +212,7 @@ impl StoreV4 {
             }
             .upgrade(),
             history: self.history,
+            derived: Default::default(),
         }
     }
 }
