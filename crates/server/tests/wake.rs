@@ -1,0 +1,178 @@
+//! Blocking queries wake only for writes that concern them: a write to one
+//! service does not wake (nor make answer) a query on another, a KV write
+//! wakes the queries on its key and its prefixes only, and queries that
+//! end leave nothing registered. Observed through the server's counts of
+//! wake-ups and answers built, not through timing.
+
+use std::time::Duration;
+
+use praetor_server::acl::Token;
+use praetor_server::read::{HealthService, KvList};
+use praetor_server::{Consistency, QueryOpts, Server};
+use praetor_store::model::{Registration, ServiceRegistration};
+use praetor_store::Command;
+
+mod common;
+
+fn set(k: &str, v: &str) -> Command {
+    Command::KvSet {
+        key: k.into(),
+        value: v.as_bytes().to_vec(),
+        flags: 0,
+        cas: None,
+    }
+}
+
+fn register(node: &str, name: &str, tag: &str) -> Command {
+    Command::CatalogRegister(Registration {
+        node: node.into(),
+        address: "10.0.0.1".into(),
+        service: Some(ServiceRegistration {
+            id: format!("{name}-1"),
+            service: name.into(),
+            tags: vec![tag.into()],
+            ..ServiceRegistration::default()
+        }),
+        ..Registration::default()
+    })
+}
+
+async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    praetor_testwait::wait_until(Duration::from_secs(10), what, || {
+        praetor_testwait::check(f(), || "not yet".into())
+    })
+    .await
+    .unwrap();
+}
+
+fn opts(index: u64, wait: Duration) -> QueryOpts {
+    QueryOpts {
+        index,
+        wait,
+        consistency: Consistency::Default,
+    }
+}
+
+async fn leader() -> common::Started {
+    let started = common::start(1, true, |_| {}).await;
+    let s = started.server.clone();
+    wait_until("a leader", move || s.is_leader()).await;
+    started
+}
+
+async fn one_blocked(s: &Server) {
+    let s = s.clone();
+    wait_until("the query to block", move || s.open_blocking_queries() == 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_service_a_does_not_wake_a_query_on_service_b() {
+    let common::Started { server, stop, .. } = leader().await;
+    server.write(register("n1", "a", "v1")).await.unwrap();
+    server.write(register("n2", "b", "v1")).await.unwrap();
+    let index = server.shared().read().store.service_index("b");
+    let blocked = {
+        let s = server.clone();
+        tokio::spawn(async move {
+            let read = HealthService {
+                name: "b".into(),
+                tag: None,
+                passing: false,
+            };
+            s.read(&Token::anonymous(), &read, opts(index, Duration::from_secs(60)))
+                .await
+        })
+    };
+    one_blocked(&server).await;
+    let before = server.blocking_work();
+
+    for i in 0..20 {
+        server
+            .write(register("n1", "a", &format!("v{i}")))
+            .await
+            .unwrap();
+        server.write(set(&format!("k/{i}"), "x")).await.unwrap();
+    }
+    // Each write has been applied (and its wake-ups made) when it returns.
+    assert_eq!(server.blocking_work(), before, "(answers built, wake-ups)");
+    assert_eq!(server.open_blocking_queries(), 1);
+
+    let (written, _) = server.write(register("n2", "b", "v2")).await.unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(10), blocked)
+        .await
+        .expect("the write to b answers the query on b")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.index, written);
+    assert_eq!(answered.answer[0].service.tags, vec!["v2".to_owned()]);
+    let (built, woken) = server.blocking_work();
+    assert_eq!((built - before.0, woken - before.1), (1, 1));
+    stop.cancel();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_write_wakes_only_the_queries_on_its_prefixes() {
+    let common::Started { server, stop, .. } = leader().await;
+    server.write(set("app/a", "1")).await.unwrap();
+    let index = server.shared().read().store.kv_prefix_index("app/");
+    let blocked = {
+        let s = server.clone();
+        tokio::spawn(async move {
+            let read = KvList {
+                prefix: "app/".into(),
+            };
+            s.read(&Token::anonymous(), &read, opts(index, Duration::from_secs(60)))
+                .await
+        })
+    };
+    one_blocked(&server).await;
+    let before = server.blocking_work();
+    for key in ["ap", "apple", "other/app/x", "app"] {
+        server.write(set(key, "x")).await.unwrap();
+    }
+    assert_eq!(server.blocking_work(), before, "(answers built, wake-ups)");
+
+    let (written, _) = server
+        .write(Command::KvDelete {
+            key: "app/a".into(),
+            cas: None,
+        })
+        .await
+        .unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(10), blocked)
+        .await
+        .expect("a delete under the prefix answers the query")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.index, written, "a delete moves the prefix's index");
+    assert!(answered.answer.is_empty());
+    stop.cancel();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_that_time_out_leave_nothing_registered() {
+    let common::Started { server, stop, .. } = leader().await;
+    server.write(set("k", "1")).await.unwrap();
+    let index = server.shared().read().store.last_index();
+    let mut queries = Vec::new();
+    for i in 0..2_000 {
+        let s = server.clone();
+        queries.push(tokio::spawn(async move {
+            let read = KvList {
+                prefix: format!("p{i}/"),
+            };
+            s.read(&Token::anonymous(), &read, opts(index, Duration::from_millis(50)))
+                .await
+        }));
+    }
+    for q in queries {
+        q.await.unwrap().unwrap();
+    }
+    assert_eq!(server.open_blocking_queries(), 0);
+    let wakers = server.shared().wakers();
+    assert_eq!((wakers.registered(), wakers.lists()), (0, 0));
+    stop.cancel();
+    server.shutdown().await;
+}
