@@ -55,6 +55,7 @@ fn opts(index: u64, wait: Duration) -> QueryOpts {
 
 async fn leader() -> common::Started {
     let started = common::start(1, true, |_| {}).await;
+    assert!(started.addr.starts_with("127.0.0.1:"), "{}", started.addr);
     let s = started.server.clone();
     wait_until("a leader", move || s.is_leader()).await;
     started
@@ -79,8 +80,12 @@ async fn a_write_to_service_a_does_not_wake_a_query_on_service_b() {
                 tag: None,
                 passing: false,
             };
-            s.read(&Token::anonymous(), &read, opts(index, Duration::from_secs(60)))
-                .await
+            s.read(
+                &Token::anonymous(),
+                &read,
+                opts(index, Duration::from_secs(60)),
+            )
+            .await
         })
     };
     one_blocked(&server).await;
@@ -122,8 +127,12 @@ async fn a_key_write_wakes_only_the_queries_on_its_prefixes() {
             let read = KvList {
                 prefix: "app/".into(),
             };
-            s.read(&Token::anonymous(), &read, opts(index, Duration::from_secs(60)))
-                .await
+            s.read(
+                &Token::anonymous(),
+                &read,
+                opts(index, Duration::from_secs(60)),
+            )
+            .await
         })
     };
     one_blocked(&server).await;
@@ -163,8 +172,12 @@ async fn queries_that_time_out_leave_nothing_registered() {
             let read = KvList {
                 prefix: format!("p{i}/"),
             };
-            s.read(&Token::anonymous(), &read, opts(index, Duration::from_millis(50)))
-                .await
+            s.read(
+                &Token::anonymous(),
+                &read,
+                opts(index, Duration::from_millis(50)),
+            )
+            .await
         }));
     }
     for q in queries {

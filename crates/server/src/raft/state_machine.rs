@@ -285,7 +285,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             }
             let touched = st.store.take_touched();
-            (st.store.last_index(), touched, st.store.history().oldest_index())
+            (
+                st.store.last_index(),
+                touched,
+                st.store.history().oldest_index(),
+            )
         };
         if let (Some(m), Some(index)) = (&self.metrics, last_entry) {
             m.applying(index, started);

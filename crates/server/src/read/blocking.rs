@@ -212,10 +212,7 @@ impl Server {
     /// query: what a test compares to show a write woke only the queries
     /// it concerns.
     pub fn blocking_work(&self) -> (u64, u64) {
-        (
-            self.shared.wakers().built(),
-            self.shared.wakers().woken(),
-        )
+        (self.shared.wakers().built(), self.shared.wakers().woken())
     }
 
     /// Evaluates `r` for `token`, waiting while its index is at most
@@ -249,7 +246,13 @@ impl Server {
             let (index, mut answer) = r.eval(&st.store);
             let filtered = r.filter(&authz, &mut answer);
             let expires = authz.expires_ms();
-            Ok((index, answer, filtered, st.store.restored_at() != restored, expires))
+            Ok((
+                index,
+                answer,
+                filtered,
+                st.store.restored_at() != restored,
+                expires,
+            ))
         };
         // The index alone, when the read can tell it without building its
         // answer (`None`: build it); the token is checked as in `eval`.

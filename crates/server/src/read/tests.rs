@@ -218,9 +218,7 @@ fn kv_changes_never_cut_between_two_changes_of_one_index() {
 /// A store with services on two nodes, node-level and service checks, a
 /// user event and KV keys written and deleted.
 fn busy_store() -> Store {
-    use praetor_store::model::{
-        CheckRegistration, EventRecord, Registration, ServiceRegistration,
-    };
+    use praetor_store::model::{CheckRegistration, EventRecord, Registration, ServiceRegistration};
     let mut store = Store::new(4);
     let register = |node: &str, name: &str, check: Option<CheckRegistration>| {
         Command::CatalogRegister(Registration {
@@ -295,17 +293,21 @@ fn the_index_a_read_tells_without_its_answer_is_the_index_of_its_answer() {
             }
             .into(),
         );
-        reads.push(ServiceNodes {
-            name: name.into(),
-            tag: None,
-        }
-        .into());
+        reads.push(
+            ServiceNodes {
+                name: name.into(),
+                tag: None,
+            }
+            .into(),
+        );
     }
     for prefix in ["", "p", "p/", "p/a", "p/b", "q", "x/"] {
-        reads.push(KvList {
-            prefix: prefix.into(),
-        }
-        .into());
+        reads.push(
+            KvList {
+                prefix: prefix.into(),
+            }
+            .into(),
+        );
     }
     for read in reads {
         if let Some(index) = read.index(&store) {

@@ -40,9 +40,10 @@ fn add<K: Eq + Hash>(map: &mut HashMap<K, Slots>, k: K, id: u64, n: &Arc<Notify>
     map.entry(k).or_default().insert(id, n.clone());
 }
 
-fn remove<K: Eq + Hash, Q: Eq + Hash + ?Sized>(map: &mut HashMap<K, Slots>, k: &Q, id: u64)
+fn remove<K, Q>(map: &mut HashMap<K, Slots>, k: &Q, id: u64)
 where
-    K: std::borrow::Borrow<Q>,
+    K: Eq + Hash + std::borrow::Borrow<Q>,
+    Q: Eq + Hash + ?Sized,
 {
     if let Some(slots) = map.get_mut(k) {
         slots.remove(&id);
