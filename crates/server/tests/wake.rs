@@ -189,3 +189,70 @@ async fn queries_that_time_out_leave_nothing_registered() {
     stop.cancel();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_one_service_wakes_its_watchers_and_no_others() {
+    let common::Started { server, stop, .. } = leader().await;
+    const SERVICES: usize = 100;
+    const WATCHERS: usize = 10;
+    for i in 0..SERVICES {
+        let node = format!("n{}", i % 10);
+        server
+            .write(register(&node, &format!("s{i}"), "v1"))
+            .await
+            .unwrap();
+    }
+    let mut queries = Vec::new();
+    for i in 0..SERVICES * WATCHERS {
+        let s = server.clone();
+        let name = format!("s{}", i % SERVICES);
+        let index = server.shared().read().store.service_index(&name);
+        queries.push(tokio::spawn(async move {
+            let read = HealthService {
+                name,
+                tag: None,
+                passing: false,
+            };
+            s.read(
+                &Token::anonymous(),
+                &read,
+                opts(index, Duration::from_secs(60)),
+            )
+            .await
+        }));
+    }
+    let s = server.clone();
+    wait_until("every query to block", move || {
+        s.open_blocking_queries() == SERVICES * WATCHERS
+    })
+    .await;
+    let before = server.blocking_work();
+    let hits = server.shared().answers().hits();
+
+    server.write(register("n7", "s7", "v2")).await.unwrap();
+    let s = server.clone();
+    wait_until("the watchers of s7 to be answered", move || {
+        s.open_blocking_queries() == (SERVICES - 1) * WATCHERS
+    })
+    .await;
+    let (built, woken) = server.blocking_work();
+    let (built, woken) = (built - before.0, woken - before.1);
+    assert_eq!(woken, WATCHERS as u64, "wake-ups for one change");
+    // The watchers of one read share its answer: built once per worker
+    // thread that raced to it at most, taken by the others.
+    let shared = server.shared().answers().hits() - hits;
+    assert_eq!(
+        built + shared,
+        WATCHERS as u64,
+        "{built} built, {shared} shared"
+    );
+    assert!(
+        built <= 2,
+        "{built} answers built for one read at one index"
+    );
+    stop.cancel();
+    for q in queries {
+        q.abort();
+    }
+    server.shutdown().await;
+}

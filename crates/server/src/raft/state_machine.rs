@@ -35,6 +35,8 @@ pub struct Shared {
     applied_tx: watch::Sender<u64>,
     /// The blocking queries open on this server, by topic.
     wakers: crate::read::Wakers,
+    /// Answers blocking queries built at the current index, shared.
+    answers: crate::read::Answers,
 }
 
 impl Shared {
@@ -52,6 +54,11 @@ impl Shared {
     /// The blocking queries open on this server, by topic.
     pub fn wakers(&self) -> &crate::read::Wakers {
         &self.wakers
+    }
+
+    /// The answers blocking queries built at the current index.
+    pub fn answers(&self) -> &crate::read::Answers {
+        &self.answers
     }
 
     fn publish(&self, index: u64) {
@@ -184,6 +191,7 @@ impl StateMachine {
             state: RwLock::new(applied),
             applied_tx,
             wakers: crate::read::Wakers::default(),
+            answers: crate::read::Answers::default(),
         });
         Ok((
             StateMachine {

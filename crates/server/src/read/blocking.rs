@@ -238,12 +238,28 @@ impl Server {
         let waiter = self.shared.wakers().register(interests, r.resumes_from());
         let mut leading = self.leadership.subscribe();
         let restored = self.shared.read().store.restored_at();
+        // Queries asking the same read of the same state share one answer.
+        // (The key names the answer's type too: a typed read and the wire
+        // read carrying it encode alike but answer in different types.)
+        let key = postcard::to_stdvec(&r.clone().into()).ok().map(|mut k| {
+            k.extend_from_slice(std::any::type_name::<R::Answer>().as_bytes());
+            k
+        });
+        let answers = self.shared.answers();
         let eval = || -> Result<_, ServerError> {
             let st = self.shared.read();
             let authz = self.acl.authorize(&st.store, token)?;
             r.authorize(&authz, &st.store)?;
-            self.shared.wakers().note_built();
-            let (index, mut answer) = r.eval(&st.store);
+            let at = (st.store.last_index(), st.store.restored_at());
+            let kept = key.as_deref().and_then(|k| answers.get(k, at));
+            let (index, mut answer) = kept.unwrap_or_else(|| {
+                self.shared.wakers().note_built();
+                let (index, answer) = r.eval(&st.store);
+                if let Some(k) = &key {
+                    answers.put(k.clone(), at, index, answer.clone());
+                }
+                (index, answer)
+            });
             let filtered = r.filter(&authz, &mut answer);
             let expires = authz.expires_ms();
             Ok((
@@ -268,7 +284,7 @@ impl Server {
             let _open = OpenQuery::new(&self.open_queries);
             let deadline = tokio::time::Instant::now() + jittered(opts.wait);
             // A token that expires while the query waits ends it then.
-            let expiry = expires.map(|at| {
+            let mut expiry = expires.map(|at| {
                 let now = crate::acl::now_ms();
                 tokio::time::Instant::now() + Duration::from_millis(at.saturating_sub(now))
             });
@@ -278,7 +294,11 @@ impl Server {
                         Ok(()) => {}
                         Err(_) => break,
                     },
-                    () = tokio::time::sleep_until(expiry.unwrap_or(deadline)), if expiry.is_some_and(|e| e < deadline) => {}
+                    () = tokio::time::sleep_until(expiry.unwrap_or(deadline)), if expiry.is_some_and(|e| e < deadline) => {
+                        // Once: the token is checked below; a clock that
+                        // disagrees must not make this fire again at once.
+                        expiry = None;
+                    }
                     lost = leading.wait_for(|l| !*l), if leased => {
                         if lost.is_ok() {
                             return Ok(None);

@@ -19,11 +19,13 @@
 //! This module never performs I/O and never changes the store; serving a
 //! read (leases, forwarding, the blocking wait) lives in `blocking`.
 
+mod answers;
 mod blocking;
 #[cfg(test)]
 mod tests;
 mod wake;
 
+pub use answers::Answers;
 pub use wake::{Waiter, Wakers};
 
 use std::collections::BTreeMap;
