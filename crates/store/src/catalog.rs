@@ -696,6 +696,60 @@ impl Catalog {
     }
 }
 
+/// Read access for the derived indexes and the topics of a write
+/// (`topics.rs`).
+impl Catalog {
+    /// The raw indexes of the nodes, services, checks and node-level checks
+    /// tables (0: never changed).
+    pub fn table_indexes(&self) -> TableIndexes {
+        TableIndexes {
+            nodes: self.nodes_index,
+            services: self.services_index,
+            checks: self.checks_index,
+            node_checks: self.node_checks_index,
+        }
+    }
+
+    /// The last index that changed an instance of service `name` or one of
+    /// their own checks, as the catalog keeps it (without node changes).
+    pub(crate) fn service_touch_index(&self, name: &str) -> Option<u64> {
+        self.service_index.get(name).copied()
+    }
+
+    /// Every service name's touch index.
+    pub(crate) fn service_touch_indexes(&self) -> impl Iterator<Item = (&String, &u64)> {
+        self.service_index.iter()
+    }
+
+    /// Every service instance with its node's name.
+    pub(crate) fn all_services(&self) -> impl Iterator<Item = (&str, &ServiceRecord)> {
+        self.services.iter().map(|((n, _), s)| (n.as_str(), s))
+    }
+
+    /// The service instances on node `name`.
+    pub(crate) fn services_on<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a ServiceRecord> + 'a {
+        range(&self.services, name).map(|(_, s)| s)
+    }
+
+    /// Node `name`'s record.
+    pub(crate) fn node_record(&self, name: &str) -> Option<&NodeRecord> {
+        self.nodes.get(name)
+    }
+}
+
+/// The raw indexes of the catalog's tables (0: never changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TableIndexes {
+    pub nodes: u64,
+    pub services: u64,
+    pub checks: u64,
+    /// The last change to a node-level check (such as `serfHealth`).
+    pub node_checks: u64,
+}
+
 /// A node as gossip sees it, with its `serfHealth` status and output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeHealth {

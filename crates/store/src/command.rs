@@ -468,7 +468,9 @@ pub(crate) fn sweep_sessions<'a>(
 
 pub(crate) fn record(store: &mut Store, changes: Vec<Change>) {
     for change in changes {
+        store.derived.kv_changed(&change.key, change.index);
         let evicted = store.history.push(change);
         store.tables.kv.reap(&evicted);
+        store.derived.kv_reaped(&store.tables.kv, &evicted);
     }
 }

@@ -32,6 +32,11 @@ impl Events {
         self.index = index;
     }
 
+    /// The index of the last event fired (0: none).
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
     /// The kept events (named `name`, when given) and the index of the last
     /// event fired, for blocking queries.
     pub fn list(&self, name: Option<&str>) -> (u64, Vec<UserEvent>) {

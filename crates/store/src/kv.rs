@@ -429,6 +429,39 @@ impl KvTable {
         }
     }
 
+    // Read access for the derived prefix indexes (`topics.rs`).
+
+    /// The live entries, by key.
+    pub(crate) fn entries(&self) -> &BTreeMap<String, Entry> {
+        &self.entries
+    }
+
+    /// The tombstones (index of each kept delete), by key.
+    pub(crate) fn tombstones(&self) -> &BTreeMap<String, u64> {
+        &self.tombstones
+    }
+
+    /// The highest index of a reaped tombstone.
+    pub(crate) fn reaped_index(&self) -> u64 {
+        self.reaped_index
+    }
+
+    /// The last index that changed any key (0: none).
+    pub(crate) fn raw_table_index(&self) -> u64 {
+        self.table_index
+    }
+
+    /// Whether `key` is live or has a tombstone.
+    pub(crate) fn holds(&self, key: &str) -> bool {
+        self.entries.contains_key(key) || self.tombstones.contains_key(key)
+    }
+
+    /// Whether any live key or tombstone starts with `prefix`.
+    pub(crate) fn any_under(&self, prefix: &str) -> bool {
+        self.list(prefix).next().is_some()
+            || range_prefix(&self.tombstones, prefix).next().is_some()
+    }
+
     /// Drops the tombstones of deletes that left the history.
     pub(crate) fn reap(&mut self, evicted: &[Change]) {
         for change in evicted.iter().filter(|c| c.entry.is_none()) {

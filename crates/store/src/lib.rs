@@ -17,12 +17,14 @@ pub mod model;
 pub mod session;
 mod session_index;
 pub mod snapshot;
+pub mod topics;
 pub mod txn;
 
 pub use command::{Command, Response};
 pub use error::StoreError;
 pub use history::{Change, History, HistoryError};
 pub use kv::Entry;
+pub use topics::{Interest, Table, Touched};
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +62,9 @@ pub(crate) struct Tables {
 pub struct Store {
     pub(crate) tables: Tables,
     pub(crate) history: History,
+    /// Indexes derived from the tables and the topics touched since they
+    /// were last taken (`topics.rs`): never encoded, rebuilt on decode.
+    pub(crate) derived: topics::Derived,
 }
 
 impl Default for Store {
@@ -84,6 +89,7 @@ impl Store {
                 autopilot: autopilot::Autopilot::default(),
             },
             history: History::new(history_limit),
+            derived: topics::Derived::default(),
         }
     }
 
@@ -95,7 +101,10 @@ impl Store {
             return Response::Ignored;
         }
         self.tables.last_index = index;
-        command::apply(self, index, cmd)
+        let mark = topics::Mark::before(self, cmd);
+        let answer = command::apply(self, index, cmd);
+        mark.after(self, index);
+        answer
     }
 
     /// Records that Raft index `index` was used by an entry that is not a
@@ -166,6 +175,7 @@ impl Store {
         self.tables.autopilot = restored.tables.autopilot;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.tables.restored_at = index;
+        self.derived = topics::Derived::rebuild(&self.tables);
     }
 
     /// Changes how many KV changes are kept from now on (a config setting, not
@@ -173,5 +183,43 @@ impl Store {
     pub fn set_history_limit(&mut self, limit: usize) {
         let evicted = self.history.set_limit(limit);
         self.tables.kv.reap(&evicted);
+        self.derived.kv_reaped(&self.tables.kv, &evicted);
+    }
+
+    /// The topics that the commands applied since the last call touched
+    /// (what a server's blocking queries must look at again).
+    pub fn take_touched(&mut self) -> Touched {
+        self.derived.take()
+    }
+
+    /// The index a read about service `name` reports and blocks on
+    /// (`/v1/catalog/service/<name>`, `/v1/health/checks/<name>`): the
+    /// last change to one of its instances or their checks, to a node that
+    /// hosts one, or to a node-level check there; never below 1. Kept as
+    /// commands apply, so finding it costs no scan.
+    pub fn service_index(&self, name: &str) -> u64 {
+        self.derived.service_index(name)
+    }
+
+    /// The index a read of everything under `prefix` reports and blocks on,
+    /// as `KvTable::prefix_index` computes it, without scanning the prefix.
+    pub fn kv_prefix_index(&self, prefix: &str) -> u64 {
+        self.derived.kv_prefix_index(&self.tables.kv, prefix)
+    }
+
+    /// The last index that changed `table` (0: never).
+    pub fn table_index(&self, table: Table) -> u64 {
+        let t = &self.tables;
+        let c = t.catalog.table_indexes();
+        match table {
+            Table::Kv => t.kv.raw_table_index(),
+            Table::Nodes => c.nodes,
+            Table::Services => c.services,
+            Table::Checks => c.checks,
+            Table::Sessions => t.sessions.table_index(),
+            Table::Acl => t.acl.index(),
+            Table::Events => t.events.index(),
+            Table::Autopilot => t.autopilot.index(),
+        }
     }
 }

@@ -81,6 +81,7 @@ impl Store {
                 Store {
                     tables: s.tables,
                     history: s.history,
+                    derived: Default::default(),
                 }
             }
             7 => {
@@ -89,6 +90,7 @@ impl Store {
                 Store {
                     tables: s.tables.upgrade(),
                     history: s.history,
+                    derived: Default::default(),
                 }
             }
             6 => {
@@ -97,6 +99,7 @@ impl Store {
                 Store {
                     tables: s.tables.upgrade(),
                     history: s.history,
+                    derived: Default::default(),
                 }
             }
             5 => {
@@ -105,6 +108,7 @@ impl Store {
                 Store {
                     tables: s.tables.upgrade(),
                     history: s.history,
+                    derived: Default::default(),
                 }
             }
             4 => decode_old::<StoreV4>(bytes)?.upgrade(),
@@ -117,9 +121,14 @@ impl Store {
                 })
             }
         };
-        let Store { tables, history } = &mut store;
+        let Store {
+            tables,
+            history,
+            derived,
+        } = &mut store;
         history.relink(&tables.kv);
         tables.acl.relink();
+        *derived = crate::topics::Derived::rebuild(tables);
         Ok(store)
     }
 }
@@ -244,6 +253,7 @@ impl StoreV4 {
             }
             .upgrade(),
             history: self.history,
+            derived: Default::default(),
         }
     }
 }

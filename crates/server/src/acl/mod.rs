@@ -185,6 +185,11 @@ impl Authz {
         self.authorizer.allows_global(Global::Acl, Access::Write)
     }
 
+    /// When the token expires (ms since the epoch), if it does.
+    pub fn expires_ms(&self) -> Option<u64> {
+        self.expires_ms
+    }
+
     fn expired(&self, now_ms: u64) -> bool {
         self.expires_ms.is_some_and(|at| at <= now_ms)
     }

@@ -1,6 +1,7 @@
 //! The state machine adapter: applies committed entries to the pure store,
-//! publishes the applied index to blocking queries, and builds, saves and
-//! installs snapshots (files in the data dir, or memory in dev mode).
+//! publishes the applied index and wakes the blocking queries whose topics
+//! the entries touched (`read::wake`), and builds, saves and installs
+//! snapshots (files in the data dir, or memory in dev mode).
 
 // openraft's storage traits fail with its `StorageError` (over 200 bytes);
 // the helpers here pass that same error through.
@@ -32,6 +33,10 @@ pub struct Applied {
 pub struct Shared {
     state: RwLock<Applied>,
     applied_tx: watch::Sender<u64>,
+    /// The blocking queries open on this server, by topic.
+    wakers: crate::read::Wakers,
+    /// Answers blocking queries built at the current index, shared.
+    answers: crate::read::Answers,
 }
 
 impl Shared {
@@ -44,6 +49,16 @@ impl Shared {
     /// the store's last index.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.applied_tx.subscribe()
+    }
+
+    /// The blocking queries open on this server, by topic.
+    pub fn wakers(&self) -> &crate::read::Wakers {
+        &self.wakers
+    }
+
+    /// The answers blocking queries built at the current index.
+    pub fn answers(&self) -> &crate::read::Answers {
+        &self.answers
     }
 
     fn publish(&self, index: u64) {
@@ -175,6 +190,8 @@ impl StateMachine {
         let shared = Arc::new(Shared {
             state: RwLock::new(applied),
             applied_tx,
+            wakers: crate::read::Wakers::default(),
+            answers: crate::read::Answers::default(),
         });
         Ok((
             StateMachine {
@@ -248,7 +265,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut out = Vec::new();
         let started = std::time::Instant::now();
         let mut last_entry = None;
-        let last = {
+        let (last, touched, oldest) = {
             let mut st = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
             for entry in entries {
                 let index = entry.log_id.index;
@@ -275,7 +292,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                 }
             }
-            st.store.last_index()
+            let touched = st.store.take_touched();
+            (
+                st.store.last_index(),
+                touched,
+                st.store.history().oldest_index(),
+            )
         };
         if let (Some(m), Some(index)) = (&self.metrics, last_entry) {
             m.applying(index, started);
@@ -284,6 +306,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             m.fetch_max(last, std::sync::atomic::Ordering::Release);
         }
         self.shared.publish(last);
+        // After the store's lock is released, so the woken read the change.
+        self.shared.wakers.wake(&touched, oldest);
         Ok(out)
     }
 
@@ -321,6 +345,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         tracing::info!(index = ?meta.last_log_id.map(|l| l.index), "snapshot installed");
         self.shared.publish(last);
+        self.shared.wakers.wake_all();
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! tables' last change.
 
 use praetor_store::acl::{Policy, Role, Token};
-use praetor_store::Store;
+use praetor_store::{Interest, Store, Table};
 use serde::{Deserialize, Serialize};
 
 use super::{Read, WireAnswer};
@@ -73,6 +73,14 @@ impl Read for AclTokenRead {
         (store.acl().index(), t.map(|t| token_answer(store, t)))
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Acl)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.acl().index())
+    }
+
     from_wire!(AclTokenRead);
 }
 
@@ -97,6 +105,14 @@ impl Read for AclTokenList {
         (store.acl().index(), list)
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Acl)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.acl().index())
+    }
+
     from_wire!(AclTokenList);
 }
 
@@ -118,6 +134,14 @@ impl Read for AclPolicyRead {
         (store.acl().index(), p.cloned())
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Acl)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.acl().index())
+    }
+
     from_wire!(AclPolicyRead);
 }
 
@@ -133,6 +157,14 @@ impl Read for AclPolicyList {
             store.acl().index(),
             store.acl().policies().cloned().collect(),
         )
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Acl)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.acl().index())
     }
 
     from_wire!(AclPolicyList);
@@ -154,6 +186,14 @@ impl Read for AclRoleRead {
             AclRoleRead::ByName(n) => store.acl().role_by_name(n),
         };
         (store.acl().index(), r.map(|r| role_answer(store, r)))
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Acl)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.acl().index())
     }
 
     from_wire!(AclRoleRead);
@@ -178,6 +218,14 @@ impl Read for AclRoleList {
         (store.acl().index(), list)
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Acl)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.acl().index())
+    }
+
     from_wire!(AclRoleList);
 }
 
@@ -197,6 +245,14 @@ impl Read for AclResolve {
         let r =
             crate::acl::resolve_secret(store.acl(), self.secret.as_deref(), &self.datacenter, 0);
         (store.acl().index(), r)
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Acl)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.acl().index())
     }
 
     from_wire!(AclResolve);

@@ -1,13 +1,15 @@
 //! Serving reads: which server may answer with which consistency (the
 //! leader's read lease), forwarding to the leader, and Consul's blocking
 //! queries (wait while the answer's index is at most the client's, with
-//! jitter, until a change, the wait's end, a restore or shutdown). Counts
-//! the blocking queries held open (`consul.rpc.queries_blocking`).
+//! jitter, until a change, the wait's end, a restore or shutdown), woken
+//! only by writes to what the read depends on (`wake`). Counts the
+//! blocking queries held open (`consul.rpc.queries_blocking`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, RaftError};
+use praetor_store::{Interest, Table};
 use rand::Rng;
 
 use super::{answer_of, Answered, QueryOpts};
@@ -205,9 +207,22 @@ impl Server {
         self.open_queries.load(Ordering::Relaxed)
     }
 
+    /// How many answers blocking reads served here have built (each
+    /// evaluation of a read), and how many times writes woke a waiting
+    /// query: what a test compares to show a write woke only the queries
+    /// it concerns.
+    pub fn blocking_work(&self) -> (u64, u64) {
+        (self.shared.wakers().built(), self.shared.wakers().woken())
+    }
+
     /// Evaluates `r` for `token`, waiting while its index is at most
     /// `opts.index`. `None` when `leased` and this server lost its lease
     /// meanwhile.
+    ///
+    /// The query sleeps until a write touches one of the read's interests
+    /// (or the ACL tables, which can end it), a restore, the wait's end or
+    /// its token's expiry; woken, it looks at the read's index first and
+    /// builds the answer only when that index moved.
     async fn block<R: Guarded>(
         &self,
         token: &Token,
@@ -216,29 +231,74 @@ impl Server {
         meta: ReadMeta,
         leased: bool,
     ) -> Result<Option<Answered<R::Answer>>, ServerError> {
-        // Subscribed before the first evaluation: a change made in between
-        // is still unseen, so `changed()` returns at once.
-        let mut rx = self.subscribe();
+        // Registered before the first evaluation: a change made in between
+        // leaves a stored wake, so the first wait returns at once.
+        let mut interests = r.interests();
+        interests.push(Interest::Table(Table::Acl));
+        let waiter = self.shared.wakers().register(interests, r.resumes_from());
         let mut leading = self.leadership.subscribe();
         let restored = self.shared.read().store.restored_at();
+        // Queries asking the same read of the same state share one answer.
+        // (The key names the answer's type too: a typed read and the wire
+        // read carrying it encode alike but answer in different types.)
+        let key = postcard::to_stdvec(&r.clone().into()).ok().map(|mut k| {
+            k.extend_from_slice(std::any::type_name::<R::Answer>().as_bytes());
+            k
+        });
+        let answers = self.shared.answers();
         let eval = || -> Result<_, ServerError> {
             let st = self.shared.read();
             let authz = self.acl.authorize(&st.store, token)?;
             r.authorize(&authz, &st.store)?;
-            let (index, mut answer) = r.eval(&st.store);
+            let at = (st.store.last_index(), st.store.restored_at());
+            let kept = key.as_deref().and_then(|k| answers.get(k, at));
+            let (index, mut answer) = kept.unwrap_or_else(|| {
+                self.shared.wakers().note_built();
+                let (index, answer) = r.eval(&st.store);
+                if let Some(k) = &key {
+                    answers.put(k.clone(), at, index, answer.clone());
+                }
+                (index, answer)
+            });
             let filtered = r.filter(&authz, &mut answer);
-            Ok((index, answer, filtered, st.store.restored_at() != restored))
+            let expires = authz.expires_ms();
+            Ok((
+                index,
+                answer,
+                filtered,
+                st.store.restored_at() != restored,
+                expires,
+            ))
         };
-        let (mut index, mut answer, mut filtered, _) = eval()?;
+        // The index alone, when the read can tell it without building its
+        // answer (`None`: build it); the token is checked as in `eval`.
+        let index_of = || -> Result<Option<u64>, ServerError> {
+            let st = self.shared.read();
+            let authz = self.acl.authorize(&st.store, token)?;
+            r.authorize(&authz, &st.store)?;
+            Ok(r.index(&st.store)
+                .filter(|_| st.store.restored_at() == restored))
+        };
+        let (mut index, mut answer, mut filtered, _, expires) = eval()?;
         if opts.index > 0 && index <= opts.index {
             let _open = OpenQuery::new(&self.open_queries);
             let deadline = tokio::time::Instant::now() + jittered(opts.wait);
+            // A token that expires while the query waits ends it then.
+            let mut expiry = expires.map(|at| {
+                let now = crate::acl::now_ms();
+                tokio::time::Instant::now() + Duration::from_millis(at.saturating_sub(now))
+            });
             loop {
                 tokio::select! {
-                    changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => break,
+                    changed = tokio::time::timeout_at(deadline, waiter.changed()) => match changed {
+                        Ok(()) => {}
+                        Err(_) => break,
                     },
+                    () = tokio::time::sleep_until(expiry.unwrap_or(deadline)), if expiry.is_some_and(|e| e < deadline) => {
+                        // Once: the token is checked below; a clock that
+                        // disagrees must not make this fire again at once.
+                        expiry = None;
+                    }
                     lost = leading.wait_for(|l| !*l), if leased => {
                         if lost.is_ok() {
                             return Ok(None);
@@ -246,8 +306,11 @@ impl Server {
                     }
                     () = self.stop.cancelled() => break,
                 }
+                if index_of()?.is_some_and(|i| i <= opts.index) {
+                    continue;
+                }
                 let restored;
-                (index, answer, filtered, restored) = eval()?;
+                (index, answer, filtered, restored, _) = eval()?;
                 // After a snapshot restore indexes may have gone back: answer
                 // now so the client resets, as Consul's blocking queries do.
                 if index > opts.index || restored {

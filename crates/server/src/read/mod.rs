@@ -10,12 +10,23 @@
 //! turns a wire answer back into the read's own, and a mismatch there is a
 //! [`ServerError::UnexpectedAnswer`]. Callers never see the wire enums.
 //!
+//! Each read also names what its answer depends on (`Read::interests`),
+//! so a blocking query sleeps until a write touches one of those (`wake`),
+//! and, where it can, the index its answer would report
+//! (`Read::index`), so a woken query builds its answer only when that
+//! index moved.
+//!
 //! This module never performs I/O and never changes the store; serving a
 //! read (leases, forwarding, the blocking wait) lives in `blocking`.
 
+mod answers;
 mod blocking;
 #[cfg(test)]
 mod tests;
+mod wake;
+
+pub use answers::Answers;
+pub use wake::{Waiter, Wakers};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,7 +37,7 @@ use praetor_api::catalog::{
 use praetor_api::event::UserEvent;
 use praetor_api::session::SessionEntry;
 use praetor_store::txn::{TxnOp, TxnOutcome};
-use praetor_store::{Change, Entry, HistoryError, Store};
+use praetor_store::{Change, Entry, HistoryError, Interest, Store, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::{Consistency, ReadMeta, ServerError};
@@ -40,6 +51,26 @@ pub trait Read: Clone + Into<WireRead> + Send + Sync + 'static {
     /// compares (the last change that could alter this answer) and the
     /// answer. Pure.
     fn eval(&self, store: &Store) -> (u64, Self::Answer);
+
+    /// What the answer depends on: a blocking query on this read wakes
+    /// only for writes that touched one of these. Never leave one out;
+    /// naming too much only wakes the query more often. By default, any
+    /// change.
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Everything]
+    }
+
+    /// The index `eval` would report, when it can be found without
+    /// building the answer (`None`: build it to know).
+    fn index(&self, _store: &Store) -> Option<u64> {
+        None
+    }
+
+    /// For a KV watch stream: the index it resumes from, whose leaving the
+    /// history changes its answer (to "compacted").
+    fn resumes_from(&self) -> Option<u64> {
+        None
+    }
 
     /// This read's answer out of a wire answer. Use [`answer_of`], which
     /// reports a mismatch.
@@ -177,6 +208,24 @@ macro_rules! wire {
                 }
             }
 
+            fn interests(&self) -> Vec<Interest> {
+                match self {
+                    $(WireRead::$read(r) => r.interests(),)*
+                }
+            }
+
+            fn index(&self, store: &Store) -> Option<u64> {
+                match self {
+                    $(WireRead::$read(r) => r.index(store),)*
+                }
+            }
+
+            fn resumes_from(&self) -> Option<u64> {
+                match self {
+                    $(WireRead::$read(r) => r.resumes_from(),)*
+                }
+            }
+
             fn from_wire(answer: WireAnswer) -> Result<WireAnswer, &'static str> {
                 Ok(answer)
             }
@@ -272,6 +321,14 @@ impl Read for KvGet {
         (kv.key_index(&self.key), kv.get(&self.key).cloned())
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::KvKey(self.key.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.kv().key_index(&self.key))
+    }
+
     from_wire!(KvGet);
 }
 
@@ -290,7 +347,15 @@ impl Read for KvList {
             .list(&self.prefix)
             .map(|(k, e)| (k.clone(), e.clone()))
             .collect();
-        (kv.prefix_index(&self.prefix), list)
+        (store.kv_prefix_index(&self.prefix), list)
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::KvPrefix(self.prefix.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.kv_prefix_index(&self.prefix))
     }
 
     from_wire!(KvList);
@@ -309,7 +374,15 @@ impl Read for KvKeys {
     fn eval(&self, store: &Store) -> (u64, Vec<String>) {
         let kv = store.kv();
         let list = kv.keys(&self.prefix, self.separator.as_deref());
-        (kv.prefix_index(&self.prefix), list)
+        (store.kv_prefix_index(&self.prefix), list)
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::KvPrefix(self.prefix.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.kv_prefix_index(&self.prefix))
     }
 
     from_wire!(KvKeys);
@@ -324,6 +397,14 @@ impl Read for CatalogNodes {
 
     fn eval(&self, store: &Store) -> (u64, Vec<Node>) {
         store.catalog().nodes()
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Nodes)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.table_index(Table::Nodes).max(1))
     }
 
     from_wire!(CatalogNodes);
@@ -346,6 +427,15 @@ impl Read for CatalogNode {
         (index, (c.node(&self.name).1, services))
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Node(self.name.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        let t = store.catalog().table_indexes();
+        Some(t.nodes.max(t.services).max(1))
+    }
+
     from_wire!(CatalogNode);
 }
 
@@ -358,6 +448,14 @@ impl Read for CatalogServices {
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         store.catalog().services()
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Services)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.table_index(Table::Services).max(1))
     }
 
     from_wire!(CatalogServices);
@@ -374,6 +472,17 @@ impl Read for ServiceInstances {
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         store.catalog().service_instances()
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![
+            Interest::Table(Table::Services),
+            Interest::Table(Table::Nodes),
+        ]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.table_index(Table::Services).max(1))
     }
 
     from_wire!(ServiceInstances);
@@ -394,6 +503,14 @@ impl Read for ServiceNodes {
         store
             .catalog()
             .service_nodes(&self.name, self.tag.as_deref())
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Service(self.name.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.service_index(&self.name))
     }
 
     from_wire!(ServiceNodes);
@@ -418,6 +535,15 @@ impl Read for HealthService {
             .health_service(&self.name, self.tag.as_deref(), self.passing)
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Service(self.name.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        let node_checks = store.catalog().table_indexes().node_checks;
+        Some(store.service_index(&self.name).max(node_checks))
+    }
+
     from_wire!(HealthService);
 }
 
@@ -432,6 +558,14 @@ impl Read for ServiceChecks {
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         store.catalog().service_checks(&self.name)
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Service(self.name.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.service_index(&self.name))
     }
 
     from_wire!(ServiceChecks);
@@ -450,6 +584,14 @@ impl Read for ChecksInState {
         store.catalog().checks_in_state(&self.state)
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Checks)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.table_index(Table::Checks).max(1))
+    }
+
     from_wire!(ChecksInState);
 }
 
@@ -466,6 +608,14 @@ impl Read for NodeChecks {
         store.catalog().node_checks(&self.name)
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Node(self.name.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.table_index(Table::Checks).max(1))
+    }
+
     from_wire!(NodeChecks);
 }
 
@@ -480,6 +630,14 @@ impl Read for Events {
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         store.events().list(self.name.as_deref())
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Events)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.table_index(Table::Events).max(1))
     }
 
     from_wire!(Events);
@@ -568,6 +726,14 @@ impl Read for KvChanges {
         }
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::KvPrefix(self.prefix.clone())]
+    }
+
+    fn resumes_from(&self) -> Option<u64> {
+        Some(self.from)
+    }
+
     from_wire!(KvChanges);
 }
 
@@ -603,6 +769,14 @@ impl Read for KvHistory {
         (kv.key_index(&self.key), KeyHistory { changes, live })
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::KvKey(self.key.clone())]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.kv().key_index(&self.key))
+    }
+
     from_wire!(KvHistory);
 }
 
@@ -618,6 +792,19 @@ impl Read for ServiceSummaries {
         store.catalog().service_summaries()
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![
+            Interest::Table(Table::Nodes),
+            Interest::Table(Table::Services),
+            Interest::Table(Table::Checks),
+        ]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        let t = store.catalog().table_indexes();
+        Some(t.nodes.max(t.services).max(t.checks).max(1))
+    }
+
     from_wire!(ServiceSummaries);
 }
 
@@ -630,6 +817,10 @@ impl Read for Sessions {
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         store.sessions().list()
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Sessions)]
     }
 
     from_wire!(Sessions);
@@ -649,6 +840,10 @@ impl Read for SessionInfo {
         (sessions.table_index(), sessions.info(&self.id))
     }
 
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Sessions)]
+    }
+
     from_wire!(SessionInfo);
 }
 
@@ -663,6 +858,10 @@ impl Read for NodeSessions {
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         store.sessions().of_node(&self.node)
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Sessions)]
     }
 
     from_wire!(NodeSessions);

@@ -5,7 +5,7 @@
 
 use praetor_acl::{Access, Global};
 use praetor_store::autopilot::AutopilotConfig;
-use praetor_store::Store;
+use praetor_store::{Interest, Store, Table};
 use serde::{Deserialize, Serialize};
 
 use super::{Read, WireAnswer};
@@ -23,6 +23,14 @@ impl Read for AutopilotConfiguration {
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         let a = store.autopilot();
         (a.index(), a.config().cloned())
+    }
+
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Table(Table::Autopilot)]
+    }
+
+    fn index(&self, store: &Store) -> Option<u64> {
+        Some(store.autopilot().index())
     }
 
     from_wire!(AutopilotConfiguration);

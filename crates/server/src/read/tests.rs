@@ -214,3 +214,104 @@ fn kv_changes_never_cut_between_two_changes_of_one_index() {
     assert!(indexes.ends_with(&[3, 3]), "{indexes:?}");
     assert_eq!((index, next), (3, 4));
 }
+
+/// A store with services on two nodes, node-level and service checks, a
+/// user event and KV keys written and deleted.
+fn busy_store() -> Store {
+    use praetor_store::model::{CheckRegistration, EventRecord, Registration, ServiceRegistration};
+    let mut store = Store::new(4);
+    let register = |node: &str, name: &str, check: Option<CheckRegistration>| {
+        Command::CatalogRegister(Registration {
+            node: node.into(),
+            address: "10.0.0.1".into(),
+            service: Some(ServiceRegistration {
+                id: name.into(),
+                service: name.into(),
+                tags: vec!["v1".into()],
+                ..ServiceRegistration::default()
+            }),
+            check,
+            ..Registration::default()
+        })
+    };
+    let set = |key: &str| Command::KvSet {
+        key: key.into(),
+        value: b"v".to_vec(),
+        flags: 0,
+        cas: None,
+    };
+    let node_check = CheckRegistration {
+        check_id: "serfHealth".into(),
+        status: "critical".into(),
+        ..CheckRegistration::default()
+    };
+    let service_check = CheckRegistration {
+        check_id: "c".into(),
+        service_id: "db".into(),
+        status: "passing".into(),
+        ..CheckRegistration::default()
+    };
+    let cmds = vec![
+        register("n1", "web", None),
+        register("n2", "db", Some(service_check)),
+        set("p/a"),
+        set("p/b/c"),
+        Command::KvDelete {
+            key: "p/a".into(),
+            cas: None,
+        },
+        register("n1", "api", Some(node_check)),
+        Command::EventFire(EventRecord {
+            id: "e1".into(),
+            name: "deploy".into(),
+            payload: None,
+            node_filter: String::new(),
+            service_filter: String::new(),
+            tag_filter: String::new(),
+            version: 1,
+            ltime: 0,
+        }),
+        set("q"),
+        set("k"),
+    ];
+    for (i, cmd) in cmds.iter().enumerate() {
+        store.apply(i as u64 + 10, cmd);
+    }
+    store
+}
+
+#[test]
+fn the_index_a_read_tells_without_its_answer_is_the_index_of_its_answer() {
+    let store = busy_store();
+    let mut reads = every_read();
+    for name in ["web", "db", "api", "none"] {
+        reads.push(
+            HealthService {
+                name: name.into(),
+                tag: None,
+                passing: false,
+            }
+            .into(),
+        );
+        reads.push(
+            ServiceNodes {
+                name: name.into(),
+                tag: None,
+            }
+            .into(),
+        );
+    }
+    for prefix in ["", "p", "p/", "p/a", "p/b", "q", "x/"] {
+        reads.push(
+            KvList {
+                prefix: prefix.into(),
+            }
+            .into(),
+        );
+    }
+    for read in reads {
+        if let Some(index) = read.index(&store) {
+            assert_eq!(index, read.eval(&store).0, "{read:?}");
+        }
+    }
+}
