@@ -37,6 +37,11 @@ pub struct Catalog {
     /// By service name: the last index that changed one of its instances or
     /// one of their checks.
     service_index: BTreeMap<String, u64>,
+    /// By service name: its instances' keys. Derived: never encoded (a
+    /// skipped field is no bytes in postcard), rebuilt by
+    /// [`Catalog::reindex`] after a decode, kept as services change.
+    #[serde(skip)]
+    by_name: BTreeMap<String, std::collections::BTreeSet<Key>>,
 }
 
 /// A service record as snapshot formats 2 to 7 wrote it: before its
@@ -113,6 +118,7 @@ impl CatalogV7 {
             checks_index: self.checks_index,
             node_checks_index: self.node_checks_index,
             service_index: self.service_index,
+            by_name: BTreeMap::new(),
         }
     }
 }
@@ -274,10 +280,65 @@ impl Catalog {
         name: &'a str,
         tag: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a Key, &'a ServiceRecord)> + 'a {
-        self.services
-            .iter()
-            .filter(move |(_, s)| s.service == name)
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.services.get_key_value(k))
             .filter(move |(_, s)| tag.is_none_or(|t| has_tag(&s.tags, t)))
+    }
+
+    /// Rebuilds the derived index of instances by service name (after a
+    /// decode, where it is not carried).
+    pub(crate) fn reindex(&mut self) {
+        self.by_name.clear();
+        for (k, s) in &self.services {
+            self.by_name
+                .entry(s.service.clone())
+                .or_default()
+                .insert(k.clone());
+        }
+    }
+
+    /// Whether the index by name equals one rebuilt from the services.
+    #[cfg(test)]
+    pub(crate) fn index_matches_a_rebuild(&self) -> bool {
+        let mut rebuilt = self.clone();
+        rebuilt.reindex();
+        rebuilt.by_name == self.by_name
+    }
+
+    /// Puts `record` at `key`, keeping the index by name.
+    fn put_service(&mut self, key: Key, record: ServiceRecord) {
+        self.by_name
+            .entry(record.service.clone())
+            .or_default()
+            .insert(key.clone());
+        if let Some(old) = self.services.insert(key.clone(), record) {
+            if self
+                .services
+                .get(&key)
+                .is_some_and(|s| s.service != old.service)
+            {
+                self.unindex(&old.service, &key);
+            }
+        }
+    }
+
+    /// Removes the service at `key`, keeping the index by name.
+    fn take_service(&mut self, key: &Key) -> Option<ServiceRecord> {
+        let s = self.services.remove(key)?;
+        self.unindex(&s.service, key);
+        Some(s)
+    }
+
+    fn unindex(&mut self, name: &str, key: &Key) {
+        if let Some(keys) = self.by_name.get_mut(name) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_name.remove(name);
+            }
+        }
     }
 
     /// The checks that apply to an instance: its node's own checks and its own.
@@ -490,7 +551,7 @@ impl Catalog {
                     self.touch_service(&old, index);
                 }
                 want.modify_index = index;
-                self.services.insert((r.node.clone(), id), want);
+                self.put_service((r.node.clone(), id), want);
                 self.services_index = index;
                 self.touch_service(&s.service, index);
                 changed = true;
@@ -635,17 +696,15 @@ impl Catalog {
     pub(crate) fn deregister(&mut self, index: u64, r: &Deregistration) -> bool {
         let node = r.node.clone();
         if !r.check_id.is_empty() {
-            return self.remove_checks(index, |(n, id), _| *n == node && *id == r.check_id);
+            return self.remove_checks(index, &node, |id, _| *id == r.check_id);
         }
         if !r.service_id.is_empty() {
-            let Some(s) = self.services.remove(&(node.clone(), r.service_id.clone())) else {
+            let Some(s) = self.take_service(&(node.clone(), r.service_id.clone())) else {
                 return false;
             };
             self.services_index = index;
             self.touch_service(&s.service, index);
-            self.remove_checks(index, |(n, _), c| {
-                *n == node && c.service_id == r.service_id
-            });
+            self.remove_checks(index, &node, |_, c| c.service_id == r.service_id);
             return true;
         }
         if self.nodes.remove(&node).is_none() {
@@ -656,24 +715,25 @@ impl Catalog {
             .map(|(k, _)| k.clone())
             .collect();
         for k in gone {
-            if let Some(s) = self.services.remove(&k) {
+            if let Some(s) = self.take_service(&k) {
                 self.services_index = index;
                 self.touch_service(&s.service, index);
             }
         }
-        self.remove_checks(index, |(n, _), _| *n == node);
+        self.remove_checks(index, &node, |_, _| true);
         true
     }
 
+    /// Removes the checks of `node` that `gone` picks (by check ID and
+    /// record): only that node's checks are visited.
     fn remove_checks(
         &mut self,
         index: u64,
-        mut gone: impl FnMut(&Key, &CheckRecord) -> bool,
+        node: &str,
+        mut gone: impl FnMut(&str, &CheckRecord) -> bool,
     ) -> bool {
-        let doomed: Vec<Key> = self
-            .checks
-            .iter()
-            .filter(|(k, c)| gone(k, c))
+        let doomed: Vec<Key> = range(&self.checks, node)
+            .filter(|((_, id), c)| gone(id, c))
             .map(|(k, _)| k.clone())
             .collect();
         for k in &doomed {

@@ -128,6 +128,7 @@ impl Store {
         } = &mut store;
         history.relink(&tables.kv);
         tables.acl.relink();
+        tables.catalog.reindex();
         *derived = crate::topics::Derived::rebuild(tables);
         Ok(store)
     }

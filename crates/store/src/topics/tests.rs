@@ -291,6 +291,20 @@ fn reads(s: &Store) -> Vec<(Interest, String)> {
 }
 
 fn check_derived(s: &Store) -> Result<(), TestCaseError> {
+    // The catalog's instances by name: as a rebuild, and as a scan.
+    prop_assert!(s.tables.catalog.index_matches_a_rebuild());
+    for name in NAMES {
+        let (_, listed) = s.catalog().service_nodes(name, None);
+        let listed: Vec<(String, String)> =
+            listed.into_iter().map(|c| (c.node, c.service_id)).collect();
+        let scanned: Vec<(String, String)> = s
+            .catalog()
+            .all_services()
+            .filter(|(node, svc)| svc.service == name && s.catalog().has_node(node))
+            .map(|(node, svc)| (node.to_owned(), svc.id.clone()))
+            .collect();
+        prop_assert_eq!(listed, scanned, "instances of {}", name);
+    }
     let rebuilt = Derived::rebuild(&s.tables);
     prop_assert_eq!(&s.derived.services, &rebuilt.services);
     let dirs: BTreeSet<&String> = s.derived.dirs.keys().collect();
