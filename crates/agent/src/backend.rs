@@ -352,6 +352,20 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio_util::sync::CancellationToken;
 
+    /// Serves `handler` on a loopback port; a client agent's backend with
+    /// `remote`'s settings reaches it. Cancel the token to stop it.
+    async fn serving<H: praetor_server::rpc::Handler>(
+        handler: Arc<H>,
+        remote: Remote,
+    ) -> (Backend, CancellationToken) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(praetor_server::rpc::serve(listener, handler, stop.clone()));
+        remote.set_servers(vec![addr]);
+        (Backend::Remote(Arc::new(remote)), stop)
+    }
+
     /// A server that takes writes and never answers them, and answers every
     /// read that there is no leader.
     #[derive(Default)]
@@ -378,22 +392,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_sent_and_never_answered_is_outcome_unknown_and_sent_once() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let silent = Arc::new(Silent::default());
-        let stop = CancellationToken::new();
-        tokio::spawn(praetor_server::rpc::serve(
-            listener,
-            silent.clone(),
-            stop.clone(),
-        ));
-        let remote = Arc::new(
-            Remote::default()
-                .hold_for(Duration::from_millis(500))
-                .apply_within(Duration::from_millis(500)),
-        );
-        remote.set_servers(vec![addr]);
-        let backend = Backend::Remote(remote);
+        let remote = Remote::default()
+            .hold_for(Duration::from_millis(500))
+            .apply_within(Duration::from_millis(500));
+        let (backend, stop) = serving(silent.clone(), remote).await;
 
         let r = backend
             .write(
@@ -457,17 +460,9 @@ mod tests {
     /// the commit: a write slower than a short `rpc_hold_timeout` succeeds.
     #[tokio::test]
     async fn a_write_that_commits_after_the_hold_is_not_failed() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        tokio::spawn(praetor_server::rpc::serve(
-            listener,
-            Arc::new(SlowCommit(Duration::from_millis(600))),
-            stop.clone(),
-        ));
-        let remote = Arc::new(Remote::default().hold_for(Duration::from_millis(100)));
-        remote.set_servers(vec![addr]);
-        let backend = Backend::Remote(remote);
+        let remote = Remote::default().hold_for(Duration::from_millis(100));
+        let (backend, stop) =
+            serving(Arc::new(SlowCommit(Duration::from_millis(600))), remote).await;
         let w = backend
             .write(
                 &Token::anonymous(),
@@ -502,17 +497,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_followers_forwarding_error_reaches_the_client_as_one_sentence_with_one_prefix() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        tokio::spawn(praetor_server::rpc::serve(
-            listener,
-            Arc::new(CutOffFollower),
-            stop.clone(),
-        ));
-        let remote = Arc::new(Remote::default().hold_for(Duration::from_millis(200)));
-        remote.set_servers(vec![addr]);
-        let backend = Backend::Remote(remote);
+        let remote = Remote::default().hold_for(Duration::from_millis(200));
+        let (backend, stop) = serving(Arc::new(CutOffFollower), remote).await;
         let want = "rpc error making call: connecting to 127.0.0.9:8300: Connection refused (os error 111)";
 
         let w = backend

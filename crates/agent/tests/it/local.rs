@@ -9,20 +9,6 @@ use serde_json::{json, Value};
 
 use crate::{dev_config, TestAgent};
 
-async fn wait_json(a: &TestAgent, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let ok = &ok;
-    praetor_testwait::wait_for(Duration::from_secs(10), what, || async move {
-        let v = a.get_json(path).await;
-        if ok(&v) {
-            Ok(v)
-        } else {
-            Err(v.to_string())
-        }
-    })
-    .await
-    .unwrap()
-}
-
 fn status_of(v: &Value) -> Option<&str> {
     v.as_array()?.first()?["Checks"]
         .as_array()?
@@ -48,20 +34,21 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
     assert_eq!(put("/v1/agent/service/register", reg).await.status(), 200);
     let services = a.get_json("/v1/agent/services").await;
     assert_eq!(services["web1"]["Service"], "web");
-    let health = wait_json(
-        &a,
-        "/v1/health/service/web",
-        "the service in the catalog",
-        |v| status_of(v) == Some("passing"),
-    )
-    .await;
+    let health = a
+        .wait_json(
+            "/v1/health/service/web",
+            "the service in the catalog",
+            |v| status_of(v) == Some("passing"),
+        )
+        .await;
     assert_eq!(health[0]["Service"]["Port"], 8080);
 
     // Without an update the TTL expires: critical in the catalog too.
-    let v = wait_json(&a, "/v1/health/service/web", "the TTL to expire", |v| {
-        status_of(v) == Some("critical")
-    })
-    .await;
+    let v = a
+        .wait_json("/v1/health/service/web", "the TTL to expire", |v| {
+            status_of(v) == Some("critical")
+        })
+        .await;
     let out = v[0]["Checks"]
         .as_array()
         .unwrap()
@@ -76,7 +63,7 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
             .status(),
         200
     );
-    wait_json(&a, "/v1/health/service/web?passing", "passing again", |v| {
+    a.wait_json("/v1/health/service/web?passing", "passing again", |v| {
         v.as_array().is_some_and(|l| l.len() == 1)
     })
     .await;
@@ -96,8 +83,7 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
             .status(),
         200
     );
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/catalog/service/web",
         "the service restored in the catalog",
         |v| v.as_array().is_some_and(|l| l.len() == 1),
@@ -166,13 +152,13 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
     a.shutdown().await;
     let b = TestAgent::start(cfg).await;
     assert_eq!(b.get_json("/v1/agent/services").await["web1"]["Port"], 8080);
-    let checks = wait_json(
-        &b,
-        "/v1/agent/checks",
-        "the TTL to expire after the restart",
-        |v| v["service:web1"]["Status"] == "critical",
-    )
-    .await;
+    let checks = b
+        .wait_json(
+            "/v1/agent/checks",
+            "the TTL to expire after the restart",
+            |v| v["service:web1"]["Status"] == "critical",
+        )
+        .await;
     assert_eq!(
         checks["service:web1"]["Output"],
         "TTL expired (last output before timeout follows): slow"
@@ -183,8 +169,7 @@ async fn services_with_ttl_checks_reach_the_catalog_and_survive_a_restart() {
             .status(),
         200
     );
-    wait_json(
-        &b,
+    b.wait_json(
         "/v1/catalog/service/web",
         "the service gone from the catalog",
         |v| v.as_array().is_some_and(Vec::is_empty),
@@ -210,7 +195,8 @@ async fn maintenance_mode_takes_a_service_or_the_node_out_of_healthy_answers() {
     let r = a.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 200);
     let healthy = |n: usize| move |v: &Value| v.as_array().is_some_and(|l| l.len() == n);
-    wait_json(&a, "/v1/health/service/web?passing", "healthy", healthy(1)).await;
+    a.wait_json("/v1/health/service/web?passing", "healthy", healthy(1))
+        .await;
 
     assert_eq!(
         put("/v1/agent/service/maintenance/web1?enable=true&reason=deploy")
@@ -218,8 +204,7 @@ async fn maintenance_mode_takes_a_service_or_the_node_out_of_healthy_answers() {
             .status(),
         200
     );
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/health/service/web?passing",
         "in maintenance",
         healthy(0),
@@ -234,11 +219,11 @@ async fn maintenance_mode_takes_a_service_or_the_node_out_of_healthy_answers() {
             .status(),
         200
     );
-    wait_json(&a, "/v1/health/service/web?passing", "back", healthy(1)).await;
+    a.wait_json("/v1/health/service/web?passing", "back", healthy(1))
+        .await;
 
     assert_eq!(put("/v1/agent/maintenance?enable=true").await.status(), 200);
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/health/service/web?passing",
         "node in maintenance",
         healthy(0),
@@ -248,13 +233,8 @@ async fn maintenance_mode_takes_a_service_or_the_node_out_of_healthy_answers() {
         put("/v1/agent/maintenance?enable=false").await.status(),
         200
     );
-    wait_json(
-        &a,
-        "/v1/health/service/web?passing",
-        "node back",
-        healthy(1),
-    )
-    .await;
+    a.wait_json("/v1/health/service/web?passing", "node back", healthy(1))
+        .await;
 
     assert_eq!(
         put("/v1/agent/maintenance").await.status(),
@@ -284,19 +264,13 @@ async fn a_service_critical_longer_than_deregister_critical_service_after_is_rem
     assert_eq!(r.status(), 200);
     // The TTL runs out (critical), then after 500 ms more the service goes,
     // from the agent and from the catalog; one without the setting stays.
-    wait_json(
-        &a,
-        "/v1/agent/services",
-        "the critical service removed",
-        |v| v.get("gone1").is_none(),
-    )
+    a.wait_json("/v1/agent/services", "the critical service removed", |v| {
+        v.get("gone1").is_none()
+    })
     .await;
-    wait_json(
-        &a,
-        "/v1/catalog/service/gone",
-        "and from the catalog",
-        |v| v.as_array().is_some_and(Vec::is_empty),
-    )
+    a.wait_json("/v1/catalog/service/gone", "and from the catalog", |v| {
+        v.as_array().is_some_and(Vec::is_empty)
+    })
     .await;
     let services = a.get_json("/v1/agent/services").await;
     assert!(services.get("keep1").is_some(), "{services}");
@@ -357,25 +331,25 @@ async fn http_and_tcp_checks_run_on_their_interval_and_a_hung_target_stalls_noth
             v[id]["Status"] == status && v[id]["Output"].as_str().is_some_and(|o| !o.is_empty())
         }
     };
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "HTTP check passing",
-        check("web-http", "passing"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "HTTP check passing",
+            check("web-http", "passing"),
+        )
+        .await;
     assert!(
         v["web-http"]["Output"].as_str().unwrap().contains("200 OK"),
         "{v}"
     );
     assert_eq!(v["web-http"]["Type"], "http");
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "hung target critical",
-        check("web-hang", "critical"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "hung target critical",
+            check("web-hang", "critical"),
+        )
+        .await;
     assert!(
         v["web-hang"]["Output"]
             .as_str()
@@ -383,8 +357,7 @@ async fn http_and_tcp_checks_run_on_their_interval_and_a_hung_target_stalls_noth
             .contains("timed out"),
         "{v}"
     );
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/agent/checks",
         "TCP check passing",
         check("web-tcp", "passing"),
@@ -394,45 +367,38 @@ async fn http_and_tcp_checks_run_on_their_interval_and_a_hung_target_stalls_noth
     // Status codes map as Consul's: 429 warning, other failures critical;
     // the hung check never delays these updates.
     code.store(429, Ordering::SeqCst);
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/agent/checks",
         "HTTP 429 → warning",
         check("web-http", "warning"),
     )
     .await;
     code.store(503, Ordering::SeqCst);
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "HTTP 503 → critical",
-        check("web-http", "critical"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "HTTP 503 → critical",
+            check("web-http", "critical"),
+        )
+        .await;
     assert!(
         v["web-http"]["Output"].as_str().unwrap().contains("503"),
         "{v}"
     );
     drop(tcp);
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/agent/checks",
         "closed port → critical",
         check("web-tcp", "critical"),
     )
     .await;
     // The results reach the catalog.
-    wait_json(
-        &a,
-        "/v1/health/checks/web",
-        "catalog has the results",
-        |v| {
-            v.as_array().is_some_and(|l| {
-                l.iter()
-                    .any(|c| c["CheckID"] == "web-tcp" && c["Status"] == "critical")
-            })
-        },
-    )
+    a.wait_json("/v1/health/checks/web", "catalog has the results", |v| {
+        v.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|c| c["CheckID"] == "web-tcp" && c["Status"] == "critical")
+        })
+    })
     .await;
     let r = register(json!({"Name": "x", "Check": {"HTTP": "http://127.0.0.1:1/"}})).await;
     assert_eq!(r.status(), 400, "an HTTP check needs an interval");
@@ -464,38 +430,36 @@ async fn script_checks_need_enabling_and_follow_the_exit_code() {
     let status = |id: &'static str, want: &'static str| {
         move |v: &Value| v[id]["Status"] == want && v[id]["Output"] != ""
     };
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "exit 0 passing",
-        status("job-script", "passing"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "exit 0 passing",
+            status("job-script", "passing"),
+        )
+        .await;
     assert_eq!(v["job-script"]["Output"], "state\n");
     assert_eq!(v["job-script"]["Type"], "script");
     std::fs::write(&code, "1").unwrap();
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/agent/checks",
         "exit 1 warning",
         status("job-script", "warning"),
     )
     .await;
     std::fs::write(&code, "2").unwrap();
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/agent/checks",
         "exit 2 critical",
         status("job-script", "critical"),
     )
     .await;
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "a slow script is killed at its timeout",
-        status("job-slow", "critical"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "a slow script is killed at its timeout",
+            status("job-slow", "critical"),
+        )
+        .await;
     assert!(
         v["job-slow"]["Output"]
             .as_str()
@@ -510,8 +474,7 @@ async fn script_checks_need_enabling_and_follow_the_exit_code() {
     let reg = json!({"Name": "bg", "Check": {"CheckID": "bg-script", "Args": ["sh", "-c", bg], "Interval": "10s", "Timeout": "500ms"}});
     let r = a.put_json("/v1/agent/service/register", &reg).await;
     assert_eq!(r.status(), 200);
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/agent/checks",
         "the background script timed out",
         status("bg-script", "critical"),
@@ -570,28 +533,27 @@ async fn udp_and_alias_checks() {
     let is = |id: &'static str, want: &'static str| {
         move |v: &Value| v[id]["Status"] == want && v[id]["Output"] != ""
     };
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "UDP answered → passing",
-        is("dns-udp", "passing"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "UDP answered → passing",
+            is("dns-udp", "passing"),
+        )
+        .await;
     assert_eq!(v["dns-udp"]["Type"], "udp");
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/agent/checks",
         "UDP refused → critical",
         is("gone-udp", "critical"),
     )
     .await;
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "alias follows dns1: passing",
-        is("front-alias", "passing"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "alias follows dns1: passing",
+            is("front-alias", "passing"),
+        )
+        .await;
     assert_eq!(v["front-alias"]["Output"], "All checks passing.");
     assert_eq!(v["front-alias"]["Type"], "alias");
     assert_eq!(
@@ -600,13 +562,13 @@ async fn udp_and_alias_checks() {
             .status(),
         200
     );
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "alias follows dns1: critical",
-        is("front-alias", "critical"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "alias follows dns1: critical",
+            is("front-alias", "critical"),
+        )
+        .await;
     assert_eq!(
         v["front-alias"]["Output"],
         "Aliased check \"Service 'dns' check\" failing: down"
@@ -634,25 +596,25 @@ async fn udp_and_alias_checks() {
     )
     .await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "alias of node ext: critical",
-        is("ext-alias", "critical"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "alias of node ext: critical",
+            is("ext-alias", "critical"),
+        )
+        .await;
     assert_eq!(v["ext-alias"]["Output"], "Aliased check \"up\" failing: ");
     assert_eq!(
         put("/v1/catalog/register", ext("passing")).await.status(),
         200
     );
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "alias of node ext: passing",
-        is("ext-alias", "passing"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "alias of node ext: passing",
+            is("ext-alias", "passing"),
+        )
+        .await;
     assert_eq!(v["ext-alias"]["Output"], "All checks passing.");
 
     // AliasNode with AliasService: a service on another node.
@@ -662,13 +624,13 @@ async fn udp_and_alias_checks() {
     )
     .await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "alias of a service ext lacks: critical",
-        is("db-alias", "critical"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "alias of a service ext lacks: critical",
+            is("db-alias", "critical"),
+        )
+        .await;
     assert_eq!(
         v["db-alias"]["Output"],
         "Service db1 could not be found on node ext"
@@ -678,13 +640,13 @@ async fn udp_and_alias_checks() {
         "Check": {"CheckID": "db-up", "Name": "db up", "ServiceID": "db1", "Status": "warning",
                   "Output": "slow"}});
     assert_eq!(put("/v1/catalog/register", db).await.status(), 200);
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "alias of ext's db1: warning",
-        is("db-alias", "warning"),
-    )
-    .await;
+    let v = a
+        .wait_json(
+            "/v1/agent/checks",
+            "alias of ext's db1: warning",
+            is("db-alias", "warning"),
+        )
+        .await;
     assert_eq!(
         v["db-alias"]["Output"],
         "Aliased check \"db up\" failing: slow"
@@ -772,16 +734,14 @@ async fn grpc_checks_speak_the_standard_health_protocol() {
                 .all(|c| v[c]["Status"] == want && v[c]["Output"] != "")
         }
     };
-    let v = wait_json(&a, "/v1/agent/checks", "SERVING → passing", is("passing")).await;
+    let v = a
+        .wait_json("/v1/agent/checks", "SERVING → passing", is("passing"))
+        .await;
     assert_eq!(v["rpc-grpc"]["Type"], "grpc");
     status.store(2, std::sync::atomic::Ordering::SeqCst);
-    let v = wait_json(
-        &a,
-        "/v1/agent/checks",
-        "NOT_SERVING → critical",
-        is("critical"),
-    )
-    .await;
+    let v = a
+        .wait_json("/v1/agent/checks", "NOT_SERVING → critical", is("critical"))
+        .await;
     assert!(
         v["rpc-grpc"]["Output"]
             .as_str()
@@ -885,7 +845,9 @@ async fn https_checks_verify_certificates_unless_tls_skip_verify() {
     let settled = |v: &Value| {
         v["tls-skip-check"]["Status"] == "passing" && v["tls-verify-check"]["Status"] == "critical"
     };
-    let v = wait_json(&a, "/v1/agent/checks", "skip passes, verify fails", settled).await;
+    let v = a
+        .wait_json("/v1/agent/checks", "skip passes, verify fails", settled)
+        .await;
     assert_eq!(
         v["tls-skip-check"]["Output"],
         format!("HTTP GET {url}: 200 OK Output: secure")
@@ -909,10 +871,11 @@ async fn tls_server_name_goes_out_as_sni_and_a_bad_one_is_refused_at_registratio
                      "TLSServerName": "svc.internal", "Interval": "1s", "Timeout": "2s"});
     let r = a.put_json("/v1/agent/check/register", &reg).await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let v = wait_json(&a, "/v1/agent/checks", "the named check passes", |v| {
-        v["named"]["Status"] == "passing"
-    })
-    .await;
+    let v = a
+        .wait_json("/v1/agent/checks", "the named check passes", |v| {
+            v["named"]["Status"] == "passing"
+        })
+        .await;
     assert_eq!(
         v["named"]["Output"],
         format!("HTTP GET {url}: 200 OK Output: secure")
@@ -1070,13 +1033,13 @@ async fn a_client_agents_saved_services_reach_the_catalog_in_batches_over_rpc() 
     cfg.retry_interval = Duration::from_millis(200);
     cfg.data_dir = Some(dir.path().to_owned());
     let client = TestAgent::start(cfg).await;
-    let v = wait_json(
-        &server,
-        "/v1/health/service/bulk?passing",
-        "every saved service in the catalog, passing",
-        |v| v.as_array().is_some_and(|l| l.len() == N),
-    )
-    .await;
+    let v = server
+        .wait_json(
+            "/v1/health/service/bulk?passing",
+            "every saved service in the catalog, passing",
+            |v| v.as_array().is_some_and(|l| l.len() == N),
+        )
+        .await;
     assert_eq!(v[0]["Node"]["Node"], "bulk-client");
     assert_eq!(v[0]["Checks"][1]["Type"], "ttl", "{}", v[0]["Checks"]);
 
@@ -1088,13 +1051,11 @@ async fn a_client_agents_saved_services_reach_the_catalog_in_batches_over_rpc() 
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    wait_json(
-        &server,
-        "/v1/catalog/service/bulk",
-        "one instance fewer",
-        |v| v.as_array().is_some_and(|l| l.len() == N - 1),
-    )
-    .await;
+    server
+        .wait_json("/v1/catalog/service/bulk", "one instance fewer", |v| {
+            v.as_array().is_some_and(|l| l.len() == N - 1)
+        })
+        .await;
     client.shutdown().await;
     server.shutdown().await;
 }

@@ -105,6 +105,27 @@ impl TestAgent {
         r.json().await.unwrap()
     }
 
+    /// GETs `path` until its JSON answer is `ok` (10 s at most, failing
+    /// with `what` and the last answer).
+    pub async fn wait_json(
+        &self,
+        path: &str,
+        what: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let ok = &ok;
+        praetor_testwait::wait_for(std::time::Duration::from_secs(10), what, || async move {
+            let v = self.get_json(path).await;
+            if ok(&v) {
+                Ok(v)
+            } else {
+                Err(v.to_string())
+            }
+        })
+        .await
+        .unwrap()
+    }
+
     /// `GET /v1/agent/metrics?format=prometheus`.
     pub async fn prometheus(&self) -> String {
         let r = self

@@ -3,8 +3,6 @@
 //! catalog, the agent, a transaction, the agent's own saved state), and
 //! refused with Consul's reasons when invalid.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use crate::{dev_config, TestAgent};
@@ -22,20 +20,6 @@ fn tagged() -> Value {
 
 fn locality() -> Value {
     json!({"Region": "eu-west-1", "Zone": "eu-west-1a"})
-}
-
-async fn wait_json(a: &TestAgent, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let ok = &ok;
-    praetor_testwait::wait_for(Duration::from_secs(10), what, || async move {
-        let v = a.get_json(path).await;
-        if ok(&v) {
-            Ok(v)
-        } else {
-            Err(v.to_string())
-        }
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,13 +173,13 @@ async fn an_agent_service_keeps_its_fields_through_anti_entropy_and_a_restart() 
     let all = a.get_json("/v1/agent/services").await;
     assert_eq!(all["web-sidecar"]["Kind"], "connect-proxy");
 
-    let in_catalog = wait_json(
-        &a,
-        "/v1/catalog/service/web-sidecar-proxy",
-        "the proxy in the catalog with its fields",
-        |v| v[0]["ServiceProxy"] == proxy(),
-    )
-    .await;
+    let in_catalog = a
+        .wait_json(
+            "/v1/catalog/service/web-sidecar-proxy",
+            "the proxy in the catalog with its fields",
+            |v| v[0]["ServiceProxy"] == proxy(),
+        )
+        .await;
     assert_eq!(in_catalog[0]["ServiceKind"], "connect-proxy");
     assert_eq!(in_catalog[0]["ServiceTaggedAddresses"], tagged());
     assert_eq!(in_catalog[0]["ServiceLocality"], locality());
@@ -222,8 +206,7 @@ async fn an_agent_service_keeps_its_fields_through_anti_entropy_and_a_restart() 
             .status(),
         200
     );
-    wait_json(
-        &a,
+    a.wait_json(
         "/v1/catalog/service/web-sidecar-proxy",
         "anti-entropy restoring the fields",
         |v| v[0]["ServiceKind"] == "connect-proxy",
