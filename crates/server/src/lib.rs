@@ -713,6 +713,23 @@ impl Server {
             openraft::ChangeMembers::RemoveNodes(ids)
         };
         self.membership_result(self.raft.change_membership(change, false).await)?;
+        // The change is committed; this server's view of the configuration
+        // (`voters`, `status`) follows a moment later. Wait for it, so a
+        // caller that lists the peers next does not still see the removed
+        // one. Bounded: the change stands either way.
+        let _ = self
+            .raft
+            .wait(Some(Duration::from_secs(5)))
+            .metrics(
+                |m| {
+                    !m.membership_config
+                        .membership()
+                        .nodes()
+                        .any(|(n, _)| *n == id)
+                },
+                "the removed server to leave this server's configuration",
+            )
+            .await;
         tracing::info!(id, "server removed from the raft configuration");
         Ok(())
     }
