@@ -25,6 +25,7 @@ mod phase;
 mod praetor;
 mod report;
 mod runner;
+mod scale_bench;
 mod stats;
 mod target;
 mod tls_bench;
@@ -92,6 +93,13 @@ enum Cmd {
     /// modes, interleaved, stops them, and writes the results as JSON (and,
     /// with --out, as a report of its own).
     Tls(Box<tls_bench::TlsArgs>),
+    /// Starts three praetor servers with five client agents, loads a large
+    /// catalog, measures load, memory, snapshot, restart, blocking health
+    /// watchers at two counts and registrations through one agent; then
+    /// three fresh praetor servers and three etcd members with a large KV
+    /// store side by side; stops them, and writes the results as JSON (and,
+    /// with --out, as a report of its own).
+    Scale(Box<scale_bench::ScaleArgs>),
 }
 
 #[derive(Args)]
@@ -174,6 +182,7 @@ async fn run() -> anyhow::Result<()> {
         Cmd::Locks(args) => locks_bench::run(*args).await,
         Cmd::Acl(args) => acl_bench::run(*args).await,
         Cmd::Tls(args) => tls_bench::run(*args).await,
+        Cmd::Scale(args) => scale_bench::run(*args).await,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod acl;
 pub mod cluster;
 pub mod health;
 pub mod locks;
+pub mod scale;
 pub mod tls;
 
 use std::fmt::Write as _;
