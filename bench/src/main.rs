@@ -150,6 +150,19 @@ struct RunArgs {
     /// The `locks` subcommand's JSON results, likewise.
     #[arg(long)]
     locks_json: Option<PathBuf>,
+    /// The `acl` subcommand's JSON results, likewise.
+    #[arg(long)]
+    acl_json: Option<PathBuf>,
+    /// The `tls` subcommand's JSON results, likewise.
+    #[arg(long)]
+    tls_json: Option<PathBuf>,
+    /// The `scale` subcommand's JSON results, likewise.
+    #[arg(long)]
+    scale_json: Option<PathBuf>,
+    /// bench/dns.sh's markdown section, included as it is (its `## DNS`
+    /// heading numbered); when the file is missing the report says so.
+    #[arg(long)]
+    dns_md: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -281,10 +294,29 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         .locks_json
         .as_ref()
         .map(|path| read_json::<LocksReport>(path));
+    let acl = args
+        .acl_json
+        .as_ref()
+        .map(|path| read_json::<report::acl::AclReport>(path));
+    let tls = args
+        .tls_json
+        .as_ref()
+        .map(|path| read_json::<report::tls::TlsReport>(path));
+    let scale = args
+        .scale_json
+        .as_ref()
+        .map(|path| read_json::<report::scale::ScaleReport>(path));
+    let dns = args.dns_md.as_ref().map(|path| {
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
+    });
     let report = Report {
         cluster,
         health,
         locks,
+        acl,
+        tls,
+        scale,
+        dns,
         machine: Machine::read(&args.praetor_data_dir),
         command: args.command,
         date: args.date,

@@ -179,6 +179,14 @@ pub struct Report {
     pub health: Option<Outcome<HealthReport>>,
     /// The locks phase's results, likewise.
     pub locks: Option<Outcome<LocksReport>>,
+    /// The acl phase's results, likewise.
+    pub acl: Option<Outcome<acl::AclReport>>,
+    /// The tls phase's results, likewise.
+    pub tls: Option<Outcome<tls::TlsReport>>,
+    /// The scale phase's results, likewise.
+    pub scale: Option<Outcome<scale::ScaleReport>>,
+    /// bench/dns.sh's markdown section, likewise.
+    pub dns: Option<Outcome<String>>,
 }
 
 /// A memory table row: label, measurements, the field shown.
@@ -307,14 +315,52 @@ impl Report {
             None => {}
         }
         match &self.locks {
-            Some(Ok(l)) => l.sections(&mut md, next),
+            Some(Ok(l)) => {
+                l.sections(&mut md, next);
+                next += 1;
+            }
             Some(Err(e)) => {
                 let _ = writeln!(
                     md,
                     "\n## {next}. Locks and transactions\n\nNo results: {}",
                     e.replace('\n', " ")
                 );
+                next += 1;
             }
+            None => {}
+        }
+        let missing = |md: &mut String, next: usize, title: &str, e: &str| {
+            let _ = writeln!(
+                md,
+                "\n## {next}. {title}\n\nNo results: {}",
+                e.replace('\n', " ")
+            );
+        };
+        match &self.acl {
+            Some(Ok(a)) => a.section(&mut md, next),
+            Some(Err(e)) => missing(&mut md, next, "Cost of ACL enforcement", e),
+            None => {}
+        }
+        next += usize::from(self.acl.is_some());
+        match &self.tls {
+            Some(Ok(t)) => t.section(&mut md, next),
+            Some(Err(e)) => missing(&mut md, next, "Cost of TLS", e),
+            None => {}
+        }
+        next += usize::from(self.tls.is_some());
+        match &self.dns {
+            Some(Ok(d)) => {
+                let body = d.trim_start();
+                let body = body.strip_prefix("## DNS").unwrap_or(body);
+                let _ = writeln!(md, "\n## {next}. DNS (praetor only; `bench/dns.sh`){body}");
+            }
+            Some(Err(e)) => missing(&mut md, next, "DNS", e),
+            None => {}
+        }
+        next += usize::from(self.dns.is_some());
+        match &self.scale {
+            Some(Ok(s)) => s.section(&mut md, next),
+            Some(Err(e)) => missing(&mut md, next, "Scale (issue 17)", e),
             None => {}
         }
         self.cpu(&mut md);
@@ -353,14 +399,16 @@ impl Report {
              stops them; second, praetor alone, it starts single servers and then three servers with two client \
              agents on 127.0.11.x for the service-registry and health rows (sections 7–10), and stops them; third, \
              three praetor servers with two client agents and three etcd members on 127.0.12.x (and `etcdctl`, \
-             installed with apt) for lock hand-over and transactions (section 11), and stops them; then \
-             one durable praetor server and one single-member etcd, both on 127.0.0.1 only, for sections 1–4, \
-             stopped by PID at the end; and it rewrites this file. Raw numbers: `bench/results/results.json`, \
-             `bench/results/cluster.json`, `bench/results/health.json` and `bench/results/locks.json`, agent \
-             and member logs in `bench/results/cluster/`, `bench/results/health/` and `bench/results/locks/` \
-             (not committed). Takes 12–16 minutes plus the build; `bench/run.sh --cluster-only`, \
-             `--health-only` and `--locks-only` run one of the first three phases alone and write \
-             `bench/results/cluster.md`, `health.md` or `locks.md` instead of this file.\n\n\
+             installed with apt) for lock hand-over and transactions (section 11), and stops them; then the \
+             ACL phase (two single servers on 127.0.13.x), the TLS phase (one server of each on 127.0.0.1, plain \
+             and TLS), `bench/dns.sh` (one dev agent on 127.0.11.1) and the scale phase (three servers and five \
+             client agents, then three servers and three etcd members, on 127.0.14.x), each in a section of its \
+             own after section 11; last, one durable praetor server and one single-member etcd, both on 127.0.0.1 \
+             only, for sections 1–4, stopped by PID at the end; and it rewrites this file. Every section is written \
+             from this one run and states the load average before and after its phase. Raw numbers: \
+             `bench/results/*.json`, agent and member logs in `bench/results/<phase>/` (not committed). \
+             `bench/run.sh --cluster-only`, `--health-only`, `--locks-only`, `--acl-only`, `--tls-only` and \
+             `--scale-only` run one phase alone and write `bench/results/<phase>.md` instead of this file.\n\n\
              ## This run\n\n\
              - Date: {date}\n\
              - Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM, Linux {kernel}; data directories on {disk}\n\
