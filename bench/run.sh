@@ -67,7 +67,7 @@
 # time, RSS, /v1/snapshot and a server's restart, 5 000 and then 500 open blocking health queries
 # while single checks flip (latency to every watcher of the service, server CPU per change), and
 # 5 000 registrations with TTL checks through one client agent; stops them; then three fresh
-# praetor servers and three etcd members load 1 000 000 keys each (transactions of 128 puts) for
+# praetor servers and three etcd members load 1 000 000 keys each (transactions of 64 puts) for
 # load time, RSS, puts and gets at 16 clients, a 10 000-key prefix read, 1 000 watch streams, a
 # snapshot and a restart; stops them (PIDs go to the same file). Logs go to bench/results/scale/,
 # results to bench/results/scale.json and bench/results/scale.md. Its own size flags (defaults

@@ -5,7 +5,7 @@
 //!
 //! 1. three praetor servers and five client agents; loads the catalog
 //!    (`--nodes` × `--instances-per-node` instances over `--service-names`
-//!    names) through the servers' `/v1/txn` (catalog operations, at most 128
+//!    names) through the servers' `/v1/txn` (catalog operations, at most 64
 //!    a transaction) or `/v1/catalog/register`; measures load time, RSS per
 //!    server, `/v1/snapshot` size and time, and one server's restart to
 //!    serving; then open blocking health queries spread over the client
@@ -13,7 +13,7 @@
 //!    `--scale-watchers`; then one client agent registering
 //!    `--agent-services` services with TTL checks. Stops them.
 //! 2. three fresh praetor servers and three etcd members; loads `--kv-keys`
-//!    keys of 256 bytes on each (streamed, in transactions of 128 puts), then
+//!    keys of 256 bytes on each (streamed, in transactions of 64 puts), then
 //!    RSS, data size, puts and gets at `--kv-clients` clients, a recursive read
 //!    of a 10 000-key prefix, watch notification with `--kv-watchers`
 //!    streams, snapshot and restart. Stops them.
@@ -66,8 +66,9 @@ const OPEN_DEADLINE: Duration = Duration::from_secs(120);
 const WATCH_WAIT: &str = "20m";
 /// Bound on one blocking request.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(22 * 60);
-/// Operations per transaction (praetor's and etcd's default limit).
-const TXN_OPS: usize = 128;
+/// Operations per transaction: Consul's limit (current praetor allows 128,
+/// earlier builds 64; etcd's default is 128), the same on both sides.
+const TXN_OPS: usize = 64;
 /// Bound on one transaction.
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on reading a snapshot or a large prefix.
@@ -101,7 +102,7 @@ pub struct ScaleArgs {
     #[arg(long, default_value_t = 1000)]
     service_names: usize,
     /// How the catalog is loaded: `txn` (`/v1/txn`, whole nodes of catalog
-    /// operations, at most 128 a transaction) or `register`
+    /// operations, at most 64 a transaction) or `register`
     /// (`/v1/catalog/register`, one instance a request).
     #[arg(long, default_value = "txn")]
     catalog_load: String,
@@ -376,9 +377,9 @@ async fn catalog_measure(
         "== scale: loading {} nodes × {} instances ({})",
         args.nodes, args.instances_per_node, args.catalog_load
     );
-    let load = load_catalog(args, &servers).await;
+    let load = outcome(load_catalog(args, &servers).await);
     eprintln!("   {load:?}");
-    report.catalog_load = outcome(load);
+    report.catalog_load = load;
     ensure!(report.catalog_load.is_ok(), "the catalog did not load");
     // Written after the catalog: a server that reads it locally has applied the whole catalog.
     put_json(
@@ -427,9 +428,9 @@ async fn catalog_measure(
             args.scale_flips
         );
         let pids: Vec<u32> = c.members.iter().filter_map(|m| m.pid()).collect();
-        let r = watch_run(args, &servers, &agents, &pids, w, hot_per).await;
+        let r = outcome(watch_run(args, &servers, &agents, &pids, w, hot_per).await);
         eprintln!("   {r:?}");
-        report.watch.push(outcome(r));
+        report.watch.push(r);
         let exited = c.exited();
         ensure!(exited.is_empty(), "{} exited", exited.join(", "));
     }
@@ -438,9 +439,9 @@ async fn catalog_measure(
         "== scale: {} services with TTL checks through one client agent",
         args.agent_services
     );
-    let r = agent_registrations(args, &agents[0]).await;
+    let r = outcome(agent_registrations(args, &agents[0]).await);
     eprintln!("   {r:?}");
-    report.agent_reg = outcome(r);
+    report.agent_reg = r;
     Ok(())
 }
 

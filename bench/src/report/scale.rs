@@ -388,7 +388,7 @@ impl ScaleReport {
             self.nodes,
             self.service_names,
             if self.catalog_via == "txn" {
-                "`/v1/txn` (whole nodes: node, services and checks, at most 128 operations a transaction)"
+                "`/v1/txn` (whole nodes: node, services and checks, at most 64 operations a transaction)"
             } else {
                 "`/v1/catalog/register` (one instance and its check a request)"
             },
@@ -542,7 +542,7 @@ impl ScaleReport {
             md,
             "\n**{} keys: praetor (three servers) and etcd 3.4 (three members)**, fresh clusters, both running during \
              this part; each row runs on one side, then on the other. The keys (`bench/load/…`, {}-byte values) are \
-             loaded in transactions of 128 puts (praetor `/v1/txn`, etcd `Txn`) by {} clients, streamed; puts and gets: \
+             loaded in transactions of 64 puts (praetor `/v1/txn`, etcd `Txn`) by {} clients, streamed; puts and gets: \
              {} closed-loop clients for {} s each (puts durable to new keys, gets of random loaded keys in the default \
              consistency); the prefix read is `?recurse` / a prefix range of `bench/load/000` (10 000 keys, {} times); \
              watches: {} streams on one prefix (praetor's `/v1/watch/kv/` stream, etcd's watch API), {} puts {} ms apart; \
