@@ -797,3 +797,60 @@ fn throughput_row(md: &mut String, label: &str, p: &Pair<Outcome<Throughput>>) {
         cell(&p.etcd, |t| ms(t.p99_ms)),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn the_full_report_numbers_every_phase_section_in_order_and_says_what_is_missing() {
+        let report = Report {
+            machine: Machine {
+                cpu: "cpu".into(),
+                cores: 2,
+                ram_gib: 1.0,
+                kernel: "k".into(),
+                disk: "d".into(),
+            },
+            command: "bench/run.sh".into(),
+            date: "date".into(),
+            praetor_version: "pv".into(),
+            etcd_version: "ev".into(),
+            praetor_cmd: "p".into(),
+            etcd_cmd: "e".into(),
+            load_before: "0.1 0.2 0.3".into(),
+            load_after: "0.4 0.5 0.6".into(),
+            config: <Flags as clap::Parser>::parse_from(["run"]).config,
+            results: Results::default(),
+            cluster: None,
+            health: None,
+            locks: None,
+            acl: Some(Err("reading acl.json: gone".into())),
+            tls: Some(Err("reading tls.json: gone".into())),
+            scale: Some(Ok(scale::ScaleReport::new(
+                "c".into(),
+                "d".into(),
+                "pv".into(),
+                "ev".into(),
+            ))),
+            dns: Some(Ok("## DNS\n\nSRV lookups.\n".into())),
+        };
+        let md = report.markdown();
+        let at = |needle: &str| {
+            md.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing from:\n{md}"))
+        };
+        let acl = at("## 5. Cost of ACL enforcement\n\nNo results: reading acl.json: gone");
+        let tls = at("## 6. Cost of TLS\n\nNo results");
+        let dns = at("## 7. DNS (praetor only; `bench/dns.sh`)\n\nSRV lookups.");
+        let scale = at("## 8. Scale:");
+        let appendix = at("## Appendix: CPU used per row");
+        assert!(acl < tls && tls < dns && dns < scale && scale < appendix);
+    }
+}

@@ -828,3 +828,86 @@ impl crate::phase::PhaseReport for ScaleReport {
         md
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(watchers: usize, net_cpu: f64) -> WatchRun {
+        WatchRun {
+            watchers,
+            hot_watchers: 50,
+            flips: 20,
+            early_returns: 0,
+            other_returns: 0,
+            missed: 0,
+            write_errors: 0,
+            per_watcher_p50_ms: 10.0,
+            per_watcher_p99_ms: 40.0,
+            per_watcher_max_ms: 50.0,
+            all_p50_ms: 30.0,
+            all_p99_ms: 60.0,
+            all_max_ms: 60.0,
+            server_cpu_ms_per_change: net_cpu + 1.0,
+            server_idle_cpu_ms_per_sec: 5.0,
+            server_net_cpu_ms_per_change: net_cpu,
+            all_cpu_ms_per_change: net_cpu + 2.0,
+            flips_secs: 8.0,
+        }
+    }
+
+    fn report() -> ScaleReport {
+        let mut r = ScaleReport::new("cmd".into(), "date".into(), "pv".into(), "ev".into());
+        r.nodes = 10;
+        r.instances_per_node = 2;
+        r.watch.push(Ok(watch(5000, 10.0)));
+        r.watch.push(Ok(watch(500, 9.0)));
+        r.agent_reg = Ok(AgentReg {
+            services: 5000,
+            ok: 5000,
+            errors: 0,
+            secs: 10.0,
+            block: 1000,
+            first_per_sec: 700.0,
+            last_per_sec: 300.0,
+        });
+        r
+    }
+
+    #[test]
+    fn verdicts_compare_cpu_per_change_between_watcher_counts_and_registration_rates() {
+        let v = report().verdicts();
+        assert!(
+            v[0].starts_with("**Met**") && v[0].contains("5000 watchers"),
+            "{v:?}"
+        );
+        assert!(
+            v[1].starts_with("**Met**") && v[1].contains("1.11×"),
+            "{v:?}"
+        );
+        assert!(
+            v[2].starts_with("**Not met**") && v[2].contains("43%"),
+            "{v:?}"
+        );
+        let mut r = report();
+        r.watch[0] = Ok(watch(5000, 20.0));
+        let v = r.verdicts();
+        assert!(
+            v[1].starts_with("**Not met**") && v[1].contains("2.22×"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_report_read_back_from_its_json_renders_the_same_section() {
+        let r = report();
+        let json = serde_json::to_vec(&r).unwrap_or_default();
+        let back: ScaleReport = serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}"));
+        let (mut a, mut b) = (String::new(), String::new());
+        r.section(&mut a, 16);
+        back.section(&mut b, 16);
+        assert_eq!(a, b);
+        assert!(a.contains("## 16. Scale: a 20-instance catalog"), "{a}");
+        assert!(a.contains("| 5000 | 50 | 20 |"), "{a}");
+    }
+}
