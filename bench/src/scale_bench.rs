@@ -123,6 +123,10 @@ pub struct ScaleArgs {
     /// Check flips per watcher measurement (scale phase).
     #[arg(long, default_value_t = 20)]
     scale_flips: usize,
+    /// Seconds after which a watcher measurement makes no more flips (it
+    /// reports those made), so an overloaded cluster cannot stretch the run.
+    #[arg(long, default_value_t = 120)]
+    watch_budget_secs: u64,
     /// Services registered through one client agent (scale phase).
     #[arg(long, default_value_t = 5000)]
     agent_services: usize,
@@ -190,6 +194,7 @@ async fn measure(args: &ScaleArgs, report: &mut ScaleReport) -> anyhow::Result<(
     report.watch_names = args.watch_names;
     report.hot_names = args.hot_names;
     report.flips = args.scale_flips;
+    report.watch_budget_secs = args.watch_budget_secs;
     report.agent_services = args.agent_services;
     report.agent_clients = args.agent_clients;
     report.kv_keys = args.kv_keys;
@@ -644,7 +649,9 @@ struct Entry {
 
 /// One blocking health watcher: re-blocks on each answer, and reports the
 /// flipped check's status (watchers of hot services) or just that it
-/// returned (the others).
+/// returned (the others). A failed request (an overloaded cluster may lose
+/// its leader) is counted in `errors` and made again at the same index
+/// 100 ms later; the caller aborts the watcher when its measurement ends.
 async fn watcher(
     id: usize,
     base: String,
@@ -652,44 +659,53 @@ async fn watcher(
     check: Option<String>,
     mut index: u64,
     tx: mpsc::UnboundedSender<Seen>,
+    errors: Arc<AtomicU64>,
 ) -> anyhow::Result<()> {
     let client = http(Some(WATCH_TIMEOUT))?;
     loop {
-        let resp = client
-            .get(format!(
-                "{base}/v1/health/service/{service}?index={index}&wait={WATCH_WAIT}"
-            ))
-            .send()
-            .await?;
-        let at = Instant::now();
-        ensure!(
-            resp.status().is_success(),
-            "health {service}: {}",
-            resp.status()
-        );
-        let next = resp
-            .headers()
-            .get("X-Consul-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .context("no X-Consul-Index")?;
-        let body = resp.bytes().await?;
-        let critical = match &check {
-            Some(check) => {
-                let entries: Vec<Entry> = serde_json::from_slice(&body)?;
-                entries
-                    .iter()
-                    .flat_map(|e| &e.checks)
-                    .find(|c| &c.id == check)
-                    .is_some_and(|c| c.status == "critical")
-            }
-            None => false,
-        };
-        if tx.send((id, critical, at)).is_err() {
-            return Ok(());
+        let url = format!("{base}/v1/health/service/{service}?index={index}&wait={WATCH_WAIT}");
+        let answer = async {
+            let resp = client.get(url).send().await?;
+            let at = Instant::now();
+            ensure!(
+                resp.status().is_success(),
+                "health {service}: {}",
+                resp.status()
+            );
+            let next = resp
+                .headers()
+                .get("X-Consul-Index")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .context("no X-Consul-Index")?;
+            let body = resp.bytes().await?;
+            let critical = match &check {
+                Some(check) => {
+                    let entries: Vec<Entry> = serde_json::from_slice(&body)?;
+                    entries
+                        .iter()
+                        .flat_map(|e| &e.checks)
+                        .find(|c| &c.id == check)
+                        .is_some_and(|c| c.status == "critical")
+                }
+                None => false,
+            };
+            anyhow::Ok((next, critical, at))
         }
-        // Consul's rule: an index that went backwards restarts at 0.
-        index = if next < index { 0 } else { next.max(1) };
+        .await;
+        match answer {
+            Ok((next, critical, at)) => {
+                if tx.send((id, critical, at)).is_err() {
+                    return Ok(());
+                }
+                // Consul's rule: an index that went backwards restarts at 0.
+                index = if next < index { 0 } else { next.max(1) };
+            }
+            Err(_) => {
+                errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 
@@ -726,6 +742,7 @@ async fn watch_run(
     let servers_pids = &pids[..3];
     let sockets0: usize = agent_pids.iter().map(|&p| sockets(p)).sum();
     let (tx, mut rx) = mpsc::unbounded_channel::<Seen>();
+    let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for (w, &s) in of.iter().enumerate() {
         let check = (s < hot).then(|| {
@@ -739,6 +756,7 @@ async fn watch_run(
             check,
             indexes[s],
             tx.clone(),
+            errors.clone(),
         ));
     }
     drop(tx);
@@ -780,7 +798,13 @@ async fn watch_run(
         let cpu_all0: f64 = pids.iter().map(|&p| cpu_secs(p)).sum();
         let cpu0: f64 = servers_pids.iter().map(|&p| cpu_secs(p)).sum();
         let t_flips = Instant::now();
+        let budget = Duration::from_secs(args.watch_budget_secs);
+        let mut done = 0usize;
         for f in 0..args.scale_flips {
+            if t_flips.elapsed() >= budget {
+                break;
+            }
+            done += 1;
             let s = f % hot;
             critical[s] = !critical[s];
             let want = critical[s];
@@ -825,12 +849,13 @@ async fn watch_run(
         let flips_secs = t_flips.elapsed().as_secs_f64();
         let server_cpu = servers_pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0;
         let all_cpu = pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu_all0;
-        let flips = args.scale_flips.max(1) as f64;
+        let flips = done.max(1) as f64;
         anyhow::Ok(WatchRun {
             watchers,
             hot_watchers: hot_per.min(watchers),
-            flips: args.scale_flips,
+            flips: done,
             early_returns: early,
+            watcher_errors: errors.load(Ordering::Relaxed),
             other_returns,
             missed,
             write_errors,

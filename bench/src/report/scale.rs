@@ -54,6 +54,10 @@ pub struct WatchRun {
     pub flips: usize,
     /// Returns before any flip (there should be none).
     pub early_returns: u64,
+    /// Failed watcher requests (each made again 100 ms later), e.g. while
+    /// an overloaded cluster has no leader.
+    #[serde(default)]
+    pub watcher_errors: u64,
     /// Returns of watchers of services that were not flipped, during the flips.
     pub other_returns: u64,
     /// Watchers of a flipped service that had not seen it within the deadline.
@@ -161,6 +165,9 @@ pub struct ScaleReport {
     pub watch_names: usize,
     pub hot_names: usize,
     pub flips: usize,
+    /// Seconds after which a watcher measurement makes no more flips.
+    #[serde(default)]
+    pub watch_budget_secs: u64,
     pub agent_services: usize,
     pub agent_clients: usize,
     pub kv_keys: u64,
@@ -212,6 +219,7 @@ impl ScaleReport {
             watch_names: 0,
             hot_names: 0,
             flips: 0,
+            watch_budget_secs: 0,
             agent_services: 0,
             agent_clients: 0,
             kv_keys: 0,
@@ -453,23 +461,25 @@ impl ScaleReport {
              the first {} service names; the first {} names are flipped, and each keeps the same number of watchers \
              in every row (the largest count ÷ {}), so that only the watchers of *other* services change between rows. \
              A flip is one `/v1/catalog/register` of one instance with its check critical (or passing again), through \
-             the servers in turn, one at a time, {} ms apart. A watcher that returns re-blocks at the new index; it has \
+             the servers in turn, one at a time, {} ms apart, {} of them or as many as start within {} s. A watcher that returns re-blocks at the new index; it has \
              the change when its answer shows the new status. Server CPU is user + system time of the three server \
              processes (`/proc/<pid>/stat`) over the flips ÷ flips; \"net\" subtracts the servers' CPU rate measured \
              for 3 s with the watchers open and nothing changing.\n\n\
-             | watchers | on each flipped service | flips | one watcher p50 / p99 / max ms | every watcher of the service p50 / p99 / max ms | server CPU ms per change | net of idle | servers + agents CPU ms per change | returns of other services' watchers | missed |\n\
-             |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+             | watchers | on each flipped service | flips | one watcher p50 / p99 / max ms | every watcher of the service p50 / p99 / max ms | server CPU ms per change | net of idle | servers + agents CPU ms per change | returns of other services' watchers | missed | failed watcher requests |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             self.watch_names,
             self.hot_names,
             self.watch_names,
             300,
+            self.flips,
+            self.watch_budget_secs,
         );
         for w in &self.watch {
             match w {
                 Ok(w) => {
                     let _ = writeln!(
                         md,
-                        "| {} | {} | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                        "| {} | {} | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
                         w.watchers,
                         w.hot_watchers,
                         w.flips,
@@ -483,11 +493,16 @@ impl ScaleReport {
                         w.server_net_cpu_ms_per_change,
                         w.all_cpu_ms_per_change,
                         w.other_returns,
-                        w.missed
+                        w.missed,
+                        w.watcher_errors
                     );
                 }
                 Err(e) => {
-                    let _ = writeln!(md, "| failed: {} | | | | | | | | | |", e.replace('\n', " "));
+                    let _ = writeln!(
+                        md,
+                        "| failed: {} | | | | | | | | | | |",
+                        e.replace('\n', " ")
+                    );
                 }
             }
         }
@@ -839,6 +854,7 @@ mod tests {
             hot_watchers: 50,
             flips: 20,
             early_returns: 0,
+            watcher_errors: 0,
             other_returns: 0,
             missed: 0,
             write_errors: 0,
