@@ -98,7 +98,7 @@ SCALE_DEADLINE=3600   # seconds for the whole scale phase
 DNS_SECS=10           # seconds per DNS run in the full run
 # The scale phase's sizes in the full run (no flag), chosen to keep the whole run within 30 minutes
 # on a 2-core machine; --scale-only uses the sizes unless given others.
-SCALE_FULL_RUN=(--nodes 2000 --scale-watchers 5000,500 --scale-flips 20 --agent-services 5000 --kv-keys 200000 --kv-watchers 1000)
+SCALE_FULL_RUN=(--nodes 2000 --scale-watchers 5000,500 --scale-flips 20 --watch-budget-secs 60 --agent-services 5000 --kv-keys 200000 --kv-watchers 1000)
 
 CLUSTER_ONLY=0
 HEALTH_ONLY=0
