@@ -63,9 +63,9 @@ const FLIP_DEADLINE: Duration = Duration::from_secs(30);
 const OPEN_DEADLINE: Duration = Duration::from_secs(120);
 /// The `wait` of every blocking query: longer than any measurement, so none
 /// returns on its own while one runs.
-const WATCH_WAIT: &str = "20m";
+const WATCH_WAIT: &str = "10m";
 /// Bound on one blocking request.
-const WATCH_TIMEOUT: Duration = Duration::from_secs(22 * 60);
+const WATCH_TIMEOUT: Duration = Duration::from_secs(12 * 60);
 /// Operations per transaction: Consul's limit (current praetor allows 128,
 /// earlier builds 64; etcd's default is 128), the same on both sides.
 const TXN_OPS: usize = 64;
@@ -427,13 +427,21 @@ async fn catalog_measure(
         .unwrap_or(0)
         .div_ceil(args.watch_names)
         .max(1);
-    for &w in &args.scale_watchers {
+    // Smallest count first: servers that keep working on the larger run's
+    // abandoned queries would otherwise weigh on the smaller run.
+    let mut counts = args.scale_watchers.clone();
+    counts.sort_unstable();
+    for w in counts {
         eprintln!(
             "== scale: {w} blocking health queries, {} flips",
             args.scale_flips
         );
         let pids: Vec<u32> = c.members.iter().filter_map(|m| m.pid()).collect();
-        let r = outcome(watch_run(args, &servers, &agents, &pids, w, hot_per).await);
+        let mut r = outcome(watch_run(args, &servers, &agents, &pids, w, hot_per).await);
+        let quiet = quiet_after(&pids[..3]).await;
+        if let Ok(run) = &mut r {
+            run.quiet_secs = quiet;
+        }
         eprintln!("   {r:?}");
         report.watch.push(r);
         let exited = c.exited();
@@ -452,6 +460,25 @@ async fn catalog_measure(
 
 fn rss_all(pids: &[u32]) -> Vec<crate::report::Outcome<Rss>> {
     pids.iter().map(|&p| outcome(Rss::of(p))).collect()
+}
+
+/// Bound on waiting for the servers to go quiet after a watcher measurement.
+const QUIET_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Waits until the processes `pids` together use under a tenth of a core
+/// over one second (or [`QUIET_DEADLINE`] passes); returns the seconds
+/// waited, `None` when they never went quiet.
+async fn quiet_after(pids: &[u32]) -> Option<f64> {
+    let t0 = Instant::now();
+    while t0.elapsed() < QUIET_DEADLINE {
+        let cpu0: f64 = pids.iter().map(|&p| cpu_secs(p)).sum();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let used: f64 = pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0;
+        if used < 0.1 {
+            return Some(t0.elapsed().as_secs_f64());
+        }
+    }
+    None
 }
 
 /// Waits until every server lists three Raft peers and knows a leader.
@@ -856,6 +883,7 @@ async fn watch_run(
             flips: done,
             early_returns: early,
             watcher_errors: errors.load(Ordering::Relaxed),
+            quiet_secs: None,
             other_returns,
             missed,
             write_errors,

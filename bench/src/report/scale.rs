@@ -58,6 +58,10 @@ pub struct WatchRun {
     /// an overloaded cluster has no leader.
     #[serde(default)]
     pub watcher_errors: u64,
+    /// Seconds after the watchers were closed until the servers used under
+    /// a tenth of a core (none: not within 90 s).
+    #[serde(default)]
+    pub quiet_secs: Option<f64>,
     /// Returns of watchers of services that were not flipped, during the flips.
     pub other_returns: u64,
     /// Watchers of a flipped service that had not seen it within the deadline.
@@ -457,16 +461,16 @@ impl ScaleReport {
         let _ = writeln!(
             md,
             "\n**Blocking health queries.** Each watcher is its own connection holding \
-             `GET /v1/health/service/<name>?index=N&wait=20m` on one of the five client agents (in turn), over \
+             `GET /v1/health/service/<name>?index=N&wait=10m` on one of the five client agents (in turn), over \
              the first {} service names; the first {} names are flipped, and each keeps the same number of watchers \
-             in every row (the largest count ÷ {}), so that only the watchers of *other* services change between rows. \
+             in every row (the largest count ÷ {}), so that only the watchers of *other* services change between rows; the smallest count runs first. \
              A flip is one `/v1/catalog/register` of one instance with its check critical (or passing again), through \
              the servers in turn, one at a time, {} ms apart, {} of them or as many as start within {} s. A watcher that returns re-blocks at the new index; it has \
              the change when its answer shows the new status. Server CPU is user + system time of the three server \
              processes (`/proc/<pid>/stat`) over the flips ÷ flips; \"net\" subtracts the servers' CPU rate measured \
              for 3 s with the watchers open and nothing changing.\n\n\
-             | watchers | on each flipped service | flips | one watcher p50 / p99 / max ms | every watcher of the service p50 / p99 / max ms | server CPU ms per change | net of idle | servers + agents CPU ms per change | returns of other services' watchers | missed | failed watcher requests |\n\
-             |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+             | watchers | on each flipped service | flips | one watcher p50 / p99 / max ms | every watcher of the service p50 / p99 / max ms | server CPU ms per change | net of idle | servers + agents CPU ms per change | returns of other services' watchers | missed | failed watcher requests | servers quiet again after, s |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             self.watch_names,
             self.hot_names,
             self.watch_names,
@@ -479,7 +483,7 @@ impl ScaleReport {
                 Ok(w) => {
                     let _ = writeln!(
                         md,
-                        "| {} | {} | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+                        "| {} | {} | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
                         w.watchers,
                         w.hot_watchers,
                         w.flips,
@@ -494,13 +498,15 @@ impl ScaleReport {
                         w.all_cpu_ms_per_change,
                         w.other_returns,
                         w.missed,
-                        w.watcher_errors
+                        w.watcher_errors,
+                        w.quiet_secs
+                            .map_or_else(|| "over 90".to_owned(), |q| format!("{q:.0}"))
                     );
                 }
                 Err(e) => {
                     let _ = writeln!(
                         md,
-                        "| failed: {} | | | | | | | | | | |",
+                        "| failed: {} | | | | | | | | | | | |",
                         e.replace('\n', " ")
                     );
                 }
@@ -855,6 +861,7 @@ mod tests {
             flips: 20,
             early_returns: 0,
             watcher_errors: 0,
+            quiet_secs: Some(1.0),
             other_returns: 0,
             missed: 0,
             write_errors: 0,
