@@ -98,6 +98,8 @@ SCALE_DEADLINE=3600   # seconds for the whole scale phase
 DNS_SECS=10           # seconds per DNS run in the full run
 # The scale phase's sizes in the full run (no flag), chosen to keep the whole run within 30 minutes
 # on a 2-core machine; --scale-only uses the sizes unless given others.
+# The tls phase runs 2 rounds instead of 4 in the full run, for the same reason (its section says so).
+TLS_FULL_RUN=(--tls-rounds 2)
 SCALE_FULL_RUN=(--nodes 2000 --scale-watchers 5000,500 --scale-flips 20 --watch-budget-secs 60 --agent-services 5000 --kv-keys 200000 --kv-watchers 1000)
 
 CLUSTER_ONLY=0
@@ -265,6 +267,8 @@ if ((TLS_ONLY || FULL)); then
   rm -f "$TLS_JSON" "$RESULTS/tls.md"
   rm -rf "$RESULTS/tls"
   make_certs "$WORK/tls/certs"
+  TLS_SIZES=()
+  ((FULL)) && TLS_SIZES=("${TLS_FULL_RUN[@]}")
   log "certificates: $CERTS_MADE_BY"
   log "tls phase: one praetor server (HTTP and HTTPS) and one etcd member (plain and TLS) on 127.0.0.1"
   # The same deadline and signal handling as the cluster phase.
@@ -273,7 +277,8 @@ if ((TLS_ONLY || FULL)); then
     --pidfile "$CLUSTER_PIDS" --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
     --ca-file "$CA_FILE" --server-cert "$SERVER_CERT" --server-key "$SERVER_KEY" \
     --client-cert "$CLIENT_CERT" --client-key "$CLIENT_KEY" --certs-made-by "$CERTS_MADE_BY" \
-    --command "$COMMAND" --date "$DATE" --json "$TLS_JSON" --out "$RESULTS/tls.md" ${ARGS[@]+"${ARGS[@]}"} ||
+    --command "$COMMAND" --date "$DATE" --json "$TLS_JSON" --out "$RESULTS/tls.md" \
+    ${TLS_SIZES[@]+"${TLS_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
     log "the tls phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
   if ((TLS_ONLY)); then
