@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
 #
-# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only | --tls-only] [praetor-bench flags, e.g. --duration-secs 2]
+# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only | --tls-only | --scale-only] [praetor-bench flags, e.g. --duration-secs 2]
+#
+# With no flag it runs EVERY phase below (tls, acl, scale, cluster, health, locks, bench/dns.sh, then
+# the single servers) and writes the whole of BENCHMARKS.md from that one run: every section comes from
+# a phase's JSON (or dns.sh's markdown) of this run, none is merged by hand, and each states the load
+# average before and after its phase. It is sized to finish within 30 minutes on a 2-core machine
+# (plus the build): the scale phase runs there at the sizes in SCALE_FULL_RUN below, not the issue's
+# (which `--scale-only` uses), and its section says which sizes it used.
 #
 # Installs etcd, etcdctl and protoc with apt if missing and builds `praetor` and `praetor-bench` in
 # release mode. Then four phases, each with data in a fresh temporary directory:
@@ -54,6 +61,22 @@
 # BENCHMARKS.md is that file's section); BENCHMARKS.md is left as it was. Its own flags:
 # --tls-clients, --tls-rounds, --tls-keys.
 #
+# --scale-only runs the scale phase alone (issue 17): `praetor-bench scale` starts three praetor
+# servers and five client agents on free loopback addresses in 127.0.14.0/24 with default ports,
+# loads a catalog (10 000 nodes × 10 instances over 1 000 names, through /v1/txn), measures load
+# time, RSS, /v1/snapshot and a server's restart, 5 000 and then 500 open blocking health queries
+# while single checks flip (latency to every watcher of the service, server CPU per change), and
+# 5 000 registrations with TTL checks through one client agent; stops them; then three fresh
+# praetor servers and three etcd members load 1 000 000 keys each (transactions of 64 puts) for
+# load time, RSS, puts and gets at 16 clients, a 10 000-key prefix read, 1 000 watch streams, a
+# snapshot and a restart; stops them (PIDs go to the same file). Logs go to bench/results/scale/,
+# results to bench/results/scale.json and bench/results/scale.md. Its own size flags (defaults
+# are the issue's): --nodes, --instances-per-node, --service-names, --scale-watchers (e.g.
+# 5000,500), --watch-names, --hot-names, --scale-flips, --agent-services, --agent-clients,
+# --kv-keys, --kv-clients, --kv-watchers, --load-concurrency, --catalog-load txn|register. E.g.
+# a small run: bench/run.sh --scale-only --nodes 500 --scale-watchers 500,50 --agent-services 1000
+# --kv-keys 20000 --kv-watchers 100 --duration-secs 2
+#
 # Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
 # CARGO_TARGET_DIR is honoured.
 set -euo pipefail
@@ -71,12 +94,20 @@ HEALTH_DEADLINE=1200  # seconds for the whole health phase
 LOCKS_DEADLINE=1500   # seconds for the whole locks phase
 ACL_DEADLINE=1200     # seconds for the whole acl phase
 TLS_DEADLINE=1800     # seconds for the whole tls phase
+SCALE_DEADLINE=3600   # seconds for the whole scale phase
+DNS_SECS=10           # seconds per DNS run in the full run
+# The scale phase's sizes in the full run (no flag), chosen to keep the whole run within 30 minutes
+# on a 2-core machine; --scale-only uses the issue's sizes unless given others.
+# The tls phase runs 2 rounds instead of 4 in the full run, for the same reason (its section says so).
+TLS_FULL_RUN=(--tls-rounds 2)
+SCALE_FULL_RUN=(--nodes 2000 --scale-watchers 5000,500 --scale-flips 20 --watch-budget-secs 60 --agent-services 5000 --kv-keys 200000 --kv-watchers 1000)
 
 CLUSTER_ONLY=0
 HEALTH_ONLY=0
 LOCKS_ONLY=0
 ACL_ONLY=0
 TLS_ONLY=0
+SCALE_ONLY=0
 ARGS=()
 for arg in "$@"; do
   case "$arg" in
@@ -85,12 +116,17 @@ for arg in "$@"; do
     --locks-only) LOCKS_ONLY=1 ;;
     --acl-only) ACL_ONLY=1 ;;
     --tls-only) TLS_ONLY=1 ;;
+    --scale-only) SCALE_ONLY=1 ;;
     *) ARGS+=("$arg") ;;
   esac
 done
 
 log() { echo "bench/run.sh: $*" >&2; }
-((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only and --tls-only exclude each other"; exit 2; }
+((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only, --tls-only and --scale-only exclude each other"; exit 2; }
+# The full run: every phase, and BENCHMARKS.md.
+FULL=$((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY == 0))
+RUN_STARTED=$SECONDS
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --- tools ---------------------------------------------------------------------------
 missing=()
@@ -226,11 +262,13 @@ make_certs() {
   CERTS_MADE_BY="openssl ($(openssl version | awk '{print $1" "$2}')), \`praetor tls\` being absent from this build: \`openssl ecparam -name prime256v1\` keys, a self-signed CA, server and client certificates signed by it (SHA-256, 7 days; both with serverAuth and clientAuth, as Consul's)"
 }
 
-if ((TLS_ONLY)); then
-  TLS_JSON="$RESULTS/tls.json"
+TLS_JSON="$RESULTS/tls.json"
+if ((TLS_ONLY || FULL)); then
   rm -f "$TLS_JSON" "$RESULTS/tls.md"
   rm -rf "$RESULTS/tls"
   make_certs "$WORK/tls/certs"
+  TLS_SIZES=()
+  ((FULL)) && TLS_SIZES=("${TLS_FULL_RUN[@]}")
   log "certificates: $CERTS_MADE_BY"
   log "tls phase: one praetor server (HTTP and HTTPS) and one etcd member (plain and TLS) on 127.0.0.1"
   # The same deadline and signal handling as the cluster phase.
@@ -239,16 +277,19 @@ if ((TLS_ONLY)); then
     --pidfile "$CLUSTER_PIDS" --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
     --ca-file "$CA_FILE" --server-cert "$SERVER_CERT" --server-key "$SERVER_KEY" \
     --client-cert "$CLIENT_CERT" --client-key "$CLIENT_KEY" --certs-made-by "$CERTS_MADE_BY" \
-    --command "$COMMAND" --date "$DATE" --json "$TLS_JSON" --out "$RESULTS/tls.md" ${ARGS[@]+"${ARGS[@]}"} ||
+    --command "$COMMAND" --date "$DATE" --json "$TLS_JSON" --out "$RESULTS/tls.md" \
+    ${TLS_SIZES[@]+"${TLS_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
     log "the tls phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
-  log "wrote $RESULTS/tls.md and $TLS_JSON (BENCHMARKS.md unchanged)"
-  exit 0
+  if ((TLS_ONLY)); then
+    log "wrote $RESULTS/tls.md and $TLS_JSON (BENCHMARKS.md unchanged)"
+    exit 0
+  fi
 fi
 
 # --- the acl phase (--acl-only): praetor with ACLs off and on -----------------------
-if ((ACL_ONLY)); then
-  ACL_JSON="$RESULTS/acl.json"
+ACL_JSON="$RESULTS/acl.json"
+if ((ACL_ONLY || FULL)); then
   rm -f "$ACL_JSON" "$RESULTS/acl.md"
   rm -rf "$RESULTS/acl"
   log "acl phase: two single praetor servers, ACLs off and on, on 127.0.13.x"
@@ -259,8 +300,33 @@ if ((ACL_ONLY)); then
     --out "$RESULTS/acl.md" ${ARGS[@]+"${ARGS[@]}"} ||
     log "the acl phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
-  log "wrote $RESULTS/acl.md and $ACL_JSON (BENCHMARKS.md unchanged)"
-  exit 0
+  if ((ACL_ONLY)); then
+    log "wrote $RESULTS/acl.md and $ACL_JSON (BENCHMARKS.md unchanged)"
+    exit 0
+  fi
+fi
+
+# --- the scale phase (--scale-only, and the full run at smaller sizes) ---------------
+SCALE_JSON="$RESULTS/scale.json"
+if ((SCALE_ONLY || FULL)); then
+  rm -f "$SCALE_JSON" "$RESULTS/scale.md"
+  rm -rf "$RESULTS/scale"
+  SCALE_SIZES=()
+  ((FULL)) && SCALE_SIZES=("${SCALE_FULL_RUN[@]}")
+  log "scale phase: three praetor servers, five client agents, then three praetor servers and three etcd members on 127.0.14.x"
+  log "after $((SECONDS - RUN_STARTED)) s of this run"
+  # The same deadline and signal handling as the cluster phase.
+  timeout --foreground --signal=TERM --kill-after=30 "$SCALE_DEADLINE" "$BENCH" scale \
+    --praetor-bin "$PRAETOR" --etcd-bin "$(command -v etcd)" --work "$WORK/scale" --logs "$RESULTS/scale" \
+    --pidfile "$CLUSTER_PIDS" --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
+    --command "$COMMAND" --date "$DATE" --json "$SCALE_JSON" --out "$RESULTS/scale.md" \
+    ${SCALE_SIZES[@]+"${SCALE_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
+    log "the scale phase failed (exit $?); the report says what is missing"
+  stop_cluster_leftovers
+  if ((SCALE_ONLY)); then
+    log "wrote $RESULTS/scale.md and $SCALE_JSON (BENCHMARKS.md unchanged)"
+    exit 0
+  fi
 fi
 
 # --- phase 1: three-member clusters --------------------------------------------------
@@ -330,7 +396,21 @@ if ((LOCKS_ONLY)); then
   exit 0
 fi
 
+# --- DNS (the full run): bench/dns.sh's section, with the load average around it -----
+DNS_MD="$RESULTS/dns.md"
+rm -f "$DNS_MD"
+log "dns: bench/dns.sh $DNS_SECS (one dev agent on 127.0.11.1), after $((SECONDS - RUN_STARTED)) s of this run"
+DNS_LOAD_BEFORE="$(loadavg)"
+if PRAETOR_BIN="$PRAETOR" BENCH_BIN="$BENCH" timeout --foreground --signal=TERM --kill-after=30 300 \
+  bench/dns.sh "$DNS_SECS" >/dev/null; then
+  printf '\nLoad average (1, 5, 15 min) before bench/dns.sh: %s; after it: %s.\n' "$DNS_LOAD_BEFORE" "$(loadavg)" >>"$DNS_MD"
+else
+  log "bench/dns.sh failed (exit $?); the report says so"
+  rm -f "$DNS_MD"
+fi
+
 # --- phase 4: one server each --------------------------------------------------------
+log "single servers, after $((SECONDS - RUN_STARTED)) s of this run"
 mapfile -t PORTS < <("$BENCH" free-ports 5)
 ((${#PORTS[@]} == 5)) || { log "could not find 5 free ports"; exit 1; }
 HTTP_PORT=${PORTS[0]} SERVER_PORT=${PORTS[1]} SERF_PORT=${PORTS[2]} ETCD_CLIENT_PORT=${PORTS[3]} ETCD_PEER_PORT=${PORTS[4]}
@@ -371,5 +451,6 @@ timeout --foreground --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
   --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \
   --etcd-version "$ETCD_VERSION" --etcd-cmd "$(show etcd "${ETCD_ARGS[@]}")" \
   --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" --health-json "$HEALTH_JSON" --locks-json "$LOCKS_JSON" \
+  --acl-json "$ACL_JSON" --tls-json "$TLS_JSON" --scale-json "$SCALE_JSON" --dns-md "$DNS_MD" \
   --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" ${ARGS[@]+"${ARGS[@]}"}
-log "wrote $ROOT/BENCHMARKS.md"
+log "wrote $ROOT/BENCHMARKS.md after $((SECONDS - RUN_STARTED)) s"

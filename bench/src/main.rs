@@ -25,6 +25,7 @@ mod phase;
 mod praetor;
 mod report;
 mod runner;
+mod scale_bench;
 mod stats;
 mod target;
 mod tls_bench;
@@ -92,6 +93,13 @@ enum Cmd {
     /// modes, interleaved, stops them, and writes the results as JSON (and,
     /// with --out, as a report of its own).
     Tls(Box<tls_bench::TlsArgs>),
+    /// Starts three praetor servers with five client agents, loads a large
+    /// catalog, measures load, memory, snapshot, restart, blocking health
+    /// watchers at two counts and registrations through one agent; then
+    /// three fresh praetor servers and three etcd members with a large KV
+    /// store side by side; stops them, and writes the results as JSON (and,
+    /// with --out, as a report of its own).
+    Scale(Box<scale_bench::ScaleArgs>),
 }
 
 #[derive(Args)]
@@ -142,6 +150,19 @@ struct RunArgs {
     /// The `locks` subcommand's JSON results, likewise.
     #[arg(long)]
     locks_json: Option<PathBuf>,
+    /// The `acl` subcommand's JSON results, likewise.
+    #[arg(long)]
+    acl_json: Option<PathBuf>,
+    /// The `tls` subcommand's JSON results, likewise.
+    #[arg(long)]
+    tls_json: Option<PathBuf>,
+    /// The `scale` subcommand's JSON results, likewise.
+    #[arg(long)]
+    scale_json: Option<PathBuf>,
+    /// bench/dns.sh's markdown section, included as it is (its `## DNS`
+    /// heading numbered); when the file is missing the report says so.
+    #[arg(long)]
+    dns_md: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -174,6 +195,7 @@ async fn run() -> anyhow::Result<()> {
         Cmd::Locks(args) => locks_bench::run(*args).await,
         Cmd::Acl(args) => acl_bench::run(*args).await,
         Cmd::Tls(args) => tls_bench::run(*args).await,
+        Cmd::Scale(args) => scale_bench::run(*args).await,
     }
 }
 
@@ -272,10 +294,29 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         .locks_json
         .as_ref()
         .map(|path| read_json::<LocksReport>(path));
+    let acl = args
+        .acl_json
+        .as_ref()
+        .map(|path| read_json::<report::acl::AclReport>(path));
+    let tls = args
+        .tls_json
+        .as_ref()
+        .map(|path| read_json::<report::tls::TlsReport>(path));
+    let scale = args
+        .scale_json
+        .as_ref()
+        .map(|path| read_json::<report::scale::ScaleReport>(path));
+    let dns = args.dns_md.as_ref().map(|path| {
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
+    });
     let report = Report {
         cluster,
         health,
         locks,
+        acl,
+        tls,
+        scale,
+        dns,
         machine: Machine::read(&args.praetor_data_dir),
         command: args.command,
         date: args.date,

@@ -67,7 +67,7 @@ impl Throughput {
 }
 
 /// Watch notification latency: from the start of a put to a watcher seeing it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notify {
     pub watchers: usize,
     pub puts: u64,

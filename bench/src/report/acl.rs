@@ -17,7 +17,7 @@ use crate::stats::Throughput;
 pub const GOAL_RATIO: f64 = 0.95;
 
 /// One side of one row: every round's run, and the rounds merged.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct SideResult {
     /// Each round's run, in round order.
     pub rounds: Vec<Outcome<Throughput>>,
@@ -39,7 +39,7 @@ impl SideResult {
 }
 
 /// One row: one operation with one number of clients, on both servers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AclRow {
     /// "puts" (durable) or "gets" (default consistency).
     pub op: String,
@@ -82,7 +82,7 @@ impl AclRow {
 }
 
 /// Everything the acl phase measured.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct AclReport {
     pub config: Config,
     pub command: String,

@@ -318,6 +318,13 @@ impl HealthReport {
         self.queries_section(md, first + 1);
         self.propagation_section(md, first + 2);
         self.memory_section(md, first + 3);
+        let _ = writeln!(
+            md,
+            "\nLoad average (1, 5, 15 min) before the health phase (sections {first}–{}): {}; after it: {}.",
+            first + 3,
+            self.load_before,
+            self.load_after
+        );
         let mut notes = Notes::default();
         if let Some(e) = &self.error {
             notes.0.push(format!(

@@ -19,7 +19,7 @@ pub const GOAL_KEEP: f64 = 0.85;
 pub const GOAL_VS_ETCD: f64 = 1.0;
 
 /// One system reached one way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Mode {
     PraetorHttp,
     PraetorHttps,
@@ -57,7 +57,7 @@ impl Mode {
 }
 
 /// One mode of one row: every round's run, and the rounds merged.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct ModeResult {
     /// Each round's run, in round order.
     pub rounds: Vec<Outcome<Throughput>>,
@@ -109,7 +109,7 @@ impl ModeResult {
 }
 
 /// One row: one operation with one number of clients, in every mode.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TlsRow {
     /// "puts" (durable) or "gets" (default consistency).
     pub op: String,
@@ -161,7 +161,7 @@ impl TlsRow {
 }
 
 /// Everything the tls phase measured.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct TlsReport {
     pub config: Config,
     pub command: String,
