@@ -261,3 +261,46 @@ fn help_lists_flags_in_consuls_single_dash_form() -> anyhow::Result<()> {
     assert!(out.stdout.lines().any(|l| l == "  -passingonly"), "{out:?}");
     Ok(())
 }
+
+/// `praetor reload` (Consul's `consul reload`): the agent re-reads its
+/// config dir, as on SIGHUP, and the command says so.
+#[tokio::test]
+async fn reload_makes_the_agent_read_its_config_dir_again() -> anyhow::Result<()> {
+    praetor_testkit::init_tracing();
+    let lo = praetor_testkit::Loopback::allocate()?;
+    let agent = praetor_testkit::AgentProcess::dev(&lo)?
+        .config_dir_file("log.json", r#"{ "log_level": "info" }"#)
+        .start()
+        .await?;
+    std::fs::write(
+        agent.config_dir_path("log.json"),
+        r#"{ "log_level": "debug" }"#,
+    )?;
+    let out = praetor(&agent, &["reload"]);
+    out.assert_success();
+    assert_eq!(out.stdout, "Configuration reload triggered\n");
+    agent
+        .wait_for_log(praetor_testkit::secs(10), "reloaded")
+        .await?;
+    // At debug the agent now logs each request, which at info it did not.
+    let r = agent
+        .http()
+        .put(agent.url("/v1/kv/reload/after"))
+        .body("1")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    agent
+        .wait_for_log(praetor_testkit::secs(5), "/v1/kv/reload/after")
+        .await?;
+
+    info!("--- a bad file: the command fails with the agent's reason, exit 1");
+    std::fs::write(
+        agent.config_dir_path("log.json"),
+        r#"{ "ports": { "http": 70000 } }"#,
+    )?;
+    let out = praetor(&agent, &["reload"]);
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("ports.http"), "{out:?}");
+    Ok(())
+}
