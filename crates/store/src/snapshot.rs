@@ -75,42 +75,10 @@ impl Store {
         }
         let v: Version = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
         let mut store = match v.version {
-            FORMAT_VERSION => {
-                let s: Snapshot<Tables, History> =
-                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-                Store {
-                    tables: s.tables,
-                    history: s.history,
-                    derived: Default::default(),
-                }
-            }
-            7 => {
-                let s: Snapshot<TablesV7, History> =
-                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-                Store {
-                    tables: s.tables.upgrade(),
-                    history: s.history,
-                    derived: Default::default(),
-                }
-            }
-            6 => {
-                let s: Snapshot<TablesV6, History> =
-                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-                Store {
-                    tables: s.tables.upgrade(),
-                    history: s.history,
-                    derived: Default::default(),
-                }
-            }
-            5 => {
-                let s: Snapshot<TablesV5, History> =
-                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
-                Store {
-                    tables: s.tables.upgrade(),
-                    history: s.history,
-                    derived: Default::default(),
-                }
-            }
+            FORMAT_VERSION => decode_tables::<Tables>(bytes, |t| t)?,
+            7 => decode_tables::<TablesV7>(bytes, TablesV7::upgrade)?,
+            6 => decode_tables::<TablesV6>(bytes, TablesV6::upgrade)?,
+            5 => decode_tables::<TablesV5>(bytes, TablesV5::upgrade)?,
             4 => decode_old::<StoreV4>(bytes)?.upgrade(),
             3 => decode_old::<StoreV3>(bytes)?.upgrade(),
             2 => decode_old::<StoreV2>(bytes)?.upgrade(),
@@ -132,6 +100,22 @@ impl Store {
         *derived = crate::topics::Derived::rebuild(tables);
         Ok(store)
     }
+}
+
+/// A snapshot of formats 5 and later whose tables decode as `T`, brought
+/// to today's tables by `upgrade` (its derived indexes are rebuilt by the
+/// caller).
+fn decode_tables<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    upgrade: impl FnOnce(T) -> Tables,
+) -> Result<Store, StoreError> {
+    let s: Snapshot<T, History> =
+        postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+    Ok(Store {
+        tables: upgrade(s.tables),
+        history: s.history,
+        derived: Default::default(),
+    })
 }
 
 fn decode_old<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
