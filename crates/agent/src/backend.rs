@@ -352,6 +352,16 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio_util::sync::CancellationToken;
 
+    /// `PUT /v1/kv/k` as a command.
+    fn put_k() -> Command {
+        Command::KvSet {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            flags: 0,
+            cas: None,
+        }
+    }
+
     /// Serves `handler` on a loopback port; a client agent's backend with
     /// `remote`'s settings reaches it. Cancel the token to stop it.
     async fn serving<H: praetor_server::rpc::Handler>(
@@ -463,17 +473,7 @@ mod tests {
         let remote = Remote::default().hold_for(Duration::from_millis(100));
         let (backend, stop) =
             serving(Arc::new(SlowCommit(Duration::from_millis(600))), remote).await;
-        let w = backend
-            .write(
-                &Token::anonymous(),
-                Command::KvSet {
-                    key: "k".into(),
-                    value: b"v".to_vec(),
-                    flags: 0,
-                    cas: None,
-                },
-            )
-            .await;
+        let w = backend.write(&Token::anonymous(), put_k()).await;
         assert!(matches!(w, Ok((7, _))), "{w:?}");
         stop.cancel();
     }
@@ -502,15 +502,7 @@ mod tests {
         let want = "rpc error making call: connecting to 127.0.0.9:8300: Connection refused (os error 111)";
 
         let w = backend
-            .write(
-                &Token::anonymous(),
-                Command::KvSet {
-                    key: "k".into(),
-                    value: b"v".to_vec(),
-                    flags: 0,
-                    cas: None,
-                },
-            )
+            .write(&Token::anonymous(), put_k())
             .await
             .unwrap_err();
         assert_eq!(w.to_string(), want, "a write: {w:?}");
