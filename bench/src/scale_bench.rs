@@ -147,6 +147,36 @@ pub struct ScaleArgs {
     kv_load_deadline_secs: u64,
 }
 
+/// Counts one load request started at `t`: its time when it succeeded,
+/// else a failure (the first one of a task printed, with `what`).
+fn tally(r: anyhow::Result<()>, t: Instant, what: &str, samples: &mut Samples, errors: &mut u64) {
+    match r {
+        Ok(()) => samples.push(t.elapsed()),
+        Err(e) => {
+            if *errors == 0 {
+                eprintln!("   {what}: {e:#}");
+            }
+            *errors += 1;
+        }
+    }
+}
+
+/// Joins load tasks that each return what they measured and how many of
+/// their requests failed, merging the measurements with `merge`.
+async fn join_tallies<C: Default + 'static>(
+    mut tasks: JoinSet<(C, u64)>,
+    what: &str,
+    mut merge: impl FnMut(&mut C, C),
+) -> anyhow::Result<(C, u64)> {
+    let (mut all, mut errors) = (C::default(), 0);
+    while let Some(r) = tasks.join_next().await {
+        let (c, e) = r.with_context(|| format!("{what} panicked"))?;
+        merge(&mut all, c);
+        errors += e;
+    }
+    Ok((all, errors))
+}
+
 /// Runs the scale phase and writes its results.
 ///
 /// # Errors
@@ -544,25 +574,12 @@ async fn load_catalog(args: &ScaleArgs, servers: &[String]) -> anyhow::Result<Ca
                     let body = register_body(sh, i / sh.ipn, i % sh.ipn, "passing");
                     put_json(&client, &format!("{base}/v1/catalog/register"), &body).await
                 };
-                match r {
-                    Ok(()) => samples.push(t.elapsed()),
-                    Err(e) => {
-                        if errors == 0 {
-                            eprintln!("   catalog load: {e:#}");
-                        }
-                        errors += 1;
-                    }
-                }
+                tally(r, t, "catalog load", &mut samples, &mut errors);
             }
             (samples, errors)
         });
     }
-    let (mut samples, mut errors) = (Samples::default(), 0);
-    while let Some(r) = tasks.join_next().await {
-        let (s, e) = r.context("a load task panicked")?;
-        samples.extend(s);
-        errors += e;
-    }
+    let (mut samples, errors) = join_tallies(tasks, "a load task", Samples::extend).await?;
     let secs = t0.elapsed().as_secs_f64();
     ensure!(errors == 0, "{errors} of {items} load requests failed");
     // Check the result through a server: the node count and one service's instances.
@@ -935,12 +952,7 @@ async fn agent_registrations(args: &ScaleArgs, addr: &str) -> anyhow::Result<Age
             (done, errors)
         });
     }
-    let (mut done, mut errors) = (Vec::new(), 0);
-    while let Some(r) = tasks.join_next().await {
-        let (d, e) = r.context("a registration task panicked")?;
-        done.extend(d);
-        errors += e;
-    }
+    let (mut done, errors) = join_tallies(tasks, "a registration task", Vec::extend).await?;
     done.sort();
     let secs = t0.elapsed().as_secs_f64();
     let k = 1000.min(done.len() / 2).max(1);
@@ -1162,25 +1174,13 @@ async fn load_kv(
                 }
                 let range = b * TXN_OPS as u64..((b + 1) * TXN_OPS as u64).min(keys);
                 let t = Instant::now();
-                match writer.put_batch(range).await {
-                    Ok(()) => samples.push(t.elapsed()),
-                    Err(e) => {
-                        if errors == 0 {
-                            eprintln!("   KV load: {e:#}");
-                        }
-                        errors += 1;
-                    }
-                }
+                let r = writer.put_batch(range).await;
+                tally(r, t, "KV load", &mut samples, &mut errors);
             }
             (samples, errors)
         });
     }
-    let (mut samples, mut errors) = (Samples::default(), 0);
-    while let Some(r) = tasks.join_next().await {
-        let (s, e) = r.context("a load task panicked")?;
-        samples.extend(s);
-        errors += e;
-    }
+    let (samples, errors) = join_tallies(tasks, "a load task", Samples::extend).await?;
     let elapsed = t0.elapsed();
     ensure!(
         errors == 0,
