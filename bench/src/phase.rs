@@ -49,6 +49,24 @@ pub trait PhaseReport: serde::Serialize {
     fn standalone_markdown(&self) -> String;
 }
 
+/// The markdown of a phase run alone (`--*-only`): a title, the command
+/// and date it was written by, then its section numbered as in
+/// BENCHMARKS.md (`section` writes it).
+pub fn standalone(
+    title: &str,
+    command: &str,
+    date: &str,
+    section: impl FnOnce(&mut String),
+) -> String {
+    let mut md = format!(
+        "# {title}\n\n\
+         Written by `{command}` on {date}; BENCHMARKS.md is left as it was. The section below is \
+         numbered as BENCHMARKS.md's.\n"
+    );
+    section(&mut md);
+    md
+}
+
 /// The measurements, borrowing the report they fill in.
 pub type Measure<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 

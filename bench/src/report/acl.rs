@@ -370,14 +370,12 @@ impl crate::phase::PhaseReport for AclReport {
     }
 
     fn standalone_markdown(&self) -> String {
-        let mut md = format!(
-            "# ACL enforcement benchmark (acl phase only)\n\n\
-             Written by `{}` on {}; BENCHMARKS.md is left as it was. The section below is numbered as \
-             BENCHMARKS.md's.\n",
-            self.command, self.date
-        );
-        self.section(&mut md, 14);
-        md
+        crate::phase::standalone(
+            "ACL enforcement benchmark (acl phase only)",
+            &self.command,
+            &self.date,
+            |md| self.section(md, 14),
+        )
     }
 }
 

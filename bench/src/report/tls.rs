@@ -571,14 +571,12 @@ impl crate::phase::PhaseReport for TlsReport {
     }
 
     fn standalone_markdown(&self) -> String {
-        let mut md = format!(
-            "# TLS benchmark (tls phase only)\n\n\
-             Written by `{}` on {}; BENCHMARKS.md is left as it was. The section below is numbered as \
-             BENCHMARKS.md's.\n",
-            self.command, self.date
-        );
-        self.section(&mut md, 15);
-        md
+        crate::phase::standalone(
+            "TLS benchmark (tls phase only)",
+            &self.command,
+            &self.date,
+            |md| self.section(md, 15),
+        )
     }
 }
 
