@@ -272,6 +272,43 @@ mod tests {
         assert!(serde_json::from_value::<ServiceAddress>(json!({"Port": 70000})).is_err());
     }
 
+    /// Any JSON: a proxy block is refused, or is none, or shows as the
+    /// object it was and travels between processes unchanged.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(".{0,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_as_a_proxy_is_refused_or_kept_as_given(v in any_json()) {
+            if let Ok(proxy) = ServiceProxy::from_value(v.clone()) {
+                if proxy.is_empty() {
+                    proptest::prop_assert!(v.is_null() || is_blank(&v));
+                } else {
+                    proptest::prop_assert_eq!(proxy.to_value(), v);
+                }
+                let bytes = postcard::to_stdvec(&proxy).unwrap();
+                let back: ServiceProxy = postcard::from_bytes(&bytes).unwrap();
+                proptest::prop_assert_eq!(back, proxy);
+            } else {
+                proptest::prop_assert!(!v.is_object() && !v.is_null());
+            }
+        }
+    }
+
     #[test]
     fn validation_follows_consul() {
         let none = BTreeMap::new();

@@ -424,7 +424,8 @@ fn definitions(body: &[u8]) {
         let _ = check_from_body(c, false);
     }
     if let Ok(req) = json_body::<RegisterRequest>(body) {
-        Store::default().apply(1, &Command::CatalogRegister(req.into()));
+        let cmd = Command::catalog_register(req, std::collections::BTreeMap::new());
+        Store::default().apply(1, &cmd);
     }
 }
 
@@ -439,6 +440,17 @@ proptest! {
         definitions(&serde_json::to_vec(&v).unwrap());
         let wrapped = json!({"Name": "web", "Check": v, "Node": "n", "Service": {"Service": "s"}});
         definitions(&serde_json::to_vec(&wrapped).unwrap());
+        // A service's kind, tagged addresses, proxy and locality, through
+        // the agent's and the catalog's shapes.
+        let extras = json!({"Kind": v, "Proxy": v, "TaggedAddresses": {"lan_ipv4": v, "wan": v},
+                            "Locality": v, "Port": 21000});
+        let mut agent = extras.clone();
+        agent["Name"] = json!("web");
+        definitions(&serde_json::to_vec(&agent).unwrap());
+        let mut service = extras;
+        service["Service"] = json!("web");
+        let catalog = json!({"Node": "n", "Address": "10.0.0.1", "Service": service});
+        definitions(&serde_json::to_vec(&catalog).unwrap());
     }
 }
 
