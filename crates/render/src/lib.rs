@@ -3,8 +3,9 @@
 //! (`quiesce`), how its output reaches the disk (`output`), the command
 //! that runs after it (`command`), and the child process a renderer
 //! supervises (`child`) with the environment envconsul gives it (`env`).
-//! Shared by `praetor template` and the agent's `template` blocks. The template language itself lives in
-//! `praetor-template`; this crate does the I/O around it.
+//! Shared by `praetor template` and the agent's `template` blocks. The
+//! template language itself lives in `praetor-template`; this crate does
+//! the I/O around it.
 
 pub mod child;
 pub mod command;
