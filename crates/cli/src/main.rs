@@ -78,6 +78,8 @@ enum Command {
     Monitor(cmd::monitor::MonitorArgs),
     /// Records an agent's state, metrics, logs and tasks into an archive.
     Debug(cmd::debug::DebugArgs),
+    /// Runs a command with KV prefixes as its environment; restarts it on changes.
+    Envconsul(cmd::envconsul::EnvConsulArgs),
 }
 
 fn main() {
@@ -154,6 +156,7 @@ fn main() {
                         Command::Validate(a) => cmd::validate::run(&a),
                         Command::Monitor(a) => cmd::monitor::run(a).await,
                         Command::Debug(a) => cmd::debug::run(a).await,
+                        Command::Envconsul(a) => cmd::envconsul::run(a).await,
                         Command::Agent(_)
                         | Command::Version
                         | Command::Tls(_)

@@ -138,6 +138,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan of a chain of blocking reads of `path` with `extra`
+    /// parameters (any endpoint that answers `X-Consul-Index`), starting
+    /// at `opts.index`.
+    pub fn new(path: String, extra: Vec<(&'static str, String)>, opts: QueryOptions) -> Plan {
+        Plan {
+            handover: Handover::asked(opts.index, false),
+            path,
+            extra,
+            opts,
+        }
+    }
+
     /// Reads until the result differs from the last one handed over (the
     /// first read's result always does) and returns it with its index.
     ///

@@ -10,6 +10,8 @@
 pub mod child;
 pub mod command;
 pub mod env;
+pub mod envconsul;
 pub mod output;
 pub mod quiesce;
 pub mod spec;
+pub mod watch;

@@ -5,6 +5,7 @@
 
 mod acl;
 mod commands;
+mod envconsul;
 mod flags;
 mod https;
 mod keyring;
