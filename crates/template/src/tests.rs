@@ -173,7 +173,7 @@ fn exec_errors_carry_line_column_and_context() {
     );
     assert_eq!(
         err("{{ define \"x\" }}{{ index 1 2 3 4 5 6 7 8 }}{{ end }}{{ template \"x\" }}"),
-        "template: t:1:19: executing \"x\" at <index 1 2 3 4 5 6 7...>: error calling index: can't index item of type int"
+        "template: t:1:19: executing \"x\" at <index 1 2 3 4 5 6 7 ...>: error calling index: can't index item of type int"
     );
     assert_eq!(render("{{ .Foo.Bar }}"), "<no value>");
 }
