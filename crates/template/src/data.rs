@@ -189,7 +189,9 @@ fn service(x: &mut Exec<'_>, args: &[Value]) -> CResult {
                 .filter(|(_, status)| filters.iter().any(|f| f == status || f == "any"))
                 .collect();
             if !near {
-                kept.sort_by(|a, b| (&a.0.node, &a.0.service_id).cmp(&(&b.0.node, &b.0.service_id)));
+                kept.sort_by(|a, b| {
+                    (&a.0.node, &a.0.service_id).cmp(&(&b.0.node, &b.0.service_id))
+                });
             }
             Ok(Value::list(
                 kept.into_iter()

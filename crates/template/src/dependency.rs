@@ -27,11 +27,9 @@ fn anchored(parts: &[&str]) -> Regex {
 
 static KV_GET: LazyLock<Regex> = LazyLock::new(|| anchored(&[KEY_RE, QUERY_RE, DC_RE]));
 static KV_LIST: LazyLock<Regex> = LazyLock::new(|| anchored(&[PREFIX_RE, QUERY_RE, DC_RE]));
-static HEALTH_SERVICE: LazyLock<Regex> = LazyLock::new(|| {
-    anchored(&[TAG_RE, SERVICE_NAME_RE, QUERY_RE, DC_RE, NEAR_RE, FILTER_RE])
-});
-static CATALOG_NODE: LazyLock<Regex> =
-    LazyLock::new(|| anchored(&[NODE_NAME_RE, QUERY_RE, DC_RE]));
+static HEALTH_SERVICE: LazyLock<Regex> =
+    LazyLock::new(|| anchored(&[TAG_RE, SERVICE_NAME_RE, QUERY_RE, DC_RE, NEAR_RE, FILTER_RE]));
+static CATALOG_NODE: LazyLock<Regex> = LazyLock::new(|| anchored(&[NODE_NAME_RE, QUERY_RE, DC_RE]));
 static CATALOG_NODES: LazyLock<Regex> = LazyLock::new(|| anchored(&[QUERY_RE, DC_RE, NEAR_RE]));
 static CATALOG_SERVICES: LazyLock<Regex> = LazyLock::new(|| anchored(&[QUERY_RE, DC_RE]));
 

@@ -249,9 +249,7 @@ fn scalar(v: &Value, ind: usize) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
         Value::Float(f) if f.is_nan() => ".nan".into(),
-        Value::Float(f) if f.is_infinite() => {
-            if *f > 0.0 { ".inf" } else { "-.inf" }.into()
-        }
+        Value::Float(f) if f.is_infinite() => if *f > 0.0 { ".inf" } else { "-.inf" }.into(),
         Value::Float(f) => crate::format::format_float_g(*f, None, false),
         Value::String(s) => yaml_string(s, ind),
         Value::List(_) => "[]".into(),
@@ -262,10 +260,10 @@ fn scalar(v: &Value, ind: usize) -> String {
 /// Whether yaml.v2's resolver would read `s` as something other than a string.
 fn resolves_to_non_string(s: &str) -> bool {
     const WORDS: &[&str] = &[
-        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No",
-        "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off",
-        "OFF", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
-        ".nan", ".NaN", ".NAN", "<<",
+        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+        "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN", "<<",
     ];
     if WORDS.contains(&s) {
         return true;
@@ -282,14 +280,19 @@ fn resolves_to_non_string(s: &str) -> bool {
                 .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b == b'0' || b == b'1')));
     let is_float = body.parse::<f64>().is_ok()
         && body.bytes().any(|b| b.is_ascii_digit())
-        && body.bytes().all(|b| b.is_ascii_digit() || b".eE+-".contains(&b));
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b".eE+-".contains(&b));
     let b = s.as_bytes();
     let is_date = b.len() >= 8
         && b[..4].iter().all(u8::is_ascii_digit)
         && b[4] == b'-'
-        && s[5..].split(['-', 'T', 't', ' ', ':', '.', 'Z']).next().is_some_and(|m| {
-            !m.is_empty() && m.len() <= 2 && m.bytes().all(|c| c.is_ascii_digit())
-        });
+        && s[5..]
+            .split(['-', 'T', 't', ' ', ':', '.', 'Z'])
+            .next()
+            .is_some_and(|m| {
+                !m.is_empty() && m.len() <= 2 && m.bytes().all(|c| c.is_ascii_digit())
+            });
     is_int || is_float || is_date
 }
 

@@ -146,7 +146,10 @@ impl<'a> Exec<'a> {
             return self.fail(
                 pos,
                 ctx.to_string(),
-                format!("exceeded maximum template depth ({})", self.limits.max_depth),
+                format!(
+                    "exceeded maximum template depth ({})",
+                    self.limits.max_depth
+                ),
             );
         }
         self.depth += 1;
@@ -225,17 +228,15 @@ impl<'a> Exec<'a> {
                 if self.iterations.saturating_add(n) > self.limits.max_iterations {
                     return self.too_many_iterations(c);
                 }
-                (0..n as i64).map(|i| (Value::Int(i), Value::Int(i))).collect()
+                (0..n as i64)
+                    .map(|i| (Value::Int(i), Value::Int(i)))
+                    .collect()
             }
             Value::Nil | Value::NoValue => Vec::new(),
             other => {
                 let mut s = String::new();
                 other.write_v(&mut s, true);
-                return self.fail(
-                    c.pipe.pos,
-                    &c.pipe,
-                    format!("range can't iterate over {s}"),
-                );
+                return self.fail(c.pipe.pos, &c.pipe, format!("range can't iterate over {s}"));
             }
         };
         if items.is_empty() {
@@ -290,13 +291,7 @@ impl<'a> Exec<'a> {
         )
     }
 
-    fn walk_template(
-        &mut self,
-        dot: &Value,
-        pos: usize,
-        name: &str,
-        pipe: &Option<Pipe>,
-    ) -> R<()> {
+    fn walk_template(&mut self, dot: &Value, pos: usize, name: &str, pipe: &Option<Pipe>) -> R<()> {
         let ctx = format!("{{{{template {name:?}}}}}");
         let trees = self.trees;
         let Some(list) = trees.get(name) else {
@@ -428,7 +423,9 @@ impl<'a> Exec<'a> {
             Arg::Bool(_, b) => Value::Bool(*b),
             Arg::Number(pos, n) => {
                 let text = n.text.to_ascii_lowercase();
-                let floaty = !text.contains("0x") && !text.starts_with('\'') && text.contains(['.', 'e', 'p']);
+                let floaty = !text.contains("0x")
+                    && !text.starts_with('\'')
+                    && text.contains(['.', 'e', 'p']);
                 match (floaty, n.int, n.float) {
                     (false, Some(i), _) => Value::Int(i),
                     (_, _, Some(f)) => Value::Float(f),
@@ -486,9 +483,8 @@ impl<'a> Exec<'a> {
                 }
                 args.extend(fin);
                 let s = s.clone();
-                return funcs::scratch_method(&s, &idents[n - 1], args).or_else(|e| {
-                    self.fail(cmd.pos, cmd, e.message(&idents[n - 1]))
-                });
+                return funcs::scratch_method(&s, &idents[n - 1], args)
+                    .or_else(|e| self.fail(cmd.pos, cmd, e.message(&idents[n - 1])));
             }
         }
         self.eval_field(dot, &idents[n - 1], node, Some((cmd, has_args)), r)
@@ -614,13 +610,11 @@ impl<'a> Exec<'a> {
             "executeTemplate" => {
                 let tname = match args.first() {
                     Some(Value::String(s)) => s.clone(),
-                    _ => {
-                        return self.fail(
-                            cmd.pos,
-                            cmd,
-                            "error calling executeTemplate: the first argument must be a template name",
-                        )
-                    }
+                    _ => return self.fail(
+                        cmd.pos,
+                        cmd,
+                        "error calling executeTemplate: the first argument must be a template name",
+                    ),
                 };
                 if args.len() > 2 {
                     return self.fail(cmd.pos, cmd, format!("error calling executeTemplate: executeTemplate: wrong number of arguments, expected 1 or 2, but got {}", args.len()));

@@ -60,7 +60,11 @@ fn fmt_e(out: &mut String, d: &[u8], dp: i32, prec: usize, upper: bool) {
         }
     }
     out.push(if upper { 'E' } else { 'e' });
-    let exp = if d.is_empty() || d == [b'0'] { 0 } else { dp - 1 };
+    let exp = if d.is_empty() || d == [b'0'] {
+        0
+    } else {
+        dp - 1
+    };
     out.push(if exp < 0 { '-' } else { '+' });
     let _ = write!(out, "{:02}", exp.unsigned_abs());
 }
@@ -345,7 +349,9 @@ fn format_one(out: &mut String, verb: char, spec: &Spec, v: &Value) -> bool {
             None => '\u{FFFD}'.to_string(),
         },
         ('U', Value::Int(i)) => format!("U+{:04X}", i),
-        ('f' | 'F', Value::Float(f)) => sign(format_float_f(*f, spec.prec.unwrap_or(6)), spec, *f < 0.0),
+        ('f' | 'F', Value::Float(f)) => {
+            sign(format_float_f(*f, spec.prec.unwrap_or(6)), spec, *f < 0.0)
+        }
         ('e' | 'E', Value::Float(f)) => sign(
             format_float_e(*f, spec.prec.unwrap_or(6), verb == 'E'),
             spec,
@@ -384,7 +390,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
             chars.next();
         }
         let read_num = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
-                            argi: &mut usize|
+                        argi: &mut usize|
          -> Option<usize> {
             if let Some(&(_, '*')) = chars.peek() {
                 chars.next();
@@ -398,7 +404,11 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
             let mut n: Option<usize> = None;
             while let Some(&(_, d)) = chars.peek() {
                 let Some(dv) = d.to_digit(10) else { break };
-                n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(dv as usize));
+                n = Some(
+                    n.unwrap_or(0)
+                        .saturating_mul(10)
+                        .saturating_add(dv as usize),
+                );
                 chars.next();
             }
             n
@@ -462,7 +472,7 @@ mod tests {
         assert_eq!(format_float_g(-2.5, None, false), "-2.5");
         assert_eq!(format_float_g(0.0, None, false), "0");
         assert_eq!(format_float_g(100.0, Some(2), false), "1e+02");
-        assert_eq!(format_float_g(3.14159, Some(3), false), "3.14");
+        assert_eq!(format_float_g(1.23456, Some(3), false), "1.23");
     }
 
     #[test]
@@ -470,7 +480,7 @@ mod tests {
         let s = |f: &str, a: Vec<Value>| sprintf(f, &a);
         assert_eq!(s("%05d", vec![Value::Int(42)]), "00042");
         assert_eq!(s("%-4d|", vec![Value::Int(7)]), "7   |");
-        assert_eq!(s("%.2f", vec![Value::Float(3.14159)]), "3.14");
+        assert_eq!(s("%.2f", vec![Value::Float(1.23456)]), "1.23");
         assert_eq!(s("%f", vec![Value::Float(1.0)]), "1.000000");
         assert_eq!(s("%e", vec![Value::Float(1234.5678)]), "1.234568e+03");
         assert_eq!(s("%q", vec![Value::str("a\"b\n")]), "\"a\\\"b\\n\"");
@@ -478,9 +488,15 @@ mod tests {
         assert_eq!(s("%t", vec![Value::Bool(true)]), "true");
         assert_eq!(s("%d", vec![Value::str("x")]), "%!d(string=x)");
         assert_eq!(s("%d %d", vec![Value::Int(1)]), "1 %!d(MISSING)");
-        assert_eq!(s("%d", vec![Value::Int(1), Value::str("x")]), "1%!(EXTRA string=x)");
+        assert_eq!(
+            s("%d", vec![Value::Int(1), Value::str("x")]),
+            "1%!(EXTRA string=x)"
+        );
         assert_eq!(s("100%%", vec![]), "100%");
-        assert_eq!(s("%8s|%-8s|", vec![Value::str("ab"), Value::str("cd")]), "      ab|cd      |");
+        assert_eq!(
+            s("%8s|%-8s|", vec![Value::str("ab"), Value::str("cd")]),
+            "      ab|cd      |"
+        );
         assert_eq!(s("%v %v", vec![Value::Float(2.0), Value::Nil]), "2 <nil>");
         assert_eq!(s("%", vec![]), "%!(NOVERB)");
     }

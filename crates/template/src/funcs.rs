@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::format;
 use crate::value::Value;
@@ -50,7 +50,12 @@ pub(crate) fn arity(name: &str, args: &[Value], want: usize) -> Result<(), CallE
 }
 
 /// Checks an argument count range.
-pub(crate) fn arity_range(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), CallErr> {
+pub(crate) fn arity_range(
+    name: &str,
+    args: &[Value],
+    min: usize,
+    max: usize,
+) -> Result<(), CallErr> {
     if args.len() < min || args.len() > max {
         let want = if max == usize::MAX {
             format!("at least {min}")
@@ -69,9 +74,7 @@ pub(crate) fn arity_range(name: &str, args: &[Value], min: usize, max: usize) ->
 pub(crate) fn want_str<'v>(_name: &str, v: &'v Value) -> Result<&'v str, CallErr> {
     match v {
         Value::String(s) => Ok(s),
-        Value::Nil | Value::NoValue => Err(CallErr::Plain(
-            "invalid value; expected string".into(),
-        )),
+        Value::Nil | Value::NoValue => Err(CallErr::Plain("invalid value; expected string".into())),
         other => Err(CallErr::Plain(format!(
             "wrong type for value; expected string; got {}",
             other.type_name()
@@ -219,7 +222,9 @@ fn len(args: &[Value]) -> CResult {
 fn int_index(v: &Value) -> Result<i64, CallErr> {
     match v {
         Value::Int(i) => Ok(*i),
-        Value::Nil | Value::NoValue => Err(CallErr::Fail("cannot index slice/array with nil".into())),
+        Value::Nil | Value::NoValue => {
+            Err(CallErr::Fail("cannot index slice/array with nil".into()))
+        }
         other => Err(CallErr::Fail(format!(
             "cannot index slice/array with type {}",
             other.type_name()
@@ -297,7 +302,9 @@ fn slice(args: &[Value]) -> CResult {
     Ok(match &args[0] {
         Value::String(s) => match s.get(i as usize..j as usize) {
             Some(sub) => Value::str(sub),
-            None => Value::String(String::from_utf8_lossy(&s.as_bytes()[i as usize..j as usize]).into_owned()),
+            None => Value::String(
+                String::from_utf8_lossy(&s.as_bytes()[i as usize..j as usize]).into_owned(),
+            ),
         },
         Value::List(l) => Value::list(l[i as usize..j as usize].to_vec()),
         _ => Value::Nil,
@@ -314,7 +321,7 @@ pub(crate) fn eq(a: &Value, b: &Value) -> Result<bool, CallErr> {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Nil | Value::NoValue, Value::Nil | Value::NoValue) => true,
         (Value::Nil | Value::NoValue, _) | (_, Value::Nil | Value::NoValue) => false,
-        (Value::Record(x), Value::Record(y)) if x.type_name == y.type_name => Arc::ptr_eq(x, y),
+        (Value::Record(x), Value::Record(y)) if x.type_name == y.type_name => Rc::ptr_eq(x, y),
         (Value::List(_) | Value::Map(_), _) | (_, Value::List(_) | Value::Map(_))
             if std::mem::discriminant(a) == std::mem::discriminant(b) =>
         {
@@ -334,9 +341,10 @@ pub(crate) fn lt(a: &Value, b: &Value) -> Result<bool, CallErr> {
         (Value::Int(x), Value::Int(y)) => x < y,
         (Value::Float(x), Value::Float(y)) => x < y,
         (Value::String(x), Value::String(y)) => x < y,
-        (Value::Int(_) | Value::Float(_) | Value::String(_), Value::Int(_) | Value::Float(_) | Value::String(_)) => {
-            return Err(CallErr::Fail("incompatible types for comparison".into()))
-        }
+        (
+            Value::Int(_) | Value::Float(_) | Value::String(_),
+            Value::Int(_) | Value::Float(_) | Value::String(_),
+        ) => return Err(CallErr::Fail("incompatible types for comparison".into())),
         _ => return Err(CallErr::Fail("invalid type for comparison".into())),
     })
 }
@@ -382,7 +390,9 @@ pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
@@ -398,7 +408,12 @@ pub(crate) fn scratch_method(
 ) -> CResult {
     let key = |i: usize| -> Result<String, CallErr> {
         args.get(i)
-            .ok_or_else(|| CallErr::Plain(format!("wrong number of args for {method}: got {}", args.len())))
+            .ok_or_else(|| {
+                CallErr::Plain(format!(
+                    "wrong number of args for {method}: got {}",
+                    args.len()
+                ))
+            })
             .and_then(|v| want_str(method, v).map(str::to_string))
     };
     let count = |n: usize| -> Result<(), CallErr> {

@@ -5,7 +5,7 @@
 //! result is bounded by the render's limits.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use base64::Engine as _;
 
@@ -135,7 +135,8 @@ pub(crate) fn call(name: &str, args: &[Value], opts: &RenderOptions, limits: &Li
             };
             let mut out = BTreeMap::new();
             for (k, v) in &m.entries {
-                explode_into(&mut out, k, v.clone(), k).map_err(|e| fail(format!("explodeMap: {e}")))?;
+                explode_into(&mut out, k, v.clone(), k)
+                    .map_err(|e| fail(format!("explodeMap: {e}")))?;
             }
             Ok(Value::map(out))
         }
@@ -168,7 +169,10 @@ pub(crate) fn call(name: &str, args: &[Value], opts: &RenderOptions, limits: &Li
                 match v {
                     Value::Int(i) => Ok(*i),
                     Value::String(s) => parse_int(s),
-                    other => Err(fail(format!("loop: bad argument type: {}", other.type_name()))),
+                    other => Err(fail(format!(
+                        "loop: bad argument type: {}",
+                        other.type_name()
+                    ))),
                 }
             };
             let (start, stop) = if args.len() == 1 {
@@ -239,7 +243,9 @@ pub(crate) fn call(name: &str, args: &[Value], opts: &RenderOptions, limits: &Li
             }
             match s.parse::<u64>() {
                 Ok(u) => i64::try_from(u).map(Value::Int).map_err(|_| {
-                    fail(format!("parseUint: {s:?} does not fit in a signed 64-bit integer"))
+                    fail(format!(
+                        "parseUint: {s:?} does not fit in a signed 64-bit integer"
+                    ))
                 }),
                 Err(_) => Err(fail(format!(
                     "parseUint: strconv.ParseUint: parsing {s:?}: invalid syntax"
@@ -261,7 +267,8 @@ pub(crate) fn call(name: &str, args: &[Value], opts: &RenderOptions, limits: &Li
             let repl = want_str(name, &args[1])?;
             let s = want_str(name, &args[2])?;
             let n = re.find_iter(s).count();
-            if s.len().saturating_add(n.saturating_mul(repl.len().saturating_mul(4)))
+            if s.len()
+                .saturating_add(n.saturating_mul(repl.len().saturating_mul(4)))
                 > limits.max_output_bytes
             {
                 return Err(fail("regexReplaceAll: result exceeds the output limit"));
@@ -315,7 +322,7 @@ pub(crate) fn call(name: &str, args: &[Value], opts: &RenderOptions, limits: &Li
                     }
                 }
             }
-            Ok(Value::Map(Arc::new(Map {
+            Ok(Value::Map(Rc::new(Map {
                 entries: m,
                 zero: Value::str(""),
             })))
@@ -361,8 +368,11 @@ fn parse_int(s: &str) -> Result<i64, CallErr> {
     if s.is_empty() {
         return Ok(0);
     }
-    s.parse::<i64>()
-        .map_err(|_| fail(format!("parseInt: strconv.ParseInt: parsing {s:?}: invalid syntax")))
+    s.parse::<i64>().map_err(|_| {
+        fail(format!(
+            "parseInt: strconv.ParseInt: parsing {s:?}: invalid syntax"
+        ))
+    })
 }
 
 fn regex_of(re: &str) -> Result<regex::Regex, CallErr> {
@@ -406,7 +416,10 @@ fn record_list<'a>(name: &str, v: &'a Value) -> Result<&'a [Value], CallErr> {
     match v {
         Value::List(l) => Ok(l),
         Value::Nil => Ok(&[]),
-        other => Err(fail(format!("{name}: wrong argument type {}", other.type_name()))),
+        other => Err(fail(format!(
+            "{name}: wrong argument type {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -415,7 +428,10 @@ fn by_key(args: &[Value]) -> CResult {
     let mut groups: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
     for p in record_list("byKey", &args[0])? {
         let Value::Record(r) = p else {
-            return Err(fail(format!("byKey: wrong argument type {}", p.type_name())));
+            return Err(fail(format!(
+                "byKey: wrong argument type {}",
+                p.type_name()
+            )));
         };
         let key = r.get("Key").and_then(Value::as_str).unwrap_or("");
         let (top, rest) = key.split_once('/').unwrap_or((key, ""));
@@ -431,22 +447,22 @@ fn by_key(args: &[Value]) -> CResult {
         groups
             .entry(top.to_string())
             .or_default()
-            .insert(rest.to_string(), Value::Record(Arc::new(copy)));
+            .insert(rest.to_string(), Value::Record(Rc::new(copy)));
     }
-    Ok(Value::Map(Arc::new(Map {
+    Ok(Value::Map(Rc::new(Map {
         entries: groups
             .into_iter()
             .map(|(k, m)| {
                 (
                     k,
-                    Value::Map(Arc::new(Map {
+                    Value::Map(Rc::new(Map {
                         entries: m,
                         zero: Value::Nil,
                     })),
                 )
             })
             .collect(),
-        zero: Value::Map(Arc::new(Map {
+        zero: Value::Map(Rc::new(Map {
             entries: BTreeMap::new(),
             zero: Value::Nil,
         })),
@@ -462,7 +478,10 @@ fn by_tag(args: &[Value]) -> CResult {
             _ => None,
         };
         let Some(Value::List(tags)) = tags else {
-            return Err(fail(format!("byTag: wrong argument type {}", s.type_name())));
+            return Err(fail(format!(
+                "byTag: wrong argument type {}",
+                s.type_name()
+            )));
         };
         for t in tags.iter() {
             if let Value::String(t) = t {
@@ -470,8 +489,11 @@ fn by_tag(args: &[Value]) -> CResult {
             }
         }
     }
-    Ok(Value::Map(Arc::new(Map {
-        entries: groups.into_iter().map(|(k, v)| (k, Value::list(v))).collect(),
+    Ok(Value::Map(Rc::new(Map {
+        entries: groups
+            .into_iter()
+            .map(|(k, v)| (k, Value::list(v)))
+            .collect(),
         zero: Value::list(Vec::new()),
     })))
 }
@@ -488,7 +510,10 @@ fn by_meta(args: &[Value]) -> CResult {
             _ => None,
         };
         let Some(Value::Map(meta)) = meta else {
-            return Err(fail(format!("byMeta: wrong argument type {}", s.type_name())));
+            return Err(fail(format!(
+                "byMeta: wrong argument type {}",
+                s.type_name()
+            )));
         };
         let mut parts = Vec::new();
         for key in spec.split(',') {
@@ -510,14 +535,23 @@ fn by_meta(args: &[Value]) -> CResult {
             }
             let value: String = value
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             parts.push(value);
         }
         groups.entry(parts.join("_")).or_default().push(s.clone());
     }
-    Ok(Value::Map(Arc::new(Map {
-        entries: groups.into_iter().map(|(k, v)| (k, Value::list(v))).collect(),
+    Ok(Value::Map(Rc::new(Map {
+        entries: groups
+            .into_iter()
+            .map(|(k, v)| (k, Value::list(v)))
+            .collect(),
         zero: Value::list(Vec::new()),
     })))
 }
@@ -527,9 +561,16 @@ fn explode(args: &[Value]) -> CResult {
     let mut out = BTreeMap::new();
     for p in record_list("explode", &args[0])? {
         let Value::Record(r) = p else {
-            return Err(fail(format!("explode: wrong argument type {}", p.type_name())));
+            return Err(fail(format!(
+                "explode: wrong argument type {}",
+                p.type_name()
+            )));
         };
-        let key = r.get("Key").and_then(Value::as_str).unwrap_or("").to_string();
+        let key = r
+            .get("Key")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let value = r.get("Value").cloned().unwrap_or(Value::str(""));
         explode_into(&mut out, &key, value, &key).map_err(|e| fail(format!("explode: {e}")))?;
     }
@@ -607,8 +648,20 @@ fn math(name: &str, b: &Value, a: &Value) -> CResult {
                 "multiply" => Value::Float(x * y),
                 "divide" => Value::Float(x / y),
                 // minimum and maximum keep the winner's own type.
-                "minimum" => if x < y { a.clone() } else { b.clone() },
-                _ => if x > y { a.clone() } else { b.clone() },
+                "minimum" => {
+                    if x < y {
+                        a.clone()
+                    } else {
+                        b.clone()
+                    }
+                }
+                _ => {
+                    if x > y {
+                        a.clone()
+                    } else {
+                        b.clone()
+                    }
+                }
             })
         }
         (Value::Int(_) | Value::Float(_), other) => Err(unknown(other)),
@@ -626,11 +679,36 @@ mod tests {
 
     #[test]
     fn math_takes_its_arguments_in_consul_templates_order() {
-        assert_eq!(run("subtract", vec![Value::Int(2), Value::Int(5)]).unwrap().to_output(), "3");
-        assert_eq!(run("divide", vec![Value::Int(2), Value::Int(10)]).unwrap().to_output(), "5");
-        assert_eq!(run("modulo", vec![Value::Int(2), Value::Int(5)]).unwrap().to_output(), "1");
-        assert_eq!(run("maximum", vec![Value::Int(2), Value::Int(5)]).unwrap().to_output(), "5");
-        assert_eq!(run("add", vec![Value::Float(1.5), Value::Int(2)]).unwrap().to_output(), "3.5");
+        assert_eq!(
+            run("subtract", vec![Value::Int(2), Value::Int(5)])
+                .unwrap()
+                .to_output(),
+            "3"
+        );
+        assert_eq!(
+            run("divide", vec![Value::Int(2), Value::Int(10)])
+                .unwrap()
+                .to_output(),
+            "5"
+        );
+        assert_eq!(
+            run("modulo", vec![Value::Int(2), Value::Int(5)])
+                .unwrap()
+                .to_output(),
+            "1"
+        );
+        assert_eq!(
+            run("maximum", vec![Value::Int(2), Value::Int(5)])
+                .unwrap()
+                .to_output(),
+            "5"
+        );
+        assert_eq!(
+            run("add", vec![Value::Float(1.5), Value::Int(2)])
+                .unwrap()
+                .to_output(),
+            "3.5"
+        );
         assert!(run("divide", vec![Value::Int(0), Value::Int(1)]).is_err());
         assert!(run("add", vec![Value::str("a"), Value::Int(1)]).is_err());
     }
@@ -639,12 +717,27 @@ mod tests {
     fn loop_is_bounded_by_the_iteration_limit() {
         let err = run("loop", vec![Value::Int(i64::MAX)]).unwrap_err();
         assert!(err.message("loop").contains("exceed the limit"));
-        assert_eq!(run("loop", vec![Value::Int(5), Value::Int(8)]).unwrap().to_output(), "[5 6 7]");
+        assert_eq!(
+            run("loop", vec![Value::Int(5), Value::Int(8)])
+                .unwrap()
+                .to_output(),
+            "[5 6 7]"
+        );
     }
 
     #[test]
     fn split_trims_and_splits_like_consul_template() {
-        assert_eq!(run("split", vec![Value::str(","), Value::str(" a,b ")]).unwrap().to_output(), "[a b]");
-        assert_eq!(run("split", vec![Value::str(","), Value::str("  ")]).unwrap().to_output(), "[]");
+        assert_eq!(
+            run("split", vec![Value::str(","), Value::str(" a,b ")])
+                .unwrap()
+                .to_output(),
+            "[a b]"
+        );
+        assert_eq!(
+            run("split", vec![Value::str(","), Value::str("  ")])
+                .unwrap()
+                .to_output(),
+            "[]"
+        );
     }
 }

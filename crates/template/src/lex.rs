@@ -432,9 +432,7 @@ impl<'a> Lexer<'a> {
                 Some('\\') => {
                     self.pos += 1;
                     match self.peek_char() {
-                        Some('\n') | None => {
-                            return self.err(start, "unterminated quoted string")
-                        }
+                        Some('\n') | None => return self.err(start, "unterminated quoted string"),
                         Some(c) => self.pos += c.len_utf8(),
                     }
                 }
@@ -479,7 +477,10 @@ impl<'a> Lexer<'a> {
                 Some(c) => self.pos += c.len_utf8(),
             }
         }
-        self.push(Tok::CharConst(self.input[start..self.pos].to_string()), start);
+        self.push(
+            Tok::CharConst(self.input[start..self.pos].to_string()),
+            start,
+        );
         Ok(())
     }
 }

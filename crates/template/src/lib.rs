@@ -89,8 +89,8 @@ mod value;
 use std::collections::BTreeMap;
 
 pub use dependency::{
-    parse_key, parse_key_list, parse_node, parse_nodes, parse_service, parse_services,
-    Dependency, DependencyError, Scope,
+    parse_key, parse_key_list, parse_node, parse_nodes, parse_service, parse_services, Dependency,
+    DependencyError, Scope,
 };
 pub use error::TemplateError;
 pub use source::{

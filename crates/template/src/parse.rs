@@ -65,7 +65,10 @@ pub(crate) struct Number {
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     /// `.A.B`: fields of dot.
-    Field { pos: usize, idents: Vec<String> },
+    Field {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// `$x.A.B`.
     Variable {
         pos: usize,
@@ -316,7 +319,10 @@ impl Parser<'_> {
     }
 
     fn unexpected<T>(&self, t: &Token, context: &str) -> PResult<T> {
-        self.fail(t.pos, format!("unexpected {} in {context}", describe(&t.kind)))
+        self.fail(
+            t.pos,
+            format!("unexpected {} in {context}", describe(&t.kind)),
+        )
     }
 
     fn expect_right_delim(&mut self, context: &str) -> PResult<Token> {
@@ -405,9 +411,7 @@ impl Parser<'_> {
             Tok::Keyword(Keyword::Range) => {
                 Ok(Item::Node(Node::Range(self.control("range", t.pos)?)))
             }
-            Tok::Keyword(Keyword::With) => {
-                Ok(Item::Node(Node::With(self.control("with", t.pos)?)))
-            }
+            Tok::Keyword(Keyword::With) => Ok(Item::Node(Node::With(self.control("with", t.pos)?))),
             Tok::Keyword(Keyword::Template) => self.template_control(t.pos).map(Item::Node),
             Tok::Keyword(Keyword::Define) => {
                 self.fail(t.pos, "unexpected define: {{define}} only at the top level")
@@ -430,7 +434,11 @@ impl Parser<'_> {
         if self.range_depth == 0 {
             return self.fail(pos, format!("{{{{{word}}}}} outside {{{{range}}}}"));
         }
-        Ok(if is_break { Node::Break } else { Node::Continue })
+        Ok(if is_break {
+            Node::Break
+        } else {
+            Node::Continue
+        })
     }
 
     fn control(&mut self, context: &str, pos: usize) -> PResult<Control> {
@@ -551,10 +559,7 @@ impl Parser<'_> {
                     self.vars.push(name.clone());
                     if context == "range" && pipe.decl.len() < 2 {
                         let p = self.peek_non_space();
-                        if matches!(
-                            p.kind,
-                            Tok::Variable(_) | Tok::RightDelim | Tok::RightParen
-                        ) {
+                        if matches!(p.kind, Tok::Variable(_) | Tok::RightDelim | Tok::RightParen) {
                             continue 'decls;
                         }
                         return self.fail(p.pos, "range can only initialize variables");
@@ -596,9 +601,7 @@ impl Parser<'_> {
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
             if matches!(
                 c.args.first(),
-                Some(
-                    Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str(..)
-                )
+                Some(Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(..) | Arg::Str(..))
             ) {
                 return self.fail(
                     c.pos,
@@ -665,7 +668,10 @@ impl Parser<'_> {
             | Arg::Number(pos, _)
             | Arg::Nil(pos)
             | Arg::Dot(pos) => {
-                return self.fail(pos, format!("unexpected . after term {:?}", node.to_string()))
+                return self.fail(
+                    pos,
+                    format!("unexpected . after term {:?}", node.to_string()),
+                )
             }
             other => Arg::Chain {
                 pos: other.pos(),
@@ -688,7 +694,7 @@ impl Parser<'_> {
             Tok::Dot => Arg::Dot(pos),
             Tok::Nil => Arg::Nil(pos),
             Tok::Variable(name) => {
-                if !self.vars.iter().any(|v| *v == name) {
+                if !self.vars.contains(&name) {
                     return self.fail(pos, format!("undefined variable {name:?}"));
                 }
                 Arg::Variable {
@@ -806,7 +812,9 @@ pub(crate) fn parse_number(text: &str) -> Result<Number, String> {
     let looks_float = !is_hex && lower.contains(['.', 'e']);
     Ok(Number {
         int: if looks_float {
-            float.filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64)
+            float
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                .map(|f| f as i64)
         } else {
             int
         },

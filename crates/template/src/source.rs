@@ -278,7 +278,7 @@ pub(crate) fn health_service(e: &HealthEntry, status: &str) -> Value {
     } else {
         &e.service_address
     };
-    let tagged = Value::Map(std::sync::Arc::new(crate::value::Map {
+    let tagged = Value::Map(std::rc::Rc::new(crate::value::Map {
         entries: e
             .service_tagged_addresses
             .iter()
@@ -306,7 +306,10 @@ pub(crate) fn health_service(e: &HealthEntry, status: &str) -> Value {
             ("Node", Value::str(e.node.clone())),
             ("NodeID", Value::str(e.node_id.clone())),
             ("NodeAddress", Value::str(e.node_address.clone())),
-            ("NodeTaggedAddresses", Value::string_map(&e.node_tagged_addresses)),
+            (
+                "NodeTaggedAddresses",
+                Value::string_map(&e.node_tagged_addresses),
+            ),
             ("NodeMeta", Value::string_map(&e.node_meta)),
             ("ServiceMeta", Value::string_map(&e.service_meta)),
             ("Address", Value::str(address.clone())),

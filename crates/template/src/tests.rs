@@ -28,7 +28,10 @@ fn err(text: &str) -> String {
 #[test]
 fn text_and_literals_render_as_go_does() {
     assert_eq!(render("hello"), "hello");
-    assert_eq!(render("{{ 1 }} {{ 1.5 }} {{ \"s\" }} {{ `r` }} {{ true }} {{ 'a' }}"), "1 1.5 s r true 97");
+    assert_eq!(
+        render("{{ 1 }} {{ 1.5 }} {{ \"s\" }} {{ `r` }} {{ true }} {{ 'a' }}"),
+        "1 1.5 s r true 97"
+    );
     assert_eq!(render("{{ 0x1F }} {{ 1e3 }} {{ -2 }}"), "31 1000 -2");
     assert_eq!(render("{{ . }}"), "<nil>");
 }
@@ -53,15 +56,23 @@ fn custom_delimiters_parse() {
         },
     )
     .unwrap();
-    let r = t.render(&mut StaticSource::default(), &RenderOptions::default()).unwrap();
+    let r = t
+        .render(&mut StaticSource::default(), &RenderOptions::default())
+        .unwrap();
     assert_eq!(r.output, "yes {{ untouched }}");
 }
 
 #[test]
 fn variables_declare_assign_and_scope() {
     assert_eq!(render("{{ $x := 1 }}{{ $x = 2 }}{{ $x }}"), "2");
-    assert_eq!(render("{{ $x := 1 }}{{ if true }}{{ $x := 5 }}{{ $x }}{{ end }}{{ $x }}"), "51");
-    assert_eq!(render("{{ $x := 1 }}{{ if true }}{{ $x = 5 }}{{ end }}{{ $x }}"), "5");
+    assert_eq!(
+        render("{{ $x := 1 }}{{ if true }}{{ $x := 5 }}{{ $x }}{{ end }}{{ $x }}"),
+        "51"
+    );
+    assert_eq!(
+        render("{{ $x := 1 }}{{ if true }}{{ $x = 5 }}{{ end }}{{ $x }}"),
+        "5"
+    );
     assert!(err("{{ $y }}").contains("undefined variable \"$y\""));
 }
 
@@ -69,18 +80,33 @@ fn variables_declare_assign_and_scope() {
 fn if_else_chains_use_go_truth() {
     let t = "{{ if eq . 1 }}one{{ else if eq . 2 }}two{{ else }}many{{ end }}";
     let tpl = Template::parse("t", &format!("{{{{ with 2 }}}}{t}{{{{ end }}}}")).unwrap();
-    let out = tpl.render(&mut StaticSource::default(), &RenderOptions::default()).unwrap().output;
+    let out = tpl
+        .render(&mut StaticSource::default(), &RenderOptions::default())
+        .unwrap()
+        .output;
     assert_eq!(out, "two");
     assert_eq!(render("{{ if \"\" }}a{{ else }}b{{ end }}{{ if 0 }}a{{ else }}b{{ end }}{{ if \"x\" }}c{{ end }}"), "bbc");
 }
 
 #[test]
 fn range_over_lists_maps_ints_with_else_break_continue() {
-    assert_eq!(render("{{ range $i, $v := split \",\" \"a,b,c\" }}{{ $i }}={{ $v }};{{ end }}"), "0=a;1=b;2=c;");
-    assert_eq!(render("{{ range (parseJSON `{\"b\":2,\"a\":1}`) }}{{ . }}{{ end }}"), "12");
-    assert_eq!(render("{{ range $k, $v := parseJSON `{\"b\":2,\"a\":1}` }}{{ $k }}{{ $v }}{{ end }}"), "a1b2");
+    assert_eq!(
+        render("{{ range $i, $v := split \",\" \"a,b,c\" }}{{ $i }}={{ $v }};{{ end }}"),
+        "0=a;1=b;2=c;"
+    );
+    assert_eq!(
+        render("{{ range (parseJSON `{\"b\":2,\"a\":1}`) }}{{ . }}{{ end }}"),
+        "12"
+    );
+    assert_eq!(
+        render("{{ range $k, $v := parseJSON `{\"b\":2,\"a\":1}` }}{{ $k }}{{ $v }}{{ end }}"),
+        "a1b2"
+    );
     assert_eq!(render("{{ range 3 }}{{ . }}{{ end }}"), "012");
-    assert_eq!(render("{{ range split \",\" \"\" }}x{{ else }}empty{{ end }}"), "empty");
+    assert_eq!(
+        render("{{ range split \",\" \"\" }}x{{ else }}empty{{ end }}"),
+        "empty"
+    );
     assert_eq!(render("{{ range loop 10 }}{{ if eq . 2 }}{{ continue }}{{ end }}{{ if eq . 4 }}{{ break }}{{ end }}{{ . }}{{ end }}"), "013");
     assert!(err("{{ break }}").contains("{{break}} outside {{range}}"));
 }
@@ -88,14 +114,23 @@ fn range_over_lists_maps_ints_with_else_break_continue() {
 #[test]
 fn with_sets_dot_and_else_with_chains() {
     assert_eq!(render("{{ with \"x\" }}{{ . }}{{ end }}"), "x");
-    assert_eq!(render("{{ with \"\" }}a{{ else with \"b\" }}{{ . }}{{ else }}c{{ end }}"), "b");
+    assert_eq!(
+        render("{{ with \"\" }}a{{ else with \"b\" }}{{ . }}{{ else }}c{{ end }}"),
+        "b"
+    );
 }
 
 #[test]
 fn define_template_and_block() {
-    assert_eq!(render("{{ define \"x\" }}[{{ . }}]{{ end }}{{ template \"x\" 5 }}{{ template \"x\" }}"), "[5][<no value>]");
+    assert_eq!(
+        render("{{ define \"x\" }}[{{ . }}]{{ end }}{{ template \"x\" 5 }}{{ template \"x\" }}"),
+        "[5][<no value>]"
+    );
     assert_eq!(render("{{ block \"b\" \"d\" }}<{{ . }}>{{ end }}"), "<d>");
-    assert_eq!(render("{{ define \"c\" }}custom{{ end }}{{ executeTemplate \"c\" | toUpper }}"), "CUSTOM");
+    assert_eq!(
+        render("{{ define \"c\" }}custom{{ end }}{{ executeTemplate \"c\" | toUpper }}"),
+        "CUSTOM"
+    );
     assert!(err("{{ template \"nope\" }}").contains("template \"nope\" not defined"));
 }
 
@@ -111,38 +146,74 @@ fn recursion_is_bounded_not_a_stack_overflow() {
 
 #[test]
 fn go_builtins_compare_index_and_print() {
-    assert_eq!(render("{{ and 1 0 2 }} {{ or 0 \"\" 3 }} {{ not 0 }}"), "0 3 true");
-    assert_eq!(render("{{ eq 1 2 1 }} {{ ne \"a\" \"b\" }} {{ lt 1 2 }} {{ ge 2.5 3.0 }}"), "true true true false");
-    assert_eq!(render("{{ len \"abc\" }} {{ index (split \",\" \"a,b\") 1 }}"), "3 b");
-    assert_eq!(render("{{ printf \"%s-%d-%v-%q\" \"a\" 1 true \"q\" }}"), "a-1-true-\"q\"");
-    assert_eq!(render("{{ print 1 2 \"a\" \"b\" }}|{{ println \"x\" 1 }}"), "1 2ab|x 1\n");
-    assert_eq!(render("{{ html \"<a href='x'>\" }} {{ js \"it's <b>\" }} {{ urlquery \"a b&c\" }}"),
-        "&lt;a href=&#39;x&#39;&gt; it\\'s \\u003Cb\\u003E a+b%26c");
+    assert_eq!(
+        render("{{ and 1 0 2 }} {{ or 0 \"\" 3 }} {{ not 0 }}"),
+        "0 3 true"
+    );
+    assert_eq!(
+        render("{{ eq 1 2 1 }} {{ ne \"a\" \"b\" }} {{ lt 1 2 }} {{ ge 2.5 3.0 }}"),
+        "true true true false"
+    );
+    assert_eq!(
+        render("{{ len \"abc\" }} {{ index (split \",\" \"a,b\") 1 }}"),
+        "3 b"
+    );
+    assert_eq!(
+        render("{{ printf \"%s-%d-%v-%q\" \"a\" 1 true \"q\" }}"),
+        "a-1-true-\"q\""
+    );
+    assert_eq!(
+        render("{{ print 1 2 \"a\" \"b\" }}|{{ println \"x\" 1 }}"),
+        "1 2ab|x 1\n"
+    );
+    assert_eq!(
+        render("{{ html \"<a href='x'>\" }} {{ js \"it's <b>\" }} {{ urlquery \"a b&c\" }}"),
+        "&lt;a href=&#39;x&#39;&gt; it\\'s \\u003Cb\\u003E a+b%26c"
+    );
     assert_eq!(render("{{ slice \"hello\" 1 3 }}"), "el");
     assert!(err("{{ eq 1 \"a\" }}").contains("incompatible types for comparison"));
-    assert!(err("{{ index (split \",\" \"a\") 5 }}").contains("error calling index: index out of range: 5"));
+    assert!(err("{{ index (split \",\" \"a\") 5 }}")
+        .contains("error calling index: index out of range: 5"));
 }
 
 #[test]
 fn pipelines_pass_the_value_as_last_argument() {
     assert_eq!(render("{{ \"a,b\" | split \",\" | join \";\" }}"), "a;b");
-    assert_eq!(render("{{ 5 | subtract 2 }} {{ 10 | divide 2 }} {{ 2 | multiply 2 }}"), "3 5 4");
-    assert_eq!(render("{{ \"foo.bar\" | regexReplaceAll \"foo([.a-z]+)\" \"$1\" }}"), ".bar");
-    assert_eq!(render("{{ \"foo.bar\" | replaceAll \".\" \"_\" }}"), "foo_bar");
+    assert_eq!(
+        render("{{ 5 | subtract 2 }} {{ 10 | divide 2 }} {{ 2 | multiply 2 }}"),
+        "3 5 4"
+    );
+    assert_eq!(
+        render("{{ \"foo.bar\" | regexReplaceAll \"foo([.a-z]+)\" \"$1\" }}"),
+        ".bar"
+    );
+    assert_eq!(
+        render("{{ \"foo.bar\" | replaceAll \".\" \"_\" }}"),
+        "foo_bar"
+    );
 }
 
 #[test]
 fn maps_missing_keys_follow_missingkey_zero_and_error() {
     assert_eq!(render("{{ (parseJSON `{\"a\":1}`).b }}"), "<nil>");
-    assert_eq!(render("{{ with $d := parseJSON `{\"name\":\"n\"}` }}{{ $d.name }}{{ end }}"), "n");
+    assert_eq!(
+        render("{{ with $d := parseJSON `{\"name\":\"n\"}` }}{{ $d.name }}{{ end }}"),
+        "n"
+    );
     let t = Template::parse("t", "{{ (parseJSON `{\"a\":1}`).b }}").unwrap();
     let e = t
         .render(
             &mut StaticSource::default(),
-            &RenderOptions { error_on_missing_key: true, ..RenderOptions::default() },
+            &RenderOptions {
+                error_on_missing_key: true,
+                ..RenderOptions::default()
+            },
         )
         .unwrap_err();
-    assert!(e.to_string().contains("map has no entry for key \"b\""), "{e}");
+    assert!(
+        e.to_string().contains("map has no entry for key \"b\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -152,9 +223,14 @@ fn malformed_templates_name_file_line_and_reason() {
     let e = Template::parse("in.tpl", "a\nb\n{{ range .x }}").unwrap_err();
     assert_eq!(e.to_string(), "template: in.tpl:3: unexpected EOF");
     let e = Template::parse("in.tpl", "{{ nosuchfn 1 }}").unwrap_err();
-    assert_eq!(e.to_string(), "template: in.tpl:1: function \"nosuchfn\" not defined");
+    assert_eq!(
+        e.to_string(),
+        "template: in.tpl:1: function \"nosuchfn\" not defined"
+    );
     let e = Template::parse("in.tpl", "x\n{{ secret \"a\" }}").unwrap_err();
-    assert!(e.to_string().starts_with("template: in.tpl:2: function \"secret\" not defined"));
+    assert!(e
+        .to_string()
+        .starts_with("template: in.tpl:2: function \"secret\" not defined"));
     assert!(err("{{ end }}").contains("unexpected {{end}}"));
     assert!(err("{{ \"unterminated }}").contains("unterminated quoted string"));
     assert!(err("{{ 1 ").contains("unclosed action"));

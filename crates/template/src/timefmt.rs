@@ -58,9 +58,40 @@ pub(crate) fn format(unix: i64, layout: &str) -> String {
 
     // Longest tokens first where one is a prefix of another.
     let tokens: &[&str] = &[
-        "January", "Jan", "Monday", "Mon", "MST", "2006", "_2006", "__2", "002", "06", "01",
-        "02", "03", "04", "05", "15", "_2", "1", "2", "3", "4", "5", "PM", "pm", "-07:00:00",
-        "-070000", "-07:00", "-0700", "-07", "Z07:00:00", "Z070000", "Z07:00", "Z0700", "Z07",
+        "January",
+        "Jan",
+        "Monday",
+        "Mon",
+        "MST",
+        "2006",
+        "_2006",
+        "__2",
+        "002",
+        "06",
+        "01",
+        "02",
+        "03",
+        "04",
+        "05",
+        "15",
+        "_2",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "PM",
+        "pm",
+        "-07:00:00",
+        "-070000",
+        "-07:00",
+        "-0700",
+        "-07",
+        "Z07:00:00",
+        "Z070000",
+        "Z07:00",
+        "Z0700",
+        "Z07",
     ];
     let mut out = String::new();
     let mut rest = layout;
@@ -131,12 +162,21 @@ mod tests {
 
     #[test]
     fn formats_go_reference_layouts() {
-        assert_eq!(format(0, "2006-01-02T15:04:05Z07:00"), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format(0, "2006-01-02T15:04:05Z07:00"),
+            "1970-01-01T00:00:00Z"
+        );
         assert_eq!(format(0, "2006-01-02"), "1970-01-01");
         // 2021-03-04T05:06:07Z, a Thursday.
         let t = 1_614_834_367;
-        assert_eq!(format(t, "2006-01-02T15:04:05Z07:00"), "2021-03-04T05:06:07Z");
-        assert_eq!(format(t, "Mon Jan _2 3:04PM 2006 MST"), "Thu Mar  4 5:06AM 2021 UTC");
+        assert_eq!(
+            format(t, "2006-01-02T15:04:05Z07:00"),
+            "2021-03-04T05:06:07Z"
+        );
+        assert_eq!(
+            format(t, "Mon Jan _2 3:04PM 2006 MST"),
+            "Thu Mar  4 5:06AM 2021 UTC"
+        );
         assert_eq!(format(t, "15:04:05.000 -0700"), "05:06:07.000 +0000");
     }
 }

@@ -8,7 +8,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use crate::format::format_float_g;
 
@@ -28,11 +27,11 @@ pub enum Value {
     /// A Go `string`.
     String(String),
     /// A Go slice.
-    List(Arc<Vec<Value>>),
+    List(Rc<Vec<Value>>),
     /// A Go map with string keys.
-    Map(Arc<Map>),
+    Map(Rc<Map>),
     /// A Go struct (or pointer to one) with named fields.
-    Record(Arc<Record>),
+    Record(Rc<Record>),
     /// consul-template's per-render scratchpad (`scratch.Get`, `scratch.Set`, ...).
     Scratch(Rc<RefCell<BTreeMap<String, Value>>>),
 }
@@ -72,12 +71,12 @@ impl Value {
 
     /// A list value.
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Arc::new(items))
+        Value::List(Rc::new(items))
     }
 
     /// A `map[string]interface{}` (missing keys yield `<nil>`).
     pub fn map(entries: BTreeMap<String, Value>) -> Value {
-        Value::Map(Arc::new(Map {
+        Value::Map(Rc::new(Map {
             entries,
             zero: Value::Nil,
         }))
@@ -85,7 +84,7 @@ impl Value {
 
     /// A `map[string]string` (missing keys yield "").
     pub fn string_map<'a>(entries: impl IntoIterator<Item = (&'a String, &'a String)>) -> Value {
-        Value::Map(Arc::new(Map {
+        Value::Map(Rc::new(Map {
             entries: entries
                 .into_iter()
                 .map(|(k, v)| (k.clone(), Value::str(v.clone())))
@@ -96,7 +95,7 @@ impl Value {
 
     /// A record value.
     pub fn record(type_name: &'static str, fields: Vec<(&'static str, Value)>) -> Value {
-        Value::Record(Arc::new(Record { type_name, fields }))
+        Value::Record(Rc::new(Record { type_name, fields }))
     }
 
     /// Go's truth: false, 0, "", nil and empty collections are false.

@@ -30,7 +30,10 @@ fn section<'a>(text: &'a str, name: &str) -> &'a str {
 fn parse_case(name: &str, text: &str) -> Case {
     let mut world = World::default();
     let mut now = None;
-    for line in section(text, "data").lines().filter(|l| !l.trim().is_empty()) {
+    for line in section(text, "data")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
         let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
         match kind {
             "kv" => {
@@ -86,7 +89,11 @@ fn documented_examples_render_as_documented() {
     assert!(paths.len() >= 20, "the corpus has {} cases", paths.len());
     let mut failures = Vec::new();
     for p in &paths {
-        let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+        let name = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("?")
+            .to_string();
         let text = std::fs::read_to_string(p).expect("read case");
         let mut case = parse_case(&name, &text);
         let tpl = match Template::parse(&case.name, &case.template) {

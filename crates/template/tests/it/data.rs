@@ -24,7 +24,14 @@ fn render_err(text: &str, world: &mut World) -> TemplateError {
 
 fn web() -> World {
     World::default()
-        .instance("web", "web02", "10.2.6.61", 2904, &["v2", "release"], "passing")
+        .instance(
+            "web",
+            "web02",
+            "10.2.6.61",
+            2904,
+            &["v2", "release"],
+            "passing",
+        )
         .instance("web", "web01", "10.5.2.45", 2492, &["release"], "passing")
         .instance("web", "web03", "10.9.9.9", 80, &[], "critical")
         .instance("web", "web04", "10.9.9.10", 81, &["release"], "warning")
@@ -134,7 +141,10 @@ fn an_instance_going_critical_disappears_from_the_upstream_list() {
 
 #[test]
 fn service_tag_form_asks_for_the_tag_and_by_tag_groups_instances() {
-    let r = render("{{ range service \"v2.web\" }}{{ .Node }}{{ end }}", &mut web());
+    let r = render(
+        "{{ range service \"v2.web\" }}{{ .Node }}{{ end }}",
+        &mut web(),
+    );
     assert_eq!(r.output, "web02");
     assert!(matches!(&r.dependencies[0], Dependency::Service { tag: Some(t), .. } if t == "v2"));
     let r = render(
@@ -147,7 +157,10 @@ fn service_tag_form_asks_for_the_tag_and_by_tag_groups_instances() {
 #[test]
 fn services_lists_names_with_sorted_tags() {
     let w = &mut web().instance("db", "db1", "10.0.0.1", 5432, &["primary"], "passing");
-    let r = render("{{ range services }}{{ .Name }}: {{ .Tags | join \",\" }}\n{{ end }}", w);
+    let r = render(
+        "{{ range services }}{{ .Name }}: {{ .Tags | join \",\" }}\n{{ end }}",
+        w,
+    );
     assert_eq!(r.output, "db: primary\nweb: release,v2\n");
 }
 
@@ -158,9 +171,15 @@ fn ls_lists_top_level_keys_and_tree_lists_all_keys() {
         .key("cfg/folder/", "")
         .key("cfg/folder/b", "2")
         .key("cfg/z", "3");
-    let r = render("{{ range ls \"cfg\" }}{{ .Key }}={{ .Value }} {{ end }}", &mut w);
+    let r = render(
+        "{{ range ls \"cfg\" }}{{ .Key }}={{ .Value }} {{ end }}",
+        &mut w,
+    );
     assert_eq!(r.output, "a=1 z=3 ");
-    let r = render("{{ range tree \"cfg/\" }}{{ .Key }}={{ .Value }}@{{ .Path }} {{ end }}", &mut w);
+    let r = render(
+        "{{ range tree \"cfg/\" }}{{ .Key }}={{ .Value }}@{{ .Path }} {{ end }}",
+        &mut w,
+    );
     assert_eq!(r.output, "a=1@cfg/a folder/b=2@cfg/folder/b z=3@cfg/z ");
     assert_eq!(r.dependencies, vec![parse_key_list("cfg/").unwrap()]);
 }
@@ -187,7 +206,10 @@ fn node_without_a_name_is_the_agents_node() {
         &mut w,
     );
     assert_eq!(r.output, "n2 10.0.0.2 web:80");
-    assert!(matches!(&r.dependencies[0], Dependency::Node { name: None, .. }));
+    assert!(matches!(
+        &r.dependencies[0],
+        Dependency::Node { name: None, .. }
+    ));
 }
 
 #[test]
@@ -201,7 +223,9 @@ fn env_reads_through_the_source_with_defaults() {
     );
     assert_eq!(r.output, "abc [] 12345 [] d");
     let e = render_err("{{ mustEnv \"EMPTY\" }}", &mut w);
-    assert!(e.to_string().ends_with("error calling mustEnv: required environment variable EMPTY is empty"));
+    assert!(e
+        .to_string()
+        .ends_with("error calling mustEnv: required environment variable EMPTY is empty"));
 }
 
 #[test]
@@ -234,7 +258,11 @@ fn parse_json_of_a_key_reads_nested_values() {
 
 #[test]
 fn error_on_missing_key_fails_on_a_missing_map_key() {
-    let t = Template::parse("t", "{{ range service \"web\" }}{{ .ServiceMeta.version }}{{ end }}").unwrap();
+    let t = Template::parse(
+        "t",
+        "{{ range service \"web\" }}{{ .ServiceMeta.version }}{{ end }}",
+    )
+    .unwrap();
     let r = t.render(&mut web(), &RenderOptions::default()).unwrap();
     assert_eq!(r.output, "");
     let e = t
@@ -246,5 +274,9 @@ fn error_on_missing_key_fails_on_a_missing_map_key() {
             },
         )
         .unwrap_err();
-    assert!(e.to_string().contains("map has no entry for key \"version\""), "{e}");
+    assert!(
+        e.to_string()
+            .contains("map has no entry for key \"version\""),
+        "{e}"
+    );
 }

@@ -61,12 +61,19 @@ impl World {
     }
 
     pub fn node(mut self, dc: &str, name: &str, address: &str) -> Self {
-        self.nodes.entry(dc.to_string()).or_default().push(NodeInfo {
-            node: name.to_string(),
-            address: address.to_string(),
-            datacenter: if dc.is_empty() { "dc1".into() } else { dc.to_string() },
-            ..NodeInfo::default()
-        });
+        self.nodes
+            .entry(dc.to_string())
+            .or_default()
+            .push(NodeInfo {
+                node: name.to_string(),
+                address: address.to_string(),
+                datacenter: if dc.is_empty() {
+                    "dc1".into()
+                } else {
+                    dc.to_string()
+                },
+                ..NodeInfo::default()
+            });
         self
     }
 }
@@ -118,20 +125,22 @@ impl Source for World {
                     .get(&dc)
                     .and_then(|ns| ns.iter().find(|n| n.node == name))
                     .cloned();
-                Data::Node(node.map(|node| CatalogNode {
-                    services: self
-                        .services
-                        .iter()
-                        .filter(|e| e.node == node.node)
-                        .map(|e| NodeService {
-                            id: e.service_id.clone(),
-                            service: e.service_name.clone(),
-                            tags: e.service_tags.clone(),
-                            port: e.service_port,
-                            ..NodeService::default()
-                        })
-                        .collect(),
-                    node,
+                Data::Node(node.map(|node| {
+                    CatalogNode {
+                        services: self
+                            .services
+                            .iter()
+                            .filter(|e| e.node == node.node)
+                            .map(|e| NodeService {
+                                id: e.service_id.clone(),
+                                service: e.service_name.clone(),
+                                tags: e.service_tags.clone(),
+                                port: e.service_port,
+                                ..NodeService::default()
+                            })
+                            .collect(),
+                        node,
+                    }
                 }))
             }
             Dependency::Nodes { dc, .. } => Data::Nodes(
@@ -143,7 +152,11 @@ impl Source for World {
             Dependency::Env(name) => Data::Env(self.env.get(name).cloned()),
             Dependency::File(path) => match self.files.get(path) {
                 Some(s) => Data::File(s.clone()),
-                None => return Err(SourceError(format!("open {path}: no such file or directory"))),
+                None => {
+                    return Err(SourceError(format!(
+                        "open {path}: no such file or directory"
+                    )))
+                }
             },
         };
         Ok(Lookup::Ready(data))
