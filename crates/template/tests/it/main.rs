@@ -1,0 +1,7 @@
+//! praetor-template's integration tests: the documented-examples corpus,
+//! data functions through a fake Consul, and property tests.
+
+mod corpus;
+mod data;
+mod props;
+mod world;
