@@ -80,6 +80,8 @@ enum Command {
     Debug(cmd::debug::DebugArgs),
     /// Runs a command with KV prefixes as its environment; restarts it on changes.
     Envconsul(cmd::envconsul::EnvConsulArgs),
+    /// Renders templates from the KV store and the catalog; renders them again on changes.
+    Template(cmd::template::TemplateArgs),
 }
 
 fn main() {
@@ -157,6 +159,7 @@ fn main() {
                         Command::Monitor(a) => cmd::monitor::run(a).await,
                         Command::Debug(a) => cmd::debug::run(a).await,
                         Command::Envconsul(a) => cmd::envconsul::run(a).await,
+                        Command::Template(a) => cmd::template::run(a).await,
                         Command::Agent(_)
                         | Command::Version
                         | Command::Tls(_)

@@ -9,9 +9,11 @@
 
 pub mod child;
 pub mod command;
+pub mod consul;
 pub mod env;
 pub mod envconsul;
 pub mod output;
 pub mod quiesce;
+pub mod runner;
 pub mod spec;
 pub mod watch;

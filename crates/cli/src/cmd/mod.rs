@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod operator;
 pub mod snapshot;
 pub mod supervise;
+pub mod template;
 pub mod tls;
 pub mod token;
 pub mod validate;

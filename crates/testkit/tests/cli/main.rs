@@ -13,6 +13,7 @@ mod kv;
 mod logs;
 mod operate;
 mod operator;
+mod template;
 mod tls;
 mod watch;
 
