@@ -53,12 +53,7 @@ pub(crate) struct Exec<'a> {
 }
 
 fn context(s: String) -> String {
-    if s.chars().count() > 20 {
-        let head: String = s.chars().take(20).collect();
-        format!("{head}...")
-    } else {
-        s
-    }
+    s
 }
 
 /// A function argument: Go turns an invalid value into a nil interface.
@@ -362,7 +357,12 @@ impl<'a> Exec<'a> {
         for cmd in &pipe.cmds {
             val = Some(self.eval_command(dot, cmd, val)?);
         }
-        let v = val.unwrap_or(Value::NoValue);
+        // Go digs a nil interface out to an invalid value: it prints as
+        // "<no value>" (a missing key of parsed JSON, scratch.Get of nothing).
+        let v = match val {
+            None | Some(Value::Nil) => Value::NoValue,
+            Some(v) => v,
+        };
         for name in &pipe.decl {
             if pipe.is_assign {
                 self.set_var(name, v.clone(), pipe)?;
@@ -377,8 +377,8 @@ impl<'a> Exec<'a> {
     fn not_a_function(&self, cmd: &Command, fin: &Option<Value>) -> R<()> {
         if cmd.args.len() > 1 || fin.is_some() {
             return self.fail(
-                cmd.pos,
-                cmd,
+                cmd.args[0].pos(),
+                &cmd.args[0],
                 format!("can't give argument to non-function {}", cmd.args[0]),
             );
         }
@@ -428,8 +428,7 @@ impl<'a> Exec<'a> {
                     && text.contains(['.', 'e', 'p']);
                 match (floaty, n.int, n.float) {
                     (false, Some(i), _) => Value::Int(i),
-                    (_, _, Some(f)) => Value::Float(f),
-                    (_, Some(i), None) => Value::Int(i),
+                    (true, _, Some(f)) => Value::Float(f),
                     _ => return self.fail(*pos, &n.text, format!("{} overflows int", n.text)),
                 }
             }
@@ -481,7 +480,7 @@ impl<'a> Exec<'a> {
                     let v = self.eval_arg(dot, a)?;
                     args.push(arg_value(v));
                 }
-                args.extend(fin);
+                args.extend(fin.map(arg_value));
                 let s = s.clone();
                 return funcs::scratch_method(&s, &idents[n - 1], args)
                     .or_else(|e| self.fail(cmd.pos, cmd, e.message(&idents[n - 1])));
@@ -594,7 +593,7 @@ impl<'a> Exec<'a> {
             args.push(arg_value(v));
         }
         if let Some(f) = fin {
-            args.push(f);
+            args.push(arg_value(f));
         }
         let r = match name {
             "scratch" => {
@@ -619,7 +618,12 @@ impl<'a> Exec<'a> {
                 if args.len() > 2 {
                     return self.fail(cmd.pos, cmd, format!("error calling executeTemplate: executeTemplate: wrong number of arguments, expected 1 or 2, but got {}", args.len()));
                 }
-                let d = args.get(1).cloned().unwrap_or(Value::Nil);
+                // A missing or nil context is Go's invalid value, as
+                // consul-template passes `nil` to ExecuteTemplate.
+                let d = match args.get(1) {
+                    None | Some(Value::Nil) => Value::NoValue,
+                    Some(v) => v.clone(),
+                };
                 return self.execute_template(&tname, d, cmd);
             }
             _ => match crate::data::call(self, name, &args) {

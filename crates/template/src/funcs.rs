@@ -293,11 +293,19 @@ fn slice(args: &[Value]) -> CResult {
             )))
         }
     } as i64;
+    for x in &idx {
+        if *x < 0 || *x > len {
+            return Err(CallErr::Fail(format!("index out of range: {x}")));
+        }
+    }
     let i = idx.first().copied().unwrap_or(0);
     let j = idx.get(1).copied().unwrap_or(len);
     let k = idx.get(2).copied().unwrap_or(len);
-    if i < 0 || j < i || k < j || k > len {
-        return Err(CallErr::Fail(format!("index out of range: {}", i.max(j))));
+    if i > j {
+        return Err(CallErr::Fail(format!("invalid slice index: {i} > {j}")));
+    }
+    if j > k {
+        return Err(CallErr::Fail(format!("invalid slice index: {j} > {k}")));
     }
     Ok(match &args[0] {
         Value::String(s) => match s.get(i as usize..j as usize) {
@@ -378,8 +386,9 @@ pub(crate) fn js_escape(s: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if c.is_ascii() || crate::format::go_is_print(c) => out.push(c),
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
         }
     }
     out

@@ -119,7 +119,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_template_bytes: 1 << 20,
-            max_depth: 64,
+            max_depth: 200,
             max_iterations: 1_000_000,
             max_output_bytes: 16 << 20,
         }
@@ -306,7 +306,7 @@ impl Template {
         opts: &RenderOptions,
     ) -> Result<Rendered, TemplateError> {
         let mut x = exec::Exec::new(&self.trees, source, opts, &self.limits, &self.name);
-        match x.run(&self.name, Value::Nil) {
+        match x.run(&self.name, Value::NoValue) {
             Ok(()) => Ok(Rendered {
                 output: std::mem::take(&mut x.out),
                 dependencies: std::mem::take(&mut x.used),
