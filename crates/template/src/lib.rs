@@ -29,6 +29,17 @@
 //! parser and executor, with its own tests and a corpus of consul-template's
 //! documented examples (`tests/corpus/`).
 //!
+//! # Driving it (what `praetor template` does)
+//!
+//! 1. [`Template::parse_with`] once per template (delimiters from the config).
+//! 2. [`Template::render`] with a [`Source`] that answers from a cache of
+//!    fetched data and says [`Lookup::Pending`] for anything not fetched yet.
+//! 3. For each of [`Rendered::dependencies`]: fetch
+//!    [`Dependency::consul_api_path`] (as a blocking query), turn the body
+//!    into [`Data`] with [`Data::from_consul_json`], store it in the cache;
+//!    on any change, render again.
+//! 4. Write [`Rendered::output`] only when [`Rendered::is_complete`].
+//!
 //! # Rendering model
 //!
 //! As consul-template does, a render runs the whole template: a data
@@ -72,6 +83,7 @@
 //! Go's complex numbers, unsigned integers as a type of their own, and
 //! method calls other than the scratchpad's are not modelled.
 
+mod consul_json;
 mod data;
 mod dependency;
 mod encode;

@@ -2,8 +2,8 @@
 //! literal text renders as itself.
 
 use praetor_template::{Limits, ParseOptions, RenderOptions, Template};
-use proptest::strategy::BoxedStrategy;
 use proptest::prelude::*;
+use proptest::strategy::BoxedStrategy;
 
 use crate::world::World;
 
@@ -105,9 +105,27 @@ fn small_limits() -> ParseOptions {
 /// Operands and commands that parse, so generated templates reach the executor.
 fn operand() -> BoxedStrategy<String> {
     proptest::sample::select(vec![
-        ".", "$", "$x", ".Foo", ".Key", "1", "0", "-3", "2.5", "\"s\"", "\"a,b\"", "`{\"a\":[1]}`",
-        "true", "nil", "(ls \"k\")", "(service \"web\")", "(loop 3)", "(split \",\" \"a,b\")",
-        "(parseJSON `{\"a\":{\"b\":2}}`)", "(key \"k\")", "(scratch.Get \"a\")",
+        ".",
+        "$",
+        "$x",
+        ".Foo",
+        ".Key",
+        "1",
+        "0",
+        "-3",
+        "2.5",
+        "\"s\"",
+        "\"a,b\"",
+        "`{\"a\":[1]}`",
+        "true",
+        "nil",
+        "(ls \"k\")",
+        "(service \"web\")",
+        "(loop 3)",
+        "(split \",\" \"a,b\")",
+        "(parseJSON `{\"a\":{\"b\":2}}`)",
+        "(key \"k\")",
+        "(scratch.Get \"a\")",
     ])
     .prop_map(str::to_string)
     .boxed()
@@ -115,10 +133,38 @@ fn operand() -> BoxedStrategy<String> {
 
 fn command() -> BoxedStrategy<String> {
     let func = proptest::sample::select(vec![
-        "print", "printf \"%v %d %s\"", "len", "index", "eq", "lt", "and", "or", "not", "toJSON",
-        "toYAML", "split \",\"", "join \",\"", "add", "subtract 1", "divide", "modulo", "byTag",
-        "explode", "byKey", "html", "js", "urlquery", "keyOrDefault \"k\"", "toUpper", "slice",
-        "contains \"a\"", "in", "parseInt", "base64Decode", "regexMatch \"a+\"", "scratch.Set \"a\"",
+        "print",
+        "printf \"%v %d %s\"",
+        "len",
+        "index",
+        "eq",
+        "lt",
+        "and",
+        "or",
+        "not",
+        "toJSON",
+        "toYAML",
+        "split \",\"",
+        "join \",\"",
+        "add",
+        "subtract 1",
+        "divide",
+        "modulo",
+        "byTag",
+        "explode",
+        "byKey",
+        "html",
+        "js",
+        "urlquery",
+        "keyOrDefault \"k\"",
+        "toUpper",
+        "slice",
+        "contains \"a\"",
+        "in",
+        "parseInt",
+        "base64Decode",
+        "regexMatch \"a+\"",
+        "scratch.Set \"a\"",
     ]);
     (func, proptest::collection::vec(operand(), 0..3))
         .prop_map(|(f, args)| format!("{f} {}", args.join(" ")))
@@ -232,11 +278,19 @@ fn the_deepest_allowed_nesting_renders_within_a_test_threads_stack() {
     // depth limit of 200, run in the default 2 MiB test thread.
     let parens = format!("{{{{ {}1{} }}}}", "(".repeat(190), ")".repeat(190));
     let t = Template::parse("p", &parens).unwrap();
-    let r = t.render(&mut World::default(), &RenderOptions::default()).unwrap();
+    let r = t
+        .render(&mut World::default(), &RenderOptions::default())
+        .unwrap();
     assert_eq!(r.output, "1");
-    let ifs = format!("{}x{}", "{{ if true }}".repeat(190), "{{ end }}".repeat(190));
+    let ifs = format!(
+        "{}x{}",
+        "{{ if true }}".repeat(190),
+        "{{ end }}".repeat(190)
+    );
     let t = Template::parse("i", &ifs).unwrap();
-    let r = t.render(&mut World::default(), &RenderOptions::default()).unwrap();
+    let r = t
+        .render(&mut World::default(), &RenderOptions::default())
+        .unwrap();
     assert_eq!(r.output, "x");
     // Recursion through a defined template stops at the limit with an error.
     let rec = "{{ define \"r\" }}{{ if . }}{{ template \"r\" (print . \"x\") }}{{ end }}{{ end }}{{ template \"r\" \"x\" }}";
@@ -244,7 +298,11 @@ fn the_deepest_allowed_nesting_renders_within_a_test_threads_stack() {
         .unwrap()
         .render(&mut World::default(), &RenderOptions::default())
         .unwrap_err();
-    assert!(e.to_string().contains("exceeded maximum template depth (200)"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("exceeded maximum template depth (200)"),
+        "{e}"
+    );
 }
 
 #[test]
