@@ -44,6 +44,7 @@ pub(crate) struct Exec<'a> {
     pub out: String,
     pub depth: usize,
     pub iterations: u64,
+    pub work: u64,
     pub template: String,
     pub used: Vec<Dependency>,
     used_set: HashSet<Dependency>,
@@ -81,6 +82,7 @@ impl<'a> Exec<'a> {
             out: String::new(),
             depth: 0,
             iterations: 0,
+            work: 0,
             template: template.to_string(),
             used: Vec::new(),
             used_set: HashSet::new(),
@@ -133,7 +135,7 @@ impl<'a> Exec<'a> {
             );
         }
         self.out.push_str(s);
-        Ok(())
+        self.charge(s.len() as u64 + 1, pos, ctx)
     }
 
     fn enter(&mut self, pos: usize, ctx: &dyn ToString) -> R<()> {
@@ -244,6 +246,7 @@ impl<'a> Exec<'a> {
             if self.iterations > self.limits.max_iterations {
                 return self.too_many_iterations(c);
             }
+            self.charge(1, c.pipe.pos, &c.pipe)?;
             let decl = &c.pipe.decl;
             if c.pipe.is_assign {
                 match decl.len() {
@@ -482,8 +485,11 @@ impl<'a> Exec<'a> {
                 }
                 args.extend(fin.map(arg_value));
                 let s = s.clone();
-                return funcs::scratch_method(&s, &idents[n - 1], args)
-                    .or_else(|e| self.fail(cmd.pos, cmd, e.message(&idents[n - 1])));
+                let extra = std::cell::Cell::new(0);
+                let r = funcs::scratch_method(&s, &idents[n - 1], args, &extra)
+                    .or_else(|e| self.fail(cmd.pos, cmd, e.message(&idents[n - 1])))?;
+                self.charge(extra.get() + 1, cmd.pos, cmd)?;
+                return Ok(r);
             }
         }
         self.eval_field(dot, &idents[n - 1], node, Some((cmd, has_args)), r)
@@ -546,7 +552,8 @@ impl<'a> Exec<'a> {
             }
             Value::Scratch(s) => {
                 let s = s.clone();
-                funcs::scratch_method(&s, name, Vec::new())
+                let extra = std::cell::Cell::new(0);
+                funcs::scratch_method(&s, name, Vec::new(), &extra)
                     .or_else(|e| self.fail(node.pos(), node, e.message(name)))
             }
             other => self.fail(
@@ -631,6 +638,25 @@ impl<'a> Exec<'a> {
                 None => funcs::call(name, &args, self.opts, self.limits),
             },
         };
-        r.or_else(|e| self.fail(cmd.pos, cmd, e.message(name)))
+        let v = r.or_else(|e| self.fail(cmd.pos, cmd, e.message(name)))?;
+        self.charge(funcs::cost(name, &args, &v), cmd.pos, cmd)?;
+        Ok(v)
+    }
+
+    /// Counts work against the render's budget, so no template runs for
+    /// long (quadratic string building, scans of large lists in loops).
+    fn charge(&mut self, units: u64, pos: usize, ctx: &dyn ToString) -> R<()> {
+        self.work = self.work.saturating_add(units);
+        if self.work > self.limits.max_work {
+            return self.fail(
+                pos,
+                ctx.to_string(),
+                format!(
+                    "the render exceeds its work limit of {}",
+                    self.limits.max_work
+                ),
+            );
+        }
+        Ok(())
     }
 }

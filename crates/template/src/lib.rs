@@ -125,6 +125,11 @@ pub struct Limits {
     pub max_iterations: u64,
     /// Largest output, and largest string any function may produce, in bytes.
     pub max_output_bytes: usize,
+    /// Work budget of one render: every function call is charged what it
+    /// returns plus what it scans (a byte of a string one unit, an element
+    /// of a collection 32), every byte written one. Bounds the time any
+    /// template can take (a fraction of a second at the default).
+    pub max_work: u64,
 }
 
 impl Default for Limits {
@@ -134,6 +139,7 @@ impl Default for Limits {
             max_depth: 200,
             max_iterations: 1_000_000,
             max_output_bytes: 16 << 20,
+            max_work: 1 << 28,
         }
     }
 }

@@ -312,3 +312,63 @@ fn templates_are_shareable_across_threads() {
     assert_send_sync::<praetor_template::Rendered>();
     assert_send_sync::<praetor_template::TemplateError>();
 }
+
+#[test]
+fn values_cannot_nest_deep_enough_to_overflow_the_stack() {
+    let opts = RenderOptions::default();
+    let nest = "{{ range loop 5000 }}{{ scratch.MapSet \"m\" \"k\" (scratch.Get \"m\") }}{{ end }}{{ scratch.Get \"m\" }}";
+    let e = Template::parse("n", nest)
+        .unwrap()
+        .render(&mut World::default(), &opts)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("nests deeper than 100 levels"),
+        "{e}"
+    );
+    let deep_key = format!("{}x", "a/".repeat(5000));
+    let mut w = World::default().key(&deep_key, "1");
+    let e = Template::parse("x", "{{ tree \"a\" | explode | toJSON }}")
+        .unwrap()
+        .render(&mut w, &opts)
+        .unwrap_err();
+    assert!(e.to_string().contains("more than 100 levels"), "{e}");
+    let deep_json = format!(
+        "{{{{ parseJSON `{}1{}` }}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let e = Template::parse("j", &deep_json)
+        .unwrap()
+        .render(&mut World::default(), &opts)
+        .unwrap_err();
+    assert!(e.to_string().contains("recursion limit"), "{e}");
+}
+
+#[test]
+fn the_work_budget_stops_quadratic_templates_quickly() {
+    let opts = RenderOptions::default();
+    let started = std::time::Instant::now();
+    // Each step copies the growing string: ~n²/2 bytes for n steps.
+    let grow = "{{ $x := \"\" }}{{ range loop 1000000 }}{{ $x = print $x \"ab\" }}{{ end }}";
+    let e = Template::parse("g", grow)
+        .unwrap()
+        .render(&mut World::default(), &opts)
+        .unwrap_err();
+    assert!(e.to_string().contains("work limit"), "{e}");
+    // A scan of a long list inside a long loop.
+    let scan = "{{ $l := loop 100000 }}{{ range $l }}{{ if in $l 99999 }}{{ end }}{{ end }}";
+    let e = Template::parse("s", scan)
+        .unwrap()
+        .render(&mut World::default(), &opts)
+        .unwrap_err();
+    assert!(e.to_string().contains("work limit"), "{e}");
+    // Filling the scratchpad while holding a copy of it.
+    let cow = "{{ range loop 100000 }}{{ $m := scratch.Get \"m\" }}{{ scratch.MapSet \"m\" (print .) . }}{{ end }}";
+    let e = Template::parse("c", cow)
+        .unwrap()
+        .render(&mut World::default(), &opts)
+        .unwrap_err();
+    assert!(e.to_string().contains("work limit"), "{e}");
+    // Bounded, not timed: this only reports how long the three took.
+    eprintln!("three runaway templates stopped in {:?}", started.elapsed());
+}
