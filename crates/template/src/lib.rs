@@ -22,8 +22,11 @@
 //! - its lexer runs on a spawned OS thread per parse, feeding a channel;
 //! - it has no bounds on template size, nesting, iterations or output, so
 //!   hostile templates are not contained;
-//! - maps are `HashMap`s, while Go ranges over maps in key order, which
-//!   consul-template output depends on (`byTag`, `byKey`, `explode`).
+//! - `range` over a map walks a `HashMap` in hash order (its own tests sort
+//!   the output's characters to pass), while Go ranges in key order, which
+//!   consul-template output depends on (`byTag`, `byKey`, `explode`);
+//! - `range … else` runs the `else` list even after iterating
+//!   (`walk_range` in 0.7.1's `exec.rs`).
 //!
 //! So the engine is written here, following Go's `text/template` lexer,
 //! parser and executor, with its own tests and a corpus of consul-template's
