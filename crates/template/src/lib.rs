@@ -86,6 +86,8 @@
 //! Go's complex numbers, unsigned integers as a type of their own, and
 //! method calls other than the scratchpad's are not modelled.
 
+#![warn(missing_docs)]
+
 mod consul_json;
 mod data;
 mod dependency;
