@@ -116,6 +116,7 @@ impl Dependency {
                 q.scope(scope);
                 q.finish("/v1/catalog/nodes".into())
             }
+            Dependency::Datacenters { .. } => "/v1/catalog/datacenters".into(),
             Dependency::Env(_) | Dependency::File(_) => return None,
         })
     }
@@ -344,6 +345,16 @@ impl Data {
                 Some(_) => return Err(bad(dep, "expected a JSON object")),
             },
             Dependency::Nodes { .. } => Data::Nodes(array(body)?.iter().map(node_info).collect()),
+            Dependency::Datacenters { .. } => Data::Datacenters(
+                array(body)?
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| bad(dep, "expected an array of strings"))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
             Dependency::Env(_) | Dependency::File(_) => {
                 return Err(SourceError(format!("{dep} is not Consul data")))
             }

@@ -64,8 +64,8 @@
 //! `not`, `len`, `index`, `slice`, `print`, `printf`, `println`, `html`, `js`,
 //! `urlquery`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`).
 //!
-//! consul-template functions: the data functions above plus `mustEnv` and
-//! `envOrDefault`; `scratch` (`Key`, `Get`, `Set`, `SetX`, `MapSet`,
+//! consul-template functions: the data functions above plus `datacenters`,
+//! `mustEnv` and `envOrDefault`; `scratch` (`Key`, `Get`, `Set`, `SetX`, `MapSet`,
 //! `MapSetX`, `MapValues`); `executeTemplate`; `base64Encode`/`Decode` (and
 //! URL forms), `byKey`, `byTag`, `byMeta`, `contains`, `containsAll`,
 //! `containsAny`, `containsNone`, `containsNotAll`, `explode`, `explodeMap`,
@@ -79,8 +79,7 @@
 //!
 //! Not supported (a template using them fails to parse, naming the
 //! function): Vault, Nomad and Connect functions (`secret`, `secrets`,
-//! `pkiCert`, `caLeaf`, `caRoots`, `connect`, `nomad*`), `datacenters`,
-//! `partitions`, `peerings`, `exportedServices`, `importedServices`,
+//! `pkiCert`, `caLeaf`, `caRoots`, `connect`, `nomad*`), `partitions`, `peerings`, `exportedServices`, `importedServices`,
 //! `plugin`, `sockaddr`, `writeToFile`, `toTOML`, `parseYAML`, `sha256Hex`,
 //! `md5sum`, `hmacSHA256Hex`, `byPort`, `mergeMap*`, `spew_*` and `sprig_*`.
 //! Go's complex numbers, unsigned integers as a type of their own, and
@@ -210,7 +209,6 @@ const UNSUPPORTED: &[&str] = &[
     "caLeaf",
     "caRoots",
     "connect",
-    "datacenters",
     "partitions",
     "peerings",
     "exportedServices",
