@@ -25,6 +25,7 @@ pub(crate) const NAMES: &[&str] = &[
     "services",
     "node",
     "nodes",
+    "datacenters",
     "env",
     "mustEnv",
     "envOrDefault",
@@ -79,6 +80,7 @@ pub(crate) fn call(x: &mut Exec<'_>, name: &str, args: &[Value]) -> Option<CResu
         "services" => services(x, args),
         "node" => node(x, args),
         "nodes" => nodes(x, args),
+        "datacenters" => datacenters(x, args),
         "env" | "mustEnv" | "envOrDefault" => env(x, name, args),
         "file" => file(x, args),
         _ => return None,
@@ -243,6 +245,36 @@ fn nodes(x: &mut Exec<'_>, args: &[Value]) -> CResult {
                 list.sort_by(|a, b| a.node.cmp(&b.node));
             }
             Ok(Value::list(list.iter().map(source::node_info).collect()))
+        }
+        Some(_) => Err(wrong_kind(&d)),
+        None => Ok(Value::list(Vec::new())),
+    }
+}
+
+fn datacenters(x: &mut Exec<'_>, args: &[Value]) -> CResult {
+    let ignore_inaccessible = match args {
+        [] => false,
+        [Value::Bool(b)] => *b,
+        [other] => {
+            return Err(CallErr::Plain(format!(
+                "wrong type for value; expected bool; got {}",
+                other.type_name()
+            )))
+        }
+        _ => {
+            return Err(CallErr::Fail(format!(
+                "datacenters: wrong number of arguments, expected 0 or 1, but got {}",
+                args.len()
+            )))
+        }
+    };
+    let d = Dependency::Datacenters {
+        ignore_inaccessible,
+    };
+    match fetch(x, &d)? {
+        Some(Data::Datacenters(mut dcs)) => {
+            dcs.sort();
+            Ok(Value::list(dcs.into_iter().map(Value::String).collect()))
         }
         Some(_) => Err(wrong_kind(&d)),
         None => Ok(Value::list(Vec::new())),

@@ -115,6 +115,12 @@ pub enum Dependency {
         /// `?ns=…&partition=…`.
         scope: Scope,
     },
+    /// Every known datacenter (`datacenters`): `GET /v1/catalog/datacenters`.
+    Datacenters {
+        /// `datacenters true`: leave out datacenters that cannot be reached
+        /// or have no leader (the caller checks each one).
+        ignore_inaccessible: bool,
+    },
     /// An environment variable (`env`).
     Env(String),
     /// A local file's contents (`file`).
@@ -365,6 +371,15 @@ impl fmt::Display for Dependency {
                     write!(f, "~{n}")?;
                 }
                 f.write_str(")")
+            }
+            Dependency::Datacenters {
+                ignore_inaccessible,
+            } => {
+                if *ignore_inaccessible {
+                    f.write_str("catalog.datacenters(ignore-inaccessible)")
+                } else {
+                    f.write_str("catalog.datacenters")
+                }
             }
             Dependency::Env(name) => write!(f, "env({name})"),
             Dependency::File(path) => write!(f, "file({path})"),

@@ -44,6 +44,7 @@ pub(crate) struct Exec<'a> {
     pub out: String,
     pub depth: usize,
     pub iterations: u64,
+    pub work: u64,
     pub template: String,
     pub used: Vec<Dependency>,
     used_set: HashSet<Dependency>,
@@ -53,12 +54,7 @@ pub(crate) struct Exec<'a> {
 }
 
 fn context(s: String) -> String {
-    if s.chars().count() > 20 {
-        let head: String = s.chars().take(20).collect();
-        format!("{head}...")
-    } else {
-        s
-    }
+    s
 }
 
 /// A function argument: Go turns an invalid value into a nil interface.
@@ -86,6 +82,7 @@ impl<'a> Exec<'a> {
             out: String::new(),
             depth: 0,
             iterations: 0,
+            work: 0,
             template: template.to_string(),
             used: Vec::new(),
             used_set: HashSet::new(),
@@ -138,7 +135,7 @@ impl<'a> Exec<'a> {
             );
         }
         self.out.push_str(s);
-        Ok(())
+        self.charge(s.len() as u64 + 1, pos, ctx)
     }
 
     fn enter(&mut self, pos: usize, ctx: &dyn ToString) -> R<()> {
@@ -249,6 +246,7 @@ impl<'a> Exec<'a> {
             if self.iterations > self.limits.max_iterations {
                 return self.too_many_iterations(c);
             }
+            self.charge(1, c.pipe.pos, &c.pipe)?;
             let decl = &c.pipe.decl;
             if c.pipe.is_assign {
                 match decl.len() {
@@ -362,7 +360,12 @@ impl<'a> Exec<'a> {
         for cmd in &pipe.cmds {
             val = Some(self.eval_command(dot, cmd, val)?);
         }
-        let v = val.unwrap_or(Value::NoValue);
+        // Go digs a nil interface out to an invalid value: it prints as
+        // "<no value>" (a missing key of parsed JSON, scratch.Get of nothing).
+        let v = match val {
+            None | Some(Value::Nil) => Value::NoValue,
+            Some(v) => v,
+        };
         for name in &pipe.decl {
             if pipe.is_assign {
                 self.set_var(name, v.clone(), pipe)?;
@@ -377,8 +380,8 @@ impl<'a> Exec<'a> {
     fn not_a_function(&self, cmd: &Command, fin: &Option<Value>) -> R<()> {
         if cmd.args.len() > 1 || fin.is_some() {
             return self.fail(
-                cmd.pos,
-                cmd,
+                cmd.args[0].pos(),
+                &cmd.args[0],
                 format!("can't give argument to non-function {}", cmd.args[0]),
             );
         }
@@ -428,8 +431,7 @@ impl<'a> Exec<'a> {
                     && text.contains(['.', 'e', 'p']);
                 match (floaty, n.int, n.float) {
                     (false, Some(i), _) => Value::Int(i),
-                    (_, _, Some(f)) => Value::Float(f),
-                    (_, Some(i), None) => Value::Int(i),
+                    (true, _, Some(f)) => Value::Float(f),
                     _ => return self.fail(*pos, &n.text, format!("{} overflows int", n.text)),
                 }
             }
@@ -481,10 +483,13 @@ impl<'a> Exec<'a> {
                     let v = self.eval_arg(dot, a)?;
                     args.push(arg_value(v));
                 }
-                args.extend(fin);
+                args.extend(fin.map(arg_value));
                 let s = s.clone();
-                return funcs::scratch_method(&s, &idents[n - 1], args)
-                    .or_else(|e| self.fail(cmd.pos, cmd, e.message(&idents[n - 1])));
+                let extra = std::cell::Cell::new(0);
+                let r = funcs::scratch_method(&s, &idents[n - 1], args, &extra)
+                    .or_else(|e| self.fail(cmd.pos, cmd, e.message(&idents[n - 1])))?;
+                self.charge(extra.get() + 1, cmd.pos, cmd)?;
+                return Ok(r);
             }
         }
         self.eval_field(dot, &idents[n - 1], node, Some((cmd, has_args)), r)
@@ -547,7 +552,8 @@ impl<'a> Exec<'a> {
             }
             Value::Scratch(s) => {
                 let s = s.clone();
-                funcs::scratch_method(&s, name, Vec::new())
+                let extra = std::cell::Cell::new(0);
+                funcs::scratch_method(&s, name, Vec::new(), &extra)
                     .or_else(|e| self.fail(node.pos(), node, e.message(name)))
             }
             other => self.fail(
@@ -594,7 +600,7 @@ impl<'a> Exec<'a> {
             args.push(arg_value(v));
         }
         if let Some(f) = fin {
-            args.push(f);
+            args.push(arg_value(f));
         }
         let r = match name {
             "scratch" => {
@@ -619,7 +625,12 @@ impl<'a> Exec<'a> {
                 if args.len() > 2 {
                     return self.fail(cmd.pos, cmd, format!("error calling executeTemplate: executeTemplate: wrong number of arguments, expected 1 or 2, but got {}", args.len()));
                 }
-                let d = args.get(1).cloned().unwrap_or(Value::Nil);
+                // A missing or nil context is Go's invalid value, as
+                // consul-template passes `nil` to ExecuteTemplate.
+                let d = match args.get(1) {
+                    None | Some(Value::Nil) => Value::NoValue,
+                    Some(v) => v.clone(),
+                };
                 return self.execute_template(&tname, d, cmd);
             }
             _ => match crate::data::call(self, name, &args) {
@@ -627,6 +638,25 @@ impl<'a> Exec<'a> {
                 None => funcs::call(name, &args, self.opts, self.limits),
             },
         };
-        r.or_else(|e| self.fail(cmd.pos, cmd, e.message(name)))
+        let v = r.or_else(|e| self.fail(cmd.pos, cmd, e.message(name)))?;
+        self.charge(funcs::cost(name, &args, &v), cmd.pos, cmd)?;
+        Ok(v)
+    }
+
+    /// Counts work against the render's budget, so no template runs for
+    /// long (quadratic string building, scans of large lists in loops).
+    fn charge(&mut self, units: u64, pos: usize, ctx: &dyn ToString) -> R<()> {
+        self.work = self.work.saturating_add(units);
+        if self.work > self.limits.max_work {
+            return self.fail(
+                pos,
+                ctx.to_string(),
+                format!(
+                    "the render exceeds its work limit of {}",
+                    self.limits.max_work
+                ),
+            );
+        }
+        Ok(())
     }
 }

@@ -168,6 +168,18 @@ fn format_float_e(f: f64, prec: usize, upper: bool) -> String {
     out
 }
 
+/// Go's `unicode.IsPrint` (approximated: Rust has no general-category
+/// query): controls, format characters and spaces other than U+0020 are
+/// not printable.
+pub(crate) fn go_is_print(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    !(c.is_control()
+        || c.is_whitespace()
+        || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}'))
+}
+
 /// Go's `strconv.Quote`.
 pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -186,7 +198,7 @@ pub(crate) fn quote(s: &str) -> String {
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if c.is_control() => {
+            c if !go_is_print(c) => {
                 if (c as u32) < 0x10000 {
                     let _ = write!(out, "\\u{:04x}", c as u32);
                 } else {
@@ -294,8 +306,47 @@ fn int_radix(i: i64, radix: u32, upper: bool, spec: &Spec) -> String {
     sign(digits, spec, neg)
 }
 
+/// Formats a collection the way Go's fmt does for verbs other than %v:
+/// the verb applied to each element.
+fn format_each(out: &mut String, verb: char, spec: &Spec, v: &Value) {
+    let one = |out: &mut String, x: &Value| {
+        if !format_one(out, verb, spec, x) {
+            bad_verb(out, verb, x);
+        }
+    };
+    match v {
+        Value::List(l) => {
+            out.push('[');
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                one(out, x);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push_str("map[");
+            for (i, (k, x)) in m.entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                one(out, &Value::str(k.clone()));
+                out.push(':');
+                one(out, x);
+            }
+            out.push(']');
+        }
+        _ => {}
+    }
+}
+
 /// Formats one operand for `verb`; false when the verb does not fit its type.
 fn format_one(out: &mut String, verb: char, spec: &Spec, v: &Value) -> bool {
+    if verb != 'v' && verb != 'T' && matches!(v, Value::List(_) | Value::Map(_)) {
+        format_each(out, verb, spec, v);
+        return true;
+    }
     let s = match (verb, v) {
         ('v', Value::Float(f)) => sign(format_float_g(*f, spec.prec, false), spec, *f < 0.0),
         ('v', Value::Int(i)) => sign(i.to_string(), spec, *i < 0),
@@ -308,28 +359,14 @@ fn format_one(out: &mut String, verb: char, spec: &Spec, v: &Value) -> bool {
             Some(p) => s.chars().take(p).collect(),
             None => s.clone(),
         },
-        ('s', Value::List(l)) if l.iter().all(|x| matches!(x, Value::String(_))) => {
-            let mut s = String::new();
-            v.write_v(&mut s, true);
-            s
-        }
         ('q', Value::String(s)) => quote(s),
         ('q', Value::Int(i)) => match u32::try_from(*i).ok().and_then(char::from_u32) {
             Some(c) => format!("'{c}'"),
             None => return false,
         },
         ('t', Value::Bool(b)) => b.to_string(),
+        ('T', _) => v.type_name().to_string(),
         ('d', Value::Int(i)) => int_radix(*i, 10, false, spec),
-        ('d', Value::List(l)) if l.iter().all(|x| matches!(x, Value::Int(_))) => {
-            let parts: Vec<String> = l
-                .iter()
-                .map(|x| match x {
-                    Value::Int(i) => int_radix(*i, 10, false, spec),
-                    _ => String::new(),
-                })
-                .collect();
-            format!("[{}]", parts.join(" "))
-        }
         ('x' | 'X', Value::Int(i)) => int_radix(*i, 16, verb == 'X', spec),
         ('x' | 'X', Value::String(s)) => {
             let mut h = String::new();

@@ -201,6 +201,35 @@ pub(crate) fn check_size(v: Value, limits: &Limits) -> CResult {
     }
 }
 
+/// The work a call is charged: the size of what it returns, plus the size
+/// of what it reads for functions that scan their arguments.
+pub(crate) fn cost(name: &str, args: &[Value], result: &Value) -> u64 {
+    let scans = !matches!(
+        name,
+        "len" | "index" | "slice" | "not" | "and" | "or" | "scratch" | "loop"
+    );
+    let args: u64 = if scans {
+        args.iter().map(size).sum()
+    } else {
+        0
+    };
+    args + size(result) + 1
+}
+
+/// Work units per element of a collection: handling one element (clone,
+/// compare, encode) costs far more than copying one byte.
+pub(crate) const ELEMENT_COST: u64 = 32;
+
+fn size(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => s.len() as u64,
+        Value::List(l) => l.len() as u64 * ELEMENT_COST,
+        Value::Map(m) => m.entries.len() as u64 * ELEMENT_COST,
+        Value::Record(r) => r.fields.len() as u64 * ELEMENT_COST,
+        _ => 1,
+    }
+}
+
 fn eval_args(args: &[Value]) -> String {
     match args {
         [Value::String(s)] => s.clone(),
@@ -293,11 +322,19 @@ fn slice(args: &[Value]) -> CResult {
             )))
         }
     } as i64;
+    for x in &idx {
+        if *x < 0 || *x > len {
+            return Err(CallErr::Fail(format!("index out of range: {x}")));
+        }
+    }
     let i = idx.first().copied().unwrap_or(0);
     let j = idx.get(1).copied().unwrap_or(len);
     let k = idx.get(2).copied().unwrap_or(len);
-    if i < 0 || j < i || k < j || k > len {
-        return Err(CallErr::Fail(format!("index out of range: {}", i.max(j))));
+    if i > j {
+        return Err(CallErr::Fail(format!("invalid slice index: {i} > {j}")));
+    }
+    if j > k {
+        return Err(CallErr::Fail(format!("invalid slice index: {j} > {k}")));
     }
     Ok(match &args[0] {
         Value::String(s) => match s.get(i as usize..j as usize) {
@@ -378,8 +415,9 @@ pub(crate) fn js_escape(s: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if c.is_ascii() || crate::format::go_is_print(c) => out.push(c),
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
         }
     }
     out
@@ -405,6 +443,7 @@ pub(crate) fn scratch_method(
     s: &RefCell<BTreeMap<String, Value>>,
     method: &str,
     args: Vec<Value>,
+    cost: &std::cell::Cell<u64>,
 ) -> CResult {
     let key = |i: usize| -> Result<String, CallErr> {
         args.get(i)
@@ -425,6 +464,14 @@ pub(crate) fn scratch_method(
         }
         Ok(())
     };
+    if let Some(v) = args.last() {
+        if method != "Key" && method != "Get" && v.deeper_than(crate::value::MAX_VALUE_DEPTH) {
+            return Err(CallErr::Fail(format!(
+                "scratch.{method}: value nests deeper than {} levels",
+                crate::value::MAX_VALUE_DEPTH
+            )));
+        }
+    }
     match method {
         "Key" => {
             count(1)?;
@@ -447,20 +494,24 @@ pub(crate) fn scratch_method(
             count(3)?;
             let (name, k) = (key(0)?, key(1)?);
             let mut m = s.borrow_mut();
-            let mut entries = match m.get(&name) {
-                Some(Value::Map(map)) => map.entries.clone(),
-                None => BTreeMap::new(),
-                Some(other) => {
-                    return Err(CallErr::Fail(format!(
-                        "scratch.{method}: {name:?} is a {}, not a map",
-                        other.type_name()
-                    )))
-                }
+            let slot = m
+                .entry(name.clone())
+                .or_insert_with(|| Value::map(BTreeMap::new()));
+            let Value::Map(map) = slot else {
+                return Err(CallErr::Fail(format!(
+                    "scratch.{method}: {name:?} is a {}, not a map",
+                    slot.type_name()
+                )));
             };
-            if method == "MapSet" || !entries.contains_key(&k) {
-                entries.insert(k, args[2].clone());
+            // Copy-on-write: the map is copied only while the template
+            // still holds a value of it; that copy is charged as work.
+            if Rc::strong_count(map) > 1 {
+                cost.set(map.entries.len() as u64 * ELEMENT_COST * 2);
             }
-            m.insert(name, Value::map(entries));
+            let map = Rc::make_mut(map);
+            if method == "MapSet" || !map.entries.contains_key(&k) {
+                map.entries.insert(k, args[2].clone());
+            }
             Ok(Value::str(""))
         }
         "MapValues" => {

@@ -583,6 +583,12 @@ fn explode_into(
     v: Value,
     path: &str,
 ) -> Result<(), String> {
+    if k.matches('/').count() >= crate::value::MAX_VALUE_DEPTH {
+        return Err(format!(
+            "{path:?} has more than {} levels",
+            crate::value::MAX_VALUE_DEPTH
+        ));
+    }
     if let Some((top, rest)) = k.split_once('/') {
         let entry = m
             .entry(top.to_string())

@@ -413,6 +413,18 @@ impl<'a> Lexer<'a> {
             self.accept_run("0123456789_");
         }
         self.accept("i");
+        // A sign right after a number starts Go's complex form (1+2i), which
+        // must end in 'i'; anything else is a bad number.
+        if let Some('+' | '-') = self.peek_char() {
+            self.pos += 1;
+            self.accept_run("0123456789_.eEpPxXoObBabcdefABCDEF");
+            if !self.input[..self.pos].ends_with('i') {
+                return self.err(
+                    start,
+                    format!("bad number syntax: {:?}", &self.input[start..self.pos]),
+                );
+            }
+        }
         if let Some(c) = self.peek_char() {
             if is_alnum(c) {
                 self.pos += c.len_utf8();

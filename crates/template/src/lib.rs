@@ -22,12 +22,26 @@
 //! - its lexer runs on a spawned OS thread per parse, feeding a channel;
 //! - it has no bounds on template size, nesting, iterations or output, so
 //!   hostile templates are not contained;
-//! - maps are `HashMap`s, while Go ranges over maps in key order, which
-//!   consul-template output depends on (`byTag`, `byKey`, `explode`).
+//! - `range` over a map walks a `HashMap` in hash order (its own tests sort
+//!   the output's characters to pass), while Go ranges in key order, which
+//!   consul-template output depends on (`byTag`, `byKey`, `explode`);
+//! - `range … else` runs the `else` list even after iterating
+//!   (`walk_range` in 0.7.1's `exec.rs`).
 //!
 //! So the engine is written here, following Go's `text/template` lexer,
 //! parser and executor, with its own tests and a corpus of consul-template's
 //! documented examples (`tests/corpus/`).
+//!
+//! # Driving it (what `praetor template` does)
+//!
+//! 1. [`Template::parse_with`] once per template (delimiters from the config).
+//! 2. [`Template::render`] with a [`Source`] that answers from a cache of
+//!    fetched data and says [`Lookup::Pending`] for anything not fetched yet.
+//! 3. For each of [`Rendered::dependencies`]: fetch
+//!    [`Dependency::consul_api_path`] (as a blocking query), turn the body
+//!    into [`Data`] with [`Data::from_consul_json`], store it in the cache;
+//!    on any change, render again.
+//! 4. Write [`Rendered::output`] only when [`Rendered::is_complete`].
 //!
 //! # Rendering model
 //!
@@ -50,8 +64,8 @@
 //! `not`, `len`, `index`, `slice`, `print`, `printf`, `println`, `html`, `js`,
 //! `urlquery`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`).
 //!
-//! consul-template functions: the data functions above plus `mustEnv` and
-//! `envOrDefault`; `scratch` (`Key`, `Get`, `Set`, `SetX`, `MapSet`,
+//! consul-template functions: the data functions above plus `datacenters`,
+//! `mustEnv` and `envOrDefault`; `scratch` (`Key`, `Get`, `Set`, `SetX`, `MapSet`,
 //! `MapSetX`, `MapValues`); `executeTemplate`; `base64Encode`/`Decode` (and
 //! URL forms), `byKey`, `byTag`, `byMeta`, `contains`, `containsAll`,
 //! `containsAny`, `containsNone`, `containsNotAll`, `explode`, `explodeMap`,
@@ -65,13 +79,15 @@
 //!
 //! Not supported (a template using them fails to parse, naming the
 //! function): Vault, Nomad and Connect functions (`secret`, `secrets`,
-//! `pkiCert`, `caLeaf`, `caRoots`, `connect`, `nomad*`), `datacenters`,
-//! `partitions`, `peerings`, `exportedServices`, `importedServices`,
+//! `pkiCert`, `caLeaf`, `caRoots`, `connect`, `nomad*`), `partitions`, `peerings`, `exportedServices`, `importedServices`,
 //! `plugin`, `sockaddr`, `writeToFile`, `toTOML`, `parseYAML`, `sha256Hex`,
 //! `md5sum`, `hmacSHA256Hex`, `byPort`, `mergeMap*`, `spew_*` and `sprig_*`.
 //! Go's complex numbers, unsigned integers as a type of their own, and
 //! method calls other than the scratchpad's are not modelled.
 
+#![warn(missing_docs)]
+
+mod consul_json;
 mod data;
 mod dependency;
 mod encode;
@@ -113,15 +129,21 @@ pub struct Limits {
     pub max_iterations: u64,
     /// Largest output, and largest string any function may produce, in bytes.
     pub max_output_bytes: usize,
+    /// Work budget of one render: every function call is charged what it
+    /// returns plus what it scans (a byte of a string one unit, an element
+    /// of a collection 32), every byte written one. Bounds the time any
+    /// template can take (a fraction of a second at the default).
+    pub max_work: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_template_bytes: 1 << 20,
-            max_depth: 64,
+            max_depth: 200,
             max_iterations: 1_000_000,
             max_output_bytes: 16 << 20,
+            max_work: 1 << 28,
         }
     }
 }
@@ -187,7 +209,6 @@ const UNSUPPORTED: &[&str] = &[
     "caLeaf",
     "caRoots",
     "connect",
-    "datacenters",
     "partitions",
     "peerings",
     "exportedServices",
@@ -306,7 +327,7 @@ impl Template {
         opts: &RenderOptions,
     ) -> Result<Rendered, TemplateError> {
         let mut x = exec::Exec::new(&self.trees, source, opts, &self.limits, &self.name);
-        match x.run(&self.name, Value::Nil) {
+        match x.run(&self.name, Value::NoValue) {
             Ok(()) => Ok(Rendered {
                 output: std::mem::take(&mut x.out),
                 dependencies: std::mem::take(&mut x.used),

@@ -133,11 +133,7 @@ impl fmt::Display for Arg {
             Arg::Str(_, text, _) => f.write_str(text),
             Arg::Identifier(_, name) => f.write_str(name),
             Arg::Chain { node, fields, .. } => {
-                if let Arg::Pipe(..) = node.as_ref() {
-                    write!(f, "({node})")?;
-                } else {
-                    write!(f, "{node}")?;
-                }
+                write!(f, "{node}")?;
                 for i in fields {
                     write!(f, ".{i}")?;
                 }
@@ -241,15 +237,9 @@ pub(crate) fn parse(
             Item::Else => return p.fail(tok.pos, "unexpected {{else}}"),
         }
     }
-    // The main template replaces nothing a definition made under its name
-    // unless it has content (Go's `IsEmptyTree` rule).
-    let keep_definition = root
-        .iter()
-        .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
-        && p.trees.contains_key(name);
-    if !keep_definition {
-        p.trees.insert(name.to_string(), root);
-    }
+    // The main template is added last, under the same rules as definitions.
+    let end = p.peek().pos;
+    p.add_tree(end, name.to_string(), root)?;
     Ok(Parsed { trees: p.trees })
 }
 
@@ -275,9 +265,9 @@ impl Parser<'_> {
 
     fn next(&mut self) -> Token {
         let t = self.peek().clone();
-        if self.i < self.tokens.len() - 1 {
-            self.i += 1;
-        }
+        // Always advance (peek clamps to the final Eof), so one step back
+        // is always the token just read.
+        self.i += 1;
         t
     }
 
@@ -349,18 +339,27 @@ impl Parser<'_> {
         if !matches!(end, Item::End) {
             return self.fail(t.pos, "unexpected {{else}} in define clause");
         }
-        self.add_tree(name, list);
-        Ok(())
+        self.add_tree(t.pos, name, list)
     }
 
-    fn add_tree(&mut self, name: String, list: List) {
-        let empty = list
-            .iter()
-            .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
-        if empty && self.trees.contains_key(&name) {
-            return;
+    /// Go's `(*Tree).add`: an empty definition never replaces one; two
+    /// non-empty ones of the same name are an error.
+    fn add_tree(&mut self, pos: usize, name: String, list: List) -> PResult<()> {
+        match self.trees.get(&name) {
+            Some(old) if !is_empty(old) => {
+                if is_empty(&list) {
+                    return Ok(());
+                }
+                self.fail(
+                    pos,
+                    format!("template: multiple definition of template {name:?}"),
+                )
+            }
+            _ => {
+                self.trees.insert(name, list);
+                Ok(())
+            }
         }
-        self.trees.insert(name, list);
     }
 
     /// Nodes up to an `{{end}}` or `{{else}}`, which is returned too.
@@ -497,6 +496,8 @@ impl Parser<'_> {
     }
 
     fn template_control(&mut self, pos: usize) -> PResult<Node> {
+        // Go places a {{template}} node at its name.
+        let pos = self.peek_non_space().pos.max(pos);
         let name = self.template_name("template clause")?;
         let pipe = if self.peek_non_space().kind == Tok::RightDelim {
             self.next_non_space();
@@ -519,7 +520,7 @@ impl Parser<'_> {
         if !matches!(end, Item::End) {
             return self.fail(pos, "unexpected {{else}} in block clause");
         }
-        self.add_tree(name.clone(), list);
+        self.add_tree(pos, name.clone(), list)?;
         self.leave();
         Ok(Node::Template {
             pos,
@@ -739,6 +740,11 @@ impl Parser<'_> {
             }
         }))
     }
+}
+
+fn is_empty(list: &List) -> bool {
+    list.iter()
+        .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
 }
 
 fn describe(t: &Tok) -> String {

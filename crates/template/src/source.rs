@@ -37,6 +37,8 @@ pub enum Data {
     Node(Option<CatalogNode>),
     /// For [`Dependency::Nodes`]: every node, in Consul's order.
     Nodes(Vec<NodeInfo>),
+    /// For [`Dependency::Datacenters`]: the datacenter names.
+    Datacenters(Vec<String>),
     /// For [`Dependency::Env`]: the variable's value, `None` when unset.
     Env(Option<String>),
     /// For [`Dependency::File`]: the file's contents.

@@ -33,7 +33,10 @@ fn text_and_literals_render_as_go_does() {
         "1 1.5 s r true 97"
     );
     assert_eq!(render("{{ 0x1F }} {{ 1e3 }} {{ -2 }}"), "31 1000 -2");
-    assert_eq!(render("{{ . }}"), "<nil>");
+    assert_eq!(
+        render("{{ . }} {{ $ }} {{ .x }}"),
+        "<no value> <no value> <no value>"
+    );
 }
 
 #[test]
@@ -195,7 +198,10 @@ fn pipelines_pass_the_value_as_last_argument() {
 
 #[test]
 fn maps_missing_keys_follow_missingkey_zero_and_error() {
-    assert_eq!(render("{{ (parseJSON `{\"a\":1}`).b }}"), "<nil>");
+    assert_eq!(
+        render("{{ (parseJSON `{\"a\":1}`).b }} {{ printf \"%v\" (parseJSON `{\"a\":1}`).b }}"),
+        "<no value> <nil>"
+    );
     assert_eq!(
         render("{{ with $d := parseJSON `{\"name\":\"n\"}` }}{{ $d.name }}{{ end }}"),
         "n"
@@ -249,7 +255,7 @@ fn exec_errors_carry_line_column_and_context() {
     );
     assert_eq!(
         err("{{ define \"x\" }}{{ index 1 2 3 4 5 6 7 8 }}{{ end }}{{ template \"x\" }}"),
-        "template: t:1:19: executing \"x\" at <index 1 2 3 4 5 6 7 ...>: error calling index: can't index item of type int"
+        "template: t:1:19: executing \"x\" at <index 1 2 3 4 5 6 7 8>: error calling index: can't index item of type int"
     );
     assert_eq!(render("{{ .Foo.Bar }}"), "<no value>");
 }

@@ -63,7 +63,26 @@ impl Record {
     }
 }
 
+/// How deeply values may nest (lists in maps in lists ...): printing,
+/// encoding and dropping them recurse, so nesting is bounded where it can
+/// grow (the scratchpad, `explode`); `parseJSON` is bounded by serde_json.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
 impl Value {
+    /// Whether this value nests deeper than `limit` levels; looks no deeper
+    /// than `limit`, so it is cheap and cannot overflow the stack.
+    pub fn deeper_than(&self, limit: usize) -> bool {
+        if limit == 0 {
+            return matches!(self, Value::List(_) | Value::Map(_) | Value::Record(_));
+        }
+        match self {
+            Value::List(l) => l.iter().any(|v| v.deeper_than(limit - 1)),
+            Value::Map(m) => m.entries.values().any(|v| v.deeper_than(limit - 1)),
+            Value::Record(r) => r.fields.iter().any(|(_, v)| v.deeper_than(limit - 1)),
+            _ => false,
+        }
+    }
+
     /// A string value.
     pub fn str(s: impl Into<String>) -> Value {
         Value::String(s.into())

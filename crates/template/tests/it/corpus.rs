@@ -55,6 +55,7 @@ fn parse_case(name: &str, text: &str) -> Case {
                 world = world.node(dc, f[1], f[2]);
             }
             "agent" => world.agent_node = rest.trim().to_string(),
+            "dc" => world.datacenters.push(rest.trim().to_string()),
             "env" => {
                 let (k, v) = rest.split_once('=').expect("env NAME=VALUE");
                 world.env.insert(k.to_string(), v.to_string());

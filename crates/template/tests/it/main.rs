@@ -3,5 +3,6 @@
 
 mod corpus;
 mod data;
+mod go_reference;
 mod props;
 mod world;

@@ -18,6 +18,7 @@ pub struct World {
     /// Nodes by datacenter ("" is the local one).
     pub nodes: BTreeMap<String, Vec<NodeInfo>>,
     pub agent_node: String,
+    pub datacenters: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub files: BTreeMap<String, String>,
     /// Dependencies that answer `Pending` regardless of data.
@@ -149,6 +150,7 @@ impl Source for World {
                     .cloned()
                     .unwrap_or_default(),
             ),
+            Dependency::Datacenters { .. } => Data::Datacenters(self.datacenters.clone()),
             Dependency::Env(name) => Data::Env(self.env.get(name).cloned()),
             Dependency::File(path) => match self.files.get(path) {
                 Some(s) => Data::File(s.clone()),
