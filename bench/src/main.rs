@@ -209,6 +209,7 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
     let mut run = Runner::new(praetor.clone(), etcd.clone());
 
     eprintln!("== memory: idle RSS, then load {} keys", cfg.load_keys);
+    results.load_memory.before = load_average();
     results.rss_idle = Pair {
         praetor: outcome(Rss::of(args.praetor_pid)),
         etcd: outcome(Rss::of(args.etcd_pid)),
@@ -231,8 +232,10 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         praetor: Ok(dir_bytes(&args.praetor_data_dir)),
         etcd: Ok(dir_bytes(&args.etcd_data_dir)),
     };
+    results.load_memory.after = load_average();
 
     let d = Duration::from_secs(cfg.duration_secs);
+    results.load_puts.before = load_average();
     for &clients in &cfg.put_clients {
         eprintln!("== puts, {clients} clients");
         let op = Op::Put {
@@ -246,6 +249,8 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
             .await;
         results.puts.push(r);
     }
+    results.load_puts.after = load_average();
+    results.load_gets.before = results.load_puts.after.clone();
     for (read, label) in [
         (Read::Default, "gets, default"),
         (Read::Local, "gets, local"),
@@ -264,6 +269,8 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
             .await;
         results.gets.push(r);
     }
+    results.load_gets.after = load_average();
+    results.load_notify.before = results.load_gets.after.clone();
     for &watchers in &cfg.watchers {
         eprintln!("== watch notify, {watchers} watchers");
         let (puts, spacing) = (cfg.watch_puts, Duration::from_millis(cfg.watch_spacing_ms));
@@ -275,6 +282,7 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
             .await;
         results.notify.push(r);
     }
+    results.load_notify.after = load_average();
     results.still_running = Pair {
         praetor: alive(args.praetor_pid),
         etcd: alive(args.etcd_pid),

@@ -121,6 +121,62 @@ impl Default for Pair<bool> {
     }
 }
 
+/// One goal's verdict, computed from the numbers: met, not met, or not
+/// measured (counted as not met), with the numbers that decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goal {
+    pub met: Option<bool>,
+    pub text: String,
+}
+
+impl Goal {
+    pub fn judged(met: bool, text: String) -> Self {
+        Self {
+            met: Some(met),
+            text,
+        }
+    }
+
+    pub fn unmeasured(text: String) -> Self {
+        Self { met: None, text }
+    }
+
+    /// Its line in a markdown list.
+    pub fn line(&self) -> String {
+        let word = match self.met {
+            Some(true) => "Met",
+            Some(false) => "Not met",
+            None => "Not measured",
+        };
+        format!("- **{word}**: {}.", self.text)
+    }
+}
+
+/// /proc/loadavg before and after a group of rows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Around {
+    pub before: String,
+    pub after: String,
+}
+
+impl Around {
+    /// The sentence a section states it in.
+    pub fn sentence(&self, what: &str) -> String {
+        let or = |l: &str| {
+            if l.is_empty() {
+                "not recorded".to_owned()
+            } else {
+                l.to_owned()
+            }
+        };
+        format!(
+            "Load average (1, 5, 15 min) before {what}: {}; after: {}.",
+            or(&self.before),
+            or(&self.after)
+        )
+    }
+}
+
 /// CPU seconds used while one side ran one row.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Cpu {
@@ -155,6 +211,11 @@ pub struct Results {
     pub cpu: Vec<CpuRow>,
     /// Whether each server was still running at the end.
     pub still_running: Pair<bool>,
+    /// Load average around the rows of sections 1, 2, 3 and 4.
+    pub load_puts: Around,
+    pub load_gets: Around,
+    pub load_notify: Around,
+    pub load_memory: Around,
 }
 
 /// The whole report: where and how it ran, and what it measured.
@@ -469,51 +530,77 @@ impl Report {
         );
     }
 
-    fn verdict(&self, md: &mut String) {
-        let r = &self.results;
-        let mut met = 0;
-        let mut lines = Vec::new();
-
-        // Goal 1: praetor's throughput at least etcd's on every throughput row.
-        let mut rows: Vec<(String, &Pair<Outcome<Throughput>>)> = Vec::new();
-        for (c, p) in self.config.put_clients.iter().zip(&r.puts) {
-            rows.push((format!("puts ×{c}"), p));
-        }
-        for (label, p) in ["gets, default", "gets, local"].iter().zip(&r.gets) {
-            rows.push(((*label).to_owned(), p));
-        }
-        let mut behind = Vec::new();
-        let mut ahead = Vec::new();
-        for (label, p) in &rows {
-            match (&p.praetor, &p.etcd) {
-                (Ok(a), Ok(b)) if a.ops_per_sec >= b.ops_per_sec => {
-                    ahead.push(format!("{label} ({})", ratio(a.ops_per_sec, b.ops_per_sec)))
-                }
-                (Ok(a), Ok(b)) => {
-                    behind.push(format!("{label} ({})", ratio(a.ops_per_sec, b.ops_per_sec)))
-                }
-                _ => behind.push(format!("{label} (failed)")),
+    /// Issue 17's goals (item 6), in the issue's words, each computed from
+    /// this run's numbers.
+    pub fn issue17_goals(&self) -> Vec<Goal> {
+        let mut out = match &self.scale {
+            Some(Ok(s)) => s.goals(),
+            Some(Err(e)) => vec![Goal::unmeasured(format!(
+                "the scale goals (watcher p99 < 1 s; server CPU per change within 20% between 500 and 5 000 \
+                 watchers; registrations in the last thousand ≥ 80% of the first; RSS per 256-byte key ≤ half \
+                 of etcd's): no scale results ({})",
+                e.replace('\n', " ")
+            ))],
+            None => Vec::new(),
+        };
+        // Puts at 1 client on one server (section 1) and on three (section 5).
+        let single: Vec<(String, Option<(f64, f64)>)> = self
+            .config
+            .put_clients
+            .iter()
+            .zip(&self.results.puts)
+            .map(|(c, p)| (format!("one server, puts ×{c}"), rates(p)))
+            .collect();
+        let cluster: Vec<(String, Option<(f64, f64)>)> = match &self.cluster {
+            Some(Ok(c)) => c
+                .put_rates()
+                .into_iter()
+                .map(|(n, r)| (format!("three servers, puts ×{n}"), r))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let is_one = |l: &str| l.ends_with("puts ×1");
+        let ones: Vec<_> = single
+            .iter()
+            .chain(&cluster)
+            .filter(|(l, _)| is_one(l))
+            .cloned()
+            .collect();
+        out.push(at_least_etcd(
+            "put throughput at 1 client at least etcd's",
+            &ones,
+        ));
+        let gets = ["one server, gets, default", "one server, gets, local"]
+            .iter()
+            .zip(&self.results.gets)
+            .map(|(l, p)| ((*l).to_owned(), rates(p)));
+        let others: Vec<_> = single
+            .iter()
+            .chain(&cluster)
+            .filter(|(l, _)| !is_one(l))
+            .cloned()
+            .chain(gets)
+            .collect();
+        let mut rest = at_least_etcd(
+            "every other existing throughput row (sections 1, 2 and 5) at or ahead of etcd",
+            &others,
+        );
+        if let Some(Ok(c)) = &self.cluster {
+            let lost = c.lost_writes();
+            if !lost.is_empty() {
+                rest.met = Some(false);
+                let _ = write!(rest.text, "; **lost writes**: {}", lost.join("; "));
             }
         }
-        if behind.is_empty() && !rows.is_empty() {
-            met += 1;
-            lines.push(format!(
-                "- **Met**: praetor ≥ etcd on every throughput row ({}).",
-                ahead.join(", ")
-            ));
-        } else {
-            let also = if ahead.is_empty() {
-                String::new()
-            } else {
-                format!("; at or ahead on {}", ahead.join(", "))
-            };
-            lines.push(format!(
-                "- **Not met**: praetor ≥ etcd on every throughput row. Behind on {}{also}.",
-                behind.join(", ")
-            ));
-        }
+        out.push(rest);
+        out
+    }
 
-        // Goal 2: watch notification p99 under 5 ms with every event delivered.
+    fn verdict(&self, md: &mut String) {
+        let r = &self.results;
+        let mut earlier: Vec<Goal> = Vec::new();
+
+        // Watch notification p99 under 5 ms with every event delivered.
         let mut notes = Vec::new();
         let mut ok = !r.notify.is_empty();
         for p in &r.notify {
@@ -540,16 +627,15 @@ impl Report {
                 }
             }
         }
-        if ok {
-            met += 1;
-        }
-        lines.push(format!(
-            "- **{}**: praetor watch notify p99 < {NOTIFY_P99_GOAL_MS} ms: {}.",
-            if ok { "Met" } else { "Not met" },
-            notes.join("; ")
+        earlier.push(Goal::judged(
+            ok,
+            format!(
+                "praetor watch notify p99 < {NOTIFY_P99_GOAL_MS} ms (section 3): {}",
+                notes.join("; ")
+            ),
         ));
 
-        // Goal 3: RSS under half of etcd's, idle and loaded.
+        // RSS under half of etcd's, idle and loaded.
         let mut ok = true;
         let mut notes = Vec::new();
         for (side, l) in [("praetor", &r.load.praetor), ("etcd", &r.load.etcd)] {
@@ -579,71 +665,72 @@ impl Report {
                 }
             }
         }
-        if ok {
-            met += 1;
-        }
-        lines.push(format!(
-            "- **{}**: praetor RSS < half of etcd's: {}.",
-            if ok { "Met" } else { "Not met" },
-            notes.join("; ")
+        earlier.push(Goal::judged(
+            ok,
+            format!(
+                "praetor RSS < half of etcd's, one server with {} keys (section 4): {}",
+                self.config.load_keys,
+                notes.join("; ")
+            ),
         ));
 
-        let mut goals = 3;
         match &self.cluster {
             Some(Ok(c)) => {
-                for (ok, text) in c.goals() {
-                    goals += 1;
-                    met += usize::from(ok);
-                    lines.push(format!(
-                        "- **{}**: {text}.",
-                        if ok { "Met" } else { "Not met" }
-                    ));
-                }
+                let (ok, text) = c.failover_goal();
+                earlier.push(Goal::judged(ok, text));
             }
-            Some(Err(e)) => {
-                goals += 2;
-                lines.push(format!(
-                    "- **Not met**: the three-server cluster goals (praetor ≥ etcd on cluster puts; failover < 3 s): \
-                     no cluster results ({}).",
-                    e.replace('\n', " ")
-                ));
-            }
+            Some(Err(e)) => earlier.push(Goal::unmeasured(format!(
+                "praetor failover < 3 s: no cluster results ({})",
+                e.replace('\n', " ")
+            ))),
             None => {}
         }
         match &self.health {
             Some(Ok(h)) => {
                 for (ok, text) in h.goals() {
-                    goals += 1;
-                    met += usize::from(ok);
-                    lines.push(format!(
-                        "- **{}**: {text}.",
-                        if ok { "Met" } else { "Not met" }
-                    ));
+                    earlier.push(Goal::judged(ok, text));
                 }
             }
-            Some(Err(e)) => {
-                goals += 2;
-                lines.push(format!(
-                    "- **Not met**: the health goals (propagation between client agents < 1 s; RSS growth with \
-                     open blocking watchers < 50 MB): no health results ({}).",
-                    e.replace('\n', " ")
-                ));
-            }
+            Some(Err(e)) => earlier.push(Goal::unmeasured(format!(
+                "the health goals (propagation between client agents < 1 s; RSS growth with open blocking \
+                 watchers < 50 MB): no health results ({})",
+                e.replace('\n', " ")
+            ))),
             None => {}
         }
-        let _ = writeln!(md, "\n## Where it stands\n\n{met} of {goals} goals met in this run (computed from the tables below):\n");
-        for l in lines {
-            let _ = writeln!(md, "{l}");
+        let issue17 = self.issue17_goals();
+        let count = |g: &[Goal]| g.iter().filter(|g| g.met == Some(true)).count();
+        let _ = writeln!(
+            md,
+            "\n## Where it stands\n\n{} of {} goals met in this run, each computed from the tables below.\n\n\
+             Issue 17's goals ({} of {} met):\n",
+            count(&issue17) + count(&earlier),
+            issue17.len() + earlier.len(),
+            count(&issue17),
+            issue17.len()
+        );
+        for g in &issue17 {
+            let _ = writeln!(md, "{}", g.line());
+        }
+        let _ = writeln!(
+            md,
+            "\nEarlier goals ({} of {} met):\n",
+            count(&earlier),
+            earlier.len()
+        );
+        for g in &earlier {
+            let _ = writeln!(md, "{}", g.line());
         }
     }
 
     fn puts(&self, md: &mut String) {
         let _ = writeln!(
             md,
-            "\n## 1. Durable puts\n\nEach client puts distinct keys, one at a time, for {} s.\n\n\
+            "\n## 1. Durable puts\n\nEach client puts distinct keys, one at a time, for {} s. {}\n\n\
              | clients | praetor ops/s | etcd ops/s | praetor ÷ etcd | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|",
-            self.config.duration_secs
+            self.config.duration_secs,
+            self.results.load_puts.sentence("these rows"),
         );
         let mut notes = Notes::default();
         for (c, p) in self.config.put_clients.iter().zip(&self.results.puts) {
@@ -657,10 +744,13 @@ impl Report {
     fn gets(&self, md: &mut String) {
         let _ = writeln!(
             md,
-            "\n## 2. Gets\n\n{} clients each read random keys among the {} loaded ones, one at a time, for {} s.\n\n\
+            "\n## 2. Gets\n\n{} clients each read random keys among the {} loaded ones, one at a time, for {} s. {}\n\n\
              | reads | praetor ops/s | etcd ops/s | praetor ÷ etcd | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|",
-            self.config.get_clients, self.config.load_keys, self.config.duration_secs
+            self.config.get_clients,
+            self.config.load_keys,
+            self.config.duration_secs,
+            self.results.load_gets.sentence("these rows"),
         );
         let mut notes = Notes::default();
         for (label, p) in GET_LABELS.iter().zip(&self.results.gets) {
@@ -679,10 +769,12 @@ impl Report {
              Each watcher watches one fresh prefix on its own connection (praetor: `GET /v1/watch/kv/<prefix>`; \
              etcd: a prefix Watch). Once every watch is open, one writer puts {} keys under the prefix, starting \
              one every {} ms. Latency is from a put's start to a watcher receiving its event, over every \
-             watcher × event.\n\n\
+             watcher × event. {}\n\n\
              | watchers | praetor events | etcd events | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms | p99 praetor ÷ etcd | praetor max ms | etcd max ms |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            c.watch_puts, c.watch_spacing_ms
+            c.watch_puts,
+            c.watch_spacing_ms,
+            self.results.load_notify.sentence("these rows"),
         );
         let mut notes = Notes::default();
         for (w, p) in c.watchers.iter().zip(&self.results.notify) {
@@ -723,9 +815,11 @@ impl Report {
             "\n## 4. Memory\n\n\
              Resident memory from `/proc/<pid>/status` (`VmRSS`; `RssAnon` is heap and stacks, `RssFile` is \
              mapped files such as etcd's bbolt database): idle right after start, then after loading {} keys of \
-             {VALUE_SIZE} bytes with {} concurrent clients into each server (one after the other) and at least 2 s to settle.\n\n\
+             {VALUE_SIZE} bytes with {} concurrent clients into each server (one after the other) and at least 2 s to settle. {}\n\n\
              | | praetor | etcd | praetor ÷ etcd |\n|---|---:|---:|---:|",
-            c.load_keys, c.load_clients
+            c.load_keys,
+            c.load_clients,
+            r.load_memory.sentence("the idle RSS (after: the loaded RSS)"),
         );
         let rss_rows: [RssRow<'_>; 4] = [
             ("RSS idle after start, MiB", &r.rss_idle, |x| x.total_kib),
@@ -770,6 +864,43 @@ impl Report {
         notes.outcome("RSS after the load", &r.rss_loaded);
         notes.write(md);
     }
+}
+
+/// praetor's and etcd's ops/s of a row, or `None` when a side failed.
+fn rates(p: &Pair<Outcome<Throughput>>) -> Option<(f64, f64)> {
+    match (&p.praetor, &p.etcd) {
+        (Ok(a), Ok(b)) => Some((a.ops_per_sec, b.ops_per_sec)),
+        _ => None,
+    }
+}
+
+/// The goal `what`: praetor's rate at least etcd's on every row of `rows`
+/// (label, praetor's and etcd's ops/s; `None` counts as behind). Not
+/// measured when there are no rows.
+fn at_least_etcd(what: &str, rows: &[(String, Option<(f64, f64)>)]) -> Goal {
+    if rows.is_empty() {
+        return Goal::unmeasured(format!("{what}: no such rows in this run"));
+    }
+    let (mut behind, mut ahead) = (Vec::new(), Vec::new());
+    for (label, r) in rows {
+        match r {
+            Some((p, e)) if p >= e => ahead.push(format!("{label} {}", ratio(*p, *e))),
+            Some((p, e)) => behind.push(format!(
+                "{label} {} ({p:.0}/s against {e:.0}/s)",
+                ratio(*p, *e)
+            )),
+            None => behind.push(format!("{label} (failed)")),
+        }
+    }
+    let mut text = what.to_owned();
+    if !behind.is_empty() {
+        let _ = write!(text, ": behind on {}", behind.join(", "));
+    }
+    if !ahead.is_empty() {
+        let sep = if behind.is_empty() { ":" } else { ";" };
+        let _ = write!(text, "{sep} at or ahead on {}", ahead.join(", "));
+    }
+    Goal::judged(behind.is_empty(), text)
 }
 
 fn cpu_rows(md: &mut String, rows: &[CpuRow]) {

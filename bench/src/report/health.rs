@@ -168,6 +168,12 @@ pub struct HealthReport {
     pub cluster_cmds: Vec<String>,
     pub load_before: String,
     pub load_after: String,
+    /// /proc/loadavg after the registration rows (section 7's), and after
+    /// the query and watcher-memory rows on the loaded single server.
+    #[serde(default)]
+    pub load_after_registrations: String,
+    #[serde(default)]
+    pub load_after_queries: String,
     pub registrations: Vec<Row<RegRow>>,
     pub health_load: Outcome<Load>,
     pub queries: Vec<Row<QueryRow>>,
@@ -190,6 +196,15 @@ fn not_run<T>() -> Outcome<T> {
     Err("not run".into())
 }
 
+/// A load average, or "not recorded" (results from an older bench).
+fn or_unknown(load: &str) -> &str {
+    if load.is_empty() {
+        "not recorded"
+    } else {
+        load
+    }
+}
+
 impl HealthReport {
     pub fn new(config: Config, command: String, date: String, praetor_version: String) -> Self {
         Self {
@@ -201,6 +216,8 @@ impl HealthReport {
             cluster_cmds: Vec::new(),
             load_before: String::new(),
             load_after: String::new(),
+            load_after_registrations: String::new(),
+            load_after_queries: String::new(),
             registrations: Vec::new(),
             health_load: not_run(),
             queries: Vec::new(),
@@ -314,14 +331,46 @@ impl HealthReport {
 
     /// The health sections of BENCHMARKS.md, numbered from `first`.
     pub fn sections(&self, md: &mut String, first: usize) {
+        let around = |before: &str, after: &str| super::Around {
+            before: before.to_owned(),
+            after: after.to_owned(),
+        };
+        let (lr, lq) = (&self.load_after_registrations, &self.load_after_queries);
         self.registrations_section(md, first);
+        let _ = writeln!(
+            md,
+            "\n{}",
+            around(&self.load_before, lr).sentence("these rows")
+        );
         self.queries_section(md, first + 1);
+        let _ = writeln!(
+            md,
+            "\n{}",
+            around(lr, lq).sentence(&format!(
+                "these rows (the loaded server's part, with section {}'s server rows)",
+                first + 3
+            ))
+        );
         self.propagation_section(md, first + 2);
+        let _ = writeln!(
+            md,
+            "\n{}",
+            around(lq, &self.load_after).sentence(&format!(
+                "these flips (the cluster's part, with section {}'s client-agent rows)",
+                first + 3
+            ))
+        );
         self.memory_section(md, first + 3);
         let _ = writeln!(
             md,
-            "\nLoad average (1, 5, 15 min) before the health phase (sections {first}–{}): {}; after it: {}.",
-            first + 3,
+            "\nLoad average (1, 5, 15 min): the server rows ran with section {}'s ({} before, {} after), the \
+             client-agent rows with section {}'s ({} before, {} after); the whole health phase: {} before, {} after.",
+            first + 1,
+            or_unknown(&self.load_after_registrations),
+            or_unknown(&self.load_after_queries),
+            first + 2,
+            or_unknown(&self.load_after_queries),
+            self.load_after,
             self.load_before,
             self.load_after
         );
