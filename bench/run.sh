@@ -215,8 +215,15 @@ wait_ready() {
 PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | sed -n 1p || true)"
 [ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="$("$PRAETOR" --version 2>/dev/null | sed -n 1p || true)"
 [ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="praetor (no version output)"
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-PRAETOR_VERSION="$PRAETOR_VERSION, built from commit $COMMIT plus any uncommitted changes"
+# Which source the measured binary came from: a prebuilt one (PRAETOR_BIN) says so with the revision
+# its own `praetor version` reports, not this worktree's commit.
+REVISION="$("$PRAETOR" version 2>/dev/null | sed -n 's/^Revision \([0-9a-f]\{7\}\).*/\1/p' || true)"
+if [ -n "${PRAETOR_BIN:-}" ]; then
+  PRAETOR_VERSION="$PRAETOR_VERSION, the prebuilt binary given as PRAETOR_BIN, revision ${REVISION:-unknown} (from its \`praetor version\`)"
+else
+  COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  PRAETOR_VERSION="$PRAETOR_VERSION, built by this run from commit $COMMIT plus any uncommitted changes"
+fi
 ETCD_VERSION="$(etcd --version | sed -n 1p)"
 
 # --- the tls phase (--tls-only): praetor and etcd, plain and TLS -------------------

@@ -938,9 +938,8 @@ mod tests {
         config: Config,
     }
 
-    #[test]
-    fn the_full_report_numbers_every_phase_section_in_order_and_says_what_is_missing() {
-        let report = Report {
+    fn report() -> Report {
+        Report {
             machine: Machine {
                 cpu: "cpu".into(),
                 cores: 2,
@@ -961,6 +960,159 @@ mod tests {
             cluster: None,
             health: None,
             locks: None,
+            acl: None,
+            tls: None,
+            scale: None,
+            dns: None,
+        }
+    }
+
+    fn tp(clients: usize, ops_per_sec: f64) -> Outcome<Throughput> {
+        Ok(Throughput {
+            clients,
+            ops: 1000,
+            errors: 0,
+            secs: 1.0,
+            ops_per_sec,
+            p50_ms: 1.0,
+            p99_ms: 2.0,
+        })
+    }
+
+    fn pair(clients: usize, p: f64, e: f64) -> Pair<Outcome<Throughput>> {
+        Pair {
+            praetor: tp(clients, p),
+            etcd: tp(clients, e),
+        }
+    }
+
+    /// A three-server cluster report whose put rows ran at these rates.
+    fn cluster(rows: &[(usize, f64, f64)]) -> ClusterReport {
+        let mut config = <Flags as clap::Parser>::parse_from(["run"]).config;
+        config.put_clients = rows.iter().map(|r| r.0).collect();
+        let mut c = ClusterReport::new(config, "c".into(), "d".into(), "pv".into(), "ev".into());
+        let puts = |clients, rate| {
+            tp(clients, rate).map(|throughput| cluster::ClusterPuts {
+                keys_expected: 10,
+                keys_found: 10,
+                throughput,
+            })
+        };
+        c.puts = rows
+            .iter()
+            .map(|&(n, p, e)| Pair {
+                praetor: puts(n, p),
+                etcd: puts(n, e),
+            })
+            .collect();
+        c
+    }
+
+    #[test]
+    fn puts_at_one_client_are_their_own_goal_on_one_and_three_servers_and_the_other_rows_another() {
+        let mut r = report();
+        r.results.puts = vec![
+            pair(1, 1400.0, 2000.0),
+            pair(16, 9000.0, 9000.0),
+            pair(256, 25000.0, 13000.0),
+        ];
+        r.results.gets = vec![pair(16, 50000.0, 5000.0), pair(16, 60000.0, 6000.0)];
+        r.cluster = Some(Ok(cluster(&[(1, 900.0, 1000.0), (16, 5000.0, 4000.0)])));
+        let g = r.issue17_goals();
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(g[0].met, Some(false));
+        assert!(
+            g[0].text.starts_with(
+                "put throughput at 1 client at least etcd's: behind on one server, puts ×1 0.70×"
+            ),
+            "{g:?}"
+        );
+        assert!(g[0].text.contains("three servers, puts ×1 0.90×"), "{g:?}");
+        assert!(!g[0].text.contains("×16"), "{g:?}");
+        assert_eq!(g[1].met, Some(true), "{g:?}");
+        assert!(g[1].text.contains("one server, puts ×16 1.00×"), "{g:?}");
+        assert!(g[1].text.contains("three servers, puts ×16 1.25×"), "{g:?}");
+        assert!(
+            g[1].text.contains("one server, gets, local 10.00×"),
+            "{g:?}"
+        );
+        assert!(!g[1].text.contains("puts ×1 "), "{g:?}");
+
+        // Both at 1 client ahead: met; a lost write fails the other rows.
+        r.results.puts[0] = pair(1, 2100.0, 2000.0);
+        let mut c = cluster(&[(1, 1000.0, 1000.0), (16, 5000.0, 4000.0)]);
+        if let Ok(p) = &mut c.puts[1].praetor {
+            p.keys_found = 7;
+        }
+        r.cluster = Some(Ok(c));
+        let g = r.issue17_goals();
+        assert_eq!(g[0].met, Some(true), "{g:?}");
+        assert_eq!(g[1].met, Some(false), "{g:?}");
+        assert!(
+            g[1].text.contains("**lost writes**: puts ×16: 3 of 10"),
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn where_it_stands_lists_the_scale_goals_first_and_counts_every_goal() {
+        let mut r = report();
+        r.results.puts = vec![pair(1, 1400.0, 2000.0)];
+        r.scale = Some(Ok(scale::ScaleReport::new(
+            "c".into(),
+            "d".into(),
+            "pv".into(),
+            "ev".into(),
+        )));
+        let md = r.markdown();
+        // Four scale goals (none measured), the put goal, the other rows, then
+        // the earlier goals: watch notify and RSS.
+        assert!(md.contains("0 of 8 goals met in this run"), "{md}");
+        assert!(md.contains("Issue 17's goals (0 of 6 met):"), "{md}");
+        let wake = md
+            .find("- **Not measured**: one change reaches every watcher")
+            .unwrap_or(usize::MAX);
+        let put = md
+            .find("- **Not met**: put throughput at 1 client at least etcd's")
+            .unwrap_or(usize::MAX);
+        let earlier = md.find("Earlier goals (0 of 2 met):").unwrap_or(usize::MAX);
+        assert!(wake < put && put < earlier && earlier < usize::MAX, "{md}");
+        assert!(
+            md.contains("RSS per 256-byte key at most half of etcd's"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn every_single_server_section_states_the_load_average_around_its_rows() {
+        let mut r = report();
+        r.results.load_puts = Around {
+            before: "1.00 1.00 1.00".into(),
+            after: "2.00 2.00 2.00".into(),
+        };
+        let md = r.markdown();
+        assert!(md.contains("for 5 s. Load average (1, 5, 15 min) before these rows: 1.00 1.00 1.00; after: 2.00 2.00 2.00."), "{md}");
+        for section in [
+            "## 2. Gets",
+            "## 3. Watch notification latency",
+            "## 4. Memory",
+        ] {
+            let at = md
+                .find(section)
+                .unwrap_or_else(|| panic!("{section} missing"));
+            let rest = &md[at..];
+            let end = rest[3..].find("\n## ").map_or(rest.len(), |e| e + 3);
+            assert!(
+                rest[..end].contains("Load average (1, 5, 15 min) before"),
+                "{section}: {}",
+                &rest[..end]
+            );
+        }
+    }
+
+    #[test]
+    fn the_full_report_numbers_every_phase_section_in_order_and_says_what_is_missing() {
+        let report = Report {
             acl: Some(Err("reading acl.json: gone".into())),
             tls: Some(Err("reading tls.json: gone".into())),
             scale: Some(Ok(scale::ScaleReport::new(
@@ -970,6 +1122,7 @@ mod tests {
                 "ev".into(),
             ))),
             dns: Some(Ok("## DNS\n\nSRV lookups.\n".into())),
+            ..report()
         };
         let md = report.markdown();
         let at = |needle: &str| {

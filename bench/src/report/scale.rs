@@ -1000,23 +1000,93 @@ mod tests {
     fn verdicts_compare_cpu_per_change_between_watcher_counts_and_registration_rates() {
         let v = report().verdicts();
         assert!(
-            v[0].starts_with("**Met**") && v[0].contains("5000 watchers"),
+            v[0].starts_with("- **Met**") && v[0].contains("5000 watchers"),
             "{v:?}"
         );
         assert!(
-            v[1].starts_with("**Met**") && v[1].contains("1.11×"),
+            v[1].starts_with("- **Met**") && v[1].contains("1.11×"),
             "{v:?}"
         );
         assert!(
-            v[2].starts_with("**Not met**") && v[2].contains("43%"),
+            v[2].starts_with("- **Not met**") && v[2].contains("43%"),
             "{v:?}"
         );
         let mut r = report();
         r.watch[0] = Ok(watch(5000, 20.0));
         let v = r.verdicts();
         assert!(
-            v[1].starts_with("**Not met**") && v[1].contains("2.22×"),
+            v[1].starts_with("- **Not met**") && v[1].contains("2.22×"),
             "{v:?}"
+        );
+    }
+
+    fn rss(kib: u64) -> Outcome<Rss> {
+        Ok(Rss {
+            total_kib: kib,
+            anon_kib: kib,
+            file_kib: 0,
+        })
+    }
+
+    #[test]
+    fn there_are_always_four_scale_goals_and_missing_numbers_are_not_measured() {
+        let r = ScaleReport::new("c".into(), "d".into(), "pv".into(), "ev".into());
+        let g = r.goals();
+        assert_eq!(g.len(), 4, "{g:?}");
+        assert!(g.iter().all(|g| g.met.is_none()), "{g:?}");
+        assert!(
+            g[3].line()
+                .starts_with("- **Not measured**: RSS per 256-byte key"),
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn catalog_memory_and_disk_are_reported_per_instance_and_keys_per_key_on_both_sides() {
+        let mut r = report();
+        // 20 instances; servers gain 2 MiB and 4 MiB: a mean of 3 MiB over 20.
+        r.catalog_rss_idle = vec![rss(1024), rss(1024)];
+        r.catalog_rss = vec![rss(3072), rss(5120)];
+        r.catalog_disk = vec![2000];
+        assert_eq!(r.catalog_rss_per_instance(), Some(3.0 * 1048576.0 / 20.0));
+        assert_eq!(r.catalog_disk_per_instance(), Some(100.0));
+        r.kv_keys = 1000;
+        let side = |gain_kib: u64, disk: u64, snap: u64| KvSide {
+            rss_idle: vec![rss(1000); 3],
+            rss_loaded: vec![rss(1000 + gain_kib); 3],
+            disk: vec![disk; 3],
+            snapshot: Some(Ok(Snapshot {
+                bytes: snap,
+                secs: 0.5,
+            })),
+            ..KvSide::default()
+        };
+        r.kv = Some(Pair {
+            praetor: side(100, 300_000, 1048576),
+            etcd: side(300, 900_000, 2 * 1048576),
+        });
+        let g = r.goals();
+        // 3 × 100 KiB over 1000 keys against 3 × 300 KiB: one third.
+        assert_eq!(g[3].met, Some(true), "{g:?}");
+        assert!(g[3].text.contains("307 B against 922 B (0.33×)"), "{g:?}");
+        let mut md = String::new();
+        r.section(&mut md, 16);
+        assert!(
+            md.contains("| RSS gained per service instance (mean of the servers) | 157286 bytes |"),
+            "{md}"
+        );
+        assert!(md.contains("(100 bytes per instance)"), "{md}");
+        assert!(
+            md.contains("| data directory per key, bytes (one member) | 300 | 900 | 0.33× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("etcd maintenance Snapshot), MiB | 1.0 | 2.0 | 0.50× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| snapshot time, s | 0.50 | 0.50 | 1.00× |"),
+            "{md}"
         );
     }
 
