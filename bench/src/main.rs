@@ -163,6 +163,10 @@ struct RunArgs {
     /// heading numbered); when the file is missing the report says so.
     #[arg(long)]
     dns_md: Option<PathBuf>,
+    /// bench/run.sh's wall-clock seconds per phase so far, one `name
+    /// seconds` a line; listed in the report's "This run".
+    #[arg(long)]
+    phase_times: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -317,7 +321,15 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
     let dns = args.dns_md.as_ref().map(|path| {
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
     });
+    let phase_times = args
+        .phase_times
+        .as_ref()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .map(|text| report::parse_phase_times(&text))
+        .unwrap_or_default();
     let report = Report {
+        phase_times,
+        single_secs: started.elapsed().as_secs_f64(),
         cluster,
         health,
         locks,

@@ -248,6 +248,42 @@ pub struct Report {
     pub scale: Option<Outcome<scale::ScaleReport>>,
     /// bench/dns.sh's markdown section, likewise.
     pub dns: Option<Outcome<String>>,
+    /// bench/run.sh's wall-clock seconds per phase before the single-server
+    /// rows, in the order run.
+    pub phase_times: Vec<(String, u64)>,
+    /// Wall-clock seconds of the single-server rows (sections 1–4).
+    pub single_secs: f64,
+}
+
+/// bench/run.sh's phase times file: one `name seconds` a line; other lines
+/// are skipped.
+pub fn parse_phase_times(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let (name, secs) = l.trim().rsplit_once(' ')?;
+            Some((name.trim().to_owned(), secs.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The "This run" line listing the phases' wall-clock times and their sum.
+fn phase_times_line(phases: &[(String, u64)], single_secs: f64) -> Option<String> {
+    if phases.is_empty() {
+        return None;
+    }
+    let single = single_secs.round() as u64;
+    let total: u64 = phases.iter().map(|p| p.1).sum::<u64>() + single;
+    let list = phases
+        .iter()
+        .map(|(n, s)| format!("{n} {s} s"))
+        .chain(std::iter::once(format!("single servers {single} s")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "- Wall-clock time per phase: {list}; {:.1} min in all, after the build (bench/run.sh's clock; the \
+         single servers' from their start to this report).",
+        total as f64 / 60.0
+    ))
 }
 
 /// A memory table row: label, measurements, the field shown.
@@ -465,7 +501,8 @@ impl Report {
              on 127.0.12.x, and `etcdctl`; section 11); `bench/dns.sh` (one dev agent on 127.0.11.1); last, one \
              durable praetor server and one single-member etcd, both on 127.0.0.1 only, for sections 1–4, stopped \
              by PID at the end; and it rewrites this file. The ACL, TLS, DNS and scale sections follow section 11, in that order. \
-             Every section is written from this one run and states the load average before and after its phase. \
+             The scale phase runs at issue 17's sizes unless its section says otherwise. \
+             Every section is written from this one run and states the load average before and after its rows. \
              Raw numbers: `bench/results/*.json`, agent and member logs in `bench/results/<phase>/` (not \
              committed). `bench/run.sh --cluster-only`, `--health-only`, `--locks-only`, `--acl-only`, `--tls-only` and \
              `--scale-only` run one phase alone and write `bench/results/<phase>.md` instead of this file.\n\n\
@@ -492,6 +529,9 @@ impl Report {
             lb = self.load_before,
             la = self.load_after,
         );
+        if let Some(line) = phase_times_line(&self.phase_times, self.single_secs) {
+            let _ = writeln!(md, "{line}");
+        }
         let r = &self.results;
         for (side, up) in [
             ("praetor", r.still_running.praetor),
@@ -964,7 +1004,33 @@ mod tests {
             tls: None,
             scale: None,
             dns: None,
+            phase_times: Vec::new(),
+            single_secs: 0.0,
         }
+    }
+
+    #[test]
+    fn the_phase_times_file_is_listed_with_its_total_in_minutes() {
+        let phases = parse_phase_times("tls 200\nacl 150\nnot a line\nbench/dns.sh 60\n");
+        assert_eq!(
+            phases,
+            vec![
+                ("tls".to_owned(), 200),
+                ("acl".to_owned(), 150),
+                ("bench/dns.sh".to_owned(), 60)
+            ]
+        );
+        let line = phase_times_line(&phases, 90.4).unwrap_or_default();
+        assert!(
+            line.starts_with("- Wall-clock time per phase: tls 200 s, acl 150 s, bench/dns.sh 60 s, single servers 90 s; 8.3 min in all"),
+            "{line}"
+        );
+        assert_eq!(phase_times_line(&[], 90.0), None);
+        let mut r = report();
+        r.phase_times = phases;
+        assert!(r
+            .markdown()
+            .contains("- Wall-clock time per phase: tls 200 s"));
     }
 
     fn tp(clients: usize, ops_per_sec: f64) -> Outcome<Throughput> {

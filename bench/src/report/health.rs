@@ -791,3 +791,55 @@ impl crate::phase::PhaseReport for HealthReport {
         self.standalone_markdown_text()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn every_health_section_states_the_load_average_around_its_own_rows() {
+        let config = <Flags as clap::Parser>::parse_from(["health"]).config;
+        let mut r = HealthReport::new(config, "c".into(), "d".into(), "pv".into());
+        r.load_before = "1.00 1.00 1.00".into();
+        r.load_after_registrations = "2.00 2.00 2.00".into();
+        r.load_after_queries = "3.00 3.00 3.00".into();
+        r.load_after = "4.00 4.00 4.00".into();
+        let mut md = String::new();
+        r.sections(&mut md, 7);
+        let section = |n: usize| {
+            let start = md
+                .find(&format!("\n## {n}. "))
+                .unwrap_or_else(|| panic!("section {n} missing from {md}"));
+            let end = md[start + 1..]
+                .find("\n## ")
+                .map_or(md.len(), |e| start + 1 + e);
+            &md[start..end]
+        };
+        assert!(
+            section(7).contains("before these rows: 1.00 1.00 1.00; after: 2.00 2.00 2.00."),
+            "{}",
+            section(7)
+        );
+        assert!(
+            section(8).contains(": 2.00 2.00 2.00; after: 3.00 3.00 3.00."),
+            "{}",
+            section(8)
+        );
+        assert!(
+            section(9).contains(": 3.00 3.00 3.00; after: 4.00 4.00 4.00."),
+            "{}",
+            section(9)
+        );
+        assert!(
+            section(10).contains("the server rows ran with section 8's (2.00 2.00 2.00 before, 3.00 3.00 3.00 after)"),
+            "{}",
+            section(10)
+        );
+    }
+}

@@ -660,7 +660,8 @@ impl ScaleReport {
              {} closed-loop clients for {} s each (puts durable to new keys, gets of random loaded keys in the default \
              consistency); the prefix read is `?recurse` / a prefix range of `bench/load/000` (10 000 keys, {} times); \
              watches: {} streams on one prefix (praetor's `/v1/watch/kv/` stream, etcd's watch API), {} puts {} ms apart; \
-             restart: member 1 killed with SIGKILL and started again, until it answers a local read of the last loaded \
+             snapshot: praetor's `GET /v1/snapshot` and etcd's maintenance Snapshot (what `etcdctl snapshot save` reads) \
+             through member 1, read to the end; restart: member 1 killed with SIGKILL and started again, until it answers a local read of the last loaded \
              key, and a default-consistency one.\n",
             self.kv_keys,
             crate::workload::VALUE_SIZE,
