@@ -8,8 +8,11 @@
 # a phase's JSON (or dns.sh's markdown) of this run, none is merged by hand, and each states the load
 # average before and after its rows. It is sized to finish within 30 minutes on a 2-core machine
 # (plus the build), with the scale phase at issue 17's sizes (SCALE_FULL_RUN below); the report lists
-# each phase's wall-clock time. Estimate per phase (2-core VM, scaled linearly from timed runs at
-# reduced sizes; see the note at SCALE_FULL_RUN): ESTIMATES
+# each phase's wall-clock time. Estimated per phase on this 2-core VM (2026-12-04, shared with builds;
+# each phase timed at --duration-secs 1, its closed-loop rows then scaled to 5 s, and the scale phase
+# timed at a fifth of the catalog and the keys, scaled linearly): tls ~3.3 min, acl ~1.7, scale ~6–9,
+# cluster ~0.8, health ~2.2–3.7, locks ~4.4 (2 trials), bench/dns.sh ~0.6, single servers ~1.5:
+# ~21–25 min in all, plus the build.
 #
 # Installs etcd, etcdctl and protoc with apt if missing and builds `praetor` and `praetor-bench` in
 # release mode. Then four phases, each with data in a fresh temporary directory:
@@ -78,13 +81,15 @@
 # a small run: bench/run.sh --scale-only --nodes 500 --scale-watchers 500,50 --agent-services 1000
 # --kv-keys 20000 --kv-watchers 100 --duration-secs 2
 #
-# Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
-# CARGO_TARGET_DIR is honoured.
+# Environment: PRAETOR_BIN=path measures that praetor binary instead of building one (the report
+# names the revision that binary reports); BENCH_FULL_SCALE_ARGS replaces the full run's scale
+# sizes (see SCALE_FULL_RUN); CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 COMMAND="bench/run.sh${*:+ $*}"
+[ -z "${BENCH_FULL_SCALE_ARGS:-}" ] || COMMAND="BENCH_FULL_SCALE_ARGS='$BENCH_FULL_SCALE_ARGS' $COMMAND"
 DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 RESULTS="$ROOT/bench/results"
 STARTUP_DEADLINE=60   # seconds for each server to become ready
@@ -103,7 +108,17 @@ DNS_SECS=10           # seconds per DNS run in the full run
 # --scale-only uses the same unless given other sizes.
 # The tls phase runs 2 rounds instead of 4 in the full run, to stay within 30 minutes (its section says so).
 TLS_FULL_RUN=(--tls-rounds 2)
+# The locks phase runs 2 hand-over trials per row instead of 3 in the full run, for the same reason:
+# a trial of `etcdctl elect` waits out etcd's 60 s lease (its section states the trials it ran).
+LOCKS_FULL_RUN=(--lock-trials 2)
 SCALE_FULL_RUN=(--watch-budget-secs 60)
+# BENCH_FULL_SCALE_ARGS (words) replaces those flags, e.g. to check the full run's flow at small sizes:
+#   BENCH_FULL_SCALE_ARGS="--nodes 200 --scale-watchers 100,10 --agent-services 200 --kv-keys 5000 --kv-watchers 20" \
+#     bench/run.sh --duration-secs 1 --failover-trials 1 --lock-trials 1
+# (flags given to run.sh itself go to every phase, so only the shared ones, such as --duration-secs, fit there).
+if [ -n "${BENCH_FULL_SCALE_ARGS:-}" ]; then
+  read -r -a SCALE_FULL_RUN <<<"$BENCH_FULL_SCALE_ARGS"
+fi
 
 CLUSTER_ONLY=0
 HEALTH_ONLY=0
@@ -339,6 +354,8 @@ if ((SCALE_ONLY || FULL)); then
     ${SCALE_SIZES[@]+"${SCALE_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
     log "the scale phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
+  # A million keys on six members: free the disk before the next phases.
+  rm -rf "$WORK/scale"
   phase_done scale
   if ((SCALE_ONLY)); then
     log "wrote $RESULTS/scale.md and $SCALE_JSON (BENCHMARKS.md unchanged)"
@@ -400,6 +417,8 @@ rm -f "$LOCKS_JSON" "$RESULTS/locks.md"
 rm -rf "$RESULTS/locks"
 LOCKS_OUT=()
 ((LOCKS_ONLY)) && LOCKS_OUT=(--out "$RESULTS/locks.md")
+LOCKS_SIZES=()
+((FULL)) && LOCKS_SIZES=("${LOCKS_FULL_RUN[@]}")
 log "locks phase: three praetor servers, two client agents and three etcd members on 127.0.12.x"
 # The same deadline and signal handling as the cluster phase.
 timeout --foreground --signal=TERM --kill-after=30 "$LOCKS_DEADLINE" "$BENCH" locks \
@@ -407,7 +426,7 @@ timeout --foreground --signal=TERM --kill-after=30 "$LOCKS_DEADLINE" "$BENCH" lo
   --work "$WORK/locks" --logs "$RESULTS/locks" --pidfile "$CLUSTER_PIDS" \
   --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
   --command "$COMMAND" --date "$DATE" --json "$LOCKS_JSON" \
-  ${LOCKS_OUT[@]+"${LOCKS_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
+  ${LOCKS_OUT[@]+"${LOCKS_OUT[@]}"} ${LOCKS_SIZES[@]+"${LOCKS_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
   log "the locks phase failed (exit $?); the report says what is missing"
 stop_cluster_leftovers
 phase_done locks

@@ -292,6 +292,68 @@ impl ScaleReport {
         (n > 0).then(|| d as f64 / n as f64)
     }
 
+    /// Issue 17's item 4 in numbers: RSS and data directory per service
+    /// instance and per key (both sides), snapshot size and time, and
+    /// restart to serving, one line each; what was not measured is left out.
+    pub fn memory_and_disk(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let n = self.instances();
+        if let (Some(r), Some(d)) = (
+            self.catalog_rss_per_instance(),
+            self.catalog_disk_per_instance(),
+        ) {
+            out.push(format!(
+                "catalog of {n} instances (praetor): {r:.0} bytes of RSS per instance per server, {d:.0} bytes of \
+                 data directory per instance"
+            ));
+        }
+        if let Ok(s) = &self.catalog_snapshot {
+            let mut l = format!(
+                "catalog snapshot: {:.1} MiB in {:.2} s",
+                s.bytes as f64 / 1048576.0,
+                s.secs
+            );
+            if let Ok(r) = &self.catalog_restart {
+                let _ = write!(
+                    l,
+                    "; a server's restart to serving: {:.2} s",
+                    r.consistent_secs
+                );
+            }
+            out.push(l);
+        }
+        if let Some(kv) = &self.kv {
+            let keys = self.kv_keys;
+            let side = |s: &KvSide| {
+                let mut parts = Vec::new();
+                if let Some(r) = s.rss_per_key(keys) {
+                    parts.push(format!("{r:.0} B RSS per key (three members)"));
+                }
+                if let Some(d) = s.disk_per_key(keys) {
+                    parts.push(format!("{d:.0} B of data directory per key (one member)"));
+                }
+                if let Some(Ok(sn)) = &s.snapshot {
+                    parts.push(format!(
+                        "snapshot {:.1} MiB in {:.2} s",
+                        sn.bytes as f64 / 1048576.0,
+                        sn.secs
+                    ));
+                }
+                if let Ok(r) = &s.restart {
+                    parts.push(format!("restart to serving {:.2} s", r.consistent_secs));
+                }
+                parts.join(", ")
+            };
+            for (name, s) in [("praetor", &kv.praetor), ("etcd", &kv.etcd)] {
+                let l = side(s);
+                if !l.is_empty() {
+                    out.push(format!("{keys} keys, {name}: {l}"));
+                }
+            }
+        }
+        out
+    }
+
     /// Issue 17's goals this phase judges, in the issue's order: a change
     /// reaches every watcher of its service with p99 < 1 s; server CPU per
     /// change within 20 % between the smallest and the largest watcher
@@ -475,6 +537,16 @@ impl ScaleReport {
         let _ = writeln!(md, "\nGoals of issue 17, computed from the tables below:\n");
         for v in self.verdicts() {
             let _ = writeln!(md, "{v}");
+        }
+        let lines = self.memory_and_disk();
+        if !lines.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nMemory and disk (issue 17, item 4), from the tables below:\n"
+            );
+            for l in lines {
+                let _ = writeln!(md, "- {l}");
+            }
         }
 
         // The catalog.
@@ -1089,6 +1161,22 @@ mod tests {
             md.contains("| snapshot time, s | 0.50 | 0.50 | 1.00× |"),
             "{md}"
         );
+        let item4 = r.memory_and_disk();
+        assert_eq!(
+            item4,
+            vec![
+                "catalog of 20 instances (praetor): 157286 bytes of RSS per instance per server, 100 bytes of \
+                 data directory per instance"
+                    .to_owned(),
+                "1000 keys, praetor: 307 B RSS per key (three members), 300 B of data directory per key (one \
+                 member), snapshot 1.0 MiB in 0.50 s"
+                    .to_owned(),
+                "1000 keys, etcd: 922 B RSS per key (three members), 900 B of data directory per key (one \
+                 member), snapshot 2.0 MiB in 0.50 s"
+                    .to_owned(),
+            ]
+        );
+        assert!(md.contains("Memory and disk (issue 17, item 4)"), "{md}");
     }
 
     #[test]
