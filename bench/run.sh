@@ -11,8 +11,8 @@
 # each phase's wall-clock time. Estimated per phase on this 2-core VM (2026-12-04, shared with builds;
 # each phase timed at --duration-secs 1, its closed-loop rows then scaled to 5 s, and the scale phase
 # timed at a fifth of the catalog and the keys, scaled linearly): tls ~3.3 min, acl ~1.7, scale ~6–9,
-# cluster ~0.8, health ~2.2–3.7, locks ~4.4 (2 trials), bench/dns.sh ~0.6, single servers ~1.5:
-# ~21–25 min in all, plus the build.
+# cluster ~0.8, health ~2.2–3.7, locks ~4.4 (2 trials), bench/dns.sh ~0.6, single servers ~1.5–2:
+# ~21–26 min in all, plus the build.
 #
 # Installs etcd, etcdctl and protoc with apt if missing and builds `praetor` and `praetor-bench` in
 # release mode. Then four phases, each with data in a fresh temporary directory:
@@ -106,13 +106,13 @@ DNS_SECS=10           # seconds per DNS run in the full run
 # (10 000 nodes × 10 instances over 1 000 names, 5 000 and 500 watchers over 100 names, 5 000 agent
 # services, 1 000 000 keys, 1 000 watch streams), with each watcher measurement bounded at 60 s.
 # --scale-only uses the same unless given other sizes.
+SCALE_FULL_RUN=(--watch-budget-secs 60)
 # The tls phase runs 2 rounds instead of 4 in the full run, to stay within 30 minutes (its section says so).
 TLS_FULL_RUN=(--tls-rounds 2)
 # The locks phase runs 2 hand-over trials per row instead of 3 in the full run, for the same reason:
 # a trial of `etcdctl elect` waits out etcd's 60 s lease (its section states the trials it ran).
 LOCKS_FULL_RUN=(--lock-trials 2)
-SCALE_FULL_RUN=(--watch-budget-secs 60)
-# BENCH_FULL_SCALE_ARGS (words) replaces those flags, e.g. to check the full run's flow at small sizes:
+# BENCH_FULL_SCALE_ARGS (words) replaces SCALE_FULL_RUN, e.g. to check the full run's flow at small sizes:
 #   BENCH_FULL_SCALE_ARGS="--nodes 200 --scale-watchers 100,10 --agent-services 200 --kv-keys 5000 --kv-watchers 20" \
 #     bench/run.sh --duration-secs 1 --failover-trials 1 --lock-trials 1
 # (flags given to run.sh itself go to every phase, so only the shared ones, such as --duration-secs, fit there).
@@ -140,6 +140,14 @@ for arg in "$@"; do
 done
 
 log() { echo "bench/run.sh: $*" >&2; }
+# Prints the flag-value pairs among its arguments whose flag ARGS does not give, one word a line: a
+# full-run size yields to the same flag given to run.sh (clap refuses a flag given twice).
+not_given() {
+  while (($# >= 2)); do
+    if [[ " ${ARGS[*]-} " != *" $1 "* && " ${ARGS[*]-} " != *" $1="* ]]; then printf '%s\n' "$1" "$2"; fi
+    shift 2
+  done
+}
 ((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only, --tls-only and --scale-only exclude each other"; exit 2; }
 # The full run: every phase, and BENCHMARKS.md.
 FULL=$((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY == 0))
@@ -241,7 +249,7 @@ PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | sed -n 1p || true)"
 # its own `praetor version` reports, not this worktree's commit.
 REVISION="$("$PRAETOR" version 2>/dev/null | sed -n 's/^Revision \([0-9a-f]\{7\}\).*/\1/p' || true)"
 if [ -n "${PRAETOR_BIN:-}" ]; then
-  PRAETOR_VERSION="$PRAETOR_VERSION, the prebuilt binary given as PRAETOR_BIN, revision ${REVISION:-unknown} (from its \`praetor version\`)"
+  PRAETOR_VERSION="$PRAETOR_VERSION, the prebuilt binary given as PRAETOR_BIN, revision ${REVISION:-unknown} (as its version command reports)"
 else
   COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   PRAETOR_VERSION="$PRAETOR_VERSION, built by this run from commit $COMMIT plus any uncommitted changes"
@@ -297,7 +305,7 @@ if ((TLS_ONLY || FULL)); then
   rm -rf "$RESULTS/tls"
   make_certs "$WORK/tls/certs"
   TLS_SIZES=()
-  ((FULL)) && TLS_SIZES=("${TLS_FULL_RUN[@]}")
+  ((FULL)) && mapfile -t TLS_SIZES < <(not_given "${TLS_FULL_RUN[@]}")
   log "certificates: $CERTS_MADE_BY"
   log "tls phase: one praetor server (HTTP and HTTPS) and one etcd member (plain and TLS) on 127.0.0.1"
   # The same deadline and signal handling as the cluster phase.
@@ -343,7 +351,7 @@ if ((SCALE_ONLY || FULL)); then
   rm -f "$SCALE_JSON" "$RESULTS/scale.md"
   rm -rf "$RESULTS/scale"
   SCALE_SIZES=()
-  ((FULL)) && SCALE_SIZES=("${SCALE_FULL_RUN[@]}")
+  ((FULL)) && mapfile -t SCALE_SIZES < <(not_given "${SCALE_FULL_RUN[@]}")
   log "scale phase: three praetor servers, five client agents, then three praetor servers and three etcd members on 127.0.14.x"
   log "after $((SECONDS - RUN_STARTED)) s of this run"
   # The same deadline and signal handling as the cluster phase.
@@ -418,7 +426,7 @@ rm -rf "$RESULTS/locks"
 LOCKS_OUT=()
 ((LOCKS_ONLY)) && LOCKS_OUT=(--out "$RESULTS/locks.md")
 LOCKS_SIZES=()
-((FULL)) && LOCKS_SIZES=("${LOCKS_FULL_RUN[@]}")
+((FULL)) && mapfile -t LOCKS_SIZES < <(not_given "${LOCKS_FULL_RUN[@]}")
 log "locks phase: three praetor servers, two client agents and three etcd members on 127.0.12.x"
 # The same deadline and signal handling as the cluster phase.
 timeout --foreground --signal=TERM --kill-after=30 "$LOCKS_DEADLINE" "$BENCH" locks \
