@@ -190,7 +190,13 @@ CLUSTER_PIDS="$WORK/cluster.pids"  # appended to by `praetor-bench cluster`, `he
 # Each phase's wall-clock seconds, one `name seconds` a line; the report lists them.
 PHASE_TIMES="$WORK/phase-times"
 PHASE_STARTED=$SECONDS
-phase_done() { echo "$1 $((SECONDS - PHASE_STARTED))" >>"$PHASE_TIMES"; PHASE_STARTED=$SECONDS; }
+# Records phase $1's time and frees its data directories (its logs are in bench/results/): a full
+# run would otherwise hold every phase's data, a million keys on six members among them, to the end.
+phase_done() {
+  if [ -d "$WORK/$1" ]; then rm -rf "${WORK:?}/$1"; fi
+  echo "$1 $((SECONDS - PHASE_STARTED))" >>"$PHASE_TIMES"
+  PHASE_STARTED=$SECONDS
+}
 
 stop_pid() {
   local pid="$1" i
@@ -362,8 +368,6 @@ if ((SCALE_ONLY || FULL)); then
     ${SCALE_SIZES[@]+"${SCALE_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
     log "the scale phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
-  # A million keys on six members: free the disk before the next phases.
-  rm -rf "$WORK/scale"
   phase_done scale
   if ((SCALE_ONLY)); then
     log "wrote $RESULTS/scale.md and $SCALE_JSON (BENCHMARKS.md unchanged)"
