@@ -6,9 +6,13 @@
 # With no flag it runs EVERY phase below (tls, acl, scale, cluster, health, locks, bench/dns.sh, then
 # the single servers) and writes the whole of BENCHMARKS.md from that one run: every section comes from
 # a phase's JSON (or dns.sh's markdown) of this run, none is merged by hand, and each states the load
-# average before and after its phase. It is sized to finish within 30 minutes on a 2-core machine
-# (plus the build): the scale phase runs there at the sizes in SCALE_FULL_RUN below, not the issue's
-# (which `--scale-only` uses), and its section says which sizes it used.
+# average before and after its rows. It is sized to finish within 30 minutes on a 2-core machine
+# (plus the build), with the scale phase at issue 17's sizes (SCALE_FULL_RUN below); the report lists
+# each phase's wall-clock time. Estimated per phase on this 2-core VM (2026-12-04, shared with builds;
+# each phase timed at --duration-secs 1, its closed-loop rows then scaled to 5 s, and the scale phase
+# timed at a fifth of the catalog and the keys, scaled linearly): tls ~3.3 min, acl ~1.7, scale ~6–9,
+# cluster ~0.8, health ~2.2–3.7, locks ~4.4 (2 trials), bench/dns.sh ~0.6, single servers ~1.5–2:
+# ~21–26 min in all, plus the build.
 #
 # Installs etcd, etcdctl and protoc with apt if missing and builds `praetor` and `praetor-bench` in
 # release mode. Then four phases, each with data in a fresh temporary directory:
@@ -77,13 +81,15 @@
 # a small run: bench/run.sh --scale-only --nodes 500 --scale-watchers 500,50 --agent-services 1000
 # --kv-keys 20000 --kv-watchers 100 --duration-secs 2
 #
-# Environment: PRAETOR_BIN=path measures that praetor binary instead of building one;
-# CARGO_TARGET_DIR is honoured.
+# Environment: PRAETOR_BIN=path measures that praetor binary instead of building one (the report
+# names the revision that binary reports); BENCH_FULL_SCALE_ARGS replaces the full run's scale
+# sizes (see SCALE_FULL_RUN); CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 COMMAND="bench/run.sh${*:+ $*}"
+[ -z "${BENCH_FULL_SCALE_ARGS:-}" ] || COMMAND="BENCH_FULL_SCALE_ARGS='$BENCH_FULL_SCALE_ARGS' $COMMAND"
 DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 RESULTS="$ROOT/bench/results"
 STARTUP_DEADLINE=60   # seconds for each server to become ready
@@ -96,11 +102,23 @@ ACL_DEADLINE=1200     # seconds for the whole acl phase
 TLS_DEADLINE=1800     # seconds for the whole tls phase
 SCALE_DEADLINE=3600   # seconds for the whole scale phase
 DNS_SECS=10           # seconds per DNS run in the full run
-# The scale phase's sizes in the full run (no flag), chosen to keep the whole run within 30 minutes
-# on a 2-core machine; --scale-only uses the issue's sizes unless given others.
-# The tls phase runs 2 rounds instead of 4 in the full run, for the same reason (its section says so).
+# The scale phase in the full run (no flag): issue 17's sizes, which are praetor-bench scale's defaults
+# (10 000 nodes × 10 instances over 1 000 names, 5 000 and 500 watchers over 100 names, 5 000 agent
+# services, 1 000 000 keys, 1 000 watch streams), with each watcher measurement bounded at 60 s.
+# --scale-only uses the same unless given other sizes.
+SCALE_FULL_RUN=(--watch-budget-secs 60)
+# The tls phase runs 2 rounds instead of 4 in the full run, to stay within 30 minutes (its section says so).
 TLS_FULL_RUN=(--tls-rounds 2)
-SCALE_FULL_RUN=(--nodes 2000 --scale-watchers 5000,500 --scale-flips 20 --watch-budget-secs 60 --agent-services 5000 --kv-keys 200000 --kv-watchers 1000)
+# The locks phase runs 2 hand-over trials per row instead of 3 in the full run, for the same reason:
+# a trial of `etcdctl elect` waits out etcd's 60 s lease (its section states the trials it ran).
+LOCKS_FULL_RUN=(--lock-trials 2)
+# BENCH_FULL_SCALE_ARGS (words) replaces SCALE_FULL_RUN, e.g. to check the full run's flow at small sizes:
+#   BENCH_FULL_SCALE_ARGS="--nodes 200 --scale-watchers 100,10 --agent-services 200 --kv-keys 5000 --kv-watchers 20" \
+#     bench/run.sh --duration-secs 1 --failover-trials 1 --lock-trials 1
+# (flags given to run.sh itself go to every phase, so only the shared ones, such as --duration-secs, fit there).
+if [ -n "${BENCH_FULL_SCALE_ARGS:-}" ]; then
+  read -r -a SCALE_FULL_RUN <<<"$BENCH_FULL_SCALE_ARGS"
+fi
 
 CLUSTER_ONLY=0
 HEALTH_ONLY=0
@@ -122,6 +140,14 @@ for arg in "$@"; do
 done
 
 log() { echo "bench/run.sh: $*" >&2; }
+# Prints the flag-value pairs among its arguments whose flag ARGS does not give, one word a line: a
+# full-run size yields to the same flag given to run.sh (clap refuses a flag given twice).
+not_given() {
+  while (($# >= 2)); do
+    if [[ " ${ARGS[*]-} " != *" $1 "* && " ${ARGS[*]-} " != *" $1="* ]]; then printf '%s\n' "$1" "$2"; fi
+    shift 2
+  done
+}
 ((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only, --tls-only and --scale-only exclude each other"; exit 2; }
 # The full run: every phase, and BENCHMARKS.md.
 FULL=$((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY == 0))
@@ -161,6 +187,16 @@ mkdir -p "$RESULTS"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/praetor-bench.XXXXXX")"
 PIDS=()
 CLUSTER_PIDS="$WORK/cluster.pids"  # appended to by `praetor-bench cluster`, `health` and `locks`
+# Each phase's wall-clock seconds, one `name seconds` a line; the report lists them.
+PHASE_TIMES="$WORK/phase-times"
+PHASE_STARTED=$SECONDS
+# Records phase $1's time and frees its data directories (its logs are in bench/results/): a full
+# run would otherwise hold every phase's data, a million keys on six members among them, to the end.
+phase_done() {
+  if [ -d "$WORK/$1" ]; then rm -rf "${WORK:?}/$1"; fi
+  echo "$1 $((SECONDS - PHASE_STARTED))" >>"$PHASE_TIMES"
+  PHASE_STARTED=$SECONDS
+}
 
 stop_pid() {
   local pid="$1" i
@@ -215,8 +251,15 @@ wait_ready() {
 PRAETOR_VERSION="$("$PRAETOR" version 2>/dev/null | sed -n 1p || true)"
 [ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="$("$PRAETOR" --version 2>/dev/null | sed -n 1p || true)"
 [ -n "$PRAETOR_VERSION" ] || PRAETOR_VERSION="praetor (no version output)"
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-PRAETOR_VERSION="$PRAETOR_VERSION, built from commit $COMMIT plus any uncommitted changes"
+# Which source the measured binary came from: a prebuilt one (PRAETOR_BIN) says so with the revision
+# its own `praetor version` reports, not this worktree's commit.
+REVISION="$("$PRAETOR" version 2>/dev/null | sed -n 's/^Revision \([0-9a-f]\{7\}\).*/\1/p' || true)"
+if [ -n "${PRAETOR_BIN:-}" ]; then
+  PRAETOR_VERSION="$PRAETOR_VERSION, the prebuilt binary given as PRAETOR_BIN, revision ${REVISION:-unknown} (as its version command reports)"
+else
+  COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  PRAETOR_VERSION="$PRAETOR_VERSION, built by this run from commit $COMMIT plus any uncommitted changes"
+fi
 ETCD_VERSION="$(etcd --version | sed -n 1p)"
 
 # --- the tls phase (--tls-only): praetor and etcd, plain and TLS -------------------
@@ -268,7 +311,7 @@ if ((TLS_ONLY || FULL)); then
   rm -rf "$RESULTS/tls"
   make_certs "$WORK/tls/certs"
   TLS_SIZES=()
-  ((FULL)) && TLS_SIZES=("${TLS_FULL_RUN[@]}")
+  ((FULL)) && mapfile -t TLS_SIZES < <(not_given "${TLS_FULL_RUN[@]}")
   log "certificates: $CERTS_MADE_BY"
   log "tls phase: one praetor server (HTTP and HTTPS) and one etcd member (plain and TLS) on 127.0.0.1"
   # The same deadline and signal handling as the cluster phase.
@@ -281,6 +324,7 @@ if ((TLS_ONLY || FULL)); then
     ${TLS_SIZES[@]+"${TLS_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
     log "the tls phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
+  phase_done tls
   if ((TLS_ONLY)); then
     log "wrote $RESULTS/tls.md and $TLS_JSON (BENCHMARKS.md unchanged)"
     exit 0
@@ -300,19 +344,20 @@ if ((ACL_ONLY || FULL)); then
     --out "$RESULTS/acl.md" ${ARGS[@]+"${ARGS[@]}"} ||
     log "the acl phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
+  phase_done acl
   if ((ACL_ONLY)); then
     log "wrote $RESULTS/acl.md and $ACL_JSON (BENCHMARKS.md unchanged)"
     exit 0
   fi
 fi
 
-# --- the scale phase (--scale-only, and the full run at smaller sizes) ---------------
+# --- the scale phase (--scale-only, and the full run) --------------------------------
 SCALE_JSON="$RESULTS/scale.json"
 if ((SCALE_ONLY || FULL)); then
   rm -f "$SCALE_JSON" "$RESULTS/scale.md"
   rm -rf "$RESULTS/scale"
   SCALE_SIZES=()
-  ((FULL)) && SCALE_SIZES=("${SCALE_FULL_RUN[@]}")
+  ((FULL)) && mapfile -t SCALE_SIZES < <(not_given "${SCALE_FULL_RUN[@]}")
   log "scale phase: three praetor servers, five client agents, then three praetor servers and three etcd members on 127.0.14.x"
   log "after $((SECONDS - RUN_STARTED)) s of this run"
   # The same deadline and signal handling as the cluster phase.
@@ -323,6 +368,7 @@ if ((SCALE_ONLY || FULL)); then
     ${SCALE_SIZES[@]+"${SCALE_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
     log "the scale phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
+  phase_done scale
   if ((SCALE_ONLY)); then
     log "wrote $RESULTS/scale.md and $SCALE_JSON (BENCHMARKS.md unchanged)"
     exit 0
@@ -348,6 +394,7 @@ if ((!HEALTH_ONLY && !LOCKS_ONLY)); then
     ${CLUSTER_OUT[@]+"${CLUSTER_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
     log "the cluster phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
+  phase_done cluster
   if ((CLUSTER_ONLY)); then
     log "wrote $RESULTS/cluster.md and $CLUSTER_JSON (BENCHMARKS.md unchanged)"
     exit 0
@@ -369,6 +416,7 @@ if ((!LOCKS_ONLY)); then
     ${HEALTH_OUT[@]+"${HEALTH_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
     log "the health phase failed (exit $?); the report says what is missing"
   stop_cluster_leftovers
+  phase_done health
   if ((HEALTH_ONLY)); then
     log "wrote $RESULTS/health.md and $HEALTH_JSON (BENCHMARKS.md unchanged)"
     exit 0
@@ -381,6 +429,8 @@ rm -f "$LOCKS_JSON" "$RESULTS/locks.md"
 rm -rf "$RESULTS/locks"
 LOCKS_OUT=()
 ((LOCKS_ONLY)) && LOCKS_OUT=(--out "$RESULTS/locks.md")
+LOCKS_SIZES=()
+((FULL)) && mapfile -t LOCKS_SIZES < <(not_given "${LOCKS_FULL_RUN[@]}")
 log "locks phase: three praetor servers, two client agents and three etcd members on 127.0.12.x"
 # The same deadline and signal handling as the cluster phase.
 timeout --foreground --signal=TERM --kill-after=30 "$LOCKS_DEADLINE" "$BENCH" locks \
@@ -388,9 +438,10 @@ timeout --foreground --signal=TERM --kill-after=30 "$LOCKS_DEADLINE" "$BENCH" lo
   --work "$WORK/locks" --logs "$RESULTS/locks" --pidfile "$CLUSTER_PIDS" \
   --praetor-version "$PRAETOR_VERSION" --etcd-version "$ETCD_VERSION" \
   --command "$COMMAND" --date "$DATE" --json "$LOCKS_JSON" \
-  ${LOCKS_OUT[@]+"${LOCKS_OUT[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
+  ${LOCKS_OUT[@]+"${LOCKS_OUT[@]}"} ${LOCKS_SIZES[@]+"${LOCKS_SIZES[@]}"} ${ARGS[@]+"${ARGS[@]}"} ||
   log "the locks phase failed (exit $?); the report says what is missing"
 stop_cluster_leftovers
+phase_done locks
 if ((LOCKS_ONLY)); then
   log "wrote $RESULTS/locks.md and $LOCKS_JSON (BENCHMARKS.md unchanged)"
   exit 0
@@ -409,6 +460,7 @@ else
   rm -f "$DNS_MD"
 fi
 
+phase_done bench/dns.sh
 # --- phase 4: one server each --------------------------------------------------------
 log "single servers, after $((SECONDS - RUN_STARTED)) s of this run"
 mapfile -t PORTS < <("$BENCH" free-ports 5)
@@ -451,6 +503,6 @@ timeout --foreground --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
   --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \
   --etcd-version "$ETCD_VERSION" --etcd-cmd "$(show etcd "${ETCD_ARGS[@]}")" \
   --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" --health-json "$HEALTH_JSON" --locks-json "$LOCKS_JSON" \
-  --acl-json "$ACL_JSON" --tls-json "$TLS_JSON" --scale-json "$SCALE_JSON" --dns-md "$DNS_MD" \
+  --acl-json "$ACL_JSON" --tls-json "$TLS_JSON" --scale-json "$SCALE_JSON" --dns-md "$DNS_MD" --phase-times "$PHASE_TIMES" \
   --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" ${ARGS[@]+"${ARGS[@]}"}
 log "wrote $ROOT/BENCHMARKS.md after $((SECONDS - RUN_STARTED)) s"

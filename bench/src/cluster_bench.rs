@@ -164,6 +164,7 @@ async fn workloads(
         }
     }
     report.cpu = run.cpu;
+    report.load_after_puts = load_average();
 
     let probe = Probe {
         every: Duration::from_millis(cfg.failover_poll_ms),

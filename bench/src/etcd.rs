@@ -2,7 +2,7 @@
 //! (the tls phase) over TLS with a client certificate. Each `Conn` is its own
 //! client, so each holds its own HTTP/2 connection to each member it was
 //! given. Also the maintenance status the cluster benchmark uses to
-//! find the leader.
+//! find the leader, and the maintenance snapshot the scale phase times.
 
 use std::time::Duration;
 
@@ -84,6 +84,26 @@ pub async fn count_keys(addr: &str, prefix: &str) -> anyhow::Result<u64> {
         )
         .await?;
     Ok(u64::try_from(resp.count())?)
+}
+
+/// The maintenance Snapshot of the member at `addr` (what `etcdctl
+/// snapshot save` reads), read to the end and dropped: its bytes, bounded
+/// by `limit`.
+pub async fn snapshot_bytes(addr: &str, limit: Duration) -> anyhow::Result<u64> {
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout(limit);
+    tokio::time::timeout(limit, async {
+        let mut client = Client::connect([format!("http://{addr}")], Some(opts)).await?;
+        let mut stream = client.snapshot().await?;
+        let mut bytes = 0u64;
+        while let Some(m) = stream.message().await? {
+            bytes += m.blob().len() as u64;
+        }
+        anyhow::Ok(bytes)
+    })
+    .await
+    .context("etcd snapshot timed out")?
 }
 
 /// One member's view, from the maintenance Status call.

@@ -126,6 +126,7 @@ async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result
         }
     }
 
+    report.load_after_registrations = load_average();
     eprintln!("== health: queries and watchers on a loaded catalog");
     let mut agent = single("health")?;
     let r = queries_and_memory(&mut agent, cfg, report).await;
@@ -133,6 +134,7 @@ async fn measure(args: &HealthArgs, report: &mut HealthReport) -> anyhow::Result
         report.queries_error = Some(e);
     }
 
+    report.load_after_queries = load_average();
     eprintln!("== health: propagation between two client agents");
     let logs = args.phase.logs.join("cluster");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;

@@ -163,6 +163,10 @@ struct RunArgs {
     /// heading numbered); when the file is missing the report says so.
     #[arg(long)]
     dns_md: Option<PathBuf>,
+    /// bench/run.sh's wall-clock seconds per phase so far, one `name
+    /// seconds` a line; listed in the report's "This run".
+    #[arg(long)]
+    phase_times: Option<PathBuf>,
     #[command(flatten)]
     config: Config,
 }
@@ -209,6 +213,7 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
     let mut run = Runner::new(praetor.clone(), etcd.clone());
 
     eprintln!("== memory: idle RSS, then load {} keys", cfg.load_keys);
+    results.load_memory.before = load_average();
     results.rss_idle = Pair {
         praetor: outcome(Rss::of(args.praetor_pid)),
         etcd: outcome(Rss::of(args.etcd_pid)),
@@ -231,8 +236,10 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         praetor: Ok(dir_bytes(&args.praetor_data_dir)),
         etcd: Ok(dir_bytes(&args.etcd_data_dir)),
     };
+    results.load_memory.after = load_average();
 
     let d = Duration::from_secs(cfg.duration_secs);
+    results.load_puts.before = load_average();
     for &clients in &cfg.put_clients {
         eprintln!("== puts, {clients} clients");
         let op = Op::Put {
@@ -246,6 +253,8 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
             .await;
         results.puts.push(r);
     }
+    results.load_puts.after = load_average();
+    results.load_gets.before = results.load_puts.after.clone();
     for (read, label) in [
         (Read::Default, "gets, default"),
         (Read::Local, "gets, local"),
@@ -264,6 +273,8 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
             .await;
         results.gets.push(r);
     }
+    results.load_gets.after = load_average();
+    results.load_notify.before = results.load_gets.after.clone();
     for &watchers in &cfg.watchers {
         eprintln!("== watch notify, {watchers} watchers");
         let (puts, spacing) = (cfg.watch_puts, Duration::from_millis(cfg.watch_spacing_ms));
@@ -275,6 +286,7 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
             .await;
         results.notify.push(r);
     }
+    results.load_notify.after = load_average();
     results.still_running = Pair {
         praetor: alive(args.praetor_pid),
         etcd: alive(args.etcd_pid),
@@ -309,7 +321,15 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
     let dns = args.dns_md.as_ref().map(|path| {
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
     });
+    let phase_times = args
+        .phase_times
+        .as_ref()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .map(|text| report::parse_phase_times(&text))
+        .unwrap_or_default();
     let report = Report {
+        phase_times,
+        single_secs: started.elapsed().as_secs_f64(),
         cluster,
         health,
         locks,

@@ -121,6 +121,62 @@ impl Default for Pair<bool> {
     }
 }
 
+/// One goal's verdict, computed from the numbers: met, not met, or not
+/// measured (counted as not met), with the numbers that decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goal {
+    pub met: Option<bool>,
+    pub text: String,
+}
+
+impl Goal {
+    pub fn judged(met: bool, text: String) -> Self {
+        Self {
+            met: Some(met),
+            text,
+        }
+    }
+
+    pub fn unmeasured(text: String) -> Self {
+        Self { met: None, text }
+    }
+
+    /// Its line in a markdown list.
+    pub fn line(&self) -> String {
+        let word = match self.met {
+            Some(true) => "Met",
+            Some(false) => "Not met",
+            None => "Not measured",
+        };
+        format!("- **{word}**: {}.", self.text)
+    }
+}
+
+/// /proc/loadavg before and after a group of rows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Around {
+    pub before: String,
+    pub after: String,
+}
+
+impl Around {
+    /// The sentence a section states it in.
+    pub fn sentence(&self, what: &str) -> String {
+        let or = |l: &str| {
+            if l.is_empty() {
+                "not recorded".to_owned()
+            } else {
+                l.to_owned()
+            }
+        };
+        format!(
+            "Load average (1, 5, 15 min) before {what}: {}; after: {}.",
+            or(&self.before),
+            or(&self.after)
+        )
+    }
+}
+
 /// CPU seconds used while one side ran one row.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Cpu {
@@ -155,6 +211,11 @@ pub struct Results {
     pub cpu: Vec<CpuRow>,
     /// Whether each server was still running at the end.
     pub still_running: Pair<bool>,
+    /// Load average around the rows of sections 1, 2, 3 and 4.
+    pub load_puts: Around,
+    pub load_gets: Around,
+    pub load_notify: Around,
+    pub load_memory: Around,
 }
 
 /// The whole report: where and how it ran, and what it measured.
@@ -187,6 +248,42 @@ pub struct Report {
     pub scale: Option<Outcome<scale::ScaleReport>>,
     /// bench/dns.sh's markdown section, likewise.
     pub dns: Option<Outcome<String>>,
+    /// bench/run.sh's wall-clock seconds per phase before the single-server
+    /// rows, in the order run.
+    pub phase_times: Vec<(String, u64)>,
+    /// Wall-clock seconds of the single-server rows (sections 1–4).
+    pub single_secs: f64,
+}
+
+/// bench/run.sh's phase times file: one `name seconds` a line; other lines
+/// are skipped.
+pub fn parse_phase_times(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let (name, secs) = l.trim().rsplit_once(' ')?;
+            Some((name.trim().to_owned(), secs.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The "This run" line listing the phases' wall-clock times and their sum.
+fn phase_times_line(phases: &[(String, u64)], single_secs: f64) -> Option<String> {
+    if phases.is_empty() {
+        return None;
+    }
+    let single = single_secs.round() as u64;
+    let total: u64 = phases.iter().map(|p| p.1).sum::<u64>() + single;
+    let list = phases
+        .iter()
+        .map(|(n, s)| format!("{n} {s} s"))
+        .chain(std::iter::once(format!("single servers {single} s")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "- Wall-clock time per phase: {list}; {:.1} min in all, after the build (bench/run.sh's clock; the \
+         single servers' from their start to this report).",
+        total as f64 / 60.0
+    ))
 }
 
 /// A memory table row: label, measurements, the field shown.
@@ -404,7 +501,8 @@ impl Report {
              on 127.0.12.x, and `etcdctl`; section 11); `bench/dns.sh` (one dev agent on 127.0.11.1); last, one \
              durable praetor server and one single-member etcd, both on 127.0.0.1 only, for sections 1–4, stopped \
              by PID at the end; and it rewrites this file. The ACL, TLS, DNS and scale sections follow section 11, in that order. \
-             Every section is written from this one run and states the load average before and after its phase. \
+             The scale phase runs at issue 17's sizes unless its section says otherwise. \
+             Every section is written from this one run and states the load average before and after its rows. \
              Raw numbers: `bench/results/*.json`, agent and member logs in `bench/results/<phase>/` (not \
              committed). `bench/run.sh --cluster-only`, `--health-only`, `--locks-only`, `--acl-only`, `--tls-only` and \
              `--scale-only` run one phase alone and write `bench/results/<phase>.md` instead of this file.\n\n\
@@ -431,6 +529,9 @@ impl Report {
             lb = self.load_before,
             la = self.load_after,
         );
+        if let Some(line) = phase_times_line(&self.phase_times, self.single_secs) {
+            let _ = writeln!(md, "{line}");
+        }
         let r = &self.results;
         for (side, up) in [
             ("praetor", r.still_running.praetor),
@@ -469,51 +570,77 @@ impl Report {
         );
     }
 
-    fn verdict(&self, md: &mut String) {
-        let r = &self.results;
-        let mut met = 0;
-        let mut lines = Vec::new();
-
-        // Goal 1: praetor's throughput at least etcd's on every throughput row.
-        let mut rows: Vec<(String, &Pair<Outcome<Throughput>>)> = Vec::new();
-        for (c, p) in self.config.put_clients.iter().zip(&r.puts) {
-            rows.push((format!("puts ×{c}"), p));
-        }
-        for (label, p) in ["gets, default", "gets, local"].iter().zip(&r.gets) {
-            rows.push(((*label).to_owned(), p));
-        }
-        let mut behind = Vec::new();
-        let mut ahead = Vec::new();
-        for (label, p) in &rows {
-            match (&p.praetor, &p.etcd) {
-                (Ok(a), Ok(b)) if a.ops_per_sec >= b.ops_per_sec => {
-                    ahead.push(format!("{label} ({})", ratio(a.ops_per_sec, b.ops_per_sec)))
-                }
-                (Ok(a), Ok(b)) => {
-                    behind.push(format!("{label} ({})", ratio(a.ops_per_sec, b.ops_per_sec)))
-                }
-                _ => behind.push(format!("{label} (failed)")),
+    /// Issue 17's goals (item 6), in the issue's words, each computed from
+    /// this run's numbers.
+    pub fn issue17_goals(&self) -> Vec<Goal> {
+        let mut out = match &self.scale {
+            Some(Ok(s)) => s.goals(),
+            Some(Err(e)) => vec![Goal::unmeasured(format!(
+                "the scale goals (watcher p99 < 1 s; server CPU per change within 20% between 500 and 5 000 \
+                 watchers; registrations in the last thousand ≥ 80% of the first; RSS per 256-byte key ≤ half \
+                 of etcd's): no scale results ({})",
+                e.replace('\n', " ")
+            ))],
+            None => Vec::new(),
+        };
+        // Puts at 1 client on one server (section 1) and on three (section 5).
+        let single: Vec<(String, Option<(f64, f64)>)> = self
+            .config
+            .put_clients
+            .iter()
+            .zip(&self.results.puts)
+            .map(|(c, p)| (format!("one server, puts ×{c}"), rates(p)))
+            .collect();
+        let cluster: Vec<(String, Option<(f64, f64)>)> = match &self.cluster {
+            Some(Ok(c)) => c
+                .put_rates()
+                .into_iter()
+                .map(|(n, r)| (format!("three servers, puts ×{n}"), r))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let is_one = |l: &str| l.ends_with("puts ×1");
+        let ones: Vec<_> = single
+            .iter()
+            .chain(&cluster)
+            .filter(|(l, _)| is_one(l))
+            .cloned()
+            .collect();
+        out.push(at_least_etcd(
+            "put throughput at 1 client at least etcd's",
+            &ones,
+        ));
+        let gets = ["one server, gets, default", "one server, gets, local"]
+            .iter()
+            .zip(&self.results.gets)
+            .map(|(l, p)| ((*l).to_owned(), rates(p)));
+        let others: Vec<_> = single
+            .iter()
+            .chain(&cluster)
+            .filter(|(l, _)| !is_one(l))
+            .cloned()
+            .chain(gets)
+            .collect();
+        let mut rest = at_least_etcd(
+            "every other existing throughput row (sections 1, 2 and 5) at or ahead of etcd",
+            &others,
+        );
+        if let Some(Ok(c)) = &self.cluster {
+            let lost = c.lost_writes();
+            if !lost.is_empty() {
+                rest.met = Some(false);
+                let _ = write!(rest.text, "; **lost writes**: {}", lost.join("; "));
             }
         }
-        if behind.is_empty() && !rows.is_empty() {
-            met += 1;
-            lines.push(format!(
-                "- **Met**: praetor ≥ etcd on every throughput row ({}).",
-                ahead.join(", ")
-            ));
-        } else {
-            let also = if ahead.is_empty() {
-                String::new()
-            } else {
-                format!("; at or ahead on {}", ahead.join(", "))
-            };
-            lines.push(format!(
-                "- **Not met**: praetor ≥ etcd on every throughput row. Behind on {}{also}.",
-                behind.join(", ")
-            ));
-        }
+        out.push(rest);
+        out
+    }
 
-        // Goal 2: watch notification p99 under 5 ms with every event delivered.
+    fn verdict(&self, md: &mut String) {
+        let r = &self.results;
+        let mut earlier: Vec<Goal> = Vec::new();
+
+        // Watch notification p99 under 5 ms with every event delivered.
         let mut notes = Vec::new();
         let mut ok = !r.notify.is_empty();
         for p in &r.notify {
@@ -540,16 +667,15 @@ impl Report {
                 }
             }
         }
-        if ok {
-            met += 1;
-        }
-        lines.push(format!(
-            "- **{}**: praetor watch notify p99 < {NOTIFY_P99_GOAL_MS} ms: {}.",
-            if ok { "Met" } else { "Not met" },
-            notes.join("; ")
+        earlier.push(Goal::judged(
+            ok,
+            format!(
+                "praetor watch notify p99 < {NOTIFY_P99_GOAL_MS} ms (section 3): {}",
+                notes.join("; ")
+            ),
         ));
 
-        // Goal 3: RSS under half of etcd's, idle and loaded.
+        // RSS under half of etcd's, idle and loaded.
         let mut ok = true;
         let mut notes = Vec::new();
         for (side, l) in [("praetor", &r.load.praetor), ("etcd", &r.load.etcd)] {
@@ -579,71 +705,72 @@ impl Report {
                 }
             }
         }
-        if ok {
-            met += 1;
-        }
-        lines.push(format!(
-            "- **{}**: praetor RSS < half of etcd's: {}.",
-            if ok { "Met" } else { "Not met" },
-            notes.join("; ")
+        earlier.push(Goal::judged(
+            ok,
+            format!(
+                "praetor RSS < half of etcd's, one server with {} keys (section 4): {}",
+                self.config.load_keys,
+                notes.join("; ")
+            ),
         ));
 
-        let mut goals = 3;
         match &self.cluster {
             Some(Ok(c)) => {
-                for (ok, text) in c.goals() {
-                    goals += 1;
-                    met += usize::from(ok);
-                    lines.push(format!(
-                        "- **{}**: {text}.",
-                        if ok { "Met" } else { "Not met" }
-                    ));
-                }
+                let (ok, text) = c.failover_goal();
+                earlier.push(Goal::judged(ok, text));
             }
-            Some(Err(e)) => {
-                goals += 2;
-                lines.push(format!(
-                    "- **Not met**: the three-server cluster goals (praetor ≥ etcd on cluster puts; failover < 3 s): \
-                     no cluster results ({}).",
-                    e.replace('\n', " ")
-                ));
-            }
+            Some(Err(e)) => earlier.push(Goal::unmeasured(format!(
+                "praetor failover < 3 s: no cluster results ({})",
+                e.replace('\n', " ")
+            ))),
             None => {}
         }
         match &self.health {
             Some(Ok(h)) => {
                 for (ok, text) in h.goals() {
-                    goals += 1;
-                    met += usize::from(ok);
-                    lines.push(format!(
-                        "- **{}**: {text}.",
-                        if ok { "Met" } else { "Not met" }
-                    ));
+                    earlier.push(Goal::judged(ok, text));
                 }
             }
-            Some(Err(e)) => {
-                goals += 2;
-                lines.push(format!(
-                    "- **Not met**: the health goals (propagation between client agents < 1 s; RSS growth with \
-                     open blocking watchers < 50 MB): no health results ({}).",
-                    e.replace('\n', " ")
-                ));
-            }
+            Some(Err(e)) => earlier.push(Goal::unmeasured(format!(
+                "the health goals (propagation between client agents < 1 s; RSS growth with open blocking \
+                 watchers < 50 MB): no health results ({})",
+                e.replace('\n', " ")
+            ))),
             None => {}
         }
-        let _ = writeln!(md, "\n## Where it stands\n\n{met} of {goals} goals met in this run (computed from the tables below):\n");
-        for l in lines {
-            let _ = writeln!(md, "{l}");
+        let issue17 = self.issue17_goals();
+        let count = |g: &[Goal]| g.iter().filter(|g| g.met == Some(true)).count();
+        let _ = writeln!(
+            md,
+            "\n## Where it stands\n\n{} of {} goals met in this run, each computed from the tables below.\n\n\
+             Issue 17's goals ({} of {} met):\n",
+            count(&issue17) + count(&earlier),
+            issue17.len() + earlier.len(),
+            count(&issue17),
+            issue17.len()
+        );
+        for g in &issue17 {
+            let _ = writeln!(md, "{}", g.line());
+        }
+        let _ = writeln!(
+            md,
+            "\nEarlier goals ({} of {} met):\n",
+            count(&earlier),
+            earlier.len()
+        );
+        for g in &earlier {
+            let _ = writeln!(md, "{}", g.line());
         }
     }
 
     fn puts(&self, md: &mut String) {
         let _ = writeln!(
             md,
-            "\n## 1. Durable puts\n\nEach client puts distinct keys, one at a time, for {} s.\n\n\
+            "\n## 1. Durable puts\n\nEach client puts distinct keys, one at a time, for {} s. {}\n\n\
              | clients | praetor ops/s | etcd ops/s | praetor ÷ etcd | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|",
-            self.config.duration_secs
+            self.config.duration_secs,
+            self.results.load_puts.sentence("these rows"),
         );
         let mut notes = Notes::default();
         for (c, p) in self.config.put_clients.iter().zip(&self.results.puts) {
@@ -657,10 +784,13 @@ impl Report {
     fn gets(&self, md: &mut String) {
         let _ = writeln!(
             md,
-            "\n## 2. Gets\n\n{} clients each read random keys among the {} loaded ones, one at a time, for {} s.\n\n\
+            "\n## 2. Gets\n\n{} clients each read random keys among the {} loaded ones, one at a time, for {} s. {}\n\n\
              | reads | praetor ops/s | etcd ops/s | praetor ÷ etcd | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|",
-            self.config.get_clients, self.config.load_keys, self.config.duration_secs
+            self.config.get_clients,
+            self.config.load_keys,
+            self.config.duration_secs,
+            self.results.load_gets.sentence("these rows"),
         );
         let mut notes = Notes::default();
         for (label, p) in GET_LABELS.iter().zip(&self.results.gets) {
@@ -679,10 +809,12 @@ impl Report {
              Each watcher watches one fresh prefix on its own connection (praetor: `GET /v1/watch/kv/<prefix>`; \
              etcd: a prefix Watch). Once every watch is open, one writer puts {} keys under the prefix, starting \
              one every {} ms. Latency is from a put's start to a watcher receiving its event, over every \
-             watcher × event.\n\n\
+             watcher × event. {}\n\n\
              | watchers | praetor events | etcd events | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms | p99 praetor ÷ etcd | praetor max ms | etcd max ms |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            c.watch_puts, c.watch_spacing_ms
+            c.watch_puts,
+            c.watch_spacing_ms,
+            self.results.load_notify.sentence("these rows"),
         );
         let mut notes = Notes::default();
         for (w, p) in c.watchers.iter().zip(&self.results.notify) {
@@ -723,9 +855,11 @@ impl Report {
             "\n## 4. Memory\n\n\
              Resident memory from `/proc/<pid>/status` (`VmRSS`; `RssAnon` is heap and stacks, `RssFile` is \
              mapped files such as etcd's bbolt database): idle right after start, then after loading {} keys of \
-             {VALUE_SIZE} bytes with {} concurrent clients into each server (one after the other) and at least 2 s to settle.\n\n\
+             {VALUE_SIZE} bytes with {} concurrent clients into each server (one after the other) and at least 2 s to settle. {}\n\n\
              | | praetor | etcd | praetor ÷ etcd |\n|---|---:|---:|---:|",
-            c.load_keys, c.load_clients
+            c.load_keys,
+            c.load_clients,
+            r.load_memory.sentence("the idle RSS (after: the loaded RSS)"),
         );
         let rss_rows: [RssRow<'_>; 4] = [
             ("RSS idle after start, MiB", &r.rss_idle, |x| x.total_kib),
@@ -772,6 +906,43 @@ impl Report {
     }
 }
 
+/// praetor's and etcd's ops/s of a row, or `None` when a side failed.
+fn rates(p: &Pair<Outcome<Throughput>>) -> Option<(f64, f64)> {
+    match (&p.praetor, &p.etcd) {
+        (Ok(a), Ok(b)) => Some((a.ops_per_sec, b.ops_per_sec)),
+        _ => None,
+    }
+}
+
+/// The goal `what`: praetor's rate at least etcd's on every row of `rows`
+/// (label, praetor's and etcd's ops/s; `None` counts as behind). Not
+/// measured when there are no rows.
+fn at_least_etcd(what: &str, rows: &[(String, Option<(f64, f64)>)]) -> Goal {
+    if rows.is_empty() {
+        return Goal::unmeasured(format!("{what}: no such rows in this run"));
+    }
+    let (mut behind, mut ahead) = (Vec::new(), Vec::new());
+    for (label, r) in rows {
+        match r {
+            Some((p, e)) if p >= e => ahead.push(format!("{label} {}", ratio(*p, *e))),
+            Some((p, e)) => behind.push(format!(
+                "{label} {} ({p:.0}/s against {e:.0}/s)",
+                ratio(*p, *e)
+            )),
+            None => behind.push(format!("{label} (failed)")),
+        }
+    }
+    let mut text = what.to_owned();
+    if !behind.is_empty() {
+        let _ = write!(text, ": behind on {}", behind.join(", "));
+    }
+    if !ahead.is_empty() {
+        let sep = if behind.is_empty() { ":" } else { ";" };
+        let _ = write!(text, "{sep} at or ahead on {}", ahead.join(", "));
+    }
+    Goal::judged(behind.is_empty(), text)
+}
+
 fn cpu_rows(md: &mut String, rows: &[CpuRow]) {
     for row in rows {
         let (p, e) = (&row.cpu.praetor, &row.cpu.etcd);
@@ -807,9 +978,8 @@ mod tests {
         config: Config,
     }
 
-    #[test]
-    fn the_full_report_numbers_every_phase_section_in_order_and_says_what_is_missing() {
-        let report = Report {
+    fn report() -> Report {
+        Report {
             machine: Machine {
                 cpu: "cpu".into(),
                 cores: 2,
@@ -830,6 +1000,185 @@ mod tests {
             cluster: None,
             health: None,
             locks: None,
+            acl: None,
+            tls: None,
+            scale: None,
+            dns: None,
+            phase_times: Vec::new(),
+            single_secs: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_phase_times_file_is_listed_with_its_total_in_minutes() {
+        let phases = parse_phase_times("tls 200\nacl 150\nnot a line\nbench/dns.sh 60\n");
+        assert_eq!(
+            phases,
+            vec![
+                ("tls".to_owned(), 200),
+                ("acl".to_owned(), 150),
+                ("bench/dns.sh".to_owned(), 60)
+            ]
+        );
+        let line = phase_times_line(&phases, 90.4).unwrap_or_default();
+        assert!(
+            line.starts_with("- Wall-clock time per phase: tls 200 s, acl 150 s, bench/dns.sh 60 s, single servers 90 s; 8.3 min in all"),
+            "{line}"
+        );
+        assert_eq!(phase_times_line(&[], 90.0), None);
+        let mut r = report();
+        r.phase_times = phases;
+        assert!(r
+            .markdown()
+            .contains("- Wall-clock time per phase: tls 200 s"));
+    }
+
+    fn tp(clients: usize, ops_per_sec: f64) -> Outcome<Throughput> {
+        Ok(Throughput {
+            clients,
+            ops: 1000,
+            errors: 0,
+            secs: 1.0,
+            ops_per_sec,
+            p50_ms: 1.0,
+            p99_ms: 2.0,
+        })
+    }
+
+    fn pair(clients: usize, p: f64, e: f64) -> Pair<Outcome<Throughput>> {
+        Pair {
+            praetor: tp(clients, p),
+            etcd: tp(clients, e),
+        }
+    }
+
+    /// A three-server cluster report whose put rows ran at these rates.
+    fn cluster(rows: &[(usize, f64, f64)]) -> ClusterReport {
+        let mut config = <Flags as clap::Parser>::parse_from(["run"]).config;
+        config.put_clients = rows.iter().map(|r| r.0).collect();
+        let mut c = ClusterReport::new(config, "c".into(), "d".into(), "pv".into(), "ev".into());
+        let puts = |clients, rate| {
+            tp(clients, rate).map(|throughput| cluster::ClusterPuts {
+                keys_expected: 10,
+                keys_found: 10,
+                throughput,
+            })
+        };
+        c.puts = rows
+            .iter()
+            .map(|&(n, p, e)| Pair {
+                praetor: puts(n, p),
+                etcd: puts(n, e),
+            })
+            .collect();
+        c
+    }
+
+    #[test]
+    fn puts_at_one_client_are_their_own_goal_on_one_and_three_servers_and_the_other_rows_another() {
+        let mut r = report();
+        r.results.puts = vec![
+            pair(1, 1400.0, 2000.0),
+            pair(16, 9000.0, 9000.0),
+            pair(256, 25000.0, 13000.0),
+        ];
+        r.results.gets = vec![pair(16, 50000.0, 5000.0), pair(16, 60000.0, 6000.0)];
+        r.cluster = Some(Ok(cluster(&[(1, 900.0, 1000.0), (16, 5000.0, 4000.0)])));
+        let g = r.issue17_goals();
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(g[0].met, Some(false));
+        assert!(
+            g[0].text.starts_with(
+                "put throughput at 1 client at least etcd's: behind on one server, puts ×1 0.70×"
+            ),
+            "{g:?}"
+        );
+        assert!(g[0].text.contains("three servers, puts ×1 0.90×"), "{g:?}");
+        assert!(!g[0].text.contains("×16"), "{g:?}");
+        assert_eq!(g[1].met, Some(true), "{g:?}");
+        assert!(g[1].text.contains("one server, puts ×16 1.00×"), "{g:?}");
+        assert!(g[1].text.contains("three servers, puts ×16 1.25×"), "{g:?}");
+        assert!(
+            g[1].text.contains("one server, gets, local 10.00×"),
+            "{g:?}"
+        );
+        assert!(!g[1].text.contains("puts ×1 "), "{g:?}");
+
+        // Both at 1 client ahead: met; a lost write fails the other rows.
+        r.results.puts[0] = pair(1, 2100.0, 2000.0);
+        let mut c = cluster(&[(1, 1000.0, 1000.0), (16, 5000.0, 4000.0)]);
+        if let Ok(p) = &mut c.puts[1].praetor {
+            p.keys_found = 7;
+        }
+        r.cluster = Some(Ok(c));
+        let g = r.issue17_goals();
+        assert_eq!(g[0].met, Some(true), "{g:?}");
+        assert_eq!(g[1].met, Some(false), "{g:?}");
+        assert!(
+            g[1].text.contains("**lost writes**: puts ×16: 3 of 10"),
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn where_it_stands_lists_the_scale_goals_first_and_counts_every_goal() {
+        let mut r = report();
+        r.results.puts = vec![pair(1, 1400.0, 2000.0)];
+        r.scale = Some(Ok(scale::ScaleReport::new(
+            "c".into(),
+            "d".into(),
+            "pv".into(),
+            "ev".into(),
+        )));
+        let md = r.markdown();
+        // Four scale goals (none measured), the put goal, the other rows, then
+        // the earlier goals: watch notify and RSS.
+        assert!(md.contains("0 of 8 goals met in this run"), "{md}");
+        assert!(md.contains("Issue 17's goals (0 of 6 met):"), "{md}");
+        let wake = md
+            .find("- **Not measured**: one change reaches every watcher")
+            .unwrap_or(usize::MAX);
+        let put = md
+            .find("- **Not met**: put throughput at 1 client at least etcd's")
+            .unwrap_or(usize::MAX);
+        let earlier = md.find("Earlier goals (0 of 2 met):").unwrap_or(usize::MAX);
+        assert!(wake < put && put < earlier && earlier < usize::MAX, "{md}");
+        assert!(
+            md.contains("RSS per 256-byte key at most half of etcd's"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn every_single_server_section_states_the_load_average_around_its_rows() {
+        let mut r = report();
+        r.results.load_puts = Around {
+            before: "1.00 1.00 1.00".into(),
+            after: "2.00 2.00 2.00".into(),
+        };
+        let md = r.markdown();
+        assert!(md.contains("for 5 s. Load average (1, 5, 15 min) before these rows: 1.00 1.00 1.00; after: 2.00 2.00 2.00."), "{md}");
+        for section in [
+            "## 2. Gets",
+            "## 3. Watch notification latency",
+            "## 4. Memory",
+        ] {
+            let at = md
+                .find(section)
+                .unwrap_or_else(|| panic!("{section} missing"));
+            let rest = &md[at..];
+            let end = rest[3..].find("\n## ").map_or(rest.len(), |e| e + 3);
+            assert!(
+                rest[..end].contains("Load average (1, 5, 15 min) before"),
+                "{section}: {}",
+                &rest[..end]
+            );
+        }
+    }
+
+    #[test]
+    fn the_full_report_numbers_every_phase_section_in_order_and_says_what_is_missing() {
+        let report = Report {
             acl: Some(Err("reading acl.json: gone".into())),
             tls: Some(Err("reading tls.json: gone".into())),
             scale: Some(Ok(scale::ScaleReport::new(
@@ -839,6 +1188,7 @@ mod tests {
                 "ev".into(),
             ))),
             dns: Some(Ok("## DNS\n\nSRV lookups.\n".into())),
+            ..report()
         };
         let md = report.markdown();
         let at = |needle: &str| {

@@ -631,6 +631,17 @@ async fn snapshot(addr: &str) -> anyhow::Result<Snapshot> {
     })
 }
 
+/// etcd's maintenance Snapshot through the member at `addr`: its size and
+/// time, read to the end and dropped.
+async fn etcd_snapshot(addr: &str) -> anyhow::Result<Snapshot> {
+    let t0 = Instant::now();
+    let bytes = crate::etcd::snapshot_bytes(addr, BIG_READ_TIMEOUT).await?;
+    Ok(Snapshot {
+        bytes,
+        secs: t0.elapsed().as_secs_f64(),
+    })
+}
+
 /// Kills member `i` with SIGKILL, starts it on its data directory, and
 /// times it until it answers a local read of `key` (written last before,
 /// so it has applied everything up to it) and until a default-consistency
@@ -1131,6 +1142,9 @@ async fn kv_measure(
     eprintln!("== scale: praetor snapshot");
     sides.praetor.snapshot = Some(outcome(snapshot(&praetor.client_addrs()[0]).await));
     eprintln!("   {:?}", sides.praetor.snapshot);
+    eprintln!("== scale: etcd snapshot");
+    sides.etcd.snapshot = Some(outcome(etcd_snapshot(&etcd.client_addrs()[0]).await));
+    eprintln!("   {:?}", sides.etcd.snapshot);
     let last = workload::load_key(keys - 1);
     for c in [&mut *praetor, &mut *etcd] {
         eprintln!("== scale: restarting a {} member", c.side);

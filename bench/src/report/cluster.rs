@@ -45,6 +45,9 @@ pub struct ClusterReport {
     /// /proc/loadavg before the put rows and after the last failover trial.
     pub load_before: String,
     pub load_after: String,
+    /// /proc/loadavg after the put rows, before the first failover trial.
+    #[serde(default)]
+    pub load_after_puts: String,
     /// Seconds from starting the members to the cluster serving.
     pub formed: Pair<Outcome<f64>>,
     /// One per `Config::put_clients`.
@@ -62,6 +65,15 @@ pub struct ClusterReport {
 }
 
 /// Nearest-rank median and maximum.
+/// A load average, or "not recorded" (results from an older bench).
+fn or_unknown(load: &str) -> &str {
+    if load.is_empty() {
+        "not recorded"
+    } else {
+        load
+    }
+}
+
 fn median_max(mut v: Vec<f64>) -> Option<(f64, f64)> {
     if v.is_empty() {
         return None;
@@ -132,6 +144,7 @@ impl ClusterReport {
             etcd_cmds: Vec::new(),
             load_before: String::new(),
             load_after: String::new(),
+            load_after_puts: String::new(),
             formed: Pair::default(),
             puts: Vec::new(),
             failover: Pair {
@@ -203,7 +216,49 @@ impl ClusterReport {
         }
         out.push((met, text));
 
-        // Failover under 3 s in every trial.
+        out.push(self.failover_goal());
+        out
+    }
+
+    /// The put rows' throughput by client count: praetor's and etcd's
+    /// ops/s, or `None` when a side failed.
+    pub fn put_rates(&self) -> Vec<(usize, Option<(f64, f64)>)> {
+        self.config
+            .put_clients
+            .iter()
+            .zip(&self.puts)
+            .map(|(&c, p)| {
+                let rates = match (&p.praetor, &p.etcd) {
+                    (Ok(a), Ok(b)) => Some((a.throughput.ops_per_sec, b.throughput.ops_per_sec)),
+                    _ => None,
+                };
+                (c, rates)
+            })
+            .collect()
+    }
+
+    /// praetor's put rows whose acknowledged keys were not all found
+    /// afterwards, one line each.
+    pub fn lost_writes(&self) -> Vec<String> {
+        self.config
+            .put_clients
+            .iter()
+            .zip(&self.puts)
+            .filter_map(|(c, p)| {
+                let a = p.praetor.as_ref().ok()?;
+                (a.lost() > 0).then(|| {
+                    format!(
+                        "puts ×{c}: {} of {} acknowledged keys missing",
+                        a.lost(),
+                        a.keys_expected
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Failover under 3 s in every trial, losing nothing.
+    pub fn failover_goal(&self) -> (bool, String) {
         let p = ok_trials(&self.failover.praetor);
         let failed = self.failover.praetor.len() - p.len();
         let lost: u64 = p.iter().map(|t| t.lost).sum();
@@ -230,16 +285,14 @@ impl ClusterReport {
                 if lost > 0 {
                     let _ = write!(t, "; **{lost} acknowledged puts lost**");
                 }
-                out.push((failed == 0 && lost == 0 && max < FAILOVER_GOAL_MS, t));
-                return out;
+                return (failed == 0 && lost == 0 && max < FAILOVER_GOAL_MS, t);
             }
             None => format!(
                 "praetor failover < {:.0} s: no successful trial ({failed} failed; {etcd})",
                 FAILOVER_GOAL_MS / 1000.0
             ),
         };
-        out.push((false, text));
-        out
+        (false, text)
     }
 
     /// The cluster sections of BENCHMARKS.md, numbered from `first`.
@@ -292,7 +345,7 @@ impl ClusterReport {
              - praetor servers, formed (every server agreeing on the leader, listing three Raft peers, and \
              replicating a put through each) in {pf}:\n{pc}\n\
              - etcd members, formed (the same test, without the peer list) in {ef}:\n{ec}\n\
-             - Load average (1, 5, 15 min) before the put rows: {lb}; after the last failover trial: {la}. Six \
+             - Load average (1, 5, 15 min) before the put rows: {lb}; after them: {lp}. Six \
              servers and the bench client share the machine's cores.\n\n\
              | clients | praetor ops/s | etcd ops/s | praetor ÷ etcd | praetor p50 ms | etcd p50 ms | praetor p99 ms | etcd p99 ms | praetor keys found | etcd keys found |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -302,7 +355,7 @@ impl ClusterReport {
             pc = self.praetor_cmds.iter().map(|s| format!("  - `{s}`")).collect::<Vec<_>>().join("\n"),
             ec = self.etcd_cmds.iter().map(|s| format!("  - `{s}`")).collect::<Vec<_>>().join("\n"),
             lb = self.load_before,
-            la = self.load_after,
+            lp = or_unknown(&self.load_after_puts),
         );
         let mut notes = self.notes();
         for (clients, p) in c.put_clients.iter().zip(&self.puts) {
@@ -369,12 +422,15 @@ impl ClusterReport {
              systems' default timing. praetor: Raft heartbeat 100 ms, election timeout 300–600 ms, and \
              openraft 0.9 lets a follower that saw a leader stand only after a leader lease (the maximum election \
              timeout, 600 ms) plus its randomized election timeout have passed since the last heartbeat, so about \
-             0.9–1.2 s; etcd: heartbeat 100 ms, election timeout 1000 ms, which its Raft randomizes to 1–2 s.\n\n\
+             0.9–1.2 s; etcd: heartbeat 100 ms, election timeout 1000 ms, which its Raft randomizes to 1–2 s. \
+             Load average (1, 5, 15 min) before the first trial: {lp}; after the last: {la}.\n\n\
              | trial | praetor killed → new leader | praetor leader seen ms | praetor failover ms | praetor failed puts | praetor rejoin s | etcd killed → new leader | etcd leader seen ms | etcd failover ms | etcd failed puts | etcd rejoin s |\n\
              |---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
             trials = c.failover_trials,
             poll = c.failover_poll_ms,
             to = c.failover_put_timeout_ms,
+            lp = or_unknown(&self.load_after_puts),
+            la = self.load_after,
         );
         let rows = self.failover.praetor.len().max(self.failover.etcd.len());
         let mut notes = Notes::default();

@@ -168,6 +168,12 @@ pub struct HealthReport {
     pub cluster_cmds: Vec<String>,
     pub load_before: String,
     pub load_after: String,
+    /// /proc/loadavg after the registration rows (section 7's), and after
+    /// the query and watcher-memory rows on the loaded single server.
+    #[serde(default)]
+    pub load_after_registrations: String,
+    #[serde(default)]
+    pub load_after_queries: String,
     pub registrations: Vec<Row<RegRow>>,
     pub health_load: Outcome<Load>,
     pub queries: Vec<Row<QueryRow>>,
@@ -190,6 +196,15 @@ fn not_run<T>() -> Outcome<T> {
     Err("not run".into())
 }
 
+/// A load average, or "not recorded" (results from an older bench).
+fn or_unknown(load: &str) -> &str {
+    if load.is_empty() {
+        "not recorded"
+    } else {
+        load
+    }
+}
+
 impl HealthReport {
     pub fn new(config: Config, command: String, date: String, praetor_version: String) -> Self {
         Self {
@@ -201,6 +216,8 @@ impl HealthReport {
             cluster_cmds: Vec::new(),
             load_before: String::new(),
             load_after: String::new(),
+            load_after_registrations: String::new(),
+            load_after_queries: String::new(),
             registrations: Vec::new(),
             health_load: not_run(),
             queries: Vec::new(),
@@ -314,14 +331,46 @@ impl HealthReport {
 
     /// The health sections of BENCHMARKS.md, numbered from `first`.
     pub fn sections(&self, md: &mut String, first: usize) {
+        let around = |before: &str, after: &str| super::Around {
+            before: before.to_owned(),
+            after: after.to_owned(),
+        };
+        let (lr, lq) = (&self.load_after_registrations, &self.load_after_queries);
         self.registrations_section(md, first);
+        let _ = writeln!(
+            md,
+            "\n{}",
+            around(&self.load_before, lr).sentence("these rows")
+        );
         self.queries_section(md, first + 1);
+        let _ = writeln!(
+            md,
+            "\n{}",
+            around(lr, lq).sentence(&format!(
+                "these rows (the loaded server's part, with section {}'s server rows)",
+                first + 3
+            ))
+        );
         self.propagation_section(md, first + 2);
+        let _ = writeln!(
+            md,
+            "\n{}",
+            around(lq, &self.load_after).sentence(&format!(
+                "these flips (the cluster's part, with section {}'s client-agent rows)",
+                first + 3
+            ))
+        );
         self.memory_section(md, first + 3);
         let _ = writeln!(
             md,
-            "\nLoad average (1, 5, 15 min) before the health phase (sections {first}–{}): {}; after it: {}.",
-            first + 3,
+            "\nLoad average (1, 5, 15 min): the server rows ran with section {}'s ({} before, {} after), the \
+             client-agent rows with section {}'s ({} before, {} after); the whole health phase: {} before, {} after.",
+            first + 1,
+            or_unknown(&self.load_after_registrations),
+            or_unknown(&self.load_after_queries),
+            first + 2,
+            or_unknown(&self.load_after_queries),
+            self.load_after,
             self.load_before,
             self.load_after
         );
@@ -740,5 +789,57 @@ impl crate::phase::PhaseReport for HealthReport {
 
     fn standalone_markdown(&self) -> String {
         self.standalone_markdown_text()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn every_health_section_states_the_load_average_around_its_own_rows() {
+        let config = <Flags as clap::Parser>::parse_from(["health"]).config;
+        let mut r = HealthReport::new(config, "c".into(), "d".into(), "pv".into());
+        r.load_before = "1.00 1.00 1.00".into();
+        r.load_after_registrations = "2.00 2.00 2.00".into();
+        r.load_after_queries = "3.00 3.00 3.00".into();
+        r.load_after = "4.00 4.00 4.00".into();
+        let mut md = String::new();
+        r.sections(&mut md, 7);
+        let section = |n: usize| {
+            let start = md
+                .find(&format!("\n## {n}. "))
+                .unwrap_or_else(|| panic!("section {n} missing from {md}"));
+            let end = md[start + 1..]
+                .find("\n## ")
+                .map_or(md.len(), |e| start + 1 + e);
+            &md[start..end]
+        };
+        assert!(
+            section(7).contains("before these rows: 1.00 1.00 1.00; after: 2.00 2.00 2.00."),
+            "{}",
+            section(7)
+        );
+        assert!(
+            section(8).contains(": 2.00 2.00 2.00; after: 3.00 3.00 3.00."),
+            "{}",
+            section(8)
+        );
+        assert!(
+            section(9).contains(": 3.00 3.00 3.00; after: 4.00 4.00 4.00."),
+            "{}",
+            section(9)
+        );
+        assert!(
+            section(10).contains("the server rows ran with section 8's (2.00 2.00 2.00 before, 3.00 3.00 3.00 after)"),
+            "{}",
+            section(10)
+        );
     }
 }
