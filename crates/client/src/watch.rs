@@ -96,7 +96,7 @@ impl WatchSpec {
         Ok(Plan {
             handover: Handover::asked(opts.index, self.kind == "event"),
             path,
-            extra,
+            extra: extra.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             opts,
         })
     }
@@ -132,7 +132,7 @@ impl WatchSpec {
 #[derive(Debug, Clone)]
 pub struct Plan {
     path: String,
-    extra: Vec<(&'static str, String)>,
+    extra: Vec<(String, String)>,
     opts: QueryOptions,
     handover: Handover,
 }
@@ -141,7 +141,7 @@ impl Plan {
     /// The plan of a chain of blocking reads of `path` with `extra`
     /// parameters (any endpoint that answers `X-Consul-Index`), starting
     /// at `opts.index`.
-    pub fn new(path: String, extra: Vec<(&'static str, String)>, opts: QueryOptions) -> Plan {
+    pub fn new(path: String, extra: Vec<(String, String)>, opts: QueryOptions) -> Plan {
         Plan {
             handover: Handover::asked(opts.index, false),
             path,
@@ -161,7 +161,12 @@ impl Plan {
                 index: self.handover.next_index(),
                 ..self.opts.clone()
             };
-            let read = client.read::<Value>(&self.path, &opts, &self.extra).await;
+            let extra: Vec<(&str, String)> = self
+                .extra
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            let read = client.read::<Value>(&self.path, &opts, &extra).await;
             let (body, meta) = match read {
                 Ok(read) => read,
                 Err(e) => {

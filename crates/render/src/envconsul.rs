@@ -66,7 +66,7 @@ pub async fn run(
             i,
             Endpoint {
                 path,
-                params: vec![("recurse", String::new())],
+                params: vec![("recurse".to_owned(), String::new())],
             },
         )?;
     }

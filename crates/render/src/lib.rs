@@ -9,7 +9,6 @@
 
 pub mod child;
 pub mod command;
-pub mod consul;
 pub mod env;
 pub mod envconsul;
 pub mod output;

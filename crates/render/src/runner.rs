@@ -25,11 +25,10 @@ use tokio::sync::mpsc;
 
 use crate::child::{exit_code, Child, ChildEnv, ChildError, ChildSpec};
 use crate::command::{self, CommandLine};
-use crate::consul;
 use crate::output::{self, OutputError, WriteOptions, Written};
 use crate::quiesce::{Quiescence, Wait};
 use crate::spec::{Source as TextSource, TemplateSpec, MAX_TEMPLATE_BYTES};
-use crate::watch::{Update, WatchError, Watcher};
+use crate::watch::{Endpoint, Update, WatchError, Watcher};
 
 /// The largest file the `file` function reads.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -224,8 +223,9 @@ pub async fn run(
                 if matches!(dep, Dependency::Node { name: None, .. }) && agent_node.is_none() {
                     agent_node = Some(own_node(&client).await?);
                 }
-                if let Some(endpoint) =
-                    consul::endpoint(dep, agent_node.as_deref().unwrap_or_default())
+                if let Some(endpoint) = dep
+                    .consul_api_path(agent_node.as_deref().unwrap_or_default())
+                    .map(|url| Endpoint::from_path_and_query(&url))
                 {
                     watcher.watch(dep.clone(), endpoint)?;
                 }
@@ -310,7 +310,7 @@ pub async fn run(
                 let mut next = Some(update);
                 while let Some(update) = next.take() {
                     match update {
-                        Update::Data { key, value, .. } => match consul::data(&key, &value) {
+                        Update::Data { key, value, .. } => match Data::from_consul_json(&key, (!value.is_null()).then_some(&value)) {
                             Ok(d) if data.get(&key) != Some(&d) => {
                                 data.insert(key.clone(), d);
                                 let now = Instant::now();

@@ -27,7 +27,31 @@ const QUEUE: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     pub path: String,
-    pub params: Vec<(&'static str, String)>,
+    pub params: Vec<(String, String)>,
+}
+
+impl Endpoint {
+    /// The endpoint of a URL path with its query (`/v1/kv/a?recurse&dc=x`),
+    /// percent-encoded as given.
+    pub fn from_path_and_query(url: &str) -> Endpoint {
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Endpoint {
+            path: path.to_owned(),
+            params: query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => (decode(k), decode(v)),
+                    None => (decode(p), String::new()),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What a watched endpoint reports.
@@ -161,5 +185,26 @@ async fn follow<K: Clone>(client: Client, mut plan: Plan, key: K, tx: mpsc::Send
         if let Some(pause) = pause {
             tokio::time::sleep(pause).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_keeps_its_path_encoded_and_decodes_its_parameters() {
+        let e = Endpoint::from_path_and_query("/v1/kv/a%20b?recurse&dc=east%2D1&tag=x%3Dy");
+        assert_eq!(e.path, "/v1/kv/a%20b");
+        assert_eq!(
+            e.params,
+            [
+                ("recurse".to_owned(), String::new()),
+                ("dc".to_owned(), "east-1".to_owned()),
+                ("tag".to_owned(), "x=y".to_owned()),
+            ]
+        );
+        let e = Endpoint::from_path_and_query("/v1/catalog/nodes");
+        assert!(e.params.is_empty());
     }
 }
