@@ -22,6 +22,9 @@ pub enum AgentError {
     /// A TLS file or setting that cannot be used (the message names it).
     #[error("setting up TLS: {0}")]
     Tls(#[from] praetor_tls::TlsError),
+    /// A `template` block or its template that cannot be used.
+    #[error("invalid template in the configuration: {0}")]
+    Template(String),
     #[error("the node id in {path} is not a UUID: {value:?}")]
     BadNodeId { path: String, value: String },
 }

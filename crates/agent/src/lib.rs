@@ -17,6 +17,7 @@ pub mod local;
 pub mod logs;
 pub mod metrics;
 pub mod start;
+pub mod templates;
 pub mod version;
 pub mod watches;
 

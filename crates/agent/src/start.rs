@@ -88,6 +88,7 @@ pub fn validate(cfg: &RuntimeConfig) -> Result<(), AgentError> {
     AgentTls::load(cfg)?;
     register_from_config(cfg, &LocalState::load(None))?;
     crate::watches::from_config(&cfg.raw)?;
+    crate::templates::from_config(&cfg.raw)?;
     Ok(())
 }
 
@@ -290,6 +291,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     local.set_check_update_interval(cfg.check_update_interval);
     register_from_config(&cfg, &local)?;
     let watches = crate::watches::from_config(&cfg.raw)?;
+    let templates = crate::templates::from_config(&cfg.raw)?;
     let mut dns_sockets = Vec::new();
     if let Some(port) = cfg.ports.dns {
         for ip in &cfg.client_addr {
@@ -334,6 +336,21 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     let router = http::router(state.clone());
     for w in watches {
         tasks.spawn(crate::watches::run(w, state.clone(), stop.child_token()));
+    }
+    if !templates.is_empty() {
+        match crate::templates::agent_url(&http_addrs) {
+            Some(url) => {
+                tasks.spawn(crate::templates::run(
+                    templates,
+                    url,
+                    cfg.clone(),
+                    stop.child_token(),
+                ));
+            }
+            None => tracing::error!(
+                "template blocks need an HTTP listener (ports.http); they do not run"
+            ),
+        }
     }
     // Check runners go on the same tracker: shutdown waits for them too.
     tasks.spawn(crate::checks::run_supervisor(

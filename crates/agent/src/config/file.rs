@@ -79,6 +79,7 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "start_join_wan",
     "syslog_facility",
     "telemetry",
+    "template",
     "tls.grpc.use_auto_cert",
     "tls_prefer_server_cipher_suites",
     "translate_wan_addrs",

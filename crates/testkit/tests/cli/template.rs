@@ -379,3 +379,37 @@ async fn a_config_file_with_template_blocks_renders_like_the_flags() -> anyhow::
     agent.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_agent_renders_the_template_blocks_of_its_config() -> anyhow::Result<()> {
+    praetor_testkit::init_tracing();
+    let lo = Loopback::allocate()?;
+    let dir = tempfile::tempdir()?;
+    let (out, log) = (dir.path().join("app.conf"), dir.path().join("cmd.log"));
+    let config = format!(
+        "template {{\n  contents = \"port={{{{ keyOrDefault \\\"app/port\\\" \\\"80\\\" }}}}\\n\"\n  \
+         destination = \"{}\"\n  command = \"echo ran >> {}\"\n}}\n",
+        out.display(),
+        log.display()
+    );
+    let agent = AgentProcess::dev(&lo)?
+        .config_file("templates.hcl", &config)
+        .start()
+        .await?;
+    file_becomes(&out, "the default", |t| t == "port=80\n").await;
+    put(&agent, "app/port", "8080").await;
+    file_becomes(&out, "the change", |t| t == "port=8080\n").await;
+    file_becomes(&log, "the command once per change", |t| t == "ran\nran\n").await;
+    agent.shutdown().await?;
+
+    info!("--- a template that does not parse stops the start, naming it");
+    let lo = Loopback::allocate()?;
+    let bad = "template {\n  contents = \"{{ if }}\"\n  destination = \"/tmp/never\"\n}\n";
+    let started = AgentProcess::dev(&lo)?
+        .config_file("bad.hcl", bad)
+        .start()
+        .await;
+    let err = format!("{:#}", started.err().expect("the agent refuses to start"));
+    assert!(err.contains("missing value for if"), "{err}");
+    Ok(())
+}
