@@ -32,6 +32,8 @@ use crate::watch::{Endpoint, Update, WatchError, Watcher};
 
 /// The largest file the `file` function reads.
 const MAX_FILE_BYTES: u64 = 1 << 20;
+/// How often the files templates read are looked at again.
+const FILE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a run does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +202,11 @@ pub async fn run(
     let mut data: HashMap<Dependency, Data> = HashMap::new();
     let mut child: Option<Child> = None;
     let mut signals_open = true;
+    // `file` is not a query: the files templates read are looked at again
+    // every FILE_POLL, and a change renders their templates again.
+    let mut files: HashMap<String, Option<String>> = HashMap::new();
+    let mut poll = tokio::time::interval(FILE_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let start = Instant::now();
     for job in &mut jobs {
         job.settle.changed(start);
@@ -304,6 +311,28 @@ pub async fn run(
             .min()
             .map(tokio::time::Instant::from_std);
         tokio::select! {
+            _ = poll.tick() => {
+                let used: HashSet<String> = jobs
+                    .iter()
+                    .flat_map(|j| j.deps.iter())
+                    .filter_map(|d| match d {
+                        Dependency::File(p) => Some(p.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                files.retain(|p, _| used.contains(p));
+                let now = Instant::now();
+                for path in used {
+                    let text = read_bounded(std::path::Path::new(&path), MAX_FILE_BYTES).ok();
+                    let before = files.insert(path.clone(), text.clone());
+                    if before.is_some_and(|b| b != text) {
+                        let dep = Dependency::File(path);
+                        for job in jobs.iter_mut().filter(|j| j.deps.contains(&dep)) {
+                            job.settle.changed(now);
+                        }
+                    }
+                }
+            }
             update = updates.recv() => {
                 // The watcher holds a sender for as long as this runs.
                 let Some(update) = update else { continue };

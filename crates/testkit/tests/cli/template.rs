@@ -416,3 +416,24 @@ async fn the_agent_renders_the_template_blocks_of_its_config() -> anyhow::Result
     assert!(err.contains("missing value for if"), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_file_the_template_reads_renders_again_when_it_changes() -> anyhow::Result<()> {
+    let (agent, _lo) = dev_agent().await?;
+    let dir = tempfile::tempdir()?;
+    let (tpl, input, out) = (
+        dir.path().join("in.tpl"),
+        dir.path().join("extra.txt"),
+        dir.path().join("out"),
+    );
+    std::fs::write(&input, "one")?;
+    std::fs::write(&tpl, format!("[{{{{ file \"{}\" }}}}]", input.display()))?;
+    let spec = format!("{}:{}", tpl.display(), out.display());
+    let run = spawn(&agent, &["template", "-template", &spec]);
+    file_becomes(&out, "the file's content", |t| t == "[one]").await;
+    std::fs::write(&input, "two")?;
+    file_becomes(&out, "the file's new content", |t| t == "[two]").await;
+    run.stop(secs(10))?.assert_code(0);
+    agent.shutdown().await?;
+    Ok(())
+}
