@@ -603,7 +603,11 @@ impl SnapshotDir {
             }
             (other, Some((tmp, seq))) => {
                 let mut src = SnapshotData(other);
-                let mut dst = tokio::fs::File::create(&tmp)
+                let mut dst = tokio::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)
                     .await
                     .map_err(io("creating", &tmp))?;
                 tokio::io::AsyncSeekExt::seek(&mut src, SeekFrom::Start(0)).await?;
