@@ -30,7 +30,9 @@ fn rss() -> (u64, u64) {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let n: u64 = args.next().map_or(Ok(100_000), |a| a.parse())?;
-    let path = args.next().unwrap_or_else(|| "/tmp/praetor-snapshot-scale.snap".into());
+    let path = args
+        .next()
+        .unwrap_or_else(|| "/tmp/praetor-snapshot-scale.snap".into());
     let (base, _) = rss();
     let t = Instant::now();
     let mut store = Store::default();

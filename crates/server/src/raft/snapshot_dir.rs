@@ -236,7 +236,10 @@ pub struct SnapshotDir {
 
 /// The sequence number in a file name `<prefix><n><suffix>`.
 fn seq_of(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
-    name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
+    name.strip_prefix(prefix)?
+        .strip_suffix(suffix)?
+        .parse()
+        .ok()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SnapshotDirError> {
@@ -348,12 +351,11 @@ impl SnapshotDir {
         let (meta, data, start) = match legacy {
             false => (meta, &mapped[..], 0),
             true => {
-                let old: SnapshotFileRef<'_> = postcard::from_bytes(&mapped).map_err(|source| {
-                    SnapshotDirError::Decode {
+                let old: SnapshotFileRef<'_> =
+                    postcard::from_bytes(&mapped).map_err(|source| SnapshotDirError::Decode {
                         path: path.clone(),
                         source,
-                    }
-                })?;
+                    })?;
                 let start = (old.data.as_ptr() as usize - mapped.as_ptr() as usize) as u64;
                 if start + old.data.len() as u64 != mapped.len() as u64 {
                     return Err(std::io::Error::other(format!(
@@ -417,7 +419,11 @@ impl SnapshotDir {
     ///
     /// # Errors
     /// When a file cannot be written, synced, renamed or opened.
-    pub(crate) fn commit(&self, meta: &Meta, built: Built) -> Result<SnapshotData, SnapshotDirError> {
+    pub(crate) fn commit(
+        &self,
+        meta: &Meta,
+        built: Built,
+    ) -> Result<SnapshotData, SnapshotDirError> {
         let pending = match built {
             Built::Memory(bytes) => {
                 let _g = self.committing.lock().unwrap_or_else(|p| p.into_inner());
@@ -455,10 +461,11 @@ impl SnapshotDir {
         let meta_tmp = dir.join(format!("{META_NAME}.tmp"));
         {
             let mut f = std::fs::File::create(&meta_tmp).map_err(io("creating", &meta_tmp))?;
-            let bytes = postcard::to_stdvec(&record).map_err(|source| SnapshotDirError::Decode {
-                path: meta_tmp.clone(),
-                source,
-            })?;
+            let bytes =
+                postcard::to_stdvec(&record).map_err(|source| SnapshotDirError::Decode {
+                    path: meta_tmp.clone(),
+                    source,
+                })?;
             f.write_all(&bytes).map_err(io("writing", &meta_tmp))?;
             f.sync_all().map_err(io("syncing", &meta_tmp))?;
         }

@@ -104,7 +104,12 @@ async fn a_snapshot_is_built_into_a_file_streamed_in_chunks_and_installed_elsewh
     a.apply(entries(400)).await.unwrap();
     let expected = store_bytes(&a_shared);
 
-    let built = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let built = a
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
     assert_eq!(built.meta.last_log_id, Some(log_id(400)));
     let files = names(a_dir.path());
     assert_eq!(files.len(), 2, "one data file and the meta: {files:?}");
@@ -215,7 +220,12 @@ async fn a_snapshot_older_than_the_current_one_does_not_replace_it() {
 
     let (mut old, _) = StateMachine::open(None, 1000).unwrap();
     old.apply(entries(10)).await.unwrap();
-    let older = old.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let older = old
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
     let mut receiving = sm.begin_receiving_snapshot().await.unwrap();
     let mut from = older.snapshot;
     stream(&mut from, &mut receiving, 4096).await;

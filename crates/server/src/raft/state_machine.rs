@@ -285,7 +285,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
-        Ok(Box::new(self.slot.begin_receiving().await.map_err(write_err)?))
+        Ok(Box::new(
+            self.slot.begin_receiving().await.map_err(write_err)?,
+        ))
     }
 
     /// Decodes the received snapshot from its file (mapped, on a blocking
