@@ -19,12 +19,14 @@ fn set(k: &str, v: &str) -> Command {
 
 async fn durable(dir: &std::path::Path) -> common::Started {
     let dir = dir.to_path_buf();
-    common::start(1, true, move |cfg| {
+    let started = common::start(1, true, move |cfg| {
         cfg.data_dir = Some(dir);
         cfg.snapshot_threshold = 40;
         cfg.trailing_logs = 5;
     })
-    .await
+    .await;
+    assert!(started.addr.starts_with("127.0.0.1:"), "RPC on loopback");
+    started
 }
 
 async fn wait_leader(s: &praetor_server::Server) {
