@@ -40,7 +40,7 @@ use proptest::strategy::LazyJust;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::raft::state_machine::SnapshotFile;
+use crate::raft::snapshot_dir::{MetaFile, SnapshotFile, META_FORMAT};
 use crate::raft::{Entry, LogId};
 use crate::read::{self as reads, KvGet, QueryOpts, Read as _, WireAnswer, WireRead};
 use crate::rpc::{Frame, Reply, Request, WireError, MAGIC, VERSION};
@@ -1017,6 +1017,15 @@ fn log_examples() -> Vec<Example> {
                 data: vec![0x05, 0x01, 0x02, 0x03],
             },
         ),
+        example(
+            "snapshot_meta_file",
+            &MetaFile {
+                format: META_FORMAT,
+                meta: snapshot_meta(),
+                data_file: "data-7.bin".into(),
+                data_len: 300_000_000,
+            },
+        ),
     ]
 }
 
@@ -1198,5 +1207,6 @@ proptest! {
         let _ = postcard::from_bytes::<Frame<Reply>>(&bytes);
         let _ = postcard::from_bytes::<Entry>(&bytes);
         let _ = postcard::from_bytes::<SnapshotFile>(&bytes);
+        let _ = postcard::from_bytes::<MetaFile>(&bytes);
     }
 }

@@ -756,6 +756,115 @@ impl Catalog {
     }
 }
 
+/// What a transaction's catalog writes can change, saved before the first
+/// of them so that a failed transaction can put it back: the named nodes'
+/// records with their services and checks, the tables' indexes, and the
+/// per-name index of every service name those records or the transaction
+/// carry. (A copy of the whole catalog per transaction made loading, and
+/// replaying the log of, a large catalog quadratic.)
+#[derive(Debug)]
+pub(crate) struct CatalogUndo {
+    nodes: Vec<(String, Option<NodeRecord>)>,
+    services: Vec<(Key, ServiceRecord)>,
+    checks: Vec<(Key, CheckRecord)>,
+    indexes: [u64; 4],
+    service_index: Vec<(String, Option<u64>)>,
+}
+
+impl Catalog {
+    /// Saves what writes to `nodes` can change; `names` are the service
+    /// names the writes register.
+    pub(crate) fn save<'a>(
+        &self,
+        nodes: impl IntoIterator<Item = &'a str>,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> CatalogUndo {
+        let nodes: std::collections::BTreeSet<&str> = nodes.into_iter().collect();
+        let mut names: std::collections::BTreeSet<String> =
+            names.into_iter().map(str::to_owned).collect();
+        let mut undo = CatalogUndo {
+            nodes: Vec::new(),
+            services: Vec::new(),
+            checks: Vec::new(),
+            indexes: [
+                self.nodes_index,
+                self.services_index,
+                self.checks_index,
+                self.node_checks_index,
+            ],
+            service_index: Vec::new(),
+        };
+        for node in nodes {
+            undo.nodes
+                .push((node.to_owned(), self.nodes.get(node).cloned()));
+            for (k, s) in range(&self.services, node) {
+                names.insert(s.service.clone());
+                undo.services.push((k.clone(), s.clone()));
+            }
+            for (k, c) in range(&self.checks, node) {
+                if !c.service_name.is_empty() {
+                    names.insert(c.service_name.clone());
+                }
+                undo.checks.push((k.clone(), c.clone()));
+            }
+        }
+        undo.service_index = names
+            .into_iter()
+            .map(|n| {
+                let i = self.service_index.get(&n).copied();
+                (n, i)
+            })
+            .collect();
+        undo
+    }
+
+    /// Puts back what `undo` saved.
+    pub(crate) fn restore(&mut self, undo: CatalogUndo) {
+        for (node, record) in undo.nodes {
+            let services: Vec<Key> = range(&self.services, &node)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in services {
+                self.take_service(&k);
+            }
+            let checks: Vec<Key> = range(&self.checks, &node).map(|(k, _)| k.clone()).collect();
+            for k in checks {
+                self.checks.remove(&k);
+            }
+            match record {
+                Some(r) => {
+                    self.nodes.insert(node, r);
+                }
+                None => {
+                    self.nodes.remove(&node);
+                }
+            }
+        }
+        for (k, s) in undo.services {
+            self.put_service(k, s);
+        }
+        for (k, c) in undo.checks {
+            self.checks.insert(k, c);
+        }
+        [
+            self.nodes_index,
+            self.services_index,
+            self.checks_index,
+            self.node_checks_index,
+        ] = undo.indexes;
+        for (name, index) in undo.service_index {
+            match index {
+                Some(i) => {
+                    self.service_index.insert(name, i);
+                }
+                None => {
+                    self.service_index.remove(&name);
+                }
+            }
+        }
+    }
+}
+
 /// Read access for the derived indexes and the topics of a write
 /// (`topics.rs`).
 impl Catalog {

@@ -433,11 +433,21 @@ fn catalog_op(
     }
 }
 
-/// Keeps the catalog as it was before the transaction's first catalog
-/// write, to put back if the transaction fails.
-fn save_catalog(store: &Store, op: &CatalogOp, saved: &mut Option<crate::catalog::Catalog>) {
+/// Keeps what the transaction's catalog writes can change (the nodes its
+/// operations name), as it was before the first of them, to put back if
+/// the transaction fails.
+fn save_catalog(
+    store: &Store,
+    ops: &[TxnOp],
+    op: &CatalogOp,
+    saved: &mut Option<crate::catalog::CatalogUndo>,
+) {
     if op.verb != CatalogVerb::Get && saved.is_none() {
-        *saved = Some(store.tables.catalog.clone());
+        let catalog_ops = || ops.iter().filter_map(TxnOp::catalog_op);
+        let nodes = catalog_ops().flat_map(|o| [o.node.as_str(), o.register.node.as_str()]);
+        let names =
+            catalog_ops().filter_map(|o| o.register.service.as_ref().map(|s| s.service.as_str()));
+        *saved = Some(store.tables.catalog.save(nodes, names));
     }
 }
 
@@ -451,11 +461,11 @@ pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome 
         let r = match op {
             TxnOp::Kv(op) => kv_write(store, index, op, &mut undo, &mut changes),
             TxnOp::Catalog(op) => {
-                save_catalog(store, op, &mut saved_catalog);
+                save_catalog(store, ops, op, &mut saved_catalog);
                 catalog_op(store, index, op, &CatalogExtra::default())
             }
             TxnOp::CatalogTyped(op, extra) => {
-                save_catalog(store, op, &mut saved_catalog);
+                save_catalog(store, ops, op, &mut saved_catalog);
                 catalog_op(store, index, op, extra)
             }
         };
@@ -467,7 +477,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome 
     if !out.ok() {
         store.tables.kv.rollback(undo);
         if let Some(c) = saved_catalog {
-            store.tables.catalog = c;
+            store.tables.catalog.restore(c);
         }
         out.results.clear();
         return out;
@@ -510,4 +520,109 @@ pub fn read(store: &Store, ops: &[TxnOp]) -> TxnOutcome {
         out.results.clear();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{CheckRegistration, Registration, ServiceRegistration};
+    use crate::Command;
+
+    const NODES: [&str; 3] = ["n1", "n2", "n3"];
+    const IDS: [&str; 3] = ["a", "b", "c"];
+    const NAMES: [&str; 3] = ["web", "db", "cache"];
+
+    /// One catalog write of a transaction: a node, a service (possibly
+    /// renamed), a service check, a node-level check, or a delete of any.
+    fn arb_op() -> impl Strategy<Value = TxnOp> {
+        (
+            0..6u8,
+            prop::sample::select(&NODES[..]),
+            prop::sample::select(&IDS[..]),
+            prop::sample::select(&NAMES[..]),
+        )
+            .prop_map(|(kind, node, id, name)| {
+                let mut register = Registration {
+                    node: node.into(),
+                    address: "10.0.0.1".into(),
+                    skip_node_update: kind != 0,
+                    ..Registration::default()
+                };
+                let (target, verb, id) = match kind {
+                    0 => (CatalogTarget::Node, CatalogVerb::Set, String::new()),
+                    1 => {
+                        register.service = Some(ServiceRegistration {
+                            id: id.into(),
+                            service: name.into(),
+                            ..ServiceRegistration::default()
+                        });
+                        (CatalogTarget::Service, CatalogVerb::Set, id.to_owned())
+                    }
+                    2 | 3 => {
+                        register.check = Some(CheckRegistration {
+                            node: node.into(),
+                            check_id: format!("chk-{id}-{kind}"),
+                            status: "passing".into(),
+                            service_id: if kind == 2 { id.into() } else { String::new() },
+                            ..CheckRegistration::default()
+                        });
+                        (
+                            CatalogTarget::Check,
+                            CatalogVerb::Set,
+                            format!("chk-{id}-{kind}"),
+                        )
+                    }
+                    4 => (CatalogTarget::Service, CatalogVerb::Delete, id.to_owned()),
+                    _ => (CatalogTarget::Node, CatalogVerb::Delete, String::new()),
+                };
+                TxnOp::Catalog(Box::new(CatalogOp {
+                    target,
+                    verb,
+                    node: node.into(),
+                    id,
+                    register,
+                    index: 0,
+                }))
+            })
+    }
+
+    fn catalog_bytes(store: &Store) -> Vec<u8> {
+        postcard::to_stdvec(&store.tables.catalog).unwrap()
+    }
+
+    proptest! {
+        /// Issue 17: a failed transaction puts back exactly the catalog it
+        /// found (records, indexes, per-name indexes and the index by
+        /// name), now that it saves only the nodes it names instead of a
+        /// copy of the whole catalog.
+        #[test]
+        fn a_failed_transaction_leaves_the_catalog_as_it_found_it(
+            before in prop::collection::vec(prop::collection::vec(arb_op(), 1..5), 0..12),
+            failing in prop::collection::vec(arb_op(), 1..8),
+        ) {
+            let mut store = Store::default();
+            let mut index = 0;
+            for ops in before {
+                index += 1;
+                store.apply(index, &Command::Txn(ops));
+            }
+            let saved = catalog_bytes(&store);
+            let mut ops = failing;
+            // A get of a node that is never registered fails the whole transaction.
+            ops.push(TxnOp::Catalog(Box::new(CatalogOp {
+                target: CatalogTarget::Node,
+                verb: CatalogVerb::Get,
+                node: "missing".into(),
+                id: String::new(),
+                register: Registration::default(),
+                index: 0,
+            })));
+            let out = apply(&mut store, index + 1, &ops);
+            prop_assert!(!out.ok());
+            prop_assert!(catalog_bytes(&store) == saved, "the catalog changed");
+            prop_assert!(store.tables.catalog.index_matches_a_rebuild());
+        }
+    }
 }

@@ -26,7 +26,7 @@ async fn restart_keeps_writes_across_snapshots_and_compaction() {
     let node_id = a.agent.server().unwrap().id();
     a.shutdown().await;
     assert!(
-        dir.path().join("raft/snapshots/state.snap").exists(),
+        dir.path().join("raft/snapshots/snapshot.meta").exists(),
         "a snapshot was written"
     );
 

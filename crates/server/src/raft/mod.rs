@@ -4,9 +4,10 @@
 
 pub mod log_store;
 pub mod network;
+pub mod snapshot_dir;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod state_machine;
-
-use std::io::Cursor;
 
 use praetor_store::{Command, Response};
 
@@ -18,7 +19,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = snapshot_dir::SnapshotData,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

@@ -7,14 +7,12 @@
 // the helpers here pass that same error through.
 #![allow(clippy::result_large_err)]
 
-use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{BasicNode, EntryPayload, RaftSnapshotBuilder, StorageIOError, StoredMembership};
 use praetor_store::{Response, Store};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::{Entry, LogId, StorageError, TypeConfig};
@@ -32,6 +30,13 @@ pub struct Applied {
 #[derive(Debug)]
 pub struct Shared {
     state: RwLock<Applied>,
+    /// Taken (asynchronously) before `state`'s write lock, and held by a
+    /// snapshot build while it encodes under `state`'s read lock: a write
+    /// waits for the encode here, on the async runtime, and not in the
+    /// lock, where a waiting writer would stop every reader too (std's
+    /// `RwLock` lets no new reader in while a writer waits). Order: this,
+    /// then `state`.
+    writing: tokio::sync::Mutex<()>,
     applied_tx: watch::Sender<u64>,
     /// The blocking queries open on this server, by topic.
     wakers: crate::read::Wakers,
@@ -66,63 +71,7 @@ impl Shared {
     }
 }
 
-/// The snapshot file's header, stored beside the data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SnapshotFile {
-    pub(crate) meta: SnapshotMeta<u64, BasicNode>,
-    pub(crate) data: Vec<u8>,
-}
-
-/// Where snapshots are kept: a file in the data dir, or memory in dev mode.
-#[derive(Debug)]
-struct SnapshotSlot {
-    dir: Option<PathBuf>,
-    memory: std::sync::Mutex<Option<SnapshotFile>>,
-}
-
-const SNAPSHOT_FILE: &str = "state.snap";
-
-impl SnapshotSlot {
-    /// Keeps `file` as the current snapshot; gives its data back.
-    fn save(&self, file: SnapshotFile) -> Result<Vec<u8>, StorageError> {
-        let Some(dir) = &self.dir else {
-            let data = file.data.clone();
-            *self.memory.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
-            return Ok(data);
-        };
-        let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-        {
-            use std::io::Write;
-            let f = std::fs::File::create(&tmp).map_err(write_err)?;
-            let mut w = std::io::BufWriter::new(f);
-            postcard::to_io(&file, &mut w).map_err(write_err)?;
-            w.flush().map_err(write_err)?;
-            w.get_ref().sync_all().map_err(write_err)?;
-        }
-        std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE)).map_err(write_err)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(file.data)
-    }
-
-    fn load(&self) -> Result<Option<SnapshotFile>, std::io::Error> {
-        let Some(dir) = &self.dir else {
-            return Ok(self
-                .memory
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone());
-        };
-        match std::fs::read(dir.join(SNAPSHOT_FILE)) {
-            Ok(bytes) => postcard::from_bytes(&bytes)
-                .map(Some)
-                .map_err(std::io::Error::other),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
+use super::snapshot_dir::{SnapshotData, SnapshotDir};
 
 fn read_err(e: impl std::fmt::Display) -> StorageError {
     StorageIOError::read_snapshot(None, &std::io::Error::other(e.to_string())).into()
@@ -137,7 +86,7 @@ pub struct StateMachine {
     shared: Arc<Shared>,
     /// Where the applied index is told to the log store.
     applied_marker: Option<Arc<std::sync::atomic::AtomicU64>>,
-    slot: Arc<SnapshotSlot>,
+    slot: Arc<SnapshotDir>,
     history_limit: usize,
     /// Times each apply (`consul.raft.fsm.apply`) and notes when each batch
     /// began (for `consul.raft.commitTime`).
@@ -164,31 +113,31 @@ impl StateMachine {
         snapshot_dir: Option<&Path>,
         history_limit: usize,
     ) -> Result<(Self, Arc<Shared>), std::io::Error> {
-        if let Some(dir) = snapshot_dir {
-            std::fs::create_dir_all(dir)?;
-        }
-        let slot = Arc::new(SnapshotSlot {
-            dir: snapshot_dir.map(Path::to_path_buf),
-            memory: Default::default(),
-        });
+        let slot = Arc::new(SnapshotDir::open(snapshot_dir)?);
         let mut applied = Applied {
             store: Store::new(history_limit),
             last_applied: None,
             membership: StoredMembership::default(),
         };
-        if let Some(file) = slot.load()? {
-            let mut store = Store::decode_snapshot(&file.data).map_err(std::io::Error::other)?;
+        let started = std::time::Instant::now();
+        if let Some((meta, mut store)) = slot.load(Store::decode_snapshot)? {
             store.set_history_limit(history_limit);
-            tracing::info!(index = ?file.meta.last_log_id.map(|l| l.index), "loaded snapshot");
+            tracing::info!(
+                index = ?meta.last_log_id.map(|l| l.index),
+                keys = store.kv().len(),
+                ms = started.elapsed().as_millis() as u64,
+                "loaded snapshot"
+            );
             applied = Applied {
                 store,
-                last_applied: file.meta.last_log_id,
-                membership: file.meta.last_membership,
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership,
             };
         }
         let (applied_tx, _) = watch::channel(applied.store.last_index());
         let shared = Arc::new(Shared {
             state: RwLock::new(applied),
+            writing: tokio::sync::Mutex::new(()),
             applied_tx,
             wakers: crate::read::Wakers::default(),
             answers: crate::read::Answers::default(),
@@ -206,43 +155,58 @@ impl StateMachine {
     }
 }
 
-/// Builds snapshots from a consistent copy of the store.
+/// Builds snapshots of the store as it is at one index.
 pub struct SnapshotBuilder {
     shared: Arc<Shared>,
-    slot: Arc<SnapshotSlot>,
+    slot: Arc<SnapshotDir>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    /// Encodes the store straight into a new file (memory in dev mode) on
+    /// a blocking thread, under the store's read lock: readers go on, and
+    /// applies wait for the encode in `Shared::writing` (a copy of a
+    /// million-key store would cost as much time under the lock and as
+    /// much memory again). Then syncs the file and makes it the current
+    /// snapshot, after the applies are let go.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let (data, last_applied, membership) = {
-            let st = self.shared.read();
-            (
-                st.store.encode_snapshot().map_err(write_err)?,
-                st.last_applied,
-                st.membership.clone(),
-            )
-        };
-        let snapshot_id = match last_applied {
-            Some(l) => format!("{}-{}", l.leader_id.term, l.index),
-            None => "0-0".to_owned(),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: last_applied,
-            last_membership: membership,
-            snapshot_id,
-        };
+        let gate = self.shared.clone();
+        let writing = gate.writing.lock().await;
+        let (shared, slot) = (self.shared.clone(), self.slot.clone());
+        let started = std::time::Instant::now();
+        let (meta, built) = tokio::task::spawn_blocking(move || {
+            let st = shared.read();
+            let last_applied = st.last_applied;
+            let meta = SnapshotMeta {
+                last_log_id: last_applied,
+                last_membership: st.membership.clone(),
+                snapshot_id: match last_applied {
+                    Some(l) => format!("{}-{}", l.leader_id.term, l.index),
+                    None => "0-0".to_owned(),
+                },
+            };
+            let built = slot.build(|w| st.store.encode_snapshot_to(w).map(|_| ()))?;
+            Ok::<_, super::snapshot_dir::SnapshotDirError>((meta, built))
+        })
+        .await
+        .map_err(write_err)?
+        .map_err(write_err)?;
+        drop(writing);
+        let encoded = started.elapsed();
         let slot = self.slot.clone();
-        let file = SnapshotFile {
-            meta: meta.clone(),
-            data,
-        };
-        let data = tokio::task::spawn_blocking(move || slot.save(file))
+        let m = meta.clone();
+        let data = tokio::task::spawn_blocking(move || slot.commit(&m, built))
             .await
-            .map_err(write_err)??;
-        tracing::info!(index = ?last_applied.map(|l| l.index), bytes = data.len(), "snapshot saved");
+            .map_err(write_err)?
+            .map_err(write_err)?;
+        tracing::info!(
+            index = ?meta.last_log_id.map(|l| l.index),
+            encode_ms = encoded.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "snapshot saved"
+        );
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(data),
         })
     }
 }
@@ -263,6 +227,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let mut out = Vec::new();
+        let writing = self.shared.writing.lock().await;
         let started = std::time::Instant::now();
         let mut last_entry = None;
         let (last, touched, oldest) = {
@@ -299,6 +264,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 st.store.history().oldest_index(),
             )
         };
+        drop(writing);
         if let (Some(m), Some(index)) = (&self.metrics, last_entry) {
             m.applying(index, started);
         }
@@ -318,46 +284,70 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
+        Ok(Box::new(
+            self.slot.begin_receiving().await.map_err(write_err)?,
+        ))
     }
 
+    /// Decodes the received snapshot from its file (mapped, on a blocking
+    /// thread), makes it the current snapshot, then swaps the store; the
+    /// old store is dropped after the lock is released.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
-        let mut store = Store::decode_snapshot(&data).map_err(read_err)?;
-        store.set_history_limit(self.history_limit);
-        self.slot.save(SnapshotFile {
-            meta: meta.clone(),
-            data,
-        })?;
+        let started = std::time::Instant::now();
+        let limit = self.history_limit;
+        let (store, built) = self
+            .slot
+            .receive(*snapshot, move |bytes| {
+                Store::decode_snapshot(bytes).map(|mut store| {
+                    store.set_history_limit(limit);
+                    store
+                })
+            })
+            .await
+            .map_err(read_err)?;
+        let slot = self.slot.clone();
+        let m = meta.clone();
+        tokio::task::spawn_blocking(move || slot.commit(&m, built))
+            .await
+            .map_err(write_err)?
+            .map_err(write_err)?;
         let last = store.last_index();
-        {
+        let keys = store.kv().len();
+        let old = {
+            let _writing = self.shared.writing.lock().await;
             let mut st = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
-            *st = Applied {
-                store,
-                last_applied: meta.last_log_id,
-                membership: meta.last_membership.clone(),
-            };
-        }
-        tracing::info!(index = ?meta.last_log_id.map(|l| l.index), "snapshot installed");
+            std::mem::replace(
+                &mut *st,
+                Applied {
+                    store,
+                    last_applied: meta.last_log_id,
+                    membership: meta.last_membership.clone(),
+                },
+            )
+        };
+        tracing::info!(
+            index = ?meta.last_log_id.map(|l| l.index),
+            keys,
+            ms = started.elapsed().as_millis() as u64,
+            "snapshot installed"
+        );
         self.shared.publish(last);
         self.shared.wakers.wake_all();
+        // Freeing a large store takes a while: not on the runtime.
+        tokio::task::spawn_blocking(move || drop(old));
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let slot = self.slot.clone();
-        let file = tokio::task::spawn_blocking(move || slot.load())
-            .await
-            .map_err(read_err)?
-            .map_err(read_err)?;
-        Ok(file.map(|f| Snapshot {
-            meta: f.meta,
-            snapshot: Box::new(Cursor::new(f.data)),
+        let current = self.slot.open_current().await.map_err(read_err)?;
+        Ok(current.map(|(meta, data)| Snapshot {
+            meta,
+            snapshot: Box::new(data),
         }))
     }
 }
