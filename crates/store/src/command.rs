@@ -83,6 +83,7 @@ pub enum Command {
     /// (0: only if the key does not exist), as Consul's `?cas=`.
     KvSet {
         key: String,
+        #[serde(with = "crate::value")]
         value: Bytes,
         flags: u64,
         cas: Option<u64>,
@@ -131,6 +132,7 @@ pub enum Command {
     /// `Refused` when the session does not exist.
     KvLock {
         key: String,
+        #[serde(with = "crate::value")]
         value: Bytes,
         flags: u64,
         session: String,
@@ -139,6 +141,7 @@ pub enum Command {
     /// `false` when the session does not hold it.
     KvUnlock {
         key: String,
+        #[serde(with = "crate::value")]
         value: Bytes,
         flags: u64,
         session: String,

@@ -13,9 +13,10 @@ use crate::session_index::HeldKeys;
 
 /// One stored key. The value is shared (not copied) between the command
 /// that wrote it, the live entry and the history records that mention it
-/// (`Bytes` encodes as the `Arc<[u8]>` it replaced: a length, then the bytes).
+/// (encoded by `crate::value` as the `Arc<[u8]>` it replaced).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    #[serde(with = "crate::value")]
     pub value: Bytes,
     pub flags: u64,
     pub create_index: u64,

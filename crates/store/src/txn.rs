@@ -99,6 +99,7 @@ impl CatalogVerb {
 pub struct KvOp {
     pub verb: KvVerb,
     pub key: String,
+    #[serde(with = "crate::value")]
     pub value: Bytes,
     pub flags: u64,
     /// The ModifyIndex a `cas`, `check-index` or `delete-cas` expects.

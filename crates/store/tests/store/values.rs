@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use praetor_store::txn::{KvOp, KvVerb, TxnOp};
-use praetor_store::{Command, Store};
+use praetor_store::{Command, Entry, Store};
 
 use crate::sessions::{at, session, store_with_node};
 
@@ -25,26 +25,77 @@ fn same_buffer(a: &[u8], b: &[u8]) -> bool {
 /// The lengths around postcard's varint boundaries (1, 2 and 3 bytes).
 const LENGTHS: [usize; 8] = [0, 1, 127, 128, 255, 16_383, 16_384, 70_000];
 
-#[test]
-fn a_value_encodes_as_the_vec_and_arc_it_replaced_in_postcard_and_json() {
-    for len in LENGTHS {
-        let bytes = value(len);
-        let vec: Vec<u8> = bytes.to_vec();
-        let arc: Arc<[u8]> = Arc::from(vec.as_slice());
-        let encoded = postcard::to_stdvec(&bytes).unwrap();
-        assert_eq!(encoded, postcard::to_stdvec(&vec).unwrap(), "len {len}");
-        assert_eq!(encoded, postcard::to_stdvec(&arc).unwrap(), "len {len}");
-        // And each decodes what the others wrote.
-        assert_eq!(postcard::from_bytes::<Bytes>(&encoded).unwrap(), bytes);
-        assert_eq!(postcard::from_bytes::<Vec<u8>>(&encoded).unwrap(), vec);
-        assert_eq!(
-            &*postcard::from_bytes::<Arc<[u8]>>(&encoded).unwrap(),
-            &vec[..]
-        );
+/// `kv::Entry` as it was before, with an `Arc<[u8]>` value.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OldEntry {
+    value: Arc<[u8]>,
+    flags: u64,
+    create_index: u64,
+    modify_index: u64,
+    lock_index: u64,
+    session: Option<String>,
+}
 
-        let json = serde_json::to_string(&bytes).unwrap();
-        assert_eq!(json, serde_json::to_string(&vec).unwrap(), "len {len}");
-        assert_eq!(serde_json::from_str::<Bytes>(&json).unwrap(), bytes);
+/// `txn::KvOp` as it was before, with a `Vec<u8>` value.
+#[derive(serde::Serialize)]
+struct OldKvOp {
+    verb: KvVerb,
+    key: String,
+    value: Vec<u8>,
+    flags: u64,
+    index: u64,
+    session: String,
+}
+
+#[test]
+fn entries_and_txn_ops_encode_as_they_did_with_arc_and_vec_values() {
+    for len in LENGTHS {
+        let v = value(len);
+        let entry = Entry {
+            value: v.clone(),
+            flags: 1,
+            create_index: 2,
+            modify_index: 3,
+            lock_index: 4,
+            session: Some("s".into()),
+        };
+        let old = OldEntry {
+            value: Arc::from(&v[..]),
+            flags: 1,
+            create_index: 2,
+            modify_index: 3,
+            lock_index: 4,
+            session: Some("s".into()),
+        };
+        let bytes = postcard::to_stdvec(&entry).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&old).unwrap(), "len {len}");
+        assert_eq!(postcard::from_bytes::<Entry>(&bytes).unwrap(), entry);
+        let json = serde_json::to_string(&entry).unwrap();
+        assert_eq!(json, serde_json::to_string(&old).unwrap(), "len {len}");
+        assert_eq!(serde_json::from_str::<Entry>(&json).unwrap(), entry);
+
+        let op = KvOp {
+            verb: KvVerb::Cas,
+            key: "k".into(),
+            value: v.clone(),
+            flags: 1,
+            index: 2,
+            session: "s".into(),
+        };
+        let old = OldKvOp {
+            verb: KvVerb::Cas,
+            key: "k".into(),
+            value: v.to_vec(),
+            flags: 1,
+            index: 2,
+            session: "s".into(),
+        };
+        let bytes = postcard::to_stdvec(&op).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&old).unwrap(), "len {len}");
+        assert_eq!(postcard::from_bytes::<KvOp>(&bytes).unwrap(), op);
+        let json = serde_json::to_string(&op).unwrap();
+        assert_eq!(json, serde_json::to_string(&old).unwrap(), "len {len}");
+        assert_eq!(serde_json::from_str::<KvOp>(&json).unwrap(), op);
     }
 }
 
