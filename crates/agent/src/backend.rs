@@ -356,7 +356,7 @@ mod tests {
     fn put_k() -> Command {
         Command::KvSet {
             key: "k".into(),
-            value: b"v".to_vec(),
+            value: b"v".to_vec().into(),
             flags: 0,
             cas: None,
         }
@@ -413,7 +413,7 @@ mod tests {
                 &Token::anonymous(),
                 Command::KvSet {
                     key: "k".into(),
-                    value: b"v".to_vec(),
+                    value: b"v".to_vec().into(),
                     flags: 0,
                     cas: Some(0),
                 },

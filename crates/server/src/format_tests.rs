@@ -19,7 +19,6 @@
 //! and decode arbitrary bytes without panicking.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{Fatal, InstallSnapshotError, RaftError, SnapshotMismatch};
@@ -260,7 +259,7 @@ fn snapshot_meta() -> SnapshotMeta<u64, BasicNode> {
 fn kv_set() -> Command {
     Command::KvSet {
         key: "wire/key".into(),
-        value: b"value".to_vec(),
+        value: b"value".to_vec().into(),
         flags: 42,
         cas: Some(7),
     }
@@ -275,7 +274,7 @@ fn entry(index: u64, payload: EntryPayload<crate::raft::TypeConfig>) -> Entry {
 
 fn kv_entry() -> KvEntry {
     KvEntry {
-        value: Arc::from(&b"v"[..]),
+        value: bytes::Bytes::from_static(b"v"),
         flags: 1,
         create_index: 2,
         modify_index: 3,
@@ -419,6 +418,10 @@ fn rpc_examples() -> Vec<Example> {
         ),
         example("request/transfer_leader", &Request::TransferLeader(Some(2))),
         example("request/autopilot_health", &Request::AutopilotHealth),
+        example(
+            "request/propose",
+            &Request::Propose(kv_set(), crate::acl::Token::new("secret")),
+        ),
     ];
     let append = [
         ("success", Ok(AppendEntriesResponse::Success)),
@@ -648,7 +651,7 @@ fn read_store() -> praetor_store::Store {
         }),
         Command::KvSet {
             key: "k".into(),
-            value: b"v".to_vec(),
+            value: b"v".to_vec().into(),
             flags: 1,
             cas: None,
         },
@@ -771,7 +774,7 @@ fn read_examples() -> Vec<Example> {
             ops: vec![praetor_store::txn::TxnOp::Kv(praetor_store::txn::KvOp {
                 verb: praetor_store::txn::KvVerb::Get,
                 key: "k".into(),
-                value: Vec::new(),
+                value: Vec::new().into(),
                 flags: 0,
                 index: 0,
                 session: String::new(),
@@ -807,7 +810,7 @@ fn read_examples() -> Vec<Example> {
         ops: vec![praetor_store::txn::TxnOp::Kv(praetor_store::txn::KvOp {
             verb: praetor_store::txn::KvVerb::GetOrEmpty,
             key: "missing".into(),
-            value: Vec::new(),
+            value: Vec::new().into(),
             flags: 3,
             index: 7,
             session: String::new(),
@@ -848,11 +851,11 @@ fn read_examples() -> Vec<Example> {
 }
 
 #[test]
-fn the_handshake_is_praetor_and_protocol_version_4() {
+fn the_handshake_is_praetor_and_protocol_version_5() {
     let mut hello = MAGIC.to_vec();
     hello.push(VERSION);
     assert_eq!(
-        hello, b"PRAETOR\x04",
+        hello, b"PRAETOR\x05",
         "{RPC_CHANGED}\n\nthe handshake bytes changed: peers of other builds are refused"
     );
 }
@@ -1080,7 +1083,7 @@ fn arb_command() -> impl Strategy<Value = Command> {
         )
             .prop_map(|(key, value, flags, cas)| Command::KvSet {
                 key,
-                value,
+                value: value.into(),
                 flags,
                 cas
             }),
@@ -1127,6 +1130,8 @@ fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
         (arb_command(), proptest::option::of(".{0,8}"))
             .prop_map(|(c, t)| Request::Write(c, crate::acl::Token::new(t.unwrap_or_default()))),
+        (arb_command(), proptest::option::of(".{0,8}"))
+            .prop_map(|(c, t)| Request::Propose(c, crate::acl::Token::new(t.unwrap_or_default()))),
         LazyJust::new(|| Request::Status),
         any::<u64>().prop_map(Request::RemovePeer),
         LazyJust::new(|| Request::Ping),

@@ -482,25 +482,19 @@ impl Server {
                 });
             };
             let outcome = if leader == self.id {
-                if let Some(token) = token {
-                    self.wait_established(deadline).await;
-                    self.authorize_write(token, &cmd)?;
-                }
-                self.propose(
-                    cmd.clone(),
-                    tokio::time::Instant::now() + self.apply_timeout,
-                )
-                .await
+                self.propose_as_leader(token, cmd.clone(), deadline).await
             } else {
                 // The leader may itself wait for its first round, then for
                 // the commit.
                 let timeout = deadline.saturating_duration_since(tokio::time::Instant::now())
                     + self.apply_timeout;
                 // The server's own writes carry no token: forwarded, they
-                // are the anonymous token's.
+                // are the anonymous token's. `Propose`: the leader proposes
+                // it or answers `NotLeader`, never forwards it again; this
+                // loop then finds the new leader within the deadline.
                 let token = token.cloned().unwrap_or_default();
                 match self
-                    .call_leader(leader, rpc::Request::Write(cmd.clone(), token), timeout)
+                    .call_leader(leader, rpc::Request::Propose(cmd.clone(), token), timeout)
                     .await
                 {
                     Ok(rpc::Reply::Write(r)) => r.map_err(ServerError::from),
@@ -533,6 +527,45 @@ impl Server {
                 other => return other,
             }
         }
+    }
+
+    /// Proposes `cmd` here, as the leader: with a `token`, once the leader
+    /// duties of this term ran (or `deadline` passed), checked against the
+    /// token's permissions just before it is proposed.
+    async fn propose_as_leader(
+        &self,
+        token: Option<&acl::Token>,
+        cmd: Command,
+        deadline: tokio::time::Instant,
+    ) -> Result<(u64, Response), ServerError> {
+        if let Some(token) = token {
+            self.wait_established(deadline).await;
+            self.authorize_write(token, &cmd)?;
+        }
+        self.propose(cmd, tokio::time::Instant::now() + self.apply_timeout)
+            .await
+    }
+
+    /// Proposes a write another server forwarded to this one as its leader
+    /// (`Request::Propose`), for the caller with `token`. Only proposed
+    /// here: a server that does not lead (with its lease) answers
+    /// `NotLeader` and proposes nothing, so the forwarding server tries
+    /// the new leader itself and a write crosses at most one hop between
+    /// servers.
+    ///
+    /// # Errors
+    /// `NotLeader` when this server does not lead; otherwise as `write_as`.
+    pub async fn propose_forwarded(
+        &self,
+        token: &acl::Token,
+        cmd: Command,
+    ) -> Result<(u64, Response), ServerError> {
+        let leader = self.leader();
+        if leader != Some(self.id) {
+            return Err(ServerError::NotLeader { leader });
+        }
+        let deadline = tokio::time::Instant::now() + self.leader_wait;
+        self.propose_as_leader(Some(token), cmd, deadline).await
     }
 
     /// Proposes `cmd` on this server, which must be the leader.
@@ -834,6 +867,15 @@ impl Server {
             // (`Timed`, `Batch`) or its timer's `SessionExpire`.
             Request::Write(cmd, token) => Reply::Write(match rpc::admit(&cmd) {
                 Ok(()) => self.write_as(&token, cmd).await.map_err(Into::into),
+                Err(refused) => Err(refused),
+            }),
+            // Forwarded by a server: proposed here or refused, never
+            // forwarded again.
+            Request::Propose(cmd, token) => Reply::Write(match rpc::admit(&cmd) {
+                Ok(()) => self
+                    .propose_forwarded(&token, cmd)
+                    .await
+                    .map_err(Into::into),
                 Err(refused) => Err(refused),
             }),
             Request::Query(r, opts, token) => {

@@ -166,7 +166,7 @@ impl ServerMetrics {
             other => {
                 h.rpc_request.increment(1);
                 let i = match other {
-                    Request::Write(..) => 0,
+                    Request::Write(..) | Request::Propose(..) => 0,
                     Request::Query(..) => 1,
                     Request::Status => 2,
                     Request::RemovePeer(_) => 3,

@@ -2,7 +2,8 @@
 //! entry before it takes the next, so one entry per write would cost one
 //! fsync per write; instead, writes that arrive while a proposal is in flight
 //! wait and go out together as a `Command::Batch`, sharing one fsync. Each
-//! write still gets its own answer; a lone write is proposed as itself.
+//! write still gets its own answer; a lone write (nothing queued, a slot
+//! free) is proposed as itself, from its caller's task.
 
 use std::sync::Arc;
 
@@ -28,6 +29,11 @@ type Reply = oneshot::Sender<Result<(u64, Response), ServerError>>;
 #[derive(Clone)]
 pub(crate) struct Proposer {
     tx: mpsc::Sender<(Command, Reply)>,
+    /// The proposals in flight (`IN_FLIGHT`), shared with the batching task.
+    slots: Arc<Semaphore>,
+    raft: Raft,
+    metrics: ServerMetrics,
+    stop: CancellationToken,
 }
 
 impl Proposer {
@@ -41,12 +47,40 @@ impl Proposer {
         metrics: ServerMetrics,
     ) -> Proposer {
         let (tx, rx) = mpsc::channel(16 * 1024);
-        tasks.spawn(run_proposer(raft, rx, tasks.clone(), stop, metrics));
-        Proposer { tx }
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        tasks.spawn(run_proposer(
+            raft.clone(),
+            rx,
+            slots.clone(),
+            tasks.clone(),
+            stop.clone(),
+            metrics.clone(),
+        ));
+        Proposer {
+            tx,
+            slots,
+            raft,
+            metrics,
+            stop,
+        }
     }
 
     /// Proposes `cmd` (in a batch with others) and waits for its answer.
+    /// When nothing waits in the queue and a proposal slot is free, there
+    /// is nothing to batch it with: it is proposed from the caller's task
+    /// as itself, without the hops through the batching task.
     pub(crate) async fn propose(&self, cmd: Command) -> Result<(u64, Response), ServerError> {
+        // Stopping: nothing more is proposed (as a closed queue answers).
+        if self.stop.is_cancelled() {
+            return Err(ServerError::ShuttingDown);
+        }
+        if self.tx.capacity() == self.tx.max_capacity() {
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                let r = write(&self.raft, cmd, 1, &self.metrics).await;
+                drop(slot);
+                return r;
+            }
+        }
         let (done, rx) = oneshot::channel();
         // Not queued: nothing was proposed.
         self.tx
@@ -114,11 +148,11 @@ fn size(cmd: &Command) -> usize {
 async fn run_proposer(
     raft: Raft,
     mut rx: mpsc::Receiver<(Command, Reply)>,
+    slots: Arc<Semaphore>,
     tasks: TaskTracker,
     stop: CancellationToken,
     metrics: ServerMetrics,
 ) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     // A write that would have pushed the last batch over its byte budget
     // opens the next one: a large write (a restore) goes out alone rather
     // than making one oversized entry with the small ones around it.

@@ -35,7 +35,7 @@ async fn node_waiting(id: u64, bootstrap: bool, leader_wait: Duration) -> Node {
 fn set(k: &str, v: &str) -> Command {
     Command::KvSet {
         key: k.into(),
-        value: v.as_bytes().to_vec(),
+        value: v.as_bytes().to_vec().into(),
         flags: 0,
         cas: None,
     }
@@ -295,4 +295,83 @@ async fn a_leader_that_loses_its_quorum_reports_unknown_outcomes_then_steps_back
         "{ended:?}"
     );
     kill(&a).await;
+}
+
+/// A write one server forwards to another (`Request::Propose`) is proposed
+/// only by the server it reaches: a follower answers `NotLeader` with the
+/// leader it knows, proposes nothing and does not forward it on, so a
+/// write crosses at most one hop between servers. The leader proposes it;
+/// a client agent's `Request::Write` to a follower is still forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_write_that_reaches_a_follower_is_refused_not_forwarded_again() {
+    use praetor_server::acl::Token;
+    use praetor_server::rpc::{Reply, Request, RpcClient, WireError};
+
+    let a = node(1, true).await;
+    wait_until("a leader", || a.server.is_leader()).await;
+    let b = node(2, false).await;
+    a.server.add_voter(2, &b.addr).await.unwrap();
+    let b2 = b.server.clone();
+    wait_until("the follower to know its leader", move || {
+        b2.leader() == Some(1)
+    })
+    .await;
+    let to_a = RpcClient::new(a.addr.parse().unwrap());
+    let to_b = RpcClient::new(b.addr.parse().unwrap());
+    async fn call(client: &RpcClient, req: Request) -> Reply {
+        client.call(req, Duration::from_secs(10)).await.unwrap()
+    }
+
+    // Forwarded to a follower: refused with the leader's id.
+    let reply = call(
+        &to_b,
+        Request::Propose(set("hop/follower", "x"), Token::anonymous()),
+    )
+    .await;
+    assert!(
+        matches!(reply, Reply::Write(Err(WireError::NotLeader(Some(1))))),
+        "a follower answered a forwarded write with {reply:?}"
+    );
+    // Nothing was proposed: a later write reaches both, the refused one neither.
+    let (marker, _) = a.server.write(set("marker", "1")).await.unwrap();
+    let b2 = b.server.clone();
+    wait_until("the marker on the follower", move || {
+        b2.shared().read().store.last_index() >= marker
+    })
+    .await;
+    for s in [&a.server, &b.server] {
+        assert_eq!(
+            value(s, "hop/follower"),
+            None,
+            "the refused write was applied"
+        );
+    }
+
+    // Forwarded to the leader: proposed there.
+    let reply = call(
+        &to_a,
+        Request::Propose(set("hop/leader", "x"), Token::anonymous()),
+    )
+    .await;
+    assert!(
+        matches!(&reply, Reply::Write(Ok((_, r))) if r.ok()),
+        "the leader answered a forwarded write with {reply:?}"
+    );
+    assert_eq!(value(&a.server, "hop/leader").as_deref(), Some(&b"x"[..]));
+
+    // A client agent's write to the follower: forwarded once, applied.
+    let reply = call(
+        &to_b,
+        Request::Write(set("from/client", "y"), Token::anonymous()),
+    )
+    .await;
+    assert!(
+        matches!(&reply, Reply::Write(Ok((_, r))) if r.ok()),
+        "a follower answered a client agent's write with {reply:?}"
+    );
+    assert_eq!(value(&a.server, "from/client").as_deref(), Some(&b"y"[..]));
+
+    for n in [b, a] {
+        kill(&n).await;
+    }
 }

@@ -131,7 +131,7 @@ async fn each_server_reports_raft_and_rpc_metrics_under_consuls_names() {
     // A write on a follower is forwarded to the leader over RPC.
     let cmd = Command::KvSet {
         key: "m".into(),
-        value: b"1".to_vec(),
+        value: b"1".to_vec().into(),
         flags: 0,
         cas: None,
     };

@@ -30,7 +30,7 @@ async fn node(id: u64, bootstrap: bool) -> Node {
 fn set(k: &str) -> Command {
     Command::KvSet {
         key: k.into(),
-        value: b"v".to_vec(),
+        value: b"v".to_vec().into(),
         flags: 0,
         cas: None,
     }

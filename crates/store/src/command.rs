@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 
+use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::history::Change;
@@ -82,7 +83,8 @@ pub enum Command {
     /// (0: only if the key does not exist), as Consul's `?cas=`.
     KvSet {
         key: String,
-        value: Vec<u8>,
+        #[serde(with = "crate::value")]
+        value: Bytes,
         flags: u64,
         cas: Option<u64>,
     },
@@ -130,7 +132,8 @@ pub enum Command {
     /// `Refused` when the session does not exist.
     KvLock {
         key: String,
-        value: Vec<u8>,
+        #[serde(with = "crate::value")]
+        value: Bytes,
         flags: u64,
         session: String,
     },
@@ -138,7 +141,8 @@ pub enum Command {
     /// `false` when the session does not hold it.
     KvUnlock {
         key: String,
-        value: Vec<u8>,
+        #[serde(with = "crate::value")]
+        value: Bytes,
         flags: u64,
         session: String,
     },

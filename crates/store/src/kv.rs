@@ -2,21 +2,22 @@
 //! touched any key under a prefix (what a blocking query waits on).
 //! Never performs I/O and never reads a clock.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
-use std::sync::Arc;
-
+use bytes::Bytes;
 use praetor_api::KvPair;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use crate::history::Change;
 use crate::session_index::HeldKeys;
 
-/// One stored key. The value is shared (not copied) between the live entry
-/// and the history records that mention it.
+/// One stored key. The value is shared (not copied) between the command
+/// that wrote it, the live entry and the history records that mention it
+/// (encoded by `crate::value` as the `Arc<[u8]>` it replaced).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    pub value: Arc<[u8]>,
+    #[serde(with = "crate::value")]
+    pub value: Bytes,
     pub flags: u64,
     pub create_index: u64,
     pub modify_index: u64,
@@ -184,7 +185,7 @@ impl KvTable {
         &mut self,
         index: u64,
         key: &str,
-        value: &[u8],
+        value: &Bytes,
         flags: u64,
         cas: Option<u64>,
     ) -> Option<Vec<Change>> {
@@ -196,7 +197,7 @@ impl KvTable {
             }
         }
         let entry = Entry {
-            value: Arc::from(value),
+            value: value.clone(),
             flags,
             create_index: prev.as_ref().map_or(index, |e| e.create_index),
             modify_index: index,
@@ -271,7 +272,7 @@ impl KvTable {
         &mut self,
         index: u64,
         key: &str,
-        value: &[u8],
+        value: &Bytes,
         flags: u64,
         session: &str,
     ) -> Option<Vec<Change>> {
@@ -291,7 +292,7 @@ impl KvTable {
         &mut self,
         index: u64,
         key: &str,
-        value: &[u8],
+        value: &Bytes,
         flags: u64,
         session: &str,
     ) -> Option<Vec<Change>> {
@@ -363,13 +364,13 @@ impl KvTable {
         index: u64,
         key: &str,
         prev: Option<Entry>,
-        value: &[u8],
+        value: &Bytes,
         flags: u64,
         lock_index: u64,
         session: Option<&str>,
     ) -> Vec<Change> {
         let entry = Entry {
-            value: Arc::from(value),
+            value: value.clone(),
             flags,
             create_index: prev.as_ref().map_or(index, |e| e.create_index),
             modify_index: index,
@@ -478,7 +479,7 @@ mod tests {
     use super::*;
 
     fn set(t: &mut KvTable, i: u64, k: &str) {
-        t.set(i, k, b"v", 0, None).unwrap();
+        t.set(i, k, &Bytes::from_static(b"v"), 0, None).unwrap();
     }
 
     #[test]
@@ -508,11 +509,19 @@ mod tests {
     #[test]
     fn cas_put_with_stale_index_changes_nothing() {
         let mut t = KvTable::default();
-        assert!(t.set(3, "k", b"1", 0, Some(0)).is_some());
-        assert!(t.set(4, "k", b"2", 0, Some(0)).is_none());
-        assert!(t.set(5, "k", b"2", 0, Some(2)).is_none());
+        assert!(t
+            .set(3, "k", &Bytes::from_static(b"1"), 0, Some(0))
+            .is_some());
+        assert!(t
+            .set(4, "k", &Bytes::from_static(b"2"), 0, Some(0))
+            .is_none());
+        assert!(t
+            .set(5, "k", &Bytes::from_static(b"2"), 0, Some(2))
+            .is_none());
         assert_eq!(&*t.get("k").unwrap().value, b"1");
-        assert!(t.set(6, "k", b"3", 0, Some(3)).is_some());
+        assert!(t
+            .set(6, "k", &Bytes::from_static(b"3"), 0, Some(3))
+            .is_some());
         let e = t.get("k").unwrap();
         assert_eq!(
             (e.create_index, e.modify_index, &*e.value),

@@ -19,6 +19,7 @@ mod session_index;
 pub mod snapshot;
 pub mod topics;
 pub mod txn;
+mod value;
 
 pub use command::{Command, Response};
 pub use error::StoreError;

@@ -409,7 +409,7 @@ mod tests {
             7,
             &crate::Command::KvSet {
                 key: "a/b".into(),
-                value: b"v".to_vec(),
+                value: b"v".to_vec().into(),
                 flags: 3,
                 cas: None,
             },

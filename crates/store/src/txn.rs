@@ -5,8 +5,7 @@
 //! the first catalog write) and the answer lists every failure, as Consul's.
 //! Never performs I/O and never reads a clock.
 
-use std::sync::Arc;
-
+use bytes::Bytes;
 use praetor_api::catalog::{HealthCheck, Node, NodeService};
 use serde::{Deserialize, Serialize};
 
@@ -100,7 +99,8 @@ impl CatalogVerb {
 pub struct KvOp {
     pub verb: KvVerb,
     pub key: String,
-    pub value: Vec<u8>,
+    #[serde(with = "crate::value")]
+    pub value: Bytes,
     pub flags: u64,
     /// The ModifyIndex a `cas`, `check-index` or `delete-cas` expects.
     pub index: u64,
@@ -208,7 +208,7 @@ fn blank(key: &str, e: &Entry) -> TxnResult {
     TxnResult::Kv(
         key.to_owned(),
         Entry {
-            value: Arc::from(&[][..]),
+            value: Bytes::new(),
             ..e.clone()
         },
     )
@@ -232,7 +232,7 @@ fn kv_read(store: &Store, op: &KvOp) -> Option<Result<Vec<TxnResult>, String>> {
         KvVerb::GetOrEmpty => Ok(vec![TxnResult::Kv(
             key.to_owned(),
             kv.get(key).cloned().unwrap_or_else(|| Entry {
-                value: Arc::from(&[][..]),
+                value: Bytes::new(),
                 flags: op.flags,
                 create_index: 0,
                 modify_index: op.index,

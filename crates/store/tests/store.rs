@@ -6,6 +6,8 @@ mod clock;
 mod format;
 #[path = "store/sessions.rs"]
 mod sessions;
+#[path = "store/values.rs"]
+mod values;
 
 use praetor_store::{Command, HistoryError, Response, Store};
 use proptest::prelude::*;
@@ -13,7 +15,7 @@ use proptest::prelude::*;
 fn set(key: &str, value: &str) -> Command {
     Command::KvSet {
         key: key.into(),
-        value: value.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec().into(),
         flags: 0,
         cas: None,
     }
@@ -187,7 +189,7 @@ proptest! {
             match op {
                 Op::Set(k, v) => {
                     let k = key(*k);
-                    s.apply(index, &Command::KvSet { key: k.clone(), value: vec![*v], flags: 0, cas: None });
+                    s.apply(index, &Command::KvSet { key: k.clone(), value: vec![*v].into(), flags: 0, cas: None });
                     model.push((index, k.clone(), Some(vec![*v]), state.insert(k, vec![*v])));
                 }
                 Op::Del(k) => {
@@ -232,7 +234,7 @@ fn batch_applies_each_command_at_the_entry_index_and_answers_each() {
             set("a", "1"),
             Command::KvSet {
                 key: "a".into(),
-                value: b"2".to_vec(),
+                value: b"2".to_vec().into(),
                 flags: 0,
                 cas: Some(0),
             },

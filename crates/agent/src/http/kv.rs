@@ -162,6 +162,13 @@ async fn put_kv(
         Some("") => Err(ApiError::BadRequest(format!("?{name} needs a session ID"))),
         other => Ok(other.map(str::to_owned)),
     };
+    // The value is copied once, out of the connection's read buffer: the
+    // body is a slice of that buffer, and kept in the store it would keep
+    // the whole buffer (and the requests around it) alive for as long as
+    // the key lives. From here on the command, the log's memory, the store
+    // and its history share this one copy.
+    let value = axum::body::Bytes::copy_from_slice(&body);
+    drop(body);
     let cmd = match (session("acquire")?, session("release")?) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
@@ -170,19 +177,19 @@ async fn put_kv(
         }
         (Some(session), None) => Command::KvLock {
             key,
-            value: body.to_vec(),
+            value,
             flags,
             session,
         },
         (None, Some(session)) => Command::KvUnlock {
             key,
-            value: body.to_vec(),
+            value,
             flags,
             session,
         },
         (None, None) => Command::KvSet {
             key,
-            value: body.to_vec(),
+            value,
             flags,
             cas,
         },

@@ -73,7 +73,7 @@ fn kv_op(i: usize, op: api::TxnKvOp, max_value: u64) -> Result<TxnOp, OpError> {
     Ok(TxnOp::Kv(KvOp {
         verb,
         key: op.key,
-        value,
+        value: value.into(),
         flags: op.flags,
         index: op.index,
         session: op.session,

@@ -171,7 +171,7 @@ fn sample_snapshot() -> Vec<u8> {
             i as u64 + 1,
             &Command::KvSet {
                 key: key.into(),
-                value: vec![i as u8; i],
+                value: vec![i as u8; i].into(),
                 flags: i as u64,
                 cas: None,
             },
@@ -217,7 +217,7 @@ fn decode_and_use(data: &[u8]) {
         next,
         &Command::KvSet {
             key: "a".into(),
-            value: b"v".to_vec(),
+            value: b"v".to_vec().into(),
             flags: 0,
             cas: Some(0),
         },

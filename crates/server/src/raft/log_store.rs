@@ -284,12 +284,14 @@ fn run_writer(
                 close = Some(ack);
             }
         }
+        // Closing: whatever an unsynced commit left goes to disk now.
+        let sync = close.is_some() || needs_sync(&batch);
         let result = {
             let guard = db.read().unwrap_or_else(|p| p.into_inner());
             match guard.as_ref() {
                 Some(d) => {
                     let started = std::time::Instant::now();
-                    let r = write_batch(d, &batch).map_err(|e| e.to_string());
+                    let r = write_batch(d, &batch, sync).map_err(|e| e.to_string());
                     let entries = batch
                         .iter()
                         .map(|op| match op {
@@ -356,8 +358,22 @@ fn run_writer(
     }
 }
 
-fn write_batch(db: &Database, batch: &[Op]) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
+/// Whether `batch` must be on disk when its commit returns: everything but
+/// a batch of only unacknowledged metadata (the committed marker, which
+/// openraft saves after every commit and which may lag: a lost one only
+/// means replaying a little more of the log at start). Such a batch is
+/// committed without an fsync and reaches the disk with the next synced
+/// commit (the next append), so the marker no longer costs a second fsync
+/// per write that the next append would wait behind.
+fn needs_sync(batch: &[Op]) -> bool {
+    !batch.iter().all(|op| matches!(op, Op::Meta(_, _, None)))
+}
+
+fn write_batch(db: &Database, batch: &[Op], sync: bool) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    if !sync {
+        txn.set_durability(redb::Durability::None)?;
+    }
     {
         let mut logs = txn.open_table(LOGS)?;
         let mut meta = txn.open_table(META)?;
@@ -386,12 +402,45 @@ fn write_batch(db: &Database, batch: &[Op]) -> Result<(), redb::Error> {
     Ok(())
 }
 
+/// The entries in `bounds` (up to the last log id) when memory holds every
+/// one of them, else `None`. Memory wins over redb for any index it holds,
+/// so then this is exactly what reading both would answer.
+fn in_memory(inner: &Inner, bounds: (Bound<u64>, Bound<u64>)) -> Option<Vec<Entry>> {
+    let last = inner.last_log_id.map_or(0, |l| l.index);
+    let start = match bounds.0 {
+        Bound::Included(s) => s,
+        Bound::Excluded(s) => s.checked_add(1)?,
+        Bound::Unbounded => return None,
+    };
+    let end = match bounds.1 {
+        Bound::Included(e) => e.min(last),
+        Bound::Excluded(0) => return Some(Vec::new()),
+        Bound::Excluded(e) => (e - 1).min(last),
+        Bound::Unbounded => last,
+    };
+    if start > end {
+        return Some(Vec::new());
+    }
+    let held: Vec<Entry> = inner
+        .entries
+        .range(start..=end)
+        .map(|(_, e)| e.clone())
+        .collect();
+    (held.len() as u64 == end - start + 1).then_some(held)
+}
+
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
         let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+        // The state machine applies entries that are still in memory (an
+        // entry leaves it only once applied): answer from memory alone when
+        // it holds the whole range, without a redb read.
+        if let Some(held) = in_memory(&lock(&self.inner), bounds) {
+            return Ok(held);
+        }
         let mut merged: BTreeMap<u64, Entry> = BTreeMap::new();
         if let Some((db, _)) = &self.durable {
             // redb first: an entry leaves memory only after it is in redb.
@@ -459,14 +508,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let durable = self.durable.is_some();
-        let mut rows = Vec::new();
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        // Encoded before the lock is taken: readers do not wait on it.
+        let rows = match self.durable {
+            Some(_) => entries.iter().map(|e| (e.log_id, encode(e))).collect(),
+            None => Vec::new(),
+        };
         {
             let mut inner = lock(&self.inner);
             for entry in entries {
-                if durable {
-                    rows.push((entry.log_id, encode(&entry)));
-                }
                 inner.last_log_id = Some(entry.log_id);
                 inner.entries.insert(entry.log_id.index, entry);
             }
@@ -512,6 +562,77 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(openraft::CommittedLeaderId::new(1, 1), index)
+    }
+
+    fn blank(index: u64) -> Entry {
+        Entry {
+            log_id: log_id(index),
+            payload: openraft::EntryPayload::Blank,
+        }
+    }
+
+    #[test]
+    fn memory_answers_a_range_only_when_it_holds_all_of_it() {
+        let mut inner = Inner::default();
+        for i in [3, 4, 5, 7] {
+            inner.entries.insert(i, blank(i));
+        }
+        inner.last_log_id = Some(log_id(7));
+        let indexes =
+            |r: Option<Vec<Entry>>| r.map(|v| v.iter().map(|e| e.log_id.index).collect::<Vec<_>>());
+        use Bound::{Excluded, Included, Unbounded};
+        assert_eq!(
+            indexes(in_memory(&inner, (Included(3), Included(5)))),
+            Some(vec![3, 4, 5])
+        );
+        assert_eq!(
+            indexes(in_memory(&inner, (Excluded(3), Excluded(6)))),
+            Some(vec![4, 5])
+        );
+        assert_eq!(
+            indexes(in_memory(&inner, (Included(7), Unbounded))),
+            Some(vec![7])
+        );
+        // Past the last log id: nothing, as a read of redb and memory answers.
+        assert_eq!(
+            indexes(in_memory(&inner, (Included(8), Included(9)))),
+            Some(vec![])
+        );
+        assert_eq!(
+            indexes(in_memory(&inner, (Included(5), Excluded(0)))),
+            Some(vec![])
+        );
+        // A gap (6), an index left for redb (2), or no start: redb is read.
+        assert_eq!(indexes(in_memory(&inner, (Included(5), Included(7)))), None);
+        assert_eq!(indexes(in_memory(&inner, (Included(2), Included(4)))), None);
+        assert_eq!(indexes(in_memory(&inner, (Unbounded, Included(4)))), None);
+    }
+
+    #[test]
+    fn only_a_batch_of_unacknowledged_metadata_skips_the_fsync() {
+        let (tx, _rx) = oneshot::channel();
+        let committed = || Op::Meta(COMMITTED, Vec::new(), None);
+        assert!(!needs_sync(&[committed(), committed()]));
+        assert!(needs_sync(&[committed(), Op::TruncateFrom(3)]));
+        assert!(needs_sync(&[Op::PurgeUpTo(3, Vec::new())]));
+        assert!(needs_sync(&[Op::Meta(VOTE, Vec::new(), Some(tx))]));
+    }
+
+    #[tokio::test]
+    async fn the_committed_marker_written_without_fsync_survives_a_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.db");
+        let mut log = LogStore::open(&path).unwrap();
+        log.save_committed(Some(log_id(9))).await.unwrap();
+        log.close();
+        drop(log);
+        let mut log = LogStore::open(&path).unwrap();
+        assert_eq!(log.read_committed().await.unwrap(), Some(log_id(9)));
+        log.close();
+    }
 
     fn stored_format(path: &Path) -> Option<u32> {
         let db = Database::open(path).unwrap();

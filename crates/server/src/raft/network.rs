@@ -291,7 +291,7 @@ mod tests {
                     log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
                     payload: EntryPayload::Normal(Command::KvSet {
                         key: format!("k{i}"),
-                        value: vec![7; value_len],
+                        value: vec![7; value_len].into(),
                         flags: 0,
                         cas: None,
                     }),

@@ -24,7 +24,7 @@ fn store_with(key: &str, value: &[u8]) -> Store {
         1,
         &Command::KvSet {
             key: key.into(),
-            value: value.to_vec(),
+            value: value.to_vec().into(),
             flags: 0,
             cas: None,
         },
@@ -193,7 +193,7 @@ fn kv_changes_never_cut_between_two_changes_of_one_index() {
     let mut store = Store::new(100);
     let set = |key: &str| Command::KvSet {
         key: key.into(),
-        value: b"v".to_vec(),
+        value: b"v".to_vec().into(),
         flags: 0,
         cas: None,
     };
@@ -236,7 +236,7 @@ fn busy_store() -> Store {
     };
     let set = |key: &str| Command::KvSet {
         key: key.into(),
-        value: b"v".to_vec(),
+        value: b"v".to_vec().into(),
         flags: 0,
         cas: None,
     };

@@ -82,6 +82,13 @@ pub enum Request {
     TransferLeader(Option<u64>),
     /// The leader's view of its servers' health (`autopilot_health.rs`).
     AutopilotHealth,
+    /// A write a server forwards to the server it believes leads, with the
+    /// caller's token: proposed there, or answered `NotLeader` (nothing
+    /// proposed) when it no longer leads, never forwarded again, so a write
+    /// crosses at most one hop between servers (the forwarding server tries
+    /// the new leader itself). A client agent sends `Write`, which any
+    /// server takes.
+    Propose(Command, crate::acl::Token),
 }
 
 /// The answer to a `Request`, variant for variant.
@@ -169,7 +176,7 @@ impl From<WireError> for ServerError {
     }
 }
 
-/// Whether a write that arrived over RPC (`Request::Write`) may be
+/// Whether a write that arrived over RPC (`Request::Write`, `Propose`) may be
 /// proposed: commands only the leader itself originates are refused —
 /// `Timed` and `Batch` (its proposer wraps every entry in them; a forged
 /// stamp would set the store's clock) and `SessionExpire` (its TTL timers
@@ -262,7 +269,7 @@ mod tests {
     fn set(key: &str) -> Command {
         Command::KvSet {
             key: key.into(),
-            value: b"v".to_vec(),
+            value: b"v".to_vec().into(),
             flags: 0,
             cas: None,
         }
@@ -370,6 +377,6 @@ mod tests {
 
     #[test]
     fn the_handshake_bytes_are_pinned() {
-        assert_eq!(&handshake::hello(), b"PRAETOR\x04");
+        assert_eq!(&handshake::hello(), b"PRAETOR\x05");
     }
 }

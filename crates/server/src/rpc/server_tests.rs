@@ -77,7 +77,7 @@ fn write() -> Request {
     Request::Write(
         praetor_store::Command::KvSet {
             key: "k".into(),
-            value: b"v".to_vec(),
+            value: b"v".to_vec().into(),
             flags: 0,
             cas: None,
         },

@@ -161,19 +161,19 @@ fn kv_command() -> impl Strategy<Value = Command> {
     prop_oneof![
         (pick(&KEYS), pick(&SESSIONS)).prop_map(|(k, s)| Command::KvLock {
             key: k.into(),
-            value: b"held".to_vec(),
+            value: b"held".to_vec().into(),
             flags: 0,
             session: s.into(),
         }),
         (pick(&KEYS), pick(&SESSIONS)).prop_map(|(k, s)| Command::KvUnlock {
             key: k.into(),
-            value: b"free".to_vec(),
+            value: b"free".to_vec().into(),
             flags: 0,
             session: s.into(),
         }),
         pick(&KEYS).prop_map(|k| Command::KvSet {
             key: k.into(),
-            value: b"set".to_vec(),
+            value: b"set".to_vec().into(),
             flags: 0,
             cas: None,
         }),
@@ -189,7 +189,7 @@ fn kv_op(verb: KvVerb, key: &str, session: &str) -> TxnOp {
     TxnOp::Kv(KvOp {
         verb,
         key: key.into(),
-        value: b"txn".to_vec(),
+        value: b"txn".to_vec().into(),
         flags: 0,
         index: 0,
         session: session.into(),
@@ -420,7 +420,7 @@ fn store_with_a_busy_node() -> (Store, u64) {
             &mut st,
             Command::KvLock {
                 key: format!("lock/{i:04}"),
-                value: Vec::new(),
+                value: Vec::new().into(),
                 flags: 0,
                 session: id,
             },
@@ -520,7 +520,7 @@ fn timed(at_ms: u64, cmd: Command) -> Command {
 fn lock(key: &str, session: &str) -> Command {
     Command::KvLock {
         key: key.into(),
-        value: Vec::new(),
+        value: Vec::new().into(),
         flags: 0,
         session: session.into(),
     }

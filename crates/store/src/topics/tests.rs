@@ -9,7 +9,7 @@ use crate::model::{CheckRegistration, Deregistration, Registration, ServiceRegis
 fn set(key: &str) -> Command {
     Command::KvSet {
         key: key.into(),
-        value: b"v".to_vec(),
+        value: b"v".to_vec().into(),
         flags: 0,
         cas: None,
     }

@@ -68,7 +68,7 @@ fn a_leader_clock_a_day_ahead_does_not_stretch_later_lock_delays() {
                     NOW + 300,
                     Command::KvUnlock {
                         key: "k".into(),
-                        value: Vec::new(),
+                        value: Vec::new().into(),
                         flags: 0,
                         session: "next".into(),
                     },
@@ -289,7 +289,7 @@ proptest! {
         let mut index = 3;
         for h in &history {
             st.apply(index, &at(*h, Command::KvSet {
-                key: "other".into(), value: Vec::new(), flags: 0, cas: None,
+                key: "other".into(), value: Vec::new().into(), flags: 0, cas: None,
             }));
             index += 1;
         }

@@ -230,7 +230,7 @@ fn kv_op(verb: KvVerb, n: u64) -> TxnOp {
     TxnOp::Kv(KvOp {
         verb,
         key: format!("txn/key-{n}"),
-        value: vec![0xde, 0xad, n as u8],
+        value: vec![0xde, 0xad, n as u8].into(),
         flags: 100 + n,
         index: 200 + n,
         session: format!("session-{n}"),
@@ -299,7 +299,7 @@ fn txn_ops() -> Vec<TxnOp> {
 fn kv_set() -> Command {
     Command::KvSet {
         key: "config/app/feature".into(),
-        value: b"on\x00\xff".to_vec(),
+        value: b"on\x00\xff".to_vec().into(),
         flags: 0x2ddc_cbc0_58a5_0c18,
         cas: Some(17),
     }
@@ -416,7 +416,7 @@ fn examples() -> Vec<(&'static str, Command)> {
             "kv_lock",
             Command::KvLock {
                 key: "service/leader".into(),
-                value: b"node-1".to_vec(),
+                value: b"node-1".to_vec().into(),
                 flags: 0x2ddc_cbc0_58a5_0c18,
                 session: "5f3c1e2a-8b7d-4c6e-a1f0-9e8d7c6b5a43".into(),
             },
@@ -425,7 +425,7 @@ fn examples() -> Vec<(&'static str, Command)> {
             "kv_unlock",
             Command::KvUnlock {
                 key: "service/leader".into(),
-                value: b"released".to_vec(),
+                value: b"released".to_vec().into(),
                 flags: 7,
                 session: "5f3c1e2a-8b7d-4c6e-a1f0-9e8d7c6b5a43".into(),
             },
@@ -649,7 +649,7 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
             "kv_set_empty",
             Command::KvSet {
                 key: String::new(),
-                value: Vec::new(),
+                value: Vec::new().into(),
                 flags: 0,
                 cas: None,
             },
@@ -729,7 +729,7 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
             "kv_lock_empty",
             Command::KvLock {
                 key: String::new(),
-                value: Vec::new(),
+                value: Vec::new().into(),
                 flags: 0,
                 session: String::new(),
             },
@@ -738,7 +738,7 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
             "kv_unlock_empty",
             Command::KvUnlock {
                 key: String::new(),
-                value: Vec::new(),
+                value: Vec::new().into(),
                 flags: 0,
                 session: String::new(),
             },
@@ -750,7 +750,7 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
                 TxnOp::Kv(KvOp {
                     verb: KvVerb::Set,
                     key: String::new(),
-                    value: Vec::new(),
+                    value: Vec::new().into(),
                     flags: 0,
                     index: 0,
                     session: String::new(),
@@ -1087,19 +1087,19 @@ fn populated_store() -> Store {
         }),
         Command::KvSet {
             key: "config/app/feature".into(),
-            value: b"on\x00\xff".to_vec(),
+            value: b"on\x00\xff".to_vec().into(),
             flags: 0x2ddc_cbc0_58a5_0c18,
             cas: Some(0),
         },
         Command::KvSet {
             key: "config/app/feature".into(),
-            value: b"off".to_vec(),
+            value: b"off".to_vec().into(),
             flags: 1,
             cas: None,
         },
         Command::KvSet {
             key: "gone".into(),
-            value: b"x".to_vec(),
+            value: b"x".to_vec().into(),
             flags: 0,
             cas: None,
         },
@@ -1136,7 +1136,7 @@ fn populated_store() -> Store {
             T0 + 2,
             Command::KvLock {
                 key: "service/leader".into(),
-                value: b"holder".to_vec(),
+                value: b"holder".to_vec().into(),
                 flags: 3,
                 session: "holder".into(),
             },
@@ -1145,7 +1145,7 @@ fn populated_store() -> Store {
             T0 + 3,
             Command::KvLock {
                 key: "service/other".into(),
-                value: b"live".to_vec(),
+                value: b"live".to_vec().into(),
                 flags: 4,
                 session: "live".into(),
             },
@@ -1684,7 +1684,7 @@ fn arb_txn_op() -> impl Strategy<Value = TxnOp> {
             TxnOp::Kv(KvOp {
                 verb,
                 key,
-                value,
+                value: value.into(),
                 flags,
                 index,
                 session,
@@ -1735,7 +1735,7 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
         )
             .prop_map(|(key, value, flags, cas)| Command::KvSet {
                 key,
-                value,
+                value: value.into(),
                 flags,
                 cas
             }),
@@ -1778,7 +1778,7 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
         (text(), bytes(), any::<u64>(), text()).prop_map(|(key, value, flags, session)| {
             Command::KvLock {
                 key,
-                value,
+                value: value.into(),
                 flags,
                 session,
             }
@@ -1786,7 +1786,7 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
         (text(), bytes(), any::<u64>(), text()).prop_map(|(key, value, flags, session)| {
             Command::KvUnlock {
                 key,
-                value,
+                value: value.into(),
                 flags,
                 session,
             }

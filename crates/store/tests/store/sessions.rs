@@ -61,7 +61,7 @@ pub(crate) fn at(ms: u64, cmd: Command) -> Command {
 pub(crate) fn acquire(key: &str, s: &str) -> Command {
     Command::KvLock {
         key: key.into(),
-        value: b"v".to_vec(),
+        value: b"v".to_vec().into(),
         flags: 7,
         session: s.into(),
     }
@@ -142,7 +142,7 @@ fn acquire_release_and_lock_index_follow_consul() {
     );
     let release = |s: &str| Command::KvUnlock {
         key: "k".into(),
-        value: b"after".to_vec(),
+        value: b"after".to_vec().into(),
         flags: 0,
         session: s.into(),
     };
@@ -317,7 +317,7 @@ fn lock_delay_holds_for_its_duration_in_leader_time() {
             7_100,
             Command::KvUnlock {
                 key: "k".into(),
-                value: Vec::new(),
+                value: Vec::new().into(),
                 flags: 0,
                 session: "b".into(),
             },
@@ -337,7 +337,7 @@ fn kv(verb: KvVerb, key: &str, value: &str, index: u64, session: &str) -> TxnOp 
     TxnOp::Kv(KvOp {
         verb,
         key: key.into(),
-        value: value.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec().into(),
         flags: 0,
         index,
         session: session.into(),
@@ -358,7 +358,7 @@ fn a_failing_operation_leaves_nothing_applied() {
         3,
         &Command::KvSet {
             key: "x".into(),
-            value: b"old".to_vec(),
+            value: b"old".to_vec().into(),
             flags: 0,
             cas: None,
         },

@@ -355,7 +355,7 @@ impl InProcess {
 pub fn kv_set(key: &str, value: &str) -> Command {
     Command::KvSet {
         key: key.into(),
-        value: value.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec().into(),
         flags: 0,
         cas: None,
     }

@@ -129,7 +129,7 @@ mod tests {
     fn kv_set(key: &str, value: &[u8]) -> Command {
         Command::KvSet {
             key: key.to_owned(),
-            value: value.to_vec(),
+            value: value.to_vec().into(),
             flags: 3,
             cas: None,
         }
