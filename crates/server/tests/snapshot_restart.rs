@@ -11,7 +11,7 @@ mod common;
 fn set(k: &str, v: &str) -> Command {
     Command::KvSet {
         key: k.into(),
-        value: v.as_bytes().to_vec(),
+        value: v.as_bytes().to_vec().into(),
         flags: 0,
         cas: None,
     }

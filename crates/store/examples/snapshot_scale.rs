@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             i + 1,
             &Command::KvSet {
                 key: format!("bench/key/{i:08}"),
-                value: vec![b'x'; 256],
+                value: vec![b'x'; 256].into(),
                 flags: 0,
                 cas: None,
             },

@@ -452,7 +452,7 @@ mod tests {
                 i + 1,
                 &crate::Command::KvSet {
                     key: format!("k/{i}"),
-                    value: vec![i as u8; 40],
+                    value: vec![i as u8; 40].into(),
                     flags: i,
                     cas: None,
                 },

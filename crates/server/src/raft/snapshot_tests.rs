@@ -40,7 +40,7 @@ fn entries(n: u64) -> Vec<Entry> {
         } else {
             Command::KvSet {
                 key: format!("k/{:04}", i % 300),
-                value: vec![(i % 251) as u8; if i % 50 == 0 { 70_000 } else { 200 }],
+                value: vec![(i % 251) as u8; if i % 50 == 0 { 70_000 } else { 200 }].into(),
                 flags: i,
                 cas: None,
             }
