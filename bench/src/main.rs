@@ -183,6 +183,12 @@ struct RunArgs {
 
 #[tokio::main]
 async fn main() {
+    // Built together with praetor (`cargo build -p praetor -p praetor-bench`,
+    // as bench/run.sh does), reqwest gets praetor-client's
+    // `rustls-no-provider` feature and panics building any client unless a
+    // process-wide provider is installed; without that feature this changes
+    // nothing (reqwest then has no TLS, and tls_client passes its own).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Err(e) = run().await {
         eprintln!("praetor-bench: {e:#}");
         std::process::exit(1);
