@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
 #
-# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only | --tls-only | --scale-only] [praetor-bench flags, e.g. --duration-secs 2]
+# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only | --tls-only | --scale-only | --template-only] [praetor-bench flags, e.g. --duration-secs 2]
 #
-# With no flag it runs EVERY phase below (tls, acl, scale, cluster, health, locks, bench/dns.sh, then
-# the single servers) and writes the whole of BENCHMARKS.md from that one run: every section comes from
+# With no flag it runs EVERY phase below (tls, acl, scale, template, cluster, health, locks, bench/dns.sh,
+# then the single servers) and writes the whole of BENCHMARKS.md from that one run: every section comes from
 # a phase's JSON (or dns.sh's markdown) of this run, none is merged by hand, and each states the load
 # average before and after its rows. It is sized to finish within 30 minutes on a 2-core machine
 # (plus the build), with the scale phase at issue 17's sizes (SCALE_FULL_RUN below); the report lists
@@ -81,6 +81,16 @@
 # a small run: bench/run.sh --scale-only --nodes 500 --scale-watchers 500,50 --agent-services 1000
 # --kv-keys 20000 --kv-watchers 100 --duration-secs 2
 #
+# --template-only runs the template phase alone (issue 18): `praetor-bench template` starts one durable
+# praetor server on a free loopback address in 127.0.15.0/24 with default ports, writes 1 000 keys
+# (bench/tpl/k0000…), starts ONE `praetor template -config FILE` process with 100 template blocks (each
+# rendering 10 of the keys) into a temporary directory, waits for every output, then times up to 200
+# sequential writes of a new value to a random key until the output rendering it shows the value
+# (polling the file every 1 ms, 10 s deadline each, 60 s for all); records the renderer's and the
+# server's RSS and CPU; stops both (PIDs go to the same file). Under a minute. Logs go to
+# bench/results/template/, results to bench/results/template.json and bench/results/template.md. Its own
+# flags: --tpl-templates, --tpl-keys, --tpl-samples, --tpl-budget-secs, --tpl-deadline-secs, --tpl-poll-us.
+#
 # Environment: PRAETOR_BIN=path measures that praetor binary instead of building one (the report
 # names the revision that binary reports); BENCH_FULL_SCALE_ARGS replaces the full run's scale
 # sizes (see SCALE_FULL_RUN); CARGO_TARGET_DIR is honoured.
@@ -101,6 +111,7 @@ LOCKS_DEADLINE=1500   # seconds for the whole locks phase
 ACL_DEADLINE=1200     # seconds for the whole acl phase
 TLS_DEADLINE=1800     # seconds for the whole tls phase
 SCALE_DEADLINE=3600   # seconds for the whole scale phase
+TEMPLATE_DEADLINE=300 # seconds for the whole template phase
 DNS_SECS=10           # seconds per DNS run in the full run
 # The scale phase in the full run (no flag): issue 17's sizes, which are praetor-bench scale's defaults
 # (10 000 nodes × 10 instances over 1 000 names, 5 000 and 500 watchers over 100 names, 5 000 agent
@@ -126,6 +137,7 @@ LOCKS_ONLY=0
 ACL_ONLY=0
 TLS_ONLY=0
 SCALE_ONLY=0
+TEMPLATE_ONLY=0
 ARGS=()
 for arg in "$@"; do
   case "$arg" in
@@ -135,6 +147,7 @@ for arg in "$@"; do
     --acl-only) ACL_ONLY=1 ;;
     --tls-only) TLS_ONLY=1 ;;
     --scale-only) SCALE_ONLY=1 ;;
+    --template-only) TEMPLATE_ONLY=1 ;;
     *) ARGS+=("$arg") ;;
   esac
 done
@@ -148,9 +161,9 @@ not_given() {
     shift 2
   done
 }
-((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only, --tls-only and --scale-only exclude each other"; exit 2; }
+((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY + TEMPLATE_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only, --tls-only, --scale-only and --template-only exclude each other"; exit 2; }
 # The full run: every phase, and BENCHMARKS.md.
-FULL=$((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY == 0))
+FULL=$((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY + TEMPLATE_ONLY == 0))
 RUN_STARTED=$SECONDS
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -375,6 +388,27 @@ if ((SCALE_ONLY || FULL)); then
   fi
 fi
 
+# --- the template phase (--template-only, and the full run): issue 18 -----------------
+TEMPLATE_JSON="$RESULTS/template.json"
+if ((TEMPLATE_ONLY || FULL)); then
+  rm -f "$TEMPLATE_JSON" "$RESULTS/template.md"
+  rm -rf "$RESULTS/template"
+  log "template phase: one praetor server on 127.0.15.x and one \`praetor template\` with 100 templates"
+  log "after $((SECONDS - RUN_STARTED)) s of this run"
+  # The same deadline and signal handling as the cluster phase.
+  timeout --foreground --signal=TERM --kill-after=30 "$TEMPLATE_DEADLINE" "$BENCH" template \
+    --praetor-bin "$PRAETOR" --work "$WORK/template" --logs "$RESULTS/template" --pidfile "$CLUSTER_PIDS" \
+    --praetor-version "$PRAETOR_VERSION" --command "$COMMAND" --date "$DATE" --json "$TEMPLATE_JSON" \
+    --out "$RESULTS/template.md" ${ARGS[@]+"${ARGS[@]}"} ||
+    log "the template phase failed (exit $?); the report says what is missing"
+  stop_cluster_leftovers
+  phase_done template
+  if ((TEMPLATE_ONLY)); then
+    log "wrote $RESULTS/template.md and $TEMPLATE_JSON (BENCHMARKS.md unchanged)"
+    exit 0
+  fi
+fi
+
 # --- phase 1: three-member clusters --------------------------------------------------
 CLUSTER_JSON="$RESULTS/cluster.json"
 if ((!HEALTH_ONLY && !LOCKS_ONLY)); then
@@ -503,6 +537,6 @@ timeout --foreground --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
   --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \
   --etcd-version "$ETCD_VERSION" --etcd-cmd "$(show etcd "${ETCD_ARGS[@]}")" \
   --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" --health-json "$HEALTH_JSON" --locks-json "$LOCKS_JSON" \
-  --acl-json "$ACL_JSON" --tls-json "$TLS_JSON" --scale-json "$SCALE_JSON" --dns-md "$DNS_MD" --phase-times "$PHASE_TIMES" \
+  --acl-json "$ACL_JSON" --tls-json "$TLS_JSON" --scale-json "$SCALE_JSON" --template-json "$TEMPLATE_JSON" --dns-md "$DNS_MD" --phase-times "$PHASE_TIMES" \
   --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" ${ARGS[@]+"${ARGS[@]}"}
 log "wrote $ROOT/BENCHMARKS.md after $((SECONDS - RUN_STARTED)) s"

@@ -8,7 +8,8 @@
 //! agents to time lock hand-over and transactions; `acl` starts two single
 //! servers, ACLs off and on, to measure what enforcement costs; `tls` starts a
 //! single server of each with plain and TLS client ports to measure what TLS
-//! costs each. Writes only keys under
+//! costs each; `template` starts a server and one `praetor template`
+//! process to time a KV write reaching a rendered file. Writes only keys under
 //! `bench/` and services and nodes named `bench-…`.
 
 mod acl_bench;
@@ -28,6 +29,7 @@ mod runner;
 mod scale_bench;
 mod stats;
 mod target;
+mod template_bench;
 mod tls_bench;
 mod tls_client;
 mod workload;
@@ -100,6 +102,11 @@ enum Cmd {
     /// store side by side; stops them, and writes the results as JSON (and,
     /// with --out, as a report of its own).
     Scale(Box<scale_bench::ScaleArgs>),
+    /// Starts one praetor server and one `praetor template` process with
+    /// many templates watching many keys, times KV writes until the
+    /// rendered file shows them, stops both, and writes the results as JSON
+    /// (and, with --out, as a report of its own).
+    Template(Box<template_bench::TemplateArgs>),
 }
 
 #[derive(Args)]
@@ -159,6 +166,9 @@ struct RunArgs {
     /// The `scale` subcommand's JSON results, likewise.
     #[arg(long)]
     scale_json: Option<PathBuf>,
+    /// The `template` subcommand's JSON results, likewise.
+    #[arg(long)]
+    template_json: Option<PathBuf>,
     /// bench/dns.sh's markdown section, included as it is (its `## DNS`
     /// heading numbered); when the file is missing the report says so.
     #[arg(long)]
@@ -173,6 +183,12 @@ struct RunArgs {
 
 #[tokio::main]
 async fn main() {
+    // Built together with praetor (`cargo build -p praetor -p praetor-bench`,
+    // as bench/run.sh does), reqwest gets praetor-client's
+    // `rustls-no-provider` feature and panics building any client unless a
+    // process-wide provider is installed; without that feature this changes
+    // nothing (reqwest then has no TLS, and tls_client passes its own).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Err(e) = run().await {
         eprintln!("praetor-bench: {e:#}");
         std::process::exit(1);
@@ -200,6 +216,7 @@ async fn run() -> anyhow::Result<()> {
         Cmd::Acl(args) => acl_bench::run(*args).await,
         Cmd::Tls(args) => tls_bench::run(*args).await,
         Cmd::Scale(args) => scale_bench::run(*args).await,
+        Cmd::Template(args) => template_bench::run(*args).await,
     }
 }
 
@@ -318,6 +335,10 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         .scale_json
         .as_ref()
         .map(|path| read_json::<report::scale::ScaleReport>(path));
+    let template = args
+        .template_json
+        .as_ref()
+        .map(|path| read_json::<report::template::TemplateReport>(path));
     let dns = args.dns_md.as_ref().map(|path| {
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
     });
@@ -336,6 +357,7 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         acl,
         tls,
         scale,
+        template,
         dns,
         machine: Machine::read(&args.praetor_data_dir),
         command: args.command,

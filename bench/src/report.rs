@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod health;
 pub mod locks;
 pub mod scale;
+pub mod template;
 pub mod tls;
 
 use std::fmt::Write as _;
@@ -246,6 +247,8 @@ pub struct Report {
     pub tls: Option<Outcome<tls::TlsReport>>,
     /// The scale phase's results, likewise.
     pub scale: Option<Outcome<scale::ScaleReport>>,
+    /// The template phase's results, likewise.
+    pub template: Option<Outcome<template::TemplateReport>>,
     /// bench/dns.sh's markdown section, likewise.
     pub dns: Option<Outcome<String>>,
     /// bench/run.sh's wall-clock seconds per phase before the single-server
@@ -460,6 +463,12 @@ impl Report {
             Some(Err(e)) => missing(&mut md, next, "Scale (issue 17)", e),
             None => {}
         }
+        next += usize::from(self.scale.is_some());
+        match &self.template {
+            Some(Ok(t)) => t.section(&mut md, next),
+            Some(Err(e)) => missing(&mut md, next, "Templates (issue 18)", e),
+            None => {}
+        }
         self.cpu(&mut md);
         md
     }
@@ -494,18 +503,19 @@ impl Report {
              (bench/src/) in release mode. Then, in this order, each phase starting and stopping its own servers: \
              the TLS phase (one praetor server and one etcd member on 127.0.0.1, plain and TLS); the ACL phase \
              (two single praetor servers on 127.0.13.x); the scale phase (three praetor servers and five client \
-             agents, then three praetor servers and three etcd members, on 127.0.14.x); the cluster phase (a \
+             agents, then three praetor servers and three etcd members, on 127.0.14.x); the template phase (one \
+             praetor server on 127.0.15.x and one `praetor template` process rendering 100 templates); the cluster phase (a \
              three-server praetor cluster and a three-member etcd cluster on 127.0.10.x; sections 5 and 6); the \
              health phase (praetor alone: single servers, then three servers with two client agents on 127.0.11.x; \
              sections 7–10); the locks phase (three praetor servers with two client agents and three etcd members \
              on 127.0.12.x, and `etcdctl`; section 11); `bench/dns.sh` (one dev agent on 127.0.11.1); last, one \
              durable praetor server and one single-member etcd, both on 127.0.0.1 only, for sections 1–4, stopped \
-             by PID at the end; and it rewrites this file. The ACL, TLS, DNS and scale sections follow section 11, in that order. \
+             by PID at the end; and it rewrites this file. The ACL, TLS, DNS, scale and template sections follow section 11, in that order. \
              The scale phase runs at issue 17's sizes unless its section says otherwise. \
              Every section is written from this one run and states the load average before and after its rows. \
              Raw numbers: `bench/results/*.json`, agent and member logs in `bench/results/<phase>/` (not \
-             committed). `bench/run.sh --cluster-only`, `--health-only`, `--locks-only`, `--acl-only`, `--tls-only` and \
-             `--scale-only` run one phase alone and write `bench/results/<phase>.md` instead of this file.\n\n\
+             committed). `bench/run.sh --cluster-only`, `--health-only`, `--locks-only`, `--acl-only`, `--tls-only`, \
+             `--scale-only` and `--template-only` run one phase alone and write `bench/results/<phase>.md` instead of this file.\n\n\
              ## This run\n\n\
              - Date: {date}\n\
              - Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM, Linux {kernel}; data directories on {disk}\n\
@@ -562,7 +572,7 @@ impl Report {
              Ratios are praetor ÷ etcd: above 1 is better for praetor in ops/s, worse in latency and memory.\n\
              - Each number comes from one run on a shared virtual machine; differences of about 10% are within \
              run-to-run noise.\n\
-             - Order: the TLS, ACL and scale phases, the cluster phase (sections 5 and 6), the health phase \
+             - Order: the TLS, ACL, scale and template phases, the cluster phase (sections 5 and 6), the health phase \
              (sections 7–10), the locks phase (section 11) and bench/dns.sh, each with its own method in its section; \
              then idle RSS, bulk load ({keys} keys, {lc} clients) and loaded RSS, then puts, gets, watches.",
             keys = c.load_keys,
@@ -634,6 +644,19 @@ impl Report {
         }
         out.push(rest);
         out
+    }
+
+    /// Issue 18's goal (item 7): a KV change reaches the rendered file
+    /// within 1 s (p99), computed from the template phase's samples.
+    pub fn issue18_goals(&self) -> Vec<Goal> {
+        match &self.template {
+            Some(Ok(t)) => vec![t.goal()],
+            Some(Err(e)) => vec![Goal::unmeasured(format!(
+                "a KV change reaches the rendered file within 1 s (p99): no template results ({})",
+                e.replace('\n', " ")
+            ))],
+            None => Vec::new(),
+        }
     }
 
     fn verdict(&self, md: &mut String) {
@@ -739,18 +762,30 @@ impl Report {
             None => {}
         }
         let issue17 = self.issue17_goals();
+        let issue18 = self.issue18_goals();
         let count = |g: &[Goal]| g.iter().filter(|g| g.met == Some(true)).count();
         let _ = writeln!(
             md,
             "\n## Where it stands\n\n{} of {} goals met in this run, each computed from the tables below.\n\n\
              Issue 17's goals ({} of {} met):\n",
-            count(&issue17) + count(&earlier),
-            issue17.len() + earlier.len(),
+            count(&issue17) + count(&issue18) + count(&earlier),
+            issue17.len() + issue18.len() + earlier.len(),
             count(&issue17),
             issue17.len()
         );
         for g in &issue17 {
             let _ = writeln!(md, "{}", g.line());
+        }
+        if !issue18.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nIssue 18's goals ({} of {} met):\n",
+                count(&issue18),
+                issue18.len()
+            );
+            for g in &issue18 {
+                let _ = writeln!(md, "{}", g.line());
+            }
         }
         let _ = writeln!(
             md,
@@ -1003,6 +1038,7 @@ mod tests {
             acl: None,
             tls: None,
             scale: None,
+            template: None,
             dns: None,
             phase_times: Vec::new(),
             single_secs: 0.0,
@@ -1188,6 +1224,7 @@ mod tests {
                 "ev".into(),
             ))),
             dns: Some(Ok("## DNS\n\nSRV lookups.\n".into())),
+            template: Some(Err("reading template.json: gone".into())),
             ..report()
         };
         let md = report.markdown();
@@ -1199,7 +1236,29 @@ mod tests {
         let tls = at("## 6. Cost of TLS\n\nNo results");
         let dns = at("## 7. DNS (praetor only; `bench/dns.sh`)\n\nSRV lookups.");
         let scale = at("## 8. Scale:");
+        let template = at("## 9. Templates (issue 18)\n\nNo results: reading template.json: gone");
         let appendix = at("## Appendix: CPU used per row");
-        assert!(acl < tls && tls < dns && dns < scale && scale < appendix);
+        assert!(acl < tls && tls < dns && dns < scale && scale < template && template < appendix);
+    }
+
+    #[test]
+    fn where_it_stands_counts_the_template_goal_under_issue_18() {
+        let mut r = report();
+        let mut t =
+            template::TemplateReport::new(r.config.clone(), "c".into(), "d".into(), "pv".into());
+        (t.templates, t.keys, t.deadline_secs) = (100, 1000, 10);
+        t.samples_ms = vec![Some(20.0); 200];
+        r.template = Some(Ok(t));
+        let md = r.markdown();
+        assert!(md.contains("Issue 18's goals (1 of 1 met):"), "{md}");
+        assert!(
+            md.contains("- **Met**: a KV change reaches the rendered file within 1 s (p99), 100 templates watching 1000 keys: p99 20.0 ms"),
+            "{md}"
+        );
+        assert!(md.contains("## 5. Templates (issue 18)"), "{md}");
+        r.template = Some(Err("gone".into()));
+        let md = r.markdown();
+        assert!(md.contains("Issue 18's goals (0 of 1 met):"), "{md}");
+        assert!(md.contains("- **Not measured**: a KV change reaches the rendered file within 1 s (p99): no template results (gone)."), "{md}");
     }
 }
