@@ -177,6 +177,31 @@ impl Child {
     }
 }
 
+/// Waits for `child` to end; never returns while there is none.
+/// Cancel-safe.
+pub async fn ended(child: &mut Option<Child>) -> ExitStatus {
+    match child.as_mut() {
+        Some(c) => c.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A supervisor's answer to signal `sig`: SIGINT, SIGTERM and SIGQUIT
+/// stop the child and end the run with its exit code (`idle` when there
+/// is no child); any other signal is passed on to the child. `Some`: the
+/// run ends with that code.
+pub async fn on_signal(child: &mut Option<Child>, sig: i32, idle: i32) -> Option<i32> {
+    match (child, sig) {
+        (Some(c), libc::SIGINT | libc::SIGTERM | libc::SIGQUIT) => Some(exit_code(c.stop().await)),
+        (None, libc::SIGINT | libc::SIGTERM | libc::SIGQUIT) => Some(idle),
+        (Some(c), other) => {
+            c.signal(other);
+            None
+        }
+        (None, _) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

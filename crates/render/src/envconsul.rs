@@ -77,7 +77,7 @@ pub async fn run(
     // The first environment starts the child at once; later ones wait.
     let mut settle = Quiescence::new(None);
     loop {
-        let due = settle.deadline().map(tokio::time::Instant::from_std);
+        let due = settle.deadline();
         tokio::select! {
             update = updates.recv() => {
                 // The watcher holds a sender for as long as this runs.
@@ -94,12 +94,7 @@ pub async fn run(
                     }
                 }
             }
-            () = async {
-                match due {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            () = crate::quiesce::until(due) => {
                 settle.rendered();
                 let listings = data.iter().map(|(i, p)| (cfg.prefixes[*i].as_str(), p.as_slice()));
                 let env = ChildEnv { pristine: cfg.pristine, vars: variables(listings, cfg.naming)? };
@@ -121,12 +116,7 @@ pub async fn run(
                 }
                 current = Some(env);
             }
-            status = async {
-                match child.as_mut() {
-                    Some(c) => c.wait().await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            status = crate::child::ended(&mut child) => {
                 return Ok(exit_code(status));
             }
             sig = signals.recv(), if signals_open => {
@@ -134,13 +124,8 @@ pub async fn run(
                     signals_open = false;
                     continue;
                 };
-                match (&mut child, sig) {
-                    (Some(c), libc::SIGINT | libc::SIGTERM | libc::SIGQUIT) => {
-                        return Ok(exit_code(c.stop().await));
-                    }
-                    (None, libc::SIGINT | libc::SIGTERM | libc::SIGQUIT) => return Ok(128 + sig),
-                    (Some(c), other) => c.signal(other),
-                    (None, _) => {}
+                if let Some(code) = crate::child::on_signal(&mut child, sig, 128 + sig).await {
+                    return Ok(code);
                 }
             }
         }

@@ -108,6 +108,14 @@ impl Quiescence {
     }
 }
 
+/// Sleeps until `deadline`; never returns without one.
+pub async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

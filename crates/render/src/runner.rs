@@ -305,11 +305,7 @@ pub async fn run(
                 Some(_) => {}
             }
         }
-        let due = jobs
-            .iter()
-            .filter_map(|j| j.settle.deadline())
-            .min()
-            .map(tokio::time::Instant::from_std);
+        let due = jobs.iter().filter_map(|j| j.settle.deadline()).min();
         tokio::select! {
             _ = poll.tick() => {
                 let used: HashSet<String> = jobs
@@ -357,18 +353,8 @@ pub async fn run(
                     next = updates.try_recv().ok();
                 }
             }
-            () = async {
-                match due {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            } => {}
-            status = async {
-                match child.as_mut() {
-                    Some(c) => c.wait().await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            () = crate::quiesce::until(due) => {}
+            status = crate::child::ended(&mut child) => {
                 return Ok(exit_code(status));
             }
             sig = signals.recv(), if signals_open => {
@@ -376,13 +362,8 @@ pub async fn run(
                     signals_open = false;
                     continue;
                 };
-                match (&mut child, sig) {
-                    (Some(c), libc::SIGINT | libc::SIGTERM | libc::SIGQUIT) => {
-                        return Ok(exit_code(c.stop().await));
-                    }
-                    (None, libc::SIGINT | libc::SIGTERM | libc::SIGQUIT) => return Ok(0),
-                    (Some(c), other) => c.signal(other),
-                    (None, _) => {}
+                if let Some(code) = crate::child::on_signal(&mut child, sig, 0).await {
+                    return Ok(code);
                 }
             }
         }
