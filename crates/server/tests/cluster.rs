@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use praetor_server::read::KvGet;
 use praetor_server::{Consistency, QueryOpts, Server};
-use praetor_store::Command;
 use tokio_util::sync::CancellationToken;
 
 mod common;
+
+use common::set;
 
 struct Node {
     server: Server,
@@ -30,15 +31,6 @@ async fn node_waiting(id: u64, bootstrap: bool, leader_wait: Duration) -> Node {
     })
     .await;
     Node { server, stop, addr }
-}
-
-fn set(k: &str, v: &str) -> Command {
-    Command::KvSet {
-        key: k.into(),
-        value: v.as_bytes().to_vec().into(),
-        flags: 0,
-        cas: None,
-    }
 }
 
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -374,4 +366,87 @@ async fn a_forwarded_write_that_reaches_a_follower_is_refused_not_forwarded_agai
     for n in [b, a] {
         kill(&n).await;
     }
+}
+
+/// A write forwarded as `Request::Propose` is checked on the leader
+/// against the token it carries, as a direct write is: the anonymous
+/// token (no policy, default deny) is refused and nothing is written; a
+/// management token's write is proposed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_write_is_checked_against_its_token_on_the_leader() {
+    use praetor_server::acl::Token;
+    use praetor_server::rpc::{Reply, Request, RpcClient, WireError};
+    use praetor_store::acl::{AclCommand, Policy, Token as Stored};
+    use praetor_store::Command;
+
+    let started = common::start(1, true, |cfg| {
+        cfg.acl = praetor_server::acl::AclConfig {
+            enabled: true,
+            datacenter: "dc1".into(),
+            ..praetor_server::acl::AclConfig::default()
+        };
+    })
+    .await;
+    let server = started.server.clone();
+    let s = server.clone();
+    wait_until("a leader", move || s.is_leader()).await;
+    // What the leader's ACL start-up writes, and a management token.
+    let init = AclCommand::Init {
+        anonymous: Stored {
+            accessor_id: "00000000-0000-0000-0000-000000000002".into(),
+            secret_id: praetor_acl::ANONYMOUS_TOKEN_SECRET.into(),
+            ..Stored::default()
+        },
+        management_policy: Policy {
+            id: praetor_acl::GLOBAL_MANAGEMENT_POLICY_ID.into(),
+            name: "global-management".into(),
+            rules: praetor_acl::GLOBAL_MANAGEMENT_RULES.trim().to_owned(),
+            ..Policy::default()
+        },
+        initial_management: None,
+    };
+    let (_, r) = server.write(Command::Acl(init)).await.unwrap();
+    assert!(r.ok(), "{r:?}");
+    let root = Stored {
+        accessor_id: "6a1253d2-1785-24fd-91c2-f8e78c745512".into(),
+        secret_id: "root-secret".into(),
+        policies: vec![praetor_acl::GLOBAL_MANAGEMENT_POLICY_ID.into()],
+        ..Stored::default()
+    };
+    let (_, r) = server
+        .write(Command::Acl(AclCommand::TokenSet {
+            token: root,
+            create: true,
+        }))
+        .await
+        .unwrap();
+    assert!(r.ok(), "{r:?}");
+
+    let rpc = RpcClient::new(started.addr.parse().unwrap());
+    let reply = rpc
+        .call(
+            Request::Propose(set("p/anonymous", "x"), Token::anonymous()),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(reply, Reply::Write(Err(WireError::Acl(_)))),
+        "the anonymous token's forwarded write was answered {reply:?}"
+    );
+    assert_eq!(value(&server, "p/anonymous"), None);
+
+    let reply = rpc
+        .call(
+            Request::Propose(set("p/root", "x"), Token::new("root-secret")),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&reply, Reply::Write(Ok((_, r))) if r.ok()),
+        "the management token's forwarded write was answered {reply:?}"
+    );
+    assert_eq!(value(&server, "p/root").as_deref(), Some(&b"x"[..]));
+    started.stop.cancel();
 }

@@ -4,18 +4,9 @@
 
 use std::time::Duration;
 
-use praetor_store::Command;
-
 mod common;
 
-fn set(k: &str, v: &str) -> Command {
-    Command::KvSet {
-        key: k.into(),
-        value: v.as_bytes().to_vec().into(),
-        flags: 0,
-        cas: None,
-    }
-}
+use common::set;
 
 async fn durable(dir: &std::path::Path) -> common::Started {
     let dir = dir.to_path_buf();

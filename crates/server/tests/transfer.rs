@@ -7,11 +7,12 @@
 use std::time::Duration;
 
 use praetor_server::Server;
-use praetor_store::Command;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 mod common;
+
+use common::set;
 
 struct Node {
     server: Server,
@@ -25,15 +26,6 @@ async fn node(id: u64, bootstrap: bool) -> Node {
     })
     .await;
     Node { server, stop, addr }
-}
-
-fn set(k: &str) -> Command {
-    Command::KvSet {
-        key: k.into(),
-        value: b"v".to_vec().into(),
-        flags: 0,
-        cas: None,
-    }
 }
 
 async fn wait_until(what: &str, mut f: impl FnMut() -> Result<(), String>) {
@@ -63,7 +55,7 @@ async fn leadership_moves_to_the_server_named_and_keeps_every_acknowledged_write
     let mut acked = Vec::new();
     for i in 0..20 {
         let key = format!("before/{i}");
-        let (_, r) = a.server.write(set(&key)).await.unwrap();
+        let (_, r) = a.server.write(set(&key, "v")).await.unwrap();
         assert!(r.ok());
         acked.push(key);
     }
@@ -75,7 +67,7 @@ async fn leadership_moves_to_the_server_named_and_keeps_every_acknowledged_write
             let mut done = Vec::new();
             for i in 0..40 {
                 let key = format!("during/{i}");
-                if let Ok((_, r)) = b.write(set(&key)).await {
+                if let Ok((_, r)) = b.write(set(&key, "v")).await {
                     if r.ok() {
                         done.push(key);
                     }
@@ -98,7 +90,7 @@ async fn leadership_moves_to_the_server_named_and_keeps_every_acknowledged_write
     info!("--- writes acknowledged after the transfer");
     for i in 0..20 {
         let key = format!("after/{i}");
-        let (_, r) = a.server.write(set(&key)).await.unwrap();
+        let (_, r) = a.server.write(set(&key, "v")).await.unwrap();
         assert!(r.ok());
         acked.push(key);
     }
@@ -106,7 +98,7 @@ async fn leadership_moves_to_the_server_named_and_keeps_every_acknowledged_write
     info!("--- back to any other server, asked through a follower");
     let back = b.server.transfer_leader(None).await.unwrap();
     assert_ne!(back, 3);
-    let (_, r) = c.server.write(set("last")).await.unwrap();
+    let (_, r) = c.server.write(set("last", "v")).await.unwrap();
     assert!(r.ok());
     acked.push("last".into());
 

@@ -14,14 +14,7 @@ use praetor_store::Command;
 
 mod common;
 
-fn set(k: &str, v: &str) -> Command {
-    Command::KvSet {
-        key: k.into(),
-        value: v.as_bytes().to_vec().into(),
-        flags: 0,
-        cas: None,
-    }
-}
+use common::set;
 
 fn register(node: &str, name: &str, tag: &str) -> Command {
     Command::CatalogRegister(Registration {

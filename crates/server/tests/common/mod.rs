@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use praetor_server::{rpc, Server, ServerConfig};
+use praetor_store::Command;
 use tokio_util::sync::CancellationToken;
 
 /// A started server, what stops it, and its RPC address.
@@ -41,4 +42,14 @@ pub async fn start(id: u64, bootstrap: bool, tune: impl FnOnce(&mut ServerConfig
     let server = Server::start(cfg).await.unwrap();
     tokio::spawn(rpc::serve(listener, Arc::new(server.clone()), stop.clone()));
     Started { server, stop, addr }
+}
+
+/// `Command::KvSet` of `k` to `v`, without flags or CAS.
+pub fn set(k: &str, v: &str) -> Command {
+    Command::KvSet {
+        key: k.into(),
+        value: v.as_bytes().to_vec().into(),
+        flags: 0,
+        cas: None,
+    }
 }
