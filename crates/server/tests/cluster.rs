@@ -8,6 +8,8 @@ use praetor_server::read::KvGet;
 use praetor_server::{Consistency, QueryOpts, Server};
 use tokio_util::sync::CancellationToken;
 
+#[path = "common/acl.rs"]
+mod acl_setup;
 mod common;
 
 use common::set;
@@ -376,51 +378,19 @@ async fn a_forwarded_write_that_reaches_a_follower_is_refused_not_forwarded_agai
 async fn a_forwarded_write_is_checked_against_its_token_on_the_leader() {
     use praetor_server::acl::Token;
     use praetor_server::rpc::{Reply, Request, RpcClient, WireError};
-    use praetor_store::acl::{AclCommand, Policy, Token as Stored};
-    use praetor_store::Command;
 
-    let started = common::start(1, true, |cfg| {
-        cfg.acl = praetor_server::acl::AclConfig {
-            enabled: true,
-            datacenter: "dc1".into(),
-            ..praetor_server::acl::AclConfig::default()
-        };
-    })
-    .await;
+    let started = acl_setup::start().await;
     let server = started.server.clone();
     let s = server.clone();
     wait_until("a leader", move || s.is_leader()).await;
-    // What the leader's ACL start-up writes, and a management token.
-    let init = AclCommand::Init {
-        anonymous: Stored {
-            accessor_id: "00000000-0000-0000-0000-000000000002".into(),
-            secret_id: praetor_acl::ANONYMOUS_TOKEN_SECRET.into(),
-            ..Stored::default()
-        },
-        management_policy: Policy {
-            id: praetor_acl::GLOBAL_MANAGEMENT_POLICY_ID.into(),
-            name: "global-management".into(),
-            rules: praetor_acl::GLOBAL_MANAGEMENT_RULES.trim().to_owned(),
-            ..Policy::default()
-        },
-        initial_management: None,
-    };
-    let (_, r) = server.write(Command::Acl(init)).await.unwrap();
-    assert!(r.ok(), "{r:?}");
-    let root = Stored {
-        accessor_id: "6a1253d2-1785-24fd-91c2-f8e78c745512".into(),
-        secret_id: "root-secret".into(),
-        policies: vec![praetor_acl::GLOBAL_MANAGEMENT_POLICY_ID.into()],
-        ..Stored::default()
-    };
-    let (_, r) = server
-        .write(Command::Acl(AclCommand::TokenSet {
-            token: root,
-            create: true,
-        }))
-        .await
-        .unwrap();
-    assert!(r.ok(), "{r:?}");
+    acl_setup::init(&server).await;
+    acl_setup::management_token(
+        &server,
+        "6a1253d2-1785-24fd-91c2-f8e78c745512",
+        "root-secret",
+        None,
+    )
+    .await;
 
     let rpc = RpcClient::new(started.addr.parse().unwrap());
     let reply = rpc

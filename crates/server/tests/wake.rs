@@ -12,6 +12,8 @@ use praetor_server::{Consistency, QueryOpts, Server};
 use praetor_store::model::{Registration, ServiceRegistration};
 use praetor_store::Command;
 
+#[path = "common/acl.rs"]
+mod acl_setup;
 mod common;
 
 use common::set;
@@ -252,51 +254,19 @@ async fn a_change_to_one_service_wakes_its_watchers_and_no_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_whose_token_expires_while_it_waits_ends_then() {
-    use praetor_store::acl::{AclCommand, Token as Stored};
-    let started = common::start(1, true, |cfg| {
-        cfg.acl = praetor_server::acl::AclConfig {
-            enabled: true,
-            datacenter: "dc1".into(),
-            ..praetor_server::acl::AclConfig::default()
-        };
-    })
-    .await;
+    let started = acl_setup::start().await;
     let server = started.server.clone();
     let s = server.clone();
     wait_until("a leader", move || s.is_leader()).await;
-    // What the leader's ACL start-up writes (a leader duty, not run here).
-    let init = AclCommand::Init {
-        anonymous: Stored {
-            accessor_id: "00000000-0000-0000-0000-000000000002".into(),
-            secret_id: praetor_acl::ANONYMOUS_TOKEN_SECRET.into(),
-            ..Stored::default()
-        },
-        management_policy: praetor_store::acl::Policy {
-            id: praetor_acl::GLOBAL_MANAGEMENT_POLICY_ID.into(),
-            name: "global-management".into(),
-            rules: praetor_acl::GLOBAL_MANAGEMENT_RULES.trim().to_owned(),
-            ..praetor_store::acl::Policy::default()
-        },
-        initial_management: None,
-    };
-    let (_, r) = server.write(Command::Acl(init)).await.unwrap();
-    assert!(r.ok(), "{r:?}");
+    acl_setup::init(&server).await;
     let expires = praetor_server::acl::now_ms() + 1_500;
-    let token = Stored {
-        accessor_id: "6a1253d2-1785-24fd-91c2-f8e78c745511".into(),
-        secret_id: "short-lived".into(),
-        policies: vec![praetor_acl::GLOBAL_MANAGEMENT_POLICY_ID.into()],
-        expiration_ms: Some(expires),
-        ..Stored::default()
-    };
-    let (_, r) = server
-        .write(Command::Acl(AclCommand::TokenSet {
-            token,
-            create: true,
-        }))
-        .await
-        .unwrap();
-    assert!(r.ok(), "{r:?}");
+    acl_setup::management_token(
+        &server,
+        "6a1253d2-1785-24fd-91c2-f8e78c745511",
+        "short-lived",
+        Some(expires),
+    )
+    .await;
     server.write(set("k", "1")).await.unwrap();
     let index = server.shared().read().store.kv().key_index("k");
     let read = praetor_server::read::KvGet { key: "k".into() };
