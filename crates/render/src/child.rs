@@ -137,13 +137,15 @@ impl Child {
         }
     }
 
-    /// Waits for the child to end. Cancel-safe.
+    /// Waits for the child to end. Cancel-safe. A wait that fails (the
+    /// child was reaped elsewhere, so it has ended) reads as exit code 1.
     pub async fn wait(&mut self) -> ExitStatus {
-        loop {
-            match self.proc.wait().await {
-                Ok(s) => return s,
-                // Only fails if the child was already reaped elsewhere.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        use std::os::unix::process::ExitStatusExt as _;
+        match self.proc.wait().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(pid = self.pid, error = %e, "waiting for the child failed");
+                ExitStatus::from_raw(1 << 8)
             }
         }
     }
@@ -223,6 +225,17 @@ mod tests {
                 return got;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text is a signal between 1 and 64 or a refusal naming it.
+        #[test]
+        fn any_signal_text_is_a_signal_or_a_refusal(s in ".{0,12}") {
+            match parse_signal(&s) {
+                Ok(n) => proptest::prop_assert!((1..=64).contains(&n)),
+                Err(e) => proptest::prop_assert!(e.to_string().contains("unknown signal")),
+            }
         }
     }
 

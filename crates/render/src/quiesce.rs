@@ -188,6 +188,19 @@ mod tests {
     }
 
     proptest! {
+        /// Any text parses to a wait with max >= min, or is refused with
+        /// the text in the message; `min:max` of whole milliseconds reads
+        /// back as given.
+        #[test]
+        fn wait_parsing_never_panics_and_reads_back(s in ".{0,40}", min in 0u64..100_000, extra in 0u64..100_000) {
+            match Wait::parse(&s) {
+                Ok(w) => prop_assert!(w.max >= w.min),
+                Err(e) => prop_assert!(e.to_string().starts_with("wait ")),
+            }
+            let w = Wait::parse(&format!("{min}ms:{}ms", min + extra)).unwrap();
+            prop_assert_eq!(w, Wait::new(ms(min), ms(min + extra)).unwrap());
+        }
+
         /// The deadline is never after the first change plus `max`, never
         /// before the last change, and before `first + max` it is exactly
         /// `min` after the last change.

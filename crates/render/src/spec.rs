@@ -273,7 +273,67 @@ impl<'de> Deserialize<'de> for WaitSetting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("source".to_owned()),
+                        Just("destination".to_owned()),
+                        Just("contents".to_owned()),
+                        Just("perms".to_owned()),
+                        Just("wait".to_owned()),
+                        Just("command".to_owned()),
+                        Just("command_timeout".to_owned()),
+                        "[a-z_]{1,8}",
+                    ],
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any flag text is a spec or a refusal, never a panic; a spec
+        /// from `a:b:c` gives back its three parts.
+        #[test]
+        fn the_flag_parser_never_panics_and_splits_as_given(
+            s in ".{0,60}",
+            a in "[^:]{1,10}",
+            b in "[^:]{1,10}",
+            c in "[^:]{0,5}(:[^:]{0,5})?",
+        ) {
+            let _ = TemplateSpec::from_flag(&s);
+            let t = TemplateSpec::from_flag(&format!("{a}:{b}:{c}")).unwrap();
+            prop_assert_eq!(t.source, Source::File(a.into()));
+            prop_assert_eq!(t.destination, PathBuf::from(b));
+            let cmd = (!c.trim().is_empty()).then(|| CommandLine::Shell(c.clone()));
+            prop_assert_eq!(t.command, cmd);
+        }
+
+        /// Any JSON is a checked block or a refusal, never a panic; a
+        /// checked block's perms are a mode and its wait is ordered.
+        #[test]
+        fn the_block_parser_never_panics_and_checks_what_it_accepts(v in json_value()) {
+            if let Ok(t) = TemplateSpec::from_block(&v) {
+                prop_assert!(t.perms.is_none_or(|p| p <= 0o7777));
+                prop_assert!(t.wait.is_none_or(|w| w.max >= w.min));
+                prop_assert!(!t.destination.as_os_str().is_empty());
+            }
+        }
+    }
 
     #[test]
     fn the_flag_takes_source_destination_and_a_command_with_colons() {

@@ -191,6 +191,30 @@ async fn follow<K: Clone>(client: Client, mut plan: Plan, key: K, tx: mpsc::Send
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any URL text splits without a panic, and parameters encoded
+        /// with the client's rules decode back to what was given.
+        #[test]
+        fn any_url_splits_and_encoded_parameters_read_back(
+            url in ".{0,60}",
+            params in proptest::collection::vec(("[a-z]{1,6}", ".{0,10}"), 0..5),
+        ) {
+            let _ = Endpoint::from_path_and_query(&url);
+            let enc = |s: &str| {
+                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            };
+            let query: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", enc(v)))
+                .collect();
+            let e = Endpoint::from_path_and_query(&format!("/v1/kv/x?{}", query.join("&")));
+            prop_assert_eq!(e.path, "/v1/kv/x");
+            prop_assert_eq!(e.params, params);
+        }
+    }
 
     #[test]
     fn an_endpoint_keeps_its_path_encoded_and_decodes_its_parameters() {
