@@ -156,17 +156,8 @@ async fn measure(args: &AclArgs, report: &mut AclReport) -> anyhow::Result<()> {
     ];
     let r = measure_on(args, report, &mut servers, &management).await;
     for s in &mut servers {
-        for m in s.agent.exited() {
-            report
-                .stopped
-                .push(format!("the {} server ({m}) had exited on its own", s.name));
-        }
-        for m in s.agent.stop_all().await {
-            report.stopped.push(format!(
-                "the {} server ({m}) did not stop within 15 s of SIGTERM and was killed",
-                s.name
-            ));
-        }
+        let who = format!("{} server", s.name);
+        report.stopped.extend(s.agent.stop_and_report(&who).await);
     }
     report.load_after = load_average();
     r

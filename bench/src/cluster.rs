@@ -462,6 +462,21 @@ impl Cluster {
         }
     }
 
+    /// Stops every member (`stop_all`) and says, for a phase's report,
+    /// which had exited on their own and which had to be killed, each as
+    /// `the <who> (<member> (<status>)) …`.
+    pub async fn stop_and_report(&mut self, who: &str) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .exited()
+            .into_iter()
+            .map(|m| format!("the {who} ({m}) had exited on its own"))
+            .collect();
+        lines.extend(self.stop_all().await.into_iter().map(|m| {
+            format!("the {who} ({m}) did not stop within 15 s of SIGTERM and was killed")
+        }));
+        lines
+    }
+
     /// Stops every running member: SIGTERM, then SIGKILL for any still
     /// running after [`STOP_DEADLINE`]. Returns the members that needed SIGKILL.
     pub async fn stop_all(&mut self) -> Vec<String> {

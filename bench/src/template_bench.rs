@@ -189,16 +189,7 @@ async fn measure(args: &TemplateArgs, report: &mut TemplateReport) -> anyhow::Re
 
     let r = measure_on(args, report, &mut agent, &mut renderer, &addr, &out_dir).await;
     for (who, c) in [("renderer", &mut renderer), ("agent", &mut agent)] {
-        for m in c.exited() {
-            report
-                .stopped
-                .push(format!("the {who} ({m}) had exited on its own"));
-        }
-        for m in c.stop_all().await {
-            report.stopped.push(format!(
-                "the {who} ({m}) did not stop within 15 s of SIGTERM and was killed"
-            ));
-        }
+        report.stopped.extend(c.stop_and_report(who).await);
     }
     report.load_after = load_average();
     r

@@ -280,16 +280,8 @@ async fn measure(args: &TlsArgs, report: &mut TlsReport) -> anyhow::Result<()> {
         ("praetor", &mut servers.praetor),
         ("etcd", &mut servers.etcd),
     ] {
-        for m in c.exited() {
-            report
-                .stopped
-                .push(format!("the {name} server ({m}) had exited on its own"));
-        }
-        for m in c.stop_all().await {
-            report.stopped.push(format!(
-                "the {name} server ({m}) did not stop within 15 s of SIGTERM and was killed"
-            ));
-        }
+        let who = format!("{name} server");
+        report.stopped.extend(c.stop_and_report(&who).await);
     }
     report.load_after = load_average();
     r
