@@ -5,6 +5,9 @@
 # (.ci/run) calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# CI's disk is small: no incremental caches (a clean build gains nothing from
+# them, and they doubled the target directory).
+export CARGO_INCREMENTAL=0
 
 # Debian packages the tests use; installed only when missing.
 packages=()
@@ -37,6 +40,9 @@ cargo clippy --all-targets -- -D warnings
 
 # One build shared by every test binary (the process tests run target/debug/praetor).
 cargo build --workspace --exclude praetor-bench --all-targets
+# The process tests run this binary instead of building `-p praetor` again
+# (a second feature set would rebuild, and store, many crates twice).
+export PRAETOR_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/praetor"
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"
 else
