@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use praetor_server::acl::{Guarded, Token};
+use praetor_server::export::{ExportPiece, ExportRequest, PIECE_TIMEOUT};
 use praetor_server::raft::network::Peers;
 use praetor_server::rpc::{Reply, Request, RpcError, WireError};
 use praetor_server::{answer_of, Answered, QueryOpts, RaftStatus, Server, ServerError};
@@ -90,6 +91,36 @@ impl Backend {
                     .await?;
                 match reply {
                     Reply::Query(res) => answer_of(&read, res?),
+                    other => Err(unexpected(&other)),
+                }
+            }
+        }
+    }
+
+    /// A piece of the replicated state as `GET /v1/snapshot` saves it
+    /// (`praetor_server::export`). A client agent asks the server it asked
+    /// before first, where the export it continues lives.
+    ///
+    /// # Errors
+    /// As `read`.
+    pub async fn snapshot_export(
+        &self,
+        token: &Token,
+        req: ExportRequest,
+    ) -> Result<ExportPiece, ServerError> {
+        match self {
+            Backend::Local(s) => s.snapshot_export(token, req).await,
+            Backend::Remote(r) => {
+                let timeout = PIECE_TIMEOUT + r.hold;
+                let reply = r
+                    .call(
+                        || Request::SnapshotExport(req.clone(), token.clone()),
+                        timeout,
+                        true,
+                    )
+                    .await?;
+                match reply {
+                    Reply::SnapshotExport(res) => res.map_err(ServerError::from),
                     other => Err(unexpected(&other)),
                 }
             }
@@ -342,7 +373,9 @@ impl Remote {
 fn no_leader(reply: &Reply) -> bool {
     matches!(
         reply,
-        Reply::Write(Err(WireError::NoLeader)) | Reply::Query(Err(WireError::NoLeader))
+        Reply::Write(Err(WireError::NoLeader))
+            | Reply::Query(Err(WireError::NoLeader))
+            | Reply::SnapshotExport(Err(WireError::NoLeader))
     )
 }
 

@@ -465,23 +465,44 @@ impl Client {
         Ok(())
     }
 
-    /// `GET /v1/snapshot`: the snapshot file's bytes.
+    /// `GET /v1/snapshot`, written to `out` as it arrives (a snapshot of
+    /// a large store is hundreds of megabytes); the bytes written.
     ///
     /// # Errors
-    /// As `agent_self`.
-    pub async fn snapshot_save(&self, stale: bool) -> Result<Vec<u8>, ClientError> {
+    /// As `agent_self`; `Decode` when the body breaks off or `out` fails.
+    pub async fn snapshot_save_to(
+        &self,
+        stale: bool,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, ClientError> {
         let q: Vec<(&str, String)> = if stale {
             vec![("stale", String::new())]
         } else {
             vec![]
         };
         let req = self.request(Method::GET, "/v1/snapshot", &q, Duration::from_secs(600));
-        let resp = self.check(self.send(req).await?).await?;
-        let bytes = resp
-            .bytes()
+        let mut resp = self.check(self.send(req).await?).await?;
+        let mut written = 0u64;
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
-        Ok(bytes.to_vec())
+            .map_err(|e| ClientError::Decode(format!("the snapshot broke off: {e}")))?
+        {
+            out.write_all(&chunk)
+                .map_err(|e| ClientError::Decode(format!("writing the snapshot: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
+    /// `GET /v1/snapshot`: the snapshot file's bytes.
+    ///
+    /// # Errors
+    /// As `snapshot_save_to`.
+    pub async fn snapshot_save(&self, stale: bool) -> Result<Vec<u8>, ClientError> {
+        let mut file = Vec::new();
+        self.snapshot_save_to(stale, &mut file).await?;
+        Ok(file)
     }
 
     /// `PUT /v1/snapshot` with a file `snapshot_save` returned.
@@ -489,6 +510,22 @@ impl Client {
     /// # Errors
     /// As `agent_self`; a 400 when the file is damaged.
     pub async fn snapshot_restore(&self, file: Vec<u8>) -> Result<(), ClientError> {
+        self.snapshot_restore_body(file.into()).await
+    }
+
+    /// `PUT /v1/snapshot` with the snapshot file at `path`, streamed from
+    /// the disk.
+    ///
+    /// # Errors
+    /// As `snapshot_restore`; `Decode` when the file cannot be opened.
+    pub async fn snapshot_restore_file(&self, path: &std::path::Path) -> Result<(), ClientError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| ClientError::Decode(format!("opening {}: {e}", path.display())))?;
+        self.snapshot_restore_body(file.into()).await
+    }
+
+    async fn snapshot_restore_body(&self, body: reqwest::Body) -> Result<(), ClientError> {
         let empty: [(&str, String); 0] = [];
         let req = self
             .request(
@@ -497,7 +534,7 @@ impl Client {
                 &empty,
                 Duration::from_secs(600),
             )
-            .body(file);
+            .body(body);
         self.check(self.send(req).await?).await?;
         Ok(())
     }

@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod autopilot_health;
 pub mod error;
+pub mod export;
 #[cfg(test)]
 mod format_tests;
 pub mod leader;
@@ -159,6 +160,8 @@ pub struct Server {
     acl: Arc<acl::Acl>,
     /// What the leader's health report needs (`autopilot_health`).
     health: Arc<autopilot_health::HealthState>,
+    /// State exports being read piece by piece (`GET /v1/snapshot`).
+    exports: Arc<export::Exports>,
 }
 
 impl rpc::Handler for Server {
@@ -254,6 +257,9 @@ impl Server {
             metrics: cfg.metrics,
             acl: Arc::new(acl::Acl::new(cfg.acl)),
             health: Arc::default(),
+            exports: Arc::new(export::Exports::new(
+                cfg.data_dir.clone().unwrap_or_else(std::env::temp_dir),
+            )),
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
@@ -891,6 +897,11 @@ impl Server {
             Request::AutopilotHealth => {
                 Reply::AutopilotHealth(self.autopilot_health().await.map_err(Into::into))
             }
+            Request::SnapshotExport(req, token) => Reply::SnapshotExport(
+                self.snapshot_export(&token, req)
+                    .await
+                    .map_err(Into::into),
+            ),
         }
     }
 

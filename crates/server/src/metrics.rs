@@ -167,7 +167,7 @@ impl ServerMetrics {
                 h.rpc_request.increment(1);
                 let i = match other {
                     Request::Write(..) | Request::Propose(..) => 0,
-                    Request::Query(..) => 1,
+                    Request::Query(..) | Request::SnapshotExport(..) => 1,
                     Request::Status => 2,
                     Request::RemovePeer(_) => 3,
                     Request::Ping => 4,

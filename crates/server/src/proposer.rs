@@ -100,6 +100,8 @@ fn size(cmd: &Command) -> usize {
         Command::KvDelete { key, .. } => key.len(),
         Command::KvDeleteTree { prefix } => prefix.len(),
         Command::Restore(bytes) => bytes.len(),
+        Command::RestoreChunk { data, .. } => data.len() + 32,
+        Command::RestoreCommit { .. } | Command::RestoreAbort { .. } => 32,
         Command::NodeHealth(n) => n.node.len() + n.output.len() + 64,
         Command::CatalogRegister(r) => 256 + r.node.len() + r.checks.len() * 128,
         Command::CatalogRegisterTyped {

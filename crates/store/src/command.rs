@@ -179,6 +179,25 @@ pub enum Command {
         types: std::collections::BTreeMap<String, String>,
         service: crate::model::ServiceExtra,
     },
+    /// Piece `seq` (from 0) of snapshot restore `id` (`restore.rs`): a
+    /// state too large for one entry travels as several. Piece 0 begins
+    /// the restore and drops any other being staged. `Refused` with the
+    /// reason when out of order, too large, or no longer staged.
+    RestoreChunk {
+        id: u64,
+        seq: u32,
+        #[serde(with = "crate::value")]
+        data: Bytes,
+    },
+    /// Ends snapshot restore `id`: when its pieces are `size` bytes with
+    /// CRC-32 `crc32` and decode, the tables become that state and the
+    /// history restarts at this index (as `Restore`); otherwise `Refused`
+    /// with the reason and nothing changes. The restore is unstaged either
+    /// way.
+    RestoreCommit { id: u64, size: u64, crc32: u32 },
+    /// Drops snapshot restore `id` (its upload failed); `false` when it
+    /// was not the one staged.
+    RestoreAbort { id: u64 },
 }
 
 impl Command {
@@ -205,6 +224,9 @@ impl Command {
             Command::Timed { cmd, .. } => cmd.kind(),
             Command::Acl(c) => c.kind(),
             Command::AutopilotSetConfig { .. } => "autopilot_set_config",
+            Command::RestoreChunk { .. } => "restore_chunk",
+            Command::RestoreCommit { .. } => "restore_commit",
+            Command::RestoreAbort { .. } => "restore_abort",
         }
     }
 }
@@ -336,6 +358,19 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
             sweep_sessions(store, index, [r.node.as_str()]);
             return Response::Applied(changed);
         }
+        Command::RestoreChunk { id, seq, data } => {
+            return match store.restore.chunk(*id, *seq, data) {
+                Ok(()) => Response::Applied(true),
+                Err(reason) => Response::Refused(reason),
+            }
+        }
+        Command::RestoreCommit { id, size, crc32 } => {
+            return match store.commit_restore(index, *id, *size, *crc32) {
+                Ok(()) => Response::Applied(true),
+                Err(reason) => Response::Refused(reason),
+            }
+        }
+        Command::RestoreAbort { id } => return Response::Applied(store.restore.abort(*id)),
         Command::Restore(bytes) => {
             return match Store::decode_snapshot(bytes) {
                 Ok(restored) => {

@@ -14,12 +14,13 @@ pub mod events;
 pub mod history;
 pub mod kv;
 pub mod model;
+pub mod restore;
 pub mod session;
 mod session_index;
 pub mod snapshot;
 pub mod topics;
 pub mod txn;
-mod value;
+pub mod value;
 
 pub use command::{Command, Response};
 pub use error::StoreError;
@@ -66,6 +67,9 @@ pub struct Store {
     /// Indexes derived from the tables and the topics touched since they
     /// were last taken (`topics.rs`): never encoded, rebuilt on decode.
     pub(crate) derived: topics::Derived,
+    /// A snapshot restore arriving in pieces (`restore.rs`): encoded in
+    /// Raft snapshots, never in the state `GET /v1/snapshot` saves.
+    pub(crate) restore: restore::Staging,
 }
 
 impl Default for Store {
@@ -91,6 +95,7 @@ impl Store {
             },
             history: History::new(history_limit),
             derived: topics::Derived::default(),
+            restore: restore::Staging::default(),
         }
     }
 

@@ -1,31 +1,44 @@
 //! Snapshot encoding of the whole store, history included, so a watcher can
 //! resume across a snapshot install or a restart; and decoding of every
-//! format an earlier release wrote (2 to 7), upgraded to today's.
+//! format an earlier release wrote (2 to 8), upgraded to today's.
 //!
 //! A snapshot is postcard bytes of `Snapshot`: the format version, then the
-//! store's own `Tables` struct, then the history. The store holds exactly
-//! those two, so the encoding cannot drift from the store: there is no
-//! second list of fields to keep in step. Never performs I/O.
+//! store's own `Tables` struct, then the history, then a restore being
+//! received in pieces (`restore.rs`). The store holds exactly those, so the
+//! encoding cannot drift from the store: there is no second list of fields
+//! to keep in step. Never performs I/O.
 
 use serde::{Deserialize, Serialize};
 
+use crate::restore::Staging;
 use crate::{History, Store, StoreError, Tables};
 
-/// Version 8: the store's `Tables` then its history. Version 7 was the
-/// same with service records before their kind, tagged addresses, proxy
-/// and locality (`catalog::CatalogV7`); version 6 without the autopilot
-/// configuration too, version 5 without the ACL tables too; version 4 had
+/// Version 9: the store's `Tables`, its history, then the restore being
+/// staged. Version 8 was the same without the staging (`SnapshotV8`);
+/// version 7 had service records before their kind, tagged addresses,
+/// proxy and locality (`catalog::CatalogV7`); version 6 no autopilot
+/// configuration either, version 5 no ACL tables either; version 4 had
 /// the history between the events and the indexes.
-const FORMAT_VERSION: u32 = 8;
+const FORMAT_VERSION: u32 = 9;
 
-/// The encoding of a snapshot, for writing (`Snapshot<&Tables, &History>`)
-/// and for reading (`Snapshot<Tables, History>`) alike: one definition, so
-/// both sides always agree.
+/// The encoding of a snapshot, for writing (`Snapshot<&Tables, &History,
+/// &Staging>`) and for reading (`Snapshot<Tables, History, Staging>`)
+/// alike: one definition, so both sides always agree.
 #[derive(Serialize, Deserialize)]
-struct Snapshot<T, H> {
+struct Snapshot<T, H, R> {
     version: u32,
     tables: T,
     history: H,
+    restore: R,
+}
+
+/// Formats 5 to 8: the version, the tables, the history.
+#[derive(Deserialize)]
+struct SnapshotV8<T> {
+    #[allow(dead_code)]
+    version: u32,
+    tables: T,
+    history: History,
 }
 
 /// How formats 2 to 4 began: the version, then the store's fields.
@@ -41,7 +54,7 @@ impl Store {
     /// # Errors
     /// Only if serialization fails, which a well-formed store never does.
     pub fn encode_snapshot(&self) -> Result<Vec<u8>, StoreError> {
-        self.encode_with(&self.history)
+        self.encode_snapshot_to(Vec::new())
     }
 
     /// Encodes the replicated tables without the history (what a snapshot
@@ -51,7 +64,22 @@ impl Store {
     /// # Errors
     /// As `encode_snapshot`.
     pub fn encode_state(&self) -> Result<Vec<u8>, StoreError> {
-        self.encode_with(&History::new(self.history.limit()))
+        self.encode_state_to(Vec::new())
+    }
+
+    /// Encodes what `encode_state` does into `writer` (as
+    /// `encode_snapshot_to`): the state `GET /v1/snapshot` saves, streamed.
+    /// Leaves out the history and any restore being staged.
+    ///
+    /// # Errors
+    /// As `encode_snapshot_to`.
+    pub fn encode_state_to<W: std::io::Write>(&self, writer: W) -> Result<W, StoreError> {
+        encode_to(
+            &self.tables,
+            &History::new(self.history.limit()),
+            &Staging::default(),
+            writer,
+        )
     }
 
     /// Encodes the whole store into `writer`, the same bytes as
@@ -62,28 +90,11 @@ impl Store {
     /// # Errors
     /// When `writer` fails (postcard reports it as an encoding error).
     pub fn encode_snapshot_to<W: std::io::Write>(&self, writer: W) -> Result<W, StoreError> {
-        postcard::to_io(
-            &Snapshot {
-                version: FORMAT_VERSION,
-                tables: &self.tables,
-                history: &self.history,
-            },
-            writer,
-        )
-        .map_err(StoreError::SnapshotEncode)
-    }
-
-    fn encode_with(&self, history: &History) -> Result<Vec<u8>, StoreError> {
-        postcard::to_stdvec(&Snapshot {
-            version: FORMAT_VERSION,
-            tables: &self.tables,
-            history,
-        })
-        .map_err(StoreError::SnapshotEncode)
+        encode_to(&self.tables, &self.history, &self.restore, writer)
     }
 
     /// Decodes a store written by `encode_snapshot`, or by an earlier
-    /// release in format 2 to 7.
+    /// release in format 2 to 8.
     ///
     /// # Errors
     /// When the bytes are not a snapshot of one of these formats.
@@ -94,7 +105,17 @@ impl Store {
         }
         let v: Version = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
         let mut store = match v.version {
-            FORMAT_VERSION => decode_tables::<Tables>(bytes, |t| t)?,
+            FORMAT_VERSION => {
+                let s: Snapshot<Tables, History, Staging> =
+                    postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+                Store {
+                    tables: s.tables,
+                    history: s.history,
+                    derived: Default::default(),
+                    restore: s.restore,
+                }
+            }
+            8 => decode_tables::<Tables>(bytes, |t| t)?,
             7 => decode_tables::<TablesV7>(bytes, TablesV7::upgrade)?,
             6 => decode_tables::<TablesV6>(bytes, TablesV6::upgrade)?,
             5 => decode_tables::<TablesV5>(bytes, TablesV5::upgrade)?,
@@ -112,6 +133,7 @@ impl Store {
             tables,
             history,
             derived,
+            restore: _,
         } = &mut store;
         history.relink(&tables.kv);
         tables.acl.relink();
@@ -121,19 +143,38 @@ impl Store {
     }
 }
 
-/// A snapshot of formats 5 and later whose tables decode as `T`, brought
-/// to today's tables by `upgrade` (its derived indexes are rebuilt by the
-/// caller).
+/// Writes a snapshot of today's format into `writer`.
+fn encode_to<W: std::io::Write>(
+    tables: &Tables,
+    history: &History,
+    restore: &Staging,
+    writer: W,
+) -> Result<W, StoreError> {
+    postcard::to_io(
+        &Snapshot {
+            version: FORMAT_VERSION,
+            tables,
+            history,
+            restore,
+        },
+        writer,
+    )
+    .map_err(StoreError::SnapshotEncode)
+}
+
+/// A snapshot of formats 5 to 8 whose tables decode as `T`, brought to
+/// today's tables by `upgrade` (its derived indexes are rebuilt by the
+/// caller; no restore was staged in these formats).
 fn decode_tables<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     upgrade: impl FnOnce(T) -> Tables,
 ) -> Result<Store, StoreError> {
-    let s: Snapshot<T, History> =
-        postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
+    let s: SnapshotV8<T> = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
     Ok(Store {
         tables: upgrade(s.tables),
         history: s.history,
         derived: Default::default(),
+        restore: Default::default(),
     })
 }
 
@@ -258,6 +299,7 @@ impl StoreV4 {
             .upgrade(),
             history: self.history,
             derived: Default::default(),
+            restore: Default::default(),
         }
     }
 }

@@ -386,7 +386,9 @@ fn scope(
         Command::EventFire(_) => {
             named.insert(Table::Events);
         }
-        Command::Restore(_) => return true,
+        Command::Restore(_) | Command::RestoreCommit { .. } => return true,
+        // Staged pieces change nothing a read can see.
+        Command::RestoreChunk { .. } | Command::RestoreAbort { .. } => {}
         Command::Batch(cmds) => {
             let mut restore = false;
             for c in cmds {

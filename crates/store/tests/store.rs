@@ -4,6 +4,8 @@
 mod clock;
 #[path = "store/format.rs"]
 mod format;
+#[path = "store/restore.rs"]
+mod restore;
 #[path = "store/sessions.rs"]
 mod sessions;
 #[path = "store/values.rs"]

@@ -38,10 +38,26 @@ pub struct InspectArgs {
 pub async fn run(c: SnapshotCommand) -> anyhow::Result<()> {
     match c {
         SnapshotCommand::Save(a) => {
-            let file = a.http.client()?.snapshot_save(a.http.stale).await?;
-            let (meta, _) = praetor_api::snapshot::decode(&file)
-                .map_err(|e| anyhow::anyhow!("the agent sent a damaged snapshot: {e}"))?;
-            std::fs::write(&a.file, &file)
+            // Streamed into a file beside the target, checked from the
+            // disk, then renamed: a damaged download never replaces a
+            // good file.
+            let dir = match a.file.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => std::path::PathBuf::from("."),
+            };
+            let part = tempfile::NamedTempFile::new_in(&dir)
+                .with_context(|| format!("creating a file in {}", dir.display()))?;
+            let mut out = std::io::BufWriter::new(part.as_file());
+            a.http.client()?.snapshot_save_to(a.http.stale, &mut out).await?;
+            out.into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(std::fs::File::sync_all)
+                .with_context(|| format!("writing {}", a.file.display()))?;
+            let meta = praetor_api::snapshot::verify(std::io::BufReader::new(
+                std::fs::File::open(part.path()).context("reading the saved snapshot")?,
+            ))
+            .map_err(|e| anyhow::anyhow!("the agent sent a damaged snapshot: {e}"))?;
+            part.persist(&a.file)
                 .with_context(|| format!("writing {}", a.file.display()))?;
             output::line(&format!(
                 "Saved and verified snapshot to index {}",
@@ -49,11 +65,11 @@ pub async fn run(c: SnapshotCommand) -> anyhow::Result<()> {
             ));
         }
         SnapshotCommand::Restore(a) => {
-            let file =
-                std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
-            praetor_api::snapshot::decode(&file)
+            let file = std::fs::File::open(&a.file)
+                .with_context(|| format!("reading {}", a.file.display()))?;
+            praetor_api::snapshot::verify(std::io::BufReader::new(file))
                 .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
-            a.http.client()?.snapshot_restore(file).await?;
+            a.http.client()?.snapshot_restore_file(&a.file).await?;
             output::line("Restored snapshot");
         }
         SnapshotCommand::Inspect(a) => {

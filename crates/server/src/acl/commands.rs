@@ -64,6 +64,9 @@ pub fn authorize_command(authz: &Authz, store: &Store, cmd: &Command) -> Result<
         // The leader's own commands and a restore replace or stamp state
         // wholesale: management only.
         Command::Restore(_)
+        | Command::RestoreChunk { .. }
+        | Command::RestoreCommit { .. }
+        | Command::RestoreAbort { .. }
         | Command::NodeHealth(_)
         | Command::SessionExpire { .. }
         | Command::Batch(_)

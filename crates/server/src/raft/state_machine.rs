@@ -45,6 +45,43 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Encodes the replicated state (`Store::encode_state_to`: what `GET
+    /// /v1/snapshot` saves) into `file`, as a snapshot build does: on a
+    /// blocking thread, under the store's read lock, with applies waiting
+    /// in `writing`. Answers the file, the index the state is at, and the
+    /// encoding's size and CRC-32.
+    ///
+    /// # Errors
+    /// When writing the file fails.
+    pub(crate) async fn save_state(
+        self: &Arc<Self>,
+        file: std::fs::File,
+    ) -> Result<(std::fs::File, u64, u64, u32), crate::ServerError> {
+        let writing = self.writing.lock().await;
+        let shared = self.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            let st = shared.read();
+            let index = st.store.last_index();
+            let summing = crate::export::Summing {
+                inner: std::io::BufWriter::with_capacity(1 << 20, file),
+                len: 0,
+                crc: crc32fast::Hasher::new(),
+            };
+            let crate::export::Summing { inner, len, crc } =
+                st.store.encode_state_to(summing).map_err(|e| e.to_string())?;
+            drop(st);
+            let file = inner.into_inner().map_err(|e| e.error().to_string())?;
+            Ok::<_, String>((file, index, len, crc.finalize()))
+        })
+        .await;
+        drop(writing);
+        match saved {
+            Ok(Ok(saved)) => Ok(saved),
+            Ok(Err(e)) => Err(crate::ServerError::Remote(format!("saving the state: {e}"))),
+            Err(e) => Err(crate::ServerError::Remote(format!("saving the state: {e}"))),
+        }
+    }
+
     /// Read access to the store; hold it briefly and never across an await.
     pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
         self.state.read().unwrap_or_else(|p| p.into_inner())

@@ -89,6 +89,10 @@ pub enum Request {
     /// the new leader itself). A client agent sends `Write`, which any
     /// server takes.
     Propose(Command, crate::acl::Token),
+    /// A piece of the replicated state as `GET /v1/snapshot` saves it
+    /// (`export.rs`), with the caller's token; forwarded to the leader
+    /// like a read of the same consistency.
+    SnapshotExport(crate::export::ExportRequest, crate::acl::Token),
 }
 
 /// The answer to a `Request`, variant for variant.
@@ -113,6 +117,8 @@ pub enum Reply {
     Transferred(Result<u64, WireError>),
     /// The leader's view of its servers' health, or why not.
     AutopilotHealth(Result<crate::autopilot_health::RaftHealth, WireError>),
+    /// A piece of a state export, or why not.
+    SnapshotExport(Result<crate::export::ExportPiece, WireError>),
 }
 
 impl Reply {
@@ -132,6 +138,7 @@ impl Reply {
             Reply::PreVote(_) => "a pre-vote answer".into(),
             Reply::Transferred(_) => "a leadership transfer's result".into(),
             Reply::AutopilotHealth(_) => "autopilot health".into(),
+            Reply::SnapshotExport(_) => "a piece of a snapshot".into(),
         }
     }
 }

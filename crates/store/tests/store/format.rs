@@ -13,9 +13,9 @@
 //!   bytes (`tests/golden/commands.hex`), and a probe that fails when a
 //!   variant is added without a golden example;
 //! - a populated store's snapshot (and its restore body) against
-//!   `tests/golden/snapshot_v8.hex`, decoding back to the same store, and
-//!   the same store in formats 4, 5, 6 and 7 (`snapshot_v4.hex`,
-//!   `snapshot_v5.hex`, `snapshot_v6.hex`, `snapshot_v7.hex`, frozen)
+//!   `tests/golden/snapshot_v9.hex`, decoding back to the same store, and
+//!   the same store in formats 4 to 8 (`snapshot_v4.hex` …
+//!   `snapshot_v8.hex`, frozen)
 //!   decoding to it;
 //! - a round-trip property over arbitrary commands, and decoding arbitrary
 //!   bytes never panics.
@@ -380,6 +380,23 @@ fn examples() -> Vec<(&'static str, Command)> {
         ),
         ("restore", Command::Restore(vec![4, 0, 1, 2, 0xff, 0x80])),
         (
+            "restore_chunk",
+            Command::RestoreChunk {
+                id: 0x0123_4567_89ab_cdef,
+                seq: 300,
+                data: vec![9, 0, 0xff, 0x80].into(),
+            },
+        ),
+        (
+            "restore_commit",
+            Command::RestoreCommit {
+                id: 0x0123_4567_89ab_cdef,
+                size: 1 << 33,
+                crc32: 0xdead_beef,
+            },
+        ),
+        ("restore_abort", Command::RestoreAbort { id: u64::MAX }),
+        (
             "batch",
             Command::Batch(vec![
                 kv_set(),
@@ -701,6 +718,23 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
         ),
         ("event_fire_empty", Command::EventFire(event.into())),
         ("restore_empty", Command::Restore(Vec::new())),
+        (
+            "restore_chunk_empty",
+            Command::RestoreChunk {
+                id: 0,
+                seq: 0,
+                data: Vec::new().into(),
+            },
+        ),
+        (
+            "restore_commit_empty",
+            Command::RestoreCommit {
+                id: 0,
+                size: 0,
+                crc32: 0,
+            },
+        ),
+        ("restore_abort_empty", Command::RestoreAbort { id: 0 }),
         ("batch_empty", Command::Batch(Vec::new())),
         (
             "session_create_empty",
@@ -828,6 +862,9 @@ fn variant_name(cmd: &Command) -> &'static str {
         Command::Timed { .. } => "timed",
         Command::Acl(_) => "acl",
         Command::AutopilotSetConfig { .. } => "autopilot_set_config",
+        Command::RestoreChunk { .. } => "restore_chunk",
+        Command::RestoreCommit { .. } => "restore_commit",
+        Command::RestoreAbort { .. } => "restore_abort",
     }
 }
 
@@ -1037,11 +1074,15 @@ fn the_golden_transaction_has_an_operation_of_every_kind() {
 
 // ------------------------------------------------------ snapshot tests
 
-const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v8.hex");
+const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v9.hex");
 
 /// The snapshot format version the golden bytes are of (the first byte of
 /// every snapshot, `FORMAT_VERSION` in crates/store/src/snapshot.rs).
-const SNAPSHOT_VERSION: u8 = 8;
+const SNAPSHOT_VERSION: u8 = 9;
+
+/// `populated_store_v8` in format 8, as the previous build wrote it
+/// (frozen: never regenerate it).
+const SNAPSHOT_V8_GOLDEN: &str = include_str!("../golden/snapshot_v8.hex");
 
 /// `populated_store_v7` in format 7, as the previous build wrote it
 /// (frozen: never regenerate it).
@@ -1261,6 +1302,21 @@ fn populated_store_v8() -> Store {
     store
 }
 
+/// `populated_store_v8` with a snapshot restore staged in pieces (format
+/// 9): in the snapshot, never in the state.
+fn populated_store_v9() -> Store {
+    let mut store = populated_store_v8();
+    let index = store.last_index() + 1;
+    let piece = Command::RestoreChunk {
+        id: 77,
+        seq: 0,
+        data: b"staged piece".to_vec().into(),
+    };
+    let answer = store.apply(index, &piece);
+    assert!(answer.ok(), "setting up the golden store: {answer:?}");
+    store
+}
+
 /// The changes the history keeps, and the index it is complete from.
 fn kept_history(store: &Store) -> (u64, Vec<Change>) {
     let from = match store.history().since("", 0, 0) {
@@ -1343,7 +1399,7 @@ fn the_golden_store_has_something_in_every_table() {
 #[test]
 fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store_v8();
+    let store = populated_store_v9();
     for (name, bytes) in [
         ("snapshot", store.encode_snapshot().expect("encodes")),
         ("state", store.encode_state().expect("encodes")),
@@ -1367,10 +1423,10 @@ fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
 #[test]
 fn the_golden_snapshot_decodes_to_the_same_store() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store_v8();
+    let store = populated_store_v9();
     let bytes = golden
         .get("snapshot")
-        .expect("tests/golden/snapshot_v8.hex has [snapshot]");
+        .expect("tests/golden/snapshot_v9.hex has [snapshot]");
     let back = Store::decode_snapshot(bytes).unwrap_or_else(|e| {
         panic!("{FORMAT_CHANGED}\n\nthe golden snapshot no longer decodes: {e}")
     });
@@ -1385,7 +1441,7 @@ fn the_golden_snapshot_decodes_to_the_same_store() {
     // The restore body decodes to the same tables, its history empty.
     let state = golden
         .get("state")
-        .expect("tests/golden/snapshot_v8.hex has [state]");
+        .expect("tests/golden/snapshot_v9.hex has [state]");
     let restored = Store::decode_snapshot(state)
         .unwrap_or_else(|e| panic!("{FORMAT_CHANGED}\n\nthe golden state no longer decodes: {e}"));
     assert_same_tables(&restored, &store);
@@ -1427,6 +1483,30 @@ fn assert_same_tables(got: &Store, want: &Store) {
         (got.last_index(), got.clock_ms(), got.restored_at()),
         (want.last_index(), want.clock_ms(), want.restored_at())
     );
+}
+
+/// Format 8 (the previous build's snapshots and `Restore` bodies) still
+/// decodes, to the same store with no restore staged, and is written back
+/// in today's format with nothing lost.
+#[test]
+fn a_version_8_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
+    let store = populated_store_v8();
+    let old = golden_blocks(SNAPSHOT_V8_GOLDEN);
+    assert_eq!(old["snapshot"][0], 8, "snapshot_v8.hex is format 8");
+    let back = Store::decode_snapshot(&old["snapshot"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 8 golden snapshot no longer decodes: {e}")
+    });
+    assert_eq!(observable(&back), observable(&store));
+    assert_eq!(back.restore_staged_bytes(), 0);
+    assert_eq!(
+        back.encode_snapshot().expect("encodes"),
+        store.encode_snapshot().expect("encodes")
+    );
+    let restored = Store::decode_snapshot(&old["state"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 8 golden state no longer decodes: {e}")
+    });
+    assert_same_tables(&restored, &store);
+    assert!(restored.history().is_empty());
 }
 
 /// Format 7 (the previous build's snapshots and `Restore` bodies) still
@@ -1771,6 +1851,14 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
         }),
         arb_event().prop_map(|e| Command::EventFire(e.into())),
         bytes().prop_map(Command::Restore),
+        (any::<u64>(), any::<u32>(), bytes()).prop_map(|(id, seq, data)| Command::RestoreChunk {
+            id,
+            seq,
+            data: data.into(),
+        }),
+        (any::<u64>(), any::<u64>(), any::<u32>())
+            .prop_map(|(id, size, crc32)| Command::RestoreCommit { id, size, crc32 }),
+        any::<u64>().prop_map(|id| Command::RestoreAbort { id }),
         arb_session().prop_map(|s| Command::SessionCreate(Box::new(s.into()))),
         text().prop_map(|id| Command::SessionDestroy { id }),
         text().prop_map(|id| Command::SessionRenew { id }),
