@@ -422,6 +422,17 @@ fn rpc_examples() -> Vec<Example> {
             "request/propose",
             &Request::Propose(kv_set(), crate::acl::Token::new("secret")),
         ),
+        example(
+            "request/snapshot_export",
+            &Request::SnapshotExport(
+                crate::export::ExportRequest {
+                    id: Some(0x0123_4567_89ab_cdef),
+                    offset: 4 << 20,
+                    consistency: crate::Consistency::Stale,
+                },
+                crate::acl::Token::new("secret"),
+            ),
+        ),
     ];
     let append = [
         ("success", Ok(AppendEntriesResponse::Success)),
@@ -507,6 +518,21 @@ fn rpc_examples() -> Vec<Example> {
         example("reply/error", &Reply::Error("bad request".into())),
         example("reply/pre_vote", &Reply::PreVote(true)),
         example("reply/transferred", &Reply::Transferred(Ok(2))),
+        example(
+            "reply/snapshot_export",
+            &Reply::SnapshotExport(Ok(crate::export::ExportPiece {
+                id: 0x0123_4567_89ab_cdef,
+                index: 43,
+                size: 10 << 20,
+                crc32: 0xdead_beef,
+                offset: 4 << 20,
+                data: bytes::Bytes::from_static(b"state"),
+                meta: crate::ReadMeta {
+                    known_leader: true,
+                    last_contact_ms: 12,
+                },
+            })),
+        ),
         example(
             "reply/autopilot_health",
             &Reply::AutopilotHealth(Ok(crate::autopilot_health::RaftHealth {
@@ -851,11 +877,11 @@ fn read_examples() -> Vec<Example> {
 }
 
 #[test]
-fn the_handshake_is_praetor_and_protocol_version_5() {
+fn the_handshake_is_praetor_and_protocol_version_6() {
     let mut hello = MAGIC.to_vec();
     hello.push(VERSION);
     assert_eq!(
-        hello, b"PRAETOR\x05",
+        hello, b"PRAETOR\x06",
         "{RPC_CHANGED}\n\nthe handshake bytes changed: peers of other builds are refused"
     );
 }
