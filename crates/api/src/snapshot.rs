@@ -59,7 +59,13 @@ impl SnapshotMeta {
 
 /// Writes a snapshot file around `data`.
 pub fn encode(index: u64, term: u64, unix_ms: u128, data: &[u8]) -> Vec<u8> {
-    let meta = SnapshotMeta::new(index, term, unix_ms, data.len() as u64, crc32fast::hash(data));
+    let meta = SnapshotMeta::new(
+        index,
+        term,
+        unix_ms,
+        data.len() as u64,
+        crc32fast::hash(data),
+    );
     let mut out = meta.header();
     out.extend_from_slice(data);
     out
@@ -190,9 +196,7 @@ mod tests {
         assert!(decode(b"hello")
             .unwrap_err()
             .contains("not a Praetor snapshot"));
-        assert!(decode(b"praetor-snap")
-            .unwrap_err()
-            .contains("bad header"));
+        assert!(decode(b"praetor-snap").unwrap_err().contains("bad header"));
     }
 
     #[test]

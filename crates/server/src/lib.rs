@@ -897,11 +897,9 @@ impl Server {
             Request::AutopilotHealth => {
                 Reply::AutopilotHealth(self.autopilot_health().await.map_err(Into::into))
             }
-            Request::SnapshotExport(req, token) => Reply::SnapshotExport(
-                self.snapshot_export(&token, req)
-                    .await
-                    .map_err(Into::into),
-            ),
+            Request::SnapshotExport(req, token) => {
+                Reply::SnapshotExport(self.snapshot_export(&token, req).await.map_err(Into::into))
+            }
         }
     }
 

@@ -69,7 +69,11 @@ pub async fn save(
             if next >= size {
                 return None;
             }
-            match state.backend.snapshot_export(&token, ask(Some(id), next)).await {
+            match state
+                .backend
+                .snapshot_export(&token, ask(Some(id), next))
+                .await
+            {
                 Ok(piece) if piece.offset == next && !piece.data.is_empty() => {
                     let after = next + piece.data.len() as u64;
                     Some((Ok(piece.data), Some((state, after))))

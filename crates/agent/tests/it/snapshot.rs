@@ -88,3 +88,78 @@ async fn restore_brings_back_the_saved_state_and_wakes_blocking_queries() {
     assert!(index_of(&r) > meta.index);
     a.shutdown().await;
 }
+
+/// A state of several pieces saves and restores through the stream; a body
+/// that holds more or less than its header says, or says too much, is
+/// refused with the reason and restores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_of_many_pieces_streams_both_ways_and_bad_bodies_change_nothing() {
+    let a = TestAgent::dev().await;
+    let value = "v".repeat(300 * 1024);
+    for i in 0..40 {
+        assert!(a.put(&format!("big/{i:02}"), &value).await);
+    }
+    let saved = a.http.get(a.u("/v1/snapshot")).send().await.unwrap();
+    assert_eq!(saved.status(), 200);
+    let file = saved.bytes().await.unwrap().to_vec();
+    let (meta, _) = praetor_api::snapshot::decode(&file).unwrap();
+    assert!(
+        meta.size > 8 * 1024 * 1024,
+        "{} bytes: three pieces",
+        meta.size
+    );
+
+    assert!(a.put("big/after", "x").await);
+    let put = |body: Vec<u8>| {
+        let (http, url) = (a.http.clone(), a.u("/v1/snapshot"));
+        async move {
+            let r = http.put(url).body(body).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let mut padded = file.clone();
+    padded.extend_from_slice(&[0; 5 * 1024 * 1024]);
+    let (status, why) = put(padded).await;
+    assert_eq!((status, why.contains("more than")), (400, true), "{why}");
+    let (status, why) = put(file[..file.len() - 1].to_vec()).await;
+    assert_eq!((status, why.contains("truncated")), (400, true), "{why}");
+    let huge = praetor_api::snapshot::SnapshotMeta::new(1, 1, 1, 3 << 30, 0).header();
+    let (status, why) = put(huge).await;
+    assert_eq!((status, why.contains("at most")), (413, true), "{why}");
+    let (status, why) = put(b"praetor-snapshot 1\n{\"broken".to_vec()).await;
+    assert_eq!(status, 400, "{why}");
+    let keys: Vec<String> = a
+        .http
+        .get(a.u("/v1/kv/big?keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 41, "nothing was restored");
+
+    let (status, why) = put(file).await;
+    assert_eq!(status, 200, "{why}");
+    let keys: Vec<String> = a
+        .http
+        .get(a.u("/v1/kv/big?keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 40);
+    let raw = a
+        .http
+        .get(a.u("/v1/kv/big/07?raw"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(raw, value);
+    a.shutdown().await;
+}

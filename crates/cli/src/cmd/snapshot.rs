@@ -48,7 +48,10 @@ pub async fn run(c: SnapshotCommand) -> anyhow::Result<()> {
             let part = tempfile::NamedTempFile::new_in(&dir)
                 .with_context(|| format!("creating a file in {}", dir.display()))?;
             let mut out = std::io::BufWriter::new(part.as_file());
-            a.http.client()?.snapshot_save_to(a.http.stale, &mut out).await?;
+            a.http
+                .client()?
+                .snapshot_save_to(a.http.stale, &mut out)
+                .await?;
             out.into_inner()
                 .map_err(|e| e.into_error())
                 .and_then(std::fs::File::sync_all)

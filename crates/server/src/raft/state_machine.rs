@@ -67,8 +67,10 @@ impl Shared {
                 len: 0,
                 crc: crc32fast::Hasher::new(),
             };
-            let crate::export::Summing { inner, len, crc } =
-                st.store.encode_state_to(summing).map_err(|e| e.to_string())?;
+            let crate::export::Summing { inner, len, crc } = st
+                .store
+                .encode_state_to(summing)
+                .map_err(|e| e.to_string())?;
             drop(st);
             let file = inner.into_inner().map_err(|e| e.error().to_string())?;
             Ok::<_, String>((file, index, len, crc.finalize()))

@@ -43,7 +43,10 @@ fn crc32(data: &[u8]) -> u32 {
 fn saved_state() -> Vec<u8> {
     let mut old = Store::new(10);
     for i in 0..20 {
-        old.apply(i + 1, &set(&format!("saved/{i:02}"), "value of some length"));
+        old.apply(
+            i + 1,
+            &set(&format!("saved/{i:02}"), "value of some length"),
+        );
     }
     old.encode_state().unwrap()
 }
@@ -133,7 +136,9 @@ fn a_restore_being_staged_survives_a_snapshot_and_is_never_in_the_saved_state() 
 
     let saved = s.encode_state().unwrap();
     assert_eq!(
-        Store::decode_snapshot(&saved).unwrap().restore_staged_bytes(),
+        Store::decode_snapshot(&saved)
+            .unwrap()
+            .restore_staged_bytes(),
         0,
         "GET /v1/snapshot never carries a staged restore"
     );

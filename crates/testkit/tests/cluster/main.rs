@@ -21,6 +21,7 @@ mod operator;
 mod partition;
 mod peers;
 mod restart;
+mod snapshot;
 mod tls;
 mod tutorial;
 
