@@ -440,7 +440,7 @@ async fn catalog_measure(
         .collect();
 
     eprintln!("== scale: snapshot of the catalog");
-    report.catalog_snapshot = outcome(snapshot(&servers[0]).await);
+    report.catalog_snapshot = outcome(snapshot(&servers[0], None).await);
     eprintln!("   {:?}", report.catalog_snapshot);
 
     eprintln!("== scale: restarting a catalog server");
@@ -613,21 +613,54 @@ async fn load_catalog(args: &ScaleArgs, servers: &[String]) -> anyhow::Result<Ca
 }
 
 /// `GET /v1/snapshot` through `addr`: its size and time, read to the end
-/// and counted, not kept.
-async fn snapshot(addr: &str) -> anyhow::Result<Snapshot> {
+/// and counted. With `restore_via`, the file is kept there and then
+/// restored through `addr` (`PUT /v1/snapshot`, streamed from the disk),
+/// timed until the agent answers, and deleted.
+async fn snapshot(addr: &str, restore_via: Option<&std::path::Path>) -> anyhow::Result<Snapshot> {
+    use std::io::Write as _;
     let t0 = Instant::now();
     let mut resp = http(Some(BIG_READ_TIMEOUT))?
         .get(format!("http://{addr}/v1/snapshot"))
         .send()
         .await?;
     ensure!(resp.status().is_success(), "snapshot: {}", resp.status());
+    let mut file = match restore_via {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
     let mut bytes = 0u64;
     while let Some(chunk) = resp.chunk().await? {
         bytes += chunk.len() as u64;
+        if let Some(f) = &mut file {
+            f.write_all(&chunk)?;
+        }
     }
+    let secs = t0.elapsed().as_secs_f64();
+    let restore_secs = match (file, restore_via) {
+        (Some(f), Some(path)) => {
+            f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            let t1 = Instant::now();
+            let body = tokio::fs::File::open(path).await?;
+            let resp = http(Some(BIG_READ_TIMEOUT))?
+                .put(format!("http://{addr}/v1/snapshot"))
+                .body(reqwest::Body::from(body))
+                .send()
+                .await?;
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let took = t1.elapsed().as_secs_f64();
+            let _ = std::fs::remove_file(path);
+            ensure!(status.is_success(), "restore: {status} {text}");
+            Some(took)
+        }
+        _ => None,
+    };
     Ok(Snapshot {
         bytes,
-        secs: t0.elapsed().as_secs_f64(),
+        secs,
+        restore_secs,
     })
 }
 
@@ -639,6 +672,7 @@ async fn etcd_snapshot(addr: &str) -> anyhow::Result<Snapshot> {
     Ok(Snapshot {
         bytes,
         secs: t0.elapsed().as_secs_f64(),
+        restore_secs: None,
     })
 }
 
@@ -1140,7 +1174,10 @@ async fn kv_measure(
     sides.praetor.notify = r.praetor;
     sides.etcd.notify = r.etcd;
     eprintln!("== scale: praetor snapshot");
-    sides.praetor.snapshot = Some(outcome(snapshot(&praetor.client_addrs()[0]).await));
+    let saved = work.join("snapshot.bin");
+    sides.praetor.snapshot = Some(outcome(
+        snapshot(&praetor.client_addrs()[0], Some(&saved)).await,
+    ));
     eprintln!("   {:?}", sides.praetor.snapshot);
     eprintln!("== scale: etcd snapshot");
     sides.etcd.snapshot = Some(outcome(etcd_snapshot(&etcd.client_addrs()[0]).await));

@@ -27,11 +27,15 @@ pub struct CatalogLoad {
     pub p99_ms: f64,
 }
 
-/// One `GET /v1/snapshot`.
+/// One `GET /v1/snapshot`, and the `PUT /v1/snapshot` of the file it
+/// gave when that was measured too.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     pub bytes: u64,
     pub secs: f64,
+    /// Seconds until `PUT /v1/snapshot` of the saved file answered.
+    #[serde(default)]
+    pub restore_secs: Option<f64>,
 }
 
 /// One member killed (SIGKILL) and started again on its data.
@@ -984,6 +988,18 @@ fn kv_table(md: &mut String, kv: &Pair<KvSide>, keys: u64) {
         snap(&kv.etcd.snapshot, |s| s.secs),
         |v| format!("{v:.2}"),
     );
+    if let Some(restore) = kv
+        .praetor
+        .snapshot
+        .as_ref()
+        .and_then(|o| o.as_ref().ok())
+        .and_then(|s| s.restore_secs)
+    {
+        let _ = writeln!(
+            md,
+            "| restore of that snapshot on the running cluster (`PUT /v1/snapshot`, streamed), s | {restore:.2} | – (etcd restores offline only) | – |"
+        );
+    }
     for (side, s) in [("praetor", &kv.praetor), ("etcd", &kv.etcd)] {
         for (what, o) in [
             ("load", &s.load),
@@ -1131,6 +1147,7 @@ mod tests {
             snapshot: Some(Ok(Snapshot {
                 bytes: snap,
                 secs: 0.5,
+                restore_secs: Some(1.5),
             })),
             ..KvSide::default()
         };
@@ -1159,6 +1176,12 @@ mod tests {
         );
         assert!(
             md.contains("| snapshot time, s | 0.50 | 0.50 | 1.00× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "(`PUT /v1/snapshot`, streamed), s | 1.50 | – (etcd restores offline only)"
+            ),
             "{md}"
         );
         let item4 = r.memory_and_disk();
