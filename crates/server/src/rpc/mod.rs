@@ -39,9 +39,11 @@ pub use limits::Limits;
 pub use server::{serve, serve_tls, serve_with, Handler};
 pub use tls::{PeerRole, RpcStream, RpcTls};
 
-/// The largest encoded command a server proposes as one log entry: a
-/// snapshot restore (`MAX_SNAPSHOT` in the agent, 200 MiB) with room for
-/// the command around it. A larger command could not be replicated.
+/// The largest encoded command a log entry may hold: a whole-state
+/// `Command::Restore` of up to 200 MiB, which older builds proposed and
+/// logs may still hold, with room for the command around it (restores are
+/// now proposed in pieces of at most `praetor_store::restore::MAX_CHUNK`).
+/// A larger command could not be replicated.
 pub const MAX_ENTRY: usize = 201 * 1024 * 1024;
 
 /// Largest frame sent or accepted, in bytes: one `MAX_ENTRY` entry in an
