@@ -2,6 +2,25 @@
 // <base>/ui/, so the API is <base>/v1/… whatever prefix a proxy or tunnel adds.
 
 const TOKEN_KEY = 'praetor.token';
+const DC_KEY = 'praetor.dc';
+
+/**
+ * The datacenter the pages show ('' until chosen: the agent's own). Every
+ * call but the agent's own endpoints (`agent/…`) carries it as `?dc=`, so
+ * a local server forwards it there.
+ */
+let selectedDc = (() => {
+  try { return sessionStorage.getItem(DC_KEY) || ''; } catch { return ''; }
+})();
+
+export function dc() { return selectedDc; }
+
+export function setDc(d) {
+  selectedDc = d || '';
+  try {
+    if (selectedDc) sessionStorage.setItem(DC_KEY, selectedDc); else sessionStorage.removeItem(DC_KEY);
+  } catch { /* private mode: the choice lasts for this page only */ }
+}
 
 /** The agent's base URL (the folder above /ui/). */
 export const base = new URL('../', document.baseURI);
@@ -58,6 +77,9 @@ export function pathOf(key) {
 export async function call(method, path, { query = {}, body, signal, allow404 = false, token: as } = {}) {
   const url = new URL('v1/' + path, base);
   const parts = [];
+  if (selectedDc && !path.startsWith('agent/') && !('dc' in query)) {
+    query = { ...query, dc: selectedDc };
+  }
   for (const [k, v] of Object.entries(query)) {
     if (v === undefined || v === null || v === false) continue;
     parts.push(v === true ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`);

@@ -11,6 +11,7 @@ import { kvRoute } from './views/kv.js';
 import { sessionList } from './views/sessions.js';
 import { aclRoute } from './views/acl.js';
 import { report } from './dom.js';
+import { call, dc, setDc } from './api.js';
 
 const routes = [
   [/^\/(overview)?$/, 'overview', overview],
@@ -62,9 +63,42 @@ function safeDecode(s) {
   try { return decodeURIComponent(s); } catch { return s; }
 }
 
+/**
+ * The datacenter switcher: every datacenter the agent's servers know
+ * (`/v1/catalog/datacenters`, nearest first), the agent's own chosen until
+ * another is; choosing one shows the same page with that datacenter's data.
+ */
+async function initDatacenters() {
+  const select = document.getElementById('dc');
+  let list = [], own = '';
+  try {
+    const [dcs, self] = await Promise.all([
+      call('GET', 'catalog/datacenters', { query: { dc: undefined } }).then(r => r.json()),
+      call('GET', 'agent/self').then(r => r.json()),
+    ]);
+    list = Array.isArray(dcs) ? dcs : [];
+    own = self?.Config?.Datacenter || '';
+  } catch { /* unreachable or not allowed: the agent's own only */ }
+  if (own && !list.includes(own)) list.unshift(own);
+  if (dc() && !list.includes(dc())) setDc('');
+  select.replaceChildren(...list.map(d => {
+    const o = document.createElement('option');
+    o.value = d === own ? '' : d;
+    o.textContent = d === own ? `${d} (this agent's)` : d;
+    return o;
+  }));
+  select.value = dc();
+  select.disabled = list.length < 2;
+  select.addEventListener('change', () => {
+    setDc(select.value);
+    render();
+  });
+}
+
 window.addEventListener('hashchange', () => { render(); main.focus({ preventScroll: true }); });
 // The kept token is checked before the first page asks anything with it.
-initLogin(render).then(dropped => {
+initLogin(render).then(async dropped => {
+  await initDatacenters();
   render();
   if (dropped) report(dropped);
 });

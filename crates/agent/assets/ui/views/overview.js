@@ -2,7 +2,7 @@
 // the members by status. Refreshed when the catalog's nodes change (members
 // joining, failing or leaving move it), and every 10 s for Raft's own state.
 
-import { getJSON } from '../api.js';
+import { dc, getJSON } from '../api.js';
 import { h, fill, empty, errorBox, facts, report } from '../dom.js';
 
 const MEMBER_STATUS = { 0: 'none', 1: 'alive', 2: 'leaving', 3: 'left', 4: 'failed' };
@@ -53,7 +53,7 @@ export function overview(main, scope) {
     const cfg = self?.Config || {};
     const leaderNode = raft?.Servers?.find(s => s.Leader)?.Node;
     fill(summary, h('h2', {}, 'Cluster'), facts([
-      ['Datacenter', h('span', { id: 'datacenter' }, cfg.Datacenter || '—')],
+      ['Datacenter', h('span', { id: 'datacenter' }, dc() || cfg.Datacenter || '—')],
       ['Leader', h('span', { id: 'leader' }, leader
         ? `${leaderNode ? leaderNode + ' · ' : ''}${leader}`
         : h('strong', { class: 'bad' }, 'no leader'))],
