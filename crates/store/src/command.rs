@@ -179,6 +179,9 @@ pub enum Command {
         types: std::collections::BTreeMap<String, String>,
         service: crate::model::ServiceExtra,
     },
+    /// A change to the prepared queries (`query::QueryCommand`):
+    /// `Refused` with Consul's reason when invalid.
+    PreparedQuery(crate::query::QueryCommand),
 }
 
 impl Command {
@@ -205,6 +208,7 @@ impl Command {
             Command::Timed { cmd, .. } => cmd.kind(),
             Command::Acl(c) => c.kind(),
             Command::AutopilotSetConfig { .. } => "autopilot_set_config",
+            Command::PreparedQuery(c) => c.kind(),
         }
     }
 }
@@ -289,6 +293,17 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         }
         Command::AutopilotSetConfig { config, cas } => {
             return Response::Applied(store.tables.autopilot.set(index, config, *cas))
+        }
+        Command::PreparedQuery(c) => {
+            let sessions = &store.tables.sessions;
+            return match store
+                .tables
+                .queries
+                .apply(index, c, |id| sessions.get(id).is_some())
+            {
+                Ok(changed) => Response::Applied(changed),
+                Err(reason) => Response::Refused(reason),
+            };
         }
         Command::KvSet {
             key,
@@ -400,6 +415,9 @@ pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
     let Some(session) = store.tables.sessions.remove(index, id) else {
         return false;
     };
+    if !store.tables.queries.is_empty() {
+        store.tables.queries.session_invalidated(index, id);
+    }
     store.tables.sessions.prune_delays(store.tables.clock_ms);
     let delete = session.entry.behavior == praetor_api::session::behavior::DELETE;
     let delay = session.entry.lock_delay_ms();
