@@ -114,6 +114,40 @@ pub enum QueryCommand {
 }
 
 impl QueryCommand {
+    /// About how many bytes the command takes in a log entry (for the
+    /// proposer's batch budget).
+    pub fn approx_size(&self) -> usize {
+        let q = match self {
+            QueryCommand::Create(q) | QueryCommand::Update(q) => q,
+            QueryCommand::Delete { id } => return 16 + id.len(),
+        };
+        let s = &q.service;
+        let list = |v: &[String]| v.iter().map(|x| x.len() + 2).sum::<usize>();
+        let map = |m: &BTreeMap<String, String>| {
+            m.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>()
+        };
+        128 + q.id.len()
+            + q.name.len()
+            + q.session.len()
+            + q.token.len()
+            + q.dns_ttl.len()
+            + s.service.len()
+            + s.near.len()
+            + list(&s.tags)
+            + list(&s.ignore_check_ids)
+            + list(&s.failover.datacenters)
+            + map(&s.node_meta)
+            + map(&s.service_meta)
+            + s.failover
+                .targets
+                .iter()
+                .map(|t| t.peer.len() + t.datacenter.len() + 4)
+                .sum::<usize>()
+            + q.template
+                .as_ref()
+                .map_or(0, |t| t.kind.len() + t.regexp.len() + 4)
+    }
+
     /// A short name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

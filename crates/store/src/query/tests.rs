@@ -26,6 +26,25 @@ fn no_sessions(_: &str) -> bool {
 }
 
 #[test]
+fn a_commands_approximate_size_is_at_least_its_encoding() {
+    let mut q = query(1, "web", true);
+    q.service.tags = vec!["t".repeat(300); 10];
+    q.service.node_meta.insert("k".into(), "v".repeat(500));
+    for cmd in [
+        QueryCommand::Create(q.clone()),
+        QueryCommand::Update(q),
+        QueryCommand::Delete { id: uuid(1) },
+    ] {
+        let encoded = postcard::to_stdvec(&cmd).unwrap().len();
+        assert!(
+            cmd.approx_size() >= encoded,
+            "{} < {encoded}",
+            cmd.approx_size()
+        );
+    }
+}
+
+#[test]
 fn uuids_are_recognised_in_either_case_and_nothing_else_is() {
     assert!(is_uuid("8f246b77-f3e1-ff88-5b48-8ec93abf3e05"));
     assert!(is_uuid("8F246B77-F3E1-FF88-5B48-8EC93ABF3E05"));
