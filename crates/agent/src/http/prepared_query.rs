@@ -139,7 +139,7 @@ async fn read(
     let q = r
         .answer
         .ok_or_else(|| ApiError::NotFound(NOT_FOUND.into()))?;
-    Ok((headers, Json(vec![pq::to_definition(q)])).into_response())
+    Ok((headers, Json(vec![pq::to_definition(*q)])).into_response())
 }
 
 /// `GET /v1/query/<id-or-name>/execute`.

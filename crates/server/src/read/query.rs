@@ -81,11 +81,13 @@ pub struct QueryGet {
 }
 
 impl Read for QueryGet {
-    type Answer = Option<PreparedQuery>;
+    // Boxed: a query is large next to the other wire answers (the same
+    // bytes on the wire).
+    type Answer = Option<Box<PreparedQuery>>;
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         let q = store.queries();
-        (q.index(), q.get(&self.id).cloned())
+        (q.index(), q.get(&self.id).cloned().map(Box::new))
     }
 
     fn interests(&self) -> Vec<Interest> {
@@ -112,11 +114,11 @@ pub struct QueryResolve {
 }
 
 impl Read for QueryResolve {
-    type Answer = Option<PreparedQuery>;
+    type Answer = Option<Box<PreparedQuery>>;
 
     fn eval(&self, store: &Store) -> (u64, Self::Answer) {
         let q = store.queries();
-        (q.index(), q.resolve(&self.name).cloned())
+        (q.index(), q.resolve(&self.name).cloned().map(Box::new))
     }
 
     fn interests(&self) -> Vec<Interest> {
