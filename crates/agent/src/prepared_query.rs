@@ -289,45 +289,81 @@ pub async fn execute(
         service: query.service.clone(),
     };
     let local = state.backend.read(&acting, run, read_opts).await?;
-    let cfg = state.config();
-    let mut datacenter = cfg.datacenter.clone();
+    let federation = failover::federation(state);
+    let datacenter = state.config().datacenter.clone();
+    let mut answer = respond(
+        federation.as_ref(),
+        query,
+        local.answer.clone(),
+        &datacenter,
+        acting,
+    )
+    .await;
+    let near = near_of(&answer, opts);
+    arrange(state, answer.nodes(), &near, opts);
+    Ok(local.map(|_| answer.response))
+}
+
+/// An execution's answer before it is arranged, and the query's `Near`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Responded {
+    pub response: PreparedQueryExecuteResponse,
+    pub near: String,
+}
+
+impl Responded {
+    fn nodes(&mut self) -> &mut Vec<ServiceEntry> {
+        &mut self.response.nodes
+    }
+}
+
+/// The answer to the rendered `query` whose instances here are `local`
+/// (in datacenter `local_dc`): those, or, when there are none, what
+/// failover through `federation` finds, with the datacenter that answered
+/// and how many were asked.
+pub async fn respond(
+    federation: &dyn failover::Federation,
+    query: PreparedQuery,
+    local: Vec<ServiceEntry>,
+    local_dc: &str,
+    acting: Token,
+) -> Responded {
+    let mut datacenter = local_dc.to_owned();
     let mut failovers = 0;
-    let mut nodes = local.answer.clone();
+    let mut nodes = local;
     if nodes.is_empty() {
-        let federation = failover::federation(state);
         let remote = failover::RemoteQuery {
             service: query.service.clone(),
             token: acting,
         };
-        let found = failover::run(
-            federation.as_ref(),
-            &query.service.failover,
-            &cfg.datacenter,
-            &remote,
-        )
-        .await;
+        let found = failover::run(federation, &query.service.failover, local_dc, &remote).await;
         failovers = found.failovers;
         if let Some(dc) = found.datacenter {
             datacenter = dc;
             nodes = found.nodes;
         }
     }
-    arrange(state, &mut nodes, &query.service.near, opts);
-    Ok(local.map(|_| PreparedQueryExecuteResponse {
-        service: query.service.service,
-        nodes,
-        dns: QueryDnsOptions { ttl: query.dns_ttl },
-        datacenter,
-        failovers,
-    }))
+    Responded {
+        response: PreparedQueryExecuteResponse {
+            service: query.service.service,
+            nodes,
+            dns: QueryDnsOptions { ttl: query.dns_ttl },
+            datacenter,
+            failovers,
+        },
+        near: query.service.near,
+    }
 }
 
-/// Shuffles `nodes`, sorts them by round-trip time from the node asked
-/// for (`?near=`, else the query's `Near`; `_agent` is this agent) when
-/// coordinates are known, and cuts them at the limit.
-fn arrange(state: &AppState, nodes: &mut Vec<ServiceEntry>, query_near: &str, opts: &ExecuteOpts) {
+/// The node to sort near: `?near=`, else the query's `Near`.
+fn near_of(r: &Responded, opts: &ExecuteOpts) -> String {
+    opts.near.clone().unwrap_or_else(|| r.near.clone())
+}
+
+/// Shuffles `nodes`, sorts them by round-trip time from `near` (`_agent`
+/// is this agent) when coordinates are known, and cuts them at the limit.
+fn arrange(state: &AppState, nodes: &mut Vec<ServiceEntry>, near: &str, opts: &ExecuteOpts) {
     nodes.shuffle(&mut rand::thread_rng());
-    let near = opts.near.as_deref().unwrap_or(query_near);
     if !near.is_empty() {
         let node = if near == "_agent" {
             state.config().node_name.clone()

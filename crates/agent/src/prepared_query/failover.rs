@@ -145,4 +145,6 @@ pub async fn run(
 }
 
 #[cfg(test)]
+pub(crate) mod fake;
+#[cfg(test)]
 mod tests;

@@ -90,3 +90,54 @@ fn bad_definitions_are_refused_with_consuls_reasons() {
     d.name = "n".repeat(MAX_STRING + 1);
     assert!(refused(d).contains("at most"));
 }
+
+/// Issue 19: with no instance here, the answer is the first datacenter
+/// failover finds with some, named in `Datacenter`, with every datacenter
+/// asked counted in `Failovers`; with instances here, nobody is asked.
+#[tokio::test]
+async fn issue_19_an_empty_local_answer_fails_over_and_says_where_and_how_often() {
+    use failover::fake::{entry, Fake};
+    let fake = Fake::new(&[("dc2", Ok(0)), ("dc3", Err("down")), ("dc4", Ok(2))]);
+    let mut d = def("web");
+    d.service.failover.nearest_n = 1;
+    d.service.failover.datacenters = vec!["dc4".into(), "dc3".into()];
+    let query = to_record(d, "id".into()).unwrap();
+    let r = respond(&fake, query.clone(), Vec::new(), "dc1", Token::anonymous()).await;
+    assert_eq!(
+        fake.asked(),
+        ["dc2", "dc4"],
+        "the nearest, then the list in order"
+    );
+    assert_eq!(r.response.datacenter, "dc4");
+    assert_eq!(r.response.failovers, 2);
+    assert_eq!(r.response.nodes, vec![entry("dc4", 0), entry("dc4", 1)]);
+    assert_eq!(
+        (r.response.service.as_str(), r.response.dns.ttl.as_str()),
+        ("web", "10s")
+    );
+
+    let here = vec![entry("dc1", 0)];
+    let fake = Fake::new(&[("dc2", Ok(1))]);
+    let r = respond(
+        &fake,
+        query.clone(),
+        here.clone(),
+        "dc1",
+        Token::anonymous(),
+    )
+    .await;
+    assert!(fake.asked().is_empty());
+    assert_eq!(
+        (r.response.datacenter.as_str(), r.response.failovers),
+        ("dc1", 0)
+    );
+    assert_eq!(r.response.nodes, here);
+
+    let nowhere = Fake::new(&[("dc2", Ok(0))]);
+    let r = respond(&nowhere, query, Vec::new(), "dc1", Token::anonymous()).await;
+    assert_eq!(
+        (r.response.datacenter.as_str(), r.response.failovers),
+        ("dc1", 1)
+    );
+    assert!(r.response.nodes.is_empty());
+}

@@ -414,3 +414,27 @@ async fn dns_answers_a_query_by_name_and_rfc_2782_srv_with_its_ttl() {
     assert_eq!(none.metadata.response_code, ResponseCode::NXDomain);
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn listing_queries_blocks_until_one_is_written() {
+    let a = TestAgent::dev().await;
+    let r = a.http.get(a.u("/v1/query")).send().await.unwrap();
+    let index = crate::index_of(&r);
+    let waiting = {
+        let http = a.http.clone();
+        let url = a.u(&format!("/v1/query?index={index}&wait=20s"));
+        tokio::spawn(async move { http.get(url).send().await.unwrap() })
+    };
+    a.wait_blocked(1).await;
+    let id = a
+        .create_query(json!({"Name": "later", "Service": {"Service": "web"}}))
+        .await;
+    let r = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the blocking list returns on the write")
+        .unwrap();
+    assert!(crate::index_of(&r) > index);
+    let list: Value = r.json().await.unwrap();
+    assert_eq!(list[0]["ID"], id.as_str());
+    a.shutdown().await;
+}
