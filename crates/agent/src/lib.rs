@@ -16,6 +16,7 @@ pub mod identity;
 pub mod local;
 pub mod logs;
 pub mod metrics;
+pub mod prepared_query;
 pub mod start;
 pub mod templates;
 pub mod version;

@@ -78,6 +78,23 @@ const FIELDS: &[&str] = &[
     "Index",
     "Session",
     "ModifyIndex",
+    // Prepared queries (`/v1/query`).
+    "Token",
+    "OnlyPassing",
+    "Near",
+    "Failover",
+    "NearestN",
+    "Datacenters",
+    "Targets",
+    "IgnoreCheckIDs",
+    "DNS",
+    "Template",
+    "Type",
+    "Regexp",
+    "RemoveEmptyTags",
+    "Peer",
+    "Connect",
+    "SamenessGroup",
 ];
 
 /// Fields whose values are maps keyed by the user (metadata, addresses by

@@ -11,6 +11,7 @@ pub mod event;
 pub mod keys;
 pub mod kv;
 pub mod operator;
+pub mod query;
 pub mod service;
 pub mod session;
 pub mod snapshot;

@@ -866,6 +866,57 @@ fn read_examples() -> Vec<Example> {
     let answer = read.eval(&with_autopilot).1;
     out.push(example(&format!("read/{}", read.kind()), &read));
     out.push(example(&format!("answer/{}", answer.kind()), &answer));
+    // The prepared-query reads, on the same store with one template
+    // stored (apart, as the autopilot configuration).
+    let mut with_query = store.clone();
+    let query = praetor_store::query::PreparedQuery {
+        id: "0b5f6a9e-3c2d-4e1f-8a7b-6c5d4e3f2a10".into(),
+        name: "geo".into(),
+        token: "query-token".into(),
+        service: praetor_store::query::ServiceQuery {
+            service: "web".into(),
+            only_passing: true,
+            tags: vec!["v1".into(), "!old".into()],
+            failover: praetor_store::query::Failover {
+                nearest_n: 2,
+                datacenters: vec!["dc2".into()],
+                targets: Vec::new(),
+            },
+            ..Default::default()
+        },
+        dns_ttl: "10s".into(),
+        template: Some(praetor_store::query::QueryTemplate {
+            kind: "name_prefix_match".into(),
+            regexp: "^geo-(.*)$".into(),
+            remove_empty_tags: false,
+        }),
+        ..Default::default()
+    };
+    let answer = with_query.apply(
+        with_query.last_index() + 1,
+        &Command::PreparedQuery(praetor_store::query::QueryCommand::Create(query.clone())),
+    );
+    assert!(answer.ok(), "{answer:?}");
+    for read in [
+        WireRead::from(reads::QueryList),
+        reads::QueryGet {
+            id: query.id.clone(),
+        }
+        .into(),
+        reads::QueryResolve {
+            name: "geo-web".into(),
+            explain: true,
+        }
+        .into(),
+        reads::QueryRun {
+            service: query.service.clone(),
+        }
+        .into(),
+    ] {
+        let answer = read.eval(&with_query).1;
+        out.push(example(&format!("read/{}", read.kind()), &read));
+        out.push(example(&format!("answer/{}", answer.kind()), &answer));
+    }
     // The snapshot read: its answer is a whole encoded store, pinned by
     // the store's own snapshot golden; here only its place in the enums.
     out.push(example("read/Snapshot", &WireRead::from(reads::Snapshot)));

@@ -144,6 +144,7 @@ fn size(cmd: &Command) -> usize {
             praetor_store::acl::AclCommand::PolicySet { policy, .. } => 256 + policy.rules.len(),
             _ => 1024,
         },
+        Command::PreparedQuery(c) => c.approx_size(),
     }
 }
 

@@ -198,6 +198,9 @@ pub enum Command {
     /// Drops snapshot restore `id` (its upload failed); `false` when it
     /// was not the one staged.
     RestoreAbort { id: u64 },
+    /// A change to the prepared queries (`query::QueryCommand`):
+    /// `Refused` with Consul's reason when invalid.
+    PreparedQuery(crate::query::QueryCommand),
 }
 
 impl Command {
@@ -227,6 +230,7 @@ impl Command {
             Command::RestoreChunk { .. } => "restore_chunk",
             Command::RestoreCommit { .. } => "restore_commit",
             Command::RestoreAbort { .. } => "restore_abort",
+            Command::PreparedQuery(c) => c.kind(),
         }
     }
 }
@@ -311,6 +315,17 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         }
         Command::AutopilotSetConfig { config, cas } => {
             return Response::Applied(store.tables.autopilot.set(index, config, *cas))
+        }
+        Command::PreparedQuery(c) => {
+            let sessions = &store.tables.sessions;
+            return match store
+                .tables
+                .queries
+                .apply(index, c, |id| sessions.get(id).is_some())
+            {
+                Ok(changed) => Response::Applied(changed),
+                Err(reason) => Response::Refused(reason),
+            };
         }
         Command::KvSet {
             key,
@@ -435,6 +450,9 @@ pub(crate) fn invalidate(store: &mut Store, index: u64, id: &str) -> bool {
     let Some(session) = store.tables.sessions.remove(index, id) else {
         return false;
     };
+    if !store.tables.queries.is_empty() {
+        store.tables.queries.session_invalidated(index, id);
+    }
     store.tables.sessions.prune_delays(store.tables.clock_ms);
     let delete = session.entry.behavior == praetor_api::session::behavior::DELETE;
     let delay = session.entry.lock_delay_ms();

@@ -14,6 +14,7 @@ pub mod events;
 pub mod history;
 pub mod kv;
 pub mod model;
+pub mod query;
 pub mod restore;
 pub mod session;
 mod session_index;
@@ -57,6 +58,8 @@ pub(crate) struct Tables {
     pub(crate) acl: acl::AclTables,
     /// The autopilot configuration (format 7).
     pub(crate) autopilot: autopilot::Autopilot,
+    /// Prepared queries (format 9).
+    pub(crate) queries: query::PreparedQueries,
 }
 
 /// The whole replicated state: the tables and the history of KV changes.
@@ -92,6 +95,7 @@ impl Store {
                 clock_ms: 0,
                 acl: acl::AclTables::default(),
                 autopilot: autopilot::Autopilot::default(),
+                queries: query::PreparedQueries::default(),
             },
             history: History::new(history_limit),
             derived: topics::Derived::default(),
@@ -155,6 +159,11 @@ impl Store {
         &self.tables.autopilot
     }
 
+    /// The prepared queries, for reads and their execution.
+    pub fn queries(&self) -> &query::PreparedQueries {
+        &self.tables.queries
+    }
+
     /// The leader's time (ms since the epoch) stamped on the latest entry.
     pub fn clock_ms(&self) -> u64 {
         self.tables.clock_ms
@@ -179,6 +188,7 @@ impl Store {
         self.tables.sessions = restored.tables.sessions;
         self.tables.acl = restored.tables.acl;
         self.tables.autopilot = restored.tables.autopilot;
+        self.tables.queries = restored.tables.queries;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.tables.restored_at = index;
         self.derived = topics::Derived::rebuild(&self.tables);
@@ -226,6 +236,7 @@ impl Store {
             Table::Acl => t.acl.index(),
             Table::Events => t.events.index(),
             Table::Autopilot => t.autopilot.index(),
+            Table::Queries => t.queries.index(),
         }
     }
 }

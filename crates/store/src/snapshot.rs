@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::restore::Staging;
 use crate::{History, Store, StoreError, Tables};
 
-/// Version 9: the store's `Tables`, its history, then the restore being
-/// staged. Version 8 was the same without the staging (`SnapshotV8`);
+/// Version 9: the store's `Tables` (with the prepared queries), its
+/// history, then the restore being staged. Version 8 was the tables
+/// without the prepared queries (`TablesV8`) and no staging (`SnapshotV8`);
 /// version 7 had service records before their kind, tagged addresses,
 /// proxy and locality (`catalog::CatalogV7`); version 6 no autopilot
 /// configuration either, version 5 no ACL tables either; version 4 had
@@ -115,7 +116,7 @@ impl Store {
                     restore: s.restore,
                 }
             }
-            8 => decode_tables::<Tables>(bytes, |t| t)?,
+            8 => decode_tables::<TablesV8>(bytes, TablesV8::upgrade)?,
             7 => decode_tables::<TablesV7>(bytes, TablesV7::upgrade)?,
             6 => decode_tables::<TablesV6>(bytes, TablesV6::upgrade)?,
             5 => decode_tables::<TablesV5>(bytes, TablesV5::upgrade)?,
@@ -183,6 +184,37 @@ fn decode_old<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreEr
     Ok(env.store)
 }
 
+/// Version 8, frozen: `Tables` before the prepared queries.
+#[derive(Deserialize)]
+struct TablesV8 {
+    kv: crate::kv::KvTable,
+    catalog: crate::catalog::Catalog,
+    events: crate::events::Events,
+    sessions: crate::session::Sessions,
+    last_index: u64,
+    restored_at: u64,
+    clock_ms: u64,
+    acl: crate::acl::AclTables,
+    autopilot: crate::autopilot::Autopilot,
+}
+
+impl TablesV8 {
+    fn upgrade(self) -> Tables {
+        Tables {
+            kv: self.kv,
+            catalog: self.catalog,
+            events: self.events,
+            sessions: self.sessions,
+            last_index: self.last_index,
+            restored_at: self.restored_at,
+            clock_ms: self.clock_ms,
+            acl: self.acl,
+            autopilot: self.autopilot,
+            queries: crate::query::PreparedQueries::default(),
+        }
+    }
+}
+
 /// Version 7, frozen: `Tables` before services kept their extras.
 #[derive(Deserialize)]
 struct TablesV7 {
@@ -199,7 +231,7 @@ struct TablesV7 {
 
 impl TablesV7 {
     fn upgrade(self) -> Tables {
-        Tables {
+        TablesV8 {
             kv: self.kv,
             catalog: self.catalog.upgrade(),
             events: self.events,
@@ -210,6 +242,7 @@ impl TablesV7 {
             acl: self.acl,
             autopilot: self.autopilot,
         }
+        .upgrade()
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::PTR;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use praetor_api::catalog::ServiceEntry;
 use praetor_gossip::{MemberStatus, Role};
 use rand::seq::SliceRandom;
 
@@ -295,6 +296,8 @@ enum CatalogRead<'a> {
         tag: Option<&'a str>,
     },
     Node(&'a str),
+    /// A prepared query, executed (`<query>.query.consul`).
+    Query(&'a str),
 }
 
 /// The outcome of a question inside the domain when it needs no catalog
@@ -316,7 +319,9 @@ fn answer_without_catalog<'l>(
         (_, Lookup::Apex) => Outcome::Found(Records::default()),
         (_, Lookup::Invalid) => Outcome::NxDomain,
         // No WAN federation: other datacenters cannot be reached.
-        (_, Lookup::Service { dc, .. } | Lookup::Node { dc, .. }) if other_dc(dc) => {
+        (_, Lookup::Service { dc, .. } | Lookup::Node { dc, .. } | Lookup::Query { dc, .. })
+            if other_dc(dc) =>
+        {
             Outcome::NxDomain
         }
         (_, Lookup::Addr(ip)) => Outcome::Found(answer::addr(ctx, *ip, cfg.dns.node_ttl)),
@@ -327,6 +332,7 @@ fn answer_without_catalog<'l>(
             })
         }
         (_, Lookup::Node { node, .. }) => return Err(CatalogRead::Node(node)),
+        (_, Lookup::Query { name, .. }) => return Err(CatalogRead::Query(name)),
     })
 }
 
@@ -411,6 +417,7 @@ async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead
                 cfg.dns.a_record_limit,
             ))
         }
+        CatalogRead::Query(name) => query(dns, cfg, ctx, name).await,
         CatalogRead::Node(node) => {
             let key = NodeKey(node.to_owned());
             match dns.cache.get(&key, policy(&cfg.dns)).await {
@@ -428,6 +435,50 @@ async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead
             }
         }
     }
+}
+
+/// Executes prepared query `name` with the agent's DNS token, as Consul's
+/// DNS does: its instances (failed over to another datacenter when none
+/// are left here; their node names then in that datacenter), with the
+/// query's `DNS.TTL`, else the service's TTL. NXDOMAIN when the query does
+/// not exist or keeps no instance.
+async fn query(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, name: &str) -> Outcome {
+    let opts = crate::prepared_query::ExecuteOpts {
+        near: None,
+        limit: 0,
+        consistency: if cfg.dns.allow_stale {
+            praetor_server::Consistency::Stale
+        } else {
+            praetor_server::Consistency::Default
+        },
+    };
+    let token = dns.state.acl.dns_token();
+    let answer = match crate::prepared_query::execute(&dns.state, &token, name, &opts).await {
+        Ok(r) => r.answer,
+        Err(crate::http::error::ApiError::NotFound(_)) => return Outcome::NxDomain,
+        Err(e) => {
+            tracing::warn!(query = %name, error = %e, "dns prepared query failed");
+            return Outcome::ServFail;
+        }
+    };
+    if answer.nodes.is_empty() {
+        return Outcome::NxDomain;
+    }
+    let ttl = match praetor_api::duration::parse(&answer.dns.ttl) {
+        Ok(ttl) if !answer.dns.ttl.is_empty() => ttl,
+        _ => cfg.dns.service_ttl(&answer.service),
+    };
+    let ctx = Ctx {
+        dc: &answer.datacenter,
+        ..*ctx
+    };
+    let instances: Vec<&ServiceEntry> = answer.nodes.iter().collect();
+    Outcome::Found(answer::service(
+        &ctx,
+        &instances,
+        ttl,
+        cfg.dns.a_record_limit,
+    ))
 }
 
 /// The PTR record naming the node whose address `name` (under

@@ -1,8 +1,9 @@
 //! What a query name asks for, read as Consul reads names inside its
 //! domain: `[tag.]<service>.service[.<dc>]`, RFC 2782's
 //! `_<service>._<tag|tcp>[.service][.<dc>]`, `<node>.node[.<dc>]`,
-//! `<hex-ip>.addr[.<dc>]`, each optionally followed by `.dc` after the
-//! datacenter. Pure: no state, no I/O; it never decides whether what the
+//! `<hex-ip>.addr[.<dc>]`, `<query>.query[.<dc>]` and RFC 2782's
+//! `_<query>._tcp.query[.<dc>]` (prepared queries, by ID or name), each
+//! optionally followed by `.dc` after the datacenter. Pure: no state, no I/O; it never decides whether what the
 //! name asks for exists.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -22,8 +23,10 @@ pub enum Lookup {
     Node { node: String, dc: Option<String> },
     /// An address spelled in hex (`7f000001.addr.consul`).
     Addr(IpAddr),
-    /// Inside the domain, but no form Praetor answers (prepared queries,
-    /// mesh names, malformed parts): the name does not exist.
+    /// A prepared query by ID or name, executed.
+    Query { name: String, dc: Option<String> },
+    /// Inside the domain, but no form Praetor answers (mesh names,
+    /// malformed parts): the name does not exist.
     Invalid,
 }
 
@@ -101,6 +104,18 @@ fn lookup(labels: &[&str], srv: bool) -> Lookup {
         "addr" => match parts {
             [hex] => addr(hex).map_or(Lookup::Invalid, Lookup::Addr),
             _ => Lookup::Invalid,
+        },
+        "query" => match parts {
+            [] => Lookup::Invalid,
+            // RFC 2782: `_<query>._<protocol>`.
+            [q, t] if q.len() > 1 && q.starts_with('_') && t.starts_with('_') => Lookup::Query {
+                name: q[1..].to_owned(),
+                dc,
+            },
+            _ => Lookup::Query {
+                name: parts.join("."),
+                dc,
+            },
         },
         _ => Lookup::Invalid,
     }
@@ -267,6 +282,31 @@ mod tests {
     }
 
     #[test]
+    fn prepared_query_names_are_read_by_name_or_rfc_2782() {
+        let q = |name: &str, dc: Option<&str>| {
+            Some(Lookup::Query {
+                name: name.into(),
+                dc: dc.map(Into::into),
+            })
+        };
+        assert_eq!(
+            p("geo-db.query.consul.").map(|x| x.lookup),
+            q("geo-db", None)
+        );
+        assert_eq!(
+            p("a.b.query.dc2.consul.").map(|x| x.lookup),
+            q("a.b", Some("dc2"))
+        );
+        assert_eq!(
+            p("web.query.dc2.dc.consul.").map(|x| x.lookup),
+            q("web", Some("dc2"))
+        );
+        let srv = parse("_web._tcp.query.consul.", true, DOMAINS).map(|x| x.lookup);
+        assert_eq!(srv, q("web", None));
+        assert_eq!(p("query.consul.").map(|x| x.lookup), Some(Lookup::Invalid));
+    }
+
+    #[test]
     fn unknown_forms_inside_the_domain_are_invalid() {
         for name in [
             "web.consul.",
@@ -275,7 +315,6 @@ mod tests {
             "zz000001.addr.consul.",
             "7f00.addr.consul.",
             "a.7f000001.addr.consul.",
-            "q.query.consul.",
             "web.connect.consul.",
             "node.consul.",
         ] {

@@ -21,6 +21,7 @@ pub mod listener;
 pub mod local;
 pub mod monitor;
 pub mod operator;
+pub mod prepared_query;
 pub mod query;
 pub mod rate_limit;
 pub mod session;
@@ -335,6 +336,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/agent/monitor", get(monitor::monitor))
         .route("/v1/agent/debug/tasks", get(debug::tasks))
         .merge(autopilot::routes())
+        .merge(prepared_query::routes())
         // Every route above answers other methods with a one-line 405.
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))

@@ -20,6 +20,7 @@ mod local;
 mod metrics;
 mod monitor;
 mod parsers;
+mod prepared_query;
 mod service_fields;
 mod session;
 mod snapshot;

@@ -57,6 +57,7 @@ pub fn authorize_command(authz: &Authz, store: &Store, cmd: &Command) -> Result<
         Command::Acl(praetor_store::acl::AclCommand::Bootstrap { .. }) => Ok(()),
         Command::Acl(_) => authz.require_global(Global::Acl, Write),
         Command::AutopilotSetConfig { .. } => authz.require_global(Global::Operator, Write),
+        Command::PreparedQuery(c) => prepared_query(authz, store, c),
         // An agent's anti-entropy: each write as if it came alone.
         Command::Batch(cmds) if cmds.iter().all(crate::rpc::is_catalog_write) => cmds
             .iter()
@@ -72,6 +73,30 @@ pub fn authorize_command(authz: &Authz, store: &Store, cmd: &Command) -> Result<
         | Command::Batch(_)
         | Command::Timed { .. } => authz.require_global(Global::Acl, Write),
     }
+}
+
+/// A prepared-query write, as Consul's `PreparedQuery.Apply` checks it:
+/// `query:write` on the name of the query written and of the query it
+/// replaces or deletes, when they have one (or are templates); a static
+/// query without a name needs nothing (only its ID reaches it).
+fn prepared_query(
+    authz: &Authz,
+    store: &Store,
+    c: &praetor_store::query::QueryCommand,
+) -> Result<(), AclError> {
+    use praetor_store::query::QueryCommand;
+    let (new, id) = match c {
+        QueryCommand::Create(q) => (Some(q), None),
+        QueryCommand::Update(q) => (Some(q), Some(q.id.as_str())),
+        QueryCommand::Delete { id } => (None, Some(id.as_str())),
+    };
+    let old = id.and_then(|id| store.queries().get(id));
+    for q in new.into_iter().chain(old) {
+        if let Some(name) = q.acl_prefix() {
+            authz.require(Resource::Query, name, Access::Write)?;
+        }
+    }
+    Ok(())
 }
 
 /// A catalog registration: `node:write` unless it only adds to a node that

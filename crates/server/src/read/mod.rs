@@ -268,11 +268,15 @@ macro_rules! from_wire {
 
 mod acl;
 mod operator;
+mod query;
 pub use acl::{
     AclPolicyList, AclPolicyRead, AclResolve, AclRoleAnswer, AclRoleList, AclRoleRead,
     AclTokenAnswer, AclTokenList, AclTokenRead,
 };
 pub use operator::{AutopilotConfiguration, Usage, UsageCounts};
+pub use query::{
+    keeps as query_keeps, QueryGet, QueryList, QueryResolve, QueryRun, REDACTED_TOKEN,
+};
 
 wire!(
     KvGet,
@@ -305,6 +309,10 @@ wire!(
     ServiceInstances,
     AutopilotConfiguration,
     Usage,
+    QueryList,
+    QueryGet,
+    QueryResolve,
+    QueryRun,
 );
 
 /// One key (`GET /v1/kv/<key>`): its entry, if any.

@@ -238,9 +238,61 @@ fn typed() -> impl Strategy<Value = Command> {
         })
 }
 
+/// A session on a node held by its node check, a prepared query (bound to
+/// that session or not) and its deletion: queries change by their own
+/// commands and when a catalog change invalidates their session.
+fn session_or_query() -> impl Strategy<Value = Command> {
+    let node = || prop::sample::select(&NODES[..]);
+    prop_oneof![
+        // A passing node check, a session it holds and a query bound to
+        // the session, at once (apart, they rarely meet).
+        (node(), 0..3u8).prop_map(|(n, q)| {
+            Command::Batch(vec![
+                check(n, "nodecheck", "", "passing"),
+                Command::SessionCreate(Box::new(crate::model::SessionRecord {
+                    id: format!("sess-{n}"),
+                    name: String::new(),
+                    node: n.into(),
+                    node_checks: Some(vec!["nodecheck".into()]),
+                    service_checks: None,
+                    lock_delay: 0,
+                    behavior: "release".into(),
+                    ttl: String::new(),
+                    create_index: 0,
+                    modify_index: 0,
+                })),
+                Command::PreparedQuery(crate::query::QueryCommand::Create(
+                    crate::query::PreparedQuery {
+                        id: format!("0000000{q}-0000-4000-8000-000000000000"),
+                        name: format!("q{q}"),
+                        session: format!("sess-{n}"),
+                        ..Default::default()
+                    },
+                )),
+            ])
+        }),
+        (0..3u8, prop::option::of(node())).prop_map(|(q, n)| {
+            Command::PreparedQuery(crate::query::QueryCommand::Create(
+                crate::query::PreparedQuery {
+                    id: format!("0000000{q}-0000-4000-8000-000000000000"),
+                    name: format!("q{q}"),
+                    session: n.map(|n| format!("sess-{n}")).unwrap_or_default(),
+                    ..Default::default()
+                },
+            ))
+        }),
+        (0..3u8).prop_map(
+            |q| Command::PreparedQuery(crate::query::QueryCommand::Delete {
+                id: format!("0000000{q}-0000-4000-8000-000000000000"),
+            })
+        ),
+    ]
+}
+
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         4 => one(),
+        1 => session_or_query(),
         1 => typed(),
         1 => prop::collection::vec(one(), 1..4).prop_map(Command::Batch),
     ]
@@ -286,6 +338,14 @@ fn reads(s: &Store) -> Vec<(Interest, String)> {
     out.push((
         Interest::Table(Table::Checks),
         format!("{:?}", c.checks_in_state("any")),
+    ));
+    out.push((
+        Interest::Table(Table::Sessions),
+        format!("{:?}", s.sessions().list()),
+    ));
+    out.push((
+        Interest::Table(Table::Queries),
+        format!("{:?}", s.queries()),
     ));
     out
 }

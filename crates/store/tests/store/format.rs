@@ -14,9 +14,9 @@
 //!   variant is added without a golden example;
 //! - a populated store's snapshot (and its restore body) against
 //!   `tests/golden/snapshot_v9.hex`, decoding back to the same store, and
-//!   the same store in formats 4 to 8 (`snapshot_v4.hex` …
-//!   `snapshot_v8.hex`, frozen)
-//!   decoding to it;
+//!   the same store in formats 4, 5, 6, 7 and 8 (`snapshot_v4.hex`,
+//!   `snapshot_v5.hex`, `snapshot_v6.hex`, `snapshot_v7.hex`,
+//!   `snapshot_v8.hex`, frozen) decoding to it;
 //! - a round-trip property over arbitrary commands, and decoding arbitrary
 //!   bytes never panics.
 
@@ -35,6 +35,9 @@ use praetor_store::acl::{
 use praetor_store::autopilot::AutopilotConfig;
 use praetor_store::catalog::NodeHealth;
 use praetor_store::model::ServiceExtra;
+use praetor_store::query::{
+    Failover, FailoverTarget, PreparedQuery, QueryCommand, QueryTemplate, ServiceQuery,
+};
 use praetor_store::txn::{
     CatalogExtra, CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp,
 };
@@ -517,6 +520,20 @@ fn examples() -> Vec<(&'static str, Command)> {
                 cas: Some(12),
             },
         ),
+        (
+            "prepared_query_create",
+            Command::PreparedQuery(QueryCommand::Create(prepared_query())),
+        ),
+        (
+            "prepared_query_update",
+            Command::PreparedQuery(QueryCommand::Update(prepared_query())),
+        ),
+        (
+            "prepared_query_delete",
+            Command::PreparedQuery(QueryCommand::Delete {
+                id: prepared_query().id,
+            }),
+        ),
         // `TxnOp::CatalogTyped`, added after the golden transaction was
         // pinned: a transaction of its own, so the first keeps its bytes.
         (
@@ -612,6 +629,40 @@ fn autopilot_config() -> AutopilotConfig {
         upgrade_version_tag: "build".into(),
         create_index: 11,
         modify_index: 12,
+    }
+}
+
+fn prepared_query() -> PreparedQuery {
+    PreparedQuery {
+        id: "0b5f6a9e-3c2d-4e1f-8a7b-6c5d4e3f2a10".into(),
+        name: "geo-db".into(),
+        session: session_entry().id,
+        token: "query-token".into(),
+        service: ServiceQuery {
+            service: "${match(1)}".into(),
+            failover: Failover {
+                nearest_n: 3,
+                datacenters: vec!["dc2".into(), "dc3".into()],
+                targets: vec![FailoverTarget {
+                    peer: "peer-a".into(),
+                    datacenter: "dc4".into(),
+                }],
+            },
+            only_passing: true,
+            near: "_agent".into(),
+            tags: vec!["primary".into(), "!standby".into()],
+            node_meta: meta("node"),
+            service_meta: meta("svc"),
+            ignore_check_ids: vec!["check-a".into()],
+        },
+        dns_ttl: "10s".into(),
+        template: Some(QueryTemplate {
+            kind: "name_prefix_match".into(),
+            regexp: "^geo-db-(.*?)-([^-]+?)$".into(),
+            remove_empty_tags: true,
+        }),
+        create_index: 51,
+        modify_index: 52,
     }
 }
 
@@ -822,6 +873,10 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
                 cas: None,
             },
         ),
+        (
+            "prepared_query_empty",
+            Command::PreparedQuery(QueryCommand::Create(PreparedQuery::default())),
+        ),
     ]
 }
 
@@ -865,6 +920,7 @@ fn variant_name(cmd: &Command) -> &'static str {
         Command::RestoreChunk { .. } => "restore_chunk",
         Command::RestoreCommit { .. } => "restore_commit",
         Command::RestoreAbort { .. } => "restore_abort",
+        Command::PreparedQuery(_) => "prepared_query",
     }
 }
 
@@ -1302,10 +1358,30 @@ fn populated_store_v8() -> Store {
     store
 }
 
-/// `populated_store_v8` with a snapshot restore staged in pieces (format
-/// 9): in the snapshot, never in the state.
+/// `populated_store_v8` with a prepared query template bound to the live
+/// session, an unnamed static query, and a snapshot restore staged in
+/// pieces (format 9; the staging is in the snapshot, never in the state).
 fn populated_store_v9() -> Store {
     let mut store = populated_store_v8();
+    let live = store.sessions().list().1[0].id.clone();
+    for q in [
+        PreparedQuery {
+            session: live,
+            ..prepared_query()
+        },
+        PreparedQuery {
+            id: "7d1c2b3a-4e5f-4a6b-9c8d-0e1f2a3b4c5d".into(),
+            service: ServiceQuery {
+                service: "web".into(),
+                ..ServiceQuery::default()
+            },
+            ..PreparedQuery::default()
+        },
+    ] {
+        let index = store.last_index() + 1;
+        let answer = store.apply(index, &Command::PreparedQuery(QueryCommand::Create(q)));
+        assert!(answer.ok(), "setting up the golden store: {answer:?}");
+    }
     let index = store.last_index() + 1;
     let piece = Command::RestoreChunk {
         id: 77,
@@ -1355,12 +1431,20 @@ fn observable(store: &Store) -> String {
         store.acl().policies().collect::<Vec<_>>(),
         store.acl().roles().collect::<Vec<_>>(),
         (store.acl().index(), store.acl().bootstrapped()),
-    ) + &format!("\n{:?}", store.autopilot())
+    ) + &format!("\n{:?}\n{:?}", store.autopilot(), store.queries())
 }
 
 #[test]
 fn the_golden_store_has_something_in_every_table() {
-    let store = populated_store_v8();
+    let store = populated_store_v9();
+    assert_eq!(store.queries().len(), 2);
+    assert_eq!(
+        store
+            .queries()
+            .resolve("geo-db-x-y")
+            .map(|q| q.name.as_str()),
+        Some("geo-db")
+    );
     let (_, web) = store.catalog().service_nodes("web", None);
     assert_eq!(web[0].service_kind, "connect-proxy");
     assert_eq!(web[0].service_tagged_addresses.len(), 2);
@@ -1479,6 +1563,7 @@ fn assert_same_tables(got: &Store, want: &Store) {
         want.acl().roles().collect::<Vec<_>>()
     );
     assert_eq!(got.autopilot(), want.autopilot());
+    assert_eq!(got.queries(), want.queries());
     assert_eq!(
         (got.last_index(), got.clock_ms(), got.restored_at()),
         (want.last_index(), want.clock_ms(), want.restored_at())
@@ -1486,8 +1571,8 @@ fn assert_same_tables(got: &Store, want: &Store) {
 }
 
 /// Format 8 (the previous build's snapshots and `Restore` bodies) still
-/// decodes, to the same store with no restore staged, and is written back
-/// in today's format with nothing lost.
+/// decodes, to the same store with no prepared queries and no restore
+/// staged, and is written back in today's format with nothing lost.
 #[test]
 fn a_version_8_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
     let store = populated_store_v8();
@@ -1498,6 +1583,7 @@ fn a_version_8_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
     });
     assert_eq!(observable(&back), observable(&store));
     assert_eq!(back.restore_staged_bytes(), 0);
+    assert!(back.queries().is_empty());
     assert_eq!(
         back.encode_snapshot().expect("encodes"),
         store.encode_snapshot().expect("encodes")
@@ -1509,7 +1595,7 @@ fn a_version_8_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
     assert!(restored.history().is_empty());
 }
 
-/// Format 7 (the previous build's snapshots and `Restore` bodies) still
+/// Format 7 (an earlier build's snapshots and `Restore` bodies) still
 /// decodes, to the same store with no service extras, and is written back
 /// in today's format with nothing lost.
 #[test]
@@ -1880,6 +1966,27 @@ fn arb_leaf() -> impl Strategy<Value = Command> {
             }
         }),
         proptest::collection::vec(arb_txn_op(), 0..4).prop_map(Command::Txn),
+        (text(), text(), texts(), map(), any::<u32>(), any::<bool>()).prop_map(
+            |(id, name, tags, meta, nearest_n, template)| {
+                Command::PreparedQuery(QueryCommand::Create(PreparedQuery {
+                    id,
+                    service: ServiceQuery {
+                        service: name.clone(),
+                        tags,
+                        node_meta: meta,
+                        failover: Failover {
+                            nearest_n,
+                            ..Failover::default()
+                        },
+                        ..ServiceQuery::default()
+                    },
+                    template: template.then(QueryTemplate::default),
+                    name,
+                    ..PreparedQuery::default()
+                }))
+            }
+        ),
+        text().prop_map(|id| Command::PreparedQuery(QueryCommand::Delete { id })),
     ]
 }
 

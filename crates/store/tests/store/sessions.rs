@@ -613,3 +613,40 @@ fn sessions_and_lock_delays_survive_a_snapshot() {
     );
     assert_eq!(back.clock_ms(), 20);
 }
+
+/// A prepared query bound to a session is deleted when the session is
+/// invalidated (here by its check going critical), and the queries'
+/// table is among the topics that write touched; one bound to a session
+/// that does not exist is refused.
+#[test]
+fn a_session_bound_prepared_query_goes_with_its_session() {
+    use praetor_store::query::{PreparedQuery, QueryCommand};
+    use praetor_store::Table;
+    let query = |n: u8, session: &str| {
+        Command::PreparedQuery(QueryCommand::Create(PreparedQuery {
+            id: format!("0000000{n}-0000-4000-8000-000000000000"),
+            name: format!("q{n}"),
+            session: session.into(),
+            ..PreparedQuery::default()
+        }))
+    };
+    let mut st = store_with_node();
+    assert!(st
+        .apply(
+            3,
+            &Command::SessionCreate(Box::new(session("s", "release", &["app"], 0).into()))
+        )
+        .ok());
+    assert!(
+        matches!(st.apply(4, &query(1, "missing")), Response::Refused(r) if r.contains("invalid session"))
+    );
+    assert!(st.apply(5, &query(1, "s")).ok());
+    assert!(st.apply(6, &query(2, "")).ok());
+    st.take_touched();
+    st.apply(7, &check("app", "critical"));
+    assert!(st.sessions().get("s").is_none());
+    let left: Vec<_> = st.queries().list().map(|q| q.name.clone()).collect();
+    assert_eq!(left, ["q2"]);
+    assert_eq!(st.queries().index(), 7);
+    assert!(st.take_touched().tables.contains(&Table::Queries));
+}

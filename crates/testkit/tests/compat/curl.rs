@@ -230,3 +230,16 @@ async fn py_consul_sessions_locks_and_txn_work_as_on_consul() -> anyhow::Result<
     agent.shutdown().await?;
     Ok(())
 }
+
+/// py-consul's prepared queries (`c.query`, issue 19): create, list, get,
+/// execute, explain, update and delete, and a critical instance leaving
+/// an `OnlyPassing` answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py_consul_prepared_queries_work_as_on_consul() -> anyhow::Result<()> {
+    praetor_testkit::init_tracing();
+    let lo = praetor_testkit::Loopback::allocate()?;
+    let agent = praetor_testkit::AgentProcess::dev(&lo)?.start().await?;
+    crate::run_py("queries.py", &[agent.http_addr().to_string()], &agent).await?;
+    agent.shutdown().await?;
+    Ok(())
+}

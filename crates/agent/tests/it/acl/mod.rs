@@ -13,6 +13,7 @@ mod filtering;
 mod introspect;
 mod monitor;
 mod operator;
+mod query;
 
 use std::time::Duration;
 
