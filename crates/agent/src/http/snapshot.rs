@@ -120,6 +120,24 @@ pub async fn restore(
         buf: BytesMut::new(),
         ended: false,
     };
+    let answer = restore_from(&state, &caller, &mut upload).await;
+    if answer.is_err() {
+        upload.drain().await;
+    }
+    answer
+}
+
+/// Bytes of a refused upload read and dropped so its sender gets the
+/// answer rather than a broken pipe; past these the connection closes.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+/// How long a refused upload is read for at most.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn restore_from(
+    state: &AppState,
+    caller: &Caller,
+    upload: &mut Upload,
+) -> Result<Response, ApiError> {
     let meta = upload.header().await?;
     if meta.size == 0 {
         return Err(ApiError::BadRequest(
@@ -240,6 +258,23 @@ impl Upload {
                 Ok(false)
             }
         }
+    }
+
+    /// Reads and drops what is left of the body, up to `DRAIN_BYTES` and
+    /// `DRAIN_TIME`, so that an answer sent before its end reaches the
+    /// client.
+    async fn drain(&mut self) {
+        self.buf.clear();
+        let mut read = 0usize;
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            while read < DRAIN_BYTES && !self.ended {
+                match self.stream.next().await {
+                    Some(Ok(bytes)) => read += bytes.len(),
+                    _ => self.ended = true,
+                }
+            }
+        })
+        .await;
     }
 
     /// The file's header; `buf` keeps what follows it.

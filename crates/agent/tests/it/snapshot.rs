@@ -118,7 +118,7 @@ async fn a_state_of_many_pieces_streams_both_ways_and_bad_bodies_change_nothing(
         }
     };
     let mut padded = file.clone();
-    padded.extend_from_slice(&[0; 5 * 1024 * 1024]);
+    padded.extend_from_slice(&vec![0; 24 * 1024 * 1024]);
     let (status, why) = put(padded).await;
     assert_eq!((status, why.contains("more than")), (400, true), "{why}");
     let (status, why) = put(file[..file.len() - 1].to_vec()).await;
