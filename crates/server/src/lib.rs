@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod autopilot_health;
+pub mod dc;
 pub mod error;
 #[cfg(test)]
 mod format_tests;
@@ -159,6 +160,10 @@ pub struct Server {
     acl: Arc<acl::Acl>,
     /// What the leader's health report needs (`autopilot_health`).
     health: Arc<autopilot_health::HealthState>,
+    /// This server's datacenter.
+    datacenter: Arc<str>,
+    /// Where calls for other datacenters go (`dc.rs`), once installed.
+    dc_router: dc::RouterSlot,
 }
 
 impl rpc::Handler for Server {
@@ -252,8 +257,10 @@ impl Server {
             tasks,
             open_queries: Arc::default(),
             metrics: cfg.metrics,
+            datacenter: cfg.acl.datacenter.as_str().into(),
             acl: Arc::new(acl::Acl::new(cfg.acl)),
             health: Arc::default(),
+            dc_router: dc::RouterSlot::default(),
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
@@ -891,6 +898,32 @@ impl Server {
             Request::AutopilotHealth => {
                 Reply::AutopilotHealth(self.autopilot_health().await.map_err(Into::into))
             }
+            Request::CrossDc(dc, call) => self.route_dc(dc, call).await,
+        }
+    }
+
+    /// Serves a call for datacenter `dc`: here when it is this server's
+    /// own, else through the installed router (none installed: no path).
+    async fn route_dc(&self, dc: String, call: rpc::DcCall) -> rpc::Reply {
+        if *dc == *self.datacenter {
+            return Box::pin(self.handle_rpc(call.into_request())).await;
+        }
+        match self.dc_router.get() {
+            Some(router) => router.route(dc, call).await,
+            None => dc::failed(&call, rpc::WireError::NoPathToDatacenter(dc)),
+        }
+    }
+
+    /// This server's datacenter.
+    pub fn datacenter(&self) -> &str {
+        &self.datacenter
+    }
+
+    /// Installs the router of calls for other datacenters (the agent's
+    /// WAN pool); only the first install counts.
+    pub fn install_dc_router(&self, router: Arc<dyn dc::DcRouter>) {
+        if !self.dc_router.install(router) {
+            tracing::warn!("a datacenter router was already installed; keeping it");
         }
     }
 

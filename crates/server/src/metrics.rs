@@ -174,6 +174,7 @@ impl ServerMetrics {
                     Request::TimeoutNow(_) => 6,
                     Request::TransferLeader(_) => 7,
                     Request::AutopilotHealth => 8,
+                    Request::CrossDc(..) => 9,
                     _ => 5,
                 };
                 &h.rpc_call[i]
