@@ -97,7 +97,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-pub use crate::config::{GossipConfig, DEFAULT_PORT, MAX_NODE_NAME_LEN};
+pub use crate::config::{GossipConfig, DEFAULT_PORT, DEFAULT_WAN_PORT, MAX_NODE_NAME_LEN, WAN_SUSPICION_MULT};
 pub use crate::encryption::{EncryptionConfig, KeyOp};
 pub use crate::error::{GossipError, JoinFailure};
 pub use crate::key_query::KeyResponse;
