@@ -21,6 +21,9 @@ pub type RouteFuture<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 pub trait DcRouter: Send + Sync + 'static {
     /// Routes `call` to datacenter `dc` (never this server's own).
     fn route(&self, dc: String, call: DcCall) -> RouteFuture<'_>;
+
+    /// Every datacenter known, this server's own included, nearest first.
+    fn datacenters(&self) -> Vec<String>;
 }
 
 /// Where a server's router is installed: once, after the server started
@@ -61,6 +64,10 @@ mod tests {
     impl DcRouter for Fixed {
         fn route(&self, dc: String, call: DcCall) -> RouteFuture<'_> {
             Box::pin(async move { failed(&call, WireError::NoPathToDatacenter(dc)) })
+        }
+
+        fn datacenters(&self) -> Vec<String> {
+            vec!["dc1".into()]
         }
     }
 

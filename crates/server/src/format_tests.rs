@@ -447,6 +447,11 @@ fn rpc_examples() -> Vec<Example> {
             "dc_call/write",
             &crate::rpc::DcCall::Write(kv_set(), crate::acl::Token::new("secret")),
         ),
+        example("request/datacenters", &Request::Datacenters),
+        example(
+            "reply/datacenters",
+            &Reply::Datacenters(vec!["dc1".into(), "dc2".into()]),
+        ),
         example("dc_call/status", &crate::rpc::DcCall::Status),
         example(
             "dc_call/autopilot_health",

@@ -899,6 +899,7 @@ impl Server {
                 Reply::AutopilotHealth(self.autopilot_health().await.map_err(Into::into))
             }
             Request::CrossDc(dc, call) => self.route_dc(dc, call).await,
+            Request::Datacenters => Reply::Datacenters(self.datacenters()),
         }
     }
 
@@ -911,6 +912,15 @@ impl Server {
         match self.dc_router.get() {
             Some(router) => router.route(dc, call).await,
             None => dc::failed(&call, rpc::WireError::NoPathToDatacenter(dc)),
+        }
+    }
+
+    /// Every datacenter this server knows (its WAN pool's, through the
+    /// installed router), nearest first; only its own without a router.
+    pub fn datacenters(&self) -> Vec<String> {
+        match self.dc_router.get() {
+            Some(router) => router.datacenters(),
+            None => vec![self.datacenter.to_string()],
         }
     }
 

@@ -94,6 +94,9 @@ pub enum Request {
     /// server of the named one over the WAN (`dc::DcCall`). A server that
     /// receives it for its own datacenter serves the call itself.
     CrossDc(String, DcCall),
+    /// Every datacenter the answering server knows from its WAN pool,
+    /// nearest first (`/v1/catalog/datacenters` on a client agent).
+    Datacenters,
 }
 
 /// What a request for another datacenter may ask (protocol 6): the calls
@@ -154,6 +157,8 @@ pub enum Reply {
     Transferred(Result<u64, WireError>),
     /// The leader's view of its servers' health, or why not.
     AutopilotHealth(Result<crate::autopilot_health::RaftHealth, WireError>),
+    /// The datacenters a server knows, nearest first (protocol 6).
+    Datacenters(Vec<String>),
 }
 
 impl Reply {
@@ -173,6 +178,7 @@ impl Reply {
             Reply::PreVote(_) => "a pre-vote answer".into(),
             Reply::Transferred(_) => "a leadership transfer's result".into(),
             Reply::AutopilotHealth(_) => "autopilot health".into(),
+            Reply::Datacenters(_) => "a list of datacenters".into(),
         }
     }
 }
