@@ -421,6 +421,16 @@ impl Client {
         self.get_json("/v1/agent/members", &[]).await
     }
 
+    /// `GET /v1/agent/members?wan=1`: the WAN pool's servers of every
+    /// datacenter (empty on a client agent, which is in none).
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn agent_members_wan(&self) -> Result<Vec<Member>, ClientError> {
+        self.get_json("/v1/agent/members", &[("wan", "1".to_owned())])
+            .await
+    }
+
     /// `GET /v1/status/leader`.
     ///
     /// # Errors
@@ -596,6 +606,21 @@ impl Client {
     pub async fn agent_join(&self, address: &str) -> Result<(), ClientError> {
         self.put_empty(Method::PUT, &format!("/v1/agent/join/{address}"), &[])
             .await
+    }
+
+    /// `PUT /v1/agent/join/<address>?wan=1`: a server joins the WAN pool
+    /// through a server of another datacenter.
+    ///
+    /// # Errors
+    /// As `agent_join`; a 500 "Must be a server to join WAN cluster" from
+    /// a client agent.
+    pub async fn agent_join_wan(&self, address: &str) -> Result<(), ClientError> {
+        self.put_empty(
+            Method::PUT,
+            &format!("/v1/agent/join/{address}"),
+            &[("wan", "1".to_owned())],
+        )
+        .await
     }
 
     /// `PUT /v1/agent/leave`: the agent leaves the cluster and shuts down.

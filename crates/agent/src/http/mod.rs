@@ -64,6 +64,9 @@ pub struct AppState {
     pub checks: Arc<crate::checks::CheckRunners>,
     /// This agent's membership in the gossip pool.
     pub gossip: Gossip,
+    /// A server's membership in the WAN pool (`federation.rs`); `None` on
+    /// a client agent, which has none.
+    pub wan: Option<Gossip>,
     /// Cancelled by `PUT /v1/agent/leave`: the agent has left and must stop.
     pub leave_requested: CancellationToken,
     pub metrics: Metrics,
@@ -128,6 +131,7 @@ impl AppState {
             local,
             checks: Arc::default(),
             gossip,
+            wan: None,
             leave_requested: CancellationToken::new(),
             metrics: Metrics::default(),
             started: Instant::now(),

@@ -39,7 +39,13 @@ pub async fn save(
             "the server could not encode its state for a snapshot".into(),
         ));
     }
-    let term = state.backend.status().await.map(|s| s.term).unwrap_or(0);
+    let hold = state.config().rpc_hold_timeout;
+    let term = state
+        .backend
+        .status_in(opts.dc.as_deref(), hold)
+        .await
+        .map(|s| s.term)
+        .unwrap_or(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -59,14 +65,17 @@ pub async fn restore(
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    query::check_dc(&Params::parse(q.as_deref()), &state)?;
+    let dc = query::check_dc(&Params::parse(q.as_deref()), &state)?;
     let (_, data) = praetor_api::snapshot::decode(&body).map_err(ApiError::BadRequest)?;
     Store::decode_snapshot(data)
         .map_err(|e| ApiError::BadRequest(format!("snapshot state cannot be read: {e}")))?;
-    let (index, resp) = state
-        .backend
-        .write(caller.token(), Command::Restore(data.to_vec()))
-        .await?;
+    let (index, resp) = query::write(
+        &state,
+        &caller,
+        dc.as_deref(),
+        Command::Restore(data.to_vec()),
+    )
+    .await?;
     if !resp.ok() {
         return Err(ApiError::BadRequest(
             "the snapshot was refused by the store".into(),
