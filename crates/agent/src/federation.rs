@@ -63,6 +63,10 @@ pub fn wan_gossip_config(
         tags,
     );
     g.advertise = SocketAddr::new(advertise, port);
+    // Other datacenters' servers listen on this pool's port by default.
+    if port != 0 {
+        g.join_port = port;
+    }
     g.probe_interval = cfg.wan.probe_interval;
     g.probe_timeout = cfg.wan.probe_timeout;
     g.suspicion = cfg.wan.probe_interval * cfg.wan.suspicion_mult;

@@ -68,6 +68,9 @@ pub struct GossipConfig {
     /// foca's WAN profile under our timings (updates gossiped to four
     /// members, announcements less often) instead of its LAN profile.
     pub wan: bool,
+    /// The port a join address without one is tried on (8301 on a LAN,
+    /// 8302 on the WAN).
+    pub join_port: u16,
 }
 
 /// Consul's WAN suspicion multiplier (`gossip_wan.suspicion_mult`).
@@ -93,6 +96,7 @@ impl GossipConfig {
             io_timeout: Duration::from_secs(5),
             encryption: None,
             wan: false,
+            join_port: DEFAULT_PORT,
         }
     }
 
@@ -115,6 +119,7 @@ impl GossipConfig {
             push_pull_interval: Duration::from_secs(60),
             io_timeout: Duration::from_secs(10),
             wan: true,
+            join_port: DEFAULT_WAN_PORT,
             ..GossipConfig::new(node_name, bind, tags)
         }
     }

@@ -135,6 +135,8 @@ struct Inner {
     events: broadcast::Sender<MemberEvent>,
     name: String,
     io_timeout: Duration,
+    /// The port a join address without one is tried on.
+    join_port: u16,
     tasks: TaskTracker,
     /// `None`: gossip is plain text.
     encryption: Option<Arc<Encryption>>,
@@ -276,6 +278,7 @@ impl Gossip {
                 events: events_tx,
                 name: cfg.node_name,
                 io_timeout: cfg.io_timeout,
+                join_port: cfg.join_port,
                 tasks,
                 encryption,
             }),
@@ -331,7 +334,8 @@ impl Gossip {
     }
 
     /// Joins the pool through each of `addrs` (`host`, `host:port`, `ip`,
-    /// `ip:port`; port 8301 by default), as `consul join`: a full state
+    /// `ip:port`; the pool's `join_port` by default: 8301 on a LAN, 8302
+    /// on the WAN), as `consul join`: a full state
     /// exchange over TCP with each, in parallel, each bounded by the I/O
     /// timeout. Returns how many answered.
     ///
@@ -370,7 +374,7 @@ impl Gossip {
 
     async fn join_one(&self, target: &str) -> Result<(), JoinOne> {
         let timeout = self.inner.io_timeout;
-        let resolved = tokio::time::timeout(timeout, join_addr::resolve(target, DEFAULT_PORT))
+        let resolved = tokio::time::timeout(timeout, join_addr::resolve(target, self.inner.join_port))
             .await
             .map_err(|_| JoinOne::Failed(format!("resolving took over {timeout:?}")))?
             .map_err(|e| JoinOne::Failed(e.to_string()))?;
