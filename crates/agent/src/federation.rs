@@ -220,9 +220,7 @@ fn in_dc(dc: &str, e: ServerError) -> ServerError {
 #[must_use]
 pub fn call_timeout(call: &DcCall, hold: Duration) -> Duration {
     match call {
-        DcCall::Query(_, opts, _) if opts.index > 0 => {
-            opts.wait + opts.wait / 16 + hold + MARGIN
-        }
+        DcCall::Query(_, opts, _) if opts.index > 0 => opts.wait + opts.wait / 16 + hold + MARGIN,
         DcCall::Write(..) => hold + praetor_server::APPLY_TIMEOUT.max(hold),
         _ => hold.max(QUICK_CALL) + MARGIN,
     }
@@ -283,7 +281,12 @@ impl Backend {
     /// # Errors
     /// When no server of this datacenter could take it (a client agent);
     /// the target's own errors come back inside the reply.
-    pub async fn call_dc(&self, dc: &str, call: DcCall, hold: Duration) -> Result<Reply, ServerError> {
+    pub async fn call_dc(
+        &self,
+        dc: &str,
+        call: DcCall,
+        hold: Duration,
+    ) -> Result<Reply, ServerError> {
         let req = || Request::CrossDc(dc.to_owned(), call.clone());
         match self {
             Backend::Local(s) => Ok(s.handle_rpc(req()).await),

@@ -155,7 +155,11 @@ async fn start_wan(
     stop: &CancellationToken,
 ) -> Result<Gossip, AgentError> {
     let mut wan_cfg = federation::wan_gossip_config(cfg, advertise_ip, lan.local().tags, port);
-    let data_dir = if cfg.dev { None } else { cfg.data_dir.as_deref() };
+    let data_dir = if cfg.dev {
+        None
+    } else {
+        cfg.data_dir.as_deref()
+    };
     wan_cfg.encryption = wan_encryption(cfg, data_dir)?;
     let wan = Gossip::start(wan_cfg, stop.child_token())
         .await

@@ -97,7 +97,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-pub use crate::config::{GossipConfig, DEFAULT_PORT, DEFAULT_WAN_PORT, MAX_NODE_NAME_LEN, WAN_SUSPICION_MULT};
+pub use crate::config::{
+    GossipConfig, DEFAULT_PORT, DEFAULT_WAN_PORT, MAX_NODE_NAME_LEN, WAN_SUSPICION_MULT,
+};
 pub use crate::encryption::{EncryptionConfig, KeyOp};
 pub use crate::error::{GossipError, JoinFailure};
 pub use crate::key_query::KeyResponse;
@@ -374,10 +376,11 @@ impl Gossip {
 
     async fn join_one(&self, target: &str) -> Result<(), JoinOne> {
         let timeout = self.inner.io_timeout;
-        let resolved = tokio::time::timeout(timeout, join_addr::resolve(target, self.inner.join_port))
-            .await
-            .map_err(|_| JoinOne::Failed(format!("resolving took over {timeout:?}")))?
-            .map_err(|e| JoinOne::Failed(e.to_string()))?;
+        let resolved =
+            tokio::time::timeout(timeout, join_addr::resolve(target, self.inner.join_port))
+                .await
+                .map_err(|_| JoinOne::Failed(format!("resolving took over {timeout:?}")))?
+                .map_err(|e| JoinOne::Failed(e.to_string()))?;
         let mut last = String::new();
         for peer in resolved {
             let ours = self

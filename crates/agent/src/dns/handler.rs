@@ -19,10 +19,10 @@ use rand::seq::SliceRandom;
 
 use super::answer::{self, Ctx, Records};
 use super::cache::{Key as _, NodeKey, NodesKey, ReadPolicy, ServiceKey};
-use praetor_server::ServerError;
 use super::name::{self, Lookup};
 use super::{recursor, Dns, Transport};
 use crate::config::{DnsConfig, RuntimeConfig};
+use praetor_server::ServerError;
 
 /// The largest UDP payload answered, whatever a client's EDNS0 says.
 const MAX_UDP: usize = 65535 - 68;

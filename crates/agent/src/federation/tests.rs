@@ -91,7 +91,9 @@ async fn federated(dc2_rpc: &[SocketAddr], stop: &CancellationToken) -> Arc<WanR
             .iter()
             .filter(|m| m.tags.rpc_addr.is_some())
             .count();
-        (known == want).then_some(()).ok_or(format!("{known} of {want}"))
+        (known == want)
+            .then_some(())
+            .ok_or(format!("{known} of {want}"))
     })
     .await
     .unwrap();
@@ -256,7 +258,10 @@ async fn a_client_agent_sends_other_datacenters_calls_through_its_servers() {
         .status_in(Some("dc9"), hold)
         .await
         .expect_err("no dc9");
-    assert!(matches!(err, ServerError::NoPathToDatacenter(ref dc) if dc == "dc9"), "{err:?}");
+    assert!(
+        matches!(err, ServerError::NoPathToDatacenter(ref dc) if dc == "dc9"),
+        "{err:?}"
+    );
     assert_eq!(hop.crossed.load(Ordering::SeqCst), 2);
     assert_eq!(backend.datacenters(hold).await.unwrap(), ["dc1", "dc2"]);
     stop.cancel();

@@ -109,9 +109,10 @@ pub async fn join(
     p.check()?;
     state.require_agent(&caller, Access::Write).await?;
     let pool = if p.flag("wan") {
-        state.wan.as_ref().ok_or_else(|| {
-            ApiError::Failed("Must be a server to join WAN cluster".into())
-        })?
+        state
+            .wan
+            .as_ref()
+            .ok_or_else(|| ApiError::Failed("Must be a server to join WAN cluster".into()))?
     } else {
         &state.gossip
     };

@@ -29,7 +29,9 @@ use super::AppState;
 ///
 /// # Errors
 /// On a client agent, when no server answers.
-pub async fn datacenters(State(state): State<Arc<AppState>>) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn datacenters(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<String>>, ApiError> {
     let hold = state.config().rpc_hold_timeout;
     Ok(Json(state.backend.datacenters(hold).await?))
 }

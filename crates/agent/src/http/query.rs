@@ -304,7 +304,13 @@ pub async fn run<R: Guarded>(
     let hold = state.config().rpc_hold_timeout;
     Ok(state
         .backend
-        .read_in(opts.dc.as_deref(), hold, caller.token(), read, opts.query_opts())
+        .read_in(
+            opts.dc.as_deref(),
+            hold,
+            caller.token(),
+            read,
+            opts.query_opts(),
+        )
         .await?)
 }
 

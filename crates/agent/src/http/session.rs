@@ -161,8 +161,13 @@ pub async fn destroy(
     if id.is_empty() {
         return Err(ApiError::BadRequest("Missing session".into()));
     }
-    let (index, _) =
-        query::write(&state, &caller, dc.as_deref(), Command::SessionDestroy { id }).await?;
+    let (index, _) = query::write(
+        &state,
+        &caller,
+        dc.as_deref(),
+        Command::SessionDestroy { id },
+    )
+    .await?;
     Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
 }
 
