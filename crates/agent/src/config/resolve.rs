@@ -592,7 +592,8 @@ fn check_wan(cfg: &RuntimeConfig, warnings: &mut Vec<String>) -> Result<(), Conf
             praetor_api::duration::format(wan.probe_interval)
         )));
     }
-    if !cfg.server && !(wan.retry_join.is_empty() && wan.start_join.is_empty()) {
+    let joins_wan = !wan.retry_join.is_empty() || !wan.start_join.is_empty();
+    if !cfg.server && joins_wan {
         warnings.push(
             "retry_join_wan and start_join_wan are ignored on a client agent: only servers join the WAN pool"
                 .into(),
