@@ -137,10 +137,11 @@ impl WanRoutes {
         }
         let mut remotes = self.remotes.lock().unwrap_or_else(|p| p.into_inner());
         for (dc, servers) in by_dc {
-            let remote = remotes.entry(dc).or_insert_with(|| {
+            let remote = remotes.entry(dc.clone()).or_insert_with(|| {
+                // Under TLS, their certificates name `server.<dc>.<domain>`.
+                let dialer = self.dialer.clone().for_datacenter(&dc);
                 Arc::new(
-                    Remote::new(self.dialer.clone(), self.tasks.clone(), self.stop.clone())
-                        .hold_for(self.hold),
+                    Remote::new(dialer, self.tasks.clone(), self.stop.clone()).hold_for(self.hold),
                 )
             });
             remote.set_servers(servers);
