@@ -273,8 +273,8 @@ pub fn check_state(state: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The datacenter a catalog write is for, as Consul picks it: `?dc=`,
-/// else the body's `Datacenter`, else this agent's; with the other
+/// The datacenter a catalog write is for, as Consul picks it: the body's
+/// `Datacenter`, else `?dc=`, else this agent's; with the other
 /// datacenter to forward the write to, if it is not this one.
 ///
 /// # Errors
@@ -288,8 +288,9 @@ fn target_dc(
     let p = Params::parse(q);
     p.check()?;
     let local = state.config().datacenter.clone();
-    // `?dc=` wins over the body's `Datacenter`, as Consul's.
-    let wanted = [p.get("dc").unwrap_or_default(), body_dc]
+    // The body's `Datacenter` wins over `?dc=`, as Consul's (`?dc=` only
+    // fills an empty one).
+    let wanted = [body_dc, p.get("dc").unwrap_or_default()]
         .into_iter()
         .find(|dc| !dc.is_empty());
     let remote = query::target_dc(wanted, &local)?;

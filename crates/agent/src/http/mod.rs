@@ -153,11 +153,20 @@ impl AppState {
             .clone()
     }
 
-    /// The node name and ID of every server this agent knows, by Raft id.
+    /// The node name and ID of every server this agent knows, by Raft id
+    /// (other datacenters' servers too, from a server's WAN pool, by their
+    /// node name without the `.<dc>` suffix; this datacenter's win).
     pub fn servers_by_raft_id(&self) -> std::collections::HashMap<u64, (String, String)> {
-        self.gossip
-            .members()
-            .into_iter()
+        let wan = self.wan.as_ref().map(Gossip::members).unwrap_or_default();
+        wan.into_iter()
+            .map(|mut m| {
+                let suffix = format!(".{}", m.tags.datacenter);
+                if let Some(node) = m.name.strip_suffix(&suffix) {
+                    m.name = node.to_owned();
+                }
+                m
+            })
+            .chain(self.gossip.members())
             .filter_map(|m| Some((m.tags.raft_id?, (m.name, m.tags.node_id))))
             .collect()
     }
