@@ -164,6 +164,22 @@ async fn two_datacenters_federated_from_config_files_serve_each_others_requests(
     let (status, _, _) = call(&dc1, "c1", Method::GET, "/v1/kv/fed/k", None).await?;
     assert_eq!(status, 404, "dc1's own KV does not have it");
 
+    info!("--- the CLI's -datacenter reaches dc2 for writes and reads alike");
+    dc1.cli(
+        "c1",
+        &["kv", "put", "-datacenter=dc2", "fed/cli", "by the cli"],
+    )?
+    .run()?
+    .assert_success();
+    let (status, body, _) = call(&dc2, "c1", Method::GET, "/v1/kv/fed/cli", None).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(kv_value(&body)?, "by the cli");
+    let out = dc1
+        .cli("c1", &["kv", "get", "-datacenter=dc2", "fed/cli"])?
+        .run()?;
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "by the cli");
+
     info!("--- a catalog registration in dc2 from dc1, read back from both sides");
     let reg = r#"{"Node":"ext-db","Address":"10.20.30.40","Service":{"Service":"db","Port":5432}}"#;
     let (status, body, _) = call(
