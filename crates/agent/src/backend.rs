@@ -309,6 +309,17 @@ impl Remote {
         *self.preferred.lock().unwrap_or_else(|p| p.into_inner()) = addr;
     }
 
+    /// [`Remote::call`] for the rest of the agent (calls for other
+    /// datacenters, `federation.rs`).
+    pub(crate) async fn call_any(
+        &self,
+        make: impl Fn() -> Request,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> Result<Reply, ServerError> {
+        self.call(make, timeout, idempotent).await
+    }
+
     /// Calls a server, trying others when one cannot be reached or answers
     /// that there is no leader (which means nothing was proposed), for at
     /// most `hold` after the first failure (a blocking read answered after

@@ -119,6 +119,13 @@ pub async fn leave(state: &AppState) {
     if let Some(server) = state.backend.server() {
         server.leave_raft().await;
     }
+    // Other datacenters learn it first, as from Consul's servers.
+    if let Some(wan) = &state.wan {
+        match wan.leave(LEAVE_TIMEOUT).await {
+            Ok(()) => tracing::info!("left the WAN pool"),
+            Err(e) => tracing::warn!(error = %e, "graceful WAN leave failed"),
+        }
+    }
     match state.gossip.leave(LEAVE_TIMEOUT).await {
         Ok(()) => tracing::info!("left the cluster"),
         Err(e) => tracing::warn!(error = %e, "graceful leave failed"),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod definition;
 pub mod dns;
 pub mod error;
+pub mod federation;
 pub mod host;
 pub mod http;
 pub mod identity;

@@ -217,20 +217,26 @@ pub struct ExecuteOpts {
     /// At most this many instances (0: all).
     pub limit: usize,
     pub consistency: Consistency,
+    /// The datacenter to execute in (`?dc=`, `<query>.query.<dc>`),
+    /// through its servers as every `?dc=` read; `None`: this agent's own.
+    pub dc: Option<String>,
 }
 
-/// Resolves `name` (an ID or a name) with `token`'s ACLs and renders it for
-/// that name: the stored query, or a template filled in.
+/// Resolves `name` (an ID or a name) with `token`'s ACLs in datacenter
+/// `dc` (`None`: this one) and renders it for that name: the stored query,
+/// or a template filled in.
 ///
 /// # Errors
 /// `NotFound` ("Query not found"); the server's errors (no leader, ACLs:
-/// with `explain`, the caller must be able to read the query).
+/// with `explain`, the caller must be able to read the query; no path to
+/// `dc`).
 pub async fn resolve(
     state: &AppState,
     token: &Token,
     name: &str,
     explain: bool,
     consistency: Consistency,
+    dc: Option<&str>,
 ) -> Result<Answered<PreparedQuery>, ApiError> {
     let read = QueryResolve {
         name: name.to_owned(),
@@ -241,7 +247,8 @@ pub async fn resolve(
         wait: std::time::Duration::ZERO,
         consistency,
     };
-    let r = state.backend.read(token, read, opts).await?;
+    let hold = state.config().rpc_hold_timeout;
+    let r = state.backend.read_in(dc, hold, token, read, opts).await?;
     let Answered {
         meta,
         index,
@@ -260,19 +267,21 @@ pub async fn resolve(
 }
 
 /// Executes the query `name` for the caller with `token`, as Consul's
-/// `PreparedQuery.Execute`: the instances it keeps here, or, when there
-/// are none, in the first datacenter failover finds with some.
+/// `PreparedQuery.Execute`: the instances it keeps in `opts.dc` (this
+/// datacenter by default), or, when there are none, in the first
+/// datacenter failover finds with some.
 ///
 /// # Errors
-/// As [`resolve`]; the server's errors for the local read (a token stored
-/// in the query that no longer exists is "ACL not found").
+/// As [`resolve`]; the server's errors for the read (a token stored in
+/// the query that no longer exists is "ACL not found").
 pub async fn execute(
     state: &AppState,
     token: &Token,
     name: &str,
     opts: &ExecuteOpts,
 ) -> Result<Answered<PreparedQueryExecuteResponse>, ApiError> {
-    let query = resolve(state, token, name, false, opts.consistency)
+    let dc = opts.dc.as_deref();
+    let query = resolve(state, token, name, false, opts.consistency, dc)
         .await?
         .answer;
     let acting = if query.token.is_empty() {
@@ -288,9 +297,16 @@ pub async fn execute(
     let run = QueryRun {
         service: query.service.clone(),
     };
-    let local = state.backend.read(&acting, run, read_opts).await?;
+    let hold = state.config().rpc_hold_timeout;
+    let local = state
+        .backend
+        .read_in(dc, hold, &acting, run, read_opts)
+        .await?;
     let federation = failover::federation(state);
-    let datacenter = state.config().datacenter.clone();
+    let datacenter = opts
+        .dc
+        .clone()
+        .unwrap_or_else(|| state.config().datacenter.clone());
     let mut answer = respond(
         federation.as_ref(),
         query,

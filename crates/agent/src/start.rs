@@ -14,7 +14,7 @@ use crate::backend::{Backend, Remote};
 use crate::config::RuntimeConfig;
 use crate::http::{self, AppState};
 use crate::local::{self, LocalState};
-use crate::{cluster, identity, AgentError};
+use crate::{cluster, federation, identity, AgentError};
 use praetor_gossip::{EncryptionConfig, Gossip, GossipConfig, Role, Tags};
 
 /// A running agent.
@@ -101,10 +101,30 @@ fn gossip_encryption(
     cfg: &RuntimeConfig,
     data_dir: Option<&std::path::Path>,
 ) -> Result<Option<EncryptionConfig>, AgentError> {
+    keyring_encryption(cfg, data_dir, praetor_gossip::KEYRING_FILE)
+}
+
+/// The WAN pool's encryption: as the LAN pool's, from `encrypt` and its
+/// own keyring file (`serf/remote.keyring`, as Consul's).
+fn wan_encryption(
+    cfg: &RuntimeConfig,
+    data_dir: Option<&std::path::Path>,
+) -> Result<Option<EncryptionConfig>, AgentError> {
+    keyring_encryption(cfg, data_dir, WAN_KEYRING_FILE)
+}
+
+/// The WAN pool's keyring file under the data dir.
+const WAN_KEYRING_FILE: &str = "serf/remote.keyring";
+
+fn keyring_encryption(
+    cfg: &RuntimeConfig,
+    data_dir: Option<&std::path::Path>,
+    keyring_file: &str,
+) -> Result<Option<EncryptionConfig>, AgentError> {
     let file = if cfg.disable_keyring_file {
         None
     } else {
-        data_dir.map(|d| d.join(praetor_gossip::KEYRING_FILE))
+        data_dir.map(|d| d.join(keyring_file))
     };
     let setup = praetor_gossip::setup_keyring(cfg.encrypt.as_deref(), file.as_deref())
         .map_err(AgentError::Gossip)?;
@@ -117,6 +137,59 @@ fn gossip_encryption(
         verify_outgoing: cfg.encrypt_verify_outgoing,
         keyring_file: setup.file,
     }))
+}
+
+/// Starts a server's WAN pool on `port` (its LAN tags, named
+/// `<node>.<dc>`, its RPC address as other datacenters reach it), the
+/// routes to other datacenters' servers (installed in `server`), and the
+/// WAN joins and reconnects.
+#[allow(clippy::too_many_arguments)]
+async fn start_wan(
+    cfg: &RuntimeConfig,
+    server: &Server,
+    lan: &Gossip,
+    advertise_ip: std::net::IpAddr,
+    port: u16,
+    dialer: &praetor_server::rpc::Dialer,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<Gossip, AgentError> {
+    let mut wan_cfg = federation::wan_gossip_config(cfg, advertise_ip, lan.local().tags, port);
+    let data_dir = if cfg.dev {
+        None
+    } else {
+        cfg.data_dir.as_deref()
+    };
+    wan_cfg.encryption = wan_encryption(cfg, data_dir)?;
+    let wan = Gossip::start(wan_cfg, stop.child_token())
+        .await
+        .map_err(AgentError::Gossip)?;
+    let routes = federation::WanRoutes::new(
+        wan.clone(),
+        &cfg.datacenter,
+        dialer.clone(),
+        cfg.rpc_hold_timeout,
+        tasks.clone(),
+        stop.child_token(),
+    );
+    server.install_dc_router(routes.clone());
+    tasks.spawn(federation::run_wan_routes(routes, stop.child_token()));
+    let joins: Vec<String> = cfg
+        .wan
+        .start_join
+        .iter()
+        .chain(&cfg.wan.retry_join)
+        .cloned()
+        .collect();
+    tasks.spawn(cluster::run_retry_join(
+        wan.clone(),
+        joins,
+        cfg.wan.retry_interval,
+        cfg.wan.retry_max,
+        stop.child_token(),
+    ));
+    tasks.spawn(cluster::run_reconnect(wan.clone(), stop.child_token()));
+    Ok(wan)
 }
 
 /// Starts an agent: its server (when it is one), gossip, the cluster
@@ -233,6 +306,12 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         stop.child_token(),
     ));
     tasks.spawn(cluster::run_reconnect(gossip.clone(), stop.child_token()));
+    let wan = match (&server, cfg.ports.serf_wan) {
+        (Some(s), Some(port)) => {
+            Some(start_wan(&cfg, s, &gossip, advertise_ip, port, &dialer, &tasks, &stop).await?)
+        }
+        _ => None,
+    };
     let backend = match server {
         Some(s) => {
             // On the server's own tracker: they stop with it.
@@ -316,6 +395,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         first,
     );
     state.metrics = metrics;
+    state.wan = wan;
     let state = Arc::new(state);
     tasks.spawn(local::run_anti_entropy(
         state.local.clone(),

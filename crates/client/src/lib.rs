@@ -48,6 +48,8 @@ pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// `?dc=` on every request (Consul's `api.Config.Datacenter`).
+    datacenter: Option<String>,
 }
 
 /// `/`-separated keys keep their slashes; everything else is escaped.
@@ -76,6 +78,7 @@ impl Client {
         Client::with_config(&config).unwrap_or_else(|_| Client {
             base: addr.trim_end_matches('/').to_owned(),
             token: config.token.filter(|t| !t.is_empty()),
+            datacenter: None,
             http: tls::client_config(&TlsOptions::default())
                 .ok()
                 .and_then(|tls| {
@@ -105,7 +108,17 @@ impl Client {
             base,
             token: config.token.clone().filter(|t| !t.is_empty()),
             http,
+            datacenter: None,
         })
+    }
+
+    /// This client, asking datacenter `dc` on every request (`?dc=`, as
+    /// Consul's client with `Datacenter` set: the agent forwards reads and
+    /// writes to a server of that datacenter); `None` or empty: the agent's.
+    #[must_use]
+    pub fn with_datacenter(mut self, dc: Option<String>) -> Client {
+        self.datacenter = dc.filter(|d| !d.is_empty());
+        self
     }
 
     /// The agent's base URL.
@@ -126,6 +139,9 @@ impl Client {
             .timeout(timeout);
         if !query.is_empty() {
             req = req.query(query);
+        }
+        if let Some(dc) = &self.datacenter {
+            req = req.query(&[("dc", dc)]);
         }
         if let Some(t) = &self.token {
             req = req.header("X-Consul-Token", t);
@@ -421,6 +437,16 @@ impl Client {
         self.get_json("/v1/agent/members", &[]).await
     }
 
+    /// `GET /v1/agent/members?wan=1`: the WAN pool's servers of every
+    /// datacenter (empty on a client agent, which is in none).
+    ///
+    /// # Errors
+    /// As `agent_self`.
+    pub async fn agent_members_wan(&self) -> Result<Vec<Member>, ClientError> {
+        self.get_json("/v1/agent/members", &[("wan", "1".to_owned())])
+            .await
+    }
+
     /// `GET /v1/status/leader`.
     ///
     /// # Errors
@@ -633,6 +659,21 @@ impl Client {
     pub async fn agent_join(&self, address: &str) -> Result<(), ClientError> {
         self.put_empty(Method::PUT, &format!("/v1/agent/join/{address}"), &[])
             .await
+    }
+
+    /// `PUT /v1/agent/join/<address>?wan=1`: a server joins the WAN pool
+    /// through a server of another datacenter.
+    ///
+    /// # Errors
+    /// As `agent_join`; a 500 "Must be a server to join WAN cluster" from
+    /// a client agent.
+    pub async fn agent_join_wan(&self, address: &str) -> Result<(), ClientError> {
+        self.put_empty(
+            Method::PUT,
+            &format!("/v1/agent/join/{address}"),
+            &[("wan", "1".to_owned())],
+        )
+        .await
     }
 
     /// `PUT /v1/agent/leave`: the agent leaves the cluster and shuts down.

@@ -14,6 +14,9 @@ use crate::member::Tags;
 /// The default LAN gossip port (Consul's `serf_lan`).
 pub const DEFAULT_PORT: u16 = 8301;
 
+/// The default WAN gossip port (Consul's `serf_wan`).
+pub const DEFAULT_WAN_PORT: u16 = 8302;
+
 /// The longest node name accepted; names travel in every packet header.
 pub const MAX_NODE_NAME_LEN: usize = 128;
 
@@ -61,7 +64,17 @@ pub struct GossipConfig {
     pub io_timeout: Duration,
     /// Gossip encryption (Consul's `encrypt`); `None`: plain text.
     pub encryption: Option<EncryptionConfig>,
+    /// A WAN pool (Consul's Serf WAN: servers of every datacenter):
+    /// foca's WAN profile under our timings (updates gossiped to four
+    /// members, announcements less often) instead of its LAN profile.
+    pub wan: bool,
+    /// The port a join address without one is tried on (8301 on a LAN,
+    /// 8302 on the WAN).
+    pub join_port: u16,
 }
+
+/// Consul's WAN suspicion multiplier (`gossip_wan.suspicion_mult`).
+pub const WAN_SUSPICION_MULT: u32 = 6;
 
 impl GossipConfig {
     /// LAN defaults for a member named `node_name` listening on `bind`
@@ -82,6 +95,32 @@ impl GossipConfig {
             tombstone_timeout: Duration::from_secs(24 * 3600),
             io_timeout: Duration::from_secs(5),
             encryption: None,
+            wan: false,
+            join_port: DEFAULT_PORT,
+        }
+    }
+
+    /// WAN defaults (Consul's `gossip_wan`, memberlist's WAN profile) for
+    /// server `node_name` (`<node>.<dc>` in the WAN pool) on `bind`: a
+    /// probe every 5 s answered within 3 s, a suspect declared failed
+    /// after `WAN_SUSPICION_MULT` probe intervals (30 s), updates
+    /// gossiped every 500 ms, full state exchanged every 60 s, a 10 s
+    /// limit on one TCP exchange. Links between datacenters are slower
+    /// and lossier than a LAN: a member is declared failed later, and a
+    /// slow link alone does not make it look dead.
+    #[must_use]
+    pub fn wan(node_name: impl Into<String>, bind: SocketAddr, tags: Tags) -> Self {
+        let probe_interval = Duration::from_secs(5);
+        GossipConfig {
+            probe_interval,
+            probe_timeout: Duration::from_secs(3),
+            suspicion: probe_interval * WAN_SUSPICION_MULT,
+            gossip_interval: Duration::from_millis(500),
+            push_pull_interval: Duration::from_secs(60),
+            io_timeout: Duration::from_secs(10),
+            wan: true,
+            join_port: DEFAULT_WAN_PORT,
+            ..GossipConfig::new(node_name, bind, tags)
         }
     }
 
@@ -133,7 +172,11 @@ impl GossipConfig {
         // Sizes the number of times each update is retransmitted
         // (4 × log10(n + 1)): 6 for up to ~60 members.
         let expected_members = NonZeroU32::new(32).expect("non-zero");
-        let mut config = foca::Config::new_lan(expected_members);
+        let mut config = if self.wan {
+            foca::Config::new_wan(expected_members)
+        } else {
+            foca::Config::new_lan(expected_members)
+        };
         config.probe_period = self.probe_interval;
         config.probe_rtt = self.probe_timeout;
         config.suspect_to_down_after = self.suspicion;
@@ -142,7 +185,7 @@ impl GossipConfig {
         config.remove_down_after = Some(self.reconnect_timeout.max(self.tombstone_timeout));
         config.periodic_gossip = Some(foca::PeriodicParams {
             frequency: self.gossip_interval,
-            num_members: NonZeroUsize::new(3).expect("non-zero"),
+            num_members: NonZeroUsize::new(if self.wan { 4 } else { 3 }).expect("non-zero"),
         });
         if self.encryption.is_some() {
             // A sealed packet must still fit where a plain one did.
@@ -150,5 +193,44 @@ impl GossipConfig {
             config.max_packet_size = NonZeroUsize::new(sealed_fits).expect("non-zero");
         }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::member::Role;
+
+    fn tags() -> Tags {
+        Tags {
+            role: Role::Server,
+            datacenter: "dc1".into(),
+            node_id: "id".into(),
+            rpc_addr: None,
+            raft_id: None,
+            bootstrap_expect: 0,
+            build: "0".into(),
+            protocol: 2,
+        }
+    }
+
+    #[test]
+    fn the_wan_profile_detects_failures_later_than_the_lan_one() {
+        let bind: SocketAddr = "127.0.0.1:8302".parse().unwrap();
+        let lan = GossipConfig::new("s1", bind, tags());
+        let wan = GossipConfig::wan("s1.dc1", bind, tags());
+        assert!(wan.validate().is_ok());
+        assert_eq!(wan.probe_interval, Duration::from_secs(5));
+        assert_eq!(wan.probe_timeout, Duration::from_secs(3));
+        assert_eq!(wan.suspicion, Duration::from_secs(30));
+        assert!(wan.suspicion > lan.suspicion && wan.probe_interval > lan.probe_interval);
+        let foca = wan.foca_config();
+        assert_eq!(foca.probe_period, wan.probe_interval);
+        assert_eq!(foca.suspect_to_down_after, wan.suspicion);
+        assert_eq!(foca.periodic_gossip.unwrap().num_members.get(), 4);
+        assert_eq!(
+            lan.foca_config().periodic_gossip.unwrap().num_members.get(),
+            3
+        );
     }
 }

@@ -97,7 +97,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-pub use crate::config::{GossipConfig, DEFAULT_PORT, MAX_NODE_NAME_LEN};
+pub use crate::config::{
+    GossipConfig, DEFAULT_PORT, DEFAULT_WAN_PORT, MAX_NODE_NAME_LEN, WAN_SUSPICION_MULT,
+};
 pub use crate::encryption::{EncryptionConfig, KeyOp};
 pub use crate::error::{GossipError, JoinFailure};
 pub use crate::key_query::KeyResponse;
@@ -135,6 +137,8 @@ struct Inner {
     events: broadcast::Sender<MemberEvent>,
     name: String,
     io_timeout: Duration,
+    /// The port a join address without one is tried on.
+    join_port: u16,
     tasks: TaskTracker,
     /// `None`: gossip is plain text.
     encryption: Option<Arc<Encryption>>,
@@ -276,6 +280,7 @@ impl Gossip {
                 events: events_tx,
                 name: cfg.node_name,
                 io_timeout: cfg.io_timeout,
+                join_port: cfg.join_port,
                 tasks,
                 encryption,
             }),
@@ -331,7 +336,8 @@ impl Gossip {
     }
 
     /// Joins the pool through each of `addrs` (`host`, `host:port`, `ip`,
-    /// `ip:port`; port 8301 by default), as `consul join`: a full state
+    /// `ip:port`; the pool's `join_port` by default: 8301 on a LAN, 8302
+    /// on the WAN), as `consul join`: a full state
     /// exchange over TCP with each, in parallel, each bounded by the I/O
     /// timeout. Returns how many answered.
     ///
@@ -370,10 +376,11 @@ impl Gossip {
 
     async fn join_one(&self, target: &str) -> Result<(), JoinOne> {
         let timeout = self.inner.io_timeout;
-        let resolved = tokio::time::timeout(timeout, join_addr::resolve(target, DEFAULT_PORT))
-            .await
-            .map_err(|_| JoinOne::Failed(format!("resolving took over {timeout:?}")))?
-            .map_err(|e| JoinOne::Failed(e.to_string()))?;
+        let resolved =
+            tokio::time::timeout(timeout, join_addr::resolve(target, self.inner.join_port))
+                .await
+                .map_err(|_| JoinOne::Failed(format!("resolving took over {timeout:?}")))?
+                .map_err(|e| JoinOne::Failed(e.to_string()))?;
         let mut last = String::new();
         for peer in resolved {
             let ours = self

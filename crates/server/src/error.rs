@@ -7,6 +7,10 @@
 /// What went wrong serving a request or starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// `?dc=` names a datacenter no known server belongs to, or whose
+    /// servers are all gone from the WAN pool; Consul's wording.
+    #[error("No path to datacenter")]
+    NoPathToDatacenter(String),
     /// No leader was elected within the wait; Consul's wording.
     #[error("No cluster leader")]
     NoLeader,

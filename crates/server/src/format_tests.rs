@@ -433,6 +433,41 @@ fn rpc_examples() -> Vec<Example> {
                 crate::acl::Token::new("secret"),
             ),
         ),
+        example(
+            "request/cross_dc",
+            &Request::CrossDc(
+                "dc2".into(),
+                crate::rpc::DcCall::Write(kv_set(), crate::acl::Token::new("secret")),
+            ),
+        ),
+        example(
+            "dc_call/query",
+            &crate::rpc::DcCall::Query(
+                WireRead::KvGet(KvGet {
+                    key: "wire/key".into(),
+                }),
+                QueryOpts {
+                    index: 17,
+                    wait: Duration::from_millis(1500),
+                    consistency: Consistency::Stale,
+                },
+                crate::acl::Token::new("secret"),
+            ),
+        ),
+        example(
+            "dc_call/write",
+            &crate::rpc::DcCall::Write(kv_set(), crate::acl::Token::new("secret")),
+        ),
+        example("request/datacenters", &Request::Datacenters),
+        example(
+            "reply/datacenters",
+            &Reply::Datacenters(vec!["dc1".into(), "dc2".into()]),
+        ),
+        example("dc_call/status", &crate::rpc::DcCall::Status),
+        example(
+            "dc_call/autopilot_health",
+            &crate::rpc::DcCall::AutopilotHealth,
+        ),
     ];
     let append = [
         ("success", Ok(AppendEntriesResponse::Success)),
@@ -620,6 +655,10 @@ fn wire_errors() -> Vec<(&'static str, WireError)> {
             "acl",
             WireError::Acl(crate::acl::AclError::Denied("no".into())),
         ),
+        (
+            "no_path_to_datacenter",
+            WireError::NoPathToDatacenter("dc2".into()),
+        ),
     ]
 }
 
@@ -643,6 +682,7 @@ fn every_rpc_enum_variant_has_a_golden_example() {
     assert_every_variant::<Request>("rpc::Request", "request/", &ex, RPC_CHANGED);
     assert_every_variant::<Reply>("rpc::Reply", "reply/", &ex, RPC_CHANGED);
     assert_every_variant::<WireError>("rpc::WireError", "wire_error/", &ex, RPC_CHANGED);
+    assert_every_variant::<crate::rpc::DcCall>("rpc::DcCall", "dc_call/", &ex, RPC_CHANGED);
     assert_every_variant::<Response>("praetor_store::Response", "response/", &ex, RPC_CHANGED);
     let reads = read_examples();
     assert_every_variant::<WireRead>("read::WireRead", "read/", &reads, RPC_CHANGED);
@@ -1183,6 +1223,7 @@ fn arb_wire_error() -> impl Strategy<Value = WireError> {
             text().prop_map(crate::acl::AclError::Invalid),
         ]
         .prop_map(WireError::Acl),
+        text().prop_map(WireError::NoPathToDatacenter),
     ]
 }
 
@@ -1210,6 +1251,13 @@ fn arb_request() -> impl Strategy<Value = Request> {
         (arb_command(), proptest::option::of(".{0,8}"))
             .prop_map(|(c, t)| Request::Propose(c, crate::acl::Token::new(t.unwrap_or_default()))),
         LazyJust::new(|| Request::Status),
+        (text(), arb_command(), proptest::option::of(".{0,8}")).prop_map(|(dc, c, t)| {
+            Request::CrossDc(
+                dc,
+                crate::rpc::DcCall::Write(c, crate::acl::Token::new(t.unwrap_or_default())),
+            )
+        }),
+        text().prop_map(|dc| Request::CrossDc(dc, crate::rpc::DcCall::Status)),
         any::<u64>().prop_map(Request::RemovePeer),
         LazyJust::new(|| Request::Ping),
         (any::<u64>(), any::<u64>(), arb_log_id()).prop_map(|(candidate, term, last_log)| {

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod autopilot_health;
+pub mod dc;
 pub mod error;
 pub mod export;
 #[cfg(test)]
@@ -162,6 +163,10 @@ pub struct Server {
     health: Arc<autopilot_health::HealthState>,
     /// State exports being read piece by piece (`GET /v1/snapshot`).
     exports: Arc<export::Exports>,
+    /// This server's datacenter.
+    datacenter: Arc<str>,
+    /// Where calls for other datacenters go (`dc.rs`), once installed.
+    dc_router: dc::RouterSlot,
 }
 
 impl rpc::Handler for Server {
@@ -255,11 +260,13 @@ impl Server {
             tasks,
             open_queries: Arc::default(),
             metrics: cfg.metrics,
+            datacenter: cfg.acl.datacenter.as_str().into(),
             acl: Arc::new(acl::Acl::new(cfg.acl)),
             health: Arc::default(),
             exports: Arc::new(export::Exports::new(
                 cfg.data_dir.clone().unwrap_or_else(std::env::temp_dir),
             )),
+            dc_router: dc::RouterSlot::default(),
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
@@ -900,6 +907,42 @@ impl Server {
             Request::SnapshotExport(req, token) => {
                 Reply::SnapshotExport(self.snapshot_export(&token, req).await.map_err(Into::into))
             }
+            Request::CrossDc(dc, call) => self.route_dc(dc, call).await,
+            Request::Datacenters => Reply::Datacenters(self.datacenters()),
+        }
+    }
+
+    /// Serves a call for datacenter `dc`: here when it is this server's
+    /// own, else through the installed router (none installed: no path).
+    async fn route_dc(&self, dc: String, call: rpc::DcCall) -> rpc::Reply {
+        if *dc == *self.datacenter {
+            return Box::pin(self.handle_rpc(call.into_request())).await;
+        }
+        match self.dc_router.get() {
+            Some(router) => router.route(dc, call).await,
+            None => dc::failed(&call, rpc::WireError::NoPathToDatacenter(dc)),
+        }
+    }
+
+    /// Every datacenter this server knows (its WAN pool's, through the
+    /// installed router), nearest first; only its own without a router.
+    pub fn datacenters(&self) -> Vec<String> {
+        match self.dc_router.get() {
+            Some(router) => router.datacenters(),
+            None => vec![self.datacenter.to_string()],
+        }
+    }
+
+    /// This server's datacenter.
+    pub fn datacenter(&self) -> &str {
+        &self.datacenter
+    }
+
+    /// Installs the router of calls for other datacenters (the agent's
+    /// WAN pool); only the first install counts.
+    pub fn install_dc_router(&self, router: Arc<dyn dc::DcRouter>) {
+        if !self.dc_router.install(router) {
+            tracing::warn!("a datacenter router was already installed; keeping it");
         }
     }
 

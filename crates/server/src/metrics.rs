@@ -61,7 +61,7 @@ struct Handles {
 }
 
 /// The `method` label of `consul.rpc.server.call`, by call kind.
-const RPC_METHODS: [&str; 9] = [
+const RPC_METHODS: [&str; 11] = [
     "Write",
     "Query",
     "Status",
@@ -71,6 +71,8 @@ const RPC_METHODS: [&str; 9] = [
     "TimeoutNow",
     "TransferLeader",
     "AutopilotHealth",
+    "CrossDc",
+    "Datacenters",
 ];
 
 fn ms(d: Duration) -> f64 {
@@ -174,6 +176,8 @@ impl ServerMetrics {
                     Request::TimeoutNow(_) => 6,
                     Request::TransferLeader(_) => 7,
                     Request::AutopilotHealth => 8,
+                    Request::CrossDc(..) => 9,
+                    Request::Datacenters => 10,
                     _ => 5,
                 };
                 &h.rpc_call[i]

@@ -60,6 +60,9 @@ pub enum ConfigError {
     /// TLS settings that cannot work together (the message names the keys).
     #[error("{0}")]
     Tls(String),
+    /// WAN settings that cannot work (the message names the key).
+    #[error("{0}")]
+    Wan(String),
 
     #[error("bootstrap requires server mode")]
     BootstrapWithoutServer,

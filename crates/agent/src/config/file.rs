@@ -25,7 +25,6 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "acl.msp_disable_bootstrap",
     "acl.tokens.config_file_service_registration",
     "addresses",
-    "advertise_addr_wan",
     "auto_encrypt",
     "autopilot.disable_upgrade_migration",
     "autopilot.last_contact_threshold",
@@ -45,6 +44,8 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "dns_config.prefer_namespace",
     "dns_config.use_cache",
     "enable_central_service_config",
+    "gossip_wan.gossip_nodes",
+    "gossip_wan.retransmit_mult",
     "http_config",
     "license_path",
     "limits.https_handshake_timeout",
@@ -65,9 +66,6 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "ports.sidecar_max_port",
     "ports.sidecar_min_port",
     "raft_logstore",
-    "retry_interval_wan",
-    "retry_join_wan",
-    "retry_max_wan",
     "rpc",
     "segments",
     "serf_lan",
@@ -76,13 +74,11 @@ pub(super) const ACCEPTED_UNUSED: &[&str] = &[
     "service",
     "services",
     "skip_leave_on_interrupt",
-    "start_join_wan",
     "syslog_facility",
     "telemetry",
     "template",
     "tls.grpc.use_auto_cert",
     "tls_prefer_server_cipher_suites",
-    "translate_wan_addrs",
     "ui_config",
     "watches",
 ];
@@ -165,6 +161,24 @@ pub(super) struct FileConfig {
     pub tls_cipher_suites: Option<CipherSuites>,
     /// How often a check's new output with an unchanged status is synced.
     pub check_update_interval: Option<GoDuration>,
+    /// Servers: the WAN pool (federation with other datacenters).
+    pub advertise_addr_wan: Option<Ip>,
+    pub retry_join_wan: Option<Vec<String>>,
+    pub start_join_wan: Option<Vec<String>>,
+    pub retry_interval_wan: Option<GoDuration>,
+    pub retry_max_wan: Option<u32>,
+    pub translate_wan_addrs: Option<bool>,
+    pub gossip_wan: Option<GossipWanFile>,
+}
+
+/// Consul's `gossip_wan` block: the WAN pool's failure detection timing
+/// (`gossip_nodes` and `retransmit_mult` are accepted and not used).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct GossipWanFile {
+    pub probe_interval: Option<GoDuration>,
+    pub probe_timeout: Option<GoDuration>,
+    pub suspicion_mult: Option<u32>,
+    pub gossip_interval: Option<GoDuration>,
 }
 
 /// Consul's `tls` block.

@@ -29,6 +29,17 @@ pub struct Flags {
     pub dns_port: Option<i32>,
     pub server_port: Option<i32>,
     pub serf_lan_port: Option<i32>,
+    /// `-serf-wan-port`: `ports.serf_wan`.
+    pub serf_wan_port: Option<i32>,
+    /// `-advertise-wan`: `advertise_addr_wan`.
+    pub advertise_wan: Option<String>,
+    /// `-join-wan`: `start_join_wan`.
+    pub join_wan: Vec<String>,
+    /// `-retry-join-wan`: appended to `retry_join_wan`.
+    pub retry_join_wan: Vec<String>,
+    /// `-retry-interval-wan`, `-retry-max-wan`.
+    pub retry_interval_wan: Option<String>,
+    pub retry_max_wan: Option<u32>,
     pub log_level: Option<String>,
     pub ui: bool,
     pub retry_join: Vec<String>,
@@ -98,6 +109,12 @@ impl Flags {
             ("-client", "client_addr", &self.client),
             ("-log-level", "log_level", &self.log_level),
             ("-retry-interval", "retry_interval", &self.retry_interval),
+            ("-advertise-wan", "advertise_addr_wan", &self.advertise_wan),
+            (
+                "-retry-interval-wan",
+                "retry_interval_wan",
+                &self.retry_interval_wan,
+            ),
             ("-domain", "domain", &self.domain),
             ("-alt-domain", "alt_domain", &self.alt_domain),
             ("-encrypt", "encrypt", &self.encrypt),
@@ -112,6 +129,7 @@ impl Flags {
             ("-dns-port", "dns", self.dns_port),
             ("-server-port", "server", self.server_port),
             ("-serf-lan-port", "serf_lan", self.serf_lan_port),
+            ("-serf-wan-port", "serf_wan", self.serf_wan_port),
         ];
         for (flag, key, value) in ports {
             if let Some(v) = value {
@@ -129,6 +147,18 @@ impl Flags {
         }
         if let Some(v) = self.retry_max {
             add("-retry-max", json!({ "retry_max": v }))?;
+        }
+        if !self.retry_join_wan.is_empty() {
+            add(
+                "-retry-join-wan",
+                json!({ "retry_join_wan": self.retry_join_wan }),
+            )?;
+        }
+        if !self.join_wan.is_empty() {
+            add("-join-wan", json!({ "start_join_wan": self.join_wan }))?;
+        }
+        if let Some(v) = self.retry_max_wan {
+            add("-retry-max-wan", json!({ "retry_max_wan": v }))?;
         }
         if !self.recursors.is_empty() {
             add("-recursor", json!({ "recursors": self.recursors }))?;

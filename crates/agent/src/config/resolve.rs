@@ -195,7 +195,35 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         tls_min_version,
         tls_cipher_suites,
         check_update_interval,
+        advertise_addr_wan,
+        retry_join_wan,
+        start_join_wan,
+        retry_interval_wan,
+        retry_max_wan,
+        translate_wan_addrs,
+        gossip_wan,
     } = file;
+    set(
+        &mut cfg.wan.advertise_addr,
+        advertise_addr_wan.map(|ip| Some(ip.0)),
+    );
+    set(&mut cfg.wan.retry_join, retry_join_wan);
+    set(&mut cfg.wan.start_join, start_join_wan);
+    set(&mut cfg.wan.retry_interval, retry_interval_wan.map(|d| d.0));
+    set(&mut cfg.wan.retry_max, retry_max_wan);
+    set(&mut cfg.wan.translate_addrs, translate_wan_addrs);
+    if let Some(super::file::GossipWanFile {
+        probe_interval,
+        probe_timeout,
+        suspicion_mult,
+        gossip_interval,
+    }) = gossip_wan
+    {
+        set(&mut cfg.wan.probe_interval, probe_interval.map(|d| d.0));
+        set(&mut cfg.wan.probe_timeout, probe_timeout.map(|d| d.0));
+        set(&mut cfg.wan.suspicion_mult, suspicion_mult);
+        set(&mut cfg.wan.gossip_interval, gossip_interval.map(|d| d.0));
+    }
     set(
         &mut cfg.check_update_interval,
         check_update_interval.map(|d| d.0),
@@ -541,6 +569,39 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
+/// The WAN pool's settings: timing foca can use, an address others can
+/// reach, and a warning for WAN joins on a client agent (which has no WAN
+/// pool and ignores them).
+fn check_wan(cfg: &RuntimeConfig, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    let wan = &cfg.wan;
+    if let Some(addr) = wan.advertise_addr.filter(IpAddr::is_unspecified) {
+        return Err(ConfigError::Wan(format!(
+            "advertise_addr_wan cannot be {addr}; advertise an address other datacenters can reach"
+        )));
+    }
+    if wan.probe_interval.is_zero() || wan.gossip_interval.is_zero() || wan.suspicion_mult == 0 {
+        return Err(ConfigError::Wan(
+            "gossip_wan: probe_interval, gossip_interval and suspicion_mult must be above zero"
+                .into(),
+        ));
+    }
+    if wan.probe_timeout.is_zero() || wan.probe_timeout >= wan.probe_interval {
+        return Err(ConfigError::Wan(format!(
+            "gossip_wan.probe_timeout ({}) must be above zero and below probe_interval ({})",
+            praetor_api::duration::format(wan.probe_timeout),
+            praetor_api::duration::format(wan.probe_interval)
+        )));
+    }
+    let joins_wan = !wan.retry_join.is_empty() || !wan.start_join.is_empty();
+    if !cfg.server && joins_wan {
+        warnings.push(
+            "retry_join_wan and start_join_wan are ignored on a client agent: only servers join the WAN pool"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// Consul's cross-key rules, in Consul's order, plus its warnings.
 fn check(cfg: &mut RuntimeConfig, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
     check_tls(cfg)?;
@@ -582,6 +643,7 @@ fn check(cfg: &mut RuntimeConfig, warnings: &mut Vec<String>) -> Result<(), Conf
         return Err(ConfigError::AdvertiseUnspecified { addr });
     }
     check_ports(cfg)?;
+    check_wan(cfg, warnings)?;
 
     if !dns_label(&cfg.node_name) {
         warnings.push(format!(

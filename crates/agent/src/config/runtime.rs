@@ -405,6 +405,56 @@ pub struct RuntimeConfig {
     /// whose status does not is synced to the servers at most this often;
     /// a status change is synced at once; zero syncs every output change.
     pub check_update_interval: Duration,
+    /// Servers: the WAN pool and federation with other datacenters.
+    pub wan: WanConfig,
+}
+
+/// A server's WAN pool: how it joins the servers of other datacenters,
+/// what it advertises to them and its failure detection timing (Consul's
+/// `*_wan` keys and `gossip_wan` block). Client agents have no WAN pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WanConfig {
+    /// `advertise_addr_wan`: the address other datacenters reach this
+    /// server at (default: `advertise_addr`).
+    pub advertise_addr: Option<IpAddr>,
+    /// `retry_join_wan`: servers of other datacenters to join, retried.
+    pub retry_join: Vec<String>,
+    /// `start_join_wan`: joined once at start (also retried here, like
+    /// `start_join`).
+    pub start_join: Vec<String>,
+    /// `retry_interval_wan` (30s).
+    pub retry_interval: Duration,
+    /// `retry_max_wan` (0: no limit).
+    pub retry_max: u32,
+    /// `translate_wan_addrs`: nodes of other datacenters are answered
+    /// with their `wan` tagged address (DNS and catalog/health reads).
+    pub translate_addrs: bool,
+    /// `gossip_wan.probe_interval` (5s).
+    pub probe_interval: Duration,
+    /// `gossip_wan.probe_timeout` (3s).
+    pub probe_timeout: Duration,
+    /// `gossip_wan.suspicion_mult` (6): a suspect is declared failed after
+    /// this many probe intervals.
+    pub suspicion_mult: u32,
+    /// `gossip_wan.gossip_interval` (500ms).
+    pub gossip_interval: Duration,
+}
+
+impl Default for WanConfig {
+    fn default() -> Self {
+        WanConfig {
+            advertise_addr: None,
+            retry_join: Vec::new(),
+            start_join: Vec::new(),
+            retry_interval: Duration::from_secs(30),
+            retry_max: 0,
+            translate_addrs: false,
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(3),
+            suspicion_mult: praetor_gossip::WAN_SUSPICION_MULT,
+            gossip_interval: Duration::from_millis(500),
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -458,6 +508,7 @@ impl Default for RuntimeConfig {
             sources: Vec::new(),
             raw: serde_json::Value::Object(serde_json::Map::new()),
             check_update_interval: crate::local::CHECK_UPDATE_INTERVAL,
+            wan: WanConfig::default(),
         }
     }
 }

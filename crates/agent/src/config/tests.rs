@@ -1256,3 +1256,78 @@ fn check_update_interval_defaults_to_five_minutes_and_reads_as_consul_spells_it(
     let bad = s.write("c.json", r#"{"check_update_interval": "often"}"#);
     assert!(load_err(&s.flags(&[&bad])).contains("check_update_interval"));
 }
+
+#[test]
+fn wan_keys_configure_a_servers_wan_pool() {
+    let s = Scratch::new();
+    let file = s.write(
+        "server.hcl",
+        r#"
+server = true
+bootstrap_expect = 3
+retry_join_wan = ["10.1.0.1", "10.1.0.2:8302"]
+start_join_wan = ["10.1.0.3"]
+retry_interval_wan = "5s"
+retry_max_wan = 4
+advertise_addr_wan = "203.0.113.9"
+translate_wan_addrs = true
+ports { serf_wan = 9302 }
+gossip_wan {
+  probe_interval = "2s"
+  probe_timeout = "1s"
+  suspicion_mult = 4
+  gossip_interval = "300ms"
+  gossip_nodes = 4
+  retransmit_mult = 4
+}
+"#,
+    );
+    let mut flags = s.flags(&[&file]);
+    flags.retry_join_wan = vec!["10.1.0.4".into()];
+    let loaded = load_ok(&flags);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let wan = &loaded.config.wan;
+    assert_eq!(
+        wan.retry_join,
+        ["10.1.0.1", "10.1.0.2:8302", "10.1.0.4"],
+        "-retry-join-wan is appended to the files'"
+    );
+    assert_eq!(wan.start_join, ["10.1.0.3"]);
+    assert_eq!(wan.retry_interval, Duration::from_secs(5));
+    assert_eq!(wan.retry_max, 4);
+    assert_eq!(wan.advertise_addr, Some(ip("203.0.113.9")));
+    assert!(wan.translate_addrs);
+    assert_eq!(loaded.config.ports.serf_wan, Some(9302));
+    assert_eq!(
+        (wan.probe_interval, wan.probe_timeout, wan.suspicion_mult),
+        (Duration::from_secs(2), Duration::from_secs(1), 4)
+    );
+    assert_eq!(wan.gossip_interval, Duration::from_millis(300));
+}
+
+#[test]
+fn wan_settings_that_cannot_work_are_refused_and_client_wan_joins_warned() {
+    let s = Scratch::new();
+    let file = s.write(
+        "a.json",
+        r#"{"server": true, "gossip_wan": {"probe_interval": "1s", "probe_timeout": "1s"}}"#,
+    );
+    let e = load_err(&s.flags(&[&file]));
+    assert!(e.contains("gossip_wan.probe_timeout"), "{e}");
+    let file = s.write(
+        "b.json",
+        r#"{"server": true, "advertise_addr_wan": "0.0.0.0"}"#,
+    );
+    let e = load_err(&s.flags(&[&file]));
+    assert!(e.contains("advertise_addr_wan"), "{e}");
+    let file = s.write("c.json", r#"{"retry_join_wan": ["10.0.0.1"]}"#);
+    let loaded = load_ok(&s.flags(&[&file]));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("ignored on a client agent")),
+        "{:?}",
+        loaded.warnings
+    );
+}

@@ -19,10 +19,11 @@ use praetor_gossip::{MemberStatus, Role};
 use rand::seq::SliceRandom;
 
 use super::answer::{self, Ctx, Records};
-use super::cache::{NodeKey, NodesKey, ReadPolicy, ServiceKey};
+use super::cache::{Key as _, NodeKey, NodesKey, ReadPolicy, ServiceKey};
 use super::name::{self, Lookup};
 use super::{recursor, Dns, Transport};
 use crate::config::{DnsConfig, RuntimeConfig};
+use praetor_server::ServerError;
 
 /// The largest UDP payload answered, whatever a client's EDNS0 says.
 const MAX_UDP: usize = 65535 - 68;
@@ -55,7 +56,8 @@ pub async fn handle(dns: Arc<Dns>, packet: Vec<u8>, transport: Transport) -> Opt
                 qname: question.name(),
                 qtype,
                 domain,
-                dc: &cfg.datacenter,
+                // Answers name records in the datacenter asked about.
+                dc: lookup_dc(&lookup).unwrap_or(&cfg.datacenter),
             };
             let outcome = match answer_without_catalog(&ctx, &cfg, &lookup, || servers(&dns, &cfg))
             {
@@ -111,7 +113,7 @@ pub fn handle_without_catalog(
                 qname: question.name(),
                 qtype: question.query_type(),
                 domain,
-                dc: &cfg.datacenter,
+                dc: lookup_dc(&lookup).unwrap_or(&cfg.datacenter),
             };
             let outcome =
                 answer_without_catalog(&ctx, cfg, &lookup, Vec::new).unwrap_or(Outcome::NxDomain);
@@ -289,15 +291,33 @@ enum Outcome {
     ServFail,
 }
 
-/// A question inside the domain that only the catalog can answer.
+/// A question inside the domain that only the catalog can answer, in
+/// datacenter `dc` (`None`: this agent's own).
 enum CatalogRead<'a> {
     Service {
         service: &'a str,
         tag: Option<&'a str>,
+        dc: Option<&'a str>,
     },
-    Node(&'a str),
+    Node {
+        node: &'a str,
+        dc: Option<&'a str>,
+    },
     /// A prepared query, executed (`<query>.query.consul`).
-    Query(&'a str),
+    Query {
+        name: &'a str,
+        dc: Option<&'a str>,
+    },
+}
+
+/// The datacenter a service or node name asks about, if it names one.
+fn lookup_dc(lookup: &Lookup) -> Option<&str> {
+    match lookup {
+        Lookup::Service { dc, .. } | Lookup::Node { dc, .. } | Lookup::Query { dc, .. } => {
+            dc.as_deref()
+        }
+        _ => None,
+    }
 }
 
 /// The outcome of a question inside the domain when it needs no catalog
@@ -310,7 +330,8 @@ fn answer_without_catalog<'l>(
     lookup: &'l Lookup,
     servers: impl FnOnce() -> Vec<(String, IpAddr)>,
 ) -> Result<Outcome, CatalogRead<'l>> {
-    let other_dc = |dc: &Option<String>| dc.as_ref().is_some_and(|d| d != ctx.dc);
+    // Another datacenter's names are read through its servers.
+    let other_dc = |dc: &'l Option<String>| dc.as_deref().filter(|d| *d != cfg.datacenter);
     Ok(match (ctx.qtype, lookup) {
         (RecordType::SOA, _) => Outcome::Soa,
         (RecordType::NS, _) => Outcome::NameServers(servers()),
@@ -318,21 +339,26 @@ fn answer_without_catalog<'l>(
         // The apex exists (it holds the SOA): no data, not NXDOMAIN.
         (_, Lookup::Apex) => Outcome::Found(Records::default()),
         (_, Lookup::Invalid) => Outcome::NxDomain,
-        // No WAN federation: other datacenters cannot be reached.
-        (_, Lookup::Service { dc, .. } | Lookup::Node { dc, .. } | Lookup::Query { dc, .. })
-            if other_dc(dc) =>
-        {
-            Outcome::NxDomain
-        }
         (_, Lookup::Addr(ip)) => Outcome::Found(answer::addr(ctx, *ip, cfg.dns.node_ttl)),
-        (_, Lookup::Service { service, tag, .. }) => {
+        (_, Lookup::Service { service, tag, dc }) => {
             return Err(CatalogRead::Service {
                 service,
                 tag: tag.as_deref(),
+                dc: other_dc(dc),
             })
         }
-        (_, Lookup::Node { node, .. }) => return Err(CatalogRead::Node(node)),
-        (_, Lookup::Query { name, .. }) => return Err(CatalogRead::Query(name)),
+        (_, Lookup::Node { node, dc }) => {
+            return Err(CatalogRead::Node {
+                node,
+                dc: other_dc(dc),
+            })
+        }
+        (_, Lookup::Query { name, dc }) => {
+            return Err(CatalogRead::Query {
+                name,
+                dc: other_dc(dc),
+            })
+        }
     })
 }
 
@@ -396,10 +422,20 @@ fn policy(dns: &DnsConfig) -> ReadPolicy {
 /// Reads what `read` names from the catalog and builds its records.
 async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead<'_>) -> Outcome {
     match read {
-        CatalogRead::Service { service, tag } => {
+        CatalogRead::Service { service, tag, dc } => {
             let key = ServiceKey(service.to_owned());
-            let read = match dns.cache.get(&key, policy(&cfg.dns)).await {
+            let found = match dc {
+                None => dns.cache.get(&key, policy(&cfg.dns)).await,
+                Some(dc) => remote_read(dns, cfg, dc, key.read()).await.map(|mut r| {
+                    if cfg.wan.translate_addrs {
+                        crate::federation::translate_entries(&mut r.answer);
+                    }
+                    Arc::new(r)
+                }),
+            };
+            let read = match found {
                 Ok(r) => r,
+                Err(ServerError::NoPathToDatacenter(_)) => return Outcome::NxDomain,
                 Err(e) => {
                     tracing::warn!(service = %service, error = %e, "dns service lookup failed");
                     return Outcome::ServFail;
@@ -417,10 +453,22 @@ async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead
                 cfg.dns.a_record_limit,
             ))
         }
-        CatalogRead::Query(name) => query(dns, cfg, ctx, name).await,
-        CatalogRead::Node(node) => {
+        CatalogRead::Query { name, dc } => query(dns, cfg, ctx, name, dc).await,
+        CatalogRead::Node { node, dc } => {
             let key = NodeKey(node.to_owned());
-            match dns.cache.get(&key, policy(&cfg.dns)).await {
+            let found = match dc {
+                None => dns.cache.get(&key, policy(&cfg.dns)).await,
+                Some(dc) => remote_read(dns, cfg, dc, key.read()).await.map(|mut r| {
+                    if cfg.wan.translate_addrs {
+                        if let Some(n) = r.answer.0.as_mut() {
+                            crate::federation::translate_node(n);
+                        }
+                    }
+                    Arc::new(r)
+                }),
+            };
+            match found {
+                Err(ServerError::NoPathToDatacenter(_)) => Outcome::NxDomain,
                 Ok(r) => match &r.answer.0 {
                     Some(n) => Outcome::Found(Records {
                         answers: answer::node(ctx, n, cfg.dns.node_ttl),
@@ -437,15 +485,23 @@ async fn lookup(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, read: CatalogRead
     }
 }
 
-/// Executes prepared query `name` with the agent's DNS token, as Consul's
-/// DNS does: its instances (failed over to another datacenter when none
-/// are left here; their node names then in that datacenter), with the
-/// query's `DNS.TTL`, else the service's TTL. NXDOMAIN when the query does
-/// not exist or keeps no instance.
-async fn query(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, name: &str) -> Outcome {
+/// Executes prepared query `name` with the agent's DNS token in datacenter
+/// `dc` (`None`: this one), as Consul's DNS does: its instances (failed
+/// over to another datacenter when none are left there; their node names
+/// then in that datacenter), with the query's `DNS.TTL`, else the
+/// service's TTL. NXDOMAIN when the query does not exist, keeps no
+/// instance or `dc` cannot be reached.
+async fn query(
+    dns: &Dns,
+    cfg: &RuntimeConfig,
+    ctx: &Ctx<'_>,
+    name: &str,
+    dc: Option<&str>,
+) -> Outcome {
     let opts = crate::prepared_query::ExecuteOpts {
         near: None,
         limit: 0,
+        dc: dc.map(str::to_owned),
         consistency: if cfg.dns.allow_stale {
             praetor_server::Consistency::Stale
         } else {
@@ -455,7 +511,10 @@ async fn query(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, name: &str) -> Out
     let token = dns.state.acl.dns_token();
     let answer = match crate::prepared_query::execute(&dns.state, &token, name, &opts).await {
         Ok(r) => r.answer,
-        Err(crate::http::error::ApiError::NotFound(_)) => return Outcome::NxDomain,
+        Err(
+            crate::http::error::ApiError::NotFound(_)
+            | crate::http::error::ApiError::Server(ServerError::NoPathToDatacenter(_)),
+        ) => return Outcome::NxDomain,
         Err(e) => {
             tracing::warn!(query = %name, error = %e, "dns prepared query failed");
             return Outcome::ServFail;
@@ -479,6 +538,31 @@ async fn query(dns: &Dns, cfg: &RuntimeConfig, ctx: &Ctx<'_>, name: &str) -> Out
         ttl,
         cfg.dns.a_record_limit,
     ))
+}
+
+/// Reads `read` in another datacenter through its servers, with the
+/// agent's DNS token and the DNS stale policy; never cached (as Consul's
+/// lookups in other datacenters, each is a read there).
+async fn remote_read<R: praetor_server::acl::Guarded>(
+    dns: &Dns,
+    cfg: &RuntimeConfig,
+    dc: &str,
+    read: R,
+) -> Result<praetor_server::Answered<R::Answer>, ServerError> {
+    let opts = praetor_server::QueryOpts {
+        index: 0,
+        wait: std::time::Duration::ZERO,
+        consistency: if cfg.dns.allow_stale {
+            praetor_server::Consistency::Stale
+        } else {
+            praetor_server::Consistency::Default
+        },
+    };
+    let token = dns.state.acl.dns_token();
+    dns.state
+        .backend
+        .read_in(Some(dc), cfg.rpc_hold_timeout, &token, read, opts)
+        .await
 }
 
 /// The PTR record naming the node whose address `name` (under

@@ -65,14 +65,24 @@ pub fn to_api_member(m: &praetor_gossip::Member) -> Member {
 }
 
 /// `GET /v1/agent/members`: the gossip members this agent sees, itself
-/// included, failed and left ones until they are reaped.
+/// included, failed and left ones until they are reaped; with `?wan`,
+/// the WAN pool's servers of every datacenter (none on a client agent,
+/// which is in no WAN pool, as Consul's answers).
 /// Only the members whose node the token may read.
 pub async fn members(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref());
+    p.check()?;
     let authz = state.authorize(&caller).await?;
-    let mut list: Vec<Member> = state.gossip.members().iter().map(to_api_member).collect();
+    let pool = if p.flag("wan") {
+        state.wan.as_ref().map(praetor_gossip::Gossip::members)
+    } else {
+        Some(state.gossip.members())
+    };
+    let mut list: Vec<Member> = pool.unwrap_or_default().iter().map(to_api_member).collect();
     let before = list.len();
     list.retain(|m| authz.allows(Resource::Node, &m.name, Access::Read));
     list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -86,16 +96,27 @@ pub async fn members(
     Ok((headers, Json(list)).into_response())
 }
 
-/// `PUT /v1/agent/join/<address>`: joins the gossip pool through `address`.
+/// `PUT /v1/agent/join/<address>`: joins the gossip pool through
+/// `address`; with `?wan`, the WAN pool (servers only: a client agent
+/// answers 500 "Must be a server to join WAN cluster", as Consul's).
 pub async fn join(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(addr): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<(), ApiError> {
+    let p = Params::parse(q.as_deref());
+    p.check()?;
     state.require_agent(&caller, Access::Write).await?;
-    state
-        .gossip
-        .join(&[addr])
+    let pool = if p.flag("wan") {
+        state
+            .wan
+            .as_ref()
+            .ok_or_else(|| ApiError::Failed("Must be a server to join WAN cluster".into()))?
+    } else {
+        &state.gossip
+    };
+    pool.join(&[addr])
         .await
         .map_err(|e| ApiError::Failed(e.to_string()))?;
     Ok(())

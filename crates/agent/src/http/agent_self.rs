@@ -131,6 +131,26 @@ fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
             ("left", count(MemberStatus::Left)),
         ]),
     );
+    // A server's WAN pool, the same stats (Consul's serf_wan).
+    if let Some(wan) = &state.wan {
+        let wan_members = wan.members();
+        let wan_count = |status: MemberStatus| {
+            wan_members
+                .iter()
+                .filter(|m| m.status == status)
+                .count()
+                .to_string()
+        };
+        out.insert(
+            "serf_wan".into(),
+            s(&[
+                ("encrypted", wan.encrypted().to_string()),
+                ("members", wan_members.len().to_string()),
+                ("failed", wan_count(MemberStatus::Failed)),
+                ("left", wan_count(MemberStatus::Left)),
+            ]),
+        );
+    }
     let Some(server) = state.backend.server() else {
         let known = members
             .iter()
@@ -163,7 +183,7 @@ fn stats(state: &AppState) -> BTreeMap<String, BTreeMap<String, String>> {
                 "bootstrap",
                 (cfg.dev || cfg.bootstrap || cfg.bootstrap_expect == 1).to_string(),
             ),
-            ("known_datacenters", "1".into()),
+            ("known_datacenters", server.datacenters().len().to_string()),
         ]),
     );
     let applied = m.last_applied.map_or(0, |l| l.index).to_string();

@@ -83,7 +83,7 @@ async fn put_configuration(
     Body(body): Body,
 ) -> Result<Json<bool>, ApiError> {
     let p = Params::parse(q.as_deref());
-    check_dc(&p, &state)?;
+    let dc = check_dc(&p, &state)?;
     let cas = match p.get("cas") {
         Some(v) => Some(
             v.parse::<u64>()
@@ -105,10 +105,13 @@ async fn put_configuration(
         create_index: 0,
         modify_index: 0,
     };
-    let (_, answer) = state
-        .backend
-        .write(caller.token(), Command::AutopilotSetConfig { config, cas })
-        .await?;
+    let (_, answer) = query::write(
+        &state,
+        &caller,
+        dc.as_deref(),
+        Command::AutopilotSetConfig { config, cas },
+    )
+    .await?;
     Ok(Json(cas.is_none() || answer.ok()))
 }
 
@@ -118,12 +121,16 @@ async fn leader_report(
     caller: &Caller,
     q: Option<&str>,
 ) -> Result<RaftHealth, ApiError> {
-    check_dc(&Params::parse(q), state)?;
+    let dc = check_dc(&Params::parse(q), state)?;
     state
         .authorize(caller)
         .await?
         .require_global(Global::Operator, Access::Read)?;
-    Ok(state.backend.autopilot_health().await?)
+    let hold = state.config().rpc_hold_timeout;
+    Ok(state
+        .backend
+        .autopilot_health_in(dc.as_deref(), hold)
+        .await?)
 }
 
 /// Consul's `OperatorHealthReply`; 429 when the cluster is unhealthy.
@@ -224,7 +231,7 @@ async fn transfer_leader(
     RawQuery(q): RawQuery,
 ) -> Result<Json<TransferLeaderResponse>, ApiError> {
     let p = Params::parse(q.as_deref());
-    check_dc(&p, &state)?;
+    query::only_local_dc(&p, &state, "transferring leadership")?;
     state
         .authorize(&caller)
         .await?

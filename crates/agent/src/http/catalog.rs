@@ -23,9 +23,17 @@ use super::extract::{Caller, Path};
 use super::query::{self, Params, ReadOpts};
 use super::AppState;
 
-/// The known datacenters, this agent's first.
-pub async fn datacenters(State(state): State<Arc<AppState>>) -> Json<Vec<String>> {
-    Json(vec![state.config().datacenter.clone()])
+/// `GET /v1/catalog/datacenters`: every datacenter the servers' WAN pool
+/// knows, nearest first (`federation::datacenters_by_rtt`); a client
+/// agent asks one of its servers.
+///
+/// # Errors
+/// On a client agent, when no server answers.
+pub async fn datacenters(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let hold = state.config().rpc_hold_timeout;
+    Ok(Json(state.backend.datacenters(hold).await?))
 }
 
 /// `GET /v1/catalog/nodes`.
@@ -174,6 +182,7 @@ pub async fn service(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let (tag, more) = tags_of(&Params::parse(q.as_deref()));
+    let wan = translate_wan(&state, q.as_deref());
     reply(
         &state,
         &caller,
@@ -181,10 +190,21 @@ pub async fn service(
         ServiceNodes { name, tag },
         |mut list| {
             list.retain(|s| has_all(&s.service_tags, &more));
+            if wan {
+                crate::federation::translate_catalog_services(&mut list);
+            }
             list
         },
     )
     .await
+}
+
+/// Whether answers are for another datacenter under
+/// `translate_wan_addrs` (its nodes' and services' `wan` addresses are
+/// answered instead, as Consul's).
+fn translate_wan(state: &AppState, q: Option<&str>) -> bool {
+    let p = Params::parse(q);
+    state.config().wan.translate_addrs && matches!(query::check_dc(&p, state), Ok(Some(_)))
 }
 
 /// `GET /v1/health/service/<name>` (`?passing`; `?tag=`, repeatable and
@@ -199,8 +219,12 @@ pub async fn health_service(
     let (tag, more) = tags_of(&p);
     let passing = p.flag("passing");
     let read = HealthService { name, tag, passing };
+    let wan = translate_wan(&state, q.as_deref());
     reply(&state, &caller, q.as_deref(), read, |mut list| {
         list.retain(|e| has_all(&e.service.tags, &more));
+        if wan {
+            crate::federation::translate_entries(&mut list);
+        }
         list
     })
     .await
@@ -250,29 +274,31 @@ pub fn check_state(state: &str) -> Result<(), ApiError> {
 }
 
 /// The datacenter a catalog write is for, as Consul picks it: the body's
-/// `Datacenter`, else `?dc=`, else this agent's. Praetor knows one
-/// datacenter, so a write for any other is refused and never applied here.
+/// `Datacenter`, else `?dc=`, else this agent's; with the other
+/// datacenter to forward the write to, if it is not this one.
 ///
 /// # Errors
-/// `BadRequest` for a query string over its limits; `NoPathToDatacenter`
-/// (500, Consul's answer for a datacenter it has no route to).
-fn target_dc(state: &AppState, body_dc: &str, q: Option<&str>) -> Result<String, ApiError> {
+/// `BadRequest` for a query string over its limits or a malformed
+/// datacenter name.
+fn target_dc(
+    state: &AppState,
+    body_dc: &str,
+    q: Option<&str>,
+) -> Result<(String, Option<String>), ApiError> {
     let p = Params::parse(q);
     p.check()?;
     let local = state.config().datacenter.clone();
+    // The body's `Datacenter` wins over `?dc=`, as Consul's (`?dc=` only
+    // fills an empty one).
     let wanted = [body_dc, p.get("dc").unwrap_or_default()]
         .into_iter()
-        .find(|dc| !dc.is_empty())
-        .unwrap_or(&local);
-    if wanted == local {
-        Ok(local)
-    } else {
-        Err(ApiError::NoPathToDatacenter)
-    }
+        .find(|dc| !dc.is_empty());
+    let remote = query::target_dc(wanted, &local)?;
+    Ok((remote.clone().unwrap_or(local), remote))
 }
 
 /// `PUT /v1/catalog/register`: Consul's register body; answers `true`.
-/// A body or `?dc=` naming another datacenter is refused ([`target_dc`]).
+/// A body or `?dc=` naming another datacenter registers there ([`target_dc`]).
 pub async fn register(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -280,14 +306,15 @@ pub async fn register(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let mut req: RegisterRequest = super::json_body(&body)?;
-    req.datacenter = target_dc(&state, &req.datacenter, q.as_deref())?;
-    let (index, resp) = state
-        .backend
-        .write(
-            caller.token(),
-            Command::catalog_register(req, crate::definition::check_types(&body)),
-        )
-        .await?;
+    let remote;
+    (req.datacenter, remote) = target_dc(&state, &req.datacenter, q.as_deref())?;
+    let (index, resp) = query::write(
+        &state,
+        &caller,
+        remote.as_deref(),
+        Command::catalog_register(req, crate::definition::check_types(&body)),
+    )
+    .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));
     }
@@ -295,7 +322,7 @@ pub async fn register(
 }
 
 /// `PUT /v1/catalog/deregister`: a check, a service or a whole node, in
-/// this datacenter only ([`target_dc`]).
+/// the datacenter the body or `?dc=` names ([`target_dc`]).
 pub async fn deregister(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -303,14 +330,18 @@ pub async fn deregister(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let mut req: DeregisterRequest = super::json_body(&body)?;
-    req.datacenter = target_dc(&state, &req.datacenter, q.as_deref())?;
+    let remote;
+    (req.datacenter, remote) = target_dc(&state, &req.datacenter, q.as_deref())?;
     if req.node.is_empty() {
         return Err(ApiError::BadRequest("Must provide node".into()));
     }
-    let (index, _) = state
-        .backend
-        .write(caller.token(), Command::CatalogDeregister(req.into()))
-        .await?;
+    let (index, _) = query::write(
+        &state,
+        &caller,
+        remote.as_deref(),
+        Command::CatalogDeregister(req.into()),
+    )
+    .await?;
     Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
 }
 

@@ -28,7 +28,7 @@ pub async fn fire(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
-    query::check_dc(&p, &state)?;
+    let dc = query::check_dc(&p, &state)?;
     if name.is_empty() {
         return Err(ApiError::BadRequest("Missing name".into()));
     }
@@ -61,10 +61,13 @@ pub async fn fire(
         version: 1,
         ltime: 0,
     };
-    let (index, _) = state
-        .backend
-        .write(caller.token(), Command::EventFire(event.clone().into()))
-        .await?;
+    let (index, _) = query::write(
+        &state,
+        &caller,
+        dc.as_deref(),
+        Command::EventFire(event.clone().into()),
+    )
+    .await?;
     let event = UserEvent {
         ltime: index,
         ..event

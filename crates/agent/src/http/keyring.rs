@@ -19,7 +19,7 @@ use praetor_gossip::{GossipError, KeyOp, KeyResponse};
 
 use super::error::ApiError;
 use super::extract::{Body, Caller};
-use super::query::{check_dc, Params};
+use super::query::{only_local_dc, Params};
 use super::AppState;
 
 /// How long a keyring operation waits for the members' answers.
@@ -77,7 +77,7 @@ async fn handle(
     body: Option<Body>,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
-    check_dc(&p, &state)?;
+    only_local_dc(&p, &state, "the keyring endpoint")?;
     // Consul's order: the body, then the relay factor and local-only.
     let key = match body {
         Some(Body(bytes)) => {

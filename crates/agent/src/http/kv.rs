@@ -145,7 +145,7 @@ async fn put_kv(
 ) -> Result<Response, ApiError> {
     let key = key_from_path(uri.path(), "/v1/kv")?;
     let p = Params::parse(q.as_deref());
-    query::check_dc(&p, &state)?;
+    let dc = query::check_dc(&p, &state)?;
     if key.is_empty() {
         return Err(ApiError::BadRequest("Missing key name".into()));
     }
@@ -194,7 +194,7 @@ async fn put_kv(
             cas,
         },
     };
-    apply(&state, &caller, cmd).await
+    apply(&state, &caller, dc.as_deref(), cmd).await
 }
 
 async fn delete_kv(
@@ -205,7 +205,7 @@ async fn delete_kv(
 ) -> Result<Response, ApiError> {
     let key = key_from_path(uri.path(), "/v1/kv")?;
     let p = Params::parse(q.as_deref());
-    query::check_dc(&p, &state)?;
+    let dc = query::check_dc(&p, &state)?;
     let cas = p.u64("cas")?;
     let cmd = if p.flag("recurse") {
         if cas.is_some() {
@@ -220,13 +220,19 @@ async fn delete_kv(
         }
         Command::KvDelete { key, cas }
     };
-    apply(&state, &caller, cmd).await
+    apply(&state, &caller, dc.as_deref(), cmd).await
 }
 
-/// Proposes a KV command and answers `true`/`false` as Consul does.
-async fn apply(state: &AppState, caller: &Caller, cmd: Command) -> Result<Response, ApiError> {
+/// Proposes a KV command (in datacenter `dc`, `None`: this one) and
+/// answers `true`/`false` as Consul does.
+async fn apply(
+    state: &AppState,
+    caller: &Caller,
+    dc: Option<&str>,
+    cmd: Command,
+) -> Result<Response, ApiError> {
     let start = Instant::now();
-    let (index, resp) = state.backend.write(caller.token(), cmd).await?;
+    let (index, resp) = query::write(state, caller, dc, cmd).await?;
     if let praetor_store::Response::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));
     }

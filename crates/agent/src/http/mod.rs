@@ -65,6 +65,9 @@ pub struct AppState {
     pub checks: Arc<crate::checks::CheckRunners>,
     /// This agent's membership in the gossip pool.
     pub gossip: Gossip,
+    /// A server's membership in the WAN pool (`federation.rs`); `None` on
+    /// a client agent, which has none.
+    pub wan: Option<Gossip>,
     /// Cancelled by `PUT /v1/agent/leave`: the agent has left and must stop.
     pub leave_requested: CancellationToken,
     pub metrics: Metrics,
@@ -129,6 +132,7 @@ impl AppState {
             local,
             checks: Arc::default(),
             gossip,
+            wan: None,
             leave_requested: CancellationToken::new(),
             metrics: Metrics::default(),
             started: Instant::now(),
@@ -150,11 +154,20 @@ impl AppState {
             .clone()
     }
 
-    /// The node name and ID of every server this agent knows, by Raft id.
+    /// The node name and ID of every server this agent knows, by Raft id
+    /// (other datacenters' servers too, from a server's WAN pool, by their
+    /// node name without the `.<dc>` suffix; this datacenter's win).
     pub fn servers_by_raft_id(&self) -> std::collections::HashMap<u64, (String, String)> {
-        self.gossip
-            .members()
-            .into_iter()
+        let wan = self.wan.as_ref().map(Gossip::members).unwrap_or_default();
+        wan.into_iter()
+            .map(|mut m| {
+                let suffix = format!(".{}", m.tags.datacenter);
+                if let Some(node) = m.name.strip_suffix(&suffix) {
+                    m.name = node.to_owned();
+                }
+                m
+            })
+            .chain(self.gossip.members())
             .filter_map(|m| Some((m.tags.raft_id?, (m.name, m.tags.node_id))))
             .collect()
     }

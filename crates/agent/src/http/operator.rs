@@ -11,7 +11,7 @@ use praetor_server::RaftStatus;
 
 use super::error::ApiError;
 use super::extract::Caller;
-use super::query::{check_dc, Params};
+use super::query::{check_dc, only_local_dc, Params};
 use super::AppState;
 use crate::identity;
 
@@ -22,12 +22,13 @@ pub async fn configuration(
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Json<RaftConfiguration>, ApiError> {
-    check_dc(&Params::parse(q.as_deref()), &state)?;
+    let dc = check_dc(&Params::parse(q.as_deref()), &state)?;
     state
         .authorize(&caller)
         .await?
         .require_global(Global::Operator, Access::Read)?;
-    let status = state.backend.status().await?;
+    let hold = state.config().rpc_hold_timeout;
+    let status = state.backend.status_in(dc.as_deref(), hold).await?;
     Ok(Json(describe(&state, &status)))
 }
 
@@ -65,7 +66,7 @@ pub async fn remove_peer(
     RawQuery(q): RawQuery,
 ) -> Result<(), ApiError> {
     let p = Params::parse(q.as_deref());
-    check_dc(&p, &state)?;
+    only_local_dc(&p, &state, "removing a Raft peer")?;
     state
         .authorize(&caller)
         .await?

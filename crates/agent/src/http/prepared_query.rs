@@ -4,7 +4,8 @@
 //! refused: no service mesh) and `GET /v1/query/<id-or-name>/explain`.
 //! Definitions are checked and converted in `crate::prepared_query`;
 //! writes are `Command::PreparedQuery`, reads `praetor_server::read`'s
-//! query reads, so ACLs are decided on the servers.
+//! query reads, so ACLs are decided on the servers. `?dc=` naming another
+//! datacenter sends each of them to that datacenter's servers.
 
 use std::sync::Arc;
 
@@ -43,12 +44,15 @@ fn definition(body: &[u8]) -> Result<PreparedQueryDefinition, ApiError> {
     super::json_body(body)
 }
 
-/// Proposes `cmd` and answers its index, or the store's refusal.
-async fn propose(state: &AppState, caller: &Caller, cmd: QueryCommand) -> Result<u64, ApiError> {
-    let (index, resp) = state
-        .backend
-        .write(caller.token(), Command::PreparedQuery(cmd))
-        .await?;
+/// Proposes `cmd` in datacenter `dc` (`None`: this one) and answers its
+/// index, or the store's refusal.
+async fn propose(
+    state: &AppState,
+    caller: &Caller,
+    dc: Option<&str>,
+    cmd: QueryCommand,
+) -> Result<u64, ApiError> {
+    let (index, resp) = query::write(state, caller, dc, Command::PreparedQuery(cmd)).await?;
     match resp {
         Applied::Refused(reason) if reason.starts_with("Cannot modify non-existent") => {
             Err(ApiError::NotFound(reason))
@@ -65,10 +69,10 @@ async fn create(
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    check_dc(&Params::parse(q.as_deref()), &state)?;
+    let dc = check_dc(&Params::parse(q.as_deref()), &state)?;
     let id = uuid::Uuid::new_v4().to_string();
     let record = pq::to_record(definition(&body)?, id.clone())?;
-    let index = propose(&state, &caller, QueryCommand::Create(record)).await?;
+    let index = propose(&state, &caller, dc.as_deref(), QueryCommand::Create(record)).await?;
     Ok((
         [("X-Consul-Index", index.to_string())],
         Json(CreatedQuery { id }),
@@ -84,9 +88,9 @@ async fn update(
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    check_dc(&Params::parse(q.as_deref()), &state)?;
+    let dc = check_dc(&Params::parse(q.as_deref()), &state)?;
     let record = pq::to_record(definition(&body)?, id)?;
-    let index = propose(&state, &caller, QueryCommand::Update(record)).await?;
+    let index = propose(&state, &caller, dc.as_deref(), QueryCommand::Update(record)).await?;
     Ok(([("X-Consul-Index", index.to_string())], "").into_response())
 }
 
@@ -97,14 +101,14 @@ async fn delete(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    check_dc(&Params::parse(q.as_deref()), &state)?;
-    let (index, resp) = state
-        .backend
-        .write(
-            caller.token(),
-            Command::PreparedQuery(QueryCommand::Delete { id: id.clone() }),
-        )
-        .await?;
+    let dc = check_dc(&Params::parse(q.as_deref()), &state)?;
+    let (index, resp) = query::write(
+        &state,
+        &caller,
+        dc.as_deref(),
+        Command::PreparedQuery(QueryCommand::Delete { id: id.clone() }),
+    )
+    .await?;
     if !resp.ok() {
         return Err(ApiError::NotFound(format!(
             "Cannot delete non-existent prepared query: '{id}'"
@@ -166,6 +170,7 @@ async fn execute(
         near: p.get("near").filter(|n| !n.is_empty()).map(str::to_owned),
         limit,
         consistency: read.consistency,
+        dc: read.dc.clone(),
     };
     let r = pq::execute(&state, caller.token(), &name, &opts).await?;
     let headers = query::headers_of(&r, read.consistency);
@@ -181,7 +186,15 @@ async fn explain(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let read = ReadOpts::from_params(&Params::parse(q.as_deref()), &state)?;
-    let r = pq::resolve(&state, caller.token(), &name, true, read.consistency).await?;
+    let r = pq::resolve(
+        &state,
+        caller.token(),
+        &name,
+        true,
+        read.consistency,
+        read.dc.as_deref(),
+    )
+    .await?;
     let headers = query::headers_of(&r, read.consistency);
     Ok((
         headers,

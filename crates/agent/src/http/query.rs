@@ -154,6 +154,9 @@ pub struct ReadOpts {
     pub index: u64,
     pub wait: Duration,
     pub consistency: Consistency,
+    /// `?dc=` naming another datacenter: the read is served there
+    /// (`None`: this agent's own).
+    pub dc: Option<String>,
 }
 
 impl ReadOpts {
@@ -164,8 +167,11 @@ impl ReadOpts {
     /// `stale` and `consistent`; 500 "No path to datacenter" for another
     /// datacenter.
     pub fn from_params(p: &Params, state: &AppState) -> Result<ReadOpts, ApiError> {
-        check_dc(p, state)?;
-        ReadOpts::read(p)
+        let dc = check_dc(p, state)?;
+        Ok(ReadOpts {
+            dc,
+            ..ReadOpts::read(p)?
+        })
     }
 
     /// The options as the server takes them.
@@ -204,27 +210,87 @@ impl ReadOpts {
             index,
             wait,
             consistency,
+            dc: None,
         })
     }
 }
 
-/// Refuses a query string over the limits, and `?dc=` naming another
-/// datacenter, as Consul does.
+/// Refuses a query string over the limits; returns the datacenter
+/// `?dc=` names when it is another than this agent's (`None`: this one),
+/// to which the request is then forwarded (`federation.rs`). Whether that
+/// datacenter exists is for the servers to say ("No path to datacenter").
 ///
 /// # Errors
-/// `BadRequest` ([`Params::check`]) or `NoPathToDatacenter`.
-pub fn check_dc(p: &Params, state: &AppState) -> Result<(), ApiError> {
+/// `BadRequest` ([`Params::check`], or a `dc` that is no datacenter name).
+pub fn check_dc(p: &Params, state: &AppState) -> Result<Option<String>, ApiError> {
     p.check()?;
-    match p.get("dc") {
-        Some(dc) if !dc.is_empty() && dc != state.config().datacenter => {
-            Err(ApiError::NoPathToDatacenter)
+    target_dc(p.get("dc"), &state.config().datacenter)
+}
+
+/// The datacenter `dc` asks for, as [`check_dc`] decides it: `None` for
+/// none, an empty one or this agent's `local` one.
+///
+/// # Errors
+/// `BadRequest` for a value longer than [`MAX_DC_LEN`] or with characters
+/// no datacenter name has (letters, digits, `-`, `_`, `.` only).
+pub fn target_dc(dc: Option<&str>, local: &str) -> Result<Option<String>, ApiError> {
+    match dc {
+        None | Some("") => Ok(None),
+        Some(dc) if dc == local => Ok(None),
+        Some(dc)
+            if dc.len() <= MAX_DC_LEN
+                && dc
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
+        {
+            Ok(Some(dc.to_owned()))
         }
-        _ => Ok(()),
+        Some(dc) => Err(ApiError::BadRequest(format!(
+            "Invalid datacenter {:?}: use at most {MAX_DC_LEN} letters, digits, '-', '_' or '.'",
+            dc.chars().take(MAX_DC_LEN + 1).collect::<String>()
+        ))),
     }
 }
 
+/// The longest `?dc=` value accepted (a datacenter name is a DNS label
+/// in Consul; 128 leaves room).
+pub const MAX_DC_LEN: usize = 128;
+
+/// Refuses `?dc=` naming another datacenter on an endpoint that only
+/// acts on this agent's own (keyring, Raft peer changes).
+///
+/// # Errors
+/// As [`check_dc`], and `BadRequest` naming the endpoint's limit.
+pub fn only_local_dc(p: &Params, state: &AppState, what: &str) -> Result<(), ApiError> {
+    match check_dc(p, state)? {
+        None => Ok(()),
+        Some(dc) => Err(ApiError::BadRequest(format!(
+            "{what} acts on this agent's datacenter only; ask an agent of {dc}"
+        ))),
+    }
+}
+
+/// Proposes `cmd` for the caller in datacenter `dc` (`None`: this one),
+/// where the caller's token is checked.
+///
+/// # Errors
+/// As the backend's write, and "No path to datacenter".
+pub async fn write(
+    state: &AppState,
+    caller: &Caller,
+    dc: Option<&str>,
+    cmd: praetor_store::Command,
+) -> Result<(u64, praetor_store::Response), ApiError> {
+    let hold = state.config().rpc_hold_timeout;
+    Ok(state
+        .backend
+        .write_in(dc, hold, caller.token(), cmd)
+        .await?)
+}
+
 /// Runs a read through the agent's backend: on this agent's server, or on
-/// a server over RPC. The server runs the blocking wait (index 0 never
+/// a server over RPC; in the datacenter `opts.dc` names, through a server
+/// of that datacenter. The server runs the blocking wait (index 0 never
 /// blocks; a shutdown ends the wait with the current answer).
 ///
 /// # Errors
@@ -235,9 +301,16 @@ pub async fn run<R: Guarded>(
     opts: &ReadOpts,
     read: R,
 ) -> Result<Answered<R::Answer>, ApiError> {
+    let hold = state.config().rpc_hold_timeout;
     Ok(state
         .backend
-        .read(caller.token(), read, opts.query_opts())
+        .read_in(
+            opts.dc.as_deref(),
+            hold,
+            caller.token(),
+            read,
+            opts.query_opts(),
+        )
         .await?)
 }
 

@@ -125,7 +125,7 @@ pub async fn create(
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    query::check_dc(&Params::parse(q.as_deref()), &state)?;
+    let dc = query::check_dc(&Params::parse(q.as_deref()), &state)?;
     let body: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
         CreateBody::default()
     } else {
@@ -133,13 +133,13 @@ pub async fn create(
     };
     let entry = session_from_body(body, &state.config().node_name)?;
     let id = entry.id.clone();
-    let (index, resp) = state
-        .backend
-        .write(
-            caller.token(),
-            Command::SessionCreate(Box::new(entry.into())),
-        )
-        .await?;
+    let (index, resp) = query::write(
+        &state,
+        &caller,
+        dc.as_deref(),
+        Command::SessionCreate(Box::new(entry.into())),
+    )
+    .await?;
     if let Applied::Refused(reason) = resp {
         return Err(ApiError::BadRequest(reason));
     }
@@ -157,14 +157,17 @@ pub async fn destroy(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    query::check_dc(&Params::parse(q.as_deref()), &state)?;
+    let dc = query::check_dc(&Params::parse(q.as_deref()), &state)?;
     if id.is_empty() {
         return Err(ApiError::BadRequest("Missing session".into()));
     }
-    let (index, _) = state
-        .backend
-        .write(caller.token(), Command::SessionDestroy { id })
-        .await?;
+    let (index, _) = query::write(
+        &state,
+        &caller,
+        dc.as_deref(),
+        Command::SessionDestroy { id },
+    )
+    .await?;
     Ok(([("X-Consul-Index", index.to_string())], Json(true)).into_response())
 }
 
@@ -177,15 +180,21 @@ pub async fn renew(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
-    query::check_dc(&p, &state)?;
-    let (_, resp) = state
-        .backend
-        .write(caller.token(), Command::SessionRenew { id: id.clone() })
-        .await?;
+    let dc = query::check_dc(&p, &state)?;
+    let (_, resp) = query::write(
+        &state,
+        &caller,
+        dc.as_deref(),
+        Command::SessionRenew { id: id.clone() },
+    )
+    .await?;
     if !resp.ok() {
         return Err(ApiError::NotFound(format!("Session id '{id}' not found")));
     }
-    let opts = ReadOpts::from_params(&Params::default(), &state)?;
+    let opts = ReadOpts {
+        dc,
+        ..ReadOpts::from_params(&Params::default(), &state)?
+    };
     read(&state, &caller, opts, SessionInfo { id }).await
 }
 

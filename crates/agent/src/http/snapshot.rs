@@ -7,7 +7,9 @@
 //! buffer or one message. A restore takes effect at one Raft index on
 //! every server; the indexes of restored entries are those they had when
 //! saved, and open blocking queries return at once so clients reset, as
-//! Consul documents.
+//! Consul documents. Both act on this agent's datacenter only: `?dc=`
+//! naming another is a 400 that says to ask an agent of that datacenter,
+//! since a state of any size is never relayed across the WAN.
 
 use std::sync::Arc;
 
@@ -42,7 +44,7 @@ pub async fn save(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
-    query::check_dc(&p, &state)?;
+    query::only_local_dc(&p, &state, "saving a snapshot")?;
     let consistency = ReadOpts::from_params(&p, &state)?.consistency;
     let token = caller.token().clone();
     let ask = move |id, offset| ExportRequest {
@@ -114,13 +116,16 @@ pub async fn restore(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
-    query::check_dc(&Params::parse(q.as_deref()), &state)?;
     let mut upload = Upload {
         stream: body.into_data_stream(),
         buf: BytesMut::new(),
         ended: false,
     };
-    let answer = restore_from(&state, &caller, &mut upload).await;
+    let answer =
+        match query::only_local_dc(&Params::parse(q.as_deref()), &state, "restoring a snapshot") {
+            Ok(()) => restore_from(&state, &caller, &mut upload).await,
+            Err(e) => Err(e),
+        };
     if answer.is_err() {
         upload.drain().await;
     }

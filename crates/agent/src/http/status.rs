@@ -10,13 +10,15 @@ use super::error::ApiError;
 use super::query::{check_dc, Params};
 use super::AppState;
 
-/// `"ip:port"` of the leader, or `""` when there is none.
+/// `"ip:port"` of the leader, or `""` when there is none (in the
+/// datacenter `?dc=` names).
 pub async fn leader(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<String>, ApiError> {
-    check_dc(&Params::parse(q.as_deref()), &state)?;
-    let status = state.backend.status().await?;
+    let dc = check_dc(&Params::parse(q.as_deref()), &state)?;
+    let hold = state.config().rpc_hold_timeout;
+    let status = state.backend.status_in(dc.as_deref(), hold).await?;
     Ok(Json(status.leader_addr().unwrap_or_default().to_owned()))
 }
 
@@ -25,8 +27,9 @@ pub async fn peers(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    check_dc(&Params::parse(q.as_deref()), &state)?;
-    let status = state.backend.status().await?;
+    let dc = check_dc(&Params::parse(q.as_deref()), &state)?;
+    let hold = state.config().rpc_hold_timeout;
+    let status = state.backend.status_in(dc.as_deref(), hold).await?;
     Ok(Json(
         status
             .members

@@ -317,10 +317,11 @@ pub async fn txn(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
-    query::check_dc(&p, &state)?;
+    let dc = query::check_dc(&p, &state)?;
     let decoded = {
         let cfg = state.config();
-        ops_from_body(&body, cfg.limits.kv_max_value_size, &cfg.datacenter)?
+        let target = dc.as_deref().unwrap_or(&cfg.datacenter);
+        ops_from_body(&body, cfg.limits.kv_max_value_size, target)?
     };
     let ops = match decoded {
         Decoded::Ops(ops) => ops,
@@ -340,10 +341,7 @@ pub async fn txn(
         let (status, body) = wire(r.answer);
         return Ok((status, headers, Json(body)).into_response());
     }
-    let (index, resp) = state
-        .backend
-        .write(caller.token(), Command::Txn(ops))
-        .await?;
+    let (index, resp) = query::write(&state, &caller, dc.as_deref(), Command::Txn(ops)).await?;
     let outcome = match resp {
         Applied::Txn(o) => o,
         Applied::Refused(reason) => return Err(ApiError::BadRequest(reason)),

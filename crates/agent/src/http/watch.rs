@@ -39,7 +39,7 @@ pub async fn watch_kv(
 ) -> Result<Response, ApiError> {
     let prefix = key_from_path(uri.path(), "/v1/watch/kv")?;
     let p = Params::parse(q.as_deref());
-    query::check_dc(&p, &state)?;
+    query::only_local_dc(&p, &state, "a KV watch stream")?;
     let from = p.u64("index")?;
     // The first link answers at once: it tells the current index (where a
     // watch without `?index` starts) and whether `?index` is still kept.

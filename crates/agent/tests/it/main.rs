@@ -53,6 +53,7 @@ pub fn dev_config() -> RuntimeConfig {
     cfg.ports.http = Some(0);
     cfg.ports.server = Some(0);
     cfg.ports.serf_lan = Some(0);
+    cfg.ports.serf_wan = Some(0);
     cfg.ports.dns = Some(0);
     cfg.bind_addr = [127, 0, 0, 1].into();
     cfg.client_addr = vec![[127, 0, 0, 1].into()];

@@ -129,6 +129,58 @@ async fn queries_are_created_read_listed_updated_and_deleted_in_consul_shapes() 
     a.shutdown().await;
 }
 
+/// `?dc=` naming another datacenter sends every query endpoint there, as
+/// every `?dc=` endpoint does: a datacenter no server knows is "No path to
+/// datacenter" (over DNS, NXDOMAIN) and nothing here is read or changed.
+#[tokio::test]
+async fn issue_19_query_endpoints_naming_another_datacenter_go_there_not_here() {
+    let a = TestAgent::dev().await;
+    a.web("n1", "web-1", &[], "passing").await;
+    let id = a
+        .create_query(json!({"Name": "here", "Service": {"Service": "web"}}))
+        .await;
+    let def = json!({"Name": "there", "Service": {"Service": "web"}});
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/query?dc=dc2".to_owned(),
+            Some(def.clone()),
+        ),
+        (Method::PUT, format!("/v1/query/{id}?dc=dc2"), Some(def)),
+        (Method::DELETE, format!("/v1/query/{id}?dc=dc2"), None),
+        (Method::GET, "/v1/query?dc=dc2".to_owned(), None),
+        (Method::GET, format!("/v1/query/{id}?dc=dc2"), None),
+        (
+            Method::GET,
+            "/v1/query/here/execute?dc=dc2".to_owned(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/v1/query/here/explain?dc=dc2".to_owned(),
+            None,
+        ),
+    ] {
+        let (status, text) = a.send(method.clone(), &path, body).await;
+        assert_eq!(
+            (status, text.trim()),
+            (500, "No path to datacenter"),
+            "{method} {path}"
+        );
+    }
+    let list = a.get_json("/v1/query").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["Name"], "here");
+    assert_eq!(ids(&a.execute("here/execute?dc=dc1").await), ["web-1"]);
+
+    let server = a.agent.dns_addrs()[0];
+    let there = dns(server, "here.query.dc2.consul.", RecordType::A).await;
+    assert_eq!(there.metadata.response_code, ResponseCode::NXDomain);
+    let here = dns(server, "here.query.dc1.consul.", RecordType::A).await;
+    assert_eq!(here.answers.len(), 1, "{here:?}");
+    a.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_definitions_are_refused_with_a_one_line_reason_and_change_nothing() {
     let a = TestAgent::dev().await;

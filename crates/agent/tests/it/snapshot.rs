@@ -163,3 +163,44 @@ async fn a_state_of_many_pieces_streams_both_ways_and_bad_bodies_change_nothing(
     assert_eq!(raw, value);
     a.shutdown().await;
 }
+
+/// Snapshots act on this agent's datacenter only: a save or restore naming
+/// another with `?dc=` is a 400 that says where to ask (the state is never
+/// relayed across the WAN), read to its end so the sender gets the reason,
+/// and restores nothing; naming this agent's own datacenter is as none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_19_a_snapshot_of_another_datacenter_is_refused_with_where_to_ask() {
+    let a = TestAgent::dev().await;
+    assert!(a.put("app/a", "1").await);
+    let saved = a.http.get(a.u("/v1/snapshot?dc=dc1")).send().await.unwrap();
+    assert_eq!(saved.status(), 200, "this agent's own datacenter");
+    let file = saved.bytes().await.unwrap().to_vec();
+    assert!(a.put("app/a", "2").await);
+
+    let r = a.http.get(a.u("/v1/snapshot?dc=dc2")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let why = r.text().await.unwrap();
+    assert!(why.contains("ask an agent of dc2"), "{why}");
+
+    let r = a
+        .http
+        .put(a.u("/v1/snapshot?dc=dc2"))
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let why = r.text().await.unwrap();
+    assert!(why.contains("ask an agent of dc2"), "{why}");
+    let raw = a
+        .http
+        .get(a.u("/v1/kv/app/a?raw"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(raw, "2", "nothing was restored");
+    a.shutdown().await;
+}

@@ -67,6 +67,24 @@ pub struct AgentArgs {
     /// LAN gossip port.
     #[arg(long = "serf-lan-port", allow_hyphen_values = true)]
     pub serf_lan_port: Option<i32>,
+    /// WAN gossip port (servers).
+    #[arg(long = "serf-wan-port", allow_hyphen_values = true)]
+    pub serf_wan_port: Option<i32>,
+    /// Address advertised to the servers of other datacenters.
+    #[arg(long = "advertise-wan")]
+    pub advertise_wan: Option<String>,
+    /// A server of another datacenter to join over the WAN at start; repeatable.
+    #[arg(long = "join-wan")]
+    pub join_wan: Vec<String>,
+    /// A server of another datacenter to join over the WAN, retried until it works; repeatable.
+    #[arg(long = "retry-join-wan")]
+    pub retry_join_wan: Vec<String>,
+    /// Time between WAN join attempts (e.g. 30s).
+    #[arg(long = "retry-interval-wan")]
+    pub retry_interval_wan: Option<String>,
+    /// How many WAN join attempts before giving up (0: no limit).
+    #[arg(long = "retry-max-wan")]
+    pub retry_max_wan: Option<u32>,
     /// trace, debug, info, warn or error.
     #[arg(long = "log-level")]
     pub log_level: Option<String>,
@@ -133,6 +151,12 @@ impl AgentArgs {
             dns_port: self.dns_port,
             server_port: self.server_port,
             serf_lan_port: self.serf_lan_port,
+            serf_wan_port: self.serf_wan_port,
+            advertise_wan: self.advertise_wan.clone(),
+            join_wan: self.join_wan.clone(),
+            retry_join_wan: self.retry_join_wan.clone(),
+            retry_interval_wan: self.retry_interval_wan.clone(),
+            retry_max_wan: self.retry_max_wan,
             log_level: self.log_level.clone(),
             ui: self.ui,
             retry_join: self.retry_join.clone(),

@@ -16,6 +16,9 @@ pub struct MembersArgs {
     /// Only members whose status matches this regular expression.
     #[arg(long)]
     status: Option<String>,
+    /// The WAN pool: the servers of every federated datacenter (ask a server).
+    #[arg(long)]
+    wan: bool,
 }
 
 /// Consul's table: Node, Address, Status, Type, Build, Protocol, DC, Partition, Segment.
@@ -69,7 +72,19 @@ fn detailed(members: &[Member]) -> String {
 }
 
 pub async fn run(a: MembersArgs) -> anyhow::Result<()> {
-    let mut members = a.http.client()?.agent_members().await?;
+    let client = a.http.client()?;
+    let mut members = if a.wan {
+        let wan = client.agent_members_wan().await?;
+        // A server's WAN pool always holds the server itself.
+        if wan.is_empty() {
+            anyhow::bail!(
+                "this agent is not a server: only servers are in the WAN pool (ask a server with -http-addr)"
+            );
+        }
+        wan
+    } else {
+        client.agent_members().await?
+    };
     if let Some(re) = &a.status {
         let re = regex_lite::Regex::new(re)
             .map_err(|e| anyhow::anyhow!("invalid -status regular expression: {e}"))?;

@@ -12,6 +12,9 @@ use crate::output;
 pub struct JoinArgs {
     #[command(flatten)]
     http: HttpArgs,
+    /// Join the WAN pool through servers of another datacenter (servers only).
+    #[arg(long)]
+    wan: bool,
     /// Addresses of agents to join (`ip`, `ip:port` or a host name).
     #[arg(required = true)]
     addresses: Vec<String>,
@@ -47,7 +50,12 @@ pub async fn join(a: JoinArgs) -> anyhow::Result<()> {
     let mut joined = 0;
     let mut last = None;
     for addr in &a.addresses {
-        match client.agent_join(addr).await {
+        let joined_one = if a.wan {
+            client.agent_join_wan(addr).await
+        } else {
+            client.agent_join(addr).await
+        };
+        match joined_one {
             Ok(()) => joined += 1,
             Err(e) => last = Some(format!("{addr}: {e}")),
         }

@@ -91,7 +91,7 @@ impl HttpArgs {
         let env = |name: &str| std::env::var(name).ok();
         let token = token::resolve(self.token.as_deref(), self.token_file.as_deref(), &env)?;
         let config = self.config(&env, token)?;
-        Ok(Client::with_config(&config)?)
+        Ok(Client::with_config(&config)?.with_datacenter(self.datacenter.clone()))
     }
 
     /// The environment's configuration (Consul's `api.DefaultConfig`) with

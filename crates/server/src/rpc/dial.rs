@@ -28,6 +28,9 @@ pub trait Dial: Send + Sync + 'static {
 pub struct Dialer {
     custom: Option<Arc<dyn Dial>>,
     tls: Option<Arc<RpcTls>>,
+    /// The datacenter of the servers dialled, when not this one: their
+    /// certificates name `server.<dc>.<domain>`.
+    datacenter: Option<Arc<str>>,
 }
 
 impl Dialer {
@@ -36,7 +39,17 @@ impl Dialer {
         Dialer {
             custom: Some(Arc::new(dial)),
             tls: None,
+            datacenter: None,
         }
+    }
+
+    /// This dialer, for the servers of datacenter `dc` (calls routed to
+    /// another datacenter): under TLS with `verify_server_hostname`, their
+    /// certificates must name `server.<dc>.<domain>`.
+    #[must_use]
+    pub fn for_datacenter(mut self, dc: &str) -> Self {
+        self.datacenter = Some(dc.into());
+        self
     }
 
     /// This dialer, wrapping its connections in `tls` (when it says so).
@@ -58,7 +71,7 @@ impl Dialer {
         let _ = tcp.set_nodelay(true);
         match &self.tls {
             None => Ok(RpcStream::Plain(tcp)),
-            Some(tls) => tls.connect(tcp).await,
+            Some(tls) => tls.connect_to(tcp, self.datacenter.as_deref()).await,
         }
     }
 }

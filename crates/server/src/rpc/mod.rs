@@ -95,6 +95,52 @@ pub enum Request {
     /// (`export.rs`), with the caller's token; forwarded to the leader
     /// like a read of the same consistency.
     SnapshotExport(crate::export::ExportRequest, crate::acl::Token),
+    /// A call for another datacenter (`?dc=`), from a client agent to a
+    /// server of its own datacenter, which sends the inner call to a
+    /// server of the named one over the WAN (`dc::DcCall`). A server that
+    /// receives it for its own datacenter serves the call itself.
+    CrossDc(String, DcCall),
+    /// Every datacenter the answering server knows from its WAN pool,
+    /// nearest first (`/v1/catalog/datacenters` on a client agent).
+    Datacenters,
+}
+
+/// What a request for another datacenter may ask (protocol 6): the calls
+/// a datacenter's servers answer for any caller, each as its own
+/// `Request` does. Never a Raft call, a peer removal or a leadership
+/// transfer: those stay within a datacenter. New kinds go at the end.
+// A write is as large as `Request::Write`; a call lives only while sent.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DcCall {
+    /// A write, checked against the token in the target datacenter.
+    Write(Command, crate::acl::Token),
+    /// A read (blocking when `QueryOpts::index` is set), served with its
+    /// consistency by the target datacenter.
+    Query(WireRead, QueryOpts, crate::acl::Token),
+    /// The target server's view of its Raft cluster.
+    Status,
+    /// The target leader's view of its servers' health.
+    AutopilotHealth,
+}
+
+impl DcCall {
+    /// The plain request a server of the target datacenter serves.
+    #[must_use]
+    pub fn into_request(self) -> Request {
+        match self {
+            DcCall::Write(cmd, token) => Request::Write(cmd, token),
+            DcCall::Query(read, opts, token) => Request::Query(read, opts, token),
+            DcCall::Status => Request::Status,
+            DcCall::AutopilotHealth => Request::AutopilotHealth,
+        }
+    }
+
+    /// Whether it may change state (a write is never retried once sent).
+    #[must_use]
+    pub fn idempotent(&self) -> bool {
+        !matches!(self, DcCall::Write(..))
+    }
 }
 
 /// The answer to a `Request`, variant for variant.
@@ -121,6 +167,8 @@ pub enum Reply {
     AutopilotHealth(Result<crate::autopilot_health::RaftHealth, WireError>),
     /// A piece of a state export, or why not.
     SnapshotExport(Result<crate::export::ExportPiece, WireError>),
+    /// The datacenters a server knows, nearest first (protocol 6).
+    Datacenters(Vec<String>),
 }
 
 impl Reply {
@@ -141,6 +189,7 @@ impl Reply {
             Reply::Transferred(_) => "a leadership transfer's result".into(),
             Reply::AutopilotHealth(_) => "autopilot health".into(),
             Reply::SnapshotExport(_) => "a piece of a snapshot".into(),
+            Reply::Datacenters(_) => "a list of datacenters".into(),
         }
     }
 }
@@ -157,6 +206,8 @@ pub enum WireError {
     OutcomeUnknown(String),
     /// The caller's token is unknown or lacks a permission.
     Acl(crate::acl::AclError),
+    /// No server of the named datacenter is known (protocol 6).
+    NoPathToDatacenter(String),
 }
 
 impl From<ServerError> for WireError {
@@ -167,6 +218,7 @@ impl From<ServerError> for WireError {
             ServerError::UnknownPeer(p) => WireError::UnknownPeer(p),
             ServerError::OutcomeUnknown(why) => WireError::OutcomeUnknown(why),
             ServerError::Acl(e) => WireError::Acl(e),
+            ServerError::NoPathToDatacenter(dc) => WireError::NoPathToDatacenter(dc),
             other => WireError::Other(other.to_string()),
         }
     }
@@ -181,6 +233,7 @@ impl From<WireError> for ServerError {
             WireError::Other(reason) => ServerError::Remote(reason),
             WireError::OutcomeUnknown(why) => ServerError::OutcomeUnknown(why),
             WireError::Acl(e) => ServerError::Acl(e),
+            WireError::NoPathToDatacenter(dc) => ServerError::NoPathToDatacenter(dc),
         }
     }
 }

@@ -155,6 +155,8 @@ pub struct RpcTls {
     state: Reloadable<State>,
     /// `server.<datacenter>.<domain>`.
     server_name: ServerName<'static>,
+    /// The domain, for the names of other datacenters' servers.
+    domain: String,
     /// When a failed outgoing handshake was last logged, per peer address:
     /// Raft retries a refused peer many times a second, the log says it
     /// once a minute.
@@ -194,6 +196,7 @@ impl RpcTls {
         Ok(Some(Arc::new(RpcTls {
             state: Reloadable::new(Arc::new(State::build(settings)?)),
             server_name,
+            domain: domain.to_owned(),
             logged: std::sync::Mutex::default(),
         })))
     }
@@ -221,12 +224,34 @@ impl RpcTls {
     /// # Errors
     /// The handshake's error, saying what the peer's certificate lacked.
     pub async fn connect(&self, tcp: TcpStream) -> io::Result<RpcStream> {
+        self.connect_to(tcp, None).await
+    }
+
+    /// [`connect`](Self::connect) to a server of datacenter `dc` (`None`:
+    /// this one): under `verify_server_hostname` its certificate must name
+    /// `server.<dc>.<domain>` (a call routed to another datacenter).
+    ///
+    /// # Errors
+    /// As `connect`, and a datacenter that makes no valid server name.
+    pub async fn connect_to(&self, tcp: TcpStream, dc: Option<&str>) -> io::Result<RpcStream> {
         let state = self.state.get();
         match &state.connector {
             None => Ok(RpcStream::Plain(tcp)),
             Some(connector) => {
                 let peer = tcp.peer_addr().ok();
-                match connector.connect(self.server_name.clone(), tcp).await {
+                let name = match dc {
+                    None => self.server_name.clone(),
+                    Some(dc) => {
+                        let name = praetor_tls::server_name(dc, &self.domain);
+                        ServerName::try_from(name.clone()).map_err(|_| {
+                            io::Error::new(
+                                io::ErrorKind::InvalidInput,
+                                format!("{name:?} is not a valid server name"),
+                            )
+                        })?
+                    }
+                };
+                match connector.connect(name, tcp).await {
                     Ok(tls) => Ok(RpcStream::Tls(Box::new(tokio_rustls::TlsStream::Client(
                         tls,
                     )))),

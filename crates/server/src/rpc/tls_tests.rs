@@ -160,6 +160,39 @@ async fn a_client_refuses_a_server_whose_certificate_does_not_name_a_server() {
 }
 
 #[tokio::test]
+async fn a_server_of_another_datacenter_is_checked_against_that_datacenters_name() {
+    let ca = Ca::new("federation");
+    let stop = CancellationToken::new();
+    // dc2's server; dc1's server dials it (the ping stands for a routed call).
+    let dc2 = RpcTls::new(
+        &server_settings(&ca, &["server.dc2.consul"]),
+        "dc2",
+        "consul.",
+    )
+    .unwrap()
+    .unwrap();
+    let addr = listen(dc2, &stop).await;
+    let dc1 = Some(rpc_tls(&server_settings(&ca, &["server.dc1.consul"])));
+    let routed = RpcClient::with_dialer(
+        addr,
+        Dialer::default()
+            .with_tls(dc1.clone())
+            .for_datacenter("dc2"),
+    );
+    assert!(matches!(
+        routed.call(Request::Ping, WAIT).await,
+        Ok(Reply::Pong(7))
+    ));
+    // Dialled as a server of dc1, the same certificate is refused.
+    let e = client(addr, dc1)
+        .call(Request::Ping, WAIT)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not valid for name"), "{e}");
+    stop.cancel();
+}
+
+#[tokio::test]
 async fn without_verify_incoming_plain_text_is_served_but_may_not_take_part_in_raft() {
     let ca = Ca::new("dc1");
     let mut settings = server_settings(&ca, &["server.dc1.consul"]);

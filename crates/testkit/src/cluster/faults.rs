@@ -43,6 +43,45 @@ impl Cluster {
         Ok(p)
     }
 
+    /// Cuts every link between this cluster's nodes and `other`'s (both
+    /// directions): two federated datacenters lose their WAN links, and
+    /// each keeps its own. Both must be
+    /// [`Spec::partitionable`](super::Spec::partitionable) (their
+    /// addresses, and so their uids, never overlap).
+    ///
+    /// # Errors
+    /// As [`partition`](Self::partition).
+    pub fn partition_from(&self, other: &Cluster) -> Result<Partition, KitError> {
+        let uid_ips = |c: &Cluster| -> Result<Vec<(u32, Ipv4Addr)>, KitError> {
+            if !c.spec.partitionable {
+                return Err(KitError::Partition(format!(
+                    "the {} cluster was not started with Spec::partitionable()",
+                    c.spec.datacenter
+                )));
+            }
+            c.nodes
+                .iter()
+                .map(|n| {
+                    let uid = n.agent.uid().ok_or_else(|| {
+                        KitError::Partition(format!("node {} has no uid of its own", n.name))
+                    })?;
+                    Ok((uid, n.ip()))
+                })
+                .collect()
+        };
+        let (mine, theirs) = (uid_ips(self)?, uid_ips(other)?);
+        let mut cuts = Vec::new();
+        for (ua, ia) in &mine {
+            for (ub, ib) in &theirs {
+                cuts.push(Cut { uid: *ua, to: *ib });
+                cuts.push(Cut { uid: *ub, to: *ia });
+            }
+        }
+        let p = Partition::install(&cuts)?;
+        tracing::info!(a = %self.spec.datacenter, b = %other.spec.datacenter, mechanism = ?p.mechanism(), "datacenters partitioned");
+        Ok(p)
+    }
+
     /// Cuts `name` off from every other node.
     ///
     /// # Errors

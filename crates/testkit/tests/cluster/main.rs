@@ -10,6 +10,7 @@ mod acl;
 mod autopilot;
 mod election;
 mod failover;
+mod federation;
 mod formation;
 mod gossip_encryption;
 mod health;

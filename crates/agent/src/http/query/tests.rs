@@ -116,3 +116,50 @@ proptest! {
         prop_assert_eq!(opts.wait, Duration::from_secs(secs).min(MAX_WAIT));
     }
 }
+
+#[test]
+fn dc_names_this_one_another_or_is_refused() {
+    assert_eq!(target_dc(None, "dc1").unwrap(), None);
+    assert_eq!(target_dc(Some(""), "dc1").unwrap(), None);
+    assert_eq!(target_dc(Some("dc1"), "dc1").unwrap(), None, "this one");
+    assert_eq!(target_dc(Some("dc2"), "dc1").unwrap(), Some("dc2".into()));
+    assert_eq!(
+        target_dc(Some("us-east_1.b"), "dc1").unwrap(),
+        Some("us-east_1.b".into())
+    );
+    for bad in ["dc 2", "dc2/x", "dc2\n", "é"] {
+        assert!(
+            matches!(target_dc(Some(bad), "dc1"), Err(ApiError::BadRequest(_))),
+            "{bad:?}"
+        );
+    }
+    assert!(target_dc(Some(&"d".repeat(MAX_DC_LEN)), "dc1").is_ok());
+    assert!(target_dc(Some(&"d".repeat(MAX_DC_LEN + 1)), "dc1").is_err());
+}
+
+proptest! {
+    /// Any `?dc=` value is answered without panicking: none for this
+    /// datacenter, the name itself for a valid other one, or a one-line 400.
+    #[test]
+    fn any_dc_value_is_this_one_another_or_a_bad_request(dc in ".{0,200}", local in "[a-z0-9]{1,8}") {
+        match target_dc(Some(&dc), &local) {
+            Ok(None) => prop_assert!(dc.is_empty() || dc == local),
+            Ok(Some(other)) => {
+                prop_assert_eq!(&other, &dc);
+                prop_assert!(other != local && other.len() <= MAX_DC_LEN);
+            }
+            Err(ApiError::BadRequest(why)) => {
+                prop_assert!(!why.contains('\n') || dc.contains('\n'));
+                prop_assert!(why.starts_with("Invalid datacenter"));
+            }
+            Err(other) => prop_assert!(false, "{other:?}"),
+        }
+    }
+
+    /// Valid names in any case and with every allowed punctuation route.
+    #[test]
+    fn valid_dc_names_route(dc in "[A-Za-z0-9._-]{1,128}") {
+        let routed = target_dc(Some(&dc), "local-dc-that-differs-!").unwrap();
+        prop_assert_eq!(routed, Some(dc));
+    }
+}

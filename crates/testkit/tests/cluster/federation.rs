@@ -1,0 +1,368 @@
+//! Two datacenters of three servers and a client agent each, federated
+//! over the WAN from their config files (`retry_join_wan`), as an operator
+//! would: every server in `praetor members -wan`, KV and catalog reads and
+//! writes in the other datacenter through a client agent (`?dc=`), a
+//! blocking query on dc2 from dc1 woken by a dc2 write, DNS names of the
+//! other datacenter, and a WAN partition that leaves each datacenter
+//! serving itself while cross-datacenter requests fail cleanly, until it
+//! heals.
+
+use std::time::{Duration, Instant};
+
+use praetor_testkit::{init_tracing, secs, wait_for, Cluster, Spec};
+use reqwest::Method;
+use serde_json::Value;
+use tracing::info;
+
+use crate::members_table;
+
+/// WAN failure detection tuned down for loopback (`gossip_wan`): a probe
+/// every second, a failed server declared within a few seconds.
+const FAST_WAN: &str = r#"{ "probe_interval": "1s", "probe_timeout": "500ms", "suspicion_mult": 3, "gossip_interval": "200ms" }"#;
+
+/// The datacenter `dc`: three servers (each joining `wan_join` over the
+/// WAN, retried every second) and a client agent, with a short hold so
+/// failed calls come back within seconds.
+fn datacenter(dc: &str, wan_join: &[String], partitionable: bool) -> Spec {
+    let mut spec = Spec::servers(3)
+        .clients(1)
+        .datacenter(dc)
+        .config("gossip_wan", FAST_WAN)
+        .config("performance", r#"{ "rpc_hold_timeout": "2s" }"#);
+    if partitionable {
+        spec = spec.partitionable();
+    }
+    if !wan_join.is_empty() {
+        let join = serde_json::to_string(wan_join).expect("a list of strings");
+        for s in ["s1", "s2", "s3"] {
+            spec = spec.node_config(s, "retry_join_wan", &join).node_config(
+                s,
+                "retry_interval_wan",
+                r#""1s""#,
+            );
+        }
+    }
+    spec
+}
+
+/// dc1, then dc2 joining dc1's servers over the WAN; returns once
+/// `praetor members -wan` on dc1's s1 lists all six servers alive.
+async fn federate(partitionable: bool) -> anyhow::Result<(Cluster, Cluster)> {
+    let dc1 = Cluster::start(datacenter("dc1", &[], partitionable)).await?;
+    let dc1_servers: Vec<String> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|s| Ok(dc1.node(s)?.ip().to_string()))
+        .collect::<anyhow::Result<_>>()?;
+    let dc2 = Cluster::start(datacenter("dc2", &dc1_servers, partitionable)).await?;
+    wan_members_alive(&dc1, "s1", 6, secs(30)).await?;
+    Ok((dc1, dc2))
+}
+
+/// Waits until `praetor members -wan` on `via` lists `n` servers alive
+/// (`<node>.<dc>`); the table's rows.
+async fn wan_members_alive(
+    cluster: &Cluster,
+    via: &str,
+    n: usize,
+    within: Duration,
+) -> anyhow::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    Ok(
+        wait_for(within, "every server alive in the WAN pool", || async {
+            let out = cluster
+                .cli(via, &["members", "-wan"])
+                .map_err(|e| e.to_string())?
+                .run()
+                .map_err(|e| e.to_string())?;
+            let rows = members_table(&out.stdout);
+            let alive = rows
+                .values()
+                .filter(|r| r.get(2).is_some_and(|s| s == "alive"))
+                .count();
+            if out.status.success() && alive == n {
+                Ok(rows)
+            } else {
+                Err(format!("{out:?}"))
+            }
+        })
+        .await?,
+    )
+}
+
+/// `method path` on `via`, answered within 30 s: (status, body, index).
+async fn call(
+    cluster: &Cluster,
+    via: &str,
+    method: Method,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String, Option<u64>)> {
+    let a = cluster.request(via, method, path, body, secs(30)).await?;
+    Ok((a.status, a.body, a.index))
+}
+
+/// The decoded value of the one key a KV read answered.
+fn kv_value(body: &str) -> anyhow::Result<String> {
+    let v: Value = serde_json::from_str(body)?;
+    let b64 = v[0]["Value"].as_str().unwrap_or_default();
+    use base64::Engine as _;
+    Ok(String::from_utf8(
+        base64::engine::general_purpose::STANDARD.decode(b64)?,
+    )?)
+}
+
+#[tokio::test]
+async fn two_datacenters_federated_from_config_files_serve_each_others_requests(
+) -> anyhow::Result<()> {
+    init_tracing();
+    info!("--- dc1, then dc2 joining it over the WAN from its config files");
+    let (dc1, dc2) = federate(false).await?;
+    let rows = wan_members_alive(&dc1, "s1", 6, secs(5)).await?;
+    for name in ["s1.dc1", "s2.dc1", "s3.dc1", "s1.dc2", "s2.dc2", "s3.dc2"] {
+        let row = rows
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} in {rows:?}"));
+        assert_eq!(row[3], "server", "{row:?}");
+        assert_eq!(
+            row[6],
+            name.rsplit('.').next().unwrap(),
+            "its DC column: {row:?}"
+        );
+    }
+    assert!(
+        !rows.contains_key("c1.dc1"),
+        "client agents are in no WAN pool"
+    );
+
+    info!("--- the datacenters, this one first, from a client agent");
+    assert_eq!(
+        dc1.get_json("c1", "/v1/catalog/datacenters").await?,
+        serde_json::json!(["dc1", "dc2"])
+    );
+    assert_eq!(
+        dc2.get_json("c1", "/v1/catalog/datacenters").await?,
+        serde_json::json!(["dc2", "dc1"])
+    );
+
+    info!("--- a KV write in dc2 through dc1's client agent; each dc keeps its own KV");
+    let (status, body, _) = call(
+        &dc1,
+        "c1",
+        Method::PUT,
+        "/v1/kv/fed/k?dc=dc2",
+        Some("from dc1"),
+    )
+    .await?;
+    assert_eq!((status, body.trim()), (200, "true"));
+    let (status, body, local_index) = call(&dc2, "c1", Method::GET, "/v1/kv/fed/k", None).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(kv_value(&body)?, "from dc1");
+    let (status, body, remote_index) =
+        call(&dc1, "c1", Method::GET, "/v1/kv/fed/k?dc=dc2", None).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(kv_value(&body)?, "from dc1");
+    assert_eq!(remote_index, local_index, "X-Consul-Index comes from dc2");
+    let (status, _, _) = call(&dc1, "c1", Method::GET, "/v1/kv/fed/k", None).await?;
+    assert_eq!(status, 404, "dc1's own KV does not have it");
+
+    info!("--- the CLI's -datacenter reaches dc2 for writes and reads alike");
+    dc1.cli(
+        "c1",
+        &["kv", "put", "-datacenter=dc2", "fed/cli", "by the cli"],
+    )?
+    .run()?
+    .assert_success();
+    let (status, body, _) = call(&dc2, "c1", Method::GET, "/v1/kv/fed/cli", None).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(kv_value(&body)?, "by the cli");
+    let out = dc1
+        .cli("c1", &["kv", "get", "-datacenter=dc2", "fed/cli"])?
+        .run()?;
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "by the cli");
+
+    info!("--- a catalog registration in dc2 from dc1, read back from both sides");
+    let reg = r#"{"Node":"ext-db","Address":"10.20.30.40","Service":{"Service":"db","Port":5432}}"#;
+    let (status, body, _) = call(
+        &dc1,
+        "c1",
+        Method::PUT,
+        "/v1/catalog/register?dc=dc2",
+        Some(reg),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    let there = dc1.get_json("c1", "/v1/catalog/service/db?dc=dc2").await?;
+    assert_eq!(there[0]["Address"], "10.20.30.40", "{there}");
+    assert_eq!(there[0]["Datacenter"], "dc2", "{there}");
+    assert_eq!(dc2.get_json("c1", "/v1/catalog/service/db").await?, there);
+    assert_eq!(
+        dc1.get_json("c1", "/v1/catalog/service/db").await?,
+        serde_json::json!([]),
+        "dc1's catalog does not have it"
+    );
+    let health = dc1.get_json("c1", "/v1/health/service/db?dc=dc2").await?;
+    assert_eq!(health[0]["Node"]["Node"], "ext-db", "{health}");
+
+    info!("--- a blocking query on dc2 from dc1 wakes on a dc2 write");
+    let index = remote_index.expect("an index");
+    let blocking = {
+        let path = format!("/v1/kv/fed/k?dc=dc2&index={index}&wait=20s");
+        let dc1 = &dc1;
+        async move { call(dc1, "c1", Method::GET, &path, None).await }
+    };
+    let write = async {
+        // The query is open on dc2's leader before this write.
+        tokio::time::sleep(secs(1)).await;
+        call(
+            &dc2,
+            "c1",
+            Method::PUT,
+            "/v1/kv/fed/k",
+            Some("written in dc2"),
+        )
+        .await
+    };
+    let ((status, body, woke_at), put) = tokio::try_join!(blocking, write)?;
+    assert_eq!(put.0, 200, "{put:?}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        kv_value(&body)?,
+        "written in dc2",
+        "woken by the write, not the wait"
+    );
+    assert!(woke_at > Some(index), "{woke_at:?} after {index}");
+
+    info!("--- an unknown datacenter has no path");
+    for via in ["c1", "s2"] {
+        let (status, body, _) = call(&dc1, via, Method::GET, "/v1/kv/fed/k?dc=dc9", None).await?;
+        assert_eq!(
+            (status, body.trim()),
+            (500, "No path to datacenter"),
+            "via {via}"
+        );
+    }
+
+    info!("--- DNS names of the other datacenter, through dc1's client agent");
+    let dig = |name: &'static str| {
+        let server = dc1.node("c1").map(|n| n.ip());
+        async move {
+            let out = tokio::process::Command::new("dig")
+                .arg(format!("@{}", server.map_err(|e| e.to_string())?))
+                .args(["-p", "8600", "+tries=1", "+time=3", "+short", name])
+                .output()
+                .await
+                .map_err(|e| format!("running dig (is dnsutils installed?): {e}"))?;
+            Ok::<String, String>(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        }
+    };
+    assert_eq!(
+        dig("db.service.dc2.consul")
+            .await
+            .map_err(anyhow::Error::msg)?,
+        "10.20.30.40"
+    );
+    assert_eq!(
+        dig("ext-db.node.dc2.consul")
+            .await
+            .map_err(anyhow::Error::msg)?,
+        "10.20.30.40"
+    );
+    assert_eq!(
+        dig("db.service.consul").await.map_err(anyhow::Error::msg)?,
+        "",
+        "not in dc1"
+    );
+
+    info!("--- a client agent has no WAN pool");
+    let out = dc1.cli("c1", &["members", "-wan"])?.run()?;
+    out.assert_code(1);
+    assert!(out.stderr.contains("not a server"), "{out:?}");
+    let s1_dc2 = dc2.node("s1")?.ip().to_string();
+    let out = dc1.cli("c1", &["join", "-wan", &s1_dc2])?.run()?;
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("Must be a server to join WAN cluster"),
+        "{out:?}"
+    );
+
+    dc2.shutdown().await?;
+    dc1.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wan_partition_leaves_each_datacenter_serving_itself_and_heals() -> anyhow::Result<()> {
+    init_tracing();
+    let (dc1, dc2) = federate(true).await?;
+    let (status, _, _) = call(&dc1, "c1", Method::PUT, "/v1/kv/p/k?dc=dc2", Some("before")).await?;
+    assert_eq!(status, 200);
+
+    info!("--- cut every link between dc1 and dc2");
+    let partition = dc1.partition_from(&dc2)?;
+
+    info!("--- each datacenter goes on serving its own reads and writes");
+    for (cluster, dc) in [(&dc1, "dc1"), (&dc2, "dc2")] {
+        let (status, body, _) =
+            call(cluster, "c1", Method::PUT, "/v1/kv/p/local", Some(dc)).await?;
+        assert_eq!((status, body.trim()), (200, "true"), "a write in {dc}");
+        let (status, body, _) = call(cluster, "c1", Method::GET, "/v1/kv/p/local", None).await?;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(kv_value(&body)?, dc);
+    }
+
+    info!("--- requests across the cut fail cleanly, within the bounded retry");
+    for (cluster, other) in [(&dc1, "dc2"), (&dc2, "dc1")] {
+        let started = Instant::now();
+        let (status, body, _) = call(
+            cluster,
+            "c1",
+            Method::GET,
+            &format!("/v1/kv/p/k?dc={other}"),
+            None,
+        )
+        .await?;
+        info!(took = ?started.elapsed(), %body, "a read of {other} across the cut");
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            body.contains("No path to datacenter") || body.contains(&format!("datacenter {other}")),
+            "the error says which datacenter could not be reached: {body}"
+        );
+    }
+    info!("--- once failure detection has run, dc2 is reported unreachable at once");
+    wait_for(
+        secs(30),
+        "dc2's servers failed in dc1's WAN pool",
+        || async {
+            let (status, body, _) = call(&dc1, "c1", Method::GET, "/v1/kv/p/k?dc=dc2", None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if status == 500 && body.trim() == "No path to datacenter" {
+                Ok(())
+            } else {
+                Err(format!("{status} {body}"))
+            }
+        },
+    )
+    .await?;
+
+    info!("--- heal: the WAN pool reconnects and requests cross again");
+    partition.heal()?;
+    wan_members_alive(&dc1, "s1", 6, secs(60)).await?;
+    wait_for(secs(30), "a read of dc2 from dc1 after healing", || async {
+        let (status, body, _) = call(&dc1, "c1", Method::GET, "/v1/kv/p/local?dc=dc2", None)
+            .await
+            .map_err(|e| e.to_string())?;
+        match (status, kv_value(&body)) {
+            (200, Ok(v)) if v == "dc2" => Ok(()),
+            _ => Err(format!("{status} {body}")),
+        }
+    })
+    .await?;
+    let (status, body, _) =
+        call(&dc2, "c1", Method::PUT, "/v1/kv/p/k?dc=dc1", Some("after")).await?;
+    assert_eq!((status, body.trim()), (200, "true"));
+
+    dc2.shutdown().await?;
+    dc1.shutdown().await?;
+    Ok(())
+}
