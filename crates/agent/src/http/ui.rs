@@ -168,7 +168,11 @@ pub async fn services(
         answer: mut list,
         filtered,
     } = query::run(&state, &caller, &opts, ServiceSummaries).await?;
-    let dc = state.config().datacenter.clone();
+    // The datacenter that answered: `?dc=`'s, else this agent's.
+    let dc = opts
+        .dc
+        .clone()
+        .unwrap_or_else(|| state.config().datacenter.clone());
     for s in &mut list {
         s.datacenter.clone_from(&dc);
     }

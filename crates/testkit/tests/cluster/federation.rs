@@ -202,6 +202,28 @@ async fn two_datacenters_federated_from_config_files_serve_each_others_requests(
     );
     let health = dc1.get_json("c1", "/v1/health/service/db?dc=dc2").await?;
     assert_eq!(health[0]["Node"]["Node"], "ext-db", "{health}");
+    let ui = dc1
+        .get_json("c1", "/v1/internal/ui/services?dc=dc2")
+        .await?;
+    let db = ui
+        .as_array()
+        .and_then(|l| l.iter().find(|s| s["Name"] == "db"))
+        .unwrap_or_else(|| panic!("db in {ui}"));
+    assert_eq!(db["Datacenter"], "dc2", "the UI labels it with dc2: {db}");
+
+    info!("--- a prepared query stored in dc2 and executed there, from dc1");
+    let def = r#"{"Name":"db-q","Service":{"Service":"db"}}"#;
+    let (status, body, _) = call(&dc1, "c1", Method::POST, "/v1/query?dc=dc2", Some(def)).await?;
+    assert_eq!(status, 200, "{body}");
+    let run = dc1.get_json("c1", "/v1/query/db-q/execute?dc=dc2").await?;
+    assert_eq!(run["Datacenter"], "dc2", "{run}");
+    assert_eq!(run["Nodes"][0]["Node"]["Node"], "ext-db", "{run}");
+    let (status, body, _) = call(&dc1, "c1", Method::GET, "/v1/query/db-q/execute", None).await?;
+    assert_eq!(
+        (status, body.trim()),
+        (404, "Query not found"),
+        "dc1 has none"
+    );
 
     info!("--- a blocking query on dc2 from dc1 wakes on a dc2 write");
     let index = remote_index.expect("an index");
