@@ -179,6 +179,12 @@ pub enum Command {
         types: std::collections::BTreeMap<String, String>,
         service: crate::model::ServiceExtra,
     },
+    /// The leader's batch of the coordinate updates agents sent (`PUT
+    /// /v1/coordinate/update`), as Consul's `CoordinateBatchUpdate`:
+    /// updates for nodes the catalog does not hold, or that are not
+    /// finite, are skipped. Answers whether anything changed. Last, as
+    /// every variant added after the log format was fixed.
+    CoordinateBatchUpdate(Vec<crate::coordinate::NodeCoordinate>),
 }
 
 impl Command {
@@ -205,6 +211,7 @@ impl Command {
             Command::Timed { cmd, .. } => cmd.kind(),
             Command::Acl(c) => c.kind(),
             Command::AutopilotSetConfig { .. } => "autopilot_set_config",
+            Command::CoordinateBatchUpdate(_) => "coordinate_batch_update",
         }
     }
 }
@@ -290,6 +297,15 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         Command::AutopilotSetConfig { config, cas } => {
             return Response::Applied(store.tables.autopilot.set(index, config, *cas))
         }
+        Command::CoordinateBatchUpdate(updates) => {
+            let catalog = &store.tables.catalog;
+            return Response::Applied(
+                store
+                    .tables
+                    .coordinates
+                    .update(index, updates, |n| catalog.has_node(n)),
+            );
+        }
         Command::KvSet {
             key,
             value,
@@ -333,6 +349,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         }
         Command::CatalogDeregister(r) => {
             let changed = store.tables.catalog.deregister(index, r);
+            sweep_coordinates(store, index, [r.node.as_str()]);
             sweep_sessions(store, index, [r.node.as_str()]);
             return Response::Applied(changed);
         }
@@ -467,6 +484,20 @@ pub(crate) fn sweep_sessions<'a>(
     crate::session_index::oracle::visit(doomed.len());
     for id in doomed {
         invalidate(store, index, &id);
+    }
+}
+
+/// Removes the coordinates of those of `nodes` that the catalog no longer
+/// holds (a deregistered node takes its coordinates with it, as Consul's).
+pub(crate) fn sweep_coordinates<'a>(
+    store: &mut Store,
+    index: u64,
+    nodes: impl IntoIterator<Item = &'a str>,
+) {
+    for node in nodes {
+        if !store.tables.catalog.has_node(node) {
+            store.tables.coordinates.remove_node(index, node);
+        }
     }
 }
 

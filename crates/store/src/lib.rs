@@ -9,6 +9,7 @@ pub mod acl;
 pub mod autopilot;
 pub mod catalog;
 pub mod command;
+pub mod coordinate;
 pub mod error;
 pub mod events;
 pub mod history;
@@ -56,6 +57,8 @@ pub(crate) struct Tables {
     pub(crate) acl: acl::AclTables,
     /// The autopilot configuration (format 7).
     pub(crate) autopilot: autopilot::Autopilot,
+    /// The nodes' network coordinates (format 9).
+    pub(crate) coordinates: coordinate::Coordinates,
 }
 
 /// The whole replicated state: the tables and the history of KV changes.
@@ -88,6 +91,7 @@ impl Store {
                 clock_ms: 0,
                 acl: acl::AclTables::default(),
                 autopilot: autopilot::Autopilot::default(),
+                coordinates: coordinate::Coordinates::default(),
             },
             history: History::new(history_limit),
             derived: topics::Derived::default(),
@@ -150,6 +154,11 @@ impl Store {
         &self.tables.autopilot
     }
 
+    /// The nodes' network coordinates, for reads.
+    pub fn coordinates(&self) -> &coordinate::Coordinates {
+        &self.tables.coordinates
+    }
+
     /// The leader's time (ms since the epoch) stamped on the latest entry.
     pub fn clock_ms(&self) -> u64 {
         self.tables.clock_ms
@@ -174,6 +183,7 @@ impl Store {
         self.tables.sessions = restored.tables.sessions;
         self.tables.acl = restored.tables.acl;
         self.tables.autopilot = restored.tables.autopilot;
+        self.tables.coordinates = restored.tables.coordinates;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.tables.restored_at = index;
         self.derived = topics::Derived::rebuild(&self.tables);
@@ -221,6 +231,7 @@ impl Store {
             Table::Acl => t.acl.index(),
             Table::Events => t.events.index(),
             Table::Autopilot => t.autopilot.index(),
+            Table::Coordinates => t.coordinates.index(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Snapshot encoding of the whole store, history included, so a watcher can
 //! resume across a snapshot install or a restart; and decoding of every
-//! format an earlier release wrote (2 to 7), upgraded to today's.
+//! format an earlier release wrote (2 to 8), upgraded to today's.
 //!
 //! A snapshot is postcard bytes of `Snapshot`: the format version, then the
 //! store's own `Tables` struct, then the history. The store holds exactly
@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{History, Store, StoreError, Tables};
 
-/// Version 8: the store's `Tables` then its history. Version 7 was the
-/// same with service records before their kind, tagged addresses, proxy
+/// Version 9: the store's `Tables` then its history. Version 8 was the
+/// same without the nodes' coordinates (`TablesV8`); version 7 with service records before their kind, tagged addresses, proxy
 /// and locality (`catalog::CatalogV7`); version 6 without the autopilot
 /// configuration too, version 5 without the ACL tables too; version 4 had
 /// the history between the events and the indexes.
-const FORMAT_VERSION: u32 = 8;
+const FORMAT_VERSION: u32 = 9;
 
 /// The encoding of a snapshot, for writing (`Snapshot<&Tables, &History>`)
 /// and for reading (`Snapshot<Tables, History>`) alike: one definition, so
@@ -83,7 +83,7 @@ impl Store {
     }
 
     /// Decodes a store written by `encode_snapshot`, or by an earlier
-    /// release in format 2 to 7.
+    /// release in format 2 to 8.
     ///
     /// # Errors
     /// When the bytes are not a snapshot of one of these formats.
@@ -95,6 +95,7 @@ impl Store {
         let v: Version = postcard::from_bytes(bytes).map_err(StoreError::SnapshotDecode)?;
         let mut store = match v.version {
             FORMAT_VERSION => decode_tables::<Tables>(bytes, |t| t)?,
+            8 => decode_tables::<TablesV8>(bytes, TablesV8::upgrade)?,
             7 => decode_tables::<TablesV7>(bytes, TablesV7::upgrade)?,
             6 => decode_tables::<TablesV6>(bytes, TablesV6::upgrade)?,
             5 => decode_tables::<TablesV5>(bytes, TablesV5::upgrade)?,
@@ -142,6 +143,37 @@ fn decode_old<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreEr
     Ok(env.store)
 }
 
+/// Version 8, frozen: `Tables` before the nodes' coordinates.
+#[derive(Deserialize)]
+struct TablesV8 {
+    kv: crate::kv::KvTable,
+    catalog: crate::catalog::Catalog,
+    events: crate::events::Events,
+    sessions: crate::session::Sessions,
+    last_index: u64,
+    restored_at: u64,
+    clock_ms: u64,
+    acl: crate::acl::AclTables,
+    autopilot: crate::autopilot::Autopilot,
+}
+
+impl TablesV8 {
+    fn upgrade(self) -> Tables {
+        Tables {
+            kv: self.kv,
+            catalog: self.catalog,
+            events: self.events,
+            sessions: self.sessions,
+            last_index: self.last_index,
+            restored_at: self.restored_at,
+            clock_ms: self.clock_ms,
+            acl: self.acl,
+            autopilot: self.autopilot,
+            coordinates: crate::coordinate::Coordinates::default(),
+        }
+    }
+}
+
 /// Version 7, frozen: `Tables` before services kept their extras.
 #[derive(Deserialize)]
 struct TablesV7 {
@@ -158,7 +190,7 @@ struct TablesV7 {
 
 impl TablesV7 {
     fn upgrade(self) -> Tables {
-        Tables {
+        TablesV8 {
             kv: self.kv,
             catalog: self.catalog.upgrade(),
             events: self.events,
@@ -169,6 +201,7 @@ impl TablesV7 {
             acl: self.acl,
             autopilot: self.autopilot,
         }
+        .upgrade()
     }
 }
 

@@ -27,11 +27,12 @@ pub enum Table {
     Acl,
     Events,
     Autopilot,
+    Coordinates,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Kv,
         Table::Nodes,
         Table::Services,
@@ -40,6 +41,7 @@ impl Table {
         Table::Acl,
         Table::Events,
         Table::Autopilot,
+        Table::Coordinates,
     ];
 }
 
@@ -326,7 +328,7 @@ impl NodeMark {
 }
 
 /// The raw indexes of every table, to tell which a command changed.
-fn table_marks(t: &Tables) -> [u64; 8] {
+fn table_marks(t: &Tables) -> [u64; 9] {
     let c = t.catalog.table_indexes();
     [
         t.kv.raw_table_index(),
@@ -337,6 +339,7 @@ fn table_marks(t: &Tables) -> [u64; 8] {
         t.acl.index(),
         t.events.index(),
         t.autopilot.index(),
+        t.coordinates.raw_index(),
     ]
 }
 
@@ -344,7 +347,7 @@ fn table_marks(t: &Tables) -> [u64; 8] {
 /// change it: taken by `Mark::before`, compared by `Mark::after`.
 #[derive(Debug)]
 pub(crate) struct Mark {
-    tables: [u64; 8],
+    tables: [u64; 9],
     nodes: Vec<NodeMark>,
     /// Service names the command registers.
     names: BTreeSet<String>,
@@ -413,6 +416,7 @@ fn scope(
         Command::AutopilotSetConfig { .. } => {
             named.insert(Table::Autopilot);
         }
+        Command::CoordinateBatchUpdate(_) => {}
     }
     false
 }

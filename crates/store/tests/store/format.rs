@@ -13,9 +13,10 @@
 //!   bytes (`tests/golden/commands.hex`), and a probe that fails when a
 //!   variant is added without a golden example;
 //! - a populated store's snapshot (and its restore body) against
-//!   `tests/golden/snapshot_v8.hex`, decoding back to the same store, and
-//!   the same store in formats 4, 5, 6 and 7 (`snapshot_v4.hex`,
-//!   `snapshot_v5.hex`, `snapshot_v6.hex`, `snapshot_v7.hex`, frozen)
+//!   `tests/golden/snapshot_v9.hex`, decoding back to the same store, and
+//!   the same store in formats 4 to 8 (`snapshot_v4.hex`,
+//!   `snapshot_v5.hex`, `snapshot_v6.hex`, `snapshot_v7.hex`,
+//!   `snapshot_v8.hex`, frozen)
 //!   decoding to it;
 //! - a round-trip property over arbitrary commands, and decoding arbitrary
 //!   bytes never panics.
@@ -34,6 +35,7 @@ use praetor_store::acl::{
 };
 use praetor_store::autopilot::AutopilotConfig;
 use praetor_store::catalog::NodeHealth;
+use praetor_store::coordinate::{CoordRecord, Float, NodeCoordinate};
 use praetor_store::model::ServiceExtra;
 use praetor_store::txn::{
     CatalogExtra, CatalogOp, CatalogTarget, CatalogVerb, KvOp, KvVerb, TxnOp,
@@ -500,6 +502,7 @@ fn examples() -> Vec<(&'static str, Command)> {
                 cas: Some(12),
             },
         ),
+        ("coordinate_batch_update", coordinate_batch()),
         // `TxnOp::CatalogTyped`, added after the golden transaction was
         // pinned: a transaction of its own, so the first keeps its bytes.
         (
@@ -788,7 +791,37 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
                 cas: None,
             },
         ),
+        (
+            "coordinate_batch_update_empty",
+            Command::CoordinateBatchUpdate(vec![NodeCoordinate::default()]),
+        ),
     ]
+}
+
+/// A coordinate with every field set (seconds; negative components too).
+fn coord_record(seed: f64) -> CoordRecord {
+    CoordRecord {
+        vec: (0..8).map(|i| Float(seed * f64::from(i) - 0.003)).collect(),
+        error: Float(0.25 + seed),
+        adjustment: Float(-0.000_125),
+        height: Float(0.000_5 + seed),
+    }
+}
+
+/// A batch of coordinate updates for the golden store's two nodes.
+fn coordinate_batch() -> Command {
+    Command::CoordinateBatchUpdate(vec![
+        NodeCoordinate {
+            node: "node-1".into(),
+            segment: String::new(),
+            coord: coord_record(0.001),
+        },
+        NodeCoordinate {
+            node: "node-2".into(),
+            segment: "alpha".into(),
+            coord: coord_record(0.002),
+        },
+    ])
 }
 
 /// Every golden example: fully populated, then at defaults.
@@ -828,6 +861,7 @@ fn variant_name(cmd: &Command) -> &'static str {
         Command::Timed { .. } => "timed",
         Command::Acl(_) => "acl",
         Command::AutopilotSetConfig { .. } => "autopilot_set_config",
+        Command::CoordinateBatchUpdate(_) => "coordinate_batch_update",
     }
 }
 
@@ -1037,11 +1071,15 @@ fn the_golden_transaction_has_an_operation_of_every_kind() {
 
 // ------------------------------------------------------ snapshot tests
 
-const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v8.hex");
+const SNAPSHOT_GOLDEN: &str = include_str!("../golden/snapshot_v9.hex");
 
 /// The snapshot format version the golden bytes are of (the first byte of
 /// every snapshot, `FORMAT_VERSION` in crates/store/src/snapshot.rs).
-const SNAPSHOT_VERSION: u8 = 8;
+const SNAPSHOT_VERSION: u8 = 9;
+
+/// `populated_store_v8` in format 8, as the previous build wrote it
+/// (frozen: never regenerate it).
+const SNAPSHOT_V8_GOLDEN: &str = include_str!("../golden/snapshot_v8.hex");
 
 /// `populated_store_v7` in format 7, as the previous build wrote it
 /// (frozen: never regenerate it).
@@ -1261,6 +1299,15 @@ fn populated_store_v8() -> Store {
     store
 }
 
+/// `populated_store_v8` with coordinates for both nodes (format 9).
+fn populated_store_v9() -> Store {
+    let mut store = populated_store_v8();
+    let index = store.last_index() + 1;
+    let answer = store.apply(index, &coordinate_batch());
+    assert!(answer.ok(), "setting up the golden store: {answer:?}");
+    store
+}
+
 /// The changes the history keeps, and the index it is complete from.
 fn kept_history(store: &Store) -> (u64, Vec<Change>) {
     let from = match store.history().since("", 0, 0) {
@@ -1300,11 +1347,17 @@ fn observable(store: &Store) -> String {
         store.acl().roles().collect::<Vec<_>>(),
         (store.acl().index(), store.acl().bootstrapped()),
     ) + &format!("\n{:?}", store.autopilot())
+        + &format!(
+            "\n{:?} {:?}",
+            store.coordinates().list(),
+            store.coordinates().index()
+        )
 }
 
 #[test]
 fn the_golden_store_has_something_in_every_table() {
-    let store = populated_store_v8();
+    let store = populated_store_v9();
+    assert_eq!(store.coordinates().len(), 2);
     let (_, web) = store.catalog().service_nodes("web", None);
     assert_eq!(web[0].service_kind, "connect-proxy");
     assert_eq!(web[0].service_tagged_addresses.len(), 2);
@@ -1343,7 +1396,7 @@ fn the_golden_store_has_something_in_every_table() {
 #[test]
 fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store_v8();
+    let store = populated_store_v9();
     for (name, bytes) in [
         ("snapshot", store.encode_snapshot().expect("encodes")),
         ("state", store.encode_state().expect("encodes")),
@@ -1367,10 +1420,10 @@ fn a_populated_store_snapshot_encodes_to_its_golden_bytes() {
 #[test]
 fn the_golden_snapshot_decodes_to_the_same_store() {
     let golden = golden_blocks(SNAPSHOT_GOLDEN);
-    let store = populated_store_v8();
+    let store = populated_store_v9();
     let bytes = golden
         .get("snapshot")
-        .expect("tests/golden/snapshot_v8.hex has [snapshot]");
+        .expect("tests/golden/snapshot_v9.hex has [snapshot]");
     let back = Store::decode_snapshot(bytes).unwrap_or_else(|e| {
         panic!("{FORMAT_CHANGED}\n\nthe golden snapshot no longer decodes: {e}")
     });
@@ -1385,7 +1438,7 @@ fn the_golden_snapshot_decodes_to_the_same_store() {
     // The restore body decodes to the same tables, its history empty.
     let state = golden
         .get("state")
-        .expect("tests/golden/snapshot_v8.hex has [state]");
+        .expect("tests/golden/snapshot_v9.hex has [state]");
     let restored = Store::decode_snapshot(state)
         .unwrap_or_else(|e| panic!("{FORMAT_CHANGED}\n\nthe golden state no longer decodes: {e}"));
     assert_same_tables(&restored, &store);
@@ -1423,10 +1476,35 @@ fn assert_same_tables(got: &Store, want: &Store) {
         want.acl().roles().collect::<Vec<_>>()
     );
     assert_eq!(got.autopilot(), want.autopilot());
+    assert_eq!(got.coordinates(), want.coordinates());
     assert_eq!(
         (got.last_index(), got.clock_ms(), got.restored_at()),
         (want.last_index(), want.clock_ms(), want.restored_at())
     );
+}
+
+/// Format 8 (the previous build's snapshots and `Restore` bodies) still
+/// decodes, to the same store with no coordinates, and is written back in
+/// today's format with nothing lost.
+#[test]
+fn a_version_8_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
+    let store = populated_store_v8();
+    let old = golden_blocks(SNAPSHOT_V8_GOLDEN);
+    assert_eq!(old["snapshot"][0], 8, "snapshot_v8.hex is format 8");
+    let back = Store::decode_snapshot(&old["snapshot"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 8 golden snapshot no longer decodes: {e}")
+    });
+    assert_eq!(observable(&back), observable(&store));
+    assert!(back.coordinates().is_empty());
+    assert_eq!(
+        back.encode_snapshot().expect("encodes"),
+        store.encode_snapshot().expect("encodes")
+    );
+    let restored = Store::decode_snapshot(&old["state"]).unwrap_or_else(|e| {
+        panic!("{FORMAT_CHANGED}\n\nthe format 8 golden state no longer decodes: {e}")
+    });
+    assert_same_tables(&restored, &store);
+    assert!(restored.history().is_empty());
 }
 
 /// Format 7 (the previous build's snapshots and `Restore` bodies) still
