@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod autopilot_health;
+pub mod coordinate_updates;
 pub mod error;
 #[cfg(test)]
 mod format_tests;
@@ -159,6 +160,8 @@ pub struct Server {
     acl: Arc<acl::Acl>,
     /// What the leader's health report needs (`autopilot_health`).
     health: Arc<autopilot_health::HealthState>,
+    /// Coordinate updates waiting for the leader's next batch.
+    coordinates: Arc<coordinate_updates::CoordinateQueue>,
 }
 
 impl rpc::Handler for Server {
@@ -254,6 +257,7 @@ impl Server {
             metrics: cfg.metrics,
             acl: Arc::new(acl::Acl::new(cfg.acl)),
             health: Arc::default(),
+            coordinates: Arc::default(),
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
@@ -265,6 +269,10 @@ impl Server {
             server.stop.clone(),
         ));
         server.tasks.spawn(leadership::run_elections(
+            server.clone(),
+            server.stop.clone(),
+        ));
+        server.tasks.spawn(coordinate_updates::run_coordinate_flush(
             server.clone(),
             server.stop.clone(),
         ));
@@ -295,6 +303,11 @@ impl Server {
             Err(e) => return Err(ServerError::MembershipRefused(e.to_string())),
         }
         Ok(())
+    }
+
+    /// The coordinate updates waiting for the leader's next batch.
+    pub fn coordinate_queue(&self) -> &coordinate_updates::CoordinateQueue {
+        &self.coordinates
     }
 
     /// This server's Raft id.
@@ -541,6 +554,16 @@ impl Server {
         if let Some(token) = token {
             self.wait_established(deadline).await;
             self.authorize_write(token, &cmd)?;
+        }
+        // Agents' coordinates wait for the leader's next batch
+        // (`coordinate_updates`), answered at once as Consul's.
+        if let Command::CoordinateBatchUpdate(updates) = &cmd {
+            let dropped = self.coordinates.queue(updates);
+            if dropped > 0 {
+                tracing::warn!(dropped, "coordinate update queue full; updates dropped");
+            }
+            let index = self.shared.read().store.last_index();
+            return Ok((index, Response::Applied(true)));
         }
         self.propose(cmd, tokio::time::Instant::now() + self.apply_timeout)
             .await

@@ -267,11 +267,13 @@ macro_rules! from_wire {
 }
 
 mod acl;
+mod coordinate;
 mod operator;
 pub use acl::{
     AclPolicyList, AclPolicyRead, AclResolve, AclRoleAnswer, AclRoleList, AclRoleRead,
     AclTokenAnswer, AclTokenList, AclTokenRead,
 };
+pub use coordinate::{CoordinateNode, CoordinateNodes};
 pub use operator::{AutopilotConfiguration, Usage, UsageCounts};
 
 wire!(
@@ -305,6 +307,8 @@ wire!(
     ServiceInstances,
     AutopilotConfiguration,
     Usage,
+    CoordinateNodes,
+    CoordinateNode,
 );
 
 /// One key (`GET /v1/kv/<key>`): its entry, if any.

@@ -336,7 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_ends_the_connection_task_and_fails_its_pending_call() {
-        let addr = silent_server(b"PRAETOR\x05").await;
+        let addr = silent_server(b"PRAETOR\x06").await;
         let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
         let client = Arc::new(RpcClient::new(addr).on(tasks.clone(), stop.clone()));
         let waiting = {
@@ -367,7 +367,7 @@ mod tests {
 
     #[tokio::test]
     async fn calls_that_timed_out_do_not_stay_pending() {
-        let addr = silent_server(b"PRAETOR\x05").await;
+        let addr = silent_server(b"PRAETOR\x06").await;
         let client = RpcClient::new(addr);
         // The first call opens the connection (and times out too).
         let r = client.call(Request::Ping, Duration::from_millis(300)).await;

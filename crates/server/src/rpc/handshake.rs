@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAGIC: &[u8; 7] = b"PRAETOR";
 /// The protocol version this build speaks (the frame layout and the
 /// encoding of `Request` and `Reply`).
-pub const VERSION: u8 = 5;
+pub const VERSION: u8 = 6;
 
 /// The bytes a side sends: `MAGIC` then `VERSION`.
 pub(crate) fn hello() -> [u8; 8] {

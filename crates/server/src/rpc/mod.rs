@@ -377,6 +377,6 @@ mod tests {
 
     #[test]
     fn the_handshake_bytes_are_pinned() {
-        assert_eq!(&handshake::hello(), b"PRAETOR\x05");
+        assert_eq!(&handshake::hello(), b"PRAETOR\x06");
     }
 }
