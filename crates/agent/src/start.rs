@@ -333,6 +333,13 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         },
         stop.child_token(),
     ));
+    tasks.spawn(crate::coordinate::run_coordinate_sync(
+        gossip.clone(),
+        state.backend.clone(),
+        state.acl.clone(),
+        cfg.node_name.clone(),
+        stop.child_token(),
+    ));
     let router = http::router(state.clone());
     for w in watches {
         tasks.spawn(crate::watches::run(w, state.clone(), stop.child_token()));
