@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use praetor_coordinate::Coordinate;
+pub use praetor_coordinate::{Config as CoordinateConfig, Coordinate};
 
 /// A node's coordinate in one network segment (`""`: the default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
