@@ -87,42 +87,27 @@ pub fn validate(e: &CoordinateEntry) -> Result<(), String> {
 }
 
 /// The coordinates of each datacenter's servers, in one area, sorted by
-/// datacenter (`/v1/coordinate/datacenters`, and `praetor rtt -wan`).
+/// datacenter (`/v1/coordinate/datacenters`, and `praetor rtt -wan`):
+/// `servers` are (datacenter, server name as the WAN pool lists it,
+/// coordinate). `local_dc` is always listed, with no servers if none has
+/// a coordinate yet.
 ///
-/// Until the WAN pool exists, the one datacenter known is this agent's
-/// own, and its servers' coordinates are those of the LAN pool (`members`
-/// with this agent's `own` coordinate and the others' as gossip last heard
-/// them, `peers`), named `<node>.<dc>` as the WAN pool names servers. The
-/// WAN pool replaces `members`/`peers` with its own members and
-/// coordinates, one map per datacenter its servers belong to.
+/// Until the WAN pool exists, `servers` are [`lan_servers`]: this
+/// datacenter's, from the LAN pool. The WAN pool gives its own members
+/// (already named `<node>.<dc>`) with the coordinates its gossip measured.
 pub fn datacenter_maps(
     local_dc: &str,
-    own_name: &str,
-    own: &Coordinate,
-    members: &[Member],
-    peers: &std::collections::BTreeMap<String, Coordinate>,
+    servers: impl IntoIterator<Item = (String, String, Coordinate)>,
 ) -> Vec<CoordinateDatacenterMap> {
     let mut by_dc: std::collections::BTreeMap<String, Vec<CoordinateEntry>> =
         std::collections::BTreeMap::new();
     by_dc.entry(local_dc.to_owned()).or_default();
-    for m in members {
-        if m.tags.role != Role::Server || m.status != MemberStatus::Alive {
-            continue;
-        }
-        let coord = if m.name == own_name {
-            Some(own.clone())
-        } else {
-            peers.get(&m.name).cloned()
-        };
-        let Some(coord) = coord else { continue };
-        by_dc
-            .entry(m.tags.datacenter.clone())
-            .or_default()
-            .push(CoordinateEntry {
-                node: format!("{}.{}", m.name, m.tags.datacenter),
-                segment: String::new(),
-                coord,
-            });
+    for (dc, node, coord) in servers {
+        by_dc.entry(dc).or_default().push(CoordinateEntry {
+            node,
+            segment: String::new(),
+            coord,
+        });
     }
     by_dc
         .into_iter()
@@ -130,6 +115,31 @@ pub fn datacenter_maps(
             datacenter,
             area_id: WAN_AREA.into(),
             coordinates,
+        })
+        .collect()
+}
+
+/// The alive servers of the LAN pool with a coordinate, as
+/// [`datacenter_maps`] takes them: named `<node>.<dc>` as the WAN pool
+/// names servers, this agent's (`own_name`) with its `own` coordinate,
+/// the others' as gossip last heard them (`peers`).
+pub fn lan_servers(
+    own_name: &str,
+    own: &Coordinate,
+    members: &[Member],
+    peers: &std::collections::BTreeMap<String, Coordinate>,
+) -> Vec<(String, String, Coordinate)> {
+    members
+        .iter()
+        .filter(|m| m.tags.role == Role::Server && m.status == MemberStatus::Alive)
+        .filter_map(|m| {
+            let coord = if m.name == own_name {
+                Some(own.clone())
+            } else {
+                peers.get(&m.name).cloned()
+            }?;
+            let dc = m.tags.datacenter.clone();
+            Some((dc.clone(), format!("{}.{dc}", m.name), coord))
         })
         .collect()
 }
@@ -211,7 +221,7 @@ mod tests {
             ("s3".to_owned(), other.clone()),
             ("c1".to_owned(), other.clone()),
         ]);
-        let maps = datacenter_maps("dc1", "s1", &own, &members, &peers);
+        let maps = datacenter_maps("dc1", lan_servers("s1", &own, &members, &peers));
         assert_eq!(maps.len(), 1);
         assert_eq!(maps[0].datacenter, "dc1");
         assert_eq!(maps[0].area_id, "WAN");
@@ -224,8 +234,15 @@ mod tests {
         assert_eq!(names, ["s1.dc1", "s2.dc1"]);
         // A client agent with no server coordinates still lists its
         // datacenter, empty.
-        let none = datacenter_maps("dc1", "c1", &own, &members[4..], &peers);
+        let none = datacenter_maps("dc1", lan_servers("c1", &own, &members[4..], &peers));
         assert_eq!(none.len(), 1);
         assert!(none[0].coordinates.is_empty());
+        // Another datacenter's servers (the WAN pool's) sort after.
+        let wan = datacenter_maps(
+            "dc2",
+            [("dc1".to_owned(), "s9.dc1".to_owned(), own.clone())],
+        );
+        let dcs: Vec<&str> = wan.iter().map(|m| m.datacenter.as_str()).collect();
+        assert_eq!(dcs, ["dc1", "dc2"]);
     }
 }

@@ -105,6 +105,8 @@ pub(crate) struct Settings {
     /// How often a coordinate ping goes to a random member (the probe
     /// interval).
     pub(crate) coordinate_interval: Duration,
+    /// Whether to send coordinate pings at all.
+    pub(crate) coordinates: bool,
 }
 
 /// The owner task's state.
@@ -345,7 +347,7 @@ impl Actor {
         let table = &self.table;
         self.vivaldi
             .retain_members(|name| lock(table).get(name).is_some());
-        if others.is_empty() {
+        if others.is_empty() || !self.settings.coordinates {
             return;
         }
         let peer = &others[self.rng.random_range(0..others.len())];

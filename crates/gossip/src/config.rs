@@ -61,6 +61,10 @@ pub struct GossipConfig {
     pub io_timeout: Duration,
     /// Gossip encryption (Consul's `encrypt`); `None`: plain text.
     pub encryption: Option<EncryptionConfig>,
+    /// Measure round trips for network coordinates (see `vivaldi`; Consul's
+    /// `disable_coordinates` turns it off). Pings from others are answered
+    /// either way.
+    pub coordinates: bool,
 }
 
 impl GossipConfig {
@@ -82,6 +86,7 @@ impl GossipConfig {
             tombstone_timeout: Duration::from_secs(24 * 3600),
             io_timeout: Duration::from_secs(5),
             encryption: None,
+            coordinates: true,
         }
     }
 

@@ -235,6 +235,7 @@ impl Gossip {
                 io_timeout: cfg.io_timeout,
                 max_packet,
                 coordinate_interval: cfg.probe_interval,
+                coordinates: cfg.coordinates,
             },
             encryption: encryption.clone(),
             tags: cfg.tags.clone(),

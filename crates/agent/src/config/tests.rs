@@ -1256,3 +1256,12 @@ fn check_update_interval_defaults_to_five_minutes_and_reads_as_consul_spells_it(
     let bad = s.write("c.json", r#"{"check_update_interval": "often"}"#);
     assert!(load_err(&s.flags(&[&bad])).contains("check_update_interval"));
 }
+
+#[test]
+fn disable_coordinates_is_read_and_off_by_default() {
+    let s = Scratch::new();
+    assert!(!load_ok(&s.flags(&[])).config.disable_coordinates);
+    let file = s.write("a.json", r#"{"disable_coordinates": true}"#);
+    let loaded = load_ok(&s.flags(&[&file]));
+    assert!(loaded.config.disable_coordinates);
+}

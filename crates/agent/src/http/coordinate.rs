@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::extract::{Caller, Path};
 use super::query::{self, Params, ReadOpts};
 use super::AppState;
-use crate::coordinate::{datacenter_maps, to_api, to_record, validate};
+use crate::coordinate::{datacenter_maps, lan_servers, to_api, to_record, validate};
 
 /// The coordinate routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -33,7 +33,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// `GET /v1/coordinate/datacenters`: each datacenter's servers and their
 /// coordinates (see [`datacenter_maps`]: for now this datacenter's, from
-/// the LAN pool).
+/// the LAN pool, [`lan_servers`]).
 pub async fn datacenters(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
@@ -41,13 +41,13 @@ pub async fn datacenters(
     Params::parse(q.as_deref()).check()?;
     let cfg = state.config();
     let gossip = &state.gossip;
-    Ok(Json(datacenter_maps(
-        &cfg.datacenter,
+    let servers = lan_servers(
         &cfg.node_name,
         &gossip.coordinate(),
         &gossip.members(),
         &gossip.peer_coordinates(),
-    )))
+    );
+    Ok(Json(datacenter_maps(&cfg.datacenter, servers)))
 }
 
 /// `GET /v1/coordinate/nodes`.

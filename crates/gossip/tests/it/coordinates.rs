@@ -74,3 +74,30 @@ async fn coordinate_pings_travel_sealed_under_encryption() {
     let keyring = Keyring::new(&["pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="]).unwrap();
     members_learn_coordinates(61, Some(EncryptionConfig::new(keyring))).await;
 }
+
+#[tokio::test]
+async fn a_member_with_coordinates_off_sends_no_pings_but_answers_them() {
+    init_tracing();
+    let a = start(62, 1, None).await;
+    let b = Node::start(62, 2, tags("n2", Role::Client, "0.1.0"), |cfg| {
+        cfg.probe_interval = Duration::from_millis(200);
+        cfg.probe_timeout = Duration::from_millis(100);
+        cfg.coordinates = false;
+    })
+    .await;
+    b.gossip.join(&[a.addr.to_string()]).await.unwrap();
+    wait_for("a samples b", WAIT, || {
+        let own = a.gossip.coordinate();
+        if own.error < 1.5 && a.gossip.peer_coordinates().contains_key("n2") {
+            Ok(())
+        } else {
+            Err(format!("{own:?}"))
+        }
+    })
+    .await;
+    // b never measured anything: it is still at the origin.
+    let own = b.gossip.coordinate();
+    assert_eq!(own.error, 1.5, "{own:?}");
+    assert_eq!(own.vec, vec![0.0; 8]);
+    shutdown(&[&a, &b]).await;
+}
