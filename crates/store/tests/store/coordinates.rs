@@ -141,3 +141,27 @@ fn coordinates_survive_a_snapshot_and_a_restore() {
     assert!(other.apply(last + 1, &Command::Restore(state)).ok());
     assert_eq!(other.coordinates().list(), store.coordinates().list());
 }
+
+#[test]
+fn a_transaction_that_deletes_a_node_removes_its_coordinates() {
+    use praetor_store::txn::{CatalogOp, CatalogTarget, CatalogVerb, TxnOp};
+    let (mut store, mut index) = store_with(&["a", "b"]);
+    index += 1;
+    assert!(store
+        .apply(index, &update(&[("a", 0.001), ("b", 0.002)]))
+        .ok());
+    index += 1;
+    let delete = Command::Txn(vec![TxnOp::Catalog(Box::new(CatalogOp {
+        target: CatalogTarget::Node,
+        verb: CatalogVerb::Delete,
+        node: "b".into(),
+        id: String::new(),
+        register: Default::default(),
+        index: 0,
+    }))]);
+    let answer = store.apply(index, &delete);
+    assert!(matches!(answer, Response::Txn(_)), "{answer:?}");
+    assert!(!store.catalog().has_node("b"));
+    assert!(store.coordinates().of_node("b").is_empty());
+    assert_eq!(store.coordinates().len(), 1);
+}
