@@ -74,7 +74,8 @@ fn converges_on_a_simulated_network_to_small_relative_error() {
     let net = Network::new(25, 42);
     let clients = simulate(&net, 1000, 7);
     let error = mean_relative_error(&net, &clients);
-    assert!(error < 0.1, "mean relative error {error}");
+    eprintln!("25 nodes, 1000 rounds: mean relative error {error:.4}");
+    assert!(error < 0.05, "mean relative error {error}");
     for c in &clients {
         assert!(
             c.coordinate().error < 0.5,

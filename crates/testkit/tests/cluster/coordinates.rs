@@ -65,6 +65,7 @@ async fn coordinates_reach_the_catalog_and_order_answers_by_distance() -> anyhow
     let ms = estimate_of(&out.stdout, "s1", "s2", "LAN")
         .unwrap_or_else(|| panic!("Consul's estimate line: {out:?}"));
     assert!((0.0..1000.0).contains(&ms), "{out:?}");
+    info!(ms, "estimated s1 <-> s2 on loopback");
     let out = cluster.cli("s2", &["rtt", "s3"])?.run()?;
     out.assert_success();
     assert!(
