@@ -7,6 +7,7 @@ pub mod backend;
 pub mod checks;
 pub mod cluster;
 pub mod config;
+pub mod coordinate;
 pub mod definition;
 pub mod dns;
 pub mod error;

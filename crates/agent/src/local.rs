@@ -27,6 +27,7 @@ use tokio::time::Instant;
 mod files;
 mod saved;
 mod sync;
+pub(crate) use sync::scaled;
 #[cfg(test)]
 mod tests;
 

@@ -289,6 +289,7 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
     gossip_cfg.advertise = SocketAddr::new(advertise_ip, serf_port);
     gossip_cfg.reconnect_timeout = cfg.reconnect_timeout;
     gossip_cfg.encryption = encryption;
+    gossip_cfg.coordinates = !cfg.disable_coordinates;
     let gossip = Gossip::start(gossip_cfg, stop.child_token())
         .await
         .map_err(AgentError::Gossip)?;
@@ -413,6 +414,15 @@ pub async fn start(cfg: RuntimeConfig, stop: CancellationToken) -> Result<Agent,
         },
         stop.child_token(),
     ));
+    if !cfg.disable_coordinates {
+        tasks.spawn(crate::coordinate::run_coordinate_sync(
+            gossip.clone(),
+            state.backend.clone(),
+            state.acl.clone(),
+            cfg.node_name.clone(),
+            stop.child_token(),
+        ));
+    }
     let router = http::router(state.clone());
     for w in watches {
         tasks.spawn(crate::watches::run(w, state.clone(), stop.child_token()));

@@ -64,31 +64,9 @@ pub struct SelfConfig {
     pub praetor_version: String,
 }
 
-/// A Vivaldi network coordinate in Serf's shape (`Coord` of
-/// `/v1/agent/self`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Coordinate {
-    pub vec: Vec<f64>,
-    pub error: f64,
-    pub adjustment: f64,
-    pub height: f64,
-}
-
-impl Coordinate {
-    /// The coordinate a Serf node starts from (`coordinate.NewCoordinate`
-    /// with Serf's default config: 8 dimensions at the origin, error 1.5,
-    /// minimum height 1e-5): what a node that has measured no round trip
-    /// reports.
-    pub fn origin() -> Coordinate {
-        Coordinate {
-            vec: vec![0.0; 8],
-            error: 1.5,
-            adjustment: 0.0,
-            height: 1.0e-5,
-        }
-    }
-}
+/// A node's network coordinate (`Coord` in `/v1/agent/self`): Consul's
+/// Vivaldi coordinate (`Vec`, `Error`, `Adjustment`, `Height`).
+pub use praetor_coordinate::Coordinate;
 
 /// The gRPC ports of `xDS` in `/v1/agent/self` (-1: not served).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

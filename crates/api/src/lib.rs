@@ -6,6 +6,7 @@ pub mod acl;
 pub mod agent;
 pub mod autopilot;
 pub mod catalog;
+pub mod coordinate;
 pub mod duration;
 pub mod event;
 pub mod keys;

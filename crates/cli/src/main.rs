@@ -82,6 +82,8 @@ enum Command {
     Envconsul(cmd::envconsul::EnvConsulArgs),
     /// Renders templates from the KV store and the catalog; renders them again on changes.
     Template(cmd::template::TemplateArgs),
+    /// Estimates the network round-trip time between two nodes.
+    Rtt(cmd::rtt::RttArgs),
 }
 
 fn main() {
@@ -160,6 +162,7 @@ fn main() {
                         Command::Debug(a) => cmd::debug::run(a).await,
                         Command::Envconsul(a) => cmd::envconsul::run(a).await,
                         Command::Template(a) => cmd::template::run(a).await,
+                        Command::Rtt(a) => cmd::rtt::run(a).await,
                         Command::Agent(_)
                         | Command::Version
                         | Command::Tls(_)

@@ -30,6 +30,7 @@ use crate::identity::Ident;
 use crate::member::{MemberEvent, MemberList, MemberStatus, Tags};
 use crate::push_pull::{self, PushPull};
 use crate::table::{lock, Table};
+use crate::vivaldi::{self, Outcome, Vivaldi};
 
 pub(crate) type FocaInstance = Foca<Ident, PostcardCodec, StdRng, FactHandler>;
 
@@ -101,6 +102,11 @@ pub(crate) struct Settings {
     pub(crate) push_pull_interval: Duration,
     pub(crate) io_timeout: Duration,
     pub(crate) max_packet: usize,
+    /// How often a coordinate ping goes to a random member (the probe
+    /// interval).
+    pub(crate) coordinate_interval: Duration,
+    /// Whether to send coordinate pings at all.
+    pub(crate) coordinates: bool,
 }
 
 /// The owner task's state.
@@ -131,6 +137,9 @@ pub(crate) struct Actor {
     pub(crate) next_push_pull: Instant,
     pub(crate) leaving: bool,
     pub(crate) left: bool,
+    /// This member's network coordinate and its timed pings (`vivaldi`).
+    pub(crate) vivaldi: Vivaldi,
+    pub(crate) next_coordinate_ping: Instant,
 }
 
 impl Actor {
@@ -297,7 +306,54 @@ impl Actor {
                 }
             },
         };
+        if let Some((&vivaldi::MARKER, body)) = data.split_first() {
+            self.handle_coordinate(body, from);
+            return;
+        }
         self.step("packet", |foca, rt| foca.handle_data(data, rt));
+    }
+
+    /// A coordinate ping (answered) or pong (a round-trip sample).
+    fn handle_coordinate(&mut self, body: &[u8], from: SocketAddr) {
+        let own = self.foca.identity().name.clone();
+        let table = &self.table;
+        let outcome = self
+            .vivaldi
+            .handle(&own, body, from, Instant::now(), |name| {
+                lock(table).get(name).is_some()
+            });
+        match outcome {
+            Outcome::Reply(to, packet) => self.send_raw(to, packet),
+            Outcome::Sampled(rtt) => tracing::trace!(?rtt, "coordinate sample"),
+            Outcome::Nothing => {}
+        }
+    }
+
+    /// Queues a packet of our own for the writer (dropped when full, as
+    /// foca's are).
+    fn send_raw(&self, to: SocketAddr, packet: Vec<u8>) {
+        if self.out.try_send((to, Bytes::from(packet))).is_err() {
+            tracing::debug!(%to, "gossip send queue full; coordinate packet dropped");
+        }
+    }
+
+    /// Sends a coordinate ping to a random alive member when one is due,
+    /// and forgets the coordinates of members no longer in the pool.
+    fn coordinate_round(&mut self, now: Instant, others: &[Ident]) {
+        if now < self.next_coordinate_ping {
+            return;
+        }
+        self.next_coordinate_ping = now + self.settings.coordinate_interval;
+        let table = &self.table;
+        self.vivaldi
+            .retain_members(|name| lock(table).get(name).is_some());
+        if others.is_empty() || !self.settings.coordinates {
+            return;
+        }
+        let peer = &others[self.rng.random_range(0..others.len())];
+        let own = self.foca.identity().name.clone();
+        let packet = self.vivaldi.ping(&own, &peer.name, peer.addr, now);
+        self.send_raw(peer.addr, packet);
     }
 
     fn fire_timers(&mut self) {
@@ -509,6 +565,7 @@ impl Actor {
                 let peer = &others[self.rng.random_range(0..others.len())];
                 self.spawn_push_pull(peer.addr);
             }
+            self.coordinate_round(now, &others);
         }
         self.flush(now);
     }

@@ -71,6 +71,10 @@ pub struct GossipConfig {
     /// The port a join address without one is tried on (8301 on a LAN,
     /// 8302 on the WAN).
     pub join_port: u16,
+    /// Measure round trips for network coordinates (see `vivaldi`; Consul's
+    /// `disable_coordinates` turns it off). Pings from others are answered
+    /// either way.
+    pub coordinates: bool,
 }
 
 /// Consul's WAN suspicion multiplier (`gossip_wan.suspicion_mult`).
@@ -97,6 +101,7 @@ impl GossipConfig {
             encryption: None,
             wan: false,
             join_port: DEFAULT_PORT,
+            coordinates: true,
         }
     }
 

@@ -84,6 +84,7 @@ mod keyring;
 mod member;
 mod push_pull;
 mod table;
+mod vivaldi;
 
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
@@ -142,6 +143,16 @@ struct Inner {
     tasks: TaskTracker,
     /// `None`: gossip is plain text.
     encryption: Option<Arc<Encryption>>,
+    /// This member's coordinate and the other members' (`vivaldi`).
+    coordinates: Arc<Mutex<vivaldi::CoordView>>,
+}
+
+/// A seed from a node name, so members started in the same microsecond
+/// still pick different random directions.
+fn name_seed(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 impl Gossip {
@@ -209,6 +220,8 @@ impl Gossip {
             },
         );
 
+        let vivaldi = vivaldi::Vivaldi::new(clock_micros() ^ name_seed(&cfg.node_name));
+        let coordinates = Arc::clone(&vivaldi.view);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (out_tx, out_rx) = mpsc::channel(SEND_QUEUE);
         let (members_tx, members_rx) = watch::channel(table::lock(&table).snapshot());
@@ -225,6 +238,8 @@ impl Gossip {
                 push_pull_interval: cfg.push_pull_interval,
                 io_timeout: cfg.io_timeout,
                 max_packet,
+                coordinate_interval: cfg.probe_interval,
+                coordinates: cfg.coordinates,
             },
             encryption: encryption.clone(),
             tags: cfg.tags.clone(),
@@ -244,6 +259,8 @@ impl Gossip {
             next_push_pull: now + cfg.push_pull_interval,
             leaving: false,
             left: false,
+            vivaldi,
+            next_coordinate_ping: now,
         };
         let span = tracing::info_span!("gossip", node = %cfg.node_name);
         tasks.spawn(
@@ -283,8 +300,25 @@ impl Gossip {
                 join_port: cfg.join_port,
                 tasks,
                 encryption,
+                coordinates,
             }),
         })
+    }
+
+    /// This member's network coordinate (Vivaldi, from the round-trip
+    /// times of its coordinate pings; see `vivaldi`).
+    #[must_use]
+    pub fn coordinate(&self) -> praetor_coordinate::Coordinate {
+        vivaldi::lock(&self.inner.coordinates).own.clone()
+    }
+
+    /// The latest coordinate heard from each other member of the pool
+    /// (Serf's coordinate cache), by name.
+    #[must_use]
+    pub fn peer_coordinates(
+        &self,
+    ) -> std::collections::BTreeMap<String, praetor_coordinate::Coordinate> {
+        vivaldi::lock(&self.inner.coordinates).peers.clone()
     }
 
     /// This member as the pool sees it (alive, leaving or left).

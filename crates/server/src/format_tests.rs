@@ -957,6 +957,32 @@ fn read_examples() -> Vec<Example> {
         out.push(example(&format!("read/{}", read.kind()), &read));
         out.push(example(&format!("answer/{}", answer.kind()), &answer));
     }
+    // The coordinate reads (protocol 6, at the end of the enums),
+    // on the same store with a node's coordinate (apart, as above).
+    let mut with_coordinates = store.clone();
+    with_coordinates.apply(
+        with_coordinates.last_index() + 1,
+        &Command::CoordinateBatchUpdate(vec![praetor_store::coordinate::NodeCoordinate {
+            node: "n1".into(),
+            segment: String::new(),
+            coord: praetor_store::coordinate::CoordRecord {
+                vec: (0..8)
+                    .map(|i| praetor_store::coordinate::Float(f64::from(i) * 0.001))
+                    .collect(),
+                error: praetor_store::coordinate::Float(0.2),
+                adjustment: praetor_store::coordinate::Float(-0.0001),
+                height: praetor_store::coordinate::Float(0.0002),
+            },
+        }]),
+    );
+    for read in [
+        WireRead::from(reads::CoordinateNodes),
+        WireRead::from(reads::CoordinateNode { node: "n1".into() }),
+    ] {
+        let answer = read.eval(&with_coordinates).1;
+        out.push(example(&format!("read/{}", read.kind()), &read));
+        out.push(example(&format!("answer/{}", answer.kind()), &answer));
+    }
     // The snapshot read: its answer is a whole encoded store, pinned by
     // the store's own snapshot golden; here only its place in the enums.
     out.push(example("read/Snapshot", &WireRead::from(reads::Snapshot)));

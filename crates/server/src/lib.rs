@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod autopilot_health;
+pub mod coordinate_updates;
 pub mod dc;
 pub mod error;
 pub mod export;
@@ -167,6 +168,8 @@ pub struct Server {
     datacenter: Arc<str>,
     /// Where calls for other datacenters go (`dc.rs`), once installed.
     dc_router: dc::RouterSlot,
+    /// Coordinate updates waiting for the leader's next batch.
+    coordinates: Arc<coordinate_updates::CoordinateQueue>,
 }
 
 impl rpc::Handler for Server {
@@ -267,6 +270,7 @@ impl Server {
                 cfg.data_dir.clone().unwrap_or_else(std::env::temp_dir),
             )),
             dc_router: dc::RouterSlot::default(),
+            coordinates: Arc::default(),
         };
         server.tasks.spawn(leadership::run_watch(
             server.raft.clone(),
@@ -278,6 +282,10 @@ impl Server {
             server.stop.clone(),
         ));
         server.tasks.spawn(leadership::run_elections(
+            server.clone(),
+            server.stop.clone(),
+        ));
+        server.tasks.spawn(coordinate_updates::run_coordinate_flush(
             server.clone(),
             server.stop.clone(),
         ));
@@ -308,6 +316,11 @@ impl Server {
             Err(e) => return Err(ServerError::MembershipRefused(e.to_string())),
         }
         Ok(())
+    }
+
+    /// The coordinate updates waiting for the leader's next batch.
+    pub fn coordinate_queue(&self) -> &coordinate_updates::CoordinateQueue {
+        &self.coordinates
     }
 
     /// This server's Raft id.
@@ -554,6 +567,16 @@ impl Server {
         if let Some(token) = token {
             self.wait_established(deadline).await;
             self.authorize_write(token, &cmd)?;
+        }
+        // Agents' coordinates wait for the leader's next batch
+        // (`coordinate_updates`), answered at once as Consul's.
+        if let Command::CoordinateBatchUpdate(updates) = &cmd {
+            let dropped = self.coordinates.queue(updates);
+            if dropped > 0 {
+                tracing::warn!(dropped, "coordinate update queue full; updates dropped");
+            }
+            let index = self.shared.read().store.last_index();
+            return Ok((index, Response::Applied(true)));
         }
         self.propose(cmd, tokio::time::Instant::now() + self.apply_timeout)
             .await

@@ -112,6 +112,10 @@ fn size(cmd: &Command) -> usize {
         Command::EventFire(e) => e.name.len() + e.payload.as_ref().map_or(0, String::len) + 64,
         Command::CatalogDeregister(r) => r.node.len() + r.service_id.len() + r.check_id.len(),
         Command::Batch(cmds) => cmds.iter().map(size).sum(),
+        Command::CoordinateBatchUpdate(updates) => updates
+            .iter()
+            .map(|u| u.node.len() + u.segment.len() + u.coord.vec.len() * 8 + 32)
+            .sum(),
         Command::SessionCreate(s) => 256 + s.id.len() + s.name.len() + s.node.len(),
         Command::SessionDestroy { id }
         | Command::SessionRenew { id }

@@ -201,6 +201,12 @@ pub enum Command {
     /// A change to the prepared queries (`query::QueryCommand`):
     /// `Refused` with Consul's reason when invalid.
     PreparedQuery(crate::query::QueryCommand),
+    /// The leader's batch of the coordinate updates agents sent (`PUT
+    /// /v1/coordinate/update`), as Consul's `CoordinateBatchUpdate`:
+    /// updates for nodes the catalog does not hold, or that are not
+    /// finite, are skipped. Answers whether anything changed. Last, as
+    /// every variant added after the log format was fixed.
+    CoordinateBatchUpdate(Vec<crate::coordinate::NodeCoordinate>),
 }
 
 impl Command {
@@ -231,6 +237,7 @@ impl Command {
             Command::RestoreCommit { .. } => "restore_commit",
             Command::RestoreAbort { .. } => "restore_abort",
             Command::PreparedQuery(c) => c.kind(),
+            Command::CoordinateBatchUpdate(_) => "coordinate_batch_update",
         }
     }
 }
@@ -327,6 +334,15 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
                 Err(reason) => Response::Refused(reason),
             };
         }
+        Command::CoordinateBatchUpdate(updates) => {
+            let catalog = &store.tables.catalog;
+            return Response::Applied(
+                store
+                    .tables
+                    .coordinates
+                    .update(index, updates, |n| catalog.has_node(n)),
+            );
+        }
         Command::KvSet {
             key,
             value,
@@ -370,6 +386,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         }
         Command::CatalogDeregister(r) => {
             let changed = store.tables.catalog.deregister(index, r);
+            sweep_coordinates(store, index, [r.node.as_str()]);
             sweep_sessions(store, index, [r.node.as_str()]);
             return Response::Applied(changed);
         }
@@ -520,6 +537,20 @@ pub(crate) fn sweep_sessions<'a>(
     crate::session_index::oracle::visit(doomed.len());
     for id in doomed {
         invalidate(store, index, &id);
+    }
+}
+
+/// Removes the coordinates of those of `nodes` that the catalog no longer
+/// holds (a deregistered node takes its coordinates with it, as Consul's).
+pub(crate) fn sweep_coordinates<'a>(
+    store: &mut Store,
+    index: u64,
+    nodes: impl IntoIterator<Item = &'a str>,
+) {
+    for node in nodes {
+        if !store.tables.catalog.has_node(node) {
+            store.tables.coordinates.remove_node(index, node);
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod acl;
 pub mod autopilot;
 pub mod catalog;
 pub mod command;
+pub mod coordinate;
 pub mod error;
 pub mod events;
 pub mod history;
@@ -60,6 +61,8 @@ pub(crate) struct Tables {
     pub(crate) autopilot: autopilot::Autopilot,
     /// Prepared queries (format 9).
     pub(crate) queries: query::PreparedQueries,
+    /// The nodes' network coordinates (format 9).
+    pub(crate) coordinates: coordinate::Coordinates,
 }
 
 /// The whole replicated state: the tables and the history of KV changes.
@@ -96,6 +99,7 @@ impl Store {
                 acl: acl::AclTables::default(),
                 autopilot: autopilot::Autopilot::default(),
                 queries: query::PreparedQueries::default(),
+                coordinates: coordinate::Coordinates::default(),
             },
             history: History::new(history_limit),
             derived: topics::Derived::default(),
@@ -164,6 +168,11 @@ impl Store {
         &self.tables.queries
     }
 
+    /// The nodes' network coordinates, for reads.
+    pub fn coordinates(&self) -> &coordinate::Coordinates {
+        &self.tables.coordinates
+    }
+
     /// The leader's time (ms since the epoch) stamped on the latest entry.
     pub fn clock_ms(&self) -> u64 {
         self.tables.clock_ms
@@ -189,6 +198,7 @@ impl Store {
         self.tables.acl = restored.tables.acl;
         self.tables.autopilot = restored.tables.autopilot;
         self.tables.queries = restored.tables.queries;
+        self.tables.coordinates = restored.tables.coordinates;
         self.history = History::restarted(self.history.limit(), index + 1);
         self.tables.restored_at = index;
         self.derived = topics::Derived::rebuild(&self.tables);
@@ -237,6 +247,7 @@ impl Store {
             Table::Events => t.events.index(),
             Table::Autopilot => t.autopilot.index(),
             Table::Queries => t.queries.index(),
+            Table::Coordinates => t.coordinates.index(),
         }
     }
 }

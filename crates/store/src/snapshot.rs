@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::restore::Staging;
 use crate::{History, Store, StoreError, Tables};
 
-/// Version 9: the store's `Tables` (with the prepared queries), its
-/// history, then the restore being staged. Version 8 was the tables
-/// without the prepared queries (`TablesV8`) and no staging (`SnapshotV8`);
+/// Version 9: the store's `Tables` (with the prepared queries and the
+/// nodes' network coordinates), its history, then the restore being
+/// staged. Version 8 was the tables without the prepared queries and the
+/// coordinates (`TablesV8`) and no staging (`SnapshotV8`);
 /// version 7 had service records before their kind, tagged addresses,
 /// proxy and locality (`catalog::CatalogV7`); version 6 no autopilot
 /// configuration either, version 5 no ACL tables either; version 4 had
@@ -184,7 +185,8 @@ fn decode_old<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreEr
     Ok(env.store)
 }
 
-/// Version 8, frozen: `Tables` before the prepared queries.
+/// Version 8, frozen: `Tables` before the prepared queries and the nodes'
+/// coordinates.
 #[derive(Deserialize)]
 struct TablesV8 {
     kv: crate::kv::KvTable,
@@ -211,6 +213,7 @@ impl TablesV8 {
             acl: self.acl,
             autopilot: self.autopilot,
             queries: crate::query::PreparedQueries::default(),
+            coordinates: crate::coordinate::Coordinates::default(),
         }
     }
 }

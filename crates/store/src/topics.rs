@@ -28,11 +28,12 @@ pub enum Table {
     Events,
     Autopilot,
     Queries,
+    Coordinates,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Kv,
         Table::Nodes,
         Table::Services,
@@ -42,6 +43,7 @@ impl Table {
         Table::Events,
         Table::Autopilot,
         Table::Queries,
+        Table::Coordinates,
     ];
 }
 
@@ -328,7 +330,7 @@ impl NodeMark {
 }
 
 /// The raw indexes of every table, to tell which a command changed.
-fn table_marks(t: &Tables) -> [u64; 9] {
+fn table_marks(t: &Tables) -> [u64; 10] {
     let c = t.catalog.table_indexes();
     [
         t.kv.raw_table_index(),
@@ -340,6 +342,7 @@ fn table_marks(t: &Tables) -> [u64; 9] {
         t.events.index(),
         t.autopilot.index(),
         t.queries.index(),
+        t.coordinates.raw_index(),
     ]
 }
 
@@ -347,7 +350,7 @@ fn table_marks(t: &Tables) -> [u64; 9] {
 /// change it: taken by `Mark::before`, compared by `Mark::after`.
 #[derive(Debug)]
 pub(crate) struct Mark {
-    tables: [u64; 9],
+    tables: [u64; 10],
     nodes: Vec<NodeMark>,
     /// Service names the command registers.
     names: BTreeSet<String>,
@@ -421,6 +424,7 @@ fn scope(
         Command::PreparedQuery(_) => {
             named.insert(Table::Queries);
         }
+        Command::CoordinateBatchUpdate(_) => {}
     }
     false
 }

@@ -488,8 +488,11 @@ pub(crate) fn apply(store: &mut Store, index: u64, ops: &[TxnOp]) -> TxnOutcome 
             TxnOp::Catalog(op) if op.verb != CatalogVerb::Get => Some(op),
             _ => None,
         });
-        let nodes = nodes.flat_map(|op| [op.node.as_str(), op.register.node.as_str()]);
-        crate::command::sweep_sessions(store, index, nodes);
+        let nodes: Vec<String> = nodes
+            .flat_map(|op| [op.node.clone(), op.register.node.clone()])
+            .collect();
+        crate::command::sweep_coordinates(store, index, nodes.iter().map(String::as_str));
+        crate::command::sweep_sessions(store, index, nodes.iter().map(String::as_str));
     }
     out
 }

@@ -2,6 +2,8 @@
 
 #[path = "store/clock.rs"]
 mod clock;
+#[path = "store/coordinates.rs"]
+mod coordinates;
 #[path = "store/format.rs"]
 mod format;
 #[path = "store/restore.rs"]

@@ -144,6 +144,8 @@ pub(super) struct FileConfig {
     pub encrypt_verify_incoming: Option<bool>,
     pub encrypt_verify_outgoing: Option<bool>,
     pub disable_keyring_file: Option<bool>,
+    /// Consul's `disable_coordinates`: no network coordinates.
+    pub disable_coordinates: Option<bool>,
     pub tls: Option<TlsFile>,
     // The older top-level TLS keys Consul still reads (into `tls.defaults`,
     // or the interface they name); not flattened, so that unknown keys are

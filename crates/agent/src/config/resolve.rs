@@ -182,6 +182,7 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         encrypt_verify_incoming,
         encrypt_verify_outgoing,
         disable_keyring_file,
+        disable_coordinates,
         tls,
         ca_file,
         ca_path,
@@ -378,6 +379,7 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         apply_dns(&mut cfg.dns, dns);
     }
     set(&mut cfg.enable_script_checks, enable_script_checks);
+    set(&mut cfg.disable_coordinates, disable_coordinates);
     set(
         &mut cfg.enable_local_script_checks,
         enable_local_script_checks,

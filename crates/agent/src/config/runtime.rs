@@ -372,6 +372,9 @@ pub struct RuntimeConfig {
     pub acl: AclSettings,
     /// Script checks may be registered through the API and config files.
     pub enable_script_checks: bool,
+    /// `disable_coordinates`: no coordinate pings in gossip and no
+    /// coordinate sent to the servers.
+    pub disable_coordinates: bool,
     /// Script checks may be defined in config files (and the local API).
     pub enable_local_script_checks: bool,
     /// `encrypt`: the gossip key a new keyring starts with.
@@ -495,6 +498,7 @@ impl Default for RuntimeConfig {
             autopilot: Autopilot::default(),
             acl: AclSettings::default(),
             enable_script_checks: false,
+            disable_coordinates: false,
             enable_local_script_checks: false,
             encrypt: None,
             encrypt_verify_incoming: true,

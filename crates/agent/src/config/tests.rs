@@ -1331,3 +1331,12 @@ fn wan_settings_that_cannot_work_are_refused_and_client_wan_joins_warned() {
         loaded.warnings
     );
 }
+
+#[test]
+fn disable_coordinates_is_read_and_off_by_default() {
+    let s = Scratch::new();
+    assert!(!load_ok(&s.flags(&[])).config.disable_coordinates);
+    let file = s.write("a.json", r#"{"disable_coordinates": true}"#);
+    let loaded = load_ok(&s.flags(&[&file]));
+    assert!(loaded.config.disable_coordinates);
+}

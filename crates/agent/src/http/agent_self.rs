@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use praetor_acl::Access;
-use praetor_api::agent::{AgentSelf, Coordinate, GrpcPorts, SelfConfig, VersionInfo, XdsSelf};
+use praetor_api::agent::{AgentSelf, GrpcPorts, SelfConfig, VersionInfo, XdsSelf};
 use praetor_gossip::MemberStatus;
 
 use super::error::ApiError;
@@ -48,9 +48,8 @@ pub async fn agent_self(
             praetor_version: praetor_api::VERSION.into(),
         },
         debug_config: debug_config(&cfg, &node_id),
-        // Praetor measures no network coordinates: the agent reports the
-        // one a Consul agent starts from, before any round trip.
-        coord: Some(Coordinate::origin()),
+        // The agent's LAN coordinate, from its gossip round trips.
+        coord: Some(state.gossip.coordinate()),
         member: super::agent::to_api_member(&state.gossip.local()),
         stats: stats(&state),
         meta: node_meta(&cfg),

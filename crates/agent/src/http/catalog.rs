@@ -12,8 +12,8 @@ use axum::Json;
 use praetor_api::catalog::{DeregisterRequest, NodeServices, RegisterRequest};
 use praetor_server::acl::Guarded;
 use praetor_server::read::{
-    CatalogNode, CatalogNodes, CatalogServices, ChecksInState, HealthService, NodeChecks,
-    ServiceChecks, ServiceInstances, ServiceNodes,
+    CatalogNode, CatalogNodes, CatalogServices, ChecksInState, CoordinateNodes, HealthService,
+    NodeChecks, ServiceChecks, ServiceInstances, ServiceNodes,
 };
 use praetor_store::{Command, Response as Applied};
 use serde_json::Value;
@@ -42,7 +42,15 @@ pub async fn nodes(
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    reply(&state, &caller, q.as_deref(), CatalogNodes, |nodes| nodes).await
+    reply_near(
+        &state,
+        &caller,
+        q.as_deref(),
+        CatalogNodes,
+        |nodes| nodes,
+        |n| &n.node,
+    )
+    .await
 }
 
 /// `GET /v1/catalog/node/<node>`: the node and its services by ID, or
@@ -174,7 +182,7 @@ fn has_all(tags: &[String], wanted: &[String]) -> bool {
 }
 
 /// `GET /v1/catalog/service/<name>` (`?tag=`, repeatable: an instance must
-/// carry every tag; `?near=` is accepted and ignored).
+/// carry every tag; `?near=` sorts by distance).
 pub async fn service(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -183,7 +191,7 @@ pub async fn service(
 ) -> Result<Response, ApiError> {
     let (tag, more) = tags_of(&Params::parse(q.as_deref()));
     let wan = translate_wan(&state, q.as_deref());
-    reply(
+    reply_near(
         &state,
         &caller,
         q.as_deref(),
@@ -195,6 +203,7 @@ pub async fn service(
             }
             list
         },
+        |s| &s.node,
     )
     .await
 }
@@ -208,7 +217,7 @@ fn translate_wan(state: &AppState, q: Option<&str>) -> bool {
 }
 
 /// `GET /v1/health/service/<name>` (`?passing`; `?tag=`, repeatable and
-/// ANDed as on the catalog).
+/// ANDed as on the catalog; `?near=` sorts by distance).
 pub async fn health_service(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -220,13 +229,20 @@ pub async fn health_service(
     let passing = p.flag("passing");
     let read = HealthService { name, tag, passing };
     let wan = translate_wan(&state, q.as_deref());
-    reply(&state, &caller, q.as_deref(), read, |mut list| {
-        list.retain(|e| has_all(&e.service.tags, &more));
-        if wan {
-            crate::federation::translate_entries(&mut list);
-        }
-        list
-    })
+    reply_near(
+        &state,
+        &caller,
+        q.as_deref(),
+        read,
+        |mut list| {
+            list.retain(|e| has_all(&e.service.tags, &more));
+            if wan {
+                crate::federation::translate_entries(&mut list);
+            }
+            list
+        },
+        |e| &e.node.node,
+    )
     .await
 }
 
@@ -356,6 +372,34 @@ pub async fn health_node(
         list
     })
     .await
+}
+
+/// As [`reply`] for a list whose items are on nodes (`node_of`): with
+/// `?near=<node>` (`_agent`: this agent's), sorted by the estimated round
+/// trip from that node, using the coordinates as the server has them when
+/// the read answers (`crate::coordinate::near`).
+async fn reply_near<R: Guarded, I: serde::Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<&str>,
+    read: R,
+    shape: impl FnOnce(R::Answer) -> Vec<I>,
+    node_of: impl Fn(&I) -> &str,
+) -> Result<Response, ApiError> {
+    use crate::coordinate::near;
+    let p = Params::parse(q);
+    let opts = ReadOpts::from_params(&p, state)?;
+    let r = query::run(state, caller, &opts, read).await?;
+    let headers = query::headers_of(&r, opts.consistency);
+    let mut list = shape(r.answer);
+    if let Some(from) = near::near_node(p.get("near"), &state.config().node_name) {
+        let now = ReadOpts { index: 0, ..opts };
+        let coords = query::run(state, caller, &now, CoordinateNodes).await?;
+        near::sort_by_distance(&mut list, node_of, &from, &coords.answer);
+    }
+    let body = serde_json::to_value(list).map_err(|e| ApiError::Failed(e.to_string()))?;
+    let body = super::filter::apply(&p, body)?;
+    Ok((headers, Json(body)).into_response())
 }
 
 /// Runs `read` and answers with `shape` of its answer (filtered by

@@ -8,6 +8,7 @@ pub mod agent_self;
 pub mod autopilot;
 pub mod body;
 pub mod catalog;
+pub mod coordinate;
 pub mod debug;
 pub mod error;
 pub mod event;
@@ -350,6 +351,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/agent/debug/tasks", get(debug::tasks))
         .merge(autopilot::routes())
         .merge(prepared_query::routes())
+        .merge(coordinate::routes())
         // Every route above answers other methods with a one-line 405.
         .method_not_allowed_fallback(method_not_allowed)
         .route("/v1/{*rest}", any(not_found))

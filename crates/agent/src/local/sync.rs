@@ -39,12 +39,18 @@ pub const MAX_OPS: usize = 128;
 /// (`lib.RateScaledInterval`-like): 1 minute up to 128 nodes, then one more
 /// minute per doubling, so the servers see a bounded sync rate.
 pub fn sync_interval(nodes: usize) -> Duration {
+    scaled(SYNC_EVERY, nodes)
+}
+
+/// `base` scaled with the pool's size as Consul's `aeScale`: unchanged up
+/// to 128 nodes, then one more `base` per doubling.
+pub fn scaled(base: Duration, nodes: usize) -> Duration {
     const THRESHOLD: f64 = 128.0;
     if nodes <= 128 {
-        return SYNC_EVERY;
+        return base;
     }
     let scale = ((nodes as f64).log2() - THRESHOLD.log2()).ceil() as u32 + 1;
-    SYNC_EVERY * scale
+    base * scale
 }
 /// Retry pause after a failed sync.
 const RETRY_AFTER: Duration = Duration::from_secs(1);

@@ -8,6 +8,7 @@ mod blocking;
 mod catalog;
 mod check_defs;
 mod consul_compat;
+mod coordinate;
 mod durability;
 mod errors;
 mod event;

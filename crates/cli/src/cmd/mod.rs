@@ -17,6 +17,7 @@ pub mod members;
 pub mod membership;
 pub mod monitor;
 pub mod operator;
+pub mod rtt;
 pub mod snapshot;
 pub mod supervise;
 pub mod template;

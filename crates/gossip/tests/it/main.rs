@@ -3,6 +3,7 @@
 
 mod cluster;
 mod conflict;
+mod coordinates;
 mod encryption;
 mod failure;
 mod leave;

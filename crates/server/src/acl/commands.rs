@@ -58,6 +58,10 @@ pub fn authorize_command(authz: &Authz, store: &Store, cmd: &Command) -> Result<
         Command::Acl(_) => authz.require_global(Global::Acl, Write),
         Command::AutopilotSetConfig { .. } => authz.require_global(Global::Operator, Write),
         Command::PreparedQuery(c) => prepared_query(authz, store, c),
+        // Consul's `Coordinate.Update`: `node:write` on each node.
+        Command::CoordinateBatchUpdate(updates) => updates
+            .iter()
+            .try_for_each(|u| authz.require(Resource::Node, &u.node, Write)),
         // An agent's anti-entropy: each write as if it came alone.
         Command::Batch(cmds) if cmds.iter().all(crate::rpc::is_catalog_write) => cmds
             .iter()

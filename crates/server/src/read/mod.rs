@@ -267,12 +267,14 @@ macro_rules! from_wire {
 }
 
 mod acl;
+mod coordinate;
 mod operator;
 mod query;
 pub use acl::{
     AclPolicyList, AclPolicyRead, AclResolve, AclRoleAnswer, AclRoleList, AclRoleRead,
     AclTokenAnswer, AclTokenList, AclTokenRead,
 };
+pub use coordinate::{CoordinateNode, CoordinateNodes};
 pub use operator::{AutopilotConfiguration, Usage, UsageCounts};
 pub use query::{
     keeps as query_keeps, QueryGet, QueryList, QueryResolve, QueryRun, REDACTED_TOKEN,
@@ -313,6 +315,8 @@ wire!(
     QueryGet,
     QueryResolve,
     QueryRun,
+    CoordinateNodes,
+    CoordinateNode,
 );
 
 /// One key (`GET /v1/kv/<key>`): its entry, if any.

@@ -34,6 +34,7 @@ use praetor_store::acl::{
 };
 use praetor_store::autopilot::AutopilotConfig;
 use praetor_store::catalog::NodeHealth;
+use praetor_store::coordinate::{CoordRecord, Float, NodeCoordinate};
 use praetor_store::model::ServiceExtra;
 use praetor_store::query::{
     Failover, FailoverTarget, PreparedQuery, QueryCommand, QueryTemplate, ServiceQuery,
@@ -534,6 +535,7 @@ fn examples() -> Vec<(&'static str, Command)> {
                 id: prepared_query().id,
             }),
         ),
+        ("coordinate_batch_update", coordinate_batch()),
         // `TxnOp::CatalogTyped`, added after the golden transaction was
         // pinned: a transaction of its own, so the first keeps its bytes.
         (
@@ -877,7 +879,37 @@ fn empty_examples() -> Vec<(&'static str, Command)> {
             "prepared_query_empty",
             Command::PreparedQuery(QueryCommand::Create(PreparedQuery::default())),
         ),
+        (
+            "coordinate_batch_update_empty",
+            Command::CoordinateBatchUpdate(vec![NodeCoordinate::default()]),
+        ),
     ]
+}
+
+/// A coordinate with every field set (seconds; negative components too).
+fn coord_record(seed: f64) -> CoordRecord {
+    CoordRecord {
+        vec: (0..8).map(|i| Float(seed * f64::from(i) - 0.003)).collect(),
+        error: Float(0.25 + seed),
+        adjustment: Float(-0.000_125),
+        height: Float(0.000_5 + seed),
+    }
+}
+
+/// A batch of coordinate updates for the golden store's two nodes.
+fn coordinate_batch() -> Command {
+    Command::CoordinateBatchUpdate(vec![
+        NodeCoordinate {
+            node: "node-1".into(),
+            segment: String::new(),
+            coord: coord_record(0.001),
+        },
+        NodeCoordinate {
+            node: "node-2".into(),
+            segment: "alpha".into(),
+            coord: coord_record(0.002),
+        },
+    ])
 }
 
 /// Every golden example: fully populated, then at defaults.
@@ -921,6 +953,7 @@ fn variant_name(cmd: &Command) -> &'static str {
         Command::RestoreCommit { .. } => "restore_commit",
         Command::RestoreAbort { .. } => "restore_abort",
         Command::PreparedQuery(_) => "prepared_query",
+        Command::CoordinateBatchUpdate(_) => "coordinate_batch_update",
     }
 }
 
@@ -1359,8 +1392,9 @@ fn populated_store_v8() -> Store {
 }
 
 /// `populated_store_v8` with a prepared query template bound to the live
-/// session, an unnamed static query, and a snapshot restore staged in
-/// pieces (format 9; the staging is in the snapshot, never in the state).
+/// session, an unnamed static query, coordinates for both nodes, and a
+/// snapshot restore staged in pieces (format 9; the staging is in the
+/// snapshot, never in the state).
 fn populated_store_v9() -> Store {
     let mut store = populated_store_v8();
     let live = store.sessions().list().1[0].id.clone();
@@ -1382,6 +1416,9 @@ fn populated_store_v9() -> Store {
         let answer = store.apply(index, &Command::PreparedQuery(QueryCommand::Create(q)));
         assert!(answer.ok(), "setting up the golden store: {answer:?}");
     }
+    let index = store.last_index() + 1;
+    let answer = store.apply(index, &coordinate_batch());
+    assert!(answer.ok(), "setting up the golden store: {answer:?}");
     let index = store.last_index() + 1;
     let piece = Command::RestoreChunk {
         id: 77,
@@ -1432,6 +1469,11 @@ fn observable(store: &Store) -> String {
         store.acl().roles().collect::<Vec<_>>(),
         (store.acl().index(), store.acl().bootstrapped()),
     ) + &format!("\n{:?}\n{:?}", store.autopilot(), store.queries())
+        + &format!(
+            "\n{:?} {:?}",
+            store.coordinates().list(),
+            store.coordinates().index()
+        )
 }
 
 #[test]
@@ -1445,6 +1487,7 @@ fn the_golden_store_has_something_in_every_table() {
             .map(|q| q.name.as_str()),
         Some("geo-db")
     );
+    assert_eq!(store.coordinates().len(), 2);
     let (_, web) = store.catalog().service_nodes("web", None);
     assert_eq!(web[0].service_kind, "connect-proxy");
     assert_eq!(web[0].service_tagged_addresses.len(), 2);
@@ -1564,6 +1607,7 @@ fn assert_same_tables(got: &Store, want: &Store) {
     );
     assert_eq!(got.autopilot(), want.autopilot());
     assert_eq!(got.queries(), want.queries());
+    assert_eq!(got.coordinates(), want.coordinates());
     assert_eq!(
         (got.last_index(), got.clock_ms(), got.restored_at()),
         (want.last_index(), want.clock_ms(), want.restored_at())
@@ -1571,8 +1615,9 @@ fn assert_same_tables(got: &Store, want: &Store) {
 }
 
 /// Format 8 (the previous build's snapshots and `Restore` bodies) still
-/// decodes, to the same store with no prepared queries and no restore
-/// staged, and is written back in today's format with nothing lost.
+/// decodes, to the same store with no prepared queries, no coordinates
+/// and no restore staged, and is written back in today's format with
+/// nothing lost.
 #[test]
 fn a_version_8_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
     let store = populated_store_v8();
@@ -1584,6 +1629,7 @@ fn a_version_8_snapshot_decodes_to_the_same_store_and_upgrades_losslessly() {
     assert_eq!(observable(&back), observable(&store));
     assert_eq!(back.restore_staged_bytes(), 0);
     assert!(back.queries().is_empty());
+    assert!(back.coordinates().is_empty());
     assert_eq!(
         back.encode_snapshot().expect("encodes"),
         store.encode_snapshot().expect("encodes")

@@ -8,6 +8,7 @@
 
 mod acl;
 mod autopilot;
+mod coordinates;
 mod election;
 mod failover;
 mod federation;

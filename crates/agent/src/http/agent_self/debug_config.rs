@@ -135,6 +135,7 @@ pub fn debug_config(cfg: &RuntimeConfig, node_id: &str) -> Value {
         "DataDir": data_dir,
         "Datacenter": cfg.datacenter,
         "DevMode": cfg.dev,
+        "DisableCoordinates": cfg.disable_coordinates,
         "DisableKeyringFile": cfg.disable_keyring_file,
         "EnableDebug": cfg.enable_debug,
         "EnableLocalScriptChecks": cfg.enable_local_script_checks,

@@ -8,6 +8,7 @@
 
 mod agent;
 mod api;
+mod coordinate;
 mod endpoints;
 mod filtering;
 mod introspect;
