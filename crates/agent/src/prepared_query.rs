@@ -19,8 +19,9 @@ use praetor_api::query::{
     QueryFailoverTarget, ServiceQuery as ApiServiceQuery,
 };
 use praetor_server::acl::Token;
-use praetor_server::read::{Answered, QueryOpts, QueryResolve, QueryRun};
+use praetor_server::read::{Answered, CoordinateNodes, QueryOpts, QueryResolve, QueryRun};
 use praetor_server::Consistency;
+use praetor_store::coordinate::NodeCoordinate;
 use praetor_store::query::{
     Failover, FailoverTarget, PreparedQuery, QueryTemplate, ServiceQuery, NOT_FOUND,
 };
@@ -316,7 +317,18 @@ pub async fn execute(
     )
     .await;
     let near = near_of(&answer, opts);
-    arrange(state, answer.nodes(), &near, opts);
+    // Only instances of the datacenter asked are sorted, with its
+    // coordinates, as Consul sorts before failing over.
+    let coords = if near.is_empty() || answer.response.datacenter != datacenter {
+        Vec::new()
+    } else {
+        state
+            .backend
+            .read_in(dc, hold, token, CoordinateNodes, read_opts)
+            .await?
+            .answer
+    };
+    arrange(state, answer.nodes(), &near, &coords, opts);
     Ok(local.map(|_| answer.response))
 }
 
@@ -377,16 +389,18 @@ fn near_of(r: &Responded, opts: &ExecuteOpts) -> String {
 }
 
 /// Shuffles `nodes`, sorts them by round-trip time from `near` (`_agent`
-/// is this agent) when coordinates are known, and cuts them at the limit.
-fn arrange(state: &AppState, nodes: &mut Vec<ServiceEntry>, near: &str, opts: &ExecuteOpts) {
+/// is this agent) with the nodes' coordinates `coords`, and cuts them at
+/// the limit.
+fn arrange(
+    state: &AppState,
+    nodes: &mut Vec<ServiceEntry>,
+    near: &str,
+    coords: &[NodeCoordinate],
+    opts: &ExecuteOpts,
+) {
     nodes.shuffle(&mut rand::thread_rng());
-    if !near.is_empty() {
-        let node = if near == "_agent" {
-            state.config().node_name.clone()
-        } else {
-            near.to_owned()
-        };
-        near::sort_by_rtt(state, &node, nodes);
+    if let Some(node) = crate::coordinate::near::near_node(Some(near), &state.config().node_name) {
+        near::sort_by_rtt(&node, coords, nodes);
     }
     if opts.limit > 0 {
         nodes.truncate(opts.limit);

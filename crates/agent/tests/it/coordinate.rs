@@ -327,3 +327,40 @@ async fn near_sorts_catalog_and_health_answers_by_estimated_round_trip() {
     .unwrap();
     a.shutdown().await;
 }
+
+/// A prepared query's instances are sorted by estimated round trip from
+/// `?near=`, else from the query's `Near`, with the same coordinates as
+/// the catalog's `?near=`; nodes without one go last.
+#[tokio::test]
+async fn prepared_query_answers_are_sorted_near_a_node() {
+    let a = TestAgent::dev().await;
+    for n in ["n1", "n2", "n3", "nocoord"] {
+        register(&a, n, true).await;
+    }
+    update(&a, "n1", 0.5).await;
+    update(&a, "n2", 0.9).await;
+    update(&a, "n3", 0.6).await;
+    wait_listed(&a, &["n1", "n2", "n3"]).await;
+    for (name, near) in [("web-any", ""), ("web-near-n3", "n3")] {
+        let r = a
+            .http
+            .post(a.u("/v1/query"))
+            .json(&json!({"Name": name, "Service": {"Service": "web", "Near": near}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
+    let order = |v: Value| names(&v["Nodes"], |e| &e["Node"]["Node"]);
+    let v = a.get_json("/v1/query/web-any/execute?near=n2").await;
+    assert_eq!(order(v), ["n2", "n3", "n1", "nocoord"]);
+    let v = a.get_json("/v1/query/web-near-n3/execute").await;
+    assert_eq!(order(v), ["n3", "n1", "n2", "nocoord"]);
+    let v = a.get_json("/v1/query/web-near-n3/execute?near=n1").await;
+    assert_eq!(order(v), ["n1", "n3", "n2", "nocoord"], "?near= wins");
+    let v = a
+        .get_json("/v1/query/web-near-n3/execute?near=n1&limit=2")
+        .await;
+    assert_eq!(order(v), ["n1", "n3"], "cut after sorting");
+    a.shutdown().await;
+}
