@@ -72,6 +72,11 @@ pub fn wan_gossip_config(
     g.suspicion = cfg.wan.probe_interval * cfg.wan.suspicion_mult;
     g.gossip_interval = cfg.wan.gossip_interval;
     g.reconnect_timeout = cfg.reconnect_timeout;
+    // No coordinate pings over the WAN: nothing reads WAN coordinates
+    // yet (`/v1/coordinate/datacenters` is the LAN pool's until this
+    // datacenter's servers share the WAN pool, Consul's flood join).
+    // Pings from others are answered either way.
+    g.coordinates = false;
     g
 }
 

@@ -310,3 +310,21 @@ fn translated_addresses_are_the_wan_ones_when_set() {
     translate_node(&mut node);
     assert_eq!(node.address, "203.0.113.7");
 }
+
+#[test]
+fn the_wan_pool_is_named_node_dc_and_sends_no_coordinate_pings() {
+    let cfg = RuntimeConfig {
+        node_name: "s1".into(),
+        datacenter: "dc2".into(),
+        ..RuntimeConfig::default()
+    };
+    let g = wan_gossip_config(
+        &cfg,
+        "10.0.0.1".parse().unwrap(),
+        server_tags("dc2", "10.0.0.1:8300".parse().unwrap()),
+        8302,
+    );
+    assert_eq!(g.node_name, "s1.dc2");
+    assert!(g.wan);
+    assert!(!g.coordinates, "nothing reads WAN coordinates yet");
+}
