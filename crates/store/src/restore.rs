@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Store, StoreError};
 
-/// Largest piece accepted (the agent sends 4 MiB).
+/// Largest piece accepted (the agent sends 1 MiB).
 pub const MAX_CHUNK: usize = 8 * 1024 * 1024;
 
 /// Largest state a restore may stage: every server holds it in memory
