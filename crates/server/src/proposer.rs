@@ -18,8 +18,10 @@ use crate::{ServerError, ServerMetrics};
 
 /// Most writes in one entry.
 const MAX_BATCH: usize = 1024;
-/// Most bytes of values in one entry.
-const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Most bytes of values in one entry: within what one AppendEntries
+/// carries (`raft::log_store::REPLICATION_BYTES`), so a batch is not an
+/// entry too large for a follower to write within a heartbeat interval.
+const MAX_BATCH_BYTES: usize = crate::raft::log_store::REPLICATION_BYTES;
 /// Proposals in flight at once: one being flushed, one being formed.
 const IN_FLIGHT: usize = 2;
 

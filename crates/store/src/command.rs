@@ -406,7 +406,7 @@ pub(crate) fn apply(store: &mut Store, index: u64, cmd: &Command) -> Response {
         Command::Restore(bytes) => {
             return match Store::decode_snapshot(bytes) {
                 Ok(restored) => {
-                    store.restore_from(index, restored);
+                    drop(store.restore_from(index, restored));
                     Response::Applied(true)
                 }
                 Err(_) => Response::Applied(false),

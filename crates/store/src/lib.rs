@@ -190,18 +190,21 @@ impl Store {
 
     /// Takes the replicated tables of `restored` at `index`; the history
     /// restarts empty, complete only from the next index.
-    pub(crate) fn restore_from(&mut self, index: u64, restored: Store) {
-        self.tables.kv = restored.tables.kv;
-        self.tables.catalog = restored.tables.catalog;
-        self.tables.events = restored.tables.events;
-        self.tables.sessions = restored.tables.sessions;
-        self.tables.acl = restored.tables.acl;
-        self.tables.autopilot = restored.tables.autopilot;
-        self.tables.queries = restored.tables.queries;
-        self.tables.coordinates = restored.tables.coordinates;
+    pub(crate) fn restore_from(&mut self, index: u64, mut restored: Store) -> Store {
+        use std::mem::swap;
+        swap(&mut self.tables.kv, &mut restored.tables.kv);
+        swap(&mut self.tables.catalog, &mut restored.tables.catalog);
+        swap(&mut self.tables.events, &mut restored.tables.events);
+        swap(&mut self.tables.sessions, &mut restored.tables.sessions);
+        swap(&mut self.tables.acl, &mut restored.tables.acl);
+        swap(&mut self.tables.autopilot, &mut restored.tables.autopilot);
+        swap(&mut self.tables.queries, &mut restored.tables.queries);
+        swap(&mut self.tables.coordinates, &mut restored.tables.coordinates);
         self.history = History::restarted(self.history.limit(), index + 1);
         self.tables.restored_at = index;
         self.derived = topics::Derived::rebuild(&self.tables);
+        // What the store held: the caller drops it.
+        restored
     }
 
     /// Changes how many KV changes are kept from now on (a config setting, not

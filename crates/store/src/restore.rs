@@ -18,9 +18,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{Store, StoreError};
+use crate::{topics, Command, Response, Store, StoreError};
 
-/// Largest piece accepted (the agent sends 4 MiB).
+/// Largest piece accepted (the agent sends 1 MiB).
 pub const MAX_CHUNK: usize = 8 * 1024 * 1024;
 
 /// Largest state a restore may stage: every server holds it in memory
@@ -87,21 +87,7 @@ impl Staging {
     pub(crate) fn commit(&mut self, id: u64, size: u64, crc32: u32) -> Result<Vec<u8>, String> {
         self.staged(id)?;
         let staged = self.current.take().ok_or("no snapshot restore is staged")?;
-        if staged.len != size {
-            return Err(format!(
-                "the snapshot's pieces hold {} bytes, its header says {size}",
-                staged.len
-            ));
-        }
-        // Bounded by `MAX_STAGED`, which fits in memory by design.
-        let mut data = Vec::with_capacity(staged.len as usize);
-        for chunk in staged.chunks {
-            data.extend_from_slice(&chunk.0);
-        }
-        if crc32fast::hash(&data) != crc32 {
-            return Err("the snapshot's pieces do not match its checksum".into());
-        }
-        Ok(data)
+        join_checked(&staged.chunks, staged.len, size, crc32)
     }
 
     /// Drops restore `id`; `false` when it was not the one staged.
@@ -127,7 +113,113 @@ impl Staging {
     }
 }
 
+/// `chunks` (`len` bytes in all) joined, when they are `size` bytes with
+/// CRC-32 `crc32`.
+fn join_checked(chunks: &[Chunk], len: u64, size: u64, crc32: u32) -> Result<Vec<u8>, String> {
+    if len != size {
+        return Err(format!(
+            "the snapshot's pieces hold {len} bytes, its header says {size}"
+        ));
+    }
+    // Bounded by `MAX_STAGED`, which fits in memory by design.
+    let mut data = Vec::with_capacity(len as usize);
+    for chunk in chunks {
+        data.extend_from_slice(&chunk.0);
+    }
+    if crc32fast::hash(&data) != crc32 {
+        return Err("the snapshot's pieces do not match its checksum".into());
+    }
+    Ok(data)
+}
+
+/// The pieces of a staged restore, taken out of the store (shared, not
+/// copied) so that a server can decode them without holding it.
+#[derive(Debug, Clone)]
+pub struct StagedPieces {
+    id: u64,
+    chunks: Vec<Chunk>,
+    len: u64,
+}
+
+/// A `RestoreCommit` worked out ahead of its apply (`StagedPieces::decode`):
+/// what the commit answers when the staged restore is still the one
+/// decoded.
+#[derive(Debug)]
+pub struct PreparedRestore {
+    id: u64,
+    len: u64,
+    size: u64,
+    crc32: u32,
+    decoded: Result<Store, String>,
+}
+
+impl StagedPieces {
+    /// What committing these pieces as `size` bytes with CRC-32 `crc32`
+    /// gives: the decoded state, or the reason it is refused. The costly
+    /// part of a commit, done by `Store::apply_prepared` otherwise.
+    pub fn decode(self, size: u64, crc32: u32) -> PreparedRestore {
+        let decoded = join_checked(&self.chunks, self.len, size, crc32).and_then(|data| {
+            Store::decode_snapshot(&data)
+                .map_err(|e: StoreError| format!("snapshot state cannot be read: {e}"))
+        });
+        PreparedRestore {
+            id: self.id,
+            len: self.len,
+            size,
+            crc32,
+            decoded,
+        }
+    }
+}
+
 impl Store {
+    /// The pieces of staged restore `id`, if it is the one staged.
+    pub fn staged_restore(&self, id: u64) -> Option<StagedPieces> {
+        let staged = self.restore.current.as_ref().filter(|s| s.id == id)?;
+        Some(StagedPieces {
+            id,
+            chunks: staged.chunks.clone(),
+            len: staged.len,
+        })
+    }
+
+    /// Applies `cmd` at `index` as `apply` does, using `prepared` when
+    /// `cmd` is the `RestoreCommit` it was decoded for and the restore
+    /// staged is still the one it was decoded from (anything else: as
+    /// `apply`, `prepared` unused). The answer and the state are those
+    /// `apply` gives; what the store held before a restore is handed back
+    /// to be dropped where it costs no one (a million entries take time
+    /// to free).
+    pub fn apply_prepared(
+        &mut self,
+        index: u64,
+        cmd: &Command,
+        prepared: PreparedRestore,
+    ) -> (Response, Option<Store>) {
+        let matches = matches!(cmd, Command::RestoreCommit { id, size, crc32 }
+            if (*id, *size, *crc32) == (prepared.id, prepared.size, prepared.crc32))
+            && self
+                .restore
+                .current
+                .as_ref()
+                .is_some_and(|s| s.id == prepared.id && s.len == prepared.len);
+        if !matches || index <= self.tables.last_index {
+            return (self.apply(index, cmd), None);
+        }
+        self.tables.last_index = index;
+        let mark = topics::Mark::before(self, cmd);
+        self.restore.current = None;
+        let (answer, old) = match prepared.decoded {
+            Ok(restored) => (
+                Response::Applied(true),
+                Some(self.restore_from(index, restored)),
+            ),
+            Err(reason) => (Response::Refused(reason), None),
+        };
+        mark.after(self, index);
+        (answer, old)
+    }
+
     /// How many bytes of a restore in pieces are staged now.
     pub fn restore_staged_bytes(&self) -> u64 {
         self.restore.staged_bytes()
@@ -146,7 +238,7 @@ impl Store {
         let restored = Store::decode_snapshot(&data)
             .map_err(|e: StoreError| format!("snapshot state cannot be read: {e}"))?;
         drop(data);
-        self.restore_from(index, restored);
+        drop(self.restore_from(index, restored));
         Ok(())
     }
 }

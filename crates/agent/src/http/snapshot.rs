@@ -33,8 +33,10 @@ use super::AppState;
 /// restore may stage, with room for the header.
 pub const MAX_SNAPSHOT: usize = MAX_STAGED as usize + 64 * 1024;
 
-/// Bytes of state proposed in one restore piece.
-const PIECE: usize = 4 * 1024 * 1024;
+/// Bytes of state proposed in one restore piece: one Raft entry, as large
+/// as one AppendEntries carries (`REPLICATION_BYTES`), so that a loaded
+/// follower writes it within a heartbeat interval.
+const PIECE: usize = praetor_server::raft::log_store::REPLICATION_BYTES;
 const _: () = assert!(PIECE <= MAX_CHUNK);
 
 /// `GET /v1/snapshot` (`?stale` lets any server answer).

@@ -43,6 +43,11 @@ const FORMAT: &str = "format";
 /// another format is refused at open rather than misread.
 pub const LOG_FORMAT: u32 = 1;
 
+/// Bytes of entries one AppendEntries carries at most (a single larger
+/// entry goes alone): small enough for a follower to write within a
+/// heartbeat interval on a loaded machine.
+pub const REPLICATION_BYTES: usize = 1024 * 1024;
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Entries not yet committed to redb (dev mode: every unpurged entry).
@@ -234,11 +239,14 @@ impl LogStore {
         rx.await.map_err(io_err)?
     }
 
-    /// Committed entries in `range` from redb, below `limit`.
+    /// Committed entries in `range` from redb, below `limit`; with a
+    /// `budget`, only the first entries whose encodings add up to at most
+    /// that many bytes (at least one).
     fn read_durable(
         db: &Db,
         range: (Bound<u64>, Bound<u64>),
         limit: Option<u64>,
+        budget: Option<usize>,
     ) -> Result<Vec<Entry>, std::io::Error> {
         let guard = db.read().unwrap_or_else(|p| p.into_inner());
         let Some(db) = guard.as_ref() else {
@@ -247,14 +255,62 @@ impl LogStore {
         let txn = db.begin_read().map_err(io_err)?;
         let logs = txn.open_table(LOGS).map_err(io_err)?;
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         for row in logs.range::<u64>(range).map_err(io_err)? {
             let (k, v) = row.map_err(io_err)?;
             if limit.is_some_and(|l| k.value() >= l) {
                 break;
             }
+            bytes += v.value().len();
+            if budget.is_some_and(|b| bytes > b) && !out.is_empty() {
+                break;
+            }
             out.push(postcard::from_bytes::<Entry>(v.value()).map_err(io_err)?);
         }
         Ok(out)
+    }
+
+    /// The entries in `bounds`, from memory and redb; with a `budget`,
+    /// only a first part of them (`within`).
+    fn entries(
+        &self,
+        bounds: (Bound<u64>, Bound<u64>),
+        budget: Option<usize>,
+    ) -> Result<Vec<Entry>, StorageError> {
+        // The state machine applies entries that are still in memory (an
+        // entry leaves it only once applied): answer from memory alone when
+        // it holds the whole range, without a redb read.
+        if let Some(held) = in_memory(&lock(&self.inner), bounds) {
+            return Ok(within(held, budget));
+        }
+        let mut merged: BTreeMap<u64, Entry> = BTreeMap::new();
+        let mut cut = None;
+        if let Some((db, _)) = &self.durable {
+            // redb first: an entry leaves memory only after it is in redb.
+            let limit = lock(&self.inner).pending_truncations.iter().min().copied();
+            let rows = Self::read_durable(db, bounds, limit, budget)
+                .map_err(|e| StorageIOError::read_logs(&e))?;
+            // Cut short by the budget: what memory holds past the last row
+            // read would be cut by it too.
+            if budget.is_some() {
+                cut = rows.last().map(|e| e.log_id.index);
+            }
+            merged.extend(rows.into_iter().map(|e| (e.log_id.index, e)));
+        }
+        let inner = lock(&self.inner);
+        for (i, e) in inner.entries.range(bounds) {
+            if cut.is_some_and(|c| *i > c) && !merged.is_empty() {
+                break;
+            }
+            merged.insert(*i, e.clone());
+        }
+        // Anything past the last log id was truncated (and maybe not yet from redb).
+        let last = inner.last_log_id.map_or(0, |l| l.index);
+        let all = merged
+            .into_values()
+            .filter(|e| e.log_id.index <= last)
+            .collect();
+        Ok(within(all, budget))
     }
 }
 
@@ -402,6 +458,26 @@ fn write_batch(db: &Database, batch: &[Op], sync: bool) -> Result<(), redb::Erro
     Ok(())
 }
 
+/// The first of `entries` whose encodings add up to at most `budget` bytes
+/// (at least one); all of them without a budget.
+fn within(mut entries: Vec<Entry>, budget: Option<usize>) -> Vec<Entry> {
+    let Some(budget) = budget else {
+        return entries;
+    };
+    let mut bytes = 0usize;
+    let keep = entries
+        .iter()
+        .position(|e| {
+            bytes += postcard::serialize_with_flavor(e, postcard::ser_flavors::Size::default())
+                .unwrap_or(usize::MAX / 2);
+            bytes > budget
+        })
+        .unwrap_or(entries.len())
+        .max(1);
+    entries.truncate(keep);
+    entries
+}
+
 /// The entries in `bounds` (up to the last log id) when memory holds every
 /// one of them, else `None`. Memory wins over redb for any index it holds,
 /// so then this is exactly what reading both would answer.
@@ -434,31 +510,27 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
-        // The state machine applies entries that are still in memory (an
-        // entry leaves it only once applied): answer from memory alone when
-        // it holds the whole range, without a redb read.
-        if let Some(held) = in_memory(&lock(&self.inner), bounds) {
-            return Ok(held);
-        }
-        let mut merged: BTreeMap<u64, Entry> = BTreeMap::new();
-        if let Some((db, _)) = &self.durable {
-            // redb first: an entry leaves memory only after it is in redb.
-            let limit = lock(&self.inner).pending_truncations.iter().min().copied();
-            let rows =
-                Self::read_durable(db, bounds, limit).map_err(|e| StorageIOError::read_logs(&e))?;
-            merged.extend(rows.into_iter().map(|e| (e.log_id.index, e)));
-        }
-        let inner = lock(&self.inner);
-        for (i, e) in inner.entries.range(bounds) {
-            merged.insert(*i, e.clone());
-        }
-        // Anything past the last log id was truncated (and maybe not yet from redb).
-        let last = inner.last_log_id.map_or(0, |l| l.index);
-        Ok(merged
-            .into_values()
-            .filter(|e| e.log_id.index <= last)
-            .collect())
+        self.entries(
+            (range.start_bound().cloned(), range.end_bound().cloned()),
+            None,
+        )
+    }
+
+    /// What one AppendEntries carries: the first entries of `[start, end)`
+    /// within `REPLICATION_BYTES` (at least one). openraft gives every
+    /// AppendEntries one heartbeat interval to be answered and resends at
+    /// once when it is not; a batch of many megabytes that a loaded
+    /// follower cannot write in that time would be resent, queued behind
+    /// itself, for ever.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        self.entries(
+            (Bound::Included(start), Bound::Excluded(end)),
+            Some(REPLICATION_BYTES),
+        )
     }
 }
 
@@ -632,6 +704,77 @@ mod tests {
         let mut log = LogStore::open(&path).unwrap();
         assert_eq!(log.read_committed().await.unwrap(), Some(log_id(9)));
         log.close();
+    }
+
+    fn kv(index: u64, len: usize) -> Entry {
+        Entry {
+            log_id: log_id(index),
+            payload: openraft::EntryPayload::Normal(praetor_store::Command::KvSet {
+                key: format!("k{index}"),
+                value: vec![7; len].into(),
+                flags: 0,
+                cas: None,
+            }),
+        }
+    }
+
+    fn indexes(entries: &[Entry]) -> Vec<u64> {
+        entries.iter().map(|e| e.log_id.index).collect()
+    }
+
+    /// What one AppendEntries carries is cut at `REPLICATION_BYTES`, from
+    /// memory and from redb alike, and a larger entry goes alone; a plain
+    /// read still gets the whole range.
+    #[tokio::test]
+    async fn an_append_carries_at_most_its_byte_budget_and_at_least_one_entry() {
+        let third = REPLICATION_BYTES / 3 - 64;
+        let sizes = [third, third, third, third, 2 * REPLICATION_BYTES, 10];
+        let rows: Vec<Entry> = (1..).zip(sizes).map(|(i, len)| kv(i, len)).collect();
+
+        let mut memory = LogStore::in_memory();
+        {
+            let mut inner = lock(&memory.inner);
+            for e in &rows {
+                inner.entries.insert(e.log_id.index, e.clone());
+            }
+            inner.last_log_id = Some(log_id(6));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.db");
+        LogStore::open(&path).unwrap().close();
+        {
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut logs = txn.open_table(LOGS).unwrap();
+                for e in &rows {
+                    let bytes = postcard::to_stdvec(e).unwrap();
+                    logs.insert(e.log_id.index, bytes.as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let mut durable = LogStore::open(&path).unwrap();
+
+        for log in [&mut memory, &mut durable] {
+            let first = log.limited_get_log_entries(1, 7).await.unwrap();
+            assert_eq!(indexes(&first), [1, 2, 3]);
+            assert_eq!(
+                indexes(&log.limited_get_log_entries(4, 7).await.unwrap()),
+                [4]
+            );
+            assert_eq!(
+                indexes(&log.limited_get_log_entries(5, 7).await.unwrap()),
+                [5]
+            );
+            assert_eq!(
+                indexes(&log.limited_get_log_entries(6, 7).await.unwrap()),
+                [6]
+            );
+            let all = log.try_get_log_entries(1..7).await.unwrap();
+            assert_eq!(indexes(&all), [1, 2, 3, 4, 5, 6]);
+        }
+        durable.close();
     }
 
     fn stored_format(path: &Path) -> Option<u32> {

@@ -22,6 +22,7 @@ use openraft::BasicNode;
 
 use super::TypeConfig;
 use crate::rpc::{Dialer, Reply, Request, RpcClient, RpcError};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -33,6 +34,8 @@ pub struct Peers {
     dialer: Dialer,
     /// Where the clients' connection tasks run, and what ends them.
     tasks: Option<(TaskTracker, CancellationToken)>,
+    /// One AppendEntries with entries in flight per peer address (`gate`).
+    gates: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
 /// When each peer last accepted this server as its leader: the time the
@@ -106,6 +109,20 @@ impl Peers {
         Ok(c)
     }
 
+    /// The gate AppendEntries with entries pass to reach `addr`: one at a
+    /// time, held until the peer answered (or `ENTRIES_IN_FLIGHT`), even
+    /// when openraft stopped waiting. openraft resends an AppendEntries
+    /// that is not answered within a heartbeat interval at once; without
+    /// the gate a peer slower than that would be sent the same entries
+    /// again and again, each queued behind the last on the connection,
+    /// and heartbeats behind them all.
+    fn gate(&self, addr: &str) -> Arc<Semaphore> {
+        let mut map = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(addr.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(1)))
+            .clone()
+    }
+
     /// Uses `client` for `addr` from now on (tests: a client with a small
     /// frame limit).
     #[cfg(test)]
@@ -114,6 +131,10 @@ impl Peers {
         map.insert(addr.to_owned(), Arc::new(client));
     }
 }
+
+/// How long an AppendEntries with entries holds its peer's gate at most
+/// while the peer has not answered.
+const ENTRIES_IN_FLIGHT: Duration = Duration::from_secs(10);
 
 /// One Raft stream's view of a peer.
 pub struct PeerConn {
@@ -135,6 +156,33 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
 }
 
 impl PeerConn {
+    /// Sends an AppendEntries that carries entries through the peer's gate
+    /// (`Peers::gate`): the call goes on in a task of its own, holding
+    /// the gate until the answer, however long the caller waits.
+    async fn send_entries(&self, req: Request) -> Result<Reply, RpcError> {
+        let client = self.peers.client(&self.addr)?;
+        let gate = self.peers.gate(&self.addr);
+        let Ok(permit) = gate.acquire_owned().await else {
+            return Err(RpcError::Lost {
+                addr: self.addr.clone(),
+                reason: "the peer's gate closed".into(),
+            });
+        };
+        let call = async move {
+            let reply = client.call(req, ENTRIES_IN_FLIGHT).await;
+            drop(permit);
+            reply
+        };
+        let task = match &self.peers.tasks {
+            Some((tasks, _)) => tasks.spawn(call),
+            None => tokio::spawn(call),
+        };
+        task.await.map_err(|e| RpcError::Lost {
+            addr: self.addr.clone(),
+            reason: format!("the call's task ended: {e}"),
+        })?
+    }
+
     /// Sends `req` to the peer, waiting at most `ttl`.
     async fn send(&self, req: Request, ttl: Duration) -> Result<Reply, RpcError> {
         self.peers.client(&self.addr)?.call(req, ttl).await
@@ -214,10 +262,13 @@ impl RaftNetwork<TypeConfig> for PeerConn {
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         let entries = rpc.entries.len() as u64;
         let (sent, term) = (std::time::Instant::now(), rpc.vote.leader_id().get_term());
-        let reply = match self
-            .send(Request::AppendEntries(rpc), option.hard_ttl())
-            .await
-        {
+        let sending = if entries == 0 {
+            self.send(Request::AppendEntries(rpc), option.hard_ttl())
+                .await
+        } else {
+            self.send_entries(Request::AppendEntries(rpc)).await
+        };
+        let reply = match sending {
             Ok(reply) => reply,
             Err(e @ RpcError::TooLarge { size, limit, .. }) => {
                 return Err(too_large(self.target, entries, size, limit, &e));

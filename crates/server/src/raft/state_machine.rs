@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{BasicNode, EntryPayload, RaftSnapshotBuilder, StorageIOError, StoredMembership};
-use praetor_store::{Response, Store};
+use praetor_store::{Command, Response, Store};
 use tokio::sync::watch;
 
 use super::{Entry, LogId, StorageError, TypeConfig};
@@ -269,9 +269,45 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let writing = self.shared.writing.lock().await;
         let started = std::time::Instant::now();
         let mut last_entry = None;
-        let (last, touched, oldest) = {
+        // What a restore replaced, freed after the lock is released.
+        let mut garbage = Vec::new();
+        let mut entries = entries.into_iter().peekable();
+        let (last, touched, oldest) = loop {
+            // The costly part of a restore's commit, its decode, is done
+            // before the store's lock is taken (`writing` keeps any other
+            // write out): readers go on, and no runtime thread stalls.
+            let prepared = match entries.peek() {
+                Some(Entry {
+                    payload: EntryPayload::Normal(Command::RestoreCommit { id, size, crc32 }),
+                    ..
+                }) => {
+                    let (size, crc32) = (*size, *crc32);
+                    let staged = self.shared.read().store.staged_restore(*id);
+                    match staged {
+                        Some(pieces) => Some(
+                            tokio::task::spawn_blocking(move || pieces.decode(size, crc32))
+                                .await
+                                .map_err(write_err)?,
+                        ),
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
             let mut st = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
-            for entry in entries {
+            let mut prepared = prepared;
+            let mut taken = 0usize;
+            // A commit is applied first in a round (the one prepared for,
+            // if it could be), never after other entries.
+            while let Some(entry) = entries.next_if(|e| {
+                let commit = matches!(
+                    e.payload,
+                    EntryPayload::Normal(Command::RestoreCommit { .. })
+                );
+                let take = !commit || taken == 0;
+                taken += usize::from(take);
+                take
+            }) {
                 let index = entry.log_id.index;
                 last_entry = Some(index);
                 st.last_applied = Some(entry.log_id);
@@ -284,7 +320,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         let _span =
                             tracing::trace_span!("apply", index, kind = cmd.kind()).entered();
                         let one = std::time::Instant::now();
-                        out.push(st.store.apply(index, &cmd));
+                        let answer = match prepared.take() {
+                            Some(p) if matches!(cmd, Command::RestoreCommit { .. }) => {
+                                let (answer, old) = st.store.apply_prepared(index, &cmd, p);
+                                garbage.extend(old);
+                                answer
+                            }
+                            other => {
+                                prepared = other;
+                                st.store.apply(index, &cmd)
+                            }
+                        };
+                        out.push(answer);
                         if let Some(m) = &self.metrics {
                             m.fsm_applied(one.elapsed());
                         }
@@ -296,14 +343,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                 }
             }
-            let touched = st.store.take_touched();
-            (
-                st.store.last_index(),
-                touched,
-                st.store.history().oldest_index(),
-            )
+            if entries.peek().is_none() {
+                let touched = st.store.take_touched();
+                break (
+                    st.store.last_index(),
+                    touched,
+                    st.store.history().oldest_index(),
+                );
+            }
         };
         drop(writing);
+        if !garbage.is_empty() {
+            tokio::task::spawn_blocking(move || drop(garbage));
+        }
         if let (Some(m), Some(index)) = (&self.metrics, last_entry) {
             m.applying(index, started);
         }

@@ -150,3 +150,81 @@ fn a_restore_being_staged_survives_a_snapshot_and_is_never_in_the_saved_state() 
     assert!(restarted.apply(4, &commit(8, &state)).ok());
     assert_eq!(restarted.kv().len(), 20);
 }
+
+/// A commit decoded ahead of its apply (`staged_restore`, `decode`,
+/// `apply_prepared`: what a server does off the store's lock) answers and
+/// leaves the store exactly as its plain apply does, whether the commit
+/// succeeds, is refused, or the restore staged changed after the decode.
+#[test]
+fn a_commit_decoded_ahead_answers_and_changes_what_its_apply_does() {
+    let state = saved_state();
+    let mut garbage = b"not a state".to_vec();
+    garbage.resize(state.len(), 7);
+    // (pieces staged, what happens between the decode and the commit, the commit)
+    type Between = fn(&mut Store, u64);
+    let nothing: Between = |_, _| {};
+    let another: Between = |s, i| assert!(s.apply(i, &piece(10, 0, b"x")).ok());
+    let abort: Between = |s, i| assert!(s.apply(i, &Command::RestoreAbort { id: 9 }).ok());
+    let more: Between = |s, i| assert!(s.apply(i, &piece(9, 2, b"y")).ok());
+    let mut wrong_crc = commit(9, &state);
+    if let Command::RestoreCommit { crc32, .. } = &mut wrong_crc {
+        *crc32 ^= 1;
+    }
+    let cases: Vec<(&[u8], Between, Command)> = vec![
+        (&state, nothing, commit(9, &state)),
+        (&state, nothing, wrong_crc),
+        (&state, nothing, commit(9, &state[1..])),
+        (&garbage, nothing, commit(9, &garbage)),
+        (&state, another, commit(9, &state)),
+        (&state, abort, commit(9, &state)),
+        (&state, more, commit(9, &state)),
+        (&state, nothing, commit(8, &state)),
+    ];
+    for (n, (staged, between, cmd)) in cases.into_iter().enumerate() {
+        let mut store = Store::new(10);
+        store.apply(1, &set("before", "x"));
+        let half = staged.len() / 2;
+        assert!(store.apply(2, &piece(9, 0, &staged[..half])).ok());
+        assert!(store.apply(3, &piece(9, 1, &staged[half..])).ok());
+        let prepared = store.staged_restore(9).map(|p| {
+            let Command::RestoreCommit { size, crc32, .. } = cmd else {
+                unreachable!()
+            };
+            p.decode(size, crc32)
+        });
+        between(&mut store, 4);
+        let mut plain = store.clone();
+        let expected = plain.apply(5, &cmd);
+        let (answer, old) = match prepared {
+            Some(p) => store.apply_prepared(5, &cmd, p),
+            None => (store.apply(5, &cmd), None),
+        };
+        assert_eq!(format!("{answer:?}"), format!("{expected:?}"), "case {n}");
+        assert_eq!(old.is_some(), answer.ok() && n == 0, "case {n}");
+        assert_eq!(
+            store.encode_state().unwrap(),
+            plain.encode_state().unwrap(),
+            "case {n}"
+        );
+        assert_eq!(
+            store.restore_staged_bytes(),
+            plain.restore_staged_bytes(),
+            "case {n}"
+        );
+        assert_eq!(
+            (store.last_index(), store.restored_at()),
+            (plain.last_index(), plain.restored_at()),
+            "case {n}"
+        );
+        // The next write lands the same on both.
+        assert_eq!(
+            format!("{:?}", store.apply(6, &set("after", "y"))),
+            format!("{:?}", plain.apply(6, &set("after", "y")))
+        );
+        assert_eq!(
+            store.encode_state().unwrap(),
+            plain.encode_state().unwrap(),
+            "case {n}"
+        );
+    }
+}
