@@ -199,7 +199,10 @@ impl Store {
         swap(&mut self.tables.acl, &mut restored.tables.acl);
         swap(&mut self.tables.autopilot, &mut restored.tables.autopilot);
         swap(&mut self.tables.queries, &mut restored.tables.queries);
-        swap(&mut self.tables.coordinates, &mut restored.tables.coordinates);
+        swap(
+            &mut self.tables.coordinates,
+            &mut restored.tables.coordinates,
+        );
         self.history = History::restarted(self.history.limit(), index + 1);
         self.tables.restored_at = index;
         self.derived = topics::Derived::rebuild(&self.tables);
