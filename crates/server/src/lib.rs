@@ -308,6 +308,17 @@ impl Server {
             .into_iter()
             .map(|(id, addr)| (id, BasicNode { addr }))
             .collect();
+        // A server that already voted (another server of the new cluster
+        // initialized first and asked for its vote) or holds a log has
+        // nothing to form: openraft would refuse, logging an error.
+        let started = {
+            let m = self.raft.metrics().borrow().clone();
+            m.last_log_index.is_some() || m.vote != openraft::Vote::default()
+        };
+        if started {
+            tracing::info!(id = self.id, "cluster already bootstrapped; resuming");
+            return Ok(());
+        }
         match self.raft.initialize(members).await {
             Ok(()) => tracing::info!(id = self.id, "bootstrapped a new cluster"),
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {

@@ -4,13 +4,24 @@
 //! none has, initializes Raft with that same list, so there is one cluster.
 //! Never bootstraps a server that has Raft state, nor with servers that
 //! disagree on `bootstrap_expect`.
+//!
+//! The server with the lowest Raft id of that list initializes at once;
+//! the others only after `DEFER` with still no Raft state anywhere (it
+//! died first). Otherwise every server would initialize at once, and one
+//! asked for its vote a moment before its own initialize would be refused
+//! by openraft (harmless, but logged as an error on a healthy start).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use super::membership::{alive_servers, MemberRole, MemberStatus, MemberView};
 use super::PEER_STATUS_TIMEOUT;
 use crate::rpc::{Reply, Request};
 use crate::Server;
+
+/// How long a server other than the lowest-id one waits, with the servers
+/// all there and none bootstrapped, before it initializes itself.
+const DEFER: Duration = Duration::from_secs(5);
 
 /// Bootstraps Raft with every alive server in `members` when at least
 /// `expect` servers of datacenter `dc` are alive and none of them has Raft
@@ -21,6 +32,7 @@ pub(super) async fn maybe_bootstrap(
     members: &[MemberView],
     dc: &str,
     expect: u32,
+    ready_since: &mut Option<Instant>,
 ) -> bool {
     for m in members {
         if m.status == MemberStatus::Alive
@@ -63,6 +75,11 @@ pub(super) async fn maybe_bootstrap(
         .iter()
         .map(|s| (s.raft_id, s.rpc_addr.to_string()))
         .collect();
+    let since = *ready_since.get_or_insert_with(Instant::now);
+    if voters.keys().next() != Some(&server.id()) && since.elapsed() < DEFER {
+        tracing::debug!("leaving the bootstrap to the server of the lowest Raft id");
+        return true;
+    }
     match server.bootstrap(voters).await {
         Ok(()) => {
             let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();

@@ -180,6 +180,7 @@ async fn run_leader_duties<M: Membership>(
     let mut changes_open = true;
     let mut pilot = autopilot::Autopilot::new(&cfg.autopilot, &cfg.datacenter);
     let mut may_bootstrap = cfg.bootstrap_expect > 1;
+    let mut bootstrap_ready = None;
     // Becoming leader starts a round at once, as Consul's leader reconciles
     // on establishing leadership (a new dev agent is in its catalog at once).
     let mut leading = server.leadership.subscribe();
@@ -194,6 +195,7 @@ async fn run_leader_duties<M: Membership>(
                     &members,
                     &cfg.datacenter,
                     cfg.bootstrap_expect,
+                    &mut bootstrap_ready,
                 )
                 .await;
             }

@@ -5,6 +5,7 @@
 //! there, copied to `docs/ui/`). A browser that cannot start fails the test.
 
 mod acl;
+mod datacenters;
 mod history;
 mod kv;
 mod prefix;
