@@ -278,8 +278,9 @@ async fn agent_self_shows_the_coordinate_and_datacenters_list_the_servers() {
     a.shutdown().await;
 }
 
-#[tokio::test]
-async fn near_sorts_catalog_and_health_answers_by_estimated_round_trip() {
+/// A dev agent with `web` on n1, n2, n3 (coordinates 0.5, 0.9 and 0.6 s
+/// along one axis, listed) and on `nocoord`, which has none.
+async fn four_nodes_on_a_line() -> TestAgent {
     let a = TestAgent::dev().await;
     for n in ["n1", "n2", "n3", "nocoord"] {
         register(&a, n, true).await;
@@ -288,6 +289,12 @@ async fn near_sorts_catalog_and_health_answers_by_estimated_round_trip() {
     update(&a, "n2", 0.9).await;
     update(&a, "n3", 0.6).await;
     wait_listed(&a, &["n1", "n2", "n3"]).await;
+    a
+}
+
+#[tokio::test]
+async fn near_sorts_catalog_and_health_answers_by_estimated_round_trip() {
+    let a = four_nodes_on_a_line().await;
 
     let v = a.get_json("/v1/catalog/nodes?near=n1").await;
     let order = names(&v, |e| &e["Node"]);
@@ -333,14 +340,7 @@ async fn near_sorts_catalog_and_health_answers_by_estimated_round_trip() {
 /// the catalog's `?near=`; nodes without one go last.
 #[tokio::test]
 async fn prepared_query_answers_are_sorted_near_a_node() {
-    let a = TestAgent::dev().await;
-    for n in ["n1", "n2", "n3", "nocoord"] {
-        register(&a, n, true).await;
-    }
-    update(&a, "n1", 0.5).await;
-    update(&a, "n2", 0.9).await;
-    update(&a, "n3", 0.6).await;
-    wait_listed(&a, &["n1", "n2", "n3"]).await;
+    let a = four_nodes_on_a_line().await;
     for (name, near) in [("web-any", ""), ("web-near-n3", "n3")] {
         let r = a
             .http

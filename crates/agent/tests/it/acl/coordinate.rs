@@ -26,38 +26,17 @@ async fn coordinates_follow_node_read_and_updates_need_node_write() {
         .await;
     }
     info!("--- an update needs node:write on its node");
-    let r = a
-        .put_as(
-            "/v1/coordinate/update",
-            Some(&reader),
-            json!({"Node": "web-1", "Coord": coord(0.1)}),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    let r = a
-        .put_as(
-            "/v1/coordinate/update",
-            Some(&writer),
-            json!({"Node": "db-1", "Coord": coord(0.2)}),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    let r = a
-        .put_as(
-            "/v1/coordinate/update",
-            None,
-            json!({"Node": "web-1", "Coord": coord(0.2)}),
-        )
-        .await;
-    assert_eq!(r.status, 403, "{}", r.text);
-    let r = a
-        .put_as(
-            "/v1/coordinate/update",
-            Some(&writer),
-            json!({"Node": "web-1", "Coord": coord(0.3)}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    let cases = [
+        (Some(reader.as_str()), "web-1", 0.1, 403),
+        (Some(writer.as_str()), "db-1", 0.2, 403),
+        (None, "web-1", 0.2, 403),
+        (Some(writer.as_str()), "web-1", 0.3, 200),
+    ];
+    for (token, node, x, status) in cases {
+        let body = json!({"Node": node, "Coord": coord(x)});
+        let r = a.put_as("/v1/coordinate/update", token, body).await;
+        assert_eq!(r.status, status, "{node} with {token:?}: {}", r.text);
+    }
     a.mgmt_put(
         "/v1/coordinate/update",
         json!({"Node": "db-1", "Coord": coord(0.4)}),
