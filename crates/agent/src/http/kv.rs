@@ -19,7 +19,7 @@ use praetor_server::Answered;
 use praetor_store::Command;
 
 use super::error::ApiError;
-use super::extract::{Body, Caller};
+use super::extract::{Caller, Value};
 use super::query::{self, read_headers, Params, ReadOpts};
 use super::AppState;
 
@@ -141,7 +141,7 @@ async fn put_kv(
     caller: Caller,
     uri: Uri,
     RawQuery(q): RawQuery,
-    Body(body): Body,
+    Value(value): Value,
 ) -> Result<Response, ApiError> {
     let key = key_from_path(uri.path(), "/v1/kv")?;
     let p = Params::parse(q.as_deref());
@@ -152,23 +152,16 @@ async fn put_kv(
     let flags = p.u64("flags")?.unwrap_or(0);
     let cas = p.u64("cas")?;
     let limit = state.config().limits.kv_max_value_size;
-    if body.len() as u64 > limit {
+    if value.len() as u64 > limit {
         return Err(ApiError::TooLarge(format!(
             "Request body({} bytes) too large, max size: {limit} bytes (limits.kv_max_value_size)",
-            body.len()
+            value.len()
         )));
     }
     let session = |name: &str| match p.get(name) {
         Some("") => Err(ApiError::BadRequest(format!("?{name} needs a session ID"))),
         other => Ok(other.map(str::to_owned)),
     };
-    // The value is copied once, out of the connection's read buffer: the
-    // body is a slice of that buffer, and kept in the store it would keep
-    // the whole buffer (and the requests around it) alive for as long as
-    // the key lives. From here on the command, the log's memory, the store
-    // and its history share this one copy.
-    let value = axum::body::Bytes::copy_from_slice(&body);
-    drop(body);
     let cmd = match (session("acquire")?, session("release")?) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(

@@ -230,6 +230,9 @@ impl LocalState {
             changes,
             ..
         } = &mut *inner;
+        // Work: one per entry indexed, looked up or compared, counted
+        // where it is done (no loop is nested in another).
+        let mut compared = 0;
         let mut mark = |entry: Entry| {
             *changes += 1;
             dirty.insert(entry, *changes);
@@ -238,7 +241,9 @@ impl LocalState {
             services.iter().map(|s| (s.id.as_str(), s)).collect();
         let have_checks: HashMap<&str, &HealthCheck> =
             checks.iter().map(|c| (c.check_id.as_str(), c)).collect();
+        compared += have_services.len() + have_checks.len();
         for s in services {
+            compared += 1;
             // The leader keeps a server's `consul` service (Consul's
             // agents leave it alone too).
             if !owned.services.contains_key(&s.id) && s.id != SERVER_SERVICE {
@@ -246,6 +251,7 @@ impl LocalState {
             }
         }
         for c in checks {
+            compared += 1;
             // A check of a service that goes away goes with it.
             let with_its_service = !c.service_id.is_empty()
                 && c.service_id != SERVER_SERVICE
@@ -258,6 +264,7 @@ impl LocalState {
             }
         }
         for (id, want) in &owned.services {
+            compared += 1;
             if !have_services
                 .get(id.as_str())
                 .is_some_and(|h| service_same(h, want))
@@ -266,6 +273,7 @@ impl LocalState {
             }
         }
         for (id, want) in &owned.checks {
+            compared += 1;
             let held = held.contains_key(id);
             if !have_checks
                 .get(id.as_str())
@@ -274,7 +282,6 @@ impl LocalState {
                 mark(Entry::Check(id.clone()));
             }
         }
-        let compared = services.len() + checks.len() + owned.services.len() + owned.checks.len();
         drop(inner);
         self.count(compared);
     }

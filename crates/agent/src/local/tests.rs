@@ -324,6 +324,76 @@ async fn an_anti_entropy_sync_of_n_differences_is_ceil_n_over_128_writes() {
     }
 }
 
+/// The work (entries indexed, looked up, compared and planned) of one
+/// anti-entropy round, compare and push, of an agent with `n` services
+/// (each with a check) against a catalog in state `catalog`, and the
+/// writes it made.
+async fn anti_entropy_work(n: usize, catalog: &str) -> (u64, usize) {
+    let local = LocalState::load(None);
+    register(&local, 0, n);
+    let (mut services, mut checks) = catalog_of(&local);
+    match catalog {
+        "in sync" => {}
+        "empty" => (services, checks) = (Vec::new(), Vec::new()),
+        "stale, with as many foreign entries" => {
+            for s in &mut services {
+                s.port += 1;
+            }
+            for c in &mut checks {
+                c.status = "passing".into();
+            }
+            let foreign: Vec<NodeService> = services
+                .iter()
+                .map(|s| NodeService {
+                    id: format!("gone-{}", s.id),
+                    ..s.clone()
+                })
+                .collect();
+            let foreign_checks: Vec<HealthCheck> = foreign
+                .iter()
+                .map(|s| HealthCheck {
+                    check_id: format!("service:{}", s.id),
+                    service_id: s.id.clone(),
+                    ..checks[0].clone()
+                })
+                .collect();
+            services.extend(foreign);
+            checks.extend(foreign_checks);
+        }
+        other => panic!("no catalog state {other}"),
+    }
+    let rec = Recorder::default();
+    let before = local.work_done();
+    testing::mark_differences(&local, &services, &checks);
+    rec.push(&local).await;
+    let work = local.work_done() - before;
+    assert_eq!(
+        testing::marked(&local),
+        0,
+        "{catalog}: every difference settled"
+    );
+    (work, ops(&rec.take()))
+}
+
+#[tokio::test]
+async fn an_anti_entropy_round_costs_in_proportion_to_the_services_compared() {
+    for catalog in ["in sync", "empty", "stale, with as many foreign entries"] {
+        let mut last: Option<(usize, u64, usize)> = None;
+        for n in [250, 500, 1000, 2000, 4000] {
+            let (work, written) = anti_entropy_work(n, catalog).await;
+            assert!(work > 0, "{catalog}: {n} services compared without work");
+            if let Some((m, w, ops)) = last {
+                // Twice the services, exactly twice the work and the
+                // catalog operations: no part of a round grows faster.
+                assert_eq!(n, 2 * m);
+                assert_eq!(work, 2 * w, "{catalog}: work with {m} then {n} services");
+                assert_eq!(written, 2 * ops, "{catalog}: operations with {m} then {n}");
+            }
+            last = Some((n, work, written));
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_refused_registration_stays_marked_and_the_others_settle() {
     let local = LocalState::load(None);
