@@ -132,6 +132,27 @@ impl Rss {
     }
 }
 
+/// Starts the peak-RSS count of process `pid` afresh (its `VmHWM` set to
+/// its RSS now, by writing 5 to `/proc/<pid>/clear_refs`).
+///
+/// # Errors
+/// When the process is gone or the kernel refuses.
+pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("resetting the peak RSS of pid {pid}"))
+}
+
+/// The peak RSS of process `pid` (`VmHWM`) since it started or since its
+/// last [`reset_peak_rss`], in KiB.
+///
+/// # Errors
+/// When the process is gone or its status has no `VmHWM`.
+pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    kib_field(&status, "VmHWM:").with_context(|| format!("no VmHWM for pid {pid}"))
+}
+
 /// How many sockets a process has open (its `/proc/<pid>/fd` entries that
 /// are sockets); 0 when it is gone.
 pub fn sockets(pid: u32) -> usize {

@@ -23,10 +23,11 @@
 //! SIGTERM. Writes only keys under `bench/` and services and nodes named
 //! `scale-…`. Never holds more than one transaction's values per client.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
@@ -40,7 +41,9 @@ use tokio::task::JoinSet;
 use crate::cluster::{self, Cluster};
 use crate::health::Api;
 use crate::health_bench::start_ready;
-use crate::machine::{cpu_secs, dir_bytes, load_average, sockets, Machine, Rss};
+use crate::machine::{
+    cpu_secs, dir_bytes, load_average, peak_rss_kib, reset_peak_rss, sockets, Machine, Rss,
+};
 use crate::phase::PhaseArgs;
 use crate::report::scale::{
     AgentReg, CatalogLoad, KvSide, Restart, ScaleReport, Snapshot, WatchRun,
@@ -440,7 +443,7 @@ async fn catalog_measure(
         .collect();
 
     eprintln!("== scale: snapshot of the catalog");
-    report.catalog_snapshot = outcome(snapshot(&servers[0], None).await);
+    report.catalog_snapshot = outcome(snapshot(&servers[0], None, &server_pids()).await);
     eprintln!("   {:?}", report.catalog_snapshot);
 
     eprintln!("== scale: restarting a catalog server");
@@ -616,8 +619,27 @@ async fn load_catalog(args: &ScaleArgs, servers: &[String]) -> anyhow::Result<Ca
 /// and counted. With `restore_via`, the file is kept there and then
 /// restored through `addr` (`PUT /v1/snapshot`, streamed from the disk),
 /// timed until the agent answers, and deleted.
-async fn snapshot(addr: &str, restore_via: Option<&std::path::Path>) -> anyhow::Result<Snapshot> {
+///
+/// `pids` are the members' processes, the one at `addr` first: its RSS
+/// before and its peak while the snapshot is read, and the highest peak of
+/// any member while the restore runs, are reported (none where /proc does
+/// not tell).
+async fn snapshot(
+    addr: &str,
+    restore_via: Option<&std::path::Path>,
+    pids: &[u32],
+) -> anyhow::Result<Snapshot> {
     use std::io::Write as _;
+    let serving = pids.first().copied();
+    let rss_before_kib = serving.and_then(|p| Rss::of(p).ok()).map(|r| r.total_kib);
+    let peaks_from_now = |pids: &[u32]| pids.iter().all(|&p| reset_peak_rss(p).is_ok());
+    let peak = |pids: &[u32]| {
+        pids.iter()
+            .map(|&p| peak_rss_kib(p).ok())
+            .collect::<Option<Vec<u64>>>()
+            .and_then(|v| v.into_iter().max())
+    };
+    let counting = serving.is_some_and(|p| peaks_from_now(&[p]));
     let t0 = Instant::now();
     let mut resp = http(Some(BIG_READ_TIMEOUT))?
         .get(format!("http://{addr}/v1/snapshot"))
@@ -638,9 +660,12 @@ async fn snapshot(addr: &str, restore_via: Option<&std::path::Path>) -> anyhow::
         }
     }
     let secs = t0.elapsed().as_secs_f64();
+    let peak_rss_kib = serving.filter(|_| counting).and_then(|p| peak(&[p]));
+    let mut restore_peak_rss_kib = None;
     let restore_secs = match (file, restore_via) {
         (Some(f), Some(path)) => {
             f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            let counting = peaks_from_now(pids);
             let t1 = Instant::now();
             let body = tokio::fs::File::open(path).await?;
             let resp = http(Some(BIG_READ_TIMEOUT))?
@@ -651,6 +676,7 @@ async fn snapshot(addr: &str, restore_via: Option<&std::path::Path>) -> anyhow::
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
             let took = t1.elapsed().as_secs_f64();
+            restore_peak_rss_kib = peak(pids).filter(|_| counting);
             let _ = std::fs::remove_file(path);
             ensure!(status.is_success(), "restore: {status} {text}");
             Some(took)
@@ -661,18 +687,27 @@ async fn snapshot(addr: &str, restore_via: Option<&std::path::Path>) -> anyhow::
         bytes,
         secs,
         restore_secs,
+        rss_before_kib,
+        peak_rss_kib,
+        restore_peak_rss_kib,
     })
 }
 
 /// etcd's maintenance Snapshot through the member at `addr`: its size and
 /// time, read to the end and dropped.
-async fn etcd_snapshot(addr: &str) -> anyhow::Result<Snapshot> {
+/// `pid` is that member's process: its RSS before and its peak during.
+async fn etcd_snapshot(addr: &str, pid: Option<u32>) -> anyhow::Result<Snapshot> {
+    let rss_before_kib = pid.and_then(|p| Rss::of(p).ok()).map(|r| r.total_kib);
+    let counting = pid.is_some_and(|p| reset_peak_rss(p).is_ok());
     let t0 = Instant::now();
     let bytes = crate::etcd::snapshot_bytes(addr, BIG_READ_TIMEOUT).await?;
     Ok(Snapshot {
         bytes,
         secs: t0.elapsed().as_secs_f64(),
         restore_secs: None,
+        rss_before_kib,
+        peak_rss_kib: pid.filter(|_| counting).and_then(|p| peak_rss_kib(p).ok()),
+        restore_peak_rss_kib: None,
     })
 }
 
@@ -714,6 +749,8 @@ async fn restart(c: &mut Cluster, i: usize, key: &str) -> anyhow::Result<Restart
         member: c.members[i].name.clone(),
         local_secs: local.unwrap_or_default(),
         consistent_secs: consistent.unwrap_or_default(),
+        // A new process: its peak since it started.
+        peak_rss_kib: c.members[i].pid().and_then(|p| peak_rss_kib(p).ok()),
     })
 }
 
@@ -748,7 +785,7 @@ async fn watcher(
     check: Option<String>,
     mut index: u64,
     tx: mpsc::UnboundedSender<Seen>,
-    errors: Arc<AtomicU64>,
+    errors: Arc<Mutex<BTreeMap<String, u64>>>,
 ) -> anyhow::Result<()> {
     let client = http(Some(WATCH_TIMEOUT))?;
     loop {
@@ -756,11 +793,9 @@ async fn watcher(
         let answer = async {
             let resp = client.get(url).send().await?;
             let at = Instant::now();
-            ensure!(
-                resp.status().is_success(),
-                "health {service}: {}",
-                resp.status()
-            );
+            if !resp.status().is_success() {
+                return Err(anyhow::Error::new(HttpStatus(resp.status().as_u16())));
+            }
             let next = resp
                 .headers()
                 .get("X-Consul-Index")
@@ -790,11 +825,42 @@ async fn watcher(
                 // Consul's rule: an index that went backwards restarts at 0.
                 index = if next < index { 0 } else { next.max(1) };
             }
-            Err(_) => {
-                errors.fetch_add(1, Ordering::Relaxed);
+            Err(e) => {
+                *errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(failure_kind(&e))
+                    .or_default() += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// An answer that was not a success.
+#[derive(Debug)]
+struct HttpStatus(u16);
+
+impl std::fmt::Display for HttpStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}", self.0)
+    }
+}
+
+impl std::error::Error for HttpStatus {}
+
+/// What failed in a watcher's request, in a word or two.
+fn failure_kind(e: &anyhow::Error) -> String {
+    if let Some(status) = e.downcast_ref::<HttpStatus>() {
+        return status.to_string();
+    }
+    match e.downcast_ref::<reqwest::Error>() {
+        Some(e) if e.is_timeout() => "timeout".into(),
+        Some(e) if e.is_connect() => "connect".into(),
+        Some(e) if e.is_body() || e.is_decode() => "body".into(),
+        Some(e) if e.is_request() => "request".into(),
+        Some(_) => "http".into(),
+        None => "answer".into(),
     }
 }
 
@@ -831,7 +897,7 @@ async fn watch_run(
     let servers_pids = &pids[..3];
     let sockets0: usize = agent_pids.iter().map(|&p| sockets(p)).sum();
     let (tx, mut rx) = mpsc::unbounded_channel::<Seen>();
-    let errors = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(Mutex::new(BTreeMap::new()));
     let mut tasks = JoinSet::new();
     for (w, &s) in of.iter().enumerate() {
         let check = (s < hot).then(|| {
@@ -939,12 +1005,14 @@ async fn watch_run(
         let server_cpu = servers_pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0;
         let all_cpu = pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu_all0;
         let flips = done.max(1) as f64;
+        let kinds = errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
         anyhow::Ok(WatchRun {
             watchers,
             hot_watchers: hot_per.min(watchers),
             flips: done,
             early_returns: early,
-            watcher_errors: errors.load(Ordering::Relaxed),
+            watcher_errors: kinds.values().sum(),
+            watcher_error_kinds: kinds,
             quiet_secs: None,
             other_returns,
             missed,
@@ -1175,12 +1243,15 @@ async fn kv_measure(
     sides.etcd.notify = r.etcd;
     eprintln!("== scale: praetor snapshot");
     let saved = work.join("snapshot.bin");
+    let pids: Vec<u32> = praetor.members.iter().filter_map(|m| m.pid()).collect();
     sides.praetor.snapshot = Some(outcome(
-        snapshot(&praetor.client_addrs()[0], Some(&saved)).await,
+        snapshot(&praetor.client_addrs()[0], Some(&saved), &pids).await,
     ));
     eprintln!("   {:?}", sides.praetor.snapshot);
     eprintln!("== scale: etcd snapshot");
-    sides.etcd.snapshot = Some(outcome(etcd_snapshot(&etcd.client_addrs()[0]).await));
+    sides.etcd.snapshot = Some(outcome(
+        etcd_snapshot(&etcd.client_addrs()[0], etcd.members[0].pid()).await,
+    ));
     eprintln!("   {:?}", sides.etcd.snapshot);
     let last = workload::load_key(keys - 1);
     for c in [&mut *praetor, &mut *etcd] {

@@ -36,6 +36,15 @@ pub struct Snapshot {
     /// Seconds until `PUT /v1/snapshot` of the saved file answered.
     #[serde(default)]
     pub restore_secs: Option<f64>,
+    /// RSS of the member serving the snapshot before it, and its peak while
+    /// it was read, KiB.
+    #[serde(default)]
+    pub rss_before_kib: Option<u64>,
+    #[serde(default)]
+    pub peak_rss_kib: Option<u64>,
+    /// The highest peak RSS of any member while the restore ran, KiB.
+    #[serde(default)]
+    pub restore_peak_rss_kib: Option<u64>,
 }
 
 /// One member killed (SIGKILL) and started again on its data.
@@ -47,6 +56,9 @@ pub struct Restart {
     pub local_secs: f64,
     /// Until a default-consistency read through it succeeds.
     pub consistent_secs: f64,
+    /// Its peak RSS from the start until it served both reads, KiB.
+    #[serde(default)]
+    pub peak_rss_kib: Option<u64>,
 }
 
 /// One blocking-watcher measurement.
@@ -62,6 +74,10 @@ pub struct WatchRun {
     /// an overloaded cluster has no leader.
     #[serde(default)]
     pub watcher_errors: u64,
+    /// The failed watcher requests by what failed (`connect`, `timeout`,
+    /// `HTTP 503`, …).
+    #[serde(default)]
+    pub watcher_error_kinds: std::collections::BTreeMap<String, u64>,
     /// Seconds after the watchers were closed until the servers used under
     /// a tenth of a core (none: not within 90 s).
     #[serde(default)]
@@ -667,7 +683,7 @@ impl ScaleReport {
                         w.all_cpu_ms_per_change,
                         w.other_returns,
                         w.missed,
-                        w.watcher_errors,
+                        failures(w.watcher_errors, &w.watcher_error_kinds),
                         w.quiet_secs
                             .map_or_else(|| "over 90".to_owned(), |q| format!("{q:.0}"))
                     );
@@ -988,18 +1004,49 @@ fn kv_table(md: &mut String, kv: &Pair<KvSide>, keys: u64) {
         snap(&kv.etcd.snapshot, |s| s.secs),
         |v| format!("{v:.2}"),
     );
-    if let Some(restore) = kv
-        .praetor
-        .snapshot
-        .as_ref()
-        .and_then(|o| o.as_ref().ok())
-        .and_then(|s| s.restore_secs)
-    {
+    let mib = |kib: Option<u64>| kib.map(|k| k as f64 / 1024.0);
+    let snap_mib = |s: &Option<Outcome<Snapshot>>, f: fn(&Snapshot) -> Option<u64>| {
+        mib(s.as_ref().and_then(|o| o.as_ref().ok()).and_then(f))
+    };
+    row(
+        md,
+        "RSS of member 1 before the snapshot, MiB",
+        snap_mib(&kv.praetor.snapshot, |s| s.rss_before_kib),
+        snap_mib(&kv.etcd.snapshot, |s| s.rss_before_kib),
+        |v| format!("{v:.0}"),
+    );
+    row(
+        md,
+        "peak RSS of member 1 while the snapshot was read, MiB",
+        snap_mib(&kv.praetor.snapshot, |s| s.peak_rss_kib),
+        snap_mib(&kv.etcd.snapshot, |s| s.peak_rss_kib),
+        |v| format!("{v:.0}"),
+    );
+    let restored = kv.praetor.snapshot.as_ref().and_then(|o| o.as_ref().ok());
+    if let Some(restore) = restored.and_then(|s| s.restore_secs) {
         let _ = writeln!(
             md,
             "| restore of that snapshot on the running cluster (`PUT /v1/snapshot`, streamed), s | {restore:.2} | – (etcd restores offline only) | – |"
         );
     }
+    if let Some(peak) = mib(restored.and_then(|s| s.restore_peak_rss_kib)) {
+        let _ = writeln!(
+            md,
+            "| highest peak RSS of a member during that restore, MiB | {peak:.0} | – | – |"
+        );
+    }
+    row(
+        md,
+        "peak RSS of the restarted member until it served, MiB",
+        mib(kv
+            .praetor
+            .restart
+            .as_ref()
+            .ok()
+            .and_then(|r| r.peak_rss_kib)),
+        mib(kv.etcd.restart.as_ref().ok().and_then(|r| r.peak_rss_kib)),
+        |v| format!("{v:.0}"),
+    );
     for (side, s) in [("praetor", &kv.praetor), ("etcd", &kv.etcd)] {
         for (what, o) in [
             ("load", &s.load),
@@ -1038,6 +1085,15 @@ impl crate::phase::PhaseReport for ScaleReport {
     }
 }
 
+/// A count of failures with what failed: `429 (connect 400, HTTP 503 29)`.
+fn failures(total: u64, kinds: &std::collections::BTreeMap<String, u64>) -> String {
+    if kinds.is_empty() {
+        return total.to_string();
+    }
+    let each: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    format!("{total} ({})", each.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1049,6 +1105,7 @@ mod tests {
             flips: 20,
             early_returns: 0,
             watcher_errors: 0,
+            watcher_error_kinds: Default::default(),
             quiet_secs: Some(1.0),
             other_returns: 0,
             missed: 0,
