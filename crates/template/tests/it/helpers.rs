@@ -27,7 +27,14 @@ fn render_err(text: &str) -> String {
 
 fn tagged() -> World {
     World::default()
-        .instance("web", "web01", "10.0.0.1", 80, &["production", "v2"], "passing")
+        .instance(
+            "web",
+            "web01",
+            "10.0.0.1",
+            80,
+            &["production", "v2"],
+            "passing",
+        )
         .instance("web", "web02", "10.0.0.2", 80, &["staging"], "passing")
         .instance("web", "web03", "10.0.0.3", 80, &[], "passing")
 }
@@ -41,8 +48,12 @@ fn contains_as_a_pipe_selects_the_instances_with_a_tag() {
     let t = "{{ range service \"web\" }}{{ if not (.Tags | contains \"production\") }}{{ .Node }} {{ end }}{{ end }}";
     assert_eq!(render(t, &mut tagged()), "web02 web03 ");
     // The same call spelled out, and `in` with its arguments the other way.
-    let t = "{{ range service \"web\" }}{{ contains \"v2\" .Tags }}/{{ in .Tags \"v2\" }} {{ end }}";
-    assert_eq!(render(t, &mut tagged()), "true/true false/false false/false ");
+    let t =
+        "{{ range service \"web\" }}{{ contains \"v2\" .Tags }}/{{ in .Tags \"v2\" }} {{ end }}";
+    assert_eq!(
+        render(t, &mut tagged()),
+        "true/true false/false false/false "
+    );
 }
 
 #[test]
@@ -74,7 +85,10 @@ fn contains_never_matches_a_value_of_another_type() {
     assert_eq!(r("{{ 12 | contains 1 }}"), "false");
     assert_eq!(r("{{ \"12\" | contains 1 }}"), "false");
     // A whole-element match, not a substring of an element.
-    assert_eq!(r("{{ split \",\" \"production,v2\" | contains \"prod\" }}"), "false");
+    assert_eq!(
+        r("{{ split \",\" \"production,v2\" | contains \"prod\" }}"),
+        "false"
+    );
     // Two arguments, no more and no fewer.
     assert!(render_err("{{ contains \"a\" }}").contains("contains"));
 }
@@ -86,7 +100,10 @@ fn trim_space_removes_leading_and_trailing_white_space_only() {
         .key("motd", "\t\r\n hello \t world \n\n");
     w.files
         .insert("/etc/ec2_version".into(), "ami-0abc1234\n".into());
-    assert_eq!(render("[{{ key \"version\" | trimSpace }}]", &mut w), "[1.4.2]");
+    assert_eq!(
+        render("[{{ key \"version\" | trimSpace }}]", &mut w),
+        "[1.4.2]"
+    );
     assert_eq!(
         render("[{{ key \"motd\" | trimSpace }}]", &mut w),
         "[hello \t world]"
@@ -101,7 +118,10 @@ fn trim_space_removes_leading_and_trailing_white_space_only() {
     assert_eq!(r("[{{ \" \\t\\n\\v\\f\\r \" | trimSpace }}]"), "[]");
     // Unicode white space as Go's unicode.IsSpace: NEL, no-break space,
     // the ideographic space; a zero-width space is not white space.
-    assert_eq!(r("[{{ \"\\u0085\\u00a0x y\\u3000\\u2029\" | trimSpace }}]"), "[x y]");
+    assert_eq!(
+        r("[{{ \"\\u0085\\u00a0x y\\u3000\\u2029\" | trimSpace }}]"),
+        "[x y]"
+    );
     assert_eq!(r("[{{ \"\\u200bx\" | trimSpace }}]"), "[\u{200b}x]");
     // A value that is not a string is refused, as Go's typed argument is.
     assert!(render_err("{{ 5 | trimSpace }}").contains("trimSpace"));
