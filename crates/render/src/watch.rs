@@ -22,6 +22,11 @@ use tokio::task::JoinHandle;
 pub const MAX_WATCHES: usize = 4096;
 /// Updates queued between the reads and the renderer.
 const QUEUE: usize = 256;
+/// The pause after a failed read, doubled after each further failure in a
+/// row up to [`MAX_RETRY`]; a successful read starts over.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// The longest pause between reads of an agent that does not answer.
+pub const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// An endpoint path and its query parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -81,6 +86,10 @@ pub struct Watcher<K> {
     opts: QueryOptions,
     tasks: HashMap<K, JoinHandle<()>>,
     tx: mpsc::Sender<Update<K>>,
+    /// The pause after an endpoint's first failed read in a row, doubling
+    /// with each further failure up to `max_retry`.
+    first_retry: Duration,
+    max_retry: Duration,
 }
 
 impl<K: Clone + Eq + Hash + Send + Sync + 'static> Watcher<K> {
@@ -94,9 +103,20 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> Watcher<K> {
                 opts,
                 tasks: HashMap::new(),
                 tx,
+                first_retry: FIRST_RETRY,
+                max_retry: MAX_RETRY,
             },
             rx,
         )
+    }
+
+    /// The same watcher with another back-off (`first` doubling to `max`)
+    /// for the endpoints watched from now on.
+    #[must_use]
+    pub fn with_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.first_retry = first;
+        self.max_retry = max.max(first);
+        self
     }
 
     /// Whether `key` is watched.
@@ -131,6 +151,7 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> Watcher<K> {
             plan,
             key.clone(),
             self.tx.clone(),
+            Backoff::new(self.first_retry, self.max_retry),
         ));
         self.tasks.insert(key, task);
         Ok(())
@@ -157,8 +178,13 @@ impl<K> Drop for Watcher<K> {
 }
 
 /// Follows one endpoint until the renderer is gone.
-async fn follow<K: Clone>(client: Client, mut plan: Plan, key: K, tx: mpsc::Sender<Update<K>>) {
-    let mut backoff = Backoff::default();
+async fn follow<K: Clone>(
+    client: Client,
+    mut plan: Plan,
+    key: K,
+    tx: mpsc::Sender<Update<K>>,
+    mut backoff: Backoff,
+) {
     loop {
         let update = match plan.next(&client).await {
             Ok((value, index)) => {
@@ -213,6 +239,144 @@ mod tests {
             let e = Endpoint::from_path_and_query(&format!("/v1/kv/x?{}", query.join("&")));
             prop_assert_eq!(e.path, "/v1/kv/x");
             prop_assert_eq!(e.params, params);
+        }
+    }
+
+    /// A stand-in for an agent's `/v1/kv/k`: answers a read with `value`
+    /// at `index`, and holds a blocking read that asks past it until the
+    /// server is aborted (which closes every connection it holds).
+    fn fake_agent(listener: tokio::net::TcpListener, value: Value, index: u64) -> JoinHandle<()> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        tokio::spawn(async move {
+            let mut held = tokio::task::JoinSet::new();
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let body = value.to_string();
+                held.spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 8192 {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&req)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    let asked = line
+                        .split(['?', '&', ' '])
+                        .find_map(|p| p.strip_prefix("index="))
+                        .and_then(|i| i.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    if asked >= index {
+                        // Nothing newer: the blocking read waits.
+                        std::future::pending::<()>().await;
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                         X-Consul-Index: {index}\r\nContent-Length: {}\r\n\
+                         Connection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let _ = conn.write_all(body.as_bytes()).await;
+                    let _ = conn.shutdown().await;
+                });
+            }
+        })
+    }
+
+    /// The next update within 10 s.
+    async fn next_update(rx: &mut mpsc::Receiver<Update<&'static str>>) -> Update<&'static str> {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("an update within 10 s")
+            .expect("the watcher is alive")
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_goes_away_is_retried_with_a_growing_capped_back_off_until_it_answers() {
+        let (first, max) = (Duration::from_millis(40), Duration::from_millis(200));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let one = serde_json::json!([{"Key": "k", "Value": "MQ=="}]);
+        let agent = fake_agent(listener, one.clone(), 5);
+        let client = Client::new(&addr.to_string(), None);
+        let (watcher, mut rx) = Watcher::<&'static str>::new(client, QueryOptions::default());
+        let mut watcher = watcher.with_backoff(first, max);
+        watcher
+            .watch("k", Endpoint::from_path_and_query("/v1/kv/k"))
+            .unwrap();
+        assert_eq!(
+            next_update(&mut rx).await,
+            Update::Data {
+                key: "k",
+                value: one,
+                index: 5
+            }
+        );
+
+        // The agent goes away: its held read fails, and so does every
+        // connection after it. Each failure announces the pause before the
+        // next try, and the next failure comes no sooner than that.
+        agent.abort();
+        let _ = agent.await;
+        let mut retries = Vec::new();
+        let mut last = std::time::Instant::now();
+        for _ in 0..7 {
+            match next_update(&mut rx).await {
+                Update::Failed { key, retry, .. } => {
+                    assert_eq!(key, "k");
+                    // (A tenth off for when this task saw the last one late.)
+                    if let Some(prev) = retries.last() {
+                        let gap = last.elapsed();
+                        assert!(
+                            gap >= *prev * 9 / 10,
+                            "retried {gap:?} after a pause of {prev:?}"
+                        );
+                    }
+                    last = std::time::Instant::now();
+                    retries.push(retry);
+                }
+                other => panic!("a failure while the agent is away, not {other:?}"),
+            }
+        }
+        // 40, 80, 160, then 200 ms and no more (each up to a fifth less).
+        for (i, r) in retries.iter().enumerate() {
+            let full = (first * (1 << i.min(8))).min(max);
+            assert!(*r <= full && *r >= full * 4 / 5, "pause {i}: {retries:?}");
+        }
+        assert!(
+            retries[0] < retries[1] && retries[1] < retries[2],
+            "{retries:?}"
+        );
+
+        // It comes back on the same address with new data: the next read
+        // hands it over, and the back-off starts over.
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let two = serde_json::json!([{"Key": "k", "Value": "Mg=="}]);
+        let agent = fake_agent(listener, two.clone(), 9);
+        let got = loop {
+            match next_update(&mut rx).await {
+                Update::Failed { retry, .. } => assert!(retry <= max, "{retry:?}"),
+                data => break data,
+            }
+        };
+        assert_eq!(
+            got,
+            Update::Data {
+                key: "k",
+                value: two,
+                index: 9
+            }
+        );
+        agent.abort();
+        let _ = agent.await;
+        match next_update(&mut rx).await {
+            Update::Failed { retry, .. } => assert!(retry <= first, "starts over: {retry:?}"),
+            other => panic!("a failure, not {other:?}"),
         }
     }
 

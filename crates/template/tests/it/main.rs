@@ -4,5 +4,6 @@
 mod corpus;
 mod data;
 mod go_reference;
+mod helpers;
 mod props;
 mod world;

@@ -10,14 +10,16 @@ use praetor_testkit::{secs, AgentProcess, Cli, CliOutput, Loopback};
 use tracing::info;
 
 /// The configured `initial_management` token of the main test's agent.
-const MGMT: &str = "5b1f3bd0-4b4c-4e6f-9b0e-2f0d7a3c1e11";
+pub(crate) const MGMT: &str = "5b1f3bd0-4b4c-4e6f-9b0e-2f0d7a3c1e11";
 
 const APP_RULES: &str = r#"key_prefix "config/app/" { policy = "read" }"#;
 
 /// An agent with ACLs on, deny by default, and `initial_management` when
 /// given; returned once `/v1/acl/token/self` answers for `ready_token`
 /// (or, without one, once the ACL endpoints answer at all).
-async fn acl_agent(initial_management: Option<&str>) -> anyhow::Result<(AgentProcess, Loopback)> {
+pub(crate) async fn acl_agent(
+    initial_management: Option<&str>,
+) -> anyhow::Result<(AgentProcess, Loopback)> {
     praetor_testkit::init_tracing();
     let lo = Loopback::allocate()?;
     let tokens = initial_management

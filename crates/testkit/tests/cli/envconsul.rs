@@ -106,3 +106,46 @@ async fn bad_flags_fail_with_a_reason_and_start_nothing() -> anyhow::Result<()> 
     agent.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_restart_sends_the_child_the_kill_signal_given() -> anyhow::Result<()> {
+    let (agent, _lo) = dev_agent().await?;
+    praetor(&agent, &["kv", "put", "config/app/port", "1"]).assert_success();
+    // Records each start and every signal it gets; exits on USR1 only
+    // (TERM, the default, would be recorded and ignored).
+    let child = r#"echo "start $PORT"
+trap 'echo "got TERM"' TERM
+trap 'echo "got INT"' INT
+trap 'echo "got USR1"; exit 0' USR1
+for i in $(seq 1 600); do sleep 0.1; done"#;
+    let mut run = cli(
+        &agent,
+        &[
+            "envconsul",
+            "-prefix=config/app",
+            "-upcase",
+            "-kill-signal=SIGUSR1",
+            "-kill-timeout=20s",
+            "/bin/sh",
+            "-c",
+            child,
+        ],
+    )
+    .spawn()?;
+    run.wait_for_stdout(secs(10), "the first start", |s| s == "start 1\n")
+        .await?;
+    praetor(&agent, &["kv", "put", "config/app/port", "2"]).assert_success();
+    let out = run
+        .wait_for_stdout(secs(15), "the restart", |s| s.contains("start 2"))
+        .await?;
+    assert_eq!(out, "start 1\ngot USR1\nstart 2\n", "{}", run.stderr());
+    // Stopping the run sends the same signal.
+    let stopped = run.stop(secs(20))?;
+    stopped.assert_code(0);
+    assert_eq!(
+        stopped.stdout, "start 1\ngot USR1\nstart 2\ngot USR1\n",
+        "{stopped:?}"
+    );
+    agent.shutdown().await?;
+    Ok(())
+}
