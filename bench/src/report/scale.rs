@@ -353,14 +353,33 @@ impl ScaleReport {
                     parts.push(format!("{d:.0} B of data directory per key (one member)"));
                 }
                 if let Some(Ok(sn)) = &s.snapshot {
-                    parts.push(format!(
+                    let mut l = format!(
                         "snapshot {:.1} MiB in {:.2} s",
                         sn.bytes as f64 / 1048576.0,
                         sn.secs
-                    ));
+                    );
+                    if let (Some(before), Some(peak)) = (sn.rss_before_kib, sn.peak_rss_kib) {
+                        let _ = write!(
+                            l,
+                            " (RSS {:.0} MiB before, peak {:.0} MiB)",
+                            before as f64 / 1024.0,
+                            peak as f64 / 1024.0
+                        );
+                    }
+                    parts.push(l);
+                    if let (Some(secs), Some(peak)) = (sn.restore_secs, sn.restore_peak_rss_kib) {
+                        parts.push(format!(
+                            "restore {secs:.2} s (peak RSS of a member {:.0} MiB)",
+                            peak as f64 / 1024.0
+                        ));
+                    }
                 }
                 if let Ok(r) = &s.restart {
-                    parts.push(format!("restart to serving {:.2} s", r.consistent_secs));
+                    let mut l = format!("restart to serving {:.2} s", r.consistent_secs);
+                    if let Some(peak) = r.peak_rss_kib {
+                        let _ = write!(l, " (peak RSS {:.0} MiB)", peak as f64 / 1024.0);
+                    }
+                    parts.push(l);
                 }
                 parts.join(", ")
             };
@@ -1205,6 +1224,9 @@ mod tests {
                 bytes: snap,
                 secs: 0.5,
                 restore_secs: Some(1.5),
+                rss_before_kib: Some(1000 + gain_kib),
+                peak_rss_kib: Some(2048 + gain_kib),
+                restore_peak_rss_kib: Some(4096),
             })),
             ..KvSide::default()
         };
@@ -1241,6 +1263,16 @@ mod tests {
             ),
             "{md}"
         );
+        assert!(
+            md.contains(
+                "| peak RSS of member 1 while the snapshot was read, MiB | 2 | 2 | 0.91× |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| highest peak RSS of a member during that restore, MiB | 4 | – | – |"),
+            "{md}"
+        );
         let item4 = r.memory_and_disk();
         assert_eq!(
             item4,
@@ -1249,10 +1281,12 @@ mod tests {
                  data directory per instance"
                     .to_owned(),
                 "1000 keys, praetor: 307 B RSS per key (three members), 300 B of data directory per key (one \
-                 member), snapshot 1.0 MiB in 0.50 s"
+                 member), snapshot 1.0 MiB in 0.50 s (RSS 1 MiB before, peak 2 MiB), restore 1.50 s (peak RSS \
+                 of a member 4 MiB)"
                     .to_owned(),
                 "1000 keys, etcd: 922 B RSS per key (three members), 900 B of data directory per key (one \
-                 member), snapshot 2.0 MiB in 0.50 s"
+                 member), snapshot 2.0 MiB in 0.50 s (RSS 1 MiB before, peak 2 MiB), restore 1.50 s (peak RSS \
+                 of a member 4 MiB)"
                     .to_owned(),
             ]
         );
