@@ -5,7 +5,7 @@
 //! by ID or name on a server, a template rendered for the name
 //! (`template`), its instances selected on a server with the acting token
 //! (`praetor_server::read::QueryRun`), failover to other datacenters when
-//! none are left (`failover`, the seam WAN federation fills), then
+//! none are left (`failover`, through the federation layer), then
 //! shuffled, sorted by `Near` when coordinates are known (`near`) and cut
 //! at the limit.
 
@@ -309,13 +309,20 @@ pub async fn execute(
         .clone()
         .unwrap_or_else(|| state.config().datacenter.clone());
     let mut answer = respond(
-        federation.as_ref(),
+        &federation,
         query,
         local.answer.clone(),
         &datacenter,
         acting,
+        opts.consistency,
     )
-    .await;
+    .await?;
+    let cfg = state.config();
+    translate(
+        &mut answer.response,
+        &cfg.datacenter,
+        cfg.wan.translate_addrs,
+    );
     let near = near_of(&answer, opts);
     // Only instances of the datacenter asked are sorted, with its
     // coordinates, as Consul sorts before failing over.
@@ -347,15 +354,20 @@ impl Responded {
 
 /// The answer to the rendered `query` whose instances here are `local`
 /// (in datacenter `local_dc`): those, or, when there are none, what
-/// failover through `federation` finds, with the datacenter that answered
-/// and how many were asked.
+/// failover through `federation` finds (read there with `acting` and
+/// `consistency`), with the datacenter that answered and how many were
+/// asked.
+///
+/// # Errors
+/// `Failed` when failover could not learn which datacenters exist.
 pub async fn respond(
     federation: &dyn failover::Federation,
     query: PreparedQuery,
     local: Vec<ServiceEntry>,
     local_dc: &str,
     acting: Token,
-) -> Responded {
+    consistency: Consistency,
+) -> Result<Responded, ApiError> {
     let mut datacenter = local_dc.to_owned();
     let mut failovers = 0;
     let mut nodes = local;
@@ -363,15 +375,18 @@ pub async fn respond(
         let remote = failover::RemoteQuery {
             service: query.service.clone(),
             token: acting,
+            consistency,
         };
-        let found = failover::run(federation, &query.service.failover, local_dc, &remote).await;
+        let found = failover::run(federation, &query.service.failover, local_dc, &remote)
+            .await
+            .map_err(ApiError::Failed)?;
         failovers = found.failovers;
         if let Some(dc) = found.datacenter {
             datacenter = dc;
             nodes = found.nodes;
         }
     }
-    Responded {
+    Ok(Responded {
         response: PreparedQueryExecuteResponse {
             service: query.service.service,
             nodes,
@@ -380,6 +395,16 @@ pub async fn respond(
             failovers,
         },
         near: query.service.near,
+    })
+}
+
+/// `translate_wan_addrs` (`on`) for an answer: instances of a datacenter
+/// other than this agent's (`own_dc`), whether asked with `?dc=` or
+/// failed over to, are given at their `wan` addresses, as Consul
+/// translates by the datacenter that answered.
+pub fn translate(response: &mut PreparedQueryExecuteResponse, own_dc: &str, on: bool) {
+    if on && response.datacenter != own_dc {
+        crate::federation::translate_entries(&mut response.nodes);
     }
 }
 

@@ -10,32 +10,46 @@
 //!
 //! THE SEAM: [`Federation`] is how this module reaches other datacenters
 //! (which exist, nearest first, and running a query in one of them).
-//! [`federation`] picks the implementation for an agent; today it is
-//! [`LocalOnly`] (no other datacenter is known, so failover is a no-op),
-//! until WAN federation gives it datacenters and cross-datacenter reads.
+//! [`Servers`] is the agent's: the datacenters its servers' WAN pool
+//! knows (`federation::datacenters_by_rtt`'s order) and each query run
+//! there as a `QueryRun` read through the federation layer (`read_in`:
+//! `Request::CrossDc` to a server of this datacenter, routed over the WAN
+//! to the target's servers), so the target's catalog, health and ACLs
+//! decide, as Consul's `ExecuteRemote`.
+
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use praetor_api::catalog::ServiceEntry;
 use praetor_server::acl::Token;
+use praetor_server::read::{QueryOpts, QueryRun};
+use praetor_server::Consistency;
 use praetor_store::query::{Failover, ServiceQuery};
 
+use crate::backend::Backend;
 use crate::http::AppState;
 
 /// What is sent to another datacenter: the rendered service part, and the
 /// token to act with there (the query's stored token, else the caller's),
-/// as Consul's `ExecuteRemote` carries them.
+/// as Consul's `ExecuteRemote` carries them, read there with the
+/// caller's consistency.
 #[derive(Debug, Clone)]
 pub struct RemoteQuery {
     pub service: ServiceQuery,
     pub token: Token,
+    pub consistency: Consistency,
 }
 
 /// Other datacenters, as seen from this one.
 pub trait Federation: Send + Sync {
-    /// Every other datacenter this agent's servers know of, nearest first
-    /// by estimated round-trip time (Consul's `GetDatacentersByDistance`
-    /// without the local one). Unknown distances sort last, by name.
-    fn datacenters_by_rtt(&self) -> Vec<String>;
+    /// Every datacenter this agent's servers know of, nearest first by
+    /// estimated round-trip time (Consul's `GetDatacentersByDistance`);
+    /// the one executing in may be among them ([`order`] never tries it).
+    ///
+    /// # Errors
+    /// A one-line reason when no server could say (the execution fails,
+    /// as Consul's does).
+    fn datacenters_by_rtt(&self) -> BoxFuture<'_, Result<Vec<String>, String>>;
 
     /// Runs `query` in datacenter `dc` through its servers: the instances
     /// it keeps there, filtered by `query.token`'s ACLs there, in that
@@ -51,33 +65,73 @@ pub trait Federation: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<ServiceEntry>, String>>;
 }
 
-/// A datacenter alone: no other is known, none is ever asked.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LocalOnly;
+/// The agent's federation: the datacenters and the servers of each as
+/// this agent's servers know them (a server agent's own WAN pool; a
+/// client agent's servers', over RPC).
+pub struct Servers<'a> {
+    backend: &'a Backend,
+    /// `rpc_hold_timeout`: each call's retries across servers, within the
+    /// federation layer's bound (`federation::call_bound`).
+    hold: Duration,
+}
 
-impl Federation for LocalOnly {
-    fn datacenters_by_rtt(&self) -> Vec<String> {
-        Vec::new()
+impl<'a> Servers<'a> {
+    #[must_use]
+    pub fn new(backend: &'a Backend, hold: Duration) -> Servers<'a> {
+        Servers { backend, hold }
+    }
+}
+
+impl Federation for Servers<'_> {
+    fn datacenters_by_rtt(&self) -> BoxFuture<'_, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            self.backend
+                .datacenters(self.hold)
+                .await
+                .map_err(|e| format!("listing the datacenters to fail over to: {e}"))
+        })
     }
 
     fn execute<'a>(
         &'a self,
         dc: &'a str,
-        _: &'a RemoteQuery,
+        query: &'a RemoteQuery,
     ) -> BoxFuture<'a, Result<Vec<ServiceEntry>, String>> {
-        Box::pin(async move { Err(format!("No path to datacenter {dc:?}")) })
+        Box::pin(async move {
+            let run = QueryRun {
+                service: query.service.clone(),
+            };
+            let opts = QueryOpts {
+                index: 0,
+                wait: Duration::ZERO,
+                consistency: query.consistency,
+            };
+            // Bounded by the federation layer: the target's servers are
+            // tried for the hold, the whole call within `call_bound`.
+            self.backend
+                .read_in(Some(dc), self.hold, &query.token, run, opts)
+                .await
+                .map(|r| r.answer)
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
-/// The federation `state`'s agent fails over through. (WAN federation
-/// returns its own implementation here.)
-pub fn federation(_state: &AppState) -> Box<dyn Federation + '_> {
-    Box::new(LocalOnly)
+/// The federation `state`'s agent fails over through.
+pub fn federation(state: &AppState) -> Servers<'_> {
+    Servers::new(&state.backend, state.config().rpc_hold_timeout)
 }
 
-/// The datacenters to try, in order, for `failover`, given the other
+/// Whether `failover` names any datacenter to try at all (Consul's
+/// `NearestN` plus the lists' lengths above zero).
+#[must_use]
+pub fn wanted(failover: &Failover) -> bool {
+    failover.nearest_n > 0 || !failover.datacenters.is_empty() || !failover.targets.is_empty()
+}
+
+/// The datacenters to try, in order, for `failover`, given the
 /// datacenters nearest first (`by_rtt`, which are all that are known) and
-/// this one (`local`, never tried). Each at most once.
+/// the one executing (`local`, never tried). Each at most once.
 pub fn order(failover: &Failover, by_rtt: &[String], local: &str) -> Vec<String> {
     let known = |dc: &str| dc != local && by_rtt.iter().any(|d| d == dc);
     let mut out: Vec<String> = Vec::new();
@@ -113,38 +167,47 @@ pub struct FailedOver {
 }
 
 /// Asks the datacenters [`order`] lists, one after another, until one
-/// answers with instances.
+/// answers with instances. A query whose failover names no datacenter
+/// asks nobody (not even which datacenters exist).
+///
+/// # Errors
+/// When the datacenters could not be listed.
 pub async fn run(
     federation: &dyn Federation,
     failover: &Failover,
     local: &str,
     query: &RemoteQuery,
-) -> FailedOver {
+) -> Result<FailedOver, String> {
     let mut failovers = 0u32;
-    for dc in order(failover, &federation.datacenters_by_rtt(), local) {
-        failovers = failovers.saturating_add(1);
-        match federation.execute(&dc, query).await {
-            Ok(nodes) if !nodes.is_empty() => {
-                return FailedOver {
-                    datacenter: Some(dc),
-                    nodes,
-                    failovers,
+    if wanted(failover) {
+        let by_rtt = federation.datacenters_by_rtt().await?;
+        for dc in order(failover, &by_rtt, local) {
+            failovers = failovers.saturating_add(1);
+            match federation.execute(&dc, query).await {
+                Ok(nodes) if !nodes.is_empty() => {
+                    return Ok(FailedOver {
+                        datacenter: Some(dc),
+                        nodes,
+                        failovers,
+                    })
                 }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(datacenter = %dc, error = %e, "prepared query failover: datacenter failed");
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(datacenter = %dc, error = %e, "prepared query failover: datacenter failed");
+                }
             }
         }
     }
-    FailedOver {
+    Ok(FailedOver {
         datacenter: None,
         nodes: Vec::new(),
         failovers,
-    }
+    })
 }
 
 #[cfg(test)]
 pub(crate) mod fake;
+#[cfg(test)]
+mod servers_tests;
 #[cfg(test)]
 mod tests;

@@ -102,7 +102,16 @@ async fn issue_19_an_empty_local_answer_fails_over_and_says_where_and_how_often(
     d.service.failover.nearest_n = 1;
     d.service.failover.datacenters = vec!["dc4".into(), "dc3".into()];
     let query = to_record(d, "id".into()).unwrap();
-    let r = respond(&fake, query.clone(), Vec::new(), "dc1", Token::anonymous()).await;
+    let r = respond(
+        &fake,
+        query.clone(),
+        Vec::new(),
+        "dc1",
+        Token::anonymous(),
+        Consistency::Default,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         fake.asked(),
         ["dc2", "dc4"],
@@ -124,8 +133,10 @@ async fn issue_19_an_empty_local_answer_fails_over_and_says_where_and_how_often(
         here.clone(),
         "dc1",
         Token::anonymous(),
+        Consistency::Default,
     )
-    .await;
+    .await
+    .unwrap();
     assert!(fake.asked().is_empty());
     assert_eq!(
         (r.response.datacenter.as_str(), r.response.failovers),
@@ -134,10 +145,70 @@ async fn issue_19_an_empty_local_answer_fails_over_and_says_where_and_how_often(
     assert_eq!(r.response.nodes, here);
 
     let nowhere = Fake::new(&[("dc2", Ok(0))]);
-    let r = respond(&nowhere, query, Vec::new(), "dc1", Token::anonymous()).await;
+    let r = respond(
+        &nowhere,
+        query,
+        Vec::new(),
+        "dc1",
+        Token::anonymous(),
+        Consistency::Default,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (r.response.datacenter.as_str(), r.response.failovers),
         ("dc1", 1)
     );
     assert!(r.response.nodes.is_empty());
+}
+
+/// Issue 19: when failover cannot learn which datacenters exist, the
+/// execution fails (as Consul's), rather than answering "none anywhere".
+#[tokio::test]
+async fn issue_19_failover_without_a_datacenter_list_is_an_error() {
+    use failover::fake::Fake;
+    let mut d = def("web");
+    d.service.failover.nearest_n = 1;
+    let query = to_record(d, "id".into()).unwrap();
+    let fake = Fake::new(&[("dc2", Ok(1))]).listing_fails();
+    let r = respond(
+        &fake,
+        query,
+        Vec::new(),
+        "dc1",
+        Token::anonymous(),
+        Consistency::Default,
+    )
+    .await;
+    assert!(
+        matches!(r, Err(ApiError::Failed(ref m)) if m.contains("no server answered")),
+        "{r:?}"
+    );
+    assert!(fake.asked().is_empty());
+}
+
+/// Issue 19: with `translate_wan_addrs`, instances another datacenter
+/// answered (failed over to, or asked with `?dc=`) are given at their
+/// `wan` addresses; this datacenter's, or with the option off, unchanged.
+#[test]
+fn issue_19_another_datacenters_instances_are_translated_to_wan_addresses() {
+    let mut e = failover::fake::entry("dc2", 0);
+    e.node
+        .tagged_addresses
+        .insert("wan".into(), "198.51.100.7".into());
+    let response = |dc: &str| PreparedQueryExecuteResponse {
+        service: "web".into(),
+        nodes: vec![e.clone()],
+        dns: QueryDnsOptions::default(),
+        datacenter: dc.into(),
+        failovers: 1,
+    };
+    let mut there = response("dc2");
+    translate(&mut there, "dc1", true);
+    assert_eq!(there.nodes[0].node.address, "198.51.100.7");
+    for (dc, on) in [("dc1", true), ("dc2", false)] {
+        let mut r = response(dc);
+        translate(&mut r, "dc1", on);
+        assert_eq!(r.nodes[0].node.address, "10.0.0.1", "{dc} {on}");
+    }
 }

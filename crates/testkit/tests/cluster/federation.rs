@@ -110,6 +110,24 @@ fn kv_value(body: &str) -> anyhow::Result<String> {
     )?)
 }
 
+/// `dig +short <name> <rtype>` against `via`'s DNS (one try, 3 s): the
+/// answer's lines, trimmed.
+async fn dig_short(
+    cluster: &Cluster,
+    via: &str,
+    rtype: &str,
+    name: &str,
+) -> Result<String, String> {
+    let server = cluster.node(via).map_err(|e| e.to_string())?.ip();
+    let out = tokio::process::Command::new("dig")
+        .arg(format!("@{server}"))
+        .args(["-p", "8600", "+tries=1", "+time=3", "+short", name, rtype])
+        .output()
+        .await
+        .map_err(|e| format!("running dig (is dnsutils installed?): {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 #[tokio::test]
 async fn two_datacenters_federated_from_config_files_serve_each_others_requests(
 ) -> anyhow::Result<()> {
@@ -265,18 +283,7 @@ async fn two_datacenters_federated_from_config_files_serve_each_others_requests(
     }
 
     info!("--- DNS names of the other datacenter, through dc1's client agent");
-    let dig = |name: &'static str| {
-        let server = dc1.node("c1").map(|n| n.ip());
-        async move {
-            let out = tokio::process::Command::new("dig")
-                .arg(format!("@{}", server.map_err(|e| e.to_string())?))
-                .args(["-p", "8600", "+tries=1", "+time=3", "+short", name])
-                .output()
-                .await
-                .map_err(|e| format!("running dig (is dnsutils installed?): {e}"))?;
-            Ok::<String, String>(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        }
-    };
+    let dig = |name: &'static str| dig_short(&dc1, "c1", "A", name);
     assert_eq!(
         dig("db.service.dc2.consul")
             .await
@@ -306,6 +313,149 @@ async fn two_datacenters_federated_from_config_files_serve_each_others_requests(
         out.stderr.contains("Must be a server to join WAN cluster"),
         "{out:?}"
     );
+
+    dc2.shutdown().await?;
+    dc1.shutdown().await?;
+    Ok(())
+}
+
+/// Waits (at most `within`) until prepared query `query`, executed
+/// through `cluster`'s client agent, answers one instance, at `address`,
+/// from datacenter `dc` after asking `failovers` other datacenters.
+async fn executes_as(
+    cluster: &Cluster,
+    query: &str,
+    (dc, failovers, address): (&str, u64, &str),
+    within: Duration,
+) -> anyhow::Result<Value> {
+    let path = format!("/v1/query/{query}/execute");
+    Ok(
+        wait_for(within, "the query answered as expected", || async {
+            let got = cluster
+                .get_json("c1", &path)
+                .await
+                .map_err(|e| e.to_string())?;
+            let nodes = got["Nodes"].as_array().map_or(0, Vec::len);
+            let ok = got["Datacenter"] == dc
+                && got["Failovers"] == failovers
+                && nodes == 1
+                && got["Nodes"][0]["Node"]["Address"] == address;
+            ok.then_some(got.clone()).ok_or_else(|| got.to_string())
+        })
+        .await?,
+    )
+}
+
+/// Waits (at most `within`) until `dig +short <name> <rtype>` through
+/// `cluster`'s client agent answers `want`.
+async fn digs_as(
+    cluster: &Cluster,
+    rtype: &str,
+    name: &str,
+    want: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    wait_for(
+        within,
+        &format!("{name} {rtype} answering {want}"),
+        || async {
+            let got = dig_short(cluster, "c1", rtype, name).await?;
+            (got == want).then_some(()).ok_or(got)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A prepared query of dc1 with `Failover { NearestN: 1 }`: dc1's
+/// instance while it is healthy; dc2's (`Datacenter` dc2, `Failovers` 1)
+/// over HTTP and DNS once dc1's TTL check fails; dc1's again, `Failovers`
+/// 0, once it passes.
+#[tokio::test]
+async fn a_prepared_query_fails_over_to_dc2_while_dc1_is_critical_and_comes_back(
+) -> anyhow::Result<()> {
+    init_tracing();
+    let (dc1, dc2) = federate(false).await?;
+    let started = Instant::now();
+    info!("--- web on each datacenter's client agent, a TTL check passing");
+    let web = r#"{"ID":"web","Name":"web","Port":8080,"Check":{"TTL":"10m","Status":"passing"}}"#;
+    for dc in [&dc1, &dc2] {
+        let (status, body, _) = call(
+            dc,
+            "c1",
+            Method::PUT,
+            "/v1/agent/service/register",
+            Some(web),
+        )
+        .await?;
+        assert_eq!(status, 200, "{body}");
+    }
+    let def = r#"{"Name":"web-fo","Service":{"Service":"web","Failover":{"NearestN":1}}}"#;
+    let (status, body, _) = call(&dc1, "c1", Method::POST, "/v1/query", Some(def)).await?;
+    assert_eq!(status, 200, "{body}");
+    let dc1_web = dc1.node("c1")?.ip().to_string();
+    let dc2_web = dc2.node("c1")?.ip().to_string();
+    // dc2's instance is in its catalog before dc1's fails.
+    let there = wait_for(secs(10), "web passing in dc2's catalog", || async {
+        let got = dc2
+            .get_json("c1", "/v1/health/service/web?passing=1")
+            .await
+            .map_err(|e| e.to_string())?;
+        (got.as_array().map_or(0, Vec::len) == 1)
+            .then_some(got.clone())
+            .ok_or_else(|| got.to_string())
+    })
+    .await?;
+    assert_eq!(there[0]["Node"]["Address"], dc2_web.as_str(), "{there}");
+    executes_as(&dc1, "web-fo", ("dc1", 0, &dc1_web), secs(10)).await?;
+    digs_as(&dc1, "A", "web-fo.query.consul", &dc1_web, secs(5)).await?;
+
+    info!("--- dc1's instance goes critical: dc2 answers");
+    let (status, body, _) = call(
+        &dc1,
+        "c1",
+        Method::PUT,
+        "/v1/agent/check/fail/service:web?note=down",
+        Some(""),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    let failed = Instant::now();
+    let got = executes_as(&dc1, "web-fo", ("dc2", 1, &dc2_web), secs(10)).await?;
+    info!(took = ?failed.elapsed(), "the query answered from dc2");
+    assert_eq!(got["Service"], "web", "{got}");
+    assert_eq!(got["Nodes"][0]["Node"]["Datacenter"], "dc2", "{got}");
+    digs_as(&dc1, "A", "web-fo.query.consul", &dc2_web, secs(5)).await?;
+    digs_as(
+        &dc1,
+        "SRV",
+        "_web-fo._tcp.query.consul",
+        "1 1 8080 c1.node.dc2.consul.",
+        secs(5),
+    )
+    .await?;
+
+    info!("--- dc1's instance passes again: dc1 answers, no failover");
+    let (status, body, _) = call(
+        &dc1,
+        "c1",
+        Method::PUT,
+        "/v1/agent/check/pass/service:web",
+        Some(""),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    executes_as(&dc1, "web-fo", ("dc1", 0, &dc1_web), secs(10)).await?;
+    digs_as(&dc1, "A", "web-fo.query.consul", &dc1_web, secs(5)).await?;
+    digs_as(
+        &dc1,
+        "SRV",
+        "_web-fo._tcp.query.consul",
+        "1 1 8080 c1.node.dc1.consul.",
+        secs(5),
+    )
+    .await?;
+    info!(took = ?started.elapsed(), "failover and back, after federating");
 
     dc2.shutdown().await?;
     dc1.shutdown().await?;

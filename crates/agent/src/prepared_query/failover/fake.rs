@@ -15,6 +15,8 @@ pub(crate) struct Fake {
     by_rtt: Vec<String>,
     answers: BTreeMap<String, Result<usize, String>>,
     asked: Mutex<Vec<String>>,
+    /// Listing the datacenters fails.
+    unlisted: bool,
 }
 
 impl Fake {
@@ -26,7 +28,14 @@ impl Fake {
                 .map(|(d, a)| (d.to_string(), a.map_err(str::to_owned)))
                 .collect(),
             asked: Mutex::new(Vec::new()),
+            unlisted: false,
         }
+    }
+
+    /// The same federation, whose datacenters cannot be listed.
+    pub(crate) fn listing_fails(mut self) -> Fake {
+        self.unlisted = true;
+        self
     }
 
     pub(crate) fn asked(&self) -> Vec<String> {
@@ -58,8 +67,13 @@ pub(crate) fn entry(dc: &str, i: usize) -> ServiceEntry {
 }
 
 impl Federation for Fake {
-    fn datacenters_by_rtt(&self) -> Vec<String> {
-        self.by_rtt.clone()
+    fn datacenters_by_rtt(&self) -> BoxFuture<'_, Result<Vec<String>, String>> {
+        let by_rtt = if self.unlisted {
+            Err("no server answered".to_owned())
+        } else {
+            Ok(self.by_rtt.clone())
+        };
+        Box::pin(async move { by_rtt })
     }
 
     fn execute<'a>(

@@ -10,6 +10,7 @@ fn query() -> RemoteQuery {
             ..Default::default()
         },
         token: Token::anonymous(),
+        consistency: Consistency::Default,
     }
 }
 
@@ -67,7 +68,9 @@ async fn the_first_datacenter_with_instances_answers_and_every_one_asked_counts(
         ("dc4", Ok(2)),
         ("dc5", Ok(1)),
     ]);
-    let got = run(&fake, &failover(4, &[], &[]), "dc1", &query()).await;
+    let got = run(&fake, &failover(4, &[], &[]), "dc1", &query())
+        .await
+        .unwrap();
     assert_eq!(fake.asked(), names(&["dc2", "dc3", "dc4"]));
     assert_eq!(got.datacenter.as_deref(), Some("dc4"));
     assert_eq!(got.failovers, 3);
@@ -77,14 +80,24 @@ async fn the_first_datacenter_with_instances_answers_and_every_one_asked_counts(
 #[tokio::test]
 async fn with_nothing_anywhere_every_datacenter_is_asked_once_and_none_answers() {
     let fake = Fake::new(&[("dc2", Ok(0)), ("dc3", Err("down"))]);
-    let got = run(&fake, &failover(1, &["dc3", "dc2"], &[]), "dc1", &query()).await;
+    let got = run(&fake, &failover(1, &["dc3", "dc2"], &[]), "dc1", &query())
+        .await
+        .unwrap();
     assert_eq!(fake.asked(), names(&["dc2", "dc3"]));
     assert_eq!((got.datacenter, got.failovers), (None, 2));
     assert!(got.nodes.is_empty());
 }
 
 #[tokio::test]
-async fn alone_failover_asks_nobody() {
-    let got = run(&LocalOnly, &failover(3, &["dc2"], &[]), "dc1", &query()).await;
+async fn a_query_without_failover_asks_nobody_not_even_which_datacenters_exist() {
+    let fake = Fake::new(&[("dc2", Ok(1))]).listing_fails();
+    let got = run(&fake, &failover(0, &[], &[]), "dc1", &query())
+        .await
+        .unwrap();
     assert_eq!((got.datacenter, got.failovers), (None, 0));
+    assert!(fake.asked().is_empty());
+    let err = run(&fake, &failover(1, &[], &[]), "dc1", &query())
+        .await
+        .expect_err("the list is needed now");
+    assert!(err.contains("no server"), "{err}");
 }
