@@ -67,7 +67,7 @@
 #
 # --scale-only runs the scale phase alone (issue 17): `praetor-bench scale` starts three praetor
 # servers and five client agents on free loopback addresses in 127.0.14.0/24 with default ports,
-# loads a catalog (10 000 nodes × 10 instances over 1 000 names, through /v1/txn), measures load
+# loads a catalog (10 000 nodes × 10 instances over 1 000 names, through /v1/catalog/register), measures load
 # time, RSS, /v1/snapshot and a server's restart, 5 000 and then 500 open blocking health queries
 # while single checks flip (latency to every watcher of the service, server CPU per change), and
 # 5 000 registrations with TTL checks through one client agent; stops them; then three fresh
