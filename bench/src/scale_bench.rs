@@ -80,6 +80,9 @@ const BIG_READ_TIMEOUT: Duration = Duration::from_secs(300);
 const PREFIX_READS: usize = 5;
 /// Pause between two flips, so that each is measured on a settled cluster.
 const FLIP_GAP: Duration = Duration::from_millis(300);
+/// How long the servers' CPU rate is measured with the watchers open and
+/// nothing changing (the "net of idle" column subtracts it).
+pub const IDLE_WINDOW: Duration = Duration::from_secs(10);
 /// Writes of the KV watch row and the gap between their starts.
 const KV_WATCH_PUTS: u64 = 50;
 const KV_WATCH_SPACING: Duration = Duration::from_millis(100);
@@ -827,11 +830,14 @@ async fn watcher(
                 index = if next < index { 0 } else { next.max(1) };
             }
             Err(e) => {
-                *errors
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(failure_kind(&e))
-                    .or_default() += 1;
+                let mut errors = errors.lock().unwrap_or_else(|p| p.into_inner());
+                let count = errors.entry(failure_kind(&e)).or_default();
+                if *count == 0 {
+                    // The first of each kind, whole, for the log.
+                    eprintln!("   watcher {id} ({service}): {e:#}");
+                }
+                *count += 1;
+                drop(errors);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -937,7 +943,9 @@ async fn watch_run(
             early += 1;
         }
         // The servers' CPU while nothing changes, over as long as the flips will take at least.
-        let idle_window = Duration::from_secs(3);
+        // Long enough that the idle rate's own noise (ticks of 10 ms, the
+        // heartbeats' and gossip's bursts) stays small beside the flips'.
+        let idle_window = IDLE_WINDOW;
         let cpu0: f64 = servers_pids.iter().map(|&p| cpu_secs(p)).sum();
         tokio::time::sleep(idle_window).await;
         let idle_rate =

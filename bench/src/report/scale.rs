@@ -672,7 +672,7 @@ impl ScaleReport {
              the servers in turn, one at a time, {} ms apart, {} of them or as many as start within {} s. A watcher that returns re-blocks at the new index; it has \
              the change when its answer shows the new status. Server CPU is user + system time of the three server \
              processes (`/proc/<pid>/stat`) over the flips ÷ flips; \"net\" subtracts the servers' CPU rate measured \
-             for 3 s with the watchers open and nothing changing.\n\n\
+             for 10 s with the watchers open and nothing changing.\n\n\
              | watchers | on each flipped service | flips | one watcher p50 / p99 / max ms | every watcher of the service p50 / p99 / max ms | server CPU ms per change | net of idle | servers + agents CPU ms per change | returns of other services' watchers | missed | failed watcher requests | servers quiet again after, s |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             self.watch_names,
