@@ -314,9 +314,59 @@ impl LogStore {
     }
 }
 
+/// How long a batch of only unacknowledged metadata (the committed marker
+/// openraft saves after every commit) waits for an append to share its
+/// transaction before it is written alone. Each commit would otherwise cost
+/// a redb transaction of its own, on the leader and on every follower,
+/// between the appends of consecutive writes.
+const METADATA_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The writer's next batch and whether it is metadata that waited
+/// [`METADATA_WAIT`] in vain (or the queue closed): the metadata `held`
+/// back (oldest first, so a newer value of the same key wins), then every
+/// operation queued; `None` once the queue is closed and nothing is held.
+fn next_batch(rx: &std::sync::mpsc::Receiver<Op>, held: &mut Vec<Op>) -> Option<(Vec<Op>, bool)> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let first = if held.is_empty() {
+        rx.recv().ok()?
+    } else {
+        match rx.recv_timeout(METADATA_WAIT) {
+            Ok(op) => op,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                return Some((std::mem::take(held), true));
+            }
+        }
+    };
+    let mut batch = std::mem::take(held);
+    batch.push(first);
+    while let Ok(more) = rx.try_recv() {
+        batch.push(more);
+        if batch.len() >= 1024 {
+            break;
+        }
+    }
+    Some((batch, false))
+}
+
+/// `ops` with only the newest operation of each metadata key (what
+/// writing them all in order would leave), so metadata held back stays as
+/// small as its keys.
+fn newest_per_key(ops: Vec<Op>) -> Vec<Op> {
+    let mut out: Vec<Op> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if let Op::Meta(key, ..) = &op {
+            let key = *key;
+            out.retain(|o| !matches!(o, Op::Meta(k, ..) if *k == key));
+        }
+        out.push(op);
+    }
+    out
+}
+
 /// The writer thread: takes every queued operation, writes them in one
 /// transaction, commits with fsync, drops committed entries from memory, then
-/// reports each append as flushed.
+/// reports each append as flushed. A batch of only unacknowledged metadata
+/// is held back (at most [`METADATA_WAIT`]) to go with the next append.
 fn run_writer(
     db: Db,
     inner: Arc<Mutex<Inner>>,
@@ -324,14 +374,12 @@ fn run_writer(
     rx: std::sync::mpsc::Receiver<Op>,
     metrics: ServerMetrics,
 ) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    let mut held = Vec::new();
+    while let Some((mut batch, waited)) = next_batch(&rx, &mut held) {
         let mut close = None;
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
-            if batch.len() >= 1024 {
-                break;
-            }
+        if !waited && !needs_sync(&batch) {
+            held = newest_per_key(batch);
+            continue;
         }
         if let Some(pos) = batch.iter().position(|op| matches!(op, Op::Close(_))) {
             // Everything after the close is dropped (its senders see an error).
@@ -704,6 +752,53 @@ mod tests {
         let mut log = LogStore::open(&path).unwrap();
         assert_eq!(log.read_committed().await.unwrap(), Some(log_id(9)));
         log.close();
+    }
+
+    /// The committed marker alone waits for the next write to share its
+    /// transaction; alone for `METADATA_WAIT`, it is written anyway; held
+    /// markers keep only the newest of each key.
+    #[test]
+    fn a_lone_committed_marker_waits_for_company_but_not_for_ever() {
+        let marker = |n: u8| Op::Meta(COMMITTED, vec![n], None);
+        let value = |op: &Op| match op {
+            Op::Meta(_, v, _) => v.clone(),
+            _ => Vec::new(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut held = Vec::new();
+
+        tx.send(marker(1)).unwrap();
+        tx.send(marker(2)).unwrap();
+        let (batch, waited) = next_batch(&rx, &mut held).unwrap();
+        assert!(!waited && !needs_sync(&batch));
+        held = newest_per_key(batch);
+        assert_eq!(held.iter().map(value).collect::<Vec<_>>(), [vec![2]]);
+
+        // A write comes: the marker goes with it, first.
+        tx.send(Op::TruncateFrom(5)).unwrap();
+        let (batch, waited) = next_batch(&rx, &mut held).unwrap();
+        assert!(!waited && needs_sync(&batch));
+        assert_eq!(value(&batch[0]), [2]);
+        assert!(matches!(batch[1], Op::TruncateFrom(5)));
+
+        // No write comes: written alone after the wait.
+        tx.send(marker(3)).unwrap();
+        let (batch, _) = next_batch(&rx, &mut held).unwrap();
+        held = newest_per_key(batch);
+        let started = std::time::Instant::now();
+        let (batch, waited) = next_batch(&rx, &mut held).unwrap();
+        assert!(waited && started.elapsed() >= METADATA_WAIT);
+        assert_eq!(batch.iter().map(value).collect::<Vec<_>>(), [vec![3]]);
+
+        // The queue closes with a marker held: it is still written.
+        tx.send(marker(4)).unwrap();
+        drop(tx);
+        let (batch, _) = next_batch(&rx, &mut held).unwrap();
+        held = newest_per_key(batch);
+        let (batch, waited) = next_batch(&rx, &mut held).unwrap();
+        assert!(waited);
+        assert_eq!(value(&batch[0]), [4]);
+        assert!(next_batch(&rx, &mut held).is_none());
     }
 
     fn kv(index: u64, len: usize) -> Entry {
