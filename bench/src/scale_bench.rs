@@ -830,14 +830,15 @@ async fn watcher(
                 index = if next < index { 0 } else { next.max(1) };
             }
             Err(e) => {
-                let mut errors = errors.lock().unwrap_or_else(|p| p.into_inner());
-                let count = errors.entry(failure_kind(&e)).or_default();
-                if *count == 0 {
-                    // The first of each kind, whole, for the log.
-                    eprintln!("   watcher {id} ({service}): {e:#}");
+                {
+                    let mut errors = errors.lock().unwrap_or_else(|p| p.into_inner());
+                    let count = errors.entry(failure_kind(&e)).or_default();
+                    if *count == 0 {
+                        // The first of each kind, whole, for the log.
+                        eprintln!("   watcher {id} ({service}): {e:#}");
+                    }
+                    *count += 1;
                 }
-                *count += 1;
-                drop(errors);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -218,6 +218,7 @@ async fn follow<K: Clone>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::sync::{Arc, Mutex};
 
     proptest! {
         /// Any URL text splits without a panic, and parameters encoded
@@ -245,12 +246,19 @@ mod tests {
     /// A stand-in for an agent's `/v1/kv/k`: answers a read with `value`
     /// at `index`, and holds a blocking read that asks past it until the
     /// server is aborted (which closes every connection it holds).
-    fn fake_agent(listener: tokio::net::TcpListener, value: Value, index: u64) -> JoinHandle<()> {
+    /// Every request line it is sent goes to `log`.
+    fn fake_agent(
+        listener: tokio::net::TcpListener,
+        value: Value,
+        index: u64,
+        log: Arc<Mutex<Vec<String>>>,
+    ) -> JoinHandle<()> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         tokio::spawn(async move {
             let mut held = tokio::task::JoinSet::new();
             while let Ok((mut conn, _)) = listener.accept().await {
                 let body = value.to_string();
+                let log = log.clone();
                 held.spawn(async move {
                     let mut req = Vec::new();
                     let mut buf = [0u8; 1024];
@@ -265,6 +273,7 @@ mod tests {
                         .next()
                         .unwrap_or("")
                         .to_owned();
+                    log.lock().unwrap().push(line.clone());
                     let asked = line
                         .split(['?', '&', ' '])
                         .find_map(|p| p.strip_prefix("index="))
@@ -296,13 +305,54 @@ mod tests {
             .expect("the watcher is alive")
     }
 
+    /// A datum is read once, then only by blocking queries at the index
+    /// of its last answer: nothing polls, and a change is seen as soon as
+    /// the agent answers.
+    #[tokio::test]
+    async fn after_the_first_read_a_datum_is_a_blocking_query_at_its_last_index() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let value = serde_json::json!([{"Key": "app/a", "Value": "MQ=="}]);
+        let agent = fake_agent(listener, value.clone(), 7, log.clone());
+        let client = Client::new(&addr.to_string(), None);
+        let (mut watcher, mut rx) = Watcher::<&'static str>::new(client, QueryOptions::default());
+        watcher
+            .watch("app", Endpoint::from_path_and_query("/v1/kv/app?recurse"))
+            .unwrap();
+        assert_eq!(
+            next_update(&mut rx).await,
+            Update::Data {
+                key: "app",
+                value,
+                index: 7
+            }
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while log.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A poller would have asked again many times by now.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let lines = log.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("GET /v1/kv/app?"), "{lines:?}");
+        assert!(lines[0].contains("recurse"), "{lines:?}");
+        assert!(lines[1].contains("index=7"), "{lines:?}");
+        assert!(
+            rx.try_recv().is_err(),
+            "no update without a change: {lines:?}"
+        );
+        agent.abort();
+    }
+
     #[tokio::test]
     async fn an_agent_that_goes_away_is_retried_with_a_growing_capped_back_off_until_it_answers() {
         let (first, max) = (Duration::from_millis(40), Duration::from_millis(200));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let one = serde_json::json!([{"Key": "k", "Value": "MQ=="}]);
-        let agent = fake_agent(listener, one.clone(), 5);
+        let agent = fake_agent(listener, one.clone(), 5, Arc::default());
         let client = Client::new(&addr.to_string(), None);
         let (watcher, mut rx) = Watcher::<&'static str>::new(client, QueryOptions::default());
         let mut watcher = watcher.with_backoff(first, max);
@@ -357,7 +407,7 @@ mod tests {
         // hands it over, and the back-off starts over.
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let two = serde_json::json!([{"Key": "k", "Value": "Mg=="}]);
-        let agent = fake_agent(listener, two.clone(), 9);
+        let agent = fake_agent(listener, two.clone(), 9, Arc::default());
         let got = loop {
             match next_update(&mut rx).await {
                 Update::Failed { retry, .. } => assert!(retry <= max, "{retry:?}"),
