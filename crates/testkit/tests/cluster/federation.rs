@@ -539,6 +539,26 @@ async fn a_wan_partition_leaves_each_datacenter_serving_itself_and_heals() -> an
     Ok(())
 }
 
+/// `/v1/coordinate/datacenters`' answer as (datacenter, its servers).
+fn servers_by_dc(maps: &Value) -> Vec<(String, Vec<String>)> {
+    maps.as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let nodes = m["Coordinates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["Node"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            (
+                m["Datacenter"].as_str().unwrap_or_default().to_owned(),
+                nodes,
+            )
+        })
+        .collect()
+}
+
 /// `praetor rtt -wan <other>` on server `via` (named `own` in the WAN
 /// pool): Consul's estimate line's milliseconds.
 async fn wan_estimate(cluster: &Cluster, via: &str, other: &str, own: &str) -> anyhow::Result<f64> {
@@ -614,7 +634,32 @@ async fn datacenters_are_ordered_by_the_estimated_round_trip_over_the_wan() -> a
     .await?;
     wan_members_alive(&home, "s1", 3, secs(30)).await?;
 
-    info!("--- before coordinates tell them apart, the name order; then the distance order");
+    info!("--- every datacenter's server and its WAN coordinate, from a client agent");
+    let want = [
+        ("a-far".to_owned(), vec!["s1.a-far".to_owned()]),
+        ("b-near".to_owned(), vec!["s1.b-near".to_owned()]),
+        ("c-home".to_owned(), vec!["s1.c-home".to_owned()]),
+    ];
+    let maps = wait_for(secs(30), "every server's WAN coordinate known", || async {
+        let maps = home
+            .get_json("c1", "/v1/coordinate/datacenters")
+            .await
+            .map_err(|e| e.to_string())?;
+        (servers_by_dc(&maps) == want)
+            .then_some(maps.clone())
+            .ok_or_else(|| maps.to_string())
+    })
+    .await?;
+    for m in maps.as_array().into_iter().flatten() {
+        assert_eq!(m["AreaID"], "WAN", "{m}");
+        assert_eq!(
+            m["Coordinates"][0]["Coord"]["Vec"].as_array().map(Vec::len),
+            Some(8),
+            "{m}"
+        );
+    }
+
+    info!("--- with every coordinate known, the datacenters by distance, not by name");
     let order = wait_for(secs(45), "datacenters in distance order", || async {
         let got = home
             .get_json("c1", "/v1/catalog/datacenters")
@@ -637,52 +682,29 @@ async fn datacenters_are_ordered_by_the_estimated_round_trip_over_the_wan() -> a
     })
     .await?;
 
-    info!("--- every datacenter's server and its WAN coordinate, from a client agent");
-    let maps = home.get_json("c1", "/v1/coordinate/datacenters").await?;
-    let listed: Vec<(String, Vec<String>)> = maps
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .map(|m| {
-                    assert_eq!(m["AreaID"], "WAN", "{m}");
-                    let nodes = m["Coordinates"]
-                        .as_array()
-                        .map(|c| {
-                            c.iter()
-                                .map(|e| e["Node"].as_str().unwrap_or_default().to_owned())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (
-                        m["Datacenter"].as_str().unwrap_or_default().to_owned(),
-                        nodes,
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(
-        listed,
-        [
-            ("a-far".to_owned(), vec!["s1.a-far".to_owned()]),
-            ("b-near".to_owned(), vec!["s1.b-near".to_owned()]),
-            ("c-home".to_owned(), vec!["s1.c-home".to_owned()]),
-        ],
-        "{maps}"
-    );
-    assert_eq!(
-        maps[0]["Coordinates"][0]["Coord"]["Vec"]
-            .as_array()
-            .map(Vec::len),
-        Some(8),
-        "{maps}"
-    );
-
     info!("--- praetor rtt -wan: a-far farther than b-near from c-home's server");
-    let to_far = wan_estimate(&home, "s1", "s1.a-far", "s1.c-home").await?;
-    let to_near = wan_estimate(&home, "s1", "s1.b-near", "s1.c-home").await?;
+    let (to_far, to_near) = wait_for(
+        secs(30),
+        "a-far estimated well beyond b-near (150 ms injected)",
+        || async {
+            let far = wan_estimate(&home, "s1", "s1.a-far", "s1.c-home")
+                .await
+                .map_err(|e| e.to_string())?;
+            let near = wan_estimate(&home, "s1", "s1.b-near", "s1.c-home")
+                .await
+                .map_err(|e| e.to_string())?;
+            (far > 50.0 && far > 2.0 * near)
+                .then_some((far, near))
+                .ok_or_else(|| format!("a-far {far} ms, b-near {near} ms"))
+        },
+    )
+    .await?;
     info!(to_far, to_near, "estimated WAN round trips from c-home, ms");
-    assert!(to_far > to_near, "a-far {to_far} ms, b-near {to_near} ms");
+    assert_eq!(
+        home.get_json("c1", "/v1/catalog/datacenters").await?,
+        serde_json::json!(["c-home", "b-near", "a-far"]),
+        "the order holds as the estimates settle"
+    );
 
     info!("--- a prepared query fails over to the nearest datacenter: b-near, not a-far");
     for dc in ["a-far", "b-near"] {
