@@ -16,7 +16,6 @@ pub mod near;
 mod sync;
 
 use praetor_api::coordinate::{Coordinate, CoordinateDatacenterMap, CoordinateEntry, WAN_AREA};
-use praetor_gossip::{Member, MemberStatus, Role};
 use praetor_store::coordinate::{CoordRecord, Float, NodeCoordinate};
 
 pub use sync::{run_coordinate_sync, sync_coordinate_interval};
@@ -92,9 +91,8 @@ pub fn validate(e: &CoordinateEntry) -> Result<(), String> {
 /// coordinate). `local_dc` is always listed, with no servers if none has
 /// a coordinate yet.
 ///
-/// Until the WAN pool exists, `servers` are [`lan_servers`]: this
-/// datacenter's, from the LAN pool. The WAN pool gives its own members
-/// (already named `<node>.<dc>`) with the coordinates its gossip measured.
+/// The servers are the WAN pool's members (named `<node>.<dc>`) with
+/// the coordinates its gossip measured (`federation::distance`).
 pub fn datacenter_maps(
     local_dc: &str,
     servers: impl IntoIterator<Item = (String, String, Coordinate)>,
@@ -119,35 +117,9 @@ pub fn datacenter_maps(
         .collect()
 }
 
-/// The alive servers of the LAN pool with a coordinate, as
-/// [`datacenter_maps`] takes them: named `<node>.<dc>` as the WAN pool
-/// names servers, this agent's (`own_name`) with its `own` coordinate,
-/// the others' as gossip last heard them (`peers`).
-pub fn lan_servers(
-    own_name: &str,
-    own: &Coordinate,
-    members: &[Member],
-    peers: &std::collections::BTreeMap<String, Coordinate>,
-) -> Vec<(String, String, Coordinate)> {
-    members
-        .iter()
-        .filter(|m| m.tags.role == Role::Server && m.status == MemberStatus::Alive)
-        .filter_map(|m| {
-            let coord = if m.name == own_name {
-                Some(own.clone())
-            } else {
-                peers.get(&m.name).cloned()
-            }?;
-            let dc = m.tags.datacenter.clone();
-            Some((dc.clone(), format!("{}.{dc}", m.name), coord))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use praetor_coordinate::Config;
-    use praetor_gossip::Tags;
 
     use super::*;
 
@@ -185,64 +157,21 @@ mod tests {
         assert_eq!(to_api(to_record(&e)), e);
     }
 
-    fn member(name: &str, dc: &str, role: Role, status: MemberStatus) -> Member {
-        Member {
-            name: name.into(),
-            addr: "127.0.0.1:8301".parse().unwrap(),
-            tags: Tags {
-                role,
-                datacenter: dc.into(),
-                node_id: String::new(),
-                rpc_addr: None,
-                raft_id: None,
-                bootstrap_expect: 0,
-                build: String::new(),
-                protocol: 2,
-            },
-            status,
-            generation: 1,
-        }
-    }
-
     #[test]
-    fn datacenter_maps_list_alive_servers_with_coordinates() {
+    fn datacenter_maps_list_every_datacenter_with_its_servers() {
         let own = Coordinate::new(&Config::default());
-        let mut other = own.clone();
-        other.vec[0] = 0.01;
-        let members = vec![
-            member("s1", "dc1", Role::Server, MemberStatus::Alive),
-            member("s2", "dc1", Role::Server, MemberStatus::Alive),
-            member("s3", "dc1", Role::Server, MemberStatus::Failed),
-            member("s4", "dc1", Role::Server, MemberStatus::Alive),
-            member("c1", "dc1", Role::Client, MemberStatus::Alive),
+        let servers = [
+            ("dc2".to_owned(), "s1.dc2".to_owned(), own.clone()),
+            ("dc1".to_owned(), "s9.dc1".to_owned(), own.clone()),
+            ("dc2".to_owned(), "s2.dc2".to_owned(), own.clone()),
         ];
-        let peers = std::collections::BTreeMap::from([
-            ("s2".to_owned(), other.clone()),
-            ("s3".to_owned(), other.clone()),
-            ("c1".to_owned(), other.clone()),
-        ]);
-        let maps = datacenter_maps("dc1", lan_servers("s1", &own, &members, &peers));
-        assert_eq!(maps.len(), 1);
-        assert_eq!(maps[0].datacenter, "dc1");
-        assert_eq!(maps[0].area_id, "WAN");
-        let names: Vec<&str> = maps[0]
-            .coordinates
+        let maps = datacenter_maps("dc3", servers);
+        let listed: Vec<(&str, usize)> = maps
             .iter()
-            .map(|c| c.node.as_str())
+            .map(|m| (m.datacenter.as_str(), m.coordinates.len()))
             .collect();
-        // s3 failed, s4 has no coordinate yet, c1 is no server.
-        assert_eq!(names, ["s1.dc1", "s2.dc1"]);
-        // A client agent with no server coordinates still lists its
-        // datacenter, empty.
-        let none = datacenter_maps("dc1", lan_servers("c1", &own, &members[4..], &peers));
-        assert_eq!(none.len(), 1);
-        assert!(none[0].coordinates.is_empty());
-        // Another datacenter's servers (the WAN pool's) sort after.
-        let wan = datacenter_maps(
-            "dc2",
-            [("dc1".to_owned(), "s9.dc1".to_owned(), own.clone())],
-        );
-        let dcs: Vec<&str> = wan.iter().map(|m| m.datacenter.as_str()).collect();
-        assert_eq!(dcs, ["dc1", "dc2"]);
+        // Sorted by datacenter; this one listed even with no server.
+        assert_eq!(listed, [("dc1", 1), ("dc2", 2), ("dc3", 0)]);
+        assert!(maps.iter().all(|m| m.area_id == "WAN"));
     }
 }

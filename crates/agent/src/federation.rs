@@ -30,6 +30,11 @@ use tokio_util::task::TaskTracker;
 use crate::backend::{Backend, Remote};
 use crate::config::RuntimeConfig;
 
+pub mod distance;
+mod flood;
+
+pub use flood::run_flood_join;
+
 /// How long a quick call (status, autopilot health, a non-blocking read)
 /// to another datacenter may take at least, however short the hold.
 const QUICK_CALL: Duration = Duration::from_secs(5);
@@ -72,11 +77,11 @@ pub fn wan_gossip_config(
     g.suspicion = cfg.wan.probe_interval * cfg.wan.suspicion_mult;
     g.gossip_interval = cfg.wan.gossip_interval;
     g.reconnect_timeout = cfg.reconnect_timeout;
-    // No coordinate pings over the WAN: nothing reads WAN coordinates
-    // yet (`/v1/coordinate/datacenters` is the LAN pool's until this
-    // datacenter's servers share the WAN pool, Consul's flood join).
-    // Pings from others are answered either way.
-    g.coordinates = false;
+    // Coordinate pings over the WAN too: they place the datacenters
+    // (`distance`), unless `disable_coordinates`. Pings from others are
+    // answered either way.
+    g.coordinates = !cfg.disable_coordinates;
+    g.coordinate_delay = cfg.wan.test_latency.clone();
     g
 }
 
@@ -244,23 +249,24 @@ impl DcRouter for WanRoutes {
     }
 
     fn datacenters(&self) -> Vec<String> {
-        datacenters_by_rtt(&self.local_dc, self.datacenters())
+        let servers = distance::pool_servers(&self.gossip);
+        let rtts = distance::median_rtts(&self.local_dc, &self.gossip.coordinate(), &servers);
+        datacenters_by_rtt(&self.local_dc, &rtts)
+    }
+
+    fn coordinate_maps(&self) -> Vec<praetor_api::coordinate::CoordinateDatacenterMap> {
+        distance::wan_maps(&self.local_dc, &distance::pool_servers(&self.gossip))
     }
 }
 
 /// The datacenters in the order `/v1/catalog/datacenters` lists them:
-/// nearest first by estimated round-trip time. Without network
-/// coordinates that is this datacenter first, then the others by name.
-///
-/// The seam for coordinates: a caller that has each datacenter's median
-/// RTT from this one sorts by it here (this datacenter at 0), keeping
-/// the name as the tie-break.
+/// nearest first by the median estimated round trip from this server to
+/// each one's servers (`rtts`, seconds, from `distance::median_rtts`):
+/// this datacenter first, those at an unknown distance last, ties by
+/// name, as Consul's `GetDatacentersByDistance`.
 #[must_use]
-pub fn datacenters_by_rtt(local: &str, known: BTreeSet<String>) -> Vec<String> {
-    let mut out = Vec::with_capacity(known.len() + 1);
-    out.push(local.to_owned());
-    out.extend(known.into_iter().filter(|dc| dc != local));
-    out
+pub fn datacenters_by_rtt(local: &str, rtts: &BTreeMap<String, f64>) -> Vec<String> {
+    distance::by_distance(local, rtts)
 }
 
 /// Keeps each datacenter's server list equal to the WAN pool's alive
@@ -400,6 +406,34 @@ impl Backend {
                 .await?
             {
                 Reply::Datacenters(list) => Ok(list),
+                other => Err(unexpected(&other)),
+            },
+        }
+    }
+}
+
+impl Backend {
+    /// The WAN coordinates of every datacenter's servers, by datacenter
+    /// (`/v1/coordinate/datacenters`): this agent's server's WAN pool, or
+    /// a server's on a client agent.
+    ///
+    /// # Errors
+    /// On a client agent, when no server answers.
+    pub async fn coordinate_maps(
+        &self,
+        hold: Duration,
+    ) -> Result<Vec<praetor_api::coordinate::CoordinateDatacenterMap>, ServerError> {
+        match self {
+            Backend::Local(s) => Ok(s.coordinate_maps()),
+            Backend::Remote(r) => match r
+                .call_any(
+                    || Request::CoordinateDatacenters,
+                    hold.max(QUICK_CALL),
+                    true,
+                )
+                .await?
+            {
+                Reply::CoordinateDatacenters(maps) => Ok(maps),
                 other => Err(unexpected(&other)),
             },
         }

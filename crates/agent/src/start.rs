@@ -142,7 +142,8 @@ fn keyring_encryption(
 /// Starts a server's WAN pool on `port` (its LAN tags, named
 /// `<node>.<dc>`, its RPC address as other datacenters reach it), the
 /// routes to other datacenters' servers (installed in `server`), and the
-/// WAN joins and reconnects.
+/// WAN joins and reconnects, and the flood join of this datacenter's
+/// other servers.
 #[allow(clippy::too_many_arguments)]
 async fn start_wan(
     cfg: &RuntimeConfig,
@@ -189,6 +190,13 @@ async fn start_wan(
         stop.child_token(),
     ));
     tasks.spawn(cluster::run_reconnect(wan.clone(), stop.child_token()));
+    tasks.spawn(federation::run_flood_join(
+        lan.clone(),
+        wan.clone(),
+        cfg.datacenter.clone(),
+        port,
+        stop.child_token(),
+    ));
     Ok(wan)
 }
 

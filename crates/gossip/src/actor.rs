@@ -9,6 +9,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,7 +108,15 @@ pub(crate) struct Settings {
     pub(crate) coordinate_interval: Duration,
     /// Whether to send coordinate pings at all.
     pub(crate) coordinates: bool,
+    /// Tests only: coordinate packets to members of these datacenters
+    /// are held this long (`GossipConfig::coordinate_delay`).
+    pub(crate) coordinate_delay: std::collections::BTreeMap<String, Duration>,
 }
+
+/// Delayed coordinate packets waiting at once, at most (tests only: see
+/// `GossipConfig::coordinate_delay`); more are dropped, as a full send
+/// queue drops them.
+const MAX_DELAYED: usize = 64;
 
 /// The owner task's state.
 pub(crate) struct Actor {
@@ -140,6 +149,8 @@ pub(crate) struct Actor {
     /// This member's network coordinate and its timed pings (`vivaldi`).
     pub(crate) vivaldi: Vivaldi,
     pub(crate) next_coordinate_ping: Instant,
+    /// Coordinate packets held by a test delay right now.
+    pub(crate) delayed: Arc<AtomicUsize>,
 }
 
 impl Actor {
@@ -323,7 +334,7 @@ impl Actor {
                 lock(table).get(name).is_some()
             });
         match outcome {
-            Outcome::Reply(to, packet) => self.send_raw(to, packet),
+            Outcome::Reply(to, peer, packet) => self.send_coordinate(to, &peer, packet),
             Outcome::Sampled(rtt) => tracing::trace!(?rtt, "coordinate sample"),
             Outcome::Nothing => {}
         }
@@ -335,6 +346,39 @@ impl Actor {
         if self.out.try_send((to, Bytes::from(packet))).is_err() {
             tracing::debug!(%to, "gossip send queue full; coordinate packet dropped");
         }
+    }
+
+    /// Sends a coordinate packet to member `peer` at `to`: at once, or
+    /// after the test delay configured for its datacenter (in a task of
+    /// its own, at most `MAX_DELAYED` waiting; the owner never waits).
+    fn send_coordinate(&self, to: SocketAddr, peer: &str, packet: Vec<u8>) {
+        let delay = if self.settings.coordinate_delay.is_empty() {
+            None
+        } else {
+            lock(&self.table)
+                .datacenter_of(peer)
+                .and_then(|dc| self.settings.coordinate_delay.get(&dc).copied())
+        };
+        let Some(delay) = delay else {
+            return self.send_raw(to, packet);
+        };
+        if self.delayed.fetch_add(1, Ordering::Relaxed) >= MAX_DELAYED {
+            self.delayed.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(%to, "too many delayed coordinate packets; dropped");
+            return;
+        }
+        let out = self.out.clone();
+        let delayed = Arc::clone(&self.delayed);
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(delay) => {
+                    let _ = out.try_send((to, Bytes::from(packet)));
+                }
+            }
+            delayed.fetch_sub(1, Ordering::Relaxed);
+        });
     }
 
     /// Sends a coordinate ping to a random alive member when one is due,
@@ -353,7 +397,7 @@ impl Actor {
         let peer = &others[self.rng.random_range(0..others.len())];
         let own = self.foca.identity().name.clone();
         let packet = self.vivaldi.ping(&own, &peer.name, peer.addr, now);
-        self.send_raw(peer.addr, packet);
+        self.send_coordinate(peer.addr, &peer.name, packet);
     }
 
     fn fire_timers(&mut self) {

@@ -75,7 +75,18 @@ pub struct GossipConfig {
     /// `disable_coordinates` turns it off). Pings from others are answered
     /// either way.
     pub coordinates: bool,
+    /// FOR TESTS ONLY (off, empty, by default): coordinate packets (pings
+    /// and pongs, never foca's) this member sends to a member of one of
+    /// these datacenters are held this long first, so round trips to them
+    /// look that much longer to both sides: an in-process stand-in for a
+    /// slow WAN link. At most [`MAX_COORDINATE_DELAY`] each; the agent
+    /// accepts it only on loopback (`test_wan_latency`).
+    pub coordinate_delay: std::collections::BTreeMap<String, Duration>,
 }
+
+/// The longest test delay of coordinate packets (well under the 5 s after
+/// which a ping is no longer answered).
+pub const MAX_COORDINATE_DELAY: Duration = Duration::from_secs(2);
 
 /// Consul's WAN suspicion multiplier (`gossip_wan.suspicion_mult`).
 pub const WAN_SUSPICION_MULT: u32 = 6;
@@ -102,6 +113,7 @@ impl GossipConfig {
             wan: false,
             join_port: DEFAULT_PORT,
             coordinates: true,
+            coordinate_delay: std::collections::BTreeMap::new(),
         }
     }
 
@@ -156,6 +168,15 @@ impl GossipConfig {
             return bad(format!(
                 "probe_timeout ({:?}) must be below probe_interval ({:?})",
                 self.probe_timeout, self.probe_interval
+            ));
+        }
+        if let Some((dc, d)) = self
+            .coordinate_delay
+            .iter()
+            .find(|(_, d)| **d > MAX_COORDINATE_DELAY)
+        {
+            return bad(format!(
+                "coordinate delay to {dc} ({d:?}) is above {MAX_COORDINATE_DELAY:?}"
             ));
         }
         let meta = Fact::Meta {

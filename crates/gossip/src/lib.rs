@@ -99,7 +99,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use crate::config::{
-    GossipConfig, DEFAULT_PORT, DEFAULT_WAN_PORT, MAX_NODE_NAME_LEN, WAN_SUSPICION_MULT,
+    GossipConfig, DEFAULT_PORT, DEFAULT_WAN_PORT, MAX_COORDINATE_DELAY, MAX_NODE_NAME_LEN,
+    WAN_SUSPICION_MULT,
 };
 pub use crate::encryption::{EncryptionConfig, KeyOp};
 pub use crate::error::{GossipError, JoinFailure};
@@ -220,6 +221,12 @@ impl Gossip {
             },
         );
 
+        if !cfg.coordinate_delay.is_empty() {
+            tracing::warn!(
+                delays = ?cfg.coordinate_delay,
+                "TEST SETTING: coordinate packets to these datacenters are delayed"
+            );
+        }
         let vivaldi = vivaldi::Vivaldi::new(clock_micros() ^ name_seed(&cfg.node_name));
         let coordinates = Arc::clone(&vivaldi.view);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
@@ -240,6 +247,7 @@ impl Gossip {
                 max_packet,
                 coordinate_interval: cfg.probe_interval,
                 coordinates: cfg.coordinates,
+                coordinate_delay: cfg.coordinate_delay.clone(),
             },
             encryption: encryption.clone(),
             tags: cfg.tags.clone(),
@@ -261,6 +269,7 @@ impl Gossip {
             left: false,
             vivaldi,
             next_coordinate_ping: now,
+            delayed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         };
         let span = tracing::info_span!("gossip", node = %cfg.node_name);
         tasks.spawn(

@@ -436,6 +436,12 @@ impl Table {
         (entry.live == Live::Alive).then(|| (entry.id.clone(), tags.node_id.clone()))
     }
 
+    /// The datacenter `name` announced, once its tags are known.
+    pub(crate) fn datacenter_of(&self, name: &str) -> Option<String> {
+        let (_, tags) = self.entries.get(name)?.tags.as_ref()?;
+        Some(tags.datacenter.clone())
+    }
+
     /// The identities of the alive members other than us.
     pub(crate) fn alive_others(&self) -> Vec<Ident> {
         self.entries

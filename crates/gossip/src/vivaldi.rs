@@ -97,8 +97,8 @@ pub(crate) struct Vivaldi {
 /// What to do after a coordinate packet.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Outcome {
-    /// Send this packet to that address (a pong).
-    Reply(SocketAddr, Vec<u8>),
+    /// Send this packet to that address, member of that name (a pong).
+    Reply(SocketAddr, String, Vec<u8>),
     /// A sample was taken: the round-trip time.
     Sampled(Duration),
     /// Nothing (a stale, unknown or invalid packet).
@@ -181,6 +181,7 @@ impl Vivaldi {
                 }
                 Outcome::Reply(
                     from,
+                    name,
                     CoordMsg::Pong {
                         seq,
                         from: own_name.to_owned(),
@@ -289,7 +290,7 @@ mod tests {
         let t0 = Instant::now();
         let ping = a.ping("a", "b", b_addr, t0);
         assert_eq!(ping[0], MARKER);
-        let Outcome::Reply(to, pong) = b.handle("b", &ping[1..], a_addr, t0, |_| true) else {
+        let Outcome::Reply(to, _, pong) = b.handle("b", &ping[1..], a_addr, t0, |_| true) else {
             panic!("b answers a ping");
         };
         assert_eq!(to, a_addr);
@@ -316,7 +317,7 @@ mod tests {
         let mut b = Vivaldi::new(2);
         let t0 = Instant::now();
         let ping = a.ping("a", "b", b_addr, t0);
-        let Outcome::Reply(_, pong) = b.handle("b", &ping[1..], b_addr, t0, |_| true) else {
+        let Outcome::Reply(_, _, pong) = b.handle("b", &ping[1..], b_addr, t0, |_| true) else {
             panic!("b answers a ping");
         };
         // From another address.

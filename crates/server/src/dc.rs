@@ -24,6 +24,10 @@ pub trait DcRouter: Send + Sync + 'static {
 
     /// Every datacenter known, this server's own included, nearest first.
     fn datacenters(&self) -> Vec<String>;
+
+    /// The WAN coordinates of every datacenter's servers, by datacenter
+    /// (`/v1/coordinate/datacenters`).
+    fn coordinate_maps(&self) -> Vec<praetor_api::coordinate::CoordinateDatacenterMap>;
 }
 
 /// Where a server's router is installed: once, after the server started
@@ -68,6 +72,10 @@ mod tests {
 
         fn datacenters(&self) -> Vec<String> {
             vec!["dc1".into()]
+        }
+
+        fn coordinate_maps(&self) -> Vec<praetor_api::coordinate::CoordinateDatacenterMap> {
+            Vec::new()
         }
     }
 

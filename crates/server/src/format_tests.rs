@@ -463,6 +463,34 @@ fn rpc_examples() -> Vec<Example> {
             "reply/datacenters",
             &Reply::Datacenters(vec!["dc1".into(), "dc2".into()]),
         ),
+        example(
+            "request/coordinate_datacenters",
+            &Request::CoordinateDatacenters,
+        ),
+        example(
+            "reply/coordinate_datacenters",
+            &Reply::CoordinateDatacenters(vec![
+                praetor_api::coordinate::CoordinateDatacenterMap {
+                    datacenter: "dc1".into(),
+                    area_id: "WAN".into(),
+                    coordinates: vec![praetor_api::coordinate::CoordinateEntry {
+                        node: "s1.dc1".into(),
+                        segment: String::new(),
+                        coord: praetor_api::coordinate::Coordinate {
+                            vec: vec![0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.25],
+                            error: 1.5,
+                            adjustment: 0.0,
+                            height: 1.0e-5,
+                        },
+                    }],
+                },
+                praetor_api::coordinate::CoordinateDatacenterMap {
+                    datacenter: "dc2".into(),
+                    area_id: "WAN".into(),
+                    coordinates: vec![],
+                },
+            ]),
+        ),
         example("dc_call/status", &crate::rpc::DcCall::Status),
         example(
             "dc_call/autopilot_health",

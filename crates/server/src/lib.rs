@@ -943,6 +943,7 @@ impl Server {
             }
             Request::CrossDc(dc, call) => self.route_dc(dc, call).await,
             Request::Datacenters => Reply::Datacenters(self.datacenters()),
+            Request::CoordinateDatacenters => Reply::CoordinateDatacenters(self.coordinate_maps()),
         }
     }
 
@@ -964,6 +965,20 @@ impl Server {
         match self.dc_router.get() {
             Some(router) => router.datacenters(),
             None => vec![self.datacenter.to_string()],
+        }
+    }
+
+    /// The WAN coordinates of every datacenter's servers (its WAN pool's,
+    /// through the installed router); without one (no WAN pool), only
+    /// its own datacenter, with no coordinates.
+    pub fn coordinate_maps(&self) -> Vec<praetor_api::coordinate::CoordinateDatacenterMap> {
+        match self.dc_router.get() {
+            Some(router) => router.coordinate_maps(),
+            None => vec![praetor_api::coordinate::CoordinateDatacenterMap {
+                datacenter: self.datacenter.to_string(),
+                area_id: praetor_api::coordinate::WAN_AREA.into(),
+                coordinates: Vec::new(),
+            }],
         }
     }
 

@@ -61,7 +61,7 @@ struct Handles {
 }
 
 /// The `method` label of `consul.rpc.server.call`, by call kind.
-const RPC_METHODS: [&str; 11] = [
+const RPC_METHODS: [&str; 12] = [
     "Write",
     "Query",
     "Status",
@@ -73,6 +73,7 @@ const RPC_METHODS: [&str; 11] = [
     "AutopilotHealth",
     "CrossDc",
     "Datacenters",
+    "CoordinateDatacenters",
 ];
 
 fn ms(d: Duration) -> f64 {
@@ -178,6 +179,7 @@ impl ServerMetrics {
                     Request::AutopilotHealth => 8,
                     Request::CrossDc(..) => 9,
                     Request::Datacenters => 10,
+                    Request::CoordinateDatacenters => 11,
                     _ => 5,
                 };
                 &h.rpc_call[i]

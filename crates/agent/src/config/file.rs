@@ -171,6 +171,10 @@ pub(super) struct FileConfig {
     pub retry_max_wan: Option<u32>,
     pub translate_wan_addrs: Option<bool>,
     pub gossip_wan: Option<GossipWanFile>,
+    /// Praetor's, FOR TESTS ONLY: `{"<dc>": "<duration>"}`, the extra
+    /// round trip a server's WAN coordinate pings to each datacenter get
+    /// (`WanConfig::test_latency`).
+    pub test_wan_latency: Option<std::collections::BTreeMap<String, GoDuration>>,
 }
 
 /// Consul's `gossip_wan` block: the WAN pool's failure detection timing

@@ -203,6 +203,7 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
         retry_max_wan,
         translate_wan_addrs,
         gossip_wan,
+        test_wan_latency,
     } = file;
     set(
         &mut cfg.wan.advertise_addr,
@@ -213,6 +214,10 @@ fn apply(cfg: &mut RuntimeConfig, file: FileConfig) {
     set(&mut cfg.wan.retry_interval, retry_interval_wan.map(|d| d.0));
     set(&mut cfg.wan.retry_max, retry_max_wan);
     set(&mut cfg.wan.translate_addrs, translate_wan_addrs);
+    set(
+        &mut cfg.wan.test_latency,
+        test_wan_latency.map(|m| m.into_iter().map(|(dc, d)| (dc, d.0)).collect()),
+    );
     if let Some(super::file::GossipWanFile {
         probe_interval,
         probe_timeout,
@@ -594,12 +599,44 @@ fn check_wan(cfg: &RuntimeConfig, warnings: &mut Vec<String>) -> Result<(), Conf
             praetor_api::duration::format(wan.probe_interval)
         )));
     }
+    check_test_latency(cfg)?;
     let joins_wan = !wan.retry_join.is_empty() || !wan.start_join.is_empty();
     if !cfg.server && joins_wan {
         warnings.push(
             "retry_join_wan and start_join_wan are ignored on a client agent: only servers join the WAN pool"
                 .into(),
         );
+    }
+    Ok(())
+}
+
+/// `test_wan_latency`, a test setting: refused unless every address this
+/// agent binds and advertises is a loopback one (a test cluster on one
+/// machine), and each delay above zero and at most
+/// `praetor_gossip::MAX_COORDINATE_DELAY`.
+fn check_test_latency(cfg: &RuntimeConfig) -> Result<(), ConfigError> {
+    let latency = &cfg.wan.test_latency;
+    if latency.is_empty() {
+        return Ok(());
+    }
+    let refuse = |why: String| Err(ConfigError::Wan(format!("test_wan_latency: {why}")));
+    let addrs = [
+        Some(cfg.bind_addr),
+        cfg.advertise_addr,
+        cfg.wan.advertise_addr,
+    ];
+    if let Some(addr) = addrs.into_iter().flatten().find(|a| !a.is_loopback()) {
+        return refuse(format!(
+            "a test setting, only for agents on loopback (127.0.0.0/8); this one uses {addr}"
+        ));
+    }
+    let max = praetor_gossip::MAX_COORDINATE_DELAY;
+    if let Some((dc, d)) = latency.iter().find(|(_, d)| d.is_zero() || **d > max) {
+        return refuse(format!(
+            "the delay to {dc} ({}) must be above zero and at most {}",
+            praetor_api::duration::format(*d),
+            praetor_api::duration::format(max)
+        ));
     }
     Ok(())
 }

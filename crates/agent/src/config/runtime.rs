@@ -441,6 +441,12 @@ pub struct WanConfig {
     pub suspicion_mult: u32,
     /// `gossip_wan.gossip_interval` (500ms).
     pub gossip_interval: Duration,
+    /// `test_wan_latency` (Praetor's, FOR TESTS ONLY, empty by default):
+    /// the WAN pool's coordinate packets to servers of each named
+    /// datacenter are held this long, so they look that much farther
+    /// (`GossipConfig::coordinate_delay`). Refused unless the agent is on
+    /// loopback.
+    pub test_latency: std::collections::BTreeMap<String, Duration>,
 }
 
 impl Default for WanConfig {
@@ -456,6 +462,7 @@ impl Default for WanConfig {
             probe_timeout: Duration::from_secs(3),
             suspicion_mult: praetor_gossip::WAN_SUSPICION_MULT,
             gossip_interval: Duration::from_millis(500),
+            test_latency: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -1340,3 +1340,48 @@ fn disable_coordinates_is_read_and_off_by_default() {
     let loaded = load_ok(&s.flags(&[&file]));
     assert!(loaded.config.disable_coordinates);
 }
+
+#[test]
+fn test_wan_latency_is_accepted_only_on_loopback_and_bounded() {
+    let s = Scratch::new();
+    let file = s.write(
+        "ok.json",
+        r#"{"server": true, "bootstrap_expect": 3, "bind_addr": "127.0.0.9", "test_wan_latency": {"dc2": "150ms"}}"#,
+    );
+    let loaded = load_ok(&s.flags(&[&file]));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.config.wan.test_latency,
+        [("dc2".to_owned(), Duration::from_millis(150))].into()
+    );
+    assert!(load_ok(&s.flags(&[])).config.wan.test_latency.is_empty());
+    for (name, body, why) in [
+        (
+            "far.json",
+            r#"{"server": true, "bind_addr": "10.0.0.9", "test_wan_latency": {"dc2": "150ms"}}"#,
+            "only for agents on loopback",
+        ),
+        (
+            "adv.json",
+            r#"{"server": true, "bind_addr": "127.0.0.9", "advertise_addr_wan": "203.0.113.9", "test_wan_latency": {"dc2": "150ms"}}"#,
+            "203.0.113.9",
+        ),
+        (
+            "long.json",
+            r#"{"server": true, "bind_addr": "127.0.0.9", "test_wan_latency": {"dc2": "3s"}}"#,
+            "at most 2s",
+        ),
+        (
+            "zero.json",
+            r#"{"server": true, "bind_addr": "127.0.0.9", "test_wan_latency": {"dc2": "0s"}}"#,
+            "above zero",
+        ),
+    ] {
+        let file = s.write(name, body);
+        let e = load_err(&s.flags(&[&file]));
+        assert!(
+            e.contains("test_wan_latency") && e.contains(why),
+            "{name}: {e}"
+        );
+    }
+}

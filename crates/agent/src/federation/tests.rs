@@ -268,13 +268,22 @@ async fn a_client_agent_sends_other_datacenters_calls_through_its_servers() {
 }
 
 #[test]
-fn datacenters_are_listed_local_first_then_by_name() {
-    let known: BTreeSet<String> = ["dc3", "dc1", "dc2", "aa"].map(String::from).into();
+fn datacenters_are_listed_local_first_then_by_distance_then_by_name() {
+    let unknown: BTreeMap<String, f64> = ["dc3", "dc1", "dc2", "aa"]
+        .map(|dc| (dc.to_owned(), f64::INFINITY))
+        .into();
     assert_eq!(
-        datacenters_by_rtt("dc2", known),
+        datacenters_by_rtt("dc2", &unknown),
         ["dc2", "aa", "dc1", "dc3"]
     );
-    assert_eq!(datacenters_by_rtt("dc1", BTreeSet::new()), ["dc1"]);
+    assert_eq!(datacenters_by_rtt("dc1", &BTreeMap::new()), ["dc1"]);
+    let measured: BTreeMap<String, f64> = [("a-far", 0.2), ("b-near", 0.01), ("c-local", 0.0)]
+        .map(|(dc, d)| (dc.to_owned(), d))
+        .into();
+    assert_eq!(
+        datacenters_by_rtt("c-local", &measured),
+        ["c-local", "b-near", "a-far"]
+    );
 }
 
 #[test]
@@ -312,19 +321,22 @@ fn translated_addresses_are_the_wan_ones_when_set() {
 }
 
 #[test]
-fn the_wan_pool_is_named_node_dc_and_sends_no_coordinate_pings() {
-    let cfg = RuntimeConfig {
+fn the_wan_pool_is_named_node_dc_and_measures_coordinates_unless_disabled() {
+    let mut cfg = RuntimeConfig {
         node_name: "s1".into(),
         datacenter: "dc2".into(),
         ..RuntimeConfig::default()
     };
-    let g = wan_gossip_config(
-        &cfg,
-        "10.0.0.1".parse().unwrap(),
-        server_tags("dc2", "10.0.0.1:8300".parse().unwrap()),
-        8302,
-    );
+    let tags = || server_tags("dc2", "10.0.0.1:8300".parse().unwrap());
+    let ip = "10.0.0.1".parse().unwrap();
+    let g = wan_gossip_config(&cfg, ip, tags(), 8302);
     assert_eq!(g.node_name, "s1.dc2");
     assert!(g.wan);
-    assert!(!g.coordinates, "nothing reads WAN coordinates yet");
+    assert!(g.coordinates, "WAN coordinates place the datacenters");
+    assert!(g.coordinate_delay.is_empty());
+    cfg.disable_coordinates = true;
+    cfg.wan.test_latency = [("dc1".to_owned(), Duration::from_millis(50))].into();
+    let g = wan_gossip_config(&cfg, ip, tags(), 8302);
+    assert!(!g.coordinates);
+    assert_eq!(g.coordinate_delay, cfg.wan.test_latency);
 }

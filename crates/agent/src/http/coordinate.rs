@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::extract::{Caller, Path};
 use super::query::{self, Params, ReadOpts};
 use super::AppState;
-use crate::coordinate::{datacenter_maps, lan_servers, to_api, to_record, validate};
+use crate::coordinate::{to_api, to_record, validate};
 
 /// The coordinate routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -32,22 +32,16 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// `GET /v1/coordinate/datacenters`: each datacenter's servers and their
-/// coordinates (see [`datacenter_maps`]: for now this datacenter's, from
-/// the LAN pool, [`lan_servers`]).
+/// WAN coordinates, as a server's WAN pool holds them (this agent's, or
+/// one of its servers' on a client agent, as Consul forwards it): see
+/// `federation::distance::wan_maps`.
 pub async fn datacenters(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Vec<CoordinateDatacenterMap>>, ApiError> {
     Params::parse(q.as_deref()).check()?;
-    let cfg = state.config();
-    let gossip = &state.gossip;
-    let servers = lan_servers(
-        &cfg.node_name,
-        &gossip.coordinate(),
-        &gossip.members(),
-        &gossip.peer_coordinates(),
-    );
-    Ok(Json(datacenter_maps(&cfg.datacenter, servers)))
+    let hold = state.config().rpc_hold_timeout;
+    Ok(Json(state.backend.coordinate_maps(hold).await?))
 }
 
 /// `GET /v1/coordinate/nodes`.

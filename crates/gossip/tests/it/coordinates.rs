@@ -101,3 +101,45 @@ async fn a_member_with_coordinates_off_sends_no_pings_but_answers_them() {
     assert_eq!(own.vec, vec![0.0; 8]);
     shutdown(&[&a, &b]).await;
 }
+
+/// The test delay of coordinate packets (`coordinate_delay`), set on one
+/// member for another datacenter, lengthens the round trips both sides
+/// measure to it, and only those: the estimates to the delayed member
+/// grow well beyond loopback's, the others stay short.
+#[tokio::test]
+async fn a_test_delay_to_a_datacenter_lengthens_the_estimates_to_it() {
+    init_tracing();
+    let delay = Duration::from_millis(100);
+    let tune = |far: bool| {
+        move |cfg: &mut praetor_gossip::GossipConfig| {
+            cfg.probe_interval = Duration::from_millis(200);
+            cfg.probe_timeout = Duration::from_millis(100);
+            if far {
+                cfg.tags.datacenter = "far".into();
+                cfg.coordinate_delay = [("dc1".to_owned(), delay)].into();
+            }
+        }
+    };
+    let a = Node::start(63, 1, tags("n1", Role::Server, "0.1.0"), tune(false)).await;
+    let b = Node::start(63, 2, tags("n2", Role::Server, "0.1.0"), tune(false)).await;
+    let far = Node::start(63, 3, tags("n3", Role::Server, "0.1.0"), tune(true)).await;
+    b.gossip.join(&[a.addr.to_string()]).await.unwrap();
+    far.gossip.join(&[a.addr.to_string()]).await.unwrap();
+    let nodes = [&a, &b, &far];
+    wait_for("the far member looks far, the others near", WAIT, || {
+        let d = |x: &Node, y: &Node| {
+            x.gossip
+                .coordinate()
+                .distance_seconds(&y.gossip.coordinate())
+                .unwrap_or(f64::INFINITY)
+        };
+        let (a_far, b_far, a_b) = (d(&a, &far), d(&b, &far), d(&a, &b));
+        if a_far > 0.05 && b_far > 0.05 && a_b < 0.03 {
+            Ok(())
+        } else {
+            Err(format!("a-far {a_far} s, b-far {b_far} s, a-b {a_b} s"))
+        }
+    })
+    .await;
+    shutdown(&nodes).await;
+}

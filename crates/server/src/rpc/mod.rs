@@ -103,6 +103,10 @@ pub enum Request {
     /// Every datacenter the answering server knows from its WAN pool,
     /// nearest first (`/v1/catalog/datacenters` on a client agent).
     Datacenters,
+    /// The WAN coordinates of every datacenter's servers, as the
+    /// answering server's WAN pool holds them (`/v1/coordinate/
+    /// datacenters` on a client agent).
+    CoordinateDatacenters,
 }
 
 /// What a request for another datacenter may ask (protocol 6): the calls
@@ -169,6 +173,8 @@ pub enum Reply {
     SnapshotExport(Result<crate::export::ExportPiece, WireError>),
     /// The datacenters a server knows, nearest first (protocol 6).
     Datacenters(Vec<String>),
+    /// Each datacenter's servers and their WAN coordinates (protocol 6).
+    CoordinateDatacenters(Vec<praetor_api::coordinate::CoordinateDatacenterMap>),
 }
 
 impl Reply {
@@ -190,6 +196,7 @@ impl Reply {
             Reply::AutopilotHealth(_) => "autopilot health".into(),
             Reply::SnapshotExport(_) => "a piece of a snapshot".into(),
             Reply::Datacenters(_) => "a list of datacenters".into(),
+            Reply::CoordinateDatacenters(_) => "the datacenters' coordinates".into(),
         }
     }
 }

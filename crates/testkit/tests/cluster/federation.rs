@@ -538,3 +538,198 @@ async fn a_wan_partition_leaves_each_datacenter_serving_itself_and_heals() -> an
     dc1.shutdown().await?;
     Ok(())
 }
+
+/// `/v1/coordinate/datacenters`' answer as (datacenter, its servers).
+fn servers_by_dc(maps: &Value) -> Vec<(String, Vec<String>)> {
+    maps.as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let nodes = m["Coordinates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["Node"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            (
+                m["Datacenter"].as_str().unwrap_or_default().to_owned(),
+                nodes,
+            )
+        })
+        .collect()
+}
+
+/// `praetor rtt -wan <other>` on server `via` (named `own` in the WAN
+/// pool): Consul's estimate line's milliseconds.
+async fn wan_estimate(cluster: &Cluster, via: &str, other: &str, own: &str) -> anyhow::Result<f64> {
+    let out = cluster.cli(via, &["rtt", "-wan", other])?.run()?;
+    out.assert_success();
+    out.stdout
+        .trim()
+        .strip_prefix(&format!("Estimated {other} <-> {own} rtt: "))
+        .and_then(|r| r.strip_suffix(" ms (using WAN coordinates)"))
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("Consul's estimate line: {out:?}"))
+}
+
+/// The test delay of a server's WAN coordinate pings
+/// (`test_wan_latency`), for each of these datacenters.
+fn slow_link_to(dcs: &[&str], delay: &str) -> String {
+    let map: serde_json::Map<String, Value> = dcs
+        .iter()
+        .map(|dc| ((*dc).to_owned(), Value::from(delay)))
+        .collect();
+    Value::Object(map).to_string()
+}
+
+/// Datacenter `dc` of one server (and `clients` client agents), joining
+/// `wan_join` over the WAN, its coordinate pings delayed as `latency`
+/// says (`test_wan_latency`, when not empty).
+fn small_datacenter(
+    dc: &str,
+    clients: usize,
+    wan_join: &[String],
+    latency: Option<String>,
+) -> Spec {
+    let mut spec = Spec::servers(1)
+        .clients(clients)
+        .datacenter(dc)
+        .config("gossip_wan", FAST_WAN)
+        .config("performance", r#"{ "rpc_hold_timeout": "2s" }"#);
+    if !wan_join.is_empty() {
+        let join = serde_json::to_string(wan_join).expect("a list of strings");
+        spec = spec.node_config("s1", "retry_join_wan", &join).node_config(
+            "s1",
+            "retry_interval_wan",
+            r#""1s""#,
+        );
+    }
+    if let Some(latency) = latency {
+        spec = spec.node_config("s1", "test_wan_latency", &latency);
+    }
+    spec
+}
+
+/// Three datacenters, named so that their name order is not their
+/// distance order: from `c-home`, `a-far` (whose server's WAN coordinate
+/// pings to everyone are held 150 ms) comes after `b-near`. Network
+/// coordinates over the WAN place them: `/v1/catalog/datacenters` (from
+/// a client agent, which asks its server) lists `c-home`, `b-near`,
+/// `a-far`; `/v1/coordinate/datacenters` lists every datacenter's server
+/// with its WAN coordinate and `praetor rtt -wan` estimates from them; a
+/// prepared query failing over to its nearest datacenter picks `b-near`.
+#[tokio::test]
+async fn datacenters_are_ordered_by_the_estimated_round_trip_over_the_wan() -> anyhow::Result<()> {
+    init_tracing();
+    let started = Instant::now();
+    let home = Cluster::start(small_datacenter("c-home", 1, &[], None)).await?;
+    let join = vec![home.node("s1")?.ip().to_string()];
+    let near = Cluster::start(small_datacenter("b-near", 0, &join, None)).await?;
+    let far = Cluster::start(small_datacenter(
+        "a-far",
+        0,
+        &join,
+        Some(slow_link_to(&["b-near", "c-home"], "150ms")),
+    ))
+    .await?;
+    wan_members_alive(&home, "s1", 3, secs(30)).await?;
+
+    info!("--- every datacenter's server and its WAN coordinate, from a client agent");
+    let want = [
+        ("a-far".to_owned(), vec!["s1.a-far".to_owned()]),
+        ("b-near".to_owned(), vec!["s1.b-near".to_owned()]),
+        ("c-home".to_owned(), vec!["s1.c-home".to_owned()]),
+    ];
+    let maps = wait_for(secs(30), "every server's WAN coordinate known", || async {
+        let maps = home
+            .get_json("c1", "/v1/coordinate/datacenters")
+            .await
+            .map_err(|e| e.to_string())?;
+        (servers_by_dc(&maps) == want)
+            .then_some(maps.clone())
+            .ok_or_else(|| maps.to_string())
+    })
+    .await?;
+    for m in maps.as_array().into_iter().flatten() {
+        assert_eq!(m["AreaID"], "WAN", "{m}");
+        assert_eq!(
+            m["Coordinates"][0]["Coord"]["Vec"].as_array().map(Vec::len),
+            Some(8),
+            "{m}"
+        );
+    }
+
+    info!("--- with every coordinate known, the datacenters by distance, not by name");
+    let order = wait_for(secs(45), "datacenters in distance order", || async {
+        let got = home
+            .get_json("c1", "/v1/catalog/datacenters")
+            .await
+            .map_err(|e| e.to_string())?;
+        (got == serde_json::json!(["c-home", "b-near", "a-far"]))
+            .then_some(got.clone())
+            .ok_or_else(|| got.to_string())
+    })
+    .await?;
+    info!(took = ?started.elapsed(), %order, "ordered by distance from c-home");
+    wait_for(secs(30), "b-near's own order", || async {
+        let got = near
+            .get_json("s1", "/v1/catalog/datacenters")
+            .await
+            .map_err(|e| e.to_string())?;
+        (got == serde_json::json!(["b-near", "c-home", "a-far"]))
+            .then_some(())
+            .ok_or_else(|| got.to_string())
+    })
+    .await?;
+
+    info!("--- praetor rtt -wan: a-far farther than b-near from c-home's server");
+    let (to_far, to_near) = wait_for(
+        secs(30),
+        "a-far estimated well beyond b-near (150 ms injected)",
+        || async {
+            let far = wan_estimate(&home, "s1", "s1.a-far", "s1.c-home")
+                .await
+                .map_err(|e| e.to_string())?;
+            let near = wan_estimate(&home, "s1", "s1.b-near", "s1.c-home")
+                .await
+                .map_err(|e| e.to_string())?;
+            (far > 50.0 && far > 2.0 * near)
+                .then_some((far, near))
+                .ok_or_else(|| format!("a-far {far} ms, b-near {near} ms"))
+        },
+    )
+    .await?;
+    info!(to_far, to_near, "estimated WAN round trips from c-home, ms");
+    assert_eq!(
+        home.get_json("c1", "/v1/catalog/datacenters").await?,
+        serde_json::json!(["c-home", "b-near", "a-far"]),
+        "the order holds as the estimates settle"
+    );
+
+    info!("--- a prepared query fails over to the nearest datacenter: b-near, not a-far");
+    for dc in ["a-far", "b-near"] {
+        let reg = format!(
+            r#"{{"Node":"web-{dc}","Address":"10.9.9.{}","Service":{{"Service":"web","Port":80}}}}"#,
+            if dc == "a-far" { 1 } else { 2 }
+        );
+        let (status, body, _) = call(
+            &home,
+            "c1",
+            Method::PUT,
+            &format!("/v1/catalog/register?dc={dc}"),
+            Some(&reg),
+        )
+        .await?;
+        assert_eq!(status, 200, "{body}");
+    }
+    let def = r#"{"Name":"web-near","Service":{"Service":"web","Failover":{"NearestN":1}}}"#;
+    let (status, body, _) = call(&home, "c1", Method::POST, "/v1/query", Some(def)).await?;
+    assert_eq!(status, 200, "{body}");
+    executes_as(&home, "web-near", ("b-near", 1, "10.9.9.2"), secs(10)).await?;
+    info!(took = ?started.elapsed(), "three datacenters ordered by distance");
+
+    far.shutdown().await?;
+    near.shutdown().await?;
+    home.shutdown().await?;
+    Ok(())
+}
