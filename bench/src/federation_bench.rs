@@ -73,8 +73,9 @@ pub struct FederationArgs {
     /// Failover trials (each: dc1 critical, then passing again).
     #[arg(long, default_value_t = 5)]
     fed_trials: usize,
-    /// Milliseconds between two DNS queries while waiting for an answer.
-    #[arg(long, default_value_t = 5)]
+    /// Milliseconds between two DNS queries while waiting for an answer
+    /// (the times' resolution).
+    #[arg(long, default_value_t = 1)]
     fed_poll_ms: u64,
     /// Bound on one transition (to dc2 or back), in seconds.
     #[arg(long, default_value_t = 20)]

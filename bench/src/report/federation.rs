@@ -335,7 +335,7 @@ impl FederationReport {
              until the answer holds dc2's address alone (**failover**); then `PUT \
              /v1/agent/check/pass/service:web` and the same until it holds dc1's address alone (**back**). \
              Times are from the start of the PUT to the first such answer, so they include the PUT's round \
-             trip; each transition is bounded at {deadline} s, the trials at {budget} s in all. Before the \
+             trip, and may be up to one wait between queries plus one query's round trip late; each transition is bounded at {deadline} s, the trials at {budget} s in all. Before the \
              first trial the query answered dc1's address. Load average before the trials: {lb}; after: {la}.\n",
             web1 = self.web_dc1,
             web2 = self.web_dc2,
