@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmark praetor against etcd on this machine and rewrite BENCHMARKS.md.
 #
-# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only | --tls-only | --scale-only | --template-only] [praetor-bench flags, e.g. --duration-secs 2]
+# Usage (from anywhere): bench/run.sh [--cluster-only | --health-only | --locks-only | --acl-only | --tls-only | --scale-only | --template-only | --federation-only] [praetor-bench flags, e.g. --duration-secs 2]
 #
-# With no flag it runs EVERY phase below (tls, acl, scale, template, cluster, health, locks, bench/dns.sh,
+# With no flag it runs EVERY phase below (tls, acl, scale, template, federation, cluster, health, locks, bench/dns.sh,
 # then the single servers) and writes the whole of BENCHMARKS.md from that one run: every section comes from
 # a phase's JSON (or dns.sh's markdown) of this run, none is merged by hand, and each states the load
 # average before and after its rows. It is sized to finish within 30 minutes on a 2-core machine
@@ -11,8 +11,8 @@
 # each phase's wall-clock time. Estimated per phase on this 2-core VM (2026-12-04, shared with builds;
 # each phase timed at --duration-secs 1, its closed-loop rows then scaled to 5 s, and the scale phase
 # timed at a fifth of the catalog and the keys, scaled linearly): tls ~3.3 min, acl ~1.7, scale ~6–9,
-# cluster ~0.8, health ~2.2–3.7, locks ~4.4 (2 trials), bench/dns.sh ~0.6, single servers ~1.5–2:
-# ~21–26 min in all, plus the build.
+# cluster ~0.8, health ~2.2–3.7, locks ~4.4 (2 trials), bench/dns.sh ~0.6, single servers ~1.5–2,
+# federation ~1.5 (timed by its own run at 5 s a read loop): ~23–28 min in all, plus the build.
 #
 # Installs etcd, etcdctl and protoc with apt if missing and builds `praetor` and `praetor-bench` in
 # release mode. Then four phases, each with data in a fresh temporary directory:
@@ -91,6 +91,19 @@
 # bench/results/template/, results to bench/results/template.json and bench/results/template.md. Its own
 # flags: --tpl-templates, --tpl-keys, --tpl-samples, --tpl-budget-secs, --tpl-deadline-secs, --tpl-poll-us.
 #
+# --federation-only runs the federation phase alone (issue 19): `praetor-bench federation` starts two datacenters,
+# dc1 and dc2, of three durable praetor servers each, every server on a free loopback address in 127.0.16.0/24 with
+# default ports (DNS on 8600), dc2's servers joining dc1's with -retry-join-wan; waits until
+# /v1/catalog/datacenters lists both on a server of each; writes 100 keys in each datacenter; then closed-loop KV
+# reads through one dc1 follower, local (`GET /v1/kv/<key>`) and cross-datacenter (`?dc=dc2`), default and
+# `?stale`, at 1 and 16 clients, --duration-secs each; then registers `web` with a TTL check on one server agent
+# of each datacenter, creates the prepared query `web-fo` with `Failover { NearestN: 1 }` in dc1, and times, over
+# 5 trials, dc1's check failed → DNS (`web-fo.query.consul` at dc1's server) answers dc2's address, and passed
+# again → dc1's; stops every server (PIDs go to the same file). About 1.5 minutes. Logs go to
+# bench/results/federation/, results to bench/results/federation.json and bench/results/federation.md. Its own
+# flags: --fed-servers, --fed-clients, --fed-keys, --fed-trials, --fed-poll-ms, --fed-deadline-secs,
+# --fed-budget-secs.
+#
 # Environment: PRAETOR_BIN=path measures that praetor binary instead of building one (the report
 # names the revision that binary reports); BENCH_FULL_SCALE_ARGS replaces the full run's scale
 # sizes (see SCALE_FULL_RUN); CARGO_TARGET_DIR is honoured.
@@ -112,6 +125,7 @@ ACL_DEADLINE=1200     # seconds for the whole acl phase
 TLS_DEADLINE=1800     # seconds for the whole tls phase
 SCALE_DEADLINE=3600   # seconds for the whole scale phase
 TEMPLATE_DEADLINE=300 # seconds for the whole template phase
+FEDERATION_DEADLINE=300 # seconds for the whole federation phase
 DNS_SECS=10           # seconds per DNS run in the full run
 # The scale phase in the full run (no flag): issue 17's sizes, which are praetor-bench scale's defaults
 # (10 000 nodes × 10 instances over 1 000 names, 5 000 and 500 watchers over 100 names, 5 000 agent
@@ -138,6 +152,7 @@ ACL_ONLY=0
 TLS_ONLY=0
 SCALE_ONLY=0
 TEMPLATE_ONLY=0
+FEDERATION_ONLY=0
 ARGS=()
 for arg in "$@"; do
   case "$arg" in
@@ -148,6 +163,7 @@ for arg in "$@"; do
     --tls-only) TLS_ONLY=1 ;;
     --scale-only) SCALE_ONLY=1 ;;
     --template-only) TEMPLATE_ONLY=1 ;;
+    --federation-only) FEDERATION_ONLY=1 ;;
     *) ARGS+=("$arg") ;;
   esac
 done
@@ -161,9 +177,9 @@ not_given() {
     shift 2
   done
 }
-((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY + TEMPLATE_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only, --tls-only, --scale-only and --template-only exclude each other"; exit 2; }
+((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY + TEMPLATE_ONLY + FEDERATION_ONLY > 1)) && { log "--cluster-only, --health-only, --locks-only, --acl-only, --tls-only, --scale-only, --template-only and --federation-only exclude each other"; exit 2; }
 # The full run: every phase, and BENCHMARKS.md.
-FULL=$((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY + TEMPLATE_ONLY == 0))
+FULL=$((CLUSTER_ONLY + HEALTH_ONLY + LOCKS_ONLY + ACL_ONLY + TLS_ONLY + SCALE_ONLY + TEMPLATE_ONLY + FEDERATION_ONLY == 0))
 RUN_STARTED=$SECONDS
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -409,6 +425,27 @@ if ((TEMPLATE_ONLY || FULL)); then
   fi
 fi
 
+# --- the federation phase (--federation-only, and the full run): issue 19 -------------
+FEDERATION_JSON="$RESULTS/federation.json"
+if ((FEDERATION_ONLY || FULL)); then
+  rm -f "$FEDERATION_JSON" "$RESULTS/federation.md"
+  rm -rf "$RESULTS/federation"
+  log "federation phase: two datacenters of three praetor servers each on 127.0.16.x, federated over the WAN"
+  log "after $((SECONDS - RUN_STARTED)) s of this run"
+  # The same deadline and signal handling as the cluster phase.
+  timeout --foreground --signal=TERM --kill-after=30 "$FEDERATION_DEADLINE" "$BENCH" federation \
+    --praetor-bin "$PRAETOR" --work "$WORK/federation" --logs "$RESULTS/federation" --pidfile "$CLUSTER_PIDS" \
+    --praetor-version "$PRAETOR_VERSION" --command "$COMMAND" --date "$DATE" --json "$FEDERATION_JSON" \
+    --out "$RESULTS/federation.md" ${ARGS[@]+"${ARGS[@]}"} ||
+    log "the federation phase failed (exit $?); the report says what is missing"
+  stop_cluster_leftovers
+  phase_done federation
+  if ((FEDERATION_ONLY)); then
+    log "wrote $RESULTS/federation.md and $FEDERATION_JSON (BENCHMARKS.md unchanged)"
+    exit 0
+  fi
+fi
+
 # --- phase 1: three-member clusters --------------------------------------------------
 CLUSTER_JSON="$RESULTS/cluster.json"
 if ((!HEALTH_ONLY && !LOCKS_ONLY)); then
@@ -537,6 +574,6 @@ timeout --foreground --signal=TERM "$RUN_DEADLINE" "$BENCH" run \
   --etcd-addr "127.0.0.1:$ETCD_CLIENT_PORT" --etcd-pid "$ETCD_PID" --etcd-data-dir "$WORK/etcd" \
   --etcd-version "$ETCD_VERSION" --etcd-cmd "$(show etcd "${ETCD_ARGS[@]}")" \
   --command "$COMMAND" --date "$DATE" --cluster-json "$CLUSTER_JSON" --health-json "$HEALTH_JSON" --locks-json "$LOCKS_JSON" \
-  --acl-json "$ACL_JSON" --tls-json "$TLS_JSON" --scale-json "$SCALE_JSON" --template-json "$TEMPLATE_JSON" --dns-md "$DNS_MD" --phase-times "$PHASE_TIMES" \
+  --acl-json "$ACL_JSON" --tls-json "$TLS_JSON" --scale-json "$SCALE_JSON" --template-json "$TEMPLATE_JSON" --federation-json "$FEDERATION_JSON" --dns-md "$DNS_MD" --phase-times "$PHASE_TIMES" \
   --out "$ROOT/BENCHMARKS.md" --json "$RESULTS/results.json" ${ARGS[@]+"${ARGS[@]}"}
 log "wrote $ROOT/BENCHMARKS.md after $((SECONDS - RUN_STARTED)) s"

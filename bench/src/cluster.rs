@@ -321,6 +321,31 @@ impl Cluster {
         }
     }
 
+    /// Sets flag `arg` (`-name=value`) on every member's command line:
+    /// replaces the flag of that name if the line has one, else appends it.
+    /// Takes effect from each member's next start.
+    pub fn set_flag(&mut self, arg: &str) {
+        let name = arg.split_once('=').map_or(arg, |(n, _)| n);
+        for m in &mut self.members {
+            match m
+                .args
+                .iter()
+                .position(|a| a.split_once('=').map_or(a.as_str(), |(n, _)| n) == name)
+            {
+                Some(i) => arg.clone_into(&mut m.args[i]),
+                None => m.args.push(arg.to_owned()),
+            }
+        }
+    }
+
+    /// Appends flag `arg` to every member's command line (for a flag that
+    /// may be given several times, such as `-retry-join-wan`).
+    pub fn push_flag(&mut self, arg: &str) {
+        for m in &mut self.members {
+            m.args.push(arg.to_owned());
+        }
+    }
+
     /// Member `i`'s command line, for the report.
     pub fn command_line(&self, i: usize) -> String {
         let program = self.program.file_name().map_or_else(

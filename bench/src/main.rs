@@ -9,8 +9,11 @@
 //! servers, ACLs off and on, to measure what enforcement costs; `tls` starts a
 //! single server of each with plain and TLS client ports to measure what TLS
 //! costs each; `template` starts a server and one `praetor template`
-//! process to time a KV write reaching a rendered file. Writes only keys under
-//! `bench/` and services and nodes named `bench-…`.
+//! process to time a KV write reaching a rendered file; `federation` starts two
+//! datacenters federated over the WAN to time reads across them and a
+//! prepared query's failover. Writes only keys under `bench/`, services and
+//! nodes named `bench-…`, and (federation) the service `web` and the
+//! prepared query `web-fo` in its own datacenters.
 
 mod acl_bench;
 mod cluster;
@@ -18,6 +21,7 @@ mod cluster_bench;
 mod dns;
 mod etcd;
 mod failover;
+mod federation_bench;
 mod health;
 mod health_bench;
 mod locks_bench;
@@ -107,6 +111,12 @@ enum Cmd {
     /// rendered file shows them, stops both, and writes the results as JSON
     /// (and, with --out, as a report of its own).
     Template(Box<template_bench::TemplateArgs>),
+    /// Starts two datacenters of praetor servers federated over the WAN,
+    /// measures KV reads of the other datacenter (`?dc=`) beside local
+    /// reads and how long a prepared query's DNS answer takes to fail over
+    /// to the other datacenter and back, stops them, and writes the results
+    /// as JSON (and, with --out, as a report of its own).
+    Federation(Box<federation_bench::FederationArgs>),
 }
 
 #[derive(Args)]
@@ -169,6 +179,9 @@ struct RunArgs {
     /// The `template` subcommand's JSON results, likewise.
     #[arg(long)]
     template_json: Option<PathBuf>,
+    /// The `federation` subcommand's JSON results, likewise.
+    #[arg(long)]
+    federation_json: Option<PathBuf>,
     /// bench/dns.sh's markdown section, included as it is (its `## DNS`
     /// heading numbered); when the file is missing the report says so.
     #[arg(long)]
@@ -217,6 +230,7 @@ async fn run() -> anyhow::Result<()> {
         Cmd::Tls(args) => tls_bench::run(*args).await,
         Cmd::Scale(args) => scale_bench::run(*args).await,
         Cmd::Template(args) => template_bench::run(*args).await,
+        Cmd::Federation(args) => federation_bench::run(*args).await,
     }
 }
 
@@ -339,6 +353,10 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         .template_json
         .as_ref()
         .map(|path| read_json::<report::template::TemplateReport>(path));
+    let federation = args
+        .federation_json
+        .as_ref()
+        .map(|path| read_json::<report::federation::FederationReport>(path));
     let dns = args.dns_md.as_ref().map(|path| {
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
     });
@@ -358,6 +376,7 @@ async fn bench(args: RunArgs) -> anyhow::Result<()> {
         tls,
         scale,
         template,
+        federation,
         dns,
         machine: Machine::read(&args.praetor_data_dir),
         command: args.command,

@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod cluster;
+pub mod federation;
 pub mod health;
 pub mod locks;
 pub mod scale;
@@ -249,6 +250,8 @@ pub struct Report {
     pub scale: Option<Outcome<scale::ScaleReport>>,
     /// The template phase's results, likewise.
     pub template: Option<Outcome<template::TemplateReport>>,
+    /// The federation phase's results, likewise.
+    pub federation: Option<Outcome<federation::FederationReport>>,
     /// bench/dns.sh's markdown section, likewise.
     pub dns: Option<Outcome<String>>,
     /// bench/run.sh's wall-clock seconds per phase before the single-server
@@ -469,6 +472,12 @@ impl Report {
             Some(Err(e)) => missing(&mut md, next, "Templates (issue 18)", e),
             None => {}
         }
+        next += usize::from(self.template.is_some());
+        match &self.federation {
+            Some(Ok(f)) => f.section(&mut md, next),
+            Some(Err(e)) => missing(&mut md, next, "Federation: two datacenters (issue 19)", e),
+            None => {}
+        }
         self.cpu(&mut md);
         md
     }
@@ -504,18 +513,19 @@ impl Report {
              the TLS phase (one praetor server and one etcd member on 127.0.0.1, plain and TLS); the ACL phase \
              (two single praetor servers on 127.0.13.x); the scale phase (three praetor servers and five client \
              agents, then three praetor servers and three etcd members, on 127.0.14.x); the template phase (one \
-             praetor server on 127.0.15.x and one `praetor template` process rendering 100 templates); the cluster phase (a \
+             praetor server on 127.0.15.x and one `praetor template` process rendering 100 templates); the federation \
+             phase (two datacenters of three praetor servers each on 127.0.16.x, federated over the WAN); the cluster phase (a \
              three-server praetor cluster and a three-member etcd cluster on 127.0.10.x; sections 5 and 6); the \
              health phase (praetor alone: single servers, then three servers with two client agents on 127.0.11.x; \
              sections 7–10); the locks phase (three praetor servers with two client agents and three etcd members \
              on 127.0.12.x, and `etcdctl`; section 11); `bench/dns.sh` (one dev agent on 127.0.11.1); last, one \
              durable praetor server and one single-member etcd, both on 127.0.0.1 only, for sections 1–4, stopped \
-             by PID at the end; and it rewrites this file. The ACL, TLS, DNS, scale and template sections follow section 11, in that order. \
+             by PID at the end; and it rewrites this file. The ACL, TLS, DNS, scale, template and federation sections follow section 11, in that order. \
              The scale phase runs at issue 17's sizes unless its section says otherwise. \
              Every section is written from this one run and states the load average before and after its rows. \
              Raw numbers: `bench/results/*.json`, agent and member logs in `bench/results/<phase>/` (not \
              committed). `bench/run.sh --cluster-only`, `--health-only`, `--locks-only`, `--acl-only`, `--tls-only`, \
-             `--scale-only` and `--template-only` run one phase alone and write `bench/results/<phase>.md` instead of this file.\n\n\
+             `--scale-only`, `--template-only` and `--federation-only` run one phase alone and write `bench/results/<phase>.md` instead of this file.\n\n\
              ## This run\n\n\
              - Date: {date}\n\
              - Machine: {cpu}, {cores} cores, {ram:.1} GiB RAM, Linux {kernel}; data directories on {disk}\n\
@@ -572,7 +582,7 @@ impl Report {
              Ratios are praetor ÷ etcd: above 1 is better for praetor in ops/s, worse in latency and memory.\n\
              - Each number comes from one run on a shared virtual machine; differences of about 10% are within \
              run-to-run noise.\n\
-             - Order: the TLS, ACL, scale and template phases, the cluster phase (sections 5 and 6), the health phase \
+             - Order: the TLS, ACL, scale, template and federation phases, the cluster phase (sections 5 and 6), the health phase \
              (sections 7–10), the locks phase (section 11) and bench/dns.sh, each with its own method in its section; \
              then idle RSS, bulk load ({keys} keys, {lc} clients) and loaded RSS, then puts, gets, watches.",
             keys = c.load_keys,
@@ -1039,6 +1049,7 @@ mod tests {
             tls: None,
             scale: None,
             template: None,
+            federation: None,
             dns: None,
             phase_times: Vec::new(),
             single_secs: 0.0,
@@ -1225,6 +1236,7 @@ mod tests {
             ))),
             dns: Some(Ok("## DNS\n\nSRV lookups.\n".into())),
             template: Some(Err("reading template.json: gone".into())),
+            federation: Some(Err("reading federation.json: gone".into())),
             ..report()
         };
         let md = report.markdown();
@@ -1237,8 +1249,12 @@ mod tests {
         let dns = at("## 7. DNS (praetor only; `bench/dns.sh`)\n\nSRV lookups.");
         let scale = at("## 8. Scale:");
         let template = at("## 9. Templates (issue 18)\n\nNo results: reading template.json: gone");
+        let federation = at(
+            "## 10. Federation: two datacenters (issue 19)\n\nNo results: reading federation.json: gone",
+        );
         let appendix = at("## Appendix: CPU used per row");
-        assert!(acl < tls && tls < dns && dns < scale && scale < template && template < appendix);
+        assert!(acl < tls && tls < dns && dns < scale && scale < template);
+        assert!(template < federation && federation < appendix);
     }
 
     #[test]
