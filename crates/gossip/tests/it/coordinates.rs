@@ -128,22 +128,26 @@ async fn a_test_delay_to_a_datacenter_lengthens_the_estimates_to_it() {
     let nodes = [&a, &b, &far];
     // Three members find their places slowly when the machine is busy
     // (every probe's round trip is noisier): a longer wait than the others.
-    wait_for("the far member looks far, the others near", 3 * WAIT, || {
-        let d = |x: &Node, y: &Node| {
-            x.gossip
-                .coordinate()
-                .distance_seconds(&y.gossip.coordinate())
-                .unwrap_or(f64::INFINITY)
-        };
-        let (a_far, b_far, a_b) = (d(&a, &far), d(&b, &far), d(&a, &b));
-        // Far: both estimates past half the delay; near: under a third of
-        // either (loopback's own round trip is well under a millisecond).
-        if a_far > 0.05 && b_far > 0.05 && a_b < a_far.min(b_far) / 3.0 {
-            Ok(())
-        } else {
-            Err(format!("a-far {a_far} s, b-far {b_far} s, a-b {a_b} s"))
-        }
-    })
+    wait_for(
+        "the far member looks far, the others near",
+        3 * WAIT,
+        || {
+            let d = |x: &Node, y: &Node| {
+                x.gossip
+                    .coordinate()
+                    .distance_seconds(&y.gossip.coordinate())
+                    .unwrap_or(f64::INFINITY)
+            };
+            let (a_far, b_far, a_b) = (d(&a, &far), d(&b, &far), d(&a, &b));
+            // Far: both estimates past half the delay; near: under a third of
+            // either (loopback's own round trip is well under a millisecond).
+            if a_far > 0.05 && b_far > 0.05 && a_b < a_far.min(b_far) / 3.0 {
+                Ok(())
+            } else {
+                Err(format!("a-far {a_far} s, b-far {b_far} s, a-b {a_b} s"))
+            }
+        },
+    )
     .await;
     shutdown(&nodes).await;
 }

@@ -612,7 +612,8 @@ fn small_datacenter(
 
 /// Three datacenters, named so that their name order is not their
 /// distance order: from `c-home`, `a-far` (whose server's WAN coordinate
-/// pings to everyone are held 150 ms) comes after `b-near`. Network
+/// pings to everyone are held 150 ms, and which joins with `praetor join
+/// -wan`) comes after `b-near` (which joins from its config file). Network
 /// coordinates over the WAN place them: `/v1/catalog/datacenters` (from
 /// a client agent, which asks its server) lists `c-home`, `b-near`,
 /// `a-far`; `/v1/coordinate/datacenters` lists every datacenter's server
@@ -625,13 +626,22 @@ async fn datacenters_are_ordered_by_the_estimated_round_trip_over_the_wan() -> a
     let home = Cluster::start(small_datacenter("c-home", 1, &[], None)).await?;
     let join = vec![home.node("s1")?.ip().to_string()];
     let near = Cluster::start(small_datacenter("b-near", 0, &join, None)).await?;
+    // a-far joins by hand, as an operator would: `praetor join -wan`
+    // (`PUT /v1/agent/join/<addr>?wan=1` on its server).
     let far = Cluster::start(small_datacenter(
         "a-far",
         0,
-        &join,
+        &[],
         Some(slow_link_to(&["b-near", "c-home"], "150ms")),
     ))
     .await?;
+    let out = far.cli("s1", &["join", "-wan", &join[0]])?.run()?;
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("Successfully joined cluster by contacting 1 nodes"),
+        "{out:?}"
+    );
     wan_members_alive(&home, "s1", 3, secs(30)).await?;
 
     info!("--- every datacenter's server and its WAN coordinate, from a client agent");
